@@ -1,0 +1,11 @@
+//! tabllm: a language-model runtime for the browser tab.
+//!
+//! GGUF bytes stream through [`gguf`] straight into GPU buffers ([`gpu`]),
+//! WGSL kernels ([`kernels`]) run the forward pass ([`model`]), and the
+//! [`engine`] turns that into tokens and text with the [`tokenizer`] and
+//! [`sampler`].
+
+pub mod gguf;
+pub mod quant;
+pub mod sampler;
+pub mod tokenizer;
