@@ -6,6 +6,8 @@
 //! [`sampler`].
 
 pub mod gguf;
+pub mod gpu;
+pub mod kernels;
 pub mod quant;
 pub mod sampler;
 pub mod tokenizer;

@@ -1,0 +1,103 @@
+// Causal attention of this step's queries over the KV cache, grouped-query:
+// query head h reads KV head h / (n_heads / n_kv_heads). One workgroup per
+// (head, token); positions are taken 64 at a time with an online softmax, so
+// any context length works in fixed shared memory. A sliding window (window > 0)
+// limits token p to positions (p - window, p].
+#include "common/step.wgsl"
+
+#ifdef F16
+alias kv_t = f16;
+#else
+alias kv_t = f32;
+#endif
+
+struct Params {
+    n_heads: u32,
+    n_kv_heads: u32,
+    head_dim: u32,    // <= MAX_HEAD_DIM
+    q_stride: u32,    // f32 elements between tokens in q
+    kv_dim: u32,      // n_kv_heads * head_dim: elements per cache position
+    out_stride: u32,  // f32 elements between tokens in out
+    window: u32,      // 0: attend to every earlier position
+    scale: f32,       // usually 1 / sqrt(head_dim)
+};
+@group(0) @binding(1) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> q: array<f32>;             // (n_tokens, q_stride): heads of head_dim
+@group(0) @binding(3) var<storage, read> k_cache: array<kv_t>;      // (ctx, kv_dim)
+@group(0) @binding(4) var<storage, read> v_cache: array<kv_t>;      // (ctx, kv_dim)
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;     // (n_tokens, out_stride)
+
+const MAX_HEAD_DIM: u32 = 256u;
+const DPT: u32 = MAX_HEAD_DIM / WG_SIZE;      // output dims per thread
+var<workgroup> qs: array<f32, MAX_HEAD_DIM>;  // the scaled query
+var<workgroup> ps: array<f32, WG_SIZE>;       // scores, then weights, of one block of positions
+const NEG: f32 = -1.0e30;
+
+@compute @workgroup_size(WG_SIZE)
+fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wid.x;
+    let t = wid.y;
+    if (t >= step.n_tokens) {
+        return;
+    }
+    let hd = p.head_dim;
+    let kv_off = (h / (p.n_heads / p.n_kv_heads)) * hd;
+    for (var d = lid; d < hd; d += WG_SIZE) {
+        qs[d] = q[t * p.q_stride + h * hd + d] * p.scale;
+    }
+    let end = step.pos0 + t + 1u;
+    var start = 0u;
+    if (p.window > 0u && end > p.window) {
+        start = end - p.window;
+    }
+    var m = NEG;
+    var l = 0.0;
+    var acc: array<f32, DPT>;
+    workgroupBarrier();
+    for (var base = start; base < end; base += WG_SIZE) {
+        let j = base + lid;
+        var s = NEG;
+        if (j < end) {
+            s = 0.0;
+            let kb = j * p.kv_dim + kv_off;
+            for (var d = 0u; d < hd; d++) {
+                s += qs[d] * f32(k_cache[kb + d]);
+            }
+        }
+        ps[lid] = s;
+        workgroupBarrier();
+        var bmax = NEG;
+        for (var i = 0u; i < WG_SIZE; i++) {
+            bmax = max(bmax, ps[i]);
+        }
+        let m_new = max(m, bmax);
+        let corr = exp(m - m_new);
+        workgroupBarrier();
+        ps[lid] = select(0.0, exp(s - m_new), j < end);
+        workgroupBarrier();
+        l *= corr;
+        for (var k = 0u; k < DPT; k++) {
+            acc[k] *= corr;
+        }
+        let n = min(WG_SIZE, end - base);
+        for (var i = 0u; i < n; i++) {
+            let pw = ps[i];
+            l += pw;
+            let vb = (base + i) * p.kv_dim + kv_off;
+            for (var k = 0u; k < DPT; k++) {
+                let d = lid + k * WG_SIZE;
+                if (d < hd) {
+                    acc[k] += pw * f32(v_cache[vb + d]);
+                }
+            }
+        }
+        m = m_new;
+        workgroupBarrier();
+    }
+    for (var k = 0u; k < DPT; k++) {
+        let d = lid + k * WG_SIZE;
+        if (d < hd) {
+            out[t * p.out_stride + h * hd + d] = acc[k] / l;
+        }
+    }
+}

@@ -1,0 +1,137 @@
+// Dequantize one 32-weight chunk of a weight row into registers.
+//
+// `load_chunk(rb, c)` fills `cv` with weights [32c, 32c+32) of the row whose
+// first byte is `rb` in `w`. Exactly one format block below is compiled in,
+// chosen by the pipeline's defines (src/kernels/quant_defines.rs). With F16 the
+// dequantization arithmetic runs in f16; callers accumulate in f32.
+
+#ifdef F16
+alias dq = f16;
+#else
+alias dq = f32;
+#endif
+
+var<private> cv: array<vec4<dq>, 8>;   // the chunk: weights 4i..4i+3 in cv[i]
+
+#ifdef W_F32
+fn load_chunk(rb: u32, c: u32) {       // 32 x f32 = 128 bytes
+    let b = (rb + c * 128u) >> 2u;
+    for (var i = 0u; i < 8u; i++) {
+        let o = b + 4u * i;
+        cv[i] = vec4<dq>(bitcast<vec4<f32>>(vec4<u32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u])));
+    }
+}
+#endif
+
+#ifdef W_F16
+fn load_chunk(rb: u32, c: u32) {       // 32 x f16 = 64 bytes
+    let b = (rb + c * 64u) >> 2u;
+    for (var i = 0u; i < 8u; i++) {
+        let o = b + 2u * i;
+        cv[i] = vec4<dq>(vec4<f32>(unpack2x16float(w[o]), unpack2x16float(w[o + 1u])));
+    }
+}
+#endif
+
+#ifdef W_BF16
+fn load_chunk(rb: u32, c: u32) {       // 32 x bf16 = 64 bytes: the top half of an f32
+    let b = (rb + c * 64u) >> 2u;
+    for (var i = 0u; i < 8u; i++) {
+        let a = w[b + 2u * i];
+        let e = w[b + 2u * i + 1u];
+        cv[i] = vec4<dq>(bitcast<vec4<f32>>(vec4<u32>(a << 16u, a & 0xffff0000u, e << 16u, e & 0xffff0000u)));
+    }
+}
+#endif
+
+#ifdef W_Q8_0
+fn load_chunk(rb: u32, c: u32) {       // block: d f16, qs[32] i8 (34 bytes); w = d * q
+    let b = rb + c * 34u;
+    let d = dq(w_f16(b));
+    for (var i = 0u; i < 8u; i++) {
+        cv[i] = vec4<dq>(sbytes4(w_u32(b + 2u + 4u * i))) * d;
+    }
+}
+#endif
+
+#ifdef W_Q4_0
+fn load_chunk(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes); low nibbles are weights 0..15, high 16..31; w = d * (q - 8)
+    let b = rb + c * 18u;
+    let d = dq(w_f16(b));
+    for (var i = 0u; i < 4u; i++) {
+        let q = w_u32(b + 2u + 4u * i);
+        cv[i] = (vec4<dq>(nib_lo(q)) - dq(8.0)) * d;
+        cv[i + 4u] = (vec4<dq>(nib_hi(q)) - dq(8.0)) * d;
+    }
+}
+#endif
+
+#ifdef W_Q4_1
+fn load_chunk(rb: u32, c: u32) {       // block: d f16, m f16, qs[16] (20 bytes); w = d * q + m
+    let b = rb + c * 20u;
+    let d = dq(w_f16(b));
+    let m = dq(w_f16(b + 2u));
+    for (var i = 0u; i < 4u; i++) {
+        let q = w_u32(b + 4u + 4u * i);
+        cv[i] = vec4<dq>(nib_lo(q)) * d + m;
+        cv[i + 4u] = vec4<dq>(nib_hi(q)) * d + m;
+    }
+}
+#endif
+
+#ifdef W_Q5_0
+fn load_chunk(rb: u32, c: u32) {       // block: d f16, qh u32 (5th bits), qs[16] (22 bytes); w = d * (q - 16)
+    let b = rb + c * 22u;
+    let d = dq(w_f16(b));
+    let qh = w_u32(b + 2u);
+    for (var i = 0u; i < 4u; i++) {
+        let q = w_u32(b + 6u + 4u * i);
+        let sh = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u);
+        let hl = ((vec4<u32>(qh) >> sh) & vec4<u32>(1u)) << vec4<u32>(4u);
+        let hh = ((vec4<u32>(qh) >> (sh + vec4<u32>(16u))) & vec4<u32>(1u)) << vec4<u32>(4u);
+        cv[i] = (vec4<dq>(nib_lo(q) | hl) - dq(16.0)) * d;
+        cv[i + 4u] = (vec4<dq>(nib_hi(q) | hh) - dq(16.0)) * d;
+    }
+}
+#endif
+
+#ifdef W_Q5_1
+fn load_chunk(rb: u32, c: u32) {       // block: d f16, m f16, qh u32, qs[16] (24 bytes); w = d * q + m
+    let b = rb + c * 24u;
+    let d = dq(w_f16(b));
+    let m = dq(w_f16(b + 2u));
+    let qh = w_u32(b + 4u);
+    for (var i = 0u; i < 4u; i++) {
+        let q = w_u32(b + 8u + 4u * i);
+        let sh = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u);
+        let hl = ((vec4<u32>(qh) >> sh) & vec4<u32>(1u)) << vec4<u32>(4u);
+        let hh = ((vec4<u32>(qh) >> (sh + vec4<u32>(16u))) & vec4<u32>(1u)) << vec4<u32>(4u);
+        cv[i] = vec4<dq>(nib_lo(q) | hl) * d + m;
+        cv[i + 4u] = vec4<dq>(nib_hi(q) | hh) * d + m;
+    }
+}
+#endif
+
+#ifdef W_Q6_K
+// Super-block of 256 weights (210 bytes): ql[128] low 4 bits, qh[64] high 2
+// bits, scales[16] i8, d f16. Weights come in two halves of 128; within a half,
+// quarter j (32 weights) takes ql nibble (j >> 1) at offset (j & 1) * 32, qh
+// bits 2j, and scale 2j (+1 for its second 16 weights). w = d * scale * (q - 32).
+fn load_chunk(rb: u32, c: u32) {
+    let b = rb + (c >> 3u) * 210u;
+    let k = c & 7u;
+    let n = k >> 2u;
+    let j = k & 3u;
+    let d = w_f16(b + 208u);
+    let s0 = dq(d * f32(w_i8(b + 192u + n * 8u + 2u * j)));
+    let s1 = dq(d * f32(w_i8(b + 192u + n * 8u + 2u * j + 1u)));
+    for (var i = 0u; i < 8u; i++) {
+        let ql = w_u32(b + n * 64u + (j & 1u) * 32u + 4u * i);
+        let qh = w_u32(b + 128u + n * 32u + 4u * i);
+        let lo = select(nib_lo(ql), nib_hi(ql), (j >> 1u) == 1u);
+        let hi = (bytes4(qh) >> vec4<u32>(2u * j)) & vec4<u32>(3u);
+        let q = vec4<dq>(lo | (hi << vec4<u32>(4u))) - dq(32.0);
+        cv[i] = q * select(s0, s1, i >= 4u);
+    }
+}
+#endif

@@ -1,0 +1,52 @@
+// Element-wise ops over (n_tokens, width) rows.
+//   swiglu: a = silu(a) * b      (Llama FFN gate)
+//   geglu:  a = gelu(a) * b      (Gemma FFN gate, tanh approximation as in llama.cpp)
+//   add:    a = a + b            (residual)
+#include "common/step.wgsl"
+
+struct Params {
+    width: u32,   // elements per token
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+};
+@group(0) @binding(1) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read_write> a: array<f32>;   // (n_tokens, width)
+@group(0) @binding(3) var<storage, read> b: array<f32>;         // (n_tokens, width)
+
+fn index(gid: vec3<u32>) -> u32 {
+    if (gid.y >= step.n_tokens || gid.x >= p.width) {
+        return 0xffffffffu;
+    }
+    return gid.y * p.width + gid.x;
+}
+
+@compute @workgroup_size(WG_SIZE)
+fn swiglu(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i == 0xffffffffu) {
+        return;
+    }
+    let g = a[i];
+    a[i] = g / (1.0 + exp(-g)) * b[i];
+}
+
+@compute @workgroup_size(WG_SIZE)
+fn geglu(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i == 0xffffffffu) {
+        return;
+    }
+    let g = a[i];
+    let inner = 0.7978845608028654 * (g + 0.044715 * g * g * g);
+    a[i] = 0.5 * g * (1.0 + tanh(clamp(inner, -15.0, 15.0))) * b[i];
+}
+
+@compute @workgroup_size(WG_SIZE)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i == 0xffffffffu) {
+        return;
+    }
+    a[i] = a[i] + b[i];
+}

@@ -1,0 +1,44 @@
+// Embedding lookup from quantized rows: out[t, :] = scale * dequant(W[ids[t], :]).
+// A tensor split across bindings is looked up part by part: each part holds
+// rows [row_start, row_end) and skips ids outside them.
+#include "common/step.wgsl"
+
+struct Params {
+    cols: u32,       // embedding width (multiple of 32)
+    row_bytes: u32,  // bytes per row of W
+    row_start: u32,  // first vocabulary row in this binding
+    row_end: u32,    // one past the last
+    scale: f32,      // 1, or sqrt(dim) for Gemma
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+};
+@group(0) @binding(1) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> w: array<u32>;                // (row_end - row_start, row_bytes / 4)
+@group(0) @binding(3) var<storage, read> ids: array<u32>;              // (n_tokens)
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;  // (n_tokens, cols / 4)
+
+#include "common/bytes.wgsl"
+#include "common/quant.wgsl"
+
+@compute @workgroup_size(WG_SIZE)
+fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = wid.y;
+    if (t >= step.n_tokens) {
+        return;
+    }
+    let id = ids[t];
+    if (id < p.row_start || id >= p.row_end) {
+        return;
+    }
+    let rb = (id - p.row_start) * p.row_bytes;
+    let c = wid.x * WG_SIZE + lid;
+    if (c >= p.cols / 32u) {
+        return;
+    }
+    load_chunk(rb, c);
+    let o = t * (p.cols / 4u) + c * 8u;
+    for (var i = 0u; i < 8u; i++) {
+        out[o + i] = vec4<f32>(cv[i]) * p.scale;
+    }
+}

@@ -1,0 +1,41 @@
+// RMSNorm: y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight.
+// Rows are tokens (rows_per_token = 1) or heads of tokens (QK norm).
+#include "common/step.wgsl"
+
+struct Params {
+    dim: u32,             // elements per row
+    rows_per_token: u32,  // rows of `dim` in each token
+    eps: f32,
+    _pad: u32,
+};
+@group(0) @binding(1) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> x: array<f32>;           // (n_tokens * rows_per_token, dim)
+@group(0) @binding(3) var<storage, read> weight: array<f32>;      // (dim)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (n_tokens * rows_per_token, dim)
+
+var<workgroup> sums: array<f32, WG_SIZE>;
+
+@compute @workgroup_size(WG_SIZE)
+fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if (wid.y >= step.n_tokens) {
+        return;
+    }
+    let base = (wid.y * p.rows_per_token + wid.x) * p.dim;
+    var s = 0.0;
+    for (var i = lid; i < p.dim; i += WG_SIZE) {
+        let v = x[base + i];
+        s += v * v;
+    }
+    sums[lid] = s;
+    workgroupBarrier();
+    for (var k = WG_SIZE / 2u; k > 0u; k >>= 1u) {
+        if (lid < k) {
+            sums[lid] += sums[lid + k];
+        }
+        workgroupBarrier();
+    }
+    let inv = inverseSqrt(sums[0] / f32(p.dim) + p.eps);
+    for (var i = lid; i < p.dim; i += WG_SIZE) {
+        y[base + i] = x[base + i] * inv * weight[i];
+    }
+}

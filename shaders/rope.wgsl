@@ -1,0 +1,44 @@
+// Rotary position embedding, in place, for every head of every token.
+// Normal layout rotates pairs (2i, 2i+1) (Llama); NeoX rotates (i, i + n_rot/2)
+// (Qwen, Gemma). Dimensions past n_rot are left alone.
+#include "common/step.wgsl"
+
+struct Params {
+    n_heads: u32,
+    head_dim: u32,
+    n_rot: u32,       // rotated dimensions per head (even, <= head_dim)
+    stride: u32,      // f32 elements between tokens
+    freq_base: f32,
+    freq_scale: f32,  // positions are multiplied by this (linear scaling)
+    _pad0: u32,
+    _pad1: u32,
+};
+@group(0) @binding(1) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read_write> v: array<f32>;   // (n_tokens, stride): heads of head_dim
+
+@compute @workgroup_size(WG_SIZE)
+fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.y;
+    let half = p.n_rot / 2u;
+    if (t >= step.n_tokens || gid.x >= p.n_heads * half) {
+        return;
+    }
+    let h = gid.x / half;
+    let i = gid.x % half;
+    let pos = f32(step.pos0 + t) * p.freq_scale;
+    let theta = pos * pow(p.freq_base, -f32(2u * i) / f32(p.n_rot));
+    let cs = cos(theta);
+    let sn = sin(theta);
+    let base = t * p.stride + h * p.head_dim;
+#ifdef NEOX
+    let a = base + i;
+    let b = base + i + half;
+#else
+    let a = base + 2u * i;
+    let b = a + 1u;
+#endif
+    let x0 = v[a];
+    let x1 = v[b];
+    v[a] = x0 * cs - x1 * sn;
+    v[b] = x0 * sn + x1 * cs;
+}

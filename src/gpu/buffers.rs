@@ -1,0 +1,84 @@
+//! Buffer creation and read-back (works on native and on wasm).
+
+use wgpu::util::DeviceExt;
+
+use super::context::{GpuContext, GpuError};
+
+/// A storage buffer of `bytes` (rounded up to 4), zero-initialised.
+pub fn storage_buffer(ctx: &GpuContext, label: &str, bytes: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(4).next_multiple_of(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
+/// An immutable uniform buffer holding `data`.
+pub fn uniform_buffer(ctx: &GpuContext, label: &str, data: &[u8]) -> wgpu::Buffer {
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: data,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+/// A staging buffer allocated once and reused for every read-back of up to
+/// `capacity` bytes (the sampled token each step, or the logits row).
+pub struct ReadbackSlot {
+    staging: wgpu::Buffer,
+    capacity: u64,
+}
+
+impl ReadbackSlot {
+    pub fn new(ctx: &GpuContext, label: &str, capacity: u64) -> Self {
+        let capacity = capacity.max(4).next_multiple_of(4);
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: capacity,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Self { staging, capacity }
+    }
+
+    /// Records a copy of `src[offset..offset+bytes]` into the slot.
+    pub fn record_copy(&self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, offset: u64, bytes: u64) {
+        debug_assert!(bytes <= self.capacity);
+        enc.copy_buffer_to_buffer(src, offset, &self.staging, 0, bytes.min(self.capacity));
+    }
+
+    /// Waits for the submitted copy and returns the first `bytes` bytes.
+    pub async fn read(&self, ctx: &GpuContext, bytes: u64) -> Result<Vec<u8>, GpuError> {
+        let bytes = bytes.min(self.capacity);
+        let slice = self.staging.slice(..bytes);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let mapped = rx.await.map_err(|_| GpuError::Readback("map callback dropped".into()));
+        ctx.check()?;
+        mapped?.map_err(|e| GpuError::Readback(e.to_string()))?;
+        let out = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .to_vec();
+        self.staging.unmap();
+        Ok(out)
+    }
+}
+
+/// One-off read-back of a whole buffer (tests, tools).
+pub async fn read_buffer(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
+    let slot = ReadbackSlot::new(ctx, "readback", bytes);
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    slot.record_copy(&mut enc, src, 0, bytes.next_multiple_of(4));
+    ctx.queue.submit([enc.finish()]);
+    let mut v = slot.read(ctx, bytes.next_multiple_of(4)).await?;
+    v.truncate(bytes as usize);
+    Ok(v)
+}

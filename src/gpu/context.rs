@@ -1,0 +1,164 @@
+//! Adapter and device: limits negotiated up to what the adapter offers,
+//! optional features (`shader-f16`) detected, device loss and uncaptured
+//! errors turned into typed errors instead of panics.
+
+use std::sync::{Arc, Mutex};
+
+use super::pipelines::PipelineCache;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("no WebGPU/Vulkan adapter is available: {0}")]
+    NoAdapter(String),
+    #[error("could not create the GPU device: {0}")]
+    RequestDevice(String),
+    #[error("the GPU device was lost: {0}")]
+    DeviceLost(String),
+    #[error("GPU validation error: {0}")]
+    Validation(String),
+    #[error("tensor `{name}` needs {bytes} bytes in one buffer but this device allows at most {limit}")]
+    TensorTooLarge { name: String, bytes: u64, limit: u64 },
+    #[error("buffer read-back failed: {0}")]
+    Readback(String),
+    #[error(transparent)]
+    Shader(#[from] super::preprocess::ShaderError),
+}
+
+/// Which arithmetic the kernels use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 storage and arithmetic everywhere (any WebGPU device).
+    F32,
+    /// `shader-f16`: dequantized weights and the KV cache in f16, accumulation in f32.
+    F16,
+}
+
+/// What the caller wants from the device.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceOptions {
+    /// Use f32 even when the adapter has `shader-f16`.
+    pub force_f32: bool,
+    /// Cap `maxStorageBufferBindingSize` (e.g. at WebGPU's default 128 MiB) to
+    /// behave like a smaller device.
+    pub max_binding_size: Option<u64>,
+}
+
+/// Device, queue, negotiated limits and the pipeline cache, shared by every kernel.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter_info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub precision: Precision,
+    pub pipelines: PipelineCache,
+    /// First device-lost or uncaptured error message, if any.
+    fault: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// Picks the high-performance adapter and creates a device with its limits.
+    pub async fn new(opts: &DeviceOptions) -> Result<Self, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if cfg!(not(target_arch = "wasm32")) && std::env::var_os("WGPU_BACKEND").is_none() {
+            desc.backends = wgpu::Backends::PRIMARY;
+        }
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        Self::from_adapter(adapter, opts).await
+    }
+
+    pub async fn from_adapter(adapter: wgpu::Adapter, opts: &DeviceOptions) -> Result<Self, GpuError> {
+        let offered = adapter.limits();
+        let mut limits = wgpu::Limits::default();
+        // Take every buffer-size limit the adapter offers: weights are large.
+        limits.max_buffer_size = offered.max_buffer_size;
+        limits.max_storage_buffer_binding_size = offered.max_storage_buffer_binding_size;
+        if let Some(cap) = opts.max_binding_size {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(cap);
+        }
+        limits.max_storage_buffers_per_shader_stage =
+            offered.max_storage_buffers_per_shader_stage.min(16).max(8);
+        limits.max_compute_workgroup_storage_size = offered.max_compute_workgroup_storage_size;
+        limits.max_compute_invocations_per_workgroup = offered.max_compute_invocations_per_workgroup;
+        limits.max_compute_workgroup_size_x = offered.max_compute_workgroup_size_x;
+
+        let has_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+        let precision = if has_f16 && !opts.force_f32 { Precision::F16 } else { Precision::F32 };
+        let mut features = wgpu::Features::empty();
+        if precision == Precision::F16 {
+            features |= wgpu::Features::SHADER_F16;
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("tabllm"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
+        Ok(Self::from_device(device, queue, adapter.get_info(), precision))
+    }
+
+    /// Wraps an existing device (tests pass their own).
+    pub fn from_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        adapter_info: wgpu::AdapterInfo,
+        precision: Precision,
+    ) -> Self {
+        let fault = Arc::new(Mutex::new(None::<String>));
+        let lost = fault.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut f = lost.lock().unwrap_or_else(|e| e.into_inner());
+            f.get_or_insert(format!("{reason:?}: {msg}"));
+        });
+        let uncaptured = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |err: wgpu::Error| {
+            let mut f = uncaptured.lock().unwrap_or_else(|e| e.into_inner());
+            f.get_or_insert(err.to_string());
+        }));
+        let limits = device.limits();
+        Self {
+            device,
+            queue,
+            adapter_info,
+            limits,
+            precision,
+            pipelines: PipelineCache::default(),
+            fault,
+        }
+    }
+
+    /// Native convenience: block on [`GpuContext::new`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking(opts: &DeviceOptions) -> Result<Self, GpuError> {
+        pollster::block_on(Self::new(opts))
+    }
+
+    /// The first asynchronous failure (device lost, validation), as an error.
+    pub fn check(&self) -> Result<(), GpuError> {
+        let f = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        match f.as_ref() {
+            None => Ok(()),
+            Some(msg) if msg.starts_with("Unknown:") || msg.starts_with("Destroyed:") => {
+                Err(GpuError::DeviceLost(msg.clone()))
+            }
+            Some(msg) => Err(GpuError::Validation(msg.clone())),
+        }
+    }
+
+    pub fn max_binding_size(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size as u64
+    }
+
+    pub fn has_f16(&self) -> bool {
+        self.precision == Precision::F16
+    }
+}

@@ -1,0 +1,17 @@
+//! The GPU layer: device set-up, the shader preprocessor and pipeline cache,
+//! buffers and read-back, and the [`Op`] that the forward pass records once at
+//! load and replays every step.
+
+mod buffers;
+mod context;
+mod op;
+mod pipelines;
+mod preprocess;
+mod tensor;
+
+pub use buffers::{read_buffer, storage_buffer, uniform_buffer, ReadbackSlot};
+pub use context::{DeviceOptions, GpuContext, GpuError, Precision};
+pub use op::{Extent, Op, OpBuilder, Step, STEP_BYTES};
+pub use pipelines::{Defines, PipelineCache, PipelineKey};
+pub use preprocess::{preprocess, ShaderError};
+pub use tensor::{GpuTensor, TensorPart};

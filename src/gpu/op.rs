@@ -1,0 +1,142 @@
+//! An [`Op`] is one compute dispatch with everything bound at load time:
+//! pipeline, bind group (step uniform, op parameters, storage buffers) and a
+//! rule for its workgroup counts given the number of tokens in the step.
+//! The forward pass is a `Vec<Op>` replayed every step; nothing is created
+//! per token.
+
+use std::sync::Arc;
+
+use super::context::{GpuContext, GpuError};
+use super::pipelines::{Defines, PipelineKey};
+
+/// Per-step values every kernel sees at `@binding(0)` (see `shaders/common/step.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Step {
+    /// Position of the first token of this step in the sequence.
+    pub pos0: u32,
+    /// Tokens processed in this step (1 when decoding).
+    pub n_tokens: u32,
+    /// pos0 + n_tokens: KV entries valid after this step.
+    pub kv_len: u32,
+    pub _pad: u32,
+}
+
+pub const STEP_BYTES: u64 = std::mem::size_of::<Step>() as u64;
+
+/// Workgroup count along one axis.
+#[derive(Clone, Copy, Debug)]
+pub enum Extent {
+    Fixed(u32),
+    /// ceil(n_tokens / per_group).
+    Tokens { per_group: u32 },
+}
+
+impl Extent {
+    fn count(self, n_tokens: u32) -> u32 {
+        match self {
+            Extent::Fixed(n) => n,
+            Extent::Tokens { per_group } => n_tokens.div_ceil(per_group.max(1)),
+        }
+    }
+}
+
+/// Largest workgroup count WebGPU guarantees per dimension.
+const MAX_GROUPS_PER_DIM: u32 = 65535;
+
+pub struct Op {
+    pub name: String,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    dispatch: [Extent; 3],
+}
+
+impl Op {
+    /// Records this op's dispatch. An x count above 65535 is folded into y;
+    /// kernels that can get such counts rebuild the linear id (see
+    /// `linear_group` in `common/step.wgsl`) and skip the excess.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n_tokens: u32) {
+        let [x, y, z] = self.dispatch.map(|e| e.count(n_tokens));
+        if x == 0 || y == 0 || z == 0 {
+            return;
+        }
+        let (x, y) = if x > MAX_GROUPS_PER_DIM {
+            debug_assert_eq!(y, 1, "{}: x folding needs y == 1", self.name);
+            (MAX_GROUPS_PER_DIM, x.div_ceil(MAX_GROUPS_PER_DIM))
+        } else {
+            (x, y)
+        };
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Builds an [`Op`]: binding 0 is the shared step uniform, binding 1 the op's
+/// own parameter block, bindings 2.. the storage buffers in the order given.
+pub struct OpBuilder<'a> {
+    ctx: &'a GpuContext,
+    name: String,
+    key: PipelineKey,
+    params: Vec<u8>,
+    storage: Vec<wgpu::BufferBinding<'a>>,
+    dispatch: [Extent; 3],
+}
+
+impl<'a> OpBuilder<'a> {
+    pub fn new(ctx: &'a GpuContext, name: impl Into<String>, shader: &'static str, entry: &'static str, defines: Defines) -> Self {
+        let defines = defines.flag_if("F16", ctx.has_f16());
+        Self {
+            ctx,
+            name: name.into(),
+            key: PipelineKey { shader, entry, defines },
+            params: Vec::new(),
+            storage: Vec::new(),
+            dispatch: [Extent::Fixed(1); 3],
+        }
+    }
+
+    /// The op's parameter block (a `#[repr(C)]` Pod struct matching the WGSL one).
+    pub fn params<T: bytemuck::Pod>(mut self, p: &T) -> Self {
+        self.params = bytemuck::bytes_of(p).to_vec();
+        self
+    }
+
+    /// Binds a whole buffer.
+    pub fn buffer(mut self, buf: &'a wgpu::Buffer) -> Self {
+        self.storage.push(buf.as_entire_buffer_binding());
+        self
+    }
+
+    /// Binds a byte range of a buffer (offset must honour the storage offset alignment).
+    pub fn range(mut self, buf: &'a wgpu::Buffer, offset: u64, size: u64) -> Self {
+        self.storage.push(wgpu::BufferBinding { buffer: buf, offset, size: wgpu::BufferSize::new(size) });
+        self
+    }
+
+    pub fn dispatch(mut self, x: Extent, y: Extent, z: Extent) -> Self {
+        self.dispatch = [x, y, z];
+        self
+    }
+
+    pub fn build(self, step: &wgpu::Buffer) -> Result<Op, GpuError> {
+        let ctx = self.ctx;
+        let pipeline = ctx.pipelines.get(&ctx.device, self.key)?;
+        let mut params = self.params;
+        params.resize(params.len().max(16).next_multiple_of(16), 0);
+        let params_buf = super::buffers::uniform_buffer(ctx, &self.name, &params);
+        let mut entries = vec![
+            wgpu::BindGroupEntry { binding: 0, resource: step.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: params_buf.as_entire_binding() },
+        ];
+        for (i, b) in self.storage.into_iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: 2 + i as u32, resource: wgpu::BindingResource::Buffer(b) });
+        }
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.name),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Ok(Op { name: self.name, pipeline, bind_group, dispatch: self.dispatch })
+    }
+}

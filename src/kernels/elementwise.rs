@@ -1,0 +1,42 @@
+//! Gated activations and residual add (`shaders/elementwise.wgsl`).
+
+use super::{base_defines, groups, KernelError};
+use crate::gpu::{Extent, GpuContext, Op, OpBuilder};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    width: u32,
+    _pad: [u32; 3],
+}
+
+fn op(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, entry: &'static str, a: &wgpu::Buffer, b: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
+    Ok(OpBuilder::new(ctx, name, "elementwise.wgsl", entry, base_defines())
+        .params(&Params { width, _pad: [0; 3] })
+        .buffer(a)
+        .buffer(b)
+        .dispatch(Extent::Fixed(groups(width as u64)), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
+        .build(step)?)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateActivation {
+    /// silu(gate) * up (Llama, Qwen, Mistral).
+    SiLU,
+    /// gelu_tanh(gate) * up (Gemma).
+    Gelu,
+}
+
+/// gate = act(gate) * up, in place; both (n_tokens, width) f32.
+pub fn gated_activation(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, act: GateActivation, gate: &wgpu::Buffer, up: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
+    let entry = match act {
+        GateActivation::SiLU => "swiglu",
+        GateActivation::Gelu => "geglu",
+    };
+    op(ctx, step, name, entry, gate, up, width)
+}
+
+/// a += b; both (n_tokens, width) f32.
+pub fn add(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, a: &wgpu::Buffer, b: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
+    op(ctx, step, name, "add", a, b, width)
+}

@@ -1,0 +1,51 @@
+//! Embedding lookup from quantized rows (`shaders/embed.wgsl`).
+
+use super::{groups, shape_err, weight_defines, KernelError};
+use crate::gpu::{Extent, GpuContext, GpuTensor, Op, OpBuilder};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    cols: u32,
+    row_bytes: u32,
+    row_start: u32,
+    row_end: u32,
+    scale: f32,
+    _pad: [u32; 3],
+}
+
+/// out[t, :] = scale * W[ids[t], :]. ids: (n_tokens) u32; out: (n_tokens, cols) f32.
+pub fn embed(
+    ctx: &GpuContext,
+    step: &wgpu::Buffer,
+    w: &GpuTensor,
+    ids: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+    scale: f32,
+) -> Result<Vec<Op>, KernelError> {
+    let cols = w.cols();
+    if cols % 32 != 0 {
+        return Err(shape_err("embed", format!("row length {cols} is not a multiple of 32")));
+    }
+    let defines = weight_defines("embed", w.ty)?;
+    w.parts
+        .iter()
+        .map(|part| {
+            let params = Params {
+                cols: cols as u32,
+                row_bytes: w.row_bytes as u32,
+                row_start: part.row_start as u32,
+                row_end: (part.row_start + part.rows) as u32,
+                scale,
+                _pad: [0; 3],
+            };
+            Ok(OpBuilder::new(ctx, "embed", "embed.wgsl", "embed", defines.clone())
+                .params(&params)
+                .buffer(&part.buffer)
+                .buffer(ids)
+                .buffer(out)
+                .dispatch(Extent::Fixed(groups(cols / 32)), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
+                .build(step)?)
+        })
+        .collect()
+}

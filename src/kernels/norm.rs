@@ -1,0 +1,37 @@
+//! RMSNorm (`shaders/rmsnorm.wgsl`).
+
+use super::{base_defines, KernelError};
+use crate::gpu::{Extent, GpuContext, Op, OpBuilder};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    dim: u32,
+    rows_per_token: u32,
+    eps: f32,
+    _pad: u32,
+}
+
+/// y[r] = x[r] / rms(x[r]) * weight for the step's n_tokens * rows_per_token
+/// rows of `dim`. x, y: (n_tokens, rows_per_token, dim) f32; weight: (dim) f32.
+#[allow(clippy::too_many_arguments)]
+pub fn rmsnorm(
+    ctx: &GpuContext,
+    step: &wgpu::Buffer,
+    name: &str,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    dim: u32,
+    rows_per_token: u32,
+    eps: f32,
+) -> Result<Op, KernelError> {
+    let params = Params { dim, rows_per_token, eps, _pad: 0 };
+    Ok(OpBuilder::new(ctx, name, "rmsnorm.wgsl", "rmsnorm", base_defines())
+        .params(&params)
+        .buffer(x)
+        .buffer(weight)
+        .buffer(y)
+        .dispatch(Extent::Fixed(rows_per_token), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
+        .build(step)?)
+}

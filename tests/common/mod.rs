@@ -1,0 +1,116 @@
+//! Shared test helpers: GPU contexts for both precisions, seeded data, paths.
+#![allow(dead_code)]
+
+use tabllm::gpu::{self, DeviceOptions, GpuContext, Op, Precision, Step};
+
+/// Repository paths: models are fetched into `models/`, references live in
+/// `../shared/reference/` (CI clones the repo with `shared/` beside it).
+pub fn shared(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference").join(path)
+}
+
+pub fn model_path(file: &str) -> std::path::PathBuf {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(file);
+    assert!(p.exists(), "{} is missing: run scripts/fetch-models.sh (the test command does)", p.display());
+    p
+}
+
+/// One context per precision the adapter offers: f32 always, f16 when it has shader-f16.
+pub fn contexts() -> Vec<GpuContext> {
+    let mut v = vec![GpuContext::new_blocking(&DeviceOptions { force_f32: true, ..Default::default() }).expect("GPU adapter (install mesa-vulkan-drivers)")];
+    let f16 = GpuContext::new_blocking(&DeviceOptions::default()).expect("GPU adapter");
+    if f16.precision == Precision::F16 {
+        v.push(f16);
+    } else {
+        eprintln!("note: adapter has no shader-f16; f16 path not exercised");
+    }
+    v
+}
+
+pub fn label(ctx: &GpuContext) -> &'static str {
+    match ctx.precision {
+        Precision::F32 => "f32",
+        Precision::F16 => "f16",
+    }
+}
+
+pub fn buffer_f32(ctx: &GpuContext, data: &[f32]) -> wgpu::Buffer {
+    let b = gpu::storage_buffer(ctx, "test", (data.len() * 4) as u64);
+    ctx.queue.write_buffer(&b, 0, bytemuck::cast_slice(data));
+    b
+}
+
+pub fn buffer_bytes(ctx: &GpuContext, data: &[u8]) -> wgpu::Buffer {
+    let b = gpu::storage_buffer(ctx, "test", data.len() as u64);
+    let mut padded = data.to_vec();
+    padded.resize(data.len().next_multiple_of(4), 0);
+    ctx.queue.write_buffer(&b, 0, &padded);
+    b
+}
+
+pub fn step_buffer(ctx: &GpuContext, pos0: u32, n_tokens: u32) -> wgpu::Buffer {
+    let s = Step { pos0, n_tokens, kv_len: pos0 + n_tokens, _pad: 0 };
+    gpu::uniform_buffer(ctx, "step", bytemuck::bytes_of(&s))
+}
+
+pub fn set_step(ctx: &GpuContext, step: &wgpu::Buffer, pos0: u32, n_tokens: u32) {
+    let s = Step { pos0, n_tokens, kv_len: pos0 + n_tokens, _pad: 0 };
+    ctx.queue.write_buffer(step, 0, bytemuck::bytes_of(&s));
+}
+
+pub fn run(ctx: &GpuContext, ops: &[Op], n_tokens: u32) {
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        for op in ops {
+            op.encode(&mut pass, n_tokens);
+        }
+    }
+    ctx.queue.submit([enc.finish()]);
+    ctx.check().expect("GPU error");
+}
+
+pub fn read_f32(ctx: &GpuContext, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    let bytes = pollster::block_on(gpu::read_buffer(ctx, buf, (n * 4) as u64)).expect("readback");
+    bytemuck::cast_slice(&bytes).to_vec()
+}
+
+pub fn read_u32(ctx: &GpuContext, buf: &wgpu::Buffer, n: usize) -> Vec<u32> {
+    let bytes = pollster::block_on(gpu::read_buffer(ctx, buf, (n * 4) as u64)).expect("readback");
+    bytemuck::cast_slice(&bytes).to_vec()
+}
+
+/// SplitMix64: seeded inputs that are the same on every machine.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    pub fn f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.f32() * scale).collect()
+    }
+}
+
+/// Fails with the first index whose |got - want| > tol * (1 + |want|).
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = (0usize, 0f32);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs() / (1.0 + w.abs());
+        if !(err <= tol) {
+            panic!("{what}: index {i}: got {g}, want {w} (relative error {err} > tolerance {tol})");
+        }
+        if err > worst.1 {
+            worst = (i, err);
+        }
+    }
+    eprintln!("{what}: ok, worst relative error {:.2e} at {} (tolerance {tol})", worst.1, worst.0);
+}

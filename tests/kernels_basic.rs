@@ -1,0 +1,187 @@
+//! Every non-quantized kernel against a CPU reference on seeded inputs, on the
+//! f32 path and (when the adapter has shader-f16) the f16 path.
+
+mod common;
+use common::*;
+use tabllm::kernels::{self, AttentionShape, GateActivation, RopeLayout, RopeShape};
+
+/// f32 arithmetic on both sides; only operation order differs.
+const TOL_F32: f32 = 1e-5;
+/// Transcendentals (sin/cos/exp/pow) on the GPU are less exact than libm.
+const TOL_TRANSCENDENTAL: f32 = 2e-4;
+/// The f16 path stores the KV cache in f16 (11-bit significand).
+const TOL_KV_F16: f32 = 4e-3;
+
+#[test]
+fn rmsnorm_matches_cpu() {
+    for ctx in contexts() {
+        let (dim, rows_per_token, n_tokens) = (576u32, 3u32, 5u32);
+        let mut rng = Rng(1);
+        let x = rng.vec((dim * rows_per_token * n_tokens) as usize, 3.0);
+        let w = rng.vec(dim as usize, 1.0);
+        let eps = 1e-5;
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let (xb, wb) = (buffer_f32(&ctx, &x), buffer_f32(&ctx, &w));
+        let yb = buffer_f32(&ctx, &vec![0.0; x.len()]);
+        let op = kernels::rmsnorm(&ctx, &step, "norm", &xb, &wb, &yb, dim, rows_per_token, eps).unwrap();
+        run(&ctx, &[op], n_tokens);
+        let want: Vec<f32> = x
+            .chunks(dim as usize)
+            .flat_map(|row| {
+                let ms = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / dim as f64;
+                let inv = 1.0 / (ms + eps as f64).sqrt();
+                row.iter().zip(&w).map(move |(v, g)| (*v as f64 * inv * *g as f64) as f32)
+            })
+            .collect();
+        assert_close(&format!("rmsnorm {}", label(&ctx)), &read_f32(&ctx, &yb, x.len()), &want, TOL_F32);
+    }
+}
+
+fn rope_cpu(v: &mut [f32], stride: usize, pos0: u32, s: RopeShape) {
+    let (hd, half) = (s.head_dim as usize, s.n_rot as usize / 2);
+    for (t, tok) in v.chunks_mut(stride).enumerate() {
+        let pos = (pos0 as usize + t) as f64 * s.freq_scale as f64;
+        for h in 0..s.n_heads as usize {
+            for i in 0..half {
+                let theta = pos * (s.freq_base as f64).powf(-2.0 * i as f64 / s.n_rot as f64);
+                let (a, b) = match s.layout {
+                    RopeLayout::Normal => (h * hd + 2 * i, h * hd + 2 * i + 1),
+                    RopeLayout::Neox => (h * hd + i, h * hd + i + half),
+                };
+                let (x0, x1) = (tok[a] as f64, tok[b] as f64);
+                tok[a] = (x0 * theta.cos() - x1 * theta.sin()) as f32;
+                tok[b] = (x0 * theta.sin() + x1 * theta.cos()) as f32;
+            }
+        }
+    }
+}
+
+#[test]
+fn rope_both_layouts_match_cpu() {
+    for ctx in contexts() {
+        for layout in [RopeLayout::Normal, RopeLayout::Neox] {
+            // n_rot < head_dim checks that the tail is left alone.
+            let s = RopeShape { n_heads: 3, head_dim: 64, n_rot: 48, freq_base: 10000.0, freq_scale: 1.0, layout };
+            let (stride, n_tokens, pos0) = (3 * 64 + 8, 4u32, 37u32);
+            let mut rng = Rng(2);
+            let v = rng.vec(stride * n_tokens as usize, 1.0);
+            let step = step_buffer(&ctx, pos0, n_tokens);
+            let vb = buffer_f32(&ctx, &v);
+            let op = kernels::rope(&ctx, &step, "rope", &vb, stride as u32, s).unwrap();
+            run(&ctx, &[op], n_tokens);
+            let mut want = v.clone();
+            rope_cpu(&mut want, stride, pos0, s);
+            assert_close(&format!("rope {layout:?} {}", label(&ctx)), &read_f32(&ctx, &vb, v.len()), &want, TOL_TRANSCENDENTAL);
+        }
+    }
+}
+
+/// Reference attention over positions [start, pos] with grouped KV heads.
+fn attention_cpu(q: &[f32], k: &[f32], v: &[f32], pos0: usize, n_tokens: usize, s: AttentionShape) -> Vec<f32> {
+    let (hd, kv_dim, width) = (s.head_dim as usize, s.kv_dim() as usize, (s.n_heads * s.head_dim) as usize);
+    let group = (s.n_heads / s.n_kv_heads) as usize;
+    let mut out = vec![0f32; n_tokens * width];
+    for t in 0..n_tokens {
+        let end = pos0 + t + 1;
+        let start = if s.window > 0 { end.saturating_sub(s.window as usize) } else { 0 };
+        for h in 0..s.n_heads as usize {
+            let kvo = (h / group) * hd;
+            let qh = &q[t * width + h * hd..][..hd];
+            let scores: Vec<f64> = (start..end)
+                .map(|j| (0..hd).map(|d| qh[d] as f64 * k[j * kv_dim + kvo + d] as f64).sum::<f64>() * s.scale as f64)
+                .collect();
+            let m = scores.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = scores.iter().map(|x| (x - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            for d in 0..hd {
+                let acc: f64 = (start..end).zip(&e).map(|(j, p)| p * v[j * kv_dim + kvo + d] as f64).sum();
+                out[t * width + h * hd + d] = (acc / z) as f32;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn kv_store_and_attention_match_cpu() {
+    for ctx in contexts() {
+        let tol = if ctx.has_f16() { TOL_KV_F16 } else { TOL_TRANSCENDENTAL };
+        // Head dims 64 (SmolLM2) and 256 (Gemma); a window shorter than the context; prefill then decode.
+        for (head_dim, window) in [(64u32, 0u32), (256, 0), (64, 50)] {
+            let s = AttentionShape { n_heads: 6, n_kv_heads: 2, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt() };
+            let (kv_dim, width, n_ctx) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize, 160usize);
+            let mut rng = Rng(3 + head_dim as u64 + window as u64);
+            let k_all = rng.vec(n_ctx * kv_dim, 1.0);
+            let v_all = rng.vec(n_ctx * kv_dim, 1.0);
+            let kc = buffer_f32(&ctx, &vec![0.0; n_ctx * kv_dim]);
+            let vc = buffer_f32(&ctx, &vec![0.0; n_ctx * kv_dim]);
+            // Steps: a 130-token prefill (crosses 64-position blocks), then two single tokens.
+            let mut pos0 = 0usize;
+            for n_tokens in [130usize, 1, 1] {
+                let q = rng.vec(n_tokens * width, 2.0);
+                let step = step_buffer(&ctx, pos0 as u32, n_tokens as u32);
+                let kb = buffer_f32(&ctx, &k_all[pos0 * kv_dim..(pos0 + n_tokens) * kv_dim]);
+                let vb = buffer_f32(&ctx, &v_all[pos0 * kv_dim..(pos0 + n_tokens) * kv_dim]);
+                let qb = buffer_f32(&ctx, &q);
+                let ob = buffer_f32(&ctx, &vec![0.0; q.len()]);
+                let store = kernels::kv_store(&ctx, &step, "kv", &kb, &vb, &kc, &vc, kv_dim as u32, n_ctx as u32).unwrap();
+                let att = kernels::attention(&ctx, &step, "att", &qb, &kc, &vc, &ob, s).unwrap();
+                run(&ctx, &[store, att], n_tokens as u32);
+                let want = attention_cpu(&q, &k_all, &v_all, pos0, n_tokens, s);
+                let what = format!("attention hd={head_dim} window={window} pos0={pos0} n={n_tokens} {}", label(&ctx));
+                assert_close(&what, &read_f32(&ctx, &ob, q.len()), &want, tol);
+                pos0 += n_tokens;
+            }
+        }
+    }
+}
+
+#[test]
+fn gated_activations_and_add_match_cpu() {
+    for ctx in contexts() {
+        let (width, n_tokens) = (1536u32, 3u32);
+        let mut rng = Rng(4);
+        let n = (width * n_tokens) as usize;
+        let (g, u) = (rng.vec(n, 6.0), rng.vec(n, 2.0));
+        let step = step_buffer(&ctx, 0, n_tokens);
+        for act in [GateActivation::SiLU, GateActivation::Gelu] {
+            let (gb, ub) = (buffer_f32(&ctx, &g), buffer_f32(&ctx, &u));
+            run(&ctx, &[kernels::gated_activation(&ctx, &step, "act", act, &gb, &ub, width).unwrap()], n_tokens);
+            let want: Vec<f32> = g
+                .iter()
+                .zip(&u)
+                .map(|(&a, &b)| {
+                    let a = a as f64;
+                    let f = match act {
+                        GateActivation::SiLU => a / (1.0 + (-a).exp()),
+                        GateActivation::Gelu => 0.5 * a * (1.0 + (0.7978845608028654 * (a + 0.044715 * a * a * a)).tanh()),
+                    };
+                    (f * b as f64) as f32
+                })
+                .collect();
+            assert_close(&format!("{act:?} {}", label(&ctx)), &read_f32(&ctx, &gb, n), &want, TOL_TRANSCENDENTAL);
+        }
+        let (ab, bb) = (buffer_f32(&ctx, &g), buffer_f32(&ctx, &u));
+        run(&ctx, &[kernels::add(&ctx, &step, "add", &ab, &bb, width).unwrap()], n_tokens);
+        let want: Vec<f32> = g.iter().zip(&u).map(|(a, b)| a + b).collect();
+        assert_close(&format!("add {}", label(&ctx)), &read_f32(&ctx, &ab, n), &want, TOL_F32);
+    }
+}
+
+#[test]
+fn argmax_matches_cpu_and_breaks_ties_low() {
+    for ctx in contexts() {
+        let mut rng = Rng(5);
+        for n in [49152usize, 262144, 1000] {
+            let mut logits = rng.vec(n, 10.0);
+            let top = n / 3;
+            logits[top] = 50.0;
+            logits[n - 1] = 50.0; // a tie: the lower id wins, as llama.cpp's greedy does
+            let step = step_buffer(&ctx, 0, 1);
+            let lb = buffer_f32(&ctx, &logits);
+            let out = buffer_f32(&ctx, &[0.0]);
+            run(&ctx, &[kernels::argmax(&ctx, &step, &lb, &out, n as u32).unwrap()], 1);
+            assert_eq!(read_u32(&ctx, &out, 1)[0], top as u32, "argmax over {n} ({})", label(&ctx));
+        }
+    }
+}
