@@ -8,6 +8,7 @@
 pub mod gguf;
 pub mod gpu;
 pub mod kernels;
+pub mod model;
 pub mod quant;
 pub mod sampler;
 pub mod tokenizer;

@@ -2,14 +2,12 @@
 //
 // `load_chunk(rb, c)` fills `cv` with weights [32c, 32c+32) of the row whose
 // first byte is `rb` in `w`. Exactly one format block below is compiled in,
-// chosen by the pipeline's defines (src/kernels/quant_defines.rs). With F16 the
-// dequantization arithmetic runs in f16; callers accumulate in f32.
+// chosen by the pipeline's defines (`weight_define` in src/kernels/mod.rs).
+// Dequantization runs in f32 on both precision paths: f16 arithmetic here moved
+// the tiny Q5_1 model's logits 0.025 from llama.cpp's (f32: 0.009) and buys
+// nothing in decode, which is bound by memory, not arithmetic.
 
-#ifdef F16
-alias dq = f16;
-#else
 alias dq = f32;
-#endif
 
 var<private> cv: array<vec4<dq>, 8>;   // the chunk: weights 4i..4i+3 in cv[i]
 

@@ -29,7 +29,8 @@ pub enum GpuError {
 pub enum Precision {
     /// f32 storage and arithmetic everywhere (any WebGPU device).
     F32,
-    /// `shader-f16`: dequantized weights and the KV cache in f16, accumulation in f32.
+    /// `shader-f16`: the KV cache stored in f16 (half the attention traffic and
+    /// memory, as llama.cpp's default cache); arithmetic stays f32.
     F16,
 }
 

@@ -9,7 +9,12 @@ mod norm;
 mod rope;
 mod sample;
 
-pub use attention::{attention, kv_store, AttentionShape};
+pub use attention::{attention, kv_store, AttentionShape, MAX_HEAD_DIM};
+
+/// Largest head dimension the attention kernel supports.
+pub fn attention_max_head_dim() -> u32 {
+    MAX_HEAD_DIM
+}
 pub use elementwise::{add, gated_activation, GateActivation};
 pub use embed::embed;
 pub use matvec::{matvec, MatvecOut};

@@ -1,0 +1,188 @@
+//! The forward pass, recorded once at load as a straight list of named ops
+//! (norm → q/k/v → rope → cache → attention → out → residual → norm →
+//! gate/up → act → down → residual), then replayed every step with one
+//! command submission.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::state::State;
+use super::{ModelConfig, ModelError};
+use crate::gpu::{GpuContext, GpuTensor, Op, Step};
+use crate::kernels::{self as k, AttentionShape, GateActivation, MatvecOut, RopeShape};
+
+/// What a step should bring back to the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Nothing: an intermediate prefill chunk.
+    None,
+    /// The greedy token, chosen on the GPU (4 bytes read back).
+    Argmax,
+    /// The whole logits row of the last token (for sampling or logprobs).
+    Logits,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StepResult {
+    pub token: Option<u32>,
+    pub logits: Option<Vec<f32>>,
+}
+
+pub struct Model {
+    pub ctx: Arc<GpuContext>,
+    pub config: ModelConfig,
+    weights: HashMap<String, GpuTensor>,
+    state: State,
+    /// Embedding and every layer: runs for every token of the step.
+    body: Vec<Op>,
+    /// Final norm and output projection for the step's last token.
+    head: Vec<Op>,
+    argmax: Op,
+}
+
+impl Model {
+    pub(super) fn new(
+        ctx: Arc<GpuContext>,
+        config: ModelConfig,
+        weights: HashMap<String, GpuTensor>,
+        max_batch: u32,
+        n_ctx: u32,
+    ) -> Result<Self, ModelError> {
+        let state = State::new(&ctx, &config, max_batch, n_ctx);
+        let (body, head, argmax) = record(&ctx, &config, &weights, &state)?;
+        ctx.check()?;
+        Ok(Self { ctx, config, weights, state, body, head, argmax })
+    }
+
+    pub fn n_ctx(&self) -> u32 {
+        self.state.n_ctx
+    }
+
+    pub fn max_batch(&self) -> u32 {
+        self.state.max_batch
+    }
+
+    /// Bytes of weights on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weights.values().map(|t| t.n_bytes).sum()
+    }
+
+    pub fn kv_cache_bytes(&self) -> u64 {
+        self.state.kv_bytes()
+    }
+
+    /// Runs `ids` (at most `max_batch`) at positions pos0.. and returns what `out` asks for.
+    pub async fn step(&self, ids: &[u32], pos0: u32, out: Output) -> Result<StepResult, ModelError> {
+        let n = ids.len() as u32;
+        if n == 0 || n > self.state.max_batch {
+            return Err(ModelError::Config(format!("a step takes 1..={} tokens, got {n}", self.state.max_batch)));
+        }
+        let needed = pos0.saturating_add(n);
+        if needed > self.state.n_ctx {
+            return Err(ModelError::ContextFull { needed, n_ctx: self.state.n_ctx });
+        }
+        if let Some(&id) = ids.iter().find(|&&id| id >= self.config.vocab) {
+            return Err(ModelError::BadToken { id, vocab: self.config.vocab });
+        }
+        let q = &self.ctx.queue;
+        q.write_buffer(&self.state.ids, 0, bytemuck::cast_slice(ids));
+        let s = Step { pos0, n_tokens: n, kv_len: needed, _pad: 0 };
+        q.write_buffer(&self.state.step, 0, bytemuck::bytes_of(&s));
+
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            let head: &[Op] = if out == Output::None { &[] } else { &self.head };
+            for op in self.body.iter().chain(head) {
+                op.encode(&mut pass, n);
+            }
+            if out == Output::Argmax {
+                self.argmax.encode(&mut pass, n);
+            }
+        }
+        match out {
+            Output::None => {}
+            Output::Argmax => self.state.token_slot.record_copy(&mut enc, &self.state.sampled, 0, 4),
+            Output::Logits => {
+                let bytes = self.config.vocab as u64 * 4;
+                self.state.logits_slot.record_copy(&mut enc, &self.state.logits, 0, bytes)
+            }
+        }
+        q.submit([enc.finish()]);
+        let mut r = StepResult::default();
+        match out {
+            Output::None => self.ctx.check()?,
+            Output::Argmax => {
+                let b = self.state.token_slot.read(&self.ctx, 4).await?;
+                r.token = Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            }
+            Output::Logits => {
+                let b = self.state.logits_slot.read(&self.ctx, self.config.vocab as u64 * 4).await?;
+                r.logits = Some(bytemuck::pod_collect_to_vec(&b));
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// Records the op lists. Buffers are bound here once; nothing is created per step.
+fn record(
+    ctx: &GpuContext,
+    c: &ModelConfig,
+    w: &HashMap<String, GpuTensor>,
+    s: &State,
+) -> Result<(Vec<Op>, Vec<Op>, Op), ModelError> {
+    let t = |name: &str| w.get(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()));
+    // A norm weight is a single-part F32 tensor.
+    let vec_buf = |name: &str| -> Result<&wgpu::Buffer, ModelError> { Ok(&t(name)?.parts[0].buffer) };
+    let step = &s.step;
+    let (dim, qd, kvd, ffn) = (c.dim as u64, c.q_dim() as u64, c.kv_dim() as u64, c.ffn_dim as u64);
+    // xb holds one dim-wide row per token (normed input, then projection outputs).
+    let xb_stride = dim;
+    let rope = |n_heads| RopeShape {
+        n_heads,
+        head_dim: c.head_dim,
+        n_rot: c.n_rot,
+        freq_base: c.rope_base,
+        freq_scale: c.rope_scale,
+        layout: c.rope_layout,
+    };
+    let att_shape = AttentionShape {
+        n_heads: c.n_heads,
+        n_kv_heads: c.n_kv_heads,
+        head_dim: c.head_dim,
+        window: 0,
+        scale: 1.0 / (c.head_dim as f32).sqrt(),
+    };
+    let mv = |name: &str, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64| {
+        k::matvec(ctx, step, name, t(name)?, x, xs, y, ys, MatvecOut::AllTokens).map_err(ModelError::from)
+    };
+
+    let mut body = k::embed(ctx, step, t("token_embd.weight")?, &s.ids, &s.x, 1.0)?;
+    for l in 0..c.n_layers as usize {
+        let n = |op: &str| format!("blk.{l}.{op}.weight");
+        // Attention block.
+        body.push(k::rmsnorm(ctx, step, &n("attn_norm"), &s.x, vec_buf(&n("attn_norm"))?, &s.xb, c.dim, 1, c.rms_eps)?);
+        body.extend(mv(&n("attn_q"), &s.xb, xb_stride, &s.q, qd)?);
+        body.extend(mv(&n("attn_k"), &s.xb, xb_stride, &s.k, kvd)?);
+        body.extend(mv(&n("attn_v"), &s.xb, xb_stride, &s.v, kvd)?);
+        body.push(k::rope(ctx, step, &format!("blk.{l}.rope_q"), &s.q, qd as u32, rope(c.n_heads))?);
+        body.push(k::rope(ctx, step, &format!("blk.{l}.rope_k"), &s.k, kvd as u32, rope(c.n_kv_heads))?);
+        body.push(k::kv_store(ctx, step, &format!("blk.{l}.kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.n_ctx)?);
+        body.push(k::attention(ctx, step, &format!("blk.{l}.attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, att_shape)?);
+        body.extend(mv(&n("attn_output"), &s.att, qd, &s.xb, xb_stride)?);
+        body.push(k::add(ctx, step, &format!("blk.{l}.attn_residual"), &s.x, &s.xb, c.dim)?);
+        // Feed-forward block.
+        body.push(k::rmsnorm(ctx, step, &n("ffn_norm"), &s.x, vec_buf(&n("ffn_norm"))?, &s.xb, c.dim, 1, c.rms_eps)?);
+        body.extend(mv(&n("ffn_gate"), &s.xb, xb_stride, &s.gate, ffn)?);
+        body.extend(mv(&n("ffn_up"), &s.xb, xb_stride, &s.up, ffn)?);
+        body.push(k::gated_activation(ctx, step, &format!("blk.{l}.ffn_act"), GateActivation::SiLU, &s.gate, &s.up, c.ffn_dim)?);
+        body.extend(mv(&n("ffn_down"), &s.gate, ffn, &s.xb, xb_stride)?);
+        body.push(k::add(ctx, step, &format!("blk.{l}.ffn_residual"), &s.x, &s.xb, c.dim)?);
+    }
+    let mut head = vec![k::rmsnorm(ctx, step, "output_norm", &s.x, vec_buf("output_norm.weight")?, &s.xb, c.dim, 1, c.rms_eps)?];
+    let out_name = if c.tied_output { "token_embd.weight" } else { "output.weight" };
+    head.extend(k::matvec(ctx, step, "output", t(out_name)?, &s.xb, xb_stride, &s.logits, c.vocab as u64, MatvecOut::LastToken)?);
+    let argmax = k::argmax(ctx, step, &s.logits, &s.sampled, c.vocab)?;
+    Ok((body, head, argmax))
+}

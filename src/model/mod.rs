@@ -1,0 +1,45 @@
+//! A model on the GPU: configuration from GGUF metadata, weights streamed into
+//! GPU buffers, activations and KV cache allocated once, and the forward pass
+//! recorded once as a list of ops and replayed every step.
+
+mod config;
+mod forward;
+mod loader;
+mod state;
+
+pub use config::{Arch, ModelConfig};
+pub use forward::{Model, Output, StepResult};
+pub use loader::{LoadOptions, LoadProgress, ModelLoader};
+#[cfg(not(target_arch = "wasm32"))]
+pub use loader::load_path;
+
+use crate::gguf::GgufError;
+use crate::gpu::GpuError;
+use crate::kernels::KernelError;
+use crate::quant::GgmlType;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("unsupported model architecture `{0}` (supported: llama)")]
+    UnsupportedArchitecture(String),
+    #[error("tensor `{tensor}` has type {ty}, which tabllm cannot run yet")]
+    UnsupportedTensorType { tensor: String, ty: GgmlType },
+    #[error("the model file has no tensor `{0}`")]
+    MissingTensor(String),
+    #[error("tensor `{tensor}` has shape {got:?}, expected {expected:?}")]
+    TensorShape { tensor: String, expected: Vec<u64>, got: Vec<u64> },
+    #[error("bad model metadata: {0}")]
+    Config(String),
+    #[error("the context is full: {needed} positions needed, {n_ctx} available")]
+    ContextFull { needed: u32, n_ctx: u32 },
+    #[error("token id {id} is outside the vocabulary ({vocab})")]
+    BadToken { id: u32, vocab: u32 },
+    #[error("the model file ended before all tensors arrived")]
+    Incomplete,
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+}

@@ -1,0 +1,66 @@
+//! Activations and KV cache, allocated once at load for `max_batch` tokens
+//! per step and `n_ctx` positions.
+
+use super::ModelConfig;
+use crate::gpu::{self, GpuContext, Precision, ReadbackSlot, Step};
+
+pub struct State {
+    pub max_batch: u32,
+    pub n_ctx: u32,
+    pub step: wgpu::Buffer,       // uniform Step
+    pub ids: wgpu::Buffer,        // (max_batch) u32 token ids of the step
+    pub x: wgpu::Buffer,          // (max_batch, dim) residual stream
+    pub xb: wgpu::Buffer,         // (max_batch, dim) normed input, then projection outputs
+    pub q: wgpu::Buffer,          // (max_batch, q_dim)
+    pub k: wgpu::Buffer,          // (max_batch, kv_dim)
+    pub v: wgpu::Buffer,          // (max_batch, kv_dim)
+    pub att: wgpu::Buffer,        // (max_batch, q_dim) attention output
+    pub gate: wgpu::Buffer,       // (max_batch, ffn_dim)
+    pub up: wgpu::Buffer,         // (max_batch, ffn_dim)
+    pub logits: wgpu::Buffer,     // (vocab) for the step's last token
+    pub sampled: wgpu::Buffer,    // (1) u32 argmax
+    pub k_cache: Vec<wgpu::Buffer>, // per layer (n_ctx, kv_dim), f16 or f32 by precision
+    pub v_cache: Vec<wgpu::Buffer>, // per layer (n_ctx, kv_dim)
+    pub token_slot: ReadbackSlot, // 4 bytes
+    pub logits_slot: ReadbackSlot, // vocab * 4 bytes
+}
+
+impl State {
+    pub fn new(ctx: &GpuContext, c: &ModelConfig, max_batch: u32, n_ctx: u32) -> Self {
+        let b = max_batch as u64;
+        let f32s = |label: &str, width: u32| gpu::storage_buffer(ctx, label, b * width as u64 * 4);
+        let kv_elem = match ctx.precision {
+            Precision::F16 => 2,
+            Precision::F32 => 4,
+        };
+        let cache_bytes = n_ctx as u64 * c.kv_dim() as u64 * kv_elem;
+        let cache = |kind: &str| -> Vec<wgpu::Buffer> {
+            (0..c.n_layers).map(|l| gpu::storage_buffer(ctx, &format!("{kind}_cache.{l}"), cache_bytes)).collect()
+        };
+        Self {
+            max_batch,
+            n_ctx,
+            step: gpu::uniform_buffer(ctx, "step", bytemuck::bytes_of(&Step::default())),
+            ids: gpu::storage_buffer(ctx, "ids", b * 4),
+            x: f32s("x", c.dim),
+            xb: f32s("xb", c.dim),
+            q: f32s("q", c.q_dim()),
+            k: f32s("k", c.kv_dim()),
+            v: f32s("v", c.kv_dim()),
+            att: f32s("att", c.q_dim()),
+            gate: f32s("gate", c.ffn_dim),
+            up: f32s("up", c.ffn_dim),
+            logits: gpu::storage_buffer(ctx, "logits", c.vocab as u64 * 4),
+            sampled: gpu::storage_buffer(ctx, "sampled", 4),
+            k_cache: cache("k"),
+            v_cache: cache("v"),
+            token_slot: ReadbackSlot::new(ctx, "token readback", 4),
+            logits_slot: ReadbackSlot::new(ctx, "logits readback", c.vocab as u64 * 4),
+        }
+    }
+
+    /// Bytes of KV cache held on the GPU.
+    pub fn kv_bytes(&self) -> u64 {
+        self.k_cache.iter().chain(&self.v_cache).map(|b| b.size()).sum()
+    }
+}
