@@ -1,1 +1,258 @@
-fn main() {}
+//! The native command line: tokenize, generate, chat and inspect with the same
+//! engine the browser runs, on wgpu's native backends (Vulkan, Metal, DX12).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use tabllm::engine::{load_engine, Engine, GenerateParams};
+use tabllm::gpu::{DeviceOptions, GpuContext};
+use tabllm::model::LoadOptions;
+use tabllm::sampler::SamplerConfig;
+use tabllm::tokenizer::{ChatMessage, Tokenizer};
+
+#[derive(Parser)]
+#[command(name = "tabllm", version, about = "Run GGUF language models on the GPU (WebGPU/wgpu)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the token ids of TEXT (no BOS; special-token text parsed).
+    Tokenize {
+        #[arg(long)]
+        model: PathBuf,
+        /// Print {"ids":[...]}.
+        #[arg(long)]
+        json: bool,
+        text: String,
+    },
+    /// Generate a completion of --prompt, or a reply to --messages.
+    Generate(GenerateArgs),
+    /// Chat in the terminal.
+    Chat {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[arg(long, default_value_t = 0.7)]
+        temperature: f32,
+        #[arg(long, default_value_t = 512)]
+        max_tokens: u32,
+        #[arg(long)]
+        system: Option<String>,
+    },
+    /// Print the model's metadata summary and tensor types.
+    Info {
+        #[arg(long)]
+        model: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Context length to allocate.
+    #[arg(long)]
+    ctx: Option<u32>,
+    /// Use the f32 path even when the GPU has shader-f16.
+    #[arg(long)]
+    f32: bool,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[command(flatten)]
+    load: LoadArgs,
+    #[arg(long, conflicts_with = "messages")]
+    prompt: Option<String>,
+    /// An OpenAI-style messages JSON array, rendered with the model's chat template.
+    #[arg(long)]
+    messages: Option<PathBuf>,
+    #[arg(long, default_value_t = 128)]
+    max_tokens: u32,
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop when this text is generated (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Print one JSON object instead of streaming text.
+    #[arg(long)]
+    json: bool,
+    /// With --json: the K highest [id, logit] pairs of the first generated position.
+    #[arg(long, default_value_t = 0)]
+    top_logits: usize,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Tokenize { model, json, text } => {
+            let header = tabllm::gguf::read_header_from_path(&model)?;
+            let tok = Tokenizer::from_metadata(&header.metadata)?;
+            let ids = tok.encode(&text, true);
+            if json {
+                println!("{}", json!({ "ids": ids }));
+            } else {
+                println!("{ids:?}");
+            }
+        }
+        Cmd::Generate(a) => generate(a)?,
+        Cmd::Chat { load, temperature, max_tokens, system } => chat(load, temperature, max_tokens, system)?,
+        Cmd::Info { model } => info(&model)?,
+    }
+    Ok(())
+}
+
+fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, ..Default::default() })?);
+    if !quiet {
+        eprintln!("device: {} ({:?}), {:?} path", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.precision);
+    }
+    let opts = LoadOptions { n_ctx: a.ctx, ..Default::default() };
+    let mut last_pct = u64::MAX;
+    let engine = load_engine(ctx, &a.model, opts, 1 << 20, &mut |p| {
+        if let (false, Some(total)) = (quiet, p.bytes_total) {
+            let pct = p.bytes_read * 100 / total.max(1);
+            if pct / 10 != last_pct / 10 {
+                eprint!("\rloading {pct:3}% ({} / {} MB)", p.bytes_read >> 20, total >> 20);
+                last_pct = pct;
+            }
+        }
+    })?;
+    if !quiet {
+        eprintln!("\rloaded: {} layers, context {}, {} MB weights, {} MB KV cache", engine.model.config.n_layers, engine.model.n_ctx(), engine.model.weight_bytes() >> 20, engine.model.kv_cache_bytes() >> 20);
+    }
+    Ok(engine)
+}
+
+fn generate(a: GenerateArgs) -> Result<()> {
+    let mut engine = load(&a.load, a.json)?;
+    let prompt_ids = match (&a.prompt, &a.messages) {
+        (_, Some(file)) => {
+            let messages: Vec<ChatMessage> = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+            engine.encode_chat(&messages)?
+        }
+        (Some(p), None) => engine.encode_prompt(p),
+        (None, None) => return Err("give --prompt TEXT or --messages FILE".into()),
+    };
+    let params = GenerateParams {
+        max_tokens: a.max_tokens,
+        sampler: SamplerConfig {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            min_p: a.min_p,
+            repetition_penalty: a.repetition_penalty,
+            seed: a.seed,
+            ..SamplerConfig::default()
+        },
+        stop: a.stop.clone(),
+        top_logits: a.top_logits,
+    };
+    let json = a.json;
+    let g = pollster::block_on(engine.generate(&prompt_ids, &params, &mut |piece| {
+        if !json {
+            print!("{piece}");
+            let _ = std::io::stdout().flush();
+        }
+        true
+    }))?;
+    if json {
+        let mut out = json!({
+            "prompt_ids": g.prompt_ids,
+            "ids": g.ids,
+            "text": g.text,
+            "finish_reason": g.finish_reason.as_str(),
+            "prefill_tok_s": g.prefill_tok_s(),
+            "decode_tok_s": g.decode_tok_s(),
+        });
+        if let Some(top) = &g.top_logits {
+            out["top_logits"] = json!(top.iter().map(|(i, l)| json!([i, l])).collect::<Vec<_>>());
+        }
+        println!("{out}");
+    } else {
+        println!();
+        eprintln!("[{} prompt tokens at {:.1} tok/s, {} generated at {:.1} tok/s, {}]", g.prefilled, g.prefill_tok_s(), g.ids.len(), g.decode_tok_s(), g.finish_reason.as_str());
+    }
+    Ok(())
+}
+
+fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<String>) -> Result<()> {
+    let mut engine = load(&load_args, false)?;
+    let mut messages: Vec<ChatMessage> = system.into_iter().map(|s| ChatMessage::new("system", s)).collect();
+    let params = GenerateParams {
+        max_tokens,
+        sampler: SamplerConfig { temperature, ..SamplerConfig::default() },
+        ..GenerateParams::default()
+    };
+    eprintln!("Type a message; an empty line or Ctrl-D quits.");
+    let stdin = std::io::stdin();
+    loop {
+        print!("> ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        messages.push(ChatMessage::new("user", line.trim()));
+        let ids = engine.encode_chat(&messages)?;
+        let g = pollster::block_on(engine.generate(&ids, &params, &mut |piece| {
+            print!("{piece}");
+            let _ = std::io::stdout().flush();
+            true
+        }));
+        match g {
+            Ok(g) => {
+                println!();
+                eprintln!("[{:.1} tok/s]", g.decode_tok_s());
+                messages.push(ChatMessage::new("assistant", g.text));
+            }
+            Err(e) => {
+                eprintln!("\nerror: {e}");
+                messages.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+fn info(path: &std::path::Path) -> Result<()> {
+    let h = tabllm::gguf::read_header_from_path(path)?;
+    println!("GGUF v{}, {} tensors, {} metadata keys, data at byte {}", h.version, h.tensors.len(), h.metadata.len(), h.data_offset);
+    println!("architecture: {}", h.architecture().unwrap_or("?"));
+    let mut types = std::collections::BTreeMap::new();
+    for t in &h.tensors {
+        *types.entry(t.ggml_type.name()).or_insert(0u64) += t.n_bytes;
+    }
+    for (ty, bytes) in types {
+        println!("  {ty:>6}: {:.1} MB", bytes as f64 / 1e6);
+    }
+    match tabllm::model::ModelConfig::from_header(&h) {
+        Ok(c) => println!("supported: {c:?}"),
+        Err(e) => println!("not supported: {e}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing tabllm needs on a fresh Debian machine:
+# Mesa's lavapipe (a CPU Vulkan driver, so wgpu runs without a GPU) and the
+# Python `gguf` package used to write dequantization references.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
+dpkg -s libvulkan1 >/dev/null 2>&1 || need_apt+=(libvulkan1)
+dpkg -s unzip >/dev/null 2>&1 || need_apt+=(unzip)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null 2>&1 || { echo "Rust is needed: install it with rustup (https://rustup.rs)"; exit 1; }
+
+python3 -c 'import gguf' 2>/dev/null || python3 -m pip install -q gguf==0.19.0 || python3 -m pip install -q --break-system-packages gguf==0.19.0
+
+# Vulkan loaders complain without a runtime dir; harmless, but noisy.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/tabllm-xdg}"
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, fetches the models, writes the
+# dequantization references with the `gguf` package, then the Rust tests
+# (kernels on lavapipe, models against llama.cpp's reference outputs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/install-deps.sh
+scripts/fetch-models.sh
+
+mkdir -p target
+python3 scripts/dequant_reference.py target/dequant_reference.json
+
+# Kernel and model tests each create GPU devices; lavapipe already uses every core.
+cargo test --profile test -- --test-threads 2

@@ -1,0 +1,121 @@
+//! Dequantize-matvec and embedding lookup for every weight format against the
+//! CPU reference (`quant::matvec_ref` / `quant::dequantize`), on seeded random
+//! blocks, on both precision paths; tensors are uploaded through the streaming
+//! writer in odd-sized pieces, and also split across several bindings.
+
+mod common;
+use common::*;
+use std::sync::Arc;
+use tabllm::gpu::{DeviceOptions, GpuContext, GpuTensor};
+use tabllm::kernels::{self, MatvecOut};
+use tabllm::quant::{self, testing, GgmlType};
+
+/// Weights are dequantized in f32 on both paths; only summation order differs.
+const TOL_MATVEC: f32 = 2e-5;
+/// Embedding rows are a plain dequantization.
+const TOL_EMBED: f32 = 1e-6;
+
+const TYPES: [GgmlType; 9] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q6K,
+];
+
+/// Uploads through `GpuTensor::write_next` in pieces of 1, 3, 7, 4093, ... bytes.
+fn upload(ctx: &GpuContext, ty: GgmlType, cols: u64, rows: u64, bytes: &[u8]) -> GpuTensor {
+    let mut t = GpuTensor::allocate(ctx, "w", ty, &[cols, rows], bytes.len() as u64).unwrap();
+    let sizes = [1usize, 3, 7, 4093, 2, 65536];
+    let (mut at, mut i) = (0, 0);
+    while at < bytes.len() {
+        let n = sizes[i % sizes.len()].min(bytes.len() - at);
+        t.write_next(&ctx.queue, &bytes[at..at + n]);
+        at += n;
+        i += 1;
+    }
+    assert!(t.is_complete());
+    t
+}
+
+fn check_matvec(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize, n_tokens: usize, out: MatvecOut, tag: &str) {
+    let seed = rows as u64 * 31 + cols as u64 + ty as u64;
+    let w = testing::random_tensor(ty, rows * cols, seed);
+    let x = testing::random_f32(n_tokens * cols, seed + 1);
+    let t = upload(ctx, ty, cols as u64, rows as u64, &w);
+    let step = step_buffer(ctx, 0, n_tokens as u32);
+    let xb = buffer_f32(ctx, &x);
+    let yb = buffer_f32(ctx, &vec![0.0; n_tokens * rows]);
+    let ops = kernels::matvec(ctx, &step, "mv", &t, &xb, cols as u64, &yb, rows as u64, out).unwrap();
+    run(ctx, &ops, n_tokens as u32);
+    let tokens: Vec<usize> = match out {
+        MatvecOut::AllTokens => (0..n_tokens).collect(),
+        MatvecOut::LastToken => vec![n_tokens - 1],
+    };
+    let got = read_f32(ctx, &yb, tokens.len() * rows);
+    for (row, &tok) in tokens.iter().enumerate() {
+        let want = quant::matvec_ref(ty, &w, rows, cols, &x[tok * cols..(tok + 1) * cols]).unwrap();
+        let what = format!("matvec {ty} {rows}x{cols} token {tok}/{n_tokens} {out:?} {tag} {}", label(ctx));
+        assert_close(&what, &got[row * rows..(row + 1) * rows], &want, TOL_MATVEC);
+    }
+}
+
+#[test]
+fn matvec_every_format_matches_cpu() {
+    for ctx in contexts() {
+        for ty in TYPES {
+            // 37 rows: not a multiple of the 4 rows per workgroup. 11 tokens: two token groups, the second partial.
+            check_matvec(&ctx, ty, 37, 512, 1, MatvecOut::AllTokens, "decode");
+            check_matvec(&ctx, ty, 37, 512, 11, MatvecOut::AllTokens, "prefill");
+            check_matvec(&ctx, ty, 37, 768, 11, MatvecOut::LastToken, "logits");
+        }
+    }
+}
+
+#[test]
+fn embed_every_format_matches_cpu() {
+    for ctx in contexts() {
+        for ty in TYPES {
+            let (rows, cols) = (50usize, 256usize);
+            let w = testing::random_tensor(ty, rows * cols, 7 + ty as u64);
+            let table = quant::dequantize_to_vec(ty, &w).unwrap();
+            let t = upload(&ctx, ty, cols as u64, rows as u64, &w);
+            let ids = [3u32, 49, 0, 17, 3];
+            let step = step_buffer(&ctx, 0, ids.len() as u32);
+            let idb = buffer_bytes(&ctx, bytemuck::cast_slice(&ids));
+            let out = buffer_f32(&ctx, &vec![0.0; ids.len() * cols]);
+            run(&ctx, &kernels::embed(&ctx, &step, &t, &idb, &out, 0.5).unwrap(), ids.len() as u32);
+            let want: Vec<f32> = ids.iter().flat_map(|&id| table[id as usize * cols..][..cols].iter().map(|v| v * 0.5)).collect();
+            assert_close(&format!("embed {ty} {}", label(&ctx)), &read_f32(&ctx, &out, want.len()), &want, TOL_EMBED);
+        }
+    }
+}
+
+/// A device whose binding limit is far below the tensor size: the tensor is
+/// split by rows over several buffers and the kernels run part by part.
+#[test]
+fn tensors_split_across_bindings() {
+    let cap = 64 * 1024;
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions { max_binding_size: Some(cap), ..Default::default() }).unwrap());
+    assert_eq!(ctx.max_binding_size(), cap);
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q6K] {
+        let (rows, cols) = (1000usize, 512usize);
+        let w = testing::random_tensor(ty, rows * cols, 99);
+        let t = upload(&ctx, ty, cols as u64, rows as u64, &w);
+        assert!(t.parts.len() > 1, "{ty}: {} bytes should not fit one {cap}-byte binding", w.len());
+        check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::AllTokens, "split");
+        // Embedding rows from several parts.
+        let table = quant::dequantize_to_vec(ty, &w).unwrap();
+        let ids = [0u32, 999, 500, 1, 640];
+        let step = step_buffer(&ctx, 0, ids.len() as u32);
+        let idb = buffer_bytes(&ctx, bytemuck::cast_slice(&ids));
+        let out = buffer_f32(&ctx, &vec![0.0; ids.len() * cols]);
+        run(&ctx, &kernels::embed(&ctx, &step, &t, &idb, &out, 1.0).unwrap(), ids.len() as u32);
+        let want: Vec<f32> = ids.iter().flat_map(|&id| table[id as usize * cols..][..cols].to_vec()).collect();
+        assert_close(&format!("split embed {ty}"), &read_f32(&ctx, &out, want.len()), &want, TOL_EMBED);
+    }
+}
