@@ -80,7 +80,7 @@ impl Sampler {
 
     /// Temperature ≤ 0 (or NaN): every call returns the argmax.
     pub fn is_greedy(&self) -> bool {
-        !(self.cfg.temperature > 0.0)
+        self.cfg.temperature.is_nan() || self.cfg.temperature <= 0.0
     }
 
     /// Restarts the random sequence from `seed`.
@@ -150,7 +150,7 @@ impl Sampler {
     /// Nucleus filter on the temperature-1 probabilities (as llama.cpp).
     fn top_p(&mut self) {
         let p = self.cfg.top_p;
-        if !(p < 1.0) || self.candidates.len() <= 1 {
+        if p.is_nan() || p >= 1.0 || self.candidates.len() <= 1 {
             return;
         }
         self.candidates.sort_unstable_by(by_logit_desc);
@@ -174,7 +174,7 @@ impl Sampler {
     /// Keeps tokens with probability ≥ `min_p` × the top probability.
     fn min_p(&mut self) {
         let min_p = self.cfg.min_p;
-        if !(min_p > 0.0) {
+        if min_p.is_nan() || min_p <= 0.0 {
             return;
         }
         let max = self
@@ -241,8 +241,8 @@ fn argmax(cands: &[Candidate]) -> u32 {
 /// e^x in f32 from +, ×, exact rounding and bit tricks only, so it gives the
 /// same bits on every platform (`f32::exp` calls the platform's libm).
 /// Relative error about 1e-7; 0 below −87 (and for NaN), +∞ above 88.
-pub fn exp(x: f32) -> f32 {
-    if !(x >= -87.0) {
+fn exp(x: f32) -> f32 {
+    if x.is_nan() || x < -87.0 {
         return 0.0;
     }
     if x > 88.0 {
