@@ -48,26 +48,17 @@ pub trait Block: bytemuck::Pod {
     fn dequantize(&self, out: &mut [f32]);
 }
 
+/// The types [`dequantize`] and [`matvec_ref`] handle.
+pub const SUPPORTED: [GgmlType; 15] = {
+    use GgmlType::*;
+    [
+        F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2K, Q3K, Q4K, Q5K, Q6K, IQ4NL, IQ4XS,
+    ]
+};
+
 /// Whether [`dequantize`] and [`matvec_ref`] handle `ty`.
 pub fn is_supported(ty: GgmlType) -> bool {
-    use GgmlType::*;
-    matches!(
-        ty,
-        F32 | F16
-            | BF16
-            | Q8_0
-            | Q4_0
-            | Q4_1
-            | Q5_0
-            | Q5_1
-            | Q2K
-            | Q3K
-            | Q4K
-            | Q5K
-            | Q6K
-            | IQ4NL
-            | IQ4XS
-    )
+    SUPPORTED.contains(&ty)
 }
 
 /// Bytes that `n` elements of `ty` take, or why they can't.
