@@ -1,0 +1,252 @@
+//! The sampler: greedy, seeding, each filter's limit case, penalties, and a
+//! statistical check of temperature-1 sampling.
+
+use tabllm::quant::testing::random_f32;
+use tabllm::sampler::{Sampler, SamplerConfig};
+
+/// Every filter off, temperature 1: plain softmax sampling.
+fn plain(seed: u64) -> SamplerConfig {
+    SamplerConfig {
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        min_p: 0.0,
+        seed,
+        ..SamplerConfig::default()
+    }
+}
+
+fn greedy() -> SamplerConfig {
+    SamplerConfig {
+        temperature: 0.0,
+        ..SamplerConfig::default()
+    }
+}
+
+/// (vocab) logits spread over about ±3, so sampling is far from greedy.
+fn spread_logits(vocab: usize, seed: u64) -> Vec<f32> {
+    random_f32(vocab, seed).iter().map(|v| 3.0 * v).collect()
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn draws(s: &mut Sampler, logits: &[f32], n: usize) -> Vec<u32> {
+    (0..n).map(|_| s.sample(logits, &[])).collect()
+}
+
+#[test]
+fn greedy_is_argmax() {
+    let mut s = Sampler::new(greedy());
+    assert!(s.is_greedy());
+    for seed in 0..20 {
+        let logits = spread_logits(1000, seed);
+        assert_eq!(s.sample(&logits, &[]), argmax(&logits), "seed {seed}");
+    }
+    // Ties go to the lowest id; NaN is never the max.
+    assert_eq!(s.sample(&[1.0, 3.0, 3.0, f32::NAN], &[]), 1);
+    assert_eq!(s.sample(&[f32::NAN, -1.0], &[]), 1);
+    assert_eq!(s.sample(&[], &[]), 0);
+}
+
+#[test]
+fn same_seed_same_sequence_other_seed_other_sequence() {
+    let logits = spread_logits(1000, 1);
+    let cfg = SamplerConfig {
+        temperature: 1.0,
+        seed: 7,
+        ..SamplerConfig::default()
+    };
+    assert!(!Sampler::new(cfg).is_greedy());
+    let a = draws(&mut Sampler::new(cfg), &logits, 64);
+    let b = draws(&mut Sampler::new(cfg), &logits, 64);
+    assert_eq!(a, b);
+    let c = draws(
+        &mut Sampler::new(SamplerConfig { seed: 8, ..cfg }),
+        &logits,
+        64,
+    );
+    assert_ne!(a, c);
+    // reseed restarts the sequence.
+    let mut s = Sampler::new(SamplerConfig { seed: 8, ..cfg });
+    draws(&mut s, &logits, 10);
+    s.reseed(7);
+    assert_eq!(draws(&mut s, &logits, 64), a);
+}
+
+/// Pins the sequence so a change to the RNG or the chain's arithmetic shows
+/// (the same ids are expected on every platform, wasm32 included).
+#[test]
+fn seeded_sequence_is_stable() {
+    let logits = spread_logits(256, 3);
+    let got = draws(&mut Sampler::new(plain(2024)), &logits, 12);
+    assert_eq!(got, GOLDEN, "sequence changed: {got:?}");
+}
+const GOLDEN: [u32; 12] = [150, 25, 90, 29, 216, 137, 33, 147, 45, 109, 123, 220];
+
+#[test]
+fn limit_settings_are_greedy() {
+    let logits = spread_logits(1000, 5);
+    let want = argmax(&logits);
+    let hot = plain(11).temperature * 1.5;
+    for (what, cfg) in [
+        (
+            "top_k = 1",
+            SamplerConfig {
+                top_k: 1,
+                temperature: hot,
+                ..plain(11)
+            },
+        ),
+        (
+            "top_p = 1e-6",
+            SamplerConfig {
+                top_p: 1e-6,
+                temperature: hot,
+                ..plain(11)
+            },
+        ),
+        (
+            "min_p = 0.999",
+            SamplerConfig {
+                min_p: 0.999,
+                temperature: hot,
+                ..plain(11)
+            },
+        ),
+    ] {
+        let got = draws(&mut Sampler::new(cfg), &logits, 200);
+        assert!(got.iter().all(|&t| t == want), "{what}: {got:?}");
+    }
+    // And without a filter the same temperature does not just pick the argmax.
+    let got = draws(
+        &mut Sampler::new(SamplerConfig {
+            temperature: hot,
+            ..plain(11)
+        }),
+        &logits,
+        200,
+    );
+    assert!(got.iter().any(|&t| t != want));
+}
+
+#[test]
+fn top_k_and_min_p_only_keep_the_head() {
+    let logits = spread_logits(1000, 9);
+    let mut order: Vec<u32> = (0..1000).collect();
+    order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
+    let got = draws(
+        &mut Sampler::new(SamplerConfig {
+            top_k: 5,
+            ..plain(1)
+        }),
+        &logits,
+        500,
+    );
+    assert!(
+        got.iter().all(|t| order[..5].contains(t)),
+        "top_k 5: {got:?}"
+    );
+    // min_p 0.5: only tokens within ln 2 of the max logit survive.
+    let max = logits[order[0] as usize];
+    let got = draws(
+        &mut Sampler::new(SamplerConfig {
+            min_p: 0.5,
+            ..plain(1)
+        }),
+        &logits,
+        500,
+    );
+    assert!(got
+        .iter()
+        .all(|&t| logits[t as usize] >= max - std::f32::consts::LN_2 - 1e-6));
+}
+
+#[test]
+fn repetition_penalty_changes_the_argmax() {
+    let cfg = SamplerConfig {
+        repetition_penalty: 1.1,
+        ..greedy()
+    };
+    let mut s = Sampler::new(cfg);
+    // Positive logit divided: 2.0 / 1.1 = 1.82 < 1.9.
+    assert_eq!(s.sample(&[2.0, 1.9, -1.0], &[]), 0);
+    assert_eq!(s.sample(&[2.0, 1.9, -1.0], &[0]), 1);
+    // Negative logit multiplied: −1.0 · 1.1 = −1.1 < −1.05.
+    assert_eq!(s.sample(&[-1.0, -1.05], &[0]), 1);
+    // Only the last `penalty_last_n` tokens count.
+    let mut s = Sampler::new(SamplerConfig {
+        penalty_last_n: 2,
+        ..cfg
+    });
+    assert_eq!(s.sample(&[2.0, 1.9, -1.0], &[0, 2, 2]), 0);
+    assert_eq!(s.sample(&[2.0, 1.9, -1.0], &[2, 0]), 1);
+    // Out-of-vocab ids in `recent` are ignored.
+    assert_eq!(s.sample(&[2.0, 1.9], &[7, 9]), 0);
+}
+
+#[test]
+fn frequency_and_presence_penalties_subtract() {
+    // Frequency: 1.0 − 3 · 0.05 = 0.85 < 0.9.
+    let mut s = Sampler::new(SamplerConfig {
+        frequency_penalty: 0.05,
+        ..greedy()
+    });
+    assert_eq!(s.sample(&[1.0, 0.9], &[0, 0]), 0);
+    assert_eq!(s.sample(&[1.0, 0.9], &[0, 0, 0]), 1);
+    // Presence: once is enough, count does not matter.
+    let mut s = Sampler::new(SamplerConfig {
+        presence_penalty: 0.2,
+        ..greedy()
+    });
+    assert_eq!(s.sample(&[1.0, 0.9], &[0]), 1);
+    assert_eq!(s.sample(&[1.0, 0.9], &[0, 1, 1, 1]), 0);
+}
+
+/// Frequencies over 20 000 draws within 0.02 of the softmax probabilities.
+#[test]
+fn temperature_one_matches_softmax() {
+    const DRAWS: usize = 20_000;
+    const TOL: f64 = 0.02;
+    let logits = [1.0f32, 0.5, -0.3, 2.0];
+    let exps: Vec<f64> = logits.iter().map(|&l| (l as f64).exp()).collect();
+    let total: f64 = exps.iter().sum();
+    let mut s = Sampler::new(plain(12345));
+    let mut counts = [0usize; 4];
+    for _ in 0..DRAWS {
+        counts[s.sample(&logits, &[]) as usize] += 1;
+    }
+    for i in 0..4 {
+        let (freq, p) = (counts[i] as f64 / DRAWS as f64, exps[i] / total);
+        assert!(
+            (freq - p).abs() <= TOL,
+            "token {i}: frequency {freq:.4}, softmax {p:.4}"
+        );
+    }
+}
+
+/// Temperature 0.5 sharpens: the top token's frequency follows softmax(l / 0.5).
+#[test]
+fn temperature_scales_logits() {
+    const DRAWS: usize = 20_000;
+    let logits = [1.0f32, 0.5, -0.3, 2.0];
+    let exps: Vec<f64> = logits.iter().map(|&l| (l as f64 / 0.5).exp()).collect();
+    let p_top = exps[3] / exps.iter().sum::<f64>();
+    let mut s = Sampler::new(SamplerConfig {
+        temperature: 0.5,
+        ..plain(99)
+    });
+    let top = (0..DRAWS).filter(|_| s.sample(&logits, &[]) == 3).count();
+    let freq = top as f64 / DRAWS as f64;
+    assert!(
+        (freq - p_top).abs() <= 0.02,
+        "top token: frequency {freq:.4}, softmax {p_top:.4}"
+    );
+}
