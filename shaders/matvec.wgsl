@@ -22,7 +22,6 @@ struct Params {
 #include "common/bytes.wgsl"
 #include "common/quant.wgsl"
 
-const TPR: u32 = 16u;              // threads cooperating on one row
 const RPW: u32 = WG_SIZE / TPR;    // rows per workgroup
 const TT: u32 = 8u;                // tokens per workgroup (grid z)
 var<workgroup> partial: array<f32, WG_SIZE * TT>;   // (TT, WG_SIZE)
@@ -54,6 +53,16 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
                 acc[t] += s;
             }
         }
+    }
+    if (TPR == 1u) {
+        // One thread per row (CPU adapters): no reduction, no barrier.
+        if (row < p.rows) {
+            for (var t = 0u; t < nt; t++) {
+                let yt = select(t0 + t, 0u, p.last_only == 1u);
+                y[yt * p.y_stride + p.y_offset + row] = acc[t];
+            }
+        }
+        return;
     }
     for (var t = 0u; t < TT; t++) {
         partial[t * WG_SIZE + lid] = acc[t];

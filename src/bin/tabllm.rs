@@ -44,6 +44,20 @@ enum Cmd {
         #[arg(long)]
         system: Option<String>,
     },
+    /// Measure prefill and decode speed (llama-bench style) on this device.
+    Bench {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[arg(long, default_value_t = 64)]
+        prompt_tokens: u32,
+        #[arg(long, default_value_t = 32)]
+        gen_tokens: u32,
+        /// Also print time per kernel family for one decode step.
+        #[arg(long)]
+        profile: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the model's metadata summary and tensor types.
     Info {
         #[arg(long)]
@@ -122,6 +136,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Generate(a) => generate(a)?,
         Cmd::Chat { load, temperature, max_tokens, system } => chat(load, temperature, max_tokens, system)?,
         Cmd::Info { model } => info(&model)?,
+        Cmd::Bench { load: l, prompt_tokens, gen_tokens, profile, json } => bench(l, prompt_tokens, gen_tokens, profile, json)?,
     }
     Ok(())
 }
@@ -253,6 +268,68 @@ fn info(path: &std::path::Path) -> Result<()> {
     match tabllm::model::ModelConfig::from_header(&h) {
         Ok(c) => println!("supported: {c:?}"),
         Err(e) => println!("not supported: {e}"),
+    }
+    Ok(())
+}
+
+fn bench(load_args: LoadArgs, prompt_tokens: u32, gen_tokens: u32, profile: bool, json: bool) -> Result<()> {
+    use tabllm::model::Output;
+    let engine = load(&load_args, json)?;
+    let m = &engine.model;
+    let n_ctx = m.n_ctx();
+    if prompt_tokens + gen_tokens + 1 > n_ctx {
+        return Err(format!("{prompt_tokens} + {gen_tokens} tokens do not fit the context of {n_ctx} (use --ctx)").into());
+    }
+    // Arbitrary valid ids; speed does not depend on them.
+    let ids: Vec<u32> = (0..prompt_tokens).map(|i| (i * 7919 + 13) % m.config.vocab).collect();
+    let run_prefill = || -> Result<f64> {
+        let t = std::time::Instant::now();
+        let mut pos = 0;
+        for chunk in ids.chunks(m.max_batch() as usize) {
+            let out = if pos + chunk.len() == ids.len() { Output::Argmax } else { Output::None };
+            pollster::block_on(m.step(chunk, pos as u32, out))?;
+            pos += chunk.len();
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    run_prefill()?; // warm-up: pipelines, caches
+    let prefill_s = run_prefill()?;
+    let mut tok = 1u32;
+    let t = std::time::Instant::now();
+    for i in 0..gen_tokens {
+        tok = pollster::block_on(m.step(&[tok], prompt_tokens + i, Output::Argmax))?.token.unwrap_or(0);
+    }
+    let decode_s = t.elapsed().as_secs_f64();
+    let prefill_tok_s = prompt_tokens as f64 / prefill_s;
+    let decode_tok_s = gen_tokens as f64 / decode_s;
+    // Decode reads every weight once per token (the output matrix included) plus the KV cache so far.
+    let bytes_per_token = m.weight_bytes() as f64;
+    let out = json!({
+        "device": m.ctx.adapter_info.name,
+        "backend": format!("{:?}", m.ctx.adapter_info.backend),
+        "precision": format!("{:?}", m.ctx.precision),
+        "prompt_tokens": prompt_tokens,
+        "gen_tokens": gen_tokens,
+        "prefill_tok_s": prefill_tok_s,
+        "decode_tok_s": decode_tok_s,
+        "weight_bytes_per_token": bytes_per_token,
+        "implied_gbps": bytes_per_token * decode_tok_s / 1e9,
+    });
+    if json {
+        println!("{out}");
+    } else {
+        println!("prefill {prompt_tokens} tokens: {prefill_tok_s:.1} tok/s; decode {gen_tokens} tokens: {decode_tok_s:.2} tok/s ({:.2} GB/s of weights)", bytes_per_token * decode_tok_s / 1e9);
+    }
+    if profile {
+        for (label, n) in [("decode step (1 token)", 1usize), ("prefill step", m.max_batch() as usize)] {
+            let ids: Vec<u32> = (0..n as u32).collect();
+            let p = m.profile_step(&ids, 0)?;
+            let total: f64 = p.iter().map(|x| x.1).sum();
+            eprintln!("{label}: {:.1} ms in separate submissions", total * 1e3);
+            for (kind, secs) in p.iter().take(12) {
+                eprintln!("  {kind:>16}: {:7.2} ms ({:4.1}%)", secs * 1e3, secs / total * 100.0);
+            }
+        }
     }
     Ok(())
 }

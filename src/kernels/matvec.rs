@@ -16,8 +16,6 @@ struct Params {
     _pad: u32,
 }
 
-/// Rows computed by one workgroup (`RPW` in the shader: WG_SIZE / 16).
-const ROWS_PER_GROUP: u64 = 4;
 /// Tokens per workgroup along z (`TT` in the shader).
 const TOKENS_PER_GROUP: u32 = 8;
 
@@ -51,7 +49,12 @@ pub fn matvec(
             format!("W {:?} ({}), x stride {x_stride}, y stride {y_stride}", w.dims, w.ty),
         ));
     }
-    let defines = weight_defines(name, w.ty)?;
+    // Threads per row: 16 cooperate on a row on GPUs (coalesced reads, one
+    // reduction); on CPU adapters (lavapipe, SwiftShader) barriers are costly
+    // and one thread per row is several times faster.
+    let tpr = if ctx.adapter_info.device_type == wgpu::DeviceType::Cpu { 1 } else { 16 };
+    let rows_per_group = (super::WG_SIZE / tpr) as u64;
+    let defines = weight_defines(name, w.ty)?.u32("TPR", tpr);
     let last_only = out == MatvecOut::LastToken;
     let z = if last_only { Extent::Fixed(1) } else { Extent::Tokens { per_group: TOKENS_PER_GROUP } };
     w.parts
@@ -72,7 +75,7 @@ pub fn matvec(
                 .buffer(&part.buffer)
                 .buffer(x)
                 .buffer(y)
-                .dispatch(Extent::Fixed(part.rows.div_ceil(ROWS_PER_GROUP) as u32), Extent::Fixed(1), z)
+                .dispatch(Extent::Fixed(part.rows.div_ceil(rows_per_group) as u32), Extent::Fixed(1), z)
                 .build(step)?)
         })
         .collect()

@@ -62,6 +62,11 @@ impl Model {
         self.state.max_batch
     }
 
+    /// The weight tensors on the GPU, by GGUF name.
+    pub fn weight_tensors(&self) -> impl Iterator<Item = (&str, &GpuTensor)> {
+        self.weights.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Bytes of weights on the GPU.
     pub fn weight_bytes(&self) -> u64 {
         self.weights.values().map(|t| t.n_bytes).sum()
@@ -122,6 +127,35 @@ impl Model {
             }
         }
         Ok(r)
+    }
+}
+
+impl Model {
+    /// Native diagnostics: runs one step with every op in its own submission,
+    /// waiting for each, and returns wall time per kernel family (op name with
+    /// the layer prefix removed), largest first.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn profile_step(&self, ids: &[u32], pos0: u32) -> Result<Vec<(String, f64)>, ModelError> {
+        let n = ids.len() as u32;
+        self.ctx.queue.write_buffer(&self.state.ids, 0, bytemuck::cast_slice(ids));
+        let s = Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 };
+        self.ctx.queue.write_buffer(&self.state.step, 0, bytemuck::bytes_of(&s));
+        let mut by_kind: HashMap<String, f64> = HashMap::new();
+        for op in self.body.iter().chain(&self.head).chain(std::iter::once(&self.argmax)) {
+            let t = web_time::Instant::now();
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                op.encode(&mut pass, n);
+            }
+            self.ctx.queue.submit([enc.finish()]);
+            self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| crate::gpu::GpuError::Readback(e.to_string()))?;
+            let kind = op.name.rsplit('.').find(|p| *p != "weight").unwrap_or(&op.name).to_string();
+            *by_kind.entry(kind).or_default() += t.elapsed().as_secs_f64();
+        }
+        let mut v: Vec<_> = by_kind.into_iter().collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(v)
     }
 }
 

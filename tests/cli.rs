@@ -1,0 +1,83 @@
+//! The `tabllm` binary as a user runs it: `tokenize` reproduces llama.cpp's
+//! tokenizations, and `generate --json` (tokenizer, chat template, model and
+//! sampler together) reproduces llama.cpp's greedy output.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+fn reference() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(shared("smollm2-135m-instruct-q4_1.json")).unwrap()).unwrap()
+}
+
+fn tabllm(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(args).output().expect("run tabllm");
+    assert!(out.status.success(), "tabllm {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("tabllm {args:?}: not JSON ({e}): {stdout}"))
+}
+
+#[test]
+fn tokenize_matches_llama_cpp() {
+    let model = model_path(SMOLLM2);
+    let model = model.to_str().unwrap();
+    for case in reference()["tokenize"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let got = tabllm(&["tokenize", "--model", model, "--json", text]);
+        assert_eq!(got["ids"], case["ids_parse_special"], "tokenize {text:?}");
+    }
+}
+
+#[test]
+fn generate_prompt_and_messages_match_llama_cpp() {
+    let model = model_path(SMOLLM2);
+    let model = model.to_str().unwrap();
+    let r = reference();
+    let g = &r["greedy"][0];
+    let got = tabllm(&["generate", "--model", model, "--prompt", g["prompt"].as_str().unwrap(), "--max-tokens", "32", "--temperature", "0", "--json", "--top-logits", "20"]);
+    assert_eq!(got["prompt_ids"], g["prompt_ids"]);
+    assert_eq!(got["ids"], g["greedy_ids_f32_activations"], "greedy ids for {:?}", g["prompt"]);
+    assert_eq!(got["text"], g["greedy_text_f32_activations"]);
+    assert_eq!(got["top_logits"].as_array().unwrap().len(), 20);
+    assert!(got["prefill_tok_s"].as_f64().unwrap() > 0.0 && got["decode_tok_s"].as_f64().unwrap() > 0.0);
+
+    let c = &r["chat"][1];
+    let file = std::env::temp_dir().join(format!("tabllm-messages-{}.json", std::process::id()));
+    std::fs::write(&file, c["messages"].to_string()).unwrap();
+    let got = tabllm(&["generate", "--model", model, "--messages", file.to_str().unwrap(), "--max-tokens", "32", "--temperature", "0", "--json"]);
+    std::fs::remove_file(&file).ok();
+    assert_eq!(got["prompt_ids"], c["prompt_ids"], "chat template + tokenizer");
+    assert_eq!(got["ids"], c["greedy_ids_f32_activations"]);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("tabllm-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("not-a-model.gguf");
+    std::fs::write(&bad, b"this is not a gguf file at all").unwrap();
+    let truncated = dir.join("truncated.gguf");
+    let bytes = std::fs::read(shared("tiny/tiny-llama-q4_0.gguf")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    for (path, expect) in [(&bad, "magic"), (&truncated, "")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm"))
+            .args(["generate", "--model", path.to_str().unwrap(), "--prompt", "hi", "--max-tokens", "1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", path.display());
+        assert!(err.contains("error:") && !err.contains("panicked"), "{}: {err}", path.display());
+        assert!(err.to_lowercase().contains(expect), "{}: {err}", path.display());
+        eprintln!("{}: {}", path.display(), err.trim());
+    }
+    // A prompt longer than the context.
+    let out = Command::new(env!("CARGO_BIN_EXE_tabllm"))
+        .args(["generate", "--model", shared("tiny/tiny-llama-q4_0.gguf").to_str().unwrap(), "--ctx", "8", "--prompt", &"hello ".repeat(20), "--max-tokens", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("context") && !err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
