@@ -62,7 +62,7 @@ impl Bpe {
         for (rank, line) in merges.iter().enumerate() {
             // As llama.cpp: split at the first space after the first byte; a
             // line without one is ignored.
-            let Some(pos) = line.get(1..).and_then(|rest| rest.find(' ')).map(|p| p + 1) else {
+            let Some(pos) = line.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1) else {
                 continue;
             };
             let (left, right) = (&line[..pos], &line[pos + 1..]);
