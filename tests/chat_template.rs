@@ -30,7 +30,9 @@ fn smollm2_file_template_renders_like_jinja2() {
     let header = read_header_from_path(&path).unwrap();
     let md = &header.metadata;
     let tok = Tokenizer::from_metadata(md).unwrap();
-    let template = ChatTemplate::for_model(md).unwrap().expect("SmolLM2 has a chat template");
+    let template = ChatTemplate::for_model(md)
+        .unwrap()
+        .expect("SmolLM2 has a chat template");
     let bos = tok.token_text(tok.bos_id().unwrap()).unwrap();
     let eos = tok.token_text(tok.eos_id().unwrap()).unwrap();
     let cases = reference["chat"].as_array().unwrap();
@@ -48,7 +50,9 @@ fn gemma3_builtin_template_renders_like_jinja2() {
     let cases = reference["chat"].as_array().unwrap();
     assert!(!cases.is_empty());
     for case in cases {
-        let got = template.render(&messages(case), true, "<bos>", "<eos>").unwrap();
+        let got = template
+            .render(&messages(case), true, "<bos>", "<eos>")
+            .unwrap();
         assert_eq!(got, case["rendered"].as_str().unwrap());
     }
 }
@@ -56,10 +60,20 @@ fn gemma3_builtin_template_renders_like_jinja2() {
 #[test]
 fn gemma3_template_is_chosen_by_architecture() {
     let mut md = Metadata::default();
-    md.insert("general.architecture".into(), Value::String("gemma3".into()));
-    let template = ChatTemplate::for_model(&md).unwrap().expect("built-in Gemma 3 template");
-    let got = template.render(&[ChatMessage::new("user", "hi")], true, "<bos>", "<eos>").unwrap();
-    assert_eq!(got, "<bos><start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n");
+    md.insert(
+        "general.architecture".into(),
+        Value::String("gemma3".into()),
+    );
+    let template = ChatTemplate::for_model(&md)
+        .unwrap()
+        .expect("built-in Gemma 3 template");
+    let got = template
+        .render(&[ChatMessage::new("user", "hi")], true, "<bos>", "<eos>")
+        .unwrap();
+    assert_eq!(
+        got,
+        "<bos><start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n"
+    );
 
     md.insert("general.architecture".into(), Value::String("llama".into()));
     assert!(ChatTemplate::for_model(&md).unwrap().is_none());
@@ -67,8 +81,10 @@ fn gemma3_template_is_chosen_by_architecture() {
 
 #[test]
 fn messages_deserialize_from_openai_json() {
-    let m: Vec<ChatMessage> =
-        serde_json::from_str(r#"[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]"#).unwrap();
+    let m: Vec<ChatMessage> = serde_json::from_str(
+        r#"[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]"#,
+    )
+    .unwrap();
     assert_eq!(m[1], ChatMessage::new("user", "hi"));
 }
 

@@ -19,18 +19,26 @@ fn model_path() -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        eprintln!("skipped: no Gemma 3 model at {} (set TABLLM_GEMMA3_GGUF)", path.display());
+        eprintln!(
+            "skipped: no Gemma 3 model at {} (set TABLLM_GEMMA3_GGUF)",
+            path.display()
+        );
         None
     }
 }
 
 fn reference() -> Json {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/gemma-3-270m-q4_k_m.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/gemma-3-270m-q4_k_m.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn ids(v: &Json) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
@@ -54,7 +62,9 @@ fn gemma3_tokenizer_matches_llama_cpp() {
             let want = ids(&case[key]);
             let got = tok.encode(text, parse_special);
             if got != want {
-                failures.push(format!("{text:?} parse_special={parse_special}:\n  want {want:?}\n  got  {got:?}"));
+                failures.push(format!(
+                    "{text:?} parse_special={parse_special}:\n  want {want:?}\n  got  {got:?}"
+                ));
             }
         }
         assert_eq!(tok.decode(&ids(&case["ids"])), text);
@@ -64,20 +74,31 @@ fn gemma3_tokenizer_matches_llama_cpp() {
         let mut got = vec![tok.bos_id().unwrap()];
         got.extend(tok.encode(prompt, true));
         if got != ids(&case["prompt_ids"]) {
-            failures.push(format!("greedy prompt {prompt:?}: want {:?} got {got:?}", ids(&case["prompt_ids"])));
+            failures.push(format!(
+                "greedy prompt {prompt:?}: want {:?} got {got:?}",
+                ids(&case["prompt_ids"])
+            ));
         }
     }
-    let template = ChatTemplate::for_model(&header.metadata).unwrap().expect("built-in Gemma 3 template");
+    let template = ChatTemplate::for_model(&header.metadata)
+        .unwrap()
+        .expect("built-in Gemma 3 template");
     for case in reference["chat"].as_array().unwrap() {
         let messages = serde_json::from_value::<Vec<_>>(case["messages"].clone()).unwrap();
         let rendered = template.render(&messages, true, "<bos>", "<eos>").unwrap();
         assert_eq!(rendered, case["rendered"].as_str().unwrap());
         let got = tok.encode(&rendered, true);
         if got != ids(&case["prompt_ids"]) {
-            failures.push(format!("chat {rendered:?}: want {:?} got {got:?}", ids(&case["prompt_ids"])));
+            failures.push(format!(
+                "chat {rendered:?}: want {:?} got {got:?}",
+                ids(&case["prompt_ids"])
+            ));
         }
         // The answers decode to llama.cpp's text, one token at a time too.
-        let answer: Vec<u32> = ids(&case["greedy_ids"]).into_iter().take_while(|&id| !tok.is_eog(id)).collect();
+        let answer: Vec<u32> = ids(&case["greedy_ids"])
+            .into_iter()
+            .take_while(|&id| !tok.is_eog(id))
+            .collect();
         assert_eq!(tok.decode(&answer), case["greedy_text"].as_str().unwrap());
         let mut dec = StreamDecoder::new();
         let mut streamed: String = answer.iter().map(|&id| dec.push(&tok, id)).collect();

@@ -27,7 +27,11 @@ fn tokenizer_for(path: &Path) -> Tokenizer {
 }
 
 fn ids(v: &Json) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn smollm2() -> (Tokenizer, Json) {
@@ -68,7 +72,9 @@ fn smollm2_tokenize_matches_llama_cpp() {
             let want = ids(&case[key]);
             let got = tok.encode(text, parse_special);
             if got != want {
-                failures.push(format!("{text:?} parse_special={parse_special}:\n  want {want:?}\n  got  {got:?}"));
+                failures.push(format!(
+                    "{text:?} parse_special={parse_special}:\n  want {want:?}\n  got  {got:?}"
+                ));
             }
         }
     }
@@ -91,7 +97,11 @@ fn smollm2_chat_renderings_encode() {
     let (tok, reference) = smollm2();
     for case in reference["chat"].as_array().unwrap() {
         let rendered = case["rendered"].as_str().unwrap();
-        assert_eq!(tok.encode(rendered, true), ids(&case["prompt_ids"]), "rendered {rendered:?}");
+        assert_eq!(
+            tok.encode(rendered, true),
+            ids(&case["prompt_ids"]),
+            "rendered {rendered:?}"
+        );
     }
 }
 
@@ -110,14 +120,29 @@ fn smollm2_decode_round_trips() {
 #[test]
 fn smollm2_decode_matches_greedy_text() {
     let (tok, reference) = smollm2();
-    for case in reference["greedy"].as_array().unwrap().iter().chain(reference["chat"].as_array().unwrap()) {
-        for (ids_key, text_key) in
-            [("greedy_ids", "greedy_text"), ("greedy_ids_f32_activations", "greedy_text_f32_activations")]
-        {
+    for case in reference["greedy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(reference["chat"].as_array().unwrap())
+    {
+        for (ids_key, text_key) in [
+            ("greedy_ids", "greedy_text"),
+            ("greedy_ids_f32_activations", "greedy_text_f32_activations"),
+        ] {
             let generated = ids(&case[ids_key]);
             // llama.cpp stops at EOG without printing it.
-            let shown: Vec<u32> = generated.iter().copied().take_while(|&id| !tok.is_eog(id)).collect();
-            assert_eq!(tok.decode(&shown), case[text_key].as_str().unwrap(), "{ids_key} of {:?}", case.get("prompt"));
+            let shown: Vec<u32> = generated
+                .iter()
+                .copied()
+                .take_while(|&id| !tok.is_eog(id))
+                .collect();
+            assert_eq!(
+                tok.decode(&shown),
+                case[text_key].as_str().unwrap(),
+                "{ids_key} of {:?}",
+                case.get("prompt")
+            );
         }
     }
 }
@@ -125,8 +150,12 @@ fn smollm2_decode_matches_greedy_text() {
 #[test]
 fn smollm2_stream_decoder_emits_whole_characters() {
     let (tok, reference) = smollm2();
-    let mut texts: Vec<String> =
-        reference["tokenize"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap().to_string()).collect();
+    let mut texts: Vec<String> = reference["tokenize"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap().to_string())
+        .collect();
     texts.push("🇺🇸👍🏽 😀 日本語 naïve".to_string());
     for text in &texts {
         let mut dec = StreamDecoder::new();
@@ -156,7 +185,11 @@ fn long_repeated_word_is_fast() {
     let start = std::time::Instant::now();
     let got = tok.encode(&text, false);
     assert_eq!(tok.decode(&got), text);
-    assert!(start.elapsed().as_secs_f64() < 2.0, "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed().as_secs_f64() < 2.0,
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]

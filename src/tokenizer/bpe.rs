@@ -71,10 +71,18 @@ impl Bpe {
             let joined = format!("{left}{right}");
             let result = intern(&joined);
             // The first rank of a repeated pair wins.
-            table.entry((l, r)).or_insert(Merge { rank: rank as u32, result });
+            table.entry((l, r)).or_insert(Merge {
+                rank: rank as u32,
+                result,
+            });
         }
         let ignore_merges = pre.kind().ignore_merges();
-        Ok(Self { pre, ignore_merges, interned, merges: table })
+        Ok(Self {
+            pre,
+            ignore_merges,
+            interned,
+            merges: table,
+        })
     }
 
     /// Tokenizes plain text (no special tokens in it), appending ids to `out`.
@@ -113,7 +121,11 @@ impl Bpe {
                 len: len as u32,
                 id: self.interned.get(text).copied(),
                 prev: i as i32 - 1,
-                next: if start + len == word.len() { -1 } else { i as i32 + 1 },
+                next: if start + len == word.len() {
+                    -1
+                } else {
+                    i as i32 + 1
+                },
             });
         }
         for i in 1..symbols.len() {
@@ -127,8 +139,12 @@ impl Bpe {
             if l.len == 0 || r.len == 0 || l.next != right {
                 continue;
             }
-            let (Some(li), Some(ri)) = (l.id, r.id) else { continue };
-            let Some(merge) = self.merges.get(&(li, ri)) else { continue };
+            let (Some(li), Some(ri)) = (l.id, r.id) else {
+                continue;
+            };
+            let Some(merge) = self.merges.get(&(li, ri)) else {
+                continue;
+            };
             if merge.rank != rank {
                 continue;
             }
@@ -157,7 +173,9 @@ impl Bpe {
                     for b in text.bytes() {
                         if b.is_ascii() {
                             let one = [b];
-                            if let Some(id) = std::str::from_utf8(&one).ok().and_then(|s| vocab.id_of(s)) {
+                            if let Some(id) =
+                                std::str::from_utf8(&one).ok().and_then(|s| vocab.id_of(s))
+                            {
                                 out.push(id);
                             }
                         }

@@ -29,7 +29,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -112,7 +115,12 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(Value::from_safe_string(out))
 }
 
-fn write_json(value: &Value, indent: Option<usize>, depth: usize, out: &mut String) -> Result<(), Error> {
+fn write_json(
+    value: &Value,
+    indent: Option<usize>,
+    depth: usize,
+    out: &mut String,
+) -> Result<(), Error> {
     let newline = |out: &mut String, depth: usize| {
         if let Some(n) = indent {
             out.push('\n');
@@ -201,7 +209,11 @@ fn python_float(f: f64) -> String {
     if f.is_nan() {
         "NaN".into()
     } else if f.is_infinite() {
-        if f > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else if f.fract() == 0.0 && f.abs() < 1e16 {
         format!("{f:.1}")
     } else {
@@ -219,8 +231,13 @@ mod tests {
             "{% for m in messages %}{{ m.content.strip() }}|{{ m | tojson }}{% endfor %}",
         )
         .unwrap();
-        let out = t.render(&[ChatMessage::new("user", "  hi \"x\"\n")], false, "", "").unwrap();
-        assert_eq!(out, "hi \"x\"|{\"role\": \"user\", \"content\": \"  hi \\\"x\\\"\\n\"}");
+        let out = t
+            .render(&[ChatMessage::new("user", "  hi \"x\"\n")], false, "", "")
+            .unwrap();
+        assert_eq!(
+            out,
+            "hi \"x\"|{\"role\": \"user\", \"content\": \"  hi \\\"x\\\"\\n\"}"
+        );
     }
 
     #[test]

@@ -39,14 +39,20 @@ pub use stream::StreamDecoder;
 /// or rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
-    #[error("tokenizer model `{0}` is not supported (only \"gpt2\" BPE and \"llama\" SentencePiece)")]
+    #[error(
+        "tokenizer model `{0}` is not supported (only \"gpt2\" BPE and \"llama\" SentencePiece)"
+    )]
     UnsupportedModel(String),
     #[error("BPE pre-tokenizer `{0}` is not supported")]
     UnsupportedPreTokenizer(String),
     #[error("metadata key `{0}` is missing")]
     Missing(&'static str),
     #[error("metadata key `{key}` has {got} entries, expected {expected} (one per token)")]
-    LengthMismatch { key: &'static str, expected: usize, got: usize },
+    LengthMismatch {
+        key: &'static str,
+        expected: usize,
+        got: usize,
+    },
     #[error("the vocabulary is empty")]
     EmptyVocab,
     #[error("the vocabulary has {0} tokens, more than token ids can address")]
@@ -123,8 +129,14 @@ const EOT_TEXTS: &[&str] = &[
 /// Fill-in-the-middle pad / repo / file-separator tokens, which llama.cpp
 /// also treats as end of generation.
 const FIM_EOG_TEXTS: &[(&str, &[&str])] = &[
-    ("tokenizer.ggml.fim_pad_token_id", &["<|fim_pad|>", "<fim-pad>", "<PAD>"]),
-    ("tokenizer.ggml.fim_rep_token_id", &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"]),
+    (
+        "tokenizer.ggml.fim_pad_token_id",
+        &["<|fim_pad|>", "<fim-pad>", "<PAD>"],
+    ),
+    (
+        "tokenizer.ggml.fim_rep_token_id",
+        &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"],
+    ),
     ("tokenizer.ggml.fim_sep_token_id", &["<|file_sep|>"]),
 ];
 
@@ -195,8 +207,12 @@ impl Tokenizer {
     /// pre-tokenizers are errors, so that a model is never run with a
     /// tokenization that silently differs from llama.cpp's.
     pub fn from_metadata(md: &Metadata) -> Result<Self, TokenizerError> {
-        let model_name = md.get_str("tokenizer.ggml.model")?.ok_or(TokenizerError::Missing("tokenizer.ggml.model"))?;
-        let texts = md.get_str_array("tokenizer.ggml.tokens")?.ok_or(TokenizerError::Missing("tokenizer.ggml.tokens"))?;
+        let model_name = md
+            .get_str("tokenizer.ggml.model")?
+            .ok_or(TokenizerError::Missing("tokenizer.ggml.model"))?;
+        let texts = md
+            .get_str_array("tokenizer.ggml.tokens")?
+            .ok_or(TokenizerError::Missing("tokenizer.ggml.tokens"))?;
         let n = texts.len();
         if n == 0 {
             return Err(TokenizerError::EmptyVocab);
@@ -206,7 +222,11 @@ impl Tokenizer {
         }
         let mut types = match md.get_i64_array("tokenizer.ggml.token_type")? {
             Some(t) if t.len() != n => {
-                return Err(TokenizerError::LengthMismatch { key: "tokenizer.ggml.token_type", expected: n, got: t.len() })
+                return Err(TokenizerError::LengthMismatch {
+                    key: "tokenizer.ggml.token_type",
+                    expected: n,
+                    got: t.len(),
+                })
             }
             Some(t) => t.into_iter().map(TokenType::from_i64).collect(),
             None => vec![TokenType::Normal; n],
@@ -215,7 +235,13 @@ impl Tokenizer {
         let texts: Vec<Box<str>> = texts
             .into_iter()
             .enumerate()
-            .map(|(i, t)| if t.is_empty() { format!("[EMPTY_{i}]").into() } else { t.into() })
+            .map(|(i, t)| {
+                if t.is_empty() {
+                    format!("[EMPTY_{i}]").into()
+                } else {
+                    t.into()
+                }
+            })
             .collect();
         let mut ids = HashMap::with_capacity(n);
         for (i, t) in texts.iter().enumerate() {
@@ -227,15 +253,24 @@ impl Tokenizer {
                 let pre_name = md.get_str("tokenizer.ggml.pre")?.unwrap_or("default");
                 let kind = PreKind::from_name(pre_name)
                     .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(pre_name.to_string()))?;
-                let merges =
-                    md.get_str_array("tokenizer.ggml.merges")?.ok_or(TokenizerError::Missing("tokenizer.ggml.merges"))?;
+                let merges = md
+                    .get_str_array("tokenizer.ggml.merges")?
+                    .ok_or(TokenizerError::Missing("tokenizer.ggml.merges"))?;
                 let pre = pretokenize::PreTokenizer::new(kind)?;
-                (Model::Bpe(bpe::Bpe::new(pre, &merges)?), kind.default_add_bos(), false)
+                (
+                    Model::Bpe(bpe::Bpe::new(pre, &merges)?),
+                    kind.default_add_bos(),
+                    false,
+                )
             }
             "llama" => {
                 let scores = match md.get_f32_array("tokenizer.ggml.scores")? {
                     Some(s) if s.len() != n => {
-                        return Err(TokenizerError::LengthMismatch { key: "tokenizer.ggml.scores", expected: n, got: s.len() })
+                        return Err(TokenizerError::LengthMismatch {
+                            key: "tokenizer.ggml.scores",
+                            expected: n,
+                            got: s.len(),
+                        })
                     }
                     Some(s) => s,
                     None => vec![0.0; n],
@@ -255,7 +290,13 @@ impl Tokenizer {
         let id_key = |key: &str| -> Result<Option<u32>, TokenizerError> {
             Ok(md.get_u32(key)?.filter(|&id| (id as usize) < n))
         };
-        let default_id = |id: u32| if is_spm && (id as usize) < n { Some(id) } else { None };
+        let default_id = |id: u32| {
+            if is_spm && (id as usize) < n {
+                Some(id)
+            } else {
+                None
+            }
+        };
         let bos = id_key("tokenizer.ggml.bos_token_id")?.or(default_id(1));
         let eos = id_key("tokenizer.ggml.eos_token_id")?.or(default_id(2));
         let unk = id_key("tokenizer.ggml.unknown_token_id")?.or(default_id(0));
@@ -283,7 +324,11 @@ impl Tokenizer {
         for (key, texts) in FIM_EOG_TEXTS {
             let id = match id_key(key)? {
                 Some(id) => Some(id),
-                None => texts.iter().filter_map(|t| ids.get(*t).copied()).min().inspect(|&id| force_control(id)),
+                None => texts
+                    .iter()
+                    .filter_map(|t| ids.get(*t).copied())
+                    .min()
+                    .inspect(|&id| force_control(id)),
             };
             eog.extend(id);
         }
@@ -299,14 +344,26 @@ impl Tokenizer {
         eog.sort_unstable();
         eog.dedup();
 
-        let add_bos = md.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(default_add_bos);
-        let add_eos = md.get_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
+        let add_bos = md
+            .get_bool("tokenizer.ggml.add_bos_token")?
+            .unwrap_or(default_add_bos);
+        let add_eos = md
+            .get_bool("tokenizer.ggml.add_eos_token")?
+            .unwrap_or(false);
 
         let vocab = Vocab { texts, types, ids };
 
-        let mut special: Vec<u32> = (0..n as u32).filter(|&id| vocab.token_type(id).is_special()).collect();
+        let mut special: Vec<u32> = (0..n as u32)
+            .filter(|&id| vocab.token_type(id).is_special())
+            .collect();
         // Longest first; equal lengths by id, so that the order is fixed.
-        special.sort_by(|&a, &b| vocab.text(b).len().cmp(&vocab.text(a).len()).then(a.cmp(&b)));
+        special.sort_by(|&a, &b| {
+            vocab
+                .text(b)
+                .len()
+                .cmp(&vocab.text(a).len())
+                .then(a.cmp(&b))
+        });
 
         let mut piece_bytes = Vec::new();
         let mut piece_ends = Vec::with_capacity(n);
@@ -369,7 +426,11 @@ impl Tokenizer {
     /// for each special token, longest first, every occurrence in the
     /// remaining text pieces becomes that token.
     fn partition(&self, text: &str, parse_special: bool) -> Vec<Fragment> {
-        let mut frags = if text.is_empty() { Vec::new() } else { vec![Fragment::Text(0, text.len())] };
+        let mut frags = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Fragment::Text(0, text.len())]
+        };
         let mut next = Vec::new();
         for &id in &self.special {
             let ty = self.vocab.token_type(id);
@@ -474,7 +535,11 @@ impl Tokenizer {
         if i >= self.piece_ends.len() {
             return &[];
         }
-        let start = if i == 0 { 0 } else { self.piece_ends[i - 1] as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            self.piece_ends[i - 1] as usize
+        };
         &self.piece_bytes[start..self.piece_ends[i] as usize]
     }
 
@@ -494,10 +559,122 @@ impl Tokenizer {
 fn token_piece(vocab: &Vocab, is_spm: bool, id: u32, out: &mut Vec<u8>) {
     let text = vocab.text(id);
     match vocab.token_type(id) {
-        TokenType::Control | TokenType::Unknown | TokenType::UserDefined => out.extend_from_slice(text.as_bytes()),
-        TokenType::Normal if is_spm => out.extend_from_slice(text.replace('\u{2581}', " ").as_bytes()),
+        TokenType::Control | TokenType::Unknown | TokenType::UserDefined => {
+            out.extend_from_slice(text.as_bytes())
+        }
+        TokenType::Normal if is_spm => {
+            out.extend_from_slice(text.replace('\u{2581}', " ").as_bytes())
+        }
         TokenType::Normal => bytes::decode_into(text, out),
         TokenType::Byte if is_spm => out.extend(spm::parse_byte_token(text)),
         TokenType::Byte | TokenType::Unused | TokenType::Undefined => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::{Value, ValueType};
+
+    fn strings(items: &[&str]) -> Value {
+        Value::Array(
+            ValueType::String,
+            items.iter().map(|s| Value::String(s.to_string())).collect(),
+        )
+    }
+
+    /// A byte-level BPE vocabulary: `<s>` control, `<u>` user-defined, then
+    /// ordinary tokens.
+    fn toy(pre: &str, merges: &[&str]) -> Metadata {
+        let tokens = [
+            "<s>", "<u>", "a", "b", "c", "Ġ", "ab", "bc", "abc", "aa", "<", ">", "s", "u",
+        ];
+        let types = [3, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+        let mut md = Metadata::default();
+        md.insert("tokenizer.ggml.model".into(), Value::String("gpt2".into()));
+        md.insert("tokenizer.ggml.pre".into(), Value::String(pre.into()));
+        md.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
+        md.insert(
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(
+                ValueType::I32,
+                types.iter().map(|&t| Value::I32(t)).collect(),
+            ),
+        );
+        md.insert("tokenizer.ggml.merges".into(), strings(merges));
+        md.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(0));
+        md
+    }
+
+    #[test]
+    fn merges_apply_by_rank() {
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &["a b", "b c", "ab c"])).unwrap();
+        assert_eq!(tok.encode("abc", false), [8]);
+        // "b c" outranks "ab c" only when "a b" cannot happen first.
+        assert_eq!(tok.encode("bc", false), [7]);
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &["b c", "a b", "ab c"])).unwrap();
+        assert_eq!(tok.encode("abc", false), [2, 7]);
+    }
+
+    #[test]
+    fn equal_ranks_merge_leftmost_first() {
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &["a a"])).unwrap();
+        assert_eq!(tok.encode("aaa", false), [9, 2]);
+        assert_eq!(tok.encode("aaaa", false), [9, 9]);
+    }
+
+    #[test]
+    fn special_tokens_split_out() {
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &["a b"])).unwrap();
+        // Control tokens only with parse_special; user-defined ones always.
+        assert_eq!(tok.encode("ab<s>ab", true), [6, 0, 6]);
+        assert_eq!(tok.encode("ab<s>ab", false), [6, 10, 12, 11, 6]);
+        assert_eq!(tok.encode("<u>a", false), [1, 2]);
+        assert_eq!(tok.decode(&[6, 0, 1, 5]), "ab<s><u> ");
+        assert!(tok.is_eog(0));
+    }
+
+    #[test]
+    fn errors_are_typed() {
+        let mut md = toy("gpt-2", &[]);
+        md.insert(
+            "tokenizer.ggml.pre".into(),
+            Value::String("no-such-pre".into()),
+        );
+        assert!(matches!(
+            Tokenizer::from_metadata(&md),
+            Err(TokenizerError::UnsupportedPreTokenizer(p)) if p == "no-such-pre"
+        ));
+        md.insert("tokenizer.ggml.model".into(), Value::String("bert".into()));
+        assert!(
+            matches!(Tokenizer::from_metadata(&md), Err(TokenizerError::UnsupportedModel(m)) if m == "bert")
+        );
+        assert!(matches!(
+            Tokenizer::from_metadata(&Metadata::default()),
+            Err(TokenizerError::Missing("tokenizer.ggml.model"))
+        ));
+        let mut md = toy("gpt-2", &[]);
+        md.insert(
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(ValueType::I32, vec![Value::I32(1)]),
+        );
+        assert!(matches!(
+            Tokenizer::from_metadata(&md),
+            Err(TokenizerError::LengthMismatch { .. })
+        ));
+        let mut md = toy("gpt-2", &[]);
+        md.insert("tokenizer.ggml.tokens".into(), Value::U32(3));
+        assert!(matches!(
+            Tokenizer::from_metadata(&md),
+            Err(TokenizerError::Metadata(_))
+        ));
+    }
+
+    #[test]
+    fn out_of_range_ids_decode_to_nothing() {
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &[])).unwrap();
+        assert_eq!(tok.decode(&[2, 999_999, 3]), "ab");
+        assert_eq!(tok.token_text(999_999), None);
+        assert!(!tok.is_eog(999_999));
     }
 }

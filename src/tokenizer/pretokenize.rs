@@ -113,7 +113,13 @@ impl PreKind {
                 r"[\x{4E00}-\x{9FA5}\x{800}-\x{4E00}\x{AC00}-\x{D7FF}]+",
                 r"\p{N}+",
             ],
-            DeepseekCoder => vec!["[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", r"[\x{4E00}-\x{9FA5}\x{800}-\x{4E00}\x{AC00}-\x{D7FF}]+", r"\p{N}"],
+            DeepseekCoder => vec![
+                "[\r\n]",
+                r"\s?\p{L}+",
+                r"\s?\p{P}+",
+                r"[\x{4E00}-\x{9FA5}\x{800}-\x{4E00}\x{AC00}-\x{D7FF}]+",
+                r"\p{N}",
+            ],
             Falcon => vec![r"[\p{P}\$\+<=>\^~\|`]+", GPT2, "[0-9][0-9][0-9]"],
         }
     }
@@ -142,7 +148,11 @@ impl PreTokenizer {
 
     /// Splits `text` into words, as byte ranges that cover it in order.
     pub fn split(&self, text: &str) -> Vec<(usize, usize)> {
-        let mut pieces = if text.is_empty() { Vec::new() } else { vec![(0, text.len())] };
+        let mut pieces = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![(0, text.len())]
+        };
         let mut next = Vec::new();
         for re in &self.regexes {
             next.clear();
@@ -185,7 +195,10 @@ mod tests {
 
     fn words(kind: PreKind, text: &str) -> Vec<String> {
         let pre = PreTokenizer::new(kind).unwrap();
-        pre.split(text).into_iter().map(|(a, b)| text[a..b].to_string()).collect()
+        pre.split(text)
+            .into_iter()
+            .map(|(a, b)| text[a..b].to_string())
+            .collect()
     }
 
     #[test]
@@ -208,13 +221,19 @@ mod tests {
     #[test]
     fn smollm_splits_digits_and_spaces() {
         assert_eq!(words(PreKind::Smollm, "ab 123"), ["ab", " ", "1", "2", "3"]);
-        assert_eq!(words(PreKind::Smollm, "Two  spaces"), ["Two", " ", " spaces"]);
+        assert_eq!(
+            words(PreKind::Smollm, "Two  spaces"),
+            ["Two", " ", " spaces"]
+        );
         assert_eq!(words(PreKind::Smollm, "I'll go"), ["I", "'ll", " go"]);
     }
 
     #[test]
     fn llama3_groups_three_digits() {
-        assert_eq!(words(PreKind::Llama3, "12345 x\n\ny"), ["123", "45", " x", "\n\n", "y"]);
+        assert_eq!(
+            words(PreKind::Llama3, "12345 x\n\ny"),
+            ["123", "45", " x", "\n\n", "y"]
+        );
     }
 
     #[test]

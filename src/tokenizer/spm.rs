@@ -47,7 +47,9 @@ impl PartialOrd for Pair {
 }
 impl Ord for Pair {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score.total_cmp(&other.score).then(other.left.cmp(&self.left))
+        self.score
+            .total_cmp(&other.score)
+            .then(other.left.cmp(&self.left))
     }
 }
 
@@ -66,7 +68,14 @@ impl Spm {
     }
 
     /// Tokenizes plain text, appending ids to `out`.
-    pub fn encode(&self, vocab: &Vocab, text: &str, space_prefix: bool, unk: Option<u32>, out: &mut Vec<u32>) {
+    pub fn encode(
+        &self,
+        vocab: &Vocab,
+        text: &str,
+        space_prefix: bool,
+        unk: Option<u32>,
+        out: &mut Vec<u32>,
+    ) {
         let mut s = String::with_capacity(text.len() + 3);
         if space_prefix {
             s.push('\u{2581}');
@@ -84,7 +93,11 @@ impl Spm {
                 start: start as u32,
                 len: len as u32,
                 prev: i as i32 - 1,
-                next: if start + len == s.len() { -1 } else { i as i32 + 1 },
+                next: if start + len == s.len() {
+                    -1
+                } else {
+                    i as i32 + 1
+                },
             });
         }
         let mut heap = BinaryHeap::new();
@@ -123,7 +136,15 @@ impl Spm {
         }
     }
 
-    fn push_pair(&self, vocab: &Vocab, s: &str, symbols: &[Symbol], heap: &mut BinaryHeap<Pair>, left: i32, right: i32) {
+    fn push_pair(
+        &self,
+        vocab: &Vocab,
+        s: &str,
+        symbols: &[Symbol],
+        heap: &mut BinaryHeap<Pair>,
+        left: i32,
+        right: i32,
+    ) {
         if left < 0 || right < 0 {
             return;
         }
@@ -132,7 +153,12 @@ impl Spm {
         let text = &s[l.start as usize..(l.start + len) as usize];
         if let Some(id) = vocab.id_of(text) {
             let score = self.scores.get(id as usize).copied().unwrap_or(0.0);
-            heap.push(Pair { score, left, right, len });
+            heap.push(Pair {
+                score,
+                left,
+                right,
+                len,
+            });
         }
     }
 }
