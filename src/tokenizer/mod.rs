@@ -1,1 +1,680 @@
 //! Tokenizers built from GGUF metadata, chat templates, incremental detokenization.
+//!
+//! [`Tokenizer::from_metadata`] reads the `tokenizer.ggml.*` keys and builds
+//! one of two models, matching llama.cpp (`llama-vocab.cpp`) token for token:
+//! - byte-level BPE (`tokenizer.ggml.model == "gpt2"`): a pre-tokenizer chosen
+//!   by `tokenizer.ggml.pre` splits text into words, merges by rank;
+//! - SentencePiece (`"llama"`): score-ordered merges over characters, `▁` for
+//!   spaces, `<0xNN>` byte fallback.
+//!
+//! Special tokens (types CONTROL and USER_DEFINED) are split out of the text
+//! before the model sees it, longest first; with `parse_special == false` only
+//! USER_DEFINED ones are, and a control token's text is tokenized as plain
+//! text, as llama.cpp does.
+//!
+//! Decoding follows llama.cpp's `token_to_piece(special = true)`: control,
+//! unknown and user-defined tokens render as their text (`<|im_end|>`), byte
+//! tokens as their byte, unused and undefined tokens as nothing. Pieces are
+//! joined as bytes; [`Tokenizer::decode`] makes lossy UTF-8 of them and
+//! [`StreamDecoder`] holds back an incomplete character until its last byte
+//! arrives. Unlike llama.cpp's `detokenize`, no space clean-up and no
+//! removal of a leading space is done.
+
+mod bpe;
+mod bytes;
+mod chat;
+mod pretokenize;
+mod spm;
+mod stream;
+
+use std::collections::HashMap;
+
+use crate::gguf::{GgufError, Metadata};
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use pretokenize::PreKind;
+pub use stream::StreamDecoder;
+
+/// Everything that can stop a tokenizer or a chat template from being built
+/// or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error(
+        "tokenizer model `{0}` is not supported (only \"gpt2\" BPE and \"llama\" SentencePiece)"
+    )]
+    UnsupportedModel(String),
+    #[error("BPE pre-tokenizer `{0}` is not supported")]
+    UnsupportedPreTokenizer(String),
+    #[error("metadata key `{0}` is missing")]
+    Missing(&'static str),
+    #[error("metadata key `{key}` has {got} entries, expected {expected} (one per token)")]
+    LengthMismatch {
+        key: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error("the vocabulary is empty")]
+    EmptyVocab,
+    #[error("the vocabulary has {0} tokens, more than token ids can address")]
+    VocabTooLarge(usize),
+    #[error(transparent)]
+    Metadata(#[from] GgufError),
+    #[error("pre-tokenizer regex: {0}")]
+    Regex(String),
+    #[error("chat template: {0}")]
+    Template(#[from] minijinja::Error),
+}
+
+/// Token types as GGUF stores them in `tokenizer.ggml.token_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TokenType {
+    Undefined = 0,
+    Normal = 1,
+    Unknown = 2,
+    Control = 3,
+    UserDefined = 4,
+    Unused = 5,
+    Byte = 6,
+}
+
+impl TokenType {
+    fn from_i64(v: i64) -> Self {
+        match v {
+            1 => Self::Normal,
+            2 => Self::Unknown,
+            3 => Self::Control,
+            4 => Self::UserDefined,
+            5 => Self::Unused,
+            6 => Self::Byte,
+            _ => Self::Undefined,
+        }
+    }
+
+    /// Split out of the text before tokenizing (llama.cpp's special-token cache).
+    fn is_special(self) -> bool {
+        matches!(self, Self::Control | Self::UserDefined | Self::Unknown)
+    }
+}
+
+/// Texts ending generation wherever they are in a vocabulary (llama.cpp's list).
+const EOG_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+];
+
+/// Texts taken as end-of-turn when the file names no `eot_token_id`.
+const EOT_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<EOT>",
+    "_<EOT>",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>",
+];
+
+/// Fill-in-the-middle pad / repo / file-separator tokens, which llama.cpp
+/// also treats as end of generation.
+const FIM_EOG_TEXTS: &[(&str, &[&str])] = &[
+    (
+        "tokenizer.ggml.fim_pad_token_id",
+        &["<|fim_pad|>", "<fim-pad>", "<PAD>"],
+    ),
+    (
+        "tokenizer.ggml.fim_rep_token_id",
+        &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"],
+    ),
+    ("tokenizer.ggml.fim_sep_token_id", &["<|file_sep|>"]),
+];
+
+/// The token table shared by both models.
+#[derive(Debug)]
+pub(crate) struct Vocab {
+    texts: Vec<Box<str>>,
+    types: Vec<TokenType>,
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl Vocab {
+    fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    /// The id of a token by its exact text (for a repeated text, the last id).
+    pub(crate) fn id_of(&self, text: &str) -> Option<u32> {
+        self.ids.get(text).copied()
+    }
+
+    fn text(&self, id: u32) -> &str {
+        &self.texts[id as usize]
+    }
+
+    fn token_type(&self, id: u32) -> TokenType {
+        self.types[id as usize]
+    }
+}
+
+#[derive(Debug)]
+enum Model {
+    Bpe(bpe::Bpe),
+    Spm(spm::Spm),
+}
+
+/// A piece of input text after special tokens are split out.
+#[derive(Clone, Copy, Debug)]
+enum Fragment {
+    Text(usize, usize),
+    Token(u32),
+}
+
+/// A tokenizer for one model, built from its GGUF metadata.
+#[derive(Debug)]
+pub struct Tokenizer {
+    vocab: Vocab,
+    model: Model,
+    /// Ids split out before tokenizing, longest text first.
+    special: Vec<u32>,
+    /// Decoded bytes of every token, concatenated; `piece_ends[i]` ends token i.
+    piece_bytes: Vec<u8>,
+    piece_ends: Vec<u32>,
+    bos: Option<u32>,
+    eos: Option<u32>,
+    eot: Option<u32>,
+    unk: Option<u32>,
+    pad: Option<u32>,
+    /// End-of-generation ids, sorted.
+    eog: Vec<u32>,
+    add_bos: bool,
+    add_eos: bool,
+    add_space_prefix: bool,
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer that `md` describes. Unknown tokenizer models and
+    /// pre-tokenizers are errors, so that a model is never run with a
+    /// tokenization that silently differs from llama.cpp's.
+    pub fn from_metadata(md: &Metadata) -> Result<Self, TokenizerError> {
+        let model_name = md
+            .get_str("tokenizer.ggml.model")?
+            .ok_or(TokenizerError::Missing("tokenizer.ggml.model"))?;
+        let texts = md
+            .get_str_array("tokenizer.ggml.tokens")?
+            .ok_or(TokenizerError::Missing("tokenizer.ggml.tokens"))?;
+        let n = texts.len();
+        if n == 0 {
+            return Err(TokenizerError::EmptyVocab);
+        }
+        if n > i32::MAX as usize {
+            return Err(TokenizerError::VocabTooLarge(n));
+        }
+        let mut types = match md.get_i64_array("tokenizer.ggml.token_type")? {
+            Some(t) if t.len() != n => {
+                return Err(TokenizerError::LengthMismatch {
+                    key: "tokenizer.ggml.token_type",
+                    expected: n,
+                    got: t.len(),
+                })
+            }
+            Some(t) => t.into_iter().map(TokenType::from_i64).collect(),
+            None => vec![TokenType::Normal; n],
+        };
+
+        let texts: Vec<Box<str>> = texts
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if t.is_empty() {
+                    format!("[EMPTY_{i}]").into()
+                } else {
+                    t.into()
+                }
+            })
+            .collect();
+        let mut ids = HashMap::with_capacity(n);
+        for (i, t) in texts.iter().enumerate() {
+            ids.insert(t.clone(), i as u32);
+        }
+
+        let (model, default_add_bos, mut add_space_prefix) = match model_name {
+            "gpt2" => {
+                let pre_name = md.get_str("tokenizer.ggml.pre")?.unwrap_or("default");
+                let kind = PreKind::from_name(pre_name)
+                    .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(pre_name.to_string()))?;
+                let merges = md
+                    .get_str_array("tokenizer.ggml.merges")?
+                    .ok_or(TokenizerError::Missing("tokenizer.ggml.merges"))?;
+                let pre = pretokenize::PreTokenizer::new(kind)?;
+                (
+                    Model::Bpe(bpe::Bpe::new(pre, &merges)?),
+                    kind.default_add_bos(),
+                    false,
+                )
+            }
+            "llama" => {
+                let scores = match md.get_f32_array("tokenizer.ggml.scores")? {
+                    Some(s) if s.len() != n => {
+                        return Err(TokenizerError::LengthMismatch {
+                            key: "tokenizer.ggml.scores",
+                            expected: n,
+                            got: s.len(),
+                        })
+                    }
+                    Some(s) => s,
+                    None => vec![0.0; n],
+                };
+                (Model::Spm(spm::Spm::new(scores)), true, true)
+            }
+            other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
+        };
+        if let Some(v) = md.get_bool("tokenizer.ggml.add_space_prefix")? {
+            add_space_prefix = v;
+        }
+        let is_spm = matches!(model, Model::Spm(_));
+
+        // Special ids: the file's, if in range; SentencePiece has llama.cpp's
+        // defaults (BOS 1, EOS 2, UNK 0). For BPE llama.cpp defaults BOS and
+        // EOS to 11; tabllm leaves them unset instead.
+        let id_key = |key: &str| -> Result<Option<u32>, TokenizerError> {
+            Ok(md.get_u32(key)?.filter(|&id| (id as usize) < n))
+        };
+        let default_id = |id: u32| {
+            if is_spm && (id as usize) < n {
+                Some(id)
+            } else {
+                None
+            }
+        };
+        let bos = id_key("tokenizer.ggml.bos_token_id")?.or(default_id(1));
+        let eos = id_key("tokenizer.ggml.eos_token_id")?.or(default_id(2));
+        let unk = id_key("tokenizer.ggml.unknown_token_id")?.or(default_id(0));
+        let pad = id_key("tokenizer.ggml.padding_token_id")?;
+        let eom = id_key("tokenizer.ggml.eom_token_id")?;
+        let mut eot = id_key("tokenizer.ggml.eot_token_id")?;
+
+        // Tokens that look like control tokens become control tokens
+        // (llama.cpp overrides their type the same way).
+        let mut force_control = |id: u32| types[id as usize] = TokenType::Control;
+        if eot.is_none() {
+            eot = EOT_TEXTS.iter().filter_map(|t| ids.get(*t).copied()).min();
+            if let Some(id) = eot {
+                force_control(id);
+            }
+        }
+        let eom = eom.or_else(|| {
+            let id = ids.get("<|eom_id|>").copied();
+            if let Some(id) = id {
+                force_control(id);
+            }
+            id
+        });
+        let mut eog: Vec<u32> = Vec::new();
+        for (key, texts) in FIM_EOG_TEXTS {
+            let id = match id_key(key)? {
+                Some(id) => Some(id),
+                None => texts
+                    .iter()
+                    .filter_map(|t| ids.get(*t).copied())
+                    .min()
+                    .inspect(|&id| force_control(id)),
+            };
+            eog.extend(id);
+        }
+        for t in EOG_TEXTS {
+            if let Some(&id) = ids.get(*t) {
+                force_control(id);
+                eog.push(id);
+            }
+        }
+        eog.extend(eos);
+        eog.extend(eot);
+        eog.extend(eom);
+        eog.sort_unstable();
+        eog.dedup();
+
+        let add_bos = md
+            .get_bool("tokenizer.ggml.add_bos_token")?
+            .unwrap_or(default_add_bos);
+        let add_eos = md
+            .get_bool("tokenizer.ggml.add_eos_token")?
+            .unwrap_or(false);
+
+        let vocab = Vocab { texts, types, ids };
+
+        let mut special: Vec<u32> = (0..n as u32)
+            .filter(|&id| vocab.token_type(id).is_special())
+            .collect();
+        // Longest first; equal lengths by id, so that the order is fixed.
+        special.sort_by(|&a, &b| {
+            vocab
+                .text(b)
+                .len()
+                .cmp(&vocab.text(a).len())
+                .then(a.cmp(&b))
+        });
+
+        let mut piece_bytes = Vec::new();
+        let mut piece_ends = Vec::with_capacity(n);
+        for id in 0..n as u32 {
+            token_piece(&vocab, is_spm, id, &mut piece_bytes);
+            piece_ends.push(piece_bytes.len() as u32);
+        }
+        if piece_bytes.len() > u32::MAX as usize {
+            return Err(TokenizerError::VocabTooLarge(n));
+        }
+
+        Ok(Self {
+            vocab,
+            model,
+            special,
+            piece_bytes,
+            piece_ends,
+            bos,
+            eos,
+            eot,
+            unk,
+            pad,
+            eog,
+            add_bos,
+            add_eos,
+            add_space_prefix,
+        })
+    }
+
+    /// Tokenizes `text`. Never adds BOS or EOS: the caller does that when
+    /// [`Tokenizer::add_bos`] says so. With `parse_special`, the text of
+    /// control tokens (`<|im_start|>`) becomes those tokens; without it, it
+    /// is tokenized like any other text.
+    pub fn encode(&self, text: &str, parse_special: bool) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut prev_special = true;
+        for frag in self.partition(text, parse_special) {
+            match frag {
+                Fragment::Token(id) => {
+                    out.push(id);
+                    prev_special = true;
+                }
+                Fragment::Text(start, end) => {
+                    let piece = &text[start..end];
+                    match &self.model {
+                        Model::Bpe(bpe) => bpe.encode(&self.vocab, piece, &mut out),
+                        Model::Spm(spm) => {
+                            let prefix = self.add_space_prefix && prev_special;
+                            spm.encode(&self.vocab, piece, prefix, self.unk, &mut out)
+                        }
+                    }
+                    prev_special = false;
+                }
+            }
+        }
+        out
+    }
+
+    /// Splits special tokens out of `text` (llama.cpp's `tokenizer_st_partition`):
+    /// for each special token, longest first, every occurrence in the
+    /// remaining text pieces becomes that token.
+    fn partition(&self, text: &str, parse_special: bool) -> Vec<Fragment> {
+        let mut frags = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Fragment::Text(0, text.len())]
+        };
+        let mut next = Vec::new();
+        for &id in &self.special {
+            let ty = self.vocab.token_type(id);
+            if !parse_special && matches!(ty, TokenType::Control | TokenType::Unknown) {
+                continue;
+            }
+            let pat = self.vocab.text(id);
+            if !text.contains(pat) {
+                continue;
+            }
+            next.clear();
+            for &frag in &frags {
+                let Fragment::Text(start, end) = frag else {
+                    next.push(frag);
+                    continue;
+                };
+                let mut pos = start;
+                while let Some(m) = text[pos..end].find(pat) {
+                    if m > 0 {
+                        next.push(Fragment::Text(pos, pos + m));
+                    }
+                    next.push(Fragment::Token(id));
+                    pos += m + pat.len();
+                }
+                if pos < end {
+                    next.push(Fragment::Text(pos, end));
+                }
+            }
+            std::mem::swap(&mut frags, &mut next);
+        }
+        frags
+    }
+
+    /// Number of tokens in the vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+
+    pub fn bos_id(&self) -> Option<u32> {
+        self.bos
+    }
+
+    pub fn eos_id(&self) -> Option<u32> {
+        self.eos
+    }
+
+    /// The end-of-turn token (`tokenizer.ggml.eot_token_id`, else found by text).
+    pub fn eot_id(&self) -> Option<u32> {
+        self.eot
+    }
+
+    pub fn unk_id(&self) -> Option<u32> {
+        self.unk
+    }
+
+    pub fn pad_id(&self) -> Option<u32> {
+        self.pad
+    }
+
+    /// Whether a prompt should start with BOS (`tokenizer.ggml.add_bos_token`,
+    /// else llama.cpp's default for the tokenizer type).
+    pub fn add_bos(&self) -> bool {
+        self.add_bos && self.bos.is_some()
+    }
+
+    /// `tokenizer.ggml.add_eos_token` (never applied by [`Tokenizer::encode`]).
+    pub fn add_eos(&self) -> bool {
+        self.add_eos && self.eos.is_some()
+    }
+
+    /// Whether generation stops at `id`: EOS, EOT, EOM, and every token llama.cpp
+    /// treats as end of generation by its text (`<|im_end|>`, `<end_of_turn>`,
+    /// `<|eot_id|>`, `<|endoftext|>`, …).
+    pub fn is_eog(&self, id: u32) -> bool {
+        self.eog.binary_search(&id).is_ok()
+    }
+
+    /// All end-of-generation ids, sorted.
+    pub fn eog_ids(&self) -> &[u32] {
+        &self.eog
+    }
+
+    /// The token's text as stored in the vocabulary (byte-level BPE tokens in
+    /// their `Ġ` spelling, SentencePiece ones with `▁`).
+    pub fn token_text(&self, id: u32) -> Option<&str> {
+        self.vocab.texts.get(id as usize).map(|t| &**t)
+    }
+
+    pub fn token_type(&self, id: u32) -> Option<TokenType> {
+        self.vocab.types.get(id as usize).copied()
+    }
+
+    /// The id of a token by its exact vocabulary text.
+    pub fn token_id(&self, text: &str) -> Option<u32> {
+        self.vocab.id_of(text)
+    }
+
+    /// The bytes a token decodes to (see the module docs); empty for an
+    /// out-of-range id. May be part of a UTF-8 character.
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        if i >= self.piece_ends.len() {
+            return &[];
+        }
+        let start = if i == 0 {
+            0
+        } else {
+            self.piece_ends[i - 1] as usize
+        };
+        &self.piece_bytes[start..self.piece_ends[i] as usize]
+    }
+
+    /// Joins the tokens' bytes and makes lossy UTF-8 of them. Out-of-range ids
+    /// decode to nothing.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut buf = Vec::new();
+        for &id in ids {
+            buf.extend_from_slice(self.token_bytes(id));
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+/// Appends what token `id` decodes to: llama.cpp's `token_to_piece` with
+/// `special = true`.
+fn token_piece(vocab: &Vocab, is_spm: bool, id: u32, out: &mut Vec<u8>) {
+    let text = vocab.text(id);
+    match vocab.token_type(id) {
+        TokenType::Control | TokenType::Unknown | TokenType::UserDefined => {
+            out.extend_from_slice(text.as_bytes())
+        }
+        TokenType::Normal if is_spm => {
+            out.extend_from_slice(text.replace('\u{2581}', " ").as_bytes())
+        }
+        TokenType::Normal => bytes::decode_into(text, out),
+        TokenType::Byte if is_spm => out.extend(spm::parse_byte_token(text)),
+        TokenType::Byte | TokenType::Unused | TokenType::Undefined => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::{Value, ValueType};
+
+    fn strings(items: &[&str]) -> Value {
+        Value::Array(
+            ValueType::String,
+            items.iter().map(|s| Value::String(s.to_string())).collect(),
+        )
+    }
+
+    /// A byte-level BPE vocabulary: `<s>` control, `<u>` user-defined, then
+    /// ordinary tokens.
+    fn toy(pre: &str, merges: &[&str]) -> Metadata {
+        let tokens = [
+            "<s>", "<u>", "a", "b", "c", "Ġ", "ab", "bc", "abc", "aa", "<", ">", "s", "u",
+        ];
+        let types = [3, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+        let mut md = Metadata::default();
+        md.insert("tokenizer.ggml.model".into(), Value::String("gpt2".into()));
+        md.insert("tokenizer.ggml.pre".into(), Value::String(pre.into()));
+        md.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
+        md.insert(
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(
+                ValueType::I32,
+                types.iter().map(|&t| Value::I32(t)).collect(),
+            ),
+        );
+        md.insert("tokenizer.ggml.merges".into(), strings(merges));
+        md.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(0));
+        md
+    }
+
+    #[test]
+    fn merges_apply_by_rank() {
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &["a b", "b c", "ab c"])).unwrap();
+        assert_eq!(tok.encode("abc", false), [8]);
+        // "b c" outranks "ab c" only when "a b" cannot happen first.
+        assert_eq!(tok.encode("bc", false), [7]);
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &["b c", "a b", "ab c"])).unwrap();
+        assert_eq!(tok.encode("abc", false), [2, 7]);
+    }
+
+    #[test]
+    fn equal_ranks_merge_leftmost_first() {
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &["a a"])).unwrap();
+        assert_eq!(tok.encode("aaa", false), [9, 2]);
+        assert_eq!(tok.encode("aaaa", false), [9, 9]);
+    }
+
+    #[test]
+    fn special_tokens_split_out() {
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &["a b"])).unwrap();
+        // Control tokens only with parse_special; user-defined ones always.
+        assert_eq!(tok.encode("ab<s>ab", true), [6, 0, 6]);
+        assert_eq!(tok.encode("ab<s>ab", false), [6, 10, 12, 11, 6]);
+        assert_eq!(tok.encode("<u>a", false), [1, 2]);
+        assert_eq!(tok.decode(&[6, 0, 1, 5]), "ab<s><u> ");
+        assert!(tok.is_eog(0));
+    }
+
+    #[test]
+    fn errors_are_typed() {
+        let mut md = toy("gpt-2", &[]);
+        md.insert(
+            "tokenizer.ggml.pre".into(),
+            Value::String("no-such-pre".into()),
+        );
+        assert!(matches!(
+            Tokenizer::from_metadata(&md),
+            Err(TokenizerError::UnsupportedPreTokenizer(p)) if p == "no-such-pre"
+        ));
+        md.insert("tokenizer.ggml.model".into(), Value::String("bert".into()));
+        assert!(
+            matches!(Tokenizer::from_metadata(&md), Err(TokenizerError::UnsupportedModel(m)) if m == "bert")
+        );
+        assert!(matches!(
+            Tokenizer::from_metadata(&Metadata::default()),
+            Err(TokenizerError::Missing("tokenizer.ggml.model"))
+        ));
+        let mut md = toy("gpt-2", &[]);
+        md.insert(
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(ValueType::I32, vec![Value::I32(1)]),
+        );
+        assert!(matches!(
+            Tokenizer::from_metadata(&md),
+            Err(TokenizerError::LengthMismatch { .. })
+        ));
+        let mut md = toy("gpt-2", &[]);
+        md.insert("tokenizer.ggml.tokens".into(), Value::U32(3));
+        assert!(matches!(
+            Tokenizer::from_metadata(&md),
+            Err(TokenizerError::Metadata(_))
+        ));
+    }
+
+    #[test]
+    fn out_of_range_ids_decode_to_nothing() {
+        let tok = Tokenizer::from_metadata(&toy("gpt-2", &[])).unwrap();
+        assert_eq!(tok.decode(&[2, 999_999, 3]), "ab");
+        assert_eq!(tok.token_text(999_999), None);
+        assert!(!tok.is_eog(999_999));
+    }
+}
