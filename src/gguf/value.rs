@@ -134,6 +134,13 @@ pub struct Metadata {
     index: std::collections::HashMap<String, usize>,
 }
 
+/// Equal when the same keys hold the same values in the same order.
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
 impl Metadata {
     /// Inserts a key; a repeated key replaces the earlier value (llama.cpp
     /// rejects duplicates, the caller decides).
