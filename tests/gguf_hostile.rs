@@ -42,9 +42,9 @@ fn parse_with(data: &[u8], chunk: usize, limits: Limits) -> Result<(Header, Vec<
 /// The error for `data` under `limits`, checked to be identical (Debug text)
 /// for whole-file, 1-byte and 7-byte chunkings.
 fn error_with(data: &[u8], limits: Limits) -> GgufError {
-    let whole = parse_with(data, usize::MAX, limits.clone()).err().expect("parse unexpectedly succeeded");
+    let whole = parse_with(data, usize::MAX, limits.clone()).expect_err("parse unexpectedly succeeded");
     for chunk in [1, 7] {
-        let e = parse_with(data, chunk, limits.clone()).err().expect("chunked parse succeeded");
+        let e = parse_with(data, chunk, limits.clone()).expect_err("chunked parse succeeded");
         assert_eq!(format!("{e:?}"), format!("{whole:?}"), "error differs with {chunk}-byte chunks");
     }
     whole

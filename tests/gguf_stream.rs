@@ -151,7 +151,8 @@ fn check_chunkings(data: &[u8], seed: u64) -> Pass {
     let expected_events = 1 + whole.header.tensors.len() * 2;
     assert_eq!(whole.n_events, expected_events);
     let mut r = rng(seed);
-    let chunkings: Vec<(&str, Box<dyn FnMut() -> usize>)> = vec![
+    type Sizes = Box<dyn FnMut() -> usize>;
+    let chunkings: Vec<(&str, Sizes)> = vec![
         ("4 KiB", Box::new(|| 4096)),
         ("1-byte", Box::new(|| 1)),
         ("7-byte", Box::new(|| 7)),

@@ -494,7 +494,12 @@ impl StreamParser {
                     let tensor = std::mem::take(&mut self.tensor.name);
                     return Err(GgufError::BadDimCount { tensor, n_dims, max: self.limits.max_dims });
                 }
-                self.tensor.dims.reserve_exact(n_dims as usize);
+                let least = n_dims as u64 * 8 + 4 + 8;
+                if least > r.budget_left() {
+                    let value = r.pos.saturating_add(least);
+                    return Err(too_large("header bytes", value, r.max_header_bytes));
+                }
+                self.tensor.dims.reserve_exact((n_dims as usize).min(16));
                 self.state = State::Dim(n_dims);
             }
             State::Dim(n_dims) => {
