@@ -9,7 +9,8 @@ use tabllm::gguf::{self, Event, GgufError, Header, Limits, StreamParser, Value};
 // ---------------------------------------------------------------- helpers
 
 const SHARED_TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/tiny");
-const SHARED_TINY_FROM_WORKTREE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/tiny");
+const SHARED_TINY_FROM_WORKTREE: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/tiny");
 
 fn tiny_model() -> Vec<u8> {
     let dir = [SHARED_TINY, SHARED_TINY_FROM_WORKTREE]
@@ -22,7 +23,11 @@ fn tiny_model() -> Vec<u8> {
 
 /// Parses `data` pushed as `chunk`-byte pieces; the first error, or the header
 /// and per-tensor bytes once `finish` says the file was complete.
-fn parse_with(data: &[u8], chunk: usize, limits: Limits) -> Result<(Header, Vec<Vec<u8>>), GgufError> {
+fn parse_with(
+    data: &[u8],
+    chunk: usize,
+    limits: Limits,
+) -> Result<(Header, Vec<Vec<u8>>), GgufError> {
     let mut p = StreamParser::with_limits(limits);
     let mut tensors: Vec<Vec<u8>> = Vec::new();
     for c in data.chunks(chunk.max(1)) {
@@ -36,16 +41,24 @@ fn parse_with(data: &[u8], chunk: usize, limits: Limits) -> Result<(Header, Vec<
         })?;
     }
     p.finish()?;
-    Ok((p.into_header().expect("complete parser without header"), tensors))
+    Ok((
+        p.into_header().expect("complete parser without header"),
+        tensors,
+    ))
 }
 
 /// The error for `data` under `limits`, checked to be identical (Debug text)
 /// for whole-file, 1-byte and 7-byte chunkings.
 fn error_with(data: &[u8], limits: Limits) -> GgufError {
-    let whole = parse_with(data, usize::MAX, limits.clone()).expect_err("parse unexpectedly succeeded");
+    let whole =
+        parse_with(data, usize::MAX, limits.clone()).expect_err("parse unexpectedly succeeded");
     for chunk in [1, 7] {
         let e = parse_with(data, chunk, limits.clone()).expect_err("chunked parse succeeded");
-        assert_eq!(format!("{e:?}"), format!("{whole:?}"), "error differs with {chunk}-byte chunks");
+        assert_eq!(
+            format!("{e:?}"),
+            format!("{whole:?}"),
+            "error differs with {chunk}-byte chunks"
+        );
     }
     whole
 }
@@ -106,7 +119,12 @@ struct Tensor {
 }
 
 fn tensor(name: &str, dims: &[u64], ty: u32, offset: u64) -> Tensor {
-    Tensor { name: name.as_bytes().to_vec(), dims: dims.to_vec(), ty, offset }
+    Tensor {
+        name: name.as_bytes().to_vec(),
+        dims: dims.to_vec(),
+        ty,
+        offset,
+    }
 }
 
 #[derive(Clone)]
@@ -135,7 +153,10 @@ impl Gguf {
             kv_count: None,
             n_dims: None,
             kvs: vec![kv(b"general.architecture", T_STRING, &s(b"test"))],
-            tensors: vec![tensor("a", &[8], GGML_F32, 0), tensor("b", &[4, 2], GGML_F32, 32)],
+            tensors: vec![
+                tensor("a", &[8], GGML_F32, 0),
+                tensor("b", &[4, 2], GGML_F32, 32),
+            ],
             align: 32,
             trailing: Vec::new(),
         }
@@ -154,7 +175,12 @@ impl Gguf {
     fn header_bytes(&self) -> Vec<u8> {
         let mut b = self.magic.to_vec();
         b.extend_from_slice(&self.version.to_le_bytes());
-        b.extend_from_slice(&self.tensor_count.unwrap_or(self.tensors.len() as u64).to_le_bytes());
+        b.extend_from_slice(
+            &self
+                .tensor_count
+                .unwrap_or(self.tensors.len() as u64)
+                .to_le_bytes(),
+        );
         b.extend_from_slice(&self.kv_count.unwrap_or(self.kvs.len() as u64).to_le_bytes());
         for k in &self.kvs {
             b.extend_from_slice(k);
@@ -219,7 +245,10 @@ fn writer_files_parse() {
     g.version = 2;
     g.kvs.clear();
     let (h, t) = parse(&g.header_bytes());
-    assert_eq!((h.version, h.tensors.len(), h.metadata.len(), h.data_offset), (2, 0, 0, 32));
+    assert_eq!(
+        (h.version, h.tensors.len(), h.metadata.len(), h.data_offset),
+        (2, 0, 0, 32)
+    );
     assert!(t.is_empty());
 }
 
@@ -242,7 +271,11 @@ fn every_value_type_and_nested_arrays_parse() {
         .with_kv(kv(b"f64", T_F64, &2.25f64.to_le_bytes()))
         .with_kv(kv(b"empty", T_ARRAY, &arr(T_STRING, 0, &[])))
         .with_kv(kv(b"strs", T_ARRAY, &arr(T_STRING, 2, &[s(b"x"), s(b"")])))
-        .with_kv(kv(b"nested", T_ARRAY, &arr(T_ARRAY, 3, &[inner(2), inner(0), inner(3)])))
+        .with_kv(kv(
+            b"nested",
+            T_ARRAY,
+            &arr(T_ARRAY, 3, &[inner(2), inner(0), inner(3)]),
+        ))
         .with_kv(kv(b"", T_U8, &[1]));
     let (h, _) = parse(&g.build());
     let m = &h.metadata;
@@ -257,7 +290,10 @@ fn every_value_type_and_nested_arrays_parse() {
     assert_eq!(m.get("u64"), Some(&Value::U64(u64::MAX)));
     assert_eq!(m.get("i64"), Some(&Value::I64(i64::MIN)));
     assert_eq!(m.get("f64"), Some(&Value::F64(2.25)));
-    assert_eq!(m.get("empty"), Some(&Value::Array(gguf::ValueType::String, vec![])));
+    assert_eq!(
+        m.get("empty"),
+        Some(&Value::Array(gguf::ValueType::String, vec![]))
+    );
     assert_eq!(m.get_str_array("strs").unwrap(), Some(vec!["x", ""]));
     let nested = m.get("nested").unwrap().as_array().unwrap();
     assert_eq!(nested.len(), 3);
@@ -272,7 +308,10 @@ fn padding_between_tensors_and_trailing_bytes_are_skipped() {
     // Infos out of offset order, a gap between tensors, a bigger alignment.
     let mut g = Gguf::new()
         .with_kv(kv(b"general.alignment", T_U32, &64u32.to_le_bytes()))
-        .with_tensors(vec![tensor("late", &[32], GGML_Q8_0, 192), tensor("early", &[3], GGML_F32, 0)]);
+        .with_tensors(vec![
+            tensor("late", &[32], GGML_Q8_0, 192),
+            tensor("early", &[3], GGML_F32, 0),
+        ]);
     g.align = 64;
     g.trailing = vec![0xee; 100];
     let data = g.build();
@@ -292,9 +331,25 @@ fn padding_between_tensors_and_trailing_bytes_are_skipped() {
 fn truncated_at_every_header_offset_and_sampled_data_offsets() {
     let data = tiny_model();
     let h = gguf::read_header(&data[..]).unwrap();
-    let end_of_data = h.tensors.iter().map(|t| h.data_offset + t.offset + t.n_bytes).max().unwrap();
-    // Every cut inside the header (and the padding after it).
+    let end_of_data = h
+        .tensors
+        .iter()
+        .map(|t| h.data_offset + t.offset + t.n_bytes)
+        .max()
+        .unwrap();
+    // Every cut inside the header (and the padding after it): one parser fed
+    // a byte at a time must report exactly that cut as the truncation point.
+    let mut p = StreamParser::new();
     for cut in 0..h.data_offset as usize {
+        let e = p.finish();
+        assert_err!(e, Err(GgufError::Truncated { offset, needed }) if offset == cut as u64 && needed >= 1);
+        p.push(&data[cut..cut + 1], &mut |_| Ok::<(), GgufError>(()))
+            .unwrap();
+    }
+    // And fresh parsers on the cut files themselves, whole: every offset of
+    // the first 2 KiB, then every 7th.
+    let cuts = (0..2048).chain((2048..h.data_offset as usize).step_by(7));
+    for cut in cuts {
         let e = parse_with(&data[..cut], usize::MAX, Limits::default()).err();
         assert_err!(e, Some(GgufError::Truncated { offset, needed }) if offset == cut as u64 && needed >= 1);
     }
@@ -319,7 +374,9 @@ fn truncated_at_every_header_offset_and_sampled_data_offsets() {
 fn first_info_offset(data: &[u8], name: &str) -> usize {
     let mut needle = (name.len() as u64).to_le_bytes().to_vec();
     needle.extend_from_slice(name.as_bytes());
-    data.windows(needle.len()).position(|w| w == needle).expect("tensor name in header")
+    data.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("tensor name in header")
 }
 
 #[test]
@@ -338,33 +395,81 @@ fn patched_tiny_model() {
     };
 
     assert_err!(error(&patch(0, b"GGML")), GgufError::BadMagic(m) if &m == b"GGML");
-    assert_err!(error(&patch(4, &1u32.to_le_bytes())), GgufError::UnsupportedVersion(1));
-    assert_err!(error(&patch(4, &99u32.to_le_bytes())), GgufError::UnsupportedVersion(99));
-    assert_err!(error(&patch(8, &u64::MAX.to_le_bytes())), GgufError::TooLarge { what: "tensor count", .. });
-    assert_err!(error(&patch(16, &u64::MAX.to_le_bytes())), GgufError::TooLarge { what: "kv count", .. });
+    assert_err!(
+        error(&patch(4, &1u32.to_le_bytes())),
+        GgufError::UnsupportedVersion(1)
+    );
+    assert_err!(
+        error(&patch(4, &99u32.to_le_bytes())),
+        GgufError::UnsupportedVersion(99)
+    );
+    assert_err!(
+        error(&patch(8, &u64::MAX.to_le_bytes())),
+        GgufError::TooLarge {
+            what: "tensor count",
+            ..
+        }
+    );
+    assert_err!(
+        error(&patch(16, &u64::MAX.to_le_bytes())),
+        GgufError::TooLarge {
+            what: "kv count",
+            ..
+        }
+    );
     // More kvs than present: the tensor infos get read as kvs and fail somewhere, typed.
     let e = error(&patch(16, &26u64.to_le_bytes()));
     assert!(!matches!(e, GgufError::AlreadyFailed), "{e:?}");
     // First key's length absurd.
-    assert_err!(error(&patch(24, &u64::MAX.to_le_bytes())), GgufError::TooLarge { what: "string length", .. });
+    assert_err!(
+        error(&patch(24, &u64::MAX.to_le_bytes())),
+        GgufError::TooLarge {
+            what: "string length",
+            ..
+        }
+    );
     assert_err!(
         error(&patch(type_at, &4u32.to_le_bytes())),
         GgufError::UnknownTensorType { tensor, id: 4 } if tensor == first.name
     );
-    assert_err!(error(&patch(type_at, &1000u32.to_le_bytes())), GgufError::UnknownTensorType { id: 1000, .. });
-    assert_err!(error(&patch(n_dims_at, &0u32.to_le_bytes())), GgufError::BadDimCount { n_dims: 0, .. });
-    assert_err!(error(&patch(n_dims_at, &u32::MAX.to_le_bytes())), GgufError::BadDimCount { n_dims: u32::MAX, .. });
+    assert_err!(
+        error(&patch(type_at, &1000u32.to_le_bytes())),
+        GgufError::UnknownTensorType { id: 1000, .. }
+    );
+    assert_err!(
+        error(&patch(n_dims_at, &0u32.to_le_bytes())),
+        GgufError::BadDimCount { n_dims: 0, .. }
+    );
+    assert_err!(
+        error(&patch(n_dims_at, &u32::MAX.to_le_bytes())),
+        GgufError::BadDimCount {
+            n_dims: u32::MAX,
+            ..
+        }
+    );
     assert_err!(
         error(&patch(offset_at, &(first.offset + 1).to_le_bytes())),
         GgufError::MisalignedTensor { offset, alignment: 32, .. } if offset == first.offset + 1
     );
     // Point the first tensor at the second's offset.
     let second = h.tensors.iter().find(|t| t.offset > first.offset).unwrap();
-    assert_err!(error(&patch(offset_at, &second.offset.to_le_bytes())), GgufError::OverlappingTensors { .. });
+    assert_err!(
+        error(&patch(offset_at, &second.offset.to_le_bytes())),
+        GgufError::OverlappingTensors { .. }
+    );
     // Invalid UTF-8 in the first tensor name.
-    assert_err!(error(&patch(info + 8, &[0xff])), GgufError::InvalidUtf8 { what: "tensor name", .. });
+    assert_err!(
+        error(&patch(info + 8, &[0xff])),
+        GgufError::InvalidUtf8 {
+            what: "tensor name",
+            ..
+        }
+    );
     // Rename the first tensor to another of the same length: a duplicate.
-    if let Some(twin) = h.tensors[1..].iter().find(|t| t.name.len() == first.name.len()) {
+    if let Some(twin) = h.tensors[1..]
+        .iter()
+        .find(|t| t.name.len() == first.name.len())
+    {
         assert_err!(
             error(&patch(info + 8, twin.name.as_bytes())),
             GgufError::DuplicateTensor(n) if n == twin.name
@@ -386,21 +491,55 @@ fn header_fields() {
     }
     let mut g = Gguf::new();
     g.kv_count = Some(u64::MAX);
-    assert_err!(error(&g.build()), GgufError::TooLarge { what: "kv count", value: u64::MAX, limit: 1048576 });
+    assert_err!(
+        error(&g.build()),
+        GgufError::TooLarge {
+            what: "kv count",
+            value: u64::MAX,
+            limit: 1048576
+        }
+    );
     let mut g = Gguf::new();
     g.tensor_count = Some(1 << 40);
-    assert_err!(error(&g.build()), GgufError::TooLarge { what: "tensor count", .. });
+    assert_err!(
+        error(&g.build()),
+        GgufError::TooLarge {
+            what: "tensor count",
+            ..
+        }
+    );
     // Counts under their limits but more than the header budget could hold.
     let mut g = Gguf::new();
     g.kv_count = Some(1 << 20);
-    let small = Limits { max_header_bytes: 1 << 16, ..Limits::default() };
-    assert_err!(error_with(&g.build(), small.clone()), GgufError::TooLarge { what: "header bytes", .. });
+    let small = Limits {
+        max_header_bytes: 1 << 16,
+        ..Limits::default()
+    };
+    assert_err!(
+        error_with(&g.build(), small.clone()),
+        GgufError::TooLarge {
+            what: "header bytes",
+            ..
+        }
+    );
     let mut g = Gguf::new();
     g.tensor_count = Some(60_000);
-    assert_err!(error_with(&g.build(), small.clone()), GgufError::TooLarge { what: "header bytes", .. });
+    assert_err!(
+        error_with(&g.build(), small.clone()),
+        GgufError::TooLarge {
+            what: "header bytes",
+            ..
+        }
+    );
     // A header simply longer than allowed.
     let g = Gguf::new().with_kv(kv(b"big", T_STRING, &s(&[b'x'; 70_000])));
-    assert_err!(error_with(&g.build(), small), GgufError::TooLarge { what: "header bytes", .. });
+    assert_err!(
+        error_with(&g.build(), small),
+        GgufError::TooLarge {
+            what: "header bytes",
+            ..
+        }
+    );
 }
 
 #[test]
@@ -409,33 +548,99 @@ fn strings_and_arrays() {
     // Key length, string value length, tensor name length.
     let mut g = Gguf::new();
     g.kvs.push([&absurd[..], b"rest"].concat());
-    assert_err!(error(&g.build()), GgufError::TooLarge { what: "string length", value: u64::MAX, .. });
+    assert_err!(
+        error(&g.build()),
+        GgufError::TooLarge {
+            what: "string length",
+            value: u64::MAX,
+            ..
+        }
+    );
     let g = Gguf::new().with_kv(kv(b"k", T_STRING, &absurd));
-    assert_err!(error(&g.build()), GgufError::TooLarge { what: "string length", .. });
+    assert_err!(
+        error(&g.build()),
+        GgufError::TooLarge {
+            what: "string length",
+            ..
+        }
+    );
     let mut g = Gguf::new();
     g.tensors[0].name = vec![b'n'; 100];
-    let tight = Limits { max_string_len: 99, ..Limits::default() };
-    assert_err!(error_with(&g.build(), tight), GgufError::TooLarge { what: "string length", value: 100, limit: 99 });
+    let tight = Limits {
+        max_string_len: 99,
+        ..Limits::default()
+    };
+    assert_err!(
+        error_with(&g.build(), tight),
+        GgufError::TooLarge {
+            what: "string length",
+            value: 100,
+            limit: 99
+        }
+    );
     // Array length absurd, and under the limit but beyond the header budget.
     let g = Gguf::new().with_kv(kv(b"a", T_ARRAY, &arr(T_U8, u64::MAX, &[])));
-    assert_err!(error(&g.build()), GgufError::TooLarge { what: "array length", .. });
+    assert_err!(
+        error(&g.build()),
+        GgufError::TooLarge {
+            what: "array length",
+            ..
+        }
+    );
     let g = Gguf::new().with_kv(kv(b"a", T_ARRAY, &arr(T_U64, 16 << 20, &[])));
-    let small = Limits { max_header_bytes: 1 << 20, ..Limits::default() };
-    assert_err!(error_with(&g.build(), small), GgufError::TooLarge { what: "header bytes", .. });
+    let small = Limits {
+        max_header_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    assert_err!(
+        error_with(&g.build(), small),
+        GgufError::TooLarge {
+            what: "header bytes",
+            ..
+        }
+    );
     // An array of arrays of ... deeper than allowed.
     let mut v = arr(T_U8, 0, &[]);
     for _ in 0..20 {
         v = arr(T_ARRAY, 1, &[v]);
     }
     let g = Gguf::new().with_kv(kv(b"deep", T_ARRAY, &v));
-    assert_err!(error(&g.build()), GgufError::TooLarge { what: "array nesting depth", .. });
+    assert_err!(
+        error(&g.build()),
+        GgufError::TooLarge {
+            what: "array nesting depth",
+            ..
+        }
+    );
     // Invalid UTF-8 in a key, a value, an array element.
     let g = Gguf::new().with_kv(kv(b"k\xc3", T_U8, &[0]));
-    assert_err!(error(&g.build()), GgufError::InvalidUtf8 { what: "metadata key", .. });
+    assert_err!(
+        error(&g.build()),
+        GgufError::InvalidUtf8 {
+            what: "metadata key",
+            ..
+        }
+    );
     let g = Gguf::new().with_kv(kv(b"k", T_STRING, &s(b"\xed\xa0\x80")));
-    assert_err!(error(&g.build()), GgufError::InvalidUtf8 { what: "string value", .. });
-    let g = Gguf::new().with_kv(kv(b"k", T_ARRAY, &arr(T_STRING, 2, &[s(b"ok"), s(b"\xff")])));
-    assert_err!(error(&g.build()), GgufError::InvalidUtf8 { what: "string value", .. });
+    assert_err!(
+        error(&g.build()),
+        GgufError::InvalidUtf8 {
+            what: "string value",
+            ..
+        }
+    );
+    let g = Gguf::new().with_kv(kv(
+        b"k",
+        T_ARRAY,
+        &arr(T_STRING, 2, &[s(b"ok"), s(b"\xff")]),
+    ));
+    assert_err!(
+        error(&g.build()),
+        GgufError::InvalidUtf8 {
+            what: "string value",
+            ..
+        }
+    );
 }
 
 #[test]
@@ -463,7 +668,10 @@ fn alignment_key() {
     // Alignment 1 is legal: no padding at all.
     let mut g = Gguf::new()
         .with_kv(kv(b"general.alignment", T_U32, &1u32.to_le_bytes()))
-        .with_tensors(vec![tensor("a", &[1], GGML_F32, 0), tensor("b", &[1], GGML_F32, 4)]);
+        .with_tensors(vec![
+            tensor("a", &[1], GGML_F32, 0),
+            tensor("b", &[1], GGML_F32, 4),
+        ]);
     g.align = 1;
     let data = g.build();
     let (h, t) = parse(&data);
@@ -475,31 +683,80 @@ fn alignment_key() {
 fn tensor_infos() {
     let one = |t: Tensor| Gguf::new().with_tensors(vec![t]).build();
     assert_err!(error(&one(tensor("t", &[8], 4, 0))), GgufError::UnknownTensorType { tensor, id: 4 } if tensor == "t");
-    assert_err!(error(&one(tensor("t", &[8], 40, 0))), GgufError::UnknownTensorType { id: 40, .. });
-    assert_err!(error(&one(tensor("t", &[], GGML_F32, 0))), GgufError::BadDimCount { n_dims: 0, .. });
-    assert_err!(error(&one(tensor("t", &[1; 5], GGML_F32, 0))), GgufError::BadDimCount { n_dims: 5, max: 4, .. });
+    assert_err!(
+        error(&one(tensor("t", &[8], 40, 0))),
+        GgufError::UnknownTensorType { id: 40, .. }
+    );
+    assert_err!(
+        error(&one(tensor("t", &[], GGML_F32, 0))),
+        GgufError::BadDimCount { n_dims: 0, .. }
+    );
+    assert_err!(
+        error(&one(tensor("t", &[1; 5], GGML_F32, 0))),
+        GgufError::BadDimCount {
+            n_dims: 5,
+            max: 4,
+            ..
+        }
+    );
     let mut g = Gguf::new();
     g.n_dims = Some(1 << 31);
-    assert_err!(error(&g.build()), GgufError::BadDimCount { n_dims: 0x8000_0000, .. });
-    assert_err!(error(&one(tensor("t", &[4, 0, 2], GGML_F32, 0))), GgufError::ZeroDim { axis: 1, .. });
-    assert_err!(error(&one(tensor("t", &[1 << 32, 1 << 32], GGML_F32, 0))), GgufError::ShapeOverflow { .. });
-    assert_err!(error(&one(tensor("t", &[u64::MAX, 2], GGML_F32, 0))), GgufError::ShapeOverflow { .. });
+    assert_err!(
+        error(&g.build()),
+        GgufError::BadDimCount {
+            n_dims: 0x8000_0000,
+            ..
+        }
+    );
+    assert_err!(
+        error(&one(tensor("t", &[4, 0, 2], GGML_F32, 0))),
+        GgufError::ZeroDim { axis: 1, .. }
+    );
+    assert_err!(
+        error(&one(tensor("t", &[1 << 32, 1 << 32], GGML_F32, 0))),
+        GgufError::ShapeOverflow { .. }
+    );
+    assert_err!(
+        error(&one(tensor("t", &[u64::MAX, 2], GGML_F32, 0))),
+        GgufError::ShapeOverflow { .. }
+    );
     // Element count fits, byte size does not.
-    assert_err!(error(&one(tensor("t", &[1 << 31, 1 << 31], GGML_F32, 0))), GgufError::ShapeOverflow { .. });
+    assert_err!(
+        error(&one(tensor("t", &[1 << 31, 1 << 31], GGML_F32, 0))),
+        GgufError::ShapeOverflow { .. }
+    );
     assert_err!(
         error(&one(tensor("t", &[33, 2], GGML_Q4_0, 0))),
-        GgufError::NotBlockMultiple { dim0: 33, block: 32, .. }
+        GgufError::NotBlockMultiple {
+            dim0: 33,
+            block: 32,
+            ..
+        }
     );
     // Too big for the limit, and an offset that runs off the end of u64.
-    let limited = Limits { max_tensor_bytes: 1 << 20, ..Limits::default() };
+    let limited = Limits {
+        max_tensor_bytes: 1 << 20,
+        ..Limits::default()
+    };
     assert_err!(
         error_with(&one(tensor("t", &[1 << 20], GGML_F32, 0)), limited),
-        GgufError::TooLarge { what: "tensor bytes", value: 4194304, limit: 1048576 }
+        GgufError::TooLarge {
+            what: "tensor bytes",
+            value: 4194304,
+            limit: 1048576
+        }
     );
-    assert_err!(error(&one(tensor("t", &[8], GGML_F32, u64::MAX - 31))), GgufError::OffsetOverflow { .. });
+    assert_err!(
+        error(&one(tensor("t", &[8], GGML_F32, u64::MAX - 31))),
+        GgufError::OffsetOverflow { .. }
+    );
     assert_err!(
         error(&one(tensor("t", &[8], GGML_F32, 16))),
-        GgufError::MisalignedTensor { offset: 16, alignment: 32, .. }
+        GgufError::MisalignedTensor {
+            offset: 16,
+            alignment: 32,
+            ..
+        }
     );
     let two = |a: Tensor, b: Tensor| Gguf::new().with_tensors(vec![a, b]).build();
     assert_err!(
@@ -507,7 +764,10 @@ fn tensor_infos() {
         GgufError::OverlappingTensors { first, second } if first == "a" && second == "b"
     );
     assert_err!(
-        error(&two(tensor("a", &[8], GGML_F32, 64), tensor("b", &[8], GGML_F32, 64))),
+        error(&two(
+            tensor("a", &[8], GGML_F32, 64),
+            tensor("b", &[8], GGML_F32, 64)
+        )),
         GgufError::OverlappingTensors { .. }
     );
     assert_err!(
@@ -537,19 +797,34 @@ fn spent_parser_and_callback_errors() {
         _ => Ok(()),
     });
     assert!(matches!(r, Err(MyError::Stop)));
-    assert!(matches!(p.push(&data, &mut |_| Ok::<(), MyError>(())), Err(MyError::Gguf(GgufError::AlreadyFailed))));
+    assert!(matches!(
+        p.push(&data, &mut |_| Ok::<(), MyError>(())),
+        Err(MyError::Gguf(GgufError::AlreadyFailed))
+    ));
     assert_err!(p.finish(), Err(GgufError::AlreadyFailed));
 
     let mut p = StreamParser::new();
-    assert_err!(p.push(b"GGUX", &mut |_| Ok::<(), GgufError>(())), Err(GgufError::BadMagic(_)));
-    assert_err!(p.push(b"", &mut |_| Ok::<(), GgufError>(())), Err(GgufError::AlreadyFailed));
+    assert_err!(
+        p.push(b"GGUX", &mut |_| Ok::<(), GgufError>(())),
+        Err(GgufError::BadMagic(_))
+    );
+    assert_err!(
+        p.push(b"", &mut |_| Ok::<(), GgufError>(())),
+        Err(GgufError::AlreadyFailed)
+    );
 
     // Empty pushes are harmless.
     let mut p = StreamParser::new();
     for _ in 0..3 {
         p.push(&[], &mut |_| Ok::<(), GgufError>(())).unwrap();
     }
-    assert_err!(p.finish(), Err(GgufError::Truncated { offset: 0, needed: 4 }));
+    assert_err!(
+        p.finish(),
+        Err(GgufError::Truncated {
+            offset: 0,
+            needed: 4
+        })
+    );
 }
 
 /// Seeded random byte flips in the tiny model's header and data: any outcome
@@ -574,10 +849,17 @@ fn random_corruptions_do_not_panic() {
         }
         let whole = parse_with(&d, usize::MAX, Limits::default());
         let chunked = parse_with(&d, 1 + (next() % 5000) as usize, Limits::default());
-        assert_eq!(format!("{:?}", whole.as_ref().err()), format!("{:?}", chunked.as_ref().err()));
+        assert_eq!(
+            format!("{:?}", whole.as_ref().err()),
+            format!("{:?}", chunked.as_ref().err())
+        );
         let kind = match whole {
             Ok(_) => "ok".to_string(),
-            Err(e) => format!("{e:?}").split([' ', '(', '{']).next().unwrap().to_string(),
+            Err(e) => format!("{e:?}")
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap()
+                .to_string(),
         };
         *outcomes.entry(kind).or_default() += 1;
     }

@@ -41,7 +41,10 @@ fn run(data: &[u8], sizes: &[u8]) -> String {
         .min(data.len() - pos);
         i += 1;
         let chunk = &data[pos..pos + n];
-        let (lo, hi) = (chunk.as_ptr() as usize, chunk.as_ptr() as usize + chunk.len());
+        let (lo, hi) = (
+            chunk.as_ptr() as usize,
+            chunk.as_ptr() as usize + chunk.len(),
+        );
         let r = p.push(chunk, &mut |ev: Event<'_>| -> Result<(), GgufError> {
             match ev {
                 Event::Header(h) => {
@@ -49,10 +52,17 @@ fn run(data: &[u8], sizes: &[u8]) -> String {
                     header_seen = true;
                     events = vec![(0, 0); h.tensors.len()];
                 }
-                Event::TensorBytes { index, offset, bytes } => {
+                Event::TensorBytes {
+                    index,
+                    offset,
+                    bytes,
+                } => {
                     assert!(header_seen);
                     let a = bytes.as_ptr() as usize;
-                    assert!(a >= lo && a + bytes.len() <= hi, "not a sub-slice of the chunk");
+                    assert!(
+                        a >= lo && a + bytes.len() <= hi,
+                        "not a sub-slice of the chunk"
+                    );
                     assert!(current.is_none() || current == Some(index));
                     current = Some(index);
                     assert_eq!(events[index].1, offset);
@@ -86,10 +96,16 @@ fn run(data: &[u8], sizes: &[u8]) -> String {
 
 fuzz_target!(|input: &[u8]| {
     // First byte: how many size bytes follow (0..=15); then the file.
-    let Some((&k, rest)) = input.split_first() else { return };
+    let Some((&k, rest)) = input.split_first() else {
+        return;
+    };
     let k = (k as usize % 16).min(rest.len());
     let (sizes, data) = rest.split_at(k);
-    let sizes: Vec<u8> = if sizes.iter().all(|&s| s == 0) { vec![255] } else { sizes.to_vec() };
+    let sizes: Vec<u8> = if sizes.iter().all(|&s| s == 0) {
+        vec![255]
+    } else {
+        sizes.to_vec()
+    };
     let chunked = run(data, &sizes);
     let whole = run(data, &[]);
     assert_eq!(chunked, whole, "outcome depends on the chunking");

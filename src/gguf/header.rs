@@ -29,7 +29,11 @@ impl TensorInfo {
     ) -> Result<Self, GgufError> {
         if dims.is_empty() || dims.len() > limits.max_dims {
             let n_dims = u32::try_from(dims.len()).unwrap_or(u32::MAX);
-            return Err(GgufError::BadDimCount { tensor: name, n_dims, max: limits.max_dims });
+            return Err(GgufError::BadDimCount {
+                tensor: name,
+                n_dims,
+                max: limits.max_dims,
+            });
         }
         if let Some(axis) = dims.iter().position(|&d| d == 0) {
             return Err(GgufError::ZeroDim { tensor: name, axis });
@@ -43,7 +47,12 @@ impl TensorInfo {
         };
         let (block, _) = ggml_type.block_geometry();
         if dims[0] % block != 0 {
-            return Err(GgufError::NotBlockMultiple { tensor: name, ggml_type, dim0: dims[0], block });
+            return Err(GgufError::NotBlockMultiple {
+                tensor: name,
+                ggml_type,
+                dim0: dims[0],
+                block,
+            });
         }
         let Some(n_bytes) = ggml_type.bytes_for(n_elements) else {
             return Err(GgufError::ShapeOverflow { tensor: name, dims });
@@ -55,7 +64,14 @@ impl TensorInfo {
                 limit: limits.max_tensor_bytes,
             });
         }
-        Ok(TensorInfo { name, dims, ggml_type, offset, n_elements, n_bytes })
+        Ok(TensorInfo {
+            name,
+            dims,
+            ggml_type,
+            offset,
+            n_elements,
+            n_bytes,
+        })
     }
 }
 
@@ -74,7 +90,10 @@ pub struct Header {
 impl Header {
     /// The tensor with this name and its index in `tensors`.
     pub fn tensor(&self, name: &str) -> Option<(usize, &TensorInfo)> {
-        self.tensors.iter().enumerate().find(|(_, t)| t.name == name)
+        self.tensors
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.name == name)
     }
 
     /// `general.architecture` (e.g. "llama").
@@ -84,7 +103,9 @@ impl Header {
 
     /// Sum of all tensors' sizes (padding excluded).
     pub fn total_tensor_bytes(&self) -> u64 {
-        self.tensors.iter().fold(0u64, |s, t| s.saturating_add(t.n_bytes))
+        self.tensors
+            .iter()
+            .fold(0u64, |s, t| s.saturating_add(t.n_bytes))
     }
 
     /// Absolute file range `[start, end)` of tensor `index`'s bytes.
@@ -119,7 +140,9 @@ pub(crate) fn check_layout(
                 alignment,
             });
         }
-        let end = data_offset.checked_add(t.offset).and_then(|s| s.checked_add(t.n_bytes));
+        let end = data_offset
+            .checked_add(t.offset)
+            .and_then(|s| s.checked_add(t.n_bytes));
         if end.is_none() {
             return Err(GgufError::OffsetOverflow {
                 tensor: t.name.clone(),

@@ -74,7 +74,11 @@ impl Default for Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
     #[error("metadata key `{key}` should be a {expected}, found {found}")]
-    MetadataType { key: String, expected: &'static str, found: &'static str },
+    MetadataType {
+        key: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("metadata key `{0}` is missing")]
     MissingKey(String),
 
@@ -85,7 +89,11 @@ pub enum GgufError {
     #[error("file ends early: {needed} more bytes needed at offset {offset}")]
     Truncated { offset: u64, needed: u64 },
     #[error("{what} is {value}, above the limit of {limit}")]
-    TooLarge { what: &'static str, value: u64, limit: u64 },
+    TooLarge {
+        what: &'static str,
+        value: u64,
+        limit: u64,
+    },
     #[error("metadata key `{key}` has unknown value type {id}")]
     UnknownValueType { key: String, id: u32 },
     #[error("metadata key `{key}`: bool byte is {value}, expected 0 or 1")]
@@ -100,17 +108,36 @@ pub enum GgufError {
     #[error("tensor `{tensor}` has unknown ggml type id {id}")]
     UnknownTensorType { tensor: String, id: u32 },
     #[error("tensor `{tensor}` has {n_dims} dimensions (1 to {max} allowed)")]
-    BadDimCount { tensor: String, n_dims: u32, max: usize },
+    BadDimCount {
+        tensor: String,
+        n_dims: u32,
+        max: usize,
+    },
     #[error("tensor `{tensor}` has size 0 along axis {axis}")]
     ZeroDim { tensor: String, axis: usize },
     #[error("tensor `{tensor}`: element count or byte size of shape {dims:?} overflows")]
     ShapeOverflow { tensor: String, dims: Vec<u64> },
-    #[error("tensor `{tensor}`: row length {dim0} is not a multiple of {ggml_type}'s block of {block}")]
-    NotBlockMultiple { tensor: String, ggml_type: GgmlType, dim0: u64, block: u64 },
+    #[error(
+        "tensor `{tensor}`: row length {dim0} is not a multiple of {ggml_type}'s block of {block}"
+    )]
+    NotBlockMultiple {
+        tensor: String,
+        ggml_type: GgmlType,
+        dim0: u64,
+        block: u64,
+    },
     #[error("tensor `{tensor}`: offset {offset} is not a multiple of the alignment {alignment}")]
-    MisalignedTensor { tensor: String, offset: u64, alignment: u64 },
+    MisalignedTensor {
+        tensor: String,
+        offset: u64,
+        alignment: u64,
+    },
     #[error("tensor `{tensor}`: offset {offset} + {n_bytes} bytes lies beyond any possible file")]
-    OffsetOverflow { tensor: String, offset: u64, n_bytes: u64 },
+    OffsetOverflow {
+        tensor: String,
+        offset: u64,
+        n_bytes: u64,
+    },
     #[error("tensors `{first}` and `{second}` overlap")]
     OverlappingTensors { first: String, second: String },
     #[error("tensor name `{0}` appears twice")]

@@ -35,15 +35,25 @@ pub fn read_header_from_path(p: impl AsRef<Path>) -> Result<Header, GgufError> {
 pub fn read_tensor_bytes(p: impl AsRef<Path>, name: &str) -> Result<Vec<u8>, GgufError> {
     let mut file = std::fs::File::open(p)?;
     let header = read_header(&mut file)?;
-    let (index, _) = header.tensor(name).ok_or_else(|| GgufError::TensorNotFound(name.to_string()))?;
+    let (index, _) = header
+        .tensor(name)
+        .ok_or_else(|| GgufError::TensorNotFound(name.to_string()))?;
     // Checked against u64 overflow when the header was parsed.
-    let (start, end) = header.tensor_file_range(index).ok_or(GgufError::AlreadyFailed)?;
+    let (start, end) = header
+        .tensor_file_range(index)
+        .ok_or(GgufError::AlreadyFailed)?;
     let file_len = file.metadata()?.len();
     if end > file_len {
-        return Err(GgufError::Truncated { offset: file_len, needed: end - file_len });
+        return Err(GgufError::Truncated {
+            offset: file_len,
+            needed: end - file_len,
+        });
     }
-    let len = usize::try_from(end - start)
-        .map_err(|_| GgufError::TooLarge { what: "tensor bytes", value: end - start, limit: usize::MAX as u64 })?;
+    let len = usize::try_from(end - start).map_err(|_| GgufError::TooLarge {
+        what: "tensor bytes",
+        value: end - start,
+        limit: usize::MAX as u64,
+    })?;
     file.seek(SeekFrom::Start(start))?;
     let mut bytes = vec![0u8; len];
     file.read_exact(&mut bytes)?;

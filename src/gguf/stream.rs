@@ -20,7 +20,11 @@ pub enum Event<'a> {
     Header(&'a Header),
     /// The next bytes of tensor `index` (into `header.tensors`), starting at
     /// byte `offset` within the tensor. Borrowed from the pushed chunk.
-    TensorBytes { index: usize, offset: u64, bytes: &'a [u8] },
+    TensorBytes {
+        index: usize,
+        offset: u64,
+        bytes: &'a [u8],
+    },
     /// All bytes of tensor `index` have been reported.
     TensorDone { index: usize },
 }
@@ -80,7 +84,11 @@ struct ItemReader {
 impl ItemReader {
     /// The next `n` bytes as one item, or `None` when the input ran out first
     /// (the part that was there is kept for the next chunk).
-    fn take<'c>(&mut self, input: &mut &'c [u8], n: usize) -> Result<Option<Cow<'c, [u8]>>, GgufError> {
+    fn take<'c>(
+        &mut self,
+        input: &mut &'c [u8],
+        n: usize,
+    ) -> Result<Option<Cow<'c, [u8]>>, GgufError> {
         let start = self.pos - self.pending.len() as u64;
         let end = start.saturating_add(n as u64);
         if end > self.max_header_bytes {
@@ -110,7 +118,10 @@ impl ItemReader {
         }
     }
 
-    fn take_array<const N: usize>(&mut self, input: &mut &[u8]) -> Result<Option<[u8; N]>, GgufError> {
+    fn take_array<const N: usize>(
+        &mut self,
+        input: &mut &[u8],
+    ) -> Result<Option<[u8; N]>, GgufError> {
         Ok(self.take(input, N)?.map(|b| {
             let mut a = [0u8; N];
             a.copy_from_slice(&b);
@@ -282,7 +293,11 @@ impl StreamParser {
     /// chunks. Tensor bytes are never held, so after the header this stops
     /// growing.
     pub fn peak_buffered_bytes(&self) -> u64 {
-        let header = if self.header.is_some() { self.header_len } else { self.reader.pos };
+        let header = if self.header.is_some() {
+            self.header_len
+        } else {
+            self.reader.pos
+        };
         header + self.reader.peak_pending
     }
 
@@ -334,7 +349,11 @@ impl StreamParser {
                 input = rest;
                 let offset = *pos - start;
                 *pos += n as u64;
-                on_event(Event::TensorBytes { index, offset, bytes })?;
+                on_event(Event::TensorBytes {
+                    index,
+                    offset,
+                    bytes,
+                })?;
             }
             if *pos < end {
                 return Ok(());
@@ -396,7 +415,8 @@ impl StreamParser {
                     let value = r.pos.saturating_add(least);
                     return Err(too_large("header bytes", value, r.max_header_bytes));
                 }
-                self.tensors.reserve(self.n_tensors.min(PREALLOC_CAP) as usize);
+                self.tensors
+                    .reserve(self.n_tensors.min(PREALLOC_CAP) as usize);
                 return self.after_kv();
             }
             State::KeyLen => {
@@ -431,7 +451,12 @@ impl StreamParser {
                     T::Bool => match need!(r.take_array::<1>(input))[0] {
                         0 => Value::Bool(false),
                         1 => Value::Bool(true),
-                        value => return Err(GgufError::BadBool { key: self.key.clone(), value }),
+                        value => {
+                            return Err(GgufError::BadBool {
+                                key: self.key.clone(),
+                                value,
+                            })
+                        }
                     },
                     T::String => {
                         let len = need!(r.take_u64(input));
@@ -469,10 +494,18 @@ impl StreamParser {
                 }
                 if self.frames.len() >= MAX_ARRAY_DEPTH {
                     let depth = self.frames.len() as u64 + 1;
-                    return Err(too_large("array nesting depth", depth, MAX_ARRAY_DEPTH as u64));
+                    return Err(too_large(
+                        "array nesting depth",
+                        depth,
+                        MAX_ARRAY_DEPTH as u64,
+                    ));
                 }
                 let items = Vec::with_capacity(n.min(PREALLOC_CAP) as usize);
-                self.frames.push(Frame { elem, remaining: n, items });
+                self.frames.push(Frame {
+                    elem,
+                    remaining: n,
+                    items,
+                });
                 self.state = State::Value(elem);
             }
             State::NameLen => {
@@ -485,14 +518,22 @@ impl StreamParser {
                 if self.names.contains(&name) {
                     return Err(GgufError::DuplicateTensor(name));
                 }
-                self.tensor = PartialTensor { name, dims: Vec::new(), ggml_type: None };
+                self.tensor = PartialTensor {
+                    name,
+                    dims: Vec::new(),
+                    ggml_type: None,
+                };
                 self.state = State::NDims;
             }
             State::NDims => {
                 let n_dims = need!(r.take_u32(input));
                 if n_dims == 0 || n_dims as usize > self.limits.max_dims {
                     let tensor = std::mem::take(&mut self.tensor.name);
-                    return Err(GgufError::BadDimCount { tensor, n_dims, max: self.limits.max_dims });
+                    return Err(GgufError::BadDimCount {
+                        tensor,
+                        n_dims,
+                        max: self.limits.max_dims,
+                    });
                 }
                 let least = n_dims as u64 * 8 + 4 + 8;
                 if least > r.budget_left() {
@@ -520,10 +561,17 @@ impl StreamParser {
             }
             State::TensorOffset => {
                 let offset = need!(r.take_u64(input));
-                let PartialTensor { name, dims, ggml_type } = std::mem::take(&mut self.tensor);
+                let PartialTensor {
+                    name,
+                    dims,
+                    ggml_type,
+                } = std::mem::take(&mut self.tensor);
                 let Some(ggml_type) = ggml_type else {
                     // Unreachable: TensorType always sets it before this state.
-                    return Err(GgufError::UnknownTensorType { tensor: name, id: u32::MAX });
+                    return Err(GgufError::UnknownTensorType {
+                        tensor: name,
+                        id: u32::MAX,
+                    });
                 };
                 let info = TensorInfo::new(name, dims, ggml_type, offset, &self.limits)?;
                 self.names.insert(info.name.clone());
@@ -551,7 +599,10 @@ impl StreamParser {
     }
 
     fn value_type(&self, id: u32) -> Result<ValueType, GgufError> {
-        ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType { key: self.key.clone(), id })
+        ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType {
+            key: self.key.clone(),
+            id,
+        })
     }
 
     /// A value is complete: it goes into the enclosing array, or is the kv value.
@@ -609,7 +660,11 @@ impl StreamParser {
         self.header_len = header_len;
         self.names = HashSet::new();
         self.reader.pending = Vec::new();
-        self.state = if self.spans.is_empty() { State::Done } else { State::Data };
+        self.state = if self.spans.is_empty() {
+            State::Done
+        } else {
+            State::Data
+        };
         Ok(Step::HeaderDone)
     }
 }
