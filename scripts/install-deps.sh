@@ -3,7 +3,7 @@
 # Mesa's lavapipe (a CPU Vulkan driver, so wgpu runs without a GPU) and the
 # Python `gguf` package used to write dequantization references.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

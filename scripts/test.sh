@@ -3,7 +3,7 @@
 # dequantization references with the `gguf` package, then the Rust tests
 # (kernels on lavapipe, models against llama.cpp's reference outputs).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/install-deps.sh
 scripts/fetch-models.sh
 
