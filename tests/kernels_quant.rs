@@ -15,7 +15,7 @@ const TOL_MATVEC: f32 = 2e-5;
 /// Embedding rows are a plain dequantization.
 const TOL_EMBED: f32 = 1e-6;
 
-const TYPES: [GgmlType; 9] = [
+const TYPES: [GgmlType; 10] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -25,6 +25,7 @@ const TYPES: [GgmlType; 9] = [
     GgmlType::Q5_0,
     GgmlType::Q5_1,
     GgmlType::Q6K,
+    GgmlType::Q4K,
 ];
 
 /// Uploads through `GpuTensor::write_next` in pieces of 1, 3, 7, 4093, ... bytes.

@@ -133,3 +133,43 @@ fn load_chunk(rb: u32, c: u32) {
     }
 }
 #endif
+
+// ---- K-quant helpers: compiled into every variant (unused ones cost nothing),
+// because the preprocessor has no `#if A || B` to share them between formats.
+
+fn w_u8(b: u32) -> u32 {
+    return (w[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+}
+
+// (scale, min) of sub-block j (0..8) from Q4_K/Q5_K's 12 packed bytes at `s`:
+// bytes 0..4 hold scales 0..3 in their low 6 bits, bytes 4..8 mins 0..3;
+// scales/mins 4..7 take their low 4 bits from the low/high nibbles of bytes
+// 8..12 and their top 2 bits from the top bits of bytes 0..4 / 4..8.
+fn k4_scale_min(s: u32, j: u32) -> vec2<u32> {
+    if (j < 4u) {
+        return vec2<u32>(w_u8(s + j), w_u8(s + 4u + j)) & vec2<u32>(63u);
+    }
+    let lo = w_u8(s + j - 4u);
+    let mid = w_u8(s + j);
+    let hi = w_u8(s + j + 4u);
+    return vec2<u32>((hi & 15u) | ((lo >> 6u) << 4u), (hi >> 4u) | ((mid >> 6u) << 4u));
+}
+
+#ifdef W_Q4_K
+// Super-block of 256 weights (144 bytes): d f16, dmin f16, scales[12] (8 x
+// 6-bit scale and min, see k4_scale_min), qs[128]. Sub-block j (32 weights) is
+// the low nibbles (j even) or high nibbles (j odd) of qs[32 * (j >> 1) ..][..32].
+// w = d * scale * q - dmin * min.
+fn load_chunk(rb: u32, c: u32) {
+    let b = rb + (c >> 3u) * 144u;
+    let j = c & 7u;
+    let sm = k4_scale_min(b + 4u, j);
+    let d = dq(w_f16(b) * f32(sm.x));
+    let m = dq(w_f16(b + 2u) * f32(sm.y));
+    for (var i = 0u; i < 8u; i++) {
+        let q = w_u32(b + 16u + (j >> 1u) * 32u + 4u * i);
+        let n = select(nib_lo(q), nib_hi(q), (j & 1u) == 1u);
+        cv[i] = vec4<dq>(n) * d - m;
+    }
+}
+#endif

@@ -58,6 +58,7 @@ pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
         GgmlType::Q5_0 => "W_Q5_0",
         GgmlType::Q5_1 => "W_Q5_1",
         GgmlType::Q6K => "W_Q6_K",
+        GgmlType::Q4K => "W_Q4_K",
         _ => return None,
     })
 }
