@@ -1,0 +1,117 @@
+//! Bad input gets a typed error and nothing panics: an unsupported
+//! architecture or tensor type, or a missing tensor, is reported from the
+//! header alone (before any weight bytes); a tensor larger than the device
+//! allows, a prompt longer than the context, an id outside the vocabulary and
+//! a lost GPU device all come back as errors.
+
+mod common;
+use common::*;
+use std::sync::Arc;
+use tabllm::engine::{EngineError, GenerateParams};
+use tabllm::gpu::{DeviceOptions, GpuContext, GpuError, GpuTensor};
+use tabllm::model::{LoadOptions, ModelError, ModelLoader, Output};
+use tabllm::quant::GgmlType;
+
+fn tiny() -> Vec<u8> {
+    std::fs::read(shared("tiny/tiny-llama-q4_0.gguf")).unwrap()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).position(|w| w == needle).unwrap_or_else(|| panic!("{:?} not in file", String::from_utf8_lossy(needle)))
+}
+
+/// Byte offset of a tensor info's type field: after name (u64 length + bytes), n_dims u32, dims u64 each.
+fn tensor_type_offset(file: &[u8], name: &str) -> usize {
+    let mut key = (name.len() as u64).to_le_bytes().to_vec();
+    key.extend_from_slice(name.as_bytes());
+    let at = find(file, &key) + key.len();
+    let n_dims = u32::from_le_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+    at + 4 + 8 * n_dims
+}
+
+/// Feeds only the header (everything before the tensor data) to a loader.
+fn load_header_only(ctx: &Arc<GpuContext>, file: &[u8]) -> Result<(), ModelError> {
+    let h = tabllm::gguf::read_header(file).unwrap();
+    let mut loader = ModelLoader::new(ctx.clone(), LoadOptions::default());
+    loader.push(&file[..h.data_offset as usize])
+}
+
+#[test]
+fn unsupported_or_incomplete_models_fail_at_header_time() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+
+    let mut f = tiny();
+    let at = find(&f, b"general.architecture") + "general.architecture".len() + 4 + 8;
+    f[at..at + 5].copy_from_slice(b"mamba");
+    match load_header_only(&ctx, &f) {
+        Err(e @ ModelError::UnsupportedArchitecture(_)) => assert!(e.to_string().contains("mamba"), "{e}"),
+        other => panic!("expected UnsupportedArchitecture, got {other:?}"),
+    }
+
+    let mut f = tiny();
+    let at = tensor_type_offset(&f, "blk.0.attn_q.weight");
+    f[at..at + 4].copy_from_slice(&16u32.to_le_bytes()); // IQ2_XXS: smaller than Q4_0, so the layout stays valid
+    match load_header_only(&ctx, &f) {
+        Err(e @ ModelError::UnsupportedTensorType { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("blk.0.attn_q.weight") && msg.contains("IQ2_XXS"), "{msg}");
+        }
+        other => panic!("expected UnsupportedTensorType, got {other:?}"),
+    }
+
+    let mut f = tiny();
+    let at = find(&f, b"blk.1.ffn_up.weight");
+    f[at..at + 19].copy_from_slice(b"blk.1.ffn_xx.weight");
+    match load_header_only(&ctx, &f) {
+        Err(ModelError::MissingTensor(name)) => assert_eq!(name, "blk.1.ffn_up.weight"),
+        other => panic!("expected MissingTensor, got {other:?}"),
+    }
+
+    // A file cut inside the weights: the loader accepts the chunks, finish() says it is incomplete.
+    let f = tiny();
+    let mut loader = ModelLoader::new(ctx.clone(), LoadOptions::default());
+    loader.push(&f[..f.len() - 1000]).unwrap();
+    assert!(matches!(loader.finish(), Err(ModelError::Gguf(tabllm::gguf::GgufError::Truncated { .. }))));
+}
+
+#[test]
+fn tensor_row_larger_than_binding_limit() {
+    let ctx = GpuContext::new_blocking(&DeviceOptions { max_binding_size: Some(4096), ..Default::default() }).unwrap();
+    // One F32 row of 4096 values is 16 KiB: it cannot be split below a row.
+    match GpuTensor::allocate(&ctx, "big", GgmlType::F32, &[4096, 8], 4096 * 8 * 4) {
+        Err(e @ GpuError::TensorTooLarge { .. }) => assert!(e.to_string().contains("4096"), "{e}"),
+        other => panic!("expected TensorTooLarge, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn runtime_errors_are_typed() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let path = shared("tiny/tiny-llama-q4_0.gguf");
+    let mut engine = tabllm::engine::load_engine(ctx.clone(), &path, LoadOptions { n_ctx: Some(16), max_batch: 8 }, 4096, &mut |_| {}).unwrap();
+
+    let long: Vec<u32> = (0..40).collect();
+    let r = pollster::block_on(engine.generate(&long, &GenerateParams::default(), &mut |_| true));
+    assert!(matches!(r, Err(EngineError::PromptTooLong { prompt: 40, n_ctx: 16 })), "{r:?}");
+    assert!(matches!(pollster::block_on(engine.generate(&[], &GenerateParams::default(), &mut |_| true)), Err(EngineError::EmptyPrompt)));
+
+    let m = &engine.model;
+    assert!(matches!(pollster::block_on(m.step(&[5000], 0, Output::Argmax)), Err(ModelError::BadToken { id: 5000, vocab: 1024 })));
+    assert!(matches!(pollster::block_on(m.step(&[1, 2], 15, Output::Argmax)), Err(ModelError::ContextFull { needed: 17, n_ctx: 16 })));
+
+    // Generation that runs into the end of the context stops with "length", not an error.
+    let g = pollster::block_on(engine.generate(&[1, 2, 3], &GenerateParams { max_tokens: 100, ..Default::default() }, &mut |_| true)).unwrap();
+    assert_eq!(g.finish_reason, tabllm::engine::FinishReason::Length);
+    assert!(g.prompt_ids.len() + g.ids.len() <= 16);
+}
+
+#[test]
+fn lost_device_is_an_error_not_a_panic() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let (m, _) = tabllm::model::load_path(ctx.clone(), &shared("tiny/tiny-llama-q4_0.gguf"), LoadOptions { n_ctx: Some(32), max_batch: 8 }, 1 << 16).unwrap();
+    assert!(pollster::block_on(m.step(&[1, 2, 3], 0, Output::Argmax)).is_ok());
+    ctx.device.destroy();
+    let r = pollster::block_on(m.step(&[4], 3, Output::Argmax));
+    eprintln!("after device loss: {r:?}");
+    assert!(matches!(r, Err(ModelError::Gpu(_))), "{r:?}");
+}
