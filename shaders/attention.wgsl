@@ -5,11 +5,7 @@
 // limits token p to positions (p - window, p].
 #include "common/step.wgsl"
 
-#ifdef F16
-alias kv_t = f16;
-#else
-alias kv_t = f32;
-#endif
+#include "common/kv.wgsl"
 
 struct Params {
     n_heads: u32,

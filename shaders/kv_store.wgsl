@@ -2,11 +2,7 @@
 // With F16 the cache holds f16 (as llama.cpp's default cache does).
 #include "common/step.wgsl"
 
-#ifdef F16
-alias kv_t = f16;
-#else
-alias kv_t = f32;
-#endif
+#include "common/kv.wgsl"
 
 struct Params {
     kv_dim: u32,   // n_kv_heads * head_dim

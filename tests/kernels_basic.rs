@@ -16,7 +16,7 @@ const TOL_KV_F16: f32 = 4e-3;
 fn rmsnorm_matches_cpu() {
     for ctx in contexts() {
         let (dim, rows_per_token, n_tokens) = (576u32, 3u32, 5u32);
-        let mut rng = Rng(1);
+        let mut rng = Rng::new(1);
         let x = rng.vec((dim * rows_per_token * n_tokens) as usize, 3.0);
         let w = rng.vec(dim as usize, 1.0);
         let eps = 1e-5;
@@ -63,7 +63,7 @@ fn rope_both_layouts_match_cpu() {
             // n_rot < head_dim checks that the tail is left alone.
             let s = RopeShape { n_heads: 3, head_dim: 64, n_rot: 48, freq_base: 10000.0, freq_scale: 1.0, layout };
             let (stride, n_tokens, pos0) = (3 * 64 + 8, 4u32, 37u32);
-            let mut rng = Rng(2);
+            let mut rng = Rng::new(2);
             let v = rng.vec(stride * n_tokens as usize, 1.0);
             let step = step_buffer(&ctx, pos0, n_tokens);
             let vb = buffer_f32(&ctx, &v);
@@ -110,7 +110,7 @@ fn kv_store_and_attention_match_cpu() {
         for (head_dim, window) in [(64u32, 0u32), (256, 0), (64, 50)] {
             let s = AttentionShape { n_heads: 6, n_kv_heads: 2, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt() };
             let (kv_dim, width, n_ctx) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize, 160usize);
-            let mut rng = Rng(3 + head_dim as u64 + window as u64);
+            let mut rng = Rng::new(3 + head_dim as u64 + window as u64);
             let k_all = rng.vec(n_ctx * kv_dim, 1.0);
             let v_all = rng.vec(n_ctx * kv_dim, 1.0);
             let kc = buffer_f32(&ctx, &vec![0.0; n_ctx * kv_dim]);
@@ -140,7 +140,7 @@ fn kv_store_and_attention_match_cpu() {
 fn gated_activations_and_add_match_cpu() {
     for ctx in contexts() {
         let (width, n_tokens) = (1536u32, 3u32);
-        let mut rng = Rng(4);
+        let mut rng = Rng::new(4);
         let n = (width * n_tokens) as usize;
         let (g, u) = (rng.vec(n, 6.0), rng.vec(n, 2.0));
         let step = step_buffer(&ctx, 0, n_tokens);
@@ -171,7 +171,7 @@ fn gated_activations_and_add_match_cpu() {
 #[test]
 fn argmax_matches_cpu_and_breaks_ties_low() {
     for ctx in contexts() {
-        let mut rng = Rng(5);
+        let mut rng = Rng::new(5);
         for n in [49152usize, 262144, 1000] {
             let mut logits = rng.vec(n, 10.0);
             let top = n / 3;

@@ -28,6 +28,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
     }
     files!(
         "common/bytes.wgsl",
+        "common/kv.wgsl",
         "common/quant.wgsl",
         "common/step.wgsl",
         "matvec.wgsl",

@@ -82,22 +82,18 @@ pub fn read_u32(ctx: &GpuContext, buf: &wgpu::Buffer, n: usize) -> Vec<u32> {
     bytemuck::cast_slice(&bytes).to_vec()
 }
 
-/// SplitMix64: seeded inputs that are the same on every machine.
-pub struct Rng(pub u64);
+/// Seeded inputs that are the same on every machine (the sampler's SplitMix64).
+pub struct Rng(tabllm::sampler::Rng);
+
 impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
+    pub fn new(seed: u64) -> Self {
+        Self(tabllm::sampler::Rng::new(seed))
     }
-    /// Uniform in [-1, 1).
-    pub fn f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
+
+
+    /// n values uniform in [-scale, scale).
     pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.f32() * scale).collect()
+        (0..n).map(|_| self.0.uniform(-scale, scale)).collect()
     }
 }
 
