@@ -13,7 +13,7 @@ struct Params {
 @group(0) @binding(1) var<uniform> p: Params;
 
 #ifdef READ
-@group(0) @binding(2) var<storage, read> src: array<vec4<u32>>;        // (n)
+@group(0) @binding(2) var<storage> src: array<vec4<u32>>;              // (n), read-only (the default access: `read` is the entry point's name)
 @group(0) @binding(3) var<storage, read_write> sums: array<u32>;       // (workgroups) wrapping sums
 var<workgroup> part: array<u32, WG_SIZE>;
 
@@ -74,7 +74,7 @@ fn write(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 #endif
 
 #ifdef COPY
-@group(0) @binding(2) var<storage, read> src: array<vec4<u32>>;        // (n)
+@group(0) @binding(2) var<storage> src: array<vec4<u32>>;              // (n), read-only (the default access: `read` is the entry point's name)
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<u32>>;  // (n)
 
 @compute @workgroup_size(WG_SIZE)
