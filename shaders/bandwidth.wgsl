@@ -15,7 +15,7 @@ struct Params {
 #ifdef READ
 @group(0) @binding(2) var<storage> src: array<vec4<u32>>;              // (n), read-only (the default access: `read` is the entry point's name)
 @group(0) @binding(3) var<storage, read_write> sums: array<u32>;       // (workgroups) wrapping sums
-var<workgroup> part: array<u32, WG_SIZE>;
+var<workgroup> part: atomic<u32>; // zero-initialised
 
 // Every element is loaded and summed (wrapping), and each workgroup writes
 // its sum, so no load can be optimised away; the sums are checked on the CPU.
@@ -42,16 +42,12 @@ fn read(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         a0 += src[i];
     }
     let a = a0 + a1 + a2 + a3;
-    part[lid] = a.x + a.y + a.z + a.w;
+    // One workgroup atomic and one barrier (a shared-memory tree costs
+    // log2(WG_SIZE) barriers, which CPU implementations pay dearly for).
+    atomicAdd(&part, a.x + a.y + a.z + a.w);
     workgroupBarrier();
-    for (var k = WG_SIZE / 2u; k > 0u; k >>= 1u) {
-        if (lid < k) {
-            part[lid] += part[lid + k];
-        }
-        workgroupBarrier();
-    }
     if (lid == 0u) {
-        sums[g] = part[0];
+        sums[g] = atomicLoad(&part);
     }
 }
 #endif
