@@ -5,6 +5,7 @@
 //! [`engine`] turns that into tokens and text with the [`tokenizer`] and
 //! [`sampler`].
 
+pub mod bench;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;

@@ -44,20 +44,9 @@ enum Cmd {
         #[arg(long)]
         system: Option<String>,
     },
-    /// Measure prefill and decode speed (llama-bench style) on this device.
-    Bench {
-        #[command(flatten)]
-        load: LoadArgs,
-        #[arg(long, default_value_t = 64)]
-        prompt_tokens: u32,
-        #[arg(long, default_value_t = 32)]
-        gen_tokens: u32,
-        /// Also print time per kernel family for one decode step.
-        #[arg(long)]
-        profile: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    /// Measure memory bandwidth, then prefill and decode speed (llama-bench
+    /// style) and decode against the bandwidth roofline, on this device.
+    Bench(BenchArgs),
     /// Print the model's metadata summary and tensor types.
     Info {
         #[arg(long)]
@@ -75,6 +64,29 @@ struct LoadArgs {
     /// Use the f32 path even when the GPU has shader-f16.
     #[arg(long)]
     f32: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    load: LoadArgs,
+    #[arg(long, default_value_t = 512)]
+    prompt_tokens: u32,
+    #[arg(long, default_value_t = 128)]
+    gen_tokens: u32,
+    /// Largest buffer of the bandwidth sweep (1 MiB doubling up to this, the
+    /// device limit and 1 GiB).
+    #[arg(long, default_value_t = 1 << 30)]
+    max_bandwidth_bytes: u64,
+    /// Skip the bandwidth sweep (no peak, so no efficiency).
+    #[arg(long)]
+    no_bandwidth: bool,
+    /// Also print time per kernel family for one decode step.
+    #[arg(long)]
+    profile: bool,
+    /// Print one JSON object with every figure.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -136,7 +148,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Generate(a) => generate(a)?,
         Cmd::Chat { load, temperature, max_tokens, system } => chat(load, temperature, max_tokens, system)?,
         Cmd::Info { model } => info(&model)?,
-        Cmd::Bench { load: l, prompt_tokens, gen_tokens, profile, json } => bench(l, prompt_tokens, gen_tokens, profile, json)?,
+        Cmd::Bench(a) => bench(a)?,
     }
     Ok(())
 }
@@ -272,14 +284,32 @@ fn info(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn bench(load_args: LoadArgs, prompt_tokens: u32, gen_tokens: u32, profile: bool, json: bool) -> Result<()> {
+fn bench(a: BenchArgs) -> Result<()> {
+    use tabllm::bench::{self, BandwidthOptions};
     use tabllm::model::Output;
-    let engine = load(&load_args, json)?;
+    let engine = load(&a.load, a.json)?;
     let m = &engine.model;
+    let (prompt_tokens, gen_tokens) = (a.prompt_tokens, a.gen_tokens);
     let n_ctx = m.n_ctx();
     if prompt_tokens + gen_tokens + 1 > n_ctx {
         return Err(format!("{prompt_tokens} + {gen_tokens} tokens do not fit the context of {n_ctx} (use --ctx)").into());
     }
+    if gen_tokens == 0 {
+        return Err("--gen-tokens must be at least 1".into());
+    }
+
+    // 1. Memory bandwidth, on the device the model is loaded on.
+    let bw = if a.no_bandwidth {
+        None
+    } else {
+        let opts = BandwidthOptions { max_bytes: a.max_bandwidth_bytes, ..Default::default() };
+        if !a.json {
+            eprintln!("bandwidth sweep up to {} MiB...", bench::sizes(bench::device_max_bytes(&m.ctx).min(opts.max_bytes)).last().copied().unwrap_or(0) >> 20);
+        }
+        Some(pollster::block_on(bench::measure_bandwidth(&m.ctx, &opts))?)
+    };
+
+    // 2. Prefill and decode throughput.
     // Arbitrary valid ids; speed does not depend on them.
     let ids: Vec<u32> = (0..prompt_tokens).map(|i| (i * 7919 + 13) % m.config.vocab).collect();
     let run_prefill = || -> Result<f64> {
@@ -302,34 +332,88 @@ fn bench(load_args: LoadArgs, prompt_tokens: u32, gen_tokens: u32, profile: bool
     let decode_s = t.elapsed().as_secs_f64();
     let prefill_tok_s = prompt_tokens as f64 / prefill_s;
     let decode_tok_s = gen_tokens as f64 / decode_s;
-    // Decode reads every weight once per token (the output matrix included) plus the KV cache so far.
-    let bytes_per_token = m.weight_bytes() as f64;
+
+    // 3. Roofline: decode step i attends over prompt_tokens + i + 1 positions.
+    let mean_kv = prompt_tokens as f64 + (gen_tokens as f64 + 1.0) / 2.0;
+    let bytes = bench::decode_bytes_per_token(m, mean_kv);
+    let peak = bw.as_ref().map(|r| r.peak_gbps).unwrap_or(0.0);
+    let roof = bench::roofline(bytes.total, decode_tok_s, peak);
+
+    let profile: Vec<serde_json::Value> = if a.profile {
+        [("decode", 1usize), ("prefill", m.max_batch() as usize)]
+            .into_iter()
+            .map(|(label, n)| -> Result<serde_json::Value> {
+                let ids: Vec<u32> = (0..n as u32).collect();
+                let p = m.profile_step(&ids, 0)?;
+                let total: f64 = p.iter().map(|x| x.1).sum();
+                let kernels: Vec<_> = p.iter().map(|(k, s)| json!({ "kernel": k, "ms": s * 1e3 })).collect();
+                Ok(json!({ "step": label, "tokens": n, "total_ms": total * 1e3, "kernels": kernels }))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
+
     let out = json!({
         "device": m.ctx.adapter_info.name,
         "backend": format!("{:?}", m.ctx.adapter_info.backend),
         "precision": format!("{:?}", m.ctx.precision),
+        "model": a.load.model.display().to_string(),
         "prompt_tokens": prompt_tokens,
         "gen_tokens": gen_tokens,
         "prefill_tok_s": prefill_tok_s,
         "decode_tok_s": decode_tok_s,
-        "weight_bytes_per_token": bytes_per_token,
-        "implied_gbps": bytes_per_token * decode_tok_s / 1e9,
+        "weight_bytes": m.weight_bytes(),
+        "weight_bytes_per_token": bytes.weights,
+        "kv_bytes_per_token": bytes.kv,
+        "bytes_per_token": bytes.total,
+        "implied_gbps": roof.implied_gbps,
+        "peak_gbps": bw.as_ref().map(|r| r.peak_gbps),
+        "efficiency": bw.as_ref().map(|_| roof.efficiency),
+        "bandwidth": bw,
+        "profile": if a.profile { json!(profile) } else { serde_json::Value::Null },
     });
-    if json {
+
+    if a.json {
         println!("{out}");
     } else {
-        println!("prefill {prompt_tokens} tokens: {prefill_tok_s:.1} tok/s; decode {gen_tokens} tokens: {decode_tok_s:.2} tok/s ({:.2} GB/s of weights)", bytes_per_token * decode_tok_s / 1e9);
-    }
-    if profile {
-        for (label, n) in [("decode step (1 token)", 1usize), ("prefill step", m.max_batch() as usize)] {
-            let ids: Vec<u32> = (0..n as u32).collect();
-            let p = m.profile_step(&ids, 0)?;
-            let total: f64 = p.iter().map(|x| x.1).sum();
-            eprintln!("{label}: {:.1} ms in separate submissions", total * 1e3);
-            for (kind, secs) in p.iter().take(12) {
-                eprintln!("  {kind:>16}: {:7.2} ms ({:4.1}%)", secs * 1e3, secs / total * 100.0);
+        if let Some(r) = &bw {
+            println!("{} ({}, {}, {})", r.adapter.name, r.adapter.backend, r.adapter.device_type, r.adapter.driver);
+            println!("limits: max buffer {} MiB, max storage binding {} MiB", r.limits.max_buffer_size >> 20, r.limits.max_storage_buffer_binding_size >> 20);
+            println!("{:>10} {:>6} {:>10} {:>10} {:>10} {:>5}", "size", "op", "median", "min", "max", "reps");
+            for x in &r.results {
+                println!("{:>6} MiB {:>6} {:>7.2} GB/s {:>5.2} GB/s {:>5.2} GB/s {:>5}", x.size >> 20, x.op.name(), x.gbps.median, x.gbps.min, x.gbps.max, x.reps);
+            }
+            println!("peak (best median read): {:.2} GB/s", r.peak_gbps);
+        }
+        println!("prefill {prompt_tokens} tokens: {prefill_tok_s:.1} tok/s; decode {gen_tokens} tokens: {decode_tok_s:.2} tok/s");
+        println!(
+            "decode reads {:.1} MB/token ({:.1} MB weights + {:.2} MB KV cache): {:.2} GB/s implied",
+            bytes.total / 1e6,
+            bytes.weights / 1e6,
+            bytes.kv / 1e6,
+            roof.implied_gbps
+        );
+        if bw.is_some() {
+            println!("efficiency: {:.1}% of the measured {:.2} GB/s", roof.efficiency * 100.0, peak);
+        }
+        for p in &profile {
+            eprintln!("{} step ({} tokens): {:.1} ms in separate submissions", p["step"].as_str().unwrap_or(""), p["tokens"], p["total_ms"].as_f64().unwrap_or(0.0));
+            let total = p["total_ms"].as_f64().unwrap_or(0.0).max(1e-12);
+            for k in p["kernels"].as_array().into_iter().flatten().take(12) {
+                let ms = k["ms"].as_f64().unwrap_or(0.0);
+                eprintln!("  {:>16}: {ms:7.2} ms ({:4.1}%)", k["kernel"].as_str().unwrap_or(""), ms / total * 100.0);
             }
         }
+    }
+
+    let dir = std::path::Path::new("bench-results");
+    std::fs::create_dir_all(dir)?;
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let file = dir.join(format!("bench-{secs}.json"));
+    std::fs::write(&file, serde_json::to_string_pretty(&out)? + "\n")?;
+    if !a.json {
+        eprintln!("wrote {}", file.display());
     }
     Ok(())
 }
