@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::{buffer_bytes, contexts, label, read_u32, run, step_buffer, Rng};
+use common::{buffer_bytes, contexts, label, read_u32, run, step_buffer};
 use tabllm::bench::{self, BandwidthOptions, BwBuffers, BwOp};
 use tabllm::gpu::{self, GpuContext};
 
 fn seeded_words(seed: u64, n: usize) -> Vec<u32> {
-    let mut rng = Rng(seed);
-    (0..n).map(|_| rng.next_u64() as u32).collect()
+    let mut rng = tabllm::sampler::Rng::new(seed);
+    (0..n).map(|_| rng.next_u32()).collect()
 }
 
 struct Fixture {
