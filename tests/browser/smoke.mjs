@@ -1,0 +1,78 @@
+// Headless Chromium (SwiftShader WebGPU, f32 path): the worker streams a tiny
+// model into GPU buffers and its greedy ids equal llama.cpp's reference; then
+// the chat page loads the same model and answers a message.
+// Usage: node tests/browser/smoke.mjs   (after scripts/build-web.sh)
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+
+const repo = new URL('../../', import.meta.url).pathname;
+const shared = join(repo, '../shared/reference');
+mkdirSync(join(repo, 'models'), { recursive: true });
+copyFileSync(join(shared, 'tiny/tiny-llama-q4_0.gguf'), join(repo, 'models/tiny-llama-q4_0.gguf'));
+const reference = JSON.parse(readFileSync(join(shared, 'tiny/tiny-llama-q4_0.json'), 'utf8'));
+
+const port = 8000 + Math.floor(Math.random() * 1000);
+const server = spawn('node', [join(repo, 'scripts/serve.mjs'), String(port)], { stdio: 'inherit' });
+await new Promise((r) => setTimeout(r, 500));
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+let failed = 0;
+let passed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok - ${name}: ${e.stack ?? e}`);
+  }
+}
+try {
+  const context = await browser.newContext({ userAgent: 'tabllm-test' });
+  const page = await context.newPage();
+  page.on('console', (m) => console.log(`[page] ${m.text()}`));
+  const model = '/models/tiny-llama-q4_0.gguf';
+  await page.goto(`http://127.0.0.1:${port}/www/index.html?model=${model}&temperature=0&max_tokens=8`);
+
+  await check('worker greedy ids equal llama.cpp (f32 activations)', async () => {
+    const c = reference.cases[0];
+    const result = await page.evaluate(async ({ model, ids, n }) => {
+      const w = new Worker('worker.js', { type: 'module' });
+      const ask = (msg, until) => new Promise((resolve, reject) => {
+        w.onmessage = ({ data }) => {
+          if (data.type === 'error') reject(new Error(data.message));
+          if (data.type === until) resolve(data);
+        };
+        w.postMessage(msg);
+      });
+      await ask({ type: 'load', url: model, n_ctx: 128 }, 'loaded');
+      const done = await ask({ type: 'generate', request: { prompt_ids: ids, temperature: 0, max_tokens: n } }, 'done');
+      return done.result;
+    }, { model, ids: c.prompt_ids, n: c.greedy_ids_f32_activations.length });
+    assert.deepEqual(result.ids, c.greedy_ids_f32_activations);
+  });
+
+  await check('chat page loads with progress and answers', async () => {
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 120000 });
+    await page.fill('#input', 'Hello');
+    await page.click('#send');
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 120000 });
+    const status = await page.textContent('#status');
+    assert.match(status, /tokens/);
+    const log = await page.textContent('#log');
+    assert.match(log, /Assistant: .+/s);
+  });
+} finally {
+  await browser.close();
+  server.kill();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
