@@ -15,7 +15,7 @@ const TOL_MATVEC: f32 = 2e-5;
 /// Embedding rows are a plain dequantization.
 const TOL_EMBED: f32 = 1e-6;
 
-const TYPES: [GgmlType; 9] = [
+const TYPES: [GgmlType; 15] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -24,7 +24,13 @@ const TYPES: [GgmlType; 9] = [
     GgmlType::Q4_1,
     GgmlType::Q5_0,
     GgmlType::Q5_1,
+    GgmlType::Q2K,
+    GgmlType::Q3K,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
     GgmlType::Q6K,
+    GgmlType::IQ4NL,
+    GgmlType::IQ4XS,
 ];
 
 /// Uploads through `GpuTensor::write_next` in pieces of 1, 3, 7, 4093, ... bytes.

@@ -133,3 +133,152 @@ fn load_chunk(rb: u32, c: u32) {
     }
 }
 #endif
+
+// ---- K-quant helpers: compiled into every variant (unused ones cost nothing),
+// because the preprocessor has no `#if A || B` to share them between formats.
+
+fn w_u8(b: u32) -> u32 {
+    return (w[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+}
+
+// (scale, min) of sub-block j (0..8) from Q4_K/Q5_K's 12 packed bytes at `s`:
+// bytes 0..4 hold scales 0..3 in their low 6 bits, bytes 4..8 mins 0..3;
+// scales/mins 4..7 take their low 4 bits from the low/high nibbles of bytes
+// 8..12 and their top 2 bits from the top bits of bytes 0..4 / 4..8.
+fn k4_scale_min(s: u32, j: u32) -> vec2<u32> {
+    if (j < 4u) {
+        return vec2<u32>(w_u8(s + j), w_u8(s + 4u + j)) & vec2<u32>(63u);
+    }
+    let lo = w_u8(s + j - 4u);
+    let mid = w_u8(s + j);
+    let hi = w_u8(s + j + 4u);
+    return vec2<u32>((hi & 15u) | ((lo >> 6u) << 4u), (hi >> 4u) | ((mid >> 6u) << 4u));
+}
+
+#ifdef W_Q4_K
+// Super-block of 256 weights (144 bytes): d f16, dmin f16, scales[12] (8 x
+// 6-bit scale and min, see k4_scale_min), qs[128]. Sub-block j (32 weights) is
+// the low nibbles (j even) or high nibbles (j odd) of qs[32 * (j >> 1) ..][..32].
+// w = d * scale * q - dmin * min.
+fn load_chunk(rb: u32, c: u32) {
+    let b = rb + (c >> 3u) * 144u;
+    let j = c & 7u;
+    let sm = k4_scale_min(b + 4u, j);
+    let d = dq(w_f16(b) * f32(sm.x));
+    let m = dq(w_f16(b + 2u) * f32(sm.y));
+    for (var i = 0u; i < 8u; i++) {
+        let q = w_u32(b + 16u + (j >> 1u) * 32u + 4u * i);
+        let n = select(nib_lo(q), nib_hi(q), (j & 1u) == 1u);
+        cv[i] = vec4<dq>(n) * d - m;
+    }
+}
+#endif
+
+#ifdef W_Q5_K
+// Super-block of 256 weights (176 bytes): d f16, dmin f16, scales[12] (as
+// Q4_K), qh[32], qs[128] (low 4 bits, as Q4_K). Bit j of qh[l] is the 5th bit
+// of weight l of sub-block j. w = d * scale * q - dmin * min.
+fn load_chunk(rb: u32, c: u32) {
+    let b = rb + (c >> 3u) * 176u;
+    let j = c & 7u;
+    let sm = k4_scale_min(b + 4u, j);
+    let d = dq(w_f16(b) * f32(sm.x));
+    let m = dq(w_f16(b + 2u) * f32(sm.y));
+    for (var i = 0u; i < 8u; i++) {
+        let q = w_u32(b + 48u + (j >> 1u) * 32u + 4u * i);
+        let lo = select(nib_lo(q), nib_hi(q), (j & 1u) == 1u);
+        let hi = (bytes4(w_u32(b + 16u + 4u * i)) >> vec4<u32>(j)) & vec4<u32>(1u);
+        cv[i] = vec4<dq>(lo | (hi << vec4<u32>(4u))) * d - m;
+    }
+}
+#endif
+
+#ifdef W_Q2_K
+// Super-block of 256 weights (84 bytes): scales[16] (low nibble scale, high
+// nibble min, per 16 weights), qs[64], d f16, dmin f16. Weights come in two
+// halves of 128; within a half, quarter j (32 weights) is bits 2j..2j+1 of
+// qs[32 * half ..][..32]. w = d * scale * q - dmin * min.
+fn load_chunk(rb: u32, c: u32) {
+    let b = rb + (c >> 3u) * 84u;
+    let k = c & 7u;
+    let d = w_f16(b + 80u);
+    let dmin = w_f16(b + 82u);
+    let s0 = w_u8(b + 2u * k);
+    let s1 = w_u8(b + 2u * k + 1u);
+    let d0 = dq(d * f32(s0 & 15u));
+    let d1 = dq(d * f32(s1 & 15u));
+    let m0 = dq(dmin * f32(s0 >> 4u));
+    let m1 = dq(dmin * f32(s1 >> 4u));
+    for (var i = 0u; i < 8u; i++) {
+        let qs = w_u32(b + 16u + (k >> 2u) * 32u + 4u * i);
+        let q = vec4<dq>((bytes4(qs) >> vec4<u32>(2u * (k & 3u))) & vec4<u32>(3u));
+        cv[i] = select(q * d0 - m0, q * d1 - m1, i >= 4u);
+    }
+}
+#endif
+
+#ifdef W_Q3_K
+// Super-block of 256 weights (110 bytes): hmask[32], qs[64] (low 2 bits, laid
+// out as Q2_K's), scales[12] (16 x 6-bit, see q3k_scale), d f16. Bit k of
+// hmask[l] is the high bit of weight l of chunk k: clear means q - 4.
+// w = d * (scale - 32) * q, q in -4..3.
+fn q3k_scale(s: u32, i: u32) -> dq {
+    let lo = (w_u8(s + (i & 7u)) >> (4u * (i >> 3u))) & 15u;
+    let hi = (w_u8(s + 8u + (i & 3u)) >> (2u * (i >> 2u))) & 3u;
+    return dq(i32(lo | (hi << 4u)) - 32);
+}
+
+fn load_chunk(rb: u32, c: u32) {
+    let b = rb + (c >> 3u) * 110u;
+    let k = c & 7u;
+    let d = dq(w_f16(b + 108u));
+    let d0 = d * q3k_scale(b + 96u, 2u * k);
+    let d1 = d * q3k_scale(b + 96u, 2u * k + 1u);
+    for (var i = 0u; i < 8u; i++) {
+        let qs = w_u32(b + 32u + (k >> 2u) * 32u + 4u * i);
+        let lo = (bytes4(qs) >> vec4<u32>(2u * (k & 3u))) & vec4<u32>(3u);
+        let hm = (bytes4(w_u32(b + 4u * i)) >> vec4<u32>(k)) & vec4<u32>(1u);
+        let q = vec4<dq>(vec4<i32>(lo) - 4 * vec4<i32>(1u - hm));
+        cv[i] = q * select(d0, d1, i >= 4u);
+    }
+}
+#endif
+
+// ---- IQ4 helper: the 16 non-uniform levels of IQ4_NL / IQ4_XS.
+const KVALUES_IQ4NL = array<f32, 16>(-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
+                                     1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+
+fn iq4_levels(n: vec4<u32>) -> vec4<dq> {
+    return vec4<dq>(KVALUES_IQ4NL[n.x], KVALUES_IQ4NL[n.y], KVALUES_IQ4NL[n.z], KVALUES_IQ4NL[n.w]);
+}
+
+#ifdef W_IQ4_NL
+fn load_chunk(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes), nibbles as Q4_0; w = d * KVALUES_IQ4NL[q]
+    let b = rb + c * 18u;
+    let d = dq(w_f16(b));
+    for (var i = 0u; i < 4u; i++) {
+        let q = w_u32(b + 2u + 4u * i);
+        cv[i] = iq4_levels(nib_lo(q)) * d;
+        cv[i + 4u] = iq4_levels(nib_hi(q)) * d;
+    }
+}
+#endif
+
+#ifdef W_IQ4_XS
+// Super-block of 256 weights (136 bytes): d f16, scales_h u16 (top 2 bits of
+// sub-block scale j at bits 2j), scales_l[4] (low 4 bits: nibble j & 1 of byte
+// j >> 1), qs[128] (sub-block j: bytes 16j.., nibbles as IQ4_NL).
+// w = d * (scale - 32) * KVALUES_IQ4NL[q].
+fn load_chunk(rb: u32, c: u32) {
+    let b = rb + (c >> 3u) * 136u;
+    let j = c & 7u;
+    let lo = (w_u8(b + 4u + (j >> 1u)) >> (4u * (j & 1u))) & 15u;
+    let hi = (w_u16(b + 2u) >> (2u * j)) & 3u;
+    let d = dq(w_f16(b) * f32(i32(lo | (hi << 4u)) - 32));
+    for (var i = 0u; i < 4u; i++) {
+        let q = w_u32(b + 8u + 16u * j + 4u * i);
+        cv[i] = iq4_levels(nib_lo(q)) * d;
+        cv[i + 4u] = iq4_levels(nib_hi(q)) * d;
+    }
+}
+#endif

@@ -58,6 +58,12 @@ pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
         GgmlType::Q5_0 => "W_Q5_0",
         GgmlType::Q5_1 => "W_Q5_1",
         GgmlType::Q6K => "W_Q6_K",
+        GgmlType::Q2K => "W_Q2_K",
+        GgmlType::Q3K => "W_Q3_K",
+        GgmlType::Q4K => "W_Q4_K",
+        GgmlType::Q5K => "W_Q5_K",
+        GgmlType::IQ4NL => "W_IQ4_NL",
+        GgmlType::IQ4XS => "W_IQ4_XS",
         _ => return None,
     })
 }

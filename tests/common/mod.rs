@@ -1,6 +1,8 @@
 //! Shared test helpers: GPU contexts for both precisions, seeded data, paths.
 #![allow(dead_code)]
 
+pub mod tiny;
+
 use tabllm::gpu::{self, DeviceOptions, GpuContext, Op, Precision, Step};
 
 /// Repository paths: models are fetched into `models/`, references live in

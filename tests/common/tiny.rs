@@ -1,0 +1,50 @@
+//! The tiny random-weight models in ../shared/reference/tiny/ against
+//! llama.cpp run on the same weights dequantized to f32: every logit at the
+//! last prompt position within the folder's stated tolerance, and the greedy
+//! continuation exactly. Both precisions.
+
+use super::{contexts, label, shared};
+use std::sync::Arc;
+use tabllm::model::{self, LoadOptions, Output};
+
+/// ../shared/reference/README.md: "within 0.02 of logits_f32_activations".
+pub const LOGIT_TOL: f32 = 0.02;
+
+pub fn check_tiny(file: &str) {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shared(&format!("tiny/{file}.json"))).unwrap()).unwrap();
+    for ctx in contexts() {
+        let what = format!("{file} {}", label(&ctx));
+        let ctx = Arc::new(ctx);
+        let opts = LoadOptions { n_ctx: Some(128), max_batch: 16 };
+        let (m, _) = model::load_path(ctx.clone(), &shared(&format!("tiny/{file}.gguf")), opts, 4096).unwrap();
+        for case in reference["cases"].as_array().unwrap() {
+            let ids: Vec<u32> = serde_json::from_value(case["prompt_ids"].clone()).unwrap();
+            let want_logits: Vec<f32> = serde_json::from_value(case["logits_f32_activations"].clone()).unwrap();
+            let want_greedy: Vec<u32> = serde_json::from_value(case["greedy_ids_f32_activations"].clone()).unwrap();
+            // Prefill in chunks smaller than the prompt when it is long enough, to cover chunking.
+            let mut pos = 0u32;
+            let chunks: Vec<&[u32]> = ids.chunks(5).collect();
+            for (i, chunk) in chunks.iter().enumerate() {
+                let out = if i + 1 == chunks.len() { Output::Logits } else { Output::None };
+                let r = pollster::block_on(m.step(chunk, pos, out)).unwrap();
+                pos += chunk.len() as u32;
+                if let Some(logits) = r.logits {
+                    let worst = logits.iter().zip(&want_logits).enumerate().map(|(i, (g, w))| (i, (g - w).abs())).fold((0, 0f32), |a, b| if b.1 > a.1 { b } else { a });
+                    eprintln!("{what}: max |logit - reference| = {:.4} at id {}", worst.1, worst.0);
+                    assert!(worst.1 <= LOGIT_TOL, "{what}: logit {} got {} want {} (tolerance {LOGIT_TOL})", worst.0, logits[worst.0], want_logits[worst.0]);
+                }
+            }
+            // Greedy continuation, argmax on the GPU; re-prefill from scratch.
+            let mut got = Vec::new();
+            let mut tok = pollster::block_on(m.step(&ids, 0, Output::Argmax)).unwrap().token.unwrap();
+            let mut pos = ids.len() as u32;
+            while got.len() < want_greedy.len() {
+                got.push(tok);
+                tok = pollster::block_on(m.step(&[tok], pos, Output::Argmax)).unwrap().token.unwrap();
+                pos += 1;
+            }
+            assert_eq!(got, want_greedy, "{what}: greedy ids for {:?}", case["prompt"]);
+        }
+    }
+}
