@@ -25,15 +25,39 @@ fn rmsnorm_matches_cpu() {
         let yb = buffer_f32(&ctx, &vec![0.0; x.len()]);
         let op = kernels::rmsnorm(&ctx, &step, "norm", &xb, &wb, &yb, dim, rows_per_token, eps).unwrap();
         run(&ctx, &[op], n_tokens);
-        let want: Vec<f32> = x
-            .chunks(dim as usize)
-            .flat_map(|row| {
-                let ms = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / dim as f64;
-                let inv = 1.0 / (ms + eps as f64).sqrt();
-                row.iter().zip(&w).map(move |(v, g)| (*v as f64 * inv * *g as f64) as f32)
-            })
-            .collect();
+        let want = rmsnorm_cpu(&x, &w, eps);
         assert_close(&format!("rmsnorm {}", label(&ctx)), &read_f32(&ctx, &yb, x.len()), &want, TOL_F32);
+    }
+}
+
+/// Every row of w.len() elements of x, normalized and scaled by w.
+fn rmsnorm_cpu(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    x.chunks(w.len())
+        .flat_map(|row| {
+            let ms = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64;
+            let inv = 1.0 / (ms + eps as f64).sqrt();
+            row.iter().zip(w).map(move |(v, g)| (*v as f64 * inv * *g as f64) as f32)
+        })
+        .collect()
+}
+
+#[test]
+fn rmsnorm_in_place_per_head_matches_cpu() {
+    for ctx in contexts() {
+        // QK norm shapes: Gemma 3 (4 heads of 256), Qwen3 (heads of 64 / 128);
+        // then a whole-row in-place norm (Gemma's post-block norms).
+        for (dim, rows_per_token, n_tokens) in [(256u32, 4u32, 3u32), (64, 4, 5), (128, 2, 1), (640, 1, 4)] {
+            let mut rng = Rng(10 + dim as u64 + rows_per_token as u64);
+            let x = rng.vec((dim * rows_per_token * n_tokens) as usize, 3.0);
+            let w = rng.vec(dim as usize, 2.0);
+            let eps = 1e-6;
+            let step = step_buffer(&ctx, 0, n_tokens);
+            let (xb, wb) = (buffer_f32(&ctx, &x), buffer_f32(&ctx, &w));
+            let op = kernels::rmsnorm_in_place(&ctx, &step, "qk_norm", &xb, &wb, dim, rows_per_token, eps).unwrap();
+            run(&ctx, &[op], n_tokens);
+            let what = format!("rmsnorm in place dim={dim} rows={rows_per_token} {}", label(&ctx));
+            assert_close(&what, &read_f32(&ctx, &xb, x.len()), &rmsnorm_cpu(&x, &w, eps), TOL_F32);
+        }
     }
 }
 
@@ -165,6 +189,44 @@ fn gated_activations_and_add_match_cpu() {
         run(&ctx, &[kernels::add(&ctx, &step, "add", &ab, &bb, width).unwrap()], n_tokens);
         let want: Vec<f32> = g.iter().zip(&u).map(|(a, b)| a + b).collect();
         assert_close(&format!("add {}", label(&ctx)), &read_f32(&ctx, &ab, n), &want, TOL_F32);
+    }
+}
+
+#[test]
+fn bias_add_broadcasts_over_tokens() {
+    for ctx in contexts() {
+        let (width, n_tokens) = (384u32, 5u32);
+        let mut rng = Rng(6);
+        let a = rng.vec((width * n_tokens) as usize, 4.0);
+        let bias = rng.vec(width as usize, 1.0);
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let (ab, bb) = (buffer_f32(&ctx, &a), buffer_f32(&ctx, &bias));
+        run(&ctx, &[kernels::bias_add(&ctx, &step, "bias", &ab, &bb, width).unwrap()], n_tokens);
+        let want: Vec<f32> = a.iter().enumerate().map(|(i, v)| v + bias[i % width as usize]).collect();
+        assert_close(&format!("bias_add {}", label(&ctx)), &read_f32(&ctx, &ab, a.len()), &want, TOL_F32);
+    }
+}
+
+#[test]
+fn softcap_matches_cpu_on_one_row() {
+    for ctx in contexts() {
+        let width = 1000u32;
+        let mut rng = Rng(7);
+        // Logits well past the cap on both sides, and a second row that must stay untouched.
+        let mut l = rng.vec(2 * width as usize, 80.0);
+        l[3] = 1.0e4;
+        l[4] = -1.0e4;
+        let cap = 30.0f32;
+        // A 4-token step: soft-capping still touches only the one logits row.
+        let step = step_buffer(&ctx, 0, 4);
+        let lb = buffer_f32(&ctx, &l);
+        run(&ctx, &[kernels::softcap(&ctx, &step, "softcap", &lb, width, cap).unwrap()], 4);
+        let want: Vec<f32> = l
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i < width as usize { (cap as f64 * (v as f64 / cap as f64).tanh()) as f32 } else { v })
+            .collect();
+        assert_close(&format!("softcap {}", label(&ctx)), &read_f32(&ctx, &lb, l.len()), &want, TOL_TRANSCENDENTAL);
     }
 }
 
