@@ -142,7 +142,7 @@ fn gemma3_matches_llama_cpp_f32_activations() {
 /// 10000), queries scaled by 1/sqrt(key_length), embeddings by sqrt(dim).
 #[test]
 fn gemma3_config_from_metadata() {
-    let header = read_header_from_path(&model_path("gemma-3-270m-q4_k_m.gguf")).unwrap();
+    let header = read_header_from_path(model_path("gemma-3-270m-q4_k_m.gguf")).unwrap();
     let c = tabllm::model::ModelConfig::from_header(&header).unwrap();
     assert_eq!((c.n_heads, c.n_kv_heads, c.head_dim, c.n_rot), (4, 1, 256, 256));
     assert_eq!(c.rope_layout, tabllm::kernels::RopeLayout::Neox);

@@ -51,7 +51,7 @@ pub fn bias_add(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, a: &wgpu::Buf
 /// logits = cap * tanh(logits / cap) over one (width) row: the step's last
 /// token's logits, whatever the number of tokens in the step.
 pub fn softcap(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, logits: &wgpu::Buffer, width: u32, cap: f32) -> Result<Op, KernelError> {
-    if !(cap > 0.0) || !cap.is_finite() {
+    if !(cap.is_finite() && cap > 0.0) {
         return Err(shape_err(name, format!("soft-cap {cap}")));
     }
     Ok(OpBuilder::new(ctx, name, "elementwise.wgsl", "softcap", base_defines())

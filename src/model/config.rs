@@ -187,7 +187,7 @@ impl ModelConfig {
         if self.dim % 32 != 0 || self.ffn_dim % 32 != 0 || (self.n_heads * self.head_dim) % 32 != 0 {
             return bad("model widths must be multiples of 32".into());
         }
-        if !(self.final_logit_softcap >= 0.0) || !self.final_logit_softcap.is_finite() {
+        if !(self.final_logit_softcap.is_finite() && self.final_logit_softcap >= 0.0) {
             return bad(format!("final logit soft-cap {}", self.final_logit_softcap));
         }
         if self.vocab == 0 || self.n_layers > 1024 {
