@@ -130,29 +130,38 @@ fn attention_cpu(q: &[f32], k: &[f32], v: &[f32], pos0: usize, n_tokens: usize, 
 fn kv_store_and_attention_match_cpu() {
     for ctx in contexts() {
         let tol = if ctx.has_f16() { TOL_KV_F16 } else { TOL_TRANSCENDENTAL };
-        // Head dims 64 (SmolLM2) and 256 (Gemma); a window shorter than the context; prefill then decode.
-        for (head_dim, window) in [(64u32, 0u32), (256, 0), (64, 50)] {
+        let n_ctx = 160usize;
+        // (head_dim, window, cache slots, step sizes). Head dims 64 (SmolLM2) and
+        // 256 (Gemma); a window shorter than the context over a full cache; then a
+        // ring cache of window + largest step (sliding-window layers) that wraps
+        // several times, as prefill chunks and then decode steps.
+        let cases: [(u32, u32, usize, &[usize]); 4] = [
+            (64, 0, n_ctx, &[130, 1, 1]),
+            (256, 0, n_ctx, &[130, 1, 1]),
+            (64, 50, n_ctx, &[130, 1, 1]),
+            (256, 20, 20 + 30, &[30, 30, 29, 30, 1, 1, 1]),
+        ];
+        for (head_dim, window, n_cache, steps) in cases {
             let s = AttentionShape { n_heads: 6, n_kv_heads: 2, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt() };
-            let (kv_dim, width, n_ctx) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize, 160usize);
+            let (kv_dim, width) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize);
             let mut rng = Rng(3 + head_dim as u64 + window as u64);
             let k_all = rng.vec(n_ctx * kv_dim, 1.0);
             let v_all = rng.vec(n_ctx * kv_dim, 1.0);
-            let kc = buffer_f32(&ctx, &vec![0.0; n_ctx * kv_dim]);
-            let vc = buffer_f32(&ctx, &vec![0.0; n_ctx * kv_dim]);
-            // Steps: a 130-token prefill (crosses 64-position blocks), then two single tokens.
+            let kc = buffer_f32(&ctx, &vec![0.0; n_cache * kv_dim]);
+            let vc = buffer_f32(&ctx, &vec![0.0; n_cache * kv_dim]);
             let mut pos0 = 0usize;
-            for n_tokens in [130usize, 1, 1] {
+            for &n_tokens in steps {
                 let q = rng.vec(n_tokens * width, 2.0);
                 let step = step_buffer(&ctx, pos0 as u32, n_tokens as u32);
                 let kb = buffer_f32(&ctx, &k_all[pos0 * kv_dim..(pos0 + n_tokens) * kv_dim]);
                 let vb = buffer_f32(&ctx, &v_all[pos0 * kv_dim..(pos0 + n_tokens) * kv_dim]);
                 let qb = buffer_f32(&ctx, &q);
                 let ob = buffer_f32(&ctx, &vec![0.0; q.len()]);
-                let store = kernels::kv_store(&ctx, &step, "kv", &kb, &vb, &kc, &vc, kv_dim as u32, n_ctx as u32).unwrap();
-                let att = kernels::attention(&ctx, &step, "att", &qb, &kc, &vc, &ob, s).unwrap();
+                let store = kernels::kv_store(&ctx, &step, "kv", &kb, &vb, &kc, &vc, kv_dim as u32, n_cache as u32).unwrap();
+                let att = kernels::attention(&ctx, &step, "att", &qb, &kc, &vc, &ob, s, n_cache as u32).unwrap();
                 run(&ctx, &[store, att], n_tokens as u32);
                 let want = attention_cpu(&q, &k_all, &v_all, pos0, n_tokens, s);
-                let what = format!("attention hd={head_dim} window={window} pos0={pos0} n={n_tokens} {}", label(&ctx));
+                let what = format!("attention hd={head_dim} window={window} slots={n_cache} pos0={pos0} n={n_tokens} {}", label(&ctx));
                 assert_close(&what, &read_f32(&ctx, &ob, q.len()), &want, tol);
                 pos0 += n_tokens;
             }

@@ -7,7 +7,8 @@
 //!
 //! The device's binding limit is capped at WebGPU's default 128 MiB, so the
 //! 178 MB Q8_0 `token_embd` (embedding and tied output) is split across
-//! bindings as it is in a browser.
+//! bindings as it is in a browser. The context (1024) is longer than a
+//! sliding window plus a batch, so the local layers get ring KV caches.
 
 mod common;
 use common::*;
@@ -90,9 +91,13 @@ fn gemma3_matches_llama_cpp_f32_activations() {
 
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions { max_binding_size: Some(BINDING_LIMIT), ..Default::default() }).unwrap());
     eprintln!("precision {}", label(&ctx));
-    let (m, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(128), max_batch: 64 }, 1 << 20).unwrap();
+    let (n_ctx, max_batch) = (1024u32, 64u32);
+    let (m, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_ctx), max_batch }, 1 << 20).unwrap();
     let c = &m.config;
     assert_eq!((c.arch, c.n_layers, c.dim, c.head_dim, c.sliding_window), (Arch::Gemma3, 18, 640, 256, 512));
+    // 3 global layers hold the whole context; 15 local ones a ring of window + batch.
+    let slot_bytes = c.kv_dim() as u64 * if ctx.has_f16() { 2 } else { 4 } * 2;
+    assert_eq!(m.kv_cache_bytes(), (3 * n_ctx as u64 + 15 * (512 + max_batch) as u64) * slot_bytes);
     let (_, embd) = m.weight_tensors().find(|(n, _)| *n == "token_embd.weight").unwrap();
     assert!(embd.parts.len() >= 2, "token_embd should be split across bindings at a {BINDING_LIMIT}-byte limit");
 
