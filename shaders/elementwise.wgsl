@@ -1,18 +1,20 @@
 // Element-wise ops over (n_tokens, width) rows.
 //   swiglu: a = silu(a) * b      (Llama FFN gate)
 //   geglu:  a = gelu(a) * b      (Gemma FFN gate, tanh approximation as in llama.cpp)
-//   add:    a = a + b            (residual)
+//   add:      a = a + b          (residual)
+//   bias_add: a[t] = a[t] + b    (b is one (width) row for every token: projection biases)
+//   softcap:  a = cap * tanh(a / cap), b unbound (final logit soft-capping)
 #include "common/step.wgsl"
 
 struct Params {
     width: u32,   // elements per token
-    _pad0: u32,
+    cap: f32,     // softcap only
     _pad1: u32,
     _pad2: u32,
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;   // (n_tokens, width)
-@group(0) @binding(3) var<storage, read> b: array<f32>;         // (n_tokens, width)
+@group(0) @binding(3) var<storage, read> b: array<f32>;         // (n_tokens, width); bias_add: (width)
 
 fn index(gid: vec3<u32>) -> u32 {
     if (gid.y >= step.n_tokens || gid.x >= p.width) {
@@ -49,4 +51,23 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     a[i] = a[i] + b[i];
+}
+
+@compute @workgroup_size(WG_SIZE)
+fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i == 0xffffffffu) {
+        return;
+    }
+    a[i] = a[i] + b[gid.x];
+}
+
+@compute @workgroup_size(WG_SIZE)
+fn softcap(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i == 0xffffffffu) {
+        return;
+    }
+    // tanh saturates to ±1 in f32 well before ±15; the clamp keeps exp-based tanh finite.
+    a[i] = p.cap * tanh(clamp(a[i] / p.cap, -15.0, 15.0));
 }

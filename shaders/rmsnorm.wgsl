@@ -1,5 +1,7 @@
 // RMSNorm: y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight.
 // Rows are tokens (rows_per_token = 1) or heads of tokens (QK norm).
+// With IN_PLACE, y is x: a buffer cannot be bound read and read_write in one
+// dispatch, so the in-place variant binds x once, read_write.
 #include "common/step.wgsl"
 
 struct Params {
@@ -9,9 +11,14 @@ struct Params {
     _pad: u32,
 };
 @group(0) @binding(1) var<uniform> p: Params;
+#ifdef IN_PLACE
+@group(0) @binding(2) var<storage, read_write> x: array<f32>;     // (n_tokens * rows_per_token, dim), overwritten
+@group(0) @binding(3) var<storage, read> weight: array<f32>;      // (dim)
+#else
 @group(0) @binding(2) var<storage, read> x: array<f32>;           // (n_tokens * rows_per_token, dim)
 @group(0) @binding(3) var<storage, read> weight: array<f32>;      // (dim)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;     // (n_tokens * rows_per_token, dim)
+#endif
 
 var<workgroup> sums: array<f32, WG_SIZE>;
 
@@ -35,7 +42,12 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         workgroupBarrier();
     }
     let inv = inverseSqrt(sums[0] / f32(p.dim) + p.eps);
+    // Each thread rewrites only the elements it reads here, so in place is safe.
     for (var i = lid; i < p.dim; i += WG_SIZE) {
+#ifdef IN_PLACE
+        x[base + i] = x[base + i] * inv * weight[i];
+#else
         y[base + i] = x[base + i] * inv * weight[i];
+#endif
     }
 }

@@ -25,15 +25,39 @@ fn rmsnorm_matches_cpu() {
         let yb = buffer_f32(&ctx, &vec![0.0; x.len()]);
         let op = kernels::rmsnorm(&ctx, &step, "norm", &xb, &wb, &yb, dim, rows_per_token, eps).unwrap();
         run(&ctx, &[op], n_tokens);
-        let want: Vec<f32> = x
-            .chunks(dim as usize)
-            .flat_map(|row| {
-                let ms = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / dim as f64;
-                let inv = 1.0 / (ms + eps as f64).sqrt();
-                row.iter().zip(&w).map(move |(v, g)| (*v as f64 * inv * *g as f64) as f32)
-            })
-            .collect();
+        let want = rmsnorm_cpu(&x, &w, eps);
         assert_close(&format!("rmsnorm {}", label(&ctx)), &read_f32(&ctx, &yb, x.len()), &want, TOL_F32);
+    }
+}
+
+/// Every row of w.len() elements of x, normalized and scaled by w.
+fn rmsnorm_cpu(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    x.chunks(w.len())
+        .flat_map(|row| {
+            let ms = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64;
+            let inv = 1.0 / (ms + eps as f64).sqrt();
+            row.iter().zip(w).map(move |(v, g)| (*v as f64 * inv * *g as f64) as f32)
+        })
+        .collect()
+}
+
+#[test]
+fn rmsnorm_in_place_per_head_matches_cpu() {
+    for ctx in contexts() {
+        // QK norm shapes: Gemma 3 (4 heads of 256), Qwen3 (heads of 64 / 128);
+        // then a whole-row in-place norm (Gemma's post-block norms).
+        for (dim, rows_per_token, n_tokens) in [(256u32, 4u32, 3u32), (64, 4, 5), (128, 2, 1), (640, 1, 4)] {
+            let mut rng = Rng::new(10 + dim as u64 + rows_per_token as u64);
+            let x = rng.vec((dim * rows_per_token * n_tokens) as usize, 3.0);
+            let w = rng.vec(dim as usize, 2.0);
+            let eps = 1e-6;
+            let step = step_buffer(&ctx, 0, n_tokens);
+            let (xb, wb) = (buffer_f32(&ctx, &x), buffer_f32(&ctx, &w));
+            let op = kernels::rmsnorm_in_place(&ctx, &step, "qk_norm", &xb, &wb, dim, rows_per_token, eps).unwrap();
+            run(&ctx, &[op], n_tokens);
+            let what = format!("rmsnorm in place dim={dim} rows={rows_per_token} {}", label(&ctx));
+            assert_close(&what, &read_f32(&ctx, &xb, x.len()), &rmsnorm_cpu(&x, &w, eps), TOL_F32);
+        }
     }
 }
 
@@ -106,29 +130,38 @@ fn attention_cpu(q: &[f32], k: &[f32], v: &[f32], pos0: usize, n_tokens: usize, 
 fn kv_store_and_attention_match_cpu() {
     for ctx in contexts() {
         let tol = if ctx.has_f16() { TOL_KV_F16 } else { TOL_TRANSCENDENTAL };
-        // Head dims 64 (SmolLM2) and 256 (Gemma); a window shorter than the context; prefill then decode.
-        for (head_dim, window) in [(64u32, 0u32), (256, 0), (64, 50)] {
+        let n_ctx = 160usize;
+        // (head_dim, window, cache slots, step sizes). Head dims 64 (SmolLM2) and
+        // 256 (Gemma); a window shorter than the context over a full cache; then a
+        // ring cache of window + largest step (sliding-window layers) that wraps
+        // several times, as prefill chunks and then decode steps.
+        let cases: [(u32, u32, usize, &[usize]); 4] = [
+            (64, 0, n_ctx, &[130, 1, 1]),
+            (256, 0, n_ctx, &[130, 1, 1]),
+            (64, 50, n_ctx, &[130, 1, 1]),
+            (256, 20, 20 + 30, &[30, 30, 29, 30, 1, 1, 1]),
+        ];
+        for (head_dim, window, n_cache, steps) in cases {
             let s = AttentionShape { n_heads: 6, n_kv_heads: 2, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt() };
-            let (kv_dim, width, n_ctx) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize, 160usize);
+            let (kv_dim, width) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize);
             let mut rng = Rng::new(3 + head_dim as u64 + window as u64);
             let k_all = rng.vec(n_ctx * kv_dim, 1.0);
             let v_all = rng.vec(n_ctx * kv_dim, 1.0);
-            let kc = buffer_f32(&ctx, &vec![0.0; n_ctx * kv_dim]);
-            let vc = buffer_f32(&ctx, &vec![0.0; n_ctx * kv_dim]);
-            // Steps: a 130-token prefill (crosses 64-position blocks), then two single tokens.
+            let kc = buffer_f32(&ctx, &vec![0.0; n_cache * kv_dim]);
+            let vc = buffer_f32(&ctx, &vec![0.0; n_cache * kv_dim]);
             let mut pos0 = 0usize;
-            for n_tokens in [130usize, 1, 1] {
+            for &n_tokens in steps {
                 let q = rng.vec(n_tokens * width, 2.0);
                 let step = step_buffer(&ctx, pos0 as u32, n_tokens as u32);
                 let kb = buffer_f32(&ctx, &k_all[pos0 * kv_dim..(pos0 + n_tokens) * kv_dim]);
                 let vb = buffer_f32(&ctx, &v_all[pos0 * kv_dim..(pos0 + n_tokens) * kv_dim]);
                 let qb = buffer_f32(&ctx, &q);
                 let ob = buffer_f32(&ctx, &vec![0.0; q.len()]);
-                let store = kernels::kv_store(&ctx, &step, "kv", &kb, &vb, &kc, &vc, kv_dim as u32, n_ctx as u32).unwrap();
-                let att = kernels::attention(&ctx, &step, "att", &qb, &kc, &vc, &ob, s).unwrap();
+                let store = kernels::kv_store(&ctx, &step, "kv", &kb, &vb, &kc, &vc, kv_dim as u32, n_cache as u32).unwrap();
+                let att = kernels::attention(&ctx, &step, "att", &qb, &kc, &vc, &ob, s, n_cache as u32).unwrap();
                 run(&ctx, &[store, att], n_tokens as u32);
                 let want = attention_cpu(&q, &k_all, &v_all, pos0, n_tokens, s);
-                let what = format!("attention hd={head_dim} window={window} pos0={pos0} n={n_tokens} {}", label(&ctx));
+                let what = format!("attention hd={head_dim} window={window} slots={n_cache} pos0={pos0} n={n_tokens} {}", label(&ctx));
                 assert_close(&what, &read_f32(&ctx, &ob, q.len()), &want, tol);
                 pos0 += n_tokens;
             }
@@ -165,6 +198,44 @@ fn gated_activations_and_add_match_cpu() {
         run(&ctx, &[kernels::add(&ctx, &step, "add", &ab, &bb, width).unwrap()], n_tokens);
         let want: Vec<f32> = g.iter().zip(&u).map(|(a, b)| a + b).collect();
         assert_close(&format!("add {}", label(&ctx)), &read_f32(&ctx, &ab, n), &want, TOL_F32);
+    }
+}
+
+#[test]
+fn bias_add_broadcasts_over_tokens() {
+    for ctx in contexts() {
+        let (width, n_tokens) = (384u32, 5u32);
+        let mut rng = Rng::new(6);
+        let a = rng.vec((width * n_tokens) as usize, 4.0);
+        let bias = rng.vec(width as usize, 1.0);
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let (ab, bb) = (buffer_f32(&ctx, &a), buffer_f32(&ctx, &bias));
+        run(&ctx, &[kernels::bias_add(&ctx, &step, "bias", &ab, &bb, width).unwrap()], n_tokens);
+        let want: Vec<f32> = a.iter().enumerate().map(|(i, v)| v + bias[i % width as usize]).collect();
+        assert_close(&format!("bias_add {}", label(&ctx)), &read_f32(&ctx, &ab, a.len()), &want, TOL_F32);
+    }
+}
+
+#[test]
+fn softcap_matches_cpu_on_one_row() {
+    for ctx in contexts() {
+        let width = 1000u32;
+        let mut rng = Rng::new(7);
+        // Logits well past the cap on both sides, and a second row that must stay untouched.
+        let mut l = rng.vec(2 * width as usize, 80.0);
+        l[3] = 1.0e4;
+        l[4] = -1.0e4;
+        let cap = 30.0f32;
+        // A 4-token step: soft-capping still touches only the one logits row.
+        let step = step_buffer(&ctx, 0, 4);
+        let lb = buffer_f32(&ctx, &l);
+        run(&ctx, &[kernels::softcap(&ctx, &step, "softcap", &lb, width, cap).unwrap()], 4);
+        let want: Vec<f32> = l
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i < width as usize { (cap as f64 * (v as f64 / cap as f64).tanh()) as f32 } else { v })
+            .collect();
+        assert_close(&format!("softcap {}", label(&ctx)), &read_f32(&ctx, &lb, l.len()), &want, TOL_TRANSCENDENTAL);
     }
 }
 

@@ -37,7 +37,8 @@ struct StoreParams {
     _pad: [u32; 2],
 }
 
-/// Appends k, v: (n_tokens, kv_dim) f32 to the caches (ctx, kv_dim) at step.pos0.
+/// Appends k, v: (n_tokens, kv_dim) f32 to the caches (n_ctx, kv_dim): position
+/// p goes to slot p % n_ctx (a ring when the cache is shorter than the context).
 #[allow(clippy::too_many_arguments)]
 pub fn kv_store(
     ctx: &GpuContext,
@@ -72,10 +73,14 @@ struct Params {
     out_stride: u32,
     window: u32,
     scale: f32,
+    n_cache: u32,
+    _pad: [u32; 3],
 }
 
 /// out[t, h] = softmax(q[t, h] · K[..=pos0+t]) V for every head of the step's
-/// tokens. q, out: (n_tokens, n_heads * head_dim) f32; caches (ctx, kv_dim).
+/// tokens. q, out: (n_tokens, n_heads * head_dim) f32; caches (n_cache, kv_dim),
+/// position j in slot j % n_cache as [`kv_store`] wrote it. A ring cache
+/// (n_cache below the context) must hold window + n_tokens - 1 positions.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
     ctx: &GpuContext,
@@ -86,8 +91,12 @@ pub fn attention(
     v_cache: &wgpu::Buffer,
     out: &wgpu::Buffer,
     s: AttentionShape,
+    n_cache: u32,
 ) -> Result<Op, KernelError> {
     s.check(name)?;
+    if n_cache == 0 {
+        return Err(shape_err(name, "empty KV cache"));
+    }
     let width = s.n_heads * s.head_dim;
     let params = Params {
         n_heads: s.n_heads,
@@ -98,6 +107,8 @@ pub fn attention(
         out_stride: width,
         window: s.window,
         scale: s.scale,
+        n_cache,
+        _pad: [0; 3],
     };
     Ok(OpBuilder::new(ctx, name, "attention.wgsl", "attention", base_defines())
         .params(&params)

@@ -15,10 +15,10 @@ pub use attention::{attention, kv_store, AttentionShape, MAX_HEAD_DIM};
 pub fn attention_max_head_dim() -> u32 {
     MAX_HEAD_DIM
 }
-pub use elementwise::{add, gated_activation, GateActivation};
+pub use elementwise::{add, bias_add, gated_activation, softcap, GateActivation};
 pub use embed::embed;
 pub use matvec::{matvec, MatvecOut};
-pub use norm::rmsnorm;
+pub use norm::{rmsnorm, rmsnorm_in_place};
 pub use rope::{rope, RopeLayout, RopeShape};
 pub use sample::argmax;
 

@@ -35,3 +35,25 @@ pub fn rmsnorm(
         .dispatch(Extent::Fixed(rows_per_token), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
         .build(step)?)
 }
+
+/// [`rmsnorm`] with y = x: x[r] = x[r] / rms(x[r]) * weight. Used for the
+/// per-head QK norm (rows_per_token = heads) and Gemma's post-block norms.
+#[allow(clippy::too_many_arguments)]
+pub fn rmsnorm_in_place(
+    ctx: &GpuContext,
+    step: &wgpu::Buffer,
+    name: &str,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    dim: u32,
+    rows_per_token: u32,
+    eps: f32,
+) -> Result<Op, KernelError> {
+    let params = Params { dim, rows_per_token, eps, _pad: 0 };
+    Ok(OpBuilder::new(ctx, name, "rmsnorm.wgsl", "rmsnorm", base_defines().flag("IN_PLACE"))
+        .params(&params)
+        .buffer(x)
+        .buffer(weight)
+        .dispatch(Extent::Fixed(rows_per_token), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
+        .build(step)?)
+}

@@ -3,22 +3,57 @@
 
 use super::ModelError;
 use crate::gguf::Header;
-use crate::kernels::{self, RopeLayout};
+use crate::kernels::{self, GateActivation, RopeLayout};
 use crate::quant::GgmlType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     /// `llama`: Llama 2/3, Mistral, SmolLM2 and other Llama-shaped models.
     Llama,
+    /// `qwen2`: Llama shape with biases on the q/k/v projections, NeoX RoPE.
+    Qwen2,
+    /// `qwen3`: Llama shape with a per-head RMSNorm on q and k before RoPE, NeoX RoPE.
+    Qwen3,
+    /// `gemma3`: scaled embeddings, QK norm, norms after attention and FFN as
+    /// well as before, GELU gate, sliding-window layers with a global one every 6th.
+    Gemma3,
 }
 
 impl Arch {
-    pub fn from_name(name: &str) -> Result<Self, ModelError> {
-        match name {
-            "llama" => Ok(Arch::Llama),
-            other => Err(ModelError::UnsupportedArchitecture(other.to_string())),
+    /// Every architecture tabllm runs, by its GGUF `general.architecture` name
+    /// (keep `ModelError::UnsupportedArchitecture`'s message in step).
+    pub const ALL: [Arch; 4] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Gemma3 => "gemma3",
         }
     }
+
+    pub fn from_name(name: &str) -> Result<Self, ModelError> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| ModelError::UnsupportedArchitecture(name.to_string()))
+    }
+}
+
+/// Gemma 3 interleaves sliding-window and global layers: layer l is global when
+/// l % 6 == 5 (llama.cpp `set_swa_pattern(6)`; the file does not say).
+const GEMMA3_SWA_PERIOD: u32 = 6;
+/// Gemma 3's sliding-window layers use this RoPE base whatever `rope.freq_base` says.
+const GEMMA3_ROPE_BASE_LOCAL: f32 = 10000.0;
+
+/// Per-layer attention settings that differ between local and global layers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerAttention {
+    /// 0: full causal attention; else attend to the last `window` positions.
+    pub window: u32,
+    pub rope_base: f32,
+    pub rope_scale: f32,
 }
 
 #[derive(Clone, Debug)]
@@ -40,6 +75,26 @@ pub struct ModelConfig {
     pub rope_layout: RopeLayout,
     /// No `output.weight`: the embedding matrix is reused for the logits.
     pub tied_output: bool,
+    /// `blk.N.attn_{q,k,v}.bias` are added after the projections (Qwen2).
+    pub qkv_bias: bool,
+    /// `blk.N.attn_{q,k}_norm.weight`: RMSNorm over each head of q and k before RoPE.
+    pub qk_norm: bool,
+    /// `blk.N.post_attention_norm` / `post_ffw_norm`: RMSNorm on each block's
+    /// output before it joins the residual stream (Gemma 3).
+    pub post_norms: bool,
+    pub activation: GateActivation,
+    /// Embeddings are multiplied by this (sqrt(dim) for Gemma).
+    pub embed_scale: f32,
+    /// Queries are multiplied by this before q·k.
+    pub attn_scale: f32,
+    /// Sliding-window length of local layers (0: every layer is global).
+    pub sliding_window: u32,
+    /// Layer l is local when l % swa_period != swa_period - 1 (0: none is).
+    pub swa_period: u32,
+    /// RoPE base of local layers.
+    pub rope_base_local: f32,
+    /// logits = cap * tanh(logits / cap) when > 0.
+    pub final_logit_softcap: f32,
 }
 
 impl ModelConfig {
@@ -59,6 +114,12 @@ impl ModelConfig {
         let n_heads = req("attention.head_count")?;
         let n_kv_heads = md.get_u32(&key("attention.head_count_kv"))?.unwrap_or(n_heads);
         let head_dim = md.get_u32(&key("attention.key_length"))?.unwrap_or(dim / n_heads);
+        if let Some(v) = md.get_u32(&key("attention.value_length"))? {
+            if v != head_dim {
+                return Err(ModelError::Config(format!("value length {v} differs from key length {head_dim}")));
+            }
+        }
+        let n_layers = req("block_count")?;
         let (embd_idx, embd) = h.tensor("token_embd.weight").ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
         let _ = embd_idx;
         let vocab = *embd.dims.get(1).unwrap_or(&0) as u32;
@@ -67,9 +128,22 @@ impl ModelConfig {
             "linear" => 1.0 / md.get_f32(&key("rope.scaling.factor"))?.unwrap_or(1.0),
             _ => 1.0,
         };
+        let rope_layout = match arch {
+            Arch::Llama => RopeLayout::Normal,
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 => RopeLayout::Neox,
+        };
+        let gemma = arch == Arch::Gemma3;
+        let sliding_window = if gemma { md.get_u32(&key("attention.sliding_window"))?.unwrap_or(0) } else { 0 };
+        // Gemma 3 27B (62 layers) scales by dim / n_heads rather than the head
+        // size (query_pre_attn_scalar; llama.cpp does the same).
+        let attn_scale = if gemma && n_layers == 62 {
+            1.0 / ((dim / n_heads) as f32).sqrt()
+        } else {
+            1.0 / (head_dim as f32).sqrt()
+        };
         let cfg = ModelConfig {
             arch,
-            n_layers: req("block_count")?,
+            n_layers,
             dim,
             n_heads,
             n_kv_heads,
@@ -81,8 +155,18 @@ impl ModelConfig {
             rope_base: md.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0),
             rope_scale,
             n_rot: md.get_u32(&key("rope.dimension_count"))?.unwrap_or(head_dim),
-            rope_layout: RopeLayout::Normal,
+            rope_layout,
             tied_output: h.tensor("output.weight").is_none(),
+            qkv_bias: arch == Arch::Qwen2,
+            qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3),
+            post_norms: gemma,
+            activation: if gemma { GateActivation::Gelu } else { GateActivation::SiLU },
+            embed_scale: if gemma { (dim as f32).sqrt() } else { 1.0 },
+            attn_scale,
+            sliding_window,
+            swa_period: if gemma && sliding_window > 0 { GEMMA3_SWA_PERIOD } else { 0 },
+            rope_base_local: GEMMA3_ROPE_BASE_LOCAL,
+            final_logit_softcap: md.get_f32(&key("final_logit_softcapping"))?.unwrap_or(0.0),
         };
         cfg.check_dims()?;
         cfg.check_tensors(h)?;
@@ -102,6 +186,9 @@ impl ModelConfig {
         }
         if self.dim % 32 != 0 || self.ffn_dim % 32 != 0 || (self.n_heads * self.head_dim) % 32 != 0 {
             return bad("model widths must be multiples of 32".into());
+        }
+        if !(self.final_logit_softcap.is_finite() && self.final_logit_softcap >= 0.0) {
+            return bad(format!("final logit soft-cap {}", self.final_logit_softcap));
         }
         if self.vocab == 0 || self.n_layers > 1024 {
             return bad(format!("vocabulary {} / {} layers", self.vocab, self.n_layers));
@@ -135,6 +222,19 @@ impl ModelConfig {
             v.push((b("ffn_gate"), vec![d, f], true));
             v.push((b("ffn_up"), vec![d, f], true));
             v.push((b("ffn_down"), vec![f, d], true));
+            if self.qkv_bias {
+                v.push((format!("blk.{l}.attn_q.bias"), vec![q], false));
+                v.push((format!("blk.{l}.attn_k.bias"), vec![kv], false));
+                v.push((format!("blk.{l}.attn_v.bias"), vec![kv], false));
+            }
+            if self.qk_norm {
+                v.push((b("attn_q_norm"), vec![self.head_dim as u64], false));
+                v.push((b("attn_k_norm"), vec![self.head_dim as u64], false));
+            }
+            if self.post_norms {
+                v.push((b("post_attention_norm"), vec![d], false));
+                v.push((b("post_ffw_norm"), vec![d], false));
+            }
         }
         v
     }
@@ -156,6 +256,17 @@ impl ModelConfig {
             }
         }
         Ok(())
+    }
+
+    /// Window and RoPE frequencies of layer `l`: local (sliding-window) layers
+    /// use `rope_base_local` and no scaling; global ones the file's RoPE.
+    pub fn layer_attention(&self, l: u32) -> LayerAttention {
+        let local = self.swa_period > 0 && l % self.swa_period != self.swa_period - 1;
+        if local {
+            LayerAttention { window: self.sliding_window, rope_base: self.rope_base_local, rope_scale: 1.0 }
+        } else {
+            LayerAttention { window: 0, rope_base: self.rope_base, rope_scale: self.rope_scale }
+        }
     }
 
     pub fn q_dim(&self) -> u32 {

@@ -1,15 +1,16 @@
 //! The forward pass, recorded once at load as a straight list of named ops
-//! (norm → q/k/v → rope → cache → attention → out → residual → norm →
-//! gate/up → act → down → residual), then replayed every step with one
-//! command submission.
+//! (norm → q/k/v [→ bias] [→ q/k norm] → rope → cache → attention → out
+//! [→ post-norm] → residual → norm → gate/up → act → down [→ post-norm] →
+//! residual), then replayed every step with one command submission. The
+//! bracketed ops are per architecture (see `ModelConfig`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::state::State;
-use super::{ModelConfig, ModelError};
+use super::{LayerAttention, ModelConfig, ModelError};
 use crate::gpu::{GpuContext, GpuTensor, Op, Step};
-use crate::kernels::{self as k, AttentionShape, GateActivation, MatvecOut, RopeShape};
+use crate::kernels::{self as k, AttentionShape, MatvecOut, RopeShape};
 
 /// What a step should bring back to the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,50 +174,80 @@ fn record(
     let (dim, qd, kvd, ffn) = (c.dim as u64, c.q_dim() as u64, c.kv_dim() as u64, c.ffn_dim as u64);
     // xb holds one dim-wide row per token (normed input, then projection outputs).
     let xb_stride = dim;
-    let rope = |n_heads| RopeShape {
+    let rope = |n_heads, la: LayerAttention| RopeShape {
         n_heads,
         head_dim: c.head_dim,
         n_rot: c.n_rot,
-        freq_base: c.rope_base,
-        freq_scale: c.rope_scale,
+        freq_base: la.rope_base,
+        freq_scale: la.rope_scale,
         layout: c.rope_layout,
     };
-    let att_shape = AttentionShape {
+    let att_shape = |la: LayerAttention| AttentionShape {
         n_heads: c.n_heads,
         n_kv_heads: c.n_kv_heads,
         head_dim: c.head_dim,
-        window: 0,
-        scale: 1.0 / (c.head_dim as f32).sqrt(),
+        window: la.window,
+        scale: c.attn_scale,
     };
     let mv = |name: &str, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64| {
         k::matvec(ctx, step, name, t(name)?, x, xs, y, ys, MatvecOut::AllTokens).map_err(ModelError::from)
     };
+    let norm = |name: &str, x: &wgpu::Buffer, y: &wgpu::Buffer| -> Result<Op, ModelError> {
+        Ok(k::rmsnorm(ctx, step, name, x, vec_buf(name)?, y, c.dim, 1, c.rms_eps)?)
+    };
+    // In place over rows of `dim` (per-head QK norm: rows = heads).
+    let norm_rows = |name: &str, x: &wgpu::Buffer, dim: u32, rows: u32| -> Result<Op, ModelError> {
+        Ok(k::rmsnorm_in_place(ctx, step, name, x, vec_buf(name)?, dim, rows, c.rms_eps)?)
+    };
+    let bias = |name: &str, y: &wgpu::Buffer, width: u64| -> Result<Op, ModelError> {
+        Ok(k::bias_add(ctx, step, name, y, vec_buf(name)?, width as u32)?)
+    };
 
-    let mut body = k::embed(ctx, step, t("token_embd.weight")?, &s.ids, &s.x, 1.0)?;
+    let mut body = k::embed(ctx, step, t("token_embd.weight")?, &s.ids, &s.x, c.embed_scale)?;
     for l in 0..c.n_layers as usize {
         let n = |op: &str| format!("blk.{l}.{op}.weight");
+        let op = |op: &str| format!("blk.{l}.{op}");
+        let la = c.layer_attention(l as u32);
         // Attention block.
-        body.push(k::rmsnorm(ctx, step, &n("attn_norm"), &s.x, vec_buf(&n("attn_norm"))?, &s.xb, c.dim, 1, c.rms_eps)?);
+        body.push(norm(&n("attn_norm"), &s.x, &s.xb)?);
         body.extend(mv(&n("attn_q"), &s.xb, xb_stride, &s.q, qd)?);
         body.extend(mv(&n("attn_k"), &s.xb, xb_stride, &s.k, kvd)?);
         body.extend(mv(&n("attn_v"), &s.xb, xb_stride, &s.v, kvd)?);
-        body.push(k::rope(ctx, step, &format!("blk.{l}.rope_q"), &s.q, qd as u32, rope(c.n_heads))?);
-        body.push(k::rope(ctx, step, &format!("blk.{l}.rope_k"), &s.k, kvd as u32, rope(c.n_kv_heads))?);
-        body.push(k::kv_store(ctx, step, &format!("blk.{l}.kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.n_ctx)?);
-        body.push(k::attention(ctx, step, &format!("blk.{l}.attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, att_shape)?);
+        if c.qkv_bias {
+            body.push(bias(&op("attn_q.bias"), &s.q, qd)?);
+            body.push(bias(&op("attn_k.bias"), &s.k, kvd)?);
+            body.push(bias(&op("attn_v.bias"), &s.v, kvd)?);
+        }
+        if c.qk_norm {
+            body.push(norm_rows(&n("attn_q_norm"), &s.q, c.head_dim, c.n_heads)?);
+            body.push(norm_rows(&n("attn_k_norm"), &s.k, c.head_dim, c.n_kv_heads)?);
+        }
+        body.push(k::rope(ctx, step, &op("rope_q"), &s.q, qd as u32, rope(c.n_heads, la))?);
+        body.push(k::rope(ctx, step, &op("rope_k"), &s.k, kvd as u32, rope(c.n_kv_heads, la))?);
+        body.push(k::kv_store(ctx, step, &op("kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.cache_len[l])?);
+        body.push(k::attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, att_shape(la), s.cache_len[l])?);
         body.extend(mv(&n("attn_output"), &s.att, qd, &s.xb, xb_stride)?);
-        body.push(k::add(ctx, step, &format!("blk.{l}.attn_residual"), &s.x, &s.xb, c.dim)?);
+        if c.post_norms {
+            body.push(norm_rows(&n("post_attention_norm"), &s.xb, c.dim, 1)?);
+        }
+        body.push(k::add(ctx, step, &op("attn_residual"), &s.x, &s.xb, c.dim)?);
         // Feed-forward block.
-        body.push(k::rmsnorm(ctx, step, &n("ffn_norm"), &s.x, vec_buf(&n("ffn_norm"))?, &s.xb, c.dim, 1, c.rms_eps)?);
+        body.push(norm(&n("ffn_norm"), &s.x, &s.xb)?);
         body.extend(mv(&n("ffn_gate"), &s.xb, xb_stride, &s.gate, ffn)?);
         body.extend(mv(&n("ffn_up"), &s.xb, xb_stride, &s.up, ffn)?);
-        body.push(k::gated_activation(ctx, step, &format!("blk.{l}.ffn_act"), GateActivation::SiLU, &s.gate, &s.up, c.ffn_dim)?);
+        body.push(k::gated_activation(ctx, step, &op("ffn_act"), c.activation, &s.gate, &s.up, c.ffn_dim)?);
         body.extend(mv(&n("ffn_down"), &s.gate, ffn, &s.xb, xb_stride)?);
-        body.push(k::add(ctx, step, &format!("blk.{l}.ffn_residual"), &s.x, &s.xb, c.dim)?);
+        if c.post_norms {
+            body.push(norm_rows(&n("post_ffw_norm"), &s.xb, c.dim, 1)?);
+        }
+        body.push(k::add(ctx, step, &op("ffn_residual"), &s.x, &s.xb, c.dim)?);
     }
     let mut head = vec![k::rmsnorm(ctx, step, "output_norm", &s.x, vec_buf("output_norm.weight")?, &s.xb, c.dim, 1, c.rms_eps)?];
     let out_name = if c.tied_output { "token_embd.weight" } else { "output.weight" };
     head.extend(k::matvec(ctx, step, "output", t(out_name)?, &s.xb, xb_stride, &s.logits, c.vocab as u64, MatvecOut::LastToken)?);
+    if c.final_logit_softcap > 0.0 {
+        head.push(k::softcap(ctx, step, "output_softcap", &s.logits, c.vocab, c.final_logit_softcap)?);
+    }
     let argmax = k::argmax(ctx, step, &s.logits, &s.sampled, c.vocab)?;
     Ok((body, head, argmax))
 }

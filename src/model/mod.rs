@@ -7,7 +7,7 @@ mod forward;
 mod loader;
 mod state;
 
-pub use config::{Arch, ModelConfig};
+pub use config::{Arch, LayerAttention, ModelConfig};
 pub use forward::{Model, Output, StepResult};
 pub use loader::{LoadOptions, LoadProgress, ModelLoader};
 #[cfg(not(target_arch = "wasm32"))]
@@ -20,7 +20,7 @@ use crate::quant::GgmlType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unsupported model architecture `{0}` (supported: llama)")]
+    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3)")]
     UnsupportedArchitecture(String),
     #[error("tensor `{tensor}` has type {ty}, which tabllm cannot run yet")]
     UnsupportedTensorType { tensor: String, ty: GgmlType },

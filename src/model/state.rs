@@ -19,8 +19,11 @@ pub struct State {
     pub up: wgpu::Buffer,         // (max_batch, ffn_dim)
     pub logits: wgpu::Buffer,     // (vocab) for the step's last token
     pub sampled: wgpu::Buffer,    // (1) u32 argmax
-    pub k_cache: Vec<wgpu::Buffer>, // per layer (n_ctx, kv_dim), f16 or f32 by precision
-    pub v_cache: Vec<wgpu::Buffer>, // per layer (n_ctx, kv_dim)
+    pub k_cache: Vec<wgpu::Buffer>, // per layer (cache_len[l], kv_dim), f16 or f32 by precision
+    pub v_cache: Vec<wgpu::Buffer>, // per layer (cache_len[l], kv_dim)
+    /// Positions each layer's cache holds: n_ctx, or for a sliding-window
+    /// layer a ring of window + max_batch (every position a step's windows need).
+    pub cache_len: Vec<u32>,
     pub token_slot: ReadbackSlot, // 4 bytes
     pub logits_slot: ReadbackSlot, // vocab * 4 bytes
 }
@@ -33,9 +36,18 @@ impl State {
             Precision::F16 => 2,
             Precision::F32 => 4,
         };
-        let cache_bytes = n_ctx as u64 * c.kv_dim() as u64 * kv_elem;
+        let cache_len: Vec<u32> = (0..c.n_layers)
+            .map(|l| match c.layer_attention(l).window {
+                0 => n_ctx,
+                w => n_ctx.min(w.saturating_add(max_batch)),
+            })
+            .collect();
         let cache = |kind: &str| -> Vec<wgpu::Buffer> {
-            (0..c.n_layers).map(|l| gpu::storage_buffer(ctx, &format!("{kind}_cache.{l}"), cache_bytes)).collect()
+            cache_len
+                .iter()
+                .enumerate()
+                .map(|(l, &len)| gpu::storage_buffer(ctx, &format!("{kind}_cache.{l}"), len as u64 * c.kv_dim() as u64 * kv_elem))
+                .collect()
         };
         Self {
             max_batch,
@@ -54,6 +66,7 @@ impl State {
             sampled: gpu::storage_buffer(ctx, "sampled", 4),
             k_cache: cache("k"),
             v_cache: cache("v"),
+            cache_len,
             token_slot: ReadbackSlot::new(ctx, "token readback", 4),
             logits_slot: ReadbackSlot::new(ctx, "logits readback", c.vocab as u64 * 4),
         }
