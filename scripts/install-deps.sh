@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing tabllm needs on a fresh Debian machine:
-# Mesa's lavapipe (a CPU Vulkan driver, so wgpu runs without a GPU) and the
-# Python `gguf` package used to write dequantization references.
+# Mesa's lavapipe (a CPU Vulkan driver, so wgpu runs without a GPU), Node.js
+# and Chromium for the page and its tests, and the Python `gguf` package used
+# to write dequantization references. (The wasm target and wasm-bindgen-cli
+# are installed by scripts/build-web.sh.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,6 +15,9 @@ dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
 dpkg -s libvulkan1 >/dev/null 2>&1 || need_apt+=(libvulkan1)
 dpkg -s unzip >/dev/null 2>&1 || need_apt+=(unzip)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# Headless Chromium with WebGPU (SwiftShader) for the browser tests.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   $SUDO apt-get update -qq

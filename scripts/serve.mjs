@@ -16,7 +16,7 @@ const types = {
 const server = createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname === '/') {
-    res.writeHead(302, { Location: '/www/index.html' }).end();
+    res.writeHead(302, { Location: '/www/index.html' + url.search }).end();
     return;
   }
   const path = normalize(join(root, decodeURIComponent(url.pathname)));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, fetches the models, writes the
 # dequantization references with the `gguf` package, then the Rust tests
-# (kernels on lavapipe, models against llama.cpp's reference outputs).
+# (kernels on lavapipe, models against llama.cpp's reference outputs), then
+# the wasm build in headless Chromium.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/install-deps.sh
@@ -12,3 +13,8 @@ python3 scripts/dequant_reference.py target/dequant_reference.json
 
 # Kernel and model tests each create GPU devices; lavapipe already uses every core.
 cargo test --profile test -- --test-threads 2
+
+# The wasm engine and the page in headless Chromium (WebGPU on SwiftShader).
+scripts/build-web.sh
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+node tests/browser/smoke.mjs

@@ -60,6 +60,29 @@ try {
     assert.deepEqual(result.ids, c.greedy_ids_f32_activations);
   });
 
+  await check('SmolLM2 chat at temperature 0 equals llama.cpp (f32 activations)', async () => {
+    const smol = JSON.parse(readFileSync(join(shared, 'smollm2-135m-instruct-q4_1.json'), 'utf8'));
+    const c = smol.chat[0];
+    const started = Date.now();
+    const result = await page.evaluate(async ({ messages, n }) => {
+      const w = new Worker('worker.js', { type: 'module' });
+      const ask = (msg, until) => new Promise((resolve, reject) => {
+        w.onmessage = ({ data }) => {
+          if (data.type === 'error') reject(new Error(data.message));
+          if (data.type === until) resolve(data);
+        };
+        w.postMessage(msg);
+      });
+      const loaded = await ask({ type: 'load', url: '/models/SmolLM2-135M-Instruct.Q4_1.gguf', n_ctx: 512 }, 'loaded');
+      const done = await ask({ type: 'generate', request: { messages, temperature: 0, max_tokens: n } }, 'done');
+      w.terminate();
+      return { ...done.result, load_seconds: loaded.seconds };
+    }, { messages: c.messages, n: c.greedy_ids_f32_activations.length });
+    console.log(`SmolLM2 in Chromium: load ${result.load_seconds.toFixed(1)} s, prefill ${result.prefill_tok_s.toFixed(1)} tok/s, decode ${result.decode_tok_s.toFixed(2)} tok/s, total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    assert.deepEqual(result.prompt_ids, c.prompt_ids);
+    assert.deepEqual(result.ids, c.greedy_ids_f32_activations);
+  });
+
   await check('chat page loads with progress and answers', async () => {
     await page.waitForSelector('body[data-state="ready"]', { timeout: 120000 });
     await page.fill('#input', 'Hello');
