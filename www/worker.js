@@ -1,14 +1,15 @@
 // The engine runs here, off the page's main thread. Messages in:
-//   {type: 'load', url, n_ctx?}  {type: 'generate', request}  {type: 'stop'}
-// Messages out: progress, loaded, text, done, error.
+//   {type: 'load', url, n_ctx?, max_binding_size?}  {type: 'generate', request}  {type: 'stop'}
+// Messages out: device, progress, loaded, text, done, error.
 import init, { WebEngine } from '../pkg/wasm/tabllm.js';
 
 let engine = null;
 let stopRequested = false;
 
-async function load(url, nCtx) {
+async function load(url, nCtx, maxBindingSize) {
   await init();
-  engine = await WebEngine.create(nCtx ?? undefined);
+  engine = await WebEngine.create(nCtx ?? undefined, maxBindingSize ?? undefined);
+  postMessage({ type: 'device', ...JSON.parse(engine.device()) });
   const response = await fetch(url);
   if (!response.ok || !response.body) throw new Error(`download failed: HTTP ${response.status} for ${url}`);
   const reader = response.body.getReader();
@@ -16,7 +17,12 @@ async function load(url, nCtx) {
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    engine.push(value); // straight through to GPU buffers; the wasm heap never holds the model
+    try {
+      engine.push(value); // straight through to GPU buffers; the wasm heap never holds the model
+    } catch (err) {
+      reader.cancel(); // e.g. an unsupported architecture, found in the header: stop downloading
+      throw err;
+    }
     const p = JSON.parse(engine.progress());
     postMessage({ type: 'progress', ...p, seconds: (performance.now() - started) / 1000 });
   }
@@ -28,7 +34,7 @@ onmessage = async (event) => {
   const m = event.data;
   try {
     if (m.type === 'load') {
-      await load(m.url, m.n_ctx);
+      await load(m.url, m.n_ctx, m.max_binding_size);
     } else if (m.type === 'generate') {
       stopRequested = false;
       const result = await engine.generate(JSON.stringify(m.request), (text) => {

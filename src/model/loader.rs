@@ -58,6 +58,10 @@ impl ModelLoader {
         Self { ctx, opts, parser: StreamParser::new(), loading: None, bytes_read: 0 }
     }
 
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
     pub fn header(&self) -> Option<&Header> {
         self.parser.header()
     }

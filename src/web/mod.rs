@@ -63,6 +63,13 @@ struct Response {
 }
 
 #[derive(Serialize)]
+struct DeviceInfo {
+    adapter: String,
+    precision: String,
+    max_storage_buffer_binding_size: u64,
+}
+
+#[derive(Serialize)]
 struct Progress {
     bytes_read: u64,
     bytes_total: Option<u64>,
@@ -72,9 +79,12 @@ struct Progress {
 
 #[wasm_bindgen]
 impl WebEngine {
-    /// Requests a WebGPU device (limits up to the adapter's) and prepares a loader.
-    pub async fn create(n_ctx: Option<u32>) -> Result<WebEngine, JsError> {
-        let ctx = GpuContext::new(&DeviceOptions::default()).await.map_err(js_err)?;
+    /// Requests a WebGPU device (limits up to the adapter's, or a binding size
+    /// capped at `max_binding_size` to behave like a smaller device) and
+    /// prepares a loader.
+    pub async fn create(n_ctx: Option<u32>, max_binding_size: Option<f64>) -> Result<WebEngine, JsError> {
+        let opts = DeviceOptions { max_binding_size: max_binding_size.map(|b| b as u64), ..Default::default() };
+        let ctx = GpuContext::new(&opts).await.map_err(js_err)?;
         let loader = ModelLoader::new(Arc::new(ctx), LoadOptions { n_ctx, ..Default::default() });
         Ok(WebEngine { state: Rc::new(RefCell::new(State::Loading { loader, text: None })) })
     }
@@ -106,6 +116,22 @@ impl WebEngine {
         };
         let p = Progress { bytes_read: p.bytes_read, bytes_total: p.bytes_total, tensors_done: p.tensors_done, tensors_total: p.tensors_total };
         serde_json::to_string(&p).map_err(js_err)
+    }
+
+    /// `{adapter, precision, max_storage_buffer_binding_size}` as JSON.
+    pub fn device(&self) -> Result<String, JsError> {
+        let state = self.state.try_borrow().map_err(|_| js_err("the engine is busy"))?;
+        let ctx = match &*state {
+            State::Loading { loader, .. } => loader.context().clone(),
+            State::Ready(e) => e.model.ctx.clone(),
+            State::Failed => return Err(js_err("the engine failed")),
+        };
+        let info = DeviceInfo {
+            adapter: format!("{} ({})", ctx.adapter_info.name, ctx.adapter_info.driver),
+            precision: format!("{:?}", ctx.precision),
+            max_storage_buffer_binding_size: ctx.max_binding_size(),
+        };
+        serde_json::to_string(&info).map_err(js_err)
     }
 
     /// Completes the load once every byte was pushed.

@@ -1,11 +1,12 @@
-// Headless Chromium (SwiftShader WebGPU, f32 path): the worker streams a tiny
-// model into GPU buffers and its greedy ids equal llama.cpp's reference; then
-// the chat page loads the same model and answers a message.
+// Headless Chromium (SwiftShader WebGPU, f32 path): the worker streams models
+// into GPU buffers and their greedy ids equal llama.cpp's references (a tiny
+// model, SmolLM2's chat, Gemma 3 on a device limited to 128 MiB per binding);
+// an unsupported architecture is reported from the header; the chat page
+// loads a model and answers a message.
 // Usage: node tests/browser/smoke.mjs   (after scripts/build-web.sh)
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 
@@ -81,6 +82,45 @@ try {
     console.log(`SmolLM2 in Chromium: load ${result.load_seconds.toFixed(1)} s, prefill ${result.prefill_tok_s.toFixed(1)} tok/s, decode ${result.decode_tok_s.toFixed(2)} tok/s, total ${((Date.now() - started) / 1000).toFixed(0)} s`);
     assert.deepEqual(result.prompt_ids, c.prompt_ids);
     assert.deepEqual(result.ids, c.greedy_ids_f32_activations);
+  });
+
+  await check('Gemma 3 on a device limited to 128 MiB per binding equals llama.cpp', async () => {
+    const gemma = JSON.parse(readFileSync(join(shared, 'gemma-3-270m-q4_k_m.json'), 'utf8'));
+    const c = gemma.greedy[0];
+    const n = Number(process.env.GEMMA_TOKENS ?? c.greedy_ids_f32_activations.length);
+    const started = Date.now();
+    const result = await page.evaluate(async ({ ids, n }) => {
+      const w = new Worker('worker.js', { type: 'module' });
+      let device = null;
+      const ask = (msg, until) => new Promise((resolve, reject) => {
+        w.onmessage = ({ data }) => {
+          if (data.type === 'device') device = data;
+          if (data.type === 'error') reject(new Error(data.message));
+          if (data.type === until) resolve(data);
+        };
+        w.postMessage(msg);
+      });
+      await ask({ type: 'load', url: '/models/gemma-3-270m-q4_k_m.gguf', n_ctx: 256, max_binding_size: 128 * 1024 * 1024 }, 'loaded');
+      const done = await ask({ type: 'generate', request: { prompt_ids: ids, temperature: 0, max_tokens: n } }, 'done');
+      w.terminate();
+      return { ...done.result, device };
+    }, { ids: c.prompt_ids, n });
+    console.log(`Gemma 3 in Chromium (${result.device.adapter}, binding limit ${result.device.max_storage_buffer_binding_size}): decode ${result.decode_tok_s.toFixed(2)} tok/s, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    assert.equal(result.device.max_storage_buffer_binding_size, 128 * 1024 * 1024);
+    assert.deepEqual(result.ids, c.greedy_ids_f32_activations.slice(0, n));
+  });
+
+  await check('an unsupported architecture is reported from the header', async () => {
+    const bytes = readFileSync(join(shared, 'tiny/tiny-llama-q4_0.gguf'));
+    const at = bytes.indexOf('general.architecture') + 'general.architecture'.length + 12;
+    bytes.write('mamba', at);
+    writeFileSync(join(repo, 'models/tiny-mamba.gguf'), bytes);
+    const message = await page.evaluate(async () => new Promise((resolve) => {
+      const w = new Worker('worker.js', { type: 'module' });
+      w.onmessage = ({ data }) => { if (data.type === 'error' || data.type === 'loaded') { w.terminate(); resolve(data.message ?? 'loaded'); } };
+      w.postMessage({ type: 'load', url: '/models/tiny-mamba.gguf' });
+    }));
+    assert.match(message, /unsupported model architecture `mamba`/);
   });
 
   await check('chat page loads with progress and answers', async () => {
