@@ -15,6 +15,10 @@ struct Params {
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;   // (n_tokens, stride): heads of head_dim
+#ifdef FREQ_FACTORS
+// Llama 3.1+ `rope_freqs.weight`: the angle of pair i is divided by factor i.
+@group(0) @binding(3) var<storage, read> freq_factors: array<f32>;  // (n_rot / 2)
+#endif
 
 @compute @workgroup_size(WG_SIZE)
 fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -26,7 +30,10 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
     let h = gid.x / half;
     let i = gid.x % half;
     let pos = f32(step.pos0 + t) * p.freq_scale;
-    let theta = pos * pow(p.freq_base, -f32(2u * i) / f32(p.n_rot));
+    var theta = pos * pow(p.freq_base, -f32(2u * i) / f32(p.n_rot));
+#ifdef FREQ_FACTORS
+    theta = theta / freq_factors[i];
+#endif
     let cs = cos(theta);
     let sn = sin(theta);
     let base = t * p.stride + h * p.head_dim;

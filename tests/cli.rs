@@ -81,3 +81,27 @@ fn bad_input_gets_a_clear_error() {
     assert!(err.contains("context") && !err.contains("panicked"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn gemma3_tokenize_and_generate_match_llama_cpp() {
+    let model = model_path("gemma-3-270m-q4_k_m.gguf");
+    let model = model.to_str().unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shared("gemma-3-270m-q4_k_m.json")).unwrap()).unwrap();
+    for case in r["tokenize"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let got = tabllm(&["tokenize", "--model", model, "--json", text]);
+        assert_eq!(got["ids"], case["ids_parse_special"], "gemma3 tokenize {text:?}");
+    }
+    let g = &r["greedy"][0];
+    let got = tabllm(&["generate", "--model", model, "--prompt", g["prompt"].as_str().unwrap(), "--max-tokens", "32", "--temperature", "0", "--json"]);
+    assert_eq!(got["prompt_ids"], g["prompt_ids"], "BOS from the file's add_bos_token");
+    assert_eq!(got["ids"], g["greedy_ids_f32_activations"]);
+    let c = &r["chat"][0];
+    let file = std::env::temp_dir().join(format!("tabllm-gemma-messages-{}.json", std::process::id()));
+    std::fs::write(&file, c["messages"].to_string()).unwrap();
+    let got = tabllm(&["generate", "--model", model, "--messages", file.to_str().unwrap(), "--max-tokens", "32", "--temperature", "0", "--json"]);
+    std::fs::remove_file(&file).ok();
+    assert_eq!(got["prompt_ids"], c["prompt_ids"], "built-in Gemma turn template + tokenizer");
+    assert_eq!(got["ids"], c["greedy_ids_f32_activations"]);
+}

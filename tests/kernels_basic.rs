@@ -61,13 +61,13 @@ fn rmsnorm_in_place_per_head_matches_cpu() {
     }
 }
 
-fn rope_cpu(v: &mut [f32], stride: usize, pos0: u32, s: RopeShape) {
+fn rope_cpu(v: &mut [f32], stride: usize, pos0: u32, s: RopeShape, factors: Option<&[f32]>) {
     let (hd, half) = (s.head_dim as usize, s.n_rot as usize / 2);
     for (t, tok) in v.chunks_mut(stride).enumerate() {
         let pos = (pos0 as usize + t) as f64 * s.freq_scale as f64;
         for h in 0..s.n_heads as usize {
             for i in 0..half {
-                let theta = pos * (s.freq_base as f64).powf(-2.0 * i as f64 / s.n_rot as f64);
+                let theta = pos * (s.freq_base as f64).powf(-2.0 * i as f64 / s.n_rot as f64) / factors.map_or(1.0, |f| f[i] as f64);
                 let (a, b) = match s.layout {
                     RopeLayout::Normal => (h * hd + 2 * i, h * hd + 2 * i + 1),
                     RopeLayout::Neox => (h * hd + i, h * hd + i + half),
@@ -83,7 +83,10 @@ fn rope_cpu(v: &mut [f32], stride: usize, pos0: u32, s: RopeShape) {
 #[test]
 fn rope_both_layouts_match_cpu() {
     for ctx in contexts() {
-        for layout in [RopeLayout::Normal, RopeLayout::Neox] {
+        // Frequency factors as Llama 3.1 writes them: 1 for high frequencies, up to 8 for low ones.
+        let factors: Vec<f32> = (0..24).map(|i| 1.0 + 7.0 * (i as f32 / 23.0).powi(2)).collect();
+        let fb = buffer_f32(&ctx, &factors);
+        for (layout, with_factors) in [(RopeLayout::Normal, false), (RopeLayout::Neox, false), (RopeLayout::Normal, true), (RopeLayout::Neox, true)] {
             // n_rot < head_dim checks that the tail is left alone.
             let s = RopeShape { n_heads: 3, head_dim: 64, n_rot: 48, freq_base: 10000.0, freq_scale: 1.0, layout };
             let (stride, n_tokens, pos0) = (3 * 64 + 8, 4u32, 37u32);
@@ -91,11 +94,12 @@ fn rope_both_layouts_match_cpu() {
             let v = rng.vec(stride * n_tokens as usize, 1.0);
             let step = step_buffer(&ctx, pos0, n_tokens);
             let vb = buffer_f32(&ctx, &v);
-            let op = kernels::rope(&ctx, &step, "rope", &vb, stride as u32, s).unwrap();
+            let op = kernels::rope(&ctx, &step, "rope", &vb, stride as u32, s, with_factors.then_some(&fb)).unwrap();
             run(&ctx, &[op], n_tokens);
             let mut want = v.clone();
-            rope_cpu(&mut want, stride, pos0, s);
-            assert_close(&format!("rope {layout:?} {}", label(&ctx)), &read_f32(&ctx, &vb, v.len()), &want, TOL_TRANSCENDENTAL);
+            rope_cpu(&mut want, stride, pos0, s, with_factors.then_some(&factors[..]));
+            let what = format!("rope {layout:?} factors={with_factors} {}", label(&ctx));
+            assert_close(&what, &read_f32(&ctx, &vb, v.len()), &want, TOL_TRANSCENDENTAL);
         }
     }
 }

@@ -34,7 +34,16 @@ struct Params {
 }
 
 /// Rotates v: (n_tokens, stride) f32 holding n_heads heads of head_dim, in place.
-pub fn rope(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, v: &wgpu::Buffer, stride: u32, s: RopeShape) -> Result<Op, KernelError> {
+/// `freq_factors`: (n_rot / 2) f32 divisors of each pair's angle (Llama 3.1+'s `rope_freqs.weight`).
+pub fn rope(
+    ctx: &GpuContext,
+    step: &wgpu::Buffer,
+    name: &str,
+    v: &wgpu::Buffer,
+    stride: u32,
+    s: RopeShape,
+    freq_factors: Option<&wgpu::Buffer>,
+) -> Result<Op, KernelError> {
     if s.n_rot % 2 != 0 || s.n_rot > s.head_dim || s.n_heads * s.head_dim > stride {
         return Err(shape_err(name, format!("{s:?} with stride {stride}")));
     }
@@ -47,10 +56,12 @@ pub fn rope(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, v: &wgpu::Buffer,
         freq_scale: s.freq_scale,
         _pad: [0; 2],
     };
-    let defines = base_defines().flag_if("NEOX", s.layout == RopeLayout::Neox);
-    Ok(OpBuilder::new(ctx, name, "rope.wgsl", "rope", defines)
-        .params(&params)
-        .buffer(v)
+    let defines = base_defines().flag_if("NEOX", s.layout == RopeLayout::Neox).flag_if("FREQ_FACTORS", freq_factors.is_some());
+    let mut b = OpBuilder::new(ctx, name, "rope.wgsl", "rope", defines).params(&params).buffer(v);
+    if let Some(f) = freq_factors {
+        b = b.buffer(f);
+    }
+    Ok(b
         .dispatch(Extent::Fixed(groups((s.n_heads * s.n_rot / 2) as u64)), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
         .build(step)?)
 }

@@ -75,6 +75,8 @@ pub struct ModelConfig {
     pub rope_layout: RopeLayout,
     /// No `output.weight`: the embedding matrix is reused for the logits.
     pub tied_output: bool,
+    /// `rope_freqs.weight` (n_rot / 2 divisors of the RoPE angles, Llama 3.1+).
+    pub rope_freqs: bool,
     /// `blk.N.attn_{q,k,v}.bias` are added after the projections (Qwen2).
     pub qkv_bias: bool,
     /// `blk.N.attn_{q,k}_norm.weight`: RMSNorm over each head of q and k before RoPE.
@@ -120,13 +122,16 @@ impl ModelConfig {
             }
         }
         let n_layers = req("block_count")?;
-        let (embd_idx, embd) = h.tensor("token_embd.weight").ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
-        let _ = embd_idx;
+        let (_, embd) = h.tensor("token_embd.weight").ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
         let vocab = *embd.dims.get(1).unwrap_or(&0) as u32;
         let scale_type = md.get_str(&key("rope.scaling.type"))?.unwrap_or("none");
+        // Llama 3.1+ ("llama3") carries its scaling in the rope_freqs.weight factors.
+        let rope_freqs = h.tensor("rope_freqs.weight").is_some();
         let rope_scale = match scale_type {
             "linear" => 1.0 / md.get_f32(&key("rope.scaling.factor"))?.unwrap_or(1.0),
-            _ => 1.0,
+            "none" => 1.0,
+            "llama3" if rope_freqs => 1.0,
+            other => return Err(ModelError::Config(format!("RoPE scaling `{other}` is not supported yet"))),
         };
         let rope_layout = match arch {
             Arch::Llama => RopeLayout::Normal,
@@ -157,6 +162,7 @@ impl ModelConfig {
             n_rot: md.get_u32(&key("rope.dimension_count"))?.unwrap_or(head_dim),
             rope_layout,
             tied_output: h.tensor("output.weight").is_none(),
+            rope_freqs,
             qkv_bias: arch == Arch::Qwen2,
             qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3),
             post_norms: gemma,
@@ -210,6 +216,9 @@ impl ModelConfig {
         ];
         if !self.tied_output {
             v.push(("output.weight".to_string(), vec![d, self.vocab as u64], true));
+        }
+        if self.rope_freqs {
+            v.push(("rope_freqs.weight".to_string(), vec![self.n_rot as u64 / 2], false));
         }
         for l in 0..self.n_layers {
             let b = |n: &str| format!("blk.{l}.{n}.weight");

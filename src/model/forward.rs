@@ -222,8 +222,10 @@ fn record(
             body.push(norm_rows(&n("attn_q_norm"), &s.q, c.head_dim, c.n_heads)?);
             body.push(norm_rows(&n("attn_k_norm"), &s.k, c.head_dim, c.n_kv_heads)?);
         }
-        body.push(k::rope(ctx, step, &op("rope_q"), &s.q, qd as u32, rope(c.n_heads, la))?);
-        body.push(k::rope(ctx, step, &op("rope_k"), &s.k, kvd as u32, rope(c.n_kv_heads, la))?);
+        // Frequency factors apply to the model's own RoPE, not Gemma's local-layer one.
+        let factors = if c.rope_freqs && la.window == 0 { Some(vec_buf("rope_freqs.weight")?) } else { None };
+        body.push(k::rope(ctx, step, &op("rope_q"), &s.q, qd as u32, rope(c.n_heads, la), factors)?);
+        body.push(k::rope(ctx, step, &op("rope_k"), &s.k, kvd as u32, rope(c.n_kv_heads, la), factors)?);
         body.push(k::kv_store(ctx, step, &op("kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.cache_len[l])?);
         body.push(k::attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, att_shape(la), s.cache_len[l])?);
         body.extend(mv(&n("attn_output"), &s.att, qd, &s.xb, xb_stride)?);
