@@ -18,67 +18,28 @@ use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::model::{self, Arch, LoadOptions, Model, Output};
 use tabllm::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 
-/// Issue acceptance: first-step top-20 logits within 0.1 of the f32-activation reference.
-const TOP_LOGIT_TOL: f32 = 0.1;
-/// A divergence counts as a near-tie when the two candidates' logits are this close.
-const NEAR_TIE: f32 = 0.1;
 /// WebGPU's default maxStorageBufferBindingSize.
 const BINDING_LIMIT: u64 = 128 << 20;
 
-struct Case {
-    name: String,
-    prompt_ids: Vec<u32>,
-    want_ids: Vec<u32>,
-    want_top: Vec<(u32, f32)>,
-}
-
-/// The reference cases, with prompt ids from tabllm's tokenizer (checked against the reference's).
-fn cases(tok: &Tokenizer, template: &ChatTemplate) -> Vec<Case> {
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(shared("gemma-3-270m-q4_k_m.json")).unwrap()).unwrap();
+/// The reference cases, with prompt ids made by tabllm's tokenizer (BOS + text;
+/// chats through the built-in template) and checked against the reference's.
+fn cases(tok: &Tokenizer, template: &ChatTemplate) -> Vec<reference::Case> {
     let bos = tok.bos_id().unwrap();
-    let mut v = Vec::new();
-    for kind in ["greedy", "chat"] {
-        for (i, c) in r[kind].as_array().unwrap().iter().enumerate() {
-            let name = format!("{kind}[{i}]");
-            let prompt_ids = if kind == "greedy" {
-                let mut ids = vec![bos];
-                ids.extend(tok.encode(c["prompt"].as_str().unwrap(), true));
-                ids
-            } else {
-                let messages: Vec<ChatMessage> = serde_json::from_value(c["messages"].clone()).unwrap();
-                let bos_text = tok.token_text(bos).unwrap();
-                let eos_text = tok.token_text(tok.eos_id().unwrap()).unwrap();
-                let rendered = template.render(&messages, true, bos_text, eos_text).unwrap();
-                tok.encode(&rendered, true)
-            };
-            let want_prompt: Vec<u32> = serde_json::from_value(c["prompt_ids"].clone()).unwrap();
-            assert_eq!(prompt_ids, want_prompt, "{name}: prompt ids");
-            v.push(Case {
-                name,
-                prompt_ids,
-                want_ids: serde_json::from_value(c["greedy_ids_f32_activations"].clone()).unwrap(),
-                want_top: serde_json::from_value(c["first_step_top20_logits_f32_activations"].clone()).unwrap(),
-            });
-        }
+    let cases = reference::cases("gemma-3-270m-q4_k_m.json");
+    for case in &cases {
+        let ids = if case.name.starts_with("greedy") {
+            let mut ids = vec![bos];
+            ids.extend(tok.encode(case.json["prompt"].as_str().unwrap(), true));
+            ids
+        } else {
+            let messages: Vec<ChatMessage> = serde_json::from_value(case.json["messages"].clone()).unwrap();
+            let bos_text = tok.token_text(bos).unwrap();
+            let eos_text = tok.token_text(tok.eos_id().unwrap()).unwrap();
+            tok.encode(&template.render(&messages, true, bos_text, eos_text).unwrap(), true)
+        };
+        assert_eq!(ids, case.prompt_ids, "{}: prompt ids", case.name);
     }
-    v
-}
-
-fn prefill(m: &Model, ids: &[u32], out: Output) -> tabllm::model::StepResult {
-    let mut pos = 0;
-    let mut last = Default::default();
-    let chunks: Vec<&[u32]> = ids.chunks(m.max_batch() as usize).collect();
-    for (i, c) in chunks.iter().enumerate() {
-        last = pollster::block_on(m.step(c, pos, if i + 1 == chunks.len() { out } else { Output::None })).unwrap();
-        pos += c.len() as u32;
-    }
-    last
-}
-
-/// Greedy choice on the CPU, lowest id on ties (as the GPU argmax and llama.cpp).
-fn argmax(l: &[f32]) -> u32 {
-    l.iter().enumerate().fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a }).0 as u32
+    cases
 }
 
 #[test]
@@ -101,45 +62,7 @@ fn gemma3_matches_llama_cpp_f32_activations() {
     let (_, embd) = m.weight_tensors().find(|(n, _)| *n == "token_embd.weight").unwrap();
     assert!(embd.parts.len() >= 2, "token_embd should be split across bindings at a {BINDING_LIMIT}-byte limit");
 
-    let mut diverged = Vec::new();
-    let mut worst_top = (String::new(), 0f32);
-    for case in cases {
-        // First step: the whole logits row.
-        let logits = prefill(&m, &case.prompt_ids, Output::Logits).logits.unwrap();
-        for &(id, want) in &case.want_top {
-            let got = logits[id as usize];
-            let err = (got - want).abs();
-            assert!(err <= TOP_LOGIT_TOL, "{}: logit of id {id}: got {got}, want {want} (tolerance {TOP_LOGIT_TOL})", case.name);
-            if err > worst_top.1 {
-                worst_top = (format!("{} id {id}", case.name), err);
-            }
-        }
-        // Greedy continuation: argmax on the GPU, logits read only where we diverge.
-        let mut pos = case.prompt_ids.len() as u32;
-        let mut tok = argmax(&logits);
-        for (step, &want) in case.want_ids.iter().enumerate() {
-            if tok != want {
-                // Re-run this position for its logits to show how close the two candidates were.
-                let ctx_ids: Vec<u32> = case.prompt_ids.iter().chain(&case.want_ids[..step]).copied().collect();
-                let l = prefill(&m, &ctx_ids, Output::Logits).logits.unwrap();
-                let (a, b) = (l[tok as usize], l[want as usize]);
-                eprintln!("{}: step {step}: got {tok} (logit {a:.4}), reference {want} (logit {b:.4}), gap {:.4}", case.name, (a - b).abs());
-                diverged.push((case.name.clone(), (a - b).abs()));
-                break;
-            }
-            if step + 1 == case.want_ids.len() {
-                break;
-            }
-            tok = pollster::block_on(m.step(&[tok], pos, Output::Argmax)).unwrap().token.unwrap();
-            pos += 1;
-        }
-        eprintln!("{}: done", case.name);
-    }
-    eprintln!("worst top-20 logit error {:.4} ({})", worst_top.1, worst_top.0);
-    assert!(diverged.len() <= 1, "more than one sequence diverged: {diverged:?}");
-    for (name, gap) in diverged {
-        assert!(gap <= NEAR_TIE, "{name} diverged at a gap of {gap}, not a near-tie (<= {NEAR_TIE})");
-    }
+    reference::check_model(&m, &cases);
 }
 
 /// Header-time facts llama.cpp derives for Gemma 3 rather than reading them:

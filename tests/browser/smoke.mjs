@@ -24,6 +24,31 @@ const browser = await chromium.launch({
   args: ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
+// Drives a fresh worker in the page through [message, awaited reply type]
+// steps; returns every awaited reply and the device it reported.
+async function runWorker(page, steps) {
+  return page.evaluate(async (steps) => {
+    const w = new Worker('worker.js', { type: 'module' });
+    let device = null;
+    const replies = [];
+    try {
+      for (const [msg, until] of steps) {
+        replies.push(await new Promise((resolve, reject) => {
+          w.onmessage = ({ data }) => {
+            if (data.type === 'device') device = data;
+            if (data.type === 'error') reject(new Error(data.message));
+            if (data.type === until) resolve(data);
+          };
+          w.postMessage(msg);
+        }));
+      }
+    } finally {
+      w.terminate();
+    }
+    return { replies, device };
+  }, steps);
+}
+
 let failed = 0;
 let passed = 0;
 async function check(name, fn) {
@@ -45,19 +70,11 @@ try {
 
   await check('worker greedy ids equal llama.cpp (f32 activations)', async () => {
     const c = reference.cases[0];
-    const result = await page.evaluate(async ({ model, ids, n }) => {
-      const w = new Worker('worker.js', { type: 'module' });
-      const ask = (msg, until) => new Promise((resolve, reject) => {
-        w.onmessage = ({ data }) => {
-          if (data.type === 'error') reject(new Error(data.message));
-          if (data.type === until) resolve(data);
-        };
-        w.postMessage(msg);
-      });
-      await ask({ type: 'load', url: model, n_ctx: 128 }, 'loaded');
-      const done = await ask({ type: 'generate', request: { prompt_ids: ids, temperature: 0, max_tokens: n } }, 'done');
-      return done.result;
-    }, { model, ids: c.prompt_ids, n: c.greedy_ids_f32_activations.length });
+    const { replies } = await runWorker(page, [
+      [{ type: 'load', url: model, n_ctx: 128 }, 'loaded'],
+      [{ type: 'generate', request: { prompt_ids: c.prompt_ids, temperature: 0, max_tokens: c.greedy_ids_f32_activations.length } }, 'done'],
+    ]);
+    const result = replies[1].result;
     assert.deepEqual(result.ids, c.greedy_ids_f32_activations);
   });
 
@@ -65,20 +82,11 @@ try {
     const smol = JSON.parse(readFileSync(join(shared, 'smollm2-135m-instruct-q4_1.json'), 'utf8'));
     const c = smol.chat[0];
     const started = Date.now();
-    const result = await page.evaluate(async ({ messages, n }) => {
-      const w = new Worker('worker.js', { type: 'module' });
-      const ask = (msg, until) => new Promise((resolve, reject) => {
-        w.onmessage = ({ data }) => {
-          if (data.type === 'error') reject(new Error(data.message));
-          if (data.type === until) resolve(data);
-        };
-        w.postMessage(msg);
-      });
-      const loaded = await ask({ type: 'load', url: '/models/SmolLM2-135M-Instruct.Q4_1.gguf', n_ctx: 512 }, 'loaded');
-      const done = await ask({ type: 'generate', request: { messages, temperature: 0, max_tokens: n } }, 'done');
-      w.terminate();
-      return { ...done.result, load_seconds: loaded.seconds };
-    }, { messages: c.messages, n: c.greedy_ids_f32_activations.length });
+    const { replies } = await runWorker(page, [
+      [{ type: 'load', url: '/models/SmolLM2-135M-Instruct.Q4_1.gguf', n_ctx: 512 }, 'loaded'],
+      [{ type: 'generate', request: { messages: c.messages, temperature: 0, max_tokens: c.greedy_ids_f32_activations.length } }, 'done'],
+    ]);
+    const result = { ...replies[1].result, load_seconds: replies[0].seconds };
     console.log(`SmolLM2 in Chromium: load ${result.load_seconds.toFixed(1)} s, prefill ${result.prefill_tok_s.toFixed(1)} tok/s, decode ${result.decode_tok_s.toFixed(2)} tok/s, total ${((Date.now() - started) / 1000).toFixed(0)} s`);
     assert.deepEqual(result.prompt_ids, c.prompt_ids);
     assert.deepEqual(result.ids, c.greedy_ids_f32_activations);
@@ -89,22 +97,11 @@ try {
     const c = gemma.greedy[0];
     const n = Number(process.env.GEMMA_TOKENS ?? c.greedy_ids_f32_activations.length);
     const started = Date.now();
-    const result = await page.evaluate(async ({ ids, n }) => {
-      const w = new Worker('worker.js', { type: 'module' });
-      let device = null;
-      const ask = (msg, until) => new Promise((resolve, reject) => {
-        w.onmessage = ({ data }) => {
-          if (data.type === 'device') device = data;
-          if (data.type === 'error') reject(new Error(data.message));
-          if (data.type === until) resolve(data);
-        };
-        w.postMessage(msg);
-      });
-      await ask({ type: 'load', url: '/models/gemma-3-270m-q4_k_m.gguf', n_ctx: 256, max_binding_size: 128 * 1024 * 1024 }, 'loaded');
-      const done = await ask({ type: 'generate', request: { prompt_ids: ids, temperature: 0, max_tokens: n } }, 'done');
-      w.terminate();
-      return { ...done.result, device };
-    }, { ids: c.prompt_ids, n });
+    const { replies, device } = await runWorker(page, [
+      [{ type: 'load', url: '/models/gemma-3-270m-q4_k_m.gguf', n_ctx: 256, max_binding_size: 128 * 1024 * 1024 }, 'loaded'],
+      [{ type: 'generate', request: { prompt_ids: c.prompt_ids, temperature: 0, max_tokens: n } }, 'done'],
+    ]);
+    const result = { ...replies[1].result, device };
     console.log(`Gemma 3 in Chromium (${result.device.adapter}, binding limit ${result.device.max_storage_buffer_binding_size}): decode ${result.decode_tok_s.toFixed(2)} tok/s, ${((Date.now() - started) / 1000).toFixed(0)} s`);
     assert.equal(result.device.max_storage_buffer_binding_size, 128 * 1024 * 1024);
     assert.deepEqual(result.ids, c.greedy_ids_f32_activations.slice(0, n));
@@ -115,11 +112,7 @@ try {
     const at = bytes.indexOf('general.architecture') + 'general.architecture'.length + 12;
     bytes.write('mamba', at);
     writeFileSync(join(repo, 'models/tiny-mamba.gguf'), bytes);
-    const message = await page.evaluate(async () => new Promise((resolve) => {
-      const w = new Worker('worker.js', { type: 'module' });
-      w.onmessage = ({ data }) => { if (data.type === 'error' || data.type === 'loaded') { w.terminate(); resolve(data.message ?? 'loaded'); } };
-      w.postMessage({ type: 'load', url: '/models/tiny-mamba.gguf' });
-    }));
+    const message = await runWorker(page, [[{ type: 'load', url: '/models/tiny-mamba.gguf' }, 'loaded']]).then(() => 'loaded', (e) => e.message);
     assert.match(message, /unsupported model architecture `mamba`/);
   });
 

@@ -1,6 +1,7 @@
 //! Shared test helpers: GPU contexts for both precisions, seeded data, paths.
 #![allow(dead_code)]
 
+pub mod reference;
 pub mod tiny;
 
 use tabllm::gpu::{self, DeviceOptions, GpuContext, Op, Precision, Step};
