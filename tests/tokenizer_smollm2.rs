@@ -2,6 +2,8 @@
 //! `shared/reference/`, and the tiny models' (their vocabulary is a cut of
 //! SmolLM2's).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
@@ -65,19 +67,7 @@ fn smollm2_metadata() {
 #[test]
 fn smollm2_tokenize_matches_llama_cpp() {
     let (tok, reference) = smollm2();
-    let mut failures = Vec::new();
-    for case in reference["tokenize"].as_array().unwrap() {
-        let text = case["text"].as_str().unwrap();
-        for (parse_special, key) in [(true, "ids_parse_special"), (false, "ids")] {
-            let want = ids(&case[key]);
-            let got = tok.encode(text, parse_special);
-            if got != want {
-                failures.push(format!(
-                    "{text:?} parse_special={parse_special}:\n  want {want:?}\n  got  {got:?}"
-                ));
-            }
-        }
-    }
+    let failures = common::reference::tokenize_mismatches(&tok, &reference);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -4,6 +4,7 @@
 //! at most one divergence, which must be at a near-tie (its logits printed).
 
 use tabllm::model::{Model, Output, StepResult};
+use tabllm::tokenizer::Tokenizer;
 
 /// Issue acceptance: first-step top-20 logits within 0.1 of the f32-activation reference.
 pub const TOP_LOGIT_TOL: f32 = 0.1;
@@ -93,4 +94,21 @@ pub fn check_model(m: &Model, cases: &[Case]) {
     for (name, gap) in diverged {
         assert!(gap <= NEAR_TIE, "{name} diverged at a gap of {gap}, not a near-tie (<= {NEAR_TIE})");
     }
+}
+
+/// Every `tokenize` entry of a reference file where `tok.encode` differs from
+/// llama.cpp: `ids_parse_special` (special-token text parsed) and `ids` (plain text).
+pub fn tokenize_mismatches(tok: &Tokenizer, reference: &serde_json::Value) -> Vec<String> {
+    let mut failures = Vec::new();
+    for case in reference["tokenize"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        for (parse_special, key) in [(true, "ids_parse_special"), (false, "ids")] {
+            let want: Vec<u32> = serde_json::from_value(case[key].clone()).unwrap();
+            let got = tok.encode(text, parse_special);
+            if got != want {
+                failures.push(format!("{text:?} parse_special={parse_special}:\n  want {want:?}\n  got  {got:?}"));
+            }
+        }
+    }
+    failures
 }
