@@ -1,0 +1,243 @@
+// tabllm: a language model in the browser tab (WebGPU), with an OpenAI-style API.
+//
+//   import { createEngine } from 'tabllm';
+//   const engine = await createEngine({ model: url, onProgress: (p) => bar.value = p.fraction ?? 0 });
+//   const r = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 32 });
+
+/** Where a model comes from: a URL, a File / Blob (never uploaded anywhere), or
+ * the parts of a split GGUF (`-00001-of-0000N.gguf`) in order. A URL naming the
+ * first part of a split model brings the other parts along by itself. */
+export type ModelSource = string | URL | Blob | Array<string | URL | Blob>;
+
+export interface LoadProgress {
+  /** `device`: asking for the GPU; `download`: from the network; `cache`: from
+   * browser storage; `file`: from a local file; `ready`: done. */
+  phase: 'device' | 'download' | 'cache' | 'file' | 'ready';
+  bytes_loaded: number;
+  /** Known once the size is known (Content-Length, file size or GGUF header). */
+  bytes_total: number | null;
+  /** 0..1 when `bytes_total` is known. */
+  fraction: number | null;
+  bytes_per_second: number;
+  seconds: number;
+  tensors_done: number;
+  tensors_total: number;
+  /** Which part of a split model is streaming (1-based) and how many there are. */
+  part: number;
+  parts: number;
+  /** True when every byte came from browser storage (no download). */
+  from_cache: boolean;
+}
+
+export interface EngineOptions {
+  model: ModelSource;
+  onProgress?: (p: LoadProgress) => void;
+  /** Context length in tokens (default: the model's, capped at 4096). */
+  context?: number;
+  /** Keep downloaded models in browser storage (OPFS) and load from there next time. Default true. */
+  cache?: boolean;
+  /** Cancels the load. */
+  signal?: AbortSignal;
+  /** Pretend the device allows at most this many bytes per storage binding (testing small devices). */
+  maxBindingSize?: number;
+}
+
+export type Role = 'system' | 'user' | 'assistant';
+export interface ChatMessage { role: Role; content: string }
+
+export interface SamplingOptions {
+  /** 0 = greedy. Default 0.7. */
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  seed?: number;
+  stop?: string | string[];
+  /** Default 256. */
+  max_tokens?: number;
+  /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`). */
+  signal?: AbortSignal;
+}
+
+export interface ChatCompletionRequest extends SamplingOptions { messages: ChatMessage[]; stream?: boolean }
+export interface CompletionRequest extends SamplingOptions { prompt: string; stream?: boolean }
+
+export type FinishReason = 'stop' | 'length';
+
+export interface Usage { prompt_tokens: number; completion_tokens: number; total_tokens: number }
+/** tabllm's own figures for one request. */
+export interface Timings {
+  /** Prompt tokens actually run: fewer than `prompt_tokens` when the KV cache already held a shared prefix. */
+  prefilled_tokens: number;
+  prefill_tok_s: number;
+  decode_tok_s: number;
+  /** Token ids of the prompt and of the completion (ending with the end-of-generation token if one came). */
+  prompt_ids: number[];
+  completion_ids: number[];
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  usage: Usage;
+  timings: Timings;
+}
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }];
+  /** On the last chunk only. */
+  usage?: Usage;
+  timings?: Timings;
+}
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; text: string; finish_reason: FinishReason }];
+  usage: Usage;
+  timings: Timings;
+}
+export interface CompletionChunk {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: [{ index: 0; text: string; finish_reason: FinishReason | null }];
+  usage?: Usage;
+  timings?: Timings;
+}
+
+export interface ModelInfo {
+  /** general.name, or the file name. */
+  name: string;
+  architecture: string;
+  context: number;
+  vocab: number;
+  layers: number;
+  weight_bytes: number;
+  has_chat_template: boolean;
+  adapter: { name: string; vendor: string; architecture: string; description: string; precision: 'F32' | 'F16' };
+  limits: { max_buffer_size: number; max_storage_buffer_binding_size: number };
+  load_seconds: number;
+  from_cache: boolean;
+  /** Size of the wasm memory after the load; it only grows, so this is the peak during the load. */
+  wasm_memory_bytes: number;
+}
+
+export interface BenchOptions { prompt_tokens?: number; gen_tokens?: number }
+export interface BenchResult {
+  prompt_tokens: number;
+  gen_tokens: number;
+  prefill_tok_s: number;
+  decode_tok_s: number;
+  /** Bytes the forward pass reads per decoded token (weights + KV cache). */
+  bytes_per_token: number;
+  /** bytes_per_token × decode_tok_s / 1e9. */
+  implied_gbps: number;
+}
+
+export interface Engine {
+  readonly info: ModelInfo;
+  chat: {
+    completions: {
+      create(req: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
+      create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+    };
+  };
+  completions: {
+    create(req: CompletionRequest & { stream?: false }): Promise<Completion>;
+    create(req: CompletionRequest & { stream: true }): Promise<AsyncIterable<CompletionChunk>>;
+  };
+  /** Token ids of `text` (special tokens such as `<|im_start|>` parsed when `special` is true). */
+  tokenize(text: string, opts?: { special?: boolean }): Promise<number[]>;
+  detokenize(ids: number[]): Promise<string>;
+  /** The chat prompt the template renders for these messages. */
+  applyChatTemplate(messages: ChatMessage[]): Promise<string>;
+  /** Forget the KV cache (the next request prefills from scratch). */
+  reset(): Promise<void>;
+  bench(opts?: BenchOptions): Promise<BenchResult>;
+  /** Frees the GPU buffers and stops the worker. */
+  unload(): Promise<void>;
+}
+
+export type ErrorCode =
+  | 'webgpu_unavailable' | 'device_lost' | 'model_too_large' | 'download_failed'
+  | 'unsupported_architecture' | 'unsupported_tensor_type' | 'invalid_model'
+  | 'context_full' | 'aborted' | 'unloaded' | 'invalid_request' | 'storage' | 'internal';
+
+export class TabllmError extends Error {
+  code: ErrorCode;
+  /** Extra facts for the message, e.g. { bytes, limit } for model_too_large, { status, url } for download_failed. */
+  details?: Record<string, unknown>;
+}
+
+export function createEngine(opts: EngineOptions): Promise<Engine>;
+
+/** Models kept in browser storage: one entry per cached file. */
+export function listCachedModels(): Promise<Array<{ url: string; bytes: number }>>;
+/** Deletes one cached model (by the URL it was loaded from), or every one. */
+export function deleteCachedModels(url?: string): Promise<void>;
+
+export interface SummarizeOptions {
+  /** Tokens per summary (map and reduce steps). Default 128. */
+  max_tokens?: number;
+  temperature?: number;
+  /** What to ask for; default "Summarize the following text concisely." */
+  instruction?: string;
+  onProgress?: (p: { stage: number; step: number; steps: number; chunk_tokens: number }) => void;
+  /** Streams the final summary's text. */
+  onText?: (piece: string) => void;
+  signal?: AbortSignal;
+}
+export interface SummaryResult {
+  summary: string;
+  /** Summarization stages run: 1 when the text fit the context, more when it was split (map, then reduce). */
+  stages: number;
+  chunks: number;
+  input_tokens: number;
+}
+/** Summarizes text of any length: longer than the context it is split on token
+ * counts and summarized in stages (map, then reduce). */
+export function summarize(engine: Engine, text: string, opts?: SummarizeOptions): Promise<SummaryResult>;
+
+// Device figures (the bench page uses them too).
+export interface BandwidthResult { op: 'read' | 'write' | 'copy'; bytes: number; size: number; gbps: { median: number; min: number; max: number } }
+export interface BandwidthReport {
+  adapter: Record<string, string>;
+  limits: { max_buffer_size: number; max_storage_buffer_binding_size: number };
+  results: BandwidthResult[];
+  peak_gbps: number;
+  timing: 'timestamp-query' | 'wall-clock';
+}
+export function measureBandwidth(opts?: { max_bytes?: number; sizes?: number[]; ops?: Array<'read' | 'write' | 'copy'>; runs?: number }): Promise<BandwidthReport>;
+
+export interface ModelReport {
+  architecture: string;
+  name: string | null;
+  parameters: number;
+  tensor_types: Record<string, { count: number; bytes: number }>;
+  weight_bytes: number;
+  kv_bytes: number;
+  total_bytes: number;
+  largest_tensor_bytes: number;
+  largest_tensor: { name: string; bytes: number };
+  context: number;
+  supported: boolean;
+  unsupported_reason: string | null;
+  /** Bytes actually read to answer (the header only). */
+  bytes_fetched: number;
+  fits: 'fits' | 'fits_smaller_context' | 'does_not_fit';
+  reason: string;
+  max_context_that_fits: number | null;
+  predicted_decode_tok_s: number | null;
+}
+/** Reads only a GGUF's header (HTTP Range requests, or a file's first bytes) and says whether it will run here. */
+export function inspectModel(model: ModelSource, opts?: { context?: number; bandwidth_gbps?: number }): Promise<ModelReport>;

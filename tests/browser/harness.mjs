@@ -1,0 +1,68 @@
+// Shared pieces of the headless-Chromium tests: the repo's static server on a
+// random port, Chromium with WebGPU (SwiftShader here, so the f32 path), and a
+// tiny TAP-style check runner. Each test file: `const h = await start();` …
+// `await h.check(name, fn)` … `await h.done()`.
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const repo = new URL('../../', import.meta.url).pathname;
+export const shared = join(repo, '../shared/reference');
+export const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
+
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function waitForServer(url) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`server at ${url} did not start`);
+}
+
+export async function start() {
+  const port = 8000 + Math.floor(Math.random() * 1000);
+  const server = spawn('node', [join(repo, 'scripts/serve.mjs'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitForServer(origin + '/');
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  let passed = 0;
+  let failed = 0;
+  return {
+    origin,
+    browser,
+    /** A fresh context + page at `path`, logging the page's console. */
+    async open(path, contextOptions = {}) {
+      const context = await browser.newContext({ userAgent: 'tabllm-test', ...contextOptions });
+      const page = await context.newPage();
+      page.on('console', (m) => console.log(`[page] ${m.text()}`));
+      page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+      await page.goto(origin + path);
+      return { context, page };
+    },
+    async check(name, fn) {
+      const t = Date.now();
+      try {
+        await fn();
+        passed++;
+        console.log(`ok - ${name} (${((Date.now() - t) / 1000).toFixed(0)} s)`);
+      } catch (e) {
+        failed++;
+        console.log(`not ok - ${name}: ${e.stack ?? e}`);
+      }
+    },
+    async done() {
+      await browser.close();
+      server.kill();
+      console.log(`${passed} passed, ${failed} failed`);
+      process.exitCode = failed ? 1 : 0;
+      return failed;
+    },
+  };
+}
