@@ -22,7 +22,7 @@ pub struct Throughput {
     pub implied_gbps: f64,
 }
 
-/// Runs a warm-up prefill, then a timed prefill of `prompt_tokens` arbitrary
+/// Runs a short warm-up, then a timed prefill of `prompt_tokens` arbitrary
 /// ids and `gen_tokens` greedy decode steps after it. Overwrites the KV cache.
 pub async fn measure_throughput(model: &Model, prompt_tokens: u32, gen_tokens: u32) -> Result<Throughput, ModelError> {
     let n_ctx = model.n_ctx();
@@ -31,19 +31,25 @@ pub async fn measure_throughput(model: &Model, prompt_tokens: u32, gen_tokens: u
     }
     // Arbitrary valid ids; speed does not depend on them.
     let ids: Vec<u32> = (0..prompt_tokens).map(|i| (i * 7919 + 13) % model.config.vocab).collect();
-    let prefill = || async {
-        let t = Instant::now();
-        let mut pos = 0;
-        let mut last = 0;
-        for chunk in ids.chunks(model.max_batch() as usize) {
-            let out = if pos + chunk.len() == ids.len() { Output::Argmax } else { Output::None };
-            last = model.step(chunk, pos as u32, out).await?.token.unwrap_or(0);
-            pos += chunk.len();
+    let prefill = |ids: &[u32]| {
+        let ids = ids.to_vec();
+        async move {
+            let t = Instant::now();
+            let mut pos = 0;
+            let mut last = 0;
+            for chunk in ids.chunks(model.max_batch() as usize) {
+                let out = if pos + chunk.len() == ids.len() { Output::Argmax } else { Output::None };
+                last = model.step(chunk, pos as u32, out).await?.token.unwrap_or(0);
+                pos += chunk.len();
+            }
+            Ok::<_, ModelError>((t.elapsed().as_secs_f64(), last))
         }
-        Ok::<_, ModelError>((t.elapsed().as_secs_f64(), last))
     };
-    prefill().await?; // warm-up: pipelines, caches
-    let (prefill_s, mut tok) = prefill().await?;
+    // Warm-up, not counted: one prefill batch and one decode step compile
+    // every pipeline and touch every weight.
+    let (_, tok) = prefill(&ids[..ids.len().min(model.max_batch() as usize)]).await?;
+    model.step(&[tok], 1, Output::Argmax).await?;
+    let (prefill_s, mut tok) = prefill(&ids).await?;
     let t = Instant::now();
     for i in 0..gen_tokens {
         tok = model.step(&[tok], prompt_tokens + i, Output::Argmax).await?.token.unwrap_or(0);
