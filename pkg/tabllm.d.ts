@@ -40,6 +40,8 @@ export interface EngineOptions {
   signal?: AbortSignal;
   /** Pretend the device allows at most this many bytes per storage binding (testing small devices). */
   maxBindingSize?: number;
+  /** Use the kernel shapes meant for CPU rasterizers such as SwiftShader (detected from the adapter info by default). */
+  softwareAdapter?: boolean;
 }
 
 export type Role = 'system' | 'user' | 'assistant';

@@ -25,14 +25,21 @@ async function adapterInfo() {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new TabllmError('webgpu_unavailable', 'WebGPU is present but no GPU adapter is available (it may be disabled or blocklisted)');
   const i = adapter.info ?? {};
-  return { vendor: i.vendor ?? '', architecture: i.architecture ?? '', device: i.device ?? '', description: i.description ?? '' };
+  return {
+    vendor: i.vendor ?? '',
+    architecture: i.architecture ?? '',
+    device: i.device ?? '',
+    description: i.description ?? '',
+    // A CPU rasterizer (SwiftShader, or the fallback adapter): kernels take CPU-friendly shapes.
+    software: i.architecture === 'swiftshader' || i.isFallbackAdapter === true || adapter.isFallbackAdapter === true,
+  };
 }
 
 function wasmMemoryBytes() {
   return wasm?.memory?.buffer?.byteLength ?? 0;
 }
 
-async function load({ model, context, cache = true, maxBindingSize, base }, post, signal) {
+async function load({ model, context, cache = true, maxBindingSize, softwareAdapter, base }, post, signal) {
   await ready();
   const started = performance.now();
   const parts = expandParts(model, base);
@@ -40,7 +47,7 @@ async function load({ model, context, cache = true, maxBindingSize, base }, post
   const adapter = await adapterInfo();
   engine?.free();
   engine = null;
-  const e = await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined);
+  const e = await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined, softwareAdapter ?? adapter.software);
   const device = JSON.parse(e.device());
   let loaded = 0;
   let fromCache = true;
