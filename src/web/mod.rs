@@ -3,6 +3,9 @@
 //! model's bytes as they arrive from `fetch()` or `File.stream()`, then asks
 //! for generations; requests and results cross as JSON strings.
 
+mod bandwidth;
+mod inspect;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
