@@ -7,6 +7,9 @@
 
 mod error;
 
+mod bandwidth;
+mod inspect;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
