@@ -7,14 +7,15 @@
 // when tabllm itself fails).
 //
 // Usage (with pkg/wasm built by scripts/build-web.sh, and `npm install` in tests/browser):
-//   node tests/browser/compare-wllama.mjs [--gen-tokens 32] [--runs 3] [--engines tabllm,wllama-webgpu,wllama-cpu]
-//        [--model /models/SmolLM2-135M-Instruct.Q4_1.gguf] [--threads N] [--timeout-s 900]
+//   node tests/browser/compare-wllama.mjs [--gen-tokens 32] [--runs 1] [--engines tabllm,wllama-webgpu,wllama-cpu]
+//        [--model /models/SmolLM2-135M-Instruct.Q4_1.gguf] [--threads N] [--timeout-s 1800]
 //        [--out bench-results/browser-compare.json] [--wllama-params '{"log_level":1}']  (extra wllama LoadModelParams)
 //
 // Per engine, in a fresh browser context: load (timed), one warm-up request,
 // then N non-streaming requests (each engine's own timings) and N streaming
 // requests (wall clock in the page, the same method for both engines); the
-// table shows medians. Every request prefills the whole prompt (tabllm:
+// table shows medians (N = --runs, default 1: on SwiftShader one tabllm request
+// of 64 + 32 tokens takes minutes). Every request prefills the whole prompt (tabllm:
 // engine.reset(); wllama: cache_prompt: false); `prefilled_tokens` shows it.
 //
 // wllama on CPU runs single-threaded here: scripts/serve.mjs sends no COOP/COEP
@@ -31,11 +32,11 @@ const arg = (name, dflt) => {
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : dflt;
 };
 const genTokens = Number(arg('gen-tokens', 32));
-const runs = Number(arg('runs', 3));
+const runs = Number(arg('runs', 1));
 const model = arg('model', '/models/SmolLM2-135M-Instruct.Q4_1.gguf');
 const engines = arg('engines', 'tabllm,wllama-webgpu,wllama-cpu').split(',').map((s) => s.trim()).filter(Boolean);
 const threads = arg('threads', null) === null ? null : Number(arg('threads'));
-const timeoutS = Number(arg('timeout-s', 900));
+const timeoutS = Number(arg('timeout-s', 1800));
 const wllamaParams = JSON.parse(arg('wllama-params', '{}'));
 const outPath = join(repo, arg('out', 'bench-results/browser-compare.json'));
 const context = 512;
@@ -120,7 +121,7 @@ for (const r of results) {
   }
   if (r.error) rows.push({ ...base, method: 'error', error: r.error.message });
 }
-const header = ['engine', 'backend', 'method', 'load s', 'prompt tokens', 'prefill tok/s', 'decode tok/s', 'gen tokens', 'peak wasm MB'];
+const header = ['engine', 'backend', 'method', 'load s', 'prompt tokens', 'prefill tok/s', 'decode tok/s', 'gen tokens', 'peak wasm MiB'];
 const cells = rows.map((x) => (x.method === 'error'
   ? [x.engine, x.backend, 'error', fmt(x.load_s, 2), x.error.replace(/\s+/g, ' ').slice(0, 100), '', '', '', mb(x.wasm_memory_bytes)]
   : [x.engine, x.backend, x.method, fmt(x.load_s, 2),
@@ -170,6 +171,9 @@ for (const r of results) {
   if (r.engine !== 'wllama') continue;
   if (r.webgpu_fallback) console.log(`${r.name}: ${r.webgpu_fallback}`);
   else if (r.model_buffers_mib) console.log(`${r.name}: model buffers MiB ${JSON.stringify(r.model_buffers_mib)}${r.offload_line ? ', ' + r.offload_line.trim() : ''}; ${r.threads} thread(s), cross-origin isolated: ${r.env?.crossOriginIsolated}`);
+}
+if (results.some((r) => r.info?.adapter?.architecture === 'swiftshader' || r.adapter?.architecture === 'swiftshader')) {
+  console.log('note: the WebGPU adapter is SwiftShader, WebGPU implemented on the CPU; tabllm\'s figures here are SwiftShader\'s on this machine\'s cores, not a GPU\'s');
 }
 for (const r of results) {
   if (r.error) console.log(`${r.name} error: ${r.error.message}${r.error.stack ? '\n  ' + r.error.stack.split('\n').slice(1, 4).join('\n  ') : ''}`);
