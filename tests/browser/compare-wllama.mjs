@@ -103,7 +103,7 @@ for (const name of engines) {
   results.push(r);
   console.log(`${name}: ${r.error ? `ERROR ${r.error.code ?? r.error.type ?? ''} ${r.error.message}` : 'ok'} (${r.seconds} s)`);
 }
-await h.done(); // closes Chromium and stops the server
+await h.close();
 process.exitCode = results.some((r) => r.name === 'tabllm' && r.error) ? 1 : 0;
 const loadAfter = loadavg();
 
