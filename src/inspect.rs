@@ -272,26 +272,8 @@ fn generic_shape<'h>(h: &'h Header, arch: &str) -> ShapeInfo<'h> {
 /// `Ok(parts)`, or `Err(bytes)` with the smallest part it would need (one
 /// such group of rows, or the whole tensor when it has a single row).
 pub fn binding_parts(dims: &[u64], n_bytes: u64, limit: u64) -> Result<u64, u64> {
-    if n_bytes.next_multiple_of(4) <= limit {
-        return Ok(1);
-    }
     let rows = dims.iter().skip(1).try_fold(1u64, |p, &d| p.checked_mul(d)).unwrap_or(u64::MAX).max(1);
-    let row_bytes = (n_bytes / rows).max(1);
-    let align_rows = 4 / gcd(row_bytes, 4);
-    let per_part = limit / row_bytes / align_rows * align_rows;
-    if rows == 1 || per_part == 0 {
-        let min = if rows == 1 { n_bytes } else { row_bytes.saturating_mul(align_rows) };
-        return Err(min.next_multiple_of(4));
-    }
-    Ok(rows.div_ceil(per_part))
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
+    crate::gpu::rows_per_part(dims, n_bytes, limit).map(|per_part| rows.div_ceil(per_part))
 }
 
 /// Weight bytes one decode step reads: every uploaded tensor once, except an
