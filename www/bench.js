@@ -262,7 +262,7 @@ function renderBandwidth() {
   if (!bw) return;
   const best = (op) => bw.results.filter((r) => r.op === op).reduce((b, r) => (r.gbps.median > (b?.gbps.median ?? -1) ? r : b), null);
   const parts = ['read', 'write', 'copy'].map((op) => [op, best(op)]).filter(([, r]) => r).map(([op, r]) => `${op} ${gbps(r.gbps.median)} (${sizeLabel(r.size)})`);
-  $('bw-summary').textContent = `Peak read bandwidth: ${gbps(bw.peak_gbps)}. Best medians: ${parts.join(', ')}. Took ${sig(bw.seconds, 2)} s.`;
+  $('bw-summary').textContent = `Peak read bandwidth (what decoding is bound by): ${gbps(bw.peak_gbps)}. Best medians: ${parts.join(', ')}. Took ${sig(bw.seconds, 2)} s.`;
   $('bw-figure').hidden = false;
   drawChart();
   const sizes = [...new Set(bw.results.map((r) => r.size))];

@@ -91,7 +91,7 @@ export function bandwidthChart(results, { title = 'Memory bandwidth against buff
   while (decimals < 6 && !yTicks.every((t) => Math.abs(Number(t.toFixed(decimals)) - t) <= 1e-9 * yMax)) decimals++;
   for (const t of yTicks) {
     grid.append(el('line', { x1: m.left, x2: m.left + pw, y1: y(t), y2: y(t) }));
-    axes.append(el('text', { x: m.left - 8, y: y(t), 'text-anchor': 'end', 'dominant-baseline': 'middle' }, t.toFixed(decimals)));
+    axes.append(el('text', { x: m.left - 8, y: y(t), 'text-anchor': 'end', 'dominant-baseline': 'middle' }, t === 0 ? '0' : t.toFixed(decimals)));
   }
   // One tick per power of two; label every k-th so labels never overlap.
   const firstExp = Math.ceil(lo);

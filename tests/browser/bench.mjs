@@ -231,5 +231,19 @@ await h.check('the chart is drawn: an accessible SVG with one line per op, visib
   }
 });
 
+await h.check('autorun with a missing model ends in state error, with the reason, and keeps what did run', async () => {
+  await page.goto(`${h.origin}/www/bench.html?autorun=1&max_bytes=${MIB}&runs=1&model=/models/no-such-model.gguf&inspect=/models/no-such-model.gguf`);
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state) && window.benchResult, null, { timeout: 60_000 });
+  const r = await page.evaluate(() => ({ state: document.body.dataset.state, error: document.body.dataset.error, result: window.benchResult }));
+  assert.equal(r.state, 'error');
+  assert.match(r.error, /^throughput: .*\(download_failed\); inspect: .*\(download_failed\)$/);
+  assert.deepEqual(r.result.errors, r.error.split('; '));
+  assert.equal(r.result.bandwidth.results.length, 3);
+  assert.equal(r.result.throughput, null);
+  assert.equal(r.result.will_it_run, null);
+  assert.equal(await page.getAttribute('#throughput', 'data-state'), 'error');
+  assert.match(await page.textContent('#throughput .error'), /^Failed: /);
+});
+
 await context.close();
 await h.done();
