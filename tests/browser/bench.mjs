@@ -1,0 +1,249 @@
+// The bench page (www/bench.html) in headless Chromium (SwiftShader WebGPU, so
+// the f32 path and small figures): a shrunken "Run all" end to end and its
+// JSON; "will it run" on both models by HTTP Range requests and from a local
+// file, against sizes computed independently with Python's gguf package; the
+// chart, saved as a PNG when SCREENSHOT_DIR is set.
+// Usage: node tests/browser/bench.mjs   (after scripts/build-web.sh and `npm ci` here)
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { start, repo } from './harness.mjs';
+
+const MIB = 2 ** 20;
+const CAP = 16 * MIB;
+const CONTEXT = 4096;
+const PROMPT = 32;
+const GEN = 8;
+const MODELS = [
+  { path: '/models/SmolLM2-135M-Instruct.Q4_1.gguf' },
+  { path: '/models/gemma-3-270m-q4_k_m.gguf' },
+];
+// Tokens per prefill step (LoadOptions::default().max_batch in src/model/loader.rs):
+// a sliding-window layer's cache is a ring of window + max_batch positions.
+const MAX_BATCH = 64;
+
+/** Tensor bytes and attention shape straight from the file, by the gguf package. */
+function ggufFacts(file) {
+  const py = `
+import gguf, json, sys
+r = gguf.GGUFReader(sys.argv[1])
+def get(k):
+    f = r.fields.get(k)
+    return None if f is None else f.contents()
+arch = get('general.architecture')
+heads = get(f'{arch}.attention.head_count')
+print(json.dumps({
+    'architecture': arch,
+    'weight_bytes': sum(int(t.n_bytes) for t in r.tensors),
+    'block_count': get(f'{arch}.block_count'),
+    'head_count_kv': get(f'{arch}.attention.head_count_kv') or heads,
+    'head_dim': get(f'{arch}.attention.key_length') or get(f'{arch}.embedding_length') // heads,
+    'sliding_window': get(f'{arch}.attention.sliding_window'),
+}))`;
+  return JSON.parse(execFileSync('python3', ['-c', py, file], { encoding: 'utf8' }));
+}
+
+/** K and V of every layer: 2 × KV heads × head_dim × positions × bytes per element.
+ * Gemma 3: layer l is global (the whole context) iff l % 6 == 5, else local
+ * (min(context, window + max_batch) positions). */
+function expectedKvBytes(f, context, elem) {
+  let positions = 0;
+  for (let l = 0; l < f.block_count; l++) {
+    const local = f.architecture === 'gemma3' && f.sliding_window && l % 6 !== 5;
+    positions += local ? Math.min(context, f.sliding_window + MAX_BATCH) : context;
+  }
+  return 2 * f.head_count_kv * f.head_dim * positions * elem;
+}
+
+const close = (a, b, rel, what) => assert.ok(Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b)), `${what}: ${a} vs ${b}`);
+const positive = (v, what) => assert.ok(typeof v === 'number' && Number.isFinite(v) && v > 0, `${what} is ${v}`);
+
+for (const m of MODELS) {
+  m.file = join(repo, m.path.slice(1));
+  m.size = statSync(m.file).size;
+  m.facts = ggufFacts(m.file);
+}
+
+const h = await start();
+const { context, page } = await h.open('/www/bench.html');
+await page.waitForSelector('body[data-state=ready]');
+// Every request of the page and its workers, with its Range header.
+const requests = [];
+context.on('request', (r) => requests.push({ path: new URL(r.url()).pathname, range: r.headers().range ?? null }));
+await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: h.origin });
+
+let run = null;
+await h.check('Run all (autorun) ends with a JSON of every figure, positive and consistent', async () => {
+  const t = Date.now();
+  await page.goto(`${h.origin}/www/bench.html?autorun=1&prompt_tokens=${PROMPT}&gen_tokens=${GEN}&max_bytes=${CAP}&runs=3&context=${CONTEXT}&inspect=${MODELS[0].path}`);
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state) && window.benchResult, null, { timeout: 170_000 });
+  const state = await page.evaluate(() => [document.body.dataset.state, document.body.dataset.error]);
+  assert.equal(state[0], 'done', `page error: ${state[1]}`);
+  run = await page.evaluate(() => window.benchResult);
+  console.log(`Run all took ${((Date.now() - t) / 1000).toFixed(0)} s; the JSON:\n${JSON.stringify(run)}`);
+
+  // Device: adapter info and limits.
+  const d = run.device;
+  assert.ok(Object.values(d.adapter).some((v) => typeof v === 'string' && v.length > 0), `adapter ${JSON.stringify(d.adapter)}`);
+  positive(d.limits.max_buffer_size, 'max_buffer_size');
+  positive(d.limits.max_storage_buffer_binding_size, 'max_storage_buffer_binding_size');
+  assert.ok([2, 4].includes(d.kv_bytes_per_element));
+
+  // Bandwidth: 1 MiB doubling up to the cap, for each op, min <= median <= max.
+  const bw = run.bandwidth;
+  const sizes = [];
+  for (let s = MIB; s <= CAP; s *= 2) sizes.push(s);
+  for (const op of ['read', 'write', 'copy']) {
+    const rs = bw.results.filter((r) => r.op === op);
+    assert.deepEqual(rs.map((r) => r.size).sort((a, b) => a - b), sizes, `${op} sizes`);
+    for (const r of rs) {
+      positive(r.gbps.min, `${op} ${r.size} min`);
+      assert.ok(r.gbps.min <= r.gbps.median && r.gbps.median <= r.gbps.max, `${op} ${r.size}: ${JSON.stringify(r.gbps)}`);
+      assert.equal(r.bytes, op === 'copy' ? 2 * r.size : r.size);
+    }
+  }
+  assert.equal(bw.results.length, 3 * sizes.length);
+  assert.equal(bw.peak_gbps, Math.max(...bw.results.filter((r) => r.op === 'read').map((r) => r.gbps.median)));
+  assert.equal(bw.max_bytes, CAP);
+  assert.equal(bw.runs, 3);
+
+  // Model throughput against the bandwidth.
+  const tp = run.throughput;
+  assert.equal(tp.prompt_tokens, PROMPT);
+  assert.equal(tp.gen_tokens, GEN);
+  for (const k of ['prefill_tok_s', 'decode_tok_s', 'bytes_per_token', 'implied_gbps', 'peak_gbps', 'efficiency']) positive(tp[k], k);
+  close(tp.implied_gbps, (tp.bytes_per_token * tp.decode_tok_s) / 1e9, 1e-6, 'implied = bytes/token × tok/s');
+  assert.equal(tp.peak_gbps, bw.peak_gbps);
+  close(tp.efficiency, tp.implied_gbps / tp.peak_gbps, 1e-9, 'efficiency = implied / peak');
+  assert.equal(tp.model.weight_bytes, MODELS[0].facts.weight_bytes);
+  // Decode reads every weight (the embedding matrix: one row) plus the KV cache.
+  assert.ok(tp.bytes_per_token > 0.5 * tp.model.weight_bytes && tp.bytes_per_token < 1.1 * tp.model.weight_bytes, `bytes/token ${tp.bytes_per_token} against ${tp.model.weight_bytes} of weights`);
+  if (tp.weight_bytes_per_token !== undefined) close(tp.weight_bytes_per_token + tp.kv_bytes_per_token, tp.bytes_per_token, 1e-9, 'weights + KV per token');
+
+  // Will it run (the inspect URL): sizes as in the file.
+  const w = run.will_it_run;
+  assert.ok(w.source.url.endsWith(MODELS[0].path));
+  assert.equal(w.context, CONTEXT);
+  assert.equal(w.weight_bytes, MODELS[0].facts.weight_bytes);
+  assert.equal(w.kv_bytes_per_element, d.kv_bytes_per_element);
+  assert.equal(w.kv_bytes, expectedKvBytes(MODELS[0].facts, CONTEXT, w.kv_bytes_per_element));
+  assert.equal(w.total_bytes, w.weight_bytes + w.kv_bytes);
+  assert.equal(w.fits, 'fits');
+  assert.equal(w.supported, true);
+  positive(w.parameters, 'parameters');
+  positive(w.largest_tensor_bytes, 'largest_tensor_bytes');
+  positive(w.predicted_decode_tok_s, 'predicted_decode_tok_s');
+  close(w.predicted_decode_tok_s, (bw.peak_gbps * 1e9) / w.decode_bytes_per_token, 1e-9, 'predicted = bandwidth / bytes per token');
+  assert.ok(w.bytes_fetched < 0.05 * MODELS[0].size, `fetched ${w.bytes_fetched} of ${MODELS[0].size}`);
+
+  // The JSON box, its download and its copy hold the same.
+  const shown = JSON.parse(await page.textContent('#json'));
+  assert.deepEqual(shown, run);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  assert.match(download.suggestedFilename(), /^tabllm-bench-.*\.json$/);
+  assert.deepEqual(JSON.parse(readFileSync(await download.path(), 'utf8')), run);
+  await page.click('#copy');
+  await page.waitForSelector('#copy-status:not(:empty)');
+  const copied = await page.evaluate(() => navigator.clipboard.readText().catch((e) => `clipboard: ${e.message}`));
+  assert.deepEqual(JSON.parse(copied), run);
+
+  // The page answers in words.
+  assert.match(await page.textContent('#in-verdict'), /^Yes, it fits/);
+  assert.match(await page.textContent('#tp-summary'), /decode reaches .*% of the measured bandwidth/);
+});
+
+for (const m of MODELS) {
+  await h.check(`will it run, ${m.path.split('/').pop()} by HTTP Range requests: far less than the file read; weight and KV bytes as the header says`, async () => {
+    const before = requests.length;
+    await page.fill('#in-url', m.path);
+    await page.fill('#in-context', String(CONTEXT));
+    await page.click('#in-run');
+    await page.waitForFunction((p) => document.body.dataset.state !== 'running' && window.benchResult?.will_it_run?.source?.url?.endsWith(p), m.path, { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.evaluate(() => document.body.dataset.error));
+    const w = await page.evaluate(() => window.benchResult.will_it_run);
+    const mine = requests.slice(before).filter((r) => r.path === m.path);
+    assert.ok(mine.length > 0, 'the header was fetched');
+    assert.ok(mine.every((r) => /^bytes=\d+-\d+$/.test(r.range ?? '')), `every request has a Range header: ${JSON.stringify(mine)}`);
+    const asked = mine.reduce((s, r) => {
+      const [a, b] = r.range.slice(6).split('-').map(Number);
+      return s + Math.min(b, m.size - 1) - a + 1;
+    }, 0);
+    console.log(`${m.path}: ${mine.length} Range requests for ${asked} bytes, ${w.bytes_fetched} read, of ${m.size} (header and tensor table: ${JSON.stringify(m.facts)})`);
+    assert.ok(asked < 0.05 * m.size, `asked for ${asked} bytes of ${m.size}`);
+    assert.ok(w.bytes_fetched <= asked && w.bytes_fetched < 0.05 * m.size, `read ${w.bytes_fetched} bytes of ${m.size}`);
+    assert.equal(w.architecture, m.facts.architecture);
+    assert.equal(w.weight_bytes, m.facts.weight_bytes);
+    assert.equal(w.kv_bytes, expectedKvBytes(m.facts, CONTEXT, w.kv_bytes_per_element));
+    assert.equal(w.kv_bytes_per_element, await page.evaluate(() => window.benchResult.device.kv_bytes_per_element));
+    assert.equal(w.context, CONTEXT);
+    assert.equal(w.supported, true);
+    assert.equal(w.fits, 'fits');
+    // The decode ceiling needs the bandwidth measured by Run all.
+    if (run) positive(w.predicted_decode_tok_s, 'predicted_decode_tok_s');
+    assert.match(await page.textContent('#in-verdict'), /^Yes, it fits/);
+  });
+}
+
+await h.check('will it run, a local file picked in <input type=file>: only its first bytes are read, nothing fetched', async () => {
+  const m = MODELS[1];
+  const before = requests.length;
+  await page.setInputFiles('#in-file', m.file);
+  await page.fill('#in-context', '1024');
+  await page.click('#in-run');
+  await page.waitForFunction(() => document.body.dataset.state !== 'running' && window.benchResult?.will_it_run?.source?.file, null, { timeout: 60_000 });
+  const w = await page.evaluate(() => window.benchResult.will_it_run);
+  assert.deepEqual(requests.slice(before).filter((r) => r.path.endsWith('.gguf')), [], 'a local file is never fetched');
+  assert.equal(w.source.file, m.path.split('/').pop());
+  assert.equal(w.source.bytes, m.size);
+  assert.ok(w.bytes_fetched < 0.05 * m.size, `read ${w.bytes_fetched} bytes of ${m.size}`);
+  close(w.fetched_fraction, w.bytes_fetched / m.size, 1e-12, 'fetched fraction');
+  assert.equal(w.weight_bytes, m.facts.weight_bytes);
+  assert.equal(w.kv_bytes, expectedKvBytes(m.facts, 1024, w.kv_bytes_per_element));
+});
+
+await h.check('the chart is drawn: an accessible SVG with one line per op, visible on screen', async () => {
+  const svg = page.locator('#bw-chart svg');
+  await svg.scrollIntoViewIfNeeded();
+  assert.ok(await svg.isVisible());
+  const c = await page.evaluate(() => {
+    const s = document.querySelector('#bw-chart svg');
+    return {
+      role: s.getAttribute('role'),
+      title: s.querySelector('title')?.textContent,
+      lines: [...s.querySelectorAll('.series polyline')].map((p) => p.parentElement.getAttribute('class')),
+      points: s.querySelectorAll(':scope > g.series .marker').length,
+      box: s.getBoundingClientRect().toJSON(),
+    };
+  });
+  assert.equal(c.role, 'img');
+  assert.match(c.title, /bandwidth/i);
+  assert.deepEqual(c.lines, ['series op-read', 'series op-write', 'series op-copy']);
+  assert.equal(c.points, await page.evaluate(() => window.benchResult.bandwidth.results.length), 'one marker per measurement');
+  assert.ok(c.box.width > 300 && c.box.height > 150, JSON.stringify(c.box));
+  if (process.env.SCREENSHOT_DIR) {
+    mkdirSync(process.env.SCREENSHOT_DIR, { recursive: true });
+    const full = join(process.env.SCREENSHOT_DIR, 'bench-page.png');
+    const chart = join(process.env.SCREENSHOT_DIR, 'bench-chart.png');
+    await page.screenshot({ path: full, fullPage: true });
+    await page.locator('#bandwidth').screenshot({ path: chart });
+    console.log(`screenshots: ${full}, ${chart}`);
+  }
+});
+
+await h.check('autorun with a missing model ends in state error, with the reason, and keeps what did run', async () => {
+  await page.goto(`${h.origin}/www/bench.html?autorun=1&max_bytes=${MIB}&runs=1&model=/models/no-such-model.gguf&inspect=/models/no-such-model.gguf`);
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state) && window.benchResult, null, { timeout: 60_000 });
+  const r = await page.evaluate(() => ({ state: document.body.dataset.state, error: document.body.dataset.error, result: window.benchResult }));
+  assert.equal(r.state, 'error');
+  assert.match(r.error, /^throughput: .*\(download_failed\); inspect: .*\(download_failed\)$/);
+  assert.deepEqual(r.result.errors, r.error.split('; '));
+  assert.equal(r.result.bandwidth.results.length, 3);
+  assert.equal(r.result.throughput, null);
+  assert.equal(r.result.will_it_run, null);
+  assert.equal(await page.getAttribute('#throughput', 'data-state'), 'error');
+  assert.match(await page.textContent('#throughput .error'), /^Failed: /);
+});
+
+await context.close();
+await h.done();
