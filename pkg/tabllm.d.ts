@@ -143,6 +143,8 @@ export interface BenchResult {
   decode_tok_s: number;
   /** Bytes the forward pass reads per decoded token (weights + KV cache). */
   bytes_per_token: number;
+  weight_bytes_per_token: number;
+  kv_bytes_per_token: number;
   /** bytes_per_token × decode_tok_s / 1e9. */
   implied_gbps: number;
 }
@@ -212,9 +214,10 @@ export interface SummaryResult {
 export function summarize(engine: Engine, text: string, opts?: SummarizeOptions): Promise<SummaryResult>;
 
 // Device figures (the bench page uses them too).
-export interface BandwidthResult { op: 'read' | 'write' | 'copy'; bytes: number; size: number; gbps: { median: number; min: number; max: number } }
+/** `bytes`: moved by one run (copy reads and writes, so twice `size`); `reps`: dispatches per timed sample. */
+export interface BandwidthResult { op: 'read' | 'write' | 'copy'; bytes: number; size: number; reps: number; gbps: { median: number; min: number; max: number } }
 export interface BandwidthReport {
-  adapter: Record<string, string>;
+  adapter: { vendor: string; architecture: string; device: string; description: string; software: boolean; [key: string]: string | boolean };
   limits: { max_buffer_size: number; max_storage_buffer_binding_size: number };
   results: BandwidthResult[];
   peak_gbps: number;
@@ -231,12 +234,13 @@ export interface ModelReport {
   kv_bytes: number;
   total_bytes: number;
   largest_tensor_bytes: number;
-  largest_tensor: { name: string; bytes: number };
+  largest_tensor: { name: string; bytes: number } | null;
   context: number;
   supported: boolean;
   unsupported_reason: string | null;
-  /** Bytes actually read to answer (the header only). */
+  /** Bytes actually read to answer (the header only), and the file's size when the server said it. */
   bytes_fetched: number;
+  file_bytes: number | null;
   fits: 'fits' | 'fits_smaller_context' | 'does_not_fit';
   reason: string;
   max_context_that_fits: number | null;
@@ -254,8 +258,11 @@ export interface ModelReport {
   /** Tensors larger than one binding, split by rows over `parts` buffers. */
   split_tensors: Array<{ name: string; bytes: number; parts: number }>;
   decode_bytes_per_token: number;
+  /** Largest K or V buffer of one layer (bound whole). */
+  kv_layer_bytes_max: number;
 }
-/** Reads only a GGUF's header (HTTP Range requests, or a file's first bytes) and says whether it will run here. */
+/** Reads only a GGUF's header (HTTP Range requests, or a file's first bytes) and says whether it will run here.
+ * Works without WebGPU too (then no device limits are checked). */
 export interface InspectOptions {
   /** Context to size the KV cache for (default: the model's, capped at 4096). */
   context?: number;

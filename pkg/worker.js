@@ -13,9 +13,9 @@ let wasm = null;
 let engine = null;
 const aborts = new Map(); // request id -> AbortController
 
-async function ready() {
+async function ready({ gpu = true } = {}) {
   wasm ??= await init();
-  if (!navigator.gpu) {
+  if (gpu && !navigator.gpu) {
     throw new TabllmError('webgpu_unavailable', 'this browser has no WebGPU (navigator.gpu is missing): use a recent Chrome or Edge, or Safari / Firefox with WebGPU enabled');
   }
 }
@@ -145,10 +145,11 @@ async function generate(request, post, signal) {
 /** Reads a GGUF header only: HTTP Range requests of growing size, or a
  * file's first bytes; then sizes it against this device's limits. */
 async function inspect({ model, options = {}, base }, signal) {
-  await ready();
+  await ready({ gpu: false }); // a header needs no GPU; the device's limits are used when there is one
   const { WebHeaderProbe } = await import('./wasm/tabllm.js');
   const part = expandParts(model, base)[0];
-  const adapter = await navigator.gpu.requestAdapter();
+  const adapter = await navigator.gpu?.requestAdapter();
+  let fileBytes = part instanceof Blob ? part.size : null;
   const probe = new WebHeaderProbe();
   let fetched = 0;
   const push = (bytes) => {
@@ -173,6 +174,8 @@ async function inspect({ model, options = {}, base }, signal) {
         const r = await fetch(part, { headers: { Range: `bytes=${at}-${at + n - 1}` }, signal });
         if (r.status === 416) break; // past the end
         if (!r.ok || !r.body) throw new TabllmError('download_failed', `reading the header of ${part} failed: HTTP ${r.status}`, { url: part, status: r.status });
+        const range = /\/(\d+)$/.exec(r.headers.get('Content-Range') ?? '');
+        fileBytes ??= range ? Number(range[1]) : r.status === 200 ? Number(r.headers.get('Content-Length')) || null : null;
         const reader = r.body.getReader();
         for (;;) {
           const { done, value } = await reader.read();
@@ -201,7 +204,7 @@ async function inspect({ model, options = {}, base }, signal) {
     } catch (err) {
       throw new TabllmError(fetched === 0 ? 'download_failed' : 'invalid_model', `${partName(part)}: ${err.message}`);
     }
-    return { ...report, bytes_fetched: fetched };
+    return { ...report, bytes_fetched: fetched, file_bytes: fileBytes };
   } finally {
     probe.free();
   }

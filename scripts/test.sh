@@ -18,3 +18,4 @@ cargo test --profile test -- --test-threads 2
 scripts/build-web.sh
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 node tests/browser/package.mjs
+node tests/browser/bench.mjs

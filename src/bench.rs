@@ -23,6 +23,8 @@ pub const BW_WG_SIZE: u32 = 256;
 const ITEMS_PER_THREAD: u64 = 8;
 /// Most workgroups a bandwidth dispatch uses (x only, never folded into y).
 pub const MAX_BW_GROUPS: u32 = 8192;
+/// Size of the `sums` buffer `read` needs: one u32 per thread.
+pub const READ_SUMS_BYTES: u64 = MAX_BW_GROUPS as u64 * BW_WG_SIZE as u64 * 4;
 
 /// One bandwidth kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,7 +82,7 @@ pub fn write_pattern(i: u32, pattern: u32) -> u32 {
 }
 
 /// Buffers a bandwidth op binds: `a` is read (read, copy) or written (write),
-/// `b` receives copies, `sums` one u32 per workgroup of `read`.
+/// `b` receives copies, `sums` one u32 per thread of `read` ([`READ_SUMS_BYTES`]).
 pub struct BwBuffers<'a> {
     pub a: &'a wgpu::Buffer,
     pub b: &'a wgpu::Buffer,
@@ -107,7 +109,7 @@ pub fn bandwidth_op(
         .params(&BwParams { n: n as u32, pattern, _pad: [0; 2] })
         .dispatch(Extent::Fixed(groups), Extent::Fixed(1), Extent::Fixed(1));
     let b = match op {
-        BwOp::Read => b.range(bufs.a, 0, bytes).range(bufs.sums, 0, groups as u64 * 4),
+        BwOp::Read => b.range(bufs.a, 0, bytes).range(bufs.sums, 0, groups as u64 * BW_WG_SIZE as u64 * 4),
         BwOp::Write => b.range(bufs.a, 0, bytes),
         BwOp::Copy => b.range(bufs.a, 0, bytes).range(bufs.b, 0, bytes),
     };
@@ -293,7 +295,7 @@ pub async fn measure_bandwidth(ctx: &GpuContext, opts: &BandwidthOptions) -> Res
         let needs_b = opts.ops.contains(&BwOp::Copy);
         let a = gpu::storage_buffer(ctx, "bandwidth.a", largest);
         let b = gpu::storage_buffer(ctx, "bandwidth.b", if needs_b { largest } else { 16 });
-        let sums = gpu::storage_buffer(ctx, "bandwidth.sums", MAX_BW_GROUPS as u64 * 4);
+        let sums = gpu::storage_buffer(ctx, "bandwidth.sums", READ_SUMS_BYTES);
         let step = gpu::uniform_buffer(ctx, "bandwidth.step", bytemuck::bytes_of(&gpu::Step { n_tokens: 1, kv_len: 1, ..Default::default() }));
         let bufs = BwBuffers { a: &a, b: &b, sums: &sums };
         for &size in &sizes {

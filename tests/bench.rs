@@ -30,7 +30,7 @@ impl Fixture {
             step: step_buffer(ctx, 0, 1),
             a: buffer_bytes(ctx, bytemuck::cast_slice(words)),
             b,
-            sums: gpu::storage_buffer(ctx, "sums", bench::MAX_BW_GROUPS as u64 * 4),
+            sums: gpu::storage_buffer(ctx, "sums", bench::READ_SUMS_BYTES),
         }
     }
     fn bufs(&self) -> BwBuffers<'_> {
@@ -59,7 +59,7 @@ fn read_sums_every_word() {
             let groups = groups_for(n_vec4, g);
             let op = bench::bandwidth_op(&ctx, BwOp::Read, &f.step, &f.bufs(), (words.len() * 4) as u64, groups, 0).unwrap();
             run(&ctx, &[op], 1);
-            let got = read_u32(&ctx, &f.sums, groups as usize).iter().fold(0u32, |s, &x| s.wrapping_add(x));
+            let got = read_u32(&ctx, &f.sums, groups as usize * bench::BW_WG_SIZE as usize).iter().fold(0u32, |s, &x| s.wrapping_add(x));
             let want = words.iter().fold(0u32, |s, &x| s.wrapping_add(x));
             assert_eq!(got, want, "{}: read of {n_vec4} vec4 with {groups} groups", label(&ctx));
         }
