@@ -9,6 +9,8 @@
 // Chunks are exact slices of the text, cut at a paragraph or sentence end when
 // one lies in the last 20% of the token budget; nothing is ever dropped.
 
+import { TabllmError } from './errors.js';
+
 const DEFAULT_INSTRUCTION = 'Summarize the following text concisely.';
 const DEFAULT_MAX_TOKENS = 128;
 // Tokens kept free besides the measured prompt overhead: a chunk tokenized
@@ -18,13 +20,7 @@ const SLACK = 8;
 // Where a cut may move back to a paragraph or sentence end: the last 20%.
 const CUT_WINDOW = 0.2;
 
-function tabllmError(code, message, details) {
-  const err = new Error(message);
-  err.name = code === 'aborted' ? 'AbortError' : 'TabllmError';
-  err.code = code;
-  if (details) err.details = details;
-  return err;
-}
+const tabllmError = (code, message, details) => new TabllmError(code, message, details);
 
 /** @param {import('./tabllm.js').Engine} engine @param {string} text @param {import('./tabllm.js').SummarizeOptions} [opts] */
 export async function summarize(engine, text, opts = {}) {

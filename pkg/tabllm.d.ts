@@ -61,7 +61,8 @@ export interface SamplingOptions {
 }
 
 export interface ChatCompletionRequest extends SamplingOptions { messages: ChatMessage[]; stream?: boolean }
-export interface CompletionRequest extends SamplingOptions { prompt: string; stream?: boolean }
+/** `prompt`: text (BOS added when the model wants one), or token ids as they are. */
+export interface CompletionRequest extends SamplingOptions { prompt: string | number[]; stream?: boolean }
 
 export type FinishReason = 'stop' | 'length';
 

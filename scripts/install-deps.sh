@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing tabllm needs on a fresh Debian machine:
 # Mesa's lavapipe (a CPU Vulkan driver, so wgpu runs without a GPU), Node.js
-# and Chromium for the page and its tests, and the Python `gguf` package used
+# and Chromium for the page and its tests, binaryen's wasm-opt, and the Python `gguf` package used
 # to write dequantization references. (The wasm target and wasm-bindgen-cli
 # are installed by scripts/build-web.sh.)
 set -euo pipefail
@@ -18,6 +18,8 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # Headless Chromium with WebGPU (SwiftShader) for the browser tests.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# wasm-opt for the release wasm.
+command -v wasm-opt >/dev/null 2>&1 || need_apt+=(binaryen)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   $SUDO apt-get update -qq

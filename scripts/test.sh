@@ -17,4 +17,4 @@ cargo test --profile test -- --test-threads 2
 # The wasm engine and the page in headless Chromium (WebGPU on SwiftShader).
 scripts/build-web.sh
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
-node tests/browser/smoke.mjs
+node tests/browser/package.mjs

@@ -286,7 +286,6 @@ fn info(path: &std::path::Path) -> Result<()> {
 
 fn bench(a: BenchArgs) -> Result<()> {
     use tabllm::bench::{self, BandwidthOptions};
-    use tabllm::model::Output;
     let engine = load(&a.load, a.json)?;
     let m = &engine.model;
     let (prompt_tokens, gen_tokens) = (a.prompt_tokens, a.gen_tokens);
@@ -309,35 +308,11 @@ fn bench(a: BenchArgs) -> Result<()> {
         Some(pollster::block_on(bench::measure_bandwidth(&m.ctx, &opts))?)
     };
 
-    // 2. Prefill and decode throughput.
-    // Arbitrary valid ids; speed does not depend on them.
-    let ids: Vec<u32> = (0..prompt_tokens).map(|i| (i * 7919 + 13) % m.config.vocab).collect();
-    let run_prefill = || -> Result<f64> {
-        let t = std::time::Instant::now();
-        let mut pos = 0;
-        for chunk in ids.chunks(m.max_batch() as usize) {
-            let out = if pos + chunk.len() == ids.len() { Output::Argmax } else { Output::None };
-            pollster::block_on(m.step(chunk, pos as u32, out))?;
-            pos += chunk.len();
-        }
-        Ok(t.elapsed().as_secs_f64())
-    };
-    run_prefill()?; // warm-up: pipelines, caches
-    let prefill_s = run_prefill()?;
-    let mut tok = 1u32;
-    let t = std::time::Instant::now();
-    for i in 0..gen_tokens {
-        tok = pollster::block_on(m.step(&[tok], prompt_tokens + i, Output::Argmax))?.token.unwrap_or(0);
-    }
-    let decode_s = t.elapsed().as_secs_f64();
-    let prefill_tok_s = prompt_tokens as f64 / prefill_s;
-    let decode_tok_s = gen_tokens as f64 / decode_s;
-
-    // 3. Roofline: decode step i attends over prompt_tokens + i + 1 positions.
-    let mean_kv = prompt_tokens as f64 + (gen_tokens as f64 + 1.0) / 2.0;
-    let bytes = bench::decode_bytes_per_token(m, mean_kv);
+    // 2. Prefill and decode throughput, and the roofline.
+    let tp = pollster::block_on(tabllm::engine::measure_throughput(m, prompt_tokens, gen_tokens))?;
+    let (prefill_tok_s, decode_tok_s) = (tp.prefill_tok_s, tp.decode_tok_s);
     let peak = bw.as_ref().map(|r| r.peak_gbps).unwrap_or(0.0);
-    let roof = bench::roofline(bytes.total, decode_tok_s, peak);
+    let roof = bench::roofline(tp.bytes_per_token, decode_tok_s, peak);
 
     let profile: Vec<serde_json::Value> = if a.profile {
         [("decode", 1usize), ("prefill", m.max_batch() as usize)]
@@ -364,9 +339,9 @@ fn bench(a: BenchArgs) -> Result<()> {
         "prefill_tok_s": prefill_tok_s,
         "decode_tok_s": decode_tok_s,
         "weight_bytes": m.weight_bytes(),
-        "weight_bytes_per_token": bytes.weights,
-        "kv_bytes_per_token": bytes.kv,
-        "bytes_per_token": bytes.total,
+        "weight_bytes_per_token": tp.weight_bytes_per_token,
+        "kv_bytes_per_token": tp.kv_bytes_per_token,
+        "bytes_per_token": tp.bytes_per_token,
         "implied_gbps": roof.implied_gbps,
         "peak_gbps": bw.as_ref().map(|r| r.peak_gbps),
         "efficiency": bw.as_ref().map(|_| roof.efficiency),
@@ -389,9 +364,9 @@ fn bench(a: BenchArgs) -> Result<()> {
         println!("prefill {prompt_tokens} tokens: {prefill_tok_s:.1} tok/s; decode {gen_tokens} tokens: {decode_tok_s:.2} tok/s");
         println!(
             "decode reads {:.1} MB/token ({:.1} MB weights + {:.2} MB KV cache): {:.2} GB/s implied",
-            bytes.total / 1e6,
-            bytes.weights / 1e6,
-            bytes.kv / 1e6,
+            tp.bytes_per_token / 1e6,
+            tp.weight_bytes_per_token / 1e6,
+            tp.kv_bytes_per_token / 1e6,
             roof.implied_gbps
         );
         if bw.is_some() {

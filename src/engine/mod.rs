@@ -6,10 +6,12 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod load;
 mod stop;
+mod throughput;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use load::load_engine;
 pub use stop::{StopMatcher, StopScan};
+pub use throughput::{measure_throughput, Throughput};
 
 use web_time::Instant;
 

@@ -3,12 +3,13 @@
 //! tensor's bytes are written to its buffer as they arrive. Host memory stays
 //! at the size of a chunk plus the header, whatever the model size.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{forward::Model, ModelConfig, ModelError};
 use crate::gguf::{Event, Header, StreamParser};
 use crate::gpu::{GpuContext, GpuTensor};
+use crate::quant::GgmlType;
 
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -37,52 +38,79 @@ pub struct LoadProgress {
 /// so staging never grows with the model.
 const FLUSH_EVERY_BYTES: u64 = 16 << 20;
 
-struct Loading {
-    config: ModelConfig,
-    /// By header tensor index; `None` for tensors the forward pass does not read.
+/// Most parts a split GGUF may have (llama.cpp's gguf-split names them
+/// `-00001-of-0000N`).
+const MAX_SPLIT_PARTS: u32 = 9999;
+
+/// The file being streamed (one part of a split model, or the whole model).
+struct Part {
+    parser: StreamParser,
+    /// By this part's header tensor index; `None` for tensors not kept.
     tensors: Vec<Option<GpuTensor>>,
+}
+
+struct Loading {
+    /// Known at the first header for a single file; for a split model only
+    /// once every part's header is in (`finish`), because any part may hold
+    /// the tensors the configuration looks at.
+    config: Option<ModelConfig>,
+    /// `split.count` (1 for a single file).
+    parts: u32,
+    /// Tensors of the parts already finished, by name.
+    done_tensors: HashMap<String, GpuTensor>,
+    /// Headers of the parts already finished (split models).
+    done_headers: Vec<Header>,
     unflushed: u64,
     done: usize,
+    total: usize,
 }
 
 pub struct ModelLoader {
     ctx: Arc<GpuContext>,
     opts: LoadOptions,
-    parser: StreamParser,
+    part: Part,
     loading: Option<Loading>,
     bytes_read: u64,
+    /// Bytes of the parts already finished.
+    bytes_done_parts: u64,
 }
 
 impl ModelLoader {
     pub fn new(ctx: Arc<GpuContext>, opts: LoadOptions) -> Self {
-        Self { ctx, opts, parser: StreamParser::new(), loading: None, bytes_read: 0 }
+        Self { ctx, opts, part: Part { parser: StreamParser::new(), tensors: Vec::new() }, loading: None, bytes_read: 0, bytes_done_parts: 0 }
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
     }
 
+    /// The first part's header (metadata, tokenizer), once parsed.
     pub fn header(&self) -> Option<&Header> {
-        self.parser.header()
+        self.loading.as_ref().and_then(|l| l.done_headers.first()).or(self.part.parser.header())
     }
 
     pub fn config(&self) -> Option<&ModelConfig> {
-        self.loading.as_ref().map(|l| &l.config)
+        self.loading.as_ref().and_then(|l| l.config.as_ref())
+    }
+
+    /// How many files the model comes in (`split.count`), once the first header is parsed.
+    pub fn parts(&self) -> u32 {
+        self.loading.as_ref().map_or(1, |l| l.parts)
     }
 
     pub fn progress(&self) -> LoadProgress {
-        let h = self.parser.header();
+        let h = self.part.parser.header();
         LoadProgress {
             bytes_read: self.bytes_read,
-            bytes_total: h.map(|h| h.data_offset + h.total_tensor_bytes()),
+            bytes_total: h.map(|h| self.bytes_done_parts + h.data_offset + h.total_tensor_bytes()),
             tensors_done: self.loading.as_ref().map_or(0, |l| l.done),
-            tensors_total: self.loading.as_ref().map_or(0, |l| l.tensors.iter().flatten().count()),
+            tensors_total: self.loading.as_ref().map_or(0, |l| l.total),
         }
     }
 
     /// Most bytes the parser held at once (the header), for memory reports.
     pub fn peak_buffered_bytes(&self) -> u64 {
-        self.parser.peak_buffered_bytes()
+        self.part.parser.peak_buffered_bytes()
     }
 
     /// Feeds the next chunk of the file.
@@ -90,12 +118,22 @@ impl ModelLoader {
         self.bytes_read += chunk.len() as u64;
         let ctx = &self.ctx;
         let loading = &mut self.loading;
-        self.parser.push(chunk, &mut |ev: Event<'_>| -> Result<(), ModelError> {
+        let tensors = &mut self.part.tensors;
+        let part_index = loading.as_ref().map_or(0, |l| l.done_headers.len() as u32);
+        self.part.parser.push(chunk, &mut |ev: Event<'_>| -> Result<(), ModelError> {
             match ev {
-                Event::Header(h) => *loading = Some(start(ctx, h)?),
+                Event::Header(h) => {
+                    if loading.is_none() {
+                        *loading = Some(first_part(h)?);
+                    }
+                    let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
+                    check_part(h, part_index, l.parts)?;
+                    *tensors = allocate(ctx, h, l.config.as_ref())?;
+                    l.total += tensors.iter().flatten().count();
+                }
                 Event::TensorBytes { index, bytes, .. } => {
                     let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
-                    if let Some(Some(t)) = l.tensors.get_mut(index) {
+                    if let Some(Some(t)) = tensors.get_mut(index) {
                         t.write_next(&ctx.queue, bytes);
                         l.unflushed += bytes.len() as u64;
                         if l.unflushed >= FLUSH_EVERY_BYTES {
@@ -106,7 +144,7 @@ impl ModelLoader {
                 }
                 Event::TensorDone { index } => {
                     let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
-                    if matches!(l.tensors.get(index), Some(Some(_))) {
+                    if matches!(tensors.get(index), Some(Some(_))) {
                         l.done += 1;
                     }
                 }
@@ -115,39 +153,118 @@ impl ModelLoader {
         })
     }
 
-    /// Completes the load and builds the model.
-    pub fn finish(mut self) -> Result<Model, ModelError> {
-        self.parser.finish()?;
-        let loading = self.loading.take().ok_or(ModelError::Incomplete)?;
+    /// Ends the current part of a split model; the next push starts the next part.
+    pub fn next_part(&mut self) -> Result<(), ModelError> {
+        self.end_part()?;
+        let l = self.loading.as_ref().ok_or(ModelError::Incomplete)?;
+        if l.done_headers.len() as u32 >= l.parts {
+            return Err(ModelError::Config(format!("the model has {} parts; no more were expected", l.parts)));
+        }
+        self.bytes_done_parts = self.bytes_read;
+        Ok(())
+    }
+
+    /// Checks the part that just ended and moves its tensors and header aside.
+    fn end_part(&mut self) -> Result<(), ModelError> {
+        let part = std::mem::replace(&mut self.part, Part { parser: StreamParser::new(), tensors: Vec::new() });
+        part.parser.finish()?;
         flush(&self.ctx)?;
-        let header = self.parser.into_header().ok_or(ModelError::Incomplete)?;
-        let mut by_name = HashMap::new();
-        for (info, t) in header.tensors.iter().zip(loading.tensors) {
+        let header = part.parser.into_header().ok_or(ModelError::Incomplete)?;
+        let l = self.loading.as_mut().ok_or(ModelError::Incomplete)?;
+        l.unflushed = 0;
+        for (info, t) in header.tensors.iter().zip(part.tensors) {
             if let Some(t) = t {
                 if !t.is_complete() {
                     return Err(ModelError::Incomplete);
                 }
-                by_name.insert(info.name.clone(), t);
+                if l.done_tensors.insert(info.name.clone(), t).is_some() {
+                    return Err(ModelError::Config(format!("tensor `{}` appears in two parts", info.name)));
+                }
             }
         }
-        let n_ctx = self.opts.n_ctx.unwrap_or(loading.config.ctx_train.min(4096)).max(1);
-        Model::new(self.ctx, loading.config, by_name, self.opts.max_batch.clamp(1, 512), n_ctx)
+        l.done_headers.push(header);
+        Ok(())
+    }
+
+    /// Completes the load (after the last part) and builds the model.
+    pub fn finish(mut self) -> Result<Model, ModelError> {
+        self.end_part()?;
+        let mut l = self.loading.take().ok_or(ModelError::Incomplete)?;
+        if l.done_headers.len() as u32 != l.parts {
+            return Err(ModelError::Config(format!("the model has {} parts but {} arrived", l.parts, l.done_headers.len())));
+        }
+        let config = match l.config.take() {
+            Some(c) => c,
+            None => ModelConfig::from_header(&merge_parts(&l.done_headers)?)?,
+        };
+        let needed: HashSet<String> = config.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
+        l.done_tensors.retain(|name, _| needed.contains(name));
+        let n_ctx = self.opts.n_ctx.unwrap_or(config.ctx_train.min(4096)).max(1);
+        Model::new(self.ctx, config, l.done_tensors, self.opts.max_batch.clamp(1, 512), n_ctx)
     }
 }
 
-fn start(ctx: &GpuContext, h: &Header) -> Result<Loading, ModelError> {
-    let config = ModelConfig::from_header(h)?;
-    let needed: std::collections::HashSet<String> = config.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
+/// Reads `split.count` and, for a single file, the whole configuration (the
+/// architecture, tensor types and shapes are checked before any weight byte).
+fn first_part(h: &Header) -> Result<Loading, ModelError> {
+    let parts = h.metadata.get_u32("split.count")?.unwrap_or(1).max(1);
+    if parts > MAX_SPLIT_PARTS {
+        return Err(ModelError::Config(format!("split.count {parts} is above {MAX_SPLIT_PARTS}")));
+    }
+    let config = if parts == 1 {
+        Some(ModelConfig::from_header(h)?)
+    } else {
+        super::Arch::from_name(h.architecture()?)?;
+        None
+    };
+    Ok(Loading { config, parts, done_tensors: HashMap::new(), done_headers: Vec::new(), unflushed: 0, done: 0, total: 0 })
+}
+
+/// A part must say which one it is (`split.no`, 0-based) when there are several.
+fn check_part(h: &Header, index: u32, parts: u32) -> Result<(), ModelError> {
+    if parts == 1 && index == 0 {
+        return Ok(());
+    }
+    let no = h.metadata.get_u32("split.no")?.unwrap_or(0);
+    let count = h.metadata.get_u32("split.count")?.unwrap_or(1);
+    if no != index || count != parts {
+        return Err(ModelError::Config(format!("expected part {} of {parts}, got part {} of {count}", index + 1, no + 1)));
+    }
+    Ok(())
+}
+
+/// GPU buffers for the tensors of this part the forward pass reads. Without a
+/// configuration yet (split models) every tensor of a type the kernels can
+/// read is kept; `finish` drops those the model does not need.
+fn allocate(ctx: &GpuContext, h: &Header, config: Option<&ModelConfig>) -> Result<Vec<Option<GpuTensor>>, ModelError> {
+    let keep: Box<dyn Fn(&crate::gguf::TensorInfo) -> bool> = match config {
+        Some(c) => {
+            let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
+            Box::new(move |t| needed.contains(&t.name))
+        }
+        None => Box::new(|t| t.ggml_type == GgmlType::F32 || crate::kernels::gpu_supports(t.ggml_type)),
+    };
     let mut tensors = Vec::with_capacity(h.tensors.len());
     for info in &h.tensors {
-        tensors.push(if needed.contains(&info.name) {
-            Some(GpuTensor::allocate(ctx, &info.name, info.ggml_type, &info.dims, info.n_bytes)?)
-        } else {
-            None
-        });
+        tensors.push(if keep(info) { Some(GpuTensor::allocate(ctx, &info.name, info.ggml_type, &info.dims, info.n_bytes)?) } else { None });
     }
     ctx.check()?;
-    Ok(Loading { config, tensors, unflushed: 0, done: 0 })
+    Ok(tensors)
+}
+
+/// One header for a split model: the first part's metadata with every part's
+/// tensors (their offsets are per part and not used after loading).
+fn merge_parts(headers: &[Header]) -> Result<Header, ModelError> {
+    let mut merged = headers.first().cloned().ok_or(ModelError::Incomplete)?;
+    for h in &headers[1..] {
+        merged.tensors.extend(h.tensors.iter().cloned());
+    }
+    if let Some(n) = merged.metadata.get_u32("split.tensors.count")? {
+        if n as usize != merged.tensors.len() {
+            return Err(ModelError::Config(format!("split.tensors.count is {n} but the parts hold {} tensors", merged.tensors.len())));
+        }
+    }
+    Ok(merged)
 }
 
 /// Submits staged writes so their host copies are released.

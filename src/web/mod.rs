@@ -1,7 +1,11 @@
-//! wasm-bindgen exports for the browser: the only place `JsValue` and
-//! `JsError` appear. The page's worker creates a [`WebEngine`], pushes the
-//! model's bytes as they arrive from `fetch()` or `File.stream()`, then asks
-//! for generations; requests and results cross as JSON strings.
+//! wasm-bindgen exports for the browser: the only place `JsValue` appears.
+//! The package's worker (pkg/worker.js) creates a [`WebEngine`], pushes the
+//! model's bytes as they arrive from `fetch()` or `File.stream()` (calling
+//! `next_part` between the files of a split model), then asks for
+//! generations; requests and results cross as JSON strings. Errors are JS
+//! `Error`s with a `code` (see error.rs).
+
+mod error;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -10,19 +14,22 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::engine::{Engine, GenerateParams};
+use crate::engine::{measure_throughput, Engine, GenerateParams};
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{LoadOptions, ModelLoader};
 use crate::sampler::SamplerConfig;
 use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+use error::{bad_request, internal, to_js, ErrorCode, Plain};
 
-fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+type JsResult<T> = Result<T, JsValue>;
+
+fn js<E: ErrorCode>(e: E) -> JsValue {
+    to_js(&e)
 }
 
 enum State {
     Loading { loader: ModelLoader, text: Option<(Tokenizer, Option<ChatTemplate>)> },
-    Ready(Engine),
+    Ready(Box<Engine>),
     Failed,
 }
 
@@ -30,11 +37,14 @@ enum State {
 #[wasm_bindgen]
 pub struct WebEngine {
     state: Rc<RefCell<State>>,
+    /// `general.name` of the loaded model.
+    name: RefCell<Option<String>>,
 }
 
 /// A generation request: `messages` (chat, through the model's template),
 /// `prompt` (raw text) or `prompt_ids`, with the sampler's options.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Request {
     messages: Option<Vec<ChatMessage>>,
     prompt: Option<String>,
@@ -66,6 +76,7 @@ struct Response {
 struct DeviceInfo {
     adapter: String,
     precision: String,
+    max_buffer_size: u64,
     max_storage_buffer_binding_size: u64,
 }
 
@@ -75,6 +86,27 @@ struct Progress {
     bytes_total: Option<u64>,
     tensors_done: usize,
     tensors_total: usize,
+    parts: u32,
+}
+
+#[derive(Serialize)]
+struct ModelInfo {
+    name: Option<String>,
+    architecture: String,
+    context: u32,
+    vocab: u32,
+    layers: u32,
+    weight_bytes: u64,
+    kv_cache_bytes: u64,
+    has_chat_template: bool,
+}
+
+fn busy() -> JsValue {
+    to_js(&Plain("internal", "the engine is busy with another call".into()))
+}
+
+fn not_ready() -> JsValue {
+    to_js(&Plain("unloaded", "no model is loaded".into()))
 }
 
 #[wasm_bindgen]
@@ -82,73 +114,149 @@ impl WebEngine {
     /// Requests a WebGPU device (limits up to the adapter's, or a binding size
     /// capped at `max_binding_size` to behave like a smaller device) and
     /// prepares a loader.
-    pub async fn create(n_ctx: Option<u32>, max_binding_size: Option<f64>) -> Result<WebEngine, JsError> {
+    pub async fn create(n_ctx: Option<u32>, max_binding_size: Option<f64>) -> JsResult<WebEngine> {
         let opts = DeviceOptions { max_binding_size: max_binding_size.map(|b| b as u64), ..Default::default() };
-        let ctx = GpuContext::new(&opts).await.map_err(js_err)?;
+        let ctx = GpuContext::new(&opts).await.map_err(js)?;
         let loader = ModelLoader::new(Arc::new(ctx), LoadOptions { n_ctx, ..Default::default() });
-        Ok(WebEngine { state: Rc::new(RefCell::new(State::Loading { loader, text: None })) })
+        Ok(WebEngine { state: Rc::new(RefCell::new(State::Loading { loader, text: None })), name: RefCell::new(None) })
     }
 
     /// Feeds the next chunk of the GGUF file (any size).
-    pub fn push(&self, chunk: &[u8]) -> Result<(), JsError> {
-        let mut state = self.state.try_borrow_mut().map_err(|_| js_err("the engine is busy"))?;
+    pub fn push(&self, chunk: &[u8]) -> JsResult<()> {
+        let mut state = self.state.try_borrow_mut().map_err(|_| busy())?;
         let State::Loading { loader, text } = &mut *state else {
-            return Err(js_err("the model is already loaded"));
+            return Err(to_js(&Plain("internal", "the model is already loaded".into())));
         };
-        if let Err(e) = loader.push(chunk) {
-            *state = State::Failed;
-            return Err(js_err(e));
-        }
-        if text.is_none() {
-            if let Some(h) = loader.header() {
-                *text = Some((Tokenizer::from_metadata(&h.metadata).map_err(js_err)?, ChatTemplate::for_model(&h.metadata).map_err(js_err)?));
+        let r = loader.push(chunk).map_err(js).and_then(|()| {
+            if text.is_none() {
+                if let Some(h) = loader.header() {
+                    let tok = Tokenizer::from_metadata(&h.metadata).map_err(js)?;
+                    let template = ChatTemplate::for_model(&h.metadata).map_err(|e| to_js(&Plain("invalid_model", e.to_string())))?;
+                    *text = Some((tok, template));
+                }
             }
+            Ok(())
+        });
+        if r.is_err() {
+            *state = State::Failed;
         }
-        Ok(())
+        r
     }
 
-    /// `{bytes_read, bytes_total, tensors_done, tensors_total}` as JSON.
-    pub fn progress(&self) -> Result<String, JsError> {
-        let state = self.state.try_borrow().map_err(|_| js_err("the engine is busy"))?;
-        let p = match &*state {
-            State::Loading { loader, .. } => loader.progress(),
-            _ => Default::default(),
+    /// Ends one part of a split model; the next push starts the next part.
+    pub fn next_part(&self) -> JsResult<()> {
+        let mut state = self.state.try_borrow_mut().map_err(|_| busy())?;
+        let State::Loading { loader, .. } = &mut *state else {
+            return Err(not_ready());
         };
-        let p = Progress { bytes_read: p.bytes_read, bytes_total: p.bytes_total, tensors_done: p.tensors_done, tensors_total: p.tensors_total };
-        serde_json::to_string(&p).map_err(js_err)
+        loader.next_part().map_err(js)
     }
 
-    /// `{adapter, precision, max_storage_buffer_binding_size}` as JSON.
-    pub fn device(&self) -> Result<String, JsError> {
-        let state = self.state.try_borrow().map_err(|_| js_err("the engine is busy"))?;
+    /// `{bytes_read, bytes_total, tensors_done, tensors_total, parts}` as JSON.
+    pub fn progress(&self) -> JsResult<String> {
+        let state = self.state.try_borrow().map_err(|_| busy())?;
+        let (p, parts) = match &*state {
+            State::Loading { loader, .. } => (loader.progress(), loader.parts()),
+            _ => (Default::default(), 1),
+        };
+        let p = Progress { bytes_read: p.bytes_read, bytes_total: p.bytes_total, tensors_done: p.tensors_done, tensors_total: p.tensors_total, parts };
+        serde_json::to_string(&p).map_err(internal)
+    }
+
+    /// `{adapter, precision, max_buffer_size, max_storage_buffer_binding_size}` as JSON.
+    pub fn device(&self) -> JsResult<String> {
+        let state = self.state.try_borrow().map_err(|_| busy())?;
         let ctx = match &*state {
             State::Loading { loader, .. } => loader.context().clone(),
             State::Ready(e) => e.model.ctx.clone(),
-            State::Failed => return Err(js_err("the engine failed")),
+            State::Failed => return Err(not_ready()),
         };
         let info = DeviceInfo {
-            adapter: format!("{} ({})", ctx.adapter_info.name, ctx.adapter_info.driver),
+            adapter: ctx.adapter_info.name.clone(),
             precision: format!("{:?}", ctx.precision),
+            max_buffer_size: ctx.limits.max_buffer_size,
             max_storage_buffer_binding_size: ctx.max_binding_size(),
         };
-        serde_json::to_string(&info).map_err(js_err)
+        serde_json::to_string(&info).map_err(internal)
     }
 
     /// Completes the load once every byte was pushed.
-    pub fn finish(&self) -> Result<(), JsError> {
-        let mut state = self.state.try_borrow_mut().map_err(|_| js_err("the engine is busy"))?;
+    pub fn finish(&self) -> JsResult<()> {
+        let mut state = self.state.try_borrow_mut().map_err(|_| busy())?;
         match std::mem::replace(&mut *state, State::Failed) {
             State::Loading { loader, text: Some((tok, template)) } => {
-                let model = loader.finish().map_err(js_err)?;
-                *state = State::Ready(Engine::new(model, tok, template));
+                let name = loader.header().and_then(|h| h.metadata.get_str("general.name").ok().flatten().map(str::to_string));
+                *self.name.borrow_mut() = name;
+                let model = loader.finish().map_err(js)?;
+                *state = State::Ready(Box::new(Engine::new(model, tok, template)));
                 Ok(())
             }
-            State::Loading { .. } => Err(js_err("the model file ended before its header")),
+            State::Loading { .. } => Err(to_js(&Plain("invalid_model", "the model file ended before its header".into()))),
             other => {
                 *state = other;
-                Err(js_err("no model is loading"))
+                Err(to_js(&Plain("internal", "no model is loading".into())))
             }
         }
+    }
+
+    /// Name, architecture, context, sizes of the loaded model, as JSON.
+    pub fn info(&self) -> JsResult<String> {
+        self.with_engine(|e| {
+            let c = &e.model.config;
+            let info = ModelInfo {
+                name: self.name.borrow().clone(),
+                architecture: format!("{:?}", c.arch).to_lowercase(),
+                context: e.model.n_ctx(),
+                vocab: c.vocab,
+                layers: c.n_layers,
+                weight_bytes: e.model.weight_bytes(),
+                kv_cache_bytes: e.model.kv_cache_bytes(),
+                has_chat_template: e.template.is_some(),
+            };
+            serde_json::to_string(&info).map_err(internal)
+        })
+    }
+
+    /// Token ids of `text`; `special`: parse special-token text such as `<|im_start|>`.
+    pub fn tokenize(&self, text: &str, special: bool) -> JsResult<Vec<u32>> {
+        self.with_engine(|e| Ok(e.tokenizer.encode(text, special)))
+    }
+
+    pub fn detokenize(&self, ids: &[u32]) -> JsResult<String> {
+        self.with_engine(|e| Ok(e.tokenizer.decode(ids)))
+    }
+
+    /// The prompt text the chat template renders for `messages` (JSON).
+    pub fn apply_chat_template(&self, messages: &str) -> JsResult<String> {
+        let messages: Vec<ChatMessage> = serde_json::from_str(messages).map_err(bad_request)?;
+        self.with_engine(|e| e.render_chat(&messages).map_err(js))
+    }
+
+    /// Forgets the KV cache.
+    pub fn reset(&self) -> JsResult<()> {
+        let mut state = self.state.try_borrow_mut().map_err(|_| busy())?;
+        let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
+        engine.reset();
+        Ok(())
+    }
+
+    fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> JsResult<T>) -> JsResult<T> {
+        let state = self.state.try_borrow().map_err(|_| busy())?;
+        let State::Ready(engine) = &*state else { return Err(not_ready()) };
+        f(engine)
+    }
+
+    /// Prefill `prompt_tokens` and decode `gen_tokens` (llama-bench style);
+    /// resolves to the throughput JSON. Clears the KV cache.
+    pub fn bench(&self, prompt_tokens: u32, gen_tokens: u32) -> js_sys::Promise {
+        let state = self.state.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut state = state.try_borrow_mut().map_err(|_| busy())?;
+            let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
+            engine.reset();
+            let t = measure_throughput(&engine.model, prompt_tokens, gen_tokens).await.map_err(js)?;
+            Ok(JsValue::from_str(&serde_json::to_string(&t).map_err(internal)?))
+        })
     }
 
     /// Generates for a JSON [`Request`]; `on_text(piece)` gets the text as it
@@ -156,16 +264,14 @@ impl WebEngine {
     pub fn generate(&self, request: String, on_text: js_sys::Function) -> js_sys::Promise {
         let state = self.state.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let mut state = state.try_borrow_mut().map_err(|_| js_err("the engine is busy"))?;
-            let State::Ready(engine) = &mut *state else {
-                return Err(js_err("no model is loaded").into());
-            };
-            let req: Request = serde_json::from_str(&request).map_err(js_err)?;
+            let mut state = state.try_borrow_mut().map_err(|_| busy())?;
+            let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
+            let req: Request = serde_json::from_str(&request).map_err(bad_request)?;
             let ids = match (req.messages, req.prompt, req.prompt_ids) {
-                (Some(m), _, _) => engine.encode_chat(&m).map_err(js_err)?,
+                (Some(m), _, _) => engine.encode_chat(&m).map_err(js)?,
                 (None, Some(p), _) => engine.encode_prompt(&p),
                 (None, None, Some(ids)) => ids,
-                _ => return Err(js_err("give messages, prompt or prompt_ids").into()),
+                _ => return Err(bad_request("give messages, prompt or prompt_ids")),
             };
             let d = SamplerConfig::default();
             let params = GenerateParams {
@@ -187,7 +293,7 @@ impl WebEngine {
                     on_text.call1(&JsValue::NULL, &JsValue::from_str(piece)).map(|v| v.as_bool() != Some(false)).unwrap_or(false)
                 })
                 .await
-                .map_err(js_err)?;
+                .map_err(js)?;
             let r = Response {
                 prompt_tokens: g.prompt_ids.len(),
                 prefilled_tokens: g.prefilled,
@@ -198,7 +304,7 @@ impl WebEngine {
                 ids: g.ids,
                 text: g.text,
             };
-            Ok(JsValue::from_str(&serde_json::to_string(&r).map_err(js_err)?))
+            Ok(JsValue::from_str(&serde_json::to_string(&r).map_err(internal)?))
         })
     }
 }

@@ -1,0 +1,254 @@
+// tabllm: a language model in the browser tab. The engine (Rust compiled to
+// WebAssembly, kernels in WGSL on WebGPU) runs in a Web Worker; this module is
+// the main-thread API, shaped like the OpenAI client. Types: tabllm.d.ts.
+import { TabllmError, deserializeError } from './errors.js';
+
+export { TabllmError };
+export { summarize } from './summarize.js';
+
+/** One worker and the requests in flight on it. */
+class WorkerClient {
+  constructor() {
+    // `new URL(..., import.meta.url)` lets bundlers (Vite, webpack 5) find and emit the worker.
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.pending = new Map();
+    this.nextId = 1;
+    this.dead = null;
+    this.worker.onmessage = ({ data }) => this.pending.get(data.id)?.(data);
+    this.worker.onerror = (e) => this.fail(new TabllmError('internal', `the engine worker failed: ${e.message ?? 'could not start (is the package served with its wasm/ folder?)'}`));
+  }
+
+  /** Sends `op`; `onEvent` gets progress/text messages; resolves to the result. */
+  call(op, args, { onEvent, signal } = {}) {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.worker.postMessage({ op: 'abort', target: id });
+      const settle = () => {
+        this.pending.delete(id);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      this.pending.set(id, (m) => {
+        if (m.type === 'result') {
+          settle();
+          resolve(m.value);
+        } else if (m.type === 'error') {
+          settle();
+          reject(deserializeError(m.error));
+        } else if (m.type === 'fail') {
+          settle();
+          reject(m.error);
+        } else {
+          onEvent?.(m);
+        }
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.worker.postMessage({ id, op, args });
+    });
+  }
+
+  fail(err) {
+    this.dead = err;
+    for (const handler of [...this.pending.values()]) handler({ type: 'fail', error: err });
+  }
+
+  terminate() {
+    this.worker.terminate();
+    this.fail(new TabllmError('unloaded', 'the engine was unloaded'));
+  }
+}
+
+function checkWebGpu() {
+  if (typeof navigator === 'undefined' || !navigator.gpu) {
+    throw new TabllmError('webgpu_unavailable', 'this browser has no WebGPU: use a recent Chrome or Edge, or Safari / Firefox with WebGPU enabled');
+  }
+}
+
+function abortError() {
+  return new TabllmError('aborted', 'the request was aborted');
+}
+
+const SAMPLING_KEYS = ['temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'seed', 'max_tokens'];
+
+/** The worker's request from an OpenAI-style one (unknown keys such as `model` are ignored). */
+function engineRequest(req, kind) {
+  if (!req || typeof req !== 'object') throw new TabllmError('invalid_request', 'create() takes a request object');
+  const out = {};
+  for (const k of SAMPLING_KEYS) {
+    if (req[k] === undefined || req[k] === null) continue;
+    if (typeof req[k] !== 'number' || !Number.isFinite(req[k])) throw new TabllmError('invalid_request', `${k} must be a number`);
+    out[k] = req[k];
+  }
+  if (out.max_tokens !== undefined) out.max_tokens = Math.max(0, Math.floor(out.max_tokens));
+  if (out.seed !== undefined) out.seed = Math.max(0, Math.floor(out.seed));
+  if (out.top_k !== undefined) out.top_k = Math.max(0, Math.floor(out.top_k));
+  if (req.stop !== undefined && req.stop !== null) out.stop = Array.isArray(req.stop) ? req.stop.map(String) : [String(req.stop)];
+  if (kind === 'chat') {
+    if (!Array.isArray(req.messages) || req.messages.length === 0) throw new TabllmError('invalid_request', 'messages must be a non-empty array');
+    out.messages = req.messages.map((m) => {
+      if (!m || typeof m.content !== 'string' || !['system', 'user', 'assistant'].includes(m.role)) {
+        throw new TabllmError('invalid_request', 'each message needs a role (system, user or assistant) and string content');
+      }
+      return { role: m.role, content: m.content };
+    });
+  } else if (Array.isArray(req.prompt)) {
+    // As in OpenAI's API, a prompt may be token ids.
+    if (!req.prompt.every((t) => Number.isInteger(t) && t >= 0)) throw new TabllmError('invalid_request', 'a prompt array must hold token ids');
+    out.prompt_ids = req.prompt;
+  } else {
+    if (typeof req.prompt !== 'string') throw new TabllmError('invalid_request', 'prompt must be a string or an array of token ids');
+    out.prompt = req.prompt;
+  }
+  return out;
+}
+
+let completionCounter = 0;
+
+class Engine {
+  constructor(client, info) {
+    this.client = client;
+    this.info = info;
+    this.chat = { completions: { create: (req) => this.create(req, 'chat') } };
+    this.completions = { create: (req) => this.create(req, 'text') };
+  }
+
+  /** Both endpoints: a promise of the whole result, or of an async iterable of chunks. */
+  async create(req, kind) {
+    const request = engineRequest(req, kind);
+    const signal = req.signal;
+    if (signal?.aborted) throw abortError();
+    const meta = {
+      id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-tabllm-${Date.now().toString(36)}-${++completionCounter}`,
+      created: Math.floor(Date.now() / 1000),
+      model: this.info.name,
+    };
+    if (!req.stream) {
+      const r = await this.client.call('generate', { request }, { signal });
+      if (r.finish_reason === 'abort') throw abortError();
+      return kind === 'chat'
+        ? { ...meta, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: r.finish_reason }], usage: usage(r), timings: timings(r) }
+        : { ...meta, object: 'text_completion', choices: [{ index: 0, text: r.text, finish_reason: r.finish_reason }], usage: usage(r), timings: timings(r) };
+    }
+    return this.stream(request, kind, meta, signal);
+  }
+
+  /** Text pieces arrive from the worker into a queue that the iterator drains. */
+  stream(request, kind, meta, signal) {
+    const queue = [];
+    let wake = null;
+    const push = (item) => {
+      queue.push(item);
+      wake?.();
+      wake = null;
+    };
+    const chunk = (text, finish, extra = {}) => (kind === 'chat'
+      ? { ...meta, object: 'chat.completion.chunk', choices: [{ index: 0, delta: text === null ? {} : { content: text }, finish_reason: finish }], ...extra }
+      : { ...meta, object: 'text_completion', choices: [{ index: 0, text: text ?? '', finish_reason: finish }], ...extra });
+    if (kind === 'chat') push({ value: { ...chunk(null, null), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] } });
+    this.client
+      .call('generate', { request }, { signal, onEvent: (m) => m.type === 'text' && push({ value: chunk(m.text, null) }) })
+      .then((r) => {
+        if (r.finish_reason === 'abort') push({ error: abortError() });
+        else push({ value: chunk(null, r.finish_reason, { usage: usage(r), timings: timings(r) }), last: true });
+      }, (error) => push({ error }));
+    return {
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          while (queue.length === 0) await new Promise((r) => (wake = r));
+          const item = queue.shift();
+          if (item.error) throw item.error;
+          yield item.value;
+          if (item.last) return;
+        }
+      },
+    };
+  }
+
+  tokenize(text, { special = false } = {}) {
+    return this.client.call('tokenize', { text: String(text), special });
+  }
+
+  detokenize(ids) {
+    return this.client.call('detokenize', { ids: Array.from(ids) });
+  }
+
+  applyChatTemplate(messages) {
+    return this.client.call('applyChatTemplate', { messages: engineRequest({ messages }, 'chat').messages });
+  }
+
+  reset() {
+    return this.client.call('reset', {});
+  }
+
+  bench({ prompt_tokens = 512, gen_tokens = 128 } = {}) {
+    return this.client.call('bench', { prompt_tokens, gen_tokens });
+  }
+
+  async unload() {
+    if (this.client.dead) return;
+    await this.client.call('unload', {}).catch(() => {});
+    this.client.terminate();
+  }
+}
+
+function usage(r) {
+  return { prompt_tokens: r.prompt_tokens, completion_tokens: r.ids.length, total_tokens: r.prompt_tokens + r.ids.length };
+}
+
+function timings(r) {
+  return { prefilled_tokens: r.prefilled_tokens, prefill_tok_s: r.prefill_tok_s, decode_tok_s: r.decode_tok_s, prompt_ids: r.prompt_ids, completion_ids: r.ids };
+}
+
+/** Resolves URLs against the page, keeps Blobs / Files as they are. */
+function normalizeSource(model) {
+  const list = Array.isArray(model) ? model : [model];
+  if (list.length === 0 || list.some((m) => m === undefined || m === null || m === '')) {
+    throw new TabllmError('invalid_request', 'createEngine needs a model: a URL, a File / Blob, or an array of parts');
+  }
+  return list.map((m) => (typeof Blob !== 'undefined' && m instanceof Blob ? m : new URL(String(m), globalThis.location?.href).href));
+}
+
+export async function createEngine(opts = {}) {
+  checkWebGpu();
+  const model = normalizeSource(opts.model);
+  if (opts.signal?.aborted) throw new TabllmError('aborted', 'the load was aborted');
+  const client = new WorkerClient();
+  try {
+    const info = await client.call(
+      'load',
+      { model, context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, base: globalThis.location?.href },
+      { signal: opts.signal, onEvent: (m) => m.type === 'progress' && opts.onProgress?.(m.progress) },
+    );
+    return new Engine(client, info);
+  } catch (err) {
+    client.terminate();
+    throw err;
+  }
+}
+
+/** Runs one operation in a short-lived worker (no model needed). */
+async function oneShot(op, args) {
+  const client = new WorkerClient();
+  try {
+    return await client.call(op, args);
+  } finally {
+    client.terminate();
+  }
+}
+
+export function listCachedModels() {
+  return oneShot('listCached', {});
+}
+
+export function deleteCachedModels(url) {
+  return oneShot('deleteCached', { url: url === undefined ? undefined : new URL(String(url), globalThis.location?.href).href });
+}
+
+export function measureBandwidth(opts = {}) {
+  checkWebGpu();
+  return oneShot('bandwidth', { options: opts });
+}
+
+export function inspectModel(model, opts = {}) {
+  return oneShot('inspect', { model: normalizeSource(model), options: opts, base: globalThis.location?.href });
+}

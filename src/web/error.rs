@@ -1,0 +1,145 @@
+//! Errors as the page sees them: a JS `Error` with a stable `code` (the
+//! `ErrorCode` union in pkg/tabllm.d.ts) and, where they help, `details`
+//! (e.g. the bytes and the limit of a tensor too large for the device).
+
+use wasm_bindgen::JsValue;
+
+use crate::engine::EngineError;
+use crate::gguf::GgufError;
+use crate::gpu::GpuError;
+use crate::kernels::KernelError;
+use crate::model::ModelError;
+use crate::tokenizer::TokenizerError;
+
+/// Code and optional details of an error.
+pub trait ErrorCode: std::fmt::Display {
+    fn code(&self) -> &'static str;
+    fn details(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+impl ErrorCode for GpuError {
+    fn code(&self) -> &'static str {
+        match self {
+            GpuError::NoAdapter(_) | GpuError::RequestDevice(_) => "webgpu_unavailable",
+            GpuError::DeviceLost(_) => "device_lost",
+            GpuError::TensorTooLarge { .. } => "model_too_large",
+            // Allocation failures surface as validation errors from the device.
+            GpuError::Validation(m) if m.to_ascii_lowercase().contains("out of memory") => "model_too_large",
+            GpuError::Validation(_) | GpuError::Readback(_) | GpuError::Shader(_) => "internal",
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            GpuError::TensorTooLarge { name, bytes, limit } => Some(serde_json::json!({ "tensor": name, "bytes": bytes, "limit": limit })),
+            _ => None,
+        }
+    }
+}
+
+impl ErrorCode for GgufError {
+    fn code(&self) -> &'static str {
+        "invalid_model"
+    }
+}
+
+impl ErrorCode for KernelError {
+    fn code(&self) -> &'static str {
+        match self {
+            KernelError::Gpu(e) => e.code(),
+            KernelError::UnsupportedType { .. } => "unsupported_tensor_type",
+            KernelError::Shape { .. } => "internal",
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            KernelError::Gpu(e) => e.details(),
+            _ => None,
+        }
+    }
+}
+
+impl ErrorCode for ModelError {
+    fn code(&self) -> &'static str {
+        match self {
+            ModelError::UnsupportedArchitecture(_) => "unsupported_architecture",
+            ModelError::UnsupportedTensorType { .. } => "unsupported_tensor_type",
+            ModelError::MissingTensor(_) | ModelError::TensorShape { .. } | ModelError::Config(_) | ModelError::Incomplete => "invalid_model",
+            ModelError::ContextFull { .. } => "context_full",
+            ModelError::BadToken { .. } => "invalid_request",
+            ModelError::Gguf(e) => e.code(),
+            ModelError::Gpu(e) => e.code(),
+            ModelError::Kernel(e) => e.code(),
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            ModelError::UnsupportedArchitecture(a) => Some(serde_json::json!({ "architecture": a })),
+            ModelError::UnsupportedTensorType { tensor, ty } => Some(serde_json::json!({ "tensor": tensor, "type": ty.name() })),
+            ModelError::ContextFull { needed, n_ctx } => Some(serde_json::json!({ "needed": needed, "context": n_ctx })),
+            ModelError::Gpu(e) => e.details(),
+            ModelError::Kernel(e) => e.details(),
+            _ => None,
+        }
+    }
+}
+
+impl ErrorCode for TokenizerError {
+    fn code(&self) -> &'static str {
+        "invalid_model"
+    }
+}
+
+impl ErrorCode for EngineError {
+    fn code(&self) -> &'static str {
+        match self {
+            EngineError::PromptTooLong { .. } => "context_full",
+            EngineError::EmptyPrompt | EngineError::NoChatTemplate => "invalid_request",
+            EngineError::Model(e) => e.code(),
+            EngineError::Tokenizer(e) => e.code(),
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            EngineError::PromptTooLong { prompt, n_ctx } => Some(serde_json::json!({ "prompt_tokens": prompt, "context": n_ctx })),
+            EngineError::Model(e) => e.details(),
+            _ => None,
+        }
+    }
+}
+
+/// An error of our own making, with its code.
+pub struct Plain(pub &'static str, pub String);
+
+impl std::fmt::Display for Plain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl ErrorCode for Plain {
+    fn code(&self) -> &'static str {
+        self.0
+    }
+}
+
+/// A request the engine could not parse.
+pub fn bad_request(e: impl std::fmt::Display) -> JsValue {
+    to_js(&Plain("invalid_request", format!("bad request: {e}")))
+}
+
+pub fn internal(e: impl std::fmt::Display) -> JsValue {
+    to_js(&Plain("internal", e.to_string()))
+}
+
+/// The JS `Error` for `e`: message, `code`, and `details` as a JSON string
+/// (the package parses it).
+pub fn to_js(e: &dyn ErrorCode) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    let _ = js_sys::Reflect::set(&err, &"code".into(), &e.code().into());
+    if let Some(d) = e.details() {
+        let _ = js_sys::Reflect::set(&err, &"details".into(), &d.to_string().into());
+    }
+    err.into()
+}

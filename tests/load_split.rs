@@ -1,0 +1,81 @@
+//! Split GGUF models (llama.cpp's gguf-split layout, written here by the
+//! `gguf` package's own writer through scripts/split_gguf.py): the parts
+//! streamed one after another load as one model that matches llama.cpp's
+//! reference, and parts out of order or missing are a typed error.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tabllm::gpu::{DeviceOptions, GpuContext};
+use tabllm::model::{LoadOptions, ModelError, ModelLoader};
+
+/// SmolLM2 split into 3 parts of at most 100 tensors (made once per target dir).
+fn parts() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("split");
+    let names: Vec<PathBuf> = (1..=3).map(|i| dir.join(format!("smol-{i:05}-of-00003.gguf"))).collect();
+    if !names.iter().all(|p| p.exists()) {
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/split_gguf.py");
+        let st = std::process::Command::new("python3")
+            .args([script, model_path("SmolLM2-135M-Instruct.Q4_1.gguf").to_str().unwrap(), dir.join("smol").to_str().unwrap(), "100"])
+            .status()
+            .expect("python3 with the gguf package (scripts/install-deps.sh installs it)");
+        assert!(st.success(), "split_gguf.py failed");
+    }
+    names
+}
+
+fn push_file(loader: &mut ModelLoader, path: &PathBuf) -> Result<(), ModelError> {
+    for chunk in std::fs::read(path).unwrap().chunks(1 << 20) {
+        loader.push(chunk)?;
+    }
+    Ok(())
+}
+
+fn loader(ctx: &Arc<GpuContext>) -> ModelLoader {
+    ModelLoader::new(ctx.clone(), LoadOptions { n_ctx: Some(256), max_batch: 64 })
+}
+
+#[test]
+fn split_parts_load_as_one_model_matching_llama_cpp() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let parts = parts();
+    let mut l = loader(&ctx);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            l.next_part().unwrap();
+        }
+        push_file(&mut l, p).unwrap();
+        assert_eq!(l.parts(), 3);
+    }
+    let p = l.progress();
+    assert_eq!(p.bytes_total, Some(parts.iter().map(|p| std::fs::metadata(p).unwrap().len()).sum()));
+    let m = l.finish().unwrap();
+    let cases = reference::cases("smollm2-135m-instruct-q4_1.json");
+    reference::check_model(&m, &cases[..2]);
+}
+
+#[test]
+fn split_parts_out_of_order_or_missing_are_errors() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let parts = parts();
+
+    let mut l = loader(&ctx);
+    push_file(&mut l, &parts[0]).unwrap();
+    l.next_part().unwrap();
+    let err = push_file(&mut l, &parts[2]).unwrap_err();
+    assert!(matches!(&err, ModelError::Config(m) if m.contains("expected part 2 of 3, got part 3 of 3")), "{err}");
+
+    let mut l = loader(&ctx);
+    push_file(&mut l, &parts[0]).unwrap();
+    l.next_part().unwrap();
+    push_file(&mut l, &parts[1]).unwrap();
+    let Err(err) = l.finish() else { panic!("finish without the last part succeeded") };
+    assert!(matches!(&err, ModelError::Config(m) if m.contains("3 parts but 2 arrived")), "{err}");
+
+    let mut l = loader(&ctx);
+    push_file(&mut l, &model_path("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    let err = l.next_part().unwrap_err();
+    assert!(matches!(&err, ModelError::Config(m) if m.contains("no more were expected")), "{err}");
+}
