@@ -93,8 +93,7 @@ function describeLoaded(info, from, bytes) {
   const how = info.from_cache ? 'loaded from browser storage, no download'
     : from.kind === 'file' ? `read from the file in ${info.load_seconds.toFixed(1)} s`
     : `downloaded ${mb(bytes || info.weight_bytes)} MB in ${info.load_seconds.toFixed(1)} s`;
-  return `Ready: ${info.name} (${info.architecture}, ${info.layers} layers, context ${info.context} tokens) on ${gpu}, ` +
-    `${how}. Nothing you type leaves this tab.`;
+  return `Ready: ${info.name}, ${how}. ${info.architecture}, ${info.layers} layers, context ${info.context} tokens, on ${gpu}.`;
 }
 
 async function loadModel(next) {
@@ -272,12 +271,7 @@ async function send(text) {
       timings: last?.timings,
     };
     window.lastResult = result;
-    if (result.usage && result.timings) {
-      meta.textContent = describeReply(result.usage, result.timings, finish);
-      $('status').textContent = `Last reply: ${meta.textContent}.`;
-    } else {
-      meta.textContent = '';
-    }
+    meta.textContent = result.usage && result.timings ? describeReply(result.usage, result.timings, finish) : '';
   } catch (err) {
     renderer.set(content);
     renderer.flush();

@@ -8,8 +8,10 @@
 // horizontal scroll.
 // Usage: node tests/browser/page.mjs   (after scripts/build-web.sh and
 // `npm ci` in www/ and tests/browser/). SCREENSHOT_DIR=dir saves PNGs of the
-// chat answer (light, dark, phone) there.
+// chat answer (light, dark, phone) there. ONLY=regex runs the checks whose
+// names match (the SmolLM2 ones, which take minutes, only if it matches "SmolLM2").
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +26,8 @@ if (screenshots) mkdirSync(screenshots, { recursive: true });
 
 const h = await start();
 const LOAD_TIMEOUT = 300_000;
+const only = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : null;
+const check = (name, fn) => (only && !only.test(name) ? null : h.check(name, fn));
 
 /** A page in a fresh context that records every value of #bar and every text
  * of #status and #sum-progress from the first byte on. */
@@ -66,94 +70,97 @@ const noHorizontalScroll = (page) => page.evaluate(() => ({
 
 // ---- SmolLM2, the default model ---------------------------------------------
 
-const smol = readJson(join(shared, 'smollm2-135m-instruct-q4_1.json'));
-const reference = smol.chat[0];
-const { context: smolContext, page } = await open('/www/index.html?temperature=0&max_tokens=24', { viewport: { width: 1000, height: 760 } });
+async function smollm2() {
+  const smol = readJson(join(shared, 'smollm2-135m-instruct-q4_1.json'));
+  const reference = smol.chat[0];
+  const { context: smolContext, page } = await open('/www/index.html?temperature=0&max_tokens=24', { viewport: { width: 1000, height: 760 } });
 
-await h.check('the default model (SmolLM2) loads with a progress bar that reaches 100%', async () => {
-  const t = Date.now();
-  await waitReady(page);
-  const seen = await page.evaluate(() => window.seen);
-  const values = seen.bar.filter((v) => v !== null);
-  console.log(`  loaded in ${((Date.now() - t) / 1000).toFixed(0)} s; ${values.length} bar values; status: ${await page.textContent('#status')}`);
-  assert.ok(values.some((v) => v > 0 && v < 1), `no value between 0 and 1: ${values}`);
-  assert.equal(values.at(-1), 1);
-  for (let i = 1; i < values.length; i++) assert.ok(values[i] >= values[i - 1], `bar went back: ${values.slice(i - 1, i + 1)}`);
-  assert.ok(seen.status.some((s) => /^Downloading \d+% — [\d.]+ of 98\.4 MB, [\d.]+ MB\/s/.test(s)), `no download line in ${seen.status.slice(0, 5)}`);
-  assert.match(await page.textContent('#model-name'), new RegExp(SMOLLM2.replaceAll('.', '\\.')));
-  assert.match(await page.textContent('#status'), /^Ready: .*downloaded 98\.4 MB/);
-});
+  await h.check('the default model (SmolLM2) loads with a progress bar that reaches 100%', async () => {
+    const t = Date.now();
+    await waitReady(page);
+    const seen = await page.evaluate(() => window.seen);
+    const values = seen.bar.filter((v) => v !== null);
+    console.log(`  loaded in ${((Date.now() - t) / 1000).toFixed(0)} s; ${values.length} bar values; status: ${await page.textContent('#status')}`);
+    assert.ok(values.some((v) => v > 0 && v < 1), `no value between 0 and 1: ${values}`);
+    assert.equal(values.at(-1), 1);
+    for (let i = 1; i < values.length; i++) assert.ok(values[i] >= values[i - 1], `bar went back: ${values.slice(i - 1, i + 1)}`);
+    assert.ok(seen.status.some((s) => /^Downloading \d+% — [\d.]+ of 98\.4 MB, [\d.]+ MB\/s/.test(s)), `no download line in ${seen.status.slice(0, 5)}`);
+    assert.match(await page.textContent('#model-name'), new RegExp(SMOLLM2.replaceAll('.', '\\.')));
+    assert.match(await page.textContent('#status'), /^Ready: .*downloaded 98\.4 MB/);
+  });
 
-await h.check('SmolLM2 answers a chat message greedily, streamed, with tok/s from timings', async () => {
-  await send(page, reference.messages[0].content);
-  const texts = new Set();
-  while ((await state(page)) === 'generating') {
-    texts.add(await page.textContent('#log .msg.assistant .md'));
-    await page.waitForTimeout(250);
-  }
-  await waitReady(page, 10_000);
-  const r = await page.evaluate(() => window.lastResult);
-  console.log(`  "${r.choices[0].message.content}" — ${await page.textContent('#log .msg.assistant .meta')}`);
-  assert.ok(texts.size > 3, `the reply did not stream: ${[...texts]}`);
-  assert.deepEqual(r.timings.prompt_ids, reference.prompt_ids);
-  assert.deepEqual(r.timings.completion_ids, reference.greedy_ids_f32_activations.slice(0, 24));
-  assert.equal(r.usage.completion_tokens, 24);
-  assert.equal(r.choices[0].finish_reason, 'length');
-  assert.ok(r.timings.decode_tok_s > 0);
-  assert.match(await page.textContent('#log .msg.assistant .meta'), /^24 tokens, [\d.]+ tok\/s/);
-  assert.match(await page.textContent('#log'), /Assistant: The tallest mountain/);
-  if (screenshots) {
-    await page.screenshot({ path: join(screenshots, 'chat-light.png') });
-    await page.emulateMedia({ colorScheme: 'dark' });
-    await page.screenshot({ path: join(screenshots, 'chat-dark.png') });
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: join(screenshots, 'chat-phone-dark.png') });
-    await page.emulateMedia({ colorScheme: 'light' });
-    await page.setViewportSize({ width: 1000, height: 760 });
-    console.log(`  screenshots in ${screenshots}`);
-  }
-});
+  await check('SmolLM2 answers a chat message greedily, streamed, with tok/s from timings', async () => {
+    await send(page, reference.messages[0].content);
+    const texts = new Set();
+    while ((await state(page)) === 'generating') {
+      texts.add(await page.textContent('#log .msg.assistant .md'));
+      await page.waitForTimeout(250);
+    }
+    await waitReady(page, 10_000);
+    const r = await page.evaluate(() => window.lastResult);
+    console.log(`  "${r.choices[0].message.content}" — ${await page.textContent('#log .msg.assistant .meta')}`);
+    assert.ok(texts.size > 3, `the reply did not stream: ${[...texts]}`);
+    assert.deepEqual(r.timings.prompt_ids, reference.prompt_ids);
+    assert.deepEqual(r.timings.completion_ids, reference.greedy_ids_f32_activations.slice(0, 24));
+    assert.equal(r.usage.completion_tokens, 24);
+    assert.equal(r.choices[0].finish_reason, 'length');
+    assert.ok(r.timings.decode_tok_s > 0);
+    assert.match(await page.textContent('#log .msg.assistant .meta'), /^24 tokens, [\d.]+ tok\/s/);
+    assert.match(await page.textContent('#log'), /Assistant: The tallest mountain/);
+    if (screenshots) {
+      await page.screenshot({ path: join(screenshots, 'chat-light.png') });
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.screenshot({ path: join(screenshots, 'chat-dark.png') });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: join(screenshots, 'chat-phone-dark.png') });
+      await page.emulateMedia({ colorScheme: 'light' });
+      await page.setViewportSize({ width: 1000, height: 760 });
+      console.log(`  screenshots in ${screenshots}`);
+    }
+  });
 
-await h.check('Stop ends a reply mid-stream and keeps what came', async () => {
-  await page.click('#new-chat');
-  await page.click('#settings summary');
-  await page.fill('#settings-form [name=max_tokens]', '200');
-  await page.click('#settings summary');
-  await send(page, 'Write a long story about a dragon who learns to paint.');
-  await page.waitForFunction(() => (document.querySelector('#log .msg.assistant .md')?.textContent.split(/\s+/).length ?? 0) >= 4, null, { timeout: 120_000 });
-  await page.click('#stop');
-  await waitReady(page, 15_000);
-  const text = await page.textContent('#log .msg.assistant .md');
-  await page.waitForTimeout(2000);
-  assert.equal(await page.textContent('#log .msg.assistant .md'), text, 'text kept coming after Stop');
-  assert.match(await page.textContent('#log .msg.assistant .meta'), /^Stopped after \d+ pieces? of text/);
-  const words = text.trim().split(/\s+/).length;
-  assert.ok(words >= 4 && words < 150, `${words} words`);
-  console.log(`  stopped after: "${text}"`);
-});
+  await check('Stop ends a SmolLM2 reply mid-stream and keeps what came', async () => {
+    await page.click('#new-chat');
+    await page.click('#settings summary');
+    await page.fill('#settings-form [name=max_tokens]', '200');
+    await page.click('#settings summary');
+    await send(page, 'Write a long story about a dragon who learns to paint.');
+    await page.waitForFunction(() => (document.querySelector('#log .msg.assistant .md')?.textContent.split(/\s+/).length ?? 0) >= 4, null, { timeout: 120_000 });
+    await page.click('#stop');
+    await waitReady(page, 15_000);
+    const text = await page.textContent('#log .msg.assistant .md');
+    await page.waitForTimeout(2000);
+    assert.equal(await page.textContent('#log .msg.assistant .md'), text, 'text kept coming after Stop');
+    assert.match(await page.textContent('#log .msg.assistant .meta'), /^Stopped after \d+ pieces? of text/);
+    const words = text.trim().split(/\s+/).length;
+    assert.ok(words >= 4 && words < 150, `${words} words`);
+    console.log(`  stopped after: "${text}"`);
+  });
 
-await h.check('a reload loads from browser storage, no download; Clear cached models empties it', async () => {
-  await page.reload();
-  await waitReady(page);
-  const seen = await page.evaluate(() => window.seen);
-  assert.ok(seen.status.some((s) => s.startsWith('From browser storage')), `no cache phase in ${seen.status.slice(0, 5)}`);
-  assert.ok(!seen.status.some((s) => s.startsWith('Downloading')), 'downloaded again');
-  assert.match(await page.textContent('#status'), /loaded from browser storage, no download/);
-  assert.equal((await page.evaluate(() => window.seen.bar)).at(-1), 1);
-  await page.click('#model-chooser summary');
-  await page.waitForFunction(() => /MB/.test(document.getElementById('cache-info').textContent));
-  await page.click('#clear-cache');
-  await page.waitForFunction(() => /no cached models/.test(document.getElementById('cache-info').textContent));
-});
-await smolContext.close();
+  await check('a reload loads SmolLM2 from browser storage, no download; Clear cached models empties it', async () => {
+    await page.reload();
+    await waitReady(page);
+    const seen = await page.evaluate(() => window.seen);
+    assert.ok(seen.status.some((s) => s.startsWith('From browser storage')), `no cache phase in ${seen.status.slice(0, 5)}`);
+    assert.ok(!seen.status.some((s) => s.startsWith('Downloading')), 'downloaded again');
+    assert.match(await page.textContent('#status'), /loaded from browser storage, no download/);
+    assert.equal((await page.evaluate(() => window.seen.bar)).at(-1), 1);
+    await page.click('#model-chooser summary');
+    await page.waitForFunction(() => /MB/.test(document.getElementById('cache-info').textContent));
+    await page.click('#clear-cache');
+    await page.waitForFunction(() => /no cached models/.test(document.getElementById('cache-info').textContent));
+  });
+  await smolContext.close();
+}
+if (!only || only.test('SmolLM2')) await smollm2();
 
 // ---- the tiny model: files, summarize, rendering, errors, phone -------------
 
-const tinyUrl = `/www/index.html?model=/models/${TINY}&temperature=0&max_tokens=8&context=160`;
+const tinyUrl = `/www/index.html?model=/models/${TINY}&temperature=0&max_tokens=8&context=200`;
 const { context: tinyContext, page: tiny } = await open(tinyUrl, { viewport: { width: 390, height: 844 } });
 await waitReady(tiny, 60_000);
 
-await h.check('model output is rendered as markdown with nothing active in it', async () => {
+await check('model output is rendered as markdown with nothing active in it', async () => {
   const hostile = [
     '# Title', '', 'Some **bold** and `code`.', '', '```js', 'let x = "<b>not bold</b>";', '```', '',
     '<script>window.pwned = "script"</script>', '',
@@ -186,12 +193,13 @@ await h.check('model output is rendered as markdown with nothing active in it', 
   assert.match(dom.text, /\[image: pic\]/);
   assert.equal(dom.pwned, undefined);
   // DOMPurify on its own, for HTML that reaches it (the markdown step escapes raw HTML first).
+  // (Chromium logs a CSP violation for the onerror / onload in DOMPurify's inert document: blocked, never run.)
   const clean = await tiny.evaluate(() => String(window.tabllmPage.sanitize(
     '<b>ok</b><img src=x onerror=alert(1)><script>alert(2)</script><a href="javascript:alert(3)">a</a><svg onload=alert(4)></svg>')));
   assert.equal(clean, '<b>ok</b><a target="_blank" rel="noopener noreferrer nofollow">a</a>');
 });
 
-await h.check('a 390×844 screen has no horizontal scroll (chat, panels open, summarize)', async () => {
+await check('a 390×844 screen has no horizontal scroll (chat, panels open, summarize)', async () => {
   await tiny.evaluate(() => window.tabllmPage.showReply(`A long line: ${'x'.repeat(300)} and https://example.com/${'y/'.repeat(80)}\n\n| a | b | c | d | e | f | g |\n|---|---|---|---|---|---|---|\n| ${'cell '.repeat(8)} | 2 | 3 | 4 | 5 | 6 | 7 |`));
   const sizes = [];
   sizes.push(await noHorizontalScroll(tiny));
@@ -210,7 +218,7 @@ await h.check('a 390×844 screen has no horizontal scroll (chat, panels open, su
   assert.ok(box && box.y + box.height <= 844 && box.x + box.width <= 390, JSON.stringify(box));
 });
 
-await h.check('a message longer than the context says so and offers a new chat', async () => {
+await check('a message longer than the context says so and offers a new chat', async () => {
   await tiny.click('#new-chat');
   await tiny.fill('#input', 'word '.repeat(400));
   await tiny.click('#send');
@@ -222,7 +230,7 @@ await h.check('a message longer than the context says so and offers a new chat',
   assert.equal(await tiny.locator('#log .msg').count(), 0);
 });
 
-await h.check('a local .gguf loads through the file input (read in the tab) and answers', async () => {
+await check('a local .gguf loads through the file input (read in the tab) and answers', async () => {
   const file = join(shared, 'tiny', 'tiny-llama-q4_k_m.gguf');
   await tiny.evaluate(() => (window.seen.status.length = 0));
   await tiny.setInputFiles('#model-file', file);
@@ -239,28 +247,87 @@ await h.check('a local .gguf loads through the file input (read in the tab) and 
   assert.ok(r.usage.completion_tokens > 0 && r.usage.completion_tokens <= 8);
 });
 
-await h.check('files that are not one model, or part of a split one, are refused with what to choose', async () => {
+await check('the parts of a split GGUF, chosen together in any order, load as one model', async () => {
+  // Written by scripts/split_gguf.py (the gguf package), as tests/browser/package.mjs does.
+  const dir = join(tmpdir(), `tabllm-page-split-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  execFileSync('python3', [join(repo, 'scripts/split_gguf.py'), join(shared, 'tiny', TINY), join(dir, 'tiny'), '8']);
+  const parts = [3, 1, 2].map((i) => join(dir, `tiny-0000${i}-of-00003.gguf`));
+  await tiny.evaluate(() => (window.seen.status.length = 0));
+  await tiny.setInputFiles('#model-file', parts);
+  await waitState(tiny, 'loading', 10_000).catch(() => {});
+  await waitReady(tiny, 60_000);
+  assert.equal(await tiny.textContent('#model-name'), 'tiny.gguf (3 parts)');
+  const seen = await tiny.evaluate(() => window.seen.status);
+  // Progress is throttled: a 1 MB model shows the first part and the last, not always each.
+  assert.ok(seen.some((s) => s.startsWith('Reading file (part 1 of 3)')), `no part 1 in ${seen}`);
+  assert.ok(seen.some((s) => /\(part 3 of 3\) 100%/.test(s)), `no part 3 in ${seen}`);
+  await send(tiny, 'Hello');
+  await waitReady(tiny, 60_000);
+  assert.ok((await tiny.evaluate(() => window.lastResult)).usage.completion_tokens > 0);
+});
+
+await check('files dropped on the page: a .txt goes to Summarize, a .gguf is loaded', async () => {
+  const drop = (name, url, text) => tiny.evaluate(async ([name, url, text]) => {
+    const body = url ? await (await fetch(url)).blob() : text;
+    const dt = new DataTransfer();
+    dt.items.add(new File([body], name));
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      document.body.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }
+  }, [name, url, text]);
+  await drop('notes.md', null, '# Notes\n\nSome text to summarize.');
+  assert.equal(await tiny.getAttribute('#tab-summarize', 'aria-selected'), 'true');
+  await tiny.waitForFunction(() => document.getElementById('sum-input').value.startsWith('# Notes'));
+  assert.equal(await tiny.isHidden('#drop-overlay'), true);
+  await tiny.click('#tab-chat');
+  await tiny.evaluate(() => (window.seen.status.length = 0));
+  await drop('dropped-tiny.gguf', `/models/${TINY}`);
+  await waitReady(tiny, 60_000);
+  assert.equal(await tiny.textContent('#model-name'), 'dropped-tiny.gguf');
+  assert.ok((await tiny.evaluate(() => window.seen.status)).some((s) => s.startsWith('Reading file')));
+});
+
+await check('the theme button cycles system → light → dark colours', async () => {
+  const look = () => tiny.evaluate(() => [document.documentElement.dataset.theme ?? 'system', getComputedStyle(document.body).backgroundColor]);
+  const [mode0, system] = await look();
+  await tiny.click('#theme');
+  const [mode1, light] = await look();
+  await tiny.click('#theme');
+  const [mode2, dark] = await look();
+  await tiny.click('#theme');
+  assert.deepEqual([mode0, mode1, mode2, (await look())[0]], ['system', 'light', 'dark', 'system']);
+  assert.equal(system, light); // the test browser prefers light
+  assert.notEqual(light, dark);
+});
+
+await check('files that are not one model, or part of a split one, are refused with what to choose', async () => {
   const dir = join(tmpdir(), `tabllm-page-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   const part = join(dir, 'model-00001-of-00003.gguf');
   writeFileSync(part, readFileSync(join(shared, 'tiny', TINY)).subarray(0, 1024));
+  const loaded = await tiny.textContent('#model-name');
   await tiny.setInputFiles('#model-file', part);
   await waitState(tiny, 'error', 5000);
   assert.match(await tiny.textContent('#error-text'), /part 1 of 3 of a split model: choose all 3 parts together/);
-  assert.equal(await tiny.textContent('#model-name'), 'tiny-llama-q4_k_m.gguf', 'the loaded model was kept');
+  assert.equal(await tiny.textContent('#model-name'), loaded, 'the loaded model was kept');
   assert.equal(await tiny.isDisabled('#send'), false);
 });
 
-await h.check('a text over 3× the context is summarized in stages, every request inside the context', async () => {
+await check('a text over 3× the context is summarized in stages, every request inside the context', async () => {
   await tiny.click('#tab-summarize');
-  const sentences = ['The river rose after three days of rain, and the village moved its boats to higher ground.',
-    'Merchants argued about the price of grain while the mill stood idle.',
-    'A teacher kept the school open, reading old maps aloud to the children.',
-    'By the end of the week the water had fallen, leaving silt across every field.'];
-  const paragraphs = Array.from({ length: 8 }, (_, i) => `Part ${i + 1}. ${sentences.slice(i % 2).join(' ')} ${sentences.slice(0, (i % 3) + 1).join(' ')}`);
-  const text = paragraphs.join('\n\n');
-  const { tokens, context } = await tiny.evaluate(async (text) => {
+  const sentences = ['The river rose after the rain.', 'The village moved its boats.', 'Merchants argued about grain.',
+    'The mill stood idle.', 'A teacher kept the school open.', 'She read old maps aloud.', 'The water fell by Sunday.',
+    'Silt covered every field.'];
+  const { text, tokens, context } = await tiny.evaluate(async (sentences) => {
     const engine = window.tabllmPage.engine;
+    // Paragraphs until the text is over 3× the context.
+    const paragraphs = [];
+    let text = '';
+    for (let i = 0; (await engine.tokenize(text)).length <= 3.2 * engine.info.context; i++) {
+      paragraphs.push(`Part ${i + 1}. ${sentences.slice(i % 3).concat(sentences.slice(0, i % 3)).slice(0, 4 + (i % 3)).join(' ')}`);
+      text = paragraphs.join('\n\n');
+    }
     // Record every request summarize() makes and the prompt tokens the engine counted.
     window.requests = [];
     const create = engine.chat.completions.create.bind(engine.chat.completions);
@@ -279,9 +346,9 @@ await h.check('a text over 3× the context is summarized in stages, every reques
         }
       })();
     };
-    return { tokens: (await engine.tokenize(text)).length, context: engine.info.context };
-  }, text);
-  assert.equal(context, 160);
+    return { text, tokens: (await engine.tokenize(text)).length, context: engine.info.context };
+  }, sentences);
+  assert.equal(context, 200);
   assert.ok(tokens > 3 * context, `${tokens} tokens`);
   await tiny.fill('#sum-input', text);
   await tiny.fill('#sum-max-tokens', '24');
@@ -306,7 +373,10 @@ await h.check('a text over 3× the context is summarized in stages, every reques
   const instruction = 'Summarize the following text concisely.\n\n';
   const chunks = requests.slice(0, result.chunks).map((r) => r.content.slice(instruction.length));
   assert.equal(chunks.join(''), text);
-  for (const c of chunks.slice(0, -1)) assert.match(c, /(\n\n|[.!?] )$/, `cut mid-sentence: …${JSON.stringify(c.slice(-30))}`);
+  // Cut between words always, and at a sentence or paragraph end when one is near (sentences here are short).
+  for (const c of chunks.slice(0, -1)) assert.match(c, /\s$/, `cut inside a word: …${JSON.stringify(c.slice(-30))}`);
+  const atSentence = chunks.slice(0, -1).filter((c) => /(\n\n|[.!?] )$/.test(c)).length;
+  assert.ok(atSentence >= (chunks.length - 1) * 0.75, `${atSentence} of ${chunks.length - 1} cuts at a sentence end`);
   assert.equal(requests.filter((r) => r.stream).length, 1, 'only the final stage streams');
   assert.ok(requests.at(-1).stream);
   assert.ok(progress.some((p) => new RegExp(`^Stage 1: chunk 2 of ${result.chunks} \\(\\d+ tokens\\)`).test(p)), progress.join(' | '));
@@ -316,7 +386,7 @@ await h.check('a text over 3× the context is summarized in stages, every reques
   await tiny.click('#tab-chat');
 });
 
-await h.check('errors name what to do (every code the page explains)', async () => {
+await check('errors name what to do (every code the page explains)', async () => {
   const texts = await tiny.evaluate(async () => {
     const { explain } = await import('/www/ui/errors.js');
     const codes = ['webgpu_unavailable', 'model_too_large', 'download_failed', 'unsupported_architecture',
@@ -336,7 +406,7 @@ await h.check('errors name what to do (every code the page explains)', async () 
 });
 await tinyContext.close();
 
-await h.check('a model that is not there: download_failed with a Retry button', async () => {
+await check('a model that is not there: download_failed with a Retry button', async () => {
   const { context, page: missing } = await open('/www/index.html?model=/models/not-there.gguf');
   await waitState(missing, 'error', 60_000);
   assert.equal(await missing.getAttribute('#error', 'data-code'), 'download_failed');
@@ -346,7 +416,7 @@ await h.check('a model that is not there: download_failed with a Retry button', 
   await context.close();
 });
 
-await h.check('an unsupported architecture is named, from a local file', async () => {
+await check('an unsupported architecture is named, from a local file', async () => {
   const bytes = readFileSync(join(shared, 'tiny', TINY));
   const at = bytes.indexOf('general.architecture') + 'general.architecture'.length + 12;
   bytes.write('mamba', at);
