@@ -40,6 +40,8 @@ export interface EngineOptions {
   signal?: AbortSignal;
   /** Pretend the device allows at most this many bytes per storage binding (testing small devices). */
   maxBindingSize?: number;
+  /** Use the kernel shapes meant for CPU rasterizers such as SwiftShader (detected from the adapter info by default). */
+  softwareAdapter?: boolean;
 }
 
 export type Role = 'system' | 'user' | 'assistant';
@@ -239,6 +241,32 @@ export interface ModelReport {
   reason: string;
   max_context_that_fits: number | null;
   predicted_decode_tok_s: number | null;
+  /** Weights the forward pass uploads (tensors it does not read are skipped). */
+  loaded_weight_bytes: number;
+  context_train: number | null;
+  kv_bytes_per_element: 2 | 4;
+  n_layers: number | null;
+  n_kv_heads: number | null;
+  head_dim: number | null;
+  /** Gemma 3's sliding-window layers keep min(context, window + batch) positions. */
+  sliding_window: number | null;
+  n_local_layers: number;
+  /** Tensors larger than one binding, split by rows over `parts` buffers. */
+  split_tensors: Array<{ name: string; bytes: number; parts: number }>;
+  decode_bytes_per_token: number;
 }
 /** Reads only a GGUF's header (HTTP Range requests, or a file's first bytes) and says whether it will run here. */
-export function inspectModel(model: ModelSource, opts?: { context?: number; bandwidth_gbps?: number }): Promise<ModelReport>;
+export interface InspectOptions {
+  /** Context to size the KV cache for (default: the model's, capped at 4096). */
+  context?: number;
+  /** Measured bandwidth (e.g. measureBandwidth().peak_gbps) for predicted_decode_tok_s. */
+  bandwidth_gbps?: number;
+  /** Memory the model may use, when known. */
+  available_bytes?: number;
+  /** Default: 2 where the adapter has shader-f16 (f16 KV cache), else 4. */
+  kv_bytes_per_element?: 2 | 4;
+  /** Default: this adapter's limits. */
+  max_buffer_size?: number;
+  max_storage_buffer_binding_size?: number;
+}
+export function inspectModel(model: ModelSource, opts?: InspectOptions): Promise<ModelReport>;

@@ -216,7 +216,7 @@ export async function createEngine(opts = {}) {
   try {
     const info = await client.call(
       'load',
-      { model, context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, base: globalThis.location?.href },
+      { model, context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, base: globalThis.location?.href },
       { signal: opts.signal, onEvent: (m) => m.type === 'progress' && opts.onProgress?.(m.progress) },
     );
     return new Engine(client, info);

@@ -25,14 +25,21 @@ async function adapterInfo() {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new TabllmError('webgpu_unavailable', 'WebGPU is present but no GPU adapter is available (it may be disabled or blocklisted)');
   const i = adapter.info ?? {};
-  return { vendor: i.vendor ?? '', architecture: i.architecture ?? '', device: i.device ?? '', description: i.description ?? '' };
+  return {
+    vendor: i.vendor ?? '',
+    architecture: i.architecture ?? '',
+    device: i.device ?? '',
+    description: i.description ?? '',
+    // A CPU rasterizer (SwiftShader, or the fallback adapter): kernels take CPU-friendly shapes.
+    software: i.architecture === 'swiftshader' || i.isFallbackAdapter === true || adapter.isFallbackAdapter === true,
+  };
 }
 
 function wasmMemoryBytes() {
   return wasm?.memory?.buffer?.byteLength ?? 0;
 }
 
-async function load({ model, context, cache = true, maxBindingSize, base }, post, signal) {
+async function load({ model, context, cache = true, maxBindingSize, softwareAdapter, base }, post, signal) {
   await ready();
   const started = performance.now();
   const parts = expandParts(model, base);
@@ -40,7 +47,7 @@ async function load({ model, context, cache = true, maxBindingSize, base }, post
   const adapter = await adapterInfo();
   engine?.free();
   engine = null;
-  const e = await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined);
+  const e = await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined, softwareAdapter ?? adapter.software);
   const device = JSON.parse(e.device());
   let loaded = 0;
   let fromCache = true;
@@ -135,42 +142,65 @@ async function generate(request, post, signal) {
   return JSON.parse(result);
 }
 
-/** Reads a GGUF header only: HTTP Range requests of growing size, or a file's first bytes. */
-async function inspect({ model, options, base }, signal) {
+/** Reads a GGUF header only: HTTP Range requests of growing size, or a
+ * file's first bytes; then sizes it against this device's limits. */
+async function inspect({ model, options = {}, base }, signal) {
   await ready();
   const { WebHeaderProbe } = await import('./wasm/tabllm.js');
-  if (!WebHeaderProbe) throw new TabllmError('internal', 'this build has no header probe');
   const part = expandParts(model, base)[0];
+  const adapter = await navigator.gpu.requestAdapter();
   const probe = new WebHeaderProbe();
   let fetched = 0;
+  const push = (bytes) => {
+    fetched += bytes.byteLength;
+    try {
+      return probe.push(bytes);
+    } catch (err) {
+      throw new TabllmError('invalid_model', `${partName(part)}: ${err.message}`);
+    }
+  };
   try {
     if (part instanceof Blob) {
-      for (let at = 0, n = 1 << 20; at < part.size; at += n, n *= 2) {
-        const bytes = new Uint8Array(await part.slice(at, at + n).arrayBuffer());
-        fetched += bytes.byteLength;
-        if (probe.push(bytes)) break;
+      for (let at = 0; at < part.size;) {
+        const n = probe.bytes_needed_hint();
+        if (push(new Uint8Array(await part.slice(at, at + n).arrayBuffer()))) break;
+        at += n;
       }
     } else {
-      let done = false;
-      for (let at = 0, n = 1 << 20; !done; at += n, n *= 2) {
+      let complete = false;
+      for (let at = 0; !complete;) {
+        const n = probe.bytes_needed_hint();
         const r = await fetch(part, { headers: { Range: `bytes=${at}-${at + n - 1}` }, signal });
         if (r.status === 416) break; // past the end
         if (!r.ok || !r.body) throw new TabllmError('download_failed', `reading the header of ${part} failed: HTTP ${r.status}`, { url: part, status: r.status });
         const reader = r.body.getReader();
         for (;;) {
-          const { done: end, value } = await reader.read();
-          if (end) break;
-          fetched += value.byteLength;
-          if (probe.push(value)) {
-            done = true;
+          const { done, value } = await reader.read();
+          if (done) break;
+          if (push(value)) {
+            complete = true;
             reader.cancel().catch(() => {}); // a server that ignored the Range header: stop here
             break;
           }
         }
         if (r.status === 200) break; // the whole file was offered and it ended
+        at += n;
       }
     }
-    const report = JSON.parse(probe.report(JSON.stringify(options ?? {})));
+    const known = ['context', 'bandwidth_gbps', 'available_bytes', 'kv_bytes_per_element', 'max_buffer_size', 'max_storage_buffer_binding_size'];
+    const opts = Object.fromEntries(Object.entries(options).filter(([k, v]) => known.includes(k) && v !== undefined && v !== null));
+    if (adapter) {
+      // What createEngine would get: the adapter's limits, and an f16 KV cache where shader-f16 exists.
+      opts.max_buffer_size ??= adapter.limits.maxBufferSize;
+      opts.max_storage_buffer_binding_size ??= adapter.limits.maxStorageBufferBindingSize;
+      opts.kv_bytes_per_element ??= adapter.features.has('shader-f16') ? 2 : 4;
+    }
+    let report;
+    try {
+      report = JSON.parse(probe.report(JSON.stringify(opts)));
+    } catch (err) {
+      throw new TabllmError(fetched === 0 ? 'download_failed' : 'invalid_model', `${partName(part)}: ${err.message}`);
+    }
     return { ...report, bytes_fetched: fetched };
   } finally {
     probe.free();

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;
+pub mod inspect;
 pub mod kernels;
 pub mod model;
 pub mod quant;

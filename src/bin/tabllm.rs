@@ -47,10 +47,30 @@ enum Cmd {
     /// Measure memory bandwidth, then prefill and decode speed (llama-bench
     /// style) and decode against the bandwidth roofline, on this device.
     Bench(BenchArgs),
-    /// Print the model's metadata summary and tensor types.
+    /// Print the model's metadata summary and tensor types, and whether it
+    /// runs: sizes, KV cache and fit (from the header only; no GPU needed).
     Info {
         #[arg(long)]
         model: PathBuf,
+        /// Context to size the KV cache for (default: the runtime's, the
+        /// model's training context capped at 4096).
+        #[arg(long)]
+        context: Option<u32>,
+        /// Size the KV cache in f16 (2 bytes per element) instead of f32.
+        #[arg(long)]
+        f16_kv: bool,
+        /// Check the fit against this maxStorageBufferBindingSize, in bytes.
+        #[arg(long)]
+        max_binding_size: Option<u64>,
+        /// Check the fit against this much GPU memory, in bytes.
+        #[arg(long)]
+        available_bytes: Option<u64>,
+        /// Predict decode speed at this read bandwidth (GB/s).
+        #[arg(long)]
+        bandwidth_gbps: Option<f64>,
+        /// Print the report as one JSON object (and nothing else).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -147,7 +167,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Generate(a) => generate(a)?,
         Cmd::Chat { load, temperature, max_tokens, system } => chat(load, temperature, max_tokens, system)?,
-        Cmd::Info { model } => info(&model)?,
+        Cmd::Info { model, context, f16_kv, max_binding_size, available_bytes, bandwidth_gbps, json } => {
+            let opts = tabllm::inspect::InspectOptions {
+                context,
+                kv_bytes_per_element: if f16_kv { 2 } else { 4 },
+                max_storage_buffer_binding_size: max_binding_size,
+                available_bytes,
+                bandwidth_gbps,
+                ..Default::default()
+            };
+            info(&model, &opts, json)?
+        }
         Cmd::Bench(a) => bench(a)?,
     }
     Ok(())
@@ -266,20 +296,42 @@ fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<S
     Ok(())
 }
 
-fn info(path: &std::path::Path) -> Result<()> {
+fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bool) -> Result<()> {
+    use tabllm::inspect::format_bytes;
     let h = tabllm::gguf::read_header_from_path(path)?;
+    let r = tabllm::inspect::inspect(&h, opts);
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
     println!("GGUF v{}, {} tensors, {} metadata keys, data at byte {}", h.version, h.tensors.len(), h.metadata.len(), h.data_offset);
     println!("architecture: {}", h.architecture().unwrap_or("?"));
-    let mut types = std::collections::BTreeMap::new();
-    for t in &h.tensors {
-        *types.entry(t.ggml_type.name()).or_insert(0u64) += t.n_bytes;
-    }
-    for (ty, bytes) in types {
-        println!("  {ty:>6}: {:.1} MB", bytes as f64 / 1e6);
+    for (ty, t) in &r.tensor_types {
+        println!("  {ty:>6}: {:.1} MB", t.bytes as f64 / 1e6);
     }
     match tabllm::model::ModelConfig::from_header(&h) {
         Ok(c) => println!("supported: {c:?}"),
         Err(e) => println!("not supported: {e}"),
+    }
+    let opt = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
+    println!("name: {}", r.name.as_deref().unwrap_or("?"));
+    println!("parameters: {:.1} M, weights {} ({} bytes; {} uploaded)", r.parameters as f64 / 1e6, format_bytes(r.weight_bytes), r.weight_bytes, format_bytes(r.loaded_weight_bytes));
+    if let Some(t) = &r.largest_tensor {
+        println!("largest tensor: {} ({})", t.name, format_bytes(t.bytes));
+    }
+    let window = match r.sliding_window {
+        Some(w) => format!(", {} of them sliding-window ({w})", r.n_local_layers),
+        None => String::new(),
+    };
+    println!("attention: {} layers{window}, {} KV heads of {}", opt(r.n_layers), opt(r.n_kv_heads), opt(r.head_dim));
+    println!("KV cache at context {} ({} bytes per element): {}; total {}", r.context, r.kv_bytes_per_element, format_bytes(r.kv_bytes), format_bytes(r.total_bytes));
+    println!("fit: {}: {}", r.fits.as_str(), r.reason);
+    if let Some(c) = r.max_context_that_fits {
+        println!("largest context that fits: {c}");
+    }
+    match r.predicted_decode_tok_s {
+        Some(t) => println!("decode reads {:.1} MB/token: at most {t:.1} tok/s", r.decode_bytes_per_token / 1e6),
+        None => println!("decode reads {:.1} MB/token (give --bandwidth-gbps for a speed estimate)", r.decode_bytes_per_token / 1e6),
     }
     Ok(())
 }

@@ -42,6 +42,10 @@ pub struct DeviceOptions {
     /// Cap `maxStorageBufferBindingSize` (e.g. at WebGPU's default 128 MiB) to
     /// behave like a smaller device.
     pub max_binding_size: Option<u64>,
+    /// Treat the adapter as a CPU rasterizer (or not), whatever it reports. In
+    /// the browser wgpu sees no device type, but the page can tell SwiftShader
+    /// from `GPUAdapterInfo`; kernels pick CPU-friendly shapes on such adapters.
+    pub software_adapter: Option<bool>,
 }
 
 /// Device, queue, negotiated limits and the pipeline cache, shared by every kernel.
@@ -104,7 +108,13 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
-        Ok(Self::from_device(device, queue, adapter.get_info(), precision))
+        let mut info = adapter.get_info();
+        match opts.software_adapter {
+            Some(true) => info.device_type = wgpu::DeviceType::Cpu,
+            Some(false) if info.device_type == wgpu::DeviceType::Cpu => info.device_type = wgpu::DeviceType::Other,
+            _ => {}
+        }
+        Ok(Self::from_device(device, queue, info, precision))
     }
 
     /// Wraps an existing device (tests pass their own).

@@ -14,4 +14,4 @@ pub use context::{DeviceOptions, GpuContext, GpuError, Precision};
 pub use op::{Extent, Op, OpBuilder, Step, STEP_BYTES};
 pub use pipelines::{Defines, PipelineCache, PipelineKey};
 pub use preprocess::{preprocess, ShaderError};
-pub use tensor::{GpuTensor, TensorPart};
+pub use tensor::{rows_per_part, GpuTensor, TensorPart};

@@ -29,22 +29,11 @@ pub struct GpuTensor {
 impl GpuTensor {
     /// Allocates the buffers for a tensor of `n_bytes`.
     pub fn allocate(ctx: &GpuContext, name: &str, ty: GgmlType, dims: &[u64], n_bytes: u64) -> Result<Self, GpuError> {
-        let cols = dims.first().copied().unwrap_or(1);
         let rows: u64 = dims.iter().skip(1).product::<u64>().max(1);
         let row_bytes = if rows > 0 { n_bytes / rows } else { n_bytes };
         let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
-        let too_large = || GpuError::TensorTooLarge { name: name.to_string(), bytes: n_bytes, limit };
-        let rows_per_part = if n_bytes.next_multiple_of(4) <= limit {
-            rows
-        } else {
-            // Whole rows per part, a multiple of 4 bytes so every part starts word-aligned.
-            let align_rows = 4 / gcd(row_bytes.max(1), 4);
-            let r = (limit / row_bytes.max(1)) / align_rows * align_rows;
-            if r == 0 || cols == 0 {
-                return Err(too_large());
-            }
-            r
-        };
+        let rows_per_part = rows_per_part(dims, n_bytes, limit)
+            .map_err(|_| GpuError::TensorTooLarge { name: name.to_string(), bytes: n_bytes, limit })?;
         let mut parts = Vec::new();
         let mut row_start = 0;
         while row_start < rows {
@@ -126,6 +115,27 @@ impl GpuTensor {
             data = &data[padded..];
         }
     }
+}
+
+/// How a tensor of `dims` (ggml order) and `n_bytes` is laid out under a
+/// per-buffer `limit`: all rows in one buffer when its size rounded up to 4
+/// bytes fits, otherwise whole rows per buffer, a multiple of 4 bytes each
+/// (a multiple of 4 / gcd(row_bytes, 4) rows) so every part starts
+/// word-aligned. `Ok(rows per part)`, or `Err(bytes)`: the smallest part it
+/// would need (one such group of rows, or the whole tensor if it is one row).
+pub fn rows_per_part(dims: &[u64], n_bytes: u64, limit: u64) -> Result<u64, u64> {
+    let rows = dims.iter().skip(1).try_fold(1u64, |p, &d| p.checked_mul(d)).unwrap_or(u64::MAX).max(1);
+    if n_bytes.next_multiple_of(4) <= limit {
+        return Ok(rows);
+    }
+    let row_bytes = (n_bytes / rows).max(1);
+    let align_rows = 4 / gcd(row_bytes, 4);
+    let per_part = limit / row_bytes / align_rows * align_rows;
+    if rows == 1 || per_part == 0 || dims.first() == Some(&0) {
+        let min = if rows == 1 { n_bytes } else { row_bytes.saturating_mul(align_rows) };
+        return Err(min.next_multiple_of(4));
+    }
+    Ok(per_part)
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

@@ -7,6 +7,9 @@
 
 mod error;
 
+mod bandwidth;
+mod inspect;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -113,9 +116,10 @@ fn not_ready() -> JsValue {
 impl WebEngine {
     /// Requests a WebGPU device (limits up to the adapter's, or a binding size
     /// capped at `max_binding_size` to behave like a smaller device) and
-    /// prepares a loader.
-    pub async fn create(n_ctx: Option<u32>, max_binding_size: Option<f64>) -> JsResult<WebEngine> {
-        let opts = DeviceOptions { max_binding_size: max_binding_size.map(|b| b as u64), ..Default::default() };
+    /// prepares a loader. `software_adapter`: the adapter is a CPU rasterizer
+    /// such as SwiftShader (the worker tells from `GPUAdapterInfo`).
+    pub async fn create(n_ctx: Option<u32>, max_binding_size: Option<f64>, software_adapter: Option<bool>) -> JsResult<WebEngine> {
+        let opts = DeviceOptions { max_binding_size: max_binding_size.map(|b| b as u64), software_adapter, ..Default::default() };
         let ctx = GpuContext::new(&opts).await.map_err(js)?;
         let loader = ModelLoader::new(Arc::new(ctx), LoadOptions { n_ctx, ..Default::default() });
         Ok(WebEngine { state: Rc::new(RefCell::new(State::Loading { loader, text: None })), name: RefCell::new(None) })
