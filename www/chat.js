@@ -1,51 +1,429 @@
-// A first chat page: loads the default model in a worker with a progress bar,
-// streams replies, and stops on request. (Markdown rendering, settings,
-// summarize mode and model choice come with the browser issue.)
+// The tabllm page: loads a model (default, URL, local file or dropped files)
+// with a progress bar, then chats with streamed markdown replies, or
+// summarizes long text (ui/summarize-view.js). The engine runs in the
+// package's worker; this thread only renders.
+//
+// URL parameters: model, temperature, max_tokens, context (and the other
+// settings by name). Tests read document.body.dataset.state
+// ('loading' | 'ready' | 'generating' | 'error') and window.lastResult.
+import './ui/trusted-types.js';
+import { createEngine, deleteCachedModels, listCachedModels } from '../pkg/tabllm.js';
+import { $, h, mb, rate } from './ui/dom.js';
+import { explain } from './ui/errors.js';
+import { renderMarkdown, sanitize, streamInto } from './ui/markdown.js';
+import { initSettings } from './ui/settings.js';
+import { DEFAULT_MODEL, filesSource, isDefault, urlSource } from './ui/sources.js';
+import { initSummarize, isTextFile } from './ui/summarize-view.js';
+
 const params = new URLSearchParams(location.search);
-const modelUrl = params.get('model') ?? '../models/SmolLM2-135M-Instruct.Q4_1.gguf';
-const $ = (id) => document.getElementById(id);
-const worker = new Worker('worker.js', { type: 'module' });
-const messages = [];
-let reply = null;
+const settings = initSettings($('settings-form'), params);
+const log = $('log');
 
-worker.onmessage = ({ data: m }) => {
-  if (m.type === 'progress' && m.bytes_total) {
-    $('bar').value = m.bytes_read / m.bytes_total;
-    $('status').textContent = `Loading ${(m.bytes_read / 1e6).toFixed(1)} / ${(m.bytes_total / 1e6).toFixed(1)} MB`;
-  } else if (m.type === 'loaded') {
-    $('status').textContent = `Ready (loaded in ${m.seconds.toFixed(1)} s). Nothing you type leaves this tab.`;
+let engine = null;
+let source = null; // what is loaded or loading: { model, label, kind, url? }
+let loading = null; // AbortController of the load in progress
+let loadSeq = 0;
+let isLoading = false;
+let running = null; // { kind: 'chat' | 'summarize', ac: AbortController }
+let messages = [];
+
+// ---- state and errors ------------------------------------------------------
+
+function setState(state) {
+  document.body.dataset.state = state;
+  const usable = Boolean(engine);
+  const busy = Boolean(running);
+  $('input').disabled = !usable;
+  $('send').disabled = !usable || busy;
+  $('stop').disabled = !busy;
+  $('sum-go').disabled = !usable || busy;
+  $('sum-stop').disabled = !busy;
+}
+/** After a request or a load: 'ready', or 'error' while an error is shown or no model is loaded. */
+const idleState = () => setState(isLoading ? 'loading' : engine && $('error').hidden ? 'ready' : 'error');
+
+function clearError() {
+  $('error').hidden = true;
+  $('error-actions').replaceChildren();
+}
+
+function showError(err) {
+  console.error(err);
+  const { text, actions } = explain(err, {
+    retry: source ? () => loadModel(source) : undefined,
+    newChat: engine ? newChat : undefined,
+    loadDefault: () => loadModel(urlSource(DEFAULT_MODEL)),
+    clearCache,
+    isDefault: isDefault(source),
+    context: engine?.info.context ?? settings.context(),
+  });
+  $('error-text').textContent = text;
+  $('error-actions').replaceChildren(...actions.map((a) => h('button', { type: 'button', onclick: () => {
+    clearError();
+    a.run();
+  } }, a.label)));
+  $('error').hidden = false;
+  $('error').dataset.code = err?.code ?? '';
+  document.body.dataset.state = 'error';
+}
+
+// ---- loading a model -------------------------------------------------------
+
+const PHASES = { device: 'Asking for the GPU', download: 'Downloading', cache: 'From browser storage', file: 'Reading file', ready: 'Ready' };
+
+function showProgress(p) {
+  const bar = $('bar');
+  if (p.fraction === null || p.fraction === undefined) bar.removeAttribute('value');
+  else bar.value = p.fraction;
+  let line = PHASES[p.phase] ?? p.phase;
+  if (p.parts > 1) line += ` (part ${p.part} of ${p.parts})`;
+  const percent = p.fraction === null || p.fraction === undefined ? '' : `${Math.floor(p.fraction * 100)}%`;
+  if (percent) line += ` ${percent}`;
+  if (p.bytes_total) line += ` — ${mb(p.bytes_loaded)} of ${mb(p.bytes_total)} MB`;
+  else if (p.bytes_loaded) line += ` — ${mb(p.bytes_loaded)} MB`;
+  if (p.bytes_per_second > 0 && p.phase !== 'device') line += `, ${mb(p.bytes_per_second)} MB/s`;
+  if (p.phase === 'cache' && p.from_cache) line += ', no download';
+  $('status').textContent = `${line}…`;
+  $('bar-text').textContent = percent;
+}
+
+function describeLoaded(info, from, bytes) {
+  const a = info.adapter ?? {};
+  const gpu = a.description || [a.vendor, a.architecture].filter(Boolean).join(' ') || 'the GPU';
+  const how = info.from_cache ? 'loaded from browser storage, no download'
+    : from.kind === 'file' ? `read from the file in ${info.load_seconds.toFixed(1)} s`
+    : `downloaded ${mb(bytes || info.weight_bytes)} MB in ${info.load_seconds.toFixed(1)} s`;
+  return `Ready: ${info.name}, ${how}. ${info.architecture}, ${info.layers} layers, context ${info.context} tokens, on ${gpu}.`;
+}
+
+async function loadModel(next) {
+  const seq = ++loadSeq;
+  isLoading = true;
+  loading?.abort();
+  running?.ac.abort();
+  const old = engine;
+  engine = null;
+  source = next;
+  clearError();
+  $('model-name').textContent = next.label;
+  $('model-chooser').open = false;
+  showProgress({ phase: 'device', fraction: null, bytes_loaded: 0, bytes_total: null, bytes_per_second: 0, parts: 1 });
+  setState('loading');
+  if (old) await old.unload().catch((err) => console.warn('unload', err));
+  if (seq !== loadSeq) return;
+  const ac = new AbortController();
+  loading = ac;
+  let bytes = 0;
+  try {
+    const loaded = await createEngine({
+      model: next.model,
+      context: settings.context(),
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (seq !== loadSeq) return;
+        bytes = p.bytes_total ?? p.bytes_loaded;
+        showProgress(p);
+      },
+    });
+    if (seq !== loadSeq) {
+      loaded.unload();
+      return;
+    }
+    engine = loaded;
+    isLoading = false;
     $('bar').value = 1;
-    $('input').disabled = $('send').disabled = false;
-    document.body.dataset.state = 'ready';
-  } else if (m.type === 'text') {
-    reply.textContent += m.text;
-  } else if (m.type === 'done') {
-    messages.push({ role: 'assistant', content: m.result.text });
-    $('status').textContent = `${m.result.ids.length} tokens, ${m.result.decode_tok_s.toFixed(1)} tok/s (${m.result.finish_reason})`;
-    $('stop').disabled = true;
-    $('send').disabled = false;
-    document.body.dataset.state = 'ready';
-    window.lastResult = m.result;
-  } else if (m.type === 'error') {
-    $('status').textContent = `Error: ${m.message}`;
-    document.body.dataset.state = 'error';
+    $('bar-text').textContent = '100%';
+    $('status').textContent = describeLoaded(engine.info, next, bytes);
+    setState('ready');
+    if (!engine.info.has_chat_template) {
+      $('status').textContent += ' This model has no chat template of its own.';
+    }
+    refreshCache();
+  } catch (err) {
+    if (seq !== loadSeq) return;
+    engine = null;
+    isLoading = false;
+    if (ac.signal.aborted) {
+      $('status').textContent = 'Loading cancelled.';
+      showError(Object.assign(new Error(`Loading ${next.label} was cancelled.`), { code: 'cancelled' }));
+    } else {
+      $('status').textContent = `Could not load ${next.label}.`;
+      showError(err);
+    }
+    setState('error');
+  } finally {
+    if (loading === ac) loading = null;
   }
-};
+}
 
-$('form').onsubmit = (e) => {
+function loadFiles(files) {
+  try {
+    loadModel(filesSource(files));
+  } catch (err) {
+    showError(err);
+    idleState();
+  }
+}
+
+async function refreshCache() {
+  try {
+    const cached = await listCachedModels();
+    const bytes = cached.reduce((n, c) => n + c.bytes, 0);
+    $('cache-info').textContent = cached.length
+      ? `Browser storage: ${cached.length} model file${cached.length > 1 ? 's' : ''}, ${mb(bytes)} MB`
+      : 'Browser storage: no cached models';
+    $('clear-cache').disabled = cached.length === 0;
+  } catch (err) {
+    $('cache-info').textContent = `Browser storage: unavailable (${err.message})`;
+  }
+}
+
+async function clearCache() {
+  try {
+    await deleteCachedModels();
+    $('status').textContent = 'Cached models deleted from browser storage; the next load downloads again.';
+  } catch (err) {
+    showError(err);
+  }
+  refreshCache();
+}
+
+// ---- chat -----------------------------------------------------------------
+
+function showEmpty() {
+  log.replaceChildren(h('p', { class: 'empty' },
+    'Ask anything. A small model answers from this tab, on your GPU; it can be wrong, and it knows nothing after its training.'));
+}
+
+function addAssistant() {
+  const body = h('div', { class: 'md' });
+  const meta = h('div', { class: 'meta' });
+  const article = h('article', { class: 'msg assistant' }, h('span', { class: 'sr' }, 'Assistant: '), body, meta);
+  log.querySelector('.empty')?.remove();
+  log.append(article);
+  return { article, body, meta };
+}
+
+function describeReply(usage, timings, finish) {
+  return `${usage.completion_tokens} tokens, ${rate(timings.decode_tok_s)} tok/s ` +
+    `(prompt ${usage.prompt_tokens} tokens, ${timings.prefilled_tokens} run at ${rate(timings.prefill_tok_s)} tok/s)` +
+    (finish === 'length' ? ', stopped at max_tokens' : '');
+}
+
+/** Starts a request that Stop can cancel; returns its AbortController. */
+function begin(kind) {
+  clearError();
+  running = { kind, ac: new AbortController() };
+  setState('generating');
+  return running.ac;
+}
+function end() {
+  running = null;
+  idleState();
+}
+
+async function send(text) {
+  if (!engine || running || !settings.check()) return;
+  const ac = begin('chat');
+  const history = messages; // "New chat" starts another array; this reply belongs to this one
+  history.push({ role: 'user', content: text });
+  log.querySelector('.empty')?.remove();
+  const userEl = h('article', { class: 'msg user' }, h('span', { class: 'sr' }, 'You: '), text);
+  log.append(userEl);
+  const { article, body, meta } = addAssistant();
+  log.scrollTop = log.scrollHeight;
+  const renderer = streamInto(body, log);
+  meta.textContent = 'Reading the prompt…';
+  let content = '';
+  let finish = null;
+  let last = null;
+  let pieces = 0;
+  try {
+    const system = settings.system();
+    const stream = await engine.chat.completions.create({
+      ...settings.sampling(),
+      messages: system ? [{ role: 'system', content: system }, ...history] : [...history],
+      stream: true,
+      signal: ac.signal,
+    });
+    for await (const chunk of stream) {
+      last = chunk;
+      const choice = chunk.choices[0];
+      if (choice.delta?.content) {
+        content += choice.delta.content;
+        pieces++;
+        renderer.set(content);
+        meta.textContent = 'Writing…';
+      }
+      if (choice.finish_reason) finish = choice.finish_reason;
+    }
+    if (ac.signal.aborted && !finish) throw Object.assign(new Error('stopped'), { code: 'aborted' });
+    renderer.set(content);
+    renderer.flush();
+    history.push({ role: 'assistant', content });
+    const result = {
+      id: last?.id,
+      object: 'chat.completion',
+      created: last?.created,
+      model: last?.model,
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish }],
+      usage: last?.usage,
+      timings: last?.timings,
+    };
+    window.lastResult = result;
+    meta.textContent = result.usage && result.timings ? describeReply(result.usage, result.timings, finish) : '';
+  } catch (err) {
+    renderer.set(content);
+    renderer.flush();
+    if (ac.signal.aborted || err.code === 'aborted') {
+      if (content) history.push({ role: 'assistant', content });
+      else history.pop(); // nothing came: the question stays in view but not in the history
+      meta.textContent = `Stopped after ${pieces} piece${pieces === 1 ? '' : 's'} of text.`;
+    } else {
+      history.pop();
+      userEl.classList.add('failed');
+      if (content) meta.textContent = 'Cut short by an error.';
+      else article.remove();
+      showError(err);
+    }
+  } finally {
+    if (running?.ac === ac) end();
+  }
+}
+
+function newChat() {
+  if (running?.kind === 'chat') running.ac.abort();
+  messages = [];
+  clearError();
+  showEmpty();
+  if (engine && !running) setState('ready');
+  $('input').focus();
+}
+
+// ---- wiring ----------------------------------------------------------------
+
+$('form').addEventListener('submit', (e) => {
   e.preventDefault();
   const text = $('input').value.trim();
-  if (!text) return;
+  if (!text || running || !engine) return;
   $('input').value = '';
-  messages.push({ role: 'user', content: text });
-  $('log').append(`You: ${text}\n`);
-  reply = document.createElement('span');
-  $('log').append('Assistant: ', reply, '\n');
-  $('send').disabled = true;
-  $('stop').disabled = false;
-  document.body.dataset.state = 'generating';
-  const temperature = Number(params.get('temperature') ?? 0.7);
-  worker.postMessage({ type: 'generate', request: { messages, temperature, max_tokens: Number(params.get('max_tokens') ?? 256) } });
+  send(text);
+});
+$('input').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    $('form').requestSubmit();
+  }
+});
+$('stop').addEventListener('click', () => running?.ac.abort());
+$('sum-stop').addEventListener('click', () => running?.ac.abort());
+$('new-chat').addEventListener('click', newChat);
+$('cancel-load').addEventListener('click', () => loading?.abort());
+$('load-default').addEventListener('click', () => loadModel(urlSource(DEFAULT_MODEL)));
+$('url-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const url = $('model-url').value.trim();
+  if (!url) return;
+  try {
+    const next = urlSource(url);
+    const query = new URLSearchParams(location.search);
+    query.set('model', url);
+    history.replaceState(null, '', `?${query}`);
+    loadModel(next);
+  } catch (err) {
+    showError(err);
+  }
+});
+$('model-file').addEventListener('change', (e) => {
+  if (e.target.files.length) loadFiles(e.target.files);
+  e.target.value = '';
+});
+$('clear-cache').addEventListener('click', clearCache);
+$('model-chooser').addEventListener('toggle', (e) => e.target.open && refreshCache());
+
+const summarizeView = initSummarize({
+  engine: () => engine,
+  settings,
+  begin,
+  end,
+  fail: showError,
+});
+
+function selectTab(name) {
+  for (const [tab, view] of [['tab-chat', 'chat-view'], ['tab-summarize', 'summarize-view']]) {
+    const on = view.startsWith(name);
+    $(tab).setAttribute('aria-selected', String(on));
+    $(tab).tabIndex = on ? 0 : -1;
+    $(view).hidden = !on;
+  }
+}
+$('tab-chat').addEventListener('click', () => selectTab('chat'));
+$('tab-summarize').addEventListener('click', () => selectTab('summarize'));
+document.querySelector('[role=tablist]').addEventListener('keydown', (e) => {
+  if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+  const next = $('tab-chat').getAttribute('aria-selected') === 'true' ? 'summarize' : 'chat';
+  selectTab(next);
+  $(`tab-${next}`).focus();
+});
+
+// Files dropped anywhere: .gguf → load the model; .txt / .md → summarize.
+let dragDepth = 0;
+const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
+document.addEventListener('dragenter', (e) => {
+  if (!hasFiles(e)) return;
+  dragDepth++;
+  $('drop-overlay').hidden = false;
+});
+document.addEventListener('dragleave', (e) => {
+  if (hasFiles(e) && --dragDepth <= 0) {
+    dragDepth = 0;
+    $('drop-overlay').hidden = true;
+  }
+});
+document.addEventListener('dragover', (e) => {
+  if (!hasFiles(e)) return;
+  e.preventDefault();
+  e.dataTransfer.dropEffect = 'copy';
+});
+document.addEventListener('drop', (e) => {
+  if (!hasFiles(e)) return;
+  e.preventDefault();
+  dragDepth = 0;
+  $('drop-overlay').hidden = true;
+  const files = [...e.dataTransfer.files];
+  if (files.some((f) => /\.gguf$/i.test(f.name))) return loadFiles(files);
+  const text = files.find(isTextFile);
+  if (text) {
+    selectTab('summarize');
+    return summarizeView.loadText(text);
+  }
+  showError(Object.assign(new Error(`Drop a .gguf model, or a .txt / .md file to summarize (not ${files.map((f) => f.name).join(', ')}).`), { code: 'page_files' }));
+  if (!running) idleState();
+});
+
+// For tests and the console: the engine, and the renderer on its own.
+window.tabllmPage = {
+  get engine() {
+    return engine;
+  },
+  renderMarkdown,
+  sanitize,
+  /** Shows `text` as an assistant reply, through the same streaming renderer. */
+  showReply(text) {
+    const { body } = addAssistant();
+    const renderer = streamInto(body, log);
+    renderer.set(text);
+    renderer.flush();
+    return body;
+  },
 };
-$('stop').onclick = () => worker.postMessage({ type: 'stop' });
-worker.postMessage({ type: 'load', url: modelUrl, n_ctx: 2048 });
+
+showEmpty();
+selectTab('chat');
+let initial;
+try {
+  initial = urlSource(params.get('model') || DEFAULT_MODEL);
+} catch (err) {
+  showError(err);
+}
+if (initial) loadModel(initial);
