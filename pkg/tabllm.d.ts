@@ -7,7 +7,7 @@
 /** Where a model comes from: a URL, a File / Blob (never uploaded anywhere), or
  * the parts of a split GGUF (`-00001-of-0000N.gguf`) in order. A URL naming the
  * first part of a split model brings the other parts along by itself. */
-export type ModelSource = string | URL | Blob | Array<string | URL | Blob>;
+export type ModelSource = string | URL | Blob | Array<string | URL | Blob>; // relative URLs resolve against the page
 
 export interface LoadProgress {
   /** `device`: asking for the GPU; `download`: from the network; `cache`: from
@@ -58,7 +58,8 @@ export interface SamplingOptions {
   stop?: string | string[];
   /** Default 256. */
   max_tokens?: number;
-  /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`). */
+  /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`);
+   * its `details` hold what was produced: `{ text, usage, timings }`. */
   signal?: AbortSignal;
 }
 
@@ -122,6 +123,7 @@ export interface ModelInfo {
   /** general.name, or the file name. */
   name: string;
   architecture: string;
+  /** The context this engine allocated (the option, or the model's capped at 4096). */
   context: number;
   vocab: number;
   layers: number;
@@ -161,7 +163,7 @@ export interface Engine {
     create(req: CompletionRequest & { stream?: false }): Promise<Completion>;
     create(req: CompletionRequest & { stream: true }): Promise<AsyncIterable<CompletionChunk>>;
   };
-  /** Token ids of `text` (special tokens such as `<|im_start|>` parsed when `special` is true). */
+  /** Token ids of `text` (special tokens such as `<|im_start|>` parsed when `special` is true); no BOS is added. */
   tokenize(text: string, opts?: { special?: boolean }): Promise<number[]>;
   detokenize(ids: number[]): Promise<string>;
   /** The chat prompt the template renders for these messages. */
@@ -179,6 +181,7 @@ export type ErrorCode =
   | 'context_full' | 'aborted' | 'unloaded' | 'invalid_request' | 'storage' | 'internal';
 
 export class TabllmError extends Error {
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>);
   code: ErrorCode;
   /** Extra facts for the message, e.g. { bytes, limit } for model_too_large, { status, url } for download_failed. */
   details?: Record<string, unknown>;

@@ -64,8 +64,9 @@ function checkWebGpu() {
   }
 }
 
-function abortError() {
-  return new TabllmError('aborted', 'the request was aborted');
+/** An aborted request; `details` holds what was produced before the abort (text, usage, timings). */
+function abortError(r) {
+  return new TabllmError('aborted', 'the request was aborted', r ? { text: r.text, usage: usage(r), timings: timings(r) } : undefined);
 }
 
 const SAMPLING_KEYS = ['temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'seed', 'max_tokens'];
@@ -124,7 +125,7 @@ class Engine {
     };
     if (!req.stream) {
       const r = await this.client.call('generate', { request }, { signal });
-      if (r.finish_reason === 'abort') throw abortError();
+      if (r.finish_reason === 'abort') throw abortError(r);
       return kind === 'chat'
         ? { ...meta, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: r.finish_reason }], usage: usage(r), timings: timings(r) }
         : { ...meta, object: 'text_completion', choices: [{ index: 0, text: r.text, finish_reason: r.finish_reason }], usage: usage(r), timings: timings(r) };
@@ -148,7 +149,7 @@ class Engine {
     this.client
       .call('generate', { request }, { signal, onEvent: (m) => m.type === 'text' && push({ value: chunk(m.text, null) }) })
       .then((r) => {
-        if (r.finish_reason === 'abort') push({ error: abortError() });
+        if (r.finish_reason === 'abort') push({ error: abortError(r) });
         else push({ value: chunk(null, r.finish_reason, { usage: usage(r), timings: timings(r) }), last: true });
       }, (error) => push({ error }));
     return {

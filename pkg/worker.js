@@ -52,10 +52,15 @@ async function load({ model, context, cache = true, maxBindingSize, softwareAdap
   let loaded = 0;
   let fromCache = true;
   let lastPost = 0;
+  // Files and Blobs say their size up front.
+  const knownTotal = parts.every((p) => p instanceof Blob) ? parts.reduce((n, p) => n + p.size, 0) : null;
   const opened = [];
   try {
     for (let i = 0; i < parts.length; i++) {
-      if (i > 0) e.next_part();
+      if (i > 0) {
+        e.next_part();
+        lastPost = 0; // report each part's start
+      }
       const src = await openPart(parts[i], { cache, signal });
       opened.push(src);
       fromCache &&= src.origin === 'cache';
@@ -84,7 +89,7 @@ async function load({ model, context, cache = true, maxBindingSize, softwareAdap
           // This part's size: as the source announced it, else as its GGUF header says.
           const partTotal = src.size ?? (p.bytes_total === null ? null : p.bytes_total - partStart);
           const fraction = partTotal ? (i + Math.min(1, (loaded - partStart) / partTotal)) / parts.length : null;
-          const total = parts.length === 1 ? partTotal : null;
+          const total = knownTotal ?? (parts.length === 1 ? partTotal : null);
           post({ type: 'progress', progress: progress(src.origin, loaded, total, fraction, p, started, i + 1, parts.length, fromCache) });
         }
       }

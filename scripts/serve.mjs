@@ -13,6 +13,10 @@ const types = {
   '.gguf': 'application/octet-stream', '.png': 'image/png', '.svg': 'image/svg+xml',
 };
 
+// Same-origin code and data only; models may also come from any https URL the
+// user gives. Nothing can be posted anywhere else (no forms, no other hosts over http).
+const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' https: blob:; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
+
 const server = createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
   if (url.pathname === '/') {
@@ -30,6 +34,9 @@ const server = createServer((req, res) => {
     return res.writeHead(404).end('not found');
   }
   const headers = { 'Content-Type': types[extname(path)] ?? 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-cache' };
+  // The page's meta CSP does not reach its Web Worker: a worker takes the CSP
+  // of its own script's response. Send it for the page and the package.
+  if (/^\/(www|pkg)\//.test(url.pathname) && /\.(html|m?js)$/.test(path)) headers['Content-Security-Policy'] = PAGE_CSP;
   const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
   if (range) {
     let start = range[1] === '' ? size - Number(range[2]) : Number(range[1]);
