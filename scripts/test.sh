@@ -17,5 +17,9 @@ cargo test --profile test -- --test-threads 2
 # The wasm engine and the page in headless Chromium (WebGPU on SwiftShader).
 scripts/build-web.sh
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
-node tests/browser/package.mjs
-node tests/browser/bench.mjs
+# Every file runs even when one fails; the command fails if any did.
+failed=0
+for t in package page bench; do
+  node "tests/browser/$t.mjs" || failed=1
+done
+exit "$failed"
