@@ -1,4 +1,5 @@
-// Dequantize-matmul: y[t, y_offset + r] = sum_c W[r, c] * x[t, c].
+// Dequantize-matmul: y[t, y_offset + r] = sum_c W[r, c] * x[t, c] (or += with
+// `accumulate`, which folds a residual add into the projection).
 // Decode is the n_tokens = 1 case; for prefill each workgroup multiplies every
 // dequantized chunk against up to TT tokens, so weights are read once per TT
 // tokens. Weights stay quantized in memory and are dequantized in registers.
@@ -12,7 +13,7 @@ struct Params {
     y_stride: u32,   // f32 elements between tokens in y
     y_offset: u32,   // first output column written (row range of a split tensor)
     last_only: u32,  // 1: only the step's last token, written to y row 0 (logits)
-    _pad: u32,
+    accumulate: u32, // 1: y += W x instead of y = W x
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;            // (rows, row_bytes / 4) raw GGUF blocks
@@ -25,6 +26,16 @@ struct Params {
 const RPW: u32 = WG_SIZE / TPR;    // rows per workgroup
 const TT: u32 = 8u;                // tokens per workgroup (grid z)
 var<workgroup> partial: array<f32, WG_SIZE * TT>;   // (TT, WG_SIZE)
+
+// Each (token, row) is written by exactly one invocation, so += is race-free.
+fn store(t: u32, row: u32, v: f32) {
+    let o = t * p.y_stride + p.y_offset + row;
+    if (p.accumulate == 1u) {
+        y[o] += v;
+    } else {
+        y[o] = v;
+    }
+}
 
 @compute @workgroup_size(WG_SIZE)
 fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
@@ -58,8 +69,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
         // One thread per row (CPU adapters): no reduction, no barrier.
         if (row < p.rows) {
             for (var t = 0u; t < nt; t++) {
-                let yt = select(t0 + t, 0u, p.last_only == 1u);
-                y[yt * p.y_stride + p.y_offset + row] = acc[t];
+                store(select(t0 + t, 0u, p.last_only == 1u), row, acc[t]);
             }
         }
         return;
@@ -78,8 +88,7 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
     }
     if (lane == 0u && row < p.rows) {
         for (var t = 0u; t < nt; t++) {
-            let yt = select(t0 + t, 0u, p.last_only == 1u);
-            y[yt * p.y_stride + p.y_offset + row] = partial[t * WG_SIZE + lid];
+            store(select(t0 + t, 0u, p.last_only == 1u), row, partial[t * WG_SIZE + lid]);
         }
     }
 }

@@ -55,16 +55,21 @@ fn check_matvec(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize, n_toke
     let t = upload(ctx, ty, cols as u64, rows as u64, &w);
     let step = step_buffer(ctx, 0, n_tokens as u32);
     let xb = buffer_f32(ctx, &x);
-    let yb = buffer_f32(ctx, &vec![0.0; n_tokens * rows]);
+    // Accumulate adds onto what y holds (a residual stream); the others overwrite it.
+    let y0 = testing::random_f32(n_tokens * rows, seed + 2);
+    let yb = buffer_f32(ctx, &y0);
     let ops = kernels::matvec(ctx, &step, "mv", &t, &xb, cols as u64, &yb, rows as u64, out).unwrap();
     run(ctx, &ops, n_tokens as u32);
     let tokens: Vec<usize> = match out {
-        MatvecOut::AllTokens => (0..n_tokens).collect(),
+        MatvecOut::AllTokens | MatvecOut::Accumulate => (0..n_tokens).collect(),
         MatvecOut::LastToken => vec![n_tokens - 1],
     };
     let got = read_f32(ctx, &yb, tokens.len() * rows);
     for (row, &tok) in tokens.iter().enumerate() {
-        let want = quant::matvec_ref(ty, &w, rows, cols, &x[tok * cols..(tok + 1) * cols]).unwrap();
+        let mut want = quant::matvec_ref(ty, &w, rows, cols, &x[tok * cols..(tok + 1) * cols]).unwrap();
+        if out == MatvecOut::Accumulate {
+            want.iter_mut().zip(&y0[tok * rows..(tok + 1) * rows]).for_each(|(w, y)| *w += y);
+        }
         let what = format!("matvec {ty} {rows}x{cols} token {tok}/{n_tokens} {out:?} {tag} {}", label(ctx));
         assert_close(&what, &got[row * rows..(row + 1) * rows], &want, TOL_MATVEC);
     }
@@ -78,6 +83,7 @@ fn matvec_every_format_matches_cpu() {
             check_matvec(&ctx, ty, 37, 512, 1, MatvecOut::AllTokens, "decode");
             check_matvec(&ctx, ty, 37, 512, 11, MatvecOut::AllTokens, "prefill");
             check_matvec(&ctx, ty, 37, 768, 11, MatvecOut::LastToken, "logits");
+            check_matvec(&ctx, ty, 37, 512, 11, MatvecOut::Accumulate, "residual");
         }
     }
 }
@@ -114,6 +120,7 @@ fn tensors_split_across_bindings() {
         let t = upload(&ctx, ty, cols as u64, rows as u64, &w);
         assert!(t.parts.len() > 1, "{ty}: {} bytes should not fit one {cap}-byte binding", w.len());
         check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::AllTokens, "split");
+        check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::Accumulate, "split residual");
         // Embedding rows from several parts.
         let table = quant::dequantize_to_vec(ty, &w).unwrap();
         let ids = [0u32, 999, 500, 1, 640];

@@ -13,7 +13,7 @@ struct Params {
     y_stride: u32,
     y_offset: u32,
     last_only: u32,
-    _pad: u32,
+    accumulate: u32,
 }
 
 /// Tokens per workgroup along z (`TT` in the shader).
@@ -26,6 +26,8 @@ pub enum MatvecOut {
     AllTokens,
     /// Only the step's last token, into y row 0 (the logits).
     LastToken,
+    /// y[t, :] += W x[t, :] for every token (a projection and its residual add in one pass).
+    Accumulate,
 }
 
 /// y = W x for the step's tokens. x: (n_tokens, x_stride) f32 with the first
@@ -68,7 +70,7 @@ pub fn matvec(
                 y_stride: y_stride as u32,
                 y_offset: part.row_start as u32,
                 last_only: last_only as u32,
-                _pad: 0,
+                accumulate: (out == MatvecOut::Accumulate) as u32,
             };
             Ok(OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", defines.clone())
                 .params(&params)

@@ -192,6 +192,18 @@ fn record(
     let mv = |name: &str, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64| {
         k::matvec(ctx, step, name, t(name)?, x, xs, y, ys, MatvecOut::AllTokens).map_err(ModelError::from)
     };
+    // Output projection and its residual add: y = W x, then x += norm(y) where
+    // the model has post-norms (Gemma), else x += W y in the matvec itself.
+    let project_add = |body: &mut Vec<Op>, name: &str, input: &wgpu::Buffer, in_stride: u64, post_norm: &str, add_name: &str| -> Result<(), ModelError> {
+        if c.post_norms {
+            body.extend(mv(name, input, in_stride, &s.xb, xb_stride)?);
+            body.push(k::rmsnorm_in_place(ctx, step, post_norm, &s.xb, vec_buf(post_norm)?, c.dim, 1, c.rms_eps)?);
+            body.push(k::add(ctx, step, add_name, &s.x, &s.xb, c.dim)?);
+        } else {
+            body.extend(k::matvec(ctx, step, name, t(name)?, input, in_stride, &s.x, xb_stride, MatvecOut::Accumulate)?);
+        }
+        Ok(())
+    };
     let norm = |name: &str, x: &wgpu::Buffer, y: &wgpu::Buffer| -> Result<Op, ModelError> {
         Ok(k::rmsnorm(ctx, step, name, x, vec_buf(name)?, y, c.dim, 1, c.rms_eps)?)
     };
@@ -228,21 +240,13 @@ fn record(
         body.push(k::rope(ctx, step, &op("rope_k"), &s.k, kvd as u32, rope(c.n_kv_heads, la), factors)?);
         body.push(k::kv_store(ctx, step, &op("kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.cache_len[l])?);
         body.push(k::attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, att_shape(la), s.cache_len[l])?);
-        body.extend(mv(&n("attn_output"), &s.att, qd, &s.xb, xb_stride)?);
-        if c.post_norms {
-            body.push(norm_rows(&n("post_attention_norm"), &s.xb, c.dim, 1)?);
-        }
-        body.push(k::add(ctx, step, &op("attn_residual"), &s.x, &s.xb, c.dim)?);
+        project_add(&mut body, &n("attn_output"), &s.att, qd, &n("post_attention_norm"), &op("attn_residual"))?;
         // Feed-forward block.
         body.push(norm(&n("ffn_norm"), &s.x, &s.xb)?);
         body.extend(mv(&n("ffn_gate"), &s.xb, xb_stride, &s.gate, ffn)?);
         body.extend(mv(&n("ffn_up"), &s.xb, xb_stride, &s.up, ffn)?);
         body.push(k::gated_activation(ctx, step, &op("ffn_act"), c.activation, &s.gate, &s.up, c.ffn_dim)?);
-        body.extend(mv(&n("ffn_down"), &s.gate, ffn, &s.xb, xb_stride)?);
-        if c.post_norms {
-            body.push(norm_rows(&n("post_ffw_norm"), &s.xb, c.dim, 1)?);
-        }
-        body.push(k::add(ctx, step, &op("ffn_residual"), &s.x, &s.xb, c.dim)?);
+        project_add(&mut body, &n("ffn_down"), &s.gate, ffn, &n("post_ffw_norm"), &op("ffn_residual"))?;
     }
     let mut head = vec![k::rmsnorm(ctx, step, "output_norm", &s.x, vec_buf("output_norm.weight")?, &s.xb, c.dim, 1, c.rms_eps)?];
     let out_name = if c.tied_output { "token_embd.weight" } else { "output.weight" };
