@@ -6,24 +6,37 @@
 mod common;
 use common::*;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::model::{LoadOptions, ModelError, ModelLoader};
 
-/// SmolLM2 split into 3 parts of at most 100 tensors (made once per target dir).
+/// SmolLM2 split into 3 parts of at most 100 tensors, made once per target
+/// dir: written into a scratch folder and renamed, and made by one test while
+/// the others wait, so no test reads a half-written part.
 fn parts() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("split");
-    let names: Vec<PathBuf> = (1..=3).map(|i| dir.join(format!("smol-{i:05}-of-00003.gguf"))).collect();
-    if !names.iter().all(|p| p.exists()) {
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/split_gguf.py");
-        let st = std::process::Command::new("python3")
-            .args([script, model_path("SmolLM2-135M-Instruct.Q4_1.gguf").to_str().unwrap(), dir.join("smol").to_str().unwrap(), "100"])
-            .status()
-            .expect("python3 with the gguf package (scripts/install-deps.sh installs it)");
-        assert!(st.success(), "split_gguf.py failed");
-    }
-    names
+    static PARTS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    PARTS
+        .get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("split");
+            let names: Vec<PathBuf> = (1..=3).map(|i| dir.join(format!("smol-{i:05}-of-00003.gguf"))).collect();
+            if !dir.exists() {
+                let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("split-{}", std::process::id()));
+                std::fs::create_dir_all(&scratch).unwrap();
+                let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/split_gguf.py");
+                let st = std::process::Command::new("python3")
+                    .args([script, model_path("SmolLM2-135M-Instruct.Q4_1.gguf").to_str().unwrap(), scratch.join("smol").to_str().unwrap(), "100"])
+                    .status()
+                    .expect("python3 with the gguf package (scripts/install-deps.sh installs it)");
+                assert!(st.success(), "split_gguf.py failed");
+                // Another test binary may have won the race; either copy is whole.
+                if std::fs::rename(&scratch, &dir).is_err() {
+                    let _ = std::fs::remove_dir_all(&scratch);
+                }
+            }
+            assert!(names.iter().all(|p| p.exists()), "split parts missing in {}", dir.display());
+            names
+        })
+        .clone()
 }
 
 fn push_file(loader: &mut ModelLoader, path: &PathBuf) -> Result<(), ModelError> {
