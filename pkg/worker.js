@@ -5,7 +5,7 @@
 //        {op: 'abort', target: id}
 //   out: {id, type: 'progress', progress} | {id, type: 'text', text}
 //        {id, type: 'result', value}      | {id, type: 'error', error: {code, message, details}}
-import init, { WebEngine } from './wasm/tabllm.js';
+import init, { WebEngine, WebHeaderProbe, measure_bandwidth } from './wasm/tabllm.js';
 import { TabllmError, serializeError } from './errors.js';
 import { deleteCached, expandParts, listCached, openPart, partName } from './sources.js';
 
@@ -151,7 +151,6 @@ async function generate(request, post, signal) {
  * file's first bytes; then sizes it against this device's limits. */
 async function inspect({ model, options = {}, base }, signal) {
   await ready({ gpu: false }); // a header needs no GPU; the device's limits are used when there is one
-  const { WebHeaderProbe } = await import('./wasm/tabllm.js');
   const part = expandParts(model, base)[0];
   const adapter = await navigator.gpu?.requestAdapter();
   let fileBytes = part instanceof Blob ? part.size : null;
@@ -217,7 +216,6 @@ async function inspect({ model, options = {}, base }, signal) {
 
 async function bandwidth(options) {
   await ready();
-  const { measure_bandwidth } = await import('./wasm/tabllm.js');
   const adapter = await adapterInfo();
   const report = JSON.parse(await measure_bandwidth(JSON.stringify(options ?? {})));
   return { ...report, adapter: { ...adapter, ...Object.fromEntries(Object.entries(report.adapter ?? {}).filter(([, v]) => v)) } };
