@@ -6,6 +6,7 @@
 # are installed by scripts/build-web.sh.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib/step.sh
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -20,13 +21,19 @@ command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  step "update Debian's package lists" \
+    "apt-get update failed; check that Debian's mirrors are reachable (and that you are root or have sudo)" \
+    $SUDO apt-get update -qq
+  step "install Debian packages: ${need_apt[*]}" \
+    "apt-get install failed; its message is above. Install them by hand with: apt-get install ${need_apt[*]}" \
+    env DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
-command -v cargo >/dev/null 2>&1 || { echo "Rust is needed: install it with rustup (https://rustup.rs)"; exit 1; }
+command -v cargo >/dev/null 2>&1 || fail "find Rust" "cargo is not on PATH" "install Rust with rustup (https://rustup.rs), then open a new shell"
 
-python3 -c 'import gguf' 2>/dev/null || python3 -m pip install -q gguf==0.19.0 || python3 -m pip install -q --break-system-packages gguf==0.19.0
+pip_install() { python3 -m pip install -q "$@" 2>/dev/null || python3 -m pip install -q --break-system-packages "$@"; }
+python3 -c 'import gguf' 2>/dev/null || step "install the Python gguf package (PyPI gguf==0.19.0)" \
+  "pip could not install it; check that PyPI is reachable" pip_install gguf==0.19.0
 
 # Vulkan loaders complain without a runtime dir; harmless, but noisy.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/tabllm-xdg}"

@@ -12,10 +12,19 @@ mkdir -p target
 python3 scripts/dequant_reference.py target/dequant_reference.json
 
 # Kernel and model tests each create GPU devices; lavapipe already uses every core.
-cargo test --profile test -- --test-threads 2
+cargo test --locked --profile test -- --test-threads 2
 
 # The wasm engine and the page in headless Chromium (WebGPU on SwiftShader).
-scripts/build-web.sh
+# Decoys of the tools the build pins stand first on PATH: if build-web.sh ever
+# picked up a global wasm-bindgen or wasm-opt (a leftover in ~/.cargo/bin once
+# hid a broken install step), this run fails instead of passing by luck.
+decoys=target/decoy-bin
+mkdir -p "$decoys"
+for tool in wasm-bindgen wasm-opt; do
+  printf '#!/bin/sh\necho "decoy %s on PATH was called: the build must use its pinned copy" >&2\nexit 97\n' "$tool" > "$decoys/$tool"
+  chmod +x "$decoys/$tool"
+done
+PATH="$PWD/$decoys:$PATH" scripts/build-web.sh
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 # Every file runs even when one fails; the command fails if any did.
 failed=0
