@@ -3,8 +3,10 @@
 //!
 //! Usage: `wasm-bindgen --target web --out-dir DIR [--out-name NAME] INPUT.wasm`
 //!        `wasm-bindgen --version`
-//! Defaults follow the upstream CLI (TypeScript declarations emitted, symbol
-//! names demangled, reference types inferred from the module's features).
+//! Settings follow the upstream CLI's defaults (`wasm-bindgen-cli`
+//! `src/wasm_bindgen.rs`, `rmain`): TypeScript declarations emitted, symbol
+//! names demangled, the default module path kept, reference types inferred
+//! from the module's features.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,7 +62,22 @@ fn main() -> ExitCode {
     };
     let result = (|| {
         let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
-        bindgen.web(true)?.input_path(&args.input).typescript(true).demangle(true);
+        // Every setting the upstream CLI passes explicitly, at its default
+        // value: `Bindgen::new()`'s own defaults differ (it omits the default
+        // module path, so `init()` without arguments would not find the .wasm).
+        bindgen
+            .web(true)?
+            .input_path(&args.input)
+            .debug(false)
+            .demangle(true)
+            .keep_lld_exports(false)
+            .keep_debug(false)
+            .remove_name_section(false)
+            .remove_producers_section(false)
+            .typescript(true)
+            .omit_imports(false)
+            .omit_default_module_path(false)
+            .split_linked_modules(false);
         if let Some(name) = &args.out_name {
             bindgen.out_name(name);
         }
