@@ -395,6 +395,7 @@ fn bench(a: BenchArgs) -> Result<()> {
         "kv_bytes_per_token": tp.kv_bytes_per_token,
         "bytes_per_token": tp.bytes_per_token,
         "implied_gbps": roof.implied_gbps,
+        "dispatches_per_token": tp.dispatches_per_token,
         "peak_gbps": bw.as_ref().map(|r| r.peak_gbps),
         "efficiency": bw.as_ref().map(|_| roof.efficiency),
         "bandwidth": bw,
@@ -414,6 +415,7 @@ fn bench(a: BenchArgs) -> Result<()> {
             println!("peak (best median read): {:.2} GB/s", r.peak_gbps);
         }
         println!("prefill {prompt_tokens} tokens: {prefill_tok_s:.1} tok/s; decode {gen_tokens} tokens: {decode_tok_s:.2} tok/s");
+        println!("decode: {} compute dispatches per token", tp.dispatches_per_token);
         println!(
             "decode reads {:.1} MB/token ({:.1} MB weights + {:.2} MB KV cache): {:.2} GB/s implied",
             tp.bytes_per_token / 1e6,

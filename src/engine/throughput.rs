@@ -20,6 +20,8 @@ pub struct Throughput {
     pub kv_bytes_per_token: f64,
     /// bytes_per_token × decode_tok_s / 1e9.
     pub implied_gbps: f64,
+    /// Compute dispatches a greedy decode step records (`Model::dispatches_per_step`).
+    pub dispatches_per_token: usize,
 }
 
 /// Runs a short warm-up, then a timed prefill of `prompt_tokens` arbitrary
@@ -69,5 +71,6 @@ pub async fn measure_throughput(model: &Model, prompt_tokens: u32, gen_tokens: u
         weight_bytes_per_token: weights,
         kv_bytes_per_token: kv,
         implied_gbps: total * decode_tok_s / 1e9,
+        dispatches_per_token: model.dispatches_per_step(1, Output::Argmax),
     })
 }

@@ -52,14 +52,20 @@ pub struct Op {
 }
 
 impl Op {
+    /// Whether `encode` records a dispatch for a step of `n_tokens` (an empty
+    /// grid records nothing).
+    pub fn dispatches(&self, n_tokens: u32) -> bool {
+        self.dispatch.iter().all(|e| e.count(n_tokens) > 0)
+    }
+
     /// Records this op's dispatch. An x count above 65535 is folded into y;
     /// kernels that can get such counts rebuild the linear id (see
     /// `linear_group` in `common/step.wgsl`) and skip the excess.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n_tokens: u32) {
-        let [x, y, z] = self.dispatch.map(|e| e.count(n_tokens));
-        if x == 0 || y == 0 || z == 0 {
+        if !self.dispatches(n_tokens) {
             return;
         }
+        let [x, y, z] = self.dispatch.map(|e| e.count(n_tokens));
         let (x, y) = if x > MAX_GROUPS_PER_DIM {
             debug_assert_eq!(y, 1, "{}: x folding needs y == 1", self.name);
             (MAX_GROUPS_PER_DIM, x.div_ceil(MAX_GROUPS_PER_DIM))

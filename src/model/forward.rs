@@ -77,6 +77,16 @@ impl Model {
         self.state.kv_bytes()
     }
 
+    /// Compute dispatches one step of `n_tokens` records with output `out`
+    /// (a decode step: `dispatches_per_step(1, Output::Argmax)`). Each is
+    /// three wgpu calls (pipeline, bind group, dispatch): in the browser,
+    /// three wasm→JS crossings.
+    pub fn dispatches_per_step(&self, n_tokens: u32, out: Output) -> usize {
+        let head: &[Op] = if out == Output::None { &[] } else { &self.head };
+        let argmax = (out == Output::Argmax).then_some(&self.argmax);
+        self.body.iter().chain(head).chain(argmax).filter(|op| op.dispatches(n_tokens)).count()
+    }
+
     /// Runs `ids` (at most `max_batch`) at positions pos0.. and returns what `out` asks for.
     pub async fn step(&self, ids: &[u32], pos0: u32, out: Output) -> Result<StepResult, ModelError> {
         let n = ids.len() as u32;
