@@ -109,24 +109,19 @@ pub fn can_fill(ty: GgmlType) -> bool {
 pub fn fill(ty: GgmlType, role: Role, ncols: u64, rng: &mut WyRand, buf: &mut [u8]) {
     let sigma = 1.0 / (ncols.max(1) as f32).sqrt();
     match ty {
-        GgmlType::F32 => {
-            for c in buf.chunks_exact_mut(4) {
+        GgmlType::F32 | GgmlType::F16 => {
+            let width = ty.block_bytes() as usize;
+            for c in buf.chunks_exact_mut(width) {
                 let v = match role {
                     Role::Ones => 1.0,
                     Role::Zeros => 0.0,
-                    Role::Weights => rng.unit() * sigma * 1.73,
+                    Role::Weights => rng.unit() * sigma * 1.73, // uniform on ±√3·σ: standard deviation σ
                 };
-                c.copy_from_slice(&v.to_le_bytes());
-            }
-        }
-        GgmlType::F16 => {
-            for c in buf.chunks_exact_mut(2) {
-                let v = match role {
-                    Role::Ones => 1.0,
-                    Role::Zeros => 0.0,
-                    Role::Weights => rng.unit() * sigma * 1.73,
-                };
-                c.copy_from_slice(&f16::from_f32(v).to_le_bytes());
+                if width == 4 {
+                    c.copy_from_slice(&v.to_le_bytes());
+                } else {
+                    c.copy_from_slice(&f16::from_f32(v).to_le_bytes());
+                }
             }
         }
         _ => {
