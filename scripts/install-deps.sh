@@ -2,7 +2,7 @@
 # Installs what building and testing tabllm needs on a fresh Debian machine:
 # Mesa's lavapipe (a CPU Vulkan driver, so wgpu runs without a GPU), Node.js
 # and Chromium for the page and its tests, and the Python `gguf` package used
-# to write dequantization references. (The wasm target and wasm-bindgen-cli
+# to write dequantization references and `jinja2` for chat-template references. (The wasm target and wasm-bindgen-cli
 # are installed by scripts/build-web.sh.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,6 +34,9 @@ command -v cargo >/dev/null 2>&1 || fail "find Rust" "cargo is not on PATH" "ins
 pip_install() { python3 -m pip install -q "$@" 2>/dev/null || python3 -m pip install -q --break-system-packages "$@"; }
 python3 -c 'import gguf' 2>/dev/null || step "install the Python gguf package (PyPI gguf==0.19.0)" \
   "pip could not install it; check that PyPI is reachable" pip_install gguf==0.19.0
+# The reference renderer for chat templates (what Hugging Face's apply_chat_template uses).
+python3 -c 'import jinja2, sys; sys.exit(jinja2.__version__ != "3.1.6")' 2>/dev/null || step "install the Python jinja2 package (PyPI jinja2==3.1.6)" \
+  "pip could not install it; check that PyPI is reachable" pip_install jinja2==3.1.6
 
 # Vulkan loaders complain without a runtime dir; harmless, but noisy.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/tabllm-xdg}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, fetches the models, writes the
-# dequantization references with the `gguf` package, then the Rust tests
+# dequantization references with the `gguf` package and the chat-template
+# references with `jinja2`, then the Rust tests
 # (kernels on lavapipe, models against llama.cpp's reference outputs), then
 # the wasm build in headless Chromium.
 set -euo pipefail
@@ -10,6 +11,8 @@ scripts/fetch-models.sh
 
 mkdir -p target
 python3 scripts/dequant_reference.py target/dequant_reference.json
+# Chat templates rendered by Python's jinja2 as Hugging Face sets it up (tests/chat_templates_jinja2.rs).
+python3 scripts/render_templates_jinja2.py target/templates_jinja2.json
 
 # Kernel and model tests each create GPU devices; lavapipe already uses every core.
 cargo test --locked --profile test -- --test-threads 2

@@ -11,7 +11,7 @@ use tabllm::engine::{load_engine, Engine, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::model::LoadOptions;
 use tabllm::sampler::SamplerConfig;
-use tabllm::tokenizer::{ChatMessage, Tokenizer};
+use tabllm::tokenizer::{ChatMessage, FinalAssistant, Tokenizer};
 
 #[derive(Parser)]
 #[command(name = "tabllm", version, about = "Run GGUF language models on the GPU (WebGPU/wgpu)")]
@@ -138,9 +138,17 @@ struct GenerateArgs {
     load: LoadArgs,
     #[arg(long, conflicts_with = "messages")]
     prompt: Option<String>,
-    /// An OpenAI-style messages JSON array, rendered with the model's chat template.
+    /// An OpenAI-style messages JSON array, rendered with the model's chat
+    /// template: `content` a string or an array of `{"type": "text", "text"}`
+    /// parts, roles system/developer/user/assistant/tool, `name`,
+    /// `tool_call_id`, assistant `tool_calls`. A final assistant message is
+    /// continued, unless --close-assistant.
     #[arg(long)]
     messages: Option<PathBuf>,
+    /// Close a final assistant message of --messages and reply in a new turn
+    /// (default: continue it).
+    #[arg(long, requires = "messages")]
+    close_assistant: bool,
     #[arg(long, default_value_t = 128)]
     max_tokens: u32,
     #[arg(long, default_value_t = 0.8)]
@@ -251,8 +259,10 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let mut engine = load(&a.load, a.json)?;
     let prompt_ids = match (&a.prompt, &a.messages) {
         (_, Some(file)) => {
-            let messages: Vec<ChatMessage> = serde_json::from_str(&std::fs::read_to_string(file)?)?;
-            engine.encode_chat(&messages)?
+            let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let messages = ChatMessage::parse_list(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let last = if a.close_assistant { FinalAssistant::Close } else { FinalAssistant::Continue };
+            engine.encode_chat_with(&messages, last)?
         }
         (Some(p), None) => engine.encode_prompt(p),
         (None, None) => return Err("give --prompt TEXT or --messages FILE".into()),

@@ -17,7 +17,7 @@ use web_time::Instant;
 
 use crate::model::{Model, ModelError, Output};
 use crate::sampler::{Sampler, SamplerConfig};
-use crate::tokenizer::{ChatMessage, ChatTemplate, StreamDecoder, Tokenizer, TokenizerError};
+use crate::tokenizer::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, StreamDecoder, Tokenizer, TokenizerError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -123,18 +123,38 @@ impl Engine {
         ids
     }
 
-    /// The conversation through the chat template, with the generation prompt added.
+    /// The conversation through the chat template, with the generation prompt
+    /// added; a final assistant message is continued (see [`FinalAssistant`]).
     pub fn render_chat(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
-        let t = self.template.as_ref().ok_or(EngineError::NoChatTemplate)?;
-        let tok_text = |id: Option<u32>| id.and_then(|i| self.tokenizer.token_text(i)).unwrap_or("").to_string();
-        Ok(t.render(messages, true, &tok_text(self.tokenizer.bos_id()), &tok_text(self.tokenizer.eos_id()))?)
+        self.render_chat_with(messages, FinalAssistant::Continue)
     }
 
-    /// Chat prompt ids. The rendered template carries its own BOS text when the
-    /// model wants one, so none is added here.
+    /// [`render_chat`](Self::render_chat), choosing what happens to a final assistant message.
+    pub fn render_chat_with(&self, messages: &[ChatMessage], final_assistant: FinalAssistant) -> Result<String, EngineError> {
+        let t = self.template.as_ref().ok_or(EngineError::NoChatTemplate)?;
+        let (bos, eos) = (self.bos_text(), self.eos_text());
+        let args = RenderArgs { bos_token: &bos, eos_token: &eos, ..Default::default() };
+        Ok(t.render_prompt(messages, final_assistant, &args)?)
+    }
+
+    fn bos_text(&self) -> String {
+        self.tokenizer.bos_id().and_then(|i| self.tokenizer.token_text(i)).unwrap_or("").to_string()
+    }
+
+    fn eos_text(&self) -> String {
+        self.tokenizer.eos_id().and_then(|i| self.tokenizer.token_text(i)).unwrap_or("").to_string()
+    }
+
+    /// Chat prompt ids: exactly one BOS when the model wants one, whether or
+    /// not the template writes it, as llama.cpp does (see [`chat_prompt_ids`]).
     pub fn encode_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, EngineError> {
-        let text = self.render_chat(messages)?;
-        Ok(self.tokenizer.encode(&text, true))
+        self.encode_chat_with(messages, FinalAssistant::Continue)
+    }
+
+    /// [`encode_chat`](Self::encode_chat), choosing what happens to a final assistant message.
+    pub fn encode_chat_with(&self, messages: &[ChatMessage], final_assistant: FinalAssistant) -> Result<Vec<u32>, EngineError> {
+        let text = self.render_chat_with(messages, final_assistant)?;
+        Ok(chat_prompt_ids(&self.tokenizer, &text))
     }
 
     /// Forgets the KV cache contents.

@@ -1,18 +1,46 @@
 //! Chat templates: the Jinja source in `tokenizer.chat_template`, rendered
-//! with minijinja configured as Hugging Face's `apply_chat_template` sets up
-//! Python's jinja2: `trim_blocks` and `lstrip_blocks` on, the final newline
-//! of the template dropped, `{% break %}`/`{% continue %}` allowed, Python
-//! string/dict methods (`.strip()`, `.items()`, …) through minijinja-contrib's
-//! pycompat, a `raise_exception(msg)` function, and `tojson` spelled as
-//! Python's `json.dumps(..., ensure_ascii=False)`.
+//! with minijinja set up as Hugging Face's `apply_chat_template` sets up
+//! Python's jinja2 (the renderer templates are written and tested against):
+//! `trim_blocks` and `lstrip_blocks` on, the final newline of the template
+//! dropped, `{% break %}`/`{% continue %}`, `loop.previtem`/`loop.nextitem`,
+//! Python string/dict methods (`.strip()`, `.rsplit()`, `.items()`, …),
+//! `raise_exception(msg)`, `strftime_now(fmt)` (today's local date and time
+//! through a Python `strftime` format), and `tojson` spelled as Python's
+//! `json.dumps(..., ensure_ascii=False)` with its keyword arguments.
+//! `None`, `True`, `False` and floats print as Python prints them.
+//!
+//! `{% generation %}…{% endgeneration %}` (Hugging Face's marker of assistant
+//! text for training masks) renders its body: before compiling, exactly those
+//! two block tags — found with minijinja's own lexer, so never inside strings,
+//! comments or raw blocks — become `{% if true %}`/`{% endif %}`, which keeps
+//! their whitespace control (`{%-`, `-%}`, trim/lstrip) unchanged.
+//!
+//! Rendering runs under a [`RenderBudget`] (see `chat/budget.rs`): a template
+//! from a file cannot hang the caller or exhaust memory.
+//!
+//! A template that does not compile does not stop a model from loading:
+//! [`ChatTemplate::for_model`] keeps the reason, plain prompts work, and
+//! rendering answers [`TokenizerError::TemplateUnusable`].
 
-use minijinja::value::{Kwargs, ValueKind};
-use minijinja::{context, Environment, Error, ErrorKind, Value};
-use serde::{Deserialize, Serialize};
+mod budget;
+mod message;
+mod pyjson;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use minijinja::machinery::{self, CodeGenerator, Token, Vm, WhitespaceConfig};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind};
+use serde_json::Value as Json;
 
 use crate::gguf::Metadata;
 
-use super::TokenizerError;
+use super::{Tokenizer, TokenizerError};
+
+pub use budget::{BudgetExceeded, BudgetResource, RenderBudget};
+pub use message::{ChatMessage, MessageError, ROLES};
 
 /// Gemma's turn format (`<start_of_turn>user … <end_of_turn>`), text only,
 /// for Gemma 3 files, which carry no template.
@@ -20,53 +48,102 @@ const GEMMA3_TEMPLATE: &str = include_str!("templates/gemma3.jinja");
 
 const NAME: &str = "chat";
 
-/// One message of a conversation, OpenAI style.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    pub role: String,
-    pub content: String,
+/// What a template sees besides `messages` (Hugging Face's
+/// `apply_chat_template` arguments).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenderArgs<'a> {
+    pub add_generation_prompt: bool,
+    /// Texts of the model's BOS and EOS tokens (templates often start with `{{ bos_token }}`).
+    pub bos_token: &'a str,
+    pub eos_token: &'a str,
+    /// OpenAI-style tool definitions (`tools`), absent from the context when `None`.
+    pub tools: Option<&'a [Json]>,
+    /// More template variables, as `apply_chat_template(**kwargs)` passes them
+    /// (e.g. `enable_thinking`).
+    pub extra: Option<&'a serde_json::Map<String, Json>>,
 }
 
-impl ChatMessage {
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
+/// What to do when a conversation ends with an assistant message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FinalAssistant {
+    /// Continue it, as llama-server does by default (its `prefill_assistant`):
+    /// the conversation before it is rendered with the generation prompt and
+    /// its text is appended, so the reply goes on from that text. A final
+    /// assistant message with `tool_calls` is closed instead.
+    #[default]
+    Continue,
+    /// Close that turn and open a new assistant turn after it.
+    Close,
 }
 
-/// A compiled chat template.
+/// A chat template ready to render.
 pub struct ChatTemplate {
+    /// The source after the `{% generation %}` pre-pass.
+    source: String,
     env: Environment<'static>,
+    /// Why the template does not compile, when it does not.
+    unusable: Option<String>,
+    budget: RenderBudget,
 }
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate").finish_non_exhaustive()
+        f.debug_struct("ChatTemplate").field("unusable", &self.unusable).finish_non_exhaustive()
     }
+}
+
+fn whitespace() -> WhitespaceConfig {
+    WhitespaceConfig { keep_trailing_newline: false, lstrip_blocks: true, trim_blocks: true }
 }
 
 impl ChatTemplate {
     /// Compiles a Jinja chat template; syntax errors are reported here.
     pub fn new(source: &str) -> Result<Self, TokenizerError> {
+        let t = Self::lenient(source);
+        match t.unusable {
+            Some(detail) => Err(TokenizerError::TemplateUnusable { detail }),
+            None => Ok(t),
+        }
+    }
+
+    /// Like [`new`](Self::new), but a template that does not compile is kept
+    /// with the reason, which rendering then returns.
+    pub fn lenient(source: &str) -> Self {
+        // jinja2's lexer turns every newline sequence into "\n" (its
+        // `newline_sequence`); minijinja keeps them as written.
+        let source = source.replace("\r\n", "\n").replace('\r', "\n");
+        let source = strip_generation_tags(&source);
+        let unusable = machinery::parse(&source, NAME, SyntaxConfig::default(), whitespace())
+            .err()
+            .map(|e| describe(&e));
+        let budget = RenderBudget::default();
         let mut env = Environment::new();
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        env.set_keep_trailing_newline(false);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_fuel(Some(budget.fuel));
+        env.set_unknown_method_callback(budget::unknown_method);
         env.add_function("raise_exception", raise_exception);
-        env.add_filter("tojson", tojson);
-        env.add_template_owned(NAME, source.to_owned())?;
-        Ok(Self { env })
+        env.add_filter("tojson", pyjson::tojson);
+        budget::install(&mut env);
+        let mut t = Self { source, env, unusable, budget };
+        t.set_now(None);
+        t
     }
 
     /// The template for a model: the file's `tokenizer.chat_template`, else a
     /// built-in one by `general.architecture` (`gemma3`: Gemma's turn
-    /// format), else `None`.
+    /// format), else `None`. A template that does not compile is returned
+    /// unusable (see [`compile_error`](Self::compile_error)), never an error,
+    /// so the model still loads for plain prompts.
     pub fn for_model(md: &Metadata) -> Result<Option<Self>, TokenizerError> {
-        if let Some(source) = md.get_str("tokenizer.chat_template")? {
-            return Self::new(source).map(Some);
+        match md.get_str("tokenizer.chat_template") {
+            Ok(Some(source)) => {
+                let t = Self::lenient(source);
+                if let Some(e) = &t.unusable {
+                    log::warn!("the chat template does not compile ({e}); chat is off, plain prompts work");
+                }
+                return Ok(Some(t));
+            }
+            Ok(None) => {}
+            Err(e) => return Ok(Some(Self::unusable(format!("tokenizer.chat_template: {e}")))),
         }
         match md.get_str("general.architecture")? {
             Some("gemma3") => Self::gemma3().map(Some),
@@ -74,15 +151,40 @@ impl ChatTemplate {
         }
     }
 
+    fn unusable(detail: String) -> Self {
+        let mut t = Self::lenient("");
+        t.unusable = Some(detail);
+        t
+    }
+
     /// The built-in Gemma 3 template.
     pub fn gemma3() -> Result<Self, TokenizerError> {
         Self::new(GEMMA3_TEMPLATE)
     }
 
-    /// Renders a conversation. `bos_token` / `eos_token` are the texts of the
-    /// model's BOS and EOS tokens (templates often start with `{{ bos_token }}`);
-    /// with `add_generation_prompt` the text ends where the assistant's reply
-    /// begins.
+    /// Why the template cannot render, if it cannot.
+    pub fn compile_error(&self) -> Option<&str> {
+        self.unusable.as_deref()
+    }
+
+    /// Fixes what `strftime_now` sees as "now" (local time); `None` reads the
+    /// clock at each call. Tests use this to compare with a reference
+    /// rendered at the same instant.
+    pub fn set_now(&mut self, now: Option<NaiveDateTime>) {
+        self.env.add_function("strftime_now", move |format: String| -> Result<Value, Error> {
+            let now = now.unwrap_or_else(|| chrono::Local::now().naive_local());
+            strftime(now, &format).map(Value::from)
+        });
+    }
+
+    /// Replaces the render budget.
+    pub fn set_budget(&mut self, budget: RenderBudget) {
+        self.budget = budget;
+        self.env.set_fuel(Some(budget.fuel));
+    }
+
+    /// Renders a conversation with `bos_token`/`eos_token` and, with
+    /// `add_generation_prompt`, the text ends where the assistant's reply begins.
     pub fn render(
         &self,
         messages: &[ChatMessage],
@@ -90,135 +192,171 @@ impl ChatTemplate {
         bos_token: &str,
         eos_token: &str,
     ) -> Result<String, TokenizerError> {
-        let template = self.env.get_template(NAME)?;
-        let out = template.render(context! {
-            messages => messages,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => bos_token,
-            eos_token => eos_token,
-        })?;
+        self.render_with(messages, &RenderArgs { add_generation_prompt, bos_token, eos_token, ..Default::default() })
+    }
+
+    /// Renders `messages` with all of [`RenderArgs`].
+    pub fn render_with(&self, messages: &[ChatMessage], args: &RenderArgs) -> Result<String, TokenizerError> {
+        if let Some(detail) = &self.unusable {
+            return Err(TokenizerError::TemplateUnusable { detail: detail.clone() });
+        }
+        let mut ctx: BTreeMap<String, Value> = BTreeMap::new();
+        if let Some(extra) = args.extra {
+            for (k, v) in extra {
+                ctx.insert(k.clone(), Value::from_serialize(v));
+            }
+        }
+        ctx.insert("messages".into(), Value::from_serialize(messages));
+        ctx.insert("add_generation_prompt".into(), Value::from(args.add_generation_prompt));
+        ctx.insert("bos_token".into(), Value::from(args.bos_token));
+        ctx.insert("eos_token".into(), Value::from(args.eos_token));
+        if let Some(tools) = args.tools {
+            ctx.insert("tools".into(), Value::from_serialize(tools));
+        }
+        self.eval(Value::from(ctx)).map_err(|e| classify(e, &self.budget))
+    }
+
+    /// The prompt for a reply to `messages`: with the generation prompt, and a
+    /// final assistant message continued or closed as `final_assistant` says.
+    pub fn render_prompt(
+        &self,
+        messages: &[ChatMessage],
+        final_assistant: FinalAssistant,
+        args: &RenderArgs,
+    ) -> Result<String, TokenizerError> {
+        let args = RenderArgs { add_generation_prompt: true, ..*args };
+        match messages.split_last() {
+            Some((last, before))
+                if final_assistant == FinalAssistant::Continue && last.role == "assistant" && last.tool_calls.is_none() =>
+            {
+                let mut text = self.render_with(before, &args)?;
+                text.push_str(last.text());
+                Ok(text)
+            }
+            _ => self.render_with(messages, &args),
+        }
+    }
+
+    fn eval(&self, root: Value) -> Result<String, Error> {
+        let ast = machinery::parse(&self.source, NAME, SyntaxConfig::default(), whitespace())?;
+        let mut g = CodeGenerator::new(NAME, &self.source);
+        g.compile_stmt(&ast);
+        let (instructions, blocks) = g.finish();
+        let instructions = budget::guard_instructions(&instructions);
+        let blocks: BTreeMap<_, _> = blocks.iter().map(|(k, v)| (*k, budget::guard_instructions(v))).collect();
+        let _metering = budget::Metering::start(self.budget);
+        let mut out = String::new();
+        Vm::new(&self.env).eval(&instructions, root, &blocks, &mut machinery::make_string_output(&mut out), AutoEscape::None)?;
         Ok(out)
     }
 }
 
+/// Chat prompt ids from rendered template text. When the model wants a BOS
+/// (`add_bos_token`), the ids start with exactly one, whether or not the
+/// template wrote its text: llama.cpp strips a leading `bos_token` text from
+/// the rendered prompt (`common_chat_templates_apply` in `common/chat.cpp`)
+/// and then adds the BOS id when tokenizing.
+pub fn chat_prompt_ids(tokenizer: &Tokenizer, rendered: &str) -> Vec<u32> {
+    let mut ids = Vec::new();
+    let mut body = rendered;
+    if tokenizer.add_bos() {
+        if let Some(bos) = tokenizer.bos_id() {
+            ids.push(bos);
+            match tokenizer.token_text(bos) {
+                Some(text) if !text.is_empty() => body = body.strip_prefix(text).unwrap_or(body),
+                _ => {}
+            }
+        }
+    }
+    ids.extend(tokenizer.encode(body, true));
+    ids
+}
+
+/// An error as one line: kind, detail and where in the template.
+fn describe(e: &Error) -> String {
+    let mut s = e.to_string();
+    if let (Some(line), None) = (e.line(), s.find("line ")) {
+        s.push_str(&format!(" (line {line})"));
+    }
+    s
+}
+
+/// Sorts a render error into the typed ones.
+fn classify(e: Error, budget: &RenderBudget) -> TokenizerError {
+    if e.kind() == ErrorKind::OutOfFuel {
+        return TokenizerError::TemplateBudget(BudgetExceeded { resource: BudgetResource::Fuel, limit: budget.fuel });
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if let Some(b) = s.downcast_ref::<BudgetExceeded>() {
+            return TokenizerError::TemplateBudget(*b);
+        }
+        if let Some(r) = s.downcast_ref::<Raised>() {
+            return TokenizerError::TemplateRaised(r.0.clone());
+        }
+        source = s.source();
+    }
+    TokenizerError::Template(e)
+}
+
+/// `raise_exception(msg)`: the template refuses the conversation.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Raised(String);
+
 fn raise_exception(message: String) -> Result<Value, Error> {
-    Err(Error::new(ErrorKind::InvalidOperation, message))
+    Err(Error::new(ErrorKind::InvalidOperation, message.clone()).with_source(Raised(message)))
 }
 
-/// `tojson` as Hugging Face defines it: `json.dumps(x, ensure_ascii=False,
-/// indent=indent)`, so `{"a": 1, "b": [1, 2]}` with Python's separators.
-fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
-    let indent: Option<usize> = kwargs.get("indent")?;
-    kwargs.assert_all_used()?;
+/// Python's `datetime.strftime` for the directives chrono shares with C's
+/// `strftime` (`%d %b %B %Y %m %H %M %S %A %a %j %p %-d`, …); a directive it
+/// does not know is an error, never a panic.
+fn strftime(now: NaiveDateTime, format: &str) -> Result<String, Error> {
+    use chrono::format::{Item, StrftimeItems};
+    use std::fmt::Write;
+    let items: Vec<Item> = StrftimeItems::new(format).collect();
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Err(Error::new(ErrorKind::InvalidOperation, format!("strftime_now: unsupported format {format:?}")));
+    }
     let mut out = String::new();
-    write_json(&value, indent, 0, &mut out)?;
-    Ok(Value::from_safe_string(out))
+    write!(out, "{}", now.format_with_items(items.into_iter()))
+        .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("strftime_now: cannot format {format:?} (no time zone)")))?;
+    Ok(out)
 }
 
-fn write_json(
-    value: &Value,
-    indent: Option<usize>,
-    depth: usize,
-    out: &mut String,
-) -> Result<(), Error> {
-    let newline = |out: &mut String, depth: usize| {
-        if let Some(n) = indent {
-            out.push('\n');
-            out.extend(std::iter::repeat_n(' ', n * depth));
-        }
-    };
-    let item_sep = if indent.is_some() { "," } else { ", " };
-    match value.kind() {
-        ValueKind::Undefined | ValueKind::None => out.push_str("null"),
-        ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
-        ValueKind::Number => {
-            if let Ok(i) = i64::try_from(value.clone()) {
-                out.push_str(&i.to_string());
-            } else {
-                let f = f64::try_from(value.clone())?;
-                out.push_str(&python_float(f));
-            }
-        }
-        ValueKind::String => write_json_str(value.as_str().unwrap_or_default(), out),
-        ValueKind::Seq | ValueKind::Iterable => {
-            let items: Vec<Value> = value.try_iter()?.collect();
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(item_sep);
-                }
-                newline(out, depth + 1);
-                write_json(item, indent, depth + 1, out)?;
-            }
-            if !items.is_empty() {
-                newline(out, depth);
-            }
-            out.push(']');
-        }
-        ValueKind::Map => {
-            let keys: Vec<Value> = value.try_iter()?.collect();
-            out.push('{');
-            for (i, key) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(item_sep);
-                }
-                newline(out, depth + 1);
-                match key.as_str() {
-                    Some(k) => write_json_str(k, out),
-                    None => write_json_str(&key.to_string(), out),
-                }
-                out.push_str(": ");
-                write_json(&value.get_item(key)?, indent, depth + 1, out)?;
-            }
-            if !keys.is_empty() {
-                newline(out, depth);
-            }
-            out.push('}');
-        }
-        _ => {
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("tojson: cannot serialize a {}", value.kind()),
-            ))
-        }
+/// Rewrites `{% generation %}` / `{% endgeneration %}` block tags to
+/// `{% if true %}` / `{% endif %}`, using minijinja's lexer so that only real
+/// block tags change. A source the lexer rejects is returned unchanged (the
+/// compiler then reports it).
+fn strip_generation_tags(source: &str) -> String {
+    if !source.contains("generation") {
+        return source.to_string();
     }
-    Ok(())
-}
-
-/// A JSON string as Python writes it with `ensure_ascii=False`.
-fn write_json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0C}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    let mut edits: Vec<(usize, usize, &str)> = Vec::new();
+    let mut after_block_start = false;
+    for tok in machinery::tokenize(source, false, SyntaxConfig::default(), whitespace()) {
+        let Ok((tok, span)) = tok else { return source.to_string() };
+        if after_block_start {
+            let with = match tok {
+                Token::Ident("generation") => Some("if true"),
+                Token::Ident("endgeneration") => Some("endif"),
+                _ => None,
+            };
+            if let Some(with) = with {
+                edits.push((span.start_offset as usize, span.end_offset as usize, with));
+            }
         }
+        after_block_start = matches!(tok, Token::BlockStart);
     }
-    out.push('"');
-}
-
-/// A float as Python's `repr` writes it, for the common cases.
-fn python_float(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        }
-    } else if f.fract() == 0.0 && f.abs() < 1e16 {
-        format!("{f:.1}")
-    } else {
-        format!("{f}")
+    let mut out = String::with_capacity(source.len());
+    let mut at = 0;
+    for (start, end, with) in edits {
+        out.push_str(&source[at..start]);
+        out.push_str(with);
+        at = end;
     }
+    out.push_str(&source[at..]);
+    out
 }
 
 #[cfg(test)]

@@ -31,7 +31,9 @@ use std::collections::HashMap;
 
 use crate::gguf::{GgufError, Metadata};
 
-pub use chat::{ChatMessage, ChatTemplate};
+pub use chat::{
+    chat_prompt_ids, BudgetExceeded, BudgetResource, ChatMessage, ChatTemplate, FinalAssistant, MessageError, RenderArgs, RenderBudget, ROLES,
+};
 pub use pretokenize::PreKind;
 pub use stream::StreamDecoder;
 
@@ -63,6 +65,15 @@ pub enum TokenizerError {
     Regex(String),
     #[error("chat template: {0}")]
     Template(#[from] minijinja::Error),
+    /// Rendering stopped at a limit of its [`RenderBudget`].
+    #[error(transparent)]
+    TemplateBudget(#[from] BudgetExceeded),
+    /// The template called `raise_exception(message)`: it refuses this conversation.
+    #[error("the chat template refused the conversation: {0}")]
+    TemplateRaised(String),
+    /// The template does not compile; plain prompts still work.
+    #[error("the model's chat template cannot be used: {detail}")]
+    TemplateUnusable { detail: String },
 }
 
 /// Token types as GGUF stores them in `tokenizer.ggml.token_type`.

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Renders chat templates with Python's jinja2 set up as Hugging Face
+transformers' `apply_chat_template` sets it up, as the reference for
+tests/chat_templates_jinja2.rs:
+
+- ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+  extensions=[generation-tag extension, jinja2.ext.loopcontrols]);
+- `tojson` = json.dumps(x, ensure_ascii=False, indent=, separators=, sort_keys=);
+- `raise_exception(msg)` raises TemplateError; `strftime_now(fmt)` formats
+  "now", fixed here (NOW below, written into the output) so both sides agree.
+
+Pairs: every template in tests/templates/*.jinja with every conversation in
+tests/templates/conversations/*.json, plus the field cases in
+../shared/cases (templates read from the GGUF files with the `gguf` package).
+
+A conversation may hold `tools` and `continue_final` (the conversation ends
+with an assistant message that is continued as llama-server does: everything
+before it rendered with the generation prompt, its text appended).
+Text parts of `content` are joined as llama-server joins them ("\\n" after
+non-empty text). Messages are passed as given otherwise.
+
+Usage: scripts/render_templates_jinja2.py OUT.json
+"""
+import datetime
+import glob
+import json
+import os
+import sys
+
+import jinja2
+import jinja2.ext
+import jinja2.nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOW = datetime.datetime(2025, 3, 7, 9, 5, 3)
+BOS, EOS = "<|bos|>", "<|eos|>"
+
+
+class GenerationTag(jinja2.ext.Extension):
+    """`{% generation %}...{% endgeneration %}` renders its body (transformers'
+    AssistantTracker without the mask bookkeeping)."""
+
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return jinja2.nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
+
+    def _body(self, caller):
+        return caller()
+
+
+def make_env():
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def strftime_now(format):
+        return NOW.strftime(format)
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationTag, jinja2.ext.loopcontrols]
+    )
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    return env
+
+
+def normalize(message):
+    m = dict(message)
+    content = m.get("content")
+    if isinstance(content, list):
+        text = ""
+        for part in content:
+            if text:
+                text += "\n"
+            text += part["text"]
+        m["content"] = text
+    return m
+
+
+def render(env, source, conversation):
+    messages = [normalize(m) for m in conversation["messages"]]
+    kwargs = {"bos_token": BOS, "eos_token": EOS, "add_generation_prompt": True}
+    if "tools" in conversation:
+        kwargs["tools"] = conversation["tools"]
+    tail = ""
+    if conversation.get("continue_final") and messages and messages[-1]["role"] == "assistant":
+        tail = messages[-1]["content"] or ""
+        messages = messages[:-1]
+    try:
+        return {"rendered": env.from_string(source).render(messages=messages, **kwargs) + tail}
+    except Exception as e:  # raise_exception, and errors such as str + None
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def case_templates():
+    import gguf
+
+    out = {}
+    for path in sorted(glob.glob(os.path.join(ROOT, "..", "shared", "cases", "*", "*.gguf"))):
+        field = gguf.GGUFReader(path).fields["tokenizer.chat_template"]
+        rel = os.path.relpath(path, os.path.join(ROOT, "..", "shared", "cases"))
+        out[rel] = bytes(field.parts[field.data[0]]).decode("utf-8")
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    env = make_env()
+    conv_dir = os.path.join(ROOT, "tests", "templates", "conversations")
+    conversations = {
+        os.path.basename(p)[: -len(".json")]: json.load(open(p, encoding="utf-8"))
+        for p in sorted(glob.glob(os.path.join(conv_dir, "*.json")))
+    }
+    corpus = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "templates", "*.jinja"))):
+        source = open(path, encoding="utf-8").read()
+        for name, conv in conversations.items():
+            row = {"template": os.path.basename(path), "conversation": name}
+            row.update(render(env, source, conv))
+            corpus.append(row)
+    # The field cases (shared/cases/README.md): which messages go with which template.
+    msg_dir = os.path.join(ROOT, "..", "shared", "cases", "messages")
+    cases = []
+    pairs = {
+        "templates/strftime_now.gguf": ["hi.json"],
+        "templates/strftime_now_guarded.gguf": ["hi.json"],
+        "templates/loop_previtem_tools.gguf": ["tool_results.json"],
+        "templates/generation_block.gguf": ["hi.json", "tool_results.json"],
+        "templates/add_bos_template_without_bos.gguf": ["hi.json", "content_parts.json"],
+        "tests/templates/smollm2.jinja": ["content_parts.json", "capital.json", "assistant_prefill.json"],
+        "tests/templates/qwen2.5-instruct.jinja": ["tool_results.json", "assistant_prefill.json"],
+    }
+    templates = case_templates()
+    for t in pairs:
+        if t.startswith("tests/"):
+            templates[t] = open(os.path.join(ROOT, t), encoding="utf-8").read()
+    for tname, msgs in pairs.items():
+        for mname in msgs:
+            # A final assistant message is continued (tabllm's default, llama-server's too).
+            conv = {"messages": json.load(open(os.path.join(msg_dir, mname), encoding="utf-8")), "continue_final": True}
+            row = {"template": tname, "messages": mname}
+            row.update(render(env, templates[tname], conv))
+            cases.append(row)
+    out = {
+        "generator": "scripts/render_templates_jinja2.py",
+        "jinja2": jinja2.__version__,
+        "now": NOW.isoformat(),
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "corpus": corpus,
+        "cases": cases,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
+    with open(sys.argv[1], "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+    errors = sum("error" in r for r in corpus)
+    print(f"{sys.argv[1]}: {len(corpus)} corpus pairs ({errors} raise), {len(cases)} field cases")
+
+
+if __name__ == "__main__":
+    main()
