@@ -19,11 +19,14 @@ pub struct SamplerConfig {
     pub min_p: f32,
     /// Divide positive / multiply negative logits of recent tokens; 1 = off.
     pub repetition_penalty: f32,
-    /// Subtract `count × frequency_penalty` from a recent token's logit.
+    /// OpenAI's: subtract `count × frequency_penalty` from the logit of a token
+    /// seen `count` times among the recent tokens; 0 = off.
     pub frequency_penalty: f32,
-    /// Subtract `presence_penalty` from each recent token's logit.
+    /// OpenAI's: subtract `presence_penalty` from the logit of each token seen
+    /// among the recent tokens; 0 = off.
     pub presence_penalty: f32,
-    /// How many of the most recent tokens the penalties look at; 0 = no penalties.
+    /// How many of the most recent tokens (prompt included, as llama.cpp's
+    /// `penalty_last_n`) the penalties look at; 0 = no penalties.
     pub penalty_last_n: usize,
     /// RNG seed; the same seed and inputs give the same tokens.
     pub seed: u64,
@@ -83,6 +86,21 @@ impl Sampler {
         self.cfg.temperature.is_nan() || self.cfg.temperature <= 0.0
     }
 
+    /// Some penalty changes logits: then even a greedy pick needs the logits
+    /// on the CPU (the GPU argmax knows nothing of the recent tokens).
+    pub fn has_penalties(&self) -> bool {
+        let c = &self.cfg;
+        let on = c.repetition_penalty != 1.0 || c.frequency_penalty != 0.0 || c.presence_penalty != 0.0;
+        on && c.penalty_last_n > 0
+    }
+
+    /// `logits` after the penalties for `recent` (what [`Self::sample`] picks from).
+    pub fn penalized_logits(&mut self, logits: &[f32], recent: &[u32]) -> Vec<f32> {
+        self.fill_candidates(logits);
+        self.apply_penalties(recent);
+        self.candidates.iter().map(|c| c.logit).collect()
+    }
+
     /// Restarts the random sequence from `seed`.
     pub fn reseed(&mut self, seed: u64) {
         self.cfg.seed = seed;
@@ -96,12 +114,7 @@ impl Sampler {
         if logits.is_empty() {
             return 0;
         }
-        self.candidates.clear();
-        self.candidates
-            .extend(logits.iter().enumerate().map(|(id, &l)| Candidate {
-                id: id as u32,
-                logit: if l.is_nan() { f32::NEG_INFINITY } else { l },
-            }));
+        self.fill_candidates(logits);
         self.apply_penalties(recent);
         if self.is_greedy() {
             return argmax(&self.candidates);
@@ -112,13 +125,24 @@ impl Sampler {
         self.draw()
     }
 
-    /// llama.cpp's repeat / frequency / presence penalties. `candidates` is
+    /// One candidate per id, in id order; NaN logits become −∞.
+    fn fill_candidates(&mut self, logits: &[f32]) {
+        self.candidates.clear();
+        self.candidates
+            .extend(logits.iter().enumerate().map(|(id, &l)| Candidate {
+                id: id as u32,
+                logit: if l.is_nan() { f32::NEG_INFINITY } else { l },
+            }));
+    }
+
+    /// llama.cpp's penalties over the last `penalty_last_n` tokens (prompt
+    /// included), each distinct id once: the repeat penalty divides a positive
+    /// logit and multiplies a negative one; then, as OpenAI defines them,
+    /// logit −= count × frequency_penalty + presence_penalty. `candidates` is
     /// still indexed by id here.
     fn apply_penalties(&mut self, recent: &[u32]) {
         let c = self.cfg;
-        let off =
-            c.repetition_penalty == 1.0 && c.frequency_penalty == 0.0 && c.presence_penalty == 0.0;
-        if off || c.penalty_last_n == 0 {
+        if !self.has_penalties() {
             return;
         }
         let start = recent.len().saturating_sub(c.penalty_last_n);

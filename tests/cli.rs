@@ -60,8 +60,11 @@ fn bad_input_gets_a_clear_error() {
     std::fs::write(&bad, b"this is not a gguf file at all").unwrap();
     let truncated = dir.join("truncated.gguf");
     let bytes = std::fs::read(shared("tiny/tiny-llama-q4_0.gguf")).unwrap();
-    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    for (path, expect) in [(&bad, "magic"), (&truncated, "")] {
+    let half = bytes.len() / 2;
+    std::fs::write(&truncated, &bytes[..half]).unwrap();
+    // The tensor data runs to the end of the file, so the rest is missing.
+    let ends_early = format!("file ends early: {} more bytes needed at offset {half}", bytes.len() - half);
+    for (path, expect) in [(&bad, "magic"), (&truncated, ends_early.as_str())] {
         let out = Command::new(env!("CARGO_BIN_EXE_tabllm"))
             .args(["generate", "--model", path.to_str().unwrap(), "--prompt", "hi", "--max-tokens", "1"])
             .output()
@@ -104,4 +107,21 @@ fn gemma3_tokenize_and_generate_match_llama_cpp() {
     std::fs::remove_file(&file).ok();
     assert_eq!(got["prompt_ids"], c["prompt_ids"], "built-in Gemma turn template + tokenizer");
     assert_eq!(got["ids"], c["greedy_ids_f32_activations"]);
+}
+
+/// shared/cases/README.md: `capital.json`, `--stop 'Paris. Q:'`, greedy, 24
+/// tokens. "Paris." is held back as a possible start of the stop string when
+/// the end-of-generation token arrives; it must be in the output, in the JSON
+/// `text` and in the streamed text.
+#[test]
+fn generate_flushes_text_held_back_for_a_stop_string() {
+    let model = model_path(SMOLLM2);
+    let messages = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/cases/messages/capital.json");
+    let args = ["generate", "--model", model.to_str().unwrap(), "--messages", messages.to_str().unwrap(), "--stop", "Paris. Q:", "--temperature", "0", "--max-tokens", "24"];
+    let got = tabllm(&[&args[..], &["--json"]].concat());
+    assert_eq!(got["text"], "The capital of France is Paris.");
+    assert_eq!(got["finish_reason"], "stop");
+    let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(args).output().expect("run tabllm");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "The capital of France is Paris.\n", "streamed text");
 }

@@ -865,3 +865,82 @@ fn random_corruptions_do_not_panic() {
     }
     eprintln!("corruption outcomes: {outcomes:?}");
 }
+
+// ---------------------------------------------------------------- decoded size
+
+/// Pushes `data` in `chunk`-byte pieces until the parser fails; returns the
+/// error and the spent parser (for its accounting).
+fn first_error(data: &[u8], chunk: usize) -> (GgufError, StreamParser) {
+    let mut p = StreamParser::new();
+    for c in data.chunks(chunk) {
+        if let Err(e) = p.push(c, &mut |_| Ok::<(), GgufError>(())) {
+            return (e, p);
+        }
+    }
+    panic!("parsed a header that decodes past the limit");
+}
+
+/// Headers within the 256 MiB header cap whose values decode far larger (a
+/// 1-byte element is a whole `Value`): the decoded-size budget stops each with
+/// a typed error before allocating past it, whatever the chunking.
+#[test]
+fn decoded_header_memory_is_bounded() {
+    let limit = Limits::default().max_decoded_bytes;
+    let slot = std::mem::size_of::<Value>() as u64;
+    // 12 arrays of 16 Mi u8 and bool: 192 MiB stored, 6 GiB as Values.
+    let n = 16u64 << 20;
+    let mut g = Gguf::new();
+    for i in 0..12 {
+        let ty = if i % 2 == 0 { T_U8 } else { T_BOOL };
+        g = g.with_kv(kv(format!("bytes.{i}").as_bytes(), T_ARRAY, &arr(ty, n, &[vec![1u8; n as usize]])));
+    }
+    let data = g.build();
+    assert!((data.len() as u64) < Limits::default().max_header_bytes);
+    for chunk in [usize::MAX, 1 << 20] {
+        let (e, p) = first_error(&data, chunk);
+        assert_err!(e, GgufError::TooLarge { what: "decoded header bytes", value, limit: l } if l == limit && value > limit);
+        assert!(p.decoded_bytes() <= limit);
+        // It stops inside the first array, after about limit / size_of::<Value>() elements.
+        let elems = limit / slot;
+        assert!(p.bytes_consumed() < 1024 + elems, "stopped at byte {} (about {elems} elements fit)", p.bytes_consumed());
+    }
+    drop(data);
+
+    // 4 arrays of 4 Mi one-byte strings: 144 MiB stored, a Value and a heap
+    // allocation each (at least 48 bytes): 768 MiB decoded.
+    let n = 4u64 << 20;
+    let one = s(b"x");
+    let elems: Vec<Vec<u8>> = vec![one; n as usize];
+    let mut g = Gguf::new();
+    for i in 0..4 {
+        g = g.with_kv(kv(format!("strings.{i}").as_bytes(), T_ARRAY, &arr(T_STRING, n, &elems)));
+    }
+    drop(elems);
+    let data = g.build();
+    let (e, p) = first_error(&data, 1 << 20);
+    assert_err!(e, GgufError::TooLarge { what: "decoded header bytes", limit: l, .. } if l == limit);
+    let parsed = p.bytes_consumed() / 9;
+    assert!(parsed * (slot + 16) <= limit, "{parsed} strings decoded, at least {} bytes", parsed * (slot + 16));
+}
+
+/// The accounting covers what the values really take: an array's elements
+/// count as whole `Value`s, strings by their bytes; a file whose decoded
+/// size is over a small budget fails, the same file under it parses.
+#[test]
+fn decoded_size_accounting() {
+    let slot = std::mem::size_of::<Value>() as u64;
+    let g = Gguf::new()
+        .with_kv(kv(b"a", T_ARRAY, &arr(T_U8, 10_000, &[vec![7u8; 10_000]])))
+        .with_kv(kv(b"s", T_STRING, &s(&[b'y'; 5000])));
+    let data = g.build();
+    let mut p = StreamParser::new();
+    p.push(&data, &mut |_| Ok::<(), GgufError>(())).unwrap();
+    let decoded = p.decoded_bytes();
+    let least = 10_000 * slot + 5000;
+    assert!(decoded >= least && decoded < least + 4096, "decoded {decoded}, values alone {least}");
+    assert!(p.peak_buffered_bytes() >= decoded);
+    let tight = Limits { max_decoded_bytes: least, ..Limits::default() };
+    assert_err!(error_with(&data, tight), GgufError::TooLarge { what: "decoded header bytes", .. });
+    let (h, _) = parse_with(&data, 7, Limits { max_decoded_bytes: decoded, ..Limits::default() }).unwrap();
+    assert_eq!(h.metadata.get("a").and_then(Value::as_array).map(<[Value]>::len), Some(10_000));
+}

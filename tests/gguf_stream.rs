@@ -279,7 +279,7 @@ const PY_FACTS: &[(&str, usize, usize, u64, &str)] = &[
 
 fn check_py_facts(file: &str, h: &Header) {
     let Some(&(_, n_t, n_kv, data_offset, first)) = PY_FACTS.iter().find(|f| f.0 == file) else {
-        return;
+        panic!("{file}: not in PY_FACTS; add what Python `gguf` reads from it");
     };
     assert_eq!(h.tensors.len(), n_t, "{file}: tensor count");
     assert_eq!(h.metadata.len(), n_kv, "{file}: kv count");
@@ -396,8 +396,11 @@ fn smollm2_streams_identically_in_any_chunking() {
         "SmolLM2: header {} bytes, peak buffered {} bytes",
         h.data_offset, whole.peak
     );
-    assert!(whole.peak < 4 << 20, "parser held {} bytes", whole.peak);
-    assert!(whole.peak < data.len() as u64 / 20);
+    // The decoded header: 49,152 tokens and 48,900 merges, each a `Value`
+    // with its string on the heap, about 3.6 times the 1.8 MB they take on
+    // disk (6.4 MB); still far below the file.
+    assert!(whole.peak < 8 << 20, "parser held {} bytes", whole.peak);
+    assert!(whole.peak < data.len() as u64 / 12);
 
     let path = std::path::Path::new(SMOLLM2);
     assert_eq!(&gguf::read_header_from_path(path).unwrap(), h);

@@ -1,6 +1,6 @@
 //! Loading streams: the same model fed in 4 KiB and in odd-sized chunks ends
-//! up with identical weights on the GPU, and the host heap stays far below the
-//! file size while a 98 MB model loads.
+//! up with identical weights on the GPU, and while a 98 MB model loads the
+//! host heap holds the header and a few chunks, nothing that grows with it.
 
 mod common;
 use common::*;
@@ -30,6 +30,9 @@ unsafe impl GlobalAlloc for Counting {
 }
 #[global_allocator]
 static A: Counting = Counting;
+/// The counter is process-wide: the tests run one at a time so the peak
+/// test measures its own load only.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Feeds `bytes` in pieces whose sizes cycle through `sizes`; returns an FNV-1a
 /// hash of every weight buffer read back from the GPU, by tensor name.
@@ -62,6 +65,7 @@ fn load_and_hash(ctx: &Arc<GpuContext>, bytes: &[u8], sizes: &[usize]) -> Vec<(S
 
 #[test]
 fn chunking_does_not_change_the_weights() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
     for file in ["tiny-llama-q4_0", "tiny-llama-q5_1", "tiny-llama-bf16"] {
         let bytes = std::fs::read(shared(&format!("tiny/{file}.gguf"))).unwrap();
@@ -73,6 +77,7 @@ fn chunking_does_not_change_the_weights() {
 
 #[test]
 fn peak_host_memory_while_loading_smollm2() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let path = model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
     let file_size = std::fs::metadata(&path).unwrap().len() as usize;
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
@@ -87,7 +92,13 @@ fn peak_host_memory_while_loading_smollm2() {
             parser_peak as f64 / 1e6
         );
         drop(model);
-        // The header (vocabulary, merges) is ~2 MB; weights must never accumulate on the host.
-        assert!(peak < file_size / 4, "peak host heap {peak} bytes is not far below the file's {file_size}");
+        // Weights never accumulate on the host: the heap holds the decoded
+        // header (vocabulary and merges, 6.4 MB as the parser counts it), the
+        // read buffer and a chunk or two in flight, plus 2 MiB for the model's
+        // own structures, shader compilation and wgpu's bookkeeping of up to
+        // 256 staged writes (measured: 1.1 MB beyond header and chunks).
+        let bound = parser_peak as usize + 3 * chunk + (2 << 20);
+        assert!(peak <= bound, "peak host heap {peak} bytes > header {parser_peak} + 3 chunks of {chunk} + 2 MiB = {bound}");
+        assert!(bound < file_size / 8, "the bound {bound} should be far below the file");
     }
 }

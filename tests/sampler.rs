@@ -210,6 +210,46 @@ fn frequency_and_presence_penalties_subtract() {
     assert_eq!(s.sample(&[1.0, 0.9], &[0, 1, 1, 1]), 0);
 }
 
+/// Every penalty on fixed logits, against values worked out by hand.
+/// recent = [0, 0, 1, 3, 0] (window 64): id 0 three times, ids 1 and 3 once.
+#[test]
+fn penalties_on_fixed_logits() {
+    let logits = [2.0, -1.0, 0.5, 3.0];
+    let recent = [0, 0, 1, 3, 0];
+    let cfg = |repetition_penalty, frequency_penalty, presence_penalty| SamplerConfig {
+        repetition_penalty,
+        frequency_penalty,
+        presence_penalty,
+        ..greedy()
+    };
+    let check = |c: SamplerConfig, want: [f32; 4]| {
+        let mut s = Sampler::new(c);
+        assert!(s.has_penalties(), "{c:?}");
+        let got = s.penalized_logits(&logits, &recent);
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() < 1e-6, "{c:?}: id {i}: {g} (want {w})");
+        }
+    };
+    // Frequency 0.5: id 0 2 − 3·0.5 = 0.5; id 1 −1 − 0.5 = −1.5; id 3 3 − 0.5 = 2.5.
+    check(cfg(1.0, 0.5, 0.0), [0.5, -1.5, 0.5, 2.5]);
+    // Presence 0.25: once per seen id, whatever the count.
+    check(cfg(1.0, 0.0, 0.25), [1.75, -1.25, 0.5, 2.75]);
+    // All three, repeat penalty first: id 0 2/1.25 − 1.5 − 0.25 = −0.15;
+    // id 1 −1·1.25 − 0.5 − 0.25 = −2.0; id 3 3/1.25 − 0.5 − 0.25 = 1.65.
+    check(cfg(1.25, 0.5, 0.25), [-0.15, -2.0, 0.5, 1.65]);
+    // Negative values (OpenAI allows them) raise seen tokens.
+    check(cfg(1.0, -0.5, -0.25), [3.75, -0.25, 0.5, 3.75]);
+    // The greedy pick follows the penalised logits: id 3 still at 1.65; with
+    // frequency 3, id 3 falls to 0 and id 2 (0.5, never seen) wins.
+    let mut s = Sampler::new(cfg(1.25, 0.5, 0.25));
+    assert_eq!(s.sample(&logits, &recent), 3);
+    let mut s = Sampler::new(cfg(1.0, 3.0, 0.0));
+    assert_eq!(s.sample(&logits, &recent), 2);
+    // Off: nothing changes and the GPU argmax may be used.
+    let off = Sampler::new(SamplerConfig { penalty_last_n: 0, ..cfg(1.3, 0.5, 0.5) });
+    assert!(!off.has_penalties() && !Sampler::new(greedy()).has_penalties());
+}
+
 /// Frequencies over 20 000 draws within 0.02 of the softmax probabilities.
 #[test]
 fn temperature_one_matches_softmax() {

@@ -1,9 +1,9 @@
 //! Gemma 3's SentencePiece tokenizer against llama.cpp's tokenizations in
 //! `shared/reference/gemma-3-270m-q4_k_m.json`.
 //!
-//! The model file is not fetched by default: the test looks for
-//! `$TABLLM_GEMMA3_GGUF`, else `models/gemma-3-270m-q4_k_m.gguf`, and is
-//! skipped (with a note) when neither exists.
+//! The model file is `$TABLLM_GEMMA3_GGUF`, else
+//! `models/gemma-3-270m-q4_k_m.gguf` (scripts/fetch-models.sh fetches it); the
+//! test fails, saying so, when it is missing.
 
 mod common;
 
@@ -13,20 +13,17 @@ use serde_json::Value as Json;
 use tabllm::gguf::read_header_from_path;
 use tabllm::tokenizer::{ChatTemplate, StreamDecoder, Tokenizer};
 
-fn model_path() -> Option<PathBuf> {
+fn model_path() -> PathBuf {
     let path = match std::env::var_os("TABLLM_GEMMA3_GGUF") {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gemma-3-270m-q4_k_m.gguf"),
     };
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: no Gemma 3 model at {} (set TABLLM_GEMMA3_GGUF)",
-            path.display()
-        );
-        None
-    }
+    assert!(
+        path.exists(),
+        "no Gemma 3 model at {}: run scripts/fetch-models.sh (the test command does) or set TABLLM_GEMMA3_GGUF",
+        path.display()
+    );
+    path
 }
 
 fn reference() -> Json {
@@ -45,7 +42,7 @@ fn ids(v: &Json) -> Vec<u32> {
 
 #[test]
 fn gemma3_tokenizer_matches_llama_cpp() {
-    let Some(path) = model_path() else { return };
+    let path = model_path();
     let header = read_header_from_path(&path).unwrap();
     let tok = Tokenizer::from_metadata(&header.metadata).unwrap();
     let reference = reference();

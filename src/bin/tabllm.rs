@@ -161,6 +161,15 @@ struct GenerateArgs {
     min_p: f32,
     #[arg(long, default_value_t = 1.0)]
     repetition_penalty: f32,
+    /// OpenAI's: logit −= count × this, for each token among the last --penalty-last-n.
+    #[arg(long, default_value_t = 0.0)]
+    frequency_penalty: f32,
+    /// OpenAI's: logit −= this, for each token among the last --penalty-last-n.
+    #[arg(long, default_value_t = 0.0)]
+    presence_penalty: f32,
+    /// How many recent tokens (prompt included) the penalties look at.
+    #[arg(long, default_value_t = 64)]
+    penalty_last_n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Stop when this text is generated (repeatable).
@@ -275,6 +284,9 @@ fn generate(a: GenerateArgs) -> Result<()> {
             top_p: a.top_p,
             min_p: a.min_p,
             repetition_penalty: a.repetition_penalty,
+            frequency_penalty: a.frequency_penalty,
+            presence_penalty: a.presence_penalty,
+            penalty_last_n: a.penalty_last_n,
             seed: a.seed,
             ..SamplerConfig::default()
         },

@@ -1,21 +1,26 @@
 //! Generation: prompt → prefill in chunks → decode loop (one submission per
 //! token) → sampling → incremental UTF-8-safe text, with stop strings, a token
 //! budget and abort. The KV cache of a prompt prefix shared with the previous
-//! call is reused instead of prefilled again.
+//! call is reused instead of prefilled again, where the cache still holds it
+//! (sliding-window rings forget old positions, see `kv`).
 
+mod kv;
 #[cfg(not(target_arch = "wasm32"))]
 mod load;
 mod stop;
+mod text;
 mod throughput;
 
+pub use kv::KvCache;
 #[cfg(not(target_arch = "wasm32"))]
 pub use load::load_engine;
 pub use stop::{StopMatcher, StopScan};
+pub use text::{Ending, Flow, TextOut};
 pub use throughput::{measure_throughput, Throughput};
 
 use web_time::Instant;
 
-use crate::model::{Model, ModelError, Output};
+use crate::model::{Model, ModelError, Output, StepResult};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tokenizer::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, StreamDecoder, Tokenizer, TokenizerError};
 
@@ -29,6 +34,10 @@ pub enum EngineError {
     NoChatTemplate,
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A step failed after some tokens were generated; what they said
+    /// (held-back text included) was sent to the callback and is kept here.
+    #[error("generation failed after {} tokens: {source}", ids.len())]
+    Interrupted { source: ModelError, ids: Vec<u32>, text: String },
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
 }
@@ -105,12 +114,13 @@ pub struct Engine {
     pub tokenizer: Tokenizer,
     pub template: Option<ChatTemplate>,
     /// Tokens whose keys and values are in the KV cache, in order.
-    cached: Vec<u32>,
+    cached: KvCache,
 }
 
 impl Engine {
     pub fn new(model: Model, tokenizer: Tokenizer, template: Option<ChatTemplate>) -> Self {
-        Self { model, tokenizer, template, cached: Vec::new() }
+        let cached = KvCache::new(model.kv_ring());
+        Self { model, tokenizer, template, cached }
     }
 
     /// Text → prompt ids: BOS when the file says so, special-token text parsed.
@@ -163,7 +173,8 @@ impl Engine {
     }
 
     /// Generates from `prompt_ids`. `on_text` gets each piece of text as it is
-    /// decoded and returns false to abort.
+    /// decoded and returns false to abort. However the generation ends, the
+    /// text held back for a possible stop string is flushed (see [`TextOut`]).
     pub async fn generate(
         &mut self,
         prompt_ids: &[u32],
@@ -178,102 +189,103 @@ impl Engine {
             return Err(EngineError::PromptTooLong { prompt: prompt_ids.len(), n_ctx });
         }
         let mut sampler = Sampler::new(params.sampler.clone());
-        let want_logits = !sampler.is_greedy() || params.top_logits > 0;
+        // Greedy without penalties is the GPU argmax (4 bytes read back); the
+        // rest picks on the CPU from the whole logits row.
+        let on_cpu = !sampler.is_greedy() || sampler.has_penalties();
+        let step_out = if on_cpu { Output::Logits } else { Output::Argmax };
 
-        // Reuse the cached prefix; at least the last prompt token is run to get its logits.
-        let common = self.cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
-        let start = common.min(prompt_ids.len() - 1);
+        // Reuse the cached prefix where the cache still holds it.
+        let start = self.cached.reusable(prompt_ids);
         self.cached.truncate(start);
 
         let t0 = Instant::now();
         let batch = self.model.max_batch() as usize;
-        let mut pos = start;
         let mut first = None;
-        while pos < prompt_ids.len() {
-            let end = (pos + batch).min(prompt_ids.len());
-            let last = end == prompt_ids.len();
-            let out = match (last, want_logits) {
+        for chunk in prompt_ids[start..].chunks(batch) {
+            let last = self.cached.len() + chunk.len() == prompt_ids.len();
+            let out = match (last, params.top_logits > 0) {
                 (false, _) => Output::None,
                 (true, true) => Output::Logits,
-                (true, false) => Output::Argmax,
+                (true, false) => step_out,
             };
-            let r = self.model.step(&prompt_ids[pos..end], pos as u32, out).await?;
-            self.cached.extend_from_slice(&prompt_ids[pos..end]);
-            pos = end;
-            first = Some(r);
+            first = Some(self.step(chunk, out).await?);
         }
         let prefill_seconds = t0.elapsed().as_secs_f64();
-        let first = first.expect("prompt is not empty");
+        let first = first.expect("at least the last prompt token is run");
         let top_logits = first.logits.as_ref().filter(|_| params.top_logits > 0).map(|l| top_k(l, params.top_logits));
 
         let t1 = Instant::now();
         let mut decoder = StreamDecoder::new();
-        let mut stops = StopMatcher::new(&params.stop);
+        let mut out = TextOut::new(&params.stop, on_text);
         let mut ids: Vec<u32> = Vec::new();
-        let mut text = String::new();
-        let mut finish = FinishReason::Length;
-        let mut next = match (first.token, first.logits) {
-            (Some(t), _) => t,
-            (None, Some(l)) => sampler.sample(&l, &self.cached),
-            (None, None) => unreachable!("the last prefill step returns a token or logits"),
-        };
-        let mut emit = |piece: &str, text: &mut String| -> bool {
-            text.push_str(piece);
-            piece.is_empty() || on_text(piece)
-        };
-        loop {
+        let mut next = pick(&mut sampler, first, self.cached.tokens());
+        let ending = loop {
             if ids.len() as u32 >= params.max_tokens {
-                break;
+                break Ending::Length;
             }
             ids.push(next);
             if self.tokenizer.is_eog(next) {
-                finish = FinishReason::Stop;
-                break;
+                break Ending::Eog;
             }
-            let piece = decoder.push(&self.tokenizer, next);
-            match stops.push(&piece) {
-                StopScan::Continue(s) => {
-                    if !emit(&s, &mut text) {
-                        finish = FinishReason::Aborted;
-                        break;
-                    }
-                }
-                StopScan::Stop(s) => {
-                    emit(&s, &mut text);
-                    finish = FinishReason::Stop;
-                    break;
-                }
+            match out.push(&decoder.push(&self.tokenizer, next)) {
+                Flow::Go => {}
+                // Cut at the stop string: `finish` flushes nothing after it.
+                Flow::Stop => break Ending::Eog,
+                Flow::Abort => break Ending::Aborted,
             }
             if ids.len() as u32 >= params.max_tokens || self.cached.len() + 1 >= n_ctx as usize {
-                break;
+                break Ending::Length;
             }
-            let out = if sampler.is_greedy() { Output::Argmax } else { Output::Logits };
-            let r = self.model.step(&[next], self.cached.len() as u32, out).await?;
-            self.cached.push(next);
-            next = match (r.token, r.logits) {
-                (Some(t), _) => t,
-                (None, Some(l)) => sampler.sample(&l, &self.cached),
-                (None, None) => unreachable!("decode steps return a token or logits"),
-            };
-        }
-        if finish == FinishReason::Length {
-            let rest = decoder.finish();
-            let held = match stops.push(&rest) {
-                StopScan::Continue(s) | StopScan::Stop(s) => s,
-            };
-            let tail = held + &stops.finish();
-            emit(&tail, &mut text);
-        }
+            match self.step(&[next], step_out).await {
+                Ok(r) => next = pick(&mut sampler, r, self.cached.tokens()),
+                Err(e) => {
+                    let (text, _) = out.finish(&decoder.finish(), Ending::Failed);
+                    return Err(EngineError::Interrupted { source: e, ids, text });
+                }
+            }
+        };
+        let (text, stopped) = out.finish(&decoder.finish(), ending);
+        let finish_reason = match ending {
+            _ if stopped => FinishReason::Stop,
+            Ending::Eog => FinishReason::Stop,
+            Ending::Length => FinishReason::Length,
+            Ending::Aborted | Ending::Failed => FinishReason::Aborted,
+        };
         Ok(Generation {
             prompt_ids: prompt_ids.to_vec(),
             ids,
             text,
-            finish_reason: finish,
+            finish_reason,
             prefilled: prompt_ids.len() - start,
             prefill_seconds,
             decode_seconds: t1.elapsed().as_secs_f64(),
             top_logits,
         })
+    }
+
+    /// Runs `ids` at the next positions and records them in the cache. A
+    /// failed step may have written part of the cache: forget all of it.
+    async fn step(&mut self, ids: &[u32], out: Output) -> Result<StepResult, ModelError> {
+        match self.model.step(ids, self.cached.len() as u32, out).await {
+            Ok(r) => {
+                self.cached.extend(ids);
+                Ok(r)
+            }
+            Err(e) => {
+                self.cached.clear();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The next token: the GPU's argmax, or the sampler's pick from the logits
+/// (penalties over `recent`).
+fn pick(sampler: &mut Sampler, r: StepResult, recent: &[u32]) -> u32 {
+    match (r.token, r.logits) {
+        (Some(t), _) => t,
+        (None, Some(l)) => sampler.sample(&l, recent),
+        (None, None) => unreachable!("a step asked for a token or logits returns one"),
     }
 }
 

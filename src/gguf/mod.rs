@@ -52,6 +52,11 @@ pub struct Limits {
     pub max_dims: usize,
     /// Largest header (magic to the end of the tensor infos), in bytes.
     pub max_header_bytes: u64,
+    /// Most memory the decoded header may take, in bytes (see
+    /// [`StreamParser::decoded_bytes`]). A value decodes larger than it is
+    /// stored (a 1-byte array element is a whole `Value`), so the header
+    /// bound alone does not bound memory.
+    pub max_decoded_bytes: u64,
     /// Largest single tensor, in bytes.
     pub max_tensor_bytes: u64,
 }
@@ -65,6 +70,9 @@ impl Default for Limits {
             max_tensor_count: 1 << 16,
             max_dims: 4,
             max_header_bytes: 256 << 20,
+            // Real headers decode to a few tens of MB (Gemma 3's 262,144-token
+            // vocabulary included); a 32-bit wasm must keep room for the rest.
+            max_decoded_bytes: 256 << 20,
             max_tensor_bytes: 64 << 30,
         }
     }

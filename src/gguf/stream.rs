@@ -169,7 +169,8 @@ pub struct StreamParser {
     tensor: PartialTensor,
 
     header: Option<Header>,
-    header_len: u64,
+    /// Memory the decoded header takes so far (see `decoded_bytes`).
+    decoded: u64,
     /// (index into header.tensors, absolute start, absolute end), by start.
     spans: Vec<(usize, u64, u64)>,
     next: usize,
@@ -228,7 +229,7 @@ impl StreamParser {
             names: HashSet::new(),
             tensor: PartialTensor::default(),
             header: None,
-            header_len: 0,
+            decoded: 0,
             spans: Vec::new(),
             next: 0,
         }
@@ -288,17 +289,20 @@ impl StreamParser {
     }
 
     /// The most memory the parser held for the file at once, in bytes: the
-    /// header decoded so far (counted at its encoded size, which is about what
-    /// the decoded metadata takes) plus the buffer for an item split across
-    /// chunks. Tensor bytes are never held, so after the header this stops
-    /// growing.
+    /// decoded header ([`Self::decoded_bytes`]) plus the buffer for an item
+    /// split across chunks. Tensor bytes are never held, so after the header
+    /// this stops growing.
     pub fn peak_buffered_bytes(&self) -> u64 {
-        let header = if self.header.is_some() {
-            self.header_len
-        } else {
-            self.reader.pos
-        };
-        header + self.reader.peak_pending
+        self.decoded + self.reader.peak_pending
+    }
+
+    /// Memory taken by the header decoded so far, as charged against
+    /// `Limits::max_decoded_bytes` before it is allocated: every `Value` slot
+    /// of an array, each string's bytes (at least 16, malloc's least), each
+    /// metadata entry and tensor info with its index entry and its share of
+    /// the containers' growth.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.decoded
     }
 
     fn run<E: From<GgufError>>(
@@ -421,7 +425,12 @@ impl StreamParser {
             }
             State::KeyLen => {
                 let len = need!(r.take_u64(input));
-                self.state = State::Key(self.string_len(len)?);
+                let len = self.string_len(len)?;
+                // The key is held twice (entry and index) in a Vec and a HashMap
+                // that may have grown to twice what they hold.
+                let entry = size_of::<(String, Value)>() + size_of::<(String, usize)>() + 8;
+                charge(&mut self.decoded, &self.limits, 2 * (len + entry as u64))?;
+                self.state = State::Key(len);
             }
             State::Key(len) => {
                 let bytes = need!(r.take(input, len as usize));
@@ -460,7 +469,9 @@ impl StreamParser {
                     },
                     T::String => {
                         let len = need!(r.take_u64(input));
-                        self.state = State::StrBytes(self.string_len(len)?);
+                        let len = self.string_len(len)?;
+                        charge(&mut self.decoded, &self.limits, heap_bytes(len))?;
+                        self.state = State::StrBytes(len);
                         return Ok(Step::Progress);
                     }
                     T::Array => {
@@ -500,7 +511,9 @@ impl StreamParser {
                         MAX_ARRAY_DEPTH as u64,
                     ));
                 }
-                let items = Vec::with_capacity(n.min(PREALLOC_CAP) as usize);
+                let first = n.min(PREALLOC_CAP);
+                charge(&mut self.decoded, &self.limits, first * size_of::<Value>() as u64)?;
+                let items = Vec::with_capacity(first as usize);
                 self.frames.push(Frame {
                     elem,
                     remaining: n,
@@ -510,7 +523,12 @@ impl StreamParser {
             }
             State::NameLen => {
                 let len = need!(r.take_u64(input));
-                self.state = State::Name(self.string_len(len)?);
+                let len = self.string_len(len)?;
+                // The name twice (info and duplicate check), the info and the
+                // set entry, with room for the containers' growth.
+                let info = size_of::<TensorInfo>() + size_of::<String>() + 8;
+                charge(&mut self.decoded, &self.limits, 2 * (len + info as u64))?;
+                self.state = State::Name(len);
             }
             State::Name(len) => {
                 let bytes = need!(r.take(input, len as usize));
@@ -540,6 +558,7 @@ impl StreamParser {
                     let value = r.pos.saturating_add(least);
                     return Err(too_large("header bytes", value, r.max_header_bytes));
                 }
+                charge(&mut self.decoded, &self.limits, n_dims as u64 * 8)?;
                 self.tensor.dims.reserve_exact((n_dims as usize).min(16));
                 self.state = State::Dim(n_dims);
             }
@@ -608,6 +627,12 @@ impl StreamParser {
     /// A value is complete: it goes into the enclosing array, or is the kv value.
     fn complete_value(&mut self, mut v: Value) -> Result<Step, GgufError> {
         while let Some(mut frame) = self.frames.pop() {
+            if frame.items.len() == frame.items.capacity() {
+                // Grow by hand, charging first: at most doubling, never past the count.
+                let more = (frame.items.capacity() as u64).max(1).min(frame.remaining);
+                charge(&mut self.decoded, &self.limits, more * size_of::<Value>() as u64)?;
+                frame.items.reserve_exact(more as usize);
+            }
             frame.items.push(v);
             frame.remaining -= 1;
             if frame.remaining > 0 {
@@ -657,7 +682,6 @@ impl StreamParser {
             alignment: self.alignment,
             data_offset,
         });
-        self.header_len = header_len;
         self.names = HashSet::new();
         self.reader.pending = Vec::new();
         self.state = if self.spans.is_empty() {
@@ -669,6 +693,27 @@ impl StreamParser {
     }
 }
 
+/// Adds `bytes` to the decoded total, or fails when that passes the limit.
+/// Called before the allocation it stands for.
+fn charge(decoded: &mut u64, limits: &Limits, bytes: u64) -> Result<(), GgufError> {
+    let total = decoded.saturating_add(bytes);
+    if total > limits.max_decoded_bytes {
+        return Err(too_large("decoded header bytes", total, limits.max_decoded_bytes));
+    }
+    *decoded = total;
+    Ok(())
+}
+
+/// Heap bytes of a string of `len` bytes: none when empty, else at least
+/// the 16 bytes a small allocation takes.
+fn heap_bytes(len: u64) -> u64 {
+    if len == 0 {
+        0
+    } else {
+        len.next_multiple_of(16)
+    }
+}
+
 fn too_large(what: &'static str, value: u64, limit: u64) -> GgufError {
     GgufError::TooLarge { what, value, limit }
 }
@@ -676,7 +721,11 @@ fn too_large(what: &'static str, value: u64, limit: u64) -> GgufError {
 fn utf8(bytes: Cow<'_, [u8]>, what: &'static str, offset: u64) -> Result<String, GgufError> {
     let r = match bytes {
         Cow::Borrowed(b) => std::str::from_utf8(b).map(str::to_owned).map_err(|_| ()),
-        Cow::Owned(v) => String::from_utf8(v).map_err(|_| ()),
+        // Gathered across chunks: drop the gathering buffer's spare capacity.
+        Cow::Owned(v) => String::from_utf8(v).map(|mut s| {
+            s.shrink_to_fit();
+            s
+        }).map_err(|_| ()),
     };
     r.map_err(|()| GgufError::InvalidUtf8 { what, offset })
 }

@@ -73,6 +73,11 @@ impl Model {
         self.weights.values().map(|t| t.n_bytes).sum()
     }
 
+    /// The sliding-window layers' ring cache, when some layer has one.
+    pub fn kv_ring(&self) -> Option<super::Ring> {
+        self.state.ring
+    }
+
     pub fn kv_cache_bytes(&self) -> u64 {
         self.state.kv_bytes()
     }

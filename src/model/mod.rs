@@ -10,6 +10,7 @@ mod state;
 pub use config::{Arch, LayerAttention, ModelConfig};
 pub use forward::{Model, Output, StepResult};
 pub use loader::{LoadOptions, LoadProgress, ModelLoader};
+pub use state::Ring;
 #[cfg(not(target_arch = "wasm32"))]
 pub use loader::load_path;
 

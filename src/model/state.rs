@@ -4,6 +4,15 @@
 use super::ModelConfig;
 use crate::gpu::{self, GpuContext, Precision, ReadbackSlot, Step};
 
+/// The ring cache of the sliding-window layers: position p in slot p % slots,
+/// so writing p evicts p - slots. For several ring layers: the widest window
+/// and the fewest slots (what any layer needs, what every layer keeps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ring {
+    pub window: usize,
+    pub slots: usize,
+}
+
 pub struct State {
     pub max_batch: u32,
     pub n_ctx: u32,
@@ -24,6 +33,9 @@ pub struct State {
     /// Positions each layer's cache holds: n_ctx, or for a sliding-window
     /// layer a ring of window + max_batch (every position a step's windows need).
     pub cache_len: Vec<u32>,
+    /// The ring of the sliding-window layers whose cache is shorter than the
+    /// context (widest window, fewest slots), if any.
+    pub ring: Option<Ring>,
     pub token_slot: ReadbackSlot, // 4 bytes
     pub logits_slot: ReadbackSlot, // vocab * 4 bytes
 }
@@ -42,6 +54,10 @@ impl State {
                 w => n_ctx.min(w.saturating_add(max_batch)),
             })
             .collect();
+        let ring = (0..c.n_layers as usize)
+            .filter(|&l| cache_len[l] < n_ctx)
+            .map(|l| Ring { window: c.layer_attention(l as u32).window as usize, slots: cache_len[l] as usize })
+            .reduce(|a, b| Ring { window: a.window.max(b.window), slots: a.slots.min(b.slots) });
         let cache = |kind: &str| -> Vec<wgpu::Buffer> {
             cache_len
                 .iter()
@@ -67,6 +83,7 @@ impl State {
             k_cache: cache("k"),
             v_cache: cache("v"),
             cache_len,
+            ring,
             token_slot: ReadbackSlot::new(ctx, "token readback", 4),
             logits_slot: ReadbackSlot::new(ctx, "logits readback", c.vocab as u64 * 4),
         }

@@ -96,7 +96,7 @@ impl ErrorCode for EngineError {
         match self {
             EngineError::PromptTooLong { .. } => "context_full",
             EngineError::EmptyPrompt | EngineError::NoChatTemplate => "invalid_request",
-            EngineError::Model(e) => e.code(),
+            EngineError::Model(e) | EngineError::Interrupted { source: e, .. } => e.code(),
             EngineError::Tokenizer(e) => e.code(),
         }
     }
@@ -104,6 +104,10 @@ impl ErrorCode for EngineError {
         match self {
             EngineError::PromptTooLong { prompt, n_ctx } => Some(serde_json::json!({ "prompt_tokens": prompt, "context": n_ctx })),
             EngineError::Model(e) => e.details(),
+            // The text generated before the failure (it was also streamed).
+            EngineError::Interrupted { source, ids, text } => {
+                Some(serde_json::json!({ "text": text, "completion_tokens": ids.len(), "cause": source.details() }))
+            }
             _ => None,
         }
     }
