@@ -7,6 +7,8 @@ import { TabllmError } from './errors.js';
 
 const CACHE_DIR = 'tabllm-models';
 const INDEX_FILE = 'index.json';
+// Tabs of one origin share the index: each read-modify-write holds this Web Lock.
+const INDEX_LOCK = 'tabllm-models-index';
 const SPLIT_RE = /-(\d{5})-of-(\d{5})\.gguf$/;
 
 /** The list of parts: URLs as strings (absolute), Blobs as they are. */
@@ -56,16 +58,31 @@ async function readIndex(dir) {
   }
 }
 
+/** Replaces the index: written whole to a scratch file, then renamed over
+ * the old one, so a reader never sees half of it. */
 async function writeIndex(dir, index) {
-  const h = await (await dir.getFileHandle(INDEX_FILE, { create: true })).createSyncAccessHandle();
+  const bytes = new TextEncoder().encode(JSON.stringify(index));
+  const scratch = await dir.getFileHandle(INDEX_FILE + '.tmp', { create: true });
+  const h = await scratch.createSyncAccessHandle();
   try {
-    const bytes = new TextEncoder().encode(JSON.stringify(index));
     h.truncate(0);
     h.write(bytes, { at: 0 });
     h.flush();
   } finally {
     h.close();
   }
+  await scratch.move(INDEX_FILE);
+}
+
+/** Reads the index, lets `change` edit it, writes it back: under a Web Lock
+ * shared by every tab of this origin, so two tabs never lose each other's entries. */
+async function updateIndex(dir, change) {
+  const update = async () => {
+    const index = await readIndex(dir);
+    await change(index);
+    await writeIndex(dir, index);
+  };
+  return navigator.locks ? navigator.locks.request(INDEX_LOCK, update) : update();
 }
 
 /** Cached files: [{url, bytes}]. */
@@ -80,27 +97,27 @@ export async function listCached() {
 export async function deleteCached(url) {
   const dir = await cacheDir();
   if (!dir) return;
-  const index = await readIndex(dir);
-  for (const [key, entry] of Object.entries(index)) {
-    if (url !== undefined && entry.url !== new URL(url, self.location.href).href) continue;
-    await dir.removeEntry(key).catch(() => {});
-    await dir.removeEntry(key + '.part').catch(() => {});
-    delete index[key];
-  }
-  await writeIndex(dir, index);
+  await updateIndex(dir, async (index) => {
+    for (const [key, entry] of Object.entries(index)) {
+      if (url !== undefined && entry.url !== new URL(url, self.location.href).href) continue;
+      await dir.removeEntry(key).catch(() => {});
+      await dir.removeEntry(key + '.part').catch(() => {});
+      delete index[key];
+    }
+  });
 }
 
 /** Writes a download into OPFS as it streams; the file gets its final name
  * (and an index entry) only once every byte arrived. */
 class CacheWriter {
-  static async open(dir, key) {
+  static async open(dir, key, faults) {
     const fh = await dir.getFileHandle(key + '.part', { create: true });
     const handle = await fh.createSyncAccessHandle();
     handle.truncate(0);
-    return new CacheWriter(dir, key, fh, handle);
+    return new CacheWriter(dir, key, fh, handle, faults);
   }
-  constructor(dir, key, fh, handle) {
-    Object.assign(this, { dir, key, fh, handle, at: 0, failed: null });
+  constructor(dir, key, fh, handle, faults) {
+    Object.assign(this, { dir, key, fh, handle, faults, at: 0, failed: null });
   }
   write(chunk) {
     if (this.failed) return;
@@ -111,15 +128,17 @@ class CacheWriter {
       this.abort();
     }
   }
+  /** Stores the finished file; throws what failed (the load itself has succeeded by then). */
   async commit(url) {
-    if (this.failed) return false;
+    if (this.failed) throw this.failed;
     this.handle.flush();
     this.handle.close();
+    // Test-only (EngineOptions.testFaults, tests/browser/package.mjs): as a full disk would.
+    if (this.faults?.cacheCommit) throw new DOMException('test fault: writing the cache failed', 'QuotaExceededError');
     await this.fh.move(this.key);
-    const index = await readIndex(this.dir);
-    index[this.key] = { url, bytes: this.at };
-    await writeIndex(this.dir, index);
-    return true;
+    await updateIndex(this.dir, (index) => {
+      index[this.key] = { url, bytes: this.at };
+    });
   }
   abort() {
     try {
@@ -134,18 +153,19 @@ class CacheWriter {
 /**
  * Opens one part: `{ stream, size, origin, commit, abort }` where origin is
  * 'file' | 'cache' | 'download', `commit()` stores a finished download in the
- * cache, and `abort()` drops a partial one.
+ * cache (resolving to `{ error }` when it was not kept: the writer failed or
+ * could not start), and `abort()` drops a partial one.
  */
-export async function openPart(part, { cache, signal }) {
+export async function openPart(part, { cache, signal, testFaults }) {
   if (part instanceof Blob) {
-    return { stream: part.stream(), size: part.size, origin: 'file', commit: async () => false, abort() {} };
+    return { stream: part.stream(), size: part.size, origin: 'file', commit: async () => null, abort() {} };
   }
   const dir = cache ? await cacheDir() : null;
   const key = dir ? await cacheKey(part) : null;
   if (dir) {
     try {
       const file = await (await dir.getFileHandle(key)).getFile();
-      return { stream: file.stream(), size: file.size, origin: 'cache', commit: async () => false, abort() {} };
+      return { stream: file.stream(), size: file.size, origin: 'cache', commit: async () => null, abort() {} };
     } catch {
       // not cached yet
     }
@@ -163,11 +183,12 @@ export async function openPart(part, { cache, signal }) {
   const length = Number(response.headers.get('Content-Length'));
   const size = response.headers.get('Content-Encoding') || !(length > 0) ? null : length;
   let writer = null;
+  let openError = null;
   if (dir) {
     try {
-      writer = await CacheWriter.open(dir, key);
-    } catch {
-      writer = null; // OPFS unavailable or locked (another tab): load without caching
+      writer = await CacheWriter.open(dir, key, testFaults);
+    } catch (e) {
+      openError = `${e.name}: ${e.message}`; // OPFS unavailable or locked (another tab): load without caching
     }
   }
   const tee = new TransformStream({
@@ -180,7 +201,15 @@ export async function openPart(part, { cache, signal }) {
     stream: response.body.pipeThrough(tee, { signal }),
     size,
     origin: 'download',
-    commit: async () => (writer && (size === null || writer.at === size) ? writer.commit(part) : (writer?.abort(), false)),
+    commit: async () => {
+      if (!writer) return openError ? { error: `browser storage could not be opened: ${openError}` } : null;
+      if (size !== null && writer.at !== size) {
+        writer.abort();
+        return { error: `browser storage kept ${writer.failed ? `${writer.at} bytes (${writer.failed.name}: ${writer.failed.message})` : `${writer.at} of ${size} bytes`}` };
+      }
+      await writer.commit(part);
+      return null;
+    },
     abort: () => writer?.abort(),
   };
 }

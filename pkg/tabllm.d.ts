@@ -32,31 +32,49 @@ export interface LoadProgress {
 export interface EngineOptions {
   model: ModelSource;
   onProgress?: (p: LoadProgress) => void;
-  /** Context length in tokens (default: the model's, capped at 4096). */
+  /** Context length in tokens, an integer from 1 to 2^20 (default: the model's, capped at 4096). */
   context?: number;
   /** Keep downloaded models in browser storage (OPFS) and load from there next time. Default true. */
   cache?: boolean;
   /** Cancels the load. */
   signal?: AbortSignal;
-  /** Pretend the device allows at most this many bytes per storage binding (testing small devices). */
+  /** Pretend the device allows at most this many bytes per storage binding (testing small devices): an integer from 2^20 up. */
   maxBindingSize?: number;
   /** Use the kernel shapes meant for CPU rasterizers such as SwiftShader (detected from the adapter info by default). */
   softwareAdapter?: boolean;
+  /** Give up on a load that has not finished after this many milliseconds: its
+   * worker is ended and createEngine rejects with code `timeout`. Default: no limit. */
+  loadTimeoutMs?: number;
+  /** Test-only, not part of the API: `{ cacheCommit: true }` makes storing the
+   * download in browser storage fail as a full disk would (tests/browser/package.mjs). */
+  testFaults?: { cacheCommit?: boolean };
 }
 
 export type Role = 'system' | 'user' | 'assistant';
 export interface ChatMessage { role: Role; content: string }
 
+/** Every number is checked: one outside its range rejects with `invalid_request`
+ * naming the field and the range (`details: { field, min, max, got }`). OpenAI
+ * fields tabllm does not do (`n` > 1, `logprobs`, `logit_bias`, `tools`,
+ * `response_format`, …) are refused by name; `model` and `user` are ignored. */
 export interface SamplingOptions {
-  /** 0 = greedy. Default 0.7. */
+  /** 0 to 100; 0 = greedy. Default 0.8. */
   temperature?: number;
+  /** 0 to 1; 1 = off. */
   top_p?: number;
+  /** An integer ≥ 0; 0 = off. */
   top_k?: number;
+  /** 0 to 1; 0 = off. */
   min_p?: number;
+  /** 0.01 to 100; 1 = off. */
   repetition_penalty?: number;
+  /** -2 to 2 (as OpenAI's); 0 = off. Over the last 64 tokens. */
+  frequency_penalty?: number;
+  presence_penalty?: number;
+  /** An integer from 0 to Number.MAX_SAFE_INTEGER. */
   seed?: number;
   stop?: string | string[];
-  /** Default 256. */
+  /** An integer from 0 to 2^32 - 1. Default 256. */
   max_tokens?: number;
   /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`);
    * its `details` hold what was produced: `{ text, usage, timings }`. */
@@ -129,14 +147,22 @@ export interface ModelInfo {
   layers: number;
   weight_bytes: number;
   has_chat_template: boolean;
+  /** Size of the GGUF header (metadata and tensor infos) of the first part, in bytes. */
+  header_bytes: number;
   adapter: { name: string; vendor: string; architecture: string; description: string; precision: 'F32' | 'F16' };
   limits: { max_buffer_size: number; max_storage_buffer_binding_size: number };
   load_seconds: number;
   from_cache: boolean;
-  /** Size of the wasm memory after the load; it only grows, so this is the peak during the load. */
+  /** Why the download was not kept in browser storage (full, locked by another
+   * tab…), or null. The load succeeded either way; the next one downloads again. */
+  cache_error: string | null;
+  /** Size of the wasm memory after the load; it only grows, so this is the peak
+   * during the load. Loading streams: it stays below the model's header + 64 MiB
+   * whatever the model's size (tests/browser/package.mjs). */
   wasm_memory_bytes: number;
 }
 
+/** Integers from 1 to the context minus 2, with prompt_tokens + gen_tokens + 1 ≤ the context. */
 export interface BenchOptions { prompt_tokens?: number; gen_tokens?: number }
 export interface BenchResult {
   prompt_tokens: number;
@@ -171,14 +197,16 @@ export interface Engine {
   /** Forget the KV cache (the next request prefills from scratch). */
   reset(): Promise<void>;
   bench(opts?: BenchOptions): Promise<BenchResult>;
-  /** Frees the GPU buffers and stops the worker. */
+  /** Stops what is running, frees the GPU buffers and ends the worker. A worker
+   * that does not answer within 1 s (stuck in a call that never yields) is ended
+   * anyway; requests still in flight reject with `unloaded`. */
   unload(): Promise<void>;
 }
 
 export type ErrorCode =
   | 'webgpu_unavailable' | 'device_lost' | 'model_too_large' | 'download_failed'
   | 'unsupported_architecture' | 'unsupported_tensor_type' | 'invalid_model'
-  | 'context_full' | 'aborted' | 'unloaded' | 'invalid_request' | 'storage' | 'internal';
+  | 'context_full' | 'aborted' | 'unloaded' | 'invalid_request' | 'storage' | 'timeout' | 'internal';
 
 export class TabllmError extends Error {
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>);

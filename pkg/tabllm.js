@@ -14,7 +14,15 @@ class WorkerClient {
     this.pending = new Map();
     this.nextId = 1;
     this.dead = null;
-    this.worker.onmessage = ({ data }) => this.pending.get(data.id)?.(data);
+    this.worker.onmessage = ({ data }) => {
+      if (data.type === 'fatal') {
+        // The wasm instance panicked: nothing in this worker can be trusted again.
+        this.fail(deserializeError(data.error));
+        this.worker.terminate();
+      } else {
+        this.pending.get(data.id)?.(data);
+      }
+    };
     this.worker.onerror = (e) => this.fail(new TabllmError('internal', `the engine worker failed: ${e.message ?? 'could not start (is the package served with its wasm/ folder?)'}`));
   }
 
@@ -48,15 +56,26 @@ class WorkerClient {
   }
 
   fail(err) {
-    this.dead = err;
+    this.dead ??= err;
     for (const handler of [...this.pending.values()]) handler({ type: 'fail', error: err });
   }
 
-  terminate() {
+  /** Ends the worker at once, whatever it is doing; requests in flight reject with `err`. */
+  terminate(err = new TabllmError('unloaded', 'the engine was unloaded')) {
     this.worker.terminate();
-    this.fail(new TabllmError('unloaded', 'the engine was unloaded'));
+    this.fail(err);
+  }
+
+  /** Asks the worker to stop every request in flight. */
+  abortAll() {
+    for (const id of this.pending.keys()) this.worker.postMessage({ op: 'abort', target: id });
   }
 }
+
+/** How long `unload()` waits for the worker to free the model before ending it. */
+const UNLOAD_GRACE_MS = 1000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function checkWebGpu() {
   if (typeof navigator === 'undefined' || !navigator.gpu) {
@@ -69,20 +88,45 @@ function abortError(r) {
   return new TabllmError('aborted', 'the request was aborted', r ? { text: r.text, usage: usage(r), timings: timings(r) } : undefined);
 }
 
-const SAMPLING_KEYS = ['temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'seed', 'max_tokens'];
+// Each number's range (the engine checks them again at the wasm boundary).
+const SAMPLING = {
+  temperature: { min: 0, max: 100 },
+  top_p: { min: 0, max: 1 },
+  top_k: { min: 0, max: 2 ** 32 - 1, integer: true },
+  min_p: { min: 0, max: 1 },
+  repetition_penalty: { min: 0.01, max: 100 },
+  frequency_penalty: { min: -2, max: 2 },
+  presence_penalty: { min: -2, max: 2 },
+  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true },
+  max_tokens: { min: 0, max: 2 ** 32 - 1, integer: true },
+};
 
-/** The worker's request from an OpenAI-style one (unknown keys such as `model` are ignored). */
+// OpenAI request fields tabllm does not do: refused by name rather than ignored.
+const UNSUPPORTED = ['n', 'best_of', 'logprobs', 'top_logprobs', 'logit_bias', 'tools', 'tool_choice', 'functions',
+  'function_call', 'response_format', 'echo', 'suffix', 'parallel_tool_calls', 'audio', 'modalities', 'prediction'];
+
+/** A number from the caller, checked against its range: `invalid_request` naming the field otherwise. */
+function checkNumber(field, v, { min, max, integer = false }) {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new TabllmError('invalid_request', `${field} must be a number`, { field, got: String(v) });
+  if ((integer && !Number.isInteger(v)) || v < min || v > max) {
+    throw new TabllmError('invalid_request', `${field} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${v}`, { field, min, max, got: v });
+  }
+  return v;
+}
+
+/** The worker's request from an OpenAI-style one (`model`, `user` and `stream_options` are accepted and ignored). */
 function engineRequest(req, kind) {
   if (!req || typeof req !== 'object') throw new TabllmError('invalid_request', 'create() takes a request object');
-  const out = {};
-  for (const k of SAMPLING_KEYS) {
-    if (req[k] === undefined || req[k] === null) continue;
-    if (typeof req[k] !== 'number' || !Number.isFinite(req[k])) throw new TabllmError('invalid_request', `${k} must be a number`);
-    out[k] = req[k];
+  for (const k of UNSUPPORTED) {
+    // `n: 1` and `logprobs: false` ask for nothing tabllm lacks.
+    if (req[k] === undefined || req[k] === null || (k === 'n' && req[k] === 1) || (k === 'logprobs' && req[k] === false)) continue;
+    throw new TabllmError('invalid_request', `${k} is not supported by tabllm`, { field: k });
   }
-  if (out.max_tokens !== undefined) out.max_tokens = Math.max(0, Math.floor(out.max_tokens));
-  if (out.seed !== undefined) out.seed = Math.max(0, Math.floor(out.seed));
-  if (out.top_k !== undefined) out.top_k = Math.max(0, Math.floor(out.top_k));
+  const out = {};
+  for (const [k, range] of Object.entries(SAMPLING)) {
+    if (req[k] === undefined || req[k] === null) continue;
+    out[k] = checkNumber(k, req[k], range);
+  }
   if (req.stop !== undefined && req.stop !== null) out.stop = Array.isArray(req.stop) ? req.stop.map(String) : [String(req.stop)];
   if (kind === 'chat') {
     if (!Array.isArray(req.messages) || req.messages.length === 0) throw new TabllmError('invalid_request', 'messages must be a non-empty array');
@@ -169,8 +213,10 @@ class Engine {
     return this.client.call('tokenize', { text: String(text), special });
   }
 
-  detokenize(ids) {
-    return this.client.call('detokenize', { ids: Array.from(ids) });
+  async detokenize(ids) {
+    const list = Array.from(ids ?? []);
+    list.forEach((id, i) => checkNumber(`ids[${i}]`, id, { min: 0, max: 2 ** 32 - 1, integer: true }));
+    return this.client.call('detokenize', { ids: list });
   }
 
   applyChatTemplate(messages) {
@@ -181,13 +227,21 @@ class Engine {
     return this.client.call('reset', {});
   }
 
-  bench({ prompt_tokens = 512, gen_tokens = 128 } = {}) {
+  /** The counts' range (1 to the context minus 2) is checked by the engine, which knows the context. */
+  async bench({ prompt_tokens = 512, gen_tokens = 128 } = {}) {
+    checkNumber('prompt_tokens', prompt_tokens, { min: 1, max: 2 ** 32 - 1, integer: true });
+    checkNumber('gen_tokens', gen_tokens, { min: 1, max: 2 ** 32 - 1, integer: true });
     return this.client.call('bench', { prompt_tokens, gen_tokens });
   }
 
+  /** Stops what is running, frees the model and ends the worker. A worker
+   * that does not answer within UNLOAD_GRACE_MS (stuck in a call that never
+   * yields, e.g. a chat template that renders forever) is ended anyway:
+   * unloading never waits on the engine. */
   async unload() {
     if (this.client.dead) return;
-    await this.client.call('unload', {}).catch(() => {});
+    this.client.abortAll();
+    await Promise.race([this.client.call('unload', {}).catch(() => {}), sleep(UNLOAD_GRACE_MS)]);
     this.client.terminate();
   }
 }
@@ -209,21 +263,43 @@ function normalizeSource(model) {
   return list.map((m) => (typeof Blob !== 'undefined' && m instanceof Blob ? m : new URL(String(m), globalThis.location?.href).href));
 }
 
+const ENGINE_OPTIONS = ['model', 'onProgress', 'context', 'cache', 'signal', 'maxBindingSize', 'softwareAdapter', 'loadTimeoutMs', 'testFaults'];
+
+/** Refuses options tabllm does not know and numbers out of range, each by name. */
+function checkEngineOptions(opts) {
+  if (!opts || typeof opts !== 'object') throw new TabllmError('invalid_request', 'createEngine takes an options object');
+  for (const k of Object.keys(opts)) {
+    if (!ENGINE_OPTIONS.includes(k)) throw new TabllmError('invalid_request', `createEngine has no option ${k} (it takes ${ENGINE_OPTIONS.slice(0, -1).join(', ')})`, { field: k });
+  }
+  const set = (k) => opts[k] !== undefined && opts[k] !== null;
+  if (set('context')) checkNumber('context', opts.context, { min: 1, max: 2 ** 20, integer: true });
+  if (set('maxBindingSize')) checkNumber('maxBindingSize', opts.maxBindingSize, { min: 2 ** 20, max: Number.MAX_SAFE_INTEGER, integer: true });
+  if (set('loadTimeoutMs')) checkNumber('loadTimeoutMs', opts.loadTimeoutMs, { min: 1, max: 2 ** 31 - 1 });
+}
+
 export async function createEngine(opts = {}) {
+  checkEngineOptions(opts);
   checkWebGpu();
   const model = normalizeSource(opts.model);
   if (opts.signal?.aborted) throw new TabllmError('aborted', 'the load was aborted');
   const client = new WorkerClient();
+  // A load that hangs (a server that stops sending, a device request that
+  // never answers) ends the worker when the time is up.
+  const timer = opts.loadTimeoutMs === undefined || opts.loadTimeoutMs === null ? null : setTimeout(() => {
+    client.terminate(new TabllmError('timeout', `the load did not finish within ${opts.loadTimeoutMs} ms (loadTimeoutMs)`, { loadTimeoutMs: opts.loadTimeoutMs }));
+  }, opts.loadTimeoutMs);
   try {
     const info = await client.call(
       'load',
-      { model, context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, base: globalThis.location?.href },
+      { model, context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, base: globalThis.location?.href, testFaults: opts.testFaults },
       { signal: opts.signal, onEvent: (m) => m.type === 'progress' && opts.onProgress?.(m.progress) },
     );
     return new Engine(client, info);
   } catch (err) {
     client.terminate();
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -2,19 +2,71 @@
 // so the page's main thread only renders. Protocol (see tabllm.js):
 //   in:  {id, op, args}           ops: load, generate, tokenize, detokenize, applyChatTemplate,
 //                                      reset, bench, unload, bandwidth, inspect
-//        {op: 'abort', target: id}
+//                                      (and the test-only ops __testBlock, __testPanic, __testDestroyDevice)
+//        {op: 'abort', target: id}        not queued: reaches a request in flight
 //   out: {id, type: 'progress', progress} | {id, type: 'text', text}
 //        {id, type: 'result', value}      | {id, type: 'error', error: {code, message, details}}
-import init, { WebEngine, WebHeaderProbe, measure_bandwidth } from './wasm/tabllm.js';
+//        {type: 'fatal', error}           the wasm instance panicked or trapped and is dead:
+//                                         every request fails with `error`, the page ends this worker
+import init, { WebEngine, WebHeaderProbe, measure_bandwidth, panic_message_len, panic_message_ptr, test_panic } from './wasm/tabllm.js';
 import { TabllmError, serializeError } from './errors.js';
 import { deleteCached, expandParts, listCached, openPart, partName } from './sources.js';
 
 let wasm = null;
 let engine = null;
 const aborts = new Map(); // request id -> AbortController
+let dead = null; // the TabllmError of a panic: the instance is never called again
+
+/** The message the engine's panic hook left in wasm memory (src/web/panic.rs), or null. */
+function panicMessage() {
+  try {
+    const len = panic_message_len();
+    return len > 0 ? new TextDecoder().decode(new Uint8Array(wasm.memory.buffer, panic_message_ptr(), len)) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A wasm trap (a Rust panic aborts the instance): the instance is dead.
+ * Every request fails with an `internal` error carrying the panic message;
+ * the page then ends this worker, and the next load starts a fresh one. */
+function crashed(err) {
+  if (!dead) {
+    const msg = panicMessage();
+    dead = new TabllmError('internal', msg
+      ? `the engine panicked: ${msg}`
+      : `the engine stopped on a WebAssembly trap (${err?.message ?? err}) without a panic message (an allocation failure or a stack overflow leaves none)`,
+    { panic: msg, trap: String(err?.message ?? err) });
+    engine = null; // never call into the dead instance again
+    self.postMessage({ type: 'fatal', error: serializeError(dead) });
+  }
+  return dead;
+}
+
+const isTrap = (err) => err instanceof WebAssembly.RuntimeError;
+// A trap inside a future (generate, bench) is thrown from a promise job, not to the caller.
+self.addEventListener('error', (e) => {
+  if (isTrap(e.error)) {
+    e.preventDefault();
+    crashed(e.error);
+  }
+});
+self.addEventListener('unhandledrejection', (e) => {
+  if (isTrap(e.reason)) {
+    e.preventDefault();
+    crashed(e.reason);
+  }
+});
+
+/** Rejects with `aborted` as soon as `signal` fires. */
+function throwIfAborted(signal) {
+  if (signal?.aborted) throw new TabllmError('aborted', 'the load was aborted');
+}
 
 async function ready({ gpu = true } = {}) {
-  wasm ??= await init();
+  // The .wasm's URL given here, not left to the generated glue's default
+  // (a wasm-bindgen build without it found no .wasm); bundlers see it too.
+  wasm ??= await init({ module_or_path: new URL('./wasm/tabllm_bg.wasm', import.meta.url) });
   if (gpu && !navigator.gpu) {
     throw new TabllmError('webgpu_unavailable', 'this browser has no WebGPU (navigator.gpu is missing): use a recent Chrome or Edge, or Safari / Firefox with WebGPU enabled');
   }
@@ -39,8 +91,9 @@ function wasmMemoryBytes() {
   return wasm?.memory?.buffer?.byteLength ?? 0;
 }
 
-async function load({ model, context, cache = true, maxBindingSize, softwareAdapter, base }, post, signal) {
+async function load({ model, context, cache = true, maxBindingSize, softwareAdapter, base, testFaults = {} }, post, signal) {
   await ready();
+  throwIfAborted(signal);
   const started = performance.now();
   const parts = expandParts(model, base);
   post({ type: 'progress', progress: progress('device', 0, null, null, null, started, 1, parts.length, false) });
@@ -48,31 +101,48 @@ async function load({ model, context, cache = true, maxBindingSize, softwareAdap
   engine?.free();
   engine = null;
   const e = await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined, softwareAdapter ?? adapter.software);
-  const device = JSON.parse(e.device());
+  let device;
+  try {
+    throwIfAborted(signal);
+    device = JSON.parse(e.device());
+  } catch (err) {
+    e.free();
+    throw err;
+  }
   let loaded = 0;
   let fromCache = true;
   let lastPost = 0;
   // Files and Blobs say their size up front.
   const knownTotal = parts.every((p) => p instanceof Blob) ? parts.reduce((n, p) => n + p.size, 0) : null;
   const opened = [];
+  let reader = null;
+  // Every source stops at an abort: the pending read ends at once, and the
+  // loop checks between chunks (a File or browser storage never sees the signal otherwise).
+  const onAbort = () => reader?.cancel().catch(() => {});
+  signal.addEventListener('abort', onAbort);
   try {
     for (let i = 0; i < parts.length; i++) {
       if (i > 0) {
         e.next_part();
         lastPost = 0; // report each part's start
       }
-      const src = await openPart(parts[i], { cache, signal });
+      const src = await openPart(parts[i], { cache, signal, testFaults });
       opened.push(src);
+      throwIfAborted(signal);
       fromCache &&= src.origin === 'cache';
       const partStart = loaded;
-      const reader = src.stream.getReader();
+      reader = src.stream.getReader();
       for (;;) {
         let chunk;
         try {
           chunk = await reader.read();
         } catch (err) {
-          if (signal.aborted) throw new TabllmError('aborted', 'the load was aborted');
+          throwIfAborted(signal);
           throw new TabllmError('download_failed', `reading ${partName(parts[i])} failed after ${loaded} bytes: ${err.message}`, { url: String(parts[i]) });
+        }
+        if (signal.aborted) {
+          reader.cancel().catch(() => {});
+          throwIfAborted(signal);
         }
         if (chunk.done) break;
         try {
@@ -95,13 +165,29 @@ async function load({ model, context, cache = true, maxBindingSize, softwareAdap
       }
     }
     e.finish();
-    for (const src of opened) await src.commit();
+    // Errors the browser reports late (allocation error scopes, device loss) belong to this load.
+    await e.settle();
+    throwIfAborted(signal);
   } catch (err) {
     for (const src of opened) src.abort();
     e.free();
     throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
   engine = e;
+  // Keeping the download is a courtesy: a full disk or another tab must not
+  // throw away a model that loaded. What failed is reported in the result.
+  let cacheError = null;
+  for (const src of opened) {
+    try {
+      const r = await src.commit();
+      if (r?.error) cacheError ??= r.error;
+    } catch (err) {
+      src.abort();
+      cacheError ??= `${err?.name ?? 'Error'}: ${err?.message ?? err}`;
+    }
+  }
   const info = JSON.parse(e.info());
   const seconds = (performance.now() - started) / 1000;
   post({ type: 'progress', progress: progress('ready', loaded, loaded, 1, null, started, parts.length, parts.length, fromCache) });
@@ -112,6 +198,7 @@ async function load({ model, context, cache = true, maxBindingSize, softwareAdap
     limits: { max_buffer_size: device.max_buffer_size, max_storage_buffer_binding_size: device.max_storage_buffer_binding_size },
     load_seconds: seconds,
     from_cache: fromCache,
+    cache_error: cacheError,
     wasm_memory_bytes: wasmMemoryBytes(),
   };
 }
@@ -206,6 +293,7 @@ async function inspect({ model, options = {}, base }, signal) {
     try {
       report = JSON.parse(probe.report(JSON.stringify(opts)));
     } catch (err) {
+      if (err.code === 'invalid_request') throw err; // the options, not the file
       throw new TabllmError(fetched === 0 ? 'download_failed' : 'invalid_model', `${partName(part)}: ${err.message}`);
     }
     return { ...report, bytes_fetched: fetched, file_bytes: fileBytes };
@@ -237,6 +325,18 @@ const ops = {
   bandwidth: (a) => bandwidth(a.options),
   listCached: () => listCached(),
   deleteCached: (a) => deleteCached(a.url),
+  // Test-only (tests/browser/package.mjs), not part of the API: a call that
+  // never yields (as a chat template that renders forever does), and a panic.
+  __testBlock: (a) => {
+    const until = performance.now() + a.ms;
+    while (performance.now() < until);
+  },
+  __testPanic: (a) => test_panic(a.message, !!a.inFuture),
+};
+
+// Not queued: reaches the device while a generation is running. Test-only, as above.
+const immediate = {
+  __testDestroyDevice: () => needEngine().test_destroy_device(),
 };
 
 // Requests run one at a time, in order (the engine is one model on one device).
@@ -250,16 +350,17 @@ self.onmessage = ({ data: m }) => {
   const controller = new AbortController();
   aborts.set(m.id, controller);
   const post = (msg) => self.postMessage({ id: m.id, ...msg });
-  // Loads are not queued behind anything; everything else waits its turn.
-  const run = async () => {
+  const run = async (op) => {
     try {
-      if (!ops[m.op]) throw new TabllmError('invalid_request', `unknown operation ${m.op}`);
-      post({ type: 'result', value: await ops[m.op](m.args ?? {}, post, controller.signal) });
+      if (dead) throw dead;
+      if (!op) throw new TabllmError('invalid_request', `unknown operation ${m.op}`);
+      post({ type: 'result', value: await op(m.args ?? {}, post, controller.signal) });
     } catch (err) {
-      post({ type: 'error', error: serializeError(err) });
+      post({ type: 'error', error: serializeError(isTrap(err) ? crashed(err) : err) });
     } finally {
       aborts.delete(m.id);
     }
   };
-  queue = queue.then(run);
+  if (Object.hasOwn(immediate, m.op)) run(immediate[m.op]);
+  else queue = queue.then(() => run(Object.hasOwn(ops, m.op) ? ops[m.op] : null));
 };

@@ -6,11 +6,13 @@ use super::context::{GpuContext, GpuError};
 
 /// A storage buffer of `bytes` (rounded up to 4), zero-initialised.
 pub fn storage_buffer(ctx: &GpuContext, label: &str, bytes: u64) -> wgpu::Buffer {
-    ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: bytes.max(4).next_multiple_of(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
+    ctx.allocating(label, || {
+        ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
     })
 }
 
@@ -33,11 +35,13 @@ pub struct ReadbackSlot {
 impl ReadbackSlot {
     pub fn new(ctx: &GpuContext, label: &str, capacity: u64) -> Self {
         let capacity = capacity.max(4).next_multiple_of(4);
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: capacity,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+        let staging = ctx.allocating(label, || {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: capacity,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         });
         Self { staging, capacity }
     }
@@ -48,7 +52,9 @@ impl ReadbackSlot {
         enc.copy_buffer_to_buffer(src, offset, &self.staging, 0, bytes.min(self.capacity));
     }
 
-    /// Waits for the submitted copy and returns the first `bytes` bytes.
+    /// Waits for the submitted copy and returns the first `bytes` bytes. The
+    /// staging buffer is unmapped on every path, and a failed map on a lost
+    /// device is reported as [`GpuError::DeviceLost`].
     pub async fn read(&self, ctx: &GpuContext, bytes: u64) -> Result<Vec<u8>, GpuError> {
         let bytes = bytes.min(self.capacity);
         let slice = self.staging.slice(..bytes);
@@ -57,18 +63,29 @@ impl ReadbackSlot {
             let _ = tx.send(r);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let mapped = rx.await.map_err(|_| GpuError::Readback("map callback dropped".into()));
+        let polled = ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()));
+        #[cfg(target_arch = "wasm32")]
+        let polled: Result<(), GpuError> = Ok(());
+        let mapped = match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(GpuError::Readback(e.to_string())),
+            Err(_) => Err(GpuError::Readback("map callback dropped".into())),
+        };
+        let out = match mapped {
+            Ok(()) => {
+                let out = slice.get_mapped_range().map(|view| view.to_vec()).map_err(|e| GpuError::Readback(e.to_string()));
+                self.staging.unmap();
+                out
+            }
+            Err(e) => {
+                // A loss makes the map fail, and the browser says why (`device.lost`) only later.
+                ctx.wait_for_loss().await;
+                Err(e)
+            }
+        };
         ctx.check()?;
-        mapped?.map_err(|e| GpuError::Readback(e.to_string()))?;
-        let out = slice
-            .get_mapped_range()
-            .map_err(|e| GpuError::Readback(e.to_string()))?
-            .to_vec();
-        self.staging.unmap();
-        Ok(out)
+        polled?;
+        out
     }
 }
 

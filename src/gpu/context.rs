@@ -56,8 +56,24 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub precision: Precision,
     pub pipelines: PipelineCache,
-    /// First device-lost or uncaptured error message, if any.
-    fault: Arc<Mutex<Option<String>>>,
+    /// Asynchronous failures, each kept apart so a loss is always told as a
+    /// loss even when a validation error about the dead device came first.
+    fault: Arc<Fault>,
+}
+
+/// What the device reported after the call that caused it returned.
+#[derive(Default)]
+struct Fault {
+    /// Why the device was lost (`device.lost` resolved, or `destroy()`).
+    lost: Mutex<Option<String>>,
+    /// The first uncaptured error, or one caught by an allocation's error scope.
+    error: Mutex<Option<String>>,
+}
+
+impl Fault {
+    fn record(slot: &Mutex<Option<String>>, msg: String) {
+        slot.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(msg);
+    }
 }
 
 impl GpuContext {
@@ -124,17 +140,11 @@ impl GpuContext {
         adapter_info: wgpu::AdapterInfo,
         precision: Precision,
     ) -> Self {
-        let fault = Arc::new(Mutex::new(None::<String>));
+        let fault = Arc::new(Fault::default());
         let lost = fault.clone();
-        device.set_device_lost_callback(move |reason, msg| {
-            let mut f = lost.lock().unwrap_or_else(|e| e.into_inner());
-            f.get_or_insert(format!("{reason:?}: {msg}"));
-        });
+        device.set_device_lost_callback(move |reason, msg| Fault::record(&lost.lost, format!("{reason:?}: {msg}")));
         let uncaptured = fault.clone();
-        device.on_uncaptured_error(Arc::new(move |err: wgpu::Error| {
-            let mut f = uncaptured.lock().unwrap_or_else(|e| e.into_inner());
-            f.get_or_insert(err.to_string());
-        }));
+        device.on_uncaptured_error(Arc::new(move |err: wgpu::Error| Fault::record(&uncaptured.error, err.to_string())));
         let limits = device.limits();
         Self {
             device,
@@ -153,16 +163,77 @@ impl GpuContext {
         pollster::block_on(Self::new(opts))
     }
 
-    /// The first asynchronous failure (device lost, validation), as an error.
+    /// The first asynchronous failure, as an error: a lost device first
+    /// (whatever else it caused), then a validation or out-of-memory error.
     pub fn check(&self) -> Result<(), GpuError> {
-        let f = self.fault.lock().unwrap_or_else(|e| e.into_inner());
-        match f.as_ref() {
+        if let Some(msg) = self.fault.lost.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Err(GpuError::DeviceLost(msg.clone()));
+        }
+        match self.fault.error.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             None => Ok(()),
-            Some(msg) if msg.starts_with("Unknown:") || msg.starts_with("Destroyed:") => {
-                Err(GpuError::DeviceLost(msg.clone()))
-            }
             Some(msg) => Err(GpuError::Validation(msg.clone())),
         }
+    }
+
+    /// Destroys the device now (its memory is freed at once; every later call
+    /// fails with [`GpuError::DeviceLost`]). Recorded here too, since the
+    /// lost callback may run only later.
+    pub fn destroy(&self) {
+        Fault::record(&self.fault.lost, "Destroyed: the device was destroyed".into());
+        self.device.destroy();
+    }
+
+    /// Creates buffers with `f` inside out-of-memory and validation error
+    /// scopes, so a failed allocation is reported as that allocation's (named
+    /// `what`) rather than blamed on whatever call checks next. The scopes'
+    /// results arrive asynchronously in the browser: [`GpuContext::settle`]
+    /// waits for them.
+    pub fn allocating<T>(&self, what: &str, f: impl FnOnce() -> T) -> T {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let (validation, oom) = (validation.pop(), oom.pop());
+        let fault = self.fault.clone();
+        let what = what.to_string();
+        let report = async move {
+            for e in [validation.await, oom.await].into_iter().flatten() {
+                Fault::record(&fault.error, format!("allocating {what}: {e}"));
+            }
+        };
+        #[cfg(target_arch = "wasm32")]
+        wasm_bindgen_futures::spawn_local(report);
+        #[cfg(not(target_arch = "wasm32"))]
+        pollster::block_on(report);
+        out
+    }
+
+    /// After a call failed for no reason given: waits (up to half a second,
+    /// in browser tasks) for `device.lost` to tell whether the device is
+    /// gone, so the failure is reported as the loss it is.
+    pub async fn wait_for_loss(&self) {
+        let until = web_time::Instant::now() + std::time::Duration::from_millis(500);
+        while self.fault.lost.lock().unwrap_or_else(|e| e.into_inner()).is_none() && web_time::Instant::now() < until {
+            if cfg!(not(target_arch = "wasm32")) {
+                break; // natively, wgpu reports a loss during `poll`
+            }
+            next_task().await;
+        }
+    }
+
+    /// Waits until the GPU finished what was submitted and the browser
+    /// delivered what it reports asynchronously (error scopes, device loss),
+    /// then [`GpuContext::check`]s.
+    pub async fn settle(&self) -> Result<(), GpuError> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+        let done = rx.await;
+        next_task().await;
+        self.check()?;
+        done.map_err(|_| GpuError::DeviceLost("the device stopped before finishing its work".into()))
     }
 
     pub fn max_binding_size(&self) -> u64 {
@@ -171,5 +242,23 @@ impl GpuContext {
 
     pub fn has_f16(&self) -> bool {
         self.precision == Precision::F16
+    }
+}
+
+/// Lets the browser run its pending tasks (promise callbacks such as
+/// `device.lost` and popped error scopes) before going on. Nothing to wait
+/// for natively: wgpu calls back during `poll`.
+pub async fn next_task() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use wasm_bindgen::JsCast;
+        let p = js_sys::Promise::new(&mut |resolve, _| {
+            let global = js_sys::global();
+            match js_sys::Reflect::get(&global, &"setTimeout".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok()) {
+                Some(set_timeout) => drop(set_timeout.call2(&global, &resolve, &0.into())),
+                None => drop(resolve.call0(&wasm_bindgen::JsValue::NULL)),
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(p).await;
     }
 }

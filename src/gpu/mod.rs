@@ -10,7 +10,7 @@ mod preprocess;
 mod tensor;
 
 pub use buffers::{read_buffer, storage_buffer, uniform_buffer, ReadbackSlot};
-pub use context::{DeviceOptions, GpuContext, GpuError, Precision};
+pub use context::{next_task, DeviceOptions, GpuContext, GpuError, Precision};
 pub use op::{Extent, Op, OpBuilder, Step, STEP_BYTES};
 pub use pipelines::{Defines, PipelineCache, PipelineKey};
 pub use preprocess::{preprocess, ShaderError};

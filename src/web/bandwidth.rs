@@ -8,9 +8,7 @@ use wasm_bindgen::prelude::*;
 use crate::bench::{self, BandwidthOptions, BandwidthReport, BwOp};
 use crate::gpu::{DeviceOptions, GpuContext};
 
-fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
-}
+use super::error::{bad_request, internal, to_js};
 
 /// Largest buffer of the default sweep (1 MiB doubling up to this or the device limit).
 const DEFAULT_MAX_BYTES: u64 = 256 << 20;
@@ -55,12 +53,12 @@ struct Report {
 /// The browser leaves the adapter's name and driver empty; the page adds
 /// `GPUAdapter.info` itself.
 #[wasm_bindgen]
-pub async fn measure_bandwidth(options_json: String) -> Result<String, JsError> {
-    let o: Options = serde_json::from_str(&options_json).map_err(|e| js_err(format!("bandwidth options: {e}")))?;
+pub async fn measure_bandwidth(options_json: String) -> Result<String, JsValue> {
+    let o: Options = serde_json::from_str(&options_json).map_err(|e| bad_request(format!("bandwidth options: {e}")))?;
     let d = BandwidthOptions::default();
     let min_sample_secs = o.min_sample_secs.unwrap_or(DEFAULT_MIN_SAMPLE_SECS);
     if !(0.0..=MAX_MIN_SAMPLE_SECS).contains(&min_sample_secs) {
-        return Err(js_err(format!("min_sample_secs must be between 0 and {MAX_MIN_SAMPLE_SECS}")));
+        return Err(bad_request(format!("min_sample_secs must be between 0 and {MAX_MIN_SAMPLE_SECS}")));
     }
     let opts = BandwidthOptions {
         ops: o.ops.unwrap_or_else(|| BwOp::ALL.to_vec()),
@@ -70,10 +68,10 @@ pub async fn measure_bandwidth(options_json: String) -> Result<String, JsError> 
         min_sample_secs,
         max_reps: o.max_reps.unwrap_or(d.max_reps).max(1),
     };
-    let ctx = GpuContext::new(&DeviceOptions::default()).await.map_err(js_err)?;
+    let ctx = GpuContext::new(&DeviceOptions::default()).await.map_err(|e| to_js(&e))?;
     let result = bench::measure_bandwidth(&ctx, &opts).await;
     // Release the sweep's buffers now rather than at garbage collection.
-    ctx.device.destroy();
-    let report = Report { report: result.map_err(js_err)?, timing: "wall-clock" };
-    serde_json::to_string(&report).map_err(js_err)
+    ctx.destroy();
+    let report = Report { report: result.map_err(|e| to_js(&e))?, timing: "wall-clock" };
+    serde_json::to_string(&report).map_err(internal)
 }

@@ -5,6 +5,7 @@
 
 use wasm_bindgen::prelude::*;
 
+use super::error::{bad_request, internal};
 use crate::inspect::{inspect, HeaderProbe, InspectOptions};
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -48,12 +49,13 @@ impl WebHeaderProbe {
     /// object (`{}` for defaults): `{context?, kv_bytes_per_element? (4 or 2),
     /// max_batch?, max_buffer_size?, max_storage_buffer_binding_size?,
     /// available_bytes?, bandwidth_gbps?}`.
-    pub fn report(&self, options_json: String) -> Result<String, JsError> {
-        let header = self.probe.header().ok_or_else(|| js_err("the GGUF header is not complete yet: push more bytes"))?;
-        let opts: InspectOptions = serde_json::from_str(&options_json).map_err(|e| js_err(format!("inspect options: {e}")))?;
+    /// Options out of range are `invalid_request` errors (the caller's, not the file's).
+    pub fn report(&self, options_json: String) -> Result<String, JsValue> {
+        let header = self.probe.header().ok_or_else(|| JsValue::from(js_err("the GGUF header is not complete yet: push more bytes")))?;
+        let opts: InspectOptions = serde_json::from_str(&options_json).map_err(|e| bad_request(format!("inspect options: {e}")))?;
         if !matches!(opts.kv_bytes_per_element, 2 | 4) {
-            return Err(js_err(format!("kv_bytes_per_element is {}: 4 (f32) or 2 (f16)", opts.kv_bytes_per_element)));
+            return Err(bad_request(format!("kv_bytes_per_element is {}: 4 (f32) or 2 (f16)", opts.kv_bytes_per_element)));
         }
-        serde_json::to_string(&inspect(header, &opts)).map_err(js_err)
+        serde_json::to_string(&inspect(header, &opts)).map_err(internal)
     }
 }

@@ -9,6 +9,8 @@ mod error;
 
 mod bandwidth;
 mod inspect;
+mod limits;
+mod panic;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -40,8 +42,12 @@ enum State {
 #[wasm_bindgen]
 pub struct WebEngine {
     state: Rc<RefCell<State>>,
+    /// The device, reachable while a generation holds `state`.
+    ctx: Arc<GpuContext>,
     /// `general.name` of the loaded model.
     name: RefCell<Option<String>>,
+    /// Size of its GGUF header (the first part's), in bytes.
+    header_bytes: std::cell::Cell<u64>,
 }
 
 /// A generation request: `messages` (chat, through the model's template),
@@ -52,15 +58,42 @@ struct Request {
     messages: Option<Vec<ChatMessage>>,
     prompt: Option<String>,
     prompt_ids: Option<Vec<u32>>,
-    max_tokens: Option<u32>,
-    temperature: Option<f32>,
-    top_k: Option<usize>,
-    top_p: Option<f32>,
-    min_p: Option<f32>,
-    repetition_penalty: Option<f32>,
-    seed: Option<u64>,
+    // Numbers stay f64 (what JS has) until `sampling` checks their range.
+    max_tokens: Option<f64>,
+    temperature: Option<f64>,
+    top_k: Option<f64>,
+    top_p: Option<f64>,
+    min_p: Option<f64>,
+    repetition_penalty: Option<f64>,
+    frequency_penalty: Option<f64>,
+    presence_penalty: Option<f64>,
+    seed: Option<f64>,
     #[serde(default)]
     stop: Vec<String>,
+}
+
+/// Largest accepted temperature and repetition penalty; far beyond any useful value.
+const MAX_TEMPERATURE: f64 = 100.0;
+
+impl Request {
+    /// `max_tokens` and the sampler, each number checked against its range.
+    fn sampling(&self) -> JsResult<(u32, SamplerConfig)> {
+        use limits::{integer_or, real_or, MAX_SAFE_INTEGER};
+        let d = SamplerConfig::default();
+        let max_tokens = integer_or("max_tokens", self.max_tokens, 0, u32::MAX as u64, 256)? as u32;
+        let sampler = SamplerConfig {
+            temperature: real_or("temperature", self.temperature, 0.0, MAX_TEMPERATURE, d.temperature as f64)? as f32,
+            top_k: integer_or("top_k", self.top_k, 0, u32::MAX as u64, d.top_k as u64)? as usize,
+            top_p: real_or("top_p", self.top_p, 0.0, 1.0, d.top_p as f64)? as f32,
+            min_p: real_or("min_p", self.min_p, 0.0, 1.0, d.min_p as f64)? as f32,
+            repetition_penalty: real_or("repetition_penalty", self.repetition_penalty, 0.01, MAX_TEMPERATURE, d.repetition_penalty as f64)? as f32,
+            frequency_penalty: real_or("frequency_penalty", self.frequency_penalty, -2.0, 2.0, d.frequency_penalty as f64)? as f32,
+            presence_penalty: real_or("presence_penalty", self.presence_penalty, -2.0, 2.0, d.presence_penalty as f64)? as f32,
+            seed: integer_or("seed", self.seed, 0, MAX_SAFE_INTEGER, d.seed)?,
+            ..d
+        };
+        Ok((max_tokens, sampler))
+    }
 }
 
 #[derive(Serialize)]
@@ -102,7 +135,11 @@ struct ModelInfo {
     weight_bytes: u64,
     kv_cache_bytes: u64,
     has_chat_template: bool,
+    header_bytes: u64,
 }
+
+/// Largest context a load may ask for (the KV cache grows with it).
+const MAX_CONTEXT: u32 = 1 << 20;
 
 fn busy() -> JsValue {
     to_js(&Plain("internal", "the engine is busy with another call".into()))
@@ -118,11 +155,29 @@ impl WebEngine {
     /// capped at `max_binding_size` to behave like a smaller device) and
     /// prepares a loader. `software_adapter`: the adapter is a CPU rasterizer
     /// such as SwiftShader (the worker tells from `GPUAdapterInfo`).
-    pub async fn create(n_ctx: Option<u32>, max_binding_size: Option<f64>, software_adapter: Option<bool>) -> JsResult<WebEngine> {
-        let opts = DeviceOptions { max_binding_size: max_binding_size.map(|b| b as u64), software_adapter, ..Default::default() };
-        let ctx = GpuContext::new(&opts).await.map_err(js)?;
-        let loader = ModelLoader::new(Arc::new(ctx), LoadOptions { n_ctx, ..Default::default() });
-        Ok(WebEngine { state: Rc::new(RefCell::new(State::Loading { loader, text: None })), name: RefCell::new(None) })
+    /// `n_ctx`: 1 to 2^20 tokens; `max_binding_size`: 1 MiB to 2^53 bytes.
+    pub async fn create(n_ctx: Option<f64>, max_binding_size: Option<f64>, software_adapter: Option<bool>) -> JsResult<WebEngine> {
+        let n_ctx = n_ctx.map(|n| limits::integer("context", n, 1, MAX_CONTEXT as u64)).transpose()?.map(|n| n as u32);
+        let max_binding_size = max_binding_size.map(|b| limits::integer("maxBindingSize", b, 1 << 20, limits::MAX_SAFE_INTEGER)).transpose()?;
+        let opts = DeviceOptions { max_binding_size, software_adapter, ..Default::default() };
+        let ctx = Arc::new(GpuContext::new(&opts).await.map_err(js)?);
+        let loader = ModelLoader::new(ctx.clone(), LoadOptions { n_ctx, ..Default::default() });
+        Ok(WebEngine { state: Rc::new(RefCell::new(State::Loading { loader, text: None })), ctx, name: RefCell::new(None), header_bytes: Default::default() })
+    }
+
+    /// Resolves once the GPU finished the load's writes and the browser
+    /// delivered its asynchronous reports (allocation error scopes, device
+    /// loss); rejects with what they said. The worker calls it after `finish`.
+    pub async fn settle(&self) -> JsResult<()> {
+        self.ctx.settle().await.map_err(js)
+    }
+
+    /// Test-only (tests/browser/package.mjs, through the worker's
+    /// `__testDestroyDevice` op): destroys this engine's GPU device, as a
+    /// driver reset or the browser reclaiming it would (only the browser's
+    /// `device.lost` tells the engine). Not part of the package's API.
+    pub fn test_destroy_device(&self) {
+        self.ctx.device.destroy();
     }
 
     /// Feeds the next chunk of the GGUF file (any size).
@@ -191,6 +246,7 @@ impl WebEngine {
             State::Loading { loader, text: Some((tok, template)) } => {
                 let name = loader.header().and_then(|h| h.metadata.get_str("general.name").ok().flatten().map(str::to_string));
                 *self.name.borrow_mut() = name;
+                self.header_bytes.set(loader.header().map_or(0, |h| h.data_offset));
                 let model = loader.finish().map_err(js)?;
                 *state = State::Ready(Box::new(Engine::new(model, tok, template)));
                 Ok(())
@@ -216,6 +272,7 @@ impl WebEngine {
                 weight_bytes: e.model.weight_bytes(),
                 kv_cache_bytes: e.model.kv_cache_bytes(),
                 has_chat_template: e.template.is_some(),
+                header_bytes: self.header_bytes.get(),
             };
             serde_json::to_string(&info).map_err(internal)
         })
@@ -227,7 +284,13 @@ impl WebEngine {
     }
 
     pub fn detokenize(&self, ids: &[u32]) -> JsResult<String> {
-        self.with_engine(|e| Ok(e.tokenizer.decode(ids)))
+        self.with_engine(|e| {
+            let vocab = e.model.config.vocab;
+            if let Some(bad) = ids.iter().find(|&&id| id >= vocab) {
+                return Err(to_js(&Plain("invalid_request", format!("token id {bad} is outside the vocabulary (ids 0 to {})", vocab - 1))));
+            }
+            Ok(e.tokenizer.decode(ids))
+        })
     }
 
     /// The prompt text the chat template renders for `messages` (JSON).
@@ -252,11 +315,18 @@ impl WebEngine {
 
     /// Prefill `prompt_tokens` and decode `gen_tokens` (llama-bench style);
     /// resolves to the throughput JSON. Clears the KV cache.
-    pub fn bench(&self, prompt_tokens: u32, gen_tokens: u32) -> js_sys::Promise {
+    /// Each count: an integer from 1 to the context minus 2, their sum + 1
+    /// within the context.
+    pub fn bench(&self, prompt_tokens: f64, gen_tokens: f64) -> js_sys::Promise {
         let state = self.state.clone();
+        let ctx = self.ctx.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut state = state.try_borrow_mut().map_err(|_| busy())?;
             let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
+            ctx.check().map_err(js)?;
+            let most = engine.model.n_ctx().saturating_sub(2).max(1) as u64;
+            let prompt_tokens = limits::integer("prompt_tokens", prompt_tokens, 1, most)? as u32;
+            let gen_tokens = limits::integer("gen_tokens", gen_tokens, 1, most)? as u32;
             engine.reset();
             let t = measure_throughput(&engine.model, prompt_tokens, gen_tokens).await.map_err(js)?;
             Ok(JsValue::from_str(&serde_json::to_string(&t).map_err(internal)?))
@@ -267,28 +337,23 @@ impl WebEngine {
     /// is decoded and returns false to stop. Resolves to a JSON [`Response`].
     pub fn generate(&self, request: String, on_text: js_sys::Function) -> js_sys::Promise {
         let state = self.state.clone();
+        let ctx = self.ctx.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut state = state.try_borrow_mut().map_err(|_| busy())?;
             let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
             let req: Request = serde_json::from_str(&request).map_err(bad_request)?;
+            let (max_tokens, sampler) = req.sampling()?;
+            // A device lost since the last call: say so before any work.
+            ctx.check().map_err(js)?;
             let ids = match (req.messages, req.prompt, req.prompt_ids) {
                 (Some(m), _, _) => engine.encode_chat(&m).map_err(js)?,
                 (None, Some(p), _) => engine.encode_prompt(&p),
                 (None, None, Some(ids)) => ids,
                 _ => return Err(bad_request("give messages, prompt or prompt_ids")),
             };
-            let d = SamplerConfig::default();
             let params = GenerateParams {
-                max_tokens: req.max_tokens.unwrap_or(256),
-                sampler: SamplerConfig {
-                    temperature: req.temperature.unwrap_or(d.temperature),
-                    top_k: req.top_k.unwrap_or(d.top_k),
-                    top_p: req.top_p.unwrap_or(d.top_p),
-                    min_p: req.min_p.unwrap_or(d.min_p),
-                    repetition_penalty: req.repetition_penalty.unwrap_or(d.repetition_penalty),
-                    seed: req.seed.unwrap_or(d.seed),
-                    ..d
-                },
+                max_tokens,
+                sampler,
                 stop: req.stop,
                 top_logits: 0,
             };

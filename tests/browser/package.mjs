@@ -31,14 +31,28 @@ if (!existsSync(join(splitDir, 'smol-00003-of-00003.gguf'))) {
   execFileSync('python3', [join(repo, 'scripts/split_gguf.py'), join(repo, SMOL.slice(1)), join(splitDir, 'smol'), '100']);
 }
 
+// Loading streams: the wasm memory after a load (its peak: it never shrinks)
+// stays below the model's GGUF header plus this much, whatever the model's
+// size. The fixed part is the engine's own state (the tokenizer's tables grow
+// with the vocabulary, op lists, allocator slack) plus a few chunks in flight
+// (fetch and File chunks are 64 KiB to 1 MiB). Measured in headless Chromium:
+// tiny 3.3 MiB (header 0.03), SmolLM2 17.9 MiB (header 1.7), Gemma 3 46.2 MiB
+// (header 6.2, vocabulary 262,144). Gemma's token_embd alone is 178 MB and
+// its file 253 MB: a bound far below that shows no tensor is ever held whole.
+const LOAD_MEMORY_OVER_HEADER = 64 * 2 ** 20;
+const assertStreamed = (info) => assert.ok(info.header_bytes > 0 && info.wasm_memory_bytes <= info.header_bytes + LOAD_MEMORY_OVER_HEADER,
+  `wasm memory ${info.wasm_memory_bytes} bytes after loading ${info.name}, over its header (${info.header_bytes} bytes) + ${LOAD_MEMORY_OVER_HEADER}`);
+
 const h = await start();
+const only = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : null; // run only the checks whose name matches
+const check = (name, fn) => (only && !only.test(name) ? null : h.check(name, fn));
 const { context, page } = await h.open('/tests/browser/app/index.html');
 await page.waitForSelector('body[data-ready]');
 // Every request of the page and its workers, by URL path.
 const requests = [];
 context.on('request', (r) => requests.push(new URL(r.url()).pathname));
 
-await h.check('tiny model: greedy ids equal llama.cpp, progress reported to the end', async () => {
+await check('tiny model: greedy ids equal llama.cpp, progress reported to the end', async () => {
   const c = tiny.cases[0];
   const r = await page.evaluate(async ({ ids, n }) => {
     const events = [];
@@ -58,11 +72,11 @@ await h.check('tiny model: greedy ids equal llama.cpp, progress reported to the 
   assert.equal(fractions.at(-1), 1);
   assert.equal(r.info.architecture, 'llama');
   assert.equal(r.info.context, 128);
-  assert.ok(r.info.wasm_memory_bytes > 0);
+  assertStreamed(r.info);
   assert.equal(r.out.object, 'text_completion');
 });
 
-await h.check('a local File loads (never fetched) and its greedy ids equal llama.cpp', async () => {
+await check('a local File loads (never fetched) and its greedy ids equal llama.cpp', async () => {
   await page.setInputFiles('#file', join(repo, 'models/tiny-llama-q4_0.gguf'));
   const c = tiny.cases[0];
   const before = requests.length;
@@ -78,8 +92,143 @@ await h.check('a local File loads (never fetched) and its greedy ids equal llama
   assert.deepEqual(requests.slice(before).filter((p) => p.endsWith('.gguf')), [], 'a local file is never fetched');
 });
 
+const TINY = '/models/tiny-llama-q4_0.gguf';
+// The tiny model answers these ids greedily: the proof that a fresh engine works.
+const tinyAnswers = async (label) => {
+  const c = tiny.cases[0];
+  const ids = await page.evaluate(async ({ url, ids, n }) => {
+    const engine = await createEngine({ model: url, context: 128, cache: false });
+    const out = await engine.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
+    await engine.unload();
+    return out.timings.completion_ids;
+  }, { url: TINY, ids: c.prompt_ids, n: 8 });
+  assert.deepEqual(ids, c.greedy_ids_f32_activations.slice(0, 8), `a new engine after ${label}`);
+};
+
+await check('a hung worker cannot block unload(): the worker is ended within the grace, pending calls reject with unloaded', async () => {
+  const r = await page.evaluate(async ({ url }) => {
+    const engine = await createEngine({ model: url, context: 128, cache: false });
+    // Test-only op: the worker spins for 2 minutes without yielding, as a chat template that renders forever does.
+    const hung = engine.client.call('__testBlock', { ms: 120_000 }).then(() => 'answered', (e) => e.code);
+    const queued = engine.tokenize('hello').then(() => 'answered', (e) => e.code);
+    await new Promise((r) => setTimeout(r, 200));
+    const t = performance.now();
+    await engine.unload();
+    return { unloadMs: performance.now() - t, hung: await hung, queued: await queued };
+  }, { url: TINY });
+  assert.ok(r.unloadMs < 3000, `unload took ${r.unloadMs.toFixed(0)} ms behind a hung call`);
+  assert.deepEqual([r.hung, r.queued], ['unloaded', 'unloaded']);
+  await tinyAnswers('a hung worker');
+});
+
+await check('loadTimeoutMs ends a load that hangs (timeout); bad options are refused by name', async () => {
+  // The server answers nothing at all for this URL.
+  await context.route('**/models/never-answers.gguf', () => {});
+  const r = await page.evaluate(async () => {
+    const t = performance.now();
+    const out = {};
+    try {
+      await createEngine({ model: '/models/never-answers.gguf', cache: false, loadTimeoutMs: 1500 });
+      out.hang = 'loaded';
+    } catch (e) {
+      out.hang = { code: e.code, message: e.message, ms: performance.now() - t };
+    }
+    for (const [name, opts] of Object.entries({
+      loadTimeoutMs: { loadTimeoutMs: -5 }, context: { context: 2 ** 32 }, maxBindingSize: { maxBindingSize: 5 }, contextFraction: { context: 12.5 },
+      unknown: { contextSize: 512 },
+    })) {
+      try {
+        await createEngine({ model: '/models/tiny-llama-q4_0.gguf', cache: false, ...opts });
+        out[name] = 'loaded';
+      } catch (e) {
+        out[name] = `${e.code}: ${e.message}`;
+      }
+    }
+    // Options of the one-shot calls: the caller's mistake, not the file's or the engine's.
+    out.inspect = await tabllm.inspectModel('/models/tiny-llama-q4_0.gguf', { kv_bytes_per_element: 3 }).then(() => 'answered', (e) => `${e.code}: ${e.message}`);
+    out.bandwidth = await tabllm.measureBandwidth({ min_sample_secs: 5 }).then(() => 'answered', (e) => `${e.code}: ${e.message}`);
+    return out;
+  });
+  await context.unroute('**/models/never-answers.gguf');
+  assert.match(r.inspect, /^invalid_request: bad request: kv_bytes_per_element is 3: 4 \(f32\) or 2 \(f16\)$/);
+  assert.match(r.bandwidth, /^invalid_request: bad request: min_sample_secs must be between 0 and 1$/);
+  assert.equal(r.hang.code, 'timeout', JSON.stringify(r.hang));
+  assert.ok(r.hang.ms >= 1400 && r.hang.ms < 4000, `rejected after ${r.hang.ms} ms`);
+  assert.match(r.loadTimeoutMs, /^invalid_request: loadTimeoutMs must be a number from 1 to \d+, got -5$/);
+  assert.match(r.context, /^invalid_request: context must be an integer from 1 to 1048576, got 4294967296$/);
+  assert.match(r.contextFraction, /^invalid_request: context must be an integer/);
+  assert.match(r.maxBindingSize, /^invalid_request: maxBindingSize must be an integer from 1048576 to/);
+  assert.match(r.unknown, /^invalid_request: createEngine has no option contextSize/);
+});
+
+await check('a panic in the engine is an internal error with its message; the dead engine is dropped and a new one loads', async () => {
+  const r = await page.evaluate(async ({ url }) => {
+    const out = [];
+    for (const inFuture of [true, false]) {
+      const engine = await createEngine({ model: url, context: 128, cache: false });
+      // Test-only op: the wasm panics (inside a future, as in a generation, or in a plain call).
+      const e = await engine.client.call('__testPanic', { message: `test panic ${inFuture}`, inFuture }).then(() => null, (e) => e);
+      const after = await engine.tokenize('hi').then(() => 'answered', (e) => e.code);
+      out.push({ code: e?.code, message: e?.message, panic: e?.details?.panic, after });
+      await engine.unload();
+    }
+    return out;
+  }, { url: TINY });
+  for (const [i, x] of r.entries()) {
+    assert.equal(x.code, 'internal', JSON.stringify(x));
+    assert.match(x.message, new RegExp(`^the engine panicked: panicked at src/web/panic.rs:\\d+:\\d+:\\ntest panic ${i === 0}`));
+    assert.match(x.panic, /test panic/);
+    assert.equal(x.after, 'internal', 'the dead instance is never called again');
+  }
+  await tinyAnswers('a panic');
+});
+
+await check('a lost GPU device is device_lost, mid-generation and on the next request; a new engine in the same tab answers', async () => {
+  const r = await page.evaluate(async ({ url }) => {
+    const engine = await createEngine({ model: url, context: 128, cache: false });
+    let destroyed = false;
+    let during;
+    try {
+      const stream = await engine.completions.create({ prompt: [1, 2, 3], temperature: 0, max_tokens: 120, stream: true });
+      for await (const ch of stream) {
+        // Test-only op: destroys the engine's GPUDevice (GPUDevice.destroy(), as a driver reset) while it generates.
+        if (!destroyed && ch.choices[0].text) {
+          destroyed = true;
+          await engine.client.call('__testDestroyDevice', {});
+        }
+      }
+      during = 'finished';
+    } catch (e) {
+      during = `${e.code}: ${e.message}`;
+    }
+    const next = await engine.completions.create({ prompt: 'Hello', max_tokens: 2 }).then(() => 'answered', (e) => `${e.code}: ${e.message}`);
+    const bench = await engine.bench({ prompt_tokens: 8, gen_tokens: 8 }).then(() => 'answered', (e) => e.code);
+    await engine.unload();
+    return { destroyed, during, next, bench };
+  }, { url: TINY });
+  assert.ok(r.destroyed);
+  assert.match(r.during, /^device_lost: /);
+  assert.match(r.next, /^device_lost: /);
+  assert.equal(r.bench, 'device_lost');
+  await tinyAnswers('a lost device');
+});
+
+await check('storing the download in browser storage fails: the load still succeeds and answers, with cache_error', async () => {
+  const r = await page.evaluate(async ({ url, ids }) => {
+    // Test-only option: the cache write fails at the end as a full disk would.
+    const engine = await createEngine({ model: url, context: 128, testFaults: { cacheCommit: true } });
+    const out = await engine.completions.create({ prompt: ids, temperature: 0, max_tokens: 4 });
+    await engine.unload();
+    return { info: engine.info, ids: out.timings.completion_ids, cached: await tabllm.listCachedModels() };
+  }, { url: TINY, ids: tiny.cases[0].prompt_ids });
+  assert.match(r.info.cache_error, /QuotaExceededError: test fault: writing the cache failed/);
+  assert.equal(r.info.from_cache, false);
+  assert.deepEqual(r.ids, tiny.cases[0].greedy_ids_f32_activations.slice(0, 4));
+  assert.deepEqual(r.cached.filter((c) => c.url.endsWith(TINY)), [], 'nothing half-written is listed');
+});
+
 let engineHandle = null;
-await h.check('SmolLM2 chat at temperature 0 equals llama.cpp (f32 activations); usage and timings', async () => {
+await check('SmolLM2 chat at temperature 0 equals llama.cpp (f32 activations); usage and timings', async () => {
   const c = smol.chat[0];
   const r = await page.evaluate(async ({ url, messages, n }) => {
     const t = performance.now();
@@ -90,7 +239,7 @@ await h.check('SmolLM2 chat at temperature 0 equals llama.cpp (f32 activations);
   }, { url: SMOL, messages: c.messages, n: c.greedy_ids_f32_activations.length });
   engineHandle = true;
   const { out, info } = r;
-  console.log(`SmolLM2 in Chromium via the package: load ${r.loadSeconds.toFixed(2)} s (wasm memory ${(info.wasm_memory_bytes / 2 ** 20).toFixed(1)} MiB), prefill ${out.timings.prefill_tok_s.toFixed(2)} tok/s, decode ${out.timings.decode_tok_s.toFixed(2)} tok/s on ${JSON.stringify(info.adapter)}`);
+  console.log(`SmolLM2 in Chromium via the package: load ${r.loadSeconds.toFixed(2)} s (wasm memory ${(info.wasm_memory_bytes / 2 ** 20).toFixed(1)} MiB, header ${(info.header_bytes / 2 ** 20).toFixed(1)} MiB), prefill ${out.timings.prefill_tok_s.toFixed(2)} tok/s, decode ${out.timings.decode_tok_s.toFixed(2)} tok/s on ${JSON.stringify(info.adapter)}`);
   writeFileSync(join(repo, 'target/browser-smollm2.json'), JSON.stringify({ load_seconds: r.loadSeconds, info, timings: out.timings, usage: out.usage }, null, 2));
   assert.deepEqual(out.timings.prompt_ids, c.prompt_ids);
   assert.deepEqual(out.timings.completion_ids, c.greedy_ids_f32_activations);
@@ -102,9 +251,11 @@ await h.check('SmolLM2 chat at temperature 0 equals llama.cpp (f32 activations);
   assert.equal(out.usage.completion_tokens, c.greedy_ids_f32_activations.length);
   assert.equal(out.usage.total_tokens, out.usage.prompt_tokens + out.usage.completion_tokens);
   assert.equal(info.name.length > 0, true);
+  assert.equal(info.cache_error, null, 'the download was kept in browser storage');
+  assertStreamed(info);
 });
 
-await h.check('no network request at all while chatting after the load', async () => {
+await check('no network request at all while chatting after the load', async () => {
   assert.ok(engineHandle, 'needs the loaded SmolLM2');
   assert.ok(requests.some((p) => p.endsWith('SmolLM2-135M-Instruct.Q4_1.gguf')), 'the load itself was seen (worker requests are recorded)');
   const before = requests.length;
@@ -117,7 +268,7 @@ await h.check('no network request at all while chatting after the load', async (
   assert.deepEqual(requests.slice(before), []);
 });
 
-await h.check('streaming: chunks add up to the non-streamed reply; first has the role, last the finish reason and usage', async () => {
+await check('streaming: chunks add up to the non-streamed reply; first has the role, last the finish reason and usage', async () => {
   const c = smol.chat[1];
   const r = await page.evaluate(async ({ messages }) => {
     const whole = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 12 });
@@ -136,7 +287,7 @@ await h.check('streaming: chunks add up to the non-streamed reply; first has the
   assert.deepEqual(last.timings.completion_ids, r.whole.timings.completion_ids);
 });
 
-await h.check('abort mid-stream: the stream throws AbortError, the engine goes on working', async () => {
+await check('abort mid-stream: the stream throws AbortError, the engine goes on working', async () => {
   const r = await page.evaluate(async () => {
     const controller = new AbortController();
     let pieces = 0;
@@ -165,7 +316,7 @@ await h.check('abort mid-stream: the stream throws AbortError, the engine goes o
   assert.equal(r.after, 2);
 });
 
-await h.check('a follow-up turn reuses the KV cache of the conversation so far', async () => {
+await check('a follow-up turn reuses the KV cache of the conversation so far', async () => {
   const r = await page.evaluate(async () => {
     const messages = [{ role: 'user', content: 'What is the capital of France?' }];
     const first = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 8 });
@@ -176,7 +327,7 @@ await h.check('a follow-up turn reuses the KV cache of the conversation so far',
   assert.ok(r.prefilled < r.second.prompt_tokens / 2, `prefilled ${r.prefilled} of ${r.second.prompt_tokens} prompt tokens`);
 });
 
-await h.check('tokenize / detokenize / chat template equal llama.cpp', async () => {
+await check('tokenize / detokenize / chat template equal llama.cpp', async () => {
   const t = smol.tokenize.slice(0, 5);
   const r = await page.evaluate(async ({ texts, messages }) => ({
     ids: await Promise.all(texts.map((x) => engine.tokenize(x, { special: true }))),
@@ -188,7 +339,49 @@ await h.check('tokenize / detokenize / chat template equal llama.cpp', async () 
   assert.equal(r.rendered, smol.chat[0].rendered);
 });
 
-await h.check('errors carry a code: prompt longer than the context, bad requests', async () => {
+await check('numbers out of range are refused by name, in the package and at the wasm boundary; unsupported fields too', async () => {
+  const r = await page.evaluate(async () => {
+    const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message}`);
+    const chat = (extra) => code(engine.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], max_tokens: 1, ...extra }));
+    return {
+      bench: await code(engine.bench({ prompt_tokens: 4294967295 })),
+      benchNegative: await code(engine.bench({ prompt_tokens: -1, gen_tokens: 4 })),
+      // Straight to the worker, past the package's checks: the wasm boundary's own.
+      wasmBench: await code(engine.client.call('bench', { prompt_tokens: 4294967295, gen_tokens: 4 })),
+      wasmBenchWrap: await code(engine.client.call('bench', { prompt_tokens: 2 ** 32 + 8, gen_tokens: 4 })),
+      wasmMaxTokens: await code(engine.client.call('generate', { request: { prompt: 'x', max_tokens: -1 } })),
+      wasmTopP: await code(engine.client.call('generate', { request: { prompt: 'x', top_p: 1.5 } })),
+      wasmSeed: await code(engine.client.call('generate', { request: { prompt: 'x', seed: 2 ** 60 } })),
+      wasmDetokenize: await code(engine.client.call('detokenize', { ids: [1, 49152] })),
+      maxTokens: await chat({ max_tokens: -1 }),
+      temperature: await chat({ temperature: -0.5 }),
+      topK: await chat({ top_k: 2.5 }),
+      penalty: await chat({ frequency_penalty: 3 }),
+      n: await chat({ n: 2 }),
+      logprobs: await chat({ logprobs: true }),
+      detokenize: await code(engine.detokenize([1, -1])),
+      ok: await chat({ n: 1, model: 'any', frequency_penalty: 0.5, presence_penalty: 0.5, temperature: 0 }),
+    };
+  });
+  assert.match(r.bench, /^invalid_request: prompt_tokens must be an integer from 1 to 510, got 4294967295$/);
+  assert.match(r.benchNegative, /^invalid_request: prompt_tokens must be an integer from 1 to \d+, got -1$/);
+  assert.match(r.wasmBench, /^invalid_request: prompt_tokens must be an integer from 1 to 510, got 4294967295$/);
+  assert.match(r.wasmBenchWrap, /^invalid_request: prompt_tokens must be an integer from 1 to 510, got 4294967304$/);
+  assert.match(r.wasmMaxTokens, /^invalid_request: max_tokens must be an integer from 0 to 4294967295, got -1$/);
+  assert.match(r.wasmTopP, /^invalid_request: top_p must be a number from 0 to 1, got 1.5$/);
+  assert.match(r.wasmSeed, /^invalid_request: seed must be an integer from 0 to 9007199254740991, got /);
+  assert.match(r.wasmDetokenize, /^invalid_request: token id 49152 is outside the vocabulary \(ids 0 to 49151\)$/);
+  assert.match(r.maxTokens, /^invalid_request: max_tokens must be an integer from 0 to 4294967295, got -1$/);
+  assert.match(r.temperature, /^invalid_request: temperature must be a number from 0 to 100, got -0.5$/);
+  assert.match(r.topK, /^invalid_request: top_k must be an integer/);
+  assert.match(r.penalty, /^invalid_request: frequency_penalty must be a number from -2 to 2, got 3$/);
+  assert.match(r.n, /^invalid_request: n is not supported by tabllm$/);
+  assert.match(r.logprobs, /^invalid_request: logprobs is not supported by tabllm$/);
+  assert.match(r.detokenize, /^invalid_request: ids\[1\] must be an integer from 0 to 4294967295, got -1$/);
+  assert.equal(r.ok, 'answered');
+});
+
+await check('errors carry a code: prompt longer than the context, bad requests', async () => {
   const r = await page.evaluate(async () => {
     const codes = [];
     for (const req of [
@@ -217,7 +410,7 @@ await h.check('errors carry a code: prompt longer than the context, bad requests
   assert.equal(r[3], 'unloaded');
 });
 
-await h.check('a second load comes from browser storage, with no download', async () => {
+await check('a second load comes from browser storage, with no download', async () => {
   const before = requests.length;
   const r = await page.evaluate(async ({ url }) => {
     const phases = new Set();
@@ -225,18 +418,58 @@ await h.check('a second load comes from browser storage, with no download', asyn
     const out = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], temperature: 0, max_tokens: 3 });
     await engine.unload();
     const cached = await tabllm.listCachedModels();
-    return { fromCache: engine.info.from_cache, phases: [...phases], tokens: out.usage.completion_tokens, cached };
+    return { fromCache: engine.info.from_cache, cacheError: engine.info.cache_error, phases: [...phases], tokens: out.usage.completion_tokens, cached };
   }, { url: SMOL });
   assert.equal(r.fromCache, true);
   assert.ok(r.phases.includes('cache') && !r.phases.includes('download'), `phases ${r.phases}`);
   assert.deepEqual(requests.slice(before).filter((p) => p.endsWith('.gguf')), []);
   const size = readFileSync(join(repo, SMOL.slice(1))).length;
   assert.ok(r.cached.some((c) => c.url.endsWith(SMOL) && c.bytes === size), JSON.stringify(r.cached));
+  assert.equal(r.cacheError, null);
+});
+
+await check('an abort stops a load from browser storage and from a local File promptly; a new load works after', async () => {
+  await page.setInputFiles('#file', join(repo, SMOL.slice(1)));
+  const r = await page.evaluate(async ({ url }) => {
+    const out = {};
+    for (const [name, model] of [['cache', url], ['file', files()[0]]]) {
+      const controller = new AbortController();
+      let abortedAt = null;
+      let origin = null;
+      const t = performance.now();
+      try {
+        await createEngine({
+          model, context: 256, signal: controller.signal,
+          onProgress: (p) => {
+            origin ??= p.phase === 'device' ? null : p.phase;
+            if (abortedAt === null && p.fraction > 0.1) {
+              abortedAt = performance.now();
+              out[`${name}Fraction`] = p.fraction;
+              controller.abort();
+            }
+          },
+        });
+        out[name] = 'loaded';
+      } catch (e) {
+        out[name] = { code: e.code, name: e.name, afterAbortMs: abortedAt === null ? null : performance.now() - abortedAt, origin };
+      }
+      out[`${name}Ms`] = performance.now() - t;
+    }
+    return out;
+  }, { url: SMOL });
+  for (const name of ['cache', 'file']) {
+    assert.equal(r[name].code, 'aborted', `${name}: ${JSON.stringify(r)}`);
+    assert.equal(r[name].name, 'AbortError');
+    assert.equal(r[name].origin, name);
+    assert.ok(r[name].afterAbortMs < 1000, `${name}: rejected ${r[name].afterAbortMs} ms after the abort`);
+    assert.ok(r[`${name}Fraction`] < 0.5, `${name}: aborted at ${r[`${name}Fraction`]}`);
+  }
+  await tinyAnswers('aborted loads');
   await page.evaluate(() => tabllm.deleteCachedModels());
   assert.deepEqual(await page.evaluate(() => tabllm.listCachedModels()), []);
 });
 
-await h.check('a split GGUF (-00001-of-00003) loads as one model and matches llama.cpp', async () => {
+await check('a split GGUF (-00001-of-00003) loads as one model and matches llama.cpp', async () => {
   const c = smol.chat[0];
   const n = 8;
   const r = await page.evaluate(async ({ messages, n }) => {
@@ -250,7 +483,7 @@ await h.check('a split GGUF (-00001-of-00003) loads as one model and matches lla
   assert.deepEqual(r.ids, c.greedy_ids_f32_activations.slice(0, n));
 });
 
-await h.check('load errors carry a code: unsupported architecture, missing file', async () => {
+await check('load errors carry a code: unsupported architecture, missing file', async () => {
   const bytes = readFileSync(join(shared, 'tiny/tiny-llama-q4_0.gguf'));
   const at = bytes.indexOf('general.architecture') + 'general.architecture'.length + 12;
   bytes.write('mamba', at);
@@ -274,7 +507,7 @@ await h.check('load errors carry a code: unsupported architecture, missing file'
   assert.equal(r[1].details.status, 404);
 });
 
-await h.check('Gemma 3 on a device limited to 128 MiB per binding equals llama.cpp', async () => {
+await check('Gemma 3 on a device limited to 128 MiB per binding equals llama.cpp', async () => {
   const gemma = readJson(join(shared, 'gemma-3-270m-q4_k_m.json'));
   const c = gemma.greedy[0];
   const n = Number(process.env.GEMMA_TOKENS ?? c.greedy_ids_f32_activations.length);
@@ -284,9 +517,10 @@ await h.check('Gemma 3 on a device limited to 128 MiB per binding equals llama.c
     await engine.unload();
     return { info: engine.info, out };
   }, { ids: c.prompt_ids, n });
-  console.log(`Gemma 3 in Chromium, binding limit ${r.info.limits.max_storage_buffer_binding_size}: decode ${r.out.timings.decode_tok_s.toFixed(2)} tok/s`);
+  console.log(`Gemma 3 in Chromium, binding limit ${r.info.limits.max_storage_buffer_binding_size}: decode ${r.out.timings.decode_tok_s.toFixed(2)} tok/s, wasm memory ${(r.info.wasm_memory_bytes / 2 ** 20).toFixed(1)} MiB after the load (header ${(r.info.header_bytes / 2 ** 20).toFixed(1)} MiB)`);
   assert.equal(r.info.limits.max_storage_buffer_binding_size, 128 * 2 ** 20);
   assert.equal(r.info.architecture, 'gemma3');
+  assertStreamed(r.info);
   assert.deepEqual(r.out.timings.completion_ids, c.greedy_ids_f32_activations.slice(0, n));
 });
 

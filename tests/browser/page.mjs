@@ -390,7 +390,7 @@ async function tinyModel() {
     const texts = await tiny.evaluate(async () => {
       const { explain } = await import('/www/ui/errors.js');
       const codes = ['webgpu_unavailable', 'model_too_large', 'download_failed', 'unsupported_architecture',
-        'unsupported_tensor_type', 'context_full', 'device_lost', 'storage'];
+        'unsupported_tensor_type', 'context_full', 'device_lost', 'storage', 'timeout'];
       const can = { retry: () => {}, newChat: () => {}, loadDefault: () => {}, clearCache: () => {}, context: 2048 };
       return Object.fromEntries(codes.map((code) => {
         const e = explain(Object.assign(new Error(`(${code} message)`), { code, details: { type: 'IQ1_S' } }), can);
@@ -402,6 +402,10 @@ async function tinyModel() {
     assert.deepEqual(texts.download_failed.actions, ['Retry']);
     assert.match(texts.unsupported_tensor_type.text, /type: IQ1_S/);
     assert.deepEqual(texts.context_full.actions, ['New chat']);
+    // A lost device: load again in this tab, from browser storage when cached.
+    assert.deepEqual(texts.device_lost.actions, ['Load the model again']);
+    assert.match(texts.device_lost.text, /browser storage/);
+    assert.deepEqual(texts.timeout.actions, ['Retry']);
     for (const [code, t] of Object.entries(texts)) assert.match(t.text, new RegExp(`\\(${code} message\\)`), code);
   });
   await tinyContext.close();

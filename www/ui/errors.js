@@ -59,8 +59,13 @@ export function explain(err, can = {}) {
       offer('New chat', can.newChat);
       break;
     case 'device_lost':
-      text = `The GPU device was lost (a driver reset, or the browser took it back).\n${message}`;
+      text = `The GPU device was lost (a driver reset, or the browser took it back).\n${message}\n` +
+        'Loading the model again gets a new device in this tab; a model kept in browser storage loads from there, with no download.';
       offer('Load the model again', can.retry);
+      break;
+    case 'timeout':
+      text = `${message}\nThe connection or the device may be stalled; try again.`;
+      offer('Retry', can.retry);
       break;
     case 'unloaded':
       text = 'The model was unloaded.';
