@@ -50,8 +50,21 @@ export interface EngineOptions {
   testFaults?: { cacheCommit?: boolean };
 }
 
-export type Role = 'system' | 'user' | 'assistant';
-export interface ChatMessage { role: Role; content: string }
+export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+/** Text parts are joined with "\n" (as llama-server does); other part types are refused by name. */
+export interface TextContentPart { type: 'text'; text: string }
+export interface ToolCall { id: string; type: 'function'; function: { name: string; arguments: string } }
+/** An OpenAI-style message, passed to the model's chat template as sent.
+ * Unknown roles and fields are refused with `invalid_request` naming them. */
+export interface ChatMessage {
+  role: Role;
+  content: string | TextContentPart[] | null;
+  name?: string;
+  /** On `tool` messages: the call this answers. */
+  tool_call_id?: string;
+  /** On `assistant` messages. */
+  tool_calls?: ToolCall[];
+}
 
 /** Every number is checked: one outside its range rejects with `invalid_request`
  * naming the field and the range (`details: { field, min, max, got }`). OpenAI
@@ -71,17 +84,26 @@ export interface SamplingOptions {
   /** -2 to 2 (as OpenAI's); 0 = off. Over the last 64 tokens. */
   frequency_penalty?: number;
   presence_penalty?: number;
-  /** An integer from 0 to Number.MAX_SAFE_INTEGER. */
+  /** An integer from 0 to Number.MAX_SAFE_INTEGER; the same seed and request
+   * sample the same tokens. Absent: a random seed for each request. */
   seed?: number;
   stop?: string | string[];
   /** An integer from 0 to 2^32 - 1. Default 256. */
   max_tokens?: number;
+  /** OpenAI's newer name for `max_tokens` (giving both with different values is refused). */
+  max_completion_tokens?: number;
   /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`);
    * its `details` hold what was produced: `{ text, usage, timings }`. */
   signal?: AbortSignal;
 }
 
-export interface ChatCompletionRequest extends SamplingOptions { messages: ChatMessage[]; stream?: boolean }
+export interface ChatCompletionRequest extends SamplingOptions {
+  messages: ChatMessage[];
+  stream?: boolean;
+  /** When `messages` ends with an assistant message: true (default, as
+   * llama-server) continues that text; false closes the turn and starts a new reply. */
+  continue_final_message?: boolean;
+}
 /** `prompt`: text (BOS added when the model wants one), or token ids as they are. */
 export interface CompletionRequest extends SamplingOptions { prompt: string | number[]; stream?: boolean }
 

@@ -123,19 +123,36 @@ function engineRequest(req, kind) {
     throw new TabllmError('invalid_request', `${k} is not supported by tabllm`, { field: k });
   }
   const out = {};
+  // OpenAI's newer name for max_tokens.
+  if (req.max_completion_tokens !== undefined && req.max_completion_tokens !== null) {
+    if (req.max_tokens !== undefined && req.max_tokens !== null && req.max_tokens !== req.max_completion_tokens) {
+      throw new TabllmError('invalid_request', 'max_tokens and max_completion_tokens differ: give one', { field: 'max_completion_tokens' });
+    }
+    req = { ...req, max_tokens: req.max_completion_tokens };
+  }
   for (const [k, range] of Object.entries(SAMPLING)) {
     if (req[k] === undefined || req[k] === null) continue;
     out[k] = checkNumber(k, req[k], range);
   }
+  // No seed: a random one, so two requests sample differently (a given seed reproduces).
+  out.seed ??= Math.floor(Math.random() * 2 ** 32);
   if (req.stop !== undefined && req.stop !== null) out.stop = Array.isArray(req.stop) ? req.stop.map(String) : [String(req.stop)];
   if (kind === 'chat') {
     if (!Array.isArray(req.messages) || req.messages.length === 0) throw new TabllmError('invalid_request', 'messages must be a non-empty array');
-    out.messages = req.messages.map((m) => {
-      if (!m || typeof m.content !== 'string' || !['system', 'user', 'assistant'].includes(m.role)) {
-        throw new TabllmError('invalid_request', 'each message needs a role (system, user or assistant) and string content');
+    // Messages go to the engine as sent (OpenAI shape: content as a string,
+    // null or text parts; roles system, developer, user, assistant, tool;
+    // name, tool_call_id, tool_calls); it refuses what it cannot render by name.
+    out.messages = req.messages.map((m, i) => {
+      if (!m || typeof m !== 'object' || typeof m.role !== 'string') {
+        throw new TabllmError('invalid_request', `messages[${i}] must be an object with a role`, { field: `messages[${i}]` });
       }
-      return { role: m.role, content: m.content };
+      return m;
     });
+    // A final assistant message is continued (llama-server's default); false closes it.
+    if (req.continue_final_message !== undefined && req.continue_final_message !== null) {
+      if (typeof req.continue_final_message !== 'boolean') throw new TabllmError('invalid_request', 'continue_final_message must be true or false', { field: 'continue_final_message' });
+      out.continue_final_message = req.continue_final_message;
+    }
   } else if (Array.isArray(req.prompt)) {
     // As in OpenAI's API, a prompt may be token ids.
     if (!req.prompt.every((t) => Number.isInteger(t) && t >= 0)) throw new TabllmError('invalid_request', 'a prompt array must hold token ids');

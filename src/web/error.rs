@@ -87,7 +87,12 @@ impl ErrorCode for ModelError {
 
 impl ErrorCode for TokenizerError {
     fn code(&self) -> &'static str {
-        "invalid_model"
+        match self {
+            // The template refused this conversation (`raise_exception`, e.g.
+            // roles that do not alternate): the request is at fault, not the file.
+            TokenizerError::TemplateRaised(_) => "invalid_request",
+            _ => "invalid_model",
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::engine::{measure_throughput, Engine, GenerateParams};
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{LoadOptions, ModelLoader};
 use crate::sampler::SamplerConfig;
-use crate::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+use crate::tokenizer::{ChatMessage, ChatTemplate, FinalAssistant, Tokenizer};
 use error::{bad_request, internal, to_js, ErrorCode, Plain};
 
 type JsResult<T> = Result<T, JsValue>;
@@ -70,6 +70,9 @@ struct Request {
     seed: Option<f64>,
     #[serde(default)]
     stop: Vec<String>,
+    /// With `messages` ending in an assistant message: true (default) continues
+    /// it, false closes that turn and opens a new one.
+    continue_final_message: Option<bool>,
 }
 
 /// Largest accepted temperature and repetition penalty; far beyond any useful value.
@@ -346,7 +349,13 @@ impl WebEngine {
             // A device lost since the last call: say so before any work.
             ctx.check().map_err(js)?;
             let ids = match (req.messages, req.prompt, req.prompt_ids) {
-                (Some(m), _, _) => engine.encode_chat(&m).map_err(js)?,
+                (Some(m), _, _) => {
+                    let last = match req.continue_final_message {
+                        Some(false) => FinalAssistant::Close,
+                        _ => FinalAssistant::Continue,
+                    };
+                    engine.encode_chat_with(&m, last).map_err(js)?
+                }
                 (None, Some(p), _) => engine.encode_prompt(&p),
                 (None, None, Some(ids)) => ids,
                 _ => return Err(bad_request("give messages, prompt or prompt_ids")),

@@ -105,6 +105,40 @@ const tinyAnswers = async (label) => {
   assert.deepEqual(ids, c.greedy_ids_f32_activations.slice(0, 8), `a new engine after ${label}`);
 };
 
+await check('OpenAI messages: text parts, tool messages, a final assistant message continued or closed, max_completion_tokens, refusals by name', async () => {
+  const cases = (f) => readJson(join(repo, '../shared/cases/messages', f));
+  const r = await page.evaluate(async ({ url, parts, plain, prefill, tools }) => {
+    const engine = await createEngine({ model: url, context: 256, cache: false });
+    const prompt = async (req) => (await engine.chat.completions.create({ temperature: 0, max_tokens: 1, ...req })).timings.prompt_ids;
+    const text = async (req) => engine.detokenize(await prompt(req));
+    const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message}`);
+    const out = {
+      parts: await prompt({ messages: parts }),
+      plain: await prompt({ messages: plain }),
+      continued: await text({ messages: prefill }),
+      closed: await text({ messages: prefill, continue_final_message: false }),
+      tools: await text({ messages: tools }),
+      alias: (await engine.chat.completions.create({ messages: plain, temperature: 0, max_completion_tokens: 2 })).usage.completion_tokens,
+      image: await code(engine.chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] })),
+      role: await code(engine.chat.completions.create({ messages: [{ role: 'robot', content: 'hi' }] })),
+      both: await code(engine.chat.completions.create({ messages: plain, max_tokens: 3, max_completion_tokens: 2 })),
+      flag: await code(engine.chat.completions.create({ messages: plain, continue_final_message: 'yes' })),
+    };
+    await engine.unload();
+    return out;
+  }, { url: TINY, parts: cases('content_parts.json'), plain: cases('capital.json'), prefill: cases('assistant_prefill.json'), tools: cases('tool_results.json') });
+  assert.deepEqual(r.parts, r.plain, 'text parts render as the same string');
+  // SmolLM2's template (the tiny model carries it): continued, the prompt ends with the partial answer.
+  assert.match(r.continued, /<\|im_start\|>assistant\nThe capital of France is$/);
+  assert.match(r.closed, /<\|im_start\|>assistant\nThe capital of France is<\|im_end\|>\n<\|im_start\|>assistant\n$/);
+  assert.match(r.tools, /<\|im_start\|>tool\nOslo 3C<\|im_end\|>\n<\|im_start\|>tool\nRome 18C<\|im_end\|>/);
+  assert.equal(r.alias, 2);
+  assert.match(r.image, /^invalid_request: .*image_url/);
+  assert.match(r.role, /^invalid_request: .*robot/);
+  assert.match(r.both, /^invalid_request: max_tokens and max_completion_tokens differ/);
+  assert.match(r.flag, /^invalid_request: continue_final_message must be true or false/);
+});
+
 await check('a hung worker cannot block unload(): the worker is ended within the grace, pending calls reject with unloaded', async () => {
   const r = await page.evaluate(async ({ url }) => {
     const engine = await createEngine({ model: url, context: 128, cache: false });
