@@ -52,8 +52,10 @@ export async function summarize(engine, text, opts = {}) {
       { context, max_tokens: maxTokens, prompt_tokens: overhead, input_tokens: inputTokens, chunk_budget: budget });
   }
 
+  // Each request's prompt reading is reported as part of its step.
+  let step = null;
   const request = (chunk) => {
-    const req = { messages: messagesFor(chunk), max_tokens: maxTokens };
+    const req = { messages: messagesFor(chunk), max_tokens: maxTokens, onProgress: (p) => step && opts.onProgress?.({ ...step, ...p }) };
     if (opts.temperature !== undefined) req.temperature = opts.temperature;
     if (opts.signal) req.signal = opts.signal;
     return req;
@@ -69,7 +71,8 @@ export async function summarize(engine, text, opts = {}) {
     throwIfAborted();
     if (stage > 1 || !needsSplit) {
       if (currentTokens <= budget + SLACK && (await fits(current))) {
-        opts.onProgress?.({ stage, step: 1, steps: 1, chunk_tokens: currentTokens });
+        step = { stage, step: 1, steps: 1, chunk_tokens: currentTokens };
+        opts.onProgress?.(step);
         const summary = await streamSummary(engine, { ...request(current), stream: true }, opts.onText);
         return { summary, stages: stage, chunks: firstChunks, input_tokens: inputTokens };
       }
@@ -79,7 +82,8 @@ export async function summarize(engine, text, opts = {}) {
     const parts = [];
     for (const [i, chunk] of chunks.entries()) {
       throwIfAborted();
-      opts.onProgress?.({ stage, step: i + 1, steps: chunks.length, chunk_tokens: chunk.tokens });
+      step = { stage, step: i + 1, steps: chunks.length, chunk_tokens: chunk.tokens };
+      opts.onProgress?.(step);
       const r = await engine.chat.completions.create(request(chunk.text));
       parts.push(r.choices[0].message.content.trim());
     }

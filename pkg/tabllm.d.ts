@@ -93,9 +93,18 @@ export interface SamplingOptions {
   /** OpenAI's newer name for `max_tokens` (giving both with different values is refused). */
   max_completion_tokens?: number;
   /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`);
-   * its `details` hold what was produced: `{ text, usage, timings }`. */
+   * its `details` hold what was produced: `{ text, usage, timings }`. It takes
+   * effect between prefill steps too, so a long prompt can be stopped; a
+   * request still queued behind another never runs. Leaving a `for await`
+   * over a stream early aborts its request the same way. */
   signal?: AbortSignal;
+  /** How far the prompt has been read (prefilled), before and after each
+   * prefill step: prompt tokens done of those this request runs (a cached
+   * prefix is not run again). */
+  onProgress?: (p: PromptProgress) => void;
 }
+
+export interface PromptProgress { prompt_tokens_done: number; prompt_tokens_total: number }
 
 export interface ChatCompletionRequest extends SamplingOptions {
   messages: ChatMessage[];
@@ -250,7 +259,9 @@ export interface SummarizeOptions {
   temperature?: number;
   /** What to ask for; default "Summarize the following text concisely." */
   instruction?: string;
-  onProgress?: (p: { stage: number; step: number; steps: number; chunk_tokens: number }) => void;
+  /** Each stage and step as it starts, then how far its request has read its
+   * prompt (`prompt_tokens_done` / `prompt_tokens_total`, see PromptProgress). */
+  onProgress?: (p: { stage: number; step: number; steps: number; chunk_tokens: number } & Partial<PromptProgress>) => void;
   /** Streams the final summary's text. */
   onText?: (piece: string) => void;
   signal?: AbortSignal;

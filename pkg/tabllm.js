@@ -177,25 +177,35 @@ class Engine {
   /** Both endpoints: a promise of the whole result, or of an async iterable of chunks. */
   async create(req, kind) {
     const request = engineRequest(req, kind);
-    const signal = req.signal;
-    if (signal?.aborted) throw abortError();
+    if (req.onProgress !== undefined && typeof req.onProgress !== 'function') {
+      throw new TabllmError('invalid_request', 'onProgress must be a function', { field: 'onProgress' });
+    }
+    if (req.signal?.aborted) throw abortError();
+    // Our own signal, following the caller's: a stream the caller stops
+    // reading (`break` in `for await`) aborts the request too.
+    const controller = new AbortController();
+    const signal = controller.signal;
+    req.signal?.addEventListener('abort', () => controller.abort(), { once: true });
+    // Prompt tokens read so far: `{ prompt_tokens_done, prompt_tokens_total }`.
+    const onPrefill = (m) => m.type === 'prefill' && req.onProgress?.({ prompt_tokens_done: m.done, prompt_tokens_total: m.total });
     const meta = {
       id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-tabllm-${Date.now().toString(36)}-${++completionCounter}`,
       created: Math.floor(Date.now() / 1000),
       model: this.info.name,
     };
     if (!req.stream) {
-      const r = await this.client.call('generate', { request }, { signal });
+      const r = await this.client.call('generate', { request }, { signal, onEvent: onPrefill });
       if (r.finish_reason === 'abort') throw abortError(r);
       return kind === 'chat'
         ? { ...meta, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: r.finish_reason }], usage: usage(r), timings: timings(r) }
         : { ...meta, object: 'text_completion', choices: [{ index: 0, text: r.text, finish_reason: r.finish_reason }], usage: usage(r), timings: timings(r) };
     }
-    return this.stream(request, kind, meta, signal);
+    return this.stream(request, kind, meta, controller, onPrefill);
   }
 
   /** Text pieces arrive from the worker into a queue that the iterator drains. */
-  stream(request, kind, meta, signal) {
+  stream(request, kind, meta, controller, onPrefill) {
+    const signal = controller.signal;
     const queue = [];
     let wake = null;
     const push = (item) => {
@@ -208,19 +218,31 @@ class Engine {
       : { ...meta, object: 'text_completion', choices: [{ index: 0, text: text ?? '', finish_reason: finish }], ...extra });
     if (kind === 'chat') push({ value: { ...chunk(null, null), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] } });
     this.client
-      .call('generate', { request }, { signal, onEvent: (m) => m.type === 'text' && push({ value: chunk(m.text, null) }) })
+      .call('generate', { request }, { signal, onEvent: (m) => (m.type === 'text' ? push({ value: chunk(m.text, null) }) : onPrefill(m)) })
       .then((r) => {
         if (r.finish_reason === 'abort') push({ error: abortError(r) });
         else push({ value: chunk(null, r.finish_reason, { usage: usage(r), timings: timings(r) }), last: true });
       }, (error) => push({ error }));
     return {
       async *[Symbol.asyncIterator]() {
-        for (;;) {
-          while (queue.length === 0) await new Promise((r) => (wake = r));
-          const item = queue.shift();
-          if (item.error) throw item.error;
-          yield item.value;
-          if (item.last) return;
+        let ended = false;
+        try {
+          for (;;) {
+            while (queue.length === 0) await new Promise((r) => (wake = r));
+            const item = queue.shift();
+            if (item.error) {
+              ended = true;
+              throw item.error;
+            }
+            yield item.value;
+            if (item.last) {
+              ended = true;
+              return;
+            }
+          }
+        } finally {
+          // The caller left the loop early (break, return, throw): cancel the request.
+          if (!ended) controller.abort();
         }
       },
     };

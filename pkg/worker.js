@@ -230,6 +230,10 @@ async function generate(request, post, signal) {
   const result = await e.generate(JSON.stringify(request), (text) => {
     post({ type: 'text', text });
     return !signal.aborted;
+  }, (done, total) => {
+    // Before and after each prefill step: progress out, and a long prompt stays abortable.
+    post({ type: 'prefill', done, total });
+    return !signal.aborted;
   });
   return JSON.parse(result);
 }

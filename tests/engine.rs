@@ -89,3 +89,48 @@ fn kv_prefix_reuse_matches_a_fresh_prefill() {
     let g5 = gen(&mut engine(&ctx), &edited, &greedy(8));
     assert_eq!(g4.ids, g5.ids);
 }
+
+/// A long prompt reports its prefill before and after each step and can be
+/// stopped between steps; the steps already run stay in the KV cache, so the
+/// same prompt afterwards runs only the rest and gives what a fresh engine gives.
+#[test]
+fn prefill_reports_progress_and_stops_between_steps() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let mut e = engine(&ctx);
+    // 30 prompt tokens: steps of max_batch = 8.
+    let prompt: Vec<u32> = (0..30u32).map(|i| (i * 37 + 5) % 1000).collect();
+    let mut seen = Vec::new();
+    let g = pollster::block_on(e.generate_observed(&prompt, &greedy(4), &mut |_| true, &mut |p| {
+        seen.push((p.done, p.total));
+        true
+    }))
+    .unwrap();
+    assert_eq!(seen, vec![(0, 30), (8, 30), (16, 30), (24, 30), (30, 30)]);
+    assert_eq!(g.ids.len(), 4);
+
+    // Stop after the second step: no token, finish reason abort, 16 tokens prefilled.
+    e.reset();
+    let mut calls = 0;
+    let stopped = pollster::block_on(e.generate_observed(&prompt, &greedy(4), &mut |_| panic!("no text before the prompt is read"), &mut |p| {
+        calls += 1;
+        p.done < 16
+    }))
+    .unwrap();
+    assert_eq!(calls, 3, "progress at 0, 8, 16: the third call stops it");
+    assert_eq!(stopped.finish_reason, FinishReason::Aborted);
+    assert!(stopped.ids.is_empty() && stopped.text.is_empty());
+    assert_eq!(stopped.prefilled, 16);
+    // Stopped before it starts: nothing runs.
+    let mut nothing = Vec::new();
+    let none = pollster::block_on(e.generate_observed(&prompt, &greedy(4), &mut |_| true, &mut |p| {
+        nothing.push(p.done);
+        false
+    }))
+    .unwrap();
+    assert_eq!((nothing, none.prefilled, none.finish_reason), (vec![0], 0, FinishReason::Aborted));
+
+    // The next request reuses the 16 cached tokens and answers as a fresh engine does.
+    let resumed = gen(&mut e, &prompt, &greedy(4));
+    assert_eq!(resumed.prefilled, 14);
+    assert_eq!(resumed.ids, g.ids);
+}

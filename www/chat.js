@@ -245,6 +245,9 @@ async function send(text) {
       messages: system ? [{ role: 'system', content: system }, ...history] : [...history],
       stream: true,
       signal: ac.signal,
+      onProgress: (p) => {
+        if (pieces === 0 && p.prompt_tokens_total > 0) meta.textContent = `Reading the prompt: ${p.prompt_tokens_done} of ${p.prompt_tokens_total} tokens…`;
+      },
     });
     for await (const chunk of stream) {
       last = chunk;

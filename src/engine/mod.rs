@@ -57,6 +57,15 @@ impl Default for GenerateParams {
     }
 }
 
+/// How far the prompt has been read (prefilled) into the KV cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PrefillProgress {
+    /// Prompt tokens prefilled so far in this generation.
+    pub done: usize,
+    /// Prompt tokens this generation prefills (the prompt less the cached prefix).
+    pub total: usize,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinishReason {
     /// End-of-generation token or stop string.
@@ -181,6 +190,22 @@ impl Engine {
         params: &GenerateParams,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generation, EngineError> {
+        self.generate_observed(prompt_ids, params, on_text, &mut |_| true).await
+    }
+
+    /// [`generate`](Self::generate), and `on_prefill` hears how far the
+    /// prompt has been read: once before the first prefill step and after
+    /// each one. It returns false to abort: the generation then ends before
+    /// its first token with finish reason `abort` (the KV cache keeps the
+    /// steps already run). A long prompt stays abortable this way, and a
+    /// caller can show progress.
+    pub async fn generate_observed(
+        &mut self,
+        prompt_ids: &[u32],
+        params: &GenerateParams,
+        on_text: &mut dyn FnMut(&str) -> bool,
+        on_prefill: &mut dyn FnMut(PrefillProgress) -> bool,
+    ) -> Result<Generation, EngineError> {
         let n_ctx = self.model.n_ctx();
         if prompt_ids.is_empty() {
             return Err(EngineError::EmptyPrompt);
@@ -201,7 +226,12 @@ impl Engine {
         let t0 = Instant::now();
         let batch = self.model.max_batch() as usize;
         let mut first = None;
+        let total = prompt_ids.len() - start;
+        let mut keep_going = on_prefill(PrefillProgress { done: 0, total });
         for chunk in prompt_ids[start..].chunks(batch) {
+            if !keep_going {
+                break;
+            }
             let last = self.cached.len() + chunk.len() == prompt_ids.len();
             let out = match (last, params.top_logits > 0) {
                 (false, _) => Output::None,
@@ -209,9 +239,22 @@ impl Engine {
                 (true, false) => step_out,
             };
             first = Some(self.step(chunk, out).await?);
+            keep_going = on_prefill(PrefillProgress { done: self.cached.len() - start, total });
         }
         let prefill_seconds = t0.elapsed().as_secs_f64();
-        let first = first.expect("at least the last prompt token is run");
+        let Some(first) = first.filter(|_| keep_going) else {
+            // Aborted while reading the prompt: no token yet.
+            return Ok(Generation {
+                prompt_ids: prompt_ids.to_vec(),
+                ids: Vec::new(),
+                text: String::new(),
+                finish_reason: FinishReason::Aborted,
+                prefilled: self.cached.len().saturating_sub(start),
+                prefill_seconds,
+                decode_seconds: 0.0,
+                top_logits: None,
+            });
+        };
         let top_logits = first.logits.as_ref().filter(|_| params.top_logits > 0).map(|l| top_k(l, params.top_logits));
 
         let t1 = Instant::now();

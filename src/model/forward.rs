@@ -132,7 +132,11 @@ impl Model {
         q.submit([enc.finish()]);
         let mut r = StepResult::default();
         match out {
-            Output::None => self.ctx.check()?,
+            // An intermediate prefill step: wait for the GPU rather than
+            // queueing every step at once, so an abort between steps takes
+            // effect within one step (in the browser, this await is where the
+            // worker sees the abort message).
+            Output::None => self.ctx.settle().await?,
             Output::Argmax => {
                 let b = self.state.token_slot.read(&self.ctx, 4).await?;
                 r.token = Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));

@@ -337,8 +337,10 @@ impl WebEngine {
     }
 
     /// Generates for a JSON [`Request`]; `on_text(piece)` gets the text as it
-    /// is decoded and returns false to stop. Resolves to a JSON [`Response`].
-    pub fn generate(&self, request: String, on_text: js_sys::Function) -> js_sys::Promise {
+    /// is decoded and returns false to stop; `on_prefill(done, total)` (prompt
+    /// tokens read so far, of those to read) is called before and after each
+    /// prefill step and returns false to stop there. Resolves to a JSON [`Response`].
+    pub fn generate(&self, request: String, on_text: js_sys::Function, on_prefill: Option<js_sys::Function>) -> js_sys::Promise {
         let state = self.state.clone();
         let ctx = self.ctx.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -366,10 +368,18 @@ impl WebEngine {
                 stop: req.stop,
                 top_logits: 0,
             };
+            // A callback that throws counts as a request to stop.
+            let keep_going = |r: Result<JsValue, JsValue>| r.map(|v| v.as_bool() != Some(false)).unwrap_or(false);
             let g = engine
-                .generate(&ids, &params, &mut |piece| {
-                    on_text.call1(&JsValue::NULL, &JsValue::from_str(piece)).map(|v| v.as_bool() != Some(false)).unwrap_or(false)
-                })
+                .generate_observed(
+                    &ids,
+                    &params,
+                    &mut |piece| keep_going(on_text.call1(&JsValue::NULL, &JsValue::from_str(piece))),
+                    &mut |p| match &on_prefill {
+                        Some(f) => keep_going(f.call2(&JsValue::NULL, &JsValue::from_f64(p.done as f64), &JsValue::from_f64(p.total as f64))),
+                        None => true,
+                    },
+                )
                 .await
                 .map_err(js)?;
             let r = Response {

@@ -139,6 +139,54 @@ await check('OpenAI messages: text parts, tool messages, a final assistant messa
   assert.match(r.flag, /^invalid_request: continue_final_message must be true or false/);
 });
 
+await check('a long prefill reports progress and stops on abort; leaving a for await cancels its request', async () => {
+  const r = await page.evaluate(async ({ url }) => {
+    const engine = await createEngine({ model: url, context: 1024, cache: false });
+    const long = Array.from({ length: 900 }, (_, i) => (i * 37 + 5) % 1000);
+    const out = {};
+    // 1. Abort once the prompt is partly read.
+    const ac = new AbortController();
+    const events = [];
+    let abortedAt = 0;
+    const first = engine.completions.create({ prompt: long, temperature: 0, max_tokens: 64, signal: ac.signal, onProgress: (p) => {
+      events.push(p);
+      if (p.prompt_tokens_done > 0 && !abortedAt) {
+        abortedAt = performance.now();
+        ac.abort();
+      }
+    } }).then(() => 'answered', (e) => e.code);
+    out.first = await first;
+    out.rejectMs = performance.now() - abortedAt;
+    const t = performance.now();
+    out.next = (await engine.completions.create({ prompt: [1, 2, 3], temperature: 0, max_tokens: 2 })).usage.completion_tokens;
+    out.nextMs = performance.now() - t;
+    out.events = events;
+    // 2. A stream left after its first chunk: the request is cancelled, its prompt not read to the end.
+    const seen = [];
+    // A chat stream yields its role chunk at once, before the prompt is read.
+    const messages = [{ role: 'user', content: 'one two three four '.repeat(200) }];
+    const stream = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 64, stream: true, onProgress: (p) => seen.push(p) });
+    for await (const chunk of stream) break; // eslint-disable-line no-unused-vars
+    out.after = (await engine.completions.create({ prompt: [4, 5, 6], temperature: 0, max_tokens: 2 })).usage.completion_tokens;
+    out.seen = seen;
+    await engine.unload();
+    return out;
+  }, { url: TINY });
+  console.log(`  abort during prefill: rejected ${r.rejectMs.toFixed(0)} ms after the abort; the next request answered in ${r.nextMs.toFixed(0)} ms; ${r.events.length} progress events`);
+  assert.equal(r.first, 'aborted');
+  assert.deepEqual(r.events[0], { prompt_tokens_done: 0, prompt_tokens_total: 900 });
+  assert.ok(r.events.every((e, i) => i === 0 || e.prompt_tokens_done > r.events[i - 1].prompt_tokens_done), JSON.stringify(r.events));
+  assert.ok(r.events.at(-1).prompt_tokens_done < 900, `the whole prompt was read before the abort took effect: ${JSON.stringify(r.events)}`);
+  // One prefill step of the tiny model takes most of a second on SwiftShader:
+  // the abort lands at the end of the step under way.
+  assert.ok(r.rejectMs < 2500, `rejected ${r.rejectMs} ms after the abort`);
+  assert.equal(r.next, 2);
+  assert.equal(r.after, 2);
+  // Cancelled before it ran (no progress at all) or part-way through its prompt.
+  const last = r.seen.at(-1);
+  assert.ok(!last || (last.prompt_tokens_total > 600 && last.prompt_tokens_done < last.prompt_tokens_total), `the left stream read its whole prompt: ${JSON.stringify(r.seen)}`);
+});
+
 await check('a hung worker cannot block unload(): the worker is ended within the grace, pending calls reject with unloaded', async () => {
   const r = await page.evaluate(async ({ url }) => {
     const engine = await createEngine({ model: url, context: 128, cache: false });

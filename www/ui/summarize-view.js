@@ -34,9 +34,12 @@ export function initSummarize(app) {
         temperature: app.settings.temperature(),
         signal: ac.signal,
         onProgress: (p) => {
+          // While a request reads its prompt: how far it is.
+          const reading = p.prompt_tokens_total > 0 && p.prompt_tokens_done < p.prompt_tokens_total
+            ? `, reading ${p.prompt_tokens_done} of ${p.prompt_tokens_total} prompt tokens` : '';
           progress.textContent = p.steps > 1
-            ? `Stage ${p.stage}: chunk ${p.step} of ${p.steps} (${p.chunk_tokens} tokens)…`
-            : `Stage ${p.stage}: writing the summary of ${p.chunk_tokens} tokens…`;
+            ? `Stage ${p.stage}: chunk ${p.step} of ${p.steps} (${p.chunk_tokens} tokens)${reading}…`
+            : `Stage ${p.stage}: writing the summary of ${p.chunk_tokens} tokens${reading}…`;
         },
         onText: (piece) => {
           summary += piece;
