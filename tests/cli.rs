@@ -82,6 +82,24 @@ fn bad_input_gets_a_clear_error() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("context") && !err.contains("panicked"), "{err}");
+    // Sampling numbers out of range are refused by name before anything loads
+    // (a repetition penalty of 0 used to divide logits by zero).
+    let tiny = shared("tiny/tiny-llama-q4_0.gguf");
+    for (flag, value, range) in [
+        ("--temperature", "-1", "from 0 to 100"),
+        ("--temperature", "NaN", "from 0 to 100"),
+        ("--top-p", "1.5", "from 0 to 1"),
+        ("--repetition-penalty", "0", "from 0.01 to 100"),
+        ("--presence-penalty", "3", "from -2 to 2"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm"))
+            .args(["generate", "--model", tiny.to_str().unwrap(), "--prompt", "hi", "--max-tokens", "1", &format!("{flag}={value}")])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag) && err.contains(range), "{flag} {value}: {err}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -37,7 +37,7 @@ enum Cmd {
     Chat {
         #[command(flatten)]
         load: LoadArgs,
-        #[arg(long, default_value_t = 0.7)]
+        #[arg(long, default_value_t = 0.7, value_parser = temperature_value)]
         temperature: f32,
         #[arg(long, default_value_t = 512)]
         max_tokens: u32,
@@ -151,21 +151,22 @@ struct GenerateArgs {
     close_assistant: bool,
     #[arg(long, default_value_t = 128)]
     max_tokens: u32,
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = temperature_value)]
     temperature: f32,
     #[arg(long, default_value_t = 40)]
     top_k: usize,
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, value_parser = probability_value)]
     top_p: f32,
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = probability_value)]
     min_p: f32,
-    #[arg(long, default_value_t = 1.0)]
+    /// Above 0 (1 = off); logits of recent tokens are divided (positive) or multiplied by it.
+    #[arg(long, default_value_t = 1.0, value_parser = repetition_penalty_value)]
     repetition_penalty: f32,
     /// OpenAI's: logit −= count × this, for each token among the last --penalty-last-n.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = openai_penalty_value)]
     frequency_penalty: f32,
     /// OpenAI's: logit −= this, for each token among the last --penalty-last-n.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = openai_penalty_value)]
     presence_penalty: f32,
     /// How many recent tokens (prompt included) the penalties look at.
     #[arg(long, default_value_t = 64)]
@@ -570,4 +571,29 @@ fn synth(shape: &str, mix: &str, out: &std::path::Path, seed: u64) -> Result<()>
         s.file_bytes as f64 / secs.max(1e-9) / 1e9
     );
     Ok(())
+}
+
+/// A finite number in `min..=max` (the same ranges the npm API enforces).
+fn f32_in(v: &str, min: f32, max: f32) -> std::result::Result<f32, String> {
+    let x: f32 = v.parse().map_err(|e| format!("{v:?} is not a number: {e}"))?;
+    if !x.is_finite() || x < min || x > max {
+        return Err(format!("must be a number from {min} to {max}, got {v}"));
+    }
+    Ok(x)
+}
+
+fn temperature_value(v: &str) -> std::result::Result<f32, String> {
+    f32_in(v, 0.0, 100.0)
+}
+
+fn probability_value(v: &str) -> std::result::Result<f32, String> {
+    f32_in(v, 0.0, 1.0)
+}
+
+fn repetition_penalty_value(v: &str) -> std::result::Result<f32, String> {
+    f32_in(v, 0.01, 100.0)
+}
+
+fn openai_penalty_value(v: &str) -> std::result::Result<f32, String> {
+    f32_in(v, -2.0, 2.0)
 }
