@@ -29,7 +29,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read> v_cache: array<kv_t>;      // (n_cache, kv_dim) by slot
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;     // (n_tokens, out_stride)
 
-const MAX_HEAD_DIM: u32 = 256u;
 const DPT: u32 = MAX_HEAD_DIM / WG_SIZE;      // output dims per thread
 var<workgroup> qs: array<f32, MAX_HEAD_DIM>;  // the scaled query
 var<workgroup> ps: array<f32, WG_SIZE>;       // scores, then weights, of one block of positions

@@ -5,6 +5,7 @@
 //   bias_add: a[t] = a[t] + b    (b is one (width) row for every token: projection biases)
 //   softcap:  a = cap * tanh(a / cap), b unbound (final logit soft-capping)
 #include "common/step.wgsl"
+#include "common/act.wgsl"
 
 struct Params {
     width: u32,   // elements per token
@@ -29,8 +30,7 @@ fn swiglu(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i == 0xffffffffu) {
         return;
     }
-    let g = a[i];
-    a[i] = g / (1.0 + exp(-g)) * b[i];
+    a[i] = silu(a[i]) * b[i];
 }
 
 @compute @workgroup_size(WG_SIZE)
@@ -39,9 +39,7 @@ fn geglu(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i == 0xffffffffu) {
         return;
     }
-    let g = a[i];
-    let inner = 0.7978845608028654 * (g + 0.044715 * g * g * g);
-    a[i] = 0.5 * g * (1.0 + tanh(clamp(inner, -15.0, 15.0))) * b[i];
+    a[i] = gelu_tanh(a[i]) * b[i];
 }
 
 @compute @workgroup_size(WG_SIZE)

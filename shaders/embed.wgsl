@@ -36,7 +36,7 @@ fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     if (c >= p.cols / 32u) {
         return;
     }
-    load_chunk(rb, c);
+    load_chunk_of(W_KIND, rb, c);
     let o = t * (p.cols / 4u) + c * 8u;
     for (var i = 0u; i < 8u; i++) {
         out[o + i] = vec4<f32>(cv[i]) * p.scale;

@@ -1,7 +1,8 @@
 // RMSNorm: y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight.
 // Rows are tokens (rows_per_token = 1) or heads of tokens (QK norm).
 // With IN_PLACE, y is x: a buffer cannot be bound read and read_write in one
-// dispatch, so the in-place variant binds x once, read_write.
+// dispatch, so the in-place variant binds x once, read_write. With ADD the
+// result is added to y (Gemma's post-norms: residual += norm(projection)).
 #include "common/step.wgsl"
 
 struct Params {
@@ -47,7 +48,11 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 #ifdef IN_PLACE
         x[base + i] = x[base + i] * inv * weight[i];
 #else
+#ifdef ADD
+        y[base + i] += x[base + i] * inv * weight[i];
+#else
         y[base + i] = x[base + i] * inv * weight[i];
+#endif
 #endif
     }
 }

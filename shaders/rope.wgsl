@@ -2,6 +2,7 @@
 // Normal layout rotates pairs (2i, 2i+1) (Llama); NeoX rotates (i, i + n_rot/2)
 // (Qwen, Gemma). Dimensions past n_rot are left alone.
 #include "common/step.wgsl"
+#include "common/rope.wgsl"
 
 struct Params {
     n_heads: u32,
@@ -29,21 +30,16 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let h = gid.x / half;
     let i = gid.x % half;
-    let pos = f32(step.pos0 + t) * p.freq_scale;
-    var theta = pos * pow(p.freq_base, -f32(2u * i) / f32(p.n_rot));
+    var theta = rope_theta(step.pos0 + t, i, p.n_rot, p.freq_base, p.freq_scale);
 #ifdef FREQ_FACTORS
     theta = theta / freq_factors[i];
 #endif
     let cs = cos(theta);
     let sn = sin(theta);
     let base = t * p.stride + h * p.head_dim;
-#ifdef NEOX
-    let a = base + i;
-    let b = base + i + half;
-#else
-    let a = base + 2u * i;
-    let b = a + 1u;
-#endif
+    let ab = rope_pair(i, p.n_rot);
+    let a = base + ab.x;
+    let b = base + ab.y;
     let x0 = v[a];
     let x1 = v[b];
     v[a] = x0 * cs - x1 * sn;

@@ -360,12 +360,13 @@ pub struct DecodeBytes {
 pub fn decode_bytes_per_token(model: &Model, kv_len: f64) -> DecodeBytes {
     let c = &model.config;
     let weights: f64 = model
-        .weight_tensors()
-        .map(|(name, t)| {
+        .weight_sizes()
+        .iter()
+        .map(|(name, bytes)| {
             if name == "token_embd.weight" && !c.tied_output {
-                t.n_bytes as f64 / c.vocab.max(1) as f64
+                *bytes as f64 / c.vocab.max(1) as f64
             } else {
-                t.n_bytes as f64
+                *bytes as f64
             }
         })
         .sum();

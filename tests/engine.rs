@@ -12,7 +12,7 @@ use tabllm::sampler::SamplerConfig;
 
 fn engine(ctx: &Arc<GpuContext>) -> Engine {
     let path = shared("tiny/tiny-llama-q4_0.gguf");
-    load_engine(ctx.clone(), &path, LoadOptions { n_ctx: Some(128), max_batch: 8 }, 1 << 16, &mut |_| {}).unwrap()
+    load_engine(ctx.clone(), &path, LoadOptions { n_ctx: Some(128), max_batch: 8, ..Default::default() }, 1 << 16, &mut |_| {}).unwrap()
 }
 
 fn sampled(seed: u64) -> GenerateParams {

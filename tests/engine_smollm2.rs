@@ -13,7 +13,7 @@ use tabllm::tokenizer::ChatMessage;
 fn engine() -> Engine {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).expect("GPU adapter (install mesa-vulkan-drivers)"));
     let path = model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
-    load_engine(ctx, &path, LoadOptions { n_ctx: Some(256), max_batch: 64 }, 1 << 20, &mut |_| {}).unwrap()
+    load_engine(ctx, &path, LoadOptions { n_ctx: Some(256), max_batch: 64, ..Default::default() }, 1 << 20, &mut |_| {}).unwrap()
 }
 
 fn greedy(max_tokens: u32, repetition_penalty: f32) -> GenerateParams {

@@ -489,10 +489,12 @@ fn check_against_runtime(path: &std::path::Path, ctx: Arc<GpuContext>, n_ctx: u3
     let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
     let opts = InspectOptions { kv_bytes_per_element: elem, max_storage_buffer_binding_size: Some(ctx.max_binding_size()), max_buffer_size: Some(ctx.limits.max_buffer_size), ..at_context(n_ctx) };
     let r = report(path, &opts);
-    let (m, _) = model::load_path(ctx, path, LoadOptions { n_ctx: Some(n_ctx), ..Default::default() }, 1 << 20).unwrap();
+    // Unfused, every tensor keeps the buffers the loader gave it.
+    let (m, _) = model::load_path(ctx, path, LoadOptions { n_ctx: Some(n_ctx), fuse: false, ..Default::default() }, 1 << 20).unwrap();
     assert_eq!(r.kv_bytes, m.kv_cache_bytes(), "{what}: KV cache bytes at {n_ctx}");
     assert_eq!(r.loaded_weight_bytes, m.weight_bytes(), "{what}: uploaded weights");
-    for (name, t) in m.weight_tensors() {
+    for t in m.weights().separate_tensors() {
+        let name = t.name.as_str();
         let parts = binding_parts(&t.dims, t.n_bytes, limit).unwrap();
         assert_eq!(parts, t.parts.len() as u64, "{what}: {name} parts under {limit}");
         let listed = r.split_tensors.iter().find(|s| s.name == name).map_or(1, |s| s.parts);

@@ -48,6 +48,27 @@ fn upload(ctx: &GpuContext, ty: GgmlType, cols: u64, rows: u64, bytes: &[u8]) ->
     t
 }
 
+/// The output head's folds: y = cap * tanh((W (rmsnorm(x) * g)) / cap), CPU
+/// reference computed from the definitions.
+fn check_matvec_folded(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize, n_tokens: usize) {
+    let seed = 977 + ty as u64;
+    let w = testing::random_tensor(ty, rows * cols, seed);
+    let x = testing::random_f32(n_tokens * cols, seed + 1);
+    let g = testing::random_f32(cols, seed + 2);
+    let (eps, cap) = (1e-6f32, 3.0f32);
+    let t = upload(ctx, ty, cols as u64, rows as u64, &w);
+    let step = step_buffer(ctx, 0, n_tokens as u32);
+    let (xb, gb, yb) = (buffer_f32(ctx, &x), buffer_f32(ctx, &g), buffer_f32(ctx, &vec![0.0; rows]));
+    let fold = kernels::MatvecFold { norm: Some((&gb, eps)), softcap: Some(cap) };
+    let ops = kernels::matvec_folded(ctx, &step, "head", &t, &xb, cols as u64, &yb, rows as u64, MatvecOut::LastToken, fold).unwrap();
+    run(ctx, &ops, n_tokens as u32);
+    let last = &x[(n_tokens - 1) * cols..];
+    let inv = 1.0 / (last.iter().map(|v| v * v).sum::<f32>() / cols as f32 + eps).sqrt();
+    let xn: Vec<f32> = last.iter().zip(&g).map(|(v, g)| v * inv * g).collect();
+    let want: Vec<f32> = quant::matvec_ref(ty, &w, rows, cols, &xn).unwrap().iter().map(|y| cap * (y / cap).tanh()).collect();
+    assert_close(&format!("matvec+norm+softcap {ty} {} {:?}", label(ctx), ctx.matvec), &read_f32(ctx, &yb, rows), &want, TOL_MATVEC);
+}
+
 fn check_matvec(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize, n_tokens: usize, out: MatvecOut, tag: &str) {
     let seed = rows as u64 * 31 + cols as u64 + ty as u64;
     let w = testing::random_tensor(ty, rows * cols, seed);
@@ -70,15 +91,19 @@ fn check_matvec(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize, n_toke
         if out == MatvecOut::Accumulate {
             want.iter_mut().zip(&y0[tok * rows..(tok + 1) * rows]).for_each(|(w, y)| *w += y);
         }
-        let what = format!("matvec {ty} {rows}x{cols} token {tok}/{n_tokens} {out:?} {tag} {}", label(ctx));
+        let what = format!("matvec {ty} {rows}x{cols} token {tok}/{n_tokens} {out:?} {tag} {} {:?}", label(ctx), ctx.matvec);
         assert_close(&what, &got[row * rows..(row + 1) * rows], &want, TOL_MATVEC);
     }
 }
 
+/// Every format under every matvec variant (`common::configs`: one
+/// invocation per row, lanes reduced in workgroup memory, lanes reduced with
+/// subgroup shuffles), decode (the single-token pipeline) and prefill.
 #[test]
 fn matvec_every_format_matches_cpu() {
-    for ctx in contexts() {
+    for ctx in configs().into_iter().filter(|c| c.fuse).map(|c| c.ctx) {
         for ty in TYPES {
+            check_matvec_folded(&ctx, ty, 45, 256, 3);
             // 37 rows: not a multiple of the 4 rows per workgroup. 11 tokens: two token groups, the second partial.
             check_matvec(&ctx, ty, 37, 512, 1, MatvecOut::AllTokens, "decode");
             check_matvec(&ctx, ty, 37, 512, 11, MatvecOut::AllTokens, "prefill");

@@ -47,7 +47,7 @@ fn push_file(loader: &mut ModelLoader, path: &PathBuf) -> Result<(), ModelError>
 }
 
 fn loader(ctx: &Arc<GpuContext>) -> ModelLoader {
-    ModelLoader::new(ctx.clone(), LoadOptions { n_ctx: Some(256), max_batch: 64 })
+    ModelLoader::new(ctx.clone(), LoadOptions { n_ctx: Some(256), max_batch: 64, ..Default::default() })
 }
 
 #[test]

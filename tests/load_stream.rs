@@ -37,7 +37,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Feeds `bytes` in pieces whose sizes cycle through `sizes`; returns an FNV-1a
 /// hash of every weight buffer read back from the GPU, by tensor name.
 fn load_and_hash(ctx: &Arc<GpuContext>, bytes: &[u8], sizes: &[usize]) -> Vec<(String, u64)> {
-    let mut loader = ModelLoader::new(ctx.clone(), LoadOptions { n_ctx: Some(64), max_batch: 8 });
+    let mut loader = ModelLoader::new(ctx.clone(), LoadOptions { n_ctx: Some(64), max_batch: 8, ..Default::default() });
     let (mut at, mut i) = (0, 0);
     while at < bytes.len() {
         let n = sizes[i % sizes.len()].min(bytes.len() - at);
@@ -47,16 +47,16 @@ fn load_and_hash(ctx: &Arc<GpuContext>, bytes: &[u8], sizes: &[usize]) -> Vec<(S
     }
     let model = loader.finish().unwrap();
     let mut out: Vec<(String, u64)> = model
-        .weight_tensors()
-        .map(|(name, t)| {
+        .weights()
+        .buffers()
+        .into_iter()
+        .map(|(name, buffer)| {
             let mut h = 0xcbf29ce484222325u64;
-            for part in &t.parts {
-                let data = pollster::block_on(tabllm::gpu::read_buffer(ctx, &part.buffer, part.buffer.size())).unwrap();
-                for b in data {
-                    h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-                }
+            let data = pollster::block_on(tabllm::gpu::read_buffer(ctx, buffer, buffer.size())).unwrap();
+            for b in data {
+                h = (h ^ b as u64).wrapping_mul(0x100000001b3);
             }
-            (name.to_string(), h)
+            (name, h)
         })
         .collect();
     out.sort();
@@ -84,7 +84,7 @@ fn peak_host_memory_while_loading_smollm2() {
     for chunk in [4096usize, 1 << 20] {
         let base = LIVE.load(Relaxed);
         PEAK.store(base, Relaxed);
-        let (model, parser_peak) = tabllm::model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(256), max_batch: 64 }, chunk).unwrap();
+        let (model, parser_peak) = tabllm::model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(256), max_batch: 64, ..Default::default() }, chunk).unwrap();
         let peak = PEAK.load(Relaxed) - base;
         eprintln!(
             "SmolLM2 ({file_size} bytes) in {chunk}-byte chunks: peak Rust heap growth during load {:.1} MB (parser buffer {:.1} MB)",

@@ -88,7 +88,7 @@ fn tensor_row_larger_than_binding_limit() {
 fn runtime_errors_are_typed() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
     let path = shared("tiny/tiny-llama-q4_0.gguf");
-    let mut engine = tabllm::engine::load_engine(ctx.clone(), &path, LoadOptions { n_ctx: Some(16), max_batch: 8 }, 4096, &mut |_| {}).unwrap();
+    let mut engine = tabllm::engine::load_engine(ctx.clone(), &path, LoadOptions { n_ctx: Some(16), max_batch: 8, ..Default::default() }, 4096, &mut |_| {}).unwrap();
 
     let long: Vec<u32> = (0..40).collect();
     let r = pollster::block_on(engine.generate(&long, &GenerateParams::default(), &mut |_| true));
@@ -108,7 +108,7 @@ fn runtime_errors_are_typed() {
 #[test]
 fn lost_device_is_an_error_not_a_panic() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
-    let (m, _) = tabllm::model::load_path(ctx.clone(), &shared("tiny/tiny-llama-q4_0.gguf"), LoadOptions { n_ctx: Some(32), max_batch: 8 }, 1 << 16).unwrap();
+    let (m, _) = tabllm::model::load_path(ctx.clone(), &shared("tiny/tiny-llama-q4_0.gguf"), LoadOptions { n_ctx: Some(32), max_batch: 8, ..Default::default() }, 1 << 16).unwrap();
     assert!(pollster::block_on(m.step(&[1, 2, 3], 0, Output::Argmax)).is_ok());
     ctx.device.destroy();
     // A loss is told as a loss (the page offers to load again), never as a

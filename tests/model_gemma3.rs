@@ -53,13 +53,13 @@ fn gemma3_matches_llama_cpp_f32_activations() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions { max_binding_size: Some(BINDING_LIMIT), ..Default::default() }).unwrap());
     eprintln!("precision {}", label(&ctx));
     let (n_ctx, max_batch) = (1024u32, 64u32);
-    let (m, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_ctx), max_batch }, 1 << 20).unwrap();
+    let (m, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_ctx), max_batch, ..Default::default() }, 1 << 20).unwrap();
     let c = &m.config;
     assert_eq!((c.arch, c.n_layers, c.dim, c.head_dim, c.sliding_window), (Arch::Gemma3, 18, 640, 256, 512));
     // 3 global layers hold the whole context; 15 local ones a ring of window + batch.
     let slot_bytes = c.kv_dim() as u64 * if ctx.has_f16() { 2 } else { 4 } * 2;
     assert_eq!(m.kv_cache_bytes(), (3 * n_ctx as u64 + 15 * (512 + max_batch) as u64) * slot_bytes);
-    let (_, embd) = m.weight_tensors().find(|(n, _)| *n == "token_embd.weight").unwrap();
+    let embd = &m.weights().token_embd;
     assert!(embd.parts.len() >= 2, "token_embd should be split across bindings at a {BINDING_LIMIT}-byte limit");
 
     reference::check_model(&m, &cases);
@@ -97,8 +97,8 @@ fn gemma3_ring_cache_matches_full_cache_past_the_window() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
     let n_tokens = 600u32;
     // Ring: 512 + 64 = 576 slots < 600 positions. Full: 512 + 512 >= n_ctx, so every cache is n_ctx long.
-    let (ring, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_tokens), max_batch: 64 }, 1 << 20).unwrap();
-    let (full, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_tokens), max_batch: 512 }, 1 << 20).unwrap();
+    let (ring, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_tokens), max_batch: 64, ..Default::default() }, 1 << 20).unwrap();
+    let (full, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_tokens), max_batch: 512, ..Default::default() }, 1 << 20).unwrap();
     assert!(ring.kv_cache_bytes() < full.kv_cache_bytes());
     let ids: Vec<u32> = (0..n_tokens).map(|i| 2 + (i * 7919) % 50000).collect();
     let run = |m: &Model| {
@@ -129,7 +129,7 @@ fn gemma3_prefix_is_not_reused_from_a_wrapped_ring() {
     use tabllm::sampler::SamplerConfig;
     let path = model_path("gemma-3-270m-q4_k_m.gguf");
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
-    let load = || load_engine(ctx.clone(), &path, LoadOptions { n_ctx: Some(640), max_batch: 64 }, 1 << 20, &mut |_| {}).unwrap();
+    let load = || load_engine(ctx.clone(), &path, LoadOptions { n_ctx: Some(640), max_batch: 64, ..Default::default() }, 1 << 20, &mut |_| {}).unwrap();
     let case = reference::cases("gemma-3-270m-q4_k_m.json").into_iter().find(|c| c.name == "chat[2]").unwrap();
     let prompt = &case.prompt_ids;
     assert_eq!(prompt.len(), 41);

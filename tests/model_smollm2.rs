@@ -16,6 +16,6 @@ use tabllm::model::{self, LoadOptions};
 fn smollm2_matches_llama_cpp_f32_activations() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
     let path = model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
-    let (m, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(256), max_batch: 64 }, 1 << 20).unwrap();
+    let (m, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(256), max_batch: 64, ..Default::default() }, 1 << 20).unwrap();
     reference::check_model(&m, &reference::cases("smollm2-135m-instruct-q4_1.json"));
 }

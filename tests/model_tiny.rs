@@ -20,22 +20,26 @@ fn tiny_llama_bf16() {
 }
 
 /// The dispatch count `tabllm bench` reports as `dispatches_per_token`,
-/// against the op list written out by hand: per llama layer (no biases, no QK
-/// norm) attn_norm, q, k, v, rope_q, rope_k, kv_store, attention,
-/// out+residual, ffn_norm, gate, up, act, down+residual; then the embedding,
-/// output_norm, the output head and the GPU argmax. The decode-speed issue
-/// lowers these figures; update the list here when the op list changes.
+/// against the op list written out by hand. Fused (the default), per llama
+/// layer (no biases, no QK norm): attn_qkv (norm, q|k|v, RoPE, KV store),
+/// attention, attn_output (+ residual), ffn_gate_up (norm, gate|up,
+/// activation), ffn_down (+ residual). Unfused: attn_norm, q, k, v, rope_q,
+/// rope_k, kv_store, attention, out+residual, ffn_norm, gate, up, act,
+/// down+residual. Then the embedding before the layers, and after them the
+/// output head (final norm folded in) and the GPU argmax.
 #[test]
 fn dispatches_per_step_follow_the_op_list() {
     let ctx = std::sync::Arc::new(common::contexts().remove(0));
-    let opts = tabllm::model::LoadOptions { n_ctx: Some(64), max_batch: 16 };
     let path = common::shared("tiny/tiny-llama-q4_0.gguf");
-    let (m, _) = tabllm::model::load_path(ctx, &path, opts, 4096).unwrap();
-    let layers = m.config.n_layers as usize;
-    assert_eq!(layers, 2);
-    let per_layer = 14;
-    use tabllm::model::Output;
-    assert_eq!(m.dispatches_per_step(1, Output::Argmax), 1 + per_layer * layers + 3, "decode");
-    assert_eq!(m.dispatches_per_step(1, Output::Logits), 1 + per_layer * layers + 2, "decode with logits");
-    assert_eq!(m.dispatches_per_step(16, Output::None), 1 + per_layer * layers, "prefill chunk");
+    for (fuse, per_layer) in [(true, 5), (false, 14)] {
+        let opts = tabllm::model::LoadOptions { n_ctx: Some(64), max_batch: 16, fuse };
+        let (m, _) = tabllm::model::load_path(ctx.clone(), &path, opts, 4096).unwrap();
+        let layers = m.config.n_layers as usize;
+        assert_eq!(layers, 2);
+        assert_eq!(m.fused_layers(), (if fuse { layers } else { 0 }, layers));
+        use tabllm::model::Output;
+        assert_eq!(m.dispatches_per_step(1, Output::Argmax), 1 + per_layer * layers + 2, "decode, fuse {fuse}");
+        assert_eq!(m.dispatches_per_step(1, Output::Logits), 1 + per_layer * layers + 1, "decode with logits, fuse {fuse}");
+        assert_eq!(m.dispatches_per_step(16, Output::None), 1 + per_layer * layers, "prefill chunk, fuse {fuse}");
+    }
 }

@@ -1,8 +1,12 @@
 // Dequantize one 32-weight chunk of a weight row into registers.
 //
-// `load_chunk(rb, c)` fills `cv` with weights [32c, 32c+32) of the row whose
-// first byte is `rb` in `w`. Exactly one format block below is compiled in,
-// chosen by the pipeline's defines (`weight_define` in src/kernels/mod.rs).
+// `load_chunk_of(kind, rb, c)` fills `cv` with weights [32c, 32c+32) of the
+// row whose first byte is `rb` in `w`, stored in format `kind` (a `K_*`
+// constant). The format blocks compiled in are those whose `W_*` flag the
+// pipeline sets (`weight_defines` in src/kernels/mod.rs): one for most
+// kernels, several for a fused kernel whose packed weights mix formats (the
+// q|k|v rows of a Q4_K_M layer: Q4_K queries, Q6_K values). `kind` is uniform
+// across a workgroup, so the branch below costs no divergence.
 // Dequantization runs in f32 on both precision paths: f16 arithmetic here moved
 // the tiny Q5_1 model's logits 0.025 from llama.cpp's (f32: 0.009) and buys
 // nothing in decode, which is bound by memory, not arithmetic.
@@ -12,7 +16,7 @@ alias dq = f32;
 var<private> cv: array<vec4<dq>, 8>;   // the chunk: weights 4i..4i+3 in cv[i]
 
 #ifdef W_F32
-fn load_chunk(rb: u32, c: u32) {       // 32 x f32 = 128 bytes
+fn load_f32(rb: u32, c: u32) {       // 32 x f32 = 128 bytes
     let b = (rb + c * 128u) >> 2u;
     for (var i = 0u; i < 8u; i++) {
         let o = b + 4u * i;
@@ -22,7 +26,7 @@ fn load_chunk(rb: u32, c: u32) {       // 32 x f32 = 128 bytes
 #endif
 
 #ifdef W_F16
-fn load_chunk(rb: u32, c: u32) {       // 32 x f16 = 64 bytes
+fn load_f16(rb: u32, c: u32) {       // 32 x f16 = 64 bytes
     let b = (rb + c * 64u) >> 2u;
     for (var i = 0u; i < 8u; i++) {
         let o = b + 2u * i;
@@ -32,7 +36,7 @@ fn load_chunk(rb: u32, c: u32) {       // 32 x f16 = 64 bytes
 #endif
 
 #ifdef W_BF16
-fn load_chunk(rb: u32, c: u32) {       // 32 x bf16 = 64 bytes: the top half of an f32
+fn load_bf16(rb: u32, c: u32) {       // 32 x bf16 = 64 bytes: the top half of an f32
     let b = (rb + c * 64u) >> 2u;
     for (var i = 0u; i < 8u; i++) {
         let a = w[b + 2u * i];
@@ -43,7 +47,7 @@ fn load_chunk(rb: u32, c: u32) {       // 32 x bf16 = 64 bytes: the top half of 
 #endif
 
 #ifdef W_Q8_0
-fn load_chunk(rb: u32, c: u32) {       // block: d f16, qs[32] i8 (34 bytes); w = d * q
+fn load_q8_0(rb: u32, c: u32) {       // block: d f16, qs[32] i8 (34 bytes); w = d * q
     let b = rb + c * 34u;
     let d = dq(w_f16(b));
     for (var i = 0u; i < 8u; i++) {
@@ -53,7 +57,7 @@ fn load_chunk(rb: u32, c: u32) {       // block: d f16, qs[32] i8 (34 bytes); w 
 #endif
 
 #ifdef W_Q4_0
-fn load_chunk(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes); low nibbles are weights 0..15, high 16..31; w = d * (q - 8)
+fn load_q4_0(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes); low nibbles are weights 0..15, high 16..31; w = d * (q - 8)
     let b = rb + c * 18u;
     let d = dq(w_f16(b));
     for (var i = 0u; i < 4u; i++) {
@@ -65,7 +69,7 @@ fn load_chunk(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes); low n
 #endif
 
 #ifdef W_Q4_1
-fn load_chunk(rb: u32, c: u32) {       // block: d f16, m f16, qs[16] (20 bytes); w = d * q + m
+fn load_q4_1(rb: u32, c: u32) {       // block: d f16, m f16, qs[16] (20 bytes); w = d * q + m
     let b = rb + c * 20u;
     let d = dq(w_f16(b));
     let m = dq(w_f16(b + 2u));
@@ -78,7 +82,7 @@ fn load_chunk(rb: u32, c: u32) {       // block: d f16, m f16, qs[16] (20 bytes)
 #endif
 
 #ifdef W_Q5_0
-fn load_chunk(rb: u32, c: u32) {       // block: d f16, qh u32 (5th bits), qs[16] (22 bytes); w = d * (q - 16)
+fn load_q5_0(rb: u32, c: u32) {       // block: d f16, qh u32 (5th bits), qs[16] (22 bytes); w = d * (q - 16)
     let b = rb + c * 22u;
     let d = dq(w_f16(b));
     let qh = w_u32(b + 2u);
@@ -94,7 +98,7 @@ fn load_chunk(rb: u32, c: u32) {       // block: d f16, qh u32 (5th bits), qs[16
 #endif
 
 #ifdef W_Q5_1
-fn load_chunk(rb: u32, c: u32) {       // block: d f16, m f16, qh u32, qs[16] (24 bytes); w = d * q + m
+fn load_q5_1(rb: u32, c: u32) {       // block: d f16, m f16, qh u32, qs[16] (24 bytes); w = d * q + m
     let b = rb + c * 24u;
     let d = dq(w_f16(b));
     let m = dq(w_f16(b + 2u));
@@ -115,7 +119,7 @@ fn load_chunk(rb: u32, c: u32) {       // block: d f16, m f16, qh u32, qs[16] (2
 // bits, scales[16] i8, d f16. Weights come in two halves of 128; within a half,
 // quarter j (32 weights) takes ql nibble (j >> 1) at offset (j & 1) * 32, qh
 // bits 2j, and scale 2j (+1 for its second 16 weights). w = d * scale * (q - 32).
-fn load_chunk(rb: u32, c: u32) {
+fn load_q6_k(rb: u32, c: u32) {
     let b = rb + (c >> 3u) * 210u;
     let k = c & 7u;
     let n = k >> 2u;
@@ -160,7 +164,7 @@ fn k4_scale_min(s: u32, j: u32) -> vec2<u32> {
 // 6-bit scale and min, see k4_scale_min), qs[128]. Sub-block j (32 weights) is
 // the low nibbles (j even) or high nibbles (j odd) of qs[32 * (j >> 1) ..][..32].
 // w = d * scale * q - dmin * min.
-fn load_chunk(rb: u32, c: u32) {
+fn load_q4_k(rb: u32, c: u32) {
     let b = rb + (c >> 3u) * 144u;
     let j = c & 7u;
     let sm = k4_scale_min(b + 4u, j);
@@ -178,7 +182,7 @@ fn load_chunk(rb: u32, c: u32) {
 // Super-block of 256 weights (176 bytes): d f16, dmin f16, scales[12] (as
 // Q4_K), qh[32], qs[128] (low 4 bits, as Q4_K). Bit j of qh[l] is the 5th bit
 // of weight l of sub-block j. w = d * scale * q - dmin * min.
-fn load_chunk(rb: u32, c: u32) {
+fn load_q5_k(rb: u32, c: u32) {
     let b = rb + (c >> 3u) * 176u;
     let j = c & 7u;
     let sm = k4_scale_min(b + 4u, j);
@@ -198,7 +202,7 @@ fn load_chunk(rb: u32, c: u32) {
 // nibble min, per 16 weights), qs[64], d f16, dmin f16. Weights come in two
 // halves of 128; within a half, quarter j (32 weights) is bits 2j..2j+1 of
 // qs[32 * half ..][..32]. w = d * scale * q - dmin * min.
-fn load_chunk(rb: u32, c: u32) {
+fn load_q2_k(rb: u32, c: u32) {
     let b = rb + (c >> 3u) * 84u;
     let k = c & 7u;
     let d = w_f16(b + 80u);
@@ -228,7 +232,7 @@ fn q3k_scale(s: u32, i: u32) -> dq {
     return dq(i32(lo | (hi << 4u)) - 32);
 }
 
-fn load_chunk(rb: u32, c: u32) {
+fn load_q3_k(rb: u32, c: u32) {
     let b = rb + (c >> 3u) * 110u;
     let k = c & 7u;
     let d = dq(w_f16(b + 108u));
@@ -253,7 +257,7 @@ fn iq4_levels(n: vec4<u32>) -> vec4<dq> {
 }
 
 #ifdef W_IQ4_NL
-fn load_chunk(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes), nibbles as Q4_0; w = d * KVALUES_IQ4NL[q]
+fn load_iq4_nl(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes), nibbles as Q4_0; w = d * KVALUES_IQ4NL[q]
     let b = rb + c * 18u;
     let d = dq(w_f16(b));
     for (var i = 0u; i < 4u; i++) {
@@ -269,7 +273,7 @@ fn load_chunk(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes), nibbl
 // sub-block scale j at bits 2j), scales_l[4] (low 4 bits: nibble j & 1 of byte
 // j >> 1), qs[128] (sub-block j: bytes 16j.., nibbles as IQ4_NL).
 // w = d * (scale - 32) * KVALUES_IQ4NL[q].
-fn load_chunk(rb: u32, c: u32) {
+fn load_iq4_xs(rb: u32, c: u32) {
     let b = rb + (c >> 3u) * 136u;
     let j = c & 7u;
     let lo = (w_u8(b + 4u + (j >> 1u)) >> (4u * (j & 1u))) & 15u;
@@ -282,3 +286,96 @@ fn load_chunk(rb: u32, c: u32) {
     }
 }
 #endif
+
+fn load_chunk_of(kind: u32, rb: u32, c: u32) {
+#ifdef W_F32
+    if (kind == K_F32) {
+        load_f32(rb, c);
+        return;
+    }
+#endif
+#ifdef W_F16
+    if (kind == K_F16) {
+        load_f16(rb, c);
+        return;
+    }
+#endif
+#ifdef W_BF16
+    if (kind == K_BF16) {
+        load_bf16(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q8_0
+    if (kind == K_Q8_0) {
+        load_q8_0(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q4_0
+    if (kind == K_Q4_0) {
+        load_q4_0(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q4_1
+    if (kind == K_Q4_1) {
+        load_q4_1(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q5_0
+    if (kind == K_Q5_0) {
+        load_q5_0(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q5_1
+    if (kind == K_Q5_1) {
+        load_q5_1(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q6_K
+    if (kind == K_Q6_K) {
+        load_q6_k(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q4_K
+    if (kind == K_Q4_K) {
+        load_q4_k(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q5_K
+    if (kind == K_Q5_K) {
+        load_q5_k(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q2_K
+    if (kind == K_Q2_K) {
+        load_q2_k(rb, c);
+        return;
+    }
+#endif
+#ifdef W_Q3_K
+    if (kind == K_Q3_K) {
+        load_q3_k(rb, c);
+        return;
+    }
+#endif
+#ifdef W_IQ4_NL
+    if (kind == K_IQ4_NL) {
+        load_iq4_nl(rb, c);
+        return;
+    }
+#endif
+#ifdef W_IQ4_XS
+    if (kind == K_IQ4_XS) {
+        load_iq4_xs(rb, c);
+        return;
+    }
+#endif
+}

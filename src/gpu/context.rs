@@ -34,6 +34,35 @@ pub enum Precision {
     F16,
 }
 
+/// How the dequantize-matmul kernels (`shaders/common/matvec_core.wgsl`)
+/// spread one weight row over invocations. Chosen from the adapter; tests
+/// force each in turn so the code a real GPU runs is the code CI checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatvecVariant {
+    /// One invocation per row, no reduction: CPU adapters (lavapipe,
+    /// SwiftShader), where barriers are costly.
+    ThreadPerRow,
+    /// `lanes` consecutive invocations per row (coalesced reads), summed by a
+    /// tree in workgroup memory: GPUs without `subgroups`.
+    SharedLanes { lanes: u32 },
+    /// `lanes` invocations per row summed with `subgroupShuffleXor`: GPUs
+    /// with `subgroups` whose smallest subgroup holds `lanes`.
+    SubgroupLanes { lanes: u32 },
+}
+
+impl MatvecVariant {
+    /// Invocations per weight row (`TPR` in the shaders).
+    pub fn lanes(self) -> u32 {
+        match self {
+            MatvecVariant::ThreadPerRow => 1,
+            MatvecVariant::SharedLanes { lanes } | MatvecVariant::SubgroupLanes { lanes } => lanes,
+        }
+    }
+}
+
+/// Lanes per row on GPUs: 16 reads of a row's blocks in flight together.
+const GPU_LANES: u32 = 16;
+
 /// What the caller wants from the device.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceOptions {
@@ -46,6 +75,10 @@ pub struct DeviceOptions {
     /// the browser wgpu sees no device type, but the page can tell SwiftShader
     /// from `GPUAdapterInfo`; kernels pick CPU-friendly shapes on such adapters.
     pub software_adapter: Option<bool>,
+    /// Force a matvec variant (tests, diagnostics) instead of the adapter's.
+    /// `SubgroupLanes` on an adapter without `subgroups`, or with more lanes
+    /// than its smallest subgroup, is refused with `GpuError::RequestDevice`.
+    pub matvec: Option<MatvecVariant>,
 }
 
 /// Device, queue, negotiated limits and the pipeline cache, shared by every kernel.
@@ -55,6 +88,7 @@ pub struct GpuContext {
     pub adapter_info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub precision: Precision,
+    pub matvec: MatvecVariant,
     pub pipelines: PipelineCache,
     /// Asynchronous failures, each kept apart so a loss is always told as a
     /// loss even when a validation error about the dead device came first.
@@ -115,6 +149,28 @@ impl GpuContext {
         if precision == Precision::F16 {
             features |= wgpu::Features::SHADER_F16;
         }
+        let info = adapter.get_info();
+        let has_subgroups = adapter.features().contains(wgpu::Features::SUBGROUP);
+        let cpu = match opts.software_adapter {
+            Some(s) => s,
+            None => info.device_type == wgpu::DeviceType::Cpu,
+        };
+        let matvec = match opts.matvec {
+            Some(MatvecVariant::SubgroupLanes { lanes }) if !has_subgroups || lanes > info.subgroup_min_size || !lanes.is_power_of_two() => {
+                return Err(GpuError::RequestDevice(format!(
+                    "the subgroup matvec with {lanes} lanes needs `subgroups` and subgroups of at least {lanes} (adapter: {}, smallest subgroup {})",
+                    if has_subgroups { "has subgroups" } else { "no subgroups" },
+                    info.subgroup_min_size
+                )))
+            }
+            Some(v) => v,
+            None if cpu => MatvecVariant::ThreadPerRow,
+            None if has_subgroups && info.subgroup_min_size >= 4 => MatvecVariant::SubgroupLanes { lanes: info.subgroup_min_size.min(GPU_LANES) },
+            None => MatvecVariant::SharedLanes { lanes: GPU_LANES },
+        };
+        if matches!(matvec, MatvecVariant::SubgroupLanes { .. }) {
+            features |= wgpu::Features::SUBGROUP;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("tabllm"),
@@ -124,13 +180,15 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
-        let mut info = adapter.get_info();
+        let mut info = info;
         match opts.software_adapter {
             Some(true) => info.device_type = wgpu::DeviceType::Cpu,
             Some(false) if info.device_type == wgpu::DeviceType::Cpu => info.device_type = wgpu::DeviceType::Other,
             _ => {}
         }
-        Ok(Self::from_device(device, queue, info, precision))
+        let mut ctx = Self::from_device(device, queue, info, precision);
+        ctx.matvec = matvec;
+        Ok(ctx)
     }
 
     /// Wraps an existing device (tests pass their own).
@@ -146,7 +204,9 @@ impl GpuContext {
         let uncaptured = fault.clone();
         device.on_uncaptured_error(Arc::new(move |err: wgpu::Error| Fault::record(&uncaptured.error, err.to_string())));
         let limits = device.limits();
+        let matvec = if adapter_info.device_type == wgpu::DeviceType::Cpu { MatvecVariant::ThreadPerRow } else { MatvecVariant::SharedLanes { lanes: GPU_LANES } };
         Self {
+            matvec,
             device,
             queue,
             adapter_info,

@@ -5,12 +5,14 @@
 mod buffers;
 mod context;
 mod op;
+mod packed;
 mod pipelines;
 mod preprocess;
 mod tensor;
 
 pub use buffers::{read_buffer, storage_buffer, uniform_buffer, ReadbackSlot};
-pub use context::{next_task, DeviceOptions, GpuContext, GpuError, Precision};
+pub use context::{next_task, DeviceOptions, GpuContext, GpuError, MatvecVariant, Precision};
+pub use packed::{PackedTensors, PackedVectors, Segment};
 pub use op::{Extent, Op, OpBuilder, Step, STEP_BYTES};
 pub use pipelines::{Defines, PipelineCache, PipelineKey};
 pub use preprocess::{preprocess, ShaderError};

@@ -44,10 +44,18 @@ impl Extent {
 /// Largest workgroup count WebGPU guarantees per dimension.
 const MAX_GROUPS_PER_DIM: u32 = 65535;
 
-pub struct Op {
-    pub name: String,
+/// A compiled pipeline and its bind group.
+struct Kernel {
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
+}
+
+pub struct Op {
+    pub name: String,
+    kernel: Kernel,
+    /// The single-token variant (decode), when the op has one: same bindings
+    /// and grid, compiled for one token (no token loop).
+    decode: Option<Kernel>,
     dispatch: [Extent; 3],
 }
 
@@ -72,8 +80,12 @@ impl Op {
         } else {
             (x, y)
         };
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
+        let k = match &self.decode {
+            Some(d) if n_tokens == 1 => d,
+            _ => &self.kernel,
+        };
+        pass.set_pipeline(&k.pipeline);
+        pass.set_bind_group(0, &k.bind_group, &[]);
         pass.dispatch_workgroups(x, y, z);
     }
 }
@@ -84,6 +96,7 @@ pub struct OpBuilder<'a> {
     ctx: &'a GpuContext,
     name: String,
     key: PipelineKey,
+    decode_defines: Option<Defines>,
     params: Vec<u8>,
     storage: Vec<wgpu::BufferBinding<'a>>,
     dispatch: [Extent; 3],
@@ -96,6 +109,7 @@ impl<'a> OpBuilder<'a> {
             ctx,
             name: name.into(),
             key: PipelineKey { shader, entry, defines },
+            decode_defines: None,
             params: Vec::new(),
             storage: Vec::new(),
             dispatch: [Extent::Fixed(1); 3],
@@ -120,6 +134,13 @@ impl<'a> OpBuilder<'a> {
         self
     }
 
+    /// Also compile the op with `defines` and use that pipeline for steps of
+    /// one token (the decode variant of a kernel).
+    pub fn decode_variant(mut self, defines: Defines) -> Self {
+        self.decode_defines = Some(defines.flag_if("F16", self.ctx.has_f16()));
+        self
+    }
+
     pub fn dispatch(mut self, x: Extent, y: Extent, z: Extent) -> Self {
         self.dispatch = [x, y, z];
         self
@@ -127,7 +148,6 @@ impl<'a> OpBuilder<'a> {
 
     pub fn build(self, step: &wgpu::Buffer) -> Result<Op, GpuError> {
         let ctx = self.ctx;
-        let pipeline = ctx.pipelines.get(&ctx.device, self.key)?;
         let mut params = self.params;
         params.resize(params.len().max(16).next_multiple_of(16), 0);
         let params_buf = super::buffers::uniform_buffer(ctx, &self.name, &params);
@@ -138,11 +158,21 @@ impl<'a> OpBuilder<'a> {
         for (i, b) in self.storage.into_iter().enumerate() {
             entries.push(wgpu::BindGroupEntry { binding: 2 + i as u32, resource: wgpu::BindingResource::Buffer(b) });
         }
-        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(&self.name),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        Ok(Op { name: self.name, pipeline, bind_group, dispatch: self.dispatch })
+        // Pipelines with derived layouts each need their own bind group.
+        let kernel = |key: PipelineKey| -> Result<Kernel, GpuError> {
+            let pipeline = ctx.pipelines.get(&ctx.device, key)?;
+            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&self.name),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            Ok(Kernel { pipeline, bind_group })
+        };
+        let decode = match self.decode_defines {
+            Some(defines) => Some(kernel(PipelineKey { shader: self.key.shader, entry: self.key.entry, defines })?),
+            None => None,
+        };
+        let general = kernel(self.key)?;
+        Ok(Op { name: self.name, kernel: general, decode, dispatch: self.dispatch })
     }
 }

@@ -27,11 +27,16 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         };
     }
     files!(
+        "common/act.wgsl",
         "common/bytes.wgsl",
         "common/kv.wgsl",
+        "common/matvec_core.wgsl",
         "common/quant.wgsl",
+        "common/rope.wgsl",
         "common/step.wgsl",
         "matvec.wgsl",
+        "attn_qkv.wgsl",
+        "ffn_gate_up.wgsl",
         "embed.wgsl",
         "rmsnorm.wgsl",
         "rope.wgsl",

@@ -110,7 +110,7 @@ pub fn attention(
         n_cache,
         _pad: [0; 3],
     };
-    Ok(OpBuilder::new(ctx, name, "attention.wgsl", "attention", base_defines())
+    Ok(OpBuilder::new(ctx, name, "attention.wgsl", "attention", base_defines().u32("MAX_HEAD_DIM", MAX_HEAD_DIM))
         .params(&params)
         .buffer(q)
         .buffer(k_cache)

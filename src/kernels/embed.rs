@@ -27,7 +27,7 @@ pub fn embed(
     if cols % 32 != 0 {
         return Err(shape_err("embed", format!("row length {cols} is not a multiple of 32")));
     }
-    let defines = weight_defines("embed", w.ty)?;
+    let defines = weight_defines("embed", &[w.ty])?;
     w.parts
         .iter()
         .map(|part| {

@@ -1,7 +1,8 @@
-//! Dequantize-matmul (`shaders/matvec.wgsl`).
+//! Dequantize-matmul (`shaders/matvec.wgsl`, on `shaders/common/matvec_core.wgsl`).
 
-use super::{shape_err, weight_defines, KernelError};
-use crate::gpu::{Extent, GpuContext, GpuTensor, Op, OpBuilder};
+use super::{shape_err, weight_defines, weight_kind, KernelError};
+use crate::gpu::{Defines, Extent, GpuContext, GpuTensor, MatvecVariant, Op, OpBuilder};
+use crate::quant::GgmlType;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -14,10 +15,15 @@ struct Params {
     y_offset: u32,
     last_only: u32,
     accumulate: u32,
+    kind: u32,
+    norm_off: u32,
+    eps: f32,
+    softcap: f32,
 }
 
-/// Tokens per workgroup along z (`TT` in the shader).
-const TOKENS_PER_GROUP: u32 = 8;
+/// Tokens per workgroup along z (`TT` in the shaders) for steps of several
+/// tokens: each dequantized chunk is used TT times. Decode compiles TT = 1.
+pub const TOKENS_PER_GROUP: u32 = 8;
 
 /// Where the product goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +34,33 @@ pub enum MatvecOut {
     LastToken,
     /// y[t, :] += W x[t, :] for every token (a projection and its residual add in one pass).
     Accumulate,
+}
+
+/// What is folded into the matvec besides the product.
+#[derive(Clone, Copy, Default)]
+pub struct MatvecFold<'a> {
+    /// x is the un-normed residual: the input is RMSNorm(x) * g, with the
+    /// norm weight g (cols f32) in this buffer and epsilon.
+    pub norm: Option<(&'a wgpu::Buffer, f32)>,
+    /// y = cap * tanh(y / cap) (Gemma's final logit soft-cap).
+    pub softcap: Option<f32>,
+}
+
+/// Defines shared by every kernel built on `common/matvec_core.wgsl`: the
+/// weight formats, the lane layout of `ctx.matvec` and `TT`.
+pub(crate) fn matvec_defines(ctx: &GpuContext, op: &str, types: &[GgmlType], tokens_per_group: u32) -> Result<Defines, KernelError> {
+    let v = ctx.matvec;
+    let subgroups = matches!(v, MatvecVariant::SubgroupLanes { .. }) && v.lanes() > 1;
+    Ok(weight_defines(op, types)?
+        .u32("TPR", v.lanes())
+        .u32("TT", tokens_per_group)
+        .flag_if("SUBGROUP_REDUCE", subgroups)
+        .flag_if("ENABLE_SUBGROUPS", subgroups && cfg!(target_arch = "wasm32")))
+}
+
+/// Rows one workgroup of a matvec-core kernel computes at once.
+pub(crate) fn rows_per_group(ctx: &GpuContext) -> u32 {
+    super::WG_SIZE / ctx.matvec.lanes()
 }
 
 /// y = W x for the step's tokens. x: (n_tokens, x_stride) f32 with the first
@@ -44,6 +77,23 @@ pub fn matvec(
     y_stride: u64,
     out: MatvecOut,
 ) -> Result<Vec<Op>, KernelError> {
+    matvec_folded(ctx, step, name, w, x, x_stride, y, y_stride, out, MatvecFold::default())
+}
+
+/// [`matvec`] with a norm prologue and/or a soft-cap epilogue folded in.
+#[allow(clippy::too_many_arguments)]
+pub fn matvec_folded(
+    ctx: &GpuContext,
+    step: &wgpu::Buffer,
+    name: &str,
+    w: &GpuTensor,
+    x: &wgpu::Buffer,
+    x_stride: u64,
+    y: &wgpu::Buffer,
+    y_stride: u64,
+    out: MatvecOut,
+    fold: MatvecFold<'_>,
+) -> Result<Vec<Op>, KernelError> {
     let cols = w.cols();
     if cols % 32 != 0 || x_stride % 4 != 0 || x_stride < cols || y_stride < w.rows() {
         return Err(shape_err(
@@ -51,14 +101,13 @@ pub fn matvec(
             format!("W {:?} ({}), x stride {x_stride}, y stride {y_stride}", w.dims, w.ty),
         ));
     }
-    // Threads per row: 16 cooperate on a row on GPUs (coalesced reads, one
-    // reduction); on CPU adapters (lavapipe, SwiftShader) barriers are costly
-    // and one thread per row is several times faster.
-    let tpr = if ctx.adapter_info.device_type == wgpu::DeviceType::Cpu { 1 } else { 16 };
-    let rows_per_group = (super::WG_SIZE / tpr) as u64;
-    let defines = weight_defines(name, w.ty)?.u32("TPR", tpr);
     let last_only = out == MatvecOut::LastToken;
+    let folds = |d: Defines| d.flag_if("NORM_X", fold.norm.is_some()).flag_if("SOFTCAP", fold.softcap.is_some());
+    // The logits row is one token: the single-token variant serves every step.
+    let defines = folds(matvec_defines(ctx, name, &[w.ty], if last_only { 1 } else { TOKENS_PER_GROUP })?);
+    let decode = folds(matvec_defines(ctx, name, &[w.ty], 1)?);
     let z = if last_only { Extent::Fixed(1) } else { Extent::Tokens { per_group: TOKENS_PER_GROUP } };
+    let rpg = rows_per_group(ctx) as u64;
     w.parts
         .iter()
         .map(|part| {
@@ -71,14 +120,21 @@ pub fn matvec(
                 y_offset: part.row_start as u32,
                 last_only: last_only as u32,
                 accumulate: (out == MatvecOut::Accumulate) as u32,
+                kind: weight_kind(name, w.ty)?,
+                norm_off: 0,
+                eps: fold.norm.map_or(0.0, |n| n.1),
+                softcap: fold.softcap.unwrap_or(0.0),
             };
-            Ok(OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", defines.clone())
+            let mut b = OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", defines.clone())
+                .decode_variant(decode.clone())
                 .params(&params)
                 .buffer(&part.buffer)
                 .buffer(x)
-                .buffer(y)
-                .dispatch(Extent::Fixed(part.rows.div_ceil(rows_per_group) as u32), Extent::Fixed(1), z)
-                .build(step)?)
+                .buffer(y);
+            if let Some((g, _)) = fold.norm {
+                b = b.buffer(g);
+            }
+            Ok(b.dispatch(Extent::Fixed(part.rows.div_ceil(rpg) as u32), Extent::Fixed(1), z).build(step)?)
         })
         .collect()
 }

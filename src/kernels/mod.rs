@@ -4,6 +4,7 @@
 mod attention;
 mod elementwise;
 mod embed;
+mod fused;
 mod matvec;
 mod norm;
 mod rope;
@@ -17,8 +18,9 @@ pub fn attention_max_head_dim() -> u32 {
 }
 pub use elementwise::{add, bias_add, gated_activation, softcap, GateActivation};
 pub use embed::embed;
-pub use matvec::{matvec, MatvecOut};
-pub use norm::{rmsnorm, rmsnorm_in_place};
+pub use fused::{attn_qkv, ffn_gate_up, QkvShape, QkvVectors};
+pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};
+pub use norm::{rmsnorm, rmsnorm_add, rmsnorm_in_place};
 pub use rope::{rope, RopeLayout, RopeShape};
 pub use sample::argmax;
 
@@ -46,36 +48,53 @@ pub(crate) fn base_defines() -> Defines {
     Defines::new().u32("WG_SIZE", WG_SIZE)
 }
 
-/// The `common/quant.wgsl` block that dequantizes `ty`.
-pub fn weight_define(ty: GgmlType) -> Option<&'static str> {
-    Some(match ty {
-        GgmlType::F32 => "W_F32",
-        GgmlType::F16 => "W_F16",
-        GgmlType::BF16 => "W_BF16",
-        GgmlType::Q8_0 => "W_Q8_0",
-        GgmlType::Q4_0 => "W_Q4_0",
-        GgmlType::Q4_1 => "W_Q4_1",
-        GgmlType::Q5_0 => "W_Q5_0",
-        GgmlType::Q5_1 => "W_Q5_1",
-        GgmlType::Q6K => "W_Q6_K",
-        GgmlType::Q2K => "W_Q2_K",
-        GgmlType::Q3K => "W_Q3_K",
-        GgmlType::Q4K => "W_Q4_K",
-        GgmlType::Q5K => "W_Q5_K",
-        GgmlType::IQ4NL => "W_IQ4_NL",
-        GgmlType::IQ4XS => "W_IQ4_XS",
-        _ => return None,
-    })
+/// The weight formats the kernels read: `(type, flag, kind)`. The flag
+/// compiles in its `common/quant.wgsl` block; the kind is the `K_*` constant
+/// (this table's index) that `load_chunk_of` dispatches on.
+const WEIGHT_FORMATS: [(GgmlType, &str); 15] = [
+    (GgmlType::F32, "F32"),
+    (GgmlType::F16, "F16"),
+    (GgmlType::BF16, "BF16"),
+    (GgmlType::Q8_0, "Q8_0"),
+    (GgmlType::Q4_0, "Q4_0"),
+    (GgmlType::Q4_1, "Q4_1"),
+    (GgmlType::Q5_0, "Q5_0"),
+    (GgmlType::Q5_1, "Q5_1"),
+    (GgmlType::Q6K, "Q6_K"),
+    (GgmlType::Q2K, "Q2_K"),
+    (GgmlType::Q3K, "Q3_K"),
+    (GgmlType::Q4K, "Q4_K"),
+    (GgmlType::Q5K, "Q5_K"),
+    (GgmlType::IQ4NL, "IQ4_NL"),
+    (GgmlType::IQ4XS, "IQ4_XS"),
+];
+
+fn weight_format(ty: GgmlType) -> Option<(u32, &'static str)> {
+    WEIGHT_FORMATS.iter().position(|(t, _)| *t == ty).map(|i| (i as u32, WEIGHT_FORMATS[i].1))
+}
+
+/// The `kind` a kernel passes to `load_chunk_of` for weights of `ty`.
+pub(crate) fn weight_kind(op: &str, ty: GgmlType) -> Result<u32, KernelError> {
+    weight_format(ty).map(|(k, _)| k).ok_or_else(|| KernelError::UnsupportedType { op: op.to_string(), ty })
 }
 
 /// Whether the GPU kernels can read weights of this type.
 pub fn gpu_supports(ty: GgmlType) -> bool {
-    weight_define(ty).is_some()
+    weight_format(ty).is_some()
 }
 
-pub(crate) fn weight_defines(op: &str, ty: GgmlType) -> Result<Defines, KernelError> {
-    let d = weight_define(ty).ok_or_else(|| KernelError::UnsupportedType { op: op.to_string(), ty })?;
-    Ok(base_defines().flag(d))
+/// Defines that compile in the dequantizers of `types` (their `W_*` flags and
+/// `K_*` kind constants), plus `W_KIND` when there is a single type.
+pub(crate) fn weight_defines(op: &str, types: &[GgmlType]) -> Result<Defines, KernelError> {
+    let mut d = base_defines();
+    for &ty in types {
+        let (kind, name) = weight_format(ty).ok_or_else(|| KernelError::UnsupportedType { op: op.to_string(), ty })?;
+        d = d.flag(&format!("W_{name}")).u32(&format!("K_{name}"), kind);
+    }
+    if let [ty] = types {
+        d = d.u32("W_KIND", weight_kind(op, *ty)?);
+    }
+    Ok(d)
 }
 
 /// Parameter blocks are `#[repr(C)]` structs of 4-byte fields, padded to 16 bytes.

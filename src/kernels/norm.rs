@@ -57,3 +57,26 @@ pub fn rmsnorm_in_place(
         .dispatch(Extent::Fixed(rows_per_token), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
         .build(step)?)
 }
+
+/// y += RMSNorm(x) * weight, row by row (Gemma's post-norms: the residual
+/// gains the normed projection). x, y: (n_tokens * rows_per_token, dim).
+#[allow(clippy::too_many_arguments)]
+pub fn rmsnorm_add(
+    ctx: &GpuContext,
+    step: &wgpu::Buffer,
+    name: &str,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    dim: u32,
+    eps: f32,
+) -> Result<Op, KernelError> {
+    let params = Params { dim, rows_per_token: 1, eps, _pad: 0 };
+    Ok(OpBuilder::new(ctx, name, "rmsnorm.wgsl", "rmsnorm", base_defines().flag("ADD"))
+        .params(&params)
+        .buffer(x)
+        .buffer(weight)
+        .buffer(y)
+        .dispatch(Extent::Fixed(1), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
+        .build(step)?)
+}

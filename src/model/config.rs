@@ -204,46 +204,43 @@ impl ModelConfig {
 
     /// Every tensor the forward pass reads: (name, expected ggml dims, is a matrix).
     pub fn tensor_plan(&self) -> Vec<(String, Vec<u64>, bool)> {
-        let (d, q, kv, f) = (
+        use super::weights::{LayerTensor::*, OUTPUT, OUTPUT_NORM, ROPE_FREQS, TOKEN_EMBD};
+        let (d, q, kv, f, hd) = (
             self.dim as u64,
             (self.n_heads * self.head_dim) as u64,
             (self.n_kv_heads * self.head_dim) as u64,
             self.ffn_dim as u64,
+            self.head_dim as u64,
         );
-        let mut v = vec![
-            ("token_embd.weight".to_string(), vec![d, self.vocab as u64], true),
-            ("output_norm.weight".to_string(), vec![d], false),
-        ];
+        let mut v = vec![(TOKEN_EMBD.to_string(), vec![d, self.vocab as u64], true), (OUTPUT_NORM.to_string(), vec![d], false)];
         if !self.tied_output {
-            v.push(("output.weight".to_string(), vec![d, self.vocab as u64], true));
+            v.push((OUTPUT.to_string(), vec![d, self.vocab as u64], true));
         }
         if self.rope_freqs {
-            v.push(("rope_freqs.weight".to_string(), vec![self.n_rot as u64 / 2], false));
+            v.push((ROPE_FREQS.to_string(), vec![self.n_rot as u64 / 2], false));
+        }
+        let mut layer = vec![
+            (AttnNorm, vec![d], false),
+            (AttnQ, vec![d, q], true),
+            (AttnK, vec![d, kv], true),
+            (AttnV, vec![d, kv], true),
+            (AttnOutput, vec![q, d], true),
+            (FfnNorm, vec![d], false),
+            (FfnGate, vec![d, f], true),
+            (FfnUp, vec![d, f], true),
+            (FfnDown, vec![f, d], true),
+        ];
+        if self.qkv_bias {
+            layer.extend([(AttnQBias, vec![q], false), (AttnKBias, vec![kv], false), (AttnVBias, vec![kv], false)]);
+        }
+        if self.qk_norm {
+            layer.extend([(AttnQNorm, vec![hd], false), (AttnKNorm, vec![hd], false)]);
+        }
+        if self.post_norms {
+            layer.extend([(PostAttentionNorm, vec![d], false), (PostFfwNorm, vec![d], false)]);
         }
         for l in 0..self.n_layers {
-            let b = |n: &str| format!("blk.{l}.{n}.weight");
-            v.push((b("attn_norm"), vec![d], false));
-            v.push((b("attn_q"), vec![d, q], true));
-            v.push((b("attn_k"), vec![d, kv], true));
-            v.push((b("attn_v"), vec![d, kv], true));
-            v.push((b("attn_output"), vec![q, d], true));
-            v.push((b("ffn_norm"), vec![d], false));
-            v.push((b("ffn_gate"), vec![d, f], true));
-            v.push((b("ffn_up"), vec![d, f], true));
-            v.push((b("ffn_down"), vec![f, d], true));
-            if self.qkv_bias {
-                v.push((format!("blk.{l}.attn_q.bias"), vec![q], false));
-                v.push((format!("blk.{l}.attn_k.bias"), vec![kv], false));
-                v.push((format!("blk.{l}.attn_v.bias"), vec![kv], false));
-            }
-            if self.qk_norm {
-                v.push((b("attn_q_norm"), vec![self.head_dim as u64], false));
-                v.push((b("attn_k_norm"), vec![self.head_dim as u64], false));
-            }
-            if self.post_norms {
-                v.push((b("post_attention_norm"), vec![d], false));
-                v.push((b("post_ffw_norm"), vec![d], false));
-            }
+            v.extend(layer.iter().map(|(t, dims, m)| (t.gguf_name(l), dims.clone(), *m)));
         }
         v
     }

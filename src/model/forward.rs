@@ -1,16 +1,20 @@
 //! The forward pass, recorded once at load as a straight list of named ops
-//! (norm → q/k/v [→ bias] [→ q/k norm] → rope → cache → attention → out
-//! [→ post-norm] → residual → norm → gate/up → act → down [→ post-norm] →
-//! residual), then replayed every step with one command submission. The
-//! bracketed ops are per architecture (see `ModelConfig`).
+//! and replayed every step with one command submission. Per layer (fused,
+//! the usual case): attn_qkv (norm, q|k|v, [bias], [QK norm], RoPE, KV store)
+//! → attention → attn_output (+ residual) [→ post-norm + residual] →
+//! ffn_gate_up (norm, gate|up, activation) → ffn_down (+ residual) [→
+//! post-norm + residual]. Bracketed ops are per architecture (see
+//! `ModelConfig`). A group whose weights could not be packed runs as the
+//! separate ops it fuses.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::state::State;
+use super::weights::{Projections, Weights};
 use super::{LayerAttention, ModelConfig, ModelError};
 use crate::gpu::{GpuContext, GpuTensor, Op, Step};
-use crate::kernels::{self as k, AttentionShape, MatvecOut, RopeShape};
+use crate::kernels::{self as k, AttentionShape, MatvecFold, MatvecOut, QkvShape, QkvVectors, RopeShape};
 
 /// What a step should bring back to the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +36,7 @@ pub struct StepResult {
 pub struct Model {
     pub ctx: Arc<GpuContext>,
     pub config: ModelConfig,
-    weights: HashMap<String, GpuTensor>,
+    weights: Weights,
     state: State,
     /// Embedding and every layer: runs for every token of the step.
     body: Vec<Op>,
@@ -45,10 +49,12 @@ impl Model {
     pub(super) fn new(
         ctx: Arc<GpuContext>,
         config: ModelConfig,
-        weights: HashMap<String, GpuTensor>,
+        tensors: HashMap<String, GpuTensor>,
         max_batch: u32,
         n_ctx: u32,
+        fuse: bool,
     ) -> Result<Self, ModelError> {
+        let weights = Weights::assemble(&ctx, &config, tensors, fuse)?;
         let state = State::new(&ctx, &config, max_batch, n_ctx);
         let (body, head, argmax) = record(&ctx, &config, &weights, &state)?;
         ctx.check()?;
@@ -63,14 +69,25 @@ impl Model {
         self.state.max_batch
     }
 
-    /// The weight tensors on the GPU, by GGUF name.
-    pub fn weight_tensors(&self) -> impl Iterator<Item = (&str, &GpuTensor)> {
-        self.weights.iter().map(|(k, v)| (k.as_str(), v))
+    /// (GGUF name, bytes) of every weight tensor on the GPU.
+    pub fn weight_sizes(&self) -> &[(String, u64)] {
+        &self.weights.sizes
+    }
+
+    /// The weights on the GPU, by role.
+    pub fn weights(&self) -> &Weights {
+        &self.weights
     }
 
     /// Bytes of weights on the GPU.
     pub fn weight_bytes(&self) -> u64 {
-        self.weights.values().map(|t| t.n_bytes).sum()
+        self.weights.sizes.iter().map(|(_, b)| b).sum()
+    }
+
+    /// Layers whose q|k|v and gate|up run fused, out of all layers.
+    pub fn fused_layers(&self) -> (usize, usize) {
+        let fused = self.weights.layers.iter().filter(|l| matches!((&l.qkv, &l.gate_up), (Projections::Packed(_), Projections::Packed(_)))).count();
+        (fused, self.weights.layers.len())
     }
 
     /// The sliding-window layers' ring cache, when some layer has one.
@@ -179,20 +196,15 @@ impl Model {
     }
 }
 
+/// A norm weight or bias: a single-part F32 tensor.
+fn vec_buf(t: &GpuTensor) -> &wgpu::Buffer {
+    &t.parts[0].buffer
+}
+
 /// Records the op lists. Buffers are bound here once; nothing is created per step.
-fn record(
-    ctx: &GpuContext,
-    c: &ModelConfig,
-    w: &HashMap<String, GpuTensor>,
-    s: &State,
-) -> Result<(Vec<Op>, Vec<Op>, Op), ModelError> {
-    let t = |name: &str| w.get(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()));
-    // A norm weight is a single-part F32 tensor.
-    let vec_buf = |name: &str| -> Result<&wgpu::Buffer, ModelError> { Ok(&t(name)?.parts[0].buffer) };
+fn record(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(Vec<Op>, Vec<Op>, Op), ModelError> {
     let step = &s.step;
     let (dim, qd, kvd, ffn) = (c.dim as u64, c.q_dim() as u64, c.kv_dim() as u64, c.ffn_dim as u64);
-    // xb holds one dim-wide row per token (normed input, then projection outputs).
-    let xb_stride = dim;
     let rope = |n_heads, la: LayerAttention| RopeShape {
         n_heads,
         head_dim: c.head_dim,
@@ -208,71 +220,103 @@ fn record(
         window: la.window,
         scale: c.attn_scale,
     };
-    let mv = |name: &str, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64| {
-        k::matvec(ctx, step, name, t(name)?, x, xs, y, ys, MatvecOut::AllTokens).map_err(ModelError::from)
+    let mv = |name: &str, t: &GpuTensor, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64| {
+        k::matvec(ctx, step, name, t, x, xs, y, ys, MatvecOut::AllTokens).map_err(ModelError::from)
     };
-    // Output projection and its residual add: y = W x, then x += norm(y) where
-    // the model has post-norms (Gemma), else x += W y in the matvec itself.
-    let project_add = |body: &mut Vec<Op>, name: &str, input: &wgpu::Buffer, in_stride: u64, post_norm: &str, add_name: &str| -> Result<(), ModelError> {
-        if c.post_norms {
-            body.extend(mv(name, input, in_stride, &s.xb, xb_stride)?);
-            body.push(k::rmsnorm_in_place(ctx, step, post_norm, &s.xb, vec_buf(post_norm)?, c.dim, 1, c.rms_eps)?);
-            body.push(k::add(ctx, step, add_name, &s.x, &s.xb, c.dim)?);
-        } else {
-            body.extend(k::matvec(ctx, step, name, t(name)?, input, in_stride, &s.x, xb_stride, MatvecOut::Accumulate)?);
+    // Output projection and its residual add: x += W y in the matvec itself,
+    // or with post-norms (Gemma) xb = W y, then x += norm(xb).
+    let project_add = |body: &mut Vec<Op>, name: &str, t: &GpuTensor, input: &wgpu::Buffer, in_stride: u64, post_norm: Option<&GpuTensor>| -> Result<(), ModelError> {
+        match post_norm {
+            Some(g) => {
+                body.extend(mv(name, t, input, in_stride, &s.xb, dim)?);
+                body.push(k::rmsnorm_add(ctx, step, &format!("{name}.post_norm"), &s.xb, vec_buf(g), &s.x, c.dim, c.rms_eps)?);
+            }
+            None => body.extend(k::matvec(ctx, step, name, t, input, in_stride, &s.x, dim, MatvecOut::Accumulate)?),
         }
         Ok(())
     };
-    let norm = |name: &str, x: &wgpu::Buffer, y: &wgpu::Buffer| -> Result<Op, ModelError> {
-        Ok(k::rmsnorm(ctx, step, name, x, vec_buf(name)?, y, c.dim, 1, c.rms_eps)?)
-    };
-    // In place over rows of `dim` (per-head QK norm: rows = heads).
-    let norm_rows = |name: &str, x: &wgpu::Buffer, dim: u32, rows: u32| -> Result<Op, ModelError> {
-        Ok(k::rmsnorm_in_place(ctx, step, name, x, vec_buf(name)?, dim, rows, c.rms_eps)?)
-    };
-    let bias = |name: &str, y: &wgpu::Buffer, width: u64| -> Result<Op, ModelError> {
-        Ok(k::bias_add(ctx, step, name, y, vec_buf(name)?, width as u32)?)
-    };
+    let norm = |name: &str, g: &GpuTensor| -> Result<Op, ModelError> { Ok(k::rmsnorm(ctx, step, name, &s.x, vec_buf(g), &s.xb, c.dim, 1, c.rms_eps)?) };
 
-    let mut body = k::embed(ctx, step, t("token_embd.weight")?, &s.ids, &s.x, c.embed_scale)?;
-    for l in 0..c.n_layers as usize {
-        let n = |op: &str| format!("blk.{l}.{op}.weight");
+    let mut body = k::embed(ctx, step, &w.token_embd, &s.ids, &s.x, c.embed_scale)?;
+    for (l, lw) in w.layers.iter().enumerate() {
         let op = |op: &str| format!("blk.{l}.{op}");
         let la = c.layer_attention(l as u32);
-        // Attention block.
-        body.push(norm(&n("attn_norm"), &s.x, &s.xb)?);
-        body.extend(mv(&n("attn_q"), &s.xb, xb_stride, &s.q, qd)?);
-        body.extend(mv(&n("attn_k"), &s.xb, xb_stride, &s.k, kvd)?);
-        body.extend(mv(&n("attn_v"), &s.xb, xb_stride, &s.v, kvd)?);
-        if c.qkv_bias {
-            body.push(bias(&op("attn_q.bias"), &s.q, qd)?);
-            body.push(bias(&op("attn_k.bias"), &s.k, kvd)?);
-            body.push(bias(&op("attn_v.bias"), &s.v, kvd)?);
-        }
-        if c.qk_norm {
-            body.push(norm_rows(&n("attn_q_norm"), &s.q, c.head_dim, c.n_heads)?);
-            body.push(norm_rows(&n("attn_k_norm"), &s.k, c.head_dim, c.n_kv_heads)?);
-        }
         // Frequency factors apply to the model's own RoPE, not Gemma's local-layer one.
-        let factors = if c.rope_freqs && la.window == 0 { Some(vec_buf("rope_freqs.weight")?) } else { None };
-        body.push(k::rope(ctx, step, &op("rope_q"), &s.q, qd as u32, rope(c.n_heads, la), factors)?);
-        body.push(k::rope(ctx, step, &op("rope_k"), &s.k, kvd as u32, rope(c.n_kv_heads, la), factors)?);
-        body.push(k::kv_store(ctx, step, &op("kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.cache_len[l])?);
+        let factors = w.rope_freqs.as_ref().filter(|_| la.window == 0);
+        // Attention block.
+        match (&lw.qkv, &lw.attn_vectors) {
+            (Projections::Packed(packed), Some(vecs)) => {
+                let at = |t: &GpuTensor| vecs.offset(&t.name).ok_or_else(|| ModelError::MissingTensor(t.name.clone()));
+                let vectors = QkvVectors {
+                    attn_norm: at(&lw.attn_norm)?,
+                    bias: match &lw.qkv_bias {
+                        Some([bq, bk, bv]) => Some([at(bq)?, at(bk)?, at(bv)?]),
+                        None => None,
+                    },
+                    qk_norm: match &lw.qk_norm {
+                        Some([nq, nk]) => Some([at(nq)?, at(nk)?]),
+                        None => None,
+                    },
+                    rope_factors: factors.map(at).transpose()?,
+                };
+                let shape = QkvShape {
+                    dim: c.dim,
+                    n_heads: c.n_heads,
+                    n_kv_heads: c.n_kv_heads,
+                    head_dim: c.head_dim,
+                    n_rot: c.n_rot,
+                    layout: c.rope_layout,
+                    freq_base: la.rope_base,
+                    freq_scale: la.rope_scale,
+                    eps: c.rms_eps,
+                };
+                body.push(k::attn_qkv(ctx, step, &op("attn_qkv"), packed, &s.x, vecs, vectors, shape, &s.q, &s.k_cache[l], &s.v_cache[l], s.cache_len[l])?);
+            }
+            (qkv, _) => {
+                let Projections::Separate(t) = qkv else { unreachable!("packed q|k|v always has its vectors") };
+                let [wq, wk, wv] = &t[..] else { return Err(ModelError::Config("q|k|v must be three tensors".into())) };
+                body.push(norm(&op("attn_norm"), &lw.attn_norm)?);
+                body.extend(mv(&op("attn_q"), wq, &s.xb, dim, &s.q, qd)?);
+                body.extend(mv(&op("attn_k"), wk, &s.xb, dim, &s.k, kvd)?);
+                body.extend(mv(&op("attn_v"), wv, &s.xb, dim, &s.v, kvd)?);
+                if let Some([bq, bk, bv]) = &lw.qkv_bias {
+                    for (name, y, b, width) in [("attn_q.bias", &s.q, bq, qd), ("attn_k.bias", &s.k, bk, kvd), ("attn_v.bias", &s.v, bv, kvd)] {
+                        body.push(k::bias_add(ctx, step, &op(name), y, vec_buf(b), width as u32)?);
+                    }
+                }
+                if let Some([nq, nk]) = &lw.qk_norm {
+                    body.push(k::rmsnorm_in_place(ctx, step, &op("attn_q_norm"), &s.q, vec_buf(nq), c.head_dim, c.n_heads, c.rms_eps)?);
+                    body.push(k::rmsnorm_in_place(ctx, step, &op("attn_k_norm"), &s.k, vec_buf(nk), c.head_dim, c.n_kv_heads, c.rms_eps)?);
+                }
+                let factors = factors.map(vec_buf);
+                body.push(k::rope(ctx, step, &op("rope_q"), &s.q, qd as u32, rope(c.n_heads, la), factors)?);
+                body.push(k::rope(ctx, step, &op("rope_k"), &s.k, kvd as u32, rope(c.n_kv_heads, la), factors)?);
+                body.push(k::kv_store(ctx, step, &op("kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.cache_len[l])?);
+            }
+        }
         body.push(k::attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, att_shape(la), s.cache_len[l])?);
-        project_add(&mut body, &n("attn_output"), &s.att, qd, &n("post_attention_norm"), &op("attn_residual"))?;
+        project_add(&mut body, &op("attn_output"), &lw.attn_output, &s.att, qd, lw.post_attention_norm.as_ref())?;
         // Feed-forward block.
-        body.push(norm(&n("ffn_norm"), &s.x, &s.xb)?);
-        body.extend(mv(&n("ffn_gate"), &s.xb, xb_stride, &s.gate, ffn)?);
-        body.extend(mv(&n("ffn_up"), &s.xb, xb_stride, &s.up, ffn)?);
-        body.push(k::gated_activation(ctx, step, &op("ffn_act"), c.activation, &s.gate, &s.up, c.ffn_dim)?);
-        project_add(&mut body, &n("ffn_down"), &s.gate, ffn, &n("post_ffw_norm"), &op("ffn_residual"))?;
+        match &lw.gate_up {
+            Projections::Packed(packed) => {
+                body.push(k::ffn_gate_up(ctx, step, &op("ffn_gate_up"), packed, &s.x, vec_buf(&lw.ffn_norm), c.rms_eps, c.activation, &s.gate)?);
+            }
+            Projections::Separate(t) => {
+                let [wg, wu] = &t[..] else { return Err(ModelError::Config("gate|up must be two tensors".into())) };
+                body.push(norm(&op("ffn_norm"), &lw.ffn_norm)?);
+                body.extend(mv(&op("ffn_gate"), wg, &s.xb, dim, &s.gate, ffn)?);
+                body.extend(mv(&op("ffn_up"), wu, &s.xb, dim, &s.up, ffn)?);
+                body.push(k::gated_activation(ctx, step, &op("ffn_act"), c.activation, &s.gate, &s.up, c.ffn_dim)?);
+            }
+        }
+        project_add(&mut body, &op("ffn_down"), &lw.ffn_down, &s.gate, ffn, lw.post_ffw_norm.as_ref())?;
     }
-    let mut head = vec![k::rmsnorm(ctx, step, "output_norm", &s.x, vec_buf("output_norm.weight")?, &s.xb, c.dim, 1, c.rms_eps)?];
-    let out_name = if c.tied_output { "token_embd.weight" } else { "output.weight" };
-    head.extend(k::matvec(ctx, step, "output", t(out_name)?, &s.xb, xb_stride, &s.logits, c.vocab as u64, MatvecOut::LastToken)?);
-    if c.final_logit_softcap > 0.0 {
-        head.push(k::softcap(ctx, step, "output_softcap", &s.logits, c.vocab, c.final_logit_softcap)?);
-    }
+    // The final norm and the soft-cap are folded into the output projection.
+    let fold = MatvecFold {
+        norm: Some((vec_buf(&w.output_norm), c.rms_eps)),
+        softcap: (c.final_logit_softcap > 0.0).then_some(c.final_logit_softcap),
+    };
+    let head = k::matvec_folded(ctx, step, "output", w.output(), &s.x, dim, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?;
     let argmax = k::argmax(ctx, step, &s.logits, &s.sampled, c.vocab)?;
     Ok((body, head, argmax))
 }

@@ -17,11 +17,15 @@ pub struct LoadOptions {
     pub n_ctx: Option<u32>,
     /// Most tokens processed in one prefill step.
     pub max_batch: u32,
+    /// Pack q|k|v and gate|up and run the fused kernels (default). Off: every
+    /// projection, norm and RoPE runs as its own op (diagnostics, and tests
+    /// of the fallback a device with small bindings takes).
+    pub fuse: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { n_ctx: None, max_batch: 64 }
+        Self { n_ctx: None, max_batch: 64, fuse: true }
     }
 }
 
@@ -206,7 +210,7 @@ impl ModelLoader {
         let needed: HashSet<String> = config.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
         l.done_tensors.retain(|name, _| needed.contains(name));
         let n_ctx = self.opts.n_ctx.unwrap_or(config.ctx_train.min(4096)).max(1);
-        Model::new(self.ctx, config, l.done_tensors, self.opts.max_batch.clamp(1, 512), n_ctx)
+        Model::new(self.ctx, config, l.done_tensors, self.opts.max_batch.clamp(1, 512), n_ctx, self.opts.fuse)
     }
 }
 

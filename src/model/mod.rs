@@ -6,11 +6,13 @@ mod config;
 mod forward;
 mod loader;
 mod state;
+mod weights;
 
 pub use config::{Arch, LayerAttention, ModelConfig};
 pub use forward::{Model, Output, StepResult};
 pub use loader::{LoadOptions, LoadProgress, ModelLoader};
 pub use state::Ring;
+pub use weights::{LayerTensor, LayerWeights, Projections, Weights};
 #[cfg(not(target_arch = "wasm32"))]
 pub use loader::load_path;
 

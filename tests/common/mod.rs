@@ -4,7 +4,7 @@
 pub mod reference;
 pub mod tiny;
 
-use tabllm::gpu::{self, DeviceOptions, GpuContext, Op, Precision, Step};
+use tabllm::gpu::{self, DeviceOptions, GpuContext, MatvecVariant, Op, Precision, Step};
 
 /// Repository paths: models are fetched into `models/`, references live in
 /// `../shared/reference/` (CI clones the repo with `shared/` beside it).
@@ -26,6 +26,34 @@ pub fn contexts() -> Vec<GpuContext> {
         v.push(f16);
     } else {
         eprintln!("note: adapter has no shader-f16; f16 path not exercised");
+    }
+    v
+}
+
+/// A device and model set-up a test runs under.
+pub struct Config {
+    pub ctx: GpuContext,
+    /// `LoadOptions::fuse`.
+    pub fuse: bool,
+    pub label: String,
+}
+
+/// Every kernel path a device can take, each forced on this adapter: both
+/// precisions with the adapter's own matvec (one invocation per row on
+/// lavapipe), the unfused op list, and the two GPU matvecs (lanes reduced in
+/// workgroup memory; lanes reduced with subgroup shuffles) on the f16 path a
+/// real GPU runs. Lavapipe has `subgroups`; an adapter without it fails here
+/// rather than skip the variant.
+pub fn configs() -> Vec<Config> {
+    let mut v: Vec<Config> = contexts().into_iter().map(|ctx| Config { label: format!("{} {:?} fused", label(&ctx), ctx.matvec), ctx, fuse: true }).collect();
+    let unfused = GpuContext::new_blocking(&DeviceOptions { force_f32: true, ..Default::default() }).unwrap();
+    v.push(Config { label: format!("{} {:?} unfused", label(&unfused), unfused.matvec), ctx: unfused, fuse: false });
+    let min_subgroup = v[0].ctx.adapter_info.subgroup_min_size;
+    for matvec in [MatvecVariant::SharedLanes { lanes: 16 }, MatvecVariant::SubgroupLanes { lanes: min_subgroup.min(16) }] {
+        let ctx = GpuContext::new_blocking(&DeviceOptions { matvec: Some(matvec), ..Default::default() })
+            .unwrap_or_else(|e| panic!("forcing {matvec:?}: {e}"));
+        assert_eq!(ctx.matvec, matvec);
+        v.push(Config { label: format!("{} {matvec:?} fused", label(&ctx)), ctx, fuse: true });
     }
     v
 }

@@ -1,9 +1,9 @@
 //! The tiny random-weight models in ../shared/reference/tiny/ against
 //! llama.cpp run on the same weights dequantized to f32: every logit at the
 //! last prompt position within the folder's stated tolerance, and the greedy
-//! continuation exactly. Both precisions.
+//! continuation exactly. Under every kernel configuration (`common::configs`).
 
-use super::{contexts, label, shared};
+use super::{configs, shared};
 use std::sync::Arc;
 use tabllm::model::{self, LoadOptions, Output};
 
@@ -13,10 +13,10 @@ pub const LOGIT_TOL: f32 = 0.02;
 pub fn check_tiny(file: &str) {
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(shared(&format!("tiny/{file}.json"))).unwrap()).unwrap();
-    for ctx in contexts() {
-        let what = format!("{file} {}", label(&ctx));
-        let ctx = Arc::new(ctx);
-        let opts = LoadOptions { n_ctx: Some(128), max_batch: 16 };
+    for cfg in configs() {
+        let what = format!("{file} {}", cfg.label);
+        let ctx = Arc::new(cfg.ctx);
+        let opts = LoadOptions { n_ctx: Some(128), max_batch: 16, fuse: cfg.fuse };
         let (m, _) = model::load_path(ctx.clone(), &shared(&format!("tiny/{file}.gguf")), opts, 4096).unwrap();
         for case in reference["cases"].as_array().unwrap() {
             let ids: Vec<u32> = serde_json::from_value(case["prompt_ids"].clone()).unwrap();

@@ -1,0 +1,148 @@
+// The attention block's input side in one dispatch: RMSNorm(x) * g, the
+// q|k|v projections from one packed weight buffer (the three tensors may use
+// different formats), then per head: + bias (BIAS, Qwen2), RMSNorm over the
+// head (QK_NORM, Qwen3/Gemma 3), RoPE on q and k, and the stores: q to `q`,
+// k and v straight into the layer's KV cache at slot (pos0 + t) % n_cache
+// (a ring for sliding-window layers, as kv_store.wgsl).
+//
+// One workgroup per head (q heads, then k heads, then v heads: grid x =
+// n_heads + 2 n_kv_heads) and TT tokens (grid z), so the whole head is in
+// workgroup memory when the epilogue needs it.
+#include "common/step.wgsl"
+#include "common/kv.wgsl"
+#include "common/rope.wgsl"
+
+struct Params {
+    cols: u32,         // model dim (multiple of 32)
+    x_stride: u32,     // f32 elements between tokens in x
+    norm_off: u32,     // vec4 index of attn_norm in vecs
+    eps: f32,          // RMSNorm epsilon (attn_norm and the QK norms)
+    n_heads: u32,
+    n_kv_heads: u32,
+    head_dim: u32,     // <= MAX_HEAD_DIM
+    n_rot: u32,        // rotated dimensions per head (even, <= head_dim)
+    q_stride: u32,     // f32 elements between tokens in q
+    n_cache: u32,      // cache slots of this layer
+    freq_base: f32,
+    freq_scale: f32,
+    q_norm_off: u32,   // QK_NORM: f32 index of attn_q_norm in vecs
+    k_norm_off: u32,   // QK_NORM: f32 index of attn_k_norm in vecs
+    factors_off: u32,  // FREQ_FACTORS: f32 index of rope_freqs in vecs
+    _pad: u32,
+    seg: array<vec4<u32>, 3>,   // q, k, v: (format kind, first byte in w, bytes per row, BIAS: f32 index of the bias in vecs)
+};
+@group(0) @binding(1) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> w: array<u32>;                // q rows | k rows | v rows, raw GGUF blocks
+@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;          // (n_tokens, x_stride / 4) residual stream
+@group(0) @binding(4) var<storage, read> vecs: array<vec4<f32>>;       // the layer's f32 vectors (norms, biases, rope factors)
+@group(0) @binding(5) var<storage, read_write> q: array<f32>;          // (n_tokens, q_stride)
+@group(0) @binding(6) var<storage, read_write> k_cache: array<kv_t>;   // (n_cache, n_kv_heads * head_dim) by slot
+@group(0) @binding(7) var<storage, read_write> v_cache: array<kv_t>;   // (n_cache, n_kv_heads * head_dim) by slot
+
+#include "common/bytes.wgsl"
+#include "common/quant.wgsl"
+#include "common/matvec_core.wgsl"
+
+var<workgroup> hv: array<f32, TT * MAX_HEAD_DIM>;   // (TT, head_dim) the head's projections
+var<workgroup> head_ss: f32;                          // QK_NORM: sum of squares of one token's head
+
+fn vec_f32(i: u32) -> f32 {
+    return vecs[i >> 2u][i & 3u];
+}
+
+@compute @workgroup_size(WG_SIZE)
+fn attn_qkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t0 = wid.z * TT;
+    let nt = min(TT, step.n_tokens - min(t0, step.n_tokens));
+    // Which projection this workgroup computes, and its head within it.
+    var seg = 0u;
+    var h = wid.x;
+    if (h >= p.n_heads) {
+        seg = 1u;
+        h -= p.n_heads;
+        if (h >= p.n_kv_heads) {
+            seg = 2u;
+            h -= p.n_kv_heads;
+        }
+    }
+    let sg = p.seg[seg];
+    let hd = p.head_dim;
+    norm_prologue(lid, t0, nt);
+    let lane = lid % TPR;
+    for (var r0 = 0u; r0 < hd; r0 += RPW) {
+        let r = r0 + lid / TPR;
+        row_partial(sg.x, sg.y + (h * hd + min(r, hd - 1u)) * sg.z, lane, t0, nt);
+        reduce_lanes(lid);
+        if (lane == 0u && r < hd) {
+            for (var t = 0u; t < TT; t++) {
+                hv[t * MAX_HEAD_DIM + r] = acc[t];
+            }
+        }
+    }
+    workgroupBarrier();
+    for (var t = 0u; t < TT; t++) {
+        if (t >= nt) {
+            break;
+        }
+        let o = t * MAX_HEAD_DIM;
+#ifdef BIAS
+        for (var d = lid; d < hd; d += WG_SIZE) {
+            hv[o + d] += vec_f32(sg.w + h * hd + d);
+        }
+        workgroupBarrier();
+#endif
+#ifdef QK_NORM
+        if (seg < 2u) {
+            var s = 0.0;
+            for (var d = lid; d < hd; d += WG_SIZE) {
+                s += hv[o + d] * hv[o + d];
+            }
+            partial[lid] = s;
+        }
+        workgroupBarrier();
+        if (lid == 0u && seg < 2u) {
+            var s = 0.0;
+            for (var i = 0u; i < WG_SIZE; i++) {
+                s += partial[i];
+            }
+            head_ss = s;
+        }
+        workgroupBarrier();
+        if (seg < 2u) {
+            let inv = inverseSqrt(head_ss / f32(hd) + p.eps);
+            let g = select(p.k_norm_off, p.q_norm_off, seg == 0u);
+            for (var d = lid; d < hd; d += WG_SIZE) {
+                hv[o + d] = hv[o + d] * inv * vec_f32(g + d);
+            }
+        }
+        workgroupBarrier();
+#endif
+        let pos = step.pos0 + t0 + t;
+        if (seg < 2u) {
+            for (var i = lid; i < p.n_rot / 2u; i += WG_SIZE) {
+                var theta = rope_theta(pos, i, p.n_rot, p.freq_base, p.freq_scale);
+#ifdef FREQ_FACTORS
+                theta = theta / vec_f32(p.factors_off + i);
+#endif
+                let ab = rope_pair(i, p.n_rot) + vec2<u32>(o);
+                let x0 = hv[ab.x];
+                let x1 = hv[ab.y];
+                hv[ab.x] = x0 * cos(theta) - x1 * sin(theta);
+                hv[ab.y] = x0 * sin(theta) + x1 * cos(theta);
+            }
+        }
+        workgroupBarrier();
+        let kv_dim = p.n_kv_heads * hd;
+        let slot = pos % p.n_cache;
+        for (var d = lid; d < hd; d += WG_SIZE) {
+            let v = hv[o + d];
+            if (seg == 0u) {
+                q[(t0 + t) * p.q_stride + h * hd + d] = v;
+            } else if (seg == 1u) {
+                k_cache[slot * kv_dim + h * hd + d] = kv_t(v);
+            } else {
+                v_cache[slot * kv_dim + h * hd + d] = kv_t(v);
+            }
+        }
+    }
+}

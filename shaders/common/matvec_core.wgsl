@@ -1,0 +1,146 @@
+// The inner loop every dequantize-matmul kernel shares (matvec.wgsl,
+// attn_qkv.wgsl, ffn_gate_up.wgsl): one weight row against the x rows of up
+// to TT tokens, TPR lanes per row, then a reduction across the lanes.
+//
+// The including shader provides: `w: array<u32>` (raw GGUF blocks), `x:
+// array<vec4<f32>>` (tokens of x_stride f32), with NORM_X `vecs:
+// array<vec4<f32>>` (the norm weight at vec4 index p.norm_off); a uniform `p`
+// with `cols`, `x_stride`, `norm_off`, `eps`; constants WG_SIZE, TPR (lanes per
+// row, a power of two) and TT (tokens per workgroup: 1 for the decode
+// variant, whose loops then have a single iteration and no arrays to index).
+//
+// Lane reductions, chosen by the pipeline's defines:
+//   TPR == 1        one invocation per row: no reduction (CPU adapters, where
+//                   barriers are costly);
+//   SUBGROUP_REDUCE butterfly over the TPR lanes with subgroupShuffleXor
+//                   (needs TPR <= the subgroup size; lanes of a row are
+//                   consecutive invocations, so they share a subgroup);
+//   otherwise       a tree in workgroup memory.
+//
+// With NORM_X the kernel's input is RMSNorm(x) * g computed on the fly:
+// W (x * g / rms) = ((W * g) x) / rms, so the chunk is scaled by g and the
+// sum by 1 / rms, which `norm_prologue` computes once per workgroup and token.
+
+// Browsers want the extension enabled; naga (native) rejects the directive
+// and takes subgroup operations from the device feature alone.
+#ifdef ENABLE_SUBGROUPS
+enable subgroups;
+#endif
+
+const RPW: u32 = WG_SIZE / TPR;                        // rows in flight per workgroup
+var<private> acc: array<f32, TT>;                      // this lane's sums, by token
+var<workgroup> partial: array<f32, WG_SIZE * TT>;      // (TT, WG_SIZE) reduction scratch
+#ifdef NORM_X
+var<private> inv_rms: array<f32, TT>;                  // 1 / rms(x[t0 + t])
+#endif
+
+#ifdef NORM_X
+// inv_rms for tokens t0..t0+nt over `cols` elements of x. Called by the whole
+// workgroup. With TPR == 1 (CPU adapters) each invocation sums the row
+// itself: x is the same for all, and a barrier costs more there than the
+// reads; otherwise the workgroup shares the sum through a tree.
+fn norm_prologue(lid: u32, t0: u32, nt: u32) {
+    let xs = p.x_stride / 4u;
+    if (TPR == 1u) {
+        for (var t = 0u; t < TT; t++) {
+            var s = vec4<f32>(0.0);
+            if (t < nt) {
+                for (var i = 0u; i < p.cols / 4u; i++) {
+                    let v = x[(t0 + t) * xs + i];
+                    s += v * v;
+                }
+            }
+            inv_rms[t] = inverseSqrt((s.x + s.y + s.z + s.w) / f32(p.cols) + p.eps);
+        }
+        return;
+    }
+    for (var t = 0u; t < TT; t++) {
+        var s = 0.0;
+        if (t < nt) {
+            for (var i = lid; i < p.cols / 4u; i += WG_SIZE) {
+                let v = x[(t0 + t) * xs + i];
+                s += dot(v, v);
+            }
+        }
+        partial[t * WG_SIZE + lid] = s;
+    }
+    workgroupBarrier();
+    for (var s = WG_SIZE / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            for (var t = 0u; t < TT; t++) {
+                partial[t * WG_SIZE + lid] += partial[t * WG_SIZE + lid + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var t = 0u; t < TT; t++) {
+        inv_rms[t] = inverseSqrt(partial[t * WG_SIZE] / f32(p.cols) + p.eps);
+    }
+    // `partial` is reused by the reduction.
+    workgroupBarrier();
+}
+#endif
+
+// acc[t] = this lane's share of W[row] . x[t0 + t] for t < nt, where the row
+// starts at byte `rb` of w and is stored in format `kind`.
+fn row_partial(kind: u32, rb: u32, lane: u32, t0: u32, nt: u32) {
+    for (var t = 0u; t < TT; t++) {
+        acc[t] = 0.0;
+    }
+    let xs = p.x_stride / 4u;
+    for (var c = lane; c < p.cols / 32u; c += TPR) {
+        load_chunk_of(kind, rb, c);
+#ifdef NORM_X
+        for (var i = 0u; i < 8u; i++) {
+            cv[i] *= vecs[p.norm_off + c * 8u + i];
+        }
+#endif
+        for (var t = 0u; t < TT; t++) {
+            if (t < nt) {
+                let xb = (t0 + t) * xs + c * 8u;
+                var s = 0.0;
+                for (var i = 0u; i < 8u; i++) {
+                    s += dot(cv[i], x[xb + i]);
+                }
+                acc[t] += s;
+            }
+        }
+    }
+#ifdef NORM_X
+    for (var t = 0u; t < TT; t++) {
+        acc[t] *= inv_rms[t];
+    }
+#endif
+}
+
+// After this, lane 0 of each row holds the row's total in acc. Called by the
+// whole workgroup (uniform control flow: barriers or subgroup operations).
+fn reduce_lanes(lid: u32) {
+#ifdef SUBGROUP_REDUCE
+    for (var t = 0u; t < TT; t++) {
+        for (var o = TPR / 2u; o > 0u; o >>= 1u) {
+            acc[t] += subgroupShuffleXor(acc[t], o);
+        }
+    }
+#else
+    if (TPR > 1u) {
+        for (var t = 0u; t < TT; t++) {
+            partial[t * WG_SIZE + lid] = acc[t];
+        }
+        workgroupBarrier();
+        for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+            if (lid % TPR < s) {
+                for (var t = 0u; t < TT; t++) {
+                    partial[t * WG_SIZE + lid] += partial[t * WG_SIZE + lid + s];
+                }
+            }
+            workgroupBarrier();
+        }
+        for (var t = 0u; t < TT; t++) {
+            acc[t] = partial[t * WG_SIZE + lid];
+        }
+        // `partial` is reused by the next call.
+        workgroupBarrier();
+    }
+#endif
+}

@@ -1,0 +1,221 @@
+//! The weights as the forward pass reads them: one typed set per layer (as
+//! candle's `LayerWeights`), built from the streamed tensors by GGUF name.
+//! [`LayerTensor`] is the one place a layer tensor's name is spelled; the
+//! load plan (`ModelConfig::tensor_plan`) and the recorder both go through it.
+//!
+//! With fusion on, each layer's q|k|v and gate|up are packed into one buffer
+//! each (GPU copies at load, see `gpu::PackedTensors`) for the fused kernels;
+//! a group that cannot be packed on this device (a tensor split across
+//! bindings, or the group over the binding limit) stays separate and runs
+//! the unfused ops.
+
+use std::collections::HashMap;
+
+use super::{ModelConfig, ModelError};
+use crate::gpu::{GpuContext, GpuTensor, PackedTensors, PackedVectors};
+
+/// A tensor of every layer, by role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerTensor {
+    AttnNorm,
+    AttnQ,
+    AttnK,
+    AttnV,
+    AttnQBias,
+    AttnKBias,
+    AttnVBias,
+    AttnQNorm,
+    AttnKNorm,
+    AttnOutput,
+    PostAttentionNorm,
+    FfnNorm,
+    FfnGate,
+    FfnUp,
+    FfnDown,
+    PostFfwNorm,
+}
+
+impl LayerTensor {
+    /// The GGUF tensor name in layer `l` (llama.cpp's `LLM_TENSOR_*` names).
+    pub fn gguf_name(self, l: u32) -> String {
+        use LayerTensor::*;
+        let suffix = match self {
+            AttnNorm => "attn_norm.weight",
+            AttnQ => "attn_q.weight",
+            AttnK => "attn_k.weight",
+            AttnV => "attn_v.weight",
+            AttnQBias => "attn_q.bias",
+            AttnKBias => "attn_k.bias",
+            AttnVBias => "attn_v.bias",
+            AttnQNorm => "attn_q_norm.weight",
+            AttnKNorm => "attn_k_norm.weight",
+            AttnOutput => "attn_output.weight",
+            PostAttentionNorm => "post_attention_norm.weight",
+            FfnNorm => "ffn_norm.weight",
+            FfnGate => "ffn_gate.weight",
+            FfnUp => "ffn_up.weight",
+            FfnDown => "ffn_down.weight",
+            PostFfwNorm => "post_ffw_norm.weight",
+        };
+        format!("blk.{l}.{suffix}")
+    }
+}
+
+/// Model-level tensor names.
+pub const TOKEN_EMBD: &str = "token_embd.weight";
+pub const OUTPUT_NORM: &str = "output_norm.weight";
+pub const OUTPUT: &str = "output.weight";
+pub const ROPE_FREQS: &str = "rope_freqs.weight";
+
+/// Projections one fused kernel reads (q, k, v or gate, up).
+pub enum Projections {
+    Packed(PackedTensors),
+    /// In order, as separate tensors (the unfused ops).
+    Separate(Vec<GpuTensor>),
+}
+
+pub struct LayerWeights {
+    pub attn_norm: GpuTensor,      // (dim) f32
+    pub qkv: Projections,          // q (dim -> q_dim), k, v (dim -> kv_dim)
+    pub qkv_bias: Option<[GpuTensor; 3]>,
+    pub qk_norm: Option<[GpuTensor; 2]>, // (head_dim) f32 each
+    /// attn_norm, biases, QK norms and rope_freqs packed for `attn_qkv`
+    /// (only when `qkv` is packed).
+    pub attn_vectors: Option<PackedVectors>,
+    pub attn_output: GpuTensor,    // q_dim -> dim
+    pub post_attention_norm: Option<GpuTensor>,
+    pub ffn_norm: GpuTensor,       // (dim) f32
+    pub gate_up: Projections,      // gate, up (dim -> ffn_dim)
+    pub ffn_down: GpuTensor,       // ffn_dim -> dim
+    pub post_ffw_norm: Option<GpuTensor>,
+}
+
+pub struct Weights {
+    pub token_embd: GpuTensor,          // (vocab, dim)
+    pub output_norm: GpuTensor,         // (dim) f32
+    /// None when tied to token_embd.
+    pub output: Option<GpuTensor>,      // (vocab, dim)
+    pub rope_freqs: Option<GpuTensor>,  // (n_rot / 2) f32
+    pub layers: Vec<LayerWeights>,
+    /// (GGUF name, bytes) of every tensor, as loaded (before packing).
+    pub sizes: Vec<(String, u64)>,
+}
+
+impl Weights {
+    /// Takes the tensors out of `by_name` into their places; packs the fused
+    /// groups when `fuse`.
+    pub fn assemble(ctx: &GpuContext, c: &ModelConfig, mut by_name: HashMap<String, GpuTensor>, fuse: bool) -> Result<Self, ModelError> {
+        let mut sizes: Vec<(String, u64)> = by_name.iter().map(|(n, t)| (n.clone(), t.n_bytes)).collect();
+        sizes.sort();
+        let mut take = |name: String| by_name.remove(&name).ok_or(ModelError::MissingTensor(name));
+        let token_embd = take(TOKEN_EMBD.into())?;
+        let output_norm = take(OUTPUT_NORM.into())?;
+        let output = if c.tied_output { None } else { Some(take(OUTPUT.into())?) };
+        let rope_freqs = if c.rope_freqs { Some(take(ROPE_FREQS.into())?) } else { None };
+        let mut layers = Vec::with_capacity(c.n_layers as usize);
+        for l in 0..c.n_layers {
+            use LayerTensor::*;
+            let mut t = |which: LayerTensor| take(which.gguf_name(l));
+            let attn_norm = t(AttnNorm)?;
+            let (q, k, v) = (t(AttnQ)?, t(AttnK)?, t(AttnV)?);
+            let qkv_bias = if c.qkv_bias { Some([t(AttnQBias)?, t(AttnKBias)?, t(AttnVBias)?]) } else { None };
+            let qk_norm = if c.qk_norm { Some([t(AttnQNorm)?, t(AttnKNorm)?]) } else { None };
+            let attn_output = t(AttnOutput)?;
+            let post_attention_norm = if c.post_norms { Some(t(PostAttentionNorm)?) } else { None };
+            let ffn_norm = t(FfnNorm)?;
+            let (gate, up) = (t(FfnGate)?, t(FfnUp)?);
+            let ffn_down = t(FfnDown)?;
+            let post_ffw_norm = if c.post_norms { Some(t(PostFfwNorm)?) } else { None };
+
+            let qkv = group(ctx, &format!("blk.{l}.attn_qkv"), vec![q, k, v], fuse)?;
+            let attn_vectors = match &qkv {
+                Projections::Packed(_) => {
+                    let mut v = vec![&attn_norm];
+                    v.extend(qkv_bias.iter().flatten());
+                    v.extend(qk_norm.iter().flatten());
+                    v.extend(rope_freqs.as_ref());
+                    Some(PackedVectors::pack(ctx, &format!("blk.{l}.attn_vectors"), &v)?)
+                }
+                Projections::Separate(_) => None,
+            };
+            let gate_up = group(ctx, &format!("blk.{l}.ffn_gate_up"), vec![gate, up], fuse)?;
+            layers.push(LayerWeights {
+                attn_norm,
+                qkv,
+                qkv_bias,
+                qk_norm,
+                attn_vectors,
+                attn_output,
+                post_attention_norm,
+                ffn_norm,
+                gate_up,
+                ffn_down,
+                post_ffw_norm,
+            });
+        }
+        Ok(Self { token_embd, output_norm, output, rope_freqs, layers, sizes })
+    }
+
+    /// The tensors not packed into a group (every tensor when loaded with
+    /// `fuse: false`), as the loader allocated them.
+    pub fn separate_tensors(&self) -> Vec<&GpuTensor> {
+        let mut v = vec![&self.token_embd, &self.output_norm];
+        v.extend(self.output.iter().chain(&self.rope_freqs));
+        for l in &self.layers {
+            for g in [&l.qkv, &l.gate_up] {
+                if let Projections::Separate(ts) = g {
+                    v.extend(ts);
+                }
+            }
+            v.extend([&l.attn_norm, &l.attn_output, &l.ffn_norm, &l.ffn_down]);
+            v.extend(l.qkv_bias.iter().flatten().chain(l.qk_norm.iter().flatten()).chain(&l.post_attention_norm).chain(&l.post_ffw_norm));
+        }
+        v
+    }
+
+    /// Every GPU buffer holding weights, labelled (a tensor's parts by GGUF
+    /// name and first row, a packed group by its label), for inspection and tests.
+    pub fn buffers(&self) -> Vec<(String, &wgpu::Buffer)> {
+        fn tensor<'a>(t: &'a GpuTensor, out: &mut Vec<(String, &'a wgpu::Buffer)>) {
+            out.extend(t.parts.iter().map(|p| (format!("{}[{}..]", t.name, p.row_start), &p.buffer)));
+        }
+        fn group<'a>(g: &'a Projections, out: &mut Vec<(String, &'a wgpu::Buffer)>) {
+            match g {
+                Projections::Packed(p) => {
+                    let names: Vec<&str> = p.segments.iter().map(|s| s.name.as_str()).collect();
+                    out.push((names.join("|"), &p.buffer));
+                }
+                Projections::Separate(ts) => ts.iter().for_each(|t| tensor(t, out)),
+            }
+        }
+        let mut out = Vec::new();
+        tensor(&self.token_embd, &mut out);
+        tensor(&self.output_norm, &mut out);
+        self.output.iter().chain(&self.rope_freqs).for_each(|t| tensor(t, &mut out));
+        for l in &self.layers {
+            group(&l.qkv, &mut out);
+            group(&l.gate_up, &mut out);
+            for t in [&l.attn_norm, &l.attn_output, &l.ffn_norm, &l.ffn_down] {
+                tensor(t, &mut out);
+            }
+            let optional = l.qkv_bias.iter().flatten().chain(l.qk_norm.iter().flatten()).chain(&l.post_attention_norm).chain(&l.post_ffw_norm);
+            optional.for_each(|t| tensor(t, &mut out));
+        }
+        out
+    }
+
+    /// The output projection (the embedding matrix when tied).
+    pub fn output(&self) -> &GpuTensor {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+}
+
+fn group(ctx: &GpuContext, label: &str, tensors: Vec<GpuTensor>, fuse: bool) -> Result<Projections, ModelError> {
+    if !fuse {
+        return Ok(Projections::Separate(tensors));
+    }
+    Ok(match PackedTensors::pack(ctx, label, tensors)? {
+        Ok(p) => Projections::Packed(p),
+        Err(t) => Projections::Separate(t),
+    })
+}
