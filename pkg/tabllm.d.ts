@@ -206,6 +206,12 @@ export interface BenchResult {
   kv_bytes_per_token: number;
   /** bytes_per_token × decode_tok_s / 1e9. */
   implied_gbps: number;
+  /** Compute dispatches one decode step records (each costs the browser's
+   * WebGPU implementation tens of microseconds). */
+  dispatches_per_token: number;
+  /** Milliseconds of host (wasm + JS) time to write, encode and submit one
+   * decode step, mean over the measured steps. */
+  host_encode_ms_per_token: number;
 }
 
 export interface Engine {

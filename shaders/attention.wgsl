@@ -5,6 +5,11 @@
 // limits token p to positions (p - window, p]. Position j is in cache slot
 // j % n_cache: a cache shorter than the context is a ring (kv_store.wgsl),
 // which holds every position a window needs when n_cache >= window + n_tokens - 1.
+//
+// Decode (one token) splits a long span across workgroups (grid y = splits,
+// SPLIT_PER / SPLIT_MIN_SPAN from Rust's SplitRule): each split writes its
+// running max, sum and unnormalised output to `partials`, and `combine`
+// merges them; a span that is one split writes `out` directly.
 #include "common/step.wgsl"
 
 #include "common/kv.wgsl"
@@ -19,7 +24,7 @@ struct Params {
     window: u32,      // 0: attend to every earlier position
     scale: f32,       // usually 1 / sqrt(head_dim)
     n_cache: u32,     // cache slots (positions the cache holds)
-    _pad0: u32,
+    max_splits: u32,  // splits `partials` holds per head
     _pad1: u32,
     _pad2: u32,
 };
@@ -28,6 +33,15 @@ struct Params {
 @group(0) @binding(3) var<storage, read> k_cache: array<kv_t>;      // (n_cache, kv_dim) by slot
 @group(0) @binding(4) var<storage, read> v_cache: array<kv_t>;      // (n_cache, kv_dim) by slot
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;     // (n_tokens, out_stride)
+@group(0) @binding(6) var<storage, read_write> partials: array<f32>; // (n_heads, max splits, head_dim + 2): m, l, acc
+
+// Splits of this step's span (1 unless decoding a long span).
+fn n_splits(span: u32) -> u32 {
+    if (step.n_tokens != 1u || span <= SPLIT_MIN_SPAN) {
+        return 1u;
+    }
+    return (span + SPLIT_PER - 1u) / SPLIT_PER;
+}
 
 const DPT: u32 = MAX_HEAD_DIM / WG_SIZE;      // output dims per thread
 var<workgroup> qs: array<f32, MAX_HEAD_DIM>;  // the scaled query
@@ -37,7 +51,9 @@ const NEG: f32 = -1.0e30;
 @compute @workgroup_size(WG_SIZE)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
-    let t = wid.y;
+    // Decode: grid y is the split; otherwise the token.
+    let t = select(wid.y, 0u, step.n_tokens == 1u);
+    let split = select(0u, wid.y, step.n_tokens == 1u);
     if (t >= step.n_tokens) {
         return;
     }
@@ -46,10 +62,15 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     for (var d = lid; d < hd; d += WG_SIZE) {
         qs[d] = q[t * p.q_stride + h * hd + d] * p.scale;
     }
-    let end = step.pos0 + t + 1u;
+    var end = step.pos0 + t + 1u;
     var start = 0u;
     if (p.window > 0u && end > p.window) {
         start = end - p.window;
+    }
+    let splits = n_splits(end - start);
+    if (splits > 1u) {
+        start = start + split * SPLIT_PER;
+        end = min(end, start + SPLIT_PER);
     }
     var m = NEG;
     var l = 0.0;
@@ -95,10 +116,55 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         m = m_new;
         workgroupBarrier();
     }
+    if (splits > 1u) {
+        let pb = (h * p.max_splits + split) * (hd + 2u);
+        if (lid == 0u) {
+            partials[pb] = m;
+            partials[pb + 1u] = l;
+        }
+        for (var k = 0u; k < DPT; k++) {
+            let d = lid + k * WG_SIZE;
+            if (d < hd) {
+                partials[pb + 2u + d] = acc[k];
+            }
+        }
+        return;
+    }
     for (var k = 0u; k < DPT; k++) {
         let d = lid + k * WG_SIZE;
         if (d < hd) {
             out[t * p.out_stride + h * hd + d] = acc[k] / l;
         }
+    }
+}
+
+// out[h] = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s over the splits
+// of a decode step (M = max_s m_s). One workgroup per head.
+@compute @workgroup_size(WG_SIZE)
+fn combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wid.x;
+    let hd = p.head_dim;
+    let end = step.pos0 + 1u;
+    var start = 0u;
+    if (p.window > 0u && end > p.window) {
+        start = end - p.window;
+    }
+    let splits = n_splits(end - start);
+    var mx = NEG;
+    for (var s = 0u; s < splits; s++) {
+        mx = max(mx, partials[(h * p.max_splits + s) * (hd + 2u)]);
+    }
+    var l = 0.0;
+    for (var s = 0u; s < splits; s++) {
+        let pb = (h * p.max_splits + s) * (hd + 2u);
+        l += exp(partials[pb] - mx) * partials[pb + 1u];
+    }
+    for (var d = lid; d < hd; d += WG_SIZE) {
+        var a = 0.0;
+        for (var s = 0u; s < splits; s++) {
+            let pb = (h * p.max_splits + s) * (hd + 2u);
+            a += exp(partials[pb] - mx) * partials[pb + 2u + d];
+        }
+        out[h * hd + d] = a / l;
     }
 }

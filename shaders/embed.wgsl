@@ -1,6 +1,7 @@
 // Embedding lookup from quantized rows: out[t, :] = scale * dequant(W[ids[t], :]).
-// A tensor split across bindings is looked up part by part: each part holds
-// rows [row_start, row_end) and skips ids outside them.
+// A tensor split across bindings is read from up to four parts in one
+// dispatch (common/weight_parts.wgsl); an op covers rows [row_start, row_end)
+// and skips ids outside them (a tensor of more parts takes several ops).
 #include "common/step.wgsl"
 
 struct Params {
@@ -12,11 +13,13 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    part_start: vec4<u32>,  // first row (relative to row_start) held by w, w1, w2, w3
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;                // (row_end - row_start, row_bytes / 4)
 @group(0) @binding(3) var<storage, read> ids: array<u32>;              // (n_tokens)
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;  // (n_tokens, cols / 4)
+#include "common/weight_parts.wgsl"
 
 #include "common/bytes.wgsl"
 #include "common/quant.wgsl"
@@ -31,7 +34,8 @@ fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     if (id < p.row_start || id >= p.row_end) {
         return;
     }
-    let rb = (id - p.row_start) * p.row_bytes;
+    let r = id - p.row_start;
+    let rb = (r - select_part(r, p.part_start)) * p.row_bytes;
     let c = wid.x * WG_SIZE + lid;
     if (c >= p.cols / 32u) {
         return;

@@ -8,7 +8,7 @@
 #include "common/step.wgsl"
 
 struct Params {
-    rows: u32,       // output rows in this binding of W
+    rows: u32,       // output rows in the bindings of W this op reads
     cols: u32,       // inner dimension (multiple of 32)
     row_bytes: u32,  // bytes per row of W
     x_stride: u32,   // f32 elements between tokens in x (multiple of 4)
@@ -20,6 +20,7 @@ struct Params {
     norm_off: u32,   // NORM_X: vec4 index of the norm weight in vecs
     eps: f32,        // NORM_X: RMSNorm epsilon
     softcap: f32,    // SOFTCAP: the cap
+    part_start: vec4<u32>, // W_PART1..: first row (relative to y_offset) held by w, w1, w2, w3
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;            // (rows, row_bytes / 4) raw GGUF blocks
@@ -28,6 +29,7 @@ struct Params {
 #ifdef NORM_X
 @group(0) @binding(5) var<storage, read> vecs: array<vec4<f32>>;   // (cols / 4 at norm_off) norm weight
 #endif
+#include "common/weight_parts.wgsl"
 
 #include "common/bytes.wgsl"
 #include "common/quant.wgsl"
@@ -64,7 +66,8 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
 #endif
     // Rows past the end compute a copy of the last row and store nothing, so
     // every invocation reaches the reduction.
-    row_partial(p.kind, min(row, p.rows - 1u) * p.row_bytes, lane, t0, nt);
+    let r = min(row, p.rows - 1u);
+    row_partial(p.kind, (r - select_part(r, p.part_start)) * p.row_bytes, lane, t0, nt);
     reduce_lanes(lid);
     if (lane == 0u && row < p.rows) {
         for (var t = 0u; t < TT; t++) {

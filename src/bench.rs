@@ -271,7 +271,7 @@ async fn time_reps(ctx: &GpuContext, op: &Op, reps: u32) -> Result<f64, GpuError
     {
         let mut pass = enc.begin_compute_pass(&Default::default());
         for _ in 0..reps {
-            op.encode(&mut pass, 1);
+            op.encode(&mut pass, &crate::gpu::Step::first(1));
         }
     }
     let cmd = enc.finish();

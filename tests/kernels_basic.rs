@@ -3,7 +3,8 @@
 
 mod common;
 use common::*;
-use tabllm::kernels::{self, AttentionShape, GateActivation, RopeLayout, RopeShape};
+use tabllm::gpu::Step;
+use tabllm::kernels::{self, AttentionShape, GateActivation, RopeLayout, RopeShape, SPLIT_MIN_SPAN};
 
 /// f32 arithmetic on both sides; only operation order differs.
 const TOL_F32: f32 = 1e-5;
@@ -134,18 +135,22 @@ fn attention_cpu(q: &[f32], k: &[f32], v: &[f32], pos0: usize, n_tokens: usize, 
 fn kv_store_and_attention_match_cpu() {
     for ctx in contexts() {
         let tol = if ctx.has_f16() { TOL_KV_F16 } else { TOL_TRANSCENDENTAL };
-        let n_ctx = 160usize;
-        // (head_dim, window, cache slots, step sizes). Head dims 64 (SmolLM2) and
-        // 256 (Gemma); a window shorter than the context over a full cache; then a
-        // ring cache of window + largest step (sliding-window layers) that wraps
-        // several times, as prefill chunks and then decode steps.
-        let cases: [(u32, u32, usize, &[usize]); 4] = [
-            (64, 0, n_ctx, &[130, 1, 1]),
-            (256, 0, n_ctx, &[130, 1, 1]),
-            (64, 50, n_ctx, &[130, 1, 1]),
-            (256, 20, 20 + 30, &[30, 30, 29, 30, 1, 1, 1]),
+        // (context, head_dim, window, cache slots, step sizes). Head dims 64
+        // (SmolLM2) and 256 (Gemma); a window shorter than the context over a
+        // full cache; a ring cache of window + largest step (sliding-window
+        // layers) that wraps several times, as prefill chunks and then decode
+        // steps; decode steps over a span longer than SPLIT_MIN_SPAN, split
+        // across workgroups and combined (full span, and a window that bounds it).
+        let long = SPLIT_MIN_SPAN as usize + 80;
+        let cases: [(usize, u32, u32, usize, &[usize]); 6] = [
+            (160, 64, 0, 160, &[130, 1, 1]),
+            (160, 256, 0, 160, &[130, 1, 1]),
+            (160, 64, 50, 160, &[130, 1, 1]),
+            (160, 256, 20, 20 + 30, &[30, 30, 29, 30, 1, 1, 1]),
+            (long + 8, 64, 0, long + 8, &[long, 1, 1]),
+            (long + 8, 64, SPLIT_MIN_SPAN + 30, long + 8, &[long, 1, 1]),
         ];
-        for (head_dim, window, n_cache, steps) in cases {
+        for (n_ctx, head_dim, window, n_cache, steps) in cases {
             let s = AttentionShape { n_heads: 6, n_kv_heads: 2, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt() };
             let (kv_dim, width) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize);
             let mut rng = Rng::new(3 + head_dim as u64 + window as u64);
@@ -162,10 +167,17 @@ fn kv_store_and_attention_match_cpu() {
                 let qb = buffer_f32(&ctx, &q);
                 let ob = buffer_f32(&ctx, &vec![0.0; q.len()]);
                 let store = kernels::kv_store(&ctx, &step, "kv", &kb, &vb, &kc, &vc, kv_dim as u32, n_cache as u32).unwrap();
-                let att = kernels::attention(&ctx, &step, "att", &qb, &kc, &vc, &ob, s, n_cache as u32).unwrap();
-                run(&ctx, &[store, att], n_tokens as u32);
+                let partials = buffer_f32(&ctx, &vec![0.0; (s.n_heads * kernels::attention_max_splits(n_ctx as u32) * (head_dim + 2)) as usize]);
+                let mut ops = vec![store];
+                ops.extend(kernels::attention(&ctx, &step, "att", &qb, &kc, &vc, &ob, &partials, s, n_cache as u32, n_ctx as u32).unwrap());
+                let st = Step { pos0: pos0 as u32, n_tokens: n_tokens as u32, kv_len: (pos0 + n_tokens) as u32, _pad: 0 };
+                let splits = kernels::split_rule(window).splits(&st);
+                run_step(&ctx, &ops, &st);
                 let want = attention_cpu(&q, &k_all, &v_all, pos0, n_tokens, s);
-                let what = format!("attention hd={head_dim} window={window} slots={n_cache} pos0={pos0} n={n_tokens} {}", label(&ctx));
+                let what = format!("attention hd={head_dim} window={window} slots={n_cache} pos0={pos0} n={n_tokens} splits={splits} {}", label(&ctx));
+                if n_tokens == 1 && pos0 >= SPLIT_MIN_SPAN as usize + 30 {
+                    assert!(splits > 1, "{what}: a long decode span should be split");
+                }
                 assert_close(&what, &read_f32(&ctx, &ob, q.len()), &want, tol);
                 pos0 += n_tokens;
             }

@@ -140,10 +140,14 @@ fn tensors_split_across_bindings() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions { max_binding_size: Some(cap), ..Default::default() }).unwrap());
     assert_eq!(ctx.max_binding_size(), cap);
     for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q6K] {
-        let (rows, cols) = (1000usize, 512usize);
+        let (rows, cols) = (2000usize, 512usize);
         let w = testing::random_tensor(ty, rows * cols, 99);
         let t = upload(&ctx, ty, cols as u64, rows as u64, &w);
-        assert!(t.parts.len() > 1, "{ty}: {} bytes should not fit one {cap}-byte binding", w.len());
+        assert!(t.parts.len() > kernels::MAX_WEIGHT_PARTS, "{ty}: {} bytes should take more parts than one op binds", w.len());
+        // One op reads up to MAX_WEIGHT_PARTS parts (w, w1, w2, w3).
+        let (px, py) = (buffer_f32(&ctx, &vec![0.0; cols]), buffer_f32(&ctx, &vec![0.0; rows]));
+        let ops = kernels::matvec(&ctx, &step_buffer(&ctx, 0, 1), "mv", &t, &px, cols as u64, &py, rows as u64, MatvecOut::AllTokens);
+        assert_eq!(ops.unwrap().len(), t.parts.len().div_ceil(kernels::MAX_WEIGHT_PARTS), "{ty}: ops for {} parts", t.parts.len());
         check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::AllTokens, "split");
         check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::Accumulate, "split residual");
         // Embedding rows from several parts.

@@ -350,6 +350,8 @@ function updateThroughputFigures() {
     ['Load', `${sig(tp.model.load_seconds, 2)} s${tp.model.from_cache ? ' from browser storage' : ''}`],
     ['Prefill', `${tokS(tp.prefill_tok_s)} (${tp.prompt_tokens} tokens)`],
     ['Decode', `${tokS(tp.decode_tok_s)} (${tp.gen_tokens} tokens)`],
+    ['Host work per decoded token', tp.dispatches_per_token === undefined ? '–' :
+      `${tp.dispatches_per_token} GPU dispatches, ${sig(tp.host_encode_ms_per_token, 2)} ms to encode and submit`],
     ['Bytes read per decoded token', bytes(Math.round(tp.bytes_per_token)) +
       (tp.weight_bytes_per_token !== undefined ? ` (weights ${bytesShort(Math.round(tp.weight_bytes_per_token))}, KV cache ${bytesShort(Math.round(tp.kv_bytes_per_token))})` : '')],
     ['Implied bandwidth', `${gbps(tp.implied_gbps)} (bytes per token × decode tokens/s)`],

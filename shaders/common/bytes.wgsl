@@ -1,18 +1,50 @@
 // Byte-level reads from the raw GGUF bytes of a weight tensor, bound by the
 // including shader as `w: array<u32>`. GGUF blocks are not 4-byte aligned
 // (Q4_0 blocks are 18 bytes), so reads go through these helpers.
+//
+// A tensor split across bindings (larger than the device's binding limit)
+// is bound as w, w1, w2, w3 (W_PART1..W_PART3), each holding whole rows; the
+// kernel sets `w_part` before reading a row, and offsets are within that part.
+
+#ifdef W_PART1
+var<private> w_part: u32;
+fn w_word(i: u32) -> u32 {
+    switch (w_part) {
+        case 1u: {
+            return w1[i];
+        }
+#ifdef W_PART2
+        case 2u: {
+            return w2[i];
+        }
+#endif
+#ifdef W_PART3
+        case 3u: {
+            return w3[i];
+        }
+#endif
+        default: {
+            return w[i];
+        }
+    }
+}
+#else
+fn w_word(i: u32) -> u32 {
+    return w[i];
+}
+#endif
 
 fn w_u16(b: u32) -> u32 {            // b must be even
-    return (w[b >> 2u] >> ((b & 2u) * 8u)) & 0xffffu;
+    return (w_word(b >> 2u) >> ((b & 2u) * 8u)) & 0xffffu;
 }
 
 fn w_u32(b: u32) -> u32 {            // any byte offset
     let s = (b & 3u) * 8u;
-    let lo = w[b >> 2u];
+    let lo = w_word(b >> 2u);
     if (s == 0u) {
         return lo;
     }
-    return (lo >> s) | (w[(b >> 2u) + 1u] << (32u - s));
+    return (lo >> s) | (w_word((b >> 2u) + 1u) << (32u - s));
 }
 
 fn w_f16(b: u32) -> f32 {
@@ -20,7 +52,7 @@ fn w_f16(b: u32) -> f32 {
 }
 
 fn w_i8(b: u32) -> i32 {
-    let v = (w[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+    let v = (w_word(b >> 2u) >> ((b & 3u) * 8u)) & 0xffu;
     return i32(v) - select(0, 256, v >= 128u);
 }
 

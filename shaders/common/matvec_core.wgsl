@@ -36,21 +36,34 @@ var<private> inv_rms: array<f32, TT>;                  // 1 / rms(x[t0 + t])
 
 #ifdef NORM_X
 // inv_rms for tokens t0..t0+nt over `cols` elements of x. Called by the whole
-// workgroup. With TPR == 1 (CPU adapters) each invocation sums the row
-// itself: x is the same for all, and a barrier costs more there than the
-// reads; otherwise the workgroup shares the sum through a tree.
+// workgroup. Without barriers where they are costly or not needed: the TPR
+// lanes of each row split x and combine with subgroup shuffles (SUBGROUP_REDUCE),
+// or with TPR == 1 each invocation sums the row itself (x is the same for
+// all); otherwise the workgroup shares one sum through a tree in memory.
 fn norm_prologue(lid: u32, t0: u32, nt: u32) {
     let xs = p.x_stride / 4u;
-    if (TPR == 1u) {
+#ifdef SUBGROUP_REDUCE
+    let lanes_share = true;
+#else
+    let lanes_share = TPR == 1u;
+#endif
+    if (lanes_share) {
+        let lane = lid % TPR;
         for (var t = 0u; t < TT; t++) {
             var s = vec4<f32>(0.0);
             if (t < nt) {
-                for (var i = 0u; i < p.cols / 4u; i++) {
+                for (var i = lane; i < p.cols / 4u; i += TPR) {
                     let v = x[(t0 + t) * xs + i];
                     s += v * v;
                 }
             }
-            inv_rms[t] = inverseSqrt((s.x + s.y + s.z + s.w) / f32(p.cols) + p.eps);
+            var total = s.x + s.y + s.z + s.w;
+#ifdef SUBGROUP_REDUCE
+            for (var o = TPR / 2u; o > 0u; o >>= 1u) {
+                total += subgroupShuffleXor(total, o);
+            }
+#endif
+            inv_rms[t] = inverseSqrt(total / f32(p.cols) + p.eps);
         }
         return;
     }

@@ -20,7 +20,7 @@ fn load_f32(rb: u32, c: u32) {       // 32 x f32 = 128 bytes
     let b = (rb + c * 128u) >> 2u;
     for (var i = 0u; i < 8u; i++) {
         let o = b + 4u * i;
-        cv[i] = vec4<dq>(bitcast<vec4<f32>>(vec4<u32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u])));
+        cv[i] = vec4<dq>(bitcast<vec4<f32>>(vec4<u32>(w_word(o), w_word(o + 1u), w_word(o + 2u), w_word(o + 3u))));
     }
 }
 #endif
@@ -30,7 +30,7 @@ fn load_f16(rb: u32, c: u32) {       // 32 x f16 = 64 bytes
     let b = (rb + c * 64u) >> 2u;
     for (var i = 0u; i < 8u; i++) {
         let o = b + 2u * i;
-        cv[i] = vec4<dq>(vec4<f32>(unpack2x16float(w[o]), unpack2x16float(w[o + 1u])));
+        cv[i] = vec4<dq>(vec4<f32>(unpack2x16float(w_word(o)), unpack2x16float(w_word(o + 1u))));
     }
 }
 #endif
@@ -39,8 +39,8 @@ fn load_f16(rb: u32, c: u32) {       // 32 x f16 = 64 bytes
 fn load_bf16(rb: u32, c: u32) {       // 32 x bf16 = 64 bytes: the top half of an f32
     let b = (rb + c * 64u) >> 2u;
     for (var i = 0u; i < 8u; i++) {
-        let a = w[b + 2u * i];
-        let e = w[b + 2u * i + 1u];
+        let a = w_word(b + 2u * i);
+        let e = w_word(b + 2u * i + 1u);
         cv[i] = vec4<dq>(bitcast<vec4<f32>>(vec4<u32>(a << 16u, a & 0xffff0000u, e << 16u, e & 0xffff0000u)));
     }
 }
@@ -142,7 +142,7 @@ fn load_q6_k(rb: u32, c: u32) {
 // because the preprocessor has no `#if A || B` to share them between formats.
 
 fn w_u8(b: u32) -> u32 {
-    return (w[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+    return (w_word(b >> 2u) >> ((b & 3u) * 8u)) & 0xffu;
 }
 
 // (scale, min) of sub-block j (0..8) from Q4_K/Q5_K's 12 packed bytes at `s`:

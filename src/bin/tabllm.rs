@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use tabllm::engine::{load_engine, Engine, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
+use tabllm::gpu::MatvecVariant;
 use tabllm::model::LoadOptions;
 use tabllm::sampler::SamplerConfig;
 use tabllm::tokenizer::{ChatMessage, FinalAssistant, Tokenizer};
@@ -107,6 +108,15 @@ struct LoadArgs {
     /// Use the f32 path even when the GPU has shader-f16.
     #[arg(long)]
     f32: bool,
+    /// Run every projection, norm and RoPE as its own op instead of the
+    /// fused kernels (diagnostics: what a device that cannot pack takes).
+    #[arg(long)]
+    unfused: bool,
+    /// Force the matvec lane layout instead of the adapter's: `row` (one
+    /// invocation per row), `shared` (16 lanes, workgroup-memory reduction),
+    /// `subgroup` (lanes reduced with subgroup shuffles).
+    #[arg(long, value_parser = ["row", "shared", "subgroup"])]
+    matvec: Option<String>,
 }
 
 #[derive(Args)]
@@ -244,11 +254,24 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
-    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, ..Default::default() })?);
+    let matvec = match a.matvec.as_deref() {
+        Some("row") => Some(MatvecVariant::ThreadPerRow),
+        Some("shared") => Some(MatvecVariant::SharedLanes { lanes: 16 }),
+        // The adapter's smallest subgroup bounds the lanes: ask for 16 and let
+        // the device say what it can do.
+        Some(_) => Some(MatvecVariant::SubgroupLanes { lanes: 16 }),
+        None => None,
+    };
+    let ctx = GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec, ..Default::default() })
+        .or_else(|e| match matvec {
+            Some(MatvecVariant::SubgroupLanes { .. }) => GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec: Some(MatvecVariant::SubgroupLanes { lanes: 8 }), ..Default::default() }),
+            _ => Err(e),
+        })?;
+    let ctx = Arc::new(ctx);
     if !quiet {
-        eprintln!("device: {} ({:?}), {:?} path", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.precision);
+        eprintln!("device: {} ({:?}), {:?} path, matvec {:?}", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.precision, ctx.matvec);
     }
-    let opts = LoadOptions { n_ctx: a.ctx, ..Default::default() };
+    let opts = LoadOptions { n_ctx: a.ctx, fuse: !a.unfused, ..Default::default() };
     let mut last_pct = u64::MAX;
     let engine = load_engine(ctx, &a.model, opts, 1 << 20, &mut |p| {
         if let (false, Some(total)) = (quiet, p.bytes_total) {
@@ -461,6 +484,9 @@ fn bench(a: BenchArgs) -> Result<()> {
         "bytes_per_token": tp.bytes_per_token,
         "implied_gbps": roof.implied_gbps,
         "dispatches_per_token": tp.dispatches_per_token,
+        "host_encode_ms_per_token": tp.host_encode_ms_per_token,
+        "matvec": format!("{:?}", m.ctx.matvec),
+        "fused_layers": m.fused_layers().0,
         "peak_gbps": bw.as_ref().map(|r| r.peak_gbps),
         "efficiency": bw.as_ref().map(|_| roof.efficiency),
         "bandwidth": bw,
@@ -480,7 +506,14 @@ fn bench(a: BenchArgs) -> Result<()> {
             println!("peak (best median read): {:.2} GB/s", r.peak_gbps);
         }
         println!("prefill {prompt_tokens} tokens: {prefill_tok_s:.1} tok/s; decode {gen_tokens} tokens: {decode_tok_s:.2} tok/s");
-        println!("decode: {} compute dispatches per token", tp.dispatches_per_token);
+        println!(
+            "decode: {} compute dispatches per token, {:.3} ms host encode per token; matvec {:?}, {}/{} layers fused",
+            tp.dispatches_per_token,
+            tp.host_encode_ms_per_token,
+            m.ctx.matvec,
+            m.fused_layers().0,
+            m.fused_layers().1
+        );
         println!(
             "decode reads {:.1} MB/token ({:.1} MB weights + {:.2} MB KV cache): {:.2} GB/s implied",
             tp.bytes_per_token / 1e6,

@@ -22,6 +22,10 @@ pub struct Throughput {
     pub implied_gbps: f64,
     /// Compute dispatches a greedy decode step records (`Model::dispatches_per_step`).
     pub dispatches_per_token: usize,
+    /// Host time to write, encode and submit one decode step, in ms (mean
+    /// over the measured steps): the CPU side of a token, which on a real GPU
+    /// in a browser can bound decode before bandwidth does.
+    pub host_encode_ms_per_token: f64,
 }
 
 /// Runs a short warm-up, then a timed prefill of `prompt_tokens` arbitrary
@@ -53,8 +57,10 @@ pub async fn measure_throughput(model: &Model, prompt_tokens: u32, gen_tokens: u
     model.step(&[tok], 1, Output::Argmax).await?;
     let (prefill_s, mut tok) = prefill(&ids).await?;
     let t = Instant::now();
+    let mut encode_s = 0.0;
     for i in 0..gen_tokens {
         tok = model.step(&[tok], prompt_tokens + i, Output::Argmax).await?.token.unwrap_or(0);
+        encode_s += model.last_encode_seconds();
     }
     let decode_s = t.elapsed().as_secs_f64();
     let prefill_tok_s = prompt_tokens as f64 / prefill_s.max(1e-9);
@@ -72,5 +78,6 @@ pub async fn measure_throughput(model: &Model, prompt_tokens: u32, gen_tokens: u
         kv_bytes_per_token: kv,
         implied_gbps: total * decode_tok_s / 1e9,
         dispatches_per_token: model.dispatches_per_step(1, Output::Argmax),
+        host_encode_ms_per_token: encode_s * 1e3 / gen_tokens as f64,
     })
 }

@@ -13,7 +13,7 @@ mod tensor;
 pub use buffers::{read_buffer, storage_buffer, uniform_buffer, ReadbackSlot};
 pub use context::{next_task, DeviceOptions, GpuContext, GpuError, MatvecVariant, Precision};
 pub use packed::{PackedTensors, PackedVectors, Segment};
-pub use op::{Extent, Op, OpBuilder, Step, STEP_BYTES};
+pub use op::{Extent, Op, OpBuilder, SplitRule, Step, STEP_BYTES};
 pub use pipelines::{Defines, PipelineCache, PipelineKey};
 pub use preprocess::{preprocess, ShaderError};
 pub use tensor::{rows_per_part, GpuTensor, TensorPart};

@@ -24,19 +24,60 @@ pub struct Step {
 
 pub const STEP_BYTES: u64 = std::mem::size_of::<Step>() as u64;
 
+impl Step {
+    /// A step of `n_tokens` from position 0 (dispatch counts of a short context).
+    pub fn first(n_tokens: u32) -> Self {
+        Self { pos0: 0, n_tokens, kv_len: n_tokens, _pad: 0 }
+    }
+}
+
+/// How decode attention splits a long span of positions across workgroups
+/// (`SplitRule` in shaders/attention.wgsl, injected from here): a span of at
+/// most `min_span` positions is one split; a longer one takes
+/// ceil(span / per_split) splits, combined by a second op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitRule {
+    pub per_split: u32,
+    pub min_span: u32,
+    /// 0, or the sliding window that bounds the span.
+    pub window: u32,
+}
+
+impl SplitRule {
+    /// Splits of a decode step (1 for a step of several tokens).
+    pub fn splits(&self, s: &Step) -> u32 {
+        if s.n_tokens != 1 {
+            return 1;
+        }
+        let span = if self.window > 0 { s.kv_len.min(self.window) } else { s.kv_len };
+        if span <= self.min_span {
+            1
+        } else {
+            span.div_ceil(self.per_split.max(1))
+        }
+    }
+}
+
 /// Workgroup count along one axis.
 #[derive(Clone, Copy, Debug)]
 pub enum Extent {
     Fixed(u32),
     /// ceil(n_tokens / per_group).
     Tokens { per_group: u32 },
+    /// n_tokens for a step of several tokens, the decode splits for one.
+    TokensOrSplits(SplitRule),
+    /// n when a decode step has several splits to combine, else nothing.
+    IfSplit(u32, SplitRule),
 }
 
 impl Extent {
-    fn count(self, n_tokens: u32) -> u32 {
+    fn count(self, s: &Step) -> u32 {
         match self {
             Extent::Fixed(n) => n,
-            Extent::Tokens { per_group } => n_tokens.div_ceil(per_group.max(1)),
+            Extent::Tokens { per_group } => s.n_tokens.div_ceil(per_group.max(1)),
+            Extent::TokensOrSplits(rule) if s.n_tokens == 1 => rule.splits(s),
+            Extent::TokensOrSplits(_) => s.n_tokens,
+            Extent::IfSplit(n, rule) => if rule.splits(s) > 1 { n } else { 0 },
         }
     }
 }
@@ -60,20 +101,21 @@ pub struct Op {
 }
 
 impl Op {
-    /// Whether `encode` records a dispatch for a step of `n_tokens` (an empty
-    /// grid records nothing).
-    pub fn dispatches(&self, n_tokens: u32) -> bool {
-        self.dispatch.iter().all(|e| e.count(n_tokens) > 0)
+    /// Whether `encode` records a dispatch for step `s` (an empty grid
+    /// records nothing).
+    pub fn dispatches(&self, s: &Step) -> bool {
+        self.dispatch.iter().all(|e| e.count(s) > 0)
     }
 
     /// Records this op's dispatch. An x count above 65535 is folded into y;
     /// kernels that can get such counts rebuild the linear id (see
     /// `linear_group` in `common/step.wgsl`) and skip the excess.
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n_tokens: u32) {
-        if !self.dispatches(n_tokens) {
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, s: &Step) {
+        if !self.dispatches(s) {
             return;
         }
-        let [x, y, z] = self.dispatch.map(|e| e.count(n_tokens));
+        let n_tokens = s.n_tokens;
+        let [x, y, z] = self.dispatch.map(|e| e.count(s));
         let (x, y) = if x > MAX_GROUPS_PER_DIM {
             debug_assert_eq!(y, 1, "{}: x folding needs y == 1", self.name);
             (MAX_GROUPS_PER_DIM, x.div_ceil(MAX_GROUPS_PER_DIM))
@@ -98,7 +140,7 @@ pub struct OpBuilder<'a> {
     key: PipelineKey,
     decode_defines: Option<Defines>,
     params: Vec<u8>,
-    storage: Vec<wgpu::BufferBinding<'a>>,
+    storage: Vec<(u32, wgpu::BufferBinding<'a>)>,
     dispatch: [Extent; 3],
 }
 
@@ -122,15 +164,28 @@ impl<'a> OpBuilder<'a> {
         self
     }
 
-    /// Binds a whole buffer.
-    pub fn buffer(mut self, buf: &'a wgpu::Buffer) -> Self {
-        self.storage.push(buf.as_entire_buffer_binding());
+    /// The binding after the last one given.
+    fn next_binding(&self) -> u32 {
+        self.storage.last().map_or(2, |(b, _)| b + 1)
+    }
+
+    /// Binds a whole buffer at the next binding.
+    pub fn buffer(self, buf: &'a wgpu::Buffer) -> Self {
+        let b = self.next_binding();
+        self.buffer_at(b, buf)
+    }
+
+    /// Binds a whole buffer at `binding` (a shader whose bindings depend on
+    /// its defines, e.g. the extra parts of a split weight tensor).
+    pub fn buffer_at(mut self, binding: u32, buf: &'a wgpu::Buffer) -> Self {
+        self.storage.push((binding, buf.as_entire_buffer_binding()));
         self
     }
 
     /// Binds a byte range of a buffer (offset must honour the storage offset alignment).
     pub fn range(mut self, buf: &'a wgpu::Buffer, offset: u64, size: u64) -> Self {
-        self.storage.push(wgpu::BufferBinding { buffer: buf, offset, size: wgpu::BufferSize::new(size) });
+        let b = self.next_binding();
+        self.storage.push((b, wgpu::BufferBinding { buffer: buf, offset, size: wgpu::BufferSize::new(size) }));
         self
     }
 
@@ -155,8 +210,8 @@ impl<'a> OpBuilder<'a> {
             wgpu::BindGroupEntry { binding: 0, resource: step.as_entire_binding() },
             wgpu::BindGroupEntry { binding: 1, resource: params_buf.as_entire_binding() },
         ];
-        for (i, b) in self.storage.into_iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: 2 + i as u32, resource: wgpu::BindingResource::Buffer(b) });
+        for (binding, b) in self.storage {
+            entries.push(wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(b) });
         }
         // Pipelines with derived layouts each need their own bind group.
         let kernel = |key: PipelineKey| -> Result<Kernel, GpuError> {

@@ -34,6 +34,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "common/quant.wgsl",
         "common/rope.wgsl",
         "common/step.wgsl",
+        "common/weight_parts.wgsl",
         "matvec.wgsl",
         "attn_qkv.wgsl",
         "ffn_gate_up.wgsl",

@@ -2,7 +2,32 @@
 //! `shaders/attention.wgsl`).
 
 use super::{base_defines, groups, shape_err, KernelError};
-use crate::gpu::{Extent, GpuContext, Op, OpBuilder};
+use crate::gpu::{Defines, Extent, GpuContext, Op, OpBuilder, SplitRule};
+
+/// Positions per split of a long decode span, and the span below which a
+/// decode step is not split (one workgroup per head walks it): enough splits
+/// at long contexts to fill a GPU, none (and no combine dispatch) at short ones.
+pub const SPLIT_PER: u32 = 512;
+pub const SPLIT_MIN_SPAN: u32 = 1024;
+
+/// The split rule of a layer with sliding window `window` (0: none).
+pub fn split_rule(window: u32) -> SplitRule {
+    SplitRule { per_split: SPLIT_PER, min_span: SPLIT_MIN_SPAN, window }
+}
+
+/// Most splits a decode step over `n_positions` positions takes (the rows of
+/// the partials buffer per head).
+pub fn max_splits(n_positions: u32) -> u32 {
+    if n_positions <= SPLIT_MIN_SPAN {
+        1
+    } else {
+        n_positions.div_ceil(SPLIT_PER)
+    }
+}
+
+fn attention_defines() -> Defines {
+    base_defines().u32("MAX_HEAD_DIM", MAX_HEAD_DIM).u32("SPLIT_PER", SPLIT_PER).u32("SPLIT_MIN_SPAN", SPLIT_MIN_SPAN)
+}
 
 /// Largest head dimension the attention kernel holds (`MAX_HEAD_DIM`).
 pub const MAX_HEAD_DIM: u32 = 256;
@@ -74,13 +99,17 @@ struct Params {
     window: u32,
     scale: f32,
     n_cache: u32,
-    _pad: [u32; 3],
+    max_splits: u32,
+    _pad: [u32; 2],
 }
 
 /// out[t, h] = softmax(q[t, h] · K[..=pos0+t]) V for every head of the step's
 /// tokens. q, out: (n_tokens, n_heads * head_dim) f32; caches (n_cache, kv_dim),
 /// position j in slot j % n_cache as [`kv_store`] wrote it. A ring cache
 /// (n_cache below the context) must hold window + n_tokens - 1 positions.
+/// A decode step over a long span is split ([`split_rule`]): the first op
+/// writes per-split partials (n_heads, max_splits, head_dim + 2) f32, the
+/// second (dispatched only then) combines them into `out`.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
     ctx: &GpuContext,
@@ -90,12 +119,20 @@ pub fn attention(
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
     out: &wgpu::Buffer,
+    partials: &wgpu::Buffer,
     s: AttentionShape,
     n_cache: u32,
-) -> Result<Op, KernelError> {
+    n_ctx: u32,
+) -> Result<Vec<Op>, KernelError> {
     s.check(name)?;
     if n_cache == 0 {
         return Err(shape_err(name, "empty KV cache"));
+    }
+    let span = if s.window > 0 { n_ctx.min(s.window) } else { n_ctx };
+    let max_splits = max_splits(span);
+    let need = s.n_heads as u64 * max_splits as u64 * (s.head_dim as u64 + 2) * 4;
+    if partials.size() < need {
+        return Err(shape_err(name, format!("partials buffer of {} bytes, {need} needed", partials.size())));
     }
     let width = s.n_heads * s.head_dim;
     let params = Params {
@@ -108,14 +145,17 @@ pub fn attention(
         window: s.window,
         scale: s.scale,
         n_cache,
-        _pad: [0; 3],
+        max_splits,
+        _pad: [0; 2],
     };
-    Ok(OpBuilder::new(ctx, name, "attention.wgsl", "attention", base_defines().u32("MAX_HEAD_DIM", MAX_HEAD_DIM))
-        .params(&params)
-        .buffer(q)
-        .buffer(k_cache)
-        .buffer(v_cache)
-        .buffer(out)
-        .dispatch(Extent::Fixed(s.n_heads), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
-        .build(step)?)
+    let rule = split_rule(s.window);
+    let op = |entry: &'static str, name: &str, dispatch: [Extent; 3]| -> Result<Op, KernelError> {
+        let b = OpBuilder::new(ctx, name, "attention.wgsl", entry, attention_defines()).params(&params);
+        let b = if entry == "attention" { b.buffer(q).buffer(k_cache).buffer(v_cache) } else { b };
+        Ok(b.buffer_at(5, out).buffer_at(6, partials).dispatch(dispatch[0], dispatch[1], dispatch[2]).build(step)?)
+    };
+    Ok(vec![
+        op("attention", name, [Extent::Fixed(s.n_heads), Extent::TokensOrSplits(rule), Extent::Fixed(1)])?,
+        op("combine", &format!("{name}.combine"), [Extent::IfSplit(s.n_heads, rule), Extent::Fixed(1), Extent::Fixed(1)])?,
+    ])
 }

@@ -12,6 +12,7 @@ struct Params {
     row_end: u32,
     scale: f32,
     _pad: [u32; 3],
+    part_start: [u32; 4],
 }
 
 /// out[t, :] = scale * W[ids[t], :]. ids: (n_tokens) u32; out: (n_tokens, cols) f32.
@@ -28,7 +29,7 @@ pub fn embed(
         return Err(shape_err("embed", format!("row length {cols} is not a multiple of 32")));
     }
     let defines = weight_defines("embed", &[w.ty])?;
-    w.parts
+    super::part_groups(w)
         .iter()
         .map(|part| {
             let params = Params {
@@ -38,12 +39,14 @@ pub fn embed(
                 row_end: (part.row_start + part.rows) as u32,
                 scale,
                 _pad: [0; 3],
+                part_start: part.part_start,
             };
-            Ok(OpBuilder::new(ctx, "embed", "embed.wgsl", "embed", defines.clone())
+            let b = OpBuilder::new(ctx, "embed", "embed.wgsl", "embed", part.defines(defines.clone()))
                 .params(&params)
-                .buffer(&part.buffer)
+                .buffer(part.buffers[0])
                 .buffer(ids)
-                .buffer(out)
+                .buffer(out);
+            Ok(part.bind_extra(b)
                 .dispatch(Extent::Fixed(groups(cols / 32)), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
                 .build(step)?)
         })

@@ -19,6 +19,7 @@ struct Params {
     norm_off: u32,
     eps: f32,
     softcap: f32,
+    part_start: [u32; 4],
 }
 
 /// Tokens per workgroup along z (`TT` in the shaders) for steps of several
@@ -108,7 +109,7 @@ pub fn matvec_folded(
     let decode = folds(matvec_defines(ctx, name, &[w.ty], 1)?);
     let z = if last_only { Extent::Fixed(1) } else { Extent::Tokens { per_group: TOKENS_PER_GROUP } };
     let rpg = rows_per_group(ctx) as u64;
-    w.parts
+    super::part_groups(w)
         .iter()
         .map(|part| {
             let params = Params {
@@ -124,16 +125,18 @@ pub fn matvec_folded(
                 norm_off: 0,
                 eps: fold.norm.map_or(0.0, |n| n.1),
                 softcap: fold.softcap.unwrap_or(0.0),
+                part_start: part.part_start,
             };
-            let mut b = OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", defines.clone())
-                .decode_variant(decode.clone())
+            let mut b = OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", part.defines(defines.clone()))
+                .decode_variant(part.defines(decode.clone()))
                 .params(&params)
-                .buffer(&part.buffer)
+                .buffer(part.buffers[0])
                 .buffer(x)
                 .buffer(y);
             if let Some((g, _)) = fold.norm {
                 b = b.buffer(g);
             }
+            b = part.bind_extra(b);
             Ok(b.dispatch(Extent::Fixed(part.rows.div_ceil(rpg) as u32), Extent::Fixed(1), z).build(step)?)
         })
         .collect()

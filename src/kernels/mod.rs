@@ -10,7 +10,7 @@ mod norm;
 mod rope;
 mod sample;
 
-pub use attention::{attention, kv_store, AttentionShape, MAX_HEAD_DIM};
+pub use attention::{attention, kv_store, max_splits as attention_max_splits, split_rule, AttentionShape, MAX_HEAD_DIM, SPLIT_MIN_SPAN, SPLIT_PER};
 
 /// Largest head dimension the attention kernel supports.
 pub fn attention_max_head_dim() -> u32 {
@@ -95,6 +95,53 @@ pub(crate) fn weight_defines(op: &str, types: &[GgmlType]) -> Result<Defines, Ke
         d = d.u32("W_KIND", weight_kind(op, *ty)?);
     }
     Ok(d)
+}
+
+/// Most bindings of one weight tensor a kernel reads in one dispatch
+/// (`common/weight_parts.wgsl`); a tensor split into more takes several ops.
+pub const MAX_WEIGHT_PARTS: usize = 4;
+
+/// The parts of a split tensor `w` in groups one op reads: each group's
+/// buffers, its first row, its row count, the defines naming the extra
+/// bindings, and `part_start` (first row of each part relative to the group's;
+/// unused parts u32::MAX).
+pub(crate) struct PartGroup<'a> {
+    pub buffers: Vec<&'a wgpu::Buffer>,
+    pub row_start: u64,
+    pub rows: u64,
+    pub part_start: [u32; 4],
+}
+
+pub(crate) fn part_groups(w: &crate::gpu::GpuTensor) -> Vec<PartGroup<'_>> {
+    w.parts
+        .chunks(MAX_WEIGHT_PARTS)
+        .map(|chunk| {
+            let row_start = chunk[0].row_start;
+            let mut part_start = [u32::MAX; 4];
+            for (i, p) in chunk.iter().enumerate() {
+                part_start[i] = (p.row_start - row_start) as u32;
+            }
+            PartGroup { buffers: chunk.iter().map(|p| &p.buffer).collect(), row_start, rows: chunk.iter().map(|p| p.rows).sum(), part_start }
+        })
+        .collect()
+}
+
+impl PartGroup<'_> {
+    /// `W_PART1..` for the extra bindings.
+    pub fn defines(&self, d: Defines) -> Defines {
+        (1..self.buffers.len()).fold(d, |d, i| d.flag(&format!("W_PART{i}")))
+    }
+
+    /// Binds the extra parts at 6, 7, 8 (`common/weight_parts.wgsl`).
+    pub fn bind_extra<'a>(&self, mut b: crate::gpu::OpBuilder<'a>) -> crate::gpu::OpBuilder<'a>
+    where
+        Self: 'a,
+    {
+        for (i, buf) in self.buffers.iter().enumerate().skip(1) {
+            b = b.buffer_at(5 + i as u32, buf);
+        }
+        b
+    }
 }
 
 /// Parameter blocks are `#[repr(C)]` structs of 4-byte fields, padded to 16 bytes.

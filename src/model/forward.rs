@@ -43,6 +43,9 @@ pub struct Model {
     /// Final norm and output projection for the step's last token.
     head: Vec<Op>,
     argmax: Op,
+    /// Host time of the last step up to its submit (buffer writes, encoding,
+    /// submit), in ns: what each dispatch costs the CPU side.
+    last_encode_ns: std::sync::atomic::AtomicU64,
 }
 
 impl Model {
@@ -58,7 +61,7 @@ impl Model {
         let state = State::new(&ctx, &config, max_batch, n_ctx);
         let (body, head, argmax) = record(&ctx, &config, &weights, &state)?;
         ctx.check()?;
-        Ok(Self { ctx, config, weights, state, body, head, argmax })
+        Ok(Self { ctx, config, weights, state, body, head, argmax, last_encode_ns: Default::default() })
     }
 
     pub fn n_ctx(&self) -> u32 {
@@ -106,7 +109,14 @@ impl Model {
     pub fn dispatches_per_step(&self, n_tokens: u32, out: Output) -> usize {
         let head: &[Op] = if out == Output::None { &[] } else { &self.head };
         let argmax = (out == Output::Argmax).then_some(&self.argmax);
-        self.body.iter().chain(head).chain(argmax).filter(|op| op.dispatches(n_tokens)).count()
+        let s = Step::first(n_tokens);
+        self.body.iter().chain(head).chain(argmax).filter(|op| op.dispatches(&s)).count()
+    }
+
+    /// Host seconds the last step took to write its inputs, encode its
+    /// dispatches and submit them (not the GPU time, not the read-back).
+    pub fn last_encode_seconds(&self) -> f64 {
+        self.last_encode_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
     }
 
     /// Runs `ids` (at most `max_batch`) at positions pos0.. and returns what `out` asks for.
@@ -122,6 +132,7 @@ impl Model {
         if let Some(&id) = ids.iter().find(|&&id| id >= self.config.vocab) {
             return Err(ModelError::BadToken { id, vocab: self.config.vocab });
         }
+        let t_encode = web_time::Instant::now();
         let q = &self.ctx.queue;
         q.write_buffer(&self.state.ids, 0, bytemuck::cast_slice(ids));
         let s = Step { pos0, n_tokens: n, kv_len: needed, _pad: 0 };
@@ -132,10 +143,10 @@ impl Model {
             let mut pass = enc.begin_compute_pass(&Default::default());
             let head: &[Op] = if out == Output::None { &[] } else { &self.head };
             for op in self.body.iter().chain(head) {
-                op.encode(&mut pass, n);
+                op.encode(&mut pass, &s);
             }
             if out == Output::Argmax {
-                self.argmax.encode(&mut pass, n);
+                self.argmax.encode(&mut pass, &s);
             }
         }
         match out {
@@ -147,6 +158,7 @@ impl Model {
             }
         }
         q.submit([enc.finish()]);
+        self.last_encode_ns.store(t_encode.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
         let mut r = StepResult::default();
         match out {
             // An intermediate prefill step: wait for the GPU rather than
@@ -183,7 +195,7 @@ impl Model {
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
-                op.encode(&mut pass, n);
+                op.encode(&mut pass, &s);
             }
             self.ctx.queue.submit([enc.finish()]);
             self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| crate::gpu::GpuError::Readback(e.to_string()))?;
@@ -294,7 +306,7 @@ fn record(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(
                 body.push(k::kv_store(ctx, step, &op("kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.cache_len[l])?);
             }
         }
-        body.push(k::attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, att_shape(la), s.cache_len[l])?);
+        body.extend(k::attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, &s.att_partials, att_shape(la), s.cache_len[l], s.n_ctx)?);
         project_add(&mut body, &op("attn_output"), &lw.attn_output, &s.att, qd, lw.post_attention_norm.as_ref())?;
         // Feed-forward block.
         match &lw.gate_up {

@@ -24,6 +24,7 @@ pub struct State {
     pub k: wgpu::Buffer,          // (max_batch, kv_dim)
     pub v: wgpu::Buffer,          // (max_batch, kv_dim)
     pub att: wgpu::Buffer,        // (max_batch, q_dim) attention output
+    pub att_partials: wgpu::Buffer, // (n_heads, max splits, head_dim + 2) split decode attention
     pub gate: wgpu::Buffer,       // (max_batch, ffn_dim)
     pub up: wgpu::Buffer,         // (max_batch, ffn_dim)
     pub logits: wgpu::Buffer,     // (vocab) for the step's last token
@@ -76,6 +77,11 @@ impl State {
             k: f32s("k", c.kv_dim()),
             v: f32s("v", c.kv_dim()),
             att: f32s("att", c.q_dim()),
+            att_partials: gpu::storage_buffer(
+                ctx,
+                "att_partials",
+                c.n_heads as u64 * crate::kernels::attention_max_splits(n_ctx) as u64 * (c.head_dim as u64 + 2) * 4,
+            ),
             gate: f32s("gate", c.ffn_dim),
             up: f32s("up", c.ffn_dim),
             logits: gpu::storage_buffer(ctx, "logits", c.vocab as u64 * 4),

@@ -119,6 +119,12 @@ await h.check('Run all (autorun) ends with a JSON of every figure, positive and 
   assert.equal(tp.model.weight_bytes, MODELS[0].facts.weight_bytes);
   // Decode reads every weight (the embedding matrix: one row) plus the KV cache.
   assert.ok(tp.bytes_per_token > 0.5 * tp.model.weight_bytes && tp.bytes_per_token < 1.1 * tp.model.weight_bytes, `bytes/token ${tp.bytes_per_token} against ${tp.model.weight_bytes} of weights`);
+  // The fused op list (src/model/forward.rs): per llama layer attn_qkv,
+  // attention, attn_output, ffn_gate_up, ffn_down; then the embedding, the
+  // output head and the GPU argmax.
+  assert.equal(tp.dispatches_per_token, 5 * MODELS[0].facts.block_count + 3, 'dispatches per decoded token');
+  assert.ok(tp.host_encode_ms_per_token > 0 && tp.host_encode_ms_per_token < 1000 / tp.decode_tok_s, `host encode ${tp.host_encode_ms_per_token} ms within a token's ${1000 / tp.decode_tok_s} ms`);
+  assert.match(await page.locator('#tp-info').innerText(), new RegExp(`${tp.dispatches_per_token} GPU dispatches`));
   if (tp.weight_bytes_per_token !== undefined) close(tp.weight_bytes_per_token + tp.kv_bytes_per_token, tp.bytes_per_token, 1e-9, 'weights + KV per token');
 
   // Will it run (the inspect URL): sizes as in the file.

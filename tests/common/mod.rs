@@ -90,11 +90,17 @@ pub fn set_step(ctx: &GpuContext, step: &wgpu::Buffer, pos0: u32, n_tokens: u32)
 }
 
 pub fn run(ctx: &GpuContext, ops: &[Op], n_tokens: u32) {
+    run_step(ctx, ops, &Step::first(n_tokens));
+}
+
+/// Encodes `ops` for step `s` (its n_tokens and kv_len choose the grids) and
+/// submits them; the step uniform the kernels read is the caller's to write.
+pub fn run_step(ctx: &GpuContext, ops: &[Op], s: &Step) {
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = enc.begin_compute_pass(&Default::default());
         for op in ops {
-            op.encode(&mut pass, n_tokens);
+            op.encode(&mut pass, s);
         }
     }
     ctx.queue.submit([enc.finish()]);
