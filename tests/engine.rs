@@ -134,3 +134,48 @@ fn prefill_reports_progress_and_stops_between_steps() {
     assert_eq!(resumed.prefilled, 14);
     assert_eq!(resumed.ids, g.ids);
 }
+
+/// The engine queues each greedy decode step before reading the previous
+/// token back (its input copied on the GPU). The ids must be those of the
+/// plain loop (one Model::step at a time, ids from the host) on the same
+/// prompt, at every length (the speculative step past max_tokens is dropped),
+/// and the KV cache the engine keeps must continue exactly: a follow-up turn
+/// that reuses it equals a fresh prefill of the whole conversation.
+#[test]
+fn pipelined_greedy_decode_equals_the_plain_loop() {
+    use tabllm::model::Output;
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let mut e = engine(&ctx);
+    let prompt = e.encode_prompt("Once upon a time there was");
+    let plain = {
+        let m = &e.model;
+        let mut tok = 0;
+        for (i, chunk) in prompt.chunks(m.max_batch() as usize).enumerate() {
+            let out = if (i + 1) * (m.max_batch() as usize) >= prompt.len() { Output::Argmax } else { Output::None };
+            let r = pollster::block_on(m.step(chunk, (i * m.max_batch() as usize) as u32, out)).unwrap();
+            tok = r.token.unwrap_or(tok);
+        }
+        let mut ids = vec![tok];
+        for pos in prompt.len()..prompt.len() + 29 {
+            tok = pollster::block_on(m.step(&[tok], pos as u32, Output::Argmax)).unwrap().token.unwrap();
+            ids.push(tok);
+        }
+        ids
+    };
+    for max_tokens in [1, 2, 3, 17, 30] {
+        let g = gen(&mut e, &prompt, &greedy(max_tokens));
+        let n = g.ids.len();
+        assert_eq!(g.ids, plain[..n], "max_tokens {max_tokens}");
+        assert!(n == max_tokens as usize || e.tokenizer.is_eog(g.ids[n - 1]), "max_tokens {max_tokens}: {n} ids");
+    }
+    // Continue from the cache the pipelined run left.
+    let first = gen(&mut e, &prompt, &greedy(12));
+    let mut follow = prompt.clone();
+    follow.extend(&first.ids);
+    follow.extend(e.encode_prompt(" and then"));
+    let reused = gen(&mut e, &follow, &greedy(12));
+    assert!(reused.prefilled < follow.len(), "the follow-up should reuse the cache ({} of {})", reused.prefilled, follow.len());
+    let mut fresh_engine = engine(&ctx);
+    let fresh = gen(&mut fresh_engine, &follow, &greedy(12));
+    assert_eq!(reused.ids, fresh.ids);
+}

@@ -20,7 +20,7 @@ pub use throughput::{measure_throughput, Throughput};
 
 use web_time::Instant;
 
-use crate::model::{Model, ModelError, Output, StepResult};
+use crate::model::{Model, ModelError, Output, PendingStep, StepInput, StepResult};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tokenizer::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, StreamDecoder, Tokenizer, TokenizerError};
 
@@ -262,6 +262,13 @@ impl Engine {
         let mut out = TextOut::new(&params.stop, on_text);
         let mut ids: Vec<u32> = Vec::new();
         let mut next = pick(&mut sampler, first, self.cached.tokens());
+        // With the token chosen on the GPU, the step after `next` is queued
+        // before `next` is read back (it takes its input from the GPU), so the
+        // GPU is not idle while the host handles a token. When `next` ends
+        // the generation, that speculative step is dropped: it only wrote a
+        // KV entry past what `cached` records.
+        let pipelined = step_out == Output::Argmax;
+        let mut queued: Option<PendingStep> = None;
         let ending = loop {
             if ids.len() as u32 >= params.max_tokens {
                 break Ending::Length;
@@ -279,14 +286,38 @@ impl Engine {
             if ids.len() as u32 >= params.max_tokens || self.cached.len() + 1 >= n_ctx as usize {
                 break Ending::Length;
             }
-            match self.step(&[next], step_out).await {
-                Ok(r) => next = pick(&mut sampler, r, self.cached.tokens()),
+            let pos = self.cached.len() as u32;
+            let step = match queued.take() {
+                Some(p) => Ok(p),
+                None => self.model.submit(StepInput::Ids(&[next]), pos, step_out),
+            };
+            // Queue the step after this one while there is room for its token.
+            let room = (ids.len() as u32) + 1 < params.max_tokens && pos as usize + 2 < n_ctx as usize;
+            let step = step.and_then(|p| {
+                if pipelined && room {
+                    queued = Some(self.model.submit(StepInput::PreviousToken, pos + 1, step_out)?);
+                }
+                Ok(p)
+            });
+            let result = match step {
+                Ok(p) => self.model.finish(p).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(r) => {
+                    self.cached.extend(&[next]);
+                    next = pick(&mut sampler, r, self.cached.tokens());
+                }
                 Err(e) => {
+                    // A failed step may have written part of the cache: forget all of it.
+                    self.cached.clear();
                     let (text, _) = out.finish(&decoder.finish(), Ending::Failed);
                     return Err(EngineError::Interrupted { source: e, ids, text });
                 }
             }
         };
+        // A speculative step past the end: its token is never read.
+        drop(queued);
         let (text, stopped) = out.finish(&decoder.finish(), ending);
         let finish_reason = match ending {
             _ if stopped => FinishReason::Stop,

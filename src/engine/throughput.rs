@@ -6,7 +6,7 @@ use serde::Serialize;
 use web_time::Instant;
 
 use crate::bench::{decode_bytes_per_token, DecodeBytes};
-use crate::model::{Model, ModelError, Output};
+use crate::model::{Model, ModelError, Output, StepInput};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Throughput {
@@ -56,12 +56,26 @@ pub async fn measure_throughput(model: &Model, prompt_tokens: u32, gen_tokens: u
     let (_, tok) = prefill(&ids[..ids.len().min(model.max_batch() as usize)]).await?;
     model.step(&[tok], 1, Output::Argmax).await?;
     let (prefill_s, mut tok) = prefill(&ids).await?;
+    // Decode as the engine does: each step queued before the previous
+    // token is read back, its input taken from the GPU.
     let t = Instant::now();
-    let mut encode_s = 0.0;
-    for i in 0..gen_tokens {
-        tok = model.step(&[tok], prompt_tokens + i, Output::Argmax).await?.token.unwrap_or(0);
-        encode_s += model.last_encode_seconds();
+    let mut pending = model.submit(StepInput::Ids(&[tok]), prompt_tokens, Output::Argmax)?;
+    let mut encode_s = model.last_encode_seconds();
+    for i in 1..=gen_tokens {
+        let next = if i < gen_tokens {
+            let p = model.submit(StepInput::PreviousToken, prompt_tokens + i, Output::Argmax)?;
+            encode_s += model.last_encode_seconds();
+            Some(p)
+        } else {
+            None
+        };
+        tok = model.finish(pending).await?.token.unwrap_or(0);
+        match next {
+            Some(p) => pending = p,
+            None => break,
+        }
     }
+    let _ = tok;
     let decode_s = t.elapsed().as_secs_f64();
     let prefill_tok_s = prompt_tokens as f64 / prefill_s.max(1e-9);
     let decode_tok_s = gen_tokens as f64 / decode_s.max(1e-9);

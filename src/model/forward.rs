@@ -46,6 +46,8 @@ pub struct Model {
     /// Host time of the last step up to its submit (buffer writes, encoding,
     /// submit), in ns: what each dispatch costs the CPU side.
     last_encode_ns: std::sync::atomic::AtomicU64,
+    /// The token read-back slot the next step uses (0 or 1, alternating).
+    next_token_slot: std::sync::atomic::AtomicUsize,
 }
 
 impl Model {
@@ -61,7 +63,7 @@ impl Model {
         let state = State::new(&ctx, &config, max_batch, n_ctx);
         let (body, head, argmax) = record(&ctx, &config, &weights, &state)?;
         ctx.check()?;
-        Ok(Self { ctx, config, weights, state, body, head, argmax, last_encode_ns: Default::default() })
+        Ok(Self { ctx, config, weights, state, body, head, argmax, last_encode_ns: Default::default(), next_token_slot: Default::default() })
     }
 
     pub fn n_ctx(&self) -> u32 {
@@ -121,7 +123,21 @@ impl Model {
 
     /// Runs `ids` (at most `max_batch`) at positions pos0.. and returns what `out` asks for.
     pub async fn step(&self, ids: &[u32], pos0: u32, out: Output) -> Result<StepResult, ModelError> {
-        let n = ids.len() as u32;
+        let pending = self.submit(StepInput::Ids(ids), pos0, out)?;
+        self.finish(pending).await
+    }
+
+    /// Encodes and submits a step without waiting for it: with
+    /// [`StepInput::PreviousToken`] the next decode step can be queued before
+    /// the current token is read back, so the GPU does not idle while the
+    /// host reads, detokenizes and checks for a stop. Two token read-back
+    /// slots alternate, so at most two steps may be pending; each must be
+    /// finished (or dropped) in order.
+    pub fn submit(&self, input: StepInput<'_>, pos0: u32, out: Output) -> Result<PendingStep, ModelError> {
+        let n = match input {
+            StepInput::Ids(ids) => ids.len() as u32,
+            StepInput::PreviousToken => 1,
+        };
         if n == 0 || n > self.state.max_batch {
             return Err(ModelError::Config(format!("a step takes 1..={} tokens, got {n}", self.state.max_batch)));
         }
@@ -129,16 +145,24 @@ impl Model {
         if needed > self.state.n_ctx {
             return Err(ModelError::ContextFull { needed, n_ctx: self.state.n_ctx });
         }
-        if let Some(&id) = ids.iter().find(|&&id| id >= self.config.vocab) {
-            return Err(ModelError::BadToken { id, vocab: self.config.vocab });
+        if let StepInput::Ids(ids) = input {
+            if let Some(&id) = ids.iter().find(|&&id| id >= self.config.vocab) {
+                return Err(ModelError::BadToken { id, vocab: self.config.vocab });
+            }
         }
         let t_encode = web_time::Instant::now();
         let q = &self.ctx.queue;
-        q.write_buffer(&self.state.ids, 0, bytemuck::cast_slice(ids));
+        if let StepInput::Ids(ids) = input {
+            q.write_buffer(&self.state.ids, 0, bytemuck::cast_slice(ids));
+        }
         let s = Step { pos0, n_tokens: n, kv_len: needed, _pad: 0 };
         q.write_buffer(&self.state.step, 0, bytemuck::bytes_of(&s));
 
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        if input == StepInput::PreviousToken {
+            // The id the previous step chose (argmax.wgsl writes it in range).
+            enc.copy_buffer_to_buffer(&self.state.sampled, 0, &self.state.ids, 0, 4);
+        }
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             let head: &[Op] = if out == Output::None { &[] } else { &self.head };
@@ -149,9 +173,10 @@ impl Model {
                 self.argmax.encode(&mut pass, &s);
             }
         }
+        let slot = self.next_token_slot.fetch_xor(1, std::sync::atomic::Ordering::Relaxed) & 1;
         match out {
             Output::None => {}
-            Output::Argmax => self.state.token_slot.record_copy(&mut enc, &self.state.sampled, 0, 4),
+            Output::Argmax => self.state.token_slots[slot].record_copy(&mut enc, &self.state.sampled, 0, 4),
             Output::Logits => {
                 let bytes = self.config.vocab as u64 * 4;
                 self.state.logits_slot.record_copy(&mut enc, &self.state.logits, 0, bytes)
@@ -159,15 +184,20 @@ impl Model {
         }
         q.submit([enc.finish()]);
         self.last_encode_ns.store(t_encode.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(PendingStep { out, slot })
+    }
+
+    /// Waits for a submitted step and reads back what its output asks for.
+    pub async fn finish(&self, p: PendingStep) -> Result<StepResult, ModelError> {
         let mut r = StepResult::default();
-        match out {
+        match p.out {
             // An intermediate prefill step: wait for the GPU rather than
             // queueing every step at once, so an abort between steps takes
             // effect within one step (in the browser, this await is where the
             // worker sees the abort message).
             Output::None => self.ctx.settle().await?,
             Output::Argmax => {
-                let b = self.state.token_slot.read(&self.ctx, 4).await?;
+                let b = self.state.token_slots[p.slot].read(&self.ctx, 4).await?;
                 r.token = Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
             }
             Output::Logits => {
@@ -177,6 +207,23 @@ impl Model {
         }
         Ok(r)
     }
+}
+
+/// Where a step's token ids come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepInput<'a> {
+    /// These ids, written from the host.
+    Ids(&'a [u32]),
+    /// One token: the one the previous step chose on the GPU (its argmax),
+    /// copied on the GPU without a round trip through the host.
+    PreviousToken,
+}
+
+/// A submitted step not yet read back ([`Model::finish`]).
+#[must_use = "a pending step's token is read with Model::finish"]
+pub struct PendingStep {
+    out: Output,
+    slot: usize,
 }
 
 impl Model {

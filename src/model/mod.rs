@@ -9,7 +9,7 @@ mod state;
 mod weights;
 
 pub use config::{Arch, LayerAttention, ModelConfig};
-pub use forward::{Model, Output, StepResult};
+pub use forward::{Model, Output, PendingStep, StepInput, StepResult};
 pub use loader::{LoadOptions, LoadProgress, ModelLoader};
 pub use state::Ring;
 pub use weights::{LayerTensor, LayerWeights, Projections, Weights};

@@ -37,7 +37,7 @@ pub struct State {
     /// The ring of the sliding-window layers whose cache is shorter than the
     /// context (widest window, fewest slots), if any.
     pub ring: Option<Ring>,
-    pub token_slot: ReadbackSlot, // 4 bytes
+    pub token_slots: [ReadbackSlot; 2], // 4 bytes each: two decode steps may be in flight
     pub logits_slot: ReadbackSlot, // vocab * 4 bytes
 }
 
@@ -90,7 +90,7 @@ impl State {
             v_cache: cache("v"),
             cache_len,
             ring,
-            token_slot: ReadbackSlot::new(ctx, "token readback", 4),
+            token_slots: [ReadbackSlot::new(ctx, "token readback 0", 4), ReadbackSlot::new(ctx, "token readback 1", 4)],
             logits_slot: ReadbackSlot::new(ctx, "logits readback", c.vocab as u64 * 4),
         }
     }
