@@ -243,7 +243,7 @@ export interface Engine {
 export type ErrorCode =
   | 'webgpu_unavailable' | 'device_lost' | 'model_too_large' | 'download_failed'
   | 'unsupported_architecture' | 'unsupported_tensor_type' | 'invalid_model'
-  | 'context_full' | 'aborted' | 'unloaded' | 'invalid_request' | 'storage' | 'timeout' | 'internal';
+  | 'context_full' | 'context_too_large' | 'aborted' | 'unloaded' | 'invalid_request' | 'storage' | 'timeout' | 'internal';
 
 export class TabllmError extends Error {
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>);

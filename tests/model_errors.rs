@@ -118,3 +118,24 @@ fn lost_device_is_an_error_not_a_panic() {
         assert!(matches!(r, Err(ModelError::Gpu(GpuError::DeviceLost(_)))), "after device loss, step at {pos}: {r:?}");
     }
 }
+
+/// A context the device cannot hold (one layer's K cache over the binding
+/// limit) is refused by name with how many positions fit, before any cache
+/// is allocated; so is an empty context.
+#[test]
+fn context_beyond_the_device_is_refused() {
+    let cap = 1 << 20;
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions { max_binding_size: Some(cap), ..Default::default() }).unwrap());
+    let path = shared("tiny/tiny-llama-q4_0.gguf");
+    let load = |n_ctx| tabllm::model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_ctx), ..Default::default() }, 1 << 16).map(|_| ());
+    let elem = if ctx.has_f16() { 2 } else { 4 };
+    let h = tabllm::gguf::read_header_from_path(&path).unwrap();
+    let c = tabllm::model::ModelConfig::from_header(&h).unwrap();
+    let fit = (cap / (c.kv_dim() as u64 * elem)) as u32;
+    match load(fit + 1) {
+        Err(ModelError::ContextTooLarge { n_ctx, limit, max_n_ctx, .. }) => assert_eq!((n_ctx, limit, max_n_ctx), (fit + 1, cap, fit)),
+        other => panic!("context {}: {:?}", fit + 1, other.err()),
+    }
+    assert!(load(fit).is_ok(), "a context of {fit} fits");
+    assert!(matches!(load(0), Err(ModelError::Config(m)) if m.contains("at least 1")));
+}

@@ -102,8 +102,8 @@ enum Cmd {
 struct LoadArgs {
     #[arg(long)]
     model: PathBuf,
-    /// Context length to allocate.
-    #[arg(long)]
+    /// Context length to allocate (positions, at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     ctx: Option<u32>,
     /// Use the f32 path even when the GPU has shader-f16.
     #[arg(long)]
@@ -254,6 +254,8 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
+    // Name the file in the error before a GPU device is set up for nothing.
+    std::fs::File::open(&a.model).map_err(|e| format!("cannot open the model {}: {e}", a.model.display()))?;
     let matvec = match a.matvec.as_deref() {
         Some("row") => Some(MatvecVariant::ThreadPerRow),
         Some("shared") => Some(MatvecVariant::SharedLanes { lanes: 16 }),

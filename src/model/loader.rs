@@ -209,9 +209,29 @@ impl ModelLoader {
         };
         let needed: HashSet<String> = config.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
         l.done_tensors.retain(|name, _| needed.contains(name));
-        let n_ctx = self.opts.n_ctx.unwrap_or(config.ctx_train.min(4096)).max(1);
+        let n_ctx = self.opts.n_ctx.unwrap_or(config.ctx_train.min(4096));
+        if n_ctx == 0 {
+            return Err(ModelError::Config("the context (n_ctx) must hold at least 1 position".into()));
+        }
+        check_kv_fits(&self.ctx, &config, n_ctx)?;
         Model::new(self.ctx, config, l.done_tensors, self.opts.max_batch.clamp(1, 512), n_ctx, self.opts.fuse)
     }
+}
+
+/// One layer's K (or V) cache is one buffer bound whole: refuse a context it
+/// cannot hold on this device, saying how many positions fit.
+fn check_kv_fits(ctx: &GpuContext, c: &ModelConfig, n_ctx: u32) -> Result<(), ModelError> {
+    let elem: u64 = match ctx.precision {
+        crate::gpu::Precision::F16 => 2,
+        crate::gpu::Precision::F32 => 4,
+    };
+    let per_position = c.kv_dim() as u64 * elem;
+    let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
+    let bytes = n_ctx as u64 * per_position;
+    if bytes > limit {
+        return Err(ModelError::ContextTooLarge { n_ctx, bytes, limit, max_n_ctx: (limit / per_position.max(1)).min(u32::MAX as u64) as u32 });
+    }
+    Ok(())
 }
 
 /// Reads `split.count` and, for a single file, the whole configuration (the

@@ -37,6 +37,8 @@ pub enum ModelError {
     ContextFull { needed: u32, n_ctx: u32 },
     #[error("token id {id} is outside the vocabulary ({vocab})")]
     BadToken { id: u32, vocab: u32 },
+    #[error("a context of {n_ctx} positions needs {bytes} bytes of KV cache per layer in one buffer, above this device's limit of {limit}; at most {max_n_ctx} positions fit")]
+    ContextTooLarge { n_ctx: u32, bytes: u64, limit: u64, max_n_ctx: u32 },
     #[error("the model file ended before all tensors arrived")]
     Incomplete,
     #[error(transparent)]

@@ -30,6 +30,8 @@ pub enum MessageError {
     PartWithoutText { index: usize },
     #[error("tool_calls entry {index} is not an object")]
     ToolCallNotObject { index: usize },
+    #[error("a `{0}` message needs content (only an assistant message with tool_calls may have none)")]
+    MissingContent(String),
 }
 
 /// One message of a conversation. The template sees it as a map with
@@ -62,9 +64,14 @@ impl ChatMessage {
         self.content.as_deref().unwrap_or("")
     }
 
-    /// Parses a JSON array of messages, with the typed reason when one is refused.
+    /// Parses a JSON array of messages, with the typed reason when one is
+    /// refused; an empty array is refused (there is nothing to reply to).
     pub fn parse_list(json: &str) -> Result<Vec<ChatMessage>, serde_json::Error> {
-        serde_json::from_str(json)
+        let list: Vec<ChatMessage> = serde_json::from_str(json)?;
+        if list.is_empty() {
+            return Err(serde::de::Error::custom("messages is an empty array"));
+        }
+        Ok(list)
     }
 }
 
@@ -100,6 +107,10 @@ impl TryFrom<RawMessage> for ChatMessage {
             if let Some(index) = calls.iter().position(|c| !c.is_object()) {
                 return Err(MessageError::ToolCallNotObject { index });
             }
+        }
+        // OpenAI: content is required unless an assistant message carries tool_calls.
+        if content.is_none() && !(raw.role == "assistant" && raw.tool_calls.is_some()) {
+            return Err(MessageError::MissingContent(raw.role));
         }
         Ok(Self { role: raw.role, content, name: raw.name, tool_call_id: raw.tool_call_id, tool_calls: raw.tool_calls })
     }
@@ -161,6 +172,12 @@ mod tests {
 
     #[test]
     fn absent_optional_fields_stay_absent_for_the_template() {
+        for (json, role) in [(r#"{"role":"user"}"#, "user"), (r#"{"role":"user","content":null}"#, "user"), (r#"{"role":"assistant","content":null}"#, "assistant")] {
+            let e = serde_json::from_str::<ChatMessage>(json).unwrap_err();
+            assert!(e.to_string().contains(&format!("a `{role}` message needs content")), "{json}: {e}");
+        }
+        let e = ChatMessage::parse_list("[]").unwrap_err();
+        assert!(e.to_string().contains("empty array"), "{e}");
         let m: ChatMessage = serde_json::from_str(r#"{"role":"assistant","content":null,"tool_calls":[{"id":"1"}]}"#).unwrap();
         let v = serde_json::to_value(&m).unwrap();
         assert_eq!(v, serde_json::json!({"role":"assistant","content":null,"tool_calls":[{"id":"1"}]}));
