@@ -42,6 +42,10 @@ export interface EngineOptions {
   maxBindingSize?: number;
   /** Use the kernel shapes meant for CPU rasterizers such as SwiftShader (detected from the adapter info by default). */
   softwareAdapter?: boolean;
+  /** Encode each generation step with one call into JavaScript (default,
+   * true), or with wgpu's three calls per GPU dispatch (false: diagnostics,
+   * to measure what the host side of a token costs). */
+  jsReplay?: boolean;
   /** Give up on a load that has not finished after this many milliseconds: its
    * worker is ended and createEngine rejects with code `timeout`. Default: no limit. */
   loadTimeoutMs?: number;

@@ -302,7 +302,7 @@ function normalizeSource(model) {
   return list.map((m) => (typeof Blob !== 'undefined' && m instanceof Blob ? m : new URL(String(m), globalThis.location?.href).href));
 }
 
-const ENGINE_OPTIONS = ['model', 'onProgress', 'context', 'cache', 'signal', 'maxBindingSize', 'softwareAdapter', 'loadTimeoutMs', 'testFaults'];
+const ENGINE_OPTIONS = ['model', 'onProgress', 'context', 'cache', 'signal', 'maxBindingSize', 'softwareAdapter', 'jsReplay', 'loadTimeoutMs', 'testFaults'];
 
 /** Refuses options tabllm does not know and numbers out of range, each by name. */
 function checkEngineOptions(opts) {
@@ -314,6 +314,9 @@ function checkEngineOptions(opts) {
   if (set('context')) checkNumber('context', opts.context, { min: 1, max: 2 ** 20, integer: true });
   if (set('maxBindingSize')) checkNumber('maxBindingSize', opts.maxBindingSize, { min: 2 ** 20, max: Number.MAX_SAFE_INTEGER, integer: true });
   if (set('loadTimeoutMs')) checkNumber('loadTimeoutMs', opts.loadTimeoutMs, { min: 1, max: 2 ** 31 - 1 });
+  for (const k of ['softwareAdapter', 'jsReplay']) {
+    if (set(k) && typeof opts[k] !== 'boolean') throw new TabllmError('invalid_request', `${k} must be true or false`, { field: k });
+  }
 }
 
 export async function createEngine(opts = {}) {
@@ -330,7 +333,7 @@ export async function createEngine(opts = {}) {
   try {
     const info = await client.call(
       'load',
-      { model, context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, base: globalThis.location?.href, testFaults: opts.testFaults },
+      { model, context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, jsReplay: opts.jsReplay ?? true, base: globalThis.location?.href, testFaults: opts.testFaults },
       { signal: opts.signal, onEvent: (m) => m.type === 'progress' && opts.onProgress?.(m.progress) },
     );
     return new Engine(client, info);

@@ -91,7 +91,7 @@ function wasmMemoryBytes() {
   return wasm?.memory?.buffer?.byteLength ?? 0;
 }
 
-async function load({ model, context, cache = true, maxBindingSize, softwareAdapter, base, testFaults = {} }, post, signal) {
+async function load({ model, context, cache = true, maxBindingSize, softwareAdapter, jsReplay = true, base, testFaults = {} }, post, signal) {
   await ready();
   throwIfAborted(signal);
   const started = performance.now();
@@ -100,7 +100,7 @@ async function load({ model, context, cache = true, maxBindingSize, softwareAdap
   const adapter = await adapterInfo();
   engine?.free();
   engine = null;
-  const e = await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined, softwareAdapter ?? adapter.software);
+  const e = await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined, softwareAdapter ?? adapter.software, jsReplay);
   let device;
   try {
     throwIfAborted(signal);

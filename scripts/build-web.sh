@@ -39,6 +39,9 @@ step "build the engine for wasm32" \
   "the Rust code does not compile for wasm32-unknown-unknown; the compiler's message is above" \
   cargo build --locked --release --lib --target wasm32-unknown-unknown
 
+# Inline JS snippets land in a folder named by a hash: drop old ones so the
+# package ships only the current build's.
+rm -rf pkg/wasm/snippets
 step "generate the JS bindings (pkg/wasm)" \
   "wasm-bindgen rejected target/wasm32-unknown-unknown/release/tabllm.wasm; its message is above" \
   "$wasm_bindgen" --target web --out-dir pkg/wasm --out-name tabllm target/wasm32-unknown-unknown/release/tabllm.wasm

@@ -32,6 +32,8 @@ const config = {
   inspect: params.get('inspect') || '',
   context: intParam('context', 4096),
   autorun: params.get('autorun') === '1',
+  // js_replay=0: encode steps through wgpu's per-dispatch calls (to compare the host cost).
+  js_replay: params.get('js_replay') !== '0',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -306,6 +308,7 @@ async function runThroughput() {
     engine = await createEngine({
       model: src,
       context,
+      jsReplay: config.js_replay,
       onProgress: (p) => {
         if (p.fraction !== null) bar.value = p.fraction;
         if (p.phase !== 'ready') status(`Loading the model (${p.phase}): ${sizeLabel(Math.max(1, p.bytes_loaded))}${p.bytes_total ? ` of ${sizeLabel(p.bytes_total)}` : ''}…`);

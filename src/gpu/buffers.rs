@@ -46,6 +46,11 @@ impl ReadbackSlot {
         Self { staging, capacity }
     }
 
+    /// The staging buffer copies land in (for encoders outside wgpu).
+    pub fn staging(&self) -> &wgpu::Buffer {
+        &self.staging
+    }
+
     /// Records a copy of `src[offset..offset+bytes]` into the slot.
     pub fn record_copy(&self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, offset: u64, bytes: u64) {
         debug_assert!(bytes <= self.capacity);

@@ -79,6 +79,9 @@ pub struct DeviceOptions {
     /// `SubgroupLanes` on an adapter without `subgroups`, or with more lanes
     /// than its smallest subgroup, is refused with `GpuError::RequestDevice`.
     pub matvec: Option<MatvecVariant>,
+    /// Browser: encode steps through wgpu calls instead of the one-call JS
+    /// replay (diagnostics: the host cost per dispatch, before and after).
+    pub no_web_replay: bool,
 }
 
 /// Device, queue, negotiated limits and the pipeline cache, shared by every kernel.
@@ -89,6 +92,9 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub precision: Precision,
     pub matvec: MatvecVariant,
+    /// Browser: steps are encoded by one call into JavaScript
+    /// (`gpu::web_replay`) instead of three wgpu calls per dispatch.
+    pub web_replay: bool,
     pub pipelines: PipelineCache,
     /// Asynchronous failures, each kept apart so a loss is always told as a
     /// loss even when a validation error about the dead device came first.
@@ -191,6 +197,7 @@ impl GpuContext {
         }
         let mut ctx = Self::from_device(device, queue, info, precision);
         ctx.matvec = matvec;
+        ctx.web_replay = cfg!(target_arch = "wasm32") && !opts.no_web_replay;
         Ok(ctx)
     }
 
@@ -210,6 +217,7 @@ impl GpuContext {
         let matvec = if adapter_info.device_type == wgpu::DeviceType::Cpu { MatvecVariant::ThreadPerRow } else { MatvecVariant::SharedLanes { lanes: GPU_LANES } };
         Self {
             matvec,
+            web_replay: false,
             device,
             queue,
             adapter_info,

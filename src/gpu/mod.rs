@@ -9,6 +9,8 @@ mod packed;
 mod pipelines;
 mod preprocess;
 mod tensor;
+#[cfg(target_arch = "wasm32")]
+pub mod web_replay;
 
 pub use buffers::{read_buffer, storage_buffer, uniform_buffer, ReadbackSlot};
 pub use context::{next_task, DeviceOptions, GpuContext, GpuError, MatvecVariant, Precision};

@@ -94,6 +94,9 @@ struct Kernel {
 pub struct Op {
     pub name: String,
     kernel: Kernel,
+    /// The same kernels as JS objects for one-call replay (browser).
+    #[cfg(target_arch = "wasm32")]
+    web: Option<(super::web_replay::WebKernel, Option<super::web_replay::WebKernel>)>,
     /// The single-token variant (decode), when the op has one: same bindings
     /// and grid, compiled for one token (no token loop).
     decode: Option<Kernel>,
@@ -107,14 +110,14 @@ impl Op {
         self.dispatch.iter().all(|e| e.count(s) > 0)
     }
 
-    /// Records this op's dispatch. An x count above 65535 is folded into y;
-    /// kernels that can get such counts rebuild the linear id (see
-    /// `linear_group` in `common/step.wgsl`) and skip the excess.
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, s: &Step) {
+    /// The workgroup grid for step `s`, or None when it is empty. An x count
+    /// above 65535 is folded into y; kernels that can get such counts
+    /// rebuild the linear id (see `linear_group` in `common/step.wgsl`) and
+    /// skip the excess.
+    fn grid(&self, s: &Step) -> Option<[u32; 3]> {
         if !self.dispatches(s) {
-            return;
+            return None;
         }
-        let n_tokens = s.n_tokens;
         let [x, y, z] = self.dispatch.map(|e| e.count(s));
         let (x, y) = if x > MAX_GROUPS_PER_DIM {
             debug_assert_eq!(y, 1, "{}: x folding needs y == 1", self.name);
@@ -122,13 +125,35 @@ impl Op {
         } else {
             (x, y)
         };
+        Some([x, y, z])
+    }
+
+    /// Records this op's dispatch for step `s`.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, s: &Step) {
+        let Some([x, y, z]) = self.grid(s) else { return };
         let k = match &self.decode {
-            Some(d) if n_tokens == 1 => d,
+            Some(d) if s.n_tokens == 1 => d,
             _ => &self.kernel,
         };
         pass.set_pipeline(&k.pipeline);
         pass.set_bind_group(0, &k.bind_group, &[]);
         pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// Appends this op's dispatch for step `s` to a replay plan as (kernel,
+    /// x, y, z); false when the op has no JS twin (then the caller encodes
+    /// through wgpu).
+    #[cfg(target_arch = "wasm32")]
+    pub fn plan(&self, s: &Step, plan: &mut Vec<u32>) -> bool {
+        let Some((general, decode)) = &self.web else { return false };
+        if let Some([x, y, z]) = self.grid(s) {
+            let k = match decode {
+                Some(d) if s.n_tokens == 1 => d,
+                _ => general,
+            };
+            plan.extend([k.index(), x, y, z]);
+        }
+        true
     }
 }
 
@@ -214,8 +239,8 @@ impl<'a> OpBuilder<'a> {
             entries.push(wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(b) });
         }
         // Pipelines with derived layouts each need their own bind group.
-        let kernel = |key: PipelineKey| -> Result<Kernel, GpuError> {
-            let pipeline = ctx.pipelines.get(&ctx.device, key)?;
+        let kernel = |key: &PipelineKey| -> Result<Kernel, GpuError> {
+            let pipeline = ctx.pipelines.get(&ctx.device, key.clone())?;
             let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(&self.name),
                 layout: &pipeline.get_bind_group_layout(0),
@@ -223,11 +248,33 @@ impl<'a> OpBuilder<'a> {
             });
             Ok(Kernel { pipeline, bind_group })
         };
-        let decode = match self.decode_defines {
-            Some(defines) => Some(kernel(PipelineKey { shader: self.key.shader, entry: self.key.entry, defines })?),
-            None => None,
+        let decode_key = self.decode_defines.map(|defines| PipelineKey { shader: self.key.shader, entry: self.key.entry, defines });
+        let decode = decode_key.as_ref().map(kernel).transpose()?;
+        let general = kernel(&self.key)?;
+        #[cfg(target_arch = "wasm32")]
+        let web = if ctx.web_replay {
+            let twin = |key: &PipelineKey| -> Result<super::web_replay::WebKernel, GpuError> {
+                let wgsl = super::preprocess::preprocess(key.shader, &key.defines)?;
+                let list: Vec<(u32, &wgpu::Buffer, u64, Option<u64>)> = entries
+                    .iter()
+                    .map(|e| match &e.resource {
+                        wgpu::BindingResource::Buffer(b) => Ok((e.binding, b.buffer, b.offset, b.size.map(|s| s.get()))),
+                        _ => Err(GpuError::Validation(format!("{}: only buffer bindings replay", self.name))),
+                    })
+                    .collect::<Result<_, _>>()?;
+                super::web_replay::make_kernel(ctx, &wgsl, key.entry, &list)
+            };
+            Some((twin(&self.key)?, decode_key.as_ref().map(twin).transpose()?))
+        } else {
+            None
         };
-        let general = kernel(self.key)?;
-        Ok(Op { name: self.name, kernel: general, decode, dispatch: self.dispatch })
+        Ok(Op {
+            name: self.name,
+            kernel: general,
+            #[cfg(target_arch = "wasm32")]
+            web,
+            decode,
+            dispatch: self.dispatch,
+        })
     }
 }

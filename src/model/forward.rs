@@ -158,6 +158,12 @@ impl Model {
         let s = Step { pos0, n_tokens: n, kv_len: needed, _pad: 0 };
         q.write_buffer(&self.state.step, 0, bytemuck::bytes_of(&s));
 
+        let slot = self.next_token_slot.fetch_xor(1, std::sync::atomic::Ordering::Relaxed) & 1;
+        #[cfg(target_arch = "wasm32")]
+        if self.ctx.web_replay && self.replay(&s, input, out, slot)? {
+            self.last_encode_ns.store(t_encode.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+            return Ok(PendingStep { out, slot });
+        }
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         if input == StepInput::PreviousToken {
             // The id the previous step chose (argmax.wgsl writes it in range).
@@ -173,7 +179,6 @@ impl Model {
                 self.argmax.encode(&mut pass, &s);
             }
         }
-        let slot = self.next_token_slot.fetch_xor(1, std::sync::atomic::Ordering::Relaxed) & 1;
         match out {
             Output::None => {}
             Output::Argmax => self.state.token_slots[slot].record_copy(&mut enc, &self.state.sampled, 0, 4),
@@ -185,6 +190,32 @@ impl Model {
         q.submit([enc.finish()]);
         self.last_encode_ns.store(t_encode.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(PendingStep { out, slot })
+    }
+
+    /// Browser: the whole step in one call into JavaScript (`gpu::web_replay`).
+    /// False when some op has no JS twin (the caller encodes through wgpu).
+    #[cfg(target_arch = "wasm32")]
+    fn replay(&self, s: &Step, input: StepInput<'_>, out: Output, slot: usize) -> Result<bool, ModelError> {
+        let head: &[Op] = if out == Output::None { &[] } else { &self.head };
+        let argmax = (out == Output::Argmax).then_some(&self.argmax);
+        let mut plan = Vec::with_capacity(4 * (self.body.len() + head.len() + 1));
+        for op in self.body.iter().chain(head).chain(argmax) {
+            if !op.plan(s, &mut plan) {
+                return Ok(false);
+            }
+        }
+        let st = &self.state;
+        let pre: Vec<crate::gpu::web_replay::Copy<'_>> = match input {
+            StepInput::PreviousToken => vec![(&st.sampled, 0, &st.ids, 0, 4)],
+            StepInput::Ids(_) => vec![],
+        };
+        let post: Vec<crate::gpu::web_replay::Copy<'_>> = match out {
+            Output::None => vec![],
+            Output::Argmax => vec![(&st.sampled, 0, st.token_slots[slot].staging(), 0, 4)],
+            Output::Logits => vec![(&st.logits, 0, st.logits_slot.staging(), 0, self.config.vocab as u64 * 4)],
+        };
+        crate::gpu::web_replay::replay(&self.ctx, &plan, &pre, &post)?;
+        Ok(true)
     }
 
     /// Waits for a submitted step and reads back what its output asks for.

@@ -159,10 +159,12 @@ impl WebEngine {
     /// prepares a loader. `software_adapter`: the adapter is a CPU rasterizer
     /// such as SwiftShader (the worker tells from `GPUAdapterInfo`).
     /// `n_ctx`: 1 to 2^20 tokens; `max_binding_size`: 1 MiB to 2^53 bytes.
-    pub async fn create(n_ctx: Option<f64>, max_binding_size: Option<f64>, software_adapter: Option<bool>) -> JsResult<WebEngine> {
+    /// `js_replay` (default true): encode each step with one call into
+    /// JavaScript (`gpu::web_replay`) rather than wgpu's calls per dispatch.
+    pub async fn create(n_ctx: Option<f64>, max_binding_size: Option<f64>, software_adapter: Option<bool>, js_replay: Option<bool>) -> JsResult<WebEngine> {
         let n_ctx = n_ctx.map(|n| limits::integer("context", n, 1, MAX_CONTEXT as u64)).transpose()?.map(|n| n as u32);
         let max_binding_size = max_binding_size.map(|b| limits::integer("maxBindingSize", b, 1 << 20, limits::MAX_SAFE_INTEGER)).transpose()?;
-        let opts = DeviceOptions { max_binding_size, software_adapter, ..Default::default() };
+        let opts = DeviceOptions { max_binding_size, software_adapter, no_web_replay: js_replay == Some(false), ..Default::default() };
         let ctx = Arc::new(GpuContext::new(&opts).await.map_err(js)?);
         let loader = ModelLoader::new(ctx.clone(), LoadOptions { n_ctx, ..Default::default() });
         Ok(WebEngine { state: Rc::new(RefCell::new(State::Loading { loader, text: None })), ctx, name: RefCell::new(None), header_bytes: Default::default() })

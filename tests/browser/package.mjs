@@ -52,6 +52,28 @@ await page.waitForSelector('body[data-ready]');
 const requests = [];
 context.on('request', (r) => requests.push(new URL(r.url()).pathname));
 
+await check('both step encoders (one JS call per step, wgpu calls per dispatch) give llama.cpp\'s greedy ids; jsReplay is checked', async () => {
+  const c = tiny.cases[0];
+  const r = await page.evaluate(async ({ ids, n }) => {
+    const out = {};
+    for (const jsReplay of [true, false]) {
+      const engine = await createEngine({ model: '/models/tiny-llama-q4_0.gguf', context: 128, cache: false, jsReplay });
+      const done = await engine.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
+      const bench = await engine.bench({ prompt_tokens: 8, gen_tokens: 4 });
+      await engine.unload();
+      out[jsReplay] = { ids: done.timings.completion_ids, dispatches: bench.dispatches_per_token, encode: bench.host_encode_ms_per_token };
+    }
+    out.bad = await createEngine({ model: '/models/tiny-llama-q4_0.gguf', jsReplay: 'yes' }).then(() => 'loaded', (e) => `${e.code}: ${e.message}`);
+    return out;
+  }, { ids: c.prompt_ids, n: c.greedy_ids_f32_activations.length });
+  for (const k of ['true', 'false']) {
+    assert.deepEqual(r[k].ids, c.greedy_ids_f32_activations, `jsReplay ${k}`);
+    assert.equal(r[k].dispatches, 5 * 2 + 3, `jsReplay ${k}: dispatches per token of the 2-layer model`);
+  }
+  assert.match(r.bad, /^invalid_request: jsReplay must be true or false/);
+  console.log(`tiny model host encode per token: ${r.true.encode.toFixed(3)} ms replayed, ${r.false.encode.toFixed(3)} ms through wgpu`);
+});
+
 await check('tiny model: greedy ids equal llama.cpp, progress reported to the end', async () => {
   const c = tiny.cases[0];
   const r = await page.evaluate(async ({ ids, n }) => {
