@@ -1,6 +1,8 @@
 // Causal attention of this step's queries over the KV cache, grouped-query:
 // query head h reads KV head h / (n_heads / n_kv_heads). One workgroup per
-// (head, token); positions are taken 64 at a time with an online softmax, so
+// GQA query heads that share a KV head (grid x = n_heads / GQA) and token, so
+// each K and V row is read once for all of them; positions are taken 64 at
+// a time with an online softmax (one per head), so
 // any context length works in fixed shared memory. A sliding window (window > 0)
 // limits token p to positions (p - window, p]. Position j is in cache slot
 // j % n_cache: a cache shorter than the context is a ring (kv_store.wgsl),
@@ -44,13 +46,13 @@ fn n_splits(span: u32) -> u32 {
 }
 
 const DPT: u32 = MAX_HEAD_DIM / WG_SIZE;      // output dims per thread
-var<workgroup> qs: array<f32, MAX_HEAD_DIM>;  // the scaled query
-var<workgroup> ps: array<f32, WG_SIZE>;       // scores, then weights, of one block of positions
+var<workgroup> qs: array<f32, GQA * MAX_HEAD_DIM>;  // (GQA, head_dim) the scaled queries
+var<workgroup> ps: array<f32, GQA * WG_SIZE>;       // (GQA, WG_SIZE) scores, then weights, of one block of positions
 const NEG: f32 = -1.0e30;
 
 @compute @workgroup_size(WG_SIZE)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let h = wid.x;
+    let h0 = wid.x * GQA;   // first query head of this workgroup
     // Decode: grid y is the split; otherwise the token.
     let t = select(wid.y, 0u, step.n_tokens == 1u);
     let split = select(0u, wid.y, step.n_tokens == 1u);
@@ -58,9 +60,9 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         return;
     }
     let hd = p.head_dim;
-    let kv_off = (h / (p.n_heads / p.n_kv_heads)) * hd;
-    for (var d = lid; d < hd; d += WG_SIZE) {
-        qs[d] = q[t * p.q_stride + h * hd + d] * p.scale;
+    let kv_off = (h0 / (p.n_heads / p.n_kv_heads)) * hd;
+    for (var i = lid; i < GQA * hd; i += WG_SIZE) {
+        qs[i] = q[t * p.q_stride + h0 * hd + i] * p.scale;
     }
     var end = step.pos0 + t + 1u;
     var start = 0u;
@@ -72,68 +74,99 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         start = start + split * SPLIT_PER;
         end = min(end, start + SPLIT_PER);
     }
-    var m = NEG;
-    var l = 0.0;
-    var acc: array<f32, DPT>;
+    var m: array<f32, GQA>;
+    var l: array<f32, GQA>;
+    var acc: array<array<f32, DPT>, GQA>;
+    for (var g = 0u; g < GQA; g++) {
+        m[g] = NEG;
+    }
     workgroupBarrier();
     for (var base = start; base < end; base += WG_SIZE) {
         let j = base + lid;
-        var s = NEG;
+        // Scores of position j for every head of the group: K[j] read once.
+        var sc: array<f32, GQA>;
+        for (var g = 0u; g < GQA; g++) {
+            sc[g] = NEG;
+        }
         if (j < end) {
-            s = 0.0;
+            for (var g = 0u; g < GQA; g++) {
+                sc[g] = 0.0;
+            }
             let kb = (j % p.n_cache) * p.kv_dim + kv_off;
             for (var d = 0u; d < hd; d++) {
-                s += qs[d] * f32(k_cache[kb + d]);
-            }
-        }
-        ps[lid] = s;
-        workgroupBarrier();
-        var bmax = NEG;
-        for (var i = 0u; i < WG_SIZE; i++) {
-            bmax = max(bmax, ps[i]);
-        }
-        let m_new = max(m, bmax);
-        let corr = exp(m - m_new);
-        workgroupBarrier();
-        ps[lid] = select(0.0, exp(s - m_new), j < end);
-        workgroupBarrier();
-        l *= corr;
-        for (var k = 0u; k < DPT; k++) {
-            acc[k] *= corr;
-        }
-        let n = min(WG_SIZE, end - base);
-        for (var i = 0u; i < n; i++) {
-            let pw = ps[i];
-            l += pw;
-            let vb = ((base + i) % p.n_cache) * p.kv_dim + kv_off;
-            for (var k = 0u; k < DPT; k++) {
-                let d = lid + k * WG_SIZE;
-                if (d < hd) {
-                    acc[k] += pw * f32(v_cache[vb + d]);
+                let kd = f32(k_cache[kb + d]);
+                for (var g = 0u; g < GQA; g++) {
+                    sc[g] += qs[g * hd + d] * kd;
                 }
             }
         }
-        m = m_new;
-        workgroupBarrier();
-    }
-    if (splits > 1u) {
-        let pb = (h * p.max_splits + split) * (hd + 2u);
-        if (lid == 0u) {
-            partials[pb] = m;
-            partials[pb + 1u] = l;
+        for (var g = 0u; g < GQA; g++) {
+            ps[g * WG_SIZE + lid] = sc[g];
         }
-        for (var k = 0u; k < DPT; k++) {
-            let d = lid + k * WG_SIZE;
-            if (d < hd) {
-                partials[pb + 2u + d] = acc[k];
+        workgroupBarrier();
+        var corr: array<f32, GQA>;
+        var m_new: array<f32, GQA>;
+        for (var g = 0u; g < GQA; g++) {
+            var bmax = NEG;
+            for (var i = 0u; i < WG_SIZE; i++) {
+                bmax = max(bmax, ps[g * WG_SIZE + i]);
+            }
+            m_new[g] = max(m[g], bmax);
+            corr[g] = exp(m[g] - m_new[g]);
+        }
+        workgroupBarrier();
+        for (var g = 0u; g < GQA; g++) {
+            ps[g * WG_SIZE + lid] = select(0.0, exp(sc[g] - m_new[g]), j < end);
+        }
+        workgroupBarrier();
+        for (var g = 0u; g < GQA; g++) {
+            l[g] *= corr[g];
+            for (var k = 0u; k < DPT; k++) {
+                acc[g][k] *= corr[g];
             }
         }
-        return;
+        let n = min(WG_SIZE, end - base);
+        for (var i = 0u; i < n; i++) {
+            let vb = ((base + i) % p.n_cache) * p.kv_dim + kv_off;
+            for (var g = 0u; g < GQA; g++) {
+                l[g] += ps[g * WG_SIZE + i];
+            }
+            for (var k = 0u; k < DPT; k++) {
+                let d = lid + k * WG_SIZE;
+                if (d < hd) {
+                    let vd = f32(v_cache[vb + d]);
+                    for (var g = 0u; g < GQA; g++) {
+                        acc[g][k] += ps[g * WG_SIZE + i] * vd;
+                    }
+                }
+            }
+        }
+        for (var g = 0u; g < GQA; g++) {
+            m[g] = m_new[g];
+        }
+        workgroupBarrier();
     }
-    for (var k = 0u; k < DPT; k++) {
-        let d = lid + k * WG_SIZE;
-        if (d < hd) {
-            out[t * p.out_stride + h * hd + d] = acc[k] / l;
+    for (var g = 0u; g < GQA; g++) {
+        let h = h0 + g;
+        if (splits > 1u) {
+            let pb = (h * p.max_splits + split) * (hd + 2u);
+            if (lid == 0u) {
+                partials[pb] = m[g];
+                partials[pb + 1u] = l[g];
+            }
+            for (var k = 0u; k < DPT; k++) {
+                let d = lid + k * WG_SIZE;
+                if (d < hd) {
+                    partials[pb + 2u + d] = acc[g][k];
+                }
+            }
+        } else {
+            for (var k = 0u; k < DPT; k++) {
+                let d = lid + k * WG_SIZE;
+                if (d < hd) {
+                    out[t * p.out_stride + h * hd + d] = acc[g][k] / l[g];
+                }
+            }
         }
     }
 }

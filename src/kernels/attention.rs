@@ -25,8 +25,23 @@ pub fn max_splits(n_positions: u32) -> u32 {
     }
 }
 
-fn attention_defines() -> Defines {
-    base_defines().u32("MAX_HEAD_DIM", MAX_HEAD_DIM).u32("SPLIT_PER", SPLIT_PER).u32("SPLIT_MIN_SPAN", SPLIT_MIN_SPAN)
+/// Most query heads one attention workgroup serves (they share each K and V
+/// row it reads); bounded by workgroup memory: GQA x MAX_HEAD_DIM f32.
+pub const MAX_GQA_PER_GROUP: u32 = 8;
+
+/// Query heads per workgroup for `n_heads` over `n_kv_heads`: the largest
+/// divisor of the group size within [`MAX_GQA_PER_GROUP`].
+pub fn heads_per_group(n_heads: u32, n_kv_heads: u32) -> u32 {
+    let g = (n_heads / n_kv_heads.max(1)).max(1);
+    (1..=g.min(MAX_GQA_PER_GROUP)).rev().find(|d| g % d == 0).unwrap_or(1)
+}
+
+fn attention_defines(gqa: u32) -> Defines {
+    base_defines()
+        .u32("MAX_HEAD_DIM", MAX_HEAD_DIM)
+        .u32("SPLIT_PER", SPLIT_PER)
+        .u32("SPLIT_MIN_SPAN", SPLIT_MIN_SPAN)
+        .u32("GQA", gqa)
 }
 
 /// Largest head dimension the attention kernel holds (`MAX_HEAD_DIM`).
@@ -149,13 +164,14 @@ pub fn attention(
         _pad: [0; 2],
     };
     let rule = split_rule(s.window);
+    let gqa = heads_per_group(s.n_heads, s.n_kv_heads);
     let op = |entry: &'static str, name: &str, dispatch: [Extent; 3]| -> Result<Op, KernelError> {
-        let b = OpBuilder::new(ctx, name, "attention.wgsl", entry, attention_defines()).params(&params);
+        let b = OpBuilder::new(ctx, name, "attention.wgsl", entry, attention_defines(gqa)).params(&params);
         let b = if entry == "attention" { b.buffer(q).buffer(k_cache).buffer(v_cache) } else { b };
         Ok(b.buffer_at(5, out).buffer_at(6, partials).dispatch(dispatch[0], dispatch[1], dispatch[2]).build(step)?)
     };
     Ok(vec![
-        op("attention", name, [Extent::Fixed(s.n_heads), Extent::TokensOrSplits(rule), Extent::Fixed(1)])?,
+        op("attention", name, [Extent::Fixed(s.n_heads / gqa), Extent::TokensOrSplits(rule), Extent::Fixed(1)])?,
         op("combine", &format!("{name}.combine"), [Extent::IfSplit(s.n_heads, rule), Extent::Fixed(1), Extent::Fixed(1)])?,
     ])
 }
