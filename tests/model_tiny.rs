@@ -23,7 +23,7 @@ fn tiny_llama_bf16() {
 /// against the op list written out by hand: per llama layer (no biases, no QK
 /// norm) attn_norm, q, k, v, rope_q, rope_k, kv_store, attention,
 /// out+residual, ffn_norm, gate, up, act, down+residual; then the embedding,
-/// output_norm, the output head and the GPU argmax. The decode-speed issue
+/// output_norm, the output head and the GPU argmax (or the GPU sampler). The decode-speed issue
 /// lowers these figures; update the list here when the op list changes.
 #[test]
 fn dispatches_per_step_follow_the_op_list() {
@@ -37,5 +37,6 @@ fn dispatches_per_step_follow_the_op_list() {
     use tabllm::model::Output;
     assert_eq!(m.dispatches_per_step(1, Output::Argmax), 1 + per_layer * layers + 3, "decode");
     assert_eq!(m.dispatches_per_step(1, Output::Logits), 1 + per_layer * layers + 2, "decode with logits");
+    assert_eq!(m.dispatches_per_step(1, Output::Sample), 1 + per_layer * layers + 3, "decode sampled on the GPU");
     assert_eq!(m.dispatches_per_step(16, Output::None), 1 + per_layer * layers, "prefill chunk");
 }

@@ -20,7 +20,7 @@ pub use embed::embed;
 pub use matvec::{matvec, MatvecOut};
 pub use norm::{rmsnorm, rmsnorm_in_place};
 pub use rope::{rope, RopeLayout, RopeShape};
-pub use sample::argmax;
+pub use sample::{argmax, penalty_counts, sample, sample_with_probs, SampleInputs, SampleParams, MAX_PENALIZED};
 
 use crate::gpu::{Defines, GpuError};
 use crate::quant::GgmlType;
