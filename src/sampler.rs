@@ -1,4 +1,7 @@
 //! Token sampling: greedy, temperature, top-k, top-p, min-p, penalties, seeded RNG.
+//! The engine samples on the GPU (`shaders/sample.wgsl`, the same stages and
+//! probabilities); this CPU sampler is its reference, and picks the token
+//! when the caller wants the logits row anyway (top logits).
 //!
 //! The chain is llama.cpp's default order:
 //! penalties → top-k → top-p → min-p → temperature → softmax → draw.
@@ -86,8 +89,9 @@ impl Sampler {
         self.cfg.temperature.is_nan() || self.cfg.temperature <= 0.0
     }
 
-    /// Some penalty changes logits: then even a greedy pick needs the logits
-    /// on the CPU (the GPU argmax knows nothing of the recent tokens).
+    /// Some penalty changes logits: then even a greedy pick cannot be the
+    /// plain GPU argmax (it knows nothing of the recent tokens); the GPU
+    /// sampler (`kernels::sample`) applies them.
     pub fn has_penalties(&self) -> bool {
         let c = &self.cfg;
         let on = c.repetition_penalty != 1.0 || c.frequency_penalty != 0.0 || c.presence_penalty != 0.0;
@@ -99,6 +103,42 @@ impl Sampler {
         self.fill_candidates(logits);
         self.apply_penalties(recent);
         self.candidates.iter().map(|c| c.logit).collect()
+    }
+
+    /// The uniform u32 for one draw on the GPU (`kernels::sample`), from the
+    /// same seeded sequence [`Self::sample`] draws from: one step of the RNG,
+    /// and `(draw >> 8) / 2^24` is the u that step would give on the CPU.
+    pub fn next_draw(&mut self) -> u32 {
+        self.rng.next_u32()
+    }
+
+    /// What [`Self::sample`] draws from: every candidate left after the
+    /// penalties for `recent` and the filters, with the probability the draw
+    /// gives it, in id order (the reference for the GPU sampler). Greedy: the
+    /// argmax with probability 1. Candidates of probability 0 (−∞ or NaN
+    /// logits a filter kept) are listed with 0.
+    pub fn candidates(&mut self, logits: &[f32], recent: &[u32]) -> Vec<(u32, f32)> {
+        if logits.is_empty() {
+            return Vec::new();
+        }
+        self.fill_candidates(logits);
+        self.apply_penalties(recent);
+        if self.is_greedy() {
+            return vec![(argmax(&self.candidates), 1.0)];
+        }
+        self.top_k();
+        self.top_p();
+        self.min_p();
+        let max = self.candidates.iter().fold(f32::NEG_INFINITY, |m, c| m.max(c.logit));
+        if max == f32::NEG_INFINITY {
+            return vec![(argmax(&self.candidates), 1.0)];
+        }
+        let t = self.cfg.temperature;
+        let weights: Vec<f32> = self.candidates.iter().map(|c| exp((c.logit - max) / t)).collect();
+        let sum: f32 = weights.iter().sum();
+        let mut v: Vec<(u32, f32)> = self.candidates.iter().zip(&weights).map(|(c, w)| (c.id, w / sum)).collect();
+        v.sort_unstable_by_key(|c| c.0);
+        v
     }
 
     /// Restarts the random sequence from `seed`.

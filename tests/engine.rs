@@ -1,14 +1,15 @@
-//! The generation loop on a tiny model: seeded sampling is reproducible, stop
-//! strings cut the text, the caller can abort, and reusing the KV cache of a
-//! shared prefix gives exactly what a fresh prefill gives.
+//! The generation loop on a tiny model: seeded sampling is reproducible and
+//! runs on the GPU sampler (penalties too, at temperature 0), stop strings cut
+//! the text, the caller can abort, and reusing the KV cache of a shared
+//! prefix gives exactly what a fresh prefill gives.
 
 mod common;
 use common::*;
 use std::sync::Arc;
 use tabllm::engine::{load_engine, Engine, FinishReason, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
-use tabllm::model::LoadOptions;
-use tabllm::sampler::SamplerConfig;
+use tabllm::model::{LoadOptions, Output};
+use tabllm::sampler::{Sampler, SamplerConfig};
 
 fn engine(ctx: &Arc<GpuContext>) -> Engine {
     let path = shared("tiny/tiny-llama-q4_0.gguf");
@@ -178,4 +179,66 @@ fn pipelined_greedy_decode_equals_the_plain_loop() {
     let mut fresh_engine = engine(&ctx);
     let fresh = gen(&mut fresh_engine, &follow, &greedy(12));
     assert_eq!(reused.ids, fresh.ids);
+}
+
+/// Penalties at temperature 0 and seeded sampling with every filter go
+/// through the GPU sampler (`Output::Sample`): the engine's tokens are what
+/// the model's own steps give with the same settings, penalty windows and
+/// seeded draws; each is a candidate of the CPU sampler on that step's logits
+/// (greedy: exactly its pick); the same seed gives the same tokens.
+#[test]
+fn penalties_and_seeded_sampling_run_on_the_gpu() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let mut e = engine(&ctx);
+    let prompt = e.encode_prompt("Once upon a time, once upon a time");
+    let penalties = |c: SamplerConfig| SamplerConfig { repetition_penalty: 1.5, frequency_penalty: 0.3, presence_penalty: 0.2, penalty_last_n: 24, ..c };
+    let greedy_pen = penalties(SamplerConfig { temperature: 0.0, ..SamplerConfig::default() });
+    let sampled_pen = penalties(SamplerConfig { temperature: 0.9, top_k: 20, top_p: 0.9, min_p: 0.02, seed: 11, ..SamplerConfig::default() });
+    let n = 20;
+    let run = |e: &mut Engine, c: SamplerConfig| gen(e, &prompt, &GenerateParams { max_tokens: n, sampler: c, ..GenerateParams::default() }).ids;
+
+    let plain = gen(&mut e, &prompt, &greedy(n)).ids;
+    let greedy_ids = run(&mut e, greedy_pen);
+    assert_ne!(greedy_ids, plain, "the penalties changed nothing");
+    let a = run(&mut e, sampled_pen);
+    assert_eq!(a, run(&mut e, sampled_pen), "same seed, same tokens");
+    assert_ne!(a, run(&mut e, SamplerConfig { seed: 12, ..sampled_pen }), "another seed, other tokens");
+
+    for (what, c, got) in [("greedy with penalties", greedy_pen, &greedy_ids), ("seeded sampling", sampled_pen, &a)] {
+        e.reset();
+        let m = &e.model;
+        let mut cpu = Sampler::new(c);
+        let mut draws = Sampler::new(c);
+        // The model's GPU sampler with the engine's inputs, step by step.
+        let mut history = prompt.clone();
+        let mut ids = vec![];
+        while ids.len() < got.len() {
+            assert!(m.set_sampling(&c, &history, draws.next_draw()));
+            let t = if ids.is_empty() {
+                reference::prefill(m, &prompt, Output::Sample)
+            } else {
+                pollster::block_on(m.step(&history[history.len() - 1..], history.len() as u32 - 1, Output::Sample)).unwrap()
+            };
+            let t = t.token.unwrap();
+            ids.push(t);
+            history.push(t);
+        }
+        assert_eq!(&ids, got, "{what}: the engine's tokens are the GPU sampler's");
+        // The same tokens through the logits: each a CPU candidate.
+        let mut history = prompt.clone();
+        for (i, &t) in got.iter().enumerate() {
+            let r = if i == 0 {
+                reference::prefill(m, &prompt, Output::Logits)
+            } else {
+                pollster::block_on(m.step(&history[history.len() - 1..], history.len() as u32 - 1, Output::Logits)).unwrap()
+            };
+            let logits = r.logits.unwrap();
+            let cands = cpu.candidates(&logits, &history);
+            assert!(cands.iter().any(|&(id, p)| id == t && p > 0.0), "{what}: token {i} ({t}) is not a candidate of the CPU sampler: {cands:?}");
+            if c.temperature <= 0.0 {
+                assert_eq!(t, cpu.sample(&logits, &history), "{what}: token {i}");
+            }
+            history.push(t);
+        }
+    }
 }

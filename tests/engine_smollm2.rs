@@ -1,5 +1,6 @@
-//! The generation loop on SmolLM2: penalties at temperature 0 (the GPU argmax
-//! cannot apply them) and text held back for a stop string that never came.
+//! The generation loop on SmolLM2: penalties at temperature 0 (the GPU
+//! sampler applies them; the plain argmax cannot) and text held back for a
+//! stop string that never came.
 
 mod common;
 use common::*;
@@ -47,9 +48,9 @@ fn penalized_argmax(logits: &[f32], history: &[u32], penalty: f32, last_n: usize
     best as u32
 }
 
-/// Greedy with `repetition_penalty: 1.3` must apply it (it used to run the
-/// plain GPU argmax): the ids differ from a run without it and equal the
-/// penalised argmax of the model's logits, step by step.
+/// Greedy with `repetition_penalty: 1.3` must apply it (it once ran the
+/// plain GPU argmax; now the GPU sampler): the ids differ from a run without
+/// it and equal the penalised argmax of the model's logits, step by step.
 #[test]
 fn repetition_penalty_applies_at_temperature_zero() {
     let mut e = engine();

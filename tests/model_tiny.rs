@@ -26,7 +26,7 @@ fn tiny_llama_bf16() {
 /// activation), ffn_down (+ residual). Unfused: attn_norm, q, k, v, rope_q,
 /// rope_k, kv_store, attention, out+residual, ffn_norm, gate, up, act,
 /// down+residual. Then the embedding before the layers, and after them the
-/// output head (final norm folded in) and the GPU argmax.
+/// output head (final norm folded in) and the GPU argmax or sampler.
 #[test]
 fn dispatches_per_step_follow_the_op_list() {
     let ctx = std::sync::Arc::new(common::contexts().remove(0));
@@ -40,6 +40,7 @@ fn dispatches_per_step_follow_the_op_list() {
         use tabllm::model::Output;
         assert_eq!(m.dispatches_per_step(1, Output::Argmax), 1 + per_layer * layers + 2, "decode, fuse {fuse}");
         assert_eq!(m.dispatches_per_step(1, Output::Logits), 1 + per_layer * layers + 1, "decode with logits, fuse {fuse}");
+        assert_eq!(m.dispatches_per_step(1, Output::Sample), 1 + per_layer * layers + 2, "decode sampled on the GPU, fuse {fuse}");
         assert_eq!(m.dispatches_per_step(16, Output::None), 1 + per_layer * layers, "prefill chunk, fuse {fuse}");
     }
 }

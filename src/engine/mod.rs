@@ -1,5 +1,6 @@
 //! Generation: prompt → prefill in chunks → decode loop (one submission per
-//! token) → sampling → incremental UTF-8-safe text, with stop strings, a token
+//! token, the token picked on the GPU: argmax or sampler, 4 bytes read back)
+//! → incremental UTF-8-safe text, with stop strings, a token
 //! budget and abort. The KV cache of a prompt prefix shared with the previous
 //! call is reused instead of prefilled again, where the cache still holds it
 //! (sliding-window rings forget old positions, see `kv`).
@@ -213,11 +214,11 @@ impl Engine {
         if prompt_ids.len() >= n_ctx as usize {
             return Err(EngineError::PromptTooLong { prompt: prompt_ids.len(), n_ctx });
         }
-        let mut sampler = Sampler::new(params.sampler.clone());
-        // Greedy without penalties is the GPU argmax (4 bytes read back); the
-        // rest picks on the CPU from the whole logits row.
-        let on_cpu = !sampler.is_greedy() || sampler.has_penalties();
-        let step_out = if on_cpu { Output::Logits } else { Output::Argmax };
+        let mut sampler = Sampler::new(params.sampler);
+        // Greedy without penalties is the plain GPU argmax; anything else is
+        // sampled on the GPU as well (see `token_output`). Either way 4 bytes
+        // come back, not the logits row.
+        let plain_argmax = sampler.is_greedy() && !sampler.has_penalties();
 
         // Reuse the cached prefix where the cache still holds it.
         let start = self.cached.reusable(prompt_ids);
@@ -233,10 +234,11 @@ impl Engine {
                 break;
             }
             let last = self.cached.len() + chunk.len() == prompt_ids.len();
+            // The top logits need the whole row: that token is picked on the CPU.
             let out = match (last, params.top_logits > 0) {
                 (false, _) => Output::None,
                 (true, true) => Output::Logits,
-                (true, false) => step_out,
+                (true, false) => self.token_output(&mut sampler, plain_argmax, chunk),
             };
             first = Some(self.step(chunk, out).await?);
             keep_going = on_prefill(PrefillProgress { done: self.cached.len() - start, total });
@@ -262,12 +264,13 @@ impl Engine {
         let mut out = TextOut::new(&params.stop, on_text);
         let mut ids: Vec<u32> = Vec::new();
         let mut next = pick(&mut sampler, first, self.cached.tokens());
-        // With the token chosen on the GPU, the step after `next` is queued
-        // before `next` is read back (it takes its input from the GPU), so the
-        // GPU is not idle while the host handles a token. When `next` ends
-        // the generation, that speculative step is dropped: it only wrote a
-        // KV entry past what `cached` records.
-        let pipelined = step_out == Output::Argmax;
+        // Greedy without penalties: the step after `next` is queued before
+        // `next` is read back (it takes its input from the GPU), so the GPU is
+        // not idle while the host handles a token. When `next` ends the
+        // generation, that speculative step is dropped: it only wrote a KV
+        // entry past what `cached` records. (A sampled step needs the host's
+        // penalty window and draw for its token, so it is not queued ahead.)
+        let pipelined = plain_argmax;
         let mut queued: Option<PendingStep> = None;
         let ending = loop {
             if ids.len() as u32 >= params.max_tokens {
@@ -289,13 +292,16 @@ impl Engine {
             let pos = self.cached.len() as u32;
             let step = match queued.take() {
                 Some(p) => Ok(p),
-                None => self.model.submit(StepInput::Ids(&[next]), pos, step_out),
+                None => {
+                    let step_out = self.token_output(&mut sampler, plain_argmax, &[next]);
+                    self.model.submit(StepInput::Ids(&[next]), pos, step_out)
+                }
             };
             // Queue the step after this one while there is room for its token.
             let room = (ids.len() as u32) + 1 < params.max_tokens && pos as usize + 2 < n_ctx as usize;
             let step = step.and_then(|p| {
                 if pipelined && room {
-                    queued = Some(self.model.submit(StepInput::PreviousToken, pos + 1, step_out)?);
+                    queued = Some(self.model.submit(StepInput::PreviousToken, pos + 1, Output::Argmax)?);
                 }
                 Ok(p)
             });
@@ -337,6 +343,33 @@ impl Engine {
         })
     }
 
+    /// What the step that runs `ids` brings back for the next token: the plain
+    /// GPU argmax, or a token sampled on the GPU, for which the sampler's
+    /// settings, its penalty window (the cached tokens and `ids`) and one draw
+    /// of its seeded RNG are written first; or, when the window holds more
+    /// distinct ids than the GPU takes, the logits row for the CPU sampler.
+    fn token_output(&self, sampler: &mut Sampler, plain_argmax: bool, ids: &[u32]) -> Output {
+        if plain_argmax {
+            return Output::Argmax;
+        }
+        let recent = if sampler.has_penalties() { self.recent_with(ids, sampler.config().penalty_last_n) } else { Vec::new() };
+        let draw = sampler.next_draw();
+        if self.model.set_sampling(sampler.config(), &recent, draw) {
+            Output::Sample
+        } else {
+            Output::Logits
+        }
+    }
+
+    /// The last `last_n` of the cached tokens followed by `ids`.
+    fn recent_with(&self, ids: &[u32], last_n: usize) -> Vec<u32> {
+        let cached = self.cached.tokens();
+        let take = last_n.saturating_sub(ids.len()).min(cached.len());
+        let mut v = cached[cached.len() - take..].to_vec();
+        v.extend_from_slice(&ids[ids.len().saturating_sub(last_n)..]);
+        v
+    }
+
     /// Runs `ids` at the next positions and records them in the cache. A
     /// failed step may have written part of the cache: forget all of it.
     async fn step(&mut self, ids: &[u32], out: Output) -> Result<StepResult, ModelError> {
@@ -353,8 +386,8 @@ impl Engine {
     }
 }
 
-/// The next token: the GPU's argmax, or the sampler's pick from the logits
-/// (penalties over `recent`).
+/// The next token: the GPU's pick (argmax or sample), or the CPU sampler's
+/// from the logits (penalties over `recent`).
 fn pick(sampler: &mut Sampler, r: StepResult, recent: &[u32]) -> u32 {
     match (r.token, r.logits) {
         (Some(t), _) => t,

@@ -45,6 +45,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "attention.wgsl",
         "elementwise.wgsl",
         "argmax.wgsl",
+        "sample.wgsl",
         "bandwidth.wgsl",
     )
 }

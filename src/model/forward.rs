@@ -15,6 +15,7 @@ use super::weights::{Projections, Weights};
 use super::{LayerAttention, ModelConfig, ModelError};
 use crate::gpu::{GpuContext, GpuTensor, Op, Step};
 use crate::kernels::{self as k, AttentionShape, MatvecFold, MatvecOut, QkvShape, QkvVectors, RopeShape};
+use crate::sampler::SamplerConfig;
 
 /// What a step should bring back to the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +26,9 @@ pub enum Output {
     Argmax,
     /// The whole logits row of the last token (for sampling or logprobs).
     Logits,
+    /// A token sampled on the GPU with what [`Model::set_sampling`] last
+    /// wrote (4 bytes read back).
+    Sample,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -43,6 +47,8 @@ pub struct Model {
     /// Final norm and output projection for the step's last token.
     head: Vec<Op>,
     argmax: Op,
+    /// Penalties, filters and one draw over the logits (`Output::Sample`).
+    sample: Op,
     /// Host time of the last step up to its submit (buffer writes, encoding,
     /// submit), in ns: what each dispatch costs the CPU side.
     last_encode_ns: std::sync::atomic::AtomicU64,
@@ -62,8 +68,9 @@ impl Model {
         let weights = Weights::assemble(&ctx, &config, tensors, fuse)?;
         let state = State::new(&ctx, &config, max_batch, n_ctx);
         let (body, head, argmax) = record(&ctx, &config, &weights, &state)?;
+        let sample = k::sample(&ctx, &state.step, &state.logits, &state.sample_inputs, &state.sampled, config.vocab)?;
         ctx.check()?;
-        Ok(Self { ctx, config, weights, state, body, head, argmax, last_encode_ns: Default::default(), next_token_slot: Default::default() })
+        Ok(Self { ctx, config, weights, state, body, head, argmax, sample, last_encode_ns: Default::default(), next_token_slot: Default::default() })
     }
 
     pub fn n_ctx(&self) -> u32 {
@@ -111,14 +118,25 @@ impl Model {
     pub fn dispatches_per_step(&self, n_tokens: u32, out: Output) -> usize {
         let head: &[Op] = if out == Output::None { &[] } else { &self.head };
         let argmax = (out == Output::Argmax).then_some(&self.argmax);
+        let sample = (out == Output::Sample).then_some(&self.sample);
         let s = Step::first(n_tokens);
-        self.body.iter().chain(head).chain(argmax).filter(|op| op.dispatches(&s)).count()
+        self.body.iter().chain(head).chain(argmax).chain(sample).filter(|op| op.dispatches(&s)).count()
     }
 
     /// Host seconds the last step took to write its inputs, encode its
     /// dispatches and submit them (not the GPU time, not the read-back).
     pub fn last_encode_seconds(&self) -> f64 {
         self.last_encode_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// Sets what the next `Output::Sample` step draws with: the sampler
+    /// settings, the tokens its penalties look at (oldest first, including
+    /// the ids of that step) and a uniform u32 from the seeded RNG
+    /// ([`Sampler::next_draw`](crate::sampler::Sampler::next_draw)). False
+    /// when the penalty window holds more distinct ids than the GPU takes
+    /// (kernels::MAX_PENALIZED): sample that step on the CPU.
+    pub fn set_sampling(&self, cfg: &SamplerConfig, recent: &[u32], draw: u32) -> bool {
+        self.state.sample_inputs.write(&self.ctx.queue, cfg, self.config.vocab, recent, draw)
     }
 
     /// Runs `ids` (at most `max_batch`) at positions pos0.. and returns what `out` asks for.
@@ -178,10 +196,13 @@ impl Model {
             if out == Output::Argmax {
                 self.argmax.encode(&mut pass, &s);
             }
+            if out == Output::Sample {
+                self.sample.encode(&mut pass, &s);
+            }
         }
         match out {
             Output::None => {}
-            Output::Argmax => self.state.token_slots[slot].record_copy(&mut enc, &self.state.sampled, 0, 4),
+            Output::Argmax | Output::Sample => self.state.token_slots[slot].record_copy(&mut enc, &self.state.sampled, 0, 4),
             Output::Logits => {
                 let bytes = self.config.vocab as u64 * 4;
                 self.state.logits_slot.record_copy(&mut enc, &self.state.logits, 0, bytes)
@@ -198,8 +219,9 @@ impl Model {
     fn replay(&self, s: &Step, input: StepInput<'_>, out: Output, slot: usize) -> Result<bool, ModelError> {
         let head: &[Op] = if out == Output::None { &[] } else { &self.head };
         let argmax = (out == Output::Argmax).then_some(&self.argmax);
+        let sample = (out == Output::Sample).then_some(&self.sample);
         let mut plan = Vec::with_capacity(4 * (self.body.len() + head.len() + 1));
-        for op in self.body.iter().chain(head).chain(argmax) {
+        for op in self.body.iter().chain(head).chain(argmax).chain(sample) {
             if !op.plan(s, &mut plan) {
                 return Ok(false);
             }
@@ -211,7 +233,7 @@ impl Model {
         };
         let post: Vec<crate::gpu::web_replay::Copy<'_>> = match out {
             Output::None => vec![],
-            Output::Argmax => vec![(&st.sampled, 0, st.token_slots[slot].staging(), 0, 4)],
+            Output::Argmax | Output::Sample => vec![(&st.sampled, 0, st.token_slots[slot].staging(), 0, 4)],
             Output::Logits => vec![(&st.logits, 0, st.logits_slot.staging(), 0, self.config.vocab as u64 * 4)],
         };
         crate::gpu::web_replay::replay(&self.ctx, &plan, &pre, &post)?;
@@ -227,7 +249,7 @@ impl Model {
             // effect within one step (in the browser, this await is where the
             // worker sees the abort message).
             Output::None => self.ctx.settle().await?,
-            Output::Argmax => {
+            Output::Argmax | Output::Sample => {
                 let b = self.state.token_slots[p.slot].read(&self.ctx, 4).await?;
                 r.token = Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
             }
@@ -268,7 +290,7 @@ impl Model {
         let s = Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 };
         self.ctx.queue.write_buffer(&self.state.step, 0, bytemuck::bytes_of(&s));
         let mut by_kind: HashMap<String, f64> = HashMap::new();
-        for op in self.body.iter().chain(&self.head).chain(std::iter::once(&self.argmax)) {
+        for op in self.body.iter().chain(&self.head).chain([&self.argmax, &self.sample]) {
             let t = web_time::Instant::now();
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             {

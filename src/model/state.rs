@@ -3,6 +3,7 @@
 
 use super::ModelConfig;
 use crate::gpu::{self, GpuContext, Precision, ReadbackSlot, Step};
+use crate::kernels::SampleInputs;
 
 /// The ring cache of the sliding-window layers: position p in slot p % slots,
 /// so writing p evicts p - slots. For several ring layers: the widest window
@@ -28,7 +29,9 @@ pub struct State {
     pub gate: wgpu::Buffer,       // (max_batch, ffn_dim)
     pub up: wgpu::Buffer,         // (max_batch, ffn_dim)
     pub logits: wgpu::Buffer,     // (vocab) for the step's last token
-    pub sampled: wgpu::Buffer,    // (1) u32 argmax
+    pub sampled: wgpu::Buffer,    // (1) u32 argmax or sampled id
+    /// Per-step settings, penalised ids and draw of the sample op (kernels::sample).
+    pub sample_inputs: SampleInputs,
     pub k_cache: Vec<wgpu::Buffer>, // per layer (cache_len[l], kv_dim), f16 or f32 by precision
     pub v_cache: Vec<wgpu::Buffer>, // per layer (cache_len[l], kv_dim)
     /// Positions each layer's cache holds: n_ctx, or for a sliding-window
@@ -86,6 +89,7 @@ impl State {
             up: f32s("up", c.ffn_dim),
             logits: gpu::storage_buffer(ctx, "logits", c.vocab as u64 * 4),
             sampled: gpu::storage_buffer(ctx, "sampled", 4),
+            sample_inputs: SampleInputs::new(ctx),
             k_cache: cache("k"),
             v_cache: cache("v"),
             cache_len,
