@@ -81,7 +81,7 @@ fn peak_host_memory_while_loading_smollm2() {
     let path = model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
     let file_size = std::fs::metadata(&path).unwrap().len() as usize;
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
-    for chunk in [4096usize, 1 << 20] {
+    for (i, chunk) in [4096usize, 1 << 20].into_iter().enumerate() {
         let base = LIVE.load(Relaxed);
         PEAK.store(base, Relaxed);
         let (model, parser_peak) = tabllm::model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(256), max_batch: 64, ..Default::default() }, chunk).unwrap();
@@ -95,10 +95,14 @@ fn peak_host_memory_while_loading_smollm2() {
         // Weights never accumulate on the host: the heap holds the decoded
         // header (vocabulary and merges, 6.4 MB as the parser counts it), the
         // read buffer and a chunk or two in flight, plus 2 MiB for the model's
-        // own structures, shader compilation and wgpu's bookkeeping of up to
-        // 256 staged writes (measured: 1.1 MB beyond header and chunks).
-        let bound = parser_peak as usize + 3 * chunk + (2 << 20);
-        assert!(peak <= bound, "peak host heap {peak} bytes > header {parser_peak} + 3 chunks of {chunk} + 2 MiB = {bound}");
+        // own structures and wgpu's bookkeeping of up to 256 staged writes
+        // (measured: 1.1 MB beyond header and chunks), and on the first load
+        // 2 MiB more for compiling the shaders (naga; the fused kernels carry
+        // several dequantizers each; measured 1.8 MB; later loads reuse the
+        // pipelines). None of it grows with the weights.
+        let compile = if i == 0 { 2 << 20 } else { 0 };
+        let bound = parser_peak as usize + 3 * chunk + (2 << 20) + compile;
+        assert!(peak <= bound, "peak host heap {peak} bytes > header {parser_peak} + 3 chunks of {chunk} + 2 MiB + {compile} (first-load shader compilation) = {bound}");
         assert!(bound < file_size / 8, "the bound {bound} should be far below the file");
     }
 }
