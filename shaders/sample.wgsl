@@ -20,20 +20,19 @@
 //      bitonic sort (logit descending, id ascending: the CPU's order) gives
 //      top-k, top-p and min-p exactly, and a second sort puts the candidates
 //      in id order for the draw;
-//   3. otherwise (many candidates) the same stages over the whole row:
-//      top-k by a radix select on the order-preserving u32 key of each logit,
-//      one pass per byte with a 256-bin histogram of counts, giving the k-th
-//      key τ and how many logits equal to τ are kept (lowest ids first);
-//      top-p by the same radix select over the top-k set, each bin holding
-//      its mass as 64-bit fixed point (exact integer sums, so the levels
-//      agree): the smallest prefix of that order whose mass reaches top_p ×
-//      the total. Where the ladder bounds the top-k (or, without top-k, the
-//      nucleus) only the logits within take part, which keeps the histogram
-//      atomics few. A candidate is then key > τ, or
-//      key == τ among the first q such ids (no top-k/top-p: τ = 0, below every
-//      key). The draw: each thread sums exp((l - max) / t) over the candidates
-//      of its contiguous block of ids (min-p applied per logit); a scan finds
-//      the block where u × total falls, and that thread walks its block.
+//   3. otherwise (many candidates) the cuts over the whole row, as a key τ
+//      (the order-preserving u32 of a logit) and how many logits equal to τ
+//      are kept, q (lowest ids first): a candidate is key > τ, or key == τ
+//      among the first q such ids (no cut: τ = 0, below every key). A cut that
+//      ends in a ladder step of ≤ CAP logits gathers and sorts that step
+//      alone, the ladder counting (and weighing) the logits before it. Else a
+//      radix select: one pass per byte of the key with a 256-bin histogram of
+//      counts (top-k), or of masses as 64-bit fixed point (top-p over the
+//      top-k set: exact integer sums, so the levels agree). A cut that ends
+//      beyond the ladder's bound is not needed. The draw: each thread sums
+//      exp((l - max) / t) over the candidates of its contiguous block of ids
+//      (min-p applied per logit); a scan finds the block where u × total
+//      falls, and that thread walks its block.
 // Both paths draw in id order (the CPU draws in its candidate order): the
 // same distribution, and for a given draw the same token on every run.
 #include "common/step.wgsl"
@@ -115,17 +114,20 @@ var<workgroup> pick: Pick;
 // A ladder: 16 steps of d = max - l, either geometric (step j holds
 // d < 2^(j - 7)) or linear within a window (step j holds d < lo + (j+1)·width),
 // and what a pass over it found: the step that bounds the candidates and how
-// many logits lie within it, the steps that hold the top-k and the nucleus
-// (LADDER: none), the total mass of the row (fixed point; only for top-p
-// without top-k), and the window to refine next.
+// many logits lie within it; the step where the top-k ends and how many
+// logits come before it; the step where the nucleus of the row ends (exact
+// mass) and the mass before it; the total mass of the row (fixed point; the
+// masses only for top-p without top-k); the window to refine next.
 struct Plan {
     lo: f32,
     width: f32,
     linear: u32,
     step: u32,
     count: u32,
-    step_k: u32,
-    step_p: u32,          // the step that holds the nucleus of the row (LADDER: none)
+    step_k: u32,          // LADDER: beyond the ladder
+    above_k: u32,
+    step_p: u32,          // LADDER: beyond the ladder
+    above_p: vec2<u32>,
     total: vec2<u32>,
     next_lo: f32,
     next_width: f32,
@@ -135,6 +137,7 @@ var<workgroup> plan: Plan;
 var<workgroup> top: vec2<u32>;       // (max key, its lowest id)
 var<workgroup> walker: vec2<u32>;    // (thread that walks + 1, take its last candidate)
 var<workgroup> chosen: u32;
+var<workgroup> window_cut: vec2<u32>; // (τ, q) from window_select
 
 // ---- keys: u32s in the order of the logits (NaN as -inf, -0 as +0) ----
 
@@ -366,7 +369,7 @@ fn ladder(lid: u32, m: f32, lo: f32, width: f32, linear: u32) -> Plan {
     let topk_mass = sp.top_k > 0u && sp.top_p < 1.0;
     let with_mass = sp.top_p < 1.0 && !topk_mass;
     var cnt: array<u32, 17>;
-    var sums: array<f32, 17>; // each thread's mass per step (≤ n / WG_SIZE terms)
+    var fx: array<vec2<u32>, 17>; // each thread's mass per step, fixed point
     for (var i = lid; i < shape.n; i += WG_SIZE) {
         let key = key_of(logits[i]);
         if (!is_finite_key(key)) {
@@ -376,7 +379,8 @@ fn ladder(lid: u32, m: f32, lo: f32, width: f32, linear: u32) -> Plan {
         let j = bucket(d, lo, width, linear);
         cnt[j] += 1u;
         if (with_mass) {
-            sums[j] += exp_det(-d);
+            // = mass_fx(key, m): -d is exactly value - m.
+            fx[j] = add64(fx[j], vec2<u32>(u32(min(exp_det(-d), 1.0) * FX_ONE), 0u));
         }
     }
     clear_hist(lid);
@@ -385,7 +389,7 @@ fn ladder(lid: u32, m: f32, lo: f32, width: f32, linear: u32) -> Plan {
         if (cnt[j] > 0u) {
             atomicAdd(&hist_n[j], cnt[j]);
             if (with_mass) {
-                hist_add64(j, u64_of_f32(sums[j] * FX_ONE));
+                hist_add64(j, fx[j]);
             }
         }
     }
@@ -395,12 +399,16 @@ fn ladder(lid: u32, m: f32, lo: f32, width: f32, linear: u32) -> Plan {
         for (var j = 0u; j <= LADDER; j++) {
             total = add64(total, hist_load64(j));
         }
-        // The nucleus target of the whole row, with a margin of 2^-16 of the
-        // total for the f32 sums (here and in the small path): the nucleus of
-        // any top-k set lies within it.
-        let goal_p = add64(u64_of_f32(sp.top_p * f32_of64(total)), vec2<u32>((total.x >> 16u) | (total.y << 16u), total.y >> 16u));
+        // The nucleus of the row ends where the mass reaches `goal` (as the
+        // radix select computes it); the small path's f32 sums need a margin
+        // of 2^-16 of the total on top.
+        let goal = u64_of_f32(sp.top_p * f32_of64(total));
+        let goal_margin = add64(goal, vec2<u32>((total.x >> 16u) | (total.y << 16u), total.y >> 16u));
         var step_k = LADDER;
+        var above_k = 0u;
         var step_p = LADDER;
+        var above_p = vec2<u32>(0u, 0u);
+        var step_margin = LADDER;
         var step_m = LADDER;
         if (sp.min_p > 0.0) {
             // min-p keeps exp(-d) ≥ min_p: d ≤ -ln(min_p) (with a margin).
@@ -410,18 +418,25 @@ fn ladder(lid: u32, m: f32, lo: f32, width: f32, linear: u32) -> Plan {
         var w = vec2<u32>(0u, 0u);
         var counts: array<u32, 16>;
         for (var j = 0u; j < LADDER; j++) {
+            let before_c = c;
+            let before_w = w;
             c += atomicLoad(&hist_n[j]);
             w = add64(w, hist_load64(j));
             counts[j] = c;
             if (sp.top_k > 0u && step_k == LADDER && c >= sp.top_k) {
                 step_k = j;
+                above_k = before_c;
             }
-            if (with_mass && step_p == LADDER && ge64(w, goal_p)) {
+            if (with_mass && step_p == LADDER && ge64(w, goal)) {
                 step_p = j;
+                above_p = before_w;
+            }
+            if (with_mass && step_margin == LADDER && ge64(w, goal_margin)) {
+                step_margin = j;
             }
         }
         // The candidates lie within each bound (top-p after top-k: the top-k).
-        var step = min(step_p, step_m);
+        var step = min(step_margin, step_m);
         if (sp.top_k > 0u) {
             step = select(min(step, step_k), step_k, topk_mass);
         }
@@ -440,11 +455,12 @@ fn ladder(lid: u32, m: f32, lo: f32, width: f32, linear: u32) -> Plan {
                 next_width = width / 16.0;
             }
         }
-        // A closer look helps while the logits above the window are few
-        // enough, a top-k bound is not above CAP, and f32 can still split it.
+        // A closer look helps while the bounding step holds more than CAP
+        // logits (for the small path, or for a radix select over that step
+        // alone) and f32 can still split it.
         let above = select(0u, counts[max(step, 1u) - 1u], step > 0u);
-        let refinable = step < LADDER && above <= CAP && !(step == step_k && sp.top_k > CAP) && next_width > max(next_lo, 1e-30) * 1e-6;
-        plan = Plan(lo, width, linear, step, count, step_k, step_p, total, next_lo, next_width, u32(refinable));
+        let refinable = step < LADDER && count - above > CAP && next_width > max(next_lo, 1e-30) * 1e-6;
+        plan = Plan(lo, width, linear, step, count, step_k, above_k, step_p, above_p, total, next_lo, next_width, u32(refinable));
     }
     return workgroupUniformLoad(&plan);
 }
@@ -624,7 +640,84 @@ fn small_path(lid: u32, m: f32, p: Plan) -> bool {
     return true;
 }
 
-// ---- the long path: radix select over the whole row ----
+// ---- the long path: the boundary of a large top-k or nucleus ----
+
+// Where the ladder `p` found the step in which the top-k (weighted = false)
+// or the nucleus of the row (weighted, no top-k) ends, and that step holds
+// ≤ CAP logits: gathers and sorts them, puts (τ, q) in `window_cut` as
+// radix_select would return them, and returns true; false when the step
+// holds more.
+fn window_select(lid: u32, weighted: bool, m: f32, p: Plan) -> bool {
+    let window = select(p.step_k, p.step_p, weighted);
+    atomicStore(&counter, 0u);
+    workgroupBarrier();
+    for (var i = lid; i < shape.n; i += WG_SIZE) {
+        let key = key_of(logits[i]);
+        if (is_finite_key(key) && bucket(m - value_of(key), p.lo, p.width, p.linear) == window) {
+            let slot = atomicAdd(&counter, 1u);
+            if (slot < CAP) {
+                sort_key[slot] = key;
+                sort_id[slot] = i;
+            }
+        }
+    }
+    let count = workgroupUniformLoad(&counter);
+    if (count > CAP || count == 0u) {
+        return false;
+    }
+    var size = 1u;
+    while (size < count) {
+        size <<= 1u;
+    }
+    for (var s = count + lid; s < size; s += WG_SIZE) {
+        sort_key[s] = 0u;
+        sort_id[s] = 0xffffffffu;
+    }
+    bitonic(lid, size, false);
+    // The last entry of the prefix: the remaining count, or where the
+    // remaining mass is reached (exact fixed point, as the ladder's).
+    var last = min(sp.top_k - p.above_k, count) - 1u;
+    if (weighted) {
+        let per = (size + WG_SIZE - 1u) / WG_SIZE;
+        let lo = min(count, lid * per);
+        let hi = min(count, lo + per);
+        var w = vec2<u32>(0u, 0u);
+        for (var i = lo; i < hi; i++) {
+            w = add64(w, vec2<u32>(mass_fx(sort_key[i], m), 0u));
+        }
+        scan_n[lid] = 0u;
+        scan_w[lid] = w;
+        scan_counts_and_mass(lid);
+        let goal = sub64(u64_of_f32(sp.top_p * f32_of64(p.total)), p.above_p);
+        atomicStore(&counter, count - 1u);
+        workgroupBarrier();
+        var cum = sub64(scan_w[lid], w);
+        for (var i = lo; i < hi; i++) {
+            cum = add64(cum, vec2<u32>(mass_fx(sort_key[i], m), 0u));
+            if (ge64(cum, goal)) {
+                atomicMin(&counter, i);
+                break;
+            }
+        }
+        last = workgroupUniformLoad(&counter);
+    }
+    // q: how many of τ's ties (they sit together, lowest ids first) are in.
+    let tau = sort_key[last];
+    atomicStore(&counter, last);
+    workgroupBarrier();
+    for (var i = lid; i <= last; i += WG_SIZE) {
+        if (sort_key[i] == tau && (i == 0u || sort_key[i - 1u] != tau)) {
+            atomicMin(&counter, i);
+        }
+    }
+    let first = workgroupUniformLoad(&counter);
+    if (lid == 0u) {
+        window_cut = vec2<u32>(tau, last + 1u - first);
+    }
+    return true;
+}
+
+// ---- the long path: radix select over the whole row (ties, wide steps, big top-k) ----
 
 // Inclusive scans over the threads of scan_n and scan_w.
 fn scan_counts_and_mass(lid: u32) {
@@ -644,17 +737,29 @@ fn scan_counts_and_mass(lid: u32) {
 }
 
 // The prefix (τ, q) of the order (key descending, id ascending) that holds
-// the first `k` finite logits (weighted = false), or, weighted, the smallest
+// the top_k finite logits (weighted = false), or, weighted, the smallest
 // prefix of the top-k set (τk, qk) whose mass exp(l - m) reaches top_p × its
-// total. Only logits within geometric ladder step `step` take part: the
-// top-k or the nucleus lies within it (weighted with step < LADDER: no
-// top-k, and `total` is the row's mass). Returns (τ, q). Fewer than k finite
-// logits: all (0, 0). A weighted select whose goal is never reached
-// (rounding at top_p ≈ 1) keeps the whole top-k set, as the CPU does.
-fn radix_select(lid: u32, weighted: bool, k: u32, m: f32, step: u32, total: vec2<u32>, tk: u32, qk: u32) -> vec2<u32> {
-    var prefix = 0u;
-    var rem_n = k;
+// total. Where the ladder `p` found the step where that prefix ends, only
+// the logits of that step take part (those before it are all in): few
+// histogram atomics. Returns (τ, q). Fewer than top_k finite logits: all
+// (0, 0). A weighted select whose goal is never reached (rounding at
+// top_p ≈ 1) keeps the whole top-k set, as the CPU does.
+fn radix_select(lid: u32, weighted: bool, m: f32, p: Plan, tk: u32, qk: u32) -> vec2<u32> {
+    var window = LADDER;
+    var rem_n = sp.top_k;
     var rem_w = vec2<u32>(0u, 0u);
+    if (!weighted) {
+        window = p.step_k;
+        if (window < LADDER) {
+            rem_n -= p.above_k;
+        }
+    } else if (sp.top_k == 0u) {
+        window = p.step_p;
+        if (window < LADDER) {
+            rem_w = sub64(u64_of_f32(sp.top_p * f32_of64(p.total)), p.above_p);
+        }
+    }
+    var prefix = 0u;
     for (var level = 0u; level < 4u; level++) {
         let shift = 24u - 8u * level;
         clear_hist(lid);
@@ -668,17 +773,20 @@ fn radix_select(lid: u32, weighted: bool, k: u32, m: f32, step: u32, total: vec2
                 continue;
             }
             let bin = (key >> shift) & 0xffu;
-            if (step < LADDER && (!is_finite_key(key) || ladder_step(m - value_of(key)) > step)) {
-                continue;
-            }
-            if (weighted) {
+            if (window < LADDER) {
+                if (!is_finite_key(key) || bucket(m - value_of(key), p.lo, p.width, p.linear) != window) {
+                    continue;
+                }
+            } else if (weighted) {
                 // Outside the top-k set, or one of τk's ties (added below).
                 if (key <= tk) {
                     continue;
                 }
-                hist_add64(bin, vec2<u32>(mass_fx(key, m), 0u));
             } else if (!is_finite_key(key)) {
                 continue;
+            }
+            if (weighted) {
+                hist_add64(bin, vec2<u32>(mass_fx(key, m), 0u));
             }
             atomicAdd(&hist_n[bin], 1u);
         }
@@ -696,8 +804,8 @@ fn radix_select(lid: u32, weighted: bool, k: u32, m: f32, step: u32, total: vec2
         scan_n[lid] = c;
         scan_w[lid] = w;
         scan_counts_and_mass(lid);
-        if (weighted && level == 0u) {
-            rem_w = u64_of_f32(sp.top_p * f32_of64(select(scan_w[WG_SIZE - 1u], total, step < LADDER)));
+        if (weighted && level == 0u && window == LADDER) {
+            rem_w = u64_of_f32(sp.top_p * f32_of64(scan_w[WG_SIZE - 1u]));
         }
         // The first bin where the running count (mass) reaches the goal.
         var hit = false;
@@ -844,14 +952,10 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     if (sp.greedy == 0u && best.x > NEG_INF_KEY) {
         let m = value_of(best.x);
         var done = false;
-        var step_k = LADDER;
-        var step_p = LADDER;
-        var total = vec2<u32>(0u, 0u);
+        // No ladder: no bound, every stage over the whole row.
+        var p = Plan(0.0, 0.0, 0u, LADDER, 0xffffffffu, LADDER, 0u, LADDER, vec2<u32>(0u, 0u), vec2<u32>(0u, 0u), 0.0, 0.0, 0u);
         if (sp.top_k > 0u || sp.top_p < 1.0 || sp.min_p > 0.0) {
-            var p = ladder(lid, m, 0.0, 0.0, 0u);
-            step_k = p.step_k;
-            step_p = p.step_p;
-            total = p.total;
+            p = ladder(lid, m, 0.0, 0.0, 0u);
             // Too many logits in the bounding step: look closer, up to 3 times.
             for (var r = 0u; r < 3u && p.count > CAP && p.refinable != 0u; r++) {
                 p = ladder(lid, m, p.next_lo, p.next_width, 1u);
@@ -861,12 +965,30 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
             }
         }
         if (!done) {
+            // A stage that ends beyond the bound keeps every logit within it:
+            // no cut needed.
             var cut = vec2<u32>(0u, 0u);
-            if (sp.top_k > 0u) {
-                cut = radix_select(lid, false, sp.top_k, m, step_k, total, 0u, 0u);
+            if (sp.top_k > 0u && !(p.step_k > p.step)) {
+                var windowed = false;
+                if (p.step_k < LADDER) {
+                    windowed = window_select(lid, false, m, p);
+                }
+                if (windowed) {
+                    cut = workgroupUniformLoad(&window_cut);
+                } else {
+                    cut = radix_select(lid, false, m, p, 0u, 0u);
+                }
             }
-            if (sp.top_p < 1.0) {
-                cut = radix_select(lid, true, 0u, m, step_p, total, cut.x, cut.y);
+            if (sp.top_p < 1.0 && (sp.top_k > 0u || !(p.step_p > p.step))) {
+                var windowed = false;
+                if (sp.top_k == 0u && p.step_p < LADDER) {
+                    windowed = window_select(lid, true, m, p);
+                }
+                if (windowed) {
+                    cut = workgroupUniformLoad(&window_cut);
+                } else {
+                    cut = radix_select(lid, true, m, p, cut.x, cut.y);
+                }
             }
             draw(lid, m, cut.x, cut.y);
         }

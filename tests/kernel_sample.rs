@@ -294,8 +294,9 @@ fn matches_the_cpu_sampler_vocab_262144() {
 /// top-k and top-p boundaries: the lowest ids among equal logits are kept, as
 /// the CPU sampler's order (logit descending, id ascending) does. Both of the
 /// shader's paths: candidate sets that fit its workgroup memory (1024), and
-/// larger ones (top_k 1500; a nucleus of 1500 ids) that take the radix
-/// select over the whole row.
+/// larger ones (top_k 1500; a nucleus of 1500 ids) whose cut is found over
+/// the whole row (a gathered ladder step, or with ties that fill a step the
+/// radix select).
 #[test]
 fn ties_at_the_boundaries_keep_the_lowest_ids() {
     let n = 5000;
