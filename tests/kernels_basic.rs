@@ -31,6 +31,25 @@ fn rmsnorm_matches_cpu() {
     }
 }
 
+/// Gemma's post-norm: the residual y gains RMSNorm(x) * w, row by row.
+#[test]
+fn rmsnorm_add_matches_cpu() {
+    for ctx in contexts() {
+        let (dim, n_tokens) = (640u32, 4u32);
+        let mut rng = Rng::new(2);
+        let x = rng.vec((dim * n_tokens) as usize, 3.0);
+        let y0 = rng.vec(x.len(), 1.0);
+        let w = rng.vec(dim as usize, 1.0);
+        let eps = 1e-6;
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let (xb, wb, yb) = (buffer_f32(&ctx, &x), buffer_f32(&ctx, &w), buffer_f32(&ctx, &y0));
+        let op = kernels::rmsnorm_add(&ctx, &step, "post_norm", &xb, &wb, &yb, dim, eps).unwrap();
+        run(&ctx, &[op], n_tokens);
+        let want: Vec<f32> = rmsnorm_cpu(&x, &w, eps).iter().zip(&y0).map(|(n, y)| n + y).collect();
+        assert_close(&format!("rmsnorm_add {}", label(&ctx)), &read_f32(&ctx, &yb, x.len()), &want, TOL_F32);
+    }
+}
+
 /// Every row of w.len() elements of x, normalized and scaled by w.
 fn rmsnorm_cpu(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     x.chunks(w.len())

@@ -26,8 +26,25 @@ pub fn rmsnorm(
     rows_per_token: u32,
     eps: f32,
 ) -> Result<Op, KernelError> {
+    into_y(ctx, step, name, x, weight, y, dim, rows_per_token, eps, false)
+}
+
+/// The out-of-place norm, writing y or (`add`) adding to it.
+#[allow(clippy::too_many_arguments)]
+fn into_y(
+    ctx: &GpuContext,
+    step: &wgpu::Buffer,
+    name: &str,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    dim: u32,
+    rows_per_token: u32,
+    eps: f32,
+    add: bool,
+) -> Result<Op, KernelError> {
     let params = Params { dim, rows_per_token, eps, _pad: 0 };
-    Ok(OpBuilder::new(ctx, name, "rmsnorm.wgsl", "rmsnorm", base_defines())
+    Ok(OpBuilder::new(ctx, name, "rmsnorm.wgsl", "rmsnorm", base_defines().flag_if("ADD", add))
         .params(&params)
         .buffer(x)
         .buffer(weight)
@@ -36,8 +53,6 @@ pub fn rmsnorm(
         .build(step)?)
 }
 
-/// [`rmsnorm`] with y = x: x[r] = x[r] / rms(x[r]) * weight. Used for the
-/// per-head QK norm (rows_per_token = heads) and Gemma's post-block norms.
 #[allow(clippy::too_many_arguments)]
 pub fn rmsnorm_in_place(
     ctx: &GpuContext,
@@ -59,7 +74,7 @@ pub fn rmsnorm_in_place(
 }
 
 /// y += RMSNorm(x) * weight, row by row (Gemma's post-norms: the residual
-/// gains the normed projection). x, y: (n_tokens * rows_per_token, dim).
+/// gains the normed projection). x, y: (n_tokens, dim).
 #[allow(clippy::too_many_arguments)]
 pub fn rmsnorm_add(
     ctx: &GpuContext,
@@ -71,12 +86,5 @@ pub fn rmsnorm_add(
     dim: u32,
     eps: f32,
 ) -> Result<Op, KernelError> {
-    let params = Params { dim, rows_per_token: 1, eps, _pad: 0 };
-    Ok(OpBuilder::new(ctx, name, "rmsnorm.wgsl", "rmsnorm", base_defines().flag("ADD"))
-        .params(&params)
-        .buffer(x)
-        .buffer(weight)
-        .buffer(y)
-        .dispatch(Extent::Fixed(1), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
-        .build(step)?)
+    into_y(ctx, step, name, x, weight, y, dim, 1, eps, true)
 }
