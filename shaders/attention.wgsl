@@ -16,21 +16,8 @@
 
 #include "common/kv.wgsl"
 
-struct Params {
-    n_heads: u32,
-    n_kv_heads: u32,
-    head_dim: u32,    // <= MAX_HEAD_DIM
-    q_stride: u32,    // f32 elements between tokens in q
-    kv_dim: u32,      // n_kv_heads * head_dim: elements per cache position
-    out_stride: u32,  // f32 elements between tokens in out
-    window: u32,      // 0: attend to every earlier position
-    scale: f32,       // usually 1 / sqrt(head_dim)
-    n_cache: u32,     // cache slots (positions the cache holds)
-    max_splits: u32,  // splits `partials` holds per head
-    _pad1: u32,
-    _pad2: u32,
-};
-@group(0) @binding(1) var<uniform> p: Params;
+#include "common/attention_params.wgsl"
+
 @group(0) @binding(2) var<storage, read> q: array<f32>;             // (n_tokens, q_stride): heads of head_dim
 @group(0) @binding(3) var<storage, read> k_cache: array<kv_t>;      // (n_cache, kv_dim) by slot
 @group(0) @binding(4) var<storage, read> v_cache: array<kv_t>;      // (n_cache, kv_dim) by slot

@@ -124,32 +124,6 @@ fn rope_both_layouts_match_cpu() {
     }
 }
 
-/// Reference attention over positions [start, pos] with grouped KV heads.
-fn attention_cpu(q: &[f32], k: &[f32], v: &[f32], pos0: usize, n_tokens: usize, s: AttentionShape) -> Vec<f32> {
-    let (hd, kv_dim, width) = (s.head_dim as usize, s.kv_dim() as usize, (s.n_heads * s.head_dim) as usize);
-    let group = (s.n_heads / s.n_kv_heads) as usize;
-    let mut out = vec![0f32; n_tokens * width];
-    for t in 0..n_tokens {
-        let end = pos0 + t + 1;
-        let start = if s.window > 0 { end.saturating_sub(s.window as usize) } else { 0 };
-        for h in 0..s.n_heads as usize {
-            let kvo = (h / group) * hd;
-            let qh = &q[t * width + h * hd..][..hd];
-            let scores: Vec<f64> = (start..end)
-                .map(|j| (0..hd).map(|d| qh[d] as f64 * k[j * kv_dim + kvo + d] as f64).sum::<f64>() * s.scale as f64)
-                .collect();
-            let m = scores.iter().cloned().fold(f64::MIN, f64::max);
-            let e: Vec<f64> = scores.iter().map(|x| (x - m).exp()).collect();
-            let z: f64 = e.iter().sum();
-            for d in 0..hd {
-                let acc: f64 = (start..end).zip(&e).map(|(j, p)| p * v[j * kv_dim + kvo + d] as f64).sum();
-                out[t * width + h * hd + d] = (acc / z) as f32;
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn kv_store_and_attention_match_cpu() {
     for ctx in contexts() {
@@ -192,7 +166,7 @@ fn kv_store_and_attention_match_cpu() {
                 let st = Step { pos0: pos0 as u32, n_tokens: n_tokens as u32, kv_len: (pos0 + n_tokens) as u32, _pad: 0 };
                 let splits = kernels::split_rule(window).splits(&st);
                 run_step(&ctx, &ops, &st);
-                let want = attention_cpu(&q, &k_all, &v_all, pos0, n_tokens, s);
+                let want = cpu::attention(&q, &k_all, &v_all, pos0, n_tokens, s);
                 let what = format!("attention hd={head_dim} window={window} slots={n_cache} pos0={pos0} n={n_tokens} splits={splits} {}", label(&ctx));
                 if n_tokens == 1 && pos0 >= SPLIT_MIN_SPAN as usize + 30 {
                     assert!(splits > 1, "{what}: a long decode span should be split");

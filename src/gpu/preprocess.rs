@@ -28,6 +28,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
     }
     files!(
         "common/act.wgsl",
+        "common/attention_params.wgsl",
         "common/bytes.wgsl",
         "common/kv.wgsl",
         "common/matvec_core.wgsl",
@@ -43,6 +44,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "rope.wgsl",
         "kv_store.wgsl",
         "attention.wgsl",
+        "flash_attention.wgsl",
         "elementwise.wgsl",
         "argmax.wgsl",
         "sample.wgsl",

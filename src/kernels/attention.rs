@@ -32,8 +32,13 @@ pub const MAX_GQA_PER_GROUP: u32 = 8;
 /// Query heads per workgroup for `n_heads` over `n_kv_heads`: the largest
 /// divisor of the group size within [`MAX_GQA_PER_GROUP`].
 pub fn heads_per_group(n_heads: u32, n_kv_heads: u32) -> u32 {
-    let g = (n_heads / n_kv_heads.max(1)).max(1);
-    (1..=g.min(MAX_GQA_PER_GROUP)).rev().find(|d| g % d == 0).unwrap_or(1)
+    divisor_within(n_heads / n_kv_heads.max(1), MAX_GQA_PER_GROUP)
+}
+
+/// The largest divisor of `g` (at least 1) that is at most `max`.
+pub(super) fn divisor_within(g: u32, max: u32) -> u32 {
+    let g = g.max(1);
+    (1..=g.min(max)).rev().find(|d| g % d == 0).unwrap_or(1)
 }
 
 fn attention_defines(gqa: u32) -> Defines {
@@ -61,7 +66,7 @@ impl AttentionShape {
     pub fn kv_dim(&self) -> u32 {
         self.n_kv_heads * self.head_dim
     }
-    fn check(&self, op: &str) -> Result<(), KernelError> {
+    pub(super) fn check(&self, op: &str) -> Result<(), KernelError> {
         if self.head_dim == 0 || self.head_dim > MAX_HEAD_DIM || self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
             return Err(shape_err(op, format!("{self:?}")));
         }
@@ -102,9 +107,10 @@ pub fn kv_store(
         .build(step)?)
 }
 
+/// `Params` of attention.wgsl and flash_attention.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
+pub(super) struct Params {
     n_heads: u32,
     n_kv_heads: u32,
     head_dim: u32,
@@ -116,6 +122,26 @@ struct Params {
     n_cache: u32,
     max_splits: u32,
     _pad: [u32; 2],
+}
+
+impl Params {
+    /// q and out packed (n_tokens, n_heads * head_dim).
+    pub(super) fn new(s: &AttentionShape, n_cache: u32, max_splits: u32) -> Self {
+        let width = s.n_heads * s.head_dim;
+        Params {
+            n_heads: s.n_heads,
+            n_kv_heads: s.n_kv_heads,
+            head_dim: s.head_dim,
+            q_stride: width,
+            kv_dim: s.kv_dim(),
+            out_stride: width,
+            window: s.window,
+            scale: s.scale,
+            n_cache,
+            max_splits,
+            _pad: [0; 2],
+        }
+    }
 }
 
 /// out[t, h] = softmax(q[t, h] · K[..=pos0+t]) V for every head of the step's
@@ -149,20 +175,7 @@ pub fn attention(
     if partials.size() < need {
         return Err(shape_err(name, format!("partials buffer of {} bytes, {need} needed", partials.size())));
     }
-    let width = s.n_heads * s.head_dim;
-    let params = Params {
-        n_heads: s.n_heads,
-        n_kv_heads: s.n_kv_heads,
-        head_dim: s.head_dim,
-        q_stride: width,
-        kv_dim: s.kv_dim(),
-        out_stride: width,
-        window: s.window,
-        scale: s.scale,
-        n_cache,
-        max_splits,
-        _pad: [0; 2],
-    };
+    let params = Params::new(&s, n_cache, max_splits);
     let rule = split_rule(s.window);
     let gqa = heads_per_group(s.n_heads, s.n_kv_heads);
     let op = |entry: &'static str, name: &str, dispatch: [Extent; 3]| -> Result<Op, KernelError> {

@@ -1,6 +1,7 @@
 //! Shared test helpers: GPU contexts for both precisions, seeded data, paths.
 #![allow(dead_code)]
 
+pub mod cpu;
 pub mod reference;
 pub mod tiny;
 
