@@ -251,16 +251,16 @@ fn gemma3_sizes_and_sliding_window_kv_by_hand() {
     let (layers, kv_heads, head_dim, window) = (raw.arch_int("block_count"), raw.arch_int("attention.head_count_kv"), raw.arch_int("attention.key_length"), raw.arch_int("attention.sliding_window"));
     assert_eq!((layers, kv_heads, head_dim, window), (18, 1, 256, 512));
     // Layers 5, 11 and 17 are global (every 6th); the other 15 keep a ring of
-    // window + max_batch (64) positions.
+    // window + max_batch (512 by default) positions.
     let per_position = 2 * kv_heads * head_dim * 4;
     let r = report(&path, &at_context(4096));
-    assert_eq!(r.kv_bytes, per_position * (3 * 4096 + 15 * (512 + 64)));
+    assert_eq!(r.kv_bytes, per_position * (3 * 4096 + 15 * (512 + 512)));
     assert_eq!((r.sliding_window, r.n_local_layers), (Some(512), 15));
     assert_eq!(r.kv_layer_bytes_max, kv_heads * head_dim * 4096 * 4);
     // A context shorter than the ring: every layer holds the whole context.
     assert_eq!(report(&path, &at_context(300)).kv_bytes, per_position * 18 * 300);
-    let big_batch = report(&path, &InspectOptions { max_batch: 512, ..at_context(4096) });
-    assert_eq!(big_batch.kv_bytes, per_position * (3 * 4096 + 15 * (512 + 512)));
+    let small_batch = report(&path, &InspectOptions { max_batch: 64, ..at_context(4096) });
+    assert_eq!(small_batch.kv_bytes, per_position * (3 * 4096 + 15 * (512 + 64)));
 }
 
 #[test]

@@ -1,17 +1,20 @@
-//! Dequantize-matvec and embedding lookup for every weight format against the
-//! CPU reference (`quant::matvec_ref` / `quant::dequantize`), on seeded random
-//! blocks, on both precision paths; tensors are uploaded through the streaming
-//! writer in odd-sized pieces, and also split across several bindings.
+//! Dequantize-matvec, the prefill GEMM and embedding lookup for every weight
+//! format against the CPU reference (`quant::matvec_ref` /
+//! `quant::dequantize`), on seeded random blocks, on both precision paths;
+//! tensors are uploaded through the streaming writer in odd-sized pieces, and
+//! also split across several bindings.
 
 mod common;
 use common::*;
 use std::sync::Arc;
-use tabllm::gpu::{DeviceOptions, GpuContext, GpuTensor};
+use tabllm::gpu::{DeviceOptions, GpuContext, GpuTensor, PackedTensors};
 use tabllm::kernels::{self, MatvecOut};
 use tabllm::quant::{self, testing, GgmlType};
 
 /// Weights are dequantized in f32 on both paths; only summation order differs.
 const TOL_MATVEC: f32 = 2e-5;
+/// The GEMM sums each row in chunk order like the matvec: the same bound.
+const TOL_GEMM: f32 = 2e-5;
 /// Embedding rows are a plain dequantization.
 const TOL_EMBED: f32 = 1e-6;
 
@@ -69,7 +72,19 @@ fn check_matvec_folded(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize,
     assert_close(&format!("matvec+norm+softcap {ty} {} {:?}", label(ctx), ctx.matvec), &read_f32(ctx, &yb, rows), &want, TOL_MATVEC);
 }
 
+/// Which kernel `check_product` runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kernel {
+    Matvec,
+    Gemm,
+}
+
 fn check_matvec(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize, n_tokens: usize, out: MatvecOut, tag: &str) {
+    check_product(ctx, Kernel::Matvec, ty, rows, cols, n_tokens, out, tag)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_product(ctx: &GpuContext, kernel: Kernel, ty: GgmlType, rows: usize, cols: usize, n_tokens: usize, out: MatvecOut, tag: &str) {
     let seed = rows as u64 * 31 + cols as u64 + ty as u64;
     let w = testing::random_tensor(ty, rows * cols, seed);
     let x = testing::random_f32(n_tokens * cols, seed + 1);
@@ -79,8 +94,13 @@ fn check_matvec(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize, n_toke
     // Accumulate adds onto what y holds (a residual stream); the others overwrite it.
     let y0 = testing::random_f32(n_tokens * rows, seed + 2);
     let yb = buffer_f32(ctx, &y0);
-    let ops = kernels::matvec(ctx, &step, "mv", &t, &xb, cols as u64, &yb, rows as u64, out).unwrap();
+    let ops = match kernel {
+        Kernel::Matvec => kernels::matvec(ctx, &step, "mv", &t, &xb, cols as u64, &yb, rows as u64, out),
+        Kernel::Gemm => kernels::gemm(ctx, &step, "gemm", &t, &xb, cols as u64, &yb, rows as u64, out),
+    }
+    .unwrap();
     run(ctx, &ops, n_tokens as u32);
+    let tol = if kernel == Kernel::Gemm { TOL_GEMM } else { TOL_MATVEC };
     let tokens: Vec<usize> = match out {
         MatvecOut::AllTokens | MatvecOut::Accumulate => (0..n_tokens).collect(),
         MatvecOut::LastToken => vec![n_tokens - 1],
@@ -91,8 +111,8 @@ fn check_matvec(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize, n_toke
         if out == MatvecOut::Accumulate {
             want.iter_mut().zip(&y0[tok * rows..(tok + 1) * rows]).for_each(|(w, y)| *w += y);
         }
-        let what = format!("matvec {ty} {rows}x{cols} token {tok}/{n_tokens} {out:?} {tag} {} {:?}", label(ctx), ctx.matvec);
-        assert_close(&what, &got[row * rows..(row + 1) * rows], &want, TOL_MATVEC);
+        let what = format!("{kernel:?} {ty} {rows}x{cols} token {tok}/{n_tokens} {out:?} {tag} {} {:?}", label(ctx), ctx.matvec);
+        assert_close(&what, &got[row * rows..(row + 1) * rows], &want, tol);
     }
 }
 
@@ -101,7 +121,7 @@ fn check_matvec(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize, n_toke
 /// subgroup shuffles), decode (the single-token pipeline) and prefill.
 #[test]
 fn matvec_every_format_matches_cpu() {
-    for ctx in configs().into_iter().filter(|c| c.fuse).map(|c| c.ctx) {
+    for ctx in configs().into_iter().filter(|c| c.fuse && c.prefill == tabllm::model::PrefillPath::Matvec).map(|c| c.ctx) {
         for ty in TYPES {
             check_matvec_folded(&ctx, ty, 45, 256, 3);
             // 37 rows: not a multiple of the 4 rows per workgroup. 11 tokens: two token groups, the second partial.
@@ -109,6 +129,53 @@ fn matvec_every_format_matches_cpu() {
             check_matvec(&ctx, ty, 37, 512, 11, MatvecOut::AllTokens, "prefill");
             check_matvec(&ctx, ty, 37, 768, 11, MatvecOut::LastToken, "logits");
             check_matvec(&ctx, ty, 37, 512, 11, MatvecOut::Accumulate, "residual");
+        }
+    }
+}
+
+/// The prefill GEMM, every format on both precision paths: token counts that
+/// are not multiples of the GEMM_TOKENS tile (one partial tile, several),
+/// rows that are not multiples of GEMM_ROWS, overwrite and residual add.
+#[test]
+fn gemm_every_format_matches_cpu() {
+    assert_eq!((kernels::GEMM_ROWS, kernels::GEMM_TOKENS), (64, 64), "the cases below straddle tiles of these sizes");
+    for ctx in contexts() {
+        for ty in TYPES {
+            for n_tokens in [1, 7, 33, 300] {
+                check_product(&ctx, Kernel::Gemm, ty, 70, 256, n_tokens, MatvecOut::AllTokens, "prefill");
+            }
+            check_product(&ctx, Kernel::Gemm, ty, 130, 512, 65, MatvecOut::Accumulate, "residual");
+        }
+    }
+}
+
+/// The GEMM on the tensors of a packed q|k|v whose formats differ (Q4_K_M:
+/// Q4_K queries and keys, Q6_K values), each read from its byte offset.
+#[test]
+fn gemm_reads_packed_segments() {
+    for ctx in contexts() {
+        let (cols, n_tokens) = (256usize, 40usize);
+        let specs = [(GgmlType::Q4K, 96usize), (GgmlType::Q4K, 32), (GgmlType::Q6K, 32)];
+        let x = testing::random_f32(n_tokens * cols, 5);
+        let mut tensors = Vec::new();
+        let mut data = Vec::new();
+        for (i, &(ty, rows)) in specs.iter().enumerate() {
+            let w = testing::random_tensor(ty, rows * cols, 40 + i as u64);
+            tensors.push(upload(&ctx, ty, cols as u64, rows as u64, &w));
+            data.push(w);
+        }
+        let packed = PackedTensors::pack(&ctx, "qkv", tensors).unwrap().unwrap_or_else(|_| panic!("q|k|v should pack"));
+        let step = step_buffer(&ctx, 0, n_tokens as u32);
+        let xb = buffer_f32(&ctx, &x);
+        for (i, &(ty, rows)) in specs.iter().enumerate() {
+            let yb = buffer_f32(&ctx, &vec![0.0; n_tokens * rows]);
+            let op = kernels::gemm_segment(&ctx, &step, "qkv", &packed, i, &xb, cols as u64, &yb, rows as u64).unwrap();
+            run(&ctx, std::slice::from_ref(&op), n_tokens as u32);
+            let got = read_f32(&ctx, &yb, n_tokens * rows);
+            for t in 0..n_tokens {
+                let want = quant::matvec_ref(ty, &data[i], rows, cols, &x[t * cols..(t + 1) * cols]).unwrap();
+                assert_close(&format!("packed segment {i} ({ty}) token {t} {}", label(&ctx)), &got[t * rows..(t + 1) * rows], &want, TOL_GEMM);
+            }
         }
     }
 }
@@ -150,6 +217,9 @@ fn tensors_split_across_bindings() {
         assert_eq!(ops.unwrap().len(), t.parts.len().div_ceil(kernels::MAX_WEIGHT_PARTS), "{ty}: ops for {} parts", t.parts.len());
         check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::AllTokens, "split");
         check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::Accumulate, "split residual");
+        // The GEMM's tiles straddle part boundaries (parts hold whole rows, not whole tiles).
+        // (8 tokens: x and y stay within this device's 64 KiB bindings.)
+        check_product(&ctx, Kernel::Gemm, ty, rows, cols, 8, MatvecOut::Accumulate, "split");
         // Embedding rows from several parts.
         let table = quant::dequantize_to_vec(ty, &w).unwrap();
         let ids = [0u32, 999, 500, 1, 640];

@@ -32,7 +32,7 @@ fn dispatches_per_step_follow_the_op_list() {
     let ctx = std::sync::Arc::new(common::contexts().remove(0));
     let path = common::shared("tiny/tiny-llama-q4_0.gguf");
     for (fuse, per_layer) in [(true, 5), (false, 14)] {
-        let opts = tabllm::model::LoadOptions { n_ctx: Some(64), max_batch: 16, fuse };
+        let opts = tabllm::model::LoadOptions { n_ctx: Some(64), max_batch: 16, fuse, prefill: tabllm::model::PrefillPath::Matvec };
         let (m, _) = tabllm::model::load_path(ctx.clone(), &path, opts, 4096).unwrap();
         let layers = m.config.n_layers as usize;
         assert_eq!(layers, 2);
@@ -43,4 +43,13 @@ fn dispatches_per_step_follow_the_op_list() {
         assert_eq!(m.dispatches_per_step(1, Output::Sample), 1 + per_layer * layers + 2, "decode sampled on the GPU, fuse {fuse}");
         assert_eq!(m.dispatches_per_step(16, Output::None), 1 + per_layer * layers, "prefill chunk, fuse {fuse}");
     }
+    // The GEMM prefill list runs the unfused op list's 14 per layer (its
+    // projections as GEMMs) from GEMM_MIN_TOKENS tokens; decode keeps 5.
+    let opts = tabllm::model::LoadOptions { n_ctx: Some(64), max_batch: 32, ..Default::default() };
+    let (m, _) = tabllm::model::load_path(ctx.clone(), &path, opts, 4096).unwrap();
+    use tabllm::model::{Output, GEMM_MIN_TOKENS};
+    assert_eq!(m.dispatches_per_step(1, Output::Argmax), 1 + 5 * 2 + 2, "decode");
+    assert_eq!(m.dispatches_per_step(GEMM_MIN_TOKENS - 1, Output::None), 1 + 5 * 2, "short step: the decode list");
+    assert_eq!(m.dispatches_per_step(GEMM_MIN_TOKENS, Output::None), 1 + 14 * 2, "prefill step: the GEMM list");
+    assert_eq!(m.dispatches_per_step(32, Output::Logits), 1 + 14 * 2 + 1, "prefill step with the logits");
 }

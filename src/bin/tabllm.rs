@@ -10,7 +10,7 @@ use serde_json::json;
 use tabllm::engine::{load_engine, Engine, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::gpu::MatvecVariant;
-use tabllm::model::LoadOptions;
+use tabllm::model::{LoadOptions, PrefillPath};
 use tabllm::sampler::SamplerConfig;
 use tabllm::tokenizer::{ChatMessage, FinalAssistant, Tokenizer};
 
@@ -117,6 +117,15 @@ struct LoadArgs {
     /// `subgroup` (lanes reduced with subgroup shuffles).
     #[arg(long, value_parser = ["row", "shared", "subgroup"])]
     matvec: Option<String>,
+    /// Which kernels prefill steps run: `auto` (tiled GEMMs for steps of 16
+    /// tokens or more), `gemm` (for every step of 2 or more), `matvec` (the
+    /// batched matvecs decode uses; diagnostics and before/after figures).
+    #[arg(long, value_parser = ["auto", "gemm", "matvec"], default_value = "auto")]
+    prefill: String,
+    /// Most tokens per prefill step (1..=512; lowered to what the device's
+    /// binding size allows).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=512), default_value_t = tabllm::model::MAX_BATCH)]
+    batch: u32,
 }
 
 #[derive(Args)]
@@ -273,7 +282,12 @@ fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
     if !quiet {
         eprintln!("device: {} ({:?}), {:?} path, matvec {:?}", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.precision, ctx.matvec);
     }
-    let opts = LoadOptions { n_ctx: a.ctx, fuse: !a.unfused, ..Default::default() };
+    let prefill = match a.prefill.as_str() {
+        "gemm" => PrefillPath::Gemm,
+        "matvec" => PrefillPath::Matvec,
+        _ => PrefillPath::Auto,
+    };
+    let opts = LoadOptions { n_ctx: a.ctx, fuse: !a.unfused, prefill, max_batch: a.batch };
     let mut last_pct = u64::MAX;
     let engine = load_engine(ctx, &a.model, opts, 1 << 20, &mut |p| {
         if let (false, Some(total)) = (quiet, p.bytes_total) {

@@ -37,6 +37,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "common/step.wgsl",
         "common/weight_parts.wgsl",
         "matvec.wgsl",
+        "gemm.wgsl",
         "attn_qkv.wgsl",
         "ffn_gate_up.wgsl",
         "embed.wgsl",

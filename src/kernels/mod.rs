@@ -6,6 +6,7 @@ mod elementwise;
 mod embed;
 mod flash_attention;
 mod fused;
+mod gemm;
 mod matvec;
 mod norm;
 mod rope;
@@ -20,6 +21,7 @@ pub fn attention_max_head_dim() -> u32 {
 pub use elementwise::{add, bias_add, gated_activation, softcap, GateActivation};
 pub use embed::embed;
 pub use flash_attention::{flash_attention, FlashTile, FLASH_DIMS_PER_LANE, FLASH_MAX_KV_BLOCK, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
+pub use gemm::{gemm, gemm_segment, GEMM_ROWS, GEMM_TOKENS};
 pub use fused::{attn_qkv, ffn_gate_up, QkvShape, QkvVectors};
 pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};
 pub use norm::{rmsnorm, rmsnorm_add, rmsnorm_in_place};

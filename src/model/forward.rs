@@ -6,6 +6,11 @@
 //! post-norm + residual]. Bracketed ops are per architecture (see
 //! `ModelConfig`). A group whose weights could not be packed runs as the
 //! separate ops it fuses.
+//!
+//! Prefill steps (at least `GEMM_MIN_TOKENS` tokens) replay a second list of
+//! the same layers: attn_norm → q, k, v as tiled GEMMs → [bias] → [QK norm]
+//! → RoPE q, k → KV store → flash attention → attn_output GEMM (+ residual)
+//! → ffn_norm → gate, up GEMMs → activation → ffn_down GEMM (+ residual).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +18,7 @@ use std::sync::Arc;
 use super::state::State;
 use super::weights::{Projections, Weights};
 use super::{LayerAttention, ModelConfig, ModelError};
-use crate::gpu::{GpuContext, GpuTensor, Op, Step};
+use crate::gpu::{GpuContext, GpuTensor, Op, PackedTensors, Step};
 use crate::kernels::{self as k, AttentionShape, MatvecFold, MatvecOut, QkvShape, QkvVectors, RopeShape};
 use crate::sampler::SamplerConfig;
 
@@ -42,8 +47,13 @@ pub struct Model {
     pub config: ModelConfig,
     weights: Weights,
     state: State,
-    /// Embedding and every layer: runs for every token of the step.
+    /// Embedding and every layer with the fused matvec kernels: decode, and
+    /// steps too short for the GEMM list.
     body: Vec<Op>,
+    /// The same layers for prefill steps of at least `prefill_min_tokens`:
+    /// projections as tiled GEMMs, then the ops the fused kernels fold in.
+    prefill_body: Vec<Op>,
+    prefill_min_tokens: u32,
     /// Final norm and output projection for the step's last token.
     head: Vec<Op>,
     argmax: Op,
@@ -64,13 +74,43 @@ impl Model {
         max_batch: u32,
         n_ctx: u32,
         fuse: bool,
+        prefill: PrefillPath,
     ) -> Result<Self, ModelError> {
         let weights = Weights::assemble(&ctx, &config, tensors, fuse)?;
         let state = State::new(&ctx, &config, max_batch, n_ctx);
-        let (body, head, argmax) = record(&ctx, &config, &weights, &state)?;
+        let body = record_body(&ctx, &config, &weights, &state, Pass::Decode)?;
+        let prefill_min_tokens = match prefill {
+            PrefillPath::Auto => GEMM_MIN_TOKENS,
+            PrefillPath::Gemm => 2,
+            PrefillPath::Matvec => u32::MAX,
+        };
+        let prefill_body = if prefill_min_tokens <= max_batch { record_body(&ctx, &config, &weights, &state, Pass::Prefill)? } else { Vec::new() };
+        let (head, argmax) = record_head(&ctx, &config, &weights, &state)?;
         let sample = k::sample(&ctx, &state.step, &state.logits, &state.sample_inputs, &state.sampled, config.vocab)?;
         ctx.check()?;
-        Ok(Self { ctx, config, weights, state, body, head, argmax, sample, last_encode_ns: Default::default(), next_token_slot: Default::default() })
+        Ok(Self {
+            ctx,
+            config,
+            weights,
+            state,
+            body,
+            prefill_body,
+            prefill_min_tokens,
+            head,
+            argmax,
+            sample,
+            last_encode_ns: Default::default(),
+            next_token_slot: Default::default(),
+        })
+    }
+
+    /// The layer ops a step of `n_tokens` runs.
+    fn body(&self, n_tokens: u32) -> &[Op] {
+        if n_tokens >= self.prefill_min_tokens {
+            &self.prefill_body
+        } else {
+            &self.body
+        }
     }
 
     pub fn n_ctx(&self) -> u32 {
@@ -120,7 +160,7 @@ impl Model {
         let argmax = (out == Output::Argmax).then_some(&self.argmax);
         let sample = (out == Output::Sample).then_some(&self.sample);
         let s = Step::first(n_tokens);
-        self.body.iter().chain(head).chain(argmax).chain(sample).filter(|op| op.dispatches(&s)).count()
+        self.body(n_tokens).iter().chain(head).chain(argmax).chain(sample).filter(|op| op.dispatches(&s)).count()
     }
 
     /// Host seconds the last step took to write its inputs, encode its
@@ -190,7 +230,7 @@ impl Model {
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             let head: &[Op] = if out == Output::None { &[] } else { &self.head };
-            for op in self.body.iter().chain(head) {
+            for op in self.body(n).iter().chain(head) {
                 op.encode(&mut pass, &s);
             }
             if out == Output::Argmax {
@@ -220,8 +260,9 @@ impl Model {
         let head: &[Op] = if out == Output::None { &[] } else { &self.head };
         let argmax = (out == Output::Argmax).then_some(&self.argmax);
         let sample = (out == Output::Sample).then_some(&self.sample);
-        let mut plan = Vec::with_capacity(4 * (self.body.len() + head.len() + 1));
-        for op in self.body.iter().chain(head).chain(argmax).chain(sample) {
+        let body = self.body(s.n_tokens);
+        let mut plan = Vec::with_capacity(4 * (body.len() + head.len() + 1));
+        for op in body.iter().chain(head).chain(argmax).chain(sample) {
             if !op.plan(s, &mut plan) {
                 return Ok(false);
             }
@@ -290,7 +331,7 @@ impl Model {
         let s = Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 };
         self.ctx.queue.write_buffer(&self.state.step, 0, bytemuck::bytes_of(&s));
         let mut by_kind: HashMap<String, f64> = HashMap::new();
-        for op in self.body.iter().chain(&self.head).chain([&self.argmax, &self.sample]) {
+        for op in self.body(n).iter().chain(&self.head).chain([&self.argmax, &self.sample]) {
             let t = web_time::Instant::now();
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             {
@@ -313,8 +354,58 @@ fn vec_buf(t: &GpuTensor) -> &wgpu::Buffer {
     &t.parts[0].buffer
 }
 
-/// Records the op lists. Buffers are bound here once; nothing is created per step.
-fn record(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(Vec<Op>, Vec<Op>, Op), ModelError> {
+/// Which op list [`record_body`] builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    /// Fused matvec kernels (q|k|v with its epilogue, gate|up with the
+    /// activation): the fewest dispatches, for one token (and short steps).
+    Decode,
+    /// Every projection as a tiled GEMM and the folded ops as their own
+    /// dispatches: weights are read once per GEMM tile of tokens; flash
+    /// attention over tiles of queries.
+    Prefill,
+}
+
+/// Which op list steps of several tokens run ([`LoadOptions::prefill`](super::LoadOptions)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PrefillPath {
+    /// The GEMM list for steps of at least [`GEMM_MIN_TOKENS`], the decode
+    /// list below that.
+    #[default]
+    Auto,
+    /// The GEMM list for every step of two tokens or more (tests use this to
+    /// run it on short prompts).
+    Gemm,
+    /// Never the GEMM list: every step runs the batched matvecs (diagnostics).
+    Matvec,
+}
+
+/// Fewest tokens a step needs to take the GEMM list under `PrefillPath::Auto`:
+/// below this the batched matvec reads the weights at most twice and wastes
+/// less of a GEMM_TOKENS tile.
+pub const GEMM_MIN_TOKENS: u32 = 16;
+
+/// One projection's weights: a tensor of its own or one inside a packed group.
+#[derive(Clone, Copy)]
+enum Proj<'a> {
+    Tensor(&'a GpuTensor),
+    Segment(&'a PackedTensors, usize),
+}
+
+impl<'a> Proj<'a> {
+    /// The projections of a group (q, k, v or gate, up) in order.
+    fn of(p: &'a Projections) -> Vec<Proj<'a>> {
+        match p {
+            Projections::Packed(packed) => (0..packed.segments.len()).map(|i| Proj::Segment(packed, i)).collect(),
+            Projections::Separate(t) => t.iter().map(Proj::Tensor).collect(),
+        }
+    }
+}
+
+/// Records one body op list (embedding and every layer); nothing is created
+/// per step. Both passes walk the same layer structure; they differ in how a
+/// projection runs and whether its neighbours are fused into it.
+fn record_body(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State, pass: Pass) -> Result<Vec<Op>, ModelError> {
     let step = &s.step;
     let (dim, qd, kvd, ffn) = (c.dim as u64, c.q_dim() as u64, c.kv_dim() as u64, c.ffn_dim as u64);
     let rope = |n_heads, la: LayerAttention| RopeShape {
@@ -332,18 +423,25 @@ fn record(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(
         window: la.window,
         scale: c.attn_scale,
     };
-    let mv = |name: &str, t: &GpuTensor, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64| {
-        k::matvec(ctx, step, name, t, x, xs, y, ys, MatvecOut::AllTokens).map_err(ModelError::from)
+    // y = W x (or y += W x with Accumulate) for every token of the step.
+    let project = |name: &str, w: Proj<'_>, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64, out: MatvecOut| -> Result<Vec<Op>, ModelError> {
+        Ok(match (pass, w) {
+            (Pass::Decode, Proj::Tensor(t)) => k::matvec(ctx, step, name, t, x, xs, y, ys, out)?,
+            (Pass::Prefill, Proj::Tensor(t)) => k::gemm(ctx, step, name, t, x, xs, y, ys, out)?,
+            (_, Proj::Segment(p, i)) if out == MatvecOut::AllTokens => vec![k::gemm_segment(ctx, step, name, p, i, x, xs, y, ys)?],
+            (_, Proj::Segment(..)) => return Err(ModelError::Config(format!("{name}: a packed projection cannot accumulate"))),
+        })
     };
+    let mv = |name: &str, w: Proj<'_>, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64| project(name, w, x, xs, y, ys, MatvecOut::AllTokens);
     // Output projection and its residual add: x += W y in the matvec itself,
     // or with post-norms (Gemma) xb = W y, then x += norm(xb).
     let project_add = |body: &mut Vec<Op>, name: &str, t: &GpuTensor, input: &wgpu::Buffer, in_stride: u64, post_norm: Option<&GpuTensor>| -> Result<(), ModelError> {
         match post_norm {
             Some(g) => {
-                body.extend(mv(name, t, input, in_stride, &s.xb, dim)?);
+                body.extend(mv(name, Proj::Tensor(t), input, in_stride, &s.xb, dim)?);
                 body.push(k::rmsnorm_add(ctx, step, &format!("{name}.post_norm"), &s.xb, vec_buf(g), &s.x, c.dim, c.rms_eps)?);
             }
-            None => body.extend(k::matvec(ctx, step, name, t, input, in_stride, &s.x, dim, MatvecOut::Accumulate)?),
+            None => body.extend(project(name, Proj::Tensor(t), input, in_stride, &s.x, dim, MatvecOut::Accumulate)?),
         }
         Ok(())
     };
@@ -357,7 +455,7 @@ fn record(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(
         let factors = w.rope_freqs.as_ref().filter(|_| la.window == 0);
         // Attention block.
         match (&lw.qkv, &lw.attn_vectors) {
-            (Projections::Packed(packed), Some(vecs)) => {
+            (Projections::Packed(packed), Some(vecs)) if pass == Pass::Decode => {
                 let at = |t: &GpuTensor| vecs.offset(&t.name).ok_or_else(|| ModelError::MissingTensor(t.name.clone()));
                 let vectors = QkvVectors {
                     attn_norm: at(&lw.attn_norm)?,
@@ -385,8 +483,7 @@ fn record(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(
                 body.push(k::attn_qkv(ctx, step, &op("attn_qkv"), packed, &s.x, vecs, vectors, shape, &s.q, &s.k_cache[l], &s.v_cache[l], s.cache_len[l])?);
             }
             (qkv, _) => {
-                let Projections::Separate(t) = qkv else { unreachable!("packed q|k|v always has its vectors") };
-                let [wq, wk, wv] = &t[..] else { return Err(ModelError::Config("q|k|v must be three tensors".into())) };
+                let [wq, wk, wv] = Proj::of(qkv)[..] else { return Err(ModelError::Config("q|k|v must be three tensors".into())) };
                 body.push(norm(&op("attn_norm"), &lw.attn_norm)?);
                 body.extend(mv(&op("attn_q"), wq, &s.xb, dim, &s.q, qd)?);
                 body.extend(mv(&op("attn_k"), wk, &s.xb, dim, &s.k, kvd)?);
@@ -406,15 +503,19 @@ fn record(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(
                 body.push(k::kv_store(ctx, step, &op("kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.cache_len[l])?);
             }
         }
-        body.extend(k::attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, &s.att_partials, att_shape(la), s.cache_len[l], s.n_ctx)?);
+        match pass {
+            Pass::Decode => body.extend(k::attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, &s.att_partials, att_shape(la), s.cache_len[l], s.n_ctx)?),
+            // A tile of queries shares each K/V block it stages.
+            Pass::Prefill => body.push(k::flash_attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, att_shape(la), s.cache_len[l])?),
+        }
         project_add(&mut body, &op("attn_output"), &lw.attn_output, &s.att, qd, lw.post_attention_norm.as_ref())?;
         // Feed-forward block.
         match &lw.gate_up {
-            Projections::Packed(packed) => {
+            Projections::Packed(packed) if pass == Pass::Decode => {
                 body.push(k::ffn_gate_up(ctx, step, &op("ffn_gate_up"), packed, &s.x, vec_buf(&lw.ffn_norm), c.rms_eps, c.activation, &s.gate)?);
             }
-            Projections::Separate(t) => {
-                let [wg, wu] = &t[..] else { return Err(ModelError::Config("gate|up must be two tensors".into())) };
+            gate_up => {
+                let [wg, wu] = Proj::of(gate_up)[..] else { return Err(ModelError::Config("gate|up must be two tensors".into())) };
                 body.push(norm(&op("ffn_norm"), &lw.ffn_norm)?);
                 body.extend(mv(&op("ffn_gate"), wg, &s.xb, dim, &s.gate, ffn)?);
                 body.extend(mv(&op("ffn_up"), wu, &s.xb, dim, &s.up, ffn)?);
@@ -423,6 +524,14 @@ fn record(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(
         }
         project_add(&mut body, &op("ffn_down"), &lw.ffn_down, &s.gate, ffn, lw.post_ffw_norm.as_ref())?;
     }
+    Ok(body)
+}
+
+/// The output head (final norm and soft-cap folded into the logits matvec of
+/// the step's last token) and the greedy argmax over it.
+fn record_head(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(Vec<Op>, Op), ModelError> {
+    let step = &s.step;
+    let dim = c.dim as u64;
     // The final norm and the soft-cap are folded into the output projection.
     let fold = MatvecFold {
         norm: Some((vec_buf(&w.output_norm), c.rms_eps)),
@@ -430,5 +539,5 @@ fn record(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(
     };
     let head = k::matvec_folded(ctx, step, "output", w.output(), &s.x, dim, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?;
     let argmax = k::argmax(ctx, step, &s.logits, &s.sampled, c.vocab)?;
-    Ok((body, head, argmax))
+    Ok((head, argmax))
 }

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::{forward::Model, ModelConfig, ModelError};
+use super::{forward::Model, ModelConfig, ModelError, PrefillPath};
 use crate::gguf::{Event, Header, StreamParser};
 use crate::gpu::{GpuContext, GpuTensor};
 use crate::quant::GgmlType;
@@ -15,17 +15,25 @@ use crate::quant::GgmlType;
 pub struct LoadOptions {
     /// Context length to allocate (default: the model's, capped at 4096).
     pub n_ctx: Option<u32>,
-    /// Most tokens processed in one prefill step.
+    /// Most tokens processed in one prefill step (at most [`MAX_BATCH`];
+    /// lowered at load so each activation buffer fits one binding).
     pub max_batch: u32,
     /// Pack q|k|v and gate|up and run the fused kernels (default). Off: every
     /// projection, norm and RoPE runs as its own op (diagnostics, and tests
     /// of the fallback a device with small bindings takes).
     pub fuse: bool,
+    /// Which op list prefill steps run (default: tiled GEMMs for steps of
+    /// at least `GEMM_MIN_TOKENS`).
+    pub prefill: PrefillPath,
 }
+
+/// Largest prefill step: llama.cpp's default ubatch. Sliding-window layers
+/// keep window + max_batch positions, so this also bounds their ring.
+pub const MAX_BATCH: u32 = 512;
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { n_ctx: None, max_batch: 64, fuse: true }
+        Self { n_ctx: None, max_batch: MAX_BATCH, fuse: true, prefill: PrefillPath::Auto }
     }
 }
 
@@ -214,8 +222,17 @@ impl ModelLoader {
             return Err(ModelError::Config("the context (n_ctx) must hold at least 1 position".into()));
         }
         check_kv_fits(&self.ctx, &config, n_ctx)?;
-        Model::new(self.ctx, config, l.done_tensors, self.opts.max_batch.clamp(1, 512), n_ctx, self.opts.fuse)
+        let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH).min(batch_limit(&self.ctx, &config));
+        Model::new(self.ctx, config, l.done_tensors, max_batch, n_ctx, self.opts.fuse, self.opts.prefill)
     }
+}
+
+/// Most tokens a step can hold when each activation buffer (max_batch,
+/// width) f32 is bound whole: the widest is the FFN's.
+fn batch_limit(ctx: &GpuContext, c: &ModelConfig) -> u32 {
+    let widest = [c.dim, c.q_dim(), c.kv_dim(), c.ffn_dim].into_iter().max().unwrap_or(1).max(1) as u64;
+    let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
+    (limit / (widest * 4)).clamp(1, MAX_BATCH as u64) as u32
 }
 
 /// One layer's K (or V) cache is one buffer bound whole: refuse a context it

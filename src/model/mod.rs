@@ -9,8 +9,8 @@ mod state;
 mod weights;
 
 pub use config::{Arch, LayerAttention, ModelConfig};
-pub use forward::{Model, Output, PendingStep, StepInput, StepResult};
-pub use loader::{LoadOptions, LoadProgress, ModelLoader};
+pub use forward::{Model, Output, PendingStep, PrefillPath, StepInput, StepResult, GEMM_MIN_TOKENS};
+pub use loader::{LoadOptions, LoadProgress, ModelLoader, MAX_BATCH};
 pub use state::Ring;
 pub use weights::{LayerTensor, LayerWeights, Projections, Weights};
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,6 +6,7 @@ pub mod reference;
 pub mod tiny;
 
 use tabllm::gpu::{self, DeviceOptions, GpuContext, MatvecVariant, Op, Precision, Step};
+use tabllm::model::PrefillPath;
 
 /// Repository paths: models are fetched into `models/`, references live in
 /// `../shared/reference/` (CI clones the repo with `shared/` beside it).
@@ -36,6 +37,8 @@ pub struct Config {
     pub ctx: GpuContext,
     /// `LoadOptions::fuse`.
     pub fuse: bool,
+    /// `LoadOptions::prefill`.
+    pub prefill: PrefillPath,
     pub label: String,
 }
 
@@ -43,18 +46,22 @@ pub struct Config {
 /// precisions with the adapter's own matvec (one invocation per row on
 /// lavapipe), the unfused op list, and the two GPU matvecs (lanes reduced in
 /// workgroup memory; lanes reduced with subgroup shuffles) on the f16 path a
-/// real GPU runs. Lavapipe has `subgroups`; an adapter without it fails here
-/// rather than skip the variant.
+/// real GPU runs; and the GEMM prefill list for every multi-token step, on
+/// packed (fused) and separate (unfused) weights. Lavapipe has `subgroups`;
+/// an adapter without it fails here rather than skip the variant.
 pub fn configs() -> Vec<Config> {
-    let mut v: Vec<Config> = contexts().into_iter().map(|ctx| Config { label: format!("{} {:?} fused", label(&ctx), ctx.matvec), ctx, fuse: true }).collect();
+    let mut v: Vec<Config> =
+        contexts().into_iter().map(|ctx| Config { label: format!("{} {:?} fused", label(&ctx), ctx.matvec), ctx, fuse: true, prefill: PrefillPath::Matvec }).collect();
     let unfused = GpuContext::new_blocking(&DeviceOptions { force_f32: true, ..Default::default() }).unwrap();
-    v.push(Config { label: format!("{} {:?} unfused", label(&unfused), unfused.matvec), ctx: unfused, fuse: false });
+    v.push(Config { label: format!("{} {:?} unfused, GEMM prefill", label(&unfused), unfused.matvec), ctx: unfused, fuse: false, prefill: PrefillPath::Gemm });
+    let gemm = GpuContext::new_blocking(&DeviceOptions::default()).unwrap();
+    v.push(Config { label: format!("{} {:?} fused, GEMM prefill", label(&gemm), gemm.matvec), ctx: gemm, fuse: true, prefill: PrefillPath::Gemm });
     let min_subgroup = v[0].ctx.adapter_info.subgroup_min_size;
     for matvec in [MatvecVariant::SharedLanes { lanes: 16 }, MatvecVariant::SubgroupLanes { lanes: min_subgroup.min(16) }] {
         let ctx = GpuContext::new_blocking(&DeviceOptions { matvec: Some(matvec), ..Default::default() })
             .unwrap_or_else(|e| panic!("forcing {matvec:?}: {e}"));
         assert_eq!(ctx.matvec, matvec);
-        v.push(Config { label: format!("{} {matvec:?} fused", label(&ctx)), ctx, fuse: true });
+        v.push(Config { label: format!("{} {matvec:?} fused", label(&ctx)), ctx, fuse: true, prefill: PrefillPath::Matvec });
     }
     v
 }

@@ -16,7 +16,7 @@ pub fn check_tiny(file: &str) {
     for cfg in configs() {
         let what = format!("{file} {}", cfg.label);
         let ctx = Arc::new(cfg.ctx);
-        let opts = LoadOptions { n_ctx: Some(128), max_batch: 16, fuse: cfg.fuse };
+        let opts = LoadOptions { n_ctx: Some(128), max_batch: 16, fuse: cfg.fuse, prefill: cfg.prefill };
         let (m, _) = model::load_path(ctx.clone(), &shared(&format!("tiny/{file}.gguf")), opts, 4096).unwrap();
         for case in reference["cases"].as_array().unwrap() {
             let ids: Vec<u32> = serde_json::from_value(case["prompt_ids"].clone()).unwrap();

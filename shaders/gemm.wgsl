@@ -1,0 +1,130 @@
+// Prefill dequantize-matmul as a tiled GEMM: y[t, y_offset + r] = sum_c
+// W[r, c] * x[t, c] (or += with `accumulate`, a residual add folded in).
+//
+// A workgroup computes a tile of GEMM_ROWS weight rows x GEMM_TOKENS tokens.
+// The inner dimension goes 32 at a time (one quantization chunk): the first
+// GEMM_ROWS invocations each dequantize one row's chunk into workgroup memory
+// and all of them stage the tile's x, then each invocation accumulates a
+// RT x RT register tile (rows tr + TR*i, tokens tc + TC*j) from there. Every
+// weight is therefore read and dequantized once per GEMM_TOKENS tokens (the
+// batched matvec.wgsl reads it once per TT = 8). Tile sizes come from Rust
+// (src/kernels/gemm.rs); workgroup memory is 2 x 8 x 64 vec4 = 16 KiB, the
+// WebGPU default limit. Tokens and rows past the end are computed on zeros /
+// a copy of the last row and not stored.
+//
+// Shared-memory layout is (chunk quarter i, row or token): consecutive
+// invocations (consecutive tc) read consecutive vec4s, so reads do not
+// collide on banks, and the TC invocations of one tr read one ws entry
+// (a broadcast).
+#include "common/step.wgsl"
+
+struct Params {
+    rows: u32,       // output rows of this op (rows of W it reads)
+    cols: u32,       // inner dimension (multiple of 32)
+    row_bytes: u32,  // bytes per row of W
+    w_offset: u32,   // byte offset of row 0 in w (a segment of a packed buffer; multiple of 4)
+    x_stride: u32,   // f32 elements between tokens in x (multiple of 4)
+    y_stride: u32,   // f32 elements between tokens in y
+    y_offset: u32,   // first output column written
+    accumulate: u32, // 1: y += W x instead of y = W x
+    kind: u32,       // weight format (K_* in common/quant.wgsl)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+    part_start: vec4<u32>, // W_PART1..: first row held by w, w1, w2, w3
+};
+@group(0) @binding(1) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> w: array<u32>;            // raw GGUF blocks: (rows, row_bytes / 4) from byte w_offset
+@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;      // (n_tokens, x_stride / 4)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;      // (n_tokens, y_stride)
+#include "common/weight_parts.wgsl"
+
+#include "common/bytes.wgsl"
+#include "common/quant.wgsl"
+
+const RT: u32 = 4u;                         // register tile: RT rows x RT tokens per invocation
+const TR: u32 = GEMM_ROWS / RT;             // invocation rows
+const TC: u32 = GEMM_TOKENS / RT;           // invocation columns
+const GEMM_WG: u32 = TR * TC;
+var<workgroup> ws: array<vec4<f32>, 8u * GEMM_ROWS>;    // (8, GEMM_ROWS): ws[i * GEMM_ROWS + r] = weights 4i..4i+3 of row r's chunk
+var<workgroup> xs: array<vec4<f32>, 8u * GEMM_TOKENS>;  // (8, GEMM_TOKENS): xs[i * GEMM_TOKENS + t] = x[t0 + t, 32c + 4i ..]
+
+@compute @workgroup_size(GEMM_WG)
+fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row0 = wid.x * GEMM_ROWS;
+    let t0 = wid.z * GEMM_TOKENS;
+    if (t0 >= step.n_tokens) {
+        return;
+    }
+    let nt = min(GEMM_TOKENS, step.n_tokens - t0);
+    let tr = lid / TC;
+    let tc = lid % TC;
+
+    // The row whose chunks this invocation dequantizes (lid < GEMM_ROWS).
+    let lr = min(row0 + lid, p.rows - 1u);
+    var rb = 0u;
+    if (lid < GEMM_ROWS) {
+        rb = p.w_offset + (lr - select_part(lr, p.part_start)) * p.row_bytes;
+    }
+    let xs4 = p.x_stride / 4u;
+
+    var a0 = vec4<f32>(0.0);                // a_i[j]: row tr + TR*i, token tc + TC*j
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    for (var c = 0u; c < p.cols / 32u; c++) {
+        if (lid < GEMM_ROWS) {
+            load_chunk_of(p.kind, rb, c);
+            for (var i = 0u; i < 8u; i++) {
+                ws[i * GEMM_ROWS + lid] = vec4<f32>(cv[i]);
+            }
+        }
+        // Consecutive invocations read consecutive vec4s of one token's x.
+        for (var e = lid; e < 8u * GEMM_TOKENS; e += GEMM_WG) {
+            let t = e / 8u;
+            let i = e % 8u;
+            var v = vec4<f32>(0.0);
+            if (t < nt) {
+                v = x[(t0 + t) * xs4 + c * 8u + i];
+            }
+            xs[i * GEMM_TOKENS + t] = v;
+        }
+        workgroupBarrier();
+        for (var i = 0u; i < 8u; i++) {
+            let w0 = ws[i * GEMM_ROWS + tr];
+            let w1 = ws[i * GEMM_ROWS + tr + TR];
+            let w2 = ws[i * GEMM_ROWS + tr + 2u * TR];
+            let w3 = ws[i * GEMM_ROWS + tr + 3u * TR];
+            let x0 = xs[i * GEMM_TOKENS + tc];
+            let x1 = xs[i * GEMM_TOKENS + tc + TC];
+            let x2 = xs[i * GEMM_TOKENS + tc + 2u * TC];
+            let x3 = xs[i * GEMM_TOKENS + tc + 3u * TC];
+            a0 += vec4<f32>(dot(w0, x0), dot(w0, x1), dot(w0, x2), dot(w0, x3));
+            a1 += vec4<f32>(dot(w1, x0), dot(w1, x1), dot(w1, x2), dot(w1, x3));
+            a2 += vec4<f32>(dot(w2, x0), dot(w2, x1), dot(w2, x2), dot(w2, x3));
+            a3 += vec4<f32>(dot(w3, x0), dot(w3, x1), dot(w3, x2), dot(w3, x3));
+        }
+        // ws and xs are rewritten by the next chunk.
+        workgroupBarrier();
+    }
+
+    let acc = array<vec4<f32>, RT>(a0, a1, a2, a3);
+    // Each (token, row) is written by exactly one invocation, so += is race-free.
+    for (var r = 0u; r < RT; r++) {
+        let row = row0 + tr + TR * r;
+        if (row >= p.rows) {
+            continue;
+        }
+        for (var j = 0u; j < RT; j++) {
+            let t = tc + TC * j;
+            if (t < nt) {
+                let o = (t0 + t) * p.y_stride + p.y_offset + row;
+                if (p.accumulate == 1u) {
+                    y[o] += acc[r][j];
+                } else {
+                    y[o] = acc[r][j];
+                }
+            }
+        }
+    }
+}
