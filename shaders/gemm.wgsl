@@ -1,15 +1,18 @@
 // Prefill dequantize-matmul as a tiled GEMM: y[t, y_offset + r] = sum_c
 // W[r, c] * x[t, c] (or += with `accumulate`, a residual add folded in).
 //
-// A workgroup computes a tile of GEMM_ROWS weight rows x GEMM_TOKENS tokens.
-// The inner dimension goes 32 at a time (one quantization chunk): the first
+// A workgroup computes a tile of GEMM_ROWS weight rows x GEMM_TOKENS tokens
+// with (GEMM_ROWS / 8) x (GEMM_TOKENS / 8) invocations (64 for 64 x 64). The
+// inner dimension goes 32 at a time (one quantization chunk): the first
 // GEMM_ROWS invocations each dequantize one row's chunk into workgroup memory
-// and all of them stage the tile's x, then each invocation accumulates a
-// RT x RT register tile (rows tr + TR*i, tokens tc + TC*j) from there. Every
+// and all of them stage the tile's x, then each invocation accumulates an
+// 8 x 8 register tile (rows tr + TR*r, tokens tc + TC*j) from there. Every
 // weight is therefore read and dequantized once per GEMM_TOKENS tokens (the
 // batched matvec.wgsl reads it once per TT = 8). Tile sizes come from Rust
 // (src/kernels/gemm.rs); workgroup memory is 2 x 8 x 64 vec4 = 16 KiB, the
-// WebGPU default limit. Tokens and rows past the end are computed on zeros /
+// WebGPU default limit. The 8 x 8 register tile reads 16 vec4s from workgroup
+// memory per 64 dot products (4 x 4 took 8 per 16): on lavapipe, whose
+// workgroup-memory reads are per-lane gathers, 1.2x faster. Tokens and rows past the end are computed on zeros /
 // a copy of the last row and not stored.
 //
 // Shared-memory layout is (chunk quarter i, row or token): consecutive
@@ -42,7 +45,7 @@ struct Params {
 #include "common/bytes.wgsl"
 #include "common/quant.wgsl"
 
-const RT: u32 = 4u;                         // register tile: RT rows x RT tokens per invocation
+const RT: u32 = 8u;                         // register tile: RT rows x RT tokens per invocation
 const TR: u32 = GEMM_ROWS / RT;             // invocation rows
 const TC: u32 = GEMM_TOKENS / RT;           // invocation columns
 const GEMM_WG: u32 = TR * TC;
@@ -68,10 +71,11 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let xs4 = p.x_stride / 4u;
 
-    var a0 = vec4<f32>(0.0);                // a_i[j]: row tr + TR*i, token tc + TC*j
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
+    // a_r: row tr + TR*r, tokens tc + TC*j for j = 0..3; b_r: j = 4..7.
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
     for (var c = 0u; c < p.cols / 32u; c++) {
         if (lid < GEMM_ROWS) {
             load_chunk_of(p.kind, rb, c);
@@ -91,24 +95,33 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         workgroupBarrier();
         for (var i = 0u; i < 8u; i++) {
-            let w0 = ws[i * GEMM_ROWS + tr];
-            let w1 = ws[i * GEMM_ROWS + tr + TR];
-            let w2 = ws[i * GEMM_ROWS + tr + 2u * TR];
-            let w3 = ws[i * GEMM_ROWS + tr + 3u * TR];
-            let x0 = xs[i * GEMM_TOKENS + tc];
-            let x1 = xs[i * GEMM_TOKENS + tc + TC];
-            let x2 = xs[i * GEMM_TOKENS + tc + 2u * TC];
-            let x3 = xs[i * GEMM_TOKENS + tc + 3u * TC];
-            a0 += vec4<f32>(dot(w0, x0), dot(w0, x1), dot(w0, x2), dot(w0, x3));
-            a1 += vec4<f32>(dot(w1, x0), dot(w1, x1), dot(w1, x2), dot(w1, x3));
-            a2 += vec4<f32>(dot(w2, x0), dot(w2, x1), dot(w2, x2), dot(w2, x3));
-            a3 += vec4<f32>(dot(w3, x0), dot(w3, x1), dot(w3, x2), dot(w3, x3));
+            let wb = i * GEMM_ROWS + tr;
+            let xb = i * GEMM_TOKENS + tc;
+            let x0 = xs[xb]; let x1 = xs[xb + TC]; let x2 = xs[xb + 2u * TC]; let x3 = xs[xb + 3u * TC];
+            let x4 = xs[xb + 4u * TC]; let x5 = xs[xb + 5u * TC]; let x6 = xs[xb + 6u * TC]; let x7 = xs[xb + 7u * TC];
+            var w = ws[wb];
+            a0 += vec4<f32>(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); b0 += vec4<f32>(dot(w, x4), dot(w, x5), dot(w, x6), dot(w, x7));
+            w = ws[wb + TR];
+            a1 += vec4<f32>(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); b1 += vec4<f32>(dot(w, x4), dot(w, x5), dot(w, x6), dot(w, x7));
+            w = ws[wb + 2u * TR];
+            a2 += vec4<f32>(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); b2 += vec4<f32>(dot(w, x4), dot(w, x5), dot(w, x6), dot(w, x7));
+            w = ws[wb + 3u * TR];
+            a3 += vec4<f32>(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); b3 += vec4<f32>(dot(w, x4), dot(w, x5), dot(w, x6), dot(w, x7));
+            w = ws[wb + 4u * TR];
+            a4 += vec4<f32>(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); b4 += vec4<f32>(dot(w, x4), dot(w, x5), dot(w, x6), dot(w, x7));
+            w = ws[wb + 5u * TR];
+            a5 += vec4<f32>(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); b5 += vec4<f32>(dot(w, x4), dot(w, x5), dot(w, x6), dot(w, x7));
+            w = ws[wb + 6u * TR];
+            a6 += vec4<f32>(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); b6 += vec4<f32>(dot(w, x4), dot(w, x5), dot(w, x6), dot(w, x7));
+            w = ws[wb + 7u * TR];
+            a7 += vec4<f32>(dot(w, x0), dot(w, x1), dot(w, x2), dot(w, x3)); b7 += vec4<f32>(dot(w, x4), dot(w, x5), dot(w, x6), dot(w, x7));
         }
         // ws and xs are rewritten by the next chunk.
         workgroupBarrier();
     }
 
-    let acc = array<vec4<f32>, RT>(a0, a1, a2, a3);
+    let lo = array<vec4<f32>, RT>(a0, a1, a2, a3, a4, a5, a6, a7);
+    let hi = array<vec4<f32>, RT>(b0, b1, b2, b3, b4, b5, b6, b7);
     // Each (token, row) is written by exactly one invocation, so += is race-free.
     for (var r = 0u; r < RT; r++) {
         let row = row0 + tr + TR * r;
@@ -120,9 +133,9 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (t < nt) {
                 let o = (t0 + t) * p.y_stride + p.y_offset + row;
                 if (p.accumulate == 1u) {
-                    y[o] += acc[r][j];
+                    y[o] += select(hi[r][j % 4u], lo[r][j % 4u], j < 4u);
                 } else {
-                    y[o] = acc[r][j];
+                    y[o] = select(hi[r][j % 4u], lo[r][j % 4u], j < 4u);
                 }
             }
         }

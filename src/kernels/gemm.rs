@@ -12,7 +12,7 @@ use crate::quant::GgmlType;
 pub const GEMM_ROWS: u32 = 64;
 /// Tokens per workgroup tile (`GEMM_TOKENS`): each weight is read once per
 /// this many tokens. With [`GEMM_ROWS`], 2 × 8 × 64 vec4 of workgroup memory
-/// (16 KiB, WebGPU's guaranteed limit) and 256 invocations of 4 × 4 outputs.
+/// (16 KiB, WebGPU's guaranteed limit) and 64 invocations of 8 × 8 outputs.
 pub const GEMM_TOKENS: u32 = 64;
 
 #[repr(C)]
