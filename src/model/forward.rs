@@ -136,6 +136,24 @@ impl Model {
         self.weights.sizes.iter().map(|(_, b)| b).sum()
     }
 
+    /// Weight bytes one step of `n_tokens` reads from memory, from the
+    /// kernels' tiling: each layer matrix once per GEMM_TOKENS tokens on the
+    /// GEMM list (once per TOKENS_PER_GROUP on the matvec list), the
+    /// embedding rows of the step's ids, the output head once (last token
+    /// only). Norm vectors and biases are left out (under 0.1 % of the bytes).
+    pub fn weight_bytes_read(&self, n_tokens: u32) -> u64 {
+        let n = n_tokens.max(1) as u64;
+        let per_token_group = if n_tokens >= self.prefill_min_tokens { k::GEMM_TOKENS } else { k::TOKENS_PER_GROUP };
+        let passes = if n == 1 { 1 } else { n.div_ceil(per_token_group as u64) };
+        let group_bytes = |g: &Projections| match g {
+            Projections::Packed(p) => p.segments.iter().map(|s| s.n_bytes).sum::<u64>(),
+            Projections::Separate(t) => t.iter().map(|t| t.n_bytes).sum(),
+        };
+        let layers: u64 = self.weights.layers.iter().map(|l| group_bytes(&l.qkv) + group_bytes(&l.gate_up) + l.attn_output.n_bytes + l.ffn_down.n_bytes).sum();
+        let embd = &self.weights.token_embd;
+        layers * passes + n * embd.row_bytes + self.weights.output().n_bytes
+    }
+
     /// Layers whose q|k|v and gate|up run fused, out of all layers.
     pub fn fused_layers(&self) -> (usize, usize) {
         let fused = self.weights.layers.iter().filter(|l| matches!((&l.qkv, &l.gate_up), (Projections::Packed(_), Projections::Packed(_)))).count();
