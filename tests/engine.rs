@@ -68,6 +68,30 @@ fn stop_strings_and_abort() {
     assert!(r.ids.len() < full.ids.len());
 }
 
+/// The callback hears of every token, also one whose text is held back (a
+/// possible start of a stop string) and so not sent: an abort then ends the
+/// generation at that token, not when text flows again (here: never).
+#[test]
+fn abort_while_text_is_held_back() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let mut e = engine(&ctx);
+    let prompt = e.encode_prompt("The capital of France is");
+    let full = gen(&mut e, &prompt, &greedy(16));
+    assert!(full.ids.iter().take(3).all(|&id| !e.tokenizer.is_eog(id)), "{:?}", full.ids);
+    // The whole greedy text starts this stop string: all of it is held back.
+    let p = GenerateParams { stop: vec![format!("{}\u{1}never", full.text)], ..greedy(16) };
+    let mut calls = Vec::new();
+    let r = pollster::block_on(e.generate(&prompt, &p, &mut |s| {
+        calls.push(s.to_string());
+        calls.len() < 3
+    }))
+    .unwrap();
+    assert_eq!(r.finish_reason, FinishReason::Aborted);
+    assert_eq!(calls, ["", "", ""], "one call per token, nothing sent");
+    assert_eq!(r.ids, full.ids[..3], "stopped at the third token");
+    assert_eq!(r.text, e.tokenizer.decode(&r.ids), "the held text is kept in the result");
+}
+
 #[test]
 fn kv_prefix_reuse_matches_a_fresh_prefill() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());

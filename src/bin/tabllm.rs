@@ -299,7 +299,10 @@ fn generate(a: GenerateArgs) -> Result<()> {
             let last = if a.close_assistant { FinalAssistant::Close } else { FinalAssistant::Continue };
             engine.encode_chat_with(&messages, last)?
         }
-        (Some(p), None) => engine.encode_prompt(p),
+        (Some(p), None) => {
+            engine.check_text_fits(p)?;
+            engine.encode_prompt(p)
+        }
         (None, None) => return Err("give --prompt TEXT or --messages FILE".into()),
     };
     let params = GenerateParams {

@@ -29,6 +29,10 @@ use crate::tokenizer::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistan
 pub enum EngineError {
     #[error("the prompt has {prompt} tokens but the context holds {n_ctx}")]
     PromptTooLong { prompt: usize, n_ctx: u32 },
+    /// Refused before tokenizing: even at the longest token's bytes per
+    /// token, the text is more than the context holds.
+    #[error("the prompt is {bytes} bytes of text: more than a context of {n_ctx} tokens holds, however it tokenizes (at most {max_bytes} bytes)")]
+    TextTooLong { bytes: usize, max_bytes: usize, n_ctx: u32 },
     #[error("the prompt is empty")]
     EmptyPrompt,
     #[error("this model has no chat template")]
@@ -125,12 +129,32 @@ pub struct Engine {
     pub template: Option<ChatTemplate>,
     /// Tokens whose keys and values are in the KV cache, in order.
     cached: KvCache,
+    /// Most bytes of text one token covers (its vocabulary text or its
+    /// bytes, the longer; at least a character's 4): bounds the tokens of a
+    /// text from below before it is tokenized.
+    max_token_bytes: usize,
 }
 
 impl Engine {
     pub fn new(model: Model, tokenizer: Tokenizer, template: Option<ChatTemplate>) -> Self {
         let cached = KvCache::new(model.kv_ring());
-        Self { model, tokenizer, template, cached }
+        let max_token_bytes = (0..tokenizer.vocab_size() as u32)
+            .map(|id| tokenizer.token_bytes(id).len().max(tokenizer.token_text(id).map_or(0, str::len)))
+            .fold(4, usize::max);
+        Self { model, tokenizer, template, cached, max_token_bytes }
+    }
+
+    /// Refuses a prompt text that cannot fit the context whatever it
+    /// tokenizes to, without tokenizing it: a huge input (megabytes pasted
+    /// into a chat) is refused at once instead of holding the engine while
+    /// it is tokenized, only to be refused then.
+    pub fn check_text_fits(&self, text: &str) -> Result<(), EngineError> {
+        let n_ctx = self.model.n_ctx();
+        let max_bytes = n_ctx as usize * self.max_token_bytes;
+        if text.len() > max_bytes {
+            return Err(EngineError::TextTooLong { bytes: text.len(), max_bytes, n_ctx });
+        }
+        Ok(())
     }
 
     /// Text → prompt ids: BOS when the file says so, special-token text parsed.
@@ -174,6 +198,7 @@ impl Engine {
     /// [`encode_chat`](Self::encode_chat), choosing what happens to a final assistant message.
     pub fn encode_chat_with(&self, messages: &[ChatMessage], final_assistant: FinalAssistant) -> Result<Vec<u32>, EngineError> {
         let text = self.render_chat_with(messages, final_assistant)?;
+        self.check_text_fits(&text)?;
         Ok(chat_prompt_ids(&self.tokenizer, &text))
     }
 
@@ -183,7 +208,9 @@ impl Engine {
     }
 
     /// Generates from `prompt_ids`. `on_text` gets each piece of text as it is
-    /// decoded and returns false to abort. However the generation ends, the
+    /// decoded and returns false to abort; it is called after every generated
+    /// token, with "" when the token's text is held back (see [`TextOut::push`]),
+    /// so an abort is seen then too. However the generation ends, the
     /// text held back for a possible stop string is flushed (see [`TextOut`]).
     pub async fn generate(
         &mut self,

@@ -101,7 +101,7 @@ impl ErrorCode for TokenizerError {
 impl ErrorCode for EngineError {
     fn code(&self) -> &'static str {
         match self {
-            EngineError::PromptTooLong { .. } => "context_full",
+            EngineError::PromptTooLong { .. } | EngineError::TextTooLong { .. } => "context_full",
             EngineError::EmptyPrompt | EngineError::NoChatTemplate => "invalid_request",
             EngineError::Model(e) | EngineError::Interrupted { source: e, .. } => e.code(),
             EngineError::Tokenizer(e) => e.code(),
@@ -110,6 +110,7 @@ impl ErrorCode for EngineError {
     fn details(&self) -> Option<serde_json::Value> {
         match self {
             EngineError::PromptTooLong { prompt, n_ctx } => Some(serde_json::json!({ "prompt_tokens": prompt, "context": n_ctx })),
+            EngineError::TextTooLong { bytes, max_bytes, n_ctx } => Some(serde_json::json!({ "prompt_bytes": bytes, "max_bytes": max_bytes, "context": n_ctx })),
             EngineError::Model(e) => e.details(),
             // The text generated before the failure (it was also streamed).
             EngineError::Interrupted { source, ids, text } => {

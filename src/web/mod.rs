@@ -339,7 +339,8 @@ impl WebEngine {
     }
 
     /// Generates for a JSON [`Request`]; `on_text(piece)` gets the text as it
-    /// is decoded and returns false to stop; `on_prefill(done, total)` (prompt
+    /// is decoded (and "" after a token whose text is held back) and returns
+    /// false to stop; `on_prefill(done, total)` (prompt
     /// tokens read so far, of those to read) is called before and after each
     /// prefill step and returns false to stop there. Resolves to a JSON [`Response`].
     pub fn generate(&self, request: String, on_text: js_sys::Function, on_prefill: Option<js_sys::Function>) -> js_sys::Promise {
@@ -360,7 +361,10 @@ impl WebEngine {
                     };
                     engine.encode_chat_with(&m, last).map_err(js)?
                 }
-                (None, Some(p), _) => engine.encode_prompt(&p),
+                (None, Some(p), _) => {
+                    engine.check_text_fits(&p).map_err(js)?;
+                    engine.encode_prompt(&p)
+                }
                 (None, None, Some(ids)) => ids,
                 _ => return Err(bad_request("give messages, prompt or prompt_ids")),
             };
