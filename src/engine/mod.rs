@@ -71,6 +71,28 @@ pub struct PrefillProgress {
     pub total: usize,
 }
 
+/// Prompt tokens of the first prefill step, before anything is measured.
+pub const FIRST_PREFILL_CHUNK: usize = 64;
+/// Fewest prompt tokens in a prefill step (unless fewer remain): below this a
+/// prefill GEMM's token tiles run part empty.
+pub const MIN_PREFILL_CHUNK: usize = 64;
+/// Wall time a prefill step aims at: the longest an abort or a progress
+/// report waits, as the engine only sees them between steps.
+pub const PREFILL_STEP_TARGET_SECS: f64 = 0.25;
+
+/// Tokens of the next prefill step, after the last one of `last_tokens`
+/// tokens took `last_secs`: as many as fit [`PREFILL_STEP_TARGET_SECS`] at
+/// that time per token, at least [`MIN_PREFILL_CHUNK`], at most `max_batch`
+/// and `remaining`. A fast GPU thus runs full `max_batch` steps, and a
+/// software adapter (seconds per token) the minimum.
+pub fn next_prefill_chunk(last_secs: f64, last_tokens: usize, remaining: usize, max_batch: usize) -> usize {
+    let per_token = last_secs / last_tokens.max(1) as f64;
+    let fit = if per_token > 0.0 { PREFILL_STEP_TARGET_SECS / per_token } else { f64::INFINITY };
+    // `as` saturates: an unmeasurably fast step asks for max_batch.
+    let paced = (fit as usize).max(MIN_PREFILL_CHUNK).min(max_batch.max(1));
+    paced.min(remaining)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinishReason {
     /// End-of-generation token or stop string.
@@ -226,7 +248,8 @@ impl Engine {
     /// each one. It returns false to abort: the generation then ends before
     /// its first token with finish reason `abort` (the KV cache keeps the
     /// steps already run). A long prompt stays abortable this way, and a
-    /// caller can show progress.
+    /// caller can show progress; steps are paced to about
+    /// [`PREFILL_STEP_TARGET_SECS`] each (see [`next_prefill_chunk`]).
     pub async fn generate_observed(
         &mut self,
         prompt_ids: &[u32],
@@ -252,23 +275,27 @@ impl Engine {
         self.cached.truncate(start);
 
         let t0 = Instant::now();
-        let batch = self.model.max_batch() as usize;
+        let max_batch = self.model.max_batch() as usize;
         let mut first = None;
         let total = prompt_ids.len() - start;
         let mut keep_going = on_prefill(PrefillProgress { done: 0, total });
-        for chunk in prompt_ids[start..].chunks(batch) {
-            if !keep_going {
-                break;
-            }
-            let last = self.cached.len() + chunk.len() == prompt_ids.len();
+        // Paced steps (see `next_prefill_chunk`): abort and progress come
+        // between steps, so on a slow adapter a step stays short.
+        let mut n = total.min(FIRST_PREFILL_CHUNK).min(max_batch);
+        while keep_going && self.cached.len() < prompt_ids.len() {
+            let at = self.cached.len();
+            let chunk = &prompt_ids[at..at + n];
+            let last = at + n == prompt_ids.len();
             // The top logits need the whole row: that token is picked on the CPU.
             let out = match (last, params.top_logits > 0) {
                 (false, _) => Output::None,
                 (true, true) => Output::Logits,
                 (true, false) => self.token_output(&mut sampler, plain_argmax, chunk),
             };
+            let t = Instant::now();
             first = Some(self.step(chunk, out).await?);
             keep_going = on_prefill(PrefillProgress { done: self.cached.len() - start, total });
+            n = next_prefill_chunk(t.elapsed().as_secs_f64(), n, prompt_ids.len() - self.cached.len(), max_batch);
         }
         let prefill_seconds = t0.elapsed().as_secs_f64();
         let Some(first) = first.filter(|_| keep_going) else {
@@ -434,4 +461,29 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
     }
     idx.sort_by(cmp);
     idx.into_iter().map(|i| (i, logits[i as usize])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefill_steps_are_paced_to_the_target() {
+        // SwiftShader-like: 64 tokens in 40 s; a step of the target would be
+        // under one token, so the minimum (GEMM tiles stay full).
+        assert_eq!(next_prefill_chunk(40.0, 64, 2000, 512), MIN_PREFILL_CHUNK);
+        // 64 tokens in 0.1 s: 0.25 s holds 160 tokens.
+        assert_eq!(next_prefill_chunk(0.1, 64, 2000, 512), 160);
+        // A fast GPU: full max_batch steps.
+        assert_eq!(next_prefill_chunk(0.004, 64, 2000, 512), 512);
+        assert_eq!(next_prefill_chunk(0.0, 64, 2000, 512), 512, "a step too fast to time");
+        // Never past what remains, nor past max_batch.
+        assert_eq!(next_prefill_chunk(0.004, 64, 100, 512), 100);
+        assert_eq!(next_prefill_chunk(40.0, 64, 20, 512), 20, "the last few tokens");
+        assert_eq!(next_prefill_chunk(40.0, 64, 2000, 8), 8, "a max_batch below the minimum");
+        assert_eq!(next_prefill_chunk(0.1, 64, 0, 512), 0, "nothing left");
+        // The measured rate, not the last size, decides: 512 tokens in 2 s is 64 per 0.25 s.
+        assert_eq!(next_prefill_chunk(2.0, 512, 2000, 512), 64);
+        assert_eq!(next_prefill_chunk(0.5, 512, 2000, 512), 256);
+    }
 }
