@@ -322,7 +322,7 @@ const ops = {
   detokenize: (a) => needEngine().detokenize(Uint32Array.from(a.ids)),
   applyChatTemplate: (a) => needEngine().apply_chat_template(JSON.stringify(a.messages)),
   reset: () => needEngine().reset(),
-  bench: async (a) => JSON.parse(await needEngine().bench(a.prompt_tokens, a.gen_tokens)),
+  bench: async (a) => JSON.parse(await needEngine().bench(JSON.stringify(a))),
   unload: () => {
     engine?.free();
     engine = null;

@@ -4,7 +4,7 @@
 
 use wasm_bindgen::JsValue;
 
-use crate::engine::EngineError;
+use crate::engine::{BenchError, EngineError};
 use crate::gguf::GgufError;
 use crate::gpu::GpuError;
 use crate::kernels::KernelError;
@@ -116,6 +116,23 @@ impl ErrorCode for EngineError {
             EngineError::Interrupted { source, ids, text } => {
                 Some(serde_json::json!({ "text": text, "completion_tokens": ids.len(), "cause": source.details() }))
             }
+            _ => None,
+        }
+    }
+}
+
+impl ErrorCode for BenchError {
+    fn code(&self) -> &'static str {
+        match self {
+            BenchError::NothingToMeasure | BenchError::NoTokens(_) => "invalid_request",
+            BenchError::OverContext { .. } => "context_full",
+            BenchError::Model(e) => e.code(),
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            BenchError::OverContext { test, needed, n_ctx } => Some(serde_json::json!({ "test": test, "needed": needed, "context": n_ctx })),
+            BenchError::Model(e) => e.details(),
             _ => None,
         }
     }

@@ -526,6 +526,10 @@ await check('numbers out of range are refused by name, in the package and at the
       // Straight to the worker, past the package's checks: the wasm boundary's own.
       wasmBench: await code(engine.client.call('bench', { prompt_tokens: 4294967295, gen_tokens: 4 })),
       wasmBenchWrap: await code(engine.client.call('bench', { prompt_tokens: 2 ** 32 + 8, gen_tokens: 4 })),
+      benchList: await code(engine.bench({ pp: [8, 600], tg: [4] })),
+      benchNotList: await code(engine.bench({ pp: 512 })),
+      wasmBenchBoth: await code(engine.client.call('bench', { pp: [8], prompt_tokens: 8 })),
+      wasmBenchNone: await code(engine.client.call('bench', { pp: [], tg: [] })),
       wasmMaxTokens: await code(engine.client.call('generate', { request: { prompt: 'x', max_tokens: -1 } })),
       wasmTopP: await code(engine.client.call('generate', { request: { prompt: 'x', top_p: 1.5 } })),
       wasmSeed: await code(engine.client.call('generate', { request: { prompt: 'x', seed: 2 ** 60 } })),
@@ -540,10 +544,14 @@ await check('numbers out of range are refused by name, in the package and at the
       ok: await chat({ n: 1, model: 'any', frequency_penalty: 0.5, presence_penalty: 0.5, temperature: 0 }),
     };
   });
-  assert.match(r.bench, /^invalid_request: prompt_tokens must be an integer from 1 to 510, got 4294967295$/);
+  assert.match(r.bench, /^invalid_request: prompt_tokens must be an integer from 1 to 512, got 4294967295$/);
   assert.match(r.benchNegative, /^invalid_request: prompt_tokens must be an integer from 1 to \d+, got -1$/);
-  assert.match(r.wasmBench, /^invalid_request: prompt_tokens must be an integer from 1 to 510, got 4294967295$/);
-  assert.match(r.wasmBenchWrap, /^invalid_request: prompt_tokens must be an integer from 1 to 510, got 4294967304$/);
+  assert.match(r.wasmBench, /^invalid_request: prompt_tokens must be an integer from 1 to 512, got 4294967295$/);
+  assert.match(r.wasmBenchWrap, /^invalid_request: prompt_tokens must be an integer from 1 to 512, got 4294967304$/);
+  assert.match(r.benchList, /^invalid_request: pp\[1\] must be an integer from 1 to 512, got 600$/);
+  assert.match(r.benchNotList, /^invalid_request: pp must be an array of token counts$/);
+  assert.match(r.wasmBenchBoth, /^invalid_request: bad request: give pp or prompt_tokens, not both$/);
+  assert.match(r.wasmBenchNone, /^invalid_request: nothing to measure/);
   assert.match(r.wasmMaxTokens, /^invalid_request: max_tokens must be an integer from 0 to 4294967295, got -1$/);
   assert.match(r.wasmTopP, /^invalid_request: top_p must be a number from 0 to 1, got 1.5$/);
   assert.match(r.wasmSeed, /^invalid_request: seed must be an integer from 0 to 9007199254740991, got /);
