@@ -197,25 +197,53 @@ export interface ModelInfo {
   wasm_memory_bytes: number;
 }
 
-/** Integers from 1 to the context minus 2, with prompt_tokens + gen_tokens + 1 ≤ the context. */
-export interface BenchOptions { prompt_tokens?: number; gen_tokens?: number }
+/** llama-bench's tests, each count an integer from 1 to the context. */
+export interface BenchOptions {
+  /** Prompt processing: ppN reads N prompt tokens from an empty KV cache, in
+   * steps of `max_batch` tokens. Default [512]; [] for none. */
+  pp?: number[];
+  /** Text generation: tgN decodes N tokens one at a time from an empty KV cache. Default [128]; [] for none. */
+  tg?: number[];
+  /** Older names: `pp: [prompt_tokens]`, `tg: [gen_tokens]`. */
+  prompt_tokens?: number;
+  gen_tokens?: number;
+  /** Runs of each test, 1 to 100 (default 1). */
+  repetitions?: number;
+}
+export interface BenchRow {
+  /** `pp512`, `tg128`. */
+  test: string;
+  tokens: number;
+  /** Wall seconds of one run (mean over the runs). */
+  seconds: number;
+  /** tokens / seconds, mean over the runs, and its standard deviation (0 for one run). */
+  tok_s: number;
+  tok_s_stddev: number;
+  runs: number;
+}
+/** The first pp test's figures are also `prompt_tokens` / `prefill_tok_s`,
+ * the first tg test's `gen_tokens` / `decode_tok_s` and the rest; each group
+ * is absent without such a test. */
 export interface BenchResult {
-  prompt_tokens: number;
-  gen_tokens: number;
-  prefill_tok_s: number;
-  decode_tok_s: number;
+  tests: BenchRow[];
+  /** Tokens per prefill step. */
+  max_batch: number;
+  prompt_tokens?: number;
+  gen_tokens?: number;
+  prefill_tok_s?: number;
+  decode_tok_s?: number;
   /** Bytes the forward pass reads per decoded token (weights + KV cache). */
-  bytes_per_token: number;
-  weight_bytes_per_token: number;
-  kv_bytes_per_token: number;
+  bytes_per_token?: number;
+  weight_bytes_per_token?: number;
+  kv_bytes_per_token?: number;
   /** bytes_per_token × decode_tok_s / 1e9. */
-  implied_gbps: number;
+  implied_gbps?: number;
   /** Compute dispatches one decode step records (each costs the browser's
    * WebGPU implementation tens of microseconds). */
-  dispatches_per_token: number;
+  dispatches_per_token?: number;
   /** Milliseconds of host (wasm + JS) time to write, encode and submit one
    * decode step, mean over the measured steps. */
-  host_encode_ms_per_token: number;
+  host_encode_ms_per_token?: number;
 }
 
 export interface Engine {

@@ -266,11 +266,22 @@ class Engine {
     return this.client.call('reset', {});
   }
 
-  /** The counts' range (1 to the context minus 2) is checked by the engine, which knows the context. */
-  async bench({ prompt_tokens = 512, gen_tokens = 128 } = {}) {
-    checkNumber('prompt_tokens', prompt_tokens, { min: 1, max: 2 ** 32 - 1, integer: true });
-    checkNumber('gen_tokens', gen_tokens, { min: 1, max: 2 ** 32 - 1, integer: true });
-    return this.client.call('bench', { prompt_tokens, gen_tokens });
+  /** llama-bench's tests: `pp` (prompt processing) and `tg` (text generation)
+   * token counts, default [512] and [128] ([] for none); `prompt_tokens` /
+   * `gen_tokens` name a list of one. Each count's range (1 to the context) is
+   * checked by the engine, which knows the context. */
+  async bench({ pp, tg, prompt_tokens, gen_tokens, repetitions } = {}) {
+    const args = {};
+    const count = (field, v) => checkNumber(field, v, { min: 1, max: 2 ** 32 - 1, integer: true });
+    for (const [name, list, alias, one] of [['pp', pp, 'prompt_tokens', prompt_tokens], ['tg', tg, 'gen_tokens', gen_tokens]]) {
+      if (list !== undefined && list !== null) {
+        if (!Array.isArray(list)) throw new TabllmError('invalid_request', `${name} must be an array of token counts`, { field: name });
+        args[name] = list.map((v, i) => count(`${name}[${i}]`, v));
+      }
+      if (one !== undefined && one !== null) args[alias] = count(alias, one);
+    }
+    if (repetitions !== undefined && repetitions !== null) args.repetitions = checkNumber('repetitions', repetitions, { min: 1, max: 100, integer: true });
+    return this.client.call('bench', args);
   }
 
   /** Stops what is running, frees the model and ends the worker. A worker

@@ -228,7 +228,9 @@ function needEngine() {
 async function generate(request, post, signal) {
   const e = needEngine();
   const result = await e.generate(JSON.stringify(request), (text) => {
-    post({ type: 'text', text });
+    // "" after a token whose text is held back (a possible stop string, an
+    // unfinished character): nothing to send, but the abort is seen there too.
+    if (text) post({ type: 'text', text });
     return !signal.aborted;
   }, (done, total) => {
     // Before and after each prefill step: progress out, and a long prompt stays abortable.
@@ -320,7 +322,7 @@ const ops = {
   detokenize: (a) => needEngine().detokenize(Uint32Array.from(a.ids)),
   applyChatTemplate: (a) => needEngine().apply_chat_template(JSON.stringify(a.messages)),
   reset: () => needEngine().reset(),
-  bench: async (a) => JSON.parse(await needEngine().bench(a.prompt_tokens, a.gen_tokens)),
+  bench: async (a) => JSON.parse(await needEngine().bench(JSON.stringify(a))),
   unload: () => {
     engine?.free();
     engine = null;
@@ -357,6 +359,8 @@ self.onmessage = ({ data: m }) => {
   const run = async (op) => {
     try {
       if (dead) throw dead;
+      // Aborted while it waited in the queue: it never starts.
+      if (controller.signal.aborted) throw new TabllmError('aborted', 'the request was aborted before it started');
       if (!op) throw new TabllmError('invalid_request', `unknown operation ${m.op}`);
       post({ type: 'result', value: await op(m.args ?? {}, post, controller.signal) });
     } catch (err) {

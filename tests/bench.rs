@@ -1,12 +1,16 @@
 //! The bandwidth kernels compute what they claim (so their timings measure
-//! real loads and stores), the sweep reports sane figures, and the roofline
-//! arithmetic. No assertion depends on how fast anything ran.
+//! real loads and stores), the sweep reports sane figures, the roofline
+//! arithmetic, and llama-bench's pp / tg tests (library and `tabllm bench`)
+//! report a row per test asked for. No assertion depends on how fast anything ran.
 
 mod common;
 
-use common::{buffer_bytes, contexts, label, read_u32, run, step_buffer};
+use common::{buffer_bytes, contexts, label, read_u32, run, shared, step_buffer};
+use std::sync::Arc;
 use tabllm::bench::{self, BandwidthOptions, BwBuffers, BwOp};
-use tabllm::gpu::{self, GpuContext};
+use tabllm::engine::{measure_throughput, BenchError, BenchPlan};
+use tabllm::gpu::{self, DeviceOptions, GpuContext};
+use tabllm::model::{LoadOptions, Output};
 
 fn seeded_words(seed: u64, n: usize) -> Vec<u32> {
     let mut rng = tabllm::sampler::Rng::new(seed);
@@ -185,4 +189,95 @@ fn bytes_moved_per_op() {
     assert_eq!(BwOp::Read.bytes_moved(1 << 20), 1 << 20);
     assert_eq!(BwOp::Write.bytes_moved(1 << 20), 1 << 20);
     assert_eq!(BwOp::Copy.bytes_moved(1 << 20), 2 << 20);
+}
+
+const TINY: &str = "tiny/tiny-llama-q4_0.gguf";
+
+/// `v` is a finite number above 0.
+fn positive(v: &serde_json::Value, what: &str) -> f64 {
+    let x = v.as_f64().unwrap_or_else(|| panic!("{what} is {v}"));
+    assert!(x.is_finite() && x > 0.0, "{what} is {x}");
+    x
+}
+
+/// A row per test, in order, with the tokens asked for; the first pp and tg
+/// under the older names; the decode bytes of the first tg; a test over the
+/// context is an error, not a panic.
+#[test]
+fn throughput_reports_a_row_per_test() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    // max_batch 8: pp20 runs in three steps.
+    let (m, _) = tabllm::model::load_path(ctx, &shared(TINY), LoadOptions { n_ctx: Some(24), max_batch: 8, ..Default::default() }, 1 << 16).unwrap();
+    let plan = BenchPlan { pp: vec![8, 20], tg: vec![5, 24], repetitions: 2 };
+    let t = pollster::block_on(measure_throughput(&m, &plan)).unwrap();
+    let v = serde_json::to_value(&t).unwrap();
+    eprintln!("{v}");
+    let rows = v["tests"].as_array().unwrap();
+    let got: Vec<(&str, u64, u64)> = rows.iter().map(|r| (r["test"].as_str().unwrap(), r["tokens"].as_u64().unwrap(), r["runs"].as_u64().unwrap())).collect();
+    assert_eq!(got, [("pp8", 8, 2), ("pp20", 20, 2), ("tg5", 5, 2), ("tg24", 24, 2)]);
+    for r in rows {
+        let (secs, tok_s) = (positive(&r["seconds"], "seconds"), positive(&r["tok_s"], "tok_s"));
+        let sd = r["tok_s_stddev"].as_f64().unwrap();
+        assert!(sd.is_finite() && sd >= 0.0, "{r}");
+        // The mean of tokens/s over the runs is at least tokens / mean seconds (Jensen).
+        assert!(tok_s >= r["tokens"].as_f64().unwrap() / secs * (1.0 - 1e-9), "{r}");
+    }
+    assert_eq!(v["max_batch"], 8);
+    assert_eq!((v["prompt_tokens"].as_u64(), v["gen_tokens"].as_u64()), (Some(8), Some(5)));
+    assert_eq!(v["prefill_tok_s"], rows[0]["tok_s"]);
+    assert_eq!(v["decode_tok_s"], rows[2]["tok_s"]);
+    let d = t.decode.as_ref().unwrap();
+    // tg5: steps over 1..=5 cached positions, 3 on average.
+    let want = bench::decode_bytes_per_token(&m, 3.0);
+    assert_eq!((d.weight_bytes_per_token, d.kv_bytes_per_token), (want.weights, want.kv));
+    assert!((d.implied_gbps - d.bytes_per_token * d.decode_tok_s / 1e9).abs() < 1e-12);
+    assert_eq!(d.dispatches_per_token, m.dispatches_per_step(1, Output::Argmax));
+    positive(&v["host_encode_ms_per_token"], "host_encode_ms_per_token");
+
+    // Only pp: no decode figures at all (not zeros).
+    let v = serde_json::to_value(pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![3], tg: vec![], repetitions: 1 })).unwrap()).unwrap();
+    assert_eq!(v["tests"].as_array().unwrap().len(), 1);
+    assert!(v.get("decode_tok_s").is_none() && v.get("bytes_per_token").is_none(), "{v}");
+    positive(&v["prefill_tok_s"], "prefill_tok_s");
+
+    // Over the context, and nothing to run: errors.
+    let over = pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![8], tg: vec![25], repetitions: 1 }));
+    assert!(matches!(over, Err(BenchError::OverContext { ref test, needed: 25, n_ctx: 24 }) if test == "tg25"), "{over:?}");
+    let none = pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![], tg: vec![], repetitions: 1 }));
+    assert!(matches!(none, Err(BenchError::NothingToMeasure)), "{none:?}");
+}
+
+/// `tabllm bench`: the tests asked for, the JSON printed and written with
+/// --out; a context too small is refused by name before anything runs.
+#[test]
+fn cli_bench_runs_the_tests_asked_for() {
+    let dir = std::env::temp_dir().join(format!("tabllm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("figures.json");
+    let model = shared(TINY);
+    let bench = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_tabllm")).arg("bench").arg("--model").arg(&model).args(args).output().unwrap();
+    let r = bench(&["--pp", "12,30", "--tg", "6", "--no-bandwidth", "--json", "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let tests: Vec<(&str, u64)> = v["tests"].as_array().unwrap().iter().map(|r| (r["test"].as_str().unwrap(), r["tokens"].as_u64().unwrap())).collect();
+    assert_eq!(tests, [("pp12", 12), ("pp30", 30), ("tg6", 6)]);
+    for r in v["tests"].as_array().unwrap() {
+        positive(&r["tok_s"], "tok_s");
+        positive(&r["seconds"], "seconds");
+    }
+    // The context is what the largest test needs.
+    assert_eq!(v["n_ctx"], 30);
+    for key in ["prefill_tok_s", "decode_tok_s", "bytes_per_token", "implied_gbps", "dispatches_per_token"] {
+        positive(&v[key], key);
+    }
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(written, v, "--out holds what --json printed");
+
+    let r = bench(&["--pp", "64", "--tg", "8", "--ctx", "32", "--no-bandwidth"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("error: pp64 needs 64 positions but the context holds 32 (give --ctx 64 or more"), "{err}");
+    let r = bench(&["--pp", "0", "--tg", "0"]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("error: nothing to measure"), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

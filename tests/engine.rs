@@ -68,6 +68,62 @@ fn stop_strings_and_abort() {
     assert!(r.ids.len() < full.ids.len());
 }
 
+/// Prefill steps are paced: the first takes FIRST_PREFILL_CHUNK tokens, later
+/// ones what fits the target time at the measured rate, between
+/// MIN_PREFILL_CHUNK and max_batch (or what remains), and the answer is the
+/// one a prefill in fixed steps gives.
+#[test]
+fn prefill_steps_are_paced() {
+    use tabllm::engine::{FIRST_PREFILL_CHUNK, MIN_PREFILL_CHUNK};
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let path = shared("tiny/tiny-llama-q4_0.gguf");
+    let load = |max_batch| load_engine(ctx.clone(), &path, LoadOptions { n_ctx: Some(512), max_batch, ..Default::default() }, 1 << 16, &mut |_| {}).unwrap();
+    let max_batch = 160;
+    let mut e = load(max_batch);
+    let prompt: Vec<u32> = (0..400u32).map(|i| (i * 37 + 5) % 1000).collect();
+    let mut done = vec![0];
+    let g = pollster::block_on(e.generate_observed(&prompt, &greedy(4), &mut |_| true, &mut |p| {
+        if p.done > 0 {
+            done.push(p.done);
+        }
+        true
+    }))
+    .unwrap();
+    let steps: Vec<usize> = done.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("prefill steps of {steps:?} tokens");
+    assert_eq!(steps[0], FIRST_PREFILL_CHUNK);
+    assert_eq!(*done.last().unwrap(), prompt.len());
+    for (i, &n) in steps.iter().enumerate().skip(1) {
+        let remaining = prompt.len() - done[i];
+        assert!(n <= max_batch as usize && (n >= MIN_PREFILL_CHUNK || n == remaining), "step {i} of {n} tokens: {steps:?}");
+    }
+    assert_eq!(g.ids, gen(&mut load(8), &prompt, &greedy(4)).ids, "paced steps answer as steps of 8 do");
+}
+
+/// The callback hears of every token, also one whose text is held back (a
+/// possible start of a stop string) and so not sent: an abort then ends the
+/// generation at that token, not when text flows again (here: never).
+#[test]
+fn abort_while_text_is_held_back() {
+    let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
+    let mut e = engine(&ctx);
+    let prompt = e.encode_prompt("The capital of France is");
+    let full = gen(&mut e, &prompt, &greedy(16));
+    assert!(full.ids.iter().take(3).all(|&id| !e.tokenizer.is_eog(id)), "{:?}", full.ids);
+    // The whole greedy text starts this stop string: all of it is held back.
+    let p = GenerateParams { stop: vec![format!("{}\u{1}never", full.text)], ..greedy(16) };
+    let mut calls = Vec::new();
+    let r = pollster::block_on(e.generate(&prompt, &p, &mut |s| {
+        calls.push(s.to_string());
+        calls.len() < 3
+    }))
+    .unwrap();
+    assert_eq!(r.finish_reason, FinishReason::Aborted);
+    assert_eq!(calls, ["", "", ""], "one call per token, nothing sent");
+    assert_eq!(r.ids, full.ids[..3], "stopped at the third token");
+    assert_eq!(r.text, e.tokenizer.decode(&r.ids), "the held text is kept in the result");
+}
+
 #[test]
 fn kv_prefix_reuse_matches_a_fresh_prefill() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());

@@ -1,7 +1,8 @@
 //! Bad input gets a typed error and nothing panics: an unsupported
 //! architecture or tensor type, or a missing tensor, is reported from the
 //! header alone (before any weight bytes); a tensor larger than the device
-//! allows, a prompt longer than the context, an id outside the vocabulary and
+//! allows, a prompt longer than the context (as ids, or as text too long to
+//! tokenize into it), an id outside the vocabulary and
 //! a lost GPU device all come back as errors.
 
 mod common;
@@ -11,6 +12,7 @@ use tabllm::engine::{EngineError, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext, GpuError, GpuTensor};
 use tabllm::model::{LoadOptions, ModelError, ModelLoader, Output};
 use tabllm::quant::GgmlType;
+use tabllm::tokenizer::ChatMessage;
 
 fn tiny() -> Vec<u8> {
     std::fs::read(shared("tiny/tiny-llama-q4_0.gguf")).unwrap()
@@ -94,6 +96,20 @@ fn runtime_errors_are_typed() {
     let r = pollster::block_on(engine.generate(&long, &GenerateParams::default(), &mut |_| true));
     assert!(matches!(r, Err(EngineError::PromptTooLong { prompt: 40, n_ctx: 16 })), "{r:?}");
     assert!(matches!(pollster::block_on(engine.generate(&[], &GenerateParams::default(), &mut |_| true)), Err(EngineError::EmptyPrompt)));
+
+    // A text that cannot fit whatever it tokenizes to is refused before it
+    // is tokenized, as a chat message too.
+    let huge = "word ".repeat(1 << 20);
+    let Err(EngineError::TextTooLong { bytes, max_bytes, n_ctx: 16 }) = engine.check_text_fits(&huge) else { panic!("a 5 MB prompt fits 16 tokens?") };
+    assert_eq!(bytes, huge.len());
+    assert!(matches!(engine.encode_chat(&[ChatMessage::new("user", huge)]), Err(EngineError::TextTooLong { n_ctx: 16, .. })));
+    // The bound holds: no text tokenizes to fewer than bytes / (max_bytes / n_ctx) tokens.
+    let per_token = max_bytes / 16;
+    for text in ["word ".repeat(200), "a".repeat(3000), "<|im_start|>".repeat(50), "日本語 ".repeat(300), " ".repeat(999), "\u{1F600}".repeat(100)] {
+        let ids = engine.encode_prompt(&text);
+        assert!(ids.len() * per_token >= text.len(), "{} tokens for {} bytes at {per_token} bytes per token at most", ids.len(), text.len());
+        assert_eq!(engine.check_text_fits(&text).is_ok(), text.len() <= max_bytes);
+    }
 
     let m = &engine.model;
     assert!(matches!(pollster::block_on(m.step(&[5000], 0, Output::Argmax)), Err(ModelError::BadToken { id: 5000, vocab: 1024 })));

@@ -191,7 +191,6 @@ fn synthetic_tiny_model_generates_and_benches() {
 
     let out = Command::new(env!("CARGO_BIN_EXE_tabllm"))
         .args(["bench", "--model", model, "--prompt-tokens", "16", "--gen-tokens", "4", "--no-bandwidth", "--json"])
-        .current_dir(&dir) // bench writes bench-results/ here
         .output()
         .expect("run tabllm bench");
     assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -4,7 +4,10 @@
 // app would. Results stay in the tab: shown as JSON to download or copy.
 //
 // URL parameters (to shrink a run on a slow machine, and for the tests):
-//   prompt_tokens, gen_tokens   model benchmark (default 512 / 128)
+//   pp, tg                      model benchmark, llama-bench's tests: pp (comma-separated prompt
+//                               token counts, default 512) and tg (generated tokens, default 128);
+//                               prompt_tokens and gen_tokens are older names
+//   pp2048=1                    also pp2048 (slow on a software adapter, so not by default)
 //   max_bytes, runs             bandwidth sweep cap in bytes (default: the device's largest buffer) and runs per size
 //   model                       model to benchmark (URL)
 //   inspect, context            GGUF URL for "will it run" (default: the benchmark model) and its context
@@ -23,9 +26,18 @@ function intParam(name, fallback) {
   const v = Number(params.get(name));
   return params.has(name) && Number.isFinite(v) && v >= 1 ? Math.floor(v) : fallback;
 }
+/** Whole numbers above 0, separated by commas (and spaces); null when anything else is there. */
+function parseCounts(text) {
+  const parts = String(text).split(',').map((p) => p.trim()).filter(Boolean);
+  const counts = parts.map(Number);
+  return counts.length > 0 && counts.every((n) => Number.isInteger(n) && n >= 1) ? counts : null;
+}
+/** The long prompt test offered beside pp512. */
+const LONG_PP = 2048;
 const config = {
-  prompt_tokens: intParam('prompt_tokens', 512),
-  gen_tokens: intParam('gen_tokens', 128),
+  pp: parseCounts(params.get('pp') ?? params.get('prompt_tokens') ?? '') ?? [512],
+  pp2048: params.get('pp2048') === '1',
+  tg: intParam('tg', intParam('gen_tokens', 128)),
   max_bytes: intParam('max_bytes', null),
   runs: intParam('runs', 5),
   model: params.get('model') || DEFAULT_MODEL,
@@ -290,19 +302,40 @@ function describeSource(src) {
   return src instanceof Blob ? { file: src.name, bytes: src.size } : { url: src };
 }
 
+/** The tests the controls ask for: { pp: [...], tg: [...] }; throws on a bad pp list. */
+function plannedTests() {
+  const pp = parseCounts($('tp-pp').value);
+  if (!pp) throw new Error(`prompt tokens (pp) must be whole numbers above 0, separated by commas: got "${$('tp-pp').value}"`);
+  if ($('tp-pp2048').checked && !pp.includes(LONG_PP)) pp.push(LONG_PP);
+  const tg = Math.max(1, Math.floor(Number($('tp-tg').value) || config.tg));
+  return { pp, tg: [tg] };
+}
+const testNames = ({ pp, tg }) => [...pp.map((n) => `pp${n}`), ...tg.map((n) => `tg${n}`)];
+
+/** Says which tests "Run model benchmark" will run. */
+function showPlannedTests() {
+  let text;
+  try {
+    text = `Tests: ${testNames(plannedTests()).join(', ')}.`;
+  } catch (e) {
+    text = e.message;
+  }
+  $('tp-tests').textContent = text;
+}
+
 async function runThroughput() {
-  const prompt_tokens = Math.max(1, Math.floor(Number($('tp-prompt').value) || config.prompt_tokens));
-  const gen_tokens = Math.max(1, Math.floor(Number($('tp-gen').value) || config.gen_tokens));
+  const tests = plannedTests();
   const src = sourceOf(benchFile, $('tp-url').value.trim() || DEFAULT_MODEL);
   result.throughput = null;
   $('tp-summary').textContent = '';
   $('tp-info').replaceChildren();
+  $('tp-table').hidden = true;
   const bar = $('tp-progress');
   bar.hidden = false;
   bar.value = 0;
   status(`Loading ${src instanceof Blob ? src.name : src}…`);
-  // A context just large enough for the run (the bench needs prompt + gen + 1 positions).
-  const context = Math.ceil((prompt_tokens + gen_tokens + 1) / 64) * 64;
+  // A context just large enough for the largest test (a test fills one position per token).
+  const context = Math.ceil(Math.max(...tests.pp, ...tests.tg) / 64) * 64;
   let engine = null;
   try {
     engine = await createEngine({
@@ -315,8 +348,8 @@ async function runThroughput() {
       },
     });
     bar.removeAttribute('value'); // indeterminate while the benchmark runs
-    status(`Prefilling ${prompt_tokens} tokens, then decoding ${gen_tokens} (after a short warm-up)…`);
-    const b = await engine.bench({ prompt_tokens, gen_tokens });
+    status(`Running ${testNames(tests).join(', ')} (after a short warm-up)…`);
+    const b = await engine.bench(tests);
     const info = engine.info;
     result.throughput = {
       model: {
@@ -346,13 +379,13 @@ function updateThroughputFigures() {
   if (!tp) return;
   tp.peak_gbps = peak();
   tp.efficiency = tp.peak_gbps ? tp.implied_gbps / tp.peak_gbps : null;
-  $('tp-summary').textContent = `Prefill ${tokS(tp.prefill_tok_s)}, decode ${tokS(tp.decode_tok_s)}` +
+  $('tp-summary').textContent = tp.tests.map((r) => `${r.test} ${tokS(r.tok_s)}`).join(', ') +
     (tp.efficiency === null ? ' (measure the bandwidth to see how close decode comes to it).' : `: decode reaches ${pct(tp.efficiency)} of the measured bandwidth.`);
+  fillTable($('tp-table'), ['Test', 'Tokens', 'Seconds', 'Tokens/s'], tp.tests.map((r) => [r.test, String(r.tokens), sig(r.seconds), sig(r.tok_s)]));
   fillFacts($('tp-info'), [
     ['Model', `${tp.model.name} (${tp.model.architecture}, ${bytesShort(tp.model.weight_bytes)} of weights)`],
     ['Load', `${sig(tp.model.load_seconds, 2)} s${tp.model.from_cache ? ' from browser storage' : ''}`],
-    ['Prefill', `${tokS(tp.prefill_tok_s)} (${tp.prompt_tokens} tokens)`],
-    ['Decode', `${tokS(tp.decode_tok_s)} (${tp.gen_tokens} tokens)`],
+    ['Prompt steps', `${tp.max_batch} tokens each`],
     ['Host work per decoded token', tp.dispatches_per_token === undefined ? '–' :
       `${tp.dispatches_per_token} GPU dispatches, ${sig(tp.host_encode_ms_per_token, 2)} ms to encode and submit`],
     ['Bytes read per decoded token', bytes(Math.round(tp.bytes_per_token)) +
@@ -536,8 +569,11 @@ $('copy').onclick = async () => {
 
 $('bw-runs').value = config.runs;
 $('tp-url').value = config.model;
-$('tp-prompt').value = config.prompt_tokens;
-$('tp-gen').value = config.gen_tokens;
+$('tp-pp').value = config.pp.join(', ');
+$('tp-pp2048').checked = config.pp2048;
+$('tp-tg').value = config.tg;
+for (const id of ['tp-pp', 'tp-pp2048', 'tp-tg']) $(id).addEventListener('input', showPlannedTests);
+showPlannedTests();
 $('in-url').value = config.inspect;
 $('in-context').value = config.context;
 

@@ -45,8 +45,10 @@ enum Cmd {
         #[arg(long)]
         system: Option<String>,
     },
-    /// Measure memory bandwidth, then prefill and decode speed (llama-bench
-    /// style) and decode against the bandwidth roofline, on this device.
+    /// Measure memory bandwidth, then prompt processing (pp512, pp2048) and
+    /// text generation (tg128) as llama-bench does, and decode against the
+    /// bandwidth roofline, on this device. The context is what the largest
+    /// test needs unless --ctx says otherwise.
     Bench(BenchArgs),
     /// Print the model's metadata summary and tensor types, and whether it
     /// runs: sizes, KV cache and fit (from the header only; no GPU needed).
@@ -132,10 +134,19 @@ struct LoadArgs {
 struct BenchArgs {
     #[command(flatten)]
     load: LoadArgs,
-    #[arg(long, default_value_t = 512)]
-    prompt_tokens: u32,
-    #[arg(long, default_value_t = 128)]
-    gen_tokens: u32,
+    /// Prompt-processing tests (llama-bench's -p): ppN reads N prompt tokens
+    /// from an empty cache in steps of the model's max batch. Comma-separated;
+    /// 0 for none.
+    #[arg(long, value_delimiter = ',', default_values_t = [512, 2048], alias = "prompt-tokens")]
+    pp: Vec<u32>,
+    /// Text-generation tests (llama-bench's -n): tgN decodes N tokens one at a
+    /// time from an empty cache. Comma-separated; 0 for none. The first one
+    /// is set against the bandwidth.
+    #[arg(long, value_delimiter = ',', default_values_t = [128], alias = "gen-tokens")]
+    tg: Vec<u32>,
+    /// Runs of each test (llama-bench's -r); tok/s is their mean ± standard deviation.
+    #[arg(short = 'r', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repetitions: u32,
     /// Largest buffer of the bandwidth sweep (1 MiB doubling up to this, the
     /// device limit and 1 GiB).
     #[arg(long, default_value_t = 1 << 30)]
@@ -149,6 +160,9 @@ struct BenchArgs {
     /// Print one JSON object with every figure.
     #[arg(long)]
     json: bool,
+    /// Also write that JSON object (pretty-printed) to FILE.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -313,7 +327,10 @@ fn generate(a: GenerateArgs) -> Result<()> {
             let last = if a.close_assistant { FinalAssistant::Close } else { FinalAssistant::Continue };
             engine.encode_chat_with(&messages, last)?
         }
-        (Some(p), None) => engine.encode_prompt(p),
+        (Some(p), None) => {
+            engine.check_text_fits(p)?;
+            engine.encode_prompt(p)
+        }
         (None, None) => return Err("give --prompt TEXT or --messages FILE".into()),
     };
     let params = GenerateParams {
@@ -440,18 +457,19 @@ fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bo
     Ok(())
 }
 
-fn bench(a: BenchArgs) -> Result<()> {
+fn bench(mut a: BenchArgs) -> Result<()> {
     use tabllm::bench::{self, BandwidthOptions};
+    use tabllm::engine::BenchPlan;
+    // llama-bench's convention: a count of 0 is no test.
+    let plan = BenchPlan { pp: a.pp.iter().copied().filter(|&n| n > 0).collect(), tg: a.tg.iter().copied().filter(|&n| n > 0).collect(), repetitions: a.repetitions };
+    // Refused before the model loads: a context too small for a test, or nothing to run.
+    let n_ctx = *a.load.ctx.get_or_insert(plan.positions().max(1));
+    plan.check(n_ctx).map_err(|e| match e {
+        tabllm::engine::BenchError::OverContext { .. } => format!("{e} (give --ctx {} or more, or leave --ctx out)", plan.positions()),
+        _ => e.to_string(),
+    })?;
     let engine = load(&a.load, a.json)?;
     let m = &engine.model;
-    let (prompt_tokens, gen_tokens) = (a.prompt_tokens, a.gen_tokens);
-    let n_ctx = m.n_ctx();
-    if prompt_tokens + gen_tokens + 1 > n_ctx {
-        return Err(format!("{prompt_tokens} + {gen_tokens} tokens do not fit the context of {n_ctx} (use --ctx)").into());
-    }
-    if gen_tokens == 0 {
-        return Err("--gen-tokens must be at least 1".into());
-    }
 
     // 1. Memory bandwidth, on the device the model is loaded on.
     let bw = if a.no_bandwidth {
@@ -464,11 +482,14 @@ fn bench(a: BenchArgs) -> Result<()> {
         Some(pollster::block_on(bench::measure_bandwidth(&m.ctx, &opts))?)
     };
 
-    // 2. Prefill and decode throughput, and the roofline.
-    let tp = pollster::block_on(tabllm::engine::measure_throughput(m, prompt_tokens, gen_tokens))?;
-    let (prefill_tok_s, decode_tok_s) = (tp.prefill_tok_s, tp.decode_tok_s);
+    // 2. Prompt processing and text generation, and the roofline of the first tg.
+    if !a.json {
+        let names: Vec<String> = plan.tests().iter().map(|t| t.name()).collect();
+        eprintln!("{} ({} tokens per prefill step, {} run{} each)...", names.join(", "), m.max_batch(), a.repetitions, if a.repetitions == 1 { "" } else { "s" });
+    }
+    let tp = pollster::block_on(tabllm::engine::measure_throughput(m, &plan))?;
     let peak = bw.as_ref().map(|r| r.peak_gbps).unwrap_or(0.0);
-    let roof = bench::roofline(tp.bytes_per_token, decode_tok_s, peak);
+    let roof = tp.decode.as_ref().map(|d| bench::roofline(d.bytes_per_token, d.decode_tok_s, peak));
 
     let profile: Vec<serde_json::Value> = if a.profile {
         [("decode", 1usize), ("prefill", m.max_batch() as usize)]
@@ -485,26 +506,32 @@ fn bench(a: BenchArgs) -> Result<()> {
         Vec::new()
     };
 
+    let d = tp.decode.as_ref();
     let out = json!({
         "device": m.ctx.adapter_info.name,
         "backend": format!("{:?}", m.ctx.adapter_info.backend),
         "precision": format!("{:?}", m.ctx.precision),
         "model": a.load.model.display().to_string(),
-        "prompt_tokens": prompt_tokens,
-        "gen_tokens": gen_tokens,
-        "prefill_tok_s": prefill_tok_s,
-        "decode_tok_s": decode_tok_s,
+        "n_ctx": m.n_ctx(),
+        "max_batch": tp.max_batch,
+        "repetitions": a.repetitions,
+        "tests": tp.tests,
+        // The first pp and tg tests under their older names (null without one).
+        "prompt_tokens": tp.prefill.as_ref().map(|p| p.prompt_tokens),
+        "prefill_tok_s": tp.prefill.as_ref().map(|p| p.prefill_tok_s),
+        "gen_tokens": d.map(|d| d.gen_tokens),
+        "decode_tok_s": d.map(|d| d.decode_tok_s),
         "weight_bytes": m.weight_bytes(),
-        "weight_bytes_per_token": tp.weight_bytes_per_token,
-        "kv_bytes_per_token": tp.kv_bytes_per_token,
-        "bytes_per_token": tp.bytes_per_token,
-        "implied_gbps": roof.implied_gbps,
-        "dispatches_per_token": tp.dispatches_per_token,
-        "host_encode_ms_per_token": tp.host_encode_ms_per_token,
+        "weight_bytes_per_token": d.map(|d| d.weight_bytes_per_token),
+        "kv_bytes_per_token": d.map(|d| d.kv_bytes_per_token),
+        "bytes_per_token": d.map(|d| d.bytes_per_token),
+        "implied_gbps": roof.map(|r| r.implied_gbps),
+        "dispatches_per_token": d.map(|d| d.dispatches_per_token),
+        "host_encode_ms_per_token": d.map(|d| d.host_encode_ms_per_token),
         "matvec": format!("{:?}", m.ctx.matvec),
         "fused_layers": m.fused_layers().0,
         "peak_gbps": bw.as_ref().map(|r| r.peak_gbps),
-        "efficiency": bw.as_ref().map(|_| roof.efficiency),
+        "efficiency": bw.as_ref().and(roof).map(|r| r.efficiency),
         "bandwidth": bw,
         "profile": if a.profile { json!(profile) } else { serde_json::Value::Null },
     });
@@ -521,24 +548,31 @@ fn bench(a: BenchArgs) -> Result<()> {
             }
             println!("peak (best median read): {:.2} GB/s", r.peak_gbps);
         }
-        println!("prefill {prompt_tokens} tokens: {prefill_tok_s:.1} tok/s; decode {gen_tokens} tokens: {decode_tok_s:.2} tok/s");
-        println!(
-            "decode: {} compute dispatches per token, {:.3} ms host encode per token; matvec {:?}, {}/{} layers fused",
-            tp.dispatches_per_token,
-            tp.host_encode_ms_per_token,
-            m.ctx.matvec,
-            m.fused_layers().0,
-            m.fused_layers().1
-        );
-        println!(
-            "decode reads {:.1} MB/token ({:.1} MB weights + {:.2} MB KV cache): {:.2} GB/s implied",
-            tp.bytes_per_token / 1e6,
-            tp.weight_bytes_per_token / 1e6,
-            tp.kv_bytes_per_token / 1e6,
-            roof.implied_gbps
-        );
-        if bw.is_some() {
-            println!("efficiency: {:.1}% of the measured {:.2} GB/s", roof.efficiency * 100.0, peak);
+        println!("{:>8} {:>7} {:>10} {:>18}", "test", "tokens", "seconds", "tok/s");
+        for r in &tp.tests {
+            let spread = if r.runs > 1 { format!(" ± {:.2}", r.tok_s_stddev) } else { String::new() };
+            println!("{:>8} {:>7} {:>10.3} {:>18}", r.test, r.tokens, r.seconds, format!("{:.2}{spread}", r.tok_s));
+        }
+        if let (Some(d), Some(roof)) = (d, roof) {
+            println!(
+                "tg{}: {} compute dispatches per token, {:.3} ms host encode per token; matvec {:?}, {}/{} layers fused",
+                d.gen_tokens,
+                d.dispatches_per_token,
+                d.host_encode_ms_per_token,
+                m.ctx.matvec,
+                m.fused_layers().0,
+                m.fused_layers().1
+            );
+            println!(
+                "decode reads {:.1} MB/token ({:.1} MB weights + {:.2} MB KV cache): {:.2} GB/s implied",
+                d.bytes_per_token / 1e6,
+                d.weight_bytes_per_token / 1e6,
+                d.kv_bytes_per_token / 1e6,
+                roof.implied_gbps
+            );
+            if bw.is_some() {
+                println!("efficiency: {:.1}% of the measured {:.2} GB/s", roof.efficiency * 100.0, peak);
+            }
         }
         for p in &profile {
             eprintln!("{} step ({} tokens): {:.1} ms in separate submissions", p["step"].as_str().unwrap_or(""), p["tokens"], p["total_ms"].as_f64().unwrap_or(0.0));
@@ -550,13 +584,11 @@ fn bench(a: BenchArgs) -> Result<()> {
         }
     }
 
-    let dir = std::path::Path::new("bench-results");
-    std::fs::create_dir_all(dir)?;
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let file = dir.join(format!("bench-{secs}.json"));
-    std::fs::write(&file, serde_json::to_string_pretty(&out)? + "\n")?;
-    if !a.json {
-        eprintln!("wrote {}", file.display());
+    if let Some(file) = &a.out {
+        std::fs::write(file, serde_json::to_string_pretty(&out)? + "\n").map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        if !a.json {
+            eprintln!("wrote {}", file.display());
+        }
     }
     Ok(())
 }

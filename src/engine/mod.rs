@@ -17,7 +17,7 @@ pub use kv::KvCache;
 pub use load::load_engine;
 pub use stop::{StopMatcher, StopScan};
 pub use text::{Ending, Flow, TextOut};
-pub use throughput::{measure_throughput, Throughput};
+pub use throughput::{measure_throughput, BenchError, BenchPlan, BenchRow, BenchTest, DecodeSummary, PrefillSummary, Throughput};
 
 use web_time::Instant;
 
@@ -29,6 +29,10 @@ use crate::tokenizer::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistan
 pub enum EngineError {
     #[error("the prompt has {prompt} tokens but the context holds {n_ctx}")]
     PromptTooLong { prompt: usize, n_ctx: u32 },
+    /// Refused before tokenizing: even at the longest token's bytes per
+    /// token, the text is more than the context holds.
+    #[error("the prompt is {bytes} bytes of text: more than a context of {n_ctx} tokens holds, however it tokenizes (at most {max_bytes} bytes)")]
+    TextTooLong { bytes: usize, max_bytes: usize, n_ctx: u32 },
     #[error("the prompt is empty")]
     EmptyPrompt,
     #[error("this model has no chat template")]
@@ -65,6 +69,28 @@ pub struct PrefillProgress {
     pub done: usize,
     /// Prompt tokens this generation prefills (the prompt less the cached prefix).
     pub total: usize,
+}
+
+/// Prompt tokens of the first prefill step, before anything is measured.
+pub const FIRST_PREFILL_CHUNK: usize = 64;
+/// Fewest prompt tokens in a prefill step (unless fewer remain): below this a
+/// prefill GEMM's token tiles run part empty.
+pub const MIN_PREFILL_CHUNK: usize = 64;
+/// Wall time a prefill step aims at: the longest an abort or a progress
+/// report waits, as the engine only sees them between steps.
+pub const PREFILL_STEP_TARGET_SECS: f64 = 0.25;
+
+/// Tokens of the next prefill step, after the last one of `last_tokens`
+/// tokens took `last_secs`: as many as fit [`PREFILL_STEP_TARGET_SECS`] at
+/// that time per token, at least [`MIN_PREFILL_CHUNK`], at most `max_batch`
+/// and `remaining`. A fast GPU thus runs full `max_batch` steps, and a
+/// software adapter (seconds per token) the minimum.
+pub fn next_prefill_chunk(last_secs: f64, last_tokens: usize, remaining: usize, max_batch: usize) -> usize {
+    let per_token = last_secs / last_tokens.max(1) as f64;
+    let fit = if per_token > 0.0 { PREFILL_STEP_TARGET_SECS / per_token } else { f64::INFINITY };
+    // `as` saturates: an unmeasurably fast step asks for max_batch.
+    let paced = (fit as usize).max(MIN_PREFILL_CHUNK).min(max_batch.max(1));
+    paced.min(remaining)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,12 +151,32 @@ pub struct Engine {
     pub template: Option<ChatTemplate>,
     /// Tokens whose keys and values are in the KV cache, in order.
     cached: KvCache,
+    /// Most bytes of text one token covers (its vocabulary text or its
+    /// bytes, the longer; at least a character's 4): bounds the tokens of a
+    /// text from below before it is tokenized.
+    max_token_bytes: usize,
 }
 
 impl Engine {
     pub fn new(model: Model, tokenizer: Tokenizer, template: Option<ChatTemplate>) -> Self {
         let cached = KvCache::new(model.kv_ring());
-        Self { model, tokenizer, template, cached }
+        let max_token_bytes = (0..tokenizer.vocab_size() as u32)
+            .map(|id| tokenizer.token_bytes(id).len().max(tokenizer.token_text(id).map_or(0, str::len)))
+            .fold(4, usize::max);
+        Self { model, tokenizer, template, cached, max_token_bytes }
+    }
+
+    /// Refuses a prompt text that cannot fit the context whatever it
+    /// tokenizes to, without tokenizing it: a huge input (megabytes pasted
+    /// into a chat) is refused at once instead of holding the engine while
+    /// it is tokenized, only to be refused then.
+    pub fn check_text_fits(&self, text: &str) -> Result<(), EngineError> {
+        let n_ctx = self.model.n_ctx();
+        let max_bytes = n_ctx as usize * self.max_token_bytes;
+        if text.len() > max_bytes {
+            return Err(EngineError::TextTooLong { bytes: text.len(), max_bytes, n_ctx });
+        }
+        Ok(())
     }
 
     /// Text → prompt ids: BOS when the file says so, special-token text parsed.
@@ -174,6 +220,7 @@ impl Engine {
     /// [`encode_chat`](Self::encode_chat), choosing what happens to a final assistant message.
     pub fn encode_chat_with(&self, messages: &[ChatMessage], final_assistant: FinalAssistant) -> Result<Vec<u32>, EngineError> {
         let text = self.render_chat_with(messages, final_assistant)?;
+        self.check_text_fits(&text)?;
         Ok(chat_prompt_ids(&self.tokenizer, &text))
     }
 
@@ -183,7 +230,9 @@ impl Engine {
     }
 
     /// Generates from `prompt_ids`. `on_text` gets each piece of text as it is
-    /// decoded and returns false to abort. However the generation ends, the
+    /// decoded and returns false to abort; it is called after every generated
+    /// token, with "" when the token's text is held back (see [`TextOut::push`]),
+    /// so an abort is seen then too. However the generation ends, the
     /// text held back for a possible stop string is flushed (see [`TextOut`]).
     pub async fn generate(
         &mut self,
@@ -199,7 +248,8 @@ impl Engine {
     /// each one. It returns false to abort: the generation then ends before
     /// its first token with finish reason `abort` (the KV cache keeps the
     /// steps already run). A long prompt stays abortable this way, and a
-    /// caller can show progress.
+    /// caller can show progress; steps are paced to about
+    /// [`PREFILL_STEP_TARGET_SECS`] each (see [`next_prefill_chunk`]).
     pub async fn generate_observed(
         &mut self,
         prompt_ids: &[u32],
@@ -225,23 +275,27 @@ impl Engine {
         self.cached.truncate(start);
 
         let t0 = Instant::now();
-        let batch = self.model.max_batch() as usize;
+        let max_batch = self.model.max_batch() as usize;
         let mut first = None;
         let total = prompt_ids.len() - start;
         let mut keep_going = on_prefill(PrefillProgress { done: 0, total });
-        for chunk in prompt_ids[start..].chunks(batch) {
-            if !keep_going {
-                break;
-            }
-            let last = self.cached.len() + chunk.len() == prompt_ids.len();
+        // Paced steps (see `next_prefill_chunk`): abort and progress come
+        // between steps, so on a slow adapter a step stays short.
+        let mut n = total.min(FIRST_PREFILL_CHUNK).min(max_batch);
+        while keep_going && self.cached.len() < prompt_ids.len() {
+            let at = self.cached.len();
+            let chunk = &prompt_ids[at..at + n];
+            let last = at + n == prompt_ids.len();
             // The top logits need the whole row: that token is picked on the CPU.
             let out = match (last, params.top_logits > 0) {
                 (false, _) => Output::None,
                 (true, true) => Output::Logits,
                 (true, false) => self.token_output(&mut sampler, plain_argmax, chunk),
             };
+            let t = Instant::now();
             first = Some(self.step(chunk, out).await?);
             keep_going = on_prefill(PrefillProgress { done: self.cached.len() - start, total });
+            n = next_prefill_chunk(t.elapsed().as_secs_f64(), n, prompt_ids.len() - self.cached.len(), max_batch);
         }
         let prefill_seconds = t0.elapsed().as_secs_f64();
         let Some(first) = first.filter(|_| keep_going) else {
@@ -407,4 +461,29 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
     }
     idx.sort_by(cmp);
     idx.into_iter().map(|i| (i, logits[i as usize])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefill_steps_are_paced_to_the_target() {
+        // SwiftShader-like: 64 tokens in 40 s; a step of the target would be
+        // under one token, so the minimum (GEMM tiles stay full).
+        assert_eq!(next_prefill_chunk(40.0, 64, 2000, 512), MIN_PREFILL_CHUNK);
+        // 64 tokens in 0.1 s: 0.25 s holds 160 tokens.
+        assert_eq!(next_prefill_chunk(0.1, 64, 2000, 512), 160);
+        // A fast GPU: full max_batch steps.
+        assert_eq!(next_prefill_chunk(0.004, 64, 2000, 512), 512);
+        assert_eq!(next_prefill_chunk(0.0, 64, 2000, 512), 512, "a step too fast to time");
+        // Never past what remains, nor past max_batch.
+        assert_eq!(next_prefill_chunk(0.004, 64, 100, 512), 100);
+        assert_eq!(next_prefill_chunk(40.0, 64, 20, 512), 20, "the last few tokens");
+        assert_eq!(next_prefill_chunk(40.0, 64, 2000, 8), 8, "a max_batch below the minimum");
+        assert_eq!(next_prefill_chunk(0.1, 64, 0, 512), 0, "nothing left");
+        // The measured rate, not the last size, decides: 512 tokens in 2 s is 64 per 0.25 s.
+        assert_eq!(next_prefill_chunk(2.0, 512, 2000, 512), 64);
+        assert_eq!(next_prefill_chunk(0.5, 512, 2000, 512), 256);
+    }
 }

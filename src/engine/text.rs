@@ -42,11 +42,21 @@ impl<'a> TextOut<'a> {
         Self { stops: StopMatcher::new(stops), text: String::new(), on_text, stopped: false }
     }
 
-    /// A newly decoded piece.
+    /// A newly decoded piece (empty when the token ended inside a UTF-8
+    /// character). The callback hears of every push: with the text that is
+    /// free to go, or with "" when all of it is held back (a possible start
+    /// of a stop string, an unfinished character), so that the caller can
+    /// abort then too.
     pub fn push(&mut self, piece: &str) -> Flow {
         match self.stops.push(piece) {
-            StopScan::Continue(s) if self.send(&s) => Flow::Go,
-            StopScan::Continue(_) => Flow::Abort,
+            StopScan::Continue(s) => {
+                let go = if s.is_empty() { (self.on_text)("") } else { self.send(&s) };
+                if go {
+                    Flow::Go
+                } else {
+                    Flow::Abort
+                }
+            }
             StopScan::Stop(s) => {
                 // The generation ends here whatever the callback answers.
                 self.send(&s);
@@ -97,12 +107,14 @@ mod tests {
     use super::*;
 
     /// Pushes `pieces` with stop string "Paris. Q:" and ends with `ending`;
-    /// returns (flow of each push, text, stopped, everything sent). The
-    /// callback refuses once it has been sent `abort_after` pieces.
+    /// returns (flow of each push, text, stopped, every non-empty piece
+    /// sent). The callback refuses once it has been sent `abort_after` pieces.
     fn run(pieces: &[&str], rest: &str, ending: Ending, abort_after: usize) -> (Vec<Flow>, String, bool, Vec<String>) {
         let mut sent = Vec::new();
         let mut on_text = |s: &str| {
-            sent.push(s.to_string());
+            if !s.is_empty() {
+                sent.push(s.to_string());
+            }
             sent.len() < abort_after
         };
         let mut out = TextOut::new(&["Paris. Q:".to_string()], &mut on_text);
@@ -142,6 +154,26 @@ mod tests {
         assert_eq!(flows, [Flow::Go, Flow::Abort]);
         assert_eq!((text.as_str(), stopped), ("The capital is Paris", false));
         assert_eq!(sent, ["The capital is", " "]);
+    }
+
+    #[test]
+    fn abort_while_everything_is_held_back() {
+        // "Paris" and then "." are held as a possible start of "Paris. Q:", and
+        // an unfinished character gives an empty piece: the callback still
+        // hears of each (with "") and its refusal stops the generation.
+        let mut calls = Vec::new();
+        let mut on_text = |s: &str| {
+            calls.push(s.to_string());
+            calls.len() < 4
+        };
+        let mut out = TextOut::new(&["Paris. Q:".to_string()], &mut on_text);
+        assert_eq!(out.push("The capital is "), Flow::Go);
+        assert_eq!(out.push("Paris"), Flow::Go);
+        assert_eq!(out.push("."), Flow::Go);
+        assert_eq!(out.push(""), Flow::Abort);
+        let (text, stopped) = out.finish("\u{FFFD}", Ending::Aborted);
+        assert_eq!(calls, ["The capital is ", "", "", ""]);
+        assert_eq!((text.as_str(), stopped), ("The capital is Paris.\u{FFFD}", false));
     }
 
     #[test]

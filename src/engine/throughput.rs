@@ -1,6 +1,9 @@
-//! llama-bench-style throughput of a loaded model: prefill of N tokens and
-//! decode of M tokens, with the bytes a decode step reads, so tok/s can be
-//! set against the memory bandwidth (bytes/token × tok/s = implied GB/s).
+//! llama-bench-style throughput of a loaded model: `ppN` reads a prompt of N
+//! tokens from an empty cache, in steps of the model's `max_batch` (what
+//! llama-bench's ubatch is), and `tgN` decodes N tokens one at a time from an
+//! empty cache; each reported as tokens/s. The first tg test also gives the
+//! bytes a decode step reads, so decode can be set against the memory
+//! bandwidth (bytes/token × tok/s = implied GB/s).
 
 use serde::Serialize;
 use web_time::Instant;
@@ -8,13 +11,135 @@ use web_time::Instant;
 use crate::bench::{decode_bytes_per_token, DecodeBytes};
 use crate::model::{Model, ModelError, Output, StepInput};
 
+/// Most prompt tokens of the warm-up before the tests (llama-bench's warm-up:
+/// min(ubatch, prompt, 32) tokens, then one decode step).
+const WARMUP_PROMPT_TOKENS: u32 = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("nothing to measure: give a pp or a tg test and at least one repetition")]
+    NothingToMeasure,
+    #[error("{0} measures nothing: a test takes at least 1 token")]
+    NoTokens(String),
+    /// A test fills one KV cache position per token, from an empty cache.
+    #[error("{test} needs {needed} positions but the context holds {n_ctx}")]
+    OverContext { test: String, needed: u32, n_ctx: u32 },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// One llama-bench test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchTest {
+    /// Prompt processing: this many tokens from an empty cache, `max_batch` per step.
+    Pp(u32),
+    /// Text generation: this many greedy decode steps from an empty cache.
+    Tg(u32),
+}
+
+impl BenchTest {
+    /// `pp512`, `tg128`: llama-bench's names.
+    pub fn name(self) -> String {
+        match self {
+            BenchTest::Pp(n) => format!("pp{n}"),
+            BenchTest::Tg(n) => format!("tg{n}"),
+        }
+    }
+
+    pub fn tokens(self) -> u32 {
+        match self {
+            BenchTest::Pp(n) | BenchTest::Tg(n) => n,
+        }
+    }
+}
+
+/// What [`measure_throughput`] runs: each pp test, then each tg test, every
+/// one `repetitions` times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchPlan {
+    pub pp: Vec<u32>,
+    pub tg: Vec<u32>,
+    pub repetitions: u32,
+}
+
+impl Default for BenchPlan {
+    /// llama-bench's figures people compare: pp512 and tg128.
+    fn default() -> Self {
+        Self { pp: vec![512], tg: vec![128], repetitions: 1 }
+    }
+}
+
+impl BenchPlan {
+    pub fn tests(&self) -> Vec<BenchTest> {
+        self.pp.iter().map(|&n| BenchTest::Pp(n)).chain(self.tg.iter().map(|&n| BenchTest::Tg(n))).collect()
+    }
+
+    /// KV cache positions the largest test fills: the context the model needs.
+    pub fn positions(&self) -> u32 {
+        self.tests().iter().map(|t| t.tokens()).max().unwrap_or(0)
+    }
+
+    /// There is a test and a repetition; every test has at least one token and fits `n_ctx`.
+    pub fn check(&self, n_ctx: u32) -> Result<(), BenchError> {
+        let tests = self.tests();
+        if tests.is_empty() || self.repetitions == 0 {
+            return Err(BenchError::NothingToMeasure);
+        }
+        if let Some(t) = tests.iter().find(|t| t.tokens() == 0) {
+            return Err(BenchError::NoTokens(t.name()));
+        }
+        match tests.iter().find(|t| t.tokens() > n_ctx) {
+            Some(t) => Err(BenchError::OverContext { test: t.name(), needed: t.tokens(), n_ctx }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One test's figures.
 #[derive(Clone, Debug, Serialize)]
-pub struct Throughput {
+pub struct BenchRow {
+    /// `pp512`, `tg128`.
+    pub test: String,
+    pub tokens: u32,
+    /// Wall seconds of one run (mean over the runs).
+    pub seconds: f64,
+    /// tokens / seconds of each run, averaged (llama-bench's avg_ts).
+    pub tok_s: f64,
+    /// Sample standard deviation of the runs' tok/s (0 for one run).
+    pub tok_s_stddev: f64,
+    pub runs: u32,
+}
+
+impl BenchRow {
+    fn of(test: BenchTest, seconds: &[f64]) -> Self {
+        let n = seconds.len().max(1) as f64;
+        let rates: Vec<f64> = seconds.iter().map(|s| test.tokens() as f64 / s.max(1e-9)).collect();
+        let mean = rates.iter().sum::<f64>() / n;
+        let var = if rates.len() > 1 { rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+        Self {
+            test: test.name(),
+            tokens: test.tokens(),
+            seconds: seconds.iter().sum::<f64>() / n,
+            tok_s: mean,
+            tok_s_stddev: var.sqrt(),
+            runs: seconds.len() as u32,
+        }
+    }
+}
+
+/// The first pp test, under the names the bench page and older tools read.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrefillSummary {
     pub prompt_tokens: u32,
-    pub gen_tokens: u32,
     pub prefill_tok_s: f64,
+}
+
+/// The first tg test, with what its decode steps read and cost.
+#[derive(Clone, Debug, Serialize)]
+pub struct DecodeSummary {
+    pub gen_tokens: u32,
     pub decode_tok_s: f64,
-    /// Weights + KV cache read by a decode step, averaged over the measured steps.
+    /// Weights + KV cache read by a decode step, averaged over the steps.
     pub bytes_per_token: f64,
     pub weight_bytes_per_token: f64,
     pub kv_bytes_per_token: f64,
@@ -23,75 +148,136 @@ pub struct Throughput {
     /// Compute dispatches a greedy decode step records (`Model::dispatches_per_step`).
     pub dispatches_per_token: usize,
     /// Host time to write, encode and submit one decode step, in ms (mean
-    /// over the measured steps): the CPU side of a token, which on a real GPU
-    /// in a browser can bound decode before bandwidth does.
+    /// over the steps of every run): the CPU side of a token, which on a real
+    /// GPU in a browser can bound decode before bandwidth does.
     pub host_encode_ms_per_token: f64,
 }
 
-/// Runs a short warm-up, then a timed prefill of `prompt_tokens` arbitrary
-/// ids and `gen_tokens` greedy decode steps after it. Overwrites the KV cache.
-pub async fn measure_throughput(model: &Model, prompt_tokens: u32, gen_tokens: u32) -> Result<Throughput, ModelError> {
-    let n_ctx = model.n_ctx();
-    if prompt_tokens == 0 || gen_tokens == 0 || prompt_tokens + gen_tokens + 1 > n_ctx {
-        return Err(ModelError::ContextFull { needed: prompt_tokens.max(1) + gen_tokens.max(1) + 1, n_ctx });
-    }
-    // Arbitrary valid ids; speed does not depend on them.
-    let ids: Vec<u32> = (0..prompt_tokens).map(|i| (i * 7919 + 13) % model.config.vocab).collect();
-    let prefill = |ids: &[u32]| {
-        let ids = ids.to_vec();
-        async move {
-            let t = Instant::now();
-            let mut pos = 0;
-            let mut last = 0;
-            for chunk in ids.chunks(model.max_batch() as usize) {
-                let out = if pos + chunk.len() == ids.len() { Output::Argmax } else { Output::None };
-                last = model.step(chunk, pos as u32, out).await?.token.unwrap_or(0);
-                pos += chunk.len();
-            }
-            Ok::<_, ModelError>((t.elapsed().as_secs_f64(), last))
-        }
-    };
-    // Warm-up, not counted: one prefill batch and one decode step compile
-    // every pipeline and touch every weight.
-    let (_, tok) = prefill(&ids[..ids.len().min(model.max_batch() as usize)]).await?;
-    model.step(&[tok], 1, Output::Argmax).await?;
-    let (prefill_s, mut tok) = prefill(&ids).await?;
-    // Decode as the engine does: each step queued before the previous
-    // token is read back, its input taken from the GPU.
+#[derive(Clone, Debug, Serialize)]
+pub struct Throughput {
+    /// One row per test, in the plan's order (pp first).
+    pub tests: Vec<BenchRow>,
+    /// Tokens per prefill step (`Model::max_batch`).
+    pub max_batch: u32,
+    #[serde(flatten)]
+    pub prefill: Option<PrefillSummary>,
+    #[serde(flatten)]
+    pub decode: Option<DecodeSummary>,
+}
+
+/// Arbitrary valid ids; speed does not depend on them.
+fn bench_ids(model: &Model, n: u32) -> Vec<u32> {
+    (0..n).map(|i| (i * 7919 + 13) % model.config.vocab).collect()
+}
+
+/// Prefills `n` tokens at positions 0.. in steps of `max_batch`; returns the seconds.
+async fn run_pp(model: &Model, n: u32) -> Result<f64, ModelError> {
+    let ids = bench_ids(model, n);
     let t = Instant::now();
-    let mut pending = model.submit(StepInput::Ids(&[tok]), prompt_tokens, Output::Argmax)?;
+    let mut pos = 0;
+    for chunk in ids.chunks(model.max_batch() as usize) {
+        let out = if pos + chunk.len() == ids.len() { Output::Argmax } else { Output::None };
+        model.step(chunk, pos as u32, out).await?;
+        pos += chunk.len();
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Decodes `n` greedy tokens at positions 0.. as the engine does: each step
+/// queued before the previous token is read back, its input taken from the
+/// GPU. Returns the seconds and the host encode seconds of all the steps.
+async fn run_tg(model: &Model, n: u32) -> Result<(f64, f64), ModelError> {
+    let t = Instant::now();
+    let mut pending = model.submit(StepInput::Ids(&bench_ids(model, 1)), 0, Output::Argmax)?;
     let mut encode_s = model.last_encode_seconds();
-    for i in 1..=gen_tokens {
-        let next = if i < gen_tokens {
-            let p = model.submit(StepInput::PreviousToken, prompt_tokens + i, Output::Argmax)?;
+    for pos in 1..=n {
+        let next = if pos < n {
+            let p = model.submit(StepInput::PreviousToken, pos, Output::Argmax)?;
             encode_s += model.last_encode_seconds();
             Some(p)
         } else {
             None
         };
-        tok = model.finish(pending).await?.token.unwrap_or(0);
+        model.finish(pending).await?;
         match next {
             Some(p) => pending = p,
             None => break,
         }
     }
-    let _ = tok;
-    let decode_s = t.elapsed().as_secs_f64();
-    let prefill_tok_s = prompt_tokens as f64 / prefill_s.max(1e-9);
-    let decode_tok_s = gen_tokens as f64 / decode_s.max(1e-9);
-    // Decode step i attends over prompt_tokens + i + 1 positions.
-    let mean_kv = prompt_tokens as f64 + (gen_tokens as f64 + 1.0) / 2.0;
-    let DecodeBytes { weights, kv, total } = decode_bytes_per_token(model, mean_kv);
-    Ok(Throughput {
-        prompt_tokens,
-        gen_tokens,
-        prefill_tok_s,
-        decode_tok_s,
-        bytes_per_token: total,
-        weight_bytes_per_token: weights,
-        kv_bytes_per_token: kv,
-        implied_gbps: total * decode_tok_s / 1e9,
-        dispatches_per_token: model.dispatches_per_step(1, Output::Argmax),
-        host_encode_ms_per_token: encode_s * 1e3 / gen_tokens as f64,
-    })
+    Ok((t.elapsed().as_secs_f64(), encode_s))
+}
+
+/// Runs a short warm-up (not counted), then every test of `plan`, each from
+/// an empty cache. Overwrites the KV cache.
+pub async fn measure_throughput(model: &Model, plan: &BenchPlan) -> Result<Throughput, BenchError> {
+    plan.check(model.n_ctx())?;
+    // Warm-up: compiles every pipeline and touches every weight.
+    if let Some(&least) = plan.pp.iter().min() {
+        run_pp(model, least.min(model.max_batch()).min(WARMUP_PROMPT_TOKENS)).await?;
+    }
+    if !plan.tg.is_empty() {
+        run_tg(model, 1).await?;
+    }
+    let mut tests = Vec::new();
+    let mut decode = None;
+    for test in plan.tests() {
+        let mut seconds = Vec::new();
+        let mut encode_s = 0.0;
+        for _ in 0..plan.repetitions {
+            match test {
+                BenchTest::Pp(n) => seconds.push(run_pp(model, n).await?),
+                BenchTest::Tg(n) => {
+                    let (s, e) = run_tg(model, n).await?;
+                    seconds.push(s);
+                    encode_s += e;
+                }
+            }
+        }
+        let row = BenchRow::of(test, &seconds);
+        if let (BenchTest::Tg(n), None) = (test, &decode) {
+            // Decode step i attends over i + 1 positions.
+            let DecodeBytes { weights, kv, total } = decode_bytes_per_token(model, (n as f64 + 1.0) / 2.0);
+            decode = Some(DecodeSummary {
+                gen_tokens: n,
+                decode_tok_s: row.tok_s,
+                bytes_per_token: total,
+                weight_bytes_per_token: weights,
+                kv_bytes_per_token: kv,
+                implied_gbps: total * row.tok_s / 1e9,
+                dispatches_per_token: model.dispatches_per_step(1, Output::Argmax),
+                host_encode_ms_per_token: encode_s * 1e3 / (n as f64 * plan.repetitions as f64),
+            });
+        }
+        tests.push(row);
+    }
+    let prefill = tests.iter().find(|r| r.test.starts_with("pp")).map(|r| PrefillSummary { prompt_tokens: r.tokens, prefill_tok_s: r.tok_s });
+    Ok(Throughput { tests, max_batch: model.max_batch(), prefill, decode })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_names_order_and_context() {
+        let plan = BenchPlan { pp: vec![512, 2048], tg: vec![128], repetitions: 1 };
+        assert_eq!(plan.tests().iter().map(|t| t.name()).collect::<Vec<_>>(), ["pp512", "pp2048", "tg128"]);
+        assert_eq!(plan.positions(), 2048);
+        assert!(plan.check(2048).is_ok());
+        let e = plan.check(2047).unwrap_err();
+        assert_eq!(e.to_string(), "pp2048 needs 2048 positions but the context holds 2047");
+        assert!(matches!(BenchPlan { pp: vec![], tg: vec![], repetitions: 1 }.check(64), Err(BenchError::NothingToMeasure)));
+        assert!(matches!(BenchPlan { pp: vec![0], tg: vec![], repetitions: 1 }.check(64), Err(BenchError::NoTokens(t)) if t == "pp0"));
+        assert!(matches!(BenchPlan { repetitions: 0, ..BenchPlan::default() }.check(4096), Err(BenchError::NothingToMeasure)));
+    }
+
+    #[test]
+    fn row_mean_and_stddev_of_the_runs() {
+        // 100 tokens in 1 s and 0.5 s: 100 and 200 tok/s.
+        let r = BenchRow::of(BenchTest::Pp(100), &[1.0, 0.5]);
+        assert_eq!((r.test.as_str(), r.tokens, r.runs), ("pp100", 100, 2));
+        assert!((r.tok_s - 150.0).abs() < 1e-9 && (r.seconds - 0.75).abs() < 1e-12);
+        assert!((r.tok_s_stddev - 50.0 * 2f64.sqrt()).abs() < 1e-9);
+        assert_eq!(BenchRow::of(BenchTest::Tg(8), &[2.0]).tok_s_stddev, 0.0);
+    }
 }

@@ -4,7 +4,7 @@
 
 use wasm_bindgen::JsValue;
 
-use crate::engine::EngineError;
+use crate::engine::{BenchError, EngineError};
 use crate::gguf::GgufError;
 use crate::gpu::GpuError;
 use crate::kernels::KernelError;
@@ -101,7 +101,7 @@ impl ErrorCode for TokenizerError {
 impl ErrorCode for EngineError {
     fn code(&self) -> &'static str {
         match self {
-            EngineError::PromptTooLong { .. } => "context_full",
+            EngineError::PromptTooLong { .. } | EngineError::TextTooLong { .. } => "context_full",
             EngineError::EmptyPrompt | EngineError::NoChatTemplate => "invalid_request",
             EngineError::Model(e) | EngineError::Interrupted { source: e, .. } => e.code(),
             EngineError::Tokenizer(e) => e.code(),
@@ -110,11 +110,29 @@ impl ErrorCode for EngineError {
     fn details(&self) -> Option<serde_json::Value> {
         match self {
             EngineError::PromptTooLong { prompt, n_ctx } => Some(serde_json::json!({ "prompt_tokens": prompt, "context": n_ctx })),
+            EngineError::TextTooLong { bytes, max_bytes, n_ctx } => Some(serde_json::json!({ "prompt_bytes": bytes, "max_bytes": max_bytes, "context": n_ctx })),
             EngineError::Model(e) => e.details(),
             // The text generated before the failure (it was also streamed).
             EngineError::Interrupted { source, ids, text } => {
                 Some(serde_json::json!({ "text": text, "completion_tokens": ids.len(), "cause": source.details() }))
             }
+            _ => None,
+        }
+    }
+}
+
+impl ErrorCode for BenchError {
+    fn code(&self) -> &'static str {
+        match self {
+            BenchError::NothingToMeasure | BenchError::NoTokens(_) => "invalid_request",
+            BenchError::OverContext { .. } => "context_full",
+            BenchError::Model(e) => e.code(),
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            BenchError::OverContext { test, needed, n_ctx } => Some(serde_json::json!({ "test": test, "needed": needed, "context": n_ctx })),
+            BenchError::Model(e) => e.details(),
             _ => None,
         }
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::engine::{measure_throughput, Engine, GenerateParams};
+use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams};
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{LoadOptions, ModelLoader};
 use crate::sampler::SamplerConfig;
@@ -73,6 +73,45 @@ struct Request {
     /// With `messages` ending in an assistant message: true (default) continues
     /// it, false closes that turn and opens a new one.
     continue_final_message: Option<bool>,
+}
+
+/// A benchmark request: llama-bench's tests, `pp` (prompt processing) and
+/// `tg` (text generation) token counts, default [512] and [128] ([] for
+/// none); `prompt_tokens` / `gen_tokens` are the older names of a list of one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BenchRequest {
+    pp: Option<Vec<f64>>,
+    tg: Option<Vec<f64>>,
+    prompt_tokens: Option<f64>,
+    gen_tokens: Option<f64>,
+    /// Runs of each test (1 to [`MAX_BENCH_REPETITIONS`], default 1).
+    repetitions: Option<f64>,
+}
+
+/// Most runs of one benchmark test.
+const MAX_BENCH_REPETITIONS: u64 = 100;
+
+impl BenchRequest {
+    /// The tests, each count an integer from 1 to the context (a test fills
+    /// one position per token from an empty cache).
+    fn plan(&self, n_ctx: u32) -> JsResult<BenchPlan> {
+        let d = BenchPlan::default();
+        let counts = |name: &str, list: &Option<Vec<f64>>, alias: &str, one: Option<f64>, default: Vec<u32>| -> JsResult<Vec<u32>> {
+            let count = |field: &str, v: f64| limits::integer(field, v, 1, n_ctx as u64).map(|n| n as u32);
+            match (list, one) {
+                (Some(_), Some(_)) => Err(bad_request(format!("give {name} or {alias}, not both"))),
+                (Some(l), None) => l.iter().enumerate().map(|(i, &v)| count(&format!("{name}[{i}]"), v)).collect(),
+                (None, Some(v)) => Ok(vec![count(alias, v)?]),
+                (None, None) => Ok(default),
+            }
+        };
+        Ok(BenchPlan {
+            pp: counts("pp", &self.pp, "prompt_tokens", self.prompt_tokens, d.pp)?,
+            tg: counts("tg", &self.tg, "gen_tokens", self.gen_tokens, d.tg)?,
+            repetitions: limits::integer_or("repetitions", self.repetitions, 1, MAX_BENCH_REPETITIONS, 1)? as u32,
+        })
+    }
 }
 
 /// Largest accepted temperature and repetition penalty; far beyond any useful value.
@@ -318,28 +357,27 @@ impl WebEngine {
         f(engine)
     }
 
-    /// Prefill `prompt_tokens` and decode `gen_tokens` (llama-bench style);
-    /// resolves to the throughput JSON. Clears the KV cache.
-    /// Each count: an integer from 1 to the context minus 2, their sum + 1
-    /// within the context.
-    pub fn bench(&self, prompt_tokens: f64, gen_tokens: f64) -> js_sys::Promise {
+    /// Runs llama-bench's tests for a JSON [`BenchRequest`]; resolves to the
+    /// throughput JSON (a row per test, and the first pp and tg under their
+    /// older names). Clears the KV cache.
+    pub fn bench(&self, request: String) -> js_sys::Promise {
         let state = self.state.clone();
         let ctx = self.ctx.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut state = state.try_borrow_mut().map_err(|_| busy())?;
             let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
             ctx.check().map_err(js)?;
-            let most = engine.model.n_ctx().saturating_sub(2).max(1) as u64;
-            let prompt_tokens = limits::integer("prompt_tokens", prompt_tokens, 1, most)? as u32;
-            let gen_tokens = limits::integer("gen_tokens", gen_tokens, 1, most)? as u32;
+            let req: BenchRequest = serde_json::from_str(&request).map_err(bad_request)?;
+            let plan = req.plan(engine.model.n_ctx())?;
             engine.reset();
-            let t = measure_throughput(&engine.model, prompt_tokens, gen_tokens).await.map_err(js)?;
+            let t = measure_throughput(&engine.model, &plan).await.map_err(js)?;
             Ok(JsValue::from_str(&serde_json::to_string(&t).map_err(internal)?))
         })
     }
 
     /// Generates for a JSON [`Request`]; `on_text(piece)` gets the text as it
-    /// is decoded and returns false to stop; `on_prefill(done, total)` (prompt
+    /// is decoded (and "" after a token whose text is held back) and returns
+    /// false to stop; `on_prefill(done, total)` (prompt
     /// tokens read so far, of those to read) is called before and after each
     /// prefill step and returns false to stop there. Resolves to a JSON [`Response`].
     pub fn generate(&self, request: String, on_text: js_sys::Function, on_prefill: Option<js_sys::Function>) -> js_sys::Promise {
@@ -360,7 +398,10 @@ impl WebEngine {
                     };
                     engine.encode_chat_with(&m, last).map_err(js)?
                 }
-                (None, Some(p), _) => engine.encode_prompt(&p),
+                (None, Some(p), _) => {
+                    engine.check_text_fits(&p).map_err(js)?;
+                    engine.encode_prompt(&p)
+                }
                 (None, None, Some(ids)) => ids,
                 _ => return Err(bad_request("give messages, prompt or prompt_ids")),
             };

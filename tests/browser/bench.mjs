@@ -13,7 +13,8 @@ import { start, repo } from './harness.mjs';
 const MIB = 2 ** 20;
 const CAP = 16 * MIB;
 const CONTEXT = 4096;
-const PROMPT = 32;
+// llama-bench's tests, shrunk for SwiftShader: two pp (a list) and one tg.
+const PP = [16, 64];
 const GEN = 8;
 const MODELS = [
   { path: '/models/SmolLM2-135M-Instruct.Q4_1.gguf' },
@@ -76,8 +77,8 @@ await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: 
 let run = null;
 await h.check('Run all (autorun) ends with a JSON of every figure, positive and consistent', async () => {
   const t = Date.now();
-  await page.goto(`${h.origin}/www/bench.html?autorun=1&prompt_tokens=${PROMPT}&gen_tokens=${GEN}&max_bytes=${CAP}&runs=3&context=${CONTEXT}&inspect=${MODELS[0].path}`);
-  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state) && window.benchResult, null, { timeout: 170_000 });
+  await page.goto(`${h.origin}/www/bench.html?autorun=1&pp=${PP.join(',')}&tg=${GEN}&max_bytes=${CAP}&runs=3&context=${CONTEXT}&inspect=${MODELS[0].path}`);
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state) && window.benchResult, null, { timeout: 240_000 });
   const state = await page.evaluate(() => [document.body.dataset.state, document.body.dataset.error]);
   assert.equal(state[0], 'done', `page error: ${state[1]}`);
   run = await page.evaluate(() => window.benchResult);
@@ -108,10 +109,23 @@ await h.check('Run all (autorun) ends with a JSON of every figure, positive and 
   assert.equal(bw.max_bytes, CAP);
   assert.equal(bw.runs, 3);
 
-  // Model throughput against the bandwidth.
+  // Model throughput: a row per test asked for, in order, each tokens / seconds.
   const tp = run.throughput;
-  assert.equal(tp.prompt_tokens, PROMPT);
+  assert.deepEqual(tp.tests.map((r) => [r.test, r.tokens, r.runs]), [...PP.map((n) => [`pp${n}`, n, 1]), [`tg${GEN}`, GEN, 1]]);
+  for (const r of tp.tests) {
+    positive(r.seconds, `${r.test} seconds`);
+    positive(r.tok_s, `${r.test} tok/s`);
+    close(r.tok_s, r.tokens / r.seconds, 1e-9, `${r.test}: tok/s = tokens / seconds`);
+    assert.equal(r.tok_s_stddev, 0, 'one run');
+  }
+  positive(tp.max_batch, 'max_batch');
+  // The first pp and the tg under the older names, against the bandwidth.
+  assert.equal(tp.prompt_tokens, PP[0]);
+  assert.equal(tp.prefill_tok_s, tp.tests[0].tok_s);
   assert.equal(tp.gen_tokens, GEN);
+  assert.equal(tp.decode_tok_s, tp.tests.at(-1).tok_s);
+  const table = await page.$$eval('#tp-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(table.map((r) => r.slice(0, 2)), tp.tests.map((r) => [r.test, String(r.tokens)]), 'the table shows every test');
   for (const k of ['prefill_tok_s', 'decode_tok_s', 'bytes_per_token', 'implied_gbps', 'peak_gbps', 'efficiency']) positive(tp[k], k);
   close(tp.implied_gbps, (tp.bytes_per_token * tp.decode_tok_s) / 1e9, 1e-6, 'implied = bytes/token × tok/s');
   assert.equal(tp.peak_gbps, bw.peak_gbps);
@@ -235,6 +249,23 @@ await h.check('the chart is drawn: an accessible SVG with one line per op, visib
     await page.locator('#bandwidth').screenshot({ path: chart });
     console.log(`screenshots: ${full}, ${chart}`);
   }
+});
+
+await h.check('the tests to run follow the controls: pp512 and tg128 by default, pp2048 on request, a bad pp list refused in words', async () => {
+  const tests = () => page.textContent('#tp-tests');
+  await page.goto(`${h.origin}/www/bench.html`);
+  await page.waitForSelector('body[data-state=ready]');
+  assert.equal(await tests(), 'Tests: pp512, tg128.');
+  await page.goto(`${h.origin}/www/bench.html?pp2048=1&tg=64`);
+  await page.waitForSelector('body[data-state=ready]');
+  assert.equal(await page.isChecked('#tp-pp2048'), true);
+  assert.equal(await tests(), 'Tests: pp512, pp2048, tg64.');
+  await page.uncheck('#tp-pp2048');
+  assert.equal(await tests(), 'Tests: pp512, tg64.');
+  await page.fill('#tp-pp', '128, 256');
+  assert.equal(await tests(), 'Tests: pp128, pp256, tg64.');
+  await page.fill('#tp-pp', '12x');
+  assert.match(await tests(), /^prompt tokens \(pp\) must be whole numbers above 0/);
 });
 
 await h.check('autorun with a missing model ends in state error, with the reason, and keeps what did run', async () => {

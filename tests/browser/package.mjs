@@ -209,6 +209,79 @@ await check('a long prefill reports progress and stops on abort; leaving a for a
   assert.ok(!last || (last.prompt_tokens_total > 600 && last.prompt_tokens_done < last.prompt_tokens_total), `the left stream read its whole prompt: ${JSON.stringify(r.seen)}`);
 });
 
+await check('abort while all text is held back (a possible stop string): the request stops at once, not at max_tokens', async () => {
+  const c = tiny.cases[0];
+  const r = await page.evaluate(async ({ url, ids }) => {
+    const engine = await createEngine({ model: url, context: 128, cache: false });
+    const full = await engine.completions.create({ prompt: ids, temperature: 0, max_tokens: 100 });
+    // The whole greedy text starts this stop string: nothing is sent until the end.
+    const stop = `${full.choices[0].text}\u0001never`;
+    const ac = new AbortController();
+    let abortedAt = 0;
+    const out = await engine.completions.create({ prompt: ids, temperature: 0, max_tokens: 100, stop, signal: ac.signal, onProgress: (p) => {
+      if (p.prompt_tokens_done === p.prompt_tokens_total && !abortedAt) {
+        abortedAt = performance.now();
+        ac.abort();
+      }
+    } }).then(() => ({ code: 'answered' }), (e) => ({ code: e.code, tokens: e.details?.usage?.completion_tokens, text: e.details?.text }));
+    out.rejectMs = performance.now() - abortedAt;
+    out.fullTokens = full.usage.completion_tokens;
+    out.fullText = full.choices[0].text;
+    await engine.unload();
+    return out;
+  }, { url: TINY, ids: c.prompt_ids });
+  console.log(`  held-back abort: rejected ${r.rejectMs.toFixed(0)} ms after the abort, after ${r.tokens} of ${r.fullTokens} tokens`);
+  assert.equal(r.fullTokens, 100, 'the greedy reply runs to max_tokens');
+  assert.equal(r.code, 'aborted', JSON.stringify(r));
+  assert.ok(r.tokens < 50, `${r.tokens} tokens generated after the abort`);
+  assert.ok(r.fullText.startsWith(r.text), `the held text is in the error's details: ${JSON.stringify(r.text)}`);
+});
+
+await check('a queued request aborted before it starts never runs: no progress, aborted, the one before it unharmed', async () => {
+  const r = await page.evaluate(async ({ url }) => {
+    const engine = await createEngine({ model: url, context: 1024, cache: false });
+    const long = Array.from({ length: 300 }, (_, i) => (i * 37 + 5) % 1000);
+    const events = { first: 0, queued: 0 };
+    const first = engine.completions.create({ prompt: long, temperature: 0, max_tokens: 2, onProgress: () => events.first++ });
+    const ac = new AbortController();
+    const queued = engine.completions.create({ prompt: long, temperature: 0, max_tokens: 2, signal: ac.signal, onProgress: () => events.queued++ })
+      .then(() => 'answered', (e) => `${e.code}: ${e.message}`);
+    ac.abort();
+    const out = { first: (await first).usage.completion_tokens, queued: await queued, events };
+    await engine.unload();
+    return out;
+  }, { url: TINY });
+  assert.equal(r.first, 2);
+  assert.ok(r.events.first > 1, 'the first request reported its prefill');
+  assert.equal(r.events.queued, 0, 'the aborted request never reached the engine');
+  assert.match(r.queued, /^aborted: the request was aborted before it started$/);
+});
+
+await check('a huge input is refused at once (context_full), before it is tokenized; the engine answers right after', async () => {
+  const r = await page.evaluate(async ({ url }) => {
+    const engine = await createEngine({ model: url, context: 128, cache: false });
+    const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message}`);
+    const out = {};
+    // About 6 MB: under the chat template's 8 MB output budget, so it renders and reaches the tokenizer's check.
+    const huge = 'one two three four '.repeat(300_000);
+    for (const [name, req] of [['chat', { messages: [{ role: 'user', content: huge }] }], ['prompt', { prompt: huge + huge }]]) {
+      const t = performance.now();
+      out[name] = await code((name === 'chat' ? engine.chat.completions : engine.completions).create({ ...req, max_tokens: 2 }));
+      out[`${name}Ms`] = performance.now() - t;
+    }
+    const t = performance.now();
+    out.after = (await engine.completions.create({ prompt: [1, 2, 3], temperature: 0, max_tokens: 2 })).usage.completion_tokens;
+    out.afterMs = performance.now() - t;
+    await engine.unload();
+    return out;
+  }, { url: TINY });
+  console.log(`  huge input: chat refused in ${r.chatMs.toFixed(0)} ms, prompt in ${r.promptMs.toFixed(0)} ms; the next request answered in ${r.afterMs.toFixed(0)} ms`);
+  for (const name of ['chat', 'prompt']) {
+    assert.match(r[name], /^context_full: the prompt is \d+ bytes of text: more than a context of 128 tokens holds/, name);
+  }
+  assert.equal(r.after, 2);
+});
+
 await check('a hung worker cannot block unload(): the worker is ended within the grace, pending calls reject with unloaded', async () => {
   const r = await page.evaluate(async ({ url }) => {
     const engine = await createEngine({ model: url, context: 128, cache: false });
@@ -453,6 +526,10 @@ await check('numbers out of range are refused by name, in the package and at the
       // Straight to the worker, past the package's checks: the wasm boundary's own.
       wasmBench: await code(engine.client.call('bench', { prompt_tokens: 4294967295, gen_tokens: 4 })),
       wasmBenchWrap: await code(engine.client.call('bench', { prompt_tokens: 2 ** 32 + 8, gen_tokens: 4 })),
+      benchList: await code(engine.bench({ pp: [8, 600], tg: [4] })),
+      benchNotList: await code(engine.bench({ pp: 512 })),
+      wasmBenchBoth: await code(engine.client.call('bench', { pp: [8], prompt_tokens: 8 })),
+      wasmBenchNone: await code(engine.client.call('bench', { pp: [], tg: [] })),
       wasmMaxTokens: await code(engine.client.call('generate', { request: { prompt: 'x', max_tokens: -1 } })),
       wasmTopP: await code(engine.client.call('generate', { request: { prompt: 'x', top_p: 1.5 } })),
       wasmSeed: await code(engine.client.call('generate', { request: { prompt: 'x', seed: 2 ** 60 } })),
@@ -467,10 +544,14 @@ await check('numbers out of range are refused by name, in the package and at the
       ok: await chat({ n: 1, model: 'any', frequency_penalty: 0.5, presence_penalty: 0.5, temperature: 0 }),
     };
   });
-  assert.match(r.bench, /^invalid_request: prompt_tokens must be an integer from 1 to 510, got 4294967295$/);
+  assert.match(r.bench, /^invalid_request: prompt_tokens must be an integer from 1 to 512, got 4294967295$/);
   assert.match(r.benchNegative, /^invalid_request: prompt_tokens must be an integer from 1 to \d+, got -1$/);
-  assert.match(r.wasmBench, /^invalid_request: prompt_tokens must be an integer from 1 to 510, got 4294967295$/);
-  assert.match(r.wasmBenchWrap, /^invalid_request: prompt_tokens must be an integer from 1 to 510, got 4294967304$/);
+  assert.match(r.wasmBench, /^invalid_request: prompt_tokens must be an integer from 1 to 512, got 4294967295$/);
+  assert.match(r.wasmBenchWrap, /^invalid_request: prompt_tokens must be an integer from 1 to 512, got 4294967304$/);
+  assert.match(r.benchList, /^invalid_request: pp\[1\] must be an integer from 1 to 512, got 600$/);
+  assert.match(r.benchNotList, /^invalid_request: pp must be an array of token counts$/);
+  assert.match(r.wasmBenchBoth, /^invalid_request: bad request: give pp or prompt_tokens, not both$/);
+  assert.match(r.wasmBenchNone, /^invalid_request: nothing to measure/);
   assert.match(r.wasmMaxTokens, /^invalid_request: max_tokens must be an integer from 0 to 4294967295, got -1$/);
   assert.match(r.wasmTopP, /^invalid_request: top_p must be a number from 0 to 1, got 1.5$/);
   assert.match(r.wasmSeed, /^invalid_request: seed must be an integer from 0 to 9007199254740991, got /);
