@@ -548,10 +548,14 @@ fn bench(mut a: BenchArgs) -> Result<()> {
             }
             println!("peak (best median read): {:.2} GB/s", r.peak_gbps);
         }
-        println!("{:>8} {:>7} {:>10} {:>18}", "test", "tokens", "seconds", "tok/s");
+        println!("{:>8} {:>7} {:>10} {:>18} {:>24}", "test", "tokens", "seconds", "tok/s", "weight MB read / token");
         for r in &tp.tests {
             let spread = if r.runs > 1 { format!(" ± {:.2}", r.tok_s_stddev) } else { String::new() };
-            println!("{:>8} {:>7} {:>10.3} {:>18}", r.test, r.tokens, r.seconds, format!("{:.2}{spread}", r.tok_s));
+            let read = match (r.weight_bytes_per_token, r.weight_fraction) {
+                (Some(b), Some(f)) => format!("{:.2} (1/{:.0} of weights)", b / 1e6, 1.0 / f.max(1e-12)),
+                _ => String::new(),
+            };
+            println!("{:>8} {:>7} {:>10.3} {:>18} {:>24}", r.test, r.tokens, r.seconds, format!("{:.2}{spread}", r.tok_s), read);
         }
         if let (Some(d), Some(roof)) = (d, roof) {
             println!(

@@ -108,6 +108,11 @@ pub struct BenchRow {
     /// Sample standard deviation of the runs' tok/s (0 for one run).
     pub tok_s_stddev: f64,
     pub runs: u32,
+    /// pp tests: weight bytes read per prompt token, from the kernels' tiling
+    /// (`Model::weight_bytes_read` over the test's steps); with
+    /// `weight_fraction`, that over the model's weight bytes.
+    pub weight_bytes_per_token: Option<f64>,
+    pub weight_fraction: Option<f64>,
 }
 
 impl BenchRow {
@@ -123,6 +128,8 @@ impl BenchRow {
             tok_s: mean,
             tok_s_stddev: var.sqrt(),
             runs: seconds.len() as u32,
+            weight_bytes_per_token: None,
+            weight_fraction: None,
         }
     }
 }
@@ -233,7 +240,13 @@ pub async fn measure_throughput(model: &Model, plan: &BenchPlan) -> Result<Throu
                 }
             }
         }
-        let row = BenchRow::of(test, &seconds);
+        let mut row = BenchRow::of(test, &seconds);
+        if let BenchTest::Pp(n) = test {
+            let steps = bench_ids(model, n).chunks(model.max_batch() as usize).map(|c| model.weight_bytes_read(c.len() as u32)).sum::<u64>();
+            let per_token = steps as f64 / n.max(1) as f64;
+            row.weight_bytes_per_token = Some(per_token);
+            row.weight_fraction = Some(per_token / model.weight_bytes().max(1) as f64);
+        }
         if let (BenchTest::Tg(n), None) = (test, &decode) {
             // Decode step i attends over i + 1 positions.
             let DecodeBytes { weights, kv, total } = decode_bytes_per_token(model, (n as f64 + 1.0) / 2.0);

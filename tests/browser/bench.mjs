@@ -22,7 +22,7 @@ const MODELS = [
 ];
 // Tokens per prefill step (LoadOptions::default().max_batch in src/model/loader.rs):
 // a sliding-window layer's cache is a ring of window + max_batch positions.
-const MAX_BATCH = 64;
+const MAX_BATCH = 512; // LoadOptions::default().max_batch (src/model/loader.rs MAX_BATCH)
 
 /** Tensor bytes and attention shape straight from the file, by the gguf package. */
 function ggufFacts(file) {
