@@ -8,7 +8,7 @@
 //
 // Usage (with pkg/wasm built by scripts/build-web.sh, and `npm install` in tests/browser):
 //   node tests/browser/compare-wllama.mjs [--gen-tokens 32] [--runs 1] [--engines tabllm,wllama-webgpu,wllama-cpu]
-//        [--model /models/SmolLM2-135M-Instruct.Q4_1.gguf] [--threads N] [--timeout-s 1800]
+//        [--model /models/SmolLM2-135M-Instruct.Q4_1.gguf] [--threads N] [--timeout-s 1800] [--prompt-repeat 8]
 //        [--out bench-results/browser-compare.json] [--wllama-params '{"log_level":1}']  (extra wllama LoadModelParams)
 //
 // Per engine, in a fresh browser context: load (timed), one warm-up request,
@@ -39,16 +39,20 @@ const threads = arg('threads', null) === null ? null : Number(arg('threads'));
 const timeoutS = Number(arg('timeout-s', 1800));
 const wllamaParams = JSON.parse(arg('wllama-params', '{}'));
 const outPath = join(repo, arg('out', 'bench-results/browser-compare.json'));
-const context = 512;
+const context = 1024; // holds the longest --prompt-repeat 8 prompt and its completion
 if (!(Number.isInteger(genTokens) && genTokens >= 2)) throw new Error('--gen-tokens must be an integer >= 2');
 if (!(Number.isInteger(runs) && runs >= 1)) throw new Error('--runs must be an integer >= 1');
 for (const name of engines) if (!['tabllm', 'wllama-webgpu', 'wllama-cpu'].includes(name)) throw new Error(`unknown engine ${name}`);
 
 // One raw-text prompt (no chat template), about 64 tokens with SmolLM2's
-// tokenizer; the table reports what each engine tokenized it to.
-const prompt = 'The history of the printing press begins in the fifteenth century, when Johannes Gutenberg, a goldsmith from Mainz, ' +
+// tokenizer, repeated --prompt-repeat times (8: about 512 tokens, a pp512-like
+// prefill); the table reports what each engine tokenized it to.
+const promptRepeat = Number(arg('prompt-repeat', 1));
+if (!(Number.isInteger(promptRepeat) && promptRepeat >= 1 && promptRepeat <= 32)) throw new Error('--prompt-repeat must be an integer in 1..=32');
+const paragraph = 'The history of the printing press begins in the fifteenth century, when Johannes Gutenberg, a goldsmith from Mainz, ' +
   'combined movable metal type, oil-based ink and a wooden screw press into a system that could produce books far faster than any scribe. ' +
   'Within fifty years, presses were working in more than two hundred European cities, and';
+const prompt = Array(promptRepeat).fill(paragraph).join(' ');
 
 const modelBytes = statSync(join(repo, model.replace(/^\//, ''))).size;
 const command = ['node tests/browser/compare-wllama.mjs', ...argv].join(' ');
