@@ -58,44 +58,50 @@ export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 /** Text parts are joined with "\n" (as llama-server does); other part types are refused by name. */
 export interface TextContentPart { type: 'text'; text: string }
 export interface ToolCall { id: string; type: 'function'; function: { name: string; arguments: string } }
-/** An OpenAI-style message, passed to the model's chat template as sent.
+/** An OpenAI-style message, passed to the model's chat template as sent;
+ * each role with OpenAI's fields (so each is an OpenAI `ChatCompletionMessageParam`).
  * Unknown roles and fields are refused with `invalid_request` naming them. */
-export interface ChatMessage {
-  role: Role;
-  content: string | TextContentPart[] | null;
-  name?: string;
-  /** On `tool` messages: the call this answers. */
-  tool_call_id?: string;
-  /** On `assistant` messages. */
-  tool_calls?: ToolCall[];
-}
+export type ChatMessage =
+  | { role: 'system' | 'developer' | 'user'; content: string | TextContentPart[]; name?: string }
+  /** `tool_calls`: the calls this turn made (rendered by the template; tabllm does not make calls). */
+  | { role: 'assistant'; content: string | TextContentPart[] | null; name?: string; tool_calls?: ToolCall[] }
+  /** `tool_call_id`: the call this answers. */
+  | { role: 'tool'; content: string | TextContentPart[]; tool_call_id: string };
 
 /** Every number is checked: one outside its range rejects with `invalid_request`
+ * (null is taken as absent, as OpenAI's types allow it)
  * naming the field and the range (`details: { field, min, max, got }`). OpenAI
- * fields tabllm does not do (`n` > 1, `logprobs`, `logit_bias`, `tools`,
+ * fields tabllm does not do (`logit_bias`, `tools`, `tool_choice`,
  * `response_format`, …) are refused by name; `model` and `user` are ignored. */
 export interface SamplingOptions {
+  /** Choices to generate, 1 to 8 (default 1): each a generation of the same
+   * prompt, one after another; the prompt is read once (the next choices
+   * reuse its KV cache). Choice i samples with seed `seed + i`, so a given
+   * seed reproduces every choice. `usage.completion_tokens` sums the choices;
+   * `timings` are choice 0's. Streamed, the choices come one after another,
+   * each chunk naming its choice's `index`. */
+  n?: number | null;
   /** 0 to 100; 0 = greedy. Default 0.8. */
-  temperature?: number;
+  temperature?: number | null;
   /** 0 to 1; 1 = off. */
-  top_p?: number;
+  top_p?: number | null;
   /** An integer ≥ 0; 0 = off. */
-  top_k?: number;
+  top_k?: number | null;
   /** 0 to 1; 0 = off. */
-  min_p?: number;
+  min_p?: number | null;
   /** 0.01 to 100; 1 = off. */
-  repetition_penalty?: number;
+  repetition_penalty?: number | null;
   /** -2 to 2 (as OpenAI's); 0 = off. Over the last 64 tokens. */
-  frequency_penalty?: number;
-  presence_penalty?: number;
+  frequency_penalty?: number | null;
+  presence_penalty?: number | null;
   /** An integer from 0 to Number.MAX_SAFE_INTEGER; the same seed and request
    * sample the same tokens. Absent: a random seed for each request. */
-  seed?: number;
-  stop?: string | string[];
+  seed?: number | null;
+  stop?: string | string[] | null;
   /** An integer from 0 to 2^32 - 1. Default 256. */
-  max_tokens?: number;
+  max_tokens?: number | null;
   /** OpenAI's newer name for `max_tokens` (giving both with different values is refused). */
-  max_completion_tokens?: number;
+  max_completion_tokens?: number | null;
   /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`);
    * its `details` hold what was produced: `{ text, usage, timings }`. It takes
    * effect between prefill steps too, so a long prompt can be stopped; a
@@ -112,15 +118,37 @@ export interface PromptProgress { prompt_tokens_done: number; prompt_tokens_tota
 
 export interface ChatCompletionRequest extends SamplingOptions {
   messages: ChatMessage[];
-  stream?: boolean;
+  stream?: boolean | null;
+  /** Each generated token's log-probability in `choices[i].logprobs.content`:
+   * the log-softmax of the model's logits at that step (f64 sums), before
+   * temperature, penalties and top-k / top-p / min-p, so they are the
+   * model's distribution whatever the sampling settings (these only choose
+   * the token). Each step then reads its logits back and picks the token on
+   * the CPU: slower; a seeded sample may pick other tokens than the same
+   * seed without logprobs (greedy picks the same). A final end-of-turn token
+   * has none (it is not in the text). Not on `completions`. */
+  logprobs?: boolean | null;
+  /** 0 to 20 (OpenAI's range): the likeliest tokens of each step with theirs,
+   * highest first. Needs `logprobs: true`. */
+  top_logprobs?: number | null;
   /** When `messages` ends with an assistant message: true (default, as
    * llama-server) continues that text; false closes the turn and starts a new reply. */
-  continue_final_message?: boolean;
+  continue_final_message?: boolean | null;
 }
 /** `prompt`: text (BOS added when the model wants one), or token ids as they are. */
-export interface CompletionRequest extends SamplingOptions { prompt: string | number[]; stream?: boolean }
+export interface CompletionRequest extends SamplingOptions { prompt: string | number[]; stream?: boolean | null }
 
 export type FinishReason = 'stop' | 'length';
+
+/** A token as OpenAI names it: its text (lossy UTF-8 of its bytes, which may
+ * be part of a character), its natural-log probability (−9999 for a
+ * probability of 0, as OpenAI) and its bytes. */
+export interface TopLogprob { token: string; logprob: number; bytes: number[] }
+export interface TokenLogprob extends TopLogprob { top_logprobs: TopLogprob[] }
+/** `choices[i].logprobs` with `logprobs: true` (null otherwise). Streamed,
+ * each chunk holds the tokens of its text; tokens whose text a stop string
+ * cut away come on the choice's last chunk. */
+export interface ChoiceLogprobs { content: TokenLogprob[]; refusal: null }
 
 export interface Usage { prompt_tokens: number; completion_tokens: number; total_tokens: number }
 /** tabllm's own figures for one request. */
@@ -139,7 +167,7 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  choices: Array<{ index: number; message: { role: 'assistant'; content: string; refusal: null }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason }>;
   usage: Usage;
   timings: Timings;
 }
@@ -148,7 +176,7 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }];
+  choices: [{ index: number; delta: { role?: 'assistant'; content?: string }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason | null }];
   /** On the last chunk only. */
   usage?: Usage;
   timings?: Timings;
@@ -158,7 +186,7 @@ export interface Completion {
   object: 'text_completion';
   created: number;
   model: string;
-  choices: [{ index: 0; text: string; finish_reason: FinishReason }];
+  choices: Array<{ index: number; text: string; logprobs: null; finish_reason: FinishReason }>;
   usage: Usage;
   timings: Timings;
 }
@@ -167,7 +195,7 @@ export interface CompletionChunk {
   object: 'text_completion';
   created: number;
   model: string;
-  choices: [{ index: 0; text: string; finish_reason: FinishReason | null }];
+  choices: [{ index: number; text: string; logprobs: null; finish_reason: FinishReason | null }];
   usage?: Usage;
   timings?: Timings;
 }
@@ -250,12 +278,12 @@ export interface Engine {
   readonly info: ModelInfo;
   chat: {
     completions: {
-      create(req: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
+      create(req: ChatCompletionRequest & { stream?: false | null }): Promise<ChatCompletion>;
       create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
     };
   };
   completions: {
-    create(req: CompletionRequest & { stream?: false }): Promise<Completion>;
+    create(req: CompletionRequest & { stream?: false | null }): Promise<Completion>;
     create(req: CompletionRequest & { stream: true }): Promise<AsyncIterable<CompletionChunk>>;
   };
   /** Token ids of `text` (special tokens such as `<|im_start|>` parsed when `special` is true); no BOS is added. */

@@ -102,8 +102,16 @@ const SAMPLING = {
 };
 
 // OpenAI request fields tabllm does not do: refused by name rather than ignored.
-const UNSUPPORTED = ['n', 'best_of', 'logprobs', 'top_logprobs', 'logit_bias', 'tools', 'tool_choice', 'functions',
+const UNSUPPORTED = ['best_of', 'logit_bias', 'tools', 'tool_choice', 'functions',
   'function_call', 'response_format', 'echo', 'suffix', 'parallel_tool_calls', 'audio', 'modalities', 'prediction'];
+// The legacy completions API's `logprobs` is a count with another result
+// shape; tabllm reports log-probabilities on chat completions only.
+const UNSUPPORTED_TEXT = ['logprobs', 'top_logprobs'];
+
+/** Most choices one request may ask for (`n`). */
+const MAX_CHOICES = 8;
+/** OpenAI's range of `top_logprobs`. */
+const MAX_TOP_LOGPROBS = 20;
 
 /** A number from the caller, checked against its range: `invalid_request` naming the field otherwise. */
 function checkNumber(field, v, { min, max, integer = false }) {
@@ -117,12 +125,23 @@ function checkNumber(field, v, { min, max, integer = false }) {
 /** The worker's request from an OpenAI-style one (`model`, `user` and `stream_options` are accepted and ignored). */
 function engineRequest(req, kind) {
   if (!req || typeof req !== 'object') throw new TabllmError('invalid_request', 'create() takes a request object');
-  for (const k of UNSUPPORTED) {
-    // `n: 1` and `logprobs: false` ask for nothing tabllm lacks.
-    if (req[k] === undefined || req[k] === null || (k === 'n' && req[k] === 1) || (k === 'logprobs' && req[k] === false)) continue;
-    throw new TabllmError('invalid_request', `${k} is not supported by tabllm`, { field: k });
+  for (const k of kind === 'chat' ? UNSUPPORTED : [...UNSUPPORTED, ...UNSUPPORTED_TEXT]) {
+    // `logprobs: false` asks for nothing tabllm lacks.
+    if (req[k] === undefined || req[k] === null || (k === 'logprobs' && req[k] === false)) continue;
+    throw new TabllmError('invalid_request', `${k} is not supported by tabllm${kind === 'chat' ? '' : ' on completions (it is on chat completions)'}`, { field: k });
   }
   const out = {};
+  // n choices, each its own generation of the same prompt (see Engine.create).
+  out.n = req.n === undefined || req.n === null ? 1 : checkNumber('n', req.n, { min: 1, max: MAX_CHOICES, integer: true });
+  if (req.logprobs !== undefined && req.logprobs !== null) {
+    if (typeof req.logprobs !== 'boolean') throw new TabllmError('invalid_request', 'logprobs must be true or false', { field: 'logprobs' });
+    if (req.logprobs) out.logprobs = true;
+  }
+  if (req.top_logprobs !== undefined && req.top_logprobs !== null) {
+    // As OpenAI: the alternatives come with the tokens' own log-probabilities.
+    if (!out.logprobs) throw new TabllmError('invalid_request', 'top_logprobs needs logprobs: true', { field: 'top_logprobs' });
+    out.top_logprobs = checkNumber('top_logprobs', req.top_logprobs, { min: 0, max: MAX_TOP_LOGPROBS, integer: true });
+  }
   // OpenAI's newer name for max_tokens.
   if (req.max_completion_tokens !== undefined && req.max_completion_tokens !== null) {
     if (req.max_tokens !== undefined && req.max_tokens !== null && req.max_tokens !== req.max_completion_tokens) {
@@ -194,11 +213,17 @@ class Engine {
       model: this.info.name,
     };
     if (!req.stream) {
-      const r = await this.client.call('generate', { request }, { signal, onEvent: onPrefill });
-      if (r.finish_reason === 'abort') throw abortError(r);
-      return kind === 'chat'
-        ? { ...meta, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: r.finish_reason }], usage: usage(r), timings: timings(r) }
-        : { ...meta, object: 'text_completion', choices: [{ index: 0, text: r.text, finish_reason: r.finish_reason }], usage: usage(r), timings: timings(r) };
+      const results = [];
+      for (const one of choiceRequests(request)) {
+        if (signal.aborted) throw abortError(); // between choices: the next is not started
+        const r = await this.client.call('generate', { request: one }, { signal, onEvent: onPrefill });
+        if (r.finish_reason === 'abort') throw abortError(r);
+        results.push(r);
+      }
+      const choices = results.map((r, index) => (kind === 'chat'
+        ? { index, message: { role: 'assistant', content: r.text, refusal: null }, logprobs: choiceLogprobs(request, r.logprobs), finish_reason: r.finish_reason }
+        : { index, text: r.text, logprobs: null, finish_reason: r.finish_reason }));
+      return { ...meta, object: kind === 'chat' ? 'chat.completion' : 'text_completion', choices, usage: usage(results), timings: timings(results[0]) };
     }
     return this.stream(request, kind, meta, controller, onPrefill);
   }
@@ -213,16 +238,40 @@ class Engine {
       wake?.();
       wake = null;
     };
-    const chunk = (text, finish, extra = {}) => (kind === 'chat'
-      ? { ...meta, object: 'chat.completion.chunk', choices: [{ index: 0, delta: text === null ? {} : { content: text }, finish_reason: finish }], ...extra }
-      : { ...meta, object: 'text_completion', choices: [{ index: 0, text: text ?? '', finish_reason: finish }], ...extra });
-    if (kind === 'chat') push({ value: { ...chunk(null, null), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] } });
-    this.client
-      .call('generate', { request }, { signal, onEvent: (m) => (m.type === 'text' ? push({ value: chunk(m.text, null) }) : onPrefill(m)) })
-      .then((r) => {
-        if (r.finish_reason === 'abort') push({ error: abortError(r) });
-        else push({ value: chunk(null, r.finish_reason, { usage: usage(r), timings: timings(r) }), last: true });
-      }, (error) => push({ error }));
+    // A chunk of choice `index`: `text` (null: none), the log-probabilities of its tokens.
+    const chunk = (index, text, finish, lps, extra = {}) => (kind === 'chat'
+      ? { ...meta, object: 'chat.completion.chunk', choices: [{ index, delta: text === null ? {} : { content: text }, logprobs: lps ? choiceLogprobs(request, lps) : null, finish_reason: finish }], ...extra }
+      : { ...meta, object: 'text_completion', choices: [{ index, text: text ?? '', logprobs: null, finish_reason: finish }], ...extra });
+    // The choices one after another, each streamed as it is generated.
+    const run = async () => {
+      const results = [];
+      const requests = choiceRequests(request);
+      for (const [index, one] of requests.entries()) {
+        if (signal.aborted) throw abortError();
+        if (kind === 'chat') push({ value: { ...chunk(index, null, null, null), choices: [{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] } });
+        // Log-probabilities of tokens whose text is held back (a possible stop
+        // string) wait for the next piece; `sent` count those already out.
+        let pending = [];
+        let sent = 0;
+        const onEvent = (m) => {
+          if (m.type !== 'text') return onPrefill(m);
+          if (m.logprobs) pending.push(...m.logprobs);
+          if (!m.text) return;
+          sent += pending.length;
+          push({ value: chunk(index, m.text, null, request.logprobs ? pending : null) });
+          pending = [];
+        };
+        const r = await this.client.call('generate', { request: one }, { signal, onEvent });
+        if (r.finish_reason === 'abort') throw abortError(r);
+        results.push(r);
+        // The last chunk of a choice: its finish reason, and any log-probabilities
+        // not sent yet (tokens a stop string cut away); usage on the very last.
+        const rest = request.logprobs ? r.logprobs.slice(sent) : null;
+        const last = index === requests.length - 1;
+        push({ value: chunk(index, null, r.finish_reason, rest?.length ? rest : null, last ? { usage: usage(results), timings: timings(results[0]) } : {}), last });
+      }
+    };
+    run().catch((error) => push({ error }));
     return {
       async *[Symbol.asyncIterator]() {
         let ended = false;
@@ -296,8 +345,24 @@ class Engine {
   }
 }
 
+/** Usage of one result, or of a request's choices (the prompt counted once, the completions summed). */
 function usage(r) {
-  return { prompt_tokens: r.prompt_tokens, completion_tokens: r.ids.length, total_tokens: r.prompt_tokens + r.ids.length };
+  const list = Array.isArray(r) ? r : [r];
+  const completion = list.reduce((n, x) => n + x.ids.length, 0);
+  return { prompt_tokens: list[0].prompt_tokens, completion_tokens: completion, total_tokens: list[0].prompt_tokens + completion };
+}
+
+/** The worker's request for each of `n` choices: the same prompt (its KV
+ * cache is reused, so only its last token runs again), seeds seed, seed+1, …
+ * (past Number.MAX_SAFE_INTEGER: 0, 1, …), so that a given seed reproduces every choice. */
+function choiceRequests({ n, ...request }) {
+  const room = Number.MAX_SAFE_INTEGER - request.seed;
+  return Array.from({ length: n }, (_, i) => ({ ...request, seed: i <= room ? request.seed + i : i - room - 1 }));
+}
+
+/** OpenAI's `choices[i].logprobs` for the worker's entries: null when not asked. */
+function choiceLogprobs(request, entries) {
+  return request.logprobs ? { content: entries ?? [], refusal: null } : null;
 }
 
 function timings(r) {

@@ -4,7 +4,7 @@
 //                                      reset, bench, unload, bandwidth, inspect
 //                                      (and the test-only ops __testBlock, __testPanic, __testDestroyDevice)
 //        {op: 'abort', target: id}        not queued: reaches a request in flight
-//   out: {id, type: 'progress', progress} | {id, type: 'text', text}
+//   out: {id, type: 'progress', progress} | {id, type: 'text', text, logprobs?}
 //        {id, type: 'result', value}      | {id, type: 'error', error: {code, message, details}}
 //        {type: 'fatal', error}           the wasm instance panicked or trapped and is dead:
 //                                         every request fails with `error`, the page ends this worker
@@ -227,10 +227,11 @@ function needEngine() {
 
 async function generate(request, post, signal) {
   const e = needEngine();
-  const result = await e.generate(JSON.stringify(request), (text) => {
+  const result = await e.generate(JSON.stringify(request), (text, logprobs) => {
     // "" after a token whose text is held back (a possible stop string, an
-    // unfinished character): nothing to send, but the abort is seen there too.
-    if (text) post({ type: 'text', text });
+    // unfinished character): nothing to send but its log-probabilities (when
+    // asked: JSON of the tokens' since the last call), and the abort is seen there too.
+    if (text || logprobs) post({ type: 'text', text, logprobs: logprobs ? JSON.parse(logprobs) : undefined });
     return !signal.aborted;
   }, (done, total) => {
     // Before and after each prefill step: progress out, and a long prompt stays abortable.

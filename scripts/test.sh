@@ -29,6 +29,8 @@ for tool in wasm-bindgen wasm-opt; do
 done
 PATH="$PWD/$decoys:$PATH" scripts/build-web.sh
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
+# pkg/tabllm.d.ts against the openai package's types (tests/browser/types/openai-compat.ts).
+(cd tests/browser && npx tsc --noEmit -p types)
 # Every file runs even when one fails; the command fails if any did.
 failed=0
 for t in package page bench; do

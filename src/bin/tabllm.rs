@@ -349,6 +349,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         },
         stop: a.stop.clone(),
         top_logits: a.top_logits,
+        logprobs: None,
     };
     let json = a.json;
     let g = pollster::block_on(engine.generate(&prompt_ids, &params, &mut |piece| {

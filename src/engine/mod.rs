@@ -54,11 +54,55 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// Also return the K highest [id, logit] pairs of the first generated position.
     pub top_logits: usize,
+    /// `Some(k)`: each generated token's log-probability under the model and
+    /// its `k` most likely alternatives (at most [`MAX_TOP_LOGPROBS`]), see
+    /// [`TokenLogprob`]. Every step then reads the whole logits row back and
+    /// picks its token on the CPU (slower); `None` keeps the GPU's pick.
+    pub logprobs: Option<usize>,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        Self { max_tokens: 256, sampler: SamplerConfig::default(), stop: Vec::new(), top_logits: 0 }
+        Self { max_tokens: 256, sampler: SamplerConfig::default(), stop: Vec::new(), top_logits: 0, logprobs: None }
+    }
+}
+
+/// Most alternatives [`GenerateParams::logprobs`] reports per token (OpenAI's `top_logprobs` range).
+pub const MAX_TOP_LOGPROBS: usize = 20;
+
+/// A generated token's natural-log probability under the model: the
+/// log-softmax of the raw logits of its step, before temperature, penalties
+/// and the top-k / top-p / min-p filters (the model's distribution, as
+/// OpenAI reports it; the sampler may pick a token the filters allow but
+/// the model rates low).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenLogprob {
+    pub id: u32,
+    pub logprob: f32,
+    /// The most likely tokens of that step, highest first (ties: lower id first).
+    pub top: Vec<(u32, f32)>,
+}
+
+/// log Σ exp(logits), the sum accumulated in f64 after subtracting the
+/// maximum: the log-softmax of a logit `l` is `l - log_sum_exp`. −∞ for an
+/// empty row or one of only −∞; NaN logits are skipped.
+pub fn log_sum_exp(logits: &[f32]) -> f64 {
+    let max = logits.iter().filter(|v| !v.is_nan()).fold(f32::NEG_INFINITY, |a, &v| a.max(v)) as f64;
+    if max == f64::NEG_INFINITY {
+        return max;
+    }
+    let sum: f64 = logits.iter().filter(|v| !v.is_nan()).map(|&v| (v as f64 - max).exp()).sum();
+    max + sum.ln()
+}
+
+/// Token `id`'s log-probability in the step whose logits are `logits`, and the `k` likeliest tokens'.
+pub fn token_logprob(logits: &[f32], id: u32, k: usize) -> TokenLogprob {
+    let lse = log_sum_exp(logits);
+    let lp = |l: f32| (l as f64 - lse) as f32;
+    TokenLogprob {
+        id,
+        logprob: logits.get(id as usize).map_or(f32::NEG_INFINITY, |&l| lp(l)),
+        top: top_k(logits, k.min(MAX_TOP_LOGPROBS)).into_iter().map(|(i, l)| (i, lp(l))).collect(),
     }
 }
 
@@ -125,6 +169,9 @@ pub struct Generation {
     pub prefill_seconds: f64,
     pub decode_seconds: f64,
     pub top_logits: Option<Vec<(u32, f32)>>,
+    /// With [`GenerateParams::logprobs`]: one per token of the text, in order
+    /// (a final end-of-generation token has none); empty otherwise.
+    pub logprobs: Vec<TokenLogprob>,
 }
 
 impl Generation {
@@ -257,6 +304,23 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> bool,
         on_prefill: &mut dyn FnMut(PrefillProgress) -> bool,
     ) -> Result<Generation, EngineError> {
+        self.generate_streamed(prompt_ids, params, &mut |s, _, _| on_text(s), on_prefill).await
+    }
+
+    /// [`generate_observed`](Self::generate_observed), and each call of
+    /// `on_text` also gets the [`TokenLogprob`]s of the tokens generated
+    /// since the previous call (with [`GenerateParams::logprobs`]; empty
+    /// otherwise), so a stream can send each piece of text with its tokens',
+    /// and the tokenizer to name them with.
+    /// Tokens whose text a stop string cut away entirely may not reach
+    /// `on_text`; [`Generation::logprobs`] holds every one.
+    pub async fn generate_streamed(
+        &mut self,
+        prompt_ids: &[u32],
+        params: &GenerateParams,
+        on_text: &mut dyn FnMut(&str, &[TokenLogprob], &Tokenizer) -> bool,
+        on_prefill: &mut dyn FnMut(PrefillProgress) -> bool,
+    ) -> Result<Generation, EngineError> {
         let n_ctx = self.model.n_ctx();
         if prompt_ids.is_empty() {
             return Err(EngineError::EmptyPrompt);
@@ -269,6 +333,8 @@ impl Engine {
         // sampled on the GPU as well (see `token_output`). Either way 4 bytes
         // come back, not the logits row.
         let plain_argmax = sampler.is_greedy() && !sampler.has_penalties();
+        // Log-probabilities need each step's whole logits row.
+        let want_logits = params.logprobs.is_some();
 
         // Reuse the cached prefix where the cache still holds it.
         let start = self.cached.reusable(prompt_ids);
@@ -287,7 +353,7 @@ impl Engine {
             let chunk = &prompt_ids[at..at + n];
             let last = at + n == prompt_ids.len();
             // The top logits need the whole row: that token is picked on the CPU.
-            let out = match (last, params.top_logits > 0) {
+            let out = match (last, params.top_logits > 0 || want_logits) {
                 (false, _) => Output::None,
                 (true, true) => Output::Logits,
                 (true, false) => self.token_output(&mut sampler, plain_argmax, chunk),
@@ -309,22 +375,31 @@ impl Engine {
                 prefill_seconds,
                 decode_seconds: 0.0,
                 top_logits: None,
+                logprobs: Vec::new(),
             });
         };
         let top_logits = first.logits.as_ref().filter(|_| params.top_logits > 0).map(|l| top_k(l, params.top_logits));
 
         let t1 = Instant::now();
         let mut decoder = StreamDecoder::new();
-        let mut out = TextOut::new(&params.stop, on_text);
+        // Log-probabilities not yet given to `on_text`, and all of them.
+        let pending = std::cell::RefCell::new(Vec::new());
+        let mut logprobs = Vec::new();
+        let tokenizer = &self.tokenizer;
+        let mut send = |s: &str| {
+            let lps = std::mem::take(&mut *pending.borrow_mut());
+            on_text(s, &lps, tokenizer)
+        };
+        let mut out = TextOut::new(&params.stop, &mut send);
         let mut ids: Vec<u32> = Vec::new();
-        let mut next = pick(&mut sampler, first, self.cached.tokens());
+        let (mut next, mut next_lp) = pick(&mut sampler, first, self.cached.tokens(), params.logprobs);
         // Greedy without penalties: the step after `next` is queued before
         // `next` is read back (it takes its input from the GPU), so the GPU is
         // not idle while the host handles a token. When `next` ends the
         // generation, that speculative step is dropped: it only wrote a KV
         // entry past what `cached` records. (A sampled step needs the host's
         // penalty window and draw for its token, so it is not queued ahead.)
-        let pipelined = plain_argmax;
+        let pipelined = plain_argmax && !want_logits;
         let mut queued: Option<PendingStep> = None;
         let ending = loop {
             if ids.len() as u32 >= params.max_tokens {
@@ -333,6 +408,10 @@ impl Engine {
             ids.push(next);
             if self.tokenizer.is_eog(next) {
                 break Ending::Eog;
+            }
+            if let Some(lp) = next_lp.take() {
+                pending.borrow_mut().push(lp.clone());
+                logprobs.push(lp);
             }
             match out.push(&decoder.push(&self.tokenizer, next)) {
                 Flow::Go => {}
@@ -347,7 +426,7 @@ impl Engine {
             let step = match queued.take() {
                 Some(p) => Ok(p),
                 None => {
-                    let step_out = self.token_output(&mut sampler, plain_argmax, &[next]);
+                    let step_out = if want_logits { Output::Logits } else { self.token_output(&mut sampler, plain_argmax, &[next]) };
                     self.model.submit(StepInput::Ids(&[next]), pos, step_out)
                 }
             };
@@ -366,7 +445,7 @@ impl Engine {
             match result {
                 Ok(r) => {
                     self.cached.extend(&[next]);
-                    next = pick(&mut sampler, r, self.cached.tokens());
+                    (next, next_lp) = pick(&mut sampler, r, self.cached.tokens(), params.logprobs);
                 }
                 Err(e) => {
                     // A failed step may have written part of the cache: forget all of it.
@@ -394,6 +473,7 @@ impl Engine {
             prefill_seconds,
             decode_seconds: t1.elapsed().as_secs_f64(),
             top_logits,
+            logprobs,
         })
     }
 
@@ -441,13 +521,16 @@ impl Engine {
 }
 
 /// The next token: the GPU's pick (argmax or sample), or the CPU sampler's
-/// from the logits (penalties over `recent`).
-fn pick(sampler: &mut Sampler, r: StepResult, recent: &[u32]) -> u32 {
-    match (r.token, r.logits) {
+/// from the logits (penalties over `recent`); and with `logprobs: Some(k)`
+/// and the logits, its [`TokenLogprob`] with `k` alternatives.
+fn pick(sampler: &mut Sampler, r: StepResult, recent: &[u32], logprobs: Option<usize>) -> (u32, Option<TokenLogprob>) {
+    let token = match (r.token, &r.logits) {
         (Some(t), _) => t,
-        (None, Some(l)) => sampler.sample(&l, recent),
+        (None, Some(l)) => sampler.sample(l, recent),
         (None, None) => unreachable!("a step asked for a token or logits returns one"),
-    }
+    };
+    let lp = logprobs.zip(r.logits.as_deref()).map(|(k, l)| token_logprob(l, token, k));
+    (token, lp)
 }
 
 /// The k highest (id, logit) pairs, highest first (ties: lower id first).
@@ -466,6 +549,20 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logprobs_are_the_log_softmax() {
+        // Large logits: a sum of plain exps would overflow f32.
+        let logits = [1000.0f32, 999.0, 998.0, f32::NEG_INFINITY];
+        let z: f64 = [0.0f64, -1.0, -2.0].iter().map(|v| v.exp()).sum();
+        let lp = token_logprob(&logits, 1, 2);
+        assert!((lp.logprob as f64 - (-1.0 - z.ln())).abs() < 1e-6, "{lp:?}");
+        assert_eq!(lp.top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![0, 1]);
+        assert!((lp.top[0].1 as f64 + z.ln()).abs() < 1e-6, "{lp:?}");
+        assert_eq!(token_logprob(&logits, 3, 0).logprob, f32::NEG_INFINITY);
+        assert!(token_logprob(&logits, 0, 99).top.len() == 4, "k past the vocabulary: every token");
+        assert_eq!(log_sum_exp(&[]), f64::NEG_INFINITY);
+    }
 
     #[test]
     fn prefill_steps_are_paced_to_the_target() {

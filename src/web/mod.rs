@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams};
+use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams, TokenLogprob, MAX_TOP_LOGPROBS};
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{LoadOptions, ModelLoader};
 use crate::sampler::SamplerConfig;
@@ -73,6 +73,10 @@ struct Request {
     /// With `messages` ending in an assistant message: true (default) continues
     /// it, false closes that turn and opens a new one.
     continue_final_message: Option<bool>,
+    /// Each generated token's log-probability (OpenAI's `logprobs: true`),
+    /// with `top_logprobs` (0 to [`MAX_TOP_LOGPROBS`], default 0) alternatives.
+    logprobs: Option<bool>,
+    top_logprobs: Option<f64>,
 }
 
 /// A benchmark request: llama-bench's tests, `pp` (prompt processing) and
@@ -136,6 +140,51 @@ impl Request {
         };
         Ok((max_tokens, sampler))
     }
+
+    /// [`GenerateParams::logprobs`]: `top_logprobs` needs `logprobs: true`, as in OpenAI's API.
+    fn logprobs(&self) -> JsResult<Option<usize>> {
+        let top = self.top_logprobs.map(|v| limits::integer("top_logprobs", v, 0, MAX_TOP_LOGPROBS as u64)).transpose()?;
+        match (self.logprobs, top) {
+            (Some(true), k) => Ok(Some(k.unwrap_or(0) as usize)),
+            (_, Some(_)) => Err(to_js(&Plain("invalid_request", "top_logprobs needs logprobs: true".into()))),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// One token's entry in OpenAI's `choices[i].logprobs.content`: its text
+/// (lossy UTF-8 of its bytes, which may be part of a character), log-probability
+/// and bytes, and (`top_logprobs`) the likeliest alternatives, each the same way.
+#[derive(Serialize)]
+struct LogprobEntry {
+    token: String,
+    logprob: f32,
+    bytes: Vec<u8>,
+    top_logprobs: Vec<TopLogprob>,
+}
+
+#[derive(Serialize)]
+struct TopLogprob {
+    token: String,
+    logprob: f32,
+    bytes: Vec<u8>,
+}
+
+/// OpenAI's stand-in for a probability of 0 (a −∞ log-probability, which JSON cannot hold).
+const LOGPROB_FLOOR: f32 = -9999.0;
+
+fn top_logprob(tok: &Tokenizer, id: u32, logprob: f32) -> TopLogprob {
+    let bytes = tok.token_bytes(id).to_vec();
+    TopLogprob { token: String::from_utf8_lossy(&bytes).into_owned(), logprob: if logprob.is_nan() { LOGPROB_FLOOR } else { logprob.max(LOGPROB_FLOOR) }, bytes }
+}
+
+fn logprob_entries(tok: &Tokenizer, lps: &[TokenLogprob]) -> Vec<LogprobEntry> {
+    lps.iter()
+        .map(|lp| {
+            let TopLogprob { token, logprob, bytes } = top_logprob(tok, lp.id, lp.logprob);
+            LogprobEntry { token, logprob, bytes, top_logprobs: lp.top.iter().map(|&(id, l)| top_logprob(tok, id, l)).collect() }
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -148,6 +197,9 @@ struct Response {
     prefilled_tokens: usize,
     prefill_tok_s: f64,
     decode_tok_s: f64,
+    /// With `logprobs: true`: one entry per token of the text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<Vec<LogprobEntry>>,
 }
 
 #[derive(Serialize)]
@@ -388,6 +440,7 @@ impl WebEngine {
             let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
             let req: Request = serde_json::from_str(&request).map_err(bad_request)?;
             let (max_tokens, sampler) = req.sampling()?;
+            let logprobs = req.logprobs()?;
             // A device lost since the last call: say so before any work.
             ctx.check().map_err(js)?;
             let ids = match (req.messages, req.prompt, req.prompt_ids) {
@@ -410,14 +463,22 @@ impl WebEngine {
                 sampler,
                 stop: req.stop,
                 top_logits: 0,
+                logprobs,
             };
             // A callback that throws counts as a request to stop.
             let keep_going = |r: Result<JsValue, JsValue>| r.map(|v| v.as_bool() != Some(false)).unwrap_or(false);
             let g = engine
-                .generate_observed(
+                .generate_streamed(
                     &ids,
                     &params,
-                    &mut |piece| keep_going(on_text.call1(&JsValue::NULL, &JsValue::from_str(piece))),
+                    &mut |piece, lps, tokenizer| {
+                        // The tokens' log-probabilities since the last call, as JSON (undefined when none).
+                        let lps = match lps {
+                            [] => JsValue::UNDEFINED,
+                            l => JsValue::from_str(&serde_json::to_string(&logprob_entries(tokenizer, l)).unwrap_or_default()),
+                        };
+                        keep_going(on_text.call2(&JsValue::NULL, &JsValue::from_str(piece), &lps))
+                    },
                     &mut |p| match &on_prefill {
                         Some(f) => keep_going(f.call2(&JsValue::NULL, &JsValue::from_f64(p.done as f64), &JsValue::from_f64(p.total as f64))),
                         None => true,
@@ -430,6 +491,7 @@ impl WebEngine {
                 prefilled_tokens: g.prefilled,
                 prefill_tok_s: g.prefill_tok_s(),
                 decode_tok_s: g.decode_tok_s(),
+                logprobs: logprobs.map(|_| logprob_entries(&engine.tokenizer, &g.logprobs)),
                 finish_reason: g.finish_reason.as_str(),
                 prompt_ids: g.prompt_ids,
                 ids: g.ids,

@@ -98,6 +98,28 @@ await check('tiny model: greedy ids equal llama.cpp, progress reported to the en
   assert.equal(r.out.object, 'text_completion');
 });
 
+// llama.cpp's logits within 0.02 (shared/reference/README.md), and so its normalizer: a log-softmax within twice that.
+const TINY_LOGPROB_TOL = 0.04;
+await check('logprobs of the first token are the log-softmax of llama.cpp\'s logits (tiny model: every logit known)', async () => {
+  const c = tiny.cases[0];
+  const r = await page.evaluate(async ({ ids }) => {
+    const e = await createEngine({ model: '/models/tiny-llama-q4_0.gguf', context: 128, cache: false });
+    // The worker's own request: the tiny model has no chat template.
+    const out = await e.client.call('generate', { request: { prompt_ids: ids, temperature: 0, max_tokens: 2, logprobs: true, top_logprobs: 20 } });
+    await e.unload();
+    return out;
+  }, { ids: c.prompt_ids });
+  const l = c.logits_f32_activations;
+  const max = Math.max(...l);
+  const lse = max + Math.log(l.reduce((s, v) => s + Math.exp(v - max), 0));
+  const want = [...l].sort((a, b) => b - a).slice(0, 20).map((v) => v - lse);
+  const first = r.logprobs[0];
+  assert.equal(r.ids[0], c.greedy_ids_f32_activations[0]);
+  assert.equal(first.logprob, first.top_logprobs[0].logprob);
+  // By rank, not id: near-ties may swap places, not values.
+  first.top_logprobs.forEach((t, i) => assert.ok(Math.abs(t.logprob - want[i]) <= TINY_LOGPROB_TOL, `rank ${i}: ${t.logprob}, llama.cpp ${want[i]} (tolerance ${TINY_LOGPROB_TOL})`));
+});
+
 await check('a local File loads (never fetched) and its greedy ids equal llama.cpp', async () => {
   await page.setInputFiles('#file', join(repo, 'models/tiny-llama-q4_0.gguf'));
   const c = tiny.cases[0];
@@ -464,6 +486,60 @@ await check('streaming: chunks add up to the non-streamed reply; first has the r
   assert.deepEqual(last.timings.completion_ids, r.whole.timings.completion_ids);
 });
 
+// Log-probabilities summed as probabilities: f32 rounding.
+const PROB_SUM_TOL = 1e-5;
+await check('logprobs / top_logprobs in OpenAI\'s shape: the greedy token on top, streamed with its text; n choices sample with seed + i', async () => {
+  const r = await page.evaluate(async () => {
+    const messages = [{ role: 'user', content: 'What is the capital of France?' }];
+    const base = { messages, temperature: 0, max_tokens: 4 };
+    const all = async (req) => {
+      const chunks = [];
+      for await (const c of await engine.chat.completions.create({ ...req, stream: true })) chunks.push(c);
+      return chunks;
+    };
+    const sampled = { messages, temperature: 1, seed: 7, max_tokens: 4 };
+    return {
+      plain: await engine.chat.completions.create(base),
+      full: await engine.chat.completions.create({ ...base, logprobs: true, top_logprobs: 3 }),
+      chunks: await all({ ...base, logprobs: true, top_logprobs: 3 }),
+      n: await engine.chat.completions.create({ ...sampled, n: 3 }),
+      seed8: await engine.chat.completions.create({ ...sampled, seed: 8 }),
+      nChunks: await all({ ...sampled, n: 3 }),
+    };
+  });
+  const content = r.full.choices[0].message.content;
+  assert.equal(content, r.plain.choices[0].message.content, 'reading the logits back picks the same greedy tokens');
+  assert.equal(r.plain.choices[0].logprobs, null);
+  const lp = r.full.choices[0].logprobs;
+  assert.equal(lp.refusal, null);
+  assert.equal(lp.content.length, r.full.usage.completion_tokens - (r.full.choices[0].finish_reason === 'stop' ? 1 : 0), 'one per token of the text');
+  assert.equal(Buffer.from(lp.content.flatMap((t) => t.bytes)).toString('utf8'), content);
+  for (const t of lp.content) {
+    assert.ok(t.logprob <= 0 && t.top_logprobs.length === 3, JSON.stringify(t));
+    assert.deepEqual(t.top_logprobs[0], { token: t.token, logprob: t.logprob, bytes: t.bytes }, 'greedy: the token is the likeliest');
+    assert.ok(t.top_logprobs.every((a, i, l) => i === 0 || l[i - 1].logprob >= a.logprob), 'highest first');
+    assert.ok(t.top_logprobs.reduce((m, a) => m + Math.exp(a.logprob), 0) <= 1 + PROB_SUM_TOL);
+  }
+  // Streamed: each chunk's tokens, all of them once, in order.
+  assert.deepEqual(r.chunks.flatMap((c) => c.choices[0].logprobs?.content ?? []), lp.content);
+  assert.equal(r.chunks.map((c) => c.choices[0].delta.content ?? '').join(''), content);
+  assert.ok(r.chunks.every((c) => !c.choices[0].delta.content || c.choices[0].logprobs), 'text comes with its tokens');
+
+  // n: 3 choices, choice i sampled with seed 7 + i; the prompt counted once, the completions summed.
+  assert.deepEqual(r.n.choices.map((c) => c.index), [0, 1, 2]);
+  assert.equal(r.n.choices[1].message.content, r.seed8.choices[0].message.content, 'choice 1 samples with seed + 1');
+  assert.ok(r.n.choices.every((c) => c.finish_reason === 'length'), 'no end of turn in 4 tokens of an answer');
+  assert.deepEqual(r.n.usage, { prompt_tokens: r.seed8.usage.prompt_tokens, completion_tokens: 12, total_tokens: r.seed8.usage.prompt_tokens + 12 });
+  assert.ok(r.seed8.timings.prefilled_tokens <= 1, `the same prompt again runs only its last token (${r.seed8.timings.prefilled_tokens})`);
+  for (const i of [0, 1, 2]) {
+    const mine = r.nChunks.filter((c) => c.choices[0].index === i);
+    assert.equal(mine[0].choices[0].delta.role, 'assistant');
+    assert.equal(mine.map((c) => c.choices[0].delta.content ?? '').join(''), r.n.choices[i].message.content, `streamed choice ${i}`);
+    assert.equal(mine.at(-1).choices[0].finish_reason, 'length');
+  }
+  assert.deepEqual(r.nChunks.filter((c) => c.usage).map((c) => c.usage), [r.n.usage], 'usage on the last chunk only');
+});
+
 await check('abort mid-stream: the stream throws AbortError, the engine goes on working', async () => {
   const r = await page.evaluate(async () => {
     const controller = new AbortController();
@@ -538,8 +614,13 @@ await check('numbers out of range are refused by name, in the package and at the
       temperature: await chat({ temperature: -0.5 }),
       topK: await chat({ top_k: 2.5 }),
       penalty: await chat({ frequency_penalty: 3 }),
-      n: await chat({ n: 2 }),
-      logprobs: await chat({ logprobs: true }),
+      n: await chat({ n: 9 }),
+      logprobs: await chat({ logprobs: 'yes' }),
+      topLogprobs: await chat({ logprobs: true, top_logprobs: 21 }),
+      topLogprobsAlone: await chat({ top_logprobs: 2 }),
+      textLogprobs: await code(engine.completions.create({ prompt: 'x', max_tokens: 1, logprobs: 2 })),
+      wasmTopLogprobs: await code(engine.client.call('generate', { request: { prompt: 'x', logprobs: true, top_logprobs: 21 } })),
+      tools: await chat({ tools: [] }),
       detokenize: await code(engine.detokenize([1, -1])),
       ok: await chat({ n: 1, model: 'any', frequency_penalty: 0.5, presence_penalty: 0.5, temperature: 0 }),
     };
@@ -560,8 +641,13 @@ await check('numbers out of range are refused by name, in the package and at the
   assert.match(r.temperature, /^invalid_request: temperature must be a number from 0 to 100, got -0.5$/);
   assert.match(r.topK, /^invalid_request: top_k must be an integer/);
   assert.match(r.penalty, /^invalid_request: frequency_penalty must be a number from -2 to 2, got 3$/);
-  assert.match(r.n, /^invalid_request: n is not supported by tabllm$/);
-  assert.match(r.logprobs, /^invalid_request: logprobs is not supported by tabllm$/);
+  assert.match(r.n, /^invalid_request: n must be an integer from 1 to 8, got 9$/);
+  assert.match(r.logprobs, /^invalid_request: logprobs must be true or false$/);
+  assert.match(r.topLogprobs, /^invalid_request: top_logprobs must be an integer from 0 to 20, got 21$/);
+  assert.match(r.topLogprobsAlone, /^invalid_request: top_logprobs needs logprobs: true$/);
+  assert.match(r.textLogprobs, /^invalid_request: logprobs is not supported by tabllm on completions/);
+  assert.match(r.wasmTopLogprobs, /^invalid_request: top_logprobs must be an integer from 0 to 20, got 21$/);
+  assert.match(r.tools, /^invalid_request: tools is not supported by tabllm$/);
   assert.match(r.detokenize, /^invalid_request: ids\[1\] must be an integer from 0 to 4294967295, got -1$/);
   assert.equal(r.ok, 'answered');
 });
