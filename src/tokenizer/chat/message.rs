@@ -32,6 +32,8 @@ pub enum MessageError {
     ToolCallNotObject { index: usize },
     #[error("a `{0}` message needs content (only an assistant message with tool_calls may have none)")]
     MissingContent(String),
+    #[error("refusal must be null on an assistant message (a refusal text is not supported; put it in content)")]
+    Refusal,
 }
 
 /// One message of a conversation. The template sees it as a map with
@@ -88,6 +90,10 @@ struct RawMessage {
     tool_call_id: Option<String>,
     #[serde(default)]
     tool_calls: Option<Vec<Json>>,
+    /// OpenAI's assistant messages carry `refusal` (tabllm's replies say
+    /// null), so a reply appended to the conversation as it came back parses.
+    #[serde(default)]
+    refusal: Option<Json>,
 }
 
 impl TryFrom<RawMessage> for ChatMessage {
@@ -103,6 +109,9 @@ impl TryFrom<RawMessage> for ChatMessage {
             Some(Json::Array(parts)) => Some(join_text_parts(&parts)?),
             Some(other) => return Err(MessageError::ContentType(json_kind(&other))),
         };
+        if !matches!(raw.refusal, None | Some(Json::Null)) {
+            return Err(MessageError::Refusal);
+        }
         if let Some(calls) = &raw.tool_calls {
             if let Some(index) = calls.iter().position(|c| !c.is_object()) {
                 return Err(MessageError::ToolCallNotObject { index });
@@ -155,6 +164,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.content.as_deref(), Some("a\nb"));
+    }
+
+    /// A reply as the package returns it (`refusal: null`) goes back into the
+    /// conversation unchanged; a refusal text is refused by name.
+    #[test]
+    fn assistant_replies_round_trip_with_a_null_refusal() {
+        let list = ChatMessage::parse_list(r#"[{"role":"user","content":"hi"},{"role":"assistant","content":"hello","refusal":null},{"role":"user","content":"more"}]"#).unwrap();
+        assert_eq!(list[1].text(), "hello");
+        let err = ChatMessage::parse_list(r#"[{"role":"assistant","content":null,"refusal":"no"}]"#).unwrap_err().to_string();
+        assert!(err.contains("refusal must be null"), "{err}");
     }
 
     #[test]
