@@ -24,7 +24,7 @@
 import { start, repo } from './harness.mjs';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const argv = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -38,7 +38,7 @@ const engines = arg('engines', 'tabllm,wllama-webgpu,wllama-cpu').split(',').map
 const threads = arg('threads', null) === null ? null : Number(arg('threads'));
 const timeoutS = Number(arg('timeout-s', 1800));
 const wllamaParams = JSON.parse(arg('wllama-params', '{}'));
-const outPath = join(repo, arg('out', 'bench-results/browser-compare.json'));
+const outPath = resolve(repo, arg('out', 'bench-results/browser-compare.json')); // relative to the repository; absolute paths kept
 const context = 1024; // holds the longest --prompt-repeat 8 prompt and its completion
 if (!(Number.isInteger(genTokens) && genTokens >= 2)) throw new Error('--gen-tokens must be an integer >= 2');
 if (!(Number.isInteger(runs) && runs >= 1)) throw new Error('--runs must be an integer >= 1');
@@ -186,7 +186,7 @@ for (const r of results) {
 const methods = {
   engine: 'each engine\'s own figures, non-streaming, median of the runs after a warm-up: tabllm Completion.timings.prefill_tok_s / decode_tok_s; wllama llama.cpp timings.prompt_per_second / predicted_per_second',
   wall: 'streaming, timed in the page, median of the runs: prefill = prompt tokens / time to the first text chunk; decode = (completion tokens - 1) / (end of stream - first text chunk)',
-  load: 'wall clock in the page from the start of the load to a usable engine, the model fetched from the local server (no browser cache): tabllm createEngine({ model: url, context: 512, cache: false }); wllama fetch(url) -> Blob -> loadModel([blob], { n_ctx: 512, n_gpu_layers: 999 (webgpu) or 0 (cpu), n_parallel: 1 })',
+  load: `wall clock in the page from the start of the load to a usable engine, the model fetched from the local server (no browser cache): tabllm createEngine({ model: url, context: ${context}, cache: false }); wllama fetch(url) -> Blob -> loadModel([blob], { n_ctx: ${context}, n_gpu_layers: 999 (webgpu) or 0 (cpu), n_parallel: 1 })`,
   wasm_memory: 'tabllm engine.info.wasm_memory_bytes; wllama: the largest WebAssembly.Memory in its worker by the end of loadModel (a probe prefixed to its worker script wraps WebAssembly.Memory and grow()); both only grow, so this is the peak during the load',
   measureUserAgentSpecificMemory: 'unavailable: it needs a cross-origin isolated page (COOP/COEP headers), and scripts/serve.mjs sends none',
   wllama_cpu_threads: 'one thread: the page is not cross-origin isolated, so wllama runs without pthreads',
