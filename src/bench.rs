@@ -370,9 +370,10 @@ pub fn decode_bytes_per_token(model: &Model, kv_len: f64) -> DecodeBytes {
             }
         })
         .sum();
-    let elem = match model.ctx.precision {
-        Precision::F16 => 2.0,
-        Precision::F32 => 4.0,
+    let elem = match model.gpu_context().map(|ctx| ctx.precision) {
+        Some(Precision::F16) => 2.0,
+        // The CPU backend's cache is f32.
+        Some(Precision::F32) | None => 4.0,
     };
     let kv = 2.0 * c.n_layers as f64 * c.kv_dim() as f64 * elem * kv_len;
     DecodeBytes { weights, kv, total: weights + kv }

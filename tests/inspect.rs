@@ -493,7 +493,7 @@ fn check_against_runtime(path: &std::path::Path, ctx: Arc<GpuContext>, n_ctx: u3
     let (m, _) = model::load_path(ctx, path, LoadOptions { n_ctx: Some(n_ctx), fuse: false, ..Default::default() }, 1 << 20).unwrap();
     assert_eq!(r.kv_bytes, m.kv_cache_bytes(), "{what}: KV cache bytes at {n_ctx}");
     assert_eq!(r.loaded_weight_bytes, m.weight_bytes(), "{what}: uploaded weights");
-    for t in m.weights().separate_tensors() {
+    for t in m.weights().expect("a GPU model").separate_tensors() {
         let name = t.name.as_str();
         let parts = binding_parts(&t.dims, t.n_bytes, limit).unwrap();
         assert_eq!(parts, t.parts.len() as u64, "{what}: {name} parts under {limit}");

@@ -48,6 +48,7 @@ fn load_and_hash(ctx: &Arc<GpuContext>, bytes: &[u8], sizes: &[usize]) -> Vec<(S
     let model = loader.finish().unwrap();
     let mut out: Vec<(String, u64)> = model
         .weights()
+        .expect("a GPU model")
         .buffers()
         .into_iter()
         .map(|(name, buffer)| {

@@ -59,7 +59,7 @@ fn gemma3_matches_llama_cpp_f32_activations() {
     // 3 global layers hold the whole context; 15 local ones a ring of window + batch.
     let slot_bytes = c.kv_dim() as u64 * if ctx.has_f16() { 2 } else { 4 } * 2;
     assert_eq!(m.kv_cache_bytes(), (3 * n_ctx as u64 + 15 * (512 + max_batch) as u64) * slot_bytes);
-    let embd = &m.weights().token_embd;
+    let embd = &m.weights().expect("a GPU model").token_embd;
     assert!(embd.parts.len() >= 2, "token_embd should be split across bindings at a {BINDING_LIMIT}-byte limit");
 
     reference::check_model(&m, &cases);

@@ -10,7 +10,7 @@ use serde_json::json;
 use tabllm::engine::{load_engine, Engine, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::gpu::MatvecVariant;
-use tabllm::model::{LoadOptions, PrefillPath};
+use tabllm::model::{Device, LoadOptions, PrefillPath};
 use tabllm::sampler::SamplerConfig;
 use tabllm::tokenizer::{ChatMessage, FinalAssistant, Tokenizer};
 
@@ -104,6 +104,10 @@ enum Cmd {
 struct LoadArgs {
     #[arg(long)]
     model: PathBuf,
+    /// Where the model runs: `webgpu` (the GPU through wgpu) or `cpu` (the
+    /// CPU backend the browser falls back to without WebGPU).
+    #[arg(long, value_parser = ["webgpu", "cpu"], default_value = "webgpu")]
+    backend: String,
     /// Context length to allocate (positions, at least 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     ctx: Option<u32>,
@@ -287,23 +291,22 @@ fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
         Some(_) => Some(MatvecVariant::SubgroupLanes { lanes: 16 }),
         None => None,
     };
-    let ctx = GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec, ..Default::default() })
-        .or_else(|e| match matvec {
-            Some(MatvecVariant::SubgroupLanes { .. }) => GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec: Some(MatvecVariant::SubgroupLanes { lanes: 8 }), ..Default::default() }),
-            _ => Err(e),
-        })?;
-    let ctx = Arc::new(ctx);
-    if !quiet {
-        eprintln!("device: {} ({:?}), {:?} path, matvec {:?}", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.precision, ctx.matvec);
-    }
     let prefill = match a.prefill.as_str() {
         "gemm" => PrefillPath::Gemm,
         "matvec" => PrefillPath::Matvec,
         _ => PrefillPath::Auto,
     };
     let opts = LoadOptions { n_ctx: a.ctx, fuse: !a.unfused, prefill, max_batch: a.batch };
+    let device = if a.backend == "cpu" {
+        if !quiet {
+            eprintln!("device: the CPU backend");
+        }
+        Device::Cpu
+    } else {
+        Device::Gpu(gpu_context(a, matvec, quiet)?)
+    };
     let mut last_pct = u64::MAX;
-    let engine = load_engine(ctx, &a.model, opts, 1 << 20, &mut |p| {
+    let engine = load_engine(device, &a.model, opts, 1 << 20, &mut |p| {
         if let (false, Some(total)) = (quiet, p.bytes_total) {
             let pct = p.bytes_read * 100 / total.max(1);
             if pct / 10 != last_pct / 10 {
@@ -316,6 +319,20 @@ fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
         eprintln!("\rloaded: {} layers, context {}, {} MB weights, {} MB KV cache", engine.model.config.n_layers, engine.model.n_ctx(), engine.model.weight_bytes() >> 20, engine.model.kv_cache_bytes() >> 20);
     }
     Ok(engine)
+}
+
+/// The GPU the model loads onto, with the matvec variant asked for.
+fn gpu_context(a: &LoadArgs, matvec: Option<MatvecVariant>, quiet: bool) -> Result<Arc<GpuContext>> {
+    let ctx = GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec, ..Default::default() })
+        .or_else(|e| match matvec {
+            Some(MatvecVariant::SubgroupLanes { .. }) => GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec: Some(MatvecVariant::SubgroupLanes { lanes: 8 }), ..Default::default() }),
+            _ => Err(e),
+        })?;
+    let ctx = Arc::new(ctx);
+    if !quiet {
+        eprintln!("device: {} ({:?}), {:?} path, matvec {:?}", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.precision, ctx.matvec);
+    }
+    Ok(ctx)
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {
@@ -476,11 +493,16 @@ fn bench(mut a: BenchArgs) -> Result<()> {
     let bw = if a.no_bandwidth {
         None
     } else {
-        let opts = BandwidthOptions { max_bytes: a.max_bandwidth_bytes, ..Default::default() };
-        if !a.json {
-            eprintln!("bandwidth sweep up to {} MiB...", bench::sizes(bench::device_max_bytes(&m.ctx).min(opts.max_bytes)).last().copied().unwrap_or(0) >> 20);
-        }
-        Some(pollster::block_on(bench::measure_bandwidth(&m.ctx, &opts))?)
+        // The sweep measures the GPU; the CPU backend has none to sweep.
+        m.gpu_context()
+            .map(|ctx| -> Result<_> {
+                let opts = BandwidthOptions { max_bytes: a.max_bandwidth_bytes, ..Default::default() };
+                if !a.json {
+                    eprintln!("bandwidth sweep up to {} MiB...", bench::sizes(bench::device_max_bytes(ctx).min(opts.max_bytes)).last().copied().unwrap_or(0) >> 20);
+                }
+                Ok(pollster::block_on(bench::measure_bandwidth(ctx, &opts))?)
+            })
+            .transpose()?
     };
 
     // 2. Prompt processing and text generation, and the roofline of the first tg.
@@ -508,10 +530,12 @@ fn bench(mut a: BenchArgs) -> Result<()> {
     };
 
     let d = tp.decode.as_ref();
+    let gpu = m.gpu_context();
+    let matvec = gpu.map(|ctx| format!("{:?}", ctx.matvec)).unwrap_or_else(|| "cpu".into());
     let out = json!({
-        "device": m.ctx.adapter_info.name,
-        "backend": format!("{:?}", m.ctx.adapter_info.backend),
-        "precision": format!("{:?}", m.ctx.precision),
+        "device": gpu.map_or("cpu".to_string(), |ctx| ctx.adapter_info.name.clone()),
+        "backend": gpu.map_or("cpu".to_string(), |ctx| format!("{:?}", ctx.adapter_info.backend)),
+        "precision": gpu.map_or("F32".to_string(), |ctx| format!("{:?}", ctx.precision)),
         "model": a.load.model.display().to_string(),
         "n_ctx": m.n_ctx(),
         "max_batch": tp.max_batch,
@@ -529,7 +553,7 @@ fn bench(mut a: BenchArgs) -> Result<()> {
         "implied_gbps": roof.map(|r| r.implied_gbps),
         "dispatches_per_token": d.map(|d| d.dispatches_per_token),
         "host_encode_ms_per_token": d.map(|d| d.host_encode_ms_per_token),
-        "matvec": format!("{:?}", m.ctx.matvec),
+        "matvec": matvec,
         "fused_layers": m.fused_layers().0,
         "peak_gbps": bw.as_ref().map(|r| r.peak_gbps),
         "efficiency": bw.as_ref().and(roof).map(|r| r.efficiency),
@@ -560,11 +584,11 @@ fn bench(mut a: BenchArgs) -> Result<()> {
         }
         if let (Some(d), Some(roof)) = (d, roof) {
             println!(
-                "tg{}: {} compute dispatches per token, {:.3} ms host encode per token; matvec {:?}, {}/{} layers fused",
+                "tg{}: {} compute dispatches per token, {:.3} ms host encode per token; matvec {}, {}/{} layers fused",
                 d.gen_tokens,
                 d.dispatches_per_token,
                 d.host_encode_ms_per_token,
-                m.ctx.matvec,
+                matvec,
                 m.fused_layers().0,
                 m.fused_layers().1
             );

@@ -1,18 +1,17 @@
 //! Native loading: stream a GGUF file from disk into an [`Engine`].
 
 use std::io::Read;
-use std::sync::Arc;
 
 use super::{Engine, EngineError};
 use crate::gguf::GgufError;
-use crate::gpu::GpuContext;
+use crate::model::Device;
 use crate::model::{LoadOptions, LoadProgress, ModelError, ModelLoader};
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 
 /// Reads `path` in `chunk`-byte pieces; the tokenizer and chat template are
 /// built from the header as soon as it is parsed (before the weights).
 pub fn load_engine(
-    ctx: Arc<GpuContext>,
+    device: impl Into<Device>,
     path: &std::path::Path,
     opts: LoadOptions,
     chunk: usize,
@@ -20,7 +19,7 @@ pub fn load_engine(
 ) -> Result<Engine, EngineError> {
     let io = |e: std::io::Error| EngineError::Model(ModelError::Gguf(GgufError::Io(e)));
     let mut f = std::fs::File::open(path).map_err(io)?;
-    let mut loader = ModelLoader::new(ctx, opts);
+    let mut loader = ModelLoader::on(device.into(), opts);
     let mut buf = vec![0u8; chunk.max(1)];
     let mut text: Option<(Tokenizer, Option<ChatTemplate>)> = None;
     loop {

@@ -1,24 +1,17 @@
-//! The forward pass, recorded once at load as a straight list of named ops
-//! and replayed every step with one command submission. Per layer (fused,
-//! the usual case): attn_qkv (norm, q|k|v, [bias], [QK norm], RoPE, KV store)
-//! → attention → attn_output (+ residual) [→ post-norm + residual] →
-//! ffn_gate_up (norm, gate|up, activation) → ffn_down (+ residual) [→
-//! post-norm + residual]. Bracketed ops are per architecture (see
-//! `ModelConfig`). A group whose weights could not be packed runs as the
-//! separate ops it fuses.
-//!
-//! Prefill steps (at least `GEMM_MIN_TOKENS` tokens) replay a second list of
-//! the same layers: attn_norm → q, k, v as tiled GEMMs → [bias] → [QK norm]
-//! → RoPE q, k → KV store → flash attention → attn_output GEMM (+ residual)
-//! → ffn_norm → gate, up GEMMs → activation → ffn_down GEMM (+ residual).
+//! The forward pass on the GPU: the walk of `record` recorded once at load
+//! as two straight lists of dispatches (the fused decode list, and the GEMM
+//! list for prefill steps of at least `GEMM_MIN_TOKENS` tokens), replayed
+//! every step with one command submission. A group whose weights could not
+//! be packed runs as the separate ops it fuses.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::record::{record_body, record_head, Act, HeadFold, Pass, Proj, Recorder};
 use super::state::State;
-use super::weights::{Projections, Weights};
-use super::{LayerAttention, ModelConfig, ModelError};
-use crate::gpu::{GpuContext, GpuTensor, Op, PackedTensors, Step};
+use super::weights::{LayerWeights, Projections, Weights};
+use super::{ModelConfig, ModelError};
+use crate::gpu::{GpuContext, GpuTensor, Op, PackedTensors, PackedVectors, Step};
 use crate::kernels::{self as k, AttentionShape, MatvecFold, MatvecOut, QkvShape, QkvVectors, RopeShape};
 use crate::sampler::SamplerConfig;
 
@@ -42,7 +35,8 @@ pub struct StepResult {
     pub logits: Option<Vec<f32>>,
 }
 
-pub struct Model {
+/// The model on a GPU (the `webgpu` backend of [`Model`](super::Model)).
+pub struct GpuForward {
     pub ctx: Arc<GpuContext>,
     pub config: ModelConfig,
     weights: Weights,
@@ -66,7 +60,7 @@ pub struct Model {
     next_token_slot: std::sync::atomic::AtomicUsize,
 }
 
-impl Model {
+impl GpuForward {
     pub(super) fn new(
         ctx: Arc<GpuContext>,
         config: ModelConfig,
@@ -78,14 +72,16 @@ impl Model {
     ) -> Result<Self, ModelError> {
         let weights = Weights::assemble(&ctx, &config, tensors, fuse)?;
         let state = State::new(&ctx, &config, max_batch, n_ctx);
-        let body = record_body(&ctx, &config, &weights, &state, Pass::Decode)?;
+        let rec = GpuRecorder { ctx: &ctx, c: &config, s: &state };
+        let body = record_body(&rec, &config, &weights, Pass::Decode)?;
         let prefill_min_tokens = match prefill {
             PrefillPath::Auto => GEMM_MIN_TOKENS,
             PrefillPath::Gemm => 2,
             PrefillPath::Matvec => u32::MAX,
         };
-        let prefill_body = if prefill_min_tokens <= max_batch { record_body(&ctx, &config, &weights, &state, Pass::Prefill)? } else { Vec::new() };
-        let (head, argmax) = record_head(&ctx, &config, &weights, &state)?;
+        let prefill_body = if prefill_min_tokens <= max_batch { record_body(&rec, &config, &weights, Pass::Prefill)? } else { Vec::new() };
+        let head = record_head(&rec, &config, &weights)?;
+        let argmax = k::argmax(&ctx, &state.step, &state.logits, &state.sampled, config.vocab)?;
         let sample = k::sample(&ctx, &state.step, &state.logits, &state.sample_inputs, &state.sampled, config.vocab)?;
         ctx.check()?;
         Ok(Self {
@@ -210,22 +206,8 @@ impl Model {
     /// slots alternate, so at most two steps may be pending; each must be
     /// finished (or dropped) in order.
     pub fn submit(&self, input: StepInput<'_>, pos0: u32, out: Output) -> Result<PendingStep, ModelError> {
-        let n = match input {
-            StepInput::Ids(ids) => ids.len() as u32,
-            StepInput::PreviousToken => 1,
-        };
-        if n == 0 || n > self.state.max_batch {
-            return Err(ModelError::Config(format!("a step takes 1..={} tokens, got {n}", self.state.max_batch)));
-        }
-        let needed = pos0.saturating_add(n);
-        if needed > self.state.n_ctx {
-            return Err(ModelError::ContextFull { needed, n_ctx: self.state.n_ctx });
-        }
-        if let StepInput::Ids(ids) = input {
-            if let Some(&id) = ids.iter().find(|&&id| id >= self.config.vocab) {
-                return Err(ModelError::BadToken { id, vocab: self.config.vocab });
-            }
-        }
+        let n = check_step(input, pos0, self.state.max_batch, self.state.n_ctx, self.config.vocab)?;
+        let needed = pos0 + n;
         let t_encode = web_time::Instant::now();
         let q = &self.ctx.queue;
         if let StepInput::Ids(ids) = input {
@@ -238,7 +220,7 @@ impl Model {
         #[cfg(target_arch = "wasm32")]
         if self.ctx.web_replay && self.replay(&s, input, out, slot)? {
             self.last_encode_ns.store(t_encode.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
-            return Ok(PendingStep { out, slot });
+            return Ok(PendingStep { out, slot, cpu: None });
         }
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         if input == StepInput::PreviousToken {
@@ -268,7 +250,7 @@ impl Model {
         }
         q.submit([enc.finish()]);
         self.last_encode_ns.store(t_encode.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(PendingStep { out, slot })
+        Ok(PendingStep { out, slot, cpu: None })
     }
 
     /// Browser: the whole step in one call into JavaScript (`gpu::web_replay`).
@@ -321,6 +303,28 @@ impl Model {
     }
 }
 
+/// Checks a step against the model's sizes: 1..=max_batch tokens, positions
+/// within n_ctx, ids within the vocabulary. Returns its token count.
+pub(super) fn check_step(input: StepInput<'_>, pos0: u32, max_batch: u32, n_ctx: u32, vocab: u32) -> Result<u32, ModelError> {
+    let n = match input {
+        StepInput::Ids(ids) => u32::try_from(ids.len()).unwrap_or(u32::MAX),
+        StepInput::PreviousToken => 1,
+    };
+    if n == 0 || n > max_batch {
+        return Err(ModelError::Config(format!("a step takes 1..={max_batch} tokens, got {n}")));
+    }
+    let needed = pos0.saturating_add(n);
+    if needed > n_ctx {
+        return Err(ModelError::ContextFull { needed, n_ctx });
+    }
+    if let StepInput::Ids(ids) = input {
+        if let Some(&id) = ids.iter().find(|&&id| id >= vocab) {
+            return Err(ModelError::BadToken { id, vocab });
+        }
+    }
+    Ok(n)
+}
+
 /// Where a step's token ids come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepInput<'a> {
@@ -334,11 +338,13 @@ pub enum StepInput<'a> {
 /// A submitted step not yet read back ([`Model::finish`]).
 #[must_use = "a pending step's token is read with Model::finish"]
 pub struct PendingStep {
-    out: Output,
-    slot: usize,
+    pub(super) out: Output,
+    pub(super) slot: usize,
+    /// The CPU backend runs a step at submit: its result.
+    pub(super) cpu: Option<StepResult>,
 }
 
-impl Model {
+impl GpuForward {
     /// Native diagnostics: runs one step with every op in its own submission,
     /// waiting for each, and returns wall time per kernel family (op name with
     /// the layer prefix removed), largest first.
@@ -372,18 +378,6 @@ fn vec_buf(t: &GpuTensor) -> &wgpu::Buffer {
     &t.parts[0].buffer
 }
 
-/// Which op list [`record_body`] builds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pass {
-    /// Fused matvec kernels (q|k|v with its epilogue, gate|up with the
-    /// activation): the fewest dispatches, for one token (and short steps).
-    Decode,
-    /// Every projection as a tiled GEMM and the folded ops as their own
-    /// dispatches: weights are read once per GEMM tile of tokens; flash
-    /// attention over tiles of queries.
-    Prefill,
-}
-
 /// Which op list steps of several tokens run ([`LoadOptions::prefill`](super::LoadOptions)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PrefillPath {
@@ -403,159 +397,111 @@ pub enum PrefillPath {
 /// less of a GEMM_TOKENS tile.
 pub const GEMM_MIN_TOKENS: u32 = 16;
 
-/// One projection's weights: a tensor of its own or one inside a packed group.
-#[derive(Clone, Copy)]
-enum Proj<'a> {
-    Tensor(&'a GpuTensor),
-    Segment(&'a PackedTensors, usize),
+/// Records the forward pass as GPU dispatches over the model's activation
+/// buffers and KV cache (`State`).
+struct GpuRecorder<'a> {
+    ctx: &'a GpuContext,
+    c: &'a ModelConfig,
+    s: &'a State,
 }
 
-impl<'a> Proj<'a> {
-    /// The projections of a group (q, k, v or gate, up) in order.
-    fn of(p: &'a Projections) -> Vec<Proj<'a>> {
-        match p {
-            Projections::Packed(packed) => (0..packed.segments.len()).map(|i| Proj::Segment(packed, i)).collect(),
-            Projections::Separate(t) => t.iter().map(Proj::Tensor).collect(),
+impl GpuRecorder<'_> {
+    fn buf(&self, a: Act) -> &wgpu::Buffer {
+        let s = self.s;
+        match a {
+            Act::X => &s.x,
+            Act::Xb => &s.xb,
+            Act::Q => &s.q,
+            Act::K => &s.k,
+            Act::V => &s.v,
+            Act::Att => &s.att,
+            Act::Gate => &s.gate,
+            Act::Up => &s.up,
         }
     }
 }
 
-/// Records one body op list (embedding and every layer); nothing is created
-/// per step. Both passes walk the same layer structure; they differ in how a
-/// projection runs and whether its neighbours are fused into it.
-fn record_body(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State, pass: Pass) -> Result<Vec<Op>, ModelError> {
-    let step = &s.step;
-    let (dim, qd, kvd, ffn) = (c.dim as u64, c.q_dim() as u64, c.kv_dim() as u64, c.ffn_dim as u64);
-    let rope = |n_heads, la: LayerAttention| RopeShape {
-        n_heads,
-        head_dim: c.head_dim,
-        n_rot: c.n_rot,
-        freq_base: la.rope_base,
-        freq_scale: la.rope_scale,
-        layout: c.rope_layout,
-    };
-    let att_shape = |la: LayerAttention| AttentionShape {
-        n_heads: c.n_heads,
-        n_kv_heads: c.n_kv_heads,
-        head_dim: c.head_dim,
-        window: la.window,
-        scale: c.attn_scale,
-    };
-    // y = W x (or y += W x with Accumulate) for every token of the step.
-    let project = |name: &str, w: Proj<'_>, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64, out: MatvecOut| -> Result<Vec<Op>, ModelError> {
+impl Recorder for GpuRecorder<'_> {
+    type Tensor = GpuTensor;
+    type Op = Op;
+
+    fn embed(&self, token_embd: &GpuTensor, scale: f32) -> Result<Vec<Op>, ModelError> {
+        Ok(k::embed(self.ctx, &self.s.step, token_embd, &self.s.ids, &self.s.x, scale)?)
+    }
+
+    fn rmsnorm(&self, name: &str, x: Act, g: &GpuTensor, y: Act, dim: u32, eps: f32) -> Result<Op, ModelError> {
+        Ok(k::rmsnorm(self.ctx, &self.s.step, name, self.buf(x), vec_buf(g), self.buf(y), dim, 1, eps)?)
+    }
+
+    fn rmsnorm_in_place(&self, name: &str, x: Act, g: &GpuTensor, dim: u32, rows_per_token: u32, eps: f32) -> Result<Op, ModelError> {
+        Ok(k::rmsnorm_in_place(self.ctx, &self.s.step, name, self.buf(x), vec_buf(g), dim, rows_per_token, eps)?)
+    }
+
+    fn rmsnorm_add(&self, name: &str, x: Act, g: &GpuTensor, y: Act, dim: u32, eps: f32) -> Result<Op, ModelError> {
+        Ok(k::rmsnorm_add(self.ctx, &self.s.step, name, self.buf(x), vec_buf(g), self.buf(y), dim, eps)?)
+    }
+
+    fn project(&self, name: &str, w: Proj<'_, GpuTensor>, x: Act, xs: u64, y: Act, ys: u64, out: MatvecOut, pass: Pass) -> Result<Vec<Op>, ModelError> {
+        let (ctx, step, x, y) = (self.ctx, &self.s.step, self.buf(x), self.buf(y));
         Ok(match (pass, w) {
             (Pass::Decode, Proj::Tensor(t)) => k::matvec(ctx, step, name, t, x, xs, y, ys, out)?,
             (Pass::Prefill, Proj::Tensor(t)) => k::gemm(ctx, step, name, t, x, xs, y, ys, out)?,
             (_, Proj::Segment(p, i)) if out == MatvecOut::AllTokens => vec![k::gemm_segment(ctx, step, name, p, i, x, xs, y, ys)?],
             (_, Proj::Segment(..)) => return Err(ModelError::Config(format!("{name}: a packed projection cannot accumulate"))),
         })
-    };
-    let mv = |name: &str, w: Proj<'_>, x: &wgpu::Buffer, xs: u64, y: &wgpu::Buffer, ys: u64| project(name, w, x, xs, y, ys, MatvecOut::AllTokens);
-    // Output projection and its residual add: x += W y in the matvec itself,
-    // or with post-norms (Gemma) xb = W y, then x += norm(xb).
-    let project_add = |body: &mut Vec<Op>, name: &str, t: &GpuTensor, input: &wgpu::Buffer, in_stride: u64, post_norm: Option<&GpuTensor>| -> Result<(), ModelError> {
-        match post_norm {
-            Some(g) => {
-                body.extend(mv(name, Proj::Tensor(t), input, in_stride, &s.xb, dim)?);
-                body.push(k::rmsnorm_add(ctx, step, &format!("{name}.post_norm"), &s.xb, vec_buf(g), &s.x, c.dim, c.rms_eps)?);
-            }
-            None => body.extend(project(name, Proj::Tensor(t), input, in_stride, &s.x, dim, MatvecOut::Accumulate)?),
-        }
-        Ok(())
-    };
-    let norm = |name: &str, g: &GpuTensor| -> Result<Op, ModelError> { Ok(k::rmsnorm(ctx, step, name, &s.x, vec_buf(g), &s.xb, c.dim, 1, c.rms_eps)?) };
-
-    let mut body = k::embed(ctx, step, &w.token_embd, &s.ids, &s.x, c.embed_scale)?;
-    for (l, lw) in w.layers.iter().enumerate() {
-        let op = |op: &str| format!("blk.{l}.{op}");
-        let la = c.layer_attention(l as u32);
-        // Frequency factors apply to the model's own RoPE, not Gemma's local-layer one.
-        let factors = w.rope_freqs.as_ref().filter(|_| la.window == 0);
-        // Attention block.
-        match (&lw.qkv, &lw.attn_vectors) {
-            (Projections::Packed(packed), Some(vecs)) if pass == Pass::Decode => {
-                let at = |t: &GpuTensor| vecs.offset(&t.name).ok_or_else(|| ModelError::MissingTensor(t.name.clone()));
-                let vectors = QkvVectors {
-                    attn_norm: at(&lw.attn_norm)?,
-                    bias: match &lw.qkv_bias {
-                        Some([bq, bk, bv]) => Some([at(bq)?, at(bk)?, at(bv)?]),
-                        None => None,
-                    },
-                    qk_norm: match &lw.qk_norm {
-                        Some([nq, nk]) => Some([at(nq)?, at(nk)?]),
-                        None => None,
-                    },
-                    rope_factors: factors.map(at).transpose()?,
-                };
-                let shape = QkvShape {
-                    dim: c.dim,
-                    n_heads: c.n_heads,
-                    n_kv_heads: c.n_kv_heads,
-                    head_dim: c.head_dim,
-                    n_rot: c.n_rot,
-                    layout: c.rope_layout,
-                    freq_base: la.rope_base,
-                    freq_scale: la.rope_scale,
-                    eps: c.rms_eps,
-                };
-                body.push(k::attn_qkv(ctx, step, &op("attn_qkv"), packed, &s.x, vecs, vectors, shape, &s.q, &s.k_cache[l], &s.v_cache[l], s.cache_len[l])?);
-            }
-            (qkv, _) => {
-                let [wq, wk, wv] = Proj::of(qkv)[..] else { return Err(ModelError::Config("q|k|v must be three tensors".into())) };
-                body.push(norm(&op("attn_norm"), &lw.attn_norm)?);
-                body.extend(mv(&op("attn_q"), wq, &s.xb, dim, &s.q, qd)?);
-                body.extend(mv(&op("attn_k"), wk, &s.xb, dim, &s.k, kvd)?);
-                body.extend(mv(&op("attn_v"), wv, &s.xb, dim, &s.v, kvd)?);
-                if let Some([bq, bk, bv]) = &lw.qkv_bias {
-                    for (name, y, b, width) in [("attn_q.bias", &s.q, bq, qd), ("attn_k.bias", &s.k, bk, kvd), ("attn_v.bias", &s.v, bv, kvd)] {
-                        body.push(k::bias_add(ctx, step, &op(name), y, vec_buf(b), width as u32)?);
-                    }
-                }
-                if let Some([nq, nk]) = &lw.qk_norm {
-                    body.push(k::rmsnorm_in_place(ctx, step, &op("attn_q_norm"), &s.q, vec_buf(nq), c.head_dim, c.n_heads, c.rms_eps)?);
-                    body.push(k::rmsnorm_in_place(ctx, step, &op("attn_k_norm"), &s.k, vec_buf(nk), c.head_dim, c.n_kv_heads, c.rms_eps)?);
-                }
-                let factors = factors.map(vec_buf);
-                body.push(k::rope(ctx, step, &op("rope_q"), &s.q, qd as u32, rope(c.n_heads, la), factors)?);
-                body.push(k::rope(ctx, step, &op("rope_k"), &s.k, kvd as u32, rope(c.n_kv_heads, la), factors)?);
-                body.push(k::kv_store(ctx, step, &op("kv_store"), &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kvd as u32, s.cache_len[l])?);
-            }
-        }
-        match pass {
-            Pass::Decode => body.extend(k::attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, &s.att_partials, att_shape(la), s.cache_len[l], s.n_ctx)?),
-            // A tile of queries shares each K/V block it stages.
-            Pass::Prefill => body.push(k::flash_attention(ctx, step, &op("attention"), &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, att_shape(la), s.cache_len[l])?),
-        }
-        project_add(&mut body, &op("attn_output"), &lw.attn_output, &s.att, qd, lw.post_attention_norm.as_ref())?;
-        // Feed-forward block.
-        match &lw.gate_up {
-            Projections::Packed(packed) if pass == Pass::Decode => {
-                body.push(k::ffn_gate_up(ctx, step, &op("ffn_gate_up"), packed, &s.x, vec_buf(&lw.ffn_norm), c.rms_eps, c.activation, &s.gate)?);
-            }
-            gate_up => {
-                let [wg, wu] = Proj::of(gate_up)[..] else { return Err(ModelError::Config("gate|up must be two tensors".into())) };
-                body.push(norm(&op("ffn_norm"), &lw.ffn_norm)?);
-                body.extend(mv(&op("ffn_gate"), wg, &s.xb, dim, &s.gate, ffn)?);
-                body.extend(mv(&op("ffn_up"), wu, &s.xb, dim, &s.up, ffn)?);
-                body.push(k::gated_activation(ctx, step, &op("ffn_act"), c.activation, &s.gate, &s.up, c.ffn_dim)?);
-            }
-        }
-        project_add(&mut body, &op("ffn_down"), &lw.ffn_down, &s.gate, ffn, lw.post_ffw_norm.as_ref())?;
     }
-    Ok(body)
-}
 
-/// The output head (final norm and soft-cap folded into the logits matvec of
-/// the step's last token) and the greedy argmax over it.
-fn record_head(ctx: &GpuContext, c: &ModelConfig, w: &Weights, s: &State) -> Result<(Vec<Op>, Op), ModelError> {
-    let step = &s.step;
-    let dim = c.dim as u64;
-    // The final norm and the soft-cap are folded into the output projection.
-    let fold = MatvecFold {
-        norm: Some((vec_buf(&w.output_norm), c.rms_eps)),
-        softcap: (c.final_logit_softcap > 0.0).then_some(c.final_logit_softcap),
-    };
-    let head = k::matvec_folded(ctx, step, "output", w.output(), &s.x, dim, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?;
-    let argmax = k::argmax(ctx, step, &s.logits, &s.sampled, c.vocab)?;
-    Ok((head, argmax))
+    fn bias_add(&self, name: &str, y: Act, b: &GpuTensor, width: u32) -> Result<Op, ModelError> {
+        Ok(k::bias_add(self.ctx, &self.s.step, name, self.buf(y), vec_buf(b), width)?)
+    }
+
+    fn rope(&self, name: &str, x: Act, stride: u32, shape: RopeShape, factors: Option<&GpuTensor>) -> Result<Op, ModelError> {
+        Ok(k::rope(self.ctx, &self.s.step, name, self.buf(x), stride, shape, factors.map(vec_buf))?)
+    }
+
+    fn kv_store(&self, name: &str, l: usize) -> Result<Op, ModelError> {
+        let s = self.s;
+        Ok(k::kv_store(self.ctx, &s.step, name, &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], self.c.kv_dim(), s.cache_len[l])?)
+    }
+
+    fn attention(&self, name: &str, l: usize, shape: AttentionShape, pass: Pass) -> Result<Vec<Op>, ModelError> {
+        let s = self.s;
+        Ok(match pass {
+            Pass::Decode => k::attention(self.ctx, &s.step, name, &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, &s.att_partials, shape, s.cache_len[l], s.n_ctx)?,
+            // A tile of queries shares each K/V block it stages.
+            Pass::Prefill => vec![k::flash_attention(self.ctx, &s.step, name, &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, shape, s.cache_len[l])?],
+        })
+    }
+
+    fn gated_activation(&self, name: &str, act: k::GateActivation, width: u32) -> Result<Op, ModelError> {
+        Ok(k::gated_activation(self.ctx, &self.s.step, name, act, &self.s.gate, &self.s.up, width)?)
+    }
+
+    fn head(&self, w: &GpuTensor, fold: HeadFold<'_, GpuTensor>) -> Result<Vec<Op>, ModelError> {
+        let fold = MatvecFold { norm: Some((vec_buf(fold.norm), fold.eps)), softcap: fold.softcap };
+        let (c, s) = (self.c, self.s);
+        Ok(k::matvec_folded(self.ctx, &s.step, "output", w, &s.x, c.dim as u64, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?)
+    }
+
+    fn attn_qkv(&self, name: &str, l: usize, lw: &LayerWeights, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&GpuTensor>) -> Result<Op, ModelError> {
+        let at = |t: &GpuTensor| vecs.offset(&t.name).ok_or_else(|| ModelError::MissingTensor(t.name.clone()));
+        let vectors = QkvVectors {
+            attn_norm: at(&lw.attn_norm)?,
+            bias: match &lw.qkv_bias {
+                Some([bq, bk, bv]) => Some([at(bq)?, at(bk)?, at(bv)?]),
+                None => None,
+            },
+            qk_norm: match &lw.qk_norm {
+                Some([nq, nk]) => Some([at(nq)?, at(nk)?]),
+                None => None,
+            },
+            rope_factors: factors.map(at).transpose()?,
+        };
+        let s = self.s;
+        Ok(k::attn_qkv(self.ctx, &s.step, name, packed, &s.x, vecs, vectors, shape, &s.q, &s.k_cache[l], &s.v_cache[l], s.cache_len[l])?)
+    }
+
+    fn ffn_gate_up(&self, name: &str, lw: &LayerWeights, packed: &PackedTensors, eps: f32, act: k::GateActivation) -> Result<Op, ModelError> {
+        Ok(k::ffn_gate_up(self.ctx, &self.s.step, name, packed, &self.s.x, vec_buf(&lw.ffn_norm), eps, act, &self.s.gate)?)
+    }
 }

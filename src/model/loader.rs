@@ -6,10 +6,45 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::{forward::Model, ModelConfig, ModelError, PrefillPath};
+use super::{forward::GpuForward, Model, ModelConfig, ModelError, PrefillPath};
+use crate::cpu::{CpuForward, CpuTensor};
 use crate::gguf::{Event, Header, StreamParser};
 use crate::gpu::{GpuContext, GpuTensor};
 use crate::quant::GgmlType;
+
+/// Where the weights go.
+#[derive(Clone)]
+pub enum Device {
+    Gpu(Arc<GpuContext>),
+    /// Host memory, for the CPU backend.
+    Cpu,
+}
+
+impl From<Arc<GpuContext>> for Device {
+    fn from(ctx: Arc<GpuContext>) -> Self {
+        Device::Gpu(ctx)
+    }
+}
+
+/// A tensor being streamed into its place.
+enum Slot {
+    Gpu(GpuTensor),
+    Cpu(CpuTensor),
+}
+
+impl Slot {
+    fn is_complete(&self) -> bool {
+        match self {
+            Slot::Gpu(t) => t.is_complete(),
+            Slot::Cpu(t) => t.is_complete(),
+        }
+    }
+}
+
+/// Most bytes of weights, KV cache and activations the CPU backend takes in
+/// 32-bit wasm: the 4 GiB address space less room for the engine, the
+/// tokenizer and the allocator.
+pub const CPU_WASM32_MAX_BYTES: u64 = (4 << 30) - (384 << 20);
 
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -61,7 +96,7 @@ const MAX_SPLIT_PARTS: u32 = 9999;
 struct Part {
     parser: StreamParser,
     /// By this part's header tensor index; `None` for tensors not kept.
-    tensors: Vec<Option<GpuTensor>>,
+    tensors: Vec<Option<Slot>>,
 }
 
 struct Loading {
@@ -72,7 +107,7 @@ struct Loading {
     /// `split.count` (1 for a single file).
     parts: u32,
     /// Tensors of the parts already finished, by name.
-    done_tensors: HashMap<String, GpuTensor>,
+    done_tensors: HashMap<String, Slot>,
     /// Headers of the parts already finished (split models).
     done_headers: Vec<Header>,
     unflushed: u64,
@@ -82,7 +117,7 @@ struct Loading {
 }
 
 pub struct ModelLoader {
-    ctx: Arc<GpuContext>,
+    device: Device,
     opts: LoadOptions,
     part: Part,
     loading: Option<Loading>,
@@ -92,12 +127,22 @@ pub struct ModelLoader {
 }
 
 impl ModelLoader {
+    /// A loader onto the GPU of `ctx`.
     pub fn new(ctx: Arc<GpuContext>, opts: LoadOptions) -> Self {
-        Self { ctx, opts, part: Part { parser: StreamParser::new(), tensors: Vec::new() }, loading: None, bytes_read: 0, bytes_done_parts: 0 }
+        Self::on(Device::Gpu(ctx), opts)
     }
 
-    pub fn context(&self) -> &Arc<GpuContext> {
-        &self.ctx
+    /// A loader onto `device`.
+    pub fn on(device: Device, opts: LoadOptions) -> Self {
+        Self { device, opts, part: Part { parser: StreamParser::new(), tensors: Vec::new() }, loading: None, bytes_read: 0, bytes_done_parts: 0 }
+    }
+
+    /// The GPU the weights go to (None for the CPU backend).
+    pub fn context(&self) -> Option<&Arc<GpuContext>> {
+        match &self.device {
+            Device::Gpu(ctx) => Some(ctx),
+            Device::Cpu => None,
+        }
     }
 
     /// The first part's header (metadata, tokenizer), once parsed.
@@ -132,7 +177,8 @@ impl ModelLoader {
     /// Feeds the next chunk of the file.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), ModelError> {
         self.bytes_read += chunk.len() as u64;
-        let ctx = &self.ctx;
+        let device = &self.device;
+        let n_ctx = self.opts.n_ctx;
         let loading = &mut self.loading;
         let tensors = &mut self.part.tensors;
         let part_index = loading.as_ref().map_or(0, |l| l.done_headers.len() as u32);
@@ -144,20 +190,27 @@ impl ModelLoader {
                     }
                     let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
                     check_part(h, part_index, l.parts)?;
-                    *tensors = allocate(ctx, h, l.config.as_ref())?;
+                    if let (Device::Cpu, Some(c)) = (device, l.config.as_ref()) {
+                        check_cpu_memory(c, h, n_ctx)?;
+                    }
+                    *tensors = allocate(device, h, l.config.as_ref())?;
                     l.total += tensors.iter().flatten().count();
                 }
                 Event::TensorBytes { index, bytes, .. } => {
                     let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
-                    if let Some(Some(t)) = tensors.get_mut(index) {
-                        t.write_next(&ctx.queue, bytes);
-                        l.unflushed += bytes.len() as u64;
-                        l.unflushed_writes += 1;
-                        if l.unflushed >= FLUSH_EVERY_BYTES || l.unflushed_writes >= FLUSH_EVERY_WRITES {
-                            flush(ctx)?;
-                            l.unflushed = 0;
-                            l.unflushed_writes = 0;
+                    match (tensors.get_mut(index), device) {
+                        (Some(Some(Slot::Gpu(t))), Device::Gpu(ctx)) => {
+                            t.write_next(&ctx.queue, bytes);
+                            l.unflushed += bytes.len() as u64;
+                            l.unflushed_writes += 1;
+                            if l.unflushed >= FLUSH_EVERY_BYTES || l.unflushed_writes >= FLUSH_EVERY_WRITES {
+                                flush(ctx)?;
+                                l.unflushed = 0;
+                                l.unflushed_writes = 0;
+                            }
                         }
+                        (Some(Some(Slot::Cpu(t))), _) => t.write_next(bytes),
+                        _ => {}
                     }
                 }
                 Event::TensorDone { index } => {
@@ -186,7 +239,9 @@ impl ModelLoader {
     fn end_part(&mut self) -> Result<(), ModelError> {
         let part = std::mem::replace(&mut self.part, Part { parser: StreamParser::new(), tensors: Vec::new() });
         part.parser.finish()?;
-        flush(&self.ctx)?;
+        if let Device::Gpu(ctx) = &self.device {
+            flush(ctx)?;
+        }
         let header = part.parser.into_header().ok_or(ModelError::Incomplete)?;
         let l = self.loading.as_mut().ok_or(ModelError::Incomplete)?;
         l.unflushed = 0;
@@ -221,9 +276,26 @@ impl ModelLoader {
         if n_ctx == 0 {
             return Err(ModelError::Config("the context (n_ctx) must hold at least 1 position".into()));
         }
-        check_kv_fits(&self.ctx, &config, n_ctx)?;
-        let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH).min(batch_limit(&self.ctx, &config));
-        Model::new(self.ctx, config, l.done_tensors, max_batch, n_ctx, self.opts.fuse, self.opts.prefill)
+        let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH);
+        match self.device {
+            Device::Gpu(ctx) => {
+                check_kv_fits(&ctx, &config, n_ctx)?;
+                let max_batch = max_batch.min(batch_limit(&ctx, &config));
+                let tensors = l.done_tensors.into_iter().filter_map(|(n, t)| match t {
+                    Slot::Gpu(t) => Some((n, t)),
+                    Slot::Cpu(_) => None,
+                });
+                Ok(Model::gpu(GpuForward::new(ctx, config, tensors.collect(), max_batch, n_ctx, self.opts.fuse, self.opts.prefill)?))
+            }
+            Device::Cpu => {
+                let tensors = l.done_tensors.into_iter().filter_map(|(n, t)| match t {
+                    Slot::Cpu(t) => Some((n, t)),
+                    Slot::Gpu(_) => None,
+                });
+                let forward = CpuForward::new(&config, tensors.collect(), max_batch, n_ctx)?;
+                Ok(Model::cpu(config, forward))
+            }
+        }
     }
 }
 
@@ -280,10 +352,25 @@ fn check_part(h: &Header, index: u32, parts: u32) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// GPU buffers for the tensors of this part the forward pass reads. Without a
+/// The CPU backend in 32-bit wasm: refuses, before any weight byte, a model
+/// whose weights and KV cache (f32, at the context the load will allocate)
+/// do not fit the address space, with the sizes.
+fn check_cpu_memory(c: &ModelConfig, h: &Header, n_ctx: Option<u32>) -> Result<(), ModelError> {
+    let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
+    let weights: u64 = h.tensors.iter().filter(|t| needed.contains(&t.name)).map(|t| t.n_bytes).sum();
+    let n_ctx = n_ctx.unwrap_or(c.ctx_train.min(4096)) as u64;
+    let kv = c.n_layers as u64 * n_ctx * c.kv_dim() as u64 * 4 * 2;
+    let limit = if cfg!(target_arch = "wasm32") { CPU_WASM32_MAX_BYTES } else { u64::MAX };
+    if weights.saturating_add(kv) > limit {
+        return Err(ModelError::TooLargeForCpu { weights, kv, limit });
+    }
+    Ok(())
+}
+
+/// Buffers for the tensors of this part the forward pass reads. Without a
 /// configuration yet (split models) every tensor of a type the kernels can
 /// read is kept; `finish` drops those the model does not need.
-fn allocate(ctx: &GpuContext, h: &Header, config: Option<&ModelConfig>) -> Result<Vec<Option<GpuTensor>>, ModelError> {
+fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>) -> Result<Vec<Option<Slot>>, ModelError> {
     let keep: Box<dyn Fn(&crate::gguf::TensorInfo) -> bool> = match config {
         Some(c) => {
             let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
@@ -293,9 +380,15 @@ fn allocate(ctx: &GpuContext, h: &Header, config: Option<&ModelConfig>) -> Resul
     };
     let mut tensors = Vec::with_capacity(h.tensors.len());
     for info in &h.tensors {
-        tensors.push(if keep(info) { Some(GpuTensor::allocate(ctx, &info.name, info.ggml_type, &info.dims, info.n_bytes)?) } else { None });
+        tensors.push(match (keep(info), device) {
+            (false, _) => None,
+            (true, Device::Gpu(ctx)) => Some(Slot::Gpu(GpuTensor::allocate(ctx, &info.name, info.ggml_type, &info.dims, info.n_bytes)?)),
+            (true, Device::Cpu) => Some(Slot::Cpu(CpuTensor::allocate(&info.name, info.ggml_type, &info.dims, info.n_bytes)?)),
+        });
     }
-    ctx.check()?;
+    if let Device::Gpu(ctx) = device {
+        ctx.check()?;
+    }
     Ok(tensors)
 }
 
@@ -326,9 +419,15 @@ fn flush(ctx: &GpuContext) -> Result<(), ModelError> {
 /// Native convenience: stream a file from disk in `chunk` byte reads.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_path(ctx: Arc<GpuContext>, path: &std::path::Path, opts: LoadOptions, chunk: usize) -> Result<(Model, u64), ModelError> {
+    load_path_on(Device::Gpu(ctx), path, opts, chunk)
+}
+
+/// Native convenience: stream a file from disk onto `device` in `chunk` byte reads.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_path_on(device: Device, path: &std::path::Path, opts: LoadOptions, chunk: usize) -> Result<(Model, u64), ModelError> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| ModelError::Gguf(crate::gguf::GgufError::Io(e)))?;
-    let mut loader = ModelLoader::new(ctx, opts);
+    let mut loader = ModelLoader::on(device, opts);
     let mut buf = vec![0u8; chunk.max(1)];
     loop {
         let n = f.read(&mut buf).map_err(|e| ModelError::Gguf(crate::gguf::GgufError::Io(e)))?;

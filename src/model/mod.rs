@@ -2,19 +2,23 @@
 //! GPU buffers, activations and KV cache allocated once, and the forward pass
 //! recorded once as a list of ops and replayed every step.
 
+mod backend;
 mod config;
 mod forward;
 mod loader;
+mod record;
 mod state;
 mod weights;
 
 pub use config::{Arch, LayerAttention, ModelConfig};
-pub use forward::{Model, Output, PendingStep, PrefillPath, StepInput, StepResult, GEMM_MIN_TOKENS};
-pub use loader::{LoadOptions, LoadProgress, ModelLoader, MAX_BATCH};
-pub use state::Ring;
-pub use weights::{LayerTensor, LayerWeights, Projections, Weights};
+pub use backend::{BackendKind, Model};
+pub use forward::{GpuForward, Output, PendingStep, PrefillPath, StepInput, StepResult, GEMM_MIN_TOKENS};
+pub use loader::{Device, LoadOptions, LoadProgress, ModelLoader, CPU_WASM32_MAX_BYTES, MAX_BATCH};
+pub use state::{cache_layout, Ring};
+pub use record::{record_body, record_head, Act, HeadFold, Pass, Proj, Recorder};
+pub use weights::{LayerTensor, LayerWeights, Projections, WeightTensor, Weights};
 #[cfg(not(target_arch = "wasm32"))]
-pub use loader::load_path;
+pub use loader::{load_path, load_path_on};
 
 use crate::gguf::GgufError;
 use crate::gpu::GpuError;
@@ -39,6 +43,8 @@ pub enum ModelError {
     BadToken { id: u32, vocab: u32 },
     #[error("a context of {n_ctx} positions needs {bytes} bytes of KV cache per layer in one buffer, above this device's limit of {limit}; at most {max_n_ctx} positions fit")]
     ContextTooLarge { n_ctx: u32, bytes: u64, limit: u64, max_n_ctx: u32 },
+    #[error("the model needs {weights} bytes of weights and {kv} bytes of KV cache on the CPU backend, above the {limit} bytes 32-bit wasm memory can hold; use WebGPU, a smaller model or quantization, or a shorter context")]
+    TooLargeForCpu { weights: u64, kv: u64, limit: u64 },
     #[error("the model file ended before all tensors arrived")]
     Incomplete,
     #[error(transparent)]
@@ -47,4 +53,6 @@ pub enum ModelError {
     Gpu(#[from] GpuError),
     #[error(transparent)]
     Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Cpu(#[from] crate::cpu::CpuError),
 }

@@ -52,16 +52,7 @@ impl State {
             Precision::F16 => 2,
             Precision::F32 => 4,
         };
-        let cache_len: Vec<u32> = (0..c.n_layers)
-            .map(|l| match c.layer_attention(l).window {
-                0 => n_ctx,
-                w => n_ctx.min(w.saturating_add(max_batch)),
-            })
-            .collect();
-        let ring = (0..c.n_layers as usize)
-            .filter(|&l| cache_len[l] < n_ctx)
-            .map(|l| Ring { window: c.layer_attention(l as u32).window as usize, slots: cache_len[l] as usize })
-            .reduce(|a, b| Ring { window: a.window.max(b.window), slots: a.slots.min(b.slots) });
+        let (cache_len, ring) = cache_layout(c, max_batch, n_ctx);
         let cache = |kind: &str| -> Vec<wgpu::Buffer> {
             cache_len
                 .iter()
@@ -103,4 +94,22 @@ impl State {
     pub fn kv_bytes(&self) -> u64 {
         self.k_cache.iter().chain(&self.v_cache).map(|b| b.size()).sum()
     }
+}
+
+/// Positions each layer's KV cache holds, and the ring of the sliding-window
+/// layers: a full layer holds n_ctx; a sliding-window layer a ring of
+/// window + max_batch slots (every position a step's windows need), when
+/// that is shorter.
+pub fn cache_layout(c: &ModelConfig, max_batch: u32, n_ctx: u32) -> (Vec<u32>, Option<Ring>) {
+    let cache_len: Vec<u32> = (0..c.n_layers)
+        .map(|l| match c.layer_attention(l).window {
+            0 => n_ctx,
+            w => n_ctx.min(w.saturating_add(max_batch)),
+        })
+        .collect();
+    let ring = (0..c.n_layers as usize)
+        .filter(|&l| cache_len[l] < n_ctx)
+        .map(|l| Ring { window: c.layer_attention(l as u32).window as usize, slots: cache_len[l] as usize })
+        .reduce(|a, b| Ring { window: a.window.max(b.window), slots: a.slots.min(b.slots) });
+    (cache_len, ring)
 }

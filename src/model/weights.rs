@@ -67,45 +67,64 @@ pub const OUTPUT_NORM: &str = "output_norm.weight";
 pub const OUTPUT: &str = "output.weight";
 pub const ROPE_FREQS: &str = "rope_freqs.weight";
 
-/// Projections one fused kernel reads (q, k, v or gate, up).
-pub enum Projections {
+/// Projections one fused kernel reads (q, k, v or gate, up). `T` is the
+/// backend's weight tensor ([`GpuTensor`], or `cpu::CpuTensor`, which is
+/// never packed).
+pub enum Projections<T = GpuTensor> {
     Packed(PackedTensors),
     /// In order, as separate tensors (the unfused ops).
-    Separate(Vec<GpuTensor>),
+    Separate(Vec<T>),
 }
 
-pub struct LayerWeights {
-    pub attn_norm: GpuTensor,      // (dim) f32
-    pub qkv: Projections,          // q (dim -> q_dim), k, v (dim -> kv_dim)
-    pub qkv_bias: Option<[GpuTensor; 3]>,
-    pub qk_norm: Option<[GpuTensor; 2]>, // (head_dim) f32 each
+pub struct LayerWeights<T = GpuTensor> {
+    pub attn_norm: T,              // (dim) f32
+    pub qkv: Projections<T>,       // q (dim -> q_dim), k, v (dim -> kv_dim)
+    pub qkv_bias: Option<[T; 3]>,
+    pub qk_norm: Option<[T; 2]>,   // (head_dim) f32 each
     /// attn_norm, biases, QK norms and rope_freqs packed for `attn_qkv`
     /// (only when `qkv` is packed).
     pub attn_vectors: Option<PackedVectors>,
-    pub attn_output: GpuTensor,    // q_dim -> dim
-    pub post_attention_norm: Option<GpuTensor>,
-    pub ffn_norm: GpuTensor,       // (dim) f32
-    pub gate_up: Projections,      // gate, up (dim -> ffn_dim)
-    pub ffn_down: GpuTensor,       // ffn_dim -> dim
-    pub post_ffw_norm: Option<GpuTensor>,
+    pub attn_output: T,            // q_dim -> dim
+    pub post_attention_norm: Option<T>,
+    pub ffn_norm: T,               // (dim) f32
+    pub gate_up: Projections<T>,   // gate, up (dim -> ffn_dim)
+    pub ffn_down: T,               // ffn_dim -> dim
+    pub post_ffw_norm: Option<T>,
 }
 
-pub struct Weights {
-    pub token_embd: GpuTensor,          // (vocab, dim)
-    pub output_norm: GpuTensor,         // (dim) f32
+pub struct Weights<T = GpuTensor> {
+    pub token_embd: T,             // (vocab, dim)
+    pub output_norm: T,            // (dim) f32
     /// None when tied to token_embd.
-    pub output: Option<GpuTensor>,      // (vocab, dim)
-    pub rope_freqs: Option<GpuTensor>,  // (n_rot / 2) f32
-    pub layers: Vec<LayerWeights>,
+    pub output: Option<T>,         // (vocab, dim)
+    pub rope_freqs: Option<T>,     // (n_rot / 2) f32
+    pub layers: Vec<LayerWeights<T>>,
     /// (GGUF name, bytes) of every tensor, as loaded (before packing).
     pub sizes: Vec<(String, u64)>,
 }
 
-impl Weights {
-    /// Takes the tensors out of `by_name` into their places; packs the fused
-    /// groups when `fuse`.
-    pub fn assemble(ctx: &GpuContext, c: &ModelConfig, mut by_name: HashMap<String, GpuTensor>, fuse: bool) -> Result<Self, ModelError> {
-        let mut sizes: Vec<(String, u64)> = by_name.iter().map(|(n, t)| (n.clone(), t.n_bytes)).collect();
+/// What the weight assembly needs of a backend's tensor.
+pub trait WeightTensor {
+    fn byte_len(&self) -> u64;
+}
+
+impl WeightTensor for GpuTensor {
+    fn byte_len(&self) -> u64 {
+        self.n_bytes
+    }
+}
+
+impl<T: WeightTensor> Weights<T> {
+    /// Takes the tensors out of `by_name` into their places. `group` makes
+    /// a layer's q|k|v or gate|up projections (packing them, or not) and
+    /// `vectors` packs a packed q|k|v group's norm, bias and RoPE vectors.
+    pub fn assemble_with(
+        c: &ModelConfig,
+        mut by_name: HashMap<String, T>,
+        mut group: impl FnMut(&str, Vec<T>) -> Result<Projections<T>, ModelError>,
+        mut vectors: impl FnMut(&str, &[&T]) -> Result<PackedVectors, ModelError>,
+    ) -> Result<Self, ModelError> {
+        let mut sizes: Vec<(String, u64)> = by_name.iter().map(|(n, t)| (n.clone(), t.byte_len())).collect();
         sizes.sort();
         let mut take = |name: String| by_name.remove(&name).ok_or(ModelError::MissingTensor(name));
         let token_embd = take(TOKEN_EMBD.into())?;
@@ -127,18 +146,18 @@ impl Weights {
             let ffn_down = t(FfnDown)?;
             let post_ffw_norm = if c.post_norms { Some(t(PostFfwNorm)?) } else { None };
 
-            let qkv = group(ctx, &format!("blk.{l}.attn_qkv"), vec![q, k, v], fuse)?;
+            let qkv = group(&format!("blk.{l}.attn_qkv"), vec![q, k, v])?;
             let attn_vectors = match &qkv {
                 Projections::Packed(_) => {
                     let mut v = vec![&attn_norm];
                     v.extend(qkv_bias.iter().flatten());
                     v.extend(qk_norm.iter().flatten());
                     v.extend(rope_freqs.as_ref());
-                    Some(PackedVectors::pack(ctx, &format!("blk.{l}.attn_vectors"), &v)?)
+                    Some(vectors(&format!("blk.{l}.attn_vectors"), &v)?)
                 }
                 Projections::Separate(_) => None,
             };
-            let gate_up = group(ctx, &format!("blk.{l}.ffn_gate_up"), vec![gate, up], fuse)?;
+            let gate_up = group(&format!("blk.{l}.ffn_gate_up"), vec![gate, up])?;
             layers.push(LayerWeights {
                 attn_norm,
                 qkv,
@@ -154,6 +173,21 @@ impl Weights {
             });
         }
         Ok(Self { token_embd, output_norm, output, rope_freqs, layers, sizes })
+    }
+}
+
+impl<T> Weights<T> {
+    /// The output projection (the embedding matrix when tied).
+    pub fn output(&self) -> &T {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+}
+
+impl Weights {
+    /// Takes the tensors out of `by_name` into their places; packs the fused
+    /// groups when `fuse`.
+    pub fn assemble(ctx: &GpuContext, c: &ModelConfig, by_name: HashMap<String, GpuTensor>, fuse: bool) -> Result<Self, ModelError> {
+        Self::assemble_with(c, by_name, |label, tensors| group(ctx, label, tensors, fuse), |label, v| Ok(PackedVectors::pack(ctx, label, v)?))
     }
 
     /// The tensors not packed into a group (every tensor when loaded with
@@ -202,11 +236,6 @@ impl Weights {
             optional.for_each(|t| tensor(t, &mut out));
         }
         out
-    }
-
-    /// The output projection (the embedding matrix when tied).
-    pub fn output(&self) -> &GpuTensor {
-        self.output.as_ref().unwrap_or(&self.token_embd)
     }
 }
 

@@ -1,11 +1,12 @@
 //! The tiny random-weight models in ../shared/reference/tiny/ against
 //! llama.cpp run on the same weights dequantized to f32: every logit at the
 //! last prompt position within the folder's stated tolerance, and the greedy
-//! continuation exactly. Under every kernel configuration (`common::configs`).
+//! continuation exactly. Under every GPU kernel configuration
+//! (`common::configs`) and on the CPU backend.
 
 use super::{configs, shared};
 use std::sync::Arc;
-use tabllm::model::{self, LoadOptions, Output};
+use tabllm::model::{self, Device, LoadOptions, Output};
 
 /// ../shared/reference/README.md: "within 0.02 of logits_f32_activations".
 pub const LOGIT_TOL: f32 = 0.02;
@@ -13,11 +14,12 @@ pub const LOGIT_TOL: f32 = 0.02;
 pub fn check_tiny(file: &str) {
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(shared(&format!("tiny/{file}.json"))).unwrap()).unwrap();
-    for cfg in configs() {
-        let what = format!("{file} {}", cfg.label);
-        let ctx = Arc::new(cfg.ctx);
-        let opts = LoadOptions { n_ctx: Some(128), max_batch: 16, fuse: cfg.fuse, prefill: cfg.prefill };
-        let (m, _) = model::load_path(ctx.clone(), &shared(&format!("tiny/{file}.gguf")), opts, 4096).unwrap();
+    let gpu = configs().into_iter().map(|cfg| (cfg.label.to_string(), Device::Gpu(Arc::new(cfg.ctx)), cfg.fuse, cfg.prefill));
+    let cpu = std::iter::once(("cpu backend".to_string(), Device::Cpu, false, Default::default()));
+    for (label, device, fuse, prefill) in gpu.chain(cpu) {
+        let what = format!("{file} {label}");
+        let opts = LoadOptions { n_ctx: Some(128), max_batch: 16, fuse, prefill };
+        let (m, _) = model::load_path_on(device, &shared(&format!("tiny/{file}.gguf")), opts, 4096).unwrap();
         for case in reference["cases"].as_array().unwrap() {
             let ids: Vec<u32> = serde_json::from_value(case["prompt_ids"].clone()).unwrap();
             let want_logits: Vec<f32> = serde_json::from_value(case["logits_f32_activations"].clone()).unwrap();

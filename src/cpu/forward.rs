@@ -1,0 +1,329 @@
+//! The forward pass on the CPU: the same walk of the layers as the GPU
+//! (`model::record_body`), recorded as [`CpuOp`]s over host buffers and run
+//! in order each step. Weights stay in their GGUF blocks ([`CpuTensor`]);
+//! activations and the KV cache are f32.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::matmul::{matmul, Write};
+use super::{ops, CpuError, CpuTensor};
+use crate::gpu::{PackedTensors, PackedVectors};
+use crate::kernels::{AttentionShape, GateActivation, MatvecOut, QkvShape, RopeShape};
+use crate::model::{record_body, record_head, Act, HeadFold, LayerWeights, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
+
+/// A weight tensor as the CPU forward pass holds it (shared by the ops that read it).
+pub type CpuWeight = Arc<CpuTensor>;
+
+/// One op of the CPU forward pass, with everything it reads bound at load.
+pub struct CpuOp {
+    pub name: String,
+    kind: Kind,
+}
+
+enum Kind {
+    /// x[t, :] = scale · dequant(W[ids[t], :])
+    Embed { w: CpuWeight, scale: f32 },
+    /// y = rmsnorm(x) · g over rows of `dim` (in place when y is None; added to y with `add`).
+    RmsNorm { x: Act, g: Vec<f32>, y: Option<Act>, add: bool, dim: usize, eps: f32 },
+    /// y[t, 0..rows] (+)= W x[t, :]
+    Matmul { w: CpuWeight, x: Act, x_stride: usize, y: Act, y_stride: usize, write: Write },
+    BiasAdd { y: Act, b: Vec<f32>, width: usize },
+    Rope { x: Act, stride: usize, shape: RopeShape, factors: Option<Vec<f32>> },
+    KvStore { layer: usize },
+    Attention { layer: usize, shape: AttentionShape },
+    GatedActivation { act: GateActivation, width: usize },
+    /// logits = [softcap](W · rmsnorm(x[last]) · g)
+    Head { w: CpuWeight, norm: Vec<f32>, eps: f32, softcap: Option<f32> },
+}
+
+/// Activations (max_batch tokens each) and KV cache of the CPU forward pass.
+struct CpuState {
+    /// By `Act` (index of `Act::ALL`): (max_batch, width) f32.
+    acts: Vec<Vec<f32>>,
+    /// (vocab) logits of the step's last token.
+    logits: Vec<f32>,
+    /// (dim) the last token's normed input to the head.
+    head_in: Vec<f32>,
+    /// Per layer (cache_len[l], kv_dim) f32; position p in slot p % cache_len[l].
+    k_cache: Vec<Vec<f32>>,
+    v_cache: Vec<Vec<f32>>,
+    /// Scratch for one query head's attention scores.
+    scores: Vec<f32>,
+    /// (max_batch) token ids of the step.
+    ids: Vec<u32>,
+    /// The last step's argmax (what `StepInput::PreviousToken` feeds).
+    sampled: u32,
+}
+
+fn slot(a: Act) -> usize {
+    Act::ALL.iter().position(|&b| b == a).unwrap_or(0)
+}
+
+impl CpuState {
+    fn act(&self, a: Act) -> &[f32] {
+        &self.acts[slot(a)]
+    }
+    fn act_mut(&mut self, a: Act) -> &mut Vec<f32> {
+        &mut self.acts[slot(a)]
+    }
+}
+
+/// A step for the CPU: where it starts and how many tokens it holds.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuStep {
+    pub pos0: u32,
+    pub n_tokens: usize,
+}
+
+/// The model on the CPU backend.
+pub struct CpuForward {
+    pub weights: Weights<CpuWeight>,
+    body: Vec<CpuOp>,
+    head: Vec<CpuOp>,
+    state: Mutex<CpuState>,
+    pub cache_len: Vec<u32>,
+    pub ring: Option<Ring>,
+    pub max_batch: u32,
+    pub n_ctx: u32,
+    vocab: usize,
+}
+
+/// Bytes `n` f32s take, or an error naming `what`.
+fn f32_vec(what: &str, n: usize) -> Result<Vec<f32>, CpuError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| CpuError::OutOfMemory { what: what.to_string(), bytes: n as u64 * 4 })?;
+    v.resize(n, 0.0);
+    Ok(v)
+}
+
+impl CpuForward {
+    /// Records the forward pass over `tensors` (by GGUF name) and allocates
+    /// activations for `max_batch` tokens and a KV cache of `n_ctx` positions.
+    pub fn new(c: &ModelConfig, tensors: HashMap<String, CpuTensor>, max_batch: u32, n_ctx: u32) -> Result<Self, ModelError> {
+        let by_name = tensors.into_iter().map(|(n, t)| (n, Arc::new(t))).collect();
+        let unpacked = |_: &str, v: Vec<CpuWeight>| Ok(crate::model::Projections::Separate(v));
+        let no_vectors = |label: &str, _: &[&CpuWeight]| -> Result<PackedVectors, ModelError> { Err(ModelError::Config(format!("{label}: the CPU backend does not pack"))) };
+        let weights = Weights::assemble_with(c, by_name, unpacked, no_vectors)?;
+        let rec = CpuRecorder { c };
+        let body = record_body(&rec, c, &weights, Pass::Prefill)?;
+        let head = record_head(&rec, c, &weights)?;
+        let (cache_len, ring) = crate::model::cache_layout(c, max_batch, n_ctx);
+        let b = max_batch as usize;
+        let kv_dim = c.kv_dim() as usize;
+        let acts = Act::ALL.iter().map(|a| f32_vec("activations", b * a.width(c) as usize)).collect::<Result<_, _>>()?;
+        let cache = |kind: &str| cache_len.iter().map(|&n| f32_vec(kind, n as usize * kv_dim)).collect::<Result<Vec<_>, _>>();
+        let state = CpuState {
+            acts,
+            logits: f32_vec("logits", c.vocab as usize)?,
+            head_in: f32_vec("activations", c.dim as usize)?,
+            k_cache: cache("KV cache")?,
+            v_cache: cache("KV cache")?,
+            scores: Vec::new(),
+            ids: vec![0; b],
+            sampled: 0,
+        };
+        Ok(Self { weights, body, head, state: Mutex::new(state), cache_len, ring, max_batch, n_ctx, vocab: c.vocab as usize })
+    }
+
+    /// Ops one step runs (the body, plus the head when it returns a token or logits).
+    pub fn ops_per_step(&self, with_head: bool) -> usize {
+        self.body.len() + if with_head { self.head.len() } else { 0 }
+    }
+
+    /// Bytes of KV cache held.
+    pub fn kv_cache_bytes(&self, kv_dim: u32) -> u64 {
+        self.cache_len.iter().map(|&n| n as u64 * kv_dim as u64 * 4 * 2).sum()
+    }
+
+    /// Runs one step: `ids` (None: the previous step's argmax, one token) at
+    /// positions pos0.., then the head when `head`. Returns the argmax of the
+    /// last token's logits (when `head`) and, with `logits`, the row itself.
+    pub fn run(&self, ids: Option<&[u32]>, pos0: u32, head: bool, logits: bool) -> Result<(Option<u32>, Option<Vec<f32>>), ModelError> {
+        let mut st = self.state.lock().map_err(|_| ModelError::Config("the CPU model's state was poisoned by an earlier failure".into()))?;
+        let n_tokens = match ids {
+            Some(ids) => {
+                st.ids[..ids.len()].copy_from_slice(ids);
+                ids.len()
+            }
+            None => {
+                st.ids[0] = st.sampled;
+                1
+            }
+        };
+        let s = CpuStep { pos0, n_tokens };
+        for op in &self.body {
+            self.exec(op, &mut st, s)?;
+        }
+        if !head {
+            return Ok((None, None));
+        }
+        for op in &self.head {
+            self.exec(op, &mut st, s)?;
+        }
+        let token = ops::argmax(&st.logits);
+        st.sampled = token;
+        Ok((Some(token), logits.then(|| st.logits.clone())))
+    }
+
+    fn exec(&self, op: &CpuOp, st: &mut CpuState, s: CpuStep) -> Result<(), ModelError> {
+        let n = s.n_tokens;
+        let err = |e: CpuError| ModelError::Config(format!("{}: {e}", op.name));
+        match &op.kind {
+            Kind::Embed { w, scale } => {
+                let cols = w.cols();
+                let ids = st.ids[..n].to_vec();
+                let x = st.act_mut(Act::X);
+                for (t, &id) in ids.iter().enumerate() {
+                    let out = &mut x[t * cols..(t + 1) * cols];
+                    crate::quant::dequantize(w.ty, w.row(id as usize), out).map_err(|e| err(e.into()))?;
+                    if *scale != 1.0 {
+                        out.iter_mut().for_each(|v| *v *= scale);
+                    }
+                }
+            }
+            Kind::RmsNorm { x, g, y: Some(y), add, dim, eps } => {
+                let mut out = std::mem::take(st.act_mut(*y));
+                ops::rmsnorm(&st.act(*x)[..n * dim], g, &mut out[..n * dim], *dim, *eps, *add);
+                *st.act_mut(*y) = out;
+            }
+            Kind::RmsNorm { x, g, y: None, dim, eps, .. } => {
+                let width = st.act(*x).len() / self.max_batch as usize;
+                ops::rmsnorm_in_place(&mut st.act_mut(*x)[..n * width], g, *dim, *eps);
+            }
+            Kind::Matmul { w, x, x_stride, y, y_stride, write } => {
+                let mut out = std::mem::take(st.act_mut(*y));
+                let r = matmul(w.ty, w.bytes(), w.rows(), w.cols(), 0..w.rows(), &st.act(*x)[..n * x_stride], n, &mut out, *y_stride, *write);
+                *st.act_mut(*y) = out;
+                r.map_err(err)?;
+            }
+            Kind::BiasAdd { y, b, width } => {
+                for row in st.act_mut(*y)[..n * width].chunks_exact_mut(*width) {
+                    row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+                }
+            }
+            Kind::Rope { x, stride, shape, factors } => {
+                ops::rope(&mut st.act_mut(*x)[..n * stride], n, *stride, s.pos0, shape, factors.as_deref());
+            }
+            Kind::KvStore { layer } => {
+                let len = self.cache_len[*layer] as usize;
+                let kv_dim = st.act(Act::K).len() / self.max_batch as usize;
+                for t in 0..n {
+                    let at = ((s.pos0 as usize + t) % len) * kv_dim;
+                    let (k, v) = (&st.acts[slot(Act::K)][t * kv_dim..(t + 1) * kv_dim], &st.acts[slot(Act::V)][t * kv_dim..(t + 1) * kv_dim]);
+                    st.k_cache[*layer][at..at + kv_dim].copy_from_slice(k);
+                    st.v_cache[*layer][at..at + kv_dim].copy_from_slice(v);
+                }
+            }
+            Kind::Attention { layer, shape } => {
+                let mut out = std::mem::take(st.act_mut(Act::Att));
+                let mut scores = std::mem::take(&mut st.scores);
+                let q = st.act(Act::Q);
+                ops::attention(q, &st.k_cache[*layer], &st.v_cache[*layer], self.cache_len[*layer] as usize, s.pos0, n, shape, &mut out, &mut scores);
+                st.scores = scores;
+                *st.act_mut(Act::Att) = out;
+            }
+            Kind::GatedActivation { act, width } => {
+                let mut gate = std::mem::take(st.act_mut(Act::Gate));
+                ops::gated_activation(*act, &mut gate[..n * width], &st.act(Act::Up)[..n * width]);
+                *st.act_mut(Act::Gate) = gate;
+            }
+            Kind::Head { w, norm, eps, softcap } => {
+                let dim = norm.len();
+                let mut head_in = std::mem::take(&mut st.head_in);
+                ops::rmsnorm(&st.act(Act::X)[(n - 1) * dim..n * dim], norm, &mut head_in, dim, *eps, false);
+                let mut logits = std::mem::take(&mut st.logits);
+                let r = matmul(w.ty, w.bytes(), w.rows(), w.cols(), 0..self.vocab, &head_in, 1, &mut logits, self.vocab, Write::Store);
+                if let Some(cap) = softcap {
+                    ops::softcap(&mut logits, *cap);
+                }
+                st.head_in = head_in;
+                st.logits = logits;
+                r.map_err(err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records the forward pass as [`CpuOp`]s.
+struct CpuRecorder<'a> {
+    c: &'a ModelConfig,
+}
+
+fn op(name: &str, kind: Kind) -> CpuOp {
+    CpuOp { name: name.to_string(), kind }
+}
+
+fn values(t: &CpuWeight) -> Result<Vec<f32>, ModelError> {
+    t.f32s().map_err(|e| ModelError::Config(e.to_string()))
+}
+
+impl Recorder for CpuRecorder<'_> {
+    type Tensor = CpuWeight;
+    type Op = CpuOp;
+
+    fn embed(&self, token_embd: &CpuWeight, scale: f32) -> Result<Vec<CpuOp>, ModelError> {
+        Ok(vec![op("token_embd", Kind::Embed { w: token_embd.clone(), scale })])
+    }
+
+    fn rmsnorm(&self, name: &str, x: Act, g: &CpuWeight, y: Act, dim: u32, eps: f32) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::RmsNorm { x, g: values(g)?, y: Some(y), add: false, dim: dim as usize, eps }))
+    }
+
+    fn rmsnorm_in_place(&self, name: &str, x: Act, g: &CpuWeight, dim: u32, _rows_per_token: u32, eps: f32) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::RmsNorm { x, g: values(g)?, y: None, add: false, dim: dim as usize, eps }))
+    }
+
+    fn rmsnorm_add(&self, name: &str, x: Act, g: &CpuWeight, y: Act, dim: u32, eps: f32) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::RmsNorm { x, g: values(g)?, y: Some(y), add: true, dim: dim as usize, eps }))
+    }
+
+    fn project(&self, name: &str, w: Proj<'_, CpuWeight>, x: Act, x_stride: u64, y: Act, y_stride: u64, out: MatvecOut, _pass: Pass) -> Result<Vec<CpuOp>, ModelError> {
+        let Proj::Tensor(w) = w else { return Err(ModelError::Config(format!("{name}: the CPU backend does not pack"))) };
+        let write = match out {
+            MatvecOut::AllTokens => Write::Store,
+            MatvecOut::Accumulate => Write::Accumulate,
+            MatvecOut::LastToken => return Err(ModelError::Config(format!("{name}: a last-token projection is the head"))),
+        };
+        if w.cols() as u64 != x_stride || w.rows() as u64 > y_stride {
+            return Err(ModelError::TensorShape { tensor: w.name.clone(), expected: vec![x_stride, y_stride], got: w.dims.clone() });
+        }
+        Ok(vec![op(name, Kind::Matmul { w: w.clone(), x, x_stride: x_stride as usize, y, y_stride: y_stride as usize, write })])
+    }
+
+    fn bias_add(&self, name: &str, y: Act, b: &CpuWeight, width: u32) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::BiasAdd { y, b: values(b)?, width: width as usize }))
+    }
+
+    fn rope(&self, name: &str, x: Act, stride: u32, shape: RopeShape, factors: Option<&CpuWeight>) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::Rope { x, stride: stride as usize, shape, factors: factors.map(values).transpose()? }))
+    }
+
+    fn kv_store(&self, name: &str, layer: usize) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::KvStore { layer }))
+    }
+
+    fn attention(&self, name: &str, layer: usize, shape: AttentionShape, _pass: Pass) -> Result<Vec<CpuOp>, ModelError> {
+        Ok(vec![op(name, Kind::Attention { layer, shape })])
+    }
+
+    fn gated_activation(&self, name: &str, act: GateActivation, width: u32) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::GatedActivation { act, width: width as usize }))
+    }
+
+    fn head(&self, w: &CpuWeight, fold: HeadFold<'_, CpuWeight>) -> Result<Vec<CpuOp>, ModelError> {
+        if w.cols() != self.c.dim as usize || w.rows() != self.c.vocab as usize {
+            return Err(ModelError::TensorShape { tensor: w.name.clone(), expected: vec![self.c.dim as u64, self.c.vocab as u64], got: w.dims.clone() });
+        }
+        Ok(vec![op("output", Kind::Head { w: w.clone(), norm: values(fold.norm)?, eps: fold.eps, softcap: fold.softcap })])
+    }
+
+    fn attn_qkv(&self, name: &str, _: usize, _: &LayerWeights<CpuWeight>, _: &PackedTensors, _: &PackedVectors, _: QkvShape, _: Option<&CpuWeight>) -> Result<CpuOp, ModelError> {
+        Err(ModelError::Config(format!("{name}: the CPU backend does not pack")))
+    }
+
+    fn ffn_gate_up(&self, name: &str, _: &LayerWeights<CpuWeight>, _: &PackedTensors, _: f32, _: GateActivation) -> Result<CpuOp, ModelError> {
+        Err(ModelError::Config(format!("{name}: the CPU backend does not pack")))
+    }
+}

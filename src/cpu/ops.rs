@@ -1,0 +1,132 @@
+//! The CPU backend's f32 ops besides the matmuls, each the arithmetic of
+//! its WGSL twin (the file named on each) so both backends agree with the
+//! same llama.cpp references. Buffers are token-major: `(n_tokens, stride)`.
+
+use crate::kernels::{AttentionShape, GateActivation, RopeLayout, RopeShape};
+
+/// RMSNorm of each row of `dim` (rmsnorm.wgsl): y = x / sqrt(mean(x²) + eps) · g;
+/// with `add`, y += that. `x`, `y`: (rows, dim); `g`: (dim).
+pub fn rmsnorm(x: &[f32], g: &[f32], y: &mut [f32], dim: usize, eps: f32, add: bool) {
+    for (xr, yr) in x.chunks_exact(dim).zip(y.chunks_exact_mut(dim)) {
+        let inv = inv_rms(xr, eps);
+        if add {
+            yr.iter_mut().zip(xr).zip(g).for_each(|((y, x), g)| *y += x * inv * g);
+        } else {
+            yr.iter_mut().zip(xr).zip(g).for_each(|((y, x), g)| *y = x * inv * g);
+        }
+    }
+}
+
+/// RMSNorm in place over rows of `dim` (QK norm: one row per head).
+pub fn rmsnorm_in_place(x: &mut [f32], g: &[f32], dim: usize, eps: f32) {
+    for xr in x.chunks_exact_mut(dim) {
+        let inv = inv_rms(xr, eps);
+        xr.iter_mut().zip(g).for_each(|(x, g)| *x = *x * inv * g);
+    }
+}
+
+fn inv_rms(x: &[f32], eps: f32) -> f32 {
+    let ss: f32 = x.iter().map(|v| v * v).sum();
+    1.0 / (ss / x.len() as f32 + eps).sqrt()
+}
+
+/// RoPE in place (rope.wgsl, common/rope.wgsl): for token t at position
+/// pos0 + t, pair i of each head turns by pos · freq_scale ·
+/// freq_base^(−2i / n_rot) (divided by `factors[i]` when given). Pairs are
+/// (2i, 2i+1) (Normal) or (i, i + n_rot/2) (NeoX); dimensions past n_rot stay.
+/// `x`: (n_tokens, stride).
+pub fn rope(x: &mut [f32], n_tokens: usize, stride: usize, pos0: u32, s: &RopeShape, factors: Option<&[f32]>) {
+    let (hd, half) = (s.head_dim as usize, s.n_rot as usize / 2);
+    for t in 0..n_tokens {
+        let pos = (pos0 + t as u32) as f32;
+        for i in 0..half {
+            let mut theta = pos * s.freq_scale * s.freq_base.powf(-((2 * i) as f32) / s.n_rot as f32);
+            if let Some(f) = factors {
+                theta /= f[i];
+            }
+            let (sn, cs) = theta.sin_cos();
+            let (a, b) = match s.layout {
+                RopeLayout::Neox => (i, i + half),
+                RopeLayout::Normal => (2 * i, 2 * i + 1),
+            };
+            for h in 0..s.n_heads as usize {
+                let base = t * stride + h * hd;
+                let (x0, x1) = (x[base + a], x[base + b]);
+                x[base + a] = x0 * cs - x1 * sn;
+                x[base + b] = x0 * sn + x1 * cs;
+            }
+        }
+    }
+}
+
+/// Causal attention of the step's tokens over a layer's cache
+/// (attention.wgsl): token t at position p = pos0 + t attends to positions
+/// [p + 1 − window, p] (all of [0, p] without a window), each stored in slot
+/// position % cache_len; query head h reads KV head h / (n_heads / n_kv_heads).
+/// `q`, `out`: (n_tokens, n_heads · head_dim); caches: (cache_len, kv_dim).
+/// `scores`: scratch, grown as needed.
+#[allow(clippy::too_many_arguments)]
+pub fn attention(q: &[f32], k_cache: &[f32], v_cache: &[f32], cache_len: usize, pos0: u32, n_tokens: usize, s: &AttentionShape, out: &mut [f32], scores: &mut Vec<f32>) {
+    let (hd, n_heads) = (s.head_dim as usize, s.n_heads as usize);
+    let kv_dim = (s.n_kv_heads * s.head_dim) as usize;
+    let width = n_heads * hd;
+    let group = (s.n_heads / s.n_kv_heads.max(1)).max(1) as usize;
+    for t in 0..n_tokens {
+        let end = pos0 as usize + t + 1;
+        let start = if s.window > 0 { end.saturating_sub(s.window as usize) } else { 0 };
+        scores.resize(end - start, 0.0);
+        for h in 0..n_heads {
+            let kvo = (h / group) * hd;
+            let qh = &q[t * width + h * hd..][..hd];
+            let mut max = f32::NEG_INFINITY;
+            for (sc, j) in scores.iter_mut().zip(start..end) {
+                let kj = &k_cache[(j % cache_len) * kv_dim + kvo..][..hd];
+                *sc = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * s.scale;
+                max = max.max(*sc);
+            }
+            let mut z = 0.0;
+            for sc in scores.iter_mut() {
+                *sc = (*sc - max).exp();
+                z += *sc;
+            }
+            let oh = &mut out[t * width + h * hd..][..hd];
+            oh.fill(0.0);
+            for (p, j) in scores.iter().zip(start..end) {
+                let vj = &v_cache[(j % cache_len) * kv_dim + kvo..][..hd];
+                oh.iter_mut().zip(vj).for_each(|(o, v)| *o += p * v);
+            }
+            let inv = 1.0 / z;
+            oh.iter_mut().for_each(|o| *o *= inv);
+        }
+    }
+}
+
+/// gate = act(gate) · up, elementwise (elementwise.wgsl, common/act.wgsl).
+pub fn gated_activation(act: GateActivation, gate: &mut [f32], up: &[f32]) {
+    match act {
+        GateActivation::SiLU => gate.iter_mut().zip(up).for_each(|(g, u)| *g = *g / (1.0 + (-*g).exp()) * u),
+        GateActivation::Gelu => gate.iter_mut().zip(up).for_each(|(g, u)| *g = gelu_tanh(*g) * u),
+    }
+}
+
+/// GELU, tanh approximation (ggml_gelu).
+fn gelu_tanh(g: f32) -> f32 {
+    let inner = 0.797_884_6 * (g + 0.044715 * g * g * g);
+    0.5 * g * (1.0 + inner.clamp(-15.0, 15.0).tanh())
+}
+
+/// logits = cap · tanh(logits / cap) (Gemma's final soft-cap, matvec.wgsl).
+pub fn softcap(v: &mut [f32], cap: f32) {
+    v.iter_mut().for_each(|x| *x = cap * (*x / cap).clamp(-15.0, 15.0).tanh());
+}
+
+/// Index of the largest value, ties to the lowest index (argmax.wgsl); NaN never wins.
+pub fn argmax(v: &[f32]) -> u32 {
+    let mut best = (0usize, f32::NEG_INFINITY);
+    for (i, &x) in v.iter().enumerate() {
+        if x > best.1 {
+            best = (i, x);
+        }
+    }
+    best.0 as u32
+}
