@@ -38,7 +38,15 @@ export interface EngineOptions {
   cache?: boolean;
   /** Cancels the load. */
   signal?: AbortSignal;
-  /** Pretend the device allows at most this many bytes per storage binding (testing small devices): an integer from 2^20 up. */
+  /** Where the model runs. `'auto'` (default): WebGPU on a hardware adapter;
+   * the CPU backend (wasm SIMD kernels, weights in wasm memory, so at most
+   * about 3.6 GB of weights and KV cache) when the browser has no WebGPU, no
+   * adapter, or only a software rasterizer such as SwiftShader, where the CPU
+   * is faster. `'webgpu'` fails with `webgpu_unavailable` without WebGPU;
+   * `'cpu'` refuses the WebGPU-only options below. `engine.info.backend` and
+   * `backend_reason` say what was chosen. */
+  backend?: 'auto' | 'webgpu' | 'cpu';
+  /** WebGPU only. Pretend the device allows at most this many bytes per storage binding (testing small devices): an integer from 2^20 up. */
   maxBindingSize?: number;
   /** Use the kernel shapes meant for CPU rasterizers such as SwiftShader (detected from the adapter info by default). */
   softwareAdapter?: boolean;
@@ -209,11 +217,19 @@ export interface ModelInfo {
   vocab: number;
   layers: number;
   weight_bytes: number;
+  /** Bytes of KV cache allocated for `context` (f16 or f32 on WebGPU, f32 on the CPU). */
+  kv_cache_bytes: number;
   has_chat_template: boolean;
   /** Size of the GGUF header (metadata and tensor infos) of the first part, in bytes. */
   header_bytes: number;
-  adapter: { name: string; vendor: string; architecture: string; description: string; precision: 'F32' | 'F16' };
-  limits: { max_buffer_size: number; max_storage_buffer_binding_size: number };
+  /** Where the model runs: WebGPU, or the wasm CPU backend. */
+  backend: 'webgpu' | 'cpu';
+  /** Why (`backend: 'auto'` picks the CPU without WebGPU, without an adapter, or on a software rasterizer). */
+  backend_reason: string;
+  /** The WebGPU adapter; null on the CPU backend. */
+  adapter: { name: string; vendor: string; architecture: string; description: string; precision: 'F32' | 'F16' } | null;
+  /** The device's limits; null on the CPU backend. */
+  limits: { max_buffer_size: number; max_storage_buffer_binding_size: number } | null;
   load_seconds: number;
   from_cache: boolean;
   /** Why the download was not kept in browser storage (full, locked by another

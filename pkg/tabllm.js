@@ -378,7 +378,11 @@ function normalizeSource(model) {
   return list.map((m) => (typeof Blob !== 'undefined' && m instanceof Blob ? m : new URL(String(m), globalThis.location?.href).href));
 }
 
-const ENGINE_OPTIONS = ['model', 'onProgress', 'context', 'cache', 'signal', 'maxBindingSize', 'softwareAdapter', 'jsReplay', 'loadTimeoutMs', 'testFaults'];
+const ENGINE_OPTIONS = ['model', 'onProgress', 'context', 'cache', 'signal', 'backend', 'maxBindingSize', 'softwareAdapter', 'jsReplay', 'loadTimeoutMs', 'testFaults'];
+/** What `backend` takes: `auto` picks WebGPU on a hardware adapter, else the CPU. */
+const BACKENDS = ['auto', 'webgpu', 'cpu'];
+/** Options that only mean something on WebGPU: refused with `backend: 'cpu'`. */
+const WEBGPU_OPTIONS = ['maxBindingSize', 'softwareAdapter', 'jsReplay'];
 
 /** Refuses options tabllm does not know and numbers out of range, each by name. */
 function checkEngineOptions(opts) {
@@ -393,11 +397,20 @@ function checkEngineOptions(opts) {
   for (const k of ['softwareAdapter', 'jsReplay']) {
     if (set(k) && typeof opts[k] !== 'boolean') throw new TabllmError('invalid_request', `${k} must be true or false`, { field: k });
   }
+  if (set('backend') && !BACKENDS.includes(opts.backend)) {
+    throw new TabllmError('invalid_request', `backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')}`, { field: 'backend' });
+  }
+  if (opts.backend === 'cpu') {
+    for (const k of WEBGPU_OPTIONS) {
+      if (set(k)) throw new TabllmError('invalid_request', `${k} is a WebGPU option; the CPU backend has no use for it`, { field: k });
+    }
+  }
 }
 
 export async function createEngine(opts = {}) {
   checkEngineOptions(opts);
-  checkWebGpu();
+  // Without WebGPU only the CPU backend can run; asked for WebGPU, say so now.
+  if (opts.backend === 'webgpu') checkWebGpu();
   const model = normalizeSource(opts.model);
   if (opts.signal?.aborted) throw new TabllmError('aborted', 'the load was aborted');
   const client = new WorkerClient();
@@ -409,7 +422,7 @@ export async function createEngine(opts = {}) {
   try {
     const info = await client.call(
       'load',
-      { model, context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, jsReplay: opts.jsReplay ?? true, base: globalThis.location?.href, testFaults: opts.testFaults },
+      { model, backend: opts.backend ?? 'auto', context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, jsReplay: opts.jsReplay ?? true, base: globalThis.location?.href, testFaults: opts.testFaults },
       { signal: opts.signal, onEvent: (m) => m.type === 'progress' && opts.onProgress?.(m.progress) },
     );
     return new Engine(client, info);

@@ -76,6 +76,10 @@ async function ready({ gpu = true } = {}) {
 async function adapterInfo() {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new TabllmError('webgpu_unavailable', 'WebGPU is present but no GPU adapter is available (it may be disabled or blocklisted)');
+  return describeAdapter(adapter);
+}
+
+function describeAdapter(adapter) {
   const i = adapter.info ?? {};
   return {
     vendor: i.vendor ?? '',
@@ -87,20 +91,50 @@ async function adapterInfo() {
   };
 }
 
+/**
+ * Which backend runs the model, and why (`engine.info.backend_reason`):
+ * `webgpu` and `cpu` as asked; `auto` takes WebGPU on a hardware adapter and
+ * the CPU when there is no WebGPU, no adapter, or a software rasterizer
+ * (SwiftShader, the fallback adapter), where the CPU kernels are faster.
+ */
+async function chooseBackend(requested) {
+  if (requested === 'cpu') return { backend: 'cpu', reason: "asked for (backend: 'cpu')", adapter: null };
+  if (requested === 'webgpu') {
+    if (!navigator.gpu) throw new TabllmError('webgpu_unavailable', 'this browser has no WebGPU (navigator.gpu is missing): use a recent Chrome or Edge, Safari / Firefox with WebGPU enabled, or backend: \'cpu\'');
+    return { backend: 'webgpu', reason: "asked for (backend: 'webgpu')", adapter: await adapterInfo() };
+  }
+  if (!navigator.gpu) return { backend: 'cpu', reason: 'this browser has no WebGPU', adapter: null };
+  let gpu = null;
+  try {
+    gpu = await navigator.gpu.requestAdapter();
+  } catch {
+    gpu = null;
+  }
+  if (!gpu) return { backend: 'cpu', reason: 'no WebGPU adapter is available (disabled or blocklisted)', adapter: null };
+  const adapter = describeAdapter(gpu);
+  if (adapter.software) {
+    return { backend: 'cpu', reason: `the WebGPU adapter is a software rasterizer (${adapter.architecture || 'fallback adapter'}); the CPU backend is faster`, adapter: null };
+  }
+  return { backend: 'webgpu', reason: 'a hardware WebGPU adapter', adapter };
+}
+
 function wasmMemoryBytes() {
   return wasm?.memory?.buffer?.byteLength ?? 0;
 }
 
-async function load({ model, context, cache = true, maxBindingSize, softwareAdapter, jsReplay = true, base, testFaults = {} }, post, signal) {
-  await ready();
+async function load({ model, backend = 'auto', context, cache = true, maxBindingSize, softwareAdapter, jsReplay = true, base, testFaults = {} }, post, signal) {
+  await ready({ gpu: false });
   throwIfAborted(signal);
   const started = performance.now();
   const parts = expandParts(model, base);
   post({ type: 'progress', progress: progress('device', 0, null, null, null, started, 1, parts.length, false) });
-  const adapter = await adapterInfo();
+  const chosen = await chooseBackend(backend);
+  const adapter = chosen.adapter;
   engine?.free();
   engine = null;
-  const e = await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined, softwareAdapter ?? adapter.software, jsReplay);
+  const e = chosen.backend === 'cpu'
+    ? WebEngine.create_cpu(context ?? undefined)
+    : await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined, softwareAdapter ?? adapter.software, jsReplay);
   let device;
   try {
     throwIfAborted(signal);
@@ -194,8 +228,11 @@ async function load({ model, context, cache = true, maxBindingSize, softwareAdap
   return {
     ...info,
     name: info.name ?? partName(parts[0]),
-    adapter: { ...adapter, name: device.adapter, precision: device.precision },
-    limits: { max_buffer_size: device.max_buffer_size, max_storage_buffer_binding_size: device.max_storage_buffer_binding_size },
+    backend: chosen.backend,
+    backend_reason: chosen.reason,
+    // null on the CPU backend.
+    adapter: adapter ? { ...adapter, name: device.adapter, precision: device.precision } : null,
+    limits: adapter ? { max_buffer_size: device.max_buffer_size, max_storage_buffer_binding_size: device.max_storage_buffer_binding_size } : null,
     load_seconds: seconds,
     from_cache: fromCache,
     cache_error: cacheError,

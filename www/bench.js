@@ -361,6 +361,9 @@ async function runThroughput() {
         load_seconds: info.load_seconds,
         from_cache: info.from_cache,
       },
+      // Which backend ran the tests, and why (`auto` picks the CPU on a software adapter).
+      backend: info.backend,
+      backend_reason: info.backend_reason,
       ...b,
       peak_gbps: null,
       efficiency: null,
@@ -384,10 +387,11 @@ function updateThroughputFigures() {
   fillTable($('tp-table'), ['Test', 'Tokens', 'Seconds', 'Tokens/s'], tp.tests.map((r) => [r.test, String(r.tokens), sig(r.seconds), sig(r.tok_s)]));
   fillFacts($('tp-info'), [
     ['Model', `${tp.model.name} (${tp.model.architecture}, ${bytesShort(tp.model.weight_bytes)} of weights)`],
+    ['Backend', tp.backend === 'cpu' ? `CPU (${tp.backend_reason}): weights streamed at ${gbps(tp.implied_gbps)} while decoding` : `WebGPU (${tp.backend_reason ?? 'default'})`],
     ['Load', `${sig(tp.model.load_seconds, 2)} s${tp.model.from_cache ? ' from browser storage' : ''}`],
     ['Prompt steps', `${tp.max_batch} tokens each`],
     ['Host work per decoded token', tp.dispatches_per_token === undefined ? '–' :
-      `${tp.dispatches_per_token} GPU dispatches, ${sig(tp.host_encode_ms_per_token, 2)} ms to encode and submit`],
+      tp.backend === 'cpu' ? `${tp.dispatches_per_token} CPU ops` : `${tp.dispatches_per_token} GPU dispatches, ${sig(tp.host_encode_ms_per_token, 2)} ms to encode and submit`],
     ['Bytes read per decoded token', bytes(Math.round(tp.bytes_per_token)) +
       (tp.weight_bytes_per_token !== undefined ? ` (weights ${bytesShort(Math.round(tp.weight_bytes_per_token))}, KV cache ${bytesShort(Math.round(tp.kv_bytes_per_token))})` : '')],
     ['Implied bandwidth', `${gbps(tp.implied_gbps)} (bytes per token × decode tokens/s)`],

@@ -89,7 +89,8 @@ function showProgress(p) {
 
 function describeLoaded(info, from, bytes) {
   const a = info.adapter ?? {};
-  const gpu = a.description || [a.vendor, a.architecture].filter(Boolean).join(' ') || 'the GPU';
+  const gpu = info.backend === 'cpu' ? `the CPU (${info.backend_reason})`
+    : `${a.description || [a.vendor, a.architecture].filter(Boolean).join(' ') || 'the GPU'} (WebGPU)`;
   const how = info.from_cache ? 'loaded from browser storage, no download'
     : from.kind === 'file' ? `read from the file in ${info.load_seconds.toFixed(1)} s`
     : `downloaded ${mb(bytes || info.weight_bytes)} MB in ${info.load_seconds.toFixed(1)} s`;

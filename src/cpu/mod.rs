@@ -21,3 +21,16 @@ pub enum CpuError {
     #[error(transparent)]
     Quant(#[from] crate::quant::QuantError),
 }
+
+/// Browser: lets the worker's event loop run (an abort message, a progress
+/// post) between CPU steps, which otherwise never give it back: a task
+/// posted through a MessageChannel, which (unlike setTimeout) is not
+/// clamped to 4 ms when nested.
+#[cfg(target_arch = "wasm32")]
+pub async fn yield_to_event_loop() {
+    #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "export function tabllm_next_task() { return new Promise((resolve) => { const ch = new MessageChannel(); ch.port1.onmessage = () => { ch.port1.close(); resolve(); }; ch.port2.postMessage(0); }); }")]
+    extern "C" {
+        fn tabllm_next_task() -> js_sys::Promise;
+    }
+    let _ = wasm_bindgen_futures::JsFuture::from(tabllm_next_task()).await;
+}

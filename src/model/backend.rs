@@ -204,6 +204,10 @@ impl Model {
     /// Waits for a submitted step and reads back what its output asks for.
     pub async fn finish(&self, mut p: PendingStep) -> Result<StepResult, ModelError> {
         if let Some(r) = p.cpu.take() {
+            // The step ran in `submit`; give the worker's event loop a turn
+            // (an abort arrives there) before the next one.
+            #[cfg(target_arch = "wasm32")]
+            crate::cpu::yield_to_event_loop().await;
             return Ok(r);
         }
         match &self.backend {

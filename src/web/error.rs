@@ -72,6 +72,9 @@ impl ErrorCode for ModelError {
             ModelError::Gguf(e) => e.code(),
             ModelError::Gpu(e) => e.code(),
             ModelError::Kernel(e) => e.code(),
+            ModelError::TooLargeForCpu { .. } => "model_too_large",
+            ModelError::Cpu(crate::cpu::CpuError::OutOfMemory { .. }) => "model_too_large",
+            ModelError::Cpu(_) => "internal",
         }
     }
     fn details(&self) -> Option<serde_json::Value> {
@@ -82,6 +85,7 @@ impl ErrorCode for ModelError {
             ModelError::ContextTooLarge { n_ctx, limit, max_n_ctx, .. } => Some(serde_json::json!({ "context": n_ctx, "limit": limit, "max_context": max_n_ctx })),
             ModelError::Gpu(e) => e.details(),
             ModelError::Kernel(e) => e.details(),
+            ModelError::TooLargeForCpu { weights, kv, limit } => Some(serde_json::json!({ "weight_bytes": weights, "kv_cache_bytes": kv, "limit": limit })),
             _ => None,
         }
     }

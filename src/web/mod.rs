@@ -21,7 +21,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams, TokenLogprob, MAX_TOP_LOGPROBS};
 use crate::gpu::{DeviceOptions, GpuContext};
-use crate::model::{LoadOptions, ModelLoader};
+use crate::model::{Device, LoadOptions, ModelLoader};
 use crate::sampler::SamplerConfig;
 use crate::tokenizer::{ChatMessage, ChatTemplate, FinalAssistant, Tokenizer};
 use error::{bad_request, internal, to_js, ErrorCode, Plain};
@@ -38,12 +38,12 @@ enum State {
     Failed,
 }
 
-/// One model on one GPU device.
+/// One model on one GPU device, or on the CPU backend.
 #[wasm_bindgen]
 pub struct WebEngine {
     state: Rc<RefCell<State>>,
-    /// The device, reachable while a generation holds `state`.
-    ctx: Arc<GpuContext>,
+    /// The GPU device, reachable while a generation holds `state` (None on the CPU backend).
+    ctx: Option<Arc<GpuContext>>,
     /// `general.name` of the loaded model.
     name: RefCell<Option<String>>,
     /// Size of its GGUF header (the first part's), in bytes.
@@ -222,6 +222,8 @@ struct Progress {
 #[derive(Serialize)]
 struct ModelInfo {
     name: Option<String>,
+    /// `webgpu` or `cpu`.
+    backend: &'static str,
     architecture: String,
     context: u32,
     vocab: u32,
@@ -237,6 +239,12 @@ const MAX_CONTEXT: u32 = 1 << 20;
 
 fn busy() -> JsValue {
     to_js(&Plain("internal", "the engine is busy with another call".into()))
+}
+
+impl WebEngine {
+    fn with_loader(loader: ModelLoader, ctx: Option<Arc<GpuContext>>) -> Self {
+        WebEngine { state: Rc::new(RefCell::new(State::Loading { loader, text: None })), ctx, name: RefCell::new(None), header_bytes: Default::default() }
+    }
 }
 
 fn not_ready() -> JsValue {
@@ -258,14 +266,27 @@ impl WebEngine {
         let opts = DeviceOptions { max_binding_size, software_adapter, no_web_replay: js_replay == Some(false), ..Default::default() };
         let ctx = Arc::new(GpuContext::new(&opts).await.map_err(js)?);
         let loader = ModelLoader::new(ctx.clone(), LoadOptions { n_ctx, ..Default::default() });
-        Ok(WebEngine { state: Rc::new(RefCell::new(State::Loading { loader, text: None })), ctx, name: RefCell::new(None), header_bytes: Default::default() })
+        Ok(Self::with_loader(loader, Some(ctx)))
+    }
+
+    /// Prepares a loader for the CPU backend (weights in wasm memory, the
+    /// wasm SIMD kernels); a model whose weights and KV cache exceed 32-bit
+    /// wasm memory is refused when its header arrives. `n_ctx` as in `create`.
+    pub fn create_cpu(n_ctx: Option<f64>) -> JsResult<WebEngine> {
+        let n_ctx = n_ctx.map(|n| limits::integer("context", n, 1, MAX_CONTEXT as u64)).transpose()?.map(|n| n as u32);
+        let loader = ModelLoader::on(Device::Cpu, LoadOptions { n_ctx, ..Default::default() });
+        Ok(Self::with_loader(loader, None))
     }
 
     /// Resolves once the GPU finished the load's writes and the browser
     /// delivered its asynchronous reports (allocation error scopes, device
     /// loss); rejects with what they said. The worker calls it after `finish`.
+    /// At once on the CPU backend.
     pub async fn settle(&self) -> JsResult<()> {
-        self.ctx.settle().await.map_err(js)
+        match &self.ctx {
+            Some(ctx) => ctx.settle().await.map_err(js),
+            None => Ok(()),
+        }
     }
 
     /// Test-only (tests/browser/package.mjs, through the worker's
@@ -273,7 +294,9 @@ impl WebEngine {
     /// driver reset or the browser reclaiming it would (only the browser's
     /// `device.lost` tells the engine). Not part of the package's API.
     pub fn test_destroy_device(&self) {
-        self.ctx.device.destroy();
+        if let Some(ctx) = &self.ctx {
+            ctx.device.destroy();
+        }
     }
 
     /// Feeds the next chunk of the GGUF file (any size).
@@ -322,15 +345,19 @@ impl WebEngine {
     pub fn device(&self) -> JsResult<String> {
         let state = self.state.try_borrow().map_err(|_| busy())?;
         let ctx = match &*state {
-            State::Loading { loader, .. } => loader.context().clone(),
-            State::Ready(e) => e.model.ctx.clone(),
+            State::Loading { loader, .. } => loader.context().cloned(),
+            State::Ready(e) => e.model.gpu_context().cloned(),
             State::Failed => return Err(not_ready()),
         };
-        let info = DeviceInfo {
-            adapter: ctx.adapter_info.name.clone(),
-            precision: format!("{:?}", ctx.precision),
-            max_buffer_size: ctx.limits.max_buffer_size,
-            max_storage_buffer_binding_size: ctx.max_binding_size(),
+        let info = match ctx {
+            Some(ctx) => DeviceInfo {
+                adapter: ctx.adapter_info.name.clone(),
+                precision: format!("{:?}", ctx.precision),
+                max_buffer_size: ctx.limits.max_buffer_size,
+                max_storage_buffer_binding_size: ctx.max_binding_size(),
+            },
+            // The CPU backend: f32 activations and KV cache; no binding limits.
+            None => DeviceInfo { adapter: "cpu".into(), precision: "F32".into(), max_buffer_size: 0, max_storage_buffer_binding_size: 0 },
         };
         serde_json::to_string(&info).map_err(internal)
     }
@@ -361,6 +388,7 @@ impl WebEngine {
             let c = &e.model.config;
             let info = ModelInfo {
                 name: self.name.borrow().clone(),
+                backend: e.model.backend().name(),
                 architecture: format!("{:?}", c.arch).to_lowercase(),
                 context: e.model.n_ctx(),
                 vocab: c.vocab,
@@ -418,7 +446,9 @@ impl WebEngine {
         wasm_bindgen_futures::future_to_promise(async move {
             let mut state = state.try_borrow_mut().map_err(|_| busy())?;
             let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
-            ctx.check().map_err(js)?;
+            if let Some(ctx) = &ctx {
+                ctx.check().map_err(js)?;
+            }
             let req: BenchRequest = serde_json::from_str(&request).map_err(bad_request)?;
             let plan = req.plan(engine.model.n_ctx())?;
             engine.reset();
@@ -442,7 +472,9 @@ impl WebEngine {
             let (max_tokens, sampler) = req.sampling()?;
             let logprobs = req.logprobs()?;
             // A device lost since the last call: say so before any work.
-            ctx.check().map_err(js)?;
+            if let Some(ctx) = &ctx {
+                ctx.check().map_err(js)?;
+            }
             let ids = match (req.messages, req.prompt, req.prompt_ids) {
                 (Some(m), _, _) => {
                     let last = match req.continue_final_message {

@@ -37,6 +37,11 @@ export async function start() {
   return {
     origin,
     browser,
+    /** Another Chromium; `webgpu: false` starts it without WebGPU (as a browser that lacks it). */
+    async launch({ webgpu = true } = {}) {
+      const args = webgpu ? CHROMIUM_ARGS : [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), '--disable-features=WebGPU,Vulkan', '--disable-gpu'];
+      return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args });
+    },
     /** A fresh context + page at `path`, logging the page's console. */
     async open(path, contextOptions = {}) {
       const context = await browser.newContext({ userAgent: 'tabllm-test', ...contextOptions });

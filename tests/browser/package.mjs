@@ -795,5 +795,72 @@ await check('Gemma 3 on a device limited to 128 MiB per binding equals llama.cpp
   assert.deepEqual(r.out.timings.completion_ids, c.greedy_ids_f32_activations.slice(0, n));
 });
 
+await check('the CPU backend (backend: \'cpu\') gives SmolLM2\'s chat[0] reference ids; WebGPU-only options and unknown backends are refused by name', async () => {
+  const c = smol.chat[0];
+  const r = await page.evaluate(async ({ url, messages, n }) => {
+    const refused = {};
+    for (const [name, opts] of Object.entries({ maxBindingSize: { backend: 'cpu', maxBindingSize: 2 ** 27 }, jsReplay: { backend: 'cpu', jsReplay: false }, backend: { backend: 'metal' } })) {
+      refused[name] = await tabllm.createEngine({ model: url, ...opts }).then(() => 'loaded', (e) => `${e.code}: ${e.message} [${e.details?.field}]`);
+    }
+    const engine = await tabllm.createEngine({ model: url, context: 512, backend: 'cpu', cache: false });
+    const out = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: n });
+    await engine.unload();
+    return { info: engine.info, out, refused };
+  }, { url: SMOL, messages: c.messages, n: c.greedy_ids_f32_activations.length });
+  console.log(`SmolLM2 on the CPU backend in Chromium: prefill ${r.out.timings.prefill_tok_s.toFixed(2)} tok/s, decode ${r.out.timings.decode_tok_s.toFixed(2)} tok/s (${r.info.backend_reason})`);
+  assert.equal(r.info.backend, 'cpu');
+  assert.equal(r.info.adapter, null);
+  assert.match(r.info.backend_reason, /asked for/);
+  // The weights live in wasm memory, once: streamed in, never a whole file or a second copy.
+  const cpuBound = r.info.weight_bytes + r.info.kv_cache_bytes + r.info.header_bytes + LOAD_MEMORY_OVER_HEADER;
+  assert.ok(r.info.wasm_memory_bytes <= cpuBound, `wasm memory ${r.info.wasm_memory_bytes} bytes, over weights + KV cache + header + ${LOAD_MEMORY_OVER_HEADER} = ${cpuBound}`);
+  assert.deepEqual(r.out.timings.prompt_ids, c.prompt_ids);
+  assert.deepEqual(r.out.timings.completion_ids, c.greedy_ids_f32_activations);
+  assert.match(r.refused.maxBindingSize, /^invalid_request: maxBindingSize is a WebGPU option.*\[maxBindingSize\]$/);
+  assert.match(r.refused.jsReplay, /^invalid_request: jsReplay is a WebGPU option.*\[jsReplay\]$/);
+  assert.match(r.refused.backend, /^invalid_request: backend must be one of 'auto', 'webgpu', 'cpu' \[backend\]$/);
+});
+
+await check('backend: \'auto\' on SwiftShader picks the CPU backend and says why', async () => {
+  const c = tiny.cases[0];
+  const r = await page.evaluate(async ({ ids, n }) => {
+    const engine = await tabllm.createEngine({ model: '/models/tiny-llama-q4_0.gguf', context: 128, cache: false });
+    const out = await engine.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
+    await engine.unload();
+    return { info: engine.info, ids: out.timings.completion_ids };
+  }, { ids: c.prompt_ids, n: c.greedy_ids_f32_activations.length });
+  assert.equal(r.info.backend, 'cpu');
+  assert.match(r.info.backend_reason, /software rasterizer/);
+  assert.deepEqual(r.ids, c.greedy_ids_f32_activations);
+});
+
 await context.close();
+
+await check('in Chromium without WebGPU, backend: \'auto\' picks the CPU backend and answers', async () => {
+  const c = tiny.cases[0];
+  const browser = await h.launch({ webgpu: false });
+  try {
+    const ctx = await browser.newContext({ userAgent: 'tabllm-test' });
+    const p = await ctx.newPage();
+    p.on('console', (m) => console.log(`[page without WebGPU] ${m.text()}`));
+    await p.goto(h.origin + '/tests/browser/app/index.html');
+    await p.waitForSelector('body[data-ready]');
+    const r = await p.evaluate(async ({ ids, n }) => {
+      const hasGpu = !!navigator.gpu && !!(await navigator.gpu.requestAdapter().catch(() => null));
+      const webgpu = await tabllm.createEngine({ model: '/models/tiny-llama-q4_0.gguf', backend: 'webgpu' }).then(() => 'loaded', (e) => e.code);
+      const engine = await tabllm.createEngine({ model: '/models/tiny-llama-q4_0.gguf', context: 128, cache: false });
+      const out = await engine.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
+      await engine.unload();
+      return { hasGpu, webgpu, info: engine.info, ids: out.timings.completion_ids };
+    }, { ids: c.prompt_ids, n: c.greedy_ids_f32_activations.length });
+    assert.equal(r.hasGpu, false, 'this Chromium was started without WebGPU');
+    assert.equal(r.webgpu, 'webgpu_unavailable');
+    assert.equal(r.info.backend, 'cpu');
+    assert.match(r.info.backend_reason, /no WebGPU/);
+    assert.deepEqual(r.ids, c.greedy_ids_f32_activations);
+  } finally {
+    await browser.close();
+  }
+});
+
 await h.done();

@@ -4,7 +4,10 @@ import * as tabllm from 'tabllm';
 import { createEngine } from 'tabllm';
 
 window.tabllm = tabllm;
-window.createEngine = createEngine;
+// Most checks test the WebGPU path, so they ask for it: on SwiftShader
+// `backend: 'auto'` (the default) picks the CPU backend, which the CPU
+// checks ask for by name (or leave to `auto`) through tabllm.createEngine.
+window.createEngine = (opts) => createEngine(opts && typeof opts === 'object' && !('backend' in opts) ? { backend: 'webgpu', ...opts } : opts);
 window.files = () => [...document.getElementById('file').files];
 document.getElementById('out').textContent = 'ready';
 document.body.dataset.ready = '1';
