@@ -143,3 +143,13 @@ fn generate_flushes_text_held_back_for_a_stop_string() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "The capital of France is Paris.\n", "streamed text");
 }
+
+#[test]
+fn generate_on_the_cpu_backend_matches_llama_cpp() {
+    let model = model_path(SMOLLM2);
+    let g = &reference()["greedy"][0];
+    let got = tabllm(&["generate", "--backend", "cpu", "--model", model.to_str().unwrap(), "--prompt", g["prompt"].as_str().unwrap(), "--max-tokens", "32", "--temperature", "0", "--json"]);
+    assert_eq!(got["prompt_ids"], g["prompt_ids"]);
+    assert_eq!(got["ids"], g["greedy_ids_f32_activations"], "greedy ids for {:?} on the CPU backend", g["prompt"]);
+    assert_eq!(got["text"], g["greedy_text_f32_activations"]);
+}
