@@ -8,6 +8,7 @@
 //
 // Usage (with pkg/wasm built by scripts/build-web.sh, and `npm install` in tests/browser):
 //   node tests/browser/compare-wllama.mjs [--gen-tokens 32] [--runs 1] [--engines tabllm,wllama-webgpu,wllama-cpu]
+//   (tabllm: backend 'auto'; tabllm-webgpu and tabllm-cpu ask for one backend)
 //        [--model /models/SmolLM2-135M-Instruct.Q4_1.gguf] [--threads N] [--timeout-s 1800] [--prompt-repeat 8]
 //        [--out bench-results/browser-compare.json] [--wllama-params '{"log_level":1}']  (extra wllama LoadModelParams)
 //
@@ -42,7 +43,7 @@ const outPath = resolve(repo, arg('out', 'bench-results/browser-compare.json'));
 const context = 1024; // holds the longest --prompt-repeat 8 prompt and its completion
 if (!(Number.isInteger(genTokens) && genTokens >= 2)) throw new Error('--gen-tokens must be an integer >= 2');
 if (!(Number.isInteger(runs) && runs >= 1)) throw new Error('--runs must be an integer >= 1');
-for (const name of engines) if (!['tabllm', 'wllama-webgpu', 'wllama-cpu'].includes(name)) throw new Error(`unknown engine ${name}`);
+for (const name of engines) if (!['tabllm', 'tabllm-webgpu', 'tabllm-cpu', 'wllama-webgpu', 'wllama-cpu'].includes(name)) throw new Error(`unknown engine ${name}`);
 
 // One raw-text prompt (no chat template), about 64 tokens with SmolLM2's
 // tokenizer, repeated --prompt-repeat times (8: about 512 tokens, a pp512-like
@@ -81,8 +82,8 @@ async function runEngine(name) {
     await page.goto(h.origin + '/tests/browser/compare.html');
     await page.waitForFunction(() => window.compare !== undefined, null, { timeout: 30_000 });
     const opts = { model, prompt, genTokens, context, runs };
-    const call = name === 'tabllm'
-      ? page.evaluate((o) => window.compare.tabllm(o), opts)
+    const call = name.startsWith('tabllm')
+      ? page.evaluate((o) => window.compare.tabllm(o), { ...opts, backend: name === 'tabllm' ? 'auto' : name.replace(/^tabllm-/, '') })
       : page.evaluate((o) => window.compare.wllama(o), { ...opts, backend: name.replace(/^wllama-/, ''), threads, extraParams: wllamaParams });
     result = await Promise.race([
       call,
@@ -108,7 +109,7 @@ for (const name of engines) {
   console.log(`${name}: ${r.error ? `ERROR ${r.error.code ?? r.error.type ?? ''} ${r.error.message}` : 'ok'} (${r.seconds} s)`);
 }
 await h.close();
-process.exitCode = results.some((r) => r.name === 'tabllm' && r.error) ? 1 : 0;
+process.exitCode = results.some((r) => r.name.startsWith('tabllm') && r.error) ? 1 : 0;
 const loadAfter = loadavg();
 
 // ------------------------------------------------------------------ table
@@ -139,14 +140,13 @@ console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
 for (const c of cells) console.log(line(c));
 
 const ratios = [];
-const t = results.find((r) => r.name === 'tabllm' && r.summary);
-for (const w of results.filter((r) => r.engine === 'wllama' && r.summary)) {
+for (const t of results.filter((r) => r.name.startsWith('tabllm') && r.summary)) for (const w of results.filter((r) => r.engine === 'wllama' && r.summary)) {
   for (const method of ['engine', 'wall']) {
     const a = t?.summary[method];
     const b = w.summary[method];
     if (a?.decode_tok_s && b?.decode_tok_s) {
       ratios.push({
-        vs: `wllama ${w.backend}${w.webgpu_fallback ? ' (ran on CPU)' : ''}`, method,
+        ours: `${t.name} (${t.backend})`, vs: `wllama ${w.backend}${w.webgpu_fallback ? ' (ran on CPU)' : ''}`, method,
         decode_ratio: Number((a.decode_tok_s / b.decode_tok_s).toFixed(3)),
         prefill_ratio: a.prefill_tok_s && b.prefill_tok_s ? Number((a.prefill_tok_s / b.prefill_tok_s).toFixed(3)) : null,
       });
@@ -155,7 +155,7 @@ for (const w of results.filter((r) => r.engine === 'wllama' && r.summary)) {
 }
 console.log('');
 if (!ratios.length) console.log('ratios: none (tabllm or every wllama backend has no result)');
-for (const r of ratios) console.log(`tabllm / ${r.vs}, ${r.method} figures: decode ${r.decode_ratio.toFixed(2)}x, prefill ${r.prefill_ratio == null ? '-' : r.prefill_ratio.toFixed(2) + 'x'}`);
+for (const r of ratios) console.log(`${r.ours} / ${r.vs}, ${r.method} figures: decode ${r.decode_ratio.toFixed(2)}x, prefill ${r.prefill_ratio == null ? '-' : r.prefill_ratio.toFixed(2) + 'x'}`);
 
 // Greedy texts side by side (the first measured non-streaming run of each engine).
 console.log('');
@@ -171,7 +171,7 @@ for (let i = 0; i < texts.length; i++) {
 }
 console.log('');
 for (const r of results) {
-  if (r.engine === 'tabllm' && r.info) console.log(`tabllm: adapter ${r.info.adapter?.vendor}/${r.info.adapter?.architecture} (${r.info.adapter?.precision}); tokenize() gives ${r.tokenize_count} prompt tokens`);
+  if (r.engine === 'tabllm' && r.info) console.log(`${r.name}: backend ${r.info.backend} (${r.info.backend_reason}), adapter ${r.info.adapter?.vendor}/${r.info.adapter?.architecture} (${r.info.adapter?.precision}); tokenize() gives ${r.tokenize_count} prompt tokens`);
   if (r.engine !== 'wllama') continue;
   if (r.webgpu_fallback) console.log(`${r.name}: ${r.webgpu_fallback}`);
   else if (r.model_buffers_mib) console.log(`${r.name}: model buffers MiB ${JSON.stringify(r.model_buffers_mib)}${r.offload_line ? ', ' + r.offload_line.trim() : ''}; ${r.threads} thread(s), cross-origin isolated: ${r.env?.crossOriginIsolated}`);

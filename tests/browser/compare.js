@@ -134,22 +134,23 @@ async function measure(e, req, runs, out) {
 
 // ---------------------------------------------------------------- tabllm
 
-async function runTabllm({ model, prompt, genTokens, context, runs }) {
-  const out = { engine: 'tabllm', backend: 'webgpu', adapter: await adapterInfo() };
+async function runTabllm({ model, prompt, genTokens, context, runs, backend = 'auto' }) {
+  const out = { engine: 'tabllm', backend, adapter: await adapterInfo() };
   let engine;
   try {
     const { createEngine } = await import('/pkg/tabllm.js');
     const phases = [];
     const t0 = now();
     engine = await createEngine({
-      model, context, cache: false,
+      model, context, cache: false, backend,
       onProgress: (p) => { if (phases.at(-1)?.phase !== p.phase) phases.push({ phase: p.phase, at_s: round((now() - t0) / 1000, 3) }); },
     });
     out.load_s = round((now() - t0) / 1000, 3);
-    out.load_method = 'wall clock around createEngine({ model: url, context, cache: false }) (download from the local server included)';
+    out.load_method = `wall clock around createEngine({ model: url, context, cache: false, backend: '${backend}' }) (download from the local server included)`;
     out.load_phases = phases;
     const info = engine.info;
-    out.info = { name: info.name, architecture: info.architecture, context: info.context, layers: info.layers, weight_bytes: info.weight_bytes, adapter: info.adapter, limits: info.limits, load_seconds: info.load_seconds, from_cache: info.from_cache };
+    out.backend = info.backend;
+    out.info = { name: info.name, backend: info.backend, backend_reason: info.backend_reason, architecture: info.architecture, context: info.context, layers: info.layers, weight_bytes: info.weight_bytes, adapter: info.adapter, limits: info.limits, load_seconds: info.load_seconds, from_cache: info.from_cache };
     out.wasm_memory_bytes = info.wasm_memory_bytes;
     out.wasm_memory_method = 'engine.info.wasm_memory_bytes (wasm memory size after the load; it only grows, so the peak during the load)';
     out.tokenize_count = (await engine.tokenize(prompt)).length;
