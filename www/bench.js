@@ -46,6 +46,9 @@ const config = {
   autorun: params.get('autorun') === '1',
   // js_replay=0: encode steps through wgpu's per-dispatch calls (to compare the host cost).
   js_replay: params.get('js_replay') !== '0',
+  // backend=webgpu|cpu: run the throughput tests on that backend (default auto,
+  // which takes the CPU on a software adapter such as SwiftShader).
+  backend: ['webgpu', 'cpu'].includes(params.get('backend')) ? params.get('backend') : 'auto',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -341,7 +344,9 @@ async function runThroughput() {
     engine = await createEngine({
       model: src,
       context,
-      jsReplay: config.js_replay,
+      backend: config.backend,
+      // A WebGPU option: refused with backend 'cpu'.
+      ...(config.backend === 'cpu' ? {} : { jsReplay: config.js_replay }),
       onProgress: (p) => {
         if (p.fraction !== null) bar.value = p.fraction;
         if (p.phase !== 'ready') status(`Loading the model (${p.phase}): ${sizeLabel(Math.max(1, p.bytes_loaded))}${p.bytes_total ? ` of ${sizeLabel(p.bytes_total)}` : ''}…`);

@@ -77,7 +77,8 @@ await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: 
 let run = null;
 await h.check('Run all (autorun) ends with a JSON of every figure, positive and consistent', async () => {
   const t = Date.now();
-  await page.goto(`${h.origin}/www/bench.html?autorun=1&pp=${PP.join(',')}&tg=${GEN}&max_bytes=${CAP}&runs=3&context=${CONTEXT}&inspect=${MODELS[0].path}`);
+  // The throughput figures checked here are the WebGPU path's (dispatches, host encode): ask for it.
+  await page.goto(`${h.origin}/www/bench.html?autorun=1&backend=webgpu&pp=${PP.join(',')}&tg=${GEN}&max_bytes=${CAP}&runs=3&context=${CONTEXT}&inspect=${MODELS[0].path}`);
   await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state) && window.benchResult, null, { timeout: 240_000 });
   const state = await page.evaluate(() => [document.body.dataset.state, document.body.dataset.error]);
   assert.equal(state[0], 'done', `page error: ${state[1]}`);
@@ -139,6 +140,7 @@ await h.check('Run all (autorun) ends with a JSON of every figure, positive and 
   assert.equal(tp.dispatches_per_token, 5 * MODELS[0].facts.block_count + 3, 'dispatches per decoded token');
   assert.ok(tp.host_encode_ms_per_token > 0 && tp.host_encode_ms_per_token < 1000 / tp.decode_tok_s, `host encode ${tp.host_encode_ms_per_token} ms within a token's ${1000 / tp.decode_tok_s} ms`);
   assert.match(await page.locator('#tp-info').innerText(), new RegExp(`${tp.dispatches_per_token} GPU dispatches`));
+  assert.equal(tp.backend, 'webgpu');
   if (tp.weight_bytes_per_token !== undefined) close(tp.weight_bytes_per_token + tp.kv_bytes_per_token, tp.bytes_per_token, 1e-9, 'weights + KV per token');
 
   // Will it run (the inspect URL): sizes as in the file.
@@ -266,6 +268,23 @@ await h.check('the tests to run follow the controls: pp512 and tg128 by default,
   assert.equal(await tests(), 'Tests: pp128, pp256, tg64.');
   await page.fill('#tp-pp', '12x');
   assert.match(await tests(), /^prompt tokens \(pp\) must be whole numbers above 0/);
+});
+
+await h.check('on the CPU backend the throughput tests say so, with the weights streamed per second and the ops per token', async () => {
+  await page.goto(`${h.origin}/www/bench.html?autorun=1&backend=cpu&pp=16&tg=${GEN}&max_bytes=${MIB}&runs=1&context=256&inspect=${MODELS[0].path}`);
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state) && window.benchResult, null, { timeout: 240_000 });
+  const state = await page.evaluate(() => [document.body.dataset.state, document.body.dataset.error]);
+  assert.equal(state[0], 'done', `page error: ${state[1]}`);
+  const tp = (await page.evaluate(() => window.benchResult)).throughput;
+  console.log(`bench page, CPU backend: ${tp.tests.map((r) => `${r.test} ${r.tok_s.toFixed(2)} tok/s`).join(', ')}; ${(tp.implied_gbps).toFixed(3)} GB/s of weights + KV while decoding`);
+  assert.equal(tp.backend, 'cpu');
+  assert.match(tp.backend_reason, /asked for/);
+  assert.deepEqual(tp.tests.map((r) => r.test), ['pp16', `tg${GEN}`]);
+  for (const r of tp.tests) positive(r.tok_s, `${r.test} tok/s`);
+  close(tp.implied_gbps, (tp.bytes_per_token * tp.decode_tok_s) / 1e9, 1e-6, 'implied = bytes/token × tok/s');
+  const text = await page.locator('#tp-info').innerText();
+  assert.match(text, /CPU \(asked for/);
+  assert.match(text, new RegExp(`${tp.dispatches_per_token} CPU ops`));
 });
 
 await h.check('autorun with a missing model ends in state error, with the reason, and keeps what did run', async () => {
