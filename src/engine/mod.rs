@@ -21,7 +21,7 @@ pub use throughput::{measure_throughput, BenchError, BenchPlan, BenchRow, BenchT
 
 use web_time::Instant;
 
-use crate::model::{Model, ModelError, Output, PendingStep, StepInput, StepResult};
+use crate::model::{BackendKind, Model, ModelError, Output, PendingStep, StepInput, StepResult};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tokenizer::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, StreamDecoder, Tokenizer, TokenizerError};
 
@@ -115,25 +115,31 @@ pub struct PrefillProgress {
     pub total: usize,
 }
 
-/// Prompt tokens of the first prefill step, before anything is measured.
+/// Prompt tokens of the first prefill step on the GPU, before anything is measured.
 pub const FIRST_PREFILL_CHUNK: usize = 64;
-/// Fewest prompt tokens in a prefill step (unless fewer remain): below this a
-/// prefill GEMM's token tiles run part empty.
+/// Fewest prompt tokens in a GPU prefill step (unless fewer remain): below
+/// this a prefill GEMM's token tiles run part empty.
 pub const MIN_PREFILL_CHUNK: usize = 64;
+/// The same two on the CPU backend, whose matmuls tile a few tokens at a
+/// time: short steps cost little there, and keep an abort within a fraction
+/// of a second on a slow machine.
+pub const CPU_FIRST_PREFILL_CHUNK: usize = 16;
+pub const CPU_MIN_PREFILL_CHUNK: usize = 16;
 /// Wall time a prefill step aims at: the longest an abort or a progress
 /// report waits, as the engine only sees them between steps.
 pub const PREFILL_STEP_TARGET_SECS: f64 = 0.25;
 
 /// Tokens of the next prefill step, after the last one of `last_tokens`
 /// tokens took `last_secs`: as many as fit [`PREFILL_STEP_TARGET_SECS`] at
-/// that time per token, at least [`MIN_PREFILL_CHUNK`], at most `max_batch`
-/// and `remaining`. A fast GPU thus runs full `max_batch` steps, and a
-/// software adapter (seconds per token) the minimum.
-pub fn next_prefill_chunk(last_secs: f64, last_tokens: usize, remaining: usize, max_batch: usize) -> usize {
+/// that time per token, at least `min_chunk` ([`MIN_PREFILL_CHUNK`], or
+/// [`CPU_MIN_PREFILL_CHUNK`]), at most `max_batch` and `remaining`. A fast
+/// GPU thus runs full `max_batch` steps, and a software adapter (seconds per
+/// token) the minimum.
+pub fn next_prefill_chunk(last_secs: f64, last_tokens: usize, remaining: usize, max_batch: usize, min_chunk: usize) -> usize {
     let per_token = last_secs / last_tokens.max(1) as f64;
     let fit = if per_token > 0.0 { PREFILL_STEP_TARGET_SECS / per_token } else { f64::INFINITY };
     // `as` saturates: an unmeasurably fast step asks for max_batch.
-    let paced = (fit as usize).max(MIN_PREFILL_CHUNK).min(max_batch.max(1));
+    let paced = (fit as usize).max(min_chunk).min(max_batch.max(1));
     paced.min(remaining)
 }
 
@@ -347,7 +353,11 @@ impl Engine {
         let mut keep_going = on_prefill(PrefillProgress { done: 0, total });
         // Paced steps (see `next_prefill_chunk`): abort and progress come
         // between steps, so on a slow adapter a step stays short.
-        let mut n = total.min(FIRST_PREFILL_CHUNK).min(max_batch);
+        let (first_chunk, min_chunk) = match self.model.backend() {
+            BackendKind::WebGpu => (FIRST_PREFILL_CHUNK, MIN_PREFILL_CHUNK),
+            BackendKind::Cpu => (CPU_FIRST_PREFILL_CHUNK, CPU_MIN_PREFILL_CHUNK),
+        };
+        let mut n = total.min(first_chunk).min(max_batch);
         while keep_going && self.cached.len() < prompt_ids.len() {
             let at = self.cached.len();
             let chunk = &prompt_ids[at..at + n];
@@ -361,7 +371,7 @@ impl Engine {
             let t = Instant::now();
             first = Some(self.step(chunk, out).await?);
             keep_going = on_prefill(PrefillProgress { done: self.cached.len() - start, total });
-            n = next_prefill_chunk(t.elapsed().as_secs_f64(), n, prompt_ids.len() - self.cached.len(), max_batch);
+            n = next_prefill_chunk(t.elapsed().as_secs_f64(), n, prompt_ids.len() - self.cached.len(), max_batch, min_chunk);
         }
         let prefill_seconds = t0.elapsed().as_secs_f64();
         let Some(first) = first.filter(|_| keep_going) else {
@@ -568,19 +578,21 @@ mod tests {
     fn prefill_steps_are_paced_to_the_target() {
         // SwiftShader-like: 64 tokens in 40 s; a step of the target would be
         // under one token, so the minimum (GEMM tiles stay full).
-        assert_eq!(next_prefill_chunk(40.0, 64, 2000, 512), MIN_PREFILL_CHUNK);
+        assert_eq!(next_prefill_chunk(40.0, 64, 2000, 512, MIN_PREFILL_CHUNK), MIN_PREFILL_CHUNK);
         // 64 tokens in 0.1 s: 0.25 s holds 160 tokens.
-        assert_eq!(next_prefill_chunk(0.1, 64, 2000, 512), 160);
+        assert_eq!(next_prefill_chunk(0.1, 64, 2000, 512, MIN_PREFILL_CHUNK), 160);
         // A fast GPU: full max_batch steps.
-        assert_eq!(next_prefill_chunk(0.004, 64, 2000, 512), 512);
-        assert_eq!(next_prefill_chunk(0.0, 64, 2000, 512), 512, "a step too fast to time");
+        assert_eq!(next_prefill_chunk(0.004, 64, 2000, 512, MIN_PREFILL_CHUNK), 512);
+        assert_eq!(next_prefill_chunk(0.0, 64, 2000, 512, MIN_PREFILL_CHUNK), 512, "a step too fast to time");
         // Never past what remains, nor past max_batch.
-        assert_eq!(next_prefill_chunk(0.004, 64, 100, 512), 100);
-        assert_eq!(next_prefill_chunk(40.0, 64, 20, 512), 20, "the last few tokens");
-        assert_eq!(next_prefill_chunk(40.0, 64, 2000, 8), 8, "a max_batch below the minimum");
-        assert_eq!(next_prefill_chunk(0.1, 64, 0, 512), 0, "nothing left");
+        assert_eq!(next_prefill_chunk(0.004, 64, 100, 512, MIN_PREFILL_CHUNK), 100);
+        assert_eq!(next_prefill_chunk(40.0, 64, 20, 512, MIN_PREFILL_CHUNK), 20, "the last few tokens");
+        assert_eq!(next_prefill_chunk(40.0, 64, 2000, 8, MIN_PREFILL_CHUNK), 8, "a max_batch below the minimum");
+        assert_eq!(next_prefill_chunk(0.1, 64, 0, 512, MIN_PREFILL_CHUNK), 0, "nothing left");
         // The measured rate, not the last size, decides: 512 tokens in 2 s is 64 per 0.25 s.
-        assert_eq!(next_prefill_chunk(2.0, 512, 2000, 512), 64);
-        assert_eq!(next_prefill_chunk(0.5, 512, 2000, 512), 256);
+        assert_eq!(next_prefill_chunk(2.0, 512, 2000, 512, MIN_PREFILL_CHUNK), 64);
+        assert_eq!(next_prefill_chunk(0.5, 512, 2000, 512, MIN_PREFILL_CHUNK), 256);
+        // The CPU backend's floor: 1 s for 16 tokens paces down to 16, not 64.
+        assert_eq!(next_prefill_chunk(1.0, 16, 2000, 512, CPU_MIN_PREFILL_CHUNK), CPU_MIN_PREFILL_CHUNK);
     }
 }
