@@ -50,11 +50,12 @@ step "install the pinned wasm-opt (npm binaryen, scripts/package-lock.json)" \
   "npm ci failed in scripts/; check that the npm registry is reachable and that node and npm are installed (scripts/install-deps.sh)" \
   bash -c 'cd scripts && npm ci --no-audit --no-fund --silent'
 
-# The features are the ones rustc's wasm32 target emits by default.
+# The features are the ones rustc's wasm32 target emits by default, plus
+# SIMD (.cargo/config.toml builds with +simd128).
 step "optimize the wasm (wasm-opt -O3)" \
   "wasm-opt failed on pkg/wasm/tabllm_bg.wasm; its message is above" \
   scripts/node_modules/.bin/wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-    --enable-reference-types --enable-multivalue pkg/wasm/tabllm_bg.wasm -o pkg/wasm/tabllm_bg.wasm
+    --enable-reference-types --enable-multivalue --enable-simd pkg/wasm/tabllm_bg.wasm -o pkg/wasm/tabllm_bg.wasm
 
 if [ -f www/package-lock.json ]; then
   step "install the page's npm packages (www/package-lock.json)" \
