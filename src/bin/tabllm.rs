@@ -584,13 +584,19 @@ fn bench(mut a: BenchArgs) -> Result<()> {
         }
         if let (Some(d), Some(roof)) = (d, roof) {
             println!(
-                "tg{}: {} compute dispatches per token, {:.3} ms host encode per token; matvec {}, {}/{} layers fused",
+                "tg{}: {}",
                 d.gen_tokens,
-                d.dispatches_per_token,
-                d.host_encode_ms_per_token,
-                matvec,
-                m.fused_layers().0,
-                m.fused_layers().1
+                if gpu.is_some() {
+                    format!(
+                        "{} compute dispatches per token, {:.3} ms host encode per token; matvec {matvec}, {}/{} layers fused",
+                        d.dispatches_per_token,
+                        d.host_encode_ms_per_token,
+                        m.fused_layers().0,
+                        m.fused_layers().1
+                    )
+                } else {
+                    format!("{} CPU ops per token on the CPU backend", d.dispatches_per_token)
+                }
             );
             println!(
                 "decode reads {:.1} MB/token ({:.1} MB weights + {:.2} MB KV cache): {:.2} GB/s implied",
