@@ -170,13 +170,14 @@ fn check_tools(tools: &Json) -> Result<Vec<Json>, ToolError> {
     for (i, tool) in list.iter().enumerate() {
         let at = format!("tools[{i}]");
         let obj = tool.as_object().ok_or_else(|| shape(at.clone(), "an object"))?;
-        if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "type" | "function")) {
-            return Err(ToolError::UnknownField { field: format!("{at}.{k}") });
-        }
+        // The type first: another kind of tool (OpenAI's `custom`) is named as such.
         match obj.get("type") {
             Some(Json::String(t)) if t == "function" => {}
             Some(Json::String(t)) => return Err(ToolError::ToolType { field: format!("{at}.type"), got: t.clone() }),
             _ => return Err(shape(format!("{at}.type"), "the string \"function\"")),
+        }
+        if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "type" | "function")) {
+            return Err(ToolError::UnknownField { field: format!("{at}.{k}") });
         }
         let at = format!("{at}.function");
         let f = obj.get("function").and_then(Json::as_object).ok_or_else(|| shape(at.clone(), "an object"))?;
@@ -273,6 +274,7 @@ mod tests {
             (json!([]), "`tools` must be a non-empty array"),
             (json!([weather(), 3]), "`tools[1]` must be an object"),
             (json!([{"type": "custom", "function": {"name": "x"}}]), "`tools[0].type` is `custom`"),
+            (json!([{"type": "custom", "custom": {"name": "x"}}]), "`tools[0].type` is `custom`; only `function` tools are supported"),
             (json!([weather(), {"type": "function", "function": {"name": "bad name"}}]), "`tools[1].function.name` must be a string of 1 to 64"),
             (json!([weather(), {"type": "function", "function": {}}]), "`tools[1].function.name` must be"),
             (json!([{"type": "function", "function": {"name": "a".repeat(65)}}]), "`tools[0].function.name` must be"),
