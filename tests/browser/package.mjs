@@ -194,12 +194,20 @@ const QWEN_TOOLS_PROMPT = '<|im_start|>system\nYou are Qwen, created by Alibaba 
   + '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>\n'
   + '<|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n';
 
-await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_choice, bad tools and a template without tools refused by name', async () => {
-  // The tiny random-weight Qwen2 with Qwen2.5's template (it takes tools), and as published (SmolLM2's template: no tools).
+// The tiny random-weight Qwen2 with Qwen2.5's template (it takes tools), and
+// as published (SmolLM2's template: no tools), served from target/browser-models/.
+let toolModelsMade = false;
+const makeToolModels = () => {
+  if (toolModelsMade) return;
   const dir = join(repo, 'target/browser-models');
   mkdirSync(dir, { recursive: true });
   execFileSync('python3', [join(repo, 'scripts/set_chat_template.py'), join(shared, 'tiny/tiny-qwen2-q4_k_m.gguf'), join(repo, 'tests/templates/qwen2.5-instruct.jinja'), join(dir, 'tiny-qwen2-tools.gguf')]);
   copyFileSync(join(shared, 'tiny/tiny-qwen2-q4_k_m.gguf'), join(dir, 'tiny-qwen2-q4_k_m.gguf'));
+  toolModelsMade = true;
+};
+
+await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_choice, bad tools and a template without tools refused by name', async () => {
+  makeToolModels();
   const r = await page.evaluate(async ({ url, plainUrl, tool }) => {
     const tools = [tool];
     const messages = [{ role: 'user', content: 'Weather in Oslo?' }];
@@ -257,6 +265,43 @@ await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_c
   assert.match(r.functionCall, /^invalid_request: function_call is not supported by tabllm /);
   assert.match(r.completions, /^invalid_request: tools is not supported by tabllm on completions/);
   assert.match(r.noTools, /^invalid_request: `tools` cannot be used with this model: its chat template does not take tools \{"field":"tools"\}$/);
+});
+
+await check('a reply with tool calls comes back in OpenAI\'s shape, whole and streamed (the package over a worker result that called a tool)', async () => {
+  // Random weights never call a tool, and forcing a call needs constrained
+  // decoding: here the worker's answer is given (the protocol of
+  // src/web/mod.rs: text events, then a result with `tool_reply`), and the
+  // package's replies are checked against OpenAI's documented shapes.
+  makeToolModels();
+  const r = await page.evaluate(async ({ url, tool }) => {
+    const engine = await createEngine({ model: url, context: 512, cache: false });
+    const call = { id: 'call_abc', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } };
+    const sent = [];
+    engine.client.call = async (op, args, { onEvent }) => {
+      sent.push(args.request);
+      onEvent({ type: 'text', text: 'Checking.' });
+      onEvent({ type: 'text', text: '' });
+      return { text: 'Checking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>', tool_reply: { content: 'Checking.', tool_calls: [call] },
+        finish_reason: 'tool_calls', ids: [5, 6, 7], prompt_ids: [1, 2], prompt_tokens: 2, prefilled_tokens: 2, prefill_tok_s: 1, decode_tok_s: 1 };
+    };
+    const req = { messages: [{ role: 'user', content: 'Weather in Oslo?' }], tools: [tool], tool_choice: 'auto', parallel_tool_calls: false };
+    const whole = await engine.chat.completions.create(req);
+    const chunks = [];
+    for await (const c of await engine.chat.completions.create({ ...req, stream: true })) chunks.push(c.choices[0]);
+    await engine.unload();
+    return { sent, whole: whole.choices[0], chunks, call };
+  }, { url: '/target/browser-models/tiny-qwen2-tools.gguf', tool: QWEN_TOOL });
+  assert.deepEqual(r.sent[0].tools, [QWEN_TOOL]);
+  assert.equal(r.sent[0].tool_choice, 'auto');
+  assert.equal(r.sent[0].parallel_tool_calls, false);
+  assert.deepEqual(r.whole, { index: 0, message: { role: 'assistant', content: 'Checking.', tool_calls: [r.call], refusal: null }, logprobs: null, finish_reason: 'tool_calls' });
+  assert.deepEqual(r.chunks.map((c) => c.delta), [
+    { role: 'assistant', content: '' },
+    { content: 'Checking.' },
+    { tool_calls: [{ index: 0, id: 'call_abc', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }] },
+    {},
+  ]);
+  assert.deepEqual(r.chunks.map((c) => c.finish_reason), [null, null, null, 'tool_calls']);
 });
 
 await check('a long prefill reports progress and stops on abort; leaving a for await cancels its request', async () => {
