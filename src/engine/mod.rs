@@ -297,6 +297,16 @@ impl Engine {
         Ok((t.render_prompt(messages, final_assistant, &args)?, format))
     }
 
+    /// The grammar (llguidance's Lark syntax) that forces the call a
+    /// `tool_choice` of `required` or a named function asks for, in the
+    /// model's call format, its markers written as this vocabulary's tokens
+    /// where they are one (see [`forced_call_grammar`](crate::tokenizer::forced_call_grammar));
+    /// `None` for `auto` / `none`. For constrained decoding: until the engine
+    /// has it, [`ToolRequest::check_choice_supported`] refuses those choices.
+    pub fn forced_tool_grammar(&self, tools: &ToolRequest, format: ToolCallFormat) -> Option<String> {
+        crate::tokenizer::forced_call_grammar(format, &tools.tools, &tools.choice, tools.parallel, &|m| self.tokenizer.token_id(m))
+    }
+
     /// [`encode_chat_with`](Self::encode_chat_with) with tools (see [`render_chat_tools`](Self::render_chat_tools)).
     pub fn encode_chat_tools(
         &self,

@@ -15,7 +15,8 @@
 //!   parsed: they stay content.
 //! - [`ToolCallFormat::Mistral`] (Mistral v0.3, Nemo, Small 3.x; the template
 //!   holds `[TOOL_CALLS]`): `[TOOL_CALLS][{"name": "f", "arguments": {...}, "id": "..."}, ...]`,
-//!   or the newer `[TOOL_CALLS]f[ARGS]{...}` (repeated for several calls).
+//!   or the newer `[TOOL_CALLS]f[ARGS]{...}` / `[TOOL_CALLS]f[CALL_ID]id[ARGS]{...}`
+//!   (repeated for several calls).
 //!   Text before `[TOOL_CALLS]` is content.
 //!
 //! A reply whose call text does not parse (broken JSON, a call without a
@@ -46,6 +47,7 @@ const HERMES_CLOSE: &str = "</tool_call>";
 const PYTHON_TAG: &str = "<|python_tag|>";
 const MISTRAL_CALLS: &str = "[TOOL_CALLS]";
 const MISTRAL_ARGS: &str = "[ARGS]";
+const MISTRAL_CALL_ID: &str = "[CALL_ID]";
 
 impl ToolCallFormat {
     /// The format a chat template's source implies, checked in llama.cpp's order.
@@ -275,9 +277,12 @@ fn parse_mistral(text: &str) -> Option<Split<'_>> {
             }
             rest = after;
         } else {
-            // name[ARGS]{...}
+            // name[ARGS]{...}, or name[CALL_ID]id[ARGS]{...}
             let args_at = s.find(MISTRAL_ARGS)?;
-            let name = s[..args_at].trim();
+            let (name, id) = match s[..args_at].split_once(MISTRAL_CALL_ID) {
+                Some((name, id)) => (name.trim(), Some(id.trim().to_string())),
+                None => (s[..args_at].trim(), None),
+            };
             if !valid_name(name) {
                 return None;
             }
@@ -286,7 +291,7 @@ fn parse_mistral(text: &str) -> Option<Split<'_>> {
                 Json::Object(_) => serde_json::to_string(&v).ok()?,
                 _ => return None,
             };
-            calls.push(RawCall { name: name.to_string(), arguments, id: None });
+            calls.push(RawCall { name: name.to_string(), arguments, id });
             rest = after;
         }
         match rest.trim_start().strip_prefix(MISTRAL_CALLS) {
@@ -573,6 +578,8 @@ mod tests {
         let p = parse_tool_calls(ToolCallFormat::Mistral, out, true).unwrap();
         assert_eq!(p.content.as_deref(), Some("Sure."));
         assert_eq!(names_and_args(&p), [call("get_weather", r#"{"city":"Oslo"}"#), call("get_time", r#"{"tz":"UTC"}"#)]);
+        let p = parse_tool_calls(ToolCallFormat::Mistral, "[TOOL_CALLS]get_time[CALL_ID]Zx9Yw8Vu7[ARGS]{\"tz\": \"UTC\"}", true).unwrap();
+        assert_eq!((names_and_args(&p), p.calls[0].id.as_str()), (vec![call("get_time", r#"{"tz":"UTC"}"#)], "Zx9Yw8Vu7"));
         for out in ["[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}", "[TOOL_CALLS][]", "[TOOL_CALLS]bad name[ARGS]{}", "[TOOL_CALLS]f[ARGS][1]"] {
             assert_eq!(parse_tool_calls(ToolCallFormat::Mistral, out, true), None, "{out:?}");
         }
@@ -591,6 +598,26 @@ mod tests {
         assert!(is_mistral_id(&new_call_id(ToolCallFormat::Mistral)));
         let v = serde_json::to_value(ToolCall { id: "call_1".into(), name: "f".into(), arguments: "{}".into() }).unwrap();
         assert_eq!(v, json!({"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}));
+    }
+
+    /// A Mistral call id goes back into the conversation: Mistral Nemo's
+    /// template raises on any id but 9 characters; `call_…` ids would not do.
+    #[test]
+    fn mistral_ids_render_in_mistral_nemos_template() {
+        let src = std::fs::read_to_string(format!("{}/tests/templates/tool_formats/mistral-nemo.jinja", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let t = super::super::ChatTemplate::new(&src).unwrap();
+        let conversation = |id: &str| {
+            let json = json!([
+                {"role": "user", "content": "Weather in Oslo?"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}]},
+                {"role": "tool", "tool_call_id": id, "content": "12 C"},
+            ]);
+            serde_json::from_value::<Vec<super::super::ChatMessage>>(json).unwrap()
+        };
+        let id = new_call_id(ToolCallFormat::Mistral);
+        let out = t.render(&conversation(&id), true, "<s>", "</s>").unwrap();
+        assert!(out.contains(&format!("\"id\": \"{id}\"}}]</s>[TOOL_RESULTS]")), "{out}");
+        assert!(t.render(&conversation(&new_call_id(ToolCallFormat::Hermes)), true, "<s>", "</s>").is_err());
     }
 
     /// Feeds `pieces` through a stream; returns the content sent while
