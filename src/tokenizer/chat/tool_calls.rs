@@ -71,11 +71,13 @@ impl ToolCallFormat {
         }
     }
 
-    /// Byte offset in `text` where a call (possibly still incomplete) begins.
-    fn call_start(self, text: &str) -> Option<usize> {
+    /// Byte offset in `text` where a call (possibly still incomplete)
+    /// begins, searching from `from` (a char boundary before which no call
+    /// can begin: a stream searches only what it has not sent).
+    fn call_start(self, text: &str, from: usize) -> Option<usize> {
         match self {
-            Self::Hermes => text.find(HERMES_OPEN),
-            Self::Mistral => text.find(MISTRAL_CALLS),
+            Self::Hermes => text[from..].find(HERMES_OPEN).map(|i| from + i),
+            Self::Mistral => text[from..].find(MISTRAL_CALLS).map(|i| from + i),
             Self::Llama3 => {
                 let s = text.trim_start();
                 (s.starts_with('{') || s.starts_with(PYTHON_TAG)).then_some(0)
@@ -379,7 +381,8 @@ impl ToolCallStream {
         if self.in_call {
             return String::new();
         }
-        let end = match self.format.call_start(&self.text) {
+        // A marker cannot begin in the text sent: any start of one was held back.
+        let end = match self.format.call_start(&self.text, self.sent) {
             Some(at) => {
                 self.in_call = true;
                 self.text[..at].trim_end().len()
@@ -666,6 +669,43 @@ mod tests {
         let (sent, end) = stream(ToolCallFormat::Mistral, &["Ok [TOOL", "_CALLS][{\"name\": \"f\", \"arguments\": {}}]"]);
         assert_eq!(sent, ["Ok", ""]);
         assert_eq!((end.tail.as_str(), end.content.as_deref(), end.calls.len()), ("", Some("Ok"), 1));
+    }
+
+    /// However a reply is cut into pieces (each byte split, and one
+    /// character at a time), the stream sends exactly the content of the
+    /// whole reply (hand-checked above) and the same calls; no piece sent
+    /// holds call markup.
+    #[test]
+    fn stream_equals_the_whole_reply_at_every_split() {
+        let cases = [
+            (ToolCallFormat::Hermes, "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>"),
+            (ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"a\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"b\", \"arguments\": {}}\n</tool_call>"),
+            (ToolCallFormat::Hermes, "Ünïcode <tool_call>{\"name\": broken</tool_call> tail "),
+            (ToolCallFormat::Hermes, "Plain answer with < and <tool and no call.\n"),
+            (ToolCallFormat::Llama3, "  <|python_tag|>{\"name\": \"f\", \"parameters\": {\"x\": \"é\"}}"),
+            (ToolCallFormat::Llama3, "<|python is not a tag"),
+            (ToolCallFormat::Mistral, "Sure. [TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}]"),
+            (ToolCallFormat::Mistral, "[TOOL_CALLS]f[ARGS]{\"a\": 1}[TOOL_CALLS]g[ARGS]{}"),
+        ];
+        for (format, text) in cases {
+            let whole = parse_tool_calls(format, text, true);
+            let want_content = match &whole {
+                Some(p) => p.content.clone().unwrap_or_default(),
+                None => text.to_string(),
+            };
+            let want_calls: Vec<(String, String)> = whole.as_ref().map(names_and_args).unwrap_or_default();
+            let mut splits: Vec<Vec<&str>> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).map(|i| vec![&text[..i], &text[i..]]).collect();
+            splits.push(text.char_indices().map(|(i, c)| &text[i..i + c.len_utf8()]).collect());
+            for pieces in splits {
+                let (sent, end) = stream(format, &pieces);
+                let streamed = sent.concat() + &end.tail;
+                assert_eq!(streamed, want_content, "{format:?} {pieces:?}");
+                assert_eq!(end.calls.iter().map(|c| (c.name.clone(), c.arguments.clone())).collect::<Vec<_>>(), want_calls, "{pieces:?}");
+                if whole.is_some() {
+                    assert!(!streamed.contains("<tool_call>") && !streamed.contains("[TOOL_CALLS]") && !streamed.contains('{'), "{pieces:?}: {streamed:?}");
+                }
+            }
+        }
     }
 
     #[test]
