@@ -412,7 +412,10 @@ impl WebEngine {
         let tools: Option<serde_json::Value> = tools.map(|t| serde_json::from_str(&t)).transpose().map_err(bad_request)?;
         // Rendering only: checked as tool_choice `none` is (the template must
         // take tools; its call format does not matter here).
-        let tools = ToolRequest::from_fields(tools.as_ref(), Some(&"none".into()), None).map_err(|e| js(crate::engine::EngineError::Tools(e)))?;
+        let tools = match tools {
+            Some(t) => ToolRequest::from_fields(Some(&t), Some(&"none".into()), None).map_err(|e| js(crate::engine::EngineError::Tools(e)))?,
+            None => None,
+        };
         self.with_engine(|e| e.render_chat_tools(&messages, FinalAssistant::Continue, tools.as_ref()).map(|(text, _)| text).map_err(js))
     }
 

@@ -219,6 +219,7 @@ await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_c
     for await (const c of await chat({ tools, stream: true })) chunks.push(c);
     const out = {
       rendered: await engine.applyChatTemplate(messages, { tools }),
+      renderedPlain: await engine.applyChatTemplate(messages),
       promptIds: withTools.timings.prompt_ids,
       noneIds: (await chat({ tools, tool_choice: 'none', parallel_tool_calls: false })).timings.prompt_ids,
       plainIds: (await chat({})).timings.prompt_ids,
@@ -245,6 +246,7 @@ await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_c
     return out;
   }, { url: '/target/browser-models/tiny-qwen2-tools.gguf', plainUrl: '/target/browser-models/tiny-qwen2-q4_k_m.gguf', tool: QWEN_TOOL });
   assert.equal(r.rendered, QWEN_TOOLS_PROMPT);
+  assert.equal(r.renderedPlain, '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n');
   assert.deepEqual(r.promptIds, r.renderedIds, 'a request with tools prompts with exactly that text');
   assert.deepEqual(r.noneIds, r.promptIds, 'tool_choice none still renders the tools');
   assert.ok(r.plainIds.length < r.promptIds.length);
