@@ -71,7 +71,7 @@ export interface ToolCall { id: string; type: 'function'; function: { name: stri
  * Unknown roles and fields are refused with `invalid_request` naming them. */
 export type ChatMessage =
   | { role: 'system' | 'developer' | 'user'; content: string | TextContentPart[]; name?: string }
-  /** `tool_calls`: the calls this turn made (rendered by the template; tabllm does not make calls). */
+  /** `tool_calls`: the calls this turn made (a reply with tool_calls goes back into the conversation as it came). */
   | { role: 'assistant'; content: string | TextContentPart[] | null; name?: string; tool_calls?: ToolCall[] }
   /** `tool_call_id`: the call this answers. */
   | { role: 'tool'; content: string | TextContentPart[]; tool_call_id: string };
@@ -79,7 +79,7 @@ export type ChatMessage =
 /** Every number is checked: one outside its range rejects with `invalid_request`
  * (null is taken as absent, as OpenAI's types allow it)
  * naming the field and the range (`details: { field, min, max, got }`). OpenAI
- * fields tabllm does not do (`logit_bias`, `tools`, `tool_choice`,
+ * fields tabllm does not do (`logit_bias`, `functions`, `function_call`,
  * `response_format`, …) are refused by name; `model` and `user` are ignored. */
 export interface SamplingOptions {
   /** Choices to generate, 1 to 8 (default 1): each a generation of the same
@@ -124,6 +124,21 @@ export interface SamplingOptions {
 
 export interface PromptProgress { prompt_tokens_done: number; prompt_tokens_total: number }
 
+/** A function the model may call (OpenAI's function tool). It reaches the
+ * model's chat template as given (the template's `tools`, as Hugging Face's
+ * `apply_chat_template` passes them). `name`: 1 to 64 letters, digits, `_`
+ * and `-`, unique among the tools; `parameters`: a JSON Schema object. */
+export interface FunctionTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: { [key: string]: unknown }; strict?: boolean | null };
+}
+/** `auto` (default with tools): the model decides, its calls come back in
+ * `message.tool_calls`. `none`: the tools still reach the template, the reply
+ * is not read for calls (plain content). `required` and a named function
+ * force a call: they need constrained decoding and are refused
+ * (`invalid_request`, `details.field: 'tool_choice'`) until tabllm has it. */
+export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+
 export interface ChatCompletionRequest extends SamplingOptions {
   messages: ChatMessage[];
   stream?: boolean | null;
@@ -142,11 +157,22 @@ export interface ChatCompletionRequest extends SamplingOptions {
   /** When `messages` ends with an assistant message: true (default, as
    * llama-server) continues that text; false closes the turn and starts a new reply. */
   continue_final_message?: boolean | null;
+  /** Tools the model may call. A model whose chat template does not take
+   * tools, or (with `auto`) whose call format tabllm does not read, refuses
+   * them (`invalid_request`, `details.field: 'tools'`). Formats read: Hermes /
+   * Qwen2.5 / Qwen3 (`<tool_call>`), Llama 3.1–3.3 (a JSON reply), Mistral
+   * (`[TOOL_CALLS]`). A reply whose call text does not parse comes back as
+   * plain content. Each bad field is refused by name (`tools[1].function.name`). */
+  tools?: FunctionTool[];
+  tool_choice?: ToolChoice;
+  /** true (default): every call in the reply comes back; false: the first only. */
+  parallel_tool_calls?: boolean;
 }
 /** `prompt`: text (BOS added when the model wants one), or token ids as they are. */
 export interface CompletionRequest extends SamplingOptions { prompt: string | number[]; stream?: boolean | null }
 
-export type FinishReason = 'stop' | 'length';
+/** `tool_calls`: the reply called tools (chat completions with `tools`). */
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
 /** A token as OpenAI names it: its text (lossy UTF-8 of its bytes, which may
  * be part of a character), its natural-log probability (−9999 for a
@@ -170,12 +196,22 @@ export interface Timings {
   completion_ids: number[];
 }
 
+/** A reply. With tool calls (`finish_reason: 'tool_calls'`): `tool_calls`
+ * holds them (ids `call_…`, or 9 letters/digits for Mistral, whose template
+ * takes no other; `arguments` the JSON text of the arguments object), and
+ * `content` the text around them, null when there is none. */
+export interface AssistantMessage { role: 'assistant'; content: string | null; tool_calls?: ToolCall[]; refusal: null }
+/** A streamed call: each call comes whole, in one chunk (its index, id, name
+ * and all its arguments), after the content; text that might begin a call is
+ * held back, so no call markup reaches `delta.content`. */
+export interface ToolCallDelta { index: number; id?: string; type?: 'function'; function?: { name?: string; arguments?: string } }
+
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: Array<{ index: number; message: { role: 'assistant'; content: string; refusal: null }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason }>;
+  choices: Array<{ index: number; message: AssistantMessage; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason }>;
   usage: Usage;
   timings: Timings;
 }
@@ -184,7 +220,7 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: [{ index: number; delta: { role?: 'assistant'; content?: string }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason | null }];
+  choices: [{ index: number; delta: { role?: 'assistant'; content?: string; tool_calls?: ToolCallDelta[] }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason | null }];
   /** On the last chunk only. */
   usage?: Usage;
   timings?: Timings;
@@ -305,8 +341,8 @@ export interface Engine {
   /** Token ids of `text` (special tokens such as `<|im_start|>` parsed when `special` is true); no BOS is added. */
   tokenize(text: string, opts?: { special?: boolean }): Promise<number[]>;
   detokenize(ids: number[]): Promise<string>;
-  /** The chat prompt the template renders for these messages. */
-  applyChatTemplate(messages: ChatMessage[]): Promise<string>;
+  /** The chat prompt the template renders for these messages (and `tools`, as a request passes them). */
+  applyChatTemplate(messages: ChatMessage[], opts?: { tools?: FunctionTool[] | null }): Promise<string>;
   /** Forget the KV cache (the next request prefills from scratch). */
   reset(): Promise<void>;
   bench(opts?: BenchOptions): Promise<BenchResult>;

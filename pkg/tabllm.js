@@ -102,11 +102,14 @@ const SAMPLING = {
 };
 
 // OpenAI request fields tabllm does not do: refused by name rather than ignored.
-const UNSUPPORTED = ['best_of', 'logit_bias', 'tools', 'tool_choice', 'functions',
-  'function_call', 'response_format', 'echo', 'suffix', 'parallel_tool_calls', 'audio', 'modalities', 'prediction'];
+// (`functions` / `function_call` are OpenAI's deprecated forms of `tools` / `tool_choice`.)
+const UNSUPPORTED = ['best_of', 'logit_bias', 'functions',
+  'function_call', 'response_format', 'echo', 'suffix', 'audio', 'modalities', 'prediction'];
 // The legacy completions API's `logprobs` is a count with another result
-// shape; tabllm reports log-probabilities on chat completions only.
-const UNSUPPORTED_TEXT = ['logprobs', 'top_logprobs'];
+// shape; tabllm reports log-probabilities and calls tools on chat completions only.
+const UNSUPPORTED_TEXT = ['logprobs', 'top_logprobs', 'tools', 'tool_choice', 'parallel_tool_calls'];
+// Tool calling, checked by the engine field by field (src/tokenizer/chat/tools.rs).
+const TOOL_FIELDS = ['tools', 'tool_choice', 'parallel_tool_calls'];
 
 /** Most choices one request may ask for (`n`). */
 const MAX_CHOICES = 8;
@@ -167,6 +170,7 @@ function engineRequest(req, kind) {
       }
       return m;
     });
+    for (const k of TOOL_FIELDS) if (req[k] !== undefined && req[k] !== null) out[k] = req[k];
     // A final assistant message is continued (llama-server's default); false closes it.
     if (req.continue_final_message !== undefined && req.continue_final_message !== null) {
       if (typeof req.continue_final_message !== 'boolean') throw new TabllmError('invalid_request', 'continue_final_message must be true or false', { field: 'continue_final_message' });
@@ -221,7 +225,7 @@ class Engine {
         results.push(r);
       }
       const choices = results.map((r, index) => (kind === 'chat'
-        ? { index, message: { role: 'assistant', content: r.text, refusal: null }, logprobs: choiceLogprobs(request, r.logprobs), finish_reason: r.finish_reason }
+        ? { index, message: assistantMessage(r), logprobs: choiceLogprobs(request, r.logprobs), finish_reason: r.finish_reason }
         : { index, text: r.text, logprobs: null, finish_reason: r.finish_reason }));
       return { ...meta, object: kind === 'chat' ? 'chat.completion' : 'text_completion', choices, usage: usage(results), timings: timings(results[0]) };
     }
@@ -264,6 +268,8 @@ class Engine {
         const r = await this.client.call('generate', { request: one }, { signal, onEvent });
         if (r.finish_reason === 'abort') throw abortError(r);
         results.push(r);
+        // The calls of a reply that called tools, whole, in one chunk before the last.
+        if (kind === 'chat' && r.tool_reply) push({ value: { ...chunk(index, null, null, null), choices: [{ index, delta: { tool_calls: toolCallDeltas(r.tool_reply.tool_calls) }, logprobs: null, finish_reason: null }] } });
         // The last chunk of a choice: its finish reason, and any log-probabilities
         // not sent yet (tokens a stop string cut away); usage on the very last.
         const rest = request.logprobs ? r.logprobs.slice(sent) : null;
@@ -307,8 +313,9 @@ class Engine {
     return this.client.call('detokenize', { ids: list });
   }
 
-  applyChatTemplate(messages) {
-    return this.client.call('applyChatTemplate', { messages: engineRequest({ messages }, 'chat').messages });
+  /** The prompt the chat template renders; `tools` (OpenAI's tools array) as a request would pass them. */
+  applyChatTemplate(messages, { tools } = {}) {
+    return this.client.call('applyChatTemplate', { messages: engineRequest({ messages }, 'chat').messages, tools: tools ?? undefined });
   }
 
   reset() {
@@ -358,6 +365,19 @@ function usage(r) {
 function choiceRequests({ n, ...request }) {
   const room = Number.MAX_SAFE_INTEGER - request.seed;
   return Array.from({ length: n }, (_, i) => ({ ...request, seed: i <= room ? request.seed + i : i - room - 1 }));
+}
+
+/** A chat reply's message: with tool calls (`tool_reply`, finish_reason
+ * 'tool_calls') its content is the text around them (null when none). */
+function assistantMessage(r) {
+  return r.tool_reply
+    ? { role: 'assistant', content: r.tool_reply.content, tool_calls: r.tool_reply.tool_calls, refusal: null }
+    : { role: 'assistant', content: r.text, refusal: null };
+}
+
+/** Streamed tool calls: each whole call at its index (OpenAI's `delta.tool_calls`). */
+function toolCallDeltas(calls) {
+  return calls.map((c, index) => ({ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: c.function.arguments } }));
 }
 
 /** OpenAI's `choices[i].logprobs` for the worker's entries: null when not asked. */

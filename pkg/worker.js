@@ -358,7 +358,7 @@ const ops = {
   generate: (a, post, signal) => generate(a.request, post, signal),
   tokenize: (a) => Array.from(needEngine().tokenize(a.text, !!a.special)),
   detokenize: (a) => needEngine().detokenize(Uint32Array.from(a.ids)),
-  applyChatTemplate: (a) => needEngine().apply_chat_template(JSON.stringify(a.messages)),
+  applyChatTemplate: (a) => needEngine().apply_chat_template(JSON.stringify(a.messages), a.tools === undefined ? undefined : JSON.stringify(a.tools)),
   reset: () => needEngine().reset(),
   bench: async (a) => JSON.parse(await needEngine().bench(JSON.stringify(a))),
   unload: () => {

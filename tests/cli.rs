@@ -153,3 +153,70 @@ fn generate_on_the_cpu_backend_matches_llama_cpp() {
     assert_eq!(got["ids"], g["greedy_ids_f32_activations"], "greedy ids for {:?} on the CPU backend", g["prompt"]);
     assert_eq!(got["text"], g["greedy_text_f32_activations"]);
 }
+
+/// The tiny random-weight Qwen2 model with Qwen2.5's chat template (which
+/// takes tools) in its header, written by scripts/set_chat_template.py.
+fn tiny_qwen2_with_template(dir: &std::path::Path, template: &str) -> std::path::PathBuf {
+    let out = dir.join("tiny-qwen2-tools.gguf");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new("python3")
+        .arg(root.join("scripts/set_chat_template.py"))
+        .arg(shared("tiny/tiny-qwen2-q4_k_m.gguf"))
+        .arg(root.join("tests/templates").join(template))
+        .arg(&out)
+        .status()
+        .expect("run python3 (with the gguf package)");
+    assert!(status.success(), "scripts/set_chat_template.py failed");
+    out
+}
+
+/// `--tools` reaches the chat template as Hugging Face passes `tools`: the
+/// prompt ids are exactly those of the prompt Qwen2.5's template documents
+/// for one tool (the text below, written by hand from its tool section), and
+/// what tabllm cannot do with tools is refused by name.
+#[test]
+fn generate_with_tools_renders_them_into_the_template_and_refuses_by_name() {
+    let dir = std::env::temp_dir().join(format!("tabllm-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = tiny_qwen2_with_template(&dir, "qwen2.5-instruct.jinja");
+    let model = model.to_str().unwrap();
+    let messages = dir.join("messages.json");
+    std::fs::write(&messages, r#"[{"role": "user", "content": "Weather in Oslo?"}]"#).unwrap();
+    let tools = dir.join("tools.json");
+    std::fs::write(&tools, r#"[{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]"#).unwrap();
+    let (messages, tools) = (messages.to_str().unwrap(), tools.to_str().unwrap());
+    let expected_prompt = "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools\n\n\
+        You may call one or more functions to assist with the user query.\n\n\
+        You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n\
+        {\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Weather in a city\", \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}, \"required\": [\"city\"]}}}\n\
+        </tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n\
+        <tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n\
+        <|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n";
+    let want = tabllm(&["tokenize", "--model", model, "--json", expected_prompt]);
+    let base = ["generate", "--model", model, "--messages", messages, "--max-tokens", "2", "--temperature", "0", "--json"];
+    let got = tabllm(&[&base[..], &["--tools", tools]].concat());
+    assert_eq!(got["prompt_ids"], want["ids"], "the prompt with tools");
+    let none = tabllm(&[&base[..], &["--tools", tools, "--tool-choice", "none"]].concat());
+    assert_eq!(none["prompt_ids"], want["ids"], "tool_choice none still renders the tools");
+    let plain = tabllm(&base);
+    assert!(plain["prompt_ids"].as_array().unwrap().len() < want["ids"].as_array().unwrap().len());
+    // Random weights call nothing: the reply is plain content.
+    assert!(matches!(got["finish_reason"].as_str(), Some("stop" | "length")) && got.get("tool_calls").is_none(), "{got}");
+
+    let smol_template = shared("tiny/tiny-qwen2-q4_k_m.gguf");
+    let bad_tools = dir.join("bad-tools.json");
+    std::fs::write(&bad_tools, r#"[{"type": "function", "function": {"name": "get weather"}}]"#).unwrap();
+    for (model, extra, expect) in [
+        (model, vec!["--tools", tools, "--tool-choice", "required"], "`tool_choice` `required` needs constrained decoding"),
+        (model, vec!["--tools", tools, "--tool-choice", r#"{"type": "function", "function": {"name": "get_weather"}}"#], "`tool_choice` naming the function `get_weather` needs constrained decoding"),
+        (model, vec!["--tools", bad_tools.to_str().unwrap()], "`tools[0].function.name` must be"),
+        (smol_template.to_str().unwrap(), vec!["--tools", tools], "`tools` cannot be used with this model: its chat template does not take tools"),
+    ] {
+        let args = ["generate", "--model", model, "--messages", messages, "--max-tokens", "1"];
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(args).args(&extra).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains(expect) && !err.contains("panicked"), "{extra:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -12,7 +12,7 @@ use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::gpu::MatvecVariant;
 use tabllm::model::{Device, LoadOptions, PrefillPath};
 use tabllm::sampler::SamplerConfig;
-use tabllm::tokenizer::{ChatMessage, FinalAssistant, Tokenizer};
+use tabllm::tokenizer::{ChatMessage, FinalAssistant, Tokenizer, ToolCallStream, ToolRequest};
 
 #[derive(Parser)]
 #[command(name = "tabllm", version, about = "Run GGUF language models on the GPU (WebGPU/wgpu)")]
@@ -186,6 +186,20 @@ struct GenerateArgs {
     /// (default: continue it).
     #[arg(long, requires = "messages")]
     close_assistant: bool,
+    /// OpenAI-style tools for --messages: a JSON file holding the `tools`
+    /// array (`[{"type": "function", "function": {"name", "description",
+    /// "parameters"}}]`), passed to the chat template; the reply's tool calls
+    /// are read back (Hermes/Qwen, Llama 3.x and Mistral formats) and printed.
+    #[arg(long, requires = "messages", value_name = "FILE")]
+    tools: Option<PathBuf>,
+    /// With --tools: `auto` (default), `none` (tools reach the template, the
+    /// reply is not read for calls), or OpenAI's other forms as JSON
+    /// (`required` and a named function are refused: they need constrained decoding).
+    #[arg(long, requires = "tools")]
+    tool_choice: Option<String>,
+    /// With --tools: keep only the first call of a reply (parallel_tool_calls: false).
+    #[arg(long, requires = "tools")]
+    no_parallel_tool_calls: bool,
     #[arg(long, default_value_t = 128)]
     max_tokens: u32,
     #[arg(long, default_value_t = 0.8, value_parser = temperature_value)]
@@ -335,14 +349,32 @@ fn gpu_context(a: &LoadArgs, matvec: Option<MatvecVariant>, quiet: bool) -> Resu
     Ok(ctx)
 }
 
+/// `--tools`, `--tool-choice` and `--no-parallel-tool-calls` as a checked [`ToolRequest`].
+fn tool_request(a: &GenerateArgs) -> Result<Option<ToolRequest>> {
+    let Some(file) = &a.tools else { return Ok(None) };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let tools: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    // A bare word is a string choice (`auto`); anything else is read as JSON.
+    let choice = a.tool_choice.as_deref().map(|c| match serde_json::from_str(c) {
+        Ok(v) => v,
+        Err(_) => serde_json::Value::from(c),
+    });
+    let parallel = a.no_parallel_tool_calls.then_some(serde_json::Value::Bool(false));
+    Ok(ToolRequest::from_fields(Some(&tools), choice.as_ref(), parallel.as_ref())?)
+}
+
 fn generate(a: GenerateArgs) -> Result<()> {
+    let tools = tool_request(&a)?;
     let mut engine = load(&a.load, a.json)?;
+    let mut calls: Option<ToolCallStream> = None;
     let prompt_ids = match (&a.prompt, &a.messages) {
         (_, Some(file)) => {
             let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
             let messages = ChatMessage::parse_list(&text).map_err(|e| format!("{}: {e}", file.display()))?;
             let last = if a.close_assistant { FinalAssistant::Close } else { FinalAssistant::Continue };
-            engine.encode_chat_with(&messages, last)?
+            let (ids, format) = engine.encode_chat_tools(&messages, last, tools.as_ref())?;
+            calls = format.zip(tools.as_ref()).map(|(f, t)| ToolCallStream::new(f, t.parallel));
+            ids
         }
         (Some(p), None) => {
             engine.check_text_fits(p)?;
@@ -371,27 +403,46 @@ fn generate(a: GenerateArgs) -> Result<()> {
     let json = a.json;
     let g = pollster::block_on(engine.generate(&prompt_ids, &params, &mut |piece| {
         if !json {
-            print!("{piece}");
+            // With tools, text that may begin a call waits (see ToolCallStream).
+            match &mut calls {
+                Some(c) => print!("{}", c.push(piece)),
+                None => print!("{piece}"),
+            }
             let _ = std::io::stdout().flush();
         }
         true
     }))?;
+    let end = calls.map(ToolCallStream::finish);
+    let called = end.as_ref().is_some_and(|e| !e.calls.is_empty());
+    let finish_reason = if called { "tool_calls" } else { g.finish_reason.as_str() };
     if json {
         let mut out = json!({
             "prompt_ids": g.prompt_ids,
             "ids": g.ids,
             "text": g.text,
-            "finish_reason": g.finish_reason.as_str(),
+            "finish_reason": finish_reason,
             "prefill_tok_s": g.prefill_tok_s(),
             "decode_tok_s": g.decode_tok_s(),
         });
         if let Some(top) = &g.top_logits {
             out["top_logits"] = json!(top.iter().map(|(i, l)| json!([i, l])).collect::<Vec<_>>());
         }
+        // OpenAI's message fields when the reply called tools (`text` stays the raw reply).
+        if let Some(e) = end.filter(|e| !e.calls.is_empty()) {
+            out["content"] = json!(e.content);
+            out["tool_calls"] = json!(e.calls);
+        }
         println!("{out}");
     } else {
+        if let Some(e) = end {
+            print!("{}", e.tail);
+            // Each call on its own line, in OpenAI's shape.
+            for c in &e.calls {
+                print!("\n{}", serde_json::to_string(c)?);
+            }
+        }
         println!();
-        eprintln!("[{} prompt tokens at {:.1} tok/s, {} generated at {:.1} tok/s, {}]", g.prefilled, g.prefill_tok_s(), g.ids.len(), g.decode_tok_s(), g.finish_reason.as_str());
+        eprintln!("[{} prompt tokens at {:.1} tok/s, {} generated at {:.1} tok/s, {}]", g.prefilled, g.prefill_tok_s(), g.ids.len(), g.decode_tok_s(), finish_reason);
     }
     Ok(())
 }

@@ -23,7 +23,9 @@ use web_time::Instant;
 
 use crate::model::{BackendKind, Model, ModelError, Output, PendingStep, StepInput, StepResult};
 use crate::sampler::{Sampler, SamplerConfig};
-use crate::tokenizer::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, StreamDecoder, Tokenizer, TokenizerError};
+use crate::tokenizer::{
+    chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, StreamDecoder, Tokenizer, TokenizerError, ToolCallFormat, ToolError, ToolRequest,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -45,6 +47,9 @@ pub enum EngineError {
     Interrupted { source: ModelError, ids: Vec<u32>, text: String },
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    /// The request's `tools` / `tool_choice` / `parallel_tool_calls` cannot be used.
+    #[error(transparent)]
+    Tools(#[from] ToolError),
 }
 
 #[derive(Clone, Debug)]
@@ -275,6 +280,49 @@ impl Engine {
         let text = self.render_chat_with(messages, final_assistant)?;
         self.check_text_fits(&text)?;
         Ok(chat_prompt_ids(&self.tokenizer, &text))
+    }
+
+    /// [`render_chat_with`](Self::render_chat_with) with a request's tools in
+    /// the template's `tools` (checked against the template first, see
+    /// [`ChatTemplate::check_tools`]); also returns the format to read tool
+    /// calls from the reply with (`None`: no tools, or `tool_choice` `none`).
+    pub fn render_chat_tools(
+        &self,
+        messages: &[ChatMessage],
+        final_assistant: FinalAssistant,
+        tools: Option<&ToolRequest>,
+    ) -> Result<(String, Option<ToolCallFormat>), EngineError> {
+        let Some(tools) = tools else { return Ok((self.render_chat_with(messages, final_assistant)?, None)) };
+        let t = self.template.as_ref().ok_or(EngineError::NoChatTemplate)?;
+        if let Some(detail) = t.compile_error() {
+            return Err(TokenizerError::TemplateUnusable { detail: detail.to_string() }.into());
+        }
+        let format = t.check_tools(tools)?;
+        let (bos, eos) = (self.bos_text(), self.eos_text());
+        let args = RenderArgs { bos_token: &bos, eos_token: &eos, tools: Some(&tools.tools), ..Default::default() };
+        Ok((t.render_prompt(messages, final_assistant, &args)?, format))
+    }
+
+    /// The grammar (llguidance's Lark syntax) that forces the call a
+    /// `tool_choice` of `required` or a named function asks for, in the
+    /// model's call format, its markers written as this vocabulary's tokens
+    /// where they are one (see [`forced_call_grammar`](crate::tokenizer::forced_call_grammar));
+    /// `None` for `auto` / `none`. For constrained decoding: until the engine
+    /// has it, [`ToolRequest::check_choice_supported`] refuses those choices.
+    pub fn forced_tool_grammar(&self, tools: &ToolRequest, format: ToolCallFormat) -> Option<String> {
+        crate::tokenizer::forced_call_grammar(format, &tools.tools, &tools.choice, tools.parallel, &|m| self.tokenizer.token_id(m))
+    }
+
+    /// [`encode_chat_with`](Self::encode_chat_with) with tools (see [`render_chat_tools`](Self::render_chat_tools)).
+    pub fn encode_chat_tools(
+        &self,
+        messages: &[ChatMessage],
+        final_assistant: FinalAssistant,
+        tools: Option<&ToolRequest>,
+    ) -> Result<(Vec<u32>, Option<ToolCallFormat>), EngineError> {
+        let (text, format) = self.render_chat_tools(messages, final_assistant, tools)?;
+        self.check_text_fits(&text)?;
+        Ok((chat_prompt_ids(&self.tokenizer, &text), format))
     }
 
     /// Forgets the KV cache contents.

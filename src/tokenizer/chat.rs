@@ -25,6 +25,8 @@
 mod budget;
 mod message;
 mod pyjson;
+mod tool_calls;
+mod tools;
 
 use std::collections::BTreeMap;
 
@@ -41,6 +43,8 @@ use super::{Tokenizer, TokenizerError};
 
 pub use budget::{BudgetExceeded, BudgetResource, RenderBudget};
 pub use message::{ChatMessage, MessageError, ROLES};
+pub use tool_calls::{forced_call_grammar, new_call_id, parse_tool_calls, ParsedReply, StreamEnd, ToolCall, ToolCallFormat, ToolCallStream};
+pub use tools::{ToolChoice, ToolError, ToolRequest};
 
 /// Gemma's turn format (`<start_of_turn>user … <end_of_turn>`), text only,
 /// for Gemma 3 files, which carry no template.
@@ -165,6 +169,34 @@ impl ChatTemplate {
     /// Why the template cannot render, if it cannot.
     pub fn compile_error(&self) -> Option<&str> {
         self.unusable.as_deref()
+    }
+
+    /// Whether the template reads a variable named `tools` (found with
+    /// minijinja's lexer: never in strings or comments). A template that does
+    /// not would drop a request's tools silently.
+    pub fn takes_tools(&self) -> bool {
+        machinery::tokenize(&self.source, false, SyntaxConfig::default(), whitespace())
+            .any(|t| matches!(t, Ok((Token::Ident("tools"), _))))
+    }
+
+    /// How the model writes tool calls, told from the template's text.
+    pub fn tool_call_format(&self) -> Option<ToolCallFormat> {
+        ToolCallFormat::detect(&self.source)
+    }
+
+    /// Checks a request's tools against this template: it must take tools,
+    /// and with `tool_choice` `auto` its call format must be one tabllm
+    /// parses. Returns the format to parse the reply with (`None` for
+    /// `tool_choice` `none`: the reply is plain content).
+    pub fn check_tools(&self, request: &ToolRequest) -> Result<Option<ToolCallFormat>, ToolError> {
+        request.check_choice_supported()?;
+        if !self.takes_tools() {
+            return Err(ToolError::TemplateIgnoresTools);
+        }
+        match request.choice {
+            ToolChoice::None => Ok(None),
+            _ => self.tool_call_format().map(Some).ok_or(ToolError::UnknownFormat),
+        }
     }
 
     /// Fixes what `strftime_now` sees as "now" (local time); `None` reads the
@@ -383,6 +415,30 @@ mod tests {
         let t = ChatTemplate::new("{{ raise_exception('no system role') }}").unwrap();
         let err = t.render(&[], true, "", "").unwrap_err();
         assert!(err.to_string().contains("no system role"), "{err}");
+    }
+
+    /// `tools` counts only as a variable the template reads, never in a
+    /// string or a comment; a template without it refuses tools, one whose
+    /// call format is unknown refuses `auto` but renders with `none`.
+    #[test]
+    fn tools_are_checked_against_the_template() {
+        let req = |choice: &str| {
+            let tools = serde_json::json!([{"type": "function", "function": {"name": "f"}}]);
+            ToolRequest::from_fields(Some(&tools), Some(&Json::from(choice)), None).unwrap().unwrap()
+        };
+        let no_tools = ChatTemplate::new("{# tools #}{{ 'tools' }}{% for m in messages %}{{ m.content }}{% endfor %}").unwrap();
+        assert!(!no_tools.takes_tools());
+        assert_eq!(no_tools.check_tools(&req("auto")), Err(ToolError::TemplateIgnoresTools));
+        let unknown = ChatTemplate::new("{% if tools %}{{ tools | tojson }}{% endif %}").unwrap();
+        assert!(unknown.takes_tools());
+        assert_eq!(unknown.check_tools(&req("auto")), Err(ToolError::UnknownFormat));
+        assert_eq!(unknown.check_tools(&req("none")), Ok(None));
+        let hermes = ChatTemplate::new("{% if tools %}<tools>{{ tools | tojson }}</tools> <tool_call>{% endif %}").unwrap();
+        assert_eq!(hermes.check_tools(&req("auto")), Ok(Some(ToolCallFormat::Hermes)));
+        let e = hermes.check_tools(&req("required")).unwrap_err();
+        assert_eq!(e.field(), "tool_choice");
+        let out = hermes.render_with(&[], &RenderArgs { tools: Some(&req("auto").tools), ..Default::default() }).unwrap();
+        assert_eq!(out, r#"<tools>[{"type": "function", "function": {"name": "f"}}]</tools> <tool_call>"#);
     }
 
     #[test]

@@ -32,7 +32,8 @@ use std::collections::HashMap;
 use crate::gguf::{GgufError, Metadata};
 
 pub use chat::{
-    chat_prompt_ids, BudgetExceeded, BudgetResource, ChatMessage, ChatTemplate, FinalAssistant, MessageError, RenderArgs, RenderBudget, ROLES,
+    chat_prompt_ids, forced_call_grammar, new_call_id, parse_tool_calls, BudgetExceeded, BudgetResource, ChatMessage, ChatTemplate, FinalAssistant,
+    MessageError, ParsedReply, RenderArgs, RenderBudget, StreamEnd, ToolCall, ToolCallFormat, ToolCallStream, ToolChoice, ToolError, ToolRequest, ROLES,
 };
 pub use pretokenize::PreKind;
 pub use stream::StreamDecoder;

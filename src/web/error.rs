@@ -109,6 +109,7 @@ impl ErrorCode for EngineError {
             EngineError::EmptyPrompt | EngineError::NoChatTemplate => "invalid_request",
             EngineError::Model(e) | EngineError::Interrupted { source: e, .. } => e.code(),
             EngineError::Tokenizer(e) => e.code(),
+            EngineError::Tools(_) => "invalid_request",
         }
     }
     fn details(&self) -> Option<serde_json::Value> {
@@ -116,6 +117,7 @@ impl ErrorCode for EngineError {
             EngineError::PromptTooLong { prompt, n_ctx } => Some(serde_json::json!({ "prompt_tokens": prompt, "context": n_ctx })),
             EngineError::TextTooLong { bytes, max_bytes, n_ctx } => Some(serde_json::json!({ "prompt_bytes": bytes, "max_bytes": max_bytes, "context": n_ctx })),
             EngineError::Model(e) => e.details(),
+            EngineError::Tools(e) => Some(serde_json::json!({ "field": e.field() })),
             // The text generated before the failure (it was also streamed).
             EngineError::Interrupted { source, ids, text } => {
                 Some(serde_json::json!({ "text": text, "completion_tokens": ids.len(), "cause": source.details() }))

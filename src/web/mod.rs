@@ -23,7 +23,7 @@ use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams, Token
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{Device, LoadOptions, ModelLoader};
 use crate::sampler::SamplerConfig;
-use crate::tokenizer::{ChatMessage, ChatTemplate, FinalAssistant, Tokenizer};
+use crate::tokenizer::{ChatMessage, ChatTemplate, FinalAssistant, Tokenizer, ToolCall, ToolCallStream, ToolRequest};
 use error::{bad_request, internal, to_js, ErrorCode, Plain};
 
 type JsResult<T> = Result<T, JsValue>;
@@ -77,6 +77,11 @@ struct Request {
     /// with `top_logprobs` (0 to [`MAX_TOP_LOGPROBS`], default 0) alternatives.
     logprobs: Option<bool>,
     top_logprobs: Option<f64>,
+    /// OpenAI's `tools`, `tool_choice` and `parallel_tool_calls` (chat only),
+    /// checked by [`ToolRequest::from_fields`].
+    tools: Option<serde_json::Value>,
+    tool_choice: Option<serde_json::Value>,
+    parallel_tool_calls: Option<serde_json::Value>,
 }
 
 /// A benchmark request: llama-bench's tests, `pp` (prompt processing) and
@@ -200,6 +205,17 @@ struct Response {
     /// With `logprobs: true`: one entry per token of the text.
     #[serde(skip_serializing_if = "Option::is_none")]
     logprobs: Option<Vec<LogprobEntry>>,
+    /// When the reply called tools: its content and calls (`text` keeps the raw reply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_reply: Option<ToolReply>,
+}
+
+/// A reply that called tools: OpenAI's `message.content` (null when the
+/// reply was only calls) and `message.tool_calls`.
+#[derive(Serialize)]
+struct ToolReply {
+    content: Option<String>,
+    tool_calls: Vec<ToolCall>,
 }
 
 #[derive(Serialize)]
@@ -417,10 +433,18 @@ impl WebEngine {
         })
     }
 
-    /// The prompt text the chat template renders for `messages` (JSON).
-    pub fn apply_chat_template(&self, messages: &str) -> JsResult<String> {
+    /// The prompt text the chat template renders for `messages` (JSON) and,
+    /// when given, `tools` (JSON: OpenAI's tools array, checked as `generate` checks it).
+    pub fn apply_chat_template(&self, messages: &str, tools: Option<String>) -> JsResult<String> {
         let messages: Vec<ChatMessage> = serde_json::from_str(messages).map_err(bad_request)?;
-        self.with_engine(|e| e.render_chat(&messages).map_err(js))
+        let tools: Option<serde_json::Value> = tools.map(|t| serde_json::from_str(&t)).transpose().map_err(bad_request)?;
+        // Rendering only: checked as tool_choice `none` is (the template must
+        // take tools; its call format does not matter here).
+        let tools = match tools {
+            Some(t) => ToolRequest::from_fields(Some(&t), Some(&"none".into()), None).map_err(|e| js(crate::engine::EngineError::Tools(e)))?,
+            None => None,
+        };
+        self.with_engine(|e| e.render_chat_tools(&messages, FinalAssistant::Continue, tools.as_ref()).map(|(text, _)| text).map_err(js))
     }
 
     /// Forgets the KV cache.
@@ -471,17 +495,25 @@ impl WebEngine {
             let req: Request = serde_json::from_str(&request).map_err(bad_request)?;
             let (max_tokens, sampler) = req.sampling()?;
             let logprobs = req.logprobs()?;
+            let tools = ToolRequest::from_fields(req.tools.as_ref(), req.tool_choice.as_ref(), req.parallel_tool_calls.as_ref())
+                .map_err(|e| js(crate::engine::EngineError::Tools(e)))?;
+            if tools.is_some() && req.messages.is_none() {
+                return Err(to_js(&Plain("invalid_request", "tools need messages (chat completions)".into())));
+            }
             // A device lost since the last call: say so before any work.
             if let Some(ctx) = &ctx {
                 ctx.check().map_err(js)?;
             }
+            let mut calls: Option<ToolCallStream> = None;
             let ids = match (req.messages, req.prompt, req.prompt_ids) {
                 (Some(m), _, _) => {
                     let last = match req.continue_final_message {
                         Some(false) => FinalAssistant::Close,
                         _ => FinalAssistant::Continue,
                     };
-                    engine.encode_chat_with(&m, last).map_err(js)?
+                    let (ids, format) = engine.encode_chat_tools(&m, last, tools.as_ref()).map_err(js)?;
+                    calls = format.zip(tools.as_ref()).map(|(f, t)| ToolCallStream::new(f, t.parallel));
+                    ids
                 }
                 (None, Some(p), _) => {
                     engine.check_text_fits(&p).map_err(js)?;
@@ -509,7 +541,12 @@ impl WebEngine {
                             [] => JsValue::UNDEFINED,
                             l => JsValue::from_str(&serde_json::to_string(&logprob_entries(tokenizer, l)).unwrap_or_default()),
                         };
-                        keep_going(on_text.call2(&JsValue::NULL, &JsValue::from_str(piece), &lps))
+                        // With tools, text that may begin a call waits (see ToolCallStream).
+                        let shown = match &mut calls {
+                            Some(c) => c.push(piece),
+                            None => piece.to_string(),
+                        };
+                        keep_going(on_text.call2(&JsValue::NULL, &JsValue::from_str(&shown), &lps))
                     },
                     &mut |p| match &on_prefill {
                         Some(f) => keep_going(f.call2(&JsValue::NULL, &JsValue::from_f64(p.done as f64), &JsValue::from_f64(p.total as f64))),
@@ -518,13 +555,26 @@ impl WebEngine {
                 )
                 .await
                 .map_err(js)?;
+            let mut finish_reason = g.finish_reason.as_str();
+            let mut tool_reply = None;
+            if let Some(end) = calls.map(ToolCallStream::finish) {
+                // The content held back: sent before the result, as the stream's last text.
+                if !end.tail.is_empty() {
+                    let _ = on_text.call2(&JsValue::NULL, &JsValue::from_str(&end.tail), &JsValue::UNDEFINED);
+                }
+                if !end.calls.is_empty() && finish_reason != "abort" {
+                    finish_reason = "tool_calls";
+                    tool_reply = Some(ToolReply { content: end.content, tool_calls: end.calls });
+                }
+            }
             let r = Response {
+                tool_reply,
                 prompt_tokens: g.prompt_ids.len(),
                 prefilled_tokens: g.prefilled,
                 prefill_tok_s: g.prefill_tok_s(),
                 decode_tok_s: g.decode_tok_s(),
                 logprobs: logprobs.map(|_| logprob_entries(&engine.tokenizer, &g.logprobs)),
-                finish_reason: g.finish_reason.as_str(),
+                finish_reason,
                 prompt_ids: g.prompt_ids,
                 ids: g.ids,
                 text: g.text,

@@ -183,6 +183,129 @@ await check('OpenAI messages: text parts, tool messages, a final assistant messa
   assert.match(r.flag, /^invalid_request: continue_final_message must be true or false/);
 });
 
+// Qwen2.5's prompt for one tool and one user message, written by hand from
+// the tool section its template documents (tests/templates/qwen2.5-instruct.jinja).
+const QWEN_TOOL = { type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
+const QWEN_TOOLS_PROMPT = '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools\n\n'
+  + 'You may call one or more functions to assist with the user query.\n\n'
+  + 'You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n'
+  + '{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}\n'
+  + '</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n'
+  + '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>\n'
+  + '<|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n';
+
+// The tiny random-weight Qwen2 with Qwen2.5's template (it takes tools), and
+// as published (SmolLM2's template: no tools), served from target/browser-models/.
+let toolModelsMade = false;
+const makeToolModels = () => {
+  if (toolModelsMade) return;
+  const dir = join(repo, 'target/browser-models');
+  mkdirSync(dir, { recursive: true });
+  execFileSync('python3', [join(repo, 'scripts/set_chat_template.py'), join(shared, 'tiny/tiny-qwen2-q4_k_m.gguf'), join(repo, 'tests/templates/qwen2.5-instruct.jinja'), join(dir, 'tiny-qwen2-tools.gguf')]);
+  copyFileSync(join(shared, 'tiny/tiny-qwen2-q4_k_m.gguf'), join(dir, 'tiny-qwen2-q4_k_m.gguf'));
+  toolModelsMade = true;
+};
+
+await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_choice, bad tools and a template without tools refused by name', async () => {
+  makeToolModels();
+  const r = await page.evaluate(async ({ url, plainUrl, tool }) => {
+    const tools = [tool];
+    const messages = [{ role: 'user', content: 'Weather in Oslo?' }];
+    const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message} ${JSON.stringify(e.details ?? null)}`);
+    const engine = await createEngine({ model: url, context: 512, cache: false });
+    const chat = (extra) => engine.chat.completions.create({ messages, temperature: 0, max_tokens: 2, ...extra });
+    const withTools = await chat({ tools });
+    const chunks = [];
+    for await (const c of await chat({ tools, stream: true })) chunks.push(c);
+    const out = {
+      rendered: await engine.applyChatTemplate(messages, { tools }),
+      renderedPlain: await engine.applyChatTemplate(messages),
+      promptIds: withTools.timings.prompt_ids,
+      noneIds: (await chat({ tools, tool_choice: 'none', parallel_tool_calls: false })).timings.prompt_ids,
+      plainIds: (await chat({})).timings.prompt_ids,
+      message: withTools.choices[0].message,
+      finish: withTools.choices[0].finish_reason,
+      streamText: chunks.map((c) => c.choices[0].delta.content ?? '').join(''),
+      streamCalls: chunks.some((c) => c.choices[0].delta.tool_calls),
+      streamFinish: chunks.at(-1).choices[0].finish_reason,
+      required: await code(chat({ tools, tool_choice: 'required' })),
+      named: await code(chat({ tools, tool_choice: { type: 'function', function: { name: 'get_weather' } } })),
+      unknownName: await code(chat({ tools, tool_choice: { type: 'function', function: { name: 'nope' } } })),
+      badName: await code(chat({ tools: [tool, { type: 'function', function: { name: 'bad name' } }] })),
+      custom: await code(chat({ tools: [{ type: 'custom', custom: { name: 'x' } }] })),
+      choiceAlone: await code(chat({ tool_choice: 'auto' })),
+      functions: await code(chat({ functions: [{ name: 'f' }] })),
+      functionCall: await code(chat({ function_call: 'auto' })),
+      completions: await code(engine.completions.create({ prompt: 'x', max_tokens: 1, tools })),
+    };
+    out.renderedIds = await engine.tokenize(out.rendered, { special: true });
+    await engine.unload();
+    const smol = await createEngine({ model: plainUrl, context: 512, cache: false });
+    out.noTools = await code(smol.chat.completions.create({ messages, max_tokens: 1, tools }));
+    await smol.unload();
+    return out;
+  }, { url: '/target/browser-models/tiny-qwen2-tools.gguf', plainUrl: '/target/browser-models/tiny-qwen2-q4_k_m.gguf', tool: QWEN_TOOL });
+  assert.equal(r.rendered, QWEN_TOOLS_PROMPT);
+  assert.equal(r.renderedPlain, '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n');
+  assert.deepEqual(r.promptIds, r.renderedIds, 'a request with tools prompts with exactly that text');
+  assert.deepEqual(r.noneIds, r.promptIds, 'tool_choice none still renders the tools');
+  assert.ok(r.plainIds.length < r.promptIds.length);
+  // Random weights call nothing: plain content, in both shapes.
+  assert.ok(['stop', 'length'].includes(r.finish), r.finish);
+  assert.equal(typeof r.message.content, 'string');
+  assert.equal(r.message.tool_calls, undefined);
+  assert.equal(r.streamText, r.message.content);
+  assert.equal(r.streamCalls, false);
+  assert.equal(r.streamFinish, r.finish);
+  assert.match(r.required, /^invalid_request: `tool_choice` `required` needs constrained decoding.* \{"field":"tool_choice"\}$/);
+  assert.match(r.named, /^invalid_request: `tool_choice` naming the function `get_weather` needs constrained decoding.* \{"field":"tool_choice"\}$/);
+  assert.match(r.unknownName, /^invalid_request: `tool_choice` names the function `nope`, which is not among the tools \{"field":"tool_choice"\}$/);
+  assert.match(r.badName, /^invalid_request: `tools\[1\]\.function\.name` must be .* \{"field":"tools\[1\]\.function\.name"\}$/);
+  assert.match(r.custom, /^invalid_request: `tools\[0\]\.type` is `custom`; only `function` tools are supported/);
+  assert.match(r.choiceAlone, /^invalid_request: `tool_choice` needs `tools` \{"field":"tool_choice"\}$/);
+  assert.match(r.functions, /^invalid_request: functions is not supported by tabllm /);
+  assert.match(r.functionCall, /^invalid_request: function_call is not supported by tabllm /);
+  assert.match(r.completions, /^invalid_request: tools is not supported by tabllm on completions/);
+  assert.match(r.noTools, /^invalid_request: `tools` cannot be used with this model: its chat template does not take tools \{"field":"tools"\}$/);
+});
+
+await check('a reply with tool calls comes back in OpenAI\'s shape, whole and streamed (the package over a worker result that called a tool)', async () => {
+  // Random weights never call a tool, and forcing a call needs constrained
+  // decoding: here the worker's answer is given (the protocol of
+  // src/web/mod.rs: text events, then a result with `tool_reply`), and the
+  // package's replies are checked against OpenAI's documented shapes.
+  makeToolModels();
+  const r = await page.evaluate(async ({ url, tool }) => {
+    const engine = await createEngine({ model: url, context: 512, cache: false });
+    const call = { id: 'call_abc', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } };
+    const sent = [];
+    engine.client.call = async (op, args, { onEvent }) => {
+      sent.push(args.request);
+      onEvent({ type: 'text', text: 'Checking.' });
+      onEvent({ type: 'text', text: '' });
+      return { text: 'Checking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>', tool_reply: { content: 'Checking.', tool_calls: [call] },
+        finish_reason: 'tool_calls', ids: [5, 6, 7], prompt_ids: [1, 2], prompt_tokens: 2, prefilled_tokens: 2, prefill_tok_s: 1, decode_tok_s: 1 };
+    };
+    const req = { messages: [{ role: 'user', content: 'Weather in Oslo?' }], tools: [tool], tool_choice: 'auto', parallel_tool_calls: false };
+    const whole = await engine.chat.completions.create(req);
+    const chunks = [];
+    for await (const c of await engine.chat.completions.create({ ...req, stream: true })) chunks.push(c.choices[0]);
+    await engine.unload();
+    return { sent, whole: whole.choices[0], chunks, call };
+  }, { url: '/target/browser-models/tiny-qwen2-tools.gguf', tool: QWEN_TOOL });
+  assert.deepEqual(r.sent[0].tools, [QWEN_TOOL]);
+  assert.equal(r.sent[0].tool_choice, 'auto');
+  assert.equal(r.sent[0].parallel_tool_calls, false);
+  assert.deepEqual(r.whole, { index: 0, message: { role: 'assistant', content: 'Checking.', tool_calls: [r.call], refusal: null }, logprobs: null, finish_reason: 'tool_calls' });
+  assert.deepEqual(r.chunks.map((c) => c.delta), [
+    { role: 'assistant', content: '' },
+    { content: 'Checking.' },
+    { tool_calls: [{ index: 0, id: 'call_abc', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }] },
+    {},
+  ]);
+  assert.deepEqual(r.chunks.map((c) => c.finish_reason), [null, null, null, 'tool_calls']);
+});
+
 await check('a long prefill reports progress and stops on abort; leaving a for await cancels its request', async () => {
   const r = await page.evaluate(async ({ url }) => {
     const engine = await createEngine({ model: url, context: 1024, cache: false });
@@ -647,7 +770,7 @@ await check('numbers out of range are refused by name, in the package and at the
   assert.match(r.topLogprobsAlone, /^invalid_request: top_logprobs needs logprobs: true$/);
   assert.match(r.textLogprobs, /^invalid_request: logprobs is not supported by tabllm on completions/);
   assert.match(r.wasmTopLogprobs, /^invalid_request: top_logprobs must be an integer from 0 to 20, got 21$/);
-  assert.match(r.tools, /^invalid_request: tools is not supported by tabllm$/);
+  assert.match(r.tools, /^invalid_request: `tools` must be a non-empty array/);
   assert.match(r.detokenize, /^invalid_request: ids\[1\] must be an integer from 0 to 4294967295, got -1$/);
   assert.equal(r.ok, 'answered');
 });

@@ -8,8 +8,16 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
   ChatCompletionTokenLogprob,
+  ChatCompletionFunctionTool,
+  ChatCompletionMessageParam,
+  ChatCompletionMessageToolCall,
+  ChatCompletionNamedToolChoice,
+  ChatCompletionTool,
+  ChatCompletionToolChoiceOption,
 } from 'openai/resources/chat/completions';
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Engine, TokenLogprob } from '../../../pkg/tabllm.js';
+import type {
+  AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Engine, FunctionTool, TokenLogprob, ToolCallDelta, ToolChoice,
+} from '../../../pkg/tabllm.js';
 
 declare const engine: Engine;
 declare const request: ChatCompletionRequest;
@@ -32,16 +40,48 @@ export async function responses(): Promise<void> {
 }
 export const tokenLogprob = (t: TokenLogprob): ChatCompletionTokenLogprob => t;
 
-// OpenAI → tabllm: the subset tabllm takes. Refused fields (tools, tool_choice,
-// functions, function_call, response_format, logit_bias, audio, modalities,
-// prediction, parallel_tool_calls, …) are left out by type; tabllm refuses
-// them by name at run time too. Messages are tabllm's ChatMessage: OpenAI's
+// Tool calling. tabllm → OpenAI: its tools, tool_choice, reply and streamed
+// calls are OpenAI's; a reply with tool_calls goes back into the
+// conversation (OpenAI's assistant message param, and tabllm's ChatMessage).
+export const toolAsOpenAI = (t: FunctionTool): ChatCompletionTool => t;
+export const toolChoiceAsOpenAI = (c: ToolChoice): ChatCompletionToolChoiceOption => c;
+export const replyCalls = (m: AssistantMessage): ChatCompletionMessageToolCall[] | undefined => m.tool_calls;
+export const replyAsParam = (m: AssistantMessage): ChatCompletionMessageParam => m;
+export const replyBack = (m: AssistantMessage): ChatMessage => m;
+export function streamedCalls(c: ChatCompletionChunk): OpenAIChatCompletionChunk.Choice.Delta.ToolCall[] | undefined {
+  const d: ToolCallDelta[] | undefined = c.choices[0].delta.tool_calls;
+  return d;
+}
+// OpenAI → tabllm: function tools and the tool_choice forms tabllm takes
+// (custom tools and `allowed_tools` are OpenAI's, refused at run time).
+export const toolFromOpenAI = (t: ChatCompletionFunctionTool): FunctionTool => t;
+export const namedChoiceFromOpenAI = (c: ChatCompletionNamedToolChoice | 'auto' | 'none' | 'required'): ToolChoice => c;
+export const toolRequest: ChatCompletionRequest = {
+  messages: [
+    { role: 'user', content: 'Weather in Oslo?' },
+    { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }] },
+    { role: 'tool', tool_call_id: 'call_1', content: '12 °C' },
+  ],
+  tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+  tool_choice: 'auto',
+  parallel_tool_calls: false,
+};
+
+// OpenAI → tabllm: the subset tabllm takes. Refused fields (functions,
+// function_call, response_format, logit_bias, audio, modalities,
+// prediction, …) are left out by type; tabllm refuses them by name at run
+// time too. `tools` / `tool_choice` are narrowed to the forms tabllm takes
+// (function tools; not custom tools or `allowed_tools`). Messages are tabllm's ChatMessage: OpenAI's
 // message union also holds what tabllm does not render (the `function`
 // role, image / audio / file and refusal content parts), refused at run time.
 // Every tabllm message is an OpenAI one (the tabllm → OpenAI lines above).
 type Refused = 'tools' | 'tool_choice' | 'functions' | 'function_call' | 'response_format' | 'logit_bias' | 'audio'
-  | 'modalities' | 'prediction' | 'parallel_tool_calls' | 'messages';
-type Subset<T> = Omit<T, Refused> & { messages: ChatCompletionRequest['messages'] };
+  | 'modalities' | 'prediction' | 'messages';
+type Subset<T> = Omit<T, Refused> & {
+  messages: ChatCompletionRequest['messages'];
+  tools?: ChatCompletionFunctionTool[];
+  tool_choice?: ChatCompletionNamedToolChoice | 'auto' | 'none' | 'required';
+};
 declare const subset: Subset<ChatCompletionCreateParamsNonStreaming>;
 declare const streamingSubset: Subset<ChatCompletionCreateParamsStreaming>;
 export const fromOpenAI: ChatCompletionRequest = subset;

@@ -1,0 +1,736 @@
+//! Tool calls in a model's reply, read back into OpenAI's `tool_calls`.
+//!
+//! Each model family writes a call its own way; the format is told from the
+//! chat template's text, as llama.cpp's `common_chat_templates_apply_jinja`
+//! (`common/chat.cpp`) tells it:
+//! - [`ToolCallFormat::Hermes`] (Hermes 2/3 Pro, Qwen2.5, Qwen3; the template
+//!   holds `<tool_call>`): `<tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>`,
+//!   possibly several; text around the calls is content.
+//! - [`ToolCallFormat::Llama3`] (Llama 3.1/3.2/3.3; the template holds
+//!   `<|start_header_id|>ipython<|end_header_id|>`): the whole reply is
+//!   `{"name": "f", "parameters": {...}}` (optionally after `<|python_tag|>`,
+//!   optionally `{"type": "function", ...}`); several objects may follow one
+//!   another, separated by `;` or whitespace. Llama 3.1's built-in tools
+//!   (`<|python_tag|>brave_search.call(query="...")`, raw code) are not
+//!   parsed: they stay content.
+//! - [`ToolCallFormat::Mistral`] (Mistral v0.3, Nemo, Small 3.x; the template
+//!   holds `[TOOL_CALLS]`): `[TOOL_CALLS][{"name": "f", "arguments": {...}, "id": "..."}, ...]`,
+//!   or the newer `[TOOL_CALLS]f[ARGS]{...}` / `[TOOL_CALLS]f[CALL_ID]id[ARGS]{...}`
+//!   (repeated for several calls).
+//!   Text before `[TOOL_CALLS]` is content.
+//!
+//! A reply whose call text does not parse (broken JSON, a call without a
+//! name) comes back whole as content, with no calls, as llama.cpp does.
+//! `arguments` is the JSON text of the arguments object (compact,
+//! keys in the model's order); an `arguments` the model wrote as a string is
+//! kept as written.
+//!
+//! [`ToolCallStream`] does the same on a stream: text that may be the start
+//! of a call is held back until it is decided, so no call markup leaks into
+//! the streamed content.
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::tools::{valid_name, ToolChoice};
+
+/// How a model family writes tool calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolCallFormat {
+    Hermes,
+    Llama3,
+    Mistral,
+}
+
+const HERMES_OPEN: &str = "<tool_call>";
+const HERMES_CLOSE: &str = "</tool_call>";
+const PYTHON_TAG: &str = "<|python_tag|>";
+const MISTRAL_CALLS: &str = "[TOOL_CALLS]";
+const MISTRAL_ARGS: &str = "[ARGS]";
+const MISTRAL_CALL_ID: &str = "[CALL_ID]";
+
+impl ToolCallFormat {
+    /// The format a chat template's source implies, checked in llama.cpp's order.
+    pub fn detect(template: &str) -> Option<Self> {
+        if template.contains(HERMES_OPEN) {
+            Some(Self::Hermes)
+        } else if template.contains("<|start_header_id|>ipython<|end_header_id|>") {
+            Some(Self::Llama3)
+        } else if template.contains(MISTRAL_CALLS) {
+            Some(Self::Mistral)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hermes => "hermes",
+            Self::Llama3 => "llama3",
+            Self::Mistral => "mistral",
+        }
+    }
+
+    /// Byte offset in `text` where a call (possibly still incomplete)
+    /// begins, searching from `from` (a char boundary before which no call
+    /// can begin: a stream searches only what it has not sent).
+    fn call_start(self, text: &str, from: usize) -> Option<usize> {
+        match self {
+            Self::Hermes => text[from..].find(HERMES_OPEN).map(|i| from + i),
+            Self::Mistral => text[from..].find(MISTRAL_CALLS).map(|i| from + i),
+            Self::Llama3 => {
+                let s = text.trim_start();
+                (s.starts_with('{') || s.starts_with(PYTHON_TAG)).then_some(0)
+            }
+        }
+    }
+
+    /// How many bytes at the end of `text` (which holds no call start) must
+    /// wait, since more text could make them a call's start; trailing
+    /// whitespace waits too (content before a call is trimmed at its end).
+    fn undecided_tail(self, text: &str) -> usize {
+        match self {
+            Self::Hermes => marker_tail(text, HERMES_OPEN),
+            Self::Mistral => marker_tail(text, MISTRAL_CALLS),
+            Self::Llama3 => {
+                // Only the very start of a reply can be a call.
+                let s = text.trim_start();
+                if s.is_empty() || PYTHON_TAG.starts_with(s) {
+                    text.len()
+                } else {
+                    0
+                }
+            }
+        }
+    }
+}
+
+/// The longest end of `text` that begins `marker` (a proper prefix of it),
+/// with the whitespace before it.
+fn marker_tail(text: &str, marker: &str) -> usize {
+    let partial = (1..marker.len()).rev().find(|&k| text.ends_with(&marker[..k])).unwrap_or(0);
+    let rest = &text[..text.len() - partial];
+    partial + (rest.len() - rest.trim_end().len())
+}
+
+/// One call in OpenAI's shape: `{id, type: "function", function: {name, arguments}}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// JSON text of the arguments object.
+    pub arguments: String,
+}
+
+impl Serialize for ToolCall {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({
+            "id": self.id,
+            "type": "function",
+            "function": { "name": self.name, "arguments": self.arguments },
+        })
+        .serialize(s)
+    }
+}
+
+/// A reply split into content and calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedReply {
+    /// Text outside the calls; `None` when there is none.
+    pub content: Option<String>,
+    /// At least one.
+    pub calls: Vec<ToolCall>,
+}
+
+/// A call as the model wrote it, before it gets an id.
+struct RawCall {
+    name: String,
+    arguments: String,
+    /// An id the model wrote (Mistral Nemo writes 9 alphanumerics).
+    id: Option<String>,
+}
+
+/// Reads the calls out of a whole reply. `None` when the reply holds no call
+/// or its call text does not parse (the reply is then plain content).
+/// `parallel == false` keeps the first call only.
+pub fn parse_tool_calls(format: ToolCallFormat, text: &str, parallel: bool) -> Option<ParsedReply> {
+    let (parts, raw) = match format {
+        ToolCallFormat::Hermes => parse_hermes(text)?,
+        ToolCallFormat::Llama3 => (Vec::new(), parse_llama3(text)?),
+        ToolCallFormat::Mistral => parse_mistral(text)?,
+    };
+    if raw.is_empty() {
+        return None;
+    }
+    let keep = if parallel { raw.len() } else { 1 };
+    let calls = raw
+        .into_iter()
+        .take(keep)
+        .map(|c| ToolCall { id: c.id.filter(|id| format == ToolCallFormat::Mistral && is_mistral_id(id)).unwrap_or_else(|| new_call_id(format)), name: c.name, arguments: c.arguments })
+        .collect();
+    Some(ParsedReply { content: join_content(&parts), calls })
+}
+
+/// Content pieces around the calls: the first (streamed before the call was
+/// seen) trimmed at its end only, the others on both sides; joined by "\n".
+fn join_content(parts: &[&str]) -> Option<String> {
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        let p = if i == 0 { p.trim_end() } else { p.trim() };
+        if p.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(p);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// One JSON value at the start of `s` (after whitespace): the value and the rest.
+fn json_prefix(s: &str) -> Option<(Json, &str)> {
+    let s = s.trim_start();
+    let mut it = serde_json::Deserializer::from_str(s).into_iter::<Json>();
+    let v = it.next()?.ok()?;
+    Some((v, &s[it.byte_offset()..]))
+}
+
+/// A call object: `name` (a string) and the arguments under one of `keys`
+/// (an object, or a string kept as written; absent means `{}`).
+fn raw_call(v: &Json, keys: &[&str]) -> Option<RawCall> {
+    let o = v.as_object()?;
+    let name = o.get("name")?.as_str()?.to_string();
+    if name.is_empty() {
+        return None;
+    }
+    let args = keys.iter().find_map(|k| o.get(*k));
+    let arguments = match args {
+        None => "{}".to_string(),
+        Some(Json::Object(_)) => serde_json::to_string(args?).ok()?,
+        Some(Json::String(s)) => s.clone(),
+        Some(_) => return None,
+    };
+    let id = o.get("id").and_then(Json::as_str).map(str::to_string);
+    Some(RawCall { name, arguments, id })
+}
+
+type Split<'a> = (Vec<&'a str>, Vec<RawCall>);
+
+fn parse_hermes(text: &str) -> Option<Split<'_>> {
+    let mut parts = Vec::new();
+    let mut calls = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(HERMES_OPEN) {
+        parts.push(&rest[..at]);
+        let (v, after) = json_prefix(&rest[at + HERMES_OPEN.len()..])?;
+        calls.push(raw_call(&v, &["arguments", "parameters"])?);
+        let after = after.trim_start();
+        // A reply that ends right after the object (the closing tag cut by a
+        // stop or the end of the reply) still counts.
+        rest = match after.strip_prefix(HERMES_CLOSE) {
+            Some(r) => r,
+            None if after.is_empty() => after,
+            None => return None,
+        };
+    }
+    if calls.is_empty() {
+        return None;
+    }
+    parts.push(rest);
+    Some((parts, calls))
+}
+
+fn parse_llama3(text: &str) -> Option<Vec<RawCall>> {
+    let s = text.trim_start();
+    let mut rest = s.strip_prefix(PYTHON_TAG).unwrap_or(s).trim_start();
+    if !rest.starts_with('{') {
+        return None;
+    }
+    let mut calls = Vec::new();
+    while !rest.is_empty() {
+        let (v, after) = json_prefix(rest)?;
+        if !v.is_object() {
+            return None;
+        }
+        calls.push(raw_call(&v, &["parameters", "arguments"])?);
+        let after = after.trim_start();
+        rest = after.strip_prefix(';').unwrap_or(after).trim_start();
+    }
+    Some(calls)
+}
+
+fn parse_mistral(text: &str) -> Option<Split<'_>> {
+    let at = text.find(MISTRAL_CALLS)?;
+    let mut parts = vec![&text[..at]];
+    let mut calls = Vec::new();
+    let mut rest = &text[at + MISTRAL_CALLS.len()..];
+    loop {
+        let s = rest.trim_start();
+        if s.starts_with('[') {
+            // [{"name": ..., "arguments": ..., "id": ...}, ...]
+            let (v, after) = json_prefix(s)?;
+            let list = v.as_array()?;
+            if list.is_empty() {
+                return None;
+            }
+            for c in list {
+                calls.push(raw_call(c, &["arguments", "parameters"])?);
+            }
+            rest = after;
+        } else {
+            // name[ARGS]{...}, or name[CALL_ID]id[ARGS]{...}
+            let args_at = s.find(MISTRAL_ARGS)?;
+            let (name, id) = match s[..args_at].split_once(MISTRAL_CALL_ID) {
+                Some((name, id)) => (name.trim(), Some(id.trim().to_string())),
+                None => (s[..args_at].trim(), None),
+            };
+            if !valid_name(name) {
+                return None;
+            }
+            let (v, after) = json_prefix(&s[args_at + MISTRAL_ARGS.len()..])?;
+            let arguments = match &v {
+                Json::Object(_) => serde_json::to_string(&v).ok()?,
+                _ => return None,
+            };
+            calls.push(RawCall { name: name.to_string(), arguments, id });
+            rest = after;
+        }
+        match rest.trim_start().strip_prefix(MISTRAL_CALLS) {
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    parts.push(rest);
+    Some((parts, calls))
+}
+
+/// Mistral Nemo's template refuses any tool call id but 9 ASCII letters or digits.
+fn is_mistral_id(id: &str) -> bool {
+    id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A fresh call id: `call_` and 24 letters/digits, or for Mistral 9
+/// letters/digits (its template takes no other). Unique within a process
+/// (a counter) and across runs (the clock), not secret.
+pub fn new_call_id(format: ToolCallFormat) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let clock = web_time::SystemTime::now().duration_since(web_time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let mut state = clock ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let (prefix, len) = if format == ToolCallFormat::Mistral { ("", 9) } else { ("call_", 24) };
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut id = String::with_capacity(prefix.len() + len);
+    id.push_str(prefix);
+    let mut word = 0u64;
+    for i in 0..len {
+        if i % 8 == 0 {
+            word = splitmix64(&mut state);
+        }
+        id.push(ALPHABET[(word % ALPHABET.len() as u64) as usize] as char);
+        word /= ALPHABET.len() as u64;
+    }
+    id
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The end of a streamed reply: what is still to be sent as content, and the calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamEnd {
+    /// Content not sent yet (held back while it might have begun a call).
+    pub tail: String,
+    /// The whole content (what was sent and `tail`); `None` with calls and no text.
+    pub content: Option<String>,
+    /// Empty when the reply called nothing (or its call text did not parse).
+    pub calls: Vec<ToolCall>,
+}
+
+/// Splits a reply into content and calls as it streams: [`push`](Self::push)
+/// each piece of text and send what it returns as content; [`finish`](Self::finish)
+/// says the rest. Text that may begin a call (a marker, or part of one at the
+/// end of the text so far) is held back; once a call has begun, nothing more
+/// is sent until the end, where the calls are parsed from the whole reply.
+/// The content sent is always the start of the final content.
+#[derive(Debug)]
+pub struct ToolCallStream {
+    format: ToolCallFormat,
+    parallel: bool,
+    text: String,
+    /// Bytes of `text` sent as content.
+    sent: usize,
+    /// A call has begun: everything from here on waits for the end.
+    in_call: bool,
+}
+
+impl ToolCallStream {
+    pub fn new(format: ToolCallFormat, parallel: bool) -> Self {
+        Self { format, parallel, text: String::new(), sent: 0, in_call: false }
+    }
+
+    /// Takes the next piece of the reply; returns the content that can be sent now (maybe empty).
+    pub fn push(&mut self, piece: &str) -> String {
+        self.text.push_str(piece);
+        if self.in_call {
+            return String::new();
+        }
+        // A marker cannot begin in the text sent: any start of one was held back.
+        let end = match self.format.call_start(&self.text, self.sent) {
+            Some(at) => {
+                self.in_call = true;
+                self.text[..at].trim_end().len()
+            }
+            None => self.text.len() - self.format.undecided_tail(&self.text),
+        };
+        let out = if end > self.sent { self.text[self.sent..end].to_string() } else { String::new() };
+        self.sent = self.sent.max(end);
+        out
+    }
+
+    /// The reply is complete: the rest of the content and the calls.
+    pub fn finish(self) -> StreamEnd {
+        let sent = &self.text[..self.sent];
+        if self.in_call {
+            if let Some(p) = parse_tool_calls(self.format, &self.text, self.parallel) {
+                let content = p.content.unwrap_or_default();
+                // Always true (what was sent precedes the call); checked, not assumed.
+                if let Some(tail) = content.strip_prefix(sent) {
+                    return StreamEnd { tail: tail.to_string(), content: (!content.is_empty()).then_some(content.clone()), calls: p.calls };
+                }
+            }
+        }
+        StreamEnd { tail: self.text[self.sent..].to_string(), content: Some(self.text.clone()), calls: Vec::new() }
+    }
+}
+
+/// A grammar (llguidance's Lark syntax) that admits exactly a reply calling
+/// the tools `tool_choice` asks for: `required` any of them (one, or with
+/// `parallel` one or more), a named one that function once. Arguments follow
+/// each tool's `parameters` schema (any object when it has none). A marker
+/// that is one token of the vocabulary (`token_id(marker)`) is written as
+/// that token (`<[id]>`), so the model emits the special token it was trained
+/// on rather than its spelling; otherwise as text. `None` for `auto`/`none`
+/// (nothing is forced).
+///
+/// Hermes: `<tool_call>\n{"name": ..., "arguments": ...}\n</tool_call>`;
+/// Llama 3: `{"name": ..., "parameters": ...}`; Mistral:
+/// `[TOOL_CALLS][{"name": ..., "arguments": ..., "id": "<9 alphanumerics>"}]`.
+pub fn forced_call_grammar(
+    format: ToolCallFormat,
+    tools: &[Json],
+    choice: &ToolChoice,
+    parallel: bool,
+    token_id: &dyn Fn(&str) -> Option<u32>,
+) -> Option<String> {
+    let wanted: Vec<&Json> = match choice {
+        ToolChoice::Auto | ToolChoice::None => return None,
+        ToolChoice::Required => tools.iter().collect(),
+        ToolChoice::Function(name) => tools.iter().filter(|t| t["function"]["name"].as_str() == Some(name)).collect(),
+    };
+    let many = parallel && *choice == ToolChoice::Required;
+    let args_key = if format == ToolCallFormat::Llama3 { "parameters" } else { "arguments" };
+    let variants: Vec<Json> = wanted
+        .iter()
+        .map(|t| {
+            let f = &t["function"];
+            let params = match f.get("parameters") {
+                Some(p @ Json::Object(_)) => p.clone(),
+                _ => serde_json::json!({"type": "object"}),
+            };
+            let mut props = serde_json::Map::new();
+            props.insert("name".into(), serde_json::json!({"const": f["name"]}));
+            props.insert(args_key.into(), params);
+            let mut required = vec!["name", args_key];
+            if format == ToolCallFormat::Mistral {
+                props.insert("id".into(), serde_json::json!({"type": "string", "pattern": "^[a-zA-Z0-9]{9}$"}));
+                required.push("id");
+            }
+            serde_json::json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+        })
+        .collect();
+    let call_schema = if variants.len() == 1 { variants[0].clone() } else { serde_json::json!({"anyOf": variants}) };
+    let marker = |m: &str| match token_id(m) {
+        Some(id) => format!("<[{id}]>"),
+        None => serde_json::to_string(m).unwrap_or_default(),
+    };
+    let rep = if many { "+" } else { "" };
+    let g = match format {
+        ToolCallFormat::Hermes => format!(
+            "start: tool_call{rep}\ntool_call: {} \"\\n\" call \"\\n\" {} \"\\n\"?\ncall: %json {}\n",
+            marker(HERMES_OPEN),
+            marker(HERMES_CLOSE),
+            call_schema
+        ),
+        ToolCallFormat::Llama3 => {
+            if many {
+                format!("start: call (\"; \" call)*\ncall: %json {call_schema}\n")
+            } else {
+                format!("start: call\ncall: %json {call_schema}\n")
+            }
+        }
+        ToolCallFormat::Mistral => {
+            let mut list = serde_json::json!({"type": "array", "items": call_schema, "minItems": 1});
+            if !many {
+                list["maxItems"] = 1.into();
+            }
+            format!("start: {} calls\ncalls: %json {list}\n", marker(MISTRAL_CALLS))
+        }
+    };
+    Some(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(name: &str, arguments: &str) -> (String, String) {
+        (name.to_string(), arguments.to_string())
+    }
+
+    fn names_and_args(p: &ParsedReply) -> Vec<(String, String)> {
+        p.calls.iter().map(|c| (c.name.clone(), c.arguments.clone())).collect()
+    }
+
+    /// Templates of the three families (tests/templates) and one without tools.
+    #[test]
+    fn formats_are_told_from_the_template() {
+        let t = |f: &str| std::fs::read_to_string(format!("{}/tests/templates/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert_eq!(ToolCallFormat::detect(&t("qwen2.5-instruct.jinja")), Some(ToolCallFormat::Hermes));
+        assert_eq!(ToolCallFormat::detect(&t("qwen3.jinja")), Some(ToolCallFormat::Hermes));
+        assert_eq!(ToolCallFormat::detect(&t("llama-3.2-tools.jinja")), Some(ToolCallFormat::Llama3));
+        assert_eq!(ToolCallFormat::detect(&t("tool_formats/mistral-nemo.jinja")), Some(ToolCallFormat::Mistral));
+        assert_eq!(ToolCallFormat::detect(&t("smollm2.jinja")), None);
+        assert_eq!(ToolCallFormat::detect(&t("mistral-instruct.jinja")), None);
+    }
+
+    // Expected values below are written by hand from each family's documented
+    // format (Qwen2.5 / Hermes function-calling docs, Meta's Llama 3.1 model
+    // card "JSON based tool calling", Mistral's v3 tokenizer docs).
+
+    #[test]
+    fn hermes_one_call_with_text_before() {
+        let out = "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\", \"unit\": \"celsius\"}}\n</tool_call>";
+        let p = parse_tool_calls(ToolCallFormat::Hermes, out, true).unwrap();
+        assert_eq!(p.content.as_deref(), Some("Let me check."));
+        assert_eq!(names_and_args(&p), [call("get_weather", r#"{"city":"Oslo","unit":"celsius"}"#)]);
+    }
+
+    #[test]
+    fn hermes_several_calls_and_parallel_false() {
+        let out = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\": \"Europe/Oslo\"}}\n</tool_call>";
+        let p = parse_tool_calls(ToolCallFormat::Hermes, out, true).unwrap();
+        assert_eq!(p.content, None);
+        assert_eq!(names_and_args(&p), [call("get_weather", r#"{"city":"Oslo"}"#), call("get_time", r#"{"tz":"Europe/Oslo"}"#)]);
+        let p = parse_tool_calls(ToolCallFormat::Hermes, out, false).unwrap();
+        assert_eq!(names_and_args(&p), [call("get_weather", r#"{"city":"Oslo"}"#)]);
+    }
+
+    #[test]
+    fn hermes_malformed_or_absent_calls_are_content() {
+        for out in [
+            "Just text, no call.",
+            "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"\n</tool_call>",
+            "<tool_call>\n{\"arguments\": {}}\n</tool_call>",
+            "<tool_call>\n[1, 2]\n</tool_call>",
+            "<tool_call>\n{\"name\": \"f\", \"arguments\": 3}\n</tool_call>",
+            "<tool_call>\n{\"name\": \"f\", \"arguments\": {}} trailing\n</tool_call>",
+        ] {
+            assert_eq!(parse_tool_calls(ToolCallFormat::Hermes, out, true), None, "{out:?}");
+        }
+        // No closing tag at the very end still counts; a string `arguments` is kept as written.
+        let p = parse_tool_calls(ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}\n", true).unwrap();
+        assert_eq!(names_and_args(&p), [call("f", r#"{"a": 1}"#)]);
+    }
+
+    #[test]
+    fn llama3_whole_reply_calls() {
+        let p = parse_tool_calls(ToolCallFormat::Llama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\"}}", true).unwrap();
+        assert_eq!((p.content.clone(), names_and_args(&p)), (None, vec![call("get_weather", r#"{"city":"Oslo"}"#)]));
+        let p = parse_tool_calls(ToolCallFormat::Llama3, "<|python_tag|>{\"type\": \"function\", \"name\": \"get_time\", \"parameters\": {\"tz\": \"UTC\"}}", true).unwrap();
+        assert_eq!(names_and_args(&p), [call("get_time", r#"{"tz":"UTC"}"#)]);
+        let p = parse_tool_calls(ToolCallFormat::Llama3, "{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"x\": [1]}}", true).unwrap();
+        assert_eq!(names_and_args(&p), [call("a", "{}"), call("b", r#"{"x":[1]}"#)]);
+        for out in [
+            "The weather is {\"name\": \"x\", \"parameters\": {}}",
+            "{\"name\": \"get_weather\", \"parameters\": {\"city\": ",
+            "{\"name\": \"a\", \"parameters\": {}} and then text",
+            "<|python_tag|>brave_search.call(query=\"Oslo\")",
+            "{\"answer\": 42}",
+        ] {
+            assert_eq!(parse_tool_calls(ToolCallFormat::Llama3, out, true), None, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn mistral_array_and_args_forms() {
+        let out = "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}, \"id\": \"a1B2c3D4e\"}, {\"name\": \"get_time\", \"arguments\": {\"tz\": \"UTC\"}}]";
+        let p = parse_tool_calls(ToolCallFormat::Mistral, out, true).unwrap();
+        assert_eq!(p.content, None);
+        assert_eq!(names_and_args(&p), [call("get_weather", r#"{"city":"Oslo"}"#), call("get_time", r#"{"tz":"UTC"}"#)]);
+        assert_eq!(p.calls[0].id, "a1B2c3D4e", "the model's own 9-character id is kept");
+        assert!(is_mistral_id(&p.calls[1].id), "{}", p.calls[1].id);
+        let out = "Sure.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Oslo\"}[TOOL_CALLS]get_time[ARGS]{\"tz\": \"UTC\"}";
+        let p = parse_tool_calls(ToolCallFormat::Mistral, out, true).unwrap();
+        assert_eq!(p.content.as_deref(), Some("Sure."));
+        assert_eq!(names_and_args(&p), [call("get_weather", r#"{"city":"Oslo"}"#), call("get_time", r#"{"tz":"UTC"}"#)]);
+        let p = parse_tool_calls(ToolCallFormat::Mistral, "[TOOL_CALLS]get_time[CALL_ID]Zx9Yw8Vu7[ARGS]{\"tz\": \"UTC\"}", true).unwrap();
+        assert_eq!((names_and_args(&p), p.calls[0].id.as_str()), (vec![call("get_time", r#"{"tz":"UTC"}"#)], "Zx9Yw8Vu7"));
+        for out in ["[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}", "[TOOL_CALLS][]", "[TOOL_CALLS]bad name[ARGS]{}", "[TOOL_CALLS]f[ARGS][1]"] {
+            assert_eq!(parse_tool_calls(ToolCallFormat::Mistral, out, true), None, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn call_ids_are_unique_and_shaped() {
+        let ids: Vec<String> = (0..100).map(|_| new_call_id(ToolCallFormat::Hermes)).collect();
+        for id in &ids {
+            assert!(id.starts_with("call_") && id.len() == 29 && id[5..].bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len());
+        assert!(is_mistral_id(&new_call_id(ToolCallFormat::Mistral)));
+        let v = serde_json::to_value(ToolCall { id: "call_1".into(), name: "f".into(), arguments: "{}".into() }).unwrap();
+        assert_eq!(v, json!({"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}));
+    }
+
+    /// A Mistral call id goes back into the conversation: Mistral Nemo's
+    /// template raises on any id but 9 characters; `call_…` ids would not do.
+    #[test]
+    fn mistral_ids_render_in_mistral_nemos_template() {
+        let src = std::fs::read_to_string(format!("{}/tests/templates/tool_formats/mistral-nemo.jinja", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let t = super::super::ChatTemplate::new(&src).unwrap();
+        let conversation = |id: &str| {
+            let json = json!([
+                {"role": "user", "content": "Weather in Oslo?"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}]},
+                {"role": "tool", "tool_call_id": id, "content": "12 C"},
+            ]);
+            serde_json::from_value::<Vec<super::super::ChatMessage>>(json).unwrap()
+        };
+        let id = new_call_id(ToolCallFormat::Mistral);
+        let out = t.render(&conversation(&id), true, "<s>", "</s>").unwrap();
+        assert!(out.contains(&format!("\"id\": \"{id}\"}}]</s>[TOOL_RESULTS]")), "{out}");
+        assert!(t.render(&conversation(&new_call_id(ToolCallFormat::Hermes)), true, "<s>", "</s>").is_err());
+    }
+
+    /// Feeds `pieces` through a stream; returns the content sent while
+    /// streaming (piece by piece) and the end.
+    fn stream(format: ToolCallFormat, pieces: &[&str]) -> (Vec<String>, StreamEnd) {
+        let mut s = ToolCallStream::new(format, true);
+        let sent = pieces.iter().map(|p| s.push(p)).collect();
+        (sent, s.finish())
+    }
+
+    #[test]
+    fn stream_holds_back_a_marker_split_across_pieces() {
+        let (sent, end) = stream(ToolCallFormat::Hermes, &["Checking", " now.\n<tool", "_call>\n{\"name\": \"get_weather\", ", "\"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>"]);
+        assert_eq!(sent, ["Checking", " now.", "", ""]);
+        assert_eq!(end.tail, "");
+        assert_eq!(end.content.as_deref(), Some("Checking now."));
+        assert_eq!(end.calls.len(), 1);
+        assert_eq!((end.calls[0].name.as_str(), end.calls[0].arguments.as_str()), ("get_weather", r#"{"city":"Oslo"}"#));
+    }
+
+    #[test]
+    fn stream_releases_what_turned_out_not_to_be_a_marker() {
+        let (sent, end) = stream(ToolCallFormat::Hermes, &["a <to", "y> b "]);
+        assert_eq!(sent, ["a", " <toy> b"]);
+        assert_eq!(end.tail, " ");
+        assert_eq!(end.content.as_deref(), Some("a <toy> b "));
+        assert!(end.calls.is_empty());
+        // A call that does not parse: everything held comes out at the end, as written.
+        let (sent, end) = stream(ToolCallFormat::Hermes, &["Hi ", "<tool_call>{\"name\": ", "oops</tool_call>"]);
+        assert_eq!(sent, ["Hi", "", ""]);
+        assert_eq!(end.tail, " <tool_call>{\"name\": oops</tool_call>");
+        assert!(end.calls.is_empty());
+    }
+
+    #[test]
+    fn stream_llama3_decides_at_the_start_and_mistral_marker_is_held() {
+        let (sent, end) = stream(ToolCallFormat::Llama3, &[" ", "<|python", "_tag|>{\"name\": \"f\",", " \"parameters\": {}}"]);
+        assert_eq!(sent, ["", "", "", ""]);
+        assert_eq!((end.tail.as_str(), end.content.clone(), end.calls.len()), ("", None, 1));
+        let (sent, end) = stream(ToolCallFormat::Llama3, &["", "Hello {", "\"name\": 1}"]);
+        assert_eq!(sent, ["", "Hello {", "\"name\": 1}"]);
+        assert_eq!((end.tail.as_str(), end.calls.len()), ("", 0));
+        let (sent, end) = stream(ToolCallFormat::Llama3, &["{\"not\": ", "\"a call\"}"]);
+        assert_eq!(sent, ["", ""]);
+        assert_eq!((end.tail.as_str(), end.calls.len()), ("{\"not\": \"a call\"}", 0));
+        let (sent, end) = stream(ToolCallFormat::Mistral, &["Ok [TOOL", "_CALLS][{\"name\": \"f\", \"arguments\": {}}]"]);
+        assert_eq!(sent, ["Ok", ""]);
+        assert_eq!((end.tail.as_str(), end.content.as_deref(), end.calls.len()), ("", Some("Ok"), 1));
+    }
+
+    /// However a reply is cut into pieces (each byte split, and one
+    /// character at a time), the stream sends exactly the content of the
+    /// whole reply (hand-checked above) and the same calls; no piece sent
+    /// holds call markup.
+    #[test]
+    fn stream_equals_the_whole_reply_at_every_split() {
+        let cases = [
+            (ToolCallFormat::Hermes, "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>"),
+            (ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"a\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"b\", \"arguments\": {}}\n</tool_call>"),
+            (ToolCallFormat::Hermes, "Ünïcode <tool_call>{\"name\": broken</tool_call> tail "),
+            (ToolCallFormat::Hermes, "Plain answer with < and <tool and no call.\n"),
+            (ToolCallFormat::Llama3, "  <|python_tag|>{\"name\": \"f\", \"parameters\": {\"x\": \"é\"}}"),
+            (ToolCallFormat::Llama3, "<|python is not a tag"),
+            (ToolCallFormat::Mistral, "Sure. [TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}]"),
+            (ToolCallFormat::Mistral, "[TOOL_CALLS]f[ARGS]{\"a\": 1}[TOOL_CALLS]g[ARGS]{}"),
+        ];
+        for (format, text) in cases {
+            let whole = parse_tool_calls(format, text, true);
+            let want_content = match &whole {
+                Some(p) => p.content.clone().unwrap_or_default(),
+                None => text.to_string(),
+            };
+            let want_calls: Vec<(String, String)> = whole.as_ref().map(names_and_args).unwrap_or_default();
+            let mut splits: Vec<Vec<&str>> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).map(|i| vec![&text[..i], &text[i..]]).collect();
+            splits.push(text.char_indices().map(|(i, c)| &text[i..i + c.len_utf8()]).collect());
+            for pieces in splits {
+                let (sent, end) = stream(format, &pieces);
+                let streamed = sent.concat() + &end.tail;
+                assert_eq!(streamed, want_content, "{format:?} {pieces:?}");
+                assert_eq!(end.calls.iter().map(|c| (c.name.clone(), c.arguments.clone())).collect::<Vec<_>>(), want_calls, "{pieces:?}");
+                if whole.is_some() {
+                    assert!(!streamed.contains("<tool_call>") && !streamed.contains("[TOOL_CALLS]") && !streamed.contains('{'), "{pieces:?}: {streamed:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn forced_grammars_by_family() {
+        let tools = vec![
+            json!({"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}),
+            json!({"type": "function", "function": {"name": "now"}}),
+        ];
+        let ids = |m: &str| match m {
+            "<tool_call>" => Some(151657),
+            "</tool_call>" => Some(151658),
+            _ => None,
+        };
+        let named = ToolChoice::Function("get_weather".into());
+        assert_eq!(forced_call_grammar(ToolCallFormat::Hermes, &tools, &ToolChoice::Auto, true, &ids), None);
+        assert_eq!(
+            forced_call_grammar(ToolCallFormat::Hermes, &tools, &named, true, &ids).unwrap(),
+            "start: tool_call\ntool_call: <[151657]> \"\\n\" call \"\\n\" <[151658]> \"\\n\"?\ncall: %json {\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"get_weather\"},\"arguments\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}},\"required\":[\"name\",\"arguments\"],\"additionalProperties\":false}\n"
+        );
+        assert_eq!(
+            forced_call_grammar(ToolCallFormat::Llama3, &tools[1..], &ToolChoice::Required, false, &ids).unwrap(),
+            "start: call\ncall: %json {\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"now\"},\"parameters\":{\"type\":\"object\"}},\"required\":[\"name\",\"parameters\"],\"additionalProperties\":false}\n"
+        );
+        let g = forced_call_grammar(ToolCallFormat::Mistral, &tools, &ToolChoice::Required, true, &|_| None).unwrap();
+        assert!(g.starts_with("start: \"[TOOL_CALLS]\" calls\ncalls: %json {\"type\":\"array\",\"items\":{\"anyOf\":["), "{g}");
+        assert!(g.contains("\"id\":{\"type\":\"string\",\"pattern\":\"^[a-zA-Z0-9]{9}$\"}") && g.contains("\"minItems\":1") && !g.contains("maxItems"), "{g}");
+    }
+}
