@@ -1,0 +1,326 @@
+//! Checks of [`matmul`](super::matmul) against the dequantize-based reference
+//! [`crate::quant::matvec_ref`], and a small benchmark. Shared by the native
+//! tests (`cargo test --lib cpu`) and the wasm runner
+//! (`scripts/test-wasm-kernels.sh`, which runs them on the SIMD128 path);
+//! public only for that runner.
+
+use super::{act, matmul, Write};
+use crate::quant::testing::{random_f32, random_tensor};
+use crate::quant::{dequantize_to_vec, matvec_ref, GgmlType, SUPPORTED};
+use std::ops::Range;
+
+/// Activation rounding: `q = round(x / d)` with `d = amax / 127` is off by at
+/// most `d / 2 = amax / 254` per element, so a row's result moves by at most
+/// `Σ_c |W[r, c]| · amax_c / 254` (amax_c: largest |x| in column c's
+/// activation block, which has the weight block's size: 32 or 256).
+pub const ACT_ROUNDING: f64 = 1.0 / 254.0;
+
+/// f32 summation and scale-product rounding, relative to the row's magnitude
+/// `Σ_c |x_c| · max_c |W[r, c]|` (the max, not |W[r, c]|, covers the
+/// cancelling `d·q` and `min` terms of Q4_1 / Q5_1 / k-quants). Blocks sum in
+/// f32 (ε = 6e-8 per add, a few hundred adds at most here): 1e-5 is ample.
+pub const F32_ROUNDING: f64 = 1e-5;
+
+/// One checked call.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub ty: GgmlType,
+    pub n_rows: usize,
+    pub cols: usize,
+    pub rows: Range<usize>,
+    pub n_tokens: usize,
+    pub write: Write,
+    pub seed: u64,
+}
+
+/// Every supported type at: one block of columns and three; 13 rows (a
+/// multiple of nothing); 1, 3, 7 and 33 tokens (tile of 4 plus remainders);
+/// a sub-range of rows; and Accumulate.
+pub fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for (i, &ty) in SUPPORTED.iter().enumerate() {
+        let be = ty.block_elems() as usize;
+        let col_counts = if be == 1 { [7, 69] } else { [be, 3 * be] };
+        for (j, &cols) in col_counts.iter().enumerate() {
+            let seed = 1000 * i as u64 + 100 * j as u64;
+            let mut add = |rows: Range<usize>, n_tokens, write, k: u64| {
+                out.push(Case {
+                    ty,
+                    n_rows: 13,
+                    cols,
+                    rows,
+                    n_tokens,
+                    write,
+                    seed: seed + k,
+                })
+            };
+            add(0..13, 1, Write::Store, 1);
+            add(0..13, 3, Write::Store, 2);
+            add(0..13, 7, Write::Store, 3);
+            add(0..13, 33, Write::Store, 4);
+            add(5..11, 7, Write::Accumulate, 5);
+            add(2..13, 33, Write::Accumulate, 6);
+            add(12..13, 1, Write::Accumulate, 7);
+        }
+    }
+    out
+}
+
+/// Runs one case; on failure, says which output and by how much.
+pub fn run_case(c: &Case) -> Result<(), String> {
+    let (ty, cols) = (c.ty, c.cols);
+    let w = random_tensor(ty, c.n_rows * cols, c.seed);
+    // Token t's activations scaled by 0.25 · (t % 5 + 1): blocks of
+    // different magnitudes get different activation scales.
+    let mut x = random_f32(c.n_tokens * cols, c.seed + 1);
+    for (i, v) in x.iter_mut().enumerate() {
+        *v *= 0.25 * ((i / cols) % 5 + 1) as f32;
+    }
+    let stride = c.n_rows + 2; // gaps between tokens, which must stay untouched
+    let y0 = random_f32((c.n_tokens.max(1) - 1) * stride + c.n_rows, c.seed + 2);
+    let mut y = y0.clone();
+    matmul(
+        ty,
+        &w,
+        c.n_rows,
+        cols,
+        c.rows.clone(),
+        &x,
+        c.n_tokens,
+        &mut y,
+        stride,
+        c.write,
+    )
+    .map_err(|e| format!("{c:?}: {e}"))?;
+
+    let wd = dequantize_to_vec(ty, &w).map_err(|e| e.to_string())?;
+    let be = ty.block_elems() as usize;
+    let quantized = be > 1;
+    for t in 0..c.n_tokens {
+        let xt = &x[t * cols..(t + 1) * cols];
+        // The activations the kernel really multiplies: x rounded to 8 bits.
+        let xhat = if quantized {
+            dequantized_acts(xt, be)
+        } else {
+            xt.to_vec()
+        };
+        let want = matvec_ref(ty, &w, c.n_rows, cols, xt).map_err(|e| e.to_string())?;
+        let want_hat = matvec_ref(ty, &w, c.n_rows, cols, &xhat).map_err(|e| e.to_string())?;
+        for r in 0..c.n_rows {
+            let i = t * stride + r;
+            if !c.rows.contains(&r) {
+                if y[i] != y0[i] {
+                    return Err(format!("{c:?}: y[t={t}, r={r}] outside rows was written"));
+                }
+                continue;
+            }
+            let wr = &wd[r * cols..(r + 1) * cols];
+            let wmax = wr.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64));
+            let mag: f64 = xt.iter().map(|v| v.abs() as f64).sum::<f64>() * wmax;
+            let act_err: f64 = if quantized {
+                wr.chunks(be)
+                    .zip(xt.chunks(be))
+                    .map(|(wb, xb)| {
+                        let amax = xb.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64));
+                        wb.iter().map(|v| v.abs() as f64).sum::<f64>() * amax * ACT_ROUNDING
+                    })
+                    .sum()
+            } else {
+                0.0
+            };
+            let base = if c.write == Write::Accumulate {
+                y0[i] as f64
+            } else {
+                0.0
+            };
+            let got = y[i] as f64 - base;
+            let tight = F32_ROUNDING * mag + if base != 0.0 { 1e-6 * base.abs() } else { 0.0 };
+            let err_hat = (got - want_hat[r] as f64).abs();
+            let err = (got - want[r] as f64).abs();
+            if !(err_hat <= tight && err <= act_err + tight) {
+                return Err(format!(
+                    "{c:?}: y[t={t}, r={r}] = {got} (after subtracting y0 {base}); \
+                     reference on 8-bit x {} (|diff| {err_hat:.3e}, allowed {tight:.3e}); \
+                     reference on f32 x {} (|diff| {err:.3e}, allowed {:.3e})",
+                    want_hat[r],
+                    want[r],
+                    act_err + tight
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `x` after the 8-bit round trip of the kernels' activation blocks.
+fn dequantized_acts(x: &[f32], block: usize) -> Vec<f32> {
+    if block == 32 {
+        let mut b = Vec::new();
+        act::quantize_q8_1(x, &mut b);
+        b.iter()
+            .flat_map(|b| b.qs.map(|q| b.d * q as f32))
+            .collect()
+    } else {
+        let mut b = Vec::new();
+        act::quantize_q8_k(x, &mut b);
+        b.iter()
+            .flat_map(|b| b.qs.map(|q| b.d * q as f32))
+            .collect()
+    }
+}
+
+/// Every rejected request gets its error and leaves y alone.
+pub fn error_cases() -> Result<(), String> {
+    use super::CpuError;
+    use crate::quant::QuantError;
+    let w = random_tensor(GgmlType::Q4_0, 4 * 64, 1);
+    let x = vec![0.5f32; 2 * 64];
+    let mut y = vec![7.0f32; 16];
+    let call = |ty, w: &[u8], cols, rows: Range<usize>, x: &[f32], n, y: &mut [f32], stride| {
+        matmul(ty, w, 4, cols, rows, x, n, y, stride, Write::Store)
+    };
+    let checks: Vec<(&str, Result<(), CpuError>, fn(&CpuError) -> bool)> = vec![
+        (
+            "unsupported type",
+            call(GgmlType::IQ2XXS, &w, 64, 0..4, &x, 2, &mut y, 4),
+            |e| matches!(e, CpuError::Quant(QuantError::Unsupported(_))),
+        ),
+        (
+            "partial block",
+            call(GgmlType::Q4_0, &w, 48, 0..4, &x, 2, &mut y, 4),
+            |e| matches!(e, CpuError::Quant(QuantError::PartialBlock { .. })),
+        ),
+        (
+            "short weights",
+            call(GgmlType::Q4_0, &w[1..], 64, 0..4, &x, 2, &mut y, 4),
+            |e| matches!(e, CpuError::Quant(QuantError::Length { .. })),
+        ),
+        (
+            "rows past the matrix",
+            call(GgmlType::Q4_0, &w, 64, 2..5, &x, 2, &mut y, 5),
+            |e| matches!(e, CpuError::Rows { .. }),
+        ),
+        (
+            "short x",
+            call(GgmlType::Q4_0, &w, 64, 0..4, &x[1..], 2, &mut y, 4),
+            |e| matches!(e, CpuError::Input { .. }),
+        ),
+        (
+            "overlapping outputs",
+            call(GgmlType::Q4_0, &w, 64, 0..4, &x, 2, &mut y, 3),
+            |e| matches!(e, CpuError::Stride { .. }),
+        ),
+        (
+            "short y",
+            call(GgmlType::Q4_0, &w, 64, 0..4, &x, 2, &mut y[..7], 4),
+            |e| matches!(e, CpuError::Output { .. }),
+        ),
+    ];
+    for (what, got, ok) in checks {
+        match got {
+            Err(e) if ok(&e) => {}
+            other => return Err(format!("{what}: got {other:?}")),
+        }
+    }
+    if y.iter().any(|&v| v != 7.0) {
+        return Err("a rejected call wrote y".into());
+    }
+    Ok(())
+}
+
+/// Formats and shapes of the benchmark: SmolLM2-135M's matrices
+/// (rows × cols: q/o/gate/up-like 576 × 1536 … and the 49152-row output).
+pub const BENCH_TYPES: [GgmlType; 5] = [
+    GgmlType::Q4_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q6K,
+    GgmlType::F16,
+];
+pub const BENCH_SHAPES: [(usize, usize); 3] = [(576, 1536), (1536, 576), (49152, 576)];
+
+/// One benchmark line per (type, shape, n_tokens ∈ {1, 64}): best of a few
+/// timed calls; GB/s counts weight bytes, GMAC/s counts rows × cols × tokens.
+/// `now`: a clock in seconds. `filter`: keep only lines whose label contains it.
+pub fn bench(now: &dyn Fn() -> f64, filter: &str, emit: &mut dyn FnMut(String)) {
+    emit(format!("cpu matmul bench ({} path)", super::simd::PATH));
+    for ty in BENCH_TYPES {
+        for (n_rows, cols) in BENCH_SHAPES {
+            let w = random_tensor(ty, n_rows * cols, 5);
+            for n_tokens in [1usize, 64] {
+                let label = format!("{ty:>5} {n_rows:>5}x{cols:<5} tokens {n_tokens:>2}");
+                if !label.contains(filter) {
+                    continue;
+                }
+                let x = random_f32(n_tokens * cols, 6);
+                let mut y = vec![0.0f32; n_tokens * n_rows];
+                let macs = (n_rows * cols * n_tokens) as f64;
+                let reps = ((2e8 / macs) as usize).clamp(1, 50);
+                let mut best = f64::INFINITY;
+                for _ in 0..reps.max(2) {
+                    let t = now();
+                    let r = matmul(
+                        ty,
+                        &w,
+                        n_rows,
+                        cols,
+                        0..n_rows,
+                        &x,
+                        n_tokens,
+                        &mut y,
+                        n_rows,
+                        Write::Store,
+                    );
+                    let dt = now() - t;
+                    if let Err(e) = r {
+                        emit(format!("{label}: {e}"));
+                        return;
+                    }
+                    best = best.min(dt);
+                }
+                emit(format!(
+                    "{label}: {:8.3} ms  {:6.2} GB/s of weights  {:6.2} GMAC/s",
+                    best * 1e3,
+                    w.len() as f64 / best / 1e9,
+                    macs / best / 1e9
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_matches_reference_for_every_format() {
+        let cases = cases();
+        assert!(cases.len() >= 15 * 14);
+        let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
+        assert!(
+            failures.is_empty(),
+            "{} of {} cases failed:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn matmul_rejects_bad_requests() {
+        error_cases().unwrap();
+    }
+
+    /// `cargo test --release --lib cpu::matmul::check::tests::bench -- --ignored --nocapture`
+    /// (FILTER=... to pick lines).
+    #[test]
+    #[ignore = "benchmark: prints timings"]
+    fn bench_native() {
+        let start = std::time::Instant::now();
+        let filter = std::env::var("FILTER").unwrap_or_default();
+        bench(&|| start.elapsed().as_secs_f64(), &filter, &mut |l| {
+            println!("{l}")
+        });
+    }
+}

@@ -1,0 +1,126 @@
+//! Block kernels for the 32-weight formats against [`BlockQ8_1`] activations.
+//!
+//! Per block and token: the weights unpack once to 32 i8 lanes, an integer
+//! dot with the activation quants gives `Σ q·xq`, and the scales finish it:
+//! `d · d_x · Σ q·xq`, plus `m · d_x · Σ xq` for the formats with a min
+//! (ggml-cpu `ggml_vec_dot_q4_1_q8_1` and friends).
+
+use super::act::BlockQ8_1;
+use super::simd::{dot_i8_scaled, f16_at, unpack_nibbles, unpack_nibbles_table};
+use super::BlockKernel;
+use crate::quant::KVALUES_IQ4NL;
+
+/// The 16 nibble-packed bytes at `off` of a block.
+#[inline(always)]
+fn packed16(w: &[u8], off: usize) -> &[u8; 16] {
+    w[off..off + 16]
+        .try_into()
+        .expect("block holds 16 packed bytes here")
+}
+
+/// `Σ q·xq` for each token.
+#[inline(always)]
+fn idot<const T: usize>(q: &[i8; 32], x: [&BlockQ8_1; T]) -> [i32; T] {
+    dot_i8_scaled(q, x.map(|a| &a.qs[..]), &[1], 32)
+}
+
+/// Adds the 5th bits of a Q5 block (`qh`, bit i ↔ weight i) to unpacked nibbles.
+#[inline(always)]
+fn add_fifth_bits(q: &mut [i8; 32], qh: u32, offset: i8) {
+    for (j, v) in q.iter_mut().enumerate() {
+        *v = (*v | (((qh >> j) & 1) << 4) as i8) - offset;
+    }
+}
+
+pub(super) struct Q4_0;
+impl BlockKernel for Q4_0 {
+    type Act = BlockQ8_1;
+    const ELEMS: usize = 32;
+    const BYTES: usize = 18;
+    #[inline(always)]
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+        let d = f16_at(w, 0);
+        let mut q = [0i8; 32];
+        unpack_nibbles(packed16(w, 2), 8, &mut q);
+        let s = idot(&q, x);
+        std::array::from_fn(|t| d * x[t].d * s[t] as f32)
+    }
+}
+
+pub(super) struct Q4_1;
+impl BlockKernel for Q4_1 {
+    type Act = BlockQ8_1;
+    const ELEMS: usize = 32;
+    const BYTES: usize = 20;
+    #[inline(always)]
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+        let (d, m) = (f16_at(w, 0), f16_at(w, 2));
+        let mut q = [0i8; 32];
+        unpack_nibbles(packed16(w, 4), 0, &mut q);
+        let s = idot(&q, x);
+        std::array::from_fn(|t| x[t].d * (d * s[t] as f32 + m * x[t].sum as f32))
+    }
+}
+
+pub(super) struct Q5_0;
+impl BlockKernel for Q5_0 {
+    type Act = BlockQ8_1;
+    const ELEMS: usize = 32;
+    const BYTES: usize = 22;
+    #[inline(always)]
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+        let d = f16_at(w, 0);
+        let qh = u32::from_le_bytes([w[2], w[3], w[4], w[5]]);
+        let mut q = [0i8; 32];
+        unpack_nibbles(packed16(w, 6), 0, &mut q);
+        add_fifth_bits(&mut q, qh, 16);
+        let s = idot(&q, x);
+        std::array::from_fn(|t| d * x[t].d * s[t] as f32)
+    }
+}
+
+pub(super) struct Q5_1;
+impl BlockKernel for Q5_1 {
+    type Act = BlockQ8_1;
+    const ELEMS: usize = 32;
+    const BYTES: usize = 24;
+    #[inline(always)]
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+        let (d, m) = (f16_at(w, 0), f16_at(w, 2));
+        let qh = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
+        let mut q = [0i8; 32];
+        unpack_nibbles(packed16(w, 8), 0, &mut q);
+        add_fifth_bits(&mut q, qh, 0);
+        let s = idot(&q, x);
+        std::array::from_fn(|t| x[t].d * (d * s[t] as f32 + m * x[t].sum as f32))
+    }
+}
+
+pub(super) struct Q8_0;
+impl BlockKernel for Q8_0 {
+    type Act = BlockQ8_1;
+    const ELEMS: usize = 32;
+    const BYTES: usize = 34;
+    #[inline(always)]
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+        let d = f16_at(w, 0);
+        let q: &[i8] = bytemuck::cast_slice(&w[2..34]);
+        let s = dot_i8_scaled(q, x.map(|a| &a.qs[..]), &[1], 32);
+        std::array::from_fn(|t| d * x[t].d * s[t] as f32)
+    }
+}
+
+pub(super) struct IQ4NL;
+impl BlockKernel for IQ4NL {
+    type Act = BlockQ8_1;
+    const ELEMS: usize = 32;
+    const BYTES: usize = 18;
+    #[inline(always)]
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+        let d = f16_at(w, 0);
+        let mut q = [0i8; 32];
+        unpack_nibbles_table(packed16(w, 2), &KVALUES_IQ4NL, &mut q);
+        let s = idot(&q, x);
+        std::array::from_fn(|t| d * x[t].d * s[t] as f32)
+    }
+}

@@ -1,0 +1,78 @@
+//! Plain-loop primitives: the native build and wasm without simd128. Written
+//! as fixed-width lane loops so the compiler can vectorize them.
+
+pub(in super::super) const IMPL: &str = "portable";
+
+/// For each of `T` activation rows: Σ_s scales[s] · Σ_{i ∈ sub-block s} w[i]·x[i],
+/// sub-blocks of `sub` lanes (16 or 32); `w.len() == scales.len() · sub`,
+/// each `xs[t]` at least as long. Exact in i32 for our ranges (|w| ≤ 128,
+/// |x| ≤ 127, |scale| ≤ 128, ≤ 256 lanes: < 2^31).
+#[inline(always)]
+pub(in super::super) fn dot_i8_scaled<const T: usize>(
+    w: &[i8],
+    xs: [&[i8]; T],
+    scales: &[i32],
+    sub: usize,
+) -> [i32; T] {
+    let mut acc = [0i32; T];
+    for (s, &sc) in scales.iter().enumerate() {
+        let ws = &w[s * sub..(s + 1) * sub];
+        for (a, x) in acc.iter_mut().zip(xs) {
+            let xs = &x[s * sub..(s + 1) * sub];
+            let d: i32 = ws.iter().zip(xs).map(|(&p, &q)| p as i32 * q as i32).sum();
+            *a += sc * d;
+        }
+    }
+    acc
+}
+
+/// Nibble-packed `qs` (byte j: weight j low, weight j + 16 high) to 32 i8
+/// values minus `offset`.
+#[inline(always)]
+pub(in super::super) fn unpack_nibbles(qs: &[u8; 16], offset: i8, out: &mut [i8; 32]) {
+    let (lo, hi) = out.split_at_mut(16);
+    for j in 0..16 {
+        lo[j] = (qs[j] & 0x0F) as i8 - offset;
+        hi[j] = (qs[j] >> 4) as i8 - offset;
+    }
+}
+
+/// Nibble-packed indices (same order as [`unpack_nibbles`]) to `table` values.
+#[inline(always)]
+pub(in super::super) fn unpack_nibbles_table(qs: &[u8; 16], table: &[i8; 16], out: &mut [i8; 32]) {
+    let (lo, hi) = out.split_at_mut(16);
+    for j in 0..16 {
+        lo[j] = table[(qs[j] & 0x0F) as usize];
+        hi[j] = table[(qs[j] >> 4) as usize];
+    }
+}
+
+/// Little-endian f16 bytes to f32 (`src.len() == 2 · dst.len()`).
+#[inline(always)]
+pub(in super::super) fn f16_to_f32(src: &[u8], dst: &mut [f32]) {
+    for (b, y) in src.chunks_exact(2).zip(dst) {
+        *y = super::f16_bits_to_f32(u16::from_le_bytes([b[0], b[1]]));
+    }
+}
+
+/// For each of `T` rows: Σ_i w[i]·x[i] in f32 (eight interleaved partial
+/// sums, then the tail); each `xs[t]` at least `w.len()` long.
+#[inline(always)]
+pub(in super::super) fn dot_f32<const T: usize>(w: &[f32], xs: [&[f32]; T]) -> [f32; T] {
+    const L: usize = 8;
+    let mut out = [0.0f32; T];
+    for (o, x) in out.iter_mut().zip(xs) {
+        let x = &x[..w.len()];
+        let mut lanes = [0.0f32; L];
+        let (wc, xc) = (w.chunks_exact(L), x.chunks_exact(L));
+        let (wr, xr) = (wc.remainder(), xc.remainder());
+        for (a, b) in wc.zip(xc) {
+            for l in 0..L {
+                lanes[l] += a[l] * b[l];
+            }
+        }
+        let tail: f32 = wr.iter().zip(xr).map(|(a, b)| a * b).sum();
+        *o = lanes.iter().sum::<f32>() + tail;
+    }
+    out
+}
