@@ -1,0 +1,69 @@
+//! tabllm's CPU kernels, their checks and benchmark, compiled from the main
+//! crate's sources (see Cargo.toml for why). On wasm32 the module exports
+//! `check() -> u32` (failed cases) and `bench()`, and imports
+//! `host.log_line(ptr, len)` (one UTF-8 line) and `host.now() -> f64` (seconds);
+//! `run.mjs` provides them.
+
+#[path = "../../../src/cpu/mod.rs"]
+pub mod cpu;
+#[path = "../../../src/quant/mod.rs"]
+pub mod quant;
+#[path = "../../../src/sampler.rs"]
+pub mod sampler;
+
+use cpu::matmul::check;
+
+/// Runs every check, emitting one line per failure and a summary; returns
+/// the number of failures.
+pub fn run_checks(emit: &mut dyn FnMut(String)) -> u32 {
+    let cases = check::cases();
+    let mut failed = 0;
+    for c in &cases {
+        if let Err(e) = check::run_case(c) {
+            emit(format!("FAIL {e}"));
+            failed += 1;
+        }
+    }
+    if let Err(e) = check::error_cases() {
+        emit(format!("FAIL error cases: {e}"));
+        failed += 1;
+    }
+    emit(format!(
+        "cpu matmul checks ({} path): {} cases + error cases, {failed} failed",
+        cpu::matmul::simd::PATH,
+        cases.len()
+    ));
+    failed
+}
+
+#[cfg(target_arch = "wasm32")]
+mod exports {
+    // Module "host", not "env": `log` in "env" would clash with libm's.
+    #[link(wasm_import_module = "host")]
+    extern "C" {
+        fn log_line(ptr: *const u8, len: usize);
+        fn now() -> f64;
+    }
+
+    fn emit(s: String) {
+        // SAFETY: the host reads `len` bytes at `ptr` before we return.
+        unsafe { log_line(s.as_ptr(), s.len()) }
+    }
+
+    fn hook() {
+        std::panic::set_hook(Box::new(|info| emit(format!("panic: {info}"))));
+    }
+
+    #[no_mangle]
+    pub extern "C" fn check() -> u32 {
+        hook();
+        super::run_checks(&mut emit)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn bench() {
+        hook();
+        // SAFETY: a plain host function without arguments.
+        super::check::bench(&|| unsafe { now() }, "", &mut emit);
+    }
+}
