@@ -90,9 +90,15 @@ trait BlockKernel {
     const ELEMS: usize;
     /// Bytes per block (the GGUF block size).
     const BYTES: usize;
-    /// `Σ_i w[i] · x_t[i]` over this block for each token t; `w` is exactly
-    /// `BYTES` long.
-    fn dot<const T: usize>(w: &[u8], x: [&Self::Act; T]) -> [f32; T];
+    /// Adds `Σ_i w[i] · x_t[i]` over this block for each token t to
+    /// `acc[t]` (the scaled integer dot, kept in vector lanes) and `extra[t]`
+    /// (scalar terms: the mins); `w` is exactly `BYTES` long.
+    fn dot<const T: usize>(
+        w: &[u8],
+        x: [&Self::Act; T],
+        acc: &mut [simd::Acc; T],
+        extra: &mut [f32; T],
+    );
 }
 
 #[derive(Default)]
@@ -299,13 +305,11 @@ fn run_blocks<K: BlockKernel>(
 /// `T · bpr` blocks).
 #[inline(always)]
 fn row_dot<K: BlockKernel, const T: usize>(wrow: &[u8], acts: &[K::Act], bpr: usize) -> [f32; T] {
-    let mut acc = [0.0f32; T];
+    let mut acc = [simd::ACC_ZERO; T];
+    let mut extra = [0.0f32; T];
     for (b, wb) in wrow.chunks_exact(K::BYTES).enumerate() {
         let x: [&K::Act; T] = std::array::from_fn(|t| &acts[t * bpr + b]);
-        let d = K::dot::<T>(wb, x);
-        for (a, v) in acc.iter_mut().zip(d) {
-            *a += v;
-        }
+        K::dot::<T>(wb, x, &mut acc, &mut extra);
     }
-    acc
+    std::array::from_fn(|t| simd::acc_sum(acc[t]) + extra[t])
 }

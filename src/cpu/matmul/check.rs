@@ -228,8 +228,10 @@ pub fn error_cases() -> Result<(), String> {
     Ok(())
 }
 
-/// Formats and shapes of the benchmark: SmolLM2-135M's matrices
-/// (rows × cols: q/o/gate/up-like 576 × 1536 … and the 49152-row output).
+/// Formats and shapes of the benchmark: SmolLM2-135M's matrices as rows ×
+/// cols (ffn_down 576 × 1536, ffn_up/gate 1536 × 576, the 49152-row output).
+/// 576 columns are not whole 256-blocks, so the k-quants run 768 instead
+/// (llama.cpp stores those SmolLM2 tensors in a 32-block fallback type).
 pub const BENCH_TYPES: [GgmlType; 5] = [
     GgmlType::Q4_1,
     GgmlType::Q8_0,
@@ -246,6 +248,7 @@ pub fn bench(now: &dyn Fn() -> f64, filter: &str, emit: &mut dyn FnMut(String)) 
     emit(format!("cpu matmul bench ({} path)", super::simd::PATH));
     for ty in BENCH_TYPES {
         for (n_rows, cols) in BENCH_SHAPES {
+            let cols = cols.next_multiple_of(ty.block_elems() as usize);
             let w = random_tensor(ty, n_rows * cols, 5);
             for n_tokens in [1usize, 64] {
                 let label = format!("{ty:>5} {n_rows:>5}x{cols:<5} tokens {n_tokens:>2}");
@@ -274,7 +277,7 @@ pub fn bench(now: &dyn Fn() -> f64, filter: &str, emit: &mut dyn FnMut(String)) 
                     let dt = now() - t;
                     if let Err(e) = r {
                         emit(format!("{label}: {e}"));
-                        return;
+                        break;
                     }
                     best = best.min(dt);
                 }

@@ -9,7 +9,7 @@
 //! Block layouts and scale packing: [`crate::quant::kquants`].
 
 use super::act::BlockQ8K;
-use super::simd::{dot_i8_scaled, f16_at, unpack_nibbles_table};
+use super::simd::{dot_i8_scaled_acc, f16_at, unpack_nibbles_table, Acc};
 use super::BlockKernel;
 use crate::quant::kquants::{k4_scale_min, q3k_scale};
 use crate::quant::KVALUES_IQ4NL;
@@ -21,10 +21,19 @@ fn bytes12(w: &[u8], off: usize) -> &[u8; 12] {
         .expect("block holds 12 scale bytes here")
 }
 
-/// `Σ_s scales[s] · Σ q·xq` per token, sub-blocks of `sub` weights.
+/// `acc[t] += d · d_x · Σ_s scales[s] · Σ q·xq` per token, sub-blocks of
+/// `sub` weights.
 #[inline(always)]
-fn idot<const T: usize>(q: &[i8; 256], x: [&BlockQ8K; T], scales: &[i32], sub: usize) -> [i32; T] {
-    dot_i8_scaled(q, x.map(|a| &a.qs[..]), scales, sub)
+fn idot<const T: usize>(
+    q: &[i8; 256],
+    d: f32,
+    x: [&BlockQ8K; T],
+    scales: &[i32],
+    sub: usize,
+    acc: &mut [Acc; T],
+) {
+    let mul = std::array::from_fn(|t| d * x[t].d);
+    dot_i8_scaled_acc(q, x.map(|a| &a.qs[..]), scales, sub, mul, acc)
 }
 
 /// `Σ_s mins[s] · (Σ xq over sub-block s)` per token, 8 sub-blocks of 32.
@@ -74,24 +83,24 @@ fn k4_scales(packed: &[u8; 12]) -> ([i32; 8], [i32; 8]) {
 }
 
 pub(super) struct Q2K;
-impl super::BlockKernel for Q2K {
+impl BlockKernel for Q2K {
     type Act = BlockQ8K;
     const ELEMS: usize = 256;
     const BYTES: usize = 84;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T]) -> [f32; T] {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let (d, dmin) = (f16_at(w, 80), f16_at(w, 82));
         let packed = &w[0..16];
         let sc: [i32; 16] = std::array::from_fn(|s| (packed[s] & 0x0F) as i32);
         let mut q = [0i8; 256];
         bit_planes(&w[16..80], &mut q);
-        let s = idot(&q, x, &sc, 16);
-        std::array::from_fn(|t| {
+        idot(&q, d, x, &sc, 16, acc);
+        for (e, a) in extra.iter_mut().zip(x) {
             let msum: i32 = (0..16)
-                .map(|i| (packed[i] >> 4) as i32 * x[t].bsums[i] as i32)
+                .map(|i| (packed[i] >> 4) as i32 * a.bsums[i] as i32)
                 .sum();
-            x[t].d * (d * s[t] as f32 - dmin * msum as f32)
-        })
+            *e -= a.d * dmin * msum as f32;
+        }
     }
 }
 
@@ -101,7 +110,7 @@ impl BlockKernel for Q3K {
     const ELEMS: usize = 256;
     const BYTES: usize = 110;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T]) -> [f32; T] {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], _extra: &mut [f32; T]) {
         let d = f16_at(w, 108);
         let packed = bytes12(w, 96);
         let sc: [i32; 16] = std::array::from_fn(|i| q3k_scale(i, packed) as i32 - 32);
@@ -117,8 +126,7 @@ impl BlockKernel for Q3K {
                 }
             }
         }
-        let s = idot(&q, x, &sc, 16);
-        std::array::from_fn(|t| x[t].d * d * s[t] as f32)
+        idot(&q, d, x, &sc, 16, acc);
     }
 }
 
@@ -128,13 +136,15 @@ impl BlockKernel for Q4K {
     const ELEMS: usize = 256;
     const BYTES: usize = 144;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T]) -> [f32; T] {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let (d, dmin) = (f16_at(w, 0), f16_at(w, 2));
         let (sc, m) = k4_scales(bytes12(w, 4));
         let mut q = [0i8; 256];
         k4_nibbles(&w[16..144], &mut q);
-        let s = idot(&q, x, &sc, 32);
-        std::array::from_fn(|t| x[t].d * (d * s[t] as f32 - dmin * min_dot32(&m, x[t]) as f32))
+        idot(&q, d, x, &sc, 32, acc);
+        for (e, a) in extra.iter_mut().zip(x) {
+            *e -= a.d * dmin * min_dot32(&m, a) as f32;
+        }
     }
 }
 
@@ -144,7 +154,7 @@ impl BlockKernel for Q5K {
     const ELEMS: usize = 256;
     const BYTES: usize = 176;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T]) -> [f32; T] {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let (d, dmin) = (f16_at(w, 0), f16_at(w, 2));
         let (sc, m) = k4_scales(bytes12(w, 4));
         let qh = &w[16..48];
@@ -156,8 +166,10 @@ impl BlockKernel for Q5K {
                 q[32 * j + l] |= (((qh[l] >> j) & 1) << 4) as i8;
             }
         }
-        let s = idot(&q, x, &sc, 32);
-        std::array::from_fn(|t| x[t].d * (d * s[t] as f32 - dmin * min_dot32(&m, x[t]) as f32))
+        idot(&q, d, x, &sc, 32, acc);
+        for (e, a) in extra.iter_mut().zip(x) {
+            *e -= a.d * dmin * min_dot32(&m, a) as f32;
+        }
     }
 }
 
@@ -167,7 +179,7 @@ impl BlockKernel for Q6K {
     const ELEMS: usize = 256;
     const BYTES: usize = 210;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T]) -> [f32; T] {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], _extra: &mut [f32; T]) {
         let d = f16_at(w, 208);
         let sc: [i32; 16] = std::array::from_fn(|i| w[192 + i] as i8 as i32);
         let (ql, qh) = (&w[0..128], &w[128..192]);
@@ -183,8 +195,7 @@ impl BlockKernel for Q6K {
                 }
             }
         }
-        let s = idot(&q, x, &sc, 16);
-        std::array::from_fn(|t| x[t].d * d * s[t] as f32)
+        idot(&q, d, x, &sc, 16, acc);
     }
 }
 
@@ -194,7 +205,7 @@ impl BlockKernel for IQ4XS {
     const ELEMS: usize = 256;
     const BYTES: usize = 136;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T]) -> [f32; T] {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], _extra: &mut [f32; T]) {
         let d = f16_at(w, 0);
         let scales_h = u16::from_le_bytes([w[2], w[3]]);
         let sc: [i32; 8] = std::array::from_fn(|i| {
@@ -207,7 +218,6 @@ impl BlockKernel for IQ4XS {
             let packed: &[u8; 16] = w[8 + 16 * j..24 + 16 * j].try_into().expect("16 bytes");
             unpack_nibbles_table(packed, &KVALUES_IQ4NL, out.try_into().expect("32 lanes"));
         }
-        let s = idot(&q, x, &sc, 32);
-        std::array::from_fn(|t| x[t].d * d * s[t] as f32)
+        idot(&q, d, x, &sc, 32, acc);
     }
 }

@@ -6,7 +6,7 @@
 //! (ggml-cpu `ggml_vec_dot_q4_1_q8_1` and friends).
 
 use super::act::BlockQ8_1;
-use super::simd::{dot_i8_scaled, f16_at, unpack_nibbles, unpack_nibbles_table};
+use super::simd::{dot_i8_scaled_acc, f16_at, unpack_nibbles, unpack_nibbles_table, Acc};
 use super::BlockKernel;
 use crate::quant::KVALUES_IQ4NL;
 
@@ -18,10 +18,19 @@ fn packed16(w: &[u8], off: usize) -> &[u8; 16] {
         .expect("block holds 16 packed bytes here")
 }
 
-/// `Σ q·xq` for each token.
+/// `acc[t] += d · d_x · Σ q·xq` for each token.
 #[inline(always)]
-fn idot<const T: usize>(q: &[i8; 32], x: [&BlockQ8_1; T]) -> [i32; T] {
-    dot_i8_scaled(q, x.map(|a| &a.qs[..]), &[1], 32)
+fn idot<const T: usize>(q: &[i8], d: f32, x: [&BlockQ8_1; T], acc: &mut [Acc; T]) {
+    let mul = std::array::from_fn(|t| d * x[t].d);
+    dot_i8_scaled_acc(q, x.map(|a| &a.qs[..]), &[1], 32, mul, acc)
+}
+
+/// `extra[t] += m · d_x · Σ xq`: the min's share (Q4_1, Q5_1).
+#[inline(always)]
+fn add_min<const T: usize>(m: f32, x: [&BlockQ8_1; T], extra: &mut [f32; T]) {
+    for (e, a) in extra.iter_mut().zip(x) {
+        *e += m * a.d * a.sum as f32;
+    }
 }
 
 /// Adds the 5th bits of a Q5 block (`qh`, bit i ↔ weight i) to unpacked nibbles.
@@ -38,12 +47,16 @@ impl BlockKernel for Q4_0 {
     const ELEMS: usize = 32;
     const BYTES: usize = 18;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+    fn dot<const T: usize>(
+        w: &[u8],
+        x: [&BlockQ8_1; T],
+        acc: &mut [Acc; T],
+        _extra: &mut [f32; T],
+    ) {
         let d = f16_at(w, 0);
         let mut q = [0i8; 32];
         unpack_nibbles(packed16(w, 2), 8, &mut q);
-        let s = idot(&q, x);
-        std::array::from_fn(|t| d * x[t].d * s[t] as f32)
+        idot(&q, d, x, acc);
     }
 }
 
@@ -53,12 +66,12 @@ impl BlockKernel for Q4_1 {
     const ELEMS: usize = 32;
     const BYTES: usize = 20;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let (d, m) = (f16_at(w, 0), f16_at(w, 2));
         let mut q = [0i8; 32];
         unpack_nibbles(packed16(w, 4), 0, &mut q);
-        let s = idot(&q, x);
-        std::array::from_fn(|t| x[t].d * (d * s[t] as f32 + m * x[t].sum as f32))
+        idot(&q, d, x, acc);
+        add_min(m, x, extra);
     }
 }
 
@@ -68,14 +81,18 @@ impl BlockKernel for Q5_0 {
     const ELEMS: usize = 32;
     const BYTES: usize = 22;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+    fn dot<const T: usize>(
+        w: &[u8],
+        x: [&BlockQ8_1; T],
+        acc: &mut [Acc; T],
+        _extra: &mut [f32; T],
+    ) {
         let d = f16_at(w, 0);
         let qh = u32::from_le_bytes([w[2], w[3], w[4], w[5]]);
         let mut q = [0i8; 32];
         unpack_nibbles(packed16(w, 6), 0, &mut q);
         add_fifth_bits(&mut q, qh, 16);
-        let s = idot(&q, x);
-        std::array::from_fn(|t| d * x[t].d * s[t] as f32)
+        idot(&q, d, x, acc);
     }
 }
 
@@ -85,14 +102,14 @@ impl BlockKernel for Q5_1 {
     const ELEMS: usize = 32;
     const BYTES: usize = 24;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let (d, m) = (f16_at(w, 0), f16_at(w, 2));
         let qh = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
         let mut q = [0i8; 32];
         unpack_nibbles(packed16(w, 8), 0, &mut q);
         add_fifth_bits(&mut q, qh, 0);
-        let s = idot(&q, x);
-        std::array::from_fn(|t| x[t].d * (d * s[t] as f32 + m * x[t].sum as f32))
+        idot(&q, d, x, acc);
+        add_min(m, x, extra);
     }
 }
 
@@ -102,11 +119,15 @@ impl BlockKernel for Q8_0 {
     const ELEMS: usize = 32;
     const BYTES: usize = 34;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+    fn dot<const T: usize>(
+        w: &[u8],
+        x: [&BlockQ8_1; T],
+        acc: &mut [Acc; T],
+        _extra: &mut [f32; T],
+    ) {
         let d = f16_at(w, 0);
         let q: &[i8] = bytemuck::cast_slice(&w[2..34]);
-        let s = dot_i8_scaled(q, x.map(|a| &a.qs[..]), &[1], 32);
-        std::array::from_fn(|t| d * x[t].d * s[t] as f32)
+        idot(q, d, x, acc);
     }
 }
 
@@ -116,11 +137,15 @@ impl BlockKernel for IQ4NL {
     const ELEMS: usize = 32;
     const BYTES: usize = 18;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8_1; T]) -> [f32; T] {
+    fn dot<const T: usize>(
+        w: &[u8],
+        x: [&BlockQ8_1; T],
+        acc: &mut [Acc; T],
+        _extra: &mut [f32; T],
+    ) {
         let d = f16_at(w, 0);
         let mut q = [0i8; 32];
         unpack_nibbles_table(packed16(w, 2), &KVALUES_IQ4NL, &mut q);
-        let s = idot(&q, x);
-        std::array::from_fn(|t| d * x[t].d * s[t] as f32)
+        idot(&q, d, x, acc);
     }
 }

@@ -13,7 +13,9 @@ fn main() {
         "bench" => {
             let start = Instant::now();
             let filter = args.get(1).map(String::as_str).unwrap_or("");
-            check::bench(&|| start.elapsed().as_secs_f64(), filter, &mut |l| println!("{l}"));
+            check::bench(&|| start.elapsed().as_secs_f64(), filter, &mut |l| {
+                println!("{l}")
+            });
         }
         other => {
             eprintln!("unknown command {other:?}; use check or bench [FILTER]");

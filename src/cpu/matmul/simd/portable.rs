@@ -8,12 +8,7 @@ pub(in super::super) const IMPL: &str = "portable";
 /// each `xs[t]` at least as long. Exact in i32 for our ranges (|w| ≤ 128,
 /// |x| ≤ 127, |scale| ≤ 128, ≤ 256 lanes: < 2^31).
 #[inline(always)]
-pub(in super::super) fn dot_i8_scaled<const T: usize>(
-    w: &[i8],
-    xs: [&[i8]; T],
-    scales: &[i32],
-    sub: usize,
-) -> [i32; T] {
+fn dot_i8_scaled<const T: usize>(w: &[i8], xs: [&[i8]; T], scales: &[i32], sub: usize) -> [i32; T] {
     let mut acc = [0i32; T];
     for (s, &sc) in scales.iter().enumerate() {
         let ws = &w[s * sub..(s + 1) * sub];
@@ -24,6 +19,32 @@ pub(in super::super) fn dot_i8_scaled<const T: usize>(
         }
     }
     acc
+}
+
+/// A row's running f32 sum: one lane here (the wasm path keeps four).
+pub(in super::super) type Acc = f32;
+pub(in super::super) const ACC_ZERO: Acc = 0.0;
+
+/// The running sum's value.
+#[inline(always)]
+pub(in super::super) fn acc_sum(a: Acc) -> f32 {
+    a
+}
+
+/// `acc[t] += mul[t] · dot_i8_scaled(w, xs, scales, sub)[t]`.
+#[inline(always)]
+pub(in super::super) fn dot_i8_scaled_acc<const T: usize>(
+    w: &[i8],
+    xs: [&[i8]; T],
+    scales: &[i32],
+    sub: usize,
+    mul: [f32; T],
+    acc: &mut [Acc; T],
+) {
+    let s = dot_i8_scaled(w, xs, scales, sub);
+    for t in 0..T {
+        acc[t] += mul[t] * s[t] as f32;
+    }
 }
 
 /// Nibble-packed `qs` (byte j: weight j low, weight j + 16 high) to 32 i8

@@ -19,27 +19,24 @@ fn load<T: Copy>(s: &[T], i: usize, lanes: usize) -> v128 {
 }
 
 #[inline(always)]
-fn hsum_i32(v: v128) -> i32 {
-    i32x4_extract_lane::<0>(v)
-        .wrapping_add(i32x4_extract_lane::<1>(v))
-        .wrapping_add(i32x4_extract_lane::<2>(v))
-        .wrapping_add(i32x4_extract_lane::<3>(v))
-}
-
-#[inline(always)]
 fn hsum_f32(v: v128) -> f32 {
     (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
         + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
 }
 
-/// See `portable::dot_i8_scaled`; `sub` must be a multiple of 16.
+/// A row's running f32 sum, four lanes (summed once per row, not per block).
+pub(in super::super) type Acc = v128;
+pub(in super::super) const ACC_ZERO: Acc = f32x4(0.0, 0.0, 0.0, 0.0);
+
+/// The running sum's value.
 #[inline(always)]
-pub(in super::super) fn dot_i8_scaled<const T: usize>(
-    w: &[i8],
-    xs: [&[i8]; T],
-    scales: &[i32],
-    sub: usize,
-) -> [i32; T] {
+pub(in super::super) fn acc_sum(a: Acc) -> f32 {
+    hsum_f32(a)
+}
+
+/// (`sub` a multiple of 16.) The i32 lanes of `Σ_s scales[s] · Σ_{sub-block s} w·x` per token.
+#[inline(always)]
+fn dot_lanes<const T: usize>(w: &[i8], xs: [&[i8]; T], scales: &[i32], sub: usize) -> [v128; T] {
     let mut acc = [i32x4_splat(0); T];
     for (s, &sc) in scales.iter().enumerate() {
         let mut part = [i32x4_splat(0); T];
@@ -55,12 +52,33 @@ pub(in super::super) fn dot_i8_scaled<const T: usize>(
             }
             i += 16;
         }
+        if scales.len() == 1 && sc == 1 {
+            return part;
+        }
         let scv = i32x4_splat(sc);
         for (a, p) in acc.iter_mut().zip(part) {
             *a = i32x4_add(*a, i32x4_mul(p, scv));
         }
     }
-    acc.map(hsum_i32)
+    acc
+}
+
+/// See `portable::dot_i8_scaled_acc`: the integer lanes convert and scale
+/// into the f32 lanes with no horizontal sum.
+#[inline(always)]
+pub(in super::super) fn dot_i8_scaled_acc<const T: usize>(
+    w: &[i8],
+    xs: [&[i8]; T],
+    scales: &[i32],
+    sub: usize,
+    mul: [f32; T],
+    acc: &mut [Acc; T],
+) {
+    let lanes = dot_lanes(w, xs, scales, sub);
+    for t in 0..T {
+        let v = f32x4_mul(f32x4_convert_i32x4(lanes[t]), f32x4_splat(mul[t]));
+        acc[t] = f32x4_add(acc[t], v);
+    }
 }
 
 /// See `portable::unpack_nibbles`.
