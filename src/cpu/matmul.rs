@@ -270,9 +270,15 @@ fn with_q8_k<K: BlockKernel<Act = BlockQ8K>>(
     run_blocks::<K>(w, row_bytes, rows, &s.q8_k, n_tokens, out);
 }
 
-/// The quantized driver: rows outer (each weight row is read from memory
-/// once per call), tiles of [`TILE`] tokens inner (each block unpacked once
-/// per tile). `acts`: (n_tokens, blocks per row) activation blocks.
+/// Weight bytes per cache block of rows: a block of rows stays in L1 while
+/// every token tile passes over it.
+const ROW_BLOCK_BYTES: usize = 16 * 1024;
+
+/// The quantized driver. Rows go in blocks of about [`ROW_BLOCK_BYTES`] of
+/// weights; within a block, tiles of [`TILE`] tokens (each tile's
+/// activations stay in L1 across the block's rows) and then rows (each weight
+/// block unpacked once per tile). Every weight byte comes from memory once
+/// per call. `acts`: (n_tokens, blocks per row) activation blocks.
 fn run_blocks<K: BlockKernel>(
     w: &[u8],
     row_bytes: usize,
@@ -284,20 +290,31 @@ fn run_blocks<K: BlockKernel>(
     debug_assert_eq!(row_bytes % K::BYTES, 0);
     let bpr = row_bytes / K::BYTES;
     let Out { y, stride, write } = out;
-    for r in rows {
-        let wrow = &w[r * row_bytes..(r + 1) * row_bytes];
+    let rows_per_block = (ROW_BLOCK_BYTES / row_bytes.max(1)).max(1);
+    let mut r0 = rows.start;
+    while r0 < rows.end {
+        let r1 = (r0 + rows_per_block).min(rows.end);
         let mut t0 = 0;
         while t0 + TILE <= n_tokens {
-            let sums = row_dot::<K, TILE>(wrow, &acts[t0 * bpr..(t0 + TILE) * bpr], bpr);
-            for (i, v) in sums.into_iter().enumerate() {
-                put(y, (t0 + i) * stride + r, v, write);
+            let tile = &acts[t0 * bpr..(t0 + TILE) * bpr];
+            for r in r0..r1 {
+                let wrow = &w[r * row_bytes..(r + 1) * row_bytes];
+                let sums = row_dot::<K, TILE>(wrow, tile, bpr);
+                for (i, v) in sums.into_iter().enumerate() {
+                    put(y, (t0 + i) * stride + r, v, write);
+                }
             }
             t0 += TILE;
         }
         for t in t0..n_tokens {
-            let [v] = row_dot::<K, 1>(wrow, &acts[t * bpr..(t + 1) * bpr], bpr);
-            put(y, t * stride + r, v, write);
+            let one = &acts[t * bpr..(t + 1) * bpr];
+            for r in r0..r1 {
+                let wrow = &w[r * row_bytes..(r + 1) * row_bytes];
+                let [v] = row_dot::<K, 1>(wrow, one, bpr);
+                put(y, t * stride + r, v, write);
+            }
         }
+        r0 = r1;
     }
 }
 

@@ -9,14 +9,26 @@ pub(in super::super) const IMPL: &str = "portable";
 /// |x| ≤ 127, |scale| ≤ 128, ≤ 256 lanes: < 2^31).
 #[inline(always)]
 fn dot_i8_scaled<const T: usize>(w: &[i8], xs: [&[i8]; T], scales: &[i32], sub: usize) -> [i32; T] {
-    let mut acc = [0i32; T];
-    for (s, &sc) in scales.iter().enumerate() {
-        let ws = &w[s * sub..(s + 1) * sub];
-        for (a, x) in acc.iter_mut().zip(xs) {
-            let xs = &x[s * sub..(s + 1) * sub];
-            let d: i32 = ws.iter().zip(xs).map(|(&p, &q)| p as i32 * q as i32).sum();
-            *a += sc * d;
+    xs.map(|x| match (scales.len(), sub) {
+        (1, 32) => dot_one::<1, 32>(w, x, scales),
+        (8, 32) => dot_one::<8, 32>(w, x, scales),
+        (16, 16) => dot_one::<16, 16>(w, x, scales),
+        _ => unreachable!("kernels use 1×32, 8×32 or 16×16 lanes"),
+    })
+}
+
+/// One token's `Σ_s scales[s] · Σ w·x` over `S` sub-blocks of `SUB` lanes,
+/// with the shape fixed at compile time so the lane loops vectorize.
+#[inline(always)]
+fn dot_one<const S: usize, const SUB: usize>(w: &[i8], x: &[i8], scales: &[i32]) -> i32 {
+    let (w, x, scales) = (&w[..S * SUB], &x[..S * SUB], &scales[..S]);
+    let mut acc = 0i32;
+    for s in 0..S {
+        let mut d = 0i32;
+        for i in 0..SUB {
+            d += w[s * SUB + i] as i32 * x[s * SUB + i] as i32;
         }
+        acc += scales[s] * d;
     }
     acc
 }
