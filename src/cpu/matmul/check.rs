@@ -33,9 +33,10 @@ pub struct Case {
     pub seed: u64,
 }
 
-/// Every supported type at: one block of columns and three; 13 rows (a
-/// multiple of nothing); 1, 3, 7 and 33 tokens (tile of 4 plus remainders);
-/// a sub-range of rows; and Accumulate.
+/// Every supported type at: one block of columns, three, and ~6 KiB rows
+/// (several cache blocks of rows); 13 rows (a multiple of nothing); 1, 3, 5,
+/// 7, 9 and 33 tokens (tiles of 4 plus remainders); sub-ranges of rows; and
+/// Accumulate.
 pub fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     for (i, &ty) in SUPPORTED.iter().enumerate() {
@@ -61,6 +62,27 @@ pub fn cases() -> Vec<Case> {
             add(5..11, 7, Write::Accumulate, 5);
             add(2..13, 33, Write::Accumulate, 6);
             add(12..13, 1, Write::Accumulate, 7);
+        }
+        // Rows of about 6 KiB: two rows per cache block of the driver, so
+        // 13 rows span seven blocks and 3..12 starts and ends inside one.
+        let (be, bb) = (be, ty.block_bytes() as usize);
+        let cols = be * (6 * 1024usize).div_ceil(bb);
+        for (k, (rows, n_tokens, write)) in [
+            (0..13, 9, Write::Store),
+            (3..12, 5, Write::Accumulate),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            out.push(Case {
+                ty,
+                n_rows: 13,
+                cols,
+                rows,
+                n_tokens,
+                write,
+                seed: 1000 * i as u64 + 900 + k as u64,
+            });
         }
     }
     out
@@ -299,7 +321,7 @@ mod tests {
     #[test]
     fn matmul_matches_reference_for_every_format() {
         let cases = cases();
-        assert!(cases.len() >= 15 * 14);
+        assert!(cases.len() >= 15 * 16);
         let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
         assert!(
             failures.is_empty(),
