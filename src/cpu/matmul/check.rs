@@ -250,12 +250,15 @@ pub fn error_cases() -> Result<(), String> {
     Ok(())
 }
 
-/// Formats and shapes of the benchmark: SmolLM2-135M's matrices as rows ×
+/// Formats of the benchmark: SmolLM2's (Q4_1, Q8_0), Gemma 3 270M
+/// Q4_K_M's (Q5_0, Q4_K, Q6_K, Q8_0) and F16.
+/// Shapes: SmolLM2-135M's matrices as rows ×
 /// cols (ffn_down 576 × 1536, ffn_up/gate 1536 × 576, the 49152-row output).
 /// 576 columns are not whole 256-blocks, so the k-quants run 768 instead
 /// (llama.cpp stores those SmolLM2 tensors in a 32-block fallback type).
-pub const BENCH_TYPES: [GgmlType; 5] = [
+pub const BENCH_TYPES: [GgmlType; 6] = [
     GgmlType::Q4_1,
+    GgmlType::Q5_0,
     GgmlType::Q8_0,
     GgmlType::Q4K,
     GgmlType::Q6K,

@@ -6,7 +6,9 @@
 //! (ggml-cpu `ggml_vec_dot_q4_1_q8_1` and friends).
 
 use super::act::BlockQ8_1;
-use super::simd::{dot_i8_scaled_acc, f16_at, unpack_nibbles, unpack_nibbles_table, Acc};
+use super::simd::{
+    dot_i8_scaled_acc, f16_at, unpack_nibbles, unpack_nibbles_5, unpack_nibbles_table, Acc,
+};
 use super::BlockKernel;
 use crate::quant::KVALUES_IQ4NL;
 
@@ -30,14 +32,6 @@ fn idot<const T: usize>(q: &[i8], d: f32, x: [&BlockQ8_1; T], acc: &mut [Acc; T]
 fn add_min<const T: usize>(m: f32, x: [&BlockQ8_1; T], extra: &mut [f32; T]) {
     for (e, a) in extra.iter_mut().zip(x) {
         *e += m * a.d * a.sum as f32;
-    }
-}
-
-/// Adds the 5th bits of a Q5 block (`qh`, bit i ↔ weight i) to unpacked nibbles.
-#[inline(always)]
-fn add_fifth_bits(q: &mut [i8; 32], qh: u32, offset: i8) {
-    for (j, v) in q.iter_mut().enumerate() {
-        *v = (*v | (((qh >> j) & 1) << 4) as i8) - offset;
     }
 }
 
@@ -90,8 +84,7 @@ impl BlockKernel for Q5_0 {
         let d = f16_at(w, 0);
         let qh = u32::from_le_bytes([w[2], w[3], w[4], w[5]]);
         let mut q = [0i8; 32];
-        unpack_nibbles(packed16(w, 6), 0, &mut q);
-        add_fifth_bits(&mut q, qh, 16);
+        unpack_nibbles_5(packed16(w, 6), qh, 16, &mut q);
         idot(&q, d, x, acc);
     }
 }
@@ -106,8 +99,7 @@ impl BlockKernel for Q5_1 {
         let (d, m) = (f16_at(w, 0), f16_at(w, 2));
         let qh = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
         let mut q = [0i8; 32];
-        unpack_nibbles(packed16(w, 8), 0, &mut q);
-        add_fifth_bits(&mut q, qh, 0);
+        unpack_nibbles_5(packed16(w, 8), qh, 0, &mut q);
         idot(&q, d, x, acc);
         add_min(m, x, extra);
     }

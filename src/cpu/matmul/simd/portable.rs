@@ -70,6 +70,16 @@ pub(in super::super) fn unpack_nibbles(qs: &[u8; 16], offset: i8, out: &mut [i8;
     }
 }
 
+/// Q5_0 / Q5_1 weights: the nibbles of `qs` (as [`unpack_nibbles`]) with bit
+/// `i` of `qh` as bit 4 of weight `i`, minus `offset`.
+#[inline(always)]
+pub(in super::super) fn unpack_nibbles_5(qs: &[u8; 16], qh: u32, offset: i8, out: &mut [i8; 32]) {
+    unpack_nibbles(qs, 0, out);
+    for (j, v) in out.iter_mut().enumerate() {
+        *v = (*v | (((qh >> j) & 1) << 4) as i8) - offset;
+    }
+}
+
 /// Nibble-packed indices (same order as [`unpack_nibbles`]) to `table` values.
 #[inline(always)]
 pub(in super::super) fn unpack_nibbles_table(qs: &[u8; 16], table: &[i8; 16], out: &mut [i8; 32]) {

@@ -95,6 +95,26 @@ pub(in super::super) fn unpack_nibbles(qs: &[u8; 16], offset: i8, out: &mut [i8;
     }
 }
 
+/// See `portable::unpack_nibbles_5`: each qh byte is spread over 8 lanes
+/// (`i8x16_swizzle`), tested against its lane's bit and turned into 0x10.
+#[inline(always)]
+pub(in super::super) fn unpack_nibbles_5(qs: &[u8; 16], qh: u32, offset: i8, out: &mut [i8; 32]) {
+    let v = load(qs, 0, 16);
+    let off = i8x16_splat(offset);
+    let q = u32x4_splat(qh);
+    let bits = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    let fifth = |bytes: v128| v128_and(i8x16_eq(v128_and(bytes, bits), bits), u8x16_splat(0x10));
+    let h_lo = fifth(i8x16_swizzle(q, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)));
+    let h_hi = fifth(i8x16_swizzle(q, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)));
+    let lo = i8x16_sub(v128_or(v128_and(v, u8x16_splat(0x0F)), h_lo), off);
+    let hi = i8x16_sub(v128_or(u8x16_shr(v, 4), h_hi), off);
+    // SAFETY: `out` is 32 bytes; v128_store has no alignment requirement.
+    unsafe {
+        v128_store(out.as_mut_ptr() as *mut v128, lo);
+        v128_store(out.as_mut_ptr().add(16) as *mut v128, hi);
+    }
+}
+
 /// See `portable::unpack_nibbles_table`: one `i8x16_swizzle` per 16 lanes.
 #[inline(always)]
 pub(in super::super) fn unpack_nibbles_table(qs: &[u8; 16], table: &[i8; 16], out: &mut [i8; 32]) {
