@@ -7,6 +7,7 @@
 #
 #   scripts/test-wasm-kernels.sh          checks, both builds
 #   scripts/test-wasm-kernels.sh bench    SIMD128 benchmark (SmolLM2 shapes)
+#   scripts/test-wasm-kernels.sh bench-all  every format at one shape
 #
 # The kernels build in tools/cpu-kernel-check (see its Cargo.toml for why not
 # the main crate), each flavour in its own target dir so the RUSTFLAGS do not
@@ -23,9 +24,11 @@ build() { # $1: target dir, $2: RUSTFLAGS
 }
 
 build target/wasm-kernel-check '-C target-feature=+simd128'
-if [ "$what" = bench ]; then
-  exec node tools/cpu-kernel-check/run.mjs "target/wasm-kernel-check/$wasm" bench
-fi
+case "$what" in
+  bench | bench-all) exec node tools/cpu-kernel-check/run.mjs "target/wasm-kernel-check/$wasm" "$what" ;;
+  check) ;;
+  *) echo "usage: $0 [check | bench | bench-all]" >&2; exit 2 ;;
+esac
 node tools/cpu-kernel-check/run.mjs "target/wasm-kernel-check/$wasm" check
 
 build target/wasm-kernel-check-nosimd ''

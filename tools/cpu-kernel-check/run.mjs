@@ -1,11 +1,11 @@
 // Runs the CPU kernel checks or benchmark compiled to wasm (src/lib.rs):
-//   node tools/cpu-kernel-check/run.mjs FILE.wasm check|bench
+//   node tools/cpu-kernel-check/run.mjs FILE.wasm check|bench|bench-all
 // Exits 1 when a check fails or the module traps (a panic prints first).
 import { readFile } from 'node:fs/promises';
 
 const [file, what = 'check'] = process.argv.slice(2);
-if (!file || !['check', 'bench'].includes(what)) {
-  console.error('usage: node run.mjs FILE.wasm check|bench');
+if (!file || !['check', 'bench', 'bench-all'].includes(what)) {
+  console.error('usage: node run.mjs FILE.wasm check|bench|bench-all');
   process.exit(2);
 }
 let memory;
@@ -19,5 +19,5 @@ memory = instance.exports.memory;
 if (what === 'check') {
   process.exit(instance.exports.check() === 0 ? 0 : 1);
 } else {
-  instance.exports.bench();
+  instance.exports.bench(what === 'bench-all' ? 1 : 0);
 }

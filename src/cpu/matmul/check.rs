@@ -268,11 +268,19 @@ pub const BENCH_SHAPES: [(usize, usize); 3] = [(576, 1536), (1536, 576), (49152,
 
 /// One benchmark line per (type, shape, n_tokens ∈ {1, 64}): best of a few
 /// timed calls; GB/s counts weight bytes, GMAC/s counts rows × cols × tokens.
-/// `now`: a clock in seconds. `filter`: keep only lines whose label contains it.
-pub fn bench(now: &dyn Fn() -> f64, filter: &str, emit: &mut dyn FnMut(String)) {
+/// `types`/`shapes`: e.g. [`BENCH_TYPES`] / [`BENCH_SHAPES`] (shapes as rows ×
+/// cols; cols round up to whole blocks). `now`: a clock in seconds.
+/// `filter`: keep only lines whose label contains it.
+pub fn bench(
+    types: &[GgmlType],
+    shapes: &[(usize, usize)],
+    now: &dyn Fn() -> f64,
+    filter: &str,
+    emit: &mut dyn FnMut(String),
+) {
     emit(format!("cpu matmul bench ({} path)", super::simd::PATH));
-    for ty in BENCH_TYPES {
-        for (n_rows, cols) in BENCH_SHAPES {
+    for &ty in types {
+        for &(n_rows, cols) in shapes {
             let cols = cols.next_multiple_of(ty.block_elems() as usize);
             let w = random_tensor(ty, n_rows * cols, 5);
             for n_tokens in [1usize, 64] {
@@ -340,15 +348,14 @@ mod tests {
         error_cases().unwrap();
     }
 
-    /// `cargo test --release --lib cpu::matmul::check::tests::bench -- --ignored --nocapture`
+    /// `cargo test --lib cpu::matmul::check::tests::bench_native -- --ignored --nocapture`
     /// (FILTER=... to pick lines).
     #[test]
     #[ignore = "benchmark: prints timings"]
     fn bench_native() {
         let start = std::time::Instant::now();
         let filter = std::env::var("FILTER").unwrap_or_default();
-        bench(&|| start.elapsed().as_secs_f64(), &filter, &mut |l| {
-            println!("{l}")
-        });
+        let now = || start.elapsed().as_secs_f64();
+        bench(&BENCH_TYPES, &BENCH_SHAPES, &now, &filter, &mut |l| println!("{l}"));
     }
 }

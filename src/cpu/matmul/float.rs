@@ -2,7 +2,7 @@
 //! f32 dot products against the (unquantized) activations of every token.
 //! Only one row is ever converted, never the tensor.
 
-use super::simd::{dot_f32, f16_to_f32};
+use super::simd::{bf16_to_f32, dot_f32, f16_to_f32};
 use super::{put, Write, TILE};
 use crate::quant::GgmlType;
 use std::ops::Range;
@@ -11,11 +11,7 @@ use std::ops::Range;
 fn convert_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) {
     match ty {
         GgmlType::F16 => f16_to_f32(src, dst),
-        GgmlType::BF16 => {
-            for (b, y) in src.chunks_exact(2).zip(dst) {
-                *y = f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16);
-            }
-        }
+        GgmlType::BF16 => bf16_to_f32(src, dst),
         _ => {
             for (b, y) in src.chunks_exact(4).zip(dst) {
                 *y = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);

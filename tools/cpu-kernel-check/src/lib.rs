@@ -1,6 +1,6 @@
 //! tabllm's CPU kernels, their checks and benchmark, compiled from the main
 //! crate's sources (see Cargo.toml for why). On wasm32 the module exports
-//! `check() -> u32` (failed cases) and `bench()`, and imports
+//! `check() -> u32` (failed cases) and `bench(all: u32)`, and imports
 //! `host.log_line(ptr, len)` (one UTF-8 line) and `host.now() -> f64` (seconds);
 //! `run.mjs` provides them.
 
@@ -36,6 +36,16 @@ pub fn run_checks(emit: &mut dyn FnMut(String)) -> u32 {
     failed
 }
 
+/// The benchmark's (types, shapes): [`check::BENCH_TYPES`] at
+/// [`check::BENCH_SHAPES`], or every supported type at 1536 × 576 (`all`).
+pub fn bench_set(all: bool) -> (&'static [quant::GgmlType], &'static [(usize, usize)]) {
+    if all {
+        (&quant::SUPPORTED, &[(1536, 576)])
+    } else {
+        (&check::BENCH_TYPES, &check::BENCH_SHAPES)
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod exports {
     // Module "host", not "env": `log` in "env" would clash with libm's.
@@ -60,10 +70,13 @@ mod exports {
         super::run_checks(&mut emit)
     }
 
+    /// `all == 0`: the SmolLM2/Gemma formats at SmolLM2's shapes; otherwise
+    /// every supported format at one shape.
     #[no_mangle]
-    pub extern "C" fn bench() {
+    pub extern "C" fn bench(all: u32) {
         hook();
+        let (types, shapes) = super::bench_set(all != 0);
         // SAFETY: a plain host function without arguments.
-        super::check::bench(&|| unsafe { now() }, "", &mut emit);
+        super::check::bench(types, shapes, &|| unsafe { now() }, "", &mut emit);
     }
 }

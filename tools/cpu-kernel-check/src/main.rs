@@ -1,7 +1,8 @@
-//! Native runner: `cargo run --release -p tabllm-cpu-kernel-check -- [check | bench [FILTER]]`.
+//! Native runner:
+//! `cargo run --release -p tabllm-cpu-kernel-check -- [check | bench [FILTER] | bench-all [FILTER]]`.
 
 use std::time::Instant;
-use tabllm_cpu_kernel_check::{cpu::matmul::check, run_checks};
+use tabllm_cpu_kernel_check::{bench_set, cpu::matmul::check, run_checks};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -10,15 +11,15 @@ fn main() {
             let failed = run_checks(&mut |l| println!("{l}"));
             std::process::exit(if failed == 0 { 0 } else { 1 });
         }
-        "bench" => {
+        cmd @ ("bench" | "bench-all") => {
             let start = Instant::now();
             let filter = args.get(1).map(String::as_str).unwrap_or("");
-            check::bench(&|| start.elapsed().as_secs_f64(), filter, &mut |l| {
-                println!("{l}")
-            });
+            let (types, shapes) = bench_set(cmd == "bench-all");
+            let now = || start.elapsed().as_secs_f64();
+            check::bench(types, shapes, &now, filter, &mut |l| println!("{l}"));
         }
         other => {
-            eprintln!("unknown command {other:?}; use check or bench [FILTER]");
+            eprintln!("unknown command {other:?}; use check, bench [FILTER] or bench-all [FILTER]");
             std::process::exit(2);
         }
     }

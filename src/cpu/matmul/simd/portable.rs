@@ -98,6 +98,14 @@ pub(in super::super) fn f16_to_f32(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Little-endian bf16 bytes to f32 (the top half of an f32: exact).
+#[inline(always)]
+pub(in super::super) fn bf16_to_f32(src: &[u8], dst: &mut [f32]) {
+    for (b, y) in src.chunks_exact(2).zip(dst) {
+        *y = f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16);
+    }
+}
+
 /// For each of `T` rows: Σ_i w[i]·x[i] in f32 (eight interleaved partial
 /// sums, then the tail); each `xs[t]` at least `w.len()` long.
 #[inline(always)]

@@ -163,6 +163,28 @@ pub(in super::super) fn f16_to_f32(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// See `portable::bf16_to_f32`: eight at a time, then the tail.
+#[inline(always)]
+pub(in super::super) fn bf16_to_f32(src: &[u8], dst: &mut [f32]) {
+    let n = dst.len();
+    let mut i = 0;
+    while i + 8 <= n {
+        let h = load(src, 2 * i, 16);
+        let lo = i32x4_shl(u32x4_extend_low_u16x8(h), 16);
+        let hi = i32x4_shl(u32x4_extend_high_u16x8(h), 16);
+        let out = &mut dst[i..i + 8];
+        // SAFETY: `out` is 8 f32 = 32 bytes; no alignment requirement.
+        unsafe {
+            v128_store(out.as_mut_ptr() as *mut v128, lo);
+            v128_store(out.as_mut_ptr().add(4) as *mut v128, hi);
+        }
+        i += 8;
+    }
+    for j in i..n {
+        dst[j] = f32::from_bits((u16::from_le_bytes([src[2 * j], src[2 * j + 1]]) as u32) << 16);
+    }
+}
+
 /// See `portable::dot_f32`: two f32x4 partial sums per row, then the tail.
 #[inline(always)]
 pub(in super::super) fn dot_f32<const T: usize>(w: &[f32], xs: [&[f32]; T]) -> [f32; T] {
