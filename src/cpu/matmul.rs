@@ -18,6 +18,10 @@
 //! to row r's result (amax_c: largest |x| of column c's activation block);
 //! [`check`] holds the tests that bound it.
 //!
+//! Sources: the block decompositions of ggml-cpu's `ggml_vec_dot_*_q8_*`
+//! (`ggml/src/ggml-cpu/quants.c`, and `arch/wasm/quants.c` for SIMD128);
+//! block layouts from [`crate::quant`].
+//!
 //! Scratch: the quantized activations and the float row live in a
 //! thread-local buffer that grows to the largest call and is reused, so
 //! steady-state calls allocate nothing. Each thread (wasm worker) has its own.
@@ -165,7 +169,7 @@ pub fn matmul(
             n_rows,
         });
     }
-    let x_len = n_tokens.checked_mul(cols).unwrap_or(usize::MAX);
+    let x_len = n_tokens.saturating_mul(cols);
     if x.len() < x_len {
         return Err(CpuError::Input {
             n_tokens,

@@ -201,7 +201,8 @@ pub fn error_cases() -> Result<(), String> {
     let call = |ty, w: &[u8], cols, rows: Range<usize>, x: &[f32], n, y: &mut [f32], stride| {
         matmul(ty, w, 4, cols, rows, x, n, y, stride, Write::Store)
     };
-    let checks: Vec<(&str, Result<(), CpuError>, fn(&CpuError) -> bool)> = vec![
+    type Check = (&'static str, Result<(), CpuError>, fn(&CpuError) -> bool);
+    let checks: Vec<Check> = vec![
         (
             "unsupported type",
             call(GgmlType::IQ2XXS, &w, 64, 0..4, &x, 2, &mut y, 4),

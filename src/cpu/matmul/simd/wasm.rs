@@ -158,8 +158,8 @@ pub(in super::super) fn f16_to_f32(src: &[u8], dst: &mut [f32]) {
         }
         i += 8;
     }
-    for j in i..n {
-        dst[j] = super::f16_at(src, 2 * j);
+    for (j, y) in dst.iter_mut().enumerate().skip(i) {
+        *y = super::f16_at(src, 2 * j);
     }
 }
 
@@ -180,8 +180,8 @@ pub(in super::super) fn bf16_to_f32(src: &[u8], dst: &mut [f32]) {
         }
         i += 8;
     }
-    for j in i..n {
-        dst[j] = f32::from_bits((u16::from_le_bytes([src[2 * j], src[2 * j + 1]]) as u32) << 16);
+    for (j, y) in dst.iter_mut().enumerate().skip(i) {
+        *y = f32::from_bits((u16::from_le_bytes([src[2 * j], src[2 * j + 1]]) as u32) << 16);
     }
 }
 
