@@ -2,22 +2,22 @@
 //! shapes of ggml-cpu's `vec_dot` kernels:
 //!
 //! - [`BlockQ8_1`]: 32 values, for the 32-weight formats (Q4_0 … Q8_0,
-//!   IQ4_NL). Carries Σq so formats with a min (Q4_1, Q5_1) need no second pass,
-//!   as ggml's `block_q8_1` does.
+//!   IQ4_NL). Carries `s = d·Σq` so formats with a min (Q4_1, Q5_1) add
+//!   `m · s` per block, as with ggml's `block_q8_1`.
 //! - [`BlockQ8K`]: 256 values with the sums of each 16 (`bsums`), for the
 //!   k-quants and IQ4_XS; the sums turn the k-quants' per-sub-block mins into
 //!   16 products per block (ggml's `block_q8_K`).
 //!
 //! Both are symmetric: `d = max|x| / 127`, `q = round(x / d)` ∈ −127..=127,
-//! so `|x − d·q| ≤ d / 2`. Unlike ggml, `d` stays f32 in both (ggml rounds
-//! `block_q8_1`'s to f16) and Σq is kept as an integer: these blocks never
-//! leave memory, so there is nothing to save.
+//! so `|x − d·q| ≤ d / 2`. Unlike ggml, `d` and `s` stay f32 in both (ggml
+//! rounds `block_q8_1`'s to f16): these blocks never leave memory, so there
+//! is nothing to save.
 
-/// 32 activations: `x ≈ d · qs[i]`; `sum = Σ qs`.
+/// 32 activations: `x ≈ d · qs[i]`; `s = d · Σ qs`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct BlockQ8_1 {
     pub d: f32,
-    pub sum: i32,
+    pub s: f32,
     pub qs: [i8; 32],
 }
 
@@ -54,8 +54,12 @@ pub(super) fn quantize_q8_1(x: &[f32], out: &mut Vec<BlockQ8_1>) {
         let (d, id) = scale_for(amax(xb));
         let mut qs = [0i8; 32];
         quantize_into(xb, id, &mut qs);
-        let sum = qs.iter().map(|&q| q as i32).sum();
-        BlockQ8_1 { d, sum, qs }
+        let sum: i32 = qs.iter().map(|&q| q as i32).sum();
+        BlockQ8_1 {
+            d,
+            s: d * sum as f32,
+            qs,
+        }
     }));
 }
 
@@ -97,7 +101,8 @@ mod tests {
                 "q8_K {i}"
             );
         }
-        assert_eq!(a[0].sum, a[0].qs.iter().map(|&q| q as i32).sum::<i32>());
+        let sum = a[0].qs.iter().map(|&q| q as i32).sum::<i32>();
+        assert_eq!(a[0].s, a[0].d * sum as f32);
         assert_eq!(
             k[1].bsums[3],
             k[1].qs[48..64].iter().map(|&q| q as i16).sum::<i16>()
@@ -110,6 +115,6 @@ mod tests {
     fn zero_block_quantizes_to_zero() {
         let mut a = Vec::new();
         quantize_q8_1(&[0.0; 32], &mut a);
-        assert_eq!((a[0].d, a[0].sum, a[0].qs), (0.0, 0, [0; 32]));
+        assert_eq!((a[0].d, a[0].s, a[0].qs), (0.0, 0.0, [0; 32]));
     }
 }

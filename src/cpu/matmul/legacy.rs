@@ -31,7 +31,7 @@ fn idot<const T: usize>(q: &[i8], d: f32, x: [&BlockQ8_1; T], acc: &mut [Acc; T]
 #[inline(always)]
 fn add_min<const T: usize>(m: f32, x: [&BlockQ8_1; T], extra: &mut [f32; T]) {
     for (e, a) in extra.iter_mut().zip(x) {
-        *e += m * a.d * a.sum as f32;
+        *e += m * a.s;
     }
 }
 
