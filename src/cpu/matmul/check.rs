@@ -67,12 +67,10 @@ pub fn cases() -> Vec<Case> {
         // 13 rows span seven blocks and 3..12 starts and ends inside one.
         let (be, bb) = (be, ty.block_bytes() as usize);
         let cols = be * (6 * 1024usize).div_ceil(bb);
-        for (k, (rows, n_tokens, write)) in [
-            (0..13, 9, Write::Store),
-            (3..12, 5, Write::Accumulate),
-        ]
-        .into_iter()
-        .enumerate()
+        for (k, (rows, n_tokens, write)) in
+            [(0..13, 9, Write::Store), (3..12, 5, Write::Accumulate)]
+                .into_iter()
+                .enumerate()
         {
             out.push(Case {
                 ty,
@@ -90,35 +88,67 @@ pub fn cases() -> Vec<Case> {
 
 /// Runs one case; on failure, says which output and by how much.
 pub fn run_case(c: &Case) -> Result<(), String> {
-    let (ty, cols) = (c.ty, c.cols);
-    let w = random_tensor(ty, c.n_rows * cols, c.seed);
+    let w = random_tensor(c.ty, c.n_rows * c.cols, c.seed);
     // Token t's activations scaled by 0.25 · (t % 5 + 1): blocks of
     // different magnitudes get different activation scales.
-    let mut x = random_f32(c.n_tokens * cols, c.seed + 1);
+    let mut x = random_f32(c.n_tokens * c.cols, c.seed + 1);
     for (i, v) in x.iter_mut().enumerate() {
-        *v *= 0.25 * ((i / cols) % 5 + 1) as f32;
+        *v *= 0.25 * ((i / c.cols) % 5 + 1) as f32;
     }
-    let stride = c.n_rows + 2; // gaps between tokens, which must stay untouched
-    let y0 = random_f32((c.n_tokens.max(1) - 1) * stride + c.n_rows, c.seed + 2);
-    let mut y = y0.clone();
-    matmul(
-        ty,
+    check_call(
+        c.ty,
         &w,
         c.n_rows,
-        cols,
+        c.cols,
         c.rows.clone(),
         &x,
         c.n_tokens,
+        c.write,
+        c.seed,
+    )
+    .map_err(|e| format!("{c:?}: {e}"))
+}
+
+/// Calls [`matmul`] on `w` (`n_rows` × `cols` of `ty`) and `x` (`n_tokens`
+/// × `cols`) with y pre-filled from `seed` and gaps between tokens, then
+/// checks every output of `rows` against [`matvec_ref`] (on those rows' bytes
+/// only, so sub-ranges of huge matrices stay cheap) within [`ACT_ROUNDING`]
+/// and [`F32_ROUNDING`], and that nothing else in y changed.
+#[allow(clippy::too_many_arguments)]
+pub fn check_call(
+    ty: GgmlType,
+    w: &[u8],
+    n_rows: usize,
+    cols: usize,
+    rows: Range<usize>,
+    x: &[f32],
+    n_tokens: usize,
+    write: Write,
+    seed: u64,
+) -> Result<(), String> {
+    let stride = n_rows + 2; // gaps between tokens, which must stay untouched
+    let y0 = random_f32((n_tokens.max(1) - 1) * stride + n_rows, seed + 2);
+    let mut y = y0.clone();
+    matmul(
+        ty,
+        w,
+        n_rows,
+        cols,
+        rows.clone(),
+        x,
+        n_tokens,
         &mut y,
         stride,
-        c.write,
+        write,
     )
-    .map_err(|e| format!("{c:?}: {e}"))?;
+    .map_err(|e| e.to_string())?;
 
-    let wd = dequantize_to_vec(ty, &w).map_err(|e| e.to_string())?;
+    let row_bytes = w.len() / n_rows.max(1);
+    let w_rows = &w[rows.start * row_bytes..rows.end * row_bytes];
+    let wd = dequantize_to_vec(ty, w_rows).map_err(|e| e.to_string())?;
     let be = ty.block_elems() as usize;
     let quantized = be > 1;
-    for t in 0..c.n_tokens {
+    for t in 0..n_tokens {
         let xt = &x[t * cols..(t + 1) * cols];
         // The activations the kernel really multiplies: x rounded to 8 bits.
         let xhat = if quantized {
@@ -126,17 +156,19 @@ pub fn run_case(c: &Case) -> Result<(), String> {
         } else {
             xt.to_vec()
         };
-        let want = matvec_ref(ty, &w, c.n_rows, cols, xt).map_err(|e| e.to_string())?;
-        let want_hat = matvec_ref(ty, &w, c.n_rows, cols, &xhat).map_err(|e| e.to_string())?;
-        for r in 0..c.n_rows {
+        let want = matvec_ref(ty, w_rows, rows.len(), cols, xt).map_err(|e| e.to_string())?;
+        let want_hat =
+            matvec_ref(ty, w_rows, rows.len(), cols, &xhat).map_err(|e| e.to_string())?;
+        for r in 0..n_rows {
             let i = t * stride + r;
-            if !c.rows.contains(&r) {
+            if !rows.contains(&r) {
                 if y[i] != y0[i] {
-                    return Err(format!("{c:?}: y[t={t}, r={r}] outside rows was written"));
+                    return Err(format!("y[t={t}, r={r}] outside rows was written"));
                 }
                 continue;
             }
-            let wr = &wd[r * cols..(r + 1) * cols];
+            let k = r - rows.start;
+            let wr = &wd[k * cols..(k + 1) * cols];
             let wmax = wr.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64));
             let mag: f64 = xt.iter().map(|v| v.abs() as f64).sum::<f64>() * wmax;
             let act_err: f64 = if quantized {
@@ -150,22 +182,22 @@ pub fn run_case(c: &Case) -> Result<(), String> {
             } else {
                 0.0
             };
-            let base = if c.write == Write::Accumulate {
+            let base = if write == Write::Accumulate {
                 y0[i] as f64
             } else {
                 0.0
             };
             let got = y[i] as f64 - base;
             let tight = F32_ROUNDING * mag + if base != 0.0 { 1e-6 * base.abs() } else { 0.0 };
-            let err_hat = (got - want_hat[r] as f64).abs();
-            let err = (got - want[r] as f64).abs();
+            let err_hat = (got - want_hat[k] as f64).abs();
+            let err = (got - want[k] as f64).abs();
             if !(err_hat <= tight && err <= act_err + tight) {
                 return Err(format!(
-                    "{c:?}: y[t={t}, r={r}] = {got} (after subtracting y0 {base}); \
+                    "y[t={t}, r={r}] = {got} (after subtracting y0 {base}); \
                      reference on 8-bit x {} (|diff| {err_hat:.3e}, allowed {tight:.3e}); \
                      reference on f32 x {} (|diff| {err:.3e}, allowed {:.3e})",
-                    want_hat[r],
-                    want[r],
+                    want_hat[k],
+                    want[k],
                     act_err + tight
                 ));
             }
@@ -357,6 +389,8 @@ mod tests {
         let start = std::time::Instant::now();
         let filter = std::env::var("FILTER").unwrap_or_default();
         let now = || start.elapsed().as_secs_f64();
-        bench(&BENCH_TYPES, &BENCH_SHAPES, &now, &filter, &mut |l| println!("{l}"));
+        bench(&BENCH_TYPES, &BENCH_SHAPES, &now, &filter, &mut |l| {
+            println!("{l}")
+        });
     }
 }
