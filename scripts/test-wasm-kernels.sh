@@ -8,6 +8,7 @@
 #   scripts/test-wasm-kernels.sh          checks, both builds
 #   scripts/test-wasm-kernels.sh bench    SIMD128 benchmark (SmolLM2 shapes)
 #   scripts/test-wasm-kernels.sh bench-all  every format at one shape
+#   scripts/test-wasm-kernels.sh bench-model  all of a SmolLM2-135M Q4_1 step's matmuls
 #
 # The kernels build in tools/cpu-kernel-check (see its Cargo.toml for why not
 # the main crate), each flavour in its own target dir so the RUSTFLAGS do not
@@ -25,9 +26,9 @@ build() { # $1: target dir, $2: RUSTFLAGS
 
 build target/wasm-kernel-check '-C target-feature=+simd128'
 case "$what" in
-  bench | bench-all) exec node tools/cpu-kernel-check/run.mjs "target/wasm-kernel-check/$wasm" "$what" ;;
+  bench | bench-all | bench-model) exec node tools/cpu-kernel-check/run.mjs "target/wasm-kernel-check/$wasm" "$what" ;;
   check) ;;
-  *) echo "usage: $0 [check | bench | bench-all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [check | bench | bench-all | bench-model]" >&2; exit 2 ;;
 esac
 node tools/cpu-kernel-check/run.mjs "target/wasm-kernel-check/$wasm" check
 

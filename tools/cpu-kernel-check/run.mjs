@@ -1,11 +1,11 @@
 // Runs the CPU kernel checks or benchmark compiled to wasm (src/lib.rs):
-//   node tools/cpu-kernel-check/run.mjs FILE.wasm check|bench|bench-all
+//   node tools/cpu-kernel-check/run.mjs FILE.wasm check|bench|bench-all|bench-model
 // Exits 1 when a check fails or the module traps (a panic prints first).
 import { readFile } from 'node:fs/promises';
 
 const [file, what = 'check'] = process.argv.slice(2);
-if (!file || !['check', 'bench', 'bench-all'].includes(what)) {
-  console.error('usage: node run.mjs FILE.wasm check|bench|bench-all');
+if (!file || !['check', 'bench', 'bench-all', 'bench-model'].includes(what)) {
+  console.error('usage: node run.mjs FILE.wasm check|bench|bench-all|bench-model');
   process.exit(2);
 }
 let memory;
@@ -18,6 +18,8 @@ const { instance } = await WebAssembly.instantiate(await readFile(file), { host 
 memory = instance.exports.memory;
 if (what === 'check') {
   process.exit(instance.exports.check() === 0 ? 0 : 1);
+} else if (what === 'bench-model') {
+  instance.exports.bench_model();
 } else {
   instance.exports.bench(what === 'bench-all' ? 1 : 0);
 }

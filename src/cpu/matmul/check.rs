@@ -323,7 +323,7 @@ pub fn bench(
                 }
                 let x = random_f32(n_tokens * cols, 6);
                 let mut y = vec![0.0f32; n_tokens * n_rows];
-                let macs = (n_rows * cols * n_tokens) as f64;
+                let macs = n_rows as f64 * cols as f64 * n_tokens as f64;
                 let reps = ((2e8 / macs) as usize).clamp(1, 50);
                 let mut best = f64::INFINITY;
                 for _ in 0..reps.max(2) {
@@ -355,6 +355,80 @@ pub fn bench(
                 ));
             }
         }
+    }
+}
+
+/// SmolLM2-135M-Instruct Q4_1's matrices per layer as (rows, cols), 30
+/// layers, then the tied Q8_0 output (49152 × 576).
+const SMOLLM2_LAYER: [(usize, usize); 7] = [
+    (576, 576),  // attn_q
+    (192, 576),  // attn_k
+    (192, 576),  // attn_v
+    (576, 576),  // attn_output
+    (1536, 576), // ffn_gate
+    (1536, 576), // ffn_up
+    (576, 1536), // ffn_down
+];
+
+/// Every matmul of one SmolLM2-135M Q4_1 forward step (random weights of
+/// the real types and shapes, 98 MB), for 1 and 64 tokens: the matmul share
+/// of a decode step and of a 64-token prefill, single-threaded.
+pub fn bench_smollm2(now: &dyn Fn() -> f64, emit: &mut dyn FnMut(String)) {
+    let mut mats: Vec<(GgmlType, usize, usize, Vec<u8>)> = Vec::new();
+    for layer in 0..30u64 {
+        for (i, &(r, c)) in SMOLLM2_LAYER.iter().enumerate() {
+            let w = random_tensor(GgmlType::Q4_1, r * c, 100 * layer + i as u64);
+            mats.push((GgmlType::Q4_1, r, c, w));
+        }
+    }
+    mats.push((
+        GgmlType::Q8_0,
+        49152,
+        576,
+        random_tensor(GgmlType::Q8_0, 49152 * 576, 7),
+    ));
+    let bytes: usize = mats.iter().map(|m| m.3.len()).sum();
+    let macs: usize = mats.iter().map(|m| m.1 * m.2).sum();
+    emit(format!(
+        "SmolLM2-135M Q4_1 matmuls ({} path): {} matrices, {:.1} MB, {:.1} M MAC per token",
+        super::simd::PATH,
+        mats.len(),
+        bytes as f64 / 1e6,
+        macs as f64 / 1e6
+    ));
+    for n_tokens in [1usize, 64] {
+        let x = random_f32(n_tokens * 1536, 9);
+        let mut y = vec![0.0f32; n_tokens * 49152];
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let t = now();
+            for (ty, r, c, w) in &mats {
+                let xs = &x[..n_tokens * c];
+                if let Err(e) = matmul(
+                    *ty,
+                    w,
+                    *r,
+                    *c,
+                    0..*r,
+                    xs,
+                    n_tokens,
+                    &mut y,
+                    *r,
+                    Write::Store,
+                ) {
+                    emit(format!("error: {e}"));
+                    return;
+                }
+            }
+            best = best.min(now() - t);
+        }
+        emit(format!(
+            "  {n_tokens:>2} tokens: {:8.2} ms per step = {:7.1} tok/s (matmuls only), {:5.2} GB/s of weights, {:5.2} GMAC/s",
+            best * 1e3,
+            n_tokens as f64 / best,
+            bytes as f64 / best / 1e9,
+            macs as f64 * n_tokens as f64 / best / 1e9
+        ));
     }
 }
 

@@ -1,6 +1,6 @@
 //! tabllm's CPU kernels, their checks and benchmark, compiled from the main
 //! crate's sources (see Cargo.toml for why). On wasm32 the module exports
-//! `check() -> u32` (failed cases) and `bench(all: u32)`, and imports
+//! `check() -> u32` (failed cases), `bench(all: u32)` and `bench_model()`, and imports
 //! `host.log_line(ptr, len)` (one UTF-8 line) and `host.now() -> f64` (seconds);
 //! `run.mjs` provides them.
 
@@ -68,6 +68,13 @@ mod exports {
     pub extern "C" fn check() -> u32 {
         hook();
         super::run_checks(&mut emit)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn bench_model() {
+        hook();
+        // SAFETY: a plain host function without arguments.
+        super::check::bench_smollm2(&|| unsafe { now() }, &mut emit);
     }
 
     /// `all == 0`: the SmolLM2/Gemma formats at SmolLM2's shapes; otherwise
