@@ -4,12 +4,13 @@
 //! format tabllm loads ([`crate::quant::SUPPORTED`]), the way ggml-cpu does:
 //!
 //! - Quantized weights: the activations are quantized once per call to 8 bits
-//!   ([`act`]: 32-blocks for the 32-weight formats, 256-blocks with 16-sums for
-//!   the k-quants and IQ4_XS), each weight block is unpacked to i8 lanes once
-//!   per tile of [`TILE`] tokens, and integer dot products with f32 scale
-//!   arithmetic give the result ([`legacy`], [`kquants`]).
+//!   (`act.rs`: 32-blocks for the 32-weight formats, 256-blocks with 16-sums
+//!   for the k-quants and IQ4_XS), each weight block is unpacked to i8 lanes
+//!   once per tile of [`TILE`] tokens, and integer dot products with f32 scale
+//!   arithmetic give the result (`legacy.rs`, `kquants.rs`). Rows go in cache
+//!   blocks of ~16 KiB of weights so a tile's activations stay in L1.
 //! - F32 / F16 / BF16 weights: f32 dot products, each row converted once per
-//!   call ([`float`]).
+//!   call (`float.rs`).
 //!
 //! The vector work goes through [`simd`]: `core::arch::wasm32` SIMD128 when
 //! built for wasm with `+simd128`, plain autovectorizable loops otherwise.

@@ -1,7 +1,7 @@
 //! The vector primitives the format kernels are written against, with one
 //! implementation per instruction set behind a compile-time dispatch:
 //!
-//! - `wasm32` + `simd128`: [`core::arch::wasm32`] (`i32x4_dot_i16x8` integer
+//! - `wasm32` + `simd128`: `core::arch::wasm32` (`i32x4_dot_i16x8` integer
 //!   dots, swizzle table lookups, f32x4 dots) — what the browser runs.
 //! - everything else (native tests, wasm without simd128): plain loops that
 //!   the compiler autovectorizes; the reference the wasm path is checked
