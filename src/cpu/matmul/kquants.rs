@@ -9,7 +9,7 @@
 //! Block layouts and scale packing: [`crate::quant::kquants`].
 
 use super::act::BlockQ8K;
-use super::simd::{dot_i8_scaled_acc, f16_at, unpack_nibbles_table, Acc};
+use super::simd::{dot_i8_scaled_acc, dot_u7_scaled_acc, f16_at, unpack_nibbles_table, Acc};
 use super::BlockKernel;
 use crate::quant::kquants::{k4_scale_min, q3k_scale};
 use crate::quant::KVALUES_IQ4NL;
@@ -34,6 +34,37 @@ fn idot<const T: usize>(
 ) {
     let mul = std::array::from_fn(|t| d * x[t].d);
     dot_i8_scaled_acc(q, x.map(|a| &a.qs[..]), scales, sub, mul, acc)
+}
+
+/// [`idot`] for quants in 0..=127 (all but IQ4_XS: Q3_K and Q6_K unpack
+/// unsigned and subtract their offsets through [`offset_dot16`]).
+#[inline(always)]
+fn idot_u7<const T: usize>(
+    q: &[i8; 256],
+    d: f32,
+    x: [&BlockQ8K; T],
+    scales: &[i32],
+    sub: usize,
+    acc: &mut [Acc; T],
+) {
+    let mul = std::array::from_fn(|t| d * x[t].d);
+    dot_u7_scaled_acc(q, x.map(|a| &a.qs[..]), scales, sub, mul, acc)
+}
+
+/// `extra[t] −= d · d_x · offset · Σ_s scales[s] · bsum_s`: the share of a
+/// constant `offset` subtracted from every quant, 16 sub-blocks of 16.
+#[inline(always)]
+fn offset_dot16<const T: usize>(
+    offset: i32,
+    d: f32,
+    scales: &[i32; 16],
+    x: [&BlockQ8K; T],
+    extra: &mut [f32; T],
+) {
+    for (e, a) in extra.iter_mut().zip(x) {
+        let s: i32 = (0..16).map(|i| scales[i] * a.bsums[i] as i32).sum();
+        *e -= d * a.d * (offset * s) as f32;
+    }
 }
 
 /// `Σ_s mins[s] · (Σ xq over sub-block s)` per token, 8 sub-blocks of 32.
@@ -94,7 +125,7 @@ impl BlockKernel for Q2K {
         let sc: [i32; 16] = std::array::from_fn(|s| (packed[s] & 0x0F) as i32);
         let mut q = [0i8; 256];
         bit_planes(&w[16..80], &mut q);
-        idot(&q, d, x, &sc, 16, acc);
+        idot_u7(&q, d, x, &sc, 16, acc);
         for (e, a) in extra.iter_mut().zip(x) {
             let msum: i32 = (0..16)
                 .map(|i| (packed[i] >> 4) as i32 * a.bsums[i] as i32)
@@ -110,23 +141,25 @@ impl BlockKernel for Q3K {
     const ELEMS: usize = 256;
     const BYTES: usize = 110;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], _extra: &mut [f32; T]) {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let d = f16_at(w, 108);
         let packed = bytes12(w, 96);
         let sc: [i32; 16] = std::array::from_fn(|i| q3k_scale(i, packed) as i32 - 32);
         let hmask = &w[0..32];
         let mut q = [0i8; 256];
         bit_planes(&w[32..96], &mut q);
-        // A clear hmask bit means q − 4 (bit 4h + k of byte l).
+        // A clear hmask bit means q − 4 (bit 4h + k of byte l): unpack
+        // u = low + 4·bit ∈ 0..8 and subtract 4 through the 16-sums.
         for h in 0..2 {
             for k in 0..4 {
                 for l in 0..32 {
                     let set = (hmask[l] >> (4 * h + k)) & 1;
-                    q[128 * h + 32 * k + l] -= 4 - 4 * set as i8;
+                    q[128 * h + 32 * k + l] += 4 * set as i8;
                 }
             }
         }
-        idot(&q, d, x, &sc, 16, acc);
+        idot_u7(&q, d, x, &sc, 16, acc);
+        offset_dot16(4, d, &sc, x, extra);
     }
 }
 
@@ -141,7 +174,7 @@ impl BlockKernel for Q4K {
         let (sc, m) = k4_scales(bytes12(w, 4));
         let mut q = [0i8; 256];
         k4_nibbles(&w[16..144], &mut q);
-        idot(&q, d, x, &sc, 32, acc);
+        idot_u7(&q, d, x, &sc, 32, acc);
         for (e, a) in extra.iter_mut().zip(x) {
             *e -= a.d * dmin * min_dot32(&m, a) as f32;
         }
@@ -166,7 +199,7 @@ impl BlockKernel for Q5K {
                 q[32 * j + l] |= (((qh[l] >> j) & 1) << 4) as i8;
             }
         }
-        idot(&q, d, x, &sc, 32, acc);
+        idot_u7(&q, d, x, &sc, 32, acc);
         for (e, a) in extra.iter_mut().zip(x) {
             *e -= a.d * dmin * min_dot32(&m, a) as f32;
         }
@@ -179,7 +212,7 @@ impl BlockKernel for Q6K {
     const ELEMS: usize = 256;
     const BYTES: usize = 210;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], _extra: &mut [f32; T]) {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let d = f16_at(w, 208);
         let sc: [i32; 16] = std::array::from_fn(|i| w[192 + i] as i8 as i32);
         let (ql, qh) = (&w[0..128], &w[128..192]);
@@ -191,11 +224,12 @@ impl BlockKernel for Q6K {
                 for l in 0..32 {
                     let low = (ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0x0F;
                     let high = (qh[32 * h + l] >> (2 * k)) & 3;
-                    q[128 * h + 32 * k + l] = (low | high << 4) as i8 - 32;
+                    q[128 * h + 32 * k + l] = (low | high << 4) as i8;
                 }
             }
         }
-        idot(&q, d, x, &sc, 16, acc);
+        idot_u7(&q, d, x, &sc, 16, acc);
+        offset_dot16(32, d, &sc, x, extra); // q − 32
     }
 }
 

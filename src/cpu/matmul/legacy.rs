@@ -3,11 +3,15 @@
 //! Per block and token: the weights unpack once to 32 i8 lanes, an integer
 //! dot with the activation quants gives `Σ q·xq`, and the scales finish it:
 //! `d · d_x · Σ q·xq`, plus `m · d_x · Σ xq` for the formats with a min
-//! (ggml-cpu `ggml_vec_dot_q4_1_q8_1` and friends).
+//! (ggml-cpu `ggml_vec_dot_q4_1_q8_1` and friends). Q4_0 and Q5_0 keep their
+//! quants unsigned too (0..16, 0..32) and treat the offset as a min (`−8·d`,
+//! `−16·d`), so every 4/5-bit format takes the unsigned-weight dot
+//! (`dot_u7_scaled_acc`, one instruction per 16 products with relaxed SIMD).
 
 use super::act::BlockQ8_1;
 use super::simd::{
-    dot_i8_scaled_acc, f16_at, unpack_nibbles, unpack_nibbles_5, unpack_nibbles_table, Acc,
+    dot_i8_scaled_acc, dot_u7_scaled_acc, f16_at, unpack_nibbles, unpack_nibbles_5,
+    unpack_nibbles_table, Acc,
 };
 use super::BlockKernel;
 use crate::quant::KVALUES_IQ4NL;
@@ -27,7 +31,15 @@ fn idot<const T: usize>(q: &[i8], d: f32, x: [&BlockQ8_1; T], acc: &mut [Acc; T]
     dot_i8_scaled_acc(q, x.map(|a| &a.qs[..]), &[1], 32, mul, acc)
 }
 
-/// `extra[t] += m · d_x · Σ xq`: the min's share (Q4_1, Q5_1).
+/// [`idot`] for quants in 0..=127.
+#[inline(always)]
+fn idot_u7<const T: usize>(q: &[i8], d: f32, x: [&BlockQ8_1; T], acc: &mut [Acc; T]) {
+    let mul = std::array::from_fn(|t| d * x[t].d);
+    dot_u7_scaled_acc(q, x.map(|a| &a.qs[..]), &[1], 32, mul, acc)
+}
+
+/// `extra[t] += m · d_x · Σ xq`: the min's share (Q4_1, Q5_1; Q4_0 and Q5_0
+/// with their offsets as mins).
 #[inline(always)]
 fn add_min<const T: usize>(m: f32, x: [&BlockQ8_1; T], extra: &mut [f32; T]) {
     for (e, a) in extra.iter_mut().zip(x) {
@@ -45,12 +57,13 @@ impl BlockKernel for Q4_0 {
         w: &[u8],
         x: [&BlockQ8_1; T],
         acc: &mut [Acc; T],
-        _extra: &mut [f32; T],
+        extra: &mut [f32; T],
     ) {
         let d = f16_at(w, 0);
         let mut q = [0i8; 32];
-        unpack_nibbles(packed16(w, 2), 8, &mut q);
-        idot(&q, d, x, acc);
+        unpack_nibbles(packed16(w, 2), 0, &mut q);
+        idot_u7(&q, d, x, acc);
+        add_min(-8.0 * d, x, extra);
     }
 }
 
@@ -64,7 +77,7 @@ impl BlockKernel for Q4_1 {
         let (d, m) = (f16_at(w, 0), f16_at(w, 2));
         let mut q = [0i8; 32];
         unpack_nibbles(packed16(w, 4), 0, &mut q);
-        idot(&q, d, x, acc);
+        idot_u7(&q, d, x, acc);
         add_min(m, x, extra);
     }
 }
@@ -79,13 +92,14 @@ impl BlockKernel for Q5_0 {
         w: &[u8],
         x: [&BlockQ8_1; T],
         acc: &mut [Acc; T],
-        _extra: &mut [f32; T],
+        extra: &mut [f32; T],
     ) {
         let d = f16_at(w, 0);
         let qh = u32::from_le_bytes([w[2], w[3], w[4], w[5]]);
         let mut q = [0i8; 32];
-        unpack_nibbles_5(packed16(w, 6), qh, 16, &mut q);
-        idot(&q, d, x, acc);
+        unpack_nibbles_5(packed16(w, 6), qh, 0, &mut q);
+        idot_u7(&q, d, x, acc);
+        add_min(-16.0 * d, x, extra);
     }
 }
 
@@ -100,7 +114,7 @@ impl BlockKernel for Q5_1 {
         let qh = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
         let mut q = [0i8; 32];
         unpack_nibbles_5(packed16(w, 8), qh, 0, &mut q);
-        idot(&q, d, x, acc);
+        idot_u7(&q, d, x, acc);
         add_min(m, x, extra);
     }
 }

@@ -70,6 +70,21 @@ pub(in super::super) fn unpack_nibbles(qs: &[u8; 16], offset: i8, out: &mut [i8;
     }
 }
 
+/// [`dot_i8_scaled_acc`] for weights known to lie in 0..=127, which the
+/// relaxed-SIMD wasm build multiplies without widening.
+#[inline(always)]
+pub(in super::super) fn dot_u7_scaled_acc<const T: usize>(
+    w: &[i8],
+    xs: [&[i8]; T],
+    scales: &[i32],
+    sub: usize,
+    mul: [f32; T],
+    acc: &mut [Acc; T],
+) {
+    debug_assert!(w.iter().all(|&q| q >= 0), "dot_u7: a weight lane is negative");
+    dot_i8_scaled_acc(w, xs, scales, sub, mul, acc)
+}
+
 /// Q5_0 / Q5_1 weights: the nibbles of `qs` (as [`unpack_nibbles`]) with bit
 /// `i` of `qh` as bit 4 of weight `i`, minus `offset`.
 #[inline(always)]

@@ -7,7 +7,10 @@
 
 use core::arch::wasm32::*;
 
+#[cfg(not(target_feature = "relaxed-simd"))]
 pub(in super::super) const IMPL: &str = "wasm simd128";
+#[cfg(target_feature = "relaxed-simd")]
+pub(in super::super) const IMPL: &str = "wasm simd128 + relaxed-simd";
 
 /// 16 bytes of `s` from `i` (bounds-checked by the slice).
 #[inline(always)]
@@ -61,6 +64,56 @@ fn dot_lanes<const T: usize>(w: &[i8], xs: [&[i8]; T], scales: &[i32], sub: usiz
         }
     }
     acc
+}
+
+/// [`dot_lanes`] for weights in 0..=127 with relaxed SIMD's
+/// `i32x4_relaxed_dot_i8x16_i7x16_add` (x86 `pmaddubsw`, arm `sdot`): 16
+/// products per instruction, no widening. Deterministic because the weight
+/// operand's top bit is clear, and the pairwise i16 sums (≤ 2 · 127 · 127)
+/// cannot saturate.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn dot_lanes_u7<const T: usize>(w: &[i8], xs: [&[i8]; T], scales: &[i32], sub: usize) -> [v128; T] {
+    let mut acc = [i32x4_splat(0); T];
+    for (s, &sc) in scales.iter().enumerate() {
+        let mut part = [i32x4_splat(0); T];
+        let mut i = s * sub;
+        while i < (s + 1) * sub {
+            let wv = load(w, i, 16);
+            for (p, x) in part.iter_mut().zip(xs) {
+                *p = i32x4_relaxed_dot_i8x16_i7x16_add(load(x, i, 16), wv, *p);
+            }
+            i += 16;
+        }
+        if scales.len() == 1 && sc == 1 {
+            return part;
+        }
+        let scv = i32x4_splat(sc);
+        for (a, p) in acc.iter_mut().zip(part) {
+            *a = i32x4_add(*a, i32x4_mul(p, scv));
+        }
+    }
+    acc
+}
+
+#[cfg(not(target_feature = "relaxed-simd"))]
+use dot_lanes as dot_lanes_u7;
+
+/// See `portable::dot_u7_scaled_acc`.
+#[inline(always)]
+pub(in super::super) fn dot_u7_scaled_acc<const T: usize>(
+    w: &[i8],
+    xs: [&[i8]; T],
+    scales: &[i32],
+    sub: usize,
+    mul: [f32; T],
+    acc: &mut [Acc; T],
+) {
+    let lanes = dot_lanes_u7(w, xs, scales, sub);
+    for t in 0..T {
+        let v = f32x4_mul(f32x4_convert_i32x4(lanes[t]), f32x4_splat(mul[t]));
+        acc[t] = f32x4_add(acc[t], v);
+    }
 }
 
 /// See `portable::dot_i8_scaled_acc`: the integer lanes convert and scale
