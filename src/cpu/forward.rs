@@ -195,7 +195,7 @@ impl CpuForward {
                 let mut out = std::mem::take(st.act_mut(*y));
                 let r = matmul(w.ty, w.bytes(), w.rows(), w.cols(), 0..w.rows(), &st.act(*x)[..n * x_stride], n, &mut out, *y_stride, *write);
                 *st.act_mut(*y) = out;
-                r.map_err(err)?;
+                r.map_err(|e| err(e.into()))?;
             }
             Kind::BiasAdd { y, b, width } => {
                 for row in st.act_mut(*y)[..n * width].chunks_exact_mut(*width) {
@@ -239,7 +239,7 @@ impl CpuForward {
                 }
                 st.head_in = head_in;
                 st.logits = logits;
-                r.map_err(err)?;
+                r.map_err(|e| err(e.into()))?;
             }
         }
         Ok(())

@@ -20,6 +20,8 @@ pub enum CpuError {
     Shape(String),
     #[error(transparent)]
     Quant(#[from] crate::quant::QuantError),
+    #[error(transparent)]
+    Matmul(#[from] matmul::MatmulError),
 }
 
 /// Browser: lets the worker's event loop run (an abort message, a progress
