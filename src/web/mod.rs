@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use crate::constrain::ResponseFormat;
 use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams, TokenLogprob, MAX_TOP_LOGPROBS};
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{LoadOptions, ModelLoader};
@@ -77,6 +78,9 @@ struct Request {
     /// with `top_logprobs` (0 to [`MAX_TOP_LOGPROBS`], default 0) alternatives.
     logprobs: Option<bool>,
     top_logprobs: Option<f64>,
+    /// OpenAI's `response_format` (see [`ResponseFormat`]): text, one JSON
+    /// object, or JSON valid against a schema.
+    response_format: Option<serde_json::Value>,
 }
 
 /// A benchmark request: llama-bench's tests, `pp` (prompt processing) and
@@ -441,6 +445,10 @@ impl WebEngine {
             let req: Request = serde_json::from_str(&request).map_err(bad_request)?;
             let (max_tokens, sampler) = req.sampling()?;
             let logprobs = req.logprobs()?;
+            let constraint = match &req.response_format {
+                Some(v) => ResponseFormat::from_value(v).map_err(js)?.constraint(),
+                None => None,
+            };
             // A device lost since the last call: say so before any work.
             ctx.check().map_err(js)?;
             let ids = match (req.messages, req.prompt, req.prompt_ids) {
@@ -464,6 +472,7 @@ impl WebEngine {
                 stop: req.stop,
                 top_logits: 0,
                 logprobs,
+                constraint,
             };
             // A callback that throws counts as a request to stop.
             let keep_going = |r: Result<JsValue, JsValue>| r.map(|v| v.as_bool() != Some(false)).unwrap_or(false);
