@@ -9,7 +9,10 @@ import type {
   ChatCompletionCreateParamsStreaming,
   ChatCompletionTokenLogprob,
 } from 'openai/resources/chat/completions';
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Engine, TokenLogprob } from '../../../pkg/tabllm.js';
+import type { ResponseFormatJSONObject, ResponseFormatJSONSchema, ResponseFormatText } from 'openai/resources/shared';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Engine, ResponseFormat, TokenLogprob } from '../../../pkg/tabllm.js';
+
+type OpenAIResponseFormat = ResponseFormatText | ResponseFormatJSONSchema | ResponseFormatJSONObject;
 
 declare const engine: Engine;
 declare const request: ChatCompletionRequest;
@@ -32,14 +35,18 @@ export async function responses(): Promise<void> {
 }
 export const tokenLogprob = (t: TokenLogprob): ChatCompletionTokenLogprob => t;
 
+// response_format both ways.
+export const formatToOpenAI = (f: ResponseFormat): OpenAIResponseFormat => f;
+export const formatFromOpenAI = (f: OpenAIResponseFormat): ResponseFormat => f;
+
 // OpenAI → tabllm: the subset tabllm takes. Refused fields (tools, tool_choice,
-// functions, function_call, response_format, logit_bias, audio, modalities,
+// functions, function_call, logit_bias, audio, modalities,
 // prediction, parallel_tool_calls, …) are left out by type; tabllm refuses
 // them by name at run time too. Messages are tabllm's ChatMessage: OpenAI's
 // message union also holds what tabllm does not render (the `function`
 // role, image / audio / file and refusal content parts), refused at run time.
 // Every tabllm message is an OpenAI one (the tabllm → OpenAI lines above).
-type Refused = 'tools' | 'tool_choice' | 'functions' | 'function_call' | 'response_format' | 'logit_bias' | 'audio'
+type Refused = 'tools' | 'tool_choice' | 'functions' | 'function_call' | 'logit_bias' | 'audio'
   | 'modalities' | 'prediction' | 'parallel_tool_calls' | 'messages';
 type Subset<T> = Omit<T, Refused> & { messages: ChatCompletionRequest['messages'] };
 declare const subset: Subset<ChatCompletionCreateParamsNonStreaming>;
