@@ -195,3 +195,72 @@ fn random_walks_through_the_mask_validate() {
     }
     validate_with_python(&cases);
 }
+
+/// Decode speed with and without a JSON schema in one run (ignored: a
+/// measurement, not a check). Prints the figures and writes them to
+/// bench-results/constrain-decode.json. Run with
+/// `cargo test --test constrain_smollm2 -- --ignored --nocapture decode_speed`.
+/// Each configuration decodes 64 tokens from the same prompt (the schema's
+/// string has a minLength that keeps it going), alternated over `ROUNDS`
+/// rounds; also the mask alone on the CPU, per token, from a random walk.
+#[test]
+#[ignore]
+fn decode_speed_with_and_without_a_schema() {
+    const ROUNDS: usize = 3;
+    const TOKENS: u32 = 64;
+    let mut e = engine();
+    let ids = prompt(&e);
+    let schema = json!({"type": "object", "properties": {"story": {"type": "string", "minLength": 1000}}, "required": ["story"]});
+    let c = Constraint::from_json_schema(&schema).unwrap();
+    let configs: Vec<(&str, GenerateParams)> = vec![
+        ("greedy", GenerateParams { max_tokens: TOKENS, ..params(0.0, 0, None) }),
+        ("greedy, logits read back (logprobs)", GenerateParams { max_tokens: TOKENS, logprobs: Some(0), ..params(0.0, 0, None) }),
+        ("greedy + schema", GenerateParams { max_tokens: TOKENS, ..params(0.0, 0, Some(c.clone())) }),
+        ("sampled 0.8", GenerateParams { max_tokens: TOKENS, ..params(0.8, 1, None) }),
+        ("sampled 0.8 + schema", GenerateParams { max_tokens: TOKENS, ..params(0.8, 1, Some(c.clone())) }),
+    ];
+    // Warm-up (pipelines, the vocabulary trie).
+    for (_, p) in &configs {
+        pollster::block_on(e.generate(&ids, &GenerateParams { max_tokens: 4, ..p.clone() }, &mut |_| true)).unwrap();
+    }
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    for _ in 0..ROUNDS {
+        for (i, (name, p)) in configs.iter().enumerate() {
+            let g = pollster::block_on(e.generate(&ids, p, &mut |_| true)).unwrap();
+            assert_eq!(g.ids.len() as u32, TOKENS, "{name}: {:?}", g.text);
+            rates[i].push(g.decode_tok_s());
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+
+    // The mask alone: compute + apply per token, on a random walk through the schema.
+    let vocab = Arc::new(tabllm::constrain::ConstraintVocab::new(&e.tokenizer).unwrap());
+    let mut s = tabllm::constrain::ConstraintState::new(vocab, &c).unwrap();
+    let mut logits = vec![0.0f32; e.tokenizer.vocab_size()];
+    let mut rng = Rng::new(3);
+    let t = std::time::Instant::now();
+    let steps = 200;
+    for _ in 0..steps {
+        logits.fill(0.0);
+        s.mask_logits(&mut logits).unwrap();
+        let allowed: Vec<u32> = (0..logits.len() as u32).filter(|&i| logits[i as usize] == 0.0 && !e.tokenizer.is_eog(i)).collect();
+        s.commit(allowed[rng.below(allowed.len() as u64) as usize]).unwrap();
+    }
+    let mask_us = t.elapsed().as_secs_f64() * 1e6 / steps as f64;
+
+    let rows: Vec<Value> = configs.iter().zip(&rates).map(|((name, _), r)| json!({"config": name, "decode_tok_s": r, "mean": mean(r)})).collect();
+    for row in &rows {
+        eprintln!("{:40} {:7.2} tok/s  {:?}", row["config"].as_str().unwrap(), row["mean"].as_f64().unwrap(), row["decode_tok_s"]);
+    }
+    let drop = |base: usize, with: usize| 100.0 * (1.0 - mean(&rates[with]) / mean(&rates[base]));
+    let (greedy_drop, sampled_drop) = (drop(0, 2), drop(3, 4));
+    eprintln!("schema costs {greedy_drop:.1} % greedy, {sampled_drop:.1} % sampled; mask (compute + apply, CPU) {mask_us:.0} µs per token");
+    let out = json!({
+        "model": "SmolLM2-135M-Instruct.Q4_1", "device": "native wgpu (lavapipe here)", "tokens": TOKENS, "rounds": ROUNDS,
+        "schema": schema, "rows": rows, "drop_percent_greedy": greedy_drop, "drop_percent_sampled": sampled_drop, "mask_us_per_token": mask_us,
+        "command": "cargo test --test constrain_smollm2 -- --ignored --nocapture decode_speed",
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("constrain-decode.json"), serde_json::to_string_pretty(&out).unwrap()).unwrap();
+}
