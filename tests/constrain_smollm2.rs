@@ -36,7 +36,8 @@ import json, sys, jsonschema
 bad = []
 for c in json.load(sys.stdin):
     try:
-        jsonschema.Draft202012Validator(c["schema"]).validate(json.loads(c["text"]))
+        v = jsonschema.Draft202012Validator(c["schema"], format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        v.validate(json.loads(c["text"]))
     except Exception as e:
         bad.append(f'{c["name"]}: {c["text"]!r}: {type(e).__name__}: {str(e).splitlines()[0]}')
 print("\n".join(bad))
@@ -164,12 +165,28 @@ fn unenforceable_schemas_are_refused_by_name_before_any_token() {
 fn random_walks_through_the_mask_validate() {
     let tok = tokenizer();
     let vocab = Arc::new(tabllm::constrain::ConstraintVocab::new(&tok).unwrap());
-    let schema = person_schema();
-    let c = Constraint::from_json_schema(&schema).unwrap();
+    // Most enforced keywords: local $ref, anyOf / oneOf / allOf, const,
+    // pattern, format, integer bounds and multipleOf, prefixItems, item counts.
+    let keywords = json!({
+        "$defs": {"tag": {"type": "string", "pattern": "^[a-z]{1,5}$"}},
+        "type": "object",
+        "properties": {
+            "tags": {"type": "array", "items": {"$ref": "#/$defs/tag"}, "minItems": 1, "maxItems": 3},
+            "id": {"anyOf": [{"type": "null"}, {"type": "integer", "exclusiveMinimum": 5, "maximum": 500, "multipleOf": 5}]},
+            "kind": {"oneOf": [{"const": "a"}, {"const": "b"}]},
+            "when": {"type": "string", "format": "date"},
+            "pair": {"type": "array", "prefixItems": [{"type": "boolean"}, {"enum": [1, "x", null]}], "items": false, "minItems": 2},
+            "both": {"allOf": [{"type": "integer", "minimum": -3}, {"maximum": 3}]}
+        },
+        "required": ["tags", "id", "kind", "when", "pair", "both"],
+        "additionalProperties": false
+    });
     let mut rng = Rng::new(7);
     let mut cases = Vec::new();
     let mut logits = vec![0.0f32; tok.vocab_size()];
-    for walk in 0..20 {
+    for walk in 0..30 {
+        let schema = if walk % 2 == 0 { person_schema() } else { keywords.clone() };
+        let c = Constraint::from_json_schema(&schema).unwrap();
         let mut s = tabllm::constrain::ConstraintState::new(vocab.clone(), &c).unwrap();
         let mut bytes = Vec::new();
         let mut ended = false;
