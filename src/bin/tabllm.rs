@@ -326,6 +326,18 @@ fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {
+    // Checked before the model loads: a refused schema costs nothing.
+    let constraint = match &a.response_format {
+        None => None,
+        Some(arg) => {
+            let text = match arg.strip_prefix('@') {
+                Some(file) => std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?,
+                None => arg.clone(),
+            };
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("--response-format: {e}"))?;
+            ResponseFormat::from_value(&v)?.constraint()
+        }
+    };
     let mut engine = load(&a.load, a.json)?;
     let prompt_ids = match (&a.prompt, &a.messages) {
         (_, Some(file)) => {
@@ -339,17 +351,6 @@ fn generate(a: GenerateArgs) -> Result<()> {
             engine.encode_prompt(p)
         }
         (None, None) => return Err("give --prompt TEXT or --messages FILE".into()),
-    };
-    let constraint = match &a.response_format {
-        None => None,
-        Some(arg) => {
-            let text = match arg.strip_prefix('@') {
-                Some(file) => std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?,
-                None => arg.clone(),
-            };
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("--response-format: {e}"))?;
-            ResponseFormat::from_value(&v)?.constraint()
-        }
     };
     let params = GenerateParams {
         max_tokens: a.max_tokens,
