@@ -132,7 +132,10 @@ export interface SamplingOptions {
  * other keyword rejects with `invalid_request`, `details: { field, keyword,
  * pointer }` (e.g. `uniqueItems` at `/properties/tags/uniqueItems`).
  * `strict` changes nothing: the schema is always enforced or refused. JSON
- * comes out with `, ` and `: ` separators and no other whitespace. */
+ * comes out with `, ` and `: ` separators and no other whitespace. As JSON
+ * Schema says, an object without `additionalProperties: false` may hold
+ * properties the schema does not name: a small model may keep adding some
+ * until `max_tokens` (OpenAI's strict mode requires `false` for this reason). */
 export type ResponseFormat =
   | { type: 'text' }
   | { type: 'json_object' }
