@@ -281,3 +281,43 @@ fn decode_speed_with_and_without_a_schema() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("constrain-decode.json"), serde_json::to_string_pretty(&out).unwrap()).unwrap();
 }
+
+/// `Constraint::from_lark` (what `tool_choice` forcing builds on): random
+/// walks over the real vocabulary end in a sentence of the grammar; a
+/// syntax error is refused when compiled.
+#[test]
+fn lark_grammars_constrain_too() {
+    let tok = tokenizer();
+    let vocab = Arc::new(tabllm::constrain::ConstraintVocab::new(&tok).unwrap());
+    let c = Constraint::from_lark(r#"start: "call " NAME "(" %json {"type": "integer", "minimum": 0, "maximum": 9} ")"
+NAME: /[a-z]{1,6}/"#);
+    let mut rng = Rng::new(11);
+    let mut logits = vec![0.0f32; tok.vocab_size()];
+    for walk in 0..10 {
+        let mut s = tabllm::constrain::ConstraintState::new(vocab.clone(), &c).unwrap();
+        let mut bytes = Vec::new();
+        for _ in 0..100 {
+            logits.fill(0.0);
+            s.mask_logits(&mut logits).unwrap();
+            let allowed: Vec<u32> = (0..logits.len() as u32).filter(|&i| logits[i as usize] == 0.0 && !tok.is_eog(i)).collect();
+            if allowed.is_empty() {
+                break;
+            }
+            let id = allowed[rng.below(allowed.len() as u64) as usize];
+            s.commit(id).unwrap();
+            bytes.extend_from_slice(tok.token_bytes(id));
+            if s.is_complete() {
+                break;
+            }
+        }
+        let text = String::from_utf8(bytes).unwrap();
+        let inner = text.strip_prefix("call ").and_then(|t| t.strip_suffix(')')).unwrap_or_else(|| panic!("walk {walk}: {text:?}"));
+        let (name, arg) = inner.split_once('(').unwrap_or_else(|| panic!("walk {walk}: {text:?}"));
+        assert!((1..=6).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase()), "walk {walk}: {text:?}");
+        assert!(matches!(arg.parse::<i64>(), Ok(0..=9)), "walk {walk}: {text:?}");
+    }
+    assert!(matches!(
+        tabllm::constrain::ConstraintState::new(vocab, &Constraint::from_lark("start: (")),
+        Err(ConstraintError::Schema(_))
+    ));
+}
