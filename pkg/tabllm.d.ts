@@ -80,7 +80,7 @@ export type ChatMessage =
  * (null is taken as absent, as OpenAI's types allow it)
  * naming the field and the range (`details: { field, min, max, got }`). OpenAI
  * fields tabllm does not do (`logit_bias`, `functions`, `function_call`,
- * `response_format`, …) are refused by name; `model` and `user` are ignored. */
+ * …) are refused by name; `model` and `user` are ignored. */
 export interface SamplingOptions {
   /** Choices to generate, 1 to 8 (default 1): each a generation of the same
    * prompt, one after another; the prompt is read once (the next choices
@@ -110,6 +110,8 @@ export interface SamplingOptions {
   max_tokens?: number | null;
   /** OpenAI's newer name for `max_tokens` (giving both with different values is refused). */
   max_completion_tokens?: number | null;
+  /** Structured output (see {@link ResponseFormat}); on completions too. */
+  response_format?: ResponseFormat;
   /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`);
    * its `details` hold what was produced: `{ text, usage, timings }`. It takes
    * effect between prefill steps too, so a long prompt can be stopped; a
@@ -121,6 +123,31 @@ export interface SamplingOptions {
    * prefix is not run again). */
   onProgress?: (p: PromptProgress) => void;
 }
+
+/** OpenAI's `response_format`. `json_object`: the output is one JSON object;
+ * `json_schema`: it parses and validates against `json_schema.schema`
+ * (required here, though OpenAI's type leaves it optional). Each token is
+ * picked among those the grammar allows (logits read back each step, as
+ * with `logprobs`: slower), and the generation ends with `finish_reason:
+ * 'stop'` at the object's closing brace, or `'length'` at `max_tokens` (the
+ * JSON is then unfinished). Enforced keywords: type, properties, required,
+ * additionalProperties, patternProperties, min/maxProperties, items,
+ * prefixItems, additionalItems, min/maxItems, enum, const, anyOf, oneOf,
+ * allOf, $ref (local), minLength, maxLength, pattern, format (date-time,
+ * date, time, duration, email, hostname, ipv4, ipv6, uuid, uri), minimum,
+ * maximum, exclusiveMinimum, exclusiveMaximum, multipleOf; annotations
+ * (title, description, default, examples, $defs, …, `x-…`) are allowed. Any
+ * other keyword rejects with `invalid_request`, `details: { field, keyword,
+ * pointer }` (e.g. `uniqueItems` at `/properties/tags/uniqueItems`).
+ * `strict` changes nothing: the schema is always enforced or refused. JSON
+ * comes out with `, ` and `: ` separators and no other whitespace. As JSON
+ * Schema says, an object without `additionalProperties: false` may hold
+ * properties the schema does not name: a small model may keep adding some
+ * until `max_tokens` (OpenAI's strict mode requires `false` for this reason). */
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; schema?: { [key: string]: unknown }; strict?: boolean | null; description?: string } };
 
 export interface PromptProgress { prompt_tokens_done: number; prompt_tokens_total: number }
 

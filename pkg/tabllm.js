@@ -104,7 +104,7 @@ const SAMPLING = {
 // OpenAI request fields tabllm does not do: refused by name rather than ignored.
 // (`functions` / `function_call` are OpenAI's deprecated forms of `tools` / `tool_choice`.)
 const UNSUPPORTED = ['best_of', 'logit_bias', 'functions',
-  'function_call', 'response_format', 'echo', 'suffix', 'audio', 'modalities', 'prediction'];
+  'function_call', 'echo', 'suffix', 'audio', 'modalities', 'prediction'];
 // The legacy completions API's `logprobs` is a count with another result
 // shape; tabllm reports log-probabilities and calls tools on chat completions only.
 const UNSUPPORTED_TEXT = ['logprobs', 'top_logprobs', 'tools', 'tool_choice', 'parallel_tool_calls'];
@@ -156,6 +156,7 @@ function engineRequest(req, kind) {
     if (req[k] === undefined || req[k] === null) continue;
     out[k] = checkNumber(k, req[k], range);
   }
+  if (req.response_format !== undefined && req.response_format !== null) out.response_format = checkResponseFormat(req.response_format);
   // No seed: a random one, so two requests sample differently (a given seed reproduces).
   out.seed ??= Math.floor(Math.random() * 2 ** 32);
   if (req.stop !== undefined && req.stop !== null) out.stop = Array.isArray(req.stop) ? req.stop.map(String) : [String(req.stop)];
@@ -185,6 +186,36 @@ function engineRequest(req, kind) {
     out.prompt = req.prompt;
   }
   return out;
+}
+
+/** Keys of each object in OpenAI's `response_format`. */
+const RESPONSE_FORMAT_KEYS = { text: ['type'], json_object: ['type'], json_schema: ['type', 'json_schema'] };
+const JSON_SCHEMA_KEYS = ['name', 'schema', 'strict', 'description'];
+
+/**
+ * OpenAI's `response_format`, its shape checked field by field (errors name
+ * the field, e.g. `response_format.json_schema.name`); the engine then
+ * compiles the schema and refuses, by name and place, any keyword it cannot
+ * enforce (`details.keyword`, `details.pointer`).
+ */
+function checkResponseFormat(rf) {
+  const bad = (field, why) => new TabllmError('invalid_request', `${field} ${why}`, { field });
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isObject(rf)) throw bad('response_format', 'must be an object with a type');
+  const keys = RESPONSE_FORMAT_KEYS[rf.type];
+  if (!keys) throw bad('response_format.type', 'must be text, json_object or json_schema');
+  const extra = Object.keys(rf).find((k) => !keys.includes(k));
+  if (extra) throw bad(`response_format.${extra}`, `is not supported with type ${rf.type}`);
+  if (rf.type !== 'json_schema') return { type: rf.type };
+  const js = rf.json_schema;
+  if (!isObject(js)) throw bad('response_format.json_schema', 'must be an object with name and schema');
+  const extraJs = Object.keys(js).find((k) => !JSON_SCHEMA_KEYS.includes(k));
+  if (extraJs) throw bad(`response_format.json_schema.${extraJs}`, `is not supported (known: ${JSON_SCHEMA_KEYS.join(', ')})`);
+  if (typeof js.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(js.name)) throw bad('response_format.json_schema.name', 'must be 1 to 64 of a-z, A-Z, 0-9, _ and -');
+  if (js.description != null && typeof js.description !== 'string') throw bad('response_format.json_schema.description', 'must be a string');
+  if (js.strict != null && typeof js.strict !== 'boolean') throw bad('response_format.json_schema.strict', 'must be true or false');
+  if (!isObject(js.schema) && js.schema !== true) throw bad('response_format.json_schema.schema', 'must be a JSON Schema object');
+  return { type: 'json_schema', json_schema: { name: js.name, schema: js.schema, ...(js.strict != null && { strict: js.strict }), ...(js.description != null && { description: js.description }) } };
 }
 
 let completionCounter = 0;

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod constrain;
 pub mod cpu;
 pub mod engine;
 pub mod gguf;

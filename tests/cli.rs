@@ -220,3 +220,28 @@ fn generate_with_tools_renders_them_into_the_template_and_refuses_by_name() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--response-format`: the tiny model (SentencePiece with byte tokens) under
+/// a schema gives JSON that parses with the fields the schema requires; a
+/// keyword that cannot be enforced is refused by name before the model loads
+/// (the model path does not even exist).
+#[test]
+fn generate_with_a_response_format() {
+    let tiny = shared("tiny/tiny-llama-q4_0.gguf");
+    let rf = r#"{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object","properties":{"word":{"type":"string","maxLength":8},"n":{"enum":[1,2,3]}},"required":["word","n"],"additionalProperties":false}}}"#;
+    for seed in ["0", "1", "2"] {
+        let got = tabllm(&["generate", "--model", tiny.to_str().unwrap(), "--ctx", "128", "--prompt", "JSON:", "--max-tokens", "40", "--temperature", "1", "--seed", seed, "--json", "--response-format", rf]);
+        assert_eq!(got["finish_reason"], "stop", "{got}");
+        let v: serde_json::Value = serde_json::from_str(got["text"].as_str().unwrap()).unwrap_or_else(|e| panic!("{e}: {got}"));
+        let o = v.as_object().unwrap();
+        assert!(o.len() == 2 && o["word"].as_str().is_some_and(|w| w.chars().count() <= 8), "{v}");
+        assert!([1, 2, 3].contains(&o["n"].as_i64().unwrap_or(0)), "{v}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tabllm"))
+        .args(["generate", "--model", "/nonexistent.gguf", "--prompt", "hi", "--response-format", r#"{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"array","uniqueItems":true}}}"#])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("response_format.json_schema.schema") && err.contains("\"uniqueItems\""), "{err}");
+}

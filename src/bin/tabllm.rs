@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
+use tabllm::constrain::ResponseFormat;
 use tabllm::engine::{load_engine, Engine, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::gpu::MatvecVariant;
@@ -233,6 +234,12 @@ struct GenerateArgs {
     /// With --json: the K highest [id, logit] pairs of the first generated position.
     #[arg(long, default_value_t = 0)]
     top_logits: usize,
+    /// OpenAI's `response_format`, as JSON or @FILE holding it:
+    /// `{"type":"json_object"}`, or `{"type":"json_schema","json_schema":{"name":..,"schema":{..}}}`
+    /// (the output then parses and validates against the schema; a keyword
+    /// that cannot be enforced is refused by name).
+    #[arg(long, value_name = "JSON|@FILE")]
+    response_format: Option<String>,
 }
 
 fn main() {
@@ -365,6 +372,18 @@ fn tool_request(a: &GenerateArgs) -> Result<Option<ToolRequest>> {
 
 fn generate(a: GenerateArgs) -> Result<()> {
     let tools = tool_request(&a)?;
+    // Checked before the model loads: a refused schema costs nothing.
+    let constraint = match &a.response_format {
+        None => None,
+        Some(arg) => {
+            let text = match arg.strip_prefix('@') {
+                Some(file) => std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?,
+                None => arg.clone(),
+            };
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("--response-format: {e}"))?;
+            ResponseFormat::from_value(&v)?.constraint()
+        }
+    };
     let mut engine = load(&a.load, a.json)?;
     let mut calls: Option<ToolCallStream> = None;
     let prompt_ids = match (&a.prompt, &a.messages) {
@@ -399,6 +418,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         stop: a.stop.clone(),
         top_logits: a.top_logits,
         logprobs: None,
+        constraint,
     };
     let json = a.json;
     let g = pollster::block_on(engine.generate(&prompt_ids, &params, &mut |piece| {

@@ -19,8 +19,11 @@ pub use stop::{StopMatcher, StopScan};
 pub use text::{Ending, Flow, TextOut};
 pub use throughput::{measure_throughput, BenchError, BenchPlan, BenchRow, BenchTest, DecodeSummary, PrefillSummary, Throughput};
 
+use std::sync::Arc;
+
 use web_time::Instant;
 
+use crate::constrain::{Constraint, ConstraintError, ConstraintState, ConstraintVocab};
 use crate::model::{BackendKind, Model, ModelError, Output, PendingStep, StepInput, StepResult};
 use crate::sampler::{Sampler, SamplerConfig};
 use crate::tokenizer::{
@@ -50,6 +53,9 @@ pub enum EngineError {
     /// The request's `tools` / `tool_choice` / `parallel_tool_calls` cannot be used.
     #[error(transparent)]
     Tools(#[from] ToolError),
+    /// The output constraint was refused (before any token) or failed.
+    #[error(transparent)]
+    Constraint(#[from] ConstraintError),
 }
 
 #[derive(Clone, Debug)]
@@ -64,11 +70,17 @@ pub struct GenerateParams {
     /// [`TokenLogprob`]. Every step then reads the whole logits row back and
     /// picks its token on the CPU (slower); `None` keeps the GPU's pick.
     pub logprobs: Option<usize>,
+    /// Output that must follow a grammar (a JSON schema, see
+    /// [`crate::constrain`]): each step's logits row comes back, tokens the
+    /// grammar does not allow next are set to −∞ before the sampler picks,
+    /// and the generation stops (finish reason `stop`) when the grammar is
+    /// complete.
+    pub constraint: Option<Constraint>,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        Self { max_tokens: 256, sampler: SamplerConfig::default(), stop: Vec::new(), top_logits: 0, logprobs: None }
+        Self { max_tokens: 256, sampler: SamplerConfig::default(), stop: Vec::new(), top_logits: 0, logprobs: None, constraint: None }
     }
 }
 
@@ -213,6 +225,8 @@ pub struct Engine {
     /// bytes, the longer; at least a character's 4): bounds the tokens of a
     /// text from below before it is tokenized.
     max_token_bytes: usize,
+    /// The vocabulary's trie for constrained decoding, built on first use.
+    constraint_vocab: Option<Arc<ConstraintVocab>>,
 }
 
 impl Engine {
@@ -221,7 +235,7 @@ impl Engine {
         let max_token_bytes = (0..tokenizer.vocab_size() as u32)
             .map(|id| tokenizer.token_bytes(id).len().max(tokenizer.token_text(id).map_or(0, str::len)))
             .fold(4, usize::max);
-        Self { model, tokenizer, template, cached, max_token_bytes }
+        Self { model, tokenizer, template, cached, max_token_bytes, constraint_vocab: None }
     }
 
     /// Refuses a prompt text that cannot fit the context whatever it
@@ -325,6 +339,20 @@ impl Engine {
         Ok((chat_prompt_ids(&self.tokenizer, &text), format))
     }
 
+    /// A parser for `constraint` over this tokenizer's vocabulary (the
+    /// vocabulary's trie is built on the first call and kept).
+    pub fn start_constraint(&mut self, constraint: &Constraint) -> Result<ConstraintState, ConstraintError> {
+        let vocab = match &self.constraint_vocab {
+            Some(v) => v.clone(),
+            None => {
+                let v = Arc::new(ConstraintVocab::new(&self.tokenizer)?);
+                self.constraint_vocab = Some(v.clone());
+                v
+            }
+        };
+        ConstraintState::new(vocab, constraint)
+    }
+
     /// Forgets the KV cache contents.
     pub fn reset(&mut self) {
         self.cached.clear();
@@ -382,13 +410,15 @@ impl Engine {
         if prompt_ids.len() >= n_ctx as usize {
             return Err(EngineError::PromptTooLong { prompt: prompt_ids.len(), n_ctx });
         }
+        // A grammar is compiled before any work, so a refused one costs nothing.
+        let mut constraint = params.constraint.as_ref().map(|c| self.start_constraint(c)).transpose()?;
         let mut sampler = Sampler::new(params.sampler);
         // Greedy without penalties is the plain GPU argmax; anything else is
         // sampled on the GPU as well (see `token_output`). Either way 4 bytes
         // come back, not the logits row.
         let plain_argmax = sampler.is_greedy() && !sampler.has_penalties();
-        // Log-probabilities need each step's whole logits row.
-        let want_logits = params.logprobs.is_some();
+        // Log-probabilities and a constraint's mask need each step's whole logits row.
+        let want_logits = params.logprobs.is_some() || constraint.is_some();
 
         // Reuse the cached prefix where the cache still holds it.
         let start = self.cached.reusable(prompt_ids);
@@ -450,7 +480,7 @@ impl Engine {
         };
         let mut out = TextOut::new(&params.stop, &mut send);
         let mut ids: Vec<u32> = Vec::new();
-        let (mut next, mut next_lp) = pick(&mut sampler, first, self.cached.tokens(), params.logprobs);
+        let (mut next, mut next_lp) = pick(&mut sampler, first, self.cached.tokens(), params.logprobs, constraint.as_mut())?;
         // Greedy without penalties: the step after `next` is queued before
         // `next` is read back (it takes its input from the GPU), so the GPU is
         // not idle while the host handles a token. When `next` ends the
@@ -467,6 +497,9 @@ impl Engine {
             if self.tokenizer.is_eog(next) {
                 break Ending::Eog;
             }
+            if let Some(c) = &mut constraint {
+                c.commit(next)?;
+            }
             if let Some(lp) = next_lp.take() {
                 pending.borrow_mut().push(lp.clone());
                 logprobs.push(lp);
@@ -476,6 +509,10 @@ impl Engine {
                 // Cut at the stop string: `finish` flushes nothing after it.
                 Flow::Stop => break Ending::Eog,
                 Flow::Abort => break Ending::Aborted,
+            }
+            if constraint.as_ref().is_some_and(|c| c.is_complete()) {
+                // Nothing may follow: the model is not asked for another token.
+                break Ending::Eog;
             }
             if ids.len() as u32 >= params.max_tokens || self.cached.len() + 1 >= n_ctx as usize {
                 break Ending::Length;
@@ -496,14 +533,19 @@ impl Engine {
                 }
                 Ok(p)
             });
+            // The next mask is computed while the GPU runs the step.
+            let prepared = constraint.as_mut().map_or(Ok(()), |c| c.prepare());
             let result = match step {
-                Ok(p) => self.model.finish(p).await,
+                Ok(p) => match prepared {
+                    Ok(()) => self.model.finish(p).await,
+                    Err(e) => return Err(e.into()),
+                },
                 Err(e) => Err(e),
             };
             match result {
                 Ok(r) => {
                     self.cached.extend(&[next]);
-                    (next, next_lp) = pick(&mut sampler, r, self.cached.tokens(), params.logprobs);
+                    (next, next_lp) = pick(&mut sampler, r, self.cached.tokens(), params.logprobs, constraint.as_mut())?;
                 }
                 Err(e) => {
                     // A failed step may have written part of the cache: forget all of it.
@@ -579,16 +621,29 @@ impl Engine {
 }
 
 /// The next token: the GPU's pick (argmax or sample), or the CPU sampler's
-/// from the logits (penalties over `recent`); and with `logprobs: Some(k)`
-/// and the logits, its [`TokenLogprob`] with `k` alternatives.
-fn pick(sampler: &mut Sampler, r: StepResult, recent: &[u32], logprobs: Option<usize>) -> (u32, Option<TokenLogprob>) {
-    let token = match (r.token, &r.logits) {
-        (Some(t), _) => t,
-        (None, Some(l)) => sampler.sample(l, recent),
-        (None, None) => unreachable!("a step asked for a token or logits returns one"),
+/// from the logits (penalties over `recent`), among the tokens `constraint`
+/// allows when there is one; and with `logprobs: Some(k)` and the logits,
+/// its [`TokenLogprob`] with `k` alternatives (under the model's own
+/// distribution, before the constraint's mask).
+fn pick(
+    sampler: &mut Sampler,
+    r: StepResult,
+    recent: &[u32],
+    logprobs: Option<usize>,
+    constraint: Option<&mut ConstraintState>,
+) -> Result<(u32, Option<TokenLogprob>), ConstraintError> {
+    let token = match (r.token, &r.logits, constraint) {
+        (Some(t), _, _) => t,
+        (None, Some(l), None) => sampler.sample(l, recent),
+        (None, Some(l), Some(c)) => {
+            let mut masked = l.clone();
+            c.mask_logits(&mut masked)?;
+            sampler.sample(&masked, recent)
+        }
+        (None, None, _) => unreachable!("a step asked for a token or logits returns one"),
     };
     let lp = logprobs.zip(r.logits.as_deref()).map(|(k, l)| token_logprob(l, token, k));
-    (token, lp)
+    Ok((token, lp))
 }
 
 /// The k highest (id, logit) pairs, highest first (ties: lower id first).

@@ -4,6 +4,7 @@
 
 use wasm_bindgen::JsValue;
 
+use crate::constrain::ConstraintError;
 use crate::engine::{BenchError, EngineError};
 use crate::gguf::GgufError;
 use crate::gpu::GpuError;
@@ -110,6 +111,7 @@ impl ErrorCode for EngineError {
             EngineError::Model(e) | EngineError::Interrupted { source: e, .. } => e.code(),
             EngineError::Tokenizer(e) => e.code(),
             EngineError::Tools(_) => "invalid_request",
+            EngineError::Constraint(e) => e.code(),
         }
     }
     fn details(&self) -> Option<serde_json::Value> {
@@ -118,11 +120,30 @@ impl ErrorCode for EngineError {
             EngineError::TextTooLong { bytes, max_bytes, n_ctx } => Some(serde_json::json!({ "prompt_bytes": bytes, "max_bytes": max_bytes, "context": n_ctx })),
             EngineError::Model(e) => e.details(),
             EngineError::Tools(e) => Some(serde_json::json!({ "field": e.field() })),
+            EngineError::Constraint(e) => e.details(),
             // The text generated before the failure (it was also streamed).
             EngineError::Interrupted { source, ids, text } => {
                 Some(serde_json::json!({ "text": text, "completion_tokens": ids.len(), "cause": source.details() }))
             }
             _ => None,
+        }
+    }
+}
+
+impl ErrorCode for ConstraintError {
+    fn code(&self) -> &'static str {
+        match self {
+            ConstraintError::Field { .. } | ConstraintError::UnsupportedKeyword { .. } | ConstraintError::Schema(_) => "invalid_request",
+            ConstraintError::Parser(_) => "internal",
+        }
+    }
+    /// `field`: the request field at fault (dotted path), as the package's own checks name it.
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            ConstraintError::Field { field, .. } => Some(serde_json::json!({ "field": field })),
+            ConstraintError::UnsupportedKeyword { field, keyword, pointer } => Some(serde_json::json!({ "field": field, "keyword": keyword, "pointer": pointer })),
+            ConstraintError::Schema(_) => Some(serde_json::json!({ "field": "response_format" })),
+            ConstraintError::Parser(_) => None,
         }
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use crate::constrain::ResponseFormat;
 use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams, TokenLogprob, MAX_TOP_LOGPROBS};
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{Device, LoadOptions, ModelLoader};
@@ -82,6 +83,9 @@ struct Request {
     tools: Option<serde_json::Value>,
     tool_choice: Option<serde_json::Value>,
     parallel_tool_calls: Option<serde_json::Value>,
+    /// OpenAI's `response_format` (see [`ResponseFormat`]): text, one JSON
+    /// object, or JSON valid against a schema.
+    response_format: Option<serde_json::Value>,
 }
 
 /// A benchmark request: llama-bench's tests, `pp` (prompt processing) and
@@ -500,6 +504,10 @@ impl WebEngine {
             if tools.is_some() && req.messages.is_none() {
                 return Err(to_js(&Plain("invalid_request", "tools need messages (chat completions)".into())));
             }
+            let constraint = match &req.response_format {
+                Some(v) => ResponseFormat::from_value(v).map_err(js)?.constraint(),
+                None => None,
+            };
             // A device lost since the last call: say so before any work.
             if let Some(ctx) = &ctx {
                 ctx.check().map_err(js)?;
@@ -528,6 +536,7 @@ impl WebEngine {
                 stop: req.stop,
                 top_logits: 0,
                 logprobs,
+                constraint,
             };
             // A callback that throws counts as a request to stop.
             let keep_going = |r: Result<JsValue, JsValue>| r.map(|v| v.as_bool() != Some(false)).unwrap_or(false);

@@ -715,6 +715,69 @@ await check('tokenize / detokenize / chat template equal llama.cpp', async () =>
   assert.equal(r.rendered, smol.chat[0].rendered);
 });
 
+// Structured output. Short schemas: SwiftShader decodes SmolLM2 at about a
+// token a second (slower on a busy machine) and a constrained step reads its
+// logits back, so the ten-seed loop uses a top-level enum: three tokens.
+const ANSWER_SCHEMA = { type: 'object', properties: { answer: { type: 'string', maxLength: 20 } }, required: ['answer'], additionalProperties: false };
+const COLOR_SCHEMA = { enum: ['red', 'green', 'blue'] };
+await check('response_format json_schema: output parses and validates (ajv) at temperature 0 and 0.8 with ten seeds; streamed deltas parse; unenforceable keywords refused by name', async () => {
+  const { default: Ajv } = await import('ajv');
+  const ajv = new Ajv({ strict: true });
+  const t0 = performance.now();
+  const r = await page.evaluate(async ({ answer, color }) => {
+    const fmt = (name, schema) => ({ type: 'json_schema', json_schema: { name, schema, strict: true } });
+    const messages = [{ role: 'user', content: 'What is the capital of France? Answer in JSON.' }];
+    const greedy = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 64, response_format: fmt('answer', answer) });
+    const colorMessages = [{ role: 'user', content: 'Name a color, in JSON.' }];
+    const seeds = [];
+    for (let seed = 0; seed < 10; seed++) {
+      seeds.push(await engine.chat.completions.create({ messages: colorMessages, temperature: 0.8, seed, max_tokens: 8, response_format: fmt('color', color) }));
+    }
+    const chunks = [];
+    for await (const c of await engine.chat.completions.create({ messages, temperature: 0.8, seed: 3, max_tokens: 64, stream: true, response_format: fmt('answer', answer) })) chunks.push(c);
+    const object = await engine.completions.create({ prompt: 'A JSON object: ', temperature: 0, max_tokens: 8, response_format: { type: 'json_object' } });
+    const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message} ${JSON.stringify(e.details ?? {})}`);
+    const bad = (response_format) => code(engine.chat.completions.create({ messages, max_tokens: 1, response_format }));
+    return {
+      greedy, seeds, chunks, object,
+      unique: await bad(fmt('tags', { type: 'array', items: { type: 'string' }, uniqueItems: true })),
+      notKeyword: await bad(fmt('x', { type: 'object', properties: { a: { not: { type: 'null' } } } })),
+      noName: await bad({ type: 'json_schema', json_schema: { schema: answer } }),
+      noSchema: await bad({ type: 'json_schema', json_schema: { name: 'x' } }),
+      badType: await bad({ type: 'xml' }),
+      extra: await bad({ type: 'json_object', schema: {} }),
+      format: await bad(fmt('x', { type: 'string', format: 'credit-card' })),
+    };
+  }, { answer: ANSWER_SCHEMA, color: COLOR_SCHEMA });
+  const validAnswer = ajv.compile(ANSWER_SCHEMA);
+  const validColor = ajv.compile(COLOR_SCHEMA);
+  const parsed = (text, valid, what) => {
+    let v;
+    assert.doesNotThrow(() => { v = JSON.parse(text); }, `${what}: ${JSON.stringify(text)} parses`);
+    assert.ok(valid(v), `${what}: ${text} validates: ${ajv.errorsText(valid.errors)}`);
+    return v;
+  };
+  parsed(r.greedy.choices[0].message.content, validAnswer, 'temperature 0');
+  assert.equal(r.greedy.choices[0].finish_reason, 'stop');
+  const colors = r.seeds.map((s, seed) => {
+    assert.equal(s.choices[0].finish_reason, 'stop', `seed ${seed}: ${s.choices[0].message.content}`);
+    return parsed(s.choices[0].message.content, validColor, `seed ${seed}`);
+  });
+  const streamed = r.chunks.map((c) => c.choices[0].delta.content ?? '').join('');
+  parsed(streamed, validAnswer, 'streamed');
+  assert.equal(r.chunks.at(-1).choices[0].finish_reason, 'stop');
+  const obj = r.object.choices[0].text;
+  assert.ok(r.object.choices[0].finish_reason === 'stop' ? typeof JSON.parse(obj) === 'object' : obj.startsWith('{'), `json_object: ${obj}`);
+  assert.match(r.unique, /^invalid_request: response_format\.json_schema\.schema: the keyword "uniqueItems" at \/uniqueItems cannot be enforced .*"keyword":"uniqueItems"/);
+  assert.match(r.notKeyword, /^invalid_request: .*"not" at \/properties\/a\/not .*"field":"response_format\.json_schema\.schema"/);
+  assert.match(r.noName, /^invalid_request: response_format\.json_schema\.name /);
+  assert.match(r.noSchema, /^invalid_request: response_format\.json_schema\.schema /);
+  assert.match(r.badType, /^invalid_request: response_format\.type /);
+  assert.match(r.extra, /^invalid_request: response_format\.schema /);
+  assert.match(r.format, /^invalid_request: .*credit-card/);
+  console.log(`response_format: ${((performance.now() - t0) / 1000).toFixed(0)} s; greedy ${r.greedy.choices[0].message.content} at ${r.greedy.timings.decode_tok_s.toFixed(2)} tok/s; seeds gave ${colors.join(' ')}; streamed ${streamed}`);
+});
+
 await check('numbers out of range are refused by name, in the package and at the wasm boundary; unsupported fields too', async () => {
   const r = await page.evaluate(async () => {
     const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message}`);

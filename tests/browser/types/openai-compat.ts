@@ -15,9 +15,12 @@ import type {
   ChatCompletionTool,
   ChatCompletionToolChoiceOption,
 } from 'openai/resources/chat/completions';
+import type { ResponseFormatJSONObject, ResponseFormatJSONSchema, ResponseFormatText } from 'openai/resources/shared';
 import type {
-  AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Engine, FunctionTool, TokenLogprob, ToolCallDelta, ToolChoice,
+  AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Engine, FunctionTool, ResponseFormat, TokenLogprob, ToolCallDelta, ToolChoice,
 } from '../../../pkg/tabllm.js';
+
+type OpenAIResponseFormat = ResponseFormatText | ResponseFormatJSONSchema | ResponseFormatJSONObject;
 
 declare const engine: Engine;
 declare const request: ChatCompletionRequest;
@@ -67,15 +70,19 @@ export const toolRequest: ChatCompletionRequest = {
   parallel_tool_calls: false,
 };
 
+// response_format both ways.
+export const formatToOpenAI = (f: ResponseFormat): OpenAIResponseFormat => f;
+export const formatFromOpenAI = (f: OpenAIResponseFormat): ResponseFormat => f;
+
 // OpenAI → tabllm: the subset tabllm takes. Refused fields (functions,
-// function_call, response_format, logit_bias, audio, modalities,
+// function_call, logit_bias, audio, modalities,
 // prediction, …) are left out by type; tabllm refuses them by name at run
 // time too. `tools` / `tool_choice` are narrowed to the forms tabllm takes
 // (function tools; not custom tools or `allowed_tools`). Messages are tabllm's ChatMessage: OpenAI's
 // message union also holds what tabllm does not render (the `function`
 // role, image / audio / file and refusal content parts), refused at run time.
 // Every tabllm message is an OpenAI one (the tabllm → OpenAI lines above).
-type Refused = 'tools' | 'tool_choice' | 'functions' | 'function_call' | 'response_format' | 'logit_bias' | 'audio'
+type Refused = 'tools' | 'tool_choice' | 'functions' | 'function_call' | 'logit_bias' | 'audio'
   | 'modalities' | 'prediction' | 'messages';
 type Subset<T> = Omit<T, Refused> & {
   messages: ChatCompletionRequest['messages'];
