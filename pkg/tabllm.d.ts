@@ -162,8 +162,9 @@ export interface FunctionTool {
 /** `auto` (default with tools): the model decides, its calls come back in
  * `message.tool_calls`. `none`: the tools still reach the template, the reply
  * is not read for calls (plain content). `required` and a named function
- * force a call: they need constrained decoding and are refused
- * (`invalid_request`, `details.field: 'tool_choice'`) until tabllm has it. */
+ * force a call: decoding follows the template's call format and the tool's
+ * `parameters` schema (with `response_format` too: refused, `details.field:
+ * 'response_format'`). */
 export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
 
 export interface ChatCompletionRequest extends SamplingOptions {

@@ -175,7 +175,7 @@ fn tiny_qwen2_with_template(dir: &std::path::Path, template: &str) -> std::path:
 /// for one tool (the text below, written by hand from its tool section), and
 /// what tabllm cannot do with tools is refused by name.
 #[test]
-fn generate_with_tools_renders_them_into_the_template_and_refuses_by_name() {
+fn generate_with_tools_renders_them_into_the_template_forces_calls_and_refuses_by_name() {
     let dir = std::env::temp_dir().join(format!("tabllm-tools-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model = tiny_qwen2_with_template(&dir, "qwen2.5-instruct.jinja");
@@ -206,9 +206,28 @@ fn generate_with_tools_renders_them_into_the_template_and_refuses_by_name() {
     let smol_template = shared("tiny/tiny-qwen2-q4_k_m.gguf");
     let bad_tools = dir.join("bad-tools.json");
     std::fs::write(&bad_tools, r#"[{"type": "function", "function": {"name": "get weather"}}]"#).unwrap();
+    // tool_choice required / named: decoding is held to Qwen's call format, the
+    // arguments to the tool's schema, so even random weights come back as a call.
+    let bounded = dir.join("bounded-tools.json");
+    std::fs::write(&bounded, r#"[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}}, "required": ["city"], "additionalProperties": false}}}]"#).unwrap();
+    for choice in ["required", r#"{"type": "function", "function": {"name": "get_weather"}}"#] {
+        for seed in ["0", "1", "2"] {
+            let args = ["generate", "--model", model, "--messages", messages, "--max-tokens", "160", "--temperature", "0.8", "--seed", seed, "--json"];
+            let forced = tabllm(&[&args[..], &["--tools", bounded.to_str().unwrap(), "--tool-choice", choice]].concat());
+            assert_eq!(forced["finish_reason"], "tool_calls", "{choice} seed {seed}: {forced}");
+            let calls = forced["tool_calls"].as_array().unwrap();
+            assert_eq!(calls.len(), 1, "{forced}");
+            assert_eq!(calls[0]["type"], "function");
+            assert_eq!(calls[0]["function"]["name"], "get_weather");
+            let a: serde_json::Value = serde_json::from_str(calls[0]["function"]["arguments"].as_str().unwrap()).unwrap();
+            let city = a["city"].as_str().unwrap_or_else(|| panic!("arguments {a}"));
+            assert!(a.as_object().unwrap().len() == 1 && city.chars().count() <= 12, "arguments {a}");
+        }
+    }
+
+    let rf = r#"{"type":"json_object"}"#;
     for (model, extra, expect) in [
-        (model, vec!["--tools", tools, "--tool-choice", "required"], "`tool_choice` `required` needs constrained decoding"),
-        (model, vec!["--tools", tools, "--tool-choice", r#"{"type": "function", "function": {"name": "get_weather"}}"#], "`tool_choice` naming the function `get_weather` needs constrained decoding"),
+        (model, vec!["--tools", tools, "--tool-choice", "required", "--response-format", rf], "`response_format` cannot be combined with `tool_choice` `required`"),
         (model, vec!["--tools", bad_tools.to_str().unwrap()], "`tools[0].function.name` must be"),
         (smol_template.to_str().unwrap(), vec!["--tools", tools], "`tools` cannot be used with this model: its chat template does not take tools"),
     ] {

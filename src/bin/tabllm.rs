@@ -373,7 +373,7 @@ fn tool_request(a: &GenerateArgs) -> Result<Option<ToolRequest>> {
 fn generate(a: GenerateArgs) -> Result<()> {
     let tools = tool_request(&a)?;
     // Checked before the model loads: a refused schema costs nothing.
-    let constraint = match &a.response_format {
+    let mut constraint = match &a.response_format {
         None => None,
         Some(arg) => {
             let text = match arg.strip_prefix('@') {
@@ -392,6 +392,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
             let messages = ChatMessage::parse_list(&text).map_err(|e| format!("{}: {e}", file.display()))?;
             let last = if a.close_assistant { FinalAssistant::Close } else { FinalAssistant::Continue };
             let (ids, format) = engine.encode_chat_tools(&messages, last, tools.as_ref())?;
+            constraint = engine.request_constraint(tools.as_ref(), format, constraint)?;
             calls = format.zip(tools.as_ref()).map(|(f, t)| ToolCallStream::new(f, t.parallel));
             ids
         }
@@ -422,12 +423,14 @@ fn generate(a: GenerateArgs) -> Result<()> {
     };
     let json = a.json;
     let g = pollster::block_on(engine.generate(&prompt_ids, &params, &mut |piece| {
+        // With tools, text that may begin a call waits (see ToolCallStream);
+        // the stream sees every piece, printed or not (--json).
+        let shown = match &mut calls {
+            Some(c) => c.push(piece),
+            None => piece.to_string(),
+        };
         if !json {
-            // With tools, text that may begin a call waits (see ToolCallStream).
-            match &mut calls {
-                Some(c) => print!("{}", c.push(piece)),
-                None => print!("{piece}"),
-            }
+            print!("{shown}");
             let _ = std::io::stdout().flush();
         }
         true

@@ -71,6 +71,12 @@ fn json_options() -> JsonCompileOptions {
     }
 }
 
+/// Gives a JSON schema embedded in a Lark grammar (`%json {...}`) the same
+/// spacing as [`Constraint::from_json_schema`]'s (no free whitespace).
+pub fn set_json_spacing(schema: &mut Value) {
+    json_options().apply_to(schema);
+}
+
 impl Constraint {
     /// Any one JSON object (OpenAI's `response_format: {type: "json_object"}`).
     pub fn json_object() -> Self {

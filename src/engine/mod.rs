@@ -321,10 +321,25 @@ impl Engine {
     /// `tool_choice` of `required` or a named function asks for, in the
     /// model's call format, its markers written as this vocabulary's tokens
     /// where they are one (see [`forced_call_grammar`](crate::tokenizer::forced_call_grammar));
-    /// `None` for `auto` / `none`. For constrained decoding: until the engine
-    /// has it, [`ToolRequest::check_choice_supported`] refuses those choices.
+    /// `None` for `auto` / `none`.
     pub fn forced_tool_grammar(&self, tools: &ToolRequest, format: ToolCallFormat) -> Option<String> {
-        crate::tokenizer::forced_call_grammar(format, &tools.tools, &tools.choice, tools.parallel, &|m| self.tokenizer.token_id(m))
+        crate::tokenizer::forced_call_grammar(format, &tools.tools, &tools.choice, tools.parallel, &|m| self.tokenizer.token_id(m), &crate::constrain::set_json_spacing)
+    }
+
+    /// The constraint a request decodes under: the forced call of a
+    /// `tool_choice` of `required` or a named function (in the template's
+    /// call `format`), else the `response_format`'s. Both at once is refused
+    /// ([`ToolError::ForcedWithResponseFormat`]).
+    pub fn request_constraint(&self, tools: Option<&ToolRequest>, format: Option<ToolCallFormat>, response_format: Option<Constraint>) -> Result<Option<Constraint>, EngineError> {
+        let forced = match (tools, format) {
+            (Some(t), Some(f)) => self.forced_tool_grammar(t, f).map(|g| (t.choice.describe(), g)),
+            _ => None,
+        };
+        match (forced, response_format) {
+            (Some((choice, _)), Some(_)) => Err(ToolError::ForcedWithResponseFormat(choice).into()),
+            (Some((_, grammar)), None) => Ok(Some(Constraint::from_lark(&grammar))),
+            (None, rf) => Ok(rf),
+        }
     }
 
     /// [`encode_chat_with`](Self::encode_chat_with) with tools (see [`render_chat_tools`](Self::render_chat_tools)).

@@ -189,7 +189,6 @@ impl ChatTemplate {
     /// parses. Returns the format to parse the reply with (`None` for
     /// `tool_choice` `none`: the reply is plain content).
     pub fn check_tools(&self, request: &ToolRequest) -> Result<Option<ToolCallFormat>, ToolError> {
-        request.check_choice_supported()?;
         if !self.takes_tools() {
             return Err(ToolError::TemplateIgnoresTools);
         }

@@ -504,7 +504,7 @@ impl WebEngine {
             if tools.is_some() && req.messages.is_none() {
                 return Err(to_js(&Plain("invalid_request", "tools need messages (chat completions)".into())));
             }
-            let constraint = match &req.response_format {
+            let mut constraint = match &req.response_format {
                 Some(v) => ResponseFormat::from_value(v).map_err(js)?.constraint(),
                 None => None,
             };
@@ -520,6 +520,7 @@ impl WebEngine {
                         _ => FinalAssistant::Continue,
                     };
                     let (ids, format) = engine.encode_chat_tools(&m, last, tools.as_ref()).map_err(js)?;
+                    constraint = engine.request_constraint(tools.as_ref(), format, constraint).map_err(js)?;
                     calls = format.zip(tools.as_ref()).map(|(f, t)| ToolCallStream::new(f, t.parallel));
                     ids
                 }

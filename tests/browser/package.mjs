@@ -206,10 +206,12 @@ const makeToolModels = () => {
   toolModelsMade = true;
 };
 
-await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_choice, bad tools and a template without tools refused by name', async () => {
+await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); a forced tool_choice comes back as tool_calls, whole and streamed; bad tools and a template without tools refused by name', async () => {
   makeToolModels();
   const r = await page.evaluate(async ({ url, plainUrl, tool }) => {
     const tools = [tool];
+    // The same tool with a bounded, closed argument object: random weights stay short.
+    const bounded = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 } }, required: ['city'], additionalProperties: false } } };
     const messages = [{ role: 'user', content: 'Weather in Oslo?' }];
     const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message} ${JSON.stringify(e.details ?? null)}`);
     const engine = await createEngine({ model: url, context: 512, cache: false });
@@ -228,8 +230,11 @@ await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_c
       streamText: chunks.map((c) => c.choices[0].delta.content ?? '').join(''),
       streamCalls: chunks.some((c) => c.choices[0].delta.tool_calls),
       streamFinish: chunks.at(-1).choices[0].finish_reason,
-      required: await code(chat({ tools, tool_choice: 'required' })),
-      named: await code(chat({ tools, tool_choice: { type: 'function', function: { name: 'get_weather' } } })),
+      // Forced calls: decoding is held to Qwen's call format and the tool's schema.
+      forced: await chat({ tools: [bounded], tool_choice: { type: 'function', function: { name: 'get_weather' } }, temperature: 0.8, seed: 1, max_tokens: 160 }),
+      required: await chat({ tools: [bounded], tool_choice: 'required', temperature: 0.8, seed: 2, max_tokens: 160 }),
+      forcedChunks: [],
+      withFormat: await code(chat({ tools, tool_choice: 'required', response_format: { type: 'json_object' } })),
       unknownName: await code(chat({ tools, tool_choice: { type: 'function', function: { name: 'nope' } } })),
       badName: await code(chat({ tools: [tool, { type: 'function', function: { name: 'bad name' } }] })),
       custom: await code(chat({ tools: [{ type: 'custom', custom: { name: 'x' } }] })),
@@ -238,6 +243,7 @@ await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_c
       functionCall: await code(chat({ function_call: 'auto' })),
       completions: await code(engine.completions.create({ prompt: 'x', max_tokens: 1, tools })),
     };
+    for await (const c of await chat({ tools: [bounded], tool_choice: 'required', temperature: 0.8, seed: 3, max_tokens: 160, stream: true })) out.forcedChunks.push(c.choices[0]);
     out.renderedIds = await engine.tokenize(out.rendered, { special: true });
     await engine.unload();
     const smol = await createEngine({ model: plainUrl, context: 512, cache: false });
@@ -257,8 +263,25 @@ await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_c
   assert.equal(r.streamText, r.message.content);
   assert.equal(r.streamCalls, false);
   assert.equal(r.streamFinish, r.finish);
-  assert.match(r.required, /^invalid_request: `tool_choice` `required` needs constrained decoding.* \{"field":"tool_choice"\}$/);
-  assert.match(r.named, /^invalid_request: `tool_choice` naming the function `get_weather` needs constrained decoding.* \{"field":"tool_choice"\}$/);
+  // Forced calls come back as tool_calls even from random weights.
+  for (const [what, c] of [['named', r.forced.choices[0]], ['required', r.required.choices[0]]]) {
+    assert.equal(c.finish_reason, 'tool_calls', `${what}: ${JSON.stringify(c)}`);
+    assert.equal(c.message.tool_calls.length, 1);
+    const call = c.message.tool_calls[0];
+    assert.match(call.id, /^call_[A-Za-z0-9]{24}$/);
+    assert.equal(call.type, 'function');
+    assert.equal(call.function.name, 'get_weather');
+    const args = JSON.parse(call.function.arguments);
+    assert.deepEqual(Object.keys(args), ['city'], call.function.arguments);
+    assert.ok(typeof args.city === 'string' && [...args.city].length <= 12, call.function.arguments);
+  }
+  const streamedCalls = r.forcedChunks.filter((c) => c.delta.tool_calls);
+  assert.equal(streamedCalls.length, 1, JSON.stringify(r.forcedChunks));
+  assert.equal(streamedCalls[0].delta.tool_calls[0].function.name, 'get_weather');
+  JSON.parse(streamedCalls[0].delta.tool_calls[0].function.arguments);
+  assert.ok(!r.forcedChunks.some((c) => (c.delta.content ?? '').includes('<tool_call>')), 'no call markup in delta.content');
+  assert.equal(r.forcedChunks.at(-1).finish_reason, 'tool_calls');
+  assert.match(r.withFormat, /^invalid_request: `response_format` cannot be combined with `tool_choice` `required`.* \{"field":"response_format"\}$/);
   assert.match(r.unknownName, /^invalid_request: `tool_choice` names the function `nope`, which is not among the tools \{"field":"tool_choice"\}$/);
   assert.match(r.badName, /^invalid_request: `tools\[1\]\.function\.name` must be .* \{"field":"tools\[1\]\.function\.name"\}$/);
   assert.match(r.custom, /^invalid_request: `tools\[0\]\.type` is `custom`; only `function` tools are supported/);
@@ -270,8 +293,7 @@ await check('tools reach the chat template (Qwen2.5\'s, on a tiny Qwen2); tool_c
 });
 
 await check('a reply with tool calls comes back in OpenAI\'s shape, whole and streamed (the package over a worker result that called a tool)', async () => {
-  // Random weights never call a tool, and forcing a call needs constrained
-  // decoding: here the worker's answer is given (the protocol of
+  // The shapes exactly, whatever the model: here the worker's answer is given (the protocol of
   // src/web/mod.rs: text events, then a result with `tool_reply`), and the
   // package's replies are checked against OpenAI's documented shapes.
   makeToolModels();

@@ -428,6 +428,7 @@ pub fn forced_call_grammar(
     choice: &ToolChoice,
     parallel: bool,
     token_id: &dyn Fn(&str) -> Option<u32>,
+    spacing: &dyn Fn(&mut Json),
 ) -> Option<String> {
     let wanted: Vec<&Json> = match choice {
         ToolChoice::Auto | ToolChoice::None => return None,
@@ -455,7 +456,10 @@ pub fn forced_call_grammar(
             serde_json::json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
         })
         .collect();
-    let call_schema = if variants.len() == 1 { variants[0].clone() } else { serde_json::json!({"anyOf": variants}) };
+    let mut call_schema = if variants.len() == 1 { variants[0].clone() } else { serde_json::json!({"anyOf": variants}) };
+    if format != ToolCallFormat::Mistral {
+        spacing(&mut call_schema);
+    }
     let marker = |m: &str| match token_id(m) {
         Some(id) => format!("<[{id}]>"),
         None => serde_json::to_string(m).unwrap_or_default(),
@@ -480,6 +484,7 @@ pub fn forced_call_grammar(
             if !many {
                 list["maxItems"] = 1.into();
             }
+            spacing(&mut list);
             format!("start: {} calls\ncalls: %json {list}\n", marker(MISTRAL_CALLS))
         }
     };
@@ -720,16 +725,18 @@ mod tests {
             _ => None,
         };
         let named = ToolChoice::Function("get_weather".into());
-        assert_eq!(forced_call_grammar(ToolCallFormat::Hermes, &tools, &ToolChoice::Auto, true, &ids), None);
+        // Spacing options are the constraint module's business: none here.
+        let none = |_: &mut Json| {};
+        assert_eq!(forced_call_grammar(ToolCallFormat::Hermes, &tools, &ToolChoice::Auto, true, &ids, &none), None);
         assert_eq!(
-            forced_call_grammar(ToolCallFormat::Hermes, &tools, &named, true, &ids).unwrap(),
+            forced_call_grammar(ToolCallFormat::Hermes, &tools, &named, true, &ids, &none).unwrap(),
             "start: tool_call\ntool_call: <[151657]> \"\\n\" call \"\\n\" <[151658]> \"\\n\"?\ncall: %json {\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"get_weather\"},\"arguments\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}},\"required\":[\"name\",\"arguments\"],\"additionalProperties\":false}\n"
         );
         assert_eq!(
-            forced_call_grammar(ToolCallFormat::Llama3, &tools[1..], &ToolChoice::Required, false, &ids).unwrap(),
+            forced_call_grammar(ToolCallFormat::Llama3, &tools[1..], &ToolChoice::Required, false, &ids, &none).unwrap(),
             "start: call\ncall: %json {\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"now\"},\"parameters\":{\"type\":\"object\"}},\"required\":[\"name\",\"parameters\"],\"additionalProperties\":false}\n"
         );
-        let g = forced_call_grammar(ToolCallFormat::Mistral, &tools, &ToolChoice::Required, true, &|_| None).unwrap();
+        let g = forced_call_grammar(ToolCallFormat::Mistral, &tools, &ToolChoice::Required, true, &|_| None, &none).unwrap();
         assert!(g.starts_with("start: \"[TOOL_CALLS]\" calls\ncalls: %json {\"type\":\"array\",\"items\":{\"anyOf\":["), "{g}");
         assert!(g.contains("\"id\":{\"type\":\"string\",\"pattern\":\"^[a-zA-Z0-9]{9}$\"}") && g.contains("\"minItems\":1") && !g.contains("maxItems"), "{g}");
     }

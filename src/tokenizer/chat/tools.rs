@@ -14,10 +14,12 @@
 //!   template (so a conversation that used them renders the same, as
 //!   llama.cpp does), but the reply is not parsed for calls: it comes back
 //!   as plain content.
-//! - `"required"` and `{type: "function", function: {name}}` force a call,
-//!   which takes constrained decoding; until the engine has it they are
-//!   refused by name ([`ToolError::ChoiceNeedsConstraint`]). The grammar that
-//!   forces them is ready ([`super::tool_calls::forced_call_grammar`]).
+//! - `"required"` and `{type: "function", function: {name}}` force a call:
+//!   decoding is constrained to the template's call format with arguments
+//!   valid against the tool's `parameters` schema
+//!   ([`super::tool_calls::forced_call_grammar`], `Engine::forced_tool_constraint`).
+//!   Such a choice cannot be combined with `response_format`
+//!   ([`ToolError::ForcedWithResponseFormat`]).
 //!
 //! `parallel_tool_calls` (default true): every call the reply holds comes
 //! back; false keeps the first one only.
@@ -48,9 +50,10 @@ pub enum ToolError {
     WithoutTools(&'static str),
     #[error("`tool_choice` names the function `{0}`, which is not among the tools")]
     ChoiceUnknownTool(String),
-    /// `tool_choice` `required` or a named function: it forces a call, which needs constrained decoding.
-    #[error("`tool_choice` {0} needs constrained decoding, which tabllm does not have yet; use `auto` (the model decides) or `none`")]
-    ChoiceNeedsConstraint(String),
+    /// `tool_choice` `required` or a named function forces the reply's
+    /// grammar (a call), so it cannot also follow `response_format`.
+    #[error("`response_format` cannot be combined with `tool_choice` {0}, which constrains the reply to a tool call")]
+    ForcedWithResponseFormat(String),
     /// The template never reads `tools`: they would be dropped silently.
     #[error("`tools` cannot be used with this model: its chat template does not take tools")]
     TemplateIgnoresTools,
@@ -66,7 +69,8 @@ impl ToolError {
             ToolError::Shape { field, .. } | ToolError::UnknownField { field } | ToolError::ToolType { field, .. } | ToolError::DuplicateName { field, .. } => field,
             ToolError::TooMany { .. } | ToolError::TemplateIgnoresTools | ToolError::UnknownFormat => "tools",
             ToolError::WithoutTools(field) => field,
-            ToolError::ChoiceUnknownTool(_) | ToolError::ChoiceNeedsConstraint(_) => "tool_choice",
+            ToolError::ChoiceUnknownTool(_) => "tool_choice",
+            ToolError::ForcedWithResponseFormat(_) => "response_format",
         }
     }
 }
@@ -83,7 +87,7 @@ pub enum ToolChoice {
 
 impl ToolChoice {
     /// How the choice is named in errors.
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             ToolChoice::Auto => "`auto`".into(),
             ToolChoice::None => "`none`".into(),
@@ -139,12 +143,9 @@ impl ToolRequest {
         self.tools.iter().filter_map(|t| t["function"]["name"].as_str()).collect()
     }
 
-    /// Refuses a choice that forces a call (no constrained decoding yet).
-    pub fn check_choice_supported(&self) -> Result<(), ToolError> {
-        match &self.choice {
-            ToolChoice::Auto | ToolChoice::None => Ok(()),
-            c => Err(ToolError::ChoiceNeedsConstraint(c.describe())),
-        }
+    /// Whether the choice forces a call (`required` or a named function).
+    pub fn forces_call(&self) -> bool {
+        matches!(self.choice, ToolChoice::Required | ToolChoice::Function(_))
     }
 }
 
@@ -298,10 +299,10 @@ mod tests {
         let named = json!({"type": "function", "function": {"name": "get_weather"}});
         let r = ToolRequest::from_fields(Some(&tools), Some(&named), None).unwrap().unwrap();
         assert_eq!(r.choice, ToolChoice::Function("get_weather".into()));
-        let e = r.check_choice_supported().unwrap_err().to_string();
-        assert!(e.contains("`tool_choice` naming the function `get_weather` needs constrained decoding"), "{e}");
+        assert!(r.forces_call());
         let r = ToolRequest::from_fields(Some(&tools), Some(&json!("required")), None).unwrap().unwrap();
-        assert!(r.check_choice_supported().unwrap_err().to_string().contains("`tool_choice` `required` needs constrained decoding"));
+        assert!(r.forces_call());
+        assert!(!ToolRequest::from_fields(Some(&tools), Some(&json!("auto")), None).unwrap().unwrap().forces_call());
         assert!(err(tools.clone(), Some(json!("sometimes"))).contains("`tool_choice` must be \"auto\""));
         assert!(err(tools.clone(), Some(json!({"type": "function", "function": {"name": "other"}}))).contains("`other`, which is not among the tools"));
         assert!(err(tools.clone(), Some(json!({"type": "function", "function": {"name": "get_weather", "x": 1}}))).contains("`tool_choice.function.x`"));
