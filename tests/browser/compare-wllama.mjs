@@ -176,8 +176,8 @@ for (const r of results) {
   if (r.webgpu_fallback) console.log(`${r.name}: ${r.webgpu_fallback}`);
   else if (r.model_buffers_mib) console.log(`${r.name}: model buffers MiB ${JSON.stringify(r.model_buffers_mib)}${r.offload_line ? ', ' + r.offload_line.trim() : ''}; ${r.threads} thread(s), cross-origin isolated: ${r.env?.crossOriginIsolated}`);
 }
-if (results.some((r) => r.info?.adapter?.architecture === 'swiftshader' || r.adapter?.architecture === 'swiftshader')) {
-  console.log('note: the WebGPU adapter is SwiftShader, WebGPU implemented on the CPU; tabllm\'s figures here are SwiftShader\'s on this machine\'s cores, not a GPU\'s');
+if (results.some((r) => r.engine === 'tabllm' && r.info?.backend === 'webgpu' && r.info?.adapter?.architecture === 'swiftshader')) {
+  console.log('note: the WebGPU adapter is SwiftShader, WebGPU implemented on the CPU; tabllm\'s WebGPU figures here are SwiftShader\'s on this machine\'s cores, not a GPU\'s');
 }
 for (const r of results) {
   if (r.error) console.log(`${r.name} error: ${r.error.message}${r.error.stack ? '\n  ' + r.error.stack.split('\n').slice(1, 4).join('\n  ') : ''}`);
@@ -211,4 +211,4 @@ const report = {
   results,
 };
 writeFileSync(outPath, JSON.stringify(report, null, 2) + '\n');
-console.log(`wrote ${outPath.slice(repo.length)}`);
+console.log(`wrote ${outPath.startsWith(repo) ? outPath.slice(repo.length) : outPath}`);
