@@ -9,16 +9,21 @@ use crate::quant::testing::{random_f32, random_tensor};
 use crate::quant::{dequantize_to_vec, matvec_ref, GgmlType, SUPPORTED};
 use std::ops::Range;
 
-/// Activation rounding: `q = round(x / d)` with `d = amax / 127` is off by at
-/// most `d / 2 = amax / 254` per element, so a row's result moves by at most
-/// `Σ_c |W[r, c]| · amax_c / 254` (amax_c: largest |x| in column c's
-/// activation block, which has the weight block's size: 32 or 256).
-pub const ACT_ROUNDING: f64 = 1.0 / 254.0;
+/// Activation rounding: `q = round(x / d)` with `d = amax / 32767` (16-bit
+/// activations, `act.rs`) is off by at most `d / 2 = amax / 65534` per
+/// element, so a row's result moves by at most
+/// `Σ_c |W[r, c]| · amax_block(c) / 65534` (amax_block(c): largest |x| in
+/// column c's activation block, which has the weight block's size: 32 or
+/// 256).
+pub const ACT_ROUNDING: f64 = 1.0 / (2.0 * 32767.0);
 
 /// f32 summation and scale-product rounding, relative to the row's magnitude
 /// `Σ_c |x_c| · max_c |W[r, c]|` (the max, not |W[r, c]|, covers the
-/// cancelling `d·q` and `min` terms of Q4_1 / Q5_1 / k-quants). Blocks sum in
-/// f32 (ε = 6e-8 per add, a few hundred adds at most here): 1e-5 is ample.
+/// cancelling `d·q` and `min` terms of Q4_1 / Q5_1 / k-quants). Each
+/// sub-block's exact integer dot converts to f32 and is scaled and summed in
+/// f32 (ε = 6e-8 per conversion, product and add; a few hundred sub-blocks at
+/// most here, so ≲ 1e-4 · ε-sized steps in the worst case and far less in
+/// practice): 1e-5 is ample. It is independent of the activation width.
 pub const F32_ROUNDING: f64 = 1e-5;
 
 /// One checked call.
@@ -150,7 +155,7 @@ pub fn check_call(
     let quantized = be > 1;
     for t in 0..n_tokens {
         let xt = &x[t * cols..(t + 1) * cols];
-        // The activations the kernel really multiplies: x rounded to 8 bits.
+        // The activations the kernel really multiplies: x rounded to 16 bits.
         let xhat = if quantized {
             dequantized_acts(xt, be)
         } else {
@@ -194,7 +199,7 @@ pub fn check_call(
             if !(err_hat <= tight && err <= act_err + tight) {
                 return Err(format!(
                     "y[t={t}, r={r}] = {got} (after subtracting y0 {base}); \
-                     reference on 8-bit x {} (|diff| {err_hat:.3e}, allowed {tight:.3e}); \
+                     reference on 16-bit x {} (|diff| {err_hat:.3e}, allowed {tight:.3e}); \
                      reference on f32 x {} (|diff| {err:.3e}, allowed {:.3e})",
                     want_hat[k],
                     want[k],
@@ -206,17 +211,17 @@ pub fn check_call(
     Ok(())
 }
 
-/// `x` after the 8-bit round trip of the kernels' activation blocks.
+/// `x` after the 16-bit round trip of the kernels' activation blocks.
 fn dequantized_acts(x: &[f32], block: usize) -> Vec<f32> {
     if block == 32 {
         let mut b = Vec::new();
-        act::quantize_q8_1(x, &mut b);
+        act::quantize_q16_1(x, &mut b);
         b.iter()
             .flat_map(|b| b.qs.map(|q| b.d * q as f32))
             .collect()
     } else {
         let mut b = Vec::new();
-        act::quantize_q8_k(x, &mut b);
+        act::quantize_q16_k(x, &mut b);
         b.iter()
             .flat_map(|b| b.qs.map(|q| b.d * q as f32))
             .collect()
