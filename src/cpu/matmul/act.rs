@@ -43,7 +43,12 @@ pub(super) struct BlockQ16K {
 /// are 0.
 fn scale_for(amax: f32) -> (f32, f32) {
     let d = amax / Q_MAX;
-    (d, if d > 0.0 && d.is_finite() { 1.0 / d } else { 0.0 })
+    let id = if d > 0.0 && d.is_finite() {
+        1.0 / d
+    } else {
+        0.0
+    };
+    (d, id)
 }
 
 /// Rounds `x · id` into `qs` (half away from zero, as ggml's `roundf`).
@@ -123,8 +128,12 @@ mod tests {
             k[1].qs[48..64].iter().map(|&q| q as i32).sum::<i32>()
         );
         // The largest magnitude of each block maps to ±32767.
-        assert!(a.iter().all(|b| b.qs.iter().any(|q| q.unsigned_abs() == 32767)));
-        assert!(k.iter().all(|b| b.qs.iter().any(|q| q.unsigned_abs() == 32767)));
+        assert!(a
+            .iter()
+            .all(|b| b.qs.iter().any(|q| q.unsigned_abs() == 32767)));
+        assert!(k
+            .iter()
+            .all(|b| b.qs.iter().any(|q| q.unsigned_abs() == 32767)));
     }
 
     #[test]

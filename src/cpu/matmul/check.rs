@@ -231,21 +231,22 @@ fn dequantized_acts(x: &[f32], block: usize) -> Vec<f32> {
 /// One weight block of `ty` at the largest integer magnitudes its kernel
 /// unpacks to, with the largest-magnitude sub-block scales (and mins): the
 /// worst case of the i32 bounds derived in legacy.rs, kquants.rs and simd
-/// (on wasm, the grouped lanes of kquants.rs's `GROUP_*`). Its f16 scales
-/// are 2^-10 (bits 0x1400) so results stay moderate. None for float types.
+/// (each sub-block's exact i32 dot, the i32/i64 min and offset sums). Its
+/// f16 scales are 2^-10 (bits 0x1400) so results stay moderate. None for
+/// float types.
 fn extreme_block(ty: GgmlType) -> Option<Vec<u8>> {
     use GgmlType::*;
     // (fill byte, f16 scale offsets, (range, byte) patches)
     let (fill, halves, patch): (u8, &[usize], Option<(Range<usize>, u8)>) = match ty {
         Q4_0 | Q5_0 => (0xFF, &[0], None), // quants 15 / 31
         Q4_1 | Q5_1 => (0xFF, &[0, 2], None),
-        Q8_0 => (0x80, &[0], None),            // −128
-        IQ4NL => (0x00, &[0], None),           // table[0] = −127
-        Q2K => (0xFF, &[80, 82], None),        // q 3, scales and mins 15
-        Q3K => (0xFF, &[108], Some((96..108, 0x00))), // q 7, scales −32
-        Q4K | Q5K => (0xFF, &[0, 2], None),    // q 15 / 31, scales and mins 63
+        Q8_0 => (0x80, &[0], None),                    // −128
+        IQ4NL => (0x00, &[0], None),                   // table[0] = −127
+        Q2K => (0xFF, &[80, 82], None),                // q 3, scales and mins 15
+        Q3K => (0xFF, &[108], Some((96..108, 0x00))),  // q 7, scales −32
+        Q4K | Q5K => (0xFF, &[0, 2], None),            // q 15 / 31, scales and mins 63
         Q6K => (0xFF, &[208], Some((192..208, 0x80))), // q 63, scales −128
-        IQ4XS => (0x00, &[0], None),           // table[0] = −127, scales −32
+        IQ4XS => (0x00, &[0], None),                   // table[0] = −127, scales −32
         _ => return None,
     };
     let mut b = vec![fill; ty.block_bytes() as usize];
@@ -273,8 +274,18 @@ pub fn extreme_cases() -> Result<(), String> {
         let (n_rows, cols, n_tokens) = (3, 3 * be, 5);
         let w = block.repeat(n_rows * cols / be);
         let x = vec![1.5f32; n_tokens * cols];
-        check_call(ty, &w, n_rows, cols, 0..n_rows, &x, n_tokens, Write::Store, 5000 + i as u64)
-            .map_err(|e| format!("{ty} extreme block: {e}"))?;
+        check_call(
+            ty,
+            &w,
+            n_rows,
+            cols,
+            0..n_rows,
+            &x,
+            n_tokens,
+            Write::Store,
+            5000 + i as u64,
+        )
+        .map_err(|e| format!("{ty} extreme block: {e}"))?;
     }
     Ok(())
 }

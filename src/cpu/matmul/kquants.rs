@@ -12,10 +12,8 @@
 //! `|bsum| ≤ 16 · 32767 = 524 272`): the unpacked weights are 0..=3 (Q2_K),
 //! 0..=7 (Q3_K), 0..=15 (Q4_K), 0..=31 (Q5_K), 0..=63 (Q6_K), −127..=113
 //! (IQ4_XS); a sub-block's `Σ q·xq` is at most 32 · 127 · 32767 ≈ 1.33e8 in
-//! i32. Scaled by the sub-block scales, a whole block's sum would overflow
-//! i32 (Q6_K: 16 · 16 · 63 · 32767 · 128 ≈ 6.8e10), so the scaled sums go to
-//! f32 per sub-block (portable) or per group of sub-blocks whose per-lane sum
-//! provably fits (wasm; the `GROUP_*` constants below). The
+//! i32, and the sub-block scales apply in f32 (`dot_i16_scaled_acc`: scaled
+//! in i32, Q6_K's 16 · 16 · 63 · 32767 · 128 ≈ 6.8e10 would overflow). The
 //! min/offset terms: Q2_K `Σ 15 · bsum` over 16 ≤ 1.3e8 and Q4_K/Q5_K
 //! `Σ 63 · (bsum + bsum)` over 8 ≤ 5.3e8 stay i32; the offsets' `offset ·
 //! Σ sc · bsum` (Q6_K: 32 · 16 · 128 · 524 272 ≈ 3.4e10) go through i64.
@@ -34,9 +32,8 @@ fn bytes12(w: &[u8], off: usize) -> &[u8; 12] {
 }
 
 /// `acc[t] += d · d_x · Σ_s scales[s] · Σ q·xq` per token, sub-blocks of
-/// `sub` weights, `group` scaled sub-blocks summed in i32 at a time on the
-/// wasm path (the `GROUP_*` constants). Q3_K and Q6_K unpack unsigned and
-/// subtract their offsets through [`offset_dot16`].
+/// `sub` weights. Q3_K and Q6_K unpack unsigned and subtract their offsets
+/// through [`offset_dot16`].
 #[inline(always)]
 fn idot<const T: usize>(
     q: &[i8; 256],
@@ -44,29 +41,11 @@ fn idot<const T: usize>(
     x: [&BlockQ16K; T],
     scales: &[i32],
     sub: usize,
-    group: usize,
     acc: &mut [Acc; T],
 ) {
     let mul = std::array::from_fn(|t| d * x[t].d);
-    dot_i16_scaled_acc(q, x.map(|a| &a.qs[..]), scales, sub, group, mul, acc)
+    dot_i16_scaled_acc(q, x.map(|a| &a.qs[..]), scales, sub, mul, acc)
 }
-
-// Sub-blocks the wasm path scales and sums in one i32 lane before converting
-// to f32 (`simd::dot_i16_scaled_acc`): a lane holds sub/4 products per
-// sub-block, so G · (sub/4) · max|q| · 32767 · max|scale| must stay below
-// 2^31 = 2 147 483 648:
-/// Q2_K: 16 · 4 · 3 · 32767 · 15 ≈ 9.4e7 (the whole block).
-const GROUP_Q2K: usize = 16;
-/// Q3_K: 16 · 4 · 7 · 32767 · 32 ≈ 4.7e8 (the whole block).
-const GROUP_Q3K: usize = 16;
-/// Q4_K: 8 · 8 · 15 · 32767 · 63 = 1 981 748 160 (the whole block).
-const GROUP_Q4K: usize = 8;
-/// Q5_K: 4 · 8 · 31 · 32767 · 63 = 2 047 806 432 (8 would overflow).
-const GROUP_Q5K: usize = 4;
-/// Q6_K: 2 · 4 · 63 · 32767 · 128 = 2 113 864 704 (4 would overflow).
-const GROUP_Q6K: usize = 2;
-/// IQ4_XS: 2 · 8 · 127 · 32767 · 32 = 2 130 641 408 (4 would overflow).
-const GROUP_IQ4XS: usize = 2;
 
 /// `extra[t] −= d · d_x · offset · Σ_s scales[s] · bsum_s`: the share of a
 /// constant `offset` subtracted from every quant, 16 sub-blocks of 16.
@@ -142,7 +121,7 @@ impl BlockKernel for Q2K {
         let sc: [i32; 16] = std::array::from_fn(|s| (packed[s] & 0x0F) as i32);
         let mut q = [0i8; 256];
         bit_planes(&w[16..80], &mut q);
-        idot(&q, d, x, &sc, 16, GROUP_Q2K, acc);
+        idot(&q, d, x, &sc, 16, acc);
         for (e, a) in extra.iter_mut().zip(x) {
             let msum: i32 = (0..16)
                 .map(|i| (packed[i] >> 4) as i32 * a.bsums[i])
@@ -175,7 +154,7 @@ impl BlockKernel for Q3K {
                 }
             }
         }
-        idot(&q, d, x, &sc, 16, GROUP_Q3K, acc);
+        idot(&q, d, x, &sc, 16, acc);
         offset_dot16(4, d, &sc, x, extra);
     }
 }
@@ -191,7 +170,7 @@ impl BlockKernel for Q4K {
         let (sc, m) = k4_scales(bytes12(w, 4));
         let mut q = [0i8; 256];
         k4_nibbles(&w[16..144], &mut q);
-        idot(&q, d, x, &sc, 32, GROUP_Q4K, acc);
+        idot(&q, d, x, &sc, 32, acc);
         for (e, a) in extra.iter_mut().zip(x) {
             *e -= a.d * dmin * min_dot32(&m, a) as f32;
         }
@@ -216,7 +195,7 @@ impl BlockKernel for Q5K {
                 q[32 * j + l] |= (((qh[l] >> j) & 1) << 4) as i8;
             }
         }
-        idot(&q, d, x, &sc, 32, GROUP_Q5K, acc);
+        idot(&q, d, x, &sc, 32, acc);
         for (e, a) in extra.iter_mut().zip(x) {
             *e -= a.d * dmin * min_dot32(&m, a) as f32;
         }
@@ -245,7 +224,7 @@ impl BlockKernel for Q6K {
                 }
             }
         }
-        idot(&q, d, x, &sc, 16, GROUP_Q6K, acc);
+        idot(&q, d, x, &sc, 16, acc);
         offset_dot16(32, d, &sc, x, extra); // q − 32
     }
 }
@@ -269,6 +248,6 @@ impl BlockKernel for IQ4XS {
             let packed: &[u8; 16] = w[8 + 16 * j..24 + 16 * j].try_into().expect("16 bytes");
             unpack_nibbles_table(packed, &KVALUES_IQ4NL, out.try_into().expect("32 lanes"));
         }
-        idot(&q, d, x, &sc, 32, GROUP_IQ4XS, acc);
+        idot(&q, d, x, &sc, 32, acc);
     }
 }

@@ -30,7 +30,7 @@ fn packed16(w: &[u8], off: usize) -> &[u8; 16] {
 #[inline(always)]
 fn idot<const T: usize>(q: &[i8], d: f32, x: [&BlockQ16_1; T], acc: &mut [Acc; T]) {
     let mul = std::array::from_fn(|t| d * x[t].d);
-    dot_i16_scaled_acc(q, x.map(|a| &a.qs[..]), &[1], 32, 1, mul, acc)
+    dot_i16_scaled_acc(q, x.map(|a| &a.qs[..]), &[1], 32, mul, acc)
 }
 
 /// `extra[t] += m · d_x · Σ xq`: the min's share (Q4_1, Q5_1; Q4_0 and Q5_0

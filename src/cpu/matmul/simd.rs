@@ -7,10 +7,8 @@
 //!   the compiler autovectorizes; the reference the wasm path is checked
 //!   against by the same tests (`scripts/test-wasm-kernels.sh`).
 //!
-//! Both implementations compute the same exact integer sub-block dots (i8
-//! weights × i16 activations); the wasm path may sum a few scaled sub-blocks
-//! in i32 (exactly) before converting to f32, so float results differ in
-//! rounding and summation order only.
+//! Both implementations compute exactly the same integers; float results may
+//! differ in summation order only.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[path = "simd/wasm.rs"]

@@ -41,18 +41,12 @@ pub(in super::super) fn acc_sum(a: Acc) -> f32 {
 /// |128| for Q6_K) would overflow an i32 sum of scaled sub-blocks (e.g.
 /// 16 · 16 · 63 · 32767 · 128 ≈ 6.8e10), so each sub-block converts to f32
 /// and is scaled there (relative rounding 6e-8 per sub-block).
-///
-/// `group`: how many consecutive scaled sub-blocks the wasm path may sum in
-/// its i32 lanes before converting (each of its 4 lanes holds `sub / 4`
-/// products per sub-block, so the caller's bound is per lane); unused here,
-/// where a whole sub-block sits in one i32.
 #[inline(always)]
 pub(in super::super) fn dot_i16_scaled_acc<const T: usize>(
     w: &[i8],
     xs: [&[i16]; T],
     scales: &[i32],
     sub: usize,
-    _group: usize,
     mul: [f32; T],
     acc: &mut [Acc; T],
 ) {
