@@ -48,10 +48,10 @@ pub(in super::super) fn acc_sum(a: Acc) -> f32 {
 /// every token of the tile) and two `i32x4_dot_i16x8` per token against the
 /// activations, already i16. Each i32 lane sums `sub / 4 ≤ 8` products
 /// (≤ 8 · 128 · 32767 ≈ 3.4e7); per sub-block the lanes convert to f32 and
-/// add into the f32 lanes scaled by `mul[t] · scales[s]`, with no horizontal
-/// sum. (Summing a few scaled sub-blocks in i32 first, where the per-lane
-/// bound allows, measured slower under V8: Q6_K decode 0.26–0.31 ms vs 0.22
-/// ms per 1536 × 768.)
+/// add, times `scales[s]`, into a per-token f32 block sum, which adds into
+/// `acc` times `mul[t]` once per call; no horizontal sums. (Summing a few
+/// scaled sub-blocks in i32 first, where the per-lane bound allows, measured
+/// slower under V8: Q6_K decode 0.26–0.31 ms vs 0.22 ms per 1536 × 768.)
 #[inline(always)]
 pub(in super::super) fn dot_i16_scaled_acc<const T: usize>(
     w: &[i8],
@@ -61,24 +61,47 @@ pub(in super::super) fn dot_i16_scaled_acc<const T: usize>(
     mul: [f32; T],
     acc: &mut [Acc; T],
 ) {
-    for (s, &sc) in scales.iter().enumerate() {
-        let mut part = [i32x4_splat(0); T];
-        let mut i = s * sub;
-        while i < (s + 1) * sub {
-            let wv = load(w, i, 16);
-            let (wl, wh) = (i16x8_extend_low_i8x16(wv), i16x8_extend_high_i8x16(wv));
-            for (p, x) in part.iter_mut().zip(xs) {
-                let lo = i32x4_dot_i16x8(wl, load(x, i, 8));
-                let hi = i32x4_dot_i16x8(wh, load(x, i + 8, 8));
-                *p = i32x4_add(*p, i32x4_add(lo, hi));
-            }
-            i += 16;
-        }
+    if let [1] = scales {
+        // One unscaled sub-block (the 32-weight formats): straight into acc.
+        let part = dot_part(w, xs, 0, sub);
         for t in 0..T {
-            let m = f32x4_splat(mul[t] * sc as f32);
+            let m = f32x4_splat(mul[t]);
             acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_convert_i32x4(part[t]), m));
         }
+        return;
     }
+    // Σ_s scales[s] · f32(sub-block s) per token in f32 lanes, then one
+    // multiply by mul[t]: the scale splat is shared by the tile's tokens.
+    let mut blk = [f32x4_splat(0.0); T];
+    for (s, &sc) in scales.iter().enumerate() {
+        let part = dot_part(w, xs, s * sub, sub);
+        let scv = f32x4_splat(sc as f32);
+        for t in 0..T {
+            blk[t] = f32x4_add(blk[t], f32x4_mul(f32x4_convert_i32x4(part[t]), scv));
+        }
+    }
+    for t in 0..T {
+        acc[t] = f32x4_add(acc[t], f32x4_mul(blk[t], f32x4_splat(mul[t])));
+    }
+}
+
+/// The i32 lanes of `Σ w[i]·x_t[i]` over `start..start + sub` per token
+/// (`sub` a multiple of 16).
+#[inline(always)]
+fn dot_part<const T: usize>(w: &[i8], xs: [&[i16]; T], start: usize, sub: usize) -> [v128; T] {
+    let mut part = [i32x4_splat(0); T];
+    let mut i = start;
+    while i < start + sub {
+        let wv = load(w, i, 16);
+        let (wl, wh) = (i16x8_extend_low_i8x16(wv), i16x8_extend_high_i8x16(wv));
+        for (p, x) in part.iter_mut().zip(xs) {
+            let lo = i32x4_dot_i16x8(wl, load(x, i, 8));
+            let hi = i32x4_dot_i16x8(wh, load(x, i + 8, 8));
+            *p = i32x4_add(*p, i32x4_add(lo, hi));
+        }
+        i += 16;
+    }
+    part
 }
 
 /// See `portable::unpack_nibbles`.
