@@ -236,8 +236,9 @@ fn dequantized_acts(x: &[f32], block: usize) -> Vec<f32> {
 /// float types.
 fn extreme_block(ty: GgmlType) -> Option<Vec<u8>> {
     use GgmlType::*;
-    // (fill byte, f16 scale offsets, (range, byte) patches)
-    let (fill, halves, patch): (u8, &[usize], Option<(Range<usize>, u8)>) = match ty {
+    // (fill byte, f16 scale offsets, a byte range to overwrite and its byte)
+    type Layout = (u8, &'static [usize], Option<(Range<usize>, u8)>);
+    let (fill, halves, patch): Layout = match ty {
         Q4_0 | Q5_0 => (0xFF, &[0], None), // quants 15 / 31
         Q4_1 | Q5_1 => (0xFF, &[0, 2], None),
         Q8_0 => (0x80, &[0], None),                    // −128
