@@ -5,7 +5,10 @@
 #   simd128            -C target-feature=+simd128, under node
 #   portable           wasm without simd128, under node
 #   relaxed            +simd128,+relaxed-simd, in headless Chromium (node 20's
-#                      experimental relaxed SIMD computes relaxed dots wrongly)
+#                      experimental relaxed SIMD computes relaxed dots wrongly);
+#                      the kernels no longer use relaxed SIMD (16-bit
+#                      activations, see src/cpu/matmul.rs), so this checks that
+#                      the build still compiles and runs the simd128 code
 # Needs the wasm32-unknown-unknown target, node and chromium.
 #
 #   scripts/test-wasm-kernels.sh                      checks, all three builds

@@ -3,23 +3,32 @@
 //! [`matmul`] computes `y = W · x` for a batch of tokens, for every weight
 //! format tabllm loads ([`crate::quant::SUPPORTED`]), the way ggml-cpu does:
 //!
-//! - Quantized weights: the activations are quantized once per call to 8 bits
-//!   (`act.rs`: 32-blocks for the 32-weight formats, 256-blocks with 16-sums
-//!   for the k-quants and IQ4_XS), each weight block is unpacked to i8 lanes
-//!   once per tile of [`TILE`] tokens, and integer dot products with f32 scale
-//!   arithmetic give the result (`legacy.rs`, `kquants.rs`). Rows go in cache
-//!   blocks of ~16 KiB of weights so a tile's activations stay in L1.
+//! - Quantized weights: the activations are quantized once per call to 16
+//!   bits (`act.rs`: 32-blocks for the 32-weight formats, 256-blocks with
+//!   16-sums for the k-quants and IQ4_XS; ggml quantizes to 8 bits, whose
+//!   ~0.4 % error per matmul moved 30-layer models' logits by ~0.3, past the
+//!   0.1 the f32 references allow), each weight block is unpacked to i8 lanes
+//!   once per tile of [`TILE`] tokens, and exact i32 dot products per
+//!   sub-block with f32 scale arithmetic give the result (`legacy.rs`,
+//!   `kquants.rs`; the i32 bounds are derived there and in `simd`). Rows go
+//!   in cache blocks of ~16 KiB of weights so a tile's activations stay in L1.
 //! - F32 / F16 / BF16 weights: f32 dot products, each row converted once per
 //!   call (`float.rs`).
 //!
 //! The vector work goes through [`simd`]: `core::arch::wasm32` SIMD128 when
-//! built for wasm with `+simd128`, plain autovectorizable loops otherwise.
+//! built for wasm with `+simd128` (`i32x4_dot_i16x8` on the i16 activations
+//! as stored), plain autovectorizable loops otherwise. A `+relaxed-simd`
+//! build runs the same SIMD128 code: relaxed SIMD's integer dot
+//! (`i32x4_relaxed_dot_i8x16_i7x16_add`) takes 8-bit operands only, so it
+//! has no use with 16-bit activations.
 //!
-//! Accuracy: the 8-bit activations add at most `Σ_c |W[r, c]| · amax_c / 254`
-//! to row r's result (amax_c: largest |x| of column c's activation block);
-//! [`check`] holds the tests that bound it.
+//! Accuracy: the 16-bit activations add at most
+//! `Σ_c |W[r, c]| · amax_block(c) / 65534` to row r's result
+//! (amax_block(c): largest |x| of column c's activation block); [`check`]
+//! holds the tests that bound it.
 //!
 //! Sources: the block decompositions of ggml-cpu's `ggml_vec_dot_*_q8_*`
+//! (with 16-bit instead of 8-bit activation quants)
 //! (`ggml/src/ggml-cpu/quants.c`, and `arch/wasm/quants.c` for SIMD128);
 //! block layouts from [`crate::quant`].
 //!
@@ -44,7 +53,7 @@ mod legacy;
 pub mod simd;
 
 use crate::quant::{bytes_for, is_supported, GgmlType, QuantError};
-use act::{BlockQ8K, BlockQ8_1};
+use act::{BlockQ16K, BlockQ16_1};
 use std::cell::RefCell;
 use std::ops::Range;
 
@@ -97,7 +106,7 @@ pub const TILE: usize = 4;
 /// One weight format's kernel: a block of weights against `T` tokens'
 /// activation blocks.
 trait BlockKernel {
-    /// The activation block this format dots with ([`BlockQ8_1`] or [`BlockQ8K`]).
+    /// The activation block this format dots with ([`BlockQ16_1`] or [`BlockQ16K`]).
     type Act;
     /// Weights per block.
     const ELEMS: usize;
@@ -116,8 +125,8 @@ trait BlockKernel {
 
 #[derive(Default)]
 struct Scratch {
-    q8_1: Vec<BlockQ8_1>,
-    q8_k: Vec<BlockQ8K>,
+    q16_1: Vec<BlockQ16_1>,
+    q16_k: Vec<BlockQ16K>,
     row: Vec<f32>,
 }
 
@@ -137,7 +146,7 @@ thread_local! {
 /// - `y`: at least `(n_tokens − 1) · y_stride + rows.end` long;
 ///   `y_stride ≥ rows.end` when `n_tokens > 1`.
 ///
-/// Quantized `ty` quantizes `x` to 8 bits first (see the module doc for the
+/// Quantized `ty` quantizes `x` to 16 bits first (see the module doc for the
 /// error this adds); float `ty` uses `x` as is.
 ///
 /// Errors: `ty` not in [`crate::quant::SUPPORTED`], `cols` not a whole
@@ -222,18 +231,18 @@ pub fn matmul(
             F32 | F16 | BF16 => float::run(
                 ty, w, cols, rows, x, n_tokens, out.y, y_stride, write, &mut s.row,
             ),
-            Q4_0 => with_q8_1::<legacy::Q4_0>(w, row_bytes, rows, x, n_tokens, out, s),
-            Q4_1 => with_q8_1::<legacy::Q4_1>(w, row_bytes, rows, x, n_tokens, out, s),
-            Q5_0 => with_q8_1::<legacy::Q5_0>(w, row_bytes, rows, x, n_tokens, out, s),
-            Q5_1 => with_q8_1::<legacy::Q5_1>(w, row_bytes, rows, x, n_tokens, out, s),
-            Q8_0 => with_q8_1::<legacy::Q8_0>(w, row_bytes, rows, x, n_tokens, out, s),
-            IQ4NL => with_q8_1::<legacy::IQ4NL>(w, row_bytes, rows, x, n_tokens, out, s),
-            Q2K => with_q8_k::<kquants::Q2K>(w, row_bytes, rows, x, n_tokens, out, s),
-            Q3K => with_q8_k::<kquants::Q3K>(w, row_bytes, rows, x, n_tokens, out, s),
-            Q4K => with_q8_k::<kquants::Q4K>(w, row_bytes, rows, x, n_tokens, out, s),
-            Q5K => with_q8_k::<kquants::Q5K>(w, row_bytes, rows, x, n_tokens, out, s),
-            Q6K => with_q8_k::<kquants::Q6K>(w, row_bytes, rows, x, n_tokens, out, s),
-            IQ4XS => with_q8_k::<kquants::IQ4XS>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q4_0 => with_q16_1::<legacy::Q4_0>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q4_1 => with_q16_1::<legacy::Q4_1>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q5_0 => with_q16_1::<legacy::Q5_0>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q5_1 => with_q16_1::<legacy::Q5_1>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q8_0 => with_q16_1::<legacy::Q8_0>(w, row_bytes, rows, x, n_tokens, out, s),
+            IQ4NL => with_q16_1::<legacy::IQ4NL>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q2K => with_q16_k::<kquants::Q2K>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q3K => with_q16_k::<kquants::Q3K>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q4K => with_q16_k::<kquants::Q4K>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q5K => with_q16_k::<kquants::Q5K>(w, row_bytes, rows, x, n_tokens, out, s),
+            Q6K => with_q16_k::<kquants::Q6K>(w, row_bytes, rows, x, n_tokens, out, s),
+            IQ4XS => with_q16_k::<kquants::IQ4XS>(w, row_bytes, rows, x, n_tokens, out, s),
             _ => unreachable!("is_supported lists every type matched here"),
         }
     });
@@ -255,7 +264,7 @@ fn put(y: &mut [f32], i: usize, v: f32, write: Write) {
     }
 }
 
-fn with_q8_1<K: BlockKernel<Act = BlockQ8_1>>(
+fn with_q16_1<K: BlockKernel<Act = BlockQ16_1>>(
     w: &[u8],
     row_bytes: usize,
     rows: Range<usize>,
@@ -265,11 +274,11 @@ fn with_q8_1<K: BlockKernel<Act = BlockQ8_1>>(
     s: &mut Scratch,
 ) {
     debug_assert_eq!(K::ELEMS, 32);
-    act::quantize_q8_1(x, &mut s.q8_1);
-    run_blocks::<K>(w, row_bytes, rows, &s.q8_1, n_tokens, out);
+    act::quantize_q16_1(x, &mut s.q16_1);
+    run_blocks::<K>(w, row_bytes, rows, &s.q16_1, n_tokens, out);
 }
 
-fn with_q8_k<K: BlockKernel<Act = BlockQ8K>>(
+fn with_q16_k<K: BlockKernel<Act = BlockQ16K>>(
     w: &[u8],
     row_bytes: usize,
     rows: Range<usize>,
@@ -279,8 +288,8 @@ fn with_q8_k<K: BlockKernel<Act = BlockQ8K>>(
     s: &mut Scratch,
 ) {
     debug_assert_eq!(K::ELEMS, 256);
-    act::quantize_q8_k(x, &mut s.q8_k);
-    run_blocks::<K>(w, row_bytes, rows, &s.q8_k, n_tokens, out);
+    act::quantize_q16_k(x, &mut s.q16_k);
+    run_blocks::<K>(w, row_bytes, rows, &s.q16_k, n_tokens, out);
 }
 
 /// Weight bytes per cache block of rows: a block of rows stays in L1 while

@@ -24,11 +24,13 @@ pub struct Case {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activations {
     /// The weights dequantized to f32, activations in f32 (`*_f32_activations`):
-    /// the GPU kernels' arithmetic.
+    /// the GPU kernels' arithmetic, and the target of the CPU backend's
+    /// 16-bit-activation kernels (tests/model_cpu.rs).
     F32,
     /// The quantized file on llama.cpp's CPU kernels, which round activations
     /// to 8 bits inside quantized dot products (`greedy_ids`,
-    /// `first_step_top20_logits`): the CPU backend's arithmetic.
+    /// `first_step_top20_logits`): what tabllm's CPU backend computed before
+    /// its kernels moved to 16-bit activations.
     Q8,
 }
 

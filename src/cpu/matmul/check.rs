@@ -9,16 +9,21 @@ use crate::quant::testing::{random_f32, random_tensor};
 use crate::quant::{dequantize_to_vec, matvec_ref, GgmlType, SUPPORTED};
 use std::ops::Range;
 
-/// Activation rounding: `q = round(x / d)` with `d = amax / 127` is off by at
-/// most `d / 2 = amax / 254` per element, so a row's result moves by at most
-/// `Σ_c |W[r, c]| · amax_c / 254` (amax_c: largest |x| in column c's
-/// activation block, which has the weight block's size: 32 or 256).
-pub const ACT_ROUNDING: f64 = 1.0 / 254.0;
+/// Activation rounding: `q = round(x / d)` with `d = amax / 32767` (16-bit
+/// activations, `act.rs`) is off by at most `d / 2 = amax / 65534` per
+/// element, so a row's result moves by at most
+/// `Σ_c |W[r, c]| · amax_block(c) / 65534` (amax_block(c): largest |x| in
+/// column c's activation block, which has the weight block's size: 32 or
+/// 256).
+pub const ACT_ROUNDING: f64 = 1.0 / (2.0 * 32767.0);
 
 /// f32 summation and scale-product rounding, relative to the row's magnitude
 /// `Σ_c |x_c| · max_c |W[r, c]|` (the max, not |W[r, c]|, covers the
-/// cancelling `d·q` and `min` terms of Q4_1 / Q5_1 / k-quants). Blocks sum in
-/// f32 (ε = 6e-8 per add, a few hundred adds at most here): 1e-5 is ample.
+/// cancelling `d·q` and `min` terms of Q4_1 / Q5_1 / k-quants). Each
+/// sub-block's exact integer dot converts to f32 and is scaled and summed in
+/// f32 (ε = 6e-8 per conversion, product and add; a few hundred sub-blocks at
+/// most here, so ≲ 1e-4 · ε-sized steps in the worst case and far less in
+/// practice): 1e-5 is ample. It is independent of the activation width.
 pub const F32_ROUNDING: f64 = 1e-5;
 
 /// One checked call.
@@ -150,7 +155,7 @@ pub fn check_call(
     let quantized = be > 1;
     for t in 0..n_tokens {
         let xt = &x[t * cols..(t + 1) * cols];
-        // The activations the kernel really multiplies: x rounded to 8 bits.
+        // The activations the kernel really multiplies: x rounded to 16 bits.
         let xhat = if quantized {
             dequantized_acts(xt, be)
         } else {
@@ -194,7 +199,7 @@ pub fn check_call(
             if !(err_hat <= tight && err <= act_err + tight) {
                 return Err(format!(
                     "y[t={t}, r={r}] = {got} (after subtracting y0 {base}); \
-                     reference on 8-bit x {} (|diff| {err_hat:.3e}, allowed {tight:.3e}); \
+                     reference on 16-bit x {} (|diff| {err_hat:.3e}, allowed {tight:.3e}); \
                      reference on f32 x {} (|diff| {err:.3e}, allowed {:.3e})",
                     want_hat[k],
                     want[k],
@@ -206,21 +211,84 @@ pub fn check_call(
     Ok(())
 }
 
-/// `x` after the 8-bit round trip of the kernels' activation blocks.
+/// `x` after the 16-bit round trip of the kernels' activation blocks.
 fn dequantized_acts(x: &[f32], block: usize) -> Vec<f32> {
     if block == 32 {
         let mut b = Vec::new();
-        act::quantize_q8_1(x, &mut b);
+        act::quantize_q16_1(x, &mut b);
         b.iter()
             .flat_map(|b| b.qs.map(|q| b.d * q as f32))
             .collect()
     } else {
         let mut b = Vec::new();
-        act::quantize_q8_k(x, &mut b);
+        act::quantize_q16_k(x, &mut b);
         b.iter()
             .flat_map(|b| b.qs.map(|q| b.d * q as f32))
             .collect()
     }
+}
+
+/// One weight block of `ty` at the largest integer magnitudes its kernel
+/// unpacks to, with the largest-magnitude sub-block scales (and mins): the
+/// worst case of the i32 bounds derived in legacy.rs, kquants.rs and simd
+/// (each sub-block's exact i32 dot, the i32/i64 min and offset sums). Its
+/// f16 scales are 2^-10 (bits 0x1400) so results stay moderate. None for
+/// float types.
+fn extreme_block(ty: GgmlType) -> Option<Vec<u8>> {
+    use GgmlType::*;
+    // (fill byte, f16 scale offsets, a byte range to overwrite and its byte)
+    type Layout = (u8, &'static [usize], Option<(Range<usize>, u8)>);
+    let (fill, halves, patch): Layout = match ty {
+        Q4_0 | Q5_0 => (0xFF, &[0], None), // quants 15 / 31
+        Q4_1 | Q5_1 => (0xFF, &[0, 2], None),
+        Q8_0 => (0x80, &[0], None),                    // −128
+        IQ4NL => (0x00, &[0], None),                   // table[0] = −127
+        Q2K => (0xFF, &[80, 82], None),                // q 3, scales and mins 15
+        Q3K => (0xFF, &[108], Some((96..108, 0x00))),  // q 7, scales −32
+        Q4K | Q5K => (0xFF, &[0, 2], None),            // q 15 / 31, scales and mins 63
+        Q6K => (0xFF, &[208], Some((192..208, 0x80))), // q 63, scales −128
+        IQ4XS => (0x00, &[0], None),                   // table[0] = −127, scales −32
+        _ => return None,
+    };
+    let mut b = vec![fill; ty.block_bytes() as usize];
+    if let Some((r, v)) = patch {
+        b[r].fill(v);
+    }
+    for &h in halves {
+        b[h..h + 2].copy_from_slice(&0x1400u16.to_le_bytes());
+    }
+    Some(b)
+}
+
+/// Every quantized format's [`extreme_block`] against activations whose
+/// quants are all +32767 (x constant and positive, so every product has one
+/// sign and nothing cancels), for a tile of 4 tokens and a single one.
+pub fn extreme_cases() -> Result<(), String> {
+    for (i, &ty) in SUPPORTED.iter().enumerate() {
+        let be = ty.block_elems() as usize;
+        let Some(block) = extreme_block(ty) else {
+            if be > 1 {
+                return Err(format!("{ty}: no extreme block defined"));
+            }
+            continue;
+        };
+        let (n_rows, cols, n_tokens) = (3, 3 * be, 5);
+        let w = block.repeat(n_rows * cols / be);
+        let x = vec![1.5f32; n_tokens * cols];
+        check_call(
+            ty,
+            &w,
+            n_rows,
+            cols,
+            0..n_rows,
+            &x,
+            n_tokens,
+            Write::Store,
+            5000 + i as u64,
+        )
+        .map_err(|e| format!("{ty} extreme block: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Every rejected request gets its error and leaves y alone.
@@ -448,6 +516,11 @@ mod tests {
             cases.len(),
             failures.join("\n")
         );
+    }
+
+    #[test]
+    fn matmul_is_exact_at_the_integer_extremes() {
+        extreme_cases().unwrap();
     }
 
     #[test]

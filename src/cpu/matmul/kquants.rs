@@ -1,5 +1,5 @@
 //! Block kernels for the 256-weight formats (Q2_K … Q6_K, IQ4_XS) against
-//! [`BlockQ8K`] activations.
+//! [`BlockQ16K`] activations.
 //!
 //! Per super-block and token: the weights unpack once to 256 i8 lanes, an
 //! integer dot per sub-block is weighted by the sub-block's integer scale,
@@ -7,9 +7,19 @@
 //! `Σ w·x ≈ d_x · (d · Σ_s sc_s·Σ q·xq − dmin · Σ_s m_s·bsum_s)` (the
 //! decomposition of ggml-cpu's `ggml_vec_dot_q4_K_q8_K` and friends).
 //! Block layouts and scale packing: [`crate::quant::kquants`].
+//!
+//! Integer ranges (16-bit activations, `|xq| ≤ 32767`, 16-sums
+//! `|bsum| ≤ 16 · 32767 = 524 272`): the unpacked weights are 0..=3 (Q2_K),
+//! 0..=7 (Q3_K), 0..=15 (Q4_K), 0..=31 (Q5_K), 0..=63 (Q6_K), −127..=113
+//! (IQ4_XS); a sub-block's `Σ q·xq` is at most 32 · 127 · 32767 ≈ 1.33e8 in
+//! i32, and the sub-block scales apply in f32 (`dot_i16_scaled_acc`: scaled
+//! in i32, Q6_K's 16 · 16 · 63 · 32767 · 128 ≈ 6.8e10 would overflow). The
+//! min/offset terms: Q2_K `Σ 15 · bsum` over 16 ≤ 1.3e8 and Q4_K/Q5_K
+//! `Σ 63 · (bsum + bsum)` over 8 ≤ 5.3e8 stay i32; the offsets' `offset ·
+//! Σ sc · bsum` (Q6_K: 32 · 16 · 128 · 524 272 ≈ 3.4e10) go through i64.
 
-use super::act::BlockQ8K;
-use super::simd::{dot_i8_scaled_acc, dot_u7_scaled_acc, f16_at, unpack_nibbles_table, Acc};
+use super::act::BlockQ16K;
+use super::simd::{dot_i16_scaled_acc, f16_at, unpack_nibbles_table, Acc};
 use super::BlockKernel;
 use crate::quant::kquants::{k4_scale_min, q3k_scale};
 use crate::quant::KVALUES_IQ4NL;
@@ -22,33 +32,19 @@ fn bytes12(w: &[u8], off: usize) -> &[u8; 12] {
 }
 
 /// `acc[t] += d · d_x · Σ_s scales[s] · Σ q·xq` per token, sub-blocks of
-/// `sub` weights.
+/// `sub` weights. Q3_K and Q6_K unpack unsigned and subtract their offsets
+/// through [`offset_dot16`].
 #[inline(always)]
 fn idot<const T: usize>(
     q: &[i8; 256],
     d: f32,
-    x: [&BlockQ8K; T],
+    x: [&BlockQ16K; T],
     scales: &[i32],
     sub: usize,
     acc: &mut [Acc; T],
 ) {
     let mul = std::array::from_fn(|t| d * x[t].d);
-    dot_i8_scaled_acc(q, x.map(|a| &a.qs[..]), scales, sub, mul, acc)
-}
-
-/// [`idot`] for quants in 0..=127 (all but IQ4_XS: Q3_K and Q6_K unpack
-/// unsigned and subtract their offsets through [`offset_dot16`]).
-#[inline(always)]
-fn idot_u7<const T: usize>(
-    q: &[i8; 256],
-    d: f32,
-    x: [&BlockQ8K; T],
-    scales: &[i32],
-    sub: usize,
-    acc: &mut [Acc; T],
-) {
-    let mul = std::array::from_fn(|t| d * x[t].d);
-    dot_u7_scaled_acc(q, x.map(|a| &a.qs[..]), scales, sub, mul, acc)
+    dot_i16_scaled_acc(q, x.map(|a| &a.qs[..]), scales, sub, mul, acc)
 }
 
 /// `extra[t] −= d · d_x · offset · Σ_s scales[s] · bsum_s`: the share of a
@@ -58,20 +54,20 @@ fn offset_dot16<const T: usize>(
     offset: i32,
     d: f32,
     scales: &[i32; 16],
-    x: [&BlockQ8K; T],
+    x: [&BlockQ16K; T],
     extra: &mut [f32; T],
 ) {
     for (e, a) in extra.iter_mut().zip(x) {
-        let s: i32 = (0..16).map(|i| scales[i] * a.bsums[i] as i32).sum();
-        *e -= d * a.d * (offset * s) as f32;
+        let s: i64 = (0..16).map(|i| scales[i] as i64 * a.bsums[i] as i64).sum();
+        *e -= d * a.d * (offset as i64 * s) as f32;
     }
 }
 
 /// `Σ_s mins[s] · (Σ xq over sub-block s)` per token, 8 sub-blocks of 32.
 #[inline(always)]
-fn min_dot32(mins: &[i32; 8], a: &BlockQ8K) -> i32 {
+fn min_dot32(mins: &[i32; 8], a: &BlockQ16K) -> i32 {
     (0..8)
-        .map(|j| mins[j] * (a.bsums[2 * j] as i32 + a.bsums[2 * j + 1] as i32))
+        .map(|j| mins[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]))
         .sum()
 }
 
@@ -115,20 +111,20 @@ fn k4_scales(packed: &[u8; 12]) -> ([i32; 8], [i32; 8]) {
 
 pub(super) struct Q2K;
 impl BlockKernel for Q2K {
-    type Act = BlockQ8K;
+    type Act = BlockQ16K;
     const ELEMS: usize = 256;
     const BYTES: usize = 84;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ16K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let (d, dmin) = (f16_at(w, 80), f16_at(w, 82));
         let packed = &w[0..16];
         let sc: [i32; 16] = std::array::from_fn(|s| (packed[s] & 0x0F) as i32);
         let mut q = [0i8; 256];
         bit_planes(&w[16..80], &mut q);
-        idot_u7(&q, d, x, &sc, 16, acc);
+        idot(&q, d, x, &sc, 16, acc);
         for (e, a) in extra.iter_mut().zip(x) {
             let msum: i32 = (0..16)
-                .map(|i| (packed[i] >> 4) as i32 * a.bsums[i] as i32)
+                .map(|i| (packed[i] >> 4) as i32 * a.bsums[i])
                 .sum();
             *e -= a.d * dmin * msum as f32;
         }
@@ -137,11 +133,11 @@ impl BlockKernel for Q2K {
 
 pub(super) struct Q3K;
 impl BlockKernel for Q3K {
-    type Act = BlockQ8K;
+    type Act = BlockQ16K;
     const ELEMS: usize = 256;
     const BYTES: usize = 110;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ16K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let d = f16_at(w, 108);
         let packed = bytes12(w, 96);
         let sc: [i32; 16] = std::array::from_fn(|i| q3k_scale(i, packed) as i32 - 32);
@@ -158,23 +154,23 @@ impl BlockKernel for Q3K {
                 }
             }
         }
-        idot_u7(&q, d, x, &sc, 16, acc);
+        idot(&q, d, x, &sc, 16, acc);
         offset_dot16(4, d, &sc, x, extra);
     }
 }
 
 pub(super) struct Q4K;
 impl BlockKernel for Q4K {
-    type Act = BlockQ8K;
+    type Act = BlockQ16K;
     const ELEMS: usize = 256;
     const BYTES: usize = 144;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ16K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let (d, dmin) = (f16_at(w, 0), f16_at(w, 2));
         let (sc, m) = k4_scales(bytes12(w, 4));
         let mut q = [0i8; 256];
         k4_nibbles(&w[16..144], &mut q);
-        idot_u7(&q, d, x, &sc, 32, acc);
+        idot(&q, d, x, &sc, 32, acc);
         for (e, a) in extra.iter_mut().zip(x) {
             *e -= a.d * dmin * min_dot32(&m, a) as f32;
         }
@@ -183,11 +179,11 @@ impl BlockKernel for Q4K {
 
 pub(super) struct Q5K;
 impl BlockKernel for Q5K {
-    type Act = BlockQ8K;
+    type Act = BlockQ16K;
     const ELEMS: usize = 256;
     const BYTES: usize = 176;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ16K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let (d, dmin) = (f16_at(w, 0), f16_at(w, 2));
         let (sc, m) = k4_scales(bytes12(w, 4));
         let qh = &w[16..48];
@@ -199,7 +195,7 @@ impl BlockKernel for Q5K {
                 q[32 * j + l] |= (((qh[l] >> j) & 1) << 4) as i8;
             }
         }
-        idot_u7(&q, d, x, &sc, 32, acc);
+        idot(&q, d, x, &sc, 32, acc);
         for (e, a) in extra.iter_mut().zip(x) {
             *e -= a.d * dmin * min_dot32(&m, a) as f32;
         }
@@ -208,11 +204,11 @@ impl BlockKernel for Q5K {
 
 pub(super) struct Q6K;
 impl BlockKernel for Q6K {
-    type Act = BlockQ8K;
+    type Act = BlockQ16K;
     const ELEMS: usize = 256;
     const BYTES: usize = 210;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ16K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
         let d = f16_at(w, 208);
         let sc: [i32; 16] = std::array::from_fn(|i| w[192 + i] as i8 as i32);
         let (ql, qh) = (&w[0..128], &w[128..192]);
@@ -228,18 +224,18 @@ impl BlockKernel for Q6K {
                 }
             }
         }
-        idot_u7(&q, d, x, &sc, 16, acc);
+        idot(&q, d, x, &sc, 16, acc);
         offset_dot16(32, d, &sc, x, extra); // q − 32
     }
 }
 
 pub(super) struct IQ4XS;
 impl BlockKernel for IQ4XS {
-    type Act = BlockQ8K;
+    type Act = BlockQ16K;
     const ELEMS: usize = 256;
     const BYTES: usize = 136;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ8K; T], acc: &mut [Acc; T], _extra: &mut [f32; T]) {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ16K; T], acc: &mut [Acc; T], _extra: &mut [f32; T]) {
         let d = f16_at(w, 0);
         let scales_h = u16::from_le_bytes([w[2], w[3]]);
         let sc: [i32; 8] = std::array::from_fn(|i| {

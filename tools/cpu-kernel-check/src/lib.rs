@@ -5,11 +5,11 @@
 //! `run.mjs` provides them.
 
 /// The kernels alone (src/cpu/mod.rs also holds the CPU forward pass, which
-/// needs the whole crate).
-pub mod cpu {
-    #[path = "../../../../src/cpu/matmul.rs"]
-    pub mod matmul;
-}
+/// needs the whole crate). A file, not an inline `mod cpu { #[path] … }`:
+/// an inline module's path goes through `src/cpu/..`, which the OS resolves
+/// only if that (untracked, empty) directory exists, so a fresh checkout
+/// failed to build.
+pub mod cpu;
 #[path = "../../../src/quant/mod.rs"]
 pub mod quant;
 #[path = "../../../src/sampler.rs"]
@@ -32,8 +32,12 @@ pub fn run_checks(emit: &mut dyn FnMut(String)) -> u32 {
         emit(format!("FAIL error cases: {e}"));
         failed += 1;
     }
+    if let Err(e) = check::extreme_cases() {
+        emit(format!("FAIL extreme cases: {e}"));
+        failed += 1;
+    }
     emit(format!(
-        "cpu matmul checks ({} path): {} cases + error cases, {failed} failed",
+        "cpu matmul checks ({} path): {} cases + error cases + extreme cases, {failed} failed",
         cpu::matmul::simd::PATH,
         cases.len()
     ));

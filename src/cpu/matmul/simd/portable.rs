@@ -3,32 +3,20 @@
 
 pub(in super::super) const IMPL: &str = "portable";
 
-/// For each of `T` activation rows: Σ_s scales[s] · Σ_{i ∈ sub-block s} w[i]·x[i],
-/// sub-blocks of `sub` lanes (16 or 32); `w.len() == scales.len() · sub`,
-/// each `xs[t]` at least as long. Exact in i32 for our ranges (|w| ≤ 128,
-/// |x| ≤ 127, |scale| ≤ 128, ≤ 256 lanes: < 2^31).
+/// One token's `mul · Σ_s scales[s] · Σ_{i ∈ sub-block s} w[i]·x[i]` over
+/// `S` sub-blocks of `SUB` lanes, with the shape fixed at compile time so the
+/// lane loops vectorize. Each sub-block's integer dot is exact in i32 (see
+/// `dot_i16_scaled_acc`); the scales apply in f32.
 #[inline(always)]
-fn dot_i8_scaled<const T: usize>(w: &[i8], xs: [&[i8]; T], scales: &[i32], sub: usize) -> [i32; T] {
-    xs.map(|x| match (scales.len(), sub) {
-        (1, 32) => dot_one::<1, 32>(w, x, scales),
-        (8, 32) => dot_one::<8, 32>(w, x, scales),
-        (16, 16) => dot_one::<16, 16>(w, x, scales),
-        _ => unreachable!("kernels use 1×32, 8×32 or 16×16 lanes"),
-    })
-}
-
-/// One token's `Σ_s scales[s] · Σ w·x` over `S` sub-blocks of `SUB` lanes,
-/// with the shape fixed at compile time so the lane loops vectorize.
-#[inline(always)]
-fn dot_one<const S: usize, const SUB: usize>(w: &[i8], x: &[i8], scales: &[i32]) -> i32 {
+fn dot_one<const S: usize, const SUB: usize>(w: &[i8], x: &[i16], scales: &[i32], mul: f32) -> f32 {
     let (w, x, scales) = (&w[..S * SUB], &x[..S * SUB], &scales[..S]);
-    let mut acc = 0i32;
+    let mut acc = 0.0f32;
     for s in 0..S {
         let mut d = 0i32;
         for i in 0..SUB {
             d += w[s * SUB + i] as i32 * x[s * SUB + i] as i32;
         }
-        acc += scales[s] * d;
+        acc += (mul * scales[s] as f32) * d as f32;
     }
     acc
 }
@@ -43,19 +31,33 @@ pub(in super::super) fn acc_sum(a: Acc) -> f32 {
     a
 }
 
-/// `acc[t] += mul[t] · dot_i8_scaled(w, xs, scales, sub)[t]`.
+/// For each of `T` tokens: `acc[t] += mul[t] · Σ_s scales[s] · Σ_{i ∈
+/// sub-block s} w[i]·x_t[i]`, sub-blocks of `sub` lanes (1×32, 8×32 or
+/// 16×16); `w.len() == scales.len() · sub`, each `xs[t]` at least as long.
+///
+/// Overflow: |w| ≤ 128 (i8; the formats' unpacked ranges are 0..=63 or
+/// −128..=127), |x| ≤ 32767 (16-bit activations), so a sub-block's dot is at
+/// most 32 · 128 · 32767 ≈ 1.34e8 < 2^31 in i32 (exact). The scales (up to
+/// |128| for Q6_K) would overflow an i32 sum of scaled sub-blocks (e.g.
+/// 16 · 16 · 63 · 32767 · 128 ≈ 6.8e10), so each sub-block converts to f32
+/// and is scaled there (relative rounding 6e-8 per sub-block).
 #[inline(always)]
-pub(in super::super) fn dot_i8_scaled_acc<const T: usize>(
+pub(in super::super) fn dot_i16_scaled_acc<const T: usize>(
     w: &[i8],
-    xs: [&[i8]; T],
+    xs: [&[i16]; T],
     scales: &[i32],
     sub: usize,
     mul: [f32; T],
     acc: &mut [Acc; T],
 ) {
-    let s = dot_i8_scaled(w, xs, scales, sub);
     for t in 0..T {
-        acc[t] += mul[t] * s[t] as f32;
+        let x = xs[t];
+        acc[t] += match (scales.len(), sub) {
+            (1, 32) => dot_one::<1, 32>(w, x, scales, mul[t]),
+            (8, 32) => dot_one::<8, 32>(w, x, scales, mul[t]),
+            (16, 16) => dot_one::<16, 16>(w, x, scales, mul[t]),
+            _ => unreachable!("kernels use 1×32, 8×32 or 16×16 lanes"),
+        };
     }
 }
 
@@ -68,21 +70,6 @@ pub(in super::super) fn unpack_nibbles(qs: &[u8; 16], offset: i8, out: &mut [i8;
         lo[j] = (qs[j] & 0x0F) as i8 - offset;
         hi[j] = (qs[j] >> 4) as i8 - offset;
     }
-}
-
-/// [`dot_i8_scaled_acc`] for weights known to lie in 0..=127, which the
-/// relaxed-SIMD wasm build multiplies without widening.
-#[inline(always)]
-pub(in super::super) fn dot_u7_scaled_acc<const T: usize>(
-    w: &[i8],
-    xs: [&[i8]; T],
-    scales: &[i32],
-    sub: usize,
-    mul: [f32; T],
-    acc: &mut [Acc; T],
-) {
-    debug_assert!(w.iter().all(|&q| q >= 0), "dot_u7: a weight lane is negative");
-    dot_i8_scaled_acc(w, xs, scales, sub, mul, acc)
 }
 
 /// Q5_0 / Q5_1 weights: the nibbles of `qs` (as [`unpack_nibbles`]) with bit

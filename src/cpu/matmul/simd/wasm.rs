@@ -1,16 +1,22 @@
 //! WebAssembly SIMD128 primitives (`core::arch::wasm32`), the browser's path.
 //! Same contracts as `portable.rs`, which the tests compare them against.
 //!
-//! Integer dots widen i8 → i16 and use `i32x4_dot_i16x8` (pairwise i16
-//! products summed into i32 lanes, as ggml-cpu's wasm `vec_dot` kernels do);
-//! the weight lanes are widened once and reused for every token of a tile.
+//! Integer dots use `i32x4_dot_i16x8` (pairwise i16 products summed into i32
+//! lanes, as ggml-cpu's wasm `vec_dot` kernels do) on the 16-bit activations
+//! as stored; the weight lanes are widened i8 → i16 once and reused for every
+//! token of a tile.
+//!
+//! A `+relaxed-simd` build runs this same code: relaxed SIMD's integer dot
+//! (`i32x4_relaxed_dot_i8x16_i7x16_add`) multiplies i8 by i7 and cannot take
+//! 16-bit activations, so the earlier relaxed variants are gone.
 
 use core::arch::wasm32::*;
 
 #[cfg(not(target_feature = "relaxed-simd"))]
 pub(in super::super) const IMPL: &str = "wasm simd128";
+/// Built with `+relaxed-simd`, which these kernels do not use (see above).
 #[cfg(target_feature = "relaxed-simd")]
-pub(in super::super) const IMPL: &str = "wasm simd128 + relaxed-simd";
+pub(in super::super) const IMPL: &str = "wasm simd128 (relaxed-simd build, same kernels)";
 
 /// 16 bytes of `s` from `i` (bounds-checked by the slice).
 #[inline(always)]
@@ -37,101 +43,65 @@ pub(in super::super) fn acc_sum(a: Acc) -> f32 {
     hsum_f32(a)
 }
 
-/// (`sub` a multiple of 16.) The i32 lanes of `Σ_s scales[s] · Σ_{sub-block s} w·x` per token.
+/// See `portable::dot_i16_scaled_acc` (which also bounds the integers):
+/// per 16 weights, one i8 → i16 widening (two `i16x8` halves, reused for
+/// every token of the tile) and two `i32x4_dot_i16x8` per token against the
+/// activations, already i16. Each i32 lane sums `sub / 4 ≤ 8` products
+/// (≤ 8 · 128 · 32767 ≈ 3.4e7); per sub-block the lanes convert to f32 and
+/// add, times `scales[s]`, into a per-token f32 block sum, which adds into
+/// `acc` times `mul[t]` once per call; no horizontal sums. (Summing a few
+/// scaled sub-blocks in i32 first, where the per-lane bound allows, measured
+/// slower under V8: Q6_K decode 0.26–0.31 ms vs 0.22 ms per 1536 × 768.)
 #[inline(always)]
-fn dot_lanes<const T: usize>(w: &[i8], xs: [&[i8]; T], scales: &[i32], sub: usize) -> [v128; T] {
-    let mut acc = [i32x4_splat(0); T];
-    for (s, &sc) in scales.iter().enumerate() {
-        let mut part = [i32x4_splat(0); T];
-        let mut i = s * sub;
-        while i < (s + 1) * sub {
-            let wv = load(w, i, 16);
-            let (wl, wh) = (i16x8_extend_low_i8x16(wv), i16x8_extend_high_i8x16(wv));
-            for (p, x) in part.iter_mut().zip(xs) {
-                let xv = load(x, i, 16);
-                let lo = i32x4_dot_i16x8(wl, i16x8_extend_low_i8x16(xv));
-                let hi = i32x4_dot_i16x8(wh, i16x8_extend_high_i8x16(xv));
-                *p = i32x4_add(*p, i32x4_add(lo, hi));
-            }
-            i += 16;
-        }
-        if scales.len() == 1 && sc == 1 {
-            return part;
-        }
-        let scv = i32x4_splat(sc);
-        for (a, p) in acc.iter_mut().zip(part) {
-            *a = i32x4_add(*a, i32x4_mul(p, scv));
-        }
-    }
-    acc
-}
-
-/// [`dot_lanes`] for weights in 0..=127 with relaxed SIMD's
-/// `i32x4_relaxed_dot_i8x16_i7x16_add` (x86 `pmaddubsw`, arm `sdot`): 16
-/// products per instruction, no widening. Deterministic because the weight
-/// operand's top bit is clear, and the pairwise i16 sums (≤ 2 · 127 · 127)
-/// cannot saturate.
-#[cfg(target_feature = "relaxed-simd")]
-#[inline(always)]
-fn dot_lanes_u7<const T: usize>(w: &[i8], xs: [&[i8]; T], scales: &[i32], sub: usize) -> [v128; T] {
-    let mut acc = [i32x4_splat(0); T];
-    for (s, &sc) in scales.iter().enumerate() {
-        let mut part = [i32x4_splat(0); T];
-        let mut i = s * sub;
-        while i < (s + 1) * sub {
-            let wv = load(w, i, 16);
-            for (p, x) in part.iter_mut().zip(xs) {
-                *p = i32x4_relaxed_dot_i8x16_i7x16_add(load(x, i, 16), wv, *p);
-            }
-            i += 16;
-        }
-        if scales.len() == 1 && sc == 1 {
-            return part;
-        }
-        let scv = i32x4_splat(sc);
-        for (a, p) in acc.iter_mut().zip(part) {
-            *a = i32x4_add(*a, i32x4_mul(p, scv));
-        }
-    }
-    acc
-}
-
-#[cfg(not(target_feature = "relaxed-simd"))]
-use dot_lanes as dot_lanes_u7;
-
-/// See `portable::dot_u7_scaled_acc`.
-#[inline(always)]
-pub(in super::super) fn dot_u7_scaled_acc<const T: usize>(
+pub(in super::super) fn dot_i16_scaled_acc<const T: usize>(
     w: &[i8],
-    xs: [&[i8]; T],
+    xs: [&[i16]; T],
     scales: &[i32],
     sub: usize,
     mul: [f32; T],
     acc: &mut [Acc; T],
 ) {
-    let lanes = dot_lanes_u7(w, xs, scales, sub);
+    if let [1] = scales {
+        // One unscaled sub-block (the 32-weight formats): straight into acc.
+        let part = dot_part(w, xs, 0, sub);
+        for t in 0..T {
+            let m = f32x4_splat(mul[t]);
+            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_convert_i32x4(part[t]), m));
+        }
+        return;
+    }
+    // Σ_s scales[s] · f32(sub-block s) per token in f32 lanes, then one
+    // multiply by mul[t]: the scale splat is shared by the tile's tokens.
+    let mut blk = [f32x4_splat(0.0); T];
+    for (s, &sc) in scales.iter().enumerate() {
+        let part = dot_part(w, xs, s * sub, sub);
+        let scv = f32x4_splat(sc as f32);
+        for t in 0..T {
+            blk[t] = f32x4_add(blk[t], f32x4_mul(f32x4_convert_i32x4(part[t]), scv));
+        }
+    }
     for t in 0..T {
-        let v = f32x4_mul(f32x4_convert_i32x4(lanes[t]), f32x4_splat(mul[t]));
-        acc[t] = f32x4_add(acc[t], v);
+        acc[t] = f32x4_add(acc[t], f32x4_mul(blk[t], f32x4_splat(mul[t])));
     }
 }
 
-/// See `portable::dot_i8_scaled_acc`: the integer lanes convert and scale
-/// into the f32 lanes with no horizontal sum.
+/// The i32 lanes of `Σ w[i]·x_t[i]` over `start..start + sub` per token
+/// (`sub` a multiple of 16).
 #[inline(always)]
-pub(in super::super) fn dot_i8_scaled_acc<const T: usize>(
-    w: &[i8],
-    xs: [&[i8]; T],
-    scales: &[i32],
-    sub: usize,
-    mul: [f32; T],
-    acc: &mut [Acc; T],
-) {
-    let lanes = dot_lanes(w, xs, scales, sub);
-    for t in 0..T {
-        let v = f32x4_mul(f32x4_convert_i32x4(lanes[t]), f32x4_splat(mul[t]));
-        acc[t] = f32x4_add(acc[t], v);
+fn dot_part<const T: usize>(w: &[i8], xs: [&[i16]; T], start: usize, sub: usize) -> [v128; T] {
+    let mut part = [i32x4_splat(0); T];
+    let mut i = start;
+    while i < start + sub {
+        let wv = load(w, i, 16);
+        let (wl, wh) = (i16x8_extend_low_i8x16(wv), i16x8_extend_high_i8x16(wv));
+        for (p, x) in part.iter_mut().zip(xs) {
+            let lo = i32x4_dot_i16x8(wl, load(x, i, 8));
+            let hi = i32x4_dot_i16x8(wh, load(x, i + 8, 8));
+            *p = i32x4_add(*p, i32x4_add(lo, hi));
+        }
+        i += 16;
     }
+    part
 }
 
 /// See `portable::unpack_nibbles`.
