@@ -29,6 +29,10 @@ for tool in wasm-bindgen wasm-opt; do
 done
 PATH="$PWD/$decoys:$PATH" scripts/build-web.sh
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
+# The CPU backend's matmul kernels compiled to wasm (simd128 and portable
+# under node, relaxed-simd in headless Chromium) against the same CPU
+# references as the native run (src/cpu/matmul/check.rs).
+scripts/test-wasm-kernels.sh
 # pkg/tabllm.d.ts against the openai package's types (tests/browser/types/openai-compat.ts).
 (cd tests/browser && npx tsc --noEmit -p types)
 # Every file runs even when one fails; the command fails if any did.
