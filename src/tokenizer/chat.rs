@@ -434,8 +434,9 @@ mod tests {
         assert_eq!(unknown.check_tools(&req("none")), Ok(None));
         let hermes = ChatTemplate::new("{% if tools %}<tools>{{ tools | tojson }}</tools> <tool_call>{% endif %}").unwrap();
         assert_eq!(hermes.check_tools(&req("auto")), Ok(Some(ToolCallFormat::Hermes)));
-        let e = hermes.check_tools(&req("required")).unwrap_err();
-        assert_eq!(e.field(), "tool_choice");
+        // A forced call is read in the template's format too (decoding is constrained to it).
+        assert_eq!(hermes.check_tools(&req("required")), Ok(Some(ToolCallFormat::Hermes)));
+        assert_eq!(unknown.check_tools(&req("required")), Err(ToolError::UnknownFormat));
         let out = hermes.render_with(&[], &RenderArgs { tools: Some(&req("auto").tools), ..Default::default() }).unwrap();
         assert_eq!(out, r#"<tools>[{"type": "function", "function": {"name": "f"}}]</tools> <tool_call>"#);
     }
