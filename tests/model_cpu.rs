@@ -4,9 +4,9 @@
 //! 0.1; see tests/common/reference.rs). The CPU kernels round activations to
 //! 16 bits inside quantized dot products (src/cpu/matmul/act.rs: ~1/258 of
 //! the rounding of llama.cpp's 8-bit CPU kernels), so the targets are the
-//! f32-activation ones the GPU path meets (`reference::cases`,
-//! `Activations::F32`), not llama.cpp's 8-bit-activation CPU run, which
-//! differs from them by up to ~0.7 (shared/reference/README.md).
+//! f32-activation ones the GPU path meets (`reference::cases`), not
+//! llama.cpp's 8-bit-activation CPU run, which differs from them by up to
+//! ~0.7 (shared/reference/README.md).
 //! The tiny models run on the CPU backend in `common::tiny::check_tiny`
 //! (tests/model_tiny*.rs).
 

@@ -20,32 +20,11 @@ pub struct Case {
     pub want_top: Vec<(u32, f32)>,
 }
 
-/// Which of llama.cpp's runs a backend is compared with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activations {
-    /// The weights dequantized to f32, activations in f32 (`*_f32_activations`):
-    /// the GPU kernels' arithmetic, and the target of the CPU backend's
-    /// 16-bit-activation kernels (tests/model_cpu.rs).
-    F32,
-    /// The quantized file on llama.cpp's CPU kernels, which round activations
-    /// to 8 bits inside quantized dot products (`greedy_ids`,
-    /// `first_step_top20_logits`): what tabllm's CPU backend computed before
-    /// its kernels moved to 16-bit activations.
-    Q8,
-}
-
 /// Every `greedy` and `chat` case of a reference file, with its prompt ids
-/// and the f32-activation targets.
+/// and the f32-activation targets (the GPU kernels' arithmetic, and that of
+/// the CPU backend's 16-bit-activation kernels).
 pub fn cases(file: &str) -> Vec<Case> {
-    cases_for(file, Activations::F32)
-}
-
-/// The same cases with the targets of `activations`.
-pub fn cases_for(file: &str, activations: Activations) -> Vec<Case> {
-    let (ids, top) = match activations {
-        Activations::F32 => ("greedy_ids_f32_activations", "first_step_top20_logits_f32_activations"),
-        Activations::Q8 => ("greedy_ids", "first_step_top20_logits"),
-    };
+    let (ids, top) = ("greedy_ids_f32_activations", "first_step_top20_logits_f32_activations");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(super::shared(file)).unwrap()).unwrap();
     let mut v = Vec::new();
     for kind in ["greedy", "chat"] {
