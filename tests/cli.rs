@@ -210,10 +210,13 @@ fn generate_with_tools_renders_them_into_the_template_forces_calls_and_refuses_b
     // arguments to the tool's schema, so even random weights come back as a call.
     let bounded = dir.join("bounded-tools.json");
     std::fs::write(&bounded, r#"[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}}, "required": ["city"], "additionalProperties": false}}}]"#).unwrap();
-    for choice in ["required", r#"{"type": "function", "function": {"name": "get_weather"}}"#] {
+    // The same tool as pydantic writes it: the argument's type behind `$defs` / `$ref`.
+    let with_defs = dir.join("defs-tools.json");
+    std::fs::write(&with_defs, r##"[{"type": "function", "function": {"name": "get_weather", "parameters": {"$defs": {"City": {"type": "string", "maxLength": 12}}, "type": "object", "properties": {"city": {"$ref": "#/$defs/City"}}, "required": ["city"], "additionalProperties": false}}}]"##).unwrap();
+    for (choice, tools_file) in [("required", &bounded), (r#"{"type": "function", "function": {"name": "get_weather"}}"#, &bounded), ("required", &with_defs)] {
         for seed in ["0", "1", "2"] {
             let args = ["generate", "--model", model, "--messages", messages, "--max-tokens", "160", "--temperature", "0.8", "--seed", seed, "--json"];
-            let forced = tabllm(&[&args[..], &["--tools", bounded.to_str().unwrap(), "--tool-choice", choice]].concat());
+            let forced = tabllm(&[&args[..], &["--tools", tools_file.to_str().unwrap(), "--tool-choice", choice]].concat());
             assert_eq!(forced["finish_reason"], "tool_calls", "{choice} seed {seed}: {forced}");
             let calls = forced["tool_calls"].as_array().unwrap();
             assert_eq!(calls.len(), 1, "{forced}");
@@ -226,7 +229,10 @@ fn generate_with_tools_renders_them_into_the_template_forces_calls_and_refuses_b
     }
 
     let rf = r#"{"type":"json_object"}"#;
+    let unenforceable = dir.join("unique-tools.json");
+    std::fs::write(&unenforceable, r#"[{"type": "function", "function": {"name": "tag", "parameters": {"type": "object", "properties": {"tags": {"type": "array", "uniqueItems": true}}}}}]"#).unwrap();
     for (model, extra, expect) in [
+        (model, vec!["--tools", unenforceable.to_str().unwrap(), "--tool-choice", "required"], "tools[0].function.parameters: the keyword \"uniqueItems\" at /properties/tags/uniqueItems cannot be enforced"),
         (model, vec!["--tools", tools, "--tool-choice", "required", "--response-format", rf], "`response_format` cannot be combined with `tool_choice` `required`"),
         (model, vec!["--tools", bad_tools.to_str().unwrap()], "`tools[0].function.name` must be"),
         (smol_template.to_str().unwrap(), vec!["--tools", tools], "`tools` cannot be used with this model: its chat template does not take tools"),

@@ -195,7 +195,8 @@ struct GenerateArgs {
     tools: Option<PathBuf>,
     /// With --tools: `auto` (default), `none` (tools reach the template, the
     /// reply is not read for calls), or OpenAI's other forms as JSON
-    /// (`required` and a named function are refused: they need constrained decoding).
+    /// (`required` and a named function force one call: decoding follows the
+    /// template's call format and the tool's parameters schema).
     #[arg(long, requires = "tools")]
     tool_choice: Option<String>,
     /// With --tools: keep only the first call of a reply (parallel_tool_calls: false).

@@ -57,6 +57,9 @@ pub enum ConstraintError {
 #[derive(Clone, Debug)]
 pub struct Constraint {
     grammar: TopLevelGrammar,
+    /// The request field a grammar error is reported under (`None`:
+    /// `response_format`, see [`ConstraintError::Schema`]).
+    field: Option<String>,
 }
 
 /// How generated JSON is spaced: `json.dumps`'s default separators, no other
@@ -105,14 +108,20 @@ impl Constraint {
             return Err(ConstraintError::UnsupportedKeyword { field: field.into(), keyword, pointer });
         }
         json_options().apply_to(&mut schema);
-        Ok(Self { grammar: TopLevelGrammar::from_json_schema(schema) })
+        Ok(Self { grammar: TopLevelGrammar::from_json_schema(schema), field: None })
     }
 
     /// Output in the language of a Lark grammar (llguidance's dialect: a
     /// `start` rule, lexemes as strings or regular expressions, `%json`
     /// for embedded schemas). Syntax errors surface from [`ConstraintState::new`].
     pub fn from_lark(grammar: &str) -> Self {
-        Self { grammar: TopLevelGrammar::from_lark(grammar.to_string()) }
+        Self { grammar: TopLevelGrammar::from_lark(grammar.to_string()), field: None }
+    }
+
+    /// The same constraint, its grammar errors reported as errors of the
+    /// request field `field` (e.g. `tool_choice` for a forced tool call).
+    pub fn for_field(self, field: &str) -> Self {
+        Self { field: Some(field.to_string()), ..self }
     }
 }
 
@@ -166,12 +175,23 @@ impl ConstraintState {
     /// Compiles `constraint` for `vocab`; grammar errors are reported here,
     /// before any token is generated.
     pub fn new(vocab: Arc<ConstraintVocab>, constraint: &Constraint) -> Result<Self, ConstraintError> {
-        let parser = vocab.factory.create_parser(constraint.grammar.clone()).map_err(|e| ConstraintError::Schema(e.to_string()))?;
+        let refused = |message: String| match &constraint.field {
+            Some(field) => ConstraintError::Field { field: field.clone(), message: format!("the grammar cannot be compiled: {message}") },
+            None => ConstraintError::Schema(message),
+        };
+        let parser = vocab.factory.create_parser(constraint.grammar.clone()).map_err(|e| refused(e.to_string()))?;
         let matcher = Matcher::new(Ok(parser));
         if let Some(e) = matcher.get_error() {
-            return Err(ConstraintError::Schema(e));
+            return Err(refused(e));
         }
-        Ok(Self { matcher, vocab, mask: None })
+        let mut state = Self { matcher, vocab, mask: None };
+        // The first mask now: a grammar that admits no output at all (a
+        // schema that only refers to itself) is refused before any work.
+        state.prepare().map_err(|e| match e {
+            ConstraintError::Parser(m) => refused(format!("it admits no output ({})", m.lines().next().unwrap_or_default())),
+            e => e,
+        })?;
+        Ok(state)
     }
 
     /// Computes the next token's mask now (e.g. while the GPU runs the step

@@ -323,7 +323,7 @@ impl Engine {
     /// where they are one (see [`forced_call_grammar`](crate::tokenizer::forced_call_grammar));
     /// `None` for `auto` / `none`.
     pub fn forced_tool_grammar(&self, tools: &ToolRequest, format: ToolCallFormat) -> Option<String> {
-        crate::tokenizer::forced_call_grammar(format, &tools.tools, &tools.choice, tools.parallel, &|m| self.tokenizer.token_id(m), &crate::constrain::set_json_spacing)
+        crate::tokenizer::forced_call_grammar(format, &tools.tools, &tools.choice, &|m| self.tokenizer.token_id(m), &crate::constrain::set_json_spacing)
     }
 
     /// The constraint a request decodes under: the forced call of a
@@ -332,12 +332,26 @@ impl Engine {
     /// ([`ToolError::ForcedWithResponseFormat`]).
     pub fn request_constraint(&self, tools: Option<&ToolRequest>, format: Option<ToolCallFormat>, response_format: Option<Constraint>) -> Result<Option<Constraint>, EngineError> {
         let forced = match (tools, format) {
-            (Some(t), Some(f)) => self.forced_tool_grammar(t, f).map(|g| (t.choice.describe(), g)),
+            (Some(t), Some(f)) => self.forced_tool_grammar(t, f).map(|g| (t, g)),
             _ => None,
         };
         match (forced, response_format) {
-            (Some((choice, _)), Some(_)) => Err(ToolError::ForcedWithResponseFormat(choice).into()),
-            (Some((_, grammar)), None) => Ok(Some(Constraint::from_lark(&grammar))),
+            (Some((t, _)), Some(_)) => Err(ToolError::ForcedWithResponseFormat(t.choice.describe()).into()),
+            (Some((t, grammar)), None) => {
+                // The arguments follow each tool's schema: a keyword that cannot be
+                // enforced is refused as response_format's are, naming the tool.
+                let forced = |tool: &serde_json::Value| match &t.choice {
+                    crate::tokenizer::ToolChoice::Function(name) => tool["function"]["name"].as_str() == Some(name.as_str()),
+                    _ => true,
+                };
+                for (i, tool) in t.tools.iter().enumerate().filter(|(_, tool)| forced(tool)) {
+                    if let Some(pointer) = tool["function"].get("parameters").and_then(crate::constrain::unsupported_keyword) {
+                        let keyword = pointer.rsplit('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~");
+                        return Err(ConstraintError::UnsupportedKeyword { field: format!("tools[{i}].function.parameters"), keyword, pointer }.into());
+                    }
+                }
+                Ok(Some(Constraint::from_lark(&grammar).for_field("tools")))
+            }
             (None, rf) => Ok(rf),
         }
     }

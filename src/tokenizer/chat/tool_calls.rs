@@ -410,9 +410,48 @@ impl ToolCallStream {
     }
 }
 
+/// Moves `schema`'s `$defs` and `definitions` into `defs` as `<prefix><name>`
+/// and rewrites every `$ref` into them (`#/$defs/N…`, `#/definitions/N…`)
+/// to `#/$defs/<prefix>N…`, so the schema can sit anywhere below the root
+/// that holds `defs`.
+fn hoist_defs(schema: &mut Json, prefix: &str, defs: &mut serde_json::Map<String, Json>) {
+    fn rewrite(v: &mut Json, prefix: &str) {
+        match v {
+            Json::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    match (k.as_str(), x) {
+                        ("$ref", Json::String(r)) => {
+                            for root in ["#/$defs/", "#/definitions/"] {
+                                if let Some(rest) = r.strip_prefix(root) {
+                                    *r = format!("#/$defs/{prefix}{rest}");
+                                    break;
+                                }
+                            }
+                        }
+                        (_, x) => rewrite(x, prefix),
+                    }
+                }
+            }
+            Json::Array(a) => a.iter_mut().for_each(|x| rewrite(x, prefix)),
+            _ => {}
+        }
+    }
+    rewrite(schema, prefix);
+    if let Json::Object(m) = schema {
+        for key in ["$defs", "definitions"] {
+            if let Some(Json::Object(d)) = m.remove(key) {
+                for (name, def) in d {
+                    defs.insert(format!("{prefix}{name}"), def);
+                }
+            }
+        }
+    }
+}
+
 /// A grammar (llguidance's Lark syntax) that admits exactly a reply calling
-/// the tools `tool_choice` asks for: `required` any of them (one, or with
-/// `parallel` one or more), a named one that function once. Arguments follow
+/// the tools `tool_choice` asks for, once: `required` any one of them, a named
+/// one that function (one call is what `required` asks for; a small model held
+/// to "one or more" repeats the same call until max_tokens). Arguments follow
 /// each tool's `parameters` schema (any object when it has none). A marker
 /// that is one token of the vocabulary (`token_id(marker)`) is written as
 /// that token (`<[id]>`), so the model emits the special token it was trained
@@ -426,7 +465,6 @@ pub fn forced_call_grammar(
     format: ToolCallFormat,
     tools: &[Json],
     choice: &ToolChoice,
-    parallel: bool,
     token_id: &dyn Fn(&str) -> Option<u32>,
     spacing: &dyn Fn(&mut Json),
 ) -> Option<String> {
@@ -435,16 +473,20 @@ pub fn forced_call_grammar(
         ToolChoice::Required => tools.iter().collect(),
         ToolChoice::Function(name) => tools.iter().filter(|t| t["function"]["name"].as_str() == Some(name)).collect(),
     };
-    let many = parallel && *choice == ToolChoice::Required;
     let args_key = if format == ToolCallFormat::Llama3 { "parameters" } else { "arguments" };
+    // Each tool's `$defs` / `definitions` move to the root of the call schema
+    // (its `#/…` refs would otherwise point at the wrong object once the
+    // parameters sit under `arguments`), renamed `<tool>.<def>`.
+    let mut defs = serde_json::Map::new();
     let variants: Vec<Json> = wanted
         .iter()
         .map(|t| {
             let f = &t["function"];
-            let params = match f.get("parameters") {
+            let mut params = match f.get("parameters") {
                 Some(p @ Json::Object(_)) => p.clone(),
                 _ => serde_json::json!({"type": "object"}),
             };
+            hoist_defs(&mut params, &format!("{}.", f["name"].as_str().unwrap_or_default()), &mut defs);
             let mut props = serde_json::Map::new();
             props.insert("name".into(), serde_json::json!({"const": f["name"]}));
             props.insert(args_key.into(), params);
@@ -458,31 +500,27 @@ pub fn forced_call_grammar(
         .collect();
     let mut call_schema = if variants.len() == 1 { variants[0].clone() } else { serde_json::json!({"anyOf": variants}) };
     if format != ToolCallFormat::Mistral {
+        if !defs.is_empty() {
+            call_schema["$defs"] = Json::Object(defs.clone());
+        }
         spacing(&mut call_schema);
     }
     let marker = |m: &str| match token_id(m) {
         Some(id) => format!("<[{id}]>"),
         None => serde_json::to_string(m).unwrap_or_default(),
     };
-    let rep = if many { "+" } else { "" };
     let g = match format {
         ToolCallFormat::Hermes => format!(
-            "start: tool_call{rep}\ntool_call: {} \"\\n\" call \"\\n\" {} \"\\n\"?\ncall: %json {}\n",
+            "start: tool_call\ntool_call: {} \"\\n\" call \"\\n\" {} \"\\n\"?\ncall: %json {}\n",
             marker(HERMES_OPEN),
             marker(HERMES_CLOSE),
             call_schema
         ),
-        ToolCallFormat::Llama3 => {
-            if many {
-                format!("start: call (\"; \" call)*\ncall: %json {call_schema}\n")
-            } else {
-                format!("start: call\ncall: %json {call_schema}\n")
-            }
-        }
+        ToolCallFormat::Llama3 => format!("start: call\ncall: %json {call_schema}\n"),
         ToolCallFormat::Mistral => {
-            let mut list = serde_json::json!({"type": "array", "items": call_schema, "minItems": 1});
-            if !many {
-                list["maxItems"] = 1.into();
+            let mut list = serde_json::json!({"type": "array", "items": call_schema, "minItems": 1, "maxItems": 1});
+            if !defs.is_empty() {
+                list["$defs"] = Json::Object(defs);
             }
             spacing(&mut list);
             format!("start: {} calls\ncalls: %json {list}\n", marker(MISTRAL_CALLS))
@@ -714,6 +752,22 @@ mod tests {
     }
 
     #[test]
+    fn forced_grammars_hoist_each_tools_defs_to_the_root() {
+        // As pydantic / zod write parameters: the refs point at the parameters' own root.
+        let city = json!({"type": "object", "properties": {"name": {"type": "string"}}});
+        let tools = vec![json!({"type": "function", "function": {"name": "get_weather", "parameters": {
+            "$defs": {"City": city}, "type": "object", "properties": {"city": {"$ref": "#/$defs/City"}, "near": {"$ref": "#/definitions/City/properties/name"}},
+            "definitions": {"City": city}}}})];
+        let g = forced_call_grammar(ToolCallFormat::Llama3, &tools, &ToolChoice::Required, &|_| None, &|_: &mut Json| {}).unwrap();
+        let schema: Json = serde_json::from_str(g.strip_prefix("start: call\ncall: %json ").unwrap().trim_end()).unwrap();
+        assert_eq!(schema["$defs"]["get_weather.City"], city);
+        let params = &schema["properties"]["parameters"];
+        assert_eq!(params["properties"]["city"]["$ref"], "#/$defs/get_weather.City");
+        assert_eq!(params["properties"]["near"]["$ref"], "#/$defs/get_weather.City/properties/name");
+        assert!(params.get("$defs").is_none() && params.get("definitions").is_none(), "{params}");
+    }
+
+    #[test]
     fn forced_grammars_by_family() {
         let tools = vec![
             json!({"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}),
@@ -727,17 +781,17 @@ mod tests {
         let named = ToolChoice::Function("get_weather".into());
         // Spacing options are the constraint module's business: none here.
         let none = |_: &mut Json| {};
-        assert_eq!(forced_call_grammar(ToolCallFormat::Hermes, &tools, &ToolChoice::Auto, true, &ids, &none), None);
+        assert_eq!(forced_call_grammar(ToolCallFormat::Hermes, &tools, &ToolChoice::Auto, &ids, &none), None);
         assert_eq!(
-            forced_call_grammar(ToolCallFormat::Hermes, &tools, &named, true, &ids, &none).unwrap(),
+            forced_call_grammar(ToolCallFormat::Hermes, &tools, &named, &ids, &none).unwrap(),
             "start: tool_call\ntool_call: <[151657]> \"\\n\" call \"\\n\" <[151658]> \"\\n\"?\ncall: %json {\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"get_weather\"},\"arguments\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}},\"required\":[\"name\",\"arguments\"],\"additionalProperties\":false}\n"
         );
         assert_eq!(
-            forced_call_grammar(ToolCallFormat::Llama3, &tools[1..], &ToolChoice::Required, false, &ids, &none).unwrap(),
+            forced_call_grammar(ToolCallFormat::Llama3, &tools[1..], &ToolChoice::Required, &ids, &none).unwrap(),
             "start: call\ncall: %json {\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"now\"},\"parameters\":{\"type\":\"object\"}},\"required\":[\"name\",\"parameters\"],\"additionalProperties\":false}\n"
         );
-        let g = forced_call_grammar(ToolCallFormat::Mistral, &tools, &ToolChoice::Required, true, &|_| None, &none).unwrap();
+        let g = forced_call_grammar(ToolCallFormat::Mistral, &tools, &ToolChoice::Required, &|_| None, &none).unwrap();
         assert!(g.starts_with("start: \"[TOOL_CALLS]\" calls\ncalls: %json {\"type\":\"array\",\"items\":{\"anyOf\":["), "{g}");
-        assert!(g.contains("\"id\":{\"type\":\"string\",\"pattern\":\"^[a-zA-Z0-9]{9}$\"}") && g.contains("\"minItems\":1") && !g.contains("maxItems"), "{g}");
+        assert!(g.contains("\"id\":{\"type\":\"string\",\"pattern\":\"^[a-zA-Z0-9]{9}$\"}") && g.contains("\"minItems\":1") && g.contains("\"maxItems\":1"), "{g}");
     }
 }
