@@ -43,8 +43,9 @@ export interface EngineOptions {
    * about 3.6 GB of weights and KV cache) when the browser has no WebGPU, no
    * adapter, or only a software rasterizer such as SwiftShader, where the CPU
    * is faster. `'webgpu'` fails with `webgpu_unavailable` without WebGPU;
-   * `'cpu'` refuses the WebGPU-only options below. `engine.info.backend` and
-   * `backend_reason` say what was chosen. */
+   * `'cpu'` refuses the WebGPU-only options below; with `'auto'` they apply
+   * when WebGPU is chosen. `engine.info.backend` and `backend_reason` say what
+   * was chosen. */
   backend?: 'auto' | 'webgpu' | 'cpu';
   /** WebGPU only. Pretend the device allows at most this many bytes per storage binding (testing small devices): an integer from 2^20 up. */
   maxBindingSize?: number;

@@ -589,6 +589,9 @@ fn bench(mut a: BenchArgs) -> Result<()> {
     let peak = bw.as_ref().map(|r| r.peak_gbps).unwrap_or(0.0);
     let roof = tp.decode.as_ref().map(|d| bench::roofline(d.bytes_per_token, d.decode_tok_s, peak));
 
+    if a.profile && m.gpu_context().is_none() {
+        return Err("--profile times GPU kernels one by one; the CPU backend has none (drop --profile or use --backend webgpu)".into());
+    }
     let profile: Vec<serde_json::Value> = if a.profile {
         [("decode", 1usize), ("prefill", m.max_batch() as usize)]
             .into_iter()
