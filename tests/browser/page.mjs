@@ -90,13 +90,19 @@ async function smollm2() {
   });
 
   await check('SmolLM2 answers a chat message greedily, streamed, with tok/s from timings', async () => {
+    // Every text the reply shows on its way, recorded in the page (polling
+    // from here misses them on a fast backend: 24 tokens can take half a second).
+    await page.evaluate(() => {
+      window.replyTexts = [];
+      new MutationObserver(() => {
+        const t = document.querySelector('#log .msg.assistant .md')?.textContent;
+        if (t && window.replyTexts.at(-1) !== t) window.replyTexts.push(t);
+      }).observe(document.getElementById('log'), { subtree: true, childList: true, characterData: true });
+    });
     await send(page, reference.messages[0].content);
-    const texts = new Set();
-    while ((await state(page)) === 'generating') {
-      texts.add(await page.textContent('#log .msg.assistant .md'));
-      await page.waitForTimeout(250);
-    }
+    while ((await state(page)) === 'generating') await page.waitForTimeout(100);
     await waitReady(page, 10_000);
+    const texts = new Set(await page.evaluate(() => window.replyTexts));
     const r = await page.evaluate(() => window.lastResult);
     console.log(`  "${r.choices[0].message.content}" — ${await page.textContent('#log .msg.assistant .meta')}`);
     assert.ok(texts.size > 3, `the reply did not stream: ${[...texts]}`);
