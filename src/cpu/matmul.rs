@@ -52,7 +52,7 @@ mod legacy;
 #[path = "matmul/simd.rs"]
 pub mod simd;
 
-use crate::quant::{bytes_for, is_supported, GgmlType, QuantError};
+use crate::quant::{is_supported, matrix_row_bytes, GgmlType, QuantError};
 use act::{BlockQ16K, BlockQ16_1};
 use std::cell::RefCell;
 use std::ops::Range;
@@ -168,18 +168,7 @@ pub fn matmul(
     if !is_supported(ty) {
         return Err(QuantError::Unsupported(ty).into());
     }
-    let row_bytes = bytes_for(ty, cols)?;
-    let expected = row_bytes.checked_mul(n_rows).ok_or(QuantError::Length {
-        expected: usize::MAX,
-        got: w.len(),
-    })?;
-    if w.len() != expected {
-        return Err(QuantError::Length {
-            expected,
-            got: w.len(),
-        }
-        .into());
-    }
+    let row_bytes = matrix_row_bytes(ty, cols, n_rows, w.len())?;
     if rows.start > rows.end || rows.end > n_rows {
         return Err(MatmulError::Rows {
             start: rows.start,

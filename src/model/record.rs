@@ -108,8 +108,7 @@ pub trait Recorder {
 
     /// x[t, :] = scale · token_embd[ids[t], :]
     fn embed(&self, token_embd: &Self::Tensor, scale: f32) -> Result<Vec<Self::Op>, ModelError>;
-    /// y[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) · g over rows of `dim`,
-    /// `rows_per_token` rows per token.
+    /// y[t, :] = x[t, :] / sqrt(mean(x[t, :]²) + eps) · g, one row of `dim` per token.
     fn rmsnorm(&self, name: &str, x: Act, g: &Self::Tensor, y: Act, dim: u32, eps: f32) -> Result<Self::Op, ModelError>;
     /// The same norm in place, over `rows_per_token` heads of `dim` per token (QK norm).
     fn rmsnorm_in_place(&self, name: &str, x: Act, g: &Self::Tensor, dim: u32, rows_per_token: u32, eps: f32) -> Result<Self::Op, ModelError>;

@@ -68,6 +68,17 @@ pub fn bytes_for(ty: GgmlType, n: usize) -> Result<usize, QuantError> {
         .ok_or(QuantError::PartialBlock { ty, n })
 }
 
+/// Bytes per row of a `rows` × `cols` matrix of `ty`, checking that the
+/// matrix takes exactly `got` bytes (the weights handed to a matvec).
+pub fn matrix_row_bytes(ty: GgmlType, cols: usize, rows: usize, got: usize) -> Result<usize, QuantError> {
+    let row_bytes = bytes_for(ty, cols)?;
+    let expected = row_bytes.checked_mul(rows).ok_or(QuantError::Length { expected: usize::MAX, got })?;
+    if got != expected {
+        return Err(QuantError::Length { expected, got });
+    }
+    Ok(row_bytes)
+}
+
 /// Decodes `out.len()` weights of type `ty` from `bytes`, which must be exactly
 /// the bytes those weights take.
 pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
@@ -141,17 +152,7 @@ pub fn matvec_ref(
             got: x.len(),
         });
     }
-    let row_bytes = bytes_for(ty, cols)?;
-    let expected = row_bytes.checked_mul(rows).ok_or(QuantError::Length {
-        expected: usize::MAX,
-        got: w.len(),
-    })?;
-    if w.len() != expected {
-        return Err(QuantError::Length {
-            expected,
-            got: w.len(),
-        });
-    }
+    let row_bytes = matrix_row_bytes(ty, cols, rows, w.len())?;
     let mut row = vec![0.0f32; cols];
     let mut y = Vec::with_capacity(rows);
     for r in 0..rows {
