@@ -7,7 +7,11 @@ use crate::quant::GgmlType;
 
 /// Rows [row_start, row_start + rows) of a tensor, in one buffer.
 pub struct TensorPart {
-    pub buffer: wgpu::Buffer,   // (rows, row_bytes) raw GGUF bytes, padded to 4
+    pub buffer: wgpu::Buffer,   // (rows, row_bytes) raw GGUF bytes from byte `offset`, padded to 4
+    /// Where the part starts in `buffer`: 0 for a buffer of its own; a
+    /// segment's offset when streamed straight into a packed group
+    /// ([`GpuTensor::segment_of`]).
+    pub offset: u64,
     pub row_start: u64,
     pub rows: u64,
 }
@@ -40,7 +44,7 @@ impl GpuTensor {
             let n = rows_per_part.min(rows - row_start);
             let label = format!("{name}[{row_start}..{}]", row_start + n);
             let buffer = super::buffers::storage_buffer(ctx, &label, n * row_bytes);
-            parts.push(TensorPart { buffer, row_start, rows: n });
+            parts.push(TensorPart { buffer, offset: 0, row_start, rows: n });
             row_start += n;
         }
         Ok(Self {
@@ -53,6 +57,24 @@ impl GpuTensor {
             written: 0,
             carry: Vec::with_capacity(4),
         })
+    }
+
+    /// A tensor of `n_bytes` that streams into `buffer` from byte `offset`
+    /// (a multiple of 4), in one part: a segment of a packed group
+    /// (`gpu::PackedTensors::plan`), so packing needs no copy and no second
+    /// allocation. The caller sized `buffer` to hold it.
+    pub fn segment_of(buffer: &wgpu::Buffer, offset: u64, name: &str, ty: GgmlType, dims: &[u64], n_bytes: u64) -> Self {
+        let rows: u64 = dims.iter().skip(1).product::<u64>().max(1);
+        Self {
+            name: name.to_string(),
+            ty,
+            dims: dims.to_vec(),
+            row_bytes: n_bytes / rows,
+            n_bytes,
+            parts: vec![TensorPart { buffer: buffer.clone(), offset, row_start: 0, rows }],
+            written: 0,
+            carry: Vec::with_capacity(4),
+        }
     }
 
     pub fn cols(&self) -> u64 {
@@ -110,7 +132,7 @@ impl GpuTensor {
             }
             let n = ((end - offset) as usize).min(data.len());
             let padded = n.next_multiple_of(4).min(data.len());
-            queue.write_buffer(&part.buffer, offset - start, &data[..padded]);
+            queue.write_buffer(&part.buffer, part.offset + offset - start, &data[..padded]);
             offset += padded as u64;
             data = &data[padded..];
         }

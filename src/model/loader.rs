@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{forward::GpuForward, Model, ModelConfig, ModelError, PrefillPath};
 use crate::cpu::{CpuForward, CpuTensor};
 use crate::gguf::{Event, Header, StreamParser};
-use crate::gpu::{GpuContext, GpuTensor};
+use crate::gpu::{GpuContext, GpuTensor, PackedTensors};
 use crate::quant::GgmlType;
 
 /// Where the weights go.
@@ -112,6 +112,8 @@ struct Loading {
     done_headers: Vec<Header>,
     unflushed: u64,
     unflushed_writes: u32,
+    /// The previous flush's submission: the next flush waits for it (natively).
+    flushed: Option<wgpu::SubmissionIndex>,
     done: usize,
     total: usize,
 }
@@ -179,6 +181,7 @@ impl ModelLoader {
         self.bytes_read += chunk.len() as u64;
         let device = &self.device;
         let n_ctx = self.opts.n_ctx;
+        let fuse = self.opts.fuse;
         let loading = &mut self.loading;
         let tensors = &mut self.part.tensors;
         let part_index = loading.as_ref().map_or(0, |l| l.done_headers.len() as u32);
@@ -193,7 +196,7 @@ impl ModelLoader {
                     if let (Device::Cpu, Some(c)) = (device, l.config.as_ref()) {
                         check_cpu_memory(c, h, n_ctx)?;
                     }
-                    *tensors = allocate(device, h, l.config.as_ref())?;
+                    *tensors = allocate(device, h, l.config.as_ref(), fuse)?;
                     l.total += tensors.iter().flatten().count();
                 }
                 Event::TensorBytes { index, bytes, .. } => {
@@ -204,7 +207,7 @@ impl ModelLoader {
                             l.unflushed += bytes.len() as u64;
                             l.unflushed_writes += 1;
                             if l.unflushed >= FLUSH_EVERY_BYTES || l.unflushed_writes >= FLUSH_EVERY_WRITES {
-                                flush(ctx)?;
+                                l.flushed = Some(flush(ctx, l.flushed.take())?);
                                 l.unflushed = 0;
                                 l.unflushed_writes = 0;
                             }
@@ -239,11 +242,11 @@ impl ModelLoader {
     fn end_part(&mut self) -> Result<(), ModelError> {
         let part = std::mem::replace(&mut self.part, Part { parser: StreamParser::new(), tensors: Vec::new() });
         part.parser.finish()?;
-        if let Device::Gpu(ctx) = &self.device {
-            flush(ctx)?;
-        }
         let header = part.parser.into_header().ok_or(ModelError::Incomplete)?;
         let l = self.loading.as_mut().ok_or(ModelError::Incomplete)?;
+        if let Device::Gpu(ctx) = &self.device {
+            l.flushed = Some(flush(ctx, l.flushed.take())?);
+        }
         l.unflushed = 0;
         for (info, t) in header.tensors.iter().zip(part.tensors) {
             if let Some(t) = t {
@@ -336,7 +339,7 @@ fn first_part(h: &Header) -> Result<Loading, ModelError> {
         super::Arch::from_name(h.architecture()?)?;
         None
     };
-    Ok(Loading { config, parts, done_tensors: HashMap::new(), done_headers: Vec::new(), unflushed: 0, unflushed_writes: 0, done: 0, total: 0 })
+    Ok(Loading { config, parts, done_tensors: HashMap::new(), done_headers: Vec::new(), unflushed: 0, unflushed_writes: 0, flushed: None, done: 0, total: 0 })
 }
 
 /// A part must say which one it is (`split.no`, 0-based) when there are several.
@@ -370,7 +373,7 @@ fn check_cpu_memory(c: &ModelConfig, h: &Header, n_ctx: Option<u32>) -> Result<(
 /// Buffers for the tensors of this part the forward pass reads. Without a
 /// configuration yet (split models) every tensor of a type the kernels can
 /// read is kept; `finish` drops those the model does not need.
-fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>) -> Result<Vec<Option<Slot>>, ModelError> {
+fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>, fuse: bool) -> Result<Vec<Option<Slot>>, ModelError> {
     let keep: Box<dyn Fn(&crate::gguf::TensorInfo) -> bool> = match config {
         Some(c) => {
             let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
@@ -378,10 +381,18 @@ fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>) -> Result
         }
         None => Box::new(|t| t.ggml_type == GgmlType::F32 || crate::kernels::gpu_supports(t.ggml_type)),
     };
+    let mut segments = match (device, config) {
+        (Device::Gpu(ctx), Some(c)) if fuse => plan_fused_groups(ctx, h, c),
+        _ => HashMap::new(),
+    };
     let mut tensors = Vec::with_capacity(h.tensors.len());
     for info in &h.tensors {
         tensors.push(match (keep(info), device) {
             (false, _) => None,
+            (true, Device::Gpu(_)) if segments.contains_key(&info.name) => {
+                let (buffer, offset) = segments.remove(&info.name).ok_or(ModelError::Incomplete)?;
+                Some(Slot::Gpu(GpuTensor::segment_of(&buffer, offset, &info.name, info.ggml_type, &info.dims, info.n_bytes)))
+            }
             (true, Device::Gpu(ctx)) => Some(Slot::Gpu(GpuTensor::allocate(ctx, &info.name, info.ggml_type, &info.dims, info.n_bytes)?)),
             (true, Device::Cpu) => Some(Slot::Cpu(CpuTensor::allocate(&info.name, info.ggml_type, &info.dims, info.n_bytes)?)),
         });
@@ -390,6 +401,35 @@ fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>) -> Result
         ctx.check()?;
     }
     Ok(tensors)
+}
+
+/// The buffers of the fused groups (`weights::fused_groups`) this header
+/// holds whole and that fit one binding, allocated now so their tensors
+/// stream straight into them: by tensor name, (the group's buffer, the
+/// tensor's offset in it). Packing after the load instead would copy, and
+/// hold every packed byte twice for a while (an 8B Q4_K_M: 7.3 GB peak for
+/// 4.9 GB of weights, measured on lavapipe).
+fn plan_fused_groups(ctx: &GpuContext, h: &Header, c: &ModelConfig) -> HashMap<String, (wgpu::Buffer, u64)> {
+    let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
+    let by_name: HashMap<&str, &crate::gguf::TensorInfo> = h.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut out = HashMap::new();
+    for l in 0..c.n_layers {
+        for (label, names) in super::weights::fused_groups(l) {
+            let Some(infos) = names.iter().map(|n| by_name.get(n.as_str()).copied()).collect::<Option<Vec<_>>>() else {
+                continue; // not all in this file: assembly reports what is missing
+            };
+            // Only formats the GPU runs (an unsupported one fails later, by name).
+            if infos.iter().any(|t| !crate::kernels::gpu_supports(t.ggml_type)) {
+                continue;
+            }
+            let Some((offsets, total)) = PackedTensors::layout(&infos.iter().map(|t| t.n_bytes).collect::<Vec<_>>(), limit) else {
+                continue; // over the binding limit: separate tensors, unfused ops
+            };
+            let buffer = crate::gpu::storage_buffer(ctx, &label, total);
+            out.extend(names.into_iter().zip(offsets).map(|(n, o)| (n, (buffer.clone(), o))));
+        }
+    }
+    out
 }
 
 /// One header for a split model: the first part's metadata with every part's
@@ -407,13 +447,23 @@ fn merge_parts(headers: &[Header]) -> Result<Header, ModelError> {
     Ok(merged)
 }
 
-/// Submits staged writes so their host copies are released.
-fn flush(ctx: &GpuContext) -> Result<(), ModelError> {
-    ctx.queue.submit([]);
+/// Submits staged writes so their host copies are released, and returns the
+/// submission. Natively it first waits for `previous` (the last flush's):
+/// wgpu frees a staged write only once the GPU ran its submission, and a
+/// driver slower than the file (lavapipe copies on the CPU) let them pile up
+/// to gigabytes on an 8B model; so at most two flushes' writes are ever held
+/// on the host. In the browser the GPU process paces `writeBuffer` itself.
+fn flush(ctx: &GpuContext, previous: Option<wgpu::SubmissionIndex>) -> Result<wgpu::SubmissionIndex, ModelError> {
+    let submitted = ctx.queue.submit([]);
     #[cfg(not(target_arch = "wasm32"))]
-    let _ = ctx.device.poll(wgpu::PollType::Poll);
+    let _ = ctx.device.poll(match previous {
+        Some(index) => wgpu::PollType::Wait { submission_index: Some(index), timeout: None },
+        None => wgpu::PollType::Poll,
+    });
+    #[cfg(target_arch = "wasm32")]
+    let _ = previous;
     ctx.check()?;
-    Ok(())
+    Ok(submitted)
 }
 
 /// Native convenience: stream a file from disk in `chunk` byte reads.

@@ -4,7 +4,8 @@
 //! load plan (`ModelConfig::tensor_plan`) and the recorder both go through it.
 //!
 //! With fusion on, each layer's q|k|v and gate|up are packed into one buffer
-//! each (GPU copies at load, see `gpu::PackedTensors`) for the fused kernels;
+//! each (streamed there by the loader, see [`fused_groups`] and
+//! `gpu::PackedTensors`) for the fused kernels;
 //! a group that cannot be packed on this device (a tensor split across
 //! bindings, or the group over the binding limit) stays separate and runs
 //! the unfused ops.
@@ -59,6 +60,18 @@ impl LayerTensor {
         };
         format!("blk.{l}.{suffix}")
     }
+}
+
+/// The fused groups of layer `l`, each as (buffer label, GGUF names in
+/// packing order): q|k|v for `attn_qkv`, gate|up for `ffn_gate_up`. The
+/// loader allocates a group's buffer from this and streams the tensors into
+/// it; [`Weights::assemble`] finds them there.
+pub fn fused_groups(l: u32) -> [(String, Vec<String>); 2] {
+    use LayerTensor::*;
+    [
+        (format!("blk.{l}.attn_qkv"), [AttnQ, AttnK, AttnV].map(|t| t.gguf_name(l)).to_vec()),
+        (format!("blk.{l}.ffn_gate_up"), [FfnGate, FfnUp].map(|t| t.gguf_name(l)).to_vec()),
+    ]
 }
 
 /// Model-level tensor names.
@@ -146,7 +159,8 @@ impl<T: WeightTensor> Weights<T> {
             let ffn_down = t(FfnDown)?;
             let post_ffw_norm = if c.post_norms { Some(t(PostFfwNorm)?) } else { None };
 
-            let qkv = group(&format!("blk.{l}.attn_qkv"), vec![q, k, v])?;
+            let [(qkv_label, _), (gate_up_label, _)] = fused_groups(l);
+            let qkv = group(&qkv_label, vec![q, k, v])?;
             let attn_vectors = match &qkv {
                 Projections::Packed(_) => {
                     let mut v = vec![&attn_norm];
@@ -157,7 +171,7 @@ impl<T: WeightTensor> Weights<T> {
                 }
                 Projections::Separate(_) => None,
             };
-            let gate_up = group(&format!("blk.{l}.ffn_gate_up"), vec![gate, up])?;
+            let gate_up = group(&gate_up_label, vec![gate, up])?;
             layers.push(LayerWeights {
                 attn_norm,
                 qkv,
@@ -243,6 +257,11 @@ fn group(ctx: &GpuContext, label: &str, tensors: Vec<GpuTensor>, fuse: bool) -> 
     if !fuse {
         return Ok(Projections::Separate(tensors));
     }
+    // Streamed into one buffer already (the loader's plan), or copied now.
+    let tensors = match PackedTensors::from_segments(tensors) {
+        Ok(p) => return Ok(Projections::Packed(p)),
+        Err(t) => t,
+    };
     Ok(match PackedTensors::pack(ctx, label, tensors)? {
         Ok(p) => Projections::Packed(p),
         Err(t) => Projections::Separate(t),
