@@ -27,6 +27,10 @@ export interface LoadProgress {
   parts: number;
   /** True when every byte came from browser storage (no download). */
   from_cache: boolean;
+  /** The engine's wasm memory now, in bytes. It only grows, so the last event's
+   * value is the load's peak: the weights stream through a few chunks at a
+   * time (tests/browser/big-model.mjs holds a 4.9 GB model's load under 64 MiB). */
+  wasm_memory_bytes: number;
 }
 
 export interface EngineOptions {

@@ -254,6 +254,7 @@ function progress(phase, loaded, total, fraction, p, started, part, parts, fromC
     part,
     parts,
     from_cache: fromCache && phase !== 'device',
+    wasm_memory_bytes: wasmMemoryBytes(),
   };
 }
 

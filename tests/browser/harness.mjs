@@ -4,12 +4,27 @@
 // `await h.check(name, fn)` … `await h.done()`.
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const repo = new URL('../../', import.meta.url).pathname;
 export const shared = join(repo, '../shared/reference');
 export const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
+
+/** Installs pkg/ into tests/browser/app/node_modules/tabllm exactly as
+ * `npm publish` would ship it (`npm pack`, then the tarball unpacked), so the
+ * test app imports the package by name as an app does. */
+export function installPackage() {
+  const app = join(repo, 'tests/browser/app');
+  const packDir = mkdtempSync(join(tmpdir(), 'tabllm-pack-'));
+  const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', packDir], { cwd: join(repo, 'pkg'), encoding: 'utf8' }).trim().split('\n').pop();
+  rmSync(join(app, 'node_modules/tabllm'), { recursive: true, force: true });
+  mkdirSync(join(app, 'node_modules/tabllm'), { recursive: true });
+  execFileSync('tar', ['xzf', join(packDir, tgz), '-C', join(app, 'node_modules/tabllm'), '--strip-components=1']);
+  rmSync(packDir, { recursive: true, force: true });
+}
 
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];

@@ -4,19 +4,12 @@
 // Checks against llama.cpp's references in ../shared/reference.
 // Usage: node tests/browser/package.mjs   (after scripts/build-web.sh)
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { start, repo, shared, readJson } from './harness.mjs';
+import { start, repo, shared, readJson, installPackage } from './harness.mjs';
 
-// The package exactly as `npm publish` would ship it.
-const app = join(repo, 'tests/browser/app');
-const packDir = mkdtempSync(join(tmpdir(), 'tabllm-pack-'));
-const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', packDir], { cwd: join(repo, 'pkg'), encoding: 'utf8' }).trim().split('\n').pop();
-rmSync(join(app, 'node_modules/tabllm'), { recursive: true, force: true });
-mkdirSync(join(app, 'node_modules/tabllm'), { recursive: true });
-execFileSync('tar', ['xzf', join(packDir, tgz), '-C', join(app, 'node_modules/tabllm'), '--strip-components=1']);
+installPackage();
 
 mkdirSync(join(repo, 'models'), { recursive: true });
 copyFileSync(join(shared, 'tiny/tiny-llama-q4_0.gguf'), join(repo, 'models/tiny-llama-q4_0.gguf'));
