@@ -83,9 +83,10 @@ const fileSource = (blob) => ({
  *   Range request for the same version of the file); throws `download_failed`
  *   (`details.changed` when the server's file is not the one begun) or `aborted`.
  * - `commit()` stores a finished download (resolves to `{ error }` when it was
- *   not kept); `abort(err)` (a promise that never rejects) ends the download: the partial file is kept for a
- *   later load when `err` is a network failure (`download_failed`) or
- *   `aborted`, and deleted otherwise (a bad model, a file that changed).
+ *   not kept). `abort(err)` (a promise that never rejects) ends the download:
+ *   the partial file is kept for a later load when `err` is a network failure
+ *   (`download_failed`) or `aborted` (a closed tab keeps it too), and deleted
+ *   otherwise (a bad model, a file that changed, a failed commit).
  */
 export async function openPart(part, { cache, signal, testFaults = {} }) {
   if (part instanceof Blob) return fileSource(part);
