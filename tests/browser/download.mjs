@@ -116,19 +116,22 @@ async function openPage() {
 let page = await openPage();
 
 /** Starts a load of `path` in the page (greedy, 4 tokens of tiny's first
- * case): `window.pending` resolves to the engine info's cache fields and the
- * ids, or to the error; `window.controller` aborts it. */
+ * case): `window.pending` resolves to the engine info's cache fields, the
+ * ids and what the progress events counted (bytes_loaded: the last, the
+ * largest, whether it never went back), or to the error; `window.controller` aborts it. */
 const begin = (p, path, opts = {}) => p.evaluate(({ path, opts, prompt }) => {
   window.controller = new AbortController();
   window.pending = (async () => {
+    const seen = [];
     try {
-      const engine = await tabllm.createEngine({ model: path, context: 128, signal: window.controller.signal, ...opts });
+      const engine = await tabllm.createEngine({ model: path, context: 128, signal: window.controller.signal, onProgress: (p) => seen.push(p.bytes_loaded), ...opts });
       const out = await engine.completions.create({ prompt, temperature: 0, max_tokens: 4 });
       await engine.unload();
       const i = engine.info;
       return {
         ok: true, ids: out.timings.completion_ids, name: i.name, from_cache: i.from_cache, cache_validated: i.cache_validated,
         cache_error: i.cache_error, download_resumed_bytes: i.download_resumed_bytes, download_retries: i.download_retries,
+        progress: { last: seen.at(-1), max: Math.max(...seen), monotonic: seen.every((b, k) => k === 0 || b >= seen[k - 1]) },
       };
     } catch (e) {
       return { ok: false, code: e.code, message: e.message, details: e.details };
@@ -202,6 +205,7 @@ await check('a connection dropped inside the tensor data: resumed with Range fro
   console.log(`  dropped after ${DROP} of ${SIZE} bytes; resumed from ${DROP}; ${sent(reqs)} body bytes sent in all`);
   assert.equal(sent(reqs), SIZE);
   assert.equal(r.download_retries, 1);
+  assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true }, 'progress counts each byte once');
   assert.equal(r.from_cache, false);
   assert.equal(r.cache_error, null);
   assert.deepEqual(r.ids, plain);
@@ -247,6 +251,7 @@ await check('a tab closed mid-download: the next page resumes from the partial f
   assert.equal(all, half + SIZE - held);
   assert.ok(all - SIZE <= 64 * 1024, `${all - SIZE} bytes over the file's size`);
   assert.equal(r.download_resumed_bytes, held);
+  assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true });
   assert.equal(r.from_cache, false);
   assert.deepEqual(r.ids, plain);
   assert.deepEqual((await stored(page, path)).complete, { size: SIZE, sha256: TINY_SHA });
@@ -366,6 +371,7 @@ await check('an abort during a resumed download rejects with aborted; the partia
   assert.ok(again.ok, JSON.stringify(again));
   assert.deepEqual(requests(path, at).map((q) => [q.range, q.status, q.sent]), [[`bytes=${DROP + more}-`, 206, SIZE - DROP - more]]);
   assert.equal(again.download_resumed_bytes, DROP + more);
+  assert.deepEqual(again.progress, { last: SIZE, max: SIZE, monotonic: true });
   assert.deepEqual(again.ids, plain);
   assert.deepEqual((await stored(page, path)).complete, { size: SIZE, sha256: TINY_SHA });
 });
