@@ -1,14 +1,13 @@
 // Where model bytes come from, inside the worker: a URL (fetched as a stream,
-// or read back from the browser's origin-private file system when it was
-// downloaded before), a File / Blob, or the parts of a split GGUF. Each part
+// read back from the browser's origin-private file system when it was
+// downloaded before and the server says it is still the same file, or
+// resumed from a download interrupted before), a File / Blob, or the parts of a split GGUF. Each part
 // is handed over as a ReadableStream of Uint8Array chunks, so no model file is
 // ever held whole in memory.
 import { TabllmError } from './errors.js';
+import { CacheWriter, cacheDir, cacheKey, entryOf, removeKey, setEntry, storageRoom } from './cache.js';
+import { bodyLength, checkCached, fetchFrom, fetchWhole, ifRangeOf, validatorsOf } from './http.js';
 
-const CACHE_DIR = 'tabllm-models';
-const INDEX_FILE = 'index.json';
-// Tabs of one origin share the index: each read-modify-write holds this Web Lock.
-const INDEX_LOCK = 'tabllm-models-index';
 const SPLIT_RE = /-(\d{5})-of-(\d{5})\.gguf$/;
 
 /** The list of parts: URLs as strings (absolute), Blobs as they are. */
@@ -36,180 +35,181 @@ export function partName(part) {
   return part instanceof Blob ? part.name ?? 'blob' : decodeURIComponent(new URL(part).pathname.split('/').pop());
 }
 
-async function cacheDir() {
-  if (!navigator.storage?.getDirectory) return null;
-  try {
-    return await (await navigator.storage.getDirectory()).getDirectoryHandle(CACHE_DIR, { create: true });
-  } catch {
-    return null; // e.g. a private window without storage
-  }
+/** A stream of `first`'s chunks, then `second`'s. */
+function concat(first, second) {
+  let reader = first.getReader();
+  let onSecond = false;
+  return new ReadableStream({
+    async pull(controller) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (!done) return controller.enqueue(value);
+        if (onSecond) return controller.close();
+        onSecond = true;
+        reader = second.getReader();
+      }
+    },
+    cancel(reason) {
+      reader.cancel(reason).catch(() => {});
+      if (!onSecond) second.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
 }
 
-async function cacheKey(url) {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(url));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('') + '.gguf';
-}
+/** Passes chunks through, writing each into the cache on the way. */
+const tee = (writer) => new TransformStream({
+  transform(chunk, controller) {
+    writer?.write(chunk);
+    controller.enqueue(chunk);
+  },
+});
 
-async function readIndex(dir) {
-  try {
-    return JSON.parse(await (await (await dir.getFileHandle(INDEX_FILE)).getFile()).text());
-  } catch {
-    return {};
-  }
-}
-
-/** Replaces the index: written whole to a scratch file, then renamed over
- * the old one, so a reader never sees half of it. */
-async function writeIndex(dir, index) {
-  const bytes = new TextEncoder().encode(JSON.stringify(index));
-  const scratch = await dir.getFileHandle(INDEX_FILE + '.tmp', { create: true });
-  const h = await scratch.createSyncAccessHandle();
-  try {
-    h.truncate(0);
-    h.write(bytes, { at: 0 });
-    h.flush();
-  } finally {
-    h.close();
-  }
-  await scratch.move(INDEX_FILE);
-}
-
-/** Reads the index, lets `change` edit it, writes it back: under a Web Lock
- * shared by every tab of this origin, so two tabs never lose each other's entries. */
-async function updateIndex(dir, change) {
-  const update = async () => {
-    const index = await readIndex(dir);
-    await change(index);
-    await writeIndex(dir, index);
-  };
-  return navigator.locks ? navigator.locks.request(INDEX_LOCK, update) : update();
-}
-
-/** Cached files: [{url, bytes}]. */
-export async function listCached() {
-  const dir = await cacheDir();
-  if (!dir) return [];
-  const index = await readIndex(dir);
-  return Object.values(index);
-}
-
-/** Removes one cached URL, or all of them. */
-export async function deleteCached(url) {
-  const dir = await cacheDir();
-  if (!dir) return;
-  await updateIndex(dir, async (index) => {
-    for (const [key, entry] of Object.entries(index)) {
-      if (url !== undefined && entry.url !== new URL(url, self.location.href).href) continue;
-      await dir.removeEntry(key).catch(() => {});
-      await dir.removeEntry(key + '.part').catch(() => {});
-      delete index[key];
-    }
-  });
-}
-
-/** Writes a download into OPFS as it streams; the file gets its final name
- * (and an index entry) only once every byte arrived. */
-class CacheWriter {
-  static async open(dir, key, faults) {
-    const fh = await dir.getFileHandle(key + '.part', { create: true });
-    const handle = await fh.createSyncAccessHandle();
-    handle.truncate(0);
-    return new CacheWriter(dir, key, fh, handle, faults);
-  }
-  constructor(dir, key, fh, handle, faults) {
-    Object.assign(this, { dir, key, fh, handle, faults, at: 0, failed: null });
-  }
-  write(chunk) {
-    if (this.failed) return;
-    try {
-      this.at += this.handle.write(chunk, { at: this.at });
-    } catch (e) {
-      this.failed = e; // quota: go on loading without the cache
-      this.abort();
-    }
-  }
-  /** Stores the finished file; throws what failed (the load itself has succeeded by then). */
-  async commit(url) {
-    if (this.failed) throw this.failed;
-    this.handle.flush();
-    this.handle.close();
-    // Test-only (EngineOptions.testFaults, tests/browser/package.mjs): as a full disk would.
-    if (this.faults?.cacheCommit) throw new DOMException('test fault: writing the cache failed', 'QuotaExceededError');
-    await this.fh.move(this.key);
-    await updateIndex(this.dir, (index) => {
-      index[this.key] = { url, bytes: this.at };
-    });
-  }
-  abort() {
-    try {
-      this.handle.close();
-    } catch {
-      // already closed
-    }
-    this.dir.removeEntry(this.key + '.part').catch(() => {});
-  }
-}
+const fileSource = (blob) => ({
+  stream: blob.stream(), size: blob.size, origin: 'file', validated: null, resumedBytes: 0, retries: 0, notice: null,
+  commit: async () => null, abort: async () => {},
+});
 
 /**
- * Opens one part: `{ stream, size, origin, commit, abort }` where origin is
- * 'file' | 'cache' | 'download', `commit()` stores a finished download in the
- * cache (resolving to `{ error }` when it was not kept: the writer failed or
- * could not start), and `abort()` drops a partial one.
+ * Opens one part: `{ stream, size, origin, validated, resumedBytes, retries,
+ * notice, commit, abort, resume }`.
+ * - origin: 'file' | 'cache' | 'download'. size: bytes, or null when unknown.
+ * - validated (cache only): true when the server confirmed the cached copy is
+ *   its file still (HEAD: same size and ETag / Last-Modified), false when it
+ *   could not be asked (offline) and the copy was used unchecked (`notice` says why).
+ *   A copy the server contradicts is deleted and downloaded again.
+ * - resumedBytes: bytes read back from a download interrupted earlier (OPFS),
+ *   then fetched on with `Range: bytes=<resumedBytes>-` and If-Range.
+ * - `resume(at)` (downloads): a stream of the part from byte `at` on (a
+ *   Range request for the same version of the file); throws `download_failed`
+ *   (`details.changed` when the server's file is not the one begun) or `aborted`.
+ * - `commit()` stores a finished download (resolves to `{ error }` when it was
+ *   not kept). `abort(err)` (a promise that never rejects) ends the download:
+ *   the partial file is kept for a later load when `err` is a network failure
+ *   (`download_failed`) or `aborted` (a closed tab keeps it too), and deleted
+ *   otherwise (a bad model, a file that changed, a failed commit).
  */
-export async function openPart(part, { cache, signal, testFaults }) {
-  if (part instanceof Blob) {
-    return { stream: part.stream(), size: part.size, origin: 'file', commit: async () => null, abort() {} };
-  }
+export async function openPart(part, { cache, signal, testFaults = {} }) {
+  if (part instanceof Blob) return fileSource(part);
   const dir = cache ? await cacheDir() : null;
   const key = dir ? await cacheKey(part) : null;
+  let entry = dir ? await entryOf(dir, key) : null;
   if (dir) {
+    let file = null;
     try {
-      const file = await (await dir.getFileHandle(key)).getFile();
-      return { stream: file.stream(), size: file.size, origin: 'cache', commit: async () => null, abort() {} };
+      file = await (await dir.getFileHandle(key)).getFile();
     } catch {
       // not cached yet
     }
-  }
-  let response;
-  try {
-    response = await fetch(part, { signal });
-  } catch (e) {
-    if (signal?.aborted) throw new TabllmError('aborted', 'the load was aborted');
-    throw new TabllmError('download_failed', `download of ${part} failed: ${e.message}`, { url: part });
-  }
-  if (!response.ok || !response.body) {
-    throw new TabllmError('download_failed', `download of ${part} failed: HTTP ${response.status} ${response.statusText}`.trim(), { url: part, status: response.status });
-  }
-  const length = Number(response.headers.get('Content-Length'));
-  const size = response.headers.get('Content-Encoding') || !(length > 0) ? null : length;
-  let writer = null;
-  let openError = null;
-  if (dir) {
-    try {
-      writer = await CacheWriter.open(dir, key, testFaults);
-    } catch (e) {
-      openError = `${e.name}: ${e.message}`; // OPFS unavailable or locked (another tab): load without caching
+    if (file) {
+      const stored = entry && !entry.partial ? entry : { url: part, bytes: file.size };
+      const check = await checkCached(part, stored, signal);
+      if (check.same !== false) {
+        return {
+          stream: file.stream(), size: file.size, origin: 'cache', validated: check.same, resumedBytes: 0, retries: 0,
+          notice: check.same ? null : `the cached copy was used without checking it against the server: ${check.why}`,
+          commit: async () => null, abort: async () => {},
+        };
+      }
+      await removeKey(dir, key); // stale: the server has another file now
+      entry = null;
     }
   }
-  const tee = new TransformStream({
-    transform(chunk, controller) {
-      writer?.write(chunk);
-      controller.enqueue(chunk);
-    },
-  });
-  return {
-    stream: response.body.pipeThrough(tee, { signal }),
-    size,
-    origin: 'download',
-    commit: async () => {
-      if (!writer) return openError ? { error: `browser storage could not be opened: ${openError}` } : null;
-      if (size !== null && writer.at !== size) {
-        writer.abort();
-        return { error: `browser storage kept ${writer.failed ? `${writer.at} bytes (${writer.failed.name}: ${writer.failed.message})` : `${writer.at} of ${size} bytes`}` };
+
+  let writer = null;
+  let notice = null; // why the download is not being kept
+  let response = null;
+  let resumedBytes = 0;
+  let validators = null;
+  let total = null;
+  const openWriter = async (resume) => {
+    try {
+      writer = await CacheWriter.open(dir, key, { resume, faults: testFaults });
+    } catch (e) {
+      // OPFS unavailable or locked (another tab): load without caching
+      notice = `browser storage could not be opened: ${e.name}: ${e.message}`;
+    }
+  };
+  // A download interrupted before: ask for the rest first, and read back the
+  // bytes kept only once the server has agreed they belong to its file.
+  if (dir && entry?.partial && entry.total > 0 && ifRangeOf(entry)) {
+    await openWriter(true);
+    if (writer && writer.at > 0 && writer.at < entry.total) {
+      const r = await fetchFrom(part, writer.at, entry, entry.total, signal).catch((err) => {
+        writer.close(); // kept for the next load
+        throw err;
+      });
+      if (r.partial) {
+        ({ response } = r);
+        resumedBytes = writer.at;
+        validators = { etag: entry.etag, lastModified: entry.lastModified };
+        total = entry.total;
+      } else {
+        response = r.response; // a 200: the file changed, start again from its byte 0
       }
-      await writer.commit(part);
+    }
+    if (!resumedBytes) writer?.restart(); // the server's file starts again from byte 0
+  }
+  response ??= await fetchWhole(part, signal).catch(async (err) => {
+    await writer?.discard(); // emptied above: nothing left to resume
+    throw err;
+  });
+  if (!resumedBytes) {
+    validators = validatorsOf(response);
+    total = bodyLength(response);
+    if (dir) {
+      // Know the room before writing: a download that cannot fit is not started in storage.
+      const room = await storageRoom(testFaults.storageEstimate);
+      if (room && total !== null && total > room.free) {
+        notice = `browser storage has room for ${room.free} bytes (quota ${room.quota}, used ${room.usage}) but the model needs ${total}: it was loaded without keeping a copy; free some space, or remove cached models with deleteCachedModels()`;
+        await writer?.discard();
+        writer = null;
+      } else if (!writer) {
+        await openWriter(false);
+      }
+    }
+  }
+  // Only a download the server can be asked to resume is worth keeping when it stops.
+  const resumable = total !== null && ifRangeOf(validators) !== null;
+  if (writer && !resumedBytes) {
+    await setEntry(dir, key, resumable ? { url: part, partial: true, total, etag: validators.etag, lastModified: validators.lastModified } : null);
+  }
+  const body = response.body.pipeThrough(tee(writer), { signal });
+  const src = {
+    stream: resumedBytes ? concat(writer.readBack(resumedBytes), body) : body,
+    size: total,
+    origin: 'download',
+    validated: null,
+    resumedBytes,
+    retries: 0,
+    notice: null,
+    resume: async (at) => {
+      if (!resumable) {
+        throw new TabllmError('download_failed', `the download of ${part} stopped after ${at} bytes and cannot be resumed: the server sent no ETag or Last-Modified (or no size) to ask for the same file again`, { url: part });
+      }
+      const r = await fetchFrom(part, at, validators, total, signal);
+      if (!r.partial) {
+        r.response?.body?.cancel().catch(() => {});
+        const got = r.response ? 'the whole file again (HTTP 200: it changed, or the server ignores Range)' : 'bytes of another version';
+        throw new TabllmError('download_failed', `the file at ${part} changed on the server during the download: asked for bytes ${at}- of ${ifRangeOf(validators)}, got ${got}; the bytes already loaded belong to the old file, so load it again`, { url: part, changed: true });
+      }
+      src.retries++;
+      writer?.seek(at);
+      return r.response.body.pipeThrough(tee(writer), { signal });
+    },
+    commit: async () => {
+      if (!writer) return notice ? { error: notice } : null;
+      if (total !== null && writer.at !== total) {
+        await writer.discard();
+        return { error: `browser storage kept ${writer.failed ? `${writer.at} bytes (${writer.failed.name}: ${writer.failed.message})` : `${writer.at} of ${total} bytes`}` };
+      }
+      await writer.commit({ url: part, etag: validators.etag, lastModified: validators.lastModified });
       return null;
     },
-    abort: () => writer?.abort(),
+    abort: async (err) => {
+      const keep = resumable && (err?.code === 'aborted' || (err?.code === 'download_failed' && !err.details?.changed));
+      if (keep) writer?.close();
+      else await writer?.discard();
+    },
   };
+  return src;
 }

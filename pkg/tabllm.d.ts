@@ -63,8 +63,10 @@ export interface EngineOptions {
    * worker is ended and createEngine rejects with code `timeout`. Default: no limit. */
   loadTimeoutMs?: number;
   /** Test-only, not part of the API: `{ cacheCommit: true }` makes storing the
-   * download in browser storage fail as a full disk would (tests/browser/package.mjs). */
-  testFaults?: { cacheCommit?: boolean };
+   * download in browser storage fail as a full disk would (tests/browser/package.mjs);
+   * `{ storageEstimate: { quota, usage } }` (bytes) replaces what
+   * `navigator.storage.estimate()` answers (tests/browser/download.mjs). */
+  testFaults?: { cacheCommit?: boolean; storageEstimate?: { quota: number; usage: number } };
 }
 
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
@@ -301,9 +303,25 @@ export interface ModelInfo {
   limits: { max_buffer_size: number; max_storage_buffer_binding_size: number } | null;
   load_seconds: number;
   from_cache: boolean;
-  /** Why the download was not kept in browser storage (full, locked by another
-   * tab…), or null. The load succeeded either way; the next one downloads again. */
+  /** Whether the server confirmed, before the cached copy was used, that it is
+   * its file still (a HEAD: same size, same ETag / Last-Modified). false: the
+   * server could not be asked (offline, an HTTP error, no answer within 5 s)
+   * and the copy was used unchecked (`cache_error` says why). null when no
+   * part came from the cache. A copy the server contradicts is never used: it
+   * is deleted and the model downloaded again (`from_cache` false). */
+  cache_validated: boolean | null;
+  /** A browser-storage problem that did not stop the load, or null: why the
+   * download was not kept (not enough room: the bytes needed and free; full,
+   * locked by another tab…; the next load downloads again), or why a cached
+   * copy was used unchecked (`cache_validated` false). */
   cache_error: string | null;
+  /** Bytes read back from a download interrupted earlier (kept in browser
+   * storage when the connection failed, the load was aborted or the tab
+   * closed): the rest came with an HTTP Range request. 0 when none. */
+  download_resumed_bytes: number;
+  /** How many times a dropped connection was resumed during this load (a Range
+   * request from the bytes already loaded); 0 when none dropped. */
+  download_retries: number;
   /** Size of the wasm memory after the load; it only grows, so this is the peak
    * during the load. Loading streams: it stays below the model's header + 64 MiB
    * whatever the model's size (tests/browser/package.mjs). */
@@ -393,15 +411,16 @@ export type ErrorCode =
 export class TabllmError extends Error {
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>);
   code: ErrorCode;
-  /** Extra facts for the message, e.g. { bytes, limit } for model_too_large, { status, url } for download_failed. */
+  /** Extra facts for the message, e.g. { bytes, limit } for model_too_large, { status, url } for download_failed ({ url, changed: true } when the file changed on the server mid-download). */
   details?: Record<string, unknown>;
 }
 
 export function createEngine(opts: EngineOptions): Promise<Engine>;
 
-/** Models kept in browser storage: one entry per cached file. */
-export function listCachedModels(): Promise<Array<{ url: string; bytes: number }>>;
-/** Deletes one cached model (by the URL it was loaded from), or every one. */
+/** Models kept in browser storage: one entry per cached file, and one per
+ * download to be resumed (`partial: true`, `bytes` it holds of `total`). */
+export function listCachedModels(): Promise<Array<{ url: string; bytes: number; partial?: true; total?: number }>>;
+/** Deletes one cached model (by the URL it was loaded from), or every one; partial downloads too. */
 export function deleteCachedModels(url?: string): Promise<void>;
 
 export interface SummarizeOptions {

@@ -10,7 +10,8 @@
 //                                         every request fails with `error`, the page ends this worker
 import init, { WebEngine, WebHeaderProbe, measure_bandwidth, panic_message_len, panic_message_ptr, test_panic } from './wasm/tabllm.js';
 import { TabllmError, serializeError } from './errors.js';
-import { deleteCached, expandParts, listCached, openPart, partName } from './sources.js';
+import { expandParts, openPart, partName } from './sources.js';
+import { deleteCached, listCached } from './cache.js';
 
 let wasm = null;
 let engine = null;
@@ -62,6 +63,27 @@ self.addEventListener('unhandledrejection', (e) => {
 function throwIfAborted(signal) {
   if (signal?.aborted) throw new TabllmError('aborted', 'the load was aborted');
 }
+
+/** Waits `ms` milliseconds; rejects with `aborted` when `signal` fires first. */
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      if (signal.aborted) reject(new TabllmError('aborted', 'the load was aborted'));
+      else resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
+// A download whose connection drops is asked for the rest (a Range request
+// from the bytes the engine already has) up to this many times in a row; the
+// count starts over once bytes arrive again.
+const RESUME_ATTEMPTS = 3;
+// The wait before the n-th of those tries: RESUME_BACKOFF_MS * 2^(n-1) ms.
+const RESUME_BACKOFF_MS = 500;
 
 async function ready({ gpu = true } = {}) {
   // The .wasm's URL given here, not left to the generated glue's default
@@ -166,19 +188,37 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
       fromCache &&= src.origin === 'cache';
       const partStart = loaded;
       reader = src.stream.getReader();
+      let failures = 0; // in a row, without a byte between them
       for (;;) {
         let chunk;
         try {
           chunk = await reader.read();
         } catch (err) {
           throwIfAborted(signal);
-          throw new TabllmError('download_failed', `reading ${partName(parts[i])} failed after ${loaded} bytes: ${err.message}`, { url: String(parts[i]) });
+          // The connection dropped: ask for the rest from the bytes the engine
+          // has (never reading a byte twice), the same version of the file only.
+          let cause = err;
+          for (reader = null; !reader;) {
+            if (!src.resume || ++failures > RESUME_ATTEMPTS) {
+              const tries = src.resume ? ` (resumed ${src.retries} times; ${RESUME_ATTEMPTS} tries in a row failed)` : '';
+              throw new TabllmError('download_failed', `reading ${partName(parts[i])} failed after ${loaded} bytes${tries}: ${cause.message}`, { url: String(parts[i]) });
+            }
+            await sleep(RESUME_BACKOFF_MS * 2 ** (failures - 1), signal);
+            try {
+              reader = (await src.resume(loaded - partStart)).getReader();
+            } catch (e) {
+              if (e?.code === 'aborted' || !e?.details?.retry) throw e; // the file changed, or a 404
+              cause = e;
+            }
+          }
+          continue;
         }
         if (signal.aborted) {
           reader.cancel().catch(() => {});
           throwIfAborted(signal);
         }
         if (chunk.done) break;
+        failures = 0;
         try {
           e.push(chunk.value); // straight through to GPU buffers
         } catch (err) {
@@ -203,7 +243,9 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
     await e.settle();
     throwIfAborted(signal);
   } catch (err) {
-    for (const src of opened) src.abort();
+    // A download stopped by the network or an abort is kept to be resumed (sources.js).
+    // Awaited: the page ends this worker as soon as the load fails.
+    await Promise.all(opened.map((src) => src.abort(err)));
     e.free();
     throw err;
   } finally {
@@ -212,13 +254,13 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
   engine = e;
   // Keeping the download is a courtesy: a full disk or another tab must not
   // throw away a model that loaded. What failed is reported in the result.
-  let cacheError = null;
+  let cacheError = opened.find((src) => src.notice)?.notice ?? null;
   for (const src of opened) {
     try {
       const r = await src.commit();
       if (r?.error) cacheError ??= r.error;
     } catch (err) {
-      src.abort();
+      await src.abort();
       cacheError ??= `${err?.name ?? 'Error'}: ${err?.message ?? err}`;
     }
   }
@@ -235,7 +277,11 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
     limits: adapter ? { max_buffer_size: device.max_buffer_size, max_storage_buffer_binding_size: device.max_storage_buffer_binding_size } : null,
     load_seconds: seconds,
     from_cache: fromCache,
+    // null unless some part came from the cache; false when one was used unchecked (offline).
+    cache_validated: opened.some((src) => src.origin === 'cache') ? opened.every((src) => src.origin !== 'cache' || src.validated === true) : null,
     cache_error: cacheError,
+    download_resumed_bytes: opened.reduce((n, src) => n + src.resumedBytes, 0),
+    download_retries: opened.reduce((n, src) => n + src.retries, 0),
     wasm_memory_bytes: wasmMemoryBytes(),
   };
 }

@@ -1,12 +1,14 @@
-// A static file server for the page, the wasm package and the models, with
-// HTTP Range support, on 127.0.0.1 only. Usage: node scripts/serve.mjs [port]
+// A static file server for the page, the wasm package and the models, on
+// 127.0.0.1 only, with what a resumable download needs: HTTP Range, ETag and
+// Last-Modified, If-Range (a validator that does not match gets the whole
+// file, 200) and HEAD. Usage: node scripts/serve.mjs [port]
+// Importable: tests build their own server around `createHandler` / `sendFile`.
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const port = Number(process.argv[2] ?? process.env.PORT ?? 8080);
+const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const types = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
   '.wasm': 'application/wasm', '.json': 'application/json', '.css': 'text/css',
@@ -17,37 +19,67 @@ const types = {
 // user gives. Nothing can be posted anywhere else (no forms, no other hosts over http).
 const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' https: blob:; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
 
-const server = createServer((req, res) => {
-  const url = new URL(req.url, 'http://localhost');
-  if (url.pathname === '/') {
-    res.writeHead(302, { Location: '/www/index.html' + url.search }).end();
-    return;
-  }
-  const path = normalize(join(root, decodeURIComponent(url.pathname)));
-  if (!path.startsWith(root + '/')) return res.writeHead(403).end();
-  let size;
+/** The file's validators: a strong ETag from its size and mtime, and its Last-Modified date. */
+export function validators(st) {
+  return { etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, lastModified: st.mtime.toUTCString() };
+}
+
+/**
+ * Answers a GET or HEAD for the file at `path` (an absolute path, already
+ * checked to be servable): 200 with the whole file, 206 for one `Range:
+ * bytes=a-b` (or `a-`, `-n`) when If-Range is absent or names this version,
+ * 416 for a range past the end, 404 when there is no such file. `headers` are
+ * added to the response.
+ */
+export function sendFile(req, res, path, headers = {}) {
+  let st;
   try {
-    const st = statSync(path);
+    st = statSync(path);
     if (!st.isFile()) throw new Error('not a file');
-    size = st.size;
   } catch {
     return res.writeHead(404).end('not found');
   }
-  const headers = { 'Content-Type': types[extname(path)] ?? 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-cache' };
-  // The page's meta CSP does not reach its Web Worker: a worker takes the CSP
-  // of its own script's response. Send it for the page and the package.
-  if (/^\/(www|pkg)\//.test(url.pathname) && /\.(html|m?js)$/.test(path)) headers['Content-Security-Policy'] = PAGE_CSP;
-  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+  const size = st.size;
+  const { etag, lastModified } = validators(st);
+  const base = {
+    'Content-Type': types[extname(path)] ?? 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-cache',
+    ETag: etag, 'Last-Modified': lastModified, ...headers,
+  };
+  const ifRange = req.headers['if-range'];
+  // If-Range names the version the client has: another version gets the whole file.
+  const sameVersion = ifRange === undefined || ifRange === etag || ifRange === lastModified;
+  const range = sameVersion ? /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '') : null;
   if (range) {
-    let start = range[1] === '' ? size - Number(range[2]) : Number(range[1]);
-    let end = range[1] === '' || range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1);
+    const start = range[1] === '' ? size - Number(range[2]) : Number(range[1]);
+    const end = range[1] === '' || range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1);
     if (!(start >= 0 && start <= end)) return res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
-    res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1 });
+    res.writeHead(206, { ...base, 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1 });
     if (req.method === 'HEAD') return res.end();
     return createReadStream(path, { start, end }).pipe(res);
   }
-  res.writeHead(200, { ...headers, 'Content-Length': size });
+  res.writeHead(200, { ...base, 'Content-Length': size });
   if (req.method === 'HEAD') return res.end();
   createReadStream(path).pipe(res);
-});
-server.listen(port, '127.0.0.1', () => console.log(`serving ${root} on http://127.0.0.1:${port}/`));
+}
+
+/** The request handler serving `root` (default: the repository): `/` goes to the page. */
+export function createHandler({ root = repoRoot } = {}) {
+  return (req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    if (url.pathname === '/') {
+      res.writeHead(302, { Location: '/www/index.html' + url.search }).end();
+      return;
+    }
+    const path = normalize(join(root, decodeURIComponent(url.pathname)));
+    if (!path.startsWith(root + '/')) return res.writeHead(403).end();
+    // The page's meta CSP does not reach its Web Worker: a worker takes the CSP
+    // of its own script's response. Send it for the page and the package.
+    const csp = /^\/(www|pkg)\//.test(url.pathname) && /\.(html|m?js)$/.test(path);
+    sendFile(req, res, path, csp ? { 'Content-Security-Policy': PAGE_CSP } : {});
+  };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const port = Number(process.argv[2] ?? process.env.PORT ?? 8080);
+  createServer(createHandler()).listen(port, '127.0.0.1', () => console.log(`serving ${repoRoot} on http://127.0.0.1:${port}/`));
+}

@@ -91,9 +91,9 @@ function describeLoaded(info, from, bytes) {
   const a = info.adapter ?? {};
   const gpu = info.backend === 'cpu' ? `the CPU (${info.backend_reason})`
     : `${a.description || [a.vendor, a.architecture].filter(Boolean).join(' ') || 'the GPU'} (WebGPU)`;
-  const how = info.from_cache ? 'loaded from browser storage, no download'
+  const how = info.from_cache ? `loaded from browser storage, no download${info.cache_validated === false ? ' (not checked against the server, which could not be reached)' : ''}`
     : from.kind === 'file' ? `read from the file in ${info.load_seconds.toFixed(1)} s`
-    : `downloaded ${mb(bytes || info.weight_bytes)} MB in ${info.load_seconds.toFixed(1)} s`;
+    : `downloaded ${mb(bytes || info.weight_bytes)} MB in ${info.load_seconds.toFixed(1)} s${info.download_resumed_bytes ? ` (${mb(info.download_resumed_bytes)} MB of it kept from an interrupted download)` : ''}`;
   return `Ready: ${info.name}, ${how}. ${info.architecture}, ${info.layers} layers, context ${info.context} tokens, on ${gpu}.`;
 }
 
@@ -170,8 +170,9 @@ async function refreshCache() {
   try {
     const cached = await listCachedModels();
     const bytes = cached.reduce((n, c) => n + c.bytes, 0);
+    const partial = cached.filter((c) => c.partial).length;
     $('cache-info').textContent = cached.length
-      ? `Browser storage: ${cached.length} model file${cached.length > 1 ? 's' : ''}, ${mb(bytes)} MB`
+      ? `Browser storage: ${cached.length} model file${cached.length > 1 ? 's' : ''}${partial ? ` (${partial} not finished: resumed on the next load)` : ''}, ${mb(bytes)} MB`
       : 'Browser storage: no cached models';
     $('clear-cache').disabled = cached.length === 0;
   } catch (err) {

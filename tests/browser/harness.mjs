@@ -1,10 +1,12 @@
 // Shared pieces of the headless-Chromium tests: the repo's static server on a
-// random port, Chromium with WebGPU (SwiftShader here, so the f32 path), and a
+// random port (or, given a request handler, a server of the test's own in
+// this process), Chromium with WebGPU (SwiftShader here, so the f32 path), and a
 // tiny TAP-style check runner. Each test file: `const h = await start();` …
 // `await h.check(name, fn)` … `await h.done()`.
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,11 +43,21 @@ async function waitForServer(url) {
   throw new Error(`server at ${url} did not start`);
 }
 
-export async function start() {
-  const port = 8000 + Math.floor(Math.random() * 1000);
-  const server = spawn('node', [join(repo, 'scripts/serve.mjs'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const origin = `http://127.0.0.1:${port}`;
-  await waitForServer(origin + '/');
+/** `handler`: serve with this (req, res) handler in this process instead of scripts/serve.mjs. */
+export async function start({ handler } = {}) {
+  let server;
+  let origin;
+  if (handler) {
+    const http = createServer(handler);
+    await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${http.address().port}`;
+    server = { kill: () => { http.closeAllConnections(); http.close(); } };
+  } else {
+    const port = 8000 + Math.floor(Math.random() * 1000);
+    server = spawn('node', [join(repo, 'scripts/serve.mjs'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    origin = `http://127.0.0.1:${port}`;
+    await waitForServer(origin + '/');
+  }
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
   let passed = 0;
   let failed = 0;

@@ -41,9 +41,9 @@ const only = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : null; // run
 const check = (name, fn) => (only && !only.test(name) ? null : h.check(name, fn));
 const { context, page } = await h.open('/tests/browser/app/index.html');
 await page.waitForSelector('body[data-ready]');
-// Every request of the page and its workers, by URL path.
+// Every request of the page and its workers: method and URL path.
 const requests = [];
-context.on('request', (r) => requests.push(new URL(r.url()).pathname));
+context.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
 
 await check('both step encoders (one JS call per step, wgpu calls per dispatch) give llama.cpp\'s greedy ids; jsReplay is checked', async () => {
   const c = tiny.cases[0];
@@ -882,7 +882,7 @@ await check('errors carry a code: prompt longer than the context, bad requests',
   assert.equal(r[3], 'unloaded');
 });
 
-await check('a second load comes from browser storage, with no download', async () => {
+await check('a second load comes from browser storage, with no download: one HEAD finds the server\'s file unchanged', async () => {
   const before = requests.length;
   const r = await page.evaluate(async ({ url }) => {
     const phases = new Set();
@@ -890,11 +890,12 @@ await check('a second load comes from browser storage, with no download', async 
     const out = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], temperature: 0, max_tokens: 3 });
     await engine.unload();
     const cached = await tabllm.listCachedModels();
-    return { fromCache: engine.info.from_cache, cacheError: engine.info.cache_error, phases: [...phases], tokens: out.usage.completion_tokens, cached };
+    return { fromCache: engine.info.from_cache, validated: engine.info.cache_validated, cacheError: engine.info.cache_error, phases: [...phases], tokens: out.usage.completion_tokens, cached };
   }, { url: SMOL });
   assert.equal(r.fromCache, true);
+  assert.equal(r.validated, true);
   assert.ok(r.phases.includes('cache') && !r.phases.includes('download'), `phases ${r.phases}`);
-  assert.deepEqual(requests.slice(before).filter((p) => p.endsWith('.gguf')), []);
+  assert.deepEqual(requests.slice(before).filter((p) => p.endsWith('.gguf')), [`HEAD ${SMOL}`]);
   const size = readFileSync(join(repo, SMOL.slice(1))).length;
   assert.ok(r.cached.some((c) => c.url.endsWith(SMOL) && c.bytes === size), JSON.stringify(r.cached));
   assert.equal(r.cacheError, null);

@@ -1,0 +1,381 @@
+// Downloads that survive failure (pkg/sources.js, cache.js, http.js and the
+// worker's load loop), in headless Chromium against a server of this file's
+// own: scripts/serve.mjs's handler, wrapped with faults (a connection dropped
+// or stalled after N body bytes, a refused request, a file replaced on the
+// server) and a log of every model request: method, Range, If-Range, status,
+// body bytes sent. Each check asserts exact byte counts from that log.
+// Usage: node tests/browser/download.mjs   (after scripts/build-web.sh)
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHandler, sendFile, validators } from '../../scripts/serve.mjs';
+import { start, shared, readJson } from './harness.mjs';
+
+const only = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : null; // run only the checks whose name matches
+
+// The model: tiny (1.1 MB), so each load takes a second. A drop inside its tensor data.
+const TINY = join(shared, 'tiny/tiny-llama-q4_0.gguf');
+const SIZE = statSync(TINY).size;
+const DROP = 700_000;
+const tiny = readJson(join(shared, 'tiny/tiny-llama-q4_0.json'));
+const sha256 = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
+// The same model under another general.name ("tiny-LLAMA"): the same size,
+// other bytes, written now (another mtime, so another ETag): "the file changed".
+const tmp = mkdtempSync(join(tmpdir(), 'tabllm-download-'));
+const RENAMED = join(tmp, 'renamed.gguf');
+{
+  const bytes = readFileSync(TINY);
+  bytes.write('tiny-LLAMA', bytes.indexOf('tiny-llama'));
+  writeFileSync(RENAMED, bytes);
+}
+assert.notEqual(validators(statSync(RENAMED)).etag, validators(statSync(TINY)).etag);
+
+// The test page: the package straight from pkg/.
+const PAGE = `<!doctype html><meta charset="utf-8"><body><script type="module">
+import * as tabllm from '/pkg/tabllm.js';
+window.tabllm = tabllm;
+document.body.dataset.ready = '1';
+</script>`;
+
+// The server. Model paths start with /dl/: each serves `files.get(path)`
+// (default TINY); `faults.get(path)` lists one-shot faults, each used by the
+// first request of its method that comes: { drop: n } (close the connection
+// after n body bytes, DROP_AFTER_MS after they left, so the page has read
+// them: a browser may discard body bytes it holds unread when the connection
+// fails), { stall: n } (send n body bytes, then nothing); `then` runs when
+// it strikes. A path in `down` has every request refused (the connection
+// closed before an answer): Chromium silently retries a request refused once
+// on a reused connection, as if nothing happened.
+const DROP_AFTER_MS = 500;
+const files = new Map();
+const faults = new Map();
+const down = new Set();
+const log = [];
+const stalled = new Set();
+const serve = createHandler();
+function handler(req, res) {
+  const path = new URL(req.url, 'http://localhost').pathname;
+  if (path === '/download-test.html') return res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(PAGE);
+  if (!path.startsWith('/dl/')) return serve(req, res);
+  const rec = { method: req.method, path, range: req.headers.range ?? null, ifRange: req.headers['if-range'] ?? null, status: null, sent: 0, cut: null };
+  log.push(rec);
+  if (down.has(path)) {
+    rec.status = 'refused';
+    return req.socket.destroy();
+  }
+  const fault = (faults.get(path) ?? []).find((f) => !f.used && (f.method ?? 'GET') === req.method);
+  if (fault) fault.used = true;
+  const writeHead = res.writeHead.bind(res);
+  res.writeHead = (status, ...rest) => {
+    rec.status = status;
+    return writeHead(status, ...rest);
+  };
+  const limit = fault?.drop ?? fault?.stall ?? Infinity;
+  const write = res.write.bind(res);
+  const end = res.end.bind(res);
+  res.write = (chunk, ...rest) => {
+    if (rec.cut) return true;
+    if (rec.sent + chunk.length <= limit) {
+      rec.sent += chunk.length;
+      return write(chunk, ...rest);
+    }
+    const n = limit - rec.sent;
+    rec.sent += n;
+    rec.cut = fault.drop !== undefined ? 'dropped' : 'stalled';
+    write(chunk.subarray(0, n), () => {
+      if (fault.drop !== undefined) {
+        setTimeout(() => {
+          res.socket.destroy();
+          fault.then?.();
+        }, DROP_AFTER_MS);
+      } else {
+        stalled.add(res.socket);
+        fault.then?.();
+      }
+    });
+    return true;
+  };
+  res.end = (...args) => (rec.cut ? res : end(...args));
+  sendFile(req, res, files.get(path) ?? TINY);
+}
+
+const h = await start({ handler });
+const check = (name, fn) => (only && !only.test(name) ? null : h.check(name, fn));
+const context = await h.browser.newContext();
+
+async function openPage() {
+  const page = await context.newPage();
+  page.on('console', (m) => console.log(`[page] ${m.text()}`));
+  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  await page.goto(h.origin + '/download-test.html');
+  await page.waitForSelector('body[data-ready]', { state: 'attached' });
+  return page;
+}
+let page = await openPage();
+
+/** Starts a load of `path` in the page (greedy, 4 tokens of tiny's first
+ * case): `window.pending` resolves to the engine info's cache fields, the
+ * ids and what the progress events counted (bytes_loaded: the last, the
+ * largest, whether it never went back), or to the error; `window.controller` aborts it. */
+const begin = (p, path, opts = {}) => p.evaluate(({ path, opts, prompt }) => {
+  window.controller = new AbortController();
+  window.pending = (async () => {
+    const seen = [];
+    try {
+      const engine = await tabllm.createEngine({ model: path, context: 128, signal: window.controller.signal, onProgress: (p) => seen.push(p.bytes_loaded), ...opts });
+      const out = await engine.completions.create({ prompt, temperature: 0, max_tokens: 4 });
+      await engine.unload();
+      const i = engine.info;
+      return {
+        ok: true, ids: out.timings.completion_ids, name: i.name, from_cache: i.from_cache, cache_validated: i.cache_validated,
+        cache_error: i.cache_error, download_resumed_bytes: i.download_resumed_bytes, download_retries: i.download_retries,
+        progress: { last: seen.at(-1), max: Math.max(...seen), monotonic: seen.every((b, k) => k === 0 || b >= seen[k - 1]) },
+      };
+    } catch (e) {
+      return { ok: false, code: e.code, message: e.message, details: e.details };
+    }
+  })();
+}, { path, opts, prompt: tiny.cases[0].prompt_ids });
+const finish = (p) => p.evaluate(() => window.pending);
+const load = async (p, path, opts) => {
+  await begin(p, path, opts);
+  return finish(p);
+};
+
+/** The OPFS files the package keeps for `path`: { complete, part } each
+ * { size, sha256 } or null, and listCachedModels()'s entry for it. */
+const stored = (p, path) => p.evaluate(async (path) => {
+  const url = new URL(path, location.href).href;
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(url));
+  const key = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('') + '.gguf';
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('tabllm-models', { create: true });
+  const read = async (name) => {
+    try {
+      const file = await (await dir.getFileHandle(name)).getFile();
+      const hash = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+      return { size: file.size, sha256: [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('') };
+    } catch {
+      return null;
+    }
+  };
+  const listed = (await tabllm.listCachedModels()).filter((m) => m.url === url);
+  return { complete: await read(key), part: await read(key + '.part'), listed };
+}, path);
+
+/** The log's requests for `path` from index `from` on, printed. */
+function requests(path, from = 0) {
+  const out = log.slice(from).filter((r) => r.path === path);
+  for (const r of out) console.log(`  ${r.method} ${r.path} Range: ${r.range ?? '-'} If-Range: ${r.ifRange ?? '-'} -> ${r.status}, ${r.sent} body bytes${r.cut ? ` (${r.cut})` : ''}`);
+  return out;
+}
+const sent = (reqs) => reqs.reduce((n, r) => n + r.sent, 0);
+const waitFor = async (what, cond, ms = 20_000) => {
+  for (const until = Date.now() + ms; !cond();) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+const TINY_SHA = sha256(TINY);
+const ETAG = validators(statSync(TINY)).etag;
+
+let plain = null;
+await check('a plain download (no cache): the ids every other load must give', async () => {
+  const path = '/dl/plain/tiny.gguf';
+  const r = await load(page, path, { cache: false });
+  assert.ok(r.ok, JSON.stringify(r));
+  const reqs = requests(path);
+  assert.deepEqual(reqs.map((q) => [q.method, q.range, q.status, q.sent]), [['GET', null, 200, SIZE]]);
+  assert.equal(r.ids.length, 4);
+  plain = r.ids;
+  console.log(`  greedy ids ${plain}`);
+});
+
+await check('a connection dropped inside the tensor data: resumed with Range from the byte it stopped at, no byte sent twice, the cached copy is the file', async () => {
+  const path = '/dl/a/tiny.gguf';
+  faults.set(path, [{ drop: DROP }]);
+  const r = await load(page, path);
+  assert.ok(r.ok, JSON.stringify(r));
+  const reqs = requests(path);
+  assert.deepEqual(reqs.map((q) => [q.method, q.range, q.ifRange, q.status, q.sent]), [
+    ['GET', null, null, 200, DROP],
+    ['GET', `bytes=${DROP}-`, ETAG, 206, SIZE - DROP],
+  ]);
+  console.log(`  dropped after ${DROP} of ${SIZE} bytes; resumed from ${DROP}; ${sent(reqs)} body bytes sent in all`);
+  assert.equal(sent(reqs), SIZE);
+  assert.equal(r.download_retries, 1);
+  assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true }, 'progress counts each byte once');
+  assert.equal(r.from_cache, false);
+  assert.equal(r.cache_error, null);
+  assert.deepEqual(r.ids, plain);
+  const s = await stored(page, path);
+  assert.deepEqual(s.complete, { size: SIZE, sha256: TINY_SHA }, 'the cached copy is byte for byte the file');
+  assert.equal(s.part, null);
+  assert.deepEqual(s.listed, [{ url: h.origin + path, bytes: SIZE }]);
+
+  // The next load: from the cache, after a HEAD that finds the same file.
+  const at = log.length;
+  const again = await load(page, path);
+  assert.deepEqual(requests(path, at).map((q) => [q.method, q.status, q.sent]), [['HEAD', 200, 0]]);
+  assert.equal(again.from_cache, true);
+  assert.equal(again.cache_validated, true);
+  assert.equal(again.cache_error, null);
+  assert.deepEqual(again.ids, plain);
+});
+
+await check('a tab closed mid-download: the next page resumes from the partial file\'s size, then a third load comes from the cache after a HEAD', async () => {
+  const path = '/dl/b/tiny.gguf';
+  const half = Math.floor(SIZE / 2);
+  faults.set(path, [{ stall: half }]);
+  const first = log.length;
+  await begin(page, path);
+  await waitFor('the stall', () => log.slice(first).some((q) => q.path === path && q.cut === 'stalled'));
+  // Every byte sent has reached the partial file (the engine reads as fast as they come).
+  for (let i = 0; i < 100 && (await stored(page, path)).part?.size !== half; i++) await new Promise((r) => setTimeout(r, 50));
+  await page.close();
+  page = await openPage();
+  const before = await stored(page, path);
+  const held = before.part?.size ?? 0;
+  console.log(`  tab closed with ${half} bytes sent; the partial file holds ${held}`);
+  assert.ok(held > 0 && held <= half, `partial file ${held} bytes`);
+  assert.deepEqual(before.listed, [{ url: h.origin + path, bytes: held, total: SIZE, partial: true }]);
+
+  const at = log.length;
+  const r = await load(page, path);
+  assert.ok(r.ok, JSON.stringify(r));
+  const second = requests(path, at);
+  assert.deepEqual(second.map((q) => [q.method, q.range, q.ifRange, q.status, q.sent]), [['GET', `bytes=${held}-`, ETAG, 206, SIZE - held]]);
+  const all = sent(requests(path, first));
+  console.log(`  second load: Range bytes=${held}-; ${all} body bytes sent in all for a ${SIZE}-byte file (${half - held} sent but lost with the tab)`);
+  assert.equal(all, half + SIZE - held);
+  assert.ok(all - SIZE <= 64 * 1024, `${all - SIZE} bytes over the file's size`);
+  assert.equal(r.download_resumed_bytes, held);
+  assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true });
+  assert.equal(r.from_cache, false);
+  assert.deepEqual(r.ids, plain);
+  assert.deepEqual((await stored(page, path)).complete, { size: SIZE, sha256: TINY_SHA });
+
+  const at3 = log.length;
+  const third = await load(page, path);
+  assert.deepEqual(requests(path, at3).map((q) => [q.method, q.status, q.sent]), [['HEAD', 200, 0]]);
+  assert.equal(third.from_cache, true);
+  assert.equal(third.cache_validated, true);
+  assert.deepEqual(third.ids, plain);
+});
+
+await check('a file replaced on the server (same size, another ETag): the cached copy is dropped and the new file downloaded', async () => {
+  const path = '/dl/c/tiny.gguf';
+  const r1 = await load(page, path);
+  assert.equal(r1.name, 'tiny-llama');
+  files.set(path, RENAMED);
+  const at = log.length;
+  const r = await load(page, path);
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual(requests(path, at).map((q) => [q.method, q.range, q.status, q.sent]), [['HEAD', null, 200, 0], ['GET', null, 200, SIZE]]);
+  assert.equal(r.from_cache, false);
+  assert.equal(r.cache_validated, null);
+  assert.equal(r.name, 'tiny-LLAMA', 'the result is the new file\'s');
+  assert.deepEqual((await stored(page, path)).complete, { size: SIZE, sha256: sha256(RENAMED) });
+});
+
+await check('a file replaced during a download: the resume gets a 200 and the load fails with download_failed saying so; nothing is kept', async () => {
+  const path = '/dl/c2/tiny.gguf';
+  faults.set(path, [{ drop: DROP, then: () => files.set(path, RENAMED) }]);
+  const r = await load(page, path);
+  const reqs = requests(path);
+  assert.deepEqual(reqs.map((q) => [q.method, q.range, q.ifRange, q.status]), [['GET', null, null, 200], ['GET', `bytes=${DROP}-`, ETAG, 200]]);
+  console.log(`  ${r.code}: ${r.message}`);
+  assert.equal(r.code, 'download_failed');
+  assert.equal(r.details.changed, true);
+  assert.match(r.message, /changed on the server during the download/);
+  const s = await stored(page, path);
+  assert.deepEqual([s.complete, s.part, s.listed], [null, null, []]);
+});
+
+await check('every resume fails (server gone): download_failed, the partial file kept; the file then changes: the next load starts again from byte 0', async () => {
+  const path = '/dl/c3/tiny.gguf';
+  faults.set(path, [{ drop: DROP, then: () => down.add(path) }]);
+  const r = await load(page, path);
+  down.delete(path);
+  assert.equal(r.code, 'download_failed', JSON.stringify(r));
+  assert.match(r.message, /3 tries in a row failed/);
+  const reqs = requests(path);
+  assert.deepEqual(reqs[0].sent, DROP);
+  // Each try refused (Chromium may try a refused request twice on its own).
+  assert.ok(reqs.length >= 4, `${reqs.length} requests`);
+  assert.deepEqual(new Set(reqs.slice(1).map((q) => `${q.range} ${q.status}`)), new Set([`bytes=${DROP}- refused`]));
+  const s = await stored(page, path);
+  console.log(`  partial file kept: ${s.part?.size} bytes`);
+  assert.equal(s.part?.size, DROP);
+  assert.deepEqual(s.listed, [{ url: h.origin + path, bytes: DROP, total: SIZE, partial: true }]);
+
+  files.set(path, RENAMED);
+  const at = log.length;
+  const again = await load(page, path);
+  assert.ok(again.ok, JSON.stringify(again));
+  assert.deepEqual(requests(path, at).map((q) => [q.range, q.ifRange, q.status, q.sent]), [[`bytes=${DROP}-`, ETAG, 200, SIZE]]);
+  assert.equal(again.download_resumed_bytes, 0);
+  assert.equal(again.name, 'tiny-LLAMA');
+  assert.deepEqual((await stored(page, path)).complete, { size: SIZE, sha256: sha256(RENAMED) });
+});
+
+await check('the server unreachable for the check: the cached copy is used, flagged as not validated', async () => {
+  const path = '/dl/d/tiny.gguf';
+  assert.ok((await load(page, path)).ok);
+  down.add(path);
+  const at = log.length;
+  const r = await load(page, path);
+  down.delete(path);
+  const reqs = requests(path, at);
+  assert.ok(reqs.length >= 1);
+  assert.deepEqual(new Set(reqs.map((q) => `${q.method} ${q.status}`)), new Set(['HEAD refused']), 'a HEAD only, and no answer');
+  console.log(`  cache_error: ${r.cache_error}`);
+  assert.equal(r.from_cache, true);
+  assert.equal(r.cache_validated, false);
+  assert.match(r.cache_error, /used without checking it against the server: the server could not be reached/);
+  assert.deepEqual(r.ids, plain);
+});
+
+await check('browser storage too small for the file (estimate faked): loaded without writing anything, cache_error gives both sizes', async () => {
+  const path = '/dl/e/tiny.gguf';
+  const quota = 1_000_000;
+  const usage = 400_000;
+  const r = await load(page, path, { testFaults: { storageEstimate: { quota, usage } } });
+  assert.ok(r.ok, JSON.stringify(r));
+  console.log(`  cache_error: ${r.cache_error}`);
+  assert.match(r.cache_error, new RegExp(`room for ${quota - usage} bytes .* needs ${SIZE}\\b.*deleteCachedModels\\(\\)`));
+  assert.deepEqual(requests(path).map((q) => [q.method, q.status, q.sent]), [['GET', 200, SIZE]]);
+  assert.deepEqual(r.ids, plain);
+  const s = await stored(page, path);
+  assert.deepEqual([s.complete, s.part, s.listed], [null, null, []]);
+});
+
+await check('an abort during a resumed download rejects with aborted; the partial file is kept and the next load resumes it', async () => {
+  const path = '/dl/f/tiny.gguf';
+  const more = 100_000;
+  faults.set(path, [{ drop: DROP }, { stall: more }]);
+  await begin(page, path);
+  await waitFor('the resumed request to stall', () => log.some((q) => q.path === path && q.range && q.cut === 'stalled'));
+  await new Promise((r) => setTimeout(r, 300));
+  await page.evaluate(() => window.controller.abort());
+  const r = await finish(page);
+  assert.equal(r.code, 'aborted', JSON.stringify(r));
+  assert.deepEqual(requests(path).map((q) => [q.range, q.status, q.sent]), [[null, 200, DROP], [`bytes=${DROP}-`, 206, more]]);
+  const s = await stored(page, path);
+  console.log(`  aborted with the partial file at ${s.part?.size} bytes`);
+  assert.equal(s.part?.size, DROP + more);
+
+  const at = log.length;
+  const again = await load(page, path);
+  assert.ok(again.ok, JSON.stringify(again));
+  assert.deepEqual(requests(path, at).map((q) => [q.range, q.status, q.sent]), [[`bytes=${DROP + more}-`, 206, SIZE - DROP - more]]);
+  assert.equal(again.download_resumed_bytes, DROP + more);
+  assert.deepEqual(again.progress, { last: SIZE, max: SIZE, monotonic: true });
+  assert.deepEqual(again.ids, plain);
+  assert.deepEqual((await stored(page, path)).complete, { size: SIZE, sha256: TINY_SHA });
+});
+
+await page.evaluate(() => tabllm.deleteCachedModels());
+for (const s of stalled) s.destroy();
+await h.done();
