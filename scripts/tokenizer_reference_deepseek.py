@@ -27,8 +27,16 @@ alone, read with the `gguf` package (not tabllm's reader):
 Ids are without BOS (llama_tokenize with add_special = false); the header's
 BOS/EOS ids and add_bos flag are written beside them.
 
+`chat`: the prompt ids of every conversation in tests/templates/conversations
+with the header's chat template, as llama-server makes them: rendered by
+jinja2 as scripts/render_templates_jinja2.py renders it (BOS/EOS texts the
+header's), a leading BOS text removed when the model adds BOS
+(`common_chat_templates_apply` in llama.cpp's common/chat.cpp), then the BOS
+id and the text tokenized with parse_special.
+
 Usage: scripts/tokenizer_reference_deepseek.py OUT.json
 """
+import glob
 import importlib.metadata
 import json
 import os
@@ -38,11 +46,13 @@ import gguf
 import tokenizers
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
+import render_templates_jinja2
 from gguf_header import HeaderOnlyReader, metadata_value
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "models", "DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.part0000.gguf")
 CASES = os.path.join(ROOT, "tests", "tokenizer", "deepseek_cases.json")
+CONVERSATIONS = os.path.join(ROOT, "tests", "templates", "conversations")
 
 # llama.cpp, src/llama-vocab.cpp, LLAMA_VOCAB_PRE_TYPE_QWEN2: Qwen2's
 # tokenizer.json pattern with the case-insensitive contractions spelled out.
@@ -130,6 +140,27 @@ def main():
                 sys.exit(f"{case['name']}: {name} decode to {back!r}, not the text {text!r}")
         out_cases.append({"name": case["name"], "text": text, "ids": ids, "ids_no_special": ids_plain})
 
+    bos_id = int(metadata_value(reader, MODEL, "tokenizer.ggml.bos_token_id"))
+    eos_id = int(metadata_value(reader, MODEL, "tokenizer.ggml.eos_token_id"))
+    add_bos = bool(metadata_value(reader, MODEL, "tokenizer.ggml.add_bos_token"))
+    template = metadata_value(reader, MODEL, "tokenizer.chat_template")
+    env = render_templates_jinja2.make_env()
+    chat = []
+    for path in sorted(glob.glob(os.path.join(CONVERSATIONS, "*.json"))):
+        name = os.path.basename(path)[: -len(".json")]
+        conv = json.load(open(path, encoding="utf-8"))
+        result = render_templates_jinja2.render(env, template, conv, tokens[bos_id], tokens[eos_id])
+        if "rendered" not in result:
+            sys.exit(f"{name}: jinja2 could not render the header's template: {result['error']}")
+        text = result["rendered"]
+        ids = []
+        if add_bos:
+            ids.append(bos_id)
+            if text.startswith(tokens[bos_id]):
+                text = text[len(tokens[bos_id]):]
+        ids += parse_special.encode(text, add_special_tokens=False).ids
+        chat.append({"conversation": name, "rendered": result["rendered"], "prompt_ids": ids})
+
     out = {
         "generator": "scripts/tokenizer_reference_deepseek.py",
         "tokenizers": tokenizers.__version__,
@@ -138,17 +169,21 @@ def main():
         "pattern": QWEN2_PATTERN,
         "vocab_size": len(tokens),
         "n_merges": len(merges),
-        "bos_token_id": int(metadata_value(reader, MODEL, "tokenizer.ggml.bos_token_id")),
-        "eos_token_id": int(metadata_value(reader, MODEL, "tokenizer.ggml.eos_token_id")),
-        "add_bos_token": bool(metadata_value(reader, MODEL, "tokenizer.ggml.add_bos_token")),
+        "bos_token_id": bos_id,
+        "eos_token_id": eos_id,
+        "add_bos_token": add_bos,
         "special_ids": all_special,
         "user_defined_ids": user_defined,
         "cases": out_cases,
+        "chat": chat,
     }
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
     with open(sys.argv[1], "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
-    print(f"{sys.argv[1]}: {len(out_cases)} cases, {len(all_special)} special tokens ({len(user_defined)} user-defined)")
+    print(
+        f"{sys.argv[1]}: {len(out_cases)} cases, {len(chat)} chat prompts, "
+        f"{len(all_special)} special tokens ({len(user_defined)} user-defined)"
+    )
 
 
 if __name__ == "__main__":

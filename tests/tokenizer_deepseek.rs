@@ -6,13 +6,16 @@
 //! `target/tokenizer_deepseek.json`; scripts/test.sh runs it first). The
 //! texts are tests/tokenizer/deepseek_cases.json (edge cases of the Qwen2
 //! pre-tokenizer, scripts, emoji, whitespace, code, special-token texts,
-//! long inputs), each tokenized with and without parsing special tokens.
+//! long inputs), each tokenized with and without parsing special tokens;
+//! and the prompt ids of every conversation of tests/templates/conversations
+//! with the header's chat template, as llama-server makes them.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 use tabllm::gguf::read_header_from_path;
-use tabllm::tokenizer::{TokenType, Tokenizer};
+use tabllm::gguf::Metadata;
+use tabllm::tokenizer::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, TokenType, Tokenizer};
 
 const MODEL: &str = "DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.part0000.gguf";
 
@@ -33,11 +36,14 @@ fn reference() -> Json {
     )
 }
 
-fn tokenizer() -> Tokenizer {
+fn header_metadata() -> Metadata {
     let path = root().join("models").join(MODEL);
     assert!(path.exists(), "{} is missing: run scripts/fetch-models.sh", path.display());
-    let header = read_header_from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Tokenizer::from_metadata(&header.metadata).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    read_header_from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).metadata
+}
+
+fn tokenizer() -> Tokenizer {
+    Tokenizer::from_metadata(&header_metadata()).unwrap_or_else(|e| panic!("{MODEL}: {e}"))
 }
 
 fn ids(v: &Json) -> Vec<u32> {
@@ -112,4 +118,53 @@ fn deepseek_tokenizes_like_the_reference() {
         }
     }
     assert!(failures.is_empty(), "{} of {} tokenizations differ:\n{}", failures.len(), 2 * cases.len(), failures.join("\n"));
+}
+
+/// The header's template rendered by tabllm, then its prompt ids
+/// ([`chat_prompt_ids`]: one BOS, the text with special tokens parsed), equal
+/// to the reference's (jinja2's rendering, llama-server's BOS rule, the
+/// reference tokenizer). Conversations as tests/chat_templates_jinja2.rs
+/// renders them: `continue_final` continues the last assistant message,
+/// `add_generation_prompt: false` renders the conversation as it stands.
+#[test]
+fn deepseek_chat_prompts_match_the_reference() {
+    let reference = reference();
+    let md = header_metadata();
+    let tok = Tokenizer::from_metadata(&md).unwrap();
+    let template = ChatTemplate::for_model(&md).unwrap().expect("the header has a chat template");
+    let (bos, eos) = (tok.token_text(tok.bos_id().unwrap()).unwrap(), tok.token_text(tok.eos_id().unwrap()).unwrap());
+    let conv_dir = root().join("tests/templates/conversations");
+    let rows = reference["chat"].as_array().expect("reference has `chat`: run scripts/tokenizer_reference_deepseek.py again");
+    let mut names: Vec<String> = std::fs::read_dir(&conv_dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().unwrap().strip_suffix(".json").map(str::to_string))
+        .collect();
+    names.sort();
+    let covered: Vec<&str> = rows.iter().map(|r| r["conversation"].as_str().unwrap()).collect();
+    assert_eq!(covered, names, "target/tokenizer_deepseek.json is stale: run scripts/tokenizer_reference_deepseek.py again");
+
+    let mut failures = Vec::new();
+    for row in rows {
+        let name = row["conversation"].as_str().unwrap();
+        let conv = read_json(&conv_dir.join(format!("{name}.json")), "");
+        let messages: Vec<ChatMessage> = serde_json::from_value(conv["messages"].clone()).unwrap();
+        let tools = conv.get("tools").map(|t| t.as_array().unwrap().clone());
+        let args = RenderArgs { add_generation_prompt: true, bos_token: bos, eos_token: eos, tools: tools.as_deref(), extra: None };
+        let rendered = if conv.get("add_generation_prompt") == Some(&Json::Bool(false)) {
+            template.render_with(&messages, &RenderArgs { add_generation_prompt: false, ..args })
+        } else {
+            let last = if conv.get("continue_final") == Some(&Json::Bool(true)) { FinalAssistant::Continue } else { FinalAssistant::Close };
+            template.render_prompt(&messages, last, &args)
+        }
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if rendered != row["rendered"].as_str().unwrap() {
+            failures.push(format!("{name}: rendered {rendered:?}\n      jinja2:   {:?}", row["rendered"]));
+            continue;
+        }
+        let (got, want) = (chat_prompt_ids(&tok, &rendered), ids(&row["prompt_ids"]));
+        if got != want {
+            failures.push(format!("{name}:\n      tabllm:    {}\n      reference: {}", show(&tok, &got), show(&tok, &want)));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} chat prompts differ:\n{}", failures.len(), rows.len(), failures.join("\n"));
 }
