@@ -2,7 +2,8 @@
 # Installs what building and testing tabllm needs on a fresh Debian machine:
 # Mesa's lavapipe (a CPU Vulkan driver, so wgpu runs without a GPU), Node.js
 # and Chromium for the page and its tests, and the Python `gguf` package used
-# to write dequantization references and `jinja2` for chat-template references. (The wasm target and wasm-bindgen-cli
+# to write dequantization references, `jinja2` for chat-template references
+# and `tokenizers` for a tokenizer reference. (The wasm target and wasm-bindgen-cli
 # are installed by scripts/build-web.sh.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,6 +38,10 @@ python3 -c 'import gguf' 2>/dev/null || step "install the Python gguf package (P
 # The reference renderer for chat templates (what Hugging Face's apply_chat_template uses).
 python3 -c 'import jinja2, sys; sys.exit(jinja2.__version__ != "3.1.6")' 2>/dev/null || step "install the Python jinja2 package (PyPI jinja2==3.1.6)" \
   "pip could not install it; check that PyPI is reachable" pip_install jinja2==3.1.6
+# The reference tokenizer for DeepSeek's byte-level BPE (Hugging Face's
+# tokenizers; its huggingface_hub dependency serves only downloads, not needed).
+python3 -c 'import tokenizers, sys; sys.exit(tokenizers.__version__ != "0.22.1")' 2>/dev/null || step "install the Python tokenizers package (PyPI tokenizers==0.22.1)" \
+  "pip could not install it; check that PyPI is reachable" pip_install --no-deps tokenizers==0.22.1
 
 # Vulkan loaders complain without a runtime dir; harmless, but noisy.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/tabllm-xdg}"

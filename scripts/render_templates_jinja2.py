@@ -11,11 +11,15 @@ tests/chat_templates_jinja2.rs:
 
 Pairs: every template in tests/templates/*.jinja with every conversation in
 tests/templates/conversations/*.json, plus the field cases in
-../shared/cases (templates read from the GGUF files with the `gguf` package).
+../shared/cases (templates read from the GGUF files with the `gguf` package),
+plus every conversation with the template stored in each real model header
+of MODEL_HEADERS (read with the `gguf` package, rendered with that model's
+own BOS and EOS texts).
 
-A conversation may hold `tools` and `continue_final` (the conversation ends
+A conversation may hold `tools`, `continue_final` (the conversation ends
 with an assistant message that is continued as llama-server does: everything
-before it rendered with the generation prompt, its text appended).
+before it rendered with the generation prompt, its text appended) and
+`add_generation_prompt` (true unless it says false).
 Text parts of `content` are joined as llama-server joins them ("\\n" after
 non-empty text). Messages are passed as given otherwise.
 
@@ -35,6 +39,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOW = datetime.datetime(2025, 3, 7, 9, 5, 3)
 BOS, EOS = "<|bos|>", "<|eos|>"
+# Real models' GGUF headers in models/ (scripts/fetch-models.sh) whose
+# `tokenizer.chat_template` is rendered with every conversation.
+MODEL_HEADERS = ["DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.part0000.gguf"]
 
 
 class GenerationTag(jinja2.ext.Extension):
@@ -84,9 +91,9 @@ def normalize(message):
     return m
 
 
-def render(env, source, conversation):
+def render(env, source, conversation, bos=BOS, eos=EOS):
     messages = [normalize(m) for m in conversation["messages"]]
-    kwargs = {"bos_token": BOS, "eos_token": EOS, "add_generation_prompt": True}
+    kwargs = {"bos_token": bos, "eos_token": eos, "add_generation_prompt": conversation.get("add_generation_prompt", True)}
     if "tools" in conversation:
         kwargs["tools"] = conversation["tools"]
     tail = ""
@@ -107,6 +114,26 @@ def case_templates():
         field = gguf.GGUFReader(path).fields["tokenizer.chat_template"]
         rel = os.path.relpath(path, os.path.join(ROOT, "..", "shared", "cases"))
         out[rel] = bytes(field.parts[field.data[0]]).decode("utf-8")
+    return out
+
+
+def model_templates():
+    """Each MODEL_HEADERS file's template and BOS/EOS token texts."""
+    from gguf_header import HeaderOnlyReader, metadata_value
+
+    out = []
+    for name in MODEL_HEADERS:
+        path = os.path.join(ROOT, "models", name)
+        if not os.path.exists(path):
+            sys.exit(f"{path} is missing: run scripts/fetch-models.sh")
+        r = HeaderOnlyReader(path)
+        tokens = metadata_value(r, path, "tokenizer.ggml.tokens")
+        out.append({
+            "model": name,
+            "chat_template": metadata_value(r, path, "tokenizer.chat_template"),
+            "bos_token": tokens[int(metadata_value(r, path, "tokenizer.ggml.bos_token_id"))],
+            "eos_token": tokens[int(metadata_value(r, path, "tokenizer.ggml.eos_token_id"))],
+        })
     return out
 
 
@@ -149,6 +176,14 @@ def main():
             row = {"template": tname, "messages": mname}
             row.update(render(env, templates[tname], conv))
             cases.append(row)
+    models = []
+    for m in model_templates():
+        rows = []
+        for name, conv in conversations.items():
+            row = {"conversation": name}
+            row.update(render(env, m["chat_template"], conv, m["bos_token"], m["eos_token"]))
+            rows.append(row)
+        models.append(dict(m, rows=rows))
     out = {
         "generator": "scripts/render_templates_jinja2.py",
         "jinja2": jinja2.__version__,
@@ -157,12 +192,16 @@ def main():
         "eos_token": EOS,
         "corpus": corpus,
         "cases": cases,
+        "models": models,
     }
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
     with open(sys.argv[1], "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
     errors = sum("error" in r for r in corpus)
-    print(f"{sys.argv[1]}: {len(corpus)} corpus pairs ({errors} raise), {len(cases)} field cases")
+    print(
+        f"{sys.argv[1]}: {len(corpus)} corpus pairs ({errors} raise), {len(cases)} field cases, "
+        f"{sum(len(m['rows']) for m in models)} model-header pairs"
+    )
 
 
 if __name__ == "__main__":

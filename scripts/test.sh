@@ -13,6 +13,8 @@ mkdir -p target
 python3 scripts/dequant_reference.py target/dequant_reference.json
 # Chat templates rendered by Python's jinja2 as Hugging Face sets it up (tests/chat_templates_jinja2.rs).
 python3 scripts/render_templates_jinja2.py target/templates_jinja2.json
+# DeepSeek-R1-Distill-Qwen-7B's tokenizer rebuilt with Hugging Face's tokenizers from the header (tests/tokenizer_deepseek.rs).
+python3 scripts/tokenizer_reference_deepseek.py target/tokenizer_deepseek.json
 
 # Kernel and model tests each create GPU devices; lavapipe already uses every core.
 cargo test --locked --profile test -- --test-threads 2

@@ -1,7 +1,8 @@
 //! Chat templates rendered byte for byte as Python's jinja2 renders them in
 //! Hugging Face's `apply_chat_template`: the corpus in tests/templates/
-//! (real templates of many families × conversations) and the field cases of
-//! shared/cases/. The reference is `target/templates_jinja2.json`, written by
+//! (real templates of many families × conversations), the field cases of
+//! shared/cases/, and the template stored in real model headers in models/
+//! (DeepSeek-R1-Distill-Qwen-7B's) × every conversation. The reference is `target/templates_jinja2.json`, written by
 //! `scripts/render_templates_jinja2.py` (scripts/test.sh runs it first).
 //! Where jinja2 raises (raise_exception, or a Python TypeError), tabllm must
 //! fail too.
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDateTime;
 use serde_json::Value as Json;
 use tabllm::gguf::read_header_from_path;
-use tabllm::tokenizer::{ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, TokenizerError};
+use tabllm::tokenizer::{ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, Tokenizer, TokenizerError};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -23,7 +24,7 @@ fn reference() -> Json {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}\nthe jinja2 reference is missing: run `python3 scripts/render_templates_jinja2.py target/templates_jinja2.json` \
-             (needs `pip install jinja2==3.1.6 gguf==0.19.0`; scripts/test.sh does both)",
+             (needs `pip install jinja2==3.1.6 gguf==0.19.0` and the DeepSeek header from scripts/fetch-models.sh; scripts/test.sh does all three)",
             path.display()
         )
     });
@@ -45,17 +46,20 @@ fn stems(dir: &Path, ext: &str) -> BTreeSet<String> {
 }
 
 /// Renders `conversation` (`messages`, optional `tools`, optional
-/// `continue_final`) as the reference script does.
+/// `continue_final`, optional `add_generation_prompt: false`) as the
+/// reference script does, with the placeholder BOS and EOS texts.
 fn render(t: &ChatTemplate, conversation: &Json, reference: &Json) -> Result<String, TokenizerError> {
+    render_with_tokens(t, conversation, reference["bos_token"].as_str().unwrap(), reference["eos_token"].as_str().unwrap())
+}
+
+fn render_with_tokens(t: &ChatTemplate, conversation: &Json, bos_token: &str, eos_token: &str) -> Result<String, TokenizerError> {
     let messages: Vec<ChatMessage> = serde_json::from_value(conversation["messages"].clone()).unwrap();
     let tools = conversation.get("tools").map(|t| t.as_array().unwrap().clone());
-    let args = RenderArgs {
-        add_generation_prompt: true,
-        bos_token: reference["bos_token"].as_str().unwrap(),
-        eos_token: reference["eos_token"].as_str().unwrap(),
-        tools: tools.as_deref(),
-        extra: None,
-    };
+    let args = RenderArgs { add_generation_prompt: true, bos_token, eos_token, tools: tools.as_deref(), extra: None };
+    if conversation.get("add_generation_prompt") == Some(&Json::Bool(false)) {
+        // The whole conversation as it stands (a training-style rendering).
+        return t.render_with(&messages, &RenderArgs { add_generation_prompt: false, ..args });
+    }
     let last = match conversation.get("continue_final") {
         Some(Json::Bool(true)) => FinalAssistant::Continue,
         _ => FinalAssistant::Close,
@@ -154,4 +158,57 @@ fn field_cases_render_like_jinja2() {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases differ from jinja2:\n{}", failures.len(), rows.len(), failures.join("\n"));
+}
+
+/// The chat template stored in DeepSeek-R1-Distill-Qwen-7B's real GGUF
+/// header (models/, scripts/fetch-models.sh), read by tabllm's GGUF reader,
+/// rendered with the header's own BOS/EOS texts × every conversation;
+/// jinja2 renders the template as the `gguf` package reads it.
+#[test]
+fn model_header_templates_render_like_jinja2() {
+    let reference = reference();
+    let now = now(&reference);
+    let conv_dir = root().join("tests/templates/conversations");
+    let conversations = stems(&conv_dir, ".json");
+    let models = reference["models"].as_array().expect("reference has `models`: run scripts/render_templates_jinja2.py again");
+    let names: Vec<&str> = models.iter().map(|m| m["model"].as_str().unwrap()).collect();
+    assert_eq!(names, ["DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.part0000.gguf"]);
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for m in models {
+        let name = m["model"].as_str().unwrap();
+        let path = root().join("models").join(name);
+        assert!(path.exists(), "{} is missing: run scripts/fetch-models.sh", path.display());
+        let header = read_header_from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // tabllm's reading of the header against the gguf package's.
+        let source = header.metadata.get_str("tokenizer.chat_template").unwrap().expect("the header has a chat template");
+        assert_eq!(source, m["chat_template"].as_str().unwrap(), "{name}: tokenizer.chat_template as tabllm reads it");
+        let tok = Tokenizer::from_metadata(&header.metadata).unwrap();
+        let bos = tok.token_text(tok.bos_id().expect("BOS id")).unwrap();
+        let eos = tok.token_text(tok.eos_id().expect("EOS id")).unwrap();
+        assert_eq!((bos, eos), (m["bos_token"].as_str().unwrap(), m["eos_token"].as_str().unwrap()), "{name}: BOS/EOS texts");
+
+        let mut t = ChatTemplate::for_model(&header.metadata).unwrap().expect("the header has a chat template");
+        t.set_now(Some(now));
+        let rows = m["rows"].as_array().unwrap();
+        let covered: BTreeSet<String> = rows.iter().map(|r| r["conversation"].as_str().unwrap().to_string() + ".json").collect();
+        assert_eq!(covered, conversations, "{name}: target/templates_jinja2.json is stale: run scripts/render_templates_jinja2.py again");
+        for row in rows {
+            let cname = row["conversation"].as_str().unwrap();
+            let conv: Json = serde_json::from_str(&std::fs::read_to_string(conv_dir.join(format!("{cname}.json"))).unwrap()).unwrap();
+            if let Some(diff) = compare(render_with_tokens(&t, &conv, bos, eos), row) {
+                failures.push(format!("{name} × {cname}: {diff}"));
+            }
+            n += 1;
+        }
+        // The conversations the acceptance names are there, and exercise
+        // what they are meant to: an earlier answer's reasoning is dropped.
+        let rendered = |c: &str| rows.iter().find(|r| r["conversation"] == c).and_then(|r| r["rendered"].as_str()).unwrap_or_else(|| panic!("{name}: no rendering of {c}"));
+        for c in ["system", "multi_turn", "continue_assistant", "no_generation_prompt"] {
+            rendered(c);
+        }
+        let think = rendered("think_history_system");
+        assert!(!think.contains("<think>") && think.contains("17 + 25 = **42**."), "{name}: {think:?}");
+    }
+    assert!(failures.is_empty(), "{} of {n} renderings differ from jinja2:\n{}", failures.len(), failures.join("\n"));
 }
