@@ -92,6 +92,9 @@ fn peak_host_memory_while_loading_smollm2() {
             peak as f64 / 1e6,
             parser_peak as f64 / 1e6
         );
+        // Every layer's q|k|v and gate|up streamed straight into its packed
+        // buffer: none packed afterwards by copies (which held them twice).
+        assert_eq!(model.packed_groups(), (60, 0));
         drop(model);
         // Weights never accumulate on the host: the heap holds the decoded
         // header (vocabulary and merges, 6.4 MB as the parser counts it), the

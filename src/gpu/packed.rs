@@ -38,6 +38,9 @@ impl Segment {
 pub struct PackedTensors {
     pub buffer: wgpu::Buffer, // the segments' raw GGUF bytes, back to back, each padded to 4
     pub segments: Vec<Segment>,
+    /// True when made by [`PackedTensors::pack`]'s copies, false when the
+    /// tensors were streamed into place ([`PackedTensors::from_segments`]).
+    pub copied: bool,
 }
 
 impl PackedTensors {
@@ -80,7 +83,7 @@ impl PackedTensors {
             return Err(tensors);
         }
         let segments = tensors.iter().zip(offsets).map(|(t, offset)| Segment { name: t.name.clone(), ty: t.ty, offset, row_bytes: t.row_bytes, dims: t.dims.clone(), n_bytes: t.n_bytes }).collect();
-        Ok(Self { buffer, segments })
+        Ok(Self { buffer, segments, copied: false })
     }
 
     /// Copies `tensors` into one new buffer, in order, and submits the
@@ -106,7 +109,7 @@ impl PackedTensors {
         // Free the sources as soon as their copies ran, not when the pass is
         // assembled: packing runs after the whole file streamed in, and
         // otherwise every packed byte lives twice (an 8B Q4_K_M's q|k|v and
-        // gate|up are 3 GB of its 4.9; measured on lavapipe: 7.3 GB peak).
+        // gate|up are 3 GB of its 4.9; measured on lavapipe: 7.7 GB peak RSS).
         // `destroy` on a buffer that submitted work still reads takes effect
         // once that work is done (WebGPU `GPUBuffer.destroy`; wgpu defers it
         // likewise). Natively, waiting for the copies here frees the sources
@@ -120,7 +123,7 @@ impl PackedTensors {
         #[cfg(target_arch = "wasm32")]
         let _ = submitted;
         ctx.check()?;
-        Ok(Ok(Self { buffer, segments }))
+        Ok(Ok(Self { buffer, segments, copied: true }))
     }
 }
 

@@ -131,6 +131,15 @@ impl Model {
         }
     }
 
+    /// Fused groups streamed into place at load, and packed by copies
+    /// afterwards (`GpuForward::packed_groups`); (0, 0) on the CPU.
+    pub fn packed_groups(&self) -> (usize, usize) {
+        match &self.backend {
+            Backend::Gpu(g) => g.packed_groups(),
+            Backend::Cpu(_) => (0, 0),
+        }
+    }
+
     /// The sliding-window layers' ring cache, when some layer has one.
     pub fn kv_ring(&self) -> Option<Ring> {
         match &self.backend {

@@ -156,6 +156,18 @@ impl GpuForward {
         (fused, self.weights.layers.len())
     }
 
+    /// Fused groups (q|k|v, gate|up) streamed into their packed buffers at
+    /// load, and those packed afterwards by GPU copies (a split GGUF): a
+    /// copy holds the group's bytes twice while it runs.
+    pub fn packed_groups(&self) -> (usize, usize) {
+        let groups = self.weights.layers.iter().flat_map(|l| [&l.qkv, &l.gate_up]);
+        groups.fold((0, 0), |(streamed, copied), g| match g {
+            Projections::Packed(p) if p.copied => (streamed, copied + 1),
+            Projections::Packed(_) => (streamed + 1, copied),
+            Projections::Separate(_) => (streamed, copied),
+        })
+    }
+
     /// The sliding-window layers' ring cache, when some layer has one.
     pub fn kv_ring(&self) -> Option<super::Ring> {
         self.state.ring

@@ -407,7 +407,7 @@ fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>, fuse: boo
 /// holds whole and that fit one binding, allocated now so their tensors
 /// stream straight into them: by tensor name, (the group's buffer, the
 /// tensor's offset in it). Packing after the load instead would copy, and
-/// hold every packed byte twice for a while (an 8B Q4_K_M: 7.3 GB peak for
+/// hold every packed byte twice for a while (an 8B Q4_K_M: 7.7 GB peak RSS for
 /// 4.9 GB of weights, measured on lavapipe).
 fn plan_fused_groups(ctx: &GpuContext, h: &Header, c: &ModelConfig) -> HashMap<String, (wgpu::Buffer, u64)> {
     let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
