@@ -106,15 +106,13 @@ impl PackedTensors {
             offset += size;
         }
         let submitted = ctx.queue.submit([enc.finish()]);
-        // Free the sources as soon as their copies ran, not when the pass is
-        // assembled: packing runs after the whole file streamed in, and
-        // otherwise every packed byte lives twice (an 8B Q4_K_M's q|k|v and
-        // gate|up are 3 GB of its 4.9; measured on lavapipe: 7.7 GB peak RSS).
-        // `destroy` on a buffer that submitted work still reads takes effect
-        // once that work is done (WebGPU `GPUBuffer.destroy`; wgpu defers it
-        // likewise). Natively, waiting for the copies here frees the sources
-        // before the next group allocates; the browser frees them as its GPU
-        // process finishes the copies.
+        // Free the sources as soon as their copies ran rather than when the
+        // pass is dropped. `destroy` on a buffer that submitted work still
+        // reads takes effect once that work is done (WebGPU
+        // `GPUBuffer.destroy`; wgpu defers it likewise). Even so, lavapipe
+        // kept the memory: an 8B Q4_K_M packed this way peaked at 7.7 GB RSS
+        // for 4.9 GB of weights, which is why the loader streams groups into
+        // place and this path is left to split GGUFs.
         for t in &tensors {
             t.parts.iter().for_each(|p| p.buffer.destroy());
         }

@@ -4,7 +4,10 @@
 // bytes, random but valid blocks) into target/big/; the page loads it from
 // the local server over WebGPU (SwiftShader here), with the wasm memory
 // sampled at every progress event and held under a bound, and generates
-// tokens; a second load comes from browser storage.
+// tokens. The first download's connection drops past 3 GB (past 2^31 and
+// 2^32 offsets too: the file is 4.9 GB): the load resumes with a Range
+// request from there, and the server's log shows no byte sent twice. A
+// second load comes from browser storage after one HEAD to validate it.
 //
 // Usage: node tests/browser/big-model.mjs   (after scripts/build-web.sh and
 // `cargo build --release --locked`; figures also go to target/big/browser-8b.json)
@@ -14,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import { createHandler } from '../../scripts/serve.mjs';
 import { start, repo, CHROMIUM_ARGS, installPackage } from './harness.mjs';
 
 const SHAPE = process.env.SHAPE ?? 'llama-3.1-8b';
@@ -24,6 +28,8 @@ const FILE = `target/big/${SHAPE}-${MIX}.gguf`;
 // asks for at most 64 MiB; the model's weights never pass through it whole.
 const WASM_MEMORY_BOUND = 64 * 2 ** 20;
 const GEN_TOKENS = Number(process.env.GEN_TOKENS ?? 2);
+// Where the first download's connection is dropped: the body bytes sent.
+const DROP_AT = 3 * 10 ** 9;
 
 const path = join(repo, FILE);
 if (!existsSync(path)) {
@@ -35,8 +41,43 @@ if (!existsSync(path)) {
 const fileBytes = statSync(path).size;
 console.log(`${FILE}: ${fileBytes} bytes`);
 
+// The repo's server, logging every request of the model, with the first
+// GET's connection closed after DROP_AT body bytes (once they left: a browser
+// may discard body bytes it holds unread when the connection fails).
+const serve = createHandler();
+const log = [];
+let dropped = false;
+function handler(req, res) {
+  if (new URL(req.url, 'http://localhost').pathname !== '/' + FILE) return serve(req, res);
+  const rec = { method: req.method, range: req.headers.range ?? null, ifRange: req.headers['if-range'] ?? null, status: null, sent: 0, cut: false };
+  log.push(rec);
+  const drop = req.method === 'GET' && !dropped;
+  dropped ||= drop;
+  const writeHead = res.writeHead.bind(res);
+  res.writeHead = (status, ...rest) => {
+    rec.status = status;
+    return writeHead(status, ...rest);
+  };
+  const write = res.write.bind(res);
+  const end = res.end.bind(res);
+  res.write = (chunk, ...rest) => {
+    if (rec.cut) return true;
+    if (!drop || rec.sent + chunk.length <= DROP_AT) {
+      rec.sent += chunk.length;
+      return write(chunk, ...rest);
+    }
+    const n = DROP_AT - rec.sent;
+    rec.sent += n;
+    rec.cut = true;
+    write(chunk.subarray(0, n), () => setTimeout(() => res.socket.destroy(), 500));
+    return true;
+  };
+  res.end = (...args) => (rec.cut ? res : end(...args));
+  serve(req, res);
+}
+
 installPackage();
-const h = await start();
+const h = await start({ handler });
 // Browser storage on disk (a persistent profile): an incognito context keeps
 // OPFS in memory, and this file is 4.9 GB.
 const profile = mkdtempSync(join(tmpdir(), 'tabllm-big-'));
@@ -69,7 +110,9 @@ try {
     const t1 = performance.now();
     let firstTokenSeconds = null;
     let text = '';
-    const stream = await engine.completions.create({ prompt: 'The capital of France is', temperature: 0, max_tokens: n, stream: true });
+    // Two prompt ids: the synthetic vocabulary's text means nothing, and each
+    // token reads all 4.9 GB (a minute on SwiftShader).
+    const stream = await engine.completions.create({ prompt: [1, 2], temperature: 0, max_tokens: n, stream: true });
     let last = null;
     for await (const chunk of stream) {
       if (firstTokenSeconds === null && chunk.choices?.[0]?.text) firstTokenSeconds = (performance.now() - t1) / 1000;
@@ -86,14 +129,29 @@ try {
     results.download = r;
     console.log(`download load ${r.loadSeconds.toFixed(1)} s, first token ${r.firstTokenSeconds?.toFixed(1)} s, peak wasm ${(Math.max(r.maxWasm, r.info.wasm_memory_bytes) / 2 ** 20).toFixed(1)} MiB over ${r.samples} progress samples, text ${JSON.stringify(r.text)}`);
     assert.equal(r.info.from_cache, false);
+    const gets = log.filter((x) => x.method === 'GET');
+    results.download_requests = [...log];
+    console.log(`requests: ${JSON.stringify(log)}`);
+    // One GET cut at DROP_AT, then one Range request from exactly there: every byte sent once.
+    assert.equal(gets.length, 2, JSON.stringify(log));
+    assert.deepEqual([gets[0].status, gets[0].sent, gets[0].cut], [200, DROP_AT, true]);
+    assert.deepEqual([gets[1].status, gets[1].range, gets[1].sent], [206, `bytes=${DROP_AT}-`, fileBytes - DROP_AT]);
+    assert.ok(gets[1].ifRange, 'the resume names the validator it expects (If-Range)');
+    assert.equal(r.info.download_retries, 1);
     assert.ok(r.samples > 10, `only ${r.samples} progress events`);
     assert.ok(r.maxWasm <= WASM_MEMORY_BOUND && r.info.wasm_memory_bytes <= WASM_MEMORY_BOUND, `wasm memory ${r.maxWasm} / ${r.info.wasm_memory_bytes} over ${WASM_MEMORY_BOUND}`);
     assert.equal(r.info.cache_error, null);
   });
 
   await h.check('the second load comes from browser storage and generates the same text', async () => {
+    const before = log.length;
     const r = await loadAndGenerate('cache');
     results.cache = r;
+    const requests = log.slice(before);
+    results.cache_requests = requests;
+    console.log(`requests: ${JSON.stringify(requests)}`);
+    assert.deepEqual(requests.map((x) => x.method), ['HEAD'], 'one HEAD validates the stored copy; no byte downloaded');
+    assert.equal(r.info.cache_validated, true);
     console.log(`cache load ${r.loadSeconds.toFixed(1)} s, first token ${r.firstTokenSeconds?.toFixed(1)} s, peak wasm ${(r.info.wasm_memory_bytes / 2 ** 20).toFixed(1)} MiB`);
     assert.equal(r.info.from_cache, true);
     assert.ok(r.info.wasm_memory_bytes <= WASM_MEMORY_BOUND);

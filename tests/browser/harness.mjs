@@ -4,8 +4,7 @@
 // tiny TAP-style check runner. Each test file: `const h = await start();` …
 // `await h.check(name, fn)` … `await h.done()`.
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
