@@ -179,6 +179,7 @@ impl ModelLoader {
         self.bytes_read += chunk.len() as u64;
         let device = &self.device;
         let n_ctx = self.opts.n_ctx;
+        let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH);
         let loading = &mut self.loading;
         let tensors = &mut self.part.tensors;
         let part_index = loading.as_ref().map_or(0, |l| l.done_headers.len() as u32);
@@ -191,7 +192,7 @@ impl ModelLoader {
                     let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
                     check_part(h, part_index, l.parts)?;
                     if let (Device::Cpu, Some(c)) = (device, l.config.as_ref()) {
-                        check_cpu_memory(c, h, n_ctx)?;
+                        check_cpu_memory(c, h, n_ctx, max_batch)?;
                     }
                     *tensors = allocate(device, h, l.config.as_ref())?;
                     l.total += tensors.iter().flatten().count();
@@ -353,13 +354,15 @@ fn check_part(h: &Header, index: u32, parts: u32) -> Result<(), ModelError> {
 }
 
 /// The CPU backend in 32-bit wasm: refuses, before any weight byte, a model
-/// whose weights and KV cache (f32, at the context the load will allocate)
-/// do not fit the address space, with the sizes.
-fn check_cpu_memory(c: &ModelConfig, h: &Header, n_ctx: Option<u32>) -> Result<(), ModelError> {
+/// whose weights and KV cache (f32, at the context the load will allocate,
+/// a sliding-window layer's ring included as `cache_layout` sizes it, so as
+/// `inspect` counts it) do not fit the address space, with the sizes.
+fn check_cpu_memory(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch: u32) -> Result<(), ModelError> {
     let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
     let weights: u64 = h.tensors.iter().filter(|t| needed.contains(&t.name)).map(|t| t.n_bytes).sum();
-    let n_ctx = n_ctx.unwrap_or(c.ctx_train.min(4096)) as u64;
-    let kv = c.n_layers as u64 * n_ctx * c.kv_dim() as u64 * 4 * 2;
+    let n_ctx = n_ctx.unwrap_or(c.ctx_train.min(4096));
+    let (cache_len, _) = super::state::cache_layout(c, max_batch, n_ctx);
+    let kv: u64 = cache_len.iter().map(|&n| n as u64 * c.kv_dim() as u64 * 4 * 2).sum();
     let limit = if cfg!(target_arch = "wasm32") { CPU_WASM32_MAX_BYTES } else { u64::MAX };
     if weights.saturating_add(kv) > limit {
         return Err(ModelError::TooLargeForCpu { weights, kv, limit });

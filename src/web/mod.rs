@@ -8,6 +8,7 @@
 mod error;
 
 mod bandwidth;
+mod catalog;
 mod inspect;
 mod limits;
 mod panic;
@@ -255,7 +256,7 @@ struct ModelInfo {
 }
 
 /// Largest context a load may ask for (the KV cache grows with it).
-const MAX_CONTEXT: u32 = 1 << 20;
+use crate::budget::MAX_CONTEXT;
 
 fn busy() -> JsValue {
     to_js(&Plain("internal", "the engine is busy with another call".into()))
