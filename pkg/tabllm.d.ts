@@ -495,19 +495,71 @@ export interface ModelReport {
   /** Largest K or V buffer of one layer (bound whole). */
   kv_layer_bytes_max: number;
 }
-/** Reads only a GGUF's header (HTTP Range requests, or a file's first bytes) and says whether it will run here.
- * Works without WebGPU too (then no device limits are checked). */
+/** The limits a model was sized against: the device createEngine({ backend })
+ * would run it on (src/budget.rs). */
+export interface DeviceBudget {
+  /** `auto` picks WebGPU on a hardware adapter, the CPU backend on a software one or without WebGPU. */
+  backend: 'webgpu' | 'cpu';
+  backend_reason: string;
+  /** 2 on WebGPU with shader-f16 (f16 KV cache), else 4 (f32; always on the CPU backend). */
+  kv_bytes_per_element: 2 | 4;
+  /** The adapter's limits on WebGPU; null on the CPU backend (no bindings). */
+  max_buffer_size: number | null;
+  max_storage_buffer_binding_size: number | null;
+  /** Bytes weights + KV cache may take. CPU backend: 32-bit wasm's 4 GiB less
+   * 384 MiB for the engine (3,892,314,112), or navigator.deviceMemory GiB when
+   * smaller. WebGPU: null, as WebGPU does not say how much GPU memory there is. */
+  memory_bytes: number | null;
+  /** Where memory_bytes comes from, in words ("unknown: …" when null). */
+  memory_source: string;
+  /** navigator.deviceMemory (RAM in GiB, rounded down to a power of two, capped at 8 by Chrome); null where the browser does not say. */
+  device_memory_gib: number | null;
+}
+/** Reads only a GGUF's header (HTTP Range requests, or a file's first bytes)
+ * and says whether it will run on the device createEngine({ backend }) would
+ * run it on. Every limit left out is this device's (see DeviceBudget).
+ * Unknown options are refused by name (`invalid_request`, details.field);
+ * so are values out of range. */
 export interface InspectOptions {
-  /** Context to size the KV cache for (default: the model's, capped at 4096). */
+  /** Context to size the KV cache for, 1 to 2^20 (default: the model's, capped at 4096). */
   context?: number;
-  /** Measured bandwidth (e.g. measureBandwidth().peak_gbps) for predicted_decode_tok_s. */
+  /** Measured bandwidth (e.g. measureBandwidth().peak_gbps) for predicted_decode_tok_s, above 0. */
   bandwidth_gbps?: number;
-  /** Memory the model may use, when known. */
+  /** Memory weights + KV cache may use (default: DeviceBudget.memory_bytes). */
   available_bytes?: number;
-  /** Default: 2 where the adapter has shader-f16 (f16 KV cache), else 4. */
+  /** Default: DeviceBudget.kv_bytes_per_element. */
   kv_bytes_per_element?: 2 | 4;
-  /** Default: this adapter's limits. */
+  /** Default: the adapter's limits on WebGPU, none on the CPU backend. */
   max_buffer_size?: number;
   max_storage_buffer_binding_size?: number;
+  /** Which device to size for, as createEngine's `backend` (default 'auto'). */
+  backend?: 'auto' | 'webgpu' | 'cpu';
 }
-export function inspectModel(model: ModelSource, opts?: InspectOptions): Promise<ModelReport>;
+export function inspectModel(model: ModelSource, opts?: InspectOptions): Promise<ModelReport & { device: DeviceBudget }>;
+
+/** A quantization mix as llama.cpp's llama-quantize names it (per-tensor types as llama.cpp chooses them). */
+export type QuantMix = 'q4_0' | 'q8_0' | 'q4_k_m' | 'q5_k_m' | 'q6_k';
+export interface CatalogOptions extends InspectOptions {
+  /** Mixes to size every shape in (default ['q4_k_m']); an unknown one is refused, naming the known. */
+  mixes?: QuantMix[];
+}
+/** One model shape in one mix, sized as ModelReport sizes a file (`tabllm info --shape S --type M --json` natively). */
+export interface CatalogRow extends Omit<ModelReport, 'bytes_fetched' | 'file_bytes'> {
+  /** Catalog name, e.g. 'llama-3.1-8b'. */
+  shape: string;
+  mix: QuantMix;
+  tensor_count: number;
+  /** K + V bytes one position adds over every layer: 2 × layers × kv_heads × head_dim × kv_bytes_per_element. */
+  kv_bytes_per_token: number;
+}
+export interface CatalogTable {
+  device: DeviceBudget;
+  mixes: QuantMix[];
+  /** Shape by shape (smallest families first), each in the order of `mixes`. */
+  rows: CatalogRow[];
+}
+/** "What can I run here?" without a file: the catalog's model shapes (Llama
+ * 3.x, Qwen 2.5 / 3, Gemma 3, Mistral, Phi…) in the mixes asked for, each
+ * with weights, KV cache at the context, a fit verdict for this device and,
+ * given bandwidth_gbps, the memory-bound decode ceiling. Nothing is downloaded. */
+export function inspectCatalog(opts?: CatalogOptions): Promise<CatalogTable>;

@@ -508,6 +508,36 @@ export function measureBandwidth(opts = {}) {
   return oneShot('bandwidth', { options: opts });
 }
 
-export function inspectModel(model, opts = {}) {
-  return oneShot('inspect', { model: normalizeSource(model), options: opts, base: globalThis.location?.href });
+/** What "will it run" takes: InspectOptions in tabllm.d.ts. */
+const INSPECT_OPTIONS = ['context', 'bandwidth_gbps', 'available_bytes', 'kv_bytes_per_element', 'max_buffer_size', 'max_storage_buffer_binding_size', 'backend'];
+/** inspectCatalog's: the same, and the mixes. */
+const CATALOG_OPTIONS = [...INSPECT_OPTIONS, 'mixes'];
+
+/** Splits `opts` into the device's backend and the sizing options, refusing
+ * names `fn` does not take and a backend that is not one; ranges are
+ * checked by the engine (src/budget.rs), each error naming its field. */
+function inspectArgs(fn, opts, known) {
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new TabllmError('invalid_request', `${fn} takes an options object`);
+  for (const k of Object.keys(opts)) {
+    if (!known.includes(k)) throw new TabllmError('invalid_request', `${fn} has no option ${k} (it takes ${known.join(', ')})`, { field: k });
+  }
+  const { backend = 'auto', ...options } = opts;
+  if (!BACKENDS.includes(backend ?? 'auto')) throw new TabllmError('invalid_request', `backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')}`, { field: 'backend' });
+  if (options.context !== undefined && options.context !== null) checkNumber('context', options.context, { min: 1, max: 2 ** 20, integer: true });
+  return { backend: backend ?? 'auto', options };
+}
+
+/** Reads only a GGUF's header and sizes the model for the device
+ * createEngine({ backend }) would run it on; see InspectOptions and ModelReport in tabllm.d.ts. */
+export async function inspectModel(model, opts = {}) {
+  const { backend, options } = inspectArgs('inspectModel', opts, INSPECT_OPTIONS);
+  return oneShot('inspect', { model: normalizeSource(model), options, backend, base: globalThis.location?.href });
+}
+
+/** "What can I run here?" without a file: every catalog model shape in each
+ * of `opts.mixes` (default ['q4_k_m']), sized for the device
+ * createEngine({ backend }) would run on; see CatalogOptions and CatalogTable in tabllm.d.ts. */
+export async function inspectCatalog(opts = {}) {
+  const { backend, options } = inspectArgs('inspectCatalog', opts, CATALOG_OPTIONS);
+  return oneShot('catalog', { options, backend });
 }

@@ -1,14 +1,14 @@
 // The engine's Web Worker: owns the wasm module, the GPU device and the model,
 // so the page's main thread only renders. Protocol (see tabllm.js):
 //   in:  {id, op, args}           ops: load, generate, tokenize, detokenize, applyChatTemplate,
-//                                      reset, bench, unload, bandwidth, inspect
+//                                      reset, bench, unload, bandwidth, inspect, catalog
 //                                      (and the test-only ops __testBlock, __testPanic, __testDestroyDevice)
 //        {op: 'abort', target: id}        not queued: reaches a request in flight
 //   out: {id, type: 'progress', progress} | {id, type: 'text', text, logprobs?}
 //        {id, type: 'result', value}      | {id, type: 'error', error: {code, message, details}}
 //        {type: 'fatal', error}           the wasm instance panicked or trapped and is dead:
 //                                         every request fails with `error`, the page ends this worker
-import init, { WebEngine, WebHeaderProbe, measure_bandwidth, panic_message_len, panic_message_ptr, test_panic } from './wasm/tabllm.js';
+import init, { WebEngine, WebHeaderProbe, catalog_reports, measure_bandwidth, panic_message_len, panic_message_ptr, test_panic } from './wasm/tabllm.js';
 import { TabllmError, serializeError } from './errors.js';
 import { expandParts, openPart, partName } from './sources.js';
 import { deleteCached, listCached } from './cache.js';
@@ -94,11 +94,15 @@ async function ready({ gpu = true } = {}) {
   }
 }
 
-/** What the browser tells about the adapter (wgpu's own names are empty on the web). */
-async function adapterInfo() {
+async function requestAdapter() {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new TabllmError('webgpu_unavailable', 'WebGPU is present but no GPU adapter is available (it may be disabled or blocklisted)');
-  return describeAdapter(adapter);
+  return adapter;
+}
+
+/** What the browser tells about the adapter (wgpu's own names are empty on the web). */
+async function adapterInfo() {
+  return describeAdapter(await requestAdapter());
 }
 
 function describeAdapter(adapter) {
@@ -118,12 +122,14 @@ function describeAdapter(adapter) {
  * `webgpu` and `cpu` as asked; `auto` takes WebGPU on a hardware adapter and
  * the CPU when there is no WebGPU, no adapter, or a software rasterizer
  * (SwiftShader, the fallback adapter), where the CPU kernels are faster.
+ * `gpu`: the GPUAdapter when WebGPU is chosen (its limits and features).
  */
 async function chooseBackend(requested) {
   if (requested === 'cpu') return { backend: 'cpu', reason: "asked for (backend: 'cpu')", adapter: null };
   if (requested === 'webgpu') {
     if (!navigator.gpu) throw new TabllmError('webgpu_unavailable', 'this browser has no WebGPU (navigator.gpu is missing): use a recent Chrome or Edge, Safari / Firefox with WebGPU enabled, or backend: \'cpu\'');
-    return { backend: 'webgpu', reason: "asked for (backend: 'webgpu')", adapter: await adapterInfo() };
+    const gpu = await requestAdapter();
+    return { backend: 'webgpu', reason: "asked for (backend: 'webgpu')", adapter: describeAdapter(gpu), gpu };
   }
   if (!navigator.gpu) return { backend: 'cpu', reason: 'this browser has no WebGPU', adapter: null };
   let gpu = null;
@@ -137,7 +143,27 @@ async function chooseBackend(requested) {
   if (adapter.software) {
     return { backend: 'cpu', reason: `the WebGPU adapter is a software rasterizer (${adapter.architecture || 'fallback adapter'}); the CPU backend is faster`, adapter: null };
   }
-  return { backend: 'webgpu', reason: 'a hardware WebGPU adapter', adapter };
+  return { backend: 'webgpu', reason: 'a hardware WebGPU adapter', adapter, gpu };
+}
+
+/**
+ * The device a model would run on with createEngine({ backend: requested }),
+ * as `budget::DeviceFacts` (src/budget.rs) takes it: the backend and why;
+ * on WebGPU the adapter's maxBufferSize / maxStorageBufferBindingSize (the
+ * engine asks for all of them) and whether it has shader-f16 (then the KV
+ * cache is f16); `navigator.deviceMemory` (RAM in GiB, coarse) where the
+ * browser gives it, else null.
+ */
+async function deviceFacts(requested = 'auto') {
+  const chosen = await chooseBackend(requested);
+  const memory = navigator.deviceMemory;
+  const facts = { backend: chosen.backend, backend_reason: chosen.reason, device_memory_gib: typeof memory === 'number' && memory > 0 ? memory : null };
+  if (chosen.backend === 'webgpu') {
+    facts.shader_f16 = chosen.gpu.features.has('shader-f16');
+    facts.max_buffer_size = chosen.gpu.limits.maxBufferSize;
+    facts.max_storage_buffer_binding_size = chosen.gpu.limits.maxStorageBufferBindingSize;
+  }
+  return facts;
 }
 
 function wasmMemoryBytes() {
@@ -326,11 +352,12 @@ async function generate(request, post, signal) {
 }
 
 /** Reads a GGUF header only: HTTP Range requests of growing size, or a
- * file's first bytes; then sizes it against this device's limits. */
-async function inspect({ model, options = {}, base }, signal) {
+ * file's first bytes; then sizes it against the limits of the device
+ * createEngine({ backend }) would run it on (`deviceFacts`). `options`
+ * were checked by name in tabllm.js; their ranges are checked in Rust. */
+async function inspect({ model, options = {}, backend = 'auto', base }, signal) {
   await ready({ gpu: false }); // a header needs no GPU; the device's limits are used when there is one
   const part = expandParts(model, base)[0];
-  const adapter = await navigator.gpu?.requestAdapter();
   let fileBytes = part instanceof Blob ? part.size : null;
   const probe = new WebHeaderProbe();
   let fetched = 0;
@@ -372,25 +399,26 @@ async function inspect({ model, options = {}, base }, signal) {
         at += n;
       }
     }
-    const known = ['context', 'bandwidth_gbps', 'available_bytes', 'kv_bytes_per_element', 'max_buffer_size', 'max_storage_buffer_binding_size'];
-    const opts = Object.fromEntries(Object.entries(options).filter(([k, v]) => known.includes(k) && v !== undefined && v !== null));
-    if (adapter) {
-      // What createEngine would get: the adapter's limits, and an f16 KV cache where shader-f16 exists.
-      opts.max_buffer_size ??= adapter.limits.maxBufferSize;
-      opts.max_storage_buffer_binding_size ??= adapter.limits.maxStorageBufferBindingSize;
-      opts.kv_bytes_per_element ??= adapter.features.has('shader-f16') ? 2 : 4;
-    }
+    const facts = await deviceFacts(backend);
     let report;
     try {
-      report = JSON.parse(probe.report(JSON.stringify(opts)));
+      report = JSON.parse(probe.report(JSON.stringify(options), JSON.stringify(facts)));
     } catch (err) {
-      if (err.code === 'invalid_request') throw err; // the options, not the file
+      if (err.code === 'invalid_request' || err.code === 'internal') throw err; // the options or our device facts, not the file
       throw new TabllmError(fetched === 0 ? 'download_failed' : 'invalid_model', `${partName(part)}: ${err.message}`);
     }
     return { ...report, bytes_fetched: fetched, file_bytes: fileBytes };
   } finally {
     probe.free();
   }
+}
+
+/** "What can I run here?": every catalog shape in `options.mixes`, sized
+ * for the device createEngine({ backend }) would run on (src/web/catalog.rs). */
+async function catalog({ options = {}, backend = 'auto' }) {
+  await ready({ gpu: false });
+  const facts = await deviceFacts(backend);
+  return JSON.parse(catalog_reports(JSON.stringify(options), JSON.stringify(facts)));
 }
 
 async function bandwidth(options) {
@@ -413,6 +441,7 @@ const ops = {
     engine = null;
   },
   inspect: (a, post, signal) => inspect(a, signal),
+  catalog: (a) => catalog(a),
   bandwidth: (a) => bandwidth(a.options),
   listCached: () => listCached(),
   deleteCached: (a) => deleteCached(a.url),

@@ -6,6 +6,7 @@
 //! [`sampler`].
 
 pub mod bench;
+pub mod budget;
 pub mod catalog;
 pub mod constrain;
 pub mod cpu;

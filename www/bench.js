@@ -11,9 +11,11 @@
 //   max_bytes, runs             bandwidth sweep cap in bytes (default: the device's largest buffer) and runs per size
 //   model                       model to benchmark (URL)
 //   inspect, context            GGUF URL for "will it run" (default: the benchmark model) and its context
+//   catalog_context, mixes      "What can I run here?": context (2048, 4096, 8192 or 32768; default 4096)
+//                               and quantization mixes (comma-separated, default q4_k_m)
 //   autorun=1                   run everything on load; then body[data-state] is 'done' (JSON in
 //                               window.benchResult) or 'error' (message in body[data-error])
-import { measureBandwidth, inspectModel, createEngine } from '../pkg/tabllm.js';
+import { measureBandwidth, inspectModel, inspectCatalog, createEngine } from '../pkg/tabllm.js';
 import { bandwidthChart, sizeLabel } from './chart.js';
 
 const DEFAULT_MODEL = '../models/SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -34,6 +36,13 @@ function parseCounts(text) {
 }
 /** The long prompt test offered beside pp512. */
 const LONG_PP = 2048;
+/** "What can I run here?": the contexts offered, and llama.cpp's mixes the catalog knows (pkg/tabllm.d.ts QuantMix). */
+const CATALOG_CONTEXTS = [2048, 4096, 8192, 32768];
+const CATALOG_MIXES = ['q4_0', 'q4_k_m', 'q5_k_m', 'q6_k', 'q8_0'];
+function mixesParam() {
+  const asked = (params.get('mixes') ?? '').split(',').map((m) => m.trim()).filter((m) => CATALOG_MIXES.includes(m));
+  return asked.length ? asked : ['q4_k_m'];
+}
 const config = {
   pp: parseCounts(params.get('pp') ?? params.get('prompt_tokens') ?? '') ?? [512],
   pp2048: params.get('pp2048') === '1',
@@ -43,6 +52,8 @@ const config = {
   model: params.get('model') || DEFAULT_MODEL,
   inspect: params.get('inspect') || '',
   context: intParam('context', 4096),
+  catalog_context: CATALOG_CONTEXTS.includes(intParam('catalog_context', 0)) ? intParam('catalog_context', 0) : 4096,
+  mixes: mixesParam(),
   autorun: params.get('autorun') === '1',
   // js_replay=0: encode steps through wgpu's per-dispatch calls (to compare the host cost).
   js_replay: params.get('js_replay') !== '0',
@@ -129,6 +140,7 @@ const result = {
   device: null,
   bandwidth: null,
   throughput: null,
+  catalog: null,
   will_it_run: null,
 };
 
@@ -257,6 +269,7 @@ async function runBandwidth() {
   // Efficiency and predictions depend on the peak.
   updateThroughputFigures();
   updatePrediction();
+  await refreshCatalog();
 }
 
 /** The chart at the width of its box (redrawn when that changes). */
@@ -405,6 +418,134 @@ function updateThroughputFigures() {
   ]);
 }
 
+// ------------------------------------------------------ what can I run here?
+
+const GB = (b) => (b / 1e9).toFixed(2);
+let catalogSeq = 0;
+
+/** The mixes ticked in the form, in CATALOG_MIXES order. */
+function chosenMixes() {
+  return CATALOG_MIXES.filter((m) => $(`cat-mix-${m}`).checked);
+}
+
+/**
+ * Sizes the catalog for this device (the package picks the backend
+ * createEngine would, and its limits) at the chosen context and mixes, with
+ * the measured bandwidth when there is one. Never throws: a failure is shown
+ * in the section. The latest call wins when several overlap.
+ */
+async function refreshCatalog() {
+  const seq = ++catalogSeq;
+  const section = $('catalog');
+  const context = Number($('cat-context').value);
+  const mixes = chosenMixes();
+  section.dataset.state = 'running';
+  section.querySelector('.error')?.remove();
+  try {
+    if (mixes.length === 0) throw new Error('tick at least one quantization mix');
+    const bandwidth_gbps = peak();
+    const table = await inspectCatalog({ context, mixes, ...(bandwidth_gbps ? { bandwidth_gbps } : {}) });
+    if (seq !== catalogSeq) return;
+    // The figures the table shows, per row (the full reports stay in the package's answer).
+    result.catalog = {
+      context,
+      mixes: table.mixes,
+      bandwidth_gbps: bandwidth_gbps ?? null,
+      device: table.device,
+      rows: table.rows.map((r) => ({
+        shape: r.shape,
+        mix: r.mix,
+        architecture: r.architecture,
+        supported: r.supported,
+        weight_bytes: r.weight_bytes,
+        kv_bytes: r.kv_bytes,
+        kv_bytes_per_token: r.kv_bytes_per_token,
+        total_bytes: r.total_bytes,
+        largest_tensor: r.largest_tensor,
+        fits: r.fits,
+        reason: r.reason,
+        max_context_that_fits: r.max_context_that_fits,
+        decode_bytes_per_token: r.decode_bytes_per_token,
+        predicted_decode_tok_s: r.predicted_decode_tok_s,
+      })),
+    };
+    renderCatalog();
+    section.dataset.state = 'done';
+  } catch (e) {
+    if (seq !== catalogSeq) return;
+    console.error(e);
+    result.catalog = null;
+    $('cat-table').hidden = true;
+    section.dataset.state = 'error';
+    const p = document.createElement('p');
+    p.className = 'error';
+    p.textContent = `Failed: ${errorText(e)}`;
+    section.querySelector('h2').after(p);
+  }
+  showJson();
+}
+
+/** The memory limit a CPU-backend row ran into, in a few words. */
+function memoryLimitName(d) {
+  if (d.backend !== 'cpu') return 'the memory given';
+  return d.memory_source.startsWith('the CPU backend') ? '32-bit wasm (CPU backend)' : "this device's RAM";
+}
+
+/** [class, short verdict, why] of a row; the engine's whole reason goes in the cell's tooltip. */
+function verdictOf(r, d) {
+  if (!r.supported) return ['unsupported', 'not supported', `tabllm does not run ${r.architecture} models yet`];
+  if (r.fits === 'fits') return ['fits', 'fits', d.memory_bytes === null ? 'within the buffer limits (GPU memory size unknown)' : `${GB(r.total_bytes)} of ${GB(d.memory_bytes)} GB`];
+  if (r.fits === 'fits_smaller_context') return ['fits_smaller_context', 'shorter context', `fits up to ${r.max_context_that_fits.toLocaleString('en-US')} tokens`];
+  if (d.memory_bytes !== null && r.total_bytes > d.memory_bytes) {
+    return ['does_not_fit', 'too large', `needs ${GB(r.total_bytes)} GB; ${memoryLimitName(d)} allows ${GB(d.memory_bytes)}. Try a smaller mix${r.weight_bytes < d.memory_bytes ? ' or a shorter context' : ''}.`];
+  }
+  return ['does_not_fit', 'too large', `${capital(r.reason)}. Try a smaller mix.`];
+}
+
+function renderCatalog() {
+  const c = result.catalog;
+  if (!c) return;
+  const d = c.device;
+  const backend = d.backend === 'cpu' ? 'the CPU backend' : 'WebGPU';
+  const limits = d.backend === 'webgpu' ? ` Buffers: ${bytesShort(d.max_storage_buffer_binding_size)} per binding, ${bytesShort(d.max_buffer_size)} per buffer.` : '';
+  $('cat-device').textContent = `Sized for ${backend}, which createEngine would use here: ${d.backend_reason}. KV cache in ${d.kv_bytes_per_element === 2 ? 'f16' : 'f32'}.${limits} ` +
+    `Memory: ${d.memory_bytes === null ? d.memory_source : `${GB(d.memory_bytes)} GB, ${d.memory_source}`}. ` +
+    (c.bandwidth_gbps ? `Decode ceilings from the ${gbps(c.bandwidth_gbps)} measured above.` : 'Measure the bandwidth to see decode ceilings.');
+  const table = $('cat-table');
+  table.replaceChildren();
+  const head = table.createTHead().insertRow();
+  table.createCaption().textContent = `Sizes in GB (10⁹ bytes); KV cache for a context of ${c.context.toLocaleString('en-US')} tokens.`;
+  for (const h of ['Model', 'Mix', 'Weights', 'KV cache', 'Total', 'Verdict', 'Decode ≤ tok/s']) {
+    const th = document.createElement('th');
+    th.scope = 'col';
+    th.textContent = h;
+    if (h === 'Verdict') th.className = 'verdict-cell';
+    head.append(th);
+  }
+  const body = table.createTBody();
+  let last = null;
+  for (const r of c.rows) {
+    const tr = body.insertRow();
+    tr.dataset.shape = r.shape;
+    tr.dataset.mix = r.mix;
+    if (r.shape !== last && last !== null) tr.className = 'first-of-shape';
+    const name = document.createElement('th');
+    name.scope = 'row';
+    name.textContent = r.shape === last ? '' : r.shape;
+    last = r.shape;
+    const [cls, text, why] = verdictOf(r, d);
+    const verdict = document.createElement('td');
+    verdict.className = 'verdict-cell';
+    verdict.title = r.reason;
+    verdict.append(span(`v-${cls}`, text), ' ', span('why', why));
+    tr.append(name);
+    for (const v of [r.mix, GB(r.weight_bytes), GB(r.kv_bytes), GB(r.total_bytes)]) tr.insertCell().textContent = v;
+    tr.append(verdict);
+    tr.insertCell().textContent = r.predicted_decode_tok_s ? sig(r.predicted_decode_tok_s) : '—';
+  }
+  table.hidden = false;
+}
+
 // --------------------------------------------------------------- will it run
 
 async function runInspect() {
@@ -439,7 +580,6 @@ function renderInspect() {
   const r = result.will_it_run;
   if (!r) return;
   const verdict = $('in-verdict');
-  const limits = result.device?.limits;
   let headline;
   if (!r.supported) headline = `No: tabllm cannot run this model${r.unsupported_reason ? ` (${r.unsupported_reason})` : ''}.`;
   else if (r.fits === 'fits') headline = `Yes, it fits at a context of ${r.context.toLocaleString('en-US')} tokens.`;
@@ -460,11 +600,15 @@ function renderInspect() {
 
   const largest = r.largest_tensor;
   let largestText = largest ? `${largest.name}: ${bytes(largest.bytes)}` : 'no tensors';
-  if (largest && limits) {
-    const limit = Math.min(limits.max_buffer_size, limits.max_storage_buffer_binding_size);
+  // The limits the package sized it for: those of the backend createEngine would pick.
+  const dev = r.device;
+  if (largest && dev?.backend === 'webgpu') {
+    const limit = Math.min(dev.max_buffer_size, dev.max_storage_buffer_binding_size);
     const split = r.split_tensors?.find((s) => s.name === largest.name);
     const placed = largest.bytes <= limit ? 'fits in one binding' : split ? `split by rows into ${split.parts} bindings` : 'too large for one binding';
-    largestText += ` — ${placed} (this device: ${bytesShort(limits.max_storage_buffer_binding_size)} per binding, ${bytesShort(limits.max_buffer_size)} per buffer)`;
+    largestText += ` — ${placed} (this device: ${bytesShort(dev.max_storage_buffer_binding_size)} per binding, ${bytesShort(dev.max_buffer_size)} per buffer)`;
+  } else if (largest && dev?.backend === 'cpu') {
+    largestText += ' — the CPU backend keeps weights in wasm memory (no binding limit)';
   }
   const types = Object.entries(r.tensor_types).sort((a, b) => b[1].bytes - a[1].bytes);
   fillFacts($('in-info'), [
@@ -475,6 +619,7 @@ function renderInspect() {
     [`KV cache at ${r.context.toLocaleString('en-US')} tokens`, bytes(r.kv_bytes) + (r.kv_bytes_per_element ? ` (${r.kv_bytes_per_element === 2 ? 'f16' : 'f32'}` +
       (r.sliding_window ? `; ${r.n_local_layers} of ${r.n_layers} layers keep only a ${r.sliding_window}-token window)` : ')') : '')],
     ['Total', bytes(r.total_bytes)],
+    ['Sized for', dev ? `${dev.backend === 'cpu' ? 'the CPU backend' : 'WebGPU'} (${dev.backend_reason}); memory ${dev.memory_bytes === null ? dev.memory_source : `${bytesShort(dev.memory_bytes)} (${dev.memory_source})`}` : undefined],
     ['Largest tensor', largestText],
     ['Largest context that fits', r.max_context_that_fits === null ? 'none' : `${r.max_context_that_fits.toLocaleString('en-US')} tokens`],
     ['Predicted decode', r.predicted_decode_tok_s ? `≤ ${tokS(r.predicted_decode_tok_s)} (bandwidth ÷ ${bytesShort(Math.round(r.decode_bytes_per_token))} per token)` : 'measure the bandwidth first'],
@@ -585,6 +730,19 @@ for (const id of ['tp-pp', 'tp-pp2048', 'tp-tg']) $(id).addEventListener('input'
 showPlannedTests();
 $('in-url').value = config.inspect;
 $('in-context').value = config.context;
+$('cat-context').replaceChildren(...CATALOG_CONTEXTS.map((n) => new Option(n.toLocaleString('en-US'), String(n))));
+$('cat-context').value = String(config.catalog_context);
+$('cat-context').onchange = () => refreshCatalog();
+for (const m of CATALOG_MIXES) {
+  const label = document.createElement('label');
+  const box = document.createElement('input');
+  box.type = 'checkbox';
+  box.id = `cat-mix-${m}`;
+  box.checked = config.mixes.includes(m);
+  box.onchange = () => refreshCatalog();
+  label.append(box, ` ${m}`);
+  $('cat-mixes').append(label);
+}
 
 try {
   result.device = await detectDevice();
@@ -594,6 +752,8 @@ try {
   $('device-note').className = 'error';
 }
 fillSweepSizes();
+// Sized at once (no bandwidth yet: speeds show "—"), again after each measurement.
+await refreshCatalog();
 showJson();
 document.body.dataset.state = 'ready';
 if (config.autorun) $('run-all').click();

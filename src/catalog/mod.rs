@@ -10,6 +10,7 @@ pub mod shapes;
 
 use serde::Serialize;
 
+use crate::budget::{BudgetError, DeviceBudget, DeviceFacts};
 use crate::inspect::{inspect, InspectOptions, ModelReport};
 pub use mix::{NoFallback, QuantMix};
 pub use plan::{ModelPlan, PlannedTensor};
@@ -24,6 +25,10 @@ pub enum CatalogError {
     UnknownMix { name: String, known: String },
     #[error(transparent)]
     NoFallback(#[from] NoFallback),
+    #[error(transparent)]
+    Options(#[from] BudgetError),
+    #[error("mixes must be a non-empty array of mix names (known: {known})")]
+    BadMixes { known: String },
 }
 
 /// The shape with this name, or an error listing the known ones.
@@ -64,6 +69,44 @@ pub fn catalog_table(mix_name: &str, opts: &InspectOptions) -> Result<Vec<Catalo
     SHAPES.iter().map(|s| Ok(report_of(&ModelPlan::new(s, m)?, opts))).collect()
 }
 
+/// Every catalog shape in each of `mixes`: shape by shape (catalog order),
+/// each in the mixes' order.
+pub fn catalog_rows(mixes: &[QuantMix], opts: &InspectOptions) -> Result<Vec<CatalogReport>, CatalogError> {
+    SHAPES.iter().flat_map(|s| mixes.iter().map(move |&m| Ok(report_of(&ModelPlan::new(s, m)?, opts)))).collect()
+}
+
+/// The catalog sized for one device: its limits and the rows.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceTable {
+    /// The limits every row was checked against.
+    pub device: DeviceBudget,
+    /// The mixes asked for, in order.
+    pub mixes: Vec<&'static str>,
+    pub rows: Vec<CatalogReport>,
+}
+
+/// The mix asked for when the caller names none.
+pub const DEFAULT_MIX: QuantMix = QuantMix::Q4KM;
+
+/// "What can I run here?" for the device `facts` describe: every shape in
+/// each mix of `request.mixes` (default `["q4_k_m"]`), sized by
+/// `catalog_rows` with the rest of `request` as `InspectOptions`, the
+/// limits it leaves out taken from the device ([`DeviceBudget::options`]).
+/// Unknown fields, unknown mixes and values out of range are errors naming them.
+pub fn device_table(request: serde_json::Value, facts: &DeviceFacts) -> Result<DeviceTable, CatalogError> {
+    let serde_json::Value::Object(mut o) = request else { return Err(BudgetError::NotAnObject.into()) };
+    let bad_mixes = || CatalogError::BadMixes { known: QuantMix::ALL.map(|m| m.name()).join(", ") };
+    let mixes = match o.remove("mixes") {
+        None | Some(serde_json::Value::Null) => vec![DEFAULT_MIX],
+        Some(serde_json::Value::Array(a)) if !a.is_empty() => a.iter().map(|v| v.as_str().ok_or_else(bad_mixes).and_then(mix)).collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(bad_mixes()),
+    };
+    let device = facts.budget();
+    let opts = device.options(serde_json::Value::Object(o))?;
+    let rows = catalog_rows(&mixes, &opts)?;
+    Ok(DeviceTable { device, mixes: mixes.iter().map(|m| m.name()).collect(), rows })
+}
+
 fn report_of(plan: &ModelPlan, opts: &InspectOptions) -> CatalogReport {
     let header = plan.header(plan.metadata());
     CatalogReport {
@@ -95,6 +138,27 @@ mod tests {
                     config.unwrap_or_else(|e| panic!("{} {}: {e}", s.name, m.name()));
                 }
             }
+        }
+    }
+
+    /// A row of the device table is the CLI's row for the same limits.
+    #[test]
+    fn device_table_sizes_rows_for_the_device() {
+        let cpu: DeviceFacts = serde_json::from_value(serde_json::json!({"backend": "cpu"})).unwrap();
+        let t = device_table(serde_json::json!({"context": 8192, "mixes": ["q4_k_m", "q8_0"], "bandwidth_gbps": 20.0}), &cpu).unwrap();
+        assert_eq!(t.rows.len(), 2 * SHAPES.len());
+        assert_eq!(t.mixes, ["q4_k_m", "q8_0"]);
+        let row = t.rows.iter().find(|r| r.shape == "llama-3.1-8b" && r.mix == "q4_k_m").unwrap();
+        let opts = InspectOptions { context: Some(8192), kv_bytes_per_element: 4, available_bytes: Some(crate::model::CPU_WASM32_MAX_BYTES), bandwidth_gbps: Some(20.0), ..Default::default() };
+        let cli = catalog_report("llama-3.1-8b", "q4_k_m", &opts).unwrap();
+        assert_eq!(serde_json::to_value(row).unwrap(), serde_json::to_value(&cli).unwrap());
+        // 8B at q4_k_m is about 4.9 GB: above what 32-bit wasm holds.
+        assert_eq!(row.report.fits, crate::inspect::Fit::DoesNotFit);
+        assert!(row.report.reason.contains("the weights alone need"), "{}", row.report.reason);
+        let small = t.rows.iter().find(|r| r.shape == "llama-3.2-1b" && r.mix == "q4_k_m").unwrap();
+        assert_eq!(small.report.fits, crate::inspect::Fit::Fits);
+        for bad in [serde_json::json!({"mixes": []}), serde_json::json!({"mixes": ["q3_k"]}), serde_json::json!({"mixes": "q4_0"}), serde_json::json!({"shapes": ["tiny"]})] {
+            assert!(device_table(bad.clone(), &cpu).is_err(), "{bad}");
         }
     }
 

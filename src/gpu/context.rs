@@ -16,7 +16,7 @@ pub enum GpuError {
     DeviceLost(String),
     #[error("GPU validation error: {0}")]
     Validation(String),
-    #[error("tensor `{name}` needs {bytes} bytes in one buffer but this device allows at most {limit}")]
+    #[error("tensor `{name}` needs {bytes} bytes in one buffer but this device allows at most {limit}; a smaller quantization of the model (or a smaller model) may fit")]
     TensorTooLarge { name: String, bytes: u64, limit: u64 },
     #[error("buffer read-back failed: {0}")]
     Readback(String),

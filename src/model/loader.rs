@@ -182,6 +182,7 @@ impl ModelLoader {
         let device = &self.device;
         let n_ctx = self.opts.n_ctx;
         let fuse = self.opts.fuse;
+        let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH);
         let loading = &mut self.loading;
         let tensors = &mut self.part.tensors;
         let part_index = loading.as_ref().map_or(0, |l| l.done_headers.len() as u32);
@@ -194,7 +195,7 @@ impl ModelLoader {
                     let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
                     check_part(h, part_index, l.parts)?;
                     if let (Device::Cpu, Some(c)) = (device, l.config.as_ref()) {
-                        check_cpu_memory(c, h, n_ctx)?;
+                        check_cpu_memory(c, h, n_ctx, max_batch)?;
                     }
                     *tensors = allocate(device, h, l.config.as_ref(), fuse)?;
                     l.total += tensors.iter().flatten().count();
@@ -356,18 +357,27 @@ fn check_part(h: &Header, index: u32, parts: u32) -> Result<(), ModelError> {
 }
 
 /// The CPU backend in 32-bit wasm: refuses, before any weight byte, a model
-/// whose weights and KV cache (f32, at the context the load will allocate)
-/// do not fit the address space, with the sizes.
-fn check_cpu_memory(c: &ModelConfig, h: &Header, n_ctx: Option<u32>) -> Result<(), ModelError> {
-    let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
-    let weights: u64 = h.tensors.iter().filter(|t| needed.contains(&t.name)).map(|t| t.n_bytes).sum();
-    let n_ctx = n_ctx.unwrap_or(c.ctx_train.min(4096)) as u64;
-    let kv = c.n_layers as u64 * n_ctx * c.kv_dim() as u64 * 4 * 2;
+/// whose weights and KV cache (see [`cpu_memory_needed`]) do not fit the
+/// address space, with the sizes.
+fn check_cpu_memory(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch: u32) -> Result<(), ModelError> {
+    let (weights, kv) = cpu_memory_needed(c, h, n_ctx, max_batch);
     let limit = if cfg!(target_arch = "wasm32") { CPU_WASM32_MAX_BYTES } else { u64::MAX };
     if weights.saturating_add(kv) > limit {
         return Err(ModelError::TooLargeForCpu { weights, kv, limit });
     }
     Ok(())
+}
+
+/// (weight bytes the forward pass reads, f32 KV cache bytes at the context
+/// the load will allocate) on the CPU backend; a sliding-window layer's ring
+/// counted as `cache_layout` sizes it, so as `inspect` counts it.
+fn cpu_memory_needed(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch: u32) -> (u64, u64) {
+    let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
+    let weights: u64 = h.tensors.iter().filter(|t| needed.contains(&t.name)).map(|t| t.n_bytes).sum();
+    let n_ctx = n_ctx.unwrap_or(c.ctx_train.min(4096));
+    let (cache_len, _) = super::state::cache_layout(c, max_batch, n_ctx);
+    let kv = cache_len.iter().map(|&n| n as u64 * c.kv_dim() as u64 * 4 * 2).sum();
+    (weights, kv)
 }
 
 /// Buffers for the tensors of this part the forward pass reads. Without a
@@ -488,4 +498,28 @@ pub fn load_path_on(device: Device, path: &std::path::Path, opts: LoadOptions, c
     }
     let peak = loader.peak_buffered_bytes();
     Ok((loader.finish()?, peak))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{ModelPlan, QuantMix};
+    use crate::inspect::{inspect, InspectOptions};
+
+    /// The CPU loader refuses exactly what "will it run" sizes: the same
+    /// uploaded weights and KV cache, sliding-window rings included.
+    #[test]
+    fn cpu_memory_check_counts_what_inspect_counts() {
+        let max_batch = LoadOptions::default().max_batch.clamp(1, MAX_BATCH);
+        for name in ["gemma-3-1b", "gemma-3-4b", "llama-3.2-1b", "qwen3-0.6b"] {
+            let plan = ModelPlan::new(crate::catalog::shape(name).unwrap(), QuantMix::Q4KM).unwrap();
+            let h = plan.header(plan.metadata());
+            let c = ModelConfig::from_header(&h).unwrap();
+            for context in [None, Some(300), Some(8192)] {
+                let (weights, kv) = cpu_memory_needed(&c, &h, context, max_batch);
+                let r = inspect(&h, &InspectOptions { context, kv_bytes_per_element: 4, max_batch, ..Default::default() });
+                assert_eq!((weights, kv), (r.loaded_weight_bytes, r.kv_bytes), "{name} at {context:?}");
+            }
+        }
+    }
 }

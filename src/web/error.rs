@@ -4,6 +4,8 @@
 
 use wasm_bindgen::JsValue;
 
+use crate::budget::BudgetError;
+use crate::catalog::CatalogError;
 use crate::constrain::ConstraintError;
 use crate::engine::{BenchError, EngineError};
 use crate::gguf::GgufError;
@@ -34,6 +36,38 @@ impl ErrorCode for GpuError {
     fn details(&self) -> Option<serde_json::Value> {
         match self {
             GpuError::TensorTooLarge { name, bytes, limit } => Some(serde_json::json!({ "tensor": name, "bytes": bytes, "limit": limit })),
+            _ => None,
+        }
+    }
+}
+
+/// The caller's "will it run" options: `details.field` names the one out of range.
+impl ErrorCode for BudgetError {
+    fn code(&self) -> &'static str {
+        "invalid_request"
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            BudgetError::OutOfRange { field, .. } => Some(serde_json::json!({ "field": field })),
+            BudgetError::NotAnObject | BudgetError::Json(_) => None,
+        }
+    }
+}
+
+/// Every catalog error names something the caller asked for (a shape, a
+/// mix, an option), except a mix llama.cpp cannot store a shape in (internal:
+/// no catalog row does that).
+impl ErrorCode for CatalogError {
+    fn code(&self) -> &'static str {
+        match self {
+            CatalogError::NoFallback(_) => "internal",
+            _ => "invalid_request",
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            CatalogError::Options(e) => e.details(),
+            CatalogError::BadMixes { .. } | CatalogError::UnknownMix { .. } => Some(serde_json::json!({ "field": "mixes" })),
             _ => None,
         }
     }

@@ -5,8 +5,11 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::error::{bad_request, internal};
-use crate::inspect::{inspect, HeaderProbe, InspectOptions};
+use serde::Serialize;
+
+use super::error::{bad_request, internal, ErrorCode};
+use crate::budget::{self, BudgetError, DeviceBudget, DeviceFacts};
+use crate::inspect::{inspect, HeaderProbe, InspectOptions, ModelReport};
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
@@ -48,14 +51,42 @@ impl WebHeaderProbe {
     /// The `ModelReport` as JSON for `options_json`, an `InspectOptions`
     /// object (`{}` for defaults): `{context?, kv_bytes_per_element? (4 or 2),
     /// max_batch?, max_buffer_size?, max_storage_buffer_binding_size?,
-    /// available_bytes?, bandwidth_gbps?}`.
-    /// Options out of range are `invalid_request` errors (the caller's, not the file's).
-    pub fn report(&self, options_json: String) -> Result<String, JsValue> {
+    /// available_bytes?, bandwidth_gbps?}`. With `device_json`
+    /// (`budget::DeviceFacts`, gathered by pkg/worker.js) the limits the
+    /// options leave out come from that device, and the report gains
+    /// `device`, the `budget::DeviceBudget` applied.
+    /// Options unknown or out of range are `invalid_request` errors (the
+    /// caller's, not the file's); malformed device facts are `internal`.
+    pub fn report(&self, options_json: String, device_json: Option<String>) -> Result<String, JsValue> {
         let header = self.probe.header().ok_or_else(|| JsValue::from(js_err("the GGUF header is not complete yet: push more bytes")))?;
-        let opts: InspectOptions = serde_json::from_str(&options_json).map_err(|e| bad_request(format!("inspect options: {e}")))?;
-        if !matches!(opts.kv_bytes_per_element, 2 | 4) {
-            return Err(bad_request(format!("kv_bytes_per_element is {}: 4 (f32) or 2 (f16)", opts.kv_bytes_per_element)));
+        let user: serde_json::Value = serde_json::from_str(&options_json).map_err(|e| bad_request(format!("inspect options: {e}")))?;
+        let device = match device_json {
+            Some(d) => Some(serde_json::from_str::<DeviceFacts>(&d).map_err(|e| internal(format!("device facts: {e}")))?.budget()),
+            None => None,
+        };
+        let opts = match &device {
+            Some(budget) => budget.options(user),
+            None => serde_json::from_value::<InspectOptions>(user).map_err(|e| BudgetError::Json(e.to_string())).and_then(|o| budget::check(&o).map(|()| o)),
         }
-        serde_json::to_string(&inspect(header, &opts)).map_err(internal)
+        .map_err(|e| bad_request_of(&e))?;
+        serde_json::to_string(&Answer { report: inspect(header, &opts), device }).map_err(internal)
     }
+}
+
+/// An options error as `invalid_request`, with its `details`.
+fn bad_request_of(e: &BudgetError) -> JsValue {
+    let details = e.details();
+    let err = bad_request(e);
+    if let Some(d) = details {
+        let _ = js_sys::Reflect::set(&err, &"details".into(), &d.to_string().into());
+    }
+    err
+}
+
+#[derive(Serialize)]
+struct Answer {
+    #[serde(flatten)]
+    report: ModelReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<DeviceBudget>,
 }

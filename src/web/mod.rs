@@ -8,6 +8,7 @@
 mod error;
 
 mod bandwidth;
+mod catalog;
 mod inspect;
 mod limits;
 mod panic;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+// Largest context a load may ask for (the KV cache grows with it); "will it run" checks the same.
+use crate::budget::MAX_CONTEXT;
 use crate::constrain::ResponseFormat;
 use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams, TokenLogprob, MAX_TOP_LOGPROBS};
 use crate::gpu::{DeviceOptions, GpuContext};
@@ -253,9 +256,6 @@ struct ModelInfo {
     has_chat_template: bool,
     header_bytes: u64,
 }
-
-/// Largest context a load may ask for (the KV cache grows with it).
-const MAX_CONTEXT: u32 = 1 << 20;
 
 fn busy() -> JsValue {
     to_js(&Plain("internal", "the engine is busy with another call".into()))

@@ -1,8 +1,10 @@
 // The bench page (www/bench.html) in headless Chromium (SwiftShader WebGPU, so
 // the f32 path and small figures): a shrunken "Run all" end to end and its
 // JSON; "will it run" on both models by HTTP Range requests and from a local
-// file, against sizes computed independently with Python's gguf package; the
-// chart, saved as a PNG when SCREENSHOT_DIR is set.
+// file, against sizes computed independently with Python's gguf package;
+// "What can I run here?" against the native CLI's catalog rows
+// (target/release/tabllm info); the chart and the catalog table, saved as
+// PNGs when SCREENSHOT_DIR is set.
 // Usage: node tests/browser/bench.mjs   (after scripts/build-web.sh and `npm ci` here)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -55,6 +57,21 @@ function expectedKvBytes(f, context, elem) {
     positions += local ? Math.min(context, f.sliding_window + MAX_BATCH) : context;
   }
   return 2 * f.head_count_kv * f.head_dim * positions * elem;
+}
+
+/** The native CLI's catalog: every row (`info --json`), or one row sized for
+ * the device the page reported (`device`, a DeviceBudget) at `context`. */
+const TABLLM = join(repo, 'target/release/tabllm');
+function cliCatalog(args) {
+  return JSON.parse(execFileSync(TABLLM, ['info', ...args, '--json'], { encoding: 'utf8' }));
+}
+function cliRow(shape, mix, context, device, bandwidth) {
+  const args = ['--shape', shape, '--type', mix, '--context', String(context), '--bandwidth-gbps', String(bandwidth)];
+  if (device.kv_bytes_per_element === 2) args.push('--f16-kv');
+  // The CLI takes one per-buffer limit: the smaller of the two is the one inspect applies.
+  if (device.max_storage_buffer_binding_size !== null) args.push('--max-binding-size', String(Math.min(device.max_storage_buffer_binding_size, device.max_buffer_size)));
+  if (device.memory_bytes !== null) args.push('--available-bytes', String(device.memory_bytes));
+  return cliCatalog(args);
 }
 
 const close = (a, b, rel, what) => assert.ok(Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b)), `${what}: ${a} vs ${b}`);
@@ -175,6 +192,52 @@ await h.check('Run all (autorun) ends with a JSON of every figure, positive and 
   assert.match(await page.textContent('#tp-summary'), /decode reaches .*% of the measured bandwidth/);
 });
 
+await h.check('What can I run here?: every catalog shape, sized for this device as the native CLI sizes it, speeds from the measured bandwidth', async () => {
+  assert.ok(run, 'needs the Run all check');
+  const c = run.catalog;
+  const shapes = cliCatalog([]).map((r) => r.shape);
+  assert.ok(shapes.length >= 20 && shapes.includes('llama-3.1-8b'), `the CLI's catalog: ${shapes}`);
+  assert.equal(c.context, 4096);
+  assert.deepEqual(c.mixes, ['q4_k_m']);
+  assert.deepEqual(c.rows.map((r) => r.shape), shapes, 'one row per catalog shape, in catalog order');
+  assert.equal(c.bandwidth_gbps, run.bandwidth.peak_gbps, 'speeds use the bandwidth measured by Run all');
+  // The device: the backend createEngine's auto picks (the CPU on a software adapter), its KV element and memory.
+  const d = c.device;
+  const sw = run.device.software_adapter;
+  assert.equal(d.backend, sw ? 'cpu' : 'webgpu');
+  assert.equal(d.kv_bytes_per_element, sw ? 4 : run.device.kv_bytes_per_element);
+  if (d.backend === 'cpu') {
+    const ram = await page.evaluate(() => navigator.deviceMemory ?? null);
+    const WASM32 = 4 * 2 ** 30 - 384 * 2 ** 20; // CPU_WASM32_MAX_BYTES in src/model/loader.rs
+    assert.equal(d.memory_bytes, ram && ram * 2 ** 30 < WASM32 ? ram * 2 ** 30 : WASM32, `memory for deviceMemory ${ram}`);
+    assert.equal(d.max_storage_buffer_binding_size, null);
+  } else {
+    assert.equal(d.memory_bytes, null);
+    assert.equal(d.max_storage_buffer_binding_size, run.device.limits.max_storage_buffer_binding_size);
+  }
+  // One row against the native CLI given the same limits.
+  const want = cliRow('llama-3.1-8b', 'q4_k_m', 4096, d, c.bandwidth_gbps);
+  const got = c.rows.find((r) => r.shape === 'llama-3.1-8b' && r.mix === 'q4_k_m');
+  for (const k of ['weight_bytes', 'kv_bytes', 'kv_bytes_per_token', 'total_bytes', 'fits', 'reason', 'max_context_that_fits', 'decode_bytes_per_token', 'predicted_decode_tok_s', 'largest_tensor']) {
+    assert.deepEqual(got[k], want[k], `llama-3.1-8b q4_k_m ${k}`);
+  }
+  assert.equal(want.kv_bytes, 32 * 2 * 8 * 128 * 4096 * d.kv_bytes_per_element, 'KV: layers × K,V × kv heads × head_dim × context × element');
+  // The table shows the same numbers.
+  const cells = await page.$$eval('#cat-table tbody tr', (trs) => trs.map((tr) => ({ shape: tr.dataset.shape, mix: tr.dataset.mix, cells: [...tr.cells].map((x) => x.textContent), cls: tr.querySelector('.verdict-cell span').className })));
+  assert.deepEqual(cells.map((r) => r.shape), shapes, 'a table row per shape');
+  const row = cells.find((r) => r.shape === 'llama-3.1-8b');
+  assert.deepEqual(row.cells.slice(0, 5), ['llama-3.1-8b', 'q4_k_m', ...[want.weight_bytes, want.kv_bytes, want.total_bytes].map((b) => (b / 1e9).toFixed(2))]);
+  assert.equal(row.cls, `v-${want.fits}`);
+  close(Number(row.cells[6].replace(/,/g, '')), want.predicted_decode_tok_s, 0.01, 'the speed shown');
+  console.log(`catalog on ${d.backend} (${d.memory_source}): llama-3.1-8b q4_k_m ${want.fits}: "${row.cells[5]}"; ${row.cells[6]} tok/s at ${c.bandwidth_gbps.toFixed(2)} GB/s`);
+  if (process.env.SCREENSHOT_DIR) {
+    mkdirSync(process.env.SCREENSHOT_DIR, { recursive: true });
+    const shot = join(process.env.SCREENSHOT_DIR, 'catalog-table.png');
+    await page.locator('#catalog').screenshot({ path: shot });
+    console.log(`screenshot: ${shot}`);
+  }
+});
+
 for (const m of MODELS) {
   await h.check(`will it run, ${m.path.split('/').pop()} by HTTP Range requests: far less than the file read; weight and KV bytes as the header says`, async () => {
     const before = requests.length;
@@ -251,6 +314,26 @@ await h.check('the chart is drawn: an accessible SVG with one line per op, visib
     await page.locator('#bandwidth').screenshot({ path: chart });
     console.log(`screenshots: ${full}, ${chart}`);
   }
+});
+
+await h.check('What can I run here? before any measurement: speeds "—"; the context and mixes follow the controls', async () => {
+  await page.goto(`${h.origin}/www/bench.html`);
+  await page.waitForSelector('body[data-state=ready]');
+  assert.equal(await page.getAttribute('#catalog', 'data-state'), 'done');
+  const speeds = await page.$$eval('#cat-table tbody tr', (trs) => trs.map((tr) => tr.cells[6].textContent));
+  assert.ok(speeds.length >= 20 && speeds.every((t) => t === '—'), `speeds ${speeds}`);
+  await page.selectOption('#cat-context', '8192');
+  await page.check('#cat-mix-q8_0');
+  await page.waitForFunction(() => window.benchResult?.catalog?.mixes?.length === 2 && document.querySelector('#catalog').dataset.state === 'done');
+  const c = await page.evaluate(() => window.benchResult.catalog);
+  assert.equal(c.context, 8192);
+  assert.deepEqual(c.mixes, ['q4_k_m', 'q8_0']);
+  assert.equal(await page.locator('#cat-table tbody tr').count(), c.rows.length);
+  const want = cliRow('qwen2.5-0.5b', 'q8_0', 8192, c.device, 1);
+  const got = c.rows.find((r) => r.shape === 'qwen2.5-0.5b' && r.mix === 'q8_0');
+  assert.deepEqual([got.weight_bytes, got.kv_bytes, got.fits, got.reason], [want.weight_bytes, want.kv_bytes, want.fits, want.reason]);
+  assert.equal(got.predicted_decode_tok_s, null);
+  assert.match(await page.textContent('#cat-table caption'), /KV cache for a context of 8,192 tokens/);
 });
 
 await h.check('the tests to run follow the controls: pp512 and tg128 by default, pp2048 on request, a bad pp list refused in words', async () => {

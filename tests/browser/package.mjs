@@ -1036,9 +1036,84 @@ await check('backend: \'auto\' on SwiftShader picks the CPU backend and says why
   assert.deepEqual(r.ids, c.greedy_ids_f32_activations);
 });
 
+await check('inspectCatalog: every catalog shape in each mix, sized for the backend auto picks as the native CLI sizes it; inspectModel gets the same device; options refused by name', async () => {
+  const r = await page.evaluate(async () => {
+    const fail = (p) => p.then(() => 'answered', (e) => ({ code: e.code, message: e.message, field: e.details?.field ?? null }));
+    const adapter = await navigator.gpu.requestAdapter();
+    return {
+      ram: navigator.deviceMemory ?? null,
+      software: adapter.info.architecture === 'swiftshader' || adapter.info.isFallbackAdapter === true,
+      limits: { max_buffer_size: adapter.limits.maxBufferSize, max_storage_buffer_binding_size: adapter.limits.maxStorageBufferBindingSize, f16: adapter.features.has('shader-f16') },
+      table: await tabllm.inspectCatalog({ context: 2048, mixes: ['q4_0', 'q8_0'], bandwidth_gbps: 12.5 }),
+      plain: await tabllm.inspectCatalog(),
+      webgpu: await tabllm.inspectCatalog({ backend: 'webgpu', context: 4096 }),
+      model: await tabllm.inspectModel('/models/tiny-llama-q4_0.gguf', { context: 2048 }),
+      unknown: await fail(tabllm.inspectCatalog({ contxt: 2048 })),
+      zero: await fail(tabllm.inspectCatalog({ context: 0 })),
+      huge: await fail(tabllm.inspectCatalog({ context: 2 ** 21 })),
+      fraction: await fail(tabllm.inspectCatalog({ context: 100.5 })),
+      mix: await fail(tabllm.inspectCatalog({ mixes: ['q3_k_s'] })),
+      noMix: await fail(tabllm.inspectCatalog({ mixes: [] })),
+      backend: await fail(tabllm.inspectCatalog({ backend: 'npu' })),
+      kv: await fail(tabllm.inspectCatalog({ kv_bytes_per_element: 3 })),
+      bandwidth: await fail(tabllm.inspectCatalog({ bandwidth_gbps: -1 })),
+      modelUnknown: await fail(tabllm.inspectModel('/models/tiny-llama-q4_0.gguf', { contxt: 5 })),
+      modelContext: await fail(tabllm.inspectModel('/models/tiny-llama-q4_0.gguf', { context: 0 })),
+    };
+  });
+  const shapes = JSON.parse(execFileSync(join(repo, 'target/release/tabllm'), ['info', '--json'], { encoding: 'utf8' })).map((x) => x.shape);
+  const t = r.table;
+  assert.deepEqual(t.mixes, ['q4_0', 'q8_0']);
+  assert.deepEqual(t.rows.map((x) => `${x.shape} ${x.mix}`), shapes.flatMap((s) => [`${s} q4_0`, `${s} q8_0`]), 'shape by shape, each mix');
+  assert.deepEqual(r.plain.rows.map((x) => `${x.shape} ${x.mix}`), shapes.map((s) => `${s} q4_k_m`), 'q4_k_m by default');
+  // SwiftShader here: auto takes the CPU backend, f32 KV, 32-bit wasm memory (or less RAM).
+  assert.equal(r.software, true, 'these tests run on SwiftShader');
+  const WASM32 = 4 * 2 ** 30 - 384 * 2 ** 20; // CPU_WASM32_MAX_BYTES (src/model/loader.rs)
+  const memory = r.ram && r.ram * 2 ** 30 < WASM32 ? r.ram * 2 ** 30 : WASM32;
+  assert.deepEqual(t.device, {
+    backend: 'cpu', backend_reason: t.device.backend_reason, kv_bytes_per_element: 4, max_buffer_size: null, max_storage_buffer_binding_size: null,
+    memory_bytes: memory, memory_source: t.device.memory_source, device_memory_gib: r.ram,
+  });
+  assert.match(t.device.backend_reason, /software rasterizer/);
+  // Rows against the native CLI with the same limits.
+  for (const [shape, mix] of [['llama-3.2-1b', 'q4_0'], ['llama-3.1-8b', 'q8_0'], ['gemma-3-4b', 'q8_0']]) {
+    const want = JSON.parse(execFileSync(join(repo, 'target/release/tabllm'), ['info', '--shape', shape, '--type', mix, '--context', '2048', '--available-bytes', String(memory), '--bandwidth-gbps', '12.5', '--json'], { encoding: 'utf8' }));
+    const got = t.rows.find((x) => x.shape === shape && x.mix === mix);
+    assert.deepEqual(got, want, `${shape} ${mix}`);
+  }
+  const big = t.rows.find((x) => x.shape === 'llama-3.1-8b' && x.mix === 'q8_0');
+  assert.equal(big.fits, 'does_not_fit');
+  assert.match(big.reason, /^the weights alone need [\d.]+ GiB but only [\d.]+ GiB is available$/);
+  // backend: 'webgpu' sizes for the adapter: its limits, no memory size.
+  assert.equal(r.webgpu.device.backend, 'webgpu');
+  assert.equal(r.webgpu.device.max_buffer_size, r.limits.max_buffer_size);
+  assert.equal(r.webgpu.device.max_storage_buffer_binding_size, r.limits.max_storage_buffer_binding_size);
+  assert.equal(r.webgpu.device.kv_bytes_per_element, r.limits.f16 ? 2 : 4);
+  assert.equal(r.webgpu.device.memory_bytes, null);
+  assert.match(r.webgpu.device.memory_source, /^unknown/);
+  // inspectModel: the same device as the catalog.
+  assert.deepEqual(r.model.device, r.plain.device);
+  assert.equal(r.model.kv_bytes_per_element, 4);
+  const gib = memory / 2 ** 30;
+  assert.ok(r.model.reason.includes(`fit in the ${Number.isInteger(gib) ? gib : gib.toFixed(1)} GiB available`), r.model.reason);
+  // Refusals name the option.
+  assert.deepEqual(r.unknown, { code: 'invalid_request', message: r.unknown.message, field: 'contxt' });
+  assert.match(r.unknown.message, /^inspectCatalog has no option contxt \(it takes context, .*mixes\)$/);
+  for (const k of ['zero', 'huge', 'fraction']) assert.deepEqual([r[k].code, r[k].field], ['invalid_request', 'context'], `${k}: ${JSON.stringify(r[k])}`);
+  assert.match(r.zero.message, /^context must be an integer from 1 to 1048576, got 0$/);
+  assert.deepEqual([r.mix.code, r.mix.field], ['invalid_request', 'mixes']);
+  assert.match(r.mix.message, /no quantization mix named `q3_k_s` \(known: q4_0, q8_0, q4_k_m, q5_k_m, q6_k\)/);
+  assert.deepEqual([r.noMix.code, r.noMix.field], ['invalid_request', 'mixes']);
+  assert.deepEqual([r.backend.code, r.backend.field], ['invalid_request', 'backend']);
+  assert.deepEqual([r.kv.code, r.kv.field], ['invalid_request', 'kv_bytes_per_element']);
+  assert.deepEqual([r.bandwidth.code, r.bandwidth.field], ['invalid_request', 'bandwidth_gbps']);
+  assert.deepEqual([r.modelUnknown.code, r.modelUnknown.field], ['invalid_request', 'contxt']);
+  assert.deepEqual([r.modelContext.code, r.modelContext.field], ['invalid_request', 'context']);
+});
+
 await context.close();
 
-await check('in Chromium without WebGPU, backend: \'auto\' picks the CPU backend and answers', async () => {
+await check('in Chromium without WebGPU, backend: \'auto\' picks the CPU backend and answers, and inspectCatalog sizes for it', async () => {
   const c = tiny.cases[0];
   const browser = await h.launch({ webgpu: false });
   try {
@@ -1053,13 +1128,18 @@ await check('in Chromium without WebGPU, backend: \'auto\' picks the CPU backend
       const engine = await tabllm.createEngine({ model: '/models/tiny-llama-q4_0.gguf', context: 128, cache: false });
       const out = await engine.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
       await engine.unload();
-      return { hasGpu, webgpu, info: engine.info, ids: out.timings.completion_ids };
+      // "Will it run" sizes for the same backend.
+      const catalog = (await tabllm.inspectCatalog()).device;
+      const catalogWebgpu = await tabllm.inspectCatalog({ backend: 'webgpu' }).then(() => 'answered', (e) => e.code);
+      return { hasGpu, webgpu, info: engine.info, ids: out.timings.completion_ids, catalog, catalogWebgpu };
     }, { ids: c.prompt_ids, n: c.greedy_ids_f32_activations.length });
     assert.equal(r.hasGpu, false, 'this Chromium was started without WebGPU');
     assert.equal(r.webgpu, 'webgpu_unavailable');
     assert.equal(r.info.backend, 'cpu');
     assert.match(r.info.backend_reason, /no WebGPU/);
     assert.deepEqual(r.ids, c.greedy_ids_f32_activations);
+    assert.deepEqual([r.catalog.backend, r.catalog.backend_reason, r.catalog.kv_bytes_per_element], ['cpu', r.info.backend_reason, 4]);
+    assert.equal(r.catalogWebgpu, 'webgpu_unavailable');
   } finally {
     await browser.close();
   }
