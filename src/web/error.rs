@@ -226,7 +226,14 @@ pub fn internal(e: impl std::fmt::Display) -> JsValue {
 /// The JS `Error` for `e`: message, `code`, and `details` as a JSON string
 /// (the package parses it).
 pub fn to_js(e: &dyn ErrorCode) -> JsValue {
-    let err = js_sys::Error::new(&e.to_string());
+    let mut message = e.to_string();
+    // A GPU allocation that failed (WebGPU tells neither the memory size nor
+    // what is left) says only "out of memory": add what to try, as the
+    // limits that are known do.
+    if e.code() == "model_too_large" && !message.contains("smaller") {
+        message.push_str(": the GPU has no memory left for it; a smaller quantization or model, or a shorter context, may fit");
+    }
+    let err = js_sys::Error::new(&message);
     let _ = js_sys::Reflect::set(&err, &"code".into(), &e.code().into());
     if let Some(d) = e.details() {
         let _ = js_sys::Reflect::set(&err, &"details".into(), &d.to_string().into());
