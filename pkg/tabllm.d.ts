@@ -475,7 +475,10 @@ export interface ModelReport {
   /** Bytes actually read to answer (the header only), and the file's size when the server said it. */
   bytes_fetched: number;
   file_bytes: number | null;
-  fits: 'fits' | 'fits_smaller_context' | 'does_not_fit';
+  /** `unknown` when only some parts of a split model were given (`split_count` > 1): pass every part (or the URL of part 1, which brings the others). */
+  fits: 'fits' | 'fits_smaller_context' | 'does_not_fit' | 'unknown';
+  /** Files the model is split into (`split.count`; 1 for one file). */
+  split_count: number;
   reason: string;
   max_context_that_fits: number | null;
   predicted_decode_tok_s: number | null;

@@ -351,13 +351,9 @@ async function generate(request, post, signal) {
   return JSON.parse(result);
 }
 
-/** Reads a GGUF header only: HTTP Range requests of growing size, or a
- * file's first bytes; then sizes it against the limits of the device
- * createEngine({ backend }) would run it on (`deviceFacts`). `options`
- * were checked by name in tabllm.js; their ranges are checked in Rust. */
-async function inspect({ model, options = {}, backend = 'auto', base }, signal) {
-  await ready({ gpu: false }); // a header needs no GPU; the device's limits are used when there is one
-  const part = expandParts(model, base)[0];
+/** One part's GGUF header: HTTP Range requests of growing size, or a
+ * file's first bytes. `{ probe, fetched, fileBytes }`; the caller frees the probe. */
+async function probeHeader(part, signal) {
   let fileBytes = part instanceof Blob ? part.size : null;
   const probe = new WebHeaderProbe();
   let fetched = 0;
@@ -399,17 +395,46 @@ async function inspect({ model, options = {}, backend = 'auto', base }, signal) 
         at += n;
       }
     }
+  } catch (err) {
+    probe.free();
+    throw err;
+  }
+  return { probe, fetched, fileBytes };
+}
+
+/** Reads a GGUF header only (every part's, for a split model, so the sizes
+ * cover the whole model); then sizes it against the limits of the device
+ * createEngine({ backend }) would run it on (`deviceFacts`). `options`
+ * were checked by name in tabllm.js; their ranges are checked in Rust. */
+async function inspect({ model, options = {}, backend = 'auto', base }, signal) {
+  await ready({ gpu: false }); // a header needs no GPU; the device's limits are used when there is one
+  const parts = expandParts(model, base);
+  const first = await probeHeader(parts[0], signal);
+  let { fetched, fileBytes } = first;
+  try {
+    for (let i = 1; i < parts.length; i++) {
+      const next = await probeHeader(parts[i], signal);
+      try {
+        first.probe.append_part(next.probe, i);
+      } catch (err) {
+        throw new TabllmError('invalid_model', `${partName(parts[i])}: ${err.message}`);
+      } finally {
+        next.probe.free();
+      }
+      fetched += next.fetched;
+      fileBytes = fileBytes === null || next.fileBytes === null ? null : fileBytes + next.fileBytes;
+    }
     const facts = await deviceFacts(backend);
     let report;
     try {
-      report = JSON.parse(probe.report(JSON.stringify(options), JSON.stringify(facts)));
+      report = JSON.parse(first.probe.report(JSON.stringify(options), JSON.stringify(facts)));
     } catch (err) {
       if (err.code === 'invalid_request' || err.code === 'internal') throw err; // the options or our device facts, not the file
-      throw new TabllmError(fetched === 0 ? 'download_failed' : 'invalid_model', `${partName(part)}: ${err.message}`);
+      throw new TabllmError(fetched === 0 ? 'download_failed' : 'invalid_model', `${partName(parts[0])}: ${err.message}`);
     }
     return { ...report, bytes_fetched: fetched, file_bytes: fileBytes };
   } finally {
-    probe.free();
+    first.probe.free();
   }
 }
 

@@ -67,6 +67,9 @@ pub enum Fit {
     FitsSmallerContext,
     /// A weight tensor cannot be bound, or the weights alone exceed the memory.
     DoesNotFit,
+    /// Only some parts of a split GGUF were read ([`ModelReport::split_count`]):
+    /// the sizes cover those parts only.
+    Unknown,
 }
 
 impl Fit {
@@ -75,6 +78,7 @@ impl Fit {
             Fit::Fits => "fits",
             Fit::FitsSmallerContext => "fits_smaller_context",
             Fit::DoesNotFit => "does_not_fit",
+            Fit::Unknown => "unknown",
         }
     }
 }
@@ -146,6 +150,10 @@ pub struct ModelReport {
     /// `ModelConfig::from_header`'s error when not supported.
     pub unsupported_reason: Option<String>,
     pub fits: Fit,
+    /// `split.count`: the files the model is split into (1 for one file).
+    /// When the header holds fewer tensors than `split.tensors.count` (only
+    /// some parts were read) `fits` is `unknown`.
+    pub split_count: u32,
     /// One plain-English sentence with the numbers behind `fits`.
     pub reason: String,
     /// Largest context (up to the larger of `context` and `context_train`) at
@@ -464,6 +472,21 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
         }
     };
 
+    // One part of a split model says how many tensors the whole has.
+    let split_count = h.metadata.get_u32("split.count").ok().flatten().unwrap_or(1).max(1);
+    let split_tensors_total = h.metadata.get_u32("split.tensors.count").ok().flatten();
+    let (fits, reason, max_context_that_fits) = if split_count > 1 && split_tensors_total != Some(h.tensors.len() as u32) {
+        let of = split_tensors_total.map_or(String::new(), |n| format!(" of its {n}"));
+        let why = format!(
+            "only {} tensors{of} were read, {} of weights: this model is split into {split_count} files; give every part (`-00001-of-{split_count:05}.gguf` … ) to size it",
+            h.tensors.len(),
+            format_bytes(weight_bytes)
+        );
+        (Fit::Unknown, why, None)
+    } else {
+        (fits, reason, max_context_that_fits)
+    };
+
     let decode_bytes_per_token = decode_weight_bytes(h, loaded) + shape.as_ref().map_or(0.0, |s| s.read_bytes(context as f64 / 2.0, opts.kv_bytes_per_element));
     let predicted_decode_tok_s = opts
         .bandwidth_gbps
@@ -493,6 +516,7 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
         supported: config.is_ok(),
         unsupported_reason: config.err().map(|e| e.to_string()),
         fits,
+        split_count,
         reason,
         max_context_that_fits,
         split_tensors,
@@ -504,6 +528,22 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
 /// Smallest first Range request worth making.
 const PROBE_MIN_REQUEST: u64 = 1 << 20;
 
+/// Appends part `index` (0-based: 1 for the second file) of a split GGUF
+/// (llama.cpp's gguf-split layout: `split.no` counts from 0 and every part
+/// repeats `split.count`) to `acc`, the first part's header with the tensors
+/// of parts 1..index, so that [`inspect`] sizes the whole model. An error
+/// names the part that is out of place.
+pub fn append_split_part(acc: &mut Header, next: &Header, index: u32) -> Result<(), String> {
+    let count = |h: &Header| h.metadata.get_u32("split.count").ok().flatten().unwrap_or(1);
+    let no = next.metadata.get_u32("split.no").ok().flatten().unwrap_or(0);
+    let parts = count(acc);
+    if count(next) != parts || no != index || index >= parts {
+        return Err(format!("expected part {} of {parts}, got part {} of {}", index + 1, no + 1, count(next)));
+    }
+    acc.tensors.extend(next.tensors.iter().cloned());
+    Ok(())
+}
+
 /// Parses a GGUF header from the first bytes of a file, pushed in chunks of
 /// any size (e.g. HTTP Range responses); tensor data is never needed. Built on
 /// [`StreamParser`] with its default limits, so a hostile header gets a
@@ -512,6 +552,8 @@ const PROBE_MIN_REQUEST: u64 = 1 << 20;
 pub struct HeaderProbe {
     parser: StreamParser,
     bytes_pushed: u64,
+    /// The header with later parts' tensors appended ([`HeaderProbe::append_part`]).
+    merged: Option<Header>,
 }
 
 impl HeaderProbe {
@@ -535,12 +577,26 @@ impl HeaderProbe {
         self.parser.header().is_some()
     }
 
+    /// The header, with the tensors of any parts appended.
     pub fn header(&self) -> Option<&Header> {
-        self.parser.header()
+        self.merged.as_ref().or(self.parser.header())
     }
 
     pub fn into_header(self) -> Option<Header> {
-        self.parser.into_header()
+        self.merged.or_else(|| self.parser.into_header())
+    }
+
+    /// Appends part `index` (0-based) of a split model, probed on its own,
+    /// to this probe (the first part's): see [`append_split_part`].
+    pub fn append_part(&mut self, next: &HeaderProbe, index: u32) -> Result<(), String> {
+        let next = next.header().ok_or("that part's header is not complete yet")?;
+        let mut acc = match self.merged.take() {
+            Some(h) => h,
+            None => self.parser.header().ok_or("the first part's header is not complete yet")?.clone(),
+        };
+        let appended = append_split_part(&mut acc, next, index);
+        self.merged = Some(acc);
+        appended
     }
 
     pub fn bytes_pushed(&self) -> u64 {

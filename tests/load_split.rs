@@ -95,3 +95,33 @@ fn split_parts_out_of_order_or_missing_are_errors() {
     let err = l.next_part().unwrap_err();
     assert!(matches!(&err, ModelError::Config(m) if m.contains("no more were expected")), "{err}");
 }
+
+/// "Will it run" on a split model: the first part's path names the others
+/// (`gguf::split_part_paths`), and their headers appended size the whole
+/// model exactly as the unsplit file does (whose sizes `tests/inspect.rs`
+/// checks against an independent reading); one part alone gets no verdict.
+#[test]
+fn inspect_sizes_every_part_of_a_split_model() {
+    use tabllm::gguf::{read_header_from_path, split_part_paths};
+    use tabllm::inspect::{append_split_part, inspect, Fit, InspectOptions};
+    let parts = parts();
+    let opts = InspectOptions { context: Some(2048), available_bytes: Some(1 << 30), ..Default::default() };
+    let whole = inspect(&read_header_from_path(model_path("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap(), &opts);
+    assert_eq!(split_part_paths(&parts[0]), parts);
+    assert_eq!(split_part_paths(&parts[1]), vec![parts[1].clone()], "only the first part names the others");
+    let mut h = read_header_from_path(&parts[0]).unwrap();
+    for (i, p) in parts.iter().enumerate().skip(1) {
+        append_split_part(&mut h, &read_header_from_path(p).unwrap(), i as u32).unwrap();
+    }
+    let r = inspect(&h, &opts);
+    assert_eq!((r.weight_bytes, r.parameters, r.kv_bytes, r.split_count), (whole.weight_bytes, whole.parameters, whole.kv_bytes, 3));
+    assert_eq!((r.fits, whole.fits), (Fit::Fits, Fit::Fits));
+    for (i, p) in parts.iter().enumerate() {
+        let alone = inspect(&read_header_from_path(p).unwrap(), &opts);
+        assert_eq!(alone.fits, Fit::Unknown, "part {} alone: {}", i + 1, alone.reason);
+        assert!(alone.weight_bytes < whole.weight_bytes && alone.reason.contains("split into 3 files"), "{}", alone.reason);
+    }
+    let mut h = read_header_from_path(&parts[0]).unwrap();
+    let err = append_split_part(&mut h, &read_header_from_path(&parts[2]).unwrap(), 1).unwrap_err();
+    assert_eq!(err, "expected part 2 of 3, got part 3 of 3");
+}

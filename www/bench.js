@@ -584,6 +584,7 @@ function renderInspect() {
   if (!r.supported) headline = `No: tabllm cannot run this model${r.unsupported_reason ? ` (${r.unsupported_reason})` : ''}.`;
   else if (r.fits === 'fits') headline = `Yes, it fits at a context of ${r.context.toLocaleString('en-US')} tokens.`;
   else if (r.fits === 'fits_smaller_context') headline = `Only with a smaller context: up to ${r.max_context_that_fits?.toLocaleString('en-US')} tokens (you asked for ${r.context.toLocaleString('en-US')}).`;
+  else if (r.fits === 'unknown') headline = `Unknown: this is one part of a model split into ${r.split_count} files.`;
   else headline = 'No, it does not fit on this device.';
   verdict.textContent = headline;
   verdict.className = `verdict ${r.supported ? r.fits : 'unsupported'}`;

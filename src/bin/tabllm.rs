@@ -512,7 +512,13 @@ fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<S
 
 fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bool) -> Result<()> {
     use tabllm::inspect::format_bytes;
-    let h = tabllm::gguf::read_header_from_path(path)?;
+    // A split model's first part brings the others, so the sizes cover the whole model.
+    let parts = tabllm::gguf::split_part_paths(path);
+    let mut h = tabllm::gguf::read_header_from_path(path)?;
+    for (i, part) in parts.iter().enumerate().skip(1) {
+        let next = tabllm::gguf::read_header_from_path(part).map_err(|e| format!("part {} of {}, {}: {e}", i + 1, parts.len(), part.display()))?;
+        tabllm::inspect::append_split_part(&mut h, &next, i as u32).map_err(|e| format!("{}: {e}", part.display()))?;
+    }
     let r = tabllm::inspect::inspect(&h, opts);
     if json {
         println!("{}", serde_json::to_string(&r)?);

@@ -24,7 +24,7 @@ mod stream;
 mod value;
 
 pub use header::{Header, TensorInfo};
-pub use read::{read_header, read_header_from_path, read_tensor_bytes};
+pub use read::{read_header, read_header_from_path, read_tensor_bytes, split_part_paths};
 pub use stream::{Event, StreamParser};
 pub use value::{Metadata, Value, ValueType};
 

@@ -31,6 +31,24 @@ pub fn read_header_from_path(p: impl AsRef<Path>) -> Result<Header, GgufError> {
     read_header(std::fs::File::open(p)?)
 }
 
+/// The files of a split model when `p` names its first part in llama.cpp's
+/// gguf-split naming (`NAME-00001-of-0000N.gguf`): parts 1..=N in order,
+/// whether they exist or not (reading a missing one names it). Any other
+/// path: just `p`.
+pub fn split_part_paths(p: &Path) -> Vec<std::path::PathBuf> {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let parsed = name.strip_suffix(".gguf").and_then(|stem| {
+        let (head, count) = stem.rsplit_once("-of-")?;
+        let (base, no) = head.rsplit_once('-')?;
+        let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(no) && digits(count) && no == "00001").then(|| (base.to_string(), count.parse::<u32>().ok()))
+    });
+    match parsed {
+        Some((base, Some(n))) if n > 1 => (1..=n).map(|i| p.with_file_name(format!("{base}-{i:05}-of-{n:05}.gguf"))).collect(),
+        _ => vec![p.to_path_buf()],
+    }
+}
+
 /// One tensor's raw bytes (still quantized), read from a file.
 pub fn read_tensor_bytes(p: impl AsRef<Path>, name: &str) -> Result<Vec<u8>, GgufError> {
     let mut file = std::fs::File::open(p)?;

@@ -36,6 +36,13 @@ impl WebHeaderProbe {
         self.probe.push(chunk).map_err(js_err)
     }
 
+    /// Appends part `index` (0-based: 1 for the second file) of a split GGUF,
+    /// probed on its own, so that `report` sizes the whole model; throws when
+    /// it is not that part of this model (`split.no` / `split.count`).
+    pub fn append_part(&mut self, next: &WebHeaderProbe, index: u32) -> Result<(), JsError> {
+        self.probe.append_part(&next.probe, index).map_err(js_err)
+    }
+
     /// Bytes pushed so far.
     pub fn bytes_pushed(&self) -> f64 {
         self.probe.bytes_pushed() as f64

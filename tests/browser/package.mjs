@@ -956,6 +956,22 @@ await check('a split GGUF (-00001-of-00003) loads as one model and matches llama
   assert.deepEqual(r.ids, c.greedy_ids_f32_activations.slice(0, n));
 });
 
+await check('inspectModel on a split GGUF reads every part\'s header: the sizes of the unsplit file; one part alone is "unknown"', async () => {
+  const r = await page.evaluate(async ({ whole }) => {
+    const opts = { context: 2048 };
+    return {
+      whole: await tabllm.inspectModel(whole, opts),
+      split: await tabllm.inspectModel('/models/split/smol-00001-of-00003.gguf', opts),
+      part2: await tabllm.inspectModel('/models/split/smol-00002-of-00003.gguf', opts),
+    };
+  }, { whole: SMOL });
+  console.log(`split: ${r.split.weight_bytes} bytes of weights from ${r.split.bytes_fetched} bytes fetched; part 2 alone: ${r.part2.fits} (${r.part2.reason})`);
+  assert.equal(r.split.split_count, 3);
+  assert.deepEqual([r.split.weight_bytes, r.split.parameters, r.split.kv_bytes, r.split.fits], [r.whole.weight_bytes, r.whole.parameters, r.whole.kv_bytes, r.whole.fits]);
+  assert.equal(r.part2.fits, 'unknown');
+  assert.match(r.part2.reason, /split into 3 files/);
+});
+
 await check('load errors carry a code: unsupported architecture, missing file', async () => {
   const bytes = readFileSync(join(shared, 'tiny/tiny-llama-q4_0.gguf'));
   const at = bytes.indexOf('general.architecture') + 'general.architecture'.length + 12;
