@@ -117,7 +117,7 @@ fn synth_files_carry_the_catalog_table() {
     for (i, &(shape, mix)) in cases.iter().enumerate() {
         let plan = ModelPlan::new(catalog::shape(shape).unwrap(), mix).unwrap();
         let path = dir.join(format!("{shape}-{}.gguf", mix.name()));
-        let s = tabllm::synth::write_model_file(&plan, i as u64, &path).unwrap();
+        let s = tabllm::synth::write_model_file(&plan, i as u64, &path, false).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), s.file_bytes);
         paths.push(path);
         plans.push(plan);
@@ -179,7 +179,7 @@ fn synthetic_tiny_model_generates_and_benches() {
     let dir = scratch("synth_generate");
     let path = dir.join("tiny-q4_k_m.gguf");
     let plan = ModelPlan::new(catalog::shape("tiny").unwrap(), QuantMix::Q4KM).unwrap();
-    tabllm::synth::write_model_file(&plan, 1, &path).unwrap();
+    tabllm::synth::write_model_file(&plan, 1, &path, false).unwrap();
     let model = path.to_str().unwrap();
 
     let g = tabllm(&["generate", "--model", model, "--prompt", "hi", "--max-tokens", "2", "--temperature", "0", "--json", "--top-logits", "5"]);
@@ -198,4 +198,28 @@ fn synthetic_tiny_model_generates_and_benches() {
     assert!(b["decode_tok_s"].as_f64().is_some_and(|t| t > 0.0), "{b}");
     assert_eq!(b["weight_bytes"].as_u64(), Some(plan.weight_bytes()), "bench uploads every tensor");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `tabllm synth` never replaces a file by accident (a mistyped --out once
+/// overwrote a shared README) and never leaves a short file under the
+/// model's name: an existing --out is refused, untouched, unless --force;
+/// the file is written as `.part` and renamed when whole.
+#[test]
+fn synth_refuses_an_existing_out_and_writes_whole_files_only() {
+    let dir = scratch("synth_out");
+    let out = dir.join("notes.txt");
+    std::fs::write(&out, "keep me").unwrap();
+    let args = ["synth", "--shape", "tiny", "--type", "q4_0", "--out", out.to_str().unwrap()];
+    let r = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(args).output().unwrap();
+    assert!(!r.status.success());
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(stderr.contains("exists") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+    let r = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(args).arg("--force").output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let plan = ModelPlan::new(catalog::shape("tiny").unwrap(), QuantMix::Q4_0).unwrap();
+    let header = tabllm::gguf::read_header_from_path(&out).unwrap();
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), header.data_offset + plan.data_bytes());
+    let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names, ["notes.txt"], "no .part left behind");
 }

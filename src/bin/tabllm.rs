@@ -94,10 +94,14 @@ enum Cmd {
         /// q4_0, q8_0, q4_k_m, q5_k_m or q6_k, with llama.cpp's per-tensor types.
         #[arg(long = "type")]
         mix: String,
+        /// The GGUF to write (refused when it exists, unless --force).
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Replace --out when it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -296,7 +300,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Cmd::Synth { shape, mix, out, seed } => synth(&shape, &mix, &out, seed)?,
+        Cmd::Synth { shape, mix, out, seed, force } => synth(&shape, &mix, &out, seed, force)?,
         Cmd::Bench(a) => bench(a)?,
     }
     Ok(())
@@ -755,11 +759,11 @@ fn print_catalog_table(rows: &[tabllm::catalog::CatalogReport]) {
     }
 }
 
-fn synth(shape: &str, mix: &str, out: &std::path::Path, seed: u64) -> Result<()> {
+fn synth(shape: &str, mix: &str, out: &std::path::Path, seed: u64, force: bool) -> Result<()> {
     use tabllm::inspect::format_bytes;
     let plan = tabllm::catalog::ModelPlan::new(tabllm::catalog::shape(shape)?, tabllm::catalog::mix(mix)?)?;
     let t0 = std::time::Instant::now();
-    let s = tabllm::synth::write_model_file(&plan, seed, out)?;
+    let s = tabllm::synth::write_model_file(&plan, seed, out, force)?;
     let secs = t0.elapsed().as_secs_f64();
     eprintln!(
         "wrote {}: {} tensors, {} of weights, {} in all ({} header) in {secs:.2} s ({:.2} GB/s)",

@@ -28,6 +28,8 @@ pub enum SynthError {
     UnsupportedType { tensor: String, ty: GgmlType },
     #[error("a vocabulary of {vocab} tokens is below the synthetic tokenizer's {min}")]
     VocabTooSmall { vocab: u32, min: u32 },
+    #[error("{0} exists; give another path, or --force to replace it")]
+    Exists(std::path::PathBuf),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -88,15 +90,27 @@ pub fn write_model(plan: &ModelPlan, seed: u64, out: &mut impl Write) -> Result<
     Ok(SynthSummary { header_bytes: head.len() as u64, weight_bytes: plan.weight_bytes(), file_bytes: head.len() as u64 + pos, tensors: plan.tensors.len() })
 }
 
-/// Writes the file at `path` through a buffered writer; a failed write
-/// removes the partial file.
-pub fn write_model_file(plan: &ModelPlan, seed: u64, path: &std::path::Path) -> Result<SynthSummary, SynthError> {
-    let file = std::fs::File::create(path)?;
+/// Writes the file at `path` through a buffered writer, first as
+/// `path` + `.part`, renamed to `path` only once every byte is written, so an
+/// interrupted run never leaves a short file under the model's name (its
+/// header would still read as a whole model). An existing `path` is an
+/// error unless `replace`; a failed write removes the partial file.
+pub fn write_model_file(plan: &ModelPlan, seed: u64, path: &std::path::Path, replace: bool) -> Result<SynthSummary, SynthError> {
+    if !replace && path.exists() {
+        return Err(SynthError::Exists(path.to_path_buf()));
+    }
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    let part = std::path::PathBuf::from(part);
+    let file = std::fs::File::create(&part)?;
     let mut w = std::io::BufWriter::with_capacity(CHUNK_BYTES, file);
-    let r = write_model(plan, seed, &mut w);
-    drop(w);
+    let r = write_model(plan, seed, &mut w).and_then(|s| {
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&part, path)?;
+        Ok(s)
+    });
     if r.is_err() {
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(&part);
     }
     r
 }
