@@ -417,10 +417,27 @@ export class TabllmError extends Error {
 
 export function createEngine(opts: EngineOptions): Promise<Engine>;
 
-/** Models kept in browser storage: one entry per cached file, and one per
- * download to be resumed (`partial: true`, `bytes` it holds of `total`). */
-export function listCachedModels(): Promise<Array<{ url: string; bytes: number; partial?: true; total?: number }>>;
-/** Deletes one cached model (by the URL it was loaded from), or every one; partial downloads too. */
+/** A file in browser storage, as listCachedModels() lists it. Sizes in bytes. */
+export type CachedModel =
+  /** A complete download of `url`. */
+  | { url: string; bytes: number }
+  /** A download of `url` to be resumed: `bytes` it holds of `total`. */
+  | { url: string; bytes: number; total: number; partial: true }
+  /** A file of the cache directory the index does not name (`key`: its file
+   * name), e.g. a partial download whose entry was dropped while another tab
+   * still wrote it. It takes room; deleteCachedModels() with no URL removes it.
+   * (A download another tab is just starting can show so for a moment.) */
+  | { url: null; key: string; bytes: number; orphan: true };
+/** Models kept in browser storage: one entry per cached file, one per
+ * download to be resumed, one per orphan file (see CachedModel). */
+export function listCachedModels(): Promise<CachedModel[]>;
+/** Deletes one cached model (by the URL it was loaded from, relative to the
+ * page), or, with no URL, every file in browser storage, partial downloads
+ * and orphans too. Rejects with `invalid_request` (details.field 'url') for
+ * a URL that does not parse, and with `storage` when a file could not be
+ * removed, e.g. because another tab is downloading or loading it: the rest
+ * is deleted, that file stays listed, and `details.files` ({ url, file }:
+ * url null for an orphan) names it. */
 export function deleteCachedModels(url?: string): Promise<void>;
 
 export interface SummarizeOptions {

@@ -495,12 +495,24 @@ async function oneShot(op, args) {
   }
 }
 
+/** Models in browser storage; see listCachedModels in tabllm.d.ts. */
 export function listCachedModels() {
   return oneShot('listCached', {});
 }
 
-export function deleteCachedModels(url) {
-  return oneShot('deleteCached', { url: url === undefined ? undefined : new URL(String(url), globalThis.location?.href).href });
+/** Deletes one cached URL (relative to the page), or every cached file.
+ * Rejects with `invalid_request` (details.field 'url') for a URL that does
+ * not parse, `storage` when another tab holds a file (see tabllm.d.ts). */
+export async function deleteCachedModels(url) {
+  let href;
+  if (url !== undefined) {
+    try {
+      href = new URL(String(url), globalThis.location?.href).href;
+    } catch {
+      throw new TabllmError('invalid_request', `deleteCachedModels takes a model URL, got ${String(url)}`, { field: 'url' });
+    }
+  }
+  return oneShot('deleteCached', { url: href });
 }
 
 export function measureBandwidth(opts = {}) {
