@@ -84,7 +84,7 @@ export function setEntry(dir, key, entry) {
 }
 
 /** Whether an OPFS error means another tab (or worker) holds the file open. */
-const inUse = (err) => err?.name === 'NoModificationAllowedError' || err?.name === 'InvalidModificationError';
+const inUse = (err) => err?.name === 'NoModificationAllowedError';
 
 /** Removes one file of the cache directory: null when it is gone (or was
  * never there), else the error OPFS threw (e.g. in use by another tab). */
@@ -194,7 +194,7 @@ export async function deleteCached(url) {
   const why = failed.every((f) => inUse(f.error))
     ? `another tab is using ${failed.length > 1 ? 'them' : 'it'} (downloading or loading that model): close that tab or let its load finish, then delete again`
     : failed.map((f) => `${f.error.name}: ${f.error.message}`).join('; ');
-  throw new TabllmError('storage', `browser storage kept ${what}: ${why}`, { files: failed.map(({ url: u, file }) => ({ url: u, file })) });
+  throw new TabllmError('storage', `could not delete ${what} from browser storage: ${why}`, { files: failed.map(({ url: u, file }) => ({ url: u, file })) });
 }
 
 /**

@@ -415,7 +415,7 @@ await check('two tabs, one download: the second tab loads without a copy and say
     const part = createHash('sha256').update(url).digest('hex') + '.gguf.part';
     for (const e of [r.all, r.one]) {
       assert.equal(e.code, 'storage', JSON.stringify(e));
-      assert.equal(e.message, `browser storage kept ${url} (file ${part}): another tab is using it (downloading or loading that model): close that tab or let its load finish, then delete again`);
+      assert.equal(e.message, `could not delete ${url} (file ${part}) from browser storage: another tab is using it (downloading or loading that model): close that tab or let its load finish, then delete again`);
       assert.deepEqual(e.details, { files: [{ url, file: part }] });
     }
     assert.deepEqual([r.bad.code, r.bad.details], ['invalid_request', { field: 'url' }], JSON.stringify(r.bad));
