@@ -192,7 +192,7 @@ export async function deleteCached(url) {
   if (failed.length === 0) return;
   const what = failed.map((f) => (f.url ? `${f.url} (file ${f.file})` : `file ${f.file}`)).join(', ');
   const why = failed.every((f) => inUse(f.error))
-    ? `another tab is using ${failed.length > 1 ? 'them' : 'it'} (downloading or loading that model): close that tab or let its load finish, then delete again`
+    ? `another tab is using ${failed.length > 1 ? 'them' : 'it'} (downloading or loading ${failed.length > 1 ? 'those models' : 'that model'}): close that tab or let its load finish, then delete again`
     : failed.map((f) => `${f.error.name}: ${f.error.message}`).join('; ');
   throw new TabllmError('storage', `could not delete ${what} from browser storage: ${why}`, { files: failed.map(({ url: u, file }) => ({ url: u, file })) });
 }
