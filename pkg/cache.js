@@ -2,11 +2,18 @@
 // the worker. One directory; each URL has a key (sha256 of the URL):
 //   <key>          a complete download            index: {url, bytes, etag, lastModified}
 //   <key>.part     a download not finished yet    index: {url, partial: true, total, etag, lastModified}
-// index.json maps keys to those entries. A partial download survives a
-// dropped connection, an abort and a closed tab, so the next load of the URL
-// resumes it with a Range request; deleteCached removes it.
+// index.json maps keys to those entries (index.json.tmp: its next version,
+// being written). A partial download survives a dropped connection, an abort
+// and a closed tab, so the next load of the URL resumes it with a Range
+// request; deleteCached removes it. A file the index does not name (left
+// behind when its entry was dropped) is listed as an orphan, and
+// deleteCached() with no URL removes it.
+import { TabllmError } from './errors.js';
+
 const CACHE_DIR = 'tabllm-models';
 const INDEX_FILE = 'index.json';
+/** Where the index is written before it is renamed over INDEX_FILE. */
+const INDEX_SCRATCH = INDEX_FILE + '.tmp';
 // Tabs of one origin share the index: each read-modify-write holds this Web Lock.
 const INDEX_LOCK = 'tabllm-models-index';
 /** Bytes read back from a partial download per chunk. */
@@ -40,7 +47,7 @@ async function readIndex(dir) {
  * the old one, so a reader never sees half of it. */
 async function writeIndex(dir, index) {
   const bytes = new TextEncoder().encode(JSON.stringify(index));
-  const scratch = await dir.getFileHandle(INDEX_FILE + '.tmp', { create: true });
+  const scratch = await dir.getFileHandle(INDEX_SCRATCH, { create: true });
   const h = await scratch.createSyncAccessHandle();
   try {
     h.truncate(0);
@@ -76,20 +83,58 @@ export function setEntry(dir, key, entry) {
   });
 }
 
-/** Removes a key's files (complete and partial) and its index entry. */
-export async function removeKey(dir, key) {
-  await dir.removeEntry(key).catch(() => {});
-  await dir.removeEntry(key + '.part').catch(() => {});
-  await setEntry(dir, key, null);
+/** Whether an OPFS error means another tab (or worker) holds the file open. */
+const inUse = (err) => err?.name === 'NoModificationAllowedError';
+
+/** Removes one file of the cache directory: null when it is gone (or was
+ * never there), else the error OPFS threw (e.g. in use by another tab). */
+async function removeFile(dir, name) {
+  try {
+    await dir.removeEntry(name);
+    return null;
+  } catch (err) {
+    return err?.name === 'NotFoundError' ? null : err;
+  }
 }
 
-/** Cached files: [{url, bytes}] for complete ones, [{url, bytes, total,
- * partial: true}] for downloads to be resumed (bytes: what the partial file holds). */
+/** Removes a key's files (complete and partial) and its index entry. A
+ * partial file another tab is writing stays, and so does its entry. */
+export async function removeKey(dir, key) {
+  await updateIndex(dir, async (index) => {
+    await removeFile(dir, key);
+    const part = await removeFile(dir, key + '.part');
+    if (!part || !index[key]?.partial) delete index[key];
+  });
+}
+
+/** The names of the files in the cache directory, but the index's own. */
+async function fileNames(dir) {
+  const names = [];
+  for await (const [name, handle] of dir.entries()) {
+    if (handle.kind === 'file' && name !== INDEX_FILE && name !== INDEX_SCRATCH) names.push(name);
+  }
+  return names;
+}
+
+/** The file name an index entry stands for. */
+const fileOf = (key, entry) => (entry.partial ? key + '.part' : key);
+
+/**
+ * Cached files: `{url, bytes}` for complete ones, `{url, bytes, total,
+ * partial: true}` for downloads to be resumed (bytes: what the partial file
+ * holds), and `{url: null, key, bytes, orphan: true}` for a file of the cache
+ * directory the index does not name (`key`: its file name; e.g. a download
+ * left behind when its entry was dropped; a download another tab is just
+ * starting shows so for a moment). Sizes in bytes.
+ */
 export async function listCached() {
   const dir = await cacheDir();
   if (!dir) return [];
   const out = [];
-  for (const [key, e] of Object.entries(await readIndex(dir))) {
+  const index = await readIndex(dir);
+  const named = new Set();
+  for (const [key, e] of Object.entries(index)) {
+    named.add(fileOf(key, e));
     if (!e.partial) {
       out.push({ url: e.url, bytes: e.bytes });
       continue;
@@ -102,21 +147,54 @@ export async function listCached() {
     }
     out.push({ url: e.url, bytes, total: e.total, partial: true });
   }
+  for (const name of await fileNames(dir)) {
+    if (named.has(name)) continue;
+    let bytes = 0;
+    try {
+      bytes = (await (await dir.getFileHandle(name)).getFile()).size;
+    } catch {
+      continue; // removed meanwhile
+    }
+    out.push({ url: null, key: name, bytes, orphan: true });
+  }
   return out;
 }
 
-/** Removes one cached URL (complete or partial), or all of them. */
+/**
+ * Removes one cached URL (complete or partial: `url` absolute), or, without
+ * `url`, every file of the cache directory, those the index does not name
+ * included. A file another tab is using (downloading into it, or loading
+ * it) cannot be removed: it stays, its index entry too (listCached still
+ * shows it), and once the rest is removed this rejects with a `storage`
+ * TabllmError naming it (`details.files`: [{url, file}], url null for a
+ * file the index does not name).
+ */
 export async function deleteCached(url) {
   const dir = await cacheDir();
   if (!dir) return;
+  const failed = [];
   await updateIndex(dir, async (index) => {
-    for (const [key, entry] of Object.entries(index)) {
-      if (url !== undefined && entry.url !== new URL(url, self.location.href).href) continue;
-      await dir.removeEntry(key).catch(() => {});
-      await dir.removeEntry(key + '.part').catch(() => {});
-      delete index[key];
+    const keys = new Set(Object.keys(index).filter((key) => url === undefined || index[key].url === url));
+    if (url !== undefined) keys.add(await cacheKey(url));
+    const names = url === undefined ? await fileNames(dir) : [...keys].flatMap((key) => [key, key + '.part']);
+    const kept = new Set(); // files that stay
+    for (const name of names) {
+      const err = await removeFile(dir, name);
+      if (!err) continue;
+      kept.add(name);
+      const key = name.endsWith('.part') ? name.slice(0, -'.part'.length) : name;
+      const entry = index[key];
+      failed.push({ url: entry && fileOf(key, entry) === name ? entry.url : null, file: name, error: err });
     }
+    // An entry stays while its file does; a file left without one is an orphan.
+    for (const key of keys) if (!index[key] || !kept.has(fileOf(key, index[key]))) delete index[key];
   });
+  if (failed.length === 0) return;
+  const what = failed.map((f) => (f.url ? `${f.url} (file ${f.file})` : `file ${f.file}`)).join(', ');
+  const why = failed.every((f) => inUse(f.error))
+    ? `another tab is using ${failed.length > 1 ? 'them' : 'it'} (downloading or loading ${failed.length > 1 ? 'those models' : 'that model'}): close that tab or let its load finish, then delete again`
+    : failed.map((f) => `${f.error.name}: ${f.error.message}`).join('; ');
+  throw new TabllmError('storage', `could not delete ${what} from browser storage: ${why}`, { files: failed.map(({ url: u, file }) => ({ url: u, file })) });
 }
 
 /**
@@ -200,8 +278,12 @@ export class CacheWriter {
     this.close();
     // Test-only (EngineOptions.testFaults, tests/browser/package.mjs): as a full disk would.
     if (this.faults?.cacheCommit) throw new DOMException('test fault: writing the cache failed', 'QuotaExceededError');
-    await this.fh.move(this.key);
-    await setEntry(this.dir, this.key, { ...entry, bytes: this.at });
+    // Renamed and entered under the index's lock: deleteCached() never sees
+    // the finished file without its entry (it would take it for an orphan).
+    await updateIndex(this.dir, async (index) => {
+      await this.fh.move(this.key);
+      index[this.key] = { ...entry, bytes: this.at };
+    });
   }
   close() {
     if (this.closed) return;

@@ -126,7 +126,9 @@ export async function openPart(part, { cache, signal, testFaults = {} }) {
       writer = await CacheWriter.open(dir, key, { resume, faults: testFaults });
     } catch (e) {
       // OPFS unavailable or locked (another tab): load without caching
-      notice = `browser storage could not be opened: ${e.name}: ${e.message}`;
+      notice = e?.name === 'NoModificationAllowedError'
+        ? 'another tab is writing this model into browser storage; this tab loaded it without keeping a copy'
+        : `browser storage could not be opened: ${e.name}: ${e.message}`;
     }
   };
   // A download interrupted before: ask for the rest first, and read back the

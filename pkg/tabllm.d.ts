@@ -417,10 +417,27 @@ export class TabllmError extends Error {
 
 export function createEngine(opts: EngineOptions): Promise<Engine>;
 
-/** Models kept in browser storage: one entry per cached file, and one per
- * download to be resumed (`partial: true`, `bytes` it holds of `total`). */
-export function listCachedModels(): Promise<Array<{ url: string; bytes: number; partial?: true; total?: number }>>;
-/** Deletes one cached model (by the URL it was loaded from), or every one; partial downloads too. */
+/** A file in browser storage, as listCachedModels() lists it. Sizes in bytes. */
+export type CachedModel =
+  /** A complete download of `url`. */
+  | { url: string; bytes: number }
+  /** A download of `url` to be resumed: `bytes` it holds of `total`. */
+  | { url: string; bytes: number; total: number; partial: true }
+  /** A file of the cache directory the index does not name (`key`: its file
+   * name), e.g. a partial download whose entry was dropped while another tab
+   * still wrote it. It takes room; deleteCachedModels() with no URL removes it.
+   * (A download another tab is just starting can show so for a moment.) */
+  | { url: null; key: string; bytes: number; orphan: true };
+/** Models kept in browser storage: one entry per cached file, one per
+ * download to be resumed, one per orphan file (see CachedModel). */
+export function listCachedModels(): Promise<CachedModel[]>;
+/** Deletes one cached model (by the URL it was loaded from, relative to the
+ * page), or, with no URL, every file in browser storage, partial downloads
+ * and orphans too. Rejects with `invalid_request` (details.field 'url') for
+ * a URL that does not parse, and with `storage` when a file could not be
+ * removed, e.g. because another tab is downloading or loading it: the rest
+ * is deleted, that file stays listed, and `details.files` ({ url, file }:
+ * url null for an orphan) names it. */
 export function deleteCachedModels(url?: string): Promise<void>;
 
 export interface SummarizeOptions {
@@ -520,19 +537,20 @@ export interface DeviceBudget {
 }
 /** Reads only a GGUF's header (HTTP Range requests, or a file's first bytes)
  * and says whether it will run on the device createEngine({ backend }) would
- * run it on. Every limit left out is this device's (see DeviceBudget).
- * Unknown options are refused by name (`invalid_request`, details.field);
- * so are values out of range. */
+ * run it on. Every limit left out (undefined or null) is this device's (see
+ * DeviceBudget). Unknown options are refused by name (`invalid_request`,
+ * details.field); so are values out of range or of another type (NaN,
+ * ±Infinity, a string), before anything is fetched. */
 export interface InspectOptions {
-  /** Context to size the KV cache for, 1 to 2^20 (default: the model's, capped at 4096). */
+  /** Context to size the KV cache for: an integer, 1 to 2^20 (default: the model's, capped at 4096). */
   context?: number;
-  /** Measured bandwidth (e.g. measureBandwidth().peak_gbps) for predicted_decode_tok_s, above 0. */
+  /** Measured bandwidth in GB/s (e.g. measureBandwidth().peak_gbps) for predicted_decode_tok_s: finite, above 0. */
   bandwidth_gbps?: number;
-  /** Memory weights + KV cache may use (default: DeviceBudget.memory_bytes). */
+  /** Bytes weights + KV cache may use: an integer, 2^20 to Number.MAX_SAFE_INTEGER (default: DeviceBudget.memory_bytes). */
   available_bytes?: number;
-  /** Default: DeviceBudget.kv_bytes_per_element. */
+  /** Bytes per KV cache element: 2 (f16) or 4 (f32). Default: DeviceBudget.kv_bytes_per_element. */
   kv_bytes_per_element?: 2 | 4;
-  /** Default: the adapter's limits on WebGPU, none on the CPU backend. */
+  /** Bytes, integers from 2^20 to Number.MAX_SAFE_INTEGER. Default: the adapter's limits on WebGPU, none on the CPU backend. */
   max_buffer_size?: number;
   max_storage_buffer_binding_size?: number;
   /** Which device to size for, as createEngine's `backend` (default 'auto'). */
@@ -543,7 +561,7 @@ export function inspectModel(model: ModelSource, opts?: InspectOptions): Promise
 /** A quantization mix as llama.cpp's llama-quantize names it (per-tensor types as llama.cpp chooses them). */
 export type QuantMix = 'q4_0' | 'q8_0' | 'q4_k_m' | 'q5_k_m' | 'q6_k';
 export interface CatalogOptions extends InspectOptions {
-  /** Mixes to size every shape in (default ['q4_k_m']); an unknown one is refused, naming the known. */
+  /** Mixes to size every shape in, a non-empty array (default ['q4_k_m']); an unknown one is refused, naming the known. */
   mixes?: QuantMix[];
 }
 /** One model shape in one mix, sized as ModelReport sizes a file (`tabllm info --shape S --type M --json` natively). */

@@ -117,8 +117,11 @@ const MAX_CHOICES = 8;
 const MAX_TOP_LOGPROBS = 20;
 
 /** A number from the caller, checked against its range: `invalid_request` naming the field otherwise. */
+/** A value as an error message shows it: strings quoted ('5', not 5). */
+const shown = (v) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+
 function checkNumber(field, v, { min, max, integer = false }) {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new TabllmError('invalid_request', `${field} must be a number`, { field, got: String(v) });
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new TabllmError('invalid_request', `${field} must be a number, got ${shown(v)}`, { field, got: String(v) });
   if ((integer && !Number.isInteger(v)) || v < min || v > max) {
     throw new TabllmError('invalid_request', `${field} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${v}`, { field, min, max, got: v });
   }
@@ -495,12 +498,24 @@ async function oneShot(op, args) {
   }
 }
 
+/** Models in browser storage; see listCachedModels in tabllm.d.ts. */
 export function listCachedModels() {
   return oneShot('listCached', {});
 }
 
-export function deleteCachedModels(url) {
-  return oneShot('deleteCached', { url: url === undefined ? undefined : new URL(String(url), globalThis.location?.href).href });
+/** Deletes one cached URL (relative to the page), or every cached file.
+ * Rejects with `invalid_request` (details.field 'url') for a URL that does
+ * not parse, `storage` when another tab holds a file (see tabllm.d.ts). */
+export async function deleteCachedModels(url) {
+  let href;
+  if (url !== undefined) {
+    try {
+      href = new URL(String(url), globalThis.location?.href).href;
+    } catch {
+      throw new TabllmError('invalid_request', `deleteCachedModels takes a model URL, got ${String(url)}`, { field: 'url' });
+    }
+  }
+  return oneShot('deleteCached', { url: href });
 }
 
 export function measureBandwidth(opts = {}) {
@@ -513,9 +528,50 @@ const INSPECT_OPTIONS = ['context', 'bandwidth_gbps', 'available_bytes', 'kv_byt
 /** inspectCatalog's: the same, and the mixes. */
 const CATALOG_OPTIONS = [...INSPECT_OPTIONS, 'mixes'];
 
+/** The quantization mixes the catalog knows (QuantMix in src/catalog/mix.rs). */
+const MIXES = ['q4_0', 'q8_0', 'q4_k_m', 'q5_k_m', 'q6_k'];
+/** Byte limits: integers from 1 MiB (as createEngine's maxBindingSize) up. */
+const BYTE_LIMITS = ['available_bytes', 'max_buffer_size', 'max_storage_buffer_binding_size'];
+
+/**
+ * Checks the sizing options by name, throwing `invalid_request` with
+ * details.field: context 1 to 2^20 (integer); bandwidth_gbps a finite number
+ * of GB/s above 0; available_bytes, max_buffer_size and
+ * max_storage_buffer_binding_size integers from 2^20 bytes to
+ * Number.MAX_SAFE_INTEGER; kv_bytes_per_element 2 or 4; mixes a non-empty
+ * array of MIXES (any case, as the engine reads them). null or undefined is
+ * "not given". Checked here, not left to the engine: JSON turns NaN and
+ * ±Infinity into null, which it would read as "not given", and its type
+ * errors do not name the field.
+ */
+function checkInspectOptions(options) {
+  const given = (k) => options[k] !== undefined && options[k] !== null;
+  if (given('context')) checkNumber('context', options.context, { min: 1, max: 2 ** 20, integer: true });
+  if (given('bandwidth_gbps')) {
+    const b = options.bandwidth_gbps;
+    if (typeof b !== 'number' || !Number.isFinite(b) || !(b > 0)) {
+      throw new TabllmError('invalid_request', `bandwidth_gbps must be a finite number of GB/s above 0, got ${shown(b)}`, { field: 'bandwidth_gbps', got: String(b) });
+    }
+  }
+  for (const k of BYTE_LIMITS) {
+    if (given(k)) checkNumber(k, options[k], { min: 2 ** 20, max: Number.MAX_SAFE_INTEGER, integer: true });
+  }
+  if (given('kv_bytes_per_element') && options.kv_bytes_per_element !== 2 && options.kv_bytes_per_element !== 4) {
+    throw new TabllmError('invalid_request', `kv_bytes_per_element must be 2 (f16) or 4 (f32), got ${shown(options.kv_bytes_per_element)}`, { field: 'kv_bytes_per_element', got: String(options.kv_bytes_per_element) });
+  }
+  if (given('mixes')) {
+    const m = options.mixes;
+    if (!Array.isArray(m) || m.length === 0 || !m.every((x) => typeof x === 'string')) {
+      throw new TabllmError('invalid_request', `mixes must be a non-empty array of mix names (known: ${MIXES.join(', ')})`, { field: 'mixes' });
+    }
+    const unknown = m.find((x) => !MIXES.includes(x.toLowerCase()));
+    if (unknown !== undefined) throw new TabllmError('invalid_request', `no quantization mix named \`${unknown}\` (known: ${MIXES.join(', ')})`, { field: 'mixes', got: unknown });
+  }
+}
+
 /** Splits `opts` into the device's backend and the sizing options, refusing
- * names `fn` does not take and a backend that is not one; ranges are
- * checked by the engine (src/budget.rs), each error naming its field. */
+ * names `fn` does not take, a backend that is not one and values out of
+ * range (checkInspectOptions), each error naming its field. */
 function inspectArgs(fn, opts, known) {
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new TabllmError('invalid_request', `${fn} takes an options object`);
   for (const k of Object.keys(opts)) {
@@ -523,7 +579,7 @@ function inspectArgs(fn, opts, known) {
   }
   const { backend = 'auto', ...options } = opts;
   if (!BACKENDS.includes(backend ?? 'auto')) throw new TabllmError('invalid_request', `backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')}`, { field: 'backend' });
-  if (options.context !== undefined && options.context !== null) checkNumber('context', options.context, { min: 1, max: 2 ** 20, integer: true });
+  checkInspectOptions(options);
   return { backend: backend ?? 'auto', options };
 }
 

@@ -10,6 +10,7 @@ import './ui/trusted-types.js';
 import { createEngine, deleteCachedModels, listCachedModels } from '../pkg/tabllm.js';
 import { $, h, mb, rate } from './ui/dom.js';
 import { explain } from './ui/errors.js';
+import { describeLoaded } from './ui/loaded.js';
 import { renderMarkdown, sanitize, streamInto } from './ui/markdown.js';
 import { initSettings } from './ui/settings.js';
 import { DEFAULT_MODEL, filesSource, isDefault, urlSource } from './ui/sources.js';
@@ -87,16 +88,6 @@ function showProgress(p) {
   $('bar-text').textContent = percent;
 }
 
-function describeLoaded(info, from, bytes) {
-  const a = info.adapter ?? {};
-  const gpu = info.backend === 'cpu' ? `the CPU (${info.backend_reason})`
-    : `${a.description || [a.vendor, a.architecture].filter(Boolean).join(' ') || 'the GPU'} (WebGPU)`;
-  const how = info.from_cache ? `loaded from browser storage, no download${info.cache_validated === false ? ' (not checked against the server, which could not be reached)' : ''}`
-    : from.kind === 'file' ? `read from the file in ${info.load_seconds.toFixed(1)} s`
-    : `downloaded ${mb(bytes || info.weight_bytes)} MB in ${info.load_seconds.toFixed(1)} s${info.download_resumed_bytes ? ` (${mb(info.download_resumed_bytes)} MB of it kept from an interrupted download)` : ''}`;
-  return `Ready: ${info.name}, ${how}. ${info.architecture}, ${info.layers} layers, context ${info.context} tokens, on ${gpu}.`;
-}
-
 async function loadModel(next) {
   const seq = ++loadSeq;
   isLoading = true;
@@ -171,8 +162,10 @@ async function refreshCache() {
     const cached = await listCachedModels();
     const bytes = cached.reduce((n, c) => n + c.bytes, 0);
     const partial = cached.filter((c) => c.partial).length;
+    const orphans = cached.filter((c) => c.orphan).length;
+    const notes = [partial && `${partial} not finished: resumed on the next load`, orphans && `${orphans} not tied to a model: clearing removes ${orphans > 1 ? 'them' : 'it'}`].filter(Boolean);
     $('cache-info').textContent = cached.length
-      ? `Browser storage: ${cached.length} model file${cached.length > 1 ? 's' : ''}${partial ? ` (${partial} not finished: resumed on the next load)` : ''}, ${mb(bytes)} MB`
+      ? `Browser storage: ${cached.length} model file${cached.length > 1 ? 's' : ''}${notes.length ? ` (${notes.join('; ')})` : ''}, ${mb(bytes)} MB`
       : 'Browser storage: no cached models';
     $('clear-cache').disabled = cached.length === 0;
   } catch (err) {

@@ -376,6 +376,71 @@ await check('an abort during a resumed download rejects with aborted; the partia
   assert.deepEqual((await stored(page, path)).complete, { size: SIZE, sha256: TINY_SHA });
 });
 
+await check('two tabs, one download: the second tab loads without a copy and says why; deleting while the first holds the partial file rejects with storage naming it, keeps it listed, and removes the rest (orphans too)', async () => {
+  const path = '/dl/g/tiny.gguf';
+  const url = h.origin + path;
+  const half = Math.floor(SIZE / 2);
+  faults.set(path, [{ stall: half }]);
+  const first = log.length;
+  await begin(page, path);
+  await waitFor('the stall', () => log.slice(first).some((q) => q.path === path && q.cut === 'stalled'));
+  for (let i = 0; i < 100 && (await stored(page, path)).part?.size !== half; i++) await new Promise((r) => setTimeout(r, 50));
+  const other = await openPage();
+  try {
+    // The second tab loads the same URL: the first holds the partial file.
+    const second = await load(other, path);
+    assert.ok(second.ok, JSON.stringify(second));
+    console.log(`  second tab's cache_error: ${second.cache_error}`);
+    assert.equal(second.cache_error, 'another tab is writing this model into browser storage; this tab loaded it without keeping a copy');
+    assert.deepEqual(second.ids, plain);
+
+    // An orphan: a file in the cache directory the index does not name.
+    const orphan = await other.evaluate(async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('tabllm-models', { create: true });
+      const h = await (await dir.getFileHandle('left-behind.gguf.part', { create: true })).createWritable();
+      await h.write(new Uint8Array(12345));
+      await h.close();
+      return (await tabllm.listCachedModels()).filter((m) => m.orphan);
+    });
+    assert.deepEqual(orphan, [{ url: null, key: 'left-behind.gguf.part', bytes: 12345, orphan: true }]);
+
+    const r = await other.evaluate(async (url) => {
+      const fail = (p) => p.then(() => 'resolved', (e) => ({ code: e.code, message: e.message, details: e.details }));
+      const all = await fail(tabllm.deleteCachedModels());
+      const one = await fail(tabllm.deleteCachedModels(url));
+      const bad = await fail(tabllm.deleteCachedModels('http://[bad'));
+      return { all, one, bad, listed: await tabllm.listCachedModels() };
+    }, url);
+    console.log(`  deleteCachedModels(): ${r.all.code}: ${r.all.message}`);
+    const part = createHash('sha256').update(url).digest('hex') + '.gguf.part';
+    for (const e of [r.all, r.one]) {
+      assert.equal(e.code, 'storage', JSON.stringify(e));
+      assert.equal(e.message, `could not delete ${url} (file ${part}) from browser storage: another tab is using it (downloading or loading that model): close that tab or let its load finish, then delete again`);
+      assert.deepEqual(e.details, { files: [{ url, file: part }] });
+    }
+    assert.deepEqual([r.bad.code, r.bad.details], ['invalid_request', { field: 'url' }], JSON.stringify(r.bad));
+    // The first tab's partial download is still listed; the orphan and every other file are gone.
+    assert.deepEqual(r.listed, [{ url, bytes: half, total: SIZE, partial: true }]);
+
+    // The first tab gives up: its partial file is kept (listed); now it can be deleted.
+    await page.evaluate(() => window.controller.abort());
+    assert.equal((await finish(page)).code, 'aborted');
+    const after = await other.evaluate(async () => {
+      const before = await tabllm.listCachedModels();
+      await tabllm.deleteCachedModels();
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('tabllm-models', { create: true });
+      const files = [];
+      for await (const name of dir.keys()) files.push(name);
+      return { before, listed: await tabllm.listCachedModels(), files: files.sort() };
+    });
+    assert.deepEqual(after.before, [{ url, bytes: half, total: SIZE, partial: true }]);
+    assert.deepEqual(after.listed, []);
+    assert.ok(after.files.every((f) => f.startsWith('index.json')), `left: ${after.files}`);
+  } finally {
+    await other.close();
+  }
+});
+
 await page.evaluate(() => tabllm.deleteCachedModels());
 for (const s of stalled) s.destroy();
 await h.done();

@@ -487,7 +487,7 @@ await check('loadTimeoutMs ends a load that hangs (timeout); bad options are ref
     return out;
   });
   await context.unroute('**/models/never-answers.gguf');
-  assert.match(r.inspect, /^invalid_request: bad request: kv_bytes_per_element is 3: 4 \(f32\) or 2 \(f16\)$/);
+  assert.match(r.inspect, /^invalid_request: kv_bytes_per_element must be 2 \(f16\) or 4 \(f32\), got 3$/);
   assert.match(r.bandwidth, /^invalid_request: bad request: min_sample_secs must be between 0 and 1$/);
   assert.equal(r.hang.code, 'timeout', JSON.stringify(r.hang));
   assert.ok(r.hang.ms >= 1400 && r.hang.ms < 4000, `rejected after ${r.hang.ms} ms`);
@@ -1075,6 +1075,29 @@ await check('inspectCatalog: every catalog shape in each mix, sized for the back
       bandwidth: await fail(tabllm.inspectCatalog({ bandwidth_gbps: -1 })),
       modelUnknown: await fail(tabllm.inspectModel('/models/tiny-llama-q4_0.gguf', { contxt: 5 })),
       modelContext: await fail(tabllm.inspectModel('/models/tiny-llama-q4_0.gguf', { context: 0 })),
+      // Each option by name: NaN and ±Infinity (JSON would make them null, "not given"),
+      // fractions, negatives, strings, zero limits. inspectModel gets a URL that is not
+      // there: the options are refused before anything is fetched.
+      bad: await (async () => {
+        const cases = [
+          ['context', NaN], ['context', Infinity], ['context', '512'],
+          ['bandwidth_gbps', NaN], ['bandwidth_gbps', Infinity], ['bandwidth_gbps', -Infinity], ['bandwidth_gbps', 0], ['bandwidth_gbps', -1], ['bandwidth_gbps', '5'],
+          ['available_bytes', NaN], ['available_bytes', Infinity], ['available_bytes', 1.5], ['available_bytes', -1], ['available_bytes', '5'], ['available_bytes', 0], ['available_bytes', 2 ** 53],
+          ['max_buffer_size', NaN], ['max_buffer_size', 2 ** 28 + 0.5], ['max_buffer_size', -1], ['max_buffer_size', '5'], ['max_buffer_size', 0],
+          ['max_storage_buffer_binding_size', 0], ['max_storage_buffer_binding_size', 2 ** 20 - 1], ['max_storage_buffer_binding_size', Infinity], ['max_storage_buffer_binding_size', 1.5], ['max_storage_buffer_binding_size', '5'],
+          ['kv_bytes_per_element', NaN], ['kv_bytes_per_element', 1.5], ['kv_bytes_per_element', -1], ['kv_bytes_per_element', '2'], ['kv_bytes_per_element', 0],
+        ];
+        const out = [];
+        for (const [k, v] of cases) {
+          out.push({ k, v: String(v), catalog: await fail(tabllm.inspectCatalog({ [k]: v })), model: await fail(tabllm.inspectModel('/models/not-there.gguf', { [k]: v })) });
+        }
+        for (const v of ['q4_0', [1], [], ['q4_0', 'q3_k_s'], null]) {
+          out.push({ k: 'mixes', v: JSON.stringify(v), catalog: await fail(tabllm.inspectCatalog({ mixes: v })) });
+        }
+        return out;
+      })(),
+      // The smallest limits allowed, and a mix named in capitals as the engine takes it.
+      edge: await tabllm.inspectCatalog({ available_bytes: 2 ** 20, max_buffer_size: 2 ** 20, max_storage_buffer_binding_size: 2 ** 20, kv_bytes_per_element: 2, bandwidth_gbps: 0.001, mixes: ['Q4_0'] }).then((t) => ({ mixes: t.mixes, rows: t.rows.length }), (e) => `${e.code}: ${e.message}`),
     };
   });
   const shapes = JSON.parse(execFileSync(join(repo, 'target/release/tabllm'), ['info', '--json'], { encoding: 'utf8' })).map((x) => x.shape);
@@ -1125,6 +1148,26 @@ await check('inspectCatalog: every catalog shape in each mix, sized for the back
   assert.deepEqual([r.bandwidth.code, r.bandwidth.field], ['invalid_request', 'bandwidth_gbps']);
   assert.deepEqual([r.modelUnknown.code, r.modelUnknown.field], ['invalid_request', 'contxt']);
   assert.deepEqual([r.modelContext.code, r.modelContext.field], ['invalid_request', 'context']);
+  for (const c of r.bad) {
+    // mixes: null is "not given" (the default mix).
+    if (c.k === 'mixes' && c.v === 'null') {
+      assert.equal(c.catalog, 'answered', JSON.stringify(c));
+      continue;
+    }
+    for (const fn of c.k === 'mixes' ? ['catalog'] : ['catalog', 'model']) {
+      assert.deepEqual([c[fn].code, c[fn].field], ['invalid_request', c.k], `${fn} ${c.k}: ${c.v}: ${JSON.stringify(c[fn])}`);
+      assert.match(c[fn].message, new RegExp(`^(${c.k} must be|no quantization mix named)`), `${fn} ${c.k}: ${c.v}: ${c[fn].message}`);
+    }
+  }
+  const byCase = (k, v) => r.bad.find((c) => c.k === k && c.v === v).catalog.message;
+  assert.equal(byCase('bandwidth_gbps', 'NaN'), 'bandwidth_gbps must be a finite number of GB/s above 0, got NaN');
+  assert.equal(byCase('bandwidth_gbps', '5'), 'bandwidth_gbps must be a finite number of GB/s above 0, got "5"');
+  assert.equal(byCase('max_storage_buffer_binding_size', '0'), 'max_storage_buffer_binding_size must be an integer from 1048576 to 9007199254740991, got 0');
+  assert.equal(byCase('available_bytes', 'Infinity'), 'available_bytes must be a number, got Infinity');
+  assert.equal(byCase('kv_bytes_per_element', '2'), 'kv_bytes_per_element must be 2 (f16) or 4 (f32), got "2"');
+  assert.equal(byCase('mixes', '["q4_0","q3_k_s"]'), 'no quantization mix named `q3_k_s` (known: q4_0, q8_0, q4_k_m, q5_k_m, q6_k)');
+  assert.deepEqual(r.edge.mixes, ['q4_0'], JSON.stringify(r.edge));
+  assert.ok(r.edge.rows > 0);
 });
 
 await context.close();

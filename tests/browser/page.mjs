@@ -4,7 +4,9 @@
 // mid-stream; a reload comes from browser storage; a local .gguf loads
 // through the file input; a text over 3× the context is summarized in stages
 // with every request inside the context; model output is rendered as
-// sanitized markdown; errors offer their way out; a 390×844 screen has no
+// sanitized markdown; errors offer their way out; the status after a load
+// gives browser storage's notice (a cached copy whose server answers 404)
+// and counts a resumed download's bytes once; a 390×844 screen has no
 // horizontal scroll.
 // Usage: node tests/browser/page.mjs   (after scripts/build-web.sh and
 // `npm ci` in www/ and tests/browser/). SCREENSHOT_DIR=dir saves PNGs of the
@@ -428,6 +430,40 @@ async function errorPages() {
     assert.equal(await missing.locator('#error-actions button:has-text("Retry")').count(), 1);
     assert.equal(await missing.isDisabled('#send'), true);
     await context.close();
+  });
+
+  await check('a cached copy whose server answers 404: the status says so (not "could not be reached"), in the package\'s words', async () => {
+    const { context, page: p } = await open(`/www/index.html?model=/models/${TINY}`);
+    await waitReady(p, 60_000);
+    assert.match(await p.textContent('#status'), /^Ready: .*downloaded 1\.1 MB in [\d.]+ s\. .*\.$/);
+    assert.doesNotMatch(await p.textContent('#status'), /Browser storage:|resumed/);
+    // The server now says the file is gone; the copy in browser storage is used unchecked.
+    await context.route(`**/models/${TINY}`, (route) => (route.request().method() === 'HEAD' ? route.fulfill({ status: 404 }) : route.continue()));
+    await p.reload();
+    await waitReady(p, 60_000);
+    const status = await p.textContent('#status');
+    console.log(`  ${status}`);
+    assert.match(status, /loaded from browser storage, no download\./);
+    assert.match(status, / Browser storage: the cached copy was used without checking it against the server: the server answered HTTP 404\.$/);
+    assert.doesNotMatch(status, /could not be reached/);
+    await context.close();
+  });
+
+  await check('the status after a load: a resumed download counts only the bytes downloaded; a storage notice is shown', async () => {
+    const { context, page: p } = await open(`/www/index.html?model=/models/not-there.gguf`);
+    const lines = await p.evaluate(async () => {
+      const { describeLoaded } = await import('/www/ui/loaded.js');
+      const info = { name: 'm.gguf', architecture: 'llama', layers: 30, context: 2048, backend: 'cpu', backend_reason: 'asked for', load_seconds: 12.34, from_cache: false, download_resumed_bytes: 0, cache_error: null, weight_bytes: 1 };
+      return {
+        plain: describeLoaded(info, { kind: 'url' }, 98_400_000),
+        resumed: describeLoaded({ ...info, download_resumed_bytes: 44_000_000 }, { kind: 'url' }, 98_400_000),
+        notKept: describeLoaded({ ...info, cache_error: 'another tab is writing this model into browser storage; this tab loaded it without keeping a copy' }, { kind: 'url' }, 98_400_000),
+      };
+    });
+    await context.close();
+    assert.equal(lines.plain, 'Ready: m.gguf, downloaded 98.4 MB in 12.3 s. llama, 30 layers, context 2048 tokens, on the CPU (asked for).');
+    assert.equal(lines.resumed, 'Ready: m.gguf, downloaded 54.4 MB in 12.3 s, resumed after 44.0 MB kept from an earlier attempt. llama, 30 layers, context 2048 tokens, on the CPU (asked for).');
+    assert.equal(lines.notKept, `${lines.plain} Browser storage: another tab is writing this model into browser storage; this tab loaded it without keeping a copy.`);
   });
 
   await check('an unsupported architecture is named, from a local file', async () => {
