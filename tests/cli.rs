@@ -270,3 +270,41 @@ fn generate_with_a_response_format() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("response_format.json_schema.schema") && err.contains("\"uniqueItems\""), "{err}");
 }
+
+/// `tabllm info`'s numbers are refused by name when out of range (a context
+/// of 0 was taken as 1, one of 2^32 sized a petabyte cache, NaN bandwidth
+/// was ignored), and printing into a closed pipe ends quietly, not in a panic.
+#[test]
+fn info_refuses_numbers_out_of_range_and_survives_a_closed_pipe() {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    for (flag, value) in [("--context", "0"), ("--context", "4294967295"), ("--bandwidth-gbps", "NaN"), ("--bandwidth-gbps", "0"), ("--available-bytes", "0"), ("--max-binding-size", "0")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(["info", "--shape", "llama-3.1-8b", flag, value]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag) && err.contains(value), "{flag} {value}: {err}");
+    }
+    // A reader that stops after 100 bytes, long before the table's 20 KB,
+    // on a pipe of one page, so tabllm is still writing when it closes.
+    let (read_end, write_end) = {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2(2) fills both descriptors, each then owned once;
+        // close-on-exec, so the child holds only the write end it is given.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        unsafe { (std::fs::File::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) }
+    };
+    // SAFETY: F_SETPIPE_SZ on a descriptor we own.
+    assert!(unsafe { libc::fcntl(read_end.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) } >= 4096);
+    let child = Command::new(env!("CARGO_BIN_EXE_tabllm"))
+        .args(["info", "--json"])
+        .stdout(std::process::Stdio::from(write_end))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    let mut read_end = read_end;
+    std::io::Read::read_exact(&mut read_end, &mut first).unwrap();
+    drop(read_end);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && err.is_empty(), "{err}");
+}

@@ -66,20 +66,20 @@ enum Cmd {
         #[arg(long = "type", default_value = "q4_k_m")]
         mix: String,
         /// Context to size the KV cache for (default: the runtime's, the
-        /// model's training context capped at 4096).
-        #[arg(long)]
+        /// model's training context capped at 4096), 1 to 2^20 as in the browser.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=tabllm::budget::MAX_CONTEXT as i64))]
         context: Option<u32>,
         /// Size the KV cache in f16 (2 bytes per element) instead of f32.
         #[arg(long)]
         f16_kv: bool,
         /// Check the fit against this maxStorageBufferBindingSize, in bytes.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         max_binding_size: Option<u64>,
         /// Check the fit against this much GPU memory, in bytes.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         available_bytes: Option<u64>,
-        /// Predict decode speed at this read bandwidth (GB/s).
-        #[arg(long)]
+        /// Predict decode speed at this read bandwidth (GB/s, finite, above 0).
+        #[arg(long, value_parser = positive_finite)]
         bandwidth_gbps: Option<f64>,
         /// Print the report as one JSON object (and nothing else).
         #[arg(long)]
@@ -247,7 +247,22 @@ struct GenerateArgs {
     response_format: Option<String>,
 }
 
+/// A finite number above 0 (clap value parser).
+fn positive_finite(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a finite number above 0")),
+    }
+}
+
 fn main() {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`tabllm info |
+    // head`) would panic; the default action ends the process quietly.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");
@@ -534,8 +549,11 @@ fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bo
         println!("  {ty:>6}: {:.1} MB", t.bytes as f64 / 1e6);
     }
     match tabllm::model::ModelConfig::from_header(&h) {
-        Ok(c) => println!("supported: {c:?}"),
-        Err(e) => println!("not supported: {e}"),
+        Ok(c) => println!(
+            "runs in tabllm: yes ({:?}: {} layers, dim {}, {} heads / {} KV heads of {}, FFN {}, vocabulary {}, trained context {})",
+            c.arch, c.n_layers, c.dim, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.vocab, c.ctx_train
+        ),
+        Err(e) => println!("runs in tabllm: no ({e})"),
     }
     let opt = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
     println!("name: {}", r.name.as_deref().unwrap_or("?"));
@@ -549,7 +567,7 @@ fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bo
     };
     println!("attention: {} layers{window}, {} KV heads of {}", opt(r.n_layers), opt(r.n_kv_heads), opt(r.head_dim));
     println!("KV cache at context {} ({} bytes per element): {}; total {}", r.context, r.kv_bytes_per_element, format_bytes(r.kv_bytes), format_bytes(r.total_bytes));
-    println!("fit: {}: {}", r.fits.as_str(), r.reason);
+    println!("fit{}: {}: {}", if r.supported { "" } else { " (sized as if it ran)" }, r.fits.as_str(), r.reason);
     if let Some(c) = r.max_context_that_fits {
         println!("largest context that fits: {c}");
     }
@@ -729,7 +747,7 @@ fn print_catalog_row(row: &tabllm::catalog::CatalogReport) {
     }
     println!("KV cache: {} bytes per token ({} bytes per element); {} at context {}", row.kv_bytes_per_token, r.kv_bytes_per_element, format_bytes(r.kv_bytes), r.context);
     println!("runs in tabllm: {}", if r.supported { "yes".to_string() } else { format!("no ({})", r.unsupported_reason.as_deref().unwrap_or("?")) });
-    println!("fit: {}: {}", r.fits.as_str(), r.reason);
+    println!("fit{}: {}: {}", if r.supported { "" } else { " (sized as if it ran)" }, r.fits.as_str(), r.reason);
     if let Some(t) = r.predicted_decode_tok_s {
         println!("decode reads {:.1} MB/token: at most {t:.1} tok/s", r.decode_bytes_per_token / 1e6);
     }
@@ -750,10 +768,12 @@ fn print_catalog_table(rows: &[tabllm::catalog::CatalogReport]) {
             format_bytes(row.kv_bytes_per_token),
             format_bytes(r.kv_bytes),
             r.context,
-            match (r.fits, r.predicted_decode_tok_s) {
-                (tabllm::inspect::Fit::Fits, Some(t)) => format!("  fits, <= {t:.1} tok/s"),
-                (tabllm::inspect::Fit::Fits, None) => String::new(),
-                (f, _) => format!("  {}", f.as_str()),
+            // A model tabllm cannot run gets no fit verdict: it would not load anywhere.
+            match (r.supported, r.fits, r.predicted_decode_tok_s) {
+                (false, _, _) => format!("  not supported ({})", r.architecture),
+                (true, tabllm::inspect::Fit::Fits, Some(t)) => format!("  fits, <= {t:.1} tok/s"),
+                (true, tabllm::inspect::Fit::Fits, None) => String::new(),
+                (true, f, _) => format!("  {}", f.as_str()),
             }
         );
     }
