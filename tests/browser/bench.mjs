@@ -3,14 +3,14 @@
 // JSON; "will it run" on both models by HTTP Range requests and from a local
 // file, against sizes computed independently with Python's gguf package;
 // "What can I run here?" against the native CLI's catalog rows
-// (target/release/tabllm info); the chart and the catalog table, saved as
+// (tabllm info, harness.cliBinary); the chart and the catalog table, saved as
 // PNGs when SCREENSHOT_DIR is set.
 // Usage: node tests/browser/bench.mjs   (after scripts/build-web.sh and `npm ci` here)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { start, repo } from './harness.mjs';
+import { start, repo, cliBinary } from './harness.mjs';
 
 const MIB = 2 ** 20;
 const CAP = 16 * MIB;
@@ -61,7 +61,7 @@ function expectedKvBytes(f, context, elem) {
 
 /** The native CLI's catalog: every row (`info --json`), or one row sized for
  * the device the page reported (`device`, a DeviceBudget) at `context`. */
-const TABLLM = join(repo, 'target/release/tabllm');
+const TABLLM = cliBinary();
 function cliCatalog(args) {
   return JSON.parse(execFileSync(TABLLM, ['info', ...args, '--json'], { encoding: 'utf8' }));
 }

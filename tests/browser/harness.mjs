@@ -27,6 +27,15 @@ export function installPackage() {
   rmSync(packDir, { recursive: true, force: true });
 }
 
+/** The `tabllm` CLI of this checkout, for checks that compare the browser
+ * with the native path: `cargo build --locked --bin tabllm` (the debug
+ * build `cargo test` already made, so a no-op in the test command) and its
+ * path. Built each time so a check never compares with a stale binary. */
+export function cliBinary() {
+  execFileSync('cargo', ['build', '--locked', '--quiet', '--bin', 'tabllm'], { cwd: repo, stdio: 'inherit' });
+  return join(repo, 'target/debug/tabllm');
+}
+
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { start, repo, shared, readJson, installPackage } from './harness.mjs';
+import { start, repo, shared, readJson, installPackage, cliBinary } from './harness.mjs';
 
 installPackage();
 
@@ -1100,7 +1100,8 @@ await check('inspectCatalog: every catalog shape in each mix, sized for the back
       edge: await tabllm.inspectCatalog({ available_bytes: 2 ** 20, max_buffer_size: 2 ** 20, max_storage_buffer_binding_size: 2 ** 20, kv_bytes_per_element: 2, bandwidth_gbps: 0.001, mixes: ['Q4_0'] }).then((t) => ({ mixes: t.mixes, rows: t.rows.length }), (e) => `${e.code}: ${e.message}`),
     };
   });
-  const shapes = JSON.parse(execFileSync(join(repo, 'target/release/tabllm'), ['info', '--json'], { encoding: 'utf8' })).map((x) => x.shape);
+  const tabllmCli = cliBinary();
+  const shapes = JSON.parse(execFileSync(tabllmCli, ['info', '--json'], { encoding: 'utf8' })).map((x) => x.shape);
   const t = r.table;
   assert.deepEqual(t.mixes, ['q4_0', 'q8_0']);
   assert.deepEqual(t.rows.map((x) => `${x.shape} ${x.mix}`), shapes.flatMap((s) => [`${s} q4_0`, `${s} q8_0`]), 'shape by shape, each mix');
@@ -1116,7 +1117,7 @@ await check('inspectCatalog: every catalog shape in each mix, sized for the back
   assert.match(t.device.backend_reason, /software rasterizer/);
   // Rows against the native CLI with the same limits.
   for (const [shape, mix] of [['llama-3.2-1b', 'q4_0'], ['llama-3.1-8b', 'q8_0'], ['gemma-3-4b', 'q8_0']]) {
-    const want = JSON.parse(execFileSync(join(repo, 'target/release/tabllm'), ['info', '--shape', shape, '--type', mix, '--context', '2048', '--available-bytes', String(memory), '--bandwidth-gbps', '12.5', '--json'], { encoding: 'utf8' }));
+    const want = JSON.parse(execFileSync(tabllmCli, ['info', '--shape', shape, '--type', mix, '--context', '2048', '--available-bytes', String(memory), '--bandwidth-gbps', '12.5', '--json'], { encoding: 'utf8' }));
     const got = t.rows.find((x) => x.shape === shape && x.mix === mix);
     assert.deepEqual(got, want, `${shape} ${mix}`);
   }
