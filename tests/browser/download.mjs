@@ -224,15 +224,23 @@ await check('a connection dropped inside the tensor data: resumed with Range fro
   assert.deepEqual(again.ids, plain);
 });
 
-await check('a tab closed mid-download: the next page resumes from the partial file\'s size, then a third load comes from the cache after a HEAD', async () => {
-  const path = '/dl/b/tiny.gguf';
+/** Starts a load of `path` in `page` whose download stalls after half the
+ * file, and waits until every byte sent has reached the partial file (the
+ * engine reads as fast as they come). `{ half, first }`: the bytes sent, and
+ * where this load's requests start in the log. */
+async function stallAtHalf(path) {
   const half = Math.floor(SIZE / 2);
   faults.set(path, [{ stall: half }]);
   const first = log.length;
   await begin(page, path);
   await waitFor('the stall', () => log.slice(first).some((q) => q.path === path && q.cut === 'stalled'));
-  // Every byte sent has reached the partial file (the engine reads as fast as they come).
   for (let i = 0; i < 100 && (await stored(page, path)).part?.size !== half; i++) await new Promise((r) => setTimeout(r, 50));
+  return { half, first };
+}
+
+await check('a tab closed mid-download: the next page resumes from the partial file\'s size, then a third load comes from the cache after a HEAD', async () => {
+  const path = '/dl/b/tiny.gguf';
+  const { half, first } = await stallAtHalf(path);
   await page.close();
   page = await openPage();
   const before = await stored(page, path);
@@ -379,12 +387,7 @@ await check('an abort during a resumed download rejects with aborted; the partia
 await check('two tabs, one download: the second tab loads without a copy and says why; deleting while the first holds the partial file rejects with storage naming it, keeps it listed, and removes the rest (orphans too)', async () => {
   const path = '/dl/g/tiny.gguf';
   const url = h.origin + path;
-  const half = Math.floor(SIZE / 2);
-  faults.set(path, [{ stall: half }]);
-  const first = log.length;
-  await begin(page, path);
-  await waitFor('the stall', () => log.slice(first).some((q) => q.path === path && q.cut === 'stalled'));
-  for (let i = 0; i < 100 && (await stored(page, path)).part?.size !== half; i++) await new Promise((r) => setTimeout(r, 50));
+  const { half } = await stallAtHalf(path);
   const other = await openPage();
   try {
     // The second tab loads the same URL: the first holds the partial file.
