@@ -33,7 +33,8 @@ struct Params {
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;                // q rows | k rows | v rows, raw GGUF blocks
-@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;          // (n_tokens, x_stride / 4) residual stream
+// x: the residual stream.
+#include "common/matvec_x.wgsl"
 @group(0) @binding(4) var<storage, read> vecs: array<vec4<f32>>;       // the layer's f32 vectors (norms, biases, rope factors)
 @group(0) @binding(5) var<storage, read_write> q: array<f32>;          // (n_tokens, q_stride)
 @group(0) @binding(6) var<storage, read_write> k_cache: array<kv_t>;   // (n_cache, n_kv_heads * head_dim) by slot

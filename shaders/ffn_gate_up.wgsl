@@ -19,8 +19,13 @@ struct Params {
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;            // gate rows | up rows, raw GGUF blocks
-@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;      // (n_tokens, x_stride / 4) residual stream
+// x: the residual stream.
+#include "common/matvec_x.wgsl"
+#ifdef G_UNIFORM
+@group(0) @binding(4) var<uniform> vecs: array<vec4<f32>, G_UNIFORM_VECS>;  // ffn_norm (cols / 4), a uniform window as x's
+#else
 @group(0) @binding(4) var<storage, read> vecs: array<vec4<f32>>;   // ffn_norm (cols / 4 at norm_off)
+#endif
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;      // (n_tokens, y_stride) activated product
 
 #include "common/bytes.wgsl"

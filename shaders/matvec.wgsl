@@ -24,10 +24,14 @@ struct Params {
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;            // (rows, row_bytes / 4) raw GGUF blocks
-@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;      // (n_tokens, x_stride / 4)
+#include "common/matvec_x.wgsl"
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;      // (n_tokens or 1, y_stride)
 #ifdef NORM_X
+#ifdef G_UNIFORM
+@group(0) @binding(5) var<uniform> vecs: array<vec4<f32>, G_UNIFORM_VECS>;  // (cols / 4) norm weight, a uniform window as x's
+#else
 @group(0) @binding(5) var<storage, read> vecs: array<vec4<f32>>;   // (cols / 4 at norm_off) norm weight
+#endif
 #endif
 #include "common/weight_parts.wgsl"
 

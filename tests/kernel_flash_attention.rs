@@ -4,7 +4,8 @@
 //! tiles, an empty and a filled cache before the step, the GQA shapes of the
 //! supported models, head dims 64 to 256 (and 80, whose dims do not fill the
 //! lanes), sliding windows over ring caches that wrap; and against the
-//! existing `attention` kernel on the same cache.
+//! existing `attention` kernel on the same cache. Both layouts
+//! (`PrefillKernels::Tiled` for GPUs, `TokenLanes` for CPU adapters) run every case.
 
 mod common;
 use common::*;
@@ -141,8 +142,10 @@ fn flash_attention_matches_cpu() {
         case(8, 2, 64, 500, 3, 7, None),
         // Head dim 80: 8 lanes of 12 dims, 16 of them padding; plain MHA.
         case(6, 6, 80, 0, 10, 33, None),
+        // Head dim 20: not whole 8-dim loads, so token lanes falls back to the tiled kernel.
+        case(4, 2, 20, 0, 3, 40, None),
     ];
-    for ctx in contexts() {
+    for ctx in prefill_contexts() {
         for (i, c) in cases.iter().enumerate() {
             let s = c.shape();
             let tile = FlashTile::for_shape(&s);
@@ -150,7 +153,7 @@ fn flash_attention_matches_cpu() {
             let got = run_flash(&ctx, c, &inp);
             let want = cpu::attention(&inp.q, &inp.k_all, &inp.v_all, c.pos0, c.n_tokens, s);
             let what = format!(
-                "flash {}/{} hd={} window={} slots={} pos0={} n={} tile={}x{} {}",
+                "flash {}/{} hd={} window={} slots={} pos0={} n={} tile={}x{} {} {:?}",
                 c.n_heads,
                 c.n_kv_heads,
                 c.head_dim,
@@ -160,7 +163,8 @@ fn flash_attention_matches_cpu() {
                 c.n_tokens,
                 tile.heads,
                 tile.tokens,
-                label(&ctx)
+                label(&ctx),
+                ctx.prefill_kernels
             );
             assert_close(&what, &got, &want, TOL_VS_CPU);
         }
@@ -174,7 +178,7 @@ fn flash_attention_matches_cpu() {
 #[test]
 fn flash_attention_matches_attention_kernel() {
     let c = Case { n_heads: 9, n_kv_heads: 3, head_dim: 64, window: 0, pos0: 20, n_tokens: 45, n_cache: None };
-    for ctx in contexts() {
+    for ctx in prefill_contexts() {
         let inp = inputs(&ctx, &c, 7);
         let flash = run_flash(&ctx, &c, &inp);
         let s = c.shape();
@@ -184,7 +188,7 @@ fn flash_attention_matches_attention_kernel() {
         let ops = kernels::attention(&ctx, &inp.step, "att", &inp.qb, &inp.kc, &inp.vc, &ob, &partials, s, n_ctx, n_ctx).unwrap();
         run_step(&ctx, &ops, &step_of(&c));
         let want = read_f32(&ctx, &ob, inp.q.len());
-        assert_close(&format!("flash vs attention {}", label(&ctx)), &flash, &want, TOL_VS_ATTENTION);
+        assert_close(&format!("flash vs attention {} {:?}", label(&ctx), ctx.prefill_kernels), &flash, &want, TOL_VS_ATTENTION);
     }
 }
 

@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use std::sync::Arc;
-use tabllm::gpu::{DeviceOptions, GpuContext, GpuTensor, PackedTensors};
+use tabllm::gpu::{DeviceOptions, PrefillKernels, GpuContext, GpuTensor, PackedTensors};
 use tabllm::kernels::{self, MatvecOut};
 use tabllm::quant::{self, testing, GgmlType};
 
@@ -111,7 +111,7 @@ fn check_product(ctx: &GpuContext, kernel: Kernel, ty: GgmlType, rows: usize, co
         if out == MatvecOut::Accumulate {
             want.iter_mut().zip(&y0[tok * rows..(tok + 1) * rows]).for_each(|(w, y)| *w += y);
         }
-        let what = format!("{kernel:?} {ty} {rows}x{cols} token {tok}/{n_tokens} {out:?} {tag} {} {:?}", label(ctx), ctx.matvec);
+        let what = format!("{kernel:?} {ty} {rows}x{cols} token {tok}/{n_tokens} {out:?} {tag} {} {:?} {:?}", label(ctx), ctx.matvec, ctx.prefill_kernels);
         assert_close(&what, &got[row * rows..(row + 1) * rows], &want, tol);
     }
 }
@@ -130,16 +130,21 @@ fn matvec_every_format_matches_cpu() {
             check_matvec(&ctx, ty, 37, 768, 11, MatvecOut::LastToken, "logits");
             check_matvec(&ctx, ty, 37, 512, 11, MatvecOut::Accumulate, "residual");
         }
+        // A token wider than the 64 KiB uniform window: one invocation per row
+        // reads x from storage then, not through the window.
+        check_matvec(&ctx, GgmlType::Q4_0, 5, 16416, 1, MatvecOut::AllTokens, "decode, x over 64 KiB");
     }
 }
 
-/// The prefill GEMM, every format on both precision paths: token counts that
-/// are not multiples of the GEMM_TOKENS tile (one partial tile, several),
-/// rows that are not multiples of GEMM_ROWS, overwrite and residual add.
+/// The prefill GEMM, both variants (tiled, token lanes), every format on both
+/// precision paths: token counts that are not multiples of either token tile
+/// (one partial tile, several), rows that are not multiples of either row
+/// tile, overwrite and residual add.
 #[test]
 fn gemm_every_format_matches_cpu() {
     assert_eq!((kernels::GEMM_ROWS, kernels::GEMM_TOKENS), (64, 64), "the cases below straddle tiles of these sizes");
-    for ctx in contexts() {
+    assert_eq!((kernels::LANE_GEMM_ROWS, kernels::LANE_GEMM_TOKENS), (64, 32), "the cases below straddle tiles of these sizes");
+    for ctx in prefill_contexts() {
         for ty in TYPES {
             for n_tokens in [1, 7, 33, 300] {
                 check_product(&ctx, Kernel::Gemm, ty, 70, 256, n_tokens, MatvecOut::AllTokens, "prefill");
@@ -153,7 +158,7 @@ fn gemm_every_format_matches_cpu() {
 /// Q4_K queries and keys, Q6_K values), each read from its byte offset.
 #[test]
 fn gemm_reads_packed_segments() {
-    for ctx in contexts() {
+    for ctx in prefill_contexts() {
         let (cols, n_tokens) = (256usize, 40usize);
         let specs = [(GgmlType::Q4K, 96usize), (GgmlType::Q4K, 32), (GgmlType::Q6K, 32)];
         let x = testing::random_f32(n_tokens * cols, 5);
@@ -174,7 +179,7 @@ fn gemm_reads_packed_segments() {
             let got = read_f32(&ctx, &yb, n_tokens * rows);
             for t in 0..n_tokens {
                 let want = quant::matvec_ref(ty, &data[i], rows, cols, &x[t * cols..(t + 1) * cols]).unwrap();
-                assert_close(&format!("packed segment {i} ({ty}) token {t} {}", label(&ctx)), &got[t * rows..(t + 1) * rows], &want, TOL_GEMM);
+                assert_close(&format!("packed segment {i} ({ty}) token {t} {} {:?}", label(&ctx), ctx.prefill_kernels), &got[t * rows..(t + 1) * rows], &want, TOL_GEMM);
             }
         }
     }
@@ -217,9 +222,12 @@ fn tensors_split_across_bindings() {
         assert_eq!(ops.unwrap().len(), t.parts.len().div_ceil(kernels::MAX_WEIGHT_PARTS), "{ty}: ops for {} parts", t.parts.len());
         check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::AllTokens, "split");
         check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::Accumulate, "split residual");
-        // The GEMM's tiles straddle part boundaries (parts hold whole rows, not whole tiles).
-        // (8 tokens: x and y stay within this device's 64 KiB bindings.)
-        check_product(&ctx, Kernel::Gemm, ty, rows, cols, 8, MatvecOut::Accumulate, "split");
+        // The GEMM's tiles straddle part boundaries (parts hold whole rows, not whole tiles),
+        // in both variants. (8 tokens: x and y stay within this device's 64 KiB bindings.)
+        for gemm in [PrefillKernels::Tiled, PrefillKernels::TokenLanes] {
+            let g = GpuContext::new_blocking(&DeviceOptions { max_binding_size: Some(cap), prefill_kernels: Some(gemm), ..Default::default() }).unwrap();
+            check_product(&g, Kernel::Gemm, ty, rows, cols, 8, MatvecOut::Accumulate, "split");
+        }
         // Embedding rows from several parts.
         let table = quant::dequantize_to_vec(ty, &w).unwrap();
         let ids = [0u32, 999, 500, 1, 640];

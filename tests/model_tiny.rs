@@ -54,7 +54,7 @@ fn dispatches_per_step_follow_the_op_list() {
     assert_eq!(m.dispatches_per_step(32, Output::Logits), 1 + 14 * 2 + 1, "prefill step with the logits");
 
     // Weight bytes a step reads, from the GGUF tensor sizes: the layer
-    // matrices once per 64-token GEMM tile (per 8 tokens on the matvec
+    // matrices once per GEMM tile of tokens (per 8 tokens on the matvec
     // list), one embedding row per token, the output head once.
     let size = |name: &str| m.weight_sizes().iter().find(|(n, _)| n == name).map(|(_, b)| *b).unwrap();
     let matrices: u64 = m.weight_sizes().iter().filter(|(n, _)| n.starts_with("blk.") && ["attn_q.", "attn_k.", "attn_v.", "attn_output.", "ffn_gate.", "ffn_up.", "ffn_down."].iter().any(|p| n.contains(p))).map(|(_, b)| b).sum();
@@ -62,5 +62,8 @@ fn dispatches_per_step_follow_the_op_list() {
     let head = m.weight_sizes().iter().find(|(n, _)| n == "output.weight").map_or(size("token_embd.weight"), |(_, b)| *b);
     assert_eq!(m.weight_bytes_read(1), matrices + embd_row + head, "decode");
     assert_eq!(m.weight_bytes_read(12), 2 * matrices + 12 * embd_row + head, "12 tokens on the matvec list: 2 groups of 8");
-    assert_eq!(m.weight_bytes_read(130), 3 * matrices + 130 * embd_row + head, "130 tokens: 3 GEMM tiles");
+    // 64-token tiles on a GPU (tiled GEMM), 32 on a CPU adapter (token lanes).
+    let tiles = 130u64.div_ceil(ctx.prefill_kernels.tokens_per_group() as u64);
+    assert_eq!(tiles, match ctx.prefill_kernels { tabllm::gpu::PrefillKernels::Tiled => 3, tabllm::gpu::PrefillKernels::TokenLanes => 5 });
+    assert_eq!(m.weight_bytes_read(130), tiles * matrices + 130 * embd_row + head, "130 tokens: {tiles} GEMM tiles");
 }

@@ -47,6 +47,36 @@ fn w_u32(b: u32) -> u32 {            // any byte offset
     return (lo >> s) | (w_word((b >> 2u) + 1u) << (32u - s));
 }
 
+// A u32 at a byte offset that is a multiple of 4: one load. Formats whose
+// blocks are a multiple of 4 bytes (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K, IQ4_XS)
+// read their fields with this: rows and packed segments start 4-byte
+// aligned (`PackedTensors::layout`), so their fields always are.
+fn w_u32a(b: u32) -> u32 {
+    return w_word(b >> 2u);
+}
+
+// w_u32 of n consecutive values (n <= 8, a constant) from byte b, into
+// wrun[0..n]: n + 1 word loads where unaligned w_u32s take two each (blocks
+// of 2 mod 4 bytes: Q8_0, Q4_0, Q5_0, IQ4_NL, Q3_K, Q6_K). No branch on the
+// alignment, so lanes reading rows of different alignment do not diverge.
+// The last word read may lie one past the values (bounds-checked like any
+// read; its bits are discarded).
+var<private> wrun: array<u32, 8>;
+fn w_u32_run(b: u32, n: u32) {
+    let s = (b & 3u) * 8u;
+    var lo = w_word(b >> 2u);
+    for (var i = 0u; i < n; i++) {
+        let hi = w_word((b >> 2u) + i + 1u);
+        wrun[i] = select((lo >> s) | (hi << ((32u - s) & 31u)), lo, s == 0u);
+        lo = hi;
+    }
+}
+
+// The two f16 at byte b (a multiple of 4) and b + 2, from one word.
+fn w_f16x2(b: u32) -> vec2<f32> {
+    return unpack2x16float(w_word(b >> 2u));
+}
+
 fn w_f16(b: u32) -> f32 {
     return unpack2x16float(w_u16(b)).x;
 }

@@ -50,8 +50,9 @@ fn load_bf16(rb: u32, c: u32) {       // 32 x bf16 = 64 bytes: the top half of a
 fn load_q8_0(rb: u32, c: u32) {       // block: d f16, qs[32] i8 (34 bytes); w = d * q
     let b = rb + c * 34u;
     let d = dq(w_f16(b));
+    w_u32_run(b + 2u, 8u);
     for (var i = 0u; i < 8u; i++) {
-        cv[i] = vec4<dq>(sbytes4(w_u32(b + 2u + 4u * i))) * d;
+        cv[i] = vec4<dq>(sbytes4(wrun[i])) * d;
     }
 }
 #endif
@@ -60,8 +61,9 @@ fn load_q8_0(rb: u32, c: u32) {       // block: d f16, qs[32] i8 (34 bytes); w =
 fn load_q4_0(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes); low nibbles are weights 0..15, high 16..31; w = d * (q - 8)
     let b = rb + c * 18u;
     let d = dq(w_f16(b));
+    w_u32_run(b + 2u, 4u);
     for (var i = 0u; i < 4u; i++) {
-        let q = w_u32(b + 2u + 4u * i);
+        let q = wrun[i];
         cv[i] = (vec4<dq>(nib_lo(q)) - dq(8.0)) * d;
         cv[i + 4u] = (vec4<dq>(nib_hi(q)) - dq(8.0)) * d;
     }
@@ -71,10 +73,11 @@ fn load_q4_0(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes); low ni
 #ifdef W_Q4_1
 fn load_q4_1(rb: u32, c: u32) {       // block: d f16, m f16, qs[16] (20 bytes); w = d * q + m
     let b = rb + c * 20u;
-    let d = dq(w_f16(b));
-    let m = dq(w_f16(b + 2u));
+    let dm = vec2<dq>(w_f16x2(b));   // 20-byte blocks: b is a multiple of 4
+    let d = dm.x;
+    let m = dm.y;
     for (var i = 0u; i < 4u; i++) {
-        let q = w_u32(b + 4u + 4u * i);
+        let q = w_u32a(b + 4u + 4u * i);
         cv[i] = vec4<dq>(nib_lo(q)) * d + m;
         cv[i + 4u] = vec4<dq>(nib_hi(q)) * d + m;
     }
@@ -85,9 +88,10 @@ fn load_q4_1(rb: u32, c: u32) {       // block: d f16, m f16, qs[16] (20 bytes);
 fn load_q5_0(rb: u32, c: u32) {       // block: d f16, qh u32 (5th bits), qs[16] (22 bytes); w = d * (q - 16)
     let b = rb + c * 22u;
     let d = dq(w_f16(b));
-    let qh = w_u32(b + 2u);
+    w_u32_run(b + 2u, 5u);   // qh, then qs
+    let qh = wrun[0];
     for (var i = 0u; i < 4u; i++) {
-        let q = w_u32(b + 6u + 4u * i);
+        let q = wrun[i + 1u];
         let sh = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u);
         let hl = ((vec4<u32>(qh) >> sh) & vec4<u32>(1u)) << vec4<u32>(4u);
         let hh = ((vec4<u32>(qh) >> (sh + vec4<u32>(16u))) & vec4<u32>(1u)) << vec4<u32>(4u);
@@ -100,11 +104,12 @@ fn load_q5_0(rb: u32, c: u32) {       // block: d f16, qh u32 (5th bits), qs[16]
 #ifdef W_Q5_1
 fn load_q5_1(rb: u32, c: u32) {       // block: d f16, m f16, qh u32, qs[16] (24 bytes); w = d * q + m
     let b = rb + c * 24u;
-    let d = dq(w_f16(b));
-    let m = dq(w_f16(b + 2u));
-    let qh = w_u32(b + 4u);
+    let dm = vec2<dq>(w_f16x2(b));   // 24-byte blocks: b is a multiple of 4
+    let d = dm.x;
+    let m = dm.y;
+    let qh = w_u32a(b + 4u);
     for (var i = 0u; i < 4u; i++) {
-        let q = w_u32(b + 8u + 4u * i);
+        let q = w_u32a(b + 8u + 4u * i);
         let sh = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u);
         let hl = ((vec4<u32>(qh) >> sh) & vec4<u32>(1u)) << vec4<u32>(4u);
         let hh = ((vec4<u32>(qh) >> (sh + vec4<u32>(16u))) & vec4<u32>(1u)) << vec4<u32>(4u);
@@ -127,9 +132,12 @@ fn load_q6_k(rb: u32, c: u32) {
     let d = w_f16(b + 208u);
     let s0 = dq(d * f32(w_i8(b + 192u + n * 8u + 2u * j)));
     let s1 = dq(d * f32(w_i8(b + 192u + n * 8u + 2u * j + 1u)));
+    w_u32_run(b + n * 64u + (j & 1u) * 32u, 8u);
+    let qls = wrun;
+    w_u32_run(b + 128u + n * 32u, 8u);
     for (var i = 0u; i < 8u; i++) {
-        let ql = w_u32(b + n * 64u + (j & 1u) * 32u + 4u * i);
-        let qh = w_u32(b + 128u + n * 32u + 4u * i);
+        let ql = qls[i];
+        let qh = wrun[i];
         let lo = select(nib_lo(ql), nib_hi(ql), (j >> 1u) == 1u);
         let hi = (bytes4(qh) >> vec4<u32>(2u * j)) & vec4<u32>(3u);
         let q = vec4<dq>(lo | (hi << vec4<u32>(4u))) - dq(32.0);
@@ -168,10 +176,11 @@ fn load_q4_k(rb: u32, c: u32) {
     let b = rb + (c >> 3u) * 144u;
     let j = c & 7u;
     let sm = k4_scale_min(b + 4u, j);
-    let d = dq(w_f16(b) * f32(sm.x));
-    let m = dq(w_f16(b + 2u) * f32(sm.y));
+    let dmin = w_f16x2(b);   // d, dmin; 144-byte blocks: b is a multiple of 4
+    let d = dq(dmin.x * f32(sm.x));
+    let m = dq(dmin.y * f32(sm.y));
     for (var i = 0u; i < 8u; i++) {
-        let q = w_u32(b + 16u + (j >> 1u) * 32u + 4u * i);
+        let q = w_u32a(b + 16u + (j >> 1u) * 32u + 4u * i);
         let n = select(nib_lo(q), nib_hi(q), (j & 1u) == 1u);
         cv[i] = vec4<dq>(n) * d - m;
     }
@@ -186,12 +195,13 @@ fn load_q5_k(rb: u32, c: u32) {
     let b = rb + (c >> 3u) * 176u;
     let j = c & 7u;
     let sm = k4_scale_min(b + 4u, j);
-    let d = dq(w_f16(b) * f32(sm.x));
-    let m = dq(w_f16(b + 2u) * f32(sm.y));
+    let dmin = w_f16x2(b);   // d, dmin; 176-byte blocks: b is a multiple of 4
+    let d = dq(dmin.x * f32(sm.x));
+    let m = dq(dmin.y * f32(sm.y));
     for (var i = 0u; i < 8u; i++) {
-        let q = w_u32(b + 48u + (j >> 1u) * 32u + 4u * i);
+        let q = w_u32a(b + 48u + (j >> 1u) * 32u + 4u * i);
         let lo = select(nib_lo(q), nib_hi(q), (j & 1u) == 1u);
-        let hi = (bytes4(w_u32(b + 16u + 4u * i)) >> vec4<u32>(j)) & vec4<u32>(1u);
+        let hi = (bytes4(w_u32a(b + 16u + 4u * i)) >> vec4<u32>(j)) & vec4<u32>(1u);
         cv[i] = vec4<dq>(lo | (hi << vec4<u32>(4u))) * d - m;
     }
 }
@@ -214,7 +224,7 @@ fn load_q2_k(rb: u32, c: u32) {
     let m0 = dq(dmin * f32(s0 >> 4u));
     let m1 = dq(dmin * f32(s1 >> 4u));
     for (var i = 0u; i < 8u; i++) {
-        let qs = w_u32(b + 16u + (k >> 2u) * 32u + 4u * i);
+        let qs = w_u32a(b + 16u + (k >> 2u) * 32u + 4u * i);
         let q = vec4<dq>((bytes4(qs) >> vec4<u32>(2u * (k & 3u))) & vec4<u32>(3u));
         cv[i] = select(q * d0 - m0, q * d1 - m1, i >= 4u);
     }
@@ -238,10 +248,13 @@ fn load_q3_k(rb: u32, c: u32) {
     let d = dq(w_f16(b + 108u));
     let d0 = d * q3k_scale(b + 96u, 2u * k);
     let d1 = d * q3k_scale(b + 96u, 2u * k + 1u);
+    w_u32_run(b + 32u + (k >> 2u) * 32u, 8u);
+    let qss = wrun;
+    w_u32_run(b, 8u);   // hmask
     for (var i = 0u; i < 8u; i++) {
-        let qs = w_u32(b + 32u + (k >> 2u) * 32u + 4u * i);
+        let qs = qss[i];
         let lo = (bytes4(qs) >> vec4<u32>(2u * (k & 3u))) & vec4<u32>(3u);
-        let hm = (bytes4(w_u32(b + 4u * i)) >> vec4<u32>(k)) & vec4<u32>(1u);
+        let hm = (bytes4(wrun[i]) >> vec4<u32>(k)) & vec4<u32>(1u);
         let q = vec4<dq>(vec4<i32>(lo) - 4 * vec4<i32>(1u - hm));
         cv[i] = q * select(d0, d1, i >= 4u);
     }
@@ -260,8 +273,9 @@ fn iq4_levels(n: vec4<u32>) -> vec4<dq> {
 fn load_iq4_nl(rb: u32, c: u32) {       // block: d f16, qs[16] (18 bytes), nibbles as Q4_0; w = d * KVALUES_IQ4NL[q]
     let b = rb + c * 18u;
     let d = dq(w_f16(b));
+    w_u32_run(b + 2u, 4u);
     for (var i = 0u; i < 4u; i++) {
-        let q = w_u32(b + 2u + 4u * i);
+        let q = wrun[i];
         cv[i] = iq4_levels(nib_lo(q)) * d;
         cv[i + 4u] = iq4_levels(nib_hi(q)) * d;
     }
@@ -280,7 +294,7 @@ fn load_iq4_xs(rb: u32, c: u32) {
     let hi = (w_u16(b + 2u) >> (2u * j)) & 3u;
     let d = dq(w_f16(b) * f32(i32(lo | (hi << 4u)) - 32));
     for (var i = 0u; i < 4u; i++) {
-        let q = w_u32(b + 8u + 16u * j + 4u * i);
+        let q = w_u32a(b + 8u + 16u * j + 4u * i);
         cv[i] = iq4_levels(nib_lo(q)) * d;
         cv[i + 4u] = iq4_levels(nib_hi(q)) * d;
     }

@@ -10,7 +10,7 @@ use serde_json::json;
 use tabllm::constrain::ResponseFormat;
 use tabllm::engine::{load_engine, Engine, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
-use tabllm::gpu::MatvecVariant;
+use tabllm::gpu::{PrefillKernels, MatvecVariant};
 use tabllm::model::{Device, LoadOptions, PrefillPath};
 use tabllm::sampler::SamplerConfig;
 use tabllm::tokenizer::{ChatMessage, FinalAssistant, Tokenizer, ToolCallStream, ToolRequest};
@@ -128,7 +128,13 @@ struct LoadArgs {
     /// `subgroup` (lanes reduced with subgroup shuffles).
     #[arg(long, value_parser = ["row", "shared", "subgroup"])]
     matvec: Option<String>,
-    /// Which kernels prefill steps run: `auto` (tiled GEMMs for steps of 16
+    /// Force the prefill kernels' layout instead of the adapter's: `tiled`
+    /// (GEMM and flash attention staged in workgroup memory, GPUs) or
+    /// `token-lanes` (lanes take tokens and read each weight block and K/V row
+    /// together, CPU adapters).
+    #[arg(long, value_parser = ["tiled", "token-lanes"])]
+    prefill_kernels: Option<String>,
+    /// Which kernels prefill steps run: `auto` (GEMMs for steps of 16
     /// tokens or more), `gemm` (for every step of 2 or more), `matvec` (the
     /// batched matvecs decode uses; diagnostics and before/after figures).
     #[arg(long, value_parser = ["auto", "gemm", "matvec"], default_value = "auto")]
@@ -364,14 +370,19 @@ fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
 
 /// The GPU the model loads onto, with the matvec variant asked for.
 fn gpu_context(a: &LoadArgs, matvec: Option<MatvecVariant>, quiet: bool) -> Result<Arc<GpuContext>> {
-    let ctx = GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec, ..Default::default() })
+    let prefill_kernels = match a.prefill_kernels.as_deref() {
+        Some("tiled") => Some(PrefillKernels::Tiled),
+        Some(_) => Some(PrefillKernels::TokenLanes),
+        None => None,
+    };
+    let ctx = GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec, prefill_kernels, ..Default::default() })
         .or_else(|e| match matvec {
-            Some(MatvecVariant::SubgroupLanes { .. }) => GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec: Some(MatvecVariant::SubgroupLanes { lanes: 8 }), ..Default::default() }),
+            Some(MatvecVariant::SubgroupLanes { .. }) => GpuContext::new_blocking(&DeviceOptions { force_f32: a.f32, matvec: Some(MatvecVariant::SubgroupLanes { lanes: 8 }), prefill_kernels, ..Default::default() }),
             _ => Err(e),
         })?;
     let ctx = Arc::new(ctx);
     if !quiet {
-        eprintln!("device: {} ({:?}), {:?} path, matvec {:?}", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.precision, ctx.matvec);
+        eprintln!("device: {} ({:?}), {:?} path, matvec {:?}, prefill kernels {:?}", ctx.adapter_info.name, ctx.adapter_info.backend, ctx.precision, ctx.matvec, ctx.prefill_kernels);
     }
     Ok(ctx)
 }
@@ -638,6 +649,7 @@ fn bench(mut a: BenchArgs) -> Result<()> {
     let d = tp.decode.as_ref();
     let gpu = m.gpu_context();
     let matvec = gpu.map(|ctx| format!("{:?}", ctx.matvec)).unwrap_or_else(|| "cpu".into());
+    let prefill_kernels = gpu.map(|ctx| format!("{:?}", ctx.prefill_kernels)).unwrap_or_else(|| "cpu".into());
     let out = json!({
         "device": gpu.map_or("cpu".to_string(), |ctx| ctx.adapter_info.name.clone()),
         "backend": gpu.map_or("cpu".to_string(), |ctx| format!("{:?}", ctx.adapter_info.backend)),
@@ -660,6 +672,7 @@ fn bench(mut a: BenchArgs) -> Result<()> {
         "dispatches_per_token": d.map(|d| d.dispatches_per_token),
         "host_encode_ms_per_token": d.map(|d| d.host_encode_ms_per_token),
         "matvec": matvec,
+        "prefill_kernels": prefill_kernels,
         "fused_layers": m.fused_layers().0,
         "peak_gbps": bw.as_ref().map(|r| r.peak_gbps),
         "efficiency": bw.as_ref().and(roof).map(|r| r.efficiency),
@@ -694,7 +707,7 @@ fn bench(mut a: BenchArgs) -> Result<()> {
                 d.gen_tokens,
                 if gpu.is_some() {
                     format!(
-                        "{} compute dispatches per token, {:.3} ms host encode per token; matvec {matvec}, {}/{} layers fused",
+                        "{} compute dispatches per token, {:.3} ms host encode per token; matvec {matvec}, prefill {prefill_kernels}, {}/{} layers fused",
                         d.dispatches_per_token,
                         d.host_encode_ms_per_token,
                         m.fused_layers().0,

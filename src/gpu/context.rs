@@ -60,6 +60,23 @@ impl MatvecVariant {
     }
 }
 
+/// How the prefill kernels (the GEMM, flash attention) divide their work.
+/// Chosen from the adapter; tests force each in turn, as for
+/// [`MatvecVariant`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrefillKernels {
+    /// Tiles staged in workgroup memory (`shaders/gemm.wgsl`: weight rows x
+    /// tokens, 8 x 8 outputs per invocation; `shaders/flash_attention.wgsl`:
+    /// K/V blocks shared by a tile of queries): GPUs.
+    Tiled,
+    /// One SIMD vector of invocations per workgroup whose lanes take tokens
+    /// and all read the same weight block or K/V row, with no workgroup
+    /// memory or barrier (`shaders/gemm_token_lanes.wgsl`,
+    /// `shaders/flash_attention_token_lanes.wgsl`): CPU adapters, where both
+    /// cost a loop over the lanes.
+    TokenLanes,
+}
+
 /// Lanes per row on GPUs: 16 reads of a row's blocks in flight together.
 const GPU_LANES: u32 = 16;
 
@@ -79,6 +96,8 @@ pub struct DeviceOptions {
     /// `SubgroupLanes` on an adapter without `subgroups`, or with more lanes
     /// than its smallest subgroup, is refused with `GpuError::RequestDevice`.
     pub matvec: Option<MatvecVariant>,
+    /// Force the prefill kernels' layout (tests, diagnostics) instead of the adapter's.
+    pub prefill_kernels: Option<PrefillKernels>,
     /// Browser: encode steps through wgpu calls instead of the one-call JS
     /// replay (diagnostics: the host cost per dispatch, before and after).
     pub no_web_replay: bool,
@@ -92,6 +111,7 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub precision: Precision,
     pub matvec: MatvecVariant,
+    pub prefill_kernels: PrefillKernels,
     /// Browser: steps are encoded by one call into JavaScript
     /// (`gpu::web_replay`) instead of three wgpu calls per dispatch.
     pub web_replay: bool,
@@ -170,11 +190,13 @@ impl GpuContext {
                 )))
             }
             Some(v) => v,
-            // Lanes reading neighbouring blocks beat one invocation per row on
-            // lavapipe too (SmolLM2 decode 4.3 vs 3.4 tok/s), as long as no
-            // barrier is involved: subgroup shuffles where the adapter has them.
-            None if has_subgroups && info.subgroup_min_size >= 4 => MatvecVariant::SubgroupLanes { lanes: info.subgroup_min_size.min(GPU_LANES) },
+            // On a CPU adapter one invocation per row reads x at the same
+            // element in every lane, which the decode kernels then take from a
+            // uniform buffer (one load for all lanes, where a storage read is
+            // a loop over them): SmolLM2 decode on lavapipe 7.96 tok/s, subgroup
+            // lanes 4.85 (`tabllm bench --tg 16 --matvec row|subgroup`).
             None if cpu => MatvecVariant::ThreadPerRow,
+            None if has_subgroups && info.subgroup_min_size >= 4 => MatvecVariant::SubgroupLanes { lanes: info.subgroup_min_size.min(GPU_LANES) },
             None => MatvecVariant::SharedLanes { lanes: GPU_LANES },
         };
         if matches!(matvec, MatvecVariant::SubgroupLanes { .. }) {
@@ -197,6 +219,7 @@ impl GpuContext {
         }
         let mut ctx = Self::from_device(device, queue, info, precision);
         ctx.matvec = matvec;
+        ctx.prefill_kernels = opts.prefill_kernels.unwrap_or(if cpu { PrefillKernels::TokenLanes } else { PrefillKernels::Tiled });
         ctx.web_replay = cfg!(target_arch = "wasm32") && !opts.no_web_replay;
         Ok(ctx)
     }
@@ -214,9 +237,11 @@ impl GpuContext {
         let uncaptured = fault.clone();
         device.on_uncaptured_error(Arc::new(move |err: wgpu::Error| Fault::record(&uncaptured.error, err.to_string())));
         let limits = device.limits();
-        let matvec = if adapter_info.device_type == wgpu::DeviceType::Cpu { MatvecVariant::ThreadPerRow } else { MatvecVariant::SharedLanes { lanes: GPU_LANES } };
+        let cpu = adapter_info.device_type == wgpu::DeviceType::Cpu;
+        let matvec = if cpu { MatvecVariant::ThreadPerRow } else { MatvecVariant::SharedLanes { lanes: GPU_LANES } };
         Self {
             matvec,
+            prefill_kernels: if cpu { PrefillKernels::TokenLanes } else { PrefillKernels::Tiled },
             web_replay: false,
             device,
             queue,

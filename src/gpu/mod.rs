@@ -12,8 +12,8 @@ mod tensor;
 #[cfg(target_arch = "wasm32")]
 pub mod web_replay;
 
-pub use buffers::{read_buffer, storage_buffer, uniform_buffer, ReadbackSlot};
-pub use context::{next_task, DeviceOptions, GpuContext, GpuError, MatvecVariant, Precision};
+pub use buffers::{activation_buffer, read_buffer, storage_buffer, uniform_buffer, ReadbackSlot};
+pub use context::{next_task, DeviceOptions, PrefillKernels, GpuContext, GpuError, MatvecVariant, Precision};
 pub use packed::{PackedTensors, PackedVectors, Segment};
 pub use op::{Extent, Op, OpBuilder, SplitRule, Step, STEP_BYTES};
 pub use pipelines::{Defines, PipelineCache, PipelineKey};

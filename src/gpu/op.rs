@@ -164,6 +164,9 @@ pub struct OpBuilder<'a> {
     name: String,
     key: PipelineKey,
     decode_defines: Option<Defines>,
+    /// (binding, bytes): the decode variant binds only the first bytes of
+    /// these buffers (uniform windows; see `decode_uniform`).
+    decode_windows: Vec<(u32, u64)>,
     params: Vec<u8>,
     storage: Vec<(u32, wgpu::BufferBinding<'a>)>,
     dispatch: [Extent; 3],
@@ -177,6 +180,7 @@ impl<'a> OpBuilder<'a> {
             name: name.into(),
             key: PipelineKey { shader, entry, defines },
             decode_defines: None,
+            decode_windows: Vec::new(),
             params: Vec::new(),
             storage: Vec::new(),
             dispatch: [Extent::Fixed(1); 3],
@@ -221,6 +225,15 @@ impl<'a> OpBuilder<'a> {
         self
     }
 
+    /// The decode variant reads the buffer at `binding` as a uniform array of
+    /// `bytes` (at most the device's uniform binding size): bind only that
+    /// much of it, from offset 0. The buffer needs `UNIFORM` usage
+    /// ([`activation_buffer`](super::activation_buffer)).
+    pub fn decode_uniform(mut self, binding: u32, bytes: u64) -> Self {
+        self.decode_windows.push((binding, bytes));
+        self
+    }
+
     pub fn dispatch(mut self, x: Extent, y: Extent, z: Extent) -> Self {
         self.dispatch = [x, y, z];
         self
@@ -238,22 +251,30 @@ impl<'a> OpBuilder<'a> {
         for (binding, b) in self.storage {
             entries.push(wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(b) });
         }
+        let mut decode_entries = entries.clone();
+        for &(binding, bytes) in &self.decode_windows {
+            for e in decode_entries.iter_mut().filter(|e| e.binding == binding) {
+                if let wgpu::BindingResource::Buffer(b) = &e.resource {
+                    e.resource = wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: b.buffer, offset: 0, size: wgpu::BufferSize::new(bytes) });
+                }
+            }
+        }
         // Pipelines with derived layouts each need their own bind group.
-        let kernel = |key: &PipelineKey| -> Result<Kernel, GpuError> {
+        let kernel = |key: &PipelineKey, entries: &[wgpu::BindGroupEntry]| -> Result<Kernel, GpuError> {
             let pipeline = ctx.pipelines.get(&ctx.device, key.clone())?;
             let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(&self.name),
                 layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
+                entries,
             });
             Ok(Kernel { pipeline, bind_group })
         };
         let decode_key = self.decode_defines.map(|defines| PipelineKey { shader: self.key.shader, entry: self.key.entry, defines });
-        let decode = decode_key.as_ref().map(kernel).transpose()?;
-        let general = kernel(&self.key)?;
+        let decode = decode_key.as_ref().map(|k| kernel(k, &decode_entries)).transpose()?;
+        let general = kernel(&self.key, &entries)?;
         #[cfg(target_arch = "wasm32")]
         let web = if ctx.web_replay {
-            let twin = |key: &PipelineKey| -> Result<super::web_replay::WebKernel, GpuError> {
+            let twin = |key: &PipelineKey, entries: &[wgpu::BindGroupEntry]| -> Result<super::web_replay::WebKernel, GpuError> {
                 let wgsl = super::preprocess::preprocess(key.shader, &key.defines)?;
                 let list: Vec<(u32, &wgpu::Buffer, u64, Option<u64>)> = entries
                     .iter()
@@ -264,7 +285,7 @@ impl<'a> OpBuilder<'a> {
                     .collect::<Result<_, _>>()?;
                 super::web_replay::make_kernel(ctx, &wgsl, key.entry, &list)
             };
-            Some((twin(&self.key)?, decode_key.as_ref().map(twin).transpose()?))
+            Some((twin(&self.key, &entries)?, decode_key.as_ref().map(|k| twin(k, &decode_entries)).transpose()?))
         } else {
             None
         };

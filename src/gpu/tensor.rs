@@ -43,7 +43,8 @@ impl GpuTensor {
         while row_start < rows {
             let n = rows_per_part.min(rows - row_start);
             let label = format!("{name}[{row_start}..{}]", row_start + n);
-            let buffer = super::buffers::storage_buffer(ctx, &label, n * row_bytes);
+            // F32 vectors (norm weights) may be read as uniform windows (`OpBuilder::decode_uniform`).
+            let buffer = if ty == GgmlType::F32 { super::buffers::activation_buffer(ctx, &label, n * row_bytes) } else { super::buffers::storage_buffer(ctx, &label, n * row_bytes) };
             parts.push(TensorPart { buffer, offset: 0, row_start, rows: n });
             row_start += n;
         }

@@ -9,7 +9,7 @@
 
 use super::attention::{divisor_within, AttentionShape, Params};
 use super::{shape_err, KernelError};
-use crate::gpu::{Defines, Extent, GpuContext, Op, OpBuilder};
+use crate::gpu::{Defines, Extent, GpuContext, Op, OpBuilder, PrefillKernels};
 
 /// Most invocations in one workgroup: WebGPU's guaranteed
 /// `maxComputeInvocationsPerWorkgroup`.
@@ -20,6 +20,13 @@ pub const FLASH_DIMS_PER_LANE: u32 = 16;
 /// Workgroup memory one tile may use: WebGPU's guaranteed
 /// `maxComputeWorkgroupStorageSize`.
 pub const FLASH_SHARED_BYTES: u32 = 16384;
+/// Invocations per workgroup of the token-lanes variant (`FL_LANES`): one
+/// SIMD vector of 32-bit lanes on an AVX2 host, one token each.
+pub const FLASH_LANE_TOKENS: u32 = 8;
+/// Positions the token-lanes variant scores before each online-softmax
+/// rescale (`FL_BLOCK`).
+pub const FLASH_LANE_BLOCK: u32 = 8;
+
 /// Most positions staged in workgroup memory at a time (each invocation keeps
 /// that many scores in registers).
 pub const FLASH_MAX_KV_BLOCK: u32 = 16;
@@ -101,8 +108,11 @@ impl FlashTile {
 /// a ring cache (n_cache below the context) must hold window + n_tokens - 1
 /// positions.
 ///
-/// Grid: x = n_heads / [`FlashTile::heads`] (head groups, each within one KV
-/// head), y = ceil(n_tokens / [`FlashTile::tokens`]) (token tiles).
+/// Grid (tiled, `PrefillKernels::Tiled`): x = n_heads / [`FlashTile::heads`]
+/// (head groups, each within one KV head), y = ceil(n_tokens /
+/// [`FlashTile::tokens`]) (token tiles). Token lanes
+/// (`PrefillKernels::TokenLanes`, head_dim a multiple of 8; otherwise the
+/// tiled kernel): x = n_heads, y = ceil(n_tokens / [`FLASH_LANE_TOKENS`]).
 #[allow(clippy::too_many_arguments)]
 pub fn flash_attention(
     ctx: &GpuContext,
@@ -125,6 +135,18 @@ pub fn flash_attention(
         if buf.size() < cache_bytes {
             return Err(shape_err(name, format!("{what} of {} bytes, {cache_bytes} needed for {n_cache} slots", buf.size())));
         }
+    }
+    // Token lanes read K and V rows 8 dims at a time (16-byte loads of f16 pairs or f32).
+    if ctx.prefill_kernels == PrefillKernels::TokenLanes && shape.head_dim % 8 == 0 {
+        let defines = Defines::new().u32("HEAD_DIM", shape.head_dim).u32("FL_LANES", FLASH_LANE_TOKENS).u32("FL_BLOCK", FLASH_LANE_BLOCK);
+        return Ok(OpBuilder::new(ctx, name, "flash_attention_token_lanes.wgsl", "flash_attention_token_lanes", defines)
+            .params(&Params::new(&shape, n_cache, 0))
+            .buffer(q)
+            .buffer(k_cache)
+            .buffer(v_cache)
+            .buffer(out)
+            .dispatch(Extent::Fixed(shape.n_heads), Extent::Tokens { per_group: FLASH_LANE_TOKENS }, Extent::Fixed(1))
+            .build(step)?);
     }
     let tile = FlashTile::for_shape(&shape);
     if tile.threads() > FLASH_MAX_THREADS || tile.shared_bytes() > FLASH_SHARED_BYTES {

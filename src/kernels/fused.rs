@@ -3,7 +3,7 @@
 //! loop, and what follows the projections (bias, QK norm, RoPE, KV store;
 //! the gated activation) in their epilogue.
 
-use super::matvec::{matvec_defines, rows_per_group, TOKENS_PER_GROUP};
+use super::matvec::{decode_variant_x, matvec_defines, rows_per_group, TOKENS_PER_GROUP};
 use super::{shape_err, weight_kind, GateActivation, KernelError, RopeLayout, MAX_HEAD_DIM};
 use crate::gpu::{Extent, GpuContext, Op, OpBuilder, PackedTensors, PackedVectors, Segment};
 
@@ -128,8 +128,8 @@ pub fn attn_qkv(
             .flag_if("NEOX", s.layout == RopeLayout::Neox)
             .flag_if("FREQ_FACTORS", at.rope_factors.is_some())
     };
-    Ok(OpBuilder::new(ctx, name, "attn_qkv.wgsl", "attn_qkv", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?))
-        .decode_variant(flags(matvec_defines(ctx, name, &types, 1)?))
+    let b = OpBuilder::new(ctx, name, "attn_qkv.wgsl", "attn_qkv", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?));
+    Ok(decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, s.dim as u64, None)
         .params(&params)
         .buffer(&w.buffer)
         .buffer(x)
@@ -188,8 +188,8 @@ pub fn ffn_gate_up(
     let types = distinct_types(&w.segments);
     let flags = |d: crate::gpu::Defines| d.flag("NORM_X").flag_if("GEGLU", act == GateActivation::Gelu);
     let rpg = rows_per_group(ctx) as u64;
-    Ok(OpBuilder::new(ctx, name, "ffn_gate_up.wgsl", "ffn_gate_up", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?))
-        .decode_variant(flags(matvec_defines(ctx, name, &types, 1)?))
+    let b = OpBuilder::new(ctx, name, "ffn_gate_up.wgsl", "ffn_gate_up", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?));
+    Ok(decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm)))
         .params(&params)
         .buffer(&w.buffer)
         .buffer(x)

@@ -1,11 +1,14 @@
-//! Prefill dequantize-matmul as a tiled GEMM (`shaders/gemm.wgsl`): a
+//! Prefill dequantize-matmul as a GEMM, in the variant the device runs
+//! ([`PrefillKernels`]): on GPUs a tiled GEMM (`shaders/gemm.wgsl`) whose
 //! workgroup multiplies a tile of [`GEMM_ROWS`] weight rows by
 //! [`GEMM_TOKENS`] tokens, dequantizing each weight chunk once into workgroup
-//! memory for all of them. Decode keeps the matvec (`matvec.rs`); the forward
-//! pass takes this for steps of many tokens.
+//! memory for all of them; on CPU adapters `shaders/gemm_token_lanes.wgsl`,
+//! whose lanes take tokens and read each weight block together
+//! ([`LANE_GEMM_ROWS`] x [`LANE_GEMM_TOKENS`]). Decode keeps the matvec
+//! (`matvec.rs`); the forward pass takes this for steps of many tokens.
 
 use super::{part_groups, shape_err, PartGroup, weight_defines, weight_kind, KernelError, MatvecOut};
-use crate::gpu::{Extent, GpuContext, GpuTensor, Op, OpBuilder, PackedTensors};
+use crate::gpu::{Extent, PrefillKernels, GpuContext, GpuTensor, Op, OpBuilder, PackedTensors};
 use crate::quant::GgmlType;
 
 /// Weight rows per workgroup tile (`GEMM_ROWS` in the shader).
@@ -14,6 +17,29 @@ pub const GEMM_ROWS: u32 = 64;
 /// this many tokens. With [`GEMM_ROWS`], 2 × 8 × 64 vec4 of workgroup memory
 /// (16 KiB, WebGPU's guaranteed limit) and 64 invocations of 8 × 8 outputs.
 pub const GEMM_TOKENS: u32 = 64;
+
+/// Invocations per workgroup of the token-lanes GEMM (`LG_LANES`): one SIMD
+/// vector of 32-bit lanes on an AVX2 host, which is how lavapipe runs them.
+pub const LANE_GEMM_LANES: u32 = 8;
+/// Weight rows per token-lanes workgroup (`LG_ROWS`): each lane keeps a
+/// vec4 of sums per row, and x is loaded once per chunk for all of them
+/// (16 rows: pp512 39 tok/s on lavapipe, 32: 42, 64: 44).
+pub const LANE_GEMM_ROWS: u32 = 64;
+/// Tokens per token-lanes workgroup: 4 per lane (the vec4 of sums). Each
+/// weight is read once per this many tokens. Eight per lane, in two vec4s,
+/// ran at a third of the speed on lavapipe (its arrays were no longer kept in
+/// registers).
+pub const LANE_GEMM_TOKENS: u32 = 4 * LANE_GEMM_LANES;
+
+impl PrefillKernels {
+    /// Tokens one workgroup multiplies by each weight it reads.
+    pub fn tokens_per_group(self) -> u32 {
+        match self {
+            PrefillKernels::Tiled => GEMM_TOKENS,
+            PrefillKernels::TokenLanes => LANE_GEMM_TOKENS,
+        }
+    }
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -47,7 +73,9 @@ struct Source<'a> {
 /// step. W: `w` (rows, cols), any GPU weight format, split tensors included;
 /// x: (n_tokens, x_stride) f32 with the first cols used; y: (n_tokens,
 /// y_stride) f32. Grid: (ceil(rows / GEMM_ROWS), 1, ceil(n_tokens /
-/// GEMM_TOKENS)); one op per group of bindings of W.
+/// GEMM_TOKENS)) for the tiled variant, (ceil(rows / LANE_GEMM_ROWS), 1,
+/// ceil(n_tokens / LANE_GEMM_TOKENS)) for token lanes; one op per group of
+/// bindings of W.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     ctx: &GpuContext,
@@ -123,7 +151,14 @@ fn build(
         _pad: [0; 3],
         part_start: w.part.part_start,
     };
-    let defines = w.part.defines(weight_defines(name, &[w.ty])?.u32("GEMM_ROWS", GEMM_ROWS).u32("GEMM_TOKENS", GEMM_TOKENS));
-    let b = OpBuilder::new(ctx, name, "gemm.wgsl", "gemm", defines).params(&params).buffer(w.part.buffers[0]).buffer(x).buffer(y);
-    Ok(w.part.bind_extra(b).dispatch(Extent::Fixed(rows.div_ceil(GEMM_ROWS as u64) as u32), Extent::Fixed(1), Extent::Tokens { per_group: GEMM_TOKENS }).build(step)?)
+    let formats = weight_defines(name, &[w.ty])?;
+    let (shader, entry, defines, tile_rows) = match ctx.prefill_kernels {
+        PrefillKernels::Tiled => ("gemm.wgsl", "gemm", formats.u32("GEMM_ROWS", GEMM_ROWS).u32("GEMM_TOKENS", GEMM_TOKENS), GEMM_ROWS),
+        PrefillKernels::TokenLanes => {
+            ("gemm_token_lanes.wgsl", "gemm_token_lanes", formats.u32("LG_ROWS", LANE_GEMM_ROWS).u32("LG_LANES", LANE_GEMM_LANES), LANE_GEMM_ROWS)
+        }
+    };
+    let b = OpBuilder::new(ctx, name, shader, entry, w.part.defines(defines)).params(&params).buffer(w.part.buffers[0]).buffer(x).buffer(y);
+    let groups = Extent::Fixed(rows.div_ceil(tile_rows as u64) as u32);
+    Ok(w.part.bind_extra(b).dispatch(groups, Extent::Fixed(1), Extent::Tokens { per_group: ctx.prefill_kernels.tokens_per_group() }).build(step)?)
 }

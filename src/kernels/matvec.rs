@@ -59,6 +59,31 @@ pub(crate) fn matvec_defines(ctx: &GpuContext, op: &str, types: &[GgmlType], tok
         .flag_if("ENABLE_SUBGROUPS", subgroups && cfg!(target_arch = "wasm32")))
 }
 
+/// Sets the decode variant of a matvec-core kernel (`defines`, compiled for
+/// one token), reading x (binding 3) through a uniform window where that
+/// pays: one invocation per row, so all lanes read the same x element at
+/// once (`common/matvec_x.wgsl`); x allocated with `UNIFORM` usage
+/// (`gpu::activation_buffer`); the token's `cols` f32 within the device's
+/// uniform binding size (64 KiB: 16384 f32). `norm`: the binding and buffer
+/// of a folded norm weight (cols f32 from offset 0), read the same way when
+/// its buffer allows (`G_UNIFORM`).
+pub(crate) fn decode_variant_x<'a>(b: OpBuilder<'a>, ctx: &GpuContext, defines: Defines, x: &wgpu::Buffer, cols: u64, norm: Option<(u32, &wgpu::Buffer)>) -> OpBuilder<'a> {
+    let window = |buf: &wgpu::Buffer| {
+        let bytes = buf.size().min(ctx.limits.max_uniform_buffer_binding_size as u64) / 16 * 16;
+        (buf.usage().contains(wgpu::BufferUsages::UNIFORM) && cols * 4 <= bytes).then_some(bytes)
+    };
+    let Some(xw) = window(x).filter(|_| ctx.matvec == MatvecVariant::ThreadPerRow) else {
+        return b.decode_variant(defines);
+    };
+    let mut defines = defines.flag("X_UNIFORM").u32("X_UNIFORM_VECS", (xw / 16) as u32);
+    let mut b = b.decode_uniform(3, xw);
+    if let Some((binding, gw)) = norm.and_then(|(binding, g)| window(g).map(|w| (binding, w))) {
+        defines = defines.flag("G_UNIFORM").u32("G_UNIFORM_VECS", (gw / 16) as u32);
+        b = b.decode_uniform(binding, gw);
+    }
+    b.decode_variant(defines)
+}
+
 /// Rows one workgroup of a matvec-core kernel computes at once.
 pub(crate) fn rows_per_group(ctx: &GpuContext) -> u32 {
     super::WG_SIZE / ctx.matvec.lanes()
@@ -127,8 +152,8 @@ pub fn matvec_folded(
                 softcap: fold.softcap.unwrap_or(0.0),
                 part_start: part.part_start,
             };
-            let mut b = OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", part.defines(defines.clone()))
-                .decode_variant(part.defines(decode.clone()))
+            let b = OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", part.defines(defines.clone()));
+            let mut b = decode_variant_x(b, ctx, part.defines(decode.clone()), x, cols, fold.norm.map(|(g, _)| (5, g)))
                 .params(&params)
                 .buffer(part.buffers[0])
                 .buffer(x)

@@ -133,13 +133,13 @@ impl GpuForward {
     }
 
     /// Weight bytes one step of `n_tokens` reads from memory, from the
-    /// kernels' tiling: each layer matrix once per GEMM_TOKENS tokens on the
-    /// GEMM list (once per TOKENS_PER_GROUP on the matvec list), the
+    /// kernels' tiling: each layer matrix once per GEMM tile of tokens
+    /// (`PrefillKernels::tokens_per_group`) on the GEMM list (once per TOKENS_PER_GROUP on the matvec list), the
     /// embedding rows of the step's ids, the output head once (last token
     /// only). Norm vectors and biases are left out (under 0.1 % of the bytes).
     pub fn weight_bytes_read(&self, n_tokens: u32) -> u64 {
         let n = n_tokens.max(1) as u64;
-        let per_token_group = if n_tokens >= self.prefill_min_tokens { k::GEMM_TOKENS } else { k::TOKENS_PER_GROUP };
+        let per_token_group = if n_tokens >= self.prefill_min_tokens { self.ctx.prefill_kernels.tokens_per_group() } else { k::TOKENS_PER_GROUP };
         let passes = if n == 1 { 1 } else { n.div_ceil(per_token_group as u64) };
         let group_bytes = |g: &Projections| match g {
             Projections::Packed(p) => p.segments.iter().map(|s| s.n_bytes).sum::<u64>(),

@@ -47,7 +47,7 @@ pub struct State {
 impl State {
     pub fn new(ctx: &GpuContext, c: &ModelConfig, max_batch: u32, n_ctx: u32) -> Self {
         let b = max_batch as u64;
-        let f32s = |label: &str, width: u32| gpu::storage_buffer(ctx, label, b * width as u64 * 4);
+        let f32s = |label: &str, width: u32| gpu::activation_buffer(ctx, label, b * width as u64 * 4);
         let kv_elem = match ctx.precision {
             Precision::F16 => 2,
             Precision::F32 => 4,

@@ -5,7 +5,7 @@ pub mod cpu;
 pub mod reference;
 pub mod tiny;
 
-use tabllm::gpu::{self, DeviceOptions, GpuContext, MatvecVariant, Op, Precision, Step};
+use tabllm::gpu::{self, DeviceOptions, PrefillKernels, GpuContext, MatvecVariant, Op, Precision, Step};
 use tabllm::model::PrefillPath;
 
 /// Repository paths: models are fetched into `models/`, references live in
@@ -32,6 +32,23 @@ pub fn contexts() -> Vec<GpuContext> {
     v
 }
 
+/// Contexts for the prefill kernels (GEMM, flash attention): both layouts on
+/// each precision the adapter offers (on lavapipe the adapter's own is
+/// `TokenLanes`; `Tiled` is what a GPU runs, forced here so CI runs it too).
+pub fn prefill_contexts() -> Vec<GpuContext> {
+    let mut v = Vec::new();
+    for gemm in [PrefillKernels::Tiled, PrefillKernels::TokenLanes] {
+        for force_f32 in [true, false] {
+            let ctx = GpuContext::new_blocking(&DeviceOptions { force_f32, prefill_kernels: Some(gemm), ..Default::default() }).expect("GPU adapter");
+            assert_eq!(ctx.prefill_kernels, gemm);
+            if force_f32 || ctx.precision == Precision::F16 {
+                v.push(ctx);
+            }
+        }
+    }
+    v
+}
+
 /// A device and model set-up a test runs under.
 pub struct Config {
     pub ctx: GpuContext,
@@ -53,9 +70,11 @@ pub fn configs() -> Vec<Config> {
     let mut v: Vec<Config> =
         contexts().into_iter().map(|ctx| Config { label: format!("{} {:?} fused", label(&ctx), ctx.matvec), ctx, fuse: true, prefill: PrefillPath::Matvec }).collect();
     let unfused = GpuContext::new_blocking(&DeviceOptions { force_f32: true, ..Default::default() }).unwrap();
-    v.push(Config { label: format!("{} {:?} unfused, GEMM prefill", label(&unfused), unfused.matvec), ctx: unfused, fuse: false, prefill: PrefillPath::Gemm });
-    let gemm = GpuContext::new_blocking(&DeviceOptions::default()).unwrap();
-    v.push(Config { label: format!("{} {:?} fused, GEMM prefill", label(&gemm), gemm.matvec), ctx: gemm, fuse: true, prefill: PrefillPath::Gemm });
+    v.push(Config { label: format!("{} {:?} unfused, GEMM prefill {:?}", label(&unfused), unfused.matvec, unfused.prefill_kernels), ctx: unfused, fuse: false, prefill: PrefillPath::Gemm });
+    for variant in [PrefillKernels::Tiled, PrefillKernels::TokenLanes] {
+        let gemm = GpuContext::new_blocking(&DeviceOptions { prefill_kernels: Some(variant), ..Default::default() }).unwrap();
+        v.push(Config { label: format!("{} {:?} fused, GEMM prefill {variant:?}", label(&gemm), gemm.matvec), ctx: gemm, fuse: true, prefill: PrefillPath::Gemm });
+    }
     let min_subgroup = v[0].ctx.adapter_info.subgroup_min_size;
     for matvec in [MatvecVariant::SharedLanes { lanes: 16 }, MatvecVariant::SubgroupLanes { lanes: min_subgroup.min(16) }] {
         let ctx = GpuContext::new_blocking(&DeviceOptions { matvec: Some(matvec), ..Default::default() })
@@ -73,8 +92,11 @@ pub fn label(ctx: &GpuContext) -> &'static str {
     }
 }
 
+/// f32 data in a buffer made as the model's activations are
+/// (`gpu::activation_buffer`: decode kernels on CPU adapters may read it as
+/// a uniform window, so kernel tests take that path as the model does).
 pub fn buffer_f32(ctx: &GpuContext, data: &[f32]) -> wgpu::Buffer {
-    let b = gpu::storage_buffer(ctx, "test", (data.len() * 4) as u64);
+    let b = gpu::activation_buffer(ctx, "test", (data.len() * 4) as u64);
     ctx.queue.write_buffer(&b, 0, bytemuck::cast_slice(data));
     b
 }
