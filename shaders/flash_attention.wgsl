@@ -41,14 +41,6 @@ var<workgroup> ks: array<vec4<f32>, KV_BLOCK * ROW_VEC>;  // (KV_BLOCK, ROW_DIM)
 var<workgroup> vs: array<vec4<f32>, KV_BLOCK * ROW_VEC>;  // (KV_BLOCK, ROW_DIM) values of the block
 var<workgroup> part: array<f32, KV_BLOCK * THREADS>;      // (KV_BLOCK, rows, LANES) partial scores
 
-// First position token `end - 1` attends to.
-fn span_start(end: u32) -> u32 {
-    if (p.window > 0u && end > p.window) {
-        return end - p.window;
-    }
-    return 0u;
-}
-
 @compute @workgroup_size(THREADS)
 fn flash_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = lid / LANES;

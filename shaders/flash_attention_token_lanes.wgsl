@@ -38,31 +38,24 @@
 const HV: u32 = HEAD_DIM / 4u;   // vec4s per head row
 const NEG: f32 = -1.0e30;
 
-// Dims 8u..8u+7 of the K or V row that starts at element `e` (a multiple of 8).
-fn k_oct(e: u32, u: u32) -> array<vec4<f32>, 2> {
+// Dims 8u..8u+7 of the K (v false) or V (v true) row that starts at element
+// `e` (a multiple of 8). `v` is a constant at every call, so the branch folds.
+fn kv_oct(v: bool, e: u32, u: u32) -> array<vec4<f32>, 2> {
 #ifdef F16
-    let w = k_cache[e / 8u + u];
-    return array<vec4<f32>, 2>(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)), vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)));
-#else
-    return array<vec4<f32>, 2>(k_cache[e / 4u + 2u * u], k_cache[e / 4u + 2u * u + 1u]);
-#endif
-}
-
-fn v_oct(e: u32, u: u32) -> array<vec4<f32>, 2> {
-#ifdef F16
-    let w = v_cache[e / 8u + u];
-    return array<vec4<f32>, 2>(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)), vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)));
-#else
-    return array<vec4<f32>, 2>(v_cache[e / 4u + 2u * u], v_cache[e / 4u + 2u * u + 1u]);
-#endif
-}
-
-// First position token `end - 1` attends to.
-fn span_start(end: u32) -> u32 {
-    if (p.window > 0u && end > p.window) {
-        return end - p.window;
+    var w: vec4<u32>;
+    if (v) {
+        w = v_cache[e / 8u + u];
+    } else {
+        w = k_cache[e / 8u + u];
     }
-    return 0u;
+    return array<vec4<f32>, 2>(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)), vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)));
+#else
+    let i = e / 4u + 2u * u;
+    if (v) {
+        return array<vec4<f32>, 2>(v_cache[i], v_cache[i + 1u]);
+    }
+    return array<vec4<f32>, 2>(k_cache[i], k_cache[i + 1u]);
+#endif
 }
 
 @compute @workgroup_size(FL_LANES)
@@ -98,7 +91,7 @@ fn flash_attention_token_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
             let e = (j % p.n_cache) * p.kv_dim + kv_off;
             var s = 0.0;
             for (var u = 0u; u < HV / 2u; u++) {
-                let kk = k_oct(e, u);
+                let kk = kv_oct(false, e, u);
                 s += dot(qr[2u * u], kk[0]) + dot(qr[2u * u + 1u], kk[1]);
             }
             let inside = base + jj >= start && base + jj < end;
@@ -116,7 +109,7 @@ fn flash_attention_token_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
             let w = select(0.0, exp(sc[jj] - m_new), sc[jj] > NEG);
             l += w;
             for (var u = 0u; u < HV / 2u; u++) {
-                let vv = v_oct(e, u);
+                let vv = kv_oct(true, e, u);
                 acc[2u * u] += w * vv[0];
                 acc[2u * u + 1u] += w * vv[1];
             }

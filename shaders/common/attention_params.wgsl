@@ -15,3 +15,11 @@ struct Params {
     _pad2: u32,
 };
 @group(0) @binding(1) var<uniform> p: Params;
+
+// First position token `end - 1` attends to.
+fn span_start(end: u32) -> u32 {
+    if (p.window > 0u && end > p.window) {
+        return end - p.window;
+    }
+    return 0u;
+}
