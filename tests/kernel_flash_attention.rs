@@ -9,7 +9,7 @@
 
 mod common;
 use common::*;
-use tabllm::gpu::{GpuContext, Step};
+use tabllm::gpu::{GpuContext, PrefillKernels, Step};
 use tabllm::kernels::{self, AttentionShape, FlashTile, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
 
 /// The reference rounds K and V as the cache stores them, so what is left is
@@ -114,10 +114,9 @@ fn run_flash(ctx: &GpuContext, c: &Case, inp: &Inputs) -> Vec<f32> {
     read_f32(ctx, &inp.out, inp.q.len())
 }
 
-#[test]
-fn flash_attention_matches_cpu() {
+fn cases() -> Vec<Case> {
     let case = |n_heads, n_kv_heads, head_dim, window, pos0, n_tokens, n_cache| Case { n_heads, n_kv_heads, head_dim, window, pos0, n_tokens, n_cache };
-    let cases = [
+    vec![
         // SmolLM2 (9 / 3, head dim 64): one token at the start and after a
         // prefix, steps within one tile and across several, from 0 and later.
         case(9, 3, 64, 0, 0, 1, None),
@@ -142,9 +141,20 @@ fn flash_attention_matches_cpu() {
         case(8, 2, 64, 500, 3, 7, None),
         // Head dim 80: 8 lanes of 12 dims, 16 of them padding; plain MHA.
         case(6, 6, 80, 0, 10, 33, None),
-        // Head dim 20: not whole 8-dim loads, so token lanes falls back to the tiled kernel.
+        // Head dim 20: not whole 8-dim loads, so token lanes falls back to the tiled kernel (as for 256).
         case(4, 2, 20, 0, 3, 40, None),
-    ];
+        // Decode-sized steps over long spans, GQA groups of 3 (SmolLM2) and 4 (Gemma 3).
+        case(9, 3, 64, 0, 2100, 1, None),
+        case(9, 3, 64, 0, 1000, 5, None),
+        case(8, 2, 128, 0, 1500, 1, None),
+        // Head dim 256 past 700 positions: token lanes declines (FLASH_LANE_MAX_HEAD_DIM).
+        case(4, 1, 256, 0, 1500, 1, None),
+    ]
+}
+
+#[test]
+fn flash_attention_matches_cpu() {
+    let cases = cases();
     for ctx in prefill_contexts() {
         for (i, c) in cases.iter().enumerate() {
             let s = c.shape();
@@ -173,6 +183,31 @@ fn flash_attention_matches_cpu() {
     // caches that wrapped before the step.
     assert!(cases.iter().any(|c| c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
     assert!(cases.iter().filter(|c| c.window > 0 && c.n_cache() < c.kv_len()).count() >= 3);
+}
+
+/// The decode list's attention on CPU adapters (`attention_token_lanes`: the
+/// query heads of a KV group across lanes, no split) on every case whose head
+/// dim it takes, against the CPU reference; on the tiled layout it declines.
+#[test]
+fn attention_token_lanes_matches_cpu() {
+    let mut ran = 0;
+    for ctx in prefill_contexts() {
+        for (i, c) in cases().iter().enumerate() {
+            let s = c.shape();
+            let inp = inputs(&ctx, c, 300 + i as u64);
+            let op = kernels::attention_token_lanes(&ctx, &inp.step, "att", &inp.qb, &inp.kc, &inp.vc, &inp.out, s, c.n_cache() as u32).unwrap();
+            let takes = ctx.prefill_kernels == PrefillKernels::TokenLanes && c.head_dim % 8 == 0 && c.head_dim <= kernels::FLASH_LANE_MAX_HEAD_DIM;
+            assert_eq!(op.is_some(), takes, "{:?} hd={}", ctx.prefill_kernels, c.head_dim);
+            let Some(op) = op else { continue };
+            run_step(&ctx, &[op], &step_of(c));
+            let got = read_f32(&ctx, &inp.out, inp.q.len());
+            let want = cpu::attention(&inp.q, &inp.k_all, &inp.v_all, c.pos0, c.n_tokens, s);
+            let what = format!("attention_token_lanes {}/{} hd={} window={} slots={} pos0={} n={} {}", c.n_heads, c.n_kv_heads, c.head_dim, c.window, c.n_cache(), c.pos0, c.n_tokens, label(&ctx));
+            assert_close(&what, &got, &want, TOL_VS_CPU);
+            ran += 1;
+        }
+    }
+    assert!(ran >= 2 * 14, "token lanes ran {ran} cases");
 }
 
 #[test]

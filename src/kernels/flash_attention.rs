@@ -23,6 +23,11 @@ pub const FLASH_SHARED_BYTES: u32 = 16384;
 /// Invocations per workgroup of the token-lanes variant (`FL_LANES`): one
 /// SIMD vector of 32-bit lanes on an AVX2 host, one token each.
 pub const FLASH_LANE_TOKENS: u32 = 8;
+/// Largest head dim the token-lanes variant takes (a larger one runs the
+/// tiled kernel): at head dim 256 it went wrong on lavapipe past about 700
+/// positions (0.2 % off at 900, with 64 + 64 vec4 of registers per lane),
+/// which 64 and 128 do not at 2100 and 1500 (`kernel_flash_attention`).
+pub const FLASH_LANE_MAX_HEAD_DIM: u32 = 128;
 /// Positions the token-lanes variant scores before each online-softmax
 /// rescale (`FL_BLOCK`).
 pub const FLASH_LANE_BLOCK: u32 = 8;
@@ -111,8 +116,9 @@ impl FlashTile {
 /// Grid (tiled, `PrefillKernels::Tiled`): x = n_heads / [`FlashTile::heads`]
 /// (head groups, each within one KV head), y = ceil(n_tokens /
 /// [`FlashTile::tokens`]) (token tiles). Token lanes
-/// (`PrefillKernels::TokenLanes`, head_dim a multiple of 8; otherwise the
-/// tiled kernel): x = n_heads, y = ceil(n_tokens / [`FLASH_LANE_TOKENS`]).
+/// (`PrefillKernels::TokenLanes`, head_dim a multiple of 8 up to
+/// [`FLASH_LANE_MAX_HEAD_DIM`]; otherwise the tiled kernel): x = n_heads,
+/// y = ceil(n_tokens / [`FLASH_LANE_TOKENS`]).
 #[allow(clippy::too_many_arguments)]
 pub fn flash_attention(
     ctx: &GpuContext,
@@ -126,27 +132,9 @@ pub fn flash_attention(
     n_cache: u32,
 ) -> Result<Op, KernelError> {
     shape.check(name)?;
-    if n_cache == 0 {
-        return Err(shape_err(name, "empty KV cache"));
-    }
-    let kv_bytes = if ctx.has_f16() { 2 } else { 4 };
-    let cache_bytes = n_cache as u64 * shape.kv_dim() as u64 * kv_bytes;
-    for (what, buf) in [("k_cache", k_cache), ("v_cache", v_cache)] {
-        if buf.size() < cache_bytes {
-            return Err(shape_err(name, format!("{what} of {} bytes, {cache_bytes} needed for {n_cache} slots", buf.size())));
-        }
-    }
-    // Token lanes read K and V rows 8 dims at a time (16-byte loads of f16 pairs or f32).
-    if ctx.prefill_kernels == PrefillKernels::TokenLanes && shape.head_dim % 8 == 0 {
-        let defines = Defines::new().u32("HEAD_DIM", shape.head_dim).u32("FL_LANES", FLASH_LANE_TOKENS).u32("FL_BLOCK", FLASH_LANE_BLOCK);
-        return Ok(OpBuilder::new(ctx, name, "flash_attention_token_lanes.wgsl", "flash_attention_token_lanes", defines)
-            .params(&Params::new(&shape, n_cache, 0))
-            .buffer(q)
-            .buffer(k_cache)
-            .buffer(v_cache)
-            .buffer(out)
-            .dispatch(Extent::Fixed(shape.n_heads), Extent::Tokens { per_group: FLASH_LANE_TOKENS }, Extent::Fixed(1))
-            .build(step)?);
+    check_cache(ctx, name, k_cache, v_cache, &shape, n_cache)?;
+    if token_lanes_take(ctx, &shape) {
+        return token_lanes(ctx, step, name, [q, k_cache, v_cache, out], shape, n_cache, 1);
     }
     let tile = FlashTile::for_shape(&shape);
     if tile.threads() > FLASH_MAX_THREADS || tile.shared_bytes() > FLASH_SHARED_BYTES {
@@ -160,4 +148,71 @@ pub fn flash_attention(
         .buffer(out)
         .dispatch(Extent::Fixed(shape.n_heads / tile.heads), Extent::Tokens { per_group: tile.tokens }, Extent::Fixed(1))
         .build(step)?)
+}
+
+/// Attention for steps of a few tokens (the decode op list) on CPU adapters
+/// (`PrefillKernels::TokenLanes`): the token-lanes kernel with the query
+/// heads of a KV head across lanes (as many as divide both the GQA group and
+/// [`FLASH_LANE_TOKENS`]), so each K and V row is read once for all of them,
+/// in one dispatch at any context length. None where that kernel does not
+/// apply (a GPU layout, head_dim not a multiple of 8 or over
+/// [`FLASH_LANE_MAX_HEAD_DIM`]): the caller takes
+/// [`attention`](fn@super::attention). Buffers and shapes as
+/// [`flash_attention`]; grid: x = n_heads / heads per workgroup, y =
+/// ceil(n_tokens / tokens per workgroup).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_token_lanes(
+    ctx: &GpuContext,
+    step: &wgpu::Buffer,
+    name: &str,
+    q: &wgpu::Buffer,
+    k_cache: &wgpu::Buffer,
+    v_cache: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+    shape: AttentionShape,
+    n_cache: u32,
+) -> Result<Option<Op>, KernelError> {
+    if !token_lanes_take(ctx, &shape) {
+        return Ok(None);
+    }
+    shape.check(name)?;
+    check_cache(ctx, name, k_cache, v_cache, &shape, n_cache)?;
+    let heads = divisor_within(shape.n_heads / shape.n_kv_heads, FLASH_LANE_TOKENS);
+    Ok(Some(token_lanes(ctx, step, name, [q, k_cache, v_cache, out], shape, n_cache, heads)?))
+}
+
+/// Whether the token-lanes kernel serves `shape` here: a CPU adapter's
+/// layout, K and V rows in whole 8-dim (16-byte) loads, head dim within
+/// [`FLASH_LANE_MAX_HEAD_DIM`].
+fn token_lanes_take(ctx: &GpuContext, shape: &AttentionShape) -> bool {
+    ctx.prefill_kernels == PrefillKernels::TokenLanes && shape.head_dim % 8 == 0 && shape.head_dim <= FLASH_LANE_MAX_HEAD_DIM
+}
+
+/// The token-lanes flash kernel with `heads` query heads per workgroup.
+fn token_lanes(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, bufs: [&wgpu::Buffer; 4], shape: AttentionShape, n_cache: u32, heads: u32) -> Result<Op, KernelError> {
+    let [q, k_cache, v_cache, out] = bufs;
+    let defines = Defines::new().u32("HEAD_DIM", shape.head_dim).u32("FL_LANES", FLASH_LANE_TOKENS).u32("FL_HEADS", heads).u32("FL_BLOCK", FLASH_LANE_BLOCK);
+    Ok(OpBuilder::new(ctx, name, "flash_attention_token_lanes.wgsl", "flash_attention_token_lanes", defines)
+        .params(&Params::new(&shape, n_cache, 0))
+        .buffer(q)
+        .buffer(k_cache)
+        .buffer(v_cache)
+        .buffer(out)
+        .dispatch(Extent::Fixed(shape.n_heads / heads), Extent::Tokens { per_group: FLASH_LANE_TOKENS / heads }, Extent::Fixed(1))
+        .build(step)?)
+}
+
+/// The caches hold `n_cache` slots (at least one) of the shape's kv_dim elements.
+fn check_cache(ctx: &GpuContext, name: &str, k_cache: &wgpu::Buffer, v_cache: &wgpu::Buffer, shape: &AttentionShape, n_cache: u32) -> Result<(), KernelError> {
+    if n_cache == 0 {
+        return Err(shape_err(name, "empty KV cache"));
+    }
+    let kv_bytes = if ctx.has_f16() { 2 } else { 4 };
+    let cache_bytes = n_cache as u64 * shape.kv_dim() as u64 * kv_bytes;
+    for (what, buf) in [("k_cache", k_cache), ("v_cache", v_cache)] {
+        if buf.size() < cache_bytes {
+            return Err(shape_err(name, format!("{what} of {} bytes, {cache_bytes} needed for {n_cache} slots", buf.size())));
+        }
+    }
+    Ok(())
 }
