@@ -124,6 +124,8 @@ fn matvec_every_format_matches_cpu() {
     for ctx in configs().into_iter().filter(|c| c.fuse && c.prefill == tabllm::model::PrefillPath::Matvec).map(|c| c.ctx) {
         for ty in TYPES {
             check_matvec_folded(&ctx, ty, 45, 256, 3);
+            // One token: the decode pipeline (on CPU adapters x and the norm weight through uniform windows).
+            check_matvec_folded(&ctx, ty, 45, 256, 1);
             // 37 rows: not a multiple of the 4 rows per workgroup. 11 tokens: two token groups, the second partial.
             check_matvec(&ctx, ty, 37, 512, 1, MatvecOut::AllTokens, "decode");
             check_matvec(&ctx, ty, 37, 512, 11, MatvecOut::AllTokens, "prefill");
@@ -222,6 +224,7 @@ fn tensors_split_across_bindings() {
         assert_eq!(ops.unwrap().len(), t.parts.len().div_ceil(kernels::MAX_WEIGHT_PARTS), "{ty}: ops for {} parts", t.parts.len());
         check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::AllTokens, "split");
         check_matvec(&ctx, ty, rows, cols, 3, MatvecOut::Accumulate, "split residual");
+        check_matvec(&ctx, ty, rows, cols, 1, MatvecOut::Accumulate, "split decode");
         // The GEMM's tiles straddle part boundaries (parts hold whole rows, not whole tiles),
         // in both variants. (8 tokens: x and y stay within this device's 64 KiB bindings.)
         for gemm in [PrefillKernels::Tiled, PrefillKernels::TokenLanes] {

@@ -255,6 +255,10 @@ impl<'a> OpBuilder<'a> {
         for &(binding, bytes) in &self.decode_windows {
             for e in decode_entries.iter_mut().filter(|e| e.binding == binding) {
                 if let wgpu::BindingResource::Buffer(b) = &e.resource {
+                    // The window starts where the whole buffer does: a range would be read from the wrong bytes.
+                    if b.offset != 0 || b.size.is_some() {
+                        return Err(GpuError::Validation(format!("{}: a decode uniform window needs binding {binding} bound whole, not a range", self.name)));
+                    }
                     e.resource = wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: b.buffer, offset: 0, size: wgpu::BufferSize::new(bytes) });
                 }
             }

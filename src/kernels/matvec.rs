@@ -65,8 +65,9 @@ pub(crate) fn matvec_defines(ctx: &GpuContext, op: &str, types: &[GgmlType], tok
 /// once (`common/matvec_x.wgsl`); x allocated with `UNIFORM` usage
 /// (`gpu::activation_buffer`); the token's `cols` f32 within the device's
 /// uniform binding size (64 KiB: 16384 f32). `norm`: the binding and buffer
-/// of a folded norm weight (cols f32 from offset 0), read the same way when
-/// its buffer allows (`G_UNIFORM`).
+/// of a folded norm weight, read the same way when its buffer allows
+/// (`G_UNIFORM`); the kernel must read it from f32 0 (`norm_off` 0), since
+/// the window starts there.
 pub(crate) fn decode_variant_x<'a>(b: OpBuilder<'a>, ctx: &GpuContext, defines: Defines, x: &wgpu::Buffer, cols: u64, norm: Option<(u32, &wgpu::Buffer)>) -> OpBuilder<'a> {
     let window = |buf: &wgpu::Buffer| {
         let bytes = buf.size().min(ctx.limits.max_uniform_buffer_binding_size as u64) / 16 * 16;
