@@ -21,7 +21,7 @@ pub const FLASH_DIMS_PER_LANE: u32 = 16;
 /// `maxComputeWorkgroupStorageSize`.
 pub const FLASH_SHARED_BYTES: u32 = 16384;
 /// Invocations per workgroup of the token-lanes variant (`FL_LANES`): one
-/// SIMD vector of 32-bit lanes on an AVX2 host, one token each.
+/// SIMD vector of 32-bit lanes on an AVX2 host, one (token, head) pair each.
 pub const FLASH_LANE_TOKENS: u32 = 8;
 /// Largest head dim the token-lanes variant takes (a larger one runs the
 /// tiled kernel): at head dim 256 it went wrong on lavapipe past about 700
