@@ -208,7 +208,7 @@ fn throughput_reports_a_row_per_test() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
     // max_batch 8: pp20 runs in three steps.
     let (m, _) = tabllm::model::load_path(ctx, &shared(TINY), LoadOptions { n_ctx: Some(24), max_batch: 8, ..Default::default() }, 1 << 16).unwrap();
-    let plan = BenchPlan { pp: vec![8, 20], tg: vec![5, 24], repetitions: 2 };
+    let plan = BenchPlan { pp: vec![8, 20], tg: vec![5, 24], depth: vec![0], repetitions: 2 };
     let t = pollster::block_on(measure_throughput(&m, &plan)).unwrap();
     let v = serde_json::to_value(&t).unwrap();
     eprintln!("{v}");
@@ -235,16 +235,29 @@ fn throughput_reports_a_row_per_test() {
     positive(&v["host_encode_ms_per_token"], "host_encode_ms_per_token");
 
     // Only pp: no decode figures at all (not zeros).
-    let v = serde_json::to_value(pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![3], tg: vec![], repetitions: 1 })).unwrap()).unwrap();
+    let v = serde_json::to_value(pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![3], tg: vec![], depth: vec![0], repetitions: 1 })).unwrap()).unwrap();
     assert_eq!(v["tests"].as_array().unwrap().len(), 1);
     assert!(v.get("decode_tok_s").is_none() && v.get("bytes_per_token").is_none(), "{v}");
     positive(&v["prefill_tok_s"], "prefill_tok_s");
 
     // Over the context, and nothing to run: errors.
-    let over = pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![8], tg: vec![25], repetitions: 1 }));
+    let over = pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![8], tg: vec![25], depth: vec![0], repetitions: 1 }));
     assert!(matches!(over, Err(BenchError::OverContext { ref test, needed: 25, n_ctx: 24 }) if test == "tg25"), "{over:?}");
-    let none = pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![], tg: vec![], repetitions: 1 }));
+    let none = pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![], tg: vec![], depth: vec![0], repetitions: 1 }));
     assert!(matches!(none, Err(BenchError::NothingToMeasure)), "{none:?}");
+
+    // At a depth: every test again after that many positions, named as
+    // llama-bench names it; the decode bytes of the first tg count the depth
+    // (tg5 @ d10: steps over 11..=15 cached positions, 13 on average); a
+    // depth whose tests overrun the context is refused by its name.
+    let plan = BenchPlan { pp: vec![4], tg: vec![5], depth: vec![10, 0], repetitions: 1 };
+    let t = pollster::block_on(measure_throughput(&m, &plan)).unwrap();
+    let names: Vec<(&str, u32)> = t.tests.iter().map(|r| (r.test.as_str(), r.depth)).collect();
+    assert_eq!(names, [("pp4 @ d10", 10), ("tg5 @ d10", 10), ("pp4", 0), ("tg5", 0)]);
+    let want = bench::decode_bytes_per_token(&m, 13.0);
+    assert_eq!(t.decode.as_ref().map(|d| d.kv_bytes_per_token), Some(want.kv));
+    let deep = pollster::block_on(measure_throughput(&m, &BenchPlan { pp: vec![], tg: vec![5], depth: vec![20], repetitions: 1 }));
+    assert!(matches!(deep, Err(BenchError::OverContext { ref test, needed: 25, n_ctx: 24 }) if test == "tg5 @ d20"), "{deep:?}");
 }
 
 /// `tabllm bench`: the tests asked for, the JSON printed and written with
@@ -256,17 +269,17 @@ fn cli_bench_runs_the_tests_asked_for() {
     let out = dir.join("figures.json");
     let model = shared(TINY);
     let bench = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_tabllm")).arg("bench").arg("--model").arg(&model).args(args).output().unwrap();
-    let r = bench(&["--pp", "12,30", "--tg", "6", "--no-bandwidth", "--json", "--out", out.to_str().unwrap()]);
+    let r = bench(&["--pp", "12,30", "--tg", "6", "--depth", "0,5", "--no-bandwidth", "--json", "--out", out.to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     let tests: Vec<(&str, u64)> = v["tests"].as_array().unwrap().iter().map(|r| (r["test"].as_str().unwrap(), r["tokens"].as_u64().unwrap())).collect();
-    assert_eq!(tests, [("pp12", 12), ("pp30", 30), ("tg6", 6)]);
+    assert_eq!(tests, [("pp12", 12), ("pp30", 30), ("tg6", 6), ("pp12 @ d5", 12), ("pp30 @ d5", 30), ("tg6 @ d5", 6)]);
     for r in v["tests"].as_array().unwrap() {
         positive(&r["tok_s"], "tok_s");
         positive(&r["seconds"], "seconds");
     }
-    // The context is what the largest test needs.
-    assert_eq!(v["n_ctx"], 30);
+    // The context is what the largest test needs, its depth included.
+    assert_eq!(v["n_ctx"], 35);
     for key in ["prefill_tok_s", "decode_tok_s", "bytes_per_token", "implied_gbps", "dispatches_per_token"] {
         positive(&v[key], key);
     }

@@ -159,6 +159,12 @@ struct BenchArgs {
     /// is set against the bandwidth.
     #[arg(long, value_delimiter = ',', default_values_t = [128], alias = "gen-tokens")]
     tg: Vec<u32>,
+    /// Cache positions filled (untimed) before every test (llama-bench's -d):
+    /// `--depth 0,4096` runs each test from an empty cache and again after
+    /// 4,096 positions, as `tg128 @ d4096`. Comma-separated. --profile times
+    /// its decode step at the largest depth.
+    #[arg(long, value_delimiter = ',', default_values_t = [0])]
+    depth: Vec<u32>,
     /// Runs of each test (llama-bench's -r); tok/s is their mean ± standard deviation.
     #[arg(short = 'r', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repetitions: u32,
@@ -593,7 +599,12 @@ fn bench(mut a: BenchArgs) -> Result<()> {
     use tabllm::bench::{self, BandwidthOptions};
     use tabllm::engine::BenchPlan;
     // llama-bench's convention: a count of 0 is no test.
-    let plan = BenchPlan { pp: a.pp.iter().copied().filter(|&n| n > 0).collect(), tg: a.tg.iter().copied().filter(|&n| n > 0).collect(), repetitions: a.repetitions };
+    let plan = BenchPlan {
+        pp: a.pp.iter().copied().filter(|&n| n > 0).collect(),
+        tg: a.tg.iter().copied().filter(|&n| n > 0).collect(),
+        depth: a.depth.clone(),
+        repetitions: a.repetitions,
+    };
     // Refused before the model loads: a context too small for a test, or nothing to run.
     let n_ctx = *a.load.ctx.get_or_insert(plan.positions().max(1));
     plan.check(n_ctx).map_err(|e| match e {
@@ -631,15 +642,19 @@ fn bench(mut a: BenchArgs) -> Result<()> {
     if a.profile && m.gpu_context().is_none() {
         return Err("--profile times GPU kernels one by one; the CPU backend has none (drop --profile or use --backend webgpu)".into());
     }
+    // At the largest depth, whose positions the tests filled: decode's
+    // attention there reads that much KV cache.
+    let profile_depth = plan.depth.iter().copied().max().unwrap_or(0);
     let profile: Vec<serde_json::Value> = if a.profile {
         [("decode", 1usize), ("prefill", m.max_batch() as usize)]
             .into_iter()
             .map(|(label, n)| -> Result<serde_json::Value> {
                 let ids: Vec<u32> = (0..n as u32).collect();
-                let p = m.profile_step(&ids, 0)?;
+                let depth = if profile_depth + n as u32 <= m.n_ctx() { profile_depth } else { 0 };
+                let p = m.profile_step(&ids, depth)?;
                 let total: f64 = p.iter().map(|x| x.1).sum();
                 let kernels: Vec<_> = p.iter().map(|(k, s)| json!({ "kernel": k, "ms": s * 1e3 })).collect();
-                Ok(json!({ "step": label, "tokens": n, "total_ms": total * 1e3, "kernels": kernels }))
+                Ok(json!({ "step": label, "tokens": n, "depth": depth, "total_ms": total * 1e3, "kernels": kernels }))
             })
             .collect::<Result<_>>()?
     } else {
@@ -658,6 +673,7 @@ fn bench(mut a: BenchArgs) -> Result<()> {
         "n_ctx": m.n_ctx(),
         "max_batch": tp.max_batch,
         "repetitions": a.repetitions,
+        "depth": a.depth,
         "tests": tp.tests,
         // The first pp and tg tests under their older names (null without one).
         "prompt_tokens": tp.prefill.as_ref().map(|p| p.prompt_tokens),
@@ -692,14 +708,14 @@ fn bench(mut a: BenchArgs) -> Result<()> {
             }
             println!("peak (best median read): {:.2} GB/s", r.peak_gbps);
         }
-        println!("{:>8} {:>7} {:>10} {:>18} {:>24}", "test", "tokens", "seconds", "tok/s", "weight MB read / token");
+        println!("{:>14} {:>7} {:>10} {:>18} {:>24}", "test", "tokens", "seconds", "tok/s", "weight MB read / token");
         for r in &tp.tests {
             let spread = if r.runs > 1 { format!(" ± {:.2}", r.tok_s_stddev) } else { String::new() };
             let read = match (r.weight_bytes_per_token, r.weight_fraction) {
                 (Some(b), Some(f)) => format!("{:.2} (1/{:.0} of weights)", b / 1e6, 1.0 / f.max(1e-12)),
                 _ => String::new(),
             };
-            println!("{:>8} {:>7} {:>10.3} {:>18} {:>24}", r.test, r.tokens, r.seconds, format!("{:.2}{spread}", r.tok_s), read);
+            println!("{:>14} {:>7} {:>10.3} {:>18} {:>24}", r.test, r.tokens, r.seconds, format!("{:.2}{spread}", r.tok_s), read);
         }
         if let (Some(d), Some(roof)) = (d, roof) {
             println!(
@@ -729,7 +745,13 @@ fn bench(mut a: BenchArgs) -> Result<()> {
             }
         }
         for p in &profile {
-            eprintln!("{} step ({} tokens): {:.1} ms in separate submissions", p["step"].as_str().unwrap_or(""), p["tokens"], p["total_ms"].as_f64().unwrap_or(0.0));
+            eprintln!(
+                "{} step ({} tokens at depth {}): {:.1} ms in separate submissions",
+                p["step"].as_str().unwrap_or(""),
+                p["tokens"],
+                p["depth"],
+                p["total_ms"].as_f64().unwrap_or(0.0)
+            );
             let total = p["total_ms"].as_f64().unwrap_or(0.0).max(1e-12);
             for k in p["kernels"].as_array().into_iter().flatten().take(12) {
                 let ms = k["ms"].as_f64().unwrap_or(0.0);

@@ -17,7 +17,7 @@ pub use kv::KvCache;
 pub use load::load_engine;
 pub use stop::{StopMatcher, StopScan};
 pub use text::{Ending, Flow, TextOut};
-pub use throughput::{measure_throughput, BenchError, BenchPlan, BenchRow, BenchTest, DecodeSummary, PrefillSummary, Throughput};
+pub use throughput::{measure_throughput, BenchCase, BenchError, BenchPlan, BenchRow, BenchTest, DecodeSummary, PrefillSummary, Throughput};
 
 use std::sync::Arc;
 

@@ -3,7 +3,9 @@
 //! llama-bench's ubatch is), and `tgN` decodes N tokens one at a time from an
 //! empty cache; each reported as tokens/s. The first tg test also gives the
 //! bytes a decode step reads, so decode can be set against the memory
-//! bandwidth (bytes/token × tok/s = implied GB/s).
+//! bandwidth (bytes/token × tok/s = implied GB/s). A depth (llama-bench's
+//! `-d`) first fills that many cache positions, untimed, so `tg128 @ d4096`
+//! is decode with 4,096 positions of context already there.
 
 use serde::Serialize;
 use web_time::Instant;
@@ -17,7 +19,7 @@ const WARMUP_PROMPT_TOKENS: u32 = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("nothing to measure: give a pp or a tg test and at least one repetition")]
+    #[error("nothing to measure: give a pp or a tg test, a depth and at least one repetition")]
     NothingToMeasure,
     #[error("{0} measures nothing: a test takes at least 1 token")]
     NoTokens(String),
@@ -53,43 +55,69 @@ impl BenchTest {
     }
 }
 
-/// What [`measure_throughput`] runs: each pp test, then each tg test, every
-/// one `repetitions` times.
+/// A test run after `depth` positions of the cache were filled (untimed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BenchCase {
+    pub test: BenchTest,
+    pub depth: u32,
+}
+
+impl BenchCase {
+    /// `tg128`, or llama-bench's `tg128 @ d4096` at a depth.
+    pub fn name(self) -> String {
+        match self.depth {
+            0 => self.test.name(),
+            d => format!("{} @ d{d}", self.test.name()),
+        }
+    }
+
+    /// Cache positions the case fills: its depth and its tokens.
+    pub fn positions(self) -> u32 {
+        self.depth.saturating_add(self.test.tokens())
+    }
+}
+
+/// What [`measure_throughput`] runs: at each depth, each pp test, then each
+/// tg test, every one `repetitions` times.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BenchPlan {
     pub pp: Vec<u32>,
     pub tg: Vec<u32>,
+    /// Cache positions filled before each test (llama-bench's `-d`); 0 is an empty cache.
+    pub depth: Vec<u32>,
     pub repetitions: u32,
 }
 
 impl Default for BenchPlan {
-    /// llama-bench's figures people compare: pp512 and tg128.
+    /// llama-bench's figures people compare: pp512 and tg128, from an empty cache.
     fn default() -> Self {
-        Self { pp: vec![512], tg: vec![128], repetitions: 1 }
+        Self { pp: vec![512], tg: vec![128], depth: vec![0], repetitions: 1 }
     }
 }
 
 impl BenchPlan {
-    pub fn tests(&self) -> Vec<BenchTest> {
-        self.pp.iter().map(|&n| BenchTest::Pp(n)).chain(self.tg.iter().map(|&n| BenchTest::Tg(n))).collect()
+    pub fn tests(&self) -> Vec<BenchCase> {
+        let tests: Vec<BenchTest> = self.pp.iter().map(|&n| BenchTest::Pp(n)).chain(self.tg.iter().map(|&n| BenchTest::Tg(n))).collect();
+        self.depth.iter().flat_map(|&depth| tests.iter().map(move |&test| BenchCase { test, depth })).collect()
     }
 
-    /// KV cache positions the largest test fills: the context the model needs.
+    /// KV cache positions the largest case fills: the context the model needs.
     pub fn positions(&self) -> u32 {
-        self.tests().iter().map(|t| t.tokens()).max().unwrap_or(0)
+        self.tests().iter().map(|t| t.positions()).max().unwrap_or(0)
     }
 
-    /// There is a test and a repetition; every test has at least one token and fits `n_ctx`.
+    /// There is a test, a depth and a repetition; every test has at least one
+    /// token and, with its depth, fits `n_ctx`.
     pub fn check(&self, n_ctx: u32) -> Result<(), BenchError> {
         let tests = self.tests();
         if tests.is_empty() || self.repetitions == 0 {
             return Err(BenchError::NothingToMeasure);
         }
-        if let Some(t) = tests.iter().find(|t| t.tokens() == 0) {
+        if let Some(t) = tests.iter().find(|t| t.test.tokens() == 0) {
             return Err(BenchError::NoTokens(t.name()));
         }
-        match tests.iter().find(|t| t.tokens() > n_ctx) {
-            Some(t) => Err(BenchError::OverContext { test: t.name(), needed: t.tokens(), n_ctx }),
+        match tests.iter().find(|t| t.depth.checked_add(t.test.tokens()).map_or(true, |p| p > n_ctx)) {
+            Some(t) => Err(BenchError::OverContext { test: t.name(), needed: t.positions(), n_ctx }),
             None => Ok(()),
         }
     }
@@ -98,9 +126,11 @@ impl BenchPlan {
 /// One test's figures.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchRow {
-    /// `pp512`, `tg128`.
+    /// `pp512`, `tg128`, `tg128 @ d4096`.
     pub test: String,
     pub tokens: u32,
+    /// Cache positions filled before the test ran.
+    pub depth: u32,
     /// Wall seconds of one run (mean over the runs).
     pub seconds: f64,
     /// tokens / seconds of each run, averaged (llama-bench's avg_ts).
@@ -116,14 +146,16 @@ pub struct BenchRow {
 }
 
 impl BenchRow {
-    fn of(test: BenchTest, seconds: &[f64]) -> Self {
+    fn of(case: BenchCase, seconds: &[f64]) -> Self {
+        let test = case.test;
         let n = seconds.len().max(1) as f64;
         let rates: Vec<f64> = seconds.iter().map(|s| test.tokens() as f64 / s.max(1e-9)).collect();
         let mean = rates.iter().sum::<f64>() / n;
         let var = if rates.len() > 1 { rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
         Self {
-            test: test.name(),
+            test: case.name(),
             tokens: test.tokens(),
+            depth: case.depth,
             seconds: seconds.iter().sum::<f64>() / n,
             tok_s: mean,
             tok_s_stddev: var.sqrt(),
@@ -141,7 +173,7 @@ pub struct PrefillSummary {
     pub prefill_tok_s: f64,
 }
 
-/// The first tg test, with what its decode steps read and cost.
+/// The first tg test (at the first depth), with what its decode steps read and cost.
 #[derive(Clone, Debug, Serialize)]
 pub struct DecodeSummary {
     pub gen_tokens: u32,
@@ -177,28 +209,28 @@ fn bench_ids(model: &Model, n: u32) -> Vec<u32> {
     (0..n).map(|i| (i * 7919 + 13) % model.config.vocab).collect()
 }
 
-/// Prefills `n` tokens at positions 0.. in steps of `max_batch`; returns the seconds.
-async fn run_pp(model: &Model, n: u32) -> Result<f64, ModelError> {
+/// Prefills `n` tokens at positions `pos0`.. in steps of `max_batch`; returns the seconds.
+async fn run_pp(model: &Model, n: u32, pos0: u32) -> Result<f64, ModelError> {
     let ids = bench_ids(model, n);
     let t = Instant::now();
-    let mut pos = 0;
+    let mut pos = pos0 as usize;
     for chunk in ids.chunks(model.max_batch() as usize) {
-        let out = if pos + chunk.len() == ids.len() { Output::Argmax } else { Output::None };
+        let out = if pos + chunk.len() == pos0 as usize + ids.len() { Output::Argmax } else { Output::None };
         model.step(chunk, pos as u32, out).await?;
         pos += chunk.len();
     }
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// Decodes `n` greedy tokens at positions 0.. as the engine does: each step
-/// queued before the previous token is read back, its input taken from the
-/// GPU. Returns the seconds and the host encode seconds of all the steps.
-async fn run_tg(model: &Model, n: u32) -> Result<(f64, f64), ModelError> {
+/// Decodes `n` greedy tokens at positions `pos0`.. as the engine does: each
+/// step queued before the previous token is read back, its input taken from
+/// the GPU. Returns the seconds and the host encode seconds of all the steps.
+async fn run_tg(model: &Model, n: u32, pos0: u32) -> Result<(f64, f64), ModelError> {
     let t = Instant::now();
-    let mut pending = model.submit(StepInput::Ids(&bench_ids(model, 1)), 0, Output::Argmax)?;
+    let mut pending = model.submit(StepInput::Ids(&bench_ids(model, 1)), pos0, Output::Argmax)?;
     let mut encode_s = model.last_encode_seconds();
-    for pos in 1..=n {
-        let next = if pos < n {
+    for pos in pos0 + 1..=pos0 + n {
+        let next = if pos < pos0 + n {
             let p = model.submit(StepInput::PreviousToken, pos, Output::Argmax)?;
             encode_s += model.last_encode_seconds();
             Some(p)
@@ -220,27 +252,35 @@ pub async fn measure_throughput(model: &Model, plan: &BenchPlan) -> Result<Throu
     plan.check(model.n_ctx())?;
     // Warm-up: compiles every pipeline and touches every weight.
     if let Some(&least) = plan.pp.iter().min() {
-        run_pp(model, least.min(model.max_batch()).min(WARMUP_PROMPT_TOKENS)).await?;
+        run_pp(model, least.min(model.max_batch()).min(WARMUP_PROMPT_TOKENS), 0).await?;
     }
     if !plan.tg.is_empty() {
-        run_tg(model, 1).await?;
+        run_tg(model, 1, 0).await?;
     }
     let mut tests = Vec::new();
     let mut decode = None;
-    for test in plan.tests() {
+    let mut filled = 0;
+    for case in plan.tests() {
+        let (test, depth) = (case.test, case.depth);
+        // Tests write positions from `depth` on, so the fill below it stands
+        // for every test and repetition at that depth.
+        if depth > 0 && filled != depth {
+            run_pp(model, depth, 0).await?;
+            filled = depth;
+        }
         let mut seconds = Vec::new();
         let mut encode_s = 0.0;
         for _ in 0..plan.repetitions {
             match test {
-                BenchTest::Pp(n) => seconds.push(run_pp(model, n).await?),
+                BenchTest::Pp(n) => seconds.push(run_pp(model, n, depth).await?),
                 BenchTest::Tg(n) => {
-                    let (s, e) = run_tg(model, n).await?;
+                    let (s, e) = run_tg(model, n, depth).await?;
                     seconds.push(s);
                     encode_s += e;
                 }
             }
         }
-        let mut row = BenchRow::of(test, &seconds);
+        let mut row = BenchRow::of(case, &seconds);
         if let BenchTest::Pp(n) = test {
             let steps = bench_ids(model, n).chunks(model.max_batch() as usize).map(|c| model.weight_bytes_read(c.len() as u32)).sum::<u64>();
             let per_token = steps as f64 / n.max(1) as f64;
@@ -248,8 +288,8 @@ pub async fn measure_throughput(model: &Model, plan: &BenchPlan) -> Result<Throu
             row.weight_fraction = Some(per_token / model.weight_bytes().max(1) as f64);
         }
         if let (BenchTest::Tg(n), None) = (test, &decode) {
-            // Decode step i attends over i + 1 positions.
-            let DecodeBytes { weights, kv, total } = decode_bytes_per_token(model, (n as f64 + 1.0) / 2.0);
+            // Decode step i attends over depth + i + 1 positions.
+            let DecodeBytes { weights, kv, total } = decode_bytes_per_token(model, depth as f64 + (n as f64 + 1.0) / 2.0);
             decode = Some(DecodeSummary {
                 gen_tokens: n,
                 decode_tok_s: row.tok_s,
@@ -273,24 +313,42 @@ mod tests {
 
     #[test]
     fn plan_names_order_and_context() {
-        let plan = BenchPlan { pp: vec![512, 2048], tg: vec![128], repetitions: 1 };
+        let plan = BenchPlan { pp: vec![512, 2048], tg: vec![128], depth: vec![0], repetitions: 1 };
         assert_eq!(plan.tests().iter().map(|t| t.name()).collect::<Vec<_>>(), ["pp512", "pp2048", "tg128"]);
         assert_eq!(plan.positions(), 2048);
         assert!(plan.check(2048).is_ok());
         let e = plan.check(2047).unwrap_err();
         assert_eq!(e.to_string(), "pp2048 needs 2048 positions but the context holds 2047");
-        assert!(matches!(BenchPlan { pp: vec![], tg: vec![], repetitions: 1 }.check(64), Err(BenchError::NothingToMeasure)));
-        assert!(matches!(BenchPlan { pp: vec![0], tg: vec![], repetitions: 1 }.check(64), Err(BenchError::NoTokens(t)) if t == "pp0"));
+        assert!(matches!(BenchPlan { pp: vec![], tg: vec![], depth: vec![0], repetitions: 1 }.check(64), Err(BenchError::NothingToMeasure)));
+        assert!(matches!(BenchPlan { pp: vec![0], tg: vec![], depth: vec![0], repetitions: 1 }.check(64), Err(BenchError::NoTokens(t)) if t == "pp0"));
+        assert!(matches!(BenchPlan { depth: vec![], ..BenchPlan::default() }.check(4096), Err(BenchError::NothingToMeasure)));
         assert!(matches!(BenchPlan { repetitions: 0, ..BenchPlan::default() }.check(4096), Err(BenchError::NothingToMeasure)));
+    }
+
+    #[test]
+    fn depths_repeat_every_test_and_count_in_the_context() {
+        // llama-bench's order: every test at the first depth, then at the next.
+        let plan = BenchPlan { pp: vec![512], tg: vec![128], depth: vec![0, 4096], repetitions: 1 };
+        assert_eq!(plan.tests().iter().map(|t| t.name()).collect::<Vec<_>>(), ["pp512", "tg128", "pp512 @ d4096", "tg128 @ d4096"]);
+        assert_eq!(plan.positions(), 4608);
+        assert!(plan.check(4608).is_ok());
+        assert_eq!(plan.check(4607).unwrap_err().to_string(), "pp512 @ d4096 needs 4608 positions but the context holds 4607");
+        // A depth near u32::MAX overflows into "does not fit", not a wrapped small number.
+        let huge = BenchPlan { depth: vec![u32::MAX], ..BenchPlan::default() };
+        assert!(matches!(huge.check(u32::MAX), Err(BenchError::OverContext { .. })));
+    }
+
+    fn case(test: BenchTest) -> BenchCase {
+        BenchCase { test, depth: 0 }
     }
 
     #[test]
     fn row_mean_and_stddev_of_the_runs() {
         // 100 tokens in 1 s and 0.5 s: 100 and 200 tok/s.
-        let r = BenchRow::of(BenchTest::Pp(100), &[1.0, 0.5]);
+        let r = BenchRow::of(case(BenchTest::Pp(100)), &[1.0, 0.5]);
         assert_eq!((r.test.as_str(), r.tokens, r.runs), ("pp100", 100, 2));
         assert!((r.tok_s - 150.0).abs() < 1e-9 && (r.seconds - 0.75).abs() < 1e-12);
         assert!((r.tok_s_stddev - 50.0 * 2f64.sqrt()).abs() < 1e-9);
-        assert_eq!(BenchRow::of(BenchTest::Tg(8), &[2.0]).tok_s_stddev, 0.0);
+        assert_eq!(BenchRow::of(case(BenchTest::Tg(8)), &[2.0]).tok_s_stddev, 0.0);
     }
 }

@@ -125,6 +125,7 @@ impl BenchRequest {
         Ok(BenchPlan {
             pp: counts("pp", &self.pp, "prompt_tokens", self.prompt_tokens, d.pp)?,
             tg: counts("tg", &self.tg, "gen_tokens", self.gen_tokens, d.tg)?,
+            depth: d.depth,
             repetitions: limits::integer_or("repetitions", self.repetitions, 1, MAX_BENCH_REPETITIONS, 1)? as u32,
         })
     }
