@@ -24,13 +24,7 @@
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;     // (n_tokens, out_stride)
 @group(0) @binding(6) var<storage, read_write> partials: array<f32>; // (n_heads, max splits, head_dim + 2): m, l, acc
 
-// Splits of this step's span (1 unless decoding a long span).
-fn n_splits(span: u32) -> u32 {
-    if (step.n_tokens != 1u || span <= SPLIT_MIN_SPAN) {
-        return 1u;
-    }
-    return (span + SPLIT_PER - 1u) / SPLIT_PER;
-}
+#include "common/attention_splits.wgsl"
 
 const DPT: u32 = MAX_HEAD_DIM / WG_SIZE;      // output dims per thread
 var<workgroup> qs: array<f32, GQA * MAX_HEAD_DIM>;  // (GQA, head_dim) the scaled queries
@@ -51,16 +45,10 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     for (var i = lid; i < GQA * hd; i += WG_SIZE) {
         qs[i] = q[t * p.q_stride + h0 * hd + i] * p.scale;
     }
-    var end = step.pos0 + t + 1u;
-    var start = 0u;
-    if (p.window > 0u && end > p.window) {
-        start = end - p.window;
-    }
-    let splits = n_splits(end - start);
-    if (splits > 1u) {
-        start = start + split * SPLIT_PER;
-        end = min(end, start + SPLIT_PER);
-    }
+    let span = split_span(t, split);
+    let start = span.x;
+    let end = span.y;
+    let splits = span.z;
     var m: array<f32, GQA>;
     var l: array<f32, GQA>;
     var acc: array<array<f32, DPT>, GQA>;
@@ -164,12 +152,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 fn combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
     let hd = p.head_dim;
-    let end = step.pos0 + 1u;
-    var start = 0u;
-    if (p.window > 0u && end > p.window) {
-        start = end - p.window;
-    }
-    let splits = n_splits(end - start);
+    let splits = split_span(0u, 0u).z;
     var mx = NEG;
     for (var s = 0u; s < splits; s++) {
         mx = max(mx, partials[(h * p.max_splits + s) * (hd + 2u)]);

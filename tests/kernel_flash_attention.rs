@@ -9,7 +9,7 @@
 
 mod common;
 use common::*;
-use tabllm::gpu::{GpuContext, PrefillKernels, Step};
+use tabllm::gpu::{GpuContext, Step};
 use tabllm::kernels::{self, AttentionShape, FlashTile, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
 
 /// The reference rounds K and V as the cache stores them, so what is left is
@@ -149,6 +149,11 @@ fn cases() -> Vec<Case> {
         case(8, 2, 128, 0, 1500, 1, None),
         // Head dim 256 past 700 positions: token lanes declines (FLASH_LANE_MAX_HEAD_DIM).
         case(4, 1, 256, 0, 1500, 1, None),
+        // Decode over a window longer than SPLIT_MIN_SPAN in a ring that
+        // wrapped (split, window and ring at once); a GQA group of 7 (Qwen2.5
+        // 0.5B: 14 / 2) over a split span.
+        case(4, 1, 256, 1100, 2500, 1, Some(1100)),
+        case(14, 2, 64, 0, 1200, 1, None),
     ]
 }
 
@@ -185,29 +190,57 @@ fn flash_attention_matches_cpu() {
     assert!(cases.iter().filter(|c| c.window > 0 && c.n_cache() < c.kv_len()).count() >= 3);
 }
 
-/// The decode list's attention on CPU adapters (`attention_token_lanes`: the
-/// query heads of a KV group across lanes, no split) on every case whose head
-/// dim it takes, against the CPU reference; on the tiled layout it declines.
+/// The decode list's attention on CPU adapters (`attention_position_lanes`:
+/// lanes take the span's positions, splits and attention's combine past
+/// SPLIT_MIN_SPAN) on every case whose head dim it takes, against the CPU
+/// reference, on both precision paths. One-token steps run the decode
+/// pipeline, with q read through its uniform window and, a second time, from
+/// a storage-only buffer (a q the window cannot cover).
 #[test]
-fn attention_token_lanes_matches_cpu() {
-    let mut ran = 0;
-    for ctx in prefill_contexts() {
+fn attention_position_lanes_matches_cpu() {
+    let (mut ran, mut split, mut storage_q) = (0, 0, 0);
+    for ctx in contexts() {
         for (i, c) in cases().iter().enumerate() {
             let s = c.shape();
             let inp = inputs(&ctx, c, 300 + i as u64);
-            let op = kernels::attention_token_lanes(&ctx, &inp.step, "att", &inp.qb, &inp.kc, &inp.vc, &inp.out, s, c.n_cache() as u32).unwrap();
-            let takes = ctx.prefill_kernels == PrefillKernels::TokenLanes && c.head_dim % 8 == 0 && c.head_dim <= kernels::FLASH_LANE_MAX_HEAD_DIM;
-            assert_eq!(op.is_some(), takes, "{:?} hd={}", ctx.prefill_kernels, c.head_dim);
-            let Some(op) = op else { continue };
-            run_step(&ctx, &[op], &step_of(c));
-            let got = read_f32(&ctx, &inp.out, inp.q.len());
+            let n_ctx = c.kv_len() as u32;
+            let max_splits = kernels::attention_max_splits(if c.window > 0 { n_ctx.min(c.window) } else { n_ctx });
+            let partials = buffer_f32(&ctx, &vec![f32::NAN; (s.n_heads * max_splits * (s.head_dim + 2)) as usize]);
+            let run = |qb: &wgpu::Buffer| -> Option<Vec<f32>> {
+                let out = buffer_f32(&ctx, &vec![f32::NAN; inp.q.len()]);
+                let ops = match kernels::attention_position_lanes(&ctx, &inp.step, "att", qb, &inp.kc, &inp.vc, &out, &partials, s, c.n_cache() as u32, n_ctx) {
+                    Ok(ops) => ops,
+                    Err(e) => {
+                        assert!(c.head_dim % 8 != 0, "hd={}: {e}", c.head_dim);
+                        return None;
+                    }
+                };
+                run_step(&ctx, &ops, &step_of(c));
+                Some(read_f32(&ctx, &out, inp.q.len()))
+            };
             let want = cpu::attention(&inp.q, &inp.k_all, &inp.v_all, c.pos0, c.n_tokens, s);
-            let what = format!("attention_token_lanes {}/{} hd={} window={} slots={} pos0={} n={} {}", c.n_heads, c.n_kv_heads, c.head_dim, c.window, c.n_cache(), c.pos0, c.n_tokens, label(&ctx));
-            assert_close(&what, &got, &want, TOL_VS_CPU);
+            let what = |q: &str| {
+                let heads = kernels::position_lane_heads(&s);
+                format!("position lanes ({q} q) {}/{} hd={} heads={heads} window={} slots={} pos0={} n={} {}", c.n_heads, c.n_kv_heads, c.head_dim, c.window, c.n_cache(), c.pos0, c.n_tokens, label(&ctx))
+            };
+            let Some(got) = run(&inp.qb) else { continue };
+            assert_close(&what("activation"), &got, &want, TOL_VS_CPU);
             ran += 1;
+            let span = if c.window > 0 { c.kv_len().min(c.window as usize) } else { c.kv_len() };
+            split += (c.n_tokens == 1 && span > kernels::SPLIT_MIN_SPAN as usize) as usize;
+            if c.n_tokens == 1 {
+                let q_storage = buffer_bytes(&ctx, bytemuck::cast_slice(&inp.q));
+                assert!(!q_storage.usage().contains(wgpu::BufferUsages::UNIFORM));
+                assert_close(&what("storage"), &run(&q_storage).unwrap(), &want, TOL_VS_CPU);
+                storage_q += 1;
+            }
         }
     }
-    assert!(ran >= 2 * 14, "token lanes ran {ran} cases");
+    // Every case but head dim 20, on each context; split spans (one over a
+    // wrapped ring window) and both q paths among them.
+    let n = contexts().len();
+    assert_eq!(ran, n * (cases().len() - 1), "position lanes ran {ran} cases");
+    assert!(split >= 4 * n && storage_q >= 7 * n, "split {split}, storage q {storage_q}");
 }
 
 #[test]

@@ -73,7 +73,9 @@ pub enum PrefillKernels {
     /// and all read the same weight block or K/V row, with no workgroup
     /// memory or barrier (`shaders/gemm_token_lanes.wgsl`,
     /// `shaders/flash_attention_token_lanes.wgsl`): CPU adapters, where both
-    /// cost a loop over the lanes.
+    /// cost a loop over the lanes. Their decode attention takes the lanes'
+    /// layout too (`shaders/attention_position_lanes.wgsl`: each lane its own
+    /// cache rows).
     TokenLanes,
 }
 

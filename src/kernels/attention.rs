@@ -41,7 +41,7 @@ pub(super) fn divisor_within(g: u32, max: u32) -> u32 {
     (1..=g.min(max)).rev().find(|d| g % d == 0).unwrap_or(1)
 }
 
-fn attention_defines(gqa: u32) -> Defines {
+pub(super) fn attention_defines(gqa: u32) -> Defines {
     base_defines()
         .u32("MAX_HEAD_DIM", MAX_HEAD_DIM)
         .u32("SPLIT_PER", SPLIT_PER)
@@ -169,22 +169,43 @@ pub fn attention(
     if n_cache == 0 {
         return Err(shape_err(name, "empty KV cache"));
     }
+    let max_splits = check_partials(name, partials, &s, n_ctx)?;
+    let params = Params::new(&s, n_cache, max_splits);
+    let rule = split_rule(s.window);
+    let gqa = heads_per_group(s.n_heads, s.n_kv_heads);
+    let main = OpBuilder::new(ctx, name, "attention.wgsl", "attention", attention_defines(gqa))
+        .params(&params)
+        .buffer(q)
+        .buffer(k_cache)
+        .buffer(v_cache)
+        .buffer_at(5, out)
+        .buffer_at(6, partials)
+        .dispatch(Extent::Fixed(s.n_heads / gqa), Extent::TokensOrSplits(rule), Extent::Fixed(1))
+        .build(step)?;
+    Ok(vec![main, combine(ctx, step, name, out, partials, &params, s)?])
+}
+
+/// The partials buffer holds the splits of a span of up to `n_ctx`
+/// positions: (n_heads, max_splits, head_dim + 2) f32. Returns max_splits.
+pub(super) fn check_partials(name: &str, partials: &wgpu::Buffer, s: &AttentionShape, n_ctx: u32) -> Result<u32, KernelError> {
     let span = if s.window > 0 { n_ctx.min(s.window) } else { n_ctx };
     let max_splits = max_splits(span);
     let need = s.n_heads as u64 * max_splits as u64 * (s.head_dim as u64 + 2) * 4;
     if partials.size() < need {
         return Err(shape_err(name, format!("partials buffer of {} bytes, {need} needed", partials.size())));
     }
-    let params = Params::new(&s, n_cache, max_splits);
+    Ok(max_splits)
+}
+
+/// `{name}.combine`: merges the per-split partials a decode step over a
+/// split span wrote into `out` (attention.wgsl's `combine`, one workgroup
+/// per head; no workgroups when the span is one split).
+pub(super) fn combine(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, out: &wgpu::Buffer, partials: &wgpu::Buffer, params: &Params, s: AttentionShape) -> Result<Op, KernelError> {
     let rule = split_rule(s.window);
-    let gqa = heads_per_group(s.n_heads, s.n_kv_heads);
-    let op = |entry: &'static str, name: &str, dispatch: [Extent; 3]| -> Result<Op, KernelError> {
-        let b = OpBuilder::new(ctx, name, "attention.wgsl", entry, attention_defines(gqa)).params(&params);
-        let b = if entry == "attention" { b.buffer(q).buffer(k_cache).buffer(v_cache) } else { b };
-        Ok(b.buffer_at(5, out).buffer_at(6, partials).dispatch(dispatch[0], dispatch[1], dispatch[2]).build(step)?)
-    };
-    Ok(vec![
-        op("attention", name, [Extent::Fixed(s.n_heads / gqa), Extent::TokensOrSplits(rule), Extent::Fixed(1)])?,
-        op("combine", &format!("{name}.combine"), [Extent::IfSplit(s.n_heads, rule), Extent::Fixed(1), Extent::Fixed(1)])?,
-    ])
+    Ok(OpBuilder::new(ctx, format!("{name}.combine"), "attention.wgsl", "combine", attention_defines(1))
+        .params(params)
+        .buffer_at(5, out)
+        .buffer_at(6, partials)
+        .dispatch(Extent::IfSplit(s.n_heads, rule), Extent::Fixed(1), Extent::Fixed(1))
+        .build(step)?)
 }

@@ -21,7 +21,7 @@ pub const FLASH_DIMS_PER_LANE: u32 = 16;
 /// `maxComputeWorkgroupStorageSize`.
 pub const FLASH_SHARED_BYTES: u32 = 16384;
 /// Invocations per workgroup of the token-lanes variant (`FL_LANES`): one
-/// SIMD vector of 32-bit lanes on an AVX2 host, one (token, head) pair each.
+/// SIMD vector of 32-bit lanes on an AVX2 host, one token each.
 pub const FLASH_LANE_TOKENS: u32 = 8;
 /// Largest head dim the token-lanes variant takes (a larger one runs the
 /// tiled kernel): at head dim 256 it went wrong on lavapipe past about 700
@@ -134,7 +134,7 @@ pub fn flash_attention(
     shape.check(name)?;
     check_cache(ctx, name, k_cache, v_cache, &shape, n_cache)?;
     if token_lanes_take(ctx, &shape) {
-        return token_lanes(ctx, step, name, [q, k_cache, v_cache, out], shape, n_cache, 1);
+        return token_lanes(ctx, step, name, [q, k_cache, v_cache, out], shape, n_cache);
     }
     let tile = FlashTile::for_shape(&shape);
     if tile.threads() > FLASH_MAX_THREADS || tile.shared_bytes() > FLASH_SHARED_BYTES {
@@ -150,37 +150,6 @@ pub fn flash_attention(
         .build(step)?)
 }
 
-/// Attention for steps of a few tokens (the decode op list) on CPU adapters
-/// (`PrefillKernels::TokenLanes`): the token-lanes kernel with the query
-/// heads of a KV head across lanes (as many as divide both the GQA group and
-/// [`FLASH_LANE_TOKENS`]), so each K and V row is read once for all of them,
-/// in one dispatch at any context length. None where that kernel does not
-/// apply (a GPU layout, head_dim not a multiple of 8 or over
-/// [`FLASH_LANE_MAX_HEAD_DIM`]): the caller takes
-/// [`attention`](fn@super::attention). Buffers and shapes as
-/// [`flash_attention`]; grid: x = n_heads / heads per workgroup, y =
-/// ceil(n_tokens / tokens per workgroup).
-#[allow(clippy::too_many_arguments)]
-pub fn attention_token_lanes(
-    ctx: &GpuContext,
-    step: &wgpu::Buffer,
-    name: &str,
-    q: &wgpu::Buffer,
-    k_cache: &wgpu::Buffer,
-    v_cache: &wgpu::Buffer,
-    out: &wgpu::Buffer,
-    shape: AttentionShape,
-    n_cache: u32,
-) -> Result<Option<Op>, KernelError> {
-    if !token_lanes_take(ctx, &shape) {
-        return Ok(None);
-    }
-    shape.check(name)?;
-    check_cache(ctx, name, k_cache, v_cache, &shape, n_cache)?;
-    let heads = divisor_within(shape.n_heads / shape.n_kv_heads, FLASH_LANE_TOKENS);
-    Ok(Some(token_lanes(ctx, step, name, [q, k_cache, v_cache, out], shape, n_cache, heads)?))
-}
-
 /// Whether the token-lanes kernel serves `shape` here: a CPU adapter's
 /// layout, K and V rows in whole 8-dim (16-byte) loads, head dim within
 /// [`FLASH_LANE_MAX_HEAD_DIM`].
@@ -188,22 +157,22 @@ fn token_lanes_take(ctx: &GpuContext, shape: &AttentionShape) -> bool {
     ctx.prefill_kernels == PrefillKernels::TokenLanes && shape.head_dim % 8 == 0 && shape.head_dim <= FLASH_LANE_MAX_HEAD_DIM
 }
 
-/// The token-lanes flash kernel with `heads` query heads per workgroup.
-fn token_lanes(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, bufs: [&wgpu::Buffer; 4], shape: AttentionShape, n_cache: u32, heads: u32) -> Result<Op, KernelError> {
+/// The token-lanes flash kernel: one query head and FLASH_LANE_TOKENS tokens per workgroup.
+fn token_lanes(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, bufs: [&wgpu::Buffer; 4], shape: AttentionShape, n_cache: u32) -> Result<Op, KernelError> {
     let [q, k_cache, v_cache, out] = bufs;
-    let defines = Defines::new().u32("HEAD_DIM", shape.head_dim).u32("FL_LANES", FLASH_LANE_TOKENS).u32("FL_HEADS", heads).u32("FL_BLOCK", FLASH_LANE_BLOCK);
+    let defines = Defines::new().u32("HEAD_DIM", shape.head_dim).u32("FL_LANES", FLASH_LANE_TOKENS).u32("FL_BLOCK", FLASH_LANE_BLOCK);
     Ok(OpBuilder::new(ctx, name, "flash_attention_token_lanes.wgsl", "flash_attention_token_lanes", defines)
         .params(&Params::new(&shape, n_cache, 0))
         .buffer(q)
         .buffer(k_cache)
         .buffer(v_cache)
         .buffer(out)
-        .dispatch(Extent::Fixed(shape.n_heads / heads), Extent::Tokens { per_group: FLASH_LANE_TOKENS / heads }, Extent::Fixed(1))
+        .dispatch(Extent::Fixed(shape.n_heads), Extent::Tokens { per_group: FLASH_LANE_TOKENS }, Extent::Fixed(1))
         .build(step)?)
 }
 
 /// The caches hold `n_cache` slots (at least one) of the shape's kv_dim elements.
-fn check_cache(ctx: &GpuContext, name: &str, k_cache: &wgpu::Buffer, v_cache: &wgpu::Buffer, shape: &AttentionShape, n_cache: u32) -> Result<(), KernelError> {
+pub(super) fn check_cache(ctx: &GpuContext, name: &str, k_cache: &wgpu::Buffer, v_cache: &wgpu::Buffer, shape: &AttentionShape, n_cache: u32) -> Result<(), KernelError> {
     if n_cache == 0 {
         return Err(shape_err(name, "empty KV cache"));
     }

@@ -2,6 +2,7 @@
 //! blocks and dispatch sizes. Each returns [`Op`]s ready to replay.
 
 mod attention;
+mod attention_lanes;
 mod elementwise;
 mod embed;
 mod flash_attention;
@@ -20,7 +21,8 @@ pub fn attention_max_head_dim() -> u32 {
 }
 pub use elementwise::{add, bias_add, gated_activation, softcap, GateActivation};
 pub use embed::embed;
-pub use flash_attention::{attention_token_lanes, flash_attention, FlashTile, FLASH_DIMS_PER_LANE, FLASH_LANE_BLOCK, FLASH_LANE_MAX_HEAD_DIM, FLASH_LANE_TOKENS, FLASH_MAX_KV_BLOCK, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
+pub use attention_lanes::{attention_position_lanes, position_lane_heads, position_lanes_take};
+pub use flash_attention::{flash_attention, FlashTile, FLASH_DIMS_PER_LANE, FLASH_LANE_BLOCK, FLASH_LANE_MAX_HEAD_DIM, FLASH_LANE_TOKENS, FLASH_MAX_KV_BLOCK, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
 pub use gemm::{gemm, gemm_segment, GEMM_ROWS, GEMM_TOKENS, LANE_GEMM_LANES, LANE_GEMM_ROWS, LANE_GEMM_TOKENS};
 pub use fused::{attn_qkv, ffn_gate_up, QkvShape, QkvVectors};
 pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};

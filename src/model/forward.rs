@@ -479,11 +479,11 @@ impl Recorder for GpuRecorder<'_> {
     fn attention(&self, name: &str, l: usize, shape: AttentionShape, pass: Pass) -> Result<Vec<Op>, ModelError> {
         let s = self.s;
         Ok(match pass {
-            // CPU adapters: the heads of a KV group across lanes, no split.
-            Pass::Decode => match k::attention_token_lanes(self.ctx, &s.step, name, &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, shape, s.cache_len[l])? {
-                Some(op) => vec![op],
-                None => k::attention(self.ctx, &s.step, name, &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, &s.att_partials, shape, s.cache_len[l], s.n_ctx)?,
-            },
+            // CPU adapters: the lanes take positions, each K/V row loaded by one lane.
+            Pass::Decode if k::position_lanes_take(self.ctx, &shape) => {
+                k::attention_position_lanes(self.ctx, &s.step, name, &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, &s.att_partials, shape, s.cache_len[l], s.n_ctx)?
+            }
+            Pass::Decode => k::attention(self.ctx, &s.step, name, &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, &s.att_partials, shape, s.cache_len[l], s.n_ctx)?,
             // A tile of queries shares each K/V block it stages.
             Pass::Prefill => vec![k::flash_attention(self.ctx, &s.step, name, &s.q, &s.k_cache[l], &s.v_cache[l], &s.att, shape, s.cache_len[l])?],
         })
