@@ -350,7 +350,8 @@ pub struct DecodeBytes {
     /// Every weight once, except an untied embedding matrix, of which only
     /// the token's row is read.
     pub weights: f64,
-    /// K and V of every layer for `kv_len` positions.
+    /// K and V of every layer for `kv_len` positions (a sliding-window
+    /// layer's window at most).
     pub kv: f64,
     pub total: f64,
 }
@@ -375,7 +376,14 @@ pub fn decode_bytes_per_token(model: &Model, kv_len: f64) -> DecodeBytes {
         // The CPU backend's cache is f32.
         Some(Precision::F32) | None => 4.0,
     };
-    let kv = 2.0 * c.n_layers as f64 * c.kv_dim() as f64 * elem * kv_len;
+    // A sliding-window layer reads its window at most (Gemma 3: 5 layers of 6).
+    let kv: f64 = (0..c.n_layers)
+        .map(|l| match c.layer_attention(l).window {
+            0 => kv_len,
+            w => kv_len.min(w as f64),
+        })
+        .map(|positions| 2.0 * c.kv_dim() as f64 * elem * positions)
+        .sum();
     DecodeBytes { weights, kv, total: weights + kv }
 }
 

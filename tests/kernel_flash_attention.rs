@@ -154,6 +154,13 @@ fn cases() -> Vec<Case> {
         // 0.5B: 14 / 2) over a split span.
         case(4, 1, 256, 1100, 2500, 1, Some(1100)),
         case(14, 2, 64, 0, 1200, 1, None),
+        // Head dim 256 in one workgroup past 700 positions (where the
+        // token-lanes kernel went wrong): decode below SPLIT_MIN_SPAN, and a
+        // 5-token step (q in registers, never split).
+        case(4, 1, 256, 0, 900, 1, None),
+        case(4, 1, 256, 0, 1000, 5, None),
+        // Head dim 32: two heads of a GQA group share a position-lanes workgroup.
+        case(8, 2, 32, 0, 1100, 1, None),
     ]
 }
 
@@ -241,6 +248,8 @@ fn attention_position_lanes_matches_cpu() {
     let n = contexts().len();
     assert_eq!(ran, n * (cases().len() - 1), "position lanes ran {ran} cases");
     assert!(split >= 4 * n && storage_q >= 7 * n, "split {split}, storage q {storage_q}");
+    // Some case puts several heads in a workgroup (the per-head loops past g = 0).
+    assert!(cases().iter().any(|c| c.head_dim % 8 == 0 && kernels::position_lane_heads(&c.shape()) > 1));
 }
 
 #[test]

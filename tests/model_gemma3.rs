@@ -100,6 +100,12 @@ fn gemma3_ring_cache_matches_full_cache_past_the_window() {
     let (ring, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_tokens), max_batch: 64, ..Default::default() }, 1 << 20).unwrap();
     let (full, _) = model::load_path(ctx.clone(), &path, LoadOptions { n_ctx: Some(n_tokens), max_batch: 512, ..Default::default() }, 1 << 20).unwrap();
     assert!(ring.kv_cache_bytes() < full.kv_cache_bytes());
+    // The bench's decode bytes: Gemma 3 270M's 15 sliding-window layers
+    // read 512 positions at most, its 3 global layers all 4,000 (K and V,
+    // 1 KV head of 256, 2 bytes on the f16 path, 4 on f32).
+    let elem = if ctx.has_f16() { 2.0 } else { 4.0 };
+    let kv = tabllm::bench::decode_bytes_per_token(&ring, 4000.0).kv;
+    assert_eq!(kv, 2.0 * 256.0 * elem * (3.0 * 4000.0 + 15.0 * 512.0), "windowed KV bytes");
     let ids: Vec<u32> = (0..n_tokens).map(|i| 2 + (i * 7919) % 50000).collect();
     let run = |m: &Model| {
         let mut pos = 0;

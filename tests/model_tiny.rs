@@ -52,6 +52,11 @@ fn dispatches_per_step_follow_the_op_list() {
     assert_eq!(m.dispatches_per_step(GEMM_MIN_TOKENS - 1, Output::None), 1 + 5 * 2, "short step: the decode list");
     assert_eq!(m.dispatches_per_step(GEMM_MIN_TOKENS, Output::None), 1 + 14 * 2, "prefill step: the GEMM list");
     assert_eq!(m.dispatches_per_step(32, Output::Logits), 1 + 14 * 2 + 1, "prefill step with the logits");
+    // Decode over a span past SPLIT_MIN_SPAN splits attention: a combine per layer.
+    let long = tabllm::model::LoadOptions { n_ctx: Some(2 * tabllm::kernels::SPLIT_MIN_SPAN), ..Default::default() };
+    let (m2, _) = tabllm::model::load_path(ctx.clone(), &path, long, 4096).unwrap();
+    assert_eq!(m2.dispatches_per_step_at(1, tabllm::kernels::SPLIT_MIN_SPAN - 1, Output::Argmax), 1 + 5 * 2 + 2, "decode over one split");
+    assert_eq!(m2.dispatches_per_step_at(1, tabllm::kernels::SPLIT_MIN_SPAN, Output::Argmax), 1 + 6 * 2 + 2, "decode over a split span");
 
     // Weight bytes a step reads, from the GGUF tensor sizes: the layer
     // matrices once per GEMM tile of tokens (per 8 tokens on the matvec

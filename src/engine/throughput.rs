@@ -194,7 +194,7 @@ pub struct DecodeSummary {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Throughput {
-    /// One row per test, in the plan's order (pp first).
+    /// One row per test, in the plan's order: at each depth in turn, pp then tg.
     pub tests: Vec<BenchRow>,
     /// Tokens per prefill step (`Model::max_batch`).
     pub max_batch: u32,
@@ -297,7 +297,8 @@ pub async fn measure_throughput(model: &Model, plan: &BenchPlan) -> Result<Throu
                 weight_bytes_per_token: weights,
                 kv_bytes_per_token: kv,
                 implied_gbps: total * row.tok_s / 1e9,
-                dispatches_per_token: model.dispatches_per_step(1, Output::Argmax),
+                // At the test's last step: past SPLIT_MIN_SPAN positions attention splits and combines.
+                dispatches_per_token: model.dispatches_per_step_at(1, depth + n - 1, Output::Argmax),
                 host_encode_ms_per_token: encode_s * 1e3 / (n as f64 * plan.repetitions as f64),
             });
         }

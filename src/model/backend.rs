@@ -157,8 +157,15 @@ impl Model {
 
     /// GPU dispatches (CPU: ops) one step of `n_tokens` records with output `out`.
     pub fn dispatches_per_step(&self, n_tokens: u32, out: Output) -> usize {
+        self.dispatches_per_step_at(n_tokens, 0, out)
+    }
+
+    /// [`dispatches_per_step`](Self::dispatches_per_step) for a step at
+    /// position `pos0`: a decode step over a long span adds attention's
+    /// combine dispatches.
+    pub fn dispatches_per_step_at(&self, n_tokens: u32, pos0: u32, out: Output) -> usize {
         match &self.backend {
-            Backend::Gpu(g) => g.dispatches_per_step(n_tokens, out),
+            Backend::Gpu(g) => g.dispatches_per_step(n_tokens, pos0, out),
             Backend::Cpu(c) => c.ops_per_step(out != Output::None),
         }
     }

@@ -181,11 +181,11 @@ impl GpuForward {
     /// (a decode step: `dispatches_per_step(1, Output::Argmax)`). Each is
     /// three wgpu calls (pipeline, bind group, dispatch): in the browser,
     /// three wasm→JS crossings.
-    pub fn dispatches_per_step(&self, n_tokens: u32, out: Output) -> usize {
+    pub fn dispatches_per_step(&self, n_tokens: u32, pos0: u32, out: Output) -> usize {
         let head: &[Op] = if out == Output::None { &[] } else { &self.head };
         let argmax = (out == Output::Argmax).then_some(&self.argmax);
         let sample = (out == Output::Sample).then_some(&self.sample);
-        let s = Step::first(n_tokens);
+        let s = Step { pos0, n_tokens, kv_len: pos0 + n_tokens, _pad: 0 };
         self.body(n_tokens).iter().chain(head).chain(argmax).chain(sample).filter(|op| op.dispatches(&s)).count()
     }
 
