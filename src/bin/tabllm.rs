@@ -606,8 +606,9 @@ fn bench(mut a: BenchArgs) -> Result<()> {
         repetitions: a.repetitions,
     };
     // Refused before the model loads: a context too small for a test, or nothing to run.
-    let n_ctx = *a.load.ctx.get_or_insert(plan.positions().max(1));
+    let n_ctx = *a.load.ctx.get_or_insert(u32::try_from(plan.positions()).unwrap_or(u32::MAX).max(1));
     plan.check(n_ctx).map_err(|e| match e {
+        tabllm::engine::BenchError::OverContext { needed, .. } if needed > u32::MAX as u64 => format!("{e}: a context holds at most {} positions (lower --depth or the test)", u32::MAX),
         tabllm::engine::BenchError::OverContext { .. } => format!("{e} (give --ctx {} or more, or leave --ctx out)", plan.positions()),
         _ => e.to_string(),
     })?;

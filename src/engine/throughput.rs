@@ -25,7 +25,7 @@ pub enum BenchError {
     NoTokens(String),
     /// A test fills one KV cache position per token, from an empty cache.
     #[error("{test} needs {needed} positions but the context holds {n_ctx}")]
-    OverContext { test: String, needed: u32, n_ctx: u32 },
+    OverContext { test: String, needed: u64, n_ctx: u32 },
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -71,9 +71,10 @@ impl BenchCase {
         }
     }
 
-    /// Cache positions the case fills: its depth and its tokens.
-    pub fn positions(self) -> u32 {
-        self.depth.saturating_add(self.test.tokens())
+    /// Cache positions the case fills: its depth and its tokens (u64: their
+    /// sum may pass any u32 context).
+    pub fn positions(self) -> u64 {
+        self.depth as u64 + self.test.tokens() as u64
     }
 }
 
@@ -102,7 +103,7 @@ impl BenchPlan {
     }
 
     /// KV cache positions the largest case fills: the context the model needs.
-    pub fn positions(&self) -> u32 {
+    pub fn positions(&self) -> u64 {
         self.tests().iter().map(|t| t.positions()).max().unwrap_or(0)
     }
 
@@ -116,7 +117,7 @@ impl BenchPlan {
         if let Some(t) = tests.iter().find(|t| t.test.tokens() == 0) {
             return Err(BenchError::NoTokens(t.name()));
         }
-        match tests.iter().find(|t| t.depth.checked_add(t.test.tokens()).map_or(true, |p| p > n_ctx)) {
+        match tests.iter().find(|t| t.positions() > n_ctx as u64) {
             Some(t) => Err(BenchError::OverContext { test: t.name(), needed: t.positions(), n_ctx }),
             None => Ok(()),
         }
@@ -337,6 +338,7 @@ mod tests {
         // A depth near u32::MAX overflows into "does not fit", not a wrapped small number.
         let huge = BenchPlan { depth: vec![u32::MAX], ..BenchPlan::default() };
         assert!(matches!(huge.check(u32::MAX), Err(BenchError::OverContext { .. })));
+        assert_eq!(huge.check(u32::MAX).unwrap_err().to_string(), "pp512 @ d4294967295 needs 4294967807 positions but the context holds 4294967295");
     }
 
     fn case(test: BenchTest) -> BenchCase {

@@ -41,7 +41,7 @@ pub(super) fn divisor_within(g: u32, max: u32) -> u32 {
     (1..=g.min(max)).rev().find(|d| g % d == 0).unwrap_or(1)
 }
 
-pub(super) fn attention_defines(gqa: u32) -> Defines {
+fn attention_defines(gqa: u32) -> Defines {
     base_defines()
         .u32("MAX_HEAD_DIM", MAX_HEAD_DIM)
         .u32("SPLIT_PER", SPLIT_PER)
