@@ -338,13 +338,20 @@ export interface BenchOptions {
   /** Older names: `pp: [prompt_tokens]`, `tg: [gen_tokens]`. */
   prompt_tokens?: number;
   gen_tokens?: number;
+  /** llama-bench's `-d`: KV cache positions filled (untimed) before each test
+   * runs again, each an integer from 0; default [0]. A depth's rows are named
+   * `tg128 @ d4096`, and a depth whose tests overrun the context is refused
+   * (`context_full`). */
+  depth?: number[];
   /** Runs of each test, 1 to 100 (default 1). */
   repetitions?: number;
 }
 export interface BenchRow {
-  /** `pp512`, `tg128`. */
+  /** `pp512`, `tg128`; at a depth, `tg128 @ d4096`. */
   test: string;
   tokens: number;
+  /** KV cache positions filled before the test (0: an empty cache). */
+  depth: number;
   /** Wall seconds of one run (mean over the runs). */
   seconds: number;
   /** tokens / seconds, mean over the runs, and its standard deviation (0 for one run). */

@@ -358,9 +358,12 @@ class Engine {
 
   /** llama-bench's tests: `pp` (prompt processing) and `tg` (text generation)
    * token counts, default [512] and [128] ([] for none); `prompt_tokens` /
-   * `gen_tokens` name a list of one. Each count's range (1 to the context) is
-   * checked by the engine, which knows the context. */
-  async bench({ pp, tg, prompt_tokens, gen_tokens, repetitions } = {}) {
+   * `gen_tokens` name a list of one. `depth` (llama-bench's `-d`, default
+   * [0]): each test runs again after that many KV cache positions, filled
+   * untimed; its rows are named `tg128 @ d4096`. Each count's range (1 to the
+   * context) and each depth's (0 to the context less its tests) is checked by
+   * the engine, which knows the context. */
+  async bench({ pp, tg, prompt_tokens, gen_tokens, depth, repetitions } = {}) {
     const args = {};
     const count = (field, v) => checkNumber(field, v, { min: 1, max: 2 ** 32 - 1, integer: true });
     for (const [name, list, alias, one] of [['pp', pp, 'prompt_tokens', prompt_tokens], ['tg', tg, 'gen_tokens', gen_tokens]]) {
@@ -369,6 +372,10 @@ class Engine {
         args[name] = list.map((v, i) => count(`${name}[${i}]`, v));
       }
       if (one !== undefined && one !== null) args[alias] = count(alias, one);
+    }
+    if (depth !== undefined && depth !== null) {
+      if (!Array.isArray(depth)) throw new TabllmError('invalid_request', 'depth must be an array of KV cache positions', { field: 'depth' });
+      args.depth = depth.map((v, i) => checkNumber(`depth[${i}]`, v, { min: 0, max: 2 ** 32 - 1, integer: true }));
     }
     if (repetitions !== undefined && repetitions !== null) args.repetitions = checkNumber('repetitions', repetitions, { min: 1, max: 100, integer: true });
     return this.client.call('bench', args);

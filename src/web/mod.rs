@@ -94,6 +94,8 @@ struct Request {
 /// A benchmark request: llama-bench's tests, `pp` (prompt processing) and
 /// `tg` (text generation) token counts, default [512] and [128] ([] for
 /// none); `prompt_tokens` / `gen_tokens` are the older names of a list of one.
+/// `depth` (llama-bench's `-d`, default [0]): KV cache positions filled, untimed,
+/// before each test runs again; a row per (depth, test), named `tg128 @ d4096`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BenchRequest {
@@ -101,6 +103,7 @@ struct BenchRequest {
     tg: Option<Vec<f64>>,
     prompt_tokens: Option<f64>,
     gen_tokens: Option<f64>,
+    depth: Option<Vec<f64>>,
     /// Runs of each test (1 to [`MAX_BENCH_REPETITIONS`], default 1).
     repetitions: Option<f64>,
 }
@@ -110,7 +113,9 @@ const MAX_BENCH_REPETITIONS: u64 = 100;
 
 impl BenchRequest {
     /// The tests, each count an integer from 1 to the context (a test fills
-    /// one position per token from an empty cache).
+    /// one position per token from its depth), each depth an integer from 0
+    /// to the context less one; a depth whose tests overrun the context is
+    /// refused by [`BenchPlan::check`] (`context_full`).
     fn plan(&self, n_ctx: u32) -> JsResult<BenchPlan> {
         let d = BenchPlan::default();
         let counts = |name: &str, list: &Option<Vec<f64>>, alias: &str, one: Option<f64>, default: Vec<u32>| -> JsResult<Vec<u32>> {
@@ -125,7 +130,10 @@ impl BenchRequest {
         Ok(BenchPlan {
             pp: counts("pp", &self.pp, "prompt_tokens", self.prompt_tokens, d.pp)?,
             tg: counts("tg", &self.tg, "gen_tokens", self.gen_tokens, d.tg)?,
-            depth: d.depth,
+            depth: match &self.depth {
+                Some(l) => l.iter().enumerate().map(|(i, &v)| limits::integer(&format!("depth[{i}]"), v, 0, n_ctx as u64 - 1).map(|n| n as u32)).collect::<JsResult<_>>()?,
+                None => d.depth,
+            },
             repetitions: limits::integer_or("repetitions", self.repetitions, 1, MAX_BENCH_REPETITIONS, 1)? as u32,
         })
     }

@@ -805,6 +805,12 @@ await check('numbers out of range are refused by name, in the package and at the
       wasmBenchWrap: await code(engine.client.call('bench', { prompt_tokens: 2 ** 32 + 8, gen_tokens: 4 })),
       benchList: await code(engine.bench({ pp: [8, 600], tg: [4] })),
       benchNotList: await code(engine.bench({ pp: 512 })),
+      // llama-bench's -d: the tests again after 6 positions; rows name their depth.
+      benchDepth: await engine.bench({ pp: [], tg: [2], depth: [0, 6] }).then((b) => b.tests.map((t) => `${t.test} ${t.depth} ${t.tokens}`), (e) => `${e.code}: ${e.message}`),
+      benchDepthNotList: await code(engine.bench({ tg: [2], depth: 6 })),
+      benchDepthNegative: await code(engine.bench({ tg: [2], depth: [-1] })),
+      benchDepthFull: await code(engine.bench({ pp: [], tg: [4], depth: [510] })),
+      wasmBenchDepth: await code(engine.client.call('bench', { pp: [], tg: [2], depth: [600] })),
       wasmBenchBoth: await code(engine.client.call('bench', { pp: [8], prompt_tokens: 8 })),
       wasmBenchNone: await code(engine.client.call('bench', { pp: [], tg: [] })),
       wasmMaxTokens: await code(engine.client.call('generate', { request: { prompt: 'x', max_tokens: -1 } })),
@@ -832,6 +838,11 @@ await check('numbers out of range are refused by name, in the package and at the
   assert.match(r.wasmBenchWrap, /^invalid_request: prompt_tokens must be an integer from 1 to 512, got 4294967304$/);
   assert.match(r.benchList, /^invalid_request: pp\[1\] must be an integer from 1 to 512, got 600$/);
   assert.match(r.benchNotList, /^invalid_request: pp must be an array of token counts$/);
+  assert.deepEqual(r.benchDepth, ['tg2 0 2', 'tg2 @ d6 6 2']);
+  assert.match(r.benchDepthNotList, /^invalid_request: depth must be an array of KV cache positions$/);
+  assert.match(r.benchDepthNegative, /^invalid_request: depth\[0\] must be an integer from 0 to 4294967295, got -1$/);
+  assert.match(r.benchDepthFull, /^context_full: tg4 @ d510 needs 514 positions but the context holds 512$/);
+  assert.match(r.wasmBenchDepth, /^invalid_request: depth\[0\] must be an integer from 0 to 511, got 600$/);
   assert.match(r.wasmBenchBoth, /^invalid_request: bad request: give pp or prompt_tokens, not both$/);
   assert.match(r.wasmBenchNone, /^invalid_request: nothing to measure/);
   assert.match(r.wasmMaxTokens, /^invalid_request: max_tokens must be an integer from 0 to 4294967295, got -1$/);
