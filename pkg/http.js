@@ -62,14 +62,37 @@ export async function fetchWhole(url, signal) {
 }
 
 /**
+ * Whether a 200 (the whole file) is the version `validators` names, of
+ * `total` bytes (or null when unknown): false when its ETag, Last-Modified or
+ * Content-Length says otherwise, true when one of them agrees (a 200 with no
+ * validator the file begun also had, but of the same size, counts as that
+ * file: there is nothing else to compare), null when nothing can be compared.
+ */
+function sameFile(response, validators, total) {
+  const now = validatorsOf(response);
+  const size = bodyLength(response);
+  const sized = total !== null && size !== null;
+  if (differ(validators, now) || (sized && size !== total)) return false;
+  const compared = (validators.etag && now.etag) || (validators.lastModified && now.lastModified) || sized;
+  return compared ? true : null;
+}
+
+/**
  * GETs the file from byte `at` on, if it is still the version `validators`
- * names (`total`: its size in bytes, or null when unknown). Resolves to
- * `{ partial: true, response }` for a 206 that starts at `at` of that same
- * file, or `{ partial: false, response }` when the server sent the whole file
- * instead (it changed, or ignores Range), `{ partial: false, response: null }`
- * for a 206 of other bytes or of another version (the body is cancelled). Throws `download_failed` (a network
- * error or an HTTP error status, `details.retry` when trying again may help;
- * or `aborted`.
+ * names (`total`: its size in bytes, or null when unknown; callers always
+ * have a validator for If-Range, the file begun had one). Resolves to
+ * - `{ partial: true, response, same: true }`: a 206 from byte `at` of that file;
+ * - `{ partial: false, response, same }`: a 200, the whole file from byte 0
+ *   (the server ignores Range, or If-Range found another version); `same` as
+ *   sameFile says: true for the file begun, false for another, null when
+ *   the 200 has nothing to compare;
+ * - `{ partial: false, response: null, same: false }`: a 206 of another
+ *   version (its total or validators differ; the body is cancelled).
+ * Throws `download_failed`: a network error or an HTTP error status
+ * (`details.retry` when trying again may help), or a 206 of that file
+ * without a Content-Range or not from byte `at` (`details.badRange`, and
+ * `contentRange`: the header or null; such a server cannot be asked for the
+ * rest; the body is cancelled); or `aborted`.
  */
 export async function fetchFrom(url, at, validators, total, signal) {
   const headers = { Range: `bytes=${at}-` };
@@ -77,15 +100,23 @@ export async function fetchFrom(url, at, validators, total, signal) {
   if (ifRange) headers['If-Range'] = ifRange;
   const what = `resuming the download of`;
   const response = await send(url, { headers }, signal, what);
-  if (response.status === 200 && response.body) return { partial: false, response };
+  if (response.status === 200 && response.body) return { partial: false, response, same: sameFile(response, validators, total) };
   if (response.status !== 206 || !response.body) throw httpError(url, response, what);
   const range = contentRange(response);
   // If-Range made the server compare; these catch a server that did not.
-  if (!range || range.start !== at || (total !== null && range.total !== null && range.total !== total) || differ(validators, validatorsOf(response))) {
+  if ((range && total !== null && range.total !== null && range.total !== total) || differ(validators, validatorsOf(response))) {
     response.body.cancel().catch(() => {});
-    return { partial: false, response: null };
+    return { partial: false, response: null, same: false };
   }
-  return { partial: true, response };
+  if (!range || range.start !== at) {
+    response.body.cancel().catch(() => {});
+    const header = response.headers.get('Content-Range');
+    const got = header === null ? 'without a Content-Range'
+      : range ? `with Content-Range '${header}', which does not start at byte ${at}`
+        : `with Content-Range '${header}', which is not 'bytes <first>-<last>/<size>'`;
+    throw new TabllmError('download_failed', `asked for bytes ${at}- of ${url}, the server answered 206 ${got}`, { url, status: 206, contentRange: header, badRange: true });
+  }
+  return { partial: true, response, same: true };
 }
 
 /**

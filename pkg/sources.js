@@ -64,6 +64,18 @@ const tee = (writer) => new TransformStream({
   },
 });
 
+/** Drops the first `n` bytes of a stream as they pass (none is kept), then passes the rest. */
+const skip = (n) => new TransformStream({
+  transform(chunk, controller) {
+    if (n >= chunk.byteLength) {
+      n -= chunk.byteLength;
+      return;
+    }
+    controller.enqueue(n ? chunk.subarray(n) : chunk);
+    n = 0;
+  },
+});
+
 const fileSource = (blob) => ({
   stream: blob.stream(), size: blob.size, origin: 'file', validated: null, resumedBytes: 0, retries: 0, notice: null,
   commit: async () => null, abort: async () => {},
@@ -79,14 +91,18 @@ const fileSource = (blob) => ({
  *   A copy the server contradicts is deleted and downloaded again.
  * - resumedBytes: bytes read back from a download interrupted earlier (OPFS),
  *   then fetched on with `Range: bytes=<resumedBytes>-` and If-Range.
- * - `resume(at)` (downloads): a stream of the part from byte `at` on (a
- *   Range request for the same version of the file); throws `download_failed`
- *   (`details.changed` when the server's file is not the one begun) or `aborted`.
+ * - `resume(at)` (downloads): a stream of the part from byte `at` on, of the
+ *   same version of the file: a Range request, or, from a server that ignores
+ *   Range, its 200 with the file's first `at` bytes skipped as they stream
+ *   (when its ETag / Last-Modified / Content-Length show the file begun).
+ *   Throws `download_failed` (`details.changed` when the server's file is not
+ *   the one begun; `details.badRange` for a 206 of other bytes than asked) or `aborted`.
  * - `commit()` stores a finished download (resolves to `{ error }` when it was
  *   not kept). `abort(err)` (a promise that never rejects) ends the download:
  *   the partial file is kept for a later load when `err` is a network failure
  *   (`download_failed`) or `aborted` (a closed tab keeps it too), and deleted
- *   otherwise (a bad model, a file that changed, a failed commit).
+ *   otherwise (a bad model, a file that changed, a server that answers a
+ *   resume with other bytes than asked, a failed commit).
  */
 export async function openPart(part, { cache, signal, testFaults = {} }) {
   if (part instanceof Blob) return fileSource(part);
@@ -132,11 +148,14 @@ export async function openPart(part, { cache, signal, testFaults = {} }) {
     }
   };
   // A download interrupted before: ask for the rest first, and read back the
-  // bytes kept only once the server has agreed they belong to its file.
+  // bytes kept only once the server has agreed they belong to its file. A
+  // 200 (the file changed, or the server ignores Range) or a server that
+  // cannot send the rest (a 206 of other bytes) starts it again from byte 0.
   if (dir && entry?.partial && entry.total > 0 && ifRangeOf(entry)) {
     await openWriter(true);
     if (writer && writer.at > 0 && writer.at < entry.total) {
       const r = await fetchFrom(part, writer.at, entry, entry.total, signal).catch((err) => {
+        if (err?.details?.badRange) return { partial: false, response: null };
         writer.close(); // kept for the next load
         throw err;
       });
@@ -146,7 +165,7 @@ export async function openPart(part, { cache, signal, testFaults = {} }) {
         validators = { etag: entry.etag, lastModified: entry.lastModified };
         total = entry.total;
       } else {
-        response = r.response; // a 200: the file changed, start again from its byte 0
+        response = r.response; // a 200: the whole file, start again from its byte 0
       }
     }
     if (!resumedBytes) writer?.restart(); // the server's file starts again from byte 0
@@ -189,14 +208,23 @@ export async function openPart(part, { cache, signal, testFaults = {} }) {
         throw new TabllmError('download_failed', `the download of ${part} stopped after ${at} bytes and cannot be resumed: the server sent no ETag or Last-Modified (or no size) to ask for the same file again`, { url: part });
       }
       const r = await fetchFrom(part, at, validators, total, signal);
-      if (!r.partial) {
+      if (!r.partial && r.same !== true) {
         r.response?.body?.cancel().catch(() => {});
-        const got = r.response ? 'the whole file again (HTTP 200: it changed, or the server ignores Range)' : 'bytes of another version';
+        if (r.same === null) {
+          throw new TabllmError('download_failed', `asked for bytes ${at}- of ${part} (${ifRangeOf(validators)}), the server answered 200 with the whole file and no ETag, Last-Modified or Content-Length, so nothing shows it is the file begun`, { url: part });
+        }
+        const now = r.response && validatorsOf(r.response);
+        const got = r.response ? `the whole file of another version (HTTP 200 with ${now.etag ?? now.lastModified ?? 'no ETag or Last-Modified'}, ${bodyLength(r.response) ?? 'unknown'} bytes)` : 'bytes of another version';
         throw new TabllmError('download_failed', `the file at ${part} changed on the server during the download: asked for bytes ${at}- of ${ifRangeOf(validators)}, got ${got}; the bytes already loaded belong to the old file, so load it again`, { url: part, changed: true });
       }
       src.retries++;
       writer?.seek(at);
-      return r.response.body.pipeThrough(tee(writer), { signal });
+      // A 200 of the same file (the server ignores Range) comes from byte 0:
+      // its first `at` bytes, loaded already, are dropped here, so the load
+      // (and its progress, which counts the bytes this stream gives) sees
+      // each byte of the file once; the bytes received twice are not counted.
+      const body = r.partial ? r.response.body : r.response.body.pipeThrough(skip(at), { signal });
+      return body.pipeThrough(tee(writer), { signal });
     },
     commit: async () => {
       if (!writer) return notice ? { error: notice } : null;
@@ -208,7 +236,7 @@ export async function openPart(part, { cache, signal, testFaults = {} }) {
       return null;
     },
     abort: async (err) => {
-      const keep = resumable && (err?.code === 'aborted' || (err?.code === 'download_failed' && !err.details?.changed));
+      const keep = resumable && (err?.code === 'aborted' || (err?.code === 'download_failed' && !err.details?.changed && !err.details?.badRange));
       if (keep) writer?.close();
       else await writer?.discard();
     },

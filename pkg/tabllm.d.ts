@@ -418,7 +418,7 @@ export type ErrorCode =
 export class TabllmError extends Error {
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>);
   code: ErrorCode;
-  /** Extra facts for the message, e.g. { bytes, limit } for model_too_large, { status, url } for download_failed ({ url, changed: true } when the file changed on the server mid-download). */
+  /** Extra facts for the message, e.g. { bytes, limit } for model_too_large, { status, url } for download_failed ({ url, changed: true } when the file changed on the server mid-download; { url, status: 206, contentRange, badRange: true } when a resume got other bytes than asked). */
   details?: Record<string, unknown>;
 }
 

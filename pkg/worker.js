@@ -233,7 +233,7 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
             try {
               reader = (await src.resume(loaded - partStart)).getReader();
             } catch (e) {
-              if (e?.code === 'aborted' || !e?.details?.retry) throw e; // the file changed, or a 404
+              if (e?.code === 'aborted' || !e?.details?.retry) throw e; // the file changed, a 404, a 206 of other bytes
               cause = e;
             }
           }
@@ -251,6 +251,8 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
           reader.cancel().catch(() => {}); // e.g. an unsupported architecture, found in the header: stop downloading
           throw err;
         }
+        // The model's bytes handed to the engine, each once: bytes a resume
+        // skipped (a server that ignores Range) or a dropped connection lost are not counted.
         loaded += chunk.value.byteLength;
         const now = performance.now();
         if (now - lastPost > 50) {

@@ -2,8 +2,9 @@
 // worker's load loop), in headless Chromium against a server of this file's
 // own: scripts/serve.mjs's handler, wrapped with faults (a connection dropped
 // or stalled after N body bytes, a refused request, a file replaced on the
-// server) and a log of every model request: method, Range, If-Range, status,
-// body bytes sent. Each check asserts exact byte counts from that log.
+// server, a server that ignores Range or sends a wrong Content-Range) and a
+// log of every model request: method, Range, If-Range, status, body bytes
+// sent. Each check asserts exact byte counts from that log.
 // Usage: node tests/browser/download.mjs   (after scripts/build-web.sh)
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -44,8 +45,11 @@ document.body.dataset.ready = '1';
 // first request of its method that comes: { drop: n } (close the connection
 // after n body bytes, DROP_AFTER_MS after they left, so the page has read
 // them: a browser may discard body bytes it holds unread when the connection
-// fails), { stall: n } (send n body bytes, then nothing); `then` runs when
-// it strikes. A path in `down` has every request refused (the connection
+// fails), { stall: n } (send n body bytes, then nothing), { ignoreRange:
+// true } (answer as a server without Range support: 200 and the whole file),
+// { contentRange: s } (a 206 carries Content-Range s instead, or none when s
+// is null; may come with stall); `then` runs when a drop or stall strikes.
+// A path in `down` has every request refused (the connection
 // closed before an answer): Chromium silently retries a request refused once
 // on a reused connection, as if nothing happened.
 const DROP_AFTER_MS = 500;
@@ -68,9 +72,13 @@ function handler(req, res) {
   const fault = (faults.get(path) ?? []).find((f) => !f.used && (f.method ?? 'GET') === req.method);
   if (fault) fault.used = true;
   const writeHead = res.writeHead.bind(res);
-  res.writeHead = (status, ...rest) => {
+  res.writeHead = (status, headers, ...rest) => {
     rec.status = status;
-    return writeHead(status, ...rest);
+    if (status === 206 && fault?.contentRange !== undefined) {
+      headers = { ...headers, 'Content-Range': fault.contentRange };
+      if (fault.contentRange === null) delete headers['Content-Range'];
+    }
+    return writeHead(status, headers, ...rest);
   };
   const limit = fault?.drop ?? fault?.stall ?? Infinity;
   const write = res.write.bind(res);
@@ -98,6 +106,7 @@ function handler(req, res) {
     return true;
   };
   res.end = (...args) => (rec.cut ? res : end(...args));
+  if (fault?.ignoreRange) delete req.headers.range; // logged above as asked
   sendFile(req, res, files.get(path) ?? TINY);
 }
 
@@ -299,6 +308,49 @@ await check('a file replaced during a download: the resume gets a 200 and the lo
   assert.match(r.message, /changed on the server during the download/);
   const s = await stored(page, path);
   assert.deepEqual([s.complete, s.part, s.listed], [null, null, []]);
+});
+
+await check('a server that ignores Range: the resume gets a 200 of the same file (same ETag and size), its first bytes are skipped as they stream and the load goes on', async () => {
+  const path = '/dl/c4/tiny.gguf';
+  faults.set(path, [{ drop: DROP }, { ignoreRange: true }]);
+  const r = await load(page, path);
+  assert.ok(r.ok, JSON.stringify(r));
+  const reqs = requests(path);
+  assert.deepEqual(reqs.map((q) => [q.method, q.range, q.ifRange, q.status, q.sent]), [
+    ['GET', null, null, 200, DROP],
+    ['GET', `bytes=${DROP}-`, ETAG, 200, SIZE],
+  ]);
+  console.log(`  ${sent(reqs)} body bytes sent for a ${SIZE}-byte file (the first ${DROP} twice)`);
+  assert.equal(r.download_retries, 1);
+  assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true }, 'progress counts each byte of the file once, not the bytes skipped');
+  assert.equal(r.cache_error, null);
+  assert.deepEqual(r.ids, plain);
+  const s = await stored(page, path);
+  assert.deepEqual([s.complete, s.part], [{ size: SIZE, sha256: TINY_SHA }, null], 'the cached copy is byte for byte the file');
+});
+
+await check('a server that answers a resume with a wrong Content-Range (off by one, or none) of the same file: download_failed saying what it sent, not "changed"; nothing is kept', async () => {
+  for (const [name, contentRange, says] of [
+    ['off by one', `bytes ${DROP + 1}-${SIZE - 1}/${SIZE}`, `with Content-Range 'bytes ${DROP + 1}-${SIZE - 1}/${SIZE}', which does not start at byte ${DROP}`],
+    ['none', null, 'without a Content-Range'],
+  ]) {
+    const path = `/dl/c5-${name.replaceAll(' ', '-')}/tiny.gguf`;
+    // One body byte, then nothing: the page cancels the body, so what was sent is exact.
+    faults.set(path, [{ drop: DROP }, { contentRange, stall: 1 }]);
+    const r = await load(page, path);
+    const reqs = requests(path);
+    assert.deepEqual(reqs.map((q) => [q.method, q.range, q.ifRange, q.status, q.sent]), [
+      ['GET', null, null, 200, DROP],
+      ['GET', `bytes=${DROP}-`, ETAG, 206, 1],
+    ]);
+    console.log(`  ${name}: ${r.code}: ${r.message}`);
+    assert.equal(r.code, 'download_failed', JSON.stringify(r));
+    assert.equal(r.message, `asked for bytes ${DROP}- of ${h.origin + path}, the server answered 206 ${says}`);
+    assert.equal(r.details.changed, undefined);
+    assert.equal(r.details.retry, undefined);
+    const s = await stored(page, path);
+    assert.deepEqual([s.complete, s.part, s.listed], [null, null, []], 'a server that cannot resume leaves nothing to resume');
+  }
 });
 
 await check('every resume fails (server gone): download_failed, the partial file kept; the file then changes: the next load starts again from byte 0', async () => {
