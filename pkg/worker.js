@@ -219,6 +219,11 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
         let chunk;
         try {
           chunk = await reader.read();
+          // A response that ends before the part's size (a server or CDN that
+          // caps a range, a connection closed cleanly) is a drop like any other.
+          if (chunk.done && src.resume && src.size !== null && loaded - partStart < src.size) {
+            throw new Error(`the server ended the response after byte ${loaded - partStart} of ${src.size}`);
+          }
         } catch (err) {
           throwIfAborted(signal);
           // The connection dropped: ask for the rest from the bytes the engine

@@ -48,7 +48,9 @@ document.body.dataset.ready = '1';
 // fails), { stall: n } (send n body bytes, then nothing), { ignoreRange:
 // true } (answer as a server without Range support: 200 and the whole file),
 // { contentRange: s } (a 206 carries Content-Range s instead, or none when s
-// is null; may come with stall); `then` runs when a drop or stall strikes.
+// is null; may come with stall), { capRange: n } (a 206 of the first n bytes
+// asked only, a whole response that says so, as a CDN capping ranges sends);
+// `then` runs when a drop or stall strikes.
 // A path in `down` has every request refused (the connection
 // closed before an answer): Chromium silently retries a request refused once
 // on a reused connection, as if nothing happened.
@@ -74,13 +76,18 @@ function handler(req, res) {
   const writeHead = res.writeHead.bind(res);
   res.writeHead = (status, headers, ...rest) => {
     rec.status = status;
+    if (status === 206 && fault?.capRange !== undefined) {
+      const [, first, size] = /^bytes (\d+)-\d+\/(\d+)$/.exec(headers['Content-Range']);
+      const last = Number(first) + fault.capRange - 1;
+      headers = { ...headers, 'Content-Range': `bytes ${first}-${last}/${size}`, 'Content-Length': String(fault.capRange) };
+    }
     if (status === 206 && fault?.contentRange !== undefined) {
       headers = { ...headers, 'Content-Range': fault.contentRange };
       if (fault.contentRange === null) delete headers['Content-Range'];
     }
     return writeHead(status, headers, ...rest);
   };
-  const limit = fault?.drop ?? fault?.stall ?? Infinity;
+  const limit = fault?.drop ?? fault?.stall ?? fault?.capRange ?? Infinity;
   const write = res.write.bind(res);
   const end = res.end.bind(res);
   res.write = (chunk, ...rest) => {
@@ -91,6 +98,11 @@ function handler(req, res) {
     }
     const n = limit - rec.sent;
     rec.sent += n;
+    if (fault.capRange !== undefined) {
+      rec.cut = 'capped';
+      end(chunk.subarray(0, n)); // the whole of what its headers announce
+      return true;
+    }
     rec.cut = fault.drop !== undefined ? 'dropped' : 'stalled';
     write(chunk.subarray(0, n), () => {
       if (fault.drop !== undefined) {
@@ -324,6 +336,25 @@ await check('a server that ignores Range: the resume gets a 200 of the same file
   assert.equal(r.download_retries, 1);
   assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true }, 'progress counts each byte of the file once, not the bytes skipped');
   assert.equal(r.cache_error, null);
+  assert.deepEqual(r.ids, plain);
+  const s = await stored(page, path);
+  assert.deepEqual([s.complete, s.part], [{ size: SIZE, sha256: TINY_SHA }, null], 'the cached copy is byte for byte the file');
+});
+
+await check('a server that caps a range: the 206 ends before the file does, and the load asks for the rest again', async () => {
+  const path = '/dl/c6/tiny.gguf';
+  const CAP = 100_000;
+  faults.set(path, [{ drop: DROP }, { capRange: CAP }]);
+  const r = await load(page, path);
+  assert.ok(r.ok, JSON.stringify(r));
+  const reqs = requests(path);
+  assert.deepEqual(reqs.map((q) => [q.method, q.range, q.ifRange, q.status, q.sent]), [
+    ['GET', null, null, 200, DROP],
+    ['GET', `bytes=${DROP}-`, ETAG, 206, CAP],
+    ['GET', `bytes=${DROP + CAP}-`, ETAG, 206, SIZE - DROP - CAP],
+  ]);
+  assert.equal(r.download_retries, 2);
+  assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true });
   assert.deepEqual(r.ids, plain);
   const s = await stored(page, path);
   assert.deepEqual([s.complete, s.part], [{ size: SIZE, sha256: TINY_SHA }, null], 'the cached copy is byte for byte the file');
