@@ -59,7 +59,7 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     for (var base = start; base < end; base += WG_SIZE) {
         let j = base + lid;
         // Scores of position j for every head of the group: K[j] read once.
-        var sc: array<f32, GQA>;
+        var sc: array<f32, GQA>;  // set before read: the loop below sets every head
         for (var g = 0u; g < GQA; g++) {
             sc[g] = NEG;
         }
@@ -79,8 +79,8 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
             ps[g * WG_SIZE + lid] = sc[g];
         }
         workgroupBarrier();
-        var corr: array<f32, GQA>;
-        var m_new: array<f32, GQA>;
+        var corr: array<f32, GQA>;  // set before read: the loop below sets every head
+        var m_new: array<f32, GQA>;  // set before read: the loop below sets every head
         for (var g = 0u; g < GQA; g++) {
             var bmax = NEG;
             for (var i = 0u; i < WG_SIZE; i++) {

@@ -94,14 +94,14 @@ fn attention_position_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loca
     }
     for (var base = start + lane; base < end; base += PL_LANES * PL_BLOCK) {
         // Scores of this lane's PL_BLOCK positions base + PL_LANES * jj (NEG past the span).
-        var sc: array<array<f32, PL_BLOCK>, PL_HEADS>;
+        var sc: array<array<f32, PL_BLOCK>, PL_HEADS>;  // set before read: each jj sets every head
         for (var jj = 0u; jj < PL_BLOCK; jj++) {
             let j = base + PL_LANES * jj;
             let e = (min(j, end - 1u) % p.n_cache) * p.kv_dim + kv_off;
             // Zeroed here, not by the declaration: Chromium's compiler
             // zeroed a var declared in a loop only once (SwiftShader gave
             // wrong attention where naga's build was right).
-            var s: array<f32, PL_HEADS>;
+            var s: array<f32, PL_HEADS>;  // set before read: zeroed just below
             for (var g = 0u; g < PL_HEADS; g++) {
                 s[g] = 0.0;
             }
@@ -115,7 +115,7 @@ fn attention_position_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loca
                 sc[g][jj] = select(NEG, s[g] * p.scale, j < end);
             }
         }
-        var w: array<array<f32, PL_BLOCK>, PL_HEADS>;
+        var w: array<array<f32, PL_BLOCK>, PL_HEADS>;  // set before read: each head sets every jj
         for (var g = 0u; g < PL_HEADS; g++) {
             var m_new = m[g];
             for (var jj = 0u; jj < PL_BLOCK; jj++) {

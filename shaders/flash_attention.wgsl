@@ -102,7 +102,7 @@ fn flash_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         }
         workgroupBarrier();
         // Whole scores of this row (every lane sums the same partials).
-        var sc: array<f32, KV_BLOCK>;
+        var sc: array<f32, KV_BLOCK>;  // set before read: each jj starts at NEG
         var m_new = m;
         for (var jj = 0u; jj < KV_BLOCK; jj++) {
             let j = base + jj;

@@ -59,7 +59,7 @@ fn flash_attention_token_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
     var l = 0.0;
     for (var base = lo; base < hi; base += FL_BLOCK) {
         // Scores of the block's positions (NEG outside this lane's span).
-        var sc: array<f32, FL_BLOCK>;
+        var sc: array<f32, FL_BLOCK>;  // set before read: each jj is set in the loop below
         var m_new = m;
         for (var jj = 0u; jj < FL_BLOCK; jj++) {
             let j = min(base + jj, hi - 1u);
