@@ -285,6 +285,11 @@ export interface ModelInfo {
   architecture: string;
   /** The context this engine allocated (the option, or the model's capped at 4096). */
   context: number;
+  /** The context the model was trained with (GGUF `{arch}.context_length`). */
+  context_train: number;
+  /** What the load accepted but you should know: a `context` beyond
+   * `context_train` (text past it may degrade; llama.cpp warns the same). */
+  warnings: string[];
   vocab: number;
   layers: number;
   weight_bytes: number;

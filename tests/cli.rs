@@ -308,3 +308,20 @@ fn info_refuses_numbers_out_of_range_and_survives_a_closed_pipe() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked") && err.is_empty(), "{err}");
 }
+
+#[test]
+fn a_context_beyond_training_loads_with_a_warning() {
+    // tiny-llama's llama.context_length is 512: 600 is allowed, and said.
+    let tiny = shared("tiny/tiny-llama-q4_0.gguf");
+    for (ctx, warned) in [("600", true), ("512", false)] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm"))
+            .args(["generate", "--model", tiny.to_str().unwrap(), "--ctx", ctx, "--prompt", "hi", "--max-tokens", "1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "--ctx {ctx}: {err}");
+        let warning = "warning: context 600 is beyond the 512 positions this model was trained on; text past position 512 may degrade";
+        assert_eq!(err.contains(warning), warned, "--ctx {ctx}: {err}");
+        assert_eq!(err.contains("warning:"), warned, "--ctx {ctx}: {err}");
+    }
+}

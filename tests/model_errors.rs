@@ -155,3 +155,13 @@ fn context_beyond_the_device_is_refused() {
     assert!(load(fit).is_ok(), "a context of {fit} fits");
     assert!(matches!(load(0), Err(ModelError::Config(m)) if m.contains("at least 1")));
 }
+
+#[test]
+fn too_large_for_the_cpu_suggests_a_shorter_context_only_when_the_weights_fit() {
+    let limit = 4 << 30;
+    let kv_over = ModelError::TooLargeForCpu { weights: 3 << 30, kv: 2 << 30, limit }.to_string();
+    assert!(kv_over.ends_with("; use WebGPU, a smaller model or quantization, or a shorter context"), "{kv_over}");
+    let weights_over = ModelError::TooLargeForCpu { weights: 5 << 30, kv: 1 << 20, limit }.to_string();
+    assert!(weights_over.ends_with("; the weights alone are over it: use WebGPU, or a smaller model or quantization"), "{weights_over}");
+    assert!(!weights_over.contains("context;") && !weights_over.contains("shorter"), "{weights_over}");
+}

@@ -370,6 +370,9 @@ fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
     })?;
     if !quiet {
         eprintln!("\rloaded: {} layers, context {}, {} MB weights, {} MB KV cache", engine.model.config.n_layers, engine.model.n_ctx(), engine.model.weight_bytes() >> 20, engine.model.kv_cache_bytes() >> 20);
+        if let Some(w) = engine.model.config.context_warning(engine.model.n_ctx()) {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(engine)
 }

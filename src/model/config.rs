@@ -100,6 +100,16 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// A warning when `n_ctx` is beyond the context the model was trained
+    /// with (`{arch}.context_length`): positions past it were never seen in
+    /// training, so text there may degrade. llama.cpp warns the same
+    /// ("n_ctx_per_seq > n_ctx_train"); nothing is refused.
+    pub fn context_warning(&self, n_ctx: u32) -> Option<String> {
+        (n_ctx > self.ctx_train).then(|| {
+            format!("context {n_ctx} is beyond the {} positions this model was trained on; text past position {} may degrade", self.ctx_train, self.ctx_train)
+        })
+    }
+
     pub fn from_header(h: &Header) -> Result<Self, ModelError> {
         let md = &h.metadata;
         let arch_name = h.architecture()?;

@@ -43,7 +43,7 @@ pub enum ModelError {
     BadToken { id: u32, vocab: u32 },
     #[error("a context of {n_ctx} positions needs {bytes} bytes of KV cache per layer in one buffer, above this device's limit of {limit}; at most {max_n_ctx} positions fit")]
     ContextTooLarge { n_ctx: u32, bytes: u64, limit: u64, max_n_ctx: u32 },
-    #[error("the model needs {weights} bytes of weights and {kv} bytes of KV cache on the CPU backend, above the {limit} bytes 32-bit wasm memory can hold; use WebGPU, a smaller model or quantization, or a shorter context")]
+    #[error("{}", too_large_for_cpu(*weights, *kv, *limit))]
     TooLargeForCpu { weights: u64, kv: u64, limit: u64 },
     #[error("the model file ended before all tensors arrived")]
     Incomplete,
@@ -55,4 +55,15 @@ pub enum ModelError {
     Kernel(#[from] KernelError),
     #[error(transparent)]
     Cpu(#[from] crate::cpu::CpuError),
+}
+
+/// `TooLargeForCpu`'s message: a shorter context is suggested only when it
+/// could help, that is when the weights alone fit.
+fn too_large_for_cpu(weights: u64, kv: u64, limit: u64) -> String {
+    let what = format!("the model needs {weights} bytes of weights and {kv} bytes of KV cache on the CPU backend, above the {limit} bytes 32-bit wasm memory can hold");
+    if weights > limit {
+        format!("{what}; the weights alone are over it: use WebGPU, or a smaller model or quantization")
+    } else {
+        format!("{what}; use WebGPU, a smaller model or quantization, or a shorter context")
+    }
 }

@@ -258,12 +258,16 @@ struct ModelInfo {
     backend: &'static str,
     architecture: String,
     context: u32,
+    /// The context the model was trained with (`{arch}.context_length`).
+    context_train: u32,
     vocab: u32,
     layers: u32,
     weight_bytes: u64,
     kv_cache_bytes: u64,
     has_chat_template: bool,
     header_bytes: u64,
+    /// What the load accepted but the user should know (a context beyond training).
+    warnings: Vec<String>,
 }
 
 fn busy() -> JsValue {
@@ -420,12 +424,14 @@ impl WebEngine {
                 backend: e.model.backend().name(),
                 architecture: format!("{:?}", c.arch).to_lowercase(),
                 context: e.model.n_ctx(),
+                context_train: c.ctx_train,
                 vocab: c.vocab,
                 layers: c.n_layers,
                 weight_bytes: e.model.weight_bytes(),
                 kv_cache_bytes: e.model.kv_cache_bytes(),
                 has_chat_template: e.template.is_some(),
                 header_bytes: self.header_bytes.get(),
+                warnings: c.context_warning(e.model.n_ctx()).into_iter().collect(),
             };
             serde_json::to_string(&info).map_err(internal)
         })

@@ -811,6 +811,13 @@ await check('numbers out of range are refused by name, in the package and at the
       benchDepthNegative: await code(engine.bench({ tg: [2], depth: [-1] })),
       benchDepthFull: await code(engine.bench({ pp: [], tg: [4], depth: [510] })),
       wasmBenchDepth: await code(engine.client.call('bench', { pp: [], tg: [2], depth: [600] })),
+      // A context beyond training (tiny-llama's is 512) loads, with a warning.
+      infoTrain: [engine.info.context_train, engine.info.warnings],
+      beyondTraining: await createEngine({ model: '/models/tiny-llama-q4_0.gguf', context: 600, cache: false }).then(async (t) => {
+        const i = t.info;
+        await t.unload();
+        return [i.context, i.context_train, i.warnings];
+      }, (e) => `${e.code}: ${e.message}`),
       wasmBenchBoth: await code(engine.client.call('bench', { pp: [8], prompt_tokens: 8 })),
       wasmBenchNone: await code(engine.client.call('bench', { pp: [], tg: [] })),
       wasmMaxTokens: await code(engine.client.call('generate', { request: { prompt: 'x', max_tokens: -1 } })),
@@ -839,6 +846,8 @@ await check('numbers out of range are refused by name, in the package and at the
   assert.match(r.benchList, /^invalid_request: pp\[1\] must be an integer from 1 to 512, got 600$/);
   assert.match(r.benchNotList, /^invalid_request: pp must be an array of token counts$/);
   assert.deepEqual(r.benchDepth, ['tg2 0 2', 'tg2 @ d6 6 2']);
+  assert.deepEqual(r.infoTrain, [8192, []]);
+  assert.deepEqual(r.beyondTraining, [600, 512, ['context 600 is beyond the 512 positions this model was trained on; text past position 512 may degrade']]);
   assert.match(r.benchDepthNotList, /^invalid_request: depth must be an array of KV cache positions$/);
   assert.match(r.benchDepthNegative, /^invalid_request: depth\[0\] must be an integer from 0 to 4294967295, got -1$/);
   assert.match(r.benchDepthFull, /^context_full: tg4 @ d510 needs 514 positions but the context holds 512$/);

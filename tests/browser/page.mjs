@@ -458,12 +458,14 @@ async function errorPages() {
         plain: describeLoaded(info, { kind: 'url' }, 98_400_000),
         resumed: describeLoaded({ ...info, download_resumed_bytes: 44_000_000 }, { kind: 'url' }, 98_400_000),
         notKept: describeLoaded({ ...info, cache_error: 'another tab is writing this model into browser storage; this tab loaded it without keeping a copy' }, { kind: 'url' }, 98_400_000),
+        warned: describeLoaded({ ...info, warnings: ['context 2048 is beyond the 512 positions this model was trained on; text past position 512 may degrade'] }, { kind: 'url' }, 98_400_000),
       };
     });
     await context.close();
     assert.equal(lines.plain, 'Ready: m.gguf, downloaded 98.4 MB in 12.3 s. llama, 30 layers, context 2048 tokens, on the CPU (asked for).');
     assert.equal(lines.resumed, 'Ready: m.gguf, downloaded 54.4 MB in 12.3 s, resumed after 44.0 MB kept from an earlier attempt. llama, 30 layers, context 2048 tokens, on the CPU (asked for).');
     assert.equal(lines.notKept, `${lines.plain} Browser storage: another tab is writing this model into browser storage; this tab loaded it without keeping a copy.`);
+    assert.equal(lines.warned, `${lines.plain} Warning: context 2048 is beyond the 512 positions this model was trained on; text past position 512 may degrade.`);
   });
 
   await check('an unsupported architecture is named, from a local file', async () => {

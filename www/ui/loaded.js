@@ -21,5 +21,7 @@ export function describeLoaded(info, from, bytes) {
   // Why no copy was kept (no room, another tab, a failed write), or why the
   // cached copy was used unchecked: the package's own words.
   const notice = info.cache_error ? ` Browser storage: ${info.cache_error.replace(/\.$/, '')}.` : '';
-  return `Ready: ${info.name}, ${how}. ${info.architecture}, ${info.layers} layers, context ${info.context} tokens, on ${gpu}.${notice}`;
+  // What the load accepted but the user should know (a context beyond training).
+  const warnings = (info.warnings ?? []).map((w) => ` Warning: ${w.replace(/\.$/, '')}.`).join('');
+  return `Ready: ${info.name}, ${how}. ${info.architecture}, ${info.layers} layers, context ${info.context} tokens, on ${gpu}.${notice}${warnings}`;
 }
