@@ -174,9 +174,20 @@ export interface FunctionTool {
  * 'response_format'`). */
 export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
 
+/** OpenAI's `stream_options`, with `stream: true` only. `include_usage:
+ * true`: after every choice has finished, one more chunk comes, with
+ * `choices: []`, the `usage` of the whole request (every choice) and tabllm's
+ * `timings`; every other chunk has `usage: null`. Without it no chunk has
+ * `usage`, and `timings` come on the last choice's finish chunk. Other keys
+ * (OpenAI's `include_obfuscation`, …), an `include_usage` that is not a
+ * boolean and `stream_options` without `stream: true` are refused with
+ * `invalid_request` naming the field (`stream_options.include_obfuscation`). */
+export interface StreamOptions { include_usage?: boolean }
+
 export interface ChatCompletionRequest extends SamplingOptions {
   messages: ChatMessage[];
   stream?: boolean | null;
+  stream_options?: StreamOptions | null;
   /** Each generated token's log-probability in `choices[i].logprobs.content`:
    * the log-softmax of the model's logits at that step (f64 sums), before
    * temperature, penalties and top-k / top-p / min-p, so they are the
@@ -204,7 +215,7 @@ export interface ChatCompletionRequest extends SamplingOptions {
   parallel_tool_calls?: boolean;
 }
 /** `prompt`: text (BOS added when the model wants one), or token ids as they are. */
-export interface CompletionRequest extends SamplingOptions { prompt: string | number[]; stream?: boolean | null }
+export interface CompletionRequest extends SamplingOptions { prompt: string | number[]; stream?: boolean | null; stream_options?: StreamOptions | null }
 
 /** `tool_calls`: the reply called tools (chat completions with `tools`). */
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
@@ -255,9 +266,12 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: [{ index: number; delta: { role?: 'assistant'; content?: string; tool_calls?: ToolCallDelta[] }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason | null }];
-  /** On the last chunk only. */
-  usage?: Usage;
+  /** One choice (its `index` says which); none on the usage chunk. */
+  choices: Array<{ index: number; delta: { role?: 'assistant'; content?: string; tool_calls?: ToolCallDelta[] }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason | null }>;
+  /** With `stream_options.include_usage`: the request's on the last chunk
+   * (`choices: []`), null on the others; absent otherwise (see StreamOptions). */
+  usage?: Usage | null;
+  /** On the last chunk only: the usage chunk, or without one the last choice's finish chunk. */
   timings?: Timings;
 }
 export interface Completion {
@@ -274,8 +288,10 @@ export interface CompletionChunk {
   object: 'text_completion';
   created: number;
   model: string;
-  choices: [{ index: number; text: string; logprobs: null; finish_reason: FinishReason | null }];
-  usage?: Usage;
+  /** One choice (its `index` says which); none on the usage chunk. */
+  choices: Array<{ index: number; text: string; logprobs: null; finish_reason: FinishReason | null }>;
+  /** As ChatCompletionChunk's. */
+  usage?: Usage | null;
   timings?: Timings;
 }
 

@@ -128,7 +128,7 @@ function checkNumber(field, v, { min, max, integer = false }) {
   return v;
 }
 
-/** The worker's request from an OpenAI-style one (`model`, `user` and `stream_options` are accepted and ignored). */
+/** The worker's request from an OpenAI-style one (`model` and `user` are accepted and ignored; `stream_options`: see streamOptions). */
 function engineRequest(req, kind) {
   if (!req || typeof req !== 'object') throw new TabllmError('invalid_request', 'create() takes a request object');
   for (const k of kind === 'chat' ? UNSUPPORTED : [...UNSUPPORTED, ...UNSUPPORTED_TEXT]) {
@@ -191,6 +191,29 @@ function engineRequest(req, kind) {
   return out;
 }
 
+/** What OpenAI's `stream_options` may hold. */
+const STREAM_OPTIONS_KEYS = ['include_usage'];
+
+/**
+ * Whether a stream ends with a usage chunk: OpenAI's
+ * `stream_options.include_usage`. Refused by name (`details.field`):
+ * stream_options on a request that does not stream, one that is not an
+ * object, keys other than include_usage, an include_usage that is not a
+ * boolean (null, as elsewhere, is absent).
+ */
+function streamOptions(req) {
+  const so = req.stream_options;
+  if (so === undefined || so === null) return { includeUsage: false };
+  const bad = (field, why) => new TabllmError('invalid_request', `${field} ${why}`, { field });
+  if (!req.stream) throw bad('stream_options', 'needs stream: true');
+  if (typeof so !== 'object' || Array.isArray(so)) throw bad('stream_options', 'must be an object such as { include_usage: true }');
+  const extra = Object.keys(so).find((k) => !STREAM_OPTIONS_KEYS.includes(k));
+  if (extra) throw bad(`stream_options.${extra}`, `is not supported (known: ${STREAM_OPTIONS_KEYS.join(', ')})`);
+  const iu = so.include_usage;
+  if (iu !== undefined && iu !== null && typeof iu !== 'boolean') throw bad('stream_options.include_usage', `must be true or false, got ${shown(iu)}`);
+  return { includeUsage: iu === true };
+}
+
 /** Keys of each object in OpenAI's `response_format`. */
 const RESPONSE_FORMAT_KEYS = { text: ['type'], json_object: ['type'], json_schema: ['type', 'json_schema'] };
 const JSON_SCHEMA_KEYS = ['name', 'schema', 'strict', 'description'];
@@ -234,6 +257,7 @@ class Engine {
   /** Both endpoints: a promise of the whole result, or of an async iterable of chunks. */
   async create(req, kind) {
     const request = engineRequest(req, kind);
+    const { includeUsage } = streamOptions(req);
     if (req.onProgress !== undefined && typeof req.onProgress !== 'function') {
       throw new TabllmError('invalid_request', 'onProgress must be a function', { field: 'onProgress' });
     }
@@ -263,11 +287,18 @@ class Engine {
         : { index, text: r.text, logprobs: null, finish_reason: r.finish_reason }));
       return { ...meta, object: kind === 'chat' ? 'chat.completion' : 'text_completion', choices, usage: usage(results), timings: timings(results[0]) };
     }
-    return this.stream(request, kind, meta, controller, onPrefill);
+    return this.stream(request, kind, meta, controller, onPrefill, includeUsage);
   }
 
-  /** Text pieces arrive from the worker into a queue that the iterator drains. */
-  stream(request, kind, meta, controller, onPrefill) {
+  /**
+   * Text pieces arrive from the worker into a queue that the iterator drains.
+   * `includeUsage` (OpenAI's stream_options.include_usage): after every
+   * choice has finished, one more chunk with no choices, the usage of the
+   * whole request and tabllm's timings; every other chunk has `usage: null`.
+   * Without it no chunk has usage, and the timings come on the last
+   * choice's finish chunk.
+   */
+  stream(request, kind, meta, controller, onPrefill, includeUsage) {
     const signal = controller.signal;
     const queue = [];
     let wake = null;
@@ -276,10 +307,12 @@ class Engine {
       wake?.();
       wake = null;
     };
+    const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
+    const noUsage = includeUsage ? { usage: null } : {};
     // A chunk of choice `index`: `text` (null: none), the log-probabilities of its tokens.
     const chunk = (index, text, finish, lps, extra = {}) => (kind === 'chat'
-      ? { ...meta, object: 'chat.completion.chunk', choices: [{ index, delta: text === null ? {} : { content: text }, logprobs: lps ? choiceLogprobs(request, lps) : null, finish_reason: finish }], ...extra }
-      : { ...meta, object: 'text_completion', choices: [{ index, text: text ?? '', logprobs: null, finish_reason: finish }], ...extra });
+      ? { ...meta, object, choices: [{ index, delta: text === null ? {} : { content: text }, logprobs: lps ? choiceLogprobs(request, lps) : null, finish_reason: finish }], ...noUsage, ...extra }
+      : { ...meta, object, choices: [{ index, text: text ?? '', logprobs: null, finish_reason: finish }], ...noUsage, ...extra });
     // The choices one after another, each streamed as it is generated.
     const run = async () => {
       const results = [];
@@ -305,11 +338,13 @@ class Engine {
         // The calls of a reply that called tools, whole, in one chunk before the last.
         if (kind === 'chat' && r.tool_reply) push({ value: { ...chunk(index, null, null, null), choices: [{ index, delta: { tool_calls: toolCallDeltas(r.tool_reply.tool_calls) }, logprobs: null, finish_reason: null }] } });
         // The last chunk of a choice: its finish reason, and any log-probabilities
-        // not sent yet (tokens a stop string cut away); usage on the very last.
+        // not sent yet (tokens a stop string cut away); without a usage chunk
+        // to follow, the last choice's carries the timings and ends the stream.
         const rest = request.logprobs ? r.logprobs.slice(sent) : null;
-        const last = index === requests.length - 1;
-        push({ value: chunk(index, null, r.finish_reason, rest?.length ? rest : null, last ? { usage: usage(results), timings: timings(results[0]) } : {}), last });
+        const last = index === requests.length - 1 && !includeUsage;
+        push({ value: chunk(index, null, r.finish_reason, rest?.length ? rest : null, last ? { timings: timings(results[0]) } : {}), last });
       }
+      if (includeUsage) push({ value: { ...meta, object, choices: [], usage: usage(results), timings: timings(results[0]) }, last: true });
     };
     run().catch((error) => push({ error }));
     return {

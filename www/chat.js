@@ -239,6 +239,8 @@ async function send(text) {
       ...settings.sampling(),
       messages: system ? [{ role: 'system', content: system }, ...history] : [...history],
       stream: true,
+      // The last chunk then has no choices and the usage (and timings) the reply's line shows.
+      stream_options: { include_usage: true },
       signal: ac.signal,
       onProgress: (p) => {
         if (pieces === 0 && p.prompt_tokens_total > 0) meta.textContent = `Reading the prompt: ${p.prompt_tokens_done} of ${p.prompt_tokens_total} tokens…`;
@@ -247,6 +249,7 @@ async function send(text) {
     for await (const chunk of stream) {
       last = chunk;
       const choice = chunk.choices[0];
+      if (!choice) continue; // the usage chunk
       if (choice.delta?.content) {
         content += choice.delta.content;
         pieces++;

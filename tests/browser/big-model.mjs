@@ -116,7 +116,7 @@ try {
     let text = '';
     // Two prompt ids: the synthetic vocabulary's text means nothing, and each
     // token reads all 4.9 GB (a minute on SwiftShader).
-    const stream = await engine.completions.create({ prompt: [1, 2], temperature: 0, max_tokens: n, stream: true });
+    const stream = await engine.completions.create({ prompt: [1, 2], temperature: 0, max_tokens: n, stream: true, stream_options: { include_usage: true } });
     let last = null;
     for await (const chunk of stream) {
       if (firstTokenSeconds === null && chunk.choices?.[0]?.text) firstTokenSeconds = (performance.now() - t1) / 1000;

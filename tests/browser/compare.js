@@ -166,7 +166,7 @@ async function runTabllm({ model, prompt, genTokens, context, runs, backend = 'a
           prompt_ids: r.timings.prompt_ids, completion_ids: r.timings.completion_ids, text: r.choices[0].text,
         };
       },
-      stream: (req) => engine.completions.create({ ...req, stream: true }),
+      stream: (req) => engine.completions.create({ ...req, stream: true, stream_options: { include_usage: true } }),
       textOf: (c) => c.choices?.[0]?.text,
       streamMeta: (c) => ({ usage: c.usage, prefilled_tokens: c.timings?.prefilled_tokens, prefill_tok_s: c.timings?.prefill_tok_s, decode_tok_s: c.timings?.decode_tok_s }),
     }, { prompt, max_tokens: genTokens, temperature: 0 }, runs, out);

@@ -605,7 +605,7 @@ await check('no network request at all while chatting after the load', async () 
   assert.deepEqual(requests.slice(before), []);
 });
 
-await check('streaming: chunks add up to the non-streamed reply; first has the role, last the finish reason and usage', async () => {
+await check('streaming: chunks add up to the non-streamed reply; first has the role, last the finish reason and timings', async () => {
   const c = smol.chat[1];
   const r = await page.evaluate(async ({ messages }) => {
     const whole = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 12 });
@@ -620,8 +620,108 @@ await check('streaming: chunks add up to the non-streamed reply; first has the r
   const last = r.chunks.at(-1);
   assert.equal(last.object, 'chat.completion.chunk');
   assert.equal(last.choices[0].finish_reason, r.whole.choices[0].finish_reason);
-  assert.deepEqual(last.usage, r.whole.usage);
   assert.deepEqual(last.timings.completion_ids, r.whole.timings.completion_ids);
+});
+
+await check('stream_options.include_usage: one more chunk after every choice has finished, choices [] and the usage of the whole request; usage null on every other chunk (chat, text, n choices)', async () => {
+  assert.ok(engineHandle, 'needs the loaded SmolLM2');
+  const r = await page.evaluate(async ({ messages }) => {
+    const streamed = async (create, req) => {
+      const chunks = [];
+      for await (const c of await create({ ...req, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
+      return chunks;
+    };
+    const chat = (req) => engine.chat.completions.create(req);
+    const text = (req) => engine.completions.create(req);
+    const chatReq = { messages, temperature: 0, max_tokens: 4 };
+    const textReq = { prompt: 'One, two, three,', temperature: 0, max_tokens: 3, n: 2 };
+    return {
+      chat: { whole: await chat(chatReq), chunks: await streamed(chat, chatReq) },
+      chatN: { whole: await chat({ ...chatReq, n: 2 }), chunks: await streamed(chat, { ...chatReq, n: 2 }) },
+      text: { whole: await text(textReq), chunks: await streamed(text, textReq) },
+    };
+  }, { messages: smol.chat[1].messages });
+  for (const [name, { whole, chunks }] of Object.entries(r)) {
+    const last = chunks.at(-1);
+    assert.deepEqual(last.choices, [], `${name}: the usage chunk has no choices`);
+    assert.deepEqual(last.usage, whole.usage, `${name}: the usage of the same greedy request, not streamed`);
+    assert.equal(last.id, chunks[0].id);
+    assert.equal(last.object, chunks[0].object);
+    assert.deepEqual(last.timings.completion_ids, whole.timings.completion_ids, `${name}: tabllm's timings (choice 0's) on the usage chunk`);
+    const before = chunks.slice(0, -1);
+    for (const c of before) {
+      assert.equal(c.usage, null, `${name}: usage null before the last chunk: ${JSON.stringify(c)}`);
+      assert.equal(c.timings, undefined, `${name}: timings only on the last chunk`);
+      assert.equal(c.choices.length, 1);
+    }
+    assert.deepEqual(before.filter((c) => c.choices[0].finish_reason).map((c) => c.choices[0].index), whole.choices.map((c) => c.index),
+      `${name}: every choice finishes once, before the usage chunk`);
+  }
+  assert.equal(r.chatN.whole.usage.completion_tokens, 2 * r.chat.whole.usage.completion_tokens, 'n: 2 greedy choices, usage sums them');
+});
+
+await check('a stream without stream_options.include_usage: no chunk carries usage; timings (choice 0\'s) on the last finish chunk', async () => {
+  assert.ok(engineHandle, 'needs the loaded SmolLM2');
+  const r = await page.evaluate(async () => {
+    const base = { messages: [{ role: 'user', content: 'What is the capital of France?' }], temperature: 0, max_tokens: 2 };
+    const streamed = async (req) => {
+      const chunks = [];
+      for await (const c of await engine.chat.completions.create({ ...req, stream: true })) chunks.push(c);
+      return chunks;
+    };
+    return {
+      whole: await engine.chat.completions.create({ ...base, n: 2 }),
+      plain: await streamed({ ...base, n: 2 }),
+      empty: await streamed({ ...base, stream_options: {} }),
+      off: await streamed({ ...base, stream_options: { include_usage: false } }),
+      text: await (async () => {
+        const chunks = [];
+        for await (const c of await engine.completions.create({ prompt: 'One, two,', temperature: 0, max_tokens: 2, stream: true, stream_options: null })) chunks.push(c);
+        return chunks;
+      })(),
+    };
+  });
+  for (const [name, chunks] of Object.entries({ plain: r.plain, empty: r.empty, off: r.off, text: r.text })) {
+    assert.deepEqual(chunks.filter((c) => c.usage != null).map((c) => c.usage), [], `${name}: no usage`);
+    assert.ok(chunks.every((c) => c.choices.length === 1), `${name}: no chunk without a choice`);
+    assert.ok(chunks.at(-1).choices[0].finish_reason, `${name}: the last chunk finishes a choice`);
+    assert.deepEqual(chunks.filter((c) => c.timings).map((c) => chunks.indexOf(c)), [chunks.length - 1], `${name}: timings on the last chunk only`);
+  }
+  assert.deepEqual(r.plain.at(-1).timings.completion_ids, r.whole.timings.completion_ids);
+});
+
+await check('stream_options refused by name: unknown keys, a non-boolean include_usage, stream_options without stream: true', async () => {
+  assert.ok(engineHandle, 'needs the loaded SmolLM2');
+  const r = await page.evaluate(async () => {
+    // A stream that was wrongly accepted is read to its end (nothing left running).
+    const code = (p) => p.then(async (s) => {
+      if (s?.[Symbol.asyncIterator]) for await (const _ of s);
+      return 'answered';
+    }, (e) => `${e.code}: ${e.message} (${e.details?.field})`);
+    const chat = (extra) => code(engine.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], max_tokens: 1, ...extra }));
+    return {
+      unknown: await chat({ stream: true, stream_options: { include_usage: true, include_obfuscation: false } }),
+      string: await chat({ stream: true, stream_options: { include_usage: 'yes' } }),
+      number: await chat({ stream: true, stream_options: { include_usage: 1 } }),
+      notObject: await chat({ stream: true, stream_options: true }),
+      array: await chat({ stream: true, stream_options: [] }),
+      noStream: await chat({ stream_options: { include_usage: true } }),
+      streamFalse: await chat({ stream: false, stream_options: {} }),
+      text: await code(engine.completions.create({ prompt: 'x', max_tokens: 1, stream: true, stream_options: { usage: true } })),
+      textNoStream: await code(engine.completions.create({ prompt: 'x', max_tokens: 1, stream_options: { include_usage: false } })),
+      ok: await chat({ stream: true, stream_options: { include_usage: true } }),
+    };
+  });
+  assert.equal(r.unknown, 'invalid_request: stream_options.include_obfuscation is not supported (known: include_usage) (stream_options.include_obfuscation)');
+  assert.equal(r.string, 'invalid_request: stream_options.include_usage must be true or false, got "yes" (stream_options.include_usage)');
+  assert.equal(r.number, 'invalid_request: stream_options.include_usage must be true or false, got 1 (stream_options.include_usage)');
+  assert.equal(r.notObject, 'invalid_request: stream_options must be an object such as { include_usage: true } (stream_options)');
+  assert.equal(r.array, r.notObject);
+  assert.equal(r.noStream, 'invalid_request: stream_options needs stream: true (stream_options)');
+  assert.equal(r.streamFalse, r.noStream);
+  assert.equal(r.text, 'invalid_request: stream_options.usage is not supported (known: include_usage) (stream_options.usage)');
+  assert.equal(r.textNoStream, r.noStream);
+  assert.equal(r.ok, 'answered');
 });
 
 // Log-probabilities summed as probabilities: f32 rounding.
@@ -675,7 +775,6 @@ await check('logprobs / top_logprobs in OpenAI\'s shape: the greedy token on top
     assert.equal(mine.map((c) => c.choices[0].delta.content ?? '').join(''), r.n.choices[i].message.content, `streamed choice ${i}`);
     assert.equal(mine.at(-1).choices[0].finish_reason, 'length');
   }
-  assert.deepEqual(r.nChunks.filter((c) => c.usage).map((c) => c.usage), [r.n.usage], 'usage on the last chunk only');
 });
 
 await check('abort mid-stream: the stream throws AbortError, the engine goes on working', async () => {

@@ -342,7 +342,8 @@ async function tinyModel() {
       engine.chat.completions.create = async (req) => {
         const entry = { content: req.messages.at(-1).content, max_tokens: req.max_tokens, stream: Boolean(req.stream) };
         window.requests.push(entry);
-        const out = await create(req);
+        // Streamed, the usage comes on a last chunk when asked for (summarize() does not ask).
+        const out = await create(req.stream ? { ...req, stream_options: { include_usage: true } } : req);
         if (!req.stream) {
           entry.usage = out.usage;
           return out;

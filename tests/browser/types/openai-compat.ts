@@ -12,12 +12,13 @@ import type {
   ChatCompletionMessageParam,
   ChatCompletionMessageToolCall,
   ChatCompletionNamedToolChoice,
+  ChatCompletionStreamOptions,
   ChatCompletionTool,
   ChatCompletionToolChoiceOption,
 } from 'openai/resources/chat/completions';
 import type { ResponseFormatJSONObject, ResponseFormatJSONSchema, ResponseFormatText } from 'openai/resources/shared';
 import type {
-  AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Engine, FunctionTool, ResponseFormat, TokenLogprob, ToolCallDelta, ToolChoice,
+  AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, CompletionChunk, Engine, FunctionTool, ResponseFormat, StreamOptions, TokenLogprob, ToolCallDelta, ToolChoice,
 } from '../../../pkg/tabllm.js';
 
 type OpenAIResponseFormat = ResponseFormatText | ResponseFormatJSONSchema | ResponseFormatJSONObject;
@@ -70,6 +71,26 @@ export const toolRequest: ChatCompletionRequest = {
   parallel_tool_calls: false,
 };
 
+// stream_options: include_usage both ways (OpenAI's include_obfuscation is
+// refused by type, and by name at run time); the usage chunk, with no
+// choices, is a tabllm chunk and so an OpenAI one.
+export const streamOptionsAsOpenAI = (o: StreamOptions): ChatCompletionStreamOptions => o;
+export const streamOptionsFromOpenAI = (o: Omit<ChatCompletionStreamOptions, 'include_obfuscation'>): StreamOptions => o;
+// @ts-expect-error include_obfuscation is not tabllm's
+export const obfuscation: StreamOptions = { include_obfuscation: false };
+export const usageRequest: ChatCompletionRequest & { stream: true } = {
+  messages: [{ role: 'user', content: 'Hi' }], stream: true, stream_options: { include_usage: true },
+};
+const usage = { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 };
+const meta = { id: 'chatcmpl-tabllm-1', created: 0, model: 'm' };
+export const usageChunk: ChatCompletionChunk = { ...meta, object: 'chat.completion.chunk', choices: [], usage };
+export const usageChunkAsOpenAI: OpenAIChatCompletionChunk = usageChunk;
+export const nullUsageChunk: ChatCompletionChunk = {
+  ...meta, object: 'chat.completion.chunk', usage: null,
+  choices: [{ index: 0, delta: { content: 'Hi' }, logprobs: null, finish_reason: null }],
+};
+export const textUsageChunk: CompletionChunk = { ...meta, object: 'text_completion', choices: [], usage };
+
 // response_format both ways.
 export const formatToOpenAI = (f: ResponseFormat): OpenAIResponseFormat => f;
 export const formatFromOpenAI = (f: OpenAIResponseFormat): ResponseFormat => f;
@@ -83,9 +104,10 @@ export const formatFromOpenAI = (f: OpenAIResponseFormat): ResponseFormat => f;
 // role, image / audio / file and refusal content parts), refused at run time.
 // Every tabllm message is an OpenAI one (the tabllm → OpenAI lines above).
 type Refused = 'tools' | 'tool_choice' | 'functions' | 'function_call' | 'logit_bias' | 'audio'
-  | 'modalities' | 'prediction' | 'messages';
+  | 'modalities' | 'prediction' | 'messages' | 'stream_options';
 type Subset<T> = Omit<T, Refused> & {
   messages: ChatCompletionRequest['messages'];
+  stream_options?: Omit<ChatCompletionStreamOptions, 'include_obfuscation'> | null;
   tools?: ChatCompletionFunctionTool[];
   tool_choice?: ChatCompletionNamedToolChoice | 'auto' | 'none' | 'required';
 };
