@@ -108,9 +108,19 @@ export async function fetchFrom(url, at, validators, total, signal) {
     response.body.cancel().catch(() => {});
     return { partial: false, response: null, same: false };
   }
+  const header = response.headers.get('Content-Range');
+  // Another origin's Content-Range reaches the page only when its server
+  // lists it in Access-Control-Expose-Headers; Content-Length always does.
+  // If-Range made that server confirm the version, so a body of exactly the
+  // bytes asked is the rest of the file.
+  const hidden = header === null && response.type === 'cors';
+  if (hidden && total !== null && bodyLength(response) === total - at) return { partial: true, response, same: true };
   if (!range || range.start !== at) {
     response.body.cancel().catch(() => {});
-    const header = response.headers.get('Content-Range');
+    if (hidden) {
+      const size = bodyLength(response);
+      throw new TabllmError('download_failed', `asked for bytes ${at}- of ${url}, the server answered 206 with a Content-Range the browser hides (it is not in Access-Control-Expose-Headers) and ${size === null ? 'no Content-Length' : `${size} bytes`}, not the ${total === null ? 'rest' : `${total - at} bytes`} asked`, { url, status: 206, contentRange: null, badRange: true });
+    }
     const got = header === null ? 'without a Content-Range'
       : range ? `with Content-Range '${header}', which does not start at byte ${at}`
         : `with Content-Range '${header}', which is not 'bytes <first>-<last>/<size>'`;

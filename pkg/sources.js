@@ -65,6 +65,10 @@ const tee = (writer) => new TransformStream({
 });
 
 /** Drops the first `n` bytes of a stream as they pass (none is kept), then passes the rest. */
+/** Most resumes of one part that a server ignoring Range may answer with the
+ * whole file (each fetches the file again from byte 0) before the load fails. */
+const MAX_WHOLE_REFETCHES = 3;
+
 const skip = (n) => new TransformStream({
   transform(chunk, controller) {
     if (n >= chunk.byteLength) {
@@ -195,6 +199,7 @@ export async function openPart(part, { cache, signal, testFaults = {} }) {
     await setEntry(dir, key, resumable ? { url: part, partial: true, total, etag: validators.etag, lastModified: validators.lastModified } : null);
   }
   const body = response.body.pipeThrough(tee(writer), { signal });
+  let wholeRefetches = 0; // resumes a server that ignores Range answered with the whole file
   const src = {
     stream: resumedBytes ? concat(writer.readBack(resumedBytes), body) : body,
     size: total,
@@ -211,11 +216,16 @@ export async function openPart(part, { cache, signal, testFaults = {} }) {
       if (!r.partial && r.same !== true) {
         r.response?.body?.cancel().catch(() => {});
         if (r.same === null) {
-          throw new TabllmError('download_failed', `asked for bytes ${at}- of ${part} (${ifRangeOf(validators)}), the server answered 200 with the whole file and no ETag, Last-Modified or Content-Length, so nothing shows it is the file begun`, { url: part });
+          throw new TabllmError('download_failed', `asked for bytes ${at}- of ${part} (${ifRangeOf(validators)}), the server answered 200 with the whole file and no validator the download began with (ETag, Last-Modified) nor a Content-Length, so nothing shows it is the file begun`, { url: part });
         }
         const now = r.response && validatorsOf(r.response);
         const got = r.response ? `the whole file of another version (HTTP 200 with ${now.etag ?? now.lastModified ?? 'no ETag or Last-Modified'}, ${bodyLength(r.response) ?? 'unknown'} bytes)` : 'bytes of another version';
         throw new TabllmError('download_failed', `the file at ${part} changed on the server during the download: asked for bytes ${at}- of ${ifRangeOf(validators)}, got ${got}; the bytes already loaded belong to the old file, so load it again`, { url: part, changed: true });
+      }
+      if (!r.partial && ++wholeRefetches > MAX_WHOLE_REFETCHES) {
+        // Each such resume downloads the file again from byte 0.
+        r.response.body.cancel().catch(() => {});
+        throw new TabllmError('download_failed', `the server of ${part} ignores Range: ${MAX_WHOLE_REFETCHES} resumes each fetched the whole file again, and the connection dropped after byte ${at}; try again on a steadier connection`, { url: part });
       }
       src.retries++;
       writer?.seek(at);

@@ -301,8 +301,8 @@ export interface ModelInfo {
   architecture: string;
   /** The context this engine allocated (the option, or the model's capped at 4096). */
   context: number;
-  /** The context the model was trained with (GGUF `{arch}.context_length`). */
-  context_train: number;
+  /** The context the model was trained with (GGUF `{arch}.context_length`; null when the file does not say). */
+  context_train: number | null;
   /** What the load accepted but you should know: a `context` beyond
    * `context_train` (text past it may degrade; llama.cpp warns the same). */
   warnings: string[];
@@ -360,9 +360,9 @@ export interface BenchOptions {
   prompt_tokens?: number;
   gen_tokens?: number;
   /** llama-bench's `-d`: KV cache positions filled (untimed) before each test
-   * runs again, each an integer from 0; default [0]. A depth's rows are named
-   * `tg128 @ d4096`, and a depth whose tests overrun the context is refused
-   * (`context_full`). */
+   * runs again, each an integer from 0 to the context less one (else
+   * `invalid_request`); default [0]. A depth's rows are named `tg128 @ d4096`;
+   * a depth whose tests then overrun the context is refused (`context_full`). */
   depth?: number[];
   /** Runs of each test, 1 to 100 (default 1). */
   repetitions?: number;

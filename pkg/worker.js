@@ -222,7 +222,7 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
           // A response that ends before the part's size (a server or CDN that
           // caps a range, a connection closed cleanly) is a drop like any other.
           if (chunk.done && src.resume && src.size !== null && loaded - partStart < src.size) {
-            throw new Error(`the server ended the response after byte ${loaded - partStart} of ${src.size}`);
+            throw Object.assign(new Error(`the server ended the response after byte ${loaded - partStart} of ${src.size}`), { cleanEnd: true });
           }
         } catch (err) {
           throwIfAborted(signal);
@@ -234,7 +234,9 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
               const tries = src.resume ? ` (resumed ${src.retries} times; ${RESUME_ATTEMPTS} tries in a row failed)` : '';
               throw new TabllmError('download_failed', `reading ${partName(parts[i])} failed after ${loaded} bytes${tries}: ${cause.message}`, { url: String(parts[i]) });
             }
-            await sleep(RESUME_BACKOFF_MS * 2 ** (failures - 1), signal);
+            // A response that ended cleanly after bytes came (a capped range)
+            // asks for the rest at once; failures wait before trying again.
+            if (!(cause.cleanEnd && failures === 1)) await sleep(RESUME_BACKOFF_MS * 2 ** (failures - 1), signal);
             try {
               reader = (await src.resume(loaded - partStart)).getReader();
             } catch (e) {

@@ -356,7 +356,7 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
             ShapeInfo {
                 loaded: h.tensors.iter().filter(|t| plan.contains(&t.name)).collect(),
                 kv: Some(kv_shape_of(c)),
-                context_train: Some(c.ctx_train),
+                context_train: c.ctx_train,
                 n_layers: Some(c.n_layers),
                 n_kv_heads: Some(c.n_kv_heads),
                 head_dim: Some(c.head_dim),

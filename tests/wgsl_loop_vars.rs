@@ -19,8 +19,9 @@ const NOTE: &str = "set before read";
 /// `(line, declaration)` of each `var` without initializer, declared inside a
 /// loop body (`for`, `while`, `loop`, and the blocks nested in them), whose
 /// line lacks [`NOTE`]. A rough scanner, enough for this project's WGSL:
-/// comments and preprocessor lines (`#ifdef`, `#include`) are skipped, and
-/// `var`s in a `for` header (inside its parentheses) are not in the body.
+/// comments (`//` and `/* */`) and preprocessor lines (`#ifdef`, `#include`)
+/// are skipped, `var<function>` is a local like `var`, and `var`s in a `for`
+/// header (inside its parentheses) are not in the body.
 fn loop_vars_without_initializer(src: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     // Per open brace: whether the block is a loop body or inside one.
@@ -29,16 +30,33 @@ fn loop_vars_without_initializer(src: &str) -> Vec<(usize, String)> {
     let mut loop_pending = false;
     // An open `var` statement: its line, its text so far, whether the line had the note.
     let mut open: Option<(usize, String, bool)> = None;
+    let mut in_block_comment = false;
     for (i, raw) in src.lines().enumerate() {
         if raw.trim_start().starts_with('#') {
             continue;
         }
         let noted = raw.contains(NOTE);
-        let code = raw.split("//").next().unwrap_or("");
-        let chars: Vec<char> = code.chars().collect();
+        let chars: Vec<char> = raw.chars().collect();
         let mut k = 0;
         while k < chars.len() {
             let c = chars[k];
+            let next_is = |ch: char| chars.get(k + 1) == Some(&ch);
+            if in_block_comment {
+                if c == '*' && next_is('/') {
+                    in_block_comment = false;
+                    k += 1;
+                }
+                k += 1;
+                continue;
+            }
+            if c == '/' && next_is('*') {
+                in_block_comment = true;
+                k += 2;
+                continue;
+            }
+            if c == '/' && next_is('/') {
+                break;
+            }
             if let Some((_, text, _)) = open.as_mut() {
                 if c == ';' {
                     let (line, text, noted) = open.take().unwrap();
@@ -57,10 +75,12 @@ fn loop_vars_without_initializer(src: &str) -> Vec<(usize, String)> {
                     k += 1;
                 }
                 let word: String = chars[start..k].iter().collect();
-                let next = chars[k..].iter().find(|c| !c.is_whitespace());
+                let rest: String = chars[k..].iter().collect::<String>().split_whitespace().collect();
+                // A local: `var x` or `var<function> x` (the other address spaces are module scope).
+                let local = !rest.starts_with('<') || rest.starts_with("<function>");
                 match word.as_str() {
                     "for" | "while" | "loop" => loop_pending = true,
-                    "var" if next != Some(&'<') && parens == 0 && blocks.last() == Some(&true) => {
+                    "var" if local && parens == 0 && blocks.last() == Some(&true) => {
                         open = Some((i + 1, String::new(), noted));
                     }
                     _ => {}
@@ -138,11 +158,33 @@ fn f(n: u32) -> f32 {
     }
     loop {
         var in_loop: u32;
-        break;
+        /* a comment with a } inside */
+        var after_comment: u32;
+        var<function> explicit: f32;
+        continuing {
+            var in_continuing: u32;
+        }
+    }
+    while (total < 1.0) {
+        var in_while: u32;
+        var<function> fine_too: f32 = 1.0;
+        total += 1.0;
     }
     return total + outside[0];
 }
 ";
     let found: Vec<String> = loop_vars_without_initializer(src).into_iter().map(|(l, d)| format!("{l} {d}")).collect();
-    assert_eq!(found, ["7 var bad: array<f32, 4>", "8 var scalar: f32", "12 var nested: vec4<f32>", "17 var in_loop: u32"]);
+    assert_eq!(
+        found,
+        [
+            "7 var bad: array<f32, 4>",
+            "8 var scalar: f32",
+            "12 var nested: vec4<f32>",
+            "17 var in_loop: u32",
+            "19 var after_comment: u32",
+            "20 var<function> explicit: f32",
+            "22 var in_continuing: u32",
+            "26 var in_while: u32",
+        ]
+    );
 }

@@ -571,7 +571,7 @@ fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bo
     match tabllm::model::ModelConfig::from_header(&h) {
         Ok(c) => println!(
             "runs in tabllm: yes ({:?}: {} layers, dim {}, {} heads / {} KV heads of {}, FFN {}, vocabulary {}, trained context {})",
-            c.arch, c.n_layers, c.dim, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.vocab, c.ctx_train
+            c.arch, c.n_layers, c.dim, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.vocab, c.ctx_train.map_or("not given".to_string(), |n| n.to_string())
         ),
         Err(e) => println!("runs in tabllm: no ({e})"),
     }

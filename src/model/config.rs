@@ -66,8 +66,9 @@ pub struct ModelConfig {
     pub head_dim: u32,
     pub ffn_dim: u32,
     pub vocab: u32,
-    /// Context length the model was trained with.
-    pub ctx_train: u32,
+    /// Context length the model was trained with (`{arch}.context_length`;
+    /// None when the file does not say).
+    pub ctx_train: Option<u32>,
     pub rms_eps: f32,
     pub rope_base: f32,
     pub rope_scale: f32,
@@ -105,9 +106,14 @@ impl ModelConfig {
     /// training, so text there may degrade. llama.cpp warns the same
     /// ("n_ctx_per_seq > n_ctx_train"); nothing is refused.
     pub fn context_warning(&self, n_ctx: u32) -> Option<String> {
-        (n_ctx > self.ctx_train).then(|| {
-            format!("context {n_ctx} is beyond the {} positions this model was trained on; text past position {} may degrade", self.ctx_train, self.ctx_train)
-        })
+        let trained = self.ctx_train?;
+        (n_ctx > trained).then(|| format!("context {n_ctx} is beyond the {trained} positions this model was trained on; text past position {trained} may degrade"))
+    }
+
+    /// The context a load allocates when none is asked for: the training
+    /// context (2048 when the file does not say), at most 4096.
+    pub fn default_n_ctx(&self) -> u32 {
+        self.ctx_train.unwrap_or(2048).min(4096)
     }
 
     pub fn from_header(h: &Header) -> Result<Self, ModelError> {
@@ -165,7 +171,7 @@ impl ModelConfig {
             head_dim,
             ffn_dim: req("feed_forward_length")?,
             vocab,
-            ctx_train: md.get_u32(&key("context_length"))?.unwrap_or(2048),
+            ctx_train: md.get_u32(&key("context_length"))?,
             rms_eps: md.get_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
             rope_base: md.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0),
             rope_scale,

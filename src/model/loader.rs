@@ -276,7 +276,7 @@ impl ModelLoader {
         };
         let needed: HashSet<String> = config.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
         l.done_tensors.retain(|name, _| needed.contains(name));
-        let n_ctx = self.opts.n_ctx.unwrap_or(config.ctx_train.min(4096));
+        let n_ctx = self.opts.n_ctx.unwrap_or(config.default_n_ctx());
         if n_ctx == 0 {
             return Err(ModelError::Config("the context (n_ctx) must hold at least 1 position".into()));
         }
@@ -374,7 +374,7 @@ fn check_cpu_memory(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch: 
 fn cpu_memory_needed(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch: u32) -> (u64, u64) {
     let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
     let weights: u64 = h.tensors.iter().filter(|t| needed.contains(&t.name)).map(|t| t.n_bytes).sum();
-    let n_ctx = n_ctx.unwrap_or(c.ctx_train.min(4096));
+    let n_ctx = n_ctx.unwrap_or(c.default_n_ctx());
     let (cache_len, _) = super::state::cache_layout(c, max_batch, n_ctx);
     let kv = cache_len.iter().map(|&n| n as u64 * c.kv_dim() as u64 * 4 * 2).sum();
     (weights, kv)

@@ -61,7 +61,7 @@ pub enum ModelError {
 /// could help, that is when the weights alone fit.
 fn too_large_for_cpu(weights: u64, kv: u64, limit: u64) -> String {
     let what = format!("the model needs {weights} bytes of weights and {kv} bytes of KV cache on the CPU backend, above the {limit} bytes 32-bit wasm memory can hold");
-    if weights > limit {
+    if weights >= limit {
         format!("{what}; the weights alone are over it: use WebGPU, or a smaller model or quantization")
     } else {
         format!("{what}; use WebGPU, a smaller model or quantization, or a shorter context")

@@ -258,8 +258,8 @@ struct ModelInfo {
     backend: &'static str,
     architecture: String,
     context: u32,
-    /// The context the model was trained with (`{arch}.context_length`).
-    context_train: u32,
+    /// The context the model was trained with (`{arch}.context_length`; null when the file does not say).
+    context_train: Option<u32>,
     vocab: u32,
     layers: u32,
     weight_bytes: u64,

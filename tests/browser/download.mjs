@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHandler, sendFile, validators } from '../../scripts/serve.mjs';
@@ -64,9 +65,27 @@ const serve = createHandler();
 function handler(req, res) {
   const path = new URL(req.url, 'http://localhost').pathname;
   if (path === '/download-test.html') return res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(PAGE);
-  if (!path.startsWith('/dl/')) return serve(req, res);
+  if (!path.startsWith('/dl/')) {
+    // The package's CSP (scripts/serve.mjs) lets the worker connect to its own
+    // origin and https: only; here it may reach the second origin too.
+    const writeHead = res.writeHead.bind(res);
+    res.writeHead = (status, headers, ...rest) => {
+      const csp = headers?.['Content-Security-Policy'];
+      if (csp) headers = { ...headers, 'Content-Security-Policy': csp.replace("connect-src 'self'", `connect-src 'self' ${OTHER_ORIGIN}`) };
+      return writeHead(status, headers, ...rest);
+    };
+    return serve(req, res);
+  }
   const rec = { method: req.method, path, range: req.headers.range ?? null, ifRange: req.headers['if-range'] ?? null, status: null, sent: 0, cut: null };
   log.push(rec);
+  // Another origin (requests to OTHER_ORIGIN from the page):
+  // CORS that allows the resume's headers and exposes ETag, not Content-Range.
+  const cors = req.headers.origin && new URL(req.headers.origin).host !== req.headers.host
+    ? { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'ETag' } : null;
+  if (cors && req.method === 'OPTIONS') {
+    rec.status = 204;
+    return res.writeHead(204, { ...cors, 'Access-Control-Allow-Headers': 'Range, If-Range', 'Access-Control-Allow-Methods': 'GET, HEAD' }).end();
+  }
   if (down.has(path)) {
     rec.status = 'refused';
     return req.socket.destroy();
@@ -76,6 +95,7 @@ function handler(req, res) {
   const writeHead = res.writeHead.bind(res);
   res.writeHead = (status, headers, ...rest) => {
     rec.status = status;
+    if (cors) headers = { ...headers, ...cors };
     if (status === 206 && fault?.capRange !== undefined) {
       const [, first, size] = /^bytes (\d+)-\d+\/(\d+)$/.exec(headers['Content-Range']);
       const last = Number(first) + fault.capRange - 1;
@@ -123,6 +143,10 @@ function handler(req, res) {
 }
 
 const h = await start({ handler });
+// The same files from another origin (another port): the page's requests there are cross-origin.
+const otherServer = createServer(handler);
+await new Promise((resolve) => otherServer.listen(0, '127.0.0.1', resolve));
+const OTHER_ORIGIN = `http://127.0.0.1:${otherServer.address().port}`;
 const check = (name, fn) => (only && !only.test(name) ? null : h.check(name, fn));
 const context = await h.browser.newContext();
 
@@ -360,6 +384,36 @@ await check('a server that caps a range: the 206 ends before the file does, and 
   assert.deepEqual([s.complete, s.part], [{ size: SIZE, sha256: TINY_SHA }, null], 'the cached copy is byte for byte the file');
 });
 
+await check('another origin that hides Content-Range (CORS exposes ETag only): the resume\'s 206 of exactly the bytes asked is taken as the rest', async () => {
+  const path = '/dl/c7/tiny.gguf';
+  faults.set(path, [{ drop: DROP }]);
+  const r = await load(page, OTHER_ORIGIN + path);
+  assert.ok(r.ok, JSON.stringify(r));
+  const reqs = requests(path).filter((q) => q.method === 'GET');
+  assert.deepEqual(reqs.map((q) => [q.range, q.ifRange, q.status, q.sent]), [
+    [null, null, 200, DROP],
+    [`bytes=${DROP}-`, ETAG, 206, SIZE - DROP],
+  ]);
+  assert.equal(r.download_retries, 1);
+  assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true });
+  assert.deepEqual(r.ids, plain);
+});
+
+await check('a server that ignores Range and keeps dropping: after 3 whole-file resumes the load fails with download_failed saying so', async () => {
+  const path = '/dl/c8/tiny.gguf';
+  const step = 100_000;
+  faults.set(path, [{ drop: DROP }, ...[1, 2, 3].map((k) => ({ ignoreRange: true, drop: DROP + k * step })), { ignoreRange: true, stall: 1 }]);
+  const r = await load(page, path);
+  const reqs = requests(path);
+  assert.deepEqual(reqs.map((q) => [q.range, q.status]), [
+    [null, 200], [`bytes=${DROP}-`, 200], [`bytes=${DROP + step}-`, 200], [`bytes=${DROP + 2 * step}-`, 200], [`bytes=${DROP + 3 * step}-`, 200],
+  ]);
+  console.log(`  ${r.code}: ${r.message}`);
+  assert.equal(r.code, 'download_failed');
+  assert.match(r.message, /ignores Range: 3 resumes each fetched the whole file again, and the connection dropped after byte 1000000;/);
+  assert.equal(r.details.changed, undefined);
+});
+
 await check('a server that answers a resume with a wrong Content-Range (off by one, or none) of the same file: download_failed saying what it sent, not "changed"; nothing is kept', async () => {
   for (const [name, contentRange, says] of [
     ['off by one', `bytes ${DROP + 1}-${SIZE - 1}/${SIZE}`, `with Content-Range 'bytes ${DROP + 1}-${SIZE - 1}/${SIZE}', which does not start at byte ${DROP}`],
@@ -529,4 +583,6 @@ await check('two tabs, one download: the second tab loads without a copy and say
 
 await page.evaluate(() => tabllm.deleteCachedModels());
 for (const s of stalled) s.destroy();
+otherServer.closeAllConnections();
+otherServer.close();
 await h.done();
