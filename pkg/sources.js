@@ -64,21 +64,31 @@ const tee = (writer) => new TransformStream({
   },
 });
 
-/** Drops the first `n` bytes of a stream as they pass (none is kept), then passes the rest. */
 /** Most resumes of one part that a server ignoring Range may answer with the
  * whole file (each fetches the file again from byte 0) before the load fails. */
 const MAX_WHOLE_REFETCHES = 3;
 
-const skip = (n) => new TransformStream({
-  transform(chunk, controller) {
-    if (n >= chunk.byteLength) {
-      n -= chunk.byteLength;
-      return;
-    }
-    controller.enqueue(n ? chunk.subarray(n) : chunk);
-    n = 0;
-  },
-});
+/** Drops the first `n` bytes of a stream as they pass (none is kept), then
+ * passes the rest. `onSkip(skipped, n)` follows the drop: after each chunk
+ * dropped whole, and once with skipped = n when the last of them is gone. */
+const skip = (n, onSkip) => {
+  let skipped = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      const left = n - skipped;
+      if (left >= chunk.byteLength) {
+        skipped += chunk.byteLength;
+        onSkip?.(skipped, n);
+        return;
+      }
+      if (left) {
+        skipped = n;
+        onSkip?.(n, n);
+      }
+      controller.enqueue(left ? chunk.subarray(left) : chunk);
+    },
+  });
+};
 
 const fileSource = (blob) => ({
   stream: blob.stream(), size: blob.size, origin: 'file', validated: null, resumedBytes: 0, retries: 0, notice: null,
@@ -98,7 +108,8 @@ const fileSource = (blob) => ({
  * - `resume(at)` (downloads): a stream of the part from byte `at` on, of the
  *   same version of the file: a Range request, or, from a server that ignores
  *   Range, its 200 with the file's first `at` bytes skipped as they stream
- *   (when its ETag / Last-Modified / Content-Length show the file begun).
+ *   (when its ETag / Last-Modified / Content-Length show the file begun),
+ *   reported to `onSkip(skipped, toSkip)` (bytes) as they are dropped.
  *   Throws `download_failed` (`details.changed` when the server's file is not
  *   the one begun; `details.badRange` for a 206 of other bytes than asked) or `aborted`.
  * - `commit()` stores a finished download (resolves to `{ error }` when it was
@@ -108,7 +119,7 @@ const fileSource = (blob) => ({
  *   otherwise (a bad model, a file that changed, a server that answers a
  *   resume with other bytes than asked, a failed commit).
  */
-export async function openPart(part, { cache, signal, testFaults = {} }) {
+export async function openPart(part, { cache, signal, testFaults = {}, onSkip }) {
   if (part instanceof Blob) return fileSource(part);
   const dir = cache ? await cacheDir() : null;
   const key = dir ? await cacheKey(part) : null;
@@ -233,7 +244,7 @@ export async function openPart(part, { cache, signal, testFaults = {} }) {
       // its first `at` bytes, loaded already, are dropped here, so the load
       // (and its progress, which counts the bytes this stream gives) sees
       // each byte of the file once; the bytes received twice are not counted.
-      const body = r.partial ? r.response.body : r.response.body.pipeThrough(skip(at), { signal });
+      const body = r.partial ? r.response.body : r.response.body.pipeThrough(skip(at, onSkip), { signal });
       return body.pipeThrough(tee(writer), { signal });
     },
     commit: async () => {

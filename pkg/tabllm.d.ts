@@ -27,6 +27,12 @@ export interface LoadProgress {
   parts: number;
   /** True when every byte came from browser storage (no download). */
   from_cache: boolean;
+  /** While a resumed download drops bytes it has loaded already (a server
+   * that ignores Range answers the resume with the whole file again, from
+   * byte 0): how many it has dropped and how many it must (bytes), while
+   * `bytes_loaded` stands still. Posted when the drop begins, every ~50 ms
+   * during it and when it ends (`bytes_skipped === bytes_to_skip`); null otherwise. */
+  resume_skip: { bytes_skipped: number; bytes_to_skip: number } | null;
   /** The engine's wasm memory now, in bytes. It only grows, so the last event's
    * value is the load's peak: the weights stream through a few chunks at a
    * time (tests/browser/big-model.mjs holds a 4.9 GB model's load under 64 MiB). */

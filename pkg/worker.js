@@ -208,11 +208,31 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
         e.next_part();
         lastPost = 0; // report each part's start
       }
-      const src = await openPart(parts[i], { cache, signal, testFaults });
+      const partStart = loaded;
+      let src = null;
+      // Posts this part's progress; `resumeSkip` while a resume drops bytes
+      // loaded already (LoadProgress.resume_skip).
+      const report = (resumeSkip = null) => {
+        lastPost = performance.now();
+        const p = JSON.parse(e.progress());
+        // This part's size: as the source announced it, else as its GGUF header says.
+        const partTotal = src.size ?? (p.bytes_total === null ? null : p.bytes_total - partStart);
+        const fraction = partTotal ? (i + Math.min(1, (loaded - partStart) / partTotal)) / parts.length : null;
+        const total = knownTotal ?? (parts.length === 1 ? partTotal : null);
+        post({ type: 'progress', progress: progress(src.origin, loaded, total, fraction, p, started, i + 1, parts.length, fromCache, resumeSkip) });
+      };
+      // A server that ignores Range sends the whole file again on a resume:
+      // the bytes loaded already stream past and bytes_loaded stands still,
+      // so these events say why (the first and last of each drop always).
+      let skipping = false;
+      const onSkip = (skipped, toSkip) => {
+        if (!skipping || skipped === toSkip || performance.now() - lastPost > 50) report({ bytes_skipped: skipped, bytes_to_skip: toSkip });
+        skipping = skipped !== toSkip;
+      };
+      src = await openPart(parts[i], { cache, signal, testFaults, onSkip });
       opened.push(src);
       throwIfAborted(signal);
       fromCache &&= src.origin === 'cache';
-      const partStart = loaded;
       reader = src.stream.getReader();
       let failures = 0; // in a row, without a byte between them
       for (;;) {
@@ -261,16 +281,7 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
         // The model's bytes handed to the engine, each once: bytes a resume
         // skipped (a server that ignores Range) or a dropped connection lost are not counted.
         loaded += chunk.value.byteLength;
-        const now = performance.now();
-        if (now - lastPost > 50) {
-          lastPost = now;
-          const p = JSON.parse(e.progress());
-          // This part's size: as the source announced it, else as its GGUF header says.
-          const partTotal = src.size ?? (p.bytes_total === null ? null : p.bytes_total - partStart);
-          const fraction = partTotal ? (i + Math.min(1, (loaded - partStart) / partTotal)) / parts.length : null;
-          const total = knownTotal ?? (parts.length === 1 ? partTotal : null);
-          post({ type: 'progress', progress: progress(src.origin, loaded, total, fraction, p, started, i + 1, parts.length, fromCache) });
-        }
+        if (performance.now() - lastPost > 50) report();
       }
     }
     e.finish();
@@ -321,7 +332,7 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
   };
 }
 
-function progress(phase, loaded, total, fraction, p, started, part, parts, fromCache) {
+function progress(phase, loaded, total, fraction, p, started, part, parts, fromCache, resumeSkip = null) {
   const seconds = (performance.now() - started) / 1000;
   return {
     phase,
@@ -335,6 +346,7 @@ function progress(phase, loaded, total, fraction, p, started, part, parts, fromC
     part,
     parts,
     from_cache: fromCache && phase !== 'device',
+    resume_skip: resumeSkip,
     wasm_memory_bytes: wasmMemoryBytes(),
   };
 }

@@ -84,6 +84,8 @@ function showProgress(p) {
   else if (p.bytes_loaded) line += ` — ${mb(p.bytes_loaded)} MB`;
   if (p.bytes_per_second > 0 && p.phase !== 'device') line += `, ${mb(p.bytes_per_second)} MB/s`;
   if (p.phase === 'cache' && p.from_cache) line += ', no download';
+  // The server restarted the file from its first byte: say why the bar waits.
+  if (p.resume_skip) line += ` — the server sent the file again from its start: passing over the ${mb(p.resume_skip.bytes_to_skip)} MB already loaded (${mb(p.resume_skip.bytes_skipped)} MB so far)`;
   $('status').textContent = `${line}…`;
   $('bar-text').textContent = percent;
 }

@@ -168,8 +168,13 @@ const begin = (p, path, opts = {}) => p.evaluate(({ path, opts, prompt }) => {
   window.controller = new AbortController();
   window.pending = (async () => {
     const seen = [];
+    const skips = []; // each event's resume_skip, with the bytes_loaded it came with
     try {
-      const engine = await tabllm.createEngine({ model: path, context: 128, signal: window.controller.signal, onProgress: (p) => seen.push(p.bytes_loaded), ...opts });
+      const onProgress = (p) => {
+        seen.push(p.bytes_loaded);
+        if (p.resume_skip !== null) skips.push({ ...p.resume_skip, bytes_loaded: p.bytes_loaded });
+      };
+      const engine = await tabllm.createEngine({ model: path, context: 128, signal: window.controller.signal, onProgress, ...opts });
       const out = await engine.completions.create({ prompt, temperature: 0, max_tokens: 4 });
       await engine.unload();
       const i = engine.info;
@@ -177,6 +182,7 @@ const begin = (p, path, opts = {}) => p.evaluate(({ path, opts, prompt }) => {
         ok: true, ids: out.timings.completion_ids, name: i.name, from_cache: i.from_cache, cache_validated: i.cache_validated,
         cache_error: i.cache_error, download_resumed_bytes: i.download_resumed_bytes, download_retries: i.download_retries,
         progress: { last: seen.at(-1), max: Math.max(...seen), monotonic: seen.every((b, k) => k === 0 || b >= seen[k - 1]) },
+        skips,
       };
     } catch (e) {
       return { ok: false, code: e.code, message: e.message, details: e.details };
@@ -359,6 +365,14 @@ await check('a server that ignores Range: the resume gets a 200 of the same file
   console.log(`  ${sent(reqs)} body bytes sent for a ${SIZE}-byte file (the first ${DROP} twice)`);
   assert.equal(r.download_retries, 1);
   assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true }, 'progress counts each byte of the file once, not the bytes skipped');
+  // Meanwhile the events say why bytes_loaded stands still: the drop of the
+  // DROP bytes loaded already, from its first chunk to its end.
+  console.log(`  resume_skip events: ${r.skips.map((k) => k.bytes_skipped).join(', ')} of ${DROP}`);
+  assert.ok(r.skips.length >= 2, JSON.stringify(r.skips));
+  assert.ok(r.skips.every((k) => k.bytes_to_skip === DROP && k.bytes_loaded === DROP), JSON.stringify(r.skips));
+  assert.ok(r.skips[0].bytes_skipped > 0 && r.skips[0].bytes_skipped < DROP, 'the first event comes with the first chunk dropped');
+  assert.equal(r.skips.at(-1).bytes_skipped, DROP, 'the last says the drop is over');
+  assert.ok(r.skips.every((k, j) => j === 0 || k.bytes_skipped > r.skips[j - 1].bytes_skipped), 'bytes_skipped grows');
   assert.equal(r.cache_error, null);
   assert.deepEqual(r.ids, plain);
   const s = await stored(page, path);
