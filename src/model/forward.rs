@@ -359,15 +359,27 @@ pub struct PendingStep {
 impl GpuForward {
     /// Native diagnostics: runs one step with every op in its own submission,
     /// waiting for each, and returns wall time per kernel family (op name with
-    /// the layer prefix removed), largest first.
+    /// the layer prefix removed), largest first. The step runs once untimed
+    /// first: a driver may compile a pipeline at its first dispatch (lavapipe
+    /// JIT-compiles there; the sampler, which greedy tests never run, took
+    /// 2.4 s that way on a cold shader cache), which is not the kernel's time.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn profile_step(&self, ids: &[u32], pos0: u32) -> Result<Vec<(String, f64)>, ModelError> {
         let n = ids.len() as u32;
         self.ctx.queue.write_buffer(&self.state.ids, 0, bytemuck::cast_slice(ids));
         let s = Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 };
         self.ctx.queue.write_buffer(&self.state.step, 0, bytemuck::bytes_of(&s));
+        let ops = || self.body(n).iter().chain(&self.head).chain([&self.argmax, &self.sample]);
+        let wait = || self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| crate::gpu::GpuError::Readback(e.to_string()));
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            ops().for_each(|op| op.encode(&mut pass, &s));
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        wait()?;
         let mut by_kind: HashMap<String, f64> = HashMap::new();
-        for op in self.body(n).iter().chain(&self.head).chain([&self.argmax, &self.sample]) {
+        for op in ops() {
             let t = web_time::Instant::now();
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             {
@@ -375,7 +387,7 @@ impl GpuForward {
                 op.encode(&mut pass, &s);
             }
             self.ctx.queue.submit([enc.finish()]);
-            self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| crate::gpu::GpuError::Readback(e.to_string()))?;
+            wait()?;
             let kind = op.name.rsplit('.').find(|p| *p != "weight").unwrap_or(&op.name).to_string();
             *by_kind.entry(kind).or_default() += t.elapsed().as_secs_f64();
         }
