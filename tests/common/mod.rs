@@ -49,6 +49,31 @@ pub fn prefill_contexts() -> Vec<GpuContext> {
     v
 }
 
+/// One context per matvec variant a device runs, each forced, on each
+/// precision the adapter offers: one invocation per row (CPU adapters), lanes
+/// reduced in workgroup memory (GPUs without `subgroups`), lanes reduced with
+/// subgroup shuffles (GPUs with them), for kernels built on
+/// `common/matvec_core.wgsl`. Lavapipe has `subgroups`; an adapter without it
+/// fails here rather than skip the variant.
+pub fn matvec_contexts() -> Vec<GpuContext> {
+    let mut v = Vec::new();
+    for force_f32 in [true, false] {
+        let own = GpuContext::new_blocking(&DeviceOptions { force_f32, ..Default::default() }).expect("GPU adapter");
+        if !force_f32 && own.precision != Precision::F16 {
+            eprintln!("note: adapter has no shader-f16; f16 path not exercised");
+            break;
+        }
+        let min_subgroup = own.adapter_info.subgroup_min_size;
+        for matvec in [MatvecVariant::ThreadPerRow, MatvecVariant::SharedLanes { lanes: 16 }, MatvecVariant::SubgroupLanes { lanes: min_subgroup.min(16) }] {
+            let ctx = GpuContext::new_blocking(&DeviceOptions { force_f32, matvec: Some(matvec), ..Default::default() })
+                .unwrap_or_else(|e| panic!("forcing {matvec:?}: {e}"));
+            assert_eq!(ctx.matvec, matvec);
+            v.push(ctx);
+        }
+    }
+    v
+}
+
 /// A device and model set-up a test runs under.
 pub struct Config {
     pub ctx: GpuContext,

@@ -1,0 +1,486 @@
+//! The fused layer kernels against a CPU reference written here from their
+//! definitions, on seeded random inputs:
+//!
+//! - `kernels::attn_qkv`: RMSNorm(x) * attn_norm, the packed q|k|v
+//!   dequantize-matvec, + bias, RMSNorm per head (QK norm), RoPE on q and k;
+//!   q into `q`, k and v into the KV cache at slot (pos0 + t) % n_cache.
+//! - `kernels::ffn_gate_up`: RMSNorm(x) * ffn_norm, the packed gate|up
+//!   dequantize-matvec, y = act(gate) * up.
+//!
+//! Weights are decoded by `quant::dequantize_to_vec` (itself checked against
+//! Python's `gguf` in quant_dequant.rs); everything after that is f64 here.
+//! Each case runs under every matvec variant a device runs, forced in turn,
+//! on both precision paths (`common::matvec_contexts`), for a step of several
+//! tokens (two token groups, the second partial), a decode step and a short
+//! step, at positions past the end of a small ring cache. With one
+//! invocation per row (CPU adapters) the decode step reads x, and the FFN's
+//! norm weight, through the uniform window the model's activation buffers
+//! allow, and again from plain storage buffers (the path when a token is
+//! wider than the window).
+
+mod common;
+use common::*;
+use half::f16;
+use tabllm::gpu::{self, GpuContext, GpuTensor, MatvecVariant, PackedTensors, PackedVectors, Precision, Step};
+use tabllm::kernels::{self, GateActivation, QkvShape, QkvVectors, RopeLayout};
+use tabllm::quant::{self, testing, GgmlType};
+
+/// The v rows (projection + bias, no transcendentals) on the f32 path: f32
+/// weights dequantized exactly, sums in another order than the reference's
+/// f64 (as `TOL_MATVEC` in kernels_quant.rs; lavapipe: 2e-6 worst).
+const TOL_MATVEC: f32 = 2e-5;
+/// q and k after RoPE: the GPU's f32 pow/sin/cos of angles up to ~30 rad
+/// (positions up to 29) against f64 libm (as `TOL_TRANSCENDENTAL` in
+/// kernels_basic.rs; lavapipe: 1.1e-5 worst, GPUs' sin/cos are coarser).
+const TOL_ROPE: f32 = 2e-4;
+/// The f16 path stores k and v in an f16 cache: rounding to an 11-bit
+/// significand alone is up to 2^-11 ≈ 4.9e-4 relative (lavapipe: 4.5e-4
+/// worst), on top of TOL_ROPE.
+const TOL_KV_F16: f32 = 1e-3;
+/// act(gate) * up: the GPU's f32 exp/tanh against f64 libm, on products up
+/// to ~100 (as `TOL_TRANSCENDENTAL` in kernels_basic.rs; lavapipe: 5e-6 worst).
+const TOL_ACT: f32 = 2e-4;
+
+/// The model dimension: a whole number of 256-weight K-quant blocks.
+const DIM: usize = 256;
+/// Cache slots: every step below is at positions past the ring's end.
+const N_CACHE: u32 = 16;
+/// Rows of x, q and y allocated, as the model's `max_batch`.
+const MAX_BATCH: usize = 16;
+/// (pos0, n_tokens) of the steps each case runs in order, on one cache:
+/// 11 tokens are two groups of `TOKENS_PER_GROUP` (8), the second partial,
+/// and wrap around the ring (slots 13, 14, 15, 0..7); then a decode step
+/// (slot 8); then 5 tokens overwriting slots 9..13.
+const STEPS: [(u32, u32); 3] = [(13, 11), (24, 1), (25, 5)];
+const EPS: f32 = 1e-5;
+
+/// How x (and the FFN's norm weight) are allocated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum XBuf {
+    /// `gpu::activation_buffer`, as the model's: one-invocation-per-row
+    /// decode reads it as a uniform window.
+    Activation,
+    /// A plain storage buffer: decode reads it from storage.
+    Storage,
+}
+
+fn x_kinds(ctx: &GpuContext) -> Vec<XBuf> {
+    // Only one invocation per row has a uniform-window decode variant.
+    if ctx.matvec == MatvecVariant::ThreadPerRow {
+        vec![XBuf::Activation, XBuf::Storage]
+    } else {
+        vec![XBuf::Activation]
+    }
+}
+
+fn f32_buffer(ctx: &GpuContext, kind: XBuf, data: &[f32]) -> wgpu::Buffer {
+    match kind {
+        XBuf::Activation => buffer_f32(ctx, data),
+        XBuf::Storage => buffer_bytes(ctx, bytemuck::cast_slice(data)),
+    }
+}
+
+/// A weight tensor: its GGUF bytes and the reference's decoding of them.
+struct Weight {
+    ty: GgmlType,
+    rows: usize,
+    bytes: Vec<u8>,
+    values: Vec<f32>, // (rows, DIM)
+}
+
+fn weight(ty: GgmlType, rows: usize, seed: u64) -> Weight {
+    let bytes = testing::random_tensor(ty, rows * DIM, seed);
+    let values = quant::dequantize_to_vec(ty, &bytes).unwrap();
+    Weight { ty, rows, bytes, values }
+}
+
+/// The tensors streamed into one buffer at the offsets the loader uses
+/// (`GpuTensor::segment_of`, `PackedTensors::from_segments`).
+fn pack_weights(ctx: &GpuContext, label: &str, ws: &[&Weight]) -> PackedTensors {
+    let sizes: Vec<u64> = ws.iter().map(|w| w.bytes.len() as u64).collect();
+    let (offsets, total) = PackedTensors::layout(&sizes, u64::MAX).unwrap();
+    let buffer = gpu::storage_buffer(ctx, label, total);
+    let tensors = ws
+        .iter()
+        .zip(offsets)
+        .enumerate()
+        .map(|(i, (w, offset))| {
+            let mut t = GpuTensor::segment_of(&buffer, offset, &format!("{label}.{i}"), w.ty, &[DIM as u64, w.rows as u64], w.bytes.len() as u64);
+            t.write_next(&ctx.queue, &w.bytes);
+            assert!(t.is_complete());
+            t
+        })
+        .collect();
+    PackedTensors::from_segments(tensors).unwrap_or_else(|_| panic!("{label}: segments should be in place"))
+}
+
+/// F32 vectors packed in this order, as the loader packs a layer's (`PackedVectors::pack`).
+fn pack_vectors(ctx: &GpuContext, vs: &[(&str, &[f32])]) -> PackedVectors {
+    let tensors: Vec<GpuTensor> = vs
+        .iter()
+        .map(|(name, data)| {
+            let bytes: &[u8] = bytemuck::cast_slice(data);
+            let mut t = GpuTensor::allocate(ctx, name, GgmlType::F32, &[data.len() as u64], bytes.len() as u64).unwrap();
+            t.write_next(&ctx.queue, bytes);
+            t
+        })
+        .collect();
+    PackedVectors::pack(ctx, "vectors", &tensors.iter().collect::<Vec<_>>()).unwrap()
+}
+
+/// A KV cache holding `data`, in the element type of the context's precision.
+fn cache_buffer(ctx: &GpuContext, data: &[f32]) -> wgpu::Buffer {
+    match ctx.precision {
+        Precision::F16 => buffer_bytes(ctx, bytemuck::cast_slice(&data.iter().map(|&v| f16::from_f32(v)).collect::<Vec<_>>())),
+        Precision::F32 => buffer_bytes(ctx, bytemuck::cast_slice(data)),
+    }
+}
+
+fn read_cache(ctx: &GpuContext, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    match ctx.precision {
+        Precision::F16 => {
+            let bytes = pollster::block_on(gpu::read_buffer(ctx, buf, (n * 2) as u64)).expect("readback");
+            bytes[..n * 2].chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+        }
+        Precision::F32 => read_f32(ctx, buf, n),
+    }
+}
+
+/// Cache contents no step writes, exactly representable in the cache's element type.
+fn cache_sentinel(ctx: &GpuContext, n: usize, seed: u64) -> Vec<f32> {
+    let v = Rng::new(seed).vec(n, 50.0);
+    match ctx.precision {
+        Precision::F16 => v.iter().map(|&x| f16::from_f32(x).to_f32()).collect(),
+        Precision::F32 => v,
+    }
+}
+
+/// RMSNorm(x) * g.
+fn norm_cpu(x: &[f32], g: &[f32], eps: f32) -> Vec<f64> {
+    let ms = x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / x.len() as f64;
+    let inv = 1.0 / (ms + eps as f64).sqrt();
+    x.iter().zip(g).map(|(&v, &g)| v as f64 * inv * g as f64).collect()
+}
+
+/// W xn for the decoded rows of W (rows, DIM).
+fn matvec_cpu(w: &Weight, xn: &[f64]) -> Vec<f64> {
+    w.values.chunks_exact(DIM).map(|row| row.iter().zip(xn).map(|(&a, b)| a as f64 * b).sum()).collect()
+}
+
+fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// The name of the case and the device, for failure messages.
+fn device_label(ctx: &GpuContext, x: XBuf) -> String {
+    format!("{} {:?} x {x:?}", label(ctx), ctx.matvec)
+}
+
+// ---------------------------------------------------------------- attn_qkv
+
+/// One attention input configuration.
+#[derive(Clone, Copy, Debug)]
+struct QkvCase {
+    name: &'static str,
+    types: [GgmlType; 3],
+    n_heads: u32,
+    n_kv_heads: u32,
+    head_dim: u32,
+    n_rot: u32,
+    layout: RopeLayout,
+    freq_base: f32,
+    freq_scale: f32,
+    bias: bool,
+    qk_norm: bool,
+    rope_factors: bool,
+    /// Pack attn_norm after the other vectors (its f32 index is not 0).
+    norm_last: bool,
+}
+
+/// All grouped-query (n_heads != n_kv_heads). Between them: both RoPE
+/// layouts, each with all and with part of the head rotated; with and
+/// without bias, QK norm, frequency factors, linear scaling; a single
+/// format with block minimums (Q4_1), Q8_0, Q4_K_M's mix (Q4_K, Q4_K,
+/// Q6_K), three different formats; head dims 64, 256 (the largest, more
+/// rotated pairs than invocations) and 80 (not a multiple of the rows a
+/// workgroup computes at once).
+const QKV_CASES: [QkvCase; 4] = [
+    QkvCase {
+        name: "llama3.1-like: Q4_1, normal RoPE over 48 of 64, frequency factors",
+        types: [GgmlType::Q4_1; 3],
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 64,
+        n_rot: 48,
+        layout: RopeLayout::Normal,
+        freq_base: 500000.0,
+        freq_scale: 1.0,
+        bias: false,
+        qk_norm: false,
+        rope_factors: true,
+        norm_last: false,
+    },
+    QkvCase {
+        name: "qwen2-like: Q8_0, bias, normal RoPE, linear scaling 1/4",
+        types: [GgmlType::Q8_0; 3],
+        n_heads: 6,
+        n_kv_heads: 2,
+        head_dim: 64,
+        n_rot: 64,
+        layout: RopeLayout::Normal,
+        freq_base: 1000000.0,
+        freq_scale: 0.25,
+        bias: true,
+        qk_norm: false,
+        rope_factors: false,
+        norm_last: false,
+    },
+    QkvCase {
+        name: "gemma3-1b-like: Q4_K, Q4_K, Q6_K, QK norm, NeoX RoPE, head_dim 256",
+        types: [GgmlType::Q4K, GgmlType::Q4K, GgmlType::Q6K],
+        n_heads: 4,
+        n_kv_heads: 1,
+        head_dim: 256,
+        n_rot: 256,
+        layout: RopeLayout::Neox,
+        freq_base: 1000000.0,
+        freq_scale: 1.0,
+        bias: false,
+        qk_norm: true,
+        rope_factors: false,
+        norm_last: false,
+    },
+    QkvCase {
+        name: "everything: Q5_1, Q8_0, Q4_0, bias, QK norm, NeoX RoPE over 32 of 80, factors, scaling 1/2",
+        types: [GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4_0],
+        n_heads: 6,
+        n_kv_heads: 2,
+        head_dim: 80,
+        n_rot: 32,
+        layout: RopeLayout::Neox,
+        freq_base: 10000.0,
+        freq_scale: 0.5,
+        bias: true,
+        qk_norm: true,
+        rope_factors: true,
+        norm_last: true,
+    },
+];
+
+/// The f32 vectors of a layer's attention input.
+struct QkvVecs {
+    attn_norm: Vec<f32>,
+    bias: Option<[Vec<f32>; 3]>,
+    qk_norm: Option<[Vec<f32>; 2]>,
+    factors: Option<Vec<f32>>,
+}
+
+/// Rotates the first n_rot dimensions of one head at position `pos`:
+/// pair i, (2i, 2i+1) or NeoX (i, i + n_rot/2), by
+/// pos * freq_scale * freq_base^(-2i/n_rot) / factors[i].
+fn rope_cpu(head: &mut [f64], pos: u32, c: &QkvCase, factors: Option<&[f32]>) {
+    let half = c.n_rot as usize / 2;
+    for i in 0..half {
+        let theta = pos as f64 * c.freq_scale as f64 * (c.freq_base as f64).powf(-2.0 * i as f64 / c.n_rot as f64) / factors.map_or(1.0, |f| f[i] as f64);
+        let (a, b) = match c.layout {
+            RopeLayout::Normal => (2 * i, 2 * i + 1),
+            RopeLayout::Neox => (i, i + half),
+        };
+        let (x0, x1) = (head[a], head[b]);
+        head[a] = x0 * theta.cos() - x1 * theta.sin();
+        head[b] = x0 * theta.sin() + x1 * theta.cos();
+    }
+}
+
+/// q, k, v of one token at position `pos`, from the definitions.
+fn qkv_cpu(c: &QkvCase, w: &[Weight; 3], v: &QkvVecs, x: &[f32], pos: u32) -> [Vec<f64>; 3] {
+    let hd = c.head_dim as usize;
+    let xn = norm_cpu(x, &v.attn_norm, EPS);
+    let mut out: [Vec<f64>; 3] = std::array::from_fn(|s| matvec_cpu(&w[s], &xn));
+    for (s, y) in out.iter_mut().enumerate() {
+        if let Some(b) = &v.bias {
+            y.iter_mut().zip(&b[s]).for_each(|(y, &b)| *y += b as f64);
+        }
+        if s == 2 {
+            continue; // v: no norm, no rotation
+        }
+        for head in y.chunks_exact_mut(hd) {
+            if let Some(g) = &v.qk_norm {
+                let ms = head.iter().map(|x| x * x).sum::<f64>() / hd as f64;
+                let inv = 1.0 / (ms + EPS as f64).sqrt();
+                head.iter_mut().zip(&g[s]).for_each(|(x, &g)| *x *= inv * g as f64);
+            }
+            rope_cpu(head, pos, c, v.factors.as_deref());
+        }
+    }
+    out
+}
+
+fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
+    let what = format!("attn_qkv [{}] {}", c.name, device_label(ctx, xk));
+    let (hd, q_dim, kv_dim) = (c.head_dim as usize, (c.n_heads * c.head_dim) as usize, (c.n_kv_heads * c.head_dim) as usize);
+    let w: [Weight; 3] = std::array::from_fn(|s| weight(c.types[s], [q_dim, kv_dim, kv_dim][s], seed + s as u64));
+    let packed = pack_weights(ctx, "attn_qkv", &[&w[0], &w[1], &w[2]]);
+    let mut rng = Rng::new(seed + 10);
+    let vecs = QkvVecs {
+        attn_norm: rng.vec(DIM, 1.5),
+        bias: c.bias.then(|| [rng.vec(q_dim, 1.0), rng.vec(kv_dim, 1.0), rng.vec(kv_dim, 1.0)]),
+        qk_norm: c.qk_norm.then(|| [rng.vec(hd, 2.0), rng.vec(hd, 2.0)]),
+        // As Llama 3.1 writes them: 1 for high frequencies, up to 8 for low ones.
+        factors: c.rope_factors.then(|| {
+            let n = c.n_rot as usize / 2;
+            (0..n).map(|i| 1.0 + 7.0 * (i as f32 / (n - 1) as f32).powi(2)).collect()
+        }),
+    };
+    let mut list: Vec<(&str, &[f32])> = Vec::new();
+    if let Some([bq, bk, bv]) = &vecs.bias {
+        list.extend([("bq", &bq[..]), ("bk", &bk[..]), ("bv", &bv[..])]);
+    }
+    if let Some([nq, nk]) = &vecs.qk_norm {
+        list.extend([("q_norm", &nq[..]), ("k_norm", &nk[..])]);
+    }
+    if let Some(f) = &vecs.factors {
+        list.push(("rope_freqs", &f[..]));
+    }
+    list.insert(if c.norm_last { list.len() } else { 0 }, ("attn_norm", &vecs.attn_norm[..]));
+    let pv = pack_vectors(ctx, &list);
+    let at = |name: &str| pv.offset(name).unwrap();
+    let vectors = QkvVectors {
+        attn_norm: at("attn_norm"),
+        bias: c.bias.then(|| [at("bq"), at("bk"), at("bv")]),
+        qk_norm: c.qk_norm.then(|| [at("q_norm"), at("k_norm")]),
+        rope_factors: c.rope_factors.then(|| at("rope_freqs")),
+    };
+    assert_eq!(vectors.attn_norm != 0, c.norm_last, "{what}: attn_norm's place in the packed vectors");
+    let shape = QkvShape {
+        dim: DIM as u32,
+        n_heads: c.n_heads,
+        n_kv_heads: c.n_kv_heads,
+        head_dim: c.head_dim,
+        n_rot: c.n_rot,
+        layout: c.layout,
+        freq_base: c.freq_base,
+        freq_scale: c.freq_scale,
+        eps: EPS,
+    };
+    let step = step_buffer(ctx, 0, 1);
+    let xb = f32_buffer(ctx, xk, &vec![0.0; MAX_BATCH * DIM]);
+    let qb = buffer_f32(ctx, &vec![0.0; MAX_BATCH * q_dim]);
+    let cache_n = N_CACHE as usize * kv_dim;
+    // What each cache should hold; starts with values no step writes.
+    let mut cache = [cache_sentinel(ctx, cache_n, seed + 20), cache_sentinel(ctx, cache_n, seed + 21)];
+    let caches = [cache_buffer(ctx, &cache[0]), cache_buffer(ctx, &cache[1])];
+    // Built once and replayed for every step, as the model does.
+    let op = kernels::attn_qkv(ctx, &step, "attn_qkv", &packed, &xb, &pv, vectors, shape, &qb, &caches[0], &caches[1], N_CACHE).unwrap();
+    let cache_tol = if ctx.has_f16() { TOL_KV_F16 } else { TOL_ROPE };
+    for (pos0, n) in STEPS {
+        let x = rng.vec(n as usize * DIM, 3.0);
+        ctx.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+        set_step(ctx, &step, pos0, n);
+        run_step(ctx, std::slice::from_ref(&op), &Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 });
+        let got_q = read_f32(ctx, &qb, n as usize * q_dim);
+        let got = [read_cache(ctx, &caches[0], cache_n), read_cache(ctx, &caches[1], cache_n)];
+        let mut written = vec![false; N_CACHE as usize];
+        for t in 0..n as usize {
+            let pos = pos0 + t as u32;
+            let here = format!("{what} step ({pos0}, {n}) token {t} pos {pos}");
+            let [q, k, v] = qkv_cpu(c, &w, &vecs, &x[t * DIM..][..DIM], pos);
+            assert_close(&format!("{here}: q (head = index / {hd})"), &got_q[t * q_dim..][..q_dim], &to_f32(&q), TOL_ROPE);
+            let slot = (pos % N_CACHE) as usize;
+            written[slot] = true;
+            for (i, (name, want, tol)) in [("k", k, cache_tol), ("v", v, if ctx.has_f16() { TOL_KV_F16 } else { TOL_MATVEC })].into_iter().enumerate() {
+                let row = &got[i][slot * kv_dim..][..kv_dim];
+                assert_close(&format!("{here}: {name} cache slot {slot} (head = index / {hd})"), row, &to_f32(&want), tol);
+                cache[i][slot * kv_dim..][..kv_dim].copy_from_slice(row);
+            }
+        }
+        // Slots this step did not write keep what they held.
+        for (i, name) in ["k", "v"].into_iter().enumerate() {
+            for slot in (0..N_CACHE as usize).filter(|&s| !written[s]) {
+                let (g, want) = (&got[i][slot * kv_dim..][..kv_dim], &cache[i][slot * kv_dim..][..kv_dim]);
+                if let Some(j) = (0..kv_dim).find(|&j| g[j].to_bits() != want[j].to_bits()) {
+                    panic!("{what} step ({pos0}, {n}): {name} cache slot {slot} was not to be written, index {j} changed from {} to {}", want[j], g[j]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn attn_qkv_matches_cpu() {
+    for ctx in matvec_contexts() {
+        for (i, c) in QKV_CASES.iter().enumerate() {
+            for xk in x_kinds(&ctx) {
+                check_attn_qkv(&ctx, c, xk, 1000 * (i as u64 + 1));
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------- ffn_gate_up
+
+#[derive(Clone, Copy, Debug)]
+struct GateUpCase {
+    name: &'static str,
+    types: [GgmlType; 2],
+    /// ffn_dim: not a multiple of the rows a workgroup computes (64 with
+    /// one invocation per row, 4 with 16 lanes).
+    rows: usize,
+    act: GateActivation,
+}
+
+const GATE_UP_CASES: [GateUpCase; 3] = [
+    GateUpCase { name: "llama-like: SiLU, Q4_K", types: [GgmlType::Q4K, GgmlType::Q4K], rows: 102, act: GateActivation::SiLU },
+    GateUpCase { name: "gemma-like: GELU, Q8_0", types: [GgmlType::Q8_0, GgmlType::Q8_0], rows: 70, act: GateActivation::Gelu },
+    GateUpCase { name: "mixed: GELU, Q4_1 gate, Q6_K up", types: [GgmlType::Q4_1, GgmlType::Q6K], rows: 102, act: GateActivation::Gelu },
+];
+
+fn act_cpu(act: GateActivation, g: f64) -> f64 {
+    match act {
+        GateActivation::SiLU => g / (1.0 + (-g).exp()),
+        GateActivation::Gelu => 0.5 * g * (1.0 + (0.7978845608028654 * (g + 0.044715 * g * g * g)).tanh()),
+    }
+}
+
+fn check_ffn_gate_up(ctx: &GpuContext, c: &GateUpCase, xk: XBuf, seed: u64) {
+    let what = format!("ffn_gate_up [{}] {}", c.name, device_label(ctx, xk));
+    let (gate, up) = (weight(c.types[0], c.rows, seed), weight(c.types[1], c.rows, seed + 1));
+    let packed = pack_weights(ctx, "ffn_gate_up", &[&gate, &up]);
+    let mut rng = Rng::new(seed + 10);
+    let g = rng.vec(DIM, 1.5);
+    let step = step_buffer(ctx, 0, 1);
+    let (xb, gb) = (f32_buffer(ctx, xk, &vec![0.0; MAX_BATCH * DIM]), f32_buffer(ctx, xk, &g));
+    // What y should hold; starts with values no step writes.
+    let mut y = rng.vec(MAX_BATCH * c.rows, 50.0);
+    let yb = buffer_f32(ctx, &y);
+    let op = kernels::ffn_gate_up(ctx, &step, "ffn_gate_up", &packed, &xb, &gb, EPS, c.act, &yb).unwrap();
+    for (pos0, n) in STEPS {
+        let x = rng.vec(n as usize * DIM, 3.0);
+        ctx.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+        set_step(ctx, &step, pos0, n);
+        run_step(ctx, std::slice::from_ref(&op), &Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 });
+        let got = read_f32(ctx, &yb, y.len());
+        for t in 0..n as usize {
+            let xn = norm_cpu(&x[t * DIM..][..DIM], &g, EPS);
+            let want: Vec<f32> = matvec_cpu(&gate, &xn).iter().zip(matvec_cpu(&up, &xn)).map(|(&a, b)| (act_cpu(c.act, a) * b) as f32).collect();
+            assert_close(&format!("{what} step ({pos0}, {n}) token {t}"), &got[t * c.rows..][..c.rows], &want, TOL_ACT);
+            y[t * c.rows..][..c.rows].copy_from_slice(&got[t * c.rows..][..c.rows]);
+        }
+        // Rows past the step's tokens keep what they held.
+        let rest = n as usize * c.rows;
+        if let Some(j) = (rest..y.len()).find(|&j| got[j].to_bits() != y[j].to_bits()) {
+            panic!("{what} step ({pos0}, {n}): y[{j}] (token {}) was not to be written, changed from {} to {}", j / c.rows, y[j], got[j]);
+        }
+    }
+}
+
+#[test]
+fn ffn_gate_up_matches_cpu() {
+    for ctx in matvec_contexts() {
+        for (i, c) in GATE_UP_CASES.iter().enumerate() {
+            for xk in x_kinds(&ctx) {
+                check_ffn_gate_up(&ctx, c, xk, 5000 + 100 * i as u64);
+            }
+        }
+    }
+}
