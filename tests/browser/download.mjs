@@ -366,11 +366,11 @@ await check('a server that ignores Range: the resume gets a 200 of the same file
   assert.equal(r.download_retries, 1);
   assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true }, 'progress counts each byte of the file once, not the bytes skipped');
   // Meanwhile the events say why bytes_loaded stands still: the drop of the
-  // DROP bytes loaded already, from its first chunk to its end.
+  // DROP bytes loaded already, to its end. (How many events come between
+  // depends on the browser's chunks: one CI run got all DROP bytes in one.)
   console.log(`  resume_skip events: ${r.skips.map((k) => k.bytes_skipped).join(', ')} of ${DROP}`);
-  assert.ok(r.skips.length >= 2, JSON.stringify(r.skips));
-  assert.ok(r.skips.every((k) => k.bytes_to_skip === DROP && k.bytes_loaded === DROP), JSON.stringify(r.skips));
-  assert.ok(r.skips[0].bytes_skipped > 0 && r.skips[0].bytes_skipped < DROP, 'the first event comes with the first chunk dropped');
+  assert.ok(r.skips.length >= 1, JSON.stringify(r.skips));
+  assert.ok(r.skips.every((k) => k.bytes_to_skip === DROP && k.bytes_loaded === DROP && k.bytes_skipped > 0), JSON.stringify(r.skips));
   assert.equal(r.skips.at(-1).bytes_skipped, DROP, 'the last says the drop is over');
   assert.ok(r.skips.every((k, j) => j === 0 || k.bytes_skipped > r.skips[j - 1].bytes_skipped), 'bytes_skipped grows');
   assert.equal(r.cache_error, null);
