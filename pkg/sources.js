@@ -70,20 +70,29 @@ const MAX_WHOLE_REFETCHES = 3;
 
 /** Drops the first `n` bytes of a stream as they pass (none is kept), then
  * passes the rest. `onSkip(skipped, n)` follows the drop: after each chunk
- * dropped whole, and once with skipped = n when the last of them is gone. */
+ * dropped whole, and once with skipped = n when the last of them is gone
+ * (never for n = 0). A throw from it is ignored: progress must not fail the download. */
 const skip = (n, onSkip) => {
   let skipped = 0;
+  const tell = (k) => {
+    try {
+      onSkip?.(k, n);
+    } catch {
+      // progress only
+    }
+  };
   return new TransformStream({
     transform(chunk, controller) {
       const left = n - skipped;
+      if (!chunk.byteLength) return;
       if (left >= chunk.byteLength) {
         skipped += chunk.byteLength;
-        onSkip?.(skipped, n);
+        tell(skipped);
         return;
       }
       if (left) {
         skipped = n;
-        onSkip?.(n, n);
+        tell(n);
       }
       controller.enqueue(left ? chunk.subarray(left) : chunk);
     },

@@ -29,9 +29,11 @@ export interface LoadProgress {
   from_cache: boolean;
   /** While a resumed download drops bytes it has loaded already (a server
    * that ignores Range answers the resume with the whole file again, from
-   * byte 0): how many it has dropped and how many it must (bytes), while
-   * `bytes_loaded` stands still. Posted when the drop begins, every ~50 ms
-   * during it and when it ends (`bytes_skipped === bytes_to_skip`); null otherwise. */
+   * byte 0): how many it has dropped and how many it must, in bytes of the
+   * current part (`part`), while `bytes_loaded` stands still. Posted after
+   * the first chunk dropped, every ~50 ms during the drop and when it ends
+   * (`bytes_skipped === bytes_to_skip`; a drop that fits one chunk posts only
+   * that); null otherwise. */
   resume_skip: { bytes_skipped: number; bytes_to_skip: number } | null;
   /** The engine's wasm memory now, in bytes. It only grows, so the last event's
    * value is the load's peak: the weights stream through a few chunks at a

@@ -258,6 +258,7 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
             // asks for the rest at once; failures wait before trying again.
             if (!(cause.cleanEnd && failures === 1)) await sleep(RESUME_BACKOFF_MS * 2 ** (failures - 1), signal);
             try {
+              skipping = false; // a drop cut short by a failure begins again, reported from its start
               reader = (await src.resume(loaded - partStart)).getReader();
             } catch (e) {
               if (e?.code === 'aborted' || !e?.details?.retry) throw e; // the file changed, a 404, a 206 of other bytes

@@ -8,6 +8,8 @@
 #
 #   scripts/bench-gpu.sh [OUT_DIR]        # default bench-results/gpu
 #
+# Relative paths (OUT_DIR, MODELS_DIR) are taken from the repository root.
+#
 # Environment:
 #   SHAPES      catalog shapes (`tabllm info` lists them); default "llama-3.2-1b llama-3.1-8b"
 #   MIX         quantization mix; default q4_k_m
@@ -39,9 +41,9 @@ for shape in $shapes; do
     "$tabllm" synth --shape "$shape" --type "$mix" --out "$gguf"
   fi
   echo "== $shape: pp512, tg128 and the bandwidth sweep"
-  "$tabllm" bench --model "$gguf" --pp 512 --tg 128 -r 3 --out "$out/$shape.pp-tg.json" "${extra[@]}"
+  "$tabllm" bench --model "$gguf" --pp 512 --tg 128 -r 3 --out "$out/$shape.pp-tg.json" ${extra[@]+"${extra[@]}"}
   echo "== $shape: tg64 at depths 64 and 4000"
-  "$tabllm" bench --model "$gguf" --pp 0 --tg 64 --depth 64,4000 -r 3 --no-bandwidth --profile --out "$out/$shape.depth.json" "${extra[@]}"
+  "$tabllm" bench --model "$gguf" --pp 0 --tg 64 --depth 64,4000 -r 3 --no-bandwidth --profile --out "$out/$shape.depth.json" ${extra[@]+"${extra[@]}"}
 done
 
 echo "== summary (from $out)"

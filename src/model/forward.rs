@@ -378,6 +378,8 @@ impl GpuForward {
         }
         self.ctx.queue.submit([enc.finish()]);
         wait()?;
+        // A validation or memory error is recorded, not returned: timings of a failed step mean nothing.
+        self.ctx.check()?;
         let mut by_kind: HashMap<String, f64> = HashMap::new();
         for op in ops() {
             let t = web_time::Instant::now();
@@ -391,6 +393,7 @@ impl GpuForward {
             let kind = op.name.rsplit('.').find(|p| *p != "weight").unwrap_or(&op.name).to_string();
             *by_kind.entry(kind).or_default() += t.elapsed().as_secs_f64();
         }
+        self.ctx.check()?;
         let mut v: Vec<_> = by_kind.into_iter().collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1));
         Ok(v)

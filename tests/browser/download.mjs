@@ -239,6 +239,7 @@ await check('a plain download (no cache): the ids every other load must give', a
   const reqs = requests(path);
   assert.deepEqual(reqs.map((q) => [q.method, q.range, q.status, q.sent]), [['GET', null, 200, SIZE]]);
   assert.equal(r.ids.length, 4);
+  assert.deepEqual(r.skips, [], 'no resume, no resume_skip');
   plain = r.ids;
   console.log(`  greedy ids ${plain}`);
 });
@@ -257,6 +258,7 @@ await check('a connection dropped inside the tensor data: resumed with Range fro
   assert.equal(sent(reqs), SIZE);
   assert.equal(r.download_retries, 1);
   assert.deepEqual(r.progress, { last: SIZE, max: SIZE, monotonic: true }, 'progress counts each byte once');
+  assert.deepEqual(r.skips, [], 'a resume by Range drops nothing');
   assert.equal(r.from_cache, false);
   assert.equal(r.cache_error, null);
   assert.deepEqual(r.ids, plain);

@@ -64,6 +64,8 @@ pub fn matvec_contexts() -> Vec<GpuContext> {
             break;
         }
         let min_subgroup = own.adapter_info.subgroup_min_size;
+        // Lanes 1 would build the subgroup variant without its shuffles.
+        assert!(min_subgroup >= 2, "the adapter's smallest subgroup is {min_subgroup}: the subgroup matvec would not be exercised");
         for matvec in [MatvecVariant::ThreadPerRow, MatvecVariant::SharedLanes { lanes: 16 }, MatvecVariant::SubgroupLanes { lanes: min_subgroup.min(16) }] {
             let ctx = GpuContext::new_blocking(&DeviceOptions { force_f32, matvec: Some(matvec), ..Default::default() })
                 .unwrap_or_else(|e| panic!("forcing {matvec:?}: {e}"));
