@@ -228,6 +228,43 @@ fn generate_with_tools_renders_them_into_the_template_forces_calls_and_refuses_b
         }
     }
 
+    // The same forced call cut off by --max-tokens (same seed, so the same
+    // tokens as far as they go): OpenAI's answer, finish_reason `length` and
+    // the call with its arguments as far as they got, a prefix of the whole
+    // reply's arguments as written; before the name is whole, the raw text.
+    let named = r#"{"type": "function", "function": {"name": "get_weather"}}"#;
+    let whole_args = ["generate", "--model", model, "--messages", messages, "--max-tokens", "160", "--temperature", "0.8", "--seed", "0", "--json", "--tools", bounded.to_str().unwrap(), "--tool-choice", named];
+    let whole = tabllm(&whole_args);
+    let text = whole["text"].as_str().unwrap();
+    let written = &text[text.find("\"arguments\":").unwrap_or_else(|| panic!("{whole}")) + 12..].trim_start();
+    let mut partial = 0;
+    // Every 4th length (each run loads the model): cuts before, in and after the name and the arguments.
+    for n in (1..whole["ids"].as_array().unwrap().len()).step_by(4) {
+        let limit = n.to_string();
+        let mut args = whole_args;
+        args[6] = &limit;
+        let cut = tabllm(&args);
+        match (cut["finish_reason"].as_str(), cut.get("tool_calls")) {
+            (Some("length"), Some(calls)) => {
+                let calls = calls.as_array().unwrap();
+                assert_eq!((calls.len(), calls[0]["function"]["name"].as_str()), (1, Some("get_weather")), "max-tokens {n}: {cut}");
+                // A cut inside a character's bytes decodes as U+FFFD, as a cut reply's text does.
+                let got = calls[0]["function"]["arguments"].as_str().unwrap().trim_end_matches('\u{FFFD}');
+                assert!(written.starts_with(got), "max-tokens {n}: arguments {got:?} are not a prefix of {written:?}");
+                partial += !got.is_empty() as usize;
+            }
+            // The arguments whole, only the closing tag cut: the call as the whole reply's.
+            (Some("tool_calls"), Some(calls)) => {
+                assert_eq!((calls.as_array().unwrap().len(), &calls[0]["function"]), (1, &whole["tool_calls"][0]["function"]), "max-tokens {n}")
+            }
+            (Some("length"), None) => {
+                assert!(cut["text"].as_str().unwrap().len() < text.find("\"arguments\"").unwrap() + 12, "max-tokens {n}: no call once the name is whole: {cut}")
+            }
+            _ => panic!("max-tokens {n}: {cut}"),
+        }
+    }
+    assert!(partial > 0, "no cut fell inside the arguments: {whole}");
+
     let rf = r#"{"type":"json_object"}"#;
     let unenforceable = dir.join("unique-tools.json");
     std::fs::write(&unenforceable, r#"[{"type": "function", "function": {"name": "tag", "parameters": {"type": "object", "properties": {"tags": {"type": "array", "uniqueItems": true}}}}}]"#).unwrap();

@@ -475,8 +475,9 @@ fn generate(a: GenerateArgs) -> Result<()> {
         }
         true
     }))?;
-    let end = calls.map(ToolCallStream::finish);
-    let called = end.as_ref().is_some_and(|e| !e.calls.is_empty());
+    let end = calls.map(|c| c.finish(g.finish_reason.as_str() == "length"));
+    // A call cut off by --max-tokens keeps `length`, as OpenAI's does.
+    let called = end.as_ref().is_some_and(|e| !e.calls.is_empty() && !e.partial);
     let finish_reason = if called { "tool_calls" } else { g.finish_reason.as_str() };
     if json {
         let mut out = json!({

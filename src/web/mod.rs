@@ -582,13 +582,16 @@ impl WebEngine {
                 .map_err(js)?;
             let mut finish_reason = g.finish_reason.as_str();
             let mut tool_reply = None;
-            if let Some(end) = calls.map(ToolCallStream::finish) {
+            if let Some(end) = calls.map(|c| c.finish(g.finish_reason.as_str() == "length")) {
                 // The content held back: sent before the result, as the stream's last text.
                 if !end.tail.is_empty() {
                     let _ = on_text.call2(&JsValue::NULL, &JsValue::from_str(&end.tail), &JsValue::UNDEFINED);
                 }
                 if !end.calls.is_empty() && finish_reason != "abort" {
-                    finish_reason = "tool_calls";
+                    // A call cut off by max_tokens keeps `length`, as OpenAI's does.
+                    if !end.partial {
+                        finish_reason = "tool_calls";
+                    }
                     tool_reply = Some(ToolReply { content: end.content, tool_calls: end.calls });
                 }
             }

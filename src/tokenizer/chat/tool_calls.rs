@@ -351,6 +351,9 @@ pub struct StreamEnd {
     pub content: Option<String>,
     /// Empty when the reply called nothing (or its call text did not parse).
     pub calls: Vec<ToolCall>,
+    /// The one call in `calls` was cut off by the token limit: its arguments
+    /// are as far as they got (the finish reason stays `length`).
+    pub partial: bool,
 }
 
 /// Splits a reply into content and calls as it streams: [`push`](Self::push)
@@ -395,19 +398,94 @@ impl ToolCallStream {
     }
 
     /// The reply is complete: the rest of the content and the calls.
-    pub fn finish(self) -> StreamEnd {
+    /// `cut`: the reply stopped at its token limit (finish reason `length`).
+    /// A single call cut off after its name then comes back as OpenAI returns
+    /// one: that name with the arguments as far as they got (not valid JSON),
+    /// and the text before the call as content; see [`partial_call`].
+    pub fn finish(self, cut: bool) -> StreamEnd {
         let sent = &self.text[..self.sent];
         if self.in_call {
             if let Some(p) = parse_tool_calls(self.format, &self.text, self.parallel) {
                 let content = p.content.unwrap_or_default();
                 // Always true (what was sent precedes the call); checked, not assumed.
                 if let Some(tail) = content.strip_prefix(sent) {
-                    return StreamEnd { tail: tail.to_string(), content: (!content.is_empty()).then_some(content.clone()), calls: p.calls };
+                    return StreamEnd { tail: tail.to_string(), content: (!content.is_empty()).then_some(content.clone()), calls: p.calls, partial: false };
                 }
+            } else if let Some(call) = cut.then(|| partial_call(self.format, &self.text[self.sent..])).flatten() {
+                // Nothing after the call's start was sent: the content is what was.
+                return StreamEnd { tail: String::new(), content: (!sent.is_empty()).then(|| sent.to_string()), calls: vec![call], partial: true };
             }
         }
-        StreamEnd { tail: self.text[self.sent..].to_string(), content: Some(self.text.clone()), calls: Vec::new() }
+        StreamEnd { tail: self.text[self.sent..].to_string(), content: Some(self.text.clone()), calls: Vec::new(), partial: false }
     }
+}
+
+/// The one call in `text` (a reply from the start of its call markup on,
+/// in `format`) that the token limit cut off: its name, once written whole,
+/// and its arguments as written so far (raw text from the arguments' first
+/// character, possibly empty; OpenAI likewise returns truncated arguments
+/// with finish reason `length`). `None` when the name is not complete or
+/// not valid, when the text holds more than one call, or when the arguments
+/// come before the name (their keys could then pass for it).
+pub fn partial_call(format: ToolCallFormat, text: &str) -> Option<ToolCall> {
+    let (name, args) = match format {
+        ToolCallFormat::Hermes => {
+            let body = text.trim_start().strip_prefix(HERMES_OPEN)?;
+            if body.contains(HERMES_OPEN) {
+                return None;
+            }
+            json_name_and_args(body)?
+        }
+        ToolCallFormat::Llama3 => {
+            let s = text.trim_start();
+            json_name_and_args(s.strip_prefix(PYTHON_TAG).unwrap_or(s))?
+        }
+        ToolCallFormat::Mistral => {
+            let body = text.trim_start().strip_prefix(MISTRAL_CALLS)?.trim_start();
+            if body.starts_with('[') {
+                json_name_and_args(&body[1..])?
+            } else {
+                // name[ARGS]{..., or name[CALL_ID]id[ARGS]{...
+                let at = body.find(MISTRAL_ARGS)?;
+                let name = body[..at].split(MISTRAL_CALL_ID).next()?.trim();
+                (name.to_string(), body[at + MISTRAL_ARGS.len()..].trim_start())
+            }
+        }
+    };
+    if !valid_name(&name) {
+        return None;
+    }
+    Some(ToolCall { id: new_call_id(format), name, arguments: args.trim_end().to_string() })
+}
+
+/// From the text of a call object cut off somewhere (`{"name": "f",
+/// "arguments": {...`): the name (a whole JSON string) and what follows the
+/// arguments key (`arguments` or `parameters`) and its colon. The name must
+/// come first; text with a second call object (`}, {` at depth 0, or a second
+/// `"name"` key before the arguments) gives `None`.
+fn json_name_and_args(text: &str) -> Option<(String, &str)> {
+    let s = text.trim_start().strip_prefix('{')?;
+    let name_key = s.find("\"name\"")?;
+    let args_key = ["\"arguments\"", "\"parameters\""].iter().filter_map(|k| s.find(k).map(|i| (i, k.len()))).min()?;
+    if name_key + 6 > args_key.0 || s[name_key + 6..args_key.0].contains("\"name\"") {
+        return None;
+    }
+    let after = s[name_key + 6..].trim_start().strip_prefix(':')?.trim_start();
+    // The name as a whole JSON string literal (a prefix of `after`).
+    let (v, _) = json_prefix(after)?;
+    let name = v.as_str()?.to_string();
+    let args = s[args_key.0 + args_key.1..].trim_start().strip_prefix(':')?.trim_start();
+    // A second call after the first finished: not one cut call.
+    if args.contains("\"name\"") && value_then_more(args) {
+        return None;
+    }
+    Some((name, args))
+}
+
+/// Whether `args` holds a whole JSON value followed by more text (the
+/// first call ended and another began).
+fn value_then_more(args: &str) -> bool {
+    json_prefix(args).is_some_and(|(_, rest)| !rest.trim().is_empty())
 }
 
 /// Moves `schema`'s `$defs` and `definitions` into `defs` as `<prefix><name>`
@@ -671,7 +749,53 @@ mod tests {
     fn stream(format: ToolCallFormat, pieces: &[&str]) -> (Vec<String>, StreamEnd) {
         let mut s = ToolCallStream::new(format, true);
         let sent = pieces.iter().map(|p| s.push(p)).collect();
-        (sent, s.finish())
+        (sent, s.finish(false))
+    }
+
+    /// A reply cut by the token limit inside its one call: the call with the
+    /// arguments as far as they got, `partial`, the text before it as
+    /// content; and the same text not cut (another finish reason) stays
+    /// content, as before.
+    #[test]
+    fn a_call_cut_by_the_token_limit_comes_back_partial() {
+        let cases: [(ToolCallFormat, &str, Option<(&str, &str)>); 12] = [
+            (ToolCallFormat::Hermes, "Checking.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Os", Some(("get_weather", r#"{"city": "Os"#))),
+            (ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": ", Some(("get_weather", ""))),
+            (ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}", Some(("get_weather", r#"{"city": "Oslo"}"#))),
+            // The name not whole yet, or no arguments key yet: nothing to call.
+            (ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"get_wea", None),
+            (ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"get_weather\", \"argu", None),
+            // Arguments before the name: their keys could pass for it.
+            (ToolCallFormat::Hermes, "<tool_call>\n{\"arguments\": {\"name\": \"x\"}, \"name\": \"f", None),
+            // A second call begun: not one cut call.
+            (ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"g\", \"arguments\": {\"a", None),
+            (ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"bad name\", \"arguments\": {", None),
+            (ToolCallFormat::Llama3, "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"O", Some(("get_weather", r#"{"city": "O"#))),
+            (ToolCallFormat::Mistral, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\"", Some(("get_weather", r#"{"city""#))),
+            (ToolCallFormat::Mistral, "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Os", Some(("get_weather", r#"{"city": "Os"#))),
+            (ToolCallFormat::Mistral, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}, {\"name\": \"g\", \"arguments\": {", None),
+        ];
+        for (format, text, want) in cases {
+            let mut st = ToolCallStream::new(format, true);
+            let sent = st.push(text);
+            let end = st.finish(true);
+            match want {
+                Some((name, args)) => {
+                    assert!(end.partial && end.tail.is_empty(), "{text:?}: {end:?}");
+                    assert_eq!(end.calls.len(), 1, "{text:?}");
+                    assert_eq!((end.calls[0].name.as_str(), end.calls[0].arguments.as_str()), (name, args), "{text:?}");
+                    assert_eq!(end.content.as_deref().unwrap_or(""), sent, "{text:?}: the content is what was sent before the call");
+                }
+                None => {
+                    assert!(!end.partial && end.calls.is_empty(), "{text:?}: {end:?}");
+                    assert_eq!(format!("{sent}{}", end.tail), text, "{text:?}: the raw reply, as when not cut");
+                }
+            }
+            let mut st = ToolCallStream::new(format, true);
+            let sent = st.push(text);
+            let end = st.finish(false);
+            assert!(!end.partial && end.calls.is_empty() && format!("{sent}{}", end.tail) == text, "{text:?} not cut: {end:?}");
+        }
     }
 
     #[test]
