@@ -108,7 +108,7 @@ const UNSUPPORTED = ['best_of', 'logit_bias', 'functions',
 // The legacy completions API's `logprobs` is a count with another result
 // shape; tabllm reports log-probabilities and calls tools on chat completions only.
 const UNSUPPORTED_TEXT = ['logprobs', 'top_logprobs', 'tools', 'tool_choice', 'parallel_tool_calls'];
-// Tool calling, checked by the engine field by field (src/tokenizer/chat/tools.rs).
+// Tool calling, checked by the engine field by field (src/chat/tools.rs).
 const TOOL_FIELDS = ['tools', 'tool_choice', 'parallel_tool_calls'];
 
 /** Most choices one request may ask for (`n`). */

@@ -3,11 +3,13 @@
 //! GGUF bytes stream through [`gguf`] straight into GPU buffers ([`gpu`]),
 //! WGSL kernels ([`kernels`]) run the forward pass ([`model`]), and the
 //! [`engine`] turns that into tokens and text with the [`tokenizer`] and
-//! [`sampler`].
+//! [`sampler`]; [`chat`] turns conversations into prompts and replies into
+//! messages and tool calls.
 
 pub mod bench;
 pub mod budget;
 pub mod catalog;
+pub mod chat;
 pub mod constrain;
 pub mod cpu;
 pub mod engine;

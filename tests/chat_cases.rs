@@ -6,9 +6,8 @@
 use std::path::PathBuf;
 
 use tabllm::gguf::{read_header_from_path, Metadata, Value};
-use tabllm::tokenizer::{
-    chat_prompt_ids, BudgetResource, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, Tokenizer, TokenizerError,
-};
+use tabllm::chat::{chat_prompt_ids, BudgetResource, ChatError, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs};
+use tabllm::tokenizer::Tokenizer;
 
 fn case(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/cases").join(path)
@@ -25,7 +24,7 @@ fn metadata(path: &str) -> Metadata {
     read_header_from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).metadata
 }
 
-fn render_hostile(path: &str) -> TokenizerError {
+fn render_hostile(path: &str) -> ChatError {
     let t = ChatTemplate::for_model(&metadata(path)).unwrap().expect("the case has a template");
     t.render(&messages("hi.json"), true, "", "").expect_err("a hostile template must stop at its budget")
 }
@@ -33,7 +32,7 @@ fn render_hostile(path: &str) -> TokenizerError {
 #[test]
 fn nested_loops_stop_at_the_fuel_budget() {
     match render_hostile("hostile/template_nested_loops.gguf") {
-        TokenizerError::TemplateBudget(b) => assert_eq!(b.resource, BudgetResource::Fuel, "{b}"),
+        ChatError::TemplateBudget(b) => assert_eq!(b.resource, BudgetResource::Fuel, "{b}"),
         e => panic!("expected a budget error, got {e}"),
     }
 }
@@ -41,7 +40,7 @@ fn nested_loops_stop_at_the_fuel_budget() {
 #[test]
 fn string_doubling_stops_at_the_string_budget() {
     match render_hostile("hostile/template_string_doubling.gguf") {
-        TokenizerError::TemplateBudget(b) => {
+        ChatError::TemplateBudget(b) => {
             assert!(matches!(b.resource, BudgetResource::StringSize | BudgetResource::CreatedBytes), "{b}")
         }
         e => panic!("expected a budget error, got {e}"),
@@ -52,13 +51,13 @@ fn string_doubling_stops_at_the_string_budget() {
 fn output_and_repetition_are_bounded_too() {
     let t = ChatTemplate::new("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}").unwrap();
     match t.render(&[], true, "", "").unwrap_err() {
-        TokenizerError::TemplateBudget(b) => {
+        ChatError::TemplateBudget(b) => {
             assert!(matches!(b.resource, BudgetResource::OutputSize | BudgetResource::CreatedBytes), "{b}")
         }
         e => panic!("expected a budget error, got {e}"),
     }
     let t = ChatTemplate::new("{{ ('ab' * 1000000) | replace('a', 'xxxxxxxxxxxxxxxxxxxx') | length }}").unwrap();
-    assert!(matches!(t.render(&[], true, "", "").unwrap_err(), TokenizerError::TemplateBudget(_)));
+    assert!(matches!(t.render(&[], true, "", "").unwrap_err(), ChatError::TemplateBudget(_)));
 }
 
 #[test]
@@ -69,7 +68,7 @@ fn a_template_that_does_not_compile_leaves_the_model_usable() {
     let t = ChatTemplate::for_model(&md).unwrap().expect("kept, unusable");
     assert!(t.compile_error().is_some());
     match t.render(&messages("hi.json"), true, "", "").unwrap_err() {
-        TokenizerError::TemplateUnusable { detail } => assert!(detail.contains("frobnicate"), "{detail}"),
+        ChatError::TemplateUnusable { detail } => assert!(detail.contains("frobnicate"), "{detail}"),
         e => panic!("expected TemplateUnusable, got {e}"),
     }
     // The generation-block case compiles now, and renders its body.
@@ -105,7 +104,7 @@ fn a_chat_prompt_starts_with_exactly_one_bos() {
 fn raise_exception_is_a_typed_error_with_the_message() {
     let t = ChatTemplate::new("{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}").unwrap();
     match t.render(&[ChatMessage::new("system", "x")], true, "", "").unwrap_err() {
-        TokenizerError::TemplateRaised(m) => assert_eq!(m, "System role not supported"),
+        ChatError::TemplateRaised(m) => assert_eq!(m, "System role not supported"),
         e => panic!("expected TemplateRaised, got {e}"),
     }
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 use tabllm::gguf::{read_header_from_path, Metadata, Value};
-use tabllm::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+use tabllm::chat::{ChatMessage, ChatTemplate};
+use tabllm::tokenizer::Tokenizer;
 
 fn reference_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference")

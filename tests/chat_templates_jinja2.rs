@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDateTime;
 use serde_json::Value as Json;
 use tabllm::gguf::read_header_from_path;
-use tabllm::tokenizer::{ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, Tokenizer, TokenizerError};
+use tabllm::chat::{ChatError, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs};
+use tabllm::tokenizer::Tokenizer;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -48,11 +49,11 @@ fn stems(dir: &Path, ext: &str) -> BTreeSet<String> {
 /// Renders `conversation` (`messages`, optional `tools`, optional
 /// `continue_final`, optional `add_generation_prompt: false`) as the
 /// reference script does, with the placeholder BOS and EOS texts.
-fn render(t: &ChatTemplate, conversation: &Json, reference: &Json) -> Result<String, TokenizerError> {
+fn render(t: &ChatTemplate, conversation: &Json, reference: &Json) -> Result<String, ChatError> {
     render_with_tokens(t, conversation, reference["bos_token"].as_str().unwrap(), reference["eos_token"].as_str().unwrap())
 }
 
-fn render_with_tokens(t: &ChatTemplate, conversation: &Json, bos_token: &str, eos_token: &str) -> Result<String, TokenizerError> {
+fn render_with_tokens(t: &ChatTemplate, conversation: &Json, bos_token: &str, eos_token: &str) -> Result<String, ChatError> {
     let messages: Vec<ChatMessage> = serde_json::from_value(conversation["messages"].clone()).unwrap();
     let tools = conversation.get("tools").map(|t| t.as_array().unwrap().clone());
     let args = RenderArgs { add_generation_prompt: true, bos_token, eos_token, tools: tools.as_deref(), extra: None };
@@ -69,7 +70,7 @@ fn render_with_tokens(t: &ChatTemplate, conversation: &Json, bos_token: &str, eo
 
 /// Compares one rendering with the reference row; a description of the
 /// difference when they differ.
-fn compare(got: Result<String, TokenizerError>, row: &Json) -> Option<String> {
+fn compare(got: Result<String, ChatError>, row: &Json) -> Option<String> {
     match (got, row.get("rendered").and_then(Json::as_str), row.get("error")) {
         (Ok(got), Some(want), _) => {
             if got == want {

@@ -14,7 +14,8 @@ use tabllm::engine::{load_engine, Engine, EngineError, FinishReason, GeneratePar
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::model::LoadOptions;
 use tabllm::sampler::{Rng, SamplerConfig};
-use tabllm::tokenizer::{ChatMessage, Tokenizer};
+use tabllm::chat::ChatMessage;
+use tabllm::tokenizer::Tokenizer;
 
 fn engine() -> Engine {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).expect("GPU adapter (install mesa-vulkan-drivers)"));

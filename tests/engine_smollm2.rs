@@ -9,7 +9,7 @@ use tabllm::engine::{load_engine, Engine, FinishReason, GenerateParams, TokenLog
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::model::{LoadOptions, Output};
 use tabllm::sampler::SamplerConfig;
-use tabllm::tokenizer::ChatMessage;
+use tabllm::chat::ChatMessage;
 
 fn engine() -> Engine {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).expect("GPU adapter (install mesa-vulkan-drivers)"));

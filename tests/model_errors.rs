@@ -12,7 +12,7 @@ use tabllm::engine::{EngineError, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext, GpuError, GpuTensor};
 use tabllm::model::{LoadOptions, ModelError, ModelLoader, Output};
 use tabllm::quant::GgmlType;
-use tabllm::tokenizer::ChatMessage;
+use tabllm::chat::ChatMessage;
 
 fn tiny() -> Vec<u8> {
     std::fs::read(shared("tiny/tiny-llama-q4_0.gguf")).unwrap()

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use tabllm::gguf::read_header_from_path;
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::model::{self, Arch, LoadOptions, Model, Output};
-use tabllm::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+use tabllm::chat::{ChatMessage, ChatTemplate};
+use tabllm::tokenizer::Tokenizer;
 
 /// WebGPU's default maxStorageBufferBindingSize.
 const BINDING_LIMIT: u64 = 128 << 20;

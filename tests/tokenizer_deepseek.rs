@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 use tabllm::gguf::read_header_from_path;
 use tabllm::gguf::Metadata;
-use tabllm::tokenizer::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, TokenType, Tokenizer};
+use tabllm::chat::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs};
+use tabllm::tokenizer::{TokenType, Tokenizer};
 
 const MODEL: &str = "DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.part0000.gguf";
 

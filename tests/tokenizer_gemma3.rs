@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 use tabllm::gguf::read_header_from_path;
-use tabllm::tokenizer::{ChatTemplate, StreamDecoder, Tokenizer};
+use tabllm::chat::ChatTemplate;
+use tabllm::tokenizer::{StreamDecoder, Tokenizer};
 
 fn model_path() -> PathBuf {
     let path = match std::env::var_os("TABLLM_GEMMA3_GGUF") {

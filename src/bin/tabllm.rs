@@ -13,7 +13,8 @@ use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::gpu::{PrefillKernels, MatvecVariant};
 use tabllm::model::{Device, LoadOptions, PrefillPath};
 use tabllm::sampler::SamplerConfig;
-use tabllm::tokenizer::{ChatMessage, FinalAssistant, Tokenizer, ToolCallStream, ToolRequest};
+use tabllm::chat::{ChatMessage, FinalAssistant, ToolCallStream, ToolRequest};
+use tabllm::tokenizer::Tokenizer;
 
 #[derive(Parser)]
 #[command(name = "tabllm", version, about = "Run GGUF language models on the GPU (WebGPU/wgpu)")]

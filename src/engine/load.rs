@@ -6,7 +6,8 @@ use super::{Engine, EngineError};
 use crate::gguf::GgufError;
 use crate::model::Device;
 use crate::model::{LoadOptions, LoadProgress, ModelError, ModelLoader};
-use crate::tokenizer::{ChatTemplate, Tokenizer};
+use crate::chat::ChatTemplate;
+use crate::tokenizer::Tokenizer;
 
 /// Reads `path` in `chunk`-byte pieces; the tokenizer and chat template are
 /// built from the header as soon as it is parsed (before the weights).

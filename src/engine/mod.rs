@@ -26,9 +26,8 @@ use web_time::Instant;
 use crate::constrain::{Constraint, ConstraintError, ConstraintState, ConstraintVocab};
 use crate::model::{BackendKind, Model, ModelError, Output, PendingStep, StepInput, StepResult};
 use crate::sampler::{Sampler, SamplerConfig};
-use crate::tokenizer::{
-    chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, StreamDecoder, Tokenizer, TokenizerError, ToolCallFormat, ToolError, ToolRequest,
-};
+use crate::chat::{chat_prompt_ids, ChatError, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, ToolCallFormat, ToolError, ToolRequest};
+use crate::tokenizer::{StreamDecoder, Tokenizer, TokenizerError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -50,6 +49,9 @@ pub enum EngineError {
     Interrupted { source: ModelError, ids: Vec<u32>, text: String },
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    /// The chat template could not be rendered for this conversation.
+    #[error(transparent)]
+    Chat(#[from] ChatError),
     /// The request's `tools` / `tool_choice` / `parallel_tool_calls` cannot be used.
     #[error(transparent)]
     Tools(#[from] ToolError),
@@ -309,7 +311,7 @@ impl Engine {
         let Some(tools) = tools else { return Ok((self.render_chat_with(messages, final_assistant)?, None)) };
         let t = self.template.as_ref().ok_or(EngineError::NoChatTemplate)?;
         if let Some(detail) = t.compile_error() {
-            return Err(TokenizerError::TemplateUnusable { detail: detail.to_string() }.into());
+            return Err(ChatError::TemplateUnusable { detail: detail.to_string() }.into());
         }
         let format = t.check_tools(tools)?;
         let (bos, eos) = (self.bos_text(), self.eos_text());
@@ -320,10 +322,10 @@ impl Engine {
     /// The grammar (llguidance's Lark syntax) that forces the call a
     /// `tool_choice` of `required` or a named function asks for, in the
     /// model's call format, its markers written as this vocabulary's tokens
-    /// where they are one (see [`forced_call_grammar`](crate::tokenizer::forced_call_grammar));
+    /// where they are one (see [`forced_call_grammar`](crate::chat::forced_call_grammar));
     /// `None` for `auto` / `none`.
     pub fn forced_tool_grammar(&self, tools: &ToolRequest, format: ToolCallFormat) -> Option<String> {
-        crate::tokenizer::forced_call_grammar(format, &tools.tools, &tools.choice, &|m| self.tokenizer.token_id(m), &crate::constrain::set_json_spacing)
+        crate::chat::forced_call_grammar(format, &tools.tools, &tools.choice, &|m| self.tokenizer.token_id(m), &crate::constrain::set_json_spacing)
     }
 
     /// The constraint a request decodes under: the forced call of a
@@ -341,7 +343,7 @@ impl Engine {
                 // The arguments follow each tool's schema: a keyword that cannot be
                 // enforced is refused as response_format's are, naming the tool.
                 let forced = |tool: &serde_json::Value| match &t.choice {
-                    crate::tokenizer::ToolChoice::Function(name) => tool["function"]["name"].as_str() == Some(name.as_str()),
+                    crate::chat::ToolChoice::Function(name) => tool["function"]["name"].as_str() == Some(name.as_str()),
                     _ => true,
                 };
                 for (i, tool) in t.tools.iter().enumerate().filter(|(_, tool)| forced(tool)) {

@@ -1,4 +1,5 @@
-//! Tokenizers built from GGUF metadata, chat templates, incremental detokenization.
+//! Tokenizers built from GGUF metadata and incremental detokenization
+//! (chat templates and messages are [`crate::chat`]).
 //!
 //! [`Tokenizer::from_metadata`] reads the `tokenizer.ggml.*` keys and builds
 //! one of two models, matching llama.cpp (`llama-vocab.cpp`) token for token:
@@ -22,7 +23,6 @@
 
 mod bpe;
 mod bytes;
-mod chat;
 mod pretokenize;
 mod spm;
 mod stream;
@@ -31,10 +31,6 @@ use std::collections::HashMap;
 
 use crate::gguf::{GgufError, Metadata};
 
-pub use chat::{
-    chat_prompt_ids, forced_call_grammar, new_call_id, parse_tool_calls, BudgetExceeded, BudgetResource, ChatMessage, ChatTemplate, FinalAssistant,
-    MessageError, ParsedReply, RenderArgs, RenderBudget, StreamEnd, ToolCall, ToolCallFormat, ToolCallStream, ToolChoice, ToolError, ToolRequest, ROLES,
-};
 pub use pretokenize::PreKind;
 pub use stream::StreamDecoder;
 
@@ -64,17 +60,6 @@ pub enum TokenizerError {
     Metadata(#[from] GgufError),
     #[error("pre-tokenizer regex: {0}")]
     Regex(String),
-    #[error("chat template: {0}")]
-    Template(#[from] minijinja::Error),
-    /// Rendering stopped at a limit of its [`RenderBudget`].
-    #[error(transparent)]
-    TemplateBudget(#[from] BudgetExceeded),
-    /// The template called `raise_exception(message)`: it refuses this conversation.
-    #[error("the chat template refused the conversation: {0}")]
-    TemplateRaised(String),
-    /// The template does not compile; plain prompts still work.
-    #[error("the model's chat template cannot be used: {detail}")]
-    TemplateUnusable { detail: String },
 }
 
 /// Token types as GGUF stores them in `tokenizer.ggml.token_type`.

@@ -12,6 +12,7 @@ use crate::gguf::GgufError;
 use crate::gpu::GpuError;
 use crate::kernels::KernelError;
 use crate::model::ModelError;
+use crate::chat::ChatError;
 use crate::tokenizer::TokenizerError;
 
 /// Code and optional details of an error.
@@ -128,10 +129,16 @@ impl ErrorCode for ModelError {
 
 impl ErrorCode for TokenizerError {
     fn code(&self) -> &'static str {
+        "invalid_model"
+    }
+}
+
+impl ErrorCode for ChatError {
+    fn code(&self) -> &'static str {
         match self {
             // The template refused this conversation (`raise_exception`, e.g.
             // roles that do not alternate): the request is at fault, not the file.
-            TokenizerError::TemplateRaised(_) => "invalid_request",
+            ChatError::TemplateRaised(_) => "invalid_request",
             _ => "invalid_model",
         }
     }
@@ -144,6 +151,7 @@ impl ErrorCode for EngineError {
             EngineError::EmptyPrompt | EngineError::NoChatTemplate => "invalid_request",
             EngineError::Model(e) | EngineError::Interrupted { source: e, .. } => e.code(),
             EngineError::Tokenizer(e) => e.code(),
+            EngineError::Chat(e) => e.code(),
             EngineError::Tools(_) => "invalid_request",
             EngineError::Constraint(e) => e.code(),
         }

@@ -27,7 +27,8 @@ use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams, Token
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{Device, LoadOptions, ModelLoader};
 use crate::sampler::SamplerConfig;
-use crate::tokenizer::{ChatMessage, ChatTemplate, FinalAssistant, Tokenizer, ToolCall, ToolCallStream, ToolRequest};
+use crate::chat::{ChatMessage, ChatTemplate, FinalAssistant, ToolCall, ToolCallStream, ToolRequest};
+use crate::tokenizer::Tokenizer;
 use error::{bad_request, internal, to_js, ErrorCode, Plain};
 
 type JsResult<T> = Result<T, JsValue>;

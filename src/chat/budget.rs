@@ -18,7 +18,7 @@
 //!   `Emit`), which counts bytes.
 //!
 //! Hitting a limit stops rendering with [`BudgetExceeded`] as the error's
-//! source, which becomes `TokenizerError::TemplateBudget`.
+//! source, which becomes `ChatError::TemplateBudget`.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;

@@ -20,7 +20,7 @@
 //!
 //! A template that does not compile does not stop a model from loading:
 //! [`ChatTemplate::for_model`] keeps the reason, plain prompts work, and
-//! rendering answers [`TokenizerError::TemplateUnusable`].
+//! rendering answers [`ChatError::TemplateUnusable`].
 
 mod budget;
 mod message;
@@ -39,7 +39,7 @@ use serde_json::Value as Json;
 
 use crate::gguf::Metadata;
 
-use super::{Tokenizer, TokenizerError};
+use crate::tokenizer::Tokenizer;
 
 pub use budget::{BudgetExceeded, BudgetResource, RenderBudget};
 pub use message::{ChatMessage, MessageError, ROLES};
@@ -51,6 +51,26 @@ pub use tools::{ToolChoice, ToolError, ToolRequest};
 const GEMMA3_TEMPLATE: &str = include_str!("templates/gemma3.jinja");
 
 const NAME: &str = "chat";
+
+/// Everything that can stop a chat template from being built or rendered, or
+/// a conversation from becoming prompt tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("chat template: {0}")]
+    Template(#[from] minijinja::Error),
+    /// Rendering stopped at a limit of its [`RenderBudget`].
+    #[error(transparent)]
+    TemplateBudget(#[from] BudgetExceeded),
+    /// The template called `raise_exception(message)`: it refuses this conversation.
+    #[error("the chat template refused the conversation: {0}")]
+    TemplateRaised(String),
+    /// The template does not compile; plain prompts still work.
+    #[error("the model's chat template cannot be used: {detail}")]
+    TemplateUnusable { detail: String },
+    /// A metadata key the template choice reads has the wrong type.
+    #[error(transparent)]
+    Metadata(#[from] crate::gguf::GgufError),
+}
 
 /// What a template sees besides `messages` (Hugging Face's
 /// `apply_chat_template` arguments).
@@ -102,10 +122,10 @@ fn whitespace() -> WhitespaceConfig {
 
 impl ChatTemplate {
     /// Compiles a Jinja chat template; syntax errors are reported here.
-    pub fn new(source: &str) -> Result<Self, TokenizerError> {
+    pub fn new(source: &str) -> Result<Self, ChatError> {
         let t = Self::lenient(source);
         match t.unusable {
-            Some(detail) => Err(TokenizerError::TemplateUnusable { detail }),
+            Some(detail) => Err(ChatError::TemplateUnusable { detail }),
             None => Ok(t),
         }
     }
@@ -137,7 +157,7 @@ impl ChatTemplate {
     /// format), else `None`. A template that does not compile is returned
     /// unusable (see [`compile_error`](Self::compile_error)), never an error,
     /// so the model still loads for plain prompts.
-    pub fn for_model(md: &Metadata) -> Result<Option<Self>, TokenizerError> {
+    pub fn for_model(md: &Metadata) -> Result<Option<Self>, ChatError> {
         match md.get_str("tokenizer.chat_template") {
             Ok(Some(source)) => {
                 let t = Self::lenient(source);
@@ -162,7 +182,7 @@ impl ChatTemplate {
     }
 
     /// The built-in Gemma 3 template.
-    pub fn gemma3() -> Result<Self, TokenizerError> {
+    pub fn gemma3() -> Result<Self, ChatError> {
         Self::new(GEMMA3_TEMPLATE)
     }
 
@@ -222,14 +242,14 @@ impl ChatTemplate {
         add_generation_prompt: bool,
         bos_token: &str,
         eos_token: &str,
-    ) -> Result<String, TokenizerError> {
+    ) -> Result<String, ChatError> {
         self.render_with(messages, &RenderArgs { add_generation_prompt, bos_token, eos_token, ..Default::default() })
     }
 
     /// Renders `messages` with all of [`RenderArgs`].
-    pub fn render_with(&self, messages: &[ChatMessage], args: &RenderArgs) -> Result<String, TokenizerError> {
+    pub fn render_with(&self, messages: &[ChatMessage], args: &RenderArgs) -> Result<String, ChatError> {
         if let Some(detail) = &self.unusable {
-            return Err(TokenizerError::TemplateUnusable { detail: detail.clone() });
+            return Err(ChatError::TemplateUnusable { detail: detail.clone() });
         }
         let mut ctx: BTreeMap<String, Value> = BTreeMap::new();
         if let Some(extra) = args.extra {
@@ -254,7 +274,7 @@ impl ChatTemplate {
         messages: &[ChatMessage],
         final_assistant: FinalAssistant,
         args: &RenderArgs,
-    ) -> Result<String, TokenizerError> {
+    ) -> Result<String, ChatError> {
         let args = RenderArgs { add_generation_prompt: true, ..*args };
         match messages.split_last() {
             Some((last, before))
@@ -313,21 +333,21 @@ fn describe(e: &Error) -> String {
 }
 
 /// Sorts a render error into the typed ones.
-fn classify(e: Error, budget: &RenderBudget) -> TokenizerError {
+fn classify(e: Error, budget: &RenderBudget) -> ChatError {
     if e.kind() == ErrorKind::OutOfFuel {
-        return TokenizerError::TemplateBudget(BudgetExceeded { resource: BudgetResource::Fuel, limit: budget.fuel });
+        return ChatError::TemplateBudget(BudgetExceeded { resource: BudgetResource::Fuel, limit: budget.fuel });
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(s) = source {
         if let Some(b) = s.downcast_ref::<BudgetExceeded>() {
-            return TokenizerError::TemplateBudget(*b);
+            return ChatError::TemplateBudget(*b);
         }
         if let Some(r) = s.downcast_ref::<Raised>() {
-            return TokenizerError::TemplateRaised(r.0.clone());
+            return ChatError::TemplateRaised(r.0.clone());
         }
         source = s.source();
     }
-    TokenizerError::Template(e)
+    ChatError::Template(e)
 }
 
 /// `raise_exception(msg)`: the template refuses the conversation.
