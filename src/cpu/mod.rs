@@ -7,6 +7,7 @@
 mod forward;
 pub mod matmul;
 pub mod ops;
+pub mod recurrent;
 mod tensor;
 
 pub use forward::{CpuForward, CpuOp, CpuWeight};

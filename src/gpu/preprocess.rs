@@ -54,6 +54,8 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "flash_attention.wgsl",
         "flash_attention_token_lanes.wgsl",
         "elementwise.wgsl",
+        "ssm_conv.wgsl",
+        "gated_delta_net.wgsl",
         "argmax.wgsl",
         "sample.wgsl",
         "bandwidth.wgsl",

@@ -3,6 +3,7 @@
 
 mod attention;
 mod attention_lanes;
+mod delta_net;
 mod elementwise;
 mod embed;
 mod flash_attention;
@@ -11,7 +12,9 @@ mod gemm;
 mod matvec;
 mod norm;
 mod rope;
+mod rows;
 mod sample;
+mod ssm_conv;
 
 pub use attention::{attention, kv_store, max_splits as attention_max_splits, split_rule, AttentionShape, MAX_HEAD_DIM, SPLIT_MIN_SPAN, SPLIT_PER};
 
@@ -28,6 +31,9 @@ pub use fused::{attn_qkv, ffn_gate_up, QkvShape, QkvVectors};
 pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};
 pub use norm::{rmsnorm, rmsnorm_add, rmsnorm_in_place};
 pub use rope::{rope, RopeLayout, RopeShape};
+pub use delta_net::{gated_delta_net, DeltaNetGates, DeltaNetParams, DeltaNetShape, GatedNorm, DELTA_NET_MAX_HEAD_DIM};
+pub use rows::Rows;
+pub use ssm_conv::{ssm_conv, ConvGating, ConvShape, MAX_CONV_TAPS};
 pub use sample::{argmax, penalty_counts, sample, sample_with_probs, SampleInputs, SampleParams, MAX_PENALIZED};
 
 use crate::gpu::{Defines, GpuError};
