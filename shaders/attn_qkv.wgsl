@@ -28,7 +28,7 @@ struct Params {
     q_norm_off: u32,   // QK_NORM: f32 index of attn_q_norm in vecs
     k_norm_off: u32,   // QK_NORM: f32 index of attn_k_norm in vecs
     factors_off: u32,  // FREQ_FACTORS: f32 index of rope_freqs in vecs
-    _pad: u32,
+    mscale: f32,       // rotated pairs are multiplied by this (llama.cpp's attn_factor)
     seg: array<vec4<u32>, 3>,   // q, k, v: (format kind, first byte in w, bytes per row, BIAS: f32 index of the bias in vecs)
 };
 @group(0) @binding(1) var<uniform> p: Params;
@@ -128,8 +128,10 @@ fn attn_qkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
                 let ab = rope_pair(i, p.n_rot) + vec2<u32>(o);
                 let x0 = hv[ab.x];
                 let x1 = hv[ab.y];
-                hv[ab.x] = x0 * cos(theta) - x1 * sin(theta);
-                hv[ab.y] = x0 * sin(theta) + x1 * cos(theta);
+                let cs = cos(theta) * p.mscale;
+                let sn = sin(theta) * p.mscale;
+                hv[ab.x] = x0 * cs - x1 * sn;
+                hv[ab.y] = x0 * sn + x1 * cs;
             }
         }
         workgroupBarrier();

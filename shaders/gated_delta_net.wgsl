@@ -58,8 +58,11 @@ fn gated_delta_net(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let width = p.n_v_heads * HEAD_V;
     let row = (h * HEAD_V + j) * HEAD_K;
     var s: array<f32, HEAD_K>;  // S[j, :]; set before read: loaded below
+    // A step at position 0 starts a sequence: its state is zero, whatever
+    // the buffer holds from an earlier one.
+    let fresh = step.pos0 == 0u;
     for (var i = 0u; i < HEAD_K; i++) {
-        s[i] = state[row + i];
+        s[i] = select(state[row + i], 0.0, fresh);
     }
     let bias = dt_bias[h];
     let a = ssm_a[h];

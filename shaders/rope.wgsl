@@ -11,7 +11,7 @@ struct Params {
     stride: u32,      // f32 elements between tokens
     freq_base: f32,
     freq_scale: f32,  // positions are multiplied by this (linear scaling)
-    _pad0: u32,
+    mscale: f32,      // rotated pairs are multiplied by this (llama.cpp's attn_factor)
     _pad1: u32,
 };
 @group(0) @binding(1) var<uniform> p: Params;
@@ -34,8 +34,8 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
 #ifdef FREQ_FACTORS
     theta = theta / freq_factors[i];
 #endif
-    let cs = cos(theta);
-    let sn = sin(theta);
+    let cs = cos(theta) * p.mscale;
+    let sn = sin(theta) * p.mscale;
     let base = t * p.stride + h * p.head_dim;
     let ab = rope_pair(i, p.n_rot);
     let a = base + ab.x;

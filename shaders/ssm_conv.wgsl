@@ -44,8 +44,11 @@ fn ssm_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < TAPS; j++) {
         w[j] = weight[c * TAPS + j];
     }
+    // A step at position 0 starts a sequence: its state is zero, whatever
+    // the buffer holds from an earlier one.
+    let fresh = step.pos0 == 0u;
     for (var j = 0u; j + 1u < TAPS; j++) {
-        win[j] = state[j * p.channels + c];
+        win[j] = select(state[j * p.channels + c], 0.0, fresh);
     }
     for (var t = 0u; t < step.n_tokens; t++) {
         win[TAPS - 1u] = conv_input(t, c);

@@ -378,7 +378,8 @@ pub fn decode_bytes_per_token(model: &Model, kv_len: f64) -> DecodeBytes {
     };
     // A sliding-window layer reads its window at most (Gemma 3: 5 layers of 6).
     let kv: f64 = (0..c.n_layers)
-        .map(|l| match c.layer_attention(l).window {
+        .filter_map(|l| c.layer_attention(l))
+        .map(|a| match a.window {
             0 => kv_len,
             w => kv_len.min(w as f64),
         })

@@ -226,12 +226,14 @@ impl KvShape {
 /// Shape from a supported model's configuration (exactly what the runtime uses).
 fn kv_shape_of(c: &ModelConfig) -> KvShape {
     let windows = (0..c.n_layers)
-        .map(|l| match c.layer_attention(l).window {
+        .filter_map(|l| c.layer_attention(l))
+        .map(|a| match a.window {
             0 => None,
             w => Some(w),
         })
-        .collect();
-    KvShape { n_layers: c.n_layers, kv_dim: c.kv_dim() as u64, windows }
+        .collect::<Vec<_>>();
+    // Layers without a KV cache (recurrent ones) are not counted.
+    KvShape { n_layers: windows.len() as u32, kv_dim: c.kv_dim() as u64, windows }
 }
 
 /// What sizes the model: the tensors the loader uploads and the attention shape.

@@ -190,6 +190,8 @@ struct QkvCase {
     layout: RopeLayout,
     freq_base: f32,
     freq_scale: f32,
+    /// LongRoPE's magnitude scale on the rotated pairs (1: none).
+    mscale: f32,
     bias: bool,
     qk_norm: bool,
     rope_factors: bool,
@@ -215,6 +217,7 @@ const QKV_CASES: [QkvCase; 4] = [
         layout: RopeLayout::Normal,
         freq_base: 500000.0,
         freq_scale: 1.0,
+        mscale: 1.0,
         bias: false,
         qk_norm: false,
         rope_factors: true,
@@ -230,6 +233,7 @@ const QKV_CASES: [QkvCase; 4] = [
         layout: RopeLayout::Normal,
         freq_base: 1000000.0,
         freq_scale: 0.25,
+        mscale: 1.0,
         bias: true,
         qk_norm: false,
         rope_factors: false,
@@ -245,13 +249,14 @@ const QKV_CASES: [QkvCase; 4] = [
         layout: RopeLayout::Neox,
         freq_base: 1000000.0,
         freq_scale: 1.0,
+        mscale: 1.0,
         bias: false,
         qk_norm: true,
         rope_factors: false,
         norm_last: false,
     },
     QkvCase {
-        name: "everything: Q5_1, Q8_0, Q4_0, bias, QK norm, NeoX RoPE over 32 of 80, factors, scaling 1/2",
+        name: "everything: Q5_1, Q8_0, Q4_0, bias, QK norm, NeoX RoPE over 32 of 80, factors, scaling 1/2, LongRoPE mscale",
         types: [GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4_0],
         n_heads: 6,
         n_kv_heads: 2,
@@ -260,6 +265,7 @@ const QKV_CASES: [QkvCase; 4] = [
         layout: RopeLayout::Neox,
         freq_base: 10000.0,
         freq_scale: 0.5,
+        mscale: 1.1338934,
         bias: true,
         qk_norm: true,
         rope_factors: true,
@@ -286,9 +292,9 @@ fn rope_cpu(head: &mut [f64], pos: u32, c: &QkvCase, factors: Option<&[f32]>) {
             RopeLayout::Normal => (2 * i, 2 * i + 1),
             RopeLayout::Neox => (i, i + half),
         };
-        let (x0, x1) = (head[a], head[b]);
-        head[a] = x0 * theta.cos() - x1 * theta.sin();
-        head[b] = x0 * theta.sin() + x1 * theta.cos();
+        let (x0, x1, m) = (head[a], head[b], c.mscale as f64);
+        head[a] = m * (x0 * theta.cos() - x1 * theta.sin());
+        head[b] = m * (x0 * theta.sin() + x1 * theta.cos());
     }
 }
 
@@ -361,6 +367,7 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
         layout: c.layout,
         freq_base: c.freq_base,
         freq_scale: c.freq_scale,
+        mscale: c.mscale,
         eps: EPS,
     };
     let step = step_buffer(ctx, 0, 1);

@@ -10,7 +10,9 @@
 //!   many key heads as value heads and fewer (GQA-like), head dims 32, 64,
 //!   128 (and head_k_dim != head_v_dim).
 //!
-//! Each case chains steps of [`STEPS`] tokens on one state, from zeros, and
+//! Each case chains steps of [`STEPS`] tokens on one state, from zeros (on
+//! the GPU the state buffer starts full of 1e3, what an earlier sequence
+//! left: the kernels take a step at position 0 as a fresh state), and
 //! compares every step's output and the final state with the reference run
 //! token by token: a state not carried over, a step shorter than the conv's
 //! window (1 and 2 tokens against 3 rows of state), a wrong tap order or key
@@ -216,7 +218,7 @@ fn ssm_conv_gpu_matches_reference() {
             let step = step_buffer(&ctx, 0, 1);
             let in_buf = buffer_f32(&ctx, &vec![0.0; MAX_STEP * stride]);
             let w = buffer_f32(&ctx, &case.w);
-            let state = buffer_f32(&ctx, &vec![0.0; s.state_len() as usize]);
+            let state = buffer_f32(&ctx, &vec![1.0e3; s.state_len() as usize]);
             let out = buffer_f32(&ctx, &vec![0.0; MAX_STEP * c]);
             let rows = Rows { buffer: &in_buf, offset: offset as u32, stride: stride as u32 };
             let op = kernels::ssm_conv(&ctx, &step, "conv", rows, &w, &state, &out, s).unwrap();
@@ -345,7 +347,7 @@ fn gated_delta_net_gpu_matches_reference() {
                 let gates = buffer_f32(&ctx, &vec![0.0; MAX_STEP * c.gate_stride]);
                 let z = buffer_f32(&ctx, &vec![0.0; MAX_STEP * c.z_stride]);
                 let (dt_bias, ssm_a, norm_w) = (buffer_f32(&ctx, &c.x.dt_bias), buffer_f32(&ctx, &c.x.ssm_a), buffer_f32(&ctx, &c.x.norm_w));
-                let state = buffer_f32(&ctx, &vec![0.0; s.state_len() as usize]);
+                let state = buffer_f32(&ctx, &vec![1.0e3; s.state_len() as usize]);
                 let out = buffer_f32(&ctx, &vec![0.0; MAX_STEP * width]);
                 let op = kernels::gated_delta_net(
                     &ctx,

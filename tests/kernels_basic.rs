@@ -93,8 +93,9 @@ fn rope_cpu(v: &mut [f32], stride: usize, pos0: u32, s: RopeShape, factors: Opti
                     RopeLayout::Neox => (h * hd + i, h * hd + i + half),
                 };
                 let (x0, x1) = (tok[a] as f64, tok[b] as f64);
-                tok[a] = (x0 * theta.cos() - x1 * theta.sin()) as f32;
-                tok[b] = (x0 * theta.sin() + x1 * theta.cos()) as f32;
+                let m = s.mscale as f64;
+                tok[a] = (m * (x0 * theta.cos() - x1 * theta.sin())) as f32;
+                tok[b] = (m * (x0 * theta.sin() + x1 * theta.cos())) as f32;
             }
         }
     }
@@ -106,9 +107,10 @@ fn rope_both_layouts_match_cpu() {
         // Frequency factors as Llama 3.1 writes them: 1 for high frequencies, up to 8 for low ones.
         let factors: Vec<f32> = (0..24).map(|i| 1.0 + 7.0 * (i as f32 / 23.0).powi(2)).collect();
         let fb = buffer_f32(&ctx, &factors);
-        for (layout, with_factors) in [(RopeLayout::Normal, false), (RopeLayout::Neox, false), (RopeLayout::Normal, true), (RopeLayout::Neox, true)] {
-            // n_rot < head_dim checks that the tail is left alone.
-            let s = RopeShape { n_heads: 3, head_dim: 64, n_rot: 48, freq_base: 10000.0, freq_scale: 1.0, layout };
+        // LongRoPE (Phi-3.5/4-mini) scales the rotated pairs by its attn_factor (mscale).
+        for (layout, with_factors, mscale) in [(RopeLayout::Normal, false, 1.0), (RopeLayout::Neox, false, 1.0), (RopeLayout::Normal, true, 1.0), (RopeLayout::Neox, true, 1.1338934)] {
+            // n_rot < head_dim checks that the tail is left alone (and unscaled).
+            let s = RopeShape { n_heads: 3, head_dim: 64, n_rot: 48, freq_base: 10000.0, freq_scale: 1.0, layout, mscale };
             let (stride, n_tokens, pos0) = (3 * 64 + 8, 4u32, 37u32);
             let mut rng = Rng::new(2);
             let v = rng.vec(stride * n_tokens as usize, 1.0);
@@ -118,7 +120,7 @@ fn rope_both_layouts_match_cpu() {
             run(&ctx, &[op], n_tokens);
             let mut want = v.clone();
             rope_cpu(&mut want, stride, pos0, s, with_factors.then_some(&factors[..]));
-            let what = format!("rope {layout:?} factors={with_factors} {}", label(&ctx));
+            let what = format!("rope {layout:?} factors={with_factors} mscale={mscale} {}", label(&ctx));
             assert_close(&what, &read_f32(&ctx, &vb, v.len()), &want, TOL_TRANSCENDENTAL);
         }
     }

@@ -80,10 +80,10 @@ fn gemma3_config_from_metadata() {
     assert_eq!(c.attn_scale, 1.0 / 16.0);
     assert_eq!(c.embed_scale, (640f32).sqrt());
     assert_eq!(c.final_logit_softcap, 0.0, "the file has no final_logit_softcapping");
-    let global: Vec<u32> = (0..c.n_layers).filter(|&l| c.layer_attention(l).window == 0).collect();
+    let global: Vec<u32> = (0..c.n_layers).filter(|&l| c.layer_attention(l).unwrap().window == 0).collect();
     assert_eq!(global, [5, 11, 17]);
     for l in 0..c.n_layers {
-        let la = c.layer_attention(l);
+        let la = c.layer_attention(l).unwrap();
         let want_base = if global.contains(&l) { 1.0e6 } else { 10000.0 };
         assert_eq!((la.rope_base, la.rope_scale), (want_base, 1.0), "layer {l}");
         assert!(la.window == 0 || la.window == 512, "layer {l}");

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use super::matmul::{matmul, Write};
 use super::{ops, CpuError, CpuTensor};
 use crate::gpu::{PackedTensors, PackedVectors};
-use crate::kernels::{AttentionShape, GateActivation, MatvecOut, QkvShape, RopeShape};
-use crate::model::{record_body, record_head, Act, HeadFold, LayerWeights, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
+use super::recurrent::{self, HostRows};
+use crate::kernels::{AttentionShape, ConvGating, ConvShape, GateActivation, MatvecOut, QkvShape, RopeShape};
+use crate::model::{record_body, record_head, Act, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
 
 /// A weight tensor as the CPU forward pass holds it (shared by the ops that read it).
 pub type CpuWeight = Arc<CpuTensor>;
@@ -33,6 +34,8 @@ enum Kind {
     KvStore { layer: usize },
     Attention { layer: usize, shape: AttentionShape },
     GatedActivation { act: GateActivation, width: usize },
+    /// Att = c ⊙ conv(b ⊙ x) over Mix = b | c | x and layer `layer`'s state (LFM2).
+    ShortConv { layer: usize, taps: Vec<f32>, shape: ConvShape },
     /// logits = [softcap](W · rmsnorm(x[last]) · g)
     Head { w: CpuWeight, norm: Vec<f32>, eps: f32, softcap: Option<f32> },
 }
@@ -48,6 +51,8 @@ struct CpuState {
     /// Per layer (cache_len[l], kv_dim) f32; position p in slot p % cache_len[l].
     k_cache: Vec<Vec<f32>>,
     v_cache: Vec<Vec<f32>>,
+    /// Per layer, a short-conv layer's rolling state (l_cache − 1, dim) f32; empty elsewhere.
+    conv_state: Vec<Vec<f32>>,
     /// Scratch for one query head's attention scores.
     scores: Vec<f32>,
     /// (max_batch) token ids of the step.
@@ -119,6 +124,14 @@ impl CpuForward {
             head_in: f32_vec("activations", c.dim as usize)?,
             k_cache: cache("KV cache")?,
             v_cache: cache("KV cache")?,
+            conv_state: c
+                .layers
+                .iter()
+                .map(|p| match p.mixer {
+                    Mixer::ShortConv { l_cache } => f32_vec("recurrent state", (l_cache as usize - 1) * c.dim as usize),
+                    Mixer::Attention(_) => Ok(Vec::new()),
+                })
+                .collect::<Result<_, _>>()?,
             scores: Vec::new(),
             ids: vec![0; b],
             sampled: 0,
@@ -223,6 +236,20 @@ impl CpuForward {
                 st.scores = scores;
                 *st.act_mut(Act::Att) = out;
             }
+            Kind::ShortConv { layer, taps, shape } => {
+                let state = &mut st.conv_state[*layer];
+                if s.pos0 == 0 {
+                    // A new sequence starts from a zero state (as the GPU kernel does).
+                    state.fill(0.0);
+                }
+                let mut state = std::mem::take(state);
+                let mut out = std::mem::take(st.act_mut(Act::Att));
+                let width = shape.input_width() as usize;
+                let r = recurrent::ssm_conv(HostRows { data: &st.act(Act::Mix)[..n * width], offset: 0, stride: width }, taps, &mut state, &mut out, n, shape);
+                st.conv_state[*layer] = state;
+                *st.act_mut(Act::Att) = out;
+                r.map_err(err)?;
+            }
             Kind::GatedActivation { act, width } => {
                 let mut gate = std::mem::take(st.act_mut(Act::Gate));
                 ops::gated_activation(*act, &mut gate[..n * width], &st.act(Act::Up)[..n * width]);
@@ -319,8 +346,13 @@ impl Recorder for CpuRecorder<'_> {
         Ok(vec![op("output", Kind::Head { w: w.clone(), norm: values(fold.norm)?, eps: fold.eps, softcap: fold.softcap })])
     }
 
-    fn attn_qkv(&self, name: &str, _: usize, _: &LayerWeights<CpuWeight>, _: &PackedTensors, _: &PackedVectors, _: QkvShape, _: Option<&CpuWeight>) -> Result<CpuOp, ModelError> {
+    fn attn_qkv(&self, name: &str, _: usize, _: &CpuWeight, _: &AttentionWeights<CpuWeight>, _: &PackedTensors, _: &PackedVectors, _: QkvShape, _: Option<&CpuWeight>) -> Result<CpuOp, ModelError> {
         Err(ModelError::Config(format!("{name}: the CPU backend does not pack")))
+    }
+
+    fn short_conv(&self, name: &str, layer: usize, taps: &CpuWeight, dim: u32, l_cache: u32) -> Result<CpuOp, ModelError> {
+        let shape = ConvShape { channels: dim, taps: l_cache, gating: ConvGating::ShortConv };
+        Ok(op(name, Kind::ShortConv { layer, taps: values(taps)?, shape }))
     }
 
     fn ffn_gate_up(&self, name: &str, _: &LayerWeights<CpuWeight>, _: &PackedTensors, _: f32, _: GateActivation) -> Result<CpuOp, ModelError> {

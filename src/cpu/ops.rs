@@ -45,6 +45,7 @@ pub fn rope(x: &mut [f32], n_tokens: usize, stride: usize, pos0: u32, s: &RopeSh
                 theta /= f[i];
             }
             let (sn, cs) = theta.sin_cos();
+            let (sn, cs) = (sn * s.mscale, cs * s.mscale);
             let (a, b) = match s.layout {
                 RopeLayout::Neox => (i, i + half),
                 RopeLayout::Normal => (2 * i, 2 * i + 1),

@@ -6,6 +6,13 @@
 //! slot p % slots, so writing p evicts p - slots. After the writes of a
 //! sequence of length n the ring holds positions [n - slots, n) and nothing
 //! older, whatever came before; an earlier prompt's prefix is gone from it.
+//!
+//! Recurrent layers (short convolutions, Gated DeltaNet) keep one state: that
+//! after the last token written. It cannot be rewound, so a prompt reuses the
+//! cache only when it extends every cached token; otherwise it runs from
+//! position 0, where the recurrent kernels start from a zero state. (The
+//! state at the end of the last turn is the snapshot a follow-up question
+//! continues from, as llama.cpp's checkpoints allow.)
 
 use crate::model::Ring;
 
@@ -17,11 +24,20 @@ pub struct KvCache {
     ring: Option<Ring>,
     /// Rings hold positions [oldest, tokens.len()); 0 when there is no ring.
     oldest: usize,
+    /// Some layer keeps a recurrent state (see the module doc).
+    recurrent: bool,
 }
 
 impl KvCache {
     pub fn new(ring: Option<Ring>) -> Self {
-        Self { tokens: Vec::new(), ring, oldest: 0 }
+        Self { tokens: Vec::new(), ring, oldest: 0, recurrent: false }
+    }
+
+    /// A cache whose model has recurrent layers: only a prompt that extends
+    /// every cached token reuses it.
+    pub fn recurrent(mut self, recurrent: bool) -> Self {
+        self.recurrent = recurrent;
+        self
     }
 
     pub fn tokens(&self) -> &[u32] {
@@ -44,6 +60,9 @@ impl KvCache {
     pub fn reusable(&self, prompt: &[u32]) -> usize {
         let common = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
         let keep = common.min(prompt.len().saturating_sub(1));
+        if self.recurrent && keep != self.tokens.len() {
+            return 0;
+        }
         match self.ring {
             Some(r) if keep > 0 && (keep + 1).saturating_sub(r.window) < self.oldest => 0,
             _ => keep,
@@ -149,5 +168,19 @@ mod tests {
         assert_eq!(kv.reusable(&prompt), 650);
         kv.clear();
         assert_eq!((kv.len(), kv.reusable(&[1, 2])), (0, 0));
+    }
+
+    /// A recurrent state is the state after every cached token: a prompt
+    /// that extends them continues from it; any other starts over.
+    #[test]
+    fn recurrent_state_is_reused_only_when_extended() {
+        let mut kv = KvCache::new(None).recurrent(true);
+        kv.extend(&seq(20, 0));
+        assert_eq!(kv.reusable(&seq(30, 0)), 20, "a follow-up turn continues from the state");
+        assert_eq!(kv.reusable(&seq(20, 0)), 0, "the same prompt again: the last token cannot be unrun");
+        let mut other = seq(30, 0);
+        other[10] = 999;
+        assert_eq!(kv.reusable(&other), 0, "a prompt that differs inside the cached part starts over");
+        assert_eq!(kv.reusable(&seq(15, 0)), 0);
     }
 }

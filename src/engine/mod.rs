@@ -233,7 +233,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(model: Model, tokenizer: Tokenizer, template: Option<ChatTemplate>) -> Self {
-        let cached = KvCache::new(model.kv_ring());
+        let cached = KvCache::new(model.kv_ring()).recurrent(model.config.is_recurrent());
         let max_token_bytes = (0..tokenizer.vocab_size() as u32)
             .map(|id| tokenizer.token_bytes(id).len().max(tokenizer.token_text(id).map_or(0, str::len)))
             .fold(4, usize::max);

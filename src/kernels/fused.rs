@@ -18,6 +18,8 @@ pub struct QkvShape {
     pub layout: RopeLayout,
     pub freq_base: f32,
     pub freq_scale: f32,
+    /// The rotated pairs are multiplied by this (see `RopeShape::mscale`).
+    pub mscale: f32,
     pub eps: f32,
 }
 
@@ -52,7 +54,7 @@ struct QkvParams {
     q_norm_off: u32,
     k_norm_off: u32,
     factors_off: u32,
-    _pad: u32,
+    mscale: f32,
     seg: [[u32; 4]; 3],
 }
 
@@ -116,7 +118,7 @@ pub fn attn_qkv(
         q_norm_off,
         k_norm_off,
         factors_off: at.rope_factors.unwrap_or(0),
-        _pad: 0,
+        mscale: s.mscale,
         seg: [segment_params(name, wq, bias[0])?, segment_params(name, wk, bias[1])?, segment_params(name, wv, bias[2])?],
     };
     let types = distinct_types(&w.segments);

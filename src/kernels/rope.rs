@@ -19,6 +19,9 @@ pub struct RopeShape {
     pub freq_base: f32,
     pub freq_scale: f32,
     pub layout: RopeLayout,
+    /// The rotated pairs are multiplied by this (llama.cpp's `attn_factor`:
+    /// `rope.scaling.attn_factor`, LongRoPE's magnitude scale; 1 without).
+    pub mscale: f32,
 }
 
 #[repr(C)]
@@ -30,7 +33,8 @@ struct Params {
     stride: u32,
     freq_base: f32,
     freq_scale: f32,
-    _pad: [u32; 2],
+    mscale: f32,
+    _pad: u32,
 }
 
 /// Rotates v: (n_tokens, stride) f32 holding n_heads heads of head_dim, in place.
@@ -54,7 +58,8 @@ pub fn rope(
         stride,
         freq_base: s.freq_base,
         freq_scale: s.freq_scale,
-        _pad: [0; 2],
+        mscale: s.mscale,
+        _pad: 0,
     };
     let defines = base_defines().flag_if("NEOX", s.layout == RopeLayout::Neox).flag_if("FREQ_FACTORS", freq_factors.is_some());
     let mut b = OpBuilder::new(ctx, name, "rope.wgsl", "rope", defines).params(&params).buffer(v);

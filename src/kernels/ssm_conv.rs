@@ -67,7 +67,8 @@ struct Params {
 /// `src/models/delta-net-base.cpp` build_conv_state use it): with
 /// u_ext = [state; u], y[t, c] = Σ_{j<L} weight[c, j] · u_ext[t + j, c], and
 /// afterwards `state` holds u_ext's last L − 1 rows (also when the step has
-/// fewer tokens than that). Zero the state before a sequence's first step.
+/// fewer tokens than that). A step at position 0 (`Step::pos0`) starts from a
+/// zero state whatever the buffer holds: a new sequence needs no clearing.
 ///
 /// - `input`: (n_tokens, ≥ offset + [`ConvShape::input_width`]) f32: [b | c | x] for
 ///   [`ConvGating::ShortConv`], u for [`ConvGating::Silu`].

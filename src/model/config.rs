@@ -1,8 +1,9 @@
 //! Architecture hyper-parameters read from GGUF metadata, and the tensors
 //! each architecture needs, checked at header time (before any weight bytes).
 
+use super::weights::{LayerTensor, OUTPUT, OUTPUT_NORM, ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT, ROPE_FREQS};
 use super::ModelError;
-use crate::gguf::Header;
+use crate::gguf::{Header, TensorInfo};
 use crate::kernels::{self, GateActivation, RopeLayout};
 use crate::quant::GgmlType;
 
@@ -17,12 +18,22 @@ pub enum Arch {
     /// `gemma3`: scaled embeddings, QK norm, norms after attention and FFN as
     /// well as before, GELU gate, sliding-window layers with a global one every 6th.
     Gemma3,
+    /// `phi3` (Phi-3.5-mini, Phi-4-mini): q|k|v in one `attn_qkv` tensor and
+    /// gate|up in one `ffn_up`, NeoX RoPE with LongRoPE factors
+    /// (`rope_factors_short/long`) and `rope.scaling.attn_factor`.
+    Phi3,
+    /// `smollm3`: the Llama walk with no RoPE on every 4th layer (NoPE).
+    SmolLM3,
+    /// `lfm2` (LFM2, LFM2.5): gated short convolutions in the layers whose
+    /// `attention.head_count_kv` entry is 0, attention with QK norm in the
+    /// others, NeoX RoPE; the final norm is `token_embd_norm`.
+    Lfm2,
 }
 
 impl Arch {
     /// Every architecture tabllm runs, by its GGUF `general.architecture` name
     /// (keep `ModelError::UnsupportedArchitecture`'s message in step).
-    pub const ALL: [Arch; 4] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3];
+    pub const ALL: [Arch; 7] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -30,6 +41,9 @@ impl Arch {
             Arch::Qwen2 => "qwen2",
             Arch::Qwen3 => "qwen3",
             Arch::Gemma3 => "gemma3",
+            Arch::Phi3 => "phi3",
+            Arch::SmolLM3 => "smollm3",
+            Arch::Lfm2 => "lfm2",
         }
     }
 
@@ -46,14 +60,69 @@ impl Arch {
 const GEMMA3_SWA_PERIOD: u32 = 6;
 /// Gemma 3's sliding-window layers use this RoPE base whatever `rope.freq_base` says.
 const GEMMA3_ROPE_BASE_LOCAL: f32 = 10000.0;
+/// Longest LFM2 short convolution the kernels take (LFM2 and LFM2.5 use 3).
+pub const MAX_SHORT_CONV_L_CACHE: u32 = 8;
+/// LFM2's final norm (llama.cpp `LLM_TENSOR_OUTPUT_NORM_LFM2`: the converter's name for it).
+const LFM2_OUTPUT_NORM: &str = "token_embd_norm.weight";
 
-/// Per-layer attention settings that differ between local and global layers.
+/// SmolLM3 leaves RoPE out of layer l when (l + 1) % 4 == 0 (llama.cpp
+/// `smollm3.cpp`: `n_no_rope_layer_step = 4`; the file does not say).
+const SMOLLM3_NO_ROPE_STEP: u32 = 4;
+
+/// Per-layer attention settings that differ between layers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerAttention {
     /// 0: full causal attention; else attend to the last `window` positions.
     pub window: u32,
+    /// False on a NoPE layer (SmolLM3): q and k go to attention unrotated.
+    pub rope: bool,
     pub rope_base: f32,
     pub rope_scale: f32,
+    /// Queries are multiplied by this before q·k.
+    pub scale: f32,
+}
+
+/// What mixes information across positions in one layer: the block the
+/// layer runs before its feed-forward block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mixer {
+    /// Self-attention over a KV cache.
+    Attention(LayerAttention),
+    /// LFM2's gated short convolution: in_proj → b, c, x; y = c ⊙
+    /// conv(b ⊙ x) over the last `l_cache` positions (a rolling state of
+    /// l_cache − 1 inputs) → out_proj (llama.cpp `lfm2.cpp`).
+    ShortConv { l_cache: u32 },
+}
+
+/// One layer of the forward pass: its blocks, chosen from the header once
+/// (`ModelConfig::layers`). Every layer ends with the dense gated FFN.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerPlan {
+    pub mixer: Mixer,
+}
+
+/// RoPE frequency factors of the file (`n_rot / 2` divisors of the angles).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeFactors {
+    None,
+    /// `rope_freqs.weight` (Llama 3.1+), on every rotated layer.
+    Freqs,
+    /// LongRoPE (Phi-3.5 / Phi-4-mini): `rope_factors_long.weight` when the
+    /// context allocated is above `original` positions, else
+    /// `rope_factors_short.weight` (llama.cpp `llama_model::get_rope_factors`).
+    LongShort { original: u32, long: bool },
+}
+
+/// A tensor of the file that holds several the forward pass reads, as row
+/// ranges of it: `attn_qkv` (q, k, v) and Phi-3's `ffn_up` (gate, up).
+/// llama.cpp writes either form (`create_tensor_qkv`); the loader streams
+/// the fused tensor's rows straight into the parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorView {
+    /// The tensor in the file.
+    pub source: String,
+    /// (name the forward pass reads, rows), in row order.
+    pub parts: Vec<(String, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +167,19 @@ pub struct ModelConfig {
     pub rope_base_local: f32,
     /// logits = cap * tanh(logits / cap) when > 0.
     pub final_logit_softcap: f32,
+    /// `rope.scaling.attn_factor` (1 when absent): RoPE multiplies the
+    /// rotated dimensions of q and k by it (llama.cpp's `attn_factor`,
+    /// `llama-context.cpp`), as LongRoPE's magnitude scale.
+    pub rope_attn_factor: f32,
+    pub rope_factors: RopeFactors,
+    /// Layer l's blocks, read once from the header.
+    pub layers: Vec<LayerPlan>,
+    /// Fused tensors of the file read as the separate ones they hold.
+    pub views: Vec<TensorView>,
+    /// LFM2: the short convolution's length (`shortconv.l_cache`); 0 without.
+    pub short_conv_l_cache: u32,
+    /// The final norm's tensor (`output_norm.weight`; LFM2: `token_embd_norm.weight`).
+    pub output_norm: &'static str,
 }
 
 impl ModelConfig {
@@ -130,28 +212,55 @@ impl ModelConfig {
         };
         let dim = req("embedding_length")?;
         let n_heads = req("attention.head_count")?;
-        let n_kv_heads = md.get_u32(&key("attention.head_count_kv"))?.unwrap_or(n_heads);
+        let n_layers = req("block_count")?;
+        if n_layers > 1024 {
+            return Err(ModelError::Config(format!("{n_layers} layers")));
+        }
+        // One count for every layer, or (LFM2) one per layer, 0 on a short-conv layer.
+        let kv_heads = per_layer_u32(md, &key("attention.head_count_kv"), n_layers)?.unwrap_or_else(|| vec![n_heads; n_layers as usize]);
+        let conv_layers: Vec<bool> = kv_heads.iter().map(|&n| n == 0).collect();
+        if conv_layers.iter().any(|&c| c) && arch != Arch::Lfm2 {
+            return Err(ModelError::Config(format!("{} has a layer with 0 KV heads, which only lfm2 reads as a convolution layer", key("attention.head_count_kv"))));
+        }
+        let mut attn_kv = kv_heads.iter().copied().filter(|&n| n > 0);
+        let n_kv_heads = attn_kv.next().unwrap_or(n_heads);
+        if attn_kv.any(|n| n != n_kv_heads) {
+            return Err(ModelError::Config(format!("{}: attention layers with different KV head counts are not supported", key("attention.head_count_kv"))));
+        }
+        let short_conv_l_cache = if arch == Arch::Lfm2 { md.require_u32(&key("shortconv.l_cache"))? } else { 0 };
+        if conv_layers.iter().any(|&c| c) && !(2..=MAX_SHORT_CONV_L_CACHE).contains(&short_conv_l_cache) {
+            return Err(ModelError::Config(format!("{} is {short_conv_l_cache} (2..={MAX_SHORT_CONV_L_CACHE} supported)", key("shortconv.l_cache"))));
+        }
         let head_dim = md.get_u32(&key("attention.key_length"))?.unwrap_or(dim / n_heads);
         if let Some(v) = md.get_u32(&key("attention.value_length"))? {
             if v != head_dim {
                 return Err(ModelError::Config(format!("value length {v} differs from key length {head_dim}")));
             }
         }
-        let n_layers = req("block_count")?;
         let (_, embd) = h.tensor("token_embd.weight").ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
         let vocab = *embd.dims.get(1).unwrap_or(&0) as u32;
         let scale_type = md.get_str(&key("rope.scaling.type"))?.unwrap_or("none");
         // Llama 3.1+ ("llama3") carries its scaling in the rope_freqs.weight factors.
-        let rope_freqs = h.tensor("rope_freqs.weight").is_some();
+        let rope_freqs = h.tensor(ROPE_FREQS).is_some();
+        let rope_factors = if rope_freqs {
+            RopeFactors::Freqs
+        } else if h.tensor(ROPE_FACTORS_LONG).is_some() || h.tensor(ROPE_FACTORS_SHORT).is_some() {
+            // llama.cpp: n_ctx_orig_yarn = the original context, else the training one.
+            let original = md.get_u32(&key("rope.scaling.original_context_length"))?.or(md.get_u32(&key("context_length"))?).unwrap_or(0);
+            RopeFactors::LongShort { original, long: false }
+        } else {
+            RopeFactors::None
+        };
         let rope_scale = match scale_type {
             "linear" => 1.0 / md.get_f32(&key("rope.scaling.factor"))?.unwrap_or(1.0),
             "none" => 1.0,
             "llama3" if rope_freqs => 1.0,
+            "longrope" if matches!(rope_factors, RopeFactors::LongShort { .. }) => 1.0,
             other => return Err(ModelError::Config(format!("RoPE scaling `{other}` is not supported yet"))),
         };
         let rope_layout = match arch {
-            Arch::Llama => RopeLayout::Normal,
-            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 => RopeLayout::Neox,
+            Arch::Llama | Arch::SmolLM3 => RopeLayout::Normal,
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 => RopeLayout::Neox,
         };
         let gemma = arch == Arch::Gemma3;
         let sliding_window = if gemma { md.get_u32(&key("attention.sliding_window"))?.unwrap_or(0) } else { 0 };
@@ -162,7 +271,7 @@ impl ModelConfig {
         } else {
             1.0 / (head_dim as f32).sqrt()
         };
-        let cfg = ModelConfig {
+        let mut cfg = ModelConfig {
             arch,
             n_layers,
             dim,
@@ -177,10 +286,10 @@ impl ModelConfig {
             rope_scale,
             n_rot: md.get_u32(&key("rope.dimension_count"))?.unwrap_or(head_dim),
             rope_layout,
-            tied_output: h.tensor("output.weight").is_none(),
-            rope_freqs,
+            tied_output: h.tensor(OUTPUT).is_none(),
+            rope_freqs: rope_factors != RopeFactors::None,
             qkv_bias: arch == Arch::Qwen2,
-            qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3),
+            qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3 | Arch::Lfm2),
             post_norms: gemma,
             activation: if gemma { GateActivation::Gelu } else { GateActivation::SiLU },
             embed_scale: if gemma { (dim as f32).sqrt() } else { 1.0 },
@@ -189,7 +298,15 @@ impl ModelConfig {
             swa_period: if gemma && sliding_window > 0 { GEMMA3_SWA_PERIOD } else { 0 },
             rope_base_local: GEMMA3_ROPE_BASE_LOCAL,
             final_logit_softcap: md.get_f32(&key("final_logit_softcapping"))?.unwrap_or(0.0),
+            rope_attn_factor: md.get_f32(&key("rope.scaling.attn_factor"))?.unwrap_or(1.0),
+            rope_factors,
+            layers: Vec::new(),
+            views: Vec::new(),
+            short_conv_l_cache,
+            output_norm: if arch == Arch::Lfm2 { LFM2_OUTPUT_NORM } else { OUTPUT_NORM },
         };
+        cfg.layers = (0..n_layers).map(|l| cfg.plan_layer(l, conv_layers[l as usize])).collect();
+        cfg.views = fused_views(h, &cfg);
         cfg.check_dims()?;
         cfg.check_tensors(h)?;
         Ok(cfg)
@@ -212,6 +329,10 @@ impl ModelConfig {
         if !(self.final_logit_softcap.is_finite() && self.final_logit_softcap >= 0.0) {
             return bad(format!("final logit soft-cap {}", self.final_logit_softcap));
         }
+        // A short-conv layer writes its (n_tokens, dim) output where attention writes (n_tokens, q_dim).
+        if self.mix_dim() > 0 && self.q_dim() < self.dim {
+            return bad(format!("{} heads of {} are narrower than the model ({}), which short-conv layers need", self.n_heads, self.head_dim, self.dim));
+        }
         if self.vocab == 0 || self.n_layers > 1024 {
             return bad(format!("vocabulary {} / {} layers", self.vocab, self.n_layers));
         }
@@ -220,7 +341,7 @@ impl ModelConfig {
 
     /// Every tensor the forward pass reads: (name, expected ggml dims, is a matrix).
     pub fn tensor_plan(&self) -> Vec<(String, Vec<u64>, bool)> {
-        use super::weights::{LayerTensor::*, OUTPUT, OUTPUT_NORM, ROPE_FREQS, TOKEN_EMBD};
+        use super::weights::{LayerTensor::*, TOKEN_EMBD};
         let (d, q, kv, f, hd) = (
             self.dim as u64,
             (self.n_heads * self.head_dim) as u64,
@@ -228,43 +349,55 @@ impl ModelConfig {
             self.ffn_dim as u64,
             self.head_dim as u64,
         );
-        let mut v = vec![(TOKEN_EMBD.to_string(), vec![d, self.vocab as u64], true), (OUTPUT_NORM.to_string(), vec![d], false)];
+        let mut v = vec![(TOKEN_EMBD.to_string(), vec![d, self.vocab as u64], true), (self.output_norm.to_string(), vec![d], false)];
         if !self.tied_output {
             v.push((OUTPUT.to_string(), vec![d, self.vocab as u64], true));
         }
-        if self.rope_freqs {
-            v.push((ROPE_FREQS.to_string(), vec![self.n_rot as u64 / 2], false));
-        }
-        let mut layer = vec![
-            (AttnNorm, vec![d], false),
-            (AttnQ, vec![d, q], true),
-            (AttnK, vec![d, kv], true),
-            (AttnV, vec![d, kv], true),
-            (AttnOutput, vec![q, d], true),
-            (FfnNorm, vec![d], false),
-            (FfnGate, vec![d, f], true),
-            (FfnUp, vec![d, f], true),
-            (FfnDown, vec![f, d], true),
-        ];
+        let factors: &[&str] = match self.rope_factors {
+            RopeFactors::None => &[],
+            RopeFactors::Freqs => &[ROPE_FREQS],
+            // Both are read: which one applies depends on the context a load allocates.
+            RopeFactors::LongShort { .. } => &[ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT],
+        };
+        v.extend(factors.iter().map(|n| (n.to_string(), vec![self.n_rot as u64 / 2], false)));
+        let mut attention = vec![(AttnQ, vec![d, q], true), (AttnK, vec![d, kv], true), (AttnV, vec![d, kv], true), (AttnOutput, vec![q, d], true)];
         if self.qkv_bias {
-            layer.extend([(AttnQBias, vec![q], false), (AttnKBias, vec![kv], false), (AttnVBias, vec![kv], false)]);
+            attention.extend([(AttnQBias, vec![q], false), (AttnKBias, vec![kv], false), (AttnVBias, vec![kv], false)]);
         }
         if self.qk_norm {
-            layer.extend([(AttnQNorm, vec![hd], false), (AttnKNorm, vec![hd], false)]);
+            attention.extend([(AttnQNorm, vec![hd], false), (AttnKNorm, vec![hd], false)]);
         }
         if self.post_norms {
-            layer.extend([(PostAttentionNorm, vec![d], false), (PostFfwNorm, vec![d], false)]);
+            attention.push((PostAttentionNorm, vec![d], false));
         }
-        for l in 0..self.n_layers {
-            v.extend(layer.iter().map(|(t, dims, m)| (t.gguf_name(l), dims.clone(), *m)));
+        let short_conv = |l_cache: u32| vec![(ShortConv, vec![l_cache as u64, d], false), (ShortConvInProj, vec![d, 3 * d], true), (ShortConvOutProj, vec![d, d], true)];
+        let mut ffn = vec![(FfnNorm, vec![d], false), (FfnGate, vec![d, f], true), (FfnUp, vec![d, f], true), (FfnDown, vec![f, d], true)];
+        if self.post_norms {
+            ffn.push((PostFfwNorm, vec![d], false));
+        }
+        for (l, plan) in (0..self.n_layers).zip(&self.layers) {
+            let mixer = match plan.mixer {
+                Mixer::Attention(_) => attention.clone(),
+                Mixer::ShortConv { l_cache } => short_conv(l_cache),
+            };
+            let layer = std::iter::once((AttnNorm, vec![d], false)).chain(mixer).chain(ffn.iter().cloned());
+            v.extend(layer.map(|(t, dims, m)| (t.gguf_name(l), dims, m)));
         }
         v
     }
 
-    /// Presence, shape and type of every tensor, before any weight is read.
+    /// Presence, shape and type of every tensor, before any weight is read
+    /// (a part of a fused tensor as the rows it takes of it).
     fn check_tensors(&self, h: &Header) -> Result<(), ModelError> {
+        for view in &self.views {
+            let (_, src) = h.tensor(&view.source).ok_or_else(|| ModelError::MissingTensor(view.source.clone()))?;
+            let rows: u64 = view.parts.iter().map(|(_, r)| r).sum();
+            if src.dims.len() != 2 || src.dims[1] != rows {
+                return Err(ModelError::TensorShape { tensor: view.source.clone(), expected: vec![src.dims[0], rows], got: src.dims.clone() });
+            }
+        }
         for (name, dims, matrix) in self.tensor_plan() {
-            let (_, t) = h.tensor(&name).ok_or_else(|| ModelError::MissingTensor(name.clone()))?;
+            let t = self.planned_info(h, &name).ok_or_else(|| ModelError::MissingTensor(name.clone()))?;
             let mut got = t.dims.clone();
             while got.len() > dims.len() && got.last() == Some(&1) {
                 got.pop();
@@ -280,14 +413,89 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// Window and RoPE frequencies of layer `l`: local (sliding-window) layers
-    /// use `rope_base_local` and no scaling; global ones the file's RoPE.
-    pub fn layer_attention(&self, l: u32) -> LayerAttention {
+    /// The tensor `name` as the forward pass reads it: the file's own, or a
+    /// part of a fused one ([`TensorView`]) with the offset and size of its rows.
+    pub fn planned_info(&self, h: &Header, name: &str) -> Option<TensorInfo> {
+        for view in &self.views {
+            let Some(i) = view.parts.iter().position(|(n, _)| n == name) else { continue };
+            let (_, src) = h.tensor(&view.source)?;
+            let total_rows = src.dims.get(1).copied().filter(|&r| r > 0)?;
+            let row_bytes = src.n_bytes / total_rows;
+            let first_row: u64 = view.parts[..i].iter().map(|(_, r)| r).sum();
+            let rows = view.parts[i].1;
+            return Some(TensorInfo {
+                name: name.to_string(),
+                dims: vec![src.dims[0], rows],
+                ggml_type: src.ggml_type,
+                offset: src.offset + first_row * row_bytes,
+                n_elements: src.dims[0] * rows,
+                n_bytes: rows * row_bytes,
+            });
+        }
+        h.tensor(name).map(|(_, t)| t.clone())
+    }
+
+    /// The blocks of layer `l`, from the architecture's rules: which layers
+    /// are sliding-window (Gemma 3), which run without RoPE (SmolLM3).
+    fn plan_layer(&self, l: u32, short_conv: bool) -> LayerPlan {
+        if short_conv {
+            return LayerPlan { mixer: Mixer::ShortConv { l_cache: self.short_conv_l_cache } };
+        }
         let local = self.swa_period > 0 && l % self.swa_period != self.swa_period - 1;
-        if local {
-            LayerAttention { window: self.sliding_window, rope_base: self.rope_base_local, rope_scale: 1.0 }
+        let rope = !(self.arch == Arch::SmolLM3 && (l + 1) % SMOLLM3_NO_ROPE_STEP == 0);
+        let scale = self.attn_scale;
+        let attention = if local {
+            LayerAttention { window: self.sliding_window, rope, rope_base: self.rope_base_local, rope_scale: 1.0, scale }
         } else {
-            LayerAttention { window: 0, rope_base: self.rope_base, rope_scale: self.rope_scale }
+            LayerAttention { window: 0, rope, rope_base: self.rope_base, rope_scale: self.rope_scale, scale }
+        };
+        LayerPlan { mixer: Mixer::Attention(attention) }
+    }
+
+    /// Window and RoPE of layer `l` when it is an attention layer (None for
+    /// a recurrent one, which has no KV cache): local (sliding-window) layers
+    /// use `rope_base_local` and no scaling; global ones the file's RoPE.
+    pub fn layer_attention(&self, l: u32) -> Option<LayerAttention> {
+        match self.layers.get(l as usize)?.mixer {
+            Mixer::Attention(a) => Some(a),
+            Mixer::ShortConv { .. } => None,
+        }
+    }
+
+    /// Elements per token of the buffer a recurrent block projects into
+    /// (`Act::Mix`): LFM2's in_proj output b | c | x; 0 without such layers.
+    pub fn mix_dim(&self) -> u32 {
+        self.layers
+            .iter()
+            .map(|p| match p.mixer {
+                Mixer::Attention(_) => 0,
+                Mixer::ShortConv { .. } => 3 * self.dim,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Some layer keeps a recurrent state (a short convolution or a Gated
+    /// DeltaNet), which cannot be rewound (`engine::KvCache`).
+    pub fn is_recurrent(&self) -> bool {
+        self.layers.iter().any(|p| !matches!(p.mixer, Mixer::Attention(_)))
+    }
+
+    /// Chooses LongRoPE's long or short factors for a context of `n_ctx`
+    /// positions (llama.cpp: long when n_ctx is above the original context).
+    pub fn select_rope_factors(&mut self, n_ctx: u32) {
+        if let RopeFactors::LongShort { original, .. } = self.rope_factors {
+            self.rope_factors = RopeFactors::LongShort { original, long: n_ctx > original };
+        }
+    }
+
+    /// The model-level tensor the rotated layers take their frequency factors from.
+    pub fn rope_factors_tensor(&self) -> Option<&'static str> {
+        match self.rope_factors {
+            RopeFactors::None => None,
+            RopeFactors::Freqs => Some(ROPE_FREQS),
+            RopeFactors::LongShort { long: true, .. } => Some(ROPE_FACTORS_LONG),
+            RopeFactors::LongShort { long: false, .. } => Some(ROPE_FACTORS_SHORT),
         }
     }
 
@@ -298,4 +506,43 @@ impl ModelConfig {
     pub fn kv_dim(&self) -> u32 {
         self.n_kv_heads * self.head_dim
     }
+}
+
+/// The fused tensors of `h` that hold tensors the forward pass reads
+/// separately: a layer's `attn_qkv` when it has no `attn_q`, and an
+/// `ffn_up` of twice the FFN width when it has no `ffn_gate` (Phi-3: gate
+/// rows first, as llama.cpp's `LLM_FFN_SWIGLU` splits it).
+fn fused_views(h: &Header, c: &ModelConfig) -> Vec<TensorView> {
+    use LayerTensor::*;
+    let (q, kv, f) = (c.q_dim() as u64, c.kv_dim() as u64, c.ffn_dim as u64);
+    let mut views = Vec::new();
+    for l in 0..c.n_layers {
+        let name = |t: LayerTensor| t.gguf_name(l);
+        let qkv = format!("blk.{l}.attn_qkv.weight");
+        let attention = matches!(c.layers.get(l as usize).map(|p| p.mixer), Some(Mixer::Attention(_)));
+        if attention && h.tensor(&name(AttnQ)).is_none() && h.tensor(&qkv).is_some() {
+            views.push(TensorView { source: qkv, parts: vec![(name(AttnQ), q), (name(AttnK), kv), (name(AttnV), kv)] });
+        }
+        let up = h.tensor(&name(FfnUp)).map(|(_, t)| t.dims.get(1).copied());
+        if h.tensor(&name(FfnGate)).is_none() && up == Some(Some(2 * f)) {
+            views.push(TensorView { source: name(FfnUp), parts: vec![(name(FfnGate), f), (name(FfnUp), f)] });
+        }
+    }
+    views
+}
+
+/// A hyper-parameter given once for every layer (a number) or per layer (an
+/// array of `n_layers` numbers, as LFM2's `attention.head_count_kv`).
+fn per_layer_u32(md: &crate::gguf::Metadata, key: &str, n_layers: u32) -> Result<Option<Vec<u32>>, ModelError> {
+    if let Some(arr) = md.get_i64_array(key).ok().flatten() {
+        if arr.len() != n_layers as usize {
+            return Err(ModelError::Config(format!("{key} has {} entries for {n_layers} layers", arr.len())));
+        }
+        return arr
+            .into_iter()
+            .map(|v| u32::try_from(v).map_err(|_| ModelError::Config(format!("{key} holds {v}"))))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some);
+    }
+    Ok(md.get_u32(key)?.map(|n| vec![n; n_layers as usize]))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::record::{record_body, record_head, Act, HeadFold, Pass, Proj, Recorder};
 use super::state::State;
-use super::weights::{LayerWeights, Projections, Weights};
+use super::weights::{AttentionWeights, LayerWeights, MixerWeights, Projections, Weights};
 use super::{ModelConfig, ModelError};
 use crate::gpu::{GpuContext, GpuTensor, Op, PackedTensors, PackedVectors, Step};
 use crate::kernels::{self as k, AttentionShape, MatvecFold, MatvecOut, QkvShape, QkvVectors, RopeShape};
@@ -145,14 +145,18 @@ impl GpuForward {
             Projections::Packed(p) => p.segments.iter().map(|s| s.n_bytes).sum::<u64>(),
             Projections::Separate(t) => t.iter().map(|t| t.n_bytes).sum(),
         };
-        let layers: u64 = self.weights.layers.iter().map(|l| group_bytes(&l.qkv) + group_bytes(&l.gate_up) + l.attn_output.n_bytes + l.ffn_down.n_bytes).sum();
+        let mixer_bytes = |l: &LayerWeights| match &l.mixer {
+            MixerWeights::Attention(a) => group_bytes(&a.qkv) + a.attn_output.n_bytes,
+            MixerWeights::ShortConv(s) => s.in_proj.n_bytes + s.out_proj.n_bytes,
+        };
+        let layers: u64 = self.weights.layers.iter().map(|l| mixer_bytes(l) + group_bytes(&l.gate_up) + l.ffn_down.n_bytes).sum();
         let embd = &self.weights.token_embd;
         layers * passes + n * embd.row_bytes + self.weights.output().n_bytes
     }
 
     /// Layers whose q|k|v and gate|up run fused, out of all layers.
     pub fn fused_layers(&self) -> (usize, usize) {
-        let fused = self.weights.layers.iter().filter(|l| matches!((&l.qkv, &l.gate_up), (Projections::Packed(_), Projections::Packed(_)))).count();
+        let fused = self.weights.layers.iter().filter(|l| l.groups().iter().all(|g| matches!(g, Projections::Packed(_)))).count();
         (fused, self.weights.layers.len())
     }
 
@@ -160,7 +164,7 @@ impl GpuForward {
     /// load, and those packed afterwards by GPU copies (a split GGUF): a
     /// copy holds the group's bytes twice while it runs.
     pub fn packed_groups(&self) -> (usize, usize) {
-        let groups = self.weights.layers.iter().flat_map(|l| [&l.qkv, &l.gate_up]);
+        let groups = self.weights.layers.iter().flat_map(|l| l.groups());
         groups.fold((0, 0), |(streamed, copied), g| match g {
             Projections::Packed(p) if p.copied => (streamed, copied + 1),
             Projections::Packed(_) => (streamed + 1, copied),
@@ -444,6 +448,7 @@ impl GpuRecorder<'_> {
             Act::Att => &s.att,
             Act::Gate => &s.gate,
             Act::Up => &s.up,
+            Act::Mix => &s.mix,
         }
     }
 }
@@ -514,10 +519,10 @@ impl Recorder for GpuRecorder<'_> {
         Ok(k::matvec_folded(self.ctx, &s.step, "output", w, &s.x, c.dim as u64, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?)
     }
 
-    fn attn_qkv(&self, name: &str, l: usize, lw: &LayerWeights, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&GpuTensor>) -> Result<Op, ModelError> {
+    fn attn_qkv(&self, name: &str, l: usize, attn_norm: &GpuTensor, lw: &AttentionWeights, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&GpuTensor>) -> Result<Op, ModelError> {
         let at = |t: &GpuTensor| vecs.offset(&t.name).ok_or_else(|| ModelError::MissingTensor(t.name.clone()));
         let vectors = QkvVectors {
-            attn_norm: at(&lw.attn_norm)?,
+            attn_norm: at(attn_norm)?,
             bias: match &lw.qkv_bias {
                 Some([bq, bk, bv]) => Some([at(bq)?, at(bk)?, at(bv)?]),
                 None => None,
@@ -530,6 +535,13 @@ impl Recorder for GpuRecorder<'_> {
         };
         let s = self.s;
         Ok(k::attn_qkv(self.ctx, &s.step, name, packed, &s.x, vecs, vectors, shape, &s.q, &s.k_cache[l], &s.v_cache[l], s.cache_len[l])?)
+    }
+
+    fn short_conv(&self, name: &str, l: usize, taps: &GpuTensor, dim: u32, l_cache: u32) -> Result<Op, ModelError> {
+        let s = self.s;
+        let state = s.conv_state.get(l).and_then(Option::as_ref).ok_or_else(|| ModelError::Config(format!("{name}: layer {l} has no convolution state")))?;
+        let shape = k::ConvShape { channels: dim, taps: l_cache, gating: k::ConvGating::ShortConv };
+        Ok(k::ssm_conv(self.ctx, &s.step, name, k::Rows::dense(&s.mix, 3 * dim), vec_buf(taps), state, &s.att, shape)?)
     }
 
     fn ffn_gate_up(&self, name: &str, lw: &LayerWeights, packed: &PackedTensors, eps: f32, act: k::GateActivation) -> Result<Op, ModelError> {

@@ -30,6 +30,9 @@ impl From<Arc<GpuContext>> for Device {
 enum Slot {
     Gpu(GpuTensor),
     Cpu(CpuTensor),
+    /// A fused tensor of the file ([`super::TensorView`]): its rows stream
+    /// into the parts in order, (first byte in the fused tensor, part name, slot).
+    Views(Vec<(u64, String, Slot)>),
 }
 
 impl Slot {
@@ -37,6 +40,15 @@ impl Slot {
         match self {
             Slot::Gpu(t) => t.is_complete(),
             Slot::Cpu(t) => t.is_complete(),
+            Slot::Views(parts) => parts.iter().all(|(_, _, s)| s.is_complete()),
+        }
+    }
+
+    /// Tensors this slot holds once complete, by name (`name` is the file's).
+    fn into_named(self, name: &str) -> Vec<(String, Slot)> {
+        match self {
+            Slot::Views(parts) => parts.into_iter().map(|(_, n, s)| (n, s)).collect(),
+            s => vec![(name.to_string(), s)],
         }
     }
 }
@@ -200,21 +212,10 @@ impl ModelLoader {
                     *tensors = allocate(device, h, l.config.as_ref(), fuse)?;
                     l.total += tensors.iter().flatten().count();
                 }
-                Event::TensorBytes { index, bytes, .. } => {
+                Event::TensorBytes { index, offset, bytes } => {
                     let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
-                    match (tensors.get_mut(index), device) {
-                        (Some(Some(Slot::Gpu(t))), Device::Gpu(ctx)) => {
-                            t.write_next(&ctx.queue, bytes);
-                            l.unflushed += bytes.len() as u64;
-                            l.unflushed_writes += 1;
-                            if l.unflushed >= FLUSH_EVERY_BYTES || l.unflushed_writes >= FLUSH_EVERY_WRITES {
-                                l.flushed = Some(flush(ctx, l.flushed.take())?);
-                                l.unflushed = 0;
-                                l.unflushed_writes = 0;
-                            }
-                        }
-                        (Some(Some(Slot::Cpu(t))), _) => t.write_next(bytes),
-                        _ => {}
+                    if let Some(Some(slot)) = tensors.get_mut(index) {
+                        write_slot(slot, device, l, offset, bytes)?;
                     }
                 }
                 Event::TensorDone { index } => {
@@ -254,8 +255,10 @@ impl ModelLoader {
                 if !t.is_complete() {
                     return Err(ModelError::Incomplete);
                 }
-                if l.done_tensors.insert(info.name.clone(), t).is_some() {
-                    return Err(ModelError::Config(format!("tensor `{}` appears in two parts", info.name)));
+                for (name, t) in t.into_named(&info.name) {
+                    if l.done_tensors.insert(name.clone(), t).is_some() {
+                        return Err(ModelError::Config(format!("tensor `{name}` appears in two parts")));
+                    }
                 }
             }
         }
@@ -270,16 +273,21 @@ impl ModelLoader {
         if l.done_headers.len() as u32 != l.parts {
             return Err(ModelError::Config(format!("the model has {} parts but {} arrived", l.parts, l.done_headers.len())));
         }
-        let config = match l.config.take() {
+        let mut config = match l.config.take() {
             Some(c) => c,
             None => ModelConfig::from_header(&merge_parts(&l.done_headers)?)?,
         };
+        if let Some(v) = config.views.iter().find(|v| !l.done_tensors.contains_key(&v.parts[0].0)) {
+            // Parts were not known when a split model's tensors were allocated.
+            return Err(ModelError::Config(format!("`{}` holds several tensors (a fused form) in a split GGUF, which tabllm does not load yet: merge the parts with llama.cpp's gguf-split --merge", v.source)));
+        }
         let needed: HashSet<String> = config.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
         l.done_tensors.retain(|name, _| needed.contains(name));
         let n_ctx = self.opts.n_ctx.unwrap_or(config.default_n_ctx());
         if n_ctx == 0 {
             return Err(ModelError::Config("the context (n_ctx) must hold at least 1 position".into()));
         }
+        config.select_rope_factors(n_ctx);
         let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH);
         match self.device {
             Device::Gpu(ctx) => {
@@ -287,14 +295,14 @@ impl ModelLoader {
                 let max_batch = max_batch.min(batch_limit(&ctx, &config));
                 let tensors = l.done_tensors.into_iter().filter_map(|(n, t)| match t {
                     Slot::Gpu(t) => Some((n, t)),
-                    Slot::Cpu(_) => None,
+                    Slot::Cpu(_) | Slot::Views(_) => None,
                 });
                 Ok(Model::gpu(GpuForward::new(ctx, config, tensors.collect(), max_batch, n_ctx, self.opts.fuse, self.opts.prefill)?))
             }
             Device::Cpu => {
                 let tensors = l.done_tensors.into_iter().filter_map(|(n, t)| match t {
                     Slot::Cpu(t) => Some((n, t)),
-                    Slot::Gpu(_) => None,
+                    Slot::Gpu(_) | Slot::Views(_) => None,
                 });
                 let forward = CpuForward::new(&config, tensors.collect(), max_batch, n_ctx)?;
                 Ok(Model::cpu(config, forward))
@@ -306,7 +314,7 @@ impl ModelLoader {
 /// Most tokens a step can hold when each activation buffer (max_batch,
 /// width) f32 is bound whole: the widest is the FFN's.
 fn batch_limit(ctx: &GpuContext, c: &ModelConfig) -> u32 {
-    let widest = [c.dim, c.q_dim(), c.kv_dim(), c.ffn_dim].into_iter().max().unwrap_or(1).max(1) as u64;
+    let widest = [c.dim, c.q_dim(), c.kv_dim(), c.ffn_dim, c.mix_dim()].into_iter().max().unwrap_or(1).max(1) as u64;
     let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
     (limit / (widest * 4)).clamp(1, MAX_BATCH as u64) as u32
 }
@@ -395,16 +403,31 @@ fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>, fuse: boo
         (Device::Gpu(ctx), Some(c)) if fuse => plan_fused_groups(ctx, h, c),
         _ => HashMap::new(),
     };
+    let mut slot = |info: &crate::gguf::TensorInfo| -> Result<Slot, ModelError> {
+        Ok(match device {
+            Device::Gpu(_) if segments.contains_key(&info.name) => {
+                let (buffer, offset) = segments.remove(&info.name).ok_or(ModelError::Incomplete)?;
+                Slot::Gpu(GpuTensor::segment_of(&buffer, offset, &info.name, info.ggml_type, &info.dims, info.n_bytes))
+            }
+            Device::Gpu(ctx) => Slot::Gpu(GpuTensor::allocate(ctx, &info.name, info.ggml_type, &info.dims, info.n_bytes)?),
+            Device::Cpu => Slot::Cpu(CpuTensor::allocate(&info.name, info.ggml_type, &info.dims, info.n_bytes)?),
+        })
+    };
+    let views = config.map_or(&[][..], |c| &c.views[..]);
     let mut tensors = Vec::with_capacity(h.tensors.len());
     for info in &h.tensors {
-        tensors.push(match (keep(info), device) {
-            (false, _) => None,
-            (true, Device::Gpu(_)) if segments.contains_key(&info.name) => {
-                let (buffer, offset) = segments.remove(&info.name).ok_or(ModelError::Incomplete)?;
-                Some(Slot::Gpu(GpuTensor::segment_of(&buffer, offset, &info.name, info.ggml_type, &info.dims, info.n_bytes)))
+        let view = views.iter().find(|v| v.source == info.name);
+        tensors.push(match (view, config) {
+            (Some(v), Some(c)) => {
+                let mut parts = Vec::with_capacity(v.parts.len());
+                for (name, _) in &v.parts {
+                    let part = c.planned_info(h, name).ok_or_else(|| ModelError::MissingTensor(name.clone()))?;
+                    parts.push((part.offset - info.offset, name.clone(), slot(&part)?));
+                }
+                Some(Slot::Views(parts))
             }
-            (true, Device::Gpu(ctx)) => Some(Slot::Gpu(GpuTensor::allocate(ctx, &info.name, info.ggml_type, &info.dims, info.n_bytes)?)),
-            (true, Device::Cpu) => Some(Slot::Cpu(CpuTensor::allocate(&info.name, info.ggml_type, &info.dims, info.n_bytes)?)),
+            _ if keep(info) => Some(slot(info)?),
+            _ => None,
         });
     }
     if let Device::Gpu(ctx) = device {
@@ -421,11 +444,11 @@ fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>, fuse: boo
 /// 4.9 GB of weights, measured on lavapipe).
 fn plan_fused_groups(ctx: &GpuContext, h: &Header, c: &ModelConfig) -> HashMap<String, (wgpu::Buffer, u64)> {
     let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
-    let by_name: HashMap<&str, &crate::gguf::TensorInfo> = h.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut out = HashMap::new();
     for l in 0..c.n_layers {
         for (label, names) in super::weights::fused_groups(l) {
-            let Some(infos) = names.iter().map(|n| by_name.get(n.as_str()).copied()).collect::<Option<Vec<_>>>() else {
+            // A part of a fused tensor of the file counts as its own tensor here.
+            let Some(infos) = names.iter().map(|n| c.planned_info(h, n)).collect::<Option<Vec<_>>>() else {
                 continue; // not all in this file: assembly reports what is missing
             };
             // Only formats the GPU runs (an unsupported one fails later, by name).
@@ -522,4 +545,34 @@ mod tests {
             }
         }
     }
+}
+
+/// Writes the next `bytes` of a tensor, at byte `offset` within it, into its
+/// slot; a fused tensor's bytes go to the parts whose rows they hold.
+fn write_slot(slot: &mut Slot, device: &Device, l: &mut Loading, offset: u64, bytes: &[u8]) -> Result<(), ModelError> {
+    match (slot, device) {
+        (Slot::Gpu(t), Device::Gpu(ctx)) => {
+            t.write_next(&ctx.queue, bytes);
+            l.unflushed += bytes.len() as u64;
+            l.unflushed_writes += 1;
+            if l.unflushed >= FLUSH_EVERY_BYTES || l.unflushed_writes >= FLUSH_EVERY_WRITES {
+                l.flushed = Some(flush(ctx, l.flushed.take())?);
+                l.unflushed = 0;
+                l.unflushed_writes = 0;
+            }
+        }
+        (Slot::Cpu(t), _) => t.write_next(bytes),
+        (Slot::Views(parts), _) => {
+            let end = offset + bytes.len() as u64;
+            let starts: Vec<u64> = parts.iter().map(|(s, _, _)| *s).chain([u64::MAX]).collect();
+            for (i, (start, _, part)) in parts.iter_mut().enumerate() {
+                let (from, to) = ((*start).max(offset), starts[i + 1].min(end));
+                if from < to {
+                    write_slot(part, device, l, from - *start, &bytes[(from - offset) as usize..(to - offset) as usize])?;
+                }
+            }
+        }
+        (Slot::Gpu(_), Device::Cpu) => {}
+    }
+    Ok(())
 }

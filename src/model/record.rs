@@ -5,16 +5,23 @@
 //! `crate::cpu::forward`). Activations are named by role ([`Act`]), weights
 //! by the backend's tensor type.
 //!
-//! Per layer (fused, GPU only): attn_qkv (norm, q|k|v, [bias], [QK norm],
-//! RoPE, KV store) → attention → attn_output (+ residual) [→ post-norm +
-//! residual] → ffn_gate_up (norm, gate|up, activation) → ffn_down (+
-//! residual) [→ post-norm + residual]. Unfused: attn_norm → q, k, v → [bias]
-//! → [QK norm] → RoPE q, k → KV store → attention → attn_output (+ residual)
-//! → ffn_norm → gate, up → activation → ffn_down (+ residual). Bracketed ops
-//! are per architecture (see `ModelConfig`).
+//! A layer is two named blocks, the mixing block its plan names
+//! (`ModelConfig::layers`, read once from the header) and the feed-forward
+//! block; a family is its configuration, never a branch in this walk:
+//! - attention (fused, GPU decode): attn_qkv (norm, q|k|v, [bias], [QK
+//!   norm], [RoPE], KV store) → attention → attn_output (+ residual) [→
+//!   post-norm + residual]; unfused: attn_norm → q, k, v → [bias] → [QK
+//!   norm] → [RoPE q, k] → KV store → attention → attn_output (+ residual).
+//!   RoPE is left out on a NoPE layer (SmolLM3).
+//! - short conv (LFM2): attn_norm → in_proj (b | c | x) → c ⊙ conv(b ⊙ x)
+//!   over the layer's rolling state → out_proj (+ residual).
+//! - feed-forward: ffn_gate_up (norm, gate|up, activation) or ffn_norm →
+//!   gate, up → activation; then ffn_down (+ residual) [→ post-norm +
+//!   residual].
+//! Bracketed ops are per architecture (see `ModelConfig`).
 
-use super::weights::{LayerWeights, Projections, Weights};
-use super::{LayerAttention, ModelConfig, ModelError};
+use super::weights::{AttentionWeights, LayerWeights, MixerWeights, Projections, ShortConvWeights, Weights};
+use super::{LayerAttention, Mixer, ModelConfig, ModelError};
 use crate::gpu::{PackedTensors, PackedVectors};
 use crate::kernels::{AttentionShape, GateActivation, MatvecOut, QkvShape, RopeShape};
 
@@ -37,10 +44,12 @@ pub enum Act {
     Gate,
     /// (n_tokens, ffn_dim)
     Up,
+    /// (n_tokens, mix_dim) a recurrent block's input projection (LFM2: b | c | x).
+    Mix,
 }
 
 impl Act {
-    pub const ALL: [Act; 8] = [Act::X, Act::Xb, Act::Q, Act::K, Act::V, Act::Att, Act::Gate, Act::Up];
+    pub const ALL: [Act; 9] = [Act::X, Act::Xb, Act::Q, Act::K, Act::V, Act::Att, Act::Gate, Act::Up, Act::Mix];
 
     /// Elements per token.
     pub fn width(self, c: &ModelConfig) -> u32 {
@@ -49,6 +58,7 @@ impl Act {
             Act::Q | Act::Att => c.q_dim(),
             Act::K | Act::V => c.kv_dim(),
             Act::Gate | Act::Up => c.ffn_dim,
+            Act::Mix => c.mix_dim(),
         }
     }
 }
@@ -131,73 +141,102 @@ pub trait Recorder {
     /// logits = W · fold(x[last token]) over the vocabulary.
     fn head(&self, w: &Self::Tensor, fold: HeadFold<'_, Self::Tensor>) -> Result<Vec<Self::Op>, ModelError>;
     /// The fused q|k|v op of a packed group (backends that pack).
-    fn attn_qkv(&self, name: &str, layer: usize, lw: &LayerWeights<Self::Tensor>, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&Self::Tensor>) -> Result<Self::Op, ModelError>;
+    fn attn_qkv(&self, name: &str, layer: usize, attn_norm: &Self::Tensor, aw: &AttentionWeights<Self::Tensor>, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&Self::Tensor>) -> Result<Self::Op, ModelError>;
+    /// LFM2's gated short convolution of layer `layer` over its rolling
+    /// state: Att[t, :] = c ⊙ conv(b ⊙ x) where Mix[t, :] = b | c | x (each
+    /// `dim` wide) and conv runs each channel's `l_cache` taps over the
+    /// state's last l_cache − 1 inputs and the step's; the state then holds
+    /// the step's last inputs. A step at position 0 starts from a zero state.
+    fn short_conv(&self, name: &str, layer: usize, taps: &Self::Tensor, dim: u32, l_cache: u32) -> Result<Self::Op, ModelError>;
     /// The fused norm, gate|up and activation of a packed group (backends that pack).
     fn ffn_gate_up(&self, name: &str, lw: &LayerWeights<Self::Tensor>, packed: &PackedTensors, eps: f32, act: GateActivation) -> Result<Self::Op, ModelError>;
 }
 
 /// Records one body op list (embedding and every layer); nothing is created
-/// per step. Both passes walk the same layer structure; they differ in how a
-/// projection runs and whether its neighbours are fused into it.
+/// per step. A layer is its mixing block (from `ModelConfig::layers`) and
+/// the feed-forward block; both passes walk the same blocks and differ in
+/// how a projection runs and whether its neighbours are fused into it.
 pub fn record_body<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, pass: Pass) -> Result<Vec<R::Op>, ModelError> {
-    let (dim, qd, kvd, ffn) = (c.dim as u64, c.q_dim() as u64, c.kv_dim() as u64, c.ffn_dim as u64);
-    let rope = |n_heads, la: LayerAttention| RopeShape {
-        n_heads,
-        head_dim: c.head_dim,
-        n_rot: c.n_rot,
-        freq_base: la.rope_base,
-        freq_scale: la.rope_scale,
-        layout: c.rope_layout,
-    };
-    let att_shape = |la: LayerAttention| AttentionShape {
-        n_heads: c.n_heads,
-        n_kv_heads: c.n_kv_heads,
-        head_dim: c.head_dim,
-        window: la.window,
-        scale: c.attn_scale,
-    };
-    let mv = |name: &str, w: Proj<'_, R::Tensor>, x: Act, xs: u64, y: Act, ys: u64| r.project(name, w, x, xs, y, ys, MatvecOut::AllTokens, pass);
-    // Output projection and its residual add: x += W y in the projection
-    // itself, or with post-norms (Gemma) xb = W y, then x += norm(xb).
-    let project_add = |body: &mut Vec<R::Op>, name: &str, t: &R::Tensor, input: Act, in_stride: u64, post_norm: Option<&R::Tensor>| -> Result<(), ModelError> {
+    let mut body = r.embed(&w.token_embd, c.embed_scale)?;
+    for (l, (plan, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
+        let b = Block { r, c, l, pass };
+        match (plan.mixer, &lw.mixer) {
+            (Mixer::Attention(la), MixerWeights::Attention(aw)) => b.attention(&mut body, &lw.attn_norm, aw, la, w.rope_freqs.as_ref())?,
+            (Mixer::ShortConv { l_cache }, MixerWeights::ShortConv(sw)) => b.short_conv(&mut body, &lw.attn_norm, sw, l_cache)?,
+            _ => return Err(ModelError::Config(format!("layer {l}: its weights are not those of its block"))),
+        }
+        b.feed_forward(&mut body, lw)?;
+    }
+    Ok(body)
+}
+
+/// One layer's blocks as they are recorded: the recorder, the model, the
+/// layer's index and the pass.
+struct Block<'a, R: Recorder> {
+    r: &'a R,
+    c: &'a ModelConfig,
+    l: usize,
+    pass: Pass,
+}
+
+impl<R: Recorder> Block<'_, R> {
+    /// `blk.{l}.{op}`: an op's name in this layer.
+    fn op(&self, op: &str) -> String {
+        format!("blk.{}.{op}", self.l)
+    }
+
+    /// y[t, 0..] = W x[t, :] for every token (x and y `xs` and `ys` wide).
+    fn project(&self, name: &str, w: Proj<'_, R::Tensor>, x: Act, xs: u64, y: Act, ys: u64) -> Result<Vec<R::Op>, ModelError> {
+        self.r.project(name, w, x, xs, y, ys, MatvecOut::AllTokens, self.pass)
+    }
+
+    /// Output projection and its residual add: x += W y in the projection
+    /// itself, or with a post-norm (Gemma) xb = W y, then x += norm(xb).
+    fn project_add(&self, body: &mut Vec<R::Op>, name: &str, t: &R::Tensor, input: Act, in_stride: u64, post_norm: Option<&R::Tensor>) -> Result<(), ModelError> {
+        let (r, c, dim) = (self.r, self.c, self.c.dim as u64);
         match post_norm {
             Some(g) => {
-                body.extend(mv(name, Proj::Tensor(t), input, in_stride, Act::Xb, dim)?);
+                body.extend(self.project(name, Proj::Tensor(t), input, in_stride, Act::Xb, dim)?);
                 body.push(r.rmsnorm_add(&format!("{name}.post_norm"), Act::Xb, g, Act::X, c.dim, c.rms_eps)?);
             }
-            None => body.extend(r.project(name, Proj::Tensor(t), input, in_stride, Act::X, dim, MatvecOut::Accumulate, pass)?),
+            None => body.extend(r.project(name, Proj::Tensor(t), input, in_stride, Act::X, dim, MatvecOut::Accumulate, self.pass)?),
         }
         Ok(())
-    };
+    }
 
-    let mut body = r.embed(&w.token_embd, c.embed_scale)?;
-    for (l, lw) in w.layers.iter().enumerate() {
-        let op = |op: &str| format!("blk.{l}.{op}");
-        let la = c.layer_attention(l as u32);
+    /// Self-attention: norm → q, k, v [→ bias] [→ QK norm] [→ RoPE] → KV
+    /// store → attention → output projection (+ residual). On decode a
+    /// packed q|k|v runs as the one fused `attn_qkv` op.
+    fn attention(&self, body: &mut Vec<R::Op>, attn_norm: &R::Tensor, lw: &AttentionWeights<R::Tensor>, la: LayerAttention, rope_freqs: Option<&R::Tensor>) -> Result<(), ModelError> {
+        let (r, c, l, op) = (self.r, self.c, self.l, |n: &str| self.op(n));
+        let (dim, qd, kvd) = (c.dim as u64, c.q_dim() as u64, c.kv_dim() as u64);
+        // A NoPE layer rotates no dimension.
+        let n_rot = if la.rope { c.n_rot } else { 0 };
         // Frequency factors apply to the model's own RoPE, not Gemma's local-layer one.
-        let factors = w.rope_freqs.as_ref().filter(|_| la.window == 0);
-        // Attention block.
+        let factors = rope_freqs.filter(|_| la.window == 0 && la.rope);
+        let rope = |n_heads| RopeShape { n_heads, head_dim: c.head_dim, n_rot, freq_base: la.rope_base, freq_scale: la.rope_scale, layout: c.rope_layout, mscale: c.rope_attn_factor };
         match (&lw.qkv, &lw.attn_vectors) {
-            (Projections::Packed(packed), Some(vecs)) if pass == Pass::Decode => {
+            (Projections::Packed(packed), Some(vecs)) if self.pass == Pass::Decode => {
                 let shape = QkvShape {
                     dim: c.dim,
                     n_heads: c.n_heads,
                     n_kv_heads: c.n_kv_heads,
                     head_dim: c.head_dim,
-                    n_rot: c.n_rot,
+                    n_rot,
                     layout: c.rope_layout,
                     freq_base: la.rope_base,
                     freq_scale: la.rope_scale,
+                    mscale: c.rope_attn_factor,
                     eps: c.rms_eps,
                 };
-                body.push(r.attn_qkv(&op("attn_qkv"), l, lw, packed, vecs, shape, factors)?);
+                body.push(r.attn_qkv(&op("attn_qkv"), l, attn_norm, lw, packed, vecs, shape, factors)?);
             }
             (qkv, _) => {
                 let [wq, wk, wv] = Proj::of(qkv)[..] else { return Err(ModelError::Config("q|k|v must be three tensors".into())) };
-                body.push(r.rmsnorm(&op("attn_norm"), Act::X, &lw.attn_norm, Act::Xb, c.dim, c.rms_eps)?);
-                body.extend(mv(&op("attn_q"), wq, Act::Xb, dim, Act::Q, qd)?);
-                body.extend(mv(&op("attn_k"), wk, Act::Xb, dim, Act::K, kvd)?);
-                body.extend(mv(&op("attn_v"), wv, Act::Xb, dim, Act::V, kvd)?);
+                body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
+                body.extend(self.project(&op("attn_q"), wq, Act::Xb, dim, Act::Q, qd)?);
+                body.extend(self.project(&op("attn_k"), wk, Act::Xb, dim, Act::K, kvd)?);
+                body.extend(self.project(&op("attn_v"), wv, Act::Xb, dim, Act::V, kvd)?);
                 if let Some([bq, bk, bv]) = &lw.qkv_bias {
                     for (name, y, b, width) in [("attn_q.bias", Act::Q, bq, qd), ("attn_k.bias", Act::K, bk, kvd), ("attn_v.bias", Act::V, bv, kvd)] {
                         body.push(r.bias_add(&op(name), y, b, width as u32)?);
@@ -207,29 +246,48 @@ pub fn record_body<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, 
                     body.push(r.rmsnorm_in_place(&op("attn_q_norm"), Act::Q, nq, c.head_dim, c.n_heads, c.rms_eps)?);
                     body.push(r.rmsnorm_in_place(&op("attn_k_norm"), Act::K, nk, c.head_dim, c.n_kv_heads, c.rms_eps)?);
                 }
-                body.push(r.rope(&op("rope_q"), Act::Q, qd as u32, rope(c.n_heads, la), factors)?);
-                body.push(r.rope(&op("rope_k"), Act::K, kvd as u32, rope(c.n_kv_heads, la), factors)?);
+                if la.rope {
+                    body.push(r.rope(&op("rope_q"), Act::Q, qd as u32, rope(c.n_heads), factors)?);
+                    body.push(r.rope(&op("rope_k"), Act::K, kvd as u32, rope(c.n_kv_heads), factors)?);
+                }
                 body.push(r.kv_store(&op("kv_store"), l)?);
             }
         }
-        body.extend(r.attention(&op("attention"), l, att_shape(la), pass)?);
-        project_add(&mut body, &op("attn_output"), &lw.attn_output, Act::Att, qd, lw.post_attention_norm.as_ref())?;
-        // Feed-forward block.
+        let shape = AttentionShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, window: la.window, scale: la.scale };
+        body.extend(r.attention(&op("attention"), l, shape, self.pass)?);
+        self.project_add(body, &op("attn_output"), &lw.attn_output, Act::Att, qd, lw.post_attention_norm.as_ref())
+    }
+
+    /// LFM2's gated short convolution: norm → in_proj (b | c | x) → c ⊙
+    /// conv(b ⊙ x) over the rolling state → out_proj (+ residual).
+    fn short_conv(&self, body: &mut Vec<R::Op>, attn_norm: &R::Tensor, sw: &ShortConvWeights<R::Tensor>, l_cache: u32) -> Result<(), ModelError> {
+        let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
+        let dim = c.dim as u64;
+        body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
+        body.extend(self.project(&op("shortconv.in_proj"), Proj::Tensor(&sw.in_proj), Act::Xb, dim, Act::Mix, 3 * dim)?);
+        body.push(r.short_conv(&op("shortconv.conv"), self.l, &sw.conv, c.dim, l_cache)?);
+        self.project_add(body, &op("shortconv.out_proj"), &sw.out_proj, Act::Att, dim, None)
+    }
+
+    /// The gated FFN: norm → gate, up → act(gate) · up → down (+ residual)
+    /// [→ post-norm]. On decode a packed gate|up runs as the fused `ffn_gate_up`.
+    fn feed_forward(&self, body: &mut Vec<R::Op>, lw: &LayerWeights<R::Tensor>) -> Result<(), ModelError> {
+        let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
+        let (dim, ffn) = (c.dim as u64, c.ffn_dim as u64);
         match &lw.gate_up {
-            Projections::Packed(packed) if pass == Pass::Decode => {
+            Projections::Packed(packed) if self.pass == Pass::Decode => {
                 body.push(r.ffn_gate_up(&op("ffn_gate_up"), lw, packed, c.rms_eps, c.activation)?);
             }
             gate_up => {
                 let [wg, wu] = Proj::of(gate_up)[..] else { return Err(ModelError::Config("gate|up must be two tensors".into())) };
                 body.push(r.rmsnorm(&op("ffn_norm"), Act::X, &lw.ffn_norm, Act::Xb, c.dim, c.rms_eps)?);
-                body.extend(mv(&op("ffn_gate"), wg, Act::Xb, dim, Act::Gate, ffn)?);
-                body.extend(mv(&op("ffn_up"), wu, Act::Xb, dim, Act::Up, ffn)?);
+                body.extend(self.project(&op("ffn_gate"), wg, Act::Xb, dim, Act::Gate, ffn)?);
+                body.extend(self.project(&op("ffn_up"), wu, Act::Xb, dim, Act::Up, ffn)?);
                 body.push(r.gated_activation(&op("ffn_act"), c.activation, c.ffn_dim)?);
             }
         }
-        project_add(&mut body, &op("ffn_down"), &lw.ffn_down, Act::Gate, ffn, lw.post_ffw_norm.as_ref())?;
+        self.project_add(body, &op("ffn_down"), &lw.ffn_down, Act::Gate, ffn, lw.post_ffw_norm.as_ref())
     }
-    Ok(body)
 }
 
 /// The output head: the final norm and soft-cap folded into the logits

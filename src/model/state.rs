@@ -28,6 +28,7 @@ pub struct State {
     pub att_partials: wgpu::Buffer, // (n_heads, max splits, head_dim + 2) split decode attention
     pub gate: wgpu::Buffer,       // (max_batch, ffn_dim)
     pub up: wgpu::Buffer,         // (max_batch, ffn_dim)
+    pub mix: wgpu::Buffer,        // (max_batch, mix_dim) a recurrent block's input projection
     pub logits: wgpu::Buffer,     // (vocab) for the step's last token
     pub sampled: wgpu::Buffer,    // (1) u32 argmax or sampled id
     /// Per-step settings, penalised ids and draw of the sample op (kernels::sample).
@@ -40,6 +41,9 @@ pub struct State {
     /// The ring of the sliding-window layers whose cache is shorter than the
     /// context (widest window, fewest slots), if any.
     pub ring: Option<Ring>,
+    /// Per layer, the recurrent state of a short-conv layer: (l_cache − 1,
+    /// dim) f32, the last inputs oldest first; None on other layers.
+    pub conv_state: Vec<Option<wgpu::Buffer>>,
     pub token_slots: [ReadbackSlot; 2], // 4 bytes each: two decode steps may be in flight
     pub logits_slot: ReadbackSlot, // vocab * 4 bytes
 }
@@ -57,7 +61,8 @@ impl State {
             cache_len
                 .iter()
                 .enumerate()
-                .map(|(l, &len)| gpu::storage_buffer(ctx, &format!("{kind}_cache.{l}"), len as u64 * c.kv_dim() as u64 * kv_elem))
+                // A layer without attention holds nothing (4 bytes: no buffer is empty).
+                .map(|(l, &len)| gpu::storage_buffer(ctx, &format!("{kind}_cache.{l}"), (len as u64 * c.kv_dim() as u64 * kv_elem).max(4)))
                 .collect()
         };
         Self {
@@ -78,6 +83,7 @@ impl State {
             ),
             gate: f32s("gate", c.ffn_dim),
             up: f32s("up", c.ffn_dim),
+            mix: f32s("mix", c.mix_dim().max(1)),
             logits: gpu::storage_buffer(ctx, "logits", c.vocab as u64 * 4),
             sampled: gpu::storage_buffer(ctx, "sampled", 4),
             sample_inputs: SampleInputs::new(ctx),
@@ -85,6 +91,15 @@ impl State {
             v_cache: cache("v"),
             cache_len,
             ring,
+            conv_state: c
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(l, p)| match p.mixer {
+                    crate::model::Mixer::ShortConv { l_cache } => Some(gpu::storage_buffer(ctx, &format!("conv_state.{l}"), (l_cache as u64 - 1) * c.dim as u64 * 4)),
+                    crate::model::Mixer::Attention(_) => None,
+                })
+                .collect(),
             token_slots: [ReadbackSlot::new(ctx, "token readback 0", 4), ReadbackSlot::new(ctx, "token readback 1", 4)],
             logits_slot: ReadbackSlot::new(ctx, "logits readback", c.vocab as u64 * 4),
         }
@@ -92,7 +107,9 @@ impl State {
 
     /// Bytes of KV cache held on the GPU.
     pub fn kv_bytes(&self) -> u64 {
-        self.k_cache.iter().chain(&self.v_cache).map(|b| b.size()).sum()
+        // Layers without attention hold a placeholder, not a cache.
+        let held = |(b, &n): (&wgpu::Buffer, &u32)| if n > 0 { b.size() } else { 0 };
+        self.k_cache.iter().zip(&self.cache_len).map(held).sum::<u64>() + self.v_cache.iter().zip(&self.cache_len).map(held).sum::<u64>()
     }
 }
 
@@ -101,15 +118,18 @@ impl State {
 /// window + max_batch slots (every position a step's windows need), when
 /// that is shorter.
 pub fn cache_layout(c: &ModelConfig, max_batch: u32, n_ctx: u32) -> (Vec<u32>, Option<Ring>) {
+    // A layer without attention (recurrent) holds no positions.
     let cache_len: Vec<u32> = (0..c.n_layers)
-        .map(|l| match c.layer_attention(l).window {
-            0 => n_ctx,
-            w => n_ctx.min(w.saturating_add(max_batch)),
+        .map(|l| match c.layer_attention(l).map(|a| a.window) {
+            None => 0,
+            Some(0) => n_ctx,
+            Some(w) => n_ctx.min(w.saturating_add(max_batch)),
         })
         .collect();
-    let ring = (0..c.n_layers as usize)
-        .filter(|&l| cache_len[l] < n_ctx)
-        .map(|l| Ring { window: c.layer_attention(l as u32).window as usize, slots: cache_len[l] as usize })
+    let ring = (0..c.n_layers)
+        .filter_map(|l| Some((l as usize, c.layer_attention(l)?.window)))
+        .filter(|&(l, w)| w > 0 && cache_len[l] < n_ctx)
+        .map(|(l, w)| Ring { window: w as usize, slots: cache_len[l] as usize })
         .reduce(|a, b| Ring { window: a.window.max(b.window), slots: a.slots.min(b.slots) });
     (cache_len, ring)
 }

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use super::{ModelConfig, ModelError};
+use super::{Mixer, ModelConfig, ModelError};
 use crate::gpu::{GpuContext, GpuTensor, PackedTensors, PackedVectors};
 
 /// A tensor of every layer, by role.
@@ -34,6 +34,10 @@ pub enum LayerTensor {
     FfnUp,
     FfnDown,
     PostFfwNorm,
+    /// LFM2 short convolution: (dim, l_cache) f32 taps, in_proj (dim → 3·dim: b | c | x), out_proj.
+    ShortConv,
+    ShortConvInProj,
+    ShortConvOutProj,
 }
 
 impl LayerTensor {
@@ -57,6 +61,9 @@ impl LayerTensor {
             FfnUp => "ffn_up.weight",
             FfnDown => "ffn_down.weight",
             PostFfwNorm => "post_ffw_norm.weight",
+            ShortConv => "shortconv.conv.weight",
+            ShortConvInProj => "shortconv.in_proj.weight",
+            ShortConvOutProj => "shortconv.out_proj.weight",
         };
         format!("blk.{l}.{suffix}")
     }
@@ -79,6 +86,9 @@ pub const TOKEN_EMBD: &str = "token_embd.weight";
 pub const OUTPUT_NORM: &str = "output_norm.weight";
 pub const OUTPUT: &str = "output.weight";
 pub const ROPE_FREQS: &str = "rope_freqs.weight";
+/// LongRoPE's factors (Phi-3.5 / Phi-4-mini): one of the two applies, by context.
+pub const ROPE_FACTORS_LONG: &str = "rope_factors_long.weight";
+pub const ROPE_FACTORS_SHORT: &str = "rope_factors_short.weight";
 
 /// Projections one fused kernel reads (q, k, v or gate, up). `T` is the
 /// backend's weight tensor ([`GpuTensor`], or `cpu::CpuTensor`, which is
@@ -89,8 +99,30 @@ pub enum Projections<T = GpuTensor> {
     Separate(Vec<T>),
 }
 
+/// One layer: the input norm and weights of its mixing block, then its FFN.
 pub struct LayerWeights<T = GpuTensor> {
-    pub attn_norm: T,              // (dim) f32
+    pub attn_norm: T,              // (dim) f32: the mixing block's input norm
+    pub mixer: MixerWeights<T>,
+    pub ffn_norm: T,               // (dim) f32
+    pub gate_up: Projections<T>,   // gate, up (dim -> ffn_dim)
+    pub ffn_down: T,               // ffn_dim -> dim
+    pub post_ffw_norm: Option<T>,
+}
+
+/// The weights of a layer's mixing block, by kind (`config::Mixer`).
+pub enum MixerWeights<T = GpuTensor> {
+    Attention(AttentionWeights<T>),
+    ShortConv(ShortConvWeights<T>),
+}
+
+/// LFM2's gated short convolution (`config::Mixer::ShortConv`).
+pub struct ShortConvWeights<T = GpuTensor> {
+    pub conv: T,                   // (dim, l_cache) f32: l_cache taps per channel, oldest first
+    pub in_proj: T,                // dim -> 3·dim: b | c | x
+    pub out_proj: T,               // dim -> dim
+}
+
+pub struct AttentionWeights<T = GpuTensor> {
     pub qkv: Projections<T>,       // q (dim -> q_dim), k, v (dim -> kv_dim)
     pub qkv_bias: Option<[T; 3]>,
     pub qk_norm: Option<[T; 2]>,   // (head_dim) f32 each
@@ -99,10 +131,37 @@ pub struct LayerWeights<T = GpuTensor> {
     pub attn_vectors: Option<PackedVectors>,
     pub attn_output: T,            // q_dim -> dim
     pub post_attention_norm: Option<T>,
-    pub ffn_norm: T,               // (dim) f32
-    pub gate_up: Projections<T>,   // gate, up (dim -> ffn_dim)
-    pub ffn_down: T,               // ffn_dim -> dim
-    pub post_ffw_norm: Option<T>,
+}
+
+impl<T> LayerWeights<T> {
+    /// The attention weights, when the layer's mixing block is attention.
+    pub fn attention(&self) -> Option<&AttentionWeights<T>> {
+        match &self.mixer {
+            MixerWeights::Attention(a) => Some(a),
+            MixerWeights::ShortConv(_) => None,
+        }
+    }
+
+    /// Every projection group of the layer (q|k|v, gate|up), for packing reports.
+    pub fn groups(&self) -> Vec<&Projections<T>> {
+        let mut g: Vec<&Projections<T>> = self.attention().map(|a| &a.qkv).into_iter().collect();
+        g.push(&self.gate_up);
+        g
+    }
+
+    /// Every tensor of the layer not packed into a group, and every matrix (for sizes).
+    fn loose_tensors(&self) -> Vec<&T> {
+        let mut v = vec![&self.attn_norm, &self.ffn_norm, &self.ffn_down];
+        v.extend(&self.post_ffw_norm);
+        match &self.mixer {
+            MixerWeights::Attention(a) => {
+                v.push(&a.attn_output);
+                v.extend(a.qkv_bias.iter().flatten().chain(a.qk_norm.iter().flatten()).chain(&a.post_attention_norm));
+            }
+            MixerWeights::ShortConv(s) => v.extend([&s.conv, &s.in_proj, &s.out_proj]),
+        }
+        v
+    }
 }
 
 pub struct Weights<T = GpuTensor> {
@@ -141,50 +200,42 @@ impl<T: WeightTensor> Weights<T> {
         sizes.sort();
         let mut take = |name: String| by_name.remove(&name).ok_or(ModelError::MissingTensor(name));
         let token_embd = take(TOKEN_EMBD.into())?;
-        let output_norm = take(OUTPUT_NORM.into())?;
+        let output_norm = take(c.output_norm.into())?;
         let output = if c.tied_output { None } else { Some(take(OUTPUT.into())?) };
-        let rope_freqs = if c.rope_freqs { Some(take(ROPE_FREQS.into())?) } else { None };
+        let rope_freqs = c.rope_factors_tensor().map(|n| take(n.into())).transpose()?;
         let mut layers = Vec::with_capacity(c.n_layers as usize);
         for l in 0..c.n_layers {
             use LayerTensor::*;
             let mut t = |which: LayerTensor| take(which.gguf_name(l));
             let attn_norm = t(AttnNorm)?;
-            let (q, k, v) = (t(AttnQ)?, t(AttnK)?, t(AttnV)?);
-            let qkv_bias = if c.qkv_bias { Some([t(AttnQBias)?, t(AttnKBias)?, t(AttnVBias)?]) } else { None };
-            let qk_norm = if c.qk_norm { Some([t(AttnQNorm)?, t(AttnKNorm)?]) } else { None };
-            let attn_output = t(AttnOutput)?;
-            let post_attention_norm = if c.post_norms { Some(t(PostAttentionNorm)?) } else { None };
+            let mixer = match c.layers[l as usize].mixer {
+                Mixer::Attention(_) => {
+                    let (q, k, v) = (t(AttnQ)?, t(AttnK)?, t(AttnV)?);
+                    let qkv_bias = if c.qkv_bias { Some([t(AttnQBias)?, t(AttnKBias)?, t(AttnVBias)?]) } else { None };
+                    let qk_norm = if c.qk_norm { Some([t(AttnQNorm)?, t(AttnKNorm)?]) } else { None };
+                    let attn_output = t(AttnOutput)?;
+                    let post_attention_norm = if c.post_norms { Some(t(PostAttentionNorm)?) } else { None };
+                    let qkv = group(&fused_groups(l)[0].0, vec![q, k, v])?;
+                    let attn_vectors = match &qkv {
+                        Projections::Packed(_) => {
+                            let mut v = vec![&attn_norm];
+                            v.extend(qkv_bias.iter().flatten());
+                            v.extend(qk_norm.iter().flatten());
+                            v.extend(rope_freqs.as_ref());
+                            Some(vectors(&format!("blk.{l}.attn_vectors"), &v)?)
+                        }
+                        Projections::Separate(_) => None,
+                    };
+                    MixerWeights::Attention(AttentionWeights { qkv, qkv_bias, qk_norm, attn_vectors, attn_output, post_attention_norm })
+                }
+                Mixer::ShortConv { .. } => MixerWeights::ShortConv(ShortConvWeights { conv: t(ShortConv)?, in_proj: t(ShortConvInProj)?, out_proj: t(ShortConvOutProj)? }),
+            };
             let ffn_norm = t(FfnNorm)?;
             let (gate, up) = (t(FfnGate)?, t(FfnUp)?);
             let ffn_down = t(FfnDown)?;
             let post_ffw_norm = if c.post_norms { Some(t(PostFfwNorm)?) } else { None };
-
-            let [(qkv_label, _), (gate_up_label, _)] = fused_groups(l);
-            let qkv = group(&qkv_label, vec![q, k, v])?;
-            let attn_vectors = match &qkv {
-                Projections::Packed(_) => {
-                    let mut v = vec![&attn_norm];
-                    v.extend(qkv_bias.iter().flatten());
-                    v.extend(qk_norm.iter().flatten());
-                    v.extend(rope_freqs.as_ref());
-                    Some(vectors(&format!("blk.{l}.attn_vectors"), &v)?)
-                }
-                Projections::Separate(_) => None,
-            };
-            let gate_up = group(&gate_up_label, vec![gate, up])?;
-            layers.push(LayerWeights {
-                attn_norm,
-                qkv,
-                qkv_bias,
-                qk_norm,
-                attn_vectors,
-                attn_output,
-                post_attention_norm,
-                ffn_norm,
-                gate_up,
-                ffn_down,
-                post_ffw_norm,
-            });
+            let gate_up = group(&fused_groups(l)[1].0, vec![gate, up])?;
+            layers.push(LayerWeights { attn_norm, mixer, ffn_norm, gate_up, ffn_down, post_ffw_norm });
         }
         Ok(Self { token_embd, output_norm, output, rope_freqs, layers, sizes })
     }
@@ -210,13 +261,12 @@ impl Weights {
         let mut v = vec![&self.token_embd, &self.output_norm];
         v.extend(self.output.iter().chain(&self.rope_freqs));
         for l in &self.layers {
-            for g in [&l.qkv, &l.gate_up] {
+            for g in l.groups() {
                 if let Projections::Separate(ts) = g {
                     v.extend(ts);
                 }
             }
-            v.extend([&l.attn_norm, &l.attn_output, &l.ffn_norm, &l.ffn_down]);
-            v.extend(l.qkv_bias.iter().flatten().chain(l.qk_norm.iter().flatten()).chain(&l.post_attention_norm).chain(&l.post_ffw_norm));
+            v.extend(l.loose_tensors());
         }
         v
     }
@@ -241,13 +291,8 @@ impl Weights {
         tensor(&self.output_norm, &mut out);
         self.output.iter().chain(&self.rope_freqs).for_each(|t| tensor(t, &mut out));
         for l in &self.layers {
-            group(&l.qkv, &mut out);
-            group(&l.gate_up, &mut out);
-            for t in [&l.attn_norm, &l.attn_output, &l.ffn_norm, &l.ffn_down] {
-                tensor(t, &mut out);
-            }
-            let optional = l.qkv_bias.iter().flatten().chain(l.qk_norm.iter().flatten()).chain(&l.post_attention_norm).chain(&l.post_ffw_norm);
-            optional.for_each(|t| tensor(t, &mut out));
+            l.groups().into_iter().for_each(|g| group(g, &mut out));
+            l.loose_tensors().into_iter().for_each(|t| tensor(t, &mut out));
         }
         out
     }

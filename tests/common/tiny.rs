@@ -11,15 +11,30 @@ use tabllm::model::{self, Device, LoadOptions, Output};
 /// ../shared/reference/README.md: "within 0.02 of logits_f32_activations".
 pub const LOGIT_TOL: f32 = 0.02;
 
+/// A tiny model of ../shared/reference/tiny/.
 pub fn check_tiny(file: &str) {
+    check_tiny_in(&shared("tiny"), file)
+}
+
+/// A tiny model of this repo's tests/reference/tiny/ (made by
+/// scripts/reference/make_all.sh with llama.cpp).
+pub fn check_tiny_repo(file: &str) {
+    check_tiny_in(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny"), file)
+}
+
+/// `dir/{file}.gguf` against `dir/{file}.json`.
+pub fn check_tiny_in(dir: &std::path::Path, file: &str) {
+    let json = dir.join(format!("{file}.json"));
     let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(shared(&format!("tiny/{file}.json"))).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{}: {e}", json.display()))).unwrap();
     let gpu = configs().into_iter().map(|cfg| (cfg.label.to_string(), Device::Gpu(Arc::new(cfg.ctx)), cfg.fuse, cfg.prefill));
     let cpu = std::iter::once(("cpu backend".to_string(), Device::Cpu, false, Default::default()));
     for (label, device, fuse, prefill) in gpu.chain(cpu) {
         let what = format!("{file} {label}");
-        let opts = LoadOptions { n_ctx: Some(128), max_batch: 16, fuse, prefill };
-        let (m, _) = model::load_path_on(device, &shared(&format!("tiny/{file}.gguf")), opts, 4096).unwrap();
+        // llama.cpp ran the references with a context of 256 (which picks
+        // LongRoPE's long factors on the tiny Phi-3, whose original context is 128).
+        let opts = LoadOptions { n_ctx: Some(256), max_batch: 16, fuse, prefill };
+        let (m, _) = model::load_path_on(device, &dir.join(format!("{file}.gguf")), opts, 4096).unwrap();
         for case in reference["cases"].as_array().unwrap() {
             let ids: Vec<u32> = serde_json::from_value(case["prompt_ids"].clone()).unwrap();
             let want_logits: Vec<f32> = serde_json::from_value(case["logits_f32_activations"].clone()).unwrap();
