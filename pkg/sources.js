@@ -8,31 +8,87 @@ import { TabllmError } from './errors.js';
 import { CacheWriter, cacheDir, cacheKey, entryOf, removeKey, setEntry, storageRoom } from './cache.js';
 import { bodyLength, checkCached, fetchFrom, fetchWhole, ifRangeOf, validatorsOf } from './http.js';
 
-const SPLIT_RE = /-(\d{5})-of-(\d{5})\.gguf$/;
-
-/** The list of parts: URLs as strings (absolute), Blobs as they are. */
+/** The parts as given: URLs as strings (absolute), Blobs as they are. Which
+ * file is which part of a split model is read from each one's header
+ * (`split.no`), so a list may come in any order; a single URL of a split
+ * model's first part brings the others (`siblingParts`, once its header is read). */
 export function expandParts(model, base) {
   const list = Array.isArray(model) ? model : [model];
   if (list.length === 0) throw new TabllmError('invalid_request', 'no model given');
-  const parts = list.map((m) => (m instanceof Blob ? m : new URL(String(m), base).href));
-  // A URL naming the first part of a split model brings the others.
-  if (parts.length === 1 && typeof parts[0] === 'string') {
-    const m = SPLIT_RE.exec(new URL(parts[0]).pathname);
-    if (m && Number(m[1]) === 1) {
-      const n = Number(m[2]);
-      const pad = (i) => String(i).padStart(5, '0');
-      for (let i = 2; i <= n; i++) parts.push(parts[0].replace(SPLIT_RE, `-${pad(i)}-of-${m[2]}.gguf`));
-    }
-  }
-  // Files picked together: order by their split number when they have one.
-  if (parts.every((p) => p instanceof Blob && typeof p.name === 'string' && SPLIT_RE.test(p.name))) {
-    parts.sort((a, b) => Number(SPLIT_RE.exec(a.name)[1]) - Number(SPLIT_RE.exec(b.name)[1]));
-  }
-  return parts;
+  return list.map((m) => (m instanceof Blob ? m : new URL(String(m), base).href));
 }
 
 export function partName(part) {
   return part instanceof Blob ? part.name ?? 'blob' : decodeURIComponent(new URL(part).pathname.split('/').pop());
+}
+
+/** gguf-split's naming, `PREFIX-0000K-of-0000NSUFFIX.gguf` (the last such
+ * pattern in the name), read as src/gguf/split.rs reads it. */
+const SPLIT_NAME_RE = /^(.*)-(\d{5})-of-(\d{5})(.*)\.gguf$/;
+const pad5 = (n) => String(n).padStart(5, '0');
+
+/** Names to try for part `k` (1-based), from the name of part `no + 1` of
+ * `count`: with its suffix after the numbers first, then the standard name;
+ * null when the name does not follow the naming for that part. */
+function partNames(name, no, count, k) {
+  const m = SPLIT_NAME_RE.exec(name);
+  if (!m || Number(m[2]) !== no + 1 || Number(m[3]) !== count) return null;
+  const names = [`${m[1]}-${pad5(k)}-of-${pad5(count)}${m[4]}.gguf`];
+  if (m[4]) names.push(`${m[1]}-${pad5(k)}-of-${pad5(count)}.gguf`);
+  return names;
+}
+
+/**
+ * The other parts of a split model, found from the one part given (`part`,
+ * a URL string or a Blob) once its header said it is part `no + 1` (`no`:
+ * `split.no`) of `count`: for parts 2..count, the URLs to try, in order.
+ * Throws `invalid_model` for a part other than the first (llama.cpp: the
+ * model must be loaded with the first split) or a name that does not follow
+ * gguf-split's naming, and `invalid_request` for a lone File (a page cannot
+ * open the files beside it: every part must be passed).
+ */
+export function siblingParts(part, no, count) {
+  const name = partName(part);
+  if (no !== 0) {
+    const first = partNames(name, no, count, 1)?.[0];
+    throw new TabllmError('invalid_model', `${name} is part ${no + 1} of ${count} of a split model: load its first part${first ? ` (${first})` : ''}, which holds the model's metadata (the others are found from it)`, { part: no + 1, parts: count });
+  }
+  if (part instanceof Blob) {
+    throw new TabllmError('invalid_request', `${name} is the first of ${count} parts of a split model: give all ${count} files together (in any order)`, { parts: count });
+  }
+  const url = new URL(part);
+  const dir = url.pathname.slice(0, url.pathname.lastIndexOf('/') + 1);
+  const file = url.pathname.slice(dir.length); // as encoded: the numbers and `.gguf` never are
+  const out = [];
+  for (let k = 2; k <= count; k++) {
+    const names = partNames(file, 0, count, k);
+    if (!names) {
+      throw new TabllmError('invalid_model', `${name} is the first of ${count} parts of a split model, but its name does not follow gguf-split's \`NAME-00001-of-${pad5(count)}.gguf\`, so the other parts cannot be found from it: pass every part's URL`, { parts: count });
+    }
+    out.push(names.map((n) => {
+      const u = new URL(url);
+      u.pathname = dir + n;
+      return u.href;
+    }));
+  }
+  return out;
+}
+
+/** Whether an error says the server has no such file (so the next name is worth trying). */
+const notFound = (err) => err?.code === 'download_failed' && (err.details?.status === 404 || err.details?.status === 410);
+
+/** `{ url, value }` for the first of `urls` that `open(url)` finds (a 404 or
+ * 410 moves on to the next; any other error is thrown); when none is there,
+ * `download_failed` naming every URL looked for (`what`: which part). */
+export async function firstFound(urls, what, open) {
+  for (const url of urls) {
+    try {
+      return { url, value: await open(url) };
+    } catch (err) {
+      if (!notFound(err)) throw err;
+    }
+  }
+  throw new TabllmError('download_failed', `${what} was not found; looked for ${urls.join(', ')}`, { urls, status: 404 });
 }
 
 /** A stream of `first`'s chunks, then `second`'s. */

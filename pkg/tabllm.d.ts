@@ -5,8 +5,10 @@
 //   const r = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 32 });
 
 /** Where a model comes from: a URL, a File / Blob (never uploaded anywhere), or
- * the parts of a split GGUF (`-00001-of-0000N.gguf`) in order. A URL naming the
- * first part of a split model brings the other parts along by itself. */
+ * the parts of a split GGUF (llama.cpp's gguf-split) in any order: which file is
+ * which part is read from its `split.no`, never from its name. The URL of a
+ * split model's first part brings the other parts along by itself (found as
+ * `NAME-0000K-of-0000N.gguf` beside it, or with the same suffix after the numbers). */
 export type ModelSource = string | URL | Blob | Array<string | URL | Blob>; // relative URLs resolve against the page
 
 export interface LoadProgress {

@@ -10,7 +10,7 @@
 //                                         every request fails with `error`, the page ends this worker
 import init, { WebEngine, WebHeaderProbe, catalog_reports, measure_bandwidth, panic_message_len, panic_message_ptr, test_panic } from './wasm/tabllm.js';
 import { TabllmError, serializeError } from './errors.js';
-import { expandParts, openPart, partName } from './sources.js';
+import { expandParts, firstFound, openPart, partName, siblingParts } from './sources.js';
 import { deleteCached, listCached } from './cache.js';
 
 let wasm = null;
@@ -174,7 +174,10 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
   await ready({ gpu: false });
   throwIfAborted(signal);
   const started = performance.now();
+  // Grows when one URL of a split model's first part was given: its other
+  // parts (each a list of URLs to try) follow once its header is read.
   const parts = expandParts(model, base);
+  let findSiblings = parts.length === 1;
   post({ type: 'progress', progress: progress('device', 0, null, null, null, started, 1, parts.length, false) });
   const chosen = await chooseBackend(backend);
   const adapter = chosen.adapter;
@@ -229,7 +232,14 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
         if (!skipping || skipped === toSkip || performance.now() - lastPost > 50) report({ bytes_skipped: skipped, bytes_to_skip: toSkip });
         skipping = skipped !== toSkip;
       };
-      src = await openPart(parts[i], { cache, signal, testFaults, onSkip });
+      const how = { cache, signal, testFaults, onSkip };
+      if (Array.isArray(parts[i])) {
+        const found = await firstFound(parts[i], `part ${i + 1} of ${parts.length} of the split model`, (url) => openPart(url, how));
+        parts[i] = found.url;
+        src = found.value;
+      } else {
+        src = await openPart(parts[i], how);
+      }
       opened.push(src);
       throwIfAborted(signal);
       fromCache &&= src.origin === 'cache';
@@ -275,6 +285,14 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
         failures = 0;
         try {
           e.push(chunk.value); // straight through to GPU buffers
+          if (findSiblings) {
+            // The header says whether this file is a whole model or which part.
+            const p = JSON.parse(e.progress());
+            if (p.part_no !== null) {
+              findSiblings = false;
+              if (p.parts > 1) parts.push(...siblingParts(parts[0], p.part_no, p.parts));
+            }
+          }
         } catch (err) {
           reader.cancel().catch(() => {}); // e.g. an unsupported architecture, found in the header: stop downloading
           throw err;
@@ -430,18 +448,47 @@ async function probeHeader(part, signal) {
  * were checked by name in tabllm.js; their ranges are checked in Rust. */
 async function inspect({ model, options = {}, backend = 'auto', base }, signal) {
   await ready({ gpu: false }); // a header needs no GPU; the device's limits are used when there is one
-  const parts = expandParts(model, base);
-  const first = await probeHeader(parts[0], signal);
+  const given = expandParts(model, base);
+  // Each part's probe, then in split.no order (a list may come in any order;
+  // one URL of a split model's first part brings the others).
+  const probes = [];
+  // [split.no, split.count]; an incomplete header is left to report() to name.
+  const splitOf = ({ part, probe }) => {
+    if (probe.bytes_needed_hint() !== 0) return [0, 1];
+    try {
+      return probe.split();
+    } catch (err) {
+      throw new TabllmError('invalid_model', `${partName(part)}: ${err.message}`);
+    }
+  };
+  try {
+    for (const part of given) probes.push({ part, ...await probeHeader(part, signal) });
+    const [no, count] = splitOf(probes[0]);
+    // A later part alone is sized alone: its report says it is one of `count` files.
+    if (given.length === 1 && count > 1 && no === 0) {
+      const siblings = siblingParts(given[0], no, count);
+      for (let k = 0; k < siblings.length; k++) {
+        const found = await firstFound(siblings[k], `part ${k + 2} of ${count} of the split model`, (url) => probeHeader(url, signal));
+        probes.push({ part: found.url, ...found.value });
+      }
+    } else if (given.length > 1) {
+      const nos = new Map(probes.map((p) => [p, splitOf(p)[0]]));
+      probes.sort((a, b) => nos.get(a) - nos.get(b));
+    }
+  } catch (err) {
+    for (const p of probes) p.probe.free();
+    throw err;
+  }
+  const [first, ...rest] = probes;
+  const parts = probes.map((p) => p.part);
   let { fetched, fileBytes } = first;
   try {
-    for (let i = 1; i < parts.length; i++) {
-      const next = await probeHeader(parts[i], signal);
+    for (let i = 1; i < probes.length; i++) {
+      const next = rest[i - 1];
       try {
         first.probe.append_part(next.probe, i);
       } catch (err) {
         throw new TabllmError('invalid_model', `${partName(parts[i])}: ${err.message}`);
-      } finally {
-        next.probe.free();
       }
       fetched += next.fetched;
       fileBytes = fileBytes === null || next.fileBytes === null ? null : fileBytes + next.fileBytes;
@@ -456,7 +503,7 @@ async function inspect({ model, options = {}, backend = 'auto', base }, signal) 
     }
     return { ...report, bytes_fetched: fetched, file_bytes: fileBytes };
   } finally {
-    first.probe.free();
+    for (const p of probes) p.probe.free();
   }
 }
 

@@ -362,3 +362,140 @@ fn a_context_beyond_training_loads_with_a_warning() {
         assert_eq!(err.contains("warning:"), warned, "--ctx {ctx}: {err}");
     }
 }
+
+// ---------------------------------------------------------------- field cases of issue 27
+
+/// A file of `../shared/cases/`.
+fn case(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/cases").join(path)
+}
+
+/// Runs the binary: (exit code, stdout, stderr).
+fn run_tabllm(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(args).output().expect("run tabllm");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A fresh scratch folder for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tabllm-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// shared/cases/README.md, `field3/eog/`: the tiny model's first greedy token
+/// is `</s>` / `<turn|>`, which llama.cpp's end-of-generation set holds
+/// (src/llama-vocab.cpp; tokenizer/eog.rs): the reply ends there, on both
+/// backends, instead of printing `</s>o</s>o`.
+#[test]
+fn end_of_generation_texts_llama_cpp_knows_end_the_reply() {
+    for file in ["end_token_s_close.gguf", "end_token_turn_close.gguf"] {
+        let model = case(&format!("field3/eog/{file}"));
+        for backend in ["webgpu", "cpu"] {
+            let got = tabllm(&["generate", "--model", model.to_str().unwrap(), "--backend", backend, "--prompt", "hello", "--max-tokens", "4", "--temperature", "0", "--json"]);
+            assert_eq!((got["text"].as_str(), got["finish_reason"].as_str()), (Some(""), Some("stop")), "{file} on {backend}: {got}");
+            assert!(got["ids"].as_array().unwrap().len() <= 1, "{file} on {backend}: {got}");
+        }
+    }
+}
+
+/// shared/cases/README.md, `field3/split/`: which file is which part is read
+/// from `split.no` / `split.count`, never from the name, and every command
+/// loads a split model from its first part (the split files are the tiny
+/// llama model, so they answer as it does).
+#[test]
+fn split_models_load_in_every_command_by_their_split_keys() {
+    let tiny = shared("tiny/tiny-llama-q4_0.gguf");
+    let tiny = tiny.to_str().unwrap();
+    let gen = |model: &str, backend: &str| tabllm(&["generate", "--model", model, "--backend", backend, "--prompt", "hello", "--max-tokens", "6", "--temperature", "0", "--json"])["ids"].clone();
+    let want = gen(tiny, "webgpu");
+    assert_eq!(want.as_array().unwrap().len(), 6);
+    let standard = case("field3/split/t-00001-of-00003.gguf");
+    let suffixed = case("field3/split/suffix/t-00001-of-00003-e3b5.gguf");
+    for part1 in [&standard, &suffixed] {
+        let part1 = part1.to_str().unwrap();
+        for backend in ["webgpu", "cpu"] {
+            assert_eq!(gen(part1, backend), want, "{part1} on {backend}");
+        }
+        let info = tabllm(&["info", "--model", part1, "--json"]);
+        assert_eq!((info["split_count"].as_u64(), info["fits"].as_str()), (Some(3), Some("fits")), "{info}");
+        let bench = tabllm(&["bench", "--model", part1, "--pp", "8", "--tg", "2", "--no-bandwidth", "--json"]);
+        assert!(bench["decode_tok_s"].as_f64().unwrap() > 0.0, "{bench}");
+        let (code, _, err) = run_tabllm(&["chat", "--model", part1]); // stdin is empty: load, then quit
+        assert_eq!(code, Some(0), "chat: {err}");
+    }
+
+    // A later part alone: llama.cpp's "model must be loaded with the first split", named.
+    let part2 = case("field3/split/t-00002-of-00003.gguf");
+    let part2 = part2.to_str().unwrap();
+    for args in [&["generate", "--model", part2, "--prompt", "hello", "--max-tokens", "1"][..], &["tokenize", "--model", part2, "hello"], &["bench", "--model", part2, "--no-bandwidth"]] {
+        let (code, _, err) = run_tabllm(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        let first = case("field3/split/t-00001-of-00003.gguf");
+        assert!(err.contains(&format!("{part2} is part 2 of 3 of a split model: load its first part ({}), which holds the model's metadata", first.display())), "{args:?}: {err}");
+        assert!(!err.contains("device:"), "refused before a GPU is set up: {err}");
+    }
+
+    // A whole model whose name looks like a part is a whole model.
+    let dir = scratch("split");
+    let whole = dir.join("whole-00001-of-00003.gguf");
+    std::fs::copy(tiny, &whole).unwrap();
+    assert_eq!(gen(whole.to_str().unwrap(), "webgpu"), want);
+    assert_eq!(tabllm(&["info", "--model", whole.to_str().unwrap(), "--json"])["split_count"], 1);
+
+    // A part that is not there: every path looked for, named.
+    let lone = dir.join("lone");
+    std::fs::create_dir_all(&lone).unwrap();
+    for (from, to) in [(&standard, "t-00001-of-00003.gguf"), (&case("field3/split/t-00002-of-00003.gguf"), "t-00002-of-00003.gguf"), (&suffixed, "t-00001-of-00003-e3b5.gguf")] {
+        std::fs::copy(from, lone.join(to)).unwrap();
+    }
+    // (The suffixed first part finds part 2 under the standard name.)
+    for (first, looked) in [("t-00001-of-00003.gguf", vec!["t-00003-of-00003.gguf"]), ("t-00001-of-00003-e3b5.gguf", vec!["t-00003-of-00003-e3b5.gguf", "t-00003-of-00003.gguf"])] {
+        let model = lone.join(first);
+        let (code, _, err) = run_tabllm(&["generate", "--model", model.to_str().unwrap(), "--prompt", "hello", "--max-tokens", "1"]);
+        assert_eq!(code, Some(1), "{err}");
+        let paths: Vec<String> = looked.iter().map(|n| lone.join(n).display().to_string()).collect();
+        assert!(err.contains(&format!("part 3 of 3 of the split model was not found; looked for {}", paths.join(", "))), "{err}");
+    }
+    // A first part whose name gives no way to the others.
+    let renamed = dir.join("renamed.gguf");
+    std::fs::copy(&standard, &renamed).unwrap();
+    let (code, _, err) = run_tabllm(&["generate", "--model", renamed.to_str().unwrap(), "--prompt", "hello", "--max-tokens", "1"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is the first of 3 parts of a split model, but its name does not follow gguf-split's `NAME-00001-of-00003.gguf`"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A tensor with a dimension of 0 (llama.cpp loads such files, PR #25596):
+/// one the model does not read is ignored, and the model answers as without
+/// it; one the forward pass needs is refused by name, on both backends.
+/// The files come from scripts/zero_sized_tensor.py (the gguf package's writer).
+#[test]
+fn zero_sized_tensors_load_unless_the_model_needs_them() {
+    let tiny = shared("tiny/tiny-llama-q4_0.gguf");
+    let dir = scratch("zero");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/zero_sized_tensor.py");
+    let make = |out: &str, mode: &str, name: &str| {
+        let path = dir.join(out);
+        let st = Command::new("python3").args([script, tiny.to_str().unwrap(), path.to_str().unwrap(), mode, name]).status().expect("python3 with the gguf package");
+        assert!(st.success(), "zero_sized_tensor.py {mode} {name}");
+        path
+    };
+    let extra = make("extra.gguf", "add", "blk.0.unused_empty.weight");
+    let needed = make("needed.gguf", "empty", "blk.0.ffn_norm.weight");
+    let args = |model: &std::path::Path, backend: &'static str| -> Vec<String> {
+        ["generate", "--model", model.to_str().unwrap(), "--backend", backend, "--prompt", "hello", "--max-tokens", "4", "--temperature", "0", "--json"].map(String::from).to_vec()
+    };
+    for backend in ["webgpu", "cpu"] {
+        let run = |m: &std::path::Path| tabllm(&args(m, backend).iter().map(String::as_str).collect::<Vec<_>>())["ids"].clone();
+        assert_eq!(run(&extra), run(&tiny), "{backend}");
+        let a = args(&needed, backend);
+        let (code, _, err) = run_tabllm(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, Some(1), "{backend}: {err}");
+        assert!(err.contains("tensor `blk.0.ffn_norm.weight` has shape [0], with no elements, and the model needs it") && !err.contains("panicked"), "{backend}: {err}");
+    }
+    let info = tabllm(&["info", "--model", needed.to_str().unwrap(), "--json"]);
+    assert!(info["unsupported_reason"].as_str().unwrap().contains("blk.0.ffn_norm.weight"), "{info}");
+    std::fs::remove_dir_all(&dir).ok();
+}

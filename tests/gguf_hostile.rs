@@ -325,6 +325,41 @@ fn padding_between_tensors_and_trailing_bytes_are_skipped() {
     assert_eq!(h.tensors[1].n_bytes, 12);
 }
 
+/// A dimension of 0 is accepted, as llama.cpp accepts it (PR #25596): the
+/// tensor holds no bytes, gets no events, and overlaps nothing, wherever its
+/// offset lies (the model refuses it only if it needs it: tests/cli.rs).
+#[test]
+fn zero_sized_tensors_parse_and_hold_nothing() {
+    let data = Gguf::new()
+        .with_tensors(vec![
+            tensor("whole", &[8], GGML_F32, 0),
+            tensor("empty_inside", &[4, 0, 2], GGML_F32, 0),
+            tensor("empty_q", &[0], GGML_Q4_0, 32),
+            tensor("after", &[32], GGML_Q8_0, 32),
+        ])
+        .build();
+    for chunk in [1, 7, usize::MAX] {
+        let mut p = StreamParser::new();
+        let mut events = Vec::new();
+        for c in data.chunks(chunk) {
+            p.push(c, &mut |ev: Event<'_>| -> Result<(), GgufError> {
+                match ev {
+                    Event::Header(_) => {}
+                    Event::TensorBytes { index, .. } | Event::TensorDone { index } => events.push(index),
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        p.finish().unwrap();
+        let h = p.into_header().unwrap();
+        let sizes: Vec<(u64, u64)> = h.tensors.iter().map(|t| (t.n_elements, t.n_bytes)).collect();
+        assert_eq!(sizes, [(8, 32), (0, 0), (0, 0), (32, 34)]);
+        assert!(!events.contains(&1) && !events.contains(&2), "{events:?}");
+        assert!(events.contains(&0) && events.contains(&3), "{events:?}");
+    }
+}
+
 // ---------------------------------------------------------------- cut files
 
 #[test]
@@ -707,10 +742,6 @@ fn tensor_infos() {
             n_dims: 0x8000_0000,
             ..
         }
-    );
-    assert_err!(
-        error(&one(tensor("t", &[4, 0, 2], GGML_F32, 0))),
-        GgufError::ZeroDim { axis: 1, .. }
     );
     assert_err!(
         error(&one(tensor("t", &[1 << 32, 1 << 32], GGML_F32, 0))),

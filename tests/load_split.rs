@@ -1,7 +1,7 @@
 //! Split GGUF models (llama.cpp's gguf-split layout, written here by the
 //! `gguf` package's own writer through scripts/split_gguf.py): the parts
-//! streamed one after another load as one model that matches llama.cpp's
-//! reference, and parts out of order or missing are a typed error.
+//! streamed one after another, in any order, load as one model that matches
+//! llama.cpp's reference, and parts missing or repeated are a typed error.
 
 mod common;
 use common::*;
@@ -72,28 +72,63 @@ fn split_parts_load_as_one_model_matching_llama_cpp() {
     reference::check_model(&m, &cases[..2]);
 }
 
+/// Which file is which part comes from its `split.no`: the parts load in any
+/// order (the metadata of part 1 arriving last); a part missing, repeated or
+/// of another split is a typed error naming it.
 #[test]
-fn split_parts_out_of_order_or_missing_are_errors() {
+fn split_parts_load_in_any_order_and_missing_or_repeated_are_errors() {
     let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions::default()).unwrap());
     let parts = parts();
 
     let mut l = loader(&ctx);
-    push_file(&mut l, &parts[0]).unwrap();
-    l.next_part().unwrap();
-    let err = push_file(&mut l, &parts[2]).unwrap_err();
-    assert!(matches!(&err, ModelError::Config(m) if m.contains("expected part 2 of 3, got part 3 of 3")), "{err}");
+    for (i, p) in [&parts[2], &parts[1], &parts[0]].into_iter().enumerate() {
+        if i > 0 {
+            l.next_part().unwrap();
+        }
+        push_file(&mut l, p).unwrap();
+        assert_eq!((l.parts(), l.part_no()), (3, Some(2 - i as u32)));
+        // The metadata (tokenizer, template) is there once part 1 is.
+        assert_eq!(l.header().is_some(), i == 2);
+    }
+    let m = l.finish().unwrap();
+    reference::check_model(&m, &reference::cases("smollm2-135m-instruct-q4_1.json")[..1]);
 
-    let mut l = loader(&ctx);
-    push_file(&mut l, &parts[0]).unwrap();
-    l.next_part().unwrap();
-    push_file(&mut l, &parts[1]).unwrap();
-    let Err(err) = l.finish() else { panic!("finish without the last part succeeded") };
-    assert!(matches!(&err, ModelError::Config(m) if m.contains("3 parts but 2 arrived")), "{err}");
+    let err_of = |order: &[usize], finish: bool| -> ModelError {
+        let mut l = loader(&ctx);
+        for (i, &p) in order.iter().enumerate() {
+            if i > 0 {
+                if let Err(e) = l.next_part() {
+                    return e;
+                }
+            }
+            if let Err(e) = push_file(&mut l, &parts[p]) {
+                return e;
+            }
+        }
+        assert!(finish, "{order:?} loaded without an error");
+        match l.finish() {
+            Err(e) => e,
+            Ok(_) => panic!("{order:?} loaded"),
+        }
+    };
+    for (order, finish, want) in [
+        (&[0, 1][..], true, "the model has 3 parts but 2 arrived (missing part 3)"),
+        (&[2, 1], true, "the model has 3 parts but 2 arrived (missing part 1; part 1 holds the model's metadata)"),
+        (&[0, 0], false, "part 1 of 3 arrived twice"),
+    ] {
+        let err = err_of(order, finish);
+        assert!(matches!(&err, ModelError::Config(m) if m == want), "{order:?}: {err}");
+    }
 
     let mut l = loader(&ctx);
     push_file(&mut l, &model_path("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
     let err = l.next_part().unwrap_err();
     assert!(matches!(&err, ModelError::Config(m) if m.contains("no more were expected")), "{err}");
+    let mut l = loader(&ctx);
+    push_file(&mut l, &parts[0]).unwrap();
+    l.next_part().unwrap();
+    let err = push_file(&mut l, &model_path("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap_err();
+    assert!(matches!(&err, ModelError::Config(m) if m == "this file is part 1 of 1, but the model's first file given was one of 3 parts"), "{err}");
 }
 
 /// "Will it run" on a split model: the first part's path names the others
@@ -107,8 +142,12 @@ fn inspect_sizes_every_part_of_a_split_model() {
     let parts = parts();
     let opts = InspectOptions { context: Some(2048), available_bytes: Some(1 << 30), ..Default::default() };
     let whole = inspect(&read_header_from_path(model_path("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap(), &opts);
-    assert_eq!(split_part_paths(&parts[0]), parts);
-    assert_eq!(split_part_paths(&parts[1]), vec![parts[1].clone()], "only the first part names the others");
+    assert_eq!(split_part_paths(&parts[0]).unwrap(), parts);
+    let err = split_part_paths(&parts[1]).unwrap_err();
+    assert!(
+        matches!(&err, tabllm::gguf::GgufError::NotFirstSplit { part: 2, count: 3, first: Some(f), .. } if *f == parts[0].display().to_string()),
+        "only the first part names the others: {err}"
+    );
     let mut h = read_header_from_path(&parts[0]).unwrap();
     for (i, p) in parts.iter().enumerate().skip(1) {
         append_split_part(&mut h, &read_header_from_path(p).unwrap(), i as u32).unwrap();

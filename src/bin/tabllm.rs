@@ -289,6 +289,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Tokenize { model, json, text } => {
             let header = tabllm::gguf::read_header_from_path(&model)?;
+            // A later part of a split model has no tokenizer: name the part to give.
+            tabllm::gguf::split::require_first(&header, &model.display().to_string())?;
             let tok = Tokenizer::from_metadata(&header.metadata)?;
             let ids = tok.encode(&text, true);
             if json {
@@ -335,8 +337,10 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
-    // Name the file in the error before a GPU device is set up for nothing.
+    // Name the file in the error before a GPU device is set up for nothing,
+    // and a split model's part that is not the first, or a part not found.
     std::fs::File::open(&a.model).map_err(|e| format!("cannot open the model {}: {e}", a.model.display()))?;
+    tabllm::gguf::split_part_paths(&a.model)?;
     let matvec = match a.matvec.as_deref() {
         Some("row") => Some(MatvecVariant::ThreadPerRow),
         Some("shared") => Some(MatvecVariant::SharedLanes { lanes: 16 }),
@@ -553,9 +557,13 @@ fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<S
 
 fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bool) -> Result<()> {
     use tabllm::inspect::format_bytes;
-    // A split model's first part brings the others, so the sizes cover the whole model.
-    let parts = tabllm::gguf::split_part_paths(path);
+    // A split model's first part brings the others, so the sizes cover the
+    // whole model; a later part alone is sized alone (its report says so).
     let mut h = tabllm::gguf::read_header_from_path(path)?;
+    let parts = match tabllm::gguf::split::split_of(&h)? {
+        (0, _) => tabllm::gguf::split_part_paths_of(path, &h)?,
+        _ => vec![path.to_path_buf()],
+    };
     for (i, part) in parts.iter().enumerate().skip(1) {
         let next = tabllm::gguf::read_header_from_path(part).map_err(|e| format!("part {} of {}, {}: {e}", i + 1, parts.len(), part.display()))?;
         tabllm::inspect::append_split_part(&mut h, &next, i as u32).map_err(|e| format!("{}: {e}", part.display()))?;

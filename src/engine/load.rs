@@ -1,4 +1,5 @@
-//! Native loading: stream a GGUF file from disk into an [`Engine`].
+//! Native loading: stream a GGUF file (or every part of a split one) from
+//! disk into an [`Engine`].
 
 use std::io::Read;
 
@@ -11,6 +12,9 @@ use crate::tokenizer::Tokenizer;
 
 /// Reads `path` in `chunk`-byte pieces; the tokenizer and chat template are
 /// built from the header as soon as it is parsed (before the weights).
+/// A split model is loaded from its first part's path: the others are found
+/// next to it ([`crate::gguf::split_part_paths`], whose errors name what was
+/// looked for) and streamed after it.
 pub fn load_engine(
     device: impl Into<Device>,
     path: &std::path::Path,
@@ -18,23 +22,29 @@ pub fn load_engine(
     chunk: usize,
     on_progress: &mut dyn FnMut(LoadProgress),
 ) -> Result<Engine, EngineError> {
-    let io = |e: std::io::Error| EngineError::Model(ModelError::Gguf(GgufError::Io(e)));
-    let mut f = std::fs::File::open(path).map_err(io)?;
+    let gguf = |e: GgufError| EngineError::Model(ModelError::Gguf(e));
+    let parts = crate::gguf::split_part_paths(path).map_err(gguf)?;
     let mut loader = ModelLoader::on(device.into(), opts);
     let mut buf = vec![0u8; chunk.max(1)];
     let mut text: Option<(Tokenizer, Option<ChatTemplate>)> = None;
-    loop {
-        let n = f.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            loader.next_part()?;
         }
-        loader.push(&buf[..n])?;
-        if text.is_none() {
-            if let Some(h) = loader.header() {
-                text = Some((Tokenizer::from_metadata(&h.metadata)?, ChatTemplate::for_model(&h.metadata)?));
+        let mut f = std::fs::File::open(part).map_err(|e| gguf(GgufError::Io(e)))?;
+        loop {
+            let n = f.read(&mut buf).map_err(|e| gguf(GgufError::Io(e)))?;
+            if n == 0 {
+                break;
             }
+            loader.push(&buf[..n])?;
+            if text.is_none() {
+                if let Some(h) = loader.header() {
+                    text = Some((Tokenizer::from_metadata(&h.metadata)?, ChatTemplate::for_model(&h.metadata)?));
+                }
+            }
+            on_progress(loader.progress());
         }
-        on_progress(loader.progress());
     }
     let (tokenizer, template) = text.ok_or(EngineError::Model(ModelError::Incomplete))?;
     let model = loader.finish()?;

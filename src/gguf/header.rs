@@ -35,9 +35,8 @@ impl TensorInfo {
                 max: limits.max_dims,
             });
         }
-        if let Some(axis) = dims.iter().position(|&d| d == 0) {
-            return Err(GgufError::ZeroDim { tensor: name, axis });
-        }
+        // A dimension of 0 is allowed, as llama.cpp allows it (PR #25596):
+        // the tensor holds no bytes; the model refuses it only if it needs it.
         let n_elements = dims
             .iter()
             .try_fold(1u64, |n, &d| n.checked_mul(d))
@@ -126,7 +125,9 @@ pub(crate) fn alignment_of(metadata: &Metadata) -> Result<u64, GgufError> {
 }
 
 /// Final checks once all infos are read: offsets aligned and representable,
-/// no two tensors overlapping. Returns tensor indices sorted by offset.
+/// no two tensors overlapping. Returns the indices of the tensors that hold
+/// bytes, sorted by offset (a tensor of 0 bytes occupies nothing, so it
+/// overlaps nothing and has no bytes to deliver).
 pub(crate) fn check_layout(
     tensors: &[TensorInfo],
     alignment: u64,
@@ -151,7 +152,7 @@ pub(crate) fn check_layout(
             });
         }
     }
-    let mut order: Vec<usize> = (0..tensors.len()).collect();
+    let mut order: Vec<usize> = (0..tensors.len()).filter(|&i| tensors[i].n_bytes > 0).collect();
     order.sort_by_key(|&i| (tensors[i].offset, i));
     for w in order.windows(2) {
         let (a, b) = (&tensors[w[0]], &tensors[w[1]]);

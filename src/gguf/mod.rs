@@ -20,11 +20,12 @@
 
 mod header;
 mod read;
+pub mod split;
 mod stream;
 mod value;
 
 pub use header::{Header, TensorInfo};
-pub use read::{read_header, read_header_from_path, read_tensor_bytes, split_part_paths};
+pub use read::{read_header, read_header_from_path, read_tensor_bytes, split_part_paths, split_part_paths_of};
 pub use stream::{Event, StreamParser};
 pub use value::{Metadata, Value, ValueType};
 
@@ -121,8 +122,6 @@ pub enum GgufError {
         n_dims: u32,
         max: usize,
     },
-    #[error("tensor `{tensor}` has size 0 along axis {axis}")]
-    ZeroDim { tensor: String, axis: usize },
     #[error("tensor `{tensor}`: element count or byte size of shape {dims:?} overflows")]
     ShapeOverflow { tensor: String, dims: Vec<u64> },
     #[error(
@@ -152,6 +151,17 @@ pub enum GgufError {
     DuplicateTensor(String),
     #[error("no tensor named `{0}`")]
     TensorNotFound(String),
+
+    #[error("split.no {no} / split.count {count}: a split model has 1 to {} parts, numbered from 0", split::MAX_SPLIT_COUNT)]
+    BadSplit { no: u32, count: u32 },
+    /// A part other than the first was given alone (llama.cpp: "model must
+    /// be loaded with the first split").
+    #[error("{file} is part {part} of {count} of a split model: load its first part{}, which holds the model's metadata (the others are found from it)", first.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
+    NotFirstSplit { file: String, part: u32, count: u32, first: Option<String> },
+    #[error("{file} is the first of {count} parts of a split model, but its name does not follow gguf-split's `NAME-00001-of-{count:05}.gguf`, so the other parts cannot be found from it: name them so, or give every part")]
+    SplitUnnamed { file: String, count: u32 },
+    #[error("part {part} of {count} of the split model was not found; looked for {}", tried.join(", "))]
+    SplitPartNotFound { part: u32, count: u32, tried: Vec<String> },
 
     #[error("the parser already reported an error; start a new one")]
     AlreadyFailed,

@@ -2,9 +2,9 @@
 //! through [`StreamParser`] instead).
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{GgufError, Header, StreamParser};
+use super::{split, GgufError, Header, StreamParser};
 
 /// Read size while looking for the end of the header.
 const READ_CHUNK: usize = 64 << 10;
@@ -31,22 +31,37 @@ pub fn read_header_from_path(p: impl AsRef<Path>) -> Result<Header, GgufError> {
     read_header(std::fs::File::open(p)?)
 }
 
-/// The files of a split model when `p` names its first part in llama.cpp's
-/// gguf-split naming (`NAME-00001-of-0000N.gguf`): parts 1..=N in order,
-/// whether they exist or not (reading a missing one names it). Any other
-/// path: just `p`.
-pub fn split_part_paths(p: &Path) -> Vec<std::path::PathBuf> {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let parsed = name.strip_suffix(".gguf").and_then(|stem| {
-        let (head, count) = stem.rsplit_once("-of-")?;
-        let (base, no) = head.rsplit_once('-')?;
-        let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
-        (digits(no) && digits(count) && no == "00001").then(|| (base.to_string(), count.parse::<u32>().ok()))
-    });
-    match parsed {
-        Some((base, Some(n))) if n > 1 => (1..=n).map(|i| p.with_file_name(format!("{base}-{i:05}-of-{n:05}.gguf"))).collect(),
-        _ => vec![p.to_path_buf()],
+/// The files of the model whose file is `p`, in `split.no` order: `[p]` for
+/// a whole file; for the first part of a split model (`split.count` above 1,
+/// read from its header, whatever its name), every part, each found next to
+/// `p` under the names [`split::part_names`] gives (the first that exists).
+/// Errors: `p` unreadable or not a GGUF, a part other than the first
+/// ([`GgufError::NotFirstSplit`]), a first part whose name does not follow
+/// gguf-split's naming ([`GgufError::SplitUnnamed`]), a part not found under
+/// any of its names ([`GgufError::SplitPartNotFound`], naming the paths
+/// looked for). Each part's own `split.no` is checked by whoever reads it.
+pub fn split_part_paths(p: &Path) -> Result<Vec<PathBuf>, GgufError> {
+    split_part_paths_of(p, &read_header_from_path(p)?)
+}
+
+/// [`split_part_paths`] with `p`'s header already read.
+pub fn split_part_paths_of(p: &Path, header: &Header) -> Result<Vec<PathBuf>, GgufError> {
+    let shown = p.display().to_string();
+    let count = split::require_first(header, &shown)?;
+    if count == 1 {
+        return Ok(vec![p.to_path_buf()]);
     }
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let mut paths = vec![p.to_path_buf()];
+    for k in 2..=count {
+        let names = split::part_names(name, 0, count, k).ok_or_else(|| GgufError::SplitUnnamed { file: shown.clone(), count })?;
+        let tried: Vec<PathBuf> = names.iter().map(|n| p.with_file_name(n)).collect();
+        match tried.iter().find(|c| c.is_file()) {
+            Some(found) => paths.push(found.clone()),
+            None => return Err(GgufError::SplitPartNotFound { part: k, count, tried: tried.iter().map(|c| c.display().to_string()).collect() }),
+        }
+    }
+    Ok(paths)
 }
 
 /// One tensor's raw bytes (still quantized), read from a file.

@@ -13,7 +13,8 @@ use super::header::{alignment_of, check_layout, Header, TensorInfo};
 use super::{GgufError, Limits, Metadata, Value, ValueType, MAX_ARRAY_DEPTH};
 use crate::quant::GgmlType;
 
-/// What the parser reports, in file order.
+/// What the parser reports, in file order. A tensor of 0 bytes (a dimension
+/// of 0) gets no `TensorBytes` nor `TensorDone`.
 #[derive(Debug)]
 pub enum Event<'a> {
     /// The header is complete (reported once, before any tensor bytes).

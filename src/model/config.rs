@@ -238,6 +238,9 @@ impl ModelConfig {
             }
         }
         let (_, embd) = h.tensor("token_embd.weight").ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
+        if embd.n_elements == 0 {
+            return Err(ModelError::EmptyTensor { tensor: embd.name.clone(), dims: embd.dims.clone() });
+        }
         let vocab = *embd.dims.get(1).unwrap_or(&0) as u32;
         let scale_type = md.get_str(&key("rope.scaling.type"))?.unwrap_or("none");
         // Llama 3.1+ ("llama3") carries its scaling in the rope_freqs.weight factors.
@@ -387,7 +390,8 @@ impl ModelConfig {
     }
 
     /// Presence, shape and type of every tensor, before any weight is read
-    /// (a part of a fused tensor as the rows it takes of it).
+    /// (a part of a fused tensor as the rows it takes of it); a needed tensor
+    /// with no elements is refused by name.
     fn check_tensors(&self, h: &Header) -> Result<(), ModelError> {
         for view in &self.views {
             let (_, src) = h.tensor(&view.source).ok_or_else(|| ModelError::MissingTensor(view.source.clone()))?;
@@ -398,6 +402,9 @@ impl ModelConfig {
         }
         for (name, dims, matrix) in self.tensor_plan() {
             let t = self.planned_info(h, &name).ok_or_else(|| ModelError::MissingTensor(name.clone()))?;
+            if t.n_elements == 0 {
+                return Err(ModelError::EmptyTensor { tensor: name, dims: t.dims.clone() });
+            }
             let mut got = t.dims.clone();
             while got.len() > dims.len() && got.last() == Some(&1) {
                 got.pop();

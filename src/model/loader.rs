@@ -100,15 +100,14 @@ pub struct LoadProgress {
 const FLUSH_EVERY_BYTES: u64 = 16 << 20;
 const FLUSH_EVERY_WRITES: u32 = 256;
 
-/// Most parts a split GGUF may have (llama.cpp's gguf-split names them
-/// `-00001-of-0000N`).
-const MAX_SPLIT_PARTS: u32 = 9999;
-
 /// The file being streamed (one part of a split model, or the whole model).
+#[derive(Default)]
 struct Part {
     parser: StreamParser,
     /// By this part's header tensor index; `None` for tensors not kept.
     tensors: Vec<Option<Slot>>,
+    /// Its `split.no` (0 for a whole file), once its header is in.
+    no: Option<u32>,
 }
 
 struct Loading {
@@ -118,10 +117,13 @@ struct Loading {
     config: Option<ModelConfig>,
     /// `split.count` (1 for a single file).
     parts: u32,
+    /// By `split.no`: whether that part's header arrived.
+    seen: Vec<bool>,
     /// Tensors of the parts already finished, by name.
     done_tensors: HashMap<String, Slot>,
-    /// Headers of the parts already finished (split models).
-    done_headers: Vec<Header>,
+    /// Headers of the parts already finished, with their `split.no`, in the
+    /// order they came.
+    done_headers: Vec<(u32, Header)>,
     unflushed: u64,
     unflushed_writes: u32,
     /// The previous flush's submission: the next flush waits for it (natively).
@@ -148,7 +150,7 @@ impl ModelLoader {
 
     /// A loader onto `device`.
     pub fn on(device: Device, opts: LoadOptions) -> Self {
-        Self { device, opts, part: Part { parser: StreamParser::new(), tensors: Vec::new() }, loading: None, bytes_read: 0, bytes_done_parts: 0 }
+        Self { device, opts, part: Part::default(), loading: None, bytes_read: 0, bytes_done_parts: 0 }
     }
 
     /// The GPU the weights go to (None for the CPU backend).
@@ -159,16 +161,26 @@ impl ModelLoader {
         }
     }
 
-    /// The first part's header (metadata, tokenizer), once parsed.
+    /// The header holding the model's metadata (tokenizer, chat template):
+    /// the whole file's, or a split model's first part's (`split.no` 0,
+    /// whenever it arrives), once parsed.
     pub fn header(&self) -> Option<&Header> {
-        self.loading.as_ref().and_then(|l| l.done_headers.first()).or(self.part.parser.header())
+        let done = self.loading.as_ref().and_then(|l| l.done_headers.iter().find(|(no, _)| *no == 0)).map(|(_, h)| h);
+        done.or_else(|| if self.part.no == Some(0) { self.part.parser.header() } else { None })
+    }
+
+    /// `split.no` of the file being read (0-based; 0 for a whole file), once
+    /// its header is parsed.
+    pub fn part_no(&self) -> Option<u32> {
+        self.part.no
     }
 
     pub fn config(&self) -> Option<&ModelConfig> {
         self.loading.as_ref().and_then(|l| l.config.as_ref())
     }
 
-    /// How many files the model comes in (`split.count`), once the first header is parsed.
+    /// How many files the model comes in (`split.count`), once the first
+    /// header is parsed (1 before).
     pub fn parts(&self) -> u32 {
         self.loading.as_ref().map_or(1, |l| l.parts)
     }
@@ -188,7 +200,9 @@ impl ModelLoader {
         self.part.parser.peak_buffered_bytes()
     }
 
-    /// Feeds the next chunk of the file.
+    /// Feeds the next chunk of the file. The parts of a split model may come
+    /// in any order, [`ModelLoader::next_part`] between them; which part a
+    /// file is comes from its `split.no`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), ModelError> {
         self.bytes_read += chunk.len() as u64;
         let device = &self.device;
@@ -197,15 +211,12 @@ impl ModelLoader {
         let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH);
         let loading = &mut self.loading;
         let tensors = &mut self.part.tensors;
-        let part_index = loading.as_ref().map_or(0, |l| l.done_headers.len() as u32);
+        let part_no = &mut self.part.no;
         self.part.parser.push(chunk, &mut |ev: Event<'_>| -> Result<(), ModelError> {
             match ev {
                 Event::Header(h) => {
-                    if loading.is_none() {
-                        *loading = Some(first_part(h)?);
-                    }
+                    *part_no = Some(begin_part(loading, h)?);
                     let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
-                    check_part(h, part_index, l.parts)?;
                     if let (Device::Cpu, Some(c)) = (device, l.config.as_ref()) {
                         check_cpu_memory(c, h, n_ctx, max_batch)?;
                     }
@@ -242,8 +253,9 @@ impl ModelLoader {
 
     /// Checks the part that just ended and moves its tensors and header aside.
     fn end_part(&mut self) -> Result<(), ModelError> {
-        let part = std::mem::replace(&mut self.part, Part { parser: StreamParser::new(), tensors: Vec::new() });
+        let part = std::mem::take(&mut self.part);
         part.parser.finish()?;
+        let no = part.no.ok_or(ModelError::Incomplete)?;
         let header = part.parser.into_header().ok_or(ModelError::Incomplete)?;
         let l = self.loading.as_mut().ok_or(ModelError::Incomplete)?;
         if let Device::Gpu(ctx) = &self.device {
@@ -262,7 +274,7 @@ impl ModelLoader {
                 }
             }
         }
-        l.done_headers.push(header);
+        l.done_headers.push((no, header));
         Ok(())
     }
 
@@ -271,7 +283,15 @@ impl ModelLoader {
         self.end_part()?;
         let mut l = self.loading.take().ok_or(ModelError::Incomplete)?;
         if l.done_headers.len() as u32 != l.parts {
-            return Err(ModelError::Config(format!("the model has {} parts but {} arrived", l.parts, l.done_headers.len())));
+            let missing: Vec<String> = (0..l.parts).filter(|&no| !l.seen[no as usize]).take(8).map(|no| (no + 1).to_string()).collect();
+            let first = if l.seen[0] { "" } else { "; part 1 holds the model's metadata" };
+            return Err(ModelError::Config(format!(
+                "the model has {} parts but {} arrived (missing part {}{}{first})",
+                l.parts,
+                l.done_headers.len(),
+                missing.join(", "),
+                if l.parts as usize - l.done_headers.len() > missing.len() { ", …" } else { "" }
+            )));
         }
         let mut config = match l.config.take() {
             Some(c) => c,
@@ -335,33 +355,38 @@ fn check_kv_fits(ctx: &GpuContext, c: &ModelConfig, n_ctx: u32) -> Result<(), Mo
     Ok(())
 }
 
-/// Reads `split.count` and, for a single file, the whole configuration (the
-/// architecture, tensor types and shapes are checked before any weight byte).
-fn first_part(h: &Header) -> Result<Loading, ModelError> {
-    let parts = h.metadata.get_u32("split.count")?.unwrap_or(1).max(1);
-    if parts > MAX_SPLIT_PARTS {
-        return Err(ModelError::Config(format!("split.count {parts} is above {MAX_SPLIT_PARTS}")));
+/// A file's header is in: reads which part it is (`gguf::split::split_of`),
+/// starts the load at the first file, and checks the part against the others
+/// (same `split.count`, a `split.no` not seen before). A whole file gets its
+/// configuration at once (the architecture, tensor types and shapes are
+/// checked before any weight byte); a split model's first part, its
+/// architecture. Returns the part's `split.no`.
+fn begin_part(loading: &mut Option<Loading>, h: &Header) -> Result<u32, ModelError> {
+    let (no, count) = crate::gguf::split::split_of(h)?;
+    let l = loading.get_or_insert_with(|| Loading {
+        config: None,
+        parts: count,
+        seen: vec![false; count as usize],
+        done_tensors: HashMap::new(),
+        done_headers: Vec::new(),
+        unflushed: 0,
+        unflushed_writes: 0,
+        flushed: None,
+        done: 0,
+        total: 0,
+    });
+    if count != l.parts {
+        return Err(ModelError::Config(format!("this file is part {} of {count}, but the model's first file given was one of {} parts", no + 1, l.parts)));
     }
-    let config = if parts == 1 {
-        Some(ModelConfig::from_header(h)?)
-    } else {
+    if std::mem::replace(&mut l.seen[no as usize], true) {
+        return Err(ModelError::Config(format!("part {} of {count} arrived twice", no + 1)));
+    }
+    if count == 1 {
+        l.config = Some(ModelConfig::from_header(h)?);
+    } else if no == 0 {
         super::Arch::from_name(h.architecture()?)?;
-        None
-    };
-    Ok(Loading { config, parts, done_tensors: HashMap::new(), done_headers: Vec::new(), unflushed: 0, unflushed_writes: 0, flushed: None, done: 0, total: 0 })
-}
-
-/// A part must say which one it is (`split.no`, 0-based) when there are several.
-fn check_part(h: &Header, index: u32, parts: u32) -> Result<(), ModelError> {
-    if parts == 1 && index == 0 {
-        return Ok(());
     }
-    let no = h.metadata.get_u32("split.no")?.unwrap_or(0);
-    let count = h.metadata.get_u32("split.count")?.unwrap_or(1);
-    if no != index || count != parts {
-        return Err(ModelError::Config(format!("expected part {} of {parts}, got part {} of {count}", index + 1, no + 1)));
-    }
-    Ok(())
+    Ok(no)
 }
 
 /// The CPU backend in 32-bit wasm: refuses, before any weight byte, a model
@@ -390,14 +415,15 @@ fn cpu_memory_needed(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch:
 
 /// Buffers for the tensors of this part the forward pass reads. Without a
 /// configuration yet (split models) every tensor of a type the kernels can
-/// read is kept; `finish` drops those the model does not need.
+/// read is kept; `finish` drops those the model does not need. A tensor of
+/// 0 bytes gets nothing (one the model needs was refused by the configuration).
 fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>, fuse: bool) -> Result<Vec<Option<Slot>>, ModelError> {
     let keep: Box<dyn Fn(&crate::gguf::TensorInfo) -> bool> = match config {
         Some(c) => {
             let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
-            Box::new(move |t| needed.contains(&t.name))
+            Box::new(move |t| t.n_bytes > 0 && needed.contains(&t.name))
         }
-        None => Box::new(|t| t.ggml_type == GgmlType::F32 || crate::kernels::gpu_supports(t.ggml_type)),
+        None => Box::new(|t| t.n_bytes > 0 && (t.ggml_type == GgmlType::F32 || crate::kernels::gpu_supports(t.ggml_type))),
     };
     let mut segments = match (device, config) {
         (Device::Gpu(ctx), Some(c)) if fuse => plan_fused_groups(ctx, h, c),
@@ -465,11 +491,17 @@ fn plan_fused_groups(ctx: &GpuContext, h: &Header, c: &ModelConfig) -> HashMap<S
     out
 }
 
-/// One header for a split model: the first part's metadata with every part's
-/// tensors (their offsets are per part and not used after loading).
-fn merge_parts(headers: &[Header]) -> Result<Header, ModelError> {
-    let mut merged = headers.first().cloned().ok_or(ModelError::Incomplete)?;
-    for h in &headers[1..] {
+/// One header for a split model: the first part's metadata with every
+/// part's tensors in `split.no` order (their offsets are per part and not
+/// used after loading).
+fn merge_parts(headers: &[(u32, Header)]) -> Result<Header, ModelError> {
+    let mut by_no: Vec<&(u32, Header)> = headers.iter().collect();
+    by_no.sort_by_key(|(no, _)| *no);
+    let mut merged = match by_no.first() {
+        Some((0, h)) => h.clone(),
+        _ => return Err(ModelError::Incomplete),
+    };
+    for (_, h) in &by_no[1..] {
         merged.tensors.extend(h.tensors.iter().cloned());
     }
     if let Some(n) = merged.metadata.get_u32("split.tensors.count")? {
@@ -505,19 +537,26 @@ pub fn load_path(ctx: Arc<GpuContext>, path: &std::path::Path, opts: LoadOptions
     load_path_on(Device::Gpu(ctx), path, opts, chunk)
 }
 
-/// Native convenience: stream a file from disk onto `device` in `chunk` byte reads.
+/// Native convenience: stream a file from disk onto `device` in `chunk` byte
+/// reads; a split model's first part brings the others (`gguf::split_part_paths`).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_path_on(device: Device, path: &std::path::Path, opts: LoadOptions, chunk: usize) -> Result<(Model, u64), ModelError> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| ModelError::Gguf(crate::gguf::GgufError::Io(e)))?;
+    let io = |e| ModelError::Gguf(crate::gguf::GgufError::Io(e));
     let mut loader = ModelLoader::on(device, opts);
     let mut buf = vec![0u8; chunk.max(1)];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| ModelError::Gguf(crate::gguf::GgufError::Io(e)))?;
-        if n == 0 {
-            break;
+    for (i, part) in crate::gguf::split_part_paths(path)?.iter().enumerate() {
+        if i > 0 {
+            loader.next_part()?;
         }
-        loader.push(&buf[..n])?;
+        let mut f = std::fs::File::open(part).map_err(io)?;
+        loop {
+            let n = f.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            loader.push(&buf[..n])?;
+        }
     }
     let peak = loader.peak_buffered_bytes();
     Ok((loader.finish()?, peak))

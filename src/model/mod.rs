@@ -33,6 +33,10 @@ pub enum ModelError {
     UnsupportedTensorType { tensor: String, ty: GgmlType },
     #[error("the model file has no tensor `{0}`")]
     MissingTensor(String),
+    /// A tensor the forward pass reads has a dimension of 0 (such a file
+    /// loads when the model does not need that tensor, as in llama.cpp).
+    #[error("tensor `{tensor}` has shape {dims:?}, with no elements, and the model needs it")]
+    EmptyTensor { tensor: String, dims: Vec<u64> },
     #[error("tensor `{tensor}` has shape {got:?}, expected {expected:?}")]
     TensorShape { tensor: String, expected: Vec<u64>, got: Vec<u64> },
     #[error("bad model metadata: {0}")]

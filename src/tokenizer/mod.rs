@@ -23,6 +23,7 @@
 
 mod bpe;
 mod bytes;
+mod eog;
 mod pretokenize;
 mod spm;
 mod stream;
@@ -93,49 +94,6 @@ impl TokenType {
         matches!(self, Self::Control | Self::UserDefined | Self::Unknown)
     }
 }
-
-/// Texts ending generation wherever they are in a vocabulary (llama.cpp's list).
-const EOG_TEXTS: &[&str] = &[
-    "<|eot_id|>",
-    "<|im_end|>",
-    "<|end|>",
-    "<|return|>",
-    "<|call|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "<|eom_id|>",
-    "<EOT>",
-    "_<EOT>",
-    "<|end_of_text|>",
-    "<end_of_utterance>",
-];
-
-/// Texts taken as end-of-turn when the file names no `eot_token_id`.
-const EOT_TEXTS: &[&str] = &[
-    "<|eot_id|>",
-    "<|im_end|>",
-    "<|end|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "<EOT>",
-    "_<EOT>",
-    "<｜end▁of▁sentence｜>",
-    "<end_of_utterance>",
-];
-
-/// Fill-in-the-middle pad / repo / file-separator tokens, which llama.cpp
-/// also treats as end of generation.
-const FIM_EOG_TEXTS: &[(&str, &[&str])] = &[
-    (
-        "tokenizer.ggml.fim_pad_token_id",
-        &["<|fim_pad|>", "<fim-pad>", "<PAD>"],
-    ),
-    (
-        "tokenizer.ggml.fim_rep_token_id",
-        &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"],
-    ),
-    ("tokenizer.ggml.fim_sep_token_id", &["<|file_sep|>"]),
-];
 
 /// The token table shared by both models.
 #[derive(Debug)]
@@ -298,48 +256,21 @@ impl Tokenizer {
         let eos = id_key("tokenizer.ggml.eos_token_id")?.or(default_id(2));
         let unk = id_key("tokenizer.ggml.unknown_token_id")?.or(default_id(0));
         let pad = id_key("tokenizer.ggml.padding_token_id")?;
-        let eom = id_key("tokenizer.ggml.eom_token_id")?;
-        let mut eot = id_key("tokenizer.ggml.eot_token_id")?;
-
-        // Tokens that look like control tokens become control tokens
-        // (llama.cpp overrides their type the same way).
-        let mut force_control = |id: u32| types[id as usize] = TokenType::Control;
-        if eot.is_none() {
-            eot = EOT_TEXTS.iter().filter_map(|t| ids.get(*t).copied()).min();
-            if let Some(id) = eot {
-                force_control(id);
-            }
-        }
-        let eom = eom.or_else(|| {
-            let id = ids.get("<|eom_id|>").copied();
-            if let Some(id) = id {
-                force_control(id);
-            }
-            id
-        });
-        let mut eog: Vec<u32> = Vec::new();
-        for (key, texts) in FIM_EOG_TEXTS {
-            let id = match id_key(key)? {
-                Some(id) => Some(id),
-                None => texts
-                    .iter()
-                    .filter_map(|t| ids.get(*t).copied())
-                    .min()
-                    .inspect(|&id| force_control(id)),
-            };
-            eog.extend(id);
-        }
-        for t in EOG_TEXTS {
-            if let Some(&id) = ids.get(*t) {
-                force_control(id);
-                eog.push(id);
-            }
-        }
-        eog.extend(eos);
-        eog.extend(eot);
-        eog.extend(eom);
-        eog.sort_unstable();
-        eog.dedup();
+        // End of generation and the token types it overrides: eog.rs (llama.cpp's rule).
+        // llama.cpp reads the deprecated prefix / suffix / middle keys after
+        // the fim_* ones, so they win when a file has both.
+        let keyed = eog::KeyedIds {
+            eos,
+            eot: id_key("tokenizer.ggml.eot_token_id")?,
+            eom: id_key("tokenizer.ggml.eom_token_id")?,
+            fim_pre: id_key("tokenizer.ggml.prefix_token_id")?.or(id_key("tokenizer.ggml.fim_pre_token_id")?),
+            fim_suf: id_key("tokenizer.ggml.suffix_token_id")?.or(id_key("tokenizer.ggml.fim_suf_token_id")?),
+            fim_mid: id_key("tokenizer.ggml.middle_token_id")?.or(id_key("tokenizer.ggml.fim_mid_token_id")?),
+            fim_pad: id_key("tokenizer.ggml.fim_pad_token_id")?,
+            fim_rep: id_key("tokenizer.ggml.fim_rep_token_id")?,
+            fim_sep: id_key("tokenizer.ggml.fim_sep_token_id")?,
+        };
+        let eog::SpecialTokens { eot, eog, .. } = eog::find(&ids, &texts, &mut types, keyed);
 
         let add_bos = md
             .get_bool("tokenizer.ggml.add_bos_token")?

@@ -101,7 +101,7 @@ impl ErrorCode for ModelError {
         match self {
             ModelError::UnsupportedArchitecture(_) => "unsupported_architecture",
             ModelError::UnsupportedTensorType { .. } => "unsupported_tensor_type",
-            ModelError::MissingTensor(_) | ModelError::TensorShape { .. } | ModelError::Config(_) | ModelError::Incomplete => "invalid_model",
+            ModelError::MissingTensor(_) | ModelError::TensorShape { .. } | ModelError::EmptyTensor { .. } | ModelError::Config(_) | ModelError::Incomplete => "invalid_model",
             ModelError::ContextFull { .. } => "context_full",
             ModelError::ContextTooLarge { .. } => "context_too_large",
             ModelError::BadToken { .. } => "invalid_request",
@@ -117,6 +117,7 @@ impl ErrorCode for ModelError {
         match self {
             ModelError::UnsupportedArchitecture(a) => Some(serde_json::json!({ "architecture": a })),
             ModelError::UnsupportedTensorType { tensor, ty } => Some(serde_json::json!({ "tensor": tensor, "type": ty.name() })),
+            ModelError::EmptyTensor { tensor, dims } => Some(serde_json::json!({ "tensor": tensor, "shape": dims })),
             ModelError::ContextFull { needed, n_ctx } => Some(serde_json::json!({ "needed": needed, "context": n_ctx })),
             ModelError::ContextTooLarge { n_ctx, limit, max_n_ctx, .. } => Some(serde_json::json!({ "context": n_ctx, "limit": limit, "max_context": max_n_ctx })),
             ModelError::Gpu(e) => e.details(),

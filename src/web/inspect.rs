@@ -43,6 +43,15 @@ impl WebHeaderProbe {
         self.probe.append_part(&next.probe, index).map_err(js_err)
     }
 
+    /// `[split.no, split.count]` of this file once its header is complete:
+    /// `[0, 1]` for a whole file, `[k, n]` for part k + 1 of a split model.
+    /// Throws on keys a split model cannot have, or an incomplete header.
+    pub fn split(&self) -> Result<Vec<u32>, JsError> {
+        let header = self.probe.header().ok_or_else(|| js_err("the GGUF header is not complete yet: push more bytes"))?;
+        let (no, count) = crate::gguf::split::split_of(header).map_err(js_err)?;
+        Ok(vec![no, count])
+    }
+
     /// Bytes pushed so far.
     pub fn bytes_pushed(&self) -> f64 {
         self.probe.bytes_pushed() as f64

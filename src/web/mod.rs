@@ -250,6 +250,8 @@ struct Progress {
     tensors_done: usize,
     tensors_total: usize,
     parts: u32,
+    /// `split.no` of the file being read (0-based; 0 for a whole file), once its header is parsed.
+    part_no: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -355,7 +357,8 @@ impl WebEngine {
         r
     }
 
-    /// Ends one part of a split model; the next push starts the next part.
+    /// Ends one part of a split model; the next push starts the next part
+    /// (parts may come in any order: each says which it is by `split.no`).
     pub fn next_part(&self) -> JsResult<()> {
         let mut state = self.state.try_borrow_mut().map_err(|_| busy())?;
         let State::Loading { loader, .. } = &mut *state else {
@@ -364,14 +367,14 @@ impl WebEngine {
         loader.next_part().map_err(js)
     }
 
-    /// `{bytes_read, bytes_total, tensors_done, tensors_total, parts}` as JSON.
+    /// `{bytes_read, bytes_total, tensors_done, tensors_total, parts, part_no}` as JSON.
     pub fn progress(&self) -> JsResult<String> {
         let state = self.state.try_borrow().map_err(|_| busy())?;
-        let (p, parts) = match &*state {
-            State::Loading { loader, .. } => (loader.progress(), loader.parts()),
-            _ => (Default::default(), 1),
+        let (p, parts, part_no) = match &*state {
+            State::Loading { loader, .. } => (loader.progress(), loader.parts(), loader.part_no()),
+            _ => (Default::default(), 1, None),
         };
-        let p = Progress { bytes_read: p.bytes_read, bytes_total: p.bytes_total, tensors_done: p.tensors_done, tensors_total: p.tensors_total, parts };
+        let p = Progress { bytes_read: p.bytes_read, bytes_total: p.bytes_total, tensors_done: p.tensors_done, tensors_total: p.tensors_total, parts, part_no };
         serde_json::to_string(&p).map_err(internal)
     }
 

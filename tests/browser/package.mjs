@@ -1091,6 +1091,49 @@ await check('inspectModel on a split GGUF reads every part\'s header: the sizes 
   assert.match(r.part2.reason, /split into 3 files/);
 });
 
+await check('split GGUFs are told by split.no, not by name (../shared/cases/field3/split): a suffixed URL brings its parts, parts in any order load, a lone later part or a missing one is refused by name, a whole file named like a part loads', async () => {
+  const cases = join(shared, '..', 'cases', 'field3', 'split');
+  const dir = join(repo, 'models', 'field3-split');
+  for (const sub of ['suffix', 'missing']) mkdirSync(join(dir, sub), { recursive: true });
+  for (const i of [1, 2, 3]) {
+    copyFileSync(join(cases, `t-0000${i}-of-00003.gguf`), join(dir, `t-0000${i}-of-00003.gguf`));
+    copyFileSync(join(cases, 'suffix', `t-0000${i}-of-00003-e3b5.gguf`), join(dir, 'suffix', `t-0000${i}-of-00003-e3b5.gguf`));
+  }
+  copyFileSync(join(cases, 't-00001-of-00003.gguf'), join(dir, 'missing', 't-00001-of-00003.gguf'));
+  copyFileSync(join(shared, 'tiny/tiny-llama-q4_0.gguf'), join(dir, 'whole-00001-of-00003.gguf'));
+  const r = await page.evaluate(async () => {
+    const d = '/models/field3-split/';
+    const gen = async (model) => {
+      const engine = await createEngine({ model, context: 64, cache: false });
+      const out = await engine.completions.create({ prompt: 'hello', temperature: 0, max_tokens: 6 });
+      await engine.unload();
+      return out.timings.completion_ids;
+    };
+    const err = (model) => createEngine({ model, context: 64, cache: false }).then(() => 'loaded', (e) => `${e.code}: ${e.message}`);
+    // Files named anything, picked in any order: parts 3, 1, 2.
+    const files = await Promise.all([3, 1, 2].map(async (i, k) => new File([await (await fetch(`${d}t-0000${i}-of-00003.gguf`)).blob()], `file-${k}.gguf`)));
+    const size = async (model) => (await tabllm.inspectModel(model, { context: 64 })).weight_bytes;
+    return {
+      whole: await gen('/models/tiny-llama-q4_0.gguf'),
+      standard: await gen(`${d}t-00001-of-00003.gguf`),
+      suffix: await gen(`${d}suffix/t-00001-of-00003-e3b5.gguf`),
+      urls: await gen([3, 2, 1].map((i) => `${d}t-0000${i}-of-00003.gguf`)),
+      files: await gen(files),
+      named: await gen(`${d}whole-00001-of-00003.gguf`),
+      sizes: [await size('/models/tiny-llama-q4_0.gguf'), await size(`${d}suffix/t-00001-of-00003-e3b5.gguf`), await size([3, 1, 2].map((i) => `${d}t-0000${i}-of-00003.gguf`)), await size(`${d}whole-00001-of-00003.gguf`)],
+      part2: await err(`${d}t-00002-of-00003.gguf`),
+      loneFile: await err(files[1]),
+      missing: await err(`${d}missing/t-00001-of-00003.gguf`),
+    };
+  });
+  assert.equal(r.whole.length, 6);
+  for (const k of ['standard', 'suffix', 'urls', 'files', 'named']) assert.deepEqual(r[k], r.whole, k);
+  assert.deepEqual(r.sizes, Array(4).fill(r.sizes[0]));
+  assert.equal(r.part2, 'invalid_model: t-00002-of-00003.gguf is part 2 of 3 of a split model: load its first part (t-00001-of-00003.gguf), which holds the model\'s metadata (the others are found from it)');
+  assert.equal(r.loneFile, 'invalid_request: file-1.gguf is the first of 3 parts of a split model: give all 3 files together (in any order)');
+  assert.match(r.missing, /^download_failed: part 2 of 3 of the split model was not found; looked for http:\/\/[^ ]+\/models\/field3-split\/missing\/t-00002-of-00003\.gguf$/);
+});
+
 await check('load errors carry a code: unsupported architecture, missing file', async () => {
   const bytes = readFileSync(join(shared, 'tiny/tiny-llama-q4_0.gguf'));
   const at = bytes.indexOf('general.architecture') + 'general.architecture'.length + 12;

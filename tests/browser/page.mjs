@@ -309,17 +309,25 @@ async function tinyModel() {
     assert.notEqual(light, dark);
   });
 
-  await check('files that are not one model, or part of a split one, are refused with what to choose', async () => {
+  await check('a lone part of a split model is refused with what to choose; a whole model named like a part loads', async () => {
     const dir = join(tmpdir(), `tabllm-page-${process.pid}`);
     mkdirSync(dir, { recursive: true });
-    const part = join(dir, 'model-00001-of-00003.gguf');
-    writeFileSync(part, readFileSync(join(shared, 'tiny', TINY)).subarray(0, 1024));
+    execFileSync('python3', [join(repo, 'scripts/split_gguf.py'), join(shared, 'tiny', TINY), join(dir, 'model'), '8']);
     const loaded = await tiny.textContent('#model-name');
-    await tiny.setInputFiles('#model-file', part);
-    await waitState(tiny, 'error', 5000);
-    assert.match(await tiny.textContent('#error-text'), /part 1 of 3 of a split model: choose all 3 parts together/);
-    assert.equal(await tiny.textContent('#model-name'), loaded, 'the loaded model was kept');
-    assert.equal(await tiny.isDisabled('#send'), false);
+    const refused = async (file, message) => {
+      await tiny.setInputFiles('#model-file', join(dir, file));
+      await tiny.waitForFunction((m) => document.getElementById('error-text')?.textContent.includes(m), message, { timeout: 10_000 });
+      assert.equal(await tiny.textContent('#model-name'), loaded, 'the loaded model was kept');
+      assert.equal(await tiny.isDisabled('#send'), false);
+    };
+    await refused('model-00001-of-00003.gguf', 'model-00001-of-00003.gguf is the first of 3 parts of a split model: give all 3 files together');
+    await refused('model-00002-of-00003.gguf', 'model-00002-of-00003.gguf is part 2 of 3 of a split model: load its first part (model-00001-of-00003.gguf)');
+    // Decided by the file's split keys, not its name.
+    const whole = join(dir, 'whole-00001-of-00003.gguf');
+    copyFileSync(join(shared, 'tiny', TINY), whole);
+    await tiny.setInputFiles('#model-file', whole);
+    await waitReady(tiny, 60_000);
+    assert.equal(await tiny.textContent('#model-name'), 'whole-00001-of-00003.gguf');
   });
 
   await check('a text over 3× the context is summarized in stages, every request inside the context', async () => {

@@ -1,0 +1,54 @@
+"""Copies a GGUF file with one tensor of a zero-sized dimension, using the
+`gguf` package's own reader and writer (as llama.cpp's files with such
+tensors are written; llama.cpp loads them since PR #25596). The tests use it
+to check that tabllm loads a model with an unused empty tensor and refuses,
+by name, one whose needed tensor is empty.
+
+Usage:
+  python3 scripts/zero_sized_tensor.py IN.gguf OUT.gguf add NAME    # a new F32 tensor NAME of shape [0, 4]
+  python3 scripts/zero_sized_tensor.py IN.gguf OUT.gguf empty NAME  # tensor NAME becomes F32 of shape [0]
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import gguf
+
+
+def rewrite(src: Path, dst: Path, mode: str, name: str) -> None:
+    reader = gguf.GGUFReader(src)
+    if mode == "empty" and name not in {t.name for t in reader.tensors}:
+        raise SystemExit(f"{src} has no tensor {name}")
+    arch = reader.fields["general.architecture"].contents()
+    writer = gguf.GGUFWriter(dst, arch)
+    for field in reader.fields.values():
+        if field.name == "general.architecture" or field.name.startswith("GGUF."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    # numpy order: the last axis is ggml's dims[0].
+    empty = np.zeros((4, 0) if mode == "add" else (0,), dtype=np.float32)
+    tensors = []
+    for t in reader.tensors:
+        if mode == "empty" and t.name == name:
+            tensors.append((t.name, empty, gguf.GGMLQuantizationType.F32))
+        else:
+            tensors.append((t.name, t.data, t.tensor_type))
+    if mode == "add":
+        tensors.insert(1, (name, empty, gguf.GGMLQuantizationType.F32))
+    for tname, data, ttype in tensors:
+        writer.add_tensor_info(tname, data.shape, data.dtype, data.nbytes, ttype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for _, data, _ in tensors:
+        writer.write_tensor_data(data)
+    writer.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5 or sys.argv[3] not in ("add", "empty"):
+        raise SystemExit(__doc__)
+    rewrite(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4])
