@@ -28,7 +28,7 @@ pub use fused::{attn_qkv, ffn_gate_up, QkvShape, QkvVectors};
 pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};
 pub use norm::{rmsnorm, rmsnorm_add, rmsnorm_in_place};
 pub use rope::{rope, RopeLayout, RopeShape};
-pub use sample::{argmax, penalty_counts, sample, sample_with_probs, SampleInputs, SampleParams, MAX_PENALIZED};
+pub use sample::{adjustments, argmax, penalty_counts, sample, sample_with_probs, Adjusted, SampleInputs, SampleParams, MAX_ADJUSTED};
 
 use crate::gpu::{Defines, GpuError};
 use crate::quant::GgmlType;
