@@ -96,8 +96,8 @@ export type ChatMessage =
 /** Every number is checked: one outside its range rejects with `invalid_request`
  * (null is taken as absent, as OpenAI's types allow it)
  * naming the field and the range (`details: { field, min, max, got }`). OpenAI
- * fields tabllm does not do (`logit_bias`, `functions`, `function_call`,
- * …) are refused by name; `model` and `user` are ignored. */
+ * fields tabllm does not do (`functions`, `function_call`, …) are refused
+ * by name; `model` and `user` are ignored. */
 export interface SamplingOptions {
   /** Choices to generate, 1 to 8 (default 1): each a generation of the same
    * prompt, one after another; the prompt is read once (the next choices
@@ -129,6 +129,16 @@ export interface SamplingOptions {
   max_completion_tokens?: number | null;
   /** Structured output (see {@link ResponseFormat}); on completions too. */
   response_format?: ResponseFormat;
+  /** OpenAI's `logit_bias`: token ids, written as decimal strings, to a
+   * number from -100 to 100 added to that token's logit before sampling
+   * (as llama.cpp does: before the penalties and filters), e.g.
+   * `{ "50256": -100 }`. -100 bans a token in practice, 100 forces it;
+   * at temperature 0 too. At most 4096 ids. With `response_format` or a
+   * forced tool call the grammar comes first: no bias brings back a token it
+   * forbids. A key that is not a token id (`"abc"`, `"-1"`, `"01"`), an id
+   * outside the model's vocabulary, or a value outside -100…100 rejects with
+   * `invalid_request`, `details: { field: 'logit_bias', key }`. */
+  logit_bias?: Record<string, number> | null;
   /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`);
    * its `details` hold what was produced: `{ text, usage, timings }`. It takes
    * effect between prefill steps too, so a long prompt can be stopped; a

@@ -103,7 +103,7 @@ const SAMPLING = {
 
 // OpenAI request fields tabllm does not do: refused by name rather than ignored.
 // (`functions` / `function_call` are OpenAI's deprecated forms of `tools` / `tool_choice`.)
-const UNSUPPORTED = ['best_of', 'logit_bias', 'functions',
+const UNSUPPORTED = ['best_of', 'functions',
   'function_call', 'echo', 'suffix', 'audio', 'modalities', 'prediction'];
 // The legacy completions API's `logprobs` is a count with another result
 // shape; tabllm reports log-probabilities and calls tools on chat completions only.
@@ -116,16 +116,47 @@ const MAX_CHOICES = 8;
 /** OpenAI's range of `top_logprobs`. */
 const MAX_TOP_LOGPROBS = 20;
 
-/** A number from the caller, checked against its range: `invalid_request` naming the field otherwise. */
+/** Most entries of `logit_bias` (MAX_LOGIT_BIAS in src/sampler/bias.rs). */
+const MAX_LOGIT_BIAS = 4096;
+
 /** A value as an error message shows it: strings quoted ('5', not 5). */
 const shown = (v) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
 
+/** A number from the caller, checked against its range: `invalid_request` naming the field otherwise. */
 function checkNumber(field, v, { min, max, integer = false }) {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new TabllmError('invalid_request', `${field} must be a number, got ${shown(v)}`, { field, got: String(v) });
   if ((integer && !Number.isInteger(v)) || v < min || v > max) {
     throw new TabllmError('invalid_request', `${field} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${v}`, { field, min, max, got: v });
   }
   return v;
+}
+
+/**
+ * OpenAI's `logit_bias`: an object of token ids written as decimal strings
+ * (no sign, no leading zero) to numbers from -100 to 100, at most
+ * MAX_LOGIT_BIAS of them. Refused by name (`details: { field: 'logit_bias',
+ * key }`, with the messages the engine gives); the engine checks the ids
+ * against the model's vocabulary.
+ */
+function checkLogitBias(lb) {
+  const bad = (message, key) => new TabllmError('invalid_request', message, key === undefined ? { field: 'logit_bias' } : { field: 'logit_bias', key });
+  if (typeof lb !== 'object' || Array.isArray(lb)) {
+    throw bad(`logit_bias must be an object mapping token ids (as strings) to numbers from -100 to 100, got ${Array.isArray(lb) ? 'an array' : `a ${typeof lb}`}`);
+  }
+  const keys = Object.keys(lb);
+  if (keys.length > MAX_LOGIT_BIAS) throw bad(`logit_bias has ${keys.length} entries: at most ${MAX_LOGIT_BIAS}`);
+  const out = {};
+  for (const key of keys) {
+    if (!/^(0|[1-9][0-9]*)$/.test(key) || Number(key) > 2 ** 32 - 1) {
+      throw bad(`logit_bias key ${JSON.stringify(key)} is not a token id (a non-negative integer in decimal, such as "50256")`, key);
+    }
+    const v = lb[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < -100 || v > 100) {
+      throw bad(`logit_bias[${JSON.stringify(key)}] must be a number from -100 to 100, got ${shown(v)}`, key);
+    }
+    out[key] = v;
+  }
+  return out;
 }
 
 /** The worker's request from an OpenAI-style one (`model` and `user` are accepted and ignored; `stream_options`: see streamOptions). */
@@ -160,6 +191,7 @@ function engineRequest(req, kind) {
     out[k] = checkNumber(k, req[k], range);
   }
   if (req.response_format !== undefined && req.response_format !== null) out.response_format = checkResponseFormat(req.response_format);
+  if (req.logit_bias !== undefined && req.logit_bias !== null) out.logit_bias = checkLogitBias(req.logit_bias);
   // No seed: a random one, so two requests sample differently (a given seed reproduces).
   out.seed ??= Math.floor(Math.random() * 2 ** 32);
   if (req.stop !== undefined && req.stop !== null) out.stop = Array.isArray(req.stop) ? req.stop.map(String) : [String(req.stop)];

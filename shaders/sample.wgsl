@@ -1,14 +1,15 @@
 // Sampling on the GPU, so only the chosen id (4 bytes) comes back: the
-// penalties of src/sampler.rs over the recent tokens, then either the argmax
+// logit bias and the penalties of src/sampler.rs, then either the argmax
 // (greedy; ties to the lowest id) or one draw from the temperature softmax
 // over the candidates that top-k → top-p → min-p leave, with the same
 // candidate set and probabilities as `Sampler` (src/sampler.rs).
 //
 // One workgroup of WG_SIZE (= 256) threads loops over the vocabulary, so every
 // stage sees the whole row without another dispatch:
-//   0. penalties: each penalised id's logit is changed in place (the original
-//      saved in `penalized`) and put back at the end, so `logits` is unchanged
-//      after the kernel (it can be read back or sampled again);
+//   0. logit bias, then penalties (llama.cpp's order): each adjusted id's
+//      logit is changed in place (the original saved in `adjusted`) and put
+//      back at the end, so `logits` is unchanged after the kernel (it can be
+//      read back or sampled again);
 //   1. a pass for the max (key, lowest id). Greedy stops here;
 //   2. with top-k, top-p or min-p, a pass counts the logits (and for top-p
 //      without top-k sums their mass exp(l - max)) on a ladder of distances
@@ -39,7 +40,7 @@
 
 struct Shape {
     n: u32,              // vocabulary size (≥ 1)
-    max_penalized: u32,  // entries `penalized` holds
+    max_adjusted: u32,   // entries `adjusted` holds
     _pad0: u32,
     _pad1: u32,
 };
@@ -48,7 +49,7 @@ struct Shape {
 // Written before each step (src/kernels/sample.rs `SampleParams`), already
 // normalised: "off" stages hold their off values.
 struct SampleParams {
-    greedy: u32,              // 1: argmax of the penalised logits
+    greedy: u32,              // 1: argmax of the biased and penalised logits
     top_k: u32,               // keep the top_k highest; 0 = off (0 < top_k < n)
     top_p: f32,               // nucleus mass; ≥ 1 = off
     min_p: f32,               // keep exp(l - max) ≥ min_p; 0 = off (≤ 1)
@@ -56,22 +57,24 @@ struct SampleParams {
     repetition_penalty: f32,
     frequency_penalty: f32,
     presence_penalty: f32,
-    n_penalized: u32,         // entries of `penalized` in use
+    n_adjusted: u32,          // entries of `adjusted` in use
     draw: u32,                // uniform u32; u = (draw >> 8) / 2^24, as Rng::next_f32
     _pad0: u32,
     _pad1: u32,
 };
 @group(0) @binding(2) var<uniform> sp: SampleParams;
 
-// A distinct recent id, how often it occurs in the penalty window, and (kernel
-// scratch) its original logit's bits.
-struct Penalized {
+// A distinct id whose logit the step changes (src/kernels/sample.rs
+// `Adjusted`): how often it occurs in the penalty window (0: not penalised),
+// (kernel scratch) its original logit's bits, and its logit bias (0: none).
+struct Adjusted {
     id: u32,
     count: u32,
     saved: u32,
+    bias: f32,
 };
 @group(0) @binding(3) var<storage, read_write> logits: array<f32>;          // (n); penalised during the kernel, restored at its end
-@group(0) @binding(4) var<storage, read_write> penalized: array<Penalized>; // (max_penalized) distinct ids, n_penalized in use
+@group(0) @binding(4) var<storage, read_write> adjusted: array<Adjusted>;   // (max_adjusted) distinct ids, n_adjusted in use
 @group(0) @binding(5) var<storage, read_write> out: array<u32>;             // (1) the chosen id
 #ifdef PROBS
 @group(0) @binding(6) var<storage, read_write> probs: array<f32>;           // (n) test only: each id's probability of being drawn
@@ -290,7 +293,7 @@ fn clear_hist(lid: u32) {
     atomicStore(&hist_hi[lid], 0u);
 }
 
-// ---- penalties (llama.cpp's order, as Sampler::apply_penalties) ----
+// ---- logit bias, then penalties (llama.cpp's order, as Sampler::fill_candidates, apply_penalties) ----
 
 fn penalize(v: f32, count: u32) -> f32 {
     var l = v;
@@ -302,27 +305,32 @@ fn penalize(v: f32, count: u32) -> f32 {
     return l - (f32(count) * sp.frequency_penalty + sp.presence_penalty);
 }
 
-fn apply_penalties(lid: u32) {
-    let n_pen = min(sp.n_penalized, shape.max_penalized);
-    for (var j = lid; j < n_pen; j += WG_SIZE) {
-        let e = penalized[j];
+fn apply_adjustments(lid: u32) {
+    let n_adj = min(sp.n_adjusted, shape.max_adjusted);
+    for (var j = lid; j < n_adj; j += WG_SIZE) {
+        let e = adjusted[j];
         if (e.id < shape.n) {
             let v = logits[e.id];
-            penalized[j].saved = bitcast<u32>(v);
-            // -inf and NaN stay as they are (the CPU's -inf stays -inf).
+            adjusted[j].saved = bitcast<u32>(v);
+            // -inf and NaN stay as they are (the CPU's -inf stays -inf,
+            // whatever is added).
             if (is_finite_key(key_of(v))) {
-                logits[e.id] = penalize(v, e.count);
+                var l = v + e.bias;
+                if (e.count > 0u) {
+                    l = penalize(l, e.count);
+                }
+                logits[e.id] = l;
             }
         }
     }
     storageBarrier();
 }
 
-fn restore_penalties(lid: u32) {
+fn restore_adjustments(lid: u32) {
     storageBarrier();
-    let n_pen = min(sp.n_penalized, shape.max_penalized);
-    for (var j = lid; j < n_pen; j += WG_SIZE) {
-        let e = penalized[j];
+    let n_adj = min(sp.n_adjusted, shape.max_adjusted);
+    for (var j = lid; j < n_adj; j += WG_SIZE) {
+        let e = adjusted[j];
         if (e.id < shape.n) {
             logits[e.id] = bitcast<f32>(e.saved);
         }
@@ -942,7 +950,7 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     if (step.n_tokens == 0u) {
         return;
     }
-    apply_penalties(lid);
+    apply_adjustments(lid);
     let best = find_max(lid);
     if (lid == 0u) {
         walker = vec2<u32>(0u, 0u);
@@ -999,7 +1007,7 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
         }
 #endif
     }
-    restore_penalties(lid);
+    restore_adjustments(lid);
     workgroupBarrier();
     if (lid == 0u) {
         out[0] = chosen;

@@ -3,13 +3,19 @@
 //! probabilities); this CPU sampler is its reference, and picks the token
 //! when the caller wants the logits row anyway (top logits).
 //!
-//! The chain is llama.cpp's default order:
-//! penalties → top-k → top-p → min-p → temperature → softmax → draw.
+//! The chain is llama.cpp's default order, its logit bias first
+//! (`common_sampler_init` in llama.cpp's `common/sampling.cpp`):
+//! logit bias → penalties → top-k → top-p → min-p → temperature → softmax → draw.
 //! Everything is f32 arithmetic with our own RNG ([`Rng`]) and our own `exp`
 //! (only +, ×, ÷ and exact rounding), so a seed gives the same tokens on every
 //! platform, wasm32 included.
 
-/// Sampling settings. "Off" values leave a stage out.
+mod bias;
+
+pub use bias::{LogitBias, LogitBiasError, MAX_BIAS, MAX_LOGIT_BIAS};
+
+/// Sampling settings. "Off" values leave a stage out. The logit bias, a
+/// list, is set apart ([`Sampler::with_logit_bias`]) so that this stays `Copy`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SamplerConfig {
     /// Softmax temperature; ≤ 0 means greedy (argmax).
@@ -63,6 +69,8 @@ struct Candidate {
 #[derive(Clone, Debug)]
 pub struct Sampler {
     cfg: SamplerConfig,
+    /// Added to the logits before anything else (empty: none).
+    bias: LogitBias,
     rng: Rng,
     /// (vocab) candidates, refilled each call; capacity kept between calls.
     candidates: Vec<Candidate>,
@@ -74,14 +82,33 @@ impl Sampler {
     pub fn new(cfg: SamplerConfig) -> Self {
         Self {
             cfg,
+            bias: LogitBias::default(),
             rng: Rng::new(cfg.seed),
             candidates: Vec::new(),
             window: Vec::new(),
         }
     }
 
+    /// This sampler with `bias` added to the logits before the penalties
+    /// (see [`LogitBias`]); ids past a logits row are skipped.
+    pub fn with_logit_bias(mut self, bias: LogitBias) -> Self {
+        self.bias = bias;
+        self
+    }
+
     pub fn config(&self) -> &SamplerConfig {
         &self.cfg
+    }
+
+    pub fn logit_bias(&self) -> &LogitBias {
+        &self.bias
+    }
+
+    /// Greedy, and nothing changes the logits first (no penalties, no logit
+    /// bias): the pick is the plain argmax of the model's logits, which the
+    /// GPU's argmax op computes alone.
+    pub fn is_plain_argmax(&self) -> bool {
+        self.is_greedy() && !self.has_penalties() && self.bias.is_empty()
     }
 
     /// Temperature ≤ 0 (or NaN): every call returns the argmax.
@@ -98,7 +125,8 @@ impl Sampler {
         on && c.penalty_last_n > 0
     }
 
-    /// `logits` after the penalties for `recent` (what [`Self::sample`] picks from).
+    /// `logits` after the logit bias and the penalties for `recent` (what
+    /// [`Self::sample`] picks from; NaN as −∞).
     pub fn penalized_logits(&mut self, logits: &[f32], recent: &[u32]) -> Vec<f32> {
         self.fill_candidates(logits);
         self.apply_penalties(recent);
@@ -113,9 +141,9 @@ impl Sampler {
     }
 
     /// What [`Self::sample`] draws from: every candidate left after the
-    /// penalties for `recent` and the filters, with the probability the draw
-    /// gives it, in id order (the reference for the GPU sampler). Greedy: the
-    /// argmax with probability 1. Candidates of probability 0 (−∞ or NaN
+    /// logit bias, the penalties for `recent` and the filters, with the
+    /// probability the draw gives it, in id order (the reference for the GPU
+    /// sampler). Greedy: the argmax with probability 1. Candidates of probability 0 (−∞ or NaN
     /// logits a filter kept) are listed with 0.
     pub fn candidates(&mut self, logits: &[f32], recent: &[u32]) -> Vec<(u32, f32)> {
         if logits.is_empty() {
@@ -147,8 +175,9 @@ impl Sampler {
         self.rng = Rng::new(seed);
     }
 
-    /// Samples a token id from `logits` (vocab), penalising the tokens in
-    /// `recent` (oldest first; only the last `penalty_last_n` count). NaN
+    /// Samples a token id from `logits` (vocab), the logit bias added first,
+    /// penalising the tokens in `recent` (oldest first; only the last
+    /// `penalty_last_n` count). NaN
     /// logits are never picked unless all are NaN. Returns 0 for empty logits.
     pub fn sample(&mut self, logits: &[f32], recent: &[u32]) -> u32 {
         if logits.is_empty() {
@@ -165,7 +194,8 @@ impl Sampler {
         self.draw()
     }
 
-    /// One candidate per id, in id order; NaN logits become −∞.
+    /// One candidate per id, in id order; NaN logits become −∞; then the
+    /// logit bias is added (−∞ stays −∞, as in llama.cpp).
     fn fill_candidates(&mut self, logits: &[f32]) {
         self.candidates.clear();
         self.candidates
@@ -173,6 +203,11 @@ impl Sampler {
                 id: id as u32,
                 logit: if l.is_nan() { f32::NEG_INFINITY } else { l },
             }));
+        for &(id, bias) in self.bias.entries() {
+            if let Some(c) = self.candidates.get_mut(id as usize) {
+                c.logit += bias;
+            }
+        }
     }
 
     /// llama.cpp's penalties over the last `penalty_last_n` tokens (prompt

@@ -498,4 +498,80 @@ fn zero_sized_tensors_load_unless_the_model_needs_them() {
     let info = tabllm(&["info", "--model", needed.to_str().unwrap(), "--json"]);
     assert!(info["unsupported_reason"].as_str().unwrap().contains("blk.0.ffn_norm.weight"), "{info}");
     std::fs::remove_dir_all(&dir).ok();
+
+/// `--logit-bias` (OpenAI's `logit_bias`) on the tiny model, on both
+/// backends: −100 on the greedy first token makes the first token the next
+/// best of that step's logits, and the banned token never comes (the bias
+/// holds on every decode step, on the GPU sampler as well as the CPU's); +100
+/// on the least likely token makes every token that one, greedy and sampled.
+/// With a grammar (`--response-format`) the grammar's mask comes first: no
+/// bias brings a forbidden token in or bans the only allowed one. A malformed bias
+/// is refused by name before anything loads (clap: exit 2); an id outside
+/// the vocabulary once the model is known (exit 1).
+#[test]
+fn generate_with_a_logit_bias_bans_and_forces_tokens() {
+    let tiny = shared("tiny/tiny-llama-q4_0.gguf");
+    let tiny = tiny.to_str().unwrap();
+    for backend in ["webgpu", "cpu"] {
+        let base = ["generate", "--backend", backend, "--model", tiny, "--ctx", "64", "--prompt", "The capital of France is", "--json"];
+        let run = |extra: &[&str]| tabllm(&[&base[..], extra].concat());
+        // Six tokens unless `extra` says otherwise.
+        let run6 = |extra: &[&str]| run(&[&["--max-tokens", "6"][..], extra].concat());
+        let ids = |v: &serde_json::Value| -> Vec<u64> { v["ids"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap()).collect() };
+        let plain = run6(&["--temperature", "0", "--top-logits", "1024"]);
+        let top = plain["top_logits"].as_array().unwrap();
+        let (first, second, low) = (top[0][0].as_u64().unwrap(), top[1][0].as_u64().unwrap(), top[1023][0].as_u64().unwrap());
+        assert_eq!(ids(&plain)[0], first);
+
+        let banned = run6(&["--temperature", "0", "--logit-bias", &format!(r#"{{"{first}": -100}}"#)]);
+        let banned = ids(&banned);
+        assert_eq!(banned[0], second, "{backend}: banned {first}: {banned:?}");
+        assert!(!banned.contains(&first), "{backend}: banned {first}: {banned:?}");
+
+        let force = format!(r#"{{"{low}": 100}}"#);
+        assert_eq!(ids(&run6(&["--temperature", "0", "--logit-bias", &force])), [low; 6], "{backend}: forced, greedy");
+        assert_eq!(ids(&run6(&["--temperature", "1", "--seed", "3", "--logit-bias", &force])), [low; 6], "{backend}: forced, sampled");
+
+        // Under a grammar: the tiny model's constrained greedy reply is `{}`.
+        // +100 on a token the grammar forbids does not bring it in; −100 on
+        // `{`, the only token that may open the object, leaves it there (a
+        // bias adds to a logit, the mask makes it −∞); −100 on `}` makes the
+        // model write on, and `}` never comes.
+        let rf = ["--temperature", "0", "--max-tokens", "12", "--response-format", r#"{"type":"json_object"}"#];
+        let constrained = run(&rf);
+        let (open, close) = (ids(&constrained)[0], ids(&constrained)[1]);
+        assert_eq!((constrained["text"].as_str(), ids(&constrained).len()), (Some("{}"), 2), "{backend}: {constrained}");
+        let biased = |bias: String| run(&[&rf[..], &["--logit-bias", &bias]].concat());
+        assert_eq!(biased(force.clone())["ids"], constrained["ids"], "{backend}: the grammar comes before +100");
+        assert_eq!(biased(format!(r#"{{"{open}": -100}}"#))["ids"], constrained["ids"], "{backend}: −100 on the only allowed token");
+        let no_close = biased(format!(r#"{{"{close}": -100}}"#));
+        assert!(no_close["text"].as_str().unwrap().starts_with('{') && !ids(&no_close).contains(&close), "{backend}: {no_close}");
+        assert_eq!(ids(&no_close).len(), 12, "{backend}: {no_close}");
+    }
+
+    let refused = |bias: &str, model: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm"))
+            .args(["generate", "--model", model, "--prompt", "hi", "--max-tokens", "1", "--logit-bias", bias])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{bias}: {err}");
+        (out.status.code(), err)
+    };
+    for (bias, expect) in [
+        (r#"{"5": 150}"#, r#"logit_bias["5"] must be a number from -100 to 100, got 150"#),
+        (r#"{"5": -100.5}"#, r#"logit_bias["5"] must be a number from -100 to 100, got -100.5"#),
+        (r#"{"abc": 1}"#, r#"logit_bias key "abc" is not a token id"#),
+        (r#"{"1.5": 1}"#, r#"logit_bias key "1.5" is not a token id"#),
+        (r#"{"-3": 1}"#, r#"logit_bias key "-3" is not a token id"#),
+        (r#"[1, 2]"#, "logit_bias must be an object"),
+        (r#"{"5": "#, "logit_bias is not JSON"),
+    ] {
+        let (status, err) = refused(bias, "/nonexistent.gguf");
+        assert_eq!(status, Some(2), "{bias}: {err}");
+        assert!(err.contains("--logit-bias") && err.contains(expect), "{bias}: {err}");
+    }
+    let (status, err) = refused(r#"{"3": 1, "1024": -100}"#, tiny);
+    assert_eq!(status, Some(1), "{err}");
+    assert!(err.contains(r#"logit_bias key "1024" is outside the vocabulary (ids 0 to 1023)"#), "{err}");
 }

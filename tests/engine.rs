@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tabllm::engine::{load_engine, Engine, FinishReason, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::model::{LoadOptions, Output};
-use tabllm::sampler::{Sampler, SamplerConfig};
+use tabllm::sampler::{LogitBias, Sampler, SamplerConfig};
 
 fn engine(ctx: &Arc<GpuContext>) -> Engine {
     let path = shared("tiny/tiny-llama-q4_0.gguf");
@@ -269,7 +269,7 @@ fn penalties_and_seeded_sampling_run_on_the_gpu() {
         let mut history = prompt.clone();
         let mut ids = vec![];
         while ids.len() < got.len() {
-            assert!(m.set_sampling(&c, &history, draws.next_draw()));
+            assert!(m.set_sampling(&c, &LogitBias::default(), &history, draws.next_draw()));
             let t = if ids.is_empty() {
                 reference::prefill(m, &prompt, Output::Sample)
             } else {

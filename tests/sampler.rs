@@ -1,8 +1,8 @@
-//! The sampler: greedy, seeding, each filter's limit case, penalties, and a
-//! statistical check of temperature-1 sampling.
+//! The sampler: greedy, seeding, each filter's limit case, penalties, the
+//! logit bias, and a statistical check of temperature-1 sampling.
 
 use tabllm::quant::testing::random_f32;
-use tabllm::sampler::{Sampler, SamplerConfig};
+use tabllm::sampler::{LogitBias, Sampler, SamplerConfig};
 
 /// Every filter off, temperature 1: plain softmax sampling.
 fn plain(seed: u64) -> SamplerConfig {
@@ -248,6 +248,55 @@ fn penalties_on_fixed_logits() {
     // Off: nothing changes and the GPU argmax may be used.
     let off = Sampler::new(SamplerConfig { penalty_last_n: 0, ..cfg(1.3, 0.5, 0.5) });
     assert!(!off.has_penalties() && !Sampler::new(greedy()).has_penalties());
+}
+
+fn bias(pairs: &[(u32, f32)]) -> LogitBias {
+    LogitBias::from_pairs(pairs.iter().copied()).unwrap()
+}
+
+/// The logit bias is added to the logit (llama.cpp's `logit_bias` sampler,
+/// OpenAI's field): −100 bans the greedy pick, so the next best wins; +100
+/// forces a low token, greedy and sampled; a small bias shifts the softmax
+/// by exactly e^bias; −∞ (a token a grammar forbade) stays −∞ whatever its
+/// bias; ids past the row are skipped.
+#[test]
+fn logit_bias_bans_forces_and_shifts() {
+    let logits = spread_logits(1000, 3);
+    let top = argmax(&logits);
+    let mut without_top = logits.clone();
+    without_top[top as usize] = f32::NEG_INFINITY;
+    let second = argmax(&without_top);
+    let low = (0..1000u32).min_by(|&a, &b| logits[a as usize].total_cmp(&logits[b as usize])).unwrap();
+
+    let mut s = Sampler::new(greedy()).with_logit_bias(bias(&[(top, -100.0)]));
+    assert!(s.is_greedy() && !s.is_plain_argmax(), "a bias keeps greedy off the plain argmax");
+    assert!(Sampler::new(greedy()).is_plain_argmax());
+    assert_eq!(s.sample(&logits, &[]), second, "banned: the next best");
+    let mut s = Sampler::new(greedy()).with_logit_bias(bias(&[(low, 100.0)]));
+    assert_eq!(s.sample(&logits, &[]), low, "forced, greedy");
+    let mut s = Sampler::new(plain(5)).with_logit_bias(bias(&[(low, 100.0)]));
+    assert!(draws(&mut s, &logits, 200).iter().all(|&t| t == low), "forced, sampled");
+    let mut s = Sampler::new(SamplerConfig { top_k: 40, top_p: 0.9, min_p: 0.05, ..plain(6) }).with_logit_bias(bias(&[(top, -100.0)]));
+    assert!(!draws(&mut s, &logits, 500).contains(&top), "banned, sampled through every filter");
+    assert!(s.candidates(&logits, &[]).iter().all(|&(id, _)| id != top));
+
+    // Two tokens at equal logits; +ln 3 on id 1 makes it three times as likely.
+    let c = Sampler::new(plain(0)).with_logit_bias(bias(&[(1, 3f32.ln())])).candidates(&[0.5, 0.5], &[]);
+    assert!((c[0].1 - 0.25).abs() < 1e-6 && (c[1].1 - 0.75).abs() < 1e-6, "{c:?}");
+
+    let mut s = Sampler::new(greedy()).with_logit_bias(bias(&[(0, 100.0), (9, 100.0)]));
+    assert_eq!(s.penalized_logits(&[f32::NEG_INFINITY, 1.0, f32::NAN], &[]), [f32::NEG_INFINITY, 1.0, f32::NEG_INFINITY]);
+    assert_eq!(s.sample(&[f32::NEG_INFINITY, 1.0, 0.0], &[]), 1, "a forbidden token stays forbidden");
+}
+
+/// The bias comes before the penalties (llama.cpp's chain: logit bias, then
+/// penalties): logit 1, bias −3, repeat penalty 2 gives (1 − 3) · 2 = −4,
+/// not 1 / 2 − 3 = −2.5.
+#[test]
+fn logit_bias_comes_before_the_penalties() {
+    let c = SamplerConfig { repetition_penalty: 2.0, ..greedy() };
+    let mut s = Sampler::new(c).with_logit_bias(bias(&[(0, -3.0)]));
+    assert_eq!(s.penalized_logits(&[1.0, 0.0], &[0]), [-4.0, 0.0]);
 }
 
 /// Frequencies over 20 000 draws within 0.02 of the softmax probabilities.

@@ -12,7 +12,7 @@ use tabllm::engine::{load_engine, Engine, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::gpu::{PrefillKernels, MatvecVariant};
 use tabllm::model::{Device, LoadOptions, PrefillPath};
-use tabllm::sampler::SamplerConfig;
+use tabllm::sampler::{LogitBias, SamplerConfig};
 use tabllm::chat::{ChatMessage, FinalAssistant, ToolCallStream, ToolRequest};
 use tabllm::tokenizer::Tokenizer;
 
@@ -46,6 +46,9 @@ enum Cmd {
         max_tokens: u32,
         #[arg(long)]
         system: Option<String>,
+        /// OpenAI's `logit_bias`, as in `generate`.
+        #[arg(long, value_name = "JSON", value_parser = logit_bias_value)]
+        logit_bias: Option<LogitBias>,
     },
     /// Measure memory bandwidth, then prompt processing (pp512, pp2048) and
     /// text generation (tg128) as llama-bench does, and decode against the
@@ -243,6 +246,12 @@ struct GenerateArgs {
     penalty_last_n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// OpenAI's `logit_bias`: a JSON object of token ids (as strings) to a
+    /// number from -100 to 100 added to that token's logit before sampling,
+    /// `'{"50256": -100}'` (at most 4096 ids; -100 bans a token in practice,
+    /// 100 forces it). Ids outside the model's vocabulary are refused.
+    #[arg(long, value_name = "JSON", value_parser = logit_bias_value)]
+    logit_bias: Option<LogitBias>,
     /// Stop when this text is generated (repeatable).
     #[arg(long)]
     stop: Vec<String>,
@@ -300,7 +309,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Generate(a) => generate(a)?,
-        Cmd::Chat { load, temperature, max_tokens, system } => chat(load, temperature, max_tokens, system)?,
+        Cmd::Chat { load, temperature, max_tokens, system, logit_bias } => chat(load, temperature, max_tokens, system, logit_bias.unwrap_or_default())?,
         Cmd::Info { model, shape, mix, context, f16_kv, max_binding_size, available_bytes, bandwidth_gbps, json } => {
             let opts = tabllm::inspect::InspectOptions {
                 context,
@@ -465,6 +474,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         top_logits: a.top_logits,
         logprobs: None,
         constraint,
+        logit_bias: a.logit_bias.clone().unwrap_or_default(),
     };
     let json = a.json;
     let g = pollster::block_on(engine.generate(&prompt_ids, &params, &mut |piece| {
@@ -516,12 +526,13 @@ fn generate(a: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<String>) -> Result<()> {
+fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<String>, logit_bias: LogitBias) -> Result<()> {
     let mut engine = load(&load_args, false)?;
     let mut messages: Vec<ChatMessage> = system.into_iter().map(|s| ChatMessage::new("system", s)).collect();
     let params = GenerateParams {
         max_tokens,
         sampler: SamplerConfig { temperature, ..SamplerConfig::default() },
+        logit_bias,
         ..GenerateParams::default()
     };
     eprintln!("Type a message; an empty line or Ctrl-D quits.");
@@ -869,4 +880,10 @@ fn repetition_penalty_value(v: &str) -> std::result::Result<f32, String> {
 
 fn openai_penalty_value(v: &str) -> std::result::Result<f32, String> {
     f32_in(v, -2.0, 2.0)
+}
+
+/// `--logit-bias`: the JSON object, its shape checked (see [`LogitBias::from_value`]).
+fn logit_bias_value(v: &str) -> std::result::Result<LogitBias, String> {
+    let json: serde_json::Value = serde_json::from_str(v).map_err(|e| format!("logit_bias is not JSON: {e}"))?;
+    LogitBias::from_value(&json).map_err(|e| e.to_string())
 }

@@ -25,7 +25,7 @@ use web_time::Instant;
 
 use crate::constrain::{Constraint, ConstraintError, ConstraintState, ConstraintVocab};
 use crate::model::{BackendKind, Model, ModelError, Output, PendingStep, StepInput, StepResult};
-use crate::sampler::{Sampler, SamplerConfig};
+use crate::sampler::{LogitBias, LogitBiasError, Sampler, SamplerConfig};
 use crate::chat::{chat_prompt_ids, ChatError, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, ToolCallFormat, ToolError, ToolRequest};
 use crate::tokenizer::{StreamDecoder, Tokenizer, TokenizerError};
 
@@ -58,6 +58,9 @@ pub enum EngineError {
     /// The output constraint was refused (before any token) or failed.
     #[error(transparent)]
     Constraint(#[from] ConstraintError),
+    /// The logit bias names a token outside the model's vocabulary.
+    #[error(transparent)]
+    LogitBias(#[from] LogitBiasError),
 }
 
 #[derive(Clone, Debug)]
@@ -78,11 +81,18 @@ pub struct GenerateParams {
     /// and the generation stops (finish reason `stop`) when the grammar is
     /// complete.
     pub constraint: Option<Constraint>,
+    /// OpenAI's `logit_bias` (see [`LogitBias`]): added to the logits before
+    /// the penalties and filters, in every path a token is picked by (the
+    /// GPU sampler, the CPU sampler; a greedy request with a bias takes the
+    /// GPU sampler, not the plain argmax). With a constraint, the grammar's
+    /// mask comes first: a token it forbids stays forbidden whatever its
+    /// bias. Ids outside the vocabulary are refused before any work.
+    pub logit_bias: LogitBias,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        Self { max_tokens: 256, sampler: SamplerConfig::default(), stop: Vec::new(), top_logits: 0, logprobs: None, constraint: None }
+        Self { max_tokens: 256, sampler: SamplerConfig::default(), stop: Vec::new(), top_logits: 0, logprobs: None, constraint: None, logit_bias: LogitBias::default() }
     }
 }
 
@@ -90,10 +100,10 @@ impl Default for GenerateParams {
 pub const MAX_TOP_LOGPROBS: usize = 20;
 
 /// A generated token's natural-log probability under the model: the
-/// log-softmax of the raw logits of its step, before temperature, penalties
-/// and the top-k / top-p / min-p filters (the model's distribution, as
-/// OpenAI reports it; the sampler may pick a token the filters allow but
-/// the model rates low).
+/// log-softmax of the raw logits of its step, before the logit bias,
+/// temperature, penalties and the top-k / top-p / min-p filters (the
+/// model's distribution, as OpenAI reports it; the sampler may pick a token
+/// the filters allow but the model rates low).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenLogprob {
     pub id: u32,
@@ -441,13 +451,14 @@ impl Engine {
         if prompt_ids.len() >= n_ctx as usize {
             return Err(EngineError::PromptTooLong { prompt: prompt_ids.len(), n_ctx });
         }
+        params.logit_bias.check_vocab(self.model.config.vocab)?;
         // A grammar is compiled before any work, so a refused one costs nothing.
         let mut constraint = params.constraint.as_ref().map(|c| self.start_constraint(c)).transpose()?;
-        let mut sampler = Sampler::new(params.sampler);
-        // Greedy without penalties is the plain GPU argmax; anything else is
-        // sampled on the GPU as well (see `token_output`). Either way 4 bytes
-        // come back, not the logits row.
-        let plain_argmax = sampler.is_greedy() && !sampler.has_penalties();
+        let mut sampler = Sampler::new(params.sampler).with_logit_bias(params.logit_bias.clone());
+        // Greedy without penalties or bias is the plain GPU argmax; anything
+        // else is sampled on the GPU as well (see `token_output`). Either way
+        // 4 bytes come back, not the logits row.
+        let plain_argmax = sampler.is_plain_argmax();
         // Log-probabilities and a constraint's mask need each step's whole logits row.
         let want_logits = params.logprobs.is_some() || constraint.is_some();
 
@@ -512,12 +523,13 @@ impl Engine {
         let mut out = TextOut::new(&params.stop, &mut send);
         let mut ids: Vec<u32> = Vec::new();
         let (mut next, mut next_lp) = pick(&mut sampler, first, self.cached.tokens(), params.logprobs, constraint.as_mut())?;
-        // Greedy without penalties: the step after `next` is queued before
+        // The plain argmax: the step after `next` is queued before
         // `next` is read back (it takes its input from the GPU), so the GPU is
         // not idle while the host handles a token. When `next` ends the
         // generation, that speculative step is dropped: it only wrote a KV
         // entry past what `cached` records. (A sampled step needs the host's
-        // penalty window and draw for its token, so it is not queued ahead.)
+        // penalty window and draw for its token, so it is not queued ahead;
+        // nor is a greedy step with a logit bias, which the sampler applies.)
         let pipelined = plain_argmax && !want_logits;
         let mut queued: Option<PendingStep> = None;
         let ending = loop {
@@ -610,16 +622,17 @@ impl Engine {
 
     /// What the step that runs `ids` brings back for the next token: the plain
     /// GPU argmax, or a token sampled on the GPU, for which the sampler's
-    /// settings, its penalty window (the cached tokens and `ids`) and one draw
-    /// of its seeded RNG are written first; or, when the window holds more
-    /// distinct ids than the GPU takes, the logits row for the CPU sampler.
+    /// settings, its logit bias, its penalty window (the cached tokens and
+    /// `ids`) and one draw of its seeded RNG are written first; or, when the
+    /// GPU cannot sample it (the CPU backend; more adjusted ids than the GPU
+    /// takes), the logits row for the CPU sampler.
     fn token_output(&self, sampler: &mut Sampler, plain_argmax: bool, ids: &[u32]) -> Output {
         if plain_argmax {
             return Output::Argmax;
         }
         let recent = if sampler.has_penalties() { self.recent_with(ids, sampler.config().penalty_last_n) } else { Vec::new() };
         let draw = sampler.next_draw();
-        if self.model.set_sampling(sampler.config(), &recent, draw) {
+        if self.model.set_sampling(sampler.config(), sampler.logit_bias(), &recent, draw) {
             Output::Sample
         } else {
             Output::Logits
@@ -652,10 +665,12 @@ impl Engine {
 }
 
 /// The next token: the GPU's pick (argmax or sample), or the CPU sampler's
-/// from the logits (penalties over `recent`), among the tokens `constraint`
-/// allows when there is one; and with `logprobs: Some(k)` and the logits,
-/// its [`TokenLogprob`] with `k` alternatives (under the model's own
-/// distribution, before the constraint's mask).
+/// from the logits (logit bias, then penalties over `recent`), among the
+/// tokens `constraint` allows when there is one (masked to −∞ first, so no
+/// bias brings a forbidden token back: llama.cpp's grammar-first order);
+/// and with `logprobs: Some(k)` and the logits, its [`TokenLogprob`] with
+/// `k` alternatives (under the model's own distribution, before the
+/// constraint's mask).
 fn pick(
     sampler: &mut Sampler,
     r: StepResult,

@@ -34,7 +34,7 @@ pub use rope::{rope, RopeLayout, RopeShape};
 pub use delta_net::{gated_delta_net, DeltaNetGates, DeltaNetParams, DeltaNetShape, GatedNorm, DELTA_NET_MAX_HEAD_DIM};
 pub use rows::Rows;
 pub use ssm_conv::{ssm_conv, ConvGating, ConvShape, MAX_CONV_TAPS};
-pub use sample::{argmax, penalty_counts, sample, sample_with_probs, SampleInputs, SampleParams, MAX_PENALIZED};
+pub use sample::{adjustments, argmax, penalty_counts, sample, sample_with_probs, Adjusted, SampleInputs, SampleParams, MAX_ADJUSTED};
 
 use crate::gpu::{Defines, GpuError};
 use crate::quant::GgmlType;

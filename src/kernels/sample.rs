@@ -1,12 +1,12 @@
 //! Sampling on the GPU: the plain greedy argmax (`shaders/argmax.wgsl`) and
-//! the whole sampler (`shaders/sample.wgsl`): penalties, then the argmax or
-//! one draw through top-k → top-p → min-p → temperature, as
+//! the whole sampler (`shaders/sample.wgsl`): logit bias and penalties,
+//! then the argmax or one draw through top-k → top-p → min-p → temperature, as
 //! [`Sampler`](crate::sampler::Sampler) does on the CPU. Only the chosen id
 //! comes back.
 
 use super::{base_defines, shape_err, KernelError};
 use crate::gpu::{self, Extent, GpuContext, Op, OpBuilder};
-use crate::sampler::SamplerConfig;
+use crate::sampler::{LogitBias, SamplerConfig, MAX_LOGIT_BIAS};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -25,11 +25,12 @@ pub fn argmax(ctx: &GpuContext, step: &wgpu::Buffer, logits: &wgpu::Buffer, out:
         .build(step)?)
 }
 
-/// Most distinct token ids the penalties cover in one step: the capacity of
-/// [`SampleInputs::penalized`]. A penalty window with more distinct ids
-/// cannot be sampled on the GPU ([`SampleInputs::write`] says so) and is
-/// sampled on the CPU instead.
-pub const MAX_PENALIZED: usize = 4096;
+/// Most distinct token ids whose logits the logit bias and the penalties
+/// change in one step: the capacity of [`SampleInputs::adjusted`], a full
+/// logit bias ([`MAX_LOGIT_BIAS`]) and as many penalised ids. A step with
+/// more cannot be sampled on the GPU ([`SampleInputs::write`] says so) and
+/// is sampled on the CPU instead.
+pub const MAX_ADJUSTED: usize = MAX_LOGIT_BIAS + 4096;
 
 /// Threads of the one workgroup `sample.wgsl` runs (= its histogram bins).
 const SAMPLE_WG: u32 = 256;
@@ -39,7 +40,7 @@ const SAMPLE_WG: u32 = 256;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct SampleParams {
-    /// 1: the argmax of the penalised logits (temperature ≤ 0 or NaN, or top_k 1).
+    /// 1: the argmax of the biased and penalised logits (temperature ≤ 0 or NaN, or top_k 1).
     pub greedy: u32,
     /// 0 < top_k < vocab, else 0 (off).
     pub top_k: u32,
@@ -51,8 +52,8 @@ pub struct SampleParams {
     pub repetition_penalty: f32,
     pub frequency_penalty: f32,
     pub presence_penalty: f32,
-    /// Entries of the penalised-id buffer in use (0: no penalties).
-    pub n_penalized: u32,
+    /// Entries of the adjusted-id buffer in use (0: no bias, no penalties).
+    pub n_adjusted: u32,
     /// A uniform u32 from the seeded RNG ([`Sampler::next_draw`]); the shader
     /// uses u = (draw >> 8) / 2^24, the same u as `Rng::next_f32` would give.
     ///
@@ -64,9 +65,9 @@ pub struct SampleParams {
 const _: () = assert!(std::mem::size_of::<SampleParams>() == 48);
 
 impl SampleParams {
-    /// `cfg` for a vocabulary of `vocab`, with `n_penalized` penalised ids
+    /// `cfg` for a vocabulary of `vocab`, with `n_adjusted` adjusted ids
     /// written and the uniform `draw` of this step.
-    pub fn new(cfg: &SamplerConfig, vocab: u32, n_penalized: u32, draw: u32) -> Self {
+    pub fn new(cfg: &SamplerConfig, vocab: u32, n_adjusted: u32, draw: u32) -> Self {
         let top_k = if cfg.top_k == 0 || cfg.top_k >= vocab as usize { 0 } else { cfg.top_k as u32 };
         // As Sampler::is_greedy; top_k 1 keeps only the argmax.
         let greedy = cfg.temperature.is_nan() || cfg.temperature <= 0.0 || top_k == 1;
@@ -82,7 +83,7 @@ impl SampleParams {
             repetition_penalty: cfg.repetition_penalty,
             frequency_penalty: cfg.frequency_penalty,
             presence_penalty: cfg.presence_penalty,
-            n_penalized,
+            n_adjusted,
             draw,
             _pad: [0; 2],
         }
@@ -103,12 +104,43 @@ pub fn penalty_counts(cfg: &SamplerConfig, vocab: u32, recent: &[u32]) -> Vec<[u
     window.chunk_by(|a, b| a == b).map(|run| [run[0], run.len() as u32, 0]).collect()
 }
 
+/// One entry of the adjusted-id buffer, as `sample.wgsl`'s `Adjusted`: a
+/// token id whose logit the step changes, how often it occurs in the penalty
+/// window (0: not penalised), scratch for the kernel (it keeps the original
+/// logit there), and the logit bias added to it (0.0: none).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Adjusted {
+    pub id: u32,
+    pub count: u32,
+    pub saved: u32,
+    pub bias: f32,
+}
+
+const _: () = assert!(std::mem::size_of::<Adjusted>() == 16);
+
+/// The ids whose logits one step changes, in id order: the penalised ids of
+/// [`penalty_counts`] merged with `bias`'s (ids ≥ `vocab` left out), each
+/// once with its count and bias.
+pub fn adjustments(cfg: &SamplerConfig, bias: &LogitBias, vocab: u32, recent: &[u32]) -> Vec<Adjusted> {
+    let mut out: Vec<Adjusted> = penalty_counts(cfg, vocab, recent).into_iter().map(|[id, count, _]| Adjusted { id, count, saved: 0, bias: 0.0 }).collect();
+    let n_penalized = out.len();
+    for &(id, b) in bias.entries().iter().filter(|e| e.0 < vocab) {
+        match out[..n_penalized].binary_search_by_key(&id, |a| a.id) {
+            Ok(i) => out[i].bias = b,
+            Err(_) => out.push(Adjusted { id, count: 0, saved: 0, bias: b }),
+        }
+    }
+    out.sort_unstable_by_key(|a| a.id);
+    out
+}
+
 /// The per-step inputs of the sample op, allocated once.
 pub struct SampleInputs {
     /// uniform [`SampleParams`]
     pub params: wgpu::Buffer,
-    /// (MAX_PENALIZED, 3) u32: [id, count, scratch] per distinct penalised id
-    pub penalized: wgpu::Buffer,
+    /// (MAX_ADJUSTED) [`Adjusted`]: the ids the logit bias and the penalties change
+    pub adjusted: wgpu::Buffer,
 }
 
 impl SampleInputs {
@@ -117,23 +149,24 @@ impl SampleInputs {
         let defaults = SampleParams::new(&SamplerConfig::default(), u32::MAX, 0, 0);
         Self {
             params: gpu::uniform_buffer(ctx, "sample params", bytemuck::bytes_of(&defaults)),
-            penalized: gpu::storage_buffer(ctx, "penalized ids", MAX_PENALIZED as u64 * 12),
+            adjusted: gpu::storage_buffer(ctx, "adjusted ids", (MAX_ADJUSTED * std::mem::size_of::<Adjusted>()) as u64),
         }
     }
 
-    /// Writes the settings, penalties and draw of the next sample op for a
-    /// vocabulary of `vocab`; `recent` holds the tokens the penalties look at
-    /// (oldest first, the step's own ids included). Returns false, writing
-    /// nothing, when the window holds more than [`MAX_PENALIZED`] distinct ids.
-    pub fn write(&self, queue: &wgpu::Queue, cfg: &SamplerConfig, vocab: u32, recent: &[u32], draw: u32) -> bool {
-        let counts = penalty_counts(cfg, vocab, recent);
-        if counts.len() > MAX_PENALIZED {
+    /// Writes the settings, logit bias, penalties and draw of the next
+    /// sample op for a vocabulary of `vocab`; `recent` holds the tokens the
+    /// penalties look at (oldest first, the step's own ids included).
+    /// Returns false, writing nothing, when the bias and the window together
+    /// change more than [`MAX_ADJUSTED`] distinct ids.
+    pub fn write(&self, queue: &wgpu::Queue, cfg: &SamplerConfig, bias: &LogitBias, vocab: u32, recent: &[u32], draw: u32) -> bool {
+        let adjusted = adjustments(cfg, bias, vocab, recent);
+        if adjusted.len() > MAX_ADJUSTED {
             return false;
         }
-        if !counts.is_empty() {
-            queue.write_buffer(&self.penalized, 0, bytemuck::cast_slice(&counts));
+        if !adjusted.is_empty() {
+            queue.write_buffer(&self.adjusted, 0, bytemuck::cast_slice(&adjusted));
         }
-        let p = SampleParams::new(cfg, vocab, counts.len() as u32, draw);
+        let p = SampleParams::new(cfg, vocab, adjusted.len() as u32, draw);
         queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
         true
     }
@@ -143,13 +176,13 @@ impl SampleInputs {
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct SampleShape {
     n: u32,
-    max_penalized: u32,
+    max_adjusted: u32,
     _pad: [u32; 2],
 }
 
 /// out[0] = the id [`Sampler::sample`](crate::sampler::Sampler::sample)
-/// would draw from `logits` with the settings, penalties and draw last
-/// written to `inputs`. logits: (n) f32, changed during the op and restored
+/// would draw from `logits` with the settings, logit bias, penalties and
+/// draw last written to `inputs`. logits: (n) f32, changed during the op and restored
 /// before it ends; out: (1) u32. One workgroup.
 pub fn sample(ctx: &GpuContext, step: &wgpu::Buffer, logits: &wgpu::Buffer, inputs: &SampleInputs, out: &wgpu::Buffer, n: u32) -> Result<Op, KernelError> {
     build(ctx, step, logits, inputs, out, None, n)
@@ -176,10 +209,10 @@ fn build(ctx: &GpuContext, step: &wgpu::Buffer, logits: &wgpu::Buffer, inputs: &
     }
     let defines = base_defines().u32("WG_SIZE", SAMPLE_WG).flag_if("PROBS", probs.is_some());
     let mut b = OpBuilder::new(ctx, "sample", "sample.wgsl", "sample", defines)
-        .params(&SampleShape { n, max_penalized: MAX_PENALIZED as u32, _pad: [0; 2] })
+        .params(&SampleShape { n, max_adjusted: MAX_ADJUSTED as u32, _pad: [0; 2] })
         .buffer(&inputs.params)
         .buffer(logits)
-        .buffer(&inputs.penalized)
+        .buffer(&inputs.adjusted)
         .buffer(out);
     if let Some(p) = probs {
         b = b.buffer(p);

@@ -8,7 +8,7 @@ use super::forward::{check_step, GpuForward};
 use super::{ModelConfig, ModelError, Output, PendingStep, Ring, StepInput, StepResult, Weights};
 use crate::cpu::CpuForward;
 use crate::gpu::GpuContext;
-use crate::sampler::SamplerConfig;
+use crate::sampler::{LogitBias, SamplerConfig};
 
 /// Which backend runs a model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -182,9 +182,9 @@ impl Model {
     /// Sets what the next `Output::Sample` step draws with (see
     /// `GpuForward::set_sampling`). False when that step must sample on the
     /// host instead: always on the CPU backend.
-    pub fn set_sampling(&self, cfg: &SamplerConfig, recent: &[u32], draw: u32) -> bool {
+    pub fn set_sampling(&self, cfg: &SamplerConfig, bias: &LogitBias, recent: &[u32], draw: u32) -> bool {
         match &self.backend {
-            Backend::Gpu(g) => g.set_sampling(cfg, recent, draw),
+            Backend::Gpu(g) => g.set_sampling(cfg, bias, recent, draw),
             Backend::Cpu(_) => false,
         }
     }

@@ -13,7 +13,7 @@ use super::weights::{AttentionWeights, LayerWeights, MixerWeights, Projections, 
 use super::{ModelConfig, ModelError};
 use crate::gpu::{GpuContext, GpuTensor, Op, PackedTensors, PackedVectors, Step};
 use crate::kernels::{self as k, AttentionShape, MatvecFold, MatvecOut, QkvShape, QkvVectors, RopeShape};
-use crate::sampler::SamplerConfig;
+use crate::sampler::{LogitBias, SamplerConfig};
 
 /// What a step should bring back to the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,13 +200,13 @@ impl GpuForward {
     }
 
     /// Sets what the next `Output::Sample` step draws with: the sampler
-    /// settings, the tokens its penalties look at (oldest first, including
-    /// the ids of that step) and a uniform u32 from the seeded RNG
-    /// ([`Sampler::next_draw`](crate::sampler::Sampler::next_draw)). False
-    /// when the penalty window holds more distinct ids than the GPU takes
-    /// (kernels::MAX_PENALIZED): sample that step on the CPU.
-    pub fn set_sampling(&self, cfg: &SamplerConfig, recent: &[u32], draw: u32) -> bool {
-        self.state.sample_inputs.write(&self.ctx.queue, cfg, self.config.vocab, recent, draw)
+    /// settings, the logit bias, the tokens its penalties look at (oldest
+    /// first, including the ids of that step) and a uniform u32 from the
+    /// seeded RNG ([`Sampler::next_draw`](crate::sampler::Sampler::next_draw)).
+    /// False when the bias and the penalty window change more distinct ids
+    /// than the GPU takes (kernels::MAX_ADJUSTED): sample that step on the CPU.
+    pub fn set_sampling(&self, cfg: &SamplerConfig, bias: &LogitBias, recent: &[u32], draw: u32) -> bool {
+        self.state.sample_inputs.write(&self.ctx.queue, cfg, bias, self.config.vocab, recent, draw)
     }
 
     /// Runs `ids` (at most `max_batch`) at positions pos0.. and returns what `out` asks for.

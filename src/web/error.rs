@@ -13,6 +13,7 @@ use crate::gpu::GpuError;
 use crate::kernels::KernelError;
 use crate::model::ModelError;
 use crate::chat::ChatError;
+use crate::sampler::LogitBiasError;
 use crate::tokenizer::TokenizerError;
 
 /// Code and optional details of an error.
@@ -155,6 +156,7 @@ impl ErrorCode for EngineError {
             EngineError::Chat(e) => e.code(),
             EngineError::Tools(_) => "invalid_request",
             EngineError::Constraint(e) => e.code(),
+            EngineError::LogitBias(e) => e.code(),
         }
     }
     fn details(&self) -> Option<serde_json::Value> {
@@ -164,6 +166,7 @@ impl ErrorCode for EngineError {
             EngineError::Model(e) => e.details(),
             EngineError::Tools(e) => Some(serde_json::json!({ "field": e.field() })),
             EngineError::Constraint(e) => e.details(),
+            EngineError::LogitBias(e) => e.details(),
             // The text generated before the failure (it was also streamed).
             EngineError::Interrupted { source, ids, text } => {
                 Some(serde_json::json!({ "text": text, "completion_tokens": ids.len(), "cause": source.details() }))
@@ -188,6 +191,19 @@ impl ErrorCode for ConstraintError {
             ConstraintError::Schema(_) => Some(serde_json::json!({ "field": "response_format" })),
             ConstraintError::Parser(_) => None,
         }
+    }
+}
+
+/// `details`: `field` is `logit_bias`, and `key` the key at fault where there is one.
+impl ErrorCode for LogitBiasError {
+    fn code(&self) -> &'static str {
+        "invalid_request"
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        Some(match self.key() {
+            Some(key) => serde_json::json!({ "field": "logit_bias", "key": key }),
+            None => serde_json::json!({ "field": "logit_bias" }),
+        })
     }
 }
 

@@ -26,7 +26,7 @@ use crate::constrain::ResponseFormat;
 use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams, TokenLogprob, MAX_TOP_LOGPROBS};
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{Device, LoadOptions, ModelLoader};
-use crate::sampler::SamplerConfig;
+use crate::sampler::{LogitBias, SamplerConfig};
 use crate::chat::{ChatMessage, ChatTemplate, FinalAssistant, ToolCall, ToolCallStream, ToolRequest};
 use crate::tokenizer::Tokenizer;
 use error::{bad_request, internal, to_js, ErrorCode, Plain};
@@ -90,6 +90,9 @@ struct Request {
     /// OpenAI's `response_format` (see [`ResponseFormat`]): text, one JSON
     /// object, or JSON valid against a schema.
     response_format: Option<serde_json::Value>,
+    /// OpenAI's `logit_bias` (see [`LogitBias`]): `{"<token id>": bias}`,
+    /// biases from −100 to 100; `null` is none.
+    logit_bias: Option<serde_json::Value>,
 }
 
 /// A benchmark request: llama-bench's tests, `pp` (prompt processing) and
@@ -161,6 +164,12 @@ impl Request {
             ..d
         };
         Ok((max_tokens, sampler))
+    }
+
+    /// [`GenerateParams::logit_bias`], its shape checked (the vocabulary is
+    /// checked by the engine).
+    fn logit_bias(&self) -> JsResult<LogitBias> {
+        self.logit_bias.as_ref().map_or(Ok(LogitBias::default()), |v| LogitBias::from_value(v).map_err(js))
     }
 
     /// [`GenerateParams::logprobs`]: `top_logprobs` needs `logprobs: true`, as in OpenAI's API.
@@ -518,6 +527,7 @@ impl WebEngine {
             let req: Request = serde_json::from_str(&request).map_err(bad_request)?;
             let (max_tokens, sampler) = req.sampling()?;
             let logprobs = req.logprobs()?;
+            let logit_bias = req.logit_bias()?;
             let tools = ToolRequest::from_fields(req.tools.as_ref(), req.tool_choice.as_ref(), req.parallel_tool_calls.as_ref())
                 .map_err(|e| js(crate::engine::EngineError::Tools(e)))?;
             if tools.is_some() && req.messages.is_none() {
@@ -557,6 +567,7 @@ impl WebEngine {
                 top_logits: 0,
                 logprobs,
                 constraint,
+                logit_bias,
             };
             // A callback that throws counts as a request to stop.
             let keep_going = |r: Result<JsValue, JsValue>| r.map(|v| v.as_bool() != Some(false)).unwrap_or(false);

@@ -113,6 +113,65 @@ await check('logprobs of the first token are the log-softmax of llama.cpp\'s log
   first.top_logprobs.forEach((t, i) => assert.ok(Math.abs(t.logprob - want[i]) <= TINY_LOGPROB_TOL, `rank ${i}: ${t.logprob}, llama.cpp ${want[i]} (tolerance ${TINY_LOGPROB_TOL})`));
 });
 
+await check('logit_bias bans and forces tokens on both backends, greedy and sampled; a malformed one is refused by name, in the package and at the wasm boundary', async () => {
+  const c = tiny.cases[0];
+  const l = c.logits_f32_activations;
+  // By llama.cpp's logits of the first step: the greedy token, the next best, the least likely.
+  const order = [...l.keys()].sort((a, b) => l[b] - l[a]);
+  const [top, second, low] = [order[0], order[1], order.at(-1)];
+  const r = await page.evaluate(async ({ ids, top, low }) => {
+    const out = {};
+    const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message} ${JSON.stringify(e.details ?? null)}`);
+    for (const backend of ['webgpu', 'cpu']) {
+      const e = await createEngine({ model: '/models/tiny-llama-q4_0.gguf', context: 128, cache: false, backend });
+      const run = (extra) => e.completions.create({ prompt: ids, max_tokens: 6, ...extra }).then((x) => x.timings.completion_ids);
+      out[backend] = {
+        plain: await run({ temperature: 0 }),
+        banned: await run({ temperature: 0, logit_bias: { [top]: -100 } }),
+        forced: await run({ temperature: 0, logit_bias: { [low]: 100 } }),
+        forcedSampled: await run({ temperature: 1, seed: 3, logit_bias: { [low]: 100, [top]: -1.5 } }),
+        none: await run({ temperature: 0, logit_bias: null }),
+      };
+      if (backend === 'webgpu') {
+        const text = (logit_bias) => code(e.completions.create({ prompt: ids, max_tokens: 1, logit_bias }));
+        out.errors = {
+          key: await text({ abc: 1 }),
+          negative: await text({ '-1': 1 }),
+          value: await text({ 5: 101 }),
+          string: await text({ 5: '1' }),
+          array: await text([1]),
+          vocab: await text({ 1024: 1 }),
+          // Straight to the worker, past the package's checks: the engine's own.
+          wasmKey: await code(e.client.call('generate', { request: { prompt_ids: ids, max_tokens: 1, logit_bias: { '1.5': 1 } } })),
+          wasmValue: await code(e.client.call('generate', { request: { prompt_ids: ids, max_tokens: 1, logit_bias: { 7: -100.5 } } })),
+          chat: await code(e.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], max_tokens: 1, logit_bias: { x: 1 } })),
+        };
+      }
+      await e.unload();
+    }
+    return out;
+  }, { ids: c.prompt_ids, top, low });
+  for (const backend of ['webgpu', 'cpu']) {
+    const b = r[backend];
+    assert.equal(b.plain[0], top, `${backend}: greedy starts with the top token`);
+    assert.deepEqual(b.none, b.plain, `${backend}: logit_bias null is none`);
+    assert.equal(b.banned[0], second, `${backend}: banned, the next best: ${b.banned}`);
+    assert.ok(!b.banned.includes(top), `${backend}: the banned token never comes: ${b.banned}`);
+    assert.deepEqual(b.forced, Array(6).fill(low), `${backend}: forced (greedy)`);
+    assert.deepEqual(b.forcedSampled, Array(6).fill(low), `${backend}: forced (sampled)`);
+  }
+  const e = r.errors;
+  assert.equal(e.key, 'invalid_request: logit_bias key "abc" is not a token id (a non-negative integer in decimal, such as "50256") {"field":"logit_bias","key":"abc"}');
+  assert.match(e.negative, /^invalid_request: logit_bias key "-1" is not a token id .* \{"field":"logit_bias","key":"-1"\}$/);
+  assert.equal(e.value, 'invalid_request: logit_bias["5"] must be a number from -100 to 100, got 101 {"field":"logit_bias","key":"5"}');
+  assert.equal(e.string, 'invalid_request: logit_bias["5"] must be a number from -100 to 100, got "1" {"field":"logit_bias","key":"5"}');
+  assert.match(e.array, /^invalid_request: logit_bias must be an object mapping token ids .* \{"field":"logit_bias"\}$/);
+  assert.equal(e.vocab, 'invalid_request: logit_bias key "1024" is outside the vocabulary (ids 0 to 1023) {"field":"logit_bias","key":"1024"}');
+  assert.match(e.wasmKey, /^invalid_request: logit_bias key "1.5" is not a token id .* \{"field":"logit_bias","key":"1.5"\}$/);
+  assert.equal(e.wasmValue, 'invalid_request: logit_bias["7"] must be a number from -100 to 100, got -100.5 {"field":"logit_bias","key":"7"}');
+  assert.match(e.chat, /^invalid_request: logit_bias key "x" is not a token id/);
+});
+
 await check('a local File loads (never fetched) and its greedy ids equal llama.cpp', async () => {
   await page.setInputFiles('#file', join(repo, 'models/tiny-llama-q4_0.gguf'));
   const c = tiny.cases[0];

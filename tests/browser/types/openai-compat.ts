@@ -96,14 +96,14 @@ export const formatToOpenAI = (f: ResponseFormat): OpenAIResponseFormat => f;
 export const formatFromOpenAI = (f: OpenAIResponseFormat): ResponseFormat => f;
 
 // OpenAI → tabllm: the subset tabllm takes. Refused fields (functions,
-// function_call, logit_bias, audio, modalities,
+// function_call, audio, modalities,
 // prediction, …) are left out by type; tabllm refuses them by name at run
 // time too. `tools` / `tool_choice` are narrowed to the forms tabllm takes
 // (function tools; not custom tools or `allowed_tools`). Messages are tabllm's ChatMessage: OpenAI's
 // message union also holds what tabllm does not render (the `function`
 // role, image / audio / file and refusal content parts), refused at run time.
 // Every tabllm message is an OpenAI one (the tabllm → OpenAI lines above).
-type Refused = 'tools' | 'tool_choice' | 'functions' | 'function_call' | 'logit_bias' | 'audio'
+type Refused = 'tools' | 'tool_choice' | 'functions' | 'function_call' | 'audio'
   | 'modalities' | 'prediction' | 'messages' | 'stream_options';
 type Subset<T> = Omit<T, Refused> & {
   messages: ChatCompletionRequest['messages'];
