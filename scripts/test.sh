@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/install-deps.sh
 scripts/fetch-models.sh
+scripts/fetch-llama-cpp-src.sh  # llama.cpp's vocab fixtures (tests/tokenizer_fixtures.rs) and templates
 
 mkdir -p target
 python3 scripts/dequant_reference.py target/dequant_reference.json

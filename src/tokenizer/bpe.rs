@@ -11,11 +11,17 @@
 //! integers, not strings. A merge whose result is not a vocabulary entry is
 //! still applied (llama.cpp keys merges by text too); such a leftover symbol
 //! is emitted byte by byte where single bytes are tokens, as llama.cpp does.
+//!
+//! SentencePiece-style BPE (Gemma 4, [`PreKind::Gemma4`]) is the same merge
+//! loop on other input: spaces written `▁`, words in raw UTF-8 rather than
+//! the byte-level alphabet, a word made only of newlines taken whole when it
+//! is a token, and `<0xNN>` byte tokens for a leftover symbol (llama.cpp's
+//! `llm_tokenizer_bpe_session::tokenize` with `byte_encode == false`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::pretokenize::PreTokenizer;
+use super::pretokenize::{PreKind, PreTokenizer};
 use super::{bytes, TokenizerError, Vocab};
 
 /// One merge rule, found by the interned ids of its two halves.
@@ -30,6 +36,10 @@ struct Merge {
 pub struct Bpe {
     pre: PreTokenizer,
     ignore_merges: bool,
+    /// Words spelled in the byte-level alphabet ([`PreKind::byte_level`]).
+    byte_level: bool,
+    /// Spaces written `▁` before splitting ([`PreKind::escapes_spaces`]).
+    escape_spaces: bool,
     /// Every string that is a half or a result of some merge.
     interned: HashMap<Box<str>, u32>,
     merges: HashMap<(u32, u32), Merge>,
@@ -76,24 +86,44 @@ impl Bpe {
                 result,
             });
         }
-        let ignore_merges = pre.kind().ignore_merges();
+        let kind = pre.kind();
         Ok(Self {
+            ignore_merges: kind.ignore_merges(),
+            byte_level: kind.byte_level(),
+            escape_spaces: kind.escapes_spaces(),
             pre,
-            ignore_merges,
             interned,
             merges: table,
         })
     }
 
+    /// Whether token texts are in the byte-level alphabet (else raw UTF-8
+    /// with `▁` for spaces and `<0xNN>` byte tokens).
+    pub fn byte_level(&self) -> bool {
+        self.byte_level
+    }
+
     /// Tokenizes plain text (no special tokens in it), appending ids to `out`.
     pub fn encode(&self, vocab: &Vocab, text: &str, out: &mut Vec<u32>) {
-        let mut word = String::new();
+        let escaped;
+        let text = if self.escape_spaces {
+            escaped = text.replace(' ', "\u{2581}");
+            escaped.as_str()
+        } else {
+            text
+        };
+        let mut spelled = String::new();
         let mut symbols = Vec::new();
         let mut heap = BinaryHeap::new();
         for (start, end) in self.pre.split(text) {
-            word.clear();
-            bytes::encode_into(&text.as_bytes()[start..end], &mut word);
-            self.encode_word(vocab, &word, &mut symbols, &mut heap, out);
+            let word = if self.byte_level {
+                spelled.clear();
+                bytes::encode_into(&text.as_bytes()[start..end], &mut spelled);
+                spelled.as_str()
+            } else {
+                &text[start..end]
+            };
+            self.encode_word(vocab, word, &mut symbols, &mut heap, out);
         }
     }
 
@@ -105,7 +135,12 @@ impl Bpe {
         heap: &mut BinaryHeap<Reverse<(u32, i32, i32)>>,
         out: &mut Vec<u32>,
     ) {
-        if self.ignore_merges {
+        // A whole word that is a token skips the merges: always under
+        // `ignore_merges`; for Gemma 4 when the word is only newlines
+        // (llama.cpp #21343).
+        let whole = self.ignore_merges
+            || (self.pre.kind() == PreKind::Gemma4 && word.bytes().all(|b| b == b'\n'));
+        if whole {
             if let Some(id) = vocab.id_of(word) {
                 out.push(id);
                 return;
@@ -167,6 +202,14 @@ impl Bpe {
             let text = &word[s.start as usize..(s.start + s.len) as usize];
             match vocab.id_of(text) {
                 Some(id) => out.push(id),
+                None if !self.byte_level => {
+                    // As llama.cpp: `<0xNN>` tokens, dropping bytes that have none.
+                    for b in text.bytes() {
+                        if let Some(id) = vocab.id_of(&format!("<0x{b:02X}>")) {
+                            out.push(id);
+                        }
+                    }
+                }
                 None => {
                     // As llama.cpp: fall back to single-byte tokens, dropping
                     // bytes that have none.

@@ -5,6 +5,8 @@
 //! one of two models, matching llama.cpp (`llama-vocab.cpp`) token for token:
 //! - byte-level BPE (`tokenizer.ggml.model == "gpt2"`): a pre-tokenizer chosen
 //!   by `tokenizer.ggml.pre` splits text into words, merges by rank;
+//!   Gemma 4's model (`"gemma4"`) is this BPE in SentencePiece dress: `▁`
+//!   for spaces, raw UTF-8, `<0xNN>` byte fallback ([`PreKind::Gemma4`]);
 //! - SentencePiece (`"llama"`): score-ordered merges over characters, `▁` for
 //!   spaces, `<0xNN>` byte fallback.
 //!
@@ -40,7 +42,7 @@ pub use stream::StreamDecoder;
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     #[error(
-        "tokenizer model `{0}` is not supported (only \"gpt2\" BPE and \"llama\" SentencePiece)"
+        "tokenizer model `{0}` is not supported (only \"gpt2\" and \"gemma4\" BPE and \"llama\" SentencePiece)"
     )]
     UnsupportedModel(String),
     #[error("BPE pre-tokenizer `{0}` is not supported")]
@@ -203,11 +205,22 @@ impl Tokenizer {
             ids.insert(t.clone(), i as u32);
         }
 
-        let (model, default_add_bos, mut add_space_prefix) = match model_name {
-            "gpt2" => {
-                let pre_name = md.get_str("tokenizer.ggml.pre")?.unwrap_or("default");
-                let kind = PreKind::from_name(pre_name)
-                    .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(pre_name.to_string()))?;
+        let (model, default_add_bos, mut add_space_prefix, pre_kind) = match model_name {
+            "gpt2" | "gemma4" => {
+                // llama.cpp gives model "gemma4" the "gemma4" pre-tokenizer
+                // whatever the file says; tabllm takes the key's absence or
+                // that name, and refuses any other value by name.
+                let kind = match (model_name, md.get_str("tokenizer.ggml.pre")?) {
+                    ("gemma4", None | Some("gemma4")) => PreKind::Gemma4,
+                    ("gemma4", Some(other)) => {
+                        return Err(TokenizerError::UnsupportedPreTokenizer(other.to_string()))
+                    }
+                    (_, name) => {
+                        let name = name.unwrap_or("default");
+                        PreKind::from_name(name)
+                            .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(name.to_string()))?
+                    }
+                };
                 let merges = md
                     .get_str_array("tokenizer.ggml.merges")?
                     .ok_or(TokenizerError::Missing("tokenizer.ggml.merges"))?;
@@ -216,6 +229,7 @@ impl Tokenizer {
                     Model::Bpe(bpe::Bpe::new(pre, &merges)?),
                     kind.default_add_bos(),
                     false,
+                    Some(kind),
                 )
             }
             "llama" => {
@@ -230,7 +244,7 @@ impl Tokenizer {
                     Some(s) => s,
                     None => vec![0.0; n],
                 };
-                (Model::Spm(spm::Spm::new(scores)), true, true)
+                (Model::Spm(spm::Spm::new(scores)), true, true, None)
             }
             other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
         };
@@ -238,6 +252,7 @@ impl Tokenizer {
             add_space_prefix = v;
         }
         let is_spm = matches!(model, Model::Spm(_));
+        let byte_level = matches!(&model, Model::Bpe(b) if b.byte_level());
 
         // Special ids: the file's, if in range; SentencePiece has llama.cpp's
         // defaults (BOS 1, EOS 2, UNK 0). For BPE llama.cpp defaults BOS and
@@ -274,7 +289,8 @@ impl Tokenizer {
 
         let add_bos = md
             .get_bool("tokenizer.ggml.add_bos_token")?
-            .unwrap_or(default_add_bos);
+            .unwrap_or(default_add_bos)
+            || pre_kind.is_some_and(PreKind::forces_add_bos);
         let add_eos = md
             .get_bool("tokenizer.ggml.add_eos_token")?
             .unwrap_or(false);
@@ -296,7 +312,7 @@ impl Tokenizer {
         let mut piece_bytes = Vec::new();
         let mut piece_ends = Vec::with_capacity(n);
         for id in 0..n as u32 {
-            token_piece(&vocab, is_spm, id, &mut piece_bytes);
+            token_piece(&vocab, byte_level, id, &mut piece_bytes);
             piece_ends.push(piece_bytes.len() as u32);
         }
         if piece_bytes.len() > u32::MAX as usize {
@@ -483,18 +499,18 @@ impl Tokenizer {
 }
 
 /// Appends what token `id` decodes to: llama.cpp's `token_to_piece` with
-/// `special = true`.
-fn token_piece(vocab: &Vocab, is_spm: bool, id: u32, out: &mut Vec<u8>) {
+/// `special = true`. `byte_level`: the texts are in GPT-2's byte-level
+/// alphabet (byte-level BPE); otherwise (SentencePiece, Gemma 4's BPE) they
+/// are UTF-8 with `▁` for spaces, and byte tokens are `<0xNN>`.
+fn token_piece(vocab: &Vocab, byte_level: bool, id: u32, out: &mut Vec<u8>) {
     let text = vocab.text(id);
     match vocab.token_type(id) {
         TokenType::Control | TokenType::Unknown | TokenType::UserDefined => {
             out.extend_from_slice(text.as_bytes())
         }
-        TokenType::Normal if is_spm => {
-            out.extend_from_slice(text.replace('\u{2581}', " ").as_bytes())
-        }
-        TokenType::Normal => bytes::decode_into(text, out),
-        TokenType::Byte if is_spm => out.extend(spm::parse_byte_token(text)),
+        TokenType::Normal if byte_level => bytes::decode_into(text, out),
+        TokenType::Normal => out.extend_from_slice(text.replace('\u{2581}', " ").as_bytes()),
+        TokenType::Byte if !byte_level => out.extend(spm::parse_byte_token(text)),
         TokenType::Byte | TokenType::Unused | TokenType::Undefined => {}
     }
 }
@@ -595,6 +611,52 @@ mod tests {
         assert!(matches!(
             Tokenizer::from_metadata(&md),
             Err(TokenizerError::Metadata(_))
+        ));
+    }
+
+    /// Gemma 4's SentencePiece-style BPE (tokenizer model `gemma4`).
+    fn toy_gemma4() -> Metadata {
+        let tokens = [
+            "<pad>", "<eos>", "<bos>", "a", "b", "\u{2581}", "\u{2581}a", "ab", "\n\n", "\n", "<0xC3>",
+            "<0xA9>", "\u{2581}ab",
+        ];
+        let types = [3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 6, 6, 1];
+        let mut md = Metadata::default();
+        md.insert("tokenizer.ggml.model".into(), Value::String("gemma4".into()));
+        md.insert("tokenizer.ggml.tokens".into(), strings(&tokens));
+        md.insert(
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(ValueType::I32, types.iter().map(|&t| Value::I32(t)).collect()),
+        );
+        md.insert(
+            "tokenizer.ggml.merges".into(),
+            strings(&["\u{2581} a", "a b", "\u{2581}a b"]),
+        );
+        md.insert("tokenizer.ggml.bos_token_id".into(), Value::U32(2));
+        md.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(1));
+        md.insert("tokenizer.ggml.add_bos_token".into(), Value::Bool(false));
+        md
+    }
+
+    #[test]
+    fn gemma4_is_bpe_with_escaped_spaces_and_byte_tokens() {
+        let tok = Tokenizer::from_metadata(&toy_gemma4()).unwrap();
+        // Spaces as `▁` before merging; a run of newlines that is a token is
+        // taken whole (no "\n \n" merge exists); `é` has no token, so its
+        // two bytes become <0xC3> <0xA9>.
+        assert_eq!(tok.encode(" ab\n\né", false), [12, 8, 10, 11]);
+        assert_eq!(tok.encode("ab a", false), [7, 6]);
+        assert_eq!(tok.decode(&[12, 8, 10, 11]), " ab\n\né");
+        // llama.cpp adds BOS for Gemma 4 even when the file says not to.
+        assert!(tok.add_bos());
+        // The only pre-tokenizer of model "gemma4" is "gemma4".
+        let mut md = toy_gemma4();
+        md.insert("tokenizer.ggml.pre".into(), Value::String("gemma4".into()));
+        assert!(Tokenizer::from_metadata(&md).is_ok());
+        md.insert("tokenizer.ggml.pre".into(), Value::String("gpt-2".into()));
+        assert!(matches!(
+            Tokenizer::from_metadata(&md),
+            Err(TokenizerError::UnsupportedPreTokenizer(p)) if p == "gpt-2"
         ));
     }
 

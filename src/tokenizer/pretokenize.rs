@@ -20,6 +20,10 @@ const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])
 // Qwen 2: as Llama 3 but digits one at a time.
 const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+// Qwen 3.5: as Qwen 2, but combining marks (\p{M}) stay inside words and
+// out of punctuation runs.
+const QWEN35: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 // DeepSeek LLM's explicit letter ranges (cased letters), escaped so that no
 // editor normalization (U+212A KELVIN SIGN -> K, …) can change them.
 const DEEPSEEK_LLM_LETTERS: &str = concat!(
@@ -63,6 +67,14 @@ pub enum PreKind {
     Falcon,
     /// `chatglm-bpe`.
     ChatGlm4,
+    /// `qwen35`.
+    Qwen35,
+    /// `gemma4` (also the only pre-tokenizer of tokenizer model `gemma4`),
+    /// `granite-embed-multi-311m`: SentencePiece-style BPE. Spaces become
+    /// `▁`, the text is split only into runs of newlines and runs of other
+    /// characters, merges run on raw UTF-8 (no byte-level alphabet), and a
+    /// symbol that is no token falls back to `<0xNN>` byte tokens.
+    Gemma4,
 }
 
 impl PreKind {
@@ -82,6 +94,8 @@ impl PreKind {
             "deepseek-coder" => DeepseekCoder,
             "falcon" => Falcon,
             "chatglm-bpe" => ChatGlm4,
+            "qwen35" => Qwen35,
+            "gemma4" | "granite-embed-multi-311m" => Gemma4,
             _ => return None,
         })
     }
@@ -94,7 +108,27 @@ impl PreKind {
 
     /// llama.cpp's default for `add_bos` when the file does not say.
     pub fn default_add_bos(self) -> bool {
-        self == PreKind::Llama3
+        matches!(self, PreKind::Llama3 | PreKind::Gemma4)
+    }
+
+    /// Whether llama.cpp adds BOS even when the file says
+    /// `tokenizer.ggml.add_bos_token = false` (its Gemma 4 workaround,
+    /// ggml-org/llama.cpp#21500).
+    pub fn forces_add_bos(self) -> bool {
+        self == PreKind::Gemma4
+    }
+
+    /// Whether words are spelled in GPT-2's byte-level alphabet before the
+    /// merges (llama.cpp's `byte_encode`); if not, merges run on raw UTF-8
+    /// and unknown symbols fall back to `<0xNN>` tokens.
+    pub fn byte_level(self) -> bool {
+        self != PreKind::Gemma4
+    }
+
+    /// Whether spaces are written `▁` (U+2581) before pre-tokenizing, and
+    /// `▁` decodes to a space (llama.cpp's `escape_whitespaces`).
+    pub fn escapes_spaces(self) -> bool {
+        self == PreKind::Gemma4
     }
 
     fn patterns(self) -> Vec<&'static str> {
@@ -105,6 +139,8 @@ impl PreKind {
             Smollm => vec![r"\p{N}", GPT2],
             Llama3 | ChatGlm4 => vec![LLAMA3],
             Qwen2 => vec![QWEN2],
+            Qwen35 => vec![QWEN35],
+            Gemma4 => vec![r"[^\n]+|\n+"],
             DeepseekLlm => vec![
                 "[\r\n]",
                 DEEPSEEK_LLM_LETTERS,
@@ -213,6 +249,8 @@ mod tests {
             PreKind::DeepseekCoder,
             PreKind::Falcon,
             PreKind::ChatGlm4,
+            PreKind::Qwen35,
+            PreKind::Gemma4,
         ] {
             PreTokenizer::new(kind).unwrap();
         }
@@ -233,6 +271,23 @@ mod tests {
         assert_eq!(
             words(PreKind::Llama3, "12345 x\n\ny"),
             ["123", "45", " x", "\n\n", "y"]
+        );
+    }
+
+    #[test]
+    fn qwen35_keeps_combining_marks_in_words() {
+        // "e" + U+0301 COMBINING ACUTE ACCENT: one word for Qwen 3.5, while
+        // Qwen 2 makes the mark a punctuation-like piece of its own.
+        assert_eq!(words(PreKind::Qwen35, "re\u{301}sume\u{301} x"), ["re\u{301}sume\u{301}", " x"]);
+        assert_eq!(words(PreKind::Qwen2, "re\u{301}sume\u{301} x"), ["re", "\u{301}sume", "\u{301}", " x"]);
+        assert_eq!(words(PreKind::Qwen35, "\u{301}!"), ["\u{301}", "!"]);
+    }
+
+    #[test]
+    fn gemma4_splits_only_at_newline_runs() {
+        assert_eq!(
+            words(PreKind::Gemma4, "a▁b,▁c\n\n d\n"),
+            ["a▁b,▁c", "\n\n", " d", "\n"]
         );
     }
 
