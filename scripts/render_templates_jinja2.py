@@ -20,8 +20,10 @@ A conversation may hold `tools`, `continue_final` (the conversation ends
 with an assistant message that is continued as llama-server does: everything
 before it rendered with the generation prompt, its text appended) and
 `add_generation_prompt` (true unless it says false).
-Text parts of `content` are joined as llama-server joins them ("\\n" after
-non-empty text). Messages are passed as given otherwise.
+Messages reach the template as llama-server passes them (see normalize()):
+rebuilt with the keys role, content, name, tool_call_id, tool_calls in that
+order, text parts of `content` joined ("\\n" after non-empty text), and a
+tool call's `arguments` string parsed into an object.
 
 Usage: scripts/render_templates_jinja2.py OUT.json
 """
@@ -78,8 +80,38 @@ def make_env():
     return env
 
 
+def parsed_arguments(call):
+    """A tool call with its `arguments` JSON string parsed into an object, as
+    llama-server (common/chat.cpp, minja's object-arguments polyfill) and
+    vLLM (chat_utils.py) parse it before rendering: the OpenAI API sends a
+    string, tool-calling templates expect a dict. A string that is not JSON,
+    or not a JSON object, is left as it is. (transformers itself passes the
+    string through; the reference follows the servers, as tabllm does.)"""
+    call = dict(call)
+    function = call.get("function")
+    if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+        try:
+            args = json.loads(function["arguments"])
+        except ValueError:
+            args = None
+        if isinstance(args, dict):
+            call["function"] = dict(function, arguments=args)
+    return call
+
+
+# The keys of a message as llama-server rebuilds it for the template
+# (common_chat_msgs_to_json_oaicompat in common/chat.cpp), in this order;
+# `content` is null when absent, the others only when given.
+MESSAGE_KEYS = ("role", "content", "name", "tool_call_id", "tool_calls")
+
+
 def normalize(message):
-    m = dict(message)
+    assert set(message) <= set(MESSAGE_KEYS) | {"refusal"}, f"a key tabllm refuses: {message}"
+    m = {k: message[k] for k in MESSAGE_KEYS if k in message}
+    m.setdefault("content", None)
+    m = {k: m[k] for k in MESSAGE_KEYS if k in m}
+    if isinstance(m.get("tool_calls"), list):
+        m["tool_calls"] = [parsed_arguments(c) if isinstance(c, dict) else c for c in m["tool_calls"]]
     content = m.get("content")
     if isinstance(content, list):
         text = ""
@@ -153,27 +185,36 @@ def main():
             row = {"template": os.path.basename(path), "conversation": name}
             row.update(render(env, source, conv))
             corpus.append(row)
-    # The field cases (shared/cases/README.md): which messages go with which template.
-    msg_dir = os.path.join(ROOT, "..", "shared", "cases", "messages")
+    # The field cases (shared/cases/README.md): which messages (and tools),
+    # paths under shared/cases/, go with which template.
+    cases_dir = os.path.join(ROOT, "..", "shared", "cases")
     cases = []
+    args_as_string = ("field3/messages/tool_args_as_string.json", "field3/messages/tools_weather.json")
     pairs = {
-        "templates/strftime_now.gguf": ["hi.json"],
-        "templates/strftime_now_guarded.gguf": ["hi.json"],
-        "templates/loop_previtem_tools.gguf": ["tool_results.json"],
-        "templates/generation_block.gguf": ["hi.json", "tool_results.json"],
-        "templates/add_bos_template_without_bos.gguf": ["hi.json", "content_parts.json"],
-        "tests/templates/smollm2.jinja": ["content_parts.json", "capital.json", "assistant_prefill.json"],
-        "tests/templates/qwen2.5-instruct.jinja": ["tool_results.json", "assistant_prefill.json"],
+        "templates/strftime_now.gguf": ["messages/hi.json"],
+        "templates/strftime_now_guarded.gguf": ["messages/hi.json"],
+        "templates/loop_previtem_tools.gguf": ["messages/tool_results.json"],
+        "templates/generation_block.gguf": ["messages/hi.json", "messages/tool_results.json"],
+        "templates/add_bos_template_without_bos.gguf": ["messages/hi.json", "messages/content_parts.json"],
+        "tests/templates/smollm2.jinja": ["messages/content_parts.json", "messages/capital.json", "messages/assistant_prefill.json"],
+        "tests/templates/qwen2.5-instruct.jinja": ["messages/tool_results.json", "messages/assistant_prefill.json", args_as_string],
+        "tests/templates/llama-3.2-tools.jinja": [args_as_string],
+        "tests/templates/mistral-instruct.jinja": [args_as_string],
+        "tests/templates/python_values.jinja": [args_as_string],
     }
     templates = case_templates()
     for t in pairs:
         if t.startswith("tests/"):
             templates[t] = open(os.path.join(ROOT, t), encoding="utf-8").read()
     for tname, msgs in pairs.items():
-        for mname in msgs:
+        for m in msgs:
+            mname, tools = m if isinstance(m, tuple) else (m, None)
             # A final assistant message is continued (tabllm's default, llama-server's too).
-            conv = {"messages": json.load(open(os.path.join(msg_dir, mname), encoding="utf-8")), "continue_final": True}
+            conv = {"messages": json.load(open(os.path.join(cases_dir, mname), encoding="utf-8")), "continue_final": True}
             row = {"template": tname, "messages": mname}
+            if tools:
+                conv["tools"] = json.load(open(os.path.join(cases_dir, tools), encoding="utf-8"))
+                row["tools"] = tools
             row.update(render(env, templates[tname], conv))
             cases.append(row)
     models = []

@@ -19,6 +19,13 @@ fn messages(name: &str) -> Vec<ChatMessage> {
     ChatMessage::parse_list(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A JSON file under shared/cases/ (e.g. `field3/messages/tools_weather.json`).
+fn case_json<T: serde::de::DeserializeOwned>(path: &str) -> T {
+    let path = case(path);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn metadata(path: &str) -> Metadata {
     let path = case(path);
     read_header_from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).metadata
@@ -139,7 +146,79 @@ fn tool_messages_keep_their_fields() {
         "{% for m in messages %}{{ m.role }}:{{ m.content }}:{{ m.tool_call_id is defined }}:{% if m.tool_calls %}{{ m.tool_calls[0].function.arguments }}{% endif %}|{% endfor %}",
     )
     .unwrap();
-    assert_eq!(t.render(&m, false, "", "").unwrap(), "assistant:None:False:{\"a\": 1}|tool:42:True:|");
+    // The arguments string reaches the template parsed (see string_tool_arguments_reach_templates_as_objects).
+    assert_eq!(t.render(&m, false, "", "").unwrap(), "assistant:None:False:{'a': 1}|tool:42:True:|");
     let e = ChatMessage::parse_list(r#"[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]"#).unwrap_err();
     assert!(e.to_string().contains("`input_audio`"), "{e}");
+}
+
+/// field3: a conversation as the OpenAI SDK sends it back, the call's
+/// `arguments` a JSON string. Templates get an object (as llama-server and
+/// vLLM pass it): Qwen2.5's prints it once, not double-encoded; a template
+/// that iterates the arguments (as Qwen3.5's does with `|items`) renders
+/// instead of failing with "cannot convert value into pairs". A string that
+/// is not a JSON object stays a string.
+#[test]
+fn string_tool_arguments_reach_templates_as_objects() {
+    let m: Vec<ChatMessage> = case_json("field3/messages/tool_args_as_string.json");
+    let tools: Vec<serde_json::Value> = case_json("field3/messages/tools_weather.json");
+    let args = RenderArgs { tools: Some(&tools), ..RenderArgs::default() };
+    let qwen = ChatTemplate::new(&std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/templates/qwen2.5-instruct.jinja")).unwrap()).unwrap();
+    let out = qwen.render_prompt(&m, FinalAssistant::Continue, &args).unwrap();
+    assert!(out.contains("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"), "{out}");
+    // Qwen3.5's way of writing the arguments of earlier calls.
+    let items = ChatTemplate::new(
+        "{% for m in messages %}{% for c in m.tool_calls|default([]) %}{% for k, v in c.function.arguments|items %}<parameter={{ k }}>{{ v }}</parameter>{% endfor %}{% endfor %}{% endfor %}",
+    )
+    .unwrap();
+    assert_eq!(items.render_prompt(&m, FinalAssistant::Continue, &args).unwrap(), "<parameter=city>Paris</parameter>");
+    let odd = ChatMessage::parse_list(
+        r#"[{"role":"assistant","content":null,"tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"not json"}},{"id":"b","type":"function","function":{"name":"f","arguments":"[1]"}}]}]"#,
+    )
+    .unwrap();
+    let t = ChatTemplate::new("{% for c in messages[0].tool_calls %}{{ c.function.arguments is string }}:{{ c.function.arguments }}|{% endfor %}").unwrap();
+    assert_eq!(t.render(&odd, false, "", "").unwrap(), "True:not json|True:[1]|");
+}
+
+/// field3: Mistral Nemo's template refuses ids that are not 9 characters;
+/// a conversation from another client (OpenAI's 24-character ids) renders
+/// with each id mapped to 9 letters or digits, the same in the call and in
+/// the tool result. Templates without that rule see the ids as sent.
+#[test]
+fn foreign_tool_call_ids_are_mapped_for_mistral_nemo() {
+    let t = ChatTemplate::for_model(&metadata("field3/templates/mistral_nemo.gguf")).unwrap().expect("the case has a template");
+    let m: Vec<ChatMessage> = case_json("field3/messages/tool_ids_24_chars.json");
+    let tools: Vec<serde_json::Value> = case_json("field3/messages/tools_weather.json");
+    let args = RenderArgs { bos_token: "<s>", eos_token: "</s>", tools: Some(&tools), ..RenderArgs::default() };
+    let out = t.render_prompt(&m, FinalAssistant::Continue, &args).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!out.contains("call_PTLP8xhu3uwZk4l3nlnrrJha"), "{out}");
+    let id_after = |marker: &str| {
+        let at = out.find(marker).unwrap_or_else(|| panic!("{marker} in {out}")) + marker.len();
+        out[at..].split('"').next().unwrap().to_string()
+    };
+    let (call, result) = (id_after("\"id\": \""), id_after("\"call_id\": \""));
+    assert_eq!(call, result, "{out}");
+    assert!(call.len() == 9 && call.bytes().all(|b| b.is_ascii_alphanumeric()), "{call}");
+    assert!(out.contains("[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": \""), "{out}");
+    // The same mapping every time.
+    assert_eq!(t.render_prompt(&m, FinalAssistant::Continue, &args).unwrap(), out);
+    // Qwen2.5's template has no such rule: the ids go through as sent.
+    let echo = ChatTemplate::new("{% for m in messages %}{{ m.tool_call_id }}{% endfor %}").unwrap();
+    assert_eq!(echo.render(&m, false, "", "").unwrap(), "call_PTLP8xhu3uwZk4l3nlnrrJha");
+}
+
+/// Lists and dicts print as Python's `str()` prints them (jinja2's way), in
+/// `{{ }}`, `|string`, `~` and `join`; jinja2's tests answer as jinja2's do.
+/// (The whole comparison with jinja2: tests/templates/python_values.jinja.)
+#[test]
+fn lists_and_dicts_print_as_python() {
+    let t = ChatTemplate::new(
+        "{{ \"a,b\".split(\",\") }}|{{ {'a': 1, 'b': none, 'c': [true, 1.5, \"it's\"]}|string }}|{{ 'x' ~ [none] }}|{{ [[1], none]|join(';') }}|\
+         {{ 'ab' is sequence }}{{ {} is sequence }}{{ true is number }}{{ 'ab1' is lower }}",
+    )
+    .unwrap();
+    assert_eq!(
+        t.render(&[], false, "", "").unwrap(),
+        "['a', 'b']|{'a': 1, 'b': None, 'c': [True, 1.5, \"it's\"]}|x[None]|[1];None|TrueTrueTrueTrue"
+    );
 }

@@ -133,7 +133,9 @@ fn corpus_renders_like_jinja2_byte_for_byte() {
 
 /// shared/cases: strftime_now (plain and behind `is defined`), loop.previtem /
 /// loop.nextitem, `{% generation %}`, content parts, assistant prefill, tool
-/// results — templates read from the case files' metadata.
+/// results, tool-call arguments sent as a JSON string (field3: parsed into
+/// an object first, by both sides) — templates read from the case files'
+/// metadata or from tests/templates/.
 #[test]
 fn field_cases_render_like_jinja2() {
     let reference = reference();
@@ -141,6 +143,10 @@ fn field_cases_render_like_jinja2() {
     let cases = root().join("../shared/cases");
     let rows = reference["cases"].as_array().unwrap();
     assert!(!rows.is_empty());
+    for t in ["qwen2.5-instruct", "llama-3.2-tools", "mistral-instruct", "python_values"] {
+        let covered = rows.iter().any(|r| r["template"] == format!("tests/templates/{t}.jinja") && r["messages"] == "field3/messages/tool_args_as_string.json");
+        assert!(covered, "{t} × tool_args_as_string: target/templates_jinja2.json is stale: run scripts/render_templates_jinja2.py again");
+    }
     let mut failures = Vec::new();
     for row in rows {
         let (tname, mname) = (row["template"].as_str().unwrap(), row["messages"].as_str().unwrap());
@@ -152,8 +158,11 @@ fn field_cases_render_like_jinja2() {
             ChatTemplate::for_model(&header.metadata).unwrap().expect("the case file has a template")
         };
         t.set_now(Some(now));
-        let messages: Json = serde_json::from_str(&std::fs::read_to_string(cases.join("messages").join(mname)).unwrap()).unwrap();
-        let conv = serde_json::json!({ "messages": messages, "continue_final": true });
+        let read = |rel: &str| -> Json { serde_json::from_str(&std::fs::read_to_string(cases.join(rel)).unwrap()).unwrap() };
+        let mut conv = serde_json::json!({ "messages": read(mname), "continue_final": true });
+        if let Some(tools) = row.get("tools").and_then(Json::as_str) {
+            conv["tools"] = read(tools);
+        }
         if let Some(diff) = compare(render(&t, &conv, &reference), row) {
             failures.push(format!("{tname} × {mname}: {diff}"));
         }

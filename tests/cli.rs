@@ -308,6 +308,95 @@ fn generate_with_a_response_format() {
     assert!(err.contains("response_format.json_schema.schema") && err.contains("\"uniqueItems\""), "{err}");
 }
 
+/// A keyword value llguidance cannot enforce (a `format` it does not know,
+/// a `oneOf` whose branches overlap, `minProperties` over optional
+/// properties) is refused naming the keyword and its JSON pointer, before
+/// the model loads.
+#[test]
+fn unenforceable_keyword_values_are_refused_with_their_place() {
+    for (schema, keyword, pointer, reason) in [
+        (r#"{"type":"object","properties":{"homepage":{"type":"string","format":"uri-reference"}}}"#, "format", "/properties/homepage/format", "uri-reference"),
+        (r#"{"type":"object","properties":{"a":{"type":"array","items":{"oneOf":[{"type":"string"},{"type":"string","maxLength":3}]}}}}"#, "oneOf", "/properties/a/items/oneOf", "oneOf"),
+        (r#"{"type":"object","properties":{"x":{"type":"integer"}},"minProperties":1}"#, "minProperties", "/minProperties", "minProperties"),
+    ] {
+        let rf = format!(r#"{{"type":"json_schema","json_schema":{{"name":"r","schema":{schema}}}}}"#);
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(["generate", "--model", "/nonexistent.gguf", "--prompt", "hi", "--response-format", &rf]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        let named = format!("response_format.json_schema.schema: the keyword \"{keyword}\" at {pointer} cannot be enforced");
+        assert!(err.contains(&named) && err.contains(reason), "{schema}: {err}");
+    }
+}
+
+/// A conversation as the OpenAI SDK sends it back (field3): the call's
+/// `arguments` is a JSON string, and reaches Qwen2.5's template as an
+/// object: the prompt is the one the template writes for parsed arguments
+/// (the text below, as jinja2 renders it then), not double-encoded.
+#[test]
+fn generate_renders_string_tool_arguments_as_objects() {
+    let dir = std::env::temp_dir().join(format!("tabllm-args-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = tiny_qwen2_with_template(&dir, "qwen2.5-instruct.jinja");
+    let model = model.to_str().unwrap();
+    let (messages, tools) = (shared("../cases/field3/messages/tool_args_as_string.json"), shared("../cases/field3/messages/tools_weather.json"));
+    let expected_prompt = "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools\n\n\
+        You may call one or more functions to assist with the user query.\n\n\
+        You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n\
+        {\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Weather for a city\", \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}, \"required\": [\"city\"]}}}\n\
+        </tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n\
+        <tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n\
+        <|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\n\
+        <tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n\
+        <|im_start|>user\n<tool_response>\n{\"temp\": 20}\n</tool_response><|im_end|>\n<|im_start|>assistant\n";
+    let want = tabllm(&["tokenize", "--model", model, "--json", expected_prompt]);
+    let got = tabllm(&["generate", "--model", model, "--messages", messages.to_str().unwrap(), "--tools", tools.to_str().unwrap(), "--max-tokens", "1", "--temperature", "0", "--json"]);
+    assert_eq!(got["prompt_ids"], want["ids"], "the prompt with the arguments as an object");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Mistral Nemo's template (field3) with a conversation whose call ids are
+/// OpenAI's 24 characters: the ids are mapped to 9 alphanumerics and the
+/// conversation renders (it failed with "Tool call IDs should be
+/// alphanumeric strings with length 9!"); the prompt is the library's
+/// rendering, one BOS.
+#[test]
+fn generate_maps_foreign_tool_call_ids_for_mistral_templates() {
+    use tabllm::chat::{chat_prompt_ids, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs};
+    use tabllm::tokenizer::Tokenizer;
+    let model = shared("../cases/field3/templates/mistral_nemo.gguf");
+    let (messages, tools) = (shared("../cases/field3/messages/tool_ids_24_chars.json"), shared("../cases/field3/messages/tools_weather.json"));
+    let got = tabllm(&["generate", "--model", model.to_str().unwrap(), "--messages", messages.to_str().unwrap(), "--tools", tools.to_str().unwrap(), "--max-tokens", "1", "--temperature", "0", "--json"]);
+
+    let md = tabllm::gguf::read_header_from_path(&model).unwrap().metadata;
+    let tok = Tokenizer::from_metadata(&md).unwrap();
+    let template = ChatTemplate::for_model(&md).unwrap().unwrap();
+    let m = ChatMessage::parse_list(&std::fs::read_to_string(&messages).unwrap()).unwrap();
+    let t: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&tools).unwrap()).unwrap();
+    let (bos, eos) = (tok.token_text(tok.bos_id().unwrap()).unwrap(), tok.token_text(tok.eos_id().unwrap()).unwrap());
+    let text = template.render_prompt(&m, FinalAssistant::Continue, &RenderArgs { bos_token: bos, eos_token: eos, tools: Some(&t), ..Default::default() }).unwrap();
+    assert!(text.contains("[TOOL_RESULTS]") && !text.contains("call_PTLP8xhu3uwZk4l3nlnrrJha"), "{text}");
+    let want: Vec<u32> = chat_prompt_ids(&tok, &text);
+    assert_eq!(got["prompt_ids"], serde_json::json!(want));
+}
+
+/// A template printing a list (`{{ "a,b".split(",") }}`, as templates print
+/// tools with `{{ tool|string }}`) writes Python's repr, `['a', 'b']`, as
+/// jinja2 does, not JSON.
+#[test]
+fn generate_prints_template_lists_as_python() {
+    let dir = std::env::temp_dir().join(format!("tabllm-repr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let template = dir.join("lists.jinja");
+    std::fs::write(&template, "{{ \"a,b\".split(\",\") }}{% for m in messages %}{{ {'role': m.role} }}{{ m.content }}{% endfor %}").unwrap();
+    let model = tiny_qwen2_with_template(&dir, template.to_str().unwrap());
+    let model = model.to_str().unwrap();
+    let want = tabllm(&["tokenize", "--model", model, "--json", "['a', 'b']{'role': 'user'}Hi"]);
+    let hi = shared("../cases/messages/hi.json");
+    let got = tabllm(&["generate", "--model", model, "--messages", hi.to_str().unwrap(), "--max-tokens", "1", "--temperature", "0", "--json"]);
+    assert_eq!(got["prompt_ids"], want["ids"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `tabllm info`'s numbers are refused by name when out of range (a context
 /// of 0 was taken as 1, one of 2^32 sized a petabyte cache, NaN bandwidth
 /// was ignored), and printing into a closed pipe ends quietly, not in a panic.

@@ -149,13 +149,49 @@ fn unenforceable_schemas_are_refused_by_name_before_any_token() {
         }
         r => panic!("{r:?}"),
     }
-    // A format llguidance does not know: refused when compiled, before prefill.
+    // A format llguidance does not know: refused when the request is read,
+    // naming the keyword and its place (it named neither).
+    match Constraint::from_json_schema(&json!({"type": "object", "properties": {"homepage": {"type": "string", "format": "uri-reference"}}})) {
+        Err(e @ ConstraintError::KeywordRefused { .. }) => {
+            let ConstraintError::KeywordRefused { keyword, pointer, reason, .. } = &e else { unreachable!() };
+            assert_eq!((keyword.as_str(), pointer.as_str()), ("format", "/properties/homepage/format"));
+            assert!(reason.contains("uri-reference"), "{e}");
+        }
+        r => panic!("{r:?}"),
+    }
+    // What llguidance refuses only with the vocabulary (a Lark grammar)
+    // is still refused before prefill.
     let mut e = engine();
     let ids = prompt(&e);
-    let c = Constraint::from_json_schema(&json!({"type": "string", "format": "credit-card"})).unwrap();
+    let c = Constraint::from_lark("start: nothere");
     match pollster::block_on(e.generate(&ids, &params(0.0, 0, Some(c)), &mut |_| panic!("no text before the refusal"))) {
-        Err(EngineError::Constraint(ConstraintError::Schema(m))) => assert!(m.contains("credit-card"), "{m}"),
+        Err(EngineError::Constraint(ConstraintError::Schema(m))) => assert!(m.contains("nothere"), "{m}"),
         r => panic!("{:?}", r.map(|g| g.text)),
+    }
+}
+
+/// Each kind of keyword value llguidance refuses is named with its place:
+/// an unknown format, a oneOf whose branches overlap, minProperties over
+/// optional properties, a bad value inside a `$defs` entry a `$ref` reaches.
+#[test]
+fn refused_keyword_values_name_the_keyword_and_its_pointer() {
+    let refused = |schema: serde_json::Value| match Constraint::from_json_schema(&schema) {
+        Err(ConstraintError::KeywordRefused { keyword, pointer, .. }) => (keyword, pointer),
+        r => panic!("{schema}: {r:?}"),
+    };
+    let cases = [
+        (json!({"type": "string", "format": "uri-reference"}), "format", "/format"),
+        (json!({"type": "object", "properties": {"a": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]}}}}), "oneOf", "/properties/a/items/oneOf"),
+        (json!({"type": "object", "properties": {"x": {"type": "integer"}}, "minProperties": 1}), "minProperties", "/minProperties"),
+        (json!({"$defs": {"Url": {"type": "string", "format": "iri"}}, "type": "object", "properties": {"u": {"$ref": "#/$defs/Url"}}}), "format", "/$defs/Url/format"),
+        (json!({"anyOf": [{"type": "null"}, {"type": "string", "format": "uri-template"}]}), "format", "/anyOf/1/format"),
+    ];
+    for (schema, keyword, pointer) in cases {
+        assert_eq!(refused(schema.clone()), (keyword.to_string(), pointer.to_string()), "{schema}");
+    }
+    // A schema llguidance takes is not refused, and the known formats pass.
+    for format in ["date-time", "date", "time", "email", "uuid", "uri", "ipv4"] {
+        Constraint::from_json_schema(&json!({"type": "string", "format": format})).unwrap_or_else(|e| panic!("{format}: {e}"));
     }
 }
 

@@ -24,8 +24,10 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use minijinja::machinery::{Instruction, Instructions};
-use minijinja::value::{Kwargs, StringInput, ValueKind};
+use minijinja::value::{Kwargs, StringInput};
 use minijinja::{context, Environment, Error, ErrorKind, Output, State, Value};
+
+use super::pyvalue::py_str;
 
 /// Limits for one render.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,31 +204,25 @@ pub(super) fn guard_instructions<'s>(src: &Instructions<'s>) -> Instructions<'s>
     out
 }
 
-/// A value as Python's `str()` writes it where that differs from minijinja:
-/// `None`, `True`/`False`, floats (`1e-05`); undefined is empty, as jinja2's
-/// default `Undefined` prints.
-pub(super) fn py_str(v: &Value) -> std::borrow::Cow<'_, str> {
-    match v.kind() {
-        ValueKind::String => std::borrow::Cow::Borrowed(v.as_str().unwrap_or_default()),
-        ValueKind::None => "None".into(),
-        ValueKind::Undefined => "".into(),
-        ValueKind::Bool => (if v.is_true() { "True" } else { "False" }).into(),
-        ValueKind::Number if !v.is_integer() => match f64::try_from(v.clone()) {
-            Ok(f) => super::pyjson::python_float(f).replace("Infinity", "inf").replace("NaN", "nan").into(),
-            Err(_) => v.to_string().into(),
-        },
-        _ => v.to_string().into(),
-    }
+/// The largest string one operation may build under the running render's
+/// budget (the default budget's outside a render).
+pub(super) fn max_string_bytes() -> usize {
+    METER.with(|m| m.borrow().as_ref().map(|m| m.budget.max_string_bytes)).unwrap_or(RenderBudget::default().max_string_bytes)
+}
+
+/// The error for a string over [`max_string_bytes`].
+pub(super) fn string_size_exceeded() -> Error {
+    exceeded(BudgetResource::StringSize, max_string_bytes())
 }
 
 fn format(out: &mut Output, _state: &State, value: &Value) -> Result<(), Error> {
-    let s = py_str(value);
+    let s = py_str(value)?;
     charge_output(s.len())?;
     out.write_str(&s).map_err(|_| Error::new(ErrorKind::WriteFailure, "writing the output failed"))
 }
 
 fn concat(a: Value, b: Value) -> Result<Value, Error> {
-    let (a, b) = (py_str(&a), py_str(&b));
+    let (a, b) = (py_str(&a)?, py_str(&b)?);
     charge_string(a.len().saturating_add(b.len()))?;
     Ok(Value::from(format!("{a}{b}")))
 }
@@ -260,18 +256,26 @@ fn builtin_op(expr: &str, a: Value, b: Value) -> Result<Value, Error> {
     env.compile_expression(expr)?.eval(context! { a, b })
 }
 
+/// `join`: jinja2's `sep.join(map(str, value))`, each item printed as
+/// Python's `str()` does (so `[None, ['a']]|join(',')` is `None,['a']`).
 fn join(state: &State, value: &Value, joiner: Option<StringInput<'_>>) -> Result<Value, Error> {
-    let sep = joiner.as_ref().map_or(0, |j| j.as_str().len());
-    let mut len = 0usize;
-    let mut count = 0usize;
-    if !value.is_undefined() && !value.is_none() && value.as_str().is_none() {
-        for item in value.try_iter()? {
-            len = len.saturating_add(py_str(&item).len());
-            count += 1;
+    if value.is_undefined() || value.is_none() || value.as_str().is_some() {
+        return minijinja::filters::join(state, value, joiner);
+    }
+    let sep = joiner.as_ref().map_or("", |j| j.as_str());
+    let limit = max_string_bytes();
+    let mut out = String::new();
+    for (i, item) in value.try_iter()?.enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(&py_str(&item)?);
+        if out.len() > limit {
+            return Err(string_size_exceeded());
         }
     }
-    charge_string(len.saturating_add(sep.saturating_mul(count.saturating_sub(1))))?;
-    minijinja::filters::join(state, value, joiner)
+    charge_string(out.len())?;
+    Ok(Value::from(out))
 }
 
 fn replace(state: &State, value: StringInput<'_>, from: StringInput<'_>, to: StringInput<'_>) -> Result<Value, Error> {
@@ -304,8 +308,8 @@ pub(super) fn unknown_method(state: &State, value: &Value, method: &str, args: &
     if let Some(s) = value.as_str() {
         match method {
             "replace" => {
-                let from = args.first().map(py_str).unwrap_or_default();
-                let to = args.get(1).map(py_str).unwrap_or_default();
+                let from = args.first().map(py_str).transpose()?.unwrap_or_default();
+                let to = args.get(1).map(py_str).transpose()?.unwrap_or_default();
                 let count = args.get(2).and_then(|c| c.as_i64()).and_then(|c| usize::try_from(c).ok());
                 charge_string(replaced_len(s, &from, &to, count))?;
             }
@@ -314,7 +318,10 @@ pub(super) fn unknown_method(state: &State, value: &Value, method: &str, args: &
                     Some(a) => a.try_iter()?.collect(),
                     None => Vec::new(),
                 };
-                let len: usize = items.iter().map(|i| py_str(i).len()).fold(0, usize::saturating_add);
+                let mut len = 0usize;
+                for i in &items {
+                    len = len.saturating_add(py_str(i)?.len());
+                }
                 charge_string(len.saturating_add(s.len().saturating_mul(items.len().saturating_sub(1))))?;
             }
             "rsplit" => return rsplit(s, args),

@@ -7,7 +7,9 @@
 //! `raise_exception(msg)`, `strftime_now(fmt)` (today's local date and time
 //! through a Python `strftime` format), and `tojson` spelled as Python's
 //! `json.dumps(..., ensure_ascii=False)` with its keyword arguments.
-//! `None`, `True`, `False` and floats print as Python prints them.
+//! Every value prints as Python's `str()` prints it (`None`, `True`, `1e-05`,
+//! `['a', 'b']`, `{'a': None}`), and jinja2's tests (`is sequence`,
+//! `is number`, …) answer as jinja2's do (see `chat/pyvalue.rs`).
 //!
 //! `{% generation %}…{% endgeneration %}` (Hugging Face's marker of assistant
 //! text for training masks) renders its body: before compiling, exactly those
@@ -25,7 +27,9 @@
 mod budget;
 mod message;
 mod pyjson;
+mod pyvalue;
 mod tool_calls;
+mod tool_history;
 mod tools;
 
 use std::collections::BTreeMap;
@@ -44,6 +48,7 @@ use crate::tokenizer::Tokenizer;
 pub use budget::{BudgetExceeded, BudgetResource, RenderBudget};
 pub use message::{ChatMessage, MessageError, ROLES};
 pub use tool_calls::{forced_call_grammar, new_call_id, parse_tool_calls, ParsedReply, StreamEnd, ToolCall, ToolCallFormat, ToolCallStream};
+use tool_history::requires_nine_char_ids;
 pub use tools::{ToolChoice, ToolError, ToolRequest};
 
 /// Gemma's turn format (`<start_of_turn>user … <end_of_turn>`), text only,
@@ -108,6 +113,9 @@ pub struct ChatTemplate {
     /// Why the template does not compile, when it does not.
     unusable: Option<String>,
     budget: RenderBudget,
+    /// The template refuses tool-call ids that are not 9 characters
+    /// ([`requires_nine_char_ids`]): foreign ids are mapped before rendering.
+    nine_char_ids: bool,
 }
 
 impl std::fmt::Debug for ChatTemplate {
@@ -147,7 +155,9 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_filter("tojson", pyjson::tojson);
         budget::install(&mut env);
-        let mut t = Self { source, env, unusable, budget };
+        pyvalue::install(&mut env);
+        let nine_char_ids = requires_nine_char_ids(&source);
+        let mut t = Self { source, env, unusable, budget, nine_char_ids };
         t.set_now(None);
         t
     }
@@ -246,7 +256,11 @@ impl ChatTemplate {
         self.render_with(messages, &RenderArgs { add_generation_prompt, bos_token, eos_token, ..Default::default() })
     }
 
-    /// Renders `messages` with all of [`RenderArgs`].
+    /// Renders `messages` with all of [`RenderArgs`]. Earlier tool calls
+    /// reach the template as tool-calling templates expect them (see
+    /// `chat/tool_history.rs`): string `arguments` parsed into objects, as
+    /// llama-server and vLLM do, and for a template that refuses other ids
+    /// ([`requires_nine_char_ids`]) call ids mapped to 9 alphanumerics.
     pub fn render_with(&self, messages: &[ChatMessage], args: &RenderArgs) -> Result<String, ChatError> {
         if let Some(detail) = &self.unusable {
             return Err(ChatError::TemplateUnusable { detail: detail.clone() });
@@ -257,7 +271,8 @@ impl ChatTemplate {
                 ctx.insert(k.clone(), Value::from_serialize(v));
             }
         }
-        ctx.insert("messages".into(), Value::from_serialize(messages));
+        let messages = tool_history::prepare(messages, self.nine_char_ids);
+        ctx.insert("messages".into(), Value::from_serialize(&*messages));
         ctx.insert("add_generation_prompt".into(), Value::from(args.add_generation_prompt));
         ctx.insert("bos_token".into(), Value::from(args.bos_token));
         ctx.insert("eos_token".into(), Value::from(args.eos_token));

@@ -20,7 +20,7 @@ mod format;
 mod schema;
 
 pub use format::ResponseFormat;
-pub use schema::{unsupported_keyword, ANNOTATIONS, ENFORCED};
+pub use schema::{locate_refusal, unsupported_keyword, Refusal, ANNOTATIONS, ENFORCED};
 
 use std::sync::Arc;
 
@@ -41,8 +41,14 @@ pub enum ConstraintError {
     /// pointer in the schema (e.g. `/properties/tags/uniqueItems`).
     #[error("{field}: the keyword {keyword:?} at {pointer} cannot be enforced (supported: {})", ENFORCED.join(", "))]
     UnsupportedKeyword { field: String, keyword: String, pointer: String },
-    /// llguidance refused the grammar (an unknown `format`, a malformed
-    /// value, an unsatisfiable schema, a Lark syntax error).
+    /// An enforced keyword whose value llguidance refuses (an unknown
+    /// `format`, a `oneOf` whose branches may overlap, …); `pointer` is the
+    /// keyword's JSON pointer (e.g. `/properties/homepage/format`), `reason`
+    /// llguidance's.
+    #[error("{field}: the keyword {keyword:?} at {pointer} cannot be enforced: {reason}")]
+    KeywordRefused { field: String, keyword: String, pointer: String, reason: String },
+    /// llguidance refused the grammar where no one keyword is at fault (an
+    /// unsatisfiable combination, a Lark syntax error).
     #[error("the grammar cannot be compiled: {0}")]
     Schema(String),
     /// The parser failed mid-generation (e.g. it rejected a token its own
@@ -71,6 +77,28 @@ fn json_options() -> JsonCompileOptions {
         key_separator: ": ".into(),
         whitespace_flexible: false,
         ..JsonCompileOptions::default()
+    }
+}
+
+/// Refuses a JSON schema (the value of the request field `field`) that
+/// cannot be enforced, naming the keyword and its JSON pointer: a keyword
+/// llguidance does not implement ([`ConstraintError::UnsupportedKeyword`]),
+/// or an enforced keyword whose value it refuses
+/// ([`ConstraintError::KeywordRefused`], found by [`locate_refusal`]; a
+/// refusal no one keyword explains is [`ConstraintError::Schema`] with the
+/// subschema's pointer).
+pub fn check_schema(schema: &Value, field: &str) -> Result<(), ConstraintError> {
+    if let Some(pointer) = unsupported_keyword(schema) {
+        let keyword = pointer.rsplit('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~");
+        return Err(ConstraintError::UnsupportedKeyword { field: field.into(), keyword, pointer });
+    }
+    match locate_refusal(schema, &json_options()) {
+        None => Ok(()),
+        Some(Refusal { keyword: Some(keyword), pointer, reason }) => Err(ConstraintError::KeywordRefused { field: field.into(), keyword, pointer, reason }),
+        Some(Refusal { keyword: None, pointer, reason }) => {
+            let at = if pointer.is_empty() { "the root" } else { pointer.as_str() };
+            Err(ConstraintError::Schema(format!("{field} at {at}: {reason}")))
+        }
     }
 }
 
@@ -103,10 +131,7 @@ impl Constraint {
             Value::Bool(true) => serde_json::json!({}),
             _ => return Err(ConstraintError::Field { field: field.into(), message: "must be a JSON Schema object".into() }),
         };
-        if let Some(pointer) = unsupported_keyword(&schema) {
-            let keyword = pointer.rsplit('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~");
-            return Err(ConstraintError::UnsupportedKeyword { field: field.into(), keyword, pointer });
-        }
+        check_schema(&schema, field)?;
         json_options().apply_to(&mut schema);
         Ok(Self { grammar: TopLevelGrammar::from_json_schema(schema), field: None })
     }

@@ -357,9 +357,8 @@ impl Engine {
                     _ => true,
                 };
                 for (i, tool) in t.tools.iter().enumerate().filter(|(_, tool)| forced(tool)) {
-                    if let Some(pointer) = tool["function"].get("parameters").and_then(crate::constrain::unsupported_keyword) {
-                        let keyword = pointer.rsplit('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~");
-                        return Err(ConstraintError::UnsupportedKeyword { field: format!("tools[{i}].function.parameters"), keyword, pointer }.into());
+                    if let Some(parameters) = tool["function"].get("parameters") {
+                        crate::constrain::check_schema(parameters, &format!("tools[{i}].function.parameters"))?;
                     }
                 }
                 Ok(Some(Constraint::from_lark(&grammar).for_field("tools")))

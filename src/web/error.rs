@@ -179,7 +179,9 @@ impl ErrorCode for EngineError {
 impl ErrorCode for ConstraintError {
     fn code(&self) -> &'static str {
         match self {
-            ConstraintError::Field { .. } | ConstraintError::UnsupportedKeyword { .. } | ConstraintError::Schema(_) => "invalid_request",
+            ConstraintError::Field { .. } | ConstraintError::UnsupportedKeyword { .. } | ConstraintError::KeywordRefused { .. } | ConstraintError::Schema(_) => {
+                "invalid_request"
+            }
             ConstraintError::Parser(_) => "internal",
         }
     }
@@ -187,7 +189,9 @@ impl ErrorCode for ConstraintError {
     fn details(&self) -> Option<serde_json::Value> {
         match self {
             ConstraintError::Field { field, .. } => Some(serde_json::json!({ "field": field })),
-            ConstraintError::UnsupportedKeyword { field, keyword, pointer } => Some(serde_json::json!({ "field": field, "keyword": keyword, "pointer": pointer })),
+            ConstraintError::UnsupportedKeyword { field, keyword, pointer } | ConstraintError::KeywordRefused { field, keyword, pointer, .. } => {
+                Some(serde_json::json!({ "field": field, "keyword": keyword, "pointer": pointer }))
+            }
             ConstraintError::Schema(_) => Some(serde_json::json!({ "field": "response_format" })),
             ConstraintError::Parser(_) => None,
         }
