@@ -105,12 +105,12 @@ def parsed_arguments(call):
 MESSAGE_KEYS = ("role", "content", "name", "tool_call_id", "tool_calls")
 
 
-def normalize(message):
+def normalize(message, parse_arguments=True):
     assert set(message) <= set(MESSAGE_KEYS) | {"refusal"}, f"a key tabllm refuses: {message}"
     m = {k: message[k] for k in MESSAGE_KEYS if k in message}
     m.setdefault("content", None)
     m = {k: m[k] for k in MESSAGE_KEYS if k in m}
-    if isinstance(m.get("tool_calls"), list):
+    if parse_arguments and isinstance(m.get("tool_calls"), list):
         m["tool_calls"] = [parsed_arguments(c) if isinstance(c, dict) else c for c in m["tool_calls"]]
     content = m.get("content")
     if isinstance(content, list):
@@ -124,7 +124,19 @@ def normalize(message):
 
 
 def render(env, source, conversation, bos=BOS, eos=EOS):
-    messages = [normalize(m) for m in conversation["messages"]]
+    result = render_messages(env, source, conversation, [normalize(m) for m in conversation["messages"]], bos, eos)
+    if "error" in result and any(m.get("tool_calls") for m in conversation["messages"]):
+        # A template written for string arguments (DeepSeek-R1's adds them to
+        # a string) gets them as sent: llama-server gives objects only to the
+        # templates that need them (tabllm: ChatTemplate::render_with).
+        unparsed = [normalize(m, parse_arguments=False) for m in conversation["messages"]]
+        retry = render_messages(env, source, conversation, unparsed, bos, eos)
+        if "rendered" in retry:
+            return retry
+    return result
+
+
+def render_messages(env, source, conversation, messages, bos, eos):
     kwargs = {"bos_token": bos, "eos_token": eos, "add_generation_prompt": conversation.get("add_generation_prompt", True)}
     if "tools" in conversation:
         kwargs["tools"] = conversation["tools"]

@@ -587,6 +587,7 @@ fn zero_sized_tensors_load_unless_the_model_needs_them() {
     let info = tabllm(&["info", "--model", needed.to_str().unwrap(), "--json"]);
     assert!(info["unsupported_reason"].as_str().unwrap().contains("blk.0.ffn_norm.weight"), "{info}");
     std::fs::remove_dir_all(&dir).ok();
+}
 
 /// `--logit-bias` (OpenAI's `logit_bias`) on the tiny model, on both
 /// backends: −100 on the greedy first token makes the first token the next

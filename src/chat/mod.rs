@@ -271,15 +271,25 @@ impl ChatTemplate {
                 ctx.insert(k.clone(), Value::from_serialize(v));
             }
         }
-        let messages = tool_history::prepare(messages, self.nine_char_ids);
-        ctx.insert("messages".into(), Value::from_serialize(&*messages));
         ctx.insert("add_generation_prompt".into(), Value::from(args.add_generation_prompt));
         ctx.insert("bos_token".into(), Value::from(args.bos_token));
         ctx.insert("eos_token".into(), Value::from(args.eos_token));
         if let Some(tools) = args.tools {
             ctx.insert("tools".into(), Value::from_serialize(tools));
         }
-        self.eval(Value::from(ctx)).map_err(|e| classify(e, &self.budget))
+        let prepared = tool_history::prepare(messages, self.nine_char_ids, true);
+        let parsed = matches!(prepared, std::borrow::Cow::Owned(_));
+        ctx.insert("messages".into(), Value::from_serialize(&*prepared));
+        match self.eval(Value::from(ctx.clone())).map_err(|e| classify(e, &self.budget)) {
+            // A template written for string arguments (DeepSeek-R1's adds them
+            // to a string) fails on objects: it gets them as sent, as
+            // llama-server gives objects only to templates that need them.
+            Err(ChatError::Template(_)) if parsed => {
+                ctx.insert("messages".into(), Value::from_serialize(&*tool_history::prepare(messages, self.nine_char_ids, false)));
+                self.eval(Value::from(ctx)).map_err(|e| classify(e, &self.budget))
+            }
+            r => r,
+        }
     }
 
     /// The prompt for a reply to `messages`: with the generation prompt, and a

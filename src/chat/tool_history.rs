@@ -78,11 +78,12 @@ pub fn requires_nine_char_ids(source: &str) -> bool {
 /// The messages as the template is given them: string `arguments` of
 /// `tool_calls` parsed into objects, and, with `nine_char_ids`, call ids
 /// mapped to 9 alphanumerics (see the module docs). Borrowed unchanged when
-/// there is nothing to change.
-pub fn prepare(messages: &[ChatMessage], nine_char_ids: bool) -> Cow<'_, [ChatMessage]> {
+/// there is nothing to change. With `parse_arguments` false the arguments
+/// stay strings (for a template written for strings, see `render_with`).
+pub fn prepare(messages: &[ChatMessage], nine_char_ids: bool, parse_arguments: bool) -> Cow<'_, [ChatMessage]> {
     let ids = if nine_char_ids { id_map(messages) } else { HashMap::new() };
     let touched = messages.iter().any(|m| {
-        m.tool_calls.as_ref().is_some_and(|calls| calls.iter().any(|c| string_arguments(c).is_some() || call_id(c).is_some_and(|id| ids.contains_key(id))))
+        m.tool_calls.as_ref().is_some_and(|calls| calls.iter().any(|c| (parse_arguments && string_arguments(c).is_some()) || call_id(c).is_some_and(|id| ids.contains_key(id))))
             || m.tool_call_id.as_deref().is_some_and(|id| ids.contains_key(id))
     });
     if !touched {
@@ -101,7 +102,7 @@ pub fn prepare(messages: &[ChatMessage], nine_char_ids: bool) -> Cow<'_, [ChatMe
                     *id = new.clone();
                 }
             }
-            if let Some(args) = call.get_mut("function").and_then(|f| f.get_mut("arguments")) {
+            if let Some(args) = call.get_mut("function").and_then(|f| f.get_mut("arguments")).filter(|_| parse_arguments) {
                 if let Json::String(s) = args {
                     if let Ok(obj @ Json::Object(_)) = serde_json::from_str::<Json>(s) {
                         *args = obj;
@@ -184,13 +185,13 @@ mod tests {
             {"id": "c", "type": "function", "function": {"name": "h", "arguments": "[1, 2]"}},
             {"id": "d", "type": "function", "function": {"name": "k", "arguments": {"x": 1}}}
         ]}]));
-        let out = prepare(&m, false);
+        let out = prepare(&m, false, true);
         let args: Vec<&Json> = out[0].tool_calls.as_ref().unwrap().iter().map(|c| &c["function"]["arguments"]).collect();
         assert_eq!(args, [&json!({"b": 1, "a": [2]}), &json!("not json"), &json!("[1, 2]"), &json!({"x": 1})]);
         // Key order as written.
         assert_eq!(serde_json::to_string(args[0]).unwrap(), r#"{"b":1,"a":[2]}"#);
         let plain = conv(json!([{"role": "user", "content": "hi"}]));
-        assert!(matches!(prepare(&plain, true), Cow::Borrowed(_)));
+        assert!(matches!(prepare(&plain, true, true), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -204,7 +205,7 @@ mod tests {
             {"role": "tool", "tool_call_id": "call_PTLP8xhu3uwZk4l3nlnrrJha", "content": "1"},
             {"role": "tool", "tool_call_id": "abcDEF123", "content": "2"}
         ]));
-        let out = prepare(&m, true);
+        let out = prepare(&m, true, true);
         let calls = out[1].tool_calls.as_ref().unwrap();
         let mapped = calls[0]["id"].as_str().unwrap();
         assert!(is_mistral_id(mapped), "{mapped}");
@@ -213,8 +214,8 @@ mod tests {
         assert_eq!(calls[1]["id"], "abcDEF123");
         assert_eq!(out[3].tool_call_id.as_deref(), Some("abcDEF123"));
         // The same in every render; untouched without the rule.
-        assert_eq!(prepare(&m, true)[1].tool_calls.as_ref().unwrap()[0]["id"], mapped);
-        assert_eq!(prepare(&m, false)[2].tool_call_id.as_deref(), Some("call_PTLP8xhu3uwZk4l3nlnrrJha"));
+        assert_eq!(prepare(&m, true, true)[1].tool_calls.as_ref().unwrap()[0]["id"], mapped);
+        assert_eq!(prepare(&m, false, true)[2].tool_call_id.as_deref(), Some("call_PTLP8xhu3uwZk4l3nlnrrJha"));
     }
 
     #[test]
@@ -227,7 +228,7 @@ mod tests {
                 {"id": "call_1", "function": {"name": "f", "arguments": "{}"}}
             ]},
         ]));
-        let out = prepare(&m, true);
+        let out = prepare(&m, true, true);
         let calls = out[0].tool_calls.as_ref().unwrap();
         assert_eq!(calls[0]["id"], json!(taken));
         assert_eq!(calls[1]["id"], json!(nine_alphanumerics("call_1", 1)));
@@ -235,7 +236,7 @@ mod tests {
         // Many ids: all distinct.
         let many: Vec<Json> = (0..2000).map(|i| json!({"id": format!("call_{i}"), "function": {"name": "f", "arguments": "{}"}})).collect();
         let m = conv(json!([{"role": "assistant", "content": null, "tool_calls": many}]));
-        let out = prepare(&m, true);
+        let out = prepare(&m, true, true);
         let ids: HashSet<&str> = out[0].tool_calls.as_ref().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
         assert_eq!(ids.len(), 2000);
         assert!(ids.iter().all(|id| is_mistral_id(id)));
