@@ -27,15 +27,33 @@ fn tiny_lfm2_q4_k_m() {
     check_tiny_repo("tiny-lfm2-q4_k_m");
 }
 
+/// Qwen3.5: Gated DeltaNet layers (0–2) with a conv and a delta-rule state,
+/// and a gated attention layer (3): query|gate heads, QK norm, NeoX RoPE
+/// over 16 of 64 dims; the FFN's input norm is post_attention_norm.
+#[test]
+fn tiny_qwen35_q4_k_m() {
+    check_tiny_repo("tiny-qwen35-q4_k_m");
+}
+
 /// A follow-up turn on a model with recurrent layers runs only its new
 /// tokens, from the state the last turn left, and gets the logits a fresh
 /// sequence of the whole conversation gets; a later sequence from position 0
 /// starts from a zero state whatever the last one left (both backends).
 #[test]
 fn lfm2_follow_up_turn_continues_the_recurrent_state() {
+    follow_up_turn_continues_the_recurrent_state("tiny-lfm2-q4_k_m.gguf");
+}
+
+/// The same for Qwen3.5's conv and delta-rule states.
+#[test]
+fn qwen35_follow_up_turn_continues_the_recurrent_state() {
+    follow_up_turn_continues_the_recurrent_state("tiny-qwen35-q4_k_m.gguf");
+}
+
+fn follow_up_turn_continues_the_recurrent_state(file: &str) {
     use std::sync::Arc;
     use tabllm::model::{self, Device, LoadOptions, Output};
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-lfm2-q4_k_m.gguf");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny").join(file);
     let gpu = Arc::new(tabllm::gpu::GpuContext::new_blocking(&Default::default()).unwrap());
     for (label, device) in [("gpu", Device::Gpu(gpu)), ("cpu", Device::Cpu)] {
         let (m, _) = model::load_path_on(device, &path, LoadOptions { n_ctx: Some(256), max_batch: 16, ..Default::default() }, 1 << 16).unwrap();
