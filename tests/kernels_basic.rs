@@ -267,3 +267,42 @@ fn argmax_matches_cpu_and_breaks_ties_low() {
         }
     }
 }
+
+/// Qwen3.5's gated attention: the queries copied out of query|gate heads,
+/// and the attention output multiplied by sigmoid(gate) read in place from
+/// the wide rows; elements outside the heads stay untouched.
+#[test]
+fn copy_heads_and_sigmoid_gate_heads_match_cpu() {
+    use kernels::HeadLayout;
+    for ctx in contexts() {
+        let (n_heads, hd, n_tokens) = (3u32, 40u32, 4u32);
+        let (q, wide) = (n_heads * hd, 2 * n_heads * hd);
+        let mut rng = Rng::new(11);
+        let src = rng.vec((wide * n_tokens) as usize, 4.0);
+        let dst = rng.vec((q * n_tokens) as usize, 2.0);
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let (sb, qb, ab) = (buffer_f32(&ctx, &src), buffer_f32(&ctx, &dst), buffer_f32(&ctx, &dst));
+        let queries = HeadLayout { offset: 0, head_stride: 2 * hd, stride: wide };
+        let gates = HeadLayout { offset: hd, head_stride: 2 * hd, stride: wide };
+        let dense = HeadLayout::dense(hd, q);
+        let copy = kernels::copy_heads(&ctx, &step, "copy", &qb, dense, &sb, queries, n_heads, hd).unwrap();
+        let gate = kernels::sigmoid_gate_heads(&ctx, &step, "gate", &ab, dense, &sb, gates, n_heads, hd).unwrap();
+        run(&ctx, &[copy, gate], n_tokens);
+        let (mut want_q, mut want_a) = (dst.clone(), dst.clone());
+        for t in 0..n_tokens as usize {
+            for h in 0..n_heads as usize {
+                for i in 0..hd as usize {
+                    let o = t * q as usize + h * hd as usize + i;
+                    let s = t * wide as usize + h * 2 * hd as usize + i;
+                    want_q[o] = src[s];
+                    want_a[o] = dst[o] / (1.0 + (-src[s + hd as usize]).exp());
+                }
+            }
+        }
+        assert_close(&format!("copy_heads {}", label(&ctx)), &read_f32(&ctx, &qb, dst.len()), &want_q, 0.0);
+        assert_close(&format!("sigmoid_gate_heads {}", label(&ctx)), &read_f32(&ctx, &ab, dst.len()), &want_a, TOL_TRANSCENDENTAL);
+        // A layout whose heads overrun its stride is refused.
+        let over = HeadLayout { offset: 1, head_stride: hd, stride: q };
+        assert!(kernels::copy_heads(&ctx, &step, "over", &qb, over, &sb, queries, n_heads, hd).is_err());
+    }
+}

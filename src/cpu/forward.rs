@@ -10,7 +10,7 @@ use super::matmul::{matmul, Write};
 use super::{ops, CpuError, CpuTensor};
 use crate::gpu::{PackedTensors, PackedVectors};
 use super::recurrent::{self, HostRows};
-use crate::kernels::{AttentionShape, ConvGating, ConvShape, GateActivation, MatvecOut, QkvShape, RopeShape};
+use crate::kernels::{AttentionShape, ConvGating, ConvShape, DeltaNetShape, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
 use crate::model::{record_body, record_head, Act, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
 
 /// A weight tensor as the CPU forward pass holds it (shared by the ops that read it).
@@ -36,6 +36,12 @@ enum Kind {
     GatedActivation { act: GateActivation, width: usize },
     /// Att = c ⊙ conv(b ⊙ x) over Mix = b | c | x and layer `layer`'s state (LFM2).
     ShortConv { layer: usize, taps: Vec<f32>, shape: ConvShape },
+    /// dst[t, h, i] = src[t, h, i], or with `sigmoid` dst[t, h, i] ·= sigmoid(src[t, h, i]).
+    Heads { dst: Act, dl: HeadLayout, src: Act, sl: HeadLayout, n_heads: usize, width: usize, sigmoid: bool },
+    /// Conv = silu(conv(Mix)) over the layer's rolling state (Gated DeltaNet).
+    DeltaConv { layer: usize, taps: Vec<f32>, shape: ConvShape },
+    /// Att = the gated delta rule over Conv, Gates, Z and the layer's state.
+    DeltaNet { layer: usize, dt_bias: Vec<f32>, ssm_a: Vec<f32>, norm: Vec<f32>, shape: DeltaNetShape, eps: f32 },
     /// logits = [softcap](W · rmsnorm(x[last]) · g)
     Head { w: CpuWeight, norm: Vec<f32>, eps: f32, softcap: Option<f32> },
 }
@@ -51,8 +57,11 @@ struct CpuState {
     /// Per layer (cache_len[l], kv_dim) f32; position p in slot p % cache_len[l].
     k_cache: Vec<Vec<f32>>,
     v_cache: Vec<Vec<f32>>,
-    /// Per layer, a short-conv layer's rolling state (l_cache − 1, dim) f32; empty elsewhere.
+    /// Per layer, a short-conv layer's rolling state (l_cache − 1, dim) f32,
+    /// or a Gated DeltaNet's conv state (taps − 1, conv channels); empty elsewhere.
     conv_state: Vec<Vec<f32>>,
+    /// Per layer, a Gated DeltaNet's state (n_v_heads, head_v_dim, head_k_dim) f32; empty elsewhere.
+    delta_state: Vec<Vec<f32>>,
     /// Scratch for one query head's attention scores.
     scores: Vec<f32>,
     /// (max_batch) token ids of the step.
@@ -129,7 +138,16 @@ impl CpuForward {
                 .iter()
                 .map(|p| match p.mixer {
                     Mixer::ShortConv { l_cache } => f32_vec("recurrent state", (l_cache as usize - 1) * c.dim as usize),
+                    Mixer::GatedDeltaNet(d) => f32_vec("recurrent state", (d.conv_taps as usize - 1) * d.conv_channels() as usize),
                     Mixer::Attention(_) => Ok(Vec::new()),
+                })
+                .collect::<Result<_, _>>()?,
+            delta_state: c
+                .layers
+                .iter()
+                .map(|p| match p.mixer {
+                    Mixer::GatedDeltaNet(d) => f32_vec("recurrent state", d.shape(c.rms_eps).state_len() as usize),
+                    _ => Ok(Vec::new()),
                 })
                 .collect::<Result<_, _>>()?,
             scores: Vec::new(),
@@ -250,6 +268,58 @@ impl CpuForward {
                 *st.act_mut(Act::Att) = out;
                 r.map_err(err)?;
             }
+            Kind::Heads { dst, dl, src, sl, n_heads, width, sigmoid } => {
+                // The recorder checked that every index stays within max_batch rows.
+                let mut out = std::mem::take(st.act_mut(*dst));
+                let from = st.act(*src);
+                for t in 0..n {
+                    for h in 0..*n_heads {
+                        for i in 0..*width {
+                            let v = from[sl.at(t, h, i)];
+                            let o = &mut out[dl.at(t, h, i)];
+                            *o = if *sigmoid { *o * recurrent::sigmoid(v) } else { v };
+                        }
+                    }
+                }
+                *st.act_mut(*dst) = out;
+            }
+            Kind::DeltaConv { layer, taps, shape } => {
+                let state = &mut st.conv_state[*layer];
+                if s.pos0 == 0 {
+                    // A new sequence starts from a zero state (as the GPU kernel does).
+                    state.fill(0.0);
+                }
+                let mut state = std::mem::take(state);
+                let mut out = std::mem::take(st.act_mut(Act::Conv));
+                let width = shape.input_width() as usize;
+                let r = recurrent::ssm_conv(HostRows::dense(&st.act(Act::Mix)[..n * width], width), taps, &mut state, &mut out, n, shape);
+                st.conv_state[*layer] = state;
+                *st.act_mut(Act::Conv) = out;
+                r.map_err(err)?;
+            }
+            Kind::DeltaNet { layer, dt_bias, ssm_a, norm, shape, eps } => {
+                let state = &mut st.delta_state[*layer];
+                if s.pos0 == 0 {
+                    // A new sequence starts from a zero state (as the GPU kernel does).
+                    state.fill(0.0);
+                }
+                let mut state = std::mem::take(state);
+                let mut out = std::mem::take(st.act_mut(Act::Att));
+                let (qw, nv, ow) = (shape.qkv_width() as usize, shape.n_v_heads as usize, shape.out_width() as usize);
+                let gates = &st.act(Act::Gates)[..n * 2 * nv];
+                let inputs = recurrent::DeltaNetInputs {
+                    qkv: HostRows::dense(&st.act(Act::Conv)[..n * qw], qw),
+                    alpha: HostRows { data: gates, offset: 0, stride: 2 * nv },
+                    beta: HostRows { data: gates, offset: nv, stride: 2 * nv },
+                    dt_bias,
+                    ssm_a,
+                };
+                let gated = recurrent::HostGatedNorm { z: HostRows::dense(&st.act(Act::Z)[..n * ow], ow), weight: norm, eps: *eps };
+                let r = recurrent::gated_delta_net(&inputs, &mut state, &mut out, n, shape, Some(&gated));
+                st.delta_state[*layer] = state;
+                *st.act_mut(Act::Att) = out;
+                r.map_err(err)?;
+            }
             Kind::GatedActivation { act, width } => {
                 let mut gate = std::mem::take(st.act_mut(Act::Gate));
                 ops::gated_activation(*act, &mut gate[..n * width], &st.act(Act::Up)[..n * width]);
@@ -276,6 +346,19 @@ impl CpuForward {
 /// Records the forward pass as [`CpuOp`]s.
 struct CpuRecorder<'a> {
     c: &'a ModelConfig,
+}
+
+impl CpuRecorder<'_> {
+    /// A per-head copy or gate, checked so that every index of a step of up
+    /// to max_batch tokens stays inside its activation (rows of `Act::width`).
+    #[allow(clippy::too_many_arguments)]
+    fn heads(&self, name: &str, dst: Act, dl: HeadLayout, src: Act, sl: HeadLayout, n_heads: u32, width: u32, sigmoid: bool) -> Result<CpuOp, ModelError> {
+        let fits = |a: Act, l: HeadLayout| width > 0 && l.stride <= a.width(self.c) && l.row_end(n_heads, width).is_some();
+        if !fits(dst, dl) || !fits(src, sl) || dst == src {
+            return Err(ModelError::Config(format!("{name}: {n_heads} heads of {width} do not fit {dst:?} {dl:?} / {src:?} {sl:?}")));
+        }
+        Ok(op(name, Kind::Heads { dst, dl, src, sl, n_heads: n_heads as usize, width: width as usize, sigmoid }))
+    }
 }
 
 fn op(name: &str, kind: Kind) -> CpuOp {
@@ -353,6 +436,22 @@ impl Recorder for CpuRecorder<'_> {
     fn short_conv(&self, name: &str, layer: usize, taps: &CpuWeight, dim: u32, l_cache: u32) -> Result<CpuOp, ModelError> {
         let shape = ConvShape { channels: dim, taps: l_cache, gating: ConvGating::ShortConv };
         Ok(op(name, Kind::ShortConv { layer, taps: values(taps)?, shape }))
+    }
+
+    fn copy_heads(&self, name: &str, dst: Act, dl: HeadLayout, src: Act, sl: HeadLayout, n_heads: u32, width: u32) -> Result<CpuOp, ModelError> {
+        self.heads(name, dst, dl, src, sl, n_heads, width, false)
+    }
+
+    fn sigmoid_gate_heads(&self, name: &str, dst: Act, dl: HeadLayout, src: Act, sl: HeadLayout, n_heads: u32, width: u32) -> Result<CpuOp, ModelError> {
+        self.heads(name, dst, dl, src, sl, n_heads, width, true)
+    }
+
+    fn delta_conv(&self, name: &str, layer: usize, taps: &CpuWeight, shape: ConvShape) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::DeltaConv { layer, taps: values(taps)?, shape }))
+    }
+
+    fn delta_net(&self, name: &str, layer: usize, dt_bias: &CpuWeight, ssm_a: &CpuWeight, norm: &CpuWeight, shape: DeltaNetShape, norm_eps: f32) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::DeltaNet { layer, dt_bias: values(dt_bias)?, ssm_a: values(ssm_a)?, norm: values(norm)?, shape, eps: norm_eps }))
     }
 
     fn ffn_gate_up(&self, name: &str, _: &LayerWeights<CpuWeight>, _: &PackedTensors, _: f32, _: GateActivation) -> Result<CpuOp, ModelError> {

@@ -231,6 +231,11 @@ impl Metadata {
         })
     }
 
+    /// An array of booleans (e.g. Qwen3.5's `attention.recurrent_layers`).
+    pub fn get_bool_array(&self, key: &str) -> Result<Option<Vec<bool>>, GgufError> {
+        self.typed(key, "bool array", |v| v.as_array()?.iter().map(Value::as_bool).collect())
+    }
+
     /// An array of integers as i64 (e.g. `tokenizer.ggml.token_type`).
     pub fn get_i64_array(&self, key: &str) -> Result<Option<Vec<i64>>, GgufError> {
         self.typed(key, "integer array", |v| v.as_array()?.iter().map(Value::as_i64).collect())

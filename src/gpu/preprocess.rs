@@ -54,6 +54,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "flash_attention.wgsl",
         "flash_attention_token_lanes.wgsl",
         "elementwise.wgsl",
+        "heads.wgsl",
         "ssm_conv.wgsl",
         "gated_delta_net.wgsl",
         "argmax.wgsl",

@@ -5,6 +5,7 @@ mod attention;
 mod attention_lanes;
 mod delta_net;
 mod elementwise;
+mod heads;
 mod embed;
 mod flash_attention;
 mod fused;
@@ -24,6 +25,7 @@ pub fn attention_max_head_dim() -> u32 {
 }
 pub use elementwise::{add, bias_add, gated_activation, softcap, GateActivation};
 pub use embed::embed;
+pub use heads::{copy_heads, sigmoid_gate_heads, HeadLayout};
 pub use attention_lanes::{attention_position_lanes, position_lane_heads, position_lanes_take};
 pub use flash_attention::{flash_attention, FlashTile, FLASH_DIMS_PER_LANE, FLASH_LANE_BLOCK, FLASH_LANE_MAX_HEAD_DIM, FLASH_LANE_TOKENS, FLASH_MAX_KV_BLOCK, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
 pub use gemm::{gemm, gemm_segment, GEMM_ROWS, GEMM_TOKENS, LANE_GEMM_LANES, LANE_GEMM_ROWS, LANE_GEMM_TOKENS};

@@ -28,12 +28,18 @@ pub enum Arch {
     /// `attention.head_count_kv` entry is 0, attention with QK norm in the
     /// others, NeoX RoPE; the final norm is `token_embd_norm`.
     Lfm2,
+    /// `qwen35` (Qwen3.5): Gated DeltaNet layers (`attention.recurrent_layers`)
+    /// with attention every few layers; the attention layers gate their
+    /// output per head (`attn_q` holds each head's query then its gate), QK
+    /// norm, NeoX RoPE over `rope.dimension_count`; the FFN's input norm is
+    /// `post_attention_norm` (llama.cpp `src/models/qwen35.cpp`).
+    Qwen35,
 }
 
 impl Arch {
     /// Every architecture tabllm runs, by its GGUF `general.architecture` name
     /// (keep `ModelError::UnsupportedArchitecture`'s message in step).
-    pub const ALL: [Arch; 7] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2];
+    pub const ALL: [Arch; 8] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2, Arch::Qwen35];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -44,6 +50,7 @@ impl Arch {
             Arch::Phi3 => "phi3",
             Arch::SmolLM3 => "smollm3",
             Arch::Lfm2 => "lfm2",
+            Arch::Qwen35 => "qwen35",
         }
     }
 
@@ -80,6 +87,42 @@ pub struct LayerAttention {
     pub rope_scale: f32,
     /// Queries are multiplied by this before q·k.
     pub scale: f32,
+    /// Qwen3.5: `attn_q` holds per head head_dim query rows then head_dim
+    /// gate rows, and the attention output is multiplied by sigmoid(gate)
+    /// before `attn_output` (llama.cpp `qwen35.cpp` build_layer_attn).
+    pub output_gate: bool,
+}
+
+/// Sizes of a Gated DeltaNet layer (Qwen3.5 `ssm.*` keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeltaNetDims {
+    /// `ssm.group_count`: key (and query) heads.
+    pub n_k_heads: u32,
+    /// `ssm.time_step_rank`: value heads, a multiple of n_k_heads.
+    pub n_v_heads: u32,
+    /// `ssm.state_size`.
+    pub head_k_dim: u32,
+    /// `ssm.inner_size` / n_v_heads.
+    pub head_v_dim: u32,
+    /// `ssm.conv_kernel`: taps of the conv in front of the delta rule.
+    pub conv_taps: u32,
+}
+
+impl DeltaNetDims {
+    /// The kernels' shape, with the model's RMS norm epsilon for the q and k L2 norms.
+    pub fn shape(&self, eps: f32) -> kernels::DeltaNetShape {
+        kernels::DeltaNetShape { n_k_heads: self.n_k_heads, n_v_heads: self.n_v_heads, head_k_dim: self.head_k_dim, head_v_dim: self.head_v_dim, eps }
+    }
+
+    /// The conv's channels: q | k | v, 2 · n_k_heads · head_k_dim + n_v_heads · head_v_dim.
+    pub fn conv_channels(&self) -> u32 {
+        2 * self.n_k_heads * self.head_k_dim + self.n_v_heads * self.head_v_dim
+    }
+
+    /// The output's (and z's) width: n_v_heads · head_v_dim (`ssm.inner_size`).
+    pub fn inner(&self) -> u32 {
+        self.n_v_heads * self.head_v_dim
+    }
 }
 
 /// What mixes information across positions in one layer: the block the
@@ -92,6 +135,11 @@ pub enum Mixer {
     /// conv(b ⊙ x) over the last `l_cache` positions (a rolling state of
     /// l_cache − 1 inputs) → out_proj (llama.cpp `lfm2.cpp`).
     ShortConv { l_cache: u32 },
+    /// Qwen3.5's Gated DeltaNet: attn_qkv → silu(conv) over a rolling state
+    /// → gated delta rule over a (n_v_heads, head_v_dim, head_k_dim) state,
+    /// normed and gated by silu(attn_gate) → ssm_out (llama.cpp `qwen35.cpp`
+    /// build_layer_attn_linear).
+    GatedDeltaNet(DeltaNetDims),
 }
 
 /// One layer of the forward pass: its blocks, chosen from the header once
@@ -180,6 +228,10 @@ pub struct ModelConfig {
     pub short_conv_l_cache: u32,
     /// The final norm's tensor (`output_norm.weight`; LFM2: `token_embd_norm.weight`).
     pub output_norm: &'static str,
+    /// Qwen3.5: the Gated DeltaNet layers' sizes (None without).
+    pub delta_net: Option<DeltaNetDims>,
+    /// The FFN's input norm: `ffn_norm`, or (Qwen3.5) `post_attention_norm`.
+    pub ffn_norm: LayerTensor,
 }
 
 impl ModelConfig {
@@ -212,13 +264,18 @@ impl ModelConfig {
         };
         let dim = req("embedding_length")?;
         let n_heads = req("attention.head_count")?;
-        let n_layers = req("block_count")?;
+        let block_count = req("block_count")?;
+        // Qwen3.5 counts its multi-token-prediction layers in block_count; they run after the model's and are not read.
+        let nextn = md.get_u32(&key("nextn_predict_layers"))?.unwrap_or(0);
+        let n_layers = block_count.checked_sub(nextn).filter(|&n| n > 0).ok_or_else(|| ModelError::Config(format!("{} is {block_count} with {nextn} prediction layers", key("block_count"))))?;
         if n_layers > 1024 {
             return Err(ModelError::Config(format!("{n_layers} layers")));
         }
         // One count for every layer, or (LFM2) one per layer, 0 on a short-conv layer.
         let kv_heads = per_layer_u32(md, &key("attention.head_count_kv"), n_layers)?.unwrap_or_else(|| vec![n_heads; n_layers as usize]);
         let conv_layers: Vec<bool> = kv_heads.iter().map(|&n| n == 0).collect();
+        let delta_net = if arch == Arch::Qwen35 { Some(delta_net_dims(md, &key)?) } else { None };
+        let recurrent_layers = if arch == Arch::Qwen35 { qwen35_recurrent_layers(md, &key, n_layers)? } else { vec![false; n_layers as usize] };
         if conv_layers.iter().any(|&c| c) && arch != Arch::Lfm2 {
             return Err(ModelError::Config(format!("{} has a layer with 0 KV heads, which only lfm2 reads as a convolution layer", key("attention.head_count_kv"))));
         }
@@ -263,7 +320,9 @@ impl ModelConfig {
         };
         let rope_layout = match arch {
             Arch::Llama | Arch::SmolLM3 => RopeLayout::Normal,
-            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 => RopeLayout::Neox,
+            // Qwen3.5's IMRoPE (`rope.dimension_sections`) gives every section the
+            // token's position for text: NeoX RoPE over rope.dimension_count.
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 | Arch::Qwen35 => RopeLayout::Neox,
         };
         let gemma = arch == Arch::Gemma3;
         let sliding_window = if gemma { md.get_u32(&key("attention.sliding_window"))?.unwrap_or(0) } else { 0 };
@@ -292,7 +351,7 @@ impl ModelConfig {
             tied_output: h.tensor(OUTPUT).is_none(),
             rope_freqs: rope_factors != RopeFactors::None,
             qkv_bias: arch == Arch::Qwen2,
-            qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3 | Arch::Lfm2),
+            qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3 | Arch::Lfm2 | Arch::Qwen35),
             post_norms: gemma,
             activation: if gemma { GateActivation::Gelu } else { GateActivation::SiLU },
             embed_scale: if gemma { (dim as f32).sqrt() } else { 1.0 },
@@ -307,8 +366,15 @@ impl ModelConfig {
             views: Vec::new(),
             short_conv_l_cache,
             output_norm: if arch == Arch::Lfm2 { LFM2_OUTPUT_NORM } else { OUTPUT_NORM },
+            delta_net,
+            ffn_norm: if arch == Arch::Qwen35 { LayerTensor::PostAttentionNorm } else { LayerTensor::FfnNorm },
         };
-        cfg.layers = (0..n_layers).map(|l| cfg.plan_layer(l, conv_layers[l as usize])).collect();
+        cfg.layers = (0..n_layers)
+            .map(|l| match delta_net {
+                Some(d) if recurrent_layers[l as usize] => LayerPlan { mixer: Mixer::GatedDeltaNet(d) },
+                _ => cfg.plan_layer(l, conv_layers[l as usize]),
+            })
+            .collect();
         cfg.views = fused_views(h, &cfg);
         cfg.check_dims()?;
         cfg.check_tensors(h)?;
@@ -332,9 +398,17 @@ impl ModelConfig {
         if !(self.final_logit_softcap.is_finite() && self.final_logit_softcap >= 0.0) {
             return bad(format!("final logit soft-cap {}", self.final_logit_softcap));
         }
-        // A short-conv layer writes its (n_tokens, dim) output where attention writes (n_tokens, q_dim).
-        if self.mix_dim() > 0 && self.q_dim() < self.dim {
-            return bad(format!("{} heads of {} are narrower than the model ({}), which short-conv layers need", self.n_heads, self.head_dim, self.dim));
+        if let Some(d) = self.delta_net {
+            let shape = d.shape(self.rms_eps);
+            let ok = d.n_k_heads > 0
+                && d.n_v_heads % d.n_k_heads == 0
+                && (1..=kernels::DELTA_NET_MAX_HEAD_DIM).contains(&d.head_k_dim)
+                && (1..=kernels::DELTA_NET_MAX_HEAD_DIM).contains(&d.head_v_dim)
+                && (2..=kernels::MAX_CONV_TAPS).contains(&d.conv_taps)
+                && shape.qkv_width() <= 1 << 20;
+            if !ok {
+                return bad(format!("Gated DeltaNet {d:?} is not supported"));
+            }
         }
         if self.vocab == 0 || self.n_layers > 1024 {
             return bad(format!("vocabulary {} / {} layers", self.vocab, self.n_layers));
@@ -363,7 +437,9 @@ impl ModelConfig {
             RopeFactors::LongShort { .. } => &[ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT],
         };
         v.extend(factors.iter().map(|n| (n.to_string(), vec![self.n_rot as u64 / 2], false)));
-        let mut attention = vec![(AttnQ, vec![d, q], true), (AttnK, vec![d, kv], true), (AttnV, vec![d, kv], true), (AttnOutput, vec![q, d], true)];
+        // Qwen3.5's attn_q holds a gate row for every query row.
+        let q_rows = if self.arch == Arch::Qwen35 { 2 * q } else { q };
+        let mut attention = vec![(AttnQ, vec![d, q_rows], true), (AttnK, vec![d, kv], true), (AttnV, vec![d, kv], true), (AttnOutput, vec![q, d], true)];
         if self.qkv_bias {
             attention.extend([(AttnQBias, vec![q], false), (AttnKBias, vec![kv], false), (AttnVBias, vec![kv], false)]);
         }
@@ -374,7 +450,21 @@ impl ModelConfig {
             attention.push((PostAttentionNorm, vec![d], false));
         }
         let short_conv = |l_cache: u32| vec![(ShortConv, vec![l_cache as u64, d], false), (ShortConvInProj, vec![d, 3 * d], true), (ShortConvOutProj, vec![d, d], true)];
-        let mut ffn = vec![(FfnNorm, vec![d], false), (FfnGate, vec![d, f], true), (FfnUp, vec![d, f], true), (FfnDown, vec![f, d], true)];
+        let delta_net = |n: DeltaNetDims| {
+            let (ch, inner, nv) = (n.conv_channels() as u64, n.inner() as u64, n.n_v_heads as u64);
+            vec![
+                (DeltaQkv, vec![d, ch], true),
+                (DeltaGate, vec![d, inner], true),
+                (DeltaConv, vec![n.conv_taps as u64, ch], false),
+                (DeltaDtBias, vec![nv], false),
+                (DeltaA, vec![nv], false),
+                (DeltaBeta, vec![d, nv], true),
+                (DeltaAlpha, vec![d, nv], true),
+                (DeltaNorm, vec![n.head_v_dim as u64], false),
+                (DeltaOut, vec![inner, d], true),
+            ]
+        };
+        let mut ffn = vec![(self.ffn_norm, vec![d], false), (FfnGate, vec![d, f], true), (FfnUp, vec![d, f], true), (FfnDown, vec![f, d], true)];
         if self.post_norms {
             ffn.push((PostFfwNorm, vec![d], false));
         }
@@ -382,6 +472,7 @@ impl ModelConfig {
             let mixer = match plan.mixer {
                 Mixer::Attention(_) => attention.clone(),
                 Mixer::ShortConv { l_cache } => short_conv(l_cache),
+                Mixer::GatedDeltaNet(n) => delta_net(n),
             };
             let layer = std::iter::once((AttnNorm, vec![d], false)).chain(mixer).chain(ffn.iter().cloned());
             v.extend(layer.map(|(t, dims, m)| (t.gguf_name(l), dims, m)));
@@ -452,9 +543,9 @@ impl ModelConfig {
         let rope = !(self.arch == Arch::SmolLM3 && (l + 1) % SMOLLM3_NO_ROPE_STEP == 0);
         let scale = self.attn_scale;
         let attention = if local {
-            LayerAttention { window: self.sliding_window, rope, rope_base: self.rope_base_local, rope_scale: 1.0, scale }
+            LayerAttention { window: self.sliding_window, rope, rope_base: self.rope_base_local, rope_scale: 1.0, scale, output_gate: false }
         } else {
-            LayerAttention { window: 0, rope, rope_base: self.rope_base, rope_scale: self.rope_scale, scale }
+            LayerAttention { window: 0, rope, rope_base: self.rope_base, rope_scale: self.rope_scale, scale, output_gate: self.arch == Arch::Qwen35 }
         };
         LayerPlan { mixer: Mixer::Attention(attention) }
     }
@@ -465,21 +556,40 @@ impl ModelConfig {
     pub fn layer_attention(&self, l: u32) -> Option<LayerAttention> {
         match self.layers.get(l as usize)?.mixer {
             Mixer::Attention(a) => Some(a),
-            Mixer::ShortConv { .. } => None,
+            Mixer::ShortConv { .. } | Mixer::GatedDeltaNet(_) => None,
         }
     }
 
-    /// Elements per token of the buffer a recurrent block projects into
-    /// (`Act::Mix`): LFM2's in_proj output b | c | x; 0 without such layers.
+    /// Elements per token of the buffer a block projects its wide input
+    /// into (`Act::Mix`): LFM2's in_proj output b | c | x, a Gated DeltaNet's
+    /// conv input q | k | v, a gated attention's query|gate heads; 0 without
+    /// such layers.
     pub fn mix_dim(&self) -> u32 {
         self.layers
             .iter()
             .map(|p| match p.mixer {
+                Mixer::Attention(a) if a.output_gate => 2 * self.q_dim(),
                 Mixer::Attention(_) => 0,
                 Mixer::ShortConv { .. } => 3 * self.dim,
+                Mixer::GatedDeltaNet(n) => n.conv_channels(),
             })
             .max()
             .unwrap_or(0)
+    }
+
+    /// Elements per token of the mixing blocks' output (`Act::Att`):
+    /// attention's q_dim, a short conv's dim, a Gated DeltaNet's inner size.
+    pub fn att_dim(&self) -> u32 {
+        self.layers
+            .iter()
+            .map(|p| match p.mixer {
+                Mixer::Attention(_) => self.q_dim(),
+                Mixer::ShortConv { .. } => self.dim,
+                Mixer::GatedDeltaNet(n) => n.inner(),
+            })
+            .max()
+            .unwrap_or(0)
+            .max(self.q_dim())
     }
 
     /// Some layer keeps a recurrent state (a short convolution or a Gated
@@ -522,6 +632,8 @@ impl ModelConfig {
 fn fused_views(h: &Header, c: &ModelConfig) -> Vec<TensorView> {
     use LayerTensor::*;
     let (q, kv, f) = (c.q_dim() as u64, c.kv_dim() as u64, c.ffn_dim as u64);
+    // Qwen3.5's query rows hold a gate row each (llama.cpp create_tensor_qkv with 2 · q_dim).
+    let q = if c.arch == Arch::Qwen35 { 2 * q } else { q };
     let mut views = Vec::new();
     for l in 0..c.n_layers {
         let name = |t: LayerTensor| t.gguf_name(l);
@@ -536,6 +648,41 @@ fn fused_views(h: &Header, c: &ModelConfig) -> Vec<TensorView> {
         }
     }
     views
+}
+
+/// Qwen3.5's Gated DeltaNet sizes from the `ssm.*` keys (llama.cpp
+/// `llama-model.cpp` LLM_ARCH_QWEN35).
+fn delta_net_dims(md: &crate::gguf::Metadata, key: &dyn Fn(&str) -> String) -> Result<DeltaNetDims, ModelError> {
+    let req = |k: &str| -> Result<u32, ModelError> {
+        match md.require_u32(&key(k))? {
+            0 => Err(ModelError::Config(format!("{} is 0", key(k)))),
+            v => Ok(v),
+        }
+    };
+    let (n_k_heads, n_v_heads, head_k_dim, inner, conv_taps) = (req("ssm.group_count")?, req("ssm.time_step_rank")?, req("ssm.state_size")?, req("ssm.inner_size")?, req("ssm.conv_kernel")?);
+    // llama.cpp sizes the value heads by ssm.state_size too.
+    if inner != n_v_heads * head_k_dim {
+        return Err(ModelError::Config(format!("{} {inner} is not {} {n_v_heads} × {} {head_k_dim}", key("ssm.inner_size"), key("ssm.time_step_rank"), key("ssm.state_size"))));
+    }
+    Ok(DeltaNetDims { n_k_heads, n_v_heads, head_k_dim, head_v_dim: inner / n_v_heads, conv_taps })
+}
+
+/// Which Qwen3.5 layers are Gated DeltaNet: `attention.recurrent_layers`
+/// (one bool per layer), else all but every `full_attention_interval`-th
+/// (layer l recurrent when (l + 1) % interval != 0; llama.cpp `llama-model.cpp`).
+fn qwen35_recurrent_layers(md: &crate::gguf::Metadata, key: &dyn Fn(&str) -> String, n_layers: u32) -> Result<Vec<bool>, ModelError> {
+    if let Some(v) = md.get_bool_array(&key("attention.recurrent_layers"))? {
+        // A file with prediction layers may list them too; they are not run.
+        if v.len() < n_layers as usize {
+            return Err(ModelError::Config(format!("{} has {} entries for {n_layers} layers", key("attention.recurrent_layers"), v.len())));
+        }
+        return Ok(v[..n_layers as usize].to_vec());
+    }
+    let interval = md.get_u32(&key("full_attention_interval"))?.unwrap_or(4);
+    if interval == 0 {
+        return Err(ModelError::Config(format!("{} is 0", key("full_attention_interval"))));
+    }
+    Ok((0..n_layers).map(|l| (l + 1) % interval != 0).collect())
 }
 
 /// A hyper-parameter given once for every layer (a number) or per layer (an

@@ -148,6 +148,7 @@ impl GpuForward {
         let mixer_bytes = |l: &LayerWeights| match &l.mixer {
             MixerWeights::Attention(a) => group_bytes(&a.qkv) + a.attn_output.n_bytes,
             MixerWeights::ShortConv(s) => s.in_proj.n_bytes + s.out_proj.n_bytes,
+            MixerWeights::GatedDeltaNet(d) => [&d.qkv, &d.gate, &d.beta, &d.alpha, &d.out].iter().map(|t| t.n_bytes).sum(),
         };
         let layers: u64 = self.weights.layers.iter().map(|l| mixer_bytes(l) + group_bytes(&l.gate_up) + l.ffn_down.n_bytes).sum();
         let embd = &self.weights.token_embd;
@@ -449,6 +450,9 @@ impl GpuRecorder<'_> {
             Act::Gate => &s.gate,
             Act::Up => &s.up,
             Act::Mix => &s.mix,
+            Act::Conv => &s.conv,
+            Act::Gates => &s.gates,
+            Act::Z => &s.z,
         }
     }
 }
@@ -542,6 +546,31 @@ impl Recorder for GpuRecorder<'_> {
         let state = s.conv_state.get(l).and_then(Option::as_ref).ok_or_else(|| ModelError::Config(format!("{name}: layer {l} has no convolution state")))?;
         let shape = k::ConvShape { channels: dim, taps: l_cache, gating: k::ConvGating::ShortConv };
         Ok(k::ssm_conv(self.ctx, &s.step, name, k::Rows::dense(&s.mix, 3 * dim), vec_buf(taps), state, &s.att, shape)?)
+    }
+
+    fn copy_heads(&self, name: &str, dst: Act, dl: k::HeadLayout, src: Act, sl: k::HeadLayout, n_heads: u32, width: u32) -> Result<Op, ModelError> {
+        Ok(k::copy_heads(self.ctx, &self.s.step, name, self.buf(dst), dl, self.buf(src), sl, n_heads, width)?)
+    }
+
+    fn sigmoid_gate_heads(&self, name: &str, dst: Act, dl: k::HeadLayout, src: Act, sl: k::HeadLayout, n_heads: u32, width: u32) -> Result<Op, ModelError> {
+        Ok(k::sigmoid_gate_heads(self.ctx, &self.s.step, name, self.buf(dst), dl, self.buf(src), sl, n_heads, width)?)
+    }
+
+    fn delta_conv(&self, name: &str, l: usize, taps: &GpuTensor, shape: k::ConvShape) -> Result<Op, ModelError> {
+        let s = self.s;
+        let state = s.conv_state.get(l).and_then(Option::as_ref).ok_or_else(|| ModelError::Config(format!("{name}: layer {l} has no convolution state")))?;
+        Ok(k::ssm_conv(self.ctx, &s.step, name, k::Rows::dense(&s.mix, shape.input_width() as u32), vec_buf(taps), state, &s.conv, shape)?)
+    }
+
+    fn delta_net(&self, name: &str, l: usize, dt_bias: &GpuTensor, ssm_a: &GpuTensor, norm: &GpuTensor, shape: k::DeltaNetShape, norm_eps: f32) -> Result<Op, ModelError> {
+        let s = self.s;
+        let state = s.delta_state.get(l).and_then(Option::as_ref).ok_or_else(|| ModelError::Config(format!("{name}: layer {l} has no delta-rule state")))?;
+        let nv = shape.n_v_heads;
+        let gates = k::DeltaNetGates { buffer: &s.gates, stride: 2 * nv, alpha_offset: 0, beta_offset: nv };
+        let params = k::DeltaNetParams { dt_bias: vec_buf(dt_bias), ssm_a: vec_buf(ssm_a) };
+        let gated = k::GatedNorm { z: k::Rows::dense(&s.z, shape.out_width() as u32), weight: vec_buf(norm), eps: norm_eps };
+        let qkv = k::Rows::dense(&s.conv, shape.qkv_width() as u32);
+        Ok(k::gated_delta_net(self.ctx, &s.step, name, qkv, gates, params, state, &s.att, shape, Some(gated))?)
     }
 
     fn ffn_gate_up(&self, name: &str, lw: &LayerWeights, packed: &PackedTensors, eps: f32, act: k::GateActivation) -> Result<Op, ModelError> {

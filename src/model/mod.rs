@@ -10,13 +10,13 @@ mod record;
 mod state;
 mod weights;
 
-pub use config::{Arch, LayerAttention, LayerPlan, Mixer, ModelConfig, RopeFactors, TensorView};
+pub use config::{Arch, DeltaNetDims, LayerAttention, LayerPlan, Mixer, ModelConfig, RopeFactors, TensorView};
 pub use backend::{BackendKind, Model};
 pub use forward::{GpuForward, Output, PendingStep, PrefillPath, StepInput, StepResult, GEMM_MIN_TOKENS};
 pub use loader::{Device, LoadOptions, LoadProgress, ModelLoader, CPU_WASM32_MAX_BYTES, MAX_BATCH};
 pub use state::{cache_layout, Ring};
 pub use record::{record_body, record_head, Act, HeadFold, Pass, Proj, Recorder};
-pub use weights::{AttentionWeights, LayerTensor, LayerWeights, MixerWeights, Projections, ShortConvWeights, WeightTensor, Weights};
+pub use weights::{AttentionWeights, LayerTensor, LayerWeights, MixerWeights, Projections, ShortConvWeights, DeltaNetWeights, WeightTensor, Weights};
 #[cfg(not(target_arch = "wasm32"))]
 pub use loader::{load_path, load_path_on};
 
@@ -27,7 +27,7 @@ use crate::quant::GgmlType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2)")]
+    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2, qwen35)")]
     UnsupportedArchitecture(String),
     #[error("tensor `{tensor}` has type {ty}, which tabllm cannot run yet")]
     UnsupportedTensorType { tensor: String, ty: GgmlType },

@@ -15,15 +15,22 @@
 //!   RoPE is left out on a NoPE layer (SmolLM3).
 //! - short conv (LFM2): attn_norm → in_proj (b | c | x) → c ⊙ conv(b ⊙ x)
 //!   over the layer's rolling state → out_proj (+ residual).
+//! - Gated DeltaNet (Qwen3.5): attn_norm → attn_qkv (q | k | v), attn_gate
+//!   (z), ssm_alpha, ssm_beta → silu(conv(q | k | v)) over the layer's
+//!   rolling state → gated delta rule over its state, rmsnorm · silu(z) per
+//!   head → ssm_out (+ residual).
+//! - gated attention (Qwen3.5): the unfused attention with `attn_q` writing
+//!   query|gate heads, the queries copied out before QK norm, and the
+//!   attention output multiplied by sigmoid(gate) before attn_output.
 //! - feed-forward: ffn_gate_up (norm, gate|up, activation) or ffn_norm →
 //!   gate, up → activation; then ffn_down (+ residual) [→ post-norm +
 //!   residual].
 //! Bracketed ops are per architecture (see `ModelConfig`).
 
-use super::weights::{AttentionWeights, LayerWeights, MixerWeights, Projections, ShortConvWeights, Weights};
-use super::{LayerAttention, Mixer, ModelConfig, ModelError};
+use super::weights::{AttentionWeights, DeltaNetWeights, LayerWeights, MixerWeights, Projections, ShortConvWeights, Weights};
+use super::{DeltaNetDims, LayerAttention, Mixer, ModelConfig, ModelError};
 use crate::gpu::{PackedTensors, PackedVectors};
-use crate::kernels::{AttentionShape, GateActivation, MatvecOut, QkvShape, RopeShape};
+use crate::kernels::{AttentionShape, ConvShape, DeltaNetShape, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
 
 /// An activation buffer, by role (every one holds `max_batch` tokens).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,27 +45,40 @@ pub enum Act {
     K,
     /// (n_tokens, kv_dim)
     V,
-    /// (n_tokens, q_dim) attention output.
+    /// (n_tokens, att_dim) a mixing block's output: attention's (q_dim),
+    /// a short conv's (dim), a Gated DeltaNet's (inner).
     Att,
     /// (n_tokens, ffn_dim) gate projection, then the gated activation.
     Gate,
     /// (n_tokens, ffn_dim)
     Up,
-    /// (n_tokens, mix_dim) a recurrent block's input projection (LFM2: b | c | x).
+    /// (n_tokens, mix_dim) a block's wide input projection (LFM2: b | c |
+    /// x; Gated DeltaNet: q | k | v; gated attention: query|gate heads).
     Mix,
+    /// (n_tokens, conv channels) the Gated DeltaNet conv's output; before
+    /// it, scratch for the alpha and beta projections.
+    Conv,
+    /// (n_tokens, 2 · n_v_heads) the Gated DeltaNet's alpha | beta.
+    Gates,
+    /// (n_tokens, inner) the Gated DeltaNet's z (attn_gate).
+    Z,
 }
 
 impl Act {
-    pub const ALL: [Act; 9] = [Act::X, Act::Xb, Act::Q, Act::K, Act::V, Act::Att, Act::Gate, Act::Up, Act::Mix];
+    pub const ALL: [Act; 12] = [Act::X, Act::Xb, Act::Q, Act::K, Act::V, Act::Att, Act::Gate, Act::Up, Act::Mix, Act::Conv, Act::Gates, Act::Z];
 
     /// Elements per token.
     pub fn width(self, c: &ModelConfig) -> u32 {
         match self {
             Act::X | Act::Xb => c.dim,
-            Act::Q | Act::Att => c.q_dim(),
+            Act::Q => c.q_dim(),
+            Act::Att => c.att_dim(),
             Act::K | Act::V => c.kv_dim(),
             Act::Gate | Act::Up => c.ffn_dim,
             Act::Mix => c.mix_dim(),
+            Act::Conv => c.delta_net.map_or(0, |d| d.conv_channels()),
+            Act::Gates => c.delta_net.map_or(0, |d| 2 * d.n_v_heads),
+            Act::Z => c.delta_net.map_or(0, |d| d.inner()),
         }
     }
 }
@@ -148,6 +168,23 @@ pub trait Recorder {
     /// state's last l_cache − 1 inputs and the step's; the state then holds
     /// the step's last inputs. A step at position 0 starts from a zero state.
     fn short_conv(&self, name: &str, layer: usize, taps: &Self::Tensor, dim: u32, l_cache: u32) -> Result<Self::Op, ModelError>;
+    /// dst[t, h, i] = src[t, h, i] for h < n_heads, i < width (elements
+    /// placed by the [`HeadLayout`]s; dst and src different activations).
+    #[allow(clippy::too_many_arguments)]
+    fn copy_heads(&self, name: &str, dst: Act, dl: HeadLayout, src: Act, sl: HeadLayout, n_heads: u32, width: u32) -> Result<Self::Op, ModelError>;
+    /// dst[t, h, i] ·= sigmoid(src[t, h, i]): Qwen3.5's attention output gate.
+    #[allow(clippy::too_many_arguments)]
+    fn sigmoid_gate_heads(&self, name: &str, dst: Act, dl: HeadLayout, src: Act, sl: HeadLayout, n_heads: u32, width: u32) -> Result<Self::Op, ModelError>;
+    /// The Gated DeltaNet's conv of layer `layer`: Conv[t, :] =
+    /// silu(conv(Mix[t, :])) over the layer's rolling state (`ConvGating::Silu`;
+    /// a step at position 0 starts from a zero state).
+    fn delta_conv(&self, name: &str, layer: usize, taps: &Self::Tensor, shape: ConvShape) -> Result<Self::Op, ModelError>;
+    /// The gated delta rule of layer `layer` over its state, with the gated
+    /// norm: Att = rmsnorm(o) · norm · silu(Z) per head, where o is the rule's
+    /// output over Conv (q | k | v) and Gates (alpha | beta, `n_v_heads` each);
+    /// a step at position 0 starts from a zero state (kernels::gated_delta_net).
+    #[allow(clippy::too_many_arguments)]
+    fn delta_net(&self, name: &str, layer: usize, dt_bias: &Self::Tensor, ssm_a: &Self::Tensor, norm: &Self::Tensor, shape: DeltaNetShape, norm_eps: f32) -> Result<Self::Op, ModelError>;
     /// The fused norm, gate|up and activation of a packed group (backends that pack).
     fn ffn_gate_up(&self, name: &str, lw: &LayerWeights<Self::Tensor>, packed: &PackedTensors, eps: f32, act: GateActivation) -> Result<Self::Op, ModelError>;
 }
@@ -163,6 +200,7 @@ pub fn record_body<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, 
         match (plan.mixer, &lw.mixer) {
             (Mixer::Attention(la), MixerWeights::Attention(aw)) => b.attention(&mut body, &lw.attn_norm, aw, la, w.rope_freqs.as_ref())?,
             (Mixer::ShortConv { l_cache }, MixerWeights::ShortConv(sw)) => b.short_conv(&mut body, &lw.attn_norm, sw, l_cache)?,
+            (Mixer::GatedDeltaNet(d), MixerWeights::GatedDeltaNet(dw)) => b.delta_net(&mut body, &lw.attn_norm, dw, d)?,
             _ => return Err(ModelError::Config(format!("layer {l}: its weights are not those of its block"))),
         }
         b.feed_forward(&mut body, lw)?;
@@ -216,7 +254,8 @@ impl<R: Recorder> Block<'_, R> {
         let factors = rope_freqs.filter(|_| la.window == 0 && la.rope);
         let rope = |n_heads| RopeShape { n_heads, head_dim: c.head_dim, n_rot, freq_base: la.rope_base, freq_scale: la.rope_scale, layout: c.rope_layout, mscale: c.rope_attn_factor };
         match (&lw.qkv, &lw.attn_vectors) {
-            (Projections::Packed(packed), Some(vecs)) if self.pass == Pass::Decode => {
+            // The fused kernel cannot split query|gate heads.
+            (Projections::Packed(packed), Some(vecs)) if self.pass == Pass::Decode && !la.output_gate => {
                 let shape = QkvShape {
                     dim: c.dim,
                     n_heads: c.n_heads,
@@ -234,7 +273,15 @@ impl<R: Recorder> Block<'_, R> {
             (qkv, _) => {
                 let [wq, wk, wv] = Proj::of(qkv)[..] else { return Err(ModelError::Config("q|k|v must be three tensors".into())) };
                 body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
-                body.extend(self.project(&op("attn_q"), wq, Act::Xb, dim, Act::Q, qd)?);
+                if la.output_gate {
+                    // Per head: head_dim query rows, then head_dim gate rows (kept in Mix).
+                    let hd = c.head_dim;
+                    body.extend(self.project(&op("attn_q"), wq, Act::Xb, dim, Act::Mix, 2 * qd)?);
+                    let wide = HeadLayout { offset: 0, head_stride: 2 * hd, stride: 2 * qd as u32 };
+                    body.push(r.copy_heads(&op("attn_q.split"), Act::Q, HeadLayout::dense(hd, qd as u32), Act::Mix, wide, c.n_heads, hd)?);
+                } else {
+                    body.extend(self.project(&op("attn_q"), wq, Act::Xb, dim, Act::Q, qd)?);
+                }
                 body.extend(self.project(&op("attn_k"), wk, Act::Xb, dim, Act::K, kvd)?);
                 body.extend(self.project(&op("attn_v"), wv, Act::Xb, dim, Act::V, kvd)?);
                 if let Some([bq, bk, bv]) = &lw.qkv_bias {
@@ -255,6 +302,11 @@ impl<R: Recorder> Block<'_, R> {
         }
         let shape = AttentionShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, window: la.window, scale: la.scale };
         body.extend(r.attention(&op("attention"), l, shape, self.pass)?);
+        if la.output_gate {
+            let hd = c.head_dim;
+            let gate = HeadLayout { offset: hd, head_stride: 2 * hd, stride: 2 * qd as u32 };
+            body.push(r.sigmoid_gate_heads(&op("attn_gate"), Act::Att, HeadLayout::dense(hd, qd as u32), Act::Mix, gate, c.n_heads, hd)?);
+        }
         self.project_add(body, &op("attn_output"), &lw.attn_output, Act::Att, qd, lw.post_attention_norm.as_ref())
     }
 
@@ -267,6 +319,27 @@ impl<R: Recorder> Block<'_, R> {
         body.extend(self.project(&op("shortconv.in_proj"), Proj::Tensor(&sw.in_proj), Act::Xb, dim, Act::Mix, 3 * dim)?);
         body.push(r.short_conv(&op("shortconv.conv"), self.l, &sw.conv, c.dim, l_cache)?);
         self.project_add(body, &op("shortconv.out_proj"), &sw.out_proj, Act::Att, dim, None)
+    }
+
+    /// Qwen3.5's Gated DeltaNet: norm → attn_qkv, attn_gate (z), alpha,
+    /// beta → silu(conv) → gated delta rule with its gated norm → ssm_out
+    /// (+ residual) (llama.cpp `qwen35.cpp` build_layer_attn_linear).
+    fn delta_net(&self, body: &mut Vec<R::Op>, attn_norm: &R::Tensor, dw: &DeltaNetWeights<R::Tensor>, d: DeltaNetDims) -> Result<(), ModelError> {
+        let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
+        let (dim, ch, inner, nv) = (c.dim as u64, d.conv_channels(), d.inner(), d.n_v_heads);
+        body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
+        body.extend(self.project(&op("attn_qkv"), Proj::Tensor(&dw.qkv), Act::Xb, dim, Act::Mix, ch as u64)?);
+        body.extend(self.project(&op("attn_gate"), Proj::Tensor(&dw.gate), Act::Xb, dim, Act::Z, inner as u64)?);
+        // alpha, beta into Conv (free until the conv), then side by side into Gates.
+        for (name, w, offset) in [("ssm_alpha", &dw.alpha, 0), ("ssm_beta", &dw.beta, nv)] {
+            body.extend(self.project(&op(name), Proj::Tensor(w), Act::Xb, dim, Act::Conv, nv as u64)?);
+            let gates = HeadLayout { offset, head_stride: nv, stride: 2 * nv };
+            body.push(r.copy_heads(&op(&format!("{name}.place")), Act::Gates, gates, Act::Conv, HeadLayout::dense(nv, nv), 1, nv)?);
+        }
+        let conv = ConvShape { channels: ch, taps: d.conv_taps, gating: crate::kernels::ConvGating::Silu };
+        body.push(r.delta_conv(&op("ssm_conv"), self.l, &dw.conv, conv)?);
+        body.push(r.delta_net(&op("delta_net"), self.l, &dw.dt_bias, &dw.a, &dw.norm, d.shape(c.rms_eps), c.rms_eps)?);
+        self.project_add(body, &op("ssm_out"), &dw.out, Act::Att, inner as u64, None)
     }
 
     /// The gated FFN: norm → gate, up → act(gate) · up → down (+ residual)

@@ -44,6 +44,16 @@ pub struct State {
     /// Per layer, the recurrent state of a short-conv layer: (l_cache − 1,
     /// dim) f32, the last inputs oldest first; None on other layers.
     pub conv_state: Vec<Option<wgpu::Buffer>>,
+    /// Per layer, a Gated DeltaNet layer's state (n_v_heads, head_v_dim,
+    /// head_k_dim) f32; None on other layers. Its conv's rolling state
+    /// (taps − 1, conv channels) is in `conv_state`.
+    pub delta_state: Vec<Option<wgpu::Buffer>>,
+    /// (max_batch, conv channels) the Gated DeltaNet conv's output.
+    pub conv: wgpu::Buffer,
+    /// (max_batch, 2 · n_v_heads) the Gated DeltaNet's alpha | beta.
+    pub gates: wgpu::Buffer,
+    /// (max_batch, inner) the Gated DeltaNet's z (attn_gate).
+    pub z: wgpu::Buffer,
     pub token_slots: [ReadbackSlot; 2], // 4 bytes each: two decode steps may be in flight
     pub logits_slot: ReadbackSlot, // vocab * 4 bytes
 }
@@ -75,7 +85,7 @@ impl State {
             q: f32s("q", c.q_dim()),
             k: f32s("k", c.kv_dim()),
             v: f32s("v", c.kv_dim()),
-            att: f32s("att", c.q_dim()),
+            att: f32s("att", crate::model::Act::Att.width(c)),
             att_partials: gpu::storage_buffer(
                 ctx,
                 "att_partials",
@@ -84,6 +94,9 @@ impl State {
             gate: f32s("gate", c.ffn_dim),
             up: f32s("up", c.ffn_dim),
             mix: f32s("mix", c.mix_dim().max(1)),
+            conv: f32s("conv", crate::model::Act::Conv.width(c).max(1)),
+            gates: f32s("gates", crate::model::Act::Gates.width(c).max(1)),
+            z: f32s("z", crate::model::Act::Z.width(c).max(1)),
             logits: gpu::storage_buffer(ctx, "logits", c.vocab as u64 * 4),
             sampled: gpu::storage_buffer(ctx, "sampled", 4),
             sample_inputs: SampleInputs::new(ctx),
@@ -97,7 +110,17 @@ impl State {
                 .enumerate()
                 .map(|(l, p)| match p.mixer {
                     crate::model::Mixer::ShortConv { l_cache } => Some(gpu::storage_buffer(ctx, &format!("conv_state.{l}"), (l_cache as u64 - 1) * c.dim as u64 * 4)),
+                    crate::model::Mixer::GatedDeltaNet(d) => Some(gpu::storage_buffer(ctx, &format!("conv_state.{l}"), (d.conv_taps as u64 - 1) * d.conv_channels() as u64 * 4)),
                     crate::model::Mixer::Attention(_) => None,
+                })
+                .collect(),
+            delta_state: c
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(l, p)| match p.mixer {
+                    crate::model::Mixer::GatedDeltaNet(d) => Some(gpu::storage_buffer(ctx, &format!("delta_state.{l}"), d.shape(c.rms_eps).state_len() * 4)),
+                    _ => None,
                 })
                 .collect(),
             token_slots: [ReadbackSlot::new(ctx, "token readback 0", 4), ReadbackSlot::new(ctx, "token readback 1", 4)],

@@ -38,6 +38,18 @@ pub enum LayerTensor {
     ShortConv,
     ShortConvInProj,
     ShortConvOutProj,
+    /// Qwen3.5 Gated DeltaNet: attn_qkv (dim → conv channels q | k | v, the
+    /// conv's input), attn_gate (z), the conv taps, ssm_dt.bias, ssm_a,
+    /// ssm_beta, ssm_alpha, the gated norm's weight, ssm_out.
+    DeltaQkv,
+    DeltaGate,
+    DeltaConv,
+    DeltaDtBias,
+    DeltaA,
+    DeltaBeta,
+    DeltaAlpha,
+    DeltaNorm,
+    DeltaOut,
 }
 
 impl LayerTensor {
@@ -64,6 +76,15 @@ impl LayerTensor {
             ShortConv => "shortconv.conv.weight",
             ShortConvInProj => "shortconv.in_proj.weight",
             ShortConvOutProj => "shortconv.out_proj.weight",
+            DeltaQkv => "attn_qkv.weight",
+            DeltaGate => "attn_gate.weight",
+            DeltaConv => "ssm_conv1d.weight",
+            DeltaDtBias => "ssm_dt.bias",
+            DeltaA => "ssm_a",
+            DeltaBeta => "ssm_beta.weight",
+            DeltaAlpha => "ssm_alpha.weight",
+            DeltaNorm => "ssm_norm.weight",
+            DeltaOut => "ssm_out.weight",
         };
         format!("blk.{l}.{suffix}")
     }
@@ -113,6 +134,21 @@ pub struct LayerWeights<T = GpuTensor> {
 pub enum MixerWeights<T = GpuTensor> {
     Attention(AttentionWeights<T>),
     ShortConv(ShortConvWeights<T>),
+    GatedDeltaNet(DeltaNetWeights<T>),
+}
+
+/// Qwen3.5's Gated DeltaNet (`config::Mixer::GatedDeltaNet`); C = conv
+/// channels, I = inner size (n_v_heads · head_v_dim).
+pub struct DeltaNetWeights<T = GpuTensor> {
+    pub qkv: T,                    // dim -> C: q | k | v, the conv's input
+    pub gate: T,                   // dim -> I: z of the gated norm
+    pub conv: T,                   // (C, taps) f32
+    pub dt_bias: T,                // (n_v_heads) f32
+    pub a: T,                      // (n_v_heads) f32: −exp(A_log)
+    pub beta: T,                   // dim -> n_v_heads
+    pub alpha: T,                  // dim -> n_v_heads
+    pub norm: T,                   // (head_v_dim) f32
+    pub out: T,                    // I -> dim
 }
 
 /// LFM2's gated short convolution (`config::Mixer::ShortConv`).
@@ -138,7 +174,7 @@ impl<T> LayerWeights<T> {
     pub fn attention(&self) -> Option<&AttentionWeights<T>> {
         match &self.mixer {
             MixerWeights::Attention(a) => Some(a),
-            MixerWeights::ShortConv(_) => None,
+            MixerWeights::ShortConv(_) | MixerWeights::GatedDeltaNet(_) => None,
         }
     }
 
@@ -159,6 +195,7 @@ impl<T> LayerWeights<T> {
                 v.extend(a.qkv_bias.iter().flatten().chain(a.qk_norm.iter().flatten()).chain(&a.post_attention_norm));
             }
             MixerWeights::ShortConv(s) => v.extend([&s.conv, &s.in_proj, &s.out_proj]),
+            MixerWeights::GatedDeltaNet(d) => v.extend([&d.qkv, &d.gate, &d.conv, &d.dt_bias, &d.a, &d.beta, &d.alpha, &d.norm, &d.out]),
         }
         v
     }
@@ -229,8 +266,19 @@ impl<T: WeightTensor> Weights<T> {
                     MixerWeights::Attention(AttentionWeights { qkv, qkv_bias, qk_norm, attn_vectors, attn_output, post_attention_norm })
                 }
                 Mixer::ShortConv { .. } => MixerWeights::ShortConv(ShortConvWeights { conv: t(ShortConv)?, in_proj: t(ShortConvInProj)?, out_proj: t(ShortConvOutProj)? }),
+                Mixer::GatedDeltaNet(_) => MixerWeights::GatedDeltaNet(DeltaNetWeights {
+                    qkv: t(DeltaQkv)?,
+                    gate: t(DeltaGate)?,
+                    conv: t(DeltaConv)?,
+                    dt_bias: t(DeltaDtBias)?,
+                    a: t(DeltaA)?,
+                    beta: t(DeltaBeta)?,
+                    alpha: t(DeltaAlpha)?,
+                    norm: t(DeltaNorm)?,
+                    out: t(DeltaOut)?,
+                }),
             };
-            let ffn_norm = t(FfnNorm)?;
+            let ffn_norm = t(c.ffn_norm)?;
             let (gate, up) = (t(FfnGate)?, t(FfnUp)?);
             let ffn_down = t(FfnDown)?;
             let post_ffw_norm = if c.post_norms { Some(t(PostFfwNorm)?) } else { None };
