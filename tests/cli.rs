@@ -665,3 +665,35 @@ fn generate_with_a_logit_bias_bans_and_forces_tokens() {
     assert_eq!(status, Some(1), "{err}");
     assert!(err.contains(r#"logit_bias key "1024" is outside the vocabulary (ids 0 to 1023)"#), "{err}");
 }
+
+/// Options that mean something only with another are refused by name
+/// without it, never ignored (a newcomer found `--tools` with `--prompt`
+/// running as if it were not there).
+#[test]
+fn options_without_what_they_need_are_refused() {
+    let tiny = shared("tiny/tiny-llama-q4_0.gguf");
+    let tools = std::env::temp_dir().join(format!("tabllm-cli-tools-{}.json", std::process::id()));
+    std::fs::write(&tools, r#"[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#).unwrap();
+    let base = ["generate", "--model", tiny.to_str().unwrap(), "--prompt", "hi", "--max-tokens", "1"];
+    for (extra, want) in [
+        (vec!["--tools", tools.to_str().unwrap()], "--tools needs --messages"),
+        (vec!["--close-assistant"], "--close-assistant needs --messages"),
+        (vec!["--top-logits", "3"], "--top-logits needs --json"),
+    ] {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
+    // chat refuses an id past the vocabulary once, before the first turn.
+    let out = Command::new(env!("CARGO_BIN_EXE_tabllm"))
+        .args(["chat", "--model", tiny.to_str().unwrap(), "--logit-bias", r#"{"5000": 1}"#])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(r#"logit_bias key "5000" is outside the vocabulary"#), "{err}");
+    std::fs::remove_file(&tools).ok();
+}

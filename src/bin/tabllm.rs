@@ -425,6 +425,17 @@ fn tool_request(a: &GenerateArgs) -> Result<Option<ToolRequest>> {
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {
+    // Options that only mean something with another are refused without it,
+    // never ignored (clap's `requires` does not hold across the flattened args).
+    for (given, needs, what) in [
+        (a.tools.is_some(), a.messages.is_some(), "--tools needs --messages"),
+        (a.close_assistant, a.messages.is_some(), "--close-assistant needs --messages"),
+        (a.top_logits > 0, a.json, "--top-logits needs --json"),
+    ] {
+        if given && !needs {
+            return Err(what.into());
+        }
+    }
     let tools = tool_request(&a)?;
     // Checked before the model loads: a refused schema costs nothing.
     let mut constraint = match &a.response_format {
@@ -528,6 +539,8 @@ fn generate(a: GenerateArgs) -> Result<()> {
 
 fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<String>, logit_bias: LogitBias) -> Result<()> {
     let mut engine = load(&load_args, false)?;
+    // Refused once, before the first turn, as generate refuses it.
+    logit_bias.check_vocab(engine.model.config.vocab)?;
     let mut messages: Vec<ChatMessage> = system.into_iter().map(|s| ChatMessage::new("system", s)).collect();
     let params = GenerateParams {
         max_tokens,
