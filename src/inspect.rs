@@ -516,7 +516,11 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
         n_local_layers,
         kv_layer_bytes_max,
         supported: config.is_ok(),
-        unsupported_reason: config.err().map(|e| e.to_string()),
+        // A later part of a split model holds no metadata: say which part to give.
+        unsupported_reason: match crate::gguf::split::split_of(h) {
+            Ok((no, count)) if no > 0 => Some(format!("this file is part {} of {count} of a split model: load its first part, which holds the model's metadata", no + 1)),
+            _ => config.err().map(|e| e.to_string()),
+        },
         fits,
         split_count,
         reason,

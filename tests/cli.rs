@@ -697,3 +697,15 @@ fn options_without_what_they_need_are_refused() {
     assert!(err.contains(r#"logit_bias key "5000" is outside the vocabulary"#), "{err}");
     std::fs::remove_file(&tools).ok();
 }
+
+/// `info` on a later part of a split model alone says which part to give
+/// (generate, chat and tokenize refuse it the same way), in text and JSON.
+#[test]
+fn info_on_a_later_split_part_names_the_first_part() {
+    let part2 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/cases/field3/split/t-00002-of-00003.gguf");
+    let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(["info", "--model", part2.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("runs in tabllm: no (this file is part 2 of 3 of a split model: load its first part"), "{text}");
+    let info = tabllm(&["info", "--model", part2.to_str().unwrap(), "--json"]);
+    assert!(info["unsupported_reason"].as_str().unwrap().starts_with("this file is part 2 of 3 of a split model"), "{info}");
+}

@@ -607,7 +607,7 @@ fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bo
             "runs in tabllm: yes ({:?}: {} layers, dim {}, {} heads / {} KV heads of {}, FFN {}, vocabulary {}, trained context {})",
             c.arch, c.n_layers, c.dim, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.vocab, c.ctx_train.map_or("not given".to_string(), |n| n.to_string())
         ),
-        Err(e) => println!("runs in tabllm: no ({e})"),
+        Err(e) => println!("runs in tabllm: no ({})", r.unsupported_reason.clone().unwrap_or_else(|| e.to_string())),
     }
     let opt = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
     println!("name: {}", r.name.as_deref().unwrap_or("?"));
