@@ -18,3 +18,18 @@ def metadata_value(reader, path, key):
     if field is None:
         raise SystemExit(f"{path}: metadata key {key} is missing")
     return field.contents()
+
+
+def writer_with_metadata(reader, path, **kwargs):
+    """A `gguf.GGUFWriter` to `path` holding every metadata key of `reader`
+    (a `gguf.GGUFReader`) with its type, for scripts that rewrite a file's
+    tensors; `kwargs` go to the writer (e.g. `split_max_tensors`)."""
+    arch = reader.fields["general.architecture"].contents()
+    writer = gguf.GGUFWriter(path, arch, **kwargs)
+    for field in reader.fields.values():
+        if field.name == "general.architecture" or field.name.startswith("GGUF."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    return writer

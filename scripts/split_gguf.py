@@ -9,18 +9,12 @@ import sys
 from pathlib import Path
 
 import gguf
+from gguf_header import writer_with_metadata
 
 
 def split(src: Path, prefix: Path, tensors_per_part: int) -> None:
     reader = gguf.GGUFReader(src)
-    arch = reader.fields["general.architecture"].contents()
-    writer = gguf.GGUFWriter(prefix.with_suffix(".gguf"), arch, split_max_tensors=tensors_per_part)
-    for field in reader.fields.values():
-        if field.name == "general.architecture" or field.name.startswith("GGUF."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    writer = writer_with_metadata(reader, prefix.with_suffix(".gguf"), split_max_tensors=tensors_per_part)
     for t in reader.tensors:
         writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
     writer.write_header_to_file()

@@ -14,20 +14,14 @@ from pathlib import Path
 import numpy as np
 
 import gguf
+from gguf_header import writer_with_metadata
 
 
 def rewrite(src: Path, dst: Path, mode: str, name: str) -> None:
     reader = gguf.GGUFReader(src)
     if mode == "empty" and name not in {t.name for t in reader.tensors}:
         raise SystemExit(f"{src} has no tensor {name}")
-    arch = reader.fields["general.architecture"].contents()
-    writer = gguf.GGUFWriter(dst, arch)
-    for field in reader.fields.values():
-        if field.name == "general.architecture" or field.name.startswith("GGUF."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    writer = writer_with_metadata(reader, dst)
     # numpy order: the last axis is ggml's dims[0].
     empty = np.zeros((4, 0) if mode == "add" else (0,), dtype=np.float32)
     tensors = []

@@ -34,12 +34,12 @@ enum Kind {
     KvStore { layer: usize },
     Attention { layer: usize, shape: AttentionShape },
     GatedActivation { act: GateActivation, width: usize },
-    /// Att = c ⊙ conv(b ⊙ x) over Mix = b | c | x and layer `layer`'s state (LFM2).
-    ShortConv { layer: usize, taps: Vec<f32>, shape: ConvShape },
+    /// output = the causal conv of `input` over layer `layer`'s rolling state:
+    /// LFM2's c ⊙ conv(b ⊙ x) (Mix = b | c | x → Att), or the Gated
+    /// DeltaNet's silu(conv(Mix)) → Conv, as `shape.gating` says.
+    Conv { layer: usize, taps: Vec<f32>, shape: ConvShape, input: Act, output: Act },
     /// dst[t, h, i] = src[t, h, i], or with `sigmoid` dst[t, h, i] ·= sigmoid(src[t, h, i]).
     Heads { dst: Act, dl: HeadLayout, src: Act, sl: HeadLayout, n_heads: usize, width: usize, sigmoid: bool },
-    /// Conv = silu(conv(Mix)) over the layer's rolling state (Gated DeltaNet).
-    DeltaConv { layer: usize, taps: Vec<f32>, shape: ConvShape },
     /// Att = the gated delta rule over Conv, Gates, Z and the layer's state.
     DeltaNet { layer: usize, dt_bias: Vec<f32>, ssm_a: Vec<f32>, norm: Vec<f32>, shape: DeltaNetShape, eps: f32 },
     /// logits = [softcap](W · rmsnorm(x[last]) · g)
@@ -254,18 +254,18 @@ impl CpuForward {
                 st.scores = scores;
                 *st.act_mut(Act::Att) = out;
             }
-            Kind::ShortConv { layer, taps, shape } => {
+            Kind::Conv { layer, taps, shape, input, output } => {
                 let state = &mut st.conv_state[*layer];
                 if s.pos0 == 0 {
                     // A new sequence starts from a zero state (as the GPU kernel does).
                     state.fill(0.0);
                 }
                 let mut state = std::mem::take(state);
-                let mut out = std::mem::take(st.act_mut(Act::Att));
+                let mut out = std::mem::take(st.act_mut(*output));
                 let width = shape.input_width() as usize;
-                let r = recurrent::ssm_conv(HostRows { data: &st.act(Act::Mix)[..n * width], offset: 0, stride: width }, taps, &mut state, &mut out, n, shape);
+                let r = recurrent::ssm_conv(HostRows::dense(&st.act(*input)[..n * width], width), taps, &mut state, &mut out, n, shape);
                 st.conv_state[*layer] = state;
-                *st.act_mut(Act::Att) = out;
+                *st.act_mut(*output) = out;
                 r.map_err(err)?;
             }
             Kind::Heads { dst, dl, src, sl, n_heads, width, sigmoid } => {
@@ -282,20 +282,6 @@ impl CpuForward {
                     }
                 }
                 *st.act_mut(*dst) = out;
-            }
-            Kind::DeltaConv { layer, taps, shape } => {
-                let state = &mut st.conv_state[*layer];
-                if s.pos0 == 0 {
-                    // A new sequence starts from a zero state (as the GPU kernel does).
-                    state.fill(0.0);
-                }
-                let mut state = std::mem::take(state);
-                let mut out = std::mem::take(st.act_mut(Act::Conv));
-                let width = shape.input_width() as usize;
-                let r = recurrent::ssm_conv(HostRows::dense(&st.act(Act::Mix)[..n * width], width), taps, &mut state, &mut out, n, shape);
-                st.conv_state[*layer] = state;
-                *st.act_mut(Act::Conv) = out;
-                r.map_err(err)?;
             }
             Kind::DeltaNet { layer, dt_bias, ssm_a, norm, shape, eps } => {
                 let state = &mut st.delta_state[*layer];
@@ -435,7 +421,7 @@ impl Recorder for CpuRecorder<'_> {
 
     fn short_conv(&self, name: &str, layer: usize, taps: &CpuWeight, dim: u32, l_cache: u32) -> Result<CpuOp, ModelError> {
         let shape = ConvShape { channels: dim, taps: l_cache, gating: ConvGating::ShortConv };
-        Ok(op(name, Kind::ShortConv { layer, taps: values(taps)?, shape }))
+        Ok(op(name, Kind::Conv { layer, taps: values(taps)?, shape, input: Act::Mix, output: Act::Att }))
     }
 
     fn copy_heads(&self, name: &str, dst: Act, dl: HeadLayout, src: Act, sl: HeadLayout, n_heads: u32, width: u32) -> Result<CpuOp, ModelError> {
@@ -447,7 +433,7 @@ impl Recorder for CpuRecorder<'_> {
     }
 
     fn delta_conv(&self, name: &str, layer: usize, taps: &CpuWeight, shape: ConvShape) -> Result<CpuOp, ModelError> {
-        Ok(op(name, Kind::DeltaConv { layer, taps: values(taps)?, shape }))
+        Ok(op(name, Kind::Conv { layer, taps: values(taps)?, shape, input: Act::Mix, output: Act::Conv }))
     }
 
     fn delta_net(&self, name: &str, layer: usize, dt_bias: &CpuWeight, ssm_a: &CpuWeight, norm: &CpuWeight, shape: DeltaNetShape, norm_eps: f32) -> Result<CpuOp, ModelError> {
