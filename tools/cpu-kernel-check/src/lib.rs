@@ -12,7 +12,7 @@
 pub mod cpu;
 #[path = "../../../src/quant/mod.rs"]
 pub mod quant;
-#[path = "../../../src/sampler.rs"]
+#[path = "../../../src/sampler/mod.rs"]
 pub mod sampler;
 
 use cpu::matmul::check;
