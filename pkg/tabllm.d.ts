@@ -88,16 +88,20 @@ export interface ToolCall { id: string; type: 'function'; function: { name: stri
  * Unknown roles and fields are refused with `invalid_request` naming them. */
 export type ChatMessage =
   | { role: 'system' | 'developer' | 'user'; content: string | TextContentPart[]; name?: string }
-  /** `tool_calls`: the calls this turn made (a reply with tool_calls goes back into the conversation as it came). */
-  | { role: 'assistant'; content: string | TextContentPart[] | null; name?: string; tool_calls?: ToolCall[] }
+  /** `tool_calls`: the calls this turn made (a reply with tool_calls goes back into the conversation as it came);
+   * `reasoning_content`: a thinking model's reasoning, passed to the template as given (Qwen3's reads it). */
+  | { role: 'assistant'; content: string | TextContentPart[] | null; name?: string; tool_calls?: ToolCall[]; reasoning_content?: string | null }
   /** `tool_call_id`: the call this answers. */
   | { role: 'tool'; content: string | TextContentPart[]; tool_call_id: string };
 
 /** Every number is checked: one outside its range rejects with `invalid_request`
  * (null is taken as absent, as OpenAI's types allow it)
- * naming the field and the range (`details: { field, min, max, got }`). OpenAI
- * fields tabllm does not do (`functions`, `function_call`, …) are refused
- * by name; `model` and `user` are ignored. */
+ * naming the field and the range (`details: { field, min, max, got }`). A
+ * field the request type does not define is refused by name (`details.field`),
+ * never ignored: OpenAI fields tabllm does not do (`functions`,
+ * `function_call`, …), other servers' thinking switches
+ * (`enable_thinking`, `reasoning_effort`: use `chat_template_kwargs`),
+ * typos; `model` and `user` are accepted and ignored. */
 export interface SamplingOptions {
   /** Choices to generate, 1 to 8 (default 1): each a generation of the same
    * prompt, one after another; the prompt is read once (the next choices
@@ -233,6 +237,14 @@ export interface ChatCompletionRequest extends SamplingOptions {
   tool_choice?: ToolChoice;
   /** true (default): every call in the reply comes back; false: the first only. */
   parallel_tool_calls?: boolean;
+  /** Extra variables for the model's chat template, as llama-server's
+   * `chat_template_kwargs` (Hugging Face's `apply_chat_template(**kwargs)`):
+   * `{ enable_thinking: false }` turns thinking off for the templates that
+   * read it (Qwen3, Qwen3.5, SmolLM3). Names tabllm gives the template itself
+   * (`messages`, `tools`, `add_generation_prompt`, `bos_token`, `eos_token`,
+   * `raise_exception`, `strftime_now`) are refused (`details.field:
+   * 'chat_template_kwargs.messages'`). */
+  chat_template_kwargs?: { [name: string]: unknown } | null;
 }
 /** `prompt`: text (BOS added when the model wants one), or token ids as they are. */
 export interface CompletionRequest extends SamplingOptions { prompt: string | number[]; stream?: boolean | null; stream_options?: StreamOptions | null }
@@ -265,8 +277,15 @@ export interface Timings {
 /** A reply. With tool calls (`finish_reason: 'tool_calls'`): `tool_calls`
  * holds them (ids `call_…`, or 9 letters/digits for Mistral, whose template
  * takes no other; `arguments` the JSON text of the arguments object), and
- * `content` the text around them, null when there is none. */
-export interface AssistantMessage { role: 'assistant'; content: string | null; tool_calls?: ToolCall[]; refusal: null }
+ * `content` the text around them, null when there is none.
+ * `reasoning_content`: a thinking model's reasoning (its `<think>…</think>`,
+ * or from the start when the template opened `<think>` itself), apart from
+ * `content`, as llama-server and the DeepSeek API return it; present only
+ * when the reply had some. A reply cut by `max_tokens` inside its reasoning
+ * has all of it there and `content` empty. Thinking models are those whose
+ * vocabulary has `<think>` and `</think>` tokens (Qwen3, Qwen3.5, SmolLM3,
+ * DeepSeek-R1); other replies are unchanged. */
+export interface AssistantMessage { role: 'assistant'; content: string | null; reasoning_content?: string; tool_calls?: ToolCall[]; refusal: null }
 /** A streamed call: each call comes whole, in one chunk (its index, id, name
  * and all its arguments), after the content; text that might begin a call is
  * held back, so no call markup reaches `delta.content`. */
@@ -286,8 +305,10 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  /** One choice (its `index` says which); none on the usage chunk. */
-  choices: Array<{ index: number; delta: { role?: 'assistant'; content?: string; tool_calls?: ToolCallDelta[] }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason | null }>;
+  /** One choice (its `index` says which); none on the usage chunk. A
+   * thinking model's reasoning streams as `delta.reasoning_content`, before
+   * the `delta.content` of its answer (see AssistantMessage). */
+  choices: Array<{ index: number; delta: { role?: 'assistant'; content?: string; reasoning_content?: string; tool_calls?: ToolCallDelta[] }; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason | null }>;
   /** With `stream_options.include_usage`: the request's on the last chunk
    * (`choices: []`), null on the others; absent otherwise (see StreamOptions). */
   usage?: Usage | null;
@@ -440,8 +461,8 @@ export interface Engine {
   /** Token ids of `text` (special tokens such as `<|im_start|>` parsed when `special` is true); no BOS is added. */
   tokenize(text: string, opts?: { special?: boolean }): Promise<number[]>;
   detokenize(ids: number[]): Promise<string>;
-  /** The chat prompt the template renders for these messages (and `tools`, as a request passes them). */
-  applyChatTemplate(messages: ChatMessage[], opts?: { tools?: FunctionTool[] | null }): Promise<string>;
+  /** The chat prompt the template renders for these messages (and `tools` and `chat_template_kwargs`, as a request passes them). */
+  applyChatTemplate(messages: ChatMessage[], opts?: { tools?: FunctionTool[] | null; chat_template_kwargs?: { [name: string]: unknown } | null }): Promise<string>;
   /** Forget the KV cache (the next request prefills from scratch). */
   reset(): Promise<void>;
   bench(opts?: BenchOptions): Promise<BenchResult>;

@@ -101,15 +101,47 @@ const SAMPLING = {
   max_tokens: { min: 0, max: 2 ** 32 - 1, integer: true },
 };
 
-// OpenAI request fields tabllm does not do: refused by name rather than ignored.
+// The request fields tabllm takes (an allow-list: any other field is refused
+// by name, never ignored). `model` and `user` are accepted and ignored.
+const COMMON_FIELDS = ['model', 'user', 'n', 'stream', 'stream_options', 'signal', 'onProgress', 'stop', 'response_format', 'logit_bias',
+  'max_completion_tokens', ...Object.keys(SAMPLING)];
+// Chat completions only: on completions they are refused as such.
+const CHAT_ONLY_FIELDS = ['messages', 'logprobs', 'top_logprobs', 'tools', 'tool_choice', 'parallel_tool_calls', 'continue_final_message', 'chat_template_kwargs'];
+const FIELDS = { chat: [...COMMON_FIELDS, ...CHAT_ONLY_FIELDS], text: [...COMMON_FIELDS, 'prompt'] };
+// OpenAI request fields tabllm does not do, each with its own message.
 // (`functions` / `function_call` are OpenAI's deprecated forms of `tools` / `tool_choice`.)
 const UNSUPPORTED = ['best_of', 'functions',
   'function_call', 'echo', 'suffix', 'audio', 'modalities', 'prediction'];
-// The legacy completions API's `logprobs` is a count with another result
-// shape; tabllm reports log-probabilities and calls tools on chat completions only.
-const UNSUPPORTED_TEXT = ['logprobs', 'top_logprobs', 'tools', 'tool_choice', 'parallel_tool_calls'];
+// Thinking switches other servers take at the top level: the template's own variable does it here.
+const THINKING_FIELDS = ['enable_thinking', 'reasoning_effort', 'thinking', 'reasoning'];
 // Tool calling, checked by the engine field by field (src/chat/tools.rs).
 const TOOL_FIELDS = ['tools', 'tool_choice', 'parallel_tool_calls'];
+
+/** Refuses, by name, each field of `req` that a `kind` request does not take. */
+function checkFields(req, kind) {
+  for (const k of Object.keys(req)) {
+    // null and undefined are absent, as for every field. The legacy
+    // completions API's `logprobs` is a count with another result shape:
+    // `logprobs: false` there asks for nothing tabllm lacks.
+    if (FIELDS[kind].includes(k) || req[k] === undefined || req[k] === null || (kind === 'text' && k === 'logprobs' && req[k] === false)) continue;
+    let why = 'is not a request field tabllm knows';
+    if (UNSUPPORTED.includes(k)) why = 'is not supported by tabllm';
+    else if (THINKING_FIELDS.includes(k)) why = 'is not supported by tabllm (to turn thinking off, give chat_template_kwargs: { enable_thinking: false }, which templates such as Qwen3\'s read)';
+    else if (kind === 'text' && CHAT_ONLY_FIELDS.includes(k)) why = 'is not supported by tabllm on completions (it is on chat completions)';
+    else if (kind === 'chat' && k === 'prompt') why = 'is not supported by tabllm on chat completions (give messages; prompt is for completions)';
+    throw new TabllmError('invalid_request', `${k} ${why}`, { field: k });
+  }
+}
+
+/** `chat_template_kwargs`: an object whose entries reach the chat template as
+ * variables (as llama-server passes them). The engine refuses, by name, those
+ * tabllm sets itself (`messages`, `tools`, `bos_token`, …). */
+function checkTemplateKwargs(kw) {
+  if (typeof kw !== 'object' || Array.isArray(kw)) {
+    throw new TabllmError('invalid_request', 'chat_template_kwargs must be an object of template variables, such as { enable_thinking: false }', { field: 'chat_template_kwargs' });
+  }
+  return kw;
+}
 
 /** Most choices one request may ask for (`n`). */
 const MAX_CHOICES = 8;
@@ -162,11 +194,7 @@ function checkLogitBias(lb) {
 /** The worker's request from an OpenAI-style one (`model` and `user` are accepted and ignored; `stream_options`: see streamOptions). */
 function engineRequest(req, kind) {
   if (!req || typeof req !== 'object') throw new TabllmError('invalid_request', 'create() takes a request object');
-  for (const k of kind === 'chat' ? UNSUPPORTED : [...UNSUPPORTED, ...UNSUPPORTED_TEXT]) {
-    // `logprobs: false` asks for nothing tabllm lacks.
-    if (req[k] === undefined || req[k] === null || (k === 'logprobs' && req[k] === false)) continue;
-    throw new TabllmError('invalid_request', `${k} is not supported by tabllm${kind === 'chat' ? '' : ' on completions (it is on chat completions)'}`, { field: k });
-  }
+  checkFields(req, kind);
   const out = {};
   // n choices, each its own generation of the same prompt (see Engine.create).
   out.n = req.n === undefined || req.n === null ? 1 : checkNumber('n', req.n, { min: 1, max: MAX_CHOICES, integer: true });
@@ -207,6 +235,7 @@ function engineRequest(req, kind) {
       return m;
     });
     for (const k of TOOL_FIELDS) if (req[k] !== undefined && req[k] !== null) out[k] = req[k];
+    if (req.chat_template_kwargs !== undefined && req.chat_template_kwargs !== null) out.chat_template_kwargs = checkTemplateKwargs(req.chat_template_kwargs);
     // A final assistant message is continued (llama-server's default); false closes it.
     if (req.continue_final_message !== undefined && req.continue_final_message !== null) {
       if (typeof req.continue_final_message !== 'boolean') throw new TabllmError('invalid_request', 'continue_final_message must be true or false', { field: 'continue_final_message' });
@@ -359,6 +388,15 @@ class Engine {
         const onEvent = (m) => {
           if (m.type !== 'text') return onPrefill(m);
           if (m.logprobs) pending.push(...m.logprobs);
+          // A thinking model's reasoning (chat only): `delta.reasoning_content`,
+          // as llama-server and DeepSeek stream it, in a chunk before the content's.
+          if (m.reasoning) {
+            sent += pending.length;
+            const c = chunk(index, null, null, request.logprobs ? pending : null);
+            c.choices[0].delta = { reasoning_content: m.reasoning };
+            push({ value: c });
+            pending = [];
+          }
           if (!m.text) return;
           sent += pending.length;
           push({ value: chunk(index, m.text, null, request.logprobs ? pending : null) });
@@ -414,9 +452,11 @@ class Engine {
     return this.client.call('detokenize', { ids: list });
   }
 
-  /** The prompt the chat template renders; `tools` (OpenAI's tools array) as a request would pass them. */
-  applyChatTemplate(messages, { tools } = {}) {
-    return this.client.call('applyChatTemplate', { messages: engineRequest({ messages }, 'chat').messages, tools: tools ?? undefined });
+  /** The prompt the chat template renders; `tools` (OpenAI's tools array) and
+   * `chat_template_kwargs` as a request would pass them. */
+  applyChatTemplate(messages, { tools, chat_template_kwargs } = {}) {
+    const request = engineRequest({ messages, chat_template_kwargs }, 'chat');
+    return this.client.call('applyChatTemplate', { messages: request.messages, tools: tools ?? undefined, chat_template_kwargs: request.chat_template_kwargs });
   }
 
   reset() {
@@ -476,11 +516,14 @@ function choiceRequests({ n, ...request }) {
 }
 
 /** A chat reply's message: with tool calls (`tool_reply`, finish_reason
- * 'tool_calls') its content is the text around them (null when none). */
+ * 'tool_calls') its content is the text around them (null when none); a
+ * thinking model's reply has its reasoning apart (`reasoning_content`, only
+ * when it had some) and the rest as content. */
 function assistantMessage(r) {
+  const reasoning = r.reasoning_content != null ? { reasoning_content: r.reasoning_content } : {};
   return r.tool_reply
-    ? { role: 'assistant', content: r.tool_reply.content, tool_calls: r.tool_reply.tool_calls, refusal: null }
-    : { role: 'assistant', content: r.text, refusal: null };
+    ? { role: 'assistant', content: r.tool_reply.content, ...reasoning, tool_calls: r.tool_reply.tool_calls, refusal: null }
+    : { role: 'assistant', content: r.content ?? r.text, ...reasoning, refusal: null };
 }
 
 /** Streamed tool calls: each whole call at its index (OpenAI's `delta.tool_calls`). */

@@ -4,7 +4,7 @@
 //                                      reset, bench, unload, bandwidth, inspect, catalog
 //                                      (and the test-only ops __testBlock, __testPanic, __testDestroyDevice)
 //        {op: 'abort', target: id}        not queued: reaches a request in flight
-//   out: {id, type: 'progress', progress} | {id, type: 'text', text, logprobs?}
+//   out: {id, type: 'progress', progress} | {id, type: 'text', text, logprobs?, reasoning?}
 //        {id, type: 'result', value}      | {id, type: 'error', error: {code, message, details}}
 //        {type: 'fatal', error}           the wasm instance panicked or trapped and is dead:
 //                                         every request fails with `error`, the page ends this worker
@@ -377,11 +377,12 @@ function needEngine() {
 
 async function generate(request, post, signal) {
   const e = needEngine();
-  const result = await e.generate(JSON.stringify(request), (text, logprobs) => {
+  const result = await e.generate(JSON.stringify(request), (text, logprobs, reasoning) => {
     // "" after a token whose text is held back (a possible stop string, an
     // unfinished character): nothing to send but its log-probabilities (when
     // asked: JSON of the tokens' since the last call), and the abort is seen there too.
-    if (text || logprobs) post({ type: 'text', text, logprobs: logprobs ? JSON.parse(logprobs) : undefined });
+    // `reasoning`: a thinking model's reasoning (then `text` is its content).
+    if (text || logprobs || reasoning) post({ type: 'text', text, logprobs: logprobs ? JSON.parse(logprobs) : undefined, reasoning: reasoning || undefined });
     return !signal.aborted;
   }, (done, total) => {
     // Before and after each prefill step: progress out, and a long prompt stays abortable.
@@ -527,7 +528,8 @@ const ops = {
   generate: (a, post, signal) => generate(a.request, post, signal),
   tokenize: (a) => Array.from(needEngine().tokenize(a.text, !!a.special)),
   detokenize: (a) => needEngine().detokenize(Uint32Array.from(a.ids)),
-  applyChatTemplate: (a) => needEngine().apply_chat_template(JSON.stringify(a.messages), a.tools === undefined ? undefined : JSON.stringify(a.tools)),
+  applyChatTemplate: (a) => needEngine().apply_chat_template(JSON.stringify(a.messages), a.tools === undefined ? undefined : JSON.stringify(a.tools),
+    a.chat_template_kwargs === undefined ? undefined : JSON.stringify(a.chat_template_kwargs)),
   reset: () => needEngine().reset(),
   bench: async (a) => JSON.parse(await needEngine().bench(JSON.stringify(a))),
   unload: () => {

@@ -709,3 +709,89 @@ fn info_on_a_later_split_part_names_the_first_part() {
     let info = tabllm(&["info", "--model", part2.to_str().unwrap(), "--json"]);
     assert!(info["unsupported_reason"].as_str().unwrap().starts_with("this file is part 2 of 3 of a split model"), "{info}");
 }
+
+/// The tiny random-weight Qwen3 with Qwen3.5's chat template (which opens
+/// `<think>` in the generation prompt, or writes an empty reasoning when
+/// `enable_thinking` is false) and the think tags in its vocabulary (its
+/// tokens 3 and 4 renamed `<think>` and `</think>`), written by
+/// scripts/set_chat_template.py.
+fn tiny_thinking_model(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("tiny-qwen3-thinking.gguf");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new("python3")
+        .arg(root.join("scripts/set_chat_template.py"))
+        .arg(shared("tiny/tiny-qwen3-q4_k_m.gguf"))
+        .arg(root.join("tests/templates/qwen3.5.jinja"))
+        .arg(&out)
+        .args(["3=<think>", "4=</think>"])
+        .status()
+        .expect("run python3 (with the gguf package)");
+    assert!(status.success(), "scripts/set_chat_template.py failed");
+    out
+}
+
+/// Thinking through the CLI: `--no-think` renders the template with
+/// `enable_thinking` false (`--print-prompt` shows the prompt); a reply to a
+/// prompt that opened `<think>` comes back with its reasoning apart, in
+/// `--json`'s `reasoning_content`, and printed to stderr, not stdout.
+#[test]
+fn no_think_and_reasoning_content() {
+    let dir = std::env::temp_dir().join(format!("tabllm-think-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = tiny_thinking_model(&dir);
+    let model = model.to_str().unwrap();
+    let messages = dir.join("messages.json");
+    std::fs::write(&messages, r#"[{"role": "user", "content": "What is 2+2?"}]"#).unwrap();
+    let messages = messages.to_str().unwrap();
+    let base = ["generate", "--backend", "cpu", "--model", model, "--messages", messages];
+    let head = "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n";
+    let on = tabllm(&[&base[..], &["--print-prompt", "--json"]].concat());
+    assert_eq!(on["prompt"], format!("{head}<think>\n"));
+    let off = tabllm(&[&base[..], &["--print-prompt", "--json", "--no-think"]].concat());
+    assert_eq!(off["prompt"], format!("{head}<think>\n\n</think>\n\n"));
+    let want = tabllm(&["tokenize", "--model", model, "--json", off["prompt"].as_str().unwrap()]);
+    assert_eq!(off["prompt_ids"], want["ids"], "the think tags are single tokens");
+    let plain = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(base).args(["--print-prompt", "--no-think"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), format!("{head}<think>\n\n</think>\n\n\n"));
+    // Both mean something only with --messages: refused without, never ignored.
+    for flag in ["--no-think", "--print-prompt"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(["generate", "--backend", "cpu", "--model", model, "--prompt", "hi", "--max-tokens", "1", flag]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(1) && err.contains(&format!("{flag} needs --messages")), "{flag}: {err}");
+    }
+
+    // The prompt opened the reasoning: the reply (random weights, cut by
+    // --max-tokens) is reasoning up to a `</think>` it may write.
+    let mut seen_reasoning = 0;
+    for seed in ["0", "1", "2", "3"] {
+        let args = [&base[..], &["--max-tokens", "12", "--temperature", "1", "--seed", seed]].concat();
+        let g = tabllm(&[&args[..], &["--json"]].concat());
+        assert_eq!(g["prompt_ids"], tabllm(&[&base[..], &["--print-prompt", "--json"]].concat())["prompt_ids"]);
+        let text = g["text"].as_str().unwrap();
+        let (reasoning, content) = match text.split_once("</think>") {
+            Some((r, c)) => (r.trim(), c.trim_start()),
+            None => (text.trim(), ""),
+        };
+        assert_eq!(g["content"], content, "seed {seed}: {g}");
+        match g.get("reasoning_content") {
+            Some(r) => {
+                assert_eq!(r, reasoning, "seed {seed}: {g}");
+                seen_reasoning += 1;
+            }
+            None => assert_eq!(reasoning, "", "seed {seed}: {g}"),
+        }
+        // Printed: the answer on stdout, the reasoning on stderr.
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(&args).output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{content}\n"), "seed {seed}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !reasoning.is_empty() {
+            assert!(err.contains(&format!("[thinking]\n{reasoning}\n[/thinking]\n")), "seed {seed}: {err}");
+        }
+    }
+    assert!(seen_reasoning > 0, "no seed gave a reply with reasoning");
+    // Thinking off: the prompt closed the reasoning, the reply is all content.
+    let g = tabllm(&[&base[..], &["--no-think", "--max-tokens", "12", "--temperature", "1", "--json"]].concat());
+    assert!(g.get("reasoning_content").is_none() && g["content"] == g["text"] && !g["text"].as_str().unwrap().is_empty(), "{g}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -193,12 +193,16 @@ function showEmpty() {
 }
 
 function addAssistant() {
+  // A thinking model's reasoning, folded above the answer: put in place
+  // when some arrives (a reply without reasoning has no such element).
+  const thoughts = h('div', { class: 'md' });
+  const thinking = h('details', { class: 'thinking' }, h('summary', {}, 'Thinking'), thoughts);
   const body = h('div', { class: 'md' });
   const meta = h('div', { class: 'meta' });
   const article = h('article', { class: 'msg assistant' }, h('span', { class: 'sr' }, 'Assistant: '), body, meta);
   log.querySelector('.empty')?.remove();
   log.append(article);
-  return { article, body, meta };
+  return { article, body, meta, thinking, thoughts };
 }
 
 function describeReply(usage, timings, finish) {
@@ -227,11 +231,13 @@ async function send(text) {
   log.querySelector('.empty')?.remove();
   const userEl = h('article', { class: 'msg user' }, h('span', { class: 'sr' }, 'You: '), text);
   log.append(userEl);
-  const { article, body, meta } = addAssistant();
+  const { article, body, meta, thinking, thoughts } = addAssistant();
   log.scrollTop = log.scrollHeight;
   const renderer = streamInto(body, log);
+  const thoughtRenderer = streamInto(thoughts, log);
   meta.textContent = 'Reading the prompt…';
   let content = '';
+  let reasoning = '';
   let finish = null;
   let last = null;
   let pieces = 0;
@@ -252,6 +258,13 @@ async function send(text) {
       last = chunk;
       const choice = chunk.choices[0];
       if (!choice) continue; // the usage chunk
+      if (choice.delta?.reasoning_content) {
+        reasoning += choice.delta.reasoning_content;
+        pieces++;
+        if (!thinking.isConnected) article.insertBefore(thinking, body);
+        thoughtRenderer.set(reasoning);
+        meta.textContent = 'Thinking…';
+      }
       if (choice.delta?.content) {
         content += choice.delta.content;
         pieces++;
@@ -263,13 +276,16 @@ async function send(text) {
     if (ac.signal.aborted && !finish) throw Object.assign(new Error('stopped'), { code: 'aborted' });
     renderer.set(content);
     renderer.flush();
+    thoughtRenderer.flush();
+    // The answer goes back into the conversation; its reasoning does not
+    // (templates drop earlier turns' reasoning).
     history.push({ role: 'assistant', content });
     const result = {
       id: last?.id,
       object: 'chat.completion',
       created: last?.created,
       model: last?.model,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish }],
+      choices: [{ index: 0, message: { role: 'assistant', content, ...(reasoning && { reasoning_content: reasoning }) }, finish_reason: finish }],
       usage: last?.usage,
       timings: last?.timings,
     };
@@ -278,6 +294,7 @@ async function send(text) {
   } catch (err) {
     renderer.set(content);
     renderer.flush();
+    thoughtRenderer.flush();
     if (ac.signal.aborted || err.code === 'aborted') {
       if (content) history.push({ role: 'assistant', content });
       else history.pop(); // nothing came: the question stays in view but not in the history

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use tabllm::constrain::ResponseFormat;
-use tabllm::engine::{load_engine, Engine, GenerateParams};
+use tabllm::engine::{load_engine, ChatOptions, Engine, GenerateParams};
 use tabllm::gpu::{DeviceOptions, GpuContext};
 use tabllm::gpu::{PrefillKernels, MatvecVariant};
 use tabllm::model::{Device, LoadOptions, PrefillPath};
 use tabllm::sampler::{LogitBias, SamplerConfig};
-use tabllm::chat::{ChatMessage, FinalAssistant, ToolCallStream, ToolRequest};
+use tabllm::chat::{ChatMessage, FinalAssistant, ReplyDelta, ToolRequest};
 use tabllm::tokenizer::Tokenizer;
 
 #[derive(Parser)]
@@ -49,6 +49,9 @@ enum Cmd {
         /// OpenAI's `logit_bias`, as in `generate`.
         #[arg(long, value_name = "JSON", value_parser = logit_bias_value)]
         logit_bias: Option<LogitBias>,
+        /// Turn a thinking model's reasoning off (see `generate --no-think`).
+        #[arg(long)]
+        no_think: bool,
     },
     /// Measure memory bandwidth, then prompt processing (pp512, pp2048) and
     /// text generation (tg128) as llama-bench does, and decode against the
@@ -222,6 +225,15 @@ struct GenerateArgs {
     /// With --tools: keep only the first call of a reply (parallel_tool_calls: false).
     #[arg(long, requires = "tools")]
     no_parallel_tool_calls: bool,
+    /// With --messages: render the chat template with `enable_thinking`
+    /// false, the switch thinking models' templates read (Qwen3, Qwen3.5,
+    /// SmolLM3), as `chat_template_kwargs: {"enable_thinking": false}` does.
+    #[arg(long, requires = "messages")]
+    no_think: bool,
+    /// With --messages: print the prompt the chat template renders, and
+    /// nothing else (no generation; with --json, `{"prompt", "prompt_ids"}`).
+    #[arg(long, requires = "messages")]
+    print_prompt: bool,
     #[arg(long, default_value_t = 128)]
     max_tokens: u32,
     #[arg(long, default_value_t = 0.8, value_parser = temperature_value)]
@@ -255,7 +267,9 @@ struct GenerateArgs {
     /// Stop when this text is generated (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Print one JSON object instead of streaming text.
+    /// Print one JSON object instead of streaming text. For a chat reply of
+    /// a model with think tags it has `reasoning_content` (when the reply
+    /// had reasoning) and `content` (the reply less it); `text` is the raw reply.
     #[arg(long)]
     json: bool,
     /// With --json: the K highest [id, logit] pairs of the first generated position.
@@ -309,7 +323,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Generate(a) => generate(a)?,
-        Cmd::Chat { load, temperature, max_tokens, system, logit_bias } => chat(load, temperature, max_tokens, system, logit_bias.unwrap_or_default())?,
+        Cmd::Chat { load, temperature, max_tokens, system, logit_bias, no_think } => chat(load, temperature, max_tokens, system, logit_bias.unwrap_or_default(), no_think)?,
         Cmd::Info { model, shape, mix, context, f16_kv, max_binding_size, available_bytes, bandwidth_gbps, json } => {
             let opts = tabllm::inspect::InspectOptions {
                 context,
@@ -430,6 +444,8 @@ fn generate(a: GenerateArgs) -> Result<()> {
     for (given, needs, what) in [
         (a.tools.is_some(), a.messages.is_some(), "--tools needs --messages"),
         (a.close_assistant, a.messages.is_some(), "--close-assistant needs --messages"),
+        (a.no_think, a.messages.is_some(), "--no-think needs --messages"),
+        (a.print_prompt, a.messages.is_some(), "--print-prompt needs --messages"),
         (a.top_logits > 0, a.json, "--top-logits needs --json"),
     ] {
         if given && !needs {
@@ -449,17 +465,26 @@ fn generate(a: GenerateArgs) -> Result<()> {
             ResponseFormat::from_value(&v)?.constraint()
         }
     };
-    let mut engine = load(&a.load, a.json)?;
-    let mut calls: Option<ToolCallStream> = None;
+    let mut engine = load(&a.load, a.json || a.print_prompt)?;
+    let mut reply = None;
     let prompt_ids = match (&a.prompt, &a.messages) {
         (_, Some(file)) => {
             let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
             let messages = ChatMessage::parse_list(&text).map_err(|e| format!("{}: {e}", file.display()))?;
             let last = if a.close_assistant { FinalAssistant::Close } else { FinalAssistant::Continue };
-            let (ids, format) = engine.encode_chat_tools(&messages, last, tools.as_ref())?;
-            constraint = engine.request_constraint(tools.as_ref(), format, constraint)?;
-            calls = format.zip(tools.as_ref()).map(|(f, t)| ToolCallStream::new(f, t.parallel));
-            ids
+            let kwargs = a.no_think.then(no_think_kwargs);
+            let prompt = engine.prepare_chat(&messages, &ChatOptions { final_assistant: last, tools: tools.as_ref(), template_kwargs: kwargs.as_ref() })?;
+            if a.print_prompt {
+                if a.json {
+                    println!("{}", json!({ "prompt": prompt.text, "prompt_ids": prompt.ids }));
+                } else {
+                    println!("{}", prompt.text);
+                }
+                return Ok(());
+            }
+            constraint = engine.request_constraint(tools.as_ref(), prompt.format, constraint)?;
+            reply = Some(prompt.reply_stream(tools.as_ref(), constraint.is_some()));
+            prompt.ids
         }
         (Some(p), None) => {
             engine.check_text_fits(p)?;
@@ -488,20 +513,21 @@ fn generate(a: GenerateArgs) -> Result<()> {
         logit_bias: a.logit_bias.clone().unwrap_or_default(),
     };
     let json = a.json;
+    let mut shown = Shown::default();
     let g = pollster::block_on(engine.generate(&prompt_ids, &params, &mut |piece| {
-        // With tools, text that may begin a call waits (see ToolCallStream);
-        // the stream sees every piece, printed or not (--json).
-        let shown = match &mut calls {
-            Some(c) => c.push(piece),
-            None => piece.to_string(),
+        // A chat reply: reasoning split off, text that may begin a call held
+        // (see ReplyStream); the stream sees every piece, printed or not (--json).
+        let d = match &mut reply {
+            Some(r) => r.push(piece),
+            None => ReplyDelta { reasoning: String::new(), content: piece.to_string() },
         };
         if !json {
-            print!("{shown}");
-            let _ = std::io::stdout().flush();
+            shown.print(&d);
         }
         true
     }))?;
-    let end = calls.map(|c| c.finish(g.finish_reason.as_str() == "length"));
+    let splits = reply.as_ref().is_some_and(|r| r.splits_reasoning());
+    let end = reply.map(|r| r.finish(g.finish_reason.as_str() == "length"));
     // A call cut off by --max-tokens keeps `length`, as OpenAI's does.
     let called = end.as_ref().is_some_and(|e| !e.calls.is_empty() && !e.partial);
     let finish_reason = if called { "tool_calls" } else { g.finish_reason.as_str() };
@@ -517,27 +543,73 @@ fn generate(a: GenerateArgs) -> Result<()> {
         if let Some(top) = &g.top_logits {
             out["top_logits"] = json!(top.iter().map(|(i, l)| json!([i, l])).collect::<Vec<_>>());
         }
-        // OpenAI's message fields when the reply called tools (`text` stays the raw reply).
-        if let Some(e) = end.filter(|e| !e.calls.is_empty()) {
+        // OpenAI's message fields when the reply called tools or had its
+        // reasoning split off (`text` stays the raw reply).
+        if let Some(e) = end.filter(|e| splits || !e.calls.is_empty()) {
             out["content"] = json!(e.content);
-            out["tool_calls"] = json!(e.calls);
+            if let Some(r) = e.reasoning_content {
+                out["reasoning_content"] = json!(r);
+            }
+            if !e.calls.is_empty() {
+                out["tool_calls"] = json!(e.calls);
+            }
         }
         println!("{out}");
     } else {
         if let Some(e) = end {
-            print!("{}", e.tail);
+            shown.print(&e.tail);
+            shown.end_reasoning();
             // Each call on its own line, in OpenAI's shape.
             for c in &e.calls {
                 print!("\n{}", serde_json::to_string(c)?);
             }
         }
+        shown.end_reasoning();
         println!();
         eprintln!("[{} prompt tokens at {:.1} tok/s, {} generated at {:.1} tok/s, {}]", g.prefilled, g.prefill_tok_s(), g.ids.len(), g.decode_tok_s(), finish_reason);
     }
     Ok(())
 }
 
-fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<String>, logit_bias: LogitBias) -> Result<()> {
+/// `enable_thinking: false`, the template variable of `--no-think`.
+fn no_think_kwargs() -> serde_json::Map<String, serde_json::Value> {
+    serde_json::Map::from_iter([("enable_thinking".to_string(), serde_json::Value::Bool(false))])
+}
+
+/// Prints a streamed reply: its content on stdout, and a thinking model's
+/// reasoning on stderr (so `> file` keeps the answer only), the reasoning
+/// between a `[thinking]` line and a `[/thinking]` line.
+#[derive(Default)]
+struct Shown {
+    /// Inside the reasoning (its opening line printed, not its closing one).
+    thinking: bool,
+}
+
+impl Shown {
+    fn print(&mut self, d: &ReplyDelta) {
+        if !d.reasoning.is_empty() {
+            if !self.thinking {
+                eprintln!("[thinking]");
+                self.thinking = true;
+            }
+            eprint!("{}", d.reasoning);
+        }
+        if !d.content.is_empty() {
+            self.end_reasoning();
+            print!("{}", d.content);
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    /// Closes the reasoning's block on stderr, if one is open.
+    fn end_reasoning(&mut self) {
+        if std::mem::take(&mut self.thinking) {
+            eprintln!("\n[/thinking]");
+        }
+    }
+}
+
+fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<String>, logit_bias: LogitBias, no_think: bool) -> Result<()> {
     let mut engine = load(&load_args, false)?;
     // Refused once, before the first turn, as generate refuses it.
     logit_bias.check_vocab(engine.model.config.vocab)?;
@@ -548,6 +620,7 @@ fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<S
         logit_bias,
         ..GenerateParams::default()
     };
+    let kwargs = no_think.then(no_think_kwargs);
     eprintln!("Type a message; an empty line or Ctrl-D quits.");
     let stdin = std::io::stdin();
     loop {
@@ -558,17 +631,23 @@ fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<S
             break;
         }
         messages.push(ChatMessage::new("user", line.trim()));
-        let ids = engine.encode_chat(&messages)?;
-        let g = pollster::block_on(engine.generate(&ids, &params, &mut |piece| {
-            print!("{piece}");
-            let _ = std::io::stdout().flush();
+        let prompt = engine.prepare_chat(&messages, &ChatOptions { template_kwargs: kwargs.as_ref(), ..Default::default() })?;
+        let mut reply = prompt.reply_stream(None, false);
+        let mut shown = Shown::default();
+        let g = pollster::block_on(engine.generate(&prompt.ids, &params, &mut |piece| {
+            shown.print(&reply.push(piece));
             true
         }));
         match g {
             Ok(g) => {
+                let end = reply.finish(g.finish_reason.as_str() == "length");
+                shown.print(&end.tail);
+                shown.end_reasoning();
                 println!();
                 eprintln!("[{:.1} tok/s]", g.decode_tok_s());
-                messages.push(ChatMessage::new("assistant", g.text));
+                // The answer goes back into the conversation; its reasoning
+                // does not (templates drop earlier turns' reasoning anyway).
+                messages.push(ChatMessage::new("assistant", end.content.unwrap_or_default()));
             }
             Err(e) => {
                 eprintln!("\nerror: {e}");

@@ -8,6 +8,10 @@
 //! part and the text before it, none while that text is still empty. Parts of
 //! any other type (images, audio, files) are refused by name: this runtime
 //! reads text only. Fields we don't know are refused by name too.
+//!
+//! An assistant message may carry `reasoning_content` (a reply of a thinking
+//! model as tabllm, llama-server and the DeepSeek API return it), passed to
+//! the template as given, as llama-server passes it (Qwen3's template reads it).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -34,6 +38,8 @@ pub enum MessageError {
     MissingContent(String),
     #[error("refusal must be null on an assistant message (a refusal text is not supported; put it in content)")]
     Refusal,
+    #[error("reasoning_content is only for assistant messages, not `{0}`")]
+    ReasoningNotAssistant(String),
 }
 
 /// One message of a conversation. The template sees it as a map with
@@ -54,11 +60,14 @@ pub struct ChatMessage {
     /// function: {name, arguments}}` with `arguments` a JSON string.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<Json>>,
+    /// An assistant's reasoning, as its reply came back (`message.reasoning_content`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self { role: role.into(), content: Some(content.into()), name: None, tool_call_id: None, tool_calls: None }
+        Self { role: role.into(), content: Some(content.into()), name: None, tool_call_id: None, tool_calls: None, reasoning_content: None }
     }
 
     /// The text, empty when there is none.
@@ -94,6 +103,8 @@ struct RawMessage {
     /// null), so a reply appended to the conversation as it came back parses.
     #[serde(default)]
     refusal: Option<Json>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
 }
 
 impl TryFrom<RawMessage> for ChatMessage {
@@ -121,7 +132,10 @@ impl TryFrom<RawMessage> for ChatMessage {
         if content.is_none() && !(raw.role == "assistant" && raw.tool_calls.is_some()) {
             return Err(MessageError::MissingContent(raw.role));
         }
-        Ok(Self { role: raw.role, content, name: raw.name, tool_call_id: raw.tool_call_id, tool_calls: raw.tool_calls })
+        if raw.reasoning_content.is_some() && raw.role != "assistant" {
+            return Err(MessageError::ReasoningNotAssistant(raw.role));
+        }
+        Ok(Self { role: raw.role, content, name: raw.name, tool_call_id: raw.tool_call_id, tool_calls: raw.tool_calls, reasoning_content: raw.reasoning_content })
     }
 }
 
@@ -174,6 +188,18 @@ mod tests {
         assert_eq!(list[1].text(), "hello");
         let err = ChatMessage::parse_list(r#"[{"role":"assistant","content":null,"refusal":"no"}]"#).unwrap_err().to_string();
         assert!(err.contains("refusal must be null"), "{err}");
+    }
+
+    /// A thinking model's reply goes back with its `reasoning_content`, which
+    /// the template sees (Qwen3's reads it); other roles may not carry one.
+    #[test]
+    fn assistant_reasoning_round_trips_to_the_template() {
+        let list = ChatMessage::parse_list(r#"[{"role":"user","content":"hi"},{"role":"assistant","content":"hello","reasoning_content":"Greet back.","refusal":null}]"#).unwrap();
+        assert_eq!(list[1].reasoning_content.as_deref(), Some("Greet back."));
+        assert_eq!(serde_json::to_value(&list[1]).unwrap()["reasoning_content"], "Greet back.");
+        assert!(serde_json::to_value(&list[0]).unwrap().get("reasoning_content").is_none());
+        let err = ChatMessage::parse_list(r#"[{"role":"user","content":"hi","reasoning_content":"x"}]"#).unwrap_err().to_string();
+        assert!(err.contains("reasoning_content is only for assistant messages"), "{err}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ mod budget;
 mod message;
 mod pyjson;
 mod pyvalue;
+mod reasoning;
+mod reply;
 mod tool_calls;
 mod tool_history;
 mod tools;
@@ -47,6 +49,8 @@ use crate::tokenizer::Tokenizer;
 
 pub use budget::{BudgetExceeded, BudgetResource, RenderBudget};
 pub use message::{ChatMessage, MessageError, ROLES};
+pub use reasoning::{opens_thinking, split_reasoning, ReplyDelta, Reasoned, ReasoningStream, ThinkTags, THINK_CLOSE, THINK_OPEN};
+pub use reply::{ReplyEnd, ReplyStream};
 pub use tool_calls::{forced_call_grammar, new_call_id, parse_tool_calls, ParsedReply, StreamEnd, ToolCall, ToolCallFormat, ToolCallStream};
 use tool_history::requires_nine_char_ids;
 pub use tools::{ToolChoice, ToolError, ToolRequest};
@@ -72,6 +76,10 @@ pub enum ChatError {
     /// The template does not compile; plain prompts still work.
     #[error("the model's chat template cannot be used: {detail}")]
     TemplateUnusable { detail: String },
+    /// A request's extra template variable (`chat_template_kwargs`) has a
+    /// name tabllm gives the template itself (see [`OWN_VARIABLES`]).
+    #[error("chat_template_kwargs.{0} cannot be set: tabllm gives the chat template its own `{0}`")]
+    TemplateVariable(String),
     /// A metadata key the template choice reads has the wrong type.
     #[error(transparent)]
     Metadata(#[from] crate::gguf::GgufError),
@@ -88,9 +96,15 @@ pub struct RenderArgs<'a> {
     /// OpenAI-style tool definitions (`tools`), absent from the context when `None`.
     pub tools: Option<&'a [Json]>,
     /// More template variables, as `apply_chat_template(**kwargs)` passes them
-    /// (e.g. `enable_thinking`).
+    /// and llama-server's `chat_template_kwargs` (e.g. `enable_thinking`).
+    /// A name among [`OWN_VARIABLES`] is refused
+    /// ([`ChatError::TemplateVariable`]).
     pub extra: Option<&'a serde_json::Map<String, Json>>,
 }
+
+/// The names tabllm itself gives a template (the context's variables and
+/// its functions), which [`RenderArgs::extra`] may not set.
+pub const OWN_VARIABLES: [&str; 7] = ["messages", "tools", "add_generation_prompt", "bos_token", "eos_token", "raise_exception", "strftime_now"];
 
 /// What to do when a conversation ends with an assistant message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -267,6 +281,9 @@ impl ChatTemplate {
         }
         let mut ctx: BTreeMap<String, Value> = BTreeMap::new();
         if let Some(extra) = args.extra {
+            if let Some(name) = extra.keys().find(|k| OWN_VARIABLES.contains(&k.as_str())) {
+                return Err(ChatError::TemplateVariable(name.clone()));
+            }
             for (k, v) in extra {
                 ctx.insert(k.clone(), Value::from_serialize(v));
             }
@@ -484,6 +501,30 @@ mod tests {
         assert_eq!(unknown.check_tools(&req("required")), Err(ToolError::UnknownFormat));
         let out = hermes.render_with(&[], &RenderArgs { tools: Some(&req("auto").tools), ..Default::default() }).unwrap();
         assert_eq!(out, r#"<tools>[{"type": "function", "function": {"name": "f"}}]</tools> <tool_call>"#);
+    }
+
+    /// `extra` (a request's `chat_template_kwargs`) reaches the template as
+    /// variables: Qwen3's template reads `enable_thinking`; a name tabllm
+    /// gives the template itself is refused by name, never overridden.
+    #[test]
+    fn extra_variables_reach_the_template_and_own_names_are_refused() {
+        let src = std::fs::read_to_string(format!("{}/tests/templates/qwen3.jinja", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let t = ChatTemplate::new(&src).unwrap();
+        let hi = [ChatMessage::new("user", "hi")];
+        let render = |extra: Option<&serde_json::Map<String, Json>>| t.render_with(&hi, &RenderArgs { add_generation_prompt: true, extra, ..Default::default() });
+        let kwargs = |v: Json| v.as_object().unwrap().clone();
+        assert_eq!(render(None).unwrap(), "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+        let off = kwargs(serde_json::json!({"enable_thinking": false}));
+        assert_eq!(render(Some(&off)).unwrap(), "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+        let on = kwargs(serde_json::json!({"enable_thinking": true, "unused": [1, {"a": null}]}));
+        assert_eq!(render(Some(&on)).unwrap(), render(None).unwrap());
+        for name in OWN_VARIABLES {
+            let bad = kwargs(serde_json::json!({ "enable_thinking": false, name: "x" }));
+            match render(Some(&bad)) {
+                Err(ChatError::TemplateVariable(n)) => assert_eq!(n, name),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -27,7 +27,44 @@ use crate::constrain::{Constraint, ConstraintError, ConstraintState, ConstraintV
 use crate::model::{BackendKind, Model, ModelError, Output, PendingStep, StepInput, StepResult};
 use crate::sampler::{LogitBias, LogitBiasError, Sampler, SamplerConfig};
 use crate::chat::{chat_prompt_ids, ChatError, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, ToolCallFormat, ToolError, ToolRequest};
+use crate::chat::{opens_thinking, ReasoningStream, ReplyStream, ThinkTags, ToolCallStream};
 use crate::tokenizer::{StreamDecoder, Tokenizer, TokenizerError};
+
+/// How a chat request renders (see [`Engine::prepare_chat`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChatOptions<'a> {
+    pub final_assistant: FinalAssistant,
+    /// The request's tools, checked against the template.
+    pub tools: Option<&'a ToolRequest>,
+    /// Extra template variables (`chat_template_kwargs`, `--no-think`'s
+    /// `enable_thinking: false`), see [`RenderArgs::extra`].
+    pub template_kwargs: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A rendered chat prompt, ready to generate from.
+#[derive(Clone, Debug)]
+pub struct ChatPrompt {
+    /// The template's text.
+    pub text: String,
+    pub ids: Vec<u32>,
+    /// The format to read tool calls with (`None`: no tools, or `tool_choice` `none`).
+    pub format: Option<ToolCallFormat>,
+    /// `Some` for a model with think tags (see [`ThinkTags`]): whether the
+    /// prompt opened the reasoning (the reply starts inside it).
+    pub thinking: Option<bool>,
+}
+
+impl ChatPrompt {
+    /// The reader of the reply: reasoning split off for a model with think
+    /// tags, tool calls read with `tools` (see [`ReplyStream`]).
+    /// `constrained`: the output follows a grammar (`response_format` or a
+    /// forced call) from its first token, so it is all content even when the
+    /// prompt opened the reasoning.
+    pub fn reply_stream(&self, tools: Option<&ToolRequest>, constrained: bool) -> ReplyStream {
+        let reasoning = self.thinking.map(|open| ReasoningStream::new(open && !constrained));
+        ReplyStream::new(reasoning, self.format.zip(tools).map(|(f, t)| ToolCallStream::new(f, t.parallel)))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -318,15 +355,24 @@ impl Engine {
         final_assistant: FinalAssistant,
         tools: Option<&ToolRequest>,
     ) -> Result<(String, Option<ToolCallFormat>), EngineError> {
-        let Some(tools) = tools else { return Ok((self.render_chat_with(messages, final_assistant)?, None)) };
+        self.render_chat_opts(messages, &ChatOptions { final_assistant, tools, template_kwargs: None })
+    }
+
+    /// [`render_chat_tools`](Self::render_chat_tools) with all of [`ChatOptions`].
+    pub fn render_chat_opts(&self, messages: &[ChatMessage], opts: &ChatOptions) -> Result<(String, Option<ToolCallFormat>), EngineError> {
         let t = self.template.as_ref().ok_or(EngineError::NoChatTemplate)?;
-        if let Some(detail) = t.compile_error() {
-            return Err(ChatError::TemplateUnusable { detail: detail.to_string() }.into());
-        }
-        let format = t.check_tools(tools)?;
+        let format = match opts.tools {
+            Some(tools) => {
+                if let Some(detail) = t.compile_error() {
+                    return Err(ChatError::TemplateUnusable { detail: detail.to_string() }.into());
+                }
+                t.check_tools(tools)?
+            }
+            None => None,
+        };
         let (bos, eos) = (self.bos_text(), self.eos_text());
-        let args = RenderArgs { bos_token: &bos, eos_token: &eos, tools: Some(&tools.tools), ..Default::default() };
-        Ok((t.render_prompt(messages, final_assistant, &args)?, format))
+        let args = RenderArgs { bos_token: &bos, eos_token: &eos, tools: opts.tools.map(|t| t.tools.as_slice()), extra: opts.template_kwargs, ..Default::default() };
+        Ok((t.render_prompt(messages, opts.final_assistant, &args)?, format))
     }
 
     /// The grammar (llguidance's Lark syntax) that forces the call a
@@ -365,6 +411,24 @@ impl Engine {
             }
             (None, rf) => Ok(rf),
         }
+    }
+
+    /// The prompt of a chat request: rendered with its tools and extra
+    /// template variables (see [`render_chat_tools`](Self::render_chat_tools)),
+    /// checked to fit, tokenized (see [`chat_prompt_ids`]); and for a model
+    /// with think tags, whether the prompt opened the reasoning
+    /// ([`opens_thinking`]).
+    pub fn prepare_chat(&self, messages: &[ChatMessage], opts: &ChatOptions) -> Result<ChatPrompt, EngineError> {
+        let (text, format) = self.render_chat_opts(messages, opts)?;
+        self.check_text_fits(&text)?;
+        let ids = chat_prompt_ids(&self.tokenizer, &text);
+        let thinking = self.think_tags().map(|_| opens_thinking(&text));
+        Ok(ChatPrompt { text, ids, format, thinking })
+    }
+
+    /// The model's think tags, when its vocabulary has them (see [`ThinkTags::from_vocab`]).
+    pub fn think_tags(&self) -> Option<ThinkTags> {
+        ThinkTags::from_vocab(|t| self.tokenizer.token_id(t))
     }
 
     /// [`encode_chat_with`](Self::encode_chat_with) with tools (see [`render_chat_tools`](Self::render_chat_tools)).

@@ -140,8 +140,14 @@ impl ErrorCode for ChatError {
         match self {
             // The template refused this conversation (`raise_exception`, e.g.
             // roles that do not alternate): the request is at fault, not the file.
-            ChatError::TemplateRaised(_) => "invalid_request",
+            ChatError::TemplateRaised(_) | ChatError::TemplateVariable(_) => "invalid_request",
             _ => "invalid_model",
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            ChatError::TemplateVariable(name) => Some(serde_json::json!({ "field": format!("chat_template_kwargs.{name}") })),
+            _ => None,
         }
     }
 }
@@ -164,6 +170,7 @@ impl ErrorCode for EngineError {
             EngineError::PromptTooLong { prompt, n_ctx } => Some(serde_json::json!({ "prompt_tokens": prompt, "context": n_ctx })),
             EngineError::TextTooLong { bytes, max_bytes, n_ctx } => Some(serde_json::json!({ "prompt_bytes": bytes, "max_bytes": max_bytes, "context": n_ctx })),
             EngineError::Model(e) => e.details(),
+            EngineError::Chat(e) => e.details(),
             EngineError::Tools(e) => Some(serde_json::json!({ "field": e.field() })),
             EngineError::Constraint(e) => e.details(),
             EngineError::LogitBias(e) => e.details(),

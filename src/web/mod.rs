@@ -23,11 +23,11 @@ use wasm_bindgen::prelude::*;
 // Largest context a load may ask for (the KV cache grows with it); "will it run" checks the same.
 use crate::budget::MAX_CONTEXT;
 use crate::constrain::ResponseFormat;
-use crate::engine::{measure_throughput, BenchPlan, Engine, GenerateParams, TokenLogprob, MAX_TOP_LOGPROBS};
+use crate::engine::{measure_throughput, BenchPlan, ChatOptions, Engine, GenerateParams, TokenLogprob, MAX_TOP_LOGPROBS};
 use crate::gpu::{DeviceOptions, GpuContext};
 use crate::model::{Device, LoadOptions, ModelLoader};
 use crate::sampler::{LogitBias, SamplerConfig};
-use crate::chat::{ChatMessage, ChatTemplate, FinalAssistant, ToolCall, ToolCallStream, ToolRequest};
+use crate::chat::{ChatMessage, ChatTemplate, FinalAssistant, ReplyStream, ToolCall, ToolRequest};
 use crate::tokenizer::Tokenizer;
 use error::{bad_request, internal, to_js, ErrorCode, Plain};
 
@@ -93,6 +93,9 @@ struct Request {
     /// OpenAI's `logit_bias` (see [`LogitBias`]): `{"<token id>": bias}`,
     /// biases from −100 to 100; `null` is none.
     logit_bias: Option<serde_json::Value>,
+    /// Extra chat template variables, as llama-server's `chat_template_kwargs`
+    /// (chat only; see [`crate::chat::RenderArgs::extra`]).
+    chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A benchmark request: llama-bench's tests, `pp` (prompt processing) and
@@ -234,6 +237,13 @@ struct Response {
     /// When the reply called tools: its content and calls (`text` keeps the raw reply).
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_reply: Option<ToolReply>,
+    /// A chat reply of a model with think tags: its content, the reply less
+    /// its reasoning (`text` keeps the raw reply); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+    /// Its reasoning (absent when it had none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
 }
 
 /// A reply that called tools: OpenAI's `message.content` (null when the
@@ -466,17 +476,20 @@ impl WebEngine {
     }
 
     /// The prompt text the chat template renders for `messages` (JSON) and,
-    /// when given, `tools` (JSON: OpenAI's tools array, checked as `generate` checks it).
-    pub fn apply_chat_template(&self, messages: &str, tools: Option<String>) -> JsResult<String> {
+    /// when given, `tools` (JSON: OpenAI's tools array, checked as `generate`
+    /// checks it) and `kwargs` (JSON: `chat_template_kwargs`, an object).
+    pub fn apply_chat_template(&self, messages: &str, tools: Option<String>, kwargs: Option<String>) -> JsResult<String> {
         let messages: Vec<ChatMessage> = serde_json::from_str(messages).map_err(bad_request)?;
         let tools: Option<serde_json::Value> = tools.map(|t| serde_json::from_str(&t)).transpose().map_err(bad_request)?;
+        let kwargs: Option<serde_json::Map<String, serde_json::Value>> = kwargs.map(|k| serde_json::from_str(&k)).transpose().map_err(bad_request)?;
         // Rendering only: checked as tool_choice `none` is (the template must
         // take tools; its call format does not matter here).
         let tools = match tools {
             Some(t) => ToolRequest::from_fields(Some(&t), Some(&"none".into()), None).map_err(|e| js(crate::engine::EngineError::Tools(e)))?,
             None => None,
         };
-        self.with_engine(|e| e.render_chat_tools(&messages, FinalAssistant::Continue, tools.as_ref()).map(|(text, _)| text).map_err(js))
+        let opts = ChatOptions { tools: tools.as_ref(), template_kwargs: kwargs.as_ref(), ..Default::default() };
+        self.with_engine(|e| e.render_chat_opts(&messages, &opts).map(|(text, _)| text).map_err(js))
     }
 
     /// Forgets the KV cache.
@@ -513,9 +526,10 @@ impl WebEngine {
         })
     }
 
-    /// Generates for a JSON [`Request`]; `on_text(piece)` gets the text as it
-    /// is decoded (and "" after a token whose text is held back) and returns
-    /// false to stop; `on_prefill(done, total)` (prompt
+    /// Generates for a JSON [`Request`]; `on_text(piece, logprobs, reasoning)`
+    /// gets the text as it is decoded (and "" after a token whose text is
+    /// held back; a chat reply's reasoning, for a model with think tags, as
+    /// `reasoning` with `piece` its content) and returns false to stop; `on_prefill(done, total)` (prompt
     /// tokens read so far, of those to read) is called before and after each
     /// prefill step and returns false to stop there. Resolves to a JSON [`Response`].
     pub fn generate(&self, request: String, on_text: js_sys::Function, on_prefill: Option<js_sys::Function>) -> js_sys::Promise {
@@ -533,6 +547,9 @@ impl WebEngine {
             if tools.is_some() && req.messages.is_none() {
                 return Err(to_js(&Plain("invalid_request", "tools need messages (chat completions)".into())));
             }
+            if req.chat_template_kwargs.is_some() && req.messages.is_none() {
+                return Err(to_js(&Plain("invalid_request", "chat_template_kwargs needs messages (chat completions)".into())));
+            }
             let mut constraint = match &req.response_format {
                 Some(v) => ResponseFormat::from_value(v).map_err(js)?.constraint(),
                 None => None,
@@ -541,17 +558,18 @@ impl WebEngine {
             if let Some(ctx) = &ctx {
                 ctx.check().map_err(js)?;
             }
-            let mut calls: Option<ToolCallStream> = None;
+            let mut reply: Option<ReplyStream> = None;
             let ids = match (req.messages, req.prompt, req.prompt_ids) {
                 (Some(m), _, _) => {
                     let last = match req.continue_final_message {
                         Some(false) => FinalAssistant::Close,
                         _ => FinalAssistant::Continue,
                     };
-                    let (ids, format) = engine.encode_chat_tools(&m, last, tools.as_ref()).map_err(js)?;
-                    constraint = engine.request_constraint(tools.as_ref(), format, constraint).map_err(js)?;
-                    calls = format.zip(tools.as_ref()).map(|(f, t)| ToolCallStream::new(f, t.parallel));
-                    ids
+                    let opts = ChatOptions { final_assistant: last, tools: tools.as_ref(), template_kwargs: req.chat_template_kwargs.as_ref() };
+                    let prompt = engine.prepare_chat(&m, &opts).map_err(js)?;
+                    constraint = engine.request_constraint(tools.as_ref(), prompt.format, constraint).map_err(js)?;
+                    reply = Some(prompt.reply_stream(tools.as_ref(), constraint.is_some()));
+                    prompt.ids
                 }
                 (None, Some(p), _) => {
                     engine.check_text_fits(&p).map_err(js)?;
@@ -581,12 +599,15 @@ impl WebEngine {
                             [] => JsValue::UNDEFINED,
                             l => JsValue::from_str(&serde_json::to_string(&logprob_entries(tokenizer, l)).unwrap_or_default()),
                         };
-                        // With tools, text that may begin a call waits (see ToolCallStream).
-                        let shown = match &mut calls {
-                            Some(c) => c.push(piece),
-                            None => piece.to_string(),
+                        // A chat reply: reasoning split off, text that may begin a call held (see ReplyStream).
+                        let (shown, reasoning) = match &mut reply {
+                            Some(r) => {
+                                let d = r.push(piece);
+                                (d.content, (!d.reasoning.is_empty()).then(|| JsValue::from_str(&d.reasoning)).unwrap_or(JsValue::UNDEFINED))
+                            }
+                            None => (piece.to_string(), JsValue::UNDEFINED),
                         };
-                        keep_going(on_text.call2(&JsValue::NULL, &JsValue::from_str(&shown), &lps))
+                        keep_going(on_text.call3(&JsValue::NULL, &JsValue::from_str(&shown), &lps, &reasoning))
                     },
                     &mut |p| match &on_prefill {
                         Some(f) => keep_going(f.call2(&JsValue::NULL, &JsValue::from_f64(p.done as f64), &JsValue::from_f64(p.total as f64))),
@@ -597,21 +618,30 @@ impl WebEngine {
                 .map_err(js)?;
             let mut finish_reason = g.finish_reason.as_str();
             let mut tool_reply = None;
-            if let Some(end) = calls.map(|c| c.finish(g.finish_reason.as_str() == "length")) {
-                // The content held back: sent before the result, as the stream's last text.
+            let (mut content, mut reasoning_content) = (None, None);
+            if let Some(reply) = reply {
+                let splits = reply.splits_reasoning();
+                let end = reply.finish(g.finish_reason.as_str() == "length");
+                // What was held back: sent before the result, as the stream's last text.
                 if !end.tail.is_empty() {
-                    let _ = on_text.call2(&JsValue::NULL, &JsValue::from_str(&end.tail), &JsValue::UNDEFINED);
+                    let reasoning = if end.tail.reasoning.is_empty() { JsValue::UNDEFINED } else { JsValue::from_str(&end.tail.reasoning) };
+                    let _ = on_text.call3(&JsValue::NULL, &JsValue::from_str(&end.tail.content), &JsValue::UNDEFINED, &reasoning);
                 }
+                reasoning_content = end.reasoning_content;
                 if !end.calls.is_empty() && finish_reason != "abort" {
                     // A call cut off by max_tokens keeps `length`, as OpenAI's does.
                     if !end.partial {
                         finish_reason = "tool_calls";
                     }
                     tool_reply = Some(ToolReply { content: end.content, tool_calls: end.calls });
+                } else if splits {
+                    content = end.content;
                 }
             }
             let r = Response {
                 tool_reply,
+                content,
+                reasoning_content,
                 prompt_tokens: g.prompt_ids.len(),
                 prefilled_tokens: g.prefilled,
                 prefill_tok_s: g.prefill_tok_s(),

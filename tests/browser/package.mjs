@@ -380,6 +380,95 @@ await check('a reply with tool calls comes back in OpenAI\'s shape, whole and st
   assert.deepEqual(r.chunks.map((c) => c.finish_reason), [null, null, null, 'tool_calls']);
 });
 
+// The tiny random-weight Qwen3 with Qwen3.5's template (it opens `<think>` in
+// the generation prompt unless enable_thinking is false) and think tags in
+// its vocabulary (tokens 3 and 4 renamed), as tests/cli.rs makes it.
+const THINKING_MODEL = '/target/browser-models/tiny-qwen3-thinking.gguf';
+const makeThinkingModel = () => {
+  mkdirSync(join(repo, 'target/browser-models'), { recursive: true });
+  execFileSync('python3', [join(repo, 'scripts/set_chat_template.py'), join(shared, 'tiny/tiny-qwen3-q4_k_m.gguf'),
+    join(repo, 'tests/templates/qwen3.5.jinja'), join(repo, THINKING_MODEL.slice(1)), '3=<think>', '4=</think>']);
+};
+
+await check('thinking: chat_template_kwargs reaches the template; unknown fields (reasoning_effort) refused by name; reasoning_content whole and streamed', async () => {
+  makeThinkingModel();
+  const r = await page.evaluate(async ({ url }) => {
+    const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message} ${JSON.stringify(e.details ?? null)}`);
+    const engine = await createEngine({ model: url, context: 256, cache: false });
+    const messages = [{ role: 'user', content: 'What is 2+2?' }];
+    const chat = (extra) => engine.chat.completions.create({ messages, max_tokens: 12, temperature: 1, ...extra });
+    const off = { chat_template_kwargs: { enable_thinking: false } };
+    const out = {
+      on: await engine.applyChatTemplate(messages),
+      off: await engine.applyChatTemplate(messages, off),
+      offIds: (await chat({ ...off, max_tokens: 1 })).timings.prompt_ids,
+      effort: await code(chat({ reasoning_effort: 'low' })),
+      enable: await code(chat({ enable_thinking: false })),
+      typo: await code(chat({ temprature: 0 })),
+      textKwargs: await code(engine.completions.create({ prompt: 'x', max_tokens: 1, ...off })),
+      chatPrompt: await code(chat({ prompt: 'x' })),
+      notObject: await code(chat({ chat_template_kwargs: ['enable_thinking'] })),
+      own: await code(chat({ chat_template_kwargs: { bos_token: 'x' } })),
+      // Past the package's checks: the wasm boundary's own.
+      wasmNoMessages: await code(engine.client.call('generate', { request: { prompt: 'x', chat_template_kwargs: {} } })),
+      wasmOwn: await code(engine.client.call('generate', { request: { messages, chat_template_kwargs: { messages: [] } } })),
+      ignored: await code(chat({ model: 'any', user: 'me', max_tokens: 1 })),
+      replies: [],
+    };
+    out.offRendered = await engine.tokenize(out.off, { special: true });
+    for (const seed of [0, 1, 2, 3]) {
+      const whole = await chat({ seed });
+      const chunks = [];
+      for await (const c of await chat({ seed, stream: true })) chunks.push(c.choices[0]);
+      // The raw reply, to check the split against (less an end-of-turn token's text).
+      const text = (await engine.detokenize(whole.timings.completion_ids)).replace(/(<\|im_end\|>|<\|endoftext\|>)$/, '');
+      out.replies.push({ message: whole.choices[0].message, finish: whole.choices[0].finish_reason, deltas: chunks.map((c) => c.delta), text });
+    }
+    // The reply goes back into the conversation as it came, reasoning_content and all.
+    const m = out.replies[0].message;
+    out.followUp = await code(chat({ messages: [...messages, m, { role: 'user', content: 'And 3+3?' }], max_tokens: 1 }));
+    await engine.unload();
+    return out;
+  }, { url: THINKING_MODEL });
+  const head = '<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n';
+  assert.equal(r.on, `${head}<think>\n`);
+  assert.equal(r.off, `${head}<think>\n\n</think>\n\n`);
+  assert.deepEqual(r.offIds, r.offRendered, 'a request with chat_template_kwargs prompts with exactly that text');
+  assert.match(r.effort, /^invalid_request: reasoning_effort is not supported by tabllm \(to turn thinking off, give chat_template_kwargs: \{ enable_thinking: false \}.* \{"field":"reasoning_effort"\}$/);
+  assert.match(r.enable, /^invalid_request: enable_thinking is not supported by tabllm .* \{"field":"enable_thinking"\}$/);
+  assert.match(r.typo, /^invalid_request: temprature is not a request field tabllm knows \{"field":"temprature"\}$/);
+  assert.match(r.textKwargs, /^invalid_request: chat_template_kwargs is not supported by tabllm on completions \(it is on chat completions\)/);
+  assert.match(r.chatPrompt, /^invalid_request: prompt is not supported by tabllm on chat completions/);
+  assert.match(r.notObject, /^invalid_request: chat_template_kwargs must be an object .* \{"field":"chat_template_kwargs"\}$/);
+  assert.match(r.own, /^invalid_request: chat_template_kwargs\.bos_token cannot be set: tabllm gives the chat template its own `bos_token` \{"field":"chat_template_kwargs\.bos_token"\}$/);
+  assert.match(r.wasmNoMessages, /^invalid_request: chat_template_kwargs needs messages/);
+  assert.match(r.wasmOwn, /^invalid_request: chat_template_kwargs\.messages cannot be set/);
+  assert.equal(r.ignored, 'answered', 'model and user are accepted and ignored');
+  assert.equal(r.followUp, 'answered');
+  let withReasoning = 0;
+  for (const [i, { message, finish, deltas, text }] of r.replies.entries()) {
+    // The prompt opened the reasoning: the reply is reasoning up to a </think> it may write.
+    const at = text.indexOf('</think>');
+    const reasoning = (at < 0 ? text : text.slice(0, at)).trim();
+    const content = at < 0 ? '' : text.slice(at + 8).trimStart();
+    assert.equal(message.content, content, `seed ${i}: ${JSON.stringify({ message, text })}`);
+    if (reasoning) {
+      assert.equal(message.reasoning_content, reasoning, `seed ${i}`);
+      withReasoning++;
+    } else assert.ok(!('reasoning_content' in message), `seed ${i}: ${JSON.stringify(message)}`);
+    if (at < 0) assert.equal(finish, 'length', 'cut inside the reasoning: all of it is reasoning');
+    // Streamed: the same split, the reasoning first, never both in one delta.
+    assert.deepEqual(deltas[0], { role: 'assistant', content: '' });
+    const body = deltas.slice(1);
+    assert.equal(body.map((d) => d.reasoning_content ?? '').join(''), reasoning, `seed ${i}`);
+    assert.equal(body.map((d) => d.content ?? '').join(''), content, `seed ${i}`);
+    assert.ok(body.every((d) => !(d.reasoning_content && d.content)), JSON.stringify(body));
+    const firstContent = body.findIndex((d) => d.content);
+    assert.ok(firstContent < 0 || body.slice(firstContent).every((d) => !d.reasoning_content), JSON.stringify(body));
+  }
+  assert.ok(withReasoning > 0, 'no seed gave a reply with reasoning');
+});
+
 await check('a long prefill reports progress and stops on abort; leaving a for await cancels its request', async () => {
   const r = await page.evaluate(async ({ url }) => {
     const engine = await createEngine({ model: url, context: 1024, cache: false });

@@ -427,6 +427,48 @@ async function tinyModel() {
   await tinyContext.close();
 }
 
+// ---- a thinking model --------------------------------------------------------
+
+async function thinkingModel() {
+  // The tiny Qwen3 with Qwen3.5's template (it opens `<think>` in the prompt)
+  // and think tags in its vocabulary, as tests/cli.rs and package.mjs make it.
+  const file = 'target/browser-models/tiny-qwen3-thinking.gguf';
+  mkdirSync(join(repo, 'target/browser-models'), { recursive: true });
+  execFileSync('python3', [join(repo, 'scripts/set_chat_template.py'), join(shared, 'tiny/tiny-qwen3-q4_k_m.gguf'),
+    join(repo, 'tests/templates/qwen3.5.jinja'), join(repo, file), '3=<think>', '4=</think>']);
+  const { context, page } = await open(`/www/index.html?model=/${file}&temperature=0&max_tokens=12&context=256`);
+  await check('a thinking model\'s reasoning is shown folded above the answer', async () => {
+    await waitReady(page, 60_000);
+    await send(page, 'What is 2+2?');
+    while ((await state(page)) === 'generating') await page.waitForTimeout(100);
+    await waitReady(page, 10_000);
+    const r = await page.evaluate(() => {
+      const article = [...document.querySelectorAll('#log .msg.assistant')].at(-1);
+      const details = article.querySelector('details.thinking');
+      const answer = article.querySelector(':scope > .md');
+      return {
+        message: window.lastResult.choices[0].message,
+        shown: Boolean(details),
+        open: details?.open,
+        summary: details?.querySelector('summary').textContent,
+        thoughts: details?.querySelector('.md').textContent,
+        above: Boolean(details && answer && details.compareDocumentPosition(answer) & Node.DOCUMENT_POSITION_FOLLOWING),
+        answer: answer?.textContent,
+      };
+    });
+    assert.ok(r.message.reasoning_content, `greedy reply without reasoning: ${JSON.stringify(r.message)}`);
+    assert.equal(r.shown, true);
+    assert.equal(r.open, false, 'folded');
+    assert.equal(r.summary, 'Thinking');
+    // Rendered as markdown: compare the words.
+    const words = (t) => t.replace(/\W+/g, '');
+    assert.equal(words(r.thoughts), words(r.message.reasoning_content));
+    assert.ok(r.above, 'the reasoning comes before the answer');
+    assert.equal(words(r.answer), words(r.message.content));
+  });
+  await context.close();
+}
+
 // ---- pages that fail to load -----------------------------------------------
 
 async function errorPages() {
@@ -496,6 +538,7 @@ async function errorPages() {
 try {
   if (!only || only.test('SmolLM2')) await smollm2();
   await tinyModel();
+  await thinkingModel();
   await errorPages();
 } finally {
   await h.done();
