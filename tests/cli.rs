@@ -515,6 +515,13 @@ fn split_models_load_in_every_command_by_their_split_keys() {
         assert_eq!(code, Some(0), "chat: {err}");
     }
 
+    // Progress counts every part from the start: after part 1 of 3 it is at
+    // part 1's share of the bytes on disk (355808 of 1134048), never at 100 %.
+    let (code, _, err) = run_tabllm(&["generate", "--model", standard.to_str().unwrap(), "--prompt", "hello", "--max-tokens", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let shown: Vec<&str> = err.split('\r').filter(|l| l.starts_with("loading")).collect();
+    assert_eq!(shown.first().map(|l| l.split('%').next().unwrap()), Some("loading  31"), "{shown:?}");
+
     // A later part alone: llama.cpp's "model must be loaded with the first split", named.
     let part2 = case("field3/split/t-00002-of-00003.gguf");
     let part2 = part2.to_str().unwrap();
@@ -661,6 +668,11 @@ fn generate_with_a_logit_bias_bans_and_forces_tokens() {
         assert_eq!(status, Some(2), "{bias}: {err}");
         assert!(err.contains("--logit-bias") && err.contains(expect), "{bias}: {err}");
     }
+    // Too many entries: refused by count, without echoing the 4,097 entries back.
+    let many = serde_json::to_string(&(0..4097).map(|i| (i.to_string(), serde_json::json!(1))).collect::<serde_json::Map<_, _>>()).unwrap();
+    let (status, err) = refused(&many, "/nonexistent.gguf");
+    assert_eq!(status, Some(2), "{err}");
+    assert!(err.contains("logit_bias has 4097 entries: at most 4096") && err.len() < 300, "{}", &err[..err.len().min(400)]);
     let (status, err) = refused(r#"{"3": 1, "1024": -100}"#, tiny);
     assert_eq!(status, Some(1), "{err}");
     assert!(err.contains(r#"logit_bias key "1024" is outside the vocabulary (ids 0 to 1023)"#), "{err}");

@@ -47,7 +47,7 @@ enum Cmd {
         #[arg(long)]
         system: Option<String>,
         /// OpenAI's `logit_bias`, as in `generate`.
-        #[arg(long, value_name = "JSON", value_parser = logit_bias_value)]
+        #[arg(long, value_name = "JSON", value_parser = LogitBiasParser)]
         logit_bias: Option<LogitBias>,
         /// Turn a thinking model's reasoning off (see `generate --no-think`).
         #[arg(long)]
@@ -262,7 +262,7 @@ struct GenerateArgs {
     /// number from -100 to 100 added to that token's logit before sampling,
     /// `'{"50256": -100}'` (at most 4096 ids; -100 bans a token in practice,
     /// 100 forces it). Ids outside the model's vocabulary are refused.
-    #[arg(long, value_name = "JSON", value_parser = logit_bias_value)]
+    #[arg(long, value_name = "JSON", value_parser = LogitBiasParser)]
     logit_bias: Option<LogitBias>,
     /// Stop when this text is generated (repeatable).
     #[arg(long)]
@@ -975,7 +975,18 @@ fn openai_penalty_value(v: &str) -> std::result::Result<f32, String> {
 }
 
 /// `--logit-bias`: the JSON object, its shape checked (see [`LogitBias::from_value`]).
-fn logit_bias_value(v: &str) -> std::result::Result<LogitBias, String> {
-    let json: serde_json::Value = serde_json::from_str(v).map_err(|e| format!("logit_bias is not JSON: {e}"))?;
-    LogitBias::from_value(&json).map_err(|e| e.to_string())
+/// A parser of its own because clap's errors echo the whole value, and a
+/// 4,097-entry object is no error message.
+#[derive(Clone)]
+struct LogitBiasParser;
+
+impl clap::builder::TypedValueParser for LogitBiasParser {
+    type Value = LogitBias;
+
+    fn parse_ref(&self, cmd: &clap::Command, _arg: Option<&clap::Arg>, value: &std::ffi::OsStr) -> std::result::Result<LogitBias, clap::Error> {
+        let refuse = |why: String| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("invalid --logit-bias: {why}\n")).with_cmd(cmd);
+        let v = value.to_str().ok_or_else(|| refuse("not UTF-8".into()))?;
+        let json: serde_json::Value = serde_json::from_str(v).map_err(|e| refuse(format!("logit_bias is not JSON: {e}")))?;
+        LogitBias::from_value(&json).map_err(|e| refuse(e.to_string()))
+    }
 }

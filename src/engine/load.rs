@@ -24,6 +24,10 @@ pub fn load_engine(
 ) -> Result<Engine, EngineError> {
     let gguf = |e: GgufError| EngineError::Model(ModelError::Gguf(e));
     let parts = crate::gguf::split_part_paths(path).map_err(gguf)?;
+    // The loader knows a part's size only once its header is in; progress
+    // counts against every part's size on disk from the start, so a split
+    // model's bar does not reach its end at the end of part 1.
+    let total_on_disk = parts.iter().try_fold(0u64, |sum, p| std::fs::metadata(p).map(|m| sum + m.len())).ok();
     let mut loader = ModelLoader::on(device.into(), opts);
     let mut buf = vec![0u8; chunk.max(1)];
     let mut text: Option<(Tokenizer, Option<ChatTemplate>)> = None;
@@ -43,7 +47,11 @@ pub fn load_engine(
                     text = Some((Tokenizer::from_metadata(&h.metadata)?, ChatTemplate::for_model(&h.metadata)?));
                 }
             }
-            on_progress(loader.progress());
+            let mut p = loader.progress();
+            if parts.len() > 1 {
+                p.bytes_total = total_on_disk.or(p.bytes_total);
+            }
+            on_progress(p);
         }
     }
     let (tokenizer, template) = text.ok_or(EngineError::Model(ModelError::Incomplete))?;

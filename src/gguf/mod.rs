@@ -158,7 +158,7 @@ pub enum GgufError {
     /// be loaded with the first split").
     #[error("{file} is part {part} of {count} of a split model: load its first part{}, which holds the model's metadata (the others are found from it)", first.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
     NotFirstSplit { file: String, part: u32, count: u32, first: Option<String> },
-    #[error("{file} is the first of {count} parts of a split model, but its name does not follow gguf-split's `NAME-00001-of-{count:05}.gguf`, so the other parts cannot be found from it: name them so, or give every part")]
+    #[error("{file} is the first of {count} parts of a split model, but its name does not follow gguf-split's `NAME-00001-of-{count:05}.gguf`, so the other parts cannot be found from it: rename the parts `NAME-0000N-of-{count:05}.gguf` (the npm package and the page also take every part as a list, in any order)")]
     SplitUnnamed { file: String, count: u32 },
     #[error("part {part} of {count} of the split model was not found; looked for {}", tried.join(", "))]
     SplitPartNotFound { part: u32, count: u32, tried: Vec<String> },
