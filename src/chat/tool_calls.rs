@@ -13,6 +13,10 @@
 //!   another, separated by `;` or whitespace. Llama 3.1's built-in tools
 //!   (`<|python_tag|>brave_search.call(query="...")`, raw code) are not
 //!   parsed: they stay content.
+//! - [`ToolCallFormat::QwenXml`] (Qwen3.5, Qwen3-Coder, Nemotron Nano 3; the
+//!   template holds `<tool_call>`, `<function=` and `<parameter=`):
+//!   `<tool_call>\n<function=f>\n<parameter=city>\nOslo\n</parameter>\n</function>\n</tool_call>`,
+//!   values typed by the tools' schemas (see [`super::tool_xml`]).
 //! - [`ToolCallFormat::Mistral`] (Mistral v0.3, Nemo, Small 3.x; the template
 //!   holds `[TOOL_CALLS]`): `[TOOL_CALLS][{"name": "f", "arguments": {...}, "id": "..."}, ...]`,
 //!   or the newer `[TOOL_CALLS]f[ARGS]{...}` / `[TOOL_CALLS]f[CALL_ID]id[ARGS]{...}`
@@ -33,6 +37,8 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::tool_history::{is_mistral_id, MISTRAL_ID_LEN};
+pub use super::tool_xml::ParamTypes;
+use super::tool_xml;
 use super::tools::{valid_name, ToolChoice};
 
 /// How a model family writes tool calls.
@@ -41,6 +47,7 @@ pub enum ToolCallFormat {
     Hermes,
     Llama3,
     Mistral,
+    QwenXml,
 }
 
 const HERMES_OPEN: &str = "<tool_call>";
@@ -53,7 +60,10 @@ const MISTRAL_CALL_ID: &str = "[CALL_ID]";
 impl ToolCallFormat {
     /// The format a chat template's source implies, checked in llama.cpp's order.
     pub fn detect(template: &str) -> Option<Self> {
-        if template.contains(HERMES_OPEN) {
+        // Before Hermes: these templates hold `<tool_call>` too.
+        if tool_xml::detect(template) {
+            Some(Self::QwenXml)
+        } else if template.contains(HERMES_OPEN) {
             Some(Self::Hermes)
         } else if template.contains("<|start_header_id|>ipython<|end_header_id|>") {
             Some(Self::Llama3)
@@ -69,6 +79,7 @@ impl ToolCallFormat {
             Self::Hermes => "hermes",
             Self::Llama3 => "llama3",
             Self::Mistral => "mistral",
+            Self::QwenXml => "qwen3-coder-xml",
         }
     }
 
@@ -77,7 +88,7 @@ impl ToolCallFormat {
     /// can begin: a stream searches only what it has not sent).
     fn call_start(self, text: &str, from: usize) -> Option<usize> {
         match self {
-            Self::Hermes => text[from..].find(HERMES_OPEN).map(|i| from + i),
+            Self::Hermes | Self::QwenXml => text[from..].find(HERMES_OPEN).map(|i| from + i),
             Self::Mistral => text[from..].find(MISTRAL_CALLS).map(|i| from + i),
             Self::Llama3 => {
                 let s = text.trim_start();
@@ -91,7 +102,7 @@ impl ToolCallFormat {
     /// whitespace waits too (content before a call is trimmed at its end).
     fn undecided_tail(self, text: &str) -> usize {
         match self {
-            Self::Hermes => marker_tail(text, HERMES_OPEN),
+            Self::Hermes | Self::QwenXml => marker_tail(text, HERMES_OPEN),
             Self::Mistral => marker_tail(text, MISTRAL_CALLS),
             Self::Llama3 => {
                 // Only the very start of a reply can be a call.
@@ -155,10 +166,20 @@ struct RawCall {
 /// or its call text does not parse (the reply is then plain content).
 /// `parallel == false` keeps the first call only.
 pub fn parse_tool_calls(format: ToolCallFormat, text: &str, parallel: bool) -> Option<ParsedReply> {
+    parse_typed(format, text, parallel, &ParamTypes::default())
+}
+
+/// [`parse_tool_calls`] with the request's tool schemas, which type the
+/// values of formats that write them as text ([`ToolCallFormat::QwenXml`]).
+pub fn parse_typed(format: ToolCallFormat, text: &str, parallel: bool, types: &ParamTypes) -> Option<ParsedReply> {
     let (parts, raw) = match format {
         ToolCallFormat::Hermes => parse_hermes(text)?,
         ToolCallFormat::Llama3 => (Vec::new(), parse_llama3(text)?),
         ToolCallFormat::Mistral => parse_mistral(text)?,
+        ToolCallFormat::QwenXml => {
+            let (parts, calls) = tool_xml::parse(text, types)?;
+            (parts, calls.into_iter().map(|(name, arguments)| RawCall { name, arguments, id: None }).collect())
+        }
     };
     if raw.is_empty() {
         return None;
@@ -362,6 +383,7 @@ pub struct StreamEnd {
 pub struct ToolCallStream {
     format: ToolCallFormat,
     parallel: bool,
+    types: ParamTypes,
     text: String,
     /// Bytes of `text` sent as content.
     sent: usize,
@@ -371,7 +393,14 @@ pub struct ToolCallStream {
 
 impl ToolCallStream {
     pub fn new(format: ToolCallFormat, parallel: bool) -> Self {
-        Self { format, parallel, text: String::new(), sent: 0, in_call: false }
+        Self { format, parallel, types: ParamTypes::default(), text: String::new(), sent: 0, in_call: false }
+    }
+
+    /// The request's tools, whose schemas type the values of formats that
+    /// write them as text ([`ToolCallFormat::QwenXml`]).
+    pub fn with_tools(mut self, tools: &[Json]) -> Self {
+        self.types = ParamTypes::of(tools);
+        self
     }
 
     /// Takes the next piece of the reply; returns the content that can be sent now (maybe empty).
@@ -397,17 +426,17 @@ impl ToolCallStream {
     /// `cut`: the reply stopped at its token limit (finish reason `length`).
     /// A single call cut off after its name then comes back as OpenAI returns
     /// one: that name with the arguments as far as they got (not valid JSON),
-    /// and the text before the call as content; see [`partial_call`].
+    /// and the text before the call as content; see [`partial_typed`].
     pub fn finish(self, cut: bool) -> StreamEnd {
         let sent = &self.text[..self.sent];
         if self.in_call {
-            if let Some(p) = parse_tool_calls(self.format, &self.text, self.parallel) {
+            if let Some(p) = parse_typed(self.format, &self.text, self.parallel, &self.types) {
                 let content = p.content.unwrap_or_default();
                 // Always true (what was sent precedes the call); checked, not assumed.
                 if let Some(tail) = content.strip_prefix(sent) {
                     return StreamEnd { tail: tail.to_string(), content: (!content.is_empty()).then_some(content.clone()), calls: p.calls, partial: false };
                 }
-            } else if let Some(call) = cut.then(|| partial_call(self.format, &self.text[self.sent..])).flatten() {
+            } else if let Some(call) = cut.then(|| partial_typed(self.format, &self.text[self.sent..], &self.types)).flatten() {
                 // Nothing after the call's start was sent: the content is what was.
                 return StreamEnd { tail: String::new(), content: (!sent.is_empty()).then(|| sent.to_string()), calls: vec![call], partial: true };
             }
@@ -423,8 +452,15 @@ impl ToolCallStream {
 /// with finish reason `length`). `None` when the name is not complete or
 /// not valid, when the text holds more than one call, or when the arguments
 /// come before the name (their keys could then pass for it).
-pub fn partial_call(format: ToolCallFormat, text: &str) -> Option<ToolCall> {
+fn partial_typed(format: ToolCallFormat, text: &str, types: &ParamTypes) -> Option<ToolCall> {
     let (name, args) = match format {
+        ToolCallFormat::QwenXml => {
+            let (name, args) = tool_xml::partial(text, types)?;
+            if !valid_name(&name) {
+                return None;
+            }
+            return Some(ToolCall { id: new_call_id(format), name, arguments: args });
+        }
         ToolCallFormat::Hermes => {
             let body = text.trim_start().strip_prefix(HERMES_OPEN)?;
             if body.contains(HERMES_OPEN) {
@@ -584,6 +620,7 @@ pub fn forced_call_grammar(
         None => serde_json::to_string(m).unwrap_or_default(),
     };
     let g = match format {
+        ToolCallFormat::QwenXml => tool_xml::forced_grammar(&wanted, &marker),
         ToolCallFormat::Hermes => format!(
             "start: tool_call\ntool_call: {} \"\\n\" call \"\\n\" {} \"\\n\"?\ncall: %json {}\n",
             marker(HERMES_OPEN),
@@ -624,6 +661,7 @@ mod tests {
         assert_eq!(ToolCallFormat::detect(&t("qwen3.jinja")), Some(ToolCallFormat::Hermes));
         assert_eq!(ToolCallFormat::detect(&t("llama-3.2-tools.jinja")), Some(ToolCallFormat::Llama3));
         assert_eq!(ToolCallFormat::detect(&t("tool_formats/mistral-nemo.jinja")), Some(ToolCallFormat::Mistral));
+        assert_eq!(ToolCallFormat::detect(&t("qwen3.5.jinja")), Some(ToolCallFormat::QwenXml));
         assert_eq!(ToolCallFormat::detect(&t("smollm2.jinja")), None);
         assert_eq!(ToolCallFormat::detect(&t("mistral-instruct.jinja")), None);
     }
@@ -853,6 +891,9 @@ mod tests {
             (ToolCallFormat::Llama3, "<|python is not a tag"),
             (ToolCallFormat::Mistral, "Sure. [TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}]"),
             (ToolCallFormat::Mistral, "[TOOL_CALLS]f[ARGS]{\"a\": 1}[TOOL_CALLS]g[ARGS]{}"),
+            (ToolCallFormat::QwenXml, "Let me check.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n</parameter>\n</function>\n</tool_call>"),
+            (ToolCallFormat::QwenXml, "<tool_call>\n<function=f>\n<parameter=x>\n{\"a\": [1]}\n</parameter>\n</function>\n</tool_call>\n<tool_call>\n<function=g>\n</function>\n</tool_call>"),
+            (ToolCallFormat::QwenXml, "Text <tool_call>\n<function=broken\n</tool_call> tail"),
         ];
         for (format, text) in cases {
             let whole = parse_tool_calls(format, text, true);
@@ -869,7 +910,7 @@ mod tests {
                 assert_eq!(streamed, want_content, "{format:?} {pieces:?}");
                 assert_eq!(end.calls.iter().map(|c| (c.name.clone(), c.arguments.clone())).collect::<Vec<_>>(), want_calls, "{pieces:?}");
                 if whole.is_some() {
-                    assert!(!streamed.contains("<tool_call>") && !streamed.contains("[TOOL_CALLS]") && !streamed.contains('{'), "{pieces:?}: {streamed:?}");
+                    assert!(!streamed.contains("<tool_call>") && !streamed.contains("[TOOL_CALLS]") && !streamed.contains('{') && !streamed.contains("<function="), "{pieces:?}: {streamed:?}");
                 }
             }
         }

@@ -62,7 +62,7 @@ impl ChatPrompt {
     /// prompt opened the reasoning.
     pub fn reply_stream(&self, tools: Option<&ToolRequest>, constrained: bool) -> ReplyStream {
         let reasoning = self.thinking.map(|open| ReasoningStream::new(open && !constrained));
-        ReplyStream::new(reasoning, self.format.zip(tools).map(|(f, t)| ToolCallStream::new(f, t.parallel)))
+        ReplyStream::new(reasoning, self.format.zip(tools).map(|(f, t)| ToolCallStream::new(f, t.parallel).with_tools(&t.tools)))
     }
 }
 
