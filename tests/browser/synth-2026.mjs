@@ -7,7 +7,7 @@
 // backend, generates a few tokens and prints dispatches per token and
 // tokens per second.
 //
-// Usage (after scripts/build-web.sh and a build of the CLI):
+// Usage (after scripts/build-web.sh; the CLI is built here):
 //   node tests/browser/synth-2026.mjs
 //   SHAPES=qwen3.5-0.8b BACKENDS=cpu GEN_TOKENS=2 node tests/browser/synth-2026.mjs
 // SHAPES: catalog shape names, comma-separated (default qwen3.5-2b,gemma-4-e2b);
@@ -16,15 +16,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { start, repo, installPackage } from './harness.mjs';
+import { start, repo, installPackage, cliBinary } from './harness.mjs';
 
 const SHAPES = (process.env.SHAPES ?? 'qwen3.5-2b,gemma-4-e2b').split(',').filter(Boolean);
 const BACKENDS = (process.env.BACKENDS ?? 'webgpu,cpu').split(',').filter(Boolean);
 const MIX = process.env.MIX ?? 'q4_k_m';
 const GEN_TOKENS = Number(process.env.GEN_TOKENS ?? 4);
 
-const cli = ['target/release/tabllm', 'target/debug/tabllm'].map((p) => join(repo, p)).find(existsSync);
-if (!cli) throw new Error('no tabllm CLI in target/release or target/debug: run `cargo build --release --locked` first');
+// This checkout's CLI, built now so a stale binary never writes an old shape.
+const cli = cliBinary();
 mkdirSync(join(repo, 'target/synth-2026'), { recursive: true });
 const files = {};
 for (const shape of SHAPES) {
