@@ -126,7 +126,12 @@ pub struct ModelReport {
     /// for a sliding-window (local) layer, whose cache is a ring (`model::State::new`).
     /// 0 when the metadata does not give the attention shape.
     pub kv_bytes: u64,
-    /// weight_bytes + kv_bytes (what `available_bytes` is compared with).
+    /// The recurrent layers' fixed state, whatever the context: a short-conv
+    /// layer's last l_cache − 1 inputs, a Gated DeltaNet layer's last
+    /// conv taps − 1 conv inputs and its delta-rule state, in f32
+    /// (`model::State::new`). 0 for models without recurrent layers.
+    pub recurrent_state_bytes: u64,
+    /// weight_bytes + recurrent_state_bytes + kv_bytes (what `available_bytes` is compared with).
     pub total_bytes: u64,
     /// The largest tensor (`None` for a file without tensors).
     pub largest_tensor: Option<NamedBytes>,
@@ -236,10 +241,32 @@ fn kv_shape_of(c: &ModelConfig) -> KvShape {
     KvShape { n_layers: windows.len() as u32, kv_dim: c.kv_dim() as u64, windows }
 }
 
+/// ", X of recurrent state" when the model has one.
+fn state_phrase(state: u64) -> String {
+    if state == 0 {
+        String::new()
+    } else {
+        format!(", {} of recurrent state", format_bytes(state))
+    }
+}
+
+/// Bytes of the recurrent layers' state (f32), as `model::State::new` allocates it.
+fn recurrent_state_bytes(c: &ModelConfig) -> u64 {
+    c.layers
+        .iter()
+        .map(|p| match p.mixer {
+            crate::model::Mixer::ShortConv { l_cache } => (l_cache as u64 - 1) * c.dim as u64 * 4,
+            crate::model::Mixer::GatedDeltaNet(d) => ((d.conv_taps as u64 - 1) * d.conv_channels() as u64 + d.shape(c.rms_eps).state_len()) * 4,
+            crate::model::Mixer::Attention(_) => 0,
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
 /// What sizes the model: the tensors the loader uploads and the attention shape.
 struct ShapeInfo<'h> {
     loaded: Vec<&'h TensorInfo>,
     kv: Option<KvShape>,
+    recurrent_state_bytes: u64,
     context_train: Option<u32>,
     n_layers: Option<u32>,
     n_kv_heads: Option<u32>,
@@ -266,6 +293,7 @@ fn generic_shape<'h>(h: &'h Header, arch: &str) -> ShapeInfo<'h> {
     ShapeInfo {
         loaded: h.tensors.iter().collect(),
         kv,
+        recurrent_state_bytes: 0,
         context_train: get("context_length"),
         n_layers,
         n_kv_heads,
@@ -358,6 +386,7 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
             ShapeInfo {
                 loaded: h.tensors.iter().filter(|t| plan.contains(&t.name)).collect(),
                 kv: Some(kv_shape_of(c)),
+                recurrent_state_bytes: recurrent_state_bytes(c),
                 context_train: c.ctx_train,
                 n_layers: Some(c.n_layers),
                 n_kv_heads: Some(c.n_kv_heads),
@@ -372,6 +401,7 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
     let loaded_weight_bytes = loaded.iter().fold(0u64, |s, t| s.saturating_add(t.n_bytes));
 
     let context = opts.context.unwrap_or(m.context_train.unwrap_or(2048).min(4096)).max(1);
+    let state = m.recurrent_state_bytes;
     let kv_at = |c: u32| shape.as_ref().map_or((0, 0), |s| s.bytes(c, opts));
     let (kv_bytes, kv_layer_bytes_max) = kv_at(context);
 
@@ -399,7 +429,7 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
     // KV cache and memory budget at a given context.
     let kv_fits = |c: u32| {
         let (kv, layer_max) = kv_at(c);
-        limit.is_none_or(|l| layer_max <= l) && opts.available_bytes.is_none_or(|a| weight_bytes.saturating_add(kv) <= a)
+        limit.is_none_or(|l| layer_max <= l) && opts.available_bytes.is_none_or(|a| weight_bytes.saturating_add(state).saturating_add(kv) <= a)
     };
     let weights_fit = unplaceable.is_none() && opts.available_bytes.is_none_or(|a| weight_bytes <= a);
     let max_fitting = |hi: u32| -> Option<u32> {
@@ -449,10 +479,11 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
         };
         let text = match shape {
             Some(_) => format!(
-                "{} of weights and {} of KV cache at context {context} ({} in all) {budget}{binding}",
+                "{} of weights{} and {} of KV cache at context {context} ({} in all) {budget}{binding}",
                 format_bytes(weight_bytes),
+                state_phrase(state),
                 format_bytes(kv_bytes),
-                format_bytes(weight_bytes.saturating_add(kv_bytes))
+                format_bytes(weight_bytes.saturating_add(state).saturating_add(kv_bytes))
             ),
             None => format!("{} of weights {budget} (the KV cache is not counted: the metadata does not give the attention shape){binding}", format_bytes(weight_bytes)),
         };
@@ -461,10 +492,11 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
         let why = match limit.filter(|&l| kv_layer_bytes_max > l) {
             Some(l) => format!("one layer's K cache at context {context} needs {} in one binding but this device allows {}", format_bytes(kv_layer_bytes_max), binding_phrase(l)),
             None => format!(
-                "{} of weights and {} of KV cache at context {context} need {} but only {} is available",
+                "{} of weights{} and {} of KV cache at context {context} need {} but only {} is available",
                 format_bytes(weight_bytes),
+                state_phrase(state),
                 format_bytes(kv_bytes),
-                format_bytes(weight_bytes.saturating_add(kv_bytes)),
+                format_bytes(weight_bytes.saturating_add(state).saturating_add(kv_bytes)),
                 format_bytes(opts.available_bytes.unwrap_or(0))
             ),
         };
@@ -503,7 +535,8 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
         weight_bytes,
         loaded_weight_bytes,
         kv_bytes,
-        total_bytes: weight_bytes.saturating_add(kv_bytes),
+        recurrent_state_bytes: state,
+        total_bytes: weight_bytes.saturating_add(state).saturating_add(kv_bytes),
         largest_tensor: largest.map(|t| NamedBytes { name: t.name.clone(), bytes: t.n_bytes }),
         largest_tensor_bytes: largest.map_or(0, |t| t.n_bytes),
         context,

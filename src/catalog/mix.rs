@@ -90,9 +90,17 @@ fn category(name: &str) -> Category {
 }
 
 /// `tensor_allows_quantization` for the tensors of dense text models: 2-D
-/// (or more) tensors whose name ends in "weight", except norms.
+/// (or more) tensors whose name ends in "weight", except norms, Gemma 4's
+/// `per_layer_model_proj` ("not too big"), and the small conv kernels of
+/// Qwen3.5 (`ssm_conv1d`) and LFM2 (`shortconv.conv.weight`), which stay in
+/// the converter's type.
 fn allows_quantization(name: &str, n_dims: usize) -> bool {
-    n_dims >= 2 && name.ends_with("weight") && !name.contains("_norm.weight")
+    n_dims >= 2
+        && name.ends_with("weight")
+        && !name.contains("_norm.weight")
+        && !name.contains("per_layer_model_proj")
+        && !name.contains("ssm_conv1d")
+        && !name.contains("shortconv.conv.weight")
 }
 
 /// `use_more_bits` in `llama_tensor_get_type_impl`: the first and last

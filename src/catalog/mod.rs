@@ -14,7 +14,7 @@ use crate::budget::{BudgetError, DeviceBudget, DeviceFacts};
 use crate::inspect::{inspect, InspectOptions, ModelReport};
 pub use mix::{NoFallback, QuantMix};
 pub use plan::{ModelPlan, PlannedTensor};
-pub use shapes::{find, RopeScaling, Shape, ShapeArch, SHAPES};
+pub use shapes::{find, DeltaNet, Gemma4, Hybrid, RopeScaling, Shape, ShapeArch, SHAPES, TINY_SHAPES};
 
 /// Why a catalog row cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -123,16 +123,54 @@ mod tests {
     use super::*;
     use crate::model::ModelConfig;
 
+    /// Architectures whose loader is on another branch. TODO(gemma4 branch):
+    /// empty this list once `ModelConfig` reads gemma4.
+    const NOT_RUN_YET: &[ShapeArch] = &[ShapeArch::Gemma4];
+
     /// Every row plans in every mix, and every row of an architecture tabllm
     /// runs passes the loader's header checks (shapes, types, hyper-parameters).
     #[test]
     fn every_shape_plans_and_loads_in_every_mix() {
-        for s in SHAPES {
+        for s in SHAPES.iter().chain(TINY_SHAPES) {
             for m in QuantMix::ALL {
                 let plan = ModelPlan::new(s, m).unwrap_or_else(|e| panic!("{} {}: {e}", s.name, m.name()));
                 let h = plan.header(plan.metadata());
-                ModelConfig::from_header(&h).unwrap_or_else(|e| panic!("{} {}: {e}", s.name, m.name()));
+                match ModelConfig::from_header(&h) {
+                    Ok(_) => assert!(!NOT_RUN_YET.contains(&s.arch), "{}: gemma4 loads now; empty NOT_RUN_YET", s.name),
+                    Err(e) => assert!(NOT_RUN_YET.contains(&s.arch), "{} {}: {e}", s.name, m.name()),
+                }
             }
+        }
+    }
+
+    /// The loader reads the plan's header as the shape says: which layers
+    /// attend, their KV heads and head size, the Gated DeltaNet's dims, the
+    /// short conv's taps; and `inspect` sizes the recurrent state the
+    /// runtime allocates.
+    #[test]
+    fn hybrid_shapes_load_as_planned() {
+        use crate::model::Mixer;
+        for name in ["qwen3.5-2b", "qwen3.5-9b", "lfm2-350m", "lfm2-2.6b", "smollm3-3b", "tiny-qwen35", "tiny-lfm2"] {
+            let s = shapes::find(name).unwrap();
+            let plan = ModelPlan::new(s, QuantMix::Q4KM).unwrap();
+            let c = ModelConfig::from_header(&plan.header(plan.metadata())).unwrap();
+            assert_eq!((c.n_layers, c.dim, c.n_heads, c.n_kv_heads, c.head_dim, c.n_rot, c.ffn_dim, c.vocab), (s.n_layers, s.dim, s.n_heads, s.n_kv_heads, s.head_dim, s.n_rot, s.ffn_dim, s.vocab), "{name}");
+            for l in 0..s.n_layers {
+                let m = c.layers[l as usize].mixer;
+                match (s.hybrid, m) {
+                    (_, Mixer::Attention(_)) => assert!(s.is_attention(l), "{name} layer {l}"),
+                    (Hybrid::DeltaNet(d), Mixer::GatedDeltaNet(n)) => {
+                        assert!(!s.is_attention(l), "{name} layer {l}");
+                        assert_eq!((n.n_k_heads, n.n_v_heads, n.head_k_dim, n.head_v_dim, n.conv_taps), (d.n_k_heads, d.n_v_heads, d.head_k_dim, d.head_v_dim, d.conv_kernel), "{name}");
+                    }
+                    (Hybrid::ShortConv { l_cache, .. }, Mixer::ShortConv { l_cache: got }) => assert_eq!((s.is_attention(l), got), (false, l_cache), "{name} layer {l}"),
+                    other => panic!("{name} layer {l}: {other:?}"),
+                }
+            }
+            let r = inspect(&plan.header(plan.metadata()), &InspectOptions { context: Some(1000), ..Default::default() });
+            assert_eq!(r.recurrent_state_bytes, plan.recurrent_state_bytes(), "{name}");
+            assert_eq!(r.kv_bytes, 1000 * plan.kv_bytes_per_token(4), "{name}");
+            assert_eq!(r.total_bytes, r.weight_bytes + r.recurrent_state_bytes + r.kv_bytes, "{name}");
         }
     }
 

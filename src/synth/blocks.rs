@@ -48,6 +48,9 @@ pub enum Role {
     Ones,
     /// A bias: all 0.0.
     Zeros,
+    /// Qwen3.5's `ssm_a` (= −exp(A_log), the delta rule's decay rate): all
+    /// −1.0, so the recurrent state decays instead of growing.
+    MinusOnes,
 }
 
 impl Role {
@@ -55,7 +58,9 @@ impl Role {
     pub fn of(name: &str) -> Self {
         if name.ends_with(".bias") {
             Role::Zeros
-        } else if name.contains("norm") || name.starts_with("rope_") {
+        } else if name.ends_with(".ssm_a") {
+            Role::MinusOnes
+        } else if name.contains("norm") || name.starts_with("rope_") || name.contains("layer_output_scale") {
             Role::Ones
         } else {
             Role::Weights
@@ -115,6 +120,7 @@ pub fn fill(ty: GgmlType, role: Role, ncols: u64, rng: &mut WyRand, buf: &mut [u
                 let v = match role {
                     Role::Ones => 1.0,
                     Role::Zeros => 0.0,
+                    Role::MinusOnes => -1.0,
                     Role::Weights => rng.unit() * sigma * 1.73, // uniform on ±√3·σ: standard deviation σ
                 };
                 if width == 4 {
