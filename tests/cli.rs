@@ -809,38 +809,44 @@ fn no_think_and_reasoning_content() {
 }
 
 /// Qwen3.5 writes tool calls in Qwen3-Coder's XML (`<function=…>`,
-/// `<parameter=…>`), not Hermes JSON: a forced call on the tiny Qwen3.5
-/// with Qwen3.5's template follows that format (an integer parameter as
-/// JSON, a string enum as one of its strings) and comes back in OpenAI's
-/// shape with typed arguments, on both backends.
+/// `<parameter=…>`) and LFM2.5 as Python calls between its tool-call
+/// tokens, not as Hermes JSON: a forced call on the tiny Qwen3.5 and LFM2
+/// with their own templates follows each format (an integer parameter, a
+/// string enum) and comes back in OpenAI's shape with typed arguments, on
+/// both backends.
 #[test]
-fn qwen35_tool_calls_are_read_from_its_xml_format() {
-    let dir = scratch("qwen35-tools");
-    let model = dir.join("tiny-qwen35-tools.gguf");
+fn qwen35_and_lfm2_tool_calls_are_read_from_their_formats() {
+    let dir = scratch("2026-tools");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("python3")
-        .arg(root.join("scripts/set_chat_template.py"))
-        .arg(root.join("tests/reference/tiny/tiny-qwen35-q4_k_m.gguf"))
-        .arg(root.join("tests/templates/qwen3.5.jinja"))
-        .arg(&model)
-        .status()
-        .expect("run python3 (with the gguf package)");
-    assert!(status.success(), "scripts/set_chat_template.py failed");
     let messages = dir.join("messages.json");
     std::fs::write(&messages, r#"[{"role": "user", "content": "Weather in Oslo?"}]"#).unwrap();
     let tools = dir.join("tools.json");
     std::fs::write(&tools, r#"[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"days": {"type": "integer", "minimum": 0, "maximum": 9}, "units": {"enum": ["c", "f"]}}, "required": ["days", "units"]}}}]"#).unwrap();
-    for backend in ["webgpu", "cpu"] {
-        let got = tabllm(&[
-            "generate", "--backend", backend, "--model", model.to_str().unwrap(), "--ctx", "2048", "--messages", messages.to_str().unwrap(),
-            "--tools", tools.to_str().unwrap(), "--tool-choice", "required", "--max-tokens", "200", "--temperature", "0", "--json",
-        ]);
-        let text = got["text"].as_str().unwrap();
-        assert!(text.starts_with("<tool_call>\n<function=get_weather>\n<parameter=days>\n") && text.ends_with("</function>\n</tool_call>"), "{backend}: {got}");
-        assert_eq!(got["finish_reason"], "tool_calls", "{backend}: {got}");
-        let call = &got["tool_calls"][0]["function"];
-        assert_eq!(call["name"], "get_weather", "{backend}: {got}");
-        let args: serde_json::Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
-        assert!(args["days"].as_u64().is_some_and(|d| d <= 9) && matches!(args["units"].as_str(), Some("c" | "f")), "{backend}: {args}");
+    for (arch, template, head, tail) in [
+        ("qwen35", "qwen3.5.jinja", "<tool_call>\n<function=get_weather>\n<parameter=days>\n", "</function>\n</tool_call>"),
+        ("lfm2", "lfm2.5-instruct.jinja", "<|tool_call_start|>[get_weather(days=", ")]<|tool_call_end|>"),
+    ] {
+        let model = dir.join(format!("tiny-{arch}-tools.gguf"));
+        let status = Command::new("python3")
+            .arg(root.join("scripts/set_chat_template.py"))
+            .arg(root.join(format!("tests/reference/tiny/tiny-{arch}-q4_k_m.gguf")))
+            .arg(root.join("tests/templates").join(template))
+            .arg(&model)
+            .status()
+            .expect("run python3 (with the gguf package)");
+        assert!(status.success(), "scripts/set_chat_template.py failed");
+        for backend in ["webgpu", "cpu"] {
+            let got = tabllm(&[
+                "generate", "--backend", backend, "--model", model.to_str().unwrap(), "--ctx", "2048", "--messages", messages.to_str().unwrap(),
+                "--tools", tools.to_str().unwrap(), "--tool-choice", "required", "--max-tokens", "200", "--temperature", "0", "--json",
+            ]);
+            let text = got["text"].as_str().unwrap();
+            assert!(text.starts_with(head) && text.ends_with(tail), "{arch} {backend}: {got}");
+            assert_eq!(got["finish_reason"], "tool_calls", "{arch} {backend}: {got}");
+            let call = &got["tool_calls"][0]["function"];
+            assert_eq!(call["name"], "get_weather", "{arch} {backend}: {got}");
+            let args: serde_json::Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+            assert!(args["days"].as_u64().is_some_and(|d| d <= 9) && matches!(args["units"].as_str(), Some("c" | "f")), "{arch} {backend}: {args}");
+        }
     }
 }

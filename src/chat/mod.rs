@@ -32,6 +32,7 @@ mod reasoning;
 mod reply;
 mod tool_calls;
 mod tool_history;
+mod tool_python;
 mod tool_xml;
 mod tools;
 

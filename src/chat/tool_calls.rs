@@ -17,6 +17,10 @@
 //!   template holds `<tool_call>`, `<function=` and `<parameter=`):
 //!   `<tool_call>\n<function=f>\n<parameter=city>\nOslo\n</parameter>\n</function>\n</tool_call>`,
 //!   values typed by the tools' schemas (see [`super::tool_xml`]).
+//! - [`ToolCallFormat::Lfm2`] (LFM2, LFM2.5; the template holds
+//!   `<|tool_list_start|>` or `List of tools: [`):
+//!   `<|tool_call_start|>[f(city="Oslo"), g()]<|tool_call_end|>`, Python
+//!   literals read as JSON (see [`super::tool_python`]).
 //! - [`ToolCallFormat::Mistral`] (Mistral v0.3, Nemo, Small 3.x; the template
 //!   holds `[TOOL_CALLS]`): `[TOOL_CALLS][{"name": "f", "arguments": {...}, "id": "..."}, ...]`,
 //!   or the newer `[TOOL_CALLS]f[ARGS]{...}` / `[TOOL_CALLS]f[CALL_ID]id[ARGS]{...}`
@@ -38,6 +42,7 @@ use serde_json::Value as Json;
 
 use super::tool_history::{is_mistral_id, MISTRAL_ID_LEN};
 pub use super::tool_xml::ParamTypes;
+use super::tool_python;
 use super::tool_xml;
 use super::tools::{valid_name, ToolChoice};
 
@@ -48,6 +53,7 @@ pub enum ToolCallFormat {
     Llama3,
     Mistral,
     QwenXml,
+    Lfm2,
 }
 
 const HERMES_OPEN: &str = "<tool_call>";
@@ -63,6 +69,8 @@ impl ToolCallFormat {
         // Before Hermes: these templates hold `<tool_call>` too.
         if tool_xml::detect(template) {
             Some(Self::QwenXml)
+        } else if tool_python::detect(template) {
+            Some(Self::Lfm2)
         } else if template.contains(HERMES_OPEN) {
             Some(Self::Hermes)
         } else if template.contains("<|start_header_id|>ipython<|end_header_id|>") {
@@ -80,6 +88,7 @@ impl ToolCallFormat {
             Self::Llama3 => "llama3",
             Self::Mistral => "mistral",
             Self::QwenXml => "qwen3-coder-xml",
+            Self::Lfm2 => "lfm2",
         }
     }
 
@@ -90,6 +99,7 @@ impl ToolCallFormat {
         match self {
             Self::Hermes | Self::QwenXml => text[from..].find(HERMES_OPEN).map(|i| from + i),
             Self::Mistral => text[from..].find(MISTRAL_CALLS).map(|i| from + i),
+            Self::Lfm2 => text[from..].find(tool_python::OPEN).map(|i| from + i),
             Self::Llama3 => {
                 let s = text.trim_start();
                 (s.starts_with('{') || s.starts_with(PYTHON_TAG)).then_some(0)
@@ -104,6 +114,7 @@ impl ToolCallFormat {
         match self {
             Self::Hermes | Self::QwenXml => marker_tail(text, HERMES_OPEN),
             Self::Mistral => marker_tail(text, MISTRAL_CALLS),
+            Self::Lfm2 => marker_tail(text, tool_python::OPEN),
             Self::Llama3 => {
                 // Only the very start of a reply can be a call.
                 let s = text.trim_start();
@@ -176,8 +187,8 @@ pub fn parse_typed(format: ToolCallFormat, text: &str, parallel: bool, types: &P
         ToolCallFormat::Hermes => parse_hermes(text)?,
         ToolCallFormat::Llama3 => (Vec::new(), parse_llama3(text)?),
         ToolCallFormat::Mistral => parse_mistral(text)?,
-        ToolCallFormat::QwenXml => {
-            let (parts, calls) = tool_xml::parse(text, types)?;
+        ToolCallFormat::QwenXml | ToolCallFormat::Lfm2 => {
+            let (parts, calls) = if format == ToolCallFormat::Lfm2 { tool_python::parse(text)? } else { tool_xml::parse(text, types)? };
             (parts, calls.into_iter().map(|(name, arguments)| RawCall { name, arguments, id: None }).collect())
         }
     };
@@ -454,8 +465,8 @@ impl ToolCallStream {
 /// come before the name (their keys could then pass for it).
 fn partial_typed(format: ToolCallFormat, text: &str, types: &ParamTypes) -> Option<ToolCall> {
     let (name, args) = match format {
-        ToolCallFormat::QwenXml => {
-            let (name, args) = tool_xml::partial(text, types)?;
+        ToolCallFormat::QwenXml | ToolCallFormat::Lfm2 => {
+            let (name, args) = if format == ToolCallFormat::Lfm2 { tool_python::partial(text)? } else { tool_xml::partial(text, types)? };
             if !valid_name(&name) {
                 return None;
             }
@@ -621,6 +632,7 @@ pub fn forced_call_grammar(
     };
     let g = match format {
         ToolCallFormat::QwenXml => tool_xml::forced_grammar(&wanted, &marker),
+        ToolCallFormat::Lfm2 => tool_python::forced_grammar(&wanted, &marker),
         ToolCallFormat::Hermes => format!(
             "start: tool_call\ntool_call: {} \"\\n\" call \"\\n\" {} \"\\n\"?\ncall: %json {}\n",
             marker(HERMES_OPEN),
@@ -662,6 +674,7 @@ mod tests {
         assert_eq!(ToolCallFormat::detect(&t("llama-3.2-tools.jinja")), Some(ToolCallFormat::Llama3));
         assert_eq!(ToolCallFormat::detect(&t("tool_formats/mistral-nemo.jinja")), Some(ToolCallFormat::Mistral));
         assert_eq!(ToolCallFormat::detect(&t("qwen3.5.jinja")), Some(ToolCallFormat::QwenXml));
+        assert_eq!(ToolCallFormat::detect(&t("lfm2.5-instruct.jinja")), Some(ToolCallFormat::Lfm2));
         assert_eq!(ToolCallFormat::detect(&t("smollm2.jinja")), None);
         assert_eq!(ToolCallFormat::detect(&t("mistral-instruct.jinja")), None);
     }
@@ -894,6 +907,8 @@ mod tests {
             (ToolCallFormat::QwenXml, "Let me check.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n</parameter>\n</function>\n</tool_call>"),
             (ToolCallFormat::QwenXml, "<tool_call>\n<function=f>\n<parameter=x>\n{\"a\": [1]}\n</parameter>\n</function>\n</tool_call>\n<tool_call>\n<function=g>\n</function>\n</tool_call>"),
             (ToolCallFormat::QwenXml, "Text <tool_call>\n<function=broken\n</tool_call> tail"),
+            (ToolCallFormat::Lfm2, "Sure.<|tool_call_start|>[f(x='<|tool_call_start|>'), g(y=[1, {\"z\": None}])]<|tool_call_end|>"),
+            (ToolCallFormat::Lfm2, "Plain <|tool answer"),
         ];
         for (format, text) in cases {
             let whole = parse_tool_calls(format, text, true);
