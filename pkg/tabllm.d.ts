@@ -230,7 +230,7 @@ export interface ChatCompletionRequest extends SamplingOptions {
   /** Tools the model may call. A model whose chat template does not take
    * tools, or (with `auto`) whose call format tabllm does not read, refuses
    * them (`invalid_request`, `details.field: 'tools'`). Formats read: Hermes /
-   * Qwen2.5 / Qwen3 (`<tool_call>`), Qwen3.5 (`<function=…>` XML), LFM2 (Python calls), Llama 3.1–3.3 (a JSON reply), Mistral
+   * Qwen2.5 / Qwen3 (`<tool_call>`), Qwen3.5 (`<function=…>` XML), LFM2 (Python calls), Gemma 4 (`<|tool_call>call:…`), Llama 3.1–3.3 (a JSON reply), Mistral
    * (`[TOOL_CALLS]`). A reply whose call text does not parse comes back as
    * plain content. Each bad field is refused by name (`tools[1].function.name`). */
   tools?: FunctionTool[];

@@ -809,27 +809,30 @@ fn no_think_and_reasoning_content() {
 }
 
 /// Qwen3.5 writes tool calls in Qwen3-Coder's XML (`<function=…>`,
-/// `<parameter=…>`) and LFM2.5 as Python calls between its tool-call
-/// tokens, not as Hermes JSON: a forced call on the tiny Qwen3.5 and LFM2
-/// with their own templates follows each format (an integer parameter, a
+/// `<parameter=…>`), LFM2.5 as Python calls between its tool-call tokens and
+/// Gemma 4 as `call:name{key:value}`, not as Hermes JSON: a forced call with
+/// each template follows its format (an integer parameter, a
 /// string enum) and comes back in OpenAI's shape with typed arguments, on
 /// both backends.
 #[test]
-fn qwen35_and_lfm2_tool_calls_are_read_from_their_formats() {
+fn qwen35_lfm2_and_gemma4_tool_calls_are_read_from_their_formats() {
     let dir = scratch("2026-tools");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let messages = dir.join("messages.json");
     std::fs::write(&messages, r#"[{"role": "user", "content": "Weather in Oslo?"}]"#).unwrap();
     let tools = dir.join("tools.json");
     std::fs::write(&tools, r#"[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"days": {"type": "integer", "minimum": 0, "maximum": 9}, "units": {"enum": ["c", "f"]}}, "required": ["days", "units"]}}}]"#).unwrap();
-    for (arch, template, head, tail) in [
-        ("qwen35", "qwen3.5.jinja", "<tool_call>\n<function=get_weather>\n<parameter=days>\n", "</function>\n</tool_call>"),
-        ("lfm2", "lfm2.5-instruct.jinja", "<|tool_call_start|>[get_weather(days=", ")]<|tool_call_end|>"),
+    let tiny_2026 = |arch: &str| root.join(format!("tests/reference/tiny/tiny-{arch}-q4_k_m.gguf"));
+    for (arch, weights, template, head, tail) in [
+        ("qwen35", tiny_2026("qwen35"), "qwen3.5.jinja", "<tool_call>\n<function=get_weather>\n<parameter=days>\n", "</function>\n</tool_call>"),
+        ("lfm2", tiny_2026("lfm2"), "lfm2.5-instruct.jinja", "<|tool_call_start|>[get_weather(days=", ")]<|tool_call_end|>"),
+        // Gemma 4's format on the tiny Qwen2's weights (the format is the template's).
+        ("gemma4", shared("tiny/tiny-qwen2-q4_k_m.gguf"), "gemma-4-it.jinja", "<|tool_call>call:get_weather{days:", "<|\"|>}<tool_call|>"),
     ] {
         let model = dir.join(format!("tiny-{arch}-tools.gguf"));
         let status = Command::new("python3")
             .arg(root.join("scripts/set_chat_template.py"))
-            .arg(root.join(format!("tests/reference/tiny/tiny-{arch}-q4_k_m.gguf")))
+            .arg(weights)
             .arg(root.join("tests/templates").join(template))
             .arg(&model)
             .status()

@@ -213,7 +213,7 @@ struct GenerateArgs {
     /// OpenAI-style tools for --messages: a JSON file holding the `tools`
     /// array (`[{"type": "function", "function": {"name", "description",
     /// "parameters"}}]`), passed to the chat template; the reply's tool calls
-    /// are read back (Hermes/Qwen, Qwen3.5's XML, LFM2's Python calls, Llama 3.x and Mistral formats) and printed.
+    /// are read back (Hermes/Qwen, Qwen3.5's XML, LFM2's Python calls, Gemma 4's, Llama 3.x and Mistral formats) and printed.
     #[arg(long, requires = "messages", value_name = "FILE")]
     tools: Option<PathBuf>,
     /// With --tools: `auto` (default), `none` (tools reach the template, the

@@ -31,6 +31,7 @@ mod pyvalue;
 mod reasoning;
 mod reply;
 mod tool_calls;
+mod tool_gemma4;
 mod tool_history;
 mod tool_python;
 mod tool_xml;

@@ -21,6 +21,9 @@
 //!   `<|tool_list_start|>` or `List of tools: [`):
 //!   `<|tool_call_start|>[f(city="Oslo"), g()]<|tool_call_end|>`, Python
 //!   literals read as JSON (see [`super::tool_python`]).
+//! - [`ToolCallFormat::Gemma4`] (Gemma 4; the template holds
+//!   `'<|tool_call>call:'`): `<|tool_call>call:f{city:<|"|>Oslo<|"|>}<tool_call|>`
+//!   (see [`super::tool_gemma4`]).
 //! - [`ToolCallFormat::Mistral`] (Mistral v0.3, Nemo, Small 3.x; the template
 //!   holds `[TOOL_CALLS]`): `[TOOL_CALLS][{"name": "f", "arguments": {...}, "id": "..."}, ...]`,
 //!   or the newer `[TOOL_CALLS]f[ARGS]{...}` / `[TOOL_CALLS]f[CALL_ID]id[ARGS]{...}`
@@ -42,6 +45,7 @@ use serde_json::Value as Json;
 
 use super::tool_history::{is_mistral_id, MISTRAL_ID_LEN};
 pub use super::tool_xml::ParamTypes;
+use super::tool_gemma4;
 use super::tool_python;
 use super::tool_xml;
 use super::tools::{valid_name, ToolChoice};
@@ -54,6 +58,7 @@ pub enum ToolCallFormat {
     Mistral,
     QwenXml,
     Lfm2,
+    Gemma4,
 }
 
 const HERMES_OPEN: &str = "<tool_call>";
@@ -71,6 +76,8 @@ impl ToolCallFormat {
             Some(Self::QwenXml)
         } else if tool_python::detect(template) {
             Some(Self::Lfm2)
+        } else if tool_gemma4::detect(template) {
+            Some(Self::Gemma4)
         } else if template.contains(HERMES_OPEN) {
             Some(Self::Hermes)
         } else if template.contains("<|start_header_id|>ipython<|end_header_id|>") {
@@ -89,6 +96,7 @@ impl ToolCallFormat {
             Self::Mistral => "mistral",
             Self::QwenXml => "qwen3-coder-xml",
             Self::Lfm2 => "lfm2",
+            Self::Gemma4 => "gemma4",
         }
     }
 
@@ -100,6 +108,7 @@ impl ToolCallFormat {
             Self::Hermes | Self::QwenXml => text[from..].find(HERMES_OPEN).map(|i| from + i),
             Self::Mistral => text[from..].find(MISTRAL_CALLS).map(|i| from + i),
             Self::Lfm2 => text[from..].find(tool_python::OPEN).map(|i| from + i),
+            Self::Gemma4 => text[from..].find(tool_gemma4::OPEN).map(|i| from + i),
             Self::Llama3 => {
                 let s = text.trim_start();
                 (s.starts_with('{') || s.starts_with(PYTHON_TAG)).then_some(0)
@@ -115,6 +124,7 @@ impl ToolCallFormat {
             Self::Hermes | Self::QwenXml => marker_tail(text, HERMES_OPEN),
             Self::Mistral => marker_tail(text, MISTRAL_CALLS),
             Self::Lfm2 => marker_tail(text, tool_python::OPEN),
+            Self::Gemma4 => marker_tail(text, tool_gemma4::OPEN),
             Self::Llama3 => {
                 // Only the very start of a reply can be a call.
                 let s = text.trim_start();
@@ -187,8 +197,12 @@ pub fn parse_typed(format: ToolCallFormat, text: &str, parallel: bool, types: &P
         ToolCallFormat::Hermes => parse_hermes(text)?,
         ToolCallFormat::Llama3 => (Vec::new(), parse_llama3(text)?),
         ToolCallFormat::Mistral => parse_mistral(text)?,
-        ToolCallFormat::QwenXml | ToolCallFormat::Lfm2 => {
-            let (parts, calls) = if format == ToolCallFormat::Lfm2 { tool_python::parse(text)? } else { tool_xml::parse(text, types)? };
+        ToolCallFormat::QwenXml | ToolCallFormat::Lfm2 | ToolCallFormat::Gemma4 => {
+            let (parts, calls) = match format {
+                ToolCallFormat::Lfm2 => tool_python::parse(text)?,
+                ToolCallFormat::Gemma4 => tool_gemma4::parse(text)?,
+                _ => tool_xml::parse(text, types)?,
+            };
             (parts, calls.into_iter().map(|(name, arguments)| RawCall { name, arguments, id: None }).collect())
         }
     };
@@ -465,8 +479,12 @@ impl ToolCallStream {
 /// come before the name (their keys could then pass for it).
 fn partial_typed(format: ToolCallFormat, text: &str, types: &ParamTypes) -> Option<ToolCall> {
     let (name, args) = match format {
-        ToolCallFormat::QwenXml | ToolCallFormat::Lfm2 => {
-            let (name, args) = if format == ToolCallFormat::Lfm2 { tool_python::partial(text)? } else { tool_xml::partial(text, types)? };
+        ToolCallFormat::QwenXml | ToolCallFormat::Lfm2 | ToolCallFormat::Gemma4 => {
+            let (name, args) = match format {
+                ToolCallFormat::Lfm2 => tool_python::partial(text)?,
+                ToolCallFormat::Gemma4 => tool_gemma4::partial(text)?,
+                _ => tool_xml::partial(text, types)?,
+            };
             if !valid_name(&name) {
                 return None;
             }
@@ -633,6 +651,7 @@ pub fn forced_call_grammar(
     let g = match format {
         ToolCallFormat::QwenXml => tool_xml::forced_grammar(&wanted, &marker),
         ToolCallFormat::Lfm2 => tool_python::forced_grammar(&wanted, &marker),
+        ToolCallFormat::Gemma4 => tool_gemma4::forced_grammar(&wanted, &marker),
         ToolCallFormat::Hermes => format!(
             "start: tool_call\ntool_call: {} \"\\n\" call \"\\n\" {} \"\\n\"?\ncall: %json {}\n",
             marker(HERMES_OPEN),
@@ -675,6 +694,7 @@ mod tests {
         assert_eq!(ToolCallFormat::detect(&t("tool_formats/mistral-nemo.jinja")), Some(ToolCallFormat::Mistral));
         assert_eq!(ToolCallFormat::detect(&t("qwen3.5.jinja")), Some(ToolCallFormat::QwenXml));
         assert_eq!(ToolCallFormat::detect(&t("lfm2.5-instruct.jinja")), Some(ToolCallFormat::Lfm2));
+        assert_eq!(ToolCallFormat::detect(&t("gemma-4-it.jinja")), Some(ToolCallFormat::Gemma4));
         assert_eq!(ToolCallFormat::detect(&t("smollm2.jinja")), None);
         assert_eq!(ToolCallFormat::detect(&t("mistral-instruct.jinja")), None);
     }
@@ -909,6 +929,7 @@ mod tests {
             (ToolCallFormat::QwenXml, "Text <tool_call>\n<function=broken\n</tool_call> tail"),
             (ToolCallFormat::Lfm2, "Sure.<|tool_call_start|>[f(x='<|tool_call_start|>'), g(y=[1, {\"z\": None}])]<|tool_call_end|>"),
             (ToolCallFormat::Lfm2, "Plain <|tool answer"),
+            (ToolCallFormat::Gemma4, "Sure.<|tool_call>call:f{x:<|\"|>a<|\"|>}<tool_call|><|tool_call>call:g{}<tool_call|>"),
         ];
         for (format, text) in cases {
             let whole = parse_tool_calls(format, text, true);
