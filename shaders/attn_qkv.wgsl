@@ -8,6 +8,11 @@
 // One workgroup per head (q heads, then k heads, then v heads: grid x =
 // n_heads + 2 n_kv_heads) and TT tokens (grid z), so the whole head is in
 // workgroup memory when the epilogue needs it.
+//
+// OUTPUT_GATE (Qwen3.5's gated attention): the q tensor holds per head
+// head_dim query rows then head_dim output-gate rows; n_heads more
+// workgroups (after the v heads) compute the gate rows and store them as
+// they are (no bias, norm or RoPE) to `gate`, heads one after another.
 #include "common/step.wgsl"
 #include "common/kv.wgsl"
 #include "common/rope.wgsl"
@@ -39,6 +44,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> q: array<f32>;          // (n_tokens, q_stride)
 @group(0) @binding(6) var<storage, read_write> k_cache: array<kv_t>;   // (n_cache, n_kv_heads * head_dim) by slot
 @group(0) @binding(7) var<storage, read_write> v_cache: array<kv_t>;   // (n_cache, n_kv_heads * head_dim) by slot
+#ifdef OUTPUT_GATE
+@group(0) @binding(8) var<storage, read_write> gate: array<f32>;       // (n_tokens, q_stride) the output gate, before its sigmoid
+#endif
 
 #include "common/bytes.wgsl"
 #include "common/quant.wgsl"
@@ -64,15 +72,28 @@ fn attn_qkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         if (h >= p.n_kv_heads) {
             seg = 2u;
             h -= p.n_kv_heads;
+            if (h >= p.n_kv_heads) {
+                seg = 3u;   // OUTPUT_GATE: gate heads
+                h -= p.n_kv_heads;
+            }
         }
     }
-    let sg = p.seg[seg];
     let hd = p.head_dim;
+    // The head's first row in its tensor (gate heads read the q tensor).
+    var row0 = h * hd;
+#ifdef OUTPUT_GATE
+    if (seg == 0u) {
+        row0 = 2u * h * hd;
+    } else if (seg == 3u) {
+        row0 = 2u * h * hd + hd;
+    }
+#endif
+    let sg = p.seg[select(seg, 0u, seg == 3u)];
     norm_prologue(lid, t0, nt);
     let lane = lid % TPR;
     for (var r0 = 0u; r0 < hd; r0 += RPW) {
         let r = r0 + lid / TPR;
-        row_partial(sg.x, sg.y + (h * hd + min(r, hd - 1u)) * sg.z, lane, t0, nt);
+        row_partial(sg.x, sg.y + (row0 + min(r, hd - 1u)) * sg.z, lane, t0, nt);
         reduce_lanes(lid);
         if (lane == 0u && r < hd) {
             for (var t = 0u; t < TT; t++) {
@@ -143,9 +164,14 @@ fn attn_qkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
                 q[(t0 + t) * p.q_stride + h * hd + d] = v;
             } else if (seg == 1u) {
                 k_cache[slot * kv_dim + h * hd + d] = kv_t(v);
-            } else {
+            } else if (seg == 2u) {
                 v_cache[slot * kv_dim + h * hd + d] = kv_t(v);
             }
+#ifdef OUTPUT_GATE
+            if (seg == 3u) {
+                gate[(t0 + t) * p.q_stride + h * hd + d] = v;
+            }
+#endif
         }
     }
 }

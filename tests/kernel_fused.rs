@@ -4,8 +4,13 @@
 //! - `kernels::attn_qkv`: RMSNorm(x) * attn_norm, the packed q|k|v
 //!   dequantize-matvec, + bias, RMSNorm per head (QK norm), RoPE on q and k;
 //!   q into `q`, k and v into the KV cache at slot (pos0 + t) % n_cache.
+//!   With an output gate (Qwen3.5) the q tensor holds query|gate rows per
+//!   head and the gate heads go to their own buffer.
 //! - `kernels::ffn_gate_up`: RMSNorm(x) * ffn_norm, the packed gate|up
 //!   dequantize-matvec, y = act(gate) * up.
+//! - `kernels::norm_projections`: RMSNorm(x) * norm, then each packed
+//!   projection into its own rows (offset, stride) of up to three buffers
+//!   (the Gated DeltaNet's input side).
 //!
 //! Weights are decoded by `quant::dequantize_to_vec` (itself checked against
 //! Python's `gguf` in quant_dequant.rs); everything after that is f64 here.
@@ -22,7 +27,7 @@ mod common;
 use common::*;
 use half::f16;
 use tabllm::gpu::{self, GpuContext, GpuTensor, MatvecVariant, PackedTensors, PackedVectors, Precision, Step};
-use tabllm::kernels::{self, GateActivation, QkvShape, QkvVectors, RopeLayout};
+use tabllm::kernels::{self, GateActivation, QkvShape, QkvVectors, RopeLayout, Rows};
 use tabllm::quant::{self, testing, GgmlType};
 
 /// The v rows (projection + bias, no transcendentals) on the f32 path: f32
@@ -197,6 +202,8 @@ struct QkvCase {
     rope_factors: bool,
     /// Pack attn_norm after the other vectors (its f32 index is not 0).
     norm_last: bool,
+    /// Qwen3.5: per head, head_dim query rows then head_dim gate rows in q.
+    output_gate: bool,
 }
 
 /// All grouped-query (n_heads != n_kv_heads). Between them: both RoPE
@@ -206,7 +213,7 @@ struct QkvCase {
 /// Q6_K), three different formats; head dims 64, 256 (the largest, more
 /// rotated pairs than invocations) and 80 (not a multiple of the rows a
 /// workgroup computes at once).
-const QKV_CASES: [QkvCase; 4] = [
+const QKV_CASES: [QkvCase; 5] = [
     QkvCase {
         name: "llama3.1-like: Q4_1, normal RoPE over 48 of 64, frequency factors",
         types: [GgmlType::Q4_1; 3],
@@ -222,6 +229,7 @@ const QKV_CASES: [QkvCase; 4] = [
         qk_norm: false,
         rope_factors: true,
         norm_last: false,
+        output_gate: false,
     },
     QkvCase {
         name: "qwen2-like: Q8_0, bias, normal RoPE, linear scaling 1/4",
@@ -238,6 +246,7 @@ const QKV_CASES: [QkvCase; 4] = [
         qk_norm: false,
         rope_factors: false,
         norm_last: false,
+        output_gate: false,
     },
     QkvCase {
         name: "gemma3-1b-like: Q4_K, Q4_K, Q6_K, QK norm, NeoX RoPE, head_dim 256",
@@ -254,6 +263,7 @@ const QKV_CASES: [QkvCase; 4] = [
         qk_norm: true,
         rope_factors: false,
         norm_last: false,
+        output_gate: false,
     },
     QkvCase {
         name: "everything: Q5_1, Q8_0, Q4_0, bias, QK norm, NeoX RoPE over 32 of 80, factors, scaling 1/2, LongRoPE mscale",
@@ -270,6 +280,24 @@ const QKV_CASES: [QkvCase; 4] = [
         qk_norm: true,
         rope_factors: true,
         norm_last: true,
+        output_gate: false,
+    },
+    QkvCase {
+        name: "qwen3.5-like: Q4_K, Q4_K, Q6_K, output gate, QK norm, NeoX RoPE over 16 of 64",
+        types: [GgmlType::Q4K, GgmlType::Q4K, GgmlType::Q6K],
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 64,
+        n_rot: 16,
+        layout: RopeLayout::Neox,
+        freq_base: 10000000.0,
+        freq_scale: 1.0,
+        mscale: 1.0,
+        bias: false,
+        qk_norm: true,
+        rope_factors: false,
+        norm_last: false,
+        output_gate: true,
     },
 ];
 
@@ -298,11 +326,19 @@ fn rope_cpu(head: &mut [f64], pos: u32, c: &QkvCase, factors: Option<&[f32]>) {
     }
 }
 
-/// q, k, v of one token at position `pos`, from the definitions.
-fn qkv_cpu(c: &QkvCase, w: &[Weight; 3], v: &QkvVecs, x: &[f32], pos: u32) -> [Vec<f64>; 3] {
+/// q, k, v of one token at position `pos`, from the definitions, and with
+/// an output gate the gate heads (one after another).
+fn qkv_cpu(c: &QkvCase, w: &[Weight; 3], v: &QkvVecs, x: &[f32], pos: u32) -> ([Vec<f64>; 3], Vec<f64>) {
     let hd = c.head_dim as usize;
     let xn = norm_cpu(x, &v.attn_norm, EPS);
     let mut out: [Vec<f64>; 3] = std::array::from_fn(|s| matvec_cpu(&w[s], &xn));
+    let mut gate = Vec::new();
+    if c.output_gate {
+        // Per head: head_dim query rows, then head_dim gate rows.
+        let (q, g): (Vec<_>, Vec<_>) = out[0].chunks_exact(hd).enumerate().partition(|(i, _)| i % 2 == 0);
+        gate = g.into_iter().flat_map(|(_, h)| h.to_vec()).collect();
+        out[0] = q.into_iter().flat_map(|(_, h)| h.to_vec()).collect();
+    }
     for (s, y) in out.iter_mut().enumerate() {
         if let Some(b) = &v.bias {
             y.iter_mut().zip(&b[s]).for_each(|(y, &b)| *y += b as f64);
@@ -319,13 +355,14 @@ fn qkv_cpu(c: &QkvCase, w: &[Weight; 3], v: &QkvVecs, x: &[f32], pos: u32) -> [V
             rope_cpu(head, pos, c, v.factors.as_deref());
         }
     }
-    out
+    (out, gate)
 }
 
 fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
     let what = format!("attn_qkv [{}] {}", c.name, device_label(ctx, xk));
     let (hd, q_dim, kv_dim) = (c.head_dim as usize, (c.n_heads * c.head_dim) as usize, (c.n_kv_heads * c.head_dim) as usize);
-    let w: [Weight; 3] = std::array::from_fn(|s| weight(c.types[s], [q_dim, kv_dim, kv_dim][s], seed + s as u64));
+    let q_rows = if c.output_gate { 2 * q_dim } else { q_dim };
+    let w: [Weight; 3] = std::array::from_fn(|s| weight(c.types[s], [q_rows, kv_dim, kv_dim][s], seed + s as u64));
     let packed = pack_weights(ctx, "attn_qkv", &[&w[0], &w[1], &w[2]]);
     let mut rng = Rng::new(seed + 10);
     let vecs = QkvVecs {
@@ -373,12 +410,15 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
     let step = step_buffer(ctx, 0, 1);
     let xb = f32_buffer(ctx, xk, &vec![0.0; MAX_BATCH * DIM]);
     let qb = buffer_f32(ctx, &vec![0.0; MAX_BATCH * q_dim]);
+    // What the gate buffer should hold; starts with values no step writes.
+    let mut gate = rng.vec(MAX_BATCH * q_dim, 50.0);
+    let gb = buffer_f32(ctx, &gate);
     let cache_n = N_CACHE as usize * kv_dim;
     // What each cache should hold; starts with values no step writes.
     let mut cache = [cache_sentinel(ctx, cache_n, seed + 20), cache_sentinel(ctx, cache_n, seed + 21)];
     let caches = [cache_buffer(ctx, &cache[0]), cache_buffer(ctx, &cache[1])];
     // Built once and replayed for every step, as the model does.
-    let op = kernels::attn_qkv(ctx, &step, "attn_qkv", &packed, &xb, &pv, vectors, shape, &qb, &caches[0], &caches[1], N_CACHE).unwrap();
+    let op = kernels::attn_qkv(ctx, &step, "attn_qkv", &packed, &xb, &pv, vectors, shape, &qb, c.output_gate.then_some(&gb), &caches[0], &caches[1], N_CACHE).unwrap();
     let cache_tol = if ctx.has_f16() { TOL_KV_F16 } else { TOL_ROPE };
     for (pos0, n) in STEPS {
         let x = rng.vec(n as usize * DIM, 3.0);
@@ -386,13 +426,19 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
         set_step(ctx, &step, pos0, n);
         run_step(ctx, std::slice::from_ref(&op), &Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 });
         let got_q = read_f32(ctx, &qb, n as usize * q_dim);
+        let got_gate = read_f32(ctx, &gb, gate.len());
         let got = [read_cache(ctx, &caches[0], cache_n), read_cache(ctx, &caches[1], cache_n)];
         let mut written = vec![false; N_CACHE as usize];
         for t in 0..n as usize {
             let pos = pos0 + t as u32;
             let here = format!("{what} step ({pos0}, {n}) token {t} pos {pos}");
-            let [q, k, v] = qkv_cpu(c, &w, &vecs, &x[t * DIM..][..DIM], pos);
+            let ([q, k, v], g) = qkv_cpu(c, &w, &vecs, &x[t * DIM..][..DIM], pos);
             assert_close(&format!("{here}: q (head = index / {hd})"), &got_q[t * q_dim..][..q_dim], &to_f32(&q), TOL_ROPE);
+            if c.output_gate {
+                let row = &got_gate[t * q_dim..][..q_dim];
+                assert_close(&format!("{here}: output gate (head = index / {hd})"), row, &to_f32(&g), TOL_MATVEC);
+                gate[t * q_dim..][..q_dim].copy_from_slice(row);
+            }
             let slot = (pos % N_CACHE) as usize;
             written[slot] = true;
             for (i, (name, want, tol)) in [("k", k, cache_tol), ("v", v, if ctx.has_f16() { TOL_KV_F16 } else { TOL_MATVEC })].into_iter().enumerate() {
@@ -400,6 +446,10 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
                 assert_close(&format!("{here}: {name} cache slot {slot} (head = index / {hd})"), row, &to_f32(&want), tol);
                 cache[i][slot * kv_dim..][..kv_dim].copy_from_slice(row);
             }
+        }
+        // The gate rows past the step's tokens (all of them without a gate) keep what they held.
+        if let Some(j) = (0..gate.len()).find(|&j| got_gate[j].to_bits() != gate[j].to_bits()) {
+            panic!("{what} step ({pos0}, {n}): gate[{j}] was not to be written, changed from {} to {}", gate[j], got_gate[j]);
         }
         // Slots this step did not write keep what they held.
         for (i, name) in ["k", "v"].into_iter().enumerate() {
@@ -490,4 +540,110 @@ fn ffn_gate_up_matches_cpu() {
             }
         }
     }
+}
+
+// -------------------------------------------------------- norm_projections
+
+/// Where one projection of a `norm_projections` case writes.
+#[derive(Clone, Copy, Debug)]
+struct ProjOut {
+    /// Which of the case's output buffers.
+    buffer: usize,
+    offset: usize,
+    stride: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ProjectionsCase {
+    name: &'static str,
+    /// (format, rows) of each projection, packed in this order.
+    weights: &'static [(GgmlType, usize)],
+    outs: &'static [ProjOut],
+    /// Elements per token of each output buffer.
+    widths: &'static [usize],
+}
+
+/// Rows not multiples of what a workgroup computes at once (64 with one
+/// invocation per row, 4 with 16 lanes).
+const PROJECTIONS_CASES: [ProjectionsCase; 2] = [
+    ProjectionsCase {
+        name: "qwen3.5-like DeltaNet input: Q4_K q|k|v, Q6_K z, F32 alpha and Q8_0 beta side by side",
+        weights: &[(GgmlType::Q4K, 100), (GgmlType::Q6K, 70), (GgmlType::F32, 5), (GgmlType::Q8_0, 5)],
+        outs: &[
+            ProjOut { buffer: 0, offset: 0, stride: 100 },
+            ProjOut { buffer: 1, offset: 0, stride: 70 },
+            ProjOut { buffer: 2, offset: 0, stride: 10 },
+            ProjOut { buffer: 2, offset: 5, stride: 10 },
+        ],
+        widths: &[100, 70, 10],
+    },
+    ProjectionsCase {
+        name: "two projections into one buffer, with gaps: Q4_0 at 3, Q5_1 at 45 of 72",
+        weights: &[(GgmlType::Q4_0, 40), (GgmlType::Q5_1, 24)],
+        outs: &[ProjOut { buffer: 0, offset: 3, stride: 72 }, ProjOut { buffer: 0, offset: 45, stride: 72 }],
+        widths: &[72],
+    },
+];
+
+fn check_norm_projections(ctx: &GpuContext, c: &ProjectionsCase, xk: XBuf, seed: u64) {
+    let what = format!("norm_projections [{}] {}", c.name, device_label(ctx, xk));
+    let ws: Vec<Weight> = c.weights.iter().enumerate().map(|(i, &(ty, rows))| weight(ty, rows, seed + i as u64)).collect();
+    let packed = pack_weights(ctx, "projections", &ws.iter().collect::<Vec<_>>());
+    let mut rng = Rng::new(seed + 10);
+    let g = rng.vec(DIM, 1.5);
+    let step = step_buffer(ctx, 0, 1);
+    let (xb, gb) = (f32_buffer(ctx, xk, &vec![0.0; MAX_BATCH * DIM]), f32_buffer(ctx, xk, &g));
+    // What each output should hold; starts with values no step writes.
+    let mut ys: Vec<Vec<f32>> = c.widths.iter().map(|w| rng.vec(MAX_BATCH * w, 50.0)).collect();
+    let ybs: Vec<wgpu::Buffer> = ys.iter().map(|y| buffer_f32(ctx, y)).collect();
+    let rows: Vec<Rows> = c.outs.iter().map(|o| Rows { buffer: &ybs[o.buffer], offset: o.offset as u32, stride: o.stride as u32 }).collect();
+    let op = kernels::norm_projections(ctx, &step, "projections", &packed, &xb, &gb, EPS, &rows).unwrap();
+    for (pos0, n) in STEPS {
+        let x = rng.vec(n as usize * DIM, 3.0);
+        ctx.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+        set_step(ctx, &step, pos0, n);
+        run_step(ctx, std::slice::from_ref(&op), &Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 });
+        let got: Vec<Vec<f32>> = ybs.iter().zip(&ys).map(|(b, y)| read_f32(ctx, b, y.len())).collect();
+        for t in 0..n as usize {
+            let xn = norm_cpu(&x[t * DIM..][..DIM], &g, EPS);
+            for (s, (w, o)) in ws.iter().zip(c.outs).enumerate() {
+                let at = o.offset + t * o.stride;
+                let row = &got[o.buffer][at..][..w.rows];
+                assert_close(&format!("{what} step ({pos0}, {n}) token {t} projection {s}"), row, &to_f32(&matvec_cpu(w, &xn)), TOL_MATVEC);
+                ys[o.buffer][at..][..w.rows].copy_from_slice(row);
+            }
+        }
+        // Everything else (gaps, rows past the step's tokens) keeps what it held.
+        for (b, (got, want)) in got.iter().zip(&ys).enumerate() {
+            if let Some(j) = (0..want.len()).find(|&j| got[j].to_bits() != want[j].to_bits()) {
+                panic!("{what} step ({pos0}, {n}): output {b}[{j}] was not to be written, changed from {} to {}", want[j], got[j]);
+            }
+        }
+    }
+}
+
+#[test]
+fn norm_projections_matches_cpu() {
+    for ctx in matvec_contexts() {
+        for (i, c) in PROJECTIONS_CASES.iter().enumerate() {
+            for xk in x_kinds(&ctx) {
+                check_norm_projections(&ctx, c, xk, 7000 + 100 * i as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn norm_projections_refuses_what_it_cannot_place() {
+    let ctx = GpuContext::new_blocking(&Default::default()).expect("GPU adapter");
+    let ws = [weight(GgmlType::Q8_0, 8, 1), weight(GgmlType::Q8_0, 8, 2)];
+    let packed = pack_weights(&ctx, "projections", &[&ws[0], &ws[1]]);
+    let step = step_buffer(&ctx, 0, 1);
+    let (xb, gb) = (buffer_f32(&ctx, &vec![0.0; DIM]), buffer_f32(&ctx, &vec![1.0; DIM]));
+    let y = buffer_f32(&ctx, &vec![0.0; MAX_BATCH * 16]);
+    let run = |rows: &[Rows]| kernels::norm_projections(&ctx, &step, "projections", &packed, &xb, &gb, EPS, rows);
+    assert!(run(&[Rows { buffer: &y, offset: 0, stride: 16 }, Rows { buffer: &y, offset: 8, stride: 16 }]).is_ok());
+    // One output for two projections; a row past its stride.
+    assert!(run(&[Rows { buffer: &y, offset: 0, stride: 16 }]).is_err());
+    assert!(run(&[Rows { buffer: &y, offset: 0, stride: 16 }, Rows { buffer: &y, offset: 9, stride: 16 }]).is_err());
 }

@@ -35,6 +35,33 @@ fn tiny_qwen35_q4_k_m() {
     check_tiny_repo("tiny-qwen35-q4_k_m");
 }
 
+/// Qwen3.5's decode op list within 6 dispatches per layer (issue 26), as
+/// `tabllm bench` counts them. Fused (the default): a Gated DeltaNet layer
+/// is ssm_in (norm, attn_qkv, attn_gate, ssm_alpha, ssm_beta), ssm_conv,
+/// delta_net, ssm_out (+ residual), ffn_gate_up, ffn_down (+ residual); the
+/// gated attention layer is attn_qkv (norm, query|gate heads, QK norm,
+/// RoPE, KV store), attention, attn_gate (sigmoid), attn_output, ffn_gate_up,
+/// ffn_down. Unfused: attn_norm, attn_qkv, attn_gate, ssm_alpha, its copy
+/// into Gates, ssm_beta, its copy, ssm_conv, delta_net, ssm_out, then the
+/// FFN's ffn_norm, gate, up, act, down (15); attention: attn_norm, attn_q,
+/// the query copy, attn_k, attn_v, the QK norms, RoPE on q and k, kv_store,
+/// attention, attn_gate, attn_output, then the FFN's 5 (18). Plus the
+/// embedding, the output head and the GPU argmax.
+#[test]
+fn qwen35_decode_within_six_dispatches_per_layer() {
+    use std::sync::Arc;
+    use tabllm::model::{self, LoadOptions, Output, PrefillPath};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-qwen35-q4_k_m.gguf");
+    let ctx = Arc::new(tabllm::gpu::GpuContext::new_blocking(&Default::default()).unwrap());
+    for (fuse, delta, attention) in [(true, 6, 6), (false, 15, 18)] {
+        let opts = LoadOptions { n_ctx: Some(64), max_batch: 16, fuse, prefill: PrefillPath::Matvec };
+        let (m, _) = model::load_path(ctx.clone(), &path, opts, 1 << 16).unwrap();
+        assert_eq!(m.fused_layers(), (if fuse { 4 } else { 0 }, 4));
+        assert_eq!(m.dispatches_per_step(1, Output::Argmax), 1 + 3 * delta + attention + 2, "decode, fuse {fuse}");
+        assert_eq!(m.dispatches_per_step(8, Output::None), 1 + 3 * delta + attention, "a short step (the decode list), fuse {fuse}");
+    }
+}
+
 /// A follow-up turn on a model with recurrent layers runs only its new
 /// tokens, from the state the last turn left, and gets the logits a fresh
 /// sequence of the whole conversation gets; a later sequence from position 0

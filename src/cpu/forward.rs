@@ -11,7 +11,7 @@ use super::{ops, CpuError, CpuTensor};
 use crate::gpu::{PackedTensors, PackedVectors};
 use super::recurrent::{self, HostRows};
 use crate::kernels::{AttentionShape, ConvGating, ConvShape, DeltaNetShape, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
-use crate::model::{record_body, record_head, Act, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
+use crate::model::{record_body, record_head, Act, ActRows, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
 
 /// A weight tensor as the CPU forward pass holds it (shared by the ops that read it).
 pub type CpuWeight = Arc<CpuTensor>;
@@ -415,7 +415,7 @@ impl Recorder for CpuRecorder<'_> {
         Ok(vec![op("output", Kind::Head { w: w.clone(), norm: values(fold.norm)?, eps: fold.eps, softcap: fold.softcap })])
     }
 
-    fn attn_qkv(&self, name: &str, _: usize, _: &CpuWeight, _: &AttentionWeights<CpuWeight>, _: &PackedTensors, _: &PackedVectors, _: QkvShape, _: Option<&CpuWeight>) -> Result<CpuOp, ModelError> {
+    fn attn_qkv(&self, name: &str, _: usize, _: &CpuWeight, _: &AttentionWeights<CpuWeight>, _: &PackedTensors, _: &PackedVectors, _: QkvShape, _: Option<&CpuWeight>, _: bool) -> Result<CpuOp, ModelError> {
         Err(ModelError::Config(format!("{name}: the CPU backend does not pack")))
     }
 
@@ -438,6 +438,10 @@ impl Recorder for CpuRecorder<'_> {
 
     fn delta_net(&self, name: &str, layer: usize, dt_bias: &CpuWeight, ssm_a: &CpuWeight, norm: &CpuWeight, shape: DeltaNetShape, norm_eps: f32) -> Result<CpuOp, ModelError> {
         Ok(op(name, Kind::DeltaNet { layer, dt_bias: values(dt_bias)?, ssm_a: values(ssm_a)?, norm: values(norm)?, shape, eps: norm_eps }))
+    }
+
+    fn norm_projections(&self, name: &str, _: &CpuWeight, _: &PackedTensors, _: &[ActRows], _: f32) -> Result<CpuOp, ModelError> {
+        Err(ModelError::Config(format!("{name}: the CPU backend does not pack")))
     }
 
     fn ffn_gate_up(&self, name: &str, _: &LayerWeights<CpuWeight>, _: &PackedTensors, _: f32, _: GateActivation) -> Result<CpuOp, ModelError> {

@@ -45,6 +45,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "gemm_token_lanes.wgsl",
         "attn_qkv.wgsl",
         "ffn_gate_up.wgsl",
+        "norm_projections.wgsl",
         "embed.wgsl",
         "rmsnorm.wgsl",
         "rope.wgsl",

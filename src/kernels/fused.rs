@@ -1,10 +1,12 @@
 //! The fused decode/prefill kernels of a layer (`shaders/attn_qkv.wgsl`,
 //! `shaders/ffn_gate_up.wgsl`): RMSNorm folded into the projections' inner
 //! loop, and what follows the projections (bias, QK norm, RoPE, KV store;
-//! the gated activation) in their epilogue.
+//! the gated activation) in their epilogue; and `shaders/norm_projections.wgsl`:
+//! the norm folded into several projections of one input, each written to its
+//! own rows (the Gated DeltaNet's input side).
 
 use super::matvec::{decode_variant_x, matvec_defines, rows_per_group, TOKENS_PER_GROUP};
-use super::{shape_err, weight_kind, GateActivation, KernelError, RopeLayout, MAX_HEAD_DIM};
+use super::{shape_err, weight_kind, GateActivation, KernelError, RopeLayout, Rows, MAX_HEAD_DIM};
 use crate::gpu::{Extent, GpuContext, Op, OpBuilder, PackedTensors, PackedVectors, Segment};
 
 /// The attention input side of one layer (see `attn_qkv`).
@@ -72,6 +74,12 @@ fn vec4_index(op: &str, f32_index: u32) -> Result<u32, KernelError> {
 /// RMSNorm(x) → q|k|v (packed `w`: the three segments, rows of `dim`) → bias,
 /// QK norm, RoPE → q into `q` (n_tokens, q_dim), k and v into the layer's
 /// caches (n_cache, kv_dim) at slot (pos0 + t) % n_cache. x: (n_tokens, dim).
+///
+/// With `gate` (Qwen3.5's gated attention, llama.cpp `qwen35.cpp`
+/// build_layer_attn) the q tensor has 2 · q_dim rows, per head head_dim
+/// query rows then head_dim output-gate rows: the query rows go on as
+/// above, the gate rows (no bias, norm or RoPE) into `gate` (n_tokens,
+/// q_dim), heads one after another. Biases with a gate are refused.
 #[allow(clippy::too_many_arguments)]
 pub fn attn_qkv(
     ctx: &GpuContext,
@@ -83,6 +91,7 @@ pub fn attn_qkv(
     at: QkvVectors,
     s: QkvShape,
     q: &wgpu::Buffer,
+    gate: Option<&wgpu::Buffer>,
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
     n_cache: u32,
@@ -91,14 +100,18 @@ pub fn attn_qkv(
         return Err(shape_err(name, format!("{} packed tensors, expected q, k, v", w.segments.len())));
     };
     let (q_dim, kv_dim) = ((s.n_heads * s.head_dim) as u64, (s.n_kv_heads * s.head_dim) as u64);
+    let q_rows = if gate.is_some() { 2 * q_dim } else { q_dim };
     let ok = s.dim % 32 == 0
         && s.head_dim <= MAX_HEAD_DIM
         && s.n_rot % 2 == 0
         && s.n_rot <= s.head_dim
         && [wq, wk, wv].iter().all(|t| t.cols() == s.dim as u64)
-        && (wq.rows(), wk.rows(), wv.rows()) == (q_dim, kv_dim, kv_dim);
+        && (wq.rows(), wk.rows(), wv.rows()) == (q_rows, kv_dim, kv_dim);
     if !ok {
-        return Err(shape_err(name, format!("{s:?} with q {:?}, k {:?}, v {:?}", wq.dims, wk.dims, wv.dims)));
+        return Err(shape_err(name, format!("{s:?} with q {:?}, k {:?}, v {:?}{}", wq.dims, wk.dims, wv.dims, if gate.is_some() { " and an output gate" } else { "" })));
+    }
+    if gate.is_some() && at.bias.is_some() {
+        return Err(shape_err(name, "q|k|v biases with an output gate"));
     }
     let bias = at.bias.unwrap_or([0; 3]);
     let [q_norm_off, k_norm_off] = at.qk_norm.unwrap_or([0; 2]);
@@ -129,18 +142,23 @@ pub fn attn_qkv(
             .flag_if("QK_NORM", at.qk_norm.is_some())
             .flag_if("NEOX", s.layout == RopeLayout::Neox)
             .flag_if("FREQ_FACTORS", at.rope_factors.is_some())
+            .flag_if("OUTPUT_GATE", gate.is_some())
     };
     let b = OpBuilder::new(ctx, name, "attn_qkv.wgsl", "attn_qkv", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?));
-    Ok(decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, s.dim as u64, None)
+    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, s.dim as u64, None)
         .params(&params)
         .buffer(&w.buffer)
         .buffer(x)
         .buffer(&vecs.buffer)
         .buffer(q)
         .buffer(k_cache)
-        .buffer(v_cache)
-        .dispatch(Extent::Fixed(s.n_heads + 2 * s.n_kv_heads), Extent::Fixed(1), Extent::Tokens { per_group: TOKENS_PER_GROUP })
-        .build(step)?)
+        .buffer(v_cache);
+    if let Some(g) = gate {
+        b = b.buffer(g);
+    }
+    // One workgroup per q, k, v head, then per gate head.
+    let heads = s.n_heads + 2 * s.n_kv_heads + if gate.is_some() { s.n_heads } else { 0 };
+    Ok(b.dispatch(Extent::Fixed(heads), Extent::Fixed(1), Extent::Tokens { per_group: TOKENS_PER_GROUP }).build(step)?)
 }
 
 #[repr(C)]
@@ -206,4 +224,82 @@ fn distinct_types(segments: &[Segment]) -> Vec<crate::quant::GgmlType> {
     v.sort_by_key(|t| t.name());
     v.dedup();
     v
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ProjectionsParams {
+    cols: u32,
+    x_stride: u32,
+    norm_off: u32,
+    eps: f32,
+    n_seg: u32,
+    _pad: [u32; 3],
+    seg: [[u32; 4]; 4],
+    out: [[u32; 4]; 4],
+}
+
+/// Most projections [`norm_projections`] runs in one dispatch.
+pub const MAX_NORM_PROJECTIONS: usize = 4;
+/// Most distinct output buffers [`norm_projections`] writes.
+const MAX_PROJECTION_BUFFERS: usize = 3;
+
+/// RMSNorm(x) with the norm weight `norm` (dim f32) → each projection `s`
+/// of the packed `w` (rows of `dim`, 1..=4 of them) into its own rows:
+/// `outs[s]` gets y[t, r] = W_s[r] · xn[t] for r < W_s's rows, at f32
+/// `outs[s].offset + t · outs[s].stride + r` of its buffer (at most three
+/// distinct buffers). x: (n_tokens, dim). The Gated DeltaNet's decode input
+/// (llama.cpp `qwen35.cpp`: attn_qkv, attn_gate, ssm_alpha, ssm_beta of
+/// one normed input) in one dispatch instead of a norm and four matvecs.
+#[allow(clippy::too_many_arguments)]
+pub fn norm_projections(
+    ctx: &GpuContext,
+    step: &wgpu::Buffer,
+    name: &str,
+    w: &PackedTensors,
+    x: &wgpu::Buffer,
+    norm: &wgpu::Buffer,
+    eps: f32,
+    outs: &[Rows<'_>],
+) -> Result<Op, KernelError> {
+    let n = w.segments.len();
+    if n == 0 || n > MAX_NORM_PROJECTIONS || outs.len() != n {
+        return Err(shape_err(name, format!("{n} packed tensors for {} outputs (1 to {MAX_NORM_PROJECTIONS})", outs.len())));
+    }
+    let dim = w.segments[0].cols();
+    let fits = w.segments.iter().zip(outs).all(|(s, o)| s.cols() == dim && s.rows() <= u32::MAX as u64 && o.holds(s.rows()));
+    if dim % 32 != 0 || dim > u32::MAX as u64 || !fits {
+        let dims: Vec<_> = w.segments.iter().map(|s| &s.dims).collect();
+        return Err(shape_err(name, format!("tensors {dims:?} into rows {:?}", outs.iter().map(|o| (o.offset, o.stride)).collect::<Vec<_>>())));
+    }
+    // Each distinct output buffer once, in order of first use.
+    let mut buffers: Vec<&wgpu::Buffer> = Vec::new();
+    let mut slot = Vec::with_capacity(n);
+    for o in outs {
+        let i = buffers.iter().position(|b| *b == o.buffer).unwrap_or_else(|| {
+            buffers.push(o.buffer);
+            buffers.len() - 1
+        });
+        slot.push(i as u32);
+    }
+    if buffers.len() > MAX_PROJECTION_BUFFERS {
+        return Err(shape_err(name, format!("{} output buffers (at most {MAX_PROJECTION_BUFFERS})", buffers.len())));
+    }
+    let rpg = rows_per_group(ctx) as u64;
+    let mut params = ProjectionsParams { cols: dim as u32, x_stride: dim as u32, norm_off: 0, eps, n_seg: n as u32, _pad: [0; 3], seg: [[0; 4]; 4], out: [[0; 4]; 4] };
+    let mut groups = 0u64;
+    for (i, (s, o)) in w.segments.iter().zip(outs).enumerate() {
+        params.seg[i] = segment_params(name, s, s.rows() as u32)?;
+        params.out[i] = [slot[i], o.offset, o.stride, groups as u32];
+        groups += s.rows().div_ceil(rpg);
+    }
+    let groups = u32::try_from(groups).map_err(|_| shape_err(name, format!("{groups} workgroups")))?;
+    let types = distinct_types(&w.segments);
+    let flags = |d: crate::gpu::Defines| d.flag("NORM_X").flag_if("OUT_1", buffers.len() > 1).flag_if("OUT_2", buffers.len() > 2);
+    let b = OpBuilder::new(ctx, name, "norm_projections.wgsl", "norm_projections", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?));
+    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm))).params(&params).buffer(&w.buffer).buffer(x).buffer(norm);
+    for buf in buffers {
+        b = b.buffer(buf);
+    }
+    Ok(b.dispatch(Extent::Fixed(groups), Extent::Fixed(1), Extent::Tokens { per_group: TOKENS_PER_GROUP }).build(step)?)
 }

@@ -29,7 +29,7 @@ pub use heads::{copy_heads, sigmoid_gate_heads, HeadLayout};
 pub use attention_lanes::{attention_position_lanes, position_lane_heads, position_lanes_take};
 pub use flash_attention::{flash_attention, FlashTile, FLASH_DIMS_PER_LANE, FLASH_LANE_BLOCK, FLASH_LANE_MAX_HEAD_DIM, FLASH_LANE_TOKENS, FLASH_MAX_KV_BLOCK, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
 pub use gemm::{gemm, gemm_segment, GEMM_ROWS, GEMM_TOKENS, LANE_GEMM_LANES, LANE_GEMM_ROWS, LANE_GEMM_TOKENS};
-pub use fused::{attn_qkv, ffn_gate_up, QkvShape, QkvVectors};
+pub use fused::{attn_qkv, ffn_gate_up, norm_projections, QkvShape, QkvVectors, MAX_NORM_PROJECTIONS};
 pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};
 pub use norm::{rmsnorm, rmsnorm_add, rmsnorm_in_place};
 pub use rope::{rope, RopeLayout, RopeShape};

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::record::{record_body, record_head, Act, HeadFold, Pass, Proj, Recorder};
+use super::record::{record_body, record_head, Act, ActRows, HeadFold, Pass, Proj, Recorder};
 use super::state::State;
 use super::weights::{AttentionWeights, LayerWeights, MixerWeights, Projections, Weights};
 use super::{ModelConfig, ModelError};
@@ -148,7 +148,7 @@ impl GpuForward {
         let mixer_bytes = |l: &LayerWeights| match &l.mixer {
             MixerWeights::Attention(a) => group_bytes(&a.qkv) + a.attn_output.n_bytes,
             MixerWeights::ShortConv(s) => s.in_proj.n_bytes + s.out_proj.n_bytes,
-            MixerWeights::GatedDeltaNet(d) => [&d.qkv, &d.gate, &d.beta, &d.alpha, &d.out].iter().map(|t| t.n_bytes).sum(),
+            MixerWeights::GatedDeltaNet(d) => group_bytes(&d.input) + d.out.n_bytes,
         };
         let layers: u64 = self.weights.layers.iter().map(|l| mixer_bytes(l) + group_bytes(&l.gate_up) + l.ffn_down.n_bytes).sum();
         let embd = &self.weights.token_embd;
@@ -523,7 +523,7 @@ impl Recorder for GpuRecorder<'_> {
         Ok(k::matvec_folded(self.ctx, &s.step, "output", w, &s.x, c.dim as u64, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?)
     }
 
-    fn attn_qkv(&self, name: &str, l: usize, attn_norm: &GpuTensor, lw: &AttentionWeights, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&GpuTensor>) -> Result<Op, ModelError> {
+    fn attn_qkv(&self, name: &str, l: usize, attn_norm: &GpuTensor, lw: &AttentionWeights, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&GpuTensor>, output_gate: bool) -> Result<Op, ModelError> {
         let at = |t: &GpuTensor| vecs.offset(&t.name).ok_or_else(|| ModelError::MissingTensor(t.name.clone()));
         let vectors = QkvVectors {
             attn_norm: at(attn_norm)?,
@@ -538,7 +538,8 @@ impl Recorder for GpuRecorder<'_> {
             rope_factors: factors.map(at).transpose()?,
         };
         let s = self.s;
-        Ok(k::attn_qkv(self.ctx, &s.step, name, packed, &s.x, vecs, vectors, shape, &s.q, &s.k_cache[l], &s.v_cache[l], s.cache_len[l])?)
+        let gate = output_gate.then_some(&s.mix);
+        Ok(k::attn_qkv(self.ctx, &s.step, name, packed, &s.x, vecs, vectors, shape, &s.q, gate, &s.k_cache[l], &s.v_cache[l], s.cache_len[l])?)
     }
 
     fn short_conv(&self, name: &str, l: usize, taps: &GpuTensor, dim: u32, l_cache: u32) -> Result<Op, ModelError> {
@@ -571,6 +572,11 @@ impl Recorder for GpuRecorder<'_> {
         let gated = k::GatedNorm { z: k::Rows::dense(&s.z, shape.out_width() as u32), weight: vec_buf(norm), eps: norm_eps };
         let qkv = k::Rows::dense(&s.conv, shape.qkv_width() as u32);
         Ok(k::gated_delta_net(self.ctx, &s.step, name, qkv, gates, params, state, &s.att, shape, Some(gated))?)
+    }
+
+    fn norm_projections(&self, name: &str, norm: &GpuTensor, packed: &PackedTensors, outs: &[ActRows], eps: f32) -> Result<Op, ModelError> {
+        let rows: Vec<k::Rows> = outs.iter().map(|o| k::Rows { buffer: self.buf(o.act), offset: o.offset, stride: o.stride }).collect();
+        Ok(k::norm_projections(self.ctx, &self.s.step, name, packed, &self.s.x, vec_buf(norm), eps, &rows)?)
     }
 
     fn ffn_gate_up(&self, name: &str, lw: &LayerWeights, packed: &PackedTensors, eps: f32, act: k::GateActivation) -> Result<Op, ModelError> {

@@ -9,19 +9,21 @@
 //! (`ModelConfig::layers`, read once from the header) and the feed-forward
 //! block; a family is its configuration, never a branch in this walk:
 //! - attention (fused, GPU decode): attn_qkv (norm, q|k|v, [bias], [QK
-//!   norm], [RoPE], KV store) → attention → attn_output (+ residual) [→
-//!   post-norm + residual]; unfused: attn_norm → q, k, v → [bias] → [QK
+//!   norm], [RoPE], KV store, [output gate]) → attention → [output gate] →
+//!   attn_output (+ residual) [→ post-norm + residual]; unfused: attn_norm → q, k, v → [bias] → [QK
 //!   norm] → [RoPE q, k] → KV store → attention → attn_output (+ residual).
 //!   RoPE is left out on a NoPE layer (SmolLM3).
 //! - short conv (LFM2): attn_norm → in_proj (b | c | x) → c ⊙ conv(b ⊙ x)
 //!   over the layer's rolling state → out_proj (+ residual).
 //! - Gated DeltaNet (Qwen3.5): attn_norm → attn_qkv (q | k | v), attn_gate
-//!   (z), ssm_alpha, ssm_beta → silu(conv(q | k | v)) over the layer's
+//!   (z), ssm_alpha, ssm_beta (fused, GPU decode: one `ssm_in` op with the
+//!   norm) → silu(conv(q | k | v)) over the layer's
 //!   rolling state → gated delta rule over its state, rmsnorm · silu(z) per
 //!   head → ssm_out (+ residual).
-//! - gated attention (Qwen3.5): the unfused attention with `attn_q` writing
-//!   query|gate heads, the queries copied out before QK norm, and the
-//!   attention output multiplied by sigmoid(gate) before attn_output.
+//! - gated attention (Qwen3.5): `attn_q` writes query|gate heads; fused,
+//!   attn_qkv writes the gate heads to Mix; unfused, the queries are copied
+//!   out before QK norm; the attention output is multiplied by
+//!   sigmoid(gate) before attn_output.
 //! - feed-forward: ffn_gate_up (norm, gate|up, activation) or ffn_norm →
 //!   gate, up → activation; then ffn_down (+ residual) [→ post-norm +
 //!   residual].
@@ -118,6 +120,22 @@ impl<'a, T> Proj<'a, T> {
     }
 }
 
+/// Where a fused projection writes: element (t, i) of its output is f32
+/// `offset + t · stride + i` of activation `act`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActRows {
+    pub act: Act,
+    pub offset: u32,
+    pub stride: u32,
+}
+
+impl ActRows {
+    /// The whole of `act`, `width` f32 per token.
+    pub fn dense(act: Act, width: u32) -> Self {
+        Self { act, offset: 0, stride: width }
+    }
+}
+
 /// The final norm and soft-cap folded into the output head.
 pub struct HeadFold<'a, T> {
     pub norm: &'a T,
@@ -160,8 +178,11 @@ pub trait Recorder {
     fn gated_activation(&self, name: &str, act: GateActivation, width: u32) -> Result<Self::Op, ModelError>;
     /// logits = W · fold(x[last token]) over the vocabulary.
     fn head(&self, w: &Self::Tensor, fold: HeadFold<'_, Self::Tensor>) -> Result<Vec<Self::Op>, ModelError>;
-    /// The fused q|k|v op of a packed group (backends that pack).
-    fn attn_qkv(&self, name: &str, layer: usize, attn_norm: &Self::Tensor, aw: &AttentionWeights<Self::Tensor>, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&Self::Tensor>) -> Result<Self::Op, ModelError>;
+    /// The fused q|k|v op of a packed group (backends that pack); with
+    /// `output_gate` q holds query|gate heads and the gate heads go to Mix
+    /// (n_tokens, q_dim), heads one after another.
+    #[allow(clippy::too_many_arguments)]
+    fn attn_qkv(&self, name: &str, layer: usize, attn_norm: &Self::Tensor, aw: &AttentionWeights<Self::Tensor>, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&Self::Tensor>, output_gate: bool) -> Result<Self::Op, ModelError>;
     /// LFM2's gated short convolution of layer `layer` over its rolling
     /// state: Att[t, :] = c ⊙ conv(b ⊙ x) where Mix[t, :] = b | c | x (each
     /// `dim` wide) and conv runs each channel's `l_cache` taps over the
@@ -185,6 +206,9 @@ pub trait Recorder {
     /// a step at position 0 starts from a zero state (kernels::gated_delta_net).
     #[allow(clippy::too_many_arguments)]
     fn delta_net(&self, name: &str, layer: usize, dt_bias: &Self::Tensor, ssm_a: &Self::Tensor, norm: &Self::Tensor, shape: DeltaNetShape, norm_eps: f32) -> Result<Self::Op, ModelError>;
+    /// The fused norm and projections of a packed group, each into its own
+    /// rows: outs[s][t, :] = W_s (rmsnorm(X[t, :]) · norm) (backends that pack).
+    fn norm_projections(&self, name: &str, norm: &Self::Tensor, packed: &PackedTensors, outs: &[ActRows], eps: f32) -> Result<Self::Op, ModelError>;
     /// The fused norm, gate|up and activation of a packed group (backends that pack).
     fn ffn_gate_up(&self, name: &str, lw: &LayerWeights<Self::Tensor>, packed: &PackedTensors, eps: f32, act: GateActivation) -> Result<Self::Op, ModelError>;
 }
@@ -253,9 +277,11 @@ impl<R: Recorder> Block<'_, R> {
         // Frequency factors apply to the model's own RoPE, not Gemma's local-layer one.
         let factors = rope_freqs.filter(|_| la.window == 0 && la.rope);
         let rope = |n_heads| RopeShape { n_heads, head_dim: c.head_dim, n_rot, freq_base: la.rope_base, freq_scale: la.rope_scale, layout: c.rope_layout, mscale: c.rope_attn_factor };
-        match (&lw.qkv, &lw.attn_vectors) {
-            // The fused kernel cannot split query|gate heads.
-            (Projections::Packed(packed), Some(vecs)) if self.pass == Pass::Decode && !la.output_gate => {
+        let hd = c.head_dim;
+        // Where the output gate's heads are left (Mix), per head.
+        let gate_layout = match (&lw.qkv, &lw.attn_vectors) {
+            // The fused kernel writes query|gate heads apart, without biases.
+            (Projections::Packed(packed), Some(vecs)) if self.pass == Pass::Decode && !(la.output_gate && lw.qkv_bias.is_some()) => {
                 let shape = QkvShape {
                     dim: c.dim,
                     n_heads: c.n_heads,
@@ -268,14 +294,14 @@ impl<R: Recorder> Block<'_, R> {
                     mscale: c.rope_attn_factor,
                     eps: c.rms_eps,
                 };
-                body.push(r.attn_qkv(&op("attn_qkv"), l, attn_norm, lw, packed, vecs, shape, factors)?);
+                body.push(r.attn_qkv(&op("attn_qkv"), l, attn_norm, lw, packed, vecs, shape, factors, la.output_gate)?);
+                HeadLayout::dense(hd, qd as u32)
             }
             (qkv, _) => {
                 let [wq, wk, wv] = Proj::of(qkv)[..] else { return Err(ModelError::Config("q|k|v must be three tensors".into())) };
                 body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
                 if la.output_gate {
                     // Per head: head_dim query rows, then head_dim gate rows (kept in Mix).
-                    let hd = c.head_dim;
                     body.extend(self.project(&op("attn_q"), wq, Act::Xb, dim, Act::Mix, 2 * qd)?);
                     let wide = HeadLayout { offset: 0, head_stride: 2 * hd, stride: 2 * qd as u32 };
                     body.push(r.copy_heads(&op("attn_q.split"), Act::Q, HeadLayout::dense(hd, qd as u32), Act::Mix, wide, c.n_heads, hd)?);
@@ -298,14 +324,13 @@ impl<R: Recorder> Block<'_, R> {
                     body.push(r.rope(&op("rope_k"), Act::K, kvd as u32, rope(c.n_kv_heads), factors)?);
                 }
                 body.push(r.kv_store(&op("kv_store"), l)?);
+                HeadLayout { offset: hd, head_stride: 2 * hd, stride: 2 * qd as u32 }
             }
-        }
+        };
         let shape = AttentionShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, window: la.window, scale: la.scale };
         body.extend(r.attention(&op("attention"), l, shape, self.pass)?);
         if la.output_gate {
-            let hd = c.head_dim;
-            let gate = HeadLayout { offset: hd, head_stride: 2 * hd, stride: 2 * qd as u32 };
-            body.push(r.sigmoid_gate_heads(&op("attn_gate"), Act::Att, HeadLayout::dense(hd, qd as u32), Act::Mix, gate, c.n_heads, hd)?);
+            body.push(r.sigmoid_gate_heads(&op("attn_gate"), Act::Att, HeadLayout::dense(hd, qd as u32), Act::Mix, gate_layout, c.n_heads, hd)?);
         }
         self.project_add(body, &op("attn_output"), &lw.attn_output, Act::Att, qd, lw.post_attention_norm.as_ref())
     }
@@ -327,14 +352,25 @@ impl<R: Recorder> Block<'_, R> {
     fn delta_net(&self, body: &mut Vec<R::Op>, attn_norm: &R::Tensor, dw: &DeltaNetWeights<R::Tensor>, d: DeltaNetDims) -> Result<(), ModelError> {
         let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
         let (dim, ch, inner, nv) = (c.dim as u64, d.conv_channels(), d.inner(), d.n_v_heads);
-        body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
-        body.extend(self.project(&op("attn_qkv"), Proj::Tensor(&dw.qkv), Act::Xb, dim, Act::Mix, ch as u64)?);
-        body.extend(self.project(&op("attn_gate"), Proj::Tensor(&dw.gate), Act::Xb, dim, Act::Z, inner as u64)?);
-        // alpha, beta into Conv (free until the conv), then side by side into Gates.
-        for (name, w, offset) in [("ssm_alpha", &dw.alpha, 0), ("ssm_beta", &dw.beta, nv)] {
-            body.extend(self.project(&op(name), Proj::Tensor(w), Act::Xb, dim, Act::Conv, nv as u64)?);
-            let gates = HeadLayout { offset, head_stride: nv, stride: 2 * nv };
-            body.push(r.copy_heads(&op(&format!("{name}.place")), Act::Gates, gates, Act::Conv, HeadLayout::dense(nv, nv), 1, nv)?);
+        match &dw.input {
+            // One dispatch: the norm, and each projection straight into its place.
+            Projections::Packed(packed) if self.pass == Pass::Decode => {
+                let gates = |offset| ActRows { act: Act::Gates, offset, stride: 2 * nv };
+                let outs = [ActRows::dense(Act::Mix, ch), ActRows::dense(Act::Z, inner), gates(0), gates(nv)];
+                body.push(r.norm_projections(&op("ssm_in"), attn_norm, packed, &outs, c.rms_eps)?);
+            }
+            input => {
+                let [wqkv, wz, walpha, wbeta] = Proj::of(input)[..] else { return Err(ModelError::Config("a Gated DeltaNet's input must be four tensors".into())) };
+                body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
+                body.extend(self.project(&op("attn_qkv"), wqkv, Act::Xb, dim, Act::Mix, ch as u64)?);
+                body.extend(self.project(&op("attn_gate"), wz, Act::Xb, dim, Act::Z, inner as u64)?);
+                // alpha, beta into Conv (free until the conv), then side by side into Gates.
+                for (name, w, offset) in [("ssm_alpha", walpha, 0), ("ssm_beta", wbeta, nv)] {
+                    body.extend(self.project(&op(name), w, Act::Xb, dim, Act::Conv, nv as u64)?);
+                    let gates = HeadLayout { offset, head_stride: nv, stride: 2 * nv };
+                    body.push(r.copy_heads(&op(&format!("{name}.place")), Act::Gates, gates, Act::Conv, HeadLayout::dense(nv, nv), 1, nv)?);
+                }
+            }
         }
         let conv = ConvShape { channels: ch, taps: d.conv_taps, gating: crate::kernels::ConvGating::Silu };
         body.push(r.delta_conv(&op("ssm_conv"), self.l, &dw.conv, conv)?);

@@ -3,8 +3,8 @@
 //! [`LayerTensor`] is the one place a layer tensor's name is spelled; the
 //! load plan (`ModelConfig::tensor_plan`) and the recorder both go through it.
 //!
-//! With fusion on, each layer's q|k|v and gate|up are packed into one buffer
-//! each (streamed there by the loader, see [`fused_groups`] and
+//! With fusion on, each layer's q|k|v (or a Gated DeltaNet's four input
+//! projections) and gate|up are packed into one buffer each (streamed there by the loader, see [`fused_groups`] and
 //! `gpu::PackedTensors`) for the fused kernels;
 //! a group that cannot be packed on this device (a tensor split across
 //! bindings, or the group over the binding limit) stays separate and runs
@@ -91,14 +91,17 @@ impl LayerTensor {
 }
 
 /// The fused groups of layer `l`, each as (buffer label, GGUF names in
-/// packing order): q|k|v for `attn_qkv`, gate|up for `ffn_gate_up`. The
-/// loader allocates a group's buffer from this and streams the tensors into
-/// it; [`Weights::assemble`] finds them there.
-pub fn fused_groups(l: u32) -> [(String, Vec<String>); 2] {
+/// packing order): q|k|v for `attn_qkv`, gate|up for `ffn_gate_up`, a
+/// Gated DeltaNet's attn_qkv|attn_gate|ssm_alpha|ssm_beta for
+/// `norm_projections` (a layer holds one of the mixing groups). The loader
+/// allocates a group's buffer from this and streams the tensors into it;
+/// [`Weights::assemble`] finds them there.
+pub fn fused_groups(l: u32) -> [(String, Vec<String>); 3] {
     use LayerTensor::*;
     [
         (format!("blk.{l}.attn_qkv"), [AttnQ, AttnK, AttnV].map(|t| t.gguf_name(l)).to_vec()),
         (format!("blk.{l}.ffn_gate_up"), [FfnGate, FfnUp].map(|t| t.gguf_name(l)).to_vec()),
+        (format!("blk.{l}.ssm_in"), [DeltaQkv, DeltaGate, DeltaAlpha, DeltaBeta].map(|t| t.gguf_name(l)).to_vec()),
     ]
 }
 
@@ -140,13 +143,13 @@ pub enum MixerWeights<T = GpuTensor> {
 /// Qwen3.5's Gated DeltaNet (`config::Mixer::GatedDeltaNet`); C = conv
 /// channels, I = inner size (n_v_heads · head_v_dim).
 pub struct DeltaNetWeights<T = GpuTensor> {
-    pub qkv: T,                    // dim -> C: q | k | v, the conv's input
-    pub gate: T,                   // dim -> I: z of the gated norm
+    /// In order: attn_qkv (dim -> C: q | k | v, the conv's input),
+    /// attn_gate (dim -> I: z of the gated norm), ssm_alpha and ssm_beta
+    /// (dim -> n_v_heads each).
+    pub input: Projections<T>,
     pub conv: T,                   // (C, taps) f32
     pub dt_bias: T,                // (n_v_heads) f32
     pub a: T,                      // (n_v_heads) f32: −exp(A_log)
-    pub beta: T,                   // dim -> n_v_heads
-    pub alpha: T,                  // dim -> n_v_heads
     pub norm: T,                   // (head_v_dim) f32
     pub out: T,                    // I -> dim
 }
@@ -178,9 +181,14 @@ impl<T> LayerWeights<T> {
         }
     }
 
-    /// Every projection group of the layer (q|k|v, gate|up), for packing reports.
+    /// Every projection group of the layer (q|k|v or a Gated DeltaNet's
+    /// input, gate|up), for packing reports.
     pub fn groups(&self) -> Vec<&Projections<T>> {
-        let mut g: Vec<&Projections<T>> = self.attention().map(|a| &a.qkv).into_iter().collect();
+        let mut g: Vec<&Projections<T>> = match &self.mixer {
+            MixerWeights::Attention(a) => vec![&a.qkv],
+            MixerWeights::GatedDeltaNet(d) => vec![&d.input],
+            MixerWeights::ShortConv(_) => vec![],
+        };
         g.push(&self.gate_up);
         g
     }
@@ -195,7 +203,7 @@ impl<T> LayerWeights<T> {
                 v.extend(a.qkv_bias.iter().flatten().chain(a.qk_norm.iter().flatten()).chain(&a.post_attention_norm));
             }
             MixerWeights::ShortConv(s) => v.extend([&s.conv, &s.in_proj, &s.out_proj]),
-            MixerWeights::GatedDeltaNet(d) => v.extend([&d.qkv, &d.gate, &d.conv, &d.dt_bias, &d.a, &d.beta, &d.alpha, &d.norm, &d.out]),
+            MixerWeights::GatedDeltaNet(d) => v.extend([&d.conv, &d.dt_bias, &d.a, &d.norm, &d.out]),
         }
         v
     }
@@ -266,17 +274,17 @@ impl<T: WeightTensor> Weights<T> {
                     MixerWeights::Attention(AttentionWeights { qkv, qkv_bias, qk_norm, attn_vectors, attn_output, post_attention_norm })
                 }
                 Mixer::ShortConv { .. } => MixerWeights::ShortConv(ShortConvWeights { conv: t(ShortConv)?, in_proj: t(ShortConvInProj)?, out_proj: t(ShortConvOutProj)? }),
-                Mixer::GatedDeltaNet(_) => MixerWeights::GatedDeltaNet(DeltaNetWeights {
-                    qkv: t(DeltaQkv)?,
-                    gate: t(DeltaGate)?,
-                    conv: t(DeltaConv)?,
-                    dt_bias: t(DeltaDtBias)?,
-                    a: t(DeltaA)?,
-                    beta: t(DeltaBeta)?,
-                    alpha: t(DeltaAlpha)?,
-                    norm: t(DeltaNorm)?,
-                    out: t(DeltaOut)?,
-                }),
+                Mixer::GatedDeltaNet(_) => {
+                    let input = vec![t(DeltaQkv)?, t(DeltaGate)?, t(DeltaAlpha)?, t(DeltaBeta)?];
+                    MixerWeights::GatedDeltaNet(DeltaNetWeights {
+                        input: group(&fused_groups(l)[2].0, input)?,
+                        conv: t(DeltaConv)?,
+                        dt_bias: t(DeltaDtBias)?,
+                        a: t(DeltaA)?,
+                        norm: t(DeltaNorm)?,
+                        out: t(DeltaOut)?,
+                    })
+                }
             };
             let ffn_norm = t(c.ffn_norm)?;
             let (gate, up) = (t(FfnGate)?, t(FfnUp)?);
