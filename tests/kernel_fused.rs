@@ -197,6 +197,11 @@ struct QkvCase {
     rope_factors: bool,
     /// Pack attn_norm after the other vectors (its f32 index is not 0).
     norm_last: bool,
+    /// v normed over each head without a weight (Gemma 4).
+    v_norm: bool,
+    /// q alone: a layer reading an earlier layer's KV cache (Gemma 4); the
+    /// caches must not be written.
+    q_only: bool,
 }
 
 /// All grouped-query (n_heads != n_kv_heads). Between them: both RoPE
@@ -206,7 +211,7 @@ struct QkvCase {
 /// Q6_K), three different formats; head dims 64, 256 (the largest, more
 /// rotated pairs than invocations) and 80 (not a multiple of the rows a
 /// workgroup computes at once).
-const QKV_CASES: [QkvCase; 4] = [
+const QKV_CASES: [QkvCase; 6] = [
     QkvCase {
         name: "llama3.1-like: Q4_1, normal RoPE over 48 of 64, frequency factors",
         types: [GgmlType::Q4_1; 3],
@@ -222,6 +227,8 @@ const QKV_CASES: [QkvCase; 4] = [
         qk_norm: false,
         rope_factors: true,
         norm_last: false,
+        v_norm: false,
+        q_only: false,
     },
     QkvCase {
         name: "qwen2-like: Q8_0, bias, normal RoPE, linear scaling 1/4",
@@ -238,6 +245,8 @@ const QKV_CASES: [QkvCase; 4] = [
         qk_norm: false,
         rope_factors: false,
         norm_last: false,
+        v_norm: false,
+        q_only: false,
     },
     QkvCase {
         name: "gemma3-1b-like: Q4_K, Q4_K, Q6_K, QK norm, NeoX RoPE, head_dim 256",
@@ -254,6 +263,8 @@ const QKV_CASES: [QkvCase; 4] = [
         qk_norm: true,
         rope_factors: false,
         norm_last: false,
+        v_norm: false,
+        q_only: false,
     },
     QkvCase {
         name: "everything: Q5_1, Q8_0, Q4_0, bias, QK norm, NeoX RoPE over 32 of 80, factors, scaling 1/2, LongRoPE mscale",
@@ -270,6 +281,44 @@ const QKV_CASES: [QkvCase; 4] = [
         qk_norm: true,
         rope_factors: true,
         norm_last: true,
+        v_norm: false,
+        q_only: false,
+    },
+    QkvCase {
+        name: "gemma4-full-like: Q4_K, Q4_K, Q6_K, QK norm, V norm, NeoX RoPE, factors, head_dim 128",
+        types: [GgmlType::Q4K, GgmlType::Q4K, GgmlType::Q6K],
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 128,
+        n_rot: 128,
+        layout: RopeLayout::Neox,
+        freq_base: 1000000.0,
+        freq_scale: 1.0,
+        mscale: 1.0,
+        bias: false,
+        qk_norm: true,
+        rope_factors: true,
+        norm_last: false,
+        v_norm: true,
+        q_only: false,
+    },
+    QkvCase {
+        name: "gemma4-shared-kv-like: q alone, Q4_K, QK norm, NeoX RoPE, head_dim 64",
+        types: [GgmlType::Q4K; 3],
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 64,
+        n_rot: 64,
+        layout: RopeLayout::Neox,
+        freq_base: 10000.0,
+        freq_scale: 1.0,
+        mscale: 1.0,
+        bias: false,
+        qk_norm: true,
+        rope_factors: false,
+        norm_last: false,
+        v_norm: true,
+        q_only: true,
     },
 ];
 
@@ -308,7 +357,15 @@ fn qkv_cpu(c: &QkvCase, w: &[Weight; 3], v: &QkvVecs, x: &[f32], pos: u32) -> [V
             y.iter_mut().zip(&b[s]).for_each(|(y, &b)| *y += b as f64);
         }
         if s == 2 {
-            continue; // v: no norm, no rotation
+            // v: no rotation; Gemma 4 norms it without a weight.
+            if c.v_norm {
+                for head in y.chunks_exact_mut(hd) {
+                    let ms = head.iter().map(|x| x * x).sum::<f64>() / hd as f64;
+                    let inv = 1.0 / (ms + EPS as f64).sqrt();
+                    head.iter_mut().for_each(|x| *x *= inv);
+                }
+            }
+            continue;
         }
         for head in y.chunks_exact_mut(hd) {
             if let Some(g) = &v.qk_norm {
@@ -326,16 +383,21 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
     let what = format!("attn_qkv [{}] {}", c.name, device_label(ctx, xk));
     let (hd, q_dim, kv_dim) = (c.head_dim as usize, (c.n_heads * c.head_dim) as usize, (c.n_kv_heads * c.head_dim) as usize);
     let w: [Weight; 3] = std::array::from_fn(|s| weight(c.types[s], [q_dim, kv_dim, kv_dim][s], seed + s as u64));
-    let packed = pack_weights(ctx, "attn_qkv", &[&w[0], &w[1], &w[2]]);
+    let packed = if c.q_only { pack_weights(ctx, "attn_q", &[&w[0]]) } else { pack_weights(ctx, "attn_qkv", &[&w[0], &w[1], &w[2]]) };
     let mut rng = Rng::new(seed + 10);
     let vecs = QkvVecs {
         attn_norm: rng.vec(DIM, 1.5),
         bias: c.bias.then(|| [rng.vec(q_dim, 1.0), rng.vec(kv_dim, 1.0), rng.vec(kv_dim, 1.0)]),
         qk_norm: c.qk_norm.then(|| [rng.vec(hd, 2.0), rng.vec(hd, 2.0)]),
-        // As Llama 3.1 writes them: 1 for high frequencies, up to 8 for low ones.
+        // As Llama 3.1 writes them: 1 for high frequencies, up to 8 for low
+        // ones; Gemma 4's proportional RoPE: 1, then 1e30 (no rotation).
         factors: c.rope_factors.then(|| {
             let n = c.n_rot as usize / 2;
-            (0..n).map(|i| 1.0 + 7.0 * (i as f32 / (n - 1) as f32).powi(2)).collect()
+            if c.v_norm {
+                (0..n).map(|i| if i < n / 4 { 1.0 } else { 1e30 }).collect()
+            } else {
+                (0..n).map(|i| 1.0 + 7.0 * (i as f32 / (n - 1) as f32).powi(2)).collect()
+            }
         }),
     };
     let mut list: Vec<(&str, &[f32])> = Vec::new();
@@ -369,6 +431,7 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
         freq_scale: c.freq_scale,
         mscale: c.mscale,
         eps: EPS,
+        v_norm: c.v_norm,
     };
     let step = step_buffer(ctx, 0, 1);
     let xb = f32_buffer(ctx, xk, &vec![0.0; MAX_BATCH * DIM]);
@@ -393,6 +456,9 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
             let here = format!("{what} step ({pos0}, {n}) token {t} pos {pos}");
             let [q, k, v] = qkv_cpu(c, &w, &vecs, &x[t * DIM..][..DIM], pos);
             assert_close(&format!("{here}: q (head = index / {hd})"), &got_q[t * q_dim..][..q_dim], &to_f32(&q), TOL_ROPE);
+            if c.q_only {
+                continue;
+            }
             let slot = (pos % N_CACHE) as usize;
             written[slot] = true;
             for (i, (name, want, tol)) in [("k", k, cache_tol), ("v", v, if ctx.has_f16() { TOL_KV_F16 } else { TOL_MATVEC })].into_iter().enumerate() {

@@ -35,6 +35,16 @@ fn tiny_qwen35_q4_k_m() {
     check_tiny_repo("tiny-qwen35-q4_k_m");
 }
 
+/// Gemma 4: layers sliding (head 64, RoPE base 10000, window 8), full
+/// (head 128, proportional RoPE through rope_freqs), then the same two
+/// reading the KV caches of layers 0 and 1; per-layer embeddings after
+/// each FFN, layer output scales, V norm, attention scale 1, soft-cap 30,
+/// FFN widths 512 and 1024.
+#[test]
+fn tiny_gemma4_q4_k_m() {
+    check_tiny_repo("tiny-gemma4-q4_k_m");
+}
+
 /// A follow-up turn on a model with recurrent layers runs only its new
 /// tokens, from the state the last turn left, and gets the logits a fresh
 /// sequence of the whole conversation gets; a later sequence from position 0

@@ -21,6 +21,9 @@ pub struct QkvShape {
     /// The rotated pairs are multiplied by this (see `RopeShape::mscale`).
     pub mscale: f32,
     pub eps: f32,
+    /// v gets an RMSNorm over each head without a weight (Gemma 4; needs
+    /// the QK norm).
+    pub v_norm: bool,
 }
 
 /// Where `attn_qkv` finds its f32 vectors in the layer's [`PackedVectors`].
@@ -70,8 +73,11 @@ fn vec4_index(op: &str, f32_index: u32) -> Result<u32, KernelError> {
 }
 
 /// RMSNorm(x) → q|k|v (packed `w`: the three segments, rows of `dim`) → bias,
-/// QK norm, RoPE → q into `q` (n_tokens, q_dim), k and v into the layer's
-/// caches (n_cache, kv_dim) at slot (pos0 + t) % n_cache. x: (n_tokens, dim).
+/// QK norm, [V norm], RoPE → q into `q` (n_tokens, q_dim), k and v into the
+/// layer's caches (n_cache, kv_dim) at slot (pos0 + t) % n_cache. x:
+/// (n_tokens, dim). A `w` of one segment is q alone (a layer that reads an
+/// earlier layer's KV cache, Gemma 4): only q is computed and the caches are
+/// bound but not written.
 #[allow(clippy::too_many_arguments)]
 pub fn attn_qkv(
     ctx: &GpuContext,
@@ -87,16 +93,21 @@ pub fn attn_qkv(
     v_cache: &wgpu::Buffer,
     n_cache: u32,
 ) -> Result<Op, KernelError> {
-    let [wq, wk, wv] = &w.segments[..] else {
-        return Err(shape_err(name, format!("{} packed tensors, expected q, k, v", w.segments.len())));
-    };
     let (q_dim, kv_dim) = ((s.n_heads * s.head_dim) as u64, (s.n_kv_heads * s.head_dim) as u64);
+    let (wq, wk, wv, kv_heads) = match &w.segments[..] {
+        [wq, wk, wv] => (wq, wk, wv, s.n_kv_heads),
+        // q alone: k and v point at q's segment and no workgroup reads them.
+        [wq] => (wq, wq, wq, 0),
+        _ => return Err(shape_err(name, format!("{} packed tensors, expected q, k, v (or q alone)", w.segments.len()))),
+    };
+    let kv_rows = if kv_heads == 0 { q_dim } else { kv_dim };
     let ok = s.dim % 32 == 0
         && s.head_dim <= MAX_HEAD_DIM
         && s.n_rot % 2 == 0
         && s.n_rot <= s.head_dim
+        && (!s.v_norm || at.qk_norm.is_some())
         && [wq, wk, wv].iter().all(|t| t.cols() == s.dim as u64)
-        && (wq.rows(), wk.rows(), wv.rows()) == (q_dim, kv_dim, kv_dim);
+        && (wq.rows(), wk.rows(), wv.rows()) == (q_dim, kv_rows, kv_rows);
     if !ok {
         return Err(shape_err(name, format!("{s:?} with q {:?}, k {:?}, v {:?}", wq.dims, wk.dims, wv.dims)));
     }
@@ -127,6 +138,7 @@ pub fn attn_qkv(
             .u32("MAX_HEAD_DIM", MAX_HEAD_DIM)
             .flag_if("BIAS", at.bias.is_some())
             .flag_if("QK_NORM", at.qk_norm.is_some())
+            .flag_if("V_NORM", s.v_norm)
             .flag_if("NEOX", s.layout == RopeLayout::Neox)
             .flag_if("FREQ_FACTORS", at.rope_factors.is_some())
     };
@@ -139,7 +151,7 @@ pub fn attn_qkv(
         .buffer(q)
         .buffer(k_cache)
         .buffer(v_cache)
-        .dispatch(Extent::Fixed(s.n_heads + 2 * s.n_kv_heads), Extent::Fixed(1), Extent::Tokens { per_group: TOKENS_PER_GROUP })
+        .dispatch(Extent::Fixed(s.n_heads + 2 * kv_heads), Extent::Fixed(1), Extent::Tokens { per_group: TOKENS_PER_GROUP })
         .build(step)?)
 }
 
