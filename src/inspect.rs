@@ -120,6 +120,12 @@ pub struct ModelReport {
     /// The part of `weight_bytes` the loader uploads: the tensors the forward
     /// pass reads (all of them when the architecture is not supported).
     pub loaded_weight_bytes: u64,
+    /// Tensors of a supported model's file that its forward pass does not
+    /// read, so are not loaded (a vision or audio encoder stored with the
+    /// text model, as llama.cpp's Gemma 4 files may hold): how many, and the
+    /// first one's name (None when there are none).
+    pub unread_tensors: u32,
+    pub unread_tensor_example: Option<String>,
     /// K and V caches at `context`:
     /// Σ over layers of 2 × n_kv_heads × head_dim × positions(l) × kv_bytes_per_element,
     /// positions(l) = context for a global layer and min(context, sliding_window + max_batch)
@@ -372,6 +378,14 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
         Err(_) => generic_shape(h, &architecture),
     };
     let (loaded, shape) = (&m.loaded, &m.kv);
+    // The text model reads its planned tensors and the fused tensors its views take rows of.
+    let unread: Vec<&TensorInfo> = match &config {
+        Ok(c) => {
+            let read: std::collections::HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).chain(c.views.iter().map(|v| v.source.clone())).collect();
+            h.tensors.iter().filter(|t| !read.contains(&t.name)).collect()
+        }
+        Err(_) => Vec::new(),
+    };
     let n_local_layers = shape.as_ref().map_or(0, |s| s.windows.iter().zip(&s.layers).filter(|(w, &(_, owns))| w.is_some() && owns).count() as u32);
     let loaded_weight_bytes = loaded.iter().fold(0u64, |s, t| s.saturating_add(t.n_bytes));
 
@@ -506,6 +520,8 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
         tensor_types,
         weight_bytes,
         loaded_weight_bytes,
+        unread_tensors: unread.len() as u32,
+        unread_tensor_example: unread.first().map(|t| t.name.clone()),
         kv_bytes,
         total_bytes: weight_bytes.saturating_add(kv_bytes),
         largest_tensor: largest.map(|t| NamedBytes { name: t.name.clone(), bytes: t.n_bytes }),
