@@ -237,7 +237,7 @@ pub struct ModelConfig {
     /// `ggml_rms_norm` on Vcur).
     pub v_norm: bool,
     /// `blk.N.post_attention_norm` / `post_ffw_norm`: RMSNorm on each block's
-    /// output before it joins the residual stream (Gemma 3).
+    /// output before it joins the residual stream (Gemma 3 and 4).
     pub post_norms: bool,
     pub activation: GateActivation,
     /// Embeddings are multiplied by this (sqrt(dim) for Gemma).
@@ -246,9 +246,10 @@ pub struct ModelConfig {
     pub attn_scale: f32,
     /// Sliding-window length of local layers (0: every layer is global).
     pub sliding_window: u32,
-    /// Layer l is local when l % swa_period != swa_period - 1 (0: none is).
+    /// Gemma 3: layer l is local when l % swa_period != swa_period - 1 (0:
+    /// none is by this rule; Gemma 4 reads its pattern from the file).
     pub swa_period: u32,
-    /// RoPE base of local layers.
+    /// RoPE base of local layers (Gemma 3: 10000; Gemma 4: `rope.freq_base_swa`).
     pub rope_base_local: f32,
     /// logits = cap * tanh(logits / cap) when > 0.
     pub final_logit_softcap: f32,
