@@ -570,6 +570,10 @@ export interface ModelReport {
   predicted_decode_tok_s: number | null;
   /** Weights the forward pass uploads (tensors it does not read are skipped). */
   loaded_weight_bytes: number;
+  /** Tensors of a supported model the text model does not read (a vision or audio encoder in the same file): skipped, not an error. */
+  unread_tensors: number;
+  /** The first of them, or null. */
+  unread_tensor_example: string | null;
   context_train: number | null;
   kv_bytes_per_element: 2 | 4;
   n_layers: number | null;

@@ -1,9 +1,10 @@
 // The attention block's input side in one dispatch: RMSNorm(x) * g, the
 // q|k|v projections from one packed weight buffer (the three tensors may use
 // different formats), then per head: + bias (BIAS, Qwen2), RMSNorm over the
-// head (QK_NORM, Qwen3/Gemma 3), RoPE on q and k, and the stores: q to `q`,
-// k and v straight into the layer's KV cache at slot (pos0 + t) % n_cache
-// (a ring for sliding-window layers, as kv_store.wgsl).
+// head (QK_NORM, Qwen3/Gemma 3; V_NORM: v too, without a weight, Gemma 4),
+// RoPE on q and k, and the stores: q to `q`, k and v straight into the
+// layer's KV cache at slot (pos0 + t) % n_cache (a ring for sliding-window
+// layers, as kv_store.wgsl).
 //
 // One workgroup per head (q heads, then k heads, then v heads: grid x =
 // n_heads + 2 n_kv_heads) and TT tokens (grid z), so the whole head is in
@@ -13,6 +14,10 @@
 // head_dim query rows then head_dim output-gate rows; n_heads more
 // workgroups (after the v heads) compute the gate rows and store them as
 // they are (no bias, norm or RoPE) to `gate`, heads one after another.
+//
+// A layer that reads an earlier layer's KV cache (Gemma 4's shared-KV
+// layers) runs only the q heads (grid x = n_heads) and writes no cache; it
+// has no output gate.
 #include "common/step.wgsl"
 #include "common/kv.wgsl"
 #include "common/rope.wgsl"
@@ -114,7 +119,12 @@ fn attn_qkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         workgroupBarrier();
 #endif
 #ifdef QK_NORM
-        if (seg < 2u) {
+#ifdef V_NORM
+        let normed = true;
+#else
+        let normed = seg < 2u;
+#endif
+        if (normed) {
             var s = 0.0;
             for (var d = lid; d < hd; d += WG_SIZE) {
                 s += hv[o + d] * hv[o + d];
@@ -122,7 +132,7 @@ fn attn_qkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             partial[lid] = s;
         }
         workgroupBarrier();
-        if (lid == 0u && seg < 2u) {
+        if (lid == 0u && normed) {
             var s = 0.0;
             for (var i = 0u; i < WG_SIZE; i++) {
                 s += partial[i];
@@ -130,11 +140,13 @@ fn attn_qkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             head_ss = s;
         }
         workgroupBarrier();
-        if (seg < 2u) {
+        if (normed) {
             let inv = inverseSqrt(head_ss / f32(hd) + p.eps);
             let g = select(p.k_norm_off, p.q_norm_off, seg == 0u);
             for (var d = lid; d < hd; d += WG_SIZE) {
-                hv[o + d] = hv[o + d] * inv * vec_f32(g + d);
+                // v's norm has no weight.
+                let w = select(vec_f32(g + d), 1.0, seg == 2u);
+                hv[o + d] = hv[o + d] * inv * w;
             }
         }
         workgroupBarrier();

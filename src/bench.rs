@@ -379,11 +379,13 @@ pub fn decode_bytes_per_token(model: &Model, kv_len: f64) -> DecodeBytes {
     // A sliding-window layer reads its window at most (Gemma 3: 5 layers of 6).
     let kv: f64 = (0..c.n_layers)
         .filter_map(|l| c.layer_attention(l))
-        .map(|a| match a.window {
-            0 => kv_len,
-            w => kv_len.min(w as f64),
+        .map(|a| {
+            let positions = match a.window {
+                0 => kv_len,
+                w => kv_len.min(w as f64),
+            };
+            2.0 * (c.n_kv_heads * a.head_dim) as f64 * elem * positions
         })
-        .map(|positions| 2.0 * c.kv_dim() as f64 * elem * positions)
         .sum();
     DecodeBytes { weights, kv, total: weights + kv }
 }

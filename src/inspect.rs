@@ -120,6 +120,12 @@ pub struct ModelReport {
     /// The part of `weight_bytes` the loader uploads: the tensors the forward
     /// pass reads (all of them when the architecture is not supported).
     pub loaded_weight_bytes: u64,
+    /// Tensors of a supported model's file that its forward pass does not
+    /// read, so are not loaded (a vision or audio encoder stored with the
+    /// text model, as llama.cpp's Gemma 4 files may hold): how many, and the
+    /// first one's name (None when there are none).
+    pub unread_tensors: u32,
+    pub unread_tensor_example: Option<String>,
     /// K and V caches at `context`:
     /// Σ over layers of 2 × n_kv_heads × head_dim × positions(l) × kv_bytes_per_element,
     /// positions(l) = context for a global layer and min(context, sliding_window + max_batch)
@@ -185,6 +191,10 @@ struct KvShape {
     /// Window of each local layer (`Some`) or global (`None`); empty for the
     /// generic shape, where every layer is global.
     windows: Vec<Option<u32>>,
+    /// Per layer of `windows`, its K (or V) elements per position (`kv_dim`
+    /// when empty) and whether it holds a cache of its own (Gemma 4's
+    /// shared-KV layers read an earlier layer's: they hold none but read it).
+    layers: Vec<(u64, bool)>,
 }
 
 impl KvShape {
@@ -196,21 +206,25 @@ impl KvShape {
         }
     }
 
-    fn layer_bytes(&self, positions: u32, elem: u32) -> u64 {
-        self.kv_dim.saturating_mul(positions as u64).saturating_mul(elem as u64)
+    fn layer_bytes(&self, l: usize, positions: u32, elem: u32) -> u64 {
+        let (kv_dim, owns) = self.layers.get(l).copied().unwrap_or((self.kv_dim, true));
+        if !owns {
+            return 0;
+        }
+        kv_dim.saturating_mul(positions as u64).saturating_mul(elem as u64)
     }
 
     /// (total K + V bytes, largest single K or V buffer) at `context`.
     fn bytes(&self, context: u32, opts: &InspectOptions) -> (u64, u64) {
         let elem = opts.kv_bytes_per_element;
         if self.windows.is_empty() {
-            let layer = self.layer_bytes(context, elem);
+            let layer = self.layer_bytes(0, context, elem);
             return (layer.saturating_mul(2).saturating_mul(self.n_layers as u64), layer);
         }
         let mut total = 0u64;
         let mut max = 0u64;
         for l in 0..self.windows.len() {
-            let layer = self.layer_bytes(self.cache_len(l, context, opts.max_batch), elem);
+            let layer = self.layer_bytes(l, self.cache_len(l, context, opts.max_batch), elem);
             total = total.saturating_add(layer.saturating_mul(2));
             max = max.max(layer);
         }
@@ -220,25 +234,21 @@ impl KvShape {
     /// Cached K and V bytes a decode step reads at position `pos` (a local
     /// layer attends to its window only).
     fn read_bytes(&self, pos: f64, elem: u32) -> f64 {
-        let per_pos = 2.0 * self.kv_dim as f64 * elem as f64;
+        let per_pos = |l: usize| 2.0 * self.layers.get(l).map_or(self.kv_dim, |&(d, _)| d) as f64 * elem as f64;
         if self.windows.is_empty() {
-            return per_pos * pos * self.n_layers as f64;
+            return per_pos(0) * pos * self.n_layers as f64;
         }
-        self.windows.iter().map(|w| per_pos * w.map_or(pos, |w| pos.min(w as f64))).sum()
+        self.windows.iter().enumerate().map(|(l, w)| per_pos(l) * w.map_or(pos, |w| pos.min(w as f64))).sum()
     }
 }
 
 /// Shape from a supported model's configuration (exactly what the runtime uses).
 fn kv_shape_of(c: &ModelConfig) -> KvShape {
-    let windows = (0..c.n_layers)
-        .filter_map(|l| c.layer_attention(l))
-        .map(|a| match a.window {
-            0 => None,
-            w => Some(w),
-        })
-        .collect::<Vec<_>>();
-    // Layers without a KV cache (recurrent ones) are not counted.
-    KvShape { n_layers: windows.len() as u32, kv_dim: c.kv_dim() as u64, windows }
+    // Layers without attention (recurrent ones) are not counted.
+    let attention: Vec<_> = (0..c.n_layers).filter_map(|l| Some((l, c.layer_attention(l)?))).collect();
+    let windows = attention.iter().map(|(_, a)| (a.window > 0).then_some(a.window)).collect::<Vec<_>>();
+    let layers = attention.iter().map(|&(l, a)| ((c.n_kv_heads * a.head_dim) as u64, a.owns_kv(l as usize))).collect();
+    KvShape { n_layers: windows.len() as u32, kv_dim: c.kv_dim() as u64, windows, layers }
 }
 
 /// ", X of recurrent state" when the model has one.
@@ -287,7 +297,7 @@ fn generic_shape<'h>(h: &'h Header, arch: &str) -> ShapeInfo<'h> {
     let head_dim = get("attention.key_length").or_else(|| Some(get("embedding_length")? / n_heads?).filter(|&d| d > 0));
     let n_layers = get("block_count");
     let kv = match (n_layers, n_kv_heads, head_dim) {
-        (Some(n_layers), Some(kv), Some(hd)) => Some(KvShape { n_layers, kv_dim: kv as u64 * hd as u64, windows: Vec::new() }),
+        (Some(n_layers), Some(kv), Some(hd)) => Some(KvShape { n_layers, kv_dim: kv as u64 * hd as u64, windows: Vec::new(), layers: Vec::new() }),
         _ => None,
     };
     ShapeInfo {
@@ -391,13 +401,21 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
                 n_layers: Some(c.n_layers),
                 n_kv_heads: Some(c.n_kv_heads),
                 head_dim: Some(c.head_dim),
-                sliding_window: (c.swa_period > 0 && c.sliding_window > 0).then_some(c.sliding_window),
+                sliding_window: (0..c.n_layers).filter_map(|l| c.layer_attention(l)).map(|a| a.window).find(|&w| w > 0),
             }
         }
         Err(_) => generic_shape(h, &architecture),
     };
     let (loaded, shape) = (&m.loaded, &m.kv);
-    let n_local_layers = shape.as_ref().map_or(0, |s| s.windows.iter().filter(|w| w.is_some()).count() as u32);
+    // The text model reads its planned tensors and the fused tensors its views take rows of.
+    let unread: Vec<&TensorInfo> = match &config {
+        Ok(c) => {
+            let read: std::collections::HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).chain(c.views.iter().map(|v| v.source.clone())).collect();
+            h.tensors.iter().filter(|t| !read.contains(&t.name)).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    let n_local_layers = shape.as_ref().map_or(0, |s| s.windows.iter().zip(&s.layers).filter(|(w, &(_, owns))| w.is_some() && owns).count() as u32);
     let loaded_weight_bytes = loaded.iter().fold(0u64, |s, t| s.saturating_add(t.n_bytes));
 
     let context = opts.context.unwrap_or(m.context_train.unwrap_or(2048).min(4096)).max(1);
@@ -534,6 +552,8 @@ pub fn inspect(h: &Header, opts: &InspectOptions) -> ModelReport {
         tensor_types,
         weight_bytes,
         loaded_weight_bytes,
+        unread_tensors: unread.len() as u32,
+        unread_tensor_example: unread.first().map(|t| t.name.clone()),
         kv_bytes,
         recurrent_state_bytes: state,
         total_bytes: weight_bytes.saturating_add(state).saturating_add(kv_bytes),

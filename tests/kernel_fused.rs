@@ -204,6 +204,11 @@ struct QkvCase {
     norm_last: bool,
     /// Qwen3.5: per head, head_dim query rows then head_dim gate rows in q.
     output_gate: bool,
+    /// v normed over each head without a weight (Gemma 4).
+    v_norm: bool,
+    /// q alone: a layer reading an earlier layer's KV cache (Gemma 4); the
+    /// caches must not be written.
+    q_only: bool,
 }
 
 /// All grouped-query (n_heads != n_kv_heads). Between them: both RoPE
@@ -213,7 +218,7 @@ struct QkvCase {
 /// Q6_K), three different formats; head dims 64, 256 (the largest, more
 /// rotated pairs than invocations) and 80 (not a multiple of the rows a
 /// workgroup computes at once).
-const QKV_CASES: [QkvCase; 5] = [
+const QKV_CASES: [QkvCase; 7] = [
     QkvCase {
         name: "llama3.1-like: Q4_1, normal RoPE over 48 of 64, frequency factors",
         types: [GgmlType::Q4_1; 3],
@@ -230,6 +235,8 @@ const QKV_CASES: [QkvCase; 5] = [
         rope_factors: true,
         norm_last: false,
         output_gate: false,
+        v_norm: false,
+        q_only: false,
     },
     QkvCase {
         name: "qwen2-like: Q8_0, bias, normal RoPE, linear scaling 1/4",
@@ -247,6 +254,8 @@ const QKV_CASES: [QkvCase; 5] = [
         rope_factors: false,
         norm_last: false,
         output_gate: false,
+        v_norm: false,
+        q_only: false,
     },
     QkvCase {
         name: "gemma3-1b-like: Q4_K, Q4_K, Q6_K, QK norm, NeoX RoPE, head_dim 256",
@@ -264,6 +273,8 @@ const QKV_CASES: [QkvCase; 5] = [
         rope_factors: false,
         norm_last: false,
         output_gate: false,
+        v_norm: false,
+        q_only: false,
     },
     QkvCase {
         name: "everything: Q5_1, Q8_0, Q4_0, bias, QK norm, NeoX RoPE over 32 of 80, factors, scaling 1/2, LongRoPE mscale",
@@ -281,6 +292,8 @@ const QKV_CASES: [QkvCase; 5] = [
         rope_factors: true,
         norm_last: true,
         output_gate: false,
+        v_norm: false,
+        q_only: false,
     },
     QkvCase {
         name: "qwen3.5-like: Q4_K, Q4_K, Q6_K, output gate, QK norm, NeoX RoPE over 16 of 64",
@@ -298,6 +311,46 @@ const QKV_CASES: [QkvCase; 5] = [
         rope_factors: false,
         norm_last: false,
         output_gate: true,
+        v_norm: false,
+        q_only: false,
+    },
+    QkvCase {
+        name: "gemma4-full-like: Q4_K, Q4_K, Q6_K, QK norm, V norm, NeoX RoPE, factors, head_dim 128",
+        types: [GgmlType::Q4K, GgmlType::Q4K, GgmlType::Q6K],
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 128,
+        n_rot: 128,
+        layout: RopeLayout::Neox,
+        freq_base: 1000000.0,
+        freq_scale: 1.0,
+        mscale: 1.0,
+        bias: false,
+        qk_norm: true,
+        rope_factors: true,
+        norm_last: false,
+        output_gate: false,
+        v_norm: true,
+        q_only: false,
+    },
+    QkvCase {
+        name: "gemma4-shared-kv-like: q alone, Q4_K, QK norm, NeoX RoPE, head_dim 64",
+        types: [GgmlType::Q4K; 3],
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 64,
+        n_rot: 64,
+        layout: RopeLayout::Neox,
+        freq_base: 10000.0,
+        freq_scale: 1.0,
+        mscale: 1.0,
+        bias: false,
+        qk_norm: true,
+        rope_factors: false,
+        norm_last: false,
+        output_gate: false,
+        v_norm: true,
+        q_only: true,
     },
 ];
 
@@ -344,7 +397,15 @@ fn qkv_cpu(c: &QkvCase, w: &[Weight; 3], v: &QkvVecs, x: &[f32], pos: u32) -> ([
             y.iter_mut().zip(&b[s]).for_each(|(y, &b)| *y += b as f64);
         }
         if s == 2 {
-            continue; // v: no norm, no rotation
+            // v: no rotation; Gemma 4 norms it without a weight.
+            if c.v_norm {
+                for head in y.chunks_exact_mut(hd) {
+                    let ms = head.iter().map(|x| x * x).sum::<f64>() / hd as f64;
+                    let inv = 1.0 / (ms + EPS as f64).sqrt();
+                    head.iter_mut().for_each(|x| *x *= inv);
+                }
+            }
+            continue;
         }
         for head in y.chunks_exact_mut(hd) {
             if let Some(g) = &v.qk_norm {
@@ -363,16 +424,21 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
     let (hd, q_dim, kv_dim) = (c.head_dim as usize, (c.n_heads * c.head_dim) as usize, (c.n_kv_heads * c.head_dim) as usize);
     let q_rows = if c.output_gate { 2 * q_dim } else { q_dim };
     let w: [Weight; 3] = std::array::from_fn(|s| weight(c.types[s], [q_rows, kv_dim, kv_dim][s], seed + s as u64));
-    let packed = pack_weights(ctx, "attn_qkv", &[&w[0], &w[1], &w[2]]);
+    let packed = if c.q_only { pack_weights(ctx, "attn_q", &[&w[0]]) } else { pack_weights(ctx, "attn_qkv", &[&w[0], &w[1], &w[2]]) };
     let mut rng = Rng::new(seed + 10);
     let vecs = QkvVecs {
         attn_norm: rng.vec(DIM, 1.5),
         bias: c.bias.then(|| [rng.vec(q_dim, 1.0), rng.vec(kv_dim, 1.0), rng.vec(kv_dim, 1.0)]),
         qk_norm: c.qk_norm.then(|| [rng.vec(hd, 2.0), rng.vec(hd, 2.0)]),
-        // As Llama 3.1 writes them: 1 for high frequencies, up to 8 for low ones.
+        // As Llama 3.1 writes them: 1 for high frequencies, up to 8 for low
+        // ones; Gemma 4's proportional RoPE: 1, then 1e30 (no rotation).
         factors: c.rope_factors.then(|| {
             let n = c.n_rot as usize / 2;
-            (0..n).map(|i| 1.0 + 7.0 * (i as f32 / (n - 1) as f32).powi(2)).collect()
+            if c.v_norm {
+                (0..n).map(|i| if i < n / 4 { 1.0 } else { 1e30 }).collect()
+            } else {
+                (0..n).map(|i| 1.0 + 7.0 * (i as f32 / (n - 1) as f32).powi(2)).collect()
+            }
         }),
     };
     let mut list: Vec<(&str, &[f32])> = Vec::new();
@@ -406,6 +472,7 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
         freq_scale: c.freq_scale,
         mscale: c.mscale,
         eps: EPS,
+        v_norm: c.v_norm,
     };
     let step = step_buffer(ctx, 0, 1);
     let xb = f32_buffer(ctx, xk, &vec![0.0; MAX_BATCH * DIM]);
@@ -438,6 +505,9 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
                 let row = &got_gate[t * q_dim..][..q_dim];
                 assert_close(&format!("{here}: output gate (head = index / {hd})"), row, &to_f32(&g), TOL_MATVEC);
                 gate[t * q_dim..][..q_dim].copy_from_slice(row);
+            }
+            if c.q_only {
+                continue;
             }
             let slot = (pos % N_CACHE) as usize;
             written[slot] = true;

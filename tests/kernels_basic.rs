@@ -43,10 +43,47 @@ fn rmsnorm_add_matches_cpu() {
         let eps = 1e-6;
         let step = step_buffer(&ctx, 0, n_tokens);
         let (xb, wb, yb) = (buffer_f32(&ctx, &x), buffer_f32(&ctx, &w), buffer_f32(&ctx, &y0));
-        let op = kernels::rmsnorm_add(&ctx, &step, "post_norm", &xb, &wb, &yb, dim, eps).unwrap();
+        let op = kernels::rmsnorm_add(&ctx, &step, "post_norm", &xb, &wb, &yb, dim, 1, eps, 1.0).unwrap();
         run(&ctx, &[op], n_tokens);
         let want: Vec<f32> = rmsnorm_cpu(&x, &w, eps).iter().zip(&y0).map(|(n, y)| n + y).collect();
         assert_close(&format!("rmsnorm_add {}", label(&ctx)), &read_f32(&ctx, &yb, x.len()), &want, TOL_F32);
+    }
+}
+
+/// Gemma 4's per-layer inputs: y gains RMSNorm(x) * w * scale over several
+/// rows per token (one per layer).
+#[test]
+fn rmsnorm_add_rows_scaled_matches_cpu() {
+    for ctx in contexts() {
+        let (dim, rows_per_token, n_tokens, scale) = (64u32, 5u32, 3u32, std::f32::consts::FRAC_1_SQRT_2);
+        let mut rng = Rng::new(3);
+        let x = rng.vec((dim * rows_per_token * n_tokens) as usize, 3.0);
+        let y0 = rng.vec(x.len(), 1.0);
+        let w = rng.vec(dim as usize, 1.0);
+        let eps = 2.5e-4;
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let (xb, wb, yb) = (buffer_f32(&ctx, &x), buffer_f32(&ctx, &w), buffer_f32(&ctx, &y0));
+        let op = kernels::rmsnorm_add(&ctx, &step, "per_layer_proj_norm", &xb, &wb, &yb, dim, rows_per_token, eps, scale).unwrap();
+        run(&ctx, &[op], n_tokens);
+        let want: Vec<f32> = rmsnorm_cpu(&x, &w, eps).iter().zip(&y0).map(|(n, y)| n * scale + y).collect();
+        assert_close(&format!("rmsnorm_add rows={rows_per_token} scale {}", label(&ctx)), &read_f32(&ctx, &yb, x.len()), &want, TOL_F32);
+    }
+}
+
+/// Gemma 4's V norm: RMSNorm over each head in place, without a weight.
+#[test]
+fn rmsnorm_in_place_without_weight_matches_cpu() {
+    for ctx in contexts() {
+        let (dim, rows_per_token, n_tokens) = (128u32, 2u32, 3u32);
+        let mut rng = Rng::new(5);
+        let x = rng.vec((dim * rows_per_token * n_tokens) as usize, 3.0);
+        let eps = 1e-6;
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let xb = buffer_f32(&ctx, &x);
+        let op = kernels::rmsnorm_in_place(&ctx, &step, "v_norm", &xb, None, dim, rows_per_token, eps).unwrap();
+        run(&ctx, &[op], n_tokens);
+        let want = rmsnorm_cpu(&x, &vec![1.0; dim as usize], eps);
+        assert_close(&format!("rmsnorm in place without weight {}", label(&ctx)), &read_f32(&ctx, &xb, x.len()), &want, TOL_F32);
     }
 }
 
@@ -73,7 +110,7 @@ fn rmsnorm_in_place_per_head_matches_cpu() {
             let eps = 1e-6;
             let step = step_buffer(&ctx, 0, n_tokens);
             let (xb, wb) = (buffer_f32(&ctx, &x), buffer_f32(&ctx, &w));
-            let op = kernels::rmsnorm_in_place(&ctx, &step, "qk_norm", &xb, &wb, dim, rows_per_token, eps).unwrap();
+            let op = kernels::rmsnorm_in_place(&ctx, &step, "qk_norm", &xb, Some(&wb), dim, rows_per_token, eps).unwrap();
             run(&ctx, &[op], n_tokens);
             let what = format!("rmsnorm in place dim={dim} rows={rows_per_token} {}", label(&ctx));
             assert_close(&what, &read_f32(&ctx, &xb, x.len()), &rmsnorm_cpu(&x, &w, eps), TOL_F32);
@@ -190,25 +227,64 @@ fn gated_activations_and_add_match_cpu() {
         let step = step_buffer(&ctx, 0, n_tokens);
         for act in [GateActivation::SiLU, GateActivation::Gelu] {
             let (gb, ub) = (buffer_f32(&ctx, &g), buffer_f32(&ctx, &u));
-            run(&ctx, &[kernels::gated_activation(&ctx, &step, "act", act, &gb, &ub, width).unwrap()], n_tokens);
-            let want: Vec<f32> = g
-                .iter()
-                .zip(&u)
-                .map(|(&a, &b)| {
-                    let a = a as f64;
-                    let f = match act {
-                        GateActivation::SiLU => a / (1.0 + (-a).exp()),
-                        GateActivation::Gelu => 0.5 * a * (1.0 + (0.7978845608028654 * (a + 0.044715 * a * a * a)).tanh()),
-                    };
-                    (f * b as f64) as f32
-                })
-                .collect();
+            run(&ctx, &[kernels::gated_activation(&ctx, &step, "act", act, &gb, kernels::Rows::dense(&ub, width), width).unwrap()], n_tokens);
+            let want: Vec<f32> = g.iter().zip(&u).map(|(&a, &b)| gated_cpu(act, a, b)).collect();
             assert_close(&format!("{act:?} {}", label(&ctx)), &read_f32(&ctx, &gb, n), &want, TOL_TRANSCENDENTAL);
         }
         let (ab, bb) = (buffer_f32(&ctx, &g), buffer_f32(&ctx, &u));
         run(&ctx, &[kernels::add(&ctx, &step, "add", &ab, &bb, width).unwrap()], n_tokens);
         let want: Vec<f32> = g.iter().zip(&u).map(|(a, b)| a + b).collect();
         assert_close(&format!("add {}", label(&ctx)), &read_f32(&ctx, &ab, n), &want, TOL_F32);
+    }
+}
+
+/// act(a) · b in f64.
+fn gated_cpu(act: GateActivation, a: f32, b: f32) -> f32 {
+    let a = a as f64;
+    let f = match act {
+        GateActivation::SiLU => a / (1.0 + (-a).exp()),
+        GateActivation::Gelu => 0.5 * a * (1.0 + (0.7978845608028654 * (a + 0.044715 * a * a * a)).tanh()),
+    };
+    (f * b as f64) as f32
+}
+
+/// Gemma 4's per-layer gate: gelu(gate) times one layer's slice of each
+/// token's wider row of per-layer inputs.
+#[test]
+fn gated_activation_with_strided_up_matches_cpu() {
+    for ctx in contexts() {
+        let (width, n_layers, layer, n_tokens) = (64u32, 4u32, 2u32, 3u32);
+        let stride = width * n_layers;
+        let mut rng = Rng::new(6);
+        let g = rng.vec((width * n_tokens) as usize, 6.0);
+        let u = rng.vec((stride * n_tokens) as usize, 2.0);
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let (gb, ub) = (buffer_f32(&ctx, &g), buffer_f32(&ctx, &u));
+        let up = kernels::Rows { buffer: &ub, offset: layer * width, stride };
+        run(&ctx, &[kernels::gated_activation(&ctx, &step, "per_layer_act", GateActivation::Gelu, &gb, up, width).unwrap()], n_tokens);
+        let want: Vec<f32> = (0..g.len()).map(|i| {
+            let (t, j) = (i / width as usize, i % width as usize);
+            gated_cpu(GateActivation::Gelu, g[i], u[t * stride as usize + (layer * width) as usize + j])
+        }).collect();
+        assert_close(&format!("strided geglu {}", label(&ctx)), &read_f32(&ctx, &gb, g.len()), &want, TOL_TRANSCENDENTAL);
+        // An up slice past its row is refused.
+        let past = kernels::Rows { buffer: &ub, offset: stride - width + 1, stride };
+        assert!(kernels::gated_activation(&ctx, &step, "per_layer_act", GateActivation::Gelu, &gb, past, width).is_err());
+    }
+}
+
+/// Gemma 4's layer output scale: every element times one f32 of a tensor.
+#[test]
+fn scale_by_matches_cpu() {
+    for ctx in contexts() {
+        let (width, n_tokens) = (256u32, 3u32);
+        let mut rng = Rng::new(7);
+        let x = rng.vec((width * n_tokens) as usize, 3.0);
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let (xb, sb) = (buffer_f32(&ctx, &x), buffer_f32(&ctx, &[0.8107922]));
+        run(&ctx, &[kernels::scale_by(&ctx, &step, "layer_output_scale", &xb, &sb, width).unwrap()], n_tokens);
+        let want: Vec<f32> = x.iter().map(|v| v * 0.8107922).collect();
+        assert_close(&format!("scale_by {}", label(&ctx)), &read_f32(&ctx, &xb, x.len()), &want, TOL_F32);
     }
 }
 

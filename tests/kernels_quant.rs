@@ -199,7 +199,7 @@ fn embed_every_format_matches_cpu() {
             let step = step_buffer(&ctx, 0, ids.len() as u32);
             let idb = buffer_bytes(&ctx, bytemuck::cast_slice(&ids));
             let out = buffer_f32(&ctx, &vec![0.0; ids.len() * cols]);
-            run(&ctx, &kernels::embed(&ctx, &step, &t, &idb, &out, 0.5).unwrap(), ids.len() as u32);
+            run(&ctx, &kernels::embed(&ctx, &step, "embed", &t, &idb, &out, 0.5).unwrap(), ids.len() as u32);
             let want: Vec<f32> = ids.iter().flat_map(|&id| table[id as usize * cols..][..cols].iter().map(|v| v * 0.5)).collect();
             assert_close(&format!("embed {ty} {}", label(&ctx)), &read_f32(&ctx, &out, want.len()), &want, TOL_EMBED);
         }
@@ -237,7 +237,7 @@ fn tensors_split_across_bindings() {
         let step = step_buffer(&ctx, 0, ids.len() as u32);
         let idb = buffer_bytes(&ctx, bytemuck::cast_slice(&ids));
         let out = buffer_f32(&ctx, &vec![0.0; ids.len() * cols]);
-        run(&ctx, &kernels::embed(&ctx, &step, &t, &idb, &out, 1.0).unwrap(), ids.len() as u32);
+        run(&ctx, &kernels::embed(&ctx, &step, "embed", &t, &idb, &out, 1.0).unwrap(), ids.len() as u32);
         let want: Vec<f32> = ids.iter().flat_map(|&id| table[id as usize * cols..][..cols].to_vec()).collect();
         assert_close(&format!("split embed {ty}"), &read_f32(&ctx, &out, want.len()), &want, TOL_EMBED);
     }

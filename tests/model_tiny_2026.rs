@@ -62,6 +62,16 @@ fn qwen35_decode_within_six_dispatches_per_layer() {
     }
 }
 
+/// Gemma 4: layers sliding (head 64, RoPE base 10000, window 8), full
+/// (head 128, proportional RoPE through rope_freqs), then the same two
+/// reading the KV caches of layers 0 and 1; per-layer embeddings after
+/// each FFN, layer output scales, V norm, attention scale 1, soft-cap 30,
+/// FFN widths 512 and 1024.
+#[test]
+fn tiny_gemma4_q4_k_m() {
+    check_tiny_repo("tiny-gemma4-q4_k_m");
+}
+
 /// A follow-up turn on a model with recurrent layers runs only its new
 /// tokens, from the state the last turn left, and gets the logits a fresh
 /// sequence of the whole conversation gets; a later sequence from position 0
@@ -75,6 +85,14 @@ fn lfm2_follow_up_turn_continues_the_recurrent_state() {
 #[test]
 fn qwen35_follow_up_turn_continues_the_recurrent_state() {
     follow_up_turn_continues_the_recurrent_state("tiny-qwen35-q4_k_m.gguf");
+}
+
+/// Gemma 4: a follow-up turn's shared-KV layers read the caches (rings on
+/// the sliding layers: window 8, 32-token steps) that layers 0 and 1 filled
+/// in earlier steps, and get the logits of a fresh sequence (both backends).
+#[test]
+fn gemma4_follow_up_turn_reads_the_shared_kv_caches() {
+    follow_up_turn_continues_the_recurrent_state("tiny-gemma4-q4_k_m.gguf");
 }
 
 fn follow_up_turn_continues_the_recurrent_state(file: &str) {
@@ -111,4 +129,84 @@ fn follow_up_turn_continues_the_recurrent_state(file: &str) {
         let moved = other.iter().zip(&follow).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(moved > 0.1, "{label}: the follow-up did not depend on the earlier turn ({moved})");
     }
+}
+
+/// Gemma 4's layer plan as the header gives it (llama.cpp `gemma4.cpp`,
+/// `llama-model.cpp`), and what it cannot run or make sense of refused by
+/// name at header time: the mixture-of-experts FFN, a window pattern of the
+/// wrong length, shared-KV layers whose source is of the other kind or
+/// without two layers to read from.
+#[test]
+fn gemma4_layer_plan_and_refusals() {
+    use tabllm::gguf::{Value, ValueType};
+    use tabllm::model::{Mixer, ModelConfig, ModelError};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-gemma4-q4_k_m.gguf");
+    let h0 = tabllm::gguf::read_header_from_path(&path).unwrap();
+    let c = ModelConfig::from_header(&h0).unwrap();
+    let plan: Vec<_> = c
+        .layers
+        .iter()
+        .map(|p| match p.mixer {
+            Mixer::Attention(a) => (a.window, a.head_dim, a.n_rot, a.rope_base, a.kv_layer, a.scale, p.ffn_dim, p.output_scale),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        plan,
+        [(8, 64, 64, 10000.0, 0, 1.0, 512, true), (0, 128, 128, 1e6, 1, 1.0, 512, true), (8, 64, 64, 10000.0, 0, 1.0, 1024, true), (0, 128, 128, 1e6, 1, 1.0, 1024, true)]
+    );
+    assert_eq!((c.per_layer_input, c.head_dim, c.ffn_dim, c.final_logit_softcap, c.v_norm), (64, 128, 1024, 30.0, true));
+    // Only layers 0 and 1 hold a cache: 2 KV heads of 64 and of 128.
+    assert_eq!((0..4).map(|l| c.layer_kv_dim(l)).collect::<Vec<_>>(), [128, 256, 0, 0]);
+
+    let refused = |key: &str, value: Value, says: &str| {
+        let mut h = h0.clone();
+        h.metadata.insert(key.to_string(), value);
+        match ModelConfig::from_header(&h) {
+            Err(e @ ModelError::Config(_)) => assert!(e.to_string().contains(says), "{key}: `{e}` does not say `{says}`"),
+            other => panic!("{key}: expected a configuration error, got {:?}", other.map(|_| ())),
+        }
+    };
+    let pattern = |v: &[bool]| Value::Array(ValueType::Bool, v.iter().map(|&b| Value::Bool(b)).collect());
+    refused("gemma4.expert_count", Value::U32(8), "gemma4.expert_count");
+    refused("gemma4.attention.sliding_window_pattern", pattern(&[true, false, true]), "gemma4.attention.sliding_window_pattern");
+    // Layer 2 is full here, but the layer it would read (1) is sliding.
+    refused("gemma4.attention.sliding_window_pattern", pattern(&[false, true, false, false]), "KV cache of layer 1");
+    refused("gemma4.attention.shared_kv_layers", Value::U32(3), "gemma4.attention.shared_kv_layers");
+}
+
+/// A Gemma 4 file that also holds a vision and an audio encoder (llama.cpp's
+/// mtmd tensors, `v.*` and `a.*`): the text model loads without them and
+/// computes the same logits, and `inspect` notes what it skipped.
+#[test]
+fn gemma4_with_encoder_tensors_loads_the_text_model() {
+    use tabllm::gguf::TensorInfo;
+    use tabllm::model::{self, Device, LoadOptions, Output};
+    use tabllm::quant::GgmlType;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-gemma4-q4_k_m.gguf");
+    let bytes = std::fs::read(&path).unwrap();
+    let mut h = tabllm::gguf::read_header(&bytes[..]).unwrap();
+    let mut data = bytes[h.data_offset as usize..].to_vec();
+    for (name, dims) in [("v.patch_embd.weight", vec![64u64, 32]), ("a.conv1d.0.weight", vec![32u64, 16])] {
+        data.resize((data.len() as u64).next_multiple_of(h.alignment) as usize, 0);
+        let n = dims.iter().product::<u64>();
+        h.tensors.push(TensorInfo { name: name.into(), dims, ggml_type: GgmlType::F32, offset: data.len() as u64, n_elements: n, n_bytes: 4 * n });
+        data.extend((0..n).flat_map(|i| (i as f32 * 0.01).to_le_bytes()));
+    }
+    let mut file = tabllm::synth::encode_header(&h);
+    file.extend(&data);
+    let with_encoders = std::env::temp_dir().join(format!("tabllm-gemma4-encoders-{}.gguf", std::process::id()));
+    std::fs::write(&with_encoders, &file).unwrap();
+
+    let r = tabllm::inspect::inspect(&tabllm::gguf::read_header_from_path(&with_encoders).unwrap(), &Default::default());
+    assert!(r.supported, "{:?}", r.unsupported_reason);
+    assert_eq!((r.unread_tensors, r.unread_tensor_example.as_deref()), (2, Some("v.patch_embd.weight")));
+    let ids = [504, 265, 512, 269, 272];
+    let logits = |p: &std::path::Path| {
+        let (m, _) = model::load_path_on(Device::Cpu, p, LoadOptions { n_ctx: Some(64), max_batch: 8, ..Default::default() }, 1 << 16).unwrap();
+        pollster::block_on(m.step(&ids, 0, Output::Logits)).unwrap().logits.unwrap()
+    };
+    let (plain, with) = (logits(&path), logits(&with_encoders));
+    std::fs::remove_file(&with_encoders).ok();
+    assert_eq!(plain, with);
 }

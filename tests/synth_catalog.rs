@@ -311,11 +311,11 @@ fn info_shape_sizes_attention_kv_and_recurrent_state() {
 
 /// Synthetic files of this year's architectures run: each tiny shape,
 /// written whole by `tabllm synth`, loads and generates two tokens with
-/// finite logits. TODO(gemma4 branch): add "gemma4" once tabllm runs it.
+/// finite logits.
 #[test]
 fn synthetic_2026_models_load_and_generate() {
     let dir = scratch("synth_2026_generate");
-    for arch in ["qwen35", "lfm2", "smollm3", "phi3"] {
+    for arch in ["qwen35", "lfm2", "smollm3", "phi3", "gemma4"] {
         let path = dir.join(format!("tiny-{arch}.gguf"));
         let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(["synth", "--shape", &format!("tiny-{arch}"), "--type", "q4_k_m", "--out", path.to_str().unwrap()]).output().unwrap();
         assert!(out.status.success(), "synth tiny-{arch}: {}", String::from_utf8_lossy(&out.stderr));

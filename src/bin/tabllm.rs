@@ -694,6 +694,9 @@ fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bo
     if let Some(t) = &r.largest_tensor {
         println!("largest tensor: {} ({})", t.name, format_bytes(t.bytes));
     }
+    if let Some(first) = &r.unread_tensor_example {
+        println!("not loaded: {} tensors the text model does not read (from `{first}`; a vision or audio encoder is not run)", r.unread_tensors);
+    }
     let window = match r.sliding_window {
         Some(w) => format!(", {} of them sliding-window ({w})", r.n_local_layers),
         None => String::new(),

@@ -23,17 +23,22 @@ pub struct CpuOp {
 }
 
 enum Kind {
-    /// x[t, :] = scale · dequant(W[ids[t], :])
-    Embed { w: CpuWeight, scale: f32 },
-    /// y = rmsnorm(x) · g over rows of `dim` (in place when y is None; added to y with `add`).
-    RmsNorm { x: Act, g: Vec<f32>, y: Option<Act>, add: bool, dim: usize, eps: f32 },
+    /// out[t, :] = scale · dequant(W[ids[t], :])
+    Embed { w: CpuWeight, out: Act, scale: f32 },
+    /// y = rmsnorm(x) · g · scale over `rows` rows of `dim` per token (added to y with `add`).
+    RmsNorm { x: Act, g: Vec<f32>, y: Act, add: bool, dim: usize, rows: usize, eps: f32, scale: f32 },
+    /// x = rmsnorm(x) [· g] in place over rows of `dim`.
+    RmsNormInPlace { x: Act, g: Option<Vec<f32>>, dim: usize, eps: f32 },
     /// y[t, 0..rows] (+)= W x[t, :]
     Matmul { w: CpuWeight, x: Act, x_stride: usize, y: Act, y_stride: usize, write: Write },
     BiasAdd { y: Act, b: Vec<f32>, width: usize },
     Rope { x: Act, stride: usize, shape: RopeShape, factors: Option<Vec<f32>> },
-    KvStore { layer: usize },
+    KvStore { layer: usize, kv_dim: usize },
     Attention { layer: usize, shape: AttentionShape },
-    GatedActivation { act: GateActivation, width: usize },
+    /// Gate[t, i] = act(Gate[t, i]) · up[t · up_stride + up_offset + i] for i < width.
+    GatedActivation { act: GateActivation, up: Act, up_offset: usize, up_stride: usize, width: usize },
+    /// x[t, i] *= s for i < width.
+    Scale { x: Act, s: f32, width: usize },
     /// output = the causal conv of `input` over layer `layer`'s rolling state:
     /// LFM2's c ⊙ conv(b ⊙ x) (Mix = b | c | x → Att), or the Gated
     /// DeltaNet's silu(conv(Mix)) → Conv, as `shape.gating` says.
@@ -54,7 +59,7 @@ struct CpuState {
     logits: Vec<f32>,
     /// (dim) the last token's normed input to the head.
     head_in: Vec<f32>,
-    /// Per layer (cache_len[l], kv_dim) f32; position p in slot p % cache_len[l].
+    /// Per layer (cache_len[l], layer_kv_dim(l)) f32; position p in slot p % cache_len[l].
     k_cache: Vec<Vec<f32>>,
     v_cache: Vec<Vec<f32>>,
     /// Per layer, a short-conv layer's rolling state (l_cache − 1, dim) f32,
@@ -97,6 +102,8 @@ pub struct CpuForward {
     head: Vec<CpuOp>,
     state: Mutex<CpuState>,
     pub cache_len: Vec<u32>,
+    /// Per layer, elements of a position in its cache (0 without a cache of its own).
+    kv_dims: Vec<u32>,
     pub ring: Option<Ring>,
     pub max_batch: u32,
     pub n_ctx: u32,
@@ -124,9 +131,8 @@ impl CpuForward {
         let head = record_head(&rec, c, &weights)?;
         let (cache_len, ring) = crate::model::cache_layout(c, max_batch, n_ctx);
         let b = max_batch as usize;
-        let kv_dim = c.kv_dim() as usize;
         let acts = Act::ALL.iter().map(|a| f32_vec("activations", b * a.width(c) as usize)).collect::<Result<_, _>>()?;
-        let cache = |kind: &str| cache_len.iter().map(|&n| f32_vec(kind, n as usize * kv_dim)).collect::<Result<Vec<_>, _>>();
+        let cache = |kind: &str| (0..).zip(&cache_len).map(|(l, &n)| f32_vec(kind, n as usize * c.layer_kv_dim(l) as usize)).collect::<Result<Vec<_>, _>>();
         let state = CpuState {
             acts,
             logits: f32_vec("logits", c.vocab as usize)?,
@@ -154,7 +160,8 @@ impl CpuForward {
             ids: vec![0; b],
             sampled: 0,
         };
-        Ok(Self { weights, body, head, state: Mutex::new(state), cache_len, ring, max_batch, n_ctx, vocab: c.vocab as usize })
+        let kv_dims = (0..c.n_layers).map(|l| c.layer_kv_dim(l)).collect();
+        Ok(Self { weights, body, head, state: Mutex::new(state), cache_len, kv_dims, ring, max_batch, n_ctx, vocab: c.vocab as usize })
     }
 
     /// Ops one step runs (the body, plus the head when it returns a token or logits).
@@ -163,8 +170,8 @@ impl CpuForward {
     }
 
     /// Bytes of KV cache held.
-    pub fn kv_cache_bytes(&self, kv_dim: u32) -> u64 {
-        self.cache_len.iter().map(|&n| n as u64 * kv_dim as u64 * 4 * 2).sum()
+    pub fn kv_cache_bytes(&self) -> u64 {
+        self.cache_len.iter().zip(&self.kv_dims).map(|(&n, &d)| n as u64 * d as u64 * 4 * 2).sum()
     }
 
     /// Runs one step: `ids` (None: the previous step's argmax, one token) at
@@ -201,10 +208,10 @@ impl CpuForward {
         let n = s.n_tokens;
         let err = |e: CpuError| ModelError::Config(format!("{}: {e}", op.name));
         match &op.kind {
-            Kind::Embed { w, scale } => {
+            Kind::Embed { w, out, scale } => {
                 let cols = w.cols();
                 let ids = st.ids[..n].to_vec();
-                let x = st.act_mut(Act::X);
+                let x = st.act_mut(*out);
                 for (t, &id) in ids.iter().enumerate() {
                     let out = &mut x[t * cols..(t + 1) * cols];
                     crate::quant::dequantize(w.ty, w.row(id as usize), out).map_err(|e| err(e.into()))?;
@@ -213,14 +220,15 @@ impl CpuForward {
                     }
                 }
             }
-            Kind::RmsNorm { x, g, y: Some(y), add, dim, eps } => {
+            Kind::RmsNorm { x, g, y, add, dim, rows, eps, scale } => {
                 let mut out = std::mem::take(st.act_mut(*y));
-                ops::rmsnorm(&st.act(*x)[..n * dim], g, &mut out[..n * dim], *dim, *eps, *add);
+                let len = n * rows * dim;
+                ops::rmsnorm(&st.act(*x)[..len], g, &mut out[..len], *dim, *eps, *scale, *add);
                 *st.act_mut(*y) = out;
             }
-            Kind::RmsNorm { x, g, y: None, dim, eps, .. } => {
+            Kind::RmsNormInPlace { x, g, dim, eps } => {
                 let width = st.act(*x).len() / self.max_batch as usize;
-                ops::rmsnorm_in_place(&mut st.act_mut(*x)[..n * width], g, *dim, *eps);
+                ops::rmsnorm_in_place(&mut st.act_mut(*x)[..n * width], g.as_deref(), *dim, *eps);
             }
             Kind::Matmul { w, x, x_stride, y, y_stride, write } => {
                 let mut out = std::mem::take(st.act_mut(*y));
@@ -236,9 +244,8 @@ impl CpuForward {
             Kind::Rope { x, stride, shape, factors } => {
                 ops::rope(&mut st.act_mut(*x)[..n * stride], n, *stride, s.pos0, shape, factors.as_deref());
             }
-            Kind::KvStore { layer } => {
-                let len = self.cache_len[*layer] as usize;
-                let kv_dim = st.act(Act::K).len() / self.max_batch as usize;
+            Kind::KvStore { layer, kv_dim } => {
+                let (len, kv_dim) = (self.cache_len[*layer] as usize, *kv_dim);
                 for t in 0..n {
                     let at = ((s.pos0 as usize + t) % len) * kv_dim;
                     let (k, v) = (&st.acts[slot(Act::K)][t * kv_dim..(t + 1) * kv_dim], &st.acts[slot(Act::V)][t * kv_dim..(t + 1) * kv_dim]);
@@ -306,15 +313,21 @@ impl CpuForward {
                 *st.act_mut(Act::Att) = out;
                 r.map_err(err)?;
             }
-            Kind::GatedActivation { act, width } => {
+            Kind::GatedActivation { act, up, up_offset, up_stride, width } => {
                 let mut gate = std::mem::take(st.act_mut(Act::Gate));
-                ops::gated_activation(*act, &mut gate[..n * width], &st.act(Act::Up)[..n * width]);
+                let up = st.act(*up);
+                for (t, g) in gate[..n * width].chunks_exact_mut(*width).enumerate() {
+                    ops::gated_activation(*act, g, &up[t * up_stride + up_offset..][..*width]);
+                }
                 *st.act_mut(Act::Gate) = gate;
+            }
+            Kind::Scale { x, s, width } => {
+                st.act_mut(*x)[..n * width].iter_mut().for_each(|v| *v *= s);
             }
             Kind::Head { w, norm, eps, softcap } => {
                 let dim = norm.len();
                 let mut head_in = std::mem::take(&mut st.head_in);
-                ops::rmsnorm(&st.act(Act::X)[(n - 1) * dim..n * dim], norm, &mut head_in, dim, *eps, false);
+                ops::rmsnorm(&st.act(Act::X)[(n - 1) * dim..n * dim], norm, &mut head_in, dim, *eps, 1.0, false);
                 let mut logits = std::mem::take(&mut st.logits);
                 let r = matmul(w.ty, w.bytes(), w.rows(), w.cols(), 0..self.vocab, &head_in, 1, &mut logits, self.vocab, Write::Store);
                 if let Some(cap) = softcap {
@@ -359,20 +372,27 @@ impl Recorder for CpuRecorder<'_> {
     type Tensor = CpuWeight;
     type Op = CpuOp;
 
-    fn embed(&self, token_embd: &CpuWeight, scale: f32) -> Result<Vec<CpuOp>, ModelError> {
-        Ok(vec![op("token_embd", Kind::Embed { w: token_embd.clone(), scale })])
+    fn embed(&self, name: &str, table: &CpuWeight, out: Act, scale: f32) -> Result<Vec<CpuOp>, ModelError> {
+        if table.cols() != out.width(self.c) as usize {
+            return Err(ModelError::TensorShape { tensor: table.name.clone(), expected: vec![out.width(self.c) as u64], got: table.dims.clone() });
+        }
+        Ok(vec![op(name, Kind::Embed { w: table.clone(), out, scale })])
     }
 
     fn rmsnorm(&self, name: &str, x: Act, g: &CpuWeight, y: Act, dim: u32, eps: f32) -> Result<CpuOp, ModelError> {
-        Ok(op(name, Kind::RmsNorm { x, g: values(g)?, y: Some(y), add: false, dim: dim as usize, eps }))
+        Ok(op(name, Kind::RmsNorm { x, g: values(g)?, y, add: false, dim: dim as usize, rows: 1, eps, scale: 1.0 }))
     }
 
-    fn rmsnorm_in_place(&self, name: &str, x: Act, g: &CpuWeight, dim: u32, _rows_per_token: u32, eps: f32) -> Result<CpuOp, ModelError> {
-        Ok(op(name, Kind::RmsNorm { x, g: values(g)?, y: None, add: false, dim: dim as usize, eps }))
+    fn rmsnorm_in_place(&self, name: &str, x: Act, g: Option<&CpuWeight>, dim: u32, _rows_per_token: u32, eps: f32) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::RmsNormInPlace { x, g: g.map(values).transpose()?, dim: dim as usize, eps }))
     }
 
-    fn rmsnorm_add(&self, name: &str, x: Act, g: &CpuWeight, y: Act, dim: u32, eps: f32) -> Result<CpuOp, ModelError> {
-        Ok(op(name, Kind::RmsNorm { x, g: values(g)?, y: Some(y), add: true, dim: dim as usize, eps }))
+    fn rmsnorm_add(&self, name: &str, x: Act, g: &CpuWeight, y: Act, dim: u32, rows_per_token: u32, eps: f32, scale: f32) -> Result<CpuOp, ModelError> {
+        let rows = rows_per_token as usize;
+        if (rows * dim as usize) as u32 > x.width(self.c).min(y.width(self.c)) {
+            return Err(ModelError::Config(format!("{name}: {rows} rows of {dim} do not fit {x:?} / {y:?}")));
+        }
+        Ok(op(name, Kind::RmsNorm { x, g: values(g)?, y, add: true, dim: dim as usize, rows, eps, scale }))
     }
 
     fn project(&self, name: &str, w: Proj<'_, CpuWeight>, x: Act, x_stride: u64, y: Act, y_stride: u64, out: MatvecOut, _pass: Pass) -> Result<Vec<CpuOp>, ModelError> {
@@ -396,16 +416,24 @@ impl Recorder for CpuRecorder<'_> {
         Ok(op(name, Kind::Rope { x, stride: stride as usize, shape, factors: factors.map(values).transpose()? }))
     }
 
-    fn kv_store(&self, name: &str, layer: usize) -> Result<CpuOp, ModelError> {
-        Ok(op(name, Kind::KvStore { layer }))
+    fn kv_store(&self, name: &str, layer: usize, kv_dim: u32) -> Result<CpuOp, ModelError> {
+        Ok(op(name, Kind::KvStore { layer, kv_dim: kv_dim as usize }))
     }
 
     fn attention(&self, name: &str, layer: usize, shape: AttentionShape, _pass: Pass) -> Result<Vec<CpuOp>, ModelError> {
         Ok(vec![op(name, Kind::Attention { layer, shape })])
     }
 
-    fn gated_activation(&self, name: &str, act: GateActivation, width: u32) -> Result<CpuOp, ModelError> {
-        Ok(op(name, Kind::GatedActivation { act, width: width as usize }))
+    fn gated_activation(&self, name: &str, act: GateActivation, up: Act, up_offset: u32, up_stride: u32, width: u32) -> Result<CpuOp, ModelError> {
+        if up_offset + width > up_stride || up_stride > up.width(self.c) || width > Act::Gate.width(self.c) {
+            return Err(ModelError::Config(format!("{name}: {width} elements at {up_offset} of rows of {up_stride} do not fit {up:?}")));
+        }
+        Ok(op(name, Kind::GatedActivation { act, up, up_offset: up_offset as usize, up_stride: up_stride as usize, width: width as usize }))
+    }
+
+    fn scale(&self, name: &str, x: Act, s: &CpuWeight, width: u32) -> Result<CpuOp, ModelError> {
+        let [s] = values(s)?[..] else { return Err(ModelError::TensorShape { tensor: s.name.clone(), expected: vec![1], got: s.dims.clone() }) };
+        Ok(op(name, Kind::Scale { x, s, width: width as usize }))
     }
 
     fn head(&self, w: &CpuWeight, fold: HeadFold<'_, CpuWeight>) -> Result<Vec<CpuOp>, ModelError> {

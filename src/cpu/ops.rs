@@ -4,11 +4,11 @@
 
 use crate::kernels::{AttentionShape, GateActivation, RopeLayout, RopeShape};
 
-/// RMSNorm of each row of `dim` (rmsnorm.wgsl): y = x / sqrt(mean(x²) + eps) · g;
+/// RMSNorm of each row of `dim` (rmsnorm.wgsl): y = x / sqrt(mean(x²) + eps) · g · scale;
 /// with `add`, y += that. `x`, `y`: (rows, dim); `g`: (dim).
-pub fn rmsnorm(x: &[f32], g: &[f32], y: &mut [f32], dim: usize, eps: f32, add: bool) {
+pub fn rmsnorm(x: &[f32], g: &[f32], y: &mut [f32], dim: usize, eps: f32, scale: f32, add: bool) {
     for (xr, yr) in x.chunks_exact(dim).zip(y.chunks_exact_mut(dim)) {
-        let inv = inv_rms(xr, eps);
+        let inv = inv_rms(xr, eps) * scale;
         if add {
             yr.iter_mut().zip(xr).zip(g).for_each(|((y, x), g)| *y += x * inv * g);
         } else {
@@ -17,11 +17,15 @@ pub fn rmsnorm(x: &[f32], g: &[f32], y: &mut [f32], dim: usize, eps: f32, add: b
     }
 }
 
-/// RMSNorm in place over rows of `dim` (QK norm: one row per head).
-pub fn rmsnorm_in_place(x: &mut [f32], g: &[f32], dim: usize, eps: f32) {
+/// RMSNorm in place over rows of `dim` (QK norm: one row per head); without
+/// `g` the weight is 1 (Gemma 4's V norm).
+pub fn rmsnorm_in_place(x: &mut [f32], g: Option<&[f32]>, dim: usize, eps: f32) {
     for xr in x.chunks_exact_mut(dim) {
         let inv = inv_rms(xr, eps);
-        xr.iter_mut().zip(g).for_each(|(x, g)| *x = *x * inv * g);
+        match g {
+            Some(g) => xr.iter_mut().zip(g).for_each(|(x, g)| *x = *x * inv * g),
+            None => xr.iter_mut().for_each(|x| *x *= inv),
+        }
     }
 }
 

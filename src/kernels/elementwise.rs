@@ -1,7 +1,7 @@
-//! Gated activations, residual add, bias add and logit soft-capping
-//! (`shaders/elementwise.wgsl`).
+//! Gated activations, residual add, bias add, scaling by a scalar tensor
+//! and logit soft-capping (`shaders/elementwise.wgsl`).
 
-use super::{base_defines, groups, shape_err, KernelError};
+use super::{base_defines, groups, shape_err, KernelError, Rows};
 use crate::gpu::{Extent, GpuContext, Op, OpBuilder};
 
 #[repr(C)]
@@ -9,14 +9,16 @@ use crate::gpu::{Extent, GpuContext, Op, OpBuilder};
 struct Params {
     width: u32,
     cap: f32,
-    _pad: [u32; 2],
+    /// f32 from b's row start to its first element, and between its rows.
+    b_offset: u32,
+    b_stride: u32,
 }
 
-fn op(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, entry: &'static str, a: &wgpu::Buffer, b: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
+fn op(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, entry: &'static str, a: &wgpu::Buffer, b: Rows<'_>, width: u32) -> Result<Op, KernelError> {
     Ok(OpBuilder::new(ctx, name, "elementwise.wgsl", entry, base_defines())
-        .params(&Params { width, cap: 0.0, _pad: [0; 2] })
+        .params(&Params { width, cap: 0.0, b_offset: b.offset, b_stride: b.stride })
         .buffer(a)
-        .buffer(b)
+        .buffer(b.buffer)
         .dispatch(Extent::Fixed(groups(width as u64)), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
         .build(step)?)
 }
@@ -29,8 +31,13 @@ pub enum GateActivation {
     Gelu,
 }
 
-/// gate = act(gate) * up, in place; both (n_tokens, width) f32.
-pub fn gated_activation(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, act: GateActivation, gate: &wgpu::Buffer, up: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
+/// gate = act(gate) * up, in place; gate (n_tokens, width) f32, up `width`
+/// f32 of each token's row of its buffer (dense for the FFN; Gemma 4's
+/// per-layer input: the layer's slice of every layer's inputs).
+pub fn gated_activation(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, act: GateActivation, gate: &wgpu::Buffer, up: Rows<'_>, width: u32) -> Result<Op, KernelError> {
+    if !up.holds(width as u64) {
+        return Err(shape_err(name, format!("up rows {up:?} do not hold {width} elements")));
+    }
     let entry = match act {
         GateActivation::SiLU => "swiglu",
         GateActivation::Gelu => "geglu",
@@ -40,12 +47,18 @@ pub fn gated_activation(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, act: 
 
 /// a += b; both (n_tokens, width) f32.
 pub fn add(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, a: &wgpu::Buffer, b: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
-    op(ctx, step, name, "add", a, b, width)
+    op(ctx, step, name, "add", a, Rows::dense(b, width), width)
 }
 
 /// a[t, :] += bias for every token; a: (n_tokens, width) f32, bias: (width) f32.
 pub fn bias_add(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, a: &wgpu::Buffer, bias: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
-    op(ctx, step, name, "bias_add", a, bias, width)
+    op(ctx, step, name, "bias_add", a, Rows::dense(bias, width), width)
+}
+
+/// a[t, :] *= s[0] for every token: a (n_tokens, width) f32, s one f32
+/// (Gemma 4's `layer_output_scale`, llama.cpp `gemma4.cpp`).
+pub fn scale_by(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, a: &wgpu::Buffer, s: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
+    op(ctx, step, name, "scale_by", a, Rows::dense(s, width), width)
 }
 
 /// logits = cap * tanh(logits / cap) over one (width) row: the step's last
@@ -55,7 +68,7 @@ pub fn softcap(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, logits: &wgpu:
         return Err(shape_err(name, format!("soft-cap {cap}")));
     }
     Ok(OpBuilder::new(ctx, name, "elementwise.wgsl", "softcap", base_defines())
-        .params(&Params { width, cap, _pad: [0; 2] })
+        .params(&Params { width, cap, b_offset: 0, b_stride: 0 })
         .buffer(logits)
         .dispatch(Extent::Fixed(groups(width as u64)), Extent::Fixed(1), Extent::Fixed(1))
         .build(step)?)

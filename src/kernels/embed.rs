@@ -16,9 +16,11 @@ struct Params {
 }
 
 /// out[t, :] = scale * W[ids[t], :]. ids: (n_tokens) u32; out: (n_tokens, cols) f32.
+/// `name` names the op (`token_embd`, Gemma 4's `per_layer_token_embd`).
 pub fn embed(
     ctx: &GpuContext,
     step: &wgpu::Buffer,
+    name: &str,
     w: &GpuTensor,
     ids: &wgpu::Buffer,
     out: &wgpu::Buffer,
@@ -26,9 +28,9 @@ pub fn embed(
 ) -> Result<Vec<Op>, KernelError> {
     let cols = w.cols();
     if cols % 32 != 0 {
-        return Err(shape_err("embed", format!("row length {cols} is not a multiple of 32")));
+        return Err(shape_err(name, format!("row length {cols} is not a multiple of 32")));
     }
-    let defines = weight_defines("embed", &[w.ty])?;
+    let defines = weight_defines(name, &[w.ty])?;
     super::part_groups(w)
         .iter()
         .map(|part| {
@@ -41,7 +43,7 @@ pub fn embed(
                 _pad: [0; 3],
                 part_start: part.part_start,
             };
-            let b = OpBuilder::new(ctx, "embed", "embed.wgsl", "embed", part.defines(defines.clone()))
+            let b = OpBuilder::new(ctx, name, "embed.wgsl", "embed", part.defines(defines.clone()))
                 .params(&params)
                 .buffer(part.buffers[0])
                 .buffer(ids)

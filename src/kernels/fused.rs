@@ -23,6 +23,9 @@ pub struct QkvShape {
     /// The rotated pairs are multiplied by this (see `RopeShape::mscale`).
     pub mscale: f32,
     pub eps: f32,
+    /// v gets an RMSNorm over each head without a weight (Gemma 4; needs
+    /// the QK norm).
+    pub v_norm: bool,
 }
 
 /// Where `attn_qkv` finds its f32 vectors in the layer's [`PackedVectors`].
@@ -80,6 +83,10 @@ fn vec4_index(op: &str, f32_index: u32) -> Result<u32, KernelError> {
 /// query rows then head_dim output-gate rows: the query rows go on as
 /// above, the gate rows (no bias, norm or RoPE) into `gate` (n_tokens,
 /// q_dim), heads one after another. Biases with a gate are refused.
+///
+/// A `w` of one segment is q alone (a layer that reads an earlier layer's KV
+/// cache, Gemma 4): only q is computed and the caches are bound but not
+/// written; such a layer has no gate.
 #[allow(clippy::too_many_arguments)]
 pub fn attn_qkv(
     ctx: &GpuContext,
@@ -96,17 +103,22 @@ pub fn attn_qkv(
     v_cache: &wgpu::Buffer,
     n_cache: u32,
 ) -> Result<Op, KernelError> {
-    let [wq, wk, wv] = &w.segments[..] else {
-        return Err(shape_err(name, format!("{} packed tensors, expected q, k, v", w.segments.len())));
-    };
     let (q_dim, kv_dim) = ((s.n_heads * s.head_dim) as u64, (s.n_kv_heads * s.head_dim) as u64);
     let q_rows = if gate.is_some() { 2 * q_dim } else { q_dim };
+    let (wq, wk, wv, kv_heads) = match &w.segments[..] {
+        [wq, wk, wv] => (wq, wk, wv, s.n_kv_heads),
+        // q alone: k and v point at q's segment and no workgroup reads them.
+        [wq] if gate.is_none() => (wq, wq, wq, 0),
+        _ => return Err(shape_err(name, format!("{} packed tensors{}, expected q, k, v (or q alone without a gate)", w.segments.len(), if gate.is_some() { " and an output gate" } else { "" }))),
+    };
+    let kv_rows = if kv_heads == 0 { q_rows } else { kv_dim };
     let ok = s.dim % 32 == 0
         && s.head_dim <= MAX_HEAD_DIM
         && s.n_rot % 2 == 0
         && s.n_rot <= s.head_dim
+        && (!s.v_norm || at.qk_norm.is_some())
         && [wq, wk, wv].iter().all(|t| t.cols() == s.dim as u64)
-        && (wq.rows(), wk.rows(), wv.rows()) == (q_rows, kv_dim, kv_dim);
+        && (wq.rows(), wk.rows(), wv.rows()) == (q_rows, kv_rows, kv_rows);
     if !ok {
         return Err(shape_err(name, format!("{s:?} with q {:?}, k {:?}, v {:?}{}", wq.dims, wk.dims, wv.dims, if gate.is_some() { " and an output gate" } else { "" })));
     }
@@ -140,6 +152,7 @@ pub fn attn_qkv(
             .u32("MAX_HEAD_DIM", MAX_HEAD_DIM)
             .flag_if("BIAS", at.bias.is_some())
             .flag_if("QK_NORM", at.qk_norm.is_some())
+            .flag_if("V_NORM", s.v_norm)
             .flag_if("NEOX", s.layout == RopeLayout::Neox)
             .flag_if("FREQ_FACTORS", at.rope_factors.is_some())
             .flag_if("OUTPUT_GATE", gate.is_some())
@@ -156,8 +169,9 @@ pub fn attn_qkv(
     if let Some(g) = gate {
         b = b.buffer(g);
     }
-    // One workgroup per q, k, v head, then per gate head.
-    let heads = s.n_heads + 2 * s.n_kv_heads + if gate.is_some() { s.n_heads } else { 0 };
+    // One workgroup per q, k, v head, then per gate head (the gate's heads
+    // start after 2 n_kv_heads k and v heads: no q-only layer has a gate).
+    let heads = s.n_heads + 2 * kv_heads + if gate.is_some() { s.n_heads } else { 0 };
     Ok(b.dispatch(Extent::Fixed(heads), Extent::Fixed(1), Extent::Tokens { per_group: TOKENS_PER_GROUP }).build(step)?)
 }
 

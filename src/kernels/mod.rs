@@ -23,7 +23,7 @@ pub use attention::{attention, kv_store, max_splits as attention_max_splits, spl
 pub fn attention_max_head_dim() -> u32 {
     MAX_HEAD_DIM
 }
-pub use elementwise::{add, bias_add, gated_activation, softcap, GateActivation};
+pub use elementwise::{add, bias_add, gated_activation, scale_by, softcap, GateActivation};
 pub use embed::embed;
 pub use heads::{copy_heads, sigmoid_gate_heads, HeadLayout};
 pub use attention_lanes::{attention_position_lanes, position_lane_heads, position_lanes_take};

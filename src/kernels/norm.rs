@@ -9,7 +9,8 @@ struct Params {
     dim: u32,
     rows_per_token: u32,
     eps: f32,
-    _pad: u32,
+    /// The normed row is multiplied by this.
+    scale: f32,
 }
 
 /// y[r] = x[r] / rms(x[r]) * weight for the step's n_tokens * rows_per_token
@@ -26,7 +27,7 @@ pub fn rmsnorm(
     rows_per_token: u32,
     eps: f32,
 ) -> Result<Op, KernelError> {
-    into_y(ctx, step, name, x, weight, y, dim, rows_per_token, eps, false)
+    into_y(ctx, step, name, x, weight, y, dim, rows_per_token, eps, 1.0, false)
 }
 
 /// The out-of-place norm, writing y or (`add`) adding to it.
@@ -41,9 +42,10 @@ fn into_y(
     dim: u32,
     rows_per_token: u32,
     eps: f32,
+    scale: f32,
     add: bool,
 ) -> Result<Op, KernelError> {
-    let params = Params { dim, rows_per_token, eps, _pad: 0 };
+    let params = Params { dim, rows_per_token, eps, scale };
     Ok(OpBuilder::new(ctx, name, "rmsnorm.wgsl", "rmsnorm", base_defines().flag_if("ADD", add))
         .params(&params)
         .buffer(x)
@@ -53,28 +55,37 @@ fn into_y(
         .build(step)?)
 }
 
+/// x[r] = x[r] / rms(x[r]) * weight in place, for the step's n_tokens *
+/// rows_per_token rows of `dim` (QK norm: one row per head). Without a
+/// weight the normed row is the result (Gemma 4's V norm, llama.cpp
+/// `ggml_rms_norm`). x: (n_tokens, rows_per_token, dim) f32; weight: (dim) f32.
 #[allow(clippy::too_many_arguments)]
 pub fn rmsnorm_in_place(
     ctx: &GpuContext,
     step: &wgpu::Buffer,
     name: &str,
     x: &wgpu::Buffer,
-    weight: &wgpu::Buffer,
+    weight: Option<&wgpu::Buffer>,
     dim: u32,
     rows_per_token: u32,
     eps: f32,
 ) -> Result<Op, KernelError> {
-    let params = Params { dim, rows_per_token, eps, _pad: 0 };
-    Ok(OpBuilder::new(ctx, name, "rmsnorm.wgsl", "rmsnorm", base_defines().flag("IN_PLACE"))
+    let params = Params { dim, rows_per_token, eps, scale: 1.0 };
+    let b = OpBuilder::new(ctx, name, "rmsnorm.wgsl", "rmsnorm", base_defines().flag("IN_PLACE").flag_if("NO_WEIGHT", weight.is_none()))
         .params(&params)
-        .buffer(x)
-        .buffer(weight)
-        .dispatch(Extent::Fixed(rows_per_token), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
+        .buffer(x);
+    let b = match weight {
+        Some(w) => b.buffer(w),
+        None => b,
+    };
+    Ok(b.dispatch(Extent::Fixed(rows_per_token), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
         .build(step)?)
 }
 
-/// y += RMSNorm(x) * weight, row by row (Gemma's post-norms: the residual
-/// gains the normed projection). x, y: (n_tokens, dim).
+/// y += RMSNorm(x) * weight * scale, row by row (Gemma's post-norms: the
+/// residual gains the normed projection, scale 1; Gemma 4's per-layer
+/// inputs: rows_per_token rows per token, scale 1/sqrt(2)).
+/// x, y: (n_tokens, rows_per_token, dim) f32; weight: (dim) f32.
 #[allow(clippy::too_many_arguments)]
 pub fn rmsnorm_add(
     ctx: &GpuContext,
@@ -84,7 +95,9 @@ pub fn rmsnorm_add(
     weight: &wgpu::Buffer,
     y: &wgpu::Buffer,
     dim: u32,
+    rows_per_token: u32,
     eps: f32,
+    scale: f32,
 ) -> Result<Op, KernelError> {
-    into_y(ctx, step, name, x, weight, y, dim, 1, eps, true)
+    into_y(ctx, step, name, x, weight, y, dim, rows_per_token, eps, scale, true)
 }

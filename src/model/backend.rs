@@ -151,7 +151,7 @@ impl Model {
     pub fn kv_cache_bytes(&self) -> u64 {
         match &self.backend {
             Backend::Gpu(g) => g.kv_cache_bytes(),
-            Backend::Cpu(c) => c.kv_cache_bytes(self.config.kv_dim()),
+            Backend::Cpu(c) => c.kv_cache_bytes(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Architecture hyper-parameters read from GGUF metadata, and the tensors
 //! each architecture needs, checked at header time (before any weight bytes).
 
-use super::weights::{LayerTensor, OUTPUT, OUTPUT_NORM, ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT, ROPE_FREQS};
+use super::weights::{LayerTensor, OUTPUT, OUTPUT_NORM, PER_LAYER_MODEL_PROJ, PER_LAYER_PROJ_NORM, PER_LAYER_TOKEN_EMBD, ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT, ROPE_FREQS};
 use super::ModelError;
 use crate::gguf::{Header, TensorInfo};
 use crate::kernels::{self, GateActivation, RopeLayout};
@@ -34,12 +34,19 @@ pub enum Arch {
     /// norm, NeoX RoPE over `rope.dimension_count`; the FFN's input norm is
     /// `post_attention_norm` (llama.cpp `src/models/qwen35.cpp`).
     Qwen35,
+    /// `gemma4` (Gemma 4 E2B/E4B shape, text only): Gemma 3's norms, GELU and
+    /// sliding windows with a per-layer pattern (`attention.sliding_window_pattern`),
+    /// head size and RoPE per kind of layer, V normed, attention scale 1,
+    /// per-layer embeddings added after each FFN, `layer_output_scale`, and
+    /// the last `attention.shared_kv_layers` layers reading an earlier
+    /// layer's KV cache (llama.cpp `src/models/gemma4.cpp`).
+    Gemma4,
 }
 
 impl Arch {
     /// Every architecture tabllm runs, by its GGUF `general.architecture` name
     /// (keep `ModelError::UnsupportedArchitecture`'s message in step).
-    pub const ALL: [Arch; 8] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2, Arch::Qwen35];
+    pub const ALL: [Arch; 9] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2, Arch::Qwen35, Arch::Gemma4];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -51,6 +58,7 @@ impl Arch {
             Arch::SmolLM3 => "smollm3",
             Arch::Lfm2 => "lfm2",
             Arch::Qwen35 => "qwen35",
+            Arch::Gemma4 => "gemma4",
         }
     }
 
@@ -91,6 +99,22 @@ pub struct LayerAttention {
     /// gate rows, and the attention output is multiplied by sigmoid(gate)
     /// before `attn_output` (llama.cpp `qwen35.cpp` build_layer_attn).
     pub output_gate: bool,
+    /// Elements per head of q, k and v (Gemma 4: `attention.key_length` on
+    /// full layers, `attention.key_length_swa` on sliding ones).
+    pub head_dim: u32,
+    /// Dimensions of each head RoPE rotates (even, at most head_dim).
+    pub n_rot: u32,
+    /// The layer whose KV cache this one attends over: itself, or (Gemma 4's
+    /// last `attention.shared_kv_layers` layers) an earlier layer of the same
+    /// kind, in which case this layer computes no K and V and has no cache.
+    pub kv_layer: u32,
+}
+
+impl LayerAttention {
+    /// Whether layer `l` computes and stores its own K and V.
+    pub fn owns_kv(&self, l: usize) -> bool {
+        self.kv_layer as usize == l
+    }
 }
 
 /// Sizes of a Gated DeltaNet layer (Qwen3.5 `ssm.*` keys).
@@ -143,10 +167,17 @@ pub enum Mixer {
 }
 
 /// One layer of the forward pass: its blocks, chosen from the header once
-/// (`ModelConfig::layers`). Every layer ends with the dense gated FFN.
+/// (`ModelConfig::layers`). Every layer has the dense gated FFN after its
+/// mixing block; then, when the model has them (Gemma 4), its per-layer
+/// input block (`ModelConfig::per_layer_input`) and its output scale.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerPlan {
     pub mixer: Mixer,
+    /// The FFN's width (`feed_forward_length`, one for every layer or one per layer).
+    pub ffn_dim: u32,
+    /// `blk.N.layer_output_scale.weight`: the residual stream is multiplied
+    /// by this scalar at the layer's end (Gemma 4).
+    pub output_scale: bool,
 }
 
 /// RoPE frequency factors of the file (`n_rot / 2` divisors of the angles).
@@ -180,7 +211,9 @@ pub struct ModelConfig {
     pub dim: u32,
     pub n_heads: u32,
     pub n_kv_heads: u32,
+    /// The widest layer's head size (each layer's is `LayerAttention::head_dim`).
     pub head_dim: u32,
+    /// The widest layer's FFN (each layer's is `LayerPlan::ffn_dim`).
     pub ffn_dim: u32,
     pub vocab: u32,
     /// Context length the model was trained with (`{arch}.context_length`;
@@ -189,6 +222,7 @@ pub struct ModelConfig {
     pub rms_eps: f32,
     pub rope_base: f32,
     pub rope_scale: f32,
+    /// Rotated dimensions of the full-attention layers (`rope_freqs` holds n_rot / 2 factors).
     pub n_rot: u32,
     pub rope_layout: RopeLayout,
     /// No `output.weight`: the embedding matrix is reused for the logits.
@@ -199,8 +233,11 @@ pub struct ModelConfig {
     pub qkv_bias: bool,
     /// `blk.N.attn_{q,k}_norm.weight`: RMSNorm over each head of q and k before RoPE.
     pub qk_norm: bool,
+    /// V gets an RMSNorm over each head without a weight (Gemma 4, llama.cpp
+    /// `ggml_rms_norm` on Vcur).
+    pub v_norm: bool,
     /// `blk.N.post_attention_norm` / `post_ffw_norm`: RMSNorm on each block's
-    /// output before it joins the residual stream (Gemma 3).
+    /// output before it joins the residual stream (Gemma 3 and 4).
     pub post_norms: bool,
     pub activation: GateActivation,
     /// Embeddings are multiplied by this (sqrt(dim) for Gemma).
@@ -209,9 +246,10 @@ pub struct ModelConfig {
     pub attn_scale: f32,
     /// Sliding-window length of local layers (0: every layer is global).
     pub sliding_window: u32,
-    /// Layer l is local when l % swa_period != swa_period - 1 (0: none is).
+    /// Gemma 3: layer l is local when l % swa_period != swa_period - 1 (0:
+    /// none is by this rule; Gemma 4 reads its pattern from the file).
     pub swa_period: u32,
-    /// RoPE base of local layers.
+    /// RoPE base of local layers (Gemma 3: 10000; Gemma 4: `rope.freq_base_swa`).
     pub rope_base_local: f32,
     /// logits = cap * tanh(logits / cap) when > 0.
     pub final_logit_softcap: f32,
@@ -232,6 +270,9 @@ pub struct ModelConfig {
     pub delta_net: Option<DeltaNetDims>,
     /// The FFN's input norm: `ffn_norm`, or (Qwen3.5) `post_attention_norm`.
     pub ffn_norm: LayerTensor,
+    /// Gemma 4: elements of each layer's per-layer input
+    /// (`embedding_length_per_layer_input`); 0 without per-layer inputs.
+    pub per_layer_input: u32,
 }
 
 impl ModelConfig {
@@ -322,25 +363,33 @@ impl ModelConfig {
             Arch::Llama | Arch::SmolLM3 => RopeLayout::Normal,
             // Qwen3.5's IMRoPE (`rope.dimension_sections`) gives every section the
             // token's position for text: NeoX RoPE over rope.dimension_count.
-            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 | Arch::Qwen35 => RopeLayout::Neox,
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4 => RopeLayout::Neox,
         };
-        let gemma = arch == Arch::Gemma3;
+        let gemma = matches!(arch, Arch::Gemma3 | Arch::Gemma4);
         let sliding_window = if gemma { md.get_u32(&key("attention.sliding_window"))?.unwrap_or(0) } else { 0 };
         // Gemma 3 27B (62 layers) scales by dim / n_heads rather than the head
-        // size (query_pre_attn_scalar; llama.cpp does the same).
-        let attn_scale = if gemma && n_layers == 62 {
+        // size (query_pre_attn_scalar; llama.cpp does the same); Gemma 4 by 1
+        // (its QK norms take the place of the scale).
+        let attn_scale = if arch == Arch::Gemma4 {
+            1.0
+        } else if gemma && n_layers == 62 {
             1.0 / ((dim / n_heads) as f32).sqrt()
         } else {
             1.0 / (head_dim as f32).sqrt()
         };
+        let ffn_dims = per_layer_u32(md, &key("feed_forward_length"), n_layers)?.ok_or_else(|| ModelError::Gguf(crate::gguf::GgufError::MissingKey(key("feed_forward_length"))))?;
+        if let Some(l) = ffn_dims.iter().position(|&f| f == 0) {
+            return Err(ModelError::Config(format!("{} is 0 for layer {l}", key("feed_forward_length"))));
+        }
+        let gemma4 = if arch == Arch::Gemma4 { Some(Gemma4Layers::read(md, &key, n_layers, head_dim)?) } else { None };
         let mut cfg = ModelConfig {
             arch,
             n_layers,
             dim,
             n_heads,
             n_kv_heads,
-            head_dim,
-            ffn_dim: req("feed_forward_length")?,
+            head_dim: gemma4.as_ref().map_or(head_dim, |g| g.head_dim.max(g.head_dim_swa)),
+            ffn_dim: ffn_dims.iter().copied().max().unwrap_or(0),
             vocab,
             ctx_train: md.get_u32(&key("context_length"))?,
             rms_eps: md.get_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
@@ -351,14 +400,15 @@ impl ModelConfig {
             tied_output: h.tensor(OUTPUT).is_none(),
             rope_freqs: rope_factors != RopeFactors::None,
             qkv_bias: arch == Arch::Qwen2,
-            qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3 | Arch::Lfm2 | Arch::Qwen35),
+            qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4),
+            v_norm: arch == Arch::Gemma4,
             post_norms: gemma,
             activation: if gemma { GateActivation::Gelu } else { GateActivation::SiLU },
             embed_scale: if gemma { (dim as f32).sqrt() } else { 1.0 },
             attn_scale,
             sliding_window,
             swa_period: if gemma && sliding_window > 0 { GEMMA3_SWA_PERIOD } else { 0 },
-            rope_base_local: GEMMA3_ROPE_BASE_LOCAL,
+            rope_base_local: gemma4.as_ref().map_or(GEMMA3_ROPE_BASE_LOCAL, |g| g.rope_base_swa),
             final_logit_softcap: md.get_f32(&key("final_logit_softcapping"))?.unwrap_or(0.0),
             rope_attn_factor: md.get_f32(&key("rope.scaling.attn_factor"))?.unwrap_or(1.0),
             rope_factors,
@@ -368,11 +418,17 @@ impl ModelConfig {
             output_norm: if arch == Arch::Lfm2 { LFM2_OUTPUT_NORM } else { OUTPUT_NORM },
             delta_net,
             ffn_norm: if arch == Arch::Qwen35 { LayerTensor::PostAttentionNorm } else { LayerTensor::FfnNorm },
+            per_layer_input: gemma4.as_ref().map_or(0, |g| g.per_layer_input),
         };
         cfg.layers = (0..n_layers)
-            .map(|l| match delta_net {
-                Some(d) if recurrent_layers[l as usize] => LayerPlan { mixer: Mixer::GatedDeltaNet(d) },
-                _ => cfg.plan_layer(l, conv_layers[l as usize]),
+            .map(|l| {
+                let mixer = match (delta_net, &gemma4) {
+                    (Some(d), _) if recurrent_layers[l as usize] => Mixer::GatedDeltaNet(d),
+                    (_, Some(g)) => Mixer::Attention(g.attention(l, &cfg)),
+                    _ => cfg.plan_mixer(l, conv_layers[l as usize]),
+                };
+                let output_scale = h.tensor(&LayerTensor::LayerOutputScale.gguf_name(l)).is_some();
+                LayerPlan { mixer, ffn_dim: ffn_dims[l as usize], output_scale }
             })
             .collect();
         cfg.views = fused_views(h, &cfg);
@@ -386,13 +442,28 @@ impl ModelConfig {
         if self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
             return bad(format!("{} heads cannot share {} KV heads", self.n_heads, self.n_kv_heads));
         }
-        if self.head_dim == 0 || self.head_dim > kernels::attention_max_head_dim() || self.head_dim % 2 != 0 {
-            return bad(format!("head dimension {} is not supported", self.head_dim));
+        for (l, plan) in self.layers.iter().enumerate() {
+            if let Mixer::Attention(a) = plan.mixer {
+                if a.head_dim == 0 || a.head_dim > kernels::attention_max_head_dim() || a.head_dim % 2 != 0 {
+                    return bad(format!("head dimension {} is not supported", a.head_dim));
+                }
+                if a.n_rot > a.head_dim || a.n_rot % 2 != 0 {
+                    return bad(format!("rope dimension {} does not fit head dimension {}", a.n_rot, a.head_dim));
+                }
+                if (self.n_heads * a.head_dim) % 32 != 0 {
+                    return bad("model widths must be multiples of 32".into());
+                }
+                let src = self.layers.get(a.kv_layer as usize).map(|p| p.mixer);
+                let same = matches!(src, Some(Mixer::Attention(s)) if s.owns_kv(a.kv_layer as usize) && s.head_dim == a.head_dim && s.window == a.window);
+                if a.kv_layer as usize > l || !same {
+                    return bad(format!("layer {l} reads the KV cache of layer {}, which is not an earlier attention layer of its kind", a.kv_layer));
+                }
+            }
+            if plan.ffn_dim % 32 != 0 {
+                return bad("model widths must be multiples of 32".into());
+            }
         }
-        if self.n_rot > self.head_dim || self.n_rot % 2 != 0 {
-            return bad(format!("rope dimension {} does not fit head dimension {}", self.n_rot, self.head_dim));
-        }
-        if self.dim % 32 != 0 || self.ffn_dim % 32 != 0 || (self.n_heads * self.head_dim) % 32 != 0 {
+        if self.dim % 32 != 0 || self.per_layer_input % 32 != 0 {
             return bad("model widths must be multiples of 32".into());
         }
         if !(self.final_logit_softcap.is_finite() && self.final_logit_softcap >= 0.0) {
@@ -419,13 +490,7 @@ impl ModelConfig {
     /// Every tensor the forward pass reads: (name, expected ggml dims, is a matrix).
     pub fn tensor_plan(&self) -> Vec<(String, Vec<u64>, bool)> {
         use super::weights::{LayerTensor::*, TOKEN_EMBD};
-        let (d, q, kv, f, hd) = (
-            self.dim as u64,
-            (self.n_heads * self.head_dim) as u64,
-            (self.n_kv_heads * self.head_dim) as u64,
-            self.ffn_dim as u64,
-            self.head_dim as u64,
-        );
+        let d = self.dim as u64;
         let mut v = vec![(TOKEN_EMBD.to_string(), vec![d, self.vocab as u64], true), (self.output_norm.to_string(), vec![d], false)];
         if !self.tied_output {
             v.push((OUTPUT.to_string(), vec![d, self.vocab as u64], true));
@@ -437,18 +502,38 @@ impl ModelConfig {
             RopeFactors::LongShort { .. } => &[ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT],
         };
         v.extend(factors.iter().map(|n| (n.to_string(), vec![self.n_rot as u64 / 2], false)));
-        // Qwen3.5's attn_q holds a gate row for every query row.
-        let q_rows = if self.arch == Arch::Qwen35 { 2 * q } else { q };
-        let mut attention = vec![(AttnQ, vec![d, q_rows], true), (AttnK, vec![d, kv], true), (AttnV, vec![d, kv], true), (AttnOutput, vec![q, d], true)];
-        if self.qkv_bias {
-            attention.extend([(AttnQBias, vec![q], false), (AttnKBias, vec![kv], false), (AttnVBias, vec![kv], false)]);
+        let (p, all_p) = (self.per_layer_input as u64, self.per_layer_input as u64 * self.n_layers as u64);
+        if p > 0 {
+            v.extend([
+                (PER_LAYER_TOKEN_EMBD.to_string(), vec![all_p, self.vocab as u64], true),
+                (PER_LAYER_MODEL_PROJ.to_string(), vec![d, all_p], true),
+                (PER_LAYER_PROJ_NORM.to_string(), vec![p], false),
+            ]);
         }
-        if self.qk_norm {
-            attention.extend([(AttnQNorm, vec![hd], false), (AttnKNorm, vec![hd], false)]);
-        }
-        if self.post_norms {
-            attention.push((PostAttentionNorm, vec![d], false));
-        }
+        let attention = |l: u32, a: LayerAttention| {
+            let (q, kv, hd) = ((self.n_heads * a.head_dim) as u64, (self.n_kv_heads * a.head_dim) as u64, a.head_dim as u64);
+            let own = a.owns_kv(l as usize);
+            // Qwen3.5's attn_q holds a gate row for every query row.
+            let q_rows = if a.output_gate { 2 * q } else { q };
+            let mut t = vec![(AttnQ, vec![d, q_rows], true)];
+            if own {
+                t.extend([(AttnK, vec![d, kv], true), (AttnV, vec![d, kv], true)]);
+            }
+            t.push((AttnOutput, vec![q, d], true));
+            if self.qkv_bias && own {
+                t.extend([(AttnQBias, vec![q], false), (AttnKBias, vec![kv], false), (AttnVBias, vec![kv], false)]);
+            }
+            if self.qk_norm {
+                t.push((AttnQNorm, vec![hd], false));
+                if own {
+                    t.push((AttnKNorm, vec![hd], false));
+                }
+            }
+            if self.post_norms {
+                t.push((PostAttentionNorm, vec![d], false));
+            }
+            t
+        };
         let short_conv = |l_cache: u32| vec![(ShortConv, vec![l_cache as u64, d], false), (ShortConvInProj, vec![d, 3 * d], true), (ShortConvOutProj, vec![d, d], true)];
         let delta_net = |n: DeltaNetDims| {
             let (ch, inner, nv) = (n.conv_channels() as u64, n.inner() as u64, n.n_v_heads as u64);
@@ -464,17 +549,24 @@ impl ModelConfig {
                 (DeltaOut, vec![inner, d], true),
             ]
         };
-        let mut ffn = vec![(self.ffn_norm, vec![d], false), (FfnGate, vec![d, f], true), (FfnUp, vec![d, f], true), (FfnDown, vec![f, d], true)];
-        if self.post_norms {
-            ffn.push((PostFfwNorm, vec![d], false));
-        }
         for (l, plan) in (0..self.n_layers).zip(&self.layers) {
             let mixer = match plan.mixer {
-                Mixer::Attention(_) => attention.clone(),
+                Mixer::Attention(a) => attention(l, a),
                 Mixer::ShortConv { l_cache } => short_conv(l_cache),
                 Mixer::GatedDeltaNet(n) => delta_net(n),
             };
-            let layer = std::iter::once((AttnNorm, vec![d], false)).chain(mixer).chain(ffn.iter().cloned());
+            let f = plan.ffn_dim as u64;
+            let mut ffn = vec![(self.ffn_norm, vec![d], false), (FfnGate, vec![d, f], true), (FfnUp, vec![d, f], true), (FfnDown, vec![f, d], true)];
+            if self.post_norms {
+                ffn.push((PostFfwNorm, vec![d], false));
+            }
+            if p > 0 {
+                ffn.extend([(PerLayerInpGate, vec![d, p], true), (PerLayerProj, vec![p, d], true), (PerLayerPostNorm, vec![d], false)]);
+            }
+            if plan.output_scale {
+                ffn.push((LayerOutputScale, vec![1], false));
+            }
+            let layer = std::iter::once((AttnNorm, vec![d], false)).chain(mixer).chain(ffn);
             v.extend(layer.map(|(t, dims, m)| (t.gguf_name(l), dims, m)));
         }
         v
@@ -533,21 +625,30 @@ impl ModelConfig {
         h.tensor(name).map(|(_, t)| t.clone())
     }
 
-    /// The blocks of layer `l`, from the architecture's rules: which layers
-    /// are sliding-window (Gemma 3), which run without RoPE (SmolLM3).
-    fn plan_layer(&self, l: u32, short_conv: bool) -> LayerPlan {
+    /// The mixing block of layer `l`, from the architecture's rules: which
+    /// layers are sliding-window (Gemma 3), which run without RoPE (SmolLM3).
+    fn plan_mixer(&self, l: u32, short_conv: bool) -> Mixer {
         if short_conv {
-            return LayerPlan { mixer: Mixer::ShortConv { l_cache: self.short_conv_l_cache } };
+            return Mixer::ShortConv { l_cache: self.short_conv_l_cache };
         }
         let local = self.swa_period > 0 && l % self.swa_period != self.swa_period - 1;
         let rope = !(self.arch == Arch::SmolLM3 && (l + 1) % SMOLLM3_NO_ROPE_STEP == 0);
-        let scale = self.attn_scale;
+        let (scale, head_dim, n_rot) = (self.attn_scale, self.head_dim, self.n_rot);
         let attention = if local {
-            LayerAttention { window: self.sliding_window, rope, rope_base: self.rope_base_local, rope_scale: 1.0, scale, output_gate: false }
+            LayerAttention { window: self.sliding_window, rope, rope_base: self.rope_base_local, rope_scale: 1.0, scale, output_gate: false, head_dim, n_rot, kv_layer: l }
         } else {
-            LayerAttention { window: 0, rope, rope_base: self.rope_base, rope_scale: self.rope_scale, scale, output_gate: self.arch == Arch::Qwen35 }
+            LayerAttention { window: 0, rope, rope_base: self.rope_base, rope_scale: self.rope_scale, scale, output_gate: self.arch == Arch::Qwen35, head_dim, n_rot, kv_layer: l }
         };
-        LayerPlan { mixer: Mixer::Attention(attention) }
+        Mixer::Attention(attention)
+    }
+
+    /// Elements of layer `l`'s K (and V) rows in its own cache: 0 for a
+    /// layer without attention or one that reads an earlier layer's cache.
+    pub fn layer_kv_dim(&self, l: u32) -> u32 {
+        match self.layer_attention(l) {
+            Some(a) if a.owns_kv(l as usize) => self.n_kv_heads * a.head_dim,
+            _ => 0,
+        }
     }
 
     /// Window and RoPE of layer `l` when it is an attention layer (None for
@@ -568,7 +669,7 @@ impl ModelConfig {
         self.layers
             .iter()
             .map(|p| match p.mixer {
-                Mixer::Attention(a) if a.output_gate => 2 * self.q_dim(),
+                Mixer::Attention(a) if a.output_gate => 2 * self.n_heads * a.head_dim,
                 Mixer::Attention(_) => 0,
                 Mixer::ShortConv { .. } => 3 * self.dim,
                 Mixer::GatedDeltaNet(n) => n.conv_channels(),
@@ -583,7 +684,7 @@ impl ModelConfig {
         self.layers
             .iter()
             .map(|p| match p.mixer {
-                Mixer::Attention(_) => self.q_dim(),
+                Mixer::Attention(a) => self.n_heads * a.head_dim,
                 Mixer::ShortConv { .. } => self.dim,
                 Mixer::GatedDeltaNet(n) => n.inner(),
             })
@@ -631,16 +732,19 @@ impl ModelConfig {
 /// rows first, as llama.cpp's `LLM_FFN_SWIGLU` splits it).
 fn fused_views(h: &Header, c: &ModelConfig) -> Vec<TensorView> {
     use LayerTensor::*;
-    let (q, kv, f) = (c.q_dim() as u64, c.kv_dim() as u64, c.ffn_dim as u64);
-    // Qwen3.5's query rows hold a gate row each (llama.cpp create_tensor_qkv with 2 · q_dim).
-    let q = if c.arch == Arch::Qwen35 { 2 * q } else { q };
     let mut views = Vec::new();
-    for l in 0..c.n_layers {
+    for (l, plan) in (0..c.n_layers).zip(&c.layers) {
         let name = |t: LayerTensor| t.gguf_name(l);
         let qkv = format!("blk.{l}.attn_qkv.weight");
-        let attention = matches!(c.layers.get(l as usize).map(|p| p.mixer), Some(Mixer::Attention(_)));
-        if attention && h.tensor(&name(AttnQ)).is_none() && h.tensor(&qkv).is_some() {
-            views.push(TensorView { source: qkv, parts: vec![(name(AttnQ), q), (name(AttnK), kv), (name(AttnV), kv)] });
+        let f = plan.ffn_dim as u64;
+        match plan.mixer {
+            Mixer::Attention(a) if a.owns_kv(l as usize) && h.tensor(&name(AttnQ)).is_none() && h.tensor(&qkv).is_some() => {
+                let (q, kv) = ((c.n_heads * a.head_dim) as u64, (c.n_kv_heads * a.head_dim) as u64);
+                // Qwen3.5's query rows hold a gate row each (llama.cpp create_tensor_qkv with 2 · q_dim).
+                let q = if a.output_gate { 2 * q } else { q };
+                views.push(TensorView { source: qkv, parts: vec![(name(AttnQ), q), (name(AttnK), kv), (name(AttnV), kv)] });
+            }
+            _ => {}
         }
         let up = h.tensor(&name(FfnUp)).map(|(_, t)| t.dims.get(1).copied());
         if h.tensor(&name(FfnGate)).is_none() && up == Some(Some(2 * f)) {
@@ -683,6 +787,83 @@ fn qwen35_recurrent_layers(md: &crate::gguf::Metadata, key: &dyn Fn(&str) -> Str
         return Err(ModelError::Config(format!("{} is 0", key("full_attention_interval"))));
     }
     Ok((0..n_layers).map(|l| (l + 1) % interval != 0).collect())
+}
+
+/// Gemma 4's per-layer hyper-parameters (llama.cpp `gemma4.cpp`
+/// load_arch_hparams and `llama-model.cpp`'s generic keys): which layers are
+/// sliding-window, each kind's head size, rotated dimensions and RoPE base,
+/// and which layers read an earlier layer's KV cache.
+struct Gemma4Layers {
+    /// `attention.sliding_window_pattern`: true on a sliding-window layer.
+    swa: Vec<bool>,
+    /// `attention.key_length` (full layers) and `attention.key_length_swa`.
+    head_dim: u32,
+    head_dim_swa: u32,
+    /// `rope.dimension_count` (default head_dim) and `rope.dimension_count_swa` (default the former).
+    n_rot: u32,
+    n_rot_swa: u32,
+    /// `rope.freq_base_swa` (llama.cpp's default 10000).
+    rope_base_swa: f32,
+    /// Layers from this one on read an earlier layer's KV cache
+    /// (n_layers − `attention.shared_kv_layers`).
+    kv_from_start: u32,
+    /// `embedding_length_per_layer_input`.
+    per_layer_input: u32,
+}
+
+impl Gemma4Layers {
+    fn read(md: &crate::gguf::Metadata, key: &dyn Fn(&str) -> String, n_layers: u32, head_dim: u32) -> Result<Self, ModelError> {
+        let bad = |m: String| Err(ModelError::Config(m));
+        // The mixture-of-experts FFN (26B-A4B) is not run: refused by name.
+        if let Some(n) = md.get_u32(&key("expert_count"))?.filter(|&n| n > 0) {
+            return bad(format!("{} is {n}: Gemma 4's mixture-of-experts layers are not supported", key("expert_count")));
+        }
+        let swa = md.get_bool_array(&key("attention.sliding_window_pattern"))?.ok_or_else(|| ModelError::Gguf(crate::gguf::GgufError::MissingKey(key("attention.sliding_window_pattern"))))?;
+        if swa.len() != n_layers as usize {
+            return bad(format!("{} has {} entries for {n_layers} layers", key("attention.sliding_window_pattern"), swa.len()));
+        }
+        let head_dim_swa = md.get_u32(&key("attention.key_length_swa"))?.unwrap_or(head_dim);
+        if let Some(v) = md.get_u32(&key("attention.value_length_swa"))? {
+            if v != head_dim_swa {
+                return bad(format!("value length {v} differs from key length {head_dim_swa} on sliding-window layers"));
+            }
+        }
+        let n_rot = md.get_u32(&key("rope.dimension_count"))?.unwrap_or(head_dim);
+        let n_rot_swa = md.get_u32(&key("rope.dimension_count_swa"))?.unwrap_or(n_rot);
+        let shared = md.get_u32(&key("attention.shared_kv_layers"))?.unwrap_or(0);
+        // llama.cpp asserts two layers with a cache of their own before the shared ones.
+        let kv_from_start = match n_layers.checked_sub(shared) {
+            Some(n) if shared == 0 || n >= 2 => n,
+            _ => return bad(format!("{} is {shared} of {n_layers} layers", key("attention.shared_kv_layers"))),
+        };
+        let per_layer_input = md.get_u32(&key("embedding_length_per_layer_input"))?.ok_or_else(|| ModelError::Gguf(crate::gguf::GgufError::MissingKey(key("embedding_length_per_layer_input"))))?;
+        if per_layer_input > 1 << 16 {
+            return bad(format!("{} is {per_layer_input}", key("embedding_length_per_layer_input")));
+        }
+        let rope_base_swa = md.get_f32(&key("rope.freq_base_swa"))?.unwrap_or(10000.0);
+        // Required by llama.cpp: a sliding-window layer without a window would attend to everything.
+        if swa.iter().any(|&s| s) && md.require_u32(&key("attention.sliding_window"))? == 0 {
+            return bad(format!("{} is 0", key("attention.sliding_window")));
+        }
+        Ok(Self { swa, head_dim, head_dim_swa, n_rot, n_rot_swa, rope_base_swa, kv_from_start, per_layer_input })
+    }
+
+    /// Layer `l`'s attention: a sliding-window layer takes the `_swa` head
+    /// size, rotation and base (and no RoPE scaling), a full one the file's;
+    /// a layer from `kv_from_start` on reads the cache of layer
+    /// kv_from_start − 2 (sliding) or − 1 (full) (llama.cpp `llama-model.cpp`
+    /// create_memory, the `reuse` rule of Gemma 3n and 4), which
+    /// `ModelConfig::check_dims` checks is of the same kind.
+    fn attention(&self, l: u32, c: &ModelConfig) -> LayerAttention {
+        let swa = self.swa[l as usize];
+        let kv_layer = if l >= self.kv_from_start { self.kv_from_start - if swa { 2 } else { 1 } } else { l };
+        let base = LayerAttention { window: 0, rope: true, rope_base: c.rope_base, rope_scale: c.rope_scale, scale: c.attn_scale, output_gate: false, head_dim: self.head_dim, n_rot: self.n_rot, kv_layer };
+        if swa {
+            LayerAttention { window: c.sliding_window, rope_base: self.rope_base_swa, rope_scale: 1.0, head_dim: self.head_dim_swa, n_rot: self.n_rot_swa, ..base }
+        } else {
+            base
+        }
+    }
 }
 
 /// A hyper-parameter given once for every layer (a number) or per layer (an

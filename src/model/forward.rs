@@ -150,9 +150,12 @@ impl GpuForward {
             MixerWeights::ShortConv(s) => s.in_proj.n_bytes + s.out_proj.n_bytes,
             MixerWeights::GatedDeltaNet(d) => group_bytes(&d.input) + d.out.n_bytes,
         };
-        let layers: u64 = self.weights.layers.iter().map(|l| mixer_bytes(l) + group_bytes(&l.gate_up) + l.ffn_down.n_bytes).sum();
+        let per_layer = |l: &LayerWeights| l.per_layer.as_ref().map_or(0, |p| p.inp_gate.n_bytes + p.proj.n_bytes);
+        let layers: u64 = self.weights.layers.iter().map(|l| mixer_bytes(l) + group_bytes(&l.gate_up) + l.ffn_down.n_bytes + per_layer(l)).sum();
         let embd = &self.weights.token_embd;
-        layers * passes + n * embd.row_bytes + self.weights.output().n_bytes
+        // Gemma 4: the projection into the per-layer inputs, and each token's row of their table.
+        let inputs = self.weights.per_layer_inputs.as_ref().map_or(0, |p| p.model_proj.n_bytes * passes + n * p.token_embd.row_bytes);
+        layers * passes + n * embd.row_bytes + inputs + self.weights.output().n_bytes
     }
 
     /// Layers whose q|k|v and gate|up run fused, out of all layers.
@@ -453,6 +456,8 @@ impl GpuRecorder<'_> {
             Act::Conv => &s.conv,
             Act::Gates => &s.gates,
             Act::Z => &s.z,
+            Act::PerLayer => &s.per_layer,
+            Act::PerLayerProj => &s.per_layer_proj,
         }
     }
 }
@@ -461,20 +466,20 @@ impl Recorder for GpuRecorder<'_> {
     type Tensor = GpuTensor;
     type Op = Op;
 
-    fn embed(&self, token_embd: &GpuTensor, scale: f32) -> Result<Vec<Op>, ModelError> {
-        Ok(k::embed(self.ctx, &self.s.step, token_embd, &self.s.ids, &self.s.x, scale)?)
+    fn embed(&self, name: &str, table: &GpuTensor, out: Act, scale: f32) -> Result<Vec<Op>, ModelError> {
+        Ok(k::embed(self.ctx, &self.s.step, name, table, &self.s.ids, self.buf(out), scale)?)
     }
 
     fn rmsnorm(&self, name: &str, x: Act, g: &GpuTensor, y: Act, dim: u32, eps: f32) -> Result<Op, ModelError> {
         Ok(k::rmsnorm(self.ctx, &self.s.step, name, self.buf(x), vec_buf(g), self.buf(y), dim, 1, eps)?)
     }
 
-    fn rmsnorm_in_place(&self, name: &str, x: Act, g: &GpuTensor, dim: u32, rows_per_token: u32, eps: f32) -> Result<Op, ModelError> {
-        Ok(k::rmsnorm_in_place(self.ctx, &self.s.step, name, self.buf(x), vec_buf(g), dim, rows_per_token, eps)?)
+    fn rmsnorm_in_place(&self, name: &str, x: Act, g: Option<&GpuTensor>, dim: u32, rows_per_token: u32, eps: f32) -> Result<Op, ModelError> {
+        Ok(k::rmsnorm_in_place(self.ctx, &self.s.step, name, self.buf(x), g.map(vec_buf), dim, rows_per_token, eps)?)
     }
 
-    fn rmsnorm_add(&self, name: &str, x: Act, g: &GpuTensor, y: Act, dim: u32, eps: f32) -> Result<Op, ModelError> {
-        Ok(k::rmsnorm_add(self.ctx, &self.s.step, name, self.buf(x), vec_buf(g), self.buf(y), dim, eps)?)
+    fn rmsnorm_add(&self, name: &str, x: Act, g: &GpuTensor, y: Act, dim: u32, rows_per_token: u32, eps: f32, scale: f32) -> Result<Op, ModelError> {
+        Ok(k::rmsnorm_add(self.ctx, &self.s.step, name, self.buf(x), vec_buf(g), self.buf(y), dim, rows_per_token, eps, scale)?)
     }
 
     fn project(&self, name: &str, w: Proj<'_, GpuTensor>, x: Act, xs: u64, y: Act, ys: u64, out: MatvecOut, pass: Pass) -> Result<Vec<Op>, ModelError> {
@@ -495,9 +500,9 @@ impl Recorder for GpuRecorder<'_> {
         Ok(k::rope(self.ctx, &self.s.step, name, self.buf(x), stride, shape, factors.map(vec_buf))?)
     }
 
-    fn kv_store(&self, name: &str, l: usize) -> Result<Op, ModelError> {
+    fn kv_store(&self, name: &str, l: usize, kv_dim: u32) -> Result<Op, ModelError> {
         let s = self.s;
-        Ok(k::kv_store(self.ctx, &s.step, name, &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], self.c.kv_dim(), s.cache_len[l])?)
+        Ok(k::kv_store(self.ctx, &s.step, name, &s.k, &s.v, &s.k_cache[l], &s.v_cache[l], kv_dim, s.cache_len[l])?)
     }
 
     fn attention(&self, name: &str, l: usize, shape: AttentionShape, pass: Pass) -> Result<Vec<Op>, ModelError> {
@@ -513,8 +518,13 @@ impl Recorder for GpuRecorder<'_> {
         })
     }
 
-    fn gated_activation(&self, name: &str, act: k::GateActivation, width: u32) -> Result<Op, ModelError> {
-        Ok(k::gated_activation(self.ctx, &self.s.step, name, act, &self.s.gate, &self.s.up, width)?)
+    fn gated_activation(&self, name: &str, act: k::GateActivation, up: Act, up_offset: u32, up_stride: u32, width: u32) -> Result<Op, ModelError> {
+        let up = k::Rows { buffer: self.buf(up), offset: up_offset, stride: up_stride };
+        Ok(k::gated_activation(self.ctx, &self.s.step, name, act, &self.s.gate, up, width)?)
+    }
+
+    fn scale(&self, name: &str, x: Act, s: &GpuTensor, width: u32) -> Result<Op, ModelError> {
+        Ok(k::scale_by(self.ctx, &self.s.step, name, self.buf(x), vec_buf(s), width)?)
     }
 
     fn head(&self, w: &GpuTensor, fold: HeadFold<'_, GpuTensor>) -> Result<Vec<Op>, ModelError> {
@@ -531,9 +541,11 @@ impl Recorder for GpuRecorder<'_> {
                 Some([bq, bk, bv]) => Some([at(bq)?, at(bk)?, at(bv)?]),
                 None => None,
             },
-            qk_norm: match &lw.qk_norm {
-                Some([nq, nk]) => Some([at(nq)?, at(nk)?]),
-                None => None,
+            // q alone (a shared-KV layer) has no k norm: its offset is never read.
+            qk_norm: match (&lw.q_norm, &lw.k_norm) {
+                (Some(nq), Some(nk)) => Some([at(nq)?, at(nk)?]),
+                (Some(nq), None) => Some([at(nq)?, at(nq)?]),
+                _ => None,
             },
             rope_factors: factors.map(at).transpose()?,
         };

@@ -332,9 +332,9 @@ impl ModelLoader {
 }
 
 /// Most tokens a step can hold when each activation buffer (max_batch,
-/// width) f32 is bound whole: the widest is the FFN's.
+/// width) f32 is bound whole: the widest is the FFN's (or Gemma 4's per-layer inputs).
 fn batch_limit(ctx: &GpuContext, c: &ModelConfig) -> u32 {
-    let widest = [c.dim, c.q_dim(), c.kv_dim(), c.ffn_dim, c.mix_dim()].into_iter().max().unwrap_or(1).max(1) as u64;
+    let widest = super::Act::ALL.iter().map(|a| a.width(c)).max().unwrap_or(1).max(1) as u64;
     let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
     (limit / (widest * 4)).clamp(1, MAX_BATCH as u64) as u32
 }
@@ -409,7 +409,7 @@ fn cpu_memory_needed(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch:
     let weights: u64 = h.tensors.iter().filter(|t| needed.contains(&t.name)).map(|t| t.n_bytes).sum();
     let n_ctx = n_ctx.unwrap_or(c.default_n_ctx());
     let (cache_len, _) = super::state::cache_layout(c, max_batch, n_ctx);
-    let kv = cache_len.iter().map(|&n| n as u64 * c.kv_dim() as u64 * 4 * 2).sum();
+    let kv = (0..).zip(&cache_len).map(|(l, &n)| n as u64 * c.layer_kv_dim(l) as u64 * 4 * 2).sum();
     (weights, kv)
 }
 
@@ -472,7 +472,7 @@ fn plan_fused_groups(ctx: &GpuContext, h: &Header, c: &ModelConfig) -> HashMap<S
     let limit = ctx.max_binding_size().min(ctx.limits.max_buffer_size);
     let mut out = HashMap::new();
     for l in 0..c.n_layers {
-        for (label, names) in super::weights::fused_groups(l) {
+        for (label, names) in super::weights::fused_groups(c, l) {
             // A part of a fused tensor of the file counts as its own tensor here.
             let Some(infos) = names.iter().map(|n| c.planned_info(h, n)).collect::<Option<Vec<_>>>() else {
                 continue; // not all in this file: assembly reports what is missing

@@ -27,7 +27,7 @@ use crate::quant::GgmlType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2, qwen35)")]
+    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2, qwen35, gemma4)")]
     UnsupportedArchitecture(String),
     #[error("tensor `{tensor}` has type {ty}, which tabllm cannot run yet")]
     UnsupportedTensorType { tensor: String, ty: GgmlType },

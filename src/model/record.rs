@@ -27,10 +27,17 @@
 //! - feed-forward: ffn_gate_up (norm, gate|up, activation) or ffn_norm →
 //!   gate, up → activation; then ffn_down (+ residual) [→ post-norm +
 //!   residual].
-//! Bracketed ops are per architecture (see `ModelConfig`).
+//! - per-layer input (Gemma 4, after the FFN): inp_gate → gelu(·) ⊙ the
+//!   layer's per-layer input → proj → post_norm (+ residual); the per-layer
+//!   inputs of every layer are made once after the embedding
+//!   ([`per_layer_inputs`]).
+//! - [layer output scale: the residual stream times a scalar (Gemma 4)].
+//! Bracketed ops are per architecture (see `ModelConfig`). A Gemma 4 layer
+//! that reads an earlier layer's KV cache (`LayerAttention::kv_layer`)
+//! computes q alone and attends over that cache.
 
-use super::weights::{AttentionWeights, DeltaNetWeights, LayerWeights, MixerWeights, Projections, ShortConvWeights, Weights};
-use super::{DeltaNetDims, LayerAttention, Mixer, ModelConfig, ModelError};
+use super::weights::{AttentionWeights, DeltaNetWeights, LayerWeights, MixerWeights, PerLayerInputWeights, PerLayerWeights, Projections, ShortConvWeights, Weights};
+use super::{DeltaNetDims, LayerAttention, LayerPlan, Mixer, ModelConfig, ModelError};
 use crate::gpu::{PackedTensors, PackedVectors};
 use crate::kernels::{AttentionShape, ConvShape, DeltaNetShape, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
 
@@ -64,10 +71,14 @@ pub enum Act {
     Gates,
     /// (n_tokens, inner) the Gated DeltaNet's z (attn_gate).
     Z,
+    /// (n_tokens, n_layers · P) Gemma 4's per-layer inputs of every layer.
+    PerLayer,
+    /// (n_tokens, n_layers · P) their projection from the embedding, before the norm.
+    PerLayerProj,
 }
 
 impl Act {
-    pub const ALL: [Act; 12] = [Act::X, Act::Xb, Act::Q, Act::K, Act::V, Act::Att, Act::Gate, Act::Up, Act::Mix, Act::Conv, Act::Gates, Act::Z];
+    pub const ALL: [Act; 14] = [Act::X, Act::Xb, Act::Q, Act::K, Act::V, Act::Att, Act::Gate, Act::Up, Act::Mix, Act::Conv, Act::Gates, Act::Z, Act::PerLayer, Act::PerLayerProj];
 
     /// Elements per token.
     pub fn width(self, c: &ModelConfig) -> u32 {
@@ -76,11 +87,13 @@ impl Act {
             Act::Q => c.q_dim(),
             Act::Att => c.att_dim(),
             Act::K | Act::V => c.kv_dim(),
-            Act::Gate | Act::Up => c.ffn_dim,
+            // The gate also holds the per-layer block's gate (P wide).
+            Act::Gate | Act::Up => c.ffn_dim.max(c.per_layer_input),
             Act::Mix => c.mix_dim(),
             Act::Conv => c.delta_net.map_or(0, |d| d.conv_channels()),
             Act::Gates => c.delta_net.map_or(0, |d| 2 * d.n_v_heads),
             Act::Z => c.delta_net.map_or(0, |d| d.inner()),
+            Act::PerLayer | Act::PerLayerProj => c.per_layer_input * c.n_layers,
         }
     }
 }
@@ -154,14 +167,17 @@ pub trait Recorder {
     /// What the backend replays each step.
     type Op;
 
-    /// x[t, :] = scale · token_embd[ids[t], :]
-    fn embed(&self, token_embd: &Self::Tensor, scale: f32) -> Result<Vec<Self::Op>, ModelError>;
+    /// out[t, :] = scale · table[ids[t], :] (out as wide as a table row).
+    fn embed(&self, name: &str, table: &Self::Tensor, out: Act, scale: f32) -> Result<Vec<Self::Op>, ModelError>;
     /// y[t, :] = x[t, :] / sqrt(mean(x[t, :]²) + eps) · g, one row of `dim` per token.
     fn rmsnorm(&self, name: &str, x: Act, g: &Self::Tensor, y: Act, dim: u32, eps: f32) -> Result<Self::Op, ModelError>;
-    /// The same norm in place, over `rows_per_token` heads of `dim` per token (QK norm).
-    fn rmsnorm_in_place(&self, name: &str, x: Act, g: &Self::Tensor, dim: u32, rows_per_token: u32, eps: f32) -> Result<Self::Op, ModelError>;
-    /// y[t, :] += rmsnorm(x[t, :]) · g (Gemma's post-norms).
-    fn rmsnorm_add(&self, name: &str, x: Act, g: &Self::Tensor, y: Act, dim: u32, eps: f32) -> Result<Self::Op, ModelError>;
+    /// The same norm in place, over `rows_per_token` heads of `dim` per
+    /// token (QK norm); without `g` the weight is 1 (Gemma 4's V norm).
+    fn rmsnorm_in_place(&self, name: &str, x: Act, g: Option<&Self::Tensor>, dim: u32, rows_per_token: u32, eps: f32) -> Result<Self::Op, ModelError>;
+    /// y[t, r, :] += rmsnorm(x[t, r, :]) · g · scale over `rows_per_token`
+    /// rows of `dim` per token (Gemma's post-norms: one row, scale 1).
+    #[allow(clippy::too_many_arguments)]
+    fn rmsnorm_add(&self, name: &str, x: Act, g: &Self::Tensor, y: Act, dim: u32, rows_per_token: u32, eps: f32, scale: f32) -> Result<Self::Op, ModelError>;
     /// y[t, 0..rows] = W x[t, :] (stored, or added with `MatvecOut::Accumulate`)
     /// for every token; `x_stride`/`y_stride` are the buffers' widths.
     #[allow(clippy::too_many_arguments)]
@@ -170,15 +186,20 @@ pub trait Recorder {
     fn bias_add(&self, name: &str, y: Act, b: &Self::Tensor, width: u32) -> Result<Self::Op, ModelError>;
     /// RoPE in place over the heads of x (`stride` elements per token).
     fn rope(&self, name: &str, x: Act, stride: u32, shape: RopeShape, factors: Option<&Self::Tensor>) -> Result<Self::Op, ModelError>;
-    /// K and V of the step into layer `layer`'s cache.
-    fn kv_store(&self, name: &str, layer: usize) -> Result<Self::Op, ModelError>;
+    /// K and V of the step (`kv_dim` per token) into layer `layer`'s cache.
+    fn kv_store(&self, name: &str, layer: usize, kv_dim: u32) -> Result<Self::Op, ModelError>;
     /// Att = softmax(Q Kᵀ · scale + causal/window mask) V over layer `layer`'s cache.
     fn attention(&self, name: &str, layer: usize, shape: AttentionShape, pass: Pass) -> Result<Vec<Self::Op>, ModelError>;
-    /// Gate[t, i] = act(Gate[t, i]) · Up[t, i].
-    fn gated_activation(&self, name: &str, act: GateActivation, width: u32) -> Result<Self::Op, ModelError>;
+    /// Gate[t, i] = act(Gate[t, i]) · up[t, up_offset + i] for i < width
+    /// (Gate rows `width` wide, up rows `up_stride` wide: the FFN's Up, or
+    /// Gemma 4's per-layer input of one layer).
+    fn gated_activation(&self, name: &str, act: GateActivation, up: Act, up_offset: u32, up_stride: u32, width: u32) -> Result<Self::Op, ModelError>;
+    /// x[t, i] *= s for i < width, s the one value of tensor `s` (Gemma 4's layer output scale).
+    fn scale(&self, name: &str, x: Act, s: &Self::Tensor, width: u32) -> Result<Self::Op, ModelError>;
     /// logits = W · fold(x[last token]) over the vocabulary.
     fn head(&self, w: &Self::Tensor, fold: HeadFold<'_, Self::Tensor>) -> Result<Vec<Self::Op>, ModelError>;
-    /// The fused q|k|v op of a packed group (backends that pack); with
+    /// The fused q|k|v op of a packed group (backends that pack); `layer`
+    /// is the layer whose cache k and v go to (q alone writes none). With
     /// `output_gate` q holds query|gate heads and the gate heads go to Mix
     /// (n_tokens, q_dim), heads one after another.
     #[allow(clippy::too_many_arguments)]
@@ -218,9 +239,12 @@ pub trait Recorder {
 /// the feed-forward block; both passes walk the same blocks and differ in
 /// how a projection runs and whether its neighbours are fused into it.
 pub fn record_body<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, pass: Pass) -> Result<Vec<R::Op>, ModelError> {
-    let mut body = r.embed(&w.token_embd, c.embed_scale)?;
+    let mut body = r.embed("token_embd", &w.token_embd, Act::X, c.embed_scale)?;
+    if let Some(pw) = &w.per_layer_inputs {
+        per_layer_inputs(r, c, pw, pass, &mut body)?;
+    }
     for (l, (plan, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
-        let b = Block { r, c, l, pass };
+        let b = Block { r, c, l, plan, pass };
         match (plan.mixer, &lw.mixer) {
             (Mixer::Attention(la), MixerWeights::Attention(aw)) => b.attention(&mut body, &lw.attn_norm, aw, la, w.rope_freqs.as_ref())?,
             (Mixer::ShortConv { l_cache }, MixerWeights::ShortConv(sw)) => b.short_conv(&mut body, &lw.attn_norm, sw, l_cache)?,
@@ -228,16 +252,41 @@ pub fn record_body<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, 
             _ => return Err(ModelError::Config(format!("layer {l}: its weights are not those of its block"))),
         }
         b.feed_forward(&mut body, lw)?;
+        if let Some(pw) = &lw.per_layer {
+            b.per_layer_input(&mut body, pw)?;
+        }
+        if let Some(s) = &lw.output_scale {
+            body.push(r.scale(&b.op("layer_output_scale"), Act::X, s, c.dim)?);
+        }
     }
     Ok(body)
 }
 
+/// Gemma 4's per-layer inputs of every layer (L layers of P), from the
+/// step's tokens and their scaled embeddings x (llama.cpp `gemma4.cpp`
+/// build_inp_per_layer and project_per_layer_inputs):
+/// PerLayer[t, l, :] = (per_layer_token_embd[id][l] · sqrt(P) +
+/// rmsnorm(per_layer_model_proj · x[t] / sqrt(dim))[l] · per_layer_proj_norm) / sqrt(2).
+/// The token rows are embedded with scale sqrt(P) / sqrt(2); the norm of
+/// each P-row adds its result times 1/sqrt(2); and the projection's
+/// 1/sqrt(dim) moves into the norm's epsilon, since rmsnorm_eps(s·v) =
+/// rmsnorm_{eps/s²}(v) for s > 0.
+fn per_layer_inputs<R: Recorder>(r: &R, c: &ModelConfig, pw: &PerLayerInputWeights<R::Tensor>, pass: Pass, body: &mut Vec<R::Op>) -> Result<(), ModelError> {
+    let (p, all) = (c.per_layer_input, c.per_layer_input * c.n_layers);
+    body.extend(r.embed("per_layer_token_embd", &pw.token_embd, Act::PerLayer, (p as f32 / 2.0).sqrt())?);
+    body.extend(r.project("per_layer_model_proj", Proj::Tensor(&pw.model_proj), Act::X, c.dim as u64, Act::PerLayerProj, all as u64, MatvecOut::AllTokens, pass)?);
+    let eps = c.rms_eps * c.dim as f32;
+    body.push(r.rmsnorm_add("per_layer_proj_norm", Act::PerLayerProj, &pw.proj_norm, Act::PerLayer, p, c.n_layers, eps, std::f32::consts::FRAC_1_SQRT_2)?);
+    Ok(())
+}
+
 /// One layer's blocks as they are recorded: the recorder, the model, the
-/// layer's index and the pass.
+/// layer's index and plan, and the pass.
 struct Block<'a, R: Recorder> {
     r: &'a R,
     c: &'a ModelConfig,
     l: usize,
+    plan: &'a LayerPlan,
     pass: Pass,
 }
 
@@ -259,46 +308,55 @@ impl<R: Recorder> Block<'_, R> {
         match post_norm {
             Some(g) => {
                 body.extend(self.project(name, Proj::Tensor(t), input, in_stride, Act::Xb, dim)?);
-                body.push(r.rmsnorm_add(&format!("{name}.post_norm"), Act::Xb, g, Act::X, c.dim, c.rms_eps)?);
+                body.push(r.rmsnorm_add(&format!("{name}.post_norm"), Act::Xb, g, Act::X, c.dim, 1, c.rms_eps, 1.0)?);
             }
             None => body.extend(r.project(name, Proj::Tensor(t), input, in_stride, Act::X, dim, MatvecOut::Accumulate, self.pass)?),
         }
         Ok(())
     }
 
-    /// Self-attention: norm → q, k, v [→ bias] [→ QK norm] [→ RoPE] → KV
-    /// store → attention → output projection (+ residual). On decode a
-    /// packed q|k|v runs as the one fused `attn_qkv` op.
+    /// Self-attention: norm → q, k, v [→ bias] [→ QK norm] [→ V norm] [→
+    /// RoPE] → KV store → attention → output projection (+ residual). On
+    /// decode a packed q|k|v runs as the one fused `attn_qkv` op. A layer
+    /// that reads an earlier layer's cache (`la.kv_layer`) computes q alone.
     fn attention(&self, body: &mut Vec<R::Op>, attn_norm: &R::Tensor, lw: &AttentionWeights<R::Tensor>, la: LayerAttention, rope_freqs: Option<&R::Tensor>) -> Result<(), ModelError> {
         let (r, c, l, op) = (self.r, self.c, self.l, |n: &str| self.op(n));
-        let (dim, qd, kvd) = (c.dim as u64, c.q_dim() as u64, c.kv_dim() as u64);
+        let hd = la.head_dim;
+        let (dim, qd, kvd) = (c.dim as u64, (c.n_heads * hd) as u64, (c.n_kv_heads * hd) as u64);
+        let own_kv = la.owns_kv(l);
+        let cache = la.kv_layer as usize;
         // A NoPE layer rotates no dimension.
-        let n_rot = if la.rope { c.n_rot } else { 0 };
+        let n_rot = if la.rope { la.n_rot } else { 0 };
         // Frequency factors apply to the model's own RoPE, not Gemma's local-layer one.
         let factors = rope_freqs.filter(|_| la.window == 0 && la.rope);
-        let rope = |n_heads| RopeShape { n_heads, head_dim: c.head_dim, n_rot, freq_base: la.rope_base, freq_scale: la.rope_scale, layout: c.rope_layout, mscale: c.rope_attn_factor };
-        let hd = c.head_dim;
+        let rope = |n_heads| RopeShape { n_heads, head_dim: hd, n_rot, freq_base: la.rope_base, freq_scale: la.rope_scale, layout: c.rope_layout, mscale: c.rope_attn_factor };
         // Where the output gate's heads are left (Mix), per head.
         let gate_layout = match (&lw.qkv, &lw.attn_vectors) {
-            // The fused kernel writes query|gate heads apart, without biases.
-            (Projections::Packed(packed), Some(vecs)) if self.pass == Pass::Decode && !(la.output_gate && lw.qkv_bias.is_some()) => {
+            // The fused kernel writes query|gate heads apart, without biases
+            // and on a layer with its own KV (a q-only layer has no gate).
+            (Projections::Packed(packed), Some(vecs)) if self.pass == Pass::Decode && !(la.output_gate && (lw.qkv_bias.is_some() || !own_kv)) => {
                 let shape = QkvShape {
                     dim: c.dim,
                     n_heads: c.n_heads,
                     n_kv_heads: c.n_kv_heads,
-                    head_dim: c.head_dim,
+                    head_dim: hd,
                     n_rot,
                     layout: c.rope_layout,
                     freq_base: la.rope_base,
                     freq_scale: la.rope_scale,
                     mscale: c.rope_attn_factor,
                     eps: c.rms_eps,
+                    v_norm: c.v_norm,
                 };
-                body.push(r.attn_qkv(&op("attn_qkv"), l, attn_norm, lw, packed, vecs, shape, factors, la.output_gate)?);
+                body.push(r.attn_qkv(&op("attn_qkv"), cache, attn_norm, lw, packed, vecs, shape, factors, la.output_gate)?);
                 HeadLayout::dense(hd, qd as u32)
             }
             (qkv, _) => {
-                let [wq, wk, wv] = Proj::of(qkv)[..] else { return Err(ModelError::Config("q|k|v must be three tensors".into())) };
+                let (wq, kv) = match Proj::of(qkv)[..] {
+                    [wq, wk, wv] if own_kv => (wq, Some((wk, wv))),
+                    [wq] if !own_kv => (wq, None),
+                    _ => return Err(ModelError::Config(format!("layer {l}: q|k|v must be three tensors (q alone on a shared-KV layer)"))),
+                };
                 body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
                 if la.output_gate {
                     // Per head: head_dim query rows, then head_dim gate rows (kept in Mix).
@@ -308,27 +366,40 @@ impl<R: Recorder> Block<'_, R> {
                 } else {
                     body.extend(self.project(&op("attn_q"), wq, Act::Xb, dim, Act::Q, qd)?);
                 }
-                body.extend(self.project(&op("attn_k"), wk, Act::Xb, dim, Act::K, kvd)?);
-                body.extend(self.project(&op("attn_v"), wv, Act::Xb, dim, Act::V, kvd)?);
+                if let Some((wk, wv)) = kv {
+                    body.extend(self.project(&op("attn_k"), wk, Act::Xb, dim, Act::K, kvd)?);
+                    body.extend(self.project(&op("attn_v"), wv, Act::Xb, dim, Act::V, kvd)?);
+                }
                 if let Some([bq, bk, bv]) = &lw.qkv_bias {
                     for (name, y, b, width) in [("attn_q.bias", Act::Q, bq, qd), ("attn_k.bias", Act::K, bk, kvd), ("attn_v.bias", Act::V, bv, kvd)] {
                         body.push(r.bias_add(&op(name), y, b, width as u32)?);
                     }
                 }
-                if let Some([nq, nk]) = &lw.qk_norm {
-                    body.push(r.rmsnorm_in_place(&op("attn_q_norm"), Act::Q, nq, c.head_dim, c.n_heads, c.rms_eps)?);
-                    body.push(r.rmsnorm_in_place(&op("attn_k_norm"), Act::K, nk, c.head_dim, c.n_kv_heads, c.rms_eps)?);
+                if let Some(nq) = &lw.q_norm {
+                    body.push(r.rmsnorm_in_place(&op("attn_q_norm"), Act::Q, Some(nq), hd, c.n_heads, c.rms_eps)?);
+                }
+                if kv.is_some() {
+                    if let Some(nk) = &lw.k_norm {
+                        body.push(r.rmsnorm_in_place(&op("attn_k_norm"), Act::K, Some(nk), hd, c.n_kv_heads, c.rms_eps)?);
+                    }
+                    if c.v_norm {
+                        body.push(r.rmsnorm_in_place(&op("attn_v_norm"), Act::V, None, hd, c.n_kv_heads, c.rms_eps)?);
+                    }
                 }
                 if la.rope {
                     body.push(r.rope(&op("rope_q"), Act::Q, qd as u32, rope(c.n_heads), factors)?);
-                    body.push(r.rope(&op("rope_k"), Act::K, kvd as u32, rope(c.n_kv_heads), factors)?);
+                    if kv.is_some() {
+                        body.push(r.rope(&op("rope_k"), Act::K, kvd as u32, rope(c.n_kv_heads), factors)?);
+                    }
                 }
-                body.push(r.kv_store(&op("kv_store"), l)?);
+                if kv.is_some() {
+                    body.push(r.kv_store(&op("kv_store"), l, kvd as u32)?);
+                }
                 HeadLayout { offset: hd, head_stride: 2 * hd, stride: 2 * qd as u32 }
             }
         };
-        let shape = AttentionShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, window: la.window, scale: la.scale };
-        body.extend(r.attention(&op("attention"), l, shape, self.pass)?);
+        let shape = AttentionShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: hd, window: la.window, scale: la.scale };
+        body.extend(r.attention(&op("attention"), cache, shape, self.pass)?);
         if la.output_gate {
             body.push(r.sigmoid_gate_heads(&op("attn_gate"), Act::Att, HeadLayout::dense(hd, qd as u32), Act::Mix, gate_layout, c.n_heads, hd)?);
         }
@@ -382,7 +453,7 @@ impl<R: Recorder> Block<'_, R> {
     /// [→ post-norm]. On decode a packed gate|up runs as the fused `ffn_gate_up`.
     fn feed_forward(&self, body: &mut Vec<R::Op>, lw: &LayerWeights<R::Tensor>) -> Result<(), ModelError> {
         let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
-        let (dim, ffn) = (c.dim as u64, c.ffn_dim as u64);
+        let (dim, ffn) = (c.dim as u64, self.plan.ffn_dim as u64);
         match &lw.gate_up {
             Projections::Packed(packed) if self.pass == Pass::Decode => {
                 body.push(r.ffn_gate_up(&op("ffn_gate_up"), lw, packed, c.rms_eps, c.activation)?);
@@ -392,10 +463,20 @@ impl<R: Recorder> Block<'_, R> {
                 body.push(r.rmsnorm(&op("ffn_norm"), Act::X, &lw.ffn_norm, Act::Xb, c.dim, c.rms_eps)?);
                 body.extend(self.project(&op("ffn_gate"), wg, Act::Xb, dim, Act::Gate, ffn)?);
                 body.extend(self.project(&op("ffn_up"), wu, Act::Xb, dim, Act::Up, ffn)?);
-                body.push(r.gated_activation(&op("ffn_act"), c.activation, c.ffn_dim)?);
+                body.push(r.gated_activation(&op("ffn_act"), c.activation, Act::Up, 0, ffn as u32, ffn as u32)?);
             }
         }
         self.project_add(body, &op("ffn_down"), &lw.ffn_down, Act::Gate, ffn, lw.post_ffw_norm.as_ref())
+    }
+
+    /// Gemma 4's per-layer input block, after the FFN: x += post_norm(proj(
+    /// gelu(inp_gate · x) ⊙ PerLayer[t, l])) (llama.cpp `gemma4.cpp`).
+    fn per_layer_input(&self, body: &mut Vec<R::Op>, pw: &PerLayerWeights<R::Tensor>) -> Result<(), ModelError> {
+        let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
+        let p = c.per_layer_input;
+        body.extend(self.project(&op("inp_gate"), Proj::Tensor(&pw.inp_gate), Act::X, c.dim as u64, Act::Gate, p as u64)?);
+        body.push(r.gated_activation(&op("per_layer_act"), GateActivation::Gelu, Act::PerLayer, self.l as u32 * p, c.n_layers * p, p)?);
+        self.project_add(body, &op("proj"), &pw.proj, Act::Gate, p as u64, Some(&pw.post_norm))
     }
 }
 

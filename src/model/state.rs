@@ -29,12 +29,14 @@ pub struct State {
     pub gate: wgpu::Buffer,       // (max_batch, ffn_dim)
     pub up: wgpu::Buffer,         // (max_batch, ffn_dim)
     pub mix: wgpu::Buffer,        // (max_batch, mix_dim) a recurrent block's input projection
+    pub per_layer: wgpu::Buffer,  // (max_batch, n_layers · P) Gemma 4's per-layer inputs
+    pub per_layer_proj: wgpu::Buffer, // (max_batch, n_layers · P) their projection before the norm
     pub logits: wgpu::Buffer,     // (vocab) for the step's last token
     pub sampled: wgpu::Buffer,    // (1) u32 argmax or sampled id
     /// Per-step settings, penalised ids and draw of the sample op (kernels::sample).
     pub sample_inputs: SampleInputs,
-    pub k_cache: Vec<wgpu::Buffer>, // per layer (cache_len[l], kv_dim), f16 or f32 by precision
-    pub v_cache: Vec<wgpu::Buffer>, // per layer (cache_len[l], kv_dim)
+    pub k_cache: Vec<wgpu::Buffer>, // per layer (cache_len[l], layer_kv_dim(l)), f16 or f32 by precision
+    pub v_cache: Vec<wgpu::Buffer>, // per layer (cache_len[l], layer_kv_dim(l))
     /// Positions each layer's cache holds: n_ctx, or for a sliding-window
     /// layer a ring of window + max_batch (every position a step's windows need).
     pub cache_len: Vec<u32>,
@@ -71,8 +73,8 @@ impl State {
             cache_len
                 .iter()
                 .enumerate()
-                // A layer without attention holds nothing (4 bytes: no buffer is empty).
-                .map(|(l, &len)| gpu::storage_buffer(ctx, &format!("{kind}_cache.{l}"), (len as u64 * c.kv_dim() as u64 * kv_elem).max(4)))
+                // A layer without a cache of its own holds nothing (4 bytes: no buffer is empty).
+                .map(|(l, &len)| gpu::storage_buffer(ctx, &format!("{kind}_cache.{l}"), (len as u64 * c.layer_kv_dim(l as u32) as u64 * kv_elem).max(4)))
                 .collect()
         };
         Self {
@@ -91,9 +93,11 @@ impl State {
                 "att_partials",
                 c.n_heads as u64 * crate::kernels::attention_max_splits(n_ctx) as u64 * (c.head_dim as u64 + 2) * 4,
             ),
-            gate: f32s("gate", c.ffn_dim),
-            up: f32s("up", c.ffn_dim),
+            gate: f32s("gate", crate::model::Act::Gate.width(c)),
+            up: f32s("up", crate::model::Act::Up.width(c)),
             mix: f32s("mix", c.mix_dim().max(1)),
+            per_layer: f32s("per_layer", crate::model::Act::PerLayer.width(c).max(1)),
+            per_layer_proj: f32s("per_layer_proj", crate::model::Act::PerLayerProj.width(c).max(1)),
             conv: f32s("conv", crate::model::Act::Conv.width(c).max(1)),
             gates: f32s("gates", crate::model::Act::Gates.width(c).max(1)),
             z: f32s("z", crate::model::Act::Z.width(c).max(1)),
@@ -141,9 +145,10 @@ impl State {
 /// window + max_batch slots (every position a step's windows need), when
 /// that is shorter.
 pub fn cache_layout(c: &ModelConfig, max_batch: u32, n_ctx: u32) -> (Vec<u32>, Option<Ring>) {
-    // A layer without attention (recurrent) holds no positions.
+    // A layer without attention (recurrent), or one that reads an earlier
+    // layer's cache (Gemma 4), holds no positions.
     let cache_len: Vec<u32> = (0..c.n_layers)
-        .map(|l| match c.layer_attention(l).map(|a| a.window) {
+        .map(|l| match c.layer_attention(l).filter(|a| a.owns_kv(l as usize)).map(|a| a.window) {
             None => 0,
             Some(0) => n_ctx,
             Some(w) => n_ctx.min(w.saturating_add(max_batch)),
@@ -151,7 +156,7 @@ pub fn cache_layout(c: &ModelConfig, max_batch: u32, n_ctx: u32) -> (Vec<u32>, O
         .collect();
     let ring = (0..c.n_layers)
         .filter_map(|l| Some((l as usize, c.layer_attention(l)?.window)))
-        .filter(|&(l, w)| w > 0 && cache_len[l] < n_ctx)
+        .filter(|&(l, w)| w > 0 && cache_len[l] > 0 && cache_len[l] < n_ctx)
         .map(|(l, w)| Ring { window: w as usize, slots: cache_len[l] as usize })
         .reduce(|a, b| Ring { window: a.window.max(b.window), slots: a.slots.min(b.slots) });
     (cache_len, ring)

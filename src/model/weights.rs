@@ -50,6 +50,12 @@ pub enum LayerTensor {
     DeltaAlpha,
     DeltaNorm,
     DeltaOut,
+    /// Gemma 4's per-layer input block: inp_gate (dim → per-layer width),
+    /// proj (back to dim), post_norm; and the layer's output scale (one f32).
+    PerLayerInpGate,
+    PerLayerProj,
+    PerLayerPostNorm,
+    LayerOutputScale,
 }
 
 impl LayerTensor {
@@ -85,21 +91,30 @@ impl LayerTensor {
             DeltaAlpha => "ssm_alpha.weight",
             DeltaNorm => "ssm_norm.weight",
             DeltaOut => "ssm_out.weight",
+            PerLayerInpGate => "inp_gate.weight",
+            PerLayerProj => "proj.weight",
+            PerLayerPostNorm => "post_norm.weight",
+            LayerOutputScale => "layer_output_scale.weight",
         };
         format!("blk.{l}.{suffix}")
     }
 }
 
 /// The fused groups of layer `l`, each as (buffer label, GGUF names in
-/// packing order): q|k|v for `attn_qkv`, gate|up for `ffn_gate_up`, a
-/// Gated DeltaNet's attn_qkv|attn_gate|ssm_alpha|ssm_beta for
-/// `norm_projections` (a layer holds one of the mixing groups). The loader
-/// allocates a group's buffer from this and streams the tensors into it;
-/// [`Weights::assemble`] finds them there.
-pub fn fused_groups(l: u32) -> [(String, Vec<String>); 3] {
+/// packing order): q|k|v for `attn_qkv` (q alone on a layer that reads an
+/// earlier layer's KV cache), gate|up for `ffn_gate_up`, a Gated DeltaNet's
+/// attn_qkv|attn_gate|ssm_alpha|ssm_beta for `norm_projections` (a layer
+/// holds one of the mixing groups). The loader allocates a group's buffer
+/// from this and streams the tensors into it; [`Weights::assemble`] finds
+/// them there.
+pub fn fused_groups(c: &ModelConfig, l: u32) -> [(String, Vec<String>); 3] {
     use LayerTensor::*;
+    let qkv: &[LayerTensor] = match c.layer_attention(l) {
+        Some(a) if !a.owns_kv(l as usize) => &[AttnQ],
+        _ => &[AttnQ, AttnK, AttnV],
+    };
     [
-        (format!("blk.{l}.attn_qkv"), [AttnQ, AttnK, AttnV].map(|t| t.gguf_name(l)).to_vec()),
+        (format!("blk.{l}.attn_qkv"), qkv.iter().map(|t| t.gguf_name(l)).collect()),
         (format!("blk.{l}.ffn_gate_up"), [FfnGate, FfnUp].map(|t| t.gguf_name(l)).to_vec()),
         (format!("blk.{l}.ssm_in"), [DeltaQkv, DeltaGate, DeltaAlpha, DeltaBeta].map(|t| t.gguf_name(l)).to_vec()),
     ]
@@ -113,6 +128,11 @@ pub const ROPE_FREQS: &str = "rope_freqs.weight";
 /// LongRoPE's factors (Phi-3.5 / Phi-4-mini): one of the two applies, by context.
 pub const ROPE_FACTORS_LONG: &str = "rope_factors_long.weight";
 pub const ROPE_FACTORS_SHORT: &str = "rope_factors_short.weight";
+/// Gemma 4's per-layer embeddings: a second token table of every layer's
+/// inputs, the projection of the scaled embedding into them, and its norm.
+pub const PER_LAYER_TOKEN_EMBD: &str = "per_layer_token_embd.weight";
+pub const PER_LAYER_MODEL_PROJ: &str = "per_layer_model_proj.weight";
+pub const PER_LAYER_PROJ_NORM: &str = "per_layer_proj_norm.weight";
 
 /// Projections one fused kernel reads (q, k, v or gate, up). `T` is the
 /// backend's weight tensor ([`GpuTensor`], or `cpu::CpuTensor`, which is
@@ -131,6 +151,24 @@ pub struct LayerWeights<T = GpuTensor> {
     pub gate_up: Projections<T>,   // gate, up (dim -> ffn_dim)
     pub ffn_down: T,               // ffn_dim -> dim
     pub post_ffw_norm: Option<T>,
+    /// Gemma 4's per-layer input block (with `Weights::per_layer_inputs`).
+    pub per_layer: Option<PerLayerWeights<T>>,
+    /// Gemma 4: (1) f32, the residual stream's scale at the layer's end.
+    pub output_scale: Option<T>,
+}
+
+/// Gemma 4's per-layer input block of one layer; P = the per-layer width.
+pub struct PerLayerWeights<T = GpuTensor> {
+    pub inp_gate: T,               // dim -> P
+    pub proj: T,                   // P -> dim
+    pub post_norm: T,              // (dim) f32
+}
+
+/// Gemma 4's per-layer inputs of every layer (L layers of P each).
+pub struct PerLayerInputWeights<T = GpuTensor> {
+    pub token_embd: T,             // (vocab, L · P)
+    pub model_proj: T,             // dim -> L · P
+    pub proj_norm: T,              // (P) f32
 }
 
 /// The weights of a layer's mixing block, by kind (`config::Mixer`).
@@ -162,9 +200,12 @@ pub struct ShortConvWeights<T = GpuTensor> {
 }
 
 pub struct AttentionWeights<T = GpuTensor> {
-    pub qkv: Projections<T>,       // q (dim -> q_dim), k, v (dim -> kv_dim)
+    /// q (dim -> q_dim), k, v (dim -> kv_dim); q alone on a layer that
+    /// reads an earlier layer's KV cache.
+    pub qkv: Projections<T>,
     pub qkv_bias: Option<[T; 3]>,
-    pub qk_norm: Option<[T; 2]>,   // (head_dim) f32 each
+    pub q_norm: Option<T>,         // (head_dim) f32
+    pub k_norm: Option<T>,         // (head_dim) f32; None without k
     /// attn_norm, biases, QK norms and rope_freqs packed for `attn_qkv`
     /// (only when `qkv` is packed).
     pub attn_vectors: Option<PackedVectors>,
@@ -197,10 +238,12 @@ impl<T> LayerWeights<T> {
     fn loose_tensors(&self) -> Vec<&T> {
         let mut v = vec![&self.attn_norm, &self.ffn_norm, &self.ffn_down];
         v.extend(&self.post_ffw_norm);
+        v.extend(self.per_layer.iter().flat_map(|p| [&p.inp_gate, &p.proj, &p.post_norm]));
+        v.extend(&self.output_scale);
         match &self.mixer {
             MixerWeights::Attention(a) => {
                 v.push(&a.attn_output);
-                v.extend(a.qkv_bias.iter().flatten().chain(a.qk_norm.iter().flatten()).chain(&a.post_attention_norm));
+                v.extend(a.qkv_bias.iter().flatten().chain(&a.q_norm).chain(&a.k_norm).chain(&a.post_attention_norm));
             }
             MixerWeights::ShortConv(s) => v.extend([&s.conv, &s.in_proj, &s.out_proj]),
             MixerWeights::GatedDeltaNet(d) => v.extend([&d.conv, &d.dt_bias, &d.a, &d.norm, &d.out]),
@@ -215,6 +258,8 @@ pub struct Weights<T = GpuTensor> {
     /// None when tied to token_embd.
     pub output: Option<T>,         // (vocab, dim)
     pub rope_freqs: Option<T>,     // (n_rot / 2) f32
+    /// Gemma 4's per-layer inputs (None without).
+    pub per_layer_inputs: Option<PerLayerInputWeights<T>>,
     pub layers: Vec<LayerWeights<T>>,
     /// (GGUF name, bytes) of every tensor, as loaded (before packing).
     pub sizes: Vec<(String, u64)>,
@@ -248,36 +293,45 @@ impl<T: WeightTensor> Weights<T> {
         let output_norm = take(c.output_norm.into())?;
         let output = if c.tied_output { None } else { Some(take(OUTPUT.into())?) };
         let rope_freqs = c.rope_factors_tensor().map(|n| take(n.into())).transpose()?;
+        let per_layer_inputs = if c.per_layer_input > 0 {
+            Some(PerLayerInputWeights { token_embd: take(PER_LAYER_TOKEN_EMBD.into())?, model_proj: take(PER_LAYER_MODEL_PROJ.into())?, proj_norm: take(PER_LAYER_PROJ_NORM.into())? })
+        } else {
+            None
+        };
         let mut layers = Vec::with_capacity(c.n_layers as usize);
         for l in 0..c.n_layers {
             use LayerTensor::*;
             let mut t = |which: LayerTensor| take(which.gguf_name(l));
             let attn_norm = t(AttnNorm)?;
-            let mixer = match c.layers[l as usize].mixer {
-                Mixer::Attention(_) => {
-                    let (q, k, v) = (t(AttnQ)?, t(AttnK)?, t(AttnV)?);
-                    let qkv_bias = if c.qkv_bias { Some([t(AttnQBias)?, t(AttnKBias)?, t(AttnVBias)?]) } else { None };
-                    let qk_norm = if c.qk_norm { Some([t(AttnQNorm)?, t(AttnKNorm)?]) } else { None };
+            let plan = c.layers[l as usize];
+            let mixer = match plan.mixer {
+                Mixer::Attention(a) => {
+                    let own = a.owns_kv(l as usize);
+                    let q = t(AttnQ)?;
+                    let qkv = if own { vec![q, t(AttnK)?, t(AttnV)?] } else { vec![q] };
+                    let qkv_bias = if c.qkv_bias && own { Some([t(AttnQBias)?, t(AttnKBias)?, t(AttnVBias)?]) } else { None };
+                    let q_norm = if c.qk_norm { Some(t(AttnQNorm)?) } else { None };
+                    let k_norm = if c.qk_norm && own { Some(t(AttnKNorm)?) } else { None };
                     let attn_output = t(AttnOutput)?;
                     let post_attention_norm = if c.post_norms { Some(t(PostAttentionNorm)?) } else { None };
-                    let qkv = group(&fused_groups(l)[0].0, vec![q, k, v])?;
+                    let qkv = group(&fused_groups(c, l)[0].0, qkv)?;
                     let attn_vectors = match &qkv {
                         Projections::Packed(_) => {
                             let mut v = vec![&attn_norm];
                             v.extend(qkv_bias.iter().flatten());
-                            v.extend(qk_norm.iter().flatten());
+                            v.extend(q_norm.iter().chain(&k_norm));
                             v.extend(rope_freqs.as_ref());
                             Some(vectors(&format!("blk.{l}.attn_vectors"), &v)?)
                         }
                         Projections::Separate(_) => None,
                     };
-                    MixerWeights::Attention(AttentionWeights { qkv, qkv_bias, qk_norm, attn_vectors, attn_output, post_attention_norm })
+                    MixerWeights::Attention(AttentionWeights { qkv, qkv_bias, q_norm, k_norm, attn_vectors, attn_output, post_attention_norm })
                 }
                 Mixer::ShortConv { .. } => MixerWeights::ShortConv(ShortConvWeights { conv: t(ShortConv)?, in_proj: t(ShortConvInProj)?, out_proj: t(ShortConvOutProj)? }),
                 Mixer::GatedDeltaNet(_) => {
                     let input = vec![t(DeltaQkv)?, t(DeltaGate)?, t(DeltaAlpha)?, t(DeltaBeta)?];
                     MixerWeights::GatedDeltaNet(DeltaNetWeights {
-                        input: group(&fused_groups(l)[2].0, input)?,
+                        input: group(&fused_groups(c, l)[2].0, input)?,
                         conv: t(DeltaConv)?,
                         dt_bias: t(DeltaDtBias)?,
                         a: t(DeltaA)?,
@@ -290,10 +344,12 @@ impl<T: WeightTensor> Weights<T> {
             let (gate, up) = (t(FfnGate)?, t(FfnUp)?);
             let ffn_down = t(FfnDown)?;
             let post_ffw_norm = if c.post_norms { Some(t(PostFfwNorm)?) } else { None };
-            let gate_up = group(&fused_groups(l)[1].0, vec![gate, up])?;
-            layers.push(LayerWeights { attn_norm, mixer, ffn_norm, gate_up, ffn_down, post_ffw_norm });
+            let gate_up = group(&fused_groups(c, l)[1].0, vec![gate, up])?;
+            let per_layer = if c.per_layer_input > 0 { Some(PerLayerWeights { inp_gate: t(PerLayerInpGate)?, proj: t(PerLayerProj)?, post_norm: t(PerLayerPostNorm)? }) } else { None };
+            let output_scale = if plan.output_scale { Some(t(LayerOutputScale)?) } else { None };
+            layers.push(LayerWeights { attn_norm, mixer, ffn_norm, gate_up, ffn_down, post_ffw_norm, per_layer, output_scale });
         }
-        Ok(Self { token_embd, output_norm, output, rope_freqs, layers, sizes })
+        Ok(Self { token_embd, output_norm, output, rope_freqs, per_layer_inputs, layers, sizes })
     }
 }
 
@@ -316,6 +372,7 @@ impl Weights {
     pub fn separate_tensors(&self) -> Vec<&GpuTensor> {
         let mut v = vec![&self.token_embd, &self.output_norm];
         v.extend(self.output.iter().chain(&self.rope_freqs));
+        v.extend(self.per_layer_inputs.iter().flat_map(|p| [&p.token_embd, &p.model_proj, &p.proj_norm]));
         for l in &self.layers {
             for g in l.groups() {
                 if let Projections::Separate(ts) = g {
@@ -346,6 +403,7 @@ impl Weights {
         tensor(&self.token_embd, &mut out);
         tensor(&self.output_norm, &mut out);
         self.output.iter().chain(&self.rope_freqs).for_each(|t| tensor(t, &mut out));
+        self.per_layer_inputs.iter().flat_map(|p| [&p.token_embd, &p.model_proj, &p.proj_norm]).for_each(|t| tensor(t, &mut out));
         for l in &self.layers {
             l.groups().into_iter().for_each(|g| group(g, &mut out));
             l.loose_tensors().into_iter().for_each(|t| tensor(t, &mut out));
