@@ -52,7 +52,7 @@ use crate::tokenizer::Tokenizer;
 
 pub use budget::{BudgetExceeded, BudgetResource, RenderBudget};
 pub use message::{ChatMessage, MessageError, ROLES};
-pub use reasoning::{opens_thinking, split_reasoning, ReplyDelta, Reasoned, ReasoningStream, ThinkTags, THINK_CLOSE, THINK_OPEN};
+pub use reasoning::{opens_thinking, split_reasoning, split_reasoning_with, ReplyDelta, Reasoned, ReasoningStream, ThinkTags, THINK_CLOSE, THINK_OPEN};
 pub use reply::{ReplyEnd, ReplyStream};
 pub use tool_calls::{forced_call_grammar, new_call_id, parse_tool_calls, ParsedReply, StreamEnd, ToolCall, ToolCallFormat, ToolCallStream};
 use tool_history::requires_nine_char_ids;

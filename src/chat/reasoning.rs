@@ -5,8 +5,12 @@
 //!
 //! Which models: those whose vocabulary has both `<think>` and `</think>`
 //! as tokens ([`ThinkTags::from_vocab`]): Qwen3, Qwen3.5, SmolLM3,
-//! DeepSeek-R1 and its distills. For any other model nothing is split, so a
-//! model that writes the text `<think>` by chance keeps it in its content.
+//! DeepSeek-R1 and its distills; and Gemma 4, whose vocabulary has
+//! `<|channel>` and `<channel|>` and whose reasoning is its thought channel,
+//! `<|channel>thought…<channel|>` (llama.cpp `common/parsers/gemma4.cpp`:
+//! `thinking_start_tag`, `thinking_end_tags`). For any other model nothing
+//! is split, so a model that writes the text `<think>` by chance keeps it in
+//! its content. Below, "`<think>`" and "`</think>`" stand for the model's tags.
 //!
 //! Where: reasoning is only at the start of a reply. A reply that begins
 //! (after whitespace) with `<think>` has its reasoning up to `</think>`;
@@ -29,22 +33,44 @@ pub const THINK_OPEN: &str = "<think>";
 /// The tag that closes it.
 pub const THINK_CLOSE: &str = "</think>";
 
-/// The think tags of a model that has them (see the module docs for the rule).
+/// The tags around a model's reasoning (see the module docs for the rule).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ThinkTags;
+pub struct ThinkTags {
+    pub open: &'static str,
+    pub close: &'static str,
+}
 
 impl ThinkTags {
+    /// `<think>` … `</think>` (Qwen3, Qwen3.5, SmolLM3, DeepSeek-R1).
+    pub const THINK: ThinkTags = ThinkTags { open: THINK_OPEN, close: THINK_CLOSE };
+    /// Gemma 4's thought channel: `<|channel>thought` … `<channel|>`.
+    pub const GEMMA4: ThinkTags = ThinkTags { open: "<|channel>thought", close: "<channel|>" };
+
     /// `Some` when `token_id` (the vocabulary's text → id lookup) knows both
-    /// [`THINK_OPEN`] and [`THINK_CLOSE`] as single tokens.
+    /// [`THINK_OPEN`] and [`THINK_CLOSE`] as single tokens ([`Self::THINK`]),
+    /// or else both `<|channel>` and `<channel|>` ([`Self::GEMMA4`]).
     pub fn from_vocab(token_id: impl Fn(&str) -> Option<u32>) -> Option<Self> {
-        (token_id(THINK_OPEN).is_some() && token_id(THINK_CLOSE).is_some()).then_some(Self)
+        let has = |a: &str, b: &str| token_id(a).is_some() && token_id(b).is_some();
+        if has(THINK_OPEN, THINK_CLOSE) {
+            Some(Self::THINK)
+        } else if has("<|channel>", "<channel|>") {
+            Some(Self::GEMMA4)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a rendered chat prompt opens the reasoning itself (it ends
+    /// with the opening tag and maybe whitespace), so that the reply starts
+    /// inside it.
+    pub fn opened_by(self, prompt: &str) -> bool {
+        prompt.trim_end().ends_with(self.open)
     }
 }
 
-/// Whether a rendered chat prompt opens the reasoning itself (it ends with
-/// `<think>` and maybe whitespace), so that the reply starts inside it.
+/// [`ThinkTags::opened_by`] for `<think>`.
 pub fn opens_thinking(prompt: &str) -> bool {
-    prompt.trim_end().ends_with(THINK_OPEN)
+    ThinkTags::THINK.opened_by(prompt)
 }
 
 /// A whole reply split: the reasoning (`None` when there was none, or only
@@ -55,19 +81,24 @@ pub struct Reasoned {
     pub content: String,
 }
 
-/// Splits a whole reply; `open`: the prompt opened the reasoning (see
-/// [`opens_thinking`]).
+/// Splits a whole reply with `<think>` tags; `open`: the prompt opened the
+/// reasoning (see [`opens_thinking`]).
 pub fn split_reasoning(text: &str, open: bool) -> Reasoned {
+    split_reasoning_with(ThinkTags::THINK, text, open)
+}
+
+/// [`split_reasoning`] with the model's tags.
+pub fn split_reasoning_with(tags: ThinkTags, text: &str, open: bool) -> Reasoned {
     let body = if open {
         text
     } else {
-        match text.trim_start().strip_prefix(THINK_OPEN) {
+        match text.trim_start().strip_prefix(tags.open) {
             Some(rest) => rest,
             None => return Reasoned { reasoning: None, content: text.to_string() },
         }
     };
-    let (reasoning, content) = match body.find(THINK_CLOSE) {
-        Some(at) => (&body[..at], body[at + THINK_CLOSE.len()..].trim_start()),
+    let (reasoning, content) = match body.find(tags.close) {
+        Some(at) => (&body[..at], body[at + tags.close.len()..].trim_start()),
         None => (body, ""),
     };
     let reasoning = reasoning.trim();
@@ -106,6 +137,7 @@ enum Phase {
 /// for the whole reply.
 #[derive(Clone, Debug)]
 pub struct ReasoningStream {
+    tags: ThinkTags,
     phase: Phase,
     /// Text received but not sent (undecided, or maybe part of `</think>` or
     /// trailing whitespace of the reasoning).
@@ -117,37 +149,43 @@ pub struct ReasoningStream {
 }
 
 impl ReasoningStream {
-    /// `open`: the prompt opened the reasoning (see [`opens_thinking`]).
+    /// `<think>` tags; `open`: the prompt opened the reasoning (see [`opens_thinking`]).
     pub fn new(open: bool) -> Self {
-        Self { phase: if open { Phase::Thinking } else { Phase::Undecided }, held: String::new(), reasoning_begun: false, content_begun: false }
+        Self::with_tags(ThinkTags::THINK, open)
+    }
+
+    /// With the model's tags.
+    pub fn with_tags(tags: ThinkTags, open: bool) -> Self {
+        Self { tags, phase: if open { Phase::Thinking } else { Phase::Undecided }, held: String::new(), reasoning_begun: false, content_begun: false }
     }
 
     /// Takes the next piece of the reply; returns what can be sent now.
     pub fn push(&mut self, piece: &str) -> ReplyDelta {
+        let tags = self.tags;
         self.held.push_str(piece);
         let mut out = ReplyDelta::default();
         if self.phase == Phase::Undecided {
             let t = self.held.trim_start();
-            if let Some(rest) = t.strip_prefix(THINK_OPEN) {
+            if let Some(rest) = t.strip_prefix(tags.open) {
                 self.held = rest.to_string();
                 self.phase = Phase::Thinking;
-            } else if THINK_OPEN.starts_with(t) {
+            } else if tags.open.starts_with(t) {
                 return out;
             } else {
                 self.phase = Phase::Plain;
             }
         }
         if self.phase == Phase::Thinking {
-            match self.held.find(THINK_CLOSE) {
+            match self.held.find(tags.close) {
                 Some(at) => {
-                    let after = self.held.split_off(at + THINK_CLOSE.len());
+                    let after = self.held.split_off(at + tags.close.len());
                     self.held.truncate(at);
                     out.reasoning = self.take_reasoning(self.held.trim_end().len());
                     self.held = after;
                     self.phase = Phase::After;
                 }
                 None => {
-                    let keep = undecided_tail(&self.held, THINK_CLOSE);
+                    let keep = undecided_tail(&self.held, tags.close);
                     out.reasoning = self.take_reasoning(self.held.len() - keep);
                     return out;
                 }
@@ -247,7 +285,13 @@ mod tests {
             "</think>" => Some(151668),
             _ => None,
         };
-        assert_eq!(ThinkTags::from_vocab(qwen3), Some(ThinkTags));
+        assert_eq!(ThinkTags::from_vocab(qwen3), Some(ThinkTags::THINK));
+        let gemma4 = |t: &str| match t {
+            "<|channel>" => Some(100),
+            "<channel|>" => Some(101),
+            _ => None,
+        };
+        assert_eq!(ThinkTags::from_vocab(gemma4), Some(ThinkTags::GEMMA4));
         assert_eq!(ThinkTags::from_vocab(|t| (t == "<think>").then_some(5)), None, "both tags or none");
         assert_eq!(ThinkTags::from_vocab(|_| None), None);
     }
@@ -301,6 +345,24 @@ mod tests {
             for pieces in splits {
                 assert_eq!(stream(open, &pieces), want, "{text:?} open={open} {pieces:?}");
             }
+        }
+    }
+
+    /// Gemma 4's thought channel, whole and streamed at every split; an
+    /// empty channel (what its template writes with thinking off) is no reasoning.
+    #[test]
+    fn gemma4_thought_channel() {
+        let g = ThinkTags::GEMMA4;
+        let text = "<|channel>thought\nThe user greets.\n<channel|>Hello!";
+        let whole = split_reasoning_with(g, text, false);
+        assert_eq!(whole, Reasoned { reasoning: Some("The user greets.".into()), content: "Hello!".into() });
+        assert_eq!(split_reasoning_with(g, "<|channel>thought\n<channel|>Hi", false), Reasoned { reasoning: None, content: "Hi".into() });
+        assert_eq!(split_reasoning_with(g, "<think>x</think>y", false).reasoning, None, "only the model's own tags");
+        assert!(g.opened_by("<|turn>model\n<|channel>thought\n") && !g.opened_by("<|turn>model\n<|channel>thought\n<channel|>"));
+        for i in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let mut s = ReasoningStream::with_tags(g, false);
+            let (a, b, end) = (s.push(&text[..i]), s.push(&text[i..]), s.finish());
+            assert_eq!((a.reasoning + &b.reasoning + &end.reasoning, a.content + &b.content + &end.content), ("The user greets.".to_string(), "Hello!".to_string()), "split at {i}");
         }
     }
 

@@ -27,7 +27,7 @@ use crate::constrain::{Constraint, ConstraintError, ConstraintState, ConstraintV
 use crate::model::{BackendKind, Model, ModelError, Output, PendingStep, StepInput, StepResult};
 use crate::sampler::{LogitBias, LogitBiasError, Sampler, SamplerConfig};
 use crate::chat::{chat_prompt_ids, ChatError, ChatMessage, ChatTemplate, FinalAssistant, RenderArgs, ToolCallFormat, ToolError, ToolRequest};
-use crate::chat::{opens_thinking, ReasoningStream, ReplyStream, ThinkTags, ToolCallStream};
+use crate::chat::{ReasoningStream, ReplyStream, ThinkTags, ToolCallStream};
 use crate::tokenizer::{StreamDecoder, Tokenizer, TokenizerError};
 
 /// How a chat request renders (see [`Engine::prepare_chat`]).
@@ -49,9 +49,9 @@ pub struct ChatPrompt {
     pub ids: Vec<u32>,
     /// The format to read tool calls with (`None`: no tools, or `tool_choice` `none`).
     pub format: Option<ToolCallFormat>,
-    /// `Some` for a model with think tags (see [`ThinkTags`]): whether the
-    /// prompt opened the reasoning (the reply starts inside it).
-    pub thinking: Option<bool>,
+    /// `Some` for a model with think tags (see [`ThinkTags`]): its tags, and
+    /// whether the prompt opened the reasoning (the reply starts inside it).
+    pub thinking: Option<(ThinkTags, bool)>,
 }
 
 impl ChatPrompt {
@@ -61,7 +61,7 @@ impl ChatPrompt {
     /// forced call) from its first token, so it is all content even when the
     /// prompt opened the reasoning.
     pub fn reply_stream(&self, tools: Option<&ToolRequest>, constrained: bool) -> ReplyStream {
-        let reasoning = self.thinking.map(|open| ReasoningStream::new(open && !constrained));
+        let reasoning = self.thinking.map(|(tags, open)| ReasoningStream::with_tags(tags, open && !constrained));
         ReplyStream::new(reasoning, self.format.zip(tools).map(|(f, t)| ToolCallStream::new(f, t.parallel).with_tools(&t.tools)))
     }
 }
@@ -417,12 +417,12 @@ impl Engine {
     /// template variables (see [`render_chat_tools`](Self::render_chat_tools)),
     /// checked to fit, tokenized (see [`chat_prompt_ids`]); and for a model
     /// with think tags, whether the prompt opened the reasoning
-    /// ([`opens_thinking`]).
+    /// ([`ThinkTags::opened_by`]).
     pub fn prepare_chat(&self, messages: &[ChatMessage], opts: &ChatOptions) -> Result<ChatPrompt, EngineError> {
         let (text, format) = self.render_chat_opts(messages, opts)?;
         self.check_text_fits(&text)?;
         let ids = chat_prompt_ids(&self.tokenizer, &text);
-        let thinking = self.think_tags().map(|_| opens_thinking(&text));
+        let thinking = self.think_tags().map(|tags| (tags, tags.opened_by(&text)));
         Ok(ChatPrompt { text, ids, format, thinking })
     }
 
