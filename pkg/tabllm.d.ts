@@ -141,7 +141,8 @@ export interface SamplingOptions {
    * forced tool call the grammar comes first: no bias brings back a token it
    * forbids. A key that is not a token id (`"abc"`, `"-1"`, `"01"`), an id
    * outside the model's vocabulary, or a value outside -100…100 rejects with
-   * `invalid_request`, `details: { field: 'logit_bias', key }`. */
+   * `invalid_request`, `details: { field: 'logit_bias', key }`; so does a
+   * value that is not a plain object (a `Map`: give `Object.fromEntries(map)`). */
   logit_bias?: Record<string, number> | null;
   /** Aborting rejects with a TabllmError whose code is `aborted` (name `AbortError`);
    * its `details` hold what was produced: `{ text, usage, timings }`. It takes
@@ -243,8 +244,11 @@ export interface ChatCompletionRequest extends SamplingOptions {
    * read it (Qwen3, Qwen3.5, SmolLM3). Names tabllm gives the template itself
    * (`messages`, `tools`, `add_generation_prompt`, `bos_token`, `eos_token`,
    * `raise_exception`, `strftime_now`) are refused (`details.field:
-   * 'chat_template_kwargs.messages'`). */
-  chat_template_kwargs?: { [name: string]: unknown } | null;
+   * 'chat_template_kwargs.messages'`), as are names a template cannot read
+   * (`'foo-bar'`, `__proto__`: `details: { field: 'chat_template_kwargs', key }`)
+   * and an `enable_thinking` that is not a boolean (`details.field:
+   * 'chat_template_kwargs.enable_thinking'`). */
+  chat_template_kwargs?: { enable_thinking?: boolean; [name: string]: unknown } | null;
 }
 /** `prompt`: text (BOS added when the model wants one), or token ids as they are. */
 export interface CompletionRequest extends SamplingOptions { prompt: string | number[]; stream?: boolean | null; stream_options?: StreamOptions | null }

@@ -133,12 +133,33 @@ function checkFields(req, kind) {
   }
 }
 
-/** `chat_template_kwargs`: an object whose entries reach the chat template as
- * variables (as llama-server passes them). The engine refuses, by name, those
- * tabllm sets itself (`messages`, `tools`, `bos_token`, …). */
+/** Whether `v` is a plain object (`{…}`, `JSON.parse`'s, `Object.create(null)`):
+ * not a Map, Set, array or class instance, whose entries `Object.keys` does not see. */
+const isPlainObject = (v) => typeof v === 'object' && v !== null && [Object.prototype, null].includes(Object.getPrototypeOf(v));
+
+/** What a value is, for an error message: `a Map`, `an array`, `a string`. */
+const kindOf = (v) => {
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object' && v !== null) return `a ${v.constructor?.name ?? 'object'}`;
+  return v === null ? 'null' : `a ${typeof v}`;
+};
+
+/** `chat_template_kwargs`: a plain object whose entries reach the chat
+ * template as variables (as llama-server passes them). `enable_thinking`
+ * must be a boolean (llama-server's rule: the string 'false' is true to a
+ * template); `__proto__` is refused (a JS object cannot carry it as an
+ * entry). The engine refuses, by name, names a template cannot read and
+ * those tabllm sets itself (`messages`, `tools`, `bos_token`, …;
+ * src/chat/mod.rs `check_template_kwargs`). */
 function checkTemplateKwargs(kw) {
-  if (typeof kw !== 'object' || Array.isArray(kw)) {
-    throw new TabllmError('invalid_request', 'chat_template_kwargs must be an object of template variables, such as { enable_thinking: false }', { field: 'chat_template_kwargs' });
+  if (!isPlainObject(kw)) {
+    throw new TabllmError('invalid_request', `chat_template_kwargs must be an object of template variables, such as { enable_thinking: false }, got ${kindOf(kw)}`, { field: 'chat_template_kwargs' });
+  }
+  if (Object.prototype.hasOwnProperty.call(kw, '__proto__')) {
+    throw new TabllmError('invalid_request', 'chat_template_kwargs key "__proto__" cannot be passed (JavaScript objects treat it as their prototype)', { field: 'chat_template_kwargs', key: '__proto__' });
+  }
+  if (kw.enable_thinking !== undefined && typeof kw.enable_thinking !== 'boolean') {
+    throw new TabllmError('invalid_request', `chat_template_kwargs.enable_thinking must be true or false, got ${kindOf(kw.enable_thinking)}${typeof kw.enable_thinking === 'object' ? '' : ` ${shown(kw.enable_thinking)}`} (a template reads any non-empty string as true)`, { field: 'chat_template_kwargs.enable_thinking', key: 'enable_thinking' });
   }
   return kw;
 }
@@ -172,8 +193,9 @@ function checkNumber(field, v, { min, max, integer = false }) {
  */
 function checkLogitBias(lb) {
   const bad = (message, key) => new TabllmError('invalid_request', message, key === undefined ? { field: 'logit_bias' } : { field: 'logit_bias', key });
-  if (typeof lb !== 'object' || Array.isArray(lb)) {
-    throw bad(`logit_bias must be an object mapping token ids (as strings) to numbers from -100 to 100, got ${Array.isArray(lb) ? 'an array' : `a ${typeof lb}`}`);
+  // A Map, Set or class instance would pass `typeof` and show no keys: no bias, silently.
+  if (!isPlainObject(lb)) {
+    throw bad(`logit_bias must be a plain object mapping token ids (as strings) to numbers from -100 to 100, got ${kindOf(lb)}${lb instanceof Map ? ' (use Object.fromEntries(map))' : ''}`);
   }
   const keys = Object.keys(lb);
   if (keys.length > MAX_LOGIT_BIAS) throw bad(`logit_bias has ${keys.length} entries: at most ${MAX_LOGIT_BIAS}`);

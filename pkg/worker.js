@@ -241,6 +241,7 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
         src = await openPart(parts[i], how);
       }
       opened.push(src);
+      e.name_part(partName(parts[i])); // an error in a part of a split model names its file
       throwIfAborted(signal);
       fromCache &&= src.origin === 'cache';
       reader = src.stream.getReader();

@@ -149,7 +149,7 @@ fn tool_messages_keep_their_fields() {
     // The arguments string reaches the template parsed (see string_tool_arguments_reach_templates_as_objects).
     assert_eq!(t.render(&m, false, "", "").unwrap(), "assistant:None:False:{'a': 1}|tool:42:True:|");
     let e = ChatMessage::parse_list(r#"[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]"#).unwrap_err();
-    assert!(e.to_string().contains("`input_audio`"), "{e}");
+    assert!(e.to_string().contains("messages[0].content[0].type 'input_audio' is not supported: text only"), "{e}");
 }
 
 /// field3: a conversation as the OpenAI SDK sends it back, the call's

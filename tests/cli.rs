@@ -853,3 +853,83 @@ fn qwen35_lfm2_and_gemma4_tool_calls_are_read_from_their_formats() {
         }
     }
 }
+
+/// `--chat-template-kwargs JSON` (llama-server's flag) on `generate` and
+/// `chat`: the variables reach the template as a request's
+/// `chat_template_kwargs` do, with the same checks by name (a non-boolean
+/// `enable_thinking`, a name no template can read); `--no-think` with an
+/// `enable_thinking` of its own is refused. A message field tabllm does not
+/// know is named by its path in the list, without a JSON column.
+#[test]
+fn chat_template_kwargs_flag_and_message_fields_by_name() {
+    let dir = scratch("kwargs");
+    let model = tiny_thinking_model(&dir);
+    let model = model.to_str().unwrap();
+    let messages = dir.join("messages.json");
+    std::fs::write(&messages, r#"[{"role": "user", "content": "What is 2+2?"}]"#).unwrap();
+    let base = ["generate", "--backend", "cpu", "--model", model, "--messages", messages.to_str().unwrap(), "--print-prompt", "--json"];
+    let off = tabllm(&[&base[..], &["--no-think"]].concat());
+    let kw = tabllm(&[&base[..], &["--chat-template-kwargs", r#"{"enable_thinking": false, "extra": [1]}"#]].concat());
+    assert_eq!(kw["prompt"], off["prompt"]);
+    // --no-think adds to other variables.
+    assert_eq!(tabllm(&[&base[..], &["--no-think", "--chat-template-kwargs", r#"{"extra": 1}"#]].concat())["prompt"], off["prompt"]);
+    for (json, code, text) in [
+        (r#"{"enable_thinking": "false"}"#, 2, "chat_template_kwargs.enable_thinking must be true or false, got the string \"false\""),
+        (r#"{"foo-bar": 1}"#, 2, "chat_template_kwargs key \"foo-bar\" is not a name a chat template can read"),
+        (r#"{"bos_token": "x"}"#, 2, "chat_template_kwargs.bos_token cannot be set"),
+        ("[1]", 2, "must be a JSON object"),
+    ] {
+        let (got, _, err) = run_tabllm(&[&base[..], &["--chat-template-kwargs", json]].concat());
+        assert_eq!(got, Some(code), "{json}: {err}");
+        assert!(err.contains(text), "{json}: {err}");
+    }
+    let (got, _, err) = run_tabllm(&[&base[..], &["--no-think", "--chat-template-kwargs", r#"{"enable_thinking": true}"#]].concat());
+    assert!(got == Some(1) && err.contains("--no-think sets enable_thinking, which --chat-template-kwargs sets too"), "{err}");
+    let (got, _, err) = run_tabllm(&["generate", "--backend", "cpu", "--model", model, "--prompt", "hi", "--chat-template-kwargs", "{}"]);
+    assert!(got == Some(1) && err.contains("--chat-template-kwargs needs --messages"), "{err}");
+    let (got, _, err) = run_tabllm(&["chat", "--backend", "cpu", "--model", model, "--chat-template-kwargs", r#"{"enable_thinking": 0}"#]);
+    assert!(got == Some(2) && err.contains("chat_template_kwargs.enable_thinking must be true or false"), "{err}");
+
+    std::fs::write(&messages, r#"[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "refusal": null, "annotations": []}, {"role": "user", "content": "x", "foo": 1}]"#).unwrap();
+    let (got, _, err) = run_tabllm(&base);
+    assert!(got == Some(1) && err.contains("messages[2].foo is not a message field tabllm knows") && !err.contains("column"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An error in one part of a split model names that part's file: a part cut
+/// short, and a part given twice (here part 1 copied under part 2's name).
+#[test]
+fn errors_in_a_split_part_name_its_file() {
+    let dir = scratch("split-names");
+    let parts: Vec<std::path::PathBuf> = (1..=3).map(|k| dir.join(format!("t-0000{k}-of-00003.gguf"))).collect();
+    for (k, p) in parts.iter().enumerate() {
+        std::fs::copy(case(&format!("field3/split/t-0000{}-of-00003.gguf", k + 1)), p).unwrap();
+    }
+    let generate = || run_tabllm(&["generate", "--backend", "cpu", "--model", parts[0].to_str().unwrap(), "--prompt", "hello", "--max-tokens", "1"]);
+    let f = std::fs::OpenOptions::new().write(true).open(&parts[1]).unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len - 1000).unwrap();
+    drop(f);
+    let (code, _, err) = generate();
+    assert!(code == Some(1) && err.contains(&format!("{}: file ends early: 1000 more bytes needed", parts[1].display())), "{err}");
+    std::fs::copy(&parts[0], &parts[1]).unwrap();
+    let (code, _, err) = generate();
+    assert!(code == Some(1) && err.contains(&format!("part 1 of 3 arrived twice: {} and {} both say they are it", parts[0].display(), parts[1].display())), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An optional tensor llama.cpp knows (a layer's attention or FFN bias) of
+/// the wrong shape is refused by name with both shapes, as llama.cpp's
+/// `check_tensor_dims` refuses it, instead of being ignored.
+#[test]
+fn a_wrong_shaped_optional_tensor_is_refused() {
+    let tiny = shared("tiny/tiny-llama-q4_0.gguf");
+    let dir = scratch("optional");
+    let out = dir.join("bias.gguf");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/zero_sized_tensor.py");
+    let st = Command::new("python3").args([script, tiny.to_str().unwrap(), out.to_str().unwrap(), "add", "blk.0.attn_q.bias"]).status().expect("python3 with the gguf package");
+    assert!(st.success());
+    let (code, _, err) = run_tabllm(&["generate", "--backend", "cpu", "--model", out.to_str().unwrap(), "--prompt", "hello", "--max-tokens", "1"]);
+    assert!(code == Some(1) && err.contains("tensor `blk.0.attn_q.bias` has shape [0, 4], expected [256]"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -52,6 +52,9 @@ enum Cmd {
         /// Turn a thinking model's reasoning off (see `generate --no-think`).
         #[arg(long)]
         no_think: bool,
+        /// Extra chat template variables, as in `generate`.
+        #[arg(long, value_name = "JSON", value_parser = template_kwargs_value)]
+        chat_template_kwargs: Option<TemplateKwargs>,
     },
     /// Measure memory bandwidth, then prompt processing (pp512, pp2048) and
     /// text generation (tg128) as llama-bench does, and decode against the
@@ -230,6 +233,13 @@ struct GenerateArgs {
     /// SmolLM3), as `chat_template_kwargs: {"enable_thinking": false}` does.
     #[arg(long, requires = "messages")]
     no_think: bool,
+    /// With --messages: extra chat template variables, a JSON object, as
+    /// llama-server's `--chat-template-kwargs` and a request's
+    /// `chat_template_kwargs` pass them (`'{"enable_thinking": false}'`).
+    /// Names must be variable names; `enable_thinking` must be a boolean;
+    /// `enable_thinking` and --no-think together are refused.
+    #[arg(long, value_name = "JSON", value_parser = template_kwargs_value)]
+    chat_template_kwargs: Option<TemplateKwargs>,
     /// With --messages: print the prompt the chat template renders, and
     /// nothing else (no generation; with --json, `{"prompt", "prompt_ids"}`).
     #[arg(long, requires = "messages")]
@@ -323,7 +333,10 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Generate(a) => generate(a)?,
-        Cmd::Chat { load, temperature, max_tokens, system, logit_bias, no_think } => chat(load, temperature, max_tokens, system, logit_bias.unwrap_or_default(), no_think)?,
+        Cmd::Chat { load, temperature, max_tokens, system, logit_bias, no_think, chat_template_kwargs } => {
+            let kwargs = template_kwargs(chat_template_kwargs, no_think)?;
+            chat(load, temperature, max_tokens, system, logit_bias.unwrap_or_default(), kwargs)?
+        }
         Cmd::Info { model, shape, mix, context, f16_kv, max_binding_size, available_bytes, bandwidth_gbps, json } => {
             let opts = tabllm::inspect::InspectOptions {
                 context,
@@ -445,6 +458,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         (a.tools.is_some(), a.messages.is_some(), "--tools needs --messages"),
         (a.close_assistant, a.messages.is_some(), "--close-assistant needs --messages"),
         (a.no_think, a.messages.is_some(), "--no-think needs --messages"),
+        (a.chat_template_kwargs.is_some(), a.messages.is_some(), "--chat-template-kwargs needs --messages"),
         (a.print_prompt, a.messages.is_some(), "--print-prompt needs --messages"),
         (a.top_logits > 0, a.json, "--top-logits needs --json"),
     ] {
@@ -453,6 +467,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         }
     }
     let tools = tool_request(&a)?;
+    let kwargs = template_kwargs(a.chat_template_kwargs.clone(), a.no_think)?;
     // Checked before the model loads: a refused schema costs nothing.
     let mut constraint = match &a.response_format {
         None => None,
@@ -472,7 +487,6 @@ fn generate(a: GenerateArgs) -> Result<()> {
             let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
             let messages = ChatMessage::parse_list(&text).map_err(|e| format!("{}: {e}", file.display()))?;
             let last = if a.close_assistant { FinalAssistant::Close } else { FinalAssistant::Continue };
-            let kwargs = a.no_think.then(no_think_kwargs);
             let prompt = engine.prepare_chat(&messages, &ChatOptions { final_assistant: last, tools: tools.as_ref(), template_kwargs: kwargs.as_ref() })?;
             if a.print_prompt {
                 if a.json {
@@ -571,9 +585,33 @@ fn generate(a: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-/// `enable_thinking: false`, the template variable of `--no-think`.
-fn no_think_kwargs() -> serde_json::Map<String, serde_json::Value> {
-    serde_json::Map::from_iter([("enable_thinking".to_string(), serde_json::Value::Bool(false))])
+/// `--chat-template-kwargs`' value: a JSON object of template variables.
+type TemplateKwargs = serde_json::Map<String, serde_json::Value>;
+
+/// Parses `--chat-template-kwargs`: a JSON object whose entries pass
+/// [`tabllm::chat::check_template_kwargs`] (the checks a request's
+/// `chat_template_kwargs` gets).
+fn template_kwargs_value(v: &str) -> std::result::Result<TemplateKwargs, String> {
+    let kwargs = match serde_json::from_str(v).map_err(|e| format!("not JSON: {e}"))? {
+        serde_json::Value::Object(o) => o,
+        _ => return Err("must be a JSON object of template variables, such as '{\"enable_thinking\": false}'".into()),
+    };
+    tabllm::chat::check_template_kwargs(&kwargs).map_err(|e| e.to_string())?;
+    Ok(kwargs)
+}
+
+/// The template variables of `--chat-template-kwargs` and `--no-think`
+/// (`enable_thinking: false`); both setting `enable_thinking` is refused.
+fn template_kwargs(given: Option<TemplateKwargs>, no_think: bool) -> Result<Option<TemplateKwargs>> {
+    if !no_think {
+        return Ok(given);
+    }
+    let mut kwargs = given.unwrap_or_default();
+    if kwargs.contains_key("enable_thinking") {
+        return Err("--no-think sets enable_thinking, which --chat-template-kwargs sets too: give one".into());
+    }
+    kwargs.insert("enable_thinking".into(), serde_json::Value::Bool(false));
+    Ok(Some(kwargs))
 }
 
 /// Prints a streamed reply: its content on stdout, and a thinking model's
@@ -609,7 +647,7 @@ impl Shown {
     }
 }
 
-fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<String>, logit_bias: LogitBias, no_think: bool) -> Result<()> {
+fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<String>, logit_bias: LogitBias, kwargs: Option<TemplateKwargs>) -> Result<()> {
     let mut engine = load(&load_args, false)?;
     // Refused once, before the first turn, as generate refuses it.
     logit_bias.check_vocab(engine.model.config.vocab)?;
@@ -620,7 +658,6 @@ fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<S
         logit_bias,
         ..GenerateParams::default()
     };
-    let kwargs = no_think.then(no_think_kwargs);
     eprintln!("Type a message; an empty line or Ctrl-D quits.");
     let stdin = std::io::stdin();
     loop {

@@ -9,7 +9,10 @@
 //! `json.dumps(..., ensure_ascii=False)` with its keyword arguments.
 //! Every value prints as Python's `str()` prints it (`None`, `True`, `1e-05`,
 //! `['a', 'b']`, `{'a': None}`), and jinja2's tests (`is sequence`,
-//! `is number`, …) answer as jinja2's do (see `chat/pyvalue.rs`).
+//! `is number`, …) answer as jinja2's do (see `chat/pyvalue.rs`); the
+//! `format` filter prints its arguments that way too. The `int` and `float`
+//! filters fall back to their default as jinja2's do (`"x"|int` is 0,
+//! `"0x1A"|int(0, 16)` is 26: see `chat/pynum.rs`).
 //!
 //! `{% generation %}…{% endgeneration %}` (Hugging Face's marker of assistant
 //! text for training masks) renders its body: before compiling, exactly those
@@ -27,6 +30,7 @@
 mod budget;
 mod message;
 mod pyjson;
+mod pynum;
 mod pyvalue;
 mod reasoning;
 mod reply;
@@ -51,7 +55,7 @@ use crate::gguf::Metadata;
 use crate::tokenizer::Tokenizer;
 
 pub use budget::{BudgetExceeded, BudgetResource, RenderBudget};
-pub use message::{ChatMessage, MessageError, ROLES};
+pub use message::{ChatMessage, MessageError, MessagesError, ROLES};
 pub use reasoning::{opens_thinking, split_reasoning, split_reasoning_with, ReplyDelta, Reasoned, ReasoningStream, ThinkTags, THINK_CLOSE, THINK_OPEN};
 pub use reply::{ReplyEnd, ReplyStream};
 pub use tool_calls::{forced_call_grammar, new_call_id, parse_tool_calls, ParsedReply, StreamEnd, ToolCall, ToolCallFormat, ToolCallStream};
@@ -83,6 +87,11 @@ pub enum ChatError {
     /// name tabllm gives the template itself (see [`OWN_VARIABLES`]).
     #[error("chat_template_kwargs.{0} cannot be set: tabllm gives the chat template its own `{0}`")]
     TemplateVariable(String),
+    /// A request's `chat_template_kwargs` entry a template could not read as
+    /// sent (see [`check_template_kwargs`]): `field` is its path
+    /// (`chat_template_kwargs.enable_thinking`), `key` the entry's name.
+    #[error("{field} {why}")]
+    TemplateKwarg { field: String, key: String, why: String },
     /// A metadata key the template choice reads has the wrong type.
     #[error(transparent)]
     Metadata(#[from] crate::gguf::GgufError),
@@ -100,14 +109,66 @@ pub struct RenderArgs<'a> {
     pub tools: Option<&'a [Json]>,
     /// More template variables, as `apply_chat_template(**kwargs)` passes them
     /// and llama-server's `chat_template_kwargs` (e.g. `enable_thinking`).
-    /// A name among [`OWN_VARIABLES`] is refused
-    /// ([`ChatError::TemplateVariable`]).
+    /// Checked by [`check_template_kwargs`].
     pub extra: Option<&'a serde_json::Map<String, Json>>,
 }
 
 /// The names tabllm itself gives a template (the context's variables and
 /// its functions), which [`RenderArgs::extra`] may not set.
 pub const OWN_VARIABLES: [&str; 7] = ["messages", "tools", "add_generation_prompt", "bos_token", "eos_token", "raise_exception", "strftime_now"];
+
+/// Checks a request's `chat_template_kwargs` (llama-server's name) before
+/// they reach a template as variables:
+/// - each name must be one a template can read as a variable: a letter or
+///   `_`, then letters, digits or `_` (jinja2's and minijinja's names);
+///   `'foo-bar'` or `''` would be set and never readable, so they are refused;
+/// - `enable_thinking` (the switch of Qwen3's, Qwen3.5's and SmolLM3's
+///   templates) must be a boolean, as llama-server requires ("invalid type
+///   for enable_thinking (expected boolean, got string)"): the string
+///   `'false'` is truthy in a template and would leave thinking on;
+/// - a name tabllm gives the template itself ([`OWN_VARIABLES`]) is refused
+///   ([`ChatError::TemplateVariable`]).
+///
+/// Errors: [`ChatError::TemplateKwarg`] naming the entry (`field`
+/// `chat_template_kwargs.NAME`, or `chat_template_kwargs` with `key` for a
+/// name that is not a variable name).
+pub fn check_template_kwargs(extra: &serde_json::Map<String, Json>) -> Result<(), ChatError> {
+    for (name, value) in extra {
+        let mut chars = name.chars();
+        let is_name = chars.next().is_some_and(|c| c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric());
+        if !is_name {
+            return Err(ChatError::TemplateKwarg {
+                field: "chat_template_kwargs".into(),
+                key: name.clone(),
+                why: format!("key {name:?} is not a name a chat template can read as a variable (a letter or _, then letters, digits or _)"),
+            });
+        }
+        if OWN_VARIABLES.contains(&name.as_str()) {
+            return Err(ChatError::TemplateVariable(name.clone()));
+        }
+        if name == "enable_thinking" && !value.is_boolean() {
+            return Err(ChatError::TemplateKwarg {
+                field: "chat_template_kwargs.enable_thinking".into(),
+                key: name.clone(),
+                why: format!("must be true or false, got {} (a template reads any non-empty string as true)", json_type(value)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A JSON value's type and, for a short scalar, the value (`the string "false"`).
+fn json_type(v: &Json) -> String {
+    match v {
+        Json::Null => "null".into(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => format!("the number {n}"),
+        Json::String(s) if s.chars().count() <= 20 => format!("the string {s:?}"),
+        Json::String(_) => "a string".into(),
+        Json::Array(_) => "an array".into(),
+        Json::Object(_) => "an object".into(),
+    }
+}
 
 /// What to do when a conversation ends with an assistant message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -171,6 +232,8 @@ impl ChatTemplate {
         env.set_unknown_method_callback(budget::unknown_method);
         env.add_function("raise_exception", raise_exception);
         env.add_filter("tojson", pyjson::tojson);
+        env.add_filter("int", pynum::int);
+        env.add_filter("float", pynum::float);
         budget::install(&mut env);
         pyvalue::install(&mut env);
         let nine_char_ids = requires_nine_char_ids(&source);
@@ -284,9 +347,7 @@ impl ChatTemplate {
         }
         let mut ctx: BTreeMap<String, Value> = BTreeMap::new();
         if let Some(extra) = args.extra {
-            if let Some(name) = extra.keys().find(|k| OWN_VARIABLES.contains(&k.as_str())) {
-                return Err(ChatError::TemplateVariable(name.clone()));
-            }
+            check_template_kwargs(extra)?;
             for (k, v) in extra {
                 ctx.insert(k.clone(), Value::from_serialize(v));
             }
@@ -527,6 +588,101 @@ mod tests {
                 Err(ChatError::TemplateVariable(n)) => assert_eq!(n, name),
                 other => panic!("{name}: {other:?}"),
             }
+        }
+    }
+
+    /// `chat_template_kwargs` a template could not read as sent are refused
+    /// by name: `enable_thinking` that is not a boolean (the string `'false'`
+    /// is truthy and left thinking on), names that are not variable names.
+    #[test]
+    fn template_kwargs_are_checked_by_name() {
+        let t = ChatTemplate::new("{% if enable_thinking is defined and not enable_thinking %}off{% else %}on{% endif %}").unwrap();
+        let render = |v: Json| t.render_with(&[], &RenderArgs { extra: Some(v.as_object().unwrap()), ..Default::default() });
+        assert_eq!(render(serde_json::json!({"enable_thinking": false})).unwrap(), "off");
+        for bad in [serde_json::json!("false"), serde_json::json!(0), Json::Null, serde_json::json!([false])] {
+            match render(serde_json::json!({ "enable_thinking": bad })) {
+                Err(ChatError::TemplateKwarg { field, key, why }) => {
+                    assert_eq!((field.as_str(), key.as_str()), ("chat_template_kwargs.enable_thinking", "enable_thinking"));
+                    assert!(why.contains("true or false"), "{why}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        for name in ["foo-bar", "", "1st", "a b", "x.y"] {
+            match render(serde_json::json!({ name: 1 })) {
+                Err(ChatError::TemplateKwarg { field, key, .. }) => assert_eq!((field.as_str(), key.as_str()), ("chat_template_kwargs", name)),
+                other => panic!("{name:?}: {other:?}"),
+            }
+        }
+        for name in ["_x", "x1", "réponse", "__proto__"] {
+            assert_eq!(render(serde_json::json!({ name: 1 })).unwrap(), "on", "{name}");
+        }
+    }
+
+    /// jinja2's `int` and `float` filters fall back to their default where
+    /// minijinja's abort the render. Every expected value is jinja2 3.1.6's
+    /// output for the same expression.
+    #[test]
+    fn int_and_float_filters_fall_back_as_jinja2() {
+        let cases = [
+            (r#"{{ "x"|int }}"#, "0"),
+            (r#"{{ " 42 "|int }}"#, "42"),
+            (r#"{{ ""|int }}"#, "0"),
+            (r#"{{ "12abc"|int(7) }}"#, "7"),
+            (r#"{{ "12abc"|int(default=7) }}"#, "7"),
+            (r#"{{ "0x1A"|int(0, 16) }}"#, "26"),
+            (r#"{{ "0x1A"|int(base=0) }}"#, "26"),
+            (r#"{{ "010"|int(base=0) }}"#, "10"),
+            (r#"{{ "0_0"|int(base=0) }}"#, "0"),
+            (r#"{{ "1_000"|int }}"#, "1000"),
+            (r#"{{ "42.9"|int }}"#, "42"),
+            (r#"{{ "-1e3"|int }}"#, "-1000"),
+            (r#"{{ "inf"|int }}"#, "0"),
+            (r#"{{ "nan"|int(5) }}"#, "5"),
+            (r#"{{ none|int(3) }}"#, "3"),
+            (r#"{{ [1]|int }}"#, "0"),
+            (r#"{{ true|int }}"#, "1"),
+            (r#"{{ 3.9|int }}"#, "3"),
+            (r#"{{ -3.9|int }}"#, "-3"),
+            (r#"{{ "0b101"|int(0, 2) }}"#, "5"),
+            (r#"{{ "ff"|int(0, 16) }}"#, "255"),
+            (r#"{{ "z"|int(0, 36) }}"#, "35"),
+            (r#"{{ "7"|int(0, 1) }}"#, "7"),
+            (r#"{{ "0x_1f"|int(0, 16) }}"#, "31"),
+            (r#"{{ "+ 5"|int }}"#, "0"),
+            (r#"{{ "x"|float }}"#, "0.0"),
+            (r#"{{ "1_0.5"|float }}"#, "10.5"),
+            (r#"{{ " -inf "|float }}"#, "-inf"),
+            (r#"{{ "nan"|float }}"#, "nan"),
+            (r#"{{ none|float }}"#, "0.0"),
+            (r#"{{ true|float }}"#, "1.0"),
+            (r#"{{ 3|float }}"#, "3.0"),
+            (r#"{{ "12"|float(1) }}"#, "12.0"),
+            (r#"{{ "1__0"|float(2) }}"#, "2"),
+        ];
+        for (src, want) in cases {
+            let got = ChatTemplate::new(src).unwrap().render(&[], false, "", "");
+            assert_eq!(got.as_deref().ok(), Some(want), "{src}: {got:?}");
+        }
+        for src in [r#"{{ x|int }}"#, r#"{{ x|float }}"#, r#"{{ "1"|int(0, default=1) }}"#] {
+            assert!(ChatTemplate::new(src).unwrap().render(&[], false, "", "").is_err(), "{src}");
+        }
+    }
+
+    /// `format` prints None, lists and dicts with Python's `str()`, as
+    /// `~` does (jinja2 3.1.6's outputs). (`{{ {'a': 'x'} ~ '' }}`, both
+    /// sides literals, is folded by minijinja's compiler before any filter
+    /// or operator of ours runs, and still prints JSON.)
+    #[test]
+    fn format_prints_values_as_python() {
+        let cases = [
+            (r#"{{ "%s|%s|%s"|format({"a": "x"}, ["x"], none) }}"#, "{'a': 'x'}|['x']|None"),
+            (r#"{% set m = {"role": "user"} %}{{ "<%s>"|format(m) }}"#, "<{'role': 'user'}>"),
+            (r#"{{ "%s-%d-%.1f"|format("s", 3, 2.25) }}"#, "s-3-2.2"),
+        ];
+        for (src, want) in cases {
+            let got = ChatTemplate::new(src).unwrap().render(&[], false, "", "");
+            assert_eq!(got.as_deref().ok(), Some(want), "{src}: {got:?}");
         }
     }
 

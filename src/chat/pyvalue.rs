@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use minijinja::value::ValueKind;
+use minijinja::value::{Rest, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 use unicode_general_category::{get_general_category, GeneralCategory};
 
@@ -158,10 +158,11 @@ fn is_printable(c: char) -> bool {
     )
 }
 
-/// Registers `string` (Python's `str()`) and the tests jinja2 defines
-/// differently from minijinja.
+/// Registers `string` (Python's `str()`), `format` (values printed with
+/// `str()`), and the tests jinja2 defines differently from minijinja.
 pub(super) fn install(env: &mut Environment<'static>) {
     env.add_filter("string", string);
+    env.add_filter("format", format);
     env.add_test("sequence", is_sequence);
     env.add_test("iterable", is_iterable);
     env.add_test("number", is_number);
@@ -175,6 +176,26 @@ fn string(_state: &State, value: &Value) -> Result<Value, Error> {
         ValueKind::String => value.clone(),
         _ => Value::from(py_str(value)?.into_owned()),
     })
+}
+
+/// `fmt|format(*args)`: jinja2's `soft_str(fmt) % args`, Python's printf-style
+/// formatting. minijinja's filter does the formatting; `None`, lists and
+/// dicts are handed to it as their `str()` (`%s` of `{'a': 'x'}` prints
+/// `{'a': 'x'}`, not JSON). A format string that reads mapping keys
+/// (`%(name)s`) gets its arguments as they are. Booleans and floats are
+/// left to minijinja (`%s` of `True` prints `true`, where Python prints
+/// `True`), since `%d` of them must stay a number.
+fn format(state: &State, fmt: &Value, args: Rest<Value>) -> Result<Value, Error> {
+    let by_key = fmt.as_str().is_some_and(|s| s.contains("%("));
+    let args = args
+        .0
+        .into_iter()
+        .map(|a| match a.kind() {
+            ValueKind::None | ValueKind::Seq | ValueKind::Map | ValueKind::Iterable if !by_key => Ok(Value::from(py_str(&a)?.into_owned())),
+            _ => Ok(a),
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    minijinja::filters::format(state, fmt, Rest(args))
 }
 
 /// jinja2's `sequence`: `len(value)` and `value.__getitem__` both work —

@@ -35,6 +35,8 @@ pub fn load_engine(
         if i > 0 {
             loader.next_part()?;
         }
+        // An error in a part of a split model names its file.
+        loader.name_part(part.display().to_string());
         let mut f = std::fs::File::open(part).map_err(|e| gguf(GgufError::Io(e)))?;
         loop {
             let n = f.read(&mut buf).map_err(|e| gguf(GgufError::Io(e)))?;

@@ -583,16 +583,21 @@ impl ModelConfig {
                 return Err(ModelError::TensorShape { tensor: view.source.clone(), expected: vec![src.dims[0], rows], got: src.dims.clone() });
             }
         }
-        for (name, dims, matrix) in self.tensor_plan() {
+        let plan = self.tensor_plan();
+        for (name, dims) in self.optional_tensors() {
+            match h.tensor(&name) {
+                Some((_, t)) if !plan.iter().any(|(n, _, _)| *n == name) && !same_shape(&t.dims, &dims) => {
+                    return Err(ModelError::TensorShape { tensor: name, expected: dims, got: t.dims.clone() });
+                }
+                _ => {}
+            }
+        }
+        for (name, dims, matrix) in plan {
             let t = self.planned_info(h, &name).ok_or_else(|| ModelError::MissingTensor(name.clone()))?;
             if t.n_elements == 0 {
                 return Err(ModelError::EmptyTensor { tensor: name, dims: t.dims.clone() });
             }
-            let mut got = t.dims.clone();
-            while got.len() > dims.len() && got.last() == Some(&1) {
-                got.pop();
-            }
-            if got != dims {
+            if !same_shape(&t.dims, &dims) {
                 return Err(ModelError::TensorShape { tensor: name, expected: dims, got: t.dims.clone() });
             }
             let ok = if matrix { kernels::gpu_supports(t.ggml_type) } else { t.ggml_type == GgmlType::F32 };
@@ -601,6 +606,17 @@ impl ModelConfig {
             }
         }
         Ok(())
+    }
+
+    /// The optional tensors llama.cpp creates for a layer (`TENSOR_NOT_REQUIRED`
+    /// in `src/llama-model.cpp`: the attention and FFN biases), with the
+    /// shape it requires: (name, ggml dims). A file that holds one of
+    /// another shape is refused, as llama.cpp's `check_tensor_dims` refuses
+    /// it, even where tabllm's forward pass does not read it.
+    fn optional_tensors(&self) -> Vec<(String, Vec<u64>)> {
+        let (d, q, kv, f) = (self.dim as u64, self.q_dim() as u64, self.kv_dim() as u64, self.ffn_dim as u64);
+        let shapes = [("attn_q.bias", q), ("attn_k.bias", kv), ("attn_v.bias", kv), ("attn_output.bias", d), ("ffn_gate.bias", f), ("ffn_up.bias", f), ("ffn_down.bias", d)];
+        (0..self.n_layers).flat_map(|l| shapes.map(|(suffix, n)| (format!("blk.{l}.{suffix}"), vec![n]))).collect()
     }
 
     /// The tensor `name` as the forward pass reads it: the file's own, or a
@@ -730,6 +746,15 @@ impl ModelConfig {
 /// separately: a layer's `attn_qkv` when it has no `attn_q`, and an
 /// `ffn_up` of twice the FFN width when it has no `ffn_gate` (Phi-3: gate
 /// rows first, as llama.cpp's `LLM_FFN_SWIGLU` splits it).
+/// Whether a tensor's ggml dims are `want`, trailing 1s aside (`[64, 1]` is `[64]`).
+fn same_shape(got: &[u64], want: &[u64]) -> bool {
+    let mut got = got;
+    while got.len() > want.len() && got.last() == Some(&1) {
+        got = &got[..got.len() - 1];
+    }
+    got == want
+}
+
 fn fused_views(h: &Header, c: &ModelConfig) -> Vec<TensorView> {
     use LayerTensor::*;
     let mut views = Vec::new();

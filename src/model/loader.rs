@@ -108,6 +108,8 @@ struct Part {
     tensors: Vec<Option<Slot>>,
     /// Its `split.no` (0 for a whole file), once its header is in.
     no: Option<u32>,
+    /// Its file name or URL, when the caller gave it ([`ModelLoader::name_part`]).
+    name: Option<String>,
 }
 
 struct Loading {
@@ -117,8 +119,9 @@ struct Loading {
     config: Option<ModelConfig>,
     /// `split.count` (1 for a single file).
     parts: u32,
-    /// By `split.no`: whether that part's header arrived.
-    seen: Vec<bool>,
+    /// By `split.no`: whether that part's header arrived, and the name of
+    /// the file it came in when the caller gave one.
+    seen: Vec<Option<Option<String>>>,
     /// Tensors of the parts already finished, by name.
     done_tensors: HashMap<String, Slot>,
     /// Headers of the parts already finished, with their `split.no`, in the
@@ -204,6 +207,11 @@ impl ModelLoader {
     /// in any order, [`ModelLoader::next_part`] between them; which part a
     /// file is comes from its `split.no`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), ModelError> {
+        let r = self.push_part(chunk);
+        r.map_err(|e| self.in_part(self.part.name.as_deref(), e))
+    }
+
+    fn push_part(&mut self, chunk: &[u8]) -> Result<(), ModelError> {
         self.bytes_read += chunk.len() as u64;
         let device = &self.device;
         let n_ctx = self.opts.n_ctx;
@@ -212,10 +220,11 @@ impl ModelLoader {
         let loading = &mut self.loading;
         let tensors = &mut self.part.tensors;
         let part_no = &mut self.part.no;
+        let part_name = &self.part.name;
         self.part.parser.push(chunk, &mut |ev: Event<'_>| -> Result<(), ModelError> {
             match ev {
                 Event::Header(h) => {
-                    *part_no = Some(begin_part(loading, h)?);
+                    *part_no = Some(begin_part(loading, h, part_name.as_deref())?);
                     let l = loading.as_mut().ok_or(ModelError::Incomplete)?;
                     if let (Device::Cpu, Some(c)) = (device, l.config.as_ref()) {
                         check_cpu_memory(c, h, n_ctx, max_batch)?;
@@ -240,9 +249,26 @@ impl ModelLoader {
         })
     }
 
+    /// Names the file being read (its path or URL), so that an error in a
+    /// part of a split model says which file: [`ModelError::InPart`]. Call
+    /// it before the part's first push.
+    pub fn name_part(&mut self, name: impl Into<String>) {
+        self.part.name = Some(name.into());
+    }
+
+    /// `e` with the current part's file name, for a split model whose
+    /// caller named its parts ([`name_part`](Self::name_part)).
+    fn in_part(&self, name: Option<&str>, e: ModelError) -> ModelError {
+        match name {
+            Some(file) if self.loading.as_ref().is_some_and(|l| l.parts > 1) => ModelError::InPart { file: file.to_string(), source: Box::new(e) },
+            _ => e,
+        }
+    }
+
     /// Ends the current part of a split model; the next push starts the next part.
     pub fn next_part(&mut self) -> Result<(), ModelError> {
-        self.end_part()?;
+        let name = self.part.name.clone();
+        self.end_part().map_err(|e| self.in_part(name.as_deref(), e))?;
         let l = self.loading.as_ref().ok_or(ModelError::Incomplete)?;
         if l.done_headers.len() as u32 >= l.parts {
             return Err(ModelError::Config(format!("the model has {} parts; no more were expected", l.parts)));
@@ -280,11 +306,12 @@ impl ModelLoader {
 
     /// Completes the load (after the last part) and builds the model.
     pub fn finish(mut self) -> Result<Model, ModelError> {
-        self.end_part()?;
+        let name = self.part.name.clone();
+        self.end_part().map_err(|e| self.in_part(name.as_deref(), e))?;
         let mut l = self.loading.take().ok_or(ModelError::Incomplete)?;
         if l.done_headers.len() as u32 != l.parts {
-            let missing: Vec<String> = (0..l.parts).filter(|&no| !l.seen[no as usize]).take(8).map(|no| (no + 1).to_string()).collect();
-            let first = if l.seen[0] { "" } else { "; part 1 holds the model's metadata" };
+            let missing: Vec<String> = (0..l.parts).filter(|&no| l.seen[no as usize].is_none()).take(8).map(|no| (no + 1).to_string()).collect();
+            let first = if l.seen[0].is_some() { "" } else { "; part 1 holds the model's metadata" };
             return Err(ModelError::Config(format!(
                 "the model has {} parts but {} arrived (missing part {}{}{first})",
                 l.parts,
@@ -361,12 +388,12 @@ fn check_kv_fits(ctx: &GpuContext, c: &ModelConfig, n_ctx: u32) -> Result<(), Mo
 /// configuration at once (the architecture, tensor types and shapes are
 /// checked before any weight byte); a split model's first part, its
 /// architecture. Returns the part's `split.no`.
-fn begin_part(loading: &mut Option<Loading>, h: &Header) -> Result<u32, ModelError> {
+fn begin_part(loading: &mut Option<Loading>, h: &Header, name: Option<&str>) -> Result<u32, ModelError> {
     let (no, count) = crate::gguf::split::split_of(h)?;
     let l = loading.get_or_insert_with(|| Loading {
         config: None,
         parts: count,
-        seen: vec![false; count as usize],
+        seen: vec![None; count as usize],
         done_tensors: HashMap::new(),
         done_headers: Vec::new(),
         unflushed: 0,
@@ -378,8 +405,13 @@ fn begin_part(loading: &mut Option<Loading>, h: &Header) -> Result<u32, ModelErr
     if count != l.parts {
         return Err(ModelError::Config(format!("this file is part {} of {count}, but the model's first file given was one of {} parts", no + 1, l.parts)));
     }
-    if std::mem::replace(&mut l.seen[no as usize], true) {
-        return Err(ModelError::Config(format!("part {} of {count} arrived twice", no + 1)));
+    if let Some(before) = std::mem::replace(&mut l.seen[no as usize], Some(name.map(str::to_string))) {
+        let files = match (before, name) {
+            (Some(a), Some(b)) if a != b => format!(": {a} and {b} both say they are it"),
+            (Some(a), _) => format!(": {a} came twice"),
+            _ => String::new(),
+        };
+        return Err(ModelError::Config(format!("part {} of {count} arrived twice{files}", no + 1)));
     }
     if count == 1 {
         l.config = Some(ModelConfig::from_header(h)?);

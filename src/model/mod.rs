@@ -59,6 +59,10 @@ pub enum ModelError {
     Kernel(#[from] KernelError),
     #[error(transparent)]
     Cpu(#[from] crate::cpu::CpuError),
+    /// An error in one file of a split model, with that file's name or URL
+    /// (see `ModelLoader::name_part`).
+    #[error("{file}: {source}")]
+    InPart { file: String, source: Box<ModelError> },
 }
 
 /// `TooLargeForCpu`'s message: a shorter context is suggested only when it

@@ -12,7 +12,7 @@ use crate::gguf::GgufError;
 use crate::gpu::GpuError;
 use crate::kernels::KernelError;
 use crate::model::ModelError;
-use crate::chat::ChatError;
+use crate::chat::{ChatError, MessagesError};
 use crate::sampler::LogitBiasError;
 use crate::tokenizer::TokenizerError;
 
@@ -112,6 +112,7 @@ impl ErrorCode for ModelError {
             ModelError::TooLargeForCpu { .. } => "model_too_large",
             ModelError::Cpu(crate::cpu::CpuError::OutOfMemory { .. }) => "model_too_large",
             ModelError::Cpu(_) => "internal",
+            ModelError::InPart { source, .. } => source.code(),
         }
     }
     fn details(&self) -> Option<serde_json::Value> {
@@ -124,6 +125,13 @@ impl ErrorCode for ModelError {
             ModelError::Gpu(e) => e.details(),
             ModelError::Kernel(e) => e.details(),
             ModelError::TooLargeForCpu { weights, kv, limit } => Some(serde_json::json!({ "weight_bytes": weights, "kv_cache_bytes": kv, "limit": limit })),
+            ModelError::InPart { file, source } => {
+                let mut d = source.details().unwrap_or_else(|| serde_json::json!({}));
+                if let Some(o) = d.as_object_mut() {
+                    o.insert("file".into(), file.clone().into());
+                }
+                Some(d)
+            }
             _ => None,
         }
     }
@@ -140,15 +148,26 @@ impl ErrorCode for ChatError {
         match self {
             // The template refused this conversation (`raise_exception`, e.g.
             // roles that do not alternate): the request is at fault, not the file.
-            ChatError::TemplateRaised(_) | ChatError::TemplateVariable(_) => "invalid_request",
+            ChatError::TemplateRaised(_) | ChatError::TemplateVariable(_) | ChatError::TemplateKwarg { .. } => "invalid_request",
             _ => "invalid_model",
         }
     }
     fn details(&self) -> Option<serde_json::Value> {
         match self {
             ChatError::TemplateVariable(name) => Some(serde_json::json!({ "field": format!("chat_template_kwargs.{name}") })),
+            ChatError::TemplateKwarg { field, key, .. } => Some(serde_json::json!({ "field": field, "key": key })),
             _ => None,
         }
+    }
+}
+
+/// `details.field`: the message and its field at fault (`messages[0].foo`).
+impl ErrorCode for MessagesError {
+    fn code(&self) -> &'static str {
+        "invalid_request"
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "field": self.field() }))
     }
 }
 

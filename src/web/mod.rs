@@ -60,7 +60,9 @@ pub struct WebEngine {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Request {
-    messages: Option<Vec<ChatMessage>>,
+    /// Checked message by message ([`ChatMessage::from_list`]), so a refusal
+    /// names `messages[i].field`.
+    messages: Option<serde_json::Value>,
     prompt: Option<String>,
     prompt_ids: Option<Vec<u32>>,
     // Numbers stay f64 (what JS has) until `sampling` checks their range.
@@ -376,6 +378,17 @@ impl WebEngine {
         r
     }
 
+    /// Names the file about to be pushed (its URL or file name), so that an
+    /// error in a part of a split model says which file.
+    pub fn name_part(&self, name: String) -> JsResult<()> {
+        let mut state = self.state.try_borrow_mut().map_err(|_| busy())?;
+        let State::Loading { loader, .. } = &mut *state else {
+            return Err(not_ready());
+        };
+        loader.name_part(name);
+        Ok(())
+    }
+
     /// Ends one part of a split model; the next push starts the next part
     /// (parts may come in any order: each says which it is by `split.no`).
     pub fn next_part(&self) -> JsResult<()> {
@@ -479,7 +492,8 @@ impl WebEngine {
     /// when given, `tools` (JSON: OpenAI's tools array, checked as `generate`
     /// checks it) and `kwargs` (JSON: `chat_template_kwargs`, an object).
     pub fn apply_chat_template(&self, messages: &str, tools: Option<String>, kwargs: Option<String>) -> JsResult<String> {
-        let messages: Vec<ChatMessage> = serde_json::from_str(messages).map_err(bad_request)?;
+        let messages: serde_json::Value = serde_json::from_str(messages).map_err(bad_request)?;
+        let messages = ChatMessage::from_list(&messages).map_err(|e| to_js(&e))?;
         let tools: Option<serde_json::Value> = tools.map(|t| serde_json::from_str(&t)).transpose().map_err(bad_request)?;
         let kwargs: Option<serde_json::Map<String, serde_json::Value>> = kwargs.map(|k| serde_json::from_str(&k)).transpose().map_err(bad_request)?;
         // Rendering only: checked as tool_choice `none` is (the template must
@@ -539,6 +553,7 @@ impl WebEngine {
             let mut state = state.try_borrow_mut().map_err(|_| busy())?;
             let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
             let req: Request = serde_json::from_str(&request).map_err(bad_request)?;
+            let messages = req.messages.as_ref().map(ChatMessage::from_list).transpose().map_err(|e| to_js(&e))?;
             let (max_tokens, sampler) = req.sampling()?;
             let logprobs = req.logprobs()?;
             let logit_bias = req.logit_bias()?;
@@ -559,7 +574,7 @@ impl WebEngine {
                 ctx.check().map_err(js)?;
             }
             let mut reply: Option<ReplyStream> = None;
-            let ids = match (req.messages, req.prompt, req.prompt_ids) {
+            let ids = match (messages, req.prompt, req.prompt_ids) {
                 (Some(m), _, _) => {
                     let last = match req.continue_final_message {
                         Some(false) => FinalAssistant::Close,

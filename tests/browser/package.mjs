@@ -140,6 +140,10 @@ await check('logit_bias bans and forces tokens on both backends, greedy and samp
           value: await text({ 5: 101 }),
           string: await text({ 5: '1' }),
           array: await text([1]),
+          // Objects whose entries Object.keys does not see: refused, not read as no bias.
+          map: await text(new Map([[String(top), -100]])),
+          set: await text(new Set([1])),
+          instance: await text(new (class Bias { constructor() { this[1] = 5; } })()),
           vocab: await text({ 1024: 1 }),
           // Straight to the worker, past the package's checks: the engine's own.
           wasmKey: await code(e.client.call('generate', { request: { prompt_ids: ids, max_tokens: 1, logit_bias: { '1.5': 1 } } })),
@@ -165,7 +169,10 @@ await check('logit_bias bans and forces tokens on both backends, greedy and samp
   assert.match(e.negative, /^invalid_request: logit_bias key "-1" is not a token id .* \{"field":"logit_bias","key":"-1"\}$/);
   assert.equal(e.value, 'invalid_request: logit_bias["5"] must be a number from -100 to 100, got 101 {"field":"logit_bias","key":"5"}');
   assert.equal(e.string, 'invalid_request: logit_bias["5"] must be a number from -100 to 100, got "1" {"field":"logit_bias","key":"5"}');
-  assert.match(e.array, /^invalid_request: logit_bias must be an object mapping token ids .* \{"field":"logit_bias"\}$/);
+  assert.match(e.array, /^invalid_request: logit_bias must be a plain object mapping token ids .*, got an array \{"field":"logit_bias"\}$/);
+  assert.match(e.map, /^invalid_request: logit_bias must be a plain object .*, got a Map \(use Object.fromEntries\(map\)\) \{"field":"logit_bias"\}$/);
+  assert.match(e.set, /^invalid_request: logit_bias must be a plain object .*, got a Set \{"field":"logit_bias"\}$/);
+  assert.match(e.instance, /^invalid_request: logit_bias must be a plain object .*, got a Bias \{"field":"logit_bias"\}$/);
   assert.equal(e.vocab, 'invalid_request: logit_bias key "1024" is outside the vocabulary (ids 0 to 1023) {"field":"logit_bias","key":"1024"}');
   assert.match(e.wasmKey, /^invalid_request: logit_bias key "1.5" is not a token id .* \{"field":"logit_bias","key":"1.5"\}$/);
   assert.equal(e.wasmValue, 'invalid_request: logit_bias["7"] must be a number from -100 to 100, got -100.5 {"field":"logit_bias","key":"7"}');
@@ -208,8 +215,15 @@ await check('OpenAI messages: text parts, tool messages, a final assistant messa
     const prompt = async (req) => (await engine.chat.completions.create({ temperature: 0, max_tokens: 1, ...req })).timings.prompt_ids;
     const text = async (req) => engine.detokenize(await prompt(req));
     const code = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message}`);
+    const named = (p) => p.then(() => 'answered', (e) => `${e.code}: ${e.message} ${JSON.stringify(e.details ?? null)}`);
     const out = {
       parts: await prompt({ messages: parts }),
+      // Message-level refusals name the message and field (details.field), no JSON column.
+      unknownField: await named(engine.chat.completions.create({ messages: [{ role: 'user', content: 'Hi', foo: 1 }] })),
+      imagePart: await named(engine.chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'image_url', image_url: { url: 'x' } }] }] })),
+      audio: await named(engine.chat.completions.create({ messages: [...plain, { role: 'assistant', content: 'x', audio: { id: 'a' } }] })),
+      // An OpenAI reply appended as it came back (refusal, annotations, audio, function_call).
+      openaiReply: await named(engine.chat.completions.create({ max_tokens: 1, messages: [...plain, { role: 'assistant', content: 'Paris.', refusal: null, annotations: [], audio: null, function_call: null }, { role: 'user', content: 'And Spain?' }] })),
       plain: await prompt({ messages: plain }),
       continued: await text({ messages: prefill }),
       closed: await text({ messages: prefill, continue_final_message: false }),
@@ -230,6 +244,10 @@ await check('OpenAI messages: text parts, tool messages, a final assistant messa
   assert.match(r.tools, /<\|im_start\|>tool\nOslo 3C<\|im_end\|>\n<\|im_start\|>tool\nRome 18C<\|im_end\|>/);
   assert.equal(r.alias, 2);
   assert.match(r.image, /^invalid_request: .*image_url/);
+  assert.equal(r.unknownField, 'invalid_request: messages[0].foo is not a message field tabllm knows (role, content, name, tool_call_id, tool_calls; on assistant messages reasoning_content, refusal: null, annotations, audio: null, function_call: null) {"field":"messages[0].foo"}');
+  assert.equal(r.imagePart, 'invalid_request: messages[0].content[1].type \'image_url\' is not supported: text only {"field":"messages[0].content[1].type"}');
+  assert.match(r.audio, /^invalid_request: messages\[\d+\]\.audio must be null: .* \{"field":"messages\[\d+\]\.audio"\}$/);
+  assert.equal(r.openaiReply, 'answered');
   assert.match(r.role, /^invalid_request: .*robot/);
   assert.match(r.both, /^invalid_request: max_tokens and max_completion_tokens differ/);
   assert.match(r.flag, /^invalid_request: continue_final_message must be true or false/);
@@ -409,6 +427,12 @@ await check('thinking: chat_template_kwargs reaches the template; unknown fields
       chatPrompt: await code(chat({ prompt: 'x' })),
       notObject: await code(chat({ chat_template_kwargs: ['enable_thinking'] })),
       own: await code(chat({ chat_template_kwargs: { bos_token: 'x' } })),
+      // enable_thinking must be a boolean ('false' is true to a template); names must be variable names.
+      thinkString: await code(chat({ chat_template_kwargs: { enable_thinking: 'false' } })),
+      kwargsMap: await code(chat({ chat_template_kwargs: new Map([['enable_thinking', false]]) })),
+      proto: await code(chat({ chat_template_kwargs: JSON.parse('{"__proto__": 1}') })),
+      dashed: await code(chat({ chat_template_kwargs: { 'foo-bar': 1 } })),
+      wasmThinkString: await code(engine.client.call('generate', { request: { messages, chat_template_kwargs: { enable_thinking: 'false' } } })),
       // Past the package's checks: the wasm boundary's own.
       wasmNoMessages: await code(engine.client.call('generate', { request: { prompt: 'x', chat_template_kwargs: {} } })),
       wasmOwn: await code(engine.client.call('generate', { request: { messages, chat_template_kwargs: { messages: [] } } })),
@@ -442,6 +466,11 @@ await check('thinking: chat_template_kwargs reaches the template; unknown fields
   assert.match(r.notObject, /^invalid_request: chat_template_kwargs must be an object .* \{"field":"chat_template_kwargs"\}$/);
   assert.match(r.own, /^invalid_request: chat_template_kwargs\.bos_token cannot be set: tabllm gives the chat template its own `bos_token` \{"field":"chat_template_kwargs\.bos_token"\}$/);
   assert.match(r.wasmNoMessages, /^invalid_request: chat_template_kwargs needs messages/);
+  assert.equal(r.thinkString, 'invalid_request: chat_template_kwargs.enable_thinking must be true or false, got a string "false" (a template reads any non-empty string as true) {"field":"chat_template_kwargs.enable_thinking","key":"enable_thinking"}');
+  assert.match(r.kwargsMap, /^invalid_request: chat_template_kwargs must be an object of template variables.*, got a Map \{"field":"chat_template_kwargs"\}$/);
+  assert.match(r.proto, /^invalid_request: chat_template_kwargs key "__proto__" cannot be passed .* \{"field":"chat_template_kwargs","key":"__proto__"\}$/);
+  assert.match(r.dashed, /^invalid_request: chat_template_kwargs key "foo-bar" is not a name a chat template can read as a variable .* \{"field":"chat_template_kwargs","key":"foo-bar"\}$/);
+  assert.match(r.wasmThinkString, /^invalid_request: chat_template_kwargs\.enable_thinking must be true or false, got the string "false" .* \{"field":"chat_template_kwargs\.enable_thinking","key":"enable_thinking"\}$/);
   assert.match(r.wasmOwn, /^invalid_request: chat_template_kwargs\.messages cannot be set/);
   assert.equal(r.ignored, 'answered', 'model and user are accepted and ignored');
   assert.equal(r.followUp, 'answered');
