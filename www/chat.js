@@ -3,7 +3,8 @@
 // summarizes long text (ui/summarize-view.js). The engine runs in the
 // package's worker; this thread only renders.
 //
-// URL parameters: model, temperature, max_tokens, context (and the other
+// URL parameters: model (a URL or an hf: name), hf_endpoint (where hf: names
+// are resolved; the package's default otherwise), temperature, max_tokens, context (and the other
 // settings by name). Tests read document.body.dataset.state
 // ('loading' | 'ready' | 'generating' | 'error') and window.lastResult.
 import './ui/trusted-types.js';
