@@ -6,7 +6,7 @@
 // ever held whole in memory.
 import { TabllmError } from './errors.js';
 import { CacheWriter, cacheDir, cacheKey, entryOf, removeKey, setEntry, storageRoom } from './cache.js';
-import { bodyLength, checkCached, fetchFrom, fetchWhole, ifRangeOf, validatorsOf } from './http.js';
+import { bodyLength, checkCached, fetchFrom, fetchWhole, identityOf, linkedSize, validatorsOf } from './http.js';
 
 /** The parts as given: URLs as strings (absolute), Blobs as they are. Which
  * file is which part of a split model is read from each one's header
@@ -155,6 +155,17 @@ const skip = (n, onSkip) => {
   });
 };
 
+/** The validators a cache entry keeps. */
+const storedValidators = (v) => ({ etag: v.etag, linkedEtag: v.linkedEtag ?? null, lastModified: v.lastModified });
+
+/** Whether a cached copy (`stored`: its index entry, `bytes` its size) is
+ * the file the Hub lists (`expect`), as checkCached answers. */
+function sameAsListed(stored, bytes, expect) {
+  if (stored.sha256 !== expect.sha256) return { same: false, why: `the Hub lists sha256 ${expect.sha256}, the cached copy is ${stored.sha256}` };
+  if (expect.size !== null && bytes !== expect.size) return { same: false, why: `the Hub lists ${expect.size} bytes, the cached copy has ${bytes}` };
+  return { same: true };
+}
+
 const fileSource = (blob) => ({
   stream: blob.stream(), size: blob.size, origin: 'file', validated: null, resumedBytes: 0, retries: 0, notice: null,
   commit: async () => null, abort: async () => {},
@@ -169,9 +180,19 @@ const fileSource = (blob) => ({
  *   could not be asked (offline) and the copy was used unchecked (`notice` says why).
  *   A copy the server contradicts is deleted and downloaded again.
  * - resumedBytes: bytes read back from a download interrupted earlier (OPFS),
- *   then fetched on with `Range: bytes=<resumedBytes>-` and If-Range.
+ *   then fetched on with `Range: bytes=<resumedBytes>-` (http.js checks that
+ *   the answer is the rest of the same file).
+ * - `expect` ({ size, sha256 }, either may be null): what the Hub's file list
+ *   says the file is (hub.js). A cached copy or a partial download stored with
+ *   another sha256 or size is not used (the partial one is emptied and the
+ *   download starts from byte 0, without asking the server for its rest); one
+ *   with the same sha256 is used without a HEAD. A response whose
+ *   Content-Length or X-Linked-Size is not `size` fails the load
+ *   (`download_failed`, details.reason 'size_mismatch'); one without a
+ *   Content-Length takes `size` as the file's.
  * - `resume(at)` (downloads): a stream of the part from byte `at` on, of the
- *   same version of the file: a Range request, or, from a server that ignores
+ *   same version of the file: a Range request (following redirects, as every
+ *   request here), or, from a server that ignores
  *   Range, its 200 with the file's first `at` bytes skipped as they stream
  *   (when its ETag / Last-Modified / Content-Length show the file begun),
  *   reported to `onSkip(skipped, toSkip)` (bytes) as they are dropped.
@@ -184,7 +205,7 @@ const fileSource = (blob) => ({
  *   otherwise (a bad model, a file that changed, a server that answers a
  *   resume with other bytes than asked, a failed commit).
  */
-export async function openPart(part, { cache, signal, testFaults = {}, onSkip }) {
+export async function openPart(part, { cache, signal, testFaults = {}, onSkip, expect = null }) {
   if (part instanceof Blob) return fileSource(part);
   const dir = cache ? await cacheDir() : null;
   const key = dir ? await cacheKey(part) : null;
@@ -198,7 +219,7 @@ export async function openPart(part, { cache, signal, testFaults = {}, onSkip })
     }
     if (file) {
       const stored = entry && !entry.partial ? entry : { url: part, bytes: file.size };
-      const check = await checkCached(part, stored, signal);
+      const check = expect?.sha256 && stored.sha256 ? sameAsListed(stored, file.size, expect) : await checkCached(part, stored, signal);
       if (check.same !== false) {
         return {
           stream: file.stream(), size: file.size, origin: 'cache', validated: check.same, resumedBytes: 0, retries: 0,
@@ -217,6 +238,7 @@ export async function openPart(part, { cache, signal, testFaults = {}, onSkip })
   let resumedBytes = 0;
   let validators = null;
   let total = null;
+  const sha256 = expect?.sha256 ?? null;
   const openWriter = async (resume) => {
     try {
       writer = await CacheWriter.open(dir, key, { resume, faults: testFaults });
@@ -228,12 +250,16 @@ export async function openPart(part, { cache, signal, testFaults = {}, onSkip })
     }
   };
   // A download interrupted before: ask for the rest first, and read back the
-  // bytes kept only once the server has agreed they belong to its file. A
-  // 200 (the file changed, or the server ignores Range) or a server that
-  // cannot send the rest (a 206 of other bytes) starts it again from byte 0.
-  if (dir && entry?.partial && entry.total > 0 && ifRangeOf(entry)) {
+  // bytes kept only once the server's answer shows they belong to its file
+  // (http.js fetchFrom). A 200 (the server ignores Range), a 206 of another
+  // version, or a server that cannot send the rest (a 206 of other bytes)
+  // starts it again from byte 0, the partial file emptied, never appended to;
+  // so does a Hub file whose listing gives another sha256 or size now (no
+  // Range request is sent then).
+  if (dir && entry?.partial && entry.total > 0 && (identityOf(entry) || entry.sha256)) {
+    const listedOther = expect && ((expect.sha256 && entry.sha256 !== expect.sha256) || (expect.size !== null && entry.total !== expect.size));
     await openWriter(true);
-    if (writer && writer.at > 0 && writer.at < entry.total) {
+    if (writer && !listedOther && writer.at > 0 && writer.at < entry.total) {
       const r = await fetchFrom(part, writer.at, entry, entry.total, signal).catch((err) => {
         if (err?.details?.badRange) return { partial: false, response: null };
         writer.close(); // kept for the next load
@@ -242,7 +268,7 @@ export async function openPart(part, { cache, signal, testFaults = {}, onSkip })
       if (r.partial) {
         ({ response } = r);
         resumedBytes = writer.at;
-        validators = { etag: entry.etag, lastModified: entry.lastModified };
+        validators = { etag: entry.etag, linkedEtag: entry.linkedEtag ?? null, lastModified: entry.lastModified };
         total = entry.total;
       } else {
         response = r.response; // a 200: the whole file, start again from its byte 0
@@ -257,6 +283,18 @@ export async function openPart(part, { cache, signal, testFaults = {}, onSkip })
   if (!resumedBytes) {
     validators = validatorsOf(response);
     total = bodyLength(response);
+    const declared = linkedSize(response);
+    const listed = expect?.size ?? null;
+    for (const [size, what] of [[total, 'Content-Length'], [declared, 'X-Linked-Size']]) {
+      const other = listed ?? (what === 'X-Linked-Size' ? total : null);
+      if (size !== null && other !== null && size !== other) {
+        response.body?.cancel().catch(() => {});
+        await writer?.discard();
+        throw new TabllmError('download_failed', `the server sent ${part} with ${what} ${size}, but ${listed !== null ? 'the Hub lists the file' : 'its Content-Length says'} ${other} bytes: it is not the file asked for`, { url: part, reason: 'size_mismatch', size, expected: other });
+      }
+    }
+    // No Content-Length (a chunked response): the size the Hub lists or declares.
+    total ??= listed ?? declared;
     if (dir) {
       // Know the room before writing: a download that cannot fit is not started in storage.
       const room = await storageRoom(testFaults.storageEstimate);
@@ -269,10 +307,13 @@ export async function openPart(part, { cache, signal, testFaults = {}, onSkip })
       }
     }
   }
-  // Only a download the server can be asked to resume is worth keeping when it stops.
-  const resumable = total !== null && ifRangeOf(validators) !== null;
+  // Only a download whose rest can be asked for, and shown to be the same
+  // file's, is worth keeping when it stops: its size, and a validator or the Hub's sha256.
+  const resumable = total !== null && (identityOf(validators) !== null || sha256 !== null);
+  const unresumable = total === null ? 'the server sent no Content-Length, so the rest cannot be asked for'
+    : 'the server sent no ETag, X-Linked-Etag or Last-Modified to show that the rest would be the same file\'s';
   if (writer && !resumedBytes) {
-    await setEntry(dir, key, resumable ? { url: part, partial: true, total, etag: validators.etag, lastModified: validators.lastModified } : null);
+    await setEntry(dir, key, resumable ? { url: part, partial: true, total, ...storedValidators(validators), sha256 } : null);
   }
   const body = response.body.pipeThrough(tee(writer), { signal });
   let wholeRefetches = 0; // resumes a server that ignores Range answered with the whole file
@@ -286,17 +327,17 @@ export async function openPart(part, { cache, signal, testFaults = {}, onSkip })
     notice: null,
     resume: async (at) => {
       if (!resumable) {
-        throw new TabllmError('download_failed', `the download of ${part} stopped after ${at} bytes and cannot be resumed: the server sent no ETag or Last-Modified (or no size) to ask for the same file again`, { url: part });
+        throw new TabllmError('download_failed', `the download of ${part} stopped after ${at} bytes and cannot be resumed: ${unresumable}`, { url: part, reason: total === null ? 'no_content_length' : 'no_validator' });
       }
       const r = await fetchFrom(part, at, validators, total, signal);
       if (!r.partial && r.same !== true) {
         r.response?.body?.cancel().catch(() => {});
         if (r.same === null) {
-          throw new TabllmError('download_failed', `asked for bytes ${at}- of ${part} (${ifRangeOf(validators)}), the server answered 200 with the whole file and no validator the download began with (ETag, Last-Modified) nor a Content-Length, so nothing shows it is the file begun`, { url: part });
+          throw new TabllmError('download_failed', `asked for bytes ${at}- of ${part} (${identityOf(validators) ?? `${total} bytes`}), the server answered 200 with the whole file and no validator the download began with (ETag, Last-Modified) nor a Content-Length, so nothing shows it is the file begun`, { url: part });
         }
         const now = r.response && validatorsOf(r.response);
-        const got = r.response ? `the whole file of another version (HTTP 200 with ${now.etag ?? now.lastModified ?? 'no ETag or Last-Modified'}, ${bodyLength(r.response) ?? 'unknown'} bytes)` : 'bytes of another version';
-        throw new TabllmError('download_failed', `the file at ${part} changed on the server during the download: asked for bytes ${at}- of ${ifRangeOf(validators)}, got ${got}; the bytes already loaded belong to the old file, so load it again`, { url: part, changed: true });
+        const got = r.response ? `the whole file of another version (HTTP 200 with ${identityOf(now) ?? now.etag ?? 'no ETag or Last-Modified'}, ${bodyLength(r.response) ?? 'unknown'} bytes)` : 'bytes of another version';
+        throw new TabllmError('download_failed', `the file at ${part} changed on the server during the download: asked for bytes ${at}- of ${identityOf(validators) ?? `the ${total}-byte file`}, got ${got}; the bytes already loaded belong to the old file, so load it again`, { url: part, changed: true });
       }
       if (!r.partial && ++wholeRefetches > MAX_WHOLE_REFETCHES) {
         // Each such resume downloads the file again from byte 0.
@@ -318,7 +359,7 @@ export async function openPart(part, { cache, signal, testFaults = {}, onSkip })
         await writer.discard();
         return { error: `browser storage kept ${writer.failed ? `${writer.at} bytes (${writer.failed.name}: ${writer.failed.message})` : `${writer.at} of ${total} bytes`}` };
       }
-      await writer.commit({ url: part, etag: validators.etag, lastModified: validators.lastModified });
+      await writer.commit({ url: part, ...storedValidators(validators), sha256 });
       return null;
     },
     abort: async (err) => {

@@ -4,12 +4,45 @@
 //   const engine = await createEngine({ model: url, onProgress: (p) => bar.value = p.fraction ?? 0 });
 //   const r = await engine.chat.completions.create({ messages, temperature: 0, max_tokens: 32 });
 
-/** Where a model comes from: a URL, a File / Blob (never uploaded anywhere), or
- * the parts of a split GGUF (llama.cpp's gguf-split) in any order: which file is
- * which part is read from its `split.no`, never from its name. The URL of a
- * split model's first part brings the other parts along by itself (found as
- * `NAME-0000K-of-0000N.gguf` beside it, or with the same suffix after the numbers). */
+/** Where a model comes from: a URL, a File / Blob (never uploaded anywhere), a
+ * Hugging Face name (HubName), or the parts of a split GGUF (llama.cpp's
+ * gguf-split) in any order: which file is which part is read from its
+ * `split.no`, never from its name. The URL of a split model's first part
+ * brings the other parts along by itself (found as `NAME-0000K-of-0000N.gguf`
+ * beside it, or with the same suffix after the numbers). */
 export type ModelSource = string | URL | Blob | Array<string | URL | Blob>; // relative URLs resolve against the page
+
+/**
+ * A model on the Hugging Face Hub, by name, as llama.cpp's `-hf` takes it:
+ * - `hf:OWNER/REPO:QUANT`: the GGUF whose path has QUANT (any case) followed by
+ *   `.` or `-`, e.g. `hf:ggml-org/gemma-3-1b-it-GGUF:Q4_K_M`; without `:QUANT`,
+ *   Q4_K_M, else Q8_0, else the repo's only model;
+ * - `hf:OWNER/REPO/PATH.gguf`: that file (any case);
+ * - `@REVISION` after REPO (a branch, tag or commit; percent-encode a `/`, as
+ *   `refs%2Fpr%2F1`): huggingface_hub's `revision` (default `main`).
+ * Resolved through `GET {hfEndpoint}/api/models/{repo}/tree/{revision}`; files
+ * come from `{hfEndpoint}/{repo}/resolve/{revision}/{path}` (a 302 to the
+ * Hub's CDN). A split model's parts (`-0000N-of-0000M`) are found in the list.
+ * Refused with `invalid_request` (details: { field: 'model', repo, reason:
+ * 'no_such_quant' | 'ambiguous_quant' | 'no_such_file' | 'no_model', quants, files }):
+ * a quant no model has, a quant two models have, no quant where neither
+ * default is there and the repo has several models, a path not in the repo.
+ * A repo that is not there (or private): `download_failed` with details.status.
+ * mmproj, imatrix and draft-model GGUFs are never taken for the model.
+ */
+export type HubName = `hf:${string}`;
+
+/** The Hugging Face repo and file(s) an `hf:` name resolved to. */
+export interface HubSource {
+  repo: string;
+  revision: string;
+  /** The model's file (a split model's first part), as the repo lists it. */
+  file: string;
+  /** Every part, in order (one for a whole file). */
+  files: string[];
+  /** The endpoint it was resolved through (`hfEndpoint`). */
+  endpoint: string;
+}
 
 export interface LoadProgress {
   /** `device`: asking for the GPU; `download`: from the network; `cache`: from
@@ -37,6 +70,8 @@ export interface LoadProgress {
    * (`bytes_skipped === bytes_to_skip`; a drop that fits one chunk posts only
    * that); null otherwise. */
   resume_skip: { bytes_skipped: number; bytes_to_skip: number } | null;
+  /** Whether browser storage is persistent, once asked (EngineInfo.storage_persisted); null before. */
+  storage_persisted: boolean | null;
   /** The engine's wasm memory now, in bytes. It only grows, so the last event's
    * value is the load's peak: the weights stream through a few chunks at a
    * time (tests/browser/big-model.mjs holds a 4.9 GB model's load under 64 MiB). */
@@ -69,14 +104,18 @@ export interface EngineOptions {
    * true), or with wgpu's three calls per GPU dispatch (false: diagnostics,
    * to measure what the host side of a token costs). */
   jsReplay?: boolean;
+  /** Where `hf:` names are resolved (as HF_ENDPOINT in huggingface_hub): an
+   * absolute http(s) URL, e.g. a mirror. Default `https://huggingface.co`. */
+  hfEndpoint?: string;
   /** Give up on a load that has not finished after this many milliseconds: its
    * worker is ended and createEngine rejects with code `timeout`. Default: no limit. */
   loadTimeoutMs?: number;
   /** Test-only, not part of the API: `{ cacheCommit: true }` makes storing the
    * download in browser storage fail as a full disk would (tests/browser/package.mjs);
    * `{ storageEstimate: { quota, usage } }` (bytes) replaces what
-   * `navigator.storage.estimate()` answers (tests/browser/download.mjs). */
-  testFaults?: { cacheCommit?: boolean; storageEstimate?: { quota: number; usage: number } };
+   * `navigator.storage.estimate()` answers (tests/browser/download.mjs);
+   * `{ persistMinBytes: n }` asks for persistent storage before downloads of n bytes and more (tests/browser/hub.mjs). */
+  testFaults?: { cacheCommit?: boolean; storageEstimate?: { quota: number; usage: number }; persistMinBytes?: number };
 }
 
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
@@ -343,6 +382,8 @@ export interface CompletionChunk {
 export interface ModelInfo {
   /** general.name, or the file name. */
   name: string;
+  /** The Hugging Face repo and file(s) of an `hf:` name; null for a URL or a file. */
+  hf: HubSource | null;
   architecture: string;
   /** The context this engine allocated (the option, or the model's capped at 4096). */
   context: number;
@@ -388,6 +429,12 @@ export interface ModelInfo {
   /** How many times a dropped connection was resumed during this load (a Range
    * request from the bytes already loaded); 0 when none dropped. */
   download_retries: number;
+  /** Whether this origin's storage is persistent (navigator.storage.persist(),
+   * asked before a download of 50 MB or more that is kept in browser storage;
+   * a persistent origin's models are not evicted under storage pressure):
+   * true / false as the browser answered, null when not asked (a smaller
+   * download, `cache: false`, a cached or local model) or not answered within 3 s. */
+  storage_persisted: boolean | null;
   /** Size of the wasm memory after the load; it only grows, so this is the peak
    * during the load. Loading streams: it stays below the model's header + 64 MiB
    * whatever the model's size (tests/browser/package.mjs). */
@@ -484,7 +531,7 @@ export type ErrorCode =
 export class TabllmError extends Error {
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>);
   code: ErrorCode;
-  /** Extra facts for the message, e.g. { bytes, limit } for model_too_large, { status, url } for download_failed ({ url, changed: true } when the file changed on the server mid-download; { url, status: 206, contentRange, badRange: true } when a resume got other bytes than asked). */
+  /** Extra facts for the message, e.g. { bytes, limit } for model_too_large, { status, url } for download_failed ({ url, changed: true } when the file changed on the server mid-download; { url, status: 206, contentRange, badRange: true } when a resume got other bytes than asked, or bytes it cannot show are the same file's; `reason`: 'content_encoding' for a compressed model file, 'size_mismatch' for a Content-Length or X-Linked-Size other than the Hub lists, 'too_long' for more bytes than the file's size, 'no_content_length' / 'no_validator' for a dropped download that cannot be resumed). For `hf:` names see HubName. */
   details?: Record<string, unknown>;
 }
 
@@ -633,7 +680,8 @@ export interface InspectOptions {
   /** Which device to size for, as createEngine's `backend` (default 'auto'). */
   backend?: 'auto' | 'webgpu' | 'cpu';
 }
-export function inspectModel(model: ModelSource, opts?: InspectOptions): Promise<ModelReport & { device: DeviceBudget }>;
+/** `hf`: the repo and file(s) of an `hf:` name, else null. `hfEndpoint`: as createEngine's. */
+export function inspectModel(model: ModelSource, opts?: InspectOptions & { hfEndpoint?: string }): Promise<ModelReport & { device: DeviceBudget; hf: HubSource | null }>;
 
 /** A quantization mix as llama.cpp's llama-quantize names it (per-tensor types as llama.cpp chooses them). */
 export type QuantMix = 'q4_0' | 'q8_0' | 'q4_k_m' | 'q5_k_m' | 'q6_k';

@@ -2,6 +2,7 @@
 // WebAssembly, kernels in WGSL on WebGPU) runs in a Web Worker; this module is
 // the main-thread API, shaped like the OpenAI client. Types: tabllm.d.ts.
 import { TabllmError, deserializeError } from './errors.js';
+import { DEFAULT_HF_ENDPOINT, checkEndpoint, isHubName, parseHubName } from './hub.js';
 
 export { TabllmError };
 export { summarize } from './summarize.js';
@@ -19,6 +20,9 @@ class WorkerClient {
         // The wasm instance panicked: nothing in this worker can be trusted again.
         this.fail(deserializeError(data.error));
         this.worker.terminate();
+      } else if (data.type === 'persist') {
+        // A load asks for storage that lasts before a large download: only a window can ask.
+        askPersist().then((value) => this.worker.postMessage({ op: 'persisted', value }));
       } else {
         this.pending.get(data.id)?.(data);
       }
@@ -69,6 +73,16 @@ class WorkerClient {
   /** Asks the worker to stop every request in flight. */
   abortAll() {
     for (const id of this.pending.keys()) this.worker.postMessage({ op: 'abort', target: id });
+  }
+}
+
+/** navigator.storage.persist()'s answer (true / false), or null where the browser has none or it failed. */
+async function askPersist() {
+  try {
+    const granted = await globalThis.navigator?.storage?.persist?.();
+    return typeof granted === 'boolean' ? granted : null;
+  } catch {
+    return null;
   }
 }
 
@@ -562,16 +576,27 @@ function timings(r) {
   return { prefilled_tokens: r.prefilled_tokens, prefill_tok_s: r.prefill_tok_s, decode_tok_s: r.decode_tok_s, prompt_ids: r.prompt_ids, completion_ids: r.ids };
 }
 
-/** Resolves URLs against the page, keeps Blobs / Files as they are. */
+/** Resolves URLs against the page, keeps Blobs / Files as they are; a
+ * Hugging Face name (`hf:…`, checked here, resolved in the worker) stays a string. */
 function normalizeSource(model) {
+  if (isHubName(model)) {
+    parseHubName(model);
+    return model;
+  }
   const list = Array.isArray(model) ? model : [model];
   if (list.length === 0 || list.some((m) => m === undefined || m === null || m === '')) {
-    throw new TabllmError('invalid_request', 'createEngine needs a model: a URL, a File / Blob, or an array of parts');
+    throw new TabllmError('invalid_request', 'createEngine needs a model: a URL, a File / Blob, a Hugging Face name (hf:OWNER/REPO:QUANT), or an array of parts');
+  }
+  if (list.some(isHubName)) {
+    throw new TabllmError('invalid_request', 'a Hugging Face name (hf:…) is a whole model: give it alone, not in an array of parts (its split parts are found from the repo)', { field: 'model' });
   }
   return list.map((m) => (typeof Blob !== 'undefined' && m instanceof Blob ? m : new URL(String(m), globalThis.location?.href).href));
 }
 
-const ENGINE_OPTIONS = ['model', 'onProgress', 'context', 'cache', 'signal', 'backend', 'maxBindingSize', 'softwareAdapter', 'jsReplay', 'loadTimeoutMs', 'testFaults'];
+/** The Hub endpoint for `hf:` names: `hfEndpoint` checked, or the default (as HF_ENDPOINT in huggingface_hub). */
+const hubEndpoint = (value) => (value === undefined || value === null ? DEFAULT_HF_ENDPOINT : checkEndpoint(value));
+
+const ENGINE_OPTIONS = ['model', 'onProgress', 'context', 'cache', 'signal', 'backend', 'maxBindingSize', 'softwareAdapter', 'jsReplay', 'loadTimeoutMs', 'hfEndpoint', 'testFaults'];
 /** What `backend` takes: `auto` picks WebGPU on a hardware adapter, else the CPU. */
 const BACKENDS = ['auto', 'webgpu', 'cpu'];
 /** Options that only mean something on WebGPU: refused with `backend: 'cpu'`. */
@@ -605,6 +630,7 @@ export async function createEngine(opts = {}) {
   // Without WebGPU only the CPU backend can run; asked for WebGPU, say so now.
   if (opts.backend === 'webgpu') checkWebGpu();
   const model = normalizeSource(opts.model);
+  const hfEndpoint = hubEndpoint(opts.hfEndpoint);
   if (opts.signal?.aborted) throw new TabllmError('aborted', 'the load was aborted');
   const client = new WorkerClient();
   // A load that hangs (a server that stops sending, a device request that
@@ -615,7 +641,7 @@ export async function createEngine(opts = {}) {
   try {
     const info = await client.call(
       'load',
-      { model, backend: opts.backend ?? 'auto', context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, jsReplay: opts.jsReplay ?? true, base: globalThis.location?.href, testFaults: opts.testFaults },
+      { model, backend: opts.backend ?? 'auto', context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, jsReplay: opts.jsReplay ?? true, base: globalThis.location?.href, hfEndpoint, testFaults: opts.testFaults },
       { signal: opts.signal, onEvent: (m) => m.type === 'progress' && opts.onProgress?.(m.progress) },
     );
     return new Engine(client, info);
@@ -663,9 +689,11 @@ export function measureBandwidth(opts = {}) {
 }
 
 /** What "will it run" takes: InspectOptions in tabllm.d.ts. */
-const INSPECT_OPTIONS = ['context', 'bandwidth_gbps', 'available_bytes', 'kv_bytes_per_element', 'max_buffer_size', 'max_storage_buffer_binding_size', 'backend'];
-/** inspectCatalog's: the same, and the mixes. */
-const CATALOG_OPTIONS = [...INSPECT_OPTIONS, 'mixes'];
+const SIZING_OPTIONS = ['context', 'bandwidth_gbps', 'available_bytes', 'kv_bytes_per_element', 'max_buffer_size', 'max_storage_buffer_binding_size', 'backend'];
+/** inspectModel's: the sizing options, and the Hub endpoint for `hf:` names. */
+const INSPECT_OPTIONS = [...SIZING_OPTIONS, 'hfEndpoint'];
+/** inspectCatalog's: the sizing options, and the mixes. */
+const CATALOG_OPTIONS = [...SIZING_OPTIONS, 'mixes'];
 
 /** The quantization mixes the catalog knows (QuantMix in src/catalog/mix.rs). */
 const MIXES = ['q4_0', 'q8_0', 'q4_k_m', 'q5_k_m', 'q6_k'];
@@ -725,8 +753,8 @@ function inspectArgs(fn, opts, known) {
 /** Reads only a GGUF's header and sizes the model for the device
  * createEngine({ backend }) would run it on; see InspectOptions and ModelReport in tabllm.d.ts. */
 export async function inspectModel(model, opts = {}) {
-  const { backend, options } = inspectArgs('inspectModel', opts, INSPECT_OPTIONS);
-  return oneShot('inspect', { model: normalizeSource(model), options, backend, base: globalThis.location?.href });
+  const { backend, options: { hfEndpoint, ...options } } = inspectArgs('inspectModel', opts, INSPECT_OPTIONS);
+  return oneShot('inspect', { model: normalizeSource(model), options, backend, base: globalThis.location?.href, hfEndpoint: hubEndpoint(hfEndpoint) });
 }
 
 /** "What can I run here?" without a file: every catalog model shape in each

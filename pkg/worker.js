@@ -4,14 +4,18 @@
 //                                      reset, bench, unload, bandwidth, inspect, catalog
 //                                      (and the test-only ops __testBlock, __testPanic, __testDestroyDevice)
 //        {op: 'abort', target: id}        not queued: reaches a request in flight
+//        {op: 'persisted', value}         not queued: the page's answer to a 'persist' message
 //   out: {id, type: 'progress', progress} | {id, type: 'text', text, logprobs?, reasoning?}
 //        {id, type: 'result', value}      | {id, type: 'error', error: {code, message, details}}
+//        {id, type: 'persist'}            a load asks the page to call navigator.storage.persist()
+//                                         (a Window-only method) before a large download
 //        {type: 'fatal', error}           the wasm instance panicked or trapped and is dead:
 //                                         every request fails with `error`, the page ends this worker
 import init, { WebEngine, WebHeaderProbe, catalog_reports, measure_bandwidth, panic_message_len, panic_message_ptr, test_panic } from './wasm/tabllm.js';
 import { TabllmError, serializeError } from './errors.js';
 import { expandParts, firstFound, openPart, partName, siblingParts } from './sources.js';
 import { deleteCached, listCached } from './cache.js';
+import { isHubName, resolveHubModel } from './hub.js';
 
 let wasm = null;
 let engine = null;
@@ -84,6 +88,38 @@ function sleep(ms, signal) {
 const RESUME_ATTEMPTS = 3;
 // The wait before the n-th of those tries: RESUME_BACKOFF_MS * 2^(n-1) ms.
 const RESUME_BACKOFF_MS = 500;
+
+// A download kept in browser storage of at least this many bytes asks for
+// persistent storage first (navigator.storage.persist()), so the browser does
+// not evict it under storage pressure; the answer is awaited at most PERSIST_WAIT_MS
+// (Firefox asks the user) and the download starts meanwhile regardless.
+const PERSIST_MIN_BYTES = 50_000_000;
+const PERSIST_WAIT_MS = 3000;
+// The page's answer to this load's 'persist' message (loads run one at a time).
+let persistAnswer = null;
+// Whether storage is persistent, for the load in progress: null until asked.
+let storagePersisted = null;
+
+/** Whether this origin's storage is persistent: true when it is already,
+ * else the page's answer to navigator.storage.persist() (true / false), null
+ * when the page gave none within PERSIST_WAIT_MS or the browser cannot tell. */
+async function askPersist(post) {
+  try {
+    if (await navigator.storage?.persisted?.()) return true;
+  } catch {
+    // not exposed here: ask the page
+  }
+  const answer = new Promise((resolve) => (persistAnswer = resolve));
+  post({ type: 'persist' });
+  let timer;
+  const late = new Promise((resolve) => (timer = setTimeout(() => resolve(null), PERSIST_WAIT_MS)));
+  try {
+    return await Promise.race([answer, late]);
+  } finally {
+    clearTimeout(timer);
+    persistAnswer = null;
+  }
+}
 
 async function ready({ gpu = true } = {}) {
   // The .wasm's URL given here, not left to the generated glue's default
@@ -170,14 +206,31 @@ function wasmMemoryBytes() {
   return wasm?.memory?.buffer?.byteLength ?? 0;
 }
 
-async function load({ model, backend = 'auto', context, cache = true, maxBindingSize, softwareAdapter, jsReplay = true, base, testFaults = {} }, post, signal) {
+/** `{ parts, hub }`: the parts to load (URLs or Blobs), and for a Hugging
+ * Face name what hub.js resolved (its parts' sizes and sha256 in `hub.parts`), else null. */
+async function sourceParts(model, base, hfEndpoint, signal) {
+  if (!isHubName(model)) return { parts: expandParts(model, base), hub: null };
+  const hub = await resolveHubModel(model, hfEndpoint, signal);
+  return { parts: hub.parts.map((p) => p.url), hub };
+}
+
+/** What info (and inspectModel's report) says of a Hugging Face model, or null. */
+const hubInfo = (hub) => (hub ? { repo: hub.repo, revision: hub.revision, file: hub.file, files: hub.parts.map((p) => p.path), endpoint: hub.endpoint } : null);
+
+async function load({ model, backend = 'auto', context, cache = true, maxBindingSize, softwareAdapter, jsReplay = true, base, hfEndpoint, testFaults = {} }, post, signal) {
   await ready({ gpu: false });
   throwIfAborted(signal);
   const started = performance.now();
+  storagePersisted = null;
+  const { parts, hub } = await sourceParts(model, base, hfEndpoint, signal);
+  throwIfAborted(signal);
   // Grows when one URL of a split model's first part was given: its other
-  // parts (each a list of URLs to try) follow once its header is read.
-  const parts = expandParts(model, base);
-  let findSiblings = parts.length === 1;
+  // parts (each a list of URLs to try) follow once its header is read. A
+  // Hub name lists every part already.
+  let findSiblings = !hub && parts.length === 1;
+  // The bytes to download, where known before: the Hub's sizes.
+  const listedBytes = hub && hub.parts.every((p) => p.size !== null) ? hub.parts.reduce((n, p) => n + p.size, 0) : null;
+  let persistAsked = false;
   post({ type: 'progress', progress: progress('device', 0, null, null, null, started, 1, parts.length, false) });
   const chosen = await chooseBackend(backend);
   const adapter = chosen.adapter;
@@ -232,7 +285,7 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
         if (!skipping || skipped === toSkip || performance.now() - lastPost > 50) report({ bytes_skipped: skipped, bytes_to_skip: toSkip });
         skipping = skipped !== toSkip;
       };
-      const how = { cache, signal, testFaults, onSkip };
+      const how = { cache, signal, testFaults, onSkip, expect: hub?.parts[i] ?? null };
       if (Array.isArray(parts[i])) {
         const found = await firstFound(parts[i], `part ${i + 1} of ${parts.length} of the split model`, (url) => openPart(url, how));
         parts[i] = found.url;
@@ -243,6 +296,13 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
       opened.push(src);
       e.name_part(partName(parts[i])); // an error in a part of a split model names its file
       throwIfAborted(signal);
+      // A large download to keep: ask for storage that lasts before its body is read.
+      const downloadBytes = listedBytes ?? src.size ?? 0;
+      if (cache && !persistAsked && src.origin === 'download' && downloadBytes >= (testFaults.persistMinBytes ?? PERSIST_MIN_BYTES)) {
+        persistAsked = true;
+        storagePersisted = await askPersist(post);
+        throwIfAborted(signal);
+      }
       fromCache &&= src.origin === 'cache';
       reader = src.stream.getReader();
       let failures = 0; // in a row, without a byte between them
@@ -284,6 +344,12 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
         }
         if (chunk.done) break;
         failures = 0;
+        // More bytes than the part's size (a server that appends, or lies about
+        // the size): never handed to the engine, and progress never passes 100 %.
+        if (src.size !== null && loaded - partStart + chunk.value.byteLength > src.size) {
+          reader.cancel().catch(() => {});
+          throw new TabllmError('download_failed', `${partName(parts[i])}: the server sent more than the file's ${src.size} bytes`, { url: String(parts[i]), reason: 'too_long', size: src.size });
+        }
         try {
           e.push(chunk.value); // straight through to GPU buffers
           if (findSiblings) {
@@ -336,6 +402,8 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
   return {
     ...info,
     name: info.name ?? partName(parts[0]),
+    // The Hugging Face repo and file(s) of an `hf:` name, else null.
+    hf: hubInfo(hub),
     backend: chosen.backend,
     backend_reason: chosen.reason,
     // null on the CPU backend.
@@ -348,6 +416,8 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
     cache_error: cacheError,
     download_resumed_bytes: opened.reduce((n, src) => n + src.resumedBytes, 0),
     download_retries: opened.reduce((n, src) => n + src.retries, 0),
+    // Whether browser storage was granted persistence before the download; null when not asked.
+    storage_persisted: storagePersisted,
     wasm_memory_bytes: wasmMemoryBytes(),
   };
 }
@@ -367,6 +437,7 @@ function progress(phase, loaded, total, fraction, p, started, part, parts, fromC
     parts,
     from_cache: fromCache && phase !== 'device',
     resume_skip: resumeSkip,
+    storage_persisted: storagePersisted,
     wasm_memory_bytes: wasmMemoryBytes(),
   };
 }
@@ -448,9 +519,9 @@ async function probeHeader(part, signal) {
  * cover the whole model); then sizes it against the limits of the device
  * createEngine({ backend }) would run it on (`deviceFacts`). `options`
  * were checked by name in tabllm.js; their ranges are checked in Rust. */
-async function inspect({ model, options = {}, backend = 'auto', base }, signal) {
+async function inspect({ model, options = {}, backend = 'auto', base, hfEndpoint }, signal) {
   await ready({ gpu: false }); // a header needs no GPU; the device's limits are used when there is one
-  const given = expandParts(model, base);
+  const { parts: given, hub } = await sourceParts(model, base, hfEndpoint, signal);
   // Each part's probe, then in split.no order (a list may come in any order;
   // one URL of a split model's first part brings the others).
   const probes = [];
@@ -467,13 +538,13 @@ async function inspect({ model, options = {}, backend = 'auto', base }, signal) 
     for (const part of given) probes.push({ part, ...await probeHeader(part, signal) });
     const [no, count] = splitOf(probes[0]);
     // A later part alone is sized alone: its report says it is one of `count` files.
-    if (given.length === 1 && count > 1 && no === 0) {
+    if (!hub && given.length === 1 && count > 1 && no === 0) {
       const siblings = siblingParts(given[0], no, count);
       for (let k = 0; k < siblings.length; k++) {
         const found = await firstFound(siblings[k], `part ${k + 2} of ${count} of the split model`, (url) => probeHeader(url, signal));
         probes.push({ part: found.url, ...found.value });
       }
-    } else if (given.length > 1) {
+    } else if (!hub && given.length > 1) {
       const nos = new Map(probes.map((p) => [p, splitOf(p)[0]]));
       probes.sort((a, b) => nos.get(a) - nos.get(b));
     }
@@ -503,7 +574,7 @@ async function inspect({ model, options = {}, backend = 'auto', base }, signal) 
       if (err.code === 'invalid_request' || err.code === 'internal') throw err; // the options or our device facts, not the file
       throw new TabllmError(fetched === 0 ? 'download_failed' : 'invalid_model', `${partName(parts[0])}: ${err.message}`);
     }
-    return { ...report, bytes_fetched: fetched, file_bytes: fileBytes };
+    return { ...report, bytes_fetched: fetched, file_bytes: fileBytes, hf: hubInfo(hub) };
   } finally {
     for (const p of probes) p.probe.free();
   }
@@ -562,6 +633,10 @@ let queue = Promise.resolve();
 self.onmessage = ({ data: m }) => {
   if (m.op === 'abort') {
     aborts.get(m.target)?.abort();
+    return;
+  }
+  if (m.op === 'persisted') {
+    persistAnswer?.(typeof m.value === 'boolean' ? m.value : null);
     return;
   }
   const controller = new AbortController();

@@ -3,12 +3,13 @@
 // summarizes long text (ui/summarize-view.js). The engine runs in the
 // package's worker; this thread only renders.
 //
-// URL parameters: model, temperature, max_tokens, context (and the other
+// URL parameters: model (a URL or an hf: name), hf_endpoint (where hf: names
+// are resolved; the package's default otherwise), temperature, max_tokens, context (and the other
 // settings by name). Tests read document.body.dataset.state
 // ('loading' | 'ready' | 'generating' | 'error') and window.lastResult.
 import './ui/trusted-types.js';
 import { createEngine, deleteCachedModels, listCachedModels } from '../pkg/tabllm.js';
-import { $, h, mb, rate } from './ui/dom.js';
+import { $, fileName, h, mb, rate } from './ui/dom.js';
 import { explain } from './ui/errors.js';
 import { describeLoaded } from './ui/loaded.js';
 import { renderMarkdown, sanitize, streamInto } from './ui/markdown.js';
@@ -17,6 +18,8 @@ import { DEFAULT_MODEL, filesSource, isDefault, urlSource } from './ui/sources.j
 import { initSummarize, isTextFile } from './ui/summarize-view.js';
 
 const params = new URLSearchParams(location.search);
+// Where hf: names are resolved (a mirror, or a test's imitation of the Hub); the package's default otherwise.
+const hfEndpoint = params.get('hf_endpoint') || undefined;
 const settings = initSettings($('settings-form'), params);
 const log = $('log');
 
@@ -111,6 +114,7 @@ async function loadModel(next) {
   try {
     const loaded = await createEngine({
       model: next.model,
+      hfEndpoint,
       context: settings.context(),
       signal: ac.signal,
       onProgress: (p) => {
@@ -159,6 +163,30 @@ function loadFiles(files) {
   }
 }
 
+/** How a cached URL is shown: a Hugging Face file as `REPO/FILE`, else its host and file name. */
+function cachedName(url) {
+  const u = new URL(url);
+  const hf = /^\/([^/]+\/[^/]+)\/resolve\/[^/]+\/(.+)$/.exec(u.pathname);
+  return hf ? `${decodeURIComponent(hf[1])}/${decodeURIComponent(hf[2])}` : `${u.host}/${fileName(url)}`;
+}
+
+/** One row of the cached-models list: name, size, and a button that deletes it. */
+function cacheRow(c) {
+  const size = c.partial ? `${mb(c.bytes)} of ${mb(c.total)} MB, not finished` : `${mb(c.bytes)} MB`;
+  const name = c.url ? cachedName(c.url) : `${c.key} (not tied to a model)`;
+  const del = h('button', { type: 'button', title: c.url ?? c.key, onclick: async () => {
+    del.disabled = true;
+    try {
+      // A file the index does not name goes only with everything (deleteCachedModels()).
+      await deleteCachedModels(c.url ?? undefined);
+    } catch (err) {
+      showError(err);
+    }
+    refreshCache();
+  } }, c.url ? 'Delete' : 'Delete all');
+  return h('li', {}, h('span', { class: 'cache-name', title: c.url ?? c.key }, name), ` ${size} `, del);
+}
+
 async function refreshCache() {
   try {
     const cached = await listCachedModels();
@@ -166,9 +194,13 @@ async function refreshCache() {
     const partial = cached.filter((c) => c.partial).length;
     const orphans = cached.filter((c) => c.orphan).length;
     const notes = [partial && `${partial} not finished: resumed on the next load`, orphans && `${orphans} not tied to a model: clearing removes ${orphans > 1 ? 'them' : 'it'}`].filter(Boolean);
-    $('cache-info').textContent = cached.length
+    // Persistent storage is asked for before a large download (the package does it).
+    const persisted = await navigator.storage?.persisted?.().catch(() => null);
+    const lasts = persisted === true ? 'persistent' : persisted === false ? 'not persistent: the browser may clear it when space runs low' : null;
+    $('cache-info').textContent = (cached.length
       ? `Browser storage: ${cached.length} model file${cached.length > 1 ? 's' : ''}${notes.length ? ` (${notes.join('; ')})` : ''}, ${mb(bytes)} MB`
-      : 'Browser storage: no cached models';
+      : 'Browser storage: no cached models') + (lasts ? `; ${lasts}` : '');
+    $('cache-list').replaceChildren(...cached.map(cacheRow));
     $('clear-cache').disabled = cached.length === 0;
   } catch (err) {
     $('cache-info').textContent = `Browser storage: unavailable (${err.message})`;

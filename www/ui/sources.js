@@ -1,6 +1,7 @@
 // Where a model comes from, as { model, label, kind, url? } for createEngine:
 // a URL (made absolute against the page, since the engine fetches from a
-// worker), or local File objects (read in the tab, never uploaded): every
+// worker), a Hugging Face name (`hf:OWNER/REPO[:QUANT]`, resolved by the
+// package), or local File objects (read in the tab, never uploaded): every
 // part of a split GGUF, in any order.
 import { fileName } from './dom.js';
 
@@ -14,6 +15,8 @@ function filesError(message) {
 }
 
 export function urlSource(url) {
+  // A Hugging Face name: the package checks it and resolves it through the Hub.
+  if (url.startsWith('hf:')) return { model: url, url, label: url.slice(3), kind: 'hf' };
   const absolute = new URL(url, location.href);
   if (!['https:', 'http:', 'blob:'].includes(absolute.protocol)) throw filesError(`Not a model URL: ${url}`);
   return { model: absolute.href, url: absolute.href, label: fileName(absolute.href), kind: 'url' };
