@@ -161,6 +161,14 @@ fn cases() -> Vec<Case> {
         case(4, 1, 256, 0, 1000, 5, None),
         // Head dim 32: two heads of a GQA group share a position-lanes workgroup.
         case(8, 2, 32, 0, 1100, 1, None),
+        // Head dim 512 (Gemma 4 E2B's full layers, 8 heads over one KV
+        // head): a prefill step over several tiles (token lanes declines, the
+        // tiled kernel runs), a few-token step, decode below and above
+        // SPLIT_MIN_SPAN (position lanes merges its lanes in two passes).
+        case(8, 1, 512, 0, 20, 40, None),
+        case(8, 1, 512, 0, 300, 5, None),
+        case(8, 1, 512, 0, 700, 1, None),
+        case(8, 1, 512, 0, 1200, 1, None),
     ]
 }
 
@@ -195,6 +203,7 @@ fn flash_attention_matches_cpu() {
     // caches that wrapped before the step.
     assert!(cases.iter().any(|c| c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
     assert!(cases.iter().filter(|c| c.window > 0 && c.n_cache() < c.kv_len()).count() >= 3);
+    assert!(cases.iter().any(|c| c.head_dim == kernels::MAX_HEAD_DIM && c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
 }
 
 /// The decode list's attention on CPU adapters (`attention_position_lanes`:
@@ -250,6 +259,38 @@ fn attention_position_lanes_matches_cpu() {
     assert!(split >= 4 * n && storage_q >= 7 * n, "split {split}, storage q {storage_q}");
     // Some case puts several heads in a workgroup (the per-head loops past g = 0).
     assert!(cases().iter().any(|c| c.head_dim % 8 == 0 && kernels::position_lane_heads(&c.shape()) > 1));
+}
+
+/// The decode list's attention on CPU adapters fits WebGPU's default
+/// workgroup memory at every head dim up to 512 (a 512-dim head merges its
+/// lanes in two passes), as the Rust side reckons.
+#[test]
+fn attention_position_lanes_fits_workgroup_memory() {
+    let ctx = &contexts()[0];
+    let mut most = 0;
+    for head_dim in [8, 64, 128, 256, 264, 512] {
+        let c = Case { n_heads: 2, n_kv_heads: 1, head_dim, window: 0, pos0: 3, n_tokens: 1, n_cache: None };
+        let s = c.shape();
+        let inp = inputs(ctx, &c, 9);
+        let partials = buffer_f32(ctx, &vec![0.0; (s.n_heads * (s.head_dim + 2)) as usize]);
+        kernels::attention_position_lanes(ctx, &inp.step, "att", &inp.qb, &inp.kc, &inp.vc, &inp.out, &partials, s, c.n_cache() as u32, c.kv_len() as u32).unwrap();
+        most = most.max(kernels::position_lanes_shared_bytes(head_dim));
+    }
+    assert_eq!(assert_workgroup_memory_fits(ctx, "attention_position_lanes.wgsl"), most);
+}
+
+/// Flash attention's pipelines (both layouts, head dims up to 512) fit
+/// WebGPU's default workgroup memory.
+#[test]
+fn flash_attention_fits_workgroup_memory() {
+    for ctx in prefill_contexts() {
+        for head_dim in [64, 128, 256, 512] {
+            let c = Case { n_heads: 8, n_kv_heads: 1, head_dim, window: 0, pos0: 0, n_tokens: 9, n_cache: None };
+            let inp = inputs(&ctx, &c, 11);
+            run_flash(&ctx, &c, &inp);
+        }
+        assert_workgroup_memory_fits(&ctx, "flash_attention.wgsl");
+    }
 }
 
 #[test]
