@@ -2,14 +2,14 @@
 //! seeded inputs, on the f32 path and (when the adapter has shader-f16) the
 //! f16 cache path: single tokens, short and long steps spanning several token
 //! tiles, an empty and a filled cache before the step, the GQA shapes of the
-//! supported models, head dims 64 to 256 (and 80, whose dims do not fill the
+//! supported models, head dims 64 to 512 (and 80, whose dims do not fill the
 //! lanes), sliding windows over ring caches that wrap; and against the
 //! existing `attention` kernel on the same cache. Both layouts
 //! (`PrefillKernels::Tiled` for GPUs, `TokenLanes` for CPU adapters) run every case.
 
 mod common;
 use common::*;
-use tabllm::gpu::{GpuContext, Step};
+use tabllm::gpu::{GpuContext, PrefillKernels, Step};
 use tabllm::kernels::{self, AttentionShape, FlashTile, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
 
 /// The reference rounds K and V as the cache stores them, so what is left is
@@ -289,7 +289,12 @@ fn flash_attention_fits_workgroup_memory() {
             let inp = inputs(&ctx, &c, 11);
             run_flash(&ctx, &c, &inp);
         }
-        assert_workgroup_memory_fits(&ctx, "flash_attention.wgsl");
+        // The largest use is what FlashTile reckons for the head dims that ran
+        // the tiled kernel (token lanes takes those up to FLASH_LANE_MAX_HEAD_DIM).
+        let tiled = |head_dim: &&u32| ctx.prefill_kernels == PrefillKernels::Tiled || **head_dim > kernels::FLASH_LANE_MAX_HEAD_DIM;
+        let tile = |head_dim: u32| FlashTile::for_shape(&AttentionShape { n_heads: 8, n_kv_heads: 1, head_dim, window: 0, scale: 1.0 });
+        let reckoned = [64, 128, 256, 512].iter().filter(tiled).map(|&d| tile(d).shared_bytes()).max();
+        assert_eq!(Some(assert_workgroup_memory_fits(&ctx, "flash_attention.wgsl")), reckoned, "{:?}", ctx.prefill_kernels);
     }
 }
 
@@ -320,6 +325,8 @@ fn flash_tiles_fit_workgroup_limits() {
     assert_eq!((smollm2.lanes, smollm2.heads, smollm2.tokens, smollm2.kv_block, smollm2.shared_bytes()), (4, 3, 21, 10, 15200));
     let gemma = tile(4, 1, 256);
     assert_eq!((gemma.lanes, gemma.heads, gemma.tokens, gemma.kv_block, gemma.shared_bytes()), (16, 4, 4, 5, 15360));
+    let gemma4 = tile(8, 1, 512);
+    assert_eq!((gemma4.lanes, gemma4.heads, gemma4.tokens, gemma4.kv_block, gemma4.shared_bytes()), (32, 8, 1, 3, 15360));
     for head_dim in 1..=kernels::MAX_HEAD_DIM {
         for (n_heads, n_kv_heads) in [(1, 1), (9, 3), (4, 1), (8, 2), (32, 8), (64, 4), (6, 6)] {
             let t = tile(n_heads, n_kv_heads, head_dim);
