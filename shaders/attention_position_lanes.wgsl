@@ -24,7 +24,7 @@
 // is in cache slot j % n_cache.
 //
 // HEAD_DIM (a multiple of 8), PL_LANES, PL_HEADS (dividing n_heads /
-// n_kv_heads), PL_BLOCK, SPLIT_PER and SPLIT_MIN_SPAN come from Rust
+// n_kv_heads), PL_BLOCK, PL_MERGE_VECS, SPLIT_PER and SPLIT_MIN_SPAN come from Rust
 // (src/kernels/attention_lanes.rs).
 #include "common/step.wgsl"
 
@@ -61,10 +61,12 @@ fn q4(qb: u32, g: u32, i: u32) -> vec4<f32> {
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;         // (n_tokens, out_stride)
 @group(0) @binding(6) var<storage, read_write> partials: array<f32>;    // (n_heads, max_splits, head_dim + 2): m, l, acc
 
-// The lanes' running max, sum and accumulator of one head, to merge them.
+// The lanes' running max, sum and accumulator of one head, to merge them;
+// the accumulators PL_MERGE_VECS vec4s at a time (within WebGPU's 16 KiB of
+// workgroup memory at head dim 512).
 var<workgroup> lane_m: array<f32, PL_LANES>;
 var<workgroup> lane_l: array<f32, PL_LANES>;
-var<workgroup> lane_acc: array<vec4<f32>, PL_LANES * HV>;  // (PL_LANES, HV)
+var<workgroup> lane_acc: array<vec4<f32>, PL_LANES * PL_MERGE_VECS>;  // (PL_LANES, PL_MERGE_VECS)
 
 @compute @workgroup_size(PL_LANES)
 fn attention_position_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
@@ -150,9 +152,6 @@ fn attention_position_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loca
     for (var g = 0u; g < PL_HEADS; g++) {
         lane_m[lane] = m[g];
         lane_l[lane] = l[g];
-        for (var i = 0u; i < HV; i++) {
-            lane_acc[lane * HV + i] = acc[g][i];
-        }
         workgroupBarrier();
         var mx = NEG;
         for (var k = 0u; k < PL_LANES; k++) {
@@ -168,20 +167,29 @@ fn attention_position_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loca
             partials[pb] = mx;
             partials[pb + 1u] = sum;
         }
-        // Each lane finishes the vec4s i = lane, lane + PL_LANES, ...
-        for (var i = lane; i < HV; i += PL_LANES) {
-            var a = vec4<f32>(0.0);
-            for (var k = 0u; k < PL_LANES; k++) {
-                a += exp(lane_m[k] - mx) * lane_acc[k * HV + i];
-            }
-            for (var c = 0u; c < 4u; c++) {
-                if (splits > 1u) {
-                    partials[pb + 2u + 4u * i + c] = a[c];
-                } else {
-                    out[t * p.out_stride + h * HEAD_DIM + 4u * i + c] = a[c] / sum;
+        for (var c0 = 0u; c0 < HV; c0 += PL_MERGE_VECS) {
+            for (var i = 0u; i < PL_MERGE_VECS; i++) {
+                if (c0 + i < HV) {
+                    lane_acc[lane * PL_MERGE_VECS + i] = acc[g][c0 + i];
                 }
             }
+            workgroupBarrier();
+            // Each lane finishes the vec4s c0 + i, i = lane, lane + PL_LANES, ...
+            for (var i = lane; i < PL_MERGE_VECS && c0 + i < HV; i += PL_LANES) {
+                var a = vec4<f32>(0.0);
+                for (var k = 0u; k < PL_LANES; k++) {
+                    a += exp(lane_m[k] - mx) * lane_acc[k * PL_MERGE_VECS + i];
+                }
+                let d = 4u * (c0 + i);
+                for (var c = 0u; c < 4u; c++) {
+                    if (splits > 1u) {
+                        partials[pb + 2u + d + c] = a[c];
+                    } else {
+                        out[t * p.out_stride + h * HEAD_DIM + d + c] = a[c] / sum;
+                    }
+                }
+            }
+            workgroupBarrier();
         }
-        workgroupBarrier();
     }
 }

@@ -2,14 +2,14 @@
 //! seeded inputs, on the f32 path and (when the adapter has shader-f16) the
 //! f16 cache path: single tokens, short and long steps spanning several token
 //! tiles, an empty and a filled cache before the step, the GQA shapes of the
-//! supported models, head dims 64 to 256 (and 80, whose dims do not fill the
+//! supported models, head dims 64 to 512 (and 80, whose dims do not fill the
 //! lanes), sliding windows over ring caches that wrap; and against the
 //! existing `attention` kernel on the same cache. Both layouts
 //! (`PrefillKernels::Tiled` for GPUs, `TokenLanes` for CPU adapters) run every case.
 
 mod common;
 use common::*;
-use tabllm::gpu::{GpuContext, Step};
+use tabllm::gpu::{GpuContext, PrefillKernels, Step};
 use tabllm::kernels::{self, AttentionShape, FlashTile, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
 
 /// The reference rounds K and V as the cache stores them, so what is left is
@@ -161,6 +161,14 @@ fn cases() -> Vec<Case> {
         case(4, 1, 256, 0, 1000, 5, None),
         // Head dim 32: two heads of a GQA group share a position-lanes workgroup.
         case(8, 2, 32, 0, 1100, 1, None),
+        // Head dim 512 (Gemma 4 E2B's full layers, 8 heads over one KV
+        // head): a prefill step over several tiles (token lanes declines, the
+        // tiled kernel runs), a few-token step, decode below and above
+        // SPLIT_MIN_SPAN (position lanes merges its lanes in two passes).
+        case(8, 1, 512, 0, 20, 40, None),
+        case(8, 1, 512, 0, 300, 5, None),
+        case(8, 1, 512, 0, 700, 1, None),
+        case(8, 1, 512, 0, 1200, 1, None),
     ]
 }
 
@@ -195,6 +203,7 @@ fn flash_attention_matches_cpu() {
     // caches that wrapped before the step.
     assert!(cases.iter().any(|c| c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
     assert!(cases.iter().filter(|c| c.window > 0 && c.n_cache() < c.kv_len()).count() >= 3);
+    assert!(cases.iter().any(|c| c.head_dim == kernels::MAX_HEAD_DIM && c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
 }
 
 /// The decode list's attention on CPU adapters (`attention_position_lanes`:
@@ -252,6 +261,43 @@ fn attention_position_lanes_matches_cpu() {
     assert!(cases().iter().any(|c| c.head_dim % 8 == 0 && kernels::position_lane_heads(&c.shape()) > 1));
 }
 
+/// The decode list's attention on CPU adapters fits WebGPU's default
+/// workgroup memory at every head dim up to 512 (a 512-dim head merges its
+/// lanes in two passes), as the Rust side reckons.
+#[test]
+fn attention_position_lanes_fits_workgroup_memory() {
+    let ctx = &contexts()[0];
+    let mut most = 0;
+    for head_dim in [8, 64, 128, 256, 264, 512] {
+        let c = Case { n_heads: 2, n_kv_heads: 1, head_dim, window: 0, pos0: 3, n_tokens: 1, n_cache: None };
+        let s = c.shape();
+        let inp = inputs(ctx, &c, 9);
+        let partials = buffer_f32(ctx, &vec![0.0; (s.n_heads * (s.head_dim + 2)) as usize]);
+        kernels::attention_position_lanes(ctx, &inp.step, "att", &inp.qb, &inp.kc, &inp.vc, &inp.out, &partials, s, c.n_cache() as u32, c.kv_len() as u32).unwrap();
+        most = most.max(kernels::position_lanes_shared_bytes(head_dim));
+    }
+    assert_eq!(assert_workgroup_memory_fits(ctx, "attention_position_lanes.wgsl"), most);
+}
+
+/// Flash attention's pipelines (both layouts, head dims up to 512) fit
+/// WebGPU's default workgroup memory.
+#[test]
+fn flash_attention_fits_workgroup_memory() {
+    for ctx in prefill_contexts() {
+        for head_dim in [64, 128, 256, 512] {
+            let c = Case { n_heads: 8, n_kv_heads: 1, head_dim, window: 0, pos0: 0, n_tokens: 9, n_cache: None };
+            let inp = inputs(&ctx, &c, 11);
+            run_flash(&ctx, &c, &inp);
+        }
+        // The largest use is what FlashTile reckons for the head dims that ran
+        // the tiled kernel (token lanes takes those up to FLASH_LANE_MAX_HEAD_DIM).
+        let tiled = |head_dim: &&u32| ctx.prefill_kernels == PrefillKernels::Tiled || **head_dim > kernels::FLASH_LANE_MAX_HEAD_DIM;
+        let tile = |head_dim: u32| FlashTile::for_shape(&AttentionShape { n_heads: 8, n_kv_heads: 1, head_dim, window: 0, scale: 1.0 });
+        let reckoned = [64, 128, 256, 512].iter().filter(tiled).map(|&d| tile(d).shared_bytes()).max();
+        assert_eq!(Some(assert_workgroup_memory_fits(&ctx, "flash_attention.wgsl")), reckoned, "{:?}", ctx.prefill_kernels);
+    }
+}
+
 #[test]
 fn flash_attention_matches_attention_kernel() {
     let c = Case { n_heads: 9, n_kv_heads: 3, head_dim: 64, window: 0, pos0: 20, n_tokens: 45, n_cache: None };
@@ -279,6 +325,8 @@ fn flash_tiles_fit_workgroup_limits() {
     assert_eq!((smollm2.lanes, smollm2.heads, smollm2.tokens, smollm2.kv_block, smollm2.shared_bytes()), (4, 3, 21, 10, 15200));
     let gemma = tile(4, 1, 256);
     assert_eq!((gemma.lanes, gemma.heads, gemma.tokens, gemma.kv_block, gemma.shared_bytes()), (16, 4, 4, 5, 15360));
+    let gemma4 = tile(8, 1, 512);
+    assert_eq!((gemma4.lanes, gemma4.heads, gemma4.tokens, gemma4.kv_block, gemma4.shared_bytes()), (32, 8, 1, 3, 15360));
     for head_dim in 1..=kernels::MAX_HEAD_DIM {
         for (n_heads, n_kv_heads) in [(1, 1), (9, 3), (4, 1), (8, 2), (32, 8), (64, 4), (6, 6)] {
             let t = tile(n_heads, n_kv_heads, head_dim);

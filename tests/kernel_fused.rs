@@ -215,10 +215,11 @@ struct QkvCase {
 /// layouts, each with all and with part of the head rotated; with and
 /// without bias, QK norm, frequency factors, linear scaling; a single
 /// format with block minimums (Q4_1), Q8_0, Q4_K_M's mix (Q4_K, Q4_K,
-/// Q6_K), three different formats; head dims 64, 256 (the largest, more
-/// rotated pairs than invocations) and 80 (not a multiple of the rows a
-/// workgroup computes at once).
-const QKV_CASES: [QkvCase; 7] = [
+/// Q6_K), three different formats; head dims 64, 256 (more rotated pairs
+/// than invocations), 512 (the largest: Gemma 4's full layers, whose
+/// pipeline takes fewer tokens per workgroup) and 80 (not a multiple of the
+/// rows a workgroup computes at once).
+const QKV_CASES: [QkvCase; 8] = [
     QkvCase {
         name: "llama3.1-like: Q4_1, normal RoPE over 48 of 64, frequency factors",
         types: [GgmlType::Q4_1; 3],
@@ -321,6 +322,25 @@ const QKV_CASES: [QkvCase; 7] = [
         n_kv_heads: 2,
         head_dim: 128,
         n_rot: 128,
+        layout: RopeLayout::Neox,
+        freq_base: 1000000.0,
+        freq_scale: 1.0,
+        mscale: 1.0,
+        bias: false,
+        qk_norm: true,
+        rope_factors: true,
+        norm_last: false,
+        output_gate: false,
+        v_norm: true,
+        q_only: false,
+    },
+    QkvCase {
+        name: "gemma4-e2b-full-like: Q4_K, Q4_K, Q6_K, QK norm, V norm, NeoX RoPE, factors, head_dim 512",
+        types: [GgmlType::Q4K, GgmlType::Q4K, GgmlType::Q6K],
+        n_heads: 4,
+        n_kv_heads: 1,
+        head_dim: 512,
+        n_rot: 512,
         layout: RopeLayout::Neox,
         freq_base: 1000000.0,
         freq_scale: 1.0,
@@ -541,7 +561,12 @@ fn attn_qkv_matches_cpu() {
                 check_attn_qkv(&ctx, c, xk, 1000 * (i as u64 + 1));
             }
         }
+        // Every variant built (decode and multi-token, head dims up to 512)
+        // fits WebGPU's default workgroup memory, as the Rust side reckons.
+        let most = assert_workgroup_memory_fits(&ctx, "attn_qkv.wgsl");
+        assert_eq!(most, kernels::qkv_shared_bytes(512, kernels::qkv_tokens_per_group(512)), "{}", device_label(&ctx, XBuf::Storage));
     }
+    assert!(kernels::qkv_tokens_per_group(512) < kernels::TOKENS_PER_GROUP && kernels::qkv_tokens_per_group(256) == kernels::TOKENS_PER_GROUP);
 }
 
 // ------------------------------------------------------------- ffn_gate_up

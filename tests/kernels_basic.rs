@@ -167,23 +167,27 @@ fn rope_both_layouts_match_cpu() {
 fn kv_store_and_attention_match_cpu() {
     for ctx in contexts() {
         let tol = if ctx.has_f16() { TOL_KV_F16 } else { TOL_TRANSCENDENTAL };
-        // (context, head_dim, window, cache slots, step sizes). Head dims 64
-        // (SmolLM2) and 256 (Gemma); a window shorter than the context over a
-        // full cache; a ring cache of window + largest step (sliding-window
-        // layers) that wraps several times, as prefill chunks and then decode
-        // steps; decode steps over a span longer than SPLIT_MIN_SPAN, split
-        // across workgroups and combined (full span, and a window that bounds it).
+        // (context, heads / KV heads, head_dim, window, cache slots, step
+        // sizes). Head dims 64 (SmolLM2), 256 (Gemma) and 512 (Gemma 4 E2B's
+        // full layers: 8 heads over one KV head, 4 per workgroup); a window
+        // shorter than the context over a full cache; a ring cache of window
+        // + largest step (sliding-window layers) that wraps several times, as
+        // prefill chunks and then decode steps; decode steps over a span
+        // longer than SPLIT_MIN_SPAN, split across workgroups and combined
+        // (full span, and a window that bounds it).
         let long = SPLIT_MIN_SPAN as usize + 80;
-        let cases: [(usize, u32, u32, usize, &[usize]); 6] = [
-            (160, 64, 0, 160, &[130, 1, 1]),
-            (160, 256, 0, 160, &[130, 1, 1]),
-            (160, 64, 50, 160, &[130, 1, 1]),
-            (160, 256, 20, 20 + 30, &[30, 30, 29, 30, 1, 1, 1]),
-            (long + 8, 64, 0, long + 8, &[long, 1, 1]),
-            (long + 8, 64, SPLIT_MIN_SPAN + 30, long + 8, &[long, 1, 1]),
+        let cases: [(usize, (u32, u32), u32, u32, usize, &[usize]); 8] = [
+            (160, (6, 2), 64, 0, 160, &[130, 1, 1]),
+            (160, (6, 2), 256, 0, 160, &[130, 1, 1]),
+            (160, (6, 2), 64, 50, 160, &[130, 1, 1]),
+            (160, (6, 2), 256, 20, 20 + 30, &[30, 30, 29, 30, 1, 1, 1]),
+            (long + 8, (6, 2), 64, 0, long + 8, &[long, 1, 1]),
+            (long + 8, (6, 2), 64, SPLIT_MIN_SPAN + 30, long + 8, &[long, 1, 1]),
+            (160, (8, 1), 512, 0, 160, &[130, 1, 1]),
+            (long + 8, (8, 1), 512, 0, long + 8, &[long, 1, 1]),
         ];
-        for (n_ctx, head_dim, window, n_cache, steps) in cases {
-            let s = AttentionShape { n_heads: 6, n_kv_heads: 2, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt() };
+        for (n_ctx, (n_heads, n_kv_heads), head_dim, window, n_cache, steps) in cases {
+            let s = AttentionShape { n_heads, n_kv_heads, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt() };
             let (kv_dim, width) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize);
             let mut rng = Rng::new(3 + head_dim as u64 + window as u64);
             let k_all = rng.vec(n_ctx * kv_dim, 1.0);
@@ -214,6 +218,11 @@ fn kv_store_and_attention_match_cpu() {
                 pos0 += n_tokens;
             }
         }
+        // Every pipeline built (head dims 64 to 512) fits WebGPU's default
+        // workgroup memory; the largest is Gemma 4's, as the Rust side reckons.
+        let gqa = kernels::heads_per_group(8, 1, 512);
+        assert_eq!(gqa, 4);
+        assert_eq!(assert_workgroup_memory_fits(&ctx, "attention.wgsl"), kernels::attention_shared_bytes(512, gqa));
     }
 }
 

@@ -98,6 +98,12 @@ impl PipelineCache {
         Ok(p)
     }
 
+    /// The keys of every pipeline built so far, in no particular order
+    /// (tests check what each one's shader declares).
+    pub fn keys(&self) -> Vec<PipelineKey> {
+        self.map.lock().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
     pub fn len(&self) -> usize {
         self.map.lock().map(|m| m.len()).unwrap_or(0)
     }

@@ -1,7 +1,7 @@
 //! KV-cache append and grouped-query attention (`shaders/kv_store.wgsl`,
 //! `shaders/attention.wgsl`).
 
-use super::{base_defines, groups, shape_err, KernelError};
+use super::{base_defines, groups, shape_err, KernelError, WG_SIZE};
 use crate::gpu::{Defines, Extent, GpuContext, Op, OpBuilder, SplitRule};
 
 /// Positions per split of a long decode span, and the span below which a
@@ -26,13 +26,45 @@ pub fn max_splits(n_positions: u32) -> u32 {
 }
 
 /// Most query heads one attention workgroup serves (they share each K and V
-/// row it reads); bounded by workgroup memory: GQA x MAX_HEAD_DIM f32.
+/// row it reads); also bounded by workgroup memory ([`attention_gqa_limit`]).
 pub const MAX_GQA_PER_GROUP: u32 = 8;
 
-/// Query heads per workgroup for `n_heads` over `n_kv_heads`: the largest
-/// divisor of the group size within [`MAX_GQA_PER_GROUP`].
-pub fn heads_per_group(n_heads: u32, n_kv_heads: u32) -> u32 {
-    divisor_within(n_heads / n_kv_heads.max(1), MAX_GQA_PER_GROUP)
+/// Workgroup memory attention.wgsl may use: WebGPU's guaranteed
+/// `maxComputeWorkgroupStorageSize`.
+pub const ATTENTION_SHARED_BYTES: u32 = 16384;
+
+/// The head-dim capacity a pipeline is built for (`MAX_HEAD_DIM` in
+/// attention.wgsl and attn_qkv.wgsl, the length of their per-head arrays):
+/// 256 for head dims up to 256 (every model but Gemma 4's full layers), else
+/// [`MAX_HEAD_DIM`], so the larger arrays cost only the layers that need them.
+pub fn head_dim_capacity(head_dim: u32) -> u32 {
+    if head_dim <= 256 {
+        256
+    } else {
+        MAX_HEAD_DIM
+    }
+}
+
+/// Most query heads attention.wgsl's workgroup holds at capacity `cap`
+/// ([`head_dim_capacity`]): its queries (GQA x cap f32) and scores (GQA x
+/// WG_SIZE f32) within [`ATTENTION_SHARED_BYTES`], and at most
+/// [`MAX_GQA_PER_GROUP`]. 8 at 256, 7 at 512.
+pub fn attention_gqa_limit(cap: u32) -> u32 {
+    (ATTENTION_SHARED_BYTES / (4 * (cap + WG_SIZE))).clamp(1, MAX_GQA_PER_GROUP)
+}
+
+/// Query heads per workgroup for `n_heads` over `n_kv_heads` at head dim
+/// `head_dim`: the largest divisor of the group size within
+/// [`attention_gqa_limit`] (Gemma 4's 8 heads of 512 over one KV head: 4).
+pub fn heads_per_group(n_heads: u32, n_kv_heads: u32, head_dim: u32) -> u32 {
+    divisor_within(n_heads / n_kv_heads.max(1), attention_gqa_limit(head_dim_capacity(head_dim)))
+}
+
+/// Workgroup bytes of attention.wgsl's `attention` entry at head dim
+/// `head_dim` and `gqa` heads per workgroup: qs (gqa x capacity f32) and
+/// ps (gqa x WG_SIZE f32), each rounded up to 16 bytes as browsers count.
+pub fn attention_shared_bytes(head_dim: u32, gqa: u32) -> u32 {
+    (4 * gqa * head_dim_capacity(head_dim)).next_multiple_of(16) + (4 * gqa * WG_SIZE).next_multiple_of(16)
 }
 
 /// The largest divisor of `g` (at least 1) that is at most `max`.
@@ -41,16 +73,18 @@ pub(super) fn divisor_within(g: u32, max: u32) -> u32 {
     (1..=g.min(max)).rev().find(|d| g % d == 0).unwrap_or(1)
 }
 
-fn attention_defines(gqa: u32) -> Defines {
+fn attention_defines(head_dim: u32, gqa: u32) -> Defines {
     base_defines()
-        .u32("MAX_HEAD_DIM", MAX_HEAD_DIM)
+        .u32("MAX_HEAD_DIM", head_dim_capacity(head_dim))
         .u32("SPLIT_PER", SPLIT_PER)
         .u32("SPLIT_MIN_SPAN", SPLIT_MIN_SPAN)
         .u32("GQA", gqa)
 }
 
-/// Largest head dimension the attention kernel holds (`MAX_HEAD_DIM`).
-pub const MAX_HEAD_DIM: u32 = 256;
+/// Largest head dimension the attention kernels take (Gemma 4's full
+/// layers: 512, HF `global_head_dim`). A pipeline holds only what its
+/// layer's head dim needs ([`head_dim_capacity`]).
+pub const MAX_HEAD_DIM: u32 = 512;
 
 #[derive(Clone, Copy, Debug)]
 pub struct AttentionShape {
@@ -172,8 +206,8 @@ pub fn attention(
     let max_splits = check_partials(name, partials, &s, n_ctx)?;
     let params = Params::new(&s, n_cache, max_splits);
     let rule = split_rule(s.window);
-    let gqa = heads_per_group(s.n_heads, s.n_kv_heads);
-    let main = OpBuilder::new(ctx, name, "attention.wgsl", "attention", attention_defines(gqa))
+    let gqa = heads_per_group(s.n_heads, s.n_kv_heads, s.head_dim);
+    let main = OpBuilder::new(ctx, name, "attention.wgsl", "attention", attention_defines(s.head_dim, gqa))
         .params(&params)
         .buffer(q)
         .buffer(k_cache)
@@ -202,7 +236,7 @@ pub(super) fn check_partials(name: &str, partials: &wgpu::Buffer, s: &AttentionS
 /// per head; no workgroups when the span is one split).
 pub(super) fn combine(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, out: &wgpu::Buffer, partials: &wgpu::Buffer, params: &Params, s: AttentionShape) -> Result<Op, KernelError> {
     let rule = split_rule(s.window);
-    Ok(OpBuilder::new(ctx, format!("{name}.combine"), "attention.wgsl", "combine", attention_defines(1))
+    Ok(OpBuilder::new(ctx, format!("{name}.combine"), "attention.wgsl", "combine", attention_defines(s.head_dim, 1))
         .params(params)
         .buffer_at(5, out)
         .buffer_at(6, partials)

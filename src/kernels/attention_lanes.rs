@@ -34,6 +34,20 @@ pub const POSITION_LANE_BLOCK: u32 = 8;
 /// times the loads) 1.85 to 2.5 ms.
 pub const POSITION_LANE_MAX_ACC: u32 = 64;
 
+/// Accumulator vec4s per lane merged through workgroup memory at a time
+/// (`PL_MERGE_VECS`): PL_LANES x 64 vec4 = 8 KiB, half of WebGPU's
+/// guaranteed `maxComputeWorkgroupStorageSize`; a head of up to 256 dims
+/// merges in one pass, one of 512 (Gemma 4's full layers) in two.
+pub const POSITION_LANE_MERGE_VECS: u32 = 64;
+
+/// Workgroup bytes of the kernel at head dim `head_dim`: each lane's max and
+/// sum, and the accumulators of one merge pass, each array rounded up to 16
+/// bytes as browsers count them.
+pub fn position_lanes_shared_bytes(head_dim: u32) -> u32 {
+    let vecs = POSITION_LANE_MERGE_VECS.min(head_dim / 4).max(1);
+    2 * (4 * POSITION_LANES).next_multiple_of(16) + 16 * POSITION_LANES * vecs
+}
+
 /// Query heads per workgroup for `s`: the largest divisor of the GQA group
 /// whose accumulators fit [`POSITION_LANE_MAX_ACC`] (at least 1).
 pub fn position_lane_heads(s: &AttentionShape) -> u32 {
@@ -90,6 +104,7 @@ pub fn attention_position_lanes(
         .u32("PL_LANES", POSITION_LANES)
         .u32("PL_HEADS", heads)
         .u32("PL_BLOCK", POSITION_LANE_BLOCK)
+        .u32("PL_MERGE_VECS", POSITION_LANE_MERGE_VECS.min(s.head_dim / 4))
         .u32("SPLIT_PER", SPLIT_PER)
         .u32("SPLIT_MIN_SPAN", SPLIT_MIN_SPAN);
     let mut b = OpBuilder::new(ctx, name, "attention_position_lanes.wgsl", "attention_position_lanes", defines.clone())

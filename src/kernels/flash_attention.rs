@@ -65,7 +65,9 @@ impl FlashTile {
     /// the largest K/V block (up to [`FLASH_MAX_KV_BLOCK`]) whose K, V and
     /// partial scores fit [`FLASH_SHARED_BYTES`]. SmolLM2 (9 / 3 heads of 64):
     /// 4 lanes, 3 heads x 21 tokens, 10 positions, 15200 bytes; Gemma 3 1B
-    /// (4 / 1 of 256): 16 lanes, 4 heads x 4 tokens, 5 positions, 15360 bytes.
+    /// (4 / 1 of 256): 16 lanes, 4 heads x 4 tokens, 5 positions, 15360 bytes;
+    /// Gemma 4 E2B's full layers (8 / 1 of 512): 32 lanes, 8 heads x 1 token,
+    /// 3 positions, 15360 bytes.
     pub fn for_shape(s: &AttentionShape) -> Self {
         let head_dim = s.head_dim.max(1);
         let lanes = head_dim.div_ceil(FLASH_DIMS_PER_LANE).next_power_of_two();

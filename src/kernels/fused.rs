@@ -6,7 +6,8 @@
 //! own rows (the Gated DeltaNet's input side).
 
 use super::matvec::{decode_variant_x, matvec_defines, rows_per_group, TOKENS_PER_GROUP};
-use super::{shape_err, weight_kind, GateActivation, KernelError, RopeLayout, Rows, MAX_HEAD_DIM};
+use super::attention::head_dim_capacity;
+use super::{shape_err, weight_kind, GateActivation, KernelError, RopeLayout, Rows, MAX_HEAD_DIM, WG_SIZE};
 use crate::gpu::{Extent, GpuContext, Op, OpBuilder, PackedTensors, PackedVectors, Segment};
 
 /// The attention input side of one layer (see `attn_qkv`).
@@ -39,6 +40,25 @@ pub struct QkvVectors {
     pub qk_norm: Option<[u32; 2]>,
     /// f32 index of rope_freqs (Llama 3.1+).
     pub rope_factors: Option<u32>,
+}
+
+/// Workgroup memory `attn_qkv` may use: WebGPU's guaranteed
+/// `maxComputeWorkgroupStorageSize`.
+pub const QKV_SHARED_BYTES: u32 = 16384;
+
+/// Workgroup bytes of attn_qkv.wgsl at head dim `head_dim` with `tokens`
+/// tokens per workgroup (`TT`): the head's projections (tokens x
+/// [`head_dim_capacity`] f32), the lane reduction scratch (tokens x WG_SIZE
+/// f32) and the QK norm's sum, each rounded up to 16 bytes as browsers count.
+pub fn qkv_shared_bytes(head_dim: u32, tokens: u32) -> u32 {
+    (4 * tokens * head_dim_capacity(head_dim)).next_multiple_of(16) + (4 * tokens * WG_SIZE).next_multiple_of(16) + 16
+}
+
+/// Tokens per workgroup of `attn_qkv`'s multi-token pipeline: the most, up
+/// to [`TOKENS_PER_GROUP`], whose workgroup memory fits [`QKV_SHARED_BYTES`]
+/// (8 up to head dim 256, 7 at 512).
+pub fn qkv_tokens_per_group(head_dim: u32) -> u32 {
+    (1..=TOKENS_PER_GROUP).rev().find(|&t| qkv_shared_bytes(head_dim, t) <= QKV_SHARED_BYTES).unwrap_or(1)
 }
 
 #[repr(C)]
@@ -149,7 +169,7 @@ pub fn attn_qkv(
     let types = distinct_types(&w.segments);
     let flags = |d: crate::gpu::Defines| {
         d.flag("NORM_X")
-            .u32("MAX_HEAD_DIM", MAX_HEAD_DIM)
+            .u32("MAX_HEAD_DIM", head_dim_capacity(s.head_dim))
             .flag_if("BIAS", at.bias.is_some())
             .flag_if("QK_NORM", at.qk_norm.is_some())
             .flag_if("V_NORM", s.v_norm)
@@ -157,7 +177,8 @@ pub fn attn_qkv(
             .flag_if("FREQ_FACTORS", at.rope_factors.is_some())
             .flag_if("OUTPUT_GATE", gate.is_some())
     };
-    let b = OpBuilder::new(ctx, name, "attn_qkv.wgsl", "attn_qkv", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?));
+    let tokens = qkv_tokens_per_group(s.head_dim);
+    let b = OpBuilder::new(ctx, name, "attn_qkv.wgsl", "attn_qkv", flags(matvec_defines(ctx, name, &types, tokens)?));
     let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, s.dim as u64, None)
         .params(&params)
         .buffer(&w.buffer)
@@ -172,7 +193,7 @@ pub fn attn_qkv(
     // One workgroup per q, k, v head, then per gate head (the gate's heads
     // start after 2 n_kv_heads k and v heads: no q-only layer has a gate).
     let heads = s.n_heads + 2 * kv_heads + if gate.is_some() { s.n_heads } else { 0 };
-    Ok(b.dispatch(Extent::Fixed(heads), Extent::Fixed(1), Extent::Tokens { per_group: TOKENS_PER_GROUP }).build(step)?)
+    Ok(b.dispatch(Extent::Fixed(heads), Extent::Fixed(1), Extent::Tokens { per_group: tokens }).build(step)?)
 }
 
 #[repr(C)]

@@ -17,7 +17,7 @@ mod rows;
 mod sample;
 mod ssm_conv;
 
-pub use attention::{attention, kv_store, max_splits as attention_max_splits, split_rule, AttentionShape, MAX_HEAD_DIM, SPLIT_MIN_SPAN, SPLIT_PER};
+pub use attention::{attention, attention_gqa_limit, attention_shared_bytes, head_dim_capacity, heads_per_group, kv_store, max_splits as attention_max_splits, split_rule, AttentionShape, MAX_HEAD_DIM, SPLIT_MIN_SPAN, SPLIT_PER};
 
 /// Largest head dimension the attention kernel supports.
 pub fn attention_max_head_dim() -> u32 {
@@ -26,10 +26,10 @@ pub fn attention_max_head_dim() -> u32 {
 pub use elementwise::{add, bias_add, gated_activation, scale_by, softcap, GateActivation};
 pub use embed::embed;
 pub use heads::{copy_heads, sigmoid_gate_heads, HeadLayout};
-pub use attention_lanes::{attention_position_lanes, position_lane_heads, position_lanes_take};
+pub use attention_lanes::{attention_position_lanes, position_lane_heads, position_lanes_shared_bytes, position_lanes_take};
 pub use flash_attention::{flash_attention, FlashTile, FLASH_DIMS_PER_LANE, FLASH_LANE_BLOCK, FLASH_LANE_MAX_HEAD_DIM, FLASH_LANE_TOKENS, FLASH_MAX_KV_BLOCK, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
 pub use gemm::{gemm, gemm_segment, GEMM_ROWS, GEMM_TOKENS, LANE_GEMM_LANES, LANE_GEMM_ROWS, LANE_GEMM_TOKENS};
-pub use fused::{attn_qkv, ffn_gate_up, norm_projections, QkvShape, QkvVectors, MAX_NORM_PROJECTIONS};
+pub use fused::{attn_qkv, ffn_gate_up, norm_projections, qkv_shared_bytes, qkv_tokens_per_group, QkvShape, QkvVectors, MAX_NORM_PROJECTIONS, QKV_SHARED_BYTES};
 pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};
 pub use norm::{rmsnorm, rmsnorm_add, rmsnorm_in_place};
 pub use rope::{rope, RopeLayout, RopeShape};

@@ -204,3 +204,48 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     }
     eprintln!("{what}: ok, worst relative error {:.2e} at {} (tolerance {tol})", worst.1, worst.0);
 }
+
+/// WebGPU's guaranteed `maxComputeWorkgroupStorageSize`. Native devices
+/// (lavapipe: 32 KiB) take more, so a kernel over it would pass here and
+/// fail on a browser at the default limit: [`assert_workgroup_memory_fits`]
+/// checks it.
+pub const WEBGPU_WORKGROUP_BYTES: u32 = 16384;
+
+/// Workgroup memory of every pipeline `ctx` has built whose shader is
+/// `shader`: per pipeline key, the workgroup variables its entry point
+/// uses, each rounded up to 16 bytes as browsers count them (naga's
+/// layout of the preprocessed source).
+pub fn pipeline_workgroup_bytes(ctx: &GpuContext, shader: &str) -> Vec<(gpu::PipelineKey, u32)> {
+    use wgpu::naga;
+    let mut v = Vec::new();
+    for key in ctx.pipelines.keys().into_iter().filter(|k| k.shader == shader) {
+        let src = gpu::preprocess(key.shader, &key.defines).unwrap();
+        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{key:?}: {e:?}"));
+        let mut layout = naga::proc::Layouter::default();
+        layout.update(module.to_ctx()).unwrap();
+        let ep = module.entry_points.iter().position(|e| e.name == key.entry).unwrap();
+        let uses = info.get_entry_point(ep);
+        let bytes = module
+            .global_variables
+            .iter()
+            .filter(|(h, g)| g.space == naga::AddressSpace::WorkGroup && !uses[*h].is_empty())
+            .map(|(_, g)| layout[g.ty].size.next_multiple_of(16))
+            .sum();
+        v.push((key, bytes));
+    }
+    v
+}
+
+/// Every pipeline of `shader` that `ctx` has built fits WebGPU's default
+/// workgroup memory. Returns the largest use (bytes).
+pub fn assert_workgroup_memory_fits(ctx: &GpuContext, shader: &str) -> u32 {
+    let all = pipeline_workgroup_bytes(ctx, shader);
+    assert!(!all.is_empty(), "no pipeline of {shader} was built");
+    for (key, bytes) in &all {
+        assert!(*bytes <= WEBGPU_WORKGROUP_BYTES, "{shader} {} {:?}: {bytes} bytes of workgroup memory, over WebGPU's {WEBGPU_WORKGROUP_BYTES}", key.entry, key.defines);
+    }
+    all.iter().map(|(_, b)| *b).max().unwrap_or(0)
+}
