@@ -37,6 +37,7 @@ mod reply;
 mod tool_calls;
 mod tool_gemma4;
 mod tool_history;
+mod tool_markup;
 mod tool_python;
 mod tool_xml;
 mod tools;

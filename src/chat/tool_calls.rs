@@ -46,6 +46,7 @@ use serde_json::Value as Json;
 use super::tool_history::{is_mistral_id, MISTRAL_ID_LEN};
 pub use super::tool_xml::ParamTypes;
 use super::tool_gemma4;
+use super::tool_markup::split_at_markers;
 use super::tool_python;
 use super::tool_xml;
 use super::tools::{valid_name, ToolChoice};
@@ -265,27 +266,10 @@ fn raw_call(v: &Json, keys: &[&str]) -> Option<RawCall> {
 type Split<'a> = (Vec<&'a str>, Vec<RawCall>);
 
 fn parse_hermes(text: &str) -> Option<Split<'_>> {
-    let mut parts = Vec::new();
-    let mut calls = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(HERMES_OPEN) {
-        parts.push(&rest[..at]);
-        let (v, after) = json_prefix(&rest[at + HERMES_OPEN.len()..])?;
-        calls.push(raw_call(&v, &["arguments", "parameters"])?);
-        let after = after.trim_start();
-        // A reply that ends right after the object (the closing tag cut by a
-        // stop or the end of the reply) still counts.
-        rest = match after.strip_prefix(HERMES_CLOSE) {
-            Some(r) => r,
-            None if after.is_empty() => after,
-            None => return None,
-        };
-    }
-    if calls.is_empty() {
-        return None;
-    }
-    parts.push(rest);
-    Some((parts, calls))
+    split_at_markers(text, HERMES_OPEN, HERMES_CLOSE, |after| {
+        let (v, rest) = json_prefix(after)?;
+        Some((vec![raw_call(&v, &["arguments", "parameters"])?], rest))
+    })
 }
 
 fn parse_llama3(text: &str) -> Option<Vec<RawCall>> {

@@ -13,6 +13,7 @@
 
 use serde_json::Value as Json;
 
+use super::tool_markup::{param_sequence, split_at_markers};
 use super::tools::valid_name;
 
 pub(super) const OPEN: &str = "<|tool_call>";
@@ -114,26 +115,7 @@ fn call(text: &str) -> Option<(String, String, &str)> {
 /// Content pieces and (name, arguments) calls of a whole reply; `None` when it
 /// holds no call or a call does not parse.
 pub(super) fn parse(text: &str) -> Option<(Vec<&str>, Vec<(String, String)>)> {
-    let mut parts = Vec::new();
-    let mut calls = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(OPEN) {
-        parts.push(&rest[..at]);
-        let (name, args, after) = call(&rest[at + OPEN.len()..])?;
-        calls.push((name, args));
-        let after = after.trim_start();
-        // The closing token cut by the end of the reply still counts.
-        rest = match after.strip_prefix(CLOSE) {
-            Some(r) => r,
-            None if after.is_empty() => after,
-            None => return None,
-        };
-    }
-    if calls.is_empty() {
-        return None;
-    }
-    parts.push(rest);
-    Some((parts, calls))
+    split_at_markers(text, OPEN, CLOSE, |after| call(after).map(|(name, args, rest)| (vec![(name, args)], rest)))
 }
 
 /// The name of one call cut off by the token limit (`text` from
@@ -189,17 +171,8 @@ pub(super) fn forced_grammar(wanted: &[&Json], marker: &dyn Fn(&str) -> String) 
             rules.push(rule);
         }
         let (req_rules, opt_rules) = rules.split_at(req.len());
-        let tail = |from: usize| opt_rules[from..].iter().map(|r| format!("(\",\" {r})?")).collect::<Vec<_>>();
         let mut seq = vec![lit(&format!("{name}{{"))];
-        if req_rules.is_empty() {
-            if !opt_rules.is_empty() {
-                let starts: Vec<String> = (0..opt_rules.len()).map(|k| [vec![opt_rules[k].clone()], tail(k + 1)].concat().join(" ")).collect();
-                seq.push(format!("({})?", starts.join(" | ")));
-            }
-        } else {
-            seq.push(req_rules.join(" \",\" "));
-            seq.extend(tail(0));
-        }
+        seq.extend(param_sequence(req_rules, opt_rules, "\",\""));
         seq.push(lit("}"));
         g.push_str(&format!("call_{i}: {}\n", seq.join(" ")));
     }

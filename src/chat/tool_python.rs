@@ -12,6 +12,7 @@
 
 use serde_json::Value as Json;
 
+use super::tool_markup::{param_sequence, split_at_markers};
 use super::tools::valid_name;
 
 pub(super) const OPEN: &str = "<|tool_call_start|>";
@@ -187,36 +188,20 @@ impl<'a> Reader<'a> {
 /// Content pieces and (name, arguments) calls of a whole reply; `None` when it
 /// holds no call or a call list does not parse.
 pub(super) fn parse(text: &str) -> Option<(Vec<&str>, Vec<(String, String)>)> {
-    let mut parts = Vec::new();
-    let mut calls = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(OPEN) {
-        parts.push(&rest[..at]);
-        let mut r = Reader { s: &rest[at + OPEN.len()..], at: 0 };
+    split_at_markers(text, OPEN, CLOSE, |after| {
+        let mut r = Reader { s: after, at: 0 };
         if !r.eat("[") {
             return None;
         }
-        let first = calls.len();
+        let mut calls = Vec::new();
         while !r.eat("]") {
-            if calls.len() > first && !r.eat(",") {
+            if !calls.is_empty() && !r.eat(",") {
                 return None;
             }
             calls.push(r.call()?);
         }
-        r.ws();
-        // The closing token cut by the end of the reply still counts.
-        let after = r.rest();
-        rest = match after.strip_prefix(CLOSE) {
-            Some(x) => x,
-            None if after.is_empty() => after,
-            None => return None,
-        };
-    }
-    if calls.is_empty() {
-        return None;
-    }
-    parts.push(rest);
-    Some((parts, calls))
+        Some((calls, r.rest()))
+    })
 }
 
 /// The name of one call cut off by the token limit (`text` from the opening
@@ -261,19 +246,8 @@ pub(super) fn forced_grammar(wanted: &[&Json], marker: &dyn Fn(&str) -> String) 
             g.push_str(&format!("{rule}: {} %json {schema}\n", lit(&format!("{key}="))));
             rules.push(rule);
         }
-        let comma = lit(", ");
         let (req_rules, opt_rules) = rules.split_at(req.len());
-        let tail = |from: usize| opt_rules[from..].iter().map(|r| format!("({comma} {r})?")).collect::<Vec<_>>();
-        if req_rules.is_empty() {
-            if !opt_rules.is_empty() {
-                // Which optional parameter comes first, then any of those after it.
-                let starts: Vec<String> = (0..opt_rules.len()).map(|k| [vec![opt_rules[k].clone()], tail(k + 1)].concat().join(" ")).collect();
-                seq.push(format!("({})?", starts.join(" | ")));
-            }
-        } else {
-            seq.push(req_rules.join(&format!(" {comma} ")));
-            seq.extend(tail(0));
-        }
+        seq.extend(param_sequence(req_rules, opt_rules, &lit(", ")));
         seq.push(lit(")"));
         g.push_str(&format!("call_{i}: {}\n", seq.join(" ")));
     }

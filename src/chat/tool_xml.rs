@@ -24,6 +24,7 @@ use std::collections::HashMap;
 
 use serde_json::Value as Json;
 
+use super::tool_markup::split_at_markers;
 use super::tools::valid_name;
 
 pub(super) const OPEN: &str = "<tool_call>";
@@ -141,8 +142,8 @@ fn typed(text: &str, types: Types) -> Json {
 }
 
 /// One call: `<function=NAME>\n` parameters `</function>` (the text after
-/// `<tool_call>`), up to its `</tool_call>`. Returns the name, the arguments
-/// as JSON text, and the rest after the call.
+/// `<tool_call>`). Returns the name, the arguments as JSON text, and the
+/// rest after `</function>`.
 fn parse_call<'a>(text: &'a str, types: &ParamTypes) -> Option<(String, String, &'a str)> {
     let s = text.trim_start().strip_prefix(FUNCTION)?;
     let gt = s.find('>')?;
@@ -172,33 +173,13 @@ fn parse_call<'a>(text: &'a str, types: &ParamTypes) -> Option<(String, String, 
         args.insert(key.to_string(), typed(value, types.get(name, key)));
         rest = &body[end + PARAMETER_CLOSE.len()..];
     }
-    let after = rest.trim_start();
-    // A reply that ends right after `</function>` (the closing tag cut by the end of the reply) still counts.
-    let rest = match after.strip_prefix(CLOSE) {
-        Some(r) => r,
-        None if after.is_empty() => after,
-        None => return None,
-    };
     Some((name.to_string(), serde_json::to_string(&Json::Object(args)).ok()?, rest))
 }
 
 /// Content pieces and (name, arguments) calls of a whole reply; `None` when it
 /// holds no call or a call does not parse.
 pub(super) fn parse<'a>(text: &'a str, types: &ParamTypes) -> Option<(Vec<&'a str>, Vec<(String, String)>)> {
-    let mut parts = Vec::new();
-    let mut calls = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(OPEN) {
-        parts.push(&rest[..at]);
-        let (name, args, after) = parse_call(&rest[at + OPEN.len()..], types)?;
-        calls.push((name, args));
-        rest = after;
-    }
-    if calls.is_empty() {
-        return None;
-    }
-    parts.push(rest);
-    Some((parts, calls))
+    split_at_markers(text, OPEN, CLOSE, |after| parse_call(after, types).map(|(name, args, rest)| (vec![(name, args)], rest)))
 }
 
 /// The name and the arguments so far of one call cut off by the token limit
