@@ -933,3 +933,34 @@ fn a_wrong_shaped_optional_tensor_is_refused() {
     assert!(code == Some(1) && err.contains("tensor `blk.0.attn_q.bias` has shape [0, 4], expected [256]"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// llama.cpp's llama graph adds q/k/v biases where a `llama` file has them
+/// (`TENSOR_NOT_REQUIRED` in `src/llama-model.cpp`), and tabllm now does too,
+/// through the path Qwen2's biases take (checked against llama.cpp in the
+/// tiny Qwen2 test): zero biases change nothing, random ones change the
+/// logits, on both backends. An optional tensor tabllm's forward pass does
+/// not apply (`attn_output.bias`) is refused by name instead of ignored.
+#[test]
+fn llama_files_with_biases_apply_them_or_are_refused() {
+    let tiny = shared("tiny/tiny-llama-q4_0.gguf");
+    let dir = scratch("llama-bias");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/zero_sized_tensor.py");
+    let with = |file: &str, specs: &[String]| {
+        let out = dir.join(file);
+        let st = Command::new("python3").args([script, tiny.to_str().unwrap(), out.to_str().unwrap(), "vector"]).args(specs).status().unwrap();
+        assert!(st.success());
+        out
+    };
+    let qkv = |value: &str| -> Vec<String> { (0..2).flat_map(|l| [("q", 256), ("k", 128), ("v", 128)].map(|(t, n)| format!("blk.{l}.attn_{t}.bias:{n}:{value}"))).collect() };
+    let (zero, random) = (with("zero.gguf", &qkv("0")), with("random.gguf", &qkv("random")));
+    let run = |m: &std::path::Path, backend: &str| tabllm(&["generate", "--backend", backend, "--model", m.to_str().unwrap(), "--prompt", "hello", "--max-tokens", "4", "--temperature", "0", "--json", "--top-logits", "4"]);
+    for backend in ["webgpu", "cpu"] {
+        let plain = run(&tiny, backend);
+        assert_eq!(run(&zero, backend)["top_logits"], plain["top_logits"], "{backend}: zero biases");
+        assert_ne!(run(&random, backend)["top_logits"], plain["top_logits"], "{backend}: random biases are applied");
+    }
+    let out_bias = with("out-bias.gguf", &["blk.0.attn_output.bias:256:random".to_string()]);
+    let (code, _, err) = run_tabllm(&["generate", "--backend", "cpu", "--model", out_bias.to_str().unwrap(), "--prompt", "hello", "--max-tokens", "1"]);
+    assert!(code == Some(1) && err.contains("tensor `blk.0.attn_output.bias` is in the file and llama.cpp applies it"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -399,7 +399,9 @@ impl ModelConfig {
             rope_layout,
             tied_output: h.tensor(OUTPUT).is_none(),
             rope_freqs: rope_factors != RopeFactors::None,
-            qkv_bias: arch == Arch::Qwen2,
+            // llama.cpp's llama graph adds q/k/v biases where the file has
+            // them (`TENSOR_NOT_REQUIRED`); Qwen2 always has them.
+            qkv_bias: arch == Arch::Qwen2 || (arch == Arch::Llama && h.tensor("blk.0.attn_q.bias").is_some()),
             qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4),
             v_norm: arch == Arch::Gemma4,
             post_norms: gemma,
@@ -586,8 +588,11 @@ impl ModelConfig {
         let plan = self.tensor_plan();
         for (name, dims) in self.optional_tensors() {
             match h.tensor(&name) {
-                Some((_, t)) if !plan.iter().any(|(n, _, _)| *n == name) && !same_shape(&t.dims, &dims) => {
-                    return Err(ModelError::TensorShape { tensor: name, expected: dims, got: t.dims.clone() });
+                Some((_, t)) if !plan.iter().any(|(n, _, _)| *n == name) => {
+                    if !same_shape(&t.dims, &dims) {
+                        return Err(ModelError::TensorShape { tensor: name, expected: dims, got: t.dims.clone() });
+                    }
+                    return Err(ModelError::TensorNotApplied(name));
                 }
                 _ => {}
             }

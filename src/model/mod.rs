@@ -33,6 +33,11 @@ pub enum ModelError {
     UnsupportedTensorType { tensor: String, ty: GgmlType },
     #[error("the model file has no tensor `{0}`")]
     MissingTensor(String),
+    /// A tensor llama.cpp applies (an optional bias) that this
+    /// architecture's forward pass in tabllm does not: running without it
+    /// would give other outputs than llama.cpp's, so the file is refused.
+    #[error("tensor `{0}` is in the file and llama.cpp applies it, but tabllm's forward pass for this architecture does not yet: refused rather than run without it")]
+    TensorNotApplied(String),
     /// A tensor the forward pass reads has a dimension of 0 (such a file
     /// loads when the model does not need that tensor, as in llama.cpp).
     #[error("tensor `{tensor}` has shape {dims:?}, with no elements, and the model needs it")]

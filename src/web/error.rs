@@ -101,7 +101,7 @@ impl ErrorCode for ModelError {
     fn code(&self) -> &'static str {
         match self {
             ModelError::UnsupportedArchitecture(_) => "unsupported_architecture",
-            ModelError::UnsupportedTensorType { .. } => "unsupported_tensor_type",
+            ModelError::UnsupportedTensorType { .. } | ModelError::TensorNotApplied(_) => "unsupported_tensor_type",
             ModelError::MissingTensor(_) | ModelError::TensorShape { .. } | ModelError::EmptyTensor { .. } | ModelError::Config(_) | ModelError::Incomplete => "invalid_model",
             ModelError::ContextFull { .. } => "context_full",
             ModelError::ContextTooLarge { .. } => "context_too_large",
