@@ -927,10 +927,16 @@ fn a_wrong_shaped_optional_tensor_is_refused() {
     let dir = scratch("optional");
     let out = dir.join("bias.gguf");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/zero_sized_tensor.py");
-    let st = Command::new("python3").args([script, tiny.to_str().unwrap(), out.to_str().unwrap(), "add", "blk.0.attn_q.bias"]).status().expect("python3 with the gguf package");
-    assert!(st.success());
-    let (code, _, err) = run_tabllm(&["generate", "--backend", "cpu", "--model", out.to_str().unwrap(), "--prompt", "hello", "--max-tokens", "1"]);
-    assert!(code == Some(1) && err.contains("tensor `blk.0.attn_q.bias` has shape [0, 4], expected [256]"), "{err}");
+    // A q bias makes the llama walk apply q/k/v biases, so an empty one is a needed tensor with no elements.
+    for (name, want) in [
+        ("blk.0.attn_q.bias", "tensor `blk.0.attn_q.bias` has shape [0, 4], with no elements, and the model needs it"),
+        ("blk.0.ffn_down.bias", "tensor `blk.0.ffn_down.bias` has shape [0, 4], expected [256]"),
+    ] {
+        let st = Command::new("python3").args([script, tiny.to_str().unwrap(), out.to_str().unwrap(), "add", name]).status().expect("python3 with the gguf package");
+        assert!(st.success());
+        let (code, _, err) = run_tabllm(&["generate", "--backend", "cpu", "--model", out.to_str().unwrap(), "--prompt", "hello", "--max-tokens", "1"]);
+        assert!(code == Some(1) && err.contains(want), "{name}: {err}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
