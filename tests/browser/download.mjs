@@ -15,7 +15,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHandler, sendFile, validators } from '../../scripts/serve.mjs';
-import { start, shared, readJson } from './harness.mjs';
+import { start, shared, readJson, storedModel } from './harness.mjs';
 
 const only = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : null; // run only the checks whose name matches
 
@@ -199,23 +199,11 @@ const load = async (p, path, opts) => {
 
 /** The OPFS files the package keeps for `path`: { complete, part } each
  * { size, sha256 } or null, and listCachedModels()'s entry for it. */
-const stored = (p, path) => p.evaluate(async (path) => {
-  const url = new URL(path, location.href).href;
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(url));
-  const key = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('') + '.gguf';
-  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('tabllm-models', { create: true });
-  const read = async (name) => {
-    try {
-      const file = await (await dir.getFileHandle(name)).getFile();
-      const hash = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
-      return { size: file.size, sha256: [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('') };
-    } catch {
-      return null;
-    }
-  };
-  const listed = (await tabllm.listCachedModels()).filter((m) => m.url === url);
-  return { complete: await read(key), part: await read(key + '.part'), listed };
-}, path);
+const stored = async (p, path) => {
+  const url = await p.evaluate((path) => new URL(path, location.href).href, path);
+  const listed = await p.evaluate(async (url) => (await tabllm.listCachedModels()).filter((m) => m.url === url), url);
+  return { ...(await storedModel(p, url)), listed };
+};
 
 /** The log's requests for `path` from index `from` on, printed. */
 function requests(path, from = 0) {

@@ -51,6 +51,24 @@ async function waitForServer(url) {
   throw new Error(`server at ${url} did not start`);
 }
 
+/** The files the package keeps in browser storage (OPFS) for the model at
+ * `url` (absolute; the package names them by its SHA-256): { complete, part },
+ * each { size, sha256 } or null. */
+export const storedModel = (page, url) => page.evaluate(async (url) => {
+  const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const key = hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(url))) + '.gguf';
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('tabllm-models', { create: true });
+  const read = async (name) => {
+    try {
+      const file = await (await dir.getFileHandle(name)).getFile();
+      return { size: file.size, sha256: hex(await crypto.subtle.digest('SHA-256', await file.arrayBuffer())) };
+    } catch {
+      return null;
+    }
+  };
+  return { complete: await read(key), part: await read(key + '.part') };
+}, url);
+
 /** `handler`: serve with this (req, res) handler in this process instead of scripts/serve.mjs. */
 export async function start({ handler } = {}) {
   let server;

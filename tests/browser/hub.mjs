@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHandler } from '../../scripts/serve.mjs';
-import { start, repo, shared, readJson } from './harness.mjs';
+import { start, repo, shared, readJson, storedModel } from './harness.mjs';
 import { describe, startHub } from './hub-imitation.mjs';
 
 const only = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : null; // run only the checks whose name matches
@@ -106,21 +106,7 @@ const load = (model, opts = {}) => page.evaluate(async ({ model, opts, prompt })
 }, { model, opts: { hfEndpoint: hub.api, ...opts }, prompt: PROMPT });
 
 /** The OPFS copy of a resolve URL: { complete, part }, each { size, sha256 } or null. */
-const stored = (url) => page.evaluate(async (url) => {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(url));
-  const key = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('') + '.gguf';
-  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('tabllm-models', { create: true });
-  const read = async (name) => {
-    try {
-      const file = await (await dir.getFileHandle(name)).getFile();
-      const hash = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
-      return { size: file.size, sha256: [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('') };
-    } catch {
-      return null;
-    }
-  };
-  return { complete: await read(key), part: await read(key + '.part') };
-}, url);
+const stored = (url) => storedModel(page, url);
 
 const resolveUrl = (repoId, path, revision = 'main') => `${hub.api}/${repoId}/resolve/${revision}/${path}`;
 /** The log from index `from` on: of origin `origin` (and of blob `sha`), printed. */
