@@ -2,6 +2,9 @@
 // the worker. One directory; each URL has a key (sha256 of the URL):
 //   <key>          a complete download            index: {url, bytes, etag, lastModified}
 //   <key>.part     a download not finished yet    index: {url, partial: true, total, etag, lastModified}
+// A complete download of a Hugging Face file also keeps where it came from
+// (index: hub: {endpoint, names, path, size, sha256}: the `hf:` names it was
+// loaded under), so such a name loads from storage when the Hub cannot be asked (offline).
 // index.json maps keys to those entries (index.json.tmp: its next version,
 // being written). A partial download survives a dropped connection, an abort
 // and a closed tab, so the next load of the URL resumes it with a Range
@@ -158,6 +161,37 @@ export async function listCached() {
     out.push({ url: null, key: name, bytes, orphan: true });
   }
   return out;
+}
+
+/**
+ * Marks the complete cached copies of a Hub model's parts with the name they
+ * were loaded under (`hub`: what hub.js resolveHubModel returned; `nameKey`:
+ * hub.js hubNameKey of the name), for cachedHubFiles. Parts not cached
+ * complete are left alone.
+ */
+export async function recordHubParts(hub, nameKey) {
+  const dir = await cacheDir();
+  if (!dir) return;
+  const keys = await Promise.all(hub.parts.map((p) => cacheKey(p.url)));
+  await updateIndex(dir, (index) => {
+    hub.parts.forEach((p, i) => {
+      const e = index[keys[i]];
+      if (!e || e.partial || e.url !== p.url) return;
+      const names = [...new Set([...(e.hub?.endpoint === hub.endpoint ? e.hub.names ?? [] : []), nameKey])];
+      e.hub = { endpoint: hub.endpoint, names, path: p.path, size: p.size, sha256: p.sha256 };
+    });
+  });
+}
+
+/** The files kept complete in browser storage that the name (`nameKey`:
+ * hub.js hubNameKey) resolved to at `endpoint` when last loaded online, as
+ * `[{ path, size, sha256 }]` (hub.js listRepo's shape); empty without OPFS. */
+export async function cachedHubFiles(endpoint, nameKey) {
+  const dir = await cacheDir();
+  if (!dir) return [];
+  return Object.values(await readIndex(dir))
+    .filter((e) => !e.partial && e.hub?.endpoint === endpoint && Array.isArray(e.hub.names) && e.hub.names.includes(nameKey))
+    .map((e) => ({ path: e.hub.path, size: e.hub.size, sha256: e.hub.sha256 }));
 }
 
 /**

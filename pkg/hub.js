@@ -249,7 +249,32 @@ export function pickModel(files, { repo, revision, quant, file }) {
  */
 export async function resolveHubModel(name, endpoint, signal) {
   const parsed = parseHubName(name);
-  const files = await listRepo(endpoint, parsed.repo, parsed.revision, signal);
+  return resolveFrom(parsed, endpoint, await listRepo(endpoint, parsed.repo, parsed.revision, signal));
+}
+
+/** What identifies a name's resolution: repo, revision, quant (uppercased, as
+ * it matches any case) and file; the same for `hf:a/b:q4_0` and `hf:a/b:Q4_0`. */
+export function hubNameKey(name) {
+  const { repo, revision, quant, file } = parseHubName(name);
+  return JSON.stringify([repo, revision, quant?.toUpperCase() ?? null, file]);
+}
+
+/**
+ * Resolves a Hugging Face name to the copy kept in browser storage: what the
+ * load takes when the Hub cannot be asked (llama.cpp's `-hf` uses its cached
+ * copy offline too). `files` (`[{ path, size, sha256 }]`, cache.js
+ * cachedHubFiles) are the stored files that this name resolved to when it
+ * was last loaded online, so it picks the file it picked then (never another
+ * that the rules would pick from a smaller list). Throws `invalid_request` as
+ * pickModel does when no whole copy is stored.
+ */
+export function resolveHubOffline(name, endpoint, files) {
+  const parsed = parseHubName(name);
+  const first = modelsOf(files)[0];
+  return resolveFrom({ ...parsed, quant: null, file: first?.path ?? parsed.file ?? '' }, endpoint, files);
+}
+
+function resolveFrom(parsed, endpoint, files) {
   const picked = pickModel(files, parsed);
   return {
     repo: parsed.repo,

@@ -14,8 +14,8 @@
 import init, { WebEngine, WebHeaderProbe, catalog_reports, measure_bandwidth, panic_message_len, panic_message_ptr, test_panic } from './wasm/tabllm.js';
 import { TabllmError, serializeError } from './errors.js';
 import { expandParts, firstFound, openPart, partName, siblingParts } from './sources.js';
-import { deleteCached, listCached } from './cache.js';
-import { isHubName, resolveHubModel } from './hub.js';
+import { cachedHubFiles, deleteCached, listCached, recordHubParts } from './cache.js';
+import { hubNameKey, isHubName, resolveHubModel, resolveHubOffline } from './hub.js';
 
 let wasm = null;
 let engine = null;
@@ -210,8 +210,28 @@ function wasmMemoryBytes() {
  * Face name what hub.js resolved (its parts' sizes and sha256 in `hub.parts`), else null. */
 async function sourceParts(model, base, hfEndpoint, signal) {
   if (!isHubName(model)) return { parts: expandParts(model, base), hub: null };
-  const hub = await resolveHubModel(model, hfEndpoint, signal);
+  let hub;
+  try {
+    hub = await resolveHubModel(model, hfEndpoint, signal);
+  } catch (err) {
+    hub = await resolveFromStorage(model, hfEndpoint, err);
+  }
   return { parts: hub.parts.map((p) => p.url), hub };
+}
+
+/** When the Hub could not be asked (no answer, or a server error), the copy of
+ * the model kept in browser storage under that name, with `offline` saying
+ * why it was used; otherwise (or with no such copy) rethrows `err`. */
+async function resolveFromStorage(model, hfEndpoint, err) {
+  const unreachable = err?.code === 'download_failed' && (err.details?.retry === true || err.details?.status >= 500);
+  if (!unreachable) throw err;
+  let hub;
+  try {
+    hub = resolveHubOffline(model, hfEndpoint, await cachedHubFiles(hfEndpoint, hubNameKey(model)));
+  } catch {
+    throw err;
+  }
+  return { ...hub, offline: `the Hub could not be asked (${err.message}): the copy of ${hub.repo}/${hub.file} in browser storage was used` };
 }
 
 /** What info (and inspectModel's report) says of a Hugging Face model, or null. */
@@ -285,7 +305,8 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
         if (!skipping || skipped === toSkip || performance.now() - lastPost > 50) report({ bytes_skipped: skipped, bytes_to_skip: toSkip });
         skipping = skipped !== toSkip;
       };
-      const how = { cache, signal, testFaults, onSkip, expect: hub?.parts[i] ?? null };
+      // Offline, the listing is storage's own: the copy is checked against the server (a HEAD) as a URL's is.
+      const how = { cache, signal, testFaults, onSkip, expect: hub && !hub.offline ? hub.parts[i] : null };
       if (Array.isArray(parts[i])) {
         const found = await firstFound(parts[i], `part ${i + 1} of ${parts.length} of the split model`, (url) => openPart(url, how));
         parts[i] = found.url;
@@ -386,13 +407,21 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
   engine = e;
   // Keeping the download is a courtesy: a full disk or another tab must not
   // throw away a model that loaded. What failed is reported in the result.
-  let cacheError = opened.find((src) => src.notice)?.notice ?? null;
+  let cacheError = hub?.offline ?? opened.find((src) => src.notice)?.notice ?? null;
   for (const src of opened) {
     try {
       const r = await src.commit();
       if (r?.error) cacheError ??= r.error;
     } catch (err) {
       await src.abort();
+      cacheError ??= `${err?.name ?? 'Error'}: ${err?.message ?? err}`;
+    }
+  }
+  // The name the copies came under, so the next load finds them offline.
+  if (hub && cache && !hub.offline) {
+    try {
+      await recordHubParts(hub, hubNameKey(model));
+    } catch (err) {
       cacheError ??= `${err?.name ?? 'Error'}: ${err?.message ?? err}`;
     }
   }

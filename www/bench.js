@@ -17,6 +17,7 @@
 //                               window.benchResult) or 'error' (message in body[data-error])
 import { measureBandwidth, inspectModel, inspectCatalog, createEngine } from '../pkg/tabllm.js';
 import { bandwidthChart, sizeLabel } from './chart.js';
+import { GB, verdictOf } from './ui/verdict.js';
 
 const DEFAULT_MODEL = '../models/SmolLM2-135M-Instruct.Q4_1.gguf';
 const MIB = 2 ** 20;
@@ -420,7 +421,6 @@ function updateThroughputFigures() {
 
 // ------------------------------------------------------ what can I run here?
 
-const GB = (b) => (b / 1e9).toFixed(2);
 let catalogSeq = 0;
 
 /** The mixes ticked in the form, in CATALOG_MIXES order. */
@@ -483,23 +483,6 @@ async function refreshCatalog() {
     section.querySelector('h2').after(p);
   }
   showJson();
-}
-
-/** The memory limit a CPU-backend row ran into, in a few words. */
-function memoryLimitName(d) {
-  if (d.backend !== 'cpu') return 'the memory given';
-  return d.memory_source.startsWith('the CPU backend') ? '32-bit wasm (CPU backend)' : "this device's RAM";
-}
-
-/** [class, short verdict, why] of a row; the engine's whole reason goes in the cell's tooltip. */
-function verdictOf(r, d) {
-  if (!r.supported) return ['unsupported', 'not supported', `tabllm does not run ${r.architecture} models yet`];
-  if (r.fits === 'fits') return ['fits', 'fits', d.memory_bytes === null ? 'within the buffer limits (GPU memory size unknown)' : `${GB(r.total_bytes)} of ${GB(d.memory_bytes)} GB`];
-  if (r.fits === 'fits_smaller_context') return ['fits_smaller_context', 'shorter context', `fits up to ${r.max_context_that_fits.toLocaleString('en-US')} tokens`];
-  if (d.memory_bytes !== null && r.total_bytes > d.memory_bytes) {
-    return ['does_not_fit', 'too large', `needs ${GB(r.total_bytes)} GB; ${memoryLimitName(d)} allows ${GB(d.memory_bytes)}. Try a smaller mix${r.weight_bytes < d.memory_bytes ? ' or a shorter context' : ''}.`];
-  }
-  return ['does_not_fit', 'too large', `${capital(r.reason)}. Try a smaller mix.`];
 }
 
 function renderCatalog() {

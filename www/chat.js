@@ -16,6 +16,7 @@ import { renderMarkdown, sanitize, streamInto } from './ui/markdown.js';
 import { initSettings } from './ui/settings.js';
 import { DEFAULT_MODEL, filesSource, isDefault, urlSource } from './ui/sources.js';
 import { initSummarize, isTextFile } from './ui/summarize-view.js';
+import { MENU_MIXES, noteReplySpeed, refreshMenu } from './ui/menu.js';
 
 const params = new URLSearchParams(location.search);
 // Where hf: names are resolved (a mirror, or a test's imitation of the Hub); the package's default otherwise.
@@ -132,6 +133,8 @@ async function loadModel(next) {
     $('bar').value = 1;
     $('bar-text').textContent = '100%';
     $('status').textContent = describeLoaded(engine.info, next, bytes);
+    $('runs-on').textContent = `Runs ${where()}; nothing you type leaves this tab.`;
+    if (log.querySelector('.empty')) showEmpty();
     setState('ready');
     if (!engine.info.has_chat_template) {
       $('status').textContent += ' This model has no chat template of its own.';
@@ -219,9 +222,12 @@ async function clearCache() {
 
 // ---- chat -----------------------------------------------------------------
 
+/** Where the loaded model runs, in words: "on your GPU" or "on your CPU" (engine.info.backend). */
+const where = () => (engine?.info.backend === 'webgpu' ? 'on your GPU' : engine ? 'on your CPU' : 'in this tab');
+
 function showEmpty() {
   log.replaceChildren(h('p', { class: 'empty' },
-    'Ask anything. A small model answers from this tab, on your GPU; it can be wrong, and it knows nothing after its training.'));
+    `Ask anything. A small model answers from this tab, ${where()}; it can be wrong, and it knows nothing after its training.`));
 }
 
 function addAssistant() {
@@ -323,6 +329,8 @@ async function send(text) {
     };
     window.lastResult = result;
     meta.textContent = result.usage && result.timings ? describeReply(result.usage, result.timings, finish) : '';
+    // A few tokens say little about speed; a reply of 8 or more predicts the menu's speeds.
+    if (result.usage?.completion_tokens >= 8) noteReplySpeed(engine?.info, result.timings?.decode_tok_s);
   } catch (err) {
     renderer.set(content);
     renderer.flush();
@@ -391,7 +399,28 @@ $('model-file').addEventListener('change', (e) => {
   e.target.value = '';
 });
 $('clear-cache').addEventListener('click', clearCache);
-$('model-chooser').addEventListener('toggle', (e) => e.target.open && refreshCache());
+$('model-chooser').addEventListener('toggle', (e) => {
+  if (!e.target.open) return;
+  refreshCache();
+  showMenu();
+});
+$('menu-mix').addEventListener('change', showMenu);
+
+/** The model menu, sized at the context the next load would get. */
+function showMenu() {
+  const mix = $('menu-mix').value;
+  refreshMenu({
+    mix: MENU_MIXES.includes(mix) ? mix : MENU_MIXES[0],
+    context: settings.context() ?? 4096,
+    onLoad: (name) => {
+      const query = new URLSearchParams(location.search);
+      query.set('model', name);
+      history.replaceState(null, '', `?${query}`);
+      $('model-url').value = name;
+      loadModel(urlSource(name));
+    },
+  });
+}
 
 const summarizeView = initSummarize({
   engine: () => engine,

@@ -19,7 +19,8 @@
 // Content-Length), { contentRange: s } (a 206 says s instead), { extra: n }
 // (n bytes more than the file, with a Content-Length saying so); `then()`
 // runs when a drop strikes. A sha256 in `down` has every request refused
-// (the connection closed before an answer).
+// (the connection closed before an answer); so has every request to the API
+// origin while `offline(true)` is in force (the Hub unreachable, the CDN not).
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { gzipSync } from 'node:zlib';
@@ -39,12 +40,13 @@ async function listen(handler) {
   return { server, origin: `http://127.0.0.1:${server.address().port}` };
 }
 
-/** Starts both origins: `{ api, cdn, setFile, removeFile, blobOf, faults, down, log, close }`. */
+/** Starts both origins: `{ api, cdn, setFile, removeFile, blobOf, faults, down, offline, log, close }`. */
 export async function startHub() {
   const repos = new Map(); // 'owner/name' -> Map(revision -> Map(path -> { sha256, size, listedSize }))
   const blobs = new Map(); // sha256 -> Buffer
   const faults = new Map(); // sha256 -> [fault]
   const down = new Set(); // sha256
+  let apiDown = false;
   const log = [];
   let cdnOrigin = null;
 
@@ -61,6 +63,10 @@ export async function startHub() {
 
   const api = await listen((req, res) => {
     const rec = record('api', req);
+    if (apiDown) {
+      rec.cut = 'offline';
+      return req.socket.destroy();
+    }
     const cors = {
       'Access-Control-Allow-Origin': '*',
       'Access-Control-Expose-Headers': 'X-Linked-Etag, X-Linked-Size, ETag, Link, Content-Range, Accept-Ranges, X-Repo-Commit',
@@ -187,6 +193,10 @@ export async function startHub() {
     faults,
     down,
     log,
+    /** While `on`, the API + resolve origin closes every connection unanswered. */
+    offline(on) {
+      apiDown = on;
+    },
     /** Puts `bytes` at `path` of `repo` at `revision` (default main); the file
      * list says `listedSize` (default: its size). Returns its sha256. */
     setFile(repo, path, bytes, { revision = 'main', listedSize } = {}) {

@@ -5,7 +5,8 @@
 // 302, a CDN origin that serves Range with CORS, answers OPTIONS with 405 and
 // drops connections on request. The page is on a third origin. Each check
 // asserts from the imitation's request log.
-// Usage: node tests/browser/hub.mjs   (after scripts/build-web.sh)
+// Usage: node tests/browser/hub.mjs   (after scripts/build-web.sh; TABLLM_SCREENSHOTS=DIR
+// also saves the model menu at 1,280 and 390 pixels wide there)
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -42,6 +43,11 @@ hub.setFile('tabllm-test/twins-GGUF', 'c-Q2_K.gguf', Q2_K);
 const SPLIT = 'tabllm-test/split-GGUF';
 const splitCases = join(shared, '..', 'cases', 'field3', 'split');
 for (const k of [3, 1, 2]) hub.setFile(SPLIT, `Q4_0/tiny-Q4_0-0000${k}-of-00003.gguf`, readFileSync(join(splitCases, `t-0000${k}-of-00003.gguf`)));
+// The menu's Qwen3.5 0.8B entry, as the Hub would list it: here the tiny llama.cpp-made qwen35.
+const QWEN35 = readFileSync(join(repo, 'tests/reference/tiny/tiny-qwen35-q4_k_m.gguf'));
+hub.setFile('unsloth/Qwen3.5-0.8B-GGUF', 'Qwen3.5-0.8B-Q4_K_M.gguf', QWEN35);
+hub.setFile('unsloth/Qwen3.5-0.8B-GGUF', 'Qwen3.5-0.8B-Q8_0.gguf', Buffer.from('not loaded: the menu asks for Q4_K_M'));
+hub.setFile('unsloth/Qwen3.5-0.8B-GGUF', 'mmproj-F16.gguf', Buffer.from('never picked'));
 hub.setFile('tabllm-test/broken-split-GGUF', 'tiny-Q4_0-00001-of-00002.gguf', readFileSync(join(splitCases, 't-00001-of-00003.gguf')));
 
 // The test page: the package straight from pkg/. The package's CSP (scripts/serve.mjs)
@@ -362,6 +368,108 @@ await check('the page: its URL box takes an hf: name; the status shows repo and 
     assert.ok(!left.some((t) => /tiny-llama-Q4_0\.gguf/.test(t)), left.join('\n'));
   } finally {
     await p.close();
+  }
+});
+
+await check('the page\'s model menu: this year\'s models with their repos, sizes and this device\'s verdict; one click loads one from the Hub; a reply then predicts the speeds', async () => {
+  const p = await context.newPage({ viewport: { width: 1280, height: 900 } });
+  p.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  try {
+    await p.goto(`${h.origin}/www/index.html?model=${encodeURIComponent(`hf:${T}:Q4_0`)}&hf_endpoint=${encodeURIComponent(hub.api)}&temperature=0&max_tokens=12`);
+    await p.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+    await p.click('#model-chooser summary');
+    await p.waitForSelector('#model-menu[data-state="done"]', { timeout: 60_000 });
+    const rows = await p.$$eval('#menu-body tr', (trs) => trs.map((tr) => ({
+      shape: tr.dataset.shape, text: tr.textContent, fit: tr.querySelector('.menu-fit')?.textContent ?? '',
+      speed: tr.querySelector('.menu-speed')?.textContent ?? '', disabled: tr.querySelector('button')?.disabled ?? null,
+    })));
+    for (const r of rows) console.log(`  ${r.shape}: ${r.text}`);
+    for (const shape of ['qwen3.5-0.8b', 'qwen3.5-2b', 'qwen3.5-4b', 'gemma-4-e2b', 'gemma-4-e4b', 'lfm2.5-1.2b', 'smollm3-3b', 'phi-4-mini', 'llama-3.2-1b', 'llama-3.2-3b', 'qwen3-0.6b', 'gemma-3-1b', 'gemma-3-4b']) {
+      assert.ok(rows.some((r) => r.shape === shape), `the menu lists ${shape}`);
+    }
+    const row = (shape) => rows.find((r) => r.shape === shape);
+    // Sizes are the catalog's for Q4_K_M; the verdicts are the CPU backend's (SwiftShader: software adapter), in 32-bit wasm.
+    assert.match(row('qwen3.5-0.8b').text, /Qwen3\.5 0\.8B\s*unsloth\/Qwen3\.5-0\.8B-GGUF\s*0\.\d\d GB/);
+    assert.match(row('qwen3.5-0.8b').fit, /^fits/);
+    assert.equal(row('qwen3.5-0.8b').disabled, false);
+    assert.match(row('gemma-4-e4b').fit, /too large.*32-bit wasm/);
+    assert.equal(row('gemma-4-e4b').disabled, true);
+    // No reply yet and no GPU to measure: no speed, and the menu says how to get one.
+    assert.ok(rows.every((r) => r.speed === '—'), rows.map((r) => r.speed).join(' '));
+    assert.match(await p.textContent('#menu-state'), /fit for this browser's CPU backend at a context of 4,096 tokens.*send a message first/);
+    // Q8_0: other sizes.
+    await p.selectOption('#menu-mix', 'Q8_0');
+    await p.waitForFunction(() => document.getElementById('menu-state').textContent.includes('Q8_0') && document.getElementById('model-menu').dataset.state === 'done');
+    const q8 = await p.textContent('#menu-body tr[data-shape="qwen3.5-0.8b"] .menu-size');
+    assert.notEqual(q8, row('qwen3.5-0.8b').text.match(/\d\.\d\d GB/)[0], 'Q8_0 has another size');
+    await p.selectOption('#menu-mix', 'Q4_K_M');
+    await p.waitForFunction(() => document.getElementById('menu-state').textContent.includes('Q4_K_M') && document.getElementById('model-menu').dataset.state === 'done');
+    // One click: the Q4_K_M file of the repo, from the imitation Hub.
+    const from = hub.log.length;
+    await p.click('#menu-body tr[data-shape="qwen3.5-0.8b"] button');
+    await p.waitForFunction(() => document.body.dataset.state === 'ready' && /Qwen3\.5-0\.8B/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+    const status = await p.textContent('#status');
+    console.log(`  status: ${status}`);
+    assert.match(status, /unsloth\/Qwen3\.5-0\.8B-GGUF.*Qwen3\.5-0\.8B-Q4_K_M\.gguf/);
+    // The page says where the model runs: the CPU backend here, not "your GPU".
+    assert.equal(await p.textContent('#runs-on'), 'Runs on your CPU; nothing you type leaves this tab.');
+    assert.ok(hub.log.slice(from).some((r) => r.origin === 'api' && r.path === '/api/models/unsloth/Qwen3.5-0.8B-GGUF/tree/main'), 'resolved through the file list');
+    assert.match(new URL(p.url()).searchParams.get('model'), /^hf:unsloth\/Qwen3\.5-0\.8B-GGUF:Q4_K_M$/);
+    // A reply: its speed predicts every row's.
+    await p.fill('#input', 'Hello');
+    await p.click('#send');
+    await p.waitForFunction(() => window.lastResult && document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+    const usage = await p.evaluate(() => window.lastResult.usage);
+    assert.ok(usage.completion_tokens >= 8, `a reply of ${usage.completion_tokens} tokens predicts nothing`);
+    await p.click('#model-chooser summary');
+    await p.waitForFunction(() => /predicted from .*last reply here/.test(document.getElementById('menu-state').textContent) && document.getElementById('model-menu').dataset.state === 'done', null, { timeout: 60_000 });
+    const speeds = await p.$$eval('#menu-body tr', (trs) => Object.fromEntries(trs.map((tr) => [tr.dataset.shape, tr.querySelector('.menu-speed').textContent])));
+    console.log(`  speeds: ${JSON.stringify(speeds)}`);
+    const tokS = (shape) => Number(/≈ ([\d.]+) tok\/s/.exec(speeds[shape])?.[1]);
+    assert.ok(tokS('qwen3.5-0.8b') > tokS('qwen3.5-4b') && tokS('qwen3.5-4b') > 0, 'a smaller model is predicted faster');
+    if (process.env.TABLLM_SCREENSHOTS) {
+      await p.screenshot({ path: join(process.env.TABLLM_SCREENSHOTS, 'menu-1280.png'), fullPage: true });
+      await p.setViewportSize({ width: 390, height: 844 });
+      await p.screenshot({ path: join(process.env.TABLLM_SCREENSHOTS, 'menu-390.png'), fullPage: true });
+    }
+  } finally {
+    await p.close();
+  }
+});
+
+await check('offline: a name loaded before loads from browser storage when the Hub cannot be asked (info says so); a name never loaded, or one whose copy was deleted, still fails as unreachable', async () => {
+  const name = `hf:${T}:Q4_0`;
+  const url = resolveUrl(T, 'tiny-llama-Q4_0.gguf');
+  await page.evaluate(() => tabllm.deleteCachedModels());
+  const online = await load(name);
+  assert.ok(online.ok, JSON.stringify(online));
+  hub.offline(true);
+  try {
+    const from = hub.log.length;
+    const off = await load(name);
+    assert.ok(off.ok, JSON.stringify(off));
+    assert.deepEqual(off.ids, greedy('q4_0'));
+    assert.equal(off.from_cache, true);
+    assert.equal(off.cache_validated, false);
+    assert.equal(off.hf.file, 'tiny-llama-Q4_0.gguf');
+    assert.match(off.cache_error, /the Hub could not be asked.*tiny-llama-Q4_0\.gguf in browser storage was used/);
+    assert.ok(hub.log.slice(from).some((r) => r.origin === 'api' && r.cut === 'offline'), 'the Hub was asked first');
+    // The same name in other case is the same name; a name never loaded online fails, though
+    // the file it would pick from a list of what is stored (hf:T alone → the only model) is there.
+    const lower = await load(`hf:${T}:q4_0`);
+    assert.ok(lower.ok, JSON.stringify(lower));
+    for (const other of [`hf:${T}:Q2_K`, `hf:${T}`, `hf:${T}/tiny-llama-Q4_0.gguf`]) {
+      const r = await load(other);
+      assert.equal(r.ok, false, other);
+      assert.equal(r.code, 'download_failed', `${other}: ${r.message}`);
+      assert.match(r.message, /listing the files of/);
+    }
+    await page.evaluate((u) => tabllm.deleteCachedModels(u), url);
+    const gone = await load(name);
+    assert.equal(gone.ok, false);
+    assert.equal(gone.code, 'download_failed');
+  } finally {
+    hub.offline(false);
   }
 });
 
