@@ -15,6 +15,7 @@ pub mod cpu;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;
+pub mod hub;
 pub mod inspect;
 pub mod kernels;
 pub mod model;

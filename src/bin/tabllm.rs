@@ -67,8 +67,15 @@ enum Cmd {
     /// With --shape instead of --model: the catalog row of a model shape in a
     /// quantization mix (no file needed); with neither: every catalog row.
     Info {
+        /// A GGUF file (a split model's first part brings the others), or a
+        /// Hugging Face name as the page takes it: `hf:OWNER/REPO[@REVISION][:QUANT]`
+        /// or `hf:OWNER/REPO[@REVISION]/FILE.gguf` (only the header is read,
+        /// over HTTP; write `./hf:…` for a file named so).
         #[arg(long, conflicts_with = "shape")]
         model: Option<PathBuf>,
+        /// Where `hf:` names are resolved: a mirror's URL (default: $HF_ENDPOINT, else https://huggingface.co).
+        #[arg(long, env = "HF_ENDPOINT")]
+        hf_endpoint: Option<String>,
         /// A catalog shape (`llama-3.1-8b`; see `tabllm info` for the list).
         #[arg(long)]
         shape: Option<String>,
@@ -337,7 +344,7 @@ fn run(cli: Cli) -> Result<()> {
             let kwargs = template_kwargs(chat_template_kwargs, no_think)?;
             chat(load, temperature, max_tokens, system, logit_bias.unwrap_or_default(), kwargs)?
         }
-        Cmd::Info { model, shape, mix, context, f16_kv, max_binding_size, available_bytes, bandwidth_gbps, json } => {
+        Cmd::Info { model, hf_endpoint, shape, mix, context, f16_kv, max_binding_size, available_bytes, bandwidth_gbps, json } => {
             let opts = tabllm::inspect::InspectOptions {
                 context,
                 kv_bytes_per_element: if f16_kv { 2 } else { 4 },
@@ -347,6 +354,10 @@ fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             match (model, shape) {
+                (Some(model), _) if model.to_str().is_some_and(tabllm::hub::is_hub_name) => {
+                    let endpoint = tabllm::hub::http::check_endpoint(hf_endpoint.as_deref().unwrap_or(tabllm::hub::DEFAULT_ENDPOINT))?;
+                    info_hub(model.to_str().unwrap_or_default(), &endpoint, &opts, json)?
+                }
                 (Some(model), _) => info(&model, &opts, json)?,
                 (None, Some(shape)) => {
                     let row = tabllm::catalog::catalog_report(&shape, &mix, &opts)?;
@@ -696,7 +707,6 @@ fn chat(load_args: LoadArgs, temperature: f32, max_tokens: u32, system: Option<S
 }
 
 fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bool) -> Result<()> {
-    use tabllm::inspect::format_bytes;
     // A split model's first part brings the others, so the sizes cover the
     // whole model; a later part alone is sized alone (its report says so).
     let mut h = tabllm::gguf::read_header_from_path(path)?;
@@ -713,6 +723,47 @@ fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bo
         println!("{}", serde_json::to_string(&r)?);
         return Ok(());
     }
+    print_report(&h, &r);
+    Ok(())
+}
+
+/// `info` of a Hugging Face name: resolved through the Hub's file list as
+/// the page resolves it (src/hub), then each part's header read from the
+/// start of its `resolve` URL (the rest of the file is never fetched). The
+/// report says the repo, revision and file(s); `--json` adds them as `hf`
+/// (pkg/tabllm.d.ts HubSource's fields) with `bytes_fetched`.
+fn info_hub(name: &str, endpoint: &str, opts: &tabllm::inspect::InspectOptions, json: bool) -> Result<()> {
+    use tabllm::hub::http::{read_prefix, resolve, MAX_HEADER_BYTES};
+    let resolved = resolve(&tabllm::hub::parse(name)?, endpoint)?;
+    let mut fetched = 0u64;
+    let mut h: Option<tabllm::gguf::Header> = None;
+    for (i, (file, url)) in resolved.parts.iter().enumerate() {
+        let mut probe = tabllm::inspect::HeaderProbe::new();
+        fetched += read_prefix(url, MAX_HEADER_BYTES, |chunk| probe.push(chunk).map_err(|e| e.to_string()))?;
+        let part = probe.into_header().ok_or_else(|| format!("{}: the file ended inside its GGUF header", file.path))?;
+        match &mut h {
+            None => h = Some(part),
+            Some(acc) => tabllm::inspect::append_split_part(acc, &part, i as u32).map_err(|e| format!("{}: {e}", file.path))?,
+        }
+    }
+    let h = h.ok_or("the name resolved to no file")?;
+    let r = tabllm::inspect::inspect(&h, opts);
+    if json {
+        let mut v = serde_json::to_value(&r)?;
+        v["hf"] = serde_json::to_value(&resolved)?;
+        v["bytes_fetched"] = fetched.into();
+        println!("{v}");
+        return Ok(());
+    }
+    let more = if resolved.files.len() > 1 { format!(" and {} more parts", resolved.files.len() - 1) } else { String::new() };
+    println!("Hugging Face: {}@{}, {}{more} (header read: {} bytes from {endpoint})", resolved.repo, resolved.revision, resolved.file, fetched);
+    print_report(&h, &r);
+    Ok(())
+}
+
+/// The text report of `info` (file or Hub name alike).
+fn print_report(h: &tabllm::gguf::Header, r: &tabllm::inspect::ModelReport) {
+    use tabllm::inspect::format_bytes;
     println!("GGUF v{}, {} tensors, {} metadata keys, data at byte {}", h.version, h.tensors.len(), h.metadata.len(), h.data_offset);
     println!("architecture: {}", h.architecture().unwrap_or("?"));
     for (ty, t) in &r.tensor_types {
@@ -748,7 +799,6 @@ fn info(path: &std::path::Path, opts: &tabllm::inspect::InspectOptions, json: bo
         Some(t) => println!("decode reads {:.1} MB/token: at most {t:.1} tok/s", r.decode_bytes_per_token / 1e6),
         None => println!("decode reads {:.1} MB/token (give --bandwidth-gbps for a speed estimate)", r.decode_bytes_per_token / 1e6),
     }
-    Ok(())
 }
 
 fn bench(mut a: BenchArgs) -> Result<()> {

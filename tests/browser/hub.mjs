@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { createHandler } from '../../scripts/serve.mjs';
 import { start, repo, shared, readJson, storedModel } from './harness.mjs';
 import { describe, startHub } from './hub-imitation.mjs';
+import { parseHubName, pickModel } from '../../pkg/hub.js';
 
 const only = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : null; // run only the checks whose name matches
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
@@ -125,6 +126,21 @@ const noPreflight = (reqs) => {
   assert.deepEqual(reqs.filter((r) => r.method === 'OPTIONS').map(describe), [], 'no preflight reached the CDN');
   assert.deepEqual(reqs.filter((r) => r.ifRange !== null).map(describe), [], 'no If-Range reached the CDN');
 };
+
+await check('the name rules of tests/fixtures/hub-names.json (src/hub.rs checks the same table, so the page and the CLI pick the same file)', async () => {
+  const fx = readJson(join(repo, 'tests/fixtures/hub-names.json'));
+  const reasonOf = (e) => e.details?.reason ?? (e.code === 'invalid_model' ? (e.details?.part ? 'later_part' : 'missing_part') : 'not_a_name');
+  for (const c of fx.cases) {
+    let got;
+    try {
+      const parsed = parseHubName(c.name);
+      got = { picks: pickModel(fx.repos[c.repo].map((path) => ({ path, size: 1, sha256: null })), parsed).map((f) => f.path) };
+    } catch (e) {
+      got = { refused: reasonOf(e) };
+    }
+    assert.deepEqual(got, c.picks ? { picks: c.picks } : { refused: c.refused }, c.name);
+  }
+});
 
 await check('names resolve through the file list: quant by name (any case), Q4_K_M by default, a file by path, a revision; mmproj never taken; info and inspectModel show repo and file', async () => {
   const at = hub.log.length;
