@@ -78,7 +78,8 @@ export function fromEngineError(err, reason, otherwise = 'UnknownError') {
     case 'download_failed':
       return domError('NetworkError', err.message);
     case 'context_full':
-      return quotaError(err.message, err.details?.requested ?? NaN, err.details?.context ?? NaN);
+      // The engine's details: { prompt_tokens, context }; summarize()'s add input_tokens.
+      return quotaError(err.message, err.details?.prompt_tokens ?? err.details?.input_tokens ?? NaN, err.details?.context ?? NaN);
     default:
       return domError(otherwise, err?.message ?? String(err));
   }
@@ -340,7 +341,6 @@ export function abortable(promise, signal) {
 export async function createObject({ signal, monitor }, build) {
   if (signal?.aborted) throw signal.reason;
   const fire = startMonitor(monitor, () => signal?.aborted);
-  if ((await modelAvailability()) === 'unavailable') throw domError('NotSupportedError', 'tabllm/web-ai has no model: call configure({ model }) first');
   fire(0);
   const lease = await acquireEngine(signal, fire);
   try {

@@ -31,6 +31,14 @@ await page.evaluate(async () => {
 });
 /** A promise's outcome in the page, as a string: `value: …` or `Name: message`. */
 await page.evaluate(() => {
+  // Counts the engine's generations (the worker's `generate` requests): a
+  // summary in stages makes several.
+  window.generations = 0;
+  const post = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function (message, ...rest) {
+    if (message?.op === 'generate') window.generations++;
+    return post.call(this, message, ...rest);
+  };
   window.outcome = (p) => Promise.resolve().then(() => p).then((v) => `value: ${typeof v === 'string' ? v : JSON.stringify(v)}`, (e) => `${e?.name}: ${e?.message}`);
 });
 
@@ -212,10 +220,15 @@ await check('explainer "Structured output": responseConstraint (JSON schema) goe
     const result = await session.prompt('Summarize this feedback into a rating between 0-5: ' +
       'The food was delicious, service was excellent, will recommend.', { responseConstraint: schema });
     const { rating } = JSON.parse(result);
+    // Explainer "Constraining responses by providing a prefix": the reply continues the prefix.
+    const prefixed = await (await LanguageModel.create({ samplingMode: 'most-predictable' })).prompt([
+      { role: 'user', content: 'What is the capital of France?' },
+      { role: 'assistant', content: 'The capital of France is', prefix: true },
+    ]);
     const omitted = await session.measureContextUsage('Rate it.', { responseConstraint: schema, omitResponseConstraintInput: true });
     const told = await session.measureContextUsage('Rate it.', { responseConstraint: schema });
     return {
-      result, rating, omitted, told,
+      result, rating, omitted, told, prefixed,
       regexp: await outcome(session.prompt('Create a fictional email address.', { responseConstraint: /^[a-z]+@[a-z]+\.com$/ })),
       notSchema: await outcome(session.prompt('x', { responseConstraint: 'json' })),
       omitAlone: await outcome(session.prompt('x', { omitResponseConstraintInput: true })),
@@ -224,6 +237,7 @@ await check('explainer "Structured output": responseConstraint (JSON schema) goe
   });
   assert.deepEqual(Object.keys(JSON.parse(r.result)), ['rating']);
   assert.ok(typeof r.rating === 'number' && r.rating >= 0 && r.rating <= 5, r.result);
+  assert.match(r.prefixed, /^\s*Paris/, 'a prefix is continued, not answered anew');
   assert.ok(r.told > r.omitted, `the schema told to the model counts (${r.told} > ${r.omitted})`);
   assert.match(r.regexp, /^NotSupportedError: responseConstraint: a RegExp is not supported/);
   assert.match(r.notSchema, /^TypeError: responseConstraint must be/);
@@ -284,6 +298,7 @@ await check('abort: an aborted prompt rejects with the signal\'s reason and leav
     const session = await LanguageModel.create();
     await session.append('Remember the number 7.');
     const usage = session.contextUsage;
+    const measured = await session.measureContextUsage('Say OK.');
     const controller = new AbortController();
     const p = session.prompt('Write me a long story about a dragon.', { signal: controller.signal });
     setTimeout(() => controller.abort(), 300);
@@ -293,17 +308,19 @@ await check('abort: an aborted prompt rejects with the signal\'s reason and leav
     c2.abort(reason);
     const before = await session.prompt('x', { signal: c2.signal }).then(() => 'answered', (e) => e === reason);
     const afterUsage = session.contextUsage;
+    const afterMeasured = await session.measureContextUsage('Say OK.');
     // A stream canceled after its first piece: the session takes a next prompt at once.
     const reader = session.promptStreaming('Write me a long story about a cat.').getReader();
     await reader.read();
     await reader.cancel();
     const next = await session.prompt('Say OK.');
     session.destroy();
-    return { aborted, before, usage, afterUsage, next };
+    return { aborted, before, usage, afterUsage, measured, afterMeasured, next };
   });
   assert.match(r.aborted, /^AbortError: /);
   assert.equal(r.before, true, 'an already-aborted signal rejects with its own reason');
   assert.equal(r.afterUsage, r.usage, 'the aborted prompt and its partial reply are not kept');
+  assert.equal(r.afterMeasured, r.measured, 'the conversation a next prompt follows is as before');
   assert.ok(r.next.length > 0);
 });
 
@@ -404,7 +421,9 @@ await check('Summarizer: the explainer\'s examples; summarizeStreaming streams; 
     const long = (article + '\n\n').repeat(8);
     out.usage = await tldr.measureInputUsage(long);
     out.quota = tldr.inputQuota;
+    const before = window.generations;
     out.long = await tldr.summarize(long);
+    out.longGenerations = window.generations - before;
     const tooLarge = 'word '.repeat(tldr.inputQuota + 10);
     try {
       await tldr.summarize(tooLarge);
@@ -430,6 +449,7 @@ await check('Summarizer: the explainer\'s examples; summarizeStreaming streams; 
   assert.ok(r.pieces.length > 1 && r.pieces.join('').trim().length > 0);
   assert.ok(r.usage > SUMMARY_CONTEXT && r.usage < r.quota, `a long input (${r.usage} tokens) fits the quota (${r.quota}) though not the context`);
   assert.ok(r.long.length > 0);
+  assert.ok(r.longGenerations >= 3, `in stages: a summary per chunk, then one of those (${r.longGenerations} generations)`);
   assert.equal(r.large.name, 'QuotaExceededError');
   assert.ok(r.large.requested > r.large.quota && r.large.quota === r.quota, JSON.stringify(r.large));
   assert.match(r.aborted, /^AbortError: /);
