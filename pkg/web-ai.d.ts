@@ -14,7 +14,8 @@ export type Availability = 'unavailable' | 'downloadable' | 'downloading' | 'ava
  * createEngine (`context`, `backend`, `cache`, …), which refuses unknown ones
  * by name when the first session loads it; `onProgress` and `signal` come
  * from create()'s `monitor` and `signal`. Sessions made before keep theirs.
- * Throws TypeError for a missing model, a bad `languages` or `onProgress` / `signal`.
+ * Throws TypeError for a missing model, `languages` not an array or `onProgress` / `signal`;
+ * RangeError for a malformed language tag.
  */
 export function configure(options: Omit<EngineOptions, 'onProgress' | 'signal'> & { languages?: string[] }): void;
 

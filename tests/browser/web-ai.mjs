@@ -17,7 +17,7 @@ const SMOL = '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
 // A small context keeps the explainers' open-ended replies ("Write me an
 // extra-long poem") short: a reply stops when the window is full. The
 // Summarizer needs room for its instruction and 3 summaries of 64 tokens.
-const CONTEXT = 192;
+const CONTEXT = 160;
 const SUMMARY_CONTEXT = 320;
 
 const t0 = Date.now();
