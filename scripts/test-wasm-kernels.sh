@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks the CPU matmul kernels (src/cpu/matmul) compiled to wasm32: the same
-# cases as `cargo test --lib cpu` (every format and shape against
-# quant::matvec_ref, src/cpu/matmul/check.rs) on three builds:
+# Checks the CPU matmul and attention kernels (src/cpu/matmul, src/cpu/attention)
+# compiled to wasm32: the same cases as `cargo test --lib cpu` (every format
+# and shape against quant::matvec_ref, src/cpu/matmul/check.rs; attention
+# against its f64 reference, src/cpu/attention/check.rs) on three builds:
 #   simd128            -C target-feature=+simd128, under node
 #   portable           wasm without simd128, under node
 #   relaxed            +simd128,+relaxed-simd, in headless Chromium (node 20's
@@ -15,6 +16,7 @@
 #   scripts/test-wasm-kernels.sh bench [relaxed]      SmolLM2/Gemma formats at SmolLM2's shapes
 #   scripts/test-wasm-kernels.sh bench-all [relaxed]  every format at one shape
 #   scripts/test-wasm-kernels.sh bench-model [relaxed]  all of a SmolLM2-135M Q4_1 step's matmuls
+#   scripts/test-wasm-kernels.sh bench-attention [relaxed]  attention at SmolLM2's heads, contexts 100..3000
 # (benchmarks: the simd128 build under node, or the relaxed build in Chromium)
 #
 # The kernels build in tools/cpu-kernel-check (see its Cargo.toml for why not
@@ -36,7 +38,7 @@ relaxed=target/wasm-kernel-check-relaxed
 nosimd=target/wasm-kernel-check-nosimd
 
 case "$what" in
-  bench | bench-all | bench-model)
+  bench | bench-all | bench-model | bench-attention)
     case "$flavour" in
       simd128)
         build "$simd" '-C target-feature=+simd128'
@@ -47,7 +49,7 @@ case "$what" in
       *) echo "unknown build $flavour: simd128 or relaxed" >&2; exit 2 ;;
     esac ;;
   check) ;;
-  *) echo "usage: $0 [check | bench | bench-all | bench-model] [simd128 | relaxed]" >&2; exit 2 ;;
+  *) echo "usage: $0 [check | bench | bench-all | bench-model | bench-attention] [simd128 | relaxed]" >&2; exit 2 ;;
 esac
 
 build "$simd" '-C target-feature=+simd128'

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::inspect::InspectOptions;
-use crate::model::CPU_WASM32_MAX_BYTES;
+use crate::model::{CPU_KV_BYTES_PER_ELEMENT, CPU_WASM32_MAX_BYTES};
 
 /// Where the model would run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +85,8 @@ impl DeviceFacts {
     /// - WebGPU: the adapter's buffer and binding limits; KV elements of 2
     ///   bytes with `shader-f16`, else 4; memory unknown (`deviceMemory` is
     ///   the host's RAM, not the GPU's, so it is reported but not applied).
-    /// - CPU: no binding limits; KV elements of 4 bytes; memory the smaller of
+    /// - CPU: no binding limits; KV elements of 2 bytes (f16,
+    ///   [`CPU_KV_BYTES_PER_ELEMENT`]); memory the smaller of
     ///   [`CPU_WASM32_MAX_BYTES`] (what the loader enforces in 32-bit wasm)
     ///   and `deviceMemory` GiB when the browser gives it.
     pub fn budget(&self) -> DeviceBudget {
@@ -101,8 +102,8 @@ impl DeviceFacts {
             Backend::Cpu => {
                 let ram = device_memory.map(|g| (g * GIB) as u64);
                 match ram.filter(|&r| r < CPU_WASM32_MAX_BYTES) {
-                    Some(r) => (4, None, None, Some(r), format!("this device's RAM as the browser reports it (navigator.deviceMemory = {} GiB)", device_memory.unwrap_or(0.0))),
-                    None => (4, None, None, Some(CPU_WASM32_MAX_BYTES), "the CPU backend's 32-bit wasm memory (4 GiB less 384 MiB for the engine)".to_string()),
+                    Some(r) => (CPU_KV_BYTES_PER_ELEMENT, None, None, Some(r), format!("this device's RAM as the browser reports it (navigator.deviceMemory = {} GiB)", device_memory.unwrap_or(0.0))),
+                    None => (CPU_KV_BYTES_PER_ELEMENT, None, None, Some(CPU_WASM32_MAX_BYTES), "the CPU backend's 32-bit wasm memory (4 GiB less 384 MiB for the engine)".to_string()),
                 }
             }
         };
@@ -183,13 +184,13 @@ mod tests {
     #[test]
     fn cpu_is_bound_by_wasm32_memory_or_a_smaller_ram() {
         let b = facts(json!({"backend": "cpu", "device_memory_gib": 8})).budget();
-        assert_eq!((b.kv_bytes_per_element, b.max_buffer_size, b.memory_bytes), (4, None, Some(CPU_WASM32_MAX_BYTES)));
+        assert_eq!((b.kv_bytes_per_element, b.max_buffer_size, b.memory_bytes), (2, None, Some(CPU_WASM32_MAX_BYTES)), "the CPU's KV cache is f16");
         assert_eq!(CPU_WASM32_MAX_BYTES, 3_892_314_112);
         let small = facts(json!({"backend": "cpu", "device_memory_gib": 2})).budget();
         assert_eq!(small.memory_bytes, Some(2 << 30));
         assert!(small.memory_source.contains("deviceMemory = 2 GiB"), "{}", small.memory_source);
         let o = small.options(json!({})).unwrap();
-        assert_eq!((o.available_bytes, o.kv_bytes_per_element, o.max_storage_buffer_binding_size), (Some(2 << 30), 4, None));
+        assert_eq!((o.available_bytes, o.kv_bytes_per_element, o.max_storage_buffer_binding_size), (Some(2 << 30), 2, None));
     }
 
     #[test]

@@ -24,6 +24,8 @@ fn load(file: &str, n_ctx: u32) -> model::Model {
 #[test]
 fn smollm2_on_the_cpu_matches_llama_cpp() {
     let m = load("SmolLM2-135M-Instruct.Q4_1.gguf", 256);
+    // The KV cache is f16 (src/cpu/attention.rs): 30 layers × 256 positions × K and V of 3 heads × 64 × 2 bytes.
+    assert_eq!(m.kv_cache_bytes(), 30 * 256 * 2 * 192 * 2);
     reference::check_model(&m, &reference::cases("smollm2-135m-instruct-q4_1.json"));
 }
 

@@ -1,12 +1,13 @@
 //! The forward pass on the CPU: the same walk of the layers as the GPU
 //! (`model::record_body`), recorded as [`CpuOp`]s over host buffers and run
 //! in order each step. Weights stay in their GGUF blocks ([`CpuTensor`]);
-//! activations and the KV cache are f32.
+//! activations are f32, the KV cache f16 (`attention`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::matmul::{matmul, Write};
+use super::attention::{self, Scratch};
 use super::{ops, CpuError, CpuTensor};
 use crate::gpu::{PackedTensors, PackedVectors};
 use super::recurrent::{self, HostRows};
@@ -59,16 +60,16 @@ struct CpuState {
     logits: Vec<f32>,
     /// (dim) the last token's normed input to the head.
     head_in: Vec<f32>,
-    /// Per layer (cache_len[l], layer_kv_dim(l)) f32; position p in slot p % cache_len[l].
-    k_cache: Vec<Vec<f32>>,
-    v_cache: Vec<Vec<f32>>,
+    /// Per layer (cache_len[l], layer_kv_dim(l)) f16; position p in slot p % cache_len[l].
+    k_cache: Vec<Vec<half::f16>>,
+    v_cache: Vec<Vec<half::f16>>,
     /// Per layer, a short-conv layer's rolling state (l_cache − 1, dim) f32,
     /// or a Gated DeltaNet's conv state (taps − 1, conv channels); empty elsewhere.
     conv_state: Vec<Vec<f32>>,
     /// Per layer, a Gated DeltaNet's state (n_v_heads, head_v_dim, head_k_dim) f32; empty elsewhere.
     delta_state: Vec<Vec<f32>>,
-    /// Scratch for one query head's attention scores.
-    scores: Vec<f32>,
+    /// Attention's scratch (bounded by the heads, not the context).
+    attention: Scratch,
     /// (max_batch) token ids of the step.
     ids: Vec<u32>,
     /// The last step's argmax (what `StepInput::PreviousToken` feeds).
@@ -110,12 +111,16 @@ pub struct CpuForward {
     vocab: usize,
 }
 
-/// Bytes `n` f32s take, or an error naming `what`.
-fn f32_vec(what: &str, n: usize) -> Result<Vec<f32>, CpuError> {
+/// `n` zeros, or an error naming `what` when the host refuses the memory.
+fn zeros<T: Copy + Default>(what: &str, n: usize) -> Result<Vec<T>, CpuError> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| CpuError::OutOfMemory { what: what.to_string(), bytes: n as u64 * 4 })?;
-    v.resize(n, 0.0);
+    v.try_reserve_exact(n).map_err(|_| CpuError::OutOfMemory { what: what.to_string(), bytes: (n * std::mem::size_of::<T>()) as u64 })?;
+    v.resize(n, T::default());
     Ok(v)
+}
+
+fn f32_vec(what: &str, n: usize) -> Result<Vec<f32>, CpuError> {
+    zeros(what, n)
 }
 
 impl CpuForward {
@@ -132,7 +137,7 @@ impl CpuForward {
         let (cache_len, ring) = crate::model::cache_layout(c, max_batch, n_ctx);
         let b = max_batch as usize;
         let acts = Act::ALL.iter().map(|a| f32_vec("activations", b * a.width(c) as usize)).collect::<Result<_, _>>()?;
-        let cache = |kind: &str| (0..).zip(&cache_len).map(|(l, &n)| f32_vec(kind, n as usize * c.layer_kv_dim(l) as usize)).collect::<Result<Vec<_>, _>>();
+        let cache = |kind: &str| (0..).zip(&cache_len).map(|(l, &n)| zeros(kind, n as usize * c.layer_kv_dim(l) as usize)).collect::<Result<Vec<_>, _>>();
         let state = CpuState {
             acts,
             logits: f32_vec("logits", c.vocab as usize)?,
@@ -156,7 +161,7 @@ impl CpuForward {
                     _ => Ok(Vec::new()),
                 })
                 .collect::<Result<_, _>>()?,
-            scores: Vec::new(),
+            attention: Scratch::default(),
             ids: vec![0; b],
             sampled: 0,
         };
@@ -169,9 +174,9 @@ impl CpuForward {
         self.body.len() + if with_head { self.head.len() } else { 0 }
     }
 
-    /// Bytes of KV cache held.
+    /// Bytes of KV cache held (K and V, f16).
     pub fn kv_cache_bytes(&self) -> u64 {
-        self.cache_len.iter().zip(&self.kv_dims).map(|(&n, &d)| n as u64 * d as u64 * 4 * 2).sum()
+        self.cache_len.iter().zip(&self.kv_dims).map(|(&n, &d)| n as u64 * d as u64 * 2 * 2).sum()
     }
 
     /// Runs one step: `ids` (None: the previous step's argmax, one token) at
@@ -249,17 +254,24 @@ impl CpuForward {
                 for t in 0..n {
                     let at = ((s.pos0 as usize + t) % len) * kv_dim;
                     let (k, v) = (&st.acts[slot(Act::K)][t * kv_dim..(t + 1) * kv_dim], &st.acts[slot(Act::V)][t * kv_dim..(t + 1) * kv_dim]);
-                    st.k_cache[*layer][at..at + kv_dim].copy_from_slice(k);
-                    st.v_cache[*layer][at..at + kv_dim].copy_from_slice(v);
+                    attention::store(k, &mut st.k_cache[*layer][at..at + kv_dim]).map_err(|e| err(e.into()))?;
+                    attention::store(v, &mut st.v_cache[*layer][at..at + kv_dim]).map_err(|e| err(e.into()))?;
                 }
             }
             Kind::Attention { layer, shape } => {
                 let mut out = std::mem::take(st.act_mut(Act::Att));
-                let mut scores = std::mem::take(&mut st.scores);
-                let q = st.act(Act::Q);
-                ops::attention(q, &st.k_cache[*layer], &st.v_cache[*layer], self.cache_len[*layer] as usize, s.pos0, n, shape, &mut out, &mut scores);
-                st.scores = scores;
+                let mut scratch = std::mem::take(&mut st.attention);
+                let shape = attention::Shape {
+                    n_heads: shape.n_heads as usize,
+                    n_kv_heads: shape.n_kv_heads as usize,
+                    head_dim: shape.head_dim as usize,
+                    window: shape.window as usize,
+                    scale: shape.scale,
+                };
+                let r = attention::attention(st.act(Act::Q), &st.k_cache[*layer], &st.v_cache[*layer], self.cache_len[*layer] as usize, s.pos0 as usize, n, &shape, &mut out, &mut scratch);
+                st.attention = scratch;
                 *st.act_mut(Act::Att) = out;
+                r.map_err(|e| err(e.into()))?;
             }
             Kind::Conv { layer, taps, shape, input, output } => {
                 let state = &mut st.conv_state[*layer];

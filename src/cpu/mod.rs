@@ -2,8 +2,10 @@
 //! run on host memory, for browsers without a usable WebGPU adapter and for
 //! software adapters, where the CPU is faster. Weights stay in their GGUF
 //! blocks; matmuls quantize activations per block and take integer dot
-//! products (`matmul`); the other ops are f32 (`ops`).
+//! products (`matmul`); attention reads an f16 KV cache (`attention`); the
+//! other ops are f32 (`ops`).
 
+pub mod attention;
 mod forward;
 pub mod matmul;
 pub mod ops;
@@ -23,6 +25,8 @@ pub enum CpuError {
     Quant(#[from] crate::quant::QuantError),
     #[error(transparent)]
     Matmul(#[from] matmul::MatmulError),
+    #[error(transparent)]
+    Attention(#[from] attention::AttentionError),
 }
 
 /// Browser: lets the worker's event loop run (an abort message, a progress

@@ -1,8 +1,9 @@
 //! The CPU backend's f32 ops besides the matmuls, each the arithmetic of
 //! its WGSL twin (the file named on each) so both backends agree with the
 //! same llama.cpp references. Buffers are token-major: `(n_tokens, stride)`.
+//! Attention over the f16 KV cache is in [`super::attention`].
 
-use crate::kernels::{AttentionShape, GateActivation, RopeLayout, RopeShape};
+use crate::kernels::{GateActivation, RopeLayout, RopeShape};
 
 /// RMSNorm of each row of `dim` (rmsnorm.wgsl): y = x / sqrt(mean(x²) + eps) · g · scale;
 /// with `add`, y += that. `x`, `y`: (rows, dim); `g`: (dim).
@@ -60,48 +61,6 @@ pub fn rope(x: &mut [f32], n_tokens: usize, stride: usize, pos0: u32, s: &RopeSh
                 x[base + a] = x0 * cs - x1 * sn;
                 x[base + b] = x0 * sn + x1 * cs;
             }
-        }
-    }
-}
-
-/// Causal attention of the step's tokens over a layer's cache
-/// (attention.wgsl): token t at position p = pos0 + t attends to positions
-/// [p + 1 − window, p] (all of [0, p] without a window), each stored in slot
-/// position % cache_len; query head h reads KV head h / (n_heads / n_kv_heads).
-/// `q`, `out`: (n_tokens, n_heads · head_dim); caches: (cache_len, kv_dim).
-/// `scores`: scratch, grown as needed.
-#[allow(clippy::too_many_arguments)]
-pub fn attention(q: &[f32], k_cache: &[f32], v_cache: &[f32], cache_len: usize, pos0: u32, n_tokens: usize, s: &AttentionShape, out: &mut [f32], scores: &mut Vec<f32>) {
-    let (hd, n_heads) = (s.head_dim as usize, s.n_heads as usize);
-    let kv_dim = (s.n_kv_heads * s.head_dim) as usize;
-    let width = n_heads * hd;
-    let group = (s.n_heads / s.n_kv_heads.max(1)).max(1) as usize;
-    for t in 0..n_tokens {
-        let end = pos0 as usize + t + 1;
-        let start = if s.window > 0 { end.saturating_sub(s.window as usize) } else { 0 };
-        scores.resize(end - start, 0.0);
-        for h in 0..n_heads {
-            let kvo = (h / group) * hd;
-            let qh = &q[t * width + h * hd..][..hd];
-            let mut max = f32::NEG_INFINITY;
-            for (sc, j) in scores.iter_mut().zip(start..end) {
-                let kj = &k_cache[(j % cache_len) * kv_dim + kvo..][..hd];
-                *sc = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * s.scale;
-                max = max.max(*sc);
-            }
-            let mut z = 0.0;
-            for sc in scores.iter_mut() {
-                *sc = (*sc - max).exp();
-                z += *sc;
-            }
-            let oh = &mut out[t * width + h * hd..][..hd];
-            oh.fill(0.0);
-            for (p, j) in scores.iter().zip(start..end) {
-                let vj = &v_cache[(j % cache_len) * kv_dim + kvo..][..hd];
-                oh.iter_mut().zip(vj).for_each(|(o, v)| *o += p * v);
-            }
-            let inv = 1.0 / z;
-            oh.iter_mut().for_each(|o| *o *= inv);
         }
     }
 }

@@ -58,6 +58,10 @@ impl Slot {
 /// tokenizer and the allocator.
 pub const CPU_WASM32_MAX_BYTES: u64 = (4 << 30) - (384 << 20);
 
+/// Bytes per KV cache element on the CPU backend: f16, as on a GPU with
+/// shader-f16 and in llama.cpp (`crate::cpu::attention`).
+pub const CPU_KV_BYTES_PER_ELEMENT: u32 = 2;
+
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     /// Context length to allocate (default: the model's, capped at 4096).
@@ -433,7 +437,7 @@ fn check_cpu_memory(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch: 
     Ok(())
 }
 
-/// (weight bytes the forward pass reads, f32 KV cache bytes at the context
+/// (weight bytes the forward pass reads, f16 KV cache bytes at the context
 /// the load will allocate) on the CPU backend; a sliding-window layer's ring
 /// counted as `cache_layout` sizes it, so as `inspect` counts it.
 fn cpu_memory_needed(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch: u32) -> (u64, u64) {
@@ -441,7 +445,7 @@ fn cpu_memory_needed(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch:
     let weights: u64 = h.tensors.iter().filter(|t| needed.contains(&t.name)).map(|t| t.n_bytes).sum();
     let n_ctx = n_ctx.unwrap_or(c.default_n_ctx());
     let (cache_len, _) = super::state::cache_layout(c, max_batch, n_ctx);
-    let kv = (0..).zip(&cache_len).map(|(l, &n)| n as u64 * c.layer_kv_dim(l) as u64 * 4 * 2).sum();
+    let kv = (0..).zip(&cache_len).map(|(l, &n)| n as u64 * c.layer_kv_dim(l) as u64 * CPU_KV_BYTES_PER_ELEMENT as u64 * 2).sum();
     (weights, kv)
 }
 
@@ -611,7 +615,7 @@ mod tests {
             let c = ModelConfig::from_header(&h).unwrap();
             for context in [None, Some(300), Some(8192)] {
                 let (weights, kv) = cpu_memory_needed(&c, &h, context, max_batch);
-                let r = inspect(&h, &InspectOptions { context, kv_bytes_per_element: 4, max_batch, ..Default::default() });
+                let r = inspect(&h, &InspectOptions { context, kv_bytes_per_element: CPU_KV_BYTES_PER_ELEMENT, max_batch, ..Default::default() });
                 assert_eq!((weights, kv), (r.loaded_weight_bytes, r.kv_bytes), "{name} at {context:?}");
             }
         }

@@ -13,7 +13,7 @@ mod weights;
 pub use config::{Arch, DeltaNetDims, LayerAttention, LayerPlan, Mixer, ModelConfig, RopeFactors, TensorView};
 pub use backend::{BackendKind, Model};
 pub use forward::{GpuForward, Output, PendingStep, PrefillPath, StepInput, StepResult, GEMM_MIN_TOKENS};
-pub use loader::{Device, LoadOptions, LoadProgress, ModelLoader, CPU_WASM32_MAX_BYTES, MAX_BATCH};
+pub use loader::{Device, LoadOptions, LoadProgress, ModelLoader, CPU_KV_BYTES_PER_ELEMENT, CPU_WASM32_MAX_BYTES, MAX_BATCH};
 pub use state::{cache_layout, Ring};
 pub use record::{record_body, record_head, Act, ActRows, HeadFold, Pass, Proj, Recorder};
 pub use weights::{AttentionWeights, LayerTensor, LayerWeights, MixerWeights, Projections, ShortConvWeights, DeltaNetWeights, WeightTensor, Weights};

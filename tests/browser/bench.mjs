@@ -205,7 +205,7 @@ await h.check('What can I run here?: every catalog shape, sized for this device 
   const d = c.device;
   const sw = run.device.software_adapter;
   assert.equal(d.backend, sw ? 'cpu' : 'webgpu');
-  assert.equal(d.kv_bytes_per_element, sw ? 4 : run.device.kv_bytes_per_element);
+  assert.equal(d.kv_bytes_per_element, sw ? 2 : run.device.kv_bytes_per_element, 'the CPU backend keeps its KV cache in f16');
   if (d.backend === 'cpu') {
     const ram = await page.evaluate(() => navigator.deviceMemory ?? null);
     const WASM32 = 4 * 2 ** 30 - 384 * 2 ** 20; // CPU_WASM32_MAX_BYTES in src/model/loader.rs

@@ -2,7 +2,7 @@
 // headless Chromium, for builds node cannot run: node 20's
 // --experimental-wasm-relaxed-simd gives wrong relaxed-dot results (an
 // early draft of the proposal), Chromium's V8 implements the final one.
-//   node tools/cpu-kernel-check/chromium.mjs FILE.wasm check|bench|bench-all|bench-model
+//   node tools/cpu-kernel-check/chromium.mjs FILE.wasm check|bench|bench-all|bench-model|bench-attention
 // Prints the module's lines; exits 1 when a check fails or the page errs.
 // Checks run under --virtual-time-budget (the dump waits for them; the
 // clock is virtual), benchmarks under --timeout (real time; at most
@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const [file, what = 'check'] = process.argv.slice(2);
-if (!file || !['check', 'bench', 'bench-all', 'bench-model'].includes(what)) {
-  console.error('usage: node chromium.mjs FILE.wasm check|bench|bench-all|bench-model');
+if (!file || !['check', 'bench', 'bench-all', 'bench-model', 'bench-attention'].includes(what)) {
+  console.error('usage: node chromium.mjs FILE.wasm check|bench|bench-all|bench-model|bench-attention');
   process.exit(2);
 }
 const wasm = (await readFile(file)).toString('base64');
@@ -30,7 +30,7 @@ WebAssembly.instantiate(bytes, { host }).then(({ instance }) => {
   memory = instance.exports.memory;
   const what = '${what}';
   if (what === 'check') done('STATUS ' + (instance.exports.check() === 0 ? 'ok' : 'failed'));
-  else { if (what === 'bench-model') instance.exports.bench_model();
+  else { if (what === 'bench-model') instance.exports.bench_model(); else if (what === 'bench-attention') instance.exports.bench_attention();
          else instance.exports.bench(what === 'bench-all' ? 1 : 0);
          done('STATUS ok'); }
 }).catch((e) => done('STATUS error ' + e));

@@ -15,12 +15,18 @@
 mod wasm;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(super) use wasm::*;
+/// Also the CPU attention's (`cpu::attention::simd`).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(in crate::cpu) use wasm::{dot_f32, f16_to_f32};
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[path = "simd/portable.rs"]
 mod portable;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 pub(super) use portable::*;
+/// Also the CPU attention's (`cpu::attention::simd`).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub(in crate::cpu) use portable::{dot_f32, f16_to_f32};
 
 /// Which implementation this build uses ("wasm simd128" or "portable").
 pub const PATH: &str = IMPL;

@@ -1,6 +1,7 @@
 //! tabllm's CPU kernels, their checks and benchmark, compiled from the main
 //! crate's sources (see Cargo.toml for why). On wasm32 the module exports
-//! `check() -> u32` (failed cases), `bench(all: u32)` and `bench_model()`, and imports
+//! `check() -> u32` (failed cases), `bench(all: u32)`, `bench_model()` and
+//! `bench_attention()`, and imports
 //! `host.log_line(ptr, len)` (one UTF-8 line) and `host.now() -> f64` (seconds);
 //! `run.mjs` provides them.
 
@@ -41,6 +42,34 @@ pub fn run_checks(emit: &mut dyn FnMut(String)) -> u32 {
         cpu::matmul::simd::PATH,
         cases.len()
     ));
+    failed + run_attention_checks(emit)
+}
+
+/// The attention checks (src/cpu/attention/check.rs): every case against
+/// the f64 reference, the f16 store and the rejected requests.
+fn run_attention_checks(emit: &mut dyn FnMut(String)) -> u32 {
+    use cpu::attention::check;
+    let cases = check::cases();
+    let mut failed = 0;
+    for c in &cases {
+        if let Err(e) = check::run_case(c) {
+            emit(format!("FAIL {e}"));
+            failed += 1;
+        }
+    }
+    for (what, r) in [("f16 store", check::store_cases()), ("error cases", check::error_cases())] {
+        if let Err(e) = r {
+            emit(format!("FAIL {what}: {e}"));
+            failed += 1;
+        }
+    }
+    emit(format!(
+        "cpu attention checks ({} path): {} cases (largest error {:.2e}, tolerance {:.0e}) + f16 store + error cases, {failed} failed",
+        cpu::attention::simd::PATH,
+        cases.len(),
+        check::max_error(),
+        check::TOLERANCE
+    ));
     failed
 }
 
@@ -76,6 +105,13 @@ mod exports {
     pub extern "C" fn check() -> u32 {
         hook();
         super::run_checks(&mut emit)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn bench_attention() {
+        hook();
+        // SAFETY: a plain host function without arguments.
+        crate::cpu::attention::check::bench(&|| unsafe { now() }, &mut emit);
     }
 
     #[no_mangle]

@@ -1,5 +1,5 @@
 //! Native runner:
-//! `cargo run --release -p tabllm-cpu-kernel-check -- [check | bench [FILTER] | bench-all [FILTER] | bench-model]`.
+//! `cargo run --release -p tabllm-cpu-kernel-check -- [check | bench [FILTER] | bench-all [FILTER] | bench-model | bench-attention]`.
 
 use std::time::Instant;
 use tabllm_cpu_kernel_check::{bench_set, cpu::matmul::check, run_checks};
@@ -18,13 +18,18 @@ fn main() {
             let now = || start.elapsed().as_secs_f64();
             check::bench(types, shapes, &now, filter, &mut |l| println!("{l}"));
         }
+        "bench-attention" => {
+            let start = Instant::now();
+            let now = || start.elapsed().as_secs_f64();
+            tabllm_cpu_kernel_check::cpu::attention::check::bench(&now, &mut |l| println!("{l}"));
+        }
         "bench-model" => {
             let start = Instant::now();
             let now = || start.elapsed().as_secs_f64();
             check::bench_smollm2(&now, &mut |l| println!("{l}"));
         }
         other => {
-            eprintln!("unknown command {other:?}; use check, bench [FILTER], bench-all [FILTER] or bench-model");
+            eprintln!("unknown command {other:?}; use check, bench [FILTER], bench-all [FILTER], bench-model or bench-attention");
             std::process::exit(2);
         }
     }

@@ -94,7 +94,7 @@ pub(in super::super) fn unpack_nibbles_table(qs: &[u8; 16], table: &[i8; 16], ou
 
 /// Little-endian f16 bytes to f32 (`src.len() == 2 · dst.len()`).
 #[inline(always)]
-pub(in super::super) fn f16_to_f32(src: &[u8], dst: &mut [f32]) {
+pub(in crate::cpu) fn f16_to_f32(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(2).zip(dst) {
         *y = super::f16_bits_to_f32(u16::from_le_bytes([b[0], b[1]]));
     }
@@ -111,7 +111,7 @@ pub(in super::super) fn bf16_to_f32(src: &[u8], dst: &mut [f32]) {
 /// For each of `T` rows: Σ_i w[i]·x[i] in f32 (eight interleaved partial
 /// sums, then the tail); each `xs[t]` at least `w.len()` long.
 #[inline(always)]
-pub(in super::super) fn dot_f32<const T: usize>(w: &[f32], xs: [&[f32]; T]) -> [f32; T] {
+pub(in crate::cpu) fn dot_f32<const T: usize>(w: &[f32], xs: [&[f32]; T]) -> [f32; T] {
     const L: usize = 8;
     let mut out = [0.0f32; T];
     for (o, x) in out.iter_mut().zip(xs) {

@@ -166,7 +166,7 @@ fn f16x4_to_f32x4(h: v128) -> v128 {
 
 /// See `portable::f16_to_f32`: eight at a time, then the tail.
 #[inline(always)]
-pub(in super::super) fn f16_to_f32(src: &[u8], dst: &mut [f32]) {
+pub(in crate::cpu) fn f16_to_f32(src: &[u8], dst: &mut [f32]) {
     let n = dst.len();
     let mut i = 0;
     while i + 8 <= n {
@@ -210,7 +210,7 @@ pub(in super::super) fn bf16_to_f32(src: &[u8], dst: &mut [f32]) {
 
 /// See `portable::dot_f32`: two f32x4 partial sums per row, then the tail.
 #[inline(always)]
-pub(in super::super) fn dot_f32<const T: usize>(w: &[f32], xs: [&[f32]; T]) -> [f32; T] {
+pub(in crate::cpu) fn dot_f32<const T: usize>(w: &[f32], xs: [&[f32]; T]) -> [f32; T] {
     let n = w.len();
     for x in xs {
         assert!(
