@@ -24,11 +24,22 @@ const READ_CHUNK = 1 << 20;
 
 /** The cache directory, or null where the browser has no OPFS (or refuses it, e.g. a private window). */
 export async function cacheDir() {
-  if (!navigator.storage?.getDirectory) return null;
+  return (await openCacheDir()).dir;
+}
+
+/**
+ * `{ dir, why }`: the cache directory (in the origin private file system,
+ * https://fs.spec.whatwg.org/#dom-storagemanager-getdirectory) and why: null;
+ * or dir null and `why`, a clause saying what is missing, where the browser
+ * has no OPFS (WebKitGTK 2.50 has no navigator.storage.getDirectory) or
+ * refuses it (e.g. a private window).
+ */
+export async function openCacheDir() {
+  if (!navigator.storage?.getDirectory) return { dir: null, why: 'this browser has no file storage for pages (navigator.storage.getDirectory is missing)' };
   try {
-    return await (await navigator.storage.getDirectory()).getDirectoryHandle(CACHE_DIR, { create: true });
-  } catch {
-    return null;
+    return { dir: await (await navigator.storage.getDirectory()).getDirectoryHandle(CACHE_DIR, { create: true }), why: null };
+  } catch (e) {
+    return { dir: null, why: `browser storage could not be opened (${e?.name ?? 'Error'}: ${e?.message ?? e})` };
   }
 }
 

@@ -5,7 +5,7 @@
 // is handed over as a ReadableStream of Uint8Array chunks, so no model file is
 // ever held whole in memory.
 import { TabllmError } from './errors.js';
-import { CacheWriter, cacheDir, cacheKey, entryOf, removeKey, setEntry, storageRoom } from './cache.js';
+import { CacheWriter, cacheKey, entryOf, openCacheDir, removeKey, setEntry, storageRoom } from './cache.js';
 import { bodyLength, checkCached, fetchFrom, fetchWhole, identityOf, linkedSize, validatorsOf } from './http.js';
 
 /** The parts as given: URLs as strings (absolute), Blobs as they are. Which
@@ -207,7 +207,8 @@ const fileSource = (blob) => ({
  */
 export async function openPart(part, { cache, signal, testFaults = {}, onSkip, expect = null }) {
   if (part instanceof Blob) return fileSource(part);
-  const dir = cache ? await cacheDir() : null;
+  // Without browser storage the model still loads; commit() says why no copy was kept.
+  const { dir, why: noStorage } = cache ? await openCacheDir() : { dir: null, why: null };
   const key = dir ? await cacheKey(part) : null;
   let entry = dir ? await entryOf(dir, key) : null;
   if (dir) {
@@ -233,7 +234,7 @@ export async function openPart(part, { cache, signal, testFaults = {}, onSkip, e
   }
 
   let writer = null;
-  let notice = null; // why the download is not being kept
+  let notice = noStorage ? `${noStorage}: the model was loaded without keeping a copy` : null; // why the download is not being kept
   let response = null;
   let resumedBytes = 0;
   let validators = null;

@@ -419,7 +419,8 @@ export interface ModelInfo {
   cache_validated: boolean | null;
   /** A browser-storage problem that did not stop the load, or null: why the
    * download was not kept (not enough room: the bytes needed and free; full,
-   * locked by another tab…; the next load downloads again), or why a cached
+   * locked by another tab; a browser without the origin private file system,
+   * such as WebKitGTK…; the next load downloads again), or why a cached
    * copy was used unchecked (`cache_validated` false). */
   cache_error: string | null;
   /** Bytes read back from a download interrupted earlier (kept in browser

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing tabllm needs on a fresh Debian machine:
 # Mesa's lavapipe (a CPU Vulkan driver, so wgpu runs without a GPU), Node.js
-# and Chromium for the page and its tests, and the Python `gguf` package used
+# and Chromium, Firefox and WebKit for the page and its tests, and the Python `gguf` package used
 # to write dequantization references, `jinja2` for chat-template references
 # and `tokenizers` for a tokenizer reference. (The wasm target and wasm-bindgen-cli
 # are installed by scripts/build-web.sh.)
@@ -20,6 +20,13 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # Headless Chromium with WebGPU (SwiftShader) for the browser tests.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# Firefox and WebKit for tests/browser/engines.mjs: Firefox ESR (driven over
+# WebDriver BiDi), WebKitGTK's WebKitWebDriver with its MiniBrowser, and the
+# virtual display (xvfb-run, which needs xauth) that MiniBrowser needs.
+command -v firefox-esr >/dev/null 2>&1 || need_apt+=(firefox-esr)
+command -v WebKitWebDriver >/dev/null 2>&1 || need_apt+=(webkit2gtk-driver)
+command -v xvfb-run >/dev/null 2>&1 || need_apt+=(xvfb)
+command -v xauth >/dev/null 2>&1 || need_apt+=(xauth)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   step "update Debian's package lists" \

@@ -39,8 +39,9 @@ scripts/test-wasm-kernels.sh
 # pkg/tabllm.d.ts against the openai package's types (tests/browser/types/openai-compat.ts).
 (cd tests/browser && npx tsc --noEmit -p types)
 # Every file runs even when one fails; the command fails if any did.
+# engines.mjs runs the page and the package in Firefox and WebKit (about 40 s).
 failed=0
-for t in package web-ai page bench download hub; do
+for t in package web-ai page engines bench download hub; do
   node "tests/browser/$t.mjs" || failed=1
 done
 exit "$failed"
