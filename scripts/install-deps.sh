@@ -4,7 +4,7 @@
 # and Chromium, Firefox and WebKit for the page and its tests, and the Python `gguf` package used
 # to write dequantization references, `jinja2` for chat-template references
 # and `tokenizers` for a tokenizer reference. (The wasm target and wasm-bindgen-cli
-# are installed by scripts/build-web.sh.)
+# are installed by scripts/build-web.sh; wasm32-wasip1-threads here.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib/step.sh
@@ -38,6 +38,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null 2>&1 || fail "find Rust" "cargo is not on PATH" "install Rust with rustup (https://rustup.rs), then open a new shell"
+
+# The threaded CPU kernels (crates/cpu-threads, scripts/build-cpu-threads.sh):
+# a Tier-2 target whose std is built with atomics and links with shared memory.
+rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1-threads || step "add the wasm32-wasip1-threads target" \
+  "rustup could not add it; check that rustup works and its server is reachable" rustup target add wasm32-wasip1-threads
 
 pip_install() { python3 -m pip install -q "$@" 2>/dev/null || python3 -m pip install -q --break-system-packages "$@"; }
 python3 -c 'import gguf' 2>/dev/null || step "install the Python gguf package (PyPI gguf==0.19.0)" \

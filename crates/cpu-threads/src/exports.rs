@@ -1,0 +1,160 @@
+//! The module's exports (wasm32 only). Pointers are byte offsets into the
+//! shared memory; lengths are counted in elements unless named `bytes`.
+//! (`buf_alloc` / `buf_free`, not `alloc` / `free`: wasi-libc defines those.)
+//! Status codes: 0 done, [`UNSUPPORTED`] the type is not one the kernels
+//! take, [`BAD_SHAPE`] a shape or range the kernels refuse (nothing is
+//! written then).
+
+use crate::pool::{self, Pool};
+use crate::quant::testing::random_tensor;
+use crate::quant::{is_supported, GgmlType};
+use std::alloc::Layout;
+
+pub const UNSUPPORTED: i32 = 1;
+pub const BAD_SHAPE: i32 = 2;
+
+fn kind(k: u32) -> Result<GgmlType, i32> {
+    GgmlType::from_id(k).filter(|&t| is_supported(t)).ok_or(UNSUPPORTED)
+}
+
+fn status(r: Result<(), i32>) -> i32 {
+    r.err().unwrap_or(0)
+}
+
+/// `bytes` bytes aligned to `align` (a power of two), or 0 when the layout
+/// is invalid, `bytes` is 0 or memory cannot grow.
+#[no_mangle]
+pub extern "C" fn buf_alloc(bytes: usize, align: usize) -> *mut u8 {
+    match Layout::from_size_align(bytes, align) {
+        // SAFETY: the layout has a nonzero size.
+        Ok(l) if l.size() > 0 => unsafe { std::alloc::alloc(l) },
+        _ => std::ptr::null_mut(),
+    }
+}
+
+/// Frees what [`buf_alloc`] returned for the same `bytes` and `align`.
+///
+/// # Safety
+/// `ptr` came from `buf_alloc(bytes, align)` and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn buf_free(ptr: *mut u8, bytes: usize, align: usize) {
+    if let Ok(l) = Layout::from_size_align(bytes, align) {
+        if !ptr.is_null() && l.size() > 0 {
+            std::alloc::dealloc(ptr, l);
+        }
+    }
+}
+
+/// Bytes of a `rows` × `cols` matrix of GGUF type `kind`, 0 when it has
+/// none (unsupported type, partial block, overflow).
+#[no_mangle]
+pub extern "C" fn matrix_bytes(kind_id: u32, rows: usize, cols: usize) -> usize {
+    kind(kind_id).ok().and_then(|t| pool::matrix_bytes(t, rows, cols).ok()).unwrap_or(0)
+}
+
+/// Rows `row_begin..row_end` of `y = W · x` into `y[row_begin..row_end]`,
+/// on the calling thread. `w`: `rows` × `cols` weights of GGUF type `kind`
+/// (the type id) in their blocks; `x`: `cols` f32; `y`: `rows` f32.
+///
+/// # Safety
+/// The pointers hold what the shapes say.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn matvec_rows(
+    kind_id: u32,
+    w: *const u8,
+    rows: usize,
+    cols: usize,
+    x: *const f32,
+    y: *mut f32,
+    row_begin: usize,
+    row_end: usize,
+) -> i32 {
+    status((|| {
+        let ty = kind(kind_id)?;
+        let bytes = pool::matrix_bytes(ty, rows, cols).map_err(|_| BAD_SHAPE)?;
+        let w = std::slice::from_raw_parts(w, bytes);
+        let x = std::slice::from_raw_parts(x, cols);
+        let y = std::slice::from_raw_parts_mut(y, rows);
+        pool::matvec_rows(ty, w, rows, cols, x, y, row_begin..row_end).map_err(|_| BAD_SHAPE)
+    })())
+}
+
+/// A pool of `threads` (the caller, the coordinator, included); 0 when
+/// `threads` is outside 1..=64. `spin`: iterations a wait spins before it
+/// sleeps. Start `threads − 1` workers in [`worker_run`] with ids 1…
+#[no_mangle]
+pub extern "C" fn pool_new(threads: u32, spin: u32) -> *mut Pool {
+    Pool::new(threads as usize, spin).map_or(std::ptr::null_mut(), |p| Box::into_raw(Box::new(p)))
+}
+
+/// A worker's loop: runs its share of each job until [`pool_quit`]. Blocks
+/// (Atomics.wait): never on a page's main thread.
+///
+/// # Safety
+/// `pool` came from [`pool_new`] and is not freed while this runs.
+#[no_mangle]
+pub unsafe extern "C" fn worker_run(pool: *const Pool, id: u32) {
+    (*pool).worker_run(id as usize);
+}
+
+/// [`matvec_rows`] of all rows, split across the pool's threads; returns
+/// when all are done. Bit-equal to one thread.
+///
+/// # Safety
+/// As [`matvec_rows`]; `pool` from [`pool_new`]; one coordinator at a time.
+#[no_mangle]
+pub unsafe extern "C" fn pool_matvec(
+    pool: *const Pool,
+    kind_id: u32,
+    w: *const u8,
+    rows: usize,
+    cols: usize,
+    x: *const f32,
+    y: *mut f32,
+) -> i32 {
+    status((|| {
+        let ty = kind(kind_id)?;
+        let bytes = pool::matrix_bytes(ty, rows, cols).map_err(|_| BAD_SHAPE)?;
+        let w = std::slice::from_raw_parts(w, bytes);
+        let x = std::slice::from_raw_parts(x, cols);
+        let y = std::slice::from_raw_parts_mut(y, rows);
+        (*pool).matvec(ty, w, rows, cols, x, y).map_err(|_| BAD_SHAPE)
+    })())
+}
+
+/// A job with nothing to do: the cost of a post and its barrier.
+///
+/// # Safety
+/// `pool` from [`pool_new`]; one coordinator at a time.
+#[no_mangle]
+pub unsafe extern "C" fn pool_empty(pool: *const Pool) {
+    (*pool).empty();
+}
+
+/// Makes the workers' [`worker_run`] return.
+///
+/// # Safety
+/// `pool` from [`pool_new`].
+#[no_mangle]
+pub unsafe extern "C" fn pool_quit(pool: *const Pool) {
+    (*pool).quit();
+}
+
+/// Fills `n` elements of GGUF type `kind` at `out` with valid random blocks
+/// (`quant::testing::random_tensor`, deterministic in `seed`; F32: floats
+/// in [−1, 1)). Returns the bytes written, 0 when `n` is not a whole
+/// number of blocks or the type is unsupported.
+///
+/// # Safety
+/// `out` has room for `matrix_bytes(kind, 1, n)` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fill_random(kind_id: u32, out: *mut u8, n: usize, seed: u32) -> usize {
+    let Ok(ty) = kind(kind_id) else { return 0 };
+    if pool::matrix_bytes(ty, 1, n).is_err() {
+        return 0;
+    }
+    let bytes = random_tensor(ty, n, u64::from(seed));
+    std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len());
+    bytes.len()
+}

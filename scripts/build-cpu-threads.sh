@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the threaded CPU kernels module (spike, issue 29; docs/cpu-threads.md)
+# into target/cpu-threads/wasm32-wasip1-threads/release/tabllm_cpu_threads.wasm:
+# crates/cpu-threads for wasm32-wasip1-threads (std with atomics, memory
+# imported and shared), SIMD128 on as in the engine's wasm build
+# (.cargo/config.toml). Not part of scripts/build-web.sh yet.
+#
+# The link arguments export what each extra worker's instance needs before it
+# runs anything: its own stack (__stack_pointer, set from JS) and its own
+# thread-local block (__wasm_init_tls with __tls_size / __tls_align);
+# --max-memory lets the page's shared memory grow to 4 GiB (wasm32's limit).
+# Its own target dir: these RUSTFLAGS would otherwise invalidate the main
+# build's cache.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib/step.sh
+
+step "add the wasm32-wasip1-threads target" \
+  "rustup could not add the target; check that rustup works and its server is reachable, then run: rustup target add wasm32-wasip1-threads" \
+  bash -c 'rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1-threads || rustup target add wasm32-wasip1-threads'
+
+flags="-C target-feature=+simd128"
+for sym in __stack_pointer __wasm_init_tls __tls_size __tls_align __tls_base; do
+  flags="$flags -C link-arg=--export=$sym"
+done
+flags="$flags -C link-arg=--max-memory=4294967296"
+
+step "build crates/cpu-threads for wasm32-wasip1-threads" \
+  "the kernels do not compile for wasm32-wasip1-threads; the compiler's message is above" \
+  env RUSTFLAGS="$flags" cargo build --locked --release --quiet -p tabllm-cpu-threads \
+    --target wasm32-wasip1-threads --target-dir target/cpu-threads
+echo "built target/cpu-threads/wasm32-wasip1-threads/release/tabllm_cpu_threads.wasm"
