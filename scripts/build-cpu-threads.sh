@@ -5,9 +5,15 @@
 # imported and shared), SIMD128 on as in the engine's wasm build
 # (.cargo/config.toml). Not part of scripts/build-web.sh yet.
 #
-# The link arguments export what each extra worker's instance needs before it
-# runs anything: its own stack (__stack_pointer, set from JS) and its own
-# thread-local block (__wasm_init_tls with __tls_size / __tls_align);
+# The link arguments export what each instance needs before it runs
+# anything (tests/browser/threads/cpu-threads.js calls them): the first one
+# on a memory runs wasi-libc's reactor start-up (__wasi_init_tp, then
+# __wasm_call_ctors: what crt1-reactor's _initialize does, which a Rust
+# cdylib does not export); each extra worker's gets its own stack
+# (__stack_pointer, set from JS), its own thread-local block
+# (__wasm_init_tls with __tls_size / __tls_align) and then __wasi_init_tp,
+# which sets up libc's per-thread struct in that block (without it the first
+# thread_local! with a destructor, matmul's scratch, hangs in libc).
 # --max-memory lets the page's shared memory grow to 4 GiB (wasm32's limit).
 # Its own target dir: these RUSTFLAGS would otherwise invalidate the main
 # build's cache.
@@ -20,7 +26,7 @@ step "add the wasm32-wasip1-threads target" \
   bash -c 'rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1-threads || rustup target add wasm32-wasip1-threads'
 
 flags="-C target-feature=+simd128"
-for sym in __stack_pointer __wasm_init_tls __tls_size __tls_align __tls_base; do
+for sym in __stack_pointer __wasm_init_tls __tls_size __tls_align __tls_base __wasi_init_tp __wasm_call_ctors; do
   flags="$flags -C link-arg=--export=$sym"
 done
 flags="$flags -C link-arg=--max-memory=4294967296"

@@ -1,0 +1,121 @@
+// The measurement of tests/browser/threads-spike.mjs, in a worker (the
+// coordinator, as the engine's pkg/worker.js would be): matvecs of real
+// model shapes at each thread count, checked bit-equal to one thread, timed,
+// and the barrier's cost alone (an empty job).
+import { createPool, instantiate } from './cpu-threads.js';
+
+const F32 = 0;
+const KIND_NAMES = { 3: 'Q4_1', 12: 'Q4_K' };
+const BLOCK = { 3: 32, 12: 256 };
+
+onmessage = async ({ data }) => {
+  try {
+    postMessage({ result: await run(data) });
+  } catch (e) {
+    postMessage({ error: String(e?.stack ?? e) });
+  }
+};
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+/** µs per call of `f`, batches of about `batchMs`: calls per batch found once by a warm-up. */
+function perCall(f, batchMs) {
+  let n = 1;
+  for (;;) {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) f();
+    const ms = performance.now() - t;
+    if (ms >= batchMs / 4) return { n: Math.max(1, Math.round((n * batchMs) / ms)) };
+    n *= 2;
+  }
+}
+
+async function run({ wasmUrl, threads, shapes, kinds, batchMs = 100, rounds = 5, spin }) {
+  const out = { spin, crossOriginIsolated: globalThis.crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency, cases: [], barrier: [] };
+  if (!crossOriginIsolated) {
+    try {
+      await createPool({ threads: 2 });
+      out.refused = null;
+    } catch (e) {
+      out.refused = String(e.message);
+    }
+    return out;
+  }
+  const module = await WebAssembly.compileStreaming(fetch(wasmUrl));
+  const memory = new WebAssembly.Memory({ initial: 64, maximum: 16384, shared: true });
+  const k = instantiate(module, memory);
+  const alloc = (bytes) => {
+    const p = k.buf_alloc(bytes, 64) >>> 0;
+    if (!p) throw new Error(`buf_alloc(${bytes}) failed`);
+    return p;
+  };
+  const pools = [];
+  for (const t of threads) pools.push(await createPool({ module, memory, kernels: k, threads: t, spin }));
+  try {
+    // The barrier alone: back to back (the workers spin) and after a pause
+    // long enough for them to fall asleep (Atomics.wait on a private word).
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (const pool of pools) {
+      const { n } = perCall(pool.empty, batchMs);
+      const hot = [];
+      for (let r = 0; r < rounds; r++) {
+        const t = performance.now();
+        for (let i = 0; i < n; i++) pool.empty();
+        hot.push(((performance.now() - t) * 1000) / n);
+      }
+      const cold = [];
+      for (let r = 0; r < 20; r++) {
+        Atomics.wait(nap, 0, 0, 5);
+        const t = performance.now();
+        pool.empty();
+        cold.push((performance.now() - t) * 1000);
+      }
+      out.barrier.push({ threads: pool.threads, hotUs: median(hot), coldUs: median(cold) });
+    }
+    let seed = 1;
+    for (const kind of kinds) {
+      for (const [rows, cols] of shapes) {
+        if (cols % BLOCK[kind]) continue;
+        const wBytes = k.matrix_bytes(kind, rows, cols) >>> 0;
+        const w = alloc(wBytes);
+        const x = alloc(cols * 4);
+        const want = alloc(rows * 4);
+        const y = alloc(rows * 4);
+        if (k.fill_random(kind, w, rows * cols, seed++) >>> 0 !== wBytes) throw new Error('fill_random (weights) failed');
+        if (k.fill_random(F32, x, cols, seed++) >>> 0 !== cols * 4) throw new Error('fill_random (x) failed');
+        const rc = k.matvec_rows(kind, w, rows, cols, x, want, 0, rows);
+        if (rc !== 0) throw new Error(`matvec_rows: status ${rc}`);
+        const c = { kind: KIND_NAMES[kind] ?? kind, rows, cols, weightBytes: wBytes, byThreads: {} };
+        // Bit-equality with one thread's matvec_rows, at each thread count.
+        for (const pool of pools) {
+          new Float32Array(memory.buffer, y, rows).fill(NaN);
+          pool.matvec(kind, w, rows, cols, x, y);
+          const a = new Uint32Array(memory.buffer, y, rows);
+          const b = new Uint32Array(memory.buffer, want, rows);
+          let firstDiff = -1;
+          for (let i = 0; i < rows && firstDiff < 0; i++) if (a[i] !== b[i]) firstDiff = i;
+          c.byThreads[pool.threads] = { bitEqual: firstDiff < 0, firstDiff, us: [] };
+        }
+        // Timing: rounds × (one batch per thread count), interleaved so that
+        // the machine's load drifts over all of them alike.
+        const calls = pools.map((p) => perCall(() => p.matvec(kind, w, rows, cols, x, y), batchMs).n);
+        for (let r = 0; r < rounds; r++) {
+          pools.forEach((pool, i) => {
+            const t = performance.now();
+            for (let j = 0; j < calls[i]; j++) pool.matvec(kind, w, rows, cols, x, y);
+            c.byThreads[pool.threads].us.push(((performance.now() - t) * 1000) / calls[i]);
+          });
+        }
+        for (const v of Object.values(c.byThreads)) {
+          v.medianUs = median(v.us);
+          v.minUs = Math.min(...v.us);
+        }
+        out.cases.push(c);
+        for (const [p, b] of [[w, wBytes], [x, cols * 4], [want, rows * 4], [y, rows * 4]]) k.buf_free(p, b, 64);
+      }
+    }
+  } finally {
+    for (const p of pools) await p.close();
+  }
+  return out;
+}
