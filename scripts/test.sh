@@ -40,7 +40,7 @@ scripts/test-wasm-kernels.sh
 (cd tests/browser && npx tsc --noEmit -p types)
 # Every file runs even when one fails; the command fails if any did.
 failed=0
-for t in package web-ai page bench download hub; do
+for t in package web-ai page bench download hub examples; do
   node "tests/browser/$t.mjs" || failed=1
 done
 exit "$failed"
