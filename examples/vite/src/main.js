@@ -1,0 +1,46 @@
+// A minimal chat with tabllm, bundled by Vite: load a model by URL, send one
+// message, show the reply as it streams. `?model=URL` picks another model.
+import { createEngine } from 'tabllm';
+
+const $ = (id) => document.getElementById(id);
+const model = new URLSearchParams(location.search).get('model') ?? '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
+
+function setState(state, status) {
+  $('app').dataset.state = state;
+  $('status').textContent = status;
+}
+
+async function main() {
+  setState('loading', `Loading ${model}…`);
+  const engine = await createEngine({
+    model,
+    context: 1024,
+    onProgress: (p) => { if (p.fraction !== null) $('status').textContent = `${p.phase} ${Math.round(p.fraction * 100)}%`; },
+  });
+  $('info').textContent = `${engine.info.name} (${engine.info.architecture}) on the ${engine.info.backend} backend`;
+  setState('ready', 'Ready');
+  $('send').disabled = false;
+
+  $('chat').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    $('send').disabled = true;
+    $('reply').textContent = '';
+    setState('generating', 'Generating…');
+    try {
+      // Greedy (temperature 0): the same reply each time.
+      const stream = await engine.chat.completions.create({
+        messages: [{ role: 'user', content: $('message').value }],
+        temperature: 0,
+        max_tokens: 32,
+        stream: true,
+      });
+      for await (const chunk of stream) $('reply').textContent += chunk.choices[0]?.delta.content ?? '';
+      setState('done', 'Done');
+    } catch (e) {
+      setState('error', `${e.code ?? e.name}: ${e.message}`);
+    }
+    $('send').disabled = false;
+  });
+}
+
+main().catch((e) => setState('error', `${e.code ?? e.name}: ${e.message}`));
