@@ -5,7 +5,12 @@
 // Decode runs the TT = 1 variant; for prefill each workgroup multiplies every
 // dequantized chunk against up to TT tokens, so weights are read once per TT
 // tokens. Weights stay quantized in memory and are dequantized in registers.
+// With PENDING x is the residual stream with a post-norm add still to apply
+// (common/matvec_x.wgsl); with GATE_ACT the result is
+// gelu_tanh(y) * up[t, up_offset + r] (Gemma 4's per-layer input gate: the
+// activation and the product with the layer's per-layer input folded in).
 #include "common/step.wgsl"
+#include "common/act.wgsl"
 
 struct Params {
     rows: u32,       // output rows in the bindings of W this op reads
@@ -21,6 +26,10 @@ struct Params {
     eps: f32,        // NORM_X: RMSNorm epsilon
     softcap: f32,    // SOFTCAP: the cap
     part_start: vec4<u32>, // W_PART1..: first row (relative to y_offset) held by w, w1, w2, w3
+    up_offset: u32,  // GATE_ACT: f32 offset of the factors in a token's row of up
+    up_stride: u32,  // GATE_ACT: f32 elements between tokens in up
+    _pad0: u32,
+    _pad1: u32,
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;            // (rows, row_bytes / 4) raw GGUF blocks
@@ -34,6 +43,9 @@ struct Params {
 #endif
 #endif
 #include "common/weight_parts.wgsl"
+#ifdef GATE_ACT
+@group(0) @binding(9) var<storage, read> up: array<f32>;           // (n_tokens, up_stride) the factors
+#endif
 
 #include "common/bytes.wgsl"
 #include "common/quant.wgsl"
@@ -45,6 +57,9 @@ fn store(t: u32, row: u32, v: f32) {
     var r = v;
 #ifdef SOFTCAP
     r = p.softcap * tanh(clamp(v / p.softcap, -15.0, 15.0));
+#endif
+#ifdef GATE_ACT
+    r = gelu_tanh(v) * up[t * p.up_stride + p.up_offset + p.y_offset + row];
 #endif
     if (p.accumulate == 1u) {
         y[o] += r;
@@ -65,6 +80,9 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
         t0 = step.n_tokens - 1u;
         nt = 1u;
     }
+#ifdef PENDING
+    pending_prologue(lid, t0, nt, linear_group(wid, nwg) == 0u);
+#endif
 #ifdef NORM_X
     norm_prologue(lid, t0, nt);
 #endif
