@@ -6,11 +6,8 @@
 // dequantized chunk against up to TT tokens, so weights are read once per TT
 // tokens. Weights stay quantized in memory and are dequantized in registers.
 // With PENDING x is the residual stream with a post-norm add still to apply
-// (common/matvec_x.wgsl); with GATE_ACT the result is
-// gelu_tanh(y) * up[t, up_offset + r] (Gemma 4's per-layer input gate: the
-// activation and the product with the layer's per-layer input folded in).
+// (common/matvec_x.wgsl: the output head after Gemma's last post-norm).
 #include "common/step.wgsl"
-#include "common/act.wgsl"
 
 struct Params {
     rows: u32,       // output rows in the bindings of W this op reads
@@ -26,10 +23,6 @@ struct Params {
     eps: f32,        // NORM_X: RMSNorm epsilon
     softcap: f32,    // SOFTCAP: the cap
     part_start: vec4<u32>, // W_PART1..: first row (relative to y_offset) held by w, w1, w2, w3
-    up_offset: u32,  // GATE_ACT: f32 offset of the factors in a token's row of up
-    up_stride: u32,  // GATE_ACT: f32 elements between tokens in up
-    _pad0: u32,
-    _pad1: u32,
 };
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;            // (rows, row_bytes / 4) raw GGUF blocks
@@ -43,9 +36,6 @@ struct Params {
 #endif
 #endif
 #include "common/weight_parts.wgsl"
-#ifdef GATE_ACT
-@group(0) @binding(9) var<storage, read> up: array<f32>;           // (n_tokens, up_stride) the factors
-#endif
 
 #include "common/bytes.wgsl"
 #include "common/quant.wgsl"
@@ -58,9 +48,7 @@ fn store(t: u32, row: u32, v: f32) {
 #ifdef SOFTCAP
     r = p.softcap * tanh(clamp(v / p.softcap, -15.0, 15.0));
 #endif
-#ifdef GATE_ACT
-    r = gelu_tanh(v) * up[t * p.up_stride + p.up_offset + p.y_offset + row];
-#endif
+
     if (p.accumulate == 1u) {
         y[o] += r;
     } else {

@@ -11,7 +11,7 @@ use super::{ops, CpuError, CpuTensor};
 use crate::gpu::{PackedTensors, PackedVectors};
 use super::recurrent::{self, HostRows};
 use crate::kernels::{AttentionShape, ConvGating, ConvShape, DeltaNetShape, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
-use crate::model::{inp_gate_composed, record_body, record_head, settle, Residual, Act, ActRows, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
+use crate::model::{per_layer_input_composed, PerLayerWeights, record_body, record_head, settle, Residual, Act, ActRows, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
 
 /// A weight tensor as the CPU forward pass holds it (shared by the ops that read it).
 pub type CpuWeight = Arc<CpuTensor>;
@@ -447,8 +447,8 @@ impl Recorder for CpuRecorder<'_> {
         Ok(ops)
     }
 
-    fn inp_gate(&self, name: &str, w: &CpuWeight, x: &Residual<'_, CpuWeight>, up: Act, up_offset: u32, up_stride: u32, width: u32, pass: Pass) -> Result<Vec<CpuOp>, ModelError> {
-        inp_gate_composed(self, self.c, name, w, x, up, up_offset, up_stride, width, pass)
+    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights<CpuWeight>, x: &Residual<'_, CpuWeight>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<Vec<CpuOp>, ModelError> {
+        per_layer_input_composed(self, self.c, name, pw, x, up, up_offset, up_stride, out, pass)
     }
 
     fn attn_qkv(&self, name: &str, _: usize, _: &CpuWeight, _: &AttentionWeights<CpuWeight>, _: &PackedTensors, _: &PackedVectors, _: QkvShape, _: Option<&CpuWeight>, _: bool, _: &Residual<'_, CpuWeight>) -> Result<CpuOp, ModelError> {

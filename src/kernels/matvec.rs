@@ -1,7 +1,7 @@
 //! Dequantize-matmul (`shaders/matvec.wgsl`, on `shaders/common/matvec_core.wgsl`).
 
 use super::pending::with_pending;
-use super::{shape_err, weight_defines, weight_kind, KernelError, PendingNorm, Rows};
+use super::{shape_err, weight_defines, weight_kind, KernelError, PendingNorm};
 use crate::gpu::{Defines, Extent, GpuContext, GpuTensor, MatvecVariant, Op, OpBuilder};
 use crate::quant::GgmlType;
 
@@ -21,9 +21,6 @@ struct Params {
     eps: f32,
     softcap: f32,
     part_start: [u32; 4],
-    up_offset: u32,
-    up_stride: u32,
-    _pad: [u32; 2],
 }
 
 /// Tokens per workgroup along z (`TT` in the shaders) for steps of several
@@ -52,9 +49,6 @@ pub struct MatvecFold<'a> {
     /// x is the residual stream with a post-norm add still to apply
     /// ([`PendingNorm`]).
     pub pending: Option<PendingNorm<'a>>,
-    /// y[t, r] = gelu_tanh(y[t, r]) · up[t, r] over these rows of factors
-    /// (Gemma 4's per-layer input gate, llama.cpp `gemma4.cpp`).
-    pub gate: Option<Rows<'a>>,
 }
 
 /// Defines shared by every kernel built on `common/matvec_core.wgsl`: the
@@ -142,12 +136,7 @@ pub fn matvec_folded(
     if let Some(pn) = &fold.pending {
         pn.check(ctx, name, x, cols, fold.norm.map(|n| n.1))?;
     }
-    if let Some(g) = &fold.gate {
-        if !g.holds(w.rows()) || out != MatvecOut::AllTokens || fold.softcap.is_some() {
-            return Err(shape_err(name, format!("a gated output of {} rows into factor rows at {} of {}, {out:?}", w.rows(), g.offset, g.stride)));
-        }
-    }
-    let folds = |d: Defines| with_pending(d.flag_if("NORM_X", fold.norm.is_some()).flag_if("SOFTCAP", fold.softcap.is_some()).flag_if("GATE_ACT", fold.gate.is_some()), fold.pending.as_ref());
+    let folds = |d: Defines| with_pending(d.flag_if("NORM_X", fold.norm.is_some()).flag_if("SOFTCAP", fold.softcap.is_some()), fold.pending.as_ref());
     // The logits row is one token: the single-token variant serves every step.
     let defines = folds(matvec_defines(ctx, name, &[w.ty], if last_only { 1 } else { TOKENS_PER_GROUP })?);
     let decode = folds(matvec_defines(ctx, name, &[w.ty], 1)?);
@@ -170,9 +159,6 @@ pub fn matvec_folded(
                 eps: fold.norm.map(|n| n.1).or(fold.pending.map(|pn| pn.eps)).unwrap_or(0.0),
                 softcap: fold.softcap.unwrap_or(0.0),
                 part_start: part.part_start,
-                up_offset: fold.gate.map_or(0, |g| g.offset),
-                up_stride: fold.gate.map_or(0, |g| g.stride),
-                _pad: [0; 2],
             };
             let b = OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", part.defines(defines.clone()));
             let mut b = decode_variant_x(b, ctx, part.defines(decode.clone()), x, cols, fold.norm.map(|(g, _)| (5, g)))
@@ -184,9 +170,6 @@ pub fn matvec_folded(
                 b = b.buffer(g);
             }
             b = part.bind_extra(b);
-            if let Some(g) = &fold.gate {
-                b = b.buffer_at(9, g.buffer);
-            }
             if let Some(pn) = &fold.pending {
                 b = pn.bind(b);
             }

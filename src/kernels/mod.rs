@@ -13,6 +13,7 @@ mod gemm;
 mod matvec;
 mod norm;
 mod pending;
+mod per_layer;
 mod rope;
 mod rows;
 mod sample;
@@ -34,6 +35,7 @@ pub use fused::{attn_qkv, ffn_gate_up, norm_projections, qkv_shared_bytes, qkv_t
 pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};
 pub use norm::{rmsnorm, rmsnorm_add, rmsnorm_in_place};
 pub use pending::PendingNorm;
+pub use per_layer::{per_layer, per_layer_fits, PER_LAYER_SHARED_BYTES};
 pub use rope::{rope, RopeLayout, RopeShape};
 pub use delta_net::{gated_delta_net, DeltaNetGates, DeltaNetParams, DeltaNetShape, GatedNorm, DELTA_NET_MAX_HEAD_DIM};
 pub use rows::Rows;

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::record::{inp_gate_composed, record_body, record_head, Act, ActRows, HeadFold, Pass, Proj, Recorder, Residual};
+use super::record::{per_layer_input_composed, record_body, record_head, Act, ActRows, HeadFold, Pass, Proj, Recorder, Residual};
 use super::state::State;
-use super::weights::{AttentionWeights, LayerWeights, MixerWeights, Projections, Weights};
+use super::weights::{AttentionWeights, LayerWeights, MixerWeights, PerLayerWeights, Projections, Weights};
 use super::{ModelConfig, ModelError};
 use crate::gpu::{GpuContext, GpuTensor, Op, PackedTensors, PackedVectors, Step};
 use crate::kernels::{self as k, AttentionShape, MatvecFold, MatvecOut, QkvShape, QkvVectors, RopeShape};
@@ -486,7 +486,7 @@ impl GpuRecorder<'_> {
     /// the stream to `x.next()` when `write`.
     fn pending<'b>(&'b self, x: &'b Residual<'_, GpuTensor>, write: bool) -> Option<k::PendingNorm<'b>> {
         x.pending.as_ref().map(|pn| k::PendingNorm {
-            xb: &self.s.xb,
+            xb: self.buf(pn.from),
             norm: vec_buf(pn.norm),
             scale: pn.scale.as_ref().map(|(s, _)| vec_buf(s)),
             out: write.then(|| self.buf(x.next())),
@@ -561,19 +561,19 @@ impl Recorder for GpuRecorder<'_> {
     }
 
     fn head(&self, w: &GpuTensor, fold: HeadFold<'_, GpuTensor>, x: &Residual<'_, GpuTensor>) -> Result<Vec<Op>, ModelError> {
-        let fold = MatvecFold { norm: Some((vec_buf(fold.norm), fold.eps)), softcap: fold.softcap, pending: self.pending(x, false), gate: None };
+        let fold = MatvecFold { norm: Some((vec_buf(fold.norm), fold.eps)), softcap: fold.softcap, pending: self.pending(x, false) };
         let (c, s) = (self.c, self.s);
         Ok(k::matvec_folded(self.ctx, &s.step, "output", w, self.buf(x.x), c.dim as u64, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?)
     }
 
-    fn inp_gate(&self, name: &str, w: &GpuTensor, x: &Residual<'_, GpuTensor>, up: Act, up_offset: u32, up_stride: u32, width: u32, pass: Pass) -> Result<Vec<Op>, ModelError> {
-        if pass == Pass::Prefill {
-            return inp_gate_composed(self, self.c, name, w, x, up, up_offset, up_stride, width, pass);
+    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights, x: &Residual<'_, GpuTensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<Vec<Op>, ModelError> {
+        // Prefill, and weights the kernel cannot take: the separate ops.
+        if pass == Pass::Prefill || !k::per_layer_fits(&pw.inp_gate, &pw.proj) {
+            return per_layer_input_composed(self, self.c, name, pw, x, up, up_offset, up_stride, out, pass);
         }
-        let gate = k::Rows { buffer: self.buf(up), offset: up_offset, stride: up_stride };
-        let fold = MatvecFold { pending: self.pending(x, true), gate: Some(gate), ..Default::default() };
-        let (c, s) = (self.c, self.s);
-        Ok(k::matvec_folded(self.ctx, &s.step, name, w, self.buf(x.x), c.dim as u64, &s.gate, width as u64, MatvecOut::AllTokens, fold)?)
+        let up = k::Rows { buffer: self.buf(up), offset: up_offset, stride: up_stride };
+        let s = self.s;
+        Ok(vec![k::per_layer(self.ctx, &s.step, name, &pw.inp_gate, &pw.proj, self.buf(x.x), up, self.buf(out), self.c.dim as u64, self.pending(x, true))?])
     }
 
     fn attn_qkv(&self, name: &str, l: usize, attn_norm: &GpuTensor, lw: &AttentionWeights, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&GpuTensor>, output_gate: bool, x: &Residual<'_, GpuTensor>) -> Result<Op, ModelError> {

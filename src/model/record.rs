@@ -63,7 +63,7 @@ pub enum Act {
     Att,
     /// (n_tokens, ffn_dim) gate projection, then the gated activation.
     Gate,
-    /// (n_tokens, ffn_dim)
+    /// (n_tokens, ffn_dim); Gemma 4's per-layer block's output on decode (dim).
     Up,
     /// (n_tokens, mix_dim) a block's wide input projection (LFM2: b | c |
     /// x; Gated DeltaNet: q | k | v; gated attention: query|gate heads).
@@ -91,8 +91,11 @@ impl Act {
             Act::Q => c.q_dim(),
             Act::Att => c.att_dim(),
             Act::K | Act::V => c.kv_dim(),
-            // The gate also holds the per-layer block's gate (P wide).
-            Act::Gate | Act::Up => c.ffn_dim.max(c.per_layer_input),
+            // The gate also holds the per-layer block's gate (P wide), Up
+            // its output on decode (dim wide).
+            Act::Gate => c.ffn_dim.max(c.per_layer_input),
+            Act::Up if c.per_layer_input > 0 => c.ffn_dim.max(c.dim),
+            Act::Up => c.ffn_dim,
             Act::Mix => c.mix_dim(),
             Act::Conv => c.delta_net.map_or(0, |d| d.conv_channels()),
             Act::Gates => c.delta_net.map_or(0, |d| 2 * d.n_v_heads),
@@ -104,10 +107,13 @@ impl Act {
 
 /// A post-norm residual add not applied yet (Gemma's post_attention_norm,
 /// post_ffw_norm and per-layer post_norm, then Gemma 4's layer output
-/// scale): the residual stream is (x + rmsnorm(Xb) · norm) · scale. The walk
+/// scale): the residual stream is (x + rmsnorm(from) · norm) · scale. The walk
 /// carries it to the next op that reads the stream, which applies it on its
 /// way in; where that op cannot, the walk applies it first as its own ops.
 pub struct PostNorm<'a, T> {
+    /// The buffer holding the projection output the norm reads (Xb; Gemma
+    /// 4's fused per-layer block: Up).
+    pub from: Act,
     /// The name of the norm-add when it runs as its own op (`….post_norm`).
     pub name: String,
     pub norm: &'a T,
@@ -242,13 +248,14 @@ pub trait Recorder {
     /// logits = W · fold(x'[last token]) over the vocabulary, x' the stream
     /// `x` with its pending post-norm add applied.
     fn head(&self, w: &Self::Tensor, fold: HeadFold<'_, Self::Tensor>, x: &Residual<'_, Self::Tensor>) -> Result<Vec<Self::Op>, ModelError>;
-    /// Gemma 4's per-layer input gate: Gate[t, i] = gelu(W x'[t])[i] ·
-    /// up[t, up_offset + i] for i < width (W: `width` rows of dim), x' the
+    /// Gemma 4's per-layer input block before its post-norm: out[t, :] =
+    /// proj · (gelu(inp_gate · x'[t]) ⊙ up[t, up_offset ..][..P]), x' the
     /// stream `x` with its pending add applied, which the op leaves in
     /// `x.next()` (llama.cpp `gemma4.cpp`: inp_gate, gelu, the product with
-    /// the layer's per-layer input).
+    /// the layer's per-layer input, proj). `out` (dim wide) is neither the
+    /// stream's buffers nor the pending add's input.
     #[allow(clippy::too_many_arguments)]
-    fn inp_gate(&self, name: &str, w: &Self::Tensor, x: &Residual<'_, Self::Tensor>, up: Act, up_offset: u32, up_stride: u32, width: u32, pass: Pass) -> Result<Vec<Self::Op>, ModelError>;
+    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights<Self::Tensor>, x: &Residual<'_, Self::Tensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<Vec<Self::Op>, ModelError>;
     /// The fused q|k|v op of a packed group (backends that pack); `layer`
     /// is the layer whose cache k and v go to (q alone writes none). With
     /// `output_gate` q holds query|gate heads and the gate heads go to Mix
@@ -374,7 +381,7 @@ impl<R: Recorder> Block<'_, R> {
         Ok(match post_norm {
             Some(g) => {
                 body.extend(self.project(name, Proj::Tensor(t), input, in_stride, Act::Xb, dim)?);
-                Residual { x: x.x, pending: Some(PostNorm { name: format!("{name}.post_norm"), norm: g, eps: c.rms_eps, scale: None }) }
+                Residual { x: x.x, pending: Some(PostNorm { from: Act::Xb, name: format!("{name}.post_norm"), norm: g, eps: c.rms_eps, scale: None }) }
             }
             None => {
                 body.extend(r.project(name, Proj::Tensor(t), input, in_stride, x.x, dim, MatvecOut::Accumulate, self.pass)?);
@@ -565,24 +572,26 @@ impl<R: Recorder> Block<'_, R> {
 
     /// Gemma 4's per-layer input block, after the FFN: x += post_norm(proj(
     /// gelu(inp_gate · x) ⊙ PerLayer[t, l])) (llama.cpp `gemma4.cpp`).
-    /// On decode the gate, its activation and the product are one op that
-    /// also applies the FFN's pending post-norm add.
+    /// On decode the whole block before its post-norm is one op that also
+    /// applies the FFN's pending post-norm add, writing into Up (free after
+    /// the FFN; the pending add reads Xb): its own post-norm add is left
+    /// pending on Up.
     fn per_layer_input<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>, pw: &'w PerLayerWeights<R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
         let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
         let p = c.per_layer_input;
-        let x = match self.pass {
+        match self.pass {
             Pass::Decode => {
-                body.extend(r.inp_gate(&op("inp_gate"), &pw.inp_gate, &x, Act::PerLayer, self.l as u32 * p, c.n_layers * p, p, self.pass)?);
-                Residual::settled(x.next())
+                body.extend(r.per_layer_input(&op("per_layer_input"), pw, &x, Act::PerLayer, self.l as u32 * p, c.n_layers * p, Act::Up, self.pass)?);
+                let post_norm = PostNorm { from: Act::Up, name: op("proj.post_norm"), norm: &pw.post_norm, eps: c.rms_eps, scale: None };
+                Ok(Residual { x: x.next(), pending: Some(post_norm) })
             }
             Pass::Prefill => {
                 let x = self.settle(body, x)?;
                 body.extend(self.project(&op("inp_gate"), Proj::Tensor(&pw.inp_gate), x.x, c.dim as u64, Act::Gate, p as u64)?);
                 body.push(r.gated_activation(&op("per_layer_act"), GateActivation::Gelu, Act::PerLayer, self.l as u32 * p, c.n_layers * p, p)?);
-                x
+                self.project_add(body, x, &op("proj"), &pw.proj, Act::Gate, p as u64, Some(&pw.post_norm))
             }
-        };
-        self.project_add(body, x, &op("proj"), &pw.proj, Act::Gate, p as u64, Some(&pw.post_norm))
+        }
     }
 }
 
@@ -600,7 +609,7 @@ pub fn record_head<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, 
 /// buffer.
 pub fn settle<'w, R: Recorder>(r: &R, c: &ModelConfig, body: &mut Vec<R::Op>, x: &Residual<'_, R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
     if let Some(pn) = &x.pending {
-        body.push(r.rmsnorm_add(&pn.name, Act::Xb, pn.norm, x.x, c.dim, 1, pn.eps, 1.0)?);
+        body.push(r.rmsnorm_add(&pn.name, pn.from, pn.norm, x.x, c.dim, 1, pn.eps, 1.0)?);
         if let Some((s, name)) = &pn.scale {
             body.push(r.scale(name, x.x, s, c.dim)?);
         }
@@ -608,19 +617,21 @@ pub fn settle<'w, R: Recorder>(r: &R, c: &ModelConfig, body: &mut Vec<R::Op>, x:
     Ok(Residual::settled(x.x))
 }
 
-/// [`Recorder::inp_gate`] as simpler ops, for a backend without the fused
-/// one: the pending add settled, the stream copied to `x.next()`, the
-/// projection, then the gated activation.
+/// [`Recorder::per_layer_input`] as simpler ops, for a backend without the
+/// fused one: the pending add settled, the stream copied to `x.next()`,
+/// inp_gate into Gate, the gated activation, proj into `out`.
 #[allow(clippy::too_many_arguments)]
-pub fn inp_gate_composed<R: Recorder>(r: &R, c: &ModelConfig, name: &str, w: &R::Tensor, x: &Residual<'_, R::Tensor>, up: Act, up_offset: u32, up_stride: u32, width: u32, pass: Pass) -> Result<Vec<R::Op>, ModelError> {
+pub fn per_layer_input_composed<R: Recorder>(r: &R, c: &ModelConfig, name: &str, pw: &PerLayerWeights<R::Tensor>, x: &Residual<'_, R::Tensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<Vec<R::Op>, ModelError> {
+    let (dim, p) = (c.dim, c.per_layer_input);
     let mut ops = Vec::new();
     settle(r, c, &mut ops, x)?;
     let (from, to) = (x.x, x.next());
     if from != to {
-        let row = HeadLayout::dense(c.dim, c.dim);
-        ops.push(r.copy_heads(&format!("{name}.stream"), to, row, from, row, 1, c.dim)?);
+        let row = HeadLayout::dense(dim, dim);
+        ops.push(r.copy_heads(&format!("{name}.stream"), to, row, from, row, 1, dim)?);
     }
-    ops.extend(r.project(name, Proj::Tensor(w), to, c.dim as u64, Act::Gate, width as u64, MatvecOut::AllTokens, pass)?);
-    ops.push(r.gated_activation(&format!("{name}.act"), GateActivation::Gelu, up, up_offset, up_stride, width)?);
+    ops.extend(r.project(&format!("{name}.inp_gate"), Proj::Tensor(&pw.inp_gate), to, dim as u64, Act::Gate, p as u64, MatvecOut::AllTokens, pass)?);
+    ops.push(r.gated_activation(&format!("{name}.act"), GateActivation::Gelu, up, up_offset, up_stride, p)?);
+    ops.extend(r.project(&format!("{name}.proj"), Proj::Tensor(&pw.proj), Act::Gate, p as u64, out, dim as u64, MatvecOut::AllTokens, pass)?);
     Ok(ops)
 }
