@@ -447,7 +447,7 @@ impl Recorder for CpuRecorder<'_> {
         Ok(ops)
     }
 
-    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights<CpuWeight>, x: &Residual<'_, CpuWeight>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<Vec<CpuOp>, ModelError> {
+    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights<CpuWeight>, x: &Residual<'_, CpuWeight>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<(Vec<CpuOp>, Act), ModelError> {
         per_layer_input_composed(self, self.c, name, pw, x, up, up_offset, up_stride, out, pass)
     }
 

@@ -75,7 +75,7 @@ impl GpuForward {
     ) -> Result<Self, ModelError> {
         let weights = Weights::assemble(&ctx, &config, tensors, fuse)?;
         let state = State::new(&ctx, &config, max_batch, n_ctx);
-        let rec = GpuRecorder { ctx: &ctx, c: &config, s: &state };
+        let rec = GpuRecorder { ctx: &ctx, c: &config, s: &state, fuse };
         let (body, out) = record_body(&rec, &config, &weights, Pass::Decode)?;
         let head = record_head(&rec, &config, &weights, &out)?;
         let prefill_min_tokens = match prefill {
@@ -456,6 +456,9 @@ struct GpuRecorder<'a> {
     ctx: &'a GpuContext,
     c: &'a ModelConfig,
     s: &'a State,
+    /// `LoadOptions::fuse`: false runs Gemma 4's per-layer block as separate
+    /// ops too (the packed groups are already separate).
+    fuse: bool,
 }
 
 impl GpuRecorder<'_> {
@@ -566,14 +569,15 @@ impl Recorder for GpuRecorder<'_> {
         Ok(k::matvec_folded(self.ctx, &s.step, "output", w, self.buf(x.x), c.dim as u64, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?)
     }
 
-    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights, x: &Residual<'_, GpuTensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<Vec<Op>, ModelError> {
-        // Prefill, and weights the kernel cannot take: the separate ops.
-        if pass == Pass::Prefill || !k::per_layer_fits(&pw.inp_gate, &pw.proj) {
+    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights, x: &Residual<'_, GpuTensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<(Vec<Op>, Act), ModelError> {
+        // Prefill, unfused, and weights the kernel cannot take: the separate ops.
+        if pass == Pass::Prefill || !self.fuse || !k::per_layer_fits(&pw.inp_gate, &pw.proj) {
             return per_layer_input_composed(self, self.c, name, pw, x, up, up_offset, up_stride, out, pass);
         }
         let up = k::Rows { buffer: self.buf(up), offset: up_offset, stride: up_stride };
         let s = self.s;
-        Ok(vec![k::per_layer(self.ctx, &s.step, name, &pw.inp_gate, &pw.proj, self.buf(x.x), up, self.buf(out), self.c.dim as u64, self.pending(x, true))?])
+        let op = k::per_layer(self.ctx, &s.step, name, &pw.inp_gate, &pw.proj, self.buf(x.x), up, self.buf(out), self.c.dim as u64, self.pending(x, true))?;
+        Ok((vec![op], x.next()))
     }
 
     fn attn_qkv(&self, name: &str, l: usize, attn_norm: &GpuTensor, lw: &AttentionWeights, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&GpuTensor>, output_gate: bool, x: &Residual<'_, GpuTensor>) -> Result<Op, ModelError> {

@@ -250,12 +250,14 @@ pub trait Recorder {
     fn head(&self, w: &Self::Tensor, fold: HeadFold<'_, Self::Tensor>, x: &Residual<'_, Self::Tensor>) -> Result<Vec<Self::Op>, ModelError>;
     /// Gemma 4's per-layer input block before its post-norm: out[t, :] =
     /// proj · (gelu(inp_gate · x'[t]) ⊙ up[t, up_offset ..][..P]), x' the
-    /// stream `x` with its pending add applied, which the op leaves in
-    /// `x.next()` (llama.cpp `gemma4.cpp`: inp_gate, gelu, the product with
-    /// the layer's per-layer input, proj). `out` (dim wide) is neither the
-    /// stream's buffers nor the pending add's input.
+    /// stream `x` with its pending add applied (llama.cpp `gemma4.cpp`:
+    /// inp_gate, gelu, the product with the layer's per-layer input, proj).
+    /// `out` (dim wide) is neither the stream's buffers nor the pending
+    /// add's input. Returns the ops and the buffer the settled stream is
+    /// left in: `x.next()` when one fused op applies the add on its way in,
+    /// `x.x` when separate ops apply it first.
     #[allow(clippy::too_many_arguments)]
-    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights<Self::Tensor>, x: &Residual<'_, Self::Tensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<Vec<Self::Op>, ModelError>;
+    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights<Self::Tensor>, x: &Residual<'_, Self::Tensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<(Vec<Self::Op>, Act), ModelError>;
     /// The fused q|k|v op of a packed group (backends that pack); `layer`
     /// is the layer whose cache k and v go to (q alone writes none). With
     /// `output_gate` q holds query|gate heads and the gate heads go to Mix
@@ -581,9 +583,10 @@ impl<R: Recorder> Block<'_, R> {
         let p = c.per_layer_input;
         match self.pass {
             Pass::Decode => {
-                body.extend(r.per_layer_input(&op("per_layer_input"), pw, &x, Act::PerLayer, self.l as u32 * p, c.n_layers * p, Act::Up, self.pass)?);
+                let (ops, stream) = r.per_layer_input(&op("per_layer_input"), pw, &x, Act::PerLayer, self.l as u32 * p, c.n_layers * p, Act::Up, self.pass)?;
+                body.extend(ops);
                 let post_norm = PostNorm { from: Act::Up, name: op("proj.post_norm"), norm: &pw.post_norm, eps: c.rms_eps, scale: None };
-                Ok(Residual { x: x.next(), pending: Some(post_norm) })
+                Ok(Residual { x: stream, pending: Some(post_norm) })
             }
             Pass::Prefill => {
                 let x = self.settle(body, x)?;
@@ -618,20 +621,15 @@ pub fn settle<'w, R: Recorder>(r: &R, c: &ModelConfig, body: &mut Vec<R::Op>, x:
 }
 
 /// [`Recorder::per_layer_input`] as simpler ops, for a backend without the
-/// fused one: the pending add settled, the stream copied to `x.next()`,
-/// inp_gate into Gate, the gated activation, proj into `out`.
+/// fused one: the pending add settled in place, inp_gate into Gate, the
+/// gated activation, proj into `out`.
 #[allow(clippy::too_many_arguments)]
-pub fn per_layer_input_composed<R: Recorder>(r: &R, c: &ModelConfig, name: &str, pw: &PerLayerWeights<R::Tensor>, x: &Residual<'_, R::Tensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<Vec<R::Op>, ModelError> {
+pub fn per_layer_input_composed<R: Recorder>(r: &R, c: &ModelConfig, name: &str, pw: &PerLayerWeights<R::Tensor>, x: &Residual<'_, R::Tensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<(Vec<R::Op>, Act), ModelError> {
     let (dim, p) = (c.dim, c.per_layer_input);
     let mut ops = Vec::new();
-    settle(r, c, &mut ops, x)?;
-    let (from, to) = (x.x, x.next());
-    if from != to {
-        let row = HeadLayout::dense(dim, dim);
-        ops.push(r.copy_heads(&format!("{name}.stream"), to, row, from, row, 1, dim)?);
-    }
-    ops.extend(r.project(&format!("{name}.inp_gate"), Proj::Tensor(&pw.inp_gate), to, dim as u64, Act::Gate, p as u64, MatvecOut::AllTokens, pass)?);
+    let x = settle(r, c, &mut ops, x)?;
+    ops.extend(r.project(&format!("{name}.inp_gate"), Proj::Tensor(&pw.inp_gate), x.x, dim as u64, Act::Gate, p as u64, MatvecOut::AllTokens, pass)?);
     ops.push(r.gated_activation(&format!("{name}.act"), GateActivation::Gelu, up, up_offset, up_stride, p)?);
     ops.extend(r.project(&format!("{name}.proj"), Proj::Tensor(&pw.proj), Act::Gate, p as u64, out, dim as u64, MatvecOut::AllTokens, pass)?);
-    Ok(ops)
+    Ok((ops, x.x))
 }
