@@ -30,8 +30,15 @@
 //! - per-layer input (Gemma 4, after the FFN): inp_gate → gelu(·) ⊙ the
 //!   layer's per-layer input → proj → post_norm (+ residual); the per-layer
 //!   inputs of every layer are made once after the embedding
-//!   ([`per_layer_inputs`]).
+//!   ([`per_layer_inputs`]); on decode one op before the post-norm.
 //! - [layer output scale: the residual stream times a scalar (Gemma 4)].
+//!
+//! A post-norm's residual add (Gemma 2/3/4) and the layer output scale after
+//! it are not ops of their own: the walk carries them as the stream's
+//! pending add ([`Residual`]) to the next op that reads the stream, and a
+//! fused op (attn_qkv, ffn_gate_up, the per-layer block, the output head)
+//! applies it on its way in; before any other op the walk applies it as
+//! rmsnorm_add (+ scale) ops ([`settle`]).
 //! Bracketed ops are per architecture (see `ModelConfig`). A Gemma 4 layer
 //! that reads an earlier layer's KV cache (`LayerAttention::kv_layer`)
 //! computes q alone and attends over that cache.
