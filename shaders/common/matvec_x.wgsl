@@ -19,7 +19,11 @@
 // (`x_at`); with PENDING_OUT the op's first workgroup of each token group
 // writes x' to x_out, a buffer no workgroup of the op reads.
 #ifdef PENDING
+#ifdef XB_UNIFORM
+@group(0) @binding(10) var<uniform> xb: array<vec4<f32>, XB_UNIFORM_VECS>; // (1, cols / 4): read as x is, with X_UNIFORM
+#else
 @group(0) @binding(10) var<storage, read> xb: array<vec4<f32>>;            // (n_tokens, x_stride / 4) the post-norm's input
+#endif
 @group(0) @binding(11) var<uniform> pg: array<vec4<f32>, PENDING_G_VECS>;  // (cols / 4) the post-norm's weight
 #ifdef PENDING_SCALE
 @group(0) @binding(12) var<uniform> ps: vec4<f32>;                         // .x: the layer output scale

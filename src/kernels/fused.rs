@@ -192,7 +192,7 @@ pub fn attn_qkv(
     };
     let tokens = qkv_tokens_per_group(s.head_dim);
     let b = OpBuilder::new(ctx, name, "attn_qkv.wgsl", "attn_qkv", flags(matvec_defines(ctx, name, &types, tokens)?));
-    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, s.dim as u64, None)
+    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, s.dim as u64, None, pending.map(|pn| pn.xb))
         .params(&params)
         .buffer(&w.buffer)
         .buffer(x)
@@ -266,7 +266,7 @@ pub fn ffn_gate_up(
     let flags = |d: crate::gpu::Defines| with_pending(d.flag("NORM_X").flag_if("GEGLU", act == GateActivation::Gelu), pending.as_ref());
     let rpg = rows_per_group(ctx) as u64;
     let b = OpBuilder::new(ctx, name, "ffn_gate_up.wgsl", "ffn_gate_up", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?));
-    let b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm))).params(&params).buffer(&w.buffer).buffer(x).buffer(norm).buffer(y);
+    let b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm)), pending.map(|pn| pn.xb)).params(&params).buffer(&w.buffer).buffer(x).buffer(norm).buffer(y);
     let b = match &pending {
         Some(pn) => pn.bind(b),
         None => b,
@@ -353,7 +353,7 @@ pub fn norm_projections(
     let types = distinct_types(&w.segments);
     let flags = |d: crate::gpu::Defines| d.flag("NORM_X").flag_if("OUT_1", buffers.len() > 1).flag_if("OUT_2", buffers.len() > 2);
     let b = OpBuilder::new(ctx, name, "norm_projections.wgsl", "norm_projections", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?));
-    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm))).params(&params).buffer(&w.buffer).buffer(x).buffer(norm);
+    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm)), None).params(&params).buffer(&w.buffer).buffer(x).buffer(norm);
     for buf in buffers {
         b = b.buffer(buf);
     }

@@ -71,8 +71,9 @@ pub(crate) fn matvec_defines(ctx: &GpuContext, op: &str, types: &[GgmlType], tok
 /// uniform binding size (64 KiB: 16384 f32). `norm`: the binding and buffer
 /// of a folded norm weight, read the same way when its buffer allows
 /// (`G_UNIFORM`); the kernel must read it from f32 0 (`norm_off` 0), since
-/// the window starts there.
-pub(crate) fn decode_variant_x<'a>(b: OpBuilder<'a>, ctx: &GpuContext, defines: Defines, x: &wgpu::Buffer, cols: u64, norm: Option<(u32, &wgpu::Buffer)>) -> OpBuilder<'a> {
+/// the window starts there. `pending_xb`: a pending post-norm's input
+/// ([`PendingNorm::xb`]), read through a window too when x is (`XB_UNIFORM`).
+pub(crate) fn decode_variant_x<'a>(b: OpBuilder<'a>, ctx: &GpuContext, defines: Defines, x: &wgpu::Buffer, cols: u64, norm: Option<(u32, &wgpu::Buffer)>, pending_xb: Option<&wgpu::Buffer>) -> OpBuilder<'a> {
     let window = |buf: &wgpu::Buffer| {
         let bytes = buf.size().min(ctx.limits.max_uniform_buffer_binding_size as u64) / 16 * 16;
         (buf.usage().contains(wgpu::BufferUsages::UNIFORM) && cols * 4 <= bytes).then_some(bytes)
@@ -82,6 +83,10 @@ pub(crate) fn decode_variant_x<'a>(b: OpBuilder<'a>, ctx: &GpuContext, defines: 
     };
     let mut defines = defines.flag("X_UNIFORM").u32("X_UNIFORM_VECS", (xw / 16) as u32);
     let mut b = b.decode_uniform(3, xw);
+    if let Some(bw) = pending_xb.and_then(window) {
+        defines = defines.flag("XB_UNIFORM").u32("XB_UNIFORM_VECS", (bw / 16) as u32);
+        b = b.decode_uniform(10, bw);
+    }
     if let Some((binding, gw)) = norm.and_then(|(binding, g)| window(g).map(|w| (binding, w))) {
         defines = defines.flag("G_UNIFORM").u32("G_UNIFORM_VECS", (gw / 16) as u32);
         b = b.decode_uniform(binding, gw);
@@ -161,7 +166,7 @@ pub fn matvec_folded(
                 part_start: part.part_start,
             };
             let b = OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", part.defines(defines.clone()));
-            let mut b = decode_variant_x(b, ctx, part.defines(decode.clone()), x, cols, fold.norm.map(|(g, _)| (5, g)))
+            let mut b = decode_variant_x(b, ctx, part.defines(decode.clone()), x, cols, fold.norm.map(|(g, _)| (5, g)), fold.pending.map(|pn| pn.xb))
                 .params(&params)
                 .buffer(part.buffers[0])
                 .buffer(x)

@@ -93,7 +93,7 @@ pub fn per_layer(
     let tokens = (1..=TOKENS_PER_GROUP).rev().find(|&t| shared_bytes(p as u32, t) <= PER_LAYER_SHARED_BYTES).unwrap_or(1);
     let flags = |d: crate::gpu::Defines| with_pending(d.flag("W_PART1").u32("MAX_P", p as u32), pending.as_ref());
     let b = OpBuilder::new(ctx, name, "per_layer.wgsl", "per_layer", flags(matvec_defines(ctx, name, &types, tokens)?));
-    let b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, None)
+    let b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, None, pending.map(|pn| pn.xb))
         .params(&params)
         .buffer(&gate.parts[0].buffer)
         .buffer(x)
