@@ -483,4 +483,9 @@ impl Recorder for CpuRecorder<'_> {
     fn ffn_gate_up(&self, name: &str, _: &LayerWeights<CpuWeight>, _: &PackedTensors, _: f32, _: GateActivation, _: &Residual<'_, CpuWeight>) -> Result<CpuOp, ModelError> {
         Err(ModelError::Config(format!("{name}: the CPU backend does not pack")))
     }
+
+    /// Its fused ops are the simple ones in a row: nothing to fold into.
+    fn folds_pending(&self) -> bool {
+        false
+    }
 }

@@ -641,4 +641,8 @@ impl Recorder for GpuRecorder<'_> {
     fn ffn_gate_up(&self, name: &str, lw: &LayerWeights, packed: &PackedTensors, eps: f32, act: k::GateActivation, x: &Residual<'_, GpuTensor>) -> Result<Op, ModelError> {
         Ok(k::ffn_gate_up(self.ctx, &self.s.step, name, packed, self.buf(x.x), vec_buf(&lw.ffn_norm), eps, act, &self.s.gate, self.pending(x, true))?)
     }
+
+    fn folds_pending(&self) -> bool {
+        self.ctx.matvec.folds_pending_add()
+    }
 }

@@ -38,7 +38,9 @@
 //! pending add ([`Residual`]) to the next op that reads the stream, and a
 //! fused op (attn_qkv, ffn_gate_up, the per-layer block, the output head)
 //! applies it on its way in; before any other op the walk applies it as
-//! rmsnorm_add (+ scale) ops ([`settle`]).
+//! rmsnorm_add (+ scale) ops ([`settle`]). A backend that does not fold
+//! ([`Recorder::folds_pending`]: CPU adapters' one-invocation-per-row
+//! matvec, the CPU backend) gets those ops where the add is made.
 //! Bracketed ops are per architecture (see `ModelConfig`). A Gemma 4 layer
 //! that reads an earlier layer's KV cache (`LayerAttention::kv_layer`)
 //! computes q alone and attends over that cache.
@@ -302,6 +304,12 @@ pub trait Recorder {
     /// that pack), reading the stream `x` and applying its pending add (the
     /// stream is then in `x.next()`).
     fn ffn_gate_up(&self, name: &str, lw: &LayerWeights<Self::Tensor>, packed: &PackedTensors, eps: f32, act: GateActivation, x: &Residual<'_, Self::Tensor>) -> Result<Self::Op, ModelError>;
+    /// Whether the walk carries a post-norm residual add to the next op
+    /// that reads the stream (true: the fused ops and the head apply it on
+    /// their way in), or applies it as its own ops where it is made (false).
+    /// Decided once per backend and device (the GPU's from
+    /// `MatvecVariant::folds_pending_add`); the stream is the same either way.
+    fn folds_pending(&self) -> bool;
 }
 
 /// Records one body op list (embedding and every layer); nothing is created
@@ -380,6 +388,17 @@ impl<R: Recorder> Block<'_, R> {
         settle(self.r, self.c, body, &x)
     }
 
+    /// The stream `x` with a post-norm add just made pending: carried on
+    /// where the backend folds it ([`Recorder::folds_pending`]), else
+    /// applied now as its own ops.
+    fn pend<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
+        if self.r.folds_pending() {
+            Ok(x)
+        } else {
+            self.settle(body, x)
+        }
+    }
+
     /// Output projection and its residual add: x += W y in the projection
     /// itself, or with a post-norm (Gemma) xb = W y and the add x +=
     /// norm(xb) left pending, for the next op that reads the stream.
@@ -390,7 +409,7 @@ impl<R: Recorder> Block<'_, R> {
         Ok(match post_norm {
             Some(g) => {
                 body.extend(self.project(name, Proj::Tensor(t), input, in_stride, Act::Xb, dim)?);
-                Residual { x: x.x, pending: Some(PostNorm { from: Act::Xb, name: format!("{name}.post_norm"), norm: g, eps: c.rms_eps, scale: None }) }
+                self.pend(body, Residual { x: x.x, pending: Some(PostNorm { from: Act::Xb, name: format!("{name}.post_norm"), norm: g, eps: c.rms_eps, scale: None }) })?
             }
             None => {
                 body.extend(r.project(name, Proj::Tensor(t), input, in_stride, x.x, dim, MatvecOut::Accumulate, self.pass)?);
@@ -593,7 +612,7 @@ impl<R: Recorder> Block<'_, R> {
                 let (ops, stream) = r.per_layer_input(&op("per_layer_input"), pw, &x, Act::PerLayer, self.l as u32 * p, c.n_layers * p, Act::Up, self.pass)?;
                 body.extend(ops);
                 let post_norm = PostNorm { from: Act::Up, name: op("proj.post_norm"), norm: &pw.post_norm, eps: c.rms_eps, scale: None };
-                Ok(Residual { x: stream, pending: Some(post_norm) })
+                self.pend(body, Residual { x: stream, pending: Some(post_norm) })
             }
             Pass::Prefill => {
                 let x = self.settle(body, x)?;
