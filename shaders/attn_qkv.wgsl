@@ -94,6 +94,9 @@ fn attn_qkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     }
 #endif
     let sg = p.seg[select(seg, 0u, seg == 3u)];
+#ifdef PENDING
+    pending_prologue(lid, t0, nt, wid.x == 0u);
+#endif
     norm_prologue(lid, t0, nt);
     let lane = lid % TPR;
     for (var r0 = 0u; r0 < hd; r0 += RPW) {

@@ -2,7 +2,8 @@
 // gate and up projections (rows r of both, from one packed weight buffer;
 // the two may use different formats), and the gated activation:
 // y[t, r] = act(gate_r . xn) * (up_r . xn), act = SiLU (SWIGLU) or GELU-tanh
-// (GEGLU, Gemma).
+// (GEGLU, Gemma). With PENDING x is the residual stream with a post-norm add
+// still to apply (common/matvec_x.wgsl).
 #include "common/step.wgsl"
 #include "common/act.wgsl"
 
@@ -48,6 +49,9 @@ fn ffn_gate_up(@builtin(workgroup_id) wid: vec3<u32>,
     let lane = lid % TPR;
     let t0 = wid.z * TT;
     let nt = min(TT, step.n_tokens - min(t0, step.n_tokens));
+#ifdef PENDING
+    pending_prologue(lid, t0, nt, linear_group(wid, nwg) == 0u);
+#endif
     norm_prologue(lid, t0, nt);
     let rr = min(row, p.rows - 1u);
     row_partial(p.seg[0].x, p.seg[0].y + rr * p.seg[0].z, lane, t0, nt);

@@ -5,6 +5,8 @@
 // Decode runs the TT = 1 variant; for prefill each workgroup multiplies every
 // dequantized chunk against up to TT tokens, so weights are read once per TT
 // tokens. Weights stay quantized in memory and are dequantized in registers.
+// With PENDING x is the residual stream with a post-norm add still to apply
+// (common/matvec_x.wgsl: the output head after Gemma's last post-norm).
 #include "common/step.wgsl"
 
 struct Params {
@@ -46,6 +48,7 @@ fn store(t: u32, row: u32, v: f32) {
 #ifdef SOFTCAP
     r = p.softcap * tanh(clamp(v / p.softcap, -15.0, 15.0));
 #endif
+
     if (p.accumulate == 1u) {
         y[o] += r;
     } else {
@@ -65,6 +68,9 @@ fn matvec(@builtin(workgroup_id) wid: vec3<u32>,
         t0 = step.n_tokens - 1u;
         nt = 1u;
     }
+#ifdef PENDING
+    pending_prologue(lid, t0, nt, linear_group(wid, nwg) == 0u);
+#endif
 #ifdef NORM_X
     norm_prologue(lid, t0, nt);
 #endif

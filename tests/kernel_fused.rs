@@ -12,6 +12,14 @@
 //!   projection into its own rows (offset, stride) of up to three buffers
 //!   (the Gated DeltaNet's input side).
 //!
+//! - a post-norm add pending on the input (`kernels::PendingNorm`, Gemma's
+//!   post-norms and Gemma 4's layer output scale, folded into attn_qkv,
+//!   ffn_gate_up, the output head's matvec and `kernels::per_layer`): the
+//!   input is x' = (x + rmsnorm(xb) · g) · s, and x' is written to its own
+//!   buffer for the step's tokens.
+//! - `kernels::per_layer`: Gemma 4's per-layer input block, y = W_proj
+//!   (gelu(W_gate x') ⊙ the layer's per-layer input).
+//!
 //! Weights are decoded by `quant::dequantize_to_vec` (itself checked against
 //! Python's `gguf` in quant_dequant.rs); everything after that is f64 here.
 //! Each case runs under every matvec variant a device runs, forced in turn,
@@ -27,7 +35,7 @@ mod common;
 use common::*;
 use half::f16;
 use tabllm::gpu::{self, GpuContext, GpuTensor, MatvecVariant, PackedTensors, PackedVectors, Precision, Step};
-use tabllm::kernels::{self, GateActivation, QkvShape, QkvVectors, RopeLayout, Rows};
+use tabllm::kernels::{self, GateActivation, MatvecFold, MatvecOut, PendingNorm, QkvShape, QkvVectors, RopeLayout, Rows};
 use tabllm::quant::{self, testing, GgmlType};
 
 /// The v rows (projection + bias, no transcendentals) on the f32 path: f32
@@ -45,6 +53,10 @@ const TOL_KV_F16: f32 = 1e-3;
 /// act(gate) * up: the GPU's f32 exp/tanh against f64 libm, on products up
 /// to ~100 (as `TOL_TRANSCENDENTAL` in kernels_basic.rs; lavapipe: 5e-6 worst).
 const TOL_ACT: f32 = 2e-4;
+
+/// x' = (x + rmsnorm(xb) · g) · s written back: f32 products and sums of
+/// three terms against f64 (lavapipe: 2.4e-7 worst).
+const TOL_PENDING: f32 = 2e-6;
 
 /// The model dimension: a whole number of 256-weight K-quant blocks.
 const DIM: usize = 256;
@@ -97,6 +109,89 @@ fn weight(ty: GgmlType, rows: usize, seed: u64) -> Weight {
     let bytes = testing::random_tensor(ty, rows * DIM, seed);
     let values = quant::dequantize_to_vec(ty, &bytes).unwrap();
     Weight { ty, rows, bytes, values }
+}
+
+/// A tensor of `cols` columns on the GPU on its own (not packed), with its decoding.
+fn loose_tensor(ctx: &GpuContext, name: &str, ty: GgmlType, rows: usize, cols: usize, seed: u64) -> (GpuTensor, Vec<f32>) {
+    let bytes = testing::random_tensor(ty, rows * cols, seed);
+    let mut t = GpuTensor::allocate(ctx, name, ty, &[cols as u64, rows as u64], bytes.len() as u64).unwrap();
+    t.write_next(&ctx.queue, &bytes);
+    assert!(t.is_complete());
+    (t, quant::dequantize_to_vec(ty, &bytes).unwrap())
+}
+
+/// A post-norm add pending on a kernel's input ([`PendingNorm`]) and its
+/// reference: x' = (x + rmsnorm(xb) · g) · s per token, s = 1 without a
+/// scale. Its buffers are made as the model's (activation buffers); `out`
+/// starts with values no step writes.
+struct Pending {
+    g: Vec<f32>,
+    s: Option<f32>,
+    /// The current step's xb rows.
+    xb: Vec<f32>,
+    xb_buf: wgpu::Buffer,
+    g_buf: wgpu::Buffer,
+    s_buf: Option<wgpu::Buffer>,
+    /// What `out_buf` should hold.
+    out: Vec<f32>,
+    out_buf: wgpu::Buffer,
+}
+
+impl Pending {
+    fn new(ctx: &GpuContext, rng: &mut Rng, scale: bool) -> Self {
+        let g = rng.vec(DIM, 1.5);
+        let s = scale.then(|| 0.75 + rng.vec(1, 0.5)[0]);
+        let out = rng.vec(MAX_BATCH * DIM, 50.0);
+        Self {
+            xb_buf: buffer_f32(ctx, &vec![0.0; MAX_BATCH * DIM]),
+            g_buf: buffer_f32(ctx, &g),
+            s_buf: s.map(|s| buffer_f32(ctx, &[s])),
+            out_buf: buffer_f32(ctx, &out),
+            g,
+            s,
+            xb: Vec::new(),
+            out,
+        }
+    }
+
+    /// The fold, writing x' when `write`.
+    fn norm(&self, write: bool) -> PendingNorm<'_> {
+        PendingNorm { xb: &self.xb_buf, norm: &self.g_buf, scale: self.s_buf.as_ref(), out: write.then_some(&self.out_buf), eps: EPS }
+    }
+
+    /// New xb rows for a step of `n` tokens.
+    fn next_step(&mut self, ctx: &GpuContext, rng: &mut Rng, n: usize) {
+        self.xb = rng.vec(n * DIM, 3.0);
+        ctx.queue.write_buffer(&self.xb_buf, 0, bytemuck::cast_slice(&self.xb));
+    }
+
+    /// Token t's x' from its x.
+    fn apply(&self, x: &[f32], t: usize) -> Vec<f32> {
+        let n = norm_cpu(&self.xb[t * DIM..][..DIM], &self.g, EPS);
+        x.iter().zip(n).map(|(&x, n)| ((x as f64 + n) * self.s.unwrap_or(1.0) as f64) as f32).collect()
+    }
+
+    /// x' of the step's `n` tokens of x (n x DIM) in `out`, and the rest of
+    /// `out` as it was.
+    fn check_out(&mut self, ctx: &GpuContext, what: &str, x: &[f32], n: usize) {
+        let got = read_f32(ctx, &self.out_buf, self.out.len());
+        for t in 0..n {
+            let row = &got[t * DIM..][..DIM];
+            assert_close(&format!("{what} token {t}: x' written back"), row, &self.apply(&x[t * DIM..][..DIM], t), TOL_PENDING);
+            self.out[t * DIM..][..DIM].copy_from_slice(row);
+        }
+        if let Some(j) = (n * DIM..self.out.len()).find(|&j| got[j].to_bits() != self.out[j].to_bits()) {
+            panic!("{what}: x'[{j}] (token {}) was not to be written, changed from {} to {}", j / DIM, self.out[j], got[j]);
+        }
+    }
+}
+
+/// Each token's input as the kernel sees it: x, or x' with a pending add.
+fn inputs(x: &[f32], n: usize, pending: Option<&Pending>) -> Vec<f32> {
+    match pending {
+        Some(p) => (0..n).flat_map(|t| p.apply(&x[t * DIM..][..DIM], t)).collect(),
+        None => x.to_vec(),
+    }
 }
 
 /// The tensors streamed into one buffer at the offsets the loader uses
@@ -439,8 +534,8 @@ fn qkv_cpu(c: &QkvCase, w: &[Weight; 3], v: &QkvVecs, x: &[f32], pos: u32) -> ([
     (out, gate)
 }
 
-fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
-    let what = format!("attn_qkv [{}] {}", c.name, device_label(ctx, xk));
+fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64, pending: Option<bool>) {
+    let what = format!("attn_qkv [{}] {}{}", c.name, device_label(ctx, xk), pending.map_or(String::new(), |s| format!(" pending post-norm (scale {s})")));
     let (hd, q_dim, kv_dim) = (c.head_dim as usize, (c.n_heads * c.head_dim) as usize, (c.n_kv_heads * c.head_dim) as usize);
     let q_rows = if c.output_gate { 2 * q_dim } else { q_dim };
     let w: [Weight; 3] = std::array::from_fn(|s| weight(c.types[s], [q_rows, kv_dim, kv_dim][s], seed + s as u64));
@@ -504,14 +599,23 @@ fn check_attn_qkv(ctx: &GpuContext, c: &QkvCase, xk: XBuf, seed: u64) {
     // What each cache should hold; starts with values no step writes.
     let mut cache = [cache_sentinel(ctx, cache_n, seed + 20), cache_sentinel(ctx, cache_n, seed + 21)];
     let caches = [cache_buffer(ctx, &cache[0]), cache_buffer(ctx, &cache[1])];
+    let mut pend = pending.map(|scale| Pending::new(ctx, &mut rng, scale));
     // Built once and replayed for every step, as the model does.
-    let op = kernels::attn_qkv(ctx, &step, "attn_qkv", &packed, &xb, &pv, vectors, shape, &qb, c.output_gate.then_some(&gb), &caches[0], &caches[1], N_CACHE).unwrap();
+    let fold = pend.as_ref().map(|p| p.norm(true));
+    let op = kernels::attn_qkv(ctx, &step, "attn_qkv", &packed, &xb, &pv, vectors, shape, &qb, c.output_gate.then_some(&gb), &caches[0], &caches[1], N_CACHE, fold).unwrap();
     let cache_tol = if ctx.has_f16() { TOL_KV_F16 } else { TOL_ROPE };
     for (pos0, n) in STEPS {
-        let x = rng.vec(n as usize * DIM, 3.0);
-        ctx.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+        let x_in = rng.vec(n as usize * DIM, 3.0);
+        ctx.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x_in));
+        if let Some(p) = &mut pend {
+            p.next_step(ctx, &mut rng, n as usize);
+        }
         set_step(ctx, &step, pos0, n);
         run_step(ctx, std::slice::from_ref(&op), &Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 });
+        if let Some(p) = &mut pend {
+            p.check_out(ctx, &format!("{what} step ({pos0}, {n})"), &x_in, n as usize);
+        }
+        let x = inputs(&x_in, n as usize, pend.as_ref());
         let got_q = read_f32(ctx, &qb, n as usize * q_dim);
         let got_gate = read_f32(ctx, &gb, gate.len());
         let got = [read_cache(ctx, &caches[0], cache_n), read_cache(ctx, &caches[1], cache_n)];
@@ -558,7 +662,14 @@ fn attn_qkv_matches_cpu() {
     for ctx in matvec_contexts() {
         for (i, c) in QKV_CASES.iter().enumerate() {
             for xk in x_kinds(&ctx) {
-                check_attn_qkv(&ctx, c, xk, 1000 * (i as u64 + 1));
+                check_attn_qkv(&ctx, c, xk, 1000 * (i as u64 + 1), None);
+            }
+        }
+        // The previous layer's post-norm add pending (Gemma 3 without a
+        // scale; Gemma 4 with its layer output scale, full and shared-KV).
+        for (i, scale) in [(2, false), (5, true), (7, true)] {
+            for xk in x_kinds(&ctx) {
+                check_attn_qkv(&ctx, &QKV_CASES[i], xk, 1000 * (i as u64 + 1) + 7, Some(scale));
             }
         }
         // Every variant built (decode and multi-token, head dims up to 512)
@@ -594,8 +705,8 @@ fn act_cpu(act: GateActivation, g: f64) -> f64 {
     }
 }
 
-fn check_ffn_gate_up(ctx: &GpuContext, c: &GateUpCase, xk: XBuf, seed: u64) {
-    let what = format!("ffn_gate_up [{}] {}", c.name, device_label(ctx, xk));
+fn check_ffn_gate_up(ctx: &GpuContext, c: &GateUpCase, xk: XBuf, seed: u64, pending: bool) {
+    let what = format!("ffn_gate_up [{}] {}{}", c.name, device_label(ctx, xk), if pending { " pending post-norm" } else { "" });
     let (gate, up) = (weight(c.types[0], c.rows, seed), weight(c.types[1], c.rows, seed + 1));
     let packed = pack_weights(ctx, "ffn_gate_up", &[&gate, &up]);
     let mut rng = Rng::new(seed + 10);
@@ -605,12 +716,20 @@ fn check_ffn_gate_up(ctx: &GpuContext, c: &GateUpCase, xk: XBuf, seed: u64) {
     // What y should hold; starts with values no step writes.
     let mut y = rng.vec(MAX_BATCH * c.rows, 50.0);
     let yb = buffer_f32(ctx, &y);
-    let op = kernels::ffn_gate_up(ctx, &step, "ffn_gate_up", &packed, &xb, &gb, EPS, c.act, &yb).unwrap();
+    let mut pend = pending.then(|| Pending::new(ctx, &mut rng, false));
+    let op = kernels::ffn_gate_up(ctx, &step, "ffn_gate_up", &packed, &xb, &gb, EPS, c.act, &yb, pend.as_ref().map(|p| p.norm(true))).unwrap();
     for (pos0, n) in STEPS {
-        let x = rng.vec(n as usize * DIM, 3.0);
-        ctx.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+        let x_in = rng.vec(n as usize * DIM, 3.0);
+        ctx.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x_in));
+        if let Some(p) = &mut pend {
+            p.next_step(ctx, &mut rng, n as usize);
+        }
         set_step(ctx, &step, pos0, n);
         run_step(ctx, std::slice::from_ref(&op), &Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 });
+        if let Some(p) = &mut pend {
+            p.check_out(ctx, &format!("{what} step ({pos0}, {n})"), &x_in, n as usize);
+        }
+        let x = inputs(&x_in, n as usize, pend.as_ref());
         let got = read_f32(ctx, &yb, y.len());
         for t in 0..n as usize {
             let xn = norm_cpu(&x[t * DIM..][..DIM], &g, EPS);
@@ -631,8 +750,12 @@ fn ffn_gate_up_matches_cpu() {
     for ctx in matvec_contexts() {
         for (i, c) in GATE_UP_CASES.iter().enumerate() {
             for xk in x_kinds(&ctx) {
-                check_ffn_gate_up(&ctx, c, xk, 5000 + 100 * i as u64);
+                check_ffn_gate_up(&ctx, c, xk, 5000 + 100 * i as u64, false);
             }
+        }
+        // Gemma's post_attention_norm add pending.
+        for xk in x_kinds(&ctx) {
+            check_ffn_gate_up(&ctx, &GATE_UP_CASES[1], xk, 5150, true);
         }
     }
 }
@@ -741,4 +864,176 @@ fn norm_projections_refuses_what_it_cannot_place() {
     // One output for two projections; a row past its stride.
     assert!(run(&[Rows { buffer: &y, offset: 0, stride: 16 }]).is_err());
     assert!(run(&[Rows { buffer: &y, offset: 0, stride: 16 }, Rows { buffer: &y, offset: 9, stride: 16 }]).is_err());
+}
+
+// ------------------------------------------------- the head after a post-norm
+
+/// The output head over a stream with Gemma 4's last post-norm add (and
+/// layer output scale) pending: logits = cap · tanh(W (rmsnorm(x') · g) / cap)
+/// for the step's last token; x' is not written back.
+fn check_head_pending(ctx: &GpuContext, ty: GgmlType, xk: XBuf, seed: u64) {
+    let what = format!("head {ty} pending post-norm {}", device_label(ctx, xk));
+    const ROWS: usize = 70;
+    let (t, wv) = loose_tensor(ctx, "output", ty, ROWS, DIM, seed);
+    let mut rng = Rng::new(seed + 10);
+    let g = rng.vec(DIM, 1.5);
+    let cap = 3.0;
+    let step = step_buffer(ctx, 0, 1);
+    let (xb, gb, yb) = (f32_buffer(ctx, xk, &vec![0.0; MAX_BATCH * DIM]), f32_buffer(ctx, xk, &g), buffer_f32(ctx, &vec![0.0; ROWS]));
+    let mut pend = Pending::new(ctx, &mut rng, true);
+    let fold = MatvecFold { norm: Some((&gb, EPS)), softcap: Some(cap), pending: Some(pend.norm(false)) };
+    let ops = kernels::matvec_folded(ctx, &step, "output", &t, &xb, DIM as u64, &yb, ROWS as u64, MatvecOut::LastToken, fold).unwrap();
+    for (pos0, n) in STEPS {
+        let x = rng.vec(n as usize * DIM, 3.0);
+        ctx.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+        pend.next_step(ctx, &mut rng, n as usize);
+        set_step(ctx, &step, pos0, n);
+        run_step(ctx, &ops, &Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 });
+        let last = n as usize - 1;
+        let xn = norm_cpu(&pend.apply(&x[last * DIM..][..DIM], last), &g, EPS);
+        let logit = |row: &[f32]| row.iter().zip(&xn).map(|(&w, x)| w as f64 * x).sum::<f64>();
+        let want: Vec<f32> = wv.chunks_exact(DIM).map(|row| (cap as f64 * (logit(row) / cap as f64).tanh()) as f32).collect();
+        assert_close(&format!("{what} step ({pos0}, {n})"), &read_f32(ctx, &yb, ROWS), &want, TOL_ACT);
+    }
+    // Nothing written back: out keeps what it held.
+    pend.check_out(ctx, &what, &[], 0);
+}
+
+#[test]
+fn head_with_a_pending_post_norm_matches_cpu() {
+    for ctx in matvec_contexts() {
+        for (i, ty) in [GgmlType::Q6K, GgmlType::Q8_0].into_iter().enumerate() {
+            for xk in x_kinds(&ctx) {
+                check_head_pending(&ctx, ty, xk, 9000 + 100 * i as u64);
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ per_layer
+
+#[derive(Clone, Copy, Debug)]
+struct PerLayerCase {
+    name: &'static str,
+    /// W_gate (P x DIM), W_proj (DIM x P).
+    types: [GgmlType; 2],
+    /// P.
+    width: usize,
+    /// The FFN's post-norm add pending on the input: None, or with Gemma 4's scale or not.
+    pending: Option<bool>,
+}
+
+/// P = 64 (the tiny Gemma 4's) and 256 (Gemma 4 E2B's); K-quant rows need
+/// 256 columns, so the 64-wide projection is Q8_0, as llama.cpp falls back.
+const PER_LAYER_CASES: [PerLayerCase; 3] = [
+    PerLayerCase { name: "tiny-gemma4-like: Q4_K gate, Q8_0 proj, P 64, pending post-norm", types: [GgmlType::Q4K, GgmlType::Q8_0], width: 64, pending: Some(false) },
+    PerLayerCase { name: "e2b-like: Q4_K gate, Q6_K proj, P 256, pending post-norm and scale", types: [GgmlType::Q4K, GgmlType::Q6K], width: 256, pending: Some(true) },
+    PerLayerCase { name: "plain: Q8_0 both, P 96, nothing pending", types: [GgmlType::Q8_0, GgmlType::Q8_0], width: 96, pending: None },
+];
+
+/// Layers of per-layer inputs in each token's row of `up`; the block reads layer 1's.
+const PER_LAYER_LAYERS: usize = 3;
+
+fn check_per_layer(ctx: &GpuContext, c: &PerLayerCase, xk: XBuf, seed: u64) {
+    let what = format!("per_layer [{}] {}", c.name, device_label(ctx, xk));
+    let p = c.width;
+    let (gate, gate_v) = loose_tensor(ctx, "inp_gate", c.types[0], p, DIM, seed);
+    let (proj, proj_v) = loose_tensor(ctx, "proj", c.types[1], DIM, p, seed + 1);
+    let mut rng = Rng::new(seed + 10);
+    let step = step_buffer(ctx, 0, 1);
+    let xb = f32_buffer(ctx, xk, &vec![0.0; MAX_BATCH * DIM]);
+    let up_stride = PER_LAYER_LAYERS * p;
+    let upb = buffer_f32(ctx, &vec![0.0; MAX_BATCH * up_stride]);
+    // What y should hold; starts with values no step writes.
+    let mut y = rng.vec(MAX_BATCH * DIM, 50.0);
+    let yb = buffer_f32(ctx, &y);
+    let mut pend = c.pending.map(|scale| Pending::new(ctx, &mut rng, scale));
+    let up = Rows { buffer: &upb, offset: p as u32, stride: up_stride as u32 };
+    let op = kernels::per_layer(ctx, &step, "per_layer", &gate, &proj, &xb, up, &yb, DIM as u64, pend.as_ref().map(|pn| pn.norm(true))).unwrap();
+    for (pos0, n) in STEPS {
+        let nt = n as usize;
+        let x_in = rng.vec(nt * DIM, 3.0);
+        let ups = rng.vec(nt * up_stride, 2.0);
+        ctx.queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x_in));
+        ctx.queue.write_buffer(&upb, 0, bytemuck::cast_slice(&ups));
+        if let Some(pn) = &mut pend {
+            pn.next_step(ctx, &mut rng, nt);
+        }
+        set_step(ctx, &step, pos0, n);
+        run_step(ctx, std::slice::from_ref(&op), &Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 });
+        if let Some(pn) = &mut pend {
+            pn.check_out(ctx, &format!("{what} step ({pos0}, {n})"), &x_in, nt);
+        }
+        let x = inputs(&x_in, nt, pend.as_ref());
+        let got = read_f32(ctx, &yb, y.len());
+        for t in 0..nt {
+            let xt = &x[t * DIM..][..DIM];
+            let a: Vec<f64> = gate_v.chunks_exact(DIM).enumerate().map(|(r, row)| act_cpu(GateActivation::Gelu, row.iter().zip(xt).map(|(&w, &x)| w as f64 * x as f64).sum()) * ups[t * up_stride + p + r] as f64).collect();
+            let want: Vec<f32> = proj_v.chunks_exact(p).map(|row| row.iter().zip(&a).map(|(&w, a)| w as f64 * a).sum::<f64>() as f32).collect();
+            assert_close(&format!("{what} step ({pos0}, {n}) token {t}"), &got[t * DIM..][..DIM], &want, TOL_ACT);
+            y[t * DIM..][..DIM].copy_from_slice(&got[t * DIM..][..DIM]);
+        }
+        if let Some(j) = (nt * DIM..y.len()).find(|&j| got[j].to_bits() != y[j].to_bits()) {
+            panic!("{what} step ({pos0}, {n}): y[{j}] (token {}) was not to be written, changed from {} to {}", j / DIM, y[j], got[j]);
+        }
+    }
+}
+
+#[test]
+fn per_layer_matches_cpu() {
+    for ctx in matvec_contexts() {
+        for (i, c) in PER_LAYER_CASES.iter().enumerate() {
+            for xk in x_kinds(&ctx) {
+                check_per_layer(&ctx, c, xk, 11000 + 100 * i as u64);
+            }
+        }
+        // Every variant built fits WebGPU's default workgroup memory.
+        assert!(assert_workgroup_memory_fits(&ctx, "per_layer.wgsl") <= kernels::PER_LAYER_SHARED_BYTES);
+    }
+}
+
+/// What the fold cannot take is refused by name, not run: x' into x or xb
+/// (a workgroup would read what another writes), a weight that is not a
+/// uniform buffer, two epsilons, a pending add beside an output gate (its
+/// bindings would pass WebGPU's 8 storage buffers), a block writing the
+/// pending add's input.
+#[test]
+fn pending_post_norm_refuses_what_it_cannot_fold() {
+    let ctx = GpuContext::new_blocking(&Default::default()).expect("GPU adapter");
+    let mut rng = Rng::new(1);
+    let step = step_buffer(&ctx, 0, 1);
+    let x = buffer_f32(&ctx, &vec![0.0; MAX_BATCH * DIM]);
+    let y = buffer_f32(&ctx, &vec![0.0; MAX_BATCH * 128]);
+    let pend = Pending::new(&ctx, &mut rng, true);
+    let ws = [weight(GgmlType::Q8_0, 64, 1), weight(GgmlType::Q8_0, 64, 2)];
+    let packed = pack_weights(&ctx, "ffn_gate_up", &[&ws[0], &ws[1]]);
+    let g = buffer_f32(&ctx, &vec![1.0; DIM]);
+    let gate_up = |pn: PendingNorm<'_>, eps: f32| kernels::ffn_gate_up(&ctx, &step, "ffn_gate_up", &packed, &x, &g, eps, GateActivation::Gelu, &y, Some(pn));
+    assert!(gate_up(pend.norm(true), EPS).is_ok());
+    assert!(gate_up(PendingNorm { out: Some(&x), ..pend.norm(true) }, EPS).is_err(), "x' into x");
+    assert!(gate_up(PendingNorm { out: Some(&pend.xb_buf), ..pend.norm(true) }, EPS).is_err(), "x' into xb");
+    assert!(gate_up(PendingNorm { xb: &x, ..pend.norm(true) }, EPS).is_err(), "xb is x");
+    let storage_norm = buffer_bytes(&ctx, bytemuck::cast_slice(&vec![1.0f32; DIM]));
+    assert!(gate_up(PendingNorm { norm: &storage_norm, ..pend.norm(true) }, EPS).is_err(), "a weight without uniform usage");
+    assert!(gate_up(pend.norm(true), 2.0 * EPS).is_err(), "two epsilons");
+    // The per-layer block writing the buffer its pending add reads.
+    let (gate, _) = loose_tensor(&ctx, "inp_gate", GgmlType::Q8_0, 64, DIM, 3);
+    let (proj, _) = loose_tensor(&ctx, "proj", GgmlType::Q8_0, DIM, 64, 4);
+    let upb = buffer_f32(&ctx, &vec![0.0; MAX_BATCH * 64]);
+    let up = Rows::dense(&upb, 64);
+    let out = buffer_f32(&ctx, &vec![0.0; MAX_BATCH * DIM]);
+    assert!(kernels::per_layer(&ctx, &step, "per_layer", &gate, &proj, &x, up, &out, DIM as u64, Some(pend.norm(true))).is_ok());
+    assert!(kernels::per_layer(&ctx, &step, "per_layer", &gate, &proj, &x, up, &pend.xb_buf, DIM as u64, Some(pend.norm(true))).is_err(), "y is xb");
+    // attn_qkv with an output gate.
+    let hd = 64;
+    let wq = weight(GgmlType::Q8_0, 2 * 2 * hd, 5);
+    let wkv = weight(GgmlType::Q8_0, hd, 6);
+    let packed = pack_weights(&ctx, "attn_qkv", &[&wq, &wkv, &wkv]);
+    let pv = pack_vectors(&ctx, &[("attn_norm", &vec![1.0; DIM][..])]);
+    let shape = QkvShape { dim: DIM as u32, n_heads: 2, n_kv_heads: 1, head_dim: hd as u32, n_rot: hd as u32, layout: RopeLayout::Neox, freq_base: 10000.0, freq_scale: 1.0, mscale: 1.0, eps: EPS, v_norm: false };
+    let (q, gb) = (buffer_f32(&ctx, &vec![0.0; MAX_BATCH * 2 * hd]), buffer_f32(&ctx, &vec![0.0; MAX_BATCH * 2 * hd]));
+    let caches = [cache_buffer(&ctx, &vec![0.0; N_CACHE as usize * hd]), cache_buffer(&ctx, &vec![0.0; N_CACHE as usize * hd])];
+    let qkv = |pn: Option<PendingNorm<'_>>| kernels::attn_qkv(&ctx, &step, "attn_qkv", &packed, &x, &pv, QkvVectors::default(), shape, &q, Some(&gb), &caches[0], &caches[1], N_CACHE, pn);
+    assert!(qkv(None).is_ok());
+    assert!(qkv(Some(pend.norm(true))).is_err(), "a pending add with an output gate");
 }

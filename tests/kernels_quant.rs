@@ -62,7 +62,7 @@ fn check_matvec_folded(ctx: &GpuContext, ty: GgmlType, rows: usize, cols: usize,
     let t = upload(ctx, ty, cols as u64, rows as u64, &w);
     let step = step_buffer(ctx, 0, n_tokens as u32);
     let (xb, gb, yb) = (buffer_f32(ctx, &x), buffer_f32(ctx, &g), buffer_f32(ctx, &vec![0.0; rows]));
-    let fold = kernels::MatvecFold { norm: Some((&gb, eps)), softcap: Some(cap) };
+    let fold = kernels::MatvecFold { norm: Some((&gb, eps)), softcap: Some(cap), ..Default::default() };
     let ops = kernels::matvec_folded(ctx, &step, "head", &t, &xb, cols as u64, &yb, rows as u64, MatvecOut::LastToken, fold).unwrap();
     run(ctx, &ops, n_tokens as u32);
     let last = &x[(n_tokens - 1) * cols..];

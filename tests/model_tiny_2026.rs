@@ -72,6 +72,45 @@ fn tiny_gemma4_q4_k_m() {
     check_tiny_repo("tiny-gemma4-q4_k_m");
 }
 
+/// Gemma 4's decode op list within 6 dispatches per layer (issue 26), as
+/// `tabllm bench` counts them, on a GPU matvec variant (forced here, as a
+/// GPU picks it). Fused (the default), every layer is attn_qkv (applying
+/// the last layer's pending post-norm add and output scale; q alone on
+/// layers 2 and 3, which read the caches of 0 and 1), attention,
+/// attn_output, ffn_gate_up (applying post_attention_norm), ffn_down,
+/// per_layer_input (applying post_ffw_norm; inp_gate, gelu ⊙ per-layer
+/// input, proj); the head applies the last post_norm and scale. Unfused,
+/// layer 0: attn_norm, q, k, v, the QK and V norms, RoPE on q and k,
+/// kv_store, attention, attn_output (12), post_attention_norm, ffn_norm,
+/// gate, up, act, down (6), post_ffw_norm, inp_gate, act, proj (4); layer 1
+/// adds layer 0's post_norm and scale (24); layers 2 and 3: those 2,
+/// attn_norm, q, q norm, RoPE on q, attention, attn_output, then 6 and 4
+/// (18). Plus the embedding, the per-layer inputs (embedding, projection,
+/// norm), the output head and the GPU argmax. With one invocation per row
+/// (CPU adapters: lavapipe's default) no op folds a post-norm add: each
+/// runs as its own ops where it is made, post_attention_norm,
+/// post_ffw_norm, post_norm and the scale (10 per layer fused; unfused the
+/// last layer's post_norm and scale before the head, 2 more).
+#[test]
+fn gemma4_decode_within_six_dispatches_per_layer() {
+    use std::sync::Arc;
+    use tabllm::gpu::{DeviceOptions, GpuContext, MatvecVariant};
+    use tabllm::model::{self, LoadOptions, Output, PrefillPath};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-gemma4-q4_k_m.gguf");
+    for matvec in [MatvecVariant::SharedLanes { lanes: 16 }, MatvecVariant::ThreadPerRow] {
+        let ctx = Arc::new(GpuContext::new_blocking(&DeviceOptions { matvec: Some(matvec), ..Default::default() }).unwrap());
+        assert_eq!(ctx.matvec, matvec);
+        let gpu = matvec != MatvecVariant::ThreadPerRow;
+        for (fuse, layers) in [(true, if gpu { 4 * 6 } else { 4 * 10 }), (false, 22 + 24 + 18 + 18 + if gpu { 0 } else { 2 })] {
+            let opts = LoadOptions { n_ctx: Some(64), max_batch: 16, fuse, prefill: PrefillPath::Matvec };
+            let (m, _) = model::load_path(ctx.clone(), &path, opts, 1 << 16).unwrap();
+            assert_eq!(m.fused_layers(), (if fuse { 4 } else { 0 }, 4));
+            assert_eq!(m.dispatches_per_step(1, Output::Argmax), 1 + 3 + layers + 2, "decode, {matvec:?}, fuse {fuse}");
+            assert_eq!(m.dispatches_per_step(8, Output::None), 1 + 3 + layers, "a short step (the decode list), {matvec:?}, fuse {fuse}");
+        }
+    }
+}
+
 /// A follow-up turn on a model with recurrent layers runs only its new
 /// tokens, from the state the last turn left, and gets the logits a fresh
 /// sequence of the whole conversation gets; a later sequence from position 0

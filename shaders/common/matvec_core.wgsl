@@ -33,14 +33,42 @@ var<workgroup> partial: array<f32, WG_SIZE * TT>;      // (TT, WG_SIZE) reductio
 #ifdef NORM_X
 var<private> inv_rms: array<f32, TT>;                  // 1 / rms(x[t0 + t])
 #endif
+#ifdef PENDING
+var<private> pend_r: array<f32, TT>;                   // 1 / rms(xb[t0 + t])
+#endif
+var<private> sumsq: array<f32, TT>;                    // row_sumsq's result
 
-#ifdef NORM_X
-// inv_rms for tokens t0..t0+nt over `cols` elements of x. Called by the whole
-// workgroup. Without barriers where they are costly or not needed: the TPR
-// lanes of each row split x and combine with subgroup shuffles (SUBGROUP_REDUCE),
-// or with TPR == 1 each invocation sums the row itself (x is the same for
-// all); otherwise the workgroup shares one sum through a tree in memory.
-fn norm_prologue(lid: u32, t0: u32, nt: u32) {
+// Element (t0 + t, 4 col .. 4 col + 3) of the kernel's input stream, at vec4
+// index `i` of x: x itself, or with PENDING x' (see common/matvec_x.wgsl).
+fn x_at(t: u32, i: u32, col: u32) -> vec4<f32> {
+#ifdef PENDING
+#ifdef PENDING_SCALE
+    return (x[i] + xb[i] * (pend_r[t] * pg[col])) * ps.x;
+#else
+    return x[i] + xb[i] * (pend_r[t] * pg[col]);
+#endif
+#else
+    return x[i];
+#endif
+}
+
+// The rows row_sumsq sums: the input stream (src 0) or, with PENDING, xb (1).
+fn sq_source(src: u32, t: u32, i: u32, col: u32) -> vec4<f32> {
+#ifdef PENDING
+    if (src == 1u) {
+        return xb[i];
+    }
+#endif
+    return x_at(t, i, col);
+}
+
+// sumsq[t] = the sum of squares of the `cols` elements of token t0 + t of
+// source `src` (see sq_source), for t < nt. Called by the whole workgroup.
+// Without barriers where they are costly or not needed: the TPR lanes of each
+// row split the row and combine with subgroup shuffles (SUBGROUP_REDUCE), or
+// with TPR == 1 each invocation sums the row itself (the same for all);
+// otherwise the workgroup shares one sum through a tree in memory.
+fn row_sumsq(lid: u32, t0: u32, nt: u32, src: u32) {
     let xs = p.x_stride / 4u;
 #ifdef SUBGROUP_REDUCE
     let lanes_share = true;
@@ -53,7 +81,7 @@ fn norm_prologue(lid: u32, t0: u32, nt: u32) {
             var s = vec4<f32>(0.0);
             if (t < nt) {
                 for (var i = lane; i < p.cols / 4u; i += TPR) {
-                    let v = x[(t0 + t) * xs + i];
+                    let v = sq_source(src, t, (t0 + t) * xs + i, i);
                     s += v * v;
                 }
             }
@@ -63,7 +91,7 @@ fn norm_prologue(lid: u32, t0: u32, nt: u32) {
                 total += subgroupShuffleXor(total, o);
             }
 #endif
-            inv_rms[t] = inverseSqrt(total / f32(p.cols) + p.eps);
+            sumsq[t] = total;
         }
         return;
     }
@@ -71,7 +99,7 @@ fn norm_prologue(lid: u32, t0: u32, nt: u32) {
         var s = 0.0;
         if (t < nt) {
             for (var i = lid; i < p.cols / 4u; i += WG_SIZE) {
-                let v = x[(t0 + t) * xs + i];
+                let v = sq_source(src, t, (t0 + t) * xs + i, i);
                 s += dot(v, v);
             }
         }
@@ -87,10 +115,44 @@ fn norm_prologue(lid: u32, t0: u32, nt: u32) {
         workgroupBarrier();
     }
     for (var t = 0u; t < TT; t++) {
-        inv_rms[t] = inverseSqrt(partial[t * WG_SIZE] / f32(p.cols) + p.eps);
+        sumsq[t] = partial[t * WG_SIZE];
     }
     // `partial` is reused by the reduction.
     workgroupBarrier();
+}
+
+#ifdef NORM_X
+// inv_rms for tokens t0..t0+nt over `cols` elements of the input stream.
+// Called by the whole workgroup (after pending_prologue with PENDING).
+fn norm_prologue(lid: u32, t0: u32, nt: u32) {
+    row_sumsq(lid, t0, nt, 0u);
+    for (var t = 0u; t < TT; t++) {
+        inv_rms[t] = inverseSqrt(sumsq[t] / f32(p.cols) + p.eps);
+    }
+}
+#endif
+
+#ifdef PENDING
+// pend_r for tokens t0..t0+nt; then, with PENDING_OUT, a `writer` workgroup
+// (one per token group) stores x' of those tokens to x_out. Called by the
+// whole workgroup before anything reads x_at.
+fn pending_prologue(lid: u32, t0: u32, nt: u32, writer: bool) {
+    row_sumsq(lid, t0, nt, 1u);
+    for (var t = 0u; t < TT; t++) {
+        pend_r[t] = inverseSqrt(sumsq[t] / f32(p.cols) + p.eps);
+    }
+#ifdef PENDING_OUT
+    if (writer) {
+        let xs = p.x_stride / 4u;
+        for (var t = 0u; t < TT; t++) {
+            if (t < nt) {
+                for (var i = lid; i < p.cols / 4u; i += WG_SIZE) {
+                    x_out[(t0 + t) * xs + i] = x_at(t, (t0 + t) * xs + i, i);
+                }
+            }
+        }
+    }
+#endif
 }
 #endif
 
@@ -110,10 +172,10 @@ fn row_partial(kind: u32, rb: u32, lane: u32, t0: u32, nt: u32) {
 #endif
         for (var t = 0u; t < TT; t++) {
             if (t < nt) {
-                let xb = (t0 + t) * xs + c * 8u;
+                let xi = (t0 + t) * xs + c * 8u;
                 var s = 0.0;
                 for (var i = 0u; i < 8u; i++) {
-                    s += dot(cv[i], x[xb + i]);
+                    s += dot(cv[i], x_at(t, xi + i, c * 8u + i));
                 }
                 acc[t] += s;
             }

@@ -12,7 +12,7 @@ use super::{ops, CpuError, CpuTensor};
 use crate::gpu::{PackedTensors, PackedVectors};
 use super::recurrent::{self, HostRows};
 use crate::kernels::{AttentionShape, ConvGating, ConvShape, DeltaNetShape, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
-use crate::model::{record_body, record_head, Act, ActRows, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
+use crate::model::{per_layer_input_composed, PerLayerWeights, record_body, record_head, settle, Residual, Act, ActRows, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
 
 /// A weight tensor as the CPU forward pass holds it (shared by the ops that read it).
 pub type CpuWeight = Arc<CpuTensor>;
@@ -49,7 +49,7 @@ enum Kind {
     /// Att = the gated delta rule over Conv, Gates, Z and the layer's state.
     DeltaNet { layer: usize, dt_bias: Vec<f32>, ssm_a: Vec<f32>, norm: Vec<f32>, shape: DeltaNetShape, eps: f32 },
     /// logits = [softcap](W · rmsnorm(x[last]) · g)
-    Head { w: CpuWeight, norm: Vec<f32>, eps: f32, softcap: Option<f32> },
+    Head { w: CpuWeight, x: Act, norm: Vec<f32>, eps: f32, softcap: Option<f32> },
 }
 
 /// Activations (max_batch tokens each) and KV cache of the CPU forward pass.
@@ -132,8 +132,8 @@ impl CpuForward {
         let no_vectors = |label: &str, _: &[&CpuWeight]| -> Result<PackedVectors, ModelError> { Err(ModelError::Config(format!("{label}: the CPU backend does not pack"))) };
         let weights = Weights::assemble_with(c, by_name, unpacked, no_vectors)?;
         let rec = CpuRecorder { c };
-        let body = record_body(&rec, c, &weights, Pass::Prefill)?;
-        let head = record_head(&rec, c, &weights)?;
+        let (body, out) = record_body(&rec, c, &weights, Pass::Prefill)?;
+        let head = record_head(&rec, c, &weights, &out)?;
         let (cache_len, ring) = crate::model::cache_layout(c, max_batch, n_ctx);
         let b = max_batch as usize;
         let acts = Act::ALL.iter().map(|a| f32_vec("activations", b * a.width(c) as usize)).collect::<Result<_, _>>()?;
@@ -336,10 +336,10 @@ impl CpuForward {
             Kind::Scale { x, s, width } => {
                 st.act_mut(*x)[..n * width].iter_mut().for_each(|v| *v *= s);
             }
-            Kind::Head { w, norm, eps, softcap } => {
+            Kind::Head { w, x, norm, eps, softcap } => {
                 let dim = norm.len();
                 let mut head_in = std::mem::take(&mut st.head_in);
-                ops::rmsnorm(&st.act(Act::X)[(n - 1) * dim..n * dim], norm, &mut head_in, dim, *eps, 1.0, false);
+                ops::rmsnorm(&st.act(*x)[(n - 1) * dim..n * dim], norm, &mut head_in, dim, *eps, 1.0, false);
                 let mut logits = std::mem::take(&mut st.logits);
                 let r = matmul(w.ty, w.bytes(), w.rows(), w.cols(), 0..self.vocab, &head_in, 1, &mut logits, self.vocab, Write::Store);
                 if let Some(cap) = softcap {
@@ -448,14 +448,22 @@ impl Recorder for CpuRecorder<'_> {
         Ok(op(name, Kind::Scale { x, s, width: width as usize }))
     }
 
-    fn head(&self, w: &CpuWeight, fold: HeadFold<'_, CpuWeight>) -> Result<Vec<CpuOp>, ModelError> {
+    fn head(&self, w: &CpuWeight, fold: HeadFold<'_, CpuWeight>, x: &Residual<'_, CpuWeight>) -> Result<Vec<CpuOp>, ModelError> {
         if w.cols() != self.c.dim as usize || w.rows() != self.c.vocab as usize {
             return Err(ModelError::TensorShape { tensor: w.name.clone(), expected: vec![self.c.dim as u64, self.c.vocab as u64], got: w.dims.clone() });
         }
-        Ok(vec![op("output", Kind::Head { w: w.clone(), norm: values(fold.norm)?, eps: fold.eps, softcap: fold.softcap })])
+        // The last post-norm add as its own ops, then the head.
+        let mut ops = Vec::new();
+        settle(self, self.c, &mut ops, x)?;
+        ops.push(op("output", Kind::Head { w: w.clone(), x: x.x, norm: values(fold.norm)?, eps: fold.eps, softcap: fold.softcap }));
+        Ok(ops)
     }
 
-    fn attn_qkv(&self, name: &str, _: usize, _: &CpuWeight, _: &AttentionWeights<CpuWeight>, _: &PackedTensors, _: &PackedVectors, _: QkvShape, _: Option<&CpuWeight>, _: bool) -> Result<CpuOp, ModelError> {
+    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights<CpuWeight>, x: &Residual<'_, CpuWeight>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<(Vec<CpuOp>, Act), ModelError> {
+        per_layer_input_composed(self, self.c, name, pw, x, up, up_offset, up_stride, out, pass)
+    }
+
+    fn attn_qkv(&self, name: &str, _: usize, _: &CpuWeight, _: &AttentionWeights<CpuWeight>, _: &PackedTensors, _: &PackedVectors, _: QkvShape, _: Option<&CpuWeight>, _: bool, _: &Residual<'_, CpuWeight>) -> Result<CpuOp, ModelError> {
         Err(ModelError::Config(format!("{name}: the CPU backend does not pack")))
     }
 
@@ -480,11 +488,16 @@ impl Recorder for CpuRecorder<'_> {
         Ok(op(name, Kind::DeltaNet { layer, dt_bias: values(dt_bias)?, ssm_a: values(ssm_a)?, norm: values(norm)?, shape, eps: norm_eps }))
     }
 
-    fn norm_projections(&self, name: &str, _: &CpuWeight, _: &PackedTensors, _: &[ActRows], _: f32) -> Result<CpuOp, ModelError> {
+    fn norm_projections(&self, name: &str, _: Act, _: &CpuWeight, _: &PackedTensors, _: &[ActRows], _: f32) -> Result<CpuOp, ModelError> {
         Err(ModelError::Config(format!("{name}: the CPU backend does not pack")))
     }
 
-    fn ffn_gate_up(&self, name: &str, _: &LayerWeights<CpuWeight>, _: &PackedTensors, _: f32, _: GateActivation) -> Result<CpuOp, ModelError> {
+    fn ffn_gate_up(&self, name: &str, _: &LayerWeights<CpuWeight>, _: &PackedTensors, _: f32, _: GateActivation, _: &Residual<'_, CpuWeight>) -> Result<CpuOp, ModelError> {
         Err(ModelError::Config(format!("{name}: the CPU backend does not pack")))
+    }
+
+    /// Its fused ops are the simple ones in a row: nothing to fold into.
+    fn folds_pending(&self) -> bool {
+        false
     }
 }

@@ -18,12 +18,14 @@ pub fn storage_buffer(ctx: &GpuContext, label: &str, bytes: u64) -> wgpu::Buffer
 
 /// A storage buffer of `bytes` that decode kernels may also read as a uniform
 /// window (`OpBuilder::decode_uniform`): the activations matvecs multiply,
-/// and F32 tensors (the norm weights folded into them).
+/// and F32 tensors (the norm weights folded into them). Rounded up to 16
+/// bytes, the size of a uniform vec4, so that a one-value tensor (Gemma 4's
+/// layer output scale) binds as one (`kernels::PendingNorm`).
 pub fn activation_buffer(ctx: &GpuContext, label: &str, bytes: u64) -> wgpu::Buffer {
     ctx.allocating(label, || {
         ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: bytes.max(4).next_multiple_of(4),
+            size: bytes.max(16).next_multiple_of(16),
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })

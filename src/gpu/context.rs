@@ -58,6 +58,23 @@ impl MatvecVariant {
             MatvecVariant::SharedLanes { lanes } | MatvecVariant::SubgroupLanes { lanes } => lanes,
         }
     }
+
+    /// Whether the fused decode kernels apply a pending post-norm residual
+    /// add on their way in (`PENDING` in `shaders/common/matvec_x.wgsl`),
+    /// or the forward pass runs it as its own rmsnorm_add (+ scale) ops
+    /// first (`model::Recorder::folds_pending`). A folded kernel sums xb's
+    /// squares (the rms) and computes x' = (x + rmsnorm(xb) · g) · s as it
+    /// reads x (`pending_prologue`, `x_at` in
+    /// `shaders/common/matvec_core.wgsl`): with lanes per row the lanes split
+    /// that sum (GPUs: fewer dispatches for little more work), but with one
+    /// invocation per row every invocation sums the whole of xb itself, once
+    /// per weight row, which on CPU adapters costs more than the dispatches
+    /// it saves (lavapipe, Gemma 3 270M decode, `tabllm bench
+    /// --pp 0 --tg 16`: 1.04 tok/s folded in 93 dispatches, 1.98 as
+    /// separate ops in 129).
+    pub fn folds_pending_add(self) -> bool {
+        !matches!(self, MatvecVariant::ThreadPerRow)
+    }
 }
 
 /// How the prefill kernels (the GEMM, flash attention) divide their work.

@@ -46,6 +46,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "attn_qkv.wgsl",
         "ffn_gate_up.wgsl",
         "norm_projections.wgsl",
+        "per_layer.wgsl",
         "embed.wgsl",
         "rmsnorm.wgsl",
         "rope.wgsl",

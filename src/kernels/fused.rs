@@ -7,7 +7,8 @@
 
 use super::matvec::{decode_variant_x, matvec_defines, rows_per_group, TOKENS_PER_GROUP};
 use super::attention::head_dim_capacity;
-use super::{shape_err, weight_kind, GateActivation, KernelError, RopeLayout, Rows, MAX_HEAD_DIM, WG_SIZE};
+use super::pending::with_pending;
+use super::{shape_err, weight_kind, GateActivation, KernelError, PendingNorm, RopeLayout, Rows, MAX_HEAD_DIM, WG_SIZE};
 use crate::gpu::{Extent, GpuContext, Op, OpBuilder, PackedTensors, PackedVectors, Segment};
 
 /// The attention input side of one layer (see `attn_qkv`).
@@ -107,6 +108,10 @@ fn vec4_index(op: &str, f32_index: u32) -> Result<u32, KernelError> {
 /// A `w` of one segment is q alone (a layer that reads an earlier layer's KV
 /// cache, Gemma 4): only q is computed and the caches are bound but not
 /// written; such a layer has no gate.
+///
+/// With `pending` x is the residual stream with a post-norm add still to
+/// apply ([`PendingNorm`], the previous layer's; x' goes to its `out`); not
+/// with a gate (the bindings would pass WebGPU's 8 storage buffers).
 #[allow(clippy::too_many_arguments)]
 pub fn attn_qkv(
     ctx: &GpuContext,
@@ -122,6 +127,7 @@ pub fn attn_qkv(
     k_cache: &wgpu::Buffer,
     v_cache: &wgpu::Buffer,
     n_cache: u32,
+    pending: Option<PendingNorm<'_>>,
 ) -> Result<Op, KernelError> {
     let (q_dim, kv_dim) = ((s.n_heads * s.head_dim) as u64, (s.n_kv_heads * s.head_dim) as u64);
     let q_rows = if gate.is_some() { 2 * q_dim } else { q_dim };
@@ -144,6 +150,12 @@ pub fn attn_qkv(
     }
     if gate.is_some() && at.bias.is_some() {
         return Err(shape_err(name, "q|k|v biases with an output gate"));
+    }
+    if let Some(pn) = &pending {
+        if gate.is_some() {
+            return Err(shape_err(name, "a pending post-norm with an output gate"));
+        }
+        pn.check(ctx, name, x, s.dim as u64, Some(s.eps))?;
     }
     let bias = at.bias.unwrap_or([0; 3]);
     let [q_norm_off, k_norm_off] = at.qk_norm.unwrap_or([0; 2]);
@@ -168,7 +180,8 @@ pub fn attn_qkv(
     };
     let types = distinct_types(&w.segments);
     let flags = |d: crate::gpu::Defines| {
-        d.flag("NORM_X")
+        with_pending(d, pending.as_ref())
+            .flag("NORM_X")
             .u32("MAX_HEAD_DIM", head_dim_capacity(s.head_dim))
             .flag_if("BIAS", at.bias.is_some())
             .flag_if("QK_NORM", at.qk_norm.is_some())
@@ -179,7 +192,7 @@ pub fn attn_qkv(
     };
     let tokens = qkv_tokens_per_group(s.head_dim);
     let b = OpBuilder::new(ctx, name, "attn_qkv.wgsl", "attn_qkv", flags(matvec_defines(ctx, name, &types, tokens)?));
-    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, s.dim as u64, None)
+    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, s.dim as u64, None, pending.map(|pn| pn.xb))
         .params(&params)
         .buffer(&w.buffer)
         .buffer(x)
@@ -189,6 +202,9 @@ pub fn attn_qkv(
         .buffer(v_cache);
     if let Some(g) = gate {
         b = b.buffer(g);
+    }
+    if let Some(pn) = &pending {
+        b = pn.bind(b);
     }
     // One workgroup per q, k, v head, then per gate head (the gate's heads
     // start after 2 n_kv_heads k and v heads: no q-only layer has a gate).
@@ -211,6 +227,8 @@ struct GateUpParams {
 
 /// RMSNorm(x) with the norm weight `norm` (dim f32) → gate|up (packed `w`,
 /// rows of `dim`) → y = act(gate) * up. x: (n_tokens, dim); y: (n_tokens, ffn_dim).
+/// With `pending` x is the residual stream with a post-norm add still to
+/// apply ([`PendingNorm`]: Gemma's post_attention_norm; x' goes to its `out`).
 #[allow(clippy::too_many_arguments)]
 pub fn ffn_gate_up(
     ctx: &GpuContext,
@@ -222,6 +240,7 @@ pub fn ffn_gate_up(
     eps: f32,
     act: GateActivation,
     y: &wgpu::Buffer,
+    pending: Option<PendingNorm<'_>>,
 ) -> Result<Op, KernelError> {
     let [wg, wu] = &w.segments[..] else {
         return Err(shape_err(name, format!("{} packed tensors, expected gate, up", w.segments.len())));
@@ -229,6 +248,9 @@ pub fn ffn_gate_up(
     let (dim, ffn) = (wg.cols(), wg.rows());
     if dim % 32 != 0 || wu.dims != wg.dims {
         return Err(shape_err(name, format!("gate {:?}, up {:?}", wg.dims, wu.dims)));
+    }
+    if let Some(pn) = &pending {
+        pn.check(ctx, name, x, dim, Some(eps))?;
     }
     let params = GateUpParams {
         rows: ffn as u32,
@@ -241,16 +263,15 @@ pub fn ffn_gate_up(
         seg: [segment_params(name, wg, 0)?, segment_params(name, wu, 0)?],
     };
     let types = distinct_types(&w.segments);
-    let flags = |d: crate::gpu::Defines| d.flag("NORM_X").flag_if("GEGLU", act == GateActivation::Gelu);
+    let flags = |d: crate::gpu::Defines| with_pending(d.flag("NORM_X").flag_if("GEGLU", act == GateActivation::Gelu), pending.as_ref());
     let rpg = rows_per_group(ctx) as u64;
     let b = OpBuilder::new(ctx, name, "ffn_gate_up.wgsl", "ffn_gate_up", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?));
-    Ok(decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm)))
-        .params(&params)
-        .buffer(&w.buffer)
-        .buffer(x)
-        .buffer(norm)
-        .buffer(y)
-        .dispatch(Extent::Fixed(ffn.div_ceil(rpg) as u32), Extent::Fixed(1), Extent::Tokens { per_group: TOKENS_PER_GROUP })
+    let b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm)), pending.map(|pn| pn.xb)).params(&params).buffer(&w.buffer).buffer(x).buffer(norm).buffer(y);
+    let b = match &pending {
+        Some(pn) => pn.bind(b),
+        None => b,
+    };
+    Ok(b.dispatch(Extent::Fixed(ffn.div_ceil(rpg) as u32), Extent::Fixed(1), Extent::Tokens { per_group: TOKENS_PER_GROUP })
         .build(step)?)
 }
 
@@ -332,7 +353,7 @@ pub fn norm_projections(
     let types = distinct_types(&w.segments);
     let flags = |d: crate::gpu::Defines| d.flag("NORM_X").flag_if("OUT_1", buffers.len() > 1).flag_if("OUT_2", buffers.len() > 2);
     let b = OpBuilder::new(ctx, name, "norm_projections.wgsl", "norm_projections", flags(matvec_defines(ctx, name, &types, TOKENS_PER_GROUP)?));
-    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm))).params(&params).buffer(&w.buffer).buffer(x).buffer(norm);
+    let mut b = decode_variant_x(b, ctx, flags(matvec_defines(ctx, name, &types, 1)?), x, dim, Some((4, norm)), None).params(&params).buffer(&w.buffer).buffer(x).buffer(norm);
     for buf in buffers {
         b = b.buffer(buf);
     }

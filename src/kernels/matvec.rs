@@ -1,6 +1,7 @@
 //! Dequantize-matmul (`shaders/matvec.wgsl`, on `shaders/common/matvec_core.wgsl`).
 
-use super::{shape_err, weight_defines, weight_kind, KernelError};
+use super::pending::with_pending;
+use super::{shape_err, weight_defines, weight_kind, KernelError, PendingNorm};
 use crate::gpu::{Defines, Extent, GpuContext, GpuTensor, MatvecVariant, Op, OpBuilder};
 use crate::quant::GgmlType;
 
@@ -45,6 +46,9 @@ pub struct MatvecFold<'a> {
     pub norm: Option<(&'a wgpu::Buffer, f32)>,
     /// y = cap * tanh(y / cap) (Gemma's final logit soft-cap).
     pub softcap: Option<f32>,
+    /// x is the residual stream with a post-norm add still to apply
+    /// ([`PendingNorm`]).
+    pub pending: Option<PendingNorm<'a>>,
 }
 
 /// Defines shared by every kernel built on `common/matvec_core.wgsl`: the
@@ -67,8 +71,9 @@ pub(crate) fn matvec_defines(ctx: &GpuContext, op: &str, types: &[GgmlType], tok
 /// uniform binding size (64 KiB: 16384 f32). `norm`: the binding and buffer
 /// of a folded norm weight, read the same way when its buffer allows
 /// (`G_UNIFORM`); the kernel must read it from f32 0 (`norm_off` 0), since
-/// the window starts there.
-pub(crate) fn decode_variant_x<'a>(b: OpBuilder<'a>, ctx: &GpuContext, defines: Defines, x: &wgpu::Buffer, cols: u64, norm: Option<(u32, &wgpu::Buffer)>) -> OpBuilder<'a> {
+/// the window starts there. `pending_xb`: a pending post-norm's input
+/// ([`PendingNorm::xb`]), read through a window too when x is (`XB_UNIFORM`).
+pub(crate) fn decode_variant_x<'a>(b: OpBuilder<'a>, ctx: &GpuContext, defines: Defines, x: &wgpu::Buffer, cols: u64, norm: Option<(u32, &wgpu::Buffer)>, pending_xb: Option<&wgpu::Buffer>) -> OpBuilder<'a> {
     let window = |buf: &wgpu::Buffer| {
         let bytes = buf.size().min(ctx.limits.max_uniform_buffer_binding_size as u64) / 16 * 16;
         (buf.usage().contains(wgpu::BufferUsages::UNIFORM) && cols * 4 <= bytes).then_some(bytes)
@@ -78,6 +83,10 @@ pub(crate) fn decode_variant_x<'a>(b: OpBuilder<'a>, ctx: &GpuContext, defines: 
     };
     let mut defines = defines.flag("X_UNIFORM").u32("X_UNIFORM_VECS", (xw / 16) as u32);
     let mut b = b.decode_uniform(3, xw);
+    if let Some(bw) = pending_xb.and_then(window) {
+        defines = defines.flag("XB_UNIFORM").u32("XB_UNIFORM_VECS", (bw / 16) as u32);
+        b = b.decode_uniform(10, bw);
+    }
     if let Some((binding, gw)) = norm.and_then(|(binding, g)| window(g).map(|w| (binding, w))) {
         defines = defines.flag("G_UNIFORM").u32("G_UNIFORM_VECS", (gw / 16) as u32);
         b = b.decode_uniform(binding, gw);
@@ -129,7 +138,10 @@ pub fn matvec_folded(
         ));
     }
     let last_only = out == MatvecOut::LastToken;
-    let folds = |d: Defines| d.flag_if("NORM_X", fold.norm.is_some()).flag_if("SOFTCAP", fold.softcap.is_some());
+    if let Some(pn) = &fold.pending {
+        pn.check(ctx, name, x, cols, fold.norm.map(|n| n.1))?;
+    }
+    let folds = |d: Defines| with_pending(d.flag_if("NORM_X", fold.norm.is_some()).flag_if("SOFTCAP", fold.softcap.is_some()), fold.pending.as_ref());
     // The logits row is one token: the single-token variant serves every step.
     let defines = folds(matvec_defines(ctx, name, &[w.ty], if last_only { 1 } else { TOKENS_PER_GROUP })?);
     let decode = folds(matvec_defines(ctx, name, &[w.ty], 1)?);
@@ -149,12 +161,12 @@ pub fn matvec_folded(
                 accumulate: (out == MatvecOut::Accumulate) as u32,
                 kind: weight_kind(name, w.ty)?,
                 norm_off: 0,
-                eps: fold.norm.map_or(0.0, |n| n.1),
+                eps: fold.norm.map(|n| n.1).or(fold.pending.map(|pn| pn.eps)).unwrap_or(0.0),
                 softcap: fold.softcap.unwrap_or(0.0),
                 part_start: part.part_start,
             };
             let b = OpBuilder::new(ctx, name, "matvec.wgsl", "matvec", part.defines(defines.clone()));
-            let mut b = decode_variant_x(b, ctx, part.defines(decode.clone()), x, cols, fold.norm.map(|(g, _)| (5, g)))
+            let mut b = decode_variant_x(b, ctx, part.defines(decode.clone()), x, cols, fold.norm.map(|(g, _)| (5, g)), fold.pending.map(|pn| pn.xb))
                 .params(&params)
                 .buffer(part.buffers[0])
                 .buffer(x)
@@ -163,6 +175,9 @@ pub fn matvec_folded(
                 b = b.buffer(g);
             }
             b = part.bind_extra(b);
+            if let Some(pn) = &fold.pending {
+                b = pn.bind(b);
+            }
             Ok(b.dispatch(Extent::Fixed(part.rows.div_ceil(rpg) as u32), Extent::Fixed(1), z).build(step)?)
         })
         .collect()

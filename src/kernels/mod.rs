@@ -12,6 +12,8 @@ mod fused;
 mod gemm;
 mod matvec;
 mod norm;
+mod pending;
+mod per_layer;
 mod rope;
 mod rows;
 mod sample;
@@ -32,6 +34,8 @@ pub use gemm::{gemm, gemm_segment, GEMM_ROWS, GEMM_TOKENS, LANE_GEMM_LANES, LANE
 pub use fused::{attn_qkv, ffn_gate_up, norm_projections, qkv_shared_bytes, qkv_tokens_per_group, QkvShape, QkvVectors, MAX_NORM_PROJECTIONS, QKV_SHARED_BYTES};
 pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};
 pub use norm::{rmsnorm, rmsnorm_add, rmsnorm_in_place};
+pub use pending::PendingNorm;
+pub use per_layer::{per_layer, per_layer_fits, PER_LAYER_SHARED_BYTES};
 pub use rope::{rope, RopeLayout, RopeShape};
 pub use delta_net::{gated_delta_net, DeltaNetGates, DeltaNetParams, DeltaNetShape, GatedNorm, DELTA_NET_MAX_HEAD_DIM};
 pub use rows::Rows;

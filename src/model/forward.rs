@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::record::{record_body, record_head, Act, ActRows, HeadFold, Pass, Proj, Recorder};
+use super::record::{per_layer_input_composed, record_body, record_head, Act, ActRows, HeadFold, Pass, Proj, Recorder, Residual};
 use super::state::State;
-use super::weights::{AttentionWeights, LayerWeights, MixerWeights, Projections, Weights};
+use super::weights::{AttentionWeights, LayerWeights, MixerWeights, PerLayerWeights, Projections, Weights};
 use super::{ModelConfig, ModelError};
 use crate::gpu::{GpuContext, GpuTensor, Op, PackedTensors, PackedVectors, Step};
 use crate::kernels::{self as k, AttentionShape, MatvecFold, MatvecOut, QkvShape, QkvVectors, RopeShape};
@@ -48,8 +48,11 @@ pub struct GpuForward {
     /// projections as tiled GEMMs, then the ops the fused kernels fold in.
     prefill_body: Vec<Op>,
     prefill_min_tokens: u32,
-    /// Final norm and output projection for the step's last token.
+    /// Final norm and output projection for the step's last token, over
+    /// the stream `body` leaves (with its last post-norm add folded in).
     head: Vec<Op>,
+    /// The same over the stream `prefill_body` leaves.
+    prefill_head: Vec<Op>,
     argmax: Op,
     /// Penalties, filters and one draw over the logits (`Output::Sample`).
     sample: Op,
@@ -72,15 +75,21 @@ impl GpuForward {
     ) -> Result<Self, ModelError> {
         let weights = Weights::assemble(&ctx, &config, tensors, fuse)?;
         let state = State::new(&ctx, &config, max_batch, n_ctx);
-        let rec = GpuRecorder { ctx: &ctx, c: &config, s: &state };
-        let body = record_body(&rec, &config, &weights, Pass::Decode)?;
+        let rec = GpuRecorder { ctx: &ctx, c: &config, s: &state, fuse };
+        let (body, out) = record_body(&rec, &config, &weights, Pass::Decode)?;
+        let head = record_head(&rec, &config, &weights, &out)?;
         let prefill_min_tokens = match prefill {
             PrefillPath::Auto => GEMM_MIN_TOKENS,
             PrefillPath::Gemm => 2,
             PrefillPath::Matvec => u32::MAX,
         };
-        let prefill_body = if prefill_min_tokens <= max_batch { record_body(&rec, &config, &weights, Pass::Prefill)? } else { Vec::new() };
-        let head = record_head(&rec, &config, &weights)?;
+        let (prefill_body, prefill_head) = if prefill_min_tokens <= max_batch {
+            let (ops, out) = record_body(&rec, &config, &weights, Pass::Prefill)?;
+            let head = record_head(&rec, &config, &weights, &out)?;
+            (ops, head)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let argmax = k::argmax(&ctx, &state.step, &state.logits, &state.sampled, config.vocab)?;
         let sample = k::sample(&ctx, &state.step, &state.logits, &state.sample_inputs, &state.sampled, config.vocab)?;
         ctx.check()?;
@@ -93,6 +102,7 @@ impl GpuForward {
             prefill_body,
             prefill_min_tokens,
             head,
+            prefill_head,
             argmax,
             sample,
             last_encode_ns: Default::default(),
@@ -106,6 +116,15 @@ impl GpuForward {
             &self.prefill_body
         } else {
             &self.body
+        }
+    }
+
+    /// The head ops after [`body`](Self::body): none when `out` asks for no logits.
+    fn head(&self, n_tokens: u32, out: Output) -> &[Op] {
+        match out {
+            Output::None => &[],
+            _ if n_tokens >= self.prefill_min_tokens => &self.prefill_head,
+            _ => &self.head,
         }
     }
 
@@ -190,7 +209,7 @@ impl GpuForward {
     /// three wgpu calls (pipeline, bind group, dispatch): in the browser,
     /// three wasm→JS crossings.
     pub fn dispatches_per_step(&self, n_tokens: u32, pos0: u32, out: Output) -> usize {
-        let head: &[Op] = if out == Output::None { &[] } else { &self.head };
+        let head = self.head(n_tokens, out);
         let argmax = (out == Output::Argmax).then_some(&self.argmax);
         let sample = (out == Output::Sample).then_some(&self.sample);
         let s = Step { pos0, n_tokens, kv_len: pos0 + n_tokens, _pad: 0 };
@@ -249,8 +268,7 @@ impl GpuForward {
         }
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            let head: &[Op] = if out == Output::None { &[] } else { &self.head };
-            for op in self.body(n).iter().chain(head) {
+            for op in self.body(n).iter().chain(self.head(n, out)) {
                 op.encode(&mut pass, &s);
             }
             if out == Output::Argmax {
@@ -277,7 +295,7 @@ impl GpuForward {
     /// False when some op has no JS twin (the caller encodes through wgpu).
     #[cfg(target_arch = "wasm32")]
     fn replay(&self, s: &Step, input: StepInput<'_>, out: Output, slot: usize) -> Result<bool, ModelError> {
-        let head: &[Op] = if out == Output::None { &[] } else { &self.head };
+        let head = self.head(s.n_tokens, out);
         let argmax = (out == Output::Argmax).then_some(&self.argmax);
         let sample = (out == Output::Sample).then_some(&self.sample);
         let body = self.body(s.n_tokens);
@@ -377,7 +395,7 @@ impl GpuForward {
         self.ctx.queue.write_buffer(&self.state.ids, 0, bytemuck::cast_slice(ids));
         let s = Step { pos0, n_tokens: n, kv_len: pos0 + n, _pad: 0 };
         self.ctx.queue.write_buffer(&self.state.step, 0, bytemuck::bytes_of(&s));
-        let ops = || self.body(n).iter().chain(&self.head).chain([&self.argmax, &self.sample]);
+        let ops = || self.body(n).iter().chain(self.head(n, Output::Logits)).chain([&self.argmax, &self.sample]);
         let wait = || self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| crate::gpu::GpuError::Readback(e.to_string()));
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         {
@@ -438,6 +456,9 @@ struct GpuRecorder<'a> {
     ctx: &'a GpuContext,
     c: &'a ModelConfig,
     s: &'a State,
+    /// `LoadOptions::fuse`: false runs Gemma 4's per-layer block as separate
+    /// ops too (the packed groups are already separate).
+    fuse: bool,
 }
 
 impl GpuRecorder<'_> {
@@ -446,6 +467,7 @@ impl GpuRecorder<'_> {
         match a {
             Act::X => &s.x,
             Act::Xb => &s.xb,
+            Act::XAlt => &s.x_alt,
             Act::Q => &s.q,
             Act::K => &s.k,
             Act::V => &s.v,
@@ -459,6 +481,20 @@ impl GpuRecorder<'_> {
             Act::PerLayer => &s.per_layer,
             Act::PerLayerProj => &s.per_layer_proj,
         }
+    }
+}
+
+impl GpuRecorder<'_> {
+    /// The stream's pending post-norm add as the kernels fold it, writing
+    /// the stream to `x.next()` when `write`.
+    fn pending<'b>(&'b self, x: &'b Residual<'_, GpuTensor>, write: bool) -> Option<k::PendingNorm<'b>> {
+        x.pending.as_ref().map(|pn| k::PendingNorm {
+            xb: self.buf(pn.from),
+            norm: vec_buf(pn.norm),
+            scale: pn.scale.as_ref().map(|(s, _)| vec_buf(s)),
+            out: write.then(|| self.buf(x.next())),
+            eps: pn.eps,
+        })
     }
 }
 
@@ -527,13 +563,24 @@ impl Recorder for GpuRecorder<'_> {
         Ok(k::scale_by(self.ctx, &self.s.step, name, self.buf(x), vec_buf(s), width)?)
     }
 
-    fn head(&self, w: &GpuTensor, fold: HeadFold<'_, GpuTensor>) -> Result<Vec<Op>, ModelError> {
-        let fold = MatvecFold { norm: Some((vec_buf(fold.norm), fold.eps)), softcap: fold.softcap };
+    fn head(&self, w: &GpuTensor, fold: HeadFold<'_, GpuTensor>, x: &Residual<'_, GpuTensor>) -> Result<Vec<Op>, ModelError> {
+        let fold = MatvecFold { norm: Some((vec_buf(fold.norm), fold.eps)), softcap: fold.softcap, pending: self.pending(x, false) };
         let (c, s) = (self.c, self.s);
-        Ok(k::matvec_folded(self.ctx, &s.step, "output", w, &s.x, c.dim as u64, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?)
+        Ok(k::matvec_folded(self.ctx, &s.step, "output", w, self.buf(x.x), c.dim as u64, &s.logits, c.vocab as u64, MatvecOut::LastToken, fold)?)
     }
 
-    fn attn_qkv(&self, name: &str, l: usize, attn_norm: &GpuTensor, lw: &AttentionWeights, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&GpuTensor>, output_gate: bool) -> Result<Op, ModelError> {
+    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights, x: &Residual<'_, GpuTensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<(Vec<Op>, Act), ModelError> {
+        // Prefill, unfused, and weights the kernel cannot take: the separate ops.
+        if pass == Pass::Prefill || !self.fuse || !k::per_layer_fits(&pw.inp_gate, &pw.proj) {
+            return per_layer_input_composed(self, self.c, name, pw, x, up, up_offset, up_stride, out, pass);
+        }
+        let up = k::Rows { buffer: self.buf(up), offset: up_offset, stride: up_stride };
+        let s = self.s;
+        let op = k::per_layer(self.ctx, &s.step, name, &pw.inp_gate, &pw.proj, self.buf(x.x), up, self.buf(out), self.c.dim as u64, self.pending(x, true))?;
+        Ok((vec![op], x.next()))
+    }
+
+    fn attn_qkv(&self, name: &str, l: usize, attn_norm: &GpuTensor, lw: &AttentionWeights, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&GpuTensor>, output_gate: bool, x: &Residual<'_, GpuTensor>) -> Result<Op, ModelError> {
         let at = |t: &GpuTensor| vecs.offset(&t.name).ok_or_else(|| ModelError::MissingTensor(t.name.clone()));
         let vectors = QkvVectors {
             attn_norm: at(attn_norm)?,
@@ -551,7 +598,7 @@ impl Recorder for GpuRecorder<'_> {
         };
         let s = self.s;
         let gate = output_gate.then_some(&s.mix);
-        Ok(k::attn_qkv(self.ctx, &s.step, name, packed, &s.x, vecs, vectors, shape, &s.q, gate, &s.k_cache[l], &s.v_cache[l], s.cache_len[l])?)
+        Ok(k::attn_qkv(self.ctx, &s.step, name, packed, self.buf(x.x), vecs, vectors, shape, &s.q, gate, &s.k_cache[l], &s.v_cache[l], s.cache_len[l], self.pending(x, true))?)
     }
 
     fn short_conv(&self, name: &str, l: usize, taps: &GpuTensor, dim: u32, l_cache: u32) -> Result<Op, ModelError> {
@@ -586,12 +633,16 @@ impl Recorder for GpuRecorder<'_> {
         Ok(k::gated_delta_net(self.ctx, &s.step, name, qkv, gates, params, state, &s.att, shape, Some(gated))?)
     }
 
-    fn norm_projections(&self, name: &str, norm: &GpuTensor, packed: &PackedTensors, outs: &[ActRows], eps: f32) -> Result<Op, ModelError> {
+    fn norm_projections(&self, name: &str, x: Act, norm: &GpuTensor, packed: &PackedTensors, outs: &[ActRows], eps: f32) -> Result<Op, ModelError> {
         let rows: Vec<k::Rows> = outs.iter().map(|o| k::Rows { buffer: self.buf(o.act), offset: o.offset, stride: o.stride }).collect();
-        Ok(k::norm_projections(self.ctx, &self.s.step, name, packed, &self.s.x, vec_buf(norm), eps, &rows)?)
+        Ok(k::norm_projections(self.ctx, &self.s.step, name, packed, self.buf(x), vec_buf(norm), eps, &rows)?)
     }
 
-    fn ffn_gate_up(&self, name: &str, lw: &LayerWeights, packed: &PackedTensors, eps: f32, act: k::GateActivation) -> Result<Op, ModelError> {
-        Ok(k::ffn_gate_up(self.ctx, &self.s.step, name, packed, &self.s.x, vec_buf(&lw.ffn_norm), eps, act, &self.s.gate)?)
+    fn ffn_gate_up(&self, name: &str, lw: &LayerWeights, packed: &PackedTensors, eps: f32, act: k::GateActivation, x: &Residual<'_, GpuTensor>) -> Result<Op, ModelError> {
+        Ok(k::ffn_gate_up(self.ctx, &self.s.step, name, packed, self.buf(x.x), vec_buf(&lw.ffn_norm), eps, act, &self.s.gate, self.pending(x, true))?)
+    }
+
+    fn folds_pending(&self) -> bool {
+        self.ctx.matvec.folds_pending_add()
     }
 }

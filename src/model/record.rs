@@ -30,8 +30,17 @@
 //! - per-layer input (Gemma 4, after the FFN): inp_gate → gelu(·) ⊙ the
 //!   layer's per-layer input → proj → post_norm (+ residual); the per-layer
 //!   inputs of every layer are made once after the embedding
-//!   ([`per_layer_inputs`]).
+//!   ([`per_layer_inputs`]); on decode one op before the post-norm.
 //! - [layer output scale: the residual stream times a scalar (Gemma 4)].
+//!
+//! A post-norm's residual add (Gemma 2/3/4) and the layer output scale after
+//! it are not ops of their own: the walk carries them as the stream's
+//! pending add ([`Residual`]) to the next op that reads the stream, and a
+//! fused op (attn_qkv, ffn_gate_up, the per-layer block, the output head)
+//! applies it on its way in; before any other op the walk applies it as
+//! rmsnorm_add (+ scale) ops ([`settle`]). A backend that does not fold
+//! ([`Recorder::folds_pending`]: CPU adapters' one-invocation-per-row
+//! matvec, the CPU backend) gets those ops where the add is made.
 //! Bracketed ops are per architecture (see `ModelConfig`). A Gemma 4 layer
 //! that reads an earlier layer's KV cache (`LayerAttention::kv_layer`)
 //! computes q alone and attends over that cache.
@@ -48,6 +57,10 @@ pub enum Act {
     X,
     /// (n_tokens, dim) normed input, then projection outputs.
     Xb,
+    /// (n_tokens, dim) the residual stream's second buffer: an op that
+    /// applies a pending post-norm add ([`Residual`]) reads the stream from
+    /// one of X and XAlt and writes it to the other.
+    XAlt,
     /// (n_tokens, q_dim)
     Q,
     /// (n_tokens, kv_dim)
@@ -59,7 +72,7 @@ pub enum Act {
     Att,
     /// (n_tokens, ffn_dim) gate projection, then the gated activation.
     Gate,
-    /// (n_tokens, ffn_dim)
+    /// (n_tokens, ffn_dim); Gemma 4's per-layer block's output on decode (dim).
     Up,
     /// (n_tokens, mix_dim) a block's wide input projection (LFM2: b | c |
     /// x; Gated DeltaNet: q | k | v; gated attention: query|gate heads).
@@ -78,22 +91,67 @@ pub enum Act {
 }
 
 impl Act {
-    pub const ALL: [Act; 14] = [Act::X, Act::Xb, Act::Q, Act::K, Act::V, Act::Att, Act::Gate, Act::Up, Act::Mix, Act::Conv, Act::Gates, Act::Z, Act::PerLayer, Act::PerLayerProj];
+    pub const ALL: [Act; 15] = [Act::X, Act::Xb, Act::XAlt, Act::Q, Act::K, Act::V, Act::Att, Act::Gate, Act::Up, Act::Mix, Act::Conv, Act::Gates, Act::Z, Act::PerLayer, Act::PerLayerProj];
 
     /// Elements per token.
     pub fn width(self, c: &ModelConfig) -> u32 {
         match self {
-            Act::X | Act::Xb => c.dim,
+            Act::X | Act::Xb | Act::XAlt => c.dim,
             Act::Q => c.q_dim(),
             Act::Att => c.att_dim(),
             Act::K | Act::V => c.kv_dim(),
-            // The gate also holds the per-layer block's gate (P wide).
-            Act::Gate | Act::Up => c.ffn_dim.max(c.per_layer_input),
+            // The gate also holds the per-layer block's gate (P wide), Up
+            // its output on decode (dim wide).
+            Act::Gate => c.ffn_dim.max(c.per_layer_input),
+            Act::Up if c.per_layer_input > 0 => c.ffn_dim.max(c.dim),
+            Act::Up => c.ffn_dim,
             Act::Mix => c.mix_dim(),
             Act::Conv => c.delta_net.map_or(0, |d| d.conv_channels()),
             Act::Gates => c.delta_net.map_or(0, |d| 2 * d.n_v_heads),
             Act::Z => c.delta_net.map_or(0, |d| d.inner()),
             Act::PerLayer | Act::PerLayerProj => c.per_layer_input * c.n_layers,
+        }
+    }
+}
+
+/// A post-norm residual add not applied yet (Gemma's post_attention_norm,
+/// post_ffw_norm and per-layer post_norm, then Gemma 4's layer output
+/// scale): the residual stream is (x + rmsnorm(from) · norm) · scale. The walk
+/// carries it to the next op that reads the stream, which applies it on its
+/// way in; where that op cannot, the walk applies it first as its own ops.
+pub struct PostNorm<'a, T> {
+    /// The buffer holding the projection output the norm reads (Xb; Gemma
+    /// 4's fused per-layer block: Up).
+    pub from: Act,
+    /// The name of the norm-add when it runs as its own op (`….post_norm`).
+    pub name: String,
+    pub norm: &'a T,
+    pub eps: f32,
+    /// The layer output scale (one value) and its op's name.
+    pub scale: Option<(&'a T, String)>,
+}
+
+/// The residual stream as the walk carries it: buffer `x` (X or XAlt) and a
+/// post-norm add still to apply to it.
+pub struct Residual<'a, T> {
+    pub x: Act,
+    pub pending: Option<PostNorm<'a, T>>,
+}
+
+impl<T> Residual<'_, T> {
+    /// The stream in X, nothing pending (after the embedding).
+    pub fn settled(x: Act) -> Self {
+        Self { x, pending: None }
+    }
+
+    /// Where an op that reads this stream leaves it: an op that applies the
+    /// pending add writes the stream to the other buffer (never the one it
+    /// reads: its workgroups read that one while one of them writes).
+    pub fn next(&self) -> Act {
+        match (&self.pending, self.x) {
+            (None, x) => x,
+            (Some(_), Act::X) => Act::XAlt,
+            (Some(_), _) => Act::X,
         }
     }
 }
@@ -196,14 +254,26 @@ pub trait Recorder {
     fn gated_activation(&self, name: &str, act: GateActivation, up: Act, up_offset: u32, up_stride: u32, width: u32) -> Result<Self::Op, ModelError>;
     /// x[t, i] *= s for i < width, s the one value of tensor `s` (Gemma 4's layer output scale).
     fn scale(&self, name: &str, x: Act, s: &Self::Tensor, width: u32) -> Result<Self::Op, ModelError>;
-    /// logits = W · fold(x[last token]) over the vocabulary.
-    fn head(&self, w: &Self::Tensor, fold: HeadFold<'_, Self::Tensor>) -> Result<Vec<Self::Op>, ModelError>;
+    /// logits = W · fold(x'[last token]) over the vocabulary, x' the stream
+    /// `x` with its pending post-norm add applied.
+    fn head(&self, w: &Self::Tensor, fold: HeadFold<'_, Self::Tensor>, x: &Residual<'_, Self::Tensor>) -> Result<Vec<Self::Op>, ModelError>;
+    /// Gemma 4's per-layer input block before its post-norm: out[t, :] =
+    /// proj · (gelu(inp_gate · x'[t]) ⊙ up[t, up_offset ..][..P]), x' the
+    /// stream `x` with its pending add applied (llama.cpp `gemma4.cpp`:
+    /// inp_gate, gelu, the product with the layer's per-layer input, proj).
+    /// `out` (dim wide) is neither the stream's buffers nor the pending
+    /// add's input. Returns the ops and the buffer the settled stream is
+    /// left in: `x.next()` when one fused op applies the add on its way in,
+    /// `x.x` when separate ops apply it first.
+    #[allow(clippy::too_many_arguments)]
+    fn per_layer_input(&self, name: &str, pw: &PerLayerWeights<Self::Tensor>, x: &Residual<'_, Self::Tensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<(Vec<Self::Op>, Act), ModelError>;
     /// The fused q|k|v op of a packed group (backends that pack); `layer`
     /// is the layer whose cache k and v go to (q alone writes none). With
     /// `output_gate` q holds query|gate heads and the gate heads go to Mix
-    /// (n_tokens, q_dim), heads one after another.
+    /// (n_tokens, q_dim), heads one after another. It reads the stream `x`
+    /// and applies its pending add, leaving the stream in `x.next()`.
     #[allow(clippy::too_many_arguments)]
-    fn attn_qkv(&self, name: &str, layer: usize, attn_norm: &Self::Tensor, aw: &AttentionWeights<Self::Tensor>, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&Self::Tensor>, output_gate: bool) -> Result<Self::Op, ModelError>;
+    fn attn_qkv(&self, name: &str, layer: usize, attn_norm: &Self::Tensor, aw: &AttentionWeights<Self::Tensor>, packed: &PackedTensors, vecs: &PackedVectors, shape: QkvShape, factors: Option<&Self::Tensor>, output_gate: bool, x: &Residual<'_, Self::Tensor>) -> Result<Self::Op, ModelError>;
     /// LFM2's gated short convolution of layer `layer` over its rolling
     /// state: Att[t, :] = c ⊙ conv(b ⊙ x) where Mix[t, :] = b | c | x (each
     /// `dim` wide) and conv runs each channel's `l_cache` taps over the
@@ -228,38 +298,48 @@ pub trait Recorder {
     #[allow(clippy::too_many_arguments)]
     fn delta_net(&self, name: &str, layer: usize, dt_bias: &Self::Tensor, ssm_a: &Self::Tensor, norm: &Self::Tensor, shape: DeltaNetShape, norm_eps: f32) -> Result<Self::Op, ModelError>;
     /// The fused norm and projections of a packed group, each into its own
-    /// rows: outs[s][t, :] = W_s (rmsnorm(X[t, :]) · norm) (backends that pack).
-    fn norm_projections(&self, name: &str, norm: &Self::Tensor, packed: &PackedTensors, outs: &[ActRows], eps: f32) -> Result<Self::Op, ModelError>;
-    /// The fused norm, gate|up and activation of a packed group (backends that pack).
-    fn ffn_gate_up(&self, name: &str, lw: &LayerWeights<Self::Tensor>, packed: &PackedTensors, eps: f32, act: GateActivation) -> Result<Self::Op, ModelError>;
+    /// rows: outs[s][t, :] = W_s (rmsnorm(x[t, :]) · norm) (backends that pack).
+    fn norm_projections(&self, name: &str, x: Act, norm: &Self::Tensor, packed: &PackedTensors, outs: &[ActRows], eps: f32) -> Result<Self::Op, ModelError>;
+    /// The fused norm, gate|up and activation of a packed group (backends
+    /// that pack), reading the stream `x` and applying its pending add (the
+    /// stream is then in `x.next()`).
+    fn ffn_gate_up(&self, name: &str, lw: &LayerWeights<Self::Tensor>, packed: &PackedTensors, eps: f32, act: GateActivation, x: &Residual<'_, Self::Tensor>) -> Result<Self::Op, ModelError>;
+    /// Whether the walk carries a post-norm residual add to the next op
+    /// that reads the stream (true: the fused ops and the head apply it on
+    /// their way in), or applies it as its own ops where it is made (false).
+    /// Decided once per backend and device (the GPU's from
+    /// `MatvecVariant::folds_pending_add`); the stream is the same either way.
+    fn folds_pending(&self) -> bool;
 }
 
 /// Records one body op list (embedding and every layer); nothing is created
 /// per step. A layer is its mixing block (from `ModelConfig::layers`) and
 /// the feed-forward block; both passes walk the same blocks and differ in
 /// how a projection runs and whether its neighbours are fused into it.
-pub fn record_body<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, pass: Pass) -> Result<Vec<R::Op>, ModelError> {
+/// Returns the ops and the residual stream they leave, for [`record_head`].
+pub fn record_body<'w, R: Recorder>(r: &R, c: &ModelConfig, w: &'w Weights<R::Tensor>, pass: Pass) -> Result<(Vec<R::Op>, Residual<'w, R::Tensor>), ModelError> {
     let mut body = r.embed("token_embd", &w.token_embd, Act::X, c.embed_scale)?;
     if let Some(pw) = &w.per_layer_inputs {
         per_layer_inputs(r, c, pw, pass, &mut body)?;
     }
+    let mut x = Residual::settled(Act::X);
     for (l, (plan, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
         let b = Block { r, c, l, plan, pass };
-        match (plan.mixer, &lw.mixer) {
-            (Mixer::Attention(la), MixerWeights::Attention(aw)) => b.attention(&mut body, &lw.attn_norm, aw, la, w.rope_freqs.as_ref())?,
-            (Mixer::ShortConv { l_cache }, MixerWeights::ShortConv(sw)) => b.short_conv(&mut body, &lw.attn_norm, sw, l_cache)?,
-            (Mixer::GatedDeltaNet(d), MixerWeights::GatedDeltaNet(dw)) => b.delta_net(&mut body, &lw.attn_norm, dw, d)?,
+        x = match (plan.mixer, &lw.mixer) {
+            (Mixer::Attention(la), MixerWeights::Attention(aw)) => b.attention(&mut body, x, &lw.attn_norm, aw, la, w.rope_freqs.as_ref())?,
+            (Mixer::ShortConv { l_cache }, MixerWeights::ShortConv(sw)) => b.short_conv(&mut body, x, &lw.attn_norm, sw, l_cache)?,
+            (Mixer::GatedDeltaNet(d), MixerWeights::GatedDeltaNet(dw)) => b.delta_net(&mut body, x, &lw.attn_norm, dw, d)?,
             _ => return Err(ModelError::Config(format!("layer {l}: its weights are not those of its block"))),
-        }
-        b.feed_forward(&mut body, lw)?;
+        };
+        x = b.feed_forward(&mut body, x, lw)?;
         if let Some(pw) = &lw.per_layer {
-            b.per_layer_input(&mut body, pw)?;
+            x = b.per_layer_input(&mut body, x, pw)?;
         }
         if let Some(s) = &lw.output_scale {
-            body.push(r.scale(&b.op("layer_output_scale"), Act::X, s, c.dim)?);
+            x = b.output_scale(&mut body, x, s)?;
         }
     }
-    Ok(body)
+    Ok((body, x))
 }
 
 /// Gemma 4's per-layer inputs of every layer (L layers of P), from the
@@ -301,25 +381,62 @@ impl<R: Recorder> Block<'_, R> {
         self.r.project(name, w, x, xs, y, ys, MatvecOut::AllTokens, self.pass)
     }
 
+    /// Applies the stream's pending post-norm add as its own ops (before an
+    /// op that cannot apply it on its way in): x += rmsnorm(Xb) · norm, then
+    /// x *= scale.
+    fn settle<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
+        settle(self.r, self.c, body, &x)
+    }
+
+    /// The stream `x` with a post-norm add just made pending: carried on
+    /// where the backend folds it ([`Recorder::folds_pending`]), else
+    /// applied now as its own ops.
+    fn pend<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
+        if self.r.folds_pending() {
+            Ok(x)
+        } else {
+            self.settle(body, x)
+        }
+    }
+
     /// Output projection and its residual add: x += W y in the projection
-    /// itself, or with a post-norm (Gemma) xb = W y, then x += norm(xb).
-    fn project_add(&self, body: &mut Vec<R::Op>, name: &str, t: &R::Tensor, input: Act, in_stride: u64, post_norm: Option<&R::Tensor>) -> Result<(), ModelError> {
+    /// itself, or with a post-norm (Gemma) xb = W y and the add x +=
+    /// norm(xb) left pending, for the next op that reads the stream.
+    #[allow(clippy::too_many_arguments)]
+    fn project_add<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>, name: &str, t: &R::Tensor, input: Act, in_stride: u64, post_norm: Option<&'w R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
         let (r, c, dim) = (self.r, self.c, self.c.dim as u64);
-        match post_norm {
+        let x = self.settle(body, x)?;
+        Ok(match post_norm {
             Some(g) => {
                 body.extend(self.project(name, Proj::Tensor(t), input, in_stride, Act::Xb, dim)?);
-                body.push(r.rmsnorm_add(&format!("{name}.post_norm"), Act::Xb, g, Act::X, c.dim, 1, c.rms_eps, 1.0)?);
+                self.pend(body, Residual { x: x.x, pending: Some(PostNorm { from: Act::Xb, name: format!("{name}.post_norm"), norm: g, eps: c.rms_eps, scale: None }) })?
             }
-            None => body.extend(r.project(name, Proj::Tensor(t), input, in_stride, Act::X, dim, MatvecOut::Accumulate, self.pass)?),
-        }
-        Ok(())
+            None => {
+                body.extend(r.project(name, Proj::Tensor(t), input, in_stride, x.x, dim, MatvecOut::Accumulate, self.pass)?);
+                x
+            }
+        })
+    }
+
+    /// Gemma 4's layer output scale: x *= s, folded into the pending
+    /// post-norm add when there is one.
+    fn output_scale<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>, s: &'w R::Tensor) -> Result<Residual<'w, R::Tensor>, ModelError> {
+        let name = self.op("layer_output_scale");
+        Ok(match x.pending {
+            Some(pn) if pn.scale.is_none() => Residual { x: x.x, pending: Some(PostNorm { scale: Some((s, name)), ..pn }) },
+            pending => {
+                let x = self.settle(body, Residual { x: x.x, pending })?;
+                body.push(self.r.scale(&name, x.x, s, self.c.dim)?);
+                x
+            }
+        })
     }
 
     /// Self-attention: norm → q, k, v [→ bias] [→ QK norm] [→ V norm] [→
     /// RoPE] → KV store → attention → output projection (+ residual). On
     /// decode a packed q|k|v runs as the one fused `attn_qkv` op. A layer
     /// that reads an earlier layer's cache (`la.kv_layer`) computes q alone.
-    fn attention(&self, body: &mut Vec<R::Op>, attn_norm: &R::Tensor, lw: &AttentionWeights<R::Tensor>, la: LayerAttention, rope_freqs: Option<&R::Tensor>) -> Result<(), ModelError> {
+    fn attention<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>, attn_norm: &R::Tensor, lw: &'w AttentionWeights<R::Tensor>, la: LayerAttention, rope_freqs: Option<&R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
         let (r, c, l, op) = (self.r, self.c, self.l, |n: &str| self.op(n));
         let hd = la.head_dim;
         let (dim, qd, kvd) = (c.dim as u64, (c.n_heads * hd) as u64, (c.n_kv_heads * hd) as u64);
@@ -331,6 +448,7 @@ impl<R: Recorder> Block<'_, R> {
         let factors = rope_freqs.filter(|_| la.window == 0 && la.rope);
         let rope = |n_heads| RopeShape { n_heads, head_dim: hd, n_rot, freq_base: la.rope_base, freq_scale: la.rope_scale, layout: c.rope_layout, mscale: c.rope_attn_factor };
         // Where the output gate's heads are left (Mix), per head.
+        let mut x = x;
         let gate_layout = match (&lw.qkv, &lw.attn_vectors) {
             // The fused kernel writes query|gate heads apart, without biases
             // and on a layer with its own KV (a q-only layer has no gate).
@@ -348,7 +466,12 @@ impl<R: Recorder> Block<'_, R> {
                     eps: c.rms_eps,
                     v_norm: c.v_norm,
                 };
-                body.push(r.attn_qkv(&op("attn_qkv"), cache, attn_norm, lw, packed, vecs, shape, factors, la.output_gate)?);
+                // An output gate leaves no binding for a pending add.
+                if la.output_gate {
+                    x = self.settle(body, x)?;
+                }
+                body.push(r.attn_qkv(&op("attn_qkv"), cache, attn_norm, lw, packed, vecs, shape, factors, la.output_gate, &x)?);
+                x = Residual::settled(x.next());
                 HeadLayout::dense(hd, qd as u32)
             }
             (qkv, _) => {
@@ -357,7 +480,8 @@ impl<R: Recorder> Block<'_, R> {
                     [wq] if !own_kv => (wq, None),
                     _ => return Err(ModelError::Config(format!("layer {l}: q|k|v must be three tensors (q alone on a shared-KV layer)"))),
                 };
-                body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
+                x = self.settle(body, x)?;
+                body.push(r.rmsnorm(&op("attn_norm"), x.x, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
                 if la.output_gate {
                     // Per head: head_dim query rows, then head_dim gate rows (kept in Mix).
                     body.extend(self.project(&op("attn_q"), wq, Act::Xb, dim, Act::Mix, 2 * qd)?);
@@ -403,36 +527,38 @@ impl<R: Recorder> Block<'_, R> {
         if la.output_gate {
             body.push(r.sigmoid_gate_heads(&op("attn_gate"), Act::Att, HeadLayout::dense(hd, qd as u32), Act::Mix, gate_layout, c.n_heads, hd)?);
         }
-        self.project_add(body, &op("attn_output"), &lw.attn_output, Act::Att, qd, lw.post_attention_norm.as_ref())
+        self.project_add(body, x, &op("attn_output"), &lw.attn_output, Act::Att, qd, lw.post_attention_norm.as_ref())
     }
 
     /// LFM2's gated short convolution: norm → in_proj (b | c | x) → c ⊙
     /// conv(b ⊙ x) over the rolling state → out_proj (+ residual).
-    fn short_conv(&self, body: &mut Vec<R::Op>, attn_norm: &R::Tensor, sw: &ShortConvWeights<R::Tensor>, l_cache: u32) -> Result<(), ModelError> {
+    fn short_conv<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>, attn_norm: &R::Tensor, sw: &ShortConvWeights<R::Tensor>, l_cache: u32) -> Result<Residual<'w, R::Tensor>, ModelError> {
         let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
         let dim = c.dim as u64;
-        body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
+        let x = self.settle(body, x)?;
+        body.push(r.rmsnorm(&op("attn_norm"), x.x, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
         body.extend(self.project(&op("shortconv.in_proj"), Proj::Tensor(&sw.in_proj), Act::Xb, dim, Act::Mix, 3 * dim)?);
         body.push(r.short_conv(&op("shortconv.conv"), self.l, &sw.conv, c.dim, l_cache)?);
-        self.project_add(body, &op("shortconv.out_proj"), &sw.out_proj, Act::Att, dim, None)
+        self.project_add(body, x, &op("shortconv.out_proj"), &sw.out_proj, Act::Att, dim, None)
     }
 
     /// Qwen3.5's Gated DeltaNet: norm → attn_qkv, attn_gate (z), alpha,
     /// beta → silu(conv) → gated delta rule with its gated norm → ssm_out
     /// (+ residual) (llama.cpp `qwen35.cpp` build_layer_attn_linear).
-    fn delta_net(&self, body: &mut Vec<R::Op>, attn_norm: &R::Tensor, dw: &DeltaNetWeights<R::Tensor>, d: DeltaNetDims) -> Result<(), ModelError> {
+    fn delta_net<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>, attn_norm: &R::Tensor, dw: &DeltaNetWeights<R::Tensor>, d: DeltaNetDims) -> Result<Residual<'w, R::Tensor>, ModelError> {
         let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
         let (dim, ch, inner, nv) = (c.dim as u64, d.conv_channels(), d.inner(), d.n_v_heads);
+        let x = self.settle(body, x)?;
         match &dw.input {
             // One dispatch: the norm, and each projection straight into its place.
             Projections::Packed(packed) if self.pass == Pass::Decode => {
                 let gates = |offset| ActRows { act: Act::Gates, offset, stride: 2 * nv };
                 let outs = [ActRows::dense(Act::Mix, ch), ActRows::dense(Act::Z, inner), gates(0), gates(nv)];
-                body.push(r.norm_projections(&op("ssm_in"), attn_norm, packed, &outs, c.rms_eps)?);
+                body.push(r.norm_projections(&op("ssm_in"), x.x, attn_norm, packed, &outs, c.rms_eps)?);
             }
             input => {
                 let [wqkv, wz, walpha, wbeta] = Proj::of(input)[..] else { return Err(ModelError::Config("a Gated DeltaNet's input must be four tensors".into())) };
-                body.push(r.rmsnorm(&op("attn_norm"), Act::X, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
+                body.push(r.rmsnorm(&op("attn_norm"), x.x, attn_norm, Act::Xb, c.dim, c.rms_eps)?);
                 body.extend(self.project(&op("attn_qkv"), wqkv, Act::Xb, dim, Act::Mix, ch as u64)?);
                 body.extend(self.project(&op("attn_gate"), wz, Act::Xb, dim, Act::Z, inner as u64)?);
                 // alpha, beta into Conv (free until the conv), then side by side into Gates.
@@ -446,43 +572,90 @@ impl<R: Recorder> Block<'_, R> {
         let conv = ConvShape { channels: ch, taps: d.conv_taps, gating: crate::kernels::ConvGating::Silu };
         body.push(r.delta_conv(&op("ssm_conv"), self.l, &dw.conv, conv)?);
         body.push(r.delta_net(&op("delta_net"), self.l, &dw.dt_bias, &dw.a, &dw.norm, d.shape(c.rms_eps), c.rms_eps)?);
-        self.project_add(body, &op("ssm_out"), &dw.out, Act::Att, inner as u64, None)
+        self.project_add(body, x, &op("ssm_out"), &dw.out, Act::Att, inner as u64, None)
     }
 
     /// The gated FFN: norm → gate, up → act(gate) · up → down (+ residual)
     /// [→ post-norm]. On decode a packed gate|up runs as the fused `ffn_gate_up`.
-    fn feed_forward(&self, body: &mut Vec<R::Op>, lw: &LayerWeights<R::Tensor>) -> Result<(), ModelError> {
+    fn feed_forward<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>, lw: &'w LayerWeights<R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
         let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
         let (dim, ffn) = (c.dim as u64, self.plan.ffn_dim as u64);
-        match &lw.gate_up {
+        let x = match &lw.gate_up {
             Projections::Packed(packed) if self.pass == Pass::Decode => {
-                body.push(r.ffn_gate_up(&op("ffn_gate_up"), lw, packed, c.rms_eps, c.activation)?);
+                body.push(r.ffn_gate_up(&op("ffn_gate_up"), lw, packed, c.rms_eps, c.activation, &x)?);
+                Residual::settled(x.next())
             }
             gate_up => {
                 let [wg, wu] = Proj::of(gate_up)[..] else { return Err(ModelError::Config("gate|up must be two tensors".into())) };
-                body.push(r.rmsnorm(&op("ffn_norm"), Act::X, &lw.ffn_norm, Act::Xb, c.dim, c.rms_eps)?);
+                let x = self.settle(body, x)?;
+                body.push(r.rmsnorm(&op("ffn_norm"), x.x, &lw.ffn_norm, Act::Xb, c.dim, c.rms_eps)?);
                 body.extend(self.project(&op("ffn_gate"), wg, Act::Xb, dim, Act::Gate, ffn)?);
                 body.extend(self.project(&op("ffn_up"), wu, Act::Xb, dim, Act::Up, ffn)?);
                 body.push(r.gated_activation(&op("ffn_act"), c.activation, Act::Up, 0, ffn as u32, ffn as u32)?);
+                x
             }
-        }
-        self.project_add(body, &op("ffn_down"), &lw.ffn_down, Act::Gate, ffn, lw.post_ffw_norm.as_ref())
+        };
+        self.project_add(body, x, &op("ffn_down"), &lw.ffn_down, Act::Gate, ffn, lw.post_ffw_norm.as_ref())
     }
 
     /// Gemma 4's per-layer input block, after the FFN: x += post_norm(proj(
     /// gelu(inp_gate · x) ⊙ PerLayer[t, l])) (llama.cpp `gemma4.cpp`).
-    fn per_layer_input(&self, body: &mut Vec<R::Op>, pw: &PerLayerWeights<R::Tensor>) -> Result<(), ModelError> {
+    /// On decode the whole block before its post-norm is one op that also
+    /// applies the FFN's pending post-norm add, writing into Up (free after
+    /// the FFN; the pending add reads Xb): its own post-norm add is left
+    /// pending on Up.
+    fn per_layer_input<'w>(&self, body: &mut Vec<R::Op>, x: Residual<'w, R::Tensor>, pw: &'w PerLayerWeights<R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
         let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
         let p = c.per_layer_input;
-        body.extend(self.project(&op("inp_gate"), Proj::Tensor(&pw.inp_gate), Act::X, c.dim as u64, Act::Gate, p as u64)?);
-        body.push(r.gated_activation(&op("per_layer_act"), GateActivation::Gelu, Act::PerLayer, self.l as u32 * p, c.n_layers * p, p)?);
-        self.project_add(body, &op("proj"), &pw.proj, Act::Gate, p as u64, Some(&pw.post_norm))
+        match self.pass {
+            Pass::Decode => {
+                let (ops, stream) = r.per_layer_input(&op("per_layer_input"), pw, &x, Act::PerLayer, self.l as u32 * p, c.n_layers * p, Act::Up, self.pass)?;
+                body.extend(ops);
+                let post_norm = PostNorm { from: Act::Up, name: op("proj.post_norm"), norm: &pw.post_norm, eps: c.rms_eps, scale: None };
+                self.pend(body, Residual { x: stream, pending: Some(post_norm) })
+            }
+            Pass::Prefill => {
+                let x = self.settle(body, x)?;
+                body.extend(self.project(&op("inp_gate"), Proj::Tensor(&pw.inp_gate), x.x, c.dim as u64, Act::Gate, p as u64)?);
+                body.push(r.gated_activation(&op("per_layer_act"), GateActivation::Gelu, Act::PerLayer, self.l as u32 * p, c.n_layers * p, p)?);
+                self.project_add(body, x, &op("proj"), &pw.proj, Act::Gate, p as u64, Some(&pw.post_norm))
+            }
+        }
     }
 }
 
 /// The output head: the final norm and soft-cap folded into the logits
-/// projection of the step's last token.
-pub fn record_head<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>) -> Result<Vec<R::Op>, ModelError> {
+/// projection of the step's last token, over the stream `x` a body left
+/// (its pending post-norm add applied on the way in).
+pub fn record_head<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, x: &Residual<'_, R::Tensor>) -> Result<Vec<R::Op>, ModelError> {
     let softcap = (c.final_logit_softcap > 0.0).then_some(c.final_logit_softcap);
-    r.head(w.output(), HeadFold { norm: &w.output_norm, eps: c.rms_eps, softcap })
+    r.head(w.output(), HeadFold { norm: &w.output_norm, eps: c.rms_eps, softcap }, x)
+}
+
+/// Applies the stream's pending post-norm add as its own ops: x +=
+/// rmsnorm(Xb) · norm, then x *= scale (a backend composing a fused op of
+/// its simpler ones calls this too). Returns the settled stream, in the same
+/// buffer.
+pub fn settle<'w, R: Recorder>(r: &R, c: &ModelConfig, body: &mut Vec<R::Op>, x: &Residual<'_, R::Tensor>) -> Result<Residual<'w, R::Tensor>, ModelError> {
+    if let Some(pn) = &x.pending {
+        body.push(r.rmsnorm_add(&pn.name, pn.from, pn.norm, x.x, c.dim, 1, pn.eps, 1.0)?);
+        if let Some((s, name)) = &pn.scale {
+            body.push(r.scale(name, x.x, s, c.dim)?);
+        }
+    }
+    Ok(Residual::settled(x.x))
+}
+
+/// [`Recorder::per_layer_input`] as simpler ops, for a backend without the
+/// fused one: the pending add settled in place, inp_gate into Gate, the
+/// gated activation, proj into `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn per_layer_input_composed<R: Recorder>(r: &R, c: &ModelConfig, name: &str, pw: &PerLayerWeights<R::Tensor>, x: &Residual<'_, R::Tensor>, up: Act, up_offset: u32, up_stride: u32, out: Act, pass: Pass) -> Result<(Vec<R::Op>, Act), ModelError> {
+    let (dim, p) = (c.dim, c.per_layer_input);
+    let mut ops = Vec::new();
+    let x = settle(r, c, &mut ops, x)?;
+    ops.extend(r.project(&format!("{name}.inp_gate"), Proj::Tensor(&pw.inp_gate), x.x, dim as u64, Act::Gate, p as u64, MatvecOut::AllTokens, pass)?);
+    ops.push(r.gated_activation(&format!("{name}.act"), GateActivation::Gelu, up, up_offset, up_stride, p)?);
+    ops.extend(r.project(&format!("{name}.proj"), Proj::Tensor(&pw.proj), Act::Gate, p as u64, out, dim as u64, MatvecOut::AllTokens, pass)?);
+    Ok((ops, x.x))
 }

@@ -21,6 +21,7 @@ pub struct State {
     pub ids: wgpu::Buffer,        // (max_batch) u32 token ids of the step
     pub x: wgpu::Buffer,          // (max_batch, dim) residual stream
     pub xb: wgpu::Buffer,         // (max_batch, dim) normed input, then projection outputs
+    pub x_alt: wgpu::Buffer,      // (max_batch, dim) the residual stream's second buffer (Act::XAlt)
     pub q: wgpu::Buffer,          // (max_batch, q_dim)
     pub k: wgpu::Buffer,          // (max_batch, kv_dim)
     pub v: wgpu::Buffer,          // (max_batch, kv_dim)
@@ -84,6 +85,7 @@ impl State {
             ids: gpu::storage_buffer(ctx, "ids", b * 4),
             x: f32s("x", c.dim),
             xb: f32s("xb", c.dim),
+            x_alt: f32s("x_alt", c.dim),
             q: f32s("q", c.q_dim()),
             k: f32s("k", c.kv_dim()),
             v: f32s("v", c.kv_dim()),
