@@ -378,7 +378,7 @@ export function streamingOperation(destroySignal, signal, run) {
   const cancel = new AbortController();
   const opSignal = AbortSignal.any([composite, cancel.signal]);
   let aborted = false;
-  return new ReadableStream({
+  return asyncIterable(new ReadableStream({
     start(controller) {
       composite.addEventListener('abort', () => {
         aborted = true;
@@ -391,5 +391,35 @@ export function streamingOperation(destroySignal, signal, run) {
     cancel() {
       cancel.abort(domError('AbortError', 'the stream was canceled'));
     },
-  }, new CountQueuingStrategy({ highWaterMark: Infinity }));
+  }, new CountQueuingStrategy({ highWaterMark: Infinity })));
+}
+
+/**
+ * The spec examples read a stream with `for await (const chunk of stream)`
+ * (Streams: ReadableStream's async iterator); engines without it (WebKitGTK
+ * 2.50, tests/browser/engines.mjs) get the same iterator on this stream: a
+ * reader, released at the end, that cancels the stream when the loop is left
+ * early unless `preventCancel` (the Streams standard's `values()` options).
+ */
+function asyncIterable(stream) {
+  if (Symbol.asyncIterator in stream) return stream;
+  const values = ({ preventCancel = false } = {}) => {
+    const reader = stream.getReader();
+    return {
+      next: () => reader.read().then((r) => {
+        if (r.done) reader.releaseLock();
+        return r;
+      }),
+      async return(value) {
+        if (!preventCancel) await reader.cancel(value);
+        reader.releaseLock();
+        return { done: true, value };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  };
+  Object.defineProperties(stream, { values: { value: values }, [Symbol.asyncIterator]: { value: values } });
+  return stream;
 }

@@ -152,6 +152,31 @@ async function run(b, expected) {
     assert.deepEqual(r.chunks.at(-1).timings.completion_ids, reference.greedy_ids_f32_activations.slice(0, PACKAGE_MAX_TOKENS));
     assert.ok(reference.greedy_text_f32_activations.startsWith(text) && text.length > 10, text);
   });
+
+  await check(`${b.name}: the web's AI API (tabllm/web-ai) runs the Prompt API explainer's zero-shot example, prompt() and promptStreaming() alike`, async () => {
+    const r = await b.evaluate(async ({ model }) => {
+      const { LanguageModel, configure } = await import('tabllm/web-ai');
+      // A small window keeps the explainer's open-ended reply short on a slow CPU.
+      configure({ model, context: 160 });
+      const availability = await LanguageModel.availability();
+      const session = await LanguageModel.create();
+      const result = await session.prompt('Write me a poem.');
+      // Greedy, the same prompt both ways: the stream's pieces join to prompt()'s reply.
+      const greedy = await LanguageModel.create({ samplingMode: 'most-predictable' });
+      const a = await (await greedy.clone()).prompt('Name three colors.');
+      const pieces = [];
+      for await (const piece of (await greedy.clone()).promptStreaming('Name three colors.')) pieces.push(piece);
+      session.destroy();
+      greedy.destroy();
+      return { availability, result, a, pieces };
+    }, { model: SMOL });
+    console.log(`  availability ${r.availability}; "Write me a poem." -> ${JSON.stringify(r.result.slice(0, 60))}…; "Name three colors." -> ${JSON.stringify(r.a.slice(0, 60))}`);
+    // OPFS keeps the model where the engine has it: "available"; WebKit has none: "downloadable".
+    assert.equal(r.availability, expected.notKept ? 'downloadable' : 'available');
+    assert.ok(r.result.trim().length > 0, 'a poem');
+    assert.ok(r.pieces.length > 1, `streamed in ${r.pieces.length} pieces`);
+    assert.equal(r.pieces.join(''), r.a);
+  });
   return row;
 }
 
