@@ -395,7 +395,7 @@ export interface ModelInfo {
   vocab: number;
   layers: number;
   weight_bytes: number;
-  /** Bytes of KV cache allocated for `context` (f16 or f32 on WebGPU, f32 on the CPU). */
+  /** Bytes of KV cache allocated for `context` (f16 or f32 on WebGPU, f16 on the CPU). */
   kv_cache_bytes: number;
   has_chat_template: boolean;
   /** Size of the GGUF header (metadata and tensor infos) of the first part, in bytes. */
@@ -646,7 +646,7 @@ export interface DeviceBudget {
   /** `auto` picks WebGPU on a hardware adapter, the CPU backend on a software one or without WebGPU. */
   backend: 'webgpu' | 'cpu';
   backend_reason: string;
-  /** 2 on WebGPU with shader-f16 (f16 KV cache), else 4 (f32; always on the CPU backend). */
+  /** 2 on WebGPU with shader-f16 and always on the CPU backend (f16 KV cache), else 4 (f32). */
   kv_bytes_per_element: 2 | 4;
   /** The adapter's limits on WebGPU; null on the CPU backend (no bindings). */
   max_buffer_size: number | null;

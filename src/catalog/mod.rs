@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(t.rows.len(), 2 * SHAPES.len());
         assert_eq!(t.mixes, ["q4_k_m", "q8_0"]);
         let row = t.rows.iter().find(|r| r.shape == "llama-3.1-8b" && r.mix == "q4_k_m").unwrap();
-        let opts = InspectOptions { context: Some(8192), kv_bytes_per_element: 4, available_bytes: Some(crate::model::CPU_WASM32_MAX_BYTES), bandwidth_gbps: Some(20.0), ..Default::default() };
+        let opts = InspectOptions { context: Some(8192), kv_bytes_per_element: crate::model::CPU_KV_BYTES_PER_ELEMENT, available_bytes: Some(crate::model::CPU_WASM32_MAX_BYTES), bandwidth_gbps: Some(20.0), ..Default::default() };
         let cli = catalog_report("llama-3.1-8b", "q4_k_m", &opts).unwrap();
         assert_eq!(serde_json::to_value(row).unwrap(), serde_json::to_value(&cli).unwrap());
         // 8B at q4_k_m is about 4.9 GB: above what 32-bit wasm holds.

@@ -1445,18 +1445,18 @@ await check('inspectCatalog: every catalog shape in each mix, sized for the back
   assert.deepEqual(t.mixes, ['q4_0', 'q8_0']);
   assert.deepEqual(t.rows.map((x) => `${x.shape} ${x.mix}`), shapes.flatMap((s) => [`${s} q4_0`, `${s} q8_0`]), 'shape by shape, each mix');
   assert.deepEqual(r.plain.rows.map((x) => `${x.shape} ${x.mix}`), shapes.map((s) => `${s} q4_k_m`), 'q4_k_m by default');
-  // SwiftShader here: auto takes the CPU backend, f32 KV, 32-bit wasm memory (or less RAM).
+  // SwiftShader here: auto takes the CPU backend, f16 KV (CPU_KV_BYTES_PER_ELEMENT), 32-bit wasm memory (or less RAM).
   assert.equal(r.software, true, 'these tests run on SwiftShader');
   const WASM32 = 4 * 2 ** 30 - 384 * 2 ** 20; // CPU_WASM32_MAX_BYTES (src/model/loader.rs)
   const memory = r.ram && r.ram * 2 ** 30 < WASM32 ? r.ram * 2 ** 30 : WASM32;
   assert.deepEqual(t.device, {
-    backend: 'cpu', backend_reason: t.device.backend_reason, kv_bytes_per_element: 4, max_buffer_size: null, max_storage_buffer_binding_size: null,
+    backend: 'cpu', backend_reason: t.device.backend_reason, kv_bytes_per_element: 2, max_buffer_size: null, max_storage_buffer_binding_size: null,
     memory_bytes: memory, memory_source: t.device.memory_source, device_memory_gib: r.ram,
   });
   assert.match(t.device.backend_reason, /software rasterizer/);
   // Rows against the native CLI with the same limits.
   for (const [shape, mix] of [['llama-3.2-1b', 'q4_0'], ['llama-3.1-8b', 'q8_0'], ['gemma-3-4b', 'q8_0']]) {
-    const want = JSON.parse(execFileSync(tabllmCli, ['info', '--shape', shape, '--type', mix, '--context', '2048', '--available-bytes', String(memory), '--bandwidth-gbps', '12.5', '--json'], { encoding: 'utf8' }));
+    const want = JSON.parse(execFileSync(tabllmCli, ['info', '--shape', shape, '--type', mix, '--context', '2048', '--available-bytes', String(memory), '--bandwidth-gbps', '12.5', '--f16-kv', '--json'], { encoding: 'utf8' }));
     const got = t.rows.find((x) => x.shape === shape && x.mix === mix);
     assert.deepEqual(got, want, `${shape} ${mix}`);
   }
@@ -1472,7 +1472,7 @@ await check('inspectCatalog: every catalog shape in each mix, sized for the back
   assert.match(r.webgpu.device.memory_source, /^unknown/);
   // inspectModel: the same device as the catalog.
   assert.deepEqual(r.model.device, r.plain.device);
-  assert.equal(r.model.kv_bytes_per_element, 4);
+  assert.equal(r.model.kv_bytes_per_element, 2);
   const gib = memory / 2 ** 30;
   assert.ok(r.model.reason.includes(`fit in the ${Number.isInteger(gib) ? gib : gib.toFixed(1)} GiB available`), r.model.reason);
   // Refusals name the option.
