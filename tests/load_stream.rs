@@ -101,11 +101,12 @@ fn peak_host_memory_while_loading_smollm2() {
         // read buffer and a chunk or two in flight, plus 2 MiB for the model's
         // own structures and wgpu's bookkeeping of up to 256 staged writes
         // (measured: 1.1 MB beyond header and chunks), and on the first load
-        // 3 MiB more for compiling the shaders (naga) of the decode list (the
-        // fused kernels carry several dequantizers each) and the prefill list
-        // (GEMMs, flash attention); measured 2.3 MB; later loads reuse the
-        // pipelines. None of it grows with the weights.
-        let compile = if i == 0 { 3 << 20 } else { 0 };
+        // 4 MiB more for compiling the shaders (naga) of the decode list (the
+        // fused kernels carry several dequantizers each, and since the pending
+        // post-norm fold a second way to read x) and the prefill list (GEMMs,
+        // flash attention); measured 3.2 MB (2.3 before the fold); later
+        // loads reuse the pipelines. None of it grows with the weights.
+        let compile = if i == 0 { 4 << 20 } else { 0 };
         let bound = parser_peak as usize + 3 * chunk + (2 << 20) + compile;
         assert!(peak <= bound, "peak host heap {peak} bytes > header {parser_peak} + 3 chunks of {chunk} + 2 MiB + {compile} (first-load shader compilation) = {bound}");
         assert!(bound < file_size / 8, "the bound {bound} should be far below the file");
