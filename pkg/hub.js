@@ -26,10 +26,23 @@ const NOT_MODEL = ['mmproj', 'imatrix', 'mtp-', 'eagle3-', 'dflash-', 'dspark-']
 /** Most bytes of one page of the file list, and most pages followed (Link: rel="next"). */
 const MAX_TREE_BYTES = 16 << 20;
 const MAX_TREE_PAGES = 50;
+/** Most files listed over all pages (the largest GGUF repos list a few hundred). */
+const MAX_TREE_FILES = 100_000;
+/** How long one page of the list may take before the Hub counts as unreachable (then a stored copy is used). */
+const TREE_TIMEOUT_MS = 20_000;
 
 // A repo id as the Hub allows it: OWNER/NAME of letters, digits, `-`, `_`, `.` (at most 96 each).
 const ID = '[A-Za-z0-9][A-Za-z0-9._-]{0,95}';
 const NAME_RE = new RegExp(`^(${ID})/(${ID})(?:@([^:/]{1,256}))?(?::([A-Za-z0-9._-]{1,64})|/(.{1,1000}\\.gguf))?$`, 'i');
+
+/** ASCII-only lower case, as llama.cpp's (std::tolower) and src/hub's matching: `Ä` stays `Ä`. */
+const lowerAscii = (s) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+/** A path (or revision) with no empty, `.` or `..` segment and no control
+ * character: what a name may ask for and a listing may offer (a `..` would
+ * fetch outside `/resolve/` once the browser normalises the URL). */
+// eslint-disable-next-line no-control-regex
+const safePath = (p) => !/[\u0000-\u001f\u007f]/.test(p) && p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
 
 /** Whether `model` is a Hugging Face name (a string starting `hf:`). */
 export const isHubName = (model) => typeof model === 'string' && model.startsWith(HF_PREFIX);
@@ -53,6 +66,9 @@ export function parseHubName(name) {
     } catch {
       throw new TabllmError('invalid_request', `the revision in ${JSON.stringify(name)} is not valid percent-encoding`, { field: 'model' });
     }
+  }
+  if (!safePath(revision) || (m[5] !== undefined && !safePath(m[5]))) {
+    throw new TabllmError('invalid_request', `${JSON.stringify(name)} has an empty, \`.\` or \`..\` path segment or a control character in its revision or file`, { field: 'model' });
   }
   return { repo: `${m[1]}/${m[2]}`, revision, quant: m[4] ?? null, file: m[5] ?? null };
 }
@@ -84,7 +100,8 @@ export function ggufNameInfo(path) {
   let index = 1;
   let count = 1;
   const split = /^(.+)-(\d{5})-of-(\d{5})$/i.exec(prefix);
-  if (split) {
+  // gguf-split numbers parts 1 … count; other numbers are just part of a name.
+  if (split && Number(split[2]) >= 1 && Number(split[2]) <= Number(split[3])) {
     prefix = split[1];
     index = Number(split[2]);
     count = Number(split[3]);
@@ -94,7 +111,7 @@ export function ggufNameInfo(path) {
 }
 
 const baseName = (path) => path.slice(path.lastIndexOf('/') + 1);
-const isModelFile = (path) => /\.gguf$/i.test(path) && !NOT_MODEL.some((k) => baseName(path).toLowerCase().includes(k));
+const isModelFile = (path) => /\.gguf$/i.test(path) && !NOT_MODEL.some((k) => lowerAscii(baseName(path)).includes(k));
 
 /** Reads a response body as text, refusing one over `max` bytes. */
 async function readCapped(response, max, what) {
@@ -124,17 +141,21 @@ const nextPage = (response) => /<([^>]+)>\s*;\s*rel="next"/.exec(response.header
  * `download_failed` (details.status: 404 for no such repo or revision, 401 /
  * 403 for a gated or private one; details.url) or `aborted`.
  */
-export async function listRepo(endpoint, repo, revision, signal) {
+export async function listRepo(endpoint, repo, revision, signal, timeoutMs = TREE_TIMEOUT_MS) {
   let url = `${endpoint}/api/models/${repo}/tree/${encodeURIComponent(revision)}?recursive=true`;
   const files = [];
   for (let page = 0; url; page++) {
     if (page === MAX_TREE_PAGES) throw new TabllmError('download_failed', `the file list of ${repo} has over ${MAX_TREE_PAGES} pages`, { url });
     let response;
+    // A Hub that takes the connection and never answers counts as unreachable.
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const pageSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
     try {
-      response = await fetch(url, { cache: 'no-store', signal });
+      response = await fetch(url, { cache: 'no-store', signal: pageSignal });
     } catch (e) {
       if (signal?.aborted) throw new TabllmError('aborted', 'the load was aborted');
-      throw new TabllmError('download_failed', `listing the files of ${repo} (${url}) failed: ${e.message}`, { url, retry: true });
+      const why = timeout.aborted ? `no answer within ${timeoutMs / 1000} s` : e.message;
+      throw new TabllmError('download_failed', `listing the files of ${repo} (${url}) failed: ${why}`, { url, retry: true });
     }
     if (!response.ok) {
       const why = response.status === 404 ? `no model repo ${repo} at revision ${revision} on ${endpoint}`
@@ -147,11 +168,15 @@ export async function listRepo(endpoint, repo, revision, signal) {
       list = JSON.parse(await readCapped(response, MAX_TREE_BYTES, `the file list of ${repo}`));
     } catch (e) {
       if (e instanceof TabllmError) throw e;
+      if (timeout.aborted) throw new TabllmError('download_failed', `listing the files of ${repo} (${url}) failed: no answer within ${timeoutMs / 1000} s`, { url, retry: true });
+      if (signal?.aborted) throw new TabllmError('aborted', 'the load was aborted');
       throw new TabllmError('download_failed', `the file list of ${repo} (${url}) is not JSON: ${e.message}`, { url });
     }
     if (!Array.isArray(list)) throw new TabllmError('download_failed', `the file list of ${repo} (${url}) is not an array`, { url });
     for (const e of list) {
       if (e?.type !== 'file' || typeof e.path !== 'string') continue;
+      if (files.length === MAX_TREE_FILES) throw new TabllmError('download_failed', `the file list of ${repo} has over ${MAX_TREE_FILES} files`, { url });
+      if (!safePath(e.path)) continue; // never fetched: see safePath
       const lfs = e.lfs && typeof e.lfs === 'object' ? e.lfs : null;
       const size = Number(lfs?.size ?? e.size);
       const sha256 = typeof lfs?.oid === 'string' && /^[0-9a-f]{64}$/i.test(lfs.oid) ? lfs.oid.toLowerCase() : null;
@@ -169,6 +194,14 @@ const modelsOf = (files) => files.filter((f) => isModelFile(f.path) && ggufNameI
 /** The quant tags of the repo's models, sorted, for error messages. */
 const quantsOf = (files) => [...new Set(modelsOf(files).map((f) => ggufNameInfo(f.path).tag).filter(Boolean))].sort();
 
+/** A list of paths for a message: at most 20, each cut to 200 characters
+ * (the details keep them whole). */
+function names(paths) {
+  const cut = (p) => (p.length > 200 ? `${p.slice(0, 200)}…` : p);
+  const shown = paths.slice(0, 20).map(cut).join(', ');
+  return paths.length > 20 ? `${shown} and ${paths.length - 20} more` : shown;
+}
+
 /** Whether `path` names `quant` as llama.cpp matches it: the quant,
  * case-insensitive, followed by `.` or `-`, and here also preceded by the
  * start of the path or a `-`, `.`, `_` or `/` (so `Q4_0` is not found inside `IQ4_0`). */
@@ -182,13 +215,16 @@ function hasQuant(path, quant) {
 function partsOf(files, first, repo) {
   const info = ggufNameInfo(first.path);
   if (info.count === 1) return [first];
-  const dir = first.path.slice(0, first.path.lastIndexOf('/') + 1);
+  // Each file's part key once (the first listed wins, as a search in list order would): linear in the list.
+  const byPart = new Map();
+  for (const f of files) {
+    const i = ggufNameInfo(f.path);
+    const key = `${i.prefix}\u0000${i.count}\u0000${i.index}`;
+    if (i.count === info.count && i.prefix === info.prefix && !byPart.has(key)) byPart.set(key, f);
+  }
   const parts = [];
   for (let k = 1; k <= info.count; k++) {
-    const part = files.find((f) => {
-      const i = ggufNameInfo(f.path);
-      return f.path.startsWith(dir) && i.prefix === info.prefix && i.count === info.count && i.index === k;
-    });
+    const part = byPart.get(`${info.prefix}\u0000${info.count}\u0000${k}`);
     if (!part) {
       throw new TabllmError('invalid_model', `${repo} has part 1 of ${info.count} of ${baseName(first.path)} but not part ${k} (${info.prefix}-${String(k).padStart(5, '0')}-of-${String(info.count).padStart(5, '0')}.gguf)`, { repo, file: first.path });
     }
@@ -211,12 +247,12 @@ function partsOf(files, first, repo) {
 export function pickModel(files, { repo, revision, quant, file }) {
   const models = modelsOf(files);
   const quants = quantsOf(files);
-  const has = quants.length ? `it has ${quants.join(', ')}` : 'it has no quant-named model files';
+  const has = quants.length ? `it has ${names(quants)}` : 'it has no quant-named model files';
   const refuse = (reason, message, listed = models.map((f) => f.path)) => new TabllmError('invalid_request', message, { field: 'model', repo, revision, reason, quants, files: listed });
   let first;
   if (file !== null) {
-    first = files.find((f) => f.path.toLowerCase() === file.toLowerCase());
-    if (!first) throw refuse('no_such_file', `${repo}@${revision} has no file ${file}; its GGUF models: ${models.map((f) => f.path).join(', ') || 'none'}`);
+    first = files.find((f) => lowerAscii(f.path) === lowerAscii(file));
+    if (!first) throw refuse('no_such_file', `${repo}@${revision} has no file ${file}; its GGUF models: ${names(models.map((f) => f.path)) || 'none'}`);
     const info = ggufNameInfo(first.path);
     if (info.index !== 1) {
       throw new TabllmError('invalid_model', `${first.path} is part ${info.index} of ${info.count} of a split model: give its first part (${info.prefix}-00001-of-${String(info.count).padStart(5, '0')}.gguf)`, { repo, file: first.path, part: info.index, parts: info.count });
@@ -226,7 +262,7 @@ export function pickModel(files, { repo, revision, quant, file }) {
     for (const q of quant === null ? DEFAULT_QUANTS : [quant]) {
       const matches = models.filter((f) => hasQuant(f.path, q));
       if (matches.length > 1) {
-        throw refuse('ambiguous_quant', `${q} names ${matches.length} models in ${repo}: ${matches.map((f) => f.path).join(', ')}; give one as hf:${repo}/FILE.gguf`, matches.map((f) => f.path));
+        throw refuse('ambiguous_quant', `${q} names ${matches.length} models in ${repo}: ${names(matches.map((f) => f.path))}; give one as hf:${repo}/FILE.gguf`, matches.map((f) => f.path));
       }
       if (matches.length === 1) {
         first = matches[0];
@@ -245,11 +281,12 @@ export function pickModel(files, { repo, revision, quant, file }) {
 /**
  * Resolves a Hugging Face name to what the load fetches: `{ repo, revision,
  * file, endpoint, parts: [{ url, path, size, sha256 }] }` (`file`: the first
- * part's path; parts in order). Throws as parseHubName, listRepo and pickModel do.
+ * part's path; parts in order). `timeoutMs`: how long a page of the list may
+ * take (default 20 s). Throws as parseHubName, listRepo and pickModel do.
  */
-export async function resolveHubModel(name, endpoint, signal) {
+export async function resolveHubModel(name, endpoint, signal, timeoutMs = TREE_TIMEOUT_MS) {
   const parsed = parseHubName(name);
-  return resolveFrom(parsed, endpoint, await listRepo(endpoint, parsed.repo, parsed.revision, signal));
+  return resolveFrom(parsed, endpoint, await listRepo(endpoint, parsed.repo, parsed.revision, signal, timeoutMs));
 }
 
 /** What identifies a name's resolution: repo, revision, quant (uppercased, as

@@ -115,7 +115,7 @@ export interface EngineOptions {
    * `{ storageEstimate: { quota, usage } }` (bytes) replaces what
    * `navigator.storage.estimate()` answers (tests/browser/download.mjs);
    * `{ persistMinBytes: n }` asks for persistent storage before downloads of n bytes and more (tests/browser/hub.mjs). */
-  testFaults?: { cacheCommit?: boolean; storageEstimate?: { quota: number; usage: number }; persistMinBytes?: number };
+  testFaults?: { cacheCommit?: boolean; storageEstimate?: { quota: number; usage: number }; persistMinBytes?: number; hubTimeoutMs?: number };
 }
 
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';

@@ -208,11 +208,11 @@ function wasmMemoryBytes() {
 
 /** `{ parts, hub }`: the parts to load (URLs or Blobs), and for a Hugging
  * Face name what hub.js resolved (its parts' sizes and sha256 in `hub.parts`), else null. */
-async function sourceParts(model, base, hfEndpoint, signal) {
+async function sourceParts(model, base, hfEndpoint, signal, hubTimeoutMs) {
   if (!isHubName(model)) return { parts: expandParts(model, base), hub: null };
   let hub;
   try {
-    hub = await resolveHubModel(model, hfEndpoint, signal);
+    hub = await resolveHubModel(model, hfEndpoint, signal, hubTimeoutMs);
   } catch (err) {
     hub = await resolveFromStorage(model, hfEndpoint, err);
   }
@@ -242,7 +242,8 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
   throwIfAborted(signal);
   const started = performance.now();
   storagePersisted = null;
-  const { parts, hub } = await sourceParts(model, base, hfEndpoint, signal);
+  // testFaults.hubTimeoutMs: a shorter wait for the Hub's file list (tests).
+  const { parts, hub } = await sourceParts(model, base, hfEndpoint, signal, testFaults.hubTimeoutMs);
   throwIfAborted(signal);
   // Grows when one URL of a split model's first part was given: its other
   // parts (each a list of URLs to try) follow once its header is read. A

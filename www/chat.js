@@ -412,6 +412,7 @@ function showMenu() {
   refreshMenu({
     mix: MENU_MIXES.includes(mix) ? mix : MENU_MIXES[0],
     context: settings.context() ?? 4096,
+    endpoint: hfEndpoint,
     onLoad: (name) => {
       const query = new URLSearchParams(location.search);
       query.set('model', name);

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 pub const MAX_TREE_BYTES: u64 = 16 << 20;
 pub const MAX_TREE_PAGES: usize = 50;
+/// Most files listed over all pages (pkg/hub.js MAX_TREE_FILES).
+pub const MAX_TREE_FILES: usize = 100_000;
 /// A GGUF header (metadata with a 262k-token vocabulary, tensor infos) is a
 /// few MB; more than this is refused rather than read on.
 pub const MAX_HEADER_BYTES: u64 = 256 << 20;
@@ -53,22 +55,39 @@ pub fn check_endpoint(endpoint: &str) -> Result<String, String> {
     }
 }
 
-/// The next page of a paginated answer, from its `Link` header.
+/// The next page of a paginated answer, from its `Link` header
+/// (`<url>; rel="next"`, among other links), resolved against `base` (the
+/// page's URL) as a browser resolves it: absolute, origin-relative (`/…`) or
+/// relative to the page's folder.
 fn next_page(link: Option<&str>, base: &str) -> Option<String> {
-    let link = link?;
-    for part in link.split(',') {
-        let (url, params) = part.split_once(';')?;
-        if params.contains("rel=\"next\"") {
-            let url = url.trim().trim_start_matches('<').trim_end_matches('>');
-            if url.starts_with("http://") || url.starts_with("https://") {
-                return Some(url.to_string());
-            }
-            // A path on the same origin.
-            let origin_end = base.find("://").map(|i| i + 3).and_then(|s| base[s..].find('/').map(|j| s + j)).unwrap_or(base.len());
-            return Some(format!("{}{}", &base[..origin_end], url));
+    let mut rest = link?;
+    while let Some(open) = rest.find('<') {
+        let close = open + rest[open..].find('>')?;
+        let url = &rest[open + 1..close];
+        let params = rest[close + 1..].split('<').next().unwrap_or("");
+        rest = &rest[close + 1..];
+        if !params.split(';').any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\"") || p.trim().eq_ignore_ascii_case("rel=next")) {
+            continue;
         }
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Some(url.to_string());
+        }
+        let scheme_end = base.find("://").map_or(0, |i| i + 3);
+        let origin_end = base[scheme_end..].find('/').map_or(base.len(), |j| scheme_end + j);
+        if url.starts_with('/') {
+            return Some(format!("{}{url}", &base[..origin_end]));
+        }
+        let path = base.split(['?', '#']).next().unwrap_or(base);
+        let folder_end = path.rfind('/').filter(|&i| i >= origin_end).map_or(path.len(), |i| i + 1);
+        let folder = if folder_end == path.len() { format!("{path}/") } else { path[..folder_end].to_string() };
+        return Some(format!("{folder}{url}"));
     }
     None
+}
+
+#[cfg(test)]
+pub(super) fn next_page_for_tests(link: Option<&str>, base: &str) -> Option<String> {
+    next_page(link, base)
 }
 
 /// The repo's files at `revision` (see the module doc); errors name the URL
@@ -103,6 +122,12 @@ pub fn list_repo(endpoint: &str, repo: &str, revision: &str) -> Result<Vec<HubFi
         let list = list.as_array().ok_or_else(|| HubError::Http(format!("the file list of {repo} ({u}) is not an array")))?;
         for e in list {
             let (Some("file"), Some(path)) = (e["type"].as_str(), e["path"].as_str()) else { continue };
+            if files.len() == MAX_TREE_FILES {
+                return Err(HubError::Http(format!("the file list of {repo} has over {MAX_TREE_FILES} files")));
+            }
+            if !super::safe_path(path) {
+                continue; // never fetched: see safe_path
+            }
             let lfs = e.get("lfs").filter(|l| l.is_object());
             let size = lfs.and_then(|l| l["size"].as_u64()).or_else(|| e["size"].as_u64());
             let sha256 = lfs.and_then(|l| l["oid"].as_str()).filter(|o| o.len() == 64 && o.bytes().all(|c| c.is_ascii_hexdigit())).map(|o| o.to_ascii_lowercase());

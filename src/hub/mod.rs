@@ -53,7 +53,7 @@ pub enum HubError {
     NoSuchFile { repo: String, revision: String, file: String, models: String },
     #[error("{repo} has no {quant} model: {has}")]
     NoSuchQuant { repo: String, quant: String, has: String },
-    #[error("{quant} names {} models in {repo}: {}; give one as hf:{repo}/FILE.gguf", files.len(), files.join(", "))]
+    #[error("{quant} names {} models in {repo}: {}; give one as hf:{repo}/FILE.gguf", files.len(), names(files))]
     AmbiguousQuant { repo: String, quant: String, files: Vec<String> },
     #[error("{repo} has no Q4_K_M or Q8_0 model to take by default and {} others: give a quant (hf:{repo}:QUANT; {has})", files.len())]
     NoDefault { repo: String, has: String, files: Vec<String> },
@@ -96,6 +96,13 @@ fn is_id(s: &str) -> bool {
     (1..=96).contains(&b.len()) && b[0].is_ascii_alphanumeric() && b.iter().all(|&c| c.is_ascii_alphanumeric() || b"._-".contains(&c)) && !s.contains("..")
 }
 
+/// A path (or revision) with no empty, `.` or `..` segment and no control
+/// character: what a name may ask for and a listing may offer (pkg/hub.js
+/// safePath; a `..` would fetch outside `/resolve/`).
+pub fn safe_path(p: &str) -> bool {
+    !p.chars().any(|c| c.is_ascii_control()) && p.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
 /// Parses a name as pkg/hub.js parseHubName does; [`HubError::NotAName`] for any other shape.
 pub fn parse(name: &str) -> Result<HubName, HubError> {
     let bad = || HubError::NotAName(name.to_string());
@@ -134,6 +141,9 @@ pub fn parse(name: &str) -> Result<HubName, HubError> {
     } else {
         return Err(bad());
     };
+    if !safe_path(&revision) || file.as_deref().is_some_and(|f| !safe_path(f)) {
+        return Err(bad());
+    }
     Ok(HubName { repo: format!("{owner}/{repo_name}"), revision, quant, file })
 }
 
@@ -171,19 +181,30 @@ pub fn gguf_name_info(path: &str) -> NameInfo {
     let mut prefix = if path.to_ascii_lowercase().ends_with(".gguf") { &path[..path.len() - 5] } else { path };
     let (mut index, mut count) = (1, 1);
     // `-NNNNN-of-NNNNN` at the end, with something before it.
-    let b = prefix.as_bytes();
-    if b.len() > 15 {
-        let tail = &prefix[prefix.len() - 15..];
+    // (Sliced only on a char boundary and over ASCII: a path is any UTF-8 a listing sends.)
+    let start = prefix.len().saturating_sub(15);
+    if prefix.len() > 15 && prefix.is_char_boundary(start) && prefix[start..].is_ascii() {
+        let tail = &prefix[start..];
         let digits = |s: &str| s.len() == 5 && s.bytes().all(|c| c.is_ascii_digit());
         if tail.starts_with('-') && digits(&tail[1..6]) && tail[6..10].eq_ignore_ascii_case("-of-") && digits(&tail[10..]) {
-            index = tail[1..6].parse().unwrap_or(0);
-            count = tail[10..].parse().unwrap_or(0);
-            prefix = &prefix[..prefix.len() - 15];
+            let (i, n): (u32, u32) = (tail[1..6].parse().unwrap_or(0), tail[10..].parse().unwrap_or(0));
+            // gguf-split numbers parts 1 … count; other numbers are just part of a name.
+            if (1..=n).contains(&i) {
+                (index, count) = (i, n);
+                prefix = &prefix[..prefix.len() - 15];
+            }
         }
     }
     let word = prefix.rsplit(['-', '.']).next().unwrap_or("");
     let tag = if word.len() < prefix.len() && !word.is_empty() && word.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') { word.to_ascii_uppercase() } else { String::new() };
     NameInfo { prefix: prefix.to_string(), tag, index, count }
+}
+
+/// A list of paths for a message: at most 20, each cut to 200 characters (pkg/hub.js names()).
+fn names(paths: &[String]) -> String {
+    let cut = |p: &String| if p.chars().count() > 200 { format!("{}…", p.chars().take(200).collect::<String>()) } else { p.clone() };
+    let shown: Vec<String> = paths.iter().take(20).map(cut).collect();
+    if paths.len() > 20 { format!("{} and {} more", shown.join(", "), paths.len() - 20) } else { shown.join(", ") }
 }
 
 fn base_name(path: &str) -> &str {
@@ -213,14 +234,14 @@ pub fn pick_model<'a>(files: &'a [HubFile], name: &HubName) -> Result<Vec<&'a Hu
     let mut quants: Vec<String> = models.iter().map(|f| gguf_name_info(&f.path).tag).filter(|t| !t.is_empty()).collect();
     quants.sort();
     quants.dedup();
-    let has = if quants.is_empty() { "it has no quant-named model files".to_string() } else { format!("it has {}", quants.join(", ")) };
+    let has = if quants.is_empty() { "it has no quant-named model files".to_string() } else { format!("it has {}", names(&quants)) };
     let repo = name.repo.clone();
     let first = if let Some(file) = &name.file {
         let first = files.iter().find(|f| f.path.eq_ignore_ascii_case(file)).ok_or_else(|| HubError::NoSuchFile {
             repo: repo.clone(),
             revision: name.revision.clone(),
             file: file.clone(),
-            models: if models.is_empty() { "none".into() } else { paths(&models).join(", ") },
+            models: if models.is_empty() { "none".into() } else { names(&paths(&models)) },
         })?;
         let info = gguf_name_info(&first.path);
         if info.index != 1 {
@@ -262,15 +283,19 @@ fn parts_of<'a>(files: &'a [HubFile], first: &'a HubFile, repo: &str) -> Result<
     if info.count <= 1 {
         return Ok(vec![first]);
     }
-    let dir = &first.path[..first.path.rfind('/').map_or(0, |i| i + 1)];
+    // Each file's part number once (the first listed wins): linear in the list.
+    let mut by_part: std::collections::HashMap<u32, &HubFile> = std::collections::HashMap::new();
+    for f in files {
+        let i = gguf_name_info(&f.path);
+        if i.prefix == info.prefix && i.count == info.count {
+            by_part.entry(i.index).or_insert(f);
+        }
+    }
     (1..=info.count)
         .map(|k| {
-            files
-                .iter()
-                .find(|f| {
-                    let i = gguf_name_info(&f.path);
-                    f.path.starts_with(dir) && i.prefix == info.prefix && i.count == info.count && i.index == k
-                })
+            by_part
+                .get(&k)
+                .copied()
                 .ok_or_else(|| HubError::MissingPart { repo: repo.to_string(), path: base_name(&first.path).to_string(), prefix: info.prefix.clone(), missing: k, count: info.count })
         })
         .collect()
@@ -331,7 +356,21 @@ mod tests {
     }
 
     #[test]
+    fn link_headers_as_browsers_read_them() {
+        use super::http::next_page_for_tests as next;
+        let base = "http://h:1/api/models/o/r/tree/main?recursive=true";
+        assert_eq!(next(Some("<https://x/y?p=2>; rel=\"next\""), base).as_deref(), Some("https://x/y?p=2"));
+        assert_eq!(next(Some("<a>, </api/p2>; rel=\"next\""), base).as_deref(), Some("http://h:1/api/p2"));
+        assert_eq!(next(Some("<tree2?p=2>; rel=\"next\""), base).as_deref(), Some("http://h:1/api/models/o/r/tree/tree2?p=2"));
+        assert_eq!(next(Some("</p0>; rel=\"prev\""), base), None);
+        assert_eq!(next(None, base), None);
+    }
+
+    #[test]
     fn split_names_and_tags() {
+        // Multi-byte characters where the part suffix would be: no panic, a whole file.
+        assert_eq!(gguf_name_info("äääääääääää.gguf").index, 1);
+        assert_eq!(gguf_name_info("x-ä0001-of-00002.gguf").count, 1);
         assert_eq!(gguf_name_info("d/t-Q4_0-00002-of-00003.gguf"), NameInfo { prefix: "d/t-Q4_0".into(), tag: "Q4_0".into(), index: 2, count: 3 });
         assert_eq!(gguf_name_info("model.gguf"), NameInfo { prefix: "model".into(), tag: String::new(), index: 1, count: 1 });
     }

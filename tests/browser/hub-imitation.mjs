@@ -20,7 +20,8 @@
 // (n bytes more than the file, with a Content-Length saying so); `then()`
 // runs when a drop strikes. A sha256 in `down` has every request refused
 // (the connection closed before an answer); so has every request to the API
-// origin while `offline(true)` is in force (the Hub unreachable, the CDN not).
+// origin while `offline(true)` is in force (the Hub unreachable, the CDN not);
+// while `stall(true)` is, the API origin takes each request and never answers.
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { gzipSync } from 'node:zlib';
@@ -40,13 +41,14 @@ async function listen(handler) {
   return { server, origin: `http://127.0.0.1:${server.address().port}` };
 }
 
-/** Starts both origins: `{ api, cdn, setFile, removeFile, blobOf, faults, down, offline, log, close }`. */
+/** Starts both origins: `{ api, cdn, setFile, removeFile, blobOf, faults, down, offline, stall, log, close }`. */
 export async function startHub() {
   const repos = new Map(); // 'owner/name' -> Map(revision -> Map(path -> { sha256, size, listedSize }))
   const blobs = new Map(); // sha256 -> Buffer
   const faults = new Map(); // sha256 -> [fault]
   const down = new Set(); // sha256
   let apiDown = false;
+  let apiStall = false;
   const log = [];
   let cdnOrigin = null;
 
@@ -66,6 +68,10 @@ export async function startHub() {
     if (apiDown) {
       rec.cut = 'offline';
       return req.socket.destroy();
+    }
+    if (apiStall) {
+      rec.cut = 'stalled';
+      return undefined; // the request stays open; close() ends it
     }
     const cors = {
       'Access-Control-Allow-Origin': '*',
@@ -196,6 +202,10 @@ export async function startHub() {
     /** While `on`, the API + resolve origin closes every connection unanswered. */
     offline(on) {
       apiDown = on;
+    },
+    /** While `on`, the API + resolve origin never answers (the connection stays open). */
+    stall(on) {
+      apiStall = on;
     },
     /** Puts `bytes` at `path` of `repo` at `revision` (default main); the file
      * list says `listedSize` (default: its size). Returns its sha256. */

@@ -407,6 +407,8 @@ await check('the page\'s model menu: this year\'s models with their repos, sizes
     // Sizes are the catalog's for Q4_K_M; the verdicts are the CPU backend's (SwiftShader: software adapter), in 32-bit wasm.
     assert.match(row('qwen3.5-0.8b').text, /Qwen3\.5 0\.8B\s*unsloth\/Qwen3\.5-0\.8B-GGUF\s*0\.\d\d GB/);
     assert.match(row('qwen3.5-0.8b').fit, /^fits/);
+    // The repo links to where names resolve (here the imitation).
+    assert.equal(await p.getAttribute('#menu-body tr[data-shape="qwen3.5-0.8b"] a', 'href'), `${hub.api}/unsloth/Qwen3.5-0.8B-GGUF`);
     assert.equal(row('qwen3.5-0.8b').disabled, false);
     assert.match(row('gemma-4-e4b').fit, /too large.*32-bit wasm/);
     assert.equal(row('gemma-4-e4b').disabled, true);
@@ -480,6 +482,15 @@ await check('offline: a name loaded before loads from browser storage when the H
       assert.equal(r.code, 'download_failed', `${other}: ${r.message}`);
       assert.match(r.message, /listing the files of/);
     }
+    // A Hub that takes the connection and never answers is unreachable too, after the list's timeout.
+    hub.offline(false);
+    hub.stall(true);
+    // (loadTimeoutMs: without the list's timeout this load would wait for ever.)
+    const stalled = await load(name, { testFaults: { hubTimeoutMs: 1000 }, loadTimeoutMs: 30_000 });
+    hub.stall(false);
+    hub.offline(true);
+    assert.ok(stalled.ok, JSON.stringify(stalled));
+    assert.match(stalled.cache_error, /no answer within 1 s.*in browser storage was used/);
     await page.evaluate((u) => tabllm.deleteCachedModels(u), url);
     const gone = await load(name);
     assert.equal(gone.ok, false);

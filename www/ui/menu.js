@@ -70,11 +70,11 @@ let seq = 0;
 /**
  * Fills the menu (#menu-table) for quantization `mix` at `context` tokens;
  * `onLoad(name, entry)` runs when a row's Load button is clicked, with the
- * `hf:` name. Never throws: a failure is shown in #menu-state. The latest call
+ * `hf:` name; repos link to `endpoint` (the Hub, or the mirror names resolve on). Never throws: a failure is shown in #menu-state. The latest call
  * wins when several overlap. Sets #model-menu's data-state to 'running',
  * 'done' or 'error' (tests wait on it).
  */
-export async function refreshMenu({ mix, context, onLoad }) {
+export async function refreshMenu({ mix, context, onLoad, endpoint = 'https://huggingface.co' }) {
   const mine = ++seq;
   const section = $('model-menu');
   section.dataset.state = 'running';
@@ -86,7 +86,7 @@ export async function refreshMenu({ mix, context, onLoad }) {
     if (basis) table = await inspectCatalog({ context, mixes, bandwidth_gbps: basis.gbps });
     if (mine !== seq) return;
     const rows = MENU.map((entry) => ({ entry, row: table.rows.find((r) => r.shape === entry.shape && r.mix === mixes[0]) }));
-    $('menu-body').replaceChildren(...rows.map(({ entry, row }) => menuRow(entry, row, table.device, mix, onLoad)));
+    $('menu-body').replaceChildren(...rows.map(({ entry, row }) => menuRow(entry, row, table.device, mix, onLoad, endpoint)));
     const where = table.device.backend === 'webgpu' ? 'this GPU' : "this browser's CPU backend";
     $('menu-state').textContent = `Sizes in GB for ${mix}; fit for ${where} at a context of ${context.toLocaleString('en-US')} tokens. ` +
       (basis ? `Speeds predicted ${basis.basis}.` : 'Speeds: send a message first, and the menu predicts them from how fast this device answered.');
@@ -99,12 +99,12 @@ export async function refreshMenu({ mix, context, onLoad }) {
   }
 }
 
-function menuRow(entry, row, device, mix, onLoad) {
+function menuRow(entry, row, device, mix, onLoad, endpoint) {
   const name = `hf:${entry.repo}:${mix}`;
   const tr = h('tr', { 'data-shape': entry.shape });
   const model = h('td', { class: 'menu-model' },
     h('span', { class: 'menu-label' }, entry.label), ' ',
-    h('a', { class: 'menu-repo', href: `https://huggingface.co/${entry.repo}`, target: '_blank', rel: 'noopener noreferrer' }, entry.repo));
+    h('a', { class: 'menu-repo', href: `${endpoint}/${entry.repo}`, target: '_blank', rel: 'noopener noreferrer' }, entry.repo));
   if (!row) {
     tr.append(model, h('td', { colspan: 3 }, 'not in the catalog'), h('td'));
     return tr;
