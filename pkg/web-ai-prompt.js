@@ -128,7 +128,8 @@ function checkConstraint(o) {
   if (o.omitResponseConstraintInput !== undefined && typeof o.omitResponseConstraintInput !== 'boolean') throw new TypeError('omitResponseConstraintInput must be true or false');
   if (o.omitResponseConstraintInput && o.responseConstraint === undefined) throw new TypeError('omitResponseConstraintInput needs a responseConstraint');
   const c = o.responseConstraint;
-  if (c === undefined || c === null) return null;
+  if (c === undefined) return null;
+  if (c === null) throw new TypeError('responseConstraint must be a JSON schema object or a RegExp, not null');
   if (c instanceof RegExp) throw domError('NotSupportedError', 'responseConstraint: a RegExp is not supported by tabllm (give a JSON schema)');
   if (typeof c !== 'object' || Array.isArray(c)) throw new TypeError('responseConstraint must be a JSON schema object or a RegExp');
   return c;
@@ -198,7 +199,9 @@ export class LanguageModel extends EventTarget {
   }
 
   static async create(options = {}) {
+    options ??= {}; // WebIDL: a null dictionary is an empty one
     const { options: settings, unsupported } = checkCoreOptions('LanguageModel.create()', options, CREATE_OPTIONS);
+    if (options.initialPrompts !== undefined && !Array.isArray(options.initialPrompts)) throw new TypeError('initialPrompts must be an array of { role, content } messages');
     checkSignal('LanguageModel.create()', options.signal);
     const initial = options.initialPrompts === undefined ? [] : canonicalPrompt(options.initialPrompts, false);
     if (unsupported) throw domError('NotSupportedError', `LanguageModel.create(): ${unsupported}`);

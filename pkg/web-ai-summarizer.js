@@ -77,6 +77,11 @@ function instruction({ type, format, length, outputLanguage }, sharedContext, co
   return lines.join(' ');
 }
 
+/** WebIDL's required DOMString argument: TypeError when it is missing (it would otherwise summarize "undefined"). */
+function needsText(what, input) {
+  if (input === undefined) throw new TypeError(`${what} needs the text (a string)`);
+}
+
 export class Summarizer {
   #lease;
   #engine;
@@ -99,6 +104,7 @@ export class Summarizer {
 
   /** A summarizer; QuotaExceededError when sharedContext leaves too little of the context for text. */
   static async create(options = {}) {
+    options ??= {}; // WebIDL: a null dictionary is an empty one
     const { options: core, unsupported } = checkCoreOptions('Summarizer.create()', options, CREATE_OPTIONS);
     checkSignal('Summarizer.create()', options.signal);
     if (options.sharedContext !== undefined && typeof options.sharedContext !== 'string') throw new TypeError('sharedContext must be a string');
@@ -123,6 +129,7 @@ export class Summarizer {
 
   summarize(input, options = {}) {
     return promised(() => {
+      needsText('summarize()', input);
       const o = this.#checkCallOptions('summarize()', options);
       return operation(this.#destroyed.signal, o.signal, (signal) => this.#summarize(String(input), o.context, signal, null));
     });
@@ -130,6 +137,7 @@ export class Summarizer {
 
   /** The summary as a ReadableStream of text pieces (the last stage's, as it is generated). */
   summarizeStreaming(input, options = {}) {
+    needsText('summarizeStreaming()', input);
     const o = this.#checkCallOptions('summarizeStreaming()', options);
     return streamingOperation(this.#destroyed.signal, o.signal, (signal, enqueue) => this.#summarize(String(input), o.context, signal, enqueue));
   }
@@ -137,6 +145,7 @@ export class Summarizer {
   /** Tokens of the request that would summarize `input` in one step (instruction, contexts and text). */
   measureInputUsage(input, options = {}) {
     return promised(() => {
+      needsText('measureInputUsage()', input);
       const o = this.#checkCallOptions('measureInputUsage()', options);
       return operation(this.#destroyed.signal, o.signal, () => this.#promptTokens(`${this.#instruction(o.context)}\n\n${String(input)}`));
     });

@@ -270,6 +270,10 @@ await check('options the model cannot honour: availability() "unavailable", crea
       summarizerPreference: await Summarizer.availability({ preference: 'speed' }),
       summarizerLanguage: await outcome(Summarizer.create({ outputLanguage: 'zh' })),
       summarizerType: await outcome(Summarizer.create({ type: 'essay' })),
+      // WebIDL: a null dictionary is an empty one; a missing required string, a string for a sequence and a null object are TypeErrors.
+      nullOptions: await LanguageModel.create(null).then((s) => (s.destroy(), 'created')),
+      initialString: await outcome(LanguageModel.create({ initialPrompts: 'hello' })),
+      nullConstraint: await LanguageModel.create().then((s) => outcome(s.prompt('x', { responseConstraint: null })).finally(() => s.destroy())),
     };
   });
   assert.equal(r.audio, 'unavailable');
@@ -290,6 +294,9 @@ await check('options the model cannot honour: availability() "unavailable", crea
   assert.equal(r.summarizerPreference, 'unavailable');
   assert.match(r.summarizerLanguage, /^NotSupportedError: .*outputLanguage "zh"/);
   assert.match(r.summarizerType, /^TypeError: type must be one of/);
+  assert.equal(r.nullOptions, 'created');
+  assert.match(r.initialString, /^TypeError: initialPrompts must be an array/);
+  assert.match(r.nullConstraint, /^TypeError: responseConstraint .*not null/);
 });
 
 await check('abort: an aborted prompt rejects with the signal\'s reason and leaves the session as it was; a canceled stream stops', async () => {
@@ -410,6 +417,8 @@ await check('Summarizer: the explainer\'s examples; summarizeStreaming streams; 
     });
     out.attrs = [summarizer.type, summarizer.format, summarizer.length, summarizer.sharedContext, summarizer.expectedInputLanguages, summarizer.outputLanguage];
     out.empty = await summarizer.summarize('   ');
+    // WebIDL: the text is a required argument (it would otherwise summarize "undefined").
+    out.noText = await summarizer.summarize().then(() => 'summarized', (e) => `${e.name}: ${e.message}`);
 
     const tldr = await Summarizer.create({ type: 'tldr' });
     out.reviews = await Promise.all(['Great phone, the battery lasts two days.', 'The screen cracked in a week. Poor build.'].map((review) => tldr.summarize(review)));
@@ -442,6 +451,7 @@ await check('Summarizer: the explainer\'s examples; summarizeStreaming streams; 
     summarizer.destroy();
     return out;
   }, { article, model: SMOL, context: SUMMARY_CONTEXT });
+  assert.match(r.noText, /^TypeError: summarize\(\) needs the text/);
   assert.ok(r.headline.length > 0 && r.headline.length < 400, r.headline);
   assert.deepEqual(r.attrs, ['headline', 'markdown', 'short', 'An article from the Daily Economic News magazine', null, null]);
   assert.equal(r.empty, '', 'nothing to summarize: an empty summary');
