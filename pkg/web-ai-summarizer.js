@@ -179,7 +179,10 @@ export class Summarizer {
     const maxTokens = MAX_TOKENS[this.#options.type][this.#options.length];
     const overhead = await this.#promptTokens(`${this.#instruction(context)}\n\n`);
     const quota = this.#engine.info.context - 3 * maxTokens - SLACK;
-    if (overhead > quota) throw quotaError(`the instruction and contexts take ${overhead} tokens; at most ${quota} leave room for text`, overhead, quota);
+    if (overhead > quota) {
+      const need = overhead + 3 * maxTokens + SLACK;
+      throw quotaError(`the instruction and contexts take ${overhead} tokens, and a ${this.#options.length} ${this.#options.type} needs room for ${3 * maxTokens + SLACK} more: the context (${this.#engine.info.context} tokens) is too small; configure() a context of at least ${need}, or give a shorter sharedContext / context`, overhead, Math.max(0, quota));
+    }
   }
 
   async #summarize(input, context, signal, enqueue) {

@@ -464,7 +464,7 @@ await check('Summarizer: the explainer\'s examples; summarizeStreaming streams; 
   assert.ok(r.large.requested > r.large.quota && r.large.quota === r.quota, JSON.stringify(r.large));
   assert.match(r.aborted, /^AbortError: /);
   assert.match(r.destroyed, /^AbortError: /);
-  assert.match(r.tooMuchContext, /^QuotaExceededError: /);
+  assert.match(r.tooMuchContext, /^QuotaExceededError: the instruction and contexts take \d+ tokens, .*configure\(\) a context of at least \d+/);
 });
 
 await page.evaluate(() => window.keep?.destroy());
