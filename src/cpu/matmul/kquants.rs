@@ -10,16 +10,18 @@
 //!
 //! Integer ranges (16-bit activations, `|xq| ≤ 32767`, 16-sums
 //! `|bsum| ≤ 16 · 32767 = 524 272`): the unpacked weights are 0..=3 (Q2_K),
-//! 0..=7 (Q3_K), 0..=15 (Q4_K), 0..=31 (Q5_K), 0..=63 (Q6_K), −127..=113
+//! 0..=7 (Q3_K), 0..=15 (Q4_K), 0..=31 (Q5_K), −32..=31 (Q6_K), −127..=113
 //! (IQ4_XS); a sub-block's `Σ q·xq` is at most 32 · 127 · 32767 ≈ 1.33e8 in
 //! i32, and the sub-block scales apply in f32 (`dot_i16_scaled_acc`: scaled
-//! in i32, Q6_K's 16 · 16 · 63 · 32767 · 128 ≈ 6.8e10 would overflow). The
+//! in i32, Q6_K's 16 · 16 · 32 · 32767 · 128 ≈ 3.4e10 would overflow). The
 //! min/offset terms: Q2_K `Σ 15 · bsum` over 16 ≤ 1.3e8 and Q4_K/Q5_K
 //! `Σ 63 · (bsum + bsum)` over 8 ≤ 5.3e8 stay i32; the offsets' `offset ·
-//! Σ sc · bsum` (Q6_K: 32 · 16 · 128 · 524 272 ≈ 3.4e10) go through i64.
+//! Σ sc · bsum` (Q3_K: 4 · 16 · 32 · 524 272 ≈ 1.1e9) go through i64.
 
 use super::act::BlockQ16K;
-use super::simd::{dot_i16_scaled_acc, f16_at, unpack_nibbles_table, Acc};
+use super::simd::{
+    dot_i16_scaled_acc, f16_at, unpack_nibbles_64, unpack_nibbles_table, unpack_q6k_half, Acc,
+};
 use super::BlockKernel;
 use crate::quant::kquants::{k4_scale_min, q3k_scale};
 use crate::quant::KVALUES_IQ4NL;
@@ -32,7 +34,7 @@ fn bytes12(w: &[u8], off: usize) -> &[u8; 12] {
 }
 
 /// `acc[t] += d · d_x · Σ_s scales[s] · Σ q·xq` per token, sub-blocks of
-/// `sub` weights. Q3_K and Q6_K unpack unsigned and subtract their offsets
+/// `sub` weights. Q3_K unpacks unsigned and subtracts its offset
 /// through [`offset_dot16`].
 #[inline(always)]
 fn idot<const T: usize>(
@@ -72,7 +74,7 @@ fn min_dot32(mins: &[i32; 8], a: &BlockQ16K) -> i32 {
 }
 
 /// The 2 bits of plane `k` for weight `128·h + 32·k + l` of the bit-plane
-/// layout (Q2_K, Q3_K, Q6_K): `(bytes[32·h + l] >> 2k) & 3` into `q`.
+/// layout (Q2_K, Q3_K): `(bytes[32·h + l] >> 2k) & 3` into `q`.
 #[inline(always)]
 fn bit_planes(bytes: &[u8], q: &mut [i8; 256]) {
     for h in 0..2 {
@@ -88,12 +90,9 @@ fn bit_planes(bytes: &[u8], q: &mut [i8; 256]) {
 /// `32·j + l` for l < 32, the high nibble of byte `32·j + l − 32` above.
 #[inline(always)]
 fn k4_nibbles(qs: &[u8], q: &mut [i8; 256]) {
-    for j in 0..4 {
-        for l in 0..32 {
-            let b = qs[32 * j + l];
-            q[64 * j + l] = (b & 0x0F) as i8;
-            q[64 * j + 32 + l] = (b >> 4) as i8;
-        }
+    for (j, out) in q.chunks_exact_mut(64).enumerate() {
+        let bytes: &[u8; 32] = qs[32 * j..32 * j + 32].try_into().expect("32 bytes");
+        unpack_nibbles_64(bytes, out.try_into().expect("64 lanes"));
     }
 }
 
@@ -208,24 +207,21 @@ impl BlockKernel for Q6K {
     const ELEMS: usize = 256;
     const BYTES: usize = 210;
     #[inline(always)]
-    fn dot<const T: usize>(w: &[u8], x: [&BlockQ16K; T], acc: &mut [Acc; T], extra: &mut [f32; T]) {
+    fn dot<const T: usize>(w: &[u8], x: [&BlockQ16K; T], acc: &mut [Acc; T], _extra: &mut [f32; T]) {
         let d = f16_at(w, 208);
         let sc: [i32; 16] = std::array::from_fn(|i| w[192 + i] as i8 as i32);
         let (ql, qh) = (&w[0..128], &w[128..192]);
         let mut q = [0i8; 256];
         // Weight 128·h + 32·k + l: low 4 bits from ql[64·h + 32·(k % 2) + l]
-        // (high nibble for k ≥ 2), high 2 bits from plane k of qh[32·h + l].
-        for h in 0..2 {
-            for k in 0..4 {
-                for l in 0..32 {
-                    let low = (ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0x0F;
-                    let high = (qh[32 * h + l] >> (2 * k)) & 3;
-                    q[128 * h + 32 * k + l] = (low | high << 4) as i8;
-                }
-            }
+        // (high nibble for k ≥ 2), high 2 bits from plane k of qh[32·h + l],
+        // minus 32.
+        for (h, out) in q.chunks_exact_mut(128).enumerate() {
+            let ql: &[u8; 64] = ql[64 * h..64 * h + 64].try_into().expect("64 bytes");
+            let qh: &[u8; 32] = qh[32 * h..32 * h + 32].try_into().expect("32 bytes");
+            unpack_q6k_half(ql, qh, out.try_into().expect("128 lanes"));
         }
+        // Signed in the unpack (q − 32 fits i8), so no offset term.
         idot(&q, d, x, &sc, 16, acc);
-        offset_dot16(32, d, &sc, x, extra); // q − 32
     }
 }
 

@@ -82,6 +82,31 @@ pub(in super::super) fn unpack_nibbles_5(qs: &[u8; 16], qh: u32, offset: i8, out
     }
 }
 
+/// The k-quants' 64-weight nibble layout (Q4_K, Q5_K): weight `l` is the low
+/// nibble of byte `l`, weight `32 + l` its high nibble (l < 32).
+#[inline(always)]
+pub(in super::super) fn unpack_nibbles_64(qs: &[u8; 32], out: &mut [i8; 64]) {
+    let (lo, hi) = out.split_at_mut(32);
+    for l in 0..32 {
+        lo[l] = (qs[l] & 0x0F) as i8;
+        hi[l] = (qs[l] >> 4) as i8;
+    }
+}
+
+/// Q6_K's 128-weight half (ggml's `block_q6_K` layout): weight `32·k + l`
+/// is `(ql[32·(k % 2) + l] >> 4·(k / 2)) & 15` with bits `2k..2k+2` of
+/// `qh[l]` above it, minus 32: −32..=31.
+#[inline(always)]
+pub(in super::super) fn unpack_q6k_half(ql: &[u8; 64], qh: &[u8; 32], out: &mut [i8; 128]) {
+    for k in 0..4 {
+        for l in 0..32 {
+            let low = (ql[32 * (k % 2) + l] >> (4 * (k / 2))) & 0x0F;
+            let high = (qh[l] >> (2 * k)) & 3;
+            out[32 * k + l] = (low | high << 4) as i8 - 32;
+        }
+    }
+}
+
 /// Nibble-packed indices (same order as [`unpack_nibbles`]) to `table` values.
 #[inline(always)]
 pub(in super::super) fn unpack_nibbles_table(qs: &[u8; 16], table: &[i8; 16], out: &mut [i8; 32]) {

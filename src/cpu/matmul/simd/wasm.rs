@@ -138,6 +138,52 @@ pub(in super::super) fn unpack_nibbles_5(qs: &[u8; 16], qh: u32, offset: i8, out
     }
 }
 
+/// See `portable::unpack_nibbles_64`: two loads, an and and a shift each.
+#[inline(always)]
+pub(in super::super) fn unpack_nibbles_64(qs: &[u8; 32], out: &mut [i8; 64]) {
+    let mask = u8x16_splat(0x0F);
+    for h in 0..2 {
+        let v = load(qs, 16 * h, 16);
+        // SAFETY: `out` is 64 bytes, the stores end at 16·h + 48 ≤ 64;
+        // v128_store has no alignment requirement.
+        unsafe {
+            v128_store(out.as_mut_ptr().add(16 * h) as *mut v128, v128_and(v, mask));
+            v128_store(
+                out.as_mut_ptr().add(32 + 16 * h) as *mut v128,
+                u8x16_shr(v, 4),
+            );
+        }
+    }
+}
+
+/// See `portable::unpack_q6k_half`: per 16 lanes of `l`, the two `ql` rows
+/// and the `qh` row load once and give the four planes `k`.
+#[inline(always)]
+pub(in super::super) fn unpack_q6k_half(ql: &[u8; 64], qh: &[u8; 32], out: &mut [i8; 128]) {
+    let (mask4, mask2, offset) = (u8x16_splat(0x0F), u8x16_splat(0x03), i8x16_splat(32));
+    for h in 0..2 {
+        let (a, b) = (load(ql, 16 * h, 16), load(ql, 32 + 16 * h, 16));
+        let q = load(qh, 16 * h, 16);
+        let lows = [
+            v128_and(a, mask4),
+            v128_and(b, mask4),
+            u8x16_shr(a, 4),
+            u8x16_shr(b, 4),
+        ];
+        for (k, low) in lows.into_iter().enumerate() {
+            let high = i8x16_shl(v128_and(u8x16_shr(q, 2 * k as u32), mask2), 4);
+            // SAFETY: `out` is 128 bytes, the store ends at 32·3 + 16 + 16 = 128;
+            // v128_store has no alignment requirement.
+            unsafe {
+                v128_store(
+                    out.as_mut_ptr().add(32 * k + 16 * h) as *mut v128,
+                    i8x16_sub(v128_or(low, high), offset),
+                )
+            };
+        }
+    }
+}
+
 /// See `portable::unpack_nibbles_table`: one `i8x16_swizzle` per 16 lanes.
 #[inline(always)]
 pub(in super::super) fn unpack_nibbles_table(qs: &[u8; 16], table: &[i8; 16], out: &mut [i8; 32]) {
