@@ -538,6 +538,9 @@ export class TabllmError extends Error {
 
 export function createEngine(opts: EngineOptions): Promise<Engine>;
 
+/** The checks createEngine makes before loading anything (unknown options and values out of range, by name; the model source and hfEndpoint parsed). Throws TabllmError 'invalid_request' with `details.field` where createEngine would; loads nothing. */
+export function validateEngineOptions(opts: EngineOptions): void;
+
 /** A file in browser storage, as listCachedModels() lists it. Sizes in bytes. */
 export type CachedModel =
   /** A complete download of `url`. */

@@ -625,6 +625,19 @@ function checkEngineOptions(opts) {
   }
 }
 
+/**
+ * The checks createEngine makes before it loads anything: unknown options and
+ * values out of range refused by name, the model source and `hfEndpoint`
+ * parsed. Throws TabllmError `invalid_request` (with `field`) as createEngine
+ * would; returns nothing. tabllm/web-ai's configure() calls it so a bad
+ * option fails there, not at the first session.
+ */
+export function validateEngineOptions(opts) {
+  checkEngineOptions(opts);
+  normalizeSource(opts.model);
+  hubEndpoint(opts.hfEndpoint);
+}
+
 export async function createEngine(opts = {}) {
   checkEngineOptions(opts);
   // Without WebGPU only the CPU backend can run; asked for WebGPU, say so now.

@@ -3,7 +3,7 @@
 // availability, language tags, option checks and errors. The shapes and
 // algorithms are the WICG specs' (webmachinelearning/writing-assistance-apis
 // index.bs, "Shared infrastructure"; webmachinelearning/prompt-api index.bs).
-import { createEngine, listCachedModels } from './tabllm.js';
+import { createEngine, listCachedModels, validateEngineOptions } from './tabllm.js';
 import { isHubName } from './hub.js';
 
 /** createEngine options web-ai sets itself (from `monitor` and `signal`). */
@@ -18,10 +18,12 @@ const records = new Set();
  * Chooses the model the APIs run (the specs leave that to the browser):
  * `model` as createEngine takes it (URL, File / Blob, parts, `hf:` name);
  * `languages`: BCP 47 tags the model reads and writes, default ['en'];
- * every other option goes to createEngine (which refuses unknown ones by
- * name) except `onProgress` and `signal`, which come from create()'s
+ * every other option goes to createEngine except `onProgress` and `signal`, which come from create()'s
  * `monitor` and `signal`. Sessions made before keep their engine.
- * Throws TypeError for a missing model, a bad `languages`, or an option web-ai sets itself.
+ * The same configuration again keeps the engine already loaded.
+ * Throws TypeError for a missing model, a bad `languages`, an option web-ai
+ * sets itself, or what createEngine would refuse (an unknown option, a value
+ * out of range: validateEngineOptions), the configuration left as it was.
  */
 export function configure(options) {
   if (!options || typeof options !== 'object') throw new TypeError('configure() takes an options object: { model, languages?, ...createEngine options }');
@@ -31,7 +33,25 @@ export function configure(options) {
     if (k in engineOptions) throw new TypeError(`configure() takes no ${k}: give create() a monitor / signal instead`);
   }
   if (!Array.isArray(languages) || languages.length === 0) throw new TypeError('configure() languages must be a non-empty array of BCP 47 language tags, such as ["en"]');
-  config = { model, languages: languages.map(canonicalTag), engineOptions, generation: (config?.generation ?? 0) + 1 };
+  try {
+    validateEngineOptions({ ...engineOptions, model });
+  } catch (err) {
+    // createEngine's invalid_request, as the TypeError a WebIDL dictionary check gives.
+    throw new TypeError(`configure(): ${err.message}`);
+  }
+  const next = { model, languages: languages.map(canonicalTag), engineOptions };
+  // The same configuration again keeps its engine (an app calling configure() on every render).
+  if (config && sameConfig(config, next)) return;
+  config = { ...next, generation: (config?.generation ?? 0) + 1 };
+}
+
+/** Whether two configurations load the same engine: the same model (the same string, or the same File / parts) and equal options. */
+function sameConfig(a, b) {
+  const same = (x, y) => x === y || (Array.isArray(x) && Array.isArray(y) && x.length === y.length && x.every((v, i) => v === y[i]));
+  const keys = (o) => Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  const [ka, kb] = [keys(a.engineOptions), keys(b.engineOptions)];
+  return same(a.model, b.model) && a.languages.join() === b.languages.join() &&
+    ka.join() === kb.join() && ka.every((k) => a.engineOptions[k] === b.engineOptions[k]);
 }
 
 /** The current configuration; create() without one is NotSupportedError. */

@@ -11,10 +11,12 @@ export type Availability = 'unavailable' | 'downloadable' | 'downloading' | 'ava
  * File / Blob, parts, `hf:OWNER/REPO:QUANT`). `languages`: BCP 47 tags the
  * model reads and writes (default ['en']): options naming others are not
  * supported ("unavailable", NotSupportedError). Every other field goes to
- * createEngine (`context`, `backend`, `cache`, …), which refuses unknown ones
- * by name when the first session loads it; `onProgress` and `signal` come
- * from create()'s `monitor` and `signal`. Sessions made before keep theirs.
- * Throws TypeError for a missing model, `languages` not an array or `onProgress` / `signal`;
+ * createEngine (`context`, `backend`, `cache`, …); `onProgress` and `signal`
+ * come from create()'s `monitor` and `signal`. Sessions made before keep
+ * theirs; the same configuration again keeps the engine already loaded.
+ * Throws TypeError for a missing model, `languages` not an array,
+ * `onProgress` / `signal`, or an option createEngine refuses (unknown, or out
+ * of range: see validateEngineOptions), leaving the configuration as it was;
  * RangeError for a malformed language tag.
  */
 export function configure(options: Omit<EngineOptions, 'onProgress' | 'signal'> & { languages?: string[] }): void;

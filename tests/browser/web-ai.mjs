@@ -129,6 +129,40 @@ await check('a model in browser storage is "available" before any session loads 
   assert.deepEqual(r.again, [0, 1]);
 });
 
+await check('configure() refuses what createEngine would, at once (TypeError by name, the configuration kept); the same configuration again keeps the loaded engine', async () => {
+  const r = await page.evaluate(async ({ model, context }) => {
+    const refused = (o) => { try { ai.configure(o); return 'accepted'; } catch (e) { return `${e.name}: ${e.message}`; } };
+    const out = {
+      unknown: refused({ model, context, contxt: 5 }),
+      range: refused({ model, context: -1 }),
+      backend: refused({ model, context, backend: 'tpu' }),
+      endpoint: refused({ model: 'hf:owner/repo', hfEndpoint: 'ftp://example.com' }),
+    };
+    // Count the engines started (one worker each) by a configure() equal to the current one, then create().
+    const W = window.Worker;
+    let workers = 0;
+    window.Worker = class extends W { constructor(...args) { super(...args); workers++; } };
+    try {
+      out.before = await ai.LanguageModel.availability();
+      ai.configure({ model, context, languages: ['en'] });
+      const s = await ai.LanguageModel.create();
+      out.reply = await s.prompt('Hi', { signal: AbortSignal.timeout(60_000) }).then((t) => typeof t);
+      s.destroy();
+    } finally {
+      window.Worker = W;
+    }
+    out.workers = workers;
+    return out;
+  }, { model: SMOL, context: CONTEXT });
+  assert.match(r.unknown, /^TypeError: configure\(\): createEngine has no option contxt/);
+  assert.match(r.range, /^TypeError: configure\(\): context must be/);
+  assert.match(r.backend, /^TypeError: configure\(\): backend must be one of/);
+  assert.match(r.endpoint, /^TypeError: configure\(\): hfEndpoint must be an absolute http\(s\) URL/);
+  assert.equal(r.before, 'available', 'the refused calls left the loaded configuration in place');
+  assert.equal(r.reply, 'string');
+  assert.equal(r.workers, 0, 'an equal configuration reuses the engine: no new worker');
+});
+
 await check('explainer "Zero-shot prompting": prompt() answers; promptStreaming() is a ReadableStream of new text pieces whose join is the reply', async () => {
   const r = await page.evaluate(async () => {
     const { LanguageModel, Summarizer } = ai; // this package's, whatever the browser has
