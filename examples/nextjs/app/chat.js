@@ -20,10 +20,15 @@ export default function Chat() {
     const model = new URLSearchParams(location.search).get('model') ?? DEFAULT_MODEL;
     let loaded = null;
     let cancelled = false;
+    // Stops the download when React unmounts the component before the load
+    // ends (in development it runs every effect twice: without this the
+    // model would download twice).
+    const abort = new AbortController();
     setStatus(`Loading ${model}…`);
     createEngine({
       model,
       context: 1024,
+      signal: abort.signal,
       onProgress: (p) => { if (p.fraction !== null) setStatus(`${p.phase} ${Math.round(p.fraction * 100)}%`); },
     }).then((e) => {
       loaded = e;
@@ -33,12 +38,14 @@ export default function Chat() {
       setState('ready');
       setStatus('Ready');
     }, (e) => {
+      if (cancelled) return; // the abort below
       setState('error');
       setStatus(`${e.code ?? e.name}: ${e.message}`);
     });
     // React may unmount the component (and runs effects twice in development).
     return () => {
       cancelled = true;
+      abort.abort();
       engine.current = null;
       loaded?.unload();
     };
