@@ -405,6 +405,10 @@ $('model-chooser').addEventListener('toggle', (e) => {
   showMenu();
 });
 $('menu-mix').addEventListener('change', showMenu);
+// The menu sizes for the context the next load gets: size it again when that changes.
+$('settings-form').elements.context.addEventListener('change', () => {
+  if ($('model-chooser').open) showMenu();
+});
 
 /** The model menu, sized at the context the next load would get. */
 function showMenu() {
@@ -413,7 +417,13 @@ function showMenu() {
     mix: MENU_MIXES.includes(mix) ? mix : MENU_MIXES[0],
     context: settings.context() ?? 4096,
     endpoint: hfEndpoint,
-    onLoad: (name) => {
+    onLoad: (name, entry, { context } = {}) => {
+      if (context) {
+        // The row fits only a shorter context: load at it, and show it in Settings.
+        const field = $('settings-form').elements.context;
+        field.value = String(context);
+        field.form.dispatchEvent(new Event('input')); // remembered as if typed
+      }
       const query = new URLSearchParams(location.search);
       query.set('model', name);
       history.replaceState(null, '', `?${query}`);

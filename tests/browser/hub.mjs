@@ -49,6 +49,8 @@ const QWEN35 = readFileSync(join(repo, 'tests/reference/tiny/tiny-qwen35-q4_k_m.
 hub.setFile('unsloth/Qwen3.5-0.8B-GGUF', 'Qwen3.5-0.8B-Q4_K_M.gguf', QWEN35);
 hub.setFile('unsloth/Qwen3.5-0.8B-GGUF', 'Qwen3.5-0.8B-Q8_0.gguf', Buffer.from('not loaded: the menu asks for Q4_K_M'));
 hub.setFile('unsloth/Qwen3.5-0.8B-GGUF', 'mmproj-F16.gguf', Buffer.from('never picked'));
+// The tiny file again, as the 4B: the menu's "shorter context" row loads it.
+hub.setFile('unsloth/Qwen3.5-4B-GGUF', 'Qwen3.5-4B-Q4_K_M.gguf', QWEN35);
 hub.setFile('tabllm-test/broken-split-GGUF', 'tiny-Q4_0-00001-of-00002.gguf', readFileSync(join(splitCases, 't-00001-of-00003.gguf')));
 
 // The test page: the package straight from pkg/. The package's CSP (scripts/serve.mjs)
@@ -451,6 +453,39 @@ await check('the page\'s model menu: this year\'s models with their repos, sizes
       await p.screenshot({ path: join(process.env.TABLLM_SCREENSHOTS, 'menu-390.png'), fullPage: true });
     }
   } finally {
+    await p.close();
+  }
+});
+
+await check('the model menu follows Settings\' context: sized again when it changes; a row that fits only a shorter context loads at the longest that fits', async () => {
+  const p = await context.newPage({ viewport: { width: 1280, height: 900 } });
+  p.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  try {
+    await p.goto(`${h.origin}/www/index.html?model=${encodeURIComponent(`hf:${T}:Q4_0`)}&hf_endpoint=${encodeURIComponent(hub.api)}&temperature=0&max_tokens=4`);
+    await p.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+    await p.click('#model-chooser summary');
+    await p.waitForSelector('#model-menu[data-state="done"]', { timeout: 60_000 });
+    const fit = (shape) => p.textContent(`#menu-body tr[data-shape="${shape}"] .menu-fit`);
+    assert.match(await fit('qwen3.5-4b'), /^fits/, 'at 4,096 tokens');
+    // A long context in Settings, the menu still open: every row sized again.
+    await p.click('#settings summary');
+    await p.fill('#settings-form input[name="context"]', '131072');
+    await p.press('#settings-form input[name="context"]', 'Tab'); // change fires on leaving the field
+    await p.waitForFunction(() => /at a context of 131,072 tokens/.test(document.getElementById('menu-state').textContent) && document.getElementById('model-menu').dataset.state === 'done', null, { timeout: 60_000 });
+    const shorter = await fit('qwen3.5-4b');
+    const most = Number(/fits up to ([\d,]+) tokens/.exec(shorter)?.[1].replaceAll(',', ''));
+    assert.match(shorter, /^shorter context/);
+    assert.ok(most > 4096 && most < 131072, shorter);
+    const button = '#menu-body tr[data-shape="qwen3.5-4b"] button';
+    assert.equal(await p.textContent(button), `Load at ${most.toLocaleString('en-US')}`);
+    assert.match(await fit('qwen3.5-0.8b'), /^fits/, 'a model with little KV per token still fits');
+    await p.click(button);
+    await p.waitForFunction(() => document.body.dataset.state === 'ready' && /Qwen3\.5-4B/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+    const r = await p.evaluate(() => ({ field: document.querySelector('#settings-form input[name="context"]').value, stored: JSON.parse(localStorage.getItem('tabllm.settings')).context }));
+    assert.deepEqual(r, { field: String(most), stored: String(most) }, 'Settings show the context it loaded at');
+    assert.match(await p.textContent("#status"), new RegExp(`context ${most} tokens`), "the status says the context");
+  } finally {
+    await p.evaluate(() => localStorage.removeItem('tabllm.settings')).catch(() => {});
     await p.close();
   }
 });

@@ -69,8 +69,9 @@ let seq = 0;
 
 /**
  * Fills the menu (#menu-table) for quantization `mix` at `context` tokens;
- * `onLoad(name, entry)` runs when a row's Load button is clicked, with the
- * `hf:` name; repos link to `endpoint` (the Hub, or the mirror names resolve on). Never throws: a failure is shown in #menu-state. The latest call
+ * `onLoad(name, entry, { context })` runs when a row's Load button is
+ * clicked, with the `hf:` name and, for a row that fits only a shorter
+ * context, the longest context that fits (else no `context`); repos link to `endpoint` (the Hub, or the mirror names resolve on). Never throws: a failure is shown in #menu-state. The latest call
  * wins when several overlap. Sets #model-menu's data-state to 'running',
  * 'done' or 'error' (tests wait on it).
  */
@@ -113,7 +114,12 @@ function menuRow(entry, row, device, mix, onLoad, endpoint) {
   const verdict = h('td', { class: 'menu-fit', title: row.reason }, h('span', { class: `v-${cls}` }, text), ' ', h('span', { class: 'why' }, why));
   const tokS = row.predicted_decode_tok_s;
   const speedCell = h('td', { class: 'menu-speed' }, tokS ? `≈ ${rate(tokS)} tok/s` : '—');
-  const load = h('button', { type: 'button', title: `Load ${name}`, onclick: () => onLoad(name, entry) }, 'Load');
+  // A row that fits only a shorter context loads at the longest that fits
+  // (the load at the chosen context would be refused).
+  const shorter = cls === 'fits_smaller_context' ? row.max_context_that_fits : null;
+  const load = shorter
+    ? h('button', { type: 'button', title: `Load ${name} at a context of ${shorter.toLocaleString('en-US')} tokens`, onclick: () => onLoad(name, entry, { context: shorter }) }, `Load at ${shorter.toLocaleString('en-US')}`)
+    : h('button', { type: 'button', title: `Load ${name}`, onclick: () => onLoad(name, entry, {}) }, 'Load');
   if (cls === 'unsupported' || cls === 'does_not_fit') load.disabled = true;
   tr.append(model, h('td', { class: 'menu-size' }, `${GB(row.weight_bytes)} GB`), verdict, speedCell, h('td', {}, load));
   return tr;
