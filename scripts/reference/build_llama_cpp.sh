@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the llama.cpp vendored in llama-cpp-python 0.3.36 (CPU only, no native
 # tuning, no AVX-512/AMX): only libllama + libggml*, then two small programs against
-# llama.h: scripts/reference/ref_logits.cpp (logits + greedy ids as JSON) and
+# llama.h: scripts/reference/ref_logits.cpp (logits + greedy ids as JSON),
+# scripts/reference/ref_embed.cpp (embedding-mode pooled embeddings as JSON) and
 # scripts/reference/ref_quantize.cpp (llama_model_quantize with default parameters,
 # i.e. what the llama-quantize tool does; building the tool itself would also
 # build the large llama-common library).
@@ -9,7 +10,7 @@
 # Outputs (all under target/, ignored by git):
 #   target/llama-cpp-python-0.3.36/vendor/llama.cpp       sources (gguf-py, models/, convert_hf_to_gguf.py)
 #   target/llama-cpp-build/bin/libllama.so, libggml*.so
-#   target/llama-cpp-build/bin/ref_logits, ref_quantize
+#   target/llama-cpp-build/bin/ref_logits, ref_embed, ref_quantize
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 T="$ROOT/target"
@@ -53,7 +54,7 @@ if [ ! -f "$BUILD/bin/libllama.so" ]; then
   cmake --build "$BUILD" --target llama -j "$JOBS" >"$BUILD.build.log" 2>&1 \
     || { tail -30 "$BUILD.build.log" >&2; fail "cmake build (log: $BUILD.build.log)"; }
 fi
-for prog in ref_logits ref_quantize; do
+for prog in ref_logits ref_embed ref_quantize; do
   if [ ! -x "$BUILD/bin/$prog" ] || [ "$ROOT/scripts/reference/$prog.cpp" -nt "$BUILD/bin/$prog" ]; then
     step "compile $prog"
     g++ -O2 -std=c++17 -I"$LL/include" -I"$LL/ggml/include" "$ROOT/scripts/reference/$prog.cpp" \

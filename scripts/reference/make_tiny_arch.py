@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Write tiny random-weight F32 GGUF models for the architectures qwen35, gemma4,
-phi3, smollm3 and lfm2, with the metadata keys and tensor names that llama.cpp's
+phi3, smollm3 and lfm2, and two embedding models (qwen3emb: a `qwen3` GGUF marked as
+Qwen3-Embedding's is, last-token pooling; llamaemb_mean: a `llama` GGUF with mean
+pooling), with the metadata keys and tensor names that llama.cpp's
 converter (convert_hf_to_gguf.py / conversion/*.py) writes and its loader
 (src/models/<arch>.cpp) reads, in the llama.cpp vendored by llama-cpp-python 0.3.36.
 
@@ -9,7 +11,10 @@ Run with the vendored gguf-py first on PYTHONPATH (PyPI gguf 0.19 lacks some key
     python3 scripts/reference/make_tiny_arch.py --out-dir target/tiny-arch [ARCH ...]
 
 For each ARCH it writes OUT/tiny-ARCH-f32.gguf and OUT/tiny-ARCH.meta.json
-({"hparams": {metadata key: value, tokenizer.* excluded}, "layer_kinds": [...]}).
+({"hparams": {metadata key: value, tokenizer.* excluded}, "layer_kinds": [...],
+"tokenizer_overrides": {tokenizer.* key: value written instead of the copied one}}).
+ARCH is a name here; the GGUF architecture is the same except for the embedding models
+(GGUF_ARCH below).
 The tokenizer (1024-token BPE cut from SmolLM2's) is copied from
 /work/shared/reference/tiny/tiny-qwen3-q4_k_m.gguf (or --vocab-from).
 Sizes: dim 256, FFN 768, 4 heads / 2 KV heads, like the existing tiny models.
@@ -21,6 +26,8 @@ import json
 import math
 import os
 import sys
+
+from enum import IntEnum
 
 import numpy as np
 import gguf
@@ -38,13 +45,16 @@ OUT_GAIN = 4.5  # logits std ~4.5, range ~ +-15
 class Builder:
     """Collects metadata (recorded for the JSON) and tensors, then writes a GGUF."""
 
-    def __init__(self, arch: str, seed: int, wscale: float):
+    def __init__(self, arch: str, seed: int, wscale: float, name: str, vocab_from: str):
         self.arch = arch
+        self.name = name
+        self.vocab_from = vocab_from
         self.rng = np.random.default_rng(seed)
         self.wscale = wscale
         self.w = gguf.GGUFWriter(path=None, arch=arch)
         self.hparams = {}
         self.tensors = []  # (name, ndarray)
+        self.tok_overrides = {}  # tokenizer.* key -> (value, GGUFValueType)
 
     # --- metadata: go through GGUFWriter's typed helpers, as the converter does
     def kv(self, method: str, key_tmpl: str, value):
@@ -52,6 +62,8 @@ class Builder:
         key = key_tmpl.format(arch=self.arch)
         if isinstance(value, np.ndarray):
             value = value.tolist()
+        if isinstance(value, IntEnum):
+            value = int(value)
         if isinstance(value, (list, tuple)):
             value = [bool(v) if isinstance(v, (bool, np.bool_)) else v for v in value]
         self.hparams[key] = value
@@ -67,8 +79,8 @@ class Builder:
     def norm(self, name: str, n: int, center: float = 1.0, spread: float = 0.1):
         self.add(name, center + spread * self.rng.normal(size=(n,)))
 
-    def write(self, path: str, vocab_from: str):
-        copy_tokenizer(self.w, vocab_from)
+    def write(self, path: str):
+        copy_tokenizer(self.w, self.vocab_from, self.tok_overrides)
         for name, arr in self.tensors:
             self.w.add_tensor(name, arr)
         self.w.write_header_to_file(path=path)
@@ -77,10 +89,12 @@ class Builder:
         self.w.close()
 
 
-def copy_tokenizer(w: gguf.GGUFWriter, src: str):
+def copy_tokenizer(w: gguf.GGUFWriter, src: str, overrides: dict):
     r = gguf.GGUFReader(src)
+    for key, (value, vtype) in overrides.items():
+        w.add_key_value(key, value, vtype)
     for key, f in r.fields.items():
-        if not key.startswith("tokenizer."):
+        if not key.startswith("tokenizer.") or key in overrides:
             continue
         t = f.types[0]
         v = f.contents()
@@ -93,7 +107,7 @@ def copy_tokenizer(w: gguf.GGUFWriter, src: str):
 def common(b: Builder, n_layer: int, ff=N_FF, head_count_kv=N_HEAD_KV, ctx=N_CTX):
     # general.name matters to llama.cpp: a name containing "phi3"/"phi-3" switches on
     # special-token attribute fix-ups that need "</s>" (absent from this vocabulary).
-    b.w.add_name({"phi3": "tiny-phi-4-mini"}.get(b.arch, f"tiny-{b.arch}"))
+    b.w.add_name({"phi3": "tiny-phi-4-mini"}.get(b.name, f"tiny-{b.name}"))
     b.hparams["general.architecture"] = b.arch
     b.kv("add_block_count", "{arch}.block_count", n_layer)
     b.kv("add_context_length", "{arch}.context_length", ctx)
@@ -343,12 +357,92 @@ def make_lfm2(b: Builder):
     return kinds
 
 
+# ---------------------------------------------------------------------------
+# Embedding models. Both have no output.weight (as Qwen3-Embedding-0.6B's GGUF: its HF model
+# is Qwen3Model without lm_head; llama.cpp then duplicates token_embd as the unused head).
+def embedding_model_common(b: Builder, n_layer: int, head_dim: int):
+    common(b, n_layer, ctx=1024)  # ref_embed.cpp runs with n_ctx 1024
+    if head_dim * N_HEAD != N_EMBD:
+        b.kv("add_key_length", "{arch}.attention.key_length", head_dim)
+        b.kv("add_value_length", "{arch}.attention.value_length", head_dim)
+    b.kv("add_rope_dimension_count", "{arch}.rope.dimension_count", head_dim)
+    b.kv("add_vocab_size", "{arch}.vocab_size", N_VOCAB)
+    b.kv("add_file_type", "general.file_type", 0)
+    b.add("token_embd.weight", b.rng.normal(0.0, 0.25, size=(N_VOCAB, N_EMBD)))
+    b.norm("output_norm.weight", N_EMBD)
+
+
+# Qwen3-Embedding: conversion/qwen.py Qwen3Model(Qwen2Model) writes {arch}.pooling_type from
+# sentence-transformers' 1_Pooling/config.json (pooling_mode_lasttoken -> LAST = 3) via
+# conversion/base.py _try_set_pooling_type; no attention.causal key (is_causal absent), so
+# attention stays causal. gguf-py vocab.py SpecialVocab reads tokenizer.json's
+# TemplateProcessing "$A <|endoftext|>": add_eos_token true and EOS = <|endoftext|> (the
+# tokenizer_config's <|im_end|> moves to EOT). Head dim 128 with 4 heads (q width 512 != n_embd
+# 256), as Qwen3-0.6B (16 x 128 = 2048 != 1024). src/models/qwen3.cpp: q/k RMS norms.
+def make_qwen3emb(b: Builder):
+    n_layer, head_dim = 2, 128
+    embedding_model_common(b, n_layer, head_dim)
+    b.kv("add_rope_freq_base", "{arch}.rope.freq_base", 1000000.0)
+    b.kv("add_layer_norm_rms_eps", "{arch}.attention.layer_norm_rms_epsilon", 1e-6)
+    b.kv("add_pooling_type", "{arch}.pooling_type", gguf.PoolingType.LAST)
+    vocab = gguf.GGUFReader(b.vocab_from).fields["tokenizer.ggml.tokens"].contents()
+    endoftext, im_end = vocab.index("<|endoftext|>"), vocab.index("<|im_end|>")
+    u32, boolean = gguf.GGUFValueType.UINT32, gguf.GGUFValueType.BOOL
+    b.tok_overrides = {
+        "tokenizer.ggml.eos_token_id": (endoftext, u32),
+        "tokenizer.ggml.eot_token_id": (im_end, u32),
+        "tokenizer.ggml.padding_token_id": (endoftext, u32),
+        "tokenizer.ggml.add_eos_token": (True, boolean),
+        "tokenizer.ggml.add_bos_token": (False, boolean),
+    }
+    for i in range(n_layer):
+        b.norm(f"blk.{i}.attn_norm.weight", N_EMBD)
+        b.mat(f"blk.{i}.attn_q.weight", N_EMBD, head_dim * N_HEAD)
+        b.mat(f"blk.{i}.attn_k.weight", N_EMBD, head_dim * N_HEAD_KV)
+        b.mat(f"blk.{i}.attn_v.weight", N_EMBD, head_dim * N_HEAD_KV)
+        b.mat(f"blk.{i}.attn_output.weight", head_dim * N_HEAD, N_EMBD)
+        b.norm(f"blk.{i}.attn_q_norm.weight", head_dim)
+        b.norm(f"blk.{i}.attn_k_norm.weight", head_dim)
+        ffn_swiglu(b, i)
+    return ["attention"] * n_layer
+
+
+# A llama with mean pooling: llama.cpp reads {arch}.pooling_type for every architecture
+# (src/llama-model.cpp llama_model_base::load_hparams) and adds the pooling to every graph
+# (llama_model::build_graph -> llm_graph_context::build_pooling), so `llama` honours it.
+# add_bos_token true, so the mean includes the BOS token (<|im_start|> in this vocabulary).
+# Causal attention (no attention.causal key). src/models/llama.cpp graph<false>.
+def make_llamaemb_mean(b: Builder):
+    n_layer, head_dim = 2, N_EMBD // N_HEAD
+    embedding_model_common(b, n_layer, head_dim)
+    b.kv("add_rope_freq_base", "{arch}.rope.freq_base", 10000.0)
+    b.kv("add_layer_norm_rms_eps", "{arch}.attention.layer_norm_rms_epsilon", 1e-5)
+    b.kv("add_pooling_type", "{arch}.pooling_type", gguf.PoolingType.MEAN)
+    boolean = gguf.GGUFValueType.BOOL
+    b.tok_overrides = {
+        "tokenizer.ggml.add_bos_token": (True, boolean),
+        "tokenizer.ggml.add_eos_token": (False, boolean),
+    }
+    for i in range(n_layer):
+        b.norm(f"blk.{i}.attn_norm.weight", N_EMBD)
+        b.mat(f"blk.{i}.attn_q.weight", N_EMBD, N_EMBD)
+        b.mat(f"blk.{i}.attn_k.weight", N_EMBD, head_dim * N_HEAD_KV)
+        b.mat(f"blk.{i}.attn_v.weight", N_EMBD, head_dim * N_HEAD_KV)
+        b.mat(f"blk.{i}.attn_output.weight", N_EMBD, N_EMBD)
+        ffn_swiglu(b, i)
+    return ["attention"] * n_layer
+
+
+GGUF_ARCH = {"qwen3emb": "qwen3", "llamaemb_mean": "llama"}
+
 ARCHS = {
     "qwen35": (make_qwen35, 3501, 1.0),
     "gemma4": (make_gemma4, 4001, 1.0),
     "phi3": (make_phi3, 3001, 1.0),
     "smollm3": (make_smollm3, 3304, 1.0),
     "lfm2": (make_lfm2, 2001, 1.0),
+    "qwen3emb": (make_qwen3emb, 3601, 1.0),
+    "llamaemb_mean": (make_llamaemb_mean, 1101, 1.0),
 }
 
 
@@ -361,12 +455,13 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
     for arch in a.archs:
         fn, seed, wscale = ARCHS[arch]
-        b = Builder(arch, seed, wscale)
+        b = Builder(GGUF_ARCH.get(arch, arch), seed, wscale, arch, a.vocab_from)
         kinds = fn(b)
         path = os.path.join(a.out_dir, f"tiny-{arch}-f32.gguf")
-        b.write(path, a.vocab_from)
+        b.write(path)
         with open(os.path.join(a.out_dir, f"tiny-{arch}.meta.json"), "w") as f:
-            json.dump({"hparams": b.hparams, "layer_kinds": kinds}, f, indent=1)
+            overrides = {k: (bool(v) if t == gguf.GGUFValueType.BOOL else v) for k, (v, t) in b.tok_overrides.items()}
+            json.dump({"hparams": b.hparams, "layer_kinds": kinds, "tokenizer_overrides": overrides}, f, indent=1)
         print(f"wrote {path} ({len(b.tensors)} tensors)", file=sys.stderr)
 
 
