@@ -498,6 +498,40 @@ export interface BenchResult {
   host_encode_ms_per_token?: number;
 }
 
+/**
+ * An embeddings request (OpenAI's shape). Each input is embedded on its own:
+ * the model's pooling (llama.cpp's `{arch}.pooling_type`: mean, cls or last)
+ * over its final hidden states, L2-normalized as llama.cpp's
+ * `common_embd_normalize`. Errors: `invalid_request` (with `details.field`)
+ * for a bad field, a model that declares no pooling (`pooling`), or
+ * `dimensions` above the model's width; `context_full` for an input longer
+ * than the context; `aborted` between inputs.
+ */
+export interface EmbeddingRequest {
+  /** A text, or 1..2048 texts (token-id inputs are refused). */
+  input: string | string[];
+  /** Keep the first N components and normalize again (Matryoshka models); 1..the model's width. */
+  dimensions?: number | null;
+  /** 'float' (default): arrays of numbers; 'base64': the little-endian f32 bytes, as OpenAI sends them. */
+  encoding_format?: 'float' | 'base64' | null;
+  /** tabllm: override the model's pooling (llama.cpp's `--pooling`). */
+  pooling?: 'mean' | 'cls' | 'last' | null;
+  /** Accepted and ignored (the engine has one model). */
+  model?: string;
+  user?: string;
+  signal?: AbortSignal;
+  /** After each input. */
+  onProgress?: (p: { inputs_done: number; inputs_total: number }) => void;
+}
+
+export interface EmbeddingList<E> {
+  object: 'list';
+  data: Array<{ object: 'embedding'; index: number; embedding: E }>;
+  model: string;
+  /** Tokens read, special tokens (BOS / EOS) included. */
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
 export interface Engine {
   readonly info: ModelInfo;
   chat: {
@@ -509,6 +543,11 @@ export interface Engine {
   completions: {
     create(req: CompletionRequest & { stream?: false | null }): Promise<Completion>;
     create(req: CompletionRequest & { stream: true }): Promise<AsyncIterable<CompletionChunk>>;
+  };
+  /** OpenAI's embeddings endpoint, on an embedding model (one whose GGUF declares `pooling_type`, as Qwen3-Embedding's does; or name `pooling`). */
+  embeddings: {
+    create(req: EmbeddingRequest & { encoding_format?: 'float' | null }): Promise<EmbeddingList<number[]>>;
+    create(req: EmbeddingRequest & { encoding_format: 'base64' }): Promise<EmbeddingList<string>>;
   };
   /** Token ids of `text` (special tokens such as `<|im_start|>` parsed when `special` is true); no BOS is added. */
   tokenize(text: string, opts?: { special?: boolean }): Promise<number[]>;

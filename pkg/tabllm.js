@@ -343,12 +343,77 @@ function checkResponseFormat(rf) {
 
 let completionCounter = 0;
 
+// embeddings.create's fields (an allow-list, as the completions'); `model` and `user` are accepted and ignored.
+const EMBEDDING_FIELDS = ['input', 'model', 'user', 'dimensions', 'encoding_format', 'pooling', 'signal', 'onProgress'];
+/** OpenAI's limit on inputs per request. */
+const MAX_EMBEDDING_INPUTS = 2048;
+
+/** Checks an embeddings request; returns { inputs, dimensions, pooling, base64 }. */
+function embeddingRequest(req) {
+  const bad = (field, msg) => new TabllmError('invalid_request', `${field} ${msg}`, { field });
+  if (req === null || typeof req !== 'object' || Array.isArray(req)) throw new TabllmError('invalid_request', 'embeddings.create takes a request object: { input, dimensions?, encoding_format? }');
+  for (const k of Object.keys(req)) {
+    if (!EMBEDDING_FIELDS.includes(k)) throw bad(k, `is not supported by embeddings.create (it takes ${EMBEDDING_FIELDS.join(', ')})`);
+  }
+  const list = typeof req.input === 'string' ? [req.input] : req.input;
+  if (!Array.isArray(list) || list.length === 0) throw bad('input', 'must be a string or a non-empty array of strings');
+  if (list.length > MAX_EMBEDDING_INPUTS) throw bad('input', `has ${list.length} items; at most ${MAX_EMBEDDING_INPUTS} per request`);
+  list.forEach((t, i) => {
+    if (typeof t === 'number' || Array.isArray(t)) throw bad('input', 'as token ids is not supported: give text');
+    if (typeof t !== 'string') throw bad(`input[${i}]`, 'must be a string');
+    if (t === '') throw bad(`input[${i}]`, 'is empty');
+  });
+  if (req.dimensions != null) checkNumber('dimensions', req.dimensions, { min: 1, max: 2 ** 20, integer: true });
+  if (req.encoding_format != null && !['float', 'base64'].includes(req.encoding_format)) throw bad('encoding_format', "must be 'float' or 'base64'");
+  if (req.pooling != null && !['mean', 'cls', 'last'].includes(req.pooling)) throw bad('pooling', "must be 'mean', 'cls' or 'last'");
+  if (req.onProgress != null && typeof req.onProgress !== 'function') throw bad('onProgress', 'must be a function');
+  return { inputs: list, dimensions: req.dimensions ?? null, pooling: req.pooling ?? null, base64: req.encoding_format === 'base64' };
+}
+
+/** A Float32Array's little-endian bytes in base64 (OpenAI's `encoding_format: 'base64'`). */
+function base64Of(v) {
+  const f = Float32Array.from(v);
+  const bytes = new Uint8Array(f.buffer);
+  if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+    // A big-endian host: swap each float to little-endian.
+    for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+  }
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
 class Engine {
   constructor(client, info) {
     this.client = client;
     this.info = info;
     this.chat = { completions: { create: (req) => this.create(req, 'chat') } };
     this.completions = { create: (req) => this.create(req, 'text') };
+    this.embeddings = { create: (req) => this.embed(req) };
+  }
+
+  /**
+   * OpenAI's embeddings endpoint: `{ input: string | string[], dimensions?,
+   * encoding_format?: 'float' | 'base64', pooling?: 'mean' | 'cls' | 'last',
+   * model?, user?, signal?, onProgress? }` → `{ object: 'list', data: [{
+   * object: 'embedding', index, embedding }], model, usage }`. Each input
+   * is embedded on its own (src/embed: the model's pooling, L2-normalized;
+   * `dimensions` truncates and normalizes again); `onProgress({
+   * inputs_done, inputs_total })` after each; an abort takes effect between
+   * inputs. `base64` is the little-endian f32 bytes, as OpenAI sends them.
+   */
+  async embed(req) {
+    const r = embeddingRequest(req);
+    if (req.signal?.aborted) throw abortError();
+    const onEvent = (m) => m.type === 'embedded' && req.onProgress?.({ inputs_done: m.done, inputs_total: m.total });
+    const out = await this.client.call('embed', { inputs: r.inputs, dimensions: r.dimensions, pooling: r.pooling }, { signal: req.signal, onEvent });
+    const encode = r.base64 ? (v) => base64Of(v) : (v) => Array.from(v);
+    return {
+      object: 'list',
+      data: out.data.map((d) => ({ object: 'embedding', index: d.index, embedding: encode(d.embedding) })),
+      model: this.info.name,
+      usage: { prompt_tokens: out.tokens, total_tokens: out.tokens },
+    };
   }
 
   /** Both endpoints: a promise of the whole result, or of an async iterable of chunks. */

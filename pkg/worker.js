@@ -625,6 +625,29 @@ async function bandwidth(options) {
   return { ...report, adapter: { ...adapter, ...Object.fromEntries(Object.entries(report.adapter ?? {}).filter(([, v]) => v)) } };
 }
 
+/**
+ * Embeds `inputs` (strings) one at a time (src/embed: each from an empty
+ * cache); an abort takes effect between texts. Posts `{ type: 'embedded',
+ * done, total }` after each. Returns `{ data: [{ embedding: Float32Array,
+ * index }], tokens, pooling }`.
+ */
+async function embed({ inputs, dimensions, pooling }, post, signal) {
+  const engine = needEngine();
+  const options = JSON.stringify({ ...(dimensions != null && { dimensions }), ...(pooling != null && { pooling }) });
+  const data = [];
+  let tokens = 0;
+  let used = null;
+  for (const [index, text] of inputs.entries()) {
+    if (signal.aborted) throw new TabllmError('aborted', `the embedding was aborted after ${index} of ${inputs.length} inputs`, { done: index });
+    const r = JSON.parse(await engine.embed(text, options));
+    data.push({ index, embedding: Float32Array.from(r.embedding) });
+    tokens += r.tokens;
+    used = r.pooling;
+    post({ type: 'embedded', done: index + 1, total: inputs.length });
+  }
+  return { data, tokens, pooling: used };
+}
+
 const ops = {
   load: (a, post, signal) => load(a, post, signal),
   generate: (a, post, signal) => generate(a.request, post, signal),
@@ -634,6 +657,7 @@ const ops = {
     a.chat_template_kwargs === undefined ? undefined : JSON.stringify(a.chat_template_kwargs)),
   reset: () => needEngine().reset(),
   bench: async (a) => JSON.parse(await needEngine().bench(JSON.stringify(a))),
+  embed: (a, post, signal) => embed(a, post, signal),
   unload: () => {
     engine?.free();
     engine = null;

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod chat;
 pub mod constrain;
 pub mod cpu;
+pub mod embed;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;

@@ -970,3 +970,25 @@ fn llama_files_with_biases_apply_them_or_are_refused() {
     assert!(code == Some(1) && err.contains("tensor `blk.0.attn_output.bias` is in the file and llama.cpp applies it"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `tabllm info` on this year's hybrid models says what each layer is, and
+/// counts only the attention layers as holding a KV cache (it said "4
+/// layers" of attention for a Qwen3.5 with one, and named no kind).
+#[test]
+fn info_names_the_layer_kinds_of_hybrid_models() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny");
+    for (file, layers, attention) in [
+        ("tiny-qwen35-q4_k_m.gguf", "layers: 3 Gated DeltaNet, 1 attention (output-gated)", "attention: 1 of 4 layers"),
+        ("tiny-lfm2-q4_k_m.gguf", "layers: 2 short conv (3 taps), 2 attention", "attention: 2 of 4 layers"),
+        ("tiny-smollm3-q4_k_m.gguf", "layers: 3 attention, 1 attention (no RoPE)", "attention: 4 of 4 layers"),
+        ("tiny-gemma4-q4_k_m.gguf", "layers: 1 attention (sliding window 8), 1 attention, 1 attention (sliding window 8, an earlier layer's KV cache), 1 attention (an earlier layer's KV cache)", "attention: 4 of 4 layers"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tabllm")).args(["info", "--model", dir.join(file).to_str().unwrap()]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let line = text.lines().find(|l| l.starts_with("layers: ")).unwrap_or_else(|| panic!("{file}: no layers line in\n{text}"));
+        eprintln!("{file}: {line}");
+        assert!(line.starts_with(layers), "{file}: {line}");
+        assert!(text.contains(attention), "{file}: {text}");
+    }
+}

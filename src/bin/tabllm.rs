@@ -56,6 +56,22 @@ enum Cmd {
         #[arg(long, value_name = "JSON", value_parser = template_kwargs_value)]
         chat_template_kwargs: Option<TemplateKwargs>,
     },
+    /// Embed texts (an embedding model's pooling, L2-normalized) and print
+    /// OpenAI's embeddings response: {"object":"list","data":[{"object":
+    /// "embedding","index":i,"embedding":[…]}],"model":…,"usage":{…}}.
+    Embed {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// A text to embed; repeat for several (each embedded on its own).
+        #[arg(long = "input", required = true)]
+        inputs: Vec<String>,
+        /// Keep the first N components and normalize again (Matryoshka; 1..=the model's width).
+        #[arg(long)]
+        dimensions: Option<u64>,
+        /// Override the model's pooling (`{arch}.pooling_type`): mean, cls or last.
+        #[arg(long, value_parser = ["mean", "cls", "last"])]
+        pooling: Option<String>,
+    },
     /// Measure memory bandwidth, then prompt processing (pp512, pp2048) and
     /// text generation (tg128) as llama-bench does, and decode against the
     /// bandwidth roofline, on this device. The context is what the largest
@@ -378,8 +394,30 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Synth { shape, mix, out, seed, force } => synth(&shape, &mix, &out, seed, force)?,
+        Cmd::Embed { load: l, inputs, dimensions, pooling } => embed(l, inputs, dimensions, pooling)?,
         Cmd::Bench(a) => bench(a)?,
     }
+    Ok(())
+}
+
+/// `tabllm embed`: each input embedded on its own, printed as OpenAI's
+/// embeddings response (floats as JSON numbers).
+fn embed(a: LoadArgs, inputs: Vec<String>, dimensions: Option<u64>, pooling: Option<String>) -> Result<()> {
+    let pooling = pooling.as_deref().map(tabllm::embed::Pooling::from_name).transpose()?;
+    let opts = tabllm::embed::EmbedOptions { pooling, dimensions };
+    let mut engine = load(&a, true)?;
+    // Refused before any text runs: a model with no pooling, dimensions out of range.
+    engine.embed_pooling(&opts)?;
+    tabllm::embed::check_dimensions(dimensions, engine.model.config.dim)?;
+    let mut data = Vec::new();
+    let mut tokens = 0;
+    for (index, text) in inputs.iter().enumerate() {
+        let e = pollster::block_on(engine.embed(text, &opts)).map_err(|e| format!("input {index}: {e}"))?;
+        tokens += e.tokens;
+        data.push(json!({ "object": "embedding", "index": index, "embedding": e.vector }));
+    }
+    let model = a.model.file_name().map_or_else(|| a.model.display().to_string(), |n| n.to_string_lossy().into_owned());
+    println!("{}", json!({ "object": "list", "data": data, "model": model, "usage": { "prompt_tokens": tokens, "total_tokens": tokens } }));
     Ok(())
 }
 
@@ -761,6 +799,40 @@ fn info_hub(name: &str, endpoint: &str, opts: &tabllm::inspect::InspectOptions, 
     Ok(())
 }
 
+/// The layer plan read from the header, as counts of each kind in order of
+/// first appearance: "3 Gated DeltaNet, 1 attention (output-gated)".
+fn layer_kinds(c: &tabllm::model::ModelConfig) -> String {
+    use tabllm::model::Mixer;
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for (i, l) in c.layers.iter().enumerate() {
+        let kind = match l.mixer {
+            Mixer::ShortConv { l_cache } => format!("short conv ({l_cache} taps)"),
+            Mixer::GatedDeltaNet(_) => "Gated DeltaNet".to_string(),
+            Mixer::Attention(a) => {
+                let mut notes = Vec::new();
+                if a.window > 0 {
+                    notes.push(format!("sliding window {}", a.window));
+                }
+                if !a.rope {
+                    notes.push("no RoPE".to_string());
+                }
+                if a.output_gate {
+                    notes.push("output-gated".to_string());
+                }
+                if a.kv_layer as usize != i {
+                    notes.push("an earlier layer's KV cache".to_string());
+                }
+                if notes.is_empty() { "attention".to_string() } else { format!("attention ({})", notes.join(", ")) }
+            }
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    kinds.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
+}
+
 /// The text report of `info` (file or Hub name alike).
 fn print_report(h: &tabllm::gguf::Header, r: &tabllm::inspect::ModelReport) {
     use tabllm::inspect::format_bytes;
@@ -769,11 +841,15 @@ fn print_report(h: &tabllm::gguf::Header, r: &tabllm::inspect::ModelReport) {
     for (ty, t) in &r.tensor_types {
         println!("  {ty:>6}: {:.1} MB", t.bytes as f64 / 1e6);
     }
-    match tabllm::model::ModelConfig::from_header(&h) {
-        Ok(c) => println!(
-            "runs in tabllm: yes ({:?}: {} layers, dim {}, {} heads / {} KV heads of {}, FFN {}, vocabulary {}, trained context {})",
-            c.arch, c.n_layers, c.dim, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.vocab, c.ctx_train.map_or("not given".to_string(), |n| n.to_string())
-        ),
+    let config = tabllm::model::ModelConfig::from_header(&h);
+    match &config {
+        Ok(c) => {
+            println!(
+                "runs in tabllm: yes ({:?}: {} layers, dim {}, {} heads / {} KV heads of {}, FFN {}, vocabulary {}, trained context {})",
+                c.arch, c.n_layers, c.dim, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.vocab, c.ctx_train.map_or("not given".to_string(), |n| n.to_string())
+            );
+            println!("layers: {}", layer_kinds(c));
+        }
         Err(e) => println!("runs in tabllm: no ({})", r.unsupported_reason.clone().unwrap_or_else(|| e.to_string())),
     }
     let opt = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
@@ -789,7 +865,12 @@ fn print_report(h: &tabllm::gguf::Header, r: &tabllm::inspect::ModelReport) {
         Some(w) => format!(", {} of them sliding-window ({w})", r.n_local_layers),
         None => String::new(),
     };
-    println!("attention: {} layers{window}, {} KV heads of {}", opt(r.n_layers), opt(r.n_kv_heads), opt(r.head_dim));
+    // Hybrid models: only their attention layers hold a KV cache.
+    let attention = match &config {
+        Ok(c) => c.layers.iter().filter(|l| matches!(l.mixer, tabllm::model::Mixer::Attention(_))).count().to_string(),
+        Err(_) => opt(r.n_layers),
+    };
+    println!("attention: {attention} of {} layers{window}, {} KV heads of {}", opt(r.n_layers), opt(r.n_kv_heads), opt(r.head_dim));
     println!("KV cache at context {} ({} bytes per element): {}; total {}", r.context, r.kv_bytes_per_element, format_bytes(r.kv_bytes), format_bytes(r.total_bytes));
     println!("fit{}: {}: {}", if r.supported { "" } else { " (sized as if it ran)" }, r.fits.as_str(), r.reason);
     if let Some(c) = r.max_context_that_fits {

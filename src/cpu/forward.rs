@@ -12,7 +12,7 @@ use super::{ops, CpuError, CpuTensor};
 use crate::gpu::{PackedTensors, PackedVectors};
 use super::recurrent::{self, HostRows};
 use crate::kernels::{AttentionShape, ConvGating, ConvShape, DeltaNetShape, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
-use crate::model::{per_layer_input_composed, PerLayerWeights, record_body, record_head, settle, Residual, Act, ActRows, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
+use crate::model::{per_layer_input_composed, PerLayerWeights, record_body, record_head, record_hidden, settle, Output, StepResult, Residual, Act, ActRows, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
 
 /// A weight tensor as the CPU forward pass holds it (shared by the ops that read it).
 pub type CpuWeight = Arc<CpuTensor>;
@@ -101,6 +101,8 @@ pub struct CpuForward {
     pub weights: Weights<CpuWeight>,
     body: Vec<CpuOp>,
     head: Vec<CpuOp>,
+    /// `Output::Hidden` in place of the head: the output norm of every token into Xb.
+    hidden: Vec<CpuOp>,
     state: Mutex<CpuState>,
     pub cache_len: Vec<u32>,
     /// Per layer, elements of a position in its cache (0 without a cache of its own).
@@ -109,6 +111,8 @@ pub struct CpuForward {
     pub max_batch: u32,
     pub n_ctx: u32,
     vocab: usize,
+    /// Width of the residual stream (hidden states).
+    dim: usize,
 }
 
 /// `n` zeros, or an error naming `what` when the host refuses the memory.
@@ -134,6 +138,7 @@ impl CpuForward {
         let rec = CpuRecorder { c };
         let (body, out) = record_body(&rec, c, &weights, Pass::Prefill)?;
         let head = record_head(&rec, c, &weights, &out)?;
+        let hidden = record_hidden(&rec, c, &weights, &out)?;
         let (cache_len, ring) = crate::model::cache_layout(c, max_batch, n_ctx);
         let b = max_batch as usize;
         let acts = Act::ALL.iter().map(|a| f32_vec("activations", b * a.width(c) as usize)).collect::<Result<_, _>>()?;
@@ -166,12 +171,21 @@ impl CpuForward {
             sampled: 0,
         };
         let kv_dims = (0..c.n_layers).map(|l| c.layer_kv_dim(l)).collect();
-        Ok(Self { weights, body, head, state: Mutex::new(state), cache_len, kv_dims, ring, max_batch, n_ctx, vocab: c.vocab as usize })
+        Ok(Self { weights, body, head, hidden, state: Mutex::new(state), cache_len, kv_dims, ring, max_batch, n_ctx, vocab: c.vocab as usize, dim: c.dim as usize })
     }
 
-    /// Ops one step runs (the body, plus the head when it returns a token or logits).
-    pub fn ops_per_step(&self, with_head: bool) -> usize {
-        self.body.len() + if with_head { self.head.len() } else { 0 }
+    /// Ops one step with output `out` runs (the body, then the head or the hidden states' norm).
+    pub fn ops_per_step(&self, out: Output) -> usize {
+        self.body.len() + self.tail(out).len()
+    }
+
+    /// The ops after the body for `out`.
+    fn tail(&self, out: Output) -> &[CpuOp] {
+        match out {
+            Output::None => &[],
+            Output::Hidden => &self.hidden,
+            Output::Argmax | Output::Logits | Output::Sample => &self.head,
+        }
     }
 
     /// Bytes of KV cache held (K and V, f16).
@@ -180,9 +194,11 @@ impl CpuForward {
     }
 
     /// Runs one step: `ids` (None: the previous step's argmax, one token) at
-    /// positions pos0.., then the head when `head`. Returns the argmax of the
-    /// last token's logits (when `head`) and, with `logits`, the row itself.
-    pub fn run(&self, ids: Option<&[u32]>, pos0: u32, head: bool, logits: bool) -> Result<(Option<u32>, Option<Vec<f32>>), ModelError> {
+    /// positions pos0.., then what `out` asks for: the argmax of the last
+    /// token's logits (Argmax), with the row itself (Logits), or every
+    /// token's normed hidden state, (n_tokens, dim) (Hidden). `Sample` is the
+    /// GPU's: refused by the caller.
+    pub fn run(&self, ids: Option<&[u32]>, pos0: u32, out: Output) -> Result<StepResult, ModelError> {
         let mut st = self.state.lock().map_err(|_| ModelError::Config("the CPU model's state was poisoned by an earlier failure".into()))?;
         let n_tokens = match ids {
             Some(ids) => {
@@ -198,15 +214,21 @@ impl CpuForward {
         for op in &self.body {
             self.exec(op, &mut st, s)?;
         }
-        if !head {
-            return Ok((None, None));
-        }
-        for op in &self.head {
+        for op in self.tail(out) {
             self.exec(op, &mut st, s)?;
         }
-        let token = ops::argmax(&st.logits);
-        st.sampled = token;
-        Ok((Some(token), logits.then(|| st.logits.clone())))
+        let mut r = StepResult::default();
+        match out {
+            Output::None | Output::Sample => {}
+            Output::Hidden => r.hidden = Some(st.act(Act::Xb)[..n_tokens * self.dim].to_vec()),
+            Output::Argmax | Output::Logits => {
+                let token = ops::argmax(&st.logits);
+                st.sampled = token;
+                r.token = (out == Output::Argmax).then_some(token);
+                r.logits = (out == Output::Logits).then(|| st.logits.clone());
+            }
+        }
+        Ok(r)
     }
 
     fn exec(&self, op: &CpuOp, st: &mut CpuState, s: CpuStep) -> Result<(), ModelError> {

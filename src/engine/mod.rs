@@ -98,6 +98,9 @@ pub enum EngineError {
     /// The logit bias names a token outside the model's vocabulary.
     #[error(transparent)]
     LogitBias(#[from] LogitBiasError),
+    /// The embedding request cannot be served by this model.
+    #[error(transparent)]
+    Embed(#[from] crate::embed::EmbedError),
 }
 
 #[derive(Clone, Debug)]
@@ -713,7 +716,7 @@ impl Engine {
 
     /// Runs `ids` at the next positions and records them in the cache. A
     /// failed step may have written part of the cache: forget all of it.
-    async fn step(&mut self, ids: &[u32], out: Output) -> Result<StepResult, ModelError> {
+    pub(crate) async fn step(&mut self, ids: &[u32], out: Output) -> Result<StepResult, ModelError> {
         match self.model.step(ids, self.cached.len() as u32, out).await {
             Ok(r) => {
                 self.cached.extend(ids);

@@ -166,7 +166,7 @@ impl Model {
     pub fn dispatches_per_step_at(&self, n_tokens: u32, pos0: u32, out: Output) -> usize {
         match &self.backend {
             Backend::Gpu(g) => g.dispatches_per_step(n_tokens, pos0, out),
-            Backend::Cpu(c) => c.ops_per_step(out != Output::None),
+            Backend::Cpu(c) => c.ops_per_step(out),
         }
     }
 
@@ -210,9 +210,8 @@ impl Model {
                     StepInput::Ids(ids) => Some(ids),
                     StepInput::PreviousToken => None,
                 };
-                let (token, logits) = c.run(ids, pos0, out != Output::None, out == Output::Logits)?;
-                let result = StepResult { token: if out == Output::Argmax { token } else { None }, logits };
-                Ok(PendingStep { out, slot: 0, cpu: Some(result) })
+                let result = c.run(ids, pos0, out)?;
+                Ok(PendingStep { out, slot: 0, n_tokens: ids.map_or(1, |i| i.len() as u32), cpu: Some(result) })
             }
         }
     }

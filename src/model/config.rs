@@ -273,6 +273,11 @@ pub struct ModelConfig {
     /// Gemma 4: elements of each layer's per-layer input
     /// (`embedding_length_per_layer_input`); 0 without per-layer inputs.
     pub per_layer_input: u32,
+    /// `{arch}.pooling_type` as llama.cpp numbers it (`llama_pooling_type`:
+    /// 0 none, 1 mean, 2 cls, 3 last, 4 rank): how an embedding model pools
+    /// its hidden states (`crate::embed`); None when the file does not say
+    /// (generative models).
+    pub pooling_type: Option<u32>,
 }
 
 impl ModelConfig {
@@ -382,6 +387,11 @@ impl ModelConfig {
             return Err(ModelError::Config(format!("{} is 0 for layer {l}", key("feed_forward_length"))));
         }
         let gemma4 = if arch == Arch::Gemma4 { Some(Gemma4Layers::read(md, &key, n_layers, head_dim)?) } else { None };
+        // Embedding models with bidirectional attention (EmbeddingGemma, BERT)
+        // say so; tabllm's attention is causal, so they would run wrong.
+        if md.get_bool(&key("attention.causal"))? == Some(false) {
+            return Err(ModelError::Config(format!("{} is false: bidirectional attention (as EmbeddingGemma and BERT-family embedding models use) is not supported yet", key("attention.causal"))));
+        }
         let mut cfg = ModelConfig {
             arch,
             n_layers,
@@ -418,6 +428,7 @@ impl ModelConfig {
             views: Vec::new(),
             short_conv_l_cache,
             output_norm: if arch == Arch::Lfm2 { LFM2_OUTPUT_NORM } else { OUTPUT_NORM },
+            pooling_type: md.get_u32(&key("pooling_type"))?,
             delta_net,
             ffn_norm: if arch == Arch::Qwen35 { LayerTensor::PostAttentionNorm } else { LayerTensor::FfnNorm },
             per_layer_input: gemma4.as_ref().map_or(0, |g| g.per_layer_input),

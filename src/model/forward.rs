@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::record::{per_layer_input_composed, record_body, record_head, Act, ActRows, HeadFold, Pass, Proj, Recorder, Residual};
+use super::record::{per_layer_input_composed, record_body, record_head, record_hidden, Act, ActRows, HeadFold, Pass, Proj, Recorder, Residual};
 use super::state::State;
 use super::weights::{AttentionWeights, LayerWeights, MixerWeights, PerLayerWeights, Projections, Weights};
 use super::{ModelConfig, ModelError};
@@ -27,12 +27,18 @@ pub enum Output {
     /// A token sampled on the GPU with what [`Model::set_sampling`] last
     /// wrote (4 bytes read back).
     Sample,
+    /// Every token's final hidden state, after the output norm: (n_tokens,
+    /// dim) f32, what llama.cpp pools into an embedding (its `t_embd`, the
+    /// graph's result_norm). No logits.
+    Hidden,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct StepResult {
     pub token: Option<u32>,
     pub logits: Option<Vec<f32>>,
+    /// With [`Output::Hidden`]: (n_tokens, dim) f32.
+    pub hidden: Option<Vec<f32>>,
 }
 
 /// The model on a GPU (the `webgpu` backend of [`Model`](super::Model)).
@@ -53,6 +59,13 @@ pub struct GpuForward {
     head: Vec<Op>,
     /// The same over the stream `prefill_body` leaves.
     prefill_head: Vec<Op>,
+    /// [`Output::Hidden`]'s ops in place of the head: the stream's pending
+    /// add settled, then the output norm over every token into Xb.
+    hidden: Vec<Op>,
+    prefill_hidden: Vec<Op>,
+    /// Xb's read-back for `Output::Hidden`, (max_batch, dim) f32: made at the
+    /// first such step (a chat never needs it).
+    hidden_slot: std::sync::OnceLock<crate::gpu::ReadbackSlot>,
     argmax: Op,
     /// Penalties, filters and one draw over the logits (`Output::Sample`).
     sample: Op,
@@ -78,17 +91,19 @@ impl GpuForward {
         let rec = GpuRecorder { ctx: &ctx, c: &config, s: &state, fuse };
         let (body, out) = record_body(&rec, &config, &weights, Pass::Decode)?;
         let head = record_head(&rec, &config, &weights, &out)?;
+        let hidden = record_hidden(&rec, &config, &weights, &out)?;
         let prefill_min_tokens = match prefill {
             PrefillPath::Auto => GEMM_MIN_TOKENS,
             PrefillPath::Gemm => 2,
             PrefillPath::Matvec => u32::MAX,
         };
-        let (prefill_body, prefill_head) = if prefill_min_tokens <= max_batch {
+        let (prefill_body, prefill_head, prefill_hidden) = if prefill_min_tokens <= max_batch {
             let (ops, out) = record_body(&rec, &config, &weights, Pass::Prefill)?;
             let head = record_head(&rec, &config, &weights, &out)?;
-            (ops, head)
+            let hidden = record_hidden(&rec, &config, &weights, &out)?;
+            (ops, head, hidden)
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), Vec::new())
         };
         let argmax = k::argmax(&ctx, &state.step, &state.logits, &state.sampled, config.vocab)?;
         let sample = k::sample(&ctx, &state.step, &state.logits, &state.sample_inputs, &state.sampled, config.vocab)?;
@@ -103,6 +118,9 @@ impl GpuForward {
             prefill_min_tokens,
             head,
             prefill_head,
+            hidden,
+            prefill_hidden,
+            hidden_slot: Default::default(),
             argmax,
             sample,
             last_encode_ns: Default::default(),
@@ -121,11 +139,24 @@ impl GpuForward {
 
     /// The head ops after [`body`](Self::body): none when `out` asks for no logits.
     fn head(&self, n_tokens: u32, out: Output) -> &[Op] {
+        let prefill = n_tokens >= self.prefill_min_tokens;
         match out {
             Output::None => &[],
-            _ if n_tokens >= self.prefill_min_tokens => &self.prefill_head,
+            Output::Hidden if prefill => &self.prefill_hidden,
+            Output::Hidden => &self.hidden,
+            _ if prefill => &self.prefill_head,
             _ => &self.head,
         }
+    }
+
+    /// Bytes `Output::Hidden` reads back for a step of `n_tokens`.
+    fn hidden_bytes(&self, n_tokens: u32) -> u64 {
+        n_tokens as u64 * self.config.dim as u64 * 4
+    }
+
+    fn hidden_slot(&self) -> &crate::gpu::ReadbackSlot {
+        let bytes = self.hidden_bytes(self.state.max_batch);
+        self.hidden_slot.get_or_init(|| crate::gpu::ReadbackSlot::new(&self.ctx, "hidden readback", bytes))
     }
 
     pub fn n_ctx(&self) -> u32 {
@@ -259,7 +290,7 @@ impl GpuForward {
         #[cfg(target_arch = "wasm32")]
         if self.ctx.web_replay && self.replay(&s, input, out, slot)? {
             self.last_encode_ns.store(t_encode.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
-            return Ok(PendingStep { out, slot, cpu: None });
+            return Ok(PendingStep { out, slot, n_tokens: n, cpu: None });
         }
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         if input == StepInput::PreviousToken {
@@ -285,10 +316,11 @@ impl GpuForward {
                 let bytes = self.config.vocab as u64 * 4;
                 self.state.logits_slot.record_copy(&mut enc, &self.state.logits, 0, bytes)
             }
+            Output::Hidden => self.hidden_slot().record_copy(&mut enc, &self.state.xb, 0, self.hidden_bytes(n)),
         }
         q.submit([enc.finish()]);
         self.last_encode_ns.store(t_encode.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(PendingStep { out, slot, cpu: None })
+        Ok(PendingStep { out, slot, n_tokens: n, cpu: None })
     }
 
     /// Browser: the whole step in one call into JavaScript (`gpu::web_replay`).
@@ -314,6 +346,7 @@ impl GpuForward {
             Output::None => vec![],
             Output::Argmax | Output::Sample => vec![(&st.sampled, 0, st.token_slots[slot].staging(), 0, 4)],
             Output::Logits => vec![(&st.logits, 0, st.logits_slot.staging(), 0, self.config.vocab as u64 * 4)],
+            Output::Hidden => vec![(&st.xb, 0, self.hidden_slot().staging(), 0, self.hidden_bytes(s.n_tokens))],
         };
         crate::gpu::web_replay::replay(&self.ctx, &plan, &pre, &post)?;
         Ok(true)
@@ -335,6 +368,10 @@ impl GpuForward {
             Output::Logits => {
                 let b = self.state.logits_slot.read(&self.ctx, self.config.vocab as u64 * 4).await?;
                 r.logits = Some(bytemuck::pod_collect_to_vec(&b));
+            }
+            Output::Hidden => {
+                let b = self.hidden_slot().read(&self.ctx, self.hidden_bytes(p.n_tokens)).await?;
+                r.hidden = Some(bytemuck::pod_collect_to_vec(&b));
             }
         }
         Ok(r)
@@ -378,6 +415,8 @@ pub enum StepInput<'a> {
 pub struct PendingStep {
     pub(super) out: Output,
     pub(super) slot: usize,
+    /// The step's tokens (what `Output::Hidden` reads back).
+    pub(super) n_tokens: u32,
     /// The CPU backend runs a step at submit: its result.
     pub(super) cpu: Option<StepResult>,
 }

@@ -15,7 +15,7 @@ pub use backend::{BackendKind, Model};
 pub use forward::{GpuForward, Output, PendingStep, PrefillPath, StepInput, StepResult, GEMM_MIN_TOKENS};
 pub use loader::{Device, LoadOptions, LoadProgress, ModelLoader, CPU_KV_BYTES_PER_ELEMENT, CPU_WASM32_MAX_BYTES, MAX_BATCH};
 pub use state::{cache_layout, Ring};
-pub use record::{per_layer_input_composed, record_body, record_head, settle, Act, ActRows, HeadFold, Pass, PostNorm, Proj, Recorder, Residual};
+pub use record::{per_layer_input_composed, record_body, record_head, record_hidden, settle, Act, ActRows, HeadFold, Pass, PostNorm, Proj, Recorder, Residual};
 pub use weights::{AttentionWeights, LayerTensor, LayerWeights, MixerWeights, PerLayerWeights, Projections, ShortConvWeights, DeltaNetWeights, WeightTensor, Weights};
 #[cfg(not(target_arch = "wasm32"))]
 pub use loader::{load_path, load_path_on};

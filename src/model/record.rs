@@ -632,6 +632,17 @@ pub fn record_head<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, 
     r.head(w.output(), HeadFold { norm: &w.output_norm, eps: c.rms_eps, softcap }, x)
 }
 
+/// [`Output::Hidden`](super::Output::Hidden) in place of the head: the
+/// stream's pending add settled, then the output norm over every token of
+/// the step into Xb, (n_tokens, dim): llama.cpp's `result_norm`, the input
+/// its embedding pooling reads (`llm_graph_context::build_pooling`).
+pub fn record_hidden<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, x: &Residual<'_, R::Tensor>) -> Result<Vec<R::Op>, ModelError> {
+    let mut ops = Vec::new();
+    let x = settle(r, c, &mut ops, x)?;
+    ops.push(r.rmsnorm("output_norm", x.x, &w.output_norm, Act::Xb, c.dim, c.rms_eps)?);
+    Ok(ops)
+}
+
 /// Applies the stream's pending post-norm add as its own ops: x +=
 /// rmsnorm(Xb) · norm, then x *= scale (a backend composing a fused op of
 /// its simpler ones calls this too). Returns the settled stream, in the same

@@ -182,6 +182,7 @@ impl ErrorCode for EngineError {
             EngineError::Tools(_) => "invalid_request",
             EngineError::Constraint(e) => e.code(),
             EngineError::LogitBias(e) => e.code(),
+            EngineError::Embed(_) => "invalid_request",
         }
     }
     fn details(&self) -> Option<serde_json::Value> {
@@ -193,6 +194,7 @@ impl ErrorCode for EngineError {
             EngineError::Tools(e) => Some(serde_json::json!({ "field": e.field() })),
             EngineError::Constraint(e) => e.details(),
             EngineError::LogitBias(e) => e.details(),
+            EngineError::Embed(e) => Some(serde_json::json!({ "field": e.field() })),
             // The text generated before the failure (it was also streamed).
             EngineError::Interrupted { source, ids, text } => {
                 Some(serde_json::json!({ "text": text, "completion_tokens": ids.len(), "cause": source.details() }))

@@ -540,6 +540,34 @@ impl WebEngine {
         })
     }
 
+    /// Embeds one text: `options` is JSON `{ "dimensions"?: n, "pooling"?:
+    /// "mean" | "cls" | "last" }` (see `crate::embed`). Resolves to JSON
+    /// `{ "embedding": [f32; dimensions], "tokens": n, "pooling": name }`.
+    /// Clears the KV cache (the next generation reads its prompt again).
+    pub fn embed(&self, text: String, options: String) -> js_sys::Promise {
+        let state = self.state.clone();
+        let ctx = self.ctx.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut state = state.try_borrow_mut().map_err(|_| busy())?;
+            let State::Ready(engine) = &mut *state else { return Err(not_ready()) };
+            if let Some(ctx) = &ctx {
+                ctx.check().map_err(js)?;
+            }
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Options {
+                dimensions: Option<u64>,
+                pooling: Option<String>,
+            }
+            let o: Options = serde_json::from_str(&options).map_err(bad_request)?;
+            let pooling = o.pooling.as_deref().map(crate::embed::Pooling::from_name).transpose().map_err(|e| js(crate::engine::EngineError::Embed(e)))?;
+            let opts = crate::embed::EmbedOptions { pooling, dimensions: o.dimensions };
+            let e = engine.embed(&text, &opts).await.map_err(js)?;
+            let out = serde_json::json!({ "embedding": e.vector, "tokens": e.tokens, "pooling": e.pooling.name() });
+            Ok(JsValue::from_str(&out.to_string()))
+        })
+    }
+
     /// Generates for a JSON [`Request`]; `on_text(piece, logprobs, reasoning)`
     /// gets the text as it is decoded (and "" after a token whose text is
     /// held back; a chat reply's reasoning, for a model with think tags, as

@@ -1,0 +1,148 @@
+//! Embeddings against llama.cpp's embedding mode on tiny random-weight
+//! models (tests/reference/tiny/tiny-*emb*-q8_0.{gguf,json}, made by
+//! scripts/reference/make_embed_reference.py): a Qwen3-Embedding-shaped
+//! `qwen3` (last-token pooling, EOS appended) and a `llama` with mean
+//! pooling (BOS prepended). Tokens equal; every component of the normalized
+//! embedding within EMBED_TOL of llama.cpp's on the weights dequantized to
+//! f32 (`embedding_f32_activations`: llama.cpp's Q8_0 run rounds activations
+//! to 8 bits, 4.7e-3 away), under every GPU kernel configuration and on the
+//! CPU backend; prefill steps shorter than the long text, so pooling crosses
+//! steps.
+
+mod common;
+use common::configs;
+use std::sync::Arc;
+use tabllm::embed::{EmbedError, EmbedOptions, Pooling};
+use tabllm::engine::{load_engine, EngineError};
+use tabllm::model::{Device, LoadOptions};
+
+/// Issue 31: "tiny models within 1e-3 of llama.cpp per component".
+const EMBED_TOL: f32 = 1e-3;
+
+fn reference(file: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/tiny/{file}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+fn devices() -> Vec<(String, Device, LoadOptions)> {
+    let gpu = configs().into_iter().map(|cfg| {
+        let opts = LoadOptions { n_ctx: Some(1024), max_batch: 64, fuse: cfg.fuse, prefill: cfg.prefill };
+        (cfg.label.to_string(), Device::Gpu(Arc::new(cfg.ctx)), opts)
+    });
+    let cpu = std::iter::once(("cpu backend".to_string(), Device::Cpu, LoadOptions { n_ctx: Some(1024), max_batch: 64, ..Default::default() }));
+    gpu.chain(cpu).collect()
+}
+
+fn check(file: &str, pooling: Pooling) {
+    let reference = reference(file);
+    assert_eq!(reference["pooling"], pooling.name());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/tiny/{file}.gguf"));
+    let texts = reference["texts"].as_array().unwrap();
+    assert!(texts.len() >= 8, "the reference has {} texts", texts.len());
+    for (label, device, opts) in devices() {
+        let mut engine = load_engine(device, &path, opts, 1 << 16, &mut |_| {}).unwrap();
+        let mut worst = 0f32;
+        let mut longest = 0;
+        for t in texts {
+            let text = t["text"].as_str().unwrap();
+            let want_ids: Vec<u32> = serde_json::from_value(t["ids"].clone()).unwrap();
+            let want: Vec<f32> = serde_json::from_value(t["embedding_f32_activations"].clone()).unwrap();
+            assert_eq!(engine.embed_ids(text), want_ids, "{file} {label}: tokens of {text:?}");
+            let got = pollster::block_on(engine.embed(text, &EmbedOptions::default())).unwrap();
+            assert_eq!((got.tokens, got.pooling, got.vector.len()), (want_ids.len(), pooling, want.len()), "{file} {label}");
+            for (i, (g, w)) in got.vector.iter().zip(&want).enumerate() {
+                let d = (g - w).abs();
+                assert!(d <= EMBED_TOL, "{file} {label}: {text:?} component {i}: {g} vs llama.cpp {w} (tolerance {EMBED_TOL})");
+                worst = worst.max(d);
+            }
+            longest = longest.max(want_ids.len());
+        }
+        assert!(longest > 64, "the long text crosses steps of 64 tokens ({longest} tokens)");
+        eprintln!("{file} {label}: max |component - llama.cpp| = {worst:.2e} over {} texts", texts.len());
+    }
+}
+
+#[test]
+fn qwen3_embedding_last_token_pooling_equals_llama_cpp() {
+    check("tiny-qwen3emb-q8_0", Pooling::Last);
+}
+
+#[test]
+fn llama_mean_pooling_equals_llama_cpp() {
+    check("tiny-llamaemb_mean-q8_0", Pooling::Mean);
+}
+
+/// `dimensions` keeps the first components and normalizes again
+/// (Matryoshka); a model that declares no pooling is refused unless the
+/// request names one; dimensions out of range and an over-long text are
+/// typed errors; generation after an embedding starts from a clean cache.
+#[test]
+fn dimensions_pooling_choice_and_refusals() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-qwen3emb-q8_0.gguf");
+    let mut e = load_engine(Device::Cpu, &path, LoadOptions { n_ctx: Some(64), max_batch: 16, ..Default::default() }, 1 << 16, &mut |_| {}).unwrap();
+    let full = pollster::block_on(e.embed("hello world", &EmbedOptions::default())).unwrap().vector;
+    let short = pollster::block_on(e.embed("hello world", &EmbedOptions { dimensions: Some(32), ..Default::default() })).unwrap().vector;
+    assert_eq!(short.len(), 32);
+    let norm = full[..32].iter().map(|x| x * x).sum::<f32>().sqrt();
+    for (s, f) in short.iter().zip(&full) {
+        assert!((s - f / norm).abs() < 1e-6, "{s} vs {}", f / norm);
+    }
+    assert!((short.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5);
+    let err = |r: Result<_, EngineError>| r.map(|_: tabllm::embed::Embedding| ()).unwrap_err().to_string();
+    assert_eq!(err(pollster::block_on(e.embed("x", &EmbedOptions { dimensions: Some(0), ..Default::default() }))), EmbedError::Dimensions { got: 0, max: 256 }.to_string());
+    assert_eq!(err(pollster::block_on(e.embed("x", &EmbedOptions { dimensions: Some(257), ..Default::default() }))), EmbedError::Dimensions { got: 257, max: 256 }.to_string());
+    let long = "word ".repeat(100);
+    assert!(matches!(pollster::block_on(e.embed(&long, &EmbedOptions::default())), Err(EngineError::PromptTooLong { n_ctx: 64, .. }) | Err(EngineError::TextTooLong { .. })));
+    // Mean pooling asked of a last-pooling model: another vector, still unit length.
+    let mean = pollster::block_on(e.embed("hello world", &EmbedOptions { pooling: Some(Pooling::Mean), ..Default::default() })).unwrap();
+    assert_eq!(mean.pooling, Pooling::Mean);
+    assert!(mean.vector.iter().zip(&full).any(|(a, b)| (a - b).abs() > 1e-3));
+    assert_eq!(pollster::block_on(e.embed("hello world", &EmbedOptions::default())).unwrap().vector, full, "the same text again: the same vector");
+
+    // A generative model declares no pooling.
+    let chat = common::shared("tiny").join("tiny-qwen3-q4_k_m.gguf");
+    let mut g = load_engine(Device::Cpu, &chat, LoadOptions { n_ctx: Some(64), max_batch: 16, ..Default::default() }, 1 << 16, &mut |_| {}).unwrap();
+    assert_eq!(err(pollster::block_on(g.embed("x", &EmbedOptions::default()))), EmbedError::NoPooling.to_string());
+    let last = pollster::block_on(g.embed("x", &EmbedOptions { pooling: Some(Pooling::Last), ..Default::default() })).unwrap();
+    assert_eq!(last.vector.len(), 256);
+}
+
+/// `tabllm embed`: OpenAI's response on stdout, vectors equal to the
+/// engine's (the library path above); refusals as a message and exit 1.
+#[test]
+fn cli_embed_prints_openai_embeddings() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny");
+    let reference = reference("tiny-qwen3emb-q8_0");
+    let texts: Vec<&str> = reference["texts"].as_array().unwrap()[..2].iter().map(|t| t["text"].as_str().unwrap()).collect();
+    let model = dir.join("tiny-qwen3emb-q8_0.gguf");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["embed", "--backend", "cpu", "--model", model.to_str().unwrap()];
+        for t in &texts {
+            args.extend(["--input", t]);
+        }
+        args.extend(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_tabllm")).args(&args).output().unwrap()
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["model"], "tiny-qwen3emb-q8_0.gguf");
+    let tokens: usize = reference["texts"].as_array().unwrap()[..2].iter().map(|t| t["ids"].as_array().unwrap().len()).sum();
+    assert_eq!(v["usage"]["prompt_tokens"], tokens);
+    for (i, d) in v["data"].as_array().unwrap().iter().enumerate() {
+        assert_eq!((d["object"].as_str(), d["index"].as_u64()), (Some("embedding"), Some(i as u64)));
+        let got: Vec<f32> = serde_json::from_value(d["embedding"].clone()).unwrap();
+        let want: Vec<f32> = serde_json::from_value(reference["texts"][i]["embedding_f32_activations"].clone()).unwrap();
+        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() <= EMBED_TOL), "input {i}");
+    }
+    let short: serde_json::Value = serde_json::from_slice(&run(&["--dimensions", "64"]).stdout).unwrap();
+    assert_eq!(short["data"][0]["embedding"].as_array().unwrap().len(), 64);
+    let too_wide = run(&["--dimensions", "300"]);
+    assert!(!too_wide.status.success());
+    assert!(String::from_utf8_lossy(&too_wide.stderr).contains("dimensions must be from 1 to the model's 256, got 300"));
+    let chat = common::shared("tiny").join("tiny-qwen3-q4_k_m.gguf");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tabllm")).args(["embed", "--backend", "cpu", "--model", chat.to_str().unwrap(), "--input", "x"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("declares no pooling"), "{}", String::from_utf8_lossy(&out.stderr));
+}
