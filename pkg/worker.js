@@ -638,6 +638,8 @@ async function embed({ inputs, dimensions, pooling }, post, signal) {
   let tokens = 0;
   let used = null;
   for (const [index, text] of inputs.entries()) {
+    // A turn of the event loop between inputs: an abort message is handled there.
+    if (index > 0) await new Promise((resolve) => setTimeout(resolve, 0));
     if (signal.aborted) throw new TabllmError('aborted', `the embedding was aborted after ${index} of ${inputs.length} inputs`, { done: index });
     const r = JSON.parse(await engine.embed(text, options));
     data.push({ index, embedding: Float32Array.from(r.embedding) });

@@ -74,7 +74,8 @@ await check('base64 is the float response\'s f32 bytes; dimensions truncates and
     const short = (await engine.embeddings.create({ input: 'hello world', dimensions: 16 })).data[0].embedding;
     const ac = new AbortController();
     let seen = 0;
-    const aborted = await fail(engine.embeddings.create({ input: ['a', 'b', 'c', 'd'], signal: ac.signal, onProgress: (p) => { seen = p.inputs_done; if (p.inputs_done === 1) ac.abort(); } }));
+    const many = Array.from({ length: 64 }, (_, i) => `text number ${i}: ${'a few words more '.repeat(8)}`);
+    const aborted = await fail(engine.embeddings.create({ input: many, signal: ac.signal, onProgress: (p) => { seen = p.inputs_done; if (p.inputs_done === 1) ac.abort(); } }));
     const out = {
       float, decoded, short, aborted, seen,
       unknown: await fail(engine.embeddings.create({ input: 'x', normalize: false })),
@@ -101,7 +102,8 @@ await check('base64 is the float response\'s f32 bytes; dimensions truncates and
   const norm = Math.hypot(...r.float.slice(0, 16));
   r.short.forEach((v, i) => assert.ok(Math.abs(v - r.float[i] / norm) < 1e-6, `component ${i}`));
   assert.match(r.aborted, /^aborted /);
-  assert.equal(r.seen, 1, 'no input ran after the abort');
+  // The abort reaches the worker at its next turn between inputs: one or two more may finish, not the 64.
+  assert.ok(r.seen >= 1 && r.seen < 8, `${r.seen} of 64 inputs ran before the abort took effect`);
   assert.match(r.unknown, /^invalid_request normalize: normalize is not supported by embeddings.create/);
   assert.match(r.empty, /^invalid_request input: /);
   assert.match(r.emptyText, /^invalid_request input\[1\]: input\[1\] is empty/);
