@@ -225,7 +225,7 @@ struct GenerateArgs {
     load: LoadArgs,
     #[arg(long, conflicts_with = "messages")]
     prompt: Option<String>,
-    /// An OpenAI-style messages JSON array, rendered with the model's chat
+    /// A file holding an OpenAI-style messages JSON array, rendered with the model's chat
     /// template: `content` a string or an array of `{"type": "text", "text"}`
     /// parts, roles system/developer/user/assistant/tool, `name`,
     /// `tool_call_id`, assistant `tool_calls`. A final assistant message is

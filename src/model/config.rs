@@ -491,7 +491,10 @@ impl ModelConfig {
                 && (2..=kernels::MAX_CONV_TAPS).contains(&d.conv_taps)
                 && shape.qkv_width() <= 1 << 20;
             if !ok {
-                return bad(format!("Gated DeltaNet {d:?} is not supported"));
+                return bad(format!(
+                    "Gated DeltaNet with {} key heads and {} value heads (a multiple of the key heads), heads of {} (keys) and {} (values) elements (1..={} supported), a conv of {} taps (2..={} supported) is not supported",
+                    d.n_k_heads, d.n_v_heads, d.head_k_dim, d.head_v_dim, kernels::DELTA_NET_MAX_HEAD_DIM, d.conv_taps, kernels::MAX_CONV_TAPS
+                ));
             }
         }
         if self.vocab == 0 || self.n_layers > 1024 {
