@@ -146,3 +146,20 @@ fn cli_embed_prints_openai_embeddings() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("declares no pooling"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Bad input at load: a file whose attention is bidirectional
+/// (`{arch}.attention.causal` false, as EmbeddingGemma and BERT declare) is
+/// refused by name, since tabllm's attention is causal and would give other
+/// vectors; `pooling_type` is read as the file writes it.
+#[test]
+fn bidirectional_attention_is_refused_and_pooling_type_is_read() {
+    use tabllm::gguf::Value;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-qwen3emb-q8_0.gguf");
+    let mut h = tabllm::gguf::read_header_from_path(&path).unwrap();
+    assert_eq!(tabllm::model::ModelConfig::from_header(&h).unwrap().pooling_type, Some(3));
+    h.metadata.insert("qwen3.attention.causal".into(), Value::Bool(true));
+    assert!(tabllm::model::ModelConfig::from_header(&h).is_ok(), "causal = true is what tabllm runs");
+    h.metadata.insert("qwen3.attention.causal".into(), Value::Bool(false));
+    let err = tabllm::model::ModelConfig::from_header(&h).unwrap_err().to_string();
+    assert!(err.contains("qwen3.attention.causal is false") && err.contains("bidirectional attention"), "{err}");
+}
