@@ -109,6 +109,12 @@ fn gpt_2() {
     check_vocab("gpt-2", 46);
 }
 
+/// WordPiece (`tokenizer.ggml.model == "bert"`, bge-small-en-v1.5's vocabulary).
+#[test]
+fn bert_bge() {
+    check_vocab("bert-bge", 46);
+}
+
 /// A real vocabulary with a `tokenizer.ggml.pre` tabllm does not know is
 /// refused by that name, not tokenized with some other pre-tokenizer.
 #[test]

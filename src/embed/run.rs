@@ -32,14 +32,14 @@ impl Engine {
         opts.pooling.map_or_else(|| Pooling::declared(self.model.config.pooling_type), Ok)
     }
 
-    /// The ids an embedding reads for `text`: BOS when the vocabulary adds
-    /// it, the text with special-token text parsed, EOS when the vocabulary
-    /// adds it (`tokenizer.ggml.add_eos_token`).
+    /// The ids an embedding reads for `text`, as llama.cpp's
+    /// `tokenize(add_special = true)` gives them: BOS when the vocabulary
+    /// adds it (`[CLS]` for WordPiece), the text with special-token text
+    /// parsed, then [`Tokenizer::suffix_id`](crate::tokenizer::Tokenizer::suffix_id)
+    /// (EOS when `tokenizer.ggml.add_eos_token`; `[SEP]` for WordPiece).
     pub fn embed_ids(&self, text: &str) -> Vec<u32> {
         let mut ids = self.encode_prompt(text);
-        if self.tokenizer.add_eos() {
-            ids.extend(self.tokenizer.eos_id());
-        }
+        ids.extend(self.tokenizer.suffix_id());
         ids
     }
 

@@ -2,13 +2,17 @@
 //! (chat templates and messages are [`crate::chat`]).
 //!
 //! [`Tokenizer::from_metadata`] reads the `tokenizer.ggml.*` keys and builds
-//! one of two models, matching llama.cpp (`llama-vocab.cpp`) token for token:
+//! one of three models, matching llama.cpp (`llama-vocab.cpp`) token for token:
 //! - byte-level BPE (`tokenizer.ggml.model == "gpt2"`): a pre-tokenizer chosen
 //!   by `tokenizer.ggml.pre` splits text into words, merges by rank;
 //!   Gemma 4's model (`"gemma4"`) is this BPE in SentencePiece dress: `▁`
 //!   for spaces, raw UTF-8, `<0xNN>` byte fallback ([`PreKind::Gemma4`]);
 //! - SentencePiece (`"llama"`): score-ordered merges over characters, `▁` for
-//!   spaces, `<0xNN>` byte fallback.
+//!   spaces, `<0xNN>` byte fallback;
+//! - WordPiece (`"bert"`): BERT's normalization and greedy longest match
+//!   (see `wpm.rs`). With special tokens, llama.cpp puts `[CLS]` (BOS) first
+//!   and `[SEP]` last whatever `add_bos_token` / `add_eos_token` say
+//!   ([`Tokenizer::add_bos`], [`Tokenizer::suffix_id`]).
 //!
 //! Special tokens (types CONTROL and USER_DEFINED) are split out of the text
 //! before the model sees it, longest first; with `parse_special == false` only
@@ -29,6 +33,7 @@ mod eog;
 mod pretokenize;
 mod spm;
 mod stream;
+mod wpm;
 
 use std::collections::HashMap;
 
@@ -42,7 +47,7 @@ pub use stream::StreamDecoder;
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     #[error(
-        "tokenizer model `{0}` is not supported (only \"gpt2\" and \"gemma4\" BPE and \"llama\" SentencePiece)"
+        "tokenizer model `{0}` is not supported (only \"gpt2\" and \"gemma4\" BPE, \"llama\" SentencePiece and \"bert\" WordPiece)"
     )]
     UnsupportedModel(String),
     #[error("BPE pre-tokenizer `{0}` is not supported")]
@@ -63,6 +68,17 @@ pub enum TokenizerError {
     Metadata(#[from] GgufError),
     #[error("pre-tokenizer regex: {0}")]
     Regex(String),
+    /// A WordPiece vocabulary without a token llama.cpp needs: `key` absent
+    /// or out of range, and llama.cpp's default id past the vocabulary.
+    #[error("the WordPiece vocabulary has no {token} token (`{key}` is absent or out of range, and the default id {default} is past the vocabulary)")]
+    MissingSpecialToken {
+        token: &'static str,
+        key: &'static str,
+        default: u32,
+    },
+    /// A WordPiece token longer than the matcher's bound (it bounds the work per character).
+    #[error("token {id} is {bytes} bytes long, more than the {limit} a WordPiece vocabulary may have")]
+    TokenTooLong { id: u32, bytes: usize, limit: usize },
 }
 
 /// Token types as GGUF stores them in `tokenizer.ggml.token_type`.
@@ -128,6 +144,7 @@ impl Vocab {
 enum Model {
     Bpe(bpe::Bpe),
     Spm(spm::Spm),
+    Wpm(wpm::Wpm),
 }
 
 /// A piece of input text after special tokens are split out.
@@ -151,6 +168,8 @@ pub struct Tokenizer {
     eos: Option<u32>,
     eot: Option<u32>,
     unk: Option<u32>,
+    /// `[SEP]` (`tokenizer.ggml.seperator_token_id`, sic).
+    sep: Option<u32>,
     pad: Option<u32>,
     /// End-of-generation ids, sorted.
     eog: Vec<u32>,
@@ -205,6 +224,20 @@ impl Tokenizer {
             ids.insert(t.clone(), i as u32);
         }
 
+        // Special ids: the file's, if in range, else llama.cpp's default for
+        // the model if in range (`llama_vocab::impl::load`). For BPE
+        // llama.cpp defaults BOS and EOS to 11; tabllm leaves them unset.
+        let defaults = DefaultIds::of_model(model_name);
+        let id_key = |key: &str| -> Result<Option<u32>, TokenizerError> {
+            Ok(md.get_u32(key)?.filter(|&id| (id as usize) < n))
+        };
+        let default_id = |id: Option<u32>| id.filter(|&id| (id as usize) < n);
+        let bos = id_key("tokenizer.ggml.bos_token_id")?.or(default_id(defaults.bos));
+        let eos = id_key("tokenizer.ggml.eos_token_id")?.or(default_id(defaults.eos));
+        let unk = id_key("tokenizer.ggml.unknown_token_id")?.or(default_id(defaults.unk));
+        let sep = id_key("tokenizer.ggml.seperator_token_id")?.or(default_id(defaults.sep));
+        let pad = id_key("tokenizer.ggml.padding_token_id")?.or(default_id(defaults.pad));
+
         let (model, default_add_bos, mut add_space_prefix, pre_kind) = match model_name {
             "gpt2" | "gemma4" => {
                 // llama.cpp gives model "gemma4" the "gemma4" pre-tokenizer
@@ -246,31 +279,39 @@ impl Tokenizer {
                 };
                 (Model::Spm(spm::Spm::new(scores)), true, true, None)
             }
+            "bert" => {
+                // llama.cpp asserts on a missing [CLS] or [SEP] when adding
+                // special tokens and writes id -1 for a missing [UNK];
+                // tabllm refuses such a vocabulary when loading it.
+                let require = |id: Option<u32>, token, key, default: Option<u32>| {
+                    id.ok_or(TokenizerError::MissingSpecialToken { token, key, default: default.unwrap_or(0) })
+                };
+                let unk = require(unk, "[UNK]", "tokenizer.ggml.unknown_token_id", defaults.unk)?;
+                require(bos, "[CLS]", "tokenizer.ggml.bos_token_id", defaults.bos)?;
+                require(sep, "[SEP]", "tokenizer.ggml.seperator_token_id", defaults.sep)?;
+                let (id, bytes) = texts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (i as u32, t.len()))
+                    .max_by_key(|&(i, len)| (len, std::cmp::Reverse(i)))
+                    .unwrap_or((0, 0));
+                if bytes > wpm::MAX_TOKEN_BYTES {
+                    return Err(TokenizerError::TokenTooLong { id, bytes, limit: wpm::MAX_TOKEN_BYTES });
+                }
+                // llama.cpp's BertNormalizer options: lowercase by default,
+                // strip accents when lowercasing unless the file says otherwise.
+                let lowercase = md.get_bool("tokenizer.ggml.normalizer.lowercase")?.unwrap_or(true);
+                let strip_accents = md.get_bool("tokenizer.ggml.normalizer.strip_accents")?.unwrap_or(lowercase);
+                (Model::Wpm(wpm::Wpm::new(lowercase, strip_accents, bytes, unk)), true, false, None)
+            }
             other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
         };
         if let Some(v) = md.get_bool("tokenizer.ggml.add_space_prefix")? {
             add_space_prefix = v;
         }
-        let is_spm = matches!(model, Model::Spm(_));
+        let is_wpm = matches!(model, Model::Wpm(_));
         let byte_level = matches!(&model, Model::Bpe(b) if b.byte_level());
 
-        // Special ids: the file's, if in range; SentencePiece has llama.cpp's
-        // defaults (BOS 1, EOS 2, UNK 0). For BPE llama.cpp defaults BOS and
-        // EOS to 11; tabllm leaves them unset instead.
-        let id_key = |key: &str| -> Result<Option<u32>, TokenizerError> {
-            Ok(md.get_u32(key)?.filter(|&id| (id as usize) < n))
-        };
-        let default_id = |id: u32| {
-            if is_spm && (id as usize) < n {
-                Some(id)
-            } else {
-                None
-            }
-        };
-        let bos = id_key("tokenizer.ggml.bos_token_id")?.or(default_id(1));
-        let eos = id_key("tokenizer.ggml.eos_token_id")?.or(default_id(2));
-        let unk = id_key("tokenizer.ggml.unknown_token_id")?.or(default_id(0));
-        let pad = id_key("tokenizer.ggml.padding_token_id")?;
         // End of generation and the token types it overrides: eog.rs (llama.cpp's rule).
         // llama.cpp reads the deprecated prefix / suffix / middle keys after
         // the fim_* ones, so they win when a file has both.
@@ -287,10 +328,12 @@ impl Tokenizer {
         };
         let eog::SpecialTokens { eot, eog, .. } = eog::find(&ids, &texts, &mut types, keyed);
 
+        // WordPiece: llama.cpp adds [CLS] with special tokens whatever the key says.
         let add_bos = md
             .get_bool("tokenizer.ggml.add_bos_token")?
             .unwrap_or(default_add_bos)
-            || pre_kind.is_some_and(PreKind::forces_add_bos);
+            || pre_kind.is_some_and(PreKind::forces_add_bos)
+            || is_wpm;
         let add_eos = md
             .get_bool("tokenizer.ggml.add_eos_token")?
             .unwrap_or(false);
@@ -329,6 +372,7 @@ impl Tokenizer {
             eos,
             eot,
             unk,
+            sep,
             pad,
             eog,
             add_bos,
@@ -358,6 +402,7 @@ impl Tokenizer {
                             let prefix = self.add_space_prefix && prev_special;
                             spm.encode(&self.vocab, piece, prefix, self.unk, &mut out)
                         }
+                        Model::Wpm(wpm) => wpm.encode(&self.vocab, piece, &mut out),
                     }
                     prev_special = false;
                 }
@@ -445,6 +490,23 @@ impl Tokenizer {
         self.add_eos && self.eos.is_some()
     }
 
+    /// `[SEP]`: `tokenizer.ggml.seperator_token_id` (sic), else 102 for
+    /// WordPiece (llama.cpp's default), if in the vocabulary.
+    pub fn sep_id(&self) -> Option<u32> {
+        self.sep
+    }
+
+    /// The id llama.cpp's `tokenize(add_special = true)` ends a text with
+    /// (`llama_vocab::impl::tokenize`): `[SEP]` for WordPiece, always; for
+    /// the others EOS when [`Tokenizer::add_eos`]; else none. Never applied
+    /// by [`Tokenizer::encode`].
+    pub fn suffix_id(&self) -> Option<u32> {
+        match self.model {
+            Model::Wpm(_) => self.sep,
+            Model::Bpe(_) | Model::Spm(_) => self.eos.filter(|_| self.add_eos),
+        }
+    }
+
     /// Whether generation stops at `id`: EOS, EOT, EOM, and every token llama.cpp
     /// treats as end of generation by its text (`<|im_end|>`, `<end_of_turn>`,
     /// `<|eot_id|>`, `<|endoftext|>`, …).
@@ -498,10 +560,33 @@ impl Tokenizer {
     }
 }
 
+/// llama.cpp's default special ids for a tokenizer model (before the file's
+/// keys; each used only if inside the vocabulary).
+#[derive(Clone, Copy, Default)]
+struct DefaultIds {
+    bos: Option<u32>,
+    eos: Option<u32>,
+    unk: Option<u32>,
+    sep: Option<u32>,
+    pad: Option<u32>,
+}
+
+impl DefaultIds {
+    fn of_model(model: &str) -> Self {
+        match model {
+            "llama" => Self { bos: Some(1), eos: Some(2), unk: Some(0), ..Self::default() },
+            "bert" => Self { bos: Some(101), unk: Some(100), sep: Some(102), pad: Some(0), ..Self::default() },
+            _ => Self::default(),
+        }
+    }
+}
+
 /// Appends what token `id` decodes to: llama.cpp's `token_to_piece` with
 /// `special = true`. `byte_level`: the texts are in GPT-2's byte-level
-/// alphabet (byte-level BPE); otherwise (SentencePiece, Gemma 4's BPE) they
-/// are UTF-8 with `▁` for spaces, and byte tokens are `<0xNN>`.
+/// alphabet (byte-level BPE); otherwise (SentencePiece, Gemma 4's BPE,
+/// WordPiece) they are UTF-8 with `▁` for spaces (WordPiece's word-start
+/// marker, so continuation pieces join the piece before), and byte tokens
+/// are `<0xNN>`.
 fn token_piece(vocab: &Vocab, byte_level: bool, id: u32, out: &mut Vec<u8>) {
     let text = vocab.text(id);
     match vocab.token_type(id) {
@@ -589,9 +674,9 @@ mod tests {
             Tokenizer::from_metadata(&md),
             Err(TokenizerError::UnsupportedPreTokenizer(p)) if p == "no-such-pre"
         ));
-        md.insert("tokenizer.ggml.model".into(), Value::String("bert".into()));
+        md.insert("tokenizer.ggml.model".into(), Value::String("t5".into()));
         assert!(
-            matches!(Tokenizer::from_metadata(&md), Err(TokenizerError::UnsupportedModel(m)) if m == "bert")
+            matches!(Tokenizer::from_metadata(&md), Err(TokenizerError::UnsupportedModel(m)) if m == "t5")
         );
         assert!(matches!(
             Tokenizer::from_metadata(&Metadata::default()),
@@ -658,6 +743,16 @@ mod tests {
             Tokenizer::from_metadata(&md),
             Err(TokenizerError::UnsupportedPreTokenizer(p)) if p == "gpt-2"
         ));
+    }
+
+    /// llama.cpp's `tokenize(add_special = true)` ends with EOS for BPE only when `add_eos_token`.
+    #[test]
+    fn suffix_is_eos_only_when_the_file_adds_it() {
+        let mut md = toy("gpt-2", &[]);
+        assert_eq!(Tokenizer::from_metadata(&md).unwrap().suffix_id(), None);
+        md.insert("tokenizer.ggml.add_eos_token".into(), Value::Bool(true));
+        let tok = Tokenizer::from_metadata(&md).unwrap();
+        assert_eq!((tok.suffix_id(), tok.sep_id()), (Some(0), None));
     }
 
     #[test]
