@@ -298,6 +298,8 @@ impl Tokenizer {
                 if bytes > wpm::MAX_TOKEN_BYTES {
                     return Err(TokenizerError::TokenTooLong { id, bytes, limit: wpm::MAX_TOKEN_BYTES });
                 }
+                // `tokenizer.ggml.pre` (e.g. "bert-bge") names no pre-tokenizer
+                // for WordPiece: llama.cpp ignores it, and so does tabllm.
                 // llama.cpp's BertNormalizer options: lowercase by default,
                 // strip accents when lowercasing unless the file says otherwise.
                 let lowercase = md.get_bool("tokenizer.ggml.normalizer.lowercase")?.unwrap_or(true);
