@@ -519,6 +519,8 @@ window.tabllmPage = {
   get documents() {
     return documentsView.index;
   },
+  /** Shows `text` as the Documents tab's answer, its [n] citations linked to the last sources. */
+  showAnswer: (text) => documentsView.showAnswer(text),
   /** Shows `text` as an assistant reply, through the same streaming renderer. */
   showReply(text) {
     const { body } = addAssistant();

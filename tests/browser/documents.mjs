@@ -362,11 +362,14 @@ await check('the Documents tab: dropped .txt, .md, .html and .pdf are embedded a
   // Each citation the answer makes names a source, and shows it when clicked.
   const cited = await page.$$eval('#ask-answer button.cite', (b) => b.map((x) => x.textContent));
   console.log(`  citations in the answer: ${cited.join(' ') || '(none)'}`);
-  if (cited.length) {
-    await page.click('#ask-answer button.cite');
-    const n = Number(/\d+/.exec(cited[0])[0]);
-    assert.equal(await page.textContent('#doc-viewer mark'), answer.sources[n - 1].text);
-  }
+  // A 135M model seldom cites: the same rendering, given an answer that does ([9] names no source).
+  if (!cited.length) await page.evaluate(() => tabllmPage.showAnswer('It is green [1], or see [2] and [9].'));
+  const buttons = await page.$$eval('#ask-answer button.cite', (b) => b.map((x) => x.textContent));
+  assert.ok(buttons.length > 0 && buttons.every((b) => /^\[\d\]$/.test(b) && Number(b[1]) <= answer.sources.length), JSON.stringify(buttons));
+  const n = Number(buttons.at(-1)[1]);
+  await page.click(`#ask-answer button.cite >> nth=${buttons.length - 1}`);
+  assert.equal(await page.textContent('#doc-viewer-name'), answer.sources[n - 1].name);
+  assert.equal(await page.textContent('#doc-viewer mark'), answer.sources[n - 1].text);
   await page.click('#ask-sources li:first-child button');
   assert.equal(await page.isVisible('#doc-viewer'), true);
   assert.equal(await page.textContent('#doc-viewer-name'), 'lighthouse.txt');
@@ -384,6 +387,7 @@ await check('the Documents tab: dropped .txt, .md, .html and .pdf are embedded a
 
   // Remove: gone here and after a reload.
   await page.click('#docs-list li:nth-child(2) button.remove');
+  await docsState(page, 'ready'); // kept in IndexedDB
   assert.deepEqual(await listed(page), ['lighthouse.txt', 'concert.html', 'report.pdf']);
   await page.reload();
   await page.click('#tab-documents');
@@ -391,7 +395,7 @@ await check('the Documents tab: dropped .txt, .md, .html and .pdf are embedded a
   assert.deepEqual(await listed(page), ['lighthouse.txt', 'concert.html', 'report.pdf']);
 
   // Stop while a long document is embedded: it is not added, and embedding stops.
-  const long = Array.from({ length: 300 }, (_, i) => `Line ${i} of the ledger records a sale of ${i * 3} sacks of grain to the mill.`).join('\n\n');
+  const long = Array.from({ length: 1500 }, (_, i) => `Line ${i} of the ledger records a sale of ${i * 3} sacks of grain to the mill.`).join('\n\n');
   await page.evaluate(() => (window.embedPosts = 0));
   await dropFiles(page, [{ name: 'ledger.txt', text: long }]);
   await page.waitForFunction(() => /^Embedding: [1-9]\d* of \d+ chunks/.test(document.getElementById('docs-progress').textContent), null, { timeout: 120_000 });

@@ -9,7 +9,7 @@
 // URL parameter `embed`: the embedding model's URL (else the last one used
 // here, remembered in localStorage, or the field). Tests read
 // document.body.dataset.docs ('none' | 'loading' | 'ready' | 'embedding' |
-// 'error') and window.lastAnswer.
+// 'saving' | 'error') and window.lastAnswer.
 import { DocumentIndex, createEngine } from '../../pkg/tabllm.js';
 import { $, fileName, h } from './dom.js';
 import { collectFiles, readDocument } from './doc-files.js';
@@ -144,6 +144,7 @@ export function initDocuments(app) {
   async function removeDocument(id) {
     if (!index || document.body.dataset.docs === 'embedding') return;
     index.remove(id);
+    setState('saving');
     showList();
     if ($('doc-viewer').dataset.id === id) $('doc-viewer').hidden = true;
     try {
@@ -352,7 +353,10 @@ export function initDocuments(app) {
       if (model) {
         $('embed-url').value = model;
         loadEmbedModel(new URL(model, location.href).href, fileName(model));
-      } else if (stored) say(`Documents kept here were embedded with ${stored.model.name}: load it to ask them.`);
+      } else {
+        $('embed-chooser').open = true;
+        if (stored) say(`Documents kept here were embedded with ${stored.model.name}: load it to ask them.`);
+      }
     },
     /** Files dropped on the page while the tab is shown (taken during the drop event). */
     drop(taken) {
@@ -360,6 +364,13 @@ export function initDocuments(app) {
     },
     get index() {
       return index;
+    },
+    /** Shows `text` as the answer to the last question, its [n] linked to the last sources (tests). */
+    showAnswer(text) {
+      const renderer = streamInto($('ask-answer'));
+      renderer.set(text);
+      renderer.flush();
+      linkCitations($('ask-answer'));
     },
   };
 }
