@@ -627,6 +627,106 @@ export interface SummaryResult {
  * counts and summarized in stages (map, then reduce). */
 export function summarize(engine: Engine, text: string, opts?: SummarizeOptions): Promise<SummaryResult>;
 
+/** Options of a DocumentIndex; any other name is refused (`invalid_request`, details.field). */
+export interface DocumentIndexOptions {
+  /** Most tokens of text per chunk, as the embedding model's tokenizer counts
+   * them: 16 to the model's context less 4. Default 200, or less where the
+   * context (less the document prefix and 4 for the model's special tokens)
+   * is smaller. */
+  chunkTokens?: number;
+  /** Tokens two neighbouring chunks share at most: whole sentences (or whole
+   * paragraphs) from the end of the first. 0 to chunkTokens / 2; default 32. */
+  overlapTokens?: number;
+  /** Put before each query when it is embedded, as some models want
+   * ("search_query: " for nomic-embed-text, "query: " for e5). Default ''. */
+  queryPrefix?: string;
+  /** Put before each chunk when it is embedded ("search_document: ", "passage: "). Default ''. */
+  documentPrefix?: string;
+  /** How search() ranks by default: 'hybrid' (cosine and BM25 fused by
+   * reciprocal rank; the default), 'cosine' or 'bm25'. */
+  retrieval?: 'hybrid' | 'cosine' | 'bm25';
+  /** Matryoshka truncation, passed to embeddings.create. */
+  dimensions?: number;
+}
+export interface DocumentInput {
+  /** 1 to 512 characters; a document with an id already in the index replaces it. */
+  id: string;
+  /** Shown with results; default the id. */
+  name?: string;
+  /** The document's text (not empty). */
+  text: string;
+}
+/** How far add() is: documents finished, chunks embedded (totals once every document is chunked; null before). */
+export interface DocumentProgress { docs_done: number; docs_total: number; chunks_done: number; chunks_total: number | null }
+export interface DocumentChunk {
+  /** The chunk's index in its document. */
+  index: number;
+  /** Its range of the document's text: [start, end), UTF-16 code units (String.prototype.slice's), white space trimmed. */
+  start: number;
+  end: number;
+  /** Its text's tokens (the embedding model's tokenizer, no special tokens). */
+  tokens: number;
+  text: string;
+}
+export interface SearchResult {
+  docId: string;
+  name: string;
+  /** The chunk's index in its document. */
+  chunk: number;
+  text: string;
+  /** [start, end) of the document's text, as DocumentChunk. */
+  start: number;
+  end: number;
+  /** The ranking's score: the cosine ('cosine'), BM25 ('bm25'), or Σ 1 / (60 + rank) over both rankings ('hybrid'). */
+  score: number;
+  /** Cosine of the query's and the chunk's embeddings; null in 'bm25' mode. */
+  cosine: number | null;
+  /** BM25 of the query's words in the chunk (0 in 'cosine' mode, or without a shared word). */
+  bm25: number;
+}
+/** What identifies the embedding model of an index (from ModelInfo), and the vectors' width (null before the first embedding). */
+export interface EmbeddingModelIdentity { name: string; architecture: string; weight_bytes: number; header_bytes: number; vocab: number; layers: number; n_embd: number | null }
+export interface StoredDocumentIndex {
+  name: string;
+  model: EmbeddingModelIdentity;
+  options: Required<Omit<DocumentIndexOptions, 'dimensions'>> & { dimensions: number | null };
+  documents: Array<{ id: string; name: string; chars: number; chunks: number }>;
+}
+/**
+ * Retrieval over documents in the tab, on an embedding engine (one whose
+ * model embeds: see Engine.embeddings). Documents are chunked on the model's
+ * token counts, embedded, and searched by cosine, BM25 or both (hybrid,
+ * the default); persist() keeps them in IndexedDB with the model's identity.
+ * Errors: `invalid_request` (details.field) for a bad option, document or
+ * query, or an index of another model; `aborted` (details.added: the ids
+ * finished) for add(); `storage` when IndexedDB fails; and the engine's own.
+ */
+export class DocumentIndex {
+  constructor(engine: Engine, options?: DocumentIndexOptions);
+  /** The options in force (defaults filled in). */
+  readonly options: Required<Omit<DocumentIndexOptions, 'dimensions'>> & { dimensions: number | null };
+  readonly model: EmbeddingModelIdentity;
+  /** Documents held. */
+  readonly size: number;
+  /** Chunks, embeds and adds the documents; an abort keeps the documents finished before it. */
+  add(docs: DocumentInput[], opts?: { signal?: AbortSignal; onProgress?: (p: DocumentProgress) => void }): Promise<{ added: Array<{ id: string; chunks: number }>; chunks: number; tokens: number }>;
+  /** true if the document was here. */
+  remove(id: string): boolean;
+  /** The k (1 to 1000, default 5) best chunks for the query, best first. */
+  search(query: string, opts?: { k?: number; retrieval?: 'hybrid' | 'cosine' | 'bm25'; signal?: AbortSignal }): Promise<SearchResult[]>;
+  documents(): Array<{ id: string; name: string; chars: number; chunks: number }>;
+  document(id: string): { id: string; name: string; text: string } | null;
+  chunks(id: string): DocumentChunk[] | null;
+  /** Keeps the index in IndexedDB under `name` (again: only what changed). */
+  persist(name: string): Promise<{ name: string; documents: number; written: number }>;
+  /** The index kept under `name`, without embedding again; another model's is refused unless `rebuild: true` (then re-embedded and saved again). */
+  static open(engine: Engine, name: string, opts?: { rebuild?: boolean; signal?: AbortSignal; onProgress?: (p: DocumentProgress) => void }): Promise<DocumentIndex>;
+  /** What is kept under `name` (no vectors read), or null. */
+  static peek(name: string): Promise<StoredDocumentIndex | null>;
+  static list(): Promise<string[]>;
+  static delete(name: string): Promise<boolean>;
+}
+
 // Device figures (the bench page uses them too).
 /** `bytes`: moved by one run (copy reads and writes, so twice `size`); `reps`: dispatches per timed sample. */
 export interface BandwidthResult { op: 'read' | 'write' | 'copy'; bytes: number; size: number; reps: number; gbps: { median: number; min: number; max: number } }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the wasm engine into pkg/wasm/ (wasm-bindgen output, optimized with
 # binaryen's wasm-opt; not in git, shipped in the npm package) and installs the
-# page's npm dependencies (marked, DOMPurify) into www/node_modules.
+# page's npm dependencies (marked, DOMPurify, pdfjs-dist; not its optional
+# @napi-rs/canvas, for Node only) into www/node_modules.
 #
 # Every tool comes pinned from the project and is called by its path here,
 # never from PATH, so a leftover global binary cannot change the result:
@@ -60,5 +61,5 @@ step "optimize the wasm (wasm-opt -O3)" \
 if [ -f www/package-lock.json ]; then
   step "install the page's npm packages (www/package-lock.json)" \
     "npm ci failed in www/; check that the npm registry is reachable" \
-    bash -c 'cd www && npm ci --no-audit --no-fund --silent'
+    bash -c 'cd www && npm ci --omit=optional --no-audit --no-fund --silent'
 fi

@@ -16,6 +16,8 @@ import { renderMarkdown, sanitize, streamInto } from './ui/markdown.js';
 import { initSettings } from './ui/settings.js';
 import { DEFAULT_MODEL, filesSource, isDefault, urlSource } from './ui/sources.js';
 import { initSummarize, isTextFile } from './ui/summarize-view.js';
+import { initDocuments } from './ui/documents-view.js';
+import { takeDrop } from './ui/doc-files.js';
 import { MENU_MIXES, noteReplySpeed, refreshMenu } from './ui/menu.js';
 
 const params = new URLSearchParams(location.search);
@@ -441,19 +443,30 @@ const summarizeView = initSummarize({
   fail: showError,
 });
 
+// Ask your documents: a second engine embeds them (ui/documents-view.js); this one answers.
+const documentsView = initDocuments({
+  engine: () => engine,
+  settings,
+  begin,
+  end,
+  fail: showError,
+});
+
+const TABS = ['chat', 'summarize', 'documents'];
+const selectedTab = () => TABS.find((t) => $(`tab-${t}`).getAttribute('aria-selected') === 'true');
 function selectTab(name) {
-  for (const [tab, view] of [['tab-chat', 'chat-view'], ['tab-summarize', 'summarize-view']]) {
-    const on = view.startsWith(name);
-    $(tab).setAttribute('aria-selected', String(on));
-    $(tab).tabIndex = on ? 0 : -1;
-    $(view).hidden = !on;
+  for (const t of TABS) {
+    const on = t === name;
+    $(`tab-${t}`).setAttribute('aria-selected', String(on));
+    $(`tab-${t}`).tabIndex = on ? 0 : -1;
+    $(`${t}-view`).hidden = !on;
   }
+  if (name === 'documents') documentsView.show();
 }
-$('tab-chat').addEventListener('click', () => selectTab('chat'));
-$('tab-summarize').addEventListener('click', () => selectTab('summarize'));
+for (const t of TABS) $(`tab-${t}`).addEventListener('click', () => selectTab(t));
 document.querySelector('[role=tablist]').addEventListener('keydown', (e) => {
   if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
-  const next = $('tab-chat').getAttribute('aria-selected') === 'true' ? 'summarize' : 'chat';
+  const next = TABS[(TABS.indexOf(selectedTab()) + (e.key === 'ArrowRight' ? 1 : TABS.length - 1)) % TABS.length];
   selectTab(next);
   $(`tab-${next}`).focus();
 });
@@ -484,6 +497,8 @@ document.addEventListener('drop', (e) => {
   $('drop-overlay').hidden = true;
   const files = [...e.dataTransfer.files];
   if (files.some((f) => /\.gguf$/i.test(f.name))) return loadFiles(files);
+  // On the Documents tab: documents and folders to ask (taken now: a drop's items go with its event).
+  if (selectedTab() === 'documents') return documentsView.drop(takeDrop(e.dataTransfer));
   const text = files.find(isTextFile);
   if (text) {
     selectTab('summarize');
@@ -500,6 +515,12 @@ window.tabllmPage = {
   },
   renderMarkdown,
   sanitize,
+  /** The Documents tab's DocumentIndex (null until its embedding model is loaded). */
+  get documents() {
+    return documentsView.index;
+  },
+  /** Shows `text` as the Documents tab's answer, its [n] citations linked to the last sources. */
+  showAnswer: (text) => documentsView.showAnswer(text),
   /** Shows `text` as an assistant reply, through the same streaming renderer. */
   showReply(text) {
     const { body } = addAssistant();
