@@ -1,4 +1,5 @@
-// Causal attention of this step's queries over the KV cache, grouped-query:
+// Causal (or, with p.causal 0, bidirectional: span_end) attention of this
+// step's queries over the KV cache, grouped-query:
 // query head h reads KV head h / (n_heads / n_kv_heads). One workgroup per
 // GQA query heads that share a KV head (grid x = n_heads / GQA) and token, so
 // each K and V row is read once for all of them; positions are taken 64 at

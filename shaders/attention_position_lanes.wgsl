@@ -19,7 +19,8 @@
 // Q_UNIFORM (the decode pipeline) from a uniform window of the first token's
 // Q_UNIFORM_VECS vec4s, which a rasterizer loads once for all lanes.
 //
-// Token t sits at position pos0 + t and attends to positions [start, pos0 +
+// Token t sits at position pos0 + t and (causal; non-causal: up to the
+// step's last position, span_end) attends to positions [start, pos0 +
 // t], start = 0 or, with a sliding window, pos0 + t + 1 - window; position j
 // is in cache slot j % n_cache.
 //

@@ -1,6 +1,7 @@
 // Element-wise ops over (n_tokens, width) rows.
 //   swiglu: a = silu(a) * b      (Llama FFN gate)
 //   geglu:  a = gelu(a) * b      (Gemma FFN gate, tanh approximation as in llama.cpp)
+//   gelu:   a = gelu(a), b unbound (BERT's FFN: up -> GELU -> down, no gate)
 //   add:      a = a + b          (residual)
 //   bias_add: a[t] = a[t] + b    (b is one (width) row for every token: projection biases)
 //   scale_by: a = a * b[0]      (b is one f32: Gemma 4's layer_output_scale)
@@ -48,6 +49,15 @@ fn geglu(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     a[i] = gelu_tanh(a[i]) * b[b_index(gid)];
+}
+
+@compute @workgroup_size(WG_SIZE)
+fn gelu(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i == 0xffffffffu) {
+        return;
+    }
+    a[i] = gelu_tanh(a[i]);
 }
 
 @compute @workgroup_size(WG_SIZE)

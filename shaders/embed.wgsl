@@ -1,4 +1,6 @@
-// Embedding lookup from quantized rows: out[t, :] = scale * dequant(W[ids[t], :]).
+// Embedding lookup from quantized rows: out[t, :] = scale * dequant(W[row(t), :]),
+// row(t) = ids[t], or (BERT's extra input rows, added to the token's with
+// ADD) the token's position pos0 + t, or one fixed row (token type 0).
 // A tensor split across bindings is read from up to four parts in one
 // dispatch (common/weight_parts.wgsl); an op covers rows [row_start, row_end)
 // and skips ids outside them (a tensor of more parts takes several ops).
@@ -10,9 +12,10 @@ struct Params {
     row_start: u32,  // first vocabulary row in this binding
     row_end: u32,    // one past the last
     scale: f32,      // 1, or sqrt(dim) for Gemma
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    source: u32,     // row(t): 0 ids[t], 1 pos0 + t, 2 fixed_row
+    fixed_row: u32,
+    add: u32,        // 1: out[t, :] += the row
+
     part_start: vec4<u32>,  // first row (relative to row_start) held by w, w1, w2, w3
 };
 @group(0) @binding(1) var<uniform> p: Params;
@@ -30,7 +33,12 @@ fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     if (t >= step.n_tokens) {
         return;
     }
-    let id = ids[t];
+    var id = ids[t];
+    if (p.source == 1u) {
+        id = step.pos0 + t;
+    } else if (p.source == 2u) {
+        id = p.fixed_row;
+    }
     if (id < p.row_start || id >= p.row_end) {
         return;
     }
@@ -43,6 +51,11 @@ fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     load_chunk_of(W_KIND, rb, c);
     let o = t * (p.cols / 4u) + c * 8u;
     for (var i = 0u; i < 8u; i++) {
-        out[o + i] = vec4<f32>(cv[i]) * p.scale;
+        let v = vec4<f32>(cv[i]) * p.scale;
+        if (p.add == 1u) {
+            out[o + i] += v;
+        } else {
+            out[o + i] = v;
+        }
     }
 }

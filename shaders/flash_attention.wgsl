@@ -12,7 +12,8 @@
 // memory, and each row keeps its own online softmax (all its lanes hold the
 // same m and l). Three barriers per block; no subgroup operations.
 //
-// Token t sits at position pos0 + t and attends to positions [start, pos0 + t],
+// Token t sits at position pos0 + t and (causal; non-causal: up to the
+// step's last position, span_end) attends to positions [start, pos0 + t],
 // start = 0 or, with a sliding window, pos0 + t + 1 - window; position j is in
 // cache slot j % n_cache (a ring needs n_cache >= window + n_tokens - 1).
 // The workgroup walks the union of its tokens' spans; each row masks the
@@ -55,10 +56,10 @@ fn flash_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let live = t < step.n_tokens;           // the last tile may be partial
     let kv_off = (h0 / (p.n_heads / p.n_kv_heads)) * HEAD_DIM;
     // This row's span [start, end) and the tile's [lo, hi).
-    let end = step.pos0 + t + 1u;
+    let end = span_end(t);
     let start = span_start(end);
-    let lo = span_start(step.pos0 + t0 + 1u);
-    let hi = step.pos0 + min(t0 + TILE, step.n_tokens);
+    let lo = span_start(span_end(t0));
+    let hi = span_end(min(t0 + TILE, step.n_tokens) - 1u);
 
     var qr: array<vec4<f32>, VPL>;   // scaled query dims 4 (lane + i * LANES) + 0..3
     var acc: array<vec4<f32>, VPL>;  // unnormalised output, same dims

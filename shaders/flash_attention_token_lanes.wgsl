@@ -12,7 +12,8 @@
 // and no barrier: on lavapipe both cost a loop over the lanes. Each lane
 // masks the positions outside its own span and keeps its own online softmax.
 //
-// Token t sits at position pos0 + t and attends to positions [start, pos0 +
+// Token t sits at position pos0 + t and (causal; non-causal: up to the
+// step's last position, span_end) attends to positions [start, pos0 +
 // t], start = 0 or, with a sliding window, pos0 + t + 1 - window; position j
 // is in cache slot j % n_cache (a ring needs n_cache >= window + n_tokens -
 // 1). Lanes past the step's end repeat its last token and store nothing.
@@ -44,10 +45,10 @@ fn flash_attention_token_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
     let t = min(t0 + tt, step.n_tokens - 1u);
     let kv_off = (h / (p.n_heads / p.n_kv_heads)) * HEAD_DIM;
     // This lane's span [start, end) and the workgroup's [lo, hi).
-    let end = step.pos0 + t + 1u;
+    let end = span_end(t);
     let start = span_start(end);
-    let lo = span_start(step.pos0 + t0 + 1u);
-    let hi = step.pos0 + min(t0 + FL_LANES, step.n_tokens);
+    let lo = span_start(span_end(t0));
+    let hi = span_end(min(t0 + FL_LANES, step.n_tokens) - 1u);
 
     var qr: array<vec4<f32>, HV>;   // scaled query, dims 4i..4i+3
     var acc: array<vec4<f32>, HV>;  // unnormalised output, same dims

@@ -1,8 +1,9 @@
 //! Embeddings against llama.cpp's embedding mode on tiny random-weight
 //! models (tests/reference/tiny/tiny-*emb*-q8_0.{gguf,json}, made by
 //! scripts/reference/make_embed_reference.py): a Qwen3-Embedding-shaped
-//! `qwen3` (last-token pooling, EOS appended) and a `llama` with mean
-//! pooling (BOS prepended). Tokens equal; every component of the normalized
+//! `qwen3` (last-token pooling, EOS appended), a `llama` with mean
+//! pooling (BOS prepended), and a `bert` (bidirectional, post-norm, mean
+//! pooling; run on llama.cpp's token ids, one step per text). Tokens equal; every component of the normalized
 //! embedding within EMBED_TOL of llama.cpp's on the weights dequantized to
 //! f32 (`embedding_f32_activations`: llama.cpp's Q8_0 run rounds activations
 //! to 8 bits, 4.7e-3 away), under every GPU kernel configuration and on the
@@ -162,4 +163,83 @@ fn bidirectional_attention_is_refused_and_pooling_type_is_read() {
     h.metadata.insert("qwen3.attention.causal".into(), Value::Bool(false));
     let err = tabllm::model::ModelConfig::from_header(&h).unwrap_err().to_string();
     assert!(err.contains("qwen3.attention.causal is false") && err.contains("bidirectional attention"), "{err}");
+}
+
+/// The tiny `bert` (tests/reference/tiny/tiny-bert-q8_0: all-MiniLM's
+/// shape at width 64, bge's WordPiece vocabulary, mean pooling): the forward
+/// pass on llama.cpp's token ids (the WordPiece tokenizer is not this
+/// test's), each text one step from position 0 with `Output::Hidden`,
+/// pooled and normalized as `Engine::embed` does, every component within
+/// EMBED_TOL of llama.cpp's on the dequantized weights, under every GPU
+/// kernel configuration and on the CPU backend.
+#[test]
+fn bert_bidirectional_mean_pooling_equals_llama_cpp() {
+    use tabllm::embed::{finish_pooling, normalize_l2, pool_rows};
+    use tabllm::model::{load_path_on, Output};
+    let file = "tiny-bert-q8_0";
+    let reference = reference(file);
+    assert_eq!((reference["pooling"].as_str(), reference["architecture"].as_str()), (Some("mean"), Some("bert")));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/tiny/{file}.gguf"));
+    let texts = reference["texts"].as_array().unwrap();
+    for (label, device, opts) in devices() {
+        // One step holds the longest text (236 tokens): a bidirectional text is never split.
+        let opts = LoadOptions { n_ctx: Some(512), max_batch: 256, ..opts };
+        let (model, _) = load_path_on(device, &path, opts, 1 << 16).unwrap();
+        let dim = model.config.dim as usize;
+        let mut worst = 0f32;
+        for t in texts {
+            let text = t["text"].as_str().unwrap();
+            let ids: Vec<u32> = serde_json::from_value(t["ids"].clone()).unwrap();
+            let want: Vec<f32> = serde_json::from_value(t["embedding_f32_activations"].clone()).unwrap();
+            let hidden = pollster::block_on(model.step(&ids, 0, Output::Hidden)).unwrap().hidden.unwrap();
+            assert_eq!(hidden.len(), ids.len() * dim);
+            let mut got = vec![0f32; dim];
+            pool_rows(Pooling::Mean, &hidden, dim, 0, ids.len(), &mut got);
+            finish_pooling(Pooling::Mean, &mut got, ids.len());
+            normalize_l2(&mut got);
+            assert_eq!(got.len(), want.len());
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let d = (g - w).abs();
+                assert!(d <= EMBED_TOL, "{file} {label}: {text:?} component {i}: {g} vs llama.cpp {w} (tolerance {EMBED_TOL})");
+                worst = worst.max(d);
+            }
+        }
+        eprintln!("{file} {label}: max |component - llama.cpp| = {worst:.2e} over {} texts", texts.len());
+    }
+}
+
+/// What a `bert` file cannot do, refused by name: logits (it has no head),
+/// a step past position 0 (its attention is bidirectional), a context past
+/// its position embeddings; at header time, a missing bias or norm bias,
+/// no `layer_norm_epsilon`, no token-type count.
+#[test]
+fn bert_refusals() {
+    use tabllm::model::{load_path_on, ModelConfig, ModelError, Output};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-bert-q8_0.gguf");
+    let (model, _) = load_path_on(Device::Cpu, &path, LoadOptions { n_ctx: Some(64), max_batch: 16, ..Default::default() }, 1 << 16).unwrap();
+    assert!(!model.config.causal && !model.config.has_head());
+    assert!(matches!(pollster::block_on(model.step(&[101, 1037, 102], 0, Output::Logits)), Err(ModelError::NoHead)));
+    assert!(matches!(pollster::block_on(model.step(&[101, 1037, 102], 0, Output::Argmax)), Err(ModelError::NoHead)));
+    assert!(matches!(pollster::block_on(model.step(&[1037, 102], 3, Output::Hidden)), Err(ModelError::BidirectionalStep { pos0: 3 })));
+    assert!(pollster::block_on(model.step(&[101, 1037, 102], 0, Output::Hidden)).is_ok());
+    let Err(err) = load_path_on(Device::Cpu, &path, LoadOptions { n_ctx: Some(513), max_batch: 16, ..Default::default() }, 1 << 16) else { panic!("n_ctx 513 loaded") };
+    assert!(err.to_string().contains("past this model's 512 position embeddings"), "{err}");
+
+    let h = tabllm::gguf::read_header_from_path(&path).unwrap();
+    let c = ModelConfig::from_header(&h).unwrap();
+    assert_eq!((c.rms_eps, c.encoder_input.map(|e| (e.n_positions, e.token_types))), (1e-12, Some((512, 2))));
+    for name in ["blk.1.attn_output.bias", "blk.0.ffn_up.bias", "blk.0.attn_k.bias", "blk.1.layer_output_norm.bias", "token_embd_norm.bias", "position_embd.weight"] {
+        let mut h = h.clone();
+        h.tensors.retain(|t| t.name != name);
+        let err = ModelConfig::from_header(&h).unwrap_err();
+        assert!(matches!(&err, ModelError::MissingTensor(n) if n == name), "without {name}: {err}");
+    }
+    for key in ["bert.attention.layer_norm_epsilon", "tokenizer.ggml.token_type_count"] {
+        let mut h = h.clone();
+        let mut md = tabllm::gguf::Metadata::default();
+        h.metadata.iter().filter(|(k, _)| *k != key).for_each(|(k, v)| md.insert(k.to_string(), v.clone()));
+        h.metadata = md;
+        let err = ModelConfig::from_header(&h).unwrap_err().to_string();
+        assert!(err.contains(key), "without {key}: {err}");
+    }
 }

@@ -30,12 +30,14 @@ struct Case {
     pos0: usize,
     n_tokens: usize,
     n_cache: Option<usize>,
+    /// False: every token attends to the whole step (BERT).
+    causal: bool,
 }
 
 impl Case {
     fn shape(&self) -> AttentionShape {
         let scale = 1.0 / (self.head_dim as f32).sqrt();
-        AttentionShape { n_heads: self.n_heads, n_kv_heads: self.n_kv_heads, head_dim: self.head_dim, window: self.window, scale }
+        AttentionShape { n_heads: self.n_heads, n_kv_heads: self.n_kv_heads, head_dim: self.head_dim, window: self.window, scale, causal: self.causal }
     }
     fn kv_len(&self) -> usize {
         self.pos0 + self.n_tokens
@@ -115,7 +117,8 @@ fn run_flash(ctx: &GpuContext, c: &Case, inp: &Inputs) -> Vec<f32> {
 }
 
 fn cases() -> Vec<Case> {
-    let case = |n_heads, n_kv_heads, head_dim, window, pos0, n_tokens, n_cache| Case { n_heads, n_kv_heads, head_dim, window, pos0, n_tokens, n_cache };
+    let case = |n_heads, n_kv_heads, head_dim, window, pos0, n_tokens, n_cache| Case { n_heads, n_kv_heads, head_dim, window, pos0, n_tokens, n_cache, causal: true };
+    let bidirectional = |n_heads, n_kv_heads, head_dim, pos0, n_tokens| Case { causal: false, ..case(n_heads, n_kv_heads, head_dim, 0, pos0, n_tokens, None) };
     vec![
         // SmolLM2 (9 / 3, head dim 64): one token at the start and after a
         // prefix, steps within one tile and across several, from 0 and later.
@@ -169,6 +172,14 @@ fn cases() -> Vec<Case> {
         case(8, 1, 512, 0, 300, 5, None),
         case(8, 1, 512, 0, 700, 1, None),
         case(8, 1, 512, 0, 1200, 1, None),
+        // Bidirectional (BERT, `causal: false`): every token reads every
+        // position of the step. MiniLM's 12 × 32 over one step of several
+        // tiles, bge-base's 12 × 64 on a short step, a GQA group, and a step
+        // after a prefix (what the model refuses, the kernels still define).
+        bidirectional(12, 12, 32, 0, 150),
+        bidirectional(12, 12, 64, 0, 7),
+        bidirectional(8, 2, 64, 0, 40),
+        bidirectional(4, 4, 32, 5, 20),
     ]
 }
 
@@ -204,6 +215,7 @@ fn flash_attention_matches_cpu() {
     assert!(cases.iter().any(|c| c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
     assert!(cases.iter().filter(|c| c.window > 0 && c.n_cache() < c.kv_len()).count() >= 3);
     assert!(cases.iter().any(|c| c.head_dim == kernels::MAX_HEAD_DIM && c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
+    assert!(cases.iter().any(|c| !c.causal && c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
 }
 
 /// The decode list's attention on CPU adapters (`attention_position_lanes`:
@@ -269,7 +281,7 @@ fn attention_position_lanes_fits_workgroup_memory() {
     let ctx = &contexts()[0];
     let mut most = 0;
     for head_dim in [8, 64, 128, 256, 264, 512] {
-        let c = Case { n_heads: 2, n_kv_heads: 1, head_dim, window: 0, pos0: 3, n_tokens: 1, n_cache: None };
+        let c = Case { n_heads: 2, n_kv_heads: 1, head_dim, window: 0, pos0: 3, n_tokens: 1, n_cache: None, causal: true };
         let s = c.shape();
         let inp = inputs(ctx, &c, 9);
         let partials = buffer_f32(ctx, &vec![0.0; (s.n_heads * (s.head_dim + 2)) as usize]);
@@ -285,14 +297,14 @@ fn attention_position_lanes_fits_workgroup_memory() {
 fn flash_attention_fits_workgroup_memory() {
     for ctx in prefill_contexts() {
         for head_dim in [64, 128, 256, 512] {
-            let c = Case { n_heads: 8, n_kv_heads: 1, head_dim, window: 0, pos0: 0, n_tokens: 9, n_cache: None };
+            let c = Case { n_heads: 8, n_kv_heads: 1, head_dim, window: 0, pos0: 0, n_tokens: 9, n_cache: None, causal: true };
             let inp = inputs(&ctx, &c, 11);
             run_flash(&ctx, &c, &inp);
         }
         // The largest use is what FlashTile reckons for the head dims that ran
         // the tiled kernel (token lanes takes those up to FLASH_LANE_MAX_HEAD_DIM).
         let tiled = |head_dim: &&u32| ctx.prefill_kernels == PrefillKernels::Tiled || **head_dim > kernels::FLASH_LANE_MAX_HEAD_DIM;
-        let tile = |head_dim: u32| FlashTile::for_shape(&AttentionShape { n_heads: 8, n_kv_heads: 1, head_dim, window: 0, scale: 1.0 });
+        let tile = |head_dim: u32| FlashTile::for_shape(&AttentionShape { n_heads: 8, n_kv_heads: 1, head_dim, window: 0, scale: 1.0, causal: true });
         let reckoned = [64, 128, 256, 512].iter().filter(tiled).map(|&d| tile(d).shared_bytes()).max();
         assert_eq!(Some(assert_workgroup_memory_fits(&ctx, "flash_attention.wgsl")), reckoned, "{:?}", ctx.prefill_kernels);
     }
@@ -300,7 +312,7 @@ fn flash_attention_fits_workgroup_memory() {
 
 #[test]
 fn flash_attention_matches_attention_kernel() {
-    let c = Case { n_heads: 9, n_kv_heads: 3, head_dim: 64, window: 0, pos0: 20, n_tokens: 45, n_cache: None };
+    let c = Case { n_heads: 9, n_kv_heads: 3, head_dim: 64, window: 0, pos0: 20, n_tokens: 45, n_cache: None, causal: true };
     for ctx in prefill_contexts() {
         let inp = inputs(&ctx, &c, 7);
         let flash = run_flash(&ctx, &c, &inp);
@@ -320,7 +332,7 @@ fn flash_attention_matches_attention_kernel() {
 /// documents.
 #[test]
 fn flash_tiles_fit_workgroup_limits() {
-    let tile = |n_heads, n_kv_heads, head_dim| FlashTile::for_shape(&AttentionShape { n_heads, n_kv_heads, head_dim, window: 0, scale: 1.0 });
+    let tile = |n_heads, n_kv_heads, head_dim| FlashTile::for_shape(&AttentionShape { n_heads, n_kv_heads, head_dim, window: 0, scale: 1.0, causal: true });
     let smollm2 = tile(9, 3, 64);
     assert_eq!((smollm2.lanes, smollm2.heads, smollm2.tokens, smollm2.kv_block, smollm2.shared_bytes()), (4, 3, 21, 10, 15200));
     let gemma = tile(4, 1, 256);
@@ -344,7 +356,7 @@ fn flash_attention_rejects_bad_shapes() {
     let ctx = &contexts()[0];
     let step = step_buffer(ctx, 0, 4);
     let [q, kc, vc, out] = [(); 4].map(|_| buffer_f32(ctx, &[0.0; 4096]));
-    let ok = AttentionShape { n_heads: 4, n_kv_heads: 2, head_dim: 64, window: 0, scale: 0.125 };
+    let ok = AttentionShape { n_heads: 4, n_kv_heads: 2, head_dim: 64, window: 0, scale: 0.125, causal: true };
     let bad = [
         (AttentionShape { head_dim: 0, ..ok }, 8),
         (AttentionShape { head_dim: kernels::MAX_HEAD_DIM + 1, ..ok }, 8),

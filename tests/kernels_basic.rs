@@ -88,6 +88,47 @@ fn rmsnorm_in_place_without_weight_matches_cpu() {
 }
 
 /// Every row of w.len() elements of x, normalized and scaled by w.
+/// LayerNorm in place with weight and bias (BERT) against an f64 reference,
+/// at MiniLM's width 384 and bge-large's 1024 (wider than a workgroup), rows
+/// with a large mean (the centred second pass keeps the variance exact).
+#[test]
+fn layernorm_matches_cpu() {
+    for ctx in contexts() {
+        for (dim, n_tokens, eps, offset) in [(384u32, 5u32, 1e-12f32, 0.0f32), (1024, 3, 1e-5, 30.0), (64, 2, 1e-12, -3.0)] {
+            let mut rng = Rng::new(21 + dim as u64);
+            let x: Vec<f32> = rng.vec((dim * n_tokens) as usize, 2.0).iter().map(|v| v + offset).collect();
+            let (w, b) = (rng.vec(dim as usize, 1.0), rng.vec(dim as usize, 0.5));
+            let step = step_buffer(&ctx, 0, n_tokens);
+            let (xb, wb, bb) = (buffer_f32(&ctx, &x), buffer_f32(&ctx, &w), buffer_f32(&ctx, &b));
+            run(&ctx, &[kernels::layernorm(&ctx, &step, "norm", &xb, &wb, &bb, dim, eps).unwrap()], n_tokens);
+            let want: Vec<f32> = x
+                .chunks_exact(dim as usize)
+                .flat_map(|r| {
+                    let mean = r.iter().map(|&v| v as f64).sum::<f64>() / dim as f64;
+                    let var = r.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / dim as f64;
+                    let inv = 1.0 / (var + eps as f64).sqrt();
+                    r.iter().zip(&w).zip(&b).map(move |((&v, &w), &b)| ((v as f64 - mean) * inv * w as f64 + b as f64) as f32).collect::<Vec<_>>()
+                })
+                .collect();
+            assert_close(&format!("layernorm dim={dim} offset={offset} {}", label(&ctx)), &read_f32(&ctx, &xb, x.len()), &want, TOL_F32);
+        }
+    }
+}
+
+/// The ungated activation (BERT's FFN: GELU in place) against the CPU's.
+#[test]
+fn activation_matches_cpu() {
+    for ctx in contexts() {
+        let (width, n_tokens) = (1536u32, 3u32);
+        let g = Rng::new(22).vec((width * n_tokens) as usize, 6.0);
+        let step = step_buffer(&ctx, 0, n_tokens);
+        let gb = buffer_f32(&ctx, &g);
+        run(&ctx, &[kernels::activation(&ctx, &step, "act", GateActivation::Gelu, &gb, width).unwrap()], n_tokens);
+        let want: Vec<f32> = g.iter().map(|&a| gated_cpu(GateActivation::Gelu, a, 1.0)).collect();
+        assert_close(&format!("gelu {}", label(&ctx)), &read_f32(&ctx, &gb, g.len()), &want, TOL_TRANSCENDENTAL);
+    }
+}
+
 fn rmsnorm_cpu(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     x.chunks(w.len())
         .flat_map(|row| {
@@ -176,7 +217,9 @@ fn kv_store_and_attention_match_cpu() {
         // longer than SPLIT_MIN_SPAN, split across workgroups and combined
         // (full span, and a window that bounds it).
         let long = SPLIT_MIN_SPAN as usize + 80;
-        let cases: [(usize, (u32, u32), u32, u32, usize, &[usize]); 8] = [
+        // The last case is bidirectional (BERT, `causal: false`): one step
+        // in which every token reads every position of it.
+        let cases: [(usize, (u32, u32), u32, u32, usize, &[usize]); 9] = [
             (160, (6, 2), 64, 0, 160, &[130, 1, 1]),
             (160, (6, 2), 256, 0, 160, &[130, 1, 1]),
             (160, (6, 2), 64, 50, 160, &[130, 1, 1]),
@@ -185,9 +228,11 @@ fn kv_store_and_attention_match_cpu() {
             (long + 8, (6, 2), 64, SPLIT_MIN_SPAN + 30, long + 8, &[long, 1, 1]),
             (160, (8, 1), 512, 0, 160, &[130, 1, 1]),
             (long + 8, (8, 1), 512, 0, long + 8, &[long, 1, 1]),
+            (160, (12, 12), 32, 0, 160, &[150]),
         ];
-        for (n_ctx, (n_heads, n_kv_heads), head_dim, window, n_cache, steps) in cases {
-            let s = AttentionShape { n_heads, n_kv_heads, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt() };
+        for (i, (n_ctx, (n_heads, n_kv_heads), head_dim, window, n_cache, steps)) in cases.into_iter().enumerate() {
+            let causal = i + 1 < cases.len();
+            let s = AttentionShape { n_heads, n_kv_heads, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt(), causal };
             let (kv_dim, width) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize);
             let mut rng = Rng::new(3 + head_dim as u64 + window as u64);
             let k_all = rng.vec(n_ctx * kv_dim, 1.0);
@@ -210,7 +255,7 @@ fn kv_store_and_attention_match_cpu() {
                 let splits = kernels::split_rule(window).splits(&st);
                 run_step(&ctx, &ops, &st);
                 let want = cpu::attention(&q, &k_all, &v_all, pos0, n_tokens, s);
-                let what = format!("attention hd={head_dim} window={window} slots={n_cache} pos0={pos0} n={n_tokens} splits={splits} {}", label(&ctx));
+                let what = format!("attention hd={head_dim} window={window} causal={causal} slots={n_cache} pos0={pos0} n={n_tokens} splits={splits} {}", label(&ctx));
                 if n_tokens == 1 && pos0 >= SPLIT_MIN_SPAN as usize + 30 {
                     assert!(splits > 1, "{what}: a long decode span should be split");
                 }

@@ -127,3 +127,41 @@ fn unknown_pre_tokenizer_is_refused_by_name() {
         other => panic!("expected UnsupportedPreTokenizer(\"qwen99\"), got {other:?}"),
     }
 }
+
+/// all-MiniLM-L6-v2's own vocabulary (`models/all-MiniLM-L6-v2-f16.gguf`,
+/// made by scripts/fetch-models.sh) on the 50 texts of its embedding
+/// reference (`tests/reference/real/all-minilm-l6-v2.json`), tokenized as an
+/// embedding is ([CLS] text [SEP]): equal to llama.cpp's ids, except where
+/// the reference records Hugging Face's own (`st_ids`: the Korean text,
+/// whose Hangul syllables tabllm decomposes as Hugging Face does, unlike
+/// llama.cpp; see src/tokenizer/wpm.rs). A missing file fails the test.
+#[test]
+fn all_minilm_real_texts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/all-MiniLM-L6-v2-f16.gguf");
+    let header = read_header_from_path(&model).unwrap_or_else(|e| panic!("{}: {e}\nrun scripts/fetch-models.sh (scripts/test.sh does)", model.display()));
+    let tok = Tokenizer::from_metadata(&header.metadata).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&read(&root.join("tests/reference/real/all-minilm-l6-v2.json"))).unwrap();
+    let texts = reference["texts"].as_array().unwrap();
+    assert_eq!(texts.len(), 50);
+    let ids = |v: &serde_json::Value| -> Vec<u32> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect() };
+    let (mut failures, mut hf_ids) = (Vec::new(), 0);
+    for t in texts {
+        let text = t["text"].as_str().unwrap();
+        let want = match t.get("st_ids") {
+            Some(v) => {
+                hf_ids += 1;
+                ids(v)
+            }
+            None => ids(&t["ids"]),
+        };
+        let mut got = vec![tok.bos_id().unwrap()];
+        got.extend(tok.encode(text, true));
+        got.extend(tok.suffix_id());
+        if got != want {
+            failures.push(format!("  {text:?}\n    tabllm:    {got:?}\n    reference: {want:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of 50 texts differ:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(hf_ids, 1, "texts checked against Hugging Face's ids");
+}

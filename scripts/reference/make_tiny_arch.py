@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Write tiny random-weight F32 GGUF models for the architectures qwen35, gemma4,
-phi3, smollm3 and lfm2, and two embedding models (qwen3emb: a `qwen3` GGUF marked as
+phi3, smollm3 and lfm2, and three embedding models (qwen3emb: a `qwen3` GGUF marked as
 Qwen3-Embedding's is, last-token pooling; llamaemb_mean: a `llama` GGUF with mean
-pooling), with the metadata keys and tensor names that llama.cpp's
+pooling; bert: a `bert` GGUF shaped as all-MiniLM-L6-v2's conversion, with bge's WordPiece
+vocabulary), with the metadata keys and tensor names that llama.cpp's
 converter (convert_hf_to_gguf.py / conversion/*.py) writes and its loader
 (src/models/<arch>.cpp) reads, in the llama.cpp vendored by llama-cpp-python 0.3.36.
 
@@ -16,7 +17,8 @@ For each ARCH it writes OUT/tiny-ARCH-f32.gguf and OUT/tiny-ARCH.meta.json
 ARCH is a name here; the GGUF architecture is the same except for the embedding models
 (GGUF_ARCH below).
 The tokenizer (1024-token BPE cut from SmolLM2's) is copied from
-/work/shared/reference/tiny/tiny-qwen3-q4_k_m.gguf (or --vocab-from).
+/work/shared/reference/tiny/tiny-qwen3-q4_k_m.gguf (or --vocab-from); bert's (WordPiece,
+30522 tokens) from llama.cpp's models/ggml-vocab-bert-bge.gguf (BERT_VOCAB_FROM).
 Sizes: dim 256, FFN 768, 4 heads / 2 KV heads, like the existing tiny models.
 Everything is seeded: the same command gives byte-identical files.
 The whole pipeline: scripts/reference/make_all.sh.
@@ -433,7 +435,60 @@ def make_llamaemb_mean(b: Builder):
     return ["attention"] * n_layer
 
 
+# ---------------------------------------------------------------------------
+# BERT (all-MiniLM-L6-v2 / bge-small shape, tiny): conversion/bert.py BertModel writes
+# {arch}.attention.layer_norm_epsilon, attention.causal = false, pooling_type from
+# sentence-transformers' 1_Pooling (MiniLM: mean), tokenizer.ggml.token_type_count
+# (type_vocab_size 2); no head_count_kv. Separate q/k/v with biases, as HF's BertSelfAttention
+# converts. src/models/bert.cpp: (token + token_types[0] + position) -> LayerNorm; per layer
+# post-norm: LN(x + attn_output(attn(q, k, v)) + b), LN(x + down(gelu(up x + b)) + b); no
+# output norm. Width 64 (2 heads of 32, MiniLM's head size) keeps the 30522-row Q8_0
+# embedding under the 3 MB fixture budget.
+BERT_VOCAB_FROM = "target/llama-cpp-python-0.3.36/vendor/llama.cpp/models/ggml-vocab-bert-bge.gguf"
+
+
+def make_bert(b: Builder):
+    n_layer, dim, n_head, ff, ctx, n_types = 2, 64, 2, 256, 512, 2
+    n_vocab = len(gguf.GGUFReader(b.vocab_from).fields["tokenizer.ggml.tokens"].contents())
+    b.w.add_name("tiny-bert")
+    b.hparams["general.architecture"] = b.arch
+    b.kv("add_context_length", "{arch}.context_length", ctx)
+    b.kv("add_embedding_length", "{arch}.embedding_length", dim)
+    b.kv("add_feed_forward_length", "{arch}.feed_forward_length", ff)
+    b.kv("add_block_count", "{arch}.block_count", n_layer)
+    b.kv("add_head_count", "{arch}.attention.head_count", n_head)
+    b.kv("add_layer_norm_eps", "{arch}.attention.layer_norm_epsilon", 1e-12)
+    b.kv("add_file_type", "general.file_type", 0)
+    b.kv("add_causal_attention", "{arch}.attention.causal", False)
+    b.kv("add_pooling_type", "{arch}.pooling_type", gguf.PoolingType.MEAN)
+
+    def vec(name, n, std):
+        b.add(name, b.rng.normal(0.0, std, size=(n,)))
+
+    b.add("token_embd.weight", b.rng.normal(0.0, 0.25, size=(n_vocab, dim)))
+    b.add("token_types.weight", b.rng.normal(0.0, 0.1, size=(n_types, dim)))
+    b.add("position_embd.weight", b.rng.normal(0.0, 0.1, size=(ctx, dim)))
+    b.norm("token_embd_norm.weight", dim)
+    vec("token_embd_norm.bias", dim, 0.05)
+    for i in range(n_layer):
+        for t in ("q", "k", "v"):
+            b.mat(f"blk.{i}.attn_{t}.weight", dim, dim)
+            vec(f"blk.{i}.attn_{t}.bias", dim, 0.1)
+        b.mat(f"blk.{i}.attn_output.weight", dim, dim)
+        vec(f"blk.{i}.attn_output.bias", dim, 0.1)
+        b.norm(f"blk.{i}.attn_output_norm.weight", dim)
+        vec(f"blk.{i}.attn_output_norm.bias", dim, 0.05)
+        b.mat(f"blk.{i}.ffn_up.weight", dim, ff, gain=2.0)
+        vec(f"blk.{i}.ffn_up.bias", ff, 0.1)
+        b.mat(f"blk.{i}.ffn_down.weight", ff, dim)
+        vec(f"blk.{i}.ffn_down.bias", dim, 0.1)
+        b.norm(f"blk.{i}.layer_output_norm.weight", dim)
+        vec(f"blk.{i}.layer_output_norm.bias", dim, 0.05)
+    return ["attention"] * n_layer
+
+
 GGUF_ARCH = {"qwen3emb": "qwen3", "llamaemb_mean": "llama"}
+VOCAB_FROM_ARCH = {"bert": BERT_VOCAB_FROM}
 
 ARCHS = {
     "qwen35": (make_qwen35, 3501, 1.0),
@@ -443,6 +498,7 @@ ARCHS = {
     "lfm2": (make_lfm2, 2001, 1.0),
     "qwen3emb": (make_qwen3emb, 3601, 1.0),
     "llamaemb_mean": (make_llamaemb_mean, 1101, 1.0),
+    "bert": (make_bert, 2201, 1.0),
 }
 
 
@@ -455,7 +511,7 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
     for arch in a.archs:
         fn, seed, wscale = ARCHS[arch]
-        b = Builder(GGUF_ARCH.get(arch, arch), seed, wscale, arch, a.vocab_from)
+        b = Builder(GGUF_ARCH.get(arch, arch), seed, wscale, arch, VOCAB_FROM_ARCH.get(arch, a.vocab_from))
         kinds = fn(b)
         path = os.path.join(a.out_dir, f"tiny-{arch}-f32.gguf")
         b.write(path)

@@ -13,7 +13,7 @@ fn n_splits(span: u32) -> u32 {
 // The positions [x, y) that token t's split `split` attends to, and z the
 // splits of its span.
 fn split_span(t: u32, split: u32) -> vec3<u32> {
-    var end = step.pos0 + t + 1u;
+    var end = span_end(t);
     var start = span_start(end);
     let splits = n_splits(end - start);
     if (splits > 1u) {

@@ -20,7 +20,8 @@
 //!   once, and a polynomial exp.
 //!
 //! Masks: token t at position p = pos0 + t attends to positions
-//! [p + 1 − window, p] (all of [0, p] without a window), position j stored
+//! [p + 1 − window, p] (all of [0, p] without a window; a non-causal shape,
+//! BERT's, to all of [0, pos0 + n_tokens)), position j stored
 //! in slot j % cache_len (sliding-window layers keep a ring); query head h
 //! reads KV head h / (n_heads / n_kv_heads) (grouped-query attention).
 
@@ -44,10 +45,13 @@ pub struct Shape {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
-    /// 0 for full causal attention, else the sliding-window length.
+    /// 0 for full attention, else the sliding-window length (causal only).
     pub window: usize,
     /// Multiplies q·k (1/√head_dim, or the model's own).
     pub scale: f32,
+    /// False: every token attends to every position of the step and before
+    /// it (bidirectional encoders, llama.cpp `causal_attn = false`).
+    pub causal: bool,
 }
 
 impl Shape {
@@ -56,9 +60,9 @@ impl Shape {
         self.n_kv_heads * self.head_dim
     }
 
-    /// Positions token `t` of a step at `pos0` attends to.
-    fn keys(&self, pos0: usize, t: usize) -> std::ops::Range<usize> {
-        let end = pos0 + t + 1;
+    /// Positions token `t` of a step of `n_tokens` at `pos0` attends to.
+    fn keys(&self, pos0: usize, t: usize, n_tokens: usize) -> std::ops::Range<usize> {
+        let end = if self.causal { pos0 + t + 1 } else { pos0 + n_tokens };
         let start = if self.window > 0 { end.saturating_sub(self.window) } else { 0 };
         start..end
     }
@@ -154,7 +158,7 @@ pub fn attention(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize,
             sc.o[..rows * hd].fill(0.0);
             sc.m[..rows].fill(f32::NEG_INFINITY);
             sc.l[..rows].fill(0.0);
-            let (lo, hi) = (s.keys(pos0, t0).start, s.keys(pos0, t1 - 1).end);
+            let (lo, hi) = (s.keys(pos0, t0, n_tokens).start, s.keys(pos0, t1 - 1, n_tokens).end);
             for j0 in (lo..hi).step_by(K_TILE) {
                 let j1 = (j0 + K_TILE).min(hi);
                 for j in j0..j1 {
@@ -164,7 +168,7 @@ pub fn attention(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize,
                     widen(&v[at..at + hd], &mut sc.v[r..r + hd]);
                 }
                 for t in t0..t1 {
-                    let keys = s.keys(pos0, t);
+                    let keys = s.keys(pos0, t, n_tokens);
                     let (a, b) = (keys.start.max(j0), keys.end.min(j1));
                     if a >= b {
                         continue;
@@ -240,7 +244,7 @@ impl Tile<'_> {
 
 #[allow(clippy::too_many_arguments)]
 fn check(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize, n_tokens: usize, s: &Shape, out: &[f32]) -> Result<(), AttentionError> {
-    if s.head_dim == 0 || s.n_kv_heads == 0 || s.n_heads == 0 || s.n_heads % s.n_kv_heads != 0 {
+    if s.head_dim == 0 || s.n_kv_heads == 0 || s.n_heads == 0 || s.n_heads % s.n_kv_heads != 0 || (!s.causal && s.window > 0) {
         return Err(AttentionError::Heads(format!("{} query heads, {} KV heads of {}", s.n_heads, s.n_kv_heads, s.head_dim)));
     }
     if n_tokens == 0 {
@@ -260,7 +264,7 @@ fn check(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize, n_token
         }
     }
     let last = pos0.checked_add(n_tokens).ok_or(AttentionError::Heads(format!("{n_tokens} positions from {pos0} overflow")))? - 1;
-    let first = s.keys(pos0, 0).start;
+    let first = s.keys(pos0, 0, n_tokens).start;
     if last - first >= cache_len {
         return Err(AttentionError::Ring { cache_len, first, last });
     }

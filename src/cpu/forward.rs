@@ -11,7 +11,7 @@ use super::attention::{self, Scratch};
 use super::{ops, CpuError, CpuTensor};
 use crate::gpu::{PackedTensors, PackedVectors};
 use super::recurrent::{self, HostRows};
-use crate::kernels::{AttentionShape, ConvGating, ConvShape, DeltaNetShape, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
+use crate::kernels::{AttentionShape, ConvGating, ConvShape, DeltaNetShape, EmbedRows, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
 use crate::model::{per_layer_input_composed, PerLayerWeights, record_body, record_head, record_hidden, settle, Output, StepResult, Residual, Act, ActRows, AttentionWeights, HeadFold, LayerWeights, Mixer, ModelConfig, ModelError, Pass, Proj, Recorder, Ring, Weights};
 
 /// A weight tensor as the CPU forward pass holds it (shared by the ops that read it).
@@ -24,8 +24,12 @@ pub struct CpuOp {
 }
 
 enum Kind {
-    /// out[t, :] = scale · dequant(W[ids[t], :])
-    Embed { w: CpuWeight, out: Act, scale: f32 },
+    /// out[t, :] (+ with `add`)= scale · dequant(W[row(t), :]), row(t) as `rows` says.
+    Embed { w: CpuWeight, out: Act, scale: f32, rows: EmbedRows, add: bool },
+    /// x = layernorm(x) · w + b in place over rows of `dim`.
+    LayerNorm { x: Act, w: Vec<f32>, b: Vec<f32>, dim: usize, eps: f32 },
+    /// x[t, i] = act(x[t, i]) for i < width.
+    Activation { act: GateActivation, x: Act, width: usize },
     /// y = rmsnorm(x) · g · scale over `rows` rows of `dim` per token (added to y with `add`).
     RmsNorm { x: Act, g: Vec<f32>, y: Act, add: bool, dim: usize, rows: usize, eps: f32, scale: f32 },
     /// x = rmsnorm(x) [· g] in place over rows of `dim`.
@@ -235,17 +239,35 @@ impl CpuForward {
         let n = s.n_tokens;
         let err = |e: CpuError| ModelError::Config(format!("{}: {e}", op.name));
         match &op.kind {
-            Kind::Embed { w, out, scale } => {
+            Kind::Embed { w, out, scale, rows, add } => {
                 let cols = w.cols();
-                let ids = st.ids[..n].to_vec();
+                let ids: Vec<u32> = match rows {
+                    EmbedRows::Ids => st.ids[..n].to_vec(),
+                    EmbedRows::Positions => (0..n as u32).map(|t| s.pos0 + t).collect(),
+                    EmbedRows::Fixed(r) => vec![*r; n],
+                };
+                let mut row = vec![0f32; if *add { cols } else { 0 }];
                 let x = st.act_mut(*out);
                 for (t, &id) in ids.iter().enumerate() {
+                    if id as usize >= w.rows() {
+                        return Err(err(CpuError::Shape(format!("row {id} of a table of {} rows", w.rows()))));
+                    }
                     let out = &mut x[t * cols..(t + 1) * cols];
-                    crate::quant::dequantize(w.ty, w.row(id as usize), out).map_err(|e| err(e.into()))?;
+                    let dst = if *add { &mut row[..] } else { &mut out[..] };
+                    crate::quant::dequantize(w.ty, w.row(id as usize), dst).map_err(|e| err(e.into()))?;
                     if *scale != 1.0 {
-                        out.iter_mut().for_each(|v| *v *= scale);
+                        dst.iter_mut().for_each(|v| *v *= scale);
+                    }
+                    if *add {
+                        out.iter_mut().zip(&row).for_each(|(o, r)| *o += r);
                     }
                 }
+            }
+            Kind::LayerNorm { x, w, b, dim, eps } => {
+                ops::layernorm(&mut st.act_mut(*x)[..n * dim], w, b, *dim, *eps);
+            }
+            Kind::Activation { act, x, width } => {
+                ops::activation(*act, &mut st.act_mut(*x)[..n * width]);
             }
             Kind::RmsNorm { x, g, y, add, dim, rows, eps, scale } => {
                 let mut out = std::mem::take(st.act_mut(*y));
@@ -289,6 +311,7 @@ impl CpuForward {
                     head_dim: shape.head_dim as usize,
                     window: shape.window as usize,
                     scale: shape.scale,
+                    causal: shape.causal,
                 };
                 let r = attention::attention(st.act(Act::Q), &st.k_cache[*layer], &st.v_cache[*layer], self.cache_len[*layer] as usize, s.pos0 as usize, n, &shape, &mut out, &mut scratch);
                 st.attention = scratch;
@@ -410,7 +433,29 @@ impl Recorder for CpuRecorder<'_> {
         if table.cols() != out.width(self.c) as usize {
             return Err(ModelError::TensorShape { tensor: table.name.clone(), expected: vec![out.width(self.c) as u64], got: table.dims.clone() });
         }
-        Ok(vec![op(name, Kind::Embed { w: table.clone(), out, scale })])
+        Ok(vec![op(name, Kind::Embed { w: table.clone(), out, scale, rows: EmbedRows::Ids, add: false })])
+    }
+
+    fn embed_add(&self, name: &str, table: &CpuWeight, rows: EmbedRows, out: Act) -> Result<Vec<CpuOp>, ModelError> {
+        if table.cols() != out.width(self.c) as usize {
+            return Err(ModelError::TensorShape { tensor: table.name.clone(), expected: vec![out.width(self.c) as u64], got: table.dims.clone() });
+        }
+        Ok(vec![op(name, Kind::Embed { w: table.clone(), out, scale: 1.0, rows, add: true })])
+    }
+
+    fn layernorm(&self, name: &str, x: Act, w: &CpuWeight, b: &CpuWeight, dim: u32, eps: f32) -> Result<CpuOp, ModelError> {
+        let (w, b) = (values(w)?, values(b)?);
+        if w.len() != dim as usize || b.len() != dim as usize || dim > x.width(self.c) {
+            return Err(ModelError::Config(format!("{name}: a norm of {dim} over {x:?} with {} weights and {} biases", w.len(), b.len())));
+        }
+        Ok(op(name, Kind::LayerNorm { x, w, b, dim: dim as usize, eps }))
+    }
+
+    fn activation(&self, name: &str, act: GateActivation, x: Act, width: u32) -> Result<CpuOp, ModelError> {
+        if width > x.width(self.c) {
+            return Err(ModelError::Config(format!("{name}: {width} elements do not fit {x:?}")));
+        }
+        Ok(op(name, Kind::Activation { act, x, width: width as usize }))
     }
 
     fn rmsnorm(&self, name: &str, x: Act, g: &CpuWeight, y: Act, dim: u32, eps: f32) -> Result<CpuOp, ModelError> {

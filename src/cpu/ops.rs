@@ -30,6 +30,26 @@ pub fn rmsnorm_in_place(x: &mut [f32], g: Option<&[f32]>, dim: usize, eps: f32) 
     }
 }
 
+/// LayerNorm in place over rows of `dim` (layernorm.wgsl, ggml_norm): x =
+/// (x − mean) / sqrt(mean((x − mean)²) + eps) · w + b, the variance about
+/// the mean in a second pass.
+pub fn layernorm(x: &mut [f32], w: &[f32], b: &[f32], dim: usize, eps: f32) {
+    for xr in x.chunks_exact_mut(dim) {
+        let mean = xr.iter().sum::<f32>() / dim as f32;
+        let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / dim as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        xr.iter_mut().zip(w).zip(b).for_each(|((x, w), b)| *x = (*x - mean) * inv * w + b);
+    }
+}
+
+/// x = act(x), elementwise, no gate (elementwise.wgsl `gelu`: BERT's FFN).
+pub fn activation(act: GateActivation, x: &mut [f32]) {
+    match act {
+        GateActivation::SiLU => x.iter_mut().for_each(|g| *g /= 1.0 + (-*g).exp()),
+        GateActivation::Gelu => x.iter_mut().for_each(|g| *g = gelu_tanh(*g)),
+    }
+}
+
 fn inv_rms(x: &[f32], eps: f32) -> f32 {
     let ss: f32 = x.iter().map(|v| v * v).sum();
     1.0 / (ss / x.len() as f32 + eps).sqrt()

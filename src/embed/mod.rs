@@ -9,7 +9,8 @@
 //!   parse_special = true)` as `llama-embedding` calls it;
 //! - pooling from `{arch}.pooling_type` (`llm_graph_context::build_pooling`):
 //!   mean over every token (BOS and EOS included), the first token (cls) or
-//!   the last (last); attention stays causal;
+//!   the last (last); attention stays causal, except in a bidirectional
+//!   model (BERT), whose text runs as one step ([`check_one_step`]);
 //! - normalization: `common_embd_normalize` with p = 2, the default of
 //!   `llama-embedding` and llama-server's OpenAI endpoint: the sum of squares
 //!   in f64, then each component times `(1 / ‖v‖) as f32`; a zero vector
@@ -84,6 +85,8 @@ pub enum EmbedError {
     Dimensions { got: u64, max: u32 },
     #[error("the text to embed is empty and the model adds no token of its own")]
     Empty,
+    #[error("this model's attention is bidirectional, so a text runs in one step of at most {max} tokens; this one has {tokens}")]
+    OneStep { tokens: usize, max: usize },
 }
 
 impl EmbedError {
@@ -92,7 +95,7 @@ impl EmbedError {
         match self {
             Self::NoPooling | Self::Declared(_) | Self::UnknownPooling(_) | Self::PoolingName(_) => "pooling",
             Self::Dimensions { .. } => "dimensions",
-            Self::Empty => "input",
+            Self::Empty | Self::OneStep { .. } => "input",
         }
     }
 }
@@ -134,6 +137,17 @@ pub fn normalize_l2(v: &mut [f32]) {
     let norm = sum.sqrt();
     let scale = if norm > 0.0 { (1.0 / norm) as f32 } else { 0.0 };
     v.iter_mut().for_each(|x| *x *= scale);
+}
+
+/// The steps a text of `tokens` runs in, at most `max_batch` tokens each:
+/// a bidirectional model (`causal` false) must read the whole text in one
+/// step (every token attends to every other; split, the first tokens would
+/// never see the later ones), so a longer text is refused rather than split.
+pub fn check_one_step(tokens: usize, max_batch: usize, causal: bool) -> Result<(), EmbedError> {
+    if !causal && tokens > max_batch {
+        return Err(EmbedError::OneStep { tokens, max: max_batch });
+    }
+    Ok(())
 }
 
 /// Checks `dimensions` against the model's width `dim` (1..=dim).
@@ -180,6 +194,14 @@ mod tests {
         pool_rows(Pooling::Mean, &h, 2, 0, 5, &mut mean);
         finish_pooling(Pooling::Mean, &mut mean, 5);
         assert_eq!(mean, vec![4.0, 5.0]);
+    }
+
+    #[test]
+    fn a_bidirectional_text_longer_than_a_step_is_refused_not_split() {
+        assert_eq!(check_one_step(513, 512, false), Err(EmbedError::OneStep { tokens: 513, max: 512 }));
+        assert_eq!(check_one_step(512, 512, false), Ok(()));
+        assert_eq!(check_one_step(513, 512, true), Ok(()), "a causal model pools across steps");
+        assert_eq!(EmbedError::OneStep { tokens: 1, max: 0 }.field(), "input");
     }
 
     #[test]

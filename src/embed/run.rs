@@ -1,7 +1,7 @@
 //! [`Engine::embed`]: one text through the model with [`Output::Hidden`],
 //! pooled and normalized (the rules are in the module above).
 
-use super::{check_dimensions, finish_pooling, normalize_l2, pool_rows, EmbedError, Pooling};
+use super::{check_dimensions, check_one_step, finish_pooling, normalize_l2, pool_rows, EmbedError, Pooling};
 use crate::engine::{Engine, EngineError};
 use crate::model::Output;
 
@@ -44,7 +44,8 @@ impl Engine {
     }
 
     /// Embeds `text` from an empty cache, in steps of at most the model's
-    /// batch (pooling over the steps equals pooling over the whole text).
+    /// batch (pooling over the steps equals pooling over the whole text);
+    /// a bidirectional model's text in one step ([`check_one_step`]).
     /// The KV cache is forgotten before and after.
     ///
     /// Errors: [`EmbedError`] for the pooling, `dimensions` or an empty
@@ -63,6 +64,7 @@ impl Engine {
         if ids.len() > n_ctx as usize {
             return Err(EngineError::PromptTooLong { prompt: ids.len(), n_ctx });
         }
+        check_one_step(ids.len(), self.model.max_batch() as usize, self.model.config.causal)?;
         self.reset();
         let result = self.embed_steps(&ids, pooling, dim as usize).await;
         self.reset();

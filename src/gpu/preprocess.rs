@@ -49,6 +49,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "per_layer.wgsl",
         "embed.wgsl",
         "rmsnorm.wgsl",
+        "layernorm.wgsl",
         "rope.wgsl",
         "kv_store.wgsl",
         "attention.wgsl",

@@ -91,9 +91,14 @@ pub struct AttentionShape {
     pub n_heads: u32,
     pub n_kv_heads: u32,
     pub head_dim: u32,
-    /// 0 for full causal attention, else the sliding-window length.
+    /// 0 for full attention, else the sliding-window length (causal only).
     pub window: u32,
     pub scale: f32,
+    /// True: token t attends to positions up to its own. False
+    /// (bidirectional encoders, llama.cpp's `causal_attn = false`): every
+    /// token attends to every position up to the step's last, pos0 +
+    /// n_tokens, so a text must be one step from position 0.
+    pub causal: bool,
 }
 
 impl AttentionShape {
@@ -101,7 +106,7 @@ impl AttentionShape {
         self.n_kv_heads * self.head_dim
     }
     pub(super) fn check(&self, op: &str) -> Result<(), KernelError> {
-        if self.head_dim == 0 || self.head_dim > MAX_HEAD_DIM || self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+        if self.head_dim == 0 || self.head_dim > MAX_HEAD_DIM || self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 || (!self.causal && self.window > 0) {
             return Err(shape_err(op, format!("{self:?}")));
         }
         Ok(())
@@ -155,7 +160,8 @@ pub(super) struct Params {
     scale: f32,
     n_cache: u32,
     max_splits: u32,
-    _pad: [u32; 2],
+    causal: u32,
+    _pad: u32,
 }
 
 impl Params {
@@ -173,7 +179,8 @@ impl Params {
             scale: s.scale,
             n_cache,
             max_splits,
-            _pad: [0; 2],
+            causal: s.causal as u32,
+            _pad: 0,
         }
     }
 }

@@ -45,6 +45,17 @@ pub fn gated_activation(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, act: 
     op(ctx, step, name, entry, gate, up, width)
 }
 
+/// a = act(a) in place, no gate: BERT's FFN (llama.cpp `LLM_FFN_GELU`
+/// with `LLM_FFN_SEQ`, ggml_gelu's tanh approximation); a: (n_tokens, width) f32.
+pub fn activation(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, act: GateActivation, a: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
+    let GateActivation::Gelu = act else { return Err(shape_err(name, format!("{act:?} without a gate is not a kernel"))) };
+    Ok(OpBuilder::new(ctx, name, "elementwise.wgsl", "gelu", base_defines())
+        .params(&Params { width, cap: 0.0, b_offset: 0, b_stride: 0 })
+        .buffer(a)
+        .dispatch(Extent::Fixed(groups(width as u64)), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
+        .build(step)?)
+}
+
 /// a += b; both (n_tokens, width) f32.
 pub fn add(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, a: &wgpu::Buffer, b: &wgpu::Buffer, width: u32) -> Result<Op, KernelError> {
     op(ctx, step, name, "add", a, Rows::dense(b, width), width)

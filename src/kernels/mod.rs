@@ -25,15 +25,15 @@ pub use attention::{attention, attention_gqa_limit, attention_shared_bytes, head
 pub fn attention_max_head_dim() -> u32 {
     MAX_HEAD_DIM
 }
-pub use elementwise::{add, bias_add, gated_activation, scale_by, softcap, GateActivation};
-pub use embed::embed;
+pub use elementwise::{activation, add, bias_add, gated_activation, scale_by, softcap, GateActivation};
+pub use embed::{embed, embed_rows, EmbedRows};
 pub use heads::{copy_heads, sigmoid_gate_heads, HeadLayout};
 pub use attention_lanes::{attention_position_lanes, position_lane_heads, position_lanes_shared_bytes, position_lanes_take};
 pub use flash_attention::{flash_attention, FlashTile, FLASH_DIMS_PER_LANE, FLASH_LANE_BLOCK, FLASH_LANE_MAX_HEAD_DIM, FLASH_LANE_TOKENS, FLASH_MAX_KV_BLOCK, FLASH_MAX_THREADS, FLASH_SHARED_BYTES};
 pub use gemm::{gemm, gemm_segment, GEMM_ROWS, GEMM_TOKENS, LANE_GEMM_LANES, LANE_GEMM_ROWS, LANE_GEMM_TOKENS};
 pub use fused::{attn_qkv, ffn_gate_up, norm_projections, qkv_shared_bytes, qkv_tokens_per_group, QkvShape, QkvVectors, MAX_NORM_PROJECTIONS, QKV_SHARED_BYTES};
 pub use matvec::{matvec, matvec_folded, MatvecFold, MatvecOut, TOKENS_PER_GROUP};
-pub use norm::{rmsnorm, rmsnorm_add, rmsnorm_in_place};
+pub use norm::{layernorm, rmsnorm, rmsnorm_add, rmsnorm_in_place};
 pub use pending::PendingNorm;
 pub use per_layer::{per_layer, per_layer_fits, PER_LAYER_SHARED_BYTES};
 pub use rope::{rope, RopeLayout, RopeShape};

@@ -1,4 +1,4 @@
-//! RMSNorm (`shaders/rmsnorm.wgsl`).
+//! RMSNorm (`shaders/rmsnorm.wgsl`) and LayerNorm (`shaders/layernorm.wgsl`).
 
 use super::{base_defines, KernelError};
 use crate::gpu::{Extent, GpuContext, Op, OpBuilder};
@@ -100,4 +100,29 @@ pub fn rmsnorm_add(
     scale: f32,
 ) -> Result<Op, KernelError> {
     into_y(ctx, step, name, x, weight, y, dim, rows_per_token, eps, scale, true)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LayerNormParams {
+    dim: u32,
+    eps: f32,
+    _pad: [u32; 2],
+}
+
+/// LayerNorm in place, one row of `dim` per token (`shaders/layernorm.wgsl`):
+/// x[t] = (x[t] − mean) / sqrt(var + eps) · weight + bias, the variance
+/// taken about the mean in a second pass as ggml_norm does (llama.cpp
+/// build_norm LLM_NORM: BERT's norms). x: (n_tokens, dim) f32; weight,
+/// bias: (dim) f32.
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm(ctx: &GpuContext, step: &wgpu::Buffer, name: &str, x: &wgpu::Buffer, weight: &wgpu::Buffer, bias: &wgpu::Buffer, dim: u32, eps: f32) -> Result<Op, KernelError> {
+    let params = LayerNormParams { dim, eps, _pad: [0; 2] };
+    Ok(OpBuilder::new(ctx, name, "layernorm.wgsl", "layernorm", base_defines())
+        .params(&params)
+        .buffer(x)
+        .buffer(weight)
+        .buffer(bias)
+        .dispatch(Extent::Fixed(1), Extent::Tokens { per_group: 1 }, Extent::Fixed(1))
+        .build(step)?)
 }

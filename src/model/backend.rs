@@ -198,7 +198,16 @@ impl Model {
     /// Starts a step (see `GpuForward::submit`: a GPU step is queued and
     /// read back by [`finish`](Self::finish)); the CPU runs it here.
     /// `Output::Sample` is GPU-only (the CPU backend's `set_sampling` says so).
+    /// A model without a head (BERT) gives `Output::Hidden` or nothing
+    /// (`NoHead`); a bidirectional one runs its text as one step from
+    /// position 0 (`BidirectionalStep`).
     pub fn submit(&self, input: StepInput<'_>, pos0: u32, out: Output) -> Result<PendingStep, ModelError> {
+        if !self.config.has_head() && matches!(out, Output::Argmax | Output::Logits | Output::Sample) {
+            return Err(ModelError::NoHead);
+        }
+        if !self.config.causal && pos0 != 0 {
+            return Err(ModelError::BidirectionalStep { pos0 });
+        }
         match &self.backend {
             Backend::Gpu(g) => g.submit(input, pos0, out),
             Backend::Cpu(c) => {

@@ -1,7 +1,7 @@
 //! Architecture hyper-parameters read from GGUF metadata, and the tensors
 //! each architecture needs, checked at header time (before any weight bytes).
 
-use super::weights::{LayerTensor, OUTPUT, OUTPUT_NORM, PER_LAYER_MODEL_PROJ, PER_LAYER_PROJ_NORM, PER_LAYER_TOKEN_EMBD, ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT, ROPE_FREQS};
+use super::weights::{LayerTensor, OUTPUT, OUTPUT_NORM, POSITION_EMBD, TOKEN_EMBD_NORM, TOKEN_EMBD_NORM_BIAS, TOKEN_TYPES, PER_LAYER_MODEL_PROJ, PER_LAYER_PROJ_NORM, PER_LAYER_TOKEN_EMBD, ROPE_FACTORS_LONG, ROPE_FACTORS_SHORT, ROPE_FREQS};
 use super::ModelError;
 use crate::gguf::{Header, TensorInfo};
 use crate::kernels::{self, GateActivation, RopeLayout};
@@ -41,12 +41,17 @@ pub enum Arch {
     /// the last `attention.shared_kv_layers` layers reading an earlier
     /// layer's KV cache (llama.cpp `src/models/gemma4.cpp`).
     Gemma4,
+    /// `bert` (all-MiniLM, bge): an encoder for embeddings. Token, position
+    /// and token-type rows summed and LayerNormed; post-norm layers with
+    /// biases on every projection, bidirectional attention, an ungated GELU
+    /// FFN; no output norm and no head (llama.cpp `src/models/bert.cpp`).
+    Bert,
 }
 
 impl Arch {
     /// Every architecture tabllm runs, by its GGUF `general.architecture` name
     /// (keep `ModelError::UnsupportedArchitecture`'s message in step).
-    pub const ALL: [Arch; 9] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2, Arch::Qwen35, Arch::Gemma4];
+    pub const ALL: [Arch; 10] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2, Arch::Qwen35, Arch::Gemma4, Arch::Bert];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,6 +64,7 @@ impl Arch {
             Arch::Lfm2 => "lfm2",
             Arch::Qwen35 => "qwen35",
             Arch::Gemma4 => "gemma4",
+            Arch::Bert => "bert",
         }
     }
 
@@ -108,6 +114,9 @@ pub struct LayerAttention {
     /// last `attention.shared_kv_layers` layers) an earlier layer of the same
     /// kind, in which case this layer computes no K and V and has no cache.
     pub kv_layer: u32,
+    /// `ModelConfig::causal`: false, every token of a step attends to every
+    /// token of it (BERT).
+    pub causal: bool,
 }
 
 impl LayerAttention {
@@ -166,13 +175,40 @@ pub enum Mixer {
     GatedDeltaNet(DeltaNetDims),
 }
 
+/// Where a layer's norms sit, and so which blocks it is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormPlacement {
+    /// Decoders: x += block(rmsnorm(x)) for the mixing block and the gated
+    /// FFN (Gemma's post-norms come on top, as `ModelConfig::post_norms`).
+    Pre,
+    /// BERT's encoder layer: x = layernorm(x + block(x)) with weight and
+    /// bias after each block, biases on every projection, and an ungated
+    /// FFN, up → GELU → down (llama.cpp `bert.cpp`).
+    PostLayerNorm,
+}
+
+/// BERT's input rows (`ModelConfig::encoder_input`): each token's embedding
+/// gets its position's row of `position_embd` and row 0 of `token_types`
+/// (when the file has it), then a LayerNorm (`token_embd_norm` weight and
+/// bias) (llama.cpp `bert.cpp`: token types are always 0, "sentence A").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncoderInput {
+    /// Rows of `position_embd` (`{arch}.context_length`): no step may reach past them.
+    pub n_positions: u32,
+    /// Rows of `token_types` (`tokenizer.ggml.token_type_count`); 0 when the file has no such tensor.
+    pub token_types: u32,
+}
+
 /// One layer of the forward pass: its blocks, chosen from the header once
-/// (`ModelConfig::layers`). Every layer has the dense gated FFN after its
-/// mixing block; then, when the model has them (Gemma 4), its per-layer
-/// input block (`ModelConfig::per_layer_input`) and its output scale.
+/// (`ModelConfig::layers`). A pre-norm layer has the dense gated FFN after
+/// its mixing block; then, when the model has them (Gemma 4), its per-layer
+/// input block (`ModelConfig::per_layer_input`) and its output scale. A
+/// post-norm layer (BERT) is attention and an ungated FFN, each followed by
+/// its residual add and LayerNorm.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerPlan {
     pub mixer: Mixer,
+    pub norms: NormPlacement,
     /// The FFN's width (`feed_forward_length`, one for every layer or one per layer).
     pub ffn_dim: u32,
     /// `blk.N.layer_output_scale.weight`: the residual stream is multiplied
@@ -219,6 +255,8 @@ pub struct ModelConfig {
     /// Context length the model was trained with (`{arch}.context_length`;
     /// None when the file does not say).
     pub ctx_train: Option<u32>,
+    /// The norms' epsilon: RMSNorm's (`attention.layer_norm_rms_epsilon`),
+    /// or LayerNorm's for BERT (`attention.layer_norm_epsilon`).
     pub rms_eps: f32,
     pub rope_base: f32,
     pub rope_scale: f32,
@@ -264,8 +302,16 @@ pub struct ModelConfig {
     pub views: Vec<TensorView>,
     /// LFM2: the short convolution's length (`shortconv.l_cache`); 0 without.
     pub short_conv_l_cache: u32,
-    /// The final norm's tensor (`output_norm.weight`; LFM2: `token_embd_norm.weight`).
-    pub output_norm: &'static str,
+    /// The final norm's tensor (`output_norm.weight`; LFM2:
+    /// `token_embd_norm.weight`); None for an encoder without one (BERT),
+    /// which then has no output head either ([`has_head`](Self::has_head)).
+    pub output_norm: Option<&'static str>,
+    /// `{arch}.attention.causal` (true when absent, as llama.cpp's
+    /// `causal_attn` default): false, attention is bidirectional over the
+    /// step, so a text runs as one step from position 0 (BERT).
+    pub causal: bool,
+    /// BERT's position and token-type rows and embedding norm (None without).
+    pub encoder_input: Option<EncoderInput>,
     /// Qwen3.5: the Gated DeltaNet layers' sizes (None without).
     pub delta_net: Option<DeltaNetDims>,
     /// The FFN's input norm: `ffn_norm`, or (Qwen3.5) `post_attention_norm`.
@@ -294,6 +340,23 @@ impl ModelConfig {
     /// context (2048 when the file does not say), at most 4096.
     pub fn default_n_ctx(&self) -> u32 {
         self.ctx_train.unwrap_or(2048).min(4096)
+    }
+
+    /// Whether the model ends in a logits head (a final norm and the output
+    /// projection); an encoder without an output norm (BERT) gives hidden
+    /// states only.
+    pub fn has_head(&self) -> bool {
+        self.output_norm.is_some()
+    }
+
+    /// Refuses a context of `n_ctx` positions that reaches past the
+    /// position-embedding rows (BERT's `position_embd`: llama.cpp sizes it
+    /// by the training context and reads no row past it).
+    pub fn check_n_ctx(&self, n_ctx: u32) -> Result<(), ModelError> {
+        match self.encoder_input {
+            Some(e) if n_ctx > e.n_positions => Err(ModelError::Config(format!("a context of {n_ctx} positions is past this model's {} position embeddings (position_embd.weight); ask for at most {}", e.n_positions, e.n_positions))),
+            _ => Ok(()),
+        }
     }
 
     pub fn from_header(h: &Header) -> Result<Self, ModelError> {
@@ -368,7 +431,8 @@ impl ModelConfig {
             Arch::Llama | Arch::SmolLM3 => RopeLayout::Normal,
             // Qwen3.5's IMRoPE (`rope.dimension_sections`) gives every section the
             // token's position for text: NeoX RoPE over rope.dimension_count.
-            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4 => RopeLayout::Neox,
+            // BERT runs no RoPE (llama.cpp lists it with the NeoX ones).
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4 | Arch::Bert => RopeLayout::Neox,
         };
         let gemma = matches!(arch, Arch::Gemma3 | Arch::Gemma4);
         let sliding_window = if gemma { md.get_u32(&key("attention.sliding_window"))?.unwrap_or(0) } else { 0 };
@@ -388,10 +452,25 @@ impl ModelConfig {
         }
         let gemma4 = if arch == Arch::Gemma4 { Some(Gemma4Layers::read(md, &key, n_layers, head_dim)?) } else { None };
         // Embedding models with bidirectional attention (EmbeddingGemma, BERT)
-        // say so; tabllm's attention is causal, so they would run wrong.
-        if md.get_bool(&key("attention.causal"))? == Some(false) {
-            return Err(ModelError::Config(format!("{} is false: bidirectional attention (as EmbeddingGemma and BERT-family embedding models use) is not supported yet", key("attention.causal"))));
+        // say so; absent, attention is causal (llama.cpp's default). tabllm
+        // runs bidirectional attention in BERT's walk only.
+        let causal = md.get_bool(&key("attention.causal"))?.unwrap_or(true);
+        if !causal && arch != Arch::Bert {
+            return Err(ModelError::Config(format!("{} is false: bidirectional attention (as EmbeddingGemma and BERT-family embedding models use) is not supported yet for {arch_name}", key("attention.causal"))));
         }
+        let bert = arch == Arch::Bert;
+        let encoder_input = if bert { Some(encoder_input(h, &key)?) } else { None };
+        // BERT's LayerNorms read their own epsilon (llama.cpp requires it).
+        let norm_eps = if bert {
+            let k = key("attention.layer_norm_epsilon");
+            match md.get_f32(&k)? {
+                Some(e) if e.is_finite() && e >= 0.0 => e,
+                Some(e) => return Err(ModelError::Config(format!("{k} is {e}"))),
+                None => return Err(ModelError::Gguf(crate::gguf::GgufError::MissingKey(k))),
+            }
+        } else {
+            md.get_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5)
+        };
         let mut cfg = ModelConfig {
             arch,
             n_layers,
@@ -402,7 +481,7 @@ impl ModelConfig {
             ffn_dim: ffn_dims.iter().copied().max().unwrap_or(0),
             vocab,
             ctx_train: md.get_u32(&key("context_length"))?,
-            rms_eps: md.get_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
+            rms_eps: norm_eps,
             rope_base: md.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0),
             rope_scale,
             n_rot: md.get_u32(&key("rope.dimension_count"))?.unwrap_or(head_dim),
@@ -411,11 +490,11 @@ impl ModelConfig {
             rope_freqs: rope_factors != RopeFactors::None,
             // llama.cpp's llama graph adds q/k/v biases where the file has
             // them (`TENSOR_NOT_REQUIRED`); Qwen2 always has them.
-            qkv_bias: arch == Arch::Qwen2 || (arch == Arch::Llama && h.tensor("blk.0.attn_q.bias").is_some()),
+            qkv_bias: arch == Arch::Qwen2 || bert || (arch == Arch::Llama && h.tensor("blk.0.attn_q.bias").is_some()),
             qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4),
             v_norm: arch == Arch::Gemma4,
             post_norms: gemma,
-            activation: if gemma { GateActivation::Gelu } else { GateActivation::SiLU },
+            activation: if gemma || bert { GateActivation::Gelu } else { GateActivation::SiLU },
             embed_scale: if gemma { (dim as f32).sqrt() } else { 1.0 },
             attn_scale,
             sliding_window,
@@ -427,7 +506,13 @@ impl ModelConfig {
             layers: Vec::new(),
             views: Vec::new(),
             short_conv_l_cache,
-            output_norm: if arch == Arch::Lfm2 { LFM2_OUTPUT_NORM } else { OUTPUT_NORM },
+            output_norm: match arch {
+                Arch::Lfm2 => Some(LFM2_OUTPUT_NORM),
+                Arch::Bert => None,
+                _ => Some(OUTPUT_NORM),
+            },
+            causal,
+            encoder_input,
             pooling_type: md.get_u32(&key("pooling_type"))?,
             delta_net,
             ffn_norm: if arch == Arch::Qwen35 { LayerTensor::PostAttentionNorm } else { LayerTensor::FfnNorm },
@@ -441,7 +526,8 @@ impl ModelConfig {
                     _ => cfg.plan_mixer(l, conv_layers[l as usize]),
                 };
                 let output_scale = h.tensor(&LayerTensor::LayerOutputScale.gguf_name(l)).is_some();
-                LayerPlan { mixer, ffn_dim: ffn_dims[l as usize], output_scale }
+                let norms = if bert { NormPlacement::PostLayerNorm } else { NormPlacement::Pre };
+                LayerPlan { mixer, norms, ffn_dim: ffn_dims[l as usize], output_scale }
             })
             .collect();
         cfg.views = fused_views(h, &cfg);
@@ -507,7 +593,14 @@ impl ModelConfig {
     pub fn tensor_plan(&self) -> Vec<(String, Vec<u64>, bool)> {
         use super::weights::{LayerTensor::*, TOKEN_EMBD};
         let d = self.dim as u64;
-        let mut v = vec![(TOKEN_EMBD.to_string(), vec![d, self.vocab as u64], true), (self.output_norm.to_string(), vec![d], false)];
+        let mut v = vec![(TOKEN_EMBD.to_string(), vec![d, self.vocab as u64], true)];
+        v.extend(self.output_norm.map(|n| (n.to_string(), vec![d], false)));
+        if let Some(e) = self.encoder_input {
+            v.extend([(POSITION_EMBD.to_string(), vec![d, e.n_positions as u64], true), (TOKEN_EMBD_NORM.to_string(), vec![d], false), (TOKEN_EMBD_NORM_BIAS.to_string(), vec![d], false)]);
+            if e.token_types > 0 {
+                v.push((TOKEN_TYPES.to_string(), vec![d, e.token_types as u64], true));
+            }
+        }
         if !self.tied_output {
             v.push((OUTPUT.to_string(), vec![d, self.vocab as u64], true));
         }
@@ -572,6 +665,21 @@ impl ModelConfig {
                 Mixer::GatedDeltaNet(n) => delta_net(n),
             };
             let f = plan.ffn_dim as u64;
+            if plan.norms == NormPlacement::PostLayerNorm {
+                let post = [
+                    (AttnOutputBias, vec![d], false),
+                    (AttnOutputNorm, vec![d], false),
+                    (AttnOutputNormBias, vec![d], false),
+                    (FfnUp, vec![d, f], true),
+                    (FfnUpBias, vec![f], false),
+                    (FfnDown, vec![f, d], true),
+                    (FfnDownBias, vec![d], false),
+                    (LayerOutputNorm, vec![d], false),
+                    (LayerOutputNormBias, vec![d], false),
+                ];
+                v.extend(mixer.into_iter().chain(post).map(|(t, dims, m)| (t.gguf_name(l), dims, m)));
+                continue;
+            }
             let mut ffn = vec![(self.ffn_norm, vec![d], false), (FfnGate, vec![d, f], true), (FfnUp, vec![d, f], true), (FfnDown, vec![f, d], true)];
             if self.post_norms {
                 ffn.push((PostFfwNorm, vec![d], false));
@@ -667,12 +775,12 @@ impl ModelConfig {
             return Mixer::ShortConv { l_cache: self.short_conv_l_cache };
         }
         let local = self.swa_period > 0 && l % self.swa_period != self.swa_period - 1;
-        let rope = !(self.arch == Arch::SmolLM3 && (l + 1) % SMOLLM3_NO_ROPE_STEP == 0);
+        let rope = !(self.arch == Arch::SmolLM3 && (l + 1) % SMOLLM3_NO_ROPE_STEP == 0) && self.arch != Arch::Bert;
         let (scale, head_dim, n_rot) = (self.attn_scale, self.head_dim, self.n_rot);
         let attention = if local {
-            LayerAttention { window: self.sliding_window, rope, rope_base: self.rope_base_local, rope_scale: 1.0, scale, output_gate: false, head_dim, n_rot, kv_layer: l }
+            LayerAttention { window: self.sliding_window, rope, rope_base: self.rope_base_local, rope_scale: 1.0, scale, output_gate: false, head_dim, n_rot, kv_layer: l, causal: self.causal }
         } else {
-            LayerAttention { window: 0, rope, rope_base: self.rope_base, rope_scale: self.rope_scale, scale, output_gate: self.arch == Arch::Qwen35, head_dim, n_rot, kv_layer: l }
+            LayerAttention { window: 0, rope, rope_base: self.rope_base, rope_scale: self.rope_scale, scale, output_gate: self.arch == Arch::Qwen35, head_dim, n_rot, kv_layer: l, causal: self.causal }
         };
         Mixer::Attention(attention)
     }
@@ -798,6 +906,24 @@ fn fused_views(h: &Header, c: &ModelConfig) -> Vec<TensorView> {
     views
 }
 
+/// BERT's input rows (llama.cpp `bert.cpp` load_arch_tensors): the
+/// position table has `{arch}.context_length` rows; `token_types`, optional
+/// there, needs `tokenizer.ggml.token_type_count` (llama.cpp refuses a file
+/// without the count).
+fn encoder_input(h: &Header, key: &dyn Fn(&str) -> String) -> Result<EncoderInput, ModelError> {
+    let md = &h.metadata;
+    let n_positions = md.require_u32(&key("context_length"))?;
+    if n_positions == 0 {
+        return Err(ModelError::Config(format!("{} is 0", key("context_length"))));
+    }
+    let count = md.require_u32("tokenizer.ggml.token_type_count")?;
+    if count == 0 {
+        return Err(ModelError::Config("tokenizer.ggml.token_type_count is 0: BERT needs its token types".into()));
+    }
+    let token_types = if h.tensor(TOKEN_TYPES).is_some() { count } else { 0 };
+    Ok(EncoderInput { n_positions, token_types })
+}
+
 /// Qwen3.5's Gated DeltaNet sizes from the `ssm.*` keys (llama.cpp
 /// `llama-model.cpp` LLM_ARCH_QWEN35).
 fn delta_net_dims(md: &crate::gguf::Metadata, key: &dyn Fn(&str) -> String) -> Result<DeltaNetDims, ModelError> {
@@ -901,7 +1027,7 @@ impl Gemma4Layers {
     fn attention(&self, l: u32, c: &ModelConfig) -> LayerAttention {
         let swa = self.swa[l as usize];
         let kv_layer = if l >= self.kv_from_start { self.kv_from_start - if swa { 2 } else { 1 } } else { l };
-        let base = LayerAttention { window: 0, rope: true, rope_base: c.rope_base, rope_scale: c.rope_scale, scale: c.attn_scale, output_gate: false, head_dim: self.head_dim, n_rot: self.n_rot, kv_layer };
+        let base = LayerAttention { window: 0, rope: true, rope_base: c.rope_base, rope_scale: c.rope_scale, scale: c.attn_scale, output_gate: false, head_dim: self.head_dim, n_rot: self.n_rot, kv_layer, causal: c.causal };
         if swa {
             LayerAttention { window: c.sliding_window, rope_base: self.rope_base_swa, rope_scale: 1.0, head_dim: self.head_dim_swa, n_rot: self.n_rot_swa, ..base }
         } else {

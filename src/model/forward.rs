@@ -545,6 +545,18 @@ impl Recorder for GpuRecorder<'_> {
         Ok(k::embed(self.ctx, &self.s.step, name, table, &self.s.ids, self.buf(out), scale)?)
     }
 
+    fn embed_add(&self, name: &str, table: &GpuTensor, rows: k::EmbedRows, out: Act) -> Result<Vec<Op>, ModelError> {
+        Ok(k::embed_rows(self.ctx, &self.s.step, name, table, &self.s.ids, self.buf(out), 1.0, rows, true)?)
+    }
+
+    fn layernorm(&self, name: &str, x: Act, w: &GpuTensor, b: &GpuTensor, dim: u32, eps: f32) -> Result<Op, ModelError> {
+        Ok(k::layernorm(self.ctx, &self.s.step, name, self.buf(x), vec_buf(w), vec_buf(b), dim, eps)?)
+    }
+
+    fn activation(&self, name: &str, act: k::GateActivation, x: Act, width: u32) -> Result<Op, ModelError> {
+        Ok(k::activation(self.ctx, &self.s.step, name, act, self.buf(x), width)?)
+    }
+
     fn rmsnorm(&self, name: &str, x: Act, g: &GpuTensor, y: Act, dim: u32, eps: f32) -> Result<Op, ModelError> {
         Ok(k::rmsnorm(self.ctx, &self.s.step, name, self.buf(x), vec_buf(g), self.buf(y), dim, 1, eps)?)
     }

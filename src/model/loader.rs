@@ -338,6 +338,7 @@ impl ModelLoader {
         if n_ctx == 0 {
             return Err(ModelError::Config("the context (n_ctx) must hold at least 1 position".into()));
         }
+        config.check_n_ctx(n_ctx)?;
         config.select_rope_factors(n_ctx);
         let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH);
         match self.device {

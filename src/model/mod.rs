@@ -10,13 +10,13 @@ mod record;
 mod state;
 mod weights;
 
-pub use config::{Arch, DeltaNetDims, LayerAttention, LayerPlan, Mixer, ModelConfig, RopeFactors, TensorView};
+pub use config::{Arch, DeltaNetDims, EncoderInput, LayerAttention, LayerPlan, Mixer, ModelConfig, NormPlacement, RopeFactors, TensorView};
 pub use backend::{BackendKind, Model};
 pub use forward::{GpuForward, Output, PendingStep, PrefillPath, StepInput, StepResult, GEMM_MIN_TOKENS};
 pub use loader::{Device, LoadOptions, LoadProgress, ModelLoader, CPU_KV_BYTES_PER_ELEMENT, CPU_WASM32_MAX_BYTES, MAX_BATCH};
 pub use state::{cache_layout, Ring};
 pub use record::{per_layer_input_composed, record_body, record_head, record_hidden, settle, Act, ActRows, HeadFold, Pass, PostNorm, Proj, Recorder, Residual};
-pub use weights::{AttentionWeights, LayerTensor, LayerWeights, MixerWeights, PerLayerWeights, Projections, ShortConvWeights, DeltaNetWeights, WeightTensor, Weights};
+pub use weights::{AttentionWeights, EncoderBiases, EncoderInputWeights, LayerTensor, LayerWeights, MixerWeights, PerLayerWeights, Projections, ShortConvWeights, DeltaNetWeights, WeightTensor, Weights};
 #[cfg(not(target_arch = "wasm32"))]
 pub use loader::{load_path, load_path_on};
 
@@ -27,7 +27,7 @@ use crate::quant::GgmlType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2, qwen35, gemma4)")]
+    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2, qwen35, gemma4, bert)")]
     UnsupportedArchitecture(String),
     #[error("tensor `{tensor}` has type {ty}, which tabllm cannot run yet")]
     UnsupportedTensorType { tensor: String, ty: GgmlType },
@@ -48,6 +48,13 @@ pub enum ModelError {
     Config(String),
     #[error("the context is full: {needed} positions needed, {n_ctx} available")]
     ContextFull { needed: u32, n_ctx: u32 },
+    /// Logits asked of a model that has no output head (BERT).
+    #[error("this model has no output head (an encoder such as BERT gives hidden states for embeddings, not logits)")]
+    NoHead,
+    /// A step of a bidirectional model not at position 0: its tokens
+    /// would attend to the earlier tokens but those never to them.
+    #[error("this model's attention is bidirectional: a text runs as one step from position 0, not at position {pos0}")]
+    BidirectionalStep { pos0: u32 },
     #[error("token id {id} is outside the vocabulary ({vocab})")]
     BadToken { id: u32, vocab: u32 },
     #[error("a context of {n_ctx} positions needs {bytes} bytes of KV cache per layer in one buffer, above this device's limit of {limit}; at most {max_n_ctx} positions fit")]

@@ -33,6 +33,14 @@
 //!   ([`per_layer_inputs`]); on decode one op before the post-norm.
 //! - [layer output scale: the residual stream times a scalar (Gemma 4)].
 //!
+//! A post-norm layer (BERT, `NormPlacement::PostLayerNorm`) is two blocks
+//! of its own, after the input rows (token + token type 0 + position →
+//! LayerNorm):
+//! - encoder attention: q, k, v (+ bias) → KV store → bidirectional
+//!   attention → attn_output (+ residual, + bias) → LayerNorm;
+//! - encoder feed-forward: up (+ bias) → GELU → down (+ residual, + bias)
+//!   → LayerNorm.
+//!
 //! A post-norm's residual add (Gemma 2/3/4) and the layer output scale after
 //! it are not ops of their own: the walk carries them as the stream's
 //! pending add ([`Residual`]) to the next op that reads the stream, and a
@@ -45,10 +53,10 @@
 //! that reads an earlier layer's KV cache (`LayerAttention::kv_layer`)
 //! computes q alone and attends over that cache.
 
-use super::weights::{AttentionWeights, DeltaNetWeights, LayerWeights, MixerWeights, PerLayerInputWeights, PerLayerWeights, Projections, ShortConvWeights, Weights};
-use super::{DeltaNetDims, LayerAttention, LayerPlan, Mixer, ModelConfig, ModelError};
+use super::weights::{AttentionWeights, DeltaNetWeights, EncoderInputWeights, LayerWeights, MixerWeights, PerLayerInputWeights, PerLayerWeights, Projections, ShortConvWeights, Weights};
+use super::{DeltaNetDims, LayerAttention, LayerPlan, Mixer, ModelConfig, ModelError, NormPlacement};
 use crate::gpu::{PackedTensors, PackedVectors};
-use crate::kernels::{AttentionShape, ConvShape, DeltaNetShape, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
+use crate::kernels::{AttentionShape, ConvShape, DeltaNetShape, EmbedRows, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
 
 /// An activation buffer, by role (every one holds `max_batch` tokens).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -227,6 +235,15 @@ pub trait Recorder {
 
     /// out[t, :] = scale · table[ids[t], :] (out as wide as a table row).
     fn embed(&self, name: &str, table: &Self::Tensor, out: Act, scale: f32) -> Result<Vec<Self::Op>, ModelError>;
+    /// out[t, :] += table[row(t), :], row(t) the token's position pos0 + t
+    /// or one fixed row (BERT's position and token-type rows).
+    fn embed_add(&self, name: &str, table: &Self::Tensor, rows: EmbedRows, out: Act) -> Result<Vec<Self::Op>, ModelError>;
+    /// LayerNorm in place: x[t, :] = (x[t, :] − mean) / sqrt(var + eps) · w + b
+    /// over one row of `dim` per token (ggml_norm, then weight and bias).
+    fn layernorm(&self, name: &str, x: Act, w: &Self::Tensor, b: &Self::Tensor, dim: u32, eps: f32) -> Result<Self::Op, ModelError>;
+    /// x[t, i] = act(x[t, i]) for i < width, rows `width` wide: an ungated
+    /// FFN's activation (BERT's GELU).
+    fn activation(&self, name: &str, act: GateActivation, x: Act, width: u32) -> Result<Self::Op, ModelError>;
     /// y[t, :] = x[t, :] / sqrt(mean(x[t, :]²) + eps) · g, one row of `dim` per token.
     fn rmsnorm(&self, name: &str, x: Act, g: &Self::Tensor, y: Act, dim: u32, eps: f32) -> Result<Self::Op, ModelError>;
     /// The same norm in place, over `rows_per_token` heads of `dim` per
@@ -322,9 +339,17 @@ pub fn record_body<'w, R: Recorder>(r: &R, c: &ModelConfig, w: &'w Weights<R::Te
     if let Some(pw) = &w.per_layer_inputs {
         per_layer_inputs(r, c, pw, pass, &mut body)?;
     }
+    if let Some(ew) = &w.encoder_input {
+        encoder_input(r, c, ew, &mut body)?;
+    }
     let mut x = Residual::settled(Act::X);
     for (l, (plan, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
         let b = Block { r, c, l, plan, pass };
+        if plan.norms == NormPlacement::PostLayerNorm {
+            b.encoder_attention(&mut body, x.x, lw)?;
+            b.encoder_feed_forward(&mut body, x.x, lw)?;
+            continue;
+        }
         x = match (plan.mixer, &lw.mixer) {
             (Mixer::Attention(la), MixerWeights::Attention(aw)) => b.attention(&mut body, x, &lw.attn_norm, aw, la, w.rope_freqs.as_ref())?,
             (Mixer::ShortConv { l_cache }, MixerWeights::ShortConv(sw)) => b.short_conv(&mut body, x, &lw.attn_norm, sw, l_cache)?,
@@ -357,6 +382,18 @@ fn per_layer_inputs<R: Recorder>(r: &R, c: &ModelConfig, pw: &PerLayerInputWeigh
     body.extend(r.project("per_layer_model_proj", Proj::Tensor(&pw.model_proj), Act::X, c.dim as u64, Act::PerLayerProj, all as u64, MatvecOut::AllTokens, pass)?);
     let eps = c.rms_eps * c.dim as f32;
     body.push(r.rmsnorm_add("per_layer_proj_norm", Act::PerLayerProj, &pw.proj_norm, Act::PerLayer, p, c.n_layers, eps, std::f32::consts::FRAC_1_SQRT_2)?);
+    Ok(())
+}
+
+/// BERT's input rows after the token embedding in X (llama.cpp `bert.cpp`):
+/// X += token_types[0] (when the file has it), X += position_embd[pos0 + t],
+/// then X = LayerNorm(X) · token_embd_norm + its bias.
+fn encoder_input<R: Recorder>(r: &R, c: &ModelConfig, ew: &EncoderInputWeights<R::Tensor>, body: &mut Vec<R::Op>) -> Result<(), ModelError> {
+    if let Some(tt) = &ew.token_type {
+        body.extend(r.embed_add("token_types", tt, EmbedRows::Fixed(0), Act::X)?);
+    }
+    body.extend(r.embed_add("position_embd", &ew.position, EmbedRows::Positions, Act::X)?);
+    body.push(r.layernorm("token_embd_norm", Act::X, &ew.norm, &ew.norm_bias, c.dim, c.rms_eps)?);
     Ok(())
 }
 
@@ -416,6 +453,51 @@ impl<R: Recorder> Block<'_, R> {
                 x
             }
         })
+    }
+
+    /// BERT's attention block over the stream `x` (post-norm, llama.cpp
+    /// `bert.cpp`): q, k, v = W x + b → KV store → attention, bidirectional
+    /// when the model says so → x += W_o att + b_o → x = LayerNorm(x) ·
+    /// attn_output_norm + its bias.
+    fn encoder_attention(&self, body: &mut Vec<R::Op>, x: Act, lw: &LayerWeights<R::Tensor>) -> Result<(), ModelError> {
+        let (r, c, l, op) = (self.r, self.c, self.l, |n: &str| self.op(n));
+        let (Mixer::Attention(la), MixerWeights::Attention(aw), Some(bias)) = (self.plan.mixer, &lw.mixer, &lw.encoder) else {
+            return Err(ModelError::Config(format!("layer {l}: a post-norm layer is attention with its biases")));
+        };
+        let (Some([bq, bk, bv]), &[wq, wk, wv]) = (&aw.qkv_bias, &Proj::of(&aw.qkv)[..]) else {
+            return Err(ModelError::Config(format!("layer {l}: q, k, v and their biases are needed")));
+        };
+        let hd = la.head_dim;
+        let (dim, qd, kvd) = (c.dim as u64, (c.n_heads * hd) as u64, (c.n_kv_heads * hd) as u64);
+        for (name, w, y, b, width) in [("attn_q", wq, Act::Q, bq, qd), ("attn_k", wk, Act::K, bk, kvd), ("attn_v", wv, Act::V, bv, kvd)] {
+            body.extend(self.project(&op(name), w, x, dim, y, width)?);
+            body.push(r.bias_add(&op(&format!("{name}.bias")), y, b, width as u32)?);
+        }
+        body.push(r.kv_store(&op("kv_store"), l, kvd as u32)?);
+        let shape = AttentionShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: hd, window: la.window, scale: la.scale, causal: la.causal };
+        body.extend(r.attention(&op("attention"), l, shape, self.pass)?);
+        body.extend(r.project(&op("attn_output"), Proj::Tensor(&aw.attn_output), Act::Att, qd, x, dim, MatvecOut::Accumulate, self.pass)?);
+        body.push(r.bias_add(&op("attn_output.bias"), x, &bias.attn_output, c.dim)?);
+        body.push(r.layernorm(&op("attn_output_norm"), x, &lw.attn_norm, &bias.attn_norm, c.dim, c.rms_eps)?);
+        Ok(())
+    }
+
+    /// BERT's feed-forward block (llama.cpp `build_ffn` with LLM_FFN_GELU,
+    /// LLM_FFN_SEQ): Up = W_up x + b_up → GELU → x += W_down Up + b_down →
+    /// x = LayerNorm(x) · layer_output_norm + its bias.
+    fn encoder_feed_forward(&self, body: &mut Vec<R::Op>, x: Act, lw: &LayerWeights<R::Tensor>) -> Result<(), ModelError> {
+        let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
+        let (Some(bias), &[wu]) = (&lw.encoder, &Proj::of(&lw.gate_up)[..]) else {
+            return Err(ModelError::Config(format!("layer {}: an ungated FFN is up alone, with its biases", self.l)));
+        };
+        let (dim, ffn) = (c.dim as u64, self.plan.ffn_dim);
+        body.extend(self.project(&op("ffn_up"), wu, x, dim, Act::Up, ffn as u64)?);
+        body.push(r.bias_add(&op("ffn_up.bias"), Act::Up, &bias.ffn_up, ffn)?);
+        body.push(r.activation(&op("ffn_act"), c.activation, Act::Up, ffn)?);
+        body.extend(r.project(&op("ffn_down"), Proj::Tensor(&lw.ffn_down), Act::Up, ffn as u64, x, dim, MatvecOut::Accumulate, self.pass)?);
+        body.push(r.bias_add(&op("ffn_down.bias"), x, &bias.ffn_down, c.dim)?);
+        body.push(r.layernorm(&op("layer_output_norm"), x, &lw.ffn_norm, &bias.ffn_norm, c.dim, c.rms_eps)?);
+        Ok(())
     }
 
     /// Gemma 4's layer output scale: x *= s, folded into the pending
@@ -522,7 +604,7 @@ impl<R: Recorder> Block<'_, R> {
                 HeadLayout { offset: hd, head_stride: 2 * hd, stride: 2 * qd as u32 }
             }
         };
-        let shape = AttentionShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: hd, window: la.window, scale: la.scale };
+        let shape = AttentionShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: hd, window: la.window, scale: la.scale, causal: la.causal };
         body.extend(r.attention(&op("attention"), cache, shape, self.pass)?);
         if la.output_gate {
             body.push(r.sigmoid_gate_heads(&op("attn_gate"), Act::Att, HeadLayout::dense(hd, qd as u32), Act::Mix, gate_layout, c.n_heads, hd)?);
@@ -627,19 +709,30 @@ impl<R: Recorder> Block<'_, R> {
 /// The output head: the final norm and soft-cap folded into the logits
 /// projection of the step's last token, over the stream `x` a body left
 /// (its pending post-norm add applied on the way in).
+/// A model without an output norm (BERT) has no head: no ops (`Model::submit`
+/// refuses to ask it for logits).
 pub fn record_head<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, x: &Residual<'_, R::Tensor>) -> Result<Vec<R::Op>, ModelError> {
+    let Some(norm) = &w.output_norm else { return Ok(Vec::new()) };
     let softcap = (c.final_logit_softcap > 0.0).then_some(c.final_logit_softcap);
-    r.head(w.output(), HeadFold { norm: &w.output_norm, eps: c.rms_eps, softcap }, x)
+    r.head(w.output(), HeadFold { norm, eps: c.rms_eps, softcap }, x)
 }
 
 /// [`Output::Hidden`](super::Output::Hidden) in place of the head: the
 /// stream's pending add settled, then the output norm over every token of
 /// the step into Xb, (n_tokens, dim): llama.cpp's `result_norm`, the input
-/// its embedding pooling reads (`llm_graph_context::build_pooling`).
+/// its embedding pooling reads (`llm_graph_context::build_pooling`). A
+/// model without an output norm (BERT) copies the stream into Xb as it is
+/// (llama.cpp `bert.cpp`: `t_embd` is the last layer's output).
 pub fn record_hidden<R: Recorder>(r: &R, c: &ModelConfig, w: &Weights<R::Tensor>, x: &Residual<'_, R::Tensor>) -> Result<Vec<R::Op>, ModelError> {
     let mut ops = Vec::new();
     let x = settle(r, c, &mut ops, x)?;
-    ops.push(r.rmsnorm("output_norm", x.x, &w.output_norm, Act::Xb, c.dim, c.rms_eps)?);
+    ops.push(match &w.output_norm {
+        Some(norm) => r.rmsnorm("output_norm", x.x, norm, Act::Xb, c.dim, c.rms_eps)?,
+        None => {
+            let rows = HeadLayout::dense(c.dim, c.dim);
+            r.copy_heads("hidden", Act::Xb, rows, x.x, rows, 1, c.dim)?
+        }
+    });
     Ok(ops)
 }
 

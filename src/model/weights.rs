@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use super::{Mixer, ModelConfig, ModelError};
+use super::{Mixer, ModelConfig, ModelError, NormPlacement};
 use crate::gpu::{GpuContext, GpuTensor, PackedTensors, PackedVectors};
 
 /// A tensor of every layer, by role.
@@ -56,6 +56,16 @@ pub enum LayerTensor {
     PerLayerProj,
     PerLayerPostNorm,
     LayerOutputScale,
+    /// BERT's post-norm layer: the attention output's bias, the LayerNorm
+    /// after attention (weight, bias), the FFN's biases, and the LayerNorm
+    /// after the FFN (weight, bias).
+    AttnOutputBias,
+    AttnOutputNorm,
+    AttnOutputNormBias,
+    FfnUpBias,
+    FfnDownBias,
+    LayerOutputNorm,
+    LayerOutputNormBias,
 }
 
 impl LayerTensor {
@@ -95,6 +105,13 @@ impl LayerTensor {
             PerLayerProj => "proj.weight",
             PerLayerPostNorm => "post_norm.weight",
             LayerOutputScale => "layer_output_scale.weight",
+            AttnOutputBias => "attn_output.bias",
+            AttnOutputNorm => "attn_output_norm.weight",
+            AttnOutputNormBias => "attn_output_norm.bias",
+            FfnUpBias => "ffn_up.bias",
+            FfnDownBias => "ffn_down.bias",
+            LayerOutputNorm => "layer_output_norm.weight",
+            LayerOutputNormBias => "layer_output_norm.bias",
         };
         format!("blk.{l}.{suffix}")
     }
@@ -133,6 +150,11 @@ pub const ROPE_FACTORS_SHORT: &str = "rope_factors_short.weight";
 pub const PER_LAYER_TOKEN_EMBD: &str = "per_layer_token_embd.weight";
 pub const PER_LAYER_MODEL_PROJ: &str = "per_layer_model_proj.weight";
 pub const PER_LAYER_PROJ_NORM: &str = "per_layer_proj_norm.weight";
+/// BERT's input rows and their norm (`ModelConfig::encoder_input`).
+pub const POSITION_EMBD: &str = "position_embd.weight";
+pub const TOKEN_TYPES: &str = "token_types.weight";
+pub const TOKEN_EMBD_NORM: &str = "token_embd_norm.weight";
+pub const TOKEN_EMBD_NORM_BIAS: &str = "token_embd_norm.bias";
 
 /// Projections one fused kernel reads (q, k, v or gate, up). `T` is the
 /// backend's weight tensor ([`GpuTensor`], or `cpu::CpuTensor`, which is
@@ -143,18 +165,40 @@ pub enum Projections<T = GpuTensor> {
     Separate(Vec<T>),
 }
 
-/// One layer: the input norm and weights of its mixing block, then its FFN.
+/// One layer: the norm and weights of its mixing block, then its FFN.
+/// The norms are before their blocks, or after their residual adds in a
+/// post-norm layer (`config::NormPlacement`; BERT's `attn_output_norm`
+/// and `layer_output_norm`).
 pub struct LayerWeights<T = GpuTensor> {
-    pub attn_norm: T,              // (dim) f32: the mixing block's input norm
+    pub attn_norm: T,              // (dim) f32: the mixing block's norm
     pub mixer: MixerWeights<T>,
     pub ffn_norm: T,               // (dim) f32
-    pub gate_up: Projections<T>,   // gate, up (dim -> ffn_dim)
+    pub gate_up: Projections<T>,   // gate, up (dim -> ffn_dim); up alone in an ungated FFN (BERT)
     pub ffn_down: T,               // ffn_dim -> dim
     pub post_ffw_norm: Option<T>,
     /// Gemma 4's per-layer input block (with `Weights::per_layer_inputs`).
     pub per_layer: Option<PerLayerWeights<T>>,
     /// Gemma 4: (1) f32, the residual stream's scale at the layer's end.
     pub output_scale: Option<T>,
+    /// A post-norm layer's biases (BERT; None in a pre-norm layer).
+    pub encoder: Option<EncoderBiases<T>>,
+}
+
+/// The biases of a BERT layer besides q, k, v's (`AttentionWeights::qkv_bias`).
+pub struct EncoderBiases<T = GpuTensor> {
+    pub attn_output: T,            // (dim) f32
+    pub attn_norm: T,              // (dim) f32: attn_output_norm's bias
+    pub ffn_up: T,                 // (ffn_dim) f32
+    pub ffn_down: T,               // (dim) f32
+    pub ffn_norm: T,               // (dim) f32: layer_output_norm's bias
+}
+
+/// BERT's input rows (`config::EncoderInput`).
+pub struct EncoderInputWeights<T = GpuTensor> {
+    pub position: T,               // (n_positions, dim)
+    pub token_type: Option<T>,     // (token types, dim): row 0 is added
+    pub norm: T,                   // (dim) f32
+    pub norm_bias: T,              // (dim) f32
 }
 
 /// Gemma 4's per-layer input block of one layer; P = the per-layer width.
@@ -240,6 +284,7 @@ impl<T> LayerWeights<T> {
         v.extend(&self.post_ffw_norm);
         v.extend(self.per_layer.iter().flat_map(|p| [&p.inp_gate, &p.proj, &p.post_norm]));
         v.extend(&self.output_scale);
+        v.extend(self.encoder.iter().flat_map(|e| [&e.attn_output, &e.attn_norm, &e.ffn_up, &e.ffn_down, &e.ffn_norm]));
         match &self.mixer {
             MixerWeights::Attention(a) => {
                 v.push(&a.attn_output);
@@ -254,7 +299,10 @@ impl<T> LayerWeights<T> {
 
 pub struct Weights<T = GpuTensor> {
     pub token_embd: T,             // (vocab, dim)
-    pub output_norm: T,            // (dim) f32
+    /// BERT's input rows (None without).
+    pub encoder_input: Option<EncoderInputWeights<T>>,
+    /// None without a head (BERT).
+    pub output_norm: Option<T>,    // (dim) f32
     /// None when tied to token_embd.
     pub output: Option<T>,         // (vocab, dim)
     pub rope_freqs: Option<T>,     // (n_rot / 2) f32
@@ -290,7 +338,15 @@ impl<T: WeightTensor> Weights<T> {
         sizes.sort();
         let mut take = |name: String| by_name.remove(&name).ok_or(ModelError::MissingTensor(name));
         let token_embd = take(TOKEN_EMBD.into())?;
-        let output_norm = take(c.output_norm.into())?;
+        let output_norm = c.output_norm.map(|n| take(n.into())).transpose()?;
+        let encoder_input = match c.encoder_input {
+            Some(e) => {
+                use super::weights::{POSITION_EMBD, TOKEN_EMBD_NORM, TOKEN_EMBD_NORM_BIAS, TOKEN_TYPES};
+                let token_type = if e.token_types > 0 { Some(take(TOKEN_TYPES.into())?) } else { None };
+                Some(EncoderInputWeights { position: take(POSITION_EMBD.into())?, token_type, norm: take(TOKEN_EMBD_NORM.into())?, norm_bias: take(TOKEN_EMBD_NORM_BIAS.into())? })
+            }
+            None => None,
+        };
         let output = if c.tied_output { None } else { Some(take(OUTPUT.into())?) };
         let rope_freqs = c.rope_factors_tensor().map(|n| take(n.into())).transpose()?;
         let per_layer_inputs = if c.per_layer_input > 0 {
@@ -302,8 +358,9 @@ impl<T: WeightTensor> Weights<T> {
         for l in 0..c.n_layers {
             use LayerTensor::*;
             let mut t = |which: LayerTensor| take(which.gguf_name(l));
-            let attn_norm = t(AttnNorm)?;
             let plan = c.layers[l as usize];
+            let post = plan.norms == NormPlacement::PostLayerNorm;
+            let attn_norm = t(if post { AttnOutputNorm } else { AttnNorm })?;
             let mixer = match plan.mixer {
                 Mixer::Attention(a) => {
                     let own = a.owns_kv(l as usize);
@@ -340,6 +397,13 @@ impl<T: WeightTensor> Weights<T> {
                     })
                 }
             };
+            if post {
+                let encoder = EncoderBiases { attn_output: t(AttnOutputBias)?, attn_norm: t(AttnOutputNormBias)?, ffn_up: t(FfnUpBias)?, ffn_down: t(FfnDownBias)?, ffn_norm: t(LayerOutputNormBias)? };
+                let (ffn_norm, up, ffn_down) = (t(LayerOutputNorm)?, t(FfnUp)?, t(FfnDown)?);
+                let gate_up = Projections::Separate(vec![up]);
+                layers.push(LayerWeights { attn_norm, mixer, ffn_norm, gate_up, ffn_down, post_ffw_norm: None, per_layer: None, output_scale: None, encoder: Some(encoder) });
+                continue;
+            }
             let ffn_norm = t(c.ffn_norm)?;
             let (gate, up) = (t(FfnGate)?, t(FfnUp)?);
             let ffn_down = t(FfnDown)?;
@@ -347,9 +411,9 @@ impl<T: WeightTensor> Weights<T> {
             let gate_up = group(&fused_groups(c, l)[1].0, vec![gate, up])?;
             let per_layer = if c.per_layer_input > 0 { Some(PerLayerWeights { inp_gate: t(PerLayerInpGate)?, proj: t(PerLayerProj)?, post_norm: t(PerLayerPostNorm)? }) } else { None };
             let output_scale = if plan.output_scale { Some(t(LayerOutputScale)?) } else { None };
-            layers.push(LayerWeights { attn_norm, mixer, ffn_norm, gate_up, ffn_down, post_ffw_norm, per_layer, output_scale });
+            layers.push(LayerWeights { attn_norm, mixer, ffn_norm, gate_up, ffn_down, post_ffw_norm, per_layer, output_scale, encoder: None });
         }
-        Ok(Self { token_embd, output_norm, output, rope_freqs, per_layer_inputs, layers, sizes })
+        Ok(Self { token_embd, encoder_input, output_norm, output, rope_freqs, per_layer_inputs, layers, sizes })
     }
 }
 
@@ -370,8 +434,9 @@ impl Weights {
     /// The tensors not packed into a group (every tensor when loaded with
     /// `fuse: false`), as the loader allocated them.
     pub fn separate_tensors(&self) -> Vec<&GpuTensor> {
-        let mut v = vec![&self.token_embd, &self.output_norm];
-        v.extend(self.output.iter().chain(&self.rope_freqs));
+        let mut v = vec![&self.token_embd];
+        v.extend(self.output_norm.iter().chain(&self.output).chain(&self.rope_freqs));
+        v.extend(self.encoder_input.iter().flat_map(|e| [&e.position, &e.norm, &e.norm_bias].into_iter().chain(&e.token_type)));
         v.extend(self.per_layer_inputs.iter().flat_map(|p| [&p.token_embd, &p.model_proj, &p.proj_norm]));
         for l in &self.layers {
             for g in l.groups() {
@@ -401,8 +466,8 @@ impl Weights {
         }
         let mut out = Vec::new();
         tensor(&self.token_embd, &mut out);
-        tensor(&self.output_norm, &mut out);
-        self.output.iter().chain(&self.rope_freqs).for_each(|t| tensor(t, &mut out));
+        self.output_norm.iter().chain(&self.output).chain(&self.rope_freqs).for_each(|t| tensor(t, &mut out));
+        self.encoder_input.iter().flat_map(|e| [&e.position, &e.norm, &e.norm_bias].into_iter().chain(&e.token_type)).for_each(|t| tensor(t, &mut out));
         self.per_layer_inputs.iter().flat_map(|p| [&p.token_embd, &p.model_proj, &p.proj_norm]).for_each(|t| tensor(t, &mut out));
         for l in &self.layers {
             l.groups().into_iter().for_each(|g| group(g, &mut out));

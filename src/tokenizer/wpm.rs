@@ -8,8 +8,15 @@
 //!
 //! Per character, in order (llama.cpp's `preprocess`):
 //! 1. with `strip_accents`, the character becomes the first code point of its
-//!    canonical decomposition (`é` → `e`, a Hangul syllable → its leading
-//!    jamo: llama.cpp's table keeps only that code point);
+//!    canonical decomposition (`é` → `e`: llama.cpp's table keeps only that
+//!    code point). **One deliberate difference**: a Hangul syllable becomes
+//!    all of its jamo (`한` → `ᄒ ᅡ ᆫ`), as Hugging Face's BertNormalizer
+//!    (NFD, then Mn marks dropped) gives them, where llama.cpp keeps only the
+//!    leading one. The model was trained on Hugging Face's pieces: with
+//!    llama.cpp's, all-MiniLM-L6-v2's embedding of a Korean sentence is at
+//!    cosine 0.61 from sentence-transformers' (tests/reference/real/), with
+//!    these it is equal. For every other character the two rules agree (the
+//!    rest of a canonical decomposition is marks, dropped in step 4);
 //! 2. whitespace (llama.cpp's list: U+0009–U+000D, U+0020, U+0085, U+00A0,
 //!    U+1680, U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000) ends the
 //!    word;
@@ -61,28 +68,39 @@ impl Wpm {
         // The current word, always starting with the word-start marker.
         let mut word = String::from(WORD_START);
         for c in text.chars() {
-            let c = if self.strip_accents { first_of_nfd(c) } else { c };
-            if is_whitespace(c) {
-                self.flush(vocab, &mut word, out);
-                continue;
-            }
-            let cat = get_general_category(c);
-            if c == '\0' || c == '\u{FFFD}' || is_control(cat) {
-                continue;
-            }
-            if self.strip_accents && is_mark(cat) {
-                continue;
-            }
-            let lower = if self.lowercase { simple_lowercase(c) } else { c };
-            if is_punctuation(cat) || ((c as u32) < 0x7F && is_symbol(cat)) || is_cjk_ideograph(c) {
-                self.flush(vocab, &mut word, out);
-                word.push(lower);
-                self.flush(vocab, &mut word, out);
+            if !self.strip_accents {
+                self.push_char(vocab, c, &mut word, out);
+            } else if is_hangul_syllable(c) {
+                unicode_normalization::char::decompose_canonical(c, |jamo| self.push_char(vocab, jamo, &mut word, out));
             } else {
-                word.push(lower);
+                self.push_char(vocab, first_of_nfd(c), &mut word, out);
             }
         }
         self.flush(vocab, &mut word, out);
+    }
+
+    /// Steps 2–5 for one (normalized) character: it ends the word, is
+    /// dropped, is a word of its own, or joins `word`.
+    fn push_char(&self, vocab: &Vocab, c: char, word: &mut String, out: &mut Vec<u32>) {
+        if is_whitespace(c) {
+            self.flush(vocab, word, out);
+            return;
+        }
+        let cat = get_general_category(c);
+        if c == '\0' || c == '\u{FFFD}' || is_control(cat) {
+            return;
+        }
+        if self.strip_accents && is_mark(cat) {
+            return;
+        }
+        let lower = if self.lowercase { simple_lowercase(c) } else { c };
+        if is_punctuation(cat) || ((c as u32) < 0x7F && is_symbol(cat)) || is_cjk_ideograph(c) {
+            self.flush(vocab, word, out);
+            word.push(lower);
+            self.flush(vocab, word, out);
+        } else {
+            word.push(lower);
+        }
     }
 
     /// Matches the word in `word` (after its marker), if any, and empties it.
@@ -121,6 +139,12 @@ impl Wpm {
             out.push(self.unk);
         }
     }
+}
+
+/// A precomposed Hangul syllable (U+AC00–U+D7A3), whose canonical
+/// decomposition is 2 or 3 conjoining jamo (Unicode §3.12).
+fn is_hangul_syllable(c: char) -> bool {
+    ('\u{AC00}'..='\u{D7A3}').contains(&c)
 }
 
 /// The first code point of `c`'s canonical decomposition (`c` itself when it
@@ -210,7 +234,7 @@ mod tests {
     /// `[PAD] [UNK] [CLS] [SEP] [MASK]` at llama.cpp's default ids 0, 100–103.
     const PIECES: &[&str] = &[
         "\u{2581}hello", "\u{2581}hel", "lo", "\u{2581}world", "\u{2581}cafe", "\u{2581},", "\u{2581}!",
-        "\u{2581}$", "\u{2581}\u{4E2D}", "\u{2581}\u{56FD}", "\u{2581}\u{1112}", "\u{2581}[", "\u{2581}]",
+        "\u{2581}$", "\u{2581}\u{4E2D}", "\u{2581}\u{56FD}", "\u{2581}\u{1112}", "\u{2581}\u{1112}\u{1161}\u{11AB}", "\u{2581}[", "\u{2581}]",
         "\u{2581}cls", "\u{2581}caf\u{E9}",
     ];
 
@@ -280,8 +304,9 @@ mod tests {
         // Precomposed é and e + U+0301 both become `e`.
         assert_eq!(tok.encode("Caf\u{E9}", false), cafe);
         assert_eq!(tok.encode("CAFE\u{301}", false), cafe);
-        // A Hangul syllable keeps only its leading jamo, as llama.cpp's table does.
-        assert_eq!(tok.encode("\u{D55C}", false), ids(&tok, &["_\u{1112}"]));
+        // A Hangul syllable becomes all its jamo (Hugging Face's rule, not
+        // llama.cpp's leading jamo alone, which the vocabulary also holds).
+        assert_eq!(tok.encode("\u{D55C}", false), ids(&tok, &["_\u{1112}\u{1161}\u{11AB}"]));
         // Format characters (Cf) are dropped inside a word.
         assert_eq!(tok.encode("hel\u{200B}lo", false), ids(&tok, &["_hello"]));
     }

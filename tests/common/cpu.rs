@@ -10,7 +10,8 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], pos0: usize, n_tokens: usize, 
     let group = (s.n_heads / s.n_kv_heads) as usize;
     let mut out = vec![0f32; n_tokens * width];
     for t in 0..n_tokens {
-        let end = pos0 + t + 1;
+        // Causal: up to its own position; bidirectional: up to the step's last.
+        let end = if s.causal { pos0 + t + 1 } else { pos0 + n_tokens };
         let start = if s.window > 0 { end.saturating_sub(s.window as usize) } else { 0 };
         for h in 0..s.n_heads as usize {
             let kvo = (h / group) * hd;

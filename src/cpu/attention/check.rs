@@ -33,7 +33,7 @@ pub struct Case {
 }
 
 fn shape(n_heads: usize, n_kv_heads: usize, head_dim: usize, window: usize) -> Shape {
-    Shape { n_heads, n_kv_heads, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt() }
+    Shape { n_heads, n_kv_heads, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt(), causal: true }
 }
 
 /// Decode and prefill steps, at the start of the cache and at long
@@ -59,6 +59,10 @@ pub fn cases() -> Vec<Case> {
         c("head_dim 20, window 7 on a ring of 16, prefill of 9 after 30", shape(6, 2, 20, 7), 16, 30, 9, 11),
         c("MHA 4 × 32, prefill of 70 after 5", shape(4, 4, 32, 0), 128, 5, 70, 12),
         c("head_dim 1, prefill of 6 after 2", shape(3, 1, 1, 0), 8, 2, 6, 13),
+        // Bidirectional (BERT: MiniLM's 12 × 32, one step from 0): every
+        // query reads every key of the step, across Q_BLOCKs and K_TILEs.
+        c("non-causal MHA 12 × 32, one step of 150 from 0", Shape { causal: false, ..shape(12, 12, 32, 0) }, 512, 0, 150, 14),
+        c("non-causal GQA 9 / 3 × 64, 5 tokens after 3", Shape { causal: false, ..smol }, 16, 3, 5, 15),
     ]
 }
 
@@ -89,7 +93,8 @@ pub fn reference(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize,
     let group = s.n_heads / s.n_kv_heads;
     let mut out = vec![0.0f64; n_tokens * width];
     for t in 0..n_tokens {
-        let p = pos0 + t;
+        // The last position this token reads: its own, or (non-causal) the step's last.
+        let p = if s.causal { pos0 + t } else { pos0 + n_tokens - 1 };
         let first = if s.window > 0 { (p + 1).saturating_sub(s.window) } else { 0 };
         for h in 0..s.n_heads {
             let qh = &q[t * width + h * hd..][..hd];
