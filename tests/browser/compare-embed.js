@@ -36,6 +36,7 @@ async function measure(embed, workloads, runs, out) {
   const t = now();
   await embed([workloads[0].texts[0]]);
   out.warmup_s = round((now() - t) / 1000);
+  console.log(`compare-embed: warm-up ${out.warmup_s} s`);
   out.workloads = {};
   for (const w of workloads) {
     const r = { batch_s: [], single_s: [] };
@@ -43,6 +44,7 @@ async function measure(embed, workloads, runs, out) {
       let t0 = now();
       const batch = (await embed(w.texts)).vectors;
       r.batch_s.push(round((now() - t0) / 1000));
+      console.log(`compare-embed: ${w.name} batch ${r.batch_s.at(-1)} s`);
       t0 = now();
       const single = [];
       const tokens = [];
@@ -52,6 +54,7 @@ async function measure(embed, workloads, runs, out) {
         tokens.push(e.tokens);
       }
       r.single_s.push(round((now() - t0) / 1000));
+      console.log(`compare-embed: ${w.name} one at a time ${r.single_s.at(-1)} s`);
       if (run === 0) {
         if (tokens.every((n) => n != null)) out.tokens[w.name] = tokens;
         r.batch_vectors = batch.map((v) => Array.from(v));

@@ -121,6 +121,7 @@ async function runEngine(name) {
   const consoleProblems = [];
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') consoleProblems.push(`${m.type()}: ${m.text()}`.slice(0, 500));
+    if (m.text().startsWith('compare-embed: ')) console.log(`  ${name}: ${m.text().slice(15)} (${Math.round((Date.now() - t) / 1000)} s)`);
   });
   page.on('pageerror', (e) => consoleProblems.push(`pageerror: ${e.message}`.slice(0, 500)));
   const requests = [];
@@ -246,6 +247,11 @@ for (const x of rows.filter((r) => !r.error)) {
   const s = x.single_vs_batch_worst_cosine;
   if (s) console.log(`${x.engine} ${x.backend} ${x.workload}: worst cosine one-text call vs batch call ${s.cosine.toFixed(7)}`);
 }
+for (const w of workloads) {
+  const counted = ok.filter((r) => r.tokens?.[w.name]);
+  const differ = counted.length ? w.texts.map((_, i) => i).filter((i) => counted.some((r) => r.tokens[w.name][i] !== counted[0].tokens[w.name][i])) : [];
+  console.log(`token counts ${w.name}: ${counted.length < 2 ? 'one engine only' : differ.length ? `differ on ${differ.length} texts: ${differ.slice(0, 5).map((i) => `${JSON.stringify(w.texts[i].slice(0, 30))} ${counted.map((r) => `${r.name} ${r.tokens[w.name][i]}`).join(', ')}`).join('; ')}` : `the same for every text on ${counted.map((r) => r.name).join(', ')}`}`);
+}
 for (const r of ok) {
   if (r.engine === 'tabllm') console.log(`${r.name}: ${r.info.architecture}, backend ${r.info.backend} (${r.info.backend_reason}), adapter ${r.info.adapter?.vendor ?? '-'}/${r.info.adapter?.architecture ?? '-'}, context ${r.info.context}, wasm memory ${(r.wasm_memory_bytes / 2 ** 20).toFixed(0)} MiB`);
   else console.log(`${r.name}: transformers.js ${r.version}, onnxruntime-web ${r.onnx_wasm?.ort_version} (numThreads ${r.onnx_wasm?.numThreads}, cross-origin isolated ${r.crossOriginIsolated}), tokenizer model_max_length ${r.model_max_length}; padded tokens per batch: ${JSON.stringify(r.padded_tokens)}`);
@@ -255,7 +261,7 @@ for (const r of results) if (r.error) console.log(`${r.name} error: ${r.error.me
 
 const methods = {
   workloads: Object.fromEntries(workloads.map((w) => [w.name, w.about])),
-  tokens: 'each engine\'s own tokenizer, special tokens included: tabllm usage.prompt_tokens of one-text embeddings.create (WordPiece as llama.cpp tokenizes, from the GGUF); transformers.js its tokenizer (tokenizer.json) on each text. They differ where the tokenizers do (Hangul: llama.cpp keeps only the leading jamo)',
+  tokens: 'each engine\'s own tokenizer, special tokens included: tabllm usage.prompt_tokens of one-text embeddings.create (its WordPiece, vocabulary from the GGUF); transformers.js its tokenizer (tokenizer.json) on each text; "token counts" above says whether they agree text by text',
   batch: 'one call with every text of the workload: tabllm embeddings.create({ input: texts }) (each text run on its own inside, as llama.cpp\'s embedding mode); transformers.js extractor(texts, { pooling: \'mean\', normalize: true }) (one padded batch); wall clock in the page, median of --runs',
   single: 'the same texts, one call per text in order, timed together; median of --runs',
   rates: 'texts/s = texts / seconds; tok/s = the engine\'s tokens (unpadded) / seconds',
