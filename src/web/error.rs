@@ -105,7 +105,8 @@ impl ErrorCode for ModelError {
             ModelError::MissingTensor(_) | ModelError::TensorShape { .. } | ModelError::EmptyTensor { .. } | ModelError::Config(_) | ModelError::Incomplete => "invalid_model",
             ModelError::ContextFull { .. } => "context_full",
             ModelError::ContextTooLarge { .. } => "context_too_large",
-            ModelError::BadToken { .. } => "invalid_request",
+            // Logits or a later step asked of an encoder (BERT): what the request asked, not the file.
+            ModelError::BadToken { .. } | ModelError::NoHead | ModelError::BidirectionalStep { .. } => "invalid_request",
             ModelError::Gguf(e) => e.code(),
             ModelError::Gpu(e) => e.code(),
             ModelError::Kernel(e) => e.code(),
