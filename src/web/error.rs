@@ -105,7 +105,8 @@ impl ErrorCode for ModelError {
             ModelError::MissingTensor(_) | ModelError::TensorShape { .. } | ModelError::EmptyTensor { .. } | ModelError::Config(_) | ModelError::Incomplete => "invalid_model",
             ModelError::ContextFull { .. } => "context_full",
             ModelError::ContextTooLarge { .. } => "context_too_large",
-            ModelError::BadToken { .. } => "invalid_request",
+            // Asked of a model that cannot do it (logits of an encoder, a bidirectional step after position 0).
+            ModelError::BadToken { .. } | ModelError::NoHead | ModelError::BidirectionalStep { .. } => "invalid_request",
             ModelError::Gguf(e) => e.code(),
             ModelError::Gpu(e) => e.code(),
             ModelError::Kernel(e) => e.code(),
