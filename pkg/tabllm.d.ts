@@ -642,8 +642,9 @@ export interface DocumentIndexOptions {
   queryPrefix?: string;
   /** Put before each chunk when it is embedded ("search_document: ", "passage: "). Default ''. */
   documentPrefix?: string;
-  /** How search() ranks by default: 'hybrid' (cosine and BM25 fused by
-   * reciprocal rank; the default), 'cosine' or 'bm25'. */
+  /** How search() ranks by default: 'cosine' (the default: it measured best
+   * with a real embedding model, pkg/README.md), 'hybrid' (cosine and BM25
+   * fused by reciprocal rank) or 'bm25'. */
   retrieval?: 'hybrid' | 'cosine' | 'bm25';
   /** Matryoshka truncation, passed to embeddings.create. */
   dimensions?: number;
@@ -695,8 +696,8 @@ export interface StoredDocumentIndex {
 /**
  * Retrieval over documents in the tab, on an embedding engine (one whose
  * model embeds: see Engine.embeddings). Documents are chunked on the model's
- * token counts, embedded, and searched by cosine, BM25 or both (hybrid,
- * the default); persist() keeps them in IndexedDB with the model's identity.
+ * token counts, embedded, and searched by cosine (the default), BM25 or
+ * both (hybrid); persist() keeps them in IndexedDB with the model's identity.
  * Errors: `invalid_request` (details.field) for a bad option, document or
  * query, or an index of another model; `aborted` (details.added: the ids
  * finished) for add(); `storage` when IndexedDB fails; and the engine's own.

@@ -2,8 +2,10 @@
 //! models (tests/reference/tiny/tiny-*emb*-q8_0.{gguf,json}, made by
 //! scripts/reference/make_embed_reference.py): a Qwen3-Embedding-shaped
 //! `qwen3` (last-token pooling, EOS appended), a `llama` with mean
-//! pooling (BOS prepended), and a `bert` (bidirectional, post-norm, mean
-//! pooling; run on llama.cpp's token ids, one step per text). Tokens equal; every component of the normalized
+//! pooling (BOS prepended), a `bert` (bidirectional, post-norm, mean
+//! pooling; run on llama.cpp's token ids, one step per text) and a
+//! `nomic-bert` (the same with RoPE, fused q|k|v, SwiGLU; through
+//! `Engine::embed` on text). Tokens equal; every component of the normalized
 //! embedding within EMBED_TOL of llama.cpp's on the weights dequantized to
 //! f32 (`embedding_f32_activations`: llama.cpp's Q8_0 run rounds activations
 //! to 8 bits, 4.7e-3 away), under every GPU kernel configuration and on the
@@ -227,7 +229,7 @@ fn bert_refusals() {
 
     let h = tabllm::gguf::read_header_from_path(&path).unwrap();
     let c = ModelConfig::from_header(&h).unwrap();
-    assert_eq!((c.rms_eps, c.encoder_input.map(|e| (e.n_positions, e.token_types))), (1e-12, Some((512, 2))));
+    assert_eq!((c.rms_eps, c.encoder_input.map(|e| (e.n_positions, e.token_types))), (1e-12, Some((Some(512), 2))));
     for name in ["blk.1.attn_output.bias", "blk.0.ffn_up.bias", "blk.0.attn_k.bias", "blk.1.layer_output_norm.bias", "token_embd_norm.bias", "position_embd.weight"] {
         let mut h = h.clone();
         h.tensors.retain(|t| t.name != name);
@@ -242,4 +244,88 @@ fn bert_refusals() {
         let err = ModelConfig::from_header(&h).unwrap_err().to_string();
         assert!(err.contains(key), "without {key}: {err}");
     }
+}
+
+/// The tiny `nomic-bert` (tests/reference/tiny/tiny-nomic_bert-q8_0:
+/// nomic-embed-text-v1.5's shape at tiny bert's sizes, bge's WordPiece
+/// vocabulary, mean pooling; RoPE with freq_base 1000, one fused attn_qkv,
+/// no projection biases, a SwiGLU FFN): `Engine::embed` on each text gives
+/// llama.cpp's token ids and every component of the normalized embedding
+/// within EMBED_TOL of llama.cpp's on the dequantized weights, under every
+/// GPU kernel configuration and on the CPU backend.
+#[test]
+fn nomic_bert_embeds_text_equal_to_llama_cpp() {
+    let file = "tiny-nomic_bert-q8_0";
+    let reference = reference(file);
+    assert_eq!((reference["pooling"].as_str(), reference["architecture"].as_str()), (Some("mean"), Some("nomic-bert")));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/tiny/{file}.gguf"));
+    let texts = reference["texts"].as_array().unwrap();
+    assert!(texts.len() >= 8, "the reference has {} texts", texts.len());
+    for (label, device, opts) in devices() {
+        // One step holds the longest text: a bidirectional text is never split.
+        let opts = LoadOptions { n_ctx: Some(512), max_batch: 256, ..opts };
+        let mut engine = load_engine(device, &path, opts, 1 << 16, &mut |_| {}).unwrap();
+        let mut worst = 0f32;
+        for t in texts {
+            let text = t["text"].as_str().unwrap();
+            let want_ids: Vec<u32> = serde_json::from_value(t["ids"].clone()).unwrap();
+            let want: Vec<f32> = serde_json::from_value(t["embedding_f32_activations"].clone()).unwrap();
+            assert_eq!(engine.embed_ids(text), want_ids, "{file} {label}: tokens of {text:?}");
+            let got = pollster::block_on(engine.embed(text, &EmbedOptions::default())).unwrap();
+            assert_eq!((got.tokens, got.pooling, got.vector.len()), (want_ids.len(), Pooling::Mean, want.len()), "{file} {label}");
+            for (i, (g, w)) in got.vector.iter().zip(&want).enumerate() {
+                let d = (g - w).abs();
+                assert!(d <= EMBED_TOL, "{file} {label}: {text:?} component {i}: {g} vs llama.cpp {w} (tolerance {EMBED_TOL})");
+                worst = worst.max(d);
+            }
+        }
+        eprintln!("{file} {label}: max |component - llama.cpp| = {worst:.2e} over {} texts", texts.len());
+    }
+}
+
+/// What a `nomic-bert` file is read as and what is refused by name: no
+/// position table (RoPE instead, so no context limit from it), no
+/// projection biases, a gated FFN; logits (no head); at header time a
+/// missing gate, fused q|k|v or norm bias, no `layer_norm_epsilon` or
+/// token-type count, a bias llama.cpp would apply (attn_output.bias,
+/// attn_qkv.bias), and `nomic-bert-moe`.
+#[test]
+fn nomic_bert_config_and_refusals() {
+    use tabllm::gguf::{TensorInfo, Value};
+    use tabllm::model::{load_path_on, Arch, ModelConfig, ModelError, Output};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-nomic_bert-q8_0.gguf");
+    let (model, _) = load_path_on(Device::Cpu, &path, LoadOptions { n_ctx: Some(1024), max_batch: 16, ..Default::default() }, 1 << 16).unwrap();
+    assert!(!model.config.causal && !model.config.has_head());
+    assert!(matches!(pollster::block_on(model.step(&[101, 1037, 102], 0, Output::Logits)), Err(ModelError::NoHead)));
+
+    let h = tabllm::gguf::read_header_from_path(&path).unwrap();
+    let c = ModelConfig::from_header(&h).unwrap();
+    assert_eq!((c.arch, c.rms_eps, c.rope_base, c.encoder_input.map(|e| (e.n_positions, e.token_types))), (Arch::NomicBert, 1e-12, 1000.0, Some((None, 2))));
+    assert!(!c.encoder_biases && !c.qkv_bias && c.layers.iter().all(|p| p.gated_ffn));
+    for name in ["blk.1.ffn_gate.weight", "blk.0.attn_output_norm.bias", "token_embd_norm.bias"] {
+        let mut h = h.clone();
+        h.tensors.retain(|t| t.name != name);
+        let err = ModelConfig::from_header(&h).unwrap_err();
+        assert!(matches!(&err, ModelError::MissingTensor(n) if n == name), "without {name}: {err}");
+    }
+    let mut no_qkv = h.clone();
+    no_qkv.tensors.retain(|t| t.name != "blk.0.attn_qkv.weight");
+    assert!(matches!(ModelConfig::from_header(&no_qkv), Err(ModelError::MissingTensor(n)) if n == "blk.0.attn_q.weight"));
+    for (name, n) in [("blk.0.attn_output.bias", 64), ("blk.1.attn_qkv.bias", 192)] {
+        let mut h = h.clone();
+        h.tensors.push(TensorInfo { name: name.into(), dims: vec![n], ggml_type: tabllm::quant::GgmlType::F32, offset: 0, n_elements: n, n_bytes: 4 * n });
+        let err = ModelConfig::from_header(&h).unwrap_err();
+        assert!(matches!(&err, ModelError::TensorNotApplied(t) if t == name), "with {name}: {err}");
+    }
+    for key in ["nomic-bert.attention.layer_norm_epsilon", "tokenizer.ggml.token_type_count"] {
+        let mut h = h.clone();
+        let mut md = tabllm::gguf::Metadata::default();
+        h.metadata.iter().filter(|(k, _)| *k != key).for_each(|(k, v)| md.insert(k.to_string(), v.clone()));
+        h.metadata = md;
+        let err = ModelConfig::from_header(&h).unwrap_err().to_string();
+        assert!(err.contains(key), "without {key}: {err}");
+    }
+    let mut moe = h.clone();
+    moe.metadata.insert("general.architecture".into(), Value::String("nomic-bert-moe".into()));
+    assert!(matches!(ModelConfig::from_header(&moe), Err(ModelError::UnsupportedArchitecture(a)) if a == "nomic-bert-moe"));
 }

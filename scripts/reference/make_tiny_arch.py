@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Write tiny random-weight F32 GGUF models for the architectures qwen35, gemma4,
-phi3, smollm3 and lfm2, and three embedding models (qwen3emb: a `qwen3` GGUF marked as
+phi3, smollm3 and lfm2, and four embedding models (qwen3emb: a `qwen3` GGUF marked as
 Qwen3-Embedding's is, last-token pooling; llamaemb_mean: a `llama` GGUF with mean
 pooling; bert: a `bert` GGUF shaped as all-MiniLM-L6-v2's conversion, with bge's WordPiece
+vocabulary; nomic_bert: a `nomic-bert` GGUF shaped as nomic-embed-text-v1.5's, the same
 vocabulary), with the metadata keys and tensor names that llama.cpp's
 converter (convert_hf_to_gguf.py / conversion/*.py) writes and its loader
 (src/models/<arch>.cpp) reads, in the llama.cpp vendored by llama-cpp-python 0.3.36.
@@ -17,7 +18,7 @@ For each ARCH it writes OUT/tiny-ARCH-f32.gguf and OUT/tiny-ARCH.meta.json
 ARCH is a name here; the GGUF architecture is the same except for the embedding models
 (GGUF_ARCH below).
 The tokenizer (1024-token BPE cut from SmolLM2's) is copied from
-/work/shared/reference/tiny/tiny-qwen3-q4_k_m.gguf (or --vocab-from); bert's (WordPiece,
+/work/shared/reference/tiny/tiny-qwen3-q4_k_m.gguf (or --vocab-from); bert's and nomic_bert's (WordPiece,
 30522 tokens) from llama.cpp's models/ggml-vocab-bert-bge.gguf (BERT_VOCAB_FROM).
 Sizes: dim 256, FFN 768, 4 heads / 2 KV heads, like the existing tiny models.
 Everything is seeded: the same command gives byte-identical files.
@@ -487,8 +488,53 @@ def make_bert(b: Builder):
     return ["attention"] * n_layer
 
 
-GGUF_ARCH = {"qwen3emb": "qwen3", "llamaemb_mean": "llama"}
-VOCAB_FROM_ARCH = {"bert": BERT_VOCAB_FROM}
+# ---------------------------------------------------------------------------
+# nomic-bert (nomic-embed-text-v1 / v1.5 shape, tiny): conversion/bert.py NomicBertModel
+# writes BertModel's keys (layer_norm_epsilon, attention.causal = false, pooling_type mean,
+# tokenizer.ggml.token_type_count) and rope.freq_base (rotary_emb_base: 1000 in v1.5); no
+# position_embd (RoPE instead), one fused attn_qkv without biases (Wqkv), no attn_output or
+# FFN biases, SwiGLU FFN (fc11 -> ffn_up, fc12 -> ffn_gate, fc2 -> ffn_down).
+# src/models/bert.cpp: (token + token_types[0]) -> LayerNorm; per layer post-norm:
+# LN(x + attn_output(attn(rope(q), rope(k), v))), LN(x + down(silu(gate x) * up x)).
+# Sizes and vocabulary as tiny bert.
+def make_nomic_bert(b: Builder):
+    n_layer, dim, n_head, ff, ctx, n_types = 2, 64, 2, 256, 2048, 2
+    n_vocab = len(gguf.GGUFReader(b.vocab_from).fields["tokenizer.ggml.tokens"].contents())
+    b.w.add_name("tiny-nomic-bert")
+    b.hparams["general.architecture"] = b.arch
+    b.kv("add_context_length", "{arch}.context_length", ctx)
+    b.kv("add_embedding_length", "{arch}.embedding_length", dim)
+    b.kv("add_feed_forward_length", "{arch}.feed_forward_length", ff)
+    b.kv("add_block_count", "{arch}.block_count", n_layer)
+    b.kv("add_head_count", "{arch}.attention.head_count", n_head)
+    b.kv("add_layer_norm_eps", "{arch}.attention.layer_norm_epsilon", 1e-12)
+    b.kv("add_rope_freq_base", "{arch}.rope.freq_base", 1000.0)
+    b.kv("add_file_type", "general.file_type", 0)
+    b.kv("add_causal_attention", "{arch}.attention.causal", False)
+    b.kv("add_pooling_type", "{arch}.pooling_type", gguf.PoolingType.MEAN)
+
+    def vec(name, n, std):
+        b.add(name, b.rng.normal(0.0, std, size=(n,)))
+
+    b.add("token_embd.weight", b.rng.normal(0.0, 0.25, size=(n_vocab, dim)))
+    b.add("token_types.weight", b.rng.normal(0.0, 0.1, size=(n_types, dim)))
+    b.norm("token_embd_norm.weight", dim)
+    vec("token_embd_norm.bias", dim, 0.05)
+    for i in range(n_layer):
+        b.mat(f"blk.{i}.attn_qkv.weight", dim, 3 * dim)
+        b.mat(f"blk.{i}.attn_output.weight", dim, dim)
+        b.norm(f"blk.{i}.attn_output_norm.weight", dim)
+        vec(f"blk.{i}.attn_output_norm.bias", dim, 0.05)
+        b.mat(f"blk.{i}.ffn_up.weight", dim, ff, gain=2.0)
+        b.mat(f"blk.{i}.ffn_gate.weight", dim, ff, gain=2.0)
+        b.mat(f"blk.{i}.ffn_down.weight", ff, dim)
+        b.norm(f"blk.{i}.layer_output_norm.weight", dim)
+        vec(f"blk.{i}.layer_output_norm.bias", dim, 0.05)
+    return ["attention"] * n_layer
+
+
+GGUF_ARCH = {"qwen3emb": "qwen3", "llamaemb_mean": "llama", "nomic_bert": "nomic-bert"}
+VOCAB_FROM_ARCH = {"bert": BERT_VOCAB_FROM, "nomic_bert": BERT_VOCAB_FROM}
 
 ARCHS = {
     "qwen35": (make_qwen35, 3501, 1.0),
@@ -499,6 +545,7 @@ ARCHS = {
     "qwen3emb": (make_qwen3emb, 3601, 1.0),
     "llamaemb_mean": (make_llamaemb_mean, 1101, 1.0),
     "bert": (make_bert, 2201, 1.0),
+    "nomic_bert": (make_nomic_bert, 2301, 1.0),
 }
 
 

@@ -46,12 +46,17 @@ pub enum Arch {
     /// biases on every projection, bidirectional attention, an ungated GELU
     /// FFN; no output norm and no head (llama.cpp `src/models/bert.cpp`).
     Bert,
+    /// `nomic-bert` (nomic-embed-text-v1, v1.5): BERT's encoder with NeoX
+    /// RoPE (`rope.freq_base`) in place of position rows, q|k|v in one
+    /// `attn_qkv`, no projection biases, and a SwiGLU FFN (ffn_gate, ffn_up,
+    /// ffn_down) (llama.cpp `src/models/nomic-bert.cpp` and `bert.cpp`).
+    NomicBert,
 }
 
 impl Arch {
     /// Every architecture tabllm runs, by its GGUF `general.architecture` name
     /// (keep `ModelError::UnsupportedArchitecture`'s message in step).
-    pub const ALL: [Arch; 10] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2, Arch::Qwen35, Arch::Gemma4, Arch::Bert];
+    pub const ALL: [Arch; 11] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2, Arch::Qwen35, Arch::Gemma4, Arch::Bert, Arch::NomicBert];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -65,6 +70,7 @@ impl Arch {
             Arch::Qwen35 => "qwen35",
             Arch::Gemma4 => "gemma4",
             Arch::Bert => "bert",
+            Arch::NomicBert => "nomic-bert",
         }
     }
 
@@ -182,19 +188,22 @@ pub enum NormPlacement {
     /// FFN (Gemma's post-norms come on top, as `ModelConfig::post_norms`).
     Pre,
     /// BERT's encoder layer: x = layernorm(x + block(x)) with weight and
-    /// bias after each block, biases on every projection, and an ungated
-    /// FFN, up → GELU → down (llama.cpp `bert.cpp`).
+    /// bias after each block; the projections' biases
+    /// (`ModelConfig::encoder_biases`) and the FFN's gate
+    /// (`LayerPlan::gated_ffn`) are the model's (llama.cpp `bert.cpp`).
     PostLayerNorm,
 }
 
 /// BERT's input rows (`ModelConfig::encoder_input`): each token's embedding
-/// gets its position's row of `position_embd` and row 0 of `token_types`
-/// (when the file has it), then a LayerNorm (`token_embd_norm` weight and
-/// bias) (llama.cpp `bert.cpp`: token types are always 0, "sentence A").
+/// gets its position's row of `position_embd` (BERT; nomic-bert rotates q
+/// and k instead) and row 0 of `token_types` (when the file has it), then a
+/// LayerNorm (`token_embd_norm` weight and bias) (llama.cpp `bert.cpp`:
+/// token types are always 0, "sentence A").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncoderInput {
-    /// Rows of `position_embd` (`{arch}.context_length`): no step may reach past them.
-    pub n_positions: u32,
+    /// Rows of `position_embd` (`{arch}.context_length`): no step may reach
+    /// past them; None without the table (nomic-bert).
+    pub n_positions: Option<u32>,
     /// Rows of `token_types` (`tokenizer.ggml.token_type_count`); 0 when the file has no such tensor.
     pub token_types: u32,
 }
@@ -203,14 +212,17 @@ pub struct EncoderInput {
 /// (`ModelConfig::layers`). A pre-norm layer has the dense gated FFN after
 /// its mixing block; then, when the model has them (Gemma 4), its per-layer
 /// input block (`ModelConfig::per_layer_input`) and its output scale. A
-/// post-norm layer (BERT) is attention and an ungated FFN, each followed by
-/// its residual add and LayerNorm.
+/// post-norm layer (BERT) is attention and an FFN, each followed by its
+/// residual add and LayerNorm.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerPlan {
     pub mixer: Mixer,
     pub norms: NormPlacement,
     /// The FFN's width (`feed_forward_length`, one for every layer or one per layer).
     pub ffn_dim: u32,
+    /// The FFN is act(gate) ⊙ up (every pre-norm layer; nomic-bert's
+    /// SwiGLU); false: act(up) alone (BERT's GELU).
+    pub gated_ffn: bool,
     /// `blk.N.layer_output_scale.weight`: the residual stream is multiplied
     /// by this scalar at the layer's end (Gemma 4).
     pub output_scale: bool,
@@ -312,6 +324,9 @@ pub struct ModelConfig {
     pub causal: bool,
     /// BERT's position and token-type rows and embedding norm (None without).
     pub encoder_input: Option<EncoderInput>,
+    /// A post-norm layer's attn_output, ffn_up and ffn_down biases (and
+    /// q, k, v's, `qkv_bias`): BERT has them; nomic-bert none.
+    pub encoder_biases: bool,
     /// Qwen3.5: the Gated DeltaNet layers' sizes (None without).
     pub delta_net: Option<DeltaNetDims>,
     /// The FFN's input norm: `ffn_norm`, or (Qwen3.5) `post_attention_norm`.
@@ -354,7 +369,7 @@ impl ModelConfig {
     /// by the training context and reads no row past it).
     pub fn check_n_ctx(&self, n_ctx: u32) -> Result<(), ModelError> {
         match self.encoder_input {
-            Some(e) if n_ctx > e.n_positions => Err(ModelError::Config(format!("a context of {n_ctx} positions is past this model's {} position embeddings (position_embd.weight); ask for at most {}", e.n_positions, e.n_positions))),
+            Some(EncoderInput { n_positions: Some(n), .. }) if n_ctx > n => Err(ModelError::Config(format!("a context of {n_ctx} positions is past this model's {n} position embeddings (position_embd.weight); ask for at most {n}"))),
             _ => Ok(()),
         }
     }
@@ -432,7 +447,7 @@ impl ModelConfig {
             // Qwen3.5's IMRoPE (`rope.dimension_sections`) gives every section the
             // token's position for text: NeoX RoPE over rope.dimension_count.
             // BERT runs no RoPE (llama.cpp lists it with the NeoX ones).
-            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4 | Arch::Bert => RopeLayout::Neox,
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4 | Arch::Bert | Arch::NomicBert => RopeLayout::Neox,
         };
         let gemma = matches!(arch, Arch::Gemma3 | Arch::Gemma4);
         let sliding_window = if gemma { md.get_u32(&key("attention.sliding_window"))?.unwrap_or(0) } else { 0 };
@@ -453,15 +468,16 @@ impl ModelConfig {
         let gemma4 = if arch == Arch::Gemma4 { Some(Gemma4Layers::read(md, &key, n_layers, head_dim)?) } else { None };
         // Embedding models with bidirectional attention (EmbeddingGemma, BERT)
         // say so; absent, attention is causal (llama.cpp's default). tabllm
-        // runs bidirectional attention in BERT's walk only.
+        // runs bidirectional attention in BERT's walk only (bert, nomic-bert).
+        let bert = arch == Arch::Bert;
+        let encoder = matches!(arch, Arch::Bert | Arch::NomicBert);
         let causal = md.get_bool(&key("attention.causal"))?.unwrap_or(true);
-        if !causal && arch != Arch::Bert {
+        if !causal && !encoder {
             return Err(ModelError::Config(format!("{} is false: bidirectional attention (as EmbeddingGemma and BERT-family embedding models use) is not supported yet for {arch_name}", key("attention.causal"))));
         }
-        let bert = arch == Arch::Bert;
-        let encoder_input = if bert { Some(encoder_input(h, &key)?) } else { None };
+        let encoder_input = if encoder { Some(encoder_input(h, &key, bert)?) } else { None };
         // BERT's LayerNorms read their own epsilon (llama.cpp requires it).
-        let norm_eps = if bert {
+        let norm_eps = if encoder {
             let k = key("attention.layer_norm_epsilon");
             match md.get_f32(&k)? {
                 Some(e) if e.is_finite() && e >= 0.0 => e,
@@ -508,11 +524,12 @@ impl ModelConfig {
             short_conv_l_cache,
             output_norm: match arch {
                 Arch::Lfm2 => Some(LFM2_OUTPUT_NORM),
-                Arch::Bert => None,
+                Arch::Bert | Arch::NomicBert => None,
                 _ => Some(OUTPUT_NORM),
             },
             causal,
             encoder_input,
+            encoder_biases: bert,
             pooling_type: md.get_u32(&key("pooling_type"))?,
             delta_net,
             ffn_norm: if arch == Arch::Qwen35 { LayerTensor::PostAttentionNorm } else { LayerTensor::FfnNorm },
@@ -526,8 +543,8 @@ impl ModelConfig {
                     _ => cfg.plan_mixer(l, conv_layers[l as usize]),
                 };
                 let output_scale = h.tensor(&LayerTensor::LayerOutputScale.gguf_name(l)).is_some();
-                let norms = if bert { NormPlacement::PostLayerNorm } else { NormPlacement::Pre };
-                LayerPlan { mixer, norms, ffn_dim: ffn_dims[l as usize], output_scale }
+                let norms = if encoder { NormPlacement::PostLayerNorm } else { NormPlacement::Pre };
+                LayerPlan { mixer, norms, ffn_dim: ffn_dims[l as usize], gated_ffn: !bert, output_scale }
             })
             .collect();
         cfg.views = fused_views(h, &cfg);
@@ -596,7 +613,8 @@ impl ModelConfig {
         let mut v = vec![(TOKEN_EMBD.to_string(), vec![d, self.vocab as u64], true)];
         v.extend(self.output_norm.map(|n| (n.to_string(), vec![d], false)));
         if let Some(e) = self.encoder_input {
-            v.extend([(POSITION_EMBD.to_string(), vec![d, e.n_positions as u64], true), (TOKEN_EMBD_NORM.to_string(), vec![d], false), (TOKEN_EMBD_NORM_BIAS.to_string(), vec![d], false)]);
+            v.extend(e.n_positions.map(|n| (POSITION_EMBD.to_string(), vec![d, n as u64], true)));
+            v.extend([(TOKEN_EMBD_NORM.to_string(), vec![d], false), (TOKEN_EMBD_NORM_BIAS.to_string(), vec![d], false)]);
             if e.token_types > 0 {
                 v.push((TOKEN_TYPES.to_string(), vec![d, e.token_types as u64], true));
             }
@@ -666,17 +684,20 @@ impl ModelConfig {
             };
             let f = plan.ffn_dim as u64;
             if plan.norms == NormPlacement::PostLayerNorm {
-                let post = [
-                    (AttnOutputBias, vec![d], false),
+                let mut post = vec![
                     (AttnOutputNorm, vec![d], false),
                     (AttnOutputNormBias, vec![d], false),
                     (FfnUp, vec![d, f], true),
-                    (FfnUpBias, vec![f], false),
                     (FfnDown, vec![f, d], true),
-                    (FfnDownBias, vec![d], false),
                     (LayerOutputNorm, vec![d], false),
                     (LayerOutputNormBias, vec![d], false),
                 ];
+                if self.encoder_biases {
+                    post.extend([(AttnOutputBias, vec![d], false), (FfnUpBias, vec![f], false), (FfnDownBias, vec![d], false)]);
+                }
+                if plan.gated_ffn {
+                    post.push((FfnGate, vec![d, f], true));
+                }
                 v.extend(mixer.into_iter().chain(post).map(|(t, dims, m)| (t.gguf_name(l), dims, m)));
                 continue;
             }
@@ -742,7 +763,7 @@ impl ModelConfig {
     /// it, even where tabllm's forward pass does not read it.
     fn optional_tensors(&self) -> Vec<(String, Vec<u64>)> {
         let (d, q, kv, f) = (self.dim as u64, self.q_dim() as u64, self.kv_dim() as u64, self.ffn_dim as u64);
-        let shapes = [("attn_q.bias", q), ("attn_k.bias", kv), ("attn_v.bias", kv), ("attn_output.bias", d), ("ffn_gate.bias", f), ("ffn_up.bias", f), ("ffn_down.bias", d)];
+        let shapes = [("attn_q.bias", q), ("attn_k.bias", kv), ("attn_v.bias", kv), ("attn_qkv.bias", q + 2 * kv), ("attn_output.bias", d), ("ffn_gate.bias", f), ("ffn_up.bias", f), ("ffn_down.bias", d)];
         (0..self.n_layers).flat_map(|l| shapes.map(|(suffix, n)| (format!("blk.{l}.{suffix}"), vec![n]))).collect()
     }
 
@@ -906,16 +927,20 @@ fn fused_views(h: &Header, c: &ModelConfig) -> Vec<TensorView> {
     views
 }
 
-/// BERT's input rows (llama.cpp `bert.cpp` load_arch_tensors): the
-/// position table has `{arch}.context_length` rows; `token_types`, optional
-/// there, needs `tokenizer.ggml.token_type_count` (llama.cpp refuses a file
-/// without the count).
-fn encoder_input(h: &Header, key: &dyn Fn(&str) -> String) -> Result<EncoderInput, ModelError> {
+/// BERT's input rows (llama.cpp `bert.cpp` and `nomic-bert.cpp`
+/// load_arch_tensors): with `positions` (BERT), the position table has
+/// `{arch}.context_length` rows; `token_types`, optional there, needs
+/// `tokenizer.ggml.token_type_count` (llama.cpp refuses a file without the count).
+fn encoder_input(h: &Header, key: &dyn Fn(&str) -> String, positions: bool) -> Result<EncoderInput, ModelError> {
     let md = &h.metadata;
-    let n_positions = md.require_u32(&key("context_length"))?;
-    if n_positions == 0 {
-        return Err(ModelError::Config(format!("{} is 0", key("context_length"))));
-    }
+    let n_positions = if positions {
+        match md.require_u32(&key("context_length"))? {
+            0 => return Err(ModelError::Config(format!("{} is 0", key("context_length")))),
+            n => Some(n),
+        }
+    } else {
+        None
+    };
     let count = md.require_u32("tokenizer.ggml.token_type_count")?;
     if count == 0 {
         return Err(ModelError::Config("tokenizer.ggml.token_type_count is 0: BERT needs its token types".into()));

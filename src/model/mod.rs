@@ -16,7 +16,7 @@ pub use forward::{GpuForward, Output, PendingStep, PrefillPath, StepInput, StepR
 pub use loader::{Device, LoadOptions, LoadProgress, ModelLoader, CPU_KV_BYTES_PER_ELEMENT, CPU_WASM32_MAX_BYTES, MAX_BATCH};
 pub use state::{cache_layout, Ring};
 pub use record::{per_layer_input_composed, record_body, record_head, record_hidden, settle, Act, ActRows, HeadFold, Pass, PostNorm, Proj, Recorder, Residual};
-pub use weights::{AttentionWeights, EncoderBiases, EncoderInputWeights, LayerTensor, LayerWeights, MixerWeights, PerLayerWeights, Projections, ShortConvWeights, DeltaNetWeights, WeightTensor, Weights};
+pub use weights::{AttentionWeights, EncoderBiases, EncoderInputWeights, ProjectionBiases, LayerTensor, LayerWeights, MixerWeights, PerLayerWeights, Projections, ShortConvWeights, DeltaNetWeights, WeightTensor, Weights};
 #[cfg(not(target_arch = "wasm32"))]
 pub use loader::{load_path, load_path_on};
 
@@ -27,7 +27,7 @@ use crate::quant::GgmlType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2, qwen35, gemma4, bert)")]
+    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2, qwen35, gemma4, bert, nomic-bert)")]
     UnsupportedArchitecture(String),
     #[error("tensor `{tensor}` has type {ty}, which tabllm cannot run yet")]
     UnsupportedTensorType { tensor: String, ty: GgmlType },

@@ -33,13 +33,13 @@
 //!   ([`per_layer_inputs`]); on decode one op before the post-norm.
 //! - [layer output scale: the residual stream times a scalar (Gemma 4)].
 //!
-//! A post-norm layer (BERT, `NormPlacement::PostLayerNorm`) is two blocks
-//! of its own, after the input rows (token + token type 0 + position →
-//! LayerNorm):
-//! - encoder attention: q, k, v (+ bias) → KV store → bidirectional
-//!   attention → attn_output (+ residual, + bias) → LayerNorm;
-//! - encoder feed-forward: up (+ bias) → GELU → down (+ residual, + bias)
-//!   → LayerNorm.
+//! A post-norm layer (BERT, nomic-bert: `NormPlacement::PostLayerNorm`) is
+//! two blocks of its own, after the input rows (token + token type 0 [+
+//! position] → LayerNorm):
+//! - encoder attention: q, k, v [+ bias] [→ RoPE] → KV store →
+//!   bidirectional attention → attn_output (+ residual) [+ bias] → LayerNorm;
+//! - encoder feed-forward: up [+ bias] → GELU, or act(gate) ⊙ up → down
+//!   (+ residual) [+ bias] → LayerNorm.
 //!
 //! A post-norm's residual add (Gemma 2/3/4) and the layer output scale after
 //! it are not ops of their own: the walk carries them as the stream's
@@ -386,13 +386,15 @@ fn per_layer_inputs<R: Recorder>(r: &R, c: &ModelConfig, pw: &PerLayerInputWeigh
 }
 
 /// BERT's input rows after the token embedding in X (llama.cpp `bert.cpp`):
-/// X += token_types[0] (when the file has it), X += position_embd[pos0 + t],
-/// then X = LayerNorm(X) · token_embd_norm + its bias.
+/// X += token_types[0] (when the file has it), X += position_embd[pos0 + t]
+/// (when it has the table), then X = LayerNorm(X) · token_embd_norm + its bias.
 fn encoder_input<R: Recorder>(r: &R, c: &ModelConfig, ew: &EncoderInputWeights<R::Tensor>, body: &mut Vec<R::Op>) -> Result<(), ModelError> {
     if let Some(tt) = &ew.token_type {
         body.extend(r.embed_add("token_types", tt, EmbedRows::Fixed(0), Act::X)?);
     }
-    body.extend(r.embed_add("position_embd", &ew.position, EmbedRows::Positions, Act::X)?);
+    if let Some(p) = &ew.position {
+        body.extend(r.embed_add("position_embd", p, EmbedRows::Positions, Act::X)?);
+    }
     body.push(r.layernorm("token_embd_norm", Act::X, &ew.norm, &ew.norm_bias, c.dim, c.rms_eps)?);
     Ok(())
 }
@@ -456,46 +458,73 @@ impl<R: Recorder> Block<'_, R> {
     }
 
     /// BERT's attention block over the stream `x` (post-norm, llama.cpp
-    /// `bert.cpp`): q, k, v = W x + b → KV store → attention, bidirectional
-    /// when the model says so → x += W_o att + b_o → x = LayerNorm(x) ·
-    /// attn_output_norm + its bias.
+    /// `bert.cpp`): q, k, v = W x [+ b] [→ RoPE (nomic-bert)] → KV store →
+    /// attention, bidirectional when the model says so → x += W_o att [+
+    /// b_o] → x = LayerNorm(x) · attn_output_norm + its bias.
     fn encoder_attention(&self, body: &mut Vec<R::Op>, x: Act, lw: &LayerWeights<R::Tensor>) -> Result<(), ModelError> {
         let (r, c, l, op) = (self.r, self.c, self.l, |n: &str| self.op(n));
         let (Mixer::Attention(la), MixerWeights::Attention(aw), Some(bias)) = (self.plan.mixer, &lw.mixer, &lw.encoder) else {
-            return Err(ModelError::Config(format!("layer {l}: a post-norm layer is attention with its biases")));
+            return Err(ModelError::Config(format!("layer {l}: a post-norm layer is attention with its norms' biases")));
         };
-        let (Some([bq, bk, bv]), &[wq, wk, wv]) = (&aw.qkv_bias, &Proj::of(&aw.qkv)[..]) else {
-            return Err(ModelError::Config(format!("layer {l}: q, k, v and their biases are needed")));
+        let &[wq, wk, wv] = &Proj::of(&aw.qkv)[..] else {
+            return Err(ModelError::Config(format!("layer {l}: q, k and v are needed")));
         };
         let hd = la.head_dim;
         let (dim, qd, kvd) = (c.dim as u64, (c.n_heads * hd) as u64, (c.n_kv_heads * hd) as u64);
-        for (name, w, y, b, width) in [("attn_q", wq, Act::Q, bq, qd), ("attn_k", wk, Act::K, bk, kvd), ("attn_v", wv, Act::V, bv, kvd)] {
+        for (i, (name, w, y, width)) in [("attn_q", wq, Act::Q, qd), ("attn_k", wk, Act::K, kvd), ("attn_v", wv, Act::V, kvd)].into_iter().enumerate() {
             body.extend(self.project(&op(name), w, x, dim, y, width)?);
-            body.push(r.bias_add(&op(&format!("{name}.bias")), y, b, width as u32)?);
+            if let Some(b) = &aw.qkv_bias {
+                body.push(r.bias_add(&op(&format!("{name}.bias")), y, &b[i], width as u32)?);
+            }
+        }
+        if la.rope {
+            let rope = |n_heads| RopeShape { n_heads, head_dim: hd, n_rot: la.n_rot, freq_base: la.rope_base, freq_scale: la.rope_scale, layout: c.rope_layout, mscale: c.rope_attn_factor };
+            body.push(r.rope(&op("rope_q"), Act::Q, qd as u32, rope(c.n_heads), None)?);
+            body.push(r.rope(&op("rope_k"), Act::K, kvd as u32, rope(c.n_kv_heads), None)?);
         }
         body.push(r.kv_store(&op("kv_store"), l, kvd as u32)?);
         let shape = AttentionShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: hd, window: la.window, scale: la.scale, causal: la.causal };
         body.extend(r.attention(&op("attention"), l, shape, self.pass)?);
         body.extend(r.project(&op("attn_output"), Proj::Tensor(&aw.attn_output), Act::Att, qd, x, dim, MatvecOut::Accumulate, self.pass)?);
-        body.push(r.bias_add(&op("attn_output.bias"), x, &bias.attn_output, c.dim)?);
+        if let Some(p) = &bias.projections {
+            body.push(r.bias_add(&op("attn_output.bias"), x, &p.attn_output, c.dim)?);
+        }
         body.push(r.layernorm(&op("attn_output_norm"), x, &lw.attn_norm, &bias.attn_norm, c.dim, c.rms_eps)?);
         Ok(())
     }
 
-    /// BERT's feed-forward block (llama.cpp `build_ffn` with LLM_FFN_GELU,
-    /// LLM_FFN_SEQ): Up = W_up x + b_up → GELU → x += W_down Up + b_down →
-    /// x = LayerNorm(x) · layer_output_norm + its bias.
+    /// BERT's feed-forward block (llama.cpp `build_ffn`): BERT's
+    /// LLM_FFN_GELU, LLM_FFN_SEQ: H = GELU(W_up x + b_up); nomic-bert's
+    /// LLM_FFN_SILU, LLM_FFN_PAR: H = SiLU(W_gate x) ⊙ W_up x; then x +=
+    /// W_down H [+ b_down] → x = LayerNorm(x) · layer_output_norm + its bias.
     fn encoder_feed_forward(&self, body: &mut Vec<R::Op>, x: Act, lw: &LayerWeights<R::Tensor>) -> Result<(), ModelError> {
         let (r, c, op) = (self.r, self.c, |n: &str| self.op(n));
-        let (Some(bias), &[wu]) = (&lw.encoder, &Proj::of(&lw.gate_up)[..]) else {
-            return Err(ModelError::Config(format!("layer {}: an ungated FFN is up alone, with its biases", self.l)));
+        let Some(bias) = &lw.encoder else {
+            return Err(ModelError::Config(format!("layer {}: a post-norm FFN has its norm's bias", self.l)));
         };
         let (dim, ffn) = (c.dim as u64, self.plan.ffn_dim);
-        body.extend(self.project(&op("ffn_up"), wu, x, dim, Act::Up, ffn as u64)?);
-        body.push(r.bias_add(&op("ffn_up.bias"), Act::Up, &bias.ffn_up, ffn)?);
-        body.push(r.activation(&op("ffn_act"), c.activation, Act::Up, ffn)?);
-        body.extend(r.project(&op("ffn_down"), Proj::Tensor(&lw.ffn_down), Act::Up, ffn as u64, x, dim, MatvecOut::Accumulate, self.pass)?);
-        body.push(r.bias_add(&op("ffn_down.bias"), x, &bias.ffn_down, c.dim)?);
+        // The FFN's output rows: Gate when gated (its activation writes there), else Up.
+        let h = match (self.plan.gated_ffn, &Proj::of(&lw.gate_up)[..]) {
+            (true, &[wg, wu]) => {
+                body.extend(self.project(&op("ffn_gate"), wg, x, dim, Act::Gate, ffn as u64)?);
+                body.extend(self.project(&op("ffn_up"), wu, x, dim, Act::Up, ffn as u64)?);
+                body.push(r.gated_activation(&op("ffn_act"), c.activation, Act::Up, 0, ffn, ffn)?);
+                Act::Gate
+            }
+            (false, &[wu]) => {
+                body.extend(self.project(&op("ffn_up"), wu, x, dim, Act::Up, ffn as u64)?);
+                if let Some(p) = &bias.projections {
+                    body.push(r.bias_add(&op("ffn_up.bias"), Act::Up, &p.ffn_up, ffn)?);
+                }
+                body.push(r.activation(&op("ffn_act"), c.activation, Act::Up, ffn)?);
+                Act::Up
+            }
+            _ => return Err(ModelError::Config(format!("layer {}: a gated FFN is gate and up, an ungated one up alone", self.l))),
+        };
+        body.extend(r.project(&op("ffn_down"), Proj::Tensor(&lw.ffn_down), h, ffn as u64, x, dim, MatvecOut::Accumulate, self.pass)?);
+        if let Some(p) = &bias.projections {
+            body.push(r.bias_add(&op("ffn_down.bias"), x, &p.ffn_down, c.dim)?);
+        }
         body.push(r.layernorm(&op("layer_output_norm"), x, &lw.ffn_norm, &bias.ffn_norm, c.dim, c.rms_eps)?);
         Ok(())
     }

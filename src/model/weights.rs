@@ -184,18 +184,24 @@ pub struct LayerWeights<T = GpuTensor> {
     pub encoder: Option<EncoderBiases<T>>,
 }
 
-/// The biases of a BERT layer besides q, k, v's (`AttentionWeights::qkv_bias`).
+/// The biases of a BERT layer besides q, k, v's (`AttentionWeights::qkv_bias`):
+/// its norms' always, its projections' with `ModelConfig::encoder_biases`.
 pub struct EncoderBiases<T = GpuTensor> {
-    pub attn_output: T,            // (dim) f32
     pub attn_norm: T,              // (dim) f32: attn_output_norm's bias
+    pub ffn_norm: T,               // (dim) f32: layer_output_norm's bias
+    pub projections: Option<ProjectionBiases<T>>,
+}
+
+/// BERT's attn_output, ffn_up and ffn_down biases (none in nomic-bert).
+pub struct ProjectionBiases<T = GpuTensor> {
+    pub attn_output: T,            // (dim) f32
     pub ffn_up: T,                 // (ffn_dim) f32
     pub ffn_down: T,               // (dim) f32
-    pub ffn_norm: T,               // (dim) f32: layer_output_norm's bias
 }
 
 /// BERT's input rows (`config::EncoderInput`).
 pub struct EncoderInputWeights<T = GpuTensor> {
-    pub position: T,               // (n_positions, dim)
+    pub position: Option<T>,       // (n_positions, dim); None with RoPE (nomic-bert)
     pub token_type: Option<T>,     // (token types, dim): row 0 is added
     pub norm: T,                   // (dim) f32
     pub norm_bias: T,              // (dim) f32
@@ -284,7 +290,8 @@ impl<T> LayerWeights<T> {
         v.extend(&self.post_ffw_norm);
         v.extend(self.per_layer.iter().flat_map(|p| [&p.inp_gate, &p.proj, &p.post_norm]));
         v.extend(&self.output_scale);
-        v.extend(self.encoder.iter().flat_map(|e| [&e.attn_output, &e.attn_norm, &e.ffn_up, &e.ffn_down, &e.ffn_norm]));
+        v.extend(self.encoder.iter().flat_map(|e| [&e.attn_norm, &e.ffn_norm]));
+        v.extend(self.encoder.iter().flat_map(|e| &e.projections).flat_map(|p| [&p.attn_output, &p.ffn_up, &p.ffn_down]));
         match &self.mixer {
             MixerWeights::Attention(a) => {
                 v.push(&a.attn_output);
@@ -343,7 +350,8 @@ impl<T: WeightTensor> Weights<T> {
             Some(e) => {
                 use super::weights::{POSITION_EMBD, TOKEN_EMBD_NORM, TOKEN_EMBD_NORM_BIAS, TOKEN_TYPES};
                 let token_type = if e.token_types > 0 { Some(take(TOKEN_TYPES.into())?) } else { None };
-                Some(EncoderInputWeights { position: take(POSITION_EMBD.into())?, token_type, norm: take(TOKEN_EMBD_NORM.into())?, norm_bias: take(TOKEN_EMBD_NORM_BIAS.into())? })
+                let position = e.n_positions.map(|_| take(POSITION_EMBD.into())).transpose()?;
+                Some(EncoderInputWeights { position, token_type, norm: take(TOKEN_EMBD_NORM.into())?, norm_bias: take(TOKEN_EMBD_NORM_BIAS.into())? })
             }
             None => None,
         };
@@ -398,9 +406,10 @@ impl<T: WeightTensor> Weights<T> {
                 }
             };
             if post {
-                let encoder = EncoderBiases { attn_output: t(AttnOutputBias)?, attn_norm: t(AttnOutputNormBias)?, ffn_up: t(FfnUpBias)?, ffn_down: t(FfnDownBias)?, ffn_norm: t(LayerOutputNormBias)? };
+                let projections = if c.encoder_biases { Some(ProjectionBiases { attn_output: t(AttnOutputBias)?, ffn_up: t(FfnUpBias)?, ffn_down: t(FfnDownBias)? }) } else { None };
+                let encoder = EncoderBiases { attn_norm: t(AttnOutputNormBias)?, ffn_norm: t(LayerOutputNormBias)?, projections };
                 let (ffn_norm, up, ffn_down) = (t(LayerOutputNorm)?, t(FfnUp)?, t(FfnDown)?);
-                let gate_up = Projections::Separate(vec![up]);
+                let gate_up = if plan.gated_ffn { group(&fused_groups(c, l)[1].0, vec![t(FfnGate)?, up])? } else { Projections::Separate(vec![up]) };
                 layers.push(LayerWeights { attn_norm, mixer, ffn_norm, gate_up, ffn_down, post_ffw_norm: None, per_layer: None, output_scale: None, encoder: Some(encoder) });
                 continue;
             }
@@ -436,7 +445,7 @@ impl Weights {
     pub fn separate_tensors(&self) -> Vec<&GpuTensor> {
         let mut v = vec![&self.token_embd];
         v.extend(self.output_norm.iter().chain(&self.output).chain(&self.rope_freqs));
-        v.extend(self.encoder_input.iter().flat_map(|e| [&e.position, &e.norm, &e.norm_bias].into_iter().chain(&e.token_type)));
+        v.extend(self.encoder_input.iter().flat_map(|e| [&e.norm, &e.norm_bias].into_iter().chain(&e.position).chain(&e.token_type)));
         v.extend(self.per_layer_inputs.iter().flat_map(|p| [&p.token_embd, &p.model_proj, &p.proj_norm]));
         for l in &self.layers {
             for g in l.groups() {
@@ -467,7 +476,7 @@ impl Weights {
         let mut out = Vec::new();
         tensor(&self.token_embd, &mut out);
         self.output_norm.iter().chain(&self.output).chain(&self.rope_freqs).for_each(|t| tensor(t, &mut out));
-        self.encoder_input.iter().flat_map(|e| [&e.position, &e.norm, &e.norm_bias].into_iter().chain(&e.token_type)).for_each(|t| tensor(t, &mut out));
+        self.encoder_input.iter().flat_map(|e| [&e.norm, &e.norm_bias].into_iter().chain(&e.position).chain(&e.token_type)).for_each(|t| tensor(t, &mut out));
         self.per_layer_inputs.iter().flat_map(|p| [&p.token_embd, &p.model_proj, &p.proj_norm]).for_each(|t| tensor(t, &mut out));
         for l in &self.layers {
             l.groups().into_iter().for_each(|g| group(g, &mut out));

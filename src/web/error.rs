@@ -105,7 +105,7 @@ impl ErrorCode for ModelError {
             ModelError::MissingTensor(_) | ModelError::TensorShape { .. } | ModelError::EmptyTensor { .. } | ModelError::Config(_) | ModelError::Incomplete => "invalid_model",
             ModelError::ContextFull { .. } => "context_full",
             ModelError::ContextTooLarge { .. } => "context_too_large",
-            // Logits or a later step asked of an encoder (BERT): what the request asked, not the file.
+            // Asked of a model that cannot do it (logits of an encoder, a bidirectional step after position 0).
             ModelError::BadToken { .. } | ModelError::NoHead | ModelError::BidirectionalStep { .. } => "invalid_request",
             ModelError::Gguf(e) => e.code(),
             ModelError::Gpu(e) => e.code(),

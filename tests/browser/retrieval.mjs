@@ -5,7 +5,8 @@
 // measurement, not a test (no pass / fail).
 // Usage: node tests/browser/retrieval.mjs   (after scripts/build-web.sh)
 //   SET=path.json     the labelled set (default tests/fixtures/retrieval-small.json):
-//                     { documents: [{ id, text }], queries: [{ query, relevant: [ids] }] }
+//                     { documents: [{ id, text }], queries: [{ query, relevant: [ids] }] },
+//                     or tests/reference/retrieval/set.json's { documents, questions: [{ q, doc }] }
 //   EMBED_MODEL=url   the embedding model, on this server (default SmolLM2 with mean pooling)
 //   POOLING=mean|cls|last   override the model's pooling (a chat model declares none)
 //   CHUNK_TOKENS=n    DocumentIndex's chunkTokens (default 64: several chunks per document)
@@ -14,12 +15,21 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { installPackage, repo, start } from './harness.mjs';
 
-const set = JSON.parse(readFileSync(process.env.SET ?? join(repo, 'tests/fixtures/retrieval-small.json'), 'utf8'));
+const set = readSet(process.env.SET ?? join(repo, 'tests/fixtures/retrieval-small.json'));
 const model = process.env.EMBED_MODEL ?? '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
 const pooling = process.env.POOLING ?? (process.env.EMBED_MODEL ? null : 'mean');
 const options = { chunkTokens: Number(process.env.CHUNK_TOKENS ?? 64) };
 if (process.env.QUERY_PREFIX) options.queryPrefix = process.env.QUERY_PREFIX;
 if (process.env.DOCUMENT_PREFIX) options.documentPrefix = process.env.DOCUMENT_PREFIX;
+
+/** A labelled set in either format, as { documents, queries: [{ query, relevant }] }. */
+function readSet(path) {
+  const raw = JSON.parse(readFileSync(path, 'utf8'));
+  if (!Array.isArray(raw.documents)) throw new Error(`${path}: no documents array`);
+  if (Array.isArray(raw.queries)) return raw;
+  if (Array.isArray(raw.questions)) return { documents: raw.documents, queries: raw.questions.map((x) => ({ query: x.q, relevant: [x.doc] })) };
+  throw new Error(`${path}: neither queries [{ query, relevant }] nor questions [{ q, doc }]`);
+}
 
 installPackage();
 const h = await start();

@@ -7,7 +7,7 @@
 // their chunk highlighted in its document. Nothing leaves the tab.
 //
 // URL parameter `embed`: the embedding model's URL (else the last one used
-// here, remembered in localStorage, or the field). Tests read
+// here, remembered in localStorage, else DEFAULT_EMBED_MODEL). Tests read
 // document.body.dataset.docs ('none' | 'loading' | 'ready' | 'embedding' |
 // 'saving' | 'error') and window.lastAnswer.
 import { DocumentIndex, createEngine } from '../../pkg/tabllm.js';
@@ -19,6 +19,16 @@ import { streamInto } from './markdown.js';
 const INDEX_NAME = 'page';
 /** Where the last embedding model's URL is remembered (a URL only: a local file cannot be). */
 const LAST_MODEL_KEY = 'tabllm.embedModel';
+/** The embedding model loaded when none is chosen (no `embed` parameter, none
+ * remembered): all-MiniLM-L6-v2 (sentence-transformers; 384 dimensions, mean
+ * pooling, 512 positions), llama.cpp's Q8_0 of it, from the Hugging Face Hub.
+ * tests/browser/embed.mjs checks the same model (f16) at cosine ≥ 0.999 with
+ * sentence-transformers; tests/browser/retrieval.mjs measures its recall. */
+export const DEFAULT_EMBED_MODEL = 'https://huggingface.co/second-state/All-MiniLM-L6-v2-Embedding-GGUF/resolve/main/all-MiniLM-L6-v2-Q8_0.gguf';
+/** How the tab names it: its size is what the first visit downloads (then cached). */
+export const DEFAULT_EMBED_LABEL = 'all-MiniLM-L6-v2 (Q8_0, 25 MB, from Hugging Face)';
+/** The label of an embedding model's URL: the default's name and size, else the file name. */
+const embedLabelOf = (url) => (url === DEFAULT_EMBED_MODEL ? DEFAULT_EMBED_LABEL : fileName(url));
 /** The embedding engine's context: chunks are 200 tokens at most. */
 const EMBED_CONTEXT = 512;
 /** Sources given to the chat model at most. */
@@ -78,6 +88,7 @@ export function initDocuments(app) {
       if (ac !== loadAc) return;
       setState('error');
       $('embed-status').textContent = `Could not load ${label}: ${err.message}`;
+      $('embed-chooser').open = true; // to choose another
     }
   }
 
@@ -317,7 +328,7 @@ export function initDocuments(app) {
   $('embed-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const url = $('embed-url').value.trim();
-    if (url) loadEmbedModel(new URL(url, location.href).href, fileName(url));
+    if (url) loadEmbedModel(new URL(url, location.href).href, embedLabelOf(url));
   });
   $('embed-file').addEventListener('change', (e) => {
     const [file] = e.target.files;
@@ -349,14 +360,9 @@ export function initDocuments(app) {
       const stored = await DocumentIndex.peek(INDEX_NAME).catch(() => null);
       if (!index && stored) showList(stored.documents);
       else showList();
-      const model = params.get('embed') || localStorage.getItem(LAST_MODEL_KEY);
-      if (model) {
-        $('embed-url').value = model;
-        loadEmbedModel(new URL(model, location.href).href, fileName(model));
-      } else {
-        $('embed-chooser').open = true;
-        if (stored) say(`Documents kept here were embedded with ${stored.model.name}: load it to ask them.`);
-      }
+      const model = params.get('embed') || localStorage.getItem(LAST_MODEL_KEY) || DEFAULT_EMBED_MODEL;
+      $('embed-url').value = model;
+      loadEmbedModel(new URL(model, location.href).href, embedLabelOf(model));
     },
     /** Files dropped on the page while the tab is shown (taken during the drop event). */
     drop(taken) {
