@@ -57,8 +57,8 @@ fn flash_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let kv_off = (h0 / (p.n_heads / p.n_kv_heads)) * HEAD_DIM;
     // This row's span [start, end) and the tile's [lo, hi).
     let end = span_end(t);
-    let start = span_start(end);
-    let lo = span_start(span_end(t0));
+    let start = span_start(t);
+    let lo = span_start(t0);
     let hi = span_end(min(t0 + TILE, step.n_tokens) - 1u);
 
     var qr: array<vec4<f32>, VPL>;   // scaled query dims 4 (lane + i * LANES) + 0..3

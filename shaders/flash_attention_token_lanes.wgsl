@@ -46,8 +46,8 @@ fn flash_attention_token_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
     let kv_off = (h / (p.n_heads / p.n_kv_heads)) * HEAD_DIM;
     // This lane's span [start, end) and the workgroup's [lo, hi).
     let end = span_end(t);
-    let start = span_start(end);
-    let lo = span_start(span_end(t0));
+    let start = span_start(t);
+    let lo = span_start(t0);
     let hi = span_end(min(t0 + FL_LANES, step.n_tokens) - 1u);
 
     var qr: array<vec4<f32>, HV>;   // scaled query, dims 4i..4i+3

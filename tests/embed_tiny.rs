@@ -3,9 +3,11 @@
 //! scripts/reference/make_embed_reference.py): a Qwen3-Embedding-shaped
 //! `qwen3` (last-token pooling, EOS appended), a `llama` with mean
 //! pooling (BOS prepended), a `bert` (bidirectional, post-norm, mean
-//! pooling; run on llama.cpp's token ids, one step per text) and a
+//! pooling; run on llama.cpp's token ids, one step per text), a
 //! `nomic-bert` (the same with RoPE, fused q|k|v, SwiGLU; through
-//! `Engine::embed` on text). Tokens equal; every component of the normalized
+//! `Engine::embed` on text) and a `gemma-embedding` (bidirectional,
+//! symmetric window, dense projections after pooling; through
+//! `Engine::embed`). Tokens equal; every component of the normalized
 //! embedding within EMBED_TOL of llama.cpp's on the weights dequantized to
 //! f32 (`embedding_f32_activations`: llama.cpp's Q8_0 run rounds activations
 //! to 8 bits, 4.7e-3 away), under every GPU kernel configuration and on the
@@ -328,4 +330,97 @@ fn nomic_bert_config_and_refusals() {
     let mut moe = h.clone();
     moe.metadata.insert("general.architecture".into(), Value::String("nomic-bert-moe".into()));
     assert!(matches!(ModelConfig::from_header(&moe), Err(ModelError::UnsupportedArchitecture(a)) if a == "nomic-bert-moe"));
+}
+
+/// The tiny `gemma-embedding` (tests/reference/tiny/tiny-gemma_embedding-q8_0:
+/// EmbeddingGemma's conversion at width 128, 6 layers of which layer 5 is
+/// global, a symmetric sliding window of 8 that the long texts cross, mean
+/// pooling, dense_2 128 → 512 and dense_3 512 → 128 after pooling) through
+/// `Engine::embed` on the text: llama.cpp's token ids, and every component
+/// within EMBED_TOL of llama.cpp's on the dequantized weights, under every
+/// GPU kernel configuration and on the CPU backend. One step holds the
+/// longest text (a bidirectional text is never split).
+#[test]
+fn gemma_embedding_symmetric_window_and_dense_projections_equal_llama_cpp() {
+    let file = "tiny-gemma_embedding-q8_0";
+    let reference = reference(file);
+    assert_eq!((reference["pooling"].as_str(), reference["architecture"].as_str()), (Some("mean"), Some("gemma-embedding")));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/tiny/{file}.gguf"));
+    let texts = reference["texts"].as_array().unwrap();
+    for (label, device, opts) in devices() {
+        let opts = LoadOptions { n_ctx: Some(1024), max_batch: 512, ..opts };
+        let mut engine = load_engine(device, &path, opts, 1 << 16, &mut |_| {}).unwrap();
+        let mut worst = 0f32;
+        let mut longest = 0;
+        for t in texts {
+            let text = t["text"].as_str().unwrap();
+            let want_ids: Vec<u32> = serde_json::from_value(t["ids"].clone()).unwrap();
+            let want: Vec<f32> = serde_json::from_value(t["embedding_f32_activations"].clone()).unwrap();
+            assert_eq!(engine.embed_ids(text), want_ids, "{file} {label}: tokens of {text:?}");
+            let got = pollster::block_on(engine.embed(text, &EmbedOptions::default())).unwrap();
+            assert_eq!((got.tokens, got.pooling, got.vector.len()), (want_ids.len(), Pooling::Mean, want.len()), "{file} {label}");
+            for (i, (g, w)) in got.vector.iter().zip(&want).enumerate() {
+                let d = (g - w).abs();
+                assert!(d <= EMBED_TOL, "{file} {label}: {text:?} component {i}: {g} vs llama.cpp {w} (tolerance {EMBED_TOL})");
+                worst = worst.max(d);
+            }
+            longest = longest.max(want_ids.len());
+        }
+        assert!(longest > 8 * 8, "the long text crosses the window of 8 many times ({longest} tokens)");
+        eprintln!("{file} {label}: max |component - llama.cpp| = {worst:.2e} over {} texts", texts.len());
+    }
+}
+
+/// What `gemma-embedding` reads and refuses: attention bidirectional even
+/// where the file says causal (llama.cpp sets it for the architecture), the
+/// window symmetric on layers 0–4 and none on layer 5, the dense
+/// projections chained from the file's sizes; refused by name: no or a
+/// zero sliding window, a sliding-window pattern, a dense tensor without its
+/// size key or with sizes that do not chain; a text longer than one step.
+#[test]
+fn gemma_embedding_config_and_refusals() {
+    use tabllm::gguf::Value;
+    use tabllm::model::{DenseProjection, Mixer, ModelConfig};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-gemma_embedding-q8_0.gguf");
+    let h = tabllm::gguf::read_header_from_path(&path).unwrap();
+    let c = ModelConfig::from_header(&h).unwrap();
+    assert!(!c.causal);
+    let windows: Vec<(u32, bool)> = c.layers.iter().map(|l| match l.mixer {
+        Mixer::Attention(a) => (a.window, a.causal),
+        _ => panic!("attention layers only"),
+    }).collect();
+    assert_eq!(windows, [(8, false), (8, false), (8, false), (8, false), (8, false), (0, false)]);
+    assert_eq!(c.dense_out, [DenseProjection { tensor: "dense_2.weight", n_in: 128, n_out: 512 }, DenseProjection { tensor: "dense_3.weight", n_in: 512, n_out: 128 }]);
+    let with = |key: &str, v: Option<Value>| {
+        let mut h = h.clone();
+        let mut md = tabllm::gguf::Metadata::default();
+        h.metadata.iter().filter(|(k, _)| *k != key).for_each(|(k, v)| md.insert(k.to_string(), v.clone()));
+        if let Some(v) = v {
+            md.insert(key.to_string(), v);
+        }
+        h.metadata = md;
+        ModelConfig::from_header(&h).map(|c| c).map_err(|e| e.to_string())
+    };
+    assert!(!with("gemma-embedding.attention.causal", Some(Value::Bool(true))).unwrap().causal, "llama.cpp's gemma-embedding is bidirectional whatever the file says");
+    for (key, v, says) in [
+        ("gemma-embedding.attention.sliding_window", None, "gemma-embedding.attention.sliding_window"),
+        ("gemma-embedding.attention.sliding_window", Some(Value::U32(0)), "gemma-embedding.attention.sliding_window is 0"),
+        ("gemma-embedding.attention.sliding_window_pattern", Some(Value::U32(4)), "gemma-embedding.attention.sliding_window_pattern is set"),
+        ("gemma-embedding.dense_2_feat_out", None, "gemma-embedding.dense_2_feat_out"),
+        ("gemma-embedding.dense_3_feat_in", Some(Value::U32(256)), "gemma-embedding.dense_3_feat_in is 256"),
+    ] {
+        let err = with(key, v).unwrap_err();
+        assert!(err.contains(says), "{key}: {err}");
+    }
+    // Without the dense tensors the pooled vector is the embedding (llama.cpp: both optional).
+    let mut bare = h.clone();
+    bare.tensors.retain(|t| !t.name.starts_with("dense_"));
+    assert!(ModelConfig::from_header(&bare).unwrap().dense_out.is_empty());
+
+    let mut e = load_engine(Device::Cpu, &path, LoadOptions { n_ctx: Some(1024), max_batch: 32, ..Default::default() }, 1 << 16, &mut |_| {}).unwrap();
+    let long = reference("tiny-gemma_embedding-q8_0")["texts"][2]["text"].as_str().unwrap().to_string();
+    let tokens = e.embed_ids(&long).len();
+    let err = pollster::block_on(e.embed(&long, &EmbedOptions::default())).unwrap_err().to_string();
+    assert_eq!(err, EngineError::from(EmbedError::OneStep { tokens, max: 32 }).to_string());
+    assert_eq!(pollster::block_on(e.embed("hello", &EmbedOptions { dimensions: Some(64), ..Default::default() })).unwrap().vector.len(), 64);
 }

@@ -180,6 +180,13 @@ fn cases() -> Vec<Case> {
         bidirectional(12, 12, 64, 0, 7),
         bidirectional(8, 2, 64, 0, 40),
         bidirectional(4, 4, 32, 5, 20),
+        // Bidirectional with a symmetric window (EmbeddingGemma's sliding
+        // layers, llama.cpp LLAMA_SWA_TYPE_SYMMETRIC): keys within window / 2
+        // of the token on both sides, over a step of several tiles; an odd
+        // window (7: 3 each side); Gemma's head dim 256.
+        Case { window: 8, ..bidirectional(4, 2, 64, 0, 70) },
+        Case { window: 7, ..bidirectional(4, 4, 32, 0, 40) },
+        Case { window: 16, ..bidirectional(3, 1, 256, 0, 50) },
     ]
 }
 
@@ -216,6 +223,7 @@ fn flash_attention_matches_cpu() {
     assert!(cases.iter().filter(|c| c.window > 0 && c.n_cache() < c.kv_len()).count() >= 3);
     assert!(cases.iter().any(|c| c.head_dim == kernels::MAX_HEAD_DIM && c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
     assert!(cases.iter().any(|c| !c.causal && c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
+    assert!(cases.iter().any(|c| !c.causal && c.window > 0 && c.n_tokens > 2 * FlashTile::for_shape(&c.shape()).tokens as usize));
 }
 
 /// The decode list's attention on CPU adapters (`attention_position_lanes`:

@@ -217,9 +217,11 @@ fn kv_store_and_attention_match_cpu() {
         // longer than SPLIT_MIN_SPAN, split across workgroups and combined
         // (full span, and a window that bounds it).
         let long = SPLIT_MIN_SPAN as usize + 80;
-        // The last case is bidirectional (BERT, `causal: false`): one step
-        // in which every token reads every position of it.
-        let cases: [(usize, (u32, u32), u32, u32, usize, &[usize]); 9] = [
+        // The last two cases are bidirectional (`causal: false`): one step
+        // in which every token reads every position of it (BERT), and one
+        // with a symmetric window of 8, keys within 4 of the token on both
+        // sides (EmbeddingGemma's sliding layers, on a ring of window + step).
+        let cases: [(usize, (u32, u32), u32, u32, usize, &[usize]); 10] = [
             (160, (6, 2), 64, 0, 160, &[130, 1, 1]),
             (160, (6, 2), 256, 0, 160, &[130, 1, 1]),
             (160, (6, 2), 64, 50, 160, &[130, 1, 1]),
@@ -229,9 +231,10 @@ fn kv_store_and_attention_match_cpu() {
             (160, (8, 1), 512, 0, 160, &[130, 1, 1]),
             (long + 8, (8, 1), 512, 0, long + 8, &[long, 1, 1]),
             (160, (12, 12), 32, 0, 160, &[150]),
+            (160, (4, 2), 256, 8, 8 + 60, &[60]),
         ];
         for (i, (n_ctx, (n_heads, n_kv_heads), head_dim, window, n_cache, steps)) in cases.into_iter().enumerate() {
-            let causal = i + 1 < cases.len();
+            let causal = i + 2 < cases.len();
             let s = AttentionShape { n_heads, n_kv_heads, head_dim, window, scale: 1.0 / (head_dim as f32).sqrt(), causal };
             let (kv_dim, width) = (s.kv_dim() as usize, (s.n_heads * head_dim) as usize);
             let mut rng = Rng::new(3 + head_dim as u64 + window as u64);

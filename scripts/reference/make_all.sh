@@ -3,7 +3,7 @@
 #   scripts/reference/make_all.sh            (QUANTS=Q4_K_M by default; QUANTS=Q4_K_M,Q8_0 adds Q8_0)
 # 1. build_llama_cpp.sh: llama.cpp from llama-cpp-python 0.3.36 (CPU, no AVX-512/AMX) + ref_logits, ref_embed
 # 2. make_tiny_arch.py: seeded random-weight F32 GGUFs (qwen35 gemma4 phi3 smollm3 lfm2, and the
-#    embedding models qwen3emb llamaemb_mean bert nomic_bert) in target/tiny-arch
+#    embedding models qwen3emb llamaemb_mean bert nomic_bert gemma_embedding) in target/tiny-arch
 # 3. make_reference.py: llama-quantize -> dequantize to F32 -> llama.cpp logits/greedy on both
 #    -> tests/reference/tiny/tiny-ARCH-QUANT.{gguf,json} + index.json
 # 4. make_embed_reference.py: the embedding models: llama-quantize Q8_0 -> dequantize to F32 ->
@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 QUANTS="${QUANTS:-Q4_K_M}"  # Q8_0 files would be ~4 MB each (over the 3 MB fixture budget)
-EMBED_NAMES=(qwen3emb llamaemb_mean bert nomic_bert)
+EMBED_NAMES=(qwen3emb llamaemb_mean bert nomic_bert gemma_embedding)
 LOGIT_ARCHS=() EMBED_ARGS=()
 for n in "$@"; do
   if [[ " ${EMBED_NAMES[*]} " == *" $n "* ]]; then EMBED_ARGS+=("$n"); else LOGIT_ARCHS+=("$n"); fi

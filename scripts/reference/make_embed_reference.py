@@ -2,7 +2,8 @@
 """Embedding-mode llama.cpp references for the tiny embedding models (qwen3emb: `qwen3`,
 last-token pooling; llamaemb_mean: `llama`, mean pooling; bert: `bert`, bidirectional
 attention, mean pooling, WordPiece; nomic_bert: `nomic-bert`, the same with RoPE, fused q|k|v
-and a SwiGLU FFN) written by make_tiny_arch.py.
+and a SwiGLU FFN; gemma_embedding: `gemma-embedding`, bidirectional
+attention with a symmetric window, mean pooling, dense projections) written by make_tiny_arch.py.
 
 For each NAME: quantize target/tiny-arch/tiny-NAME-f32.gguf to Q8_0 with llama.cpp's quantizer
 (ref_quantize.cpp), dequantize that file back to F32 (gguf.quants.dequantize, as
@@ -33,7 +34,7 @@ import numpy as np
 
 from make_reference import dequantize_file, sha256, tensor_types
 
-NAMES = ["qwen3emb", "llamaemb_mean", "bert", "nomic_bert"]
+NAMES = ["qwen3emb", "llamaemb_mean", "bert", "nomic_bert", "gemma_embedding"]
 QUANT = "Q8_0"
 MAX_FIXTURE_BYTES = 3 * 1024 * 1024
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Write tiny random-weight F32 GGUF models for the architectures qwen35, gemma4,
-phi3, smollm3 and lfm2, and four embedding models (qwen3emb: a `qwen3` GGUF marked as
+phi3, smollm3 and lfm2, and five embedding models (gemma_embedding: a `gemma-embedding`
+GGUF shaped as EmbeddingGemma's conversion with its dense projections; qwen3emb: a `qwen3` GGUF marked as
 Qwen3-Embedding's is, last-token pooling; llamaemb_mean: a `llama` GGUF with mean
 pooling; bert: a `bert` GGUF shaped as all-MiniLM-L6-v2's conversion, with bge's WordPiece
 vocabulary; nomic_bert: a `nomic-bert` GGUF shaped as nomic-embed-text-v1.5's, the same
@@ -533,7 +534,66 @@ def make_nomic_bert(b: Builder):
     return ["attention"] * n_layer
 
 
-GGUF_ARCH = {"qwen3emb": "qwen3", "llamaemb_mean": "llama", "nomic_bert": "nomic-bert"}
+# EmbeddingGemma (gemma-embedding), tiny: conversion/gemma.py EmbeddingGemma(Gemma3Model)
+# writes Gemma 3's keys (rope.freq_base for the global layers, no freq_base_swa: llama.cpp's
+# default 10000 for the sliding ones), the original sliding_window, pooling_type from
+# 1_Pooling (mean), and with --sentence-transformers-dense-modules dense_2/dense_3 and their
+# {arch}.dense_N_feat_in/out; no attention.causal key (src/models/gemma-embedding.cpp sets
+# causal_attn = false and a symmetric window: |key - query| <= sliding_window / 2, swa
+# pattern 6: layer 5 global). Window 8 so the long texts cross it; 6 layers for one global
+# layer; width 128, 4 heads of 64 over 2 KV heads (q width 256 != 128, as the real model's
+# 3 x 256 != 768); dense 128 -> 512 -> 128 (the real 768 -> 3072 -> 768). The 1024-token BPE
+# vocabulary as the tiny gemma4, with BOS and EOS added (EmbeddingGemma's tokenizer adds both).
+def make_gemma_embedding(b: Builder):
+    n_layer, dim, n_head, n_kv, hd, ff, dense = 6, 128, 4, 2, 64, 256, 512
+    b.w.add_name("tiny-gemma_embedding")
+    b.hparams["general.architecture"] = b.arch
+    b.kv("add_context_length", "{arch}.context_length", 2048)
+    b.kv("add_embedding_length", "{arch}.embedding_length", dim)
+    b.kv("add_block_count", "{arch}.block_count", n_layer)
+    b.kv("add_feed_forward_length", "{arch}.feed_forward_length", ff)
+    b.kv("add_head_count", "{arch}.attention.head_count", n_head)
+    b.kv("add_layer_norm_rms_eps", "{arch}.attention.layer_norm_rms_epsilon", 1e-6)
+    b.kv("add_key_length", "{arch}.attention.key_length", hd)
+    b.kv("add_value_length", "{arch}.attention.value_length", hd)
+    b.kv("add_rope_freq_base", "{arch}.rope.freq_base", 1000000.0)
+    b.kv("add_sliding_window", "{arch}.attention.sliding_window", 8)
+    b.kv("add_head_count_kv", "{arch}.attention.head_count_kv", n_kv)
+    b.w.add_dense_features_dims("dense_2", dim, dense)
+    b.hparams["{}.dense_2_feat_in".format(b.arch)], b.hparams["{}.dense_2_feat_out".format(b.arch)] = dim, dense
+    b.w.add_dense_features_dims("dense_3", dense, dim)
+    b.hparams["{}.dense_3_feat_in".format(b.arch)], b.hparams["{}.dense_3_feat_out".format(b.arch)] = dense, dim
+    b.kv("add_pooling_type", "{arch}.pooling_type", gguf.PoolingType.MEAN)
+    b.kv("add_file_type", "general.file_type", 0)
+    boolean = gguf.GGUFValueType.BOOL
+    b.tok_overrides = {
+        "tokenizer.ggml.add_bos_token": (True, boolean),
+        "tokenizer.ggml.add_eos_token": (True, boolean),
+    }
+    b.add("token_embd.weight", b.rng.normal(0.0, 0.1, size=(N_VOCAB, dim)))  # scaled by sqrt(128)
+    b.norm("output_norm.weight", dim)
+    b.mat("dense_2.weight", dim, dense)
+    b.mat("dense_3.weight", dense, dim)
+    kinds = []
+    for i in range(n_layer):
+        kinds.append("full" if i % 6 == 5 else "sliding_symmetric")
+        b.norm(f"blk.{i}.attn_norm.weight", dim)
+        b.mat(f"blk.{i}.attn_q.weight", dim, hd * n_head)
+        b.mat(f"blk.{i}.attn_k.weight", dim, hd * n_kv)
+        b.mat(f"blk.{i}.attn_v.weight", dim, hd * n_kv)
+        b.norm(f"blk.{i}.attn_q_norm.weight", hd)
+        b.norm(f"blk.{i}.attn_k_norm.weight", hd)
+        b.mat(f"blk.{i}.attn_output.weight", hd * n_head, dim)
+        b.norm(f"blk.{i}.post_attention_norm.weight", dim)
+        b.norm(f"blk.{i}.ffn_norm.weight", dim)
+        b.mat(f"blk.{i}.ffn_gate.weight", dim, ff)
+        b.mat(f"blk.{i}.ffn_up.weight", dim, ff)
+        b.mat(f"blk.{i}.ffn_down.weight", ff, dim)
+        b.norm(f"blk.{i}.post_ffw_norm.weight", dim)
+    return kinds
+
+
+GGUF_ARCH = {"qwen3emb": "qwen3", "llamaemb_mean": "llama", "nomic_bert": "nomic-bert", "gemma_embedding": "gemma-embedding"}
 VOCAB_FROM_ARCH = {"bert": BERT_VOCAB_FROM, "nomic_bert": BERT_VOCAB_FROM}
 
 ARCHS = {
@@ -546,6 +606,7 @@ ARCHS = {
     "llamaemb_mean": (make_llamaemb_mean, 1101, 1.0),
     "bert": (make_bert, 2201, 1.0),
     "nomic_bert": (make_nomic_bert, 2301, 1.0),
+    "gemma_embedding": (make_gemma_embedding, 3701, 1.0),
 }
 
 

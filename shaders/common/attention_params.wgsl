@@ -18,18 +18,33 @@ struct Params {
 
 // One past the last position token t of the step attends to: its own
 // position (causal), or the step's last token's (non-causal: bidirectional
-// encoders such as BERT, whose text is one step from position 0).
+// encoders such as BERT, whose text is one step from position 0), within
+// window / 2 positions after its own when a non-causal layer has a window
+// (llama.cpp's LLAMA_SWA_TYPE_SYMMETRIC, EmbeddingGemma: |j - i| <= window / 2).
 fn span_end(t: u32) -> u32 {
     if (p.causal == 0u) {
-        return step.pos0 + step.n_tokens;
+        let last = step.pos0 + step.n_tokens;
+        if (p.window > 0u) {
+            return min(last, step.pos0 + t + p.window / 2u + 1u);
+        }
+        return last;
     }
     return step.pos0 + t + 1u;
 }
 
-// First position token `end - 1` attends to (with a window, which a
-// non-causal layer never has).
-fn span_start(end: u32) -> u32 {
-    if (p.window > 0u && end > p.window) {
+// First position token t of the step attends to: with a causal window the
+// last `window` positions up to its own; with a non-causal (symmetric) one
+// window / 2 positions before its own; else 0.
+fn span_start(t: u32) -> u32 {
+    let pos = step.pos0 + t;
+    if (p.window == 0u) {
+        return 0u;
+    }
+    if (p.causal == 0u) {
+        return pos - min(pos, p.window / 2u);
+    }
+    let end = pos + 1u;
+    if (end > p.window) {
         return end - p.window;
     }
     return 0u;

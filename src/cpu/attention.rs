@@ -21,7 +21,8 @@
 //!
 //! Masks: token t at position p = pos0 + t attends to positions
 //! [p + 1 − window, p] (all of [0, p] without a window; a non-causal shape,
-//! BERT's, to all of [0, pos0 + n_tokens)), position j stored
+//! BERT's, to all of [0, pos0 + n_tokens), or with a window those within
+//! window / 2 of p on both sides, EmbeddingGemma's), position j stored
 //! in slot j % cache_len (sliding-window layers keep a ring); query head h
 //! reads KV head h / (n_heads / n_kv_heads) (grouped-query attention).
 
@@ -45,7 +46,9 @@ pub struct Shape {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
-    /// 0 for full attention, else the sliding-window length (causal only).
+    /// 0 for full attention, else the sliding-window length: causal, the
+    /// last `window` positions; non-causal, within `window / 2` positions on
+    /// both sides (llama.cpp `LLAMA_SWA_TYPE_SYMMETRIC`, EmbeddingGemma).
     pub window: usize,
     /// Multiplies q·k (1/√head_dim, or the model's own).
     pub scale: f32,
@@ -62,9 +65,14 @@ impl Shape {
 
     /// Positions token `t` of a step of `n_tokens` at `pos0` attends to.
     fn keys(&self, pos0: usize, t: usize, n_tokens: usize) -> std::ops::Range<usize> {
-        let end = if self.causal { pos0 + t + 1 } else { pos0 + n_tokens };
-        let start = if self.window > 0 { end.saturating_sub(self.window) } else { 0 };
-        start..end
+        let pos = pos0 + t;
+        match (self.causal, self.window) {
+            (true, 0) => 0..pos + 1,
+            (true, w) => (pos + 1).saturating_sub(w)..pos + 1,
+            (false, 0) => 0..pos0 + n_tokens,
+            // llama.cpp `is_masked_swa`: |key − query| <= window / 2.
+            (false, w) => pos.saturating_sub(w / 2)..(pos + w / 2 + 1).min(pos0 + n_tokens),
+        }
     }
 }
 
@@ -244,7 +252,7 @@ impl Tile<'_> {
 
 #[allow(clippy::too_many_arguments)]
 fn check(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize, n_tokens: usize, s: &Shape, out: &[f32]) -> Result<(), AttentionError> {
-    if s.head_dim == 0 || s.n_kv_heads == 0 || s.n_heads == 0 || s.n_heads % s.n_kv_heads != 0 || (!s.causal && s.window > 0) {
+    if s.head_dim == 0 || s.n_kv_heads == 0 || s.n_heads == 0 || s.n_heads % s.n_kv_heads != 0 {
         return Err(AttentionError::Heads(format!("{} query heads, {} KV heads of {}", s.n_heads, s.n_kv_heads, s.head_dim)));
     }
     if n_tokens == 0 {

@@ -10,7 +10,10 @@
 //! - pooling from `{arch}.pooling_type` (`llm_graph_context::build_pooling`):
 //!   mean over every token (BOS and EOS included), the first token (cls) or
 //!   the last (last); attention stays causal, except in a bidirectional
-//!   model (BERT), whose text runs as one step ([`check_one_step`]);
+//!   model (BERT, EmbeddingGemma), whose text runs as one step ([`check_one_step`]);
+//! - dense projections of the pooled vector where the model has them
+//!   (EmbeddingGemma's `dense_2` then `dense_3`: llama.cpp `build_dense_out`,
+//!   after pooling and before normalization; [`crate::model::Model::project_pooled`]);
 //! - normalization: `common_embd_normalize` with p = 2, the default of
 //!   `llama-embedding` and llama-server's OpenAI endpoint: the sum of squares
 //!   in f64, then each component times `(1 / ‖v‖) as f32`; a zero vector

@@ -1,5 +1,5 @@
 //! [`Engine::embed`]: one text through the model with [`Output::Hidden`],
-//! pooled and normalized (the rules are in the module above).
+//! pooled, through the model's dense projections (if any), and normalized (the rules are in the module above).
 
 use super::{check_dimensions, check_one_step, finish_pooling, normalize_l2, pool_rows, EmbedError, Pooling};
 use crate::engine::{Engine, EngineError};
@@ -54,7 +54,9 @@ impl Engine {
     pub async fn embed(&mut self, text: &str, opts: &EmbedOptions) -> Result<Embedding, EngineError> {
         let pooling = self.embed_pooling(opts)?;
         let dim = self.model.config.dim;
-        let keep = check_dimensions(opts.dimensions, dim)?;
+        // The width after the dense projections (EmbeddingGemma), else the model's.
+        let width = self.model.config.dense_out.last().map_or(dim, |p| p.n_out);
+        let keep = check_dimensions(opts.dimensions, width)?;
         self.check_text_fits(text)?;
         let ids = self.embed_ids(text);
         if ids.is_empty() {
@@ -86,6 +88,8 @@ impl Engine {
             pool_rows(pooling, &hidden, dim, i * max_batch, ids.len(), &mut acc);
         }
         finish_pooling(pooling, &mut acc, ids.len());
-        Ok(acc)
+        // llama.cpp `build_dense_out`: the pooled vector through the model's
+        // dense projections (EmbeddingGemma), before normalization.
+        Ok(self.model.project_pooled(acc)?)
     }
 }

@@ -91,7 +91,10 @@ pub struct AttentionShape {
     pub n_heads: u32,
     pub n_kv_heads: u32,
     pub head_dim: u32,
-    /// 0 for full attention, else the sliding-window length (causal only).
+    /// 0 for full attention, else the sliding-window length: causal, the
+    /// last `window` positions up to the token's own; non-causal, positions
+    /// within `window / 2` of the token's on both sides (llama.cpp's
+    /// `LLAMA_SWA_TYPE_SYMMETRIC`, EmbeddingGemma).
     pub window: u32,
     pub scale: f32,
     /// True: token t attends to positions up to its own. False
@@ -106,7 +109,7 @@ impl AttentionShape {
         self.n_kv_heads * self.head_dim
     }
     pub(super) fn check(&self, op: &str) -> Result<(), KernelError> {
-        if self.head_dim == 0 || self.head_dim > MAX_HEAD_DIM || self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 || (!self.causal && self.window > 0) {
+        if self.head_dim == 0 || self.head_dim > MAX_HEAD_DIM || self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
             return Err(shape_err(op, format!("{self:?}")));
         }
         Ok(())
@@ -229,7 +232,12 @@ pub fn attention(
 /// The partials buffer holds the splits of a span of up to `n_ctx`
 /// positions: (n_heads, max_splits, head_dim + 2) f32. Returns max_splits.
 pub(super) fn check_partials(name: &str, partials: &wgpu::Buffer, s: &AttentionShape, n_ctx: u32) -> Result<u32, KernelError> {
-    let span = if s.window > 0 { n_ctx.min(s.window) } else { n_ctx };
+    // A symmetric (non-causal) window spans window / 2 positions each side and the token's own.
+    let span = match (s.window, s.causal) {
+        (0, _) => n_ctx,
+        (w, true) => n_ctx.min(w),
+        (w, false) => n_ctx.min(w / 2 * 2 + 1),
+    };
     let max_splits = max_splits(span);
     let need = s.n_heads as u64 * max_splits as u64 * (s.head_dim as u64 + 2) * 4;
     if partials.size() < need {

@@ -41,15 +41,41 @@ pub(super) enum Backend {
 pub struct Model {
     pub config: ModelConfig,
     pub(super) backend: Backend,
+    /// `config.dense_out`'s weights, in its order, in host memory.
+    dense: Vec<crate::cpu::CpuTensor>,
 }
 
 impl Model {
     pub(super) fn gpu(f: GpuForward) -> Self {
-        Self { config: f.config.clone(), backend: Backend::Gpu(f) }
+        Self { config: f.config.clone(), backend: Backend::Gpu(f), dense: Vec::new() }
     }
 
     pub(super) fn cpu(config: ModelConfig, f: CpuForward) -> Self {
-        Self { config, backend: Backend::Cpu(f) }
+        Self { config, backend: Backend::Cpu(f), dense: Vec::new() }
+    }
+
+    pub(super) fn with_dense(self, dense: Vec<crate::cpu::CpuTensor>) -> Self {
+        Self { dense, ..self }
+    }
+
+    /// A pooled vector through the model's dense projections
+    /// (`config.dense_out`, EmbeddingGemma's `dense_2` then `dense_3`), as
+    /// llama.cpp's `build_dense_out` applies them after pooling and before
+    /// normalization; the vector unchanged without them. `pooled`: (dim)
+    /// f32; returns (the last projection's n_out) f32. One matvec each with
+    /// the CPU backend's matmul, on either backend (a few MFLOP).
+    ///
+    /// Errors: `Cpu` for a weight type the CPU matmul does not read, or a
+    /// vector of the wrong width.
+    pub fn project_pooled(&self, pooled: Vec<f32>) -> Result<Vec<f32>, ModelError> {
+        let mut x = pooled;
+        for (p, w) in self.config.dense_out.iter().zip(&self.dense) {
+            let mut y = vec![0.0f32; p.n_out as usize];
+            crate::cpu::matmul::matmul(w.ty, w.bytes(), p.n_out as usize, p.n_in as usize, 0..p.n_out as usize, &x, 1, &mut y, p.n_out as usize, crate::cpu::matmul::Write::Store)
+                .map_err(|e| ModelError::Cpu(crate::cpu::CpuError::Shape(format!("{}: {e}", p.tensor))))?;
+            x = y;
+        }
+        Ok(x)
     }
 
     pub fn backend(&self) -> BackendKind {

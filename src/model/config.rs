@@ -51,12 +51,19 @@ pub enum Arch {
     /// `attn_qkv`, no projection biases, and a SwiGLU FFN (ffn_gate, ffn_up,
     /// ffn_down) (llama.cpp `src/models/nomic-bert.cpp` and `bert.cpp`).
     NomicBert,
+    /// `gemma-embedding` (EmbeddingGemma): Gemma 3's layers with
+    /// bidirectional attention whatever the file says, its sliding layers'
+    /// window symmetric (keys within `sliding_window / 2` of the query on
+    /// either side), and after pooling the optional `dense_2` / `dense_3`
+    /// projections (llama.cpp `src/models/gemma-embedding.cpp`,
+    /// `build_dense_out`).
+    GemmaEmbedding,
 }
 
 impl Arch {
     /// Every architecture tabllm runs, by its GGUF `general.architecture` name
     /// (keep `ModelError::UnsupportedArchitecture`'s message in step).
-    pub const ALL: [Arch; 11] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2, Arch::Qwen35, Arch::Gemma4, Arch::Bert, Arch::NomicBert];
+    pub const ALL: [Arch; 12] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Phi3, Arch::SmolLM3, Arch::Lfm2, Arch::Qwen35, Arch::Gemma4, Arch::Bert, Arch::NomicBert, Arch::GemmaEmbedding];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -71,6 +78,7 @@ impl Arch {
             Arch::Gemma4 => "gemma4",
             Arch::Bert => "bert",
             Arch::NomicBert => "nomic-bert",
+            Arch::GemmaEmbedding => "gemma-embedding",
         }
     }
 
@@ -95,6 +103,17 @@ const LFM2_OUTPUT_NORM: &str = "token_embd_norm.weight";
 /// SmolLM3 leaves RoPE out of layer l when (l + 1) % 4 == 0 (llama.cpp
 /// `smollm3.cpp`: `n_no_rope_layer_step = 4`; the file does not say).
 const SMOLLM3_NO_ROPE_STEP: u32 = 4;
+
+/// A dense projection after pooling (sentence-transformers' `2_Dense`,
+/// `3_Dense`, as `convert_hf_to_gguf.py --sentence-transformers-dense-modules`
+/// writes them): pooled (n_in) → (n_out), no bias (llama.cpp `build_dense_out`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseProjection {
+    /// The tensor, ggml dims [n_in, n_out].
+    pub tensor: &'static str,
+    pub n_in: u32,
+    pub n_out: u32,
+}
 
 /// Per-layer attention settings that differ between layers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -327,6 +346,10 @@ pub struct ModelConfig {
     /// A post-norm layer's attn_output, ffn_up and ffn_down biases (and
     /// q, k, v's, `qkv_bias`): BERT has them; nomic-bert none.
     pub encoder_biases: bool,
+    /// EmbeddingGemma's projections of the pooled vector, in order (empty
+    /// without): held on the host whatever the backend, applied by
+    /// `Engine::embed` before normalization.
+    pub dense_out: Vec<DenseProjection>,
     /// Qwen3.5: the Gated DeltaNet layers' sizes (None without).
     pub delta_net: Option<DeltaNetDims>,
     /// The FFN's input norm: `ffn_norm`, or (Qwen3.5) `post_attention_norm`.
@@ -447,16 +470,31 @@ impl ModelConfig {
             // Qwen3.5's IMRoPE (`rope.dimension_sections`) gives every section the
             // token's position for text: NeoX RoPE over rope.dimension_count.
             // BERT runs no RoPE (llama.cpp lists it with the NeoX ones).
-            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4 | Arch::Bert | Arch::NomicBert => RopeLayout::Neox,
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4 | Arch::Bert | Arch::NomicBert | Arch::GemmaEmbedding => RopeLayout::Neox,
         };
-        let gemma = matches!(arch, Arch::Gemma3 | Arch::Gemma4);
-        let sliding_window = if gemma { md.get_u32(&key("attention.sliding_window"))?.unwrap_or(0) } else { 0 };
+        let gemma = matches!(arch, Arch::Gemma3 | Arch::Gemma4 | Arch::GemmaEmbedding);
+        let embedding_gemma = arch == Arch::GemmaEmbedding;
+        let sliding_window = if embedding_gemma {
+            // llama.cpp requires the window and applies the pattern of 6;
+            // a window of 0 would leave each token only itself.
+            if md.contains(&key("attention.sliding_window_pattern")) {
+                return Err(ModelError::Config(format!("{} is set: a sliding-window pattern other than every 6th layer global is not supported yet for {arch_name}", key("attention.sliding_window_pattern"))));
+            }
+            match md.require_u32(&key("attention.sliding_window"))? {
+                0 => return Err(ModelError::Config(format!("{} is 0", key("attention.sliding_window")))),
+                w => w,
+            }
+        } else if gemma {
+            md.get_u32(&key("attention.sliding_window"))?.unwrap_or(0)
+        } else {
+            0
+        };
         // Gemma 3 27B (62 layers) scales by dim / n_heads rather than the head
         // size (query_pre_attn_scalar; llama.cpp does the same); Gemma 4 by 1
         // (its QK norms take the place of the scale).
         let attn_scale = if arch == Arch::Gemma4 {
             1.0
-        } else if gemma && n_layers == 62 {
+        } else if arch == Arch::Gemma3 && n_layers == 62 {
             1.0 / ((dim / n_heads) as f32).sqrt()
         } else {
             1.0 / (head_dim as f32).sqrt()
@@ -468,11 +506,13 @@ impl ModelConfig {
         let gemma4 = if arch == Arch::Gemma4 { Some(Gemma4Layers::read(md, &key, n_layers, head_dim)?) } else { None };
         // Embedding models with bidirectional attention (EmbeddingGemma, BERT)
         // say so; absent, attention is causal (llama.cpp's default). tabllm
-        // runs bidirectional attention in BERT's walk only (bert, nomic-bert).
+        // runs bidirectional attention in BERT's walk (bert, nomic-bert) and
+        // EmbeddingGemma's, whose attention is bidirectional whatever the file
+        // says (llama.cpp sets causal_attn = false for the architecture).
         let bert = arch == Arch::Bert;
         let encoder = matches!(arch, Arch::Bert | Arch::NomicBert);
-        let causal = md.get_bool(&key("attention.causal"))?.unwrap_or(true);
-        if !causal && !encoder {
+        let causal = !embedding_gemma && md.get_bool(&key("attention.causal"))?.unwrap_or(true);
+        if !causal && !encoder && !embedding_gemma {
             return Err(ModelError::Config(format!("{} is false: bidirectional attention (as EmbeddingGemma and BERT-family embedding models use) is not supported yet for {arch_name}", key("attention.causal"))));
         }
         let encoder_input = if encoder { Some(encoder_input(h, &key, bert)?) } else { None };
@@ -507,7 +547,7 @@ impl ModelConfig {
             // llama.cpp's llama graph adds q/k/v biases where the file has
             // them (`TENSOR_NOT_REQUIRED`); Qwen2 always has them.
             qkv_bias: arch == Arch::Qwen2 || bert || (arch == Arch::Llama && h.tensor("blk.0.attn_q.bias").is_some()),
-            qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4),
+            qk_norm: matches!(arch, Arch::Qwen3 | Arch::Gemma3 | Arch::Lfm2 | Arch::Qwen35 | Arch::Gemma4 | Arch::GemmaEmbedding),
             v_norm: arch == Arch::Gemma4,
             post_norms: gemma,
             activation: if gemma || bert { GateActivation::Gelu } else { GateActivation::SiLU },
@@ -515,7 +555,11 @@ impl ModelConfig {
             attn_scale,
             sliding_window,
             swa_period: if gemma && sliding_window > 0 { GEMMA3_SWA_PERIOD } else { 0 },
-            rope_base_local: gemma4.as_ref().map_or(GEMMA3_ROPE_BASE_LOCAL, |g| g.rope_base_swa),
+            rope_base_local: match &gemma4 {
+                Some(g) => g.rope_base_swa,
+                None if embedding_gemma => md.get_f32(&key("rope.freq_base_swa"))?.unwrap_or(GEMMA3_ROPE_BASE_LOCAL),
+                None => GEMMA3_ROPE_BASE_LOCAL,
+            },
             final_logit_softcap: md.get_f32(&key("final_logit_softcapping"))?.unwrap_or(0.0),
             rope_attn_factor: md.get_f32(&key("rope.scaling.attn_factor"))?.unwrap_or(1.0),
             rope_factors,
@@ -530,6 +574,7 @@ impl ModelConfig {
             causal,
             encoder_input,
             encoder_biases: bert,
+            dense_out: if embedding_gemma { dense_projections(h, &key, dim)? } else { Vec::new() },
             pooling_type: md.get_u32(&key("pooling_type"))?,
             delta_net,
             ffn_norm: if arch == Arch::Qwen35 { LayerTensor::PostAttentionNorm } else { LayerTensor::FfnNorm },
@@ -619,6 +664,7 @@ impl ModelConfig {
                 v.push((TOKEN_TYPES.to_string(), vec![d, e.token_types as u64], true));
             }
         }
+        v.extend(self.dense_out.iter().map(|p| (p.tensor.to_string(), vec![p.n_in as u64, p.n_out as u64], true)));
         if !self.tied_output {
             v.push((OUTPUT.to_string(), vec![d, self.vocab as u64], true));
         }
@@ -925,6 +971,36 @@ fn fused_views(h: &Header, c: &ModelConfig) -> Vec<TensorView> {
         }
     }
     views
+}
+
+/// EmbeddingGemma's dense projections after pooling, those the file holds
+/// (llama.cpp `gemma-embedding.cpp`: `dense_2` [dim, dense_2_feat_out], then
+/// `dense_3` [dense_3_feat_in, dim], each optional); a size key missing for
+/// a tensor that is there, or sizes that do not chain, are refused by name.
+fn dense_projections(h: &Header, key: &dyn Fn(&str) -> String, dim: u32) -> Result<Vec<DenseProjection>, ModelError> {
+    let md = &h.metadata;
+    let mut out = Vec::new();
+    let mut width = dim;
+    for (tensor, n, fixed_in) in [("dense_2.weight", "dense_2", true), ("dense_3.weight", "dense_3", false)] {
+        if h.tensor(tensor).is_none() {
+            continue;
+        }
+        let size = |k: &str| -> Result<u32, ModelError> {
+            let k = key(&format!("{n}_{k}"));
+            match md.require_u32(&k)? {
+                0 => Err(ModelError::Config(format!("{k} is 0"))),
+                v => Ok(v),
+            }
+        };
+        // dense_2 reads the pooled vector (feat_in = dim); dense_3 gives it back (feat_out = dim).
+        let (n_in, n_out) = if fixed_in { (dim, size("feat_out")?) } else { (size("feat_in")?, dim) };
+        if n_in != width {
+            return Err(ModelError::Config(format!("{} is {n_in}, but the vector it projects has {width} components", key(&format!("{n}_feat_in")))));
+        }
+        out.push(DenseProjection { tensor, n_in, n_out });
+        width = n_out;
+    }
+    Ok(out)
 }
 
 /// BERT's input rows (llama.cpp `bert.cpp` and `nomic-bert.cpp`

@@ -341,7 +341,14 @@ impl ModelLoader {
         config.check_n_ctx(n_ctx)?;
         config.select_rope_factors(n_ctx);
         let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH);
-        match self.device {
+        let mut dense = Vec::with_capacity(config.dense_out.len());
+        for p in &config.dense_out {
+            match l.done_tensors.remove(p.tensor) {
+                Some(Slot::Cpu(t)) => dense.push(t),
+                _ => return Err(ModelError::Config(format!("`{}` did not arrive in host memory (a split GGUF holding it is not loaded yet: merge the parts with llama.cpp's gguf-split --merge)", p.tensor))),
+            }
+        }
+        let model = match self.device {
             Device::Gpu(ctx) => {
                 check_kv_fits(&ctx, &config, n_ctx)?;
                 let max_batch = max_batch.min(batch_limit(&ctx, &config));
@@ -349,7 +356,7 @@ impl ModelLoader {
                     Slot::Gpu(t) => Some((n, t)),
                     Slot::Cpu(_) | Slot::Views(_) => None,
                 });
-                Ok(Model::gpu(GpuForward::new(ctx, config, tensors.collect(), max_batch, n_ctx, self.opts.fuse, self.opts.prefill)?))
+                Model::gpu(GpuForward::new(ctx, config, tensors.collect(), max_batch, n_ctx, self.opts.fuse, self.opts.prefill)?)
             }
             Device::Cpu => {
                 let tensors = l.done_tensors.into_iter().filter_map(|(n, t)| match t {
@@ -357,9 +364,10 @@ impl ModelLoader {
                     Slot::Gpu(_) | Slot::Views(_) => None,
                 });
                 let forward = CpuForward::new(&config, tensors.collect(), max_batch, n_ctx)?;
-                Ok(Model::cpu(config, forward))
+                Model::cpu(config, forward)
             }
-        }
+        };
+        Ok(model.with_dense(dense))
     }
 }
 
@@ -466,8 +474,11 @@ fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>, fuse: boo
         (Device::Gpu(ctx), Some(c)) if fuse => plan_fused_groups(ctx, h, c),
         _ => HashMap::new(),
     };
+    // Projections of a pooled vector stay on the host on every backend (`Model::project_pooled`).
+    let host: HashSet<&str> = config.map(|c| c.dense_out.iter().map(|p| p.tensor).collect()).unwrap_or_default();
     let mut slot = |info: &crate::gguf::TensorInfo| -> Result<Slot, ModelError> {
         Ok(match device {
+            _ if host.contains(info.name.as_str()) => Slot::Cpu(CpuTensor::allocate(&info.name, info.ggml_type, &info.dims, info.n_bytes)?),
             Device::Gpu(_) if segments.contains_key(&info.name) => {
                 let (buffer, offset) = segments.remove(&info.name).ok_or(ModelError::Incomplete)?;
                 Slot::Gpu(GpuTensor::segment_of(&buffer, offset, &info.name, info.ggml_type, &info.dims, info.n_bytes))

@@ -10,7 +10,7 @@ mod record;
 mod state;
 mod weights;
 
-pub use config::{Arch, DeltaNetDims, EncoderInput, LayerAttention, LayerPlan, Mixer, ModelConfig, NormPlacement, RopeFactors, TensorView};
+pub use config::{Arch, DeltaNetDims, DenseProjection, EncoderInput, LayerAttention, LayerPlan, Mixer, ModelConfig, NormPlacement, RopeFactors, TensorView};
 pub use backend::{BackendKind, Model};
 pub use forward::{GpuForward, Output, PendingStep, PrefillPath, StepInput, StepResult, GEMM_MIN_TOKENS};
 pub use loader::{Device, LoadOptions, LoadProgress, ModelLoader, CPU_KV_BYTES_PER_ELEMENT, CPU_WASM32_MAX_BYTES, MAX_BATCH};
@@ -27,7 +27,7 @@ use crate::quant::GgmlType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2, qwen35, gemma4, bert, nomic-bert)")]
+    #[error("unsupported model architecture `{0}` (supported: llama, qwen2, qwen3, gemma3, phi3, smollm3, lfm2, qwen35, gemma4, bert, nomic-bert, gemma-embedding)")]
     UnsupportedArchitecture(String),
     #[error("tensor `{tensor}` has type {ty}, which tabllm cannot run yet")]
     UnsupportedTensorType { tensor: String, ty: GgmlType },

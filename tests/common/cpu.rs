@@ -10,9 +10,16 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], pos0: usize, n_tokens: usize, 
     let group = (s.n_heads / s.n_kv_heads) as usize;
     let mut out = vec![0f32; n_tokens * width];
     for t in 0..n_tokens {
-        // Causal: up to its own position; bidirectional: up to the step's last.
-        let end = if s.causal { pos0 + t + 1 } else { pos0 + n_tokens };
-        let start = if s.window > 0 { end.saturating_sub(s.window as usize) } else { 0 };
+        // Causal: up to its own position (a window: the last `window`);
+        // bidirectional: up to the step's last (a window: symmetric, keys
+        // within window / 2 of its own position, llama.cpp `is_masked_swa`).
+        let (own, w) = (pos0 + t, s.window as usize);
+        let (start, end) = match (s.causal, w) {
+            (true, 0) => (0, own + 1),
+            (true, w) => ((own + 1).saturating_sub(w), own + 1),
+            (false, 0) => (0, pos0 + n_tokens),
+            (false, w) => (own.saturating_sub(w / 2), (own + w / 2 + 1).min(pos0 + n_tokens)),
+        };
         for h in 0..s.n_heads as usize {
             let kvo = (h / group) * hd;
             let qh = &q[t * width + h * hd..][..hd];

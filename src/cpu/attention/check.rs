@@ -63,6 +63,11 @@ pub fn cases() -> Vec<Case> {
         // query reads every key of the step, across Q_BLOCKs and K_TILEs.
         c("non-causal MHA 12 × 32, one step of 150 from 0", Shape { causal: false, ..shape(12, 12, 32, 0) }, 512, 0, 150, 14),
         c("non-causal GQA 9 / 3 × 64, 5 tokens after 3", Shape { causal: false, ..smol }, 16, 3, 5, 15),
+        // A symmetric window (EmbeddingGemma's sliding layers): keys within
+        // window / 2 of the query on both sides, even and odd windows, a
+        // step of several Q_BLOCKs and K_TILEs.
+        c("non-causal window 8, GQA 4 / 2 × 64, one step of 70 from 0", Shape { causal: false, ..shape(4, 2, 64, 8) }, 80, 0, 70, 16),
+        c("non-causal window 7, MHA 3 × 256, one step of 40 from 0", Shape { causal: false, ..shape(3, 3, 256, 7) }, 48, 0, 40, 17),
     ]
 }
 
@@ -93,9 +98,19 @@ pub fn reference(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize,
     let group = s.n_heads / s.n_kv_heads;
     let mut out = vec![0.0f64; n_tokens * width];
     for t in 0..n_tokens {
-        // The last position this token reads: its own, or (non-causal) the step's last.
-        let p = if s.causal { pos0 + t } else { pos0 + n_tokens - 1 };
-        let first = if s.window > 0 { (p + 1).saturating_sub(s.window) } else { 0 };
+        // The positions this token reads: up to its own, or (non-causal)
+        // the step's last; a causal window keeps the last `window`, a
+        // non-causal one those j with |j − (pos0 + t)| <= window / 2
+        // (llama.cpp `is_masked_swa`, LLAMA_SWA_TYPE_SYMMETRIC).
+        let own = pos0 + t;
+        let (mut first, mut p) = if s.causal { (0, own) } else { (0, pos0 + n_tokens - 1) };
+        if s.window > 0 && s.causal {
+            first = (own + 1).saturating_sub(s.window);
+        } else if s.window > 0 {
+            let half = s.window / 2;
+            first = own.saturating_sub(half);
+            p = p.min(own + half);
+        }
         for h in 0..s.n_heads {
             let qh = &q[t * width + h * hd..][..hd];
             let kv = |cache: &[f16], j: usize| (0..hd).map(|i| cache[(j % cache_len) * kv_dim + (h / group) * hd + i].to_f64()).collect::<Vec<_>>();
