@@ -34,6 +34,11 @@ class WorkerClient {
   /** Sends `op`; `onEvent` gets progress/text messages; resolves to the result. */
   call(op, args, { onEvent, signal } = {}) {
     if (this.dead) return Promise.reject(this.dead);
+    try {
+      checkSignal(signal); // before a pending entry exists: a bad one must not strand it
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const onAbort = () => this.worker.postMessage({ op: 'abort', target: id });
@@ -191,6 +196,15 @@ const MAX_LOGIT_BIAS = 4096;
 const shown = (v) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
 
 /** A number from the caller, checked against its range: `invalid_request` naming the field otherwise. */
+/** `signal`, when given, must be an AbortSignal (anything else is refused by
+ * name, before any listener is attached or a worker call is pending). */
+function checkSignal(v) {
+  // By shape, not instanceof: a signal from another realm (an iframe) is one too.
+  if (v !== undefined && v !== null && !(typeof v === 'object' && typeof v.aborted === 'boolean' && typeof v.addEventListener === 'function' && typeof v.removeEventListener === 'function')) {
+    throw new TabllmError('invalid_request', 'signal must be an AbortSignal (from an AbortController)', { field: 'signal' });
+  }
+}
+
 function checkNumber(field, v, { min, max, integer = false }) {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new TabllmError('invalid_request', `${field} must be a number, got ${shown(v)}`, { field, got: String(v) });
   if ((integer && !Number.isInteger(v)) || v < min || v > max) {
@@ -368,6 +382,7 @@ function embeddingRequest(req) {
   if (req.encoding_format != null && !['float', 'base64'].includes(req.encoding_format)) throw bad('encoding_format', "must be 'float' or 'base64'");
   if (req.pooling != null && !['mean', 'cls', 'last'].includes(req.pooling)) throw bad('pooling', "must be 'mean', 'cls' or 'last'");
   if (req.onProgress != null && typeof req.onProgress !== 'function') throw bad('onProgress', 'must be a function');
+  checkSignal(req.signal);
   return { inputs: list, dimensions: req.dimensions ?? null, pooling: req.pooling ?? null, base64: req.encoding_format === 'base64' };
 }
 
@@ -424,6 +439,7 @@ class Engine {
     if (req.onProgress !== undefined && typeof req.onProgress !== 'function') {
       throw new TabllmError('invalid_request', 'onProgress must be a function', { field: 'onProgress' });
     }
+    checkSignal(req.signal);
     if (req.signal?.aborted) throw abortError();
     // Our own signal, following the caller's: a stream the caller stops
     // reading (`break` in `for await`) aborts the request too.
@@ -675,6 +691,7 @@ function checkEngineOptions(opts) {
     if (!ENGINE_OPTIONS.includes(k)) throw new TabllmError('invalid_request', `createEngine has no option ${k} (it takes ${ENGINE_OPTIONS.slice(0, -1).join(', ')})`, { field: k });
   }
   const set = (k) => opts[k] !== undefined && opts[k] !== null;
+  checkSignal(opts.signal);
   if (set('context')) checkNumber('context', opts.context, { min: 1, max: 2 ** 20, integer: true });
   if (set('maxBindingSize')) checkNumber('maxBindingSize', opts.maxBindingSize, { min: 2 ** 20, max: Number.MAX_SAFE_INTEGER, integer: true });
   if (set('loadTimeoutMs')) checkNumber('loadTimeoutMs', opts.loadTimeoutMs, { min: 1, max: 2 ** 31 - 1 });

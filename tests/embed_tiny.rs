@@ -146,6 +146,10 @@ fn cli_embed_prints_openai_embeddings() {
     let too_wide = run(&["--dimensions", "300"]);
     assert!(!too_wide.status.success());
     assert!(String::from_utf8_lossy(&too_wide.stderr).contains("dimensions must be from 1 to the model's 256, got 300"));
+    // An empty input is refused, as the package refuses it (it gave [CLS] [SEP]'s vector).
+    let empty = run(&["--input", ""]);
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("--input 2 is empty"), "{}", String::from_utf8_lossy(&empty.stderr));
     let chat = common::shared("tiny").join("tiny-qwen3-q4_k_m.gguf");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tabllm")).args(["embed", "--backend", "cpu", "--model", chat.to_str().unwrap(), "--input", "x"]).output().unwrap();
     assert!(!out.status.success());
@@ -423,4 +427,21 @@ fn gemma_embedding_config_and_refusals() {
     let err = pollster::block_on(e.embed(&long, &EmbedOptions::default())).unwrap_err().to_string();
     assert_eq!(err, EngineError::from(EmbedError::OneStep { tokens, max: 32 }).to_string());
     assert_eq!(pollster::block_on(e.embed("hello", &EmbedOptions { dimensions: Some(64), ..Default::default() })).unwrap().vector.len(), 64);
+}
+
+/// WordPiece makes a whole unmatched word one `[UNK]`, however many bytes
+/// (a run of 3,000 emoji is 12,000 bytes and 3 tokens): the check before
+/// tokenizing counts words there, not bytes (it refused such a text as
+/// "more than the context holds, however it tokenizes"); a text of more
+/// words than the context is still refused before tokenizing.
+#[test]
+fn wordpiece_long_unknown_word_fits_and_word_count_bounds_the_context() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-bert-q8_0.gguf");
+    let mut e = load_engine(Device::Cpu, &path, LoadOptions { n_ctx: Some(512), max_batch: 512, ..Default::default() }, 1 << 16, &mut |_| {}).unwrap();
+    let emoji = "\u{1F600}".repeat(3000);
+    let got = pollster::block_on(e.embed(&emoji, &EmbedOptions::default())).unwrap();
+    assert_eq!(got.tokens, 3, "[CLS] [UNK] [SEP]");
+    let words = "word ".repeat(600);
+    assert!(matches!(e.check_text_fits(&words), Err(EngineError::TooManyWords { words: 600, n_ctx: 512 })));
+    assert!(matches!(pollster::block_on(e.embed(&words, &EmbedOptions::default())), Err(EngineError::TooManyWords { words: 600, n_ctx: 512 })));
 }

@@ -405,6 +405,10 @@ fn run(cli: Cli) -> Result<()> {
 fn embed(a: LoadArgs, inputs: Vec<String>, dimensions: Option<u64>, pooling: Option<String>) -> Result<()> {
     let pooling = pooling.as_deref().map(tabllm::embed::Pooling::from_name).transpose()?;
     let opts = tabllm::embed::EmbedOptions { pooling, dimensions };
+    // As the package: an empty input has nothing to embed ([CLS] and [SEP] alone).
+    if let Some(i) = inputs.iter().position(|t| t.is_empty()) {
+        return Err(format!("--input {i} is empty: give text to embed").into());
+    }
     let mut engine = load(&a, true)?;
     // Refused before any text runs: a model with no pooling, dimensions out of range.
     engine.embed_pooling(&opts)?;

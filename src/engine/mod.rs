@@ -74,6 +74,9 @@ pub enum EngineError {
     /// token, the text is more than the context holds.
     #[error("the prompt is {bytes} bytes of text: more than a context of {n_ctx} tokens holds, however it tokenizes (at most {max_bytes} bytes)")]
     TextTooLong { bytes: usize, max_bytes: usize, n_ctx: u32 },
+    /// Refused before tokenizing (WordPiece): every word is a token at least.
+    #[error("the text has {words} words: more than a context of {n_ctx} tokens holds (each word is one token or more)")]
+    TooManyWords { words: usize, n_ctx: u32 },
     #[error("the prompt is empty")]
     EmptyPrompt,
     #[error("this model has no chat template")]
@@ -291,11 +294,16 @@ impl Engine {
     }
 
     /// Refuses a prompt text that cannot fit the context whatever it
-    /// tokenizes to, without tokenizing it: a huge input (megabytes pasted
+    /// tokenizes to, without tokenizing it (by bytes at the longest token's
+    /// bytes per token; by words for WordPiece, whose `[UNK]` covers a word
+    /// of any length): a huge input (megabytes pasted
     /// into a chat) is refused at once instead of holding the engine while
     /// it is tokenized, only to be refused then.
     pub fn check_text_fits(&self, text: &str) -> Result<(), EngineError> {
         let n_ctx = self.model.n_ctx();
+        if let Some(words) = self.tokenizer.min_tokens_by_words(text) {
+            return if words > n_ctx as usize { Err(EngineError::TooManyWords { words, n_ctx }) } else { Ok(()) };
+        }
         let max_bytes = n_ctx as usize * self.max_token_bytes;
         if text.len() > max_bytes {
             return Err(EngineError::TextTooLong { bytes: text.len(), max_bytes, n_ctx });

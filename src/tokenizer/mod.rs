@@ -498,6 +498,18 @@ impl Tokenizer {
         self.sep
     }
 
+    /// A lower bound on the tokens `text` encodes to, without encoding it,
+    /// or None where the vocabulary's longest token bounds it instead.
+    /// WordPiece makes a whole unmatched word one `[UNK]`, however long, so
+    /// bytes bound nothing there; but every whitespace-separated word is at
+    /// least one token.
+    pub fn min_tokens_by_words(&self, text: &str) -> Option<usize> {
+        match self.model {
+            Model::Wpm(_) => Some(text.split(char::is_whitespace).filter(|w| !w.is_empty()).count()),
+            Model::Bpe(_) | Model::Spm(_) => None,
+        }
+    }
+
     /// The id llama.cpp's `tokenize(add_special = true)` ends a text with
     /// (`llama_vocab::impl::tokenize`): `[SEP]` for WordPiece, always; for
     /// the others EOS when [`Tokenizer::add_eos`]; else none. Never applied

@@ -175,7 +175,7 @@ impl ErrorCode for MessagesError {
 impl ErrorCode for EngineError {
     fn code(&self) -> &'static str {
         match self {
-            EngineError::PromptTooLong { .. } | EngineError::TextTooLong { .. } => "context_full",
+            EngineError::PromptTooLong { .. } | EngineError::TextTooLong { .. } | EngineError::TooManyWords { .. } => "context_full",
             EngineError::EmptyPrompt | EngineError::NoChatTemplate => "invalid_request",
             EngineError::Model(e) | EngineError::Interrupted { source: e, .. } => e.code(),
             EngineError::Tokenizer(e) => e.code(),
@@ -190,6 +190,7 @@ impl ErrorCode for EngineError {
         match self {
             EngineError::PromptTooLong { prompt, n_ctx } => Some(serde_json::json!({ "prompt_tokens": prompt, "context": n_ctx })),
             EngineError::TextTooLong { bytes, max_bytes, n_ctx } => Some(serde_json::json!({ "prompt_bytes": bytes, "max_bytes": max_bytes, "context": n_ctx })),
+            EngineError::TooManyWords { words, n_ctx } => Some(serde_json::json!({ "words": words, "context": n_ctx })),
             EngineError::Model(e) => e.details(),
             EngineError::Chat(e) => e.details(),
             EngineError::Tools(e) => Some(serde_json::json!({ "field": e.field() })),

@@ -338,10 +338,13 @@ await check('the Documents tab: dropped .txt, .md, .html and .pdf are embedded a
     ...Object.entries(DOCS).map(([name, text]) => ({ name, text })),
     { name: 'report.pdf', bytes: pdf },
     { name: 'slides.pptx', text: 'not read' },
+    // A binary file with a text name (an executable's header): skipped, not made into chunks of NULs.
+    { name: 'program.txt', bytes: [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, ...Buffer.from('GLIBC_2.27 some symbols')] },
   ]);
   await page.waitForFunction(() => document.body.dataset.docs === 'ready' && document.querySelectorAll('#docs-list li').length > 0, null, { timeout: 120_000 });
   assert.deepEqual(await listed(page), ['lighthouse.txt', 'bread.md', 'concert.html', 'report.pdf']);
   assert.match(await page.textContent('#docs-skipped'), /slides\.pptx: not a document type read here/);
+  assert.match(await page.textContent('#docs-skipped'), /program\.txt: not text \(binary data/);
   const texts = await page.evaluate(() => Object.fromEntries(tabllmPage.documents.documents().map((d) => [d.id, tabllmPage.documents.document(d.id).text])));
   assert.match(texts['concert.html'], /^Concert|Winter concert\n\nThe orchestra tuned/);
   assert.ok(!/pwned|color: red/.test(texts['concert.html']), `script or style text kept: ${texts['concert.html']}`);

@@ -148,6 +148,9 @@ await check('base64 is the float response\'s f32 bytes; dimensions truncates and
       zero: await fail(engine.embeddings.create({ input: 'x', dimensions: 0 })),
       format: await fail(engine.embeddings.create({ input: 'x', encoding_format: 'int8' })),
       pooling: await fail(engine.embeddings.create({ input: 'x', pooling: 'max' })),
+      // Not an AbortSignal: refused by name, and nothing left pending (unload below settles cleanly).
+      signal: await fail(engine.embeddings.create({ input: 'x', signal: 5 })),
+      chatSignal: await fail(engine.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], signal: {} })),
       long: await fail(engine.embeddings.create({ input: 'word '.repeat(400) })),
       after: (await engine.embeddings.create({ input: 'hello world' })).data[0].embedding,
     };
@@ -173,6 +176,8 @@ await check('base64 is the float response\'s f32 bytes; dimensions truncates and
   assert.match(r.dimensions, /^invalid_request dimensions: dimensions must be from 1 to the model's 256, got 257/);
   assert.match(r.zero, /^invalid_request dimensions: /);
   assert.match(r.format, /^invalid_request encoding_format: /);
+  assert.match(r.signal, /^invalid_request signal: signal must be an AbortSignal/);
+  assert.match(r.chatSignal, /^invalid_request signal: signal must be an AbortSignal/);
   assert.match(r.pooling, /^invalid_request pooling: /);
   assert.match(r.long, /^context_full /);
   assert.deepEqual(r.after, r.float, 'the engine works on after the refusals and the abort, and gives the same vector');

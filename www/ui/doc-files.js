@@ -115,7 +115,11 @@ export async function readDocument(file) {
   try {
     if (kind === 'pdf') text = await pdfText(file);
     else if (kind === 'html') text = htmlText(await file.text());
-    else text = await file.text();
+    else {
+      // A NUL byte does not occur in text: this is a binary file with a text name.
+      if (kind === 'text' && new Uint8Array(await file.slice(0, 8192).arrayBuffer()).includes(0)) return { reason: 'not text (binary data: it has NUL bytes)' };
+      text = await file.text();
+    }
   } catch (err) {
     return { reason: `could not be read${kind === 'pdf' ? ' as PDF' : ''}: ${err?.message ?? err}` };
   }
