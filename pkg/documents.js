@@ -317,6 +317,29 @@ function checkName(name) {
 export function modelIdentity(info) {
   return { name: info.name, architecture: info.architecture, weight_bytes: info.weight_bytes, header_bytes: info.header_bytes, vocab: info.vocab, layers: info.layers };
 }
+/**
+ * The query and document prefixes an embedding model's card asks for in
+ * retrieval, by its architecture and name (ModelInfo), or '' where it asks
+ * for none (all-MiniLM, bge-*-v1 without v1.5's instruction). The option
+ * `queryPrefix` / `documentPrefix` given to DocumentIndex overrides them
+ * ('' turns one off). Sources, each model's card on Hugging Face:
+ * nomic-embed-text v1/v1.5 ("search_query: " / "search_document: "),
+ * EmbeddingGemma ("task: search result | query: " / "title: none | text: "),
+ * Qwen3-Embedding ("Instruct: {task}\nQuery:" before queries only, with its
+ * web-search task), bge-*-en-v1.5 ("Represent this sentence for searching
+ * relevant passages: " before queries only).
+ * @returns {{ query: string, document: string }}
+ */
+export function modelPrefixes(info) {
+  const arch = info?.architecture ?? '';
+  const name = String(info?.name ?? '');
+  if (arch === 'nomic-bert') return { query: 'search_query: ', document: 'search_document: ' };
+  if (arch === 'gemma-embedding') return { query: 'task: search result | query: ', document: 'title: none | text: ' };
+  if (arch === 'qwen3' && /embedding/i.test(name)) return { query: 'Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:', document: '' };
+  if (arch === 'bert' && /bge/i.test(name) && /v1\.5/i.test(name) && !/\bzh\b/i.test(name)) return { query: 'Represent this sentence for searching relevant passages: ', document: '' };
+  return { query: '', document: '' };
+}
+
 const sameModel = (a, b) => Object.keys(modelIdentity(a)).every((k) => a[k] === b[k]);
 const describeModel = (m) => `${m.name} (${m.architecture}, ${(m.weight_bytes / 1e6).toFixed(1)} MB)`;
 
@@ -352,8 +375,8 @@ export class DocumentIndex {
     return {
       chunkTokens,
       overlapTokens: this.#given.overlapTokens ?? Math.min(DEFAULT_OVERLAP_TOKENS, Math.floor(chunkTokens / 2)),
-      queryPrefix: this.#given.queryPrefix ?? '',
-      documentPrefix: this.#given.documentPrefix ?? '',
+      queryPrefix: this.#given.queryPrefix ?? modelPrefixes(this.#engine.info).query,
+      documentPrefix: this.#given.documentPrefix ?? modelPrefixes(this.#engine.info).document,
       retrieval: this.#given.retrieval ?? DEFAULT_RETRIEVAL,
       dimensions: this.#given.dimensions ?? null,
     };

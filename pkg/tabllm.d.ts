@@ -638,9 +638,12 @@ export interface DocumentIndexOptions {
    * paragraphs) from the end of the first. 0 to chunkTokens / 2; default 32. */
   overlapTokens?: number;
   /** Put before each query when it is embedded, as some models want
-   * ("search_query: " for nomic-embed-text, "query: " for e5). Default ''. */
+   * ("search_query: " for nomic-embed-text, "query: " for e5). Default: what
+   * the model's card asks for, by `modelPrefixes(engine.info)` (nomic-bert,
+   * gemma-embedding, Qwen3-Embedding, bge v1.5), else ''; '' turns it off. */
   queryPrefix?: string;
-  /** Put before each chunk when it is embedded ("search_document: ", "passage: "). Default ''. */
+  /** Put before each chunk when it is embedded ("search_document: ",
+   * "passage: "). Default: `modelPrefixes(engine.info).document`, else ''. */
   documentPrefix?: string;
   /** How search() ranks by default: 'cosine' (the default: it measured best
    * with a real embedding model, pkg/README.md), 'hybrid' (cosine and BM25
@@ -702,6 +705,11 @@ export interface StoredDocumentIndex {
  * query, or an index of another model; `aborted` (details.added: the ids
  * finished) for add(); `storage` when IndexedDB fails; and the engine's own.
  */
+/** The query and document prefixes an embedding model's card asks for in
+ * retrieval (nomic-embed-text, EmbeddingGemma, Qwen3-Embedding, bge v1.5),
+ * from ModelInfo's architecture and name; '' for each where none. */
+export function modelPrefixes(info: { architecture: string; name: string }): { query: string; document: string };
+
 export class DocumentIndex {
   constructor(engine: Engine, options?: DocumentIndexOptions);
   /** The options in force (defaults filled in). */

@@ -6,7 +6,7 @@ import { DEFAULT_HF_ENDPOINT, checkEndpoint, isHubName, parseHubName } from './h
 
 export { TabllmError };
 export { summarize } from './summarize.js';
-export { DocumentIndex } from './documents.js';
+export { DocumentIndex, modelPrefixes } from './documents.js';
 
 /** One worker and the requests in flight on it. */
 class WorkerClient {

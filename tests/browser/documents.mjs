@@ -238,6 +238,11 @@ function tinyPdf(lines) {
         openOption: await f(() => DocumentIndex.open(e, 'x', { model: 'y' })),
         name: await f(() => index.persist('')),
         prefixRoom: await f(() => new DocumentIndex(e, { chunkTokens: 250, documentPrefix: 'word '.repeat(20) }).add([{ id: 'x', text: 'y' }])),
+        // The model cards' prefixes (all-MiniLM asks for none), and an option overriding them.
+        cards: ['nomic-bert', 'gemma-embedding', 'qwen3', 'bert', 'llama'].map((architecture) => tabllm.modelPrefixes({ architecture, name: architecture === 'qwen3' ? 'Qwen3 Embedding 0.6B' : architecture === 'bert' ? 'bge-small-en-v1.5' : 'x' })),
+        minilm: tabllm.modelPrefixes({ architecture: 'bert', name: 'all-MiniLM-L6-v2' }),
+        defaults: (({ queryPrefix, documentPrefix }) => ({ queryPrefix, documentPrefix }))(index.options),
+        overridden: (({ queryPrefix, documentPrefix }) => ({ queryPrefix, documentPrefix }))(new DocumentIndex(Object.create(e, { info: { value: { ...e.info, architecture: 'nomic-bert' } } }), { documentPrefix: '' }).options),
       };
     });
     const want = {
@@ -262,6 +267,16 @@ function tinyPdf(lines) {
       prefixRoom: /^invalid_request chunkTokens: chunkTokens 250 does not fit the embedding model's context of 256 tokens with the document prefix/,
     };
     for (const [k, re] of Object.entries(want)) assert.match(r[k], re, k);
+    assert.deepEqual(r.cards, [
+      { query: 'search_query: ', document: 'search_document: ' },
+      { query: 'task: search result | query: ', document: 'title: none | text: ' },
+      { query: 'Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:', document: '' },
+      { query: 'Represent this sentence for searching relevant passages: ', document: '' },
+      { query: '', document: '' },
+    ]);
+    assert.deepEqual(r.minilm, { query: '', document: '' });
+    assert.deepEqual(r.defaults, { queryPrefix: '', documentPrefix: '' }, 'the test embedder asks for no prefixes');
+    assert.deepEqual(r.overridden, { queryPrefix: 'search_query: ', documentPrefix: '' }, "the card's query prefix, and the document prefix the option turned off");
   });
 
   await check('an abort during add() stops at the next request and keeps the documents finished before it', async () => {
