@@ -3,11 +3,10 @@
 //! scripts/reference/make_embed_reference.py): a Qwen3-Embedding-shaped
 //! `qwen3` (last-token pooling, EOS appended), a `llama` with mean
 //! pooling (BOS prepended), a `bert` (bidirectional, post-norm, mean
-//! pooling; run on llama.cpp's token ids, one step per text), a
-//! `nomic-bert` (the same with RoPE, fused q|k|v, SwiGLU; through
-//! `Engine::embed` on text) and a `gemma-embedding` (bidirectional,
-//! symmetric window, dense projections after pooling; through
-//! `Engine::embed`). Tokens equal; every component of the normalized
+//! pooling, WordPiece; one step per text), a `nomic-bert` (the same with
+//! RoPE, fused q|k|v, SwiGLU) and a `gemma-embedding` (bidirectional,
+//! symmetric window, dense projections after pooling), each through
+//! `Engine::embed` on the text (`check_on`). Tokens equal; every component of the normalized
 //! embedding within EMBED_TOL of llama.cpp's on the weights dequantized to
 //! f32 (`embedding_f32_activations`: llama.cpp's Q8_0 run rounds activations
 //! to 8 bits, 4.7e-3 away), under every GPU kernel configuration and on the
@@ -38,16 +37,21 @@ fn devices() -> Vec<(String, Device, LoadOptions)> {
     gpu.chain(cpu).collect()
 }
 
-fn check(file: &str, pooling: Pooling) {
+/// Every text of the reference `file` through `Engine::embed` on every
+/// device: llama.cpp's token ids, the model's pooling and every component
+/// within EMBED_TOL; loaded at `n_ctx` with steps of `max_batch` tokens.
+/// Returns the longest text's tokens.
+fn check_on(file: &str, pooling: Pooling, architecture: &str, n_ctx: u32, max_batch: u32) -> usize {
     let reference = reference(file);
-    assert_eq!(reference["pooling"], pooling.name());
+    assert_eq!((reference["pooling"].as_str(), reference["architecture"].as_str()), (Some(pooling.name()), Some(architecture)));
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/tiny/{file}.gguf"));
     let texts = reference["texts"].as_array().unwrap();
     assert!(texts.len() >= 8, "the reference has {} texts", texts.len());
+    let mut longest = 0;
     for (label, device, opts) in devices() {
+        let opts = LoadOptions { n_ctx: Some(n_ctx), max_batch, ..opts };
         let mut engine = load_engine(device, &path, opts, 1 << 16, &mut |_| {}).unwrap();
         let mut worst = 0f32;
-        let mut longest = 0;
         for t in texts {
             let text = t["text"].as_str().unwrap();
             let want_ids: Vec<u32> = serde_json::from_value(t["ids"].clone()).unwrap();
@@ -62,19 +66,25 @@ fn check(file: &str, pooling: Pooling) {
             }
             longest = longest.max(want_ids.len());
         }
-        assert!(longest > 64, "the long text crosses steps of 64 tokens ({longest} tokens)");
         eprintln!("{file} {label}: max |component - llama.cpp| = {worst:.2e} over {} texts", texts.len());
     }
+    longest
+}
+
+/// A causal model's texts in steps of 64 tokens, so pooling crosses steps.
+fn check(file: &str, pooling: Pooling, architecture: &str) {
+    let longest = check_on(file, pooling, architecture, 1024, 64);
+    assert!(longest > 64, "the long text crosses steps of 64 tokens ({longest} tokens)");
 }
 
 #[test]
 fn qwen3_embedding_last_token_pooling_equals_llama_cpp() {
-    check("tiny-qwen3emb-q8_0", Pooling::Last);
+    check("tiny-qwen3emb-q8_0", Pooling::Last, "qwen3");
 }
 
 #[test]
 fn llama_mean_pooling_equals_llama_cpp() {
-    check("tiny-llamaemb_mean-q8_0", Pooling::Mean);
+    check("tiny-llamaemb_mean-q8_0", Pooling::Mean, "llama");
 }
 
 /// `dimensions` keeps the first components and normalizes again
@@ -174,46 +184,13 @@ fn bidirectional_attention_is_refused_and_pooling_type_is_read() {
 }
 
 /// The tiny `bert` (tests/reference/tiny/tiny-bert-q8_0: all-MiniLM's
-/// shape at width 64, bge's WordPiece vocabulary, mean pooling): the forward
-/// pass on llama.cpp's token ids (the WordPiece tokenizer is not this
-/// test's), each text one step from position 0 with `Output::Hidden`,
-/// pooled and normalized as `Engine::embed` does, every component within
-/// EMBED_TOL of llama.cpp's on the dequantized weights, under every GPU
-/// kernel configuration and on the CPU backend.
+/// shape at width 64, bge's WordPiece vocabulary, mean pooling) through
+/// `Engine::embed` on the text, under every GPU kernel configuration and on
+/// the CPU backend. One step holds the longest text (236 tokens): a
+/// bidirectional text is never split.
 #[test]
 fn bert_bidirectional_mean_pooling_equals_llama_cpp() {
-    use tabllm::embed::{finish_pooling, normalize_l2, pool_rows};
-    use tabllm::model::{load_path_on, Output};
-    let file = "tiny-bert-q8_0";
-    let reference = reference(file);
-    assert_eq!((reference["pooling"].as_str(), reference["architecture"].as_str()), (Some("mean"), Some("bert")));
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/tiny/{file}.gguf"));
-    let texts = reference["texts"].as_array().unwrap();
-    for (label, device, opts) in devices() {
-        // One step holds the longest text (236 tokens): a bidirectional text is never split.
-        let opts = LoadOptions { n_ctx: Some(512), max_batch: 256, ..opts };
-        let (model, _) = load_path_on(device, &path, opts, 1 << 16).unwrap();
-        let dim = model.config.dim as usize;
-        let mut worst = 0f32;
-        for t in texts {
-            let text = t["text"].as_str().unwrap();
-            let ids: Vec<u32> = serde_json::from_value(t["ids"].clone()).unwrap();
-            let want: Vec<f32> = serde_json::from_value(t["embedding_f32_activations"].clone()).unwrap();
-            let hidden = pollster::block_on(model.step(&ids, 0, Output::Hidden)).unwrap().hidden.unwrap();
-            assert_eq!(hidden.len(), ids.len() * dim);
-            let mut got = vec![0f32; dim];
-            pool_rows(Pooling::Mean, &hidden, dim, 0, ids.len(), &mut got);
-            finish_pooling(Pooling::Mean, &mut got, ids.len());
-            normalize_l2(&mut got);
-            assert_eq!(got.len(), want.len());
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                let d = (g - w).abs();
-                assert!(d <= EMBED_TOL, "{file} {label}: {text:?} component {i}: {g} vs llama.cpp {w} (tolerance {EMBED_TOL})");
-                worst = worst.max(d);
-            }
-        }
-        eprintln!("{file} {label}: max |component - llama.cpp| = {worst:.2e} over {} texts", texts.len());
-    }
+    check_on("tiny-bert-q8_0", Pooling::Mean, "bert", 512, 256);
 }
 
 /// What a `bert` file cannot do, refused by name: logits (it has no head),
@@ -261,32 +238,7 @@ fn bert_refusals() {
 /// GPU kernel configuration and on the CPU backend.
 #[test]
 fn nomic_bert_embeds_text_equal_to_llama_cpp() {
-    let file = "tiny-nomic_bert-q8_0";
-    let reference = reference(file);
-    assert_eq!((reference["pooling"].as_str(), reference["architecture"].as_str()), (Some("mean"), Some("nomic-bert")));
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/tiny/{file}.gguf"));
-    let texts = reference["texts"].as_array().unwrap();
-    assert!(texts.len() >= 8, "the reference has {} texts", texts.len());
-    for (label, device, opts) in devices() {
-        // One step holds the longest text: a bidirectional text is never split.
-        let opts = LoadOptions { n_ctx: Some(512), max_batch: 256, ..opts };
-        let mut engine = load_engine(device, &path, opts, 1 << 16, &mut |_| {}).unwrap();
-        let mut worst = 0f32;
-        for t in texts {
-            let text = t["text"].as_str().unwrap();
-            let want_ids: Vec<u32> = serde_json::from_value(t["ids"].clone()).unwrap();
-            let want: Vec<f32> = serde_json::from_value(t["embedding_f32_activations"].clone()).unwrap();
-            assert_eq!(engine.embed_ids(text), want_ids, "{file} {label}: tokens of {text:?}");
-            let got = pollster::block_on(engine.embed(text, &EmbedOptions::default())).unwrap();
-            assert_eq!((got.tokens, got.pooling, got.vector.len()), (want_ids.len(), Pooling::Mean, want.len()), "{file} {label}");
-            for (i, (g, w)) in got.vector.iter().zip(&want).enumerate() {
-                let d = (g - w).abs();
-                assert!(d <= EMBED_TOL, "{file} {label}: {text:?} component {i}: {g} vs llama.cpp {w} (tolerance {EMBED_TOL})");
-                worst = worst.max(d);
-            }
-        }
-        eprintln!("{file} {label}: max |component - llama.cpp| = {worst:.2e} over {} texts", texts.len());
-    }
+    check_on("tiny-nomic_bert-q8_0", Pooling::Mean, "nomic-bert", 512, 256);
 }
 
 /// What a `nomic-bert` file is read as and what is refused by name: no
@@ -346,33 +298,8 @@ fn nomic_bert_config_and_refusals() {
 /// longest text (a bidirectional text is never split).
 #[test]
 fn gemma_embedding_symmetric_window_and_dense_projections_equal_llama_cpp() {
-    let file = "tiny-gemma_embedding-q8_0";
-    let reference = reference(file);
-    assert_eq!((reference["pooling"].as_str(), reference["architecture"].as_str()), (Some("mean"), Some("gemma-embedding")));
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/reference/tiny/{file}.gguf"));
-    let texts = reference["texts"].as_array().unwrap();
-    for (label, device, opts) in devices() {
-        let opts = LoadOptions { n_ctx: Some(1024), max_batch: 512, ..opts };
-        let mut engine = load_engine(device, &path, opts, 1 << 16, &mut |_| {}).unwrap();
-        let mut worst = 0f32;
-        let mut longest = 0;
-        for t in texts {
-            let text = t["text"].as_str().unwrap();
-            let want_ids: Vec<u32> = serde_json::from_value(t["ids"].clone()).unwrap();
-            let want: Vec<f32> = serde_json::from_value(t["embedding_f32_activations"].clone()).unwrap();
-            assert_eq!(engine.embed_ids(text), want_ids, "{file} {label}: tokens of {text:?}");
-            let got = pollster::block_on(engine.embed(text, &EmbedOptions::default())).unwrap();
-            assert_eq!((got.tokens, got.pooling, got.vector.len()), (want_ids.len(), Pooling::Mean, want.len()), "{file} {label}");
-            for (i, (g, w)) in got.vector.iter().zip(&want).enumerate() {
-                let d = (g - w).abs();
-                assert!(d <= EMBED_TOL, "{file} {label}: {text:?} component {i}: {g} vs llama.cpp {w} (tolerance {EMBED_TOL})");
-                worst = worst.max(d);
-            }
-            longest = longest.max(want_ids.len());
-        }
-        assert!(longest > 8 * 8, "the long text crosses the window of 8 many times ({longest} tokens)");
-        eprintln!("{file} {label}: max |component - llama.cpp| = {worst:.2e} over {} texts", texts.len());
-    }
+    let longest = check_on("tiny-gemma_embedding-q8_0", Pooling::Mean, "gemma-embedding", 1024, 512);
+    assert!(longest > 8 * 8, "the long text crosses the window of 8 many times ({longest} tokens)");
 }
 
 /// What `gemma-embedding` reads and refuses: attention bidirectional even
