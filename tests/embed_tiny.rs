@@ -28,6 +28,25 @@ fn reference(file: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
+/// The header with `key` left out, or set to `value`.
+fn with_key(h: &tabllm::gguf::Header, key: &str, value: Option<tabllm::gguf::Value>) -> tabllm::gguf::Header {
+    let mut h = h.clone();
+    let mut md = tabllm::gguf::Metadata::default();
+    h.metadata.iter().filter(|(k, _)| *k != key).for_each(|(k, v)| md.insert(k.to_string(), v.clone()));
+    if let Some(v) = value {
+        md.insert(key.to_string(), v);
+    }
+    h.metadata = md;
+    h
+}
+
+/// The header without the tensor `name`.
+fn without_tensor(h: &tabllm::gguf::Header, name: &str) -> tabllm::gguf::Header {
+    let mut h = h.clone();
+    h.tensors.retain(|t| t.name != name);
+    h
+}
+
 fn devices() -> Vec<(String, Device, LoadOptions)> {
     let gpu = configs().into_iter().map(|cfg| {
         let opts = LoadOptions { n_ctx: Some(1024), max_batch: 64, fuse: cfg.fuse, prefill: cfg.prefill };
@@ -214,17 +233,11 @@ fn bert_refusals() {
     let c = ModelConfig::from_header(&h).unwrap();
     assert_eq!((c.rms_eps, c.encoder_input.map(|e| (e.n_positions, e.token_types))), (1e-12, Some((Some(512), 2))));
     for name in ["blk.1.attn_output.bias", "blk.0.ffn_up.bias", "blk.0.attn_k.bias", "blk.1.layer_output_norm.bias", "token_embd_norm.bias", "position_embd.weight"] {
-        let mut h = h.clone();
-        h.tensors.retain(|t| t.name != name);
-        let err = ModelConfig::from_header(&h).unwrap_err();
+        let err = ModelConfig::from_header(&without_tensor(&h, name)).unwrap_err();
         assert!(matches!(&err, ModelError::MissingTensor(n) if n == name), "without {name}: {err}");
     }
     for key in ["bert.attention.layer_norm_epsilon", "tokenizer.ggml.token_type_count"] {
-        let mut h = h.clone();
-        let mut md = tabllm::gguf::Metadata::default();
-        h.metadata.iter().filter(|(k, _)| *k != key).for_each(|(k, v)| md.insert(k.to_string(), v.clone()));
-        h.metadata = md;
-        let err = ModelConfig::from_header(&h).unwrap_err().to_string();
+        let err = ModelConfig::from_header(&with_key(&h, key, None)).unwrap_err().to_string();
         assert!(err.contains(key), "without {key}: {err}");
     }
 }
@@ -261,14 +274,10 @@ fn nomic_bert_config_and_refusals() {
     assert_eq!((c.arch, c.rms_eps, c.rope_base, c.encoder_input.map(|e| (e.n_positions, e.token_types))), (Arch::NomicBert, 1e-12, 1000.0, Some((None, 2))));
     assert!(!c.encoder_biases && !c.qkv_bias && c.layers.iter().all(|p| p.gated_ffn));
     for name in ["blk.1.ffn_gate.weight", "blk.0.attn_output_norm.bias", "token_embd_norm.bias"] {
-        let mut h = h.clone();
-        h.tensors.retain(|t| t.name != name);
-        let err = ModelConfig::from_header(&h).unwrap_err();
+        let err = ModelConfig::from_header(&without_tensor(&h, name)).unwrap_err();
         assert!(matches!(&err, ModelError::MissingTensor(n) if n == name), "without {name}: {err}");
     }
-    let mut no_qkv = h.clone();
-    no_qkv.tensors.retain(|t| t.name != "blk.0.attn_qkv.weight");
-    assert!(matches!(ModelConfig::from_header(&no_qkv), Err(ModelError::MissingTensor(n)) if n == "blk.0.attn_q.weight"));
+    assert!(matches!(ModelConfig::from_header(&without_tensor(&h, "blk.0.attn_qkv.weight")), Err(ModelError::MissingTensor(n)) if n == "blk.0.attn_q.weight"));
     for (name, n) in [("blk.0.attn_output.bias", 64), ("blk.1.attn_qkv.bias", 192)] {
         let mut h = h.clone();
         h.tensors.push(TensorInfo { name: name.into(), dims: vec![n], ggml_type: tabllm::quant::GgmlType::F32, offset: 0, n_elements: n, n_bytes: 4 * n });
@@ -276,11 +285,7 @@ fn nomic_bert_config_and_refusals() {
         assert!(matches!(&err, ModelError::TensorNotApplied(t) if t == name), "with {name}: {err}");
     }
     for key in ["nomic-bert.attention.layer_norm_epsilon", "tokenizer.ggml.token_type_count"] {
-        let mut h = h.clone();
-        let mut md = tabllm::gguf::Metadata::default();
-        h.metadata.iter().filter(|(k, _)| *k != key).for_each(|(k, v)| md.insert(k.to_string(), v.clone()));
-        h.metadata = md;
-        let err = ModelConfig::from_header(&h).unwrap_err().to_string();
+        let err = ModelConfig::from_header(&with_key(&h, key, None)).unwrap_err().to_string();
         assert!(err.contains(key), "without {key}: {err}");
     }
     let mut moe = h.clone();
@@ -322,16 +327,7 @@ fn gemma_embedding_config_and_refusals() {
     }).collect();
     assert_eq!(windows, [(8, false), (8, false), (8, false), (8, false), (8, false), (0, false)]);
     assert_eq!(c.dense_out, [DenseProjection { tensor: "dense_2.weight", n_in: 128, n_out: 512 }, DenseProjection { tensor: "dense_3.weight", n_in: 512, n_out: 128 }]);
-    let with = |key: &str, v: Option<Value>| {
-        let mut h = h.clone();
-        let mut md = tabllm::gguf::Metadata::default();
-        h.metadata.iter().filter(|(k, _)| *k != key).for_each(|(k, v)| md.insert(k.to_string(), v.clone()));
-        if let Some(v) = v {
-            md.insert(key.to_string(), v);
-        }
-        h.metadata = md;
-        ModelConfig::from_header(&h).map(|c| c).map_err(|e| e.to_string())
-    };
+    let with = |key: &str, v: Option<Value>| ModelConfig::from_header(&with_key(&h, key, v)).map_err(|e| e.to_string());
     assert!(!with("gemma-embedding.attention.causal", Some(Value::Bool(true))).unwrap().causal, "llama.cpp's gemma-embedding is bidirectional whatever the file says");
     for (key, v, says) in [
         ("gemma-embedding.attention.sliding_window", None, "gemma-embedding.attention.sliding_window"),
