@@ -218,6 +218,15 @@ export async function startThreads({ threads, engineMemory, spin = 1 << 14, wasm
       if (rc === 0) f32(engineMemory(), y, yLen).set(f32(memory, ys, yLen));
       return rc;
     },
+    attention: (q, k, v, cacheLen, pos0, nTokens, nHeads, nKvHeads, headDim, window, scale, causal, out) => {
+      const n = nTokens * nHeads * headDim;
+      const qs = room('x', Math.max(4, n * 4));
+      const os = room('y', Math.max(4, n * 4));
+      f32(memory, qs, n).set(f32(engineMemory(), q, n));
+      const rc = kernels.pool_attention(pool.id, qs, k, v, cacheLen, pos0, nTokens, nHeads, nKvHeads, headDim, window, scale, causal, os);
+      if (rc === 0) f32(engineMemory(), out, n).set(f32(memory, os, n));
+      return rc;
+    },
   };
   globalThis.tabllmCpuThreads = bridge;
   return {

@@ -140,8 +140,31 @@ pub fn widen(src: &[f16], dst: &mut [f32]) {
 #[allow(clippy::too_many_arguments)]
 pub fn attention(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize, n_tokens: usize, s: &Shape, out: &mut [f32], scratch: &mut Scratch) -> Result<(), AttentionError> {
     check(q, k, v, cache_len, pos0, n_tokens, s, out)?;
+    // SAFETY: checked; `out` is borrowed whole for the call.
+    unsafe { attention_units(q, k, v, cache_len, pos0, n_tokens, s, out.as_mut_ptr(), 0..units(s, n_tokens), scratch) };
+    Ok(())
+}
+
+/// Independent units of an [`attention`] call: one KV head's group of
+/// query heads over one block of [`Q_BLOCK`] query tokens each. Threads may
+/// split them in any way (`super::pool`): a unit's arithmetic does not
+/// depend on which others run, or where.
+pub fn units(s: &Shape, n_tokens: usize) -> usize {
+    s.n_kv_heads * n_tokens.div_ceil(Q_BLOCK)
+}
+
+/// Runs `units` of [`attention`]: unit u is KV head `u % n_kv_heads`, query
+/// tokens `(u / n_kv_heads) · Q_BLOCK..` (so consecutive units are different
+/// heads of one block, and a round-robin split of a causal step gives every
+/// thread blocks early and late). Each writes only its own rows of `out`.
+///
+/// # Safety
+/// The request passed [`check`]; `out` points to the (n_tokens, n_heads ·
+/// head_dim) f32 outputs, and no other thread runs the same unit meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn attention_units(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize, n_tokens: usize, s: &Shape, out: *mut f32, units: impl Iterator<Item = usize>, scratch: &mut Scratch) {
     if n_tokens == 0 {
-        return Ok(());
+        return;
     }
     let (hd, kv_dim) = (s.head_dim, s.kv_dim());
     let width = s.n_heads * hd;
@@ -159,47 +182,49 @@ pub fn attention(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize,
     grow(&mut sc.o, rows * hd);
     grow(&mut sc.m, rows);
     grow(&mut sc.l, rows);
-    for g in 0..s.n_kv_heads {
-        for t0 in (0..n_tokens).step_by(Q_BLOCK) {
-            let t1 = (t0 + Q_BLOCK).min(n_tokens);
-            let rows = (t1 - t0) * group;
-            sc.o[..rows * hd].fill(0.0);
-            sc.m[..rows].fill(f32::NEG_INFINITY);
-            sc.l[..rows].fill(0.0);
-            let (lo, hi) = (s.keys(pos0, t0, n_tokens).start, s.keys(pos0, t1 - 1, n_tokens).end);
-            for j0 in (lo..hi).step_by(K_TILE) {
-                let j1 = (j0 + K_TILE).min(hi);
-                for j in j0..j1 {
-                    let at = (j % cache_len) * kv_dim + g * hd;
-                    let r = (j - j0) * hd;
-                    widen(&k[at..at + hd], &mut sc.k[r..r + hd]);
-                    widen(&v[at..at + hd], &mut sc.v[r..r + hd]);
-                }
-                for t in t0..t1 {
-                    let keys = s.keys(pos0, t, n_tokens);
-                    let (a, b) = (keys.start.max(j0), keys.end.min(j1));
-                    if a >= b {
-                        continue;
-                    }
-                    for hh in 0..group {
-                        let r = (t - t0) * group + hh;
-                        let qr = &q[t * width + (g * group + hh) * hd..][..hd];
-                        let tile = Tile { k: &sc.k[(a - j0) * hd..(b - j0) * hd], v: &sc.v[(a - j0) * hd..(b - j0) * hd], hd };
-                        tile.attend(qr, s.scale, &mut sc.p[..b - a], &mut sc.o[r * hd..(r + 1) * hd], &mut sc.m[r], &mut sc.l[r]);
-                    }
-                }
+    for u in units {
+        let (g, t0) = (u % s.n_kv_heads, (u / s.n_kv_heads) * Q_BLOCK);
+        if t0 >= n_tokens {
+            continue;
+        }
+        let t1 = (t0 + Q_BLOCK).min(n_tokens);
+        let rows = (t1 - t0) * group;
+        sc.o[..rows * hd].fill(0.0);
+        sc.m[..rows].fill(f32::NEG_INFINITY);
+        sc.l[..rows].fill(0.0);
+        let (lo, hi) = (s.keys(pos0, t0, n_tokens).start, s.keys(pos0, t1 - 1, n_tokens).end);
+        for j0 in (lo..hi).step_by(K_TILE) {
+            let j1 = (j0 + K_TILE).min(hi);
+            for j in j0..j1 {
+                let at = (j % cache_len) * kv_dim + g * hd;
+                let r = (j - j0) * hd;
+                widen(&k[at..at + hd], &mut sc.k[r..r + hd]);
+                widen(&v[at..at + hd], &mut sc.v[r..r + hd]);
             }
             for t in t0..t1 {
+                let keys = s.keys(pos0, t, n_tokens);
+                let (a, b) = (keys.start.max(j0), keys.end.min(j1));
+                if a >= b {
+                    continue;
+                }
                 for hh in 0..group {
                     let r = (t - t0) * group + hh;
-                    let dst = &mut out[t * width + (g * group + hh) * hd..][..hd];
-                    let inv = 1.0 / sc.l[r];
-                    dst.iter_mut().zip(&sc.o[r * hd..(r + 1) * hd]).for_each(|(d, o)| *d = o * inv);
+                    let qr = &q[t * width + (g * group + hh) * hd..][..hd];
+                    let tile = Tile { k: &sc.k[(a - j0) * hd..(b - j0) * hd], v: &sc.v[(a - j0) * hd..(b - j0) * hd], hd };
+                    tile.attend(qr, s.scale, &mut sc.p[..b - a], &mut sc.o[r * hd..(r + 1) * hd], &mut sc.m[r], &mut sc.l[r]);
                 }
             }
         }
+        for t in t0..t1 {
+            for hh in 0..group {
+                let r = (t - t0) * group + hh;
+                // This unit's own row of out (the caller's contract).
+                let dst = std::slice::from_raw_parts_mut(out.add(t * width + (g * group + hh) * hd), hd);
+                let inv = 1.0 / sc.l[r];
+                dst.iter_mut().zip(&sc.o[r * hd..(r + 1) * hd]).for_each(|(d, o)| *d = o * inv);
+            }
+        }
     }
-    Ok(())
 }
 
 /// Widened K and V rows (n, head_dim) a query row reads in one pass.
@@ -250,8 +275,10 @@ impl Tile<'_> {
     }
 }
 
+/// The checks [`attention`] makes (see there), for callers that split it
+/// into [`attention_units`].
 #[allow(clippy::too_many_arguments)]
-fn check(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize, n_tokens: usize, s: &Shape, out: &[f32]) -> Result<(), AttentionError> {
+pub fn check(q: &[f32], k: &[f16], v: &[f16], cache_len: usize, pos0: usize, n_tokens: usize, s: &Shape, out: &[f32]) -> Result<(), AttentionError> {
     if s.head_dim == 0 || s.n_kv_heads == 0 || s.n_heads == 0 || s.n_heads % s.n_kv_heads != 0 {
         return Err(AttentionError::Heads(format!("{} query heads, {} KV heads of {}", s.n_heads, s.n_kv_heads, s.head_dim)));
     }

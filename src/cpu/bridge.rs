@@ -12,6 +12,7 @@
 
 use wasm_bindgen::prelude::*;
 
+use super::attention::Shape;
 use super::matmul::Write;
 use super::pool::PoolError;
 use super::threads::{CpuThreads, WeightHandle};
@@ -39,6 +40,12 @@ extern "C" {
     /// `pool_matmul` on the weight at `w`, copies y back; returns its status
     /// (crates/cpu-threads/src/exports.rs: 0 done, 1 unsupported type, 2
     /// bad shape, 3 a worker was lost).
+    /// The pool's attention: copies q (n_tokens · n_heads · head_dim f32 at
+    /// `q`) into the shared memory, runs `pool_attention` over the caches at
+    /// `k` and `v`, copies out (as many f32, to `out`) back; returns its
+    /// status (as `matmul`'s).
+    #[wasm_bindgen(js_name = attention, catch)]
+    fn js_attention(q: u32, k: u32, v: u32, cache_len: u32, pos0: u32, n_tokens: u32, n_heads: u32, n_kv_heads: u32, head_dim: u32, window: u32, scale: f32, causal: u32, out: u32) -> Result<u32, JsValue>;
     #[wasm_bindgen(js_name = matmul, catch)]
     fn js_matmul(kind: u32, w: u32, rows: u32, cols: u32, x: u32, x_len: u32, n_tokens: u32, y: u32, y_len: u32, y_stride: u32, write: u32) -> Result<u32, JsValue>;
 }
@@ -116,6 +123,19 @@ impl CpuThreads for BridgeThreads {
             3 => Err(PoolError::Lost.into()),
             1 => Err(CpuError::Shape(format!("the CPU threads do not read {ty} weights"))),
             s => Err(CpuError::Shape(format!("the CPU threads refused a {n_rows} × {cols} {ty} matmul of {n_tokens} token(s) (status {s})"))),
+        }
+    }
+
+    fn attention(&self, q: &[f32], k: WeightHandle, v: WeightHandle, cache_len: usize, pos0: usize, n_tokens: usize, shape: &Shape, out: &mut [f32]) -> Result<(), CpuError> {
+        let n = n_tokens.checked_mul(shape.n_heads * shape.head_dim).filter(|&n| n <= q.len() && n <= out.len());
+        n.ok_or_else(|| CpuError::Shape(format!("q or out is shorter than {n_tokens} tokens of {} heads × {}", shape.n_heads, shape.head_dim)))?;
+        let u = |what, n| u32_of(what, n);
+        let status = js_attention(q.as_ptr() as u32, k as u32, v as u32, u("a cache", cache_len)?, u("a position", pos0)?, u("tokens", n_tokens)?, u("heads", shape.n_heads)?, u("heads", shape.n_kv_heads)?, u("a head", shape.head_dim)?, u("a window", shape.window)?, shape.scale, shape.causal as u32, out.as_mut_ptr() as u32)
+            .map_err(|e| js_error("attention", e))?;
+        match status {
+            0 => Ok(()),
+            3 => Err(PoolError::Lost.into()),
+            s => Err(CpuError::Shape(format!("the CPU threads refused an attention of {n_tokens} token(s) at {pos0} over a cache of {cache_len} (status {s})"))),
         }
     }
 }

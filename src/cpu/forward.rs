@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::matmul::Write;
 use super::attention::{self, Scratch};
-use super::{ops, CpuError, CpuTensor};
+use super::{ops, CpuError, CpuTensor, CpuThreads, WeightHandle};
 use crate::gpu::{PackedTensors, PackedVectors};
 use super::recurrent::{self, HostRows};
 use crate::kernels::{AttentionShape, ConvGating, ConvShape, DeltaNetShape, EmbedRows, GateActivation, HeadLayout, MatvecOut, QkvShape, RopeShape};
@@ -65,8 +65,8 @@ struct CpuState {
     /// (dim) the last token's normed input to the head.
     head_in: Vec<f32>,
     /// Per layer (cache_len[l], layer_kv_dim(l)) f16; position p in slot p % cache_len[l].
-    k_cache: Vec<Vec<half::f16>>,
-    v_cache: Vec<Vec<half::f16>>,
+    k_cache: Vec<KvCache>,
+    v_cache: Vec<KvCache>,
     /// Per layer, a short-conv layer's rolling state (l_cache − 1, dim) f32,
     /// or a Gated DeltaNet's conv state (taps − 1, conv channels); empty elsewhere.
     conv_state: Vec<Vec<f32>>,
@@ -78,6 +78,56 @@ struct CpuState {
     ids: Vec<u32>,
     /// The last step's argmax (what `StepInput::PreviousToken` feeds).
     sampled: u32,
+}
+
+/// One layer's K or V cache: in host memory, or in the memory of the
+/// threads that run attention (`super::threads`), where the engine only
+/// writes the step's rows.
+enum KvCache {
+    /// (cache_len, kv_dim) f16.
+    Host(Vec<half::f16>),
+    /// (cache_len, kv_dim) f16 at `handle`, `len` elements.
+    Threads { threads: Arc<dyn CpuThreads>, handle: WeightHandle, len: usize },
+}
+
+impl KvCache {
+    fn new(threads: Option<&Arc<dyn CpuThreads>>, len: usize) -> Result<Self, CpuError> {
+        match threads {
+            Some(t) if len > 0 => {
+                let handle = t.alloc("KV cache", len * 2)?;
+                // The threads' memory is not zeroed: a fresh cache reads as zeros, as a host one does.
+                t.write(handle, 0, &vec![0u8; len * 2])?;
+                Ok(KvCache::Threads { threads: t.clone(), handle, len })
+            }
+            _ => Ok(KvCache::Host(zeros("KV cache", len)?)),
+        }
+    }
+
+    /// Stores `src` (f32, rounded to f16 as `attention::store` does) at element `at`.
+    fn store(&mut self, at: usize, src: &[f32], tmp: &mut Vec<half::f16>) -> Result<(), CpuError> {
+        match self {
+            KvCache::Host(c) => {
+                let dst = c.get_mut(at..at + src.len()).ok_or_else(|| CpuError::Shape(format!("KV rows {at}..+{} past the cache", src.len())))?;
+                Ok(attention::store(src, dst)?)
+            }
+            KvCache::Threads { threads, handle, len } => {
+                if at + src.len() > *len {
+                    return Err(CpuError::Shape(format!("KV rows {at}..+{} past a cache of {len}", src.len())));
+                }
+                tmp.resize(src.len(), half::f16::ZERO);
+                attention::store(src, tmp)?;
+                threads.write(*handle, at * 2, bytemuck::cast_slice(tmp))
+            }
+        }
+    }
+}
+
+impl Drop for KvCache {
+    fn drop(&mut self) {
+        if let KvCache::Threads { threads, handle, len } = self {
+            threads.free(*handle, *len * 2);
+        }
+    }
 }
 
 fn slot(a: Act) -> usize {
@@ -134,7 +184,9 @@ fn f32_vec(what: &str, n: usize) -> Result<Vec<f32>, CpuError> {
 impl CpuForward {
     /// Records the forward pass over `tensors` (by GGUF name) and allocates
     /// activations for `max_batch` tokens and a KV cache of `n_ctx` positions.
-    pub fn new(c: &ModelConfig, tensors: HashMap<String, CpuTensor>, max_batch: u32, n_ctx: u32) -> Result<Self, ModelError> {
+    /// With `threads`, the KV cache lives in their memory and attention runs
+    /// on them (as the matmuls of weights they hold do).
+    pub fn new(c: &ModelConfig, tensors: HashMap<String, CpuTensor>, max_batch: u32, n_ctx: u32, threads: Option<Arc<dyn CpuThreads>>) -> Result<Self, ModelError> {
         let by_name = tensors.into_iter().map(|(n, t)| (n, Arc::new(t))).collect();
         let unpacked = |_: &str, v: Vec<CpuWeight>| Ok(crate::model::Projections::Separate(v));
         let no_vectors = |label: &str, _: &[&CpuWeight]| -> Result<PackedVectors, ModelError> { Err(ModelError::Config(format!("{label}: the CPU backend does not pack"))) };
@@ -146,7 +198,7 @@ impl CpuForward {
         let (cache_len, ring) = crate::model::cache_layout(c, max_batch, n_ctx);
         let b = max_batch as usize;
         let acts = Act::ALL.iter().map(|a| f32_vec("activations", b * a.width(c) as usize)).collect::<Result<_, _>>()?;
-        let cache = |kind: &str| (0..).zip(&cache_len).map(|(l, &n)| zeros(kind, n as usize * c.layer_kv_dim(l) as usize)).collect::<Result<Vec<_>, _>>();
+        let cache = |_: &str| (0..).zip(&cache_len).map(|(l, &n)| KvCache::new(threads.as_ref(), n as usize * c.layer_kv_dim(l) as usize)).collect::<Result<Vec<_>, _>>();
         let state = CpuState {
             acts,
             logits: f32_vec("logits", c.vocab as usize)?,
@@ -296,11 +348,12 @@ impl CpuForward {
             }
             Kind::KvStore { layer, kv_dim } => {
                 let (len, kv_dim) = (self.cache_len[*layer] as usize, *kv_dim);
+                let mut tmp = Vec::new();
                 for t in 0..n {
                     let at = ((s.pos0 as usize + t) % len) * kv_dim;
                     let (k, v) = (&st.acts[slot(Act::K)][t * kv_dim..(t + 1) * kv_dim], &st.acts[slot(Act::V)][t * kv_dim..(t + 1) * kv_dim]);
-                    attention::store(k, &mut st.k_cache[*layer][at..at + kv_dim]).map_err(|e| err(e.into()))?;
-                    attention::store(v, &mut st.v_cache[*layer][at..at + kv_dim]).map_err(|e| err(e.into()))?;
+                    st.k_cache[*layer].store(at, k, &mut tmp).map_err(err)?;
+                    st.v_cache[*layer].store(at, v, &mut tmp).map_err(err)?;
                 }
             }
             Kind::Attention { layer, shape } => {
@@ -314,10 +367,18 @@ impl CpuForward {
                     scale: shape.scale,
                     causal: shape.causal,
                 };
-                let r = attention::attention(st.act(Act::Q), &st.k_cache[*layer], &st.v_cache[*layer], self.cache_len[*layer] as usize, s.pos0 as usize, n, &shape, &mut out, &mut scratch);
+                let (cache_len, q) = (self.cache_len[*layer] as usize, st.act(Act::Q));
+                let r = match (&st.k_cache[*layer], &st.v_cache[*layer]) {
+                    (KvCache::Host(k), KvCache::Host(v)) => attention::attention(q, k, v, cache_len, s.pos0 as usize, n, &shape, &mut out, &mut scratch).map_err(CpuError::from),
+                    (KvCache::Threads { threads, handle: k, .. }, KvCache::Threads { handle: v, .. }) => {
+                        let width = shape.n_heads * shape.head_dim;
+                        threads.attention(&q[..n * width], *k, *v, cache_len, s.pos0 as usize, n, &shape, &mut out[..n * width])
+                    }
+                    _ => Err(CpuError::Shape("a layer's K and V caches are in different memories".into())),
+                };
                 st.attention = scratch;
                 *st.act_mut(Act::Att) = out;
-                r.map_err(|e| err(e.into()))?;
+                r.map_err(err)?;
             }
             Kind::Conv { layer, taps, shape, input, output } => {
                 let state = &mut st.conv_state[*layer];

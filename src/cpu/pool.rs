@@ -38,6 +38,7 @@
 //! Never call the waits on a browser page's main thread: `Atomics.wait`
 //! throws there. The coordinator is itself a worker (pkg/worker.js).
 
+use crate::cpu::attention::{self, AttentionError};
 use crate::cpu::matmul::{matmul, MatmulError, Write, TILE};
 use crate::quant::{bytes_for, QuantError};
 use crate::quant::GgmlType;
@@ -64,6 +65,8 @@ pub enum PoolError {
     /// thread: then that thread's share is not written).
     #[error(transparent)]
     Matmul(#[from] MatmulError),
+    #[error(transparent)]
+    Attention(#[from] AttentionError),
     #[error("a CPU thread stopped (a trap or a panic in a worker); the threads cannot run more work")]
     Lost,
 }
@@ -97,6 +100,44 @@ enum Job {
     /// Nothing to compute: measures the post and the barrier.
     Empty,
     Matmul(MatmulJob),
+    Attention(AttentionJob),
+}
+
+/// `crate::cpu::attention::attention` of one layer, split by its units
+/// (a KV head's query heads over a block of tokens), round-robin: unit u
+/// goes to thread u % n_threads, so a causal step's long and short blocks
+/// spread over every thread. `q`, `out`: (n_tokens, n_heads · head_dim) f32;
+/// `k`, `v`: (cache_len, kv_dim) f16.
+#[derive(Clone, Copy)]
+struct AttentionJob {
+    q: *const f32,
+    q_len: usize,
+    k: *const half::f16,
+    v: *const half::f16,
+    kv_len: usize,
+    cache_len: usize,
+    pos0: usize,
+    n_tokens: usize,
+    shape: attention::Shape,
+    out: *mut f32,
+}
+
+thread_local! {
+    /// Each thread's attention scratch (bounded by the heads, not the context).
+    static ATTENTION_SCRATCH: std::cell::RefCell<attention::Scratch> = std::cell::RefCell::new(attention::Scratch::default());
+}
+
+impl AttentionJob {
+    /// # Safety
+    /// The pointers hold what [`AttentionJob`] says, the request passed
+    /// `attention::check`, and each unit runs on one thread.
+    unsafe fn run(&self, n_threads: usize, id: usize) {
+        let q = std::slice::from_raw_parts(self.q, self.q_len);
+        let k = std::slice::from_raw_parts(self.k, self.kv_len);
+        let v = std::slice::from_raw_parts(self.v, self.kv_len);
+        let units = (id..attention::units(&self.shape, self.n_tokens)).step_by(n_threads);
+        ATTENTION_SCRATCH.with(|sc| attention::attention_units(q, k, v, self.cache_len, self.pos0, self.n_tokens, &self.shape, self.out, units, &mut sc.borrow_mut()));
+    }
 }
 
 /// `y[t · y_stride + r] (+)= Σ_c W[r, c] · x[t · cols + c]` for every row r
@@ -268,6 +309,22 @@ impl Pool {
         unsafe { self.post(Job::Matmul(job)) }
     }
 
+    /// `crate::cpu::attention::attention` on every thread of the pool, split
+    /// by units ([`AttentionJob`]); the same arguments, shapes and errors
+    /// (checked here, before any thread starts; nothing written on error).
+    /// Bit-equal to one thread: a unit's arithmetic does not depend on the
+    /// thread that runs it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(&self, q: &[f32], k: &[half::f16], v: &[half::f16], cache_len: usize, pos0: usize, n_tokens: usize, shape: &attention::Shape, out: &mut [f32]) -> Result<(), PoolError> {
+        attention::check(q, k, v, cache_len, pos0, n_tokens, shape, out)?;
+        if n_tokens == 0 || k.len() != v.len() {
+            return if k.len() != v.len() { Err(AttentionError::Length { what: "the V cache", expected: k.len(), got: v.len() }.into()) } else { Ok(()) };
+        }
+        let job = AttentionJob { q: q.as_ptr(), q_len: q.len(), k: k.as_ptr(), v: v.as_ptr(), kv_len: k.len(), cache_len, pos0, n_tokens, shape: *shape, out: out.as_mut_ptr() };
+        // SAFETY: checked above; the borrows hold the memory until the barrier.
+        unsafe { self.post(Job::Attention(job)) }
+    }
+
     /// A job with nothing to compute: what posting a job and its barrier
     /// cost.
     pub fn empty(&self) -> Result<(), PoolError> {
@@ -308,6 +365,10 @@ impl Pool {
             Job::Empty => Ok(()),
             // SAFETY: `post`'s contract; `rows_of` / `tokens_of` shares are disjoint.
             Job::Matmul(m) => unsafe { m.run(n_threads, id) },
+            Job::Attention(a) => {
+                unsafe { a.run(n_threads, id) };
+                Ok(())
+            }
         }
     }
 
@@ -571,6 +632,38 @@ mod tests {
                     });
                 }
             }
+        }
+    }
+
+    /// Attention split by units at 1, 2 and 3 threads: SmolLM2's heads (9
+    /// query, 3 KV, 64 wide) over 37 prefill tokens after 100 cached ones
+    /// and one decode token, a sliding window on a ring, and a
+    /// bidirectional step: bit-equal to one thread's `attention`.
+    #[test]
+    fn threaded_attention_is_bit_equal_to_one_thread() {
+        let shape = |window, causal| attention::Shape { n_heads: 9, n_kv_heads: 3, head_dim: 64, window, scale: 0.125, causal };
+        // (shape, cache_len, pos0, n_tokens)
+        let cases = [(shape(0, true), 256, 100, 37), (shape(0, true), 256, 200, 1), (shape(32, true), 96, 150, 20), (shape(0, false), 64, 0, 40)];
+        for threads in 1..=3 {
+            with_pool(threads, DEFAULT_SPIN, |pool| {
+                for (i, (s, cache_len, pos0, n)) in cases.iter().enumerate() {
+                    let kv: Vec<half::f16> = random_f32(cache_len * s.kv_dim(), 10 + i as u64).into_iter().map(half::f16::from_f32).collect();
+                    let vv: Vec<half::f16> = random_f32(cache_len * s.kv_dim(), 20 + i as u64).into_iter().map(half::f16::from_f32).collect();
+                    let q = random_f32(n * s.n_heads * s.head_dim, 30 + i as u64);
+                    let mut want = vec![0.0; q.len()];
+                    attention::attention(&q, &kv, &vv, *cache_len, *pos0, *n, s, &mut want, &mut attention::Scratch::default()).unwrap();
+                    let mut got = vec![f32::NAN; q.len()];
+                    pool.attention(&q, &kv, &vv, *cache_len, *pos0, *n, s, &mut got).unwrap();
+                    for (j, (a, b)) in got.iter().zip(&want).enumerate() {
+                        assert_eq!(a.to_bits(), b.to_bits(), "case {i}, {threads} threads: out[{j}]: {a} vs {b}");
+                    }
+                }
+                // A request attention refuses is refused here, before any thread runs.
+                let s = shape(0, true);
+                let mut out = vec![0.0; 9 * 64];
+                let k = vec![half::f16::ZERO; 8 * s.kv_dim()];
+                assert!(matches!(pool.attention(&vec![0.0; 9 * 64], &k, &k, 8, 20, 1, &s, &mut out[1..]), Err(PoolError::Attention(_))));
+            });
         }
     }
 

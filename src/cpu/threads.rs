@@ -16,6 +16,7 @@
 //! Everything else (norms, RoPE, attention, the KV cache) stays on the
 //! engine's thread.
 
+use super::attention::Shape;
 use super::matmul::Write;
 use super::CpuError;
 use crate::quant::GgmlType;
@@ -44,6 +45,12 @@ pub trait CpuThreads: Send + Sync {
     /// thread (`pool`). Errors: as `matmul`'s, a lost thread, the memory.
     #[allow(clippy::too_many_arguments)]
     fn matmul(&self, ty: GgmlType, w: WeightHandle, n_rows: usize, cols: usize, x: &[f32], n_tokens: usize, y: &mut [f32], y_stride: usize, write: Write) -> Result<(), CpuError>;
+    /// `crate::cpu::attention::attention` on every thread, split by units
+    /// (`pool`): `k`, `v` are caches this holds ([`CpuThreads::alloc`] of
+    /// `cache_len · kv_dim` f16, written with [`CpuThreads::write`]); `q`,
+    /// `out` (n_tokens, n_heads · head_dim) f32. Bit-equal to one thread.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(&self, q: &[f32], k: WeightHandle, v: WeightHandle, cache_len: usize, pos0: usize, n_tokens: usize, shape: &Shape, out: &mut [f32]) -> Result<(), CpuError>;
 }
 
 impl std::fmt::Debug for dyn CpuThreads {
@@ -75,6 +82,13 @@ impl NativeThreads {
         let mut arena = self.arena.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let words = arena.get_mut(w as usize).and_then(Option::as_mut).ok_or_else(|| CpuError::SharedMemory(format!("no weight {w}")))?;
         f(bytemuck::cast_slice_mut(words))
+    }
+
+    /// Two buffers as f16, read-only (a layer's K and V caches).
+    fn with_kv<R>(&self, k: WeightHandle, v: WeightHandle, f: impl FnOnce(&[half::f16], &[half::f16]) -> Result<R, CpuError>) -> Result<R, CpuError> {
+        let arena = self.arena.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let get = |h: WeightHandle| arena.get(h as usize).and_then(Option::as_ref).map(|w| bytemuck::cast_slice::<u64, half::f16>(w)).ok_or_else(|| CpuError::SharedMemory(format!("no cache {h}")));
+        f(get(k)?, get(v)?)
     }
 }
 
@@ -130,6 +144,15 @@ impl CpuThreads for NativeThreads {
             let n = super::pool::matrix_bytes(ty, n_rows, cols).map_err(|e| CpuError::Matmul(e.into()))?;
             let bytes = bytes.get(..n).ok_or_else(|| CpuError::SharedMemory(format!("a {n_rows} × {cols} {ty} matrix is {n} bytes, past its weight")))?;
             Ok(self.pool.pool().matmul(ty, bytes, n_rows, cols, x, n_tokens, y, y_stride, write)?)
+        })
+    }
+
+    fn attention(&self, q: &[f32], k: WeightHandle, v: WeightHandle, cache_len: usize, pos0: usize, n_tokens: usize, shape: &Shape, out: &mut [f32]) -> Result<(), CpuError> {
+        // The arena pads a cache to whole words: its first cache_len · kv_dim halves.
+        let n = cache_len * shape.kv_dim();
+        self.with_kv(k, v, |k, v| {
+            let (k, v) = (k.get(..n).unwrap_or(k), v.get(..n).unwrap_or(v));
+            Ok(self.pool.pool().attention(q, k, v, cache_len, pos0, n_tokens, shape, out)?)
         })
     }
 }

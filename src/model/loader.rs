@@ -368,7 +368,7 @@ impl ModelLoader {
                     Slot::Cpu(t) => Some((n, t)),
                     Slot::Gpu(_) | Slot::Views(_) => None,
                 });
-                let forward = CpuForward::new(&config, tensors.collect(), max_batch, n_ctx)?;
+                let forward = CpuForward::new(&config, tensors.collect(), max_batch, n_ctx, self.opts.cpu_threads.clone())?;
                 Model::cpu(config, forward)
             }
         };

@@ -11,6 +11,8 @@
 //   (tabllm: backend 'auto'; tabllm-webgpu and tabllm-cpu ask for one backend)
 //        [--model /models/SmolLM2-135M-Instruct.Q4_1.gguf] [--threads N] [--timeout-s 1800] [--prompt-repeat 8]
 //        [--out bench-results/browser-compare.json] [--wllama-params '{"log_level":1}']  (extra wllama LoadModelParams)
+//        [--isolated]  (serve with COOP/COEP: both engines may then run threads; --threads N asks each for N,
+//                       tabllm-cpu through createEngine({ threads }), wllama through n_threads)
 //
 // Per engine, in a fresh browser context: load (timed), one warm-up request,
 // then N non-streaming requests (each engine's own timings) and N streaming
@@ -19,10 +21,9 @@
 // of 64 + 32 tokens takes minutes). Every request prefills the whole prompt (tabllm:
 // engine.reset(); wllama: cache_prompt: false); `prefilled_tokens` shows it.
 //
-// wllama on CPU runs single-threaded here: scripts/serve.mjs sends no COOP/COEP
-// headers, so the page is not cross-origin isolated and wllama cannot use its
-// pthreads (`--threads` is passed as n_threads but only matters when isolated).
-import { start, repo } from './harness.mjs';
+// Without --isolated the page is served as scripts/serve.mjs serves it; a page
+// that is not cross-origin isolated runs both CPU backends on one thread.
+import { isolationHandler, start, repo } from './harness.mjs';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -60,7 +61,8 @@ const command = ['node tests/browser/compare-wllama.mjs', ...argv].join(' ');
 const loadBefore = loadavg();
 const started = Date.now();
 
-const h = await start();
+const isolated = argv.includes('--isolated');
+const h = await start(isolated ? { handler: await isolationHandler() } : {});
 const chromiumVersion = h.browser.version();
 console.log(`compare: ${model} (${(modelBytes / 1e6).toFixed(1)} MB), prompt ${prompt.length} chars, ${genTokens} generated tokens, ` +
   `context ${context}, greedy, warm-up + ${runs} runs per method; Chromium ${chromiumVersion}; ${cpus().length} CPU cores, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
@@ -83,7 +85,7 @@ async function runEngine(name) {
     await page.waitForFunction(() => window.compare !== undefined, null, { timeout: 30_000 });
     const opts = { model, prompt, genTokens, context, runs };
     const call = name.startsWith('tabllm')
-      ? page.evaluate((o) => window.compare.tabllm(o), { ...opts, backend: name === 'tabllm' ? 'auto' : name.replace(/^tabllm-/, '') })
+      ? page.evaluate((o) => window.compare.tabllm(o), { ...opts, backend: name === 'tabllm' ? 'auto' : name.replace(/^tabllm-/, ''), threads: name === 'tabllm-webgpu' ? null : threads })
       : page.evaluate((o) => window.compare.wllama(o), { ...opts, backend: name.replace(/^wllama-/, ''), threads, extraParams: wllamaParams });
     result = await Promise.race([
       call,
@@ -117,7 +119,7 @@ const fmt = (x, d = 1) => (x == null || !Number.isFinite(x) ? '-' : x.toFixed(d)
 const mb = (b) => (b ? (b / 2 ** 20).toFixed(1) : '-');
 const rows = [];
 for (const r of results) {
-  const backend = r.backend + (r.engine === 'wllama' && r.threads ? ` ${r.threads}t` : '') + (r.webgpu_fallback ? ' (ran on CPU!)' : '');
+  const backend = r.backend + (r.threads ? ` ${r.threads}t` : '') + (r.webgpu_fallback ? ' (ran on CPU!)' : '');
   const base = { engine: r.engine, backend, load_s: r.load_s ?? null, wasm_memory_bytes: r.wasm_memory_bytes ?? null };
   if (r.summary) {
     for (const [method, s] of [['engine', r.summary.engine], ['wall', r.summary.wall]]) {
@@ -188,8 +190,8 @@ const methods = {
   wall: 'streaming, timed in the page, median of the runs: prefill = prompt tokens / time to the first text chunk; decode = (completion tokens - 1) / (end of stream - first text chunk)',
   load: `wall clock in the page from the start of the load to a usable engine, the model fetched from the local server (no browser cache): tabllm createEngine({ model: url, context: ${context}, cache: false }); wllama fetch(url) -> Blob -> loadModel([blob], { n_ctx: ${context}, n_gpu_layers: 999 (webgpu) or 0 (cpu), n_parallel: 1 })`,
   wasm_memory: 'tabllm engine.info.wasm_memory_bytes; wllama: the largest WebAssembly.Memory in its worker by the end of loadModel (a probe prefixed to its worker script wraps WebAssembly.Memory and grow()); both only grow, so this is the peak during the load',
-  measureUserAgentSpecificMemory: 'unavailable: it needs a cross-origin isolated page (COOP/COEP headers), and scripts/serve.mjs sends none',
-  wllama_cpu_threads: 'one thread: the page is not cross-origin isolated, so wllama runs without pthreads',
+  cross_origin_isolated: isolated,
+  cpu_threads: isolated ? `as asked (--threads ${threads ?? 'not given: each engine\'s default'})` : 'one thread: the page is not cross-origin isolated',
 };
 console.log('');
 for (const [k, v] of Object.entries(methods)) console.log(`${k}: ${v}`);

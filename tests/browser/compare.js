@@ -134,7 +134,7 @@ async function measure(e, req, runs, out) {
 
 // ---------------------------------------------------------------- tabllm
 
-async function runTabllm({ model, prompt, genTokens, context, runs, backend = 'auto' }) {
+async function runTabllm({ model, prompt, genTokens, context, runs, backend = 'auto', threads = null }) {
   const out = { engine: 'tabllm', backend, adapter: await adapterInfo() };
   let engine;
   try {
@@ -142,7 +142,7 @@ async function runTabllm({ model, prompt, genTokens, context, runs, backend = 'a
     const phases = [];
     const t0 = now();
     engine = await createEngine({
-      model, context, cache: false, backend,
+      model, context, cache: false, backend, ...(threads ? { threads } : {}),
       onProgress: (p) => { if (phases.at(-1)?.phase !== p.phase) phases.push({ phase: p.phase, at_s: round((now() - t0) / 1000, 3) }); },
     });
     out.load_s = round((now() - t0) / 1000, 3);
@@ -150,7 +150,8 @@ async function runTabllm({ model, prompt, genTokens, context, runs, backend = 'a
     out.load_phases = phases;
     const info = engine.info;
     out.backend = info.backend;
-    out.info = { name: info.name, backend: info.backend, backend_reason: info.backend_reason, architecture: info.architecture, context: info.context, layers: info.layers, weight_bytes: info.weight_bytes, adapter: info.adapter, limits: info.limits, load_seconds: info.load_seconds, from_cache: info.from_cache };
+    out.threads = info.threads?.count ?? null;
+    out.info = { name: info.name, backend: info.backend, backend_reason: info.backend_reason, threads: info.threads, architecture: info.architecture, context: info.context, layers: info.layers, weight_bytes: info.weight_bytes, adapter: info.adapter, limits: info.limits, load_seconds: info.load_seconds, from_cache: info.from_cache };
     out.wasm_memory_bytes = info.wasm_memory_bytes;
     out.wasm_memory_method = 'engine.info.wasm_memory_bytes (wasm memory size after the load; it only grows, so the peak during the load)';
     out.tokenize_count = (await engine.tokenize(prompt)).length;

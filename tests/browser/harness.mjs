@@ -69,6 +69,32 @@ export const storedModel = (page, url) => page.evaluate(async (url) => {
   return { complete: await read(key), part: await read(key + '.part') };
 }, url);
 
+/** Headers that make a page cross-origin isolated (COOP + COEP), with CORP
+ * so each same-origin subresource loads under require-corp. */
+export const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin' };
+
+/**
+ * A handler serving the repository as scripts/serve.mjs does, with
+ * [`ISOLATION`]'s headers on everything, except under /plain/ (the same
+ * files, the prefix dropped), which is served as a site without COOP/COEP:
+ * the two cases a threaded CPU backend meets, whatever serve.mjs itself sends.
+ */
+export async function isolationHandler() {
+  const { createHandler } = await import('../../scripts/serve.mjs');
+  const serve = createHandler();
+  return (req, res) => {
+    const plain = req.url.startsWith('/plain/');
+    if (plain) req.url = req.url.slice('/plain'.length);
+    const writeHead = res.writeHead.bind(res);
+    res.writeHead = (status, headers = {}) => {
+      for (const k of Object.keys(headers)) if (/^cross-origin-(opener|embedder)-policy$/i.test(k)) delete headers[k];
+      for (const k of ['Cross-Origin-Opener-Policy', 'Cross-Origin-Embedder-Policy']) res.removeHeader(k);
+      return writeHead(status, plain ? headers : { ...headers, ...ISOLATION });
+    };
+    serve(req, res);
+  };
+}
+
 /** `handler`: serve with this (req, res) handler in this process instead of scripts/serve.mjs. */
 export async function start({ handler } = {}) {
   let server;

@@ -5,13 +5,16 @@
 // into Summarize, and the clock from the click to the first text in the
 // summary, then to the end. Prints the figures and writes them to
 // target/summarize-latency.json.
-// Usage: node tests/browser/summarize-latency.mjs [--tokens 3000] [--max-tokens 64]
+// The page is served cross-origin isolated (COOP/COEP), so the CPU backend
+// takes its default threads (engine.info.threads); --plain serves it without
+// the headers: one thread, as before issue 29.
+// Usage: node tests/browser/summarize-latency.mjs [--tokens 3000] [--max-tokens 64] [--plain]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { repo, start } from './harness.mjs';
+import { isolationHandler, repo, start } from './harness.mjs';
 
-const { values } = parseArgs({ options: { tokens: { type: 'string', default: '3000' }, 'max-tokens': { type: 'string', default: '64' } } });
+const { values } = parseArgs({ options: { tokens: { type: 'string', default: '3000' }, 'max-tokens': { type: 'string', default: '64' }, plain: { type: 'boolean', default: false } } });
 const TOKENS = Number(values.tokens);
 const MAX_TOKENS = Number(values['max-tokens']);
 const query = new URLSearchParams({ temperature: '0' });
@@ -30,11 +33,11 @@ const SENTENCES = [
   'The old mill was turned into a museum about the floods and the people who lived through them.',
 ];
 
-const h = await start();
+const h = await start({ handler: await isolationHandler() });
 const context = await h.browser.newContext({ viewport: { width: 1000, height: 800 } });
 const page = await context.newPage();
 page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
-await page.goto(`${h.origin}/www/index.html?${query}`);
+await page.goto(`${h.origin}${values.plain ? '/plain' : ''}/www/index.html?${query}`);
 await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 600_000 });
 const loaded = await page.evaluate(() => ({ state: document.body.dataset.state, info: window.tabllmPage?.engine?.info }));
 if (loaded.state !== 'ready') throw new Error(`the page did not load its model: ${await page.textContent('#error-text')}`);
@@ -68,12 +71,12 @@ await page.waitForFunction(() => window.firstWordAt !== null, null, { timeout: 3
 await page.waitForSelector('body[data-state="ready"]', { timeout: 3_600_000 });
 const r = await page.evaluate(() => ({ firstWordAt: window.firstWordAt, endAt: performance.now(), summary: window.lastSummary, output: document.getElementById('sum-output').textContent }));
 const result = {
-  backend: loaded.info?.backend, backend_reason: loaded.info?.backend_reason, model: loaded.info?.name, context: contextSize,
+  backend: loaded.info?.backend, backend_reason: loaded.info?.backend_reason, threads: loaded.info?.threads, model: loaded.info?.name, context: contextSize,
   input_tokens: tokens, max_tokens: MAX_TOKENS, chunks: r.summary?.chunks, stages: r.summary?.stages,
   first_word_seconds: (r.firstWordAt - clickedAt) / 1000, total_seconds: (r.endAt - clickedAt) / 1000,
   summary: r.output,
 };
-console.log(`Summarize ${tokens} tokens (${result.chunks} chunks, ${result.stages} stages) with ${result.model} on ${result.backend}, context ${contextSize}: ` +
+console.log(`Summarize ${tokens} tokens (${result.chunks} chunks, ${result.stages} stages) with ${result.model} on ${result.backend} (${result.threads?.count ?? '-'} thread(s): ${result.threads?.reason ?? '-'}), context ${contextSize}: ` +
   `first summary word after ${result.first_word_seconds.toFixed(1)} s, done after ${result.total_seconds.toFixed(1)} s`);
 console.log(`summary: ${JSON.stringify(result.summary.slice(0, 300))}`);
 mkdirSync(join(repo, 'target'), { recursive: true });

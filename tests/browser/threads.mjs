@@ -20,8 +20,7 @@ import assert from 'node:assert/strict';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { installPackage, readJson, shared, start } from './harness.mjs';
-import { createHandler } from '../../scripts/serve.mjs';
+import { installPackage, isolationHandler, readJson, shared, start } from './harness.mjs';
 
 const { values: args } = parseArgs({ options: {
   bench: { type: 'boolean', default: false },
@@ -36,24 +35,8 @@ installPackage();
 const smol = readJson(join(shared, 'smollm2-135m-instruct-q4_1.json'));
 const SMOL = '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
 
-// Everything under /plain/ is served as a site without the isolation
-// headers; everything else with them (and CORP, so each subresource loads
-// under require-corp), whatever scripts/serve.mjs itself sends.
-const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin' };
-const serve = createHandler();
-const h = await start({
-  handler(req, res) {
-    const plain = req.url.startsWith('/plain/');
-    if (plain) req.url = req.url.slice('/plain'.length);
-    const writeHead = res.writeHead.bind(res);
-    res.writeHead = (status, headers = {}) => {
-      for (const k of Object.keys(headers)) if (/^cross-origin-(opener|embedder)-policy$/i.test(k)) delete headers[k];
-      for (const k of ['Cross-Origin-Opener-Policy', 'Cross-Origin-Embedder-Policy']) res.removeHeader(k);
-      return writeHead(status, plain ? headers : { ...headers, ...ISOLATION });
-    };
-    serve(req, res);
-  },
-});
+// Everything under /plain/ is served without COOP/COEP, the rest with them.
+const h = await start({ handler: await isolationHandler() });
 
 const query = `threads=${args.threads}&batchMs=${batchMs}&rounds=${rounds}&spin=${args.spin}`;
 async function kernels(prefix = '') {

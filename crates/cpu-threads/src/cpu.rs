@@ -1,7 +1,9 @@
-//! `crate::cpu::{matmul, pool}`: the main crate's kernels and thread pool,
+//! `crate::cpu::{attention, matmul, pool}`: the main crate's kernels and thread pool,
 //! by path (files rather than inline modules; see
 //! tools/cpu-kernel-check/src/lib.rs for why).
 
+#[path = "../../../src/cpu/attention.rs"]
+pub mod attention;
 #[path = "../../../src/cpu/matmul.rs"]
 pub mod matmul;
 #[path = "../../../src/cpu/pool.rs"]

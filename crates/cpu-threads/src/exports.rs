@@ -5,6 +5,7 @@
 //! take, [`BAD_SHAPE`] a shape or range the kernels refuse (nothing is
 //! written then), [`LOST`] a worker of the pool died.
 
+use crate::cpu::attention::Shape;
 use crate::cpu::matmul::{matmul, Write};
 use crate::cpu::pool::{self, Pool, PoolError};
 use crate::quant::testing::random_tensor;
@@ -121,6 +122,32 @@ pub unsafe extern "C" fn pool_matmul(pool: *const Pool, kind_id: u32, w: *const 
         let (ty, write) = (kind(kind_id)?, write_mode(write)?);
         let (w, x, y) = views(ty, w, rows, cols, x, n_tokens, y, y_stride)?;
         (*pool).matmul(ty, w, rows, cols, x, n_tokens, y, y_stride, write).map_err(|e| match e {
+            PoolError::Lost => LOST,
+            _ => BAD_SHAPE,
+        })
+    })())
+}
+
+/// `crate::cpu::attention::attention` split across the pool's threads by
+/// units; returns when all are done. Bit-equal to one thread. `q`, `out`:
+/// (n_tokens, n_heads · head_dim) f32; `k`, `v`: (cache_len, n_kv_heads ·
+/// head_dim) f16; `window` 0 for none; `causal` 0 or 1. [`BAD_SHAPE`] for a
+/// request attention refuses, [`LOST`] once a worker died.
+///
+/// # Safety
+/// The pointers hold what the shapes say; `pool` from [`pool_new`]; one
+/// coordinator at a time.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn pool_attention(pool: *const Pool, q: *const f32, k: *const half::f16, v: *const half::f16, cache_len: usize, pos0: usize, n_tokens: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, window: usize, scale: f32, causal: u32, out: *mut f32) -> i32 {
+    status((|| {
+        let shape = Shape { n_heads, n_kv_heads, head_dim, window, scale, causal: causal != 0 };
+        let width = n_heads.checked_mul(head_dim).ok_or(BAD_SHAPE)?;
+        let qn = n_tokens.checked_mul(width).ok_or(BAD_SHAPE)?;
+        let kvn = cache_len.checked_mul(shape.kv_dim()).ok_or(BAD_SHAPE)?;
+        let (q, o) = (std::slice::from_raw_parts(q, qn), std::slice::from_raw_parts_mut(out, qn));
+        let (k, v) = (std::slice::from_raw_parts(k, kvn), std::slice::from_raw_parts(v, kvn));
+        (*pool).attention(q, k, v, cache_len, pos0, n_tokens, &shape, o).map_err(|e| match e {
             PoolError::Lost => LOST,
             _ => BAD_SHAPE,
         })
