@@ -211,9 +211,10 @@ export async function startThreads({ threads, engineMemory, spin = 1 << 14, wasm
       const ys = room('y', Math.max(4, yLen * 4));
       const engine = engineMemory();
       f32(memory, xs, xLen).set(f32(engine, x, xLen));
-      // y whole, both ways: a store leaves the columns past `rows` of a
-      // wider y as they were, and an accumulate adds to it.
-      f32(memory, ys, yLen).set(f32(engine, y, yLen));
+      // y in too where the matmul does not overwrite all of it: an
+      // accumulate adds to it, and a store into a wider y (yStride > rows)
+      // leaves the columns past `rows` as they were.
+      if (write !== 0 || (nTokens > 1 && yStride !== rows)) f32(memory, ys, yLen).set(f32(engine, y, yLen));
       const rc = kernels.pool_matmul(pool.id, kind, w, rows, cols, xs, nTokens, ys, yStride, write);
       if (rc === 0) f32(engineMemory(), y, yLen).set(f32(memory, ys, yLen));
       return rc;

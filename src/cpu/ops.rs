@@ -86,9 +86,12 @@ pub fn rope(x: &mut [f32], n_tokens: usize, stride: usize, pos0: u32, s: &RopeSh
 }
 
 /// gate = act(gate) · up, elementwise (elementwise.wgsl, common/act.wgsl).
+/// SiLU takes its exp from the attention's vector kernels
+/// (`attention::simd::silu_mul`, Cephes' expf): libm's scalar `expf` made
+/// it a serial tenth of a long prefill in the browser.
 pub fn gated_activation(act: GateActivation, gate: &mut [f32], up: &[f32]) {
     match act {
-        GateActivation::SiLU => gate.iter_mut().zip(up).for_each(|(g, u)| *g = *g / (1.0 + (-*g).exp()) * u),
+        GateActivation::SiLU => super::attention::simd::silu_mul(gate, up),
         GateActivation::Gelu => gate.iter_mut().zip(up).for_each(|(g, u)| *g = gelu_tanh(*g) * u),
     }
 }

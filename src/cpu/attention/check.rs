@@ -180,6 +180,35 @@ fn f16_value(bits: u16) -> Option<f64> {
 /// back its exact value: named ties, overflow, subnormals, signed zero and
 /// NaN, then a sweep of values at every scale checked against both
 /// neighbouring halves.
+/// Largest |silu_mul − f64 reference| / max(1, |reference|) allowed: the
+/// polynomial exp (≲ 2 ulp), one division and two products, ≲ 5 ulp.
+pub const SILU_TOLERANCE: f64 = 1e-6;
+
+/// `simd::silu_mul` (the SiLU-gated product of the CPU backend's FFN)
+/// against g / (1 + e^−g) · u in f64: random gates in ±30 and ups in ±1 of
+/// lengths with and without a lane tail, and named values (0, ±tiny, large
+/// ±, where e^−g underflows or overflows in f32, NaN).
+pub fn silu_cases() -> Result<(), String> {
+    let want = |g: f32, u: f32| g as f64 / (1.0 + (-(g as f64)).exp()) * u as f64;
+    let check = |gate: &[f32], up: &[f32], label: &str| -> Result<(), String> {
+        let mut got = gate.to_vec();
+        super::simd::silu_mul(&mut got, up);
+        for (i, ((&g, &u), &y)) in gate.iter().zip(up).zip(&got).enumerate() {
+            let w = want(g, u);
+            if w.is_nan() != y.is_nan() || (!w.is_nan() && (y as f64 - w).abs() / w.abs().max(1.0) > SILU_TOLERANCE) {
+                return Err(format!("silu {label}[{i}]: silu({g}) · {u} = {y}, want {w}"));
+            }
+        }
+        Ok(())
+    };
+    for (n, seed) in [(1536, 1), (37, 2), (3, 3)] {
+        let g: Vec<f32> = random_f32(n, seed).iter().map(|v| v * 30.0).collect();
+        check(&g, &random_f32(n, seed + 10), "random")?;
+    }
+    let named = [0.0, -0.0, 1e-30, -1e-30, 1.0, -1.0, 20.0, -20.0, 88.0, -88.0, 100.0, -100.0, 1e30, -1e30, f32::NAN];
+    check(&named, &[1.5; 15], "named")
+}
+
 pub fn store_cases() -> Result<(), String> {
     let p = |e: i32| 2f32.powi(e);
     let named: [(&str, f32, u16); 12] = [
@@ -314,6 +343,11 @@ mod tests {
     fn attention_matches_the_f64_reference() {
         let failures: Vec<String> = cases().iter().filter_map(|c| run_case(c).err()).collect();
         assert!(failures.is_empty(), "{} failed (largest error {:.2e}):\n{}", failures.len(), max_error(), failures.join("\n"));
+    }
+
+    #[test]
+    fn silu_mul_matches_the_f64_reference() {
+        silu_cases().unwrap();
     }
 
     #[test]

@@ -11,12 +11,17 @@
 mod wasm;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(super) use wasm::*;
+/// The CPU backend's SiLU-gated product (`super::super::ops::gated_activation`), on this exp.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) use wasm::silu_mul;
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[path = "simd/portable.rs"]
 mod portable;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 pub(super) use portable::*;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub(crate) use portable::silu_mul;
 
 pub(super) use crate::cpu::matmul::simd::{dot_f32, f16_to_f32};
 

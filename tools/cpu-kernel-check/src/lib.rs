@@ -57,14 +57,14 @@ fn run_attention_checks(emit: &mut dyn FnMut(String)) -> u32 {
             failed += 1;
         }
     }
-    for (what, r) in [("f16 store", check::store_cases()), ("error cases", check::error_cases())] {
+    for (what, r) in [("f16 store", check::store_cases()), ("error cases", check::error_cases()), ("SiLU", check::silu_cases())] {
         if let Err(e) = r {
             emit(format!("FAIL {what}: {e}"));
             failed += 1;
         }
     }
     emit(format!(
-        "cpu attention checks ({} path): {} cases (largest error {:.2e}, tolerance {:.0e}) + f16 store + error cases, {failed} failed",
+        "cpu attention checks ({} path): {} cases (largest error {:.2e}, tolerance {:.0e}) + f16 store + error cases + SiLU, {failed} failed",
         cpu::attention::simd::PATH,
         cases.len(),
         check::max_error(),

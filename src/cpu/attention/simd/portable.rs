@@ -43,3 +43,16 @@ pub(in super::super) fn axpy<const T: usize>(o: &mut [f32], p: [f32; T], v: [&[f
 pub(in super::super) fn scale(o: &mut [f32], c: f32) {
     o.iter_mut().for_each(|v| *v *= c);
 }
+
+/// gate[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g), with e^−|g|
+/// (always ≤ 0 for `super::exp_scalar`): g ≥ 0 takes 1 / (1 + e), g < 0
+/// takes e / (1 + e). `up` at least as long as `gate`.
+#[inline(always)]
+pub(crate) fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    let up = &up[..gate.len()];
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let e = super::exp_scalar(-g.abs());
+        let s = if *g >= 0.0 { 1.0 } else { e } / (1.0 + e);
+        *g = *g * s * u;
+    }
+}
