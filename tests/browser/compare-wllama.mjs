@@ -11,6 +11,7 @@
 //   (tabllm: backend 'auto'; tabllm-webgpu and tabllm-cpu ask for one backend)
 //        [--model /models/SmolLM2-135M-Instruct.Q4_1.gguf] [--threads N] [--timeout-s 1800] [--prompt-repeat 8]
 //        [--out bench-results/browser-compare.json] [--wllama-params '{"log_level":1}']  (extra wllama LoadModelParams)
+//        [--isolated]  (serve the page cross-origin isolated: wllama's multi-thread build)
 //
 // Per engine, in a fresh browser context: load (timed), one warm-up request,
 // then N non-streaming requests (each engine's own timings) and N streaming
@@ -19,9 +20,10 @@
 // of 64 + 32 tokens takes minutes). Every request prefills the whole prompt (tabllm:
 // engine.reset(); wllama: cache_prompt: false); `prefilled_tokens` shows it.
 //
-// wllama on CPU runs single-threaded here: scripts/serve.mjs sends no COOP/COEP
-// headers, so the page is not cross-origin isolated and wllama cannot use its
-// pthreads (`--threads` is passed as n_threads but only matters when isolated).
+// wllama on CPU runs single-threaded here unless --isolated: the page is served
+// without COOP/COEP (scripts/serve.mjs --no-isolation), so it is not
+// cross-origin isolated and wllama cannot use its pthreads (`--threads` is
+// passed as n_threads but only matters when isolated).
 import { start, repo } from './harness.mjs';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -60,7 +62,8 @@ const command = ['node tests/browser/compare-wllama.mjs', ...argv].join(' ');
 const loadBefore = loadavg();
 const started = Date.now();
 
-const h = await start();
+const isolated = argv.includes('--isolated');
+const h = await start({ isolated });
 const chromiumVersion = h.browser.version();
 console.log(`compare: ${model} (${(modelBytes / 1e6).toFixed(1)} MB), prompt ${prompt.length} chars, ${genTokens} generated tokens, ` +
   `context ${context}, greedy, warm-up + ${runs} runs per method; Chromium ${chromiumVersion}; ${cpus().length} CPU cores, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
@@ -188,8 +191,8 @@ const methods = {
   wall: 'streaming, timed in the page, median of the runs: prefill = prompt tokens / time to the first text chunk; decode = (completion tokens - 1) / (end of stream - first text chunk)',
   load: `wall clock in the page from the start of the load to a usable engine, the model fetched from the local server (no browser cache): tabllm createEngine({ model: url, context: ${context}, cache: false }); wllama fetch(url) -> Blob -> loadModel([blob], { n_ctx: ${context}, n_gpu_layers: 999 (webgpu) or 0 (cpu), n_parallel: 1 })`,
   wasm_memory: 'tabllm engine.info.wasm_memory_bytes; wllama: the largest WebAssembly.Memory in its worker by the end of loadModel (a probe prefixed to its worker script wraps WebAssembly.Memory and grow()); both only grow, so this is the peak during the load',
-  measureUserAgentSpecificMemory: 'unavailable: it needs a cross-origin isolated page (COOP/COEP headers), and scripts/serve.mjs sends none',
-  wllama_cpu_threads: 'one thread: the page is not cross-origin isolated, so wllama runs without pthreads',
+  measureUserAgentSpecificMemory: isolated ? 'not measured' : 'unavailable: it needs a cross-origin isolated page (COOP/COEP headers), and the page was served without (no --isolated)',
+  wllama_cpu_threads: isolated ? 'the page is cross-origin isolated (--isolated): wllama\'s multi-thread build, n_threads as --threads or its default' : 'one thread: the page is not cross-origin isolated, so wllama runs without pthreads',
 };
 console.log('');
 for (const [k, v] of Object.entries(methods)) console.log(`${k}: ${v}`);

@@ -69,8 +69,10 @@ export const storedModel = (page, url) => page.evaluate(async (url) => {
   return { complete: await read(key), part: await read(key + '.part') };
 }, url);
 
-/** `handler`: serve with this (req, res) handler in this process instead of scripts/serve.mjs. */
-export async function start({ handler } = {}) {
+/** `handler`: serve with this (req, res) handler in this process instead of
+ * scripts/serve.mjs. `isolated: false` runs scripts/serve.mjs without its
+ * cross-origin isolation headers (`--no-isolation`); a `handler` sends its own. */
+export async function start({ handler, isolated = true } = {}) {
   let server;
   let origin;
   if (handler) {
@@ -80,7 +82,8 @@ export async function start({ handler } = {}) {
     server = { kill: () => { http.closeAllConnections(); http.close(); } };
   } else {
     const port = 8000 + Math.floor(Math.random() * 1000);
-    server = spawn('node', [join(repo, 'scripts/serve.mjs'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const args = [join(repo, 'scripts/serve.mjs'), String(port), ...(isolated ? [] : ['--no-isolation'])];
+    server = spawn('node', args, { stdio: ['ignore', 'ignore', 'inherit'] });
     origin = `http://127.0.0.1:${port}`;
     await waitForServer(origin + '/');
   }
