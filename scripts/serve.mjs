@@ -24,10 +24,11 @@ const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; conn
  * Cross-origin isolation, which `SharedArrayBuffer` (and so the CPU backend's
  * threads: several workers on one shared `WebAssembly.Memory`) needs:
  * `crossOriginIsolated` is true in a document served with COOP `same-origin`
- * and COEP `require-corp` (HTML, "cross-origin isolation"). A dedicated
- * worker's script needs COEP too: a worker whose response has none is
- * blocked when its creator has COEP (HTML, "check a global object's embedder
- * policy"); so both go on every document and script (.html, .js, .mjs).
+ * and COEP `require-corp`. A dedicated worker's script needs COEP too:
+ * Chromium blocks a worker whose response has none when its creator has COEP
+ * (DevTools issue CoepDedicatedWorkerNeedsCoepHeader; the engine's worker
+ * fails to start here without it); so both go on every document and script
+ * (.html, .js, .mjs).
  * Under `require-corp` every subresource must be same-origin, CORS, or carry
  * CORP: every response here carries CORP `same-origin` (no other site may
  * embed these files). `require-corp`, not `credentialless`: WebKit has no

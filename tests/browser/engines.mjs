@@ -7,7 +7,8 @@
 // Chromium's CPU backend gives in page.mjs; then the packed package, in the
 // same origin, loads SmolLM2 again from browser storage (OPFS; where the
 // engine has none, it downloads it again and says why) and streams a
-// chat completion. Prints each engine's backend, load time and decode tok/s.
+// chat completion. The page is cross-origin isolated there (scripts/serve.mjs's
+// COOP/COEP). Prints each engine's backend, load time and decode tok/s.
 // Usage: node tests/browser/engines.mjs   (after scripts/build-web.sh and
 // `npm ci` in www/ and tests/browser/). ENGINES=firefox (or webkit) runs one.
 import assert from 'node:assert/strict';
@@ -96,6 +97,8 @@ async function run(b, expected) {
     assert.equal(p.info.backend_reason, expected.reason);
     if (expected.reason === 'this browser has no WebGPU') assert.equal(p.has.webgpu, false, 'the reason says no WebGPU, but navigator.gpu is there');
     assert.equal(p.footer, FOOTER[expected.backend]);
+    // scripts/serve.mjs's COOP/COEP work in this engine too (require-corp: WebKit has no `credentialless`).
+    assert.equal(p.has.crossOriginIsolated, true, 'the page served by createHandler is not cross-origin isolated');
     assert.ok(p.status.includes(`, ${STATUS_WHERE[expected.backend]} (${expected.reason}).`), p.status);
     // A fresh profile: downloaded, and kept in browser storage (the package
     // check below loads it from there) or the status says why not.
