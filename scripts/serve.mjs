@@ -33,7 +33,8 @@ const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; conn
  * CORP: every response here carries CORP `same-origin` (no other site may
  * embed these files). `require-corp`, not `credentialless`: WebKit has no
  * `credentialless` (MDN browser-compat-data: Safari "version_added": false;
- * WebKit bug 230550), where it would leave the page unisolated; the page
+ * WebKit bug 230550): WebKitGTK 2.50.6 leaves a page that sends it
+ * unisolated, where Chromium 156 and Firefox ESR 153 isolate it. The page
  * loads nothing cross-origin but CORS-mode fetches (models), so it gains
  * nothing from `credentialless`.
  */
