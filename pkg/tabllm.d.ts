@@ -83,6 +83,16 @@ export interface EngineOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Context length in tokens, an integer from 1 to 2^20 (default: the model's, capped at 4096). */
   context?: number;
+  /** The CPU backend only: threads its matmuls are split across, an integer
+   * from 1 to 64 (the engine's worker included). More than one needs a
+   * cross-origin-isolated page (`crossOriginIsolated`: the document served
+   * with `Cross-Origin-Opener-Policy: same-origin` and
+   * `Cross-Origin-Embedder-Policy: require-corp`); on another page it is
+   * refused with `invalid_request` (field `threads`). Default: on an
+   * isolated page, every core on a machine of 1 or 2, else half the cores up
+   * to 4; one thread elsewhere. Refused with `backend: 'webgpu'`.
+   * `engine.info.threads` says what runs and why. */
+  threads?: number;
   /** Keep downloaded models in browser storage (OPFS) and load from there next time. Default true. */
   cache?: boolean;
   /** Cancels the load. */
@@ -404,6 +414,10 @@ export interface ModelInfo {
   backend: 'webgpu' | 'cpu';
   /** Why (`backend: 'auto'` picks the CPU without WebGPU, without an adapter, or on a software rasterizer). */
   backend_reason: string;
+  /** The CPU backend's threads and why that many (asked for, the default
+   * for the cores, or one because the page is not cross-origin isolated);
+   * null on WebGPU. */
+  threads: { count: number; reason: string } | null;
   /** The WebGPU adapter; null on the CPU backend. */
   adapter: { name: string; vendor: string; architecture: string; description: string; precision: 'F32' | 'F16' } | null;
   /** The device's limits; null on the CPU backend. */

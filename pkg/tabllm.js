@@ -678,7 +678,7 @@ function normalizeSource(model) {
 /** The Hub endpoint for `hf:` names: `hfEndpoint` checked, or the default (as HF_ENDPOINT in huggingface_hub). */
 const hubEndpoint = (value) => (value === undefined || value === null ? DEFAULT_HF_ENDPOINT : checkEndpoint(value));
 
-const ENGINE_OPTIONS = ['model', 'onProgress', 'context', 'cache', 'signal', 'backend', 'maxBindingSize', 'softwareAdapter', 'jsReplay', 'loadTimeoutMs', 'hfEndpoint', 'testFaults'];
+const ENGINE_OPTIONS = ['model', 'onProgress', 'context', 'threads', 'cache', 'signal', 'backend', 'maxBindingSize', 'softwareAdapter', 'jsReplay', 'loadTimeoutMs', 'hfEndpoint', 'testFaults'];
 /** What `backend` takes: `auto` picks WebGPU on a hardware adapter, else the CPU. */
 const BACKENDS = ['auto', 'webgpu', 'cpu'];
 /** Options that only mean something on WebGPU: refused with `backend: 'cpu'`. */
@@ -694,6 +694,15 @@ function checkEngineOptions(opts) {
   checkSignal(opts.signal);
   if (set('context')) checkNumber('context', opts.context, { min: 1, max: 2 ** 20, integer: true });
   if (set('maxBindingSize')) checkNumber('maxBindingSize', opts.maxBindingSize, { min: 2 ** 20, max: Number.MAX_SAFE_INTEGER, integer: true });
+  if (set('threads')) {
+    checkNumber('threads', opts.threads, { min: 1, max: 64, integer: true });
+    if (opts.backend === 'webgpu') throw new TabllmError('invalid_request', 'threads is a CPU backend option; WebGPU runs on the GPU', { field: 'threads' });
+    // More than one thread shares memory between workers: only a
+    // cross-origin-isolated page has SharedArrayBuffer (pkg/README.md).
+    if (opts.threads > 1 && globalThis.crossOriginIsolated !== true) {
+      throw new TabllmError('invalid_request', `threads: ${opts.threads} needs a cross-origin-isolated page (served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), which this page is not; leave threads out to run on one thread`, { field: 'threads' });
+    }
+  }
   if (set('loadTimeoutMs')) checkNumber('loadTimeoutMs', opts.loadTimeoutMs, { min: 1, max: 2 ** 31 - 1 });
   for (const k of ['softwareAdapter', 'jsReplay']) {
     if (set(k) && typeof opts[k] !== 'boolean') throw new TabllmError('invalid_request', `${k} must be true or false`, { field: k });
@@ -737,7 +746,7 @@ export async function createEngine(opts = {}) {
   try {
     const info = await client.call(
       'load',
-      { model, backend: opts.backend ?? 'auto', context: opts.context, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, jsReplay: opts.jsReplay ?? true, base: globalThis.location?.href, hfEndpoint, testFaults: opts.testFaults },
+      { model, backend: opts.backend ?? 'auto', context: opts.context, threads: opts.threads ?? undefined, cache: opts.cache ?? true, maxBindingSize: opts.maxBindingSize, softwareAdapter: opts.softwareAdapter, jsReplay: opts.jsReplay ?? true, base: globalThis.location?.href, hfEndpoint, testFaults: opts.testFaults },
       { signal: opts.signal, onEvent: (m) => m.type === 'progress' && opts.onProgress?.(m.progress) },
     );
     return new Engine(client, info);

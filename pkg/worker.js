@@ -16,6 +16,7 @@ import { TabllmError, serializeError } from './errors.js';
 import { expandParts, firstFound, openPart, partName, siblingParts } from './sources.js';
 import { cachedHubFiles, deleteCached, listCached, recordHubParts } from './cache.js';
 import { hubNameKey, isHubName, resolveHubModel, resolveHubOffline } from './hub.js';
+import { startThreads } from './cpu-threads.js';
 
 let wasm = null;
 let engine = null;
@@ -237,7 +238,50 @@ async function resolveFromStorage(model, hfEndpoint, err) {
 /** What info (and inspectModel's report) says of a Hugging Face model, or null. */
 const hubInfo = (hub) => (hub ? { repo: hub.repo, revision: hub.revision, file: hub.file, files: hub.parts.map((p) => p.path), endpoint: hub.endpoint } : null);
 
-async function load({ model, backend = 'auto', context, cache = true, maxBindingSize, softwareAdapter, jsReplay = true, base, hfEndpoint, testFaults = {} }, post, signal) {
+/** Most threads the CPU backend takes by default: past about four, a
+ * memory-bound decode gains little and the page's own work loses a core. */
+const DEFAULT_MAX_THREADS = 4;
+
+/**
+ * How many threads the CPU backend runs on, and why (`engine.info.threads`):
+ * `requested` (an integer 1..64, checked by tabllm.js) when given, else all
+ * cores on a machine of 1 or 2, else half of them up to
+ * DEFAULT_MAX_THREADS (the cores a memory-bound decode can use; see
+ * docs/cpu-threads.md for the measurements). More than one needs a
+ * cross-origin-isolated page (shared memory): without it `requested` > 1 is
+ * refused by name and the default is one thread.
+ */
+function chooseThreads(requested) {
+  const cores = Math.max(1, navigator.hardwareConcurrency || 1);
+  if (!globalThis.crossOriginIsolated) {
+    if (requested > 1) {
+      throw new TabllmError('invalid_request', `threads: ${requested} needs a cross-origin-isolated page (served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), which this page is not; leave threads out to run on one thread`, { field: 'threads' });
+    }
+    return { count: 1, requested: requested ?? null, reason: requested === 1 ? 'asked for (threads: 1)' : 'the page is not cross-origin isolated (COOP/COEP), so it has no shared memory: one thread' };
+  }
+  if (requested !== undefined) return { count: requested, requested, reason: `asked for (threads: ${requested})` };
+  const count = cores <= 2 ? cores : Math.min(DEFAULT_MAX_THREADS, Math.ceil(cores / 2));
+  return { count, requested: null, reason: `the default for ${cores} logical core(s)` };
+}
+
+// The CPU threads this worker runs (started once, kept across loads of the
+// same count): { threads, close, lost } from startThreads, or null.
+let cpuThreads = null;
+
+/** Makes sure `count` CPU threads run (none for 1): reuses the ones running,
+ * or ends them and starts anew. The engine holding weights in their memory
+ * must be freed first. Throws what startThreads throws. */
+async function ensureThreads(count) {
+  if (cpuThreads && (cpuThreads.threads !== count || cpuThreads.lost())) {
+    await cpuThreads.close();
+    cpuThreads = null;
+  }
+  if (count > 1 && !cpuThreads) {
+    cpuThreads = await startThreads({ threads: count, engineMemory: () => wasm.memory });
+  }
+}
+
+async function load({ model, backend = 'auto', context, threads, cache = true, maxBindingSize, softwareAdapter, jsReplay = true, base, hfEndpoint, testFaults = {} }, post, signal) {
   await ready({ gpu: false });
   throwIfAborted(signal);
   const started = performance.now();
@@ -257,8 +301,20 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
   const adapter = chosen.adapter;
   engine?.free();
   engine = null;
+  let threadInfo = null;
+  if (chosen.backend === 'cpu') {
+    threadInfo = chooseThreads(threads);
+    try {
+      await ensureThreads(threadInfo.count);
+    } catch (err) {
+      if (threadInfo.requested !== null) throw new TabllmError('invalid_request', `threads: ${threadInfo.requested} could not start: ${err?.message ?? err}`, { field: 'threads' });
+      // The default falls back to the single-thread path.
+      await ensureThreads(1);
+      threadInfo = { count: 1, requested: null, reason: `threads could not start (${err?.message ?? err}): one thread` };
+    }
+  }
   const e = chosen.backend === 'cpu'
-    ? WebEngine.create_cpu(context ?? undefined)
+    ? WebEngine.create_cpu(context ?? undefined, threadInfo.count)
     : await WebEngine.create(context ?? undefined, maxBindingSize ?? undefined, softwareAdapter ?? adapter.software, jsReplay);
   let device;
   try {
@@ -436,6 +492,8 @@ async function load({ model, backend = 'auto', context, cache = true, maxBinding
     hf: hubInfo(hub),
     backend: chosen.backend,
     backend_reason: chosen.reason,
+    // The CPU backend's threads: { count, reason }; null on WebGPU.
+    threads: threadInfo && { count: threadInfo.count, reason: threadInfo.reason },
     // null on the CPU backend.
     adapter: adapter ? { ...adapter, name: device.adapter, precision: device.precision } : null,
     limits: adapter ? { max_buffer_size: device.max_buffer_size, max_storage_buffer_binding_size: device.max_storage_buffer_binding_size } : null,

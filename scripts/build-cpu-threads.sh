@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds the threaded CPU kernels module (spike, issue 29; docs/cpu-threads.md)
+# Builds the CPU backend's threads module (issue 29; docs/cpu-threads.md)
 # into target/cpu-threads/wasm32-wasip1-threads/release/tabllm_cpu_threads.wasm:
 # crates/cpu-threads for wasm32-wasip1-threads (std with atomics, memory
 # imported and shared), SIMD128 on as in the engine's wasm build
-# (.cargo/config.toml). Not part of scripts/build-web.sh yet.
+# (.cargo/config.toml). scripts/build-web.sh copies it into pkg/wasm/.
 #
 # The link arguments export what each instance needs before it runs
-# anything (tests/browser/threads/cpu-threads.js calls them): the first one
+# anything (pkg/cpu-threads.js calls them): the first one
 # on a memory runs wasi-libc's reactor start-up (__wasi_init_tp, then
 # __wasm_call_ctors: what crt1-reactor's _initialize does, which a Rust
 # cdylib does not export); each extra worker's gets its own stack

@@ -58,6 +58,11 @@ step "optimize the wasm (wasm-opt -O3)" \
   scripts/node_modules/.bin/wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     --enable-reference-types --enable-multivalue --enable-simd pkg/wasm/tabllm_bg.wasm -o pkg/wasm/tabllm_bg.wasm
 
+# The CPU backend's threads (pkg/cpu-threads.js, docs/cpu-threads.md): the
+# kernels module for wasm32-wasip1-threads, shipped beside the engine.
+scripts/build-cpu-threads.sh
+cp target/cpu-threads/wasm32-wasip1-threads/release/tabllm_cpu_threads.wasm pkg/wasm/tabllm_cpu_threads.wasm
+
 if [ -f www/package-lock.json ]; then
   step "install the page's npm packages (www/package-lock.json)" \
     "npm ci failed in www/; check that the npm registry is reachable" \

@@ -19,10 +19,6 @@ python3 scripts/tokenizer_reference_deepseek.py target/tokenizer_deepseek.json
 
 # Kernel and model tests each create GPU devices; lavapipe already uses every core.
 cargo test --locked --profile test -- --test-threads 2
-# The threaded matvec pool (crates/cpu-threads, spike for issue 29) on native
-# threads: bit-equal to one thread at 1-3 threads. Its wasm build and browser
-# run are opt-in: node tests/browser/threads-spike.mjs.
-cargo test --locked --profile test -p tabllm-cpu-threads --lib pool:: -- --test-threads 2
 
 # The wasm engine and the page in headless Chromium (WebGPU on SwiftShader).
 # Decoys of the tools the build pins stand first on PATH: if build-web.sh ever
@@ -45,7 +41,7 @@ scripts/test-wasm-kernels.sh
 # Every file runs even when one fails; the command fails if any did.
 # engines.mjs runs the page and the package in Firefox and WebKit (about 40 s).
 failed=0
-for t in package web-ai embed documents page isolation engines bench download hub examples; do
+for t in package threads web-ai embed documents page isolation engines bench download hub examples; do
   node "tests/browser/$t.mjs" || failed=1
 done
 exit "$failed"

@@ -44,7 +44,7 @@ fn all_minilm_matches_sentence_transformers_on_both_backends() {
         ..Default::default()
     })
     .expect("forcing the subgroup matvec");
-    let opts = |prefill| LoadOptions { n_ctx: Some(512), max_batch: 256, fuse: true, prefill };
+    let opts = |prefill| LoadOptions { n_ctx: Some(512), max_batch: 256, fuse: true, prefill, cpu_threads: None };
     let devices = [
         (format!("webgpu, the adapter's own kernels ({:?})", own.precision), Device::Gpu(Arc::new(own)), opts(PrefillPath::Auto)),
         (format!("webgpu, {:?} subgroup matvec, tiled GEMM prefill", real_gpu.precision), Device::Gpu(Arc::new(real_gpu)), opts(PrefillPath::Gemm)),

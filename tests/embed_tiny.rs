@@ -49,7 +49,7 @@ fn without_tensor(h: &tabllm::gguf::Header, name: &str) -> tabllm::gguf::Header 
 
 fn devices() -> Vec<(String, Device, LoadOptions)> {
     let gpu = configs().into_iter().map(|cfg| {
-        let opts = LoadOptions { n_ctx: Some(1024), max_batch: 64, fuse: cfg.fuse, prefill: cfg.prefill };
+        let opts = LoadOptions { n_ctx: Some(1024), max_batch: 64, fuse: cfg.fuse, prefill: cfg.prefill, cpu_threads: None };
         (cfg.label.to_string(), Device::Gpu(Arc::new(cfg.ctx)), opts)
     });
     let cpu = std::iter::once(("cpu backend".to_string(), Device::Cpu, LoadOptions { n_ctx: Some(1024), max_batch: 64, ..Default::default() }));

@@ -12,10 +12,16 @@
 
 mod common;
 use common::*;
+use std::sync::Arc;
+use tabllm::cpu::{threads::NativeThreads, CpuThreads};
 use tabllm::model::{self, BackendKind, Device, LoadOptions};
 
-fn load(file: &str, n_ctx: u32) -> model::Model {
-    let (m, _) = model::load_path_on(Device::Cpu, &model_path(file), LoadOptions { n_ctx: Some(n_ctx), max_batch: 64, ..Default::default() }, 1 << 20).unwrap();
+/// The model on the CPU backend, on `threads` threads (1: the engine's own;
+/// more: the matmuls split across them with the weights in their memory,
+/// `tabllm::cpu::threads`, as in a cross-origin-isolated browser).
+fn load(file: &str, n_ctx: u32, threads: usize) -> model::Model {
+    let cpu_threads = (threads > 1).then(|| Arc::new(NativeThreads::start(threads).unwrap()) as Arc<dyn CpuThreads>);
+    let (m, _) = model::load_path_on(Device::Cpu, &model_path(file), LoadOptions { n_ctx: Some(n_ctx), max_batch: 64, cpu_threads, ..Default::default() }, 1 << 20).unwrap();
     assert_eq!(m.backend(), BackendKind::Cpu);
     assert!(m.gpu_context().is_none(), "a CPU model holds no GPU");
     m
@@ -23,7 +29,7 @@ fn load(file: &str, n_ctx: u32) -> model::Model {
 
 #[test]
 fn smollm2_on_the_cpu_matches_llama_cpp() {
-    let m = load("SmolLM2-135M-Instruct.Q4_1.gguf", 256);
+    let m = load("SmolLM2-135M-Instruct.Q4_1.gguf", 256, 1);
     // The KV cache is f16 (src/cpu/attention.rs): 30 layers × 256 positions × K and V of 3 heads × 64 × 2 bytes.
     assert_eq!(m.kv_cache_bytes(), 30 * 256 * 2 * 192 * 2);
     reference::check_model(&m, &reference::cases("smollm2-135m-instruct-q4_1.json"));
@@ -31,6 +37,22 @@ fn smollm2_on_the_cpu_matches_llama_cpp() {
 
 #[test]
 fn gemma3_on_the_cpu_matches_llama_cpp() {
-    let m = load("gemma-3-270m-q4_k_m.gguf", 1024);
+    let m = load("gemma-3-270m-q4_k_m.gguf", 1024, 1);
+    reference::check_model(&m, &reference::cases("gemma-3-270m-q4_k_m.json"));
+}
+
+/// The same references with the matmuls on 2 (SmolLM2) and 3 (Gemma 3)
+/// threads: each thread's share is the one-thread arithmetic, so the
+/// results are the ones above.
+#[test]
+fn smollm2_on_two_cpu_threads_matches_llama_cpp() {
+    let m = load("SmolLM2-135M-Instruct.Q4_1.gguf", 256, 2);
+    assert_eq!(m.kv_cache_bytes(), 30 * 256 * 2 * 192 * 2);
+    reference::check_model(&m, &reference::cases("smollm2-135m-instruct-q4_1.json"));
+}
+
+#[test]
+fn gemma3_on_three_cpu_threads_matches_llama_cpp() {
+    let m = load("gemma-3-270m-q4_k_m.gguf", 1024, 3);
     reference::check_model(&m, &reference::cases("gemma-3-270m-q4_k_m.json"));
 }

@@ -32,7 +32,7 @@ fn dispatches_per_step_follow_the_op_list() {
     let ctx = std::sync::Arc::new(common::contexts().remove(0));
     let path = common::shared("tiny/tiny-llama-q4_0.gguf");
     for (fuse, per_layer) in [(true, 5), (false, 14)] {
-        let opts = tabllm::model::LoadOptions { n_ctx: Some(64), max_batch: 16, fuse, prefill: tabllm::model::PrefillPath::Matvec };
+        let opts = tabllm::model::LoadOptions { n_ctx: Some(64), max_batch: 16, fuse, prefill: tabllm::model::PrefillPath::Matvec, cpu_threads: None };
         let (m, _) = tabllm::model::load_path(ctx.clone(), &path, opts, 4096).unwrap();
         let layers = m.config.n_layers as usize;
         assert_eq!(layers, 2);

@@ -54,7 +54,7 @@ fn qwen35_decode_within_six_dispatches_per_layer() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tiny/tiny-qwen35-q4_k_m.gguf");
     let ctx = Arc::new(tabllm::gpu::GpuContext::new_blocking(&Default::default()).unwrap());
     for (fuse, delta, attention) in [(true, 6, 6), (false, 15, 18)] {
-        let opts = LoadOptions { n_ctx: Some(64), max_batch: 16, fuse, prefill: PrefillPath::Matvec };
+        let opts = LoadOptions { n_ctx: Some(64), max_batch: 16, fuse, prefill: PrefillPath::Matvec, cpu_threads: None };
         let (m, _) = model::load_path(ctx.clone(), &path, opts, 1 << 16).unwrap();
         assert_eq!(m.fused_layers(), (if fuse { 4 } else { 0 }, 4));
         assert_eq!(m.dispatches_per_step(1, Output::Argmax), 1 + 3 * delta + attention + 2, "decode, fuse {fuse}");
@@ -102,7 +102,7 @@ fn gemma4_decode_within_six_dispatches_per_layer() {
         assert_eq!(ctx.matvec, matvec);
         let gpu = matvec != MatvecVariant::ThreadPerRow;
         for (fuse, layers) in [(true, if gpu { 4 * 6 } else { 4 * 10 }), (false, 22 + 24 + 18 + 18 + if gpu { 0 } else { 2 })] {
-            let opts = LoadOptions { n_ctx: Some(64), max_batch: 16, fuse, prefill: PrefillPath::Matvec };
+            let opts = LoadOptions { n_ctx: Some(64), max_batch: 16, fuse, prefill: PrefillPath::Matvec, cpu_threads: None };
             let (m, _) = model::load_path(ctx.clone(), &path, opts, 1 << 16).unwrap();
             assert_eq!(m.fused_layers(), (if fuse { 4 } else { 0 }, 4));
             assert_eq!(m.dispatches_per_step(1, Output::Argmax), 1 + 3 + layers + 2, "decode, {matvec:?}, fuse {fuse}");

@@ -176,6 +176,10 @@ struct LoadArgs {
     /// binding size allows).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=512), default_value_t = tabllm::model::MAX_BATCH)]
     batch: u32,
+    /// Threads the CPU backend splits its matmuls across (1..=64, the
+    /// caller included; 1: no pool). Refused with `--backend webgpu`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64), default_value_t = 1)]
+    threads: u32,
 }
 
 #[derive(Args)]
@@ -443,10 +447,18 @@ fn load(a: &LoadArgs, quiet: bool) -> Result<Engine> {
         "matvec" => PrefillPath::Matvec,
         _ => PrefillPath::Auto,
     };
-    let opts = LoadOptions { n_ctx: a.ctx, fuse: !a.unfused, prefill, max_batch: a.batch };
+    if a.threads > 1 && a.backend != "cpu" {
+        return Err("--threads is for the CPU backend: add --backend cpu".into());
+    }
+    let cpu_threads = if a.threads > 1 {
+        Some(Arc::new(tabllm::cpu::threads::NativeThreads::start(a.threads as usize).map_err(|e| format!("cannot start {} CPU threads: {e}", a.threads))?) as Arc<dyn tabllm::cpu::CpuThreads>)
+    } else {
+        None
+    };
+    let opts = LoadOptions { n_ctx: a.ctx, fuse: !a.unfused, prefill, max_batch: a.batch, cpu_threads };
     let device = if a.backend == "cpu" {
         if !quiet {
-            eprintln!("device: the CPU backend");
+            eprintln!("device: the CPU backend, {} thread(s)", a.threads);
         }
         Device::Cpu
     } else {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::matmul::{matmul, Write};
+use super::matmul::Write;
 use super::attention::{self, Scratch};
 use super::{ops, CpuError, CpuTensor};
 use crate::gpu::{PackedTensors, PackedVectors};
@@ -247,6 +247,7 @@ impl CpuForward {
                     EmbedRows::Fixed(r) => vec![*r; n],
                 };
                 let mut row = vec![0f32; if *add { cols } else { 0 }];
+                let mut bytes = Vec::new();
                 let x = st.act_mut(*out);
                 for (t, &id) in ids.iter().enumerate() {
                     if id as usize >= w.rows() {
@@ -254,7 +255,7 @@ impl CpuForward {
                     }
                     let out = &mut x[t * cols..(t + 1) * cols];
                     let dst = if *add { &mut row[..] } else { &mut out[..] };
-                    crate::quant::dequantize(w.ty, w.row(id as usize), dst).map_err(|e| err(e.into()))?;
+                    crate::quant::dequantize(w.ty, w.row(id as usize, &mut bytes).map_err(err)?, dst).map_err(|e| err(e.into()))?;
                     if *scale != 1.0 {
                         dst.iter_mut().for_each(|v| *v *= scale);
                     }
@@ -281,9 +282,9 @@ impl CpuForward {
             }
             Kind::Matmul { w, x, x_stride, y, y_stride, write } => {
                 let mut out = std::mem::take(st.act_mut(*y));
-                let r = matmul(w.ty, w.bytes(), w.rows(), w.cols(), 0..w.rows(), &st.act(*x)[..n * x_stride], n, &mut out, *y_stride, *write);
+                let r = w.matmul(&st.act(*x)[..n * x_stride], n, &mut out, *y_stride, *write);
                 *st.act_mut(*y) = out;
-                r.map_err(|e| err(e.into()))?;
+                r.map_err(err)?;
             }
             Kind::BiasAdd { y, b, width } => {
                 for row in st.act_mut(*y)[..n * width].chunks_exact_mut(*width) {
@@ -386,13 +387,13 @@ impl CpuForward {
                 let mut head_in = std::mem::take(&mut st.head_in);
                 ops::rmsnorm(&st.act(*x)[(n - 1) * dim..n * dim], norm, &mut head_in, dim, *eps, 1.0, false);
                 let mut logits = std::mem::take(&mut st.logits);
-                let r = matmul(w.ty, w.bytes(), w.rows(), w.cols(), 0..self.vocab, &head_in, 1, &mut logits, self.vocab, Write::Store);
+                let r = w.matmul(&head_in, 1, &mut logits, self.vocab, Write::Store);
                 if let Some(cap) = softcap {
                     ops::softcap(&mut logits, *cap);
                 }
                 st.head_in = head_in;
                 st.logits = logits;
-                r.map_err(|e| err(e.into()))?;
+                r.map_err(err)?;
             }
         }
         Ok(())

@@ -6,14 +6,19 @@
 //! other ops are f32 (`ops`).
 
 pub mod attention;
+#[cfg(target_arch = "wasm32")]
+pub mod bridge;
 mod forward;
 pub mod matmul;
 pub mod ops;
+pub mod pool;
 pub mod recurrent;
 mod tensor;
+pub mod threads;
 
 pub use forward::{CpuForward, CpuOp, CpuWeight};
 pub use tensor::CpuTensor;
+pub use threads::{CpuThreads, WeightHandle};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CpuError {
@@ -27,6 +32,11 @@ pub enum CpuError {
     Matmul(#[from] matmul::MatmulError),
     #[error(transparent)]
     Attention(#[from] attention::AttentionError),
+    #[error(transparent)]
+    Threads(#[from] pool::PoolError),
+    /// The shared memory of the threads (the browser's kernels module) refused an operation.
+    #[error("the CPU threads' memory: {0}")]
+    SharedMemory(String),
 }
 
 /// Browser: lets the worker's event loop run (an abort message, a progress

@@ -71,7 +71,8 @@ impl Model {
         let mut x = pooled;
         for (p, w) in self.config.dense_out.iter().zip(&self.dense) {
             let mut y = vec![0.0f32; p.n_out as usize];
-            crate::cpu::matmul::matmul(w.ty, w.bytes(), p.n_out as usize, p.n_in as usize, 0..p.n_out as usize, &x, 1, &mut y, p.n_out as usize, crate::cpu::matmul::Write::Store)
+            let bytes = w.host_bytes().ok_or_else(|| ModelError::Cpu(crate::cpu::CpuError::Shape(format!("{}: not in host memory", p.tensor))))?;
+            crate::cpu::matmul::matmul(w.ty, bytes, p.n_out as usize, p.n_in as usize, 0..p.n_out as usize, &x, 1, &mut y, p.n_out as usize, crate::cpu::matmul::Write::Store)
                 .map_err(|e| ModelError::Cpu(crate::cpu::CpuError::Shape(format!("{}: {e}", p.tensor))))?;
             x = y;
         }

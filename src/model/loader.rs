@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{forward::GpuForward, Model, ModelConfig, ModelError, PrefillPath};
-use crate::cpu::{CpuForward, CpuTensor};
+use crate::cpu::{CpuForward, CpuTensor, CpuThreads};
 use crate::gguf::{Event, Header, StreamParser};
 use crate::gpu::{GpuContext, GpuTensor, PackedTensors};
 use crate::quant::GgmlType;
@@ -76,6 +76,10 @@ pub struct LoadOptions {
     /// Which op list prefill steps run (default: tiled GEMMs for steps of
     /// at least `GEMM_MIN_TOKENS`).
     pub prefill: PrefillPath,
+    /// The CPU backend's matmuls on several threads, their weights in the
+    /// threads' memory (`crate::cpu::threads`); None: one thread, host
+    /// memory. Ignored on a GPU.
+    pub cpu_threads: Option<Arc<dyn CpuThreads>>,
 }
 
 /// Largest prefill step: llama.cpp's default ubatch. Sliding-window layers
@@ -84,7 +88,7 @@ pub const MAX_BATCH: u32 = 512;
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { n_ctx: None, max_batch: MAX_BATCH, fuse: true, prefill: PrefillPath::Auto }
+        Self { n_ctx: None, max_batch: MAX_BATCH, fuse: true, prefill: PrefillPath::Auto, cpu_threads: None }
     }
 }
 
@@ -220,6 +224,7 @@ impl ModelLoader {
         let device = &self.device;
         let n_ctx = self.opts.n_ctx;
         let fuse = self.opts.fuse;
+        let threads = self.opts.cpu_threads.clone();
         let max_batch = self.opts.max_batch.clamp(1, MAX_BATCH);
         let loading = &mut self.loading;
         let tensors = &mut self.part.tensors;
@@ -233,7 +238,7 @@ impl ModelLoader {
                     if let (Device::Cpu, Some(c)) = (device, l.config.as_ref()) {
                         check_cpu_memory(c, h, n_ctx, max_batch)?;
                     }
-                    *tensors = allocate(device, h, l.config.as_ref(), fuse)?;
+                    *tensors = allocate(device, h, l.config.as_ref(), fuse, threads.as_ref())?;
                     l.total += tensors.iter().flatten().count();
                 }
                 Event::TensorBytes { index, offset, bytes } => {
@@ -462,7 +467,7 @@ fn cpu_memory_needed(c: &ModelConfig, h: &Header, n_ctx: Option<u32>, max_batch:
 /// configuration yet (split models) every tensor of a type the kernels can
 /// read is kept; `finish` drops those the model does not need. A tensor of
 /// 0 bytes gets nothing (one the model needs was refused by the configuration).
-fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>, fuse: bool) -> Result<Vec<Option<Slot>>, ModelError> {
+fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>, fuse: bool, threads: Option<&Arc<dyn CpuThreads>>) -> Result<Vec<Option<Slot>>, ModelError> {
     let keep: Box<dyn Fn(&crate::gguf::TensorInfo) -> bool> = match config {
         Some(c) => {
             let needed: HashSet<String> = c.tensor_plan().into_iter().map(|(n, _, _)| n).collect();
@@ -484,7 +489,7 @@ fn allocate(device: &Device, h: &Header, config: Option<&ModelConfig>, fuse: boo
                 Slot::Gpu(GpuTensor::segment_of(&buffer, offset, &info.name, info.ggml_type, &info.dims, info.n_bytes))
             }
             Device::Gpu(ctx) => Slot::Gpu(GpuTensor::allocate(ctx, &info.name, info.ggml_type, &info.dims, info.n_bytes)?),
-            Device::Cpu => Slot::Cpu(CpuTensor::allocate(&info.name, info.ggml_type, &info.dims, info.n_bytes)?),
+            Device::Cpu => Slot::Cpu(CpuTensor::allocate_on(threads, &info.name, info.ggml_type, &info.dims, info.n_bytes)?),
         })
     };
     let views = config.map_or(&[][..], |c| &c.views[..]);
@@ -648,7 +653,7 @@ fn write_slot(slot: &mut Slot, device: &Device, l: &mut Loading, offset: u64, by
                 l.unflushed_writes = 0;
             }
         }
-        (Slot::Cpu(t), _) => t.write_next(bytes),
+        (Slot::Cpu(t), _) => t.write_next(bytes)?,
         (Slot::Views(parts), _) => {
             let end = offset + bytes.len() as u64;
             let starts: Vec<u64> = parts.iter().map(|(s, _, _)| *s).chain([u64::MAX]).collect();

@@ -83,6 +83,11 @@ impl GgmlType {
         })
     }
 
+    /// The GGUF `ggml_type` id of the type ([`GgmlType::from_id`]'s inverse).
+    pub fn id(self) -> u32 {
+        (0..64).find(|&i| Self::from_id(i) == Some(self)).unwrap_or(u32::MAX)
+    }
+
     /// The name llama.cpp prints for the type (e.g. "Q4_K").
     pub fn name(self) -> &'static str {
         use GgmlType::*;

@@ -329,9 +329,25 @@ impl WebEngine {
     /// Prepares a loader for the CPU backend (weights in wasm memory, the
     /// wasm SIMD kernels); a model whose weights and KV cache exceed 32-bit
     /// wasm memory is refused when its header arrives. `n_ctx` as in `create`.
-    pub fn create_cpu(n_ctx: Option<f64>) -> JsResult<WebEngine> {
+    ///
+    /// `threads` (1..=64, default 1): with 2 or more, the matmuls run on the
+    /// pool the worker started and installed as `globalThis.tabllmCpuThreads`
+    /// (pkg/cpu-threads.js), their weights in its shared memory
+    /// (`crate::cpu::bridge`); an error when that pool is missing or has
+    /// another size.
+    pub fn create_cpu(n_ctx: Option<f64>, threads: Option<f64>) -> JsResult<WebEngine> {
         let n_ctx = n_ctx.map(|n| limits::integer("context", n, 1, MAX_CONTEXT as u64)).transpose()?.map(|n| n as u32);
-        let loader = ModelLoader::on(Device::Cpu, LoadOptions { n_ctx, ..Default::default() });
+        let threads = threads.map(|n| limits::integer("threads", n, 1, crate::cpu::pool::MAX_THREADS as u64)).transpose()?.unwrap_or(1) as usize;
+        let cpu_threads = if threads > 1 {
+            let bridge = crate::cpu::bridge::BridgeThreads::connect().map_err(|e| to_js(&Plain("internal", e.to_string())))?;
+            if crate::cpu::CpuThreads::count(&bridge) != threads {
+                return Err(to_js(&Plain("internal", format!("the worker started {} CPU threads, not the {threads} asked for", crate::cpu::CpuThreads::count(&bridge)))));
+            }
+            Some(Arc::new(bridge) as Arc<dyn crate::cpu::CpuThreads>)
+        } else {
+            None
+        };
+        let loader = ModelLoader::on(Device::Cpu, LoadOptions { n_ctx, cpu_threads, ..Default::default() });
         Ok(Self::with_loader(loader, None))
     }
 

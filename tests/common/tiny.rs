@@ -28,12 +28,18 @@ pub fn check_tiny_in(dir: &std::path::Path, file: &str) {
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{}: {e}", json.display()))).unwrap();
     let gpu = configs().into_iter().map(|cfg| (cfg.label.to_string(), Device::Gpu(Arc::new(cfg.ctx)), cfg.fuse, cfg.prefill));
-    let cpu = std::iter::once(("cpu backend".to_string(), Device::Cpu, false, Default::default()));
-    for (label, device, fuse, prefill) in gpu.chain(cpu) {
+    // The CPU backend on one thread, and on three (the matmuls split across
+    // them, the weights in the threads' own memory: tabllm::cpu::threads).
+    let cpu = [None, Some(3)].map(|threads| {
+        let t = threads.map(|n| Arc::new(tabllm::cpu::threads::NativeThreads::start(n).unwrap()) as Arc<dyn tabllm::cpu::CpuThreads>);
+        (format!("cpu backend, {} thread(s)", threads.unwrap_or(1)), Device::Cpu, false, Default::default(), t)
+    });
+    let gpu = gpu.map(|(label, device, fuse, prefill)| (label, device, fuse, prefill, None));
+    for (label, device, fuse, prefill, cpu_threads) in gpu.chain(cpu) {
         let what = format!("{file} {label}");
         // llama.cpp ran the references with a context of 256 (which picks
         // LongRoPE's long factors on the tiny Phi-3, whose original context is 128).
-        let opts = LoadOptions { n_ctx: Some(256), max_batch: 16, fuse, prefill };
+        let opts = LoadOptions { n_ctx: Some(256), max_batch: 16, fuse, prefill, cpu_threads };
         let (m, _) = model::load_path_on(device, &dir.join(format!("{file}.gguf")), opts, 4096).unwrap();
         for case in reference["cases"].as_array().unwrap() {
             let ids: Vec<u32> = serde_json::from_value(case["prompt_ids"].clone()).unwrap();

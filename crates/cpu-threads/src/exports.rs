@@ -3,15 +3,18 @@
 //! (`buf_alloc` / `buf_free`, not `alloc` / `free`: wasi-libc defines those.)
 //! Status codes: 0 done, [`UNSUPPORTED`] the type is not one the kernels
 //! take, [`BAD_SHAPE`] a shape or range the kernels refuse (nothing is
-//! written then).
+//! written then), [`LOST`] a worker of the pool died.
 
-use crate::pool::{self, Pool};
+use crate::cpu::matmul::{matmul, Write};
+use crate::cpu::pool::{self, Pool, PoolError};
 use crate::quant::testing::random_tensor;
 use crate::quant::{is_supported, GgmlType};
 use std::alloc::Layout;
 
 pub const UNSUPPORTED: i32 = 1;
 pub const BAD_SHAPE: i32 = 2;
+/// A worker of the pool died: no job runs any more.
+pub const LOST: i32 = 3;
 
 fn kind(k: u32) -> Result<GgmlType, i32> {
     GgmlType::from_id(k).filter(|&t| is_supported(t)).ok_or(UNSUPPORTED)
@@ -52,32 +55,39 @@ pub extern "C" fn matrix_bytes(kind_id: u32, rows: usize, cols: usize) -> usize 
     kind(kind_id).ok().and_then(|t| pool::matrix_bytes(t, rows, cols).ok()).unwrap_or(0)
 }
 
-/// Rows `row_begin..row_end` of `y = W · x` into `y[row_begin..row_end]`,
-/// on the calling thread. `w`: `rows` × `cols` weights of GGUF type `kind`
-/// (the type id) in their blocks; `x`: `cols` f32; `y`: `rows` f32.
+fn write_mode(w: u32) -> Result<Write, i32> {
+    match w {
+        0 => Ok(Write::Store),
+        1 => Ok(Write::Accumulate),
+        _ => Err(BAD_SHAPE),
+    }
+}
+
+/// `y[t · y_stride + r] (+)= Σ_c W[r, c] · x[t · cols + c]` on the calling
+/// thread alone (`crate::cpu::matmul::matmul`, all rows): the reference the
+/// pool is checked against. `w`: `rows` × `cols` of GGUF type `kind_id`;
+/// `x`: (n_tokens, cols) f32; `y`: `(n_tokens − 1) · y_stride + rows` f32;
+/// `write`: 0 store, 1 add.
 ///
 /// # Safety
 /// The pointers hold what the shapes say.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn matvec_rows(
-    kind_id: u32,
-    w: *const u8,
-    rows: usize,
-    cols: usize,
-    x: *const f32,
-    y: *mut f32,
-    row_begin: usize,
-    row_end: usize,
-) -> i32 {
+pub unsafe extern "C" fn matmul_one(kind_id: u32, w: *const u8, rows: usize, cols: usize, x: *const f32, n_tokens: usize, y: *mut f32, y_stride: usize, write: u32) -> i32 {
     status((|| {
-        let ty = kind(kind_id)?;
-        let bytes = pool::matrix_bytes(ty, rows, cols).map_err(|_| BAD_SHAPE)?;
-        let w = std::slice::from_raw_parts(w, bytes);
-        let x = std::slice::from_raw_parts(x, cols);
-        let y = std::slice::from_raw_parts_mut(y, rows);
-        pool::matvec_rows(ty, w, rows, cols, x, y, row_begin..row_end).map_err(|_| BAD_SHAPE)
+        let (ty, write) = (kind(kind_id)?, write_mode(write)?);
+        let (w, x, y) = views(ty, w, rows, cols, x, n_tokens, y, y_stride)?;
+        matmul(ty, w, rows, cols, 0..rows, x, n_tokens, y, y_stride, write).map_err(|_| BAD_SHAPE)
     })())
+}
+
+/// The slices a matmul request names, or [`BAD_SHAPE`] when its sizes overflow.
+#[allow(clippy::too_many_arguments)]
+unsafe fn views<'a>(ty: GgmlType, w: *const u8, rows: usize, cols: usize, x: *const f32, n_tokens: usize, y: *mut f32, y_stride: usize) -> Result<(&'a [u8], &'a [f32], &'a mut [f32]), i32> {
+    let bytes = pool::matrix_bytes(ty, rows, cols).map_err(|_| BAD_SHAPE)?;
+    let x_len = n_tokens.checked_mul(cols).ok_or(BAD_SHAPE)?;
+    let y_len = n_tokens.saturating_sub(1).checked_mul(y_stride).and_then(|v| v.checked_add(rows)).ok_or(BAD_SHAPE)?;
+    Ok((std::slice::from_raw_parts(w, bytes), std::slice::from_raw_parts(x, x_len), std::slice::from_raw_parts_mut(y, y_len)))
 }
 
 /// A pool of `threads` (the caller, the coordinator, included); 0 when
@@ -98,38 +108,43 @@ pub unsafe extern "C" fn worker_run(pool: *const Pool, id: u32) {
     (*pool).worker_run(id as usize);
 }
 
-/// [`matvec_rows`] of all rows, split across the pool's threads; returns
-/// when all are done. Bit-equal to one thread.
+/// [`matmul_one`] split across the pool's threads (one token by rows,
+/// several by tiles of tokens); returns when all are done. Bit-equal to
+/// one thread. [`LOST`] once a worker died ([`pool_lose`]).
 ///
 /// # Safety
-/// As [`matvec_rows`]; `pool` from [`pool_new`]; one coordinator at a time.
+/// As [`matmul_one`]; `pool` from [`pool_new`]; one coordinator at a time.
 #[no_mangle]
-pub unsafe extern "C" fn pool_matvec(
-    pool: *const Pool,
-    kind_id: u32,
-    w: *const u8,
-    rows: usize,
-    cols: usize,
-    x: *const f32,
-    y: *mut f32,
-) -> i32 {
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn pool_matmul(pool: *const Pool, kind_id: u32, w: *const u8, rows: usize, cols: usize, x: *const f32, n_tokens: usize, y: *mut f32, y_stride: usize, write: u32) -> i32 {
     status((|| {
-        let ty = kind(kind_id)?;
-        let bytes = pool::matrix_bytes(ty, rows, cols).map_err(|_| BAD_SHAPE)?;
-        let w = std::slice::from_raw_parts(w, bytes);
-        let x = std::slice::from_raw_parts(x, cols);
-        let y = std::slice::from_raw_parts_mut(y, rows);
-        (*pool).matvec(ty, w, rows, cols, x, y).map_err(|_| BAD_SHAPE)
+        let (ty, write) = (kind(kind_id)?, write_mode(write)?);
+        let (w, x, y) = views(ty, w, rows, cols, x, n_tokens, y, y_stride)?;
+        (*pool).matmul(ty, w, rows, cols, x, n_tokens, y, y_stride, write).map_err(|e| match e {
+            PoolError::Lost => LOST,
+            _ => BAD_SHAPE,
+        })
     })())
 }
 
-/// A job with nothing to do: the cost of a post and its barrier.
+/// A job with nothing to do: the cost of a post and its barrier. [`LOST`]
+/// once a worker died.
 ///
 /// # Safety
 /// `pool` from [`pool_new`]; one coordinator at a time.
 #[no_mangle]
-pub unsafe extern "C" fn pool_empty(pool: *const Pool) {
-    (*pool).empty();
+pub unsafe extern "C" fn pool_empty(pool: *const Pool) -> i32 {
+    status((*pool).empty().map_err(|_| LOST))
+}
+
+/// Says a worker died (its JS caught a trap): the coordinator stops
+/// waiting for it and every later job returns [`LOST`].
+///
+/// # Safety
+/// `pool` from [`pool_new`].
+#[no_mangle]
+pub unsafe extern "C" fn pool_lose(pool: *const Pool) {
+    (*pool).lose();
 }
 
 /// Makes the workers' [`worker_run`] return.

@@ -1,24 +1,24 @@
-// The threaded CPU kernels module (crates/cpu-threads, built by
-// scripts/build-cpu-threads.sh) on N workers sharing one
-// WebAssembly.Memory({ shared: true }). Spike for issue 29
-// (docs/cpu-threads.md); not wired into the engine.
+// The CPU backend's threads (issue 29, docs/cpu-threads.md): the kernels
+// module (crates/cpu-threads, built by scripts/build-cpu-threads.sh into
+// wasm/tabllm_cpu_threads.wasm) on N workers sharing one
+// WebAssembly.Memory({ shared: true }), and the bridge the engine calls
+// (src/cpu/bridge.rs) to stream weights there and run its matmuls.
 //
-// Runs in a worker, the coordinator (the engine's pkg/worker.js in the full
-// integration): a pool's jobs block in Atomics.wait, which a page's main
-// thread may not call. Needs `crossOriginIsolated` (a page served with
-// COOP: same-origin and COEP: require-corp): without it there is no
-// SharedArrayBuffer and `createPool` refuses.
+// Runs in the engine's worker (pkg/worker.js), the pool's coordinator: a
+// pool's jobs block in Atomics.wait, which a page's main thread may not
+// call. Needs `crossOriginIsolated` (a page served with COOP: same-origin
+// and COEP: require-corp): without it there is no SharedArrayBuffer and
+// `startThreads` refuses.
 //
-//   const kernels = instantiate(module, memory);        // once per memory, first
-//   const pool = await createPool({ module, memory, kernels, threads: 3 });
-//   pool.matvec(kind, w, rows, cols, x, y);              // pointers into memory
-//   await pool.close();
+//   const threads = await startThreads({ threads: 2, engineMemory });  // installs globalThis.tabllmCpuThreads
+//   WebEngine.create_cpu(context, 2)                                    // the engine finds the bridge
+//   await threads.close();
 
 /** Bytes of each extra worker's stack (the Rust target's main stack is 1 MiB). */
 const STACK_BYTES = 1 << 20;
 
 /** Status codes of the module's matvec exports (crates/cpu-threads/src/exports.rs). */
-const STATUS = { 1: 'unsupported weight type', 2: 'bad shape' };
+const STATUS = { 1: 'unsupported weight type', 2: 'bad shape', 3: 'a CPU thread was lost (a worker trapped)' };
 
 /**
  * The WASI preview-1 functions the module imports (std's needs on
@@ -98,6 +98,7 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
   const pool = kernels.pool_new(threads, spin);
   if (!pool) throw new RangeError(`cpu-threads: threads must be 1 to 64, not ${threads}`);
   const started = [];
+  let lostWorker = null;
   const close = async () => {
     kernels.pool_quit(pool);
     await Promise.all(started.map((s) => s.exited));
@@ -110,8 +111,8 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
   };
   try {
     for (let id = 1; id < threads; id++) {
-      const stack = kernels.buf_alloc(STACK_BYTES, 16);
-      const tls = kernels.buf_alloc(kernels.__tls_size.value, kernels.__tls_align.value);
+      const stack = kernels.buf_alloc(STACK_BYTES, 16) >>> 0;
+      const tls = kernels.buf_alloc(kernels.__tls_size.value, kernels.__tls_align.value) >>> 0;
       if (!stack || !tls) throw new Error('cpu-threads: no memory for a worker\'s stack');
       const worker = new Worker(workerUrl, { type: 'module', name: `tabllm-cpu-${id}` });
       let exited;
@@ -121,8 +122,12 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
             if (data.ready) resolve();
             else if (data.exited) done();
             else if (data.error) {
-              // After `ready` nobody awaits the rejection: say it here.
+              // After `ready` nobody awaits the rejection: say it here. The
+              // worker told the pool itself (its barrier may hold this
+              // thread in Atomics.wait, so this message can come late).
               console.error(`cpu-threads worker ${id}: ${data.error}`);
+              lostWorker = id;
+              kernels.pool_lose(pool);
               reject(new Error(`cpu-threads worker ${id}: ${data.error}`));
               done();
             }
@@ -143,10 +148,85 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
   };
   return {
     threads,
-    /** y = W · x over all rows, split across the threads (bit-equal to one thread). */
-    matvec: (kind, w, rows, cols, x, y) => check(kernels.pool_matvec(pool, kind, w, rows, cols, x, y)),
+    /** The pool's address, for the module's pool_* exports. */
+    id: pool,
+    /** y = W · x of n tokens over all rows, split across the threads (bit-equal to one thread); pointers into `memory`. */
+    matmul: (kind, w, rows, cols, x, nTokens, y, yStride, write = 0) => check(kernels.pool_matmul(pool, kind, w, rows, cols, x, nTokens, y, yStride, write)),
     /** A job with nothing to do: the cost of posting a job and its barrier. */
-    empty: () => kernels.pool_empty(pool),
+    empty: () => check(kernels.pool_empty(pool)),
+    /** Whether a worker died (its trap was caught and the pool told). */
+    lost: () => lostWorker !== null,
     close,
+  };
+}
+
+/** Status codes of the module's matmul exports (crates/cpu-threads/src/exports.rs). */
+export const LOST = 3;
+
+const MAX_PAGES = 65536; // 4 GiB: wasm32's limit, as the module links (--max-memory)
+
+/**
+ * Starts `threads` CPU threads for the engine and installs the bridge the
+ * engine calls as `globalThis.tabllmCpuThreads` (src/cpu/bridge.rs):
+ * compiles the kernels module (`wasmUrl`), makes the shared memory,
+ * instantiates the module here (the coordinator) and starts `threads − 1`
+ * workers. `engineMemory`: a function returning the engine's
+ * WebAssembly.Memory (read afresh at each call: it grows).
+ * Returns { threads, close() }: close ends the workers and removes the bridge.
+ * Throws: not cross-origin isolated, `threads` outside 2..64, a memory or
+ * worker the browser refuses.
+ */
+export async function startThreads({ threads, engineMemory, spin = 1 << 14, wasmUrl = new URL('./wasm/tabllm_cpu_threads.wasm', import.meta.url) }) {
+  if (!globalThis.crossOriginIsolated) {
+    throw new Error('the page is not cross-origin isolated (COOP: same-origin, COEP: require-corp), so it has no shared memory');
+  }
+  if (!Number.isInteger(threads) || threads < 2 || threads > 64) throw new RangeError(`threads must be an integer 2 to 64, not ${threads}`);
+  const module = await WebAssembly.compileStreaming(fetch(wasmUrl));
+  // The module's own minimum (its data, stack and heap start) is what the import needs.
+  const memory = new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, shared: true });
+  const kernels = instantiate(module, memory);
+  const pool = await createPool({ module, memory, kernels, threads, spin });
+  // Scratch in the shared memory for one matmul's x and y, grown as needed.
+  const scratch = { x: 0, xBytes: 0, y: 0, yBytes: 0 };
+  const room = (which, bytes) => {
+    const key = `${which}Bytes`;
+    if (scratch[key] >= bytes) return scratch[which];
+    if (scratch[which]) kernels.buf_free(scratch[which], scratch[key], 64);
+    const at = kernels.buf_alloc(bytes, 64) >>> 0;
+    if (!at) throw new Error(`the CPU threads' shared memory cannot grow by ${bytes} bytes`);
+    scratch[which] = at;
+    scratch[key] = bytes;
+    return at;
+  };
+  const u8 = (mem, at, len) => new Uint8Array(mem.buffer, at >>> 0, len >>> 0);
+  const f32 = (mem, at, len) => new Float32Array(mem.buffer, at >>> 0, len >>> 0);
+  const bridge = {
+    count: () => threads,
+    alloc: (bytes) => kernels.buf_alloc(bytes, 8) >>> 0,
+    free: (at, bytes) => kernels.buf_free(at, bytes, 8),
+    write: (dst, src, len) => u8(memory, dst, len).set(u8(engineMemory(), src, len)),
+    read: (dst, src, len) => u8(engineMemory(), dst, len).set(u8(memory, src, len)),
+    matmul: (kind, w, rows, cols, x, xLen, nTokens, y, yLen, yStride, write) => {
+      const xs = room('x', Math.max(4, xLen * 4));
+      const ys = room('y', Math.max(4, yLen * 4));
+      const engine = engineMemory();
+      f32(memory, xs, xLen).set(f32(engine, x, xLen));
+      // y whole, both ways: a store leaves the columns past `rows` of a
+      // wider y as they were, and an accumulate adds to it.
+      f32(memory, ys, yLen).set(f32(engine, y, yLen));
+      const rc = kernels.pool_matmul(pool.id, kind, w, rows, cols, xs, nTokens, ys, yStride, write);
+      if (rc === 0) f32(engineMemory(), y, yLen).set(f32(memory, ys, yLen));
+      return rc;
+    },
+  };
+  globalThis.tabllmCpuThreads = bridge;
+  return {
+    threads,
+    /** Whether a worker died: every matmul from now on fails (the engine reports it). */
+    lost: () => pool.lost(),
+    async close() {
+      if (globalThis.tabllmCpuThreads === bridge) delete globalThis.tabllmCpuThreads;
+      await pool.close();
+    },
   };
 }

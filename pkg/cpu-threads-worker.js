@@ -1,4 +1,4 @@
-// One extra thread of a cpu-threads pool (cpu-threads.js): its own instance
+// One extra thread of the CPU backend's pool (cpu-threads.js): its own instance
 // of the kernels module on the shared memory, its own stack and thread-local
 // block, then the module's worker loop until the pool quits.
 import { instantiate } from './cpu-threads.js';
@@ -16,10 +16,14 @@ onmessage = ({ data: { module, memory, pool, id, stackTop, tls } }) => {
     kernels.worker_run(pool, id);
     postMessage({ exited: true });
   } catch (e) {
-    // A trap here (a panic is an abort on this target) leaves the pool's
-    // barrier one short: the coordinator would wait forever. The spike
-    // reports it (here too: the coordinator's event loop may be blocked in
-    // that barrier); the integration must fail the engine instead.
+    // A trap here (a panic is an abort on this target) would leave the
+    // pool's barrier one short and the coordinator waiting forever: tell the
+    // pool from this instance (the coordinator may be blocked in that
+    // barrier, its event loop with it), so the job in flight and every
+    // later one fail instead.
+    try {
+      kernels.pool_lose(pool);
+    } catch {}
     console.error(`cpu-threads worker ${id}: ${e?.stack ?? e}`);
     postMessage({ error: String(e?.stack ?? e) });
   }

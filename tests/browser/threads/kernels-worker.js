@@ -1,12 +1,14 @@
-// The measurement of tests/browser/threads-spike.mjs, in a worker (the
-// coordinator, as the engine's pkg/worker.js would be): matvecs of real
-// model shapes at each thread count, checked bit-equal to one thread, timed,
-// and the barrier's cost alone (an empty job).
-import { createPool, instantiate } from './cpu-threads.js';
+// The kernel checks of tests/browser/threads.mjs, in a worker (the
+// coordinator, as the engine's pkg/worker.js is): matmuls of real model
+// shapes (one token: rows split; several: tiles of tokens split) at each
+// thread count, checked bit-equal to one thread's matmul_one, timed, and
+// the barrier's cost alone (an empty job).
+import { createPool, instantiate } from '../../../pkg/cpu-threads.js';
 
 const F32 = 0;
-const KIND_NAMES = { 3: 'Q4_1', 12: 'Q4_K' };
-const BLOCK = { 3: 32, 12: 256 };
+const F16 = 1;
+const KIND_NAMES = { 1: 'F16', 3: 'Q4_1', 12: 'Q4_K' };
+const BLOCK = { 1: 1, 3: 32, 12: 256 };
 
 onmessage = async ({ data }) => {
   try {
@@ -74,35 +76,36 @@ async function run({ wasmUrl, threads, shapes, kinds, batchMs = 100, rounds = 5,
     }
     let seed = 1;
     for (const kind of kinds) {
-      for (const [rows, cols] of shapes) {
+      for (const [rows, cols, tokens] of shapes) {
         if (cols % BLOCK[kind]) continue;
         const wBytes = k.matrix_bytes(kind, rows, cols) >>> 0;
         const w = alloc(wBytes);
-        const x = alloc(cols * 4);
-        const want = alloc(rows * 4);
-        const y = alloc(rows * 4);
+        const x = alloc(tokens * cols * 4);
+        const n = tokens * rows; // y: (tokens, rows)
+        const want = alloc(n * 4);
+        const y = alloc(n * 4);
         if (k.fill_random(kind, w, rows * cols, seed++) >>> 0 !== wBytes) throw new Error('fill_random (weights) failed');
-        if (k.fill_random(F32, x, cols, seed++) >>> 0 !== cols * 4) throw new Error('fill_random (x) failed');
-        const rc = k.matvec_rows(kind, w, rows, cols, x, want, 0, rows);
-        if (rc !== 0) throw new Error(`matvec_rows: status ${rc}`);
-        const c = { kind: KIND_NAMES[kind] ?? kind, rows, cols, weightBytes: wBytes, byThreads: {} };
-        // Bit-equality with one thread's matvec_rows, at each thread count.
+        if (k.fill_random(F32, x, tokens * cols, seed++) >>> 0 !== tokens * cols * 4) throw new Error('fill_random (x) failed');
+        const rc = k.matmul_one(kind, w, rows, cols, x, tokens, want, rows, 0);
+        if (rc !== 0) throw new Error(`matmul_one: status ${rc}`);
+        const c = { kind: KIND_NAMES[kind] ?? kind, rows, cols, tokens, weightBytes: wBytes, byThreads: {} };
+        // Bit-equality with one thread's matmul_one, at each thread count.
         for (const pool of pools) {
-          new Float32Array(memory.buffer, y, rows).fill(NaN);
-          pool.matvec(kind, w, rows, cols, x, y);
-          const a = new Uint32Array(memory.buffer, y, rows);
-          const b = new Uint32Array(memory.buffer, want, rows);
+          new Float32Array(memory.buffer, y, n).fill(NaN);
+          pool.matmul(kind, w, rows, cols, x, tokens, y, rows);
+          const a = new Uint32Array(memory.buffer, y, n);
+          const b = new Uint32Array(memory.buffer, want, n);
           let firstDiff = -1;
-          for (let i = 0; i < rows && firstDiff < 0; i++) if (a[i] !== b[i]) firstDiff = i;
+          for (let i = 0; i < n && firstDiff < 0; i++) if (a[i] !== b[i]) firstDiff = i;
           c.byThreads[pool.threads] = { bitEqual: firstDiff < 0, firstDiff, us: [] };
         }
         // Timing: rounds × (one batch per thread count), interleaved so that
         // the machine's load drifts over all of them alike.
-        const calls = pools.map((p) => perCall(() => p.matvec(kind, w, rows, cols, x, y), batchMs).n);
+        const calls = pools.map((p) => perCall(() => p.matmul(kind, w, rows, cols, x, tokens, y, rows), batchMs).n);
         for (let r = 0; r < rounds; r++) {
           pools.forEach((pool, i) => {
             const t = performance.now();
-            for (let j = 0; j < calls[i]; j++) pool.matvec(kind, w, rows, cols, x, y);
+            for (let j = 0; j < calls[i]; j++) pool.matmul(kind, w, rows, cols, x, tokens, y, rows);
             c.byThreads[pool.threads].us.push(((performance.now() - t) * 1000) / calls[i]);
           });
         }
@@ -111,7 +114,7 @@ async function run({ wasmUrl, threads, shapes, kinds, batchMs = 100, rounds = 5,
           v.minUs = Math.min(...v.us);
         }
         out.cases.push(c);
-        for (const [p, b] of [[w, wBytes], [x, cols * 4], [want, rows * 4], [y, rows * 4]]) k.buf_free(p, b, 64);
+        for (const [p, b] of [[w, wBytes], [x, tokens * cols * 4], [want, n * 4], [y, n * 4]]) k.buf_free(p, b, 64);
       }
     }
   } finally {
