@@ -1,13 +1,14 @@
 // The page under cross-origin isolation (issue 29: the CPU backend's threads
 // need `crossOriginIsolated`). scripts/serve.mjs's createHandler sends COOP
 // and COEP on documents and scripts and CORP on every response: its headers
-// as sent; the chat page (with a model loaded by the engine's worker), the
-// Documents tab (a second engine for embeddings, and pdf.js's worker reading
-// a PDF) and the bench page are `crossOriginIsolated`, with no request failed
-// and no console message about a blocked resource; a model on another origin
+// as sent; the chat page (a model loaded by the engine's worker, the CPU
+// backend on its threads' workers), the Documents tab (a second engine for
+// embeddings, and pdf.js's worker reading a PDF) and the bench page are
+// `crossOriginIsolated`, with no request failed and no console message about
+// a blocked resource; a model on another origin
 // loads when its server sends CORS and fails, as it does on an unisolated
 // page, when it sends none; `createHandler({ isolated: false })` serves the
-// same page unisolated, and it works there too.
+// same page unisolated, and it works there too, on one thread.
 // Usage: node tests/browser/isolation.mjs   (after scripts/build-web.sh and
 // `npm ci` in www/ and tests/browser/).
 import assert from 'node:assert/strict';
@@ -61,8 +62,9 @@ const unisolated = createServer(wrap(createHandler({ isolated: false })));
 await new Promise((resolve) => unisolated.listen(0, '127.0.0.1', resolve));
 const UNISOLATED = `http://127.0.0.1:${unisolated.address().port}`;
 
-/** A page in a fresh context at `url`, recording failed requests and console
- * messages about blocked resources (the page's and its workers'). */
+/** A page in a fresh context at `url`, recording failed requests, console
+ * messages about blocked resources (the page's and its workers') and the
+ * URLs of the workers it starts. */
 async function open(url) {
   const context = await h.browser.newContext({ userAgent: 'tabllm-test' });
   const problems = [];
@@ -77,9 +79,13 @@ async function open(url) {
   };
   page.on('console', (m) => note(m.text()));
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('worker', (w) => w.on('console', (m) => note(m.text())));
+  const workers = [];
+  page.on('worker', (w) => {
+    workers.push(w.url());
+    w.on('console', (m) => note(m.text()));
+  });
   await page.goto(url);
-  return { context, page, problems };
+  return { context, page, problems, workers };
 }
 const isolated = (page) => page.evaluate(() => globalThis.crossOriginIsolated);
 async function waitReady(page) {
@@ -120,12 +126,17 @@ await h.check('createHandler sends COOP/COEP on documents and scripts, CORP on e
 });
 
 await h.check('the chat page is cross-origin isolated; a model, the Documents tab (an embedding engine, pdf.js and its worker) load with nothing blocked', async () => {
-  const { context, page, problems } = await open(`${h.origin}/www/index.html?model=${TINY}&embed=${EMBED}&max_tokens=4&context=200`);
-  const workers = [];
-  page.on('worker', (w) => workers.push(w.url()));
+  const { context, page, problems, workers } = await open(`${h.origin}/www/index.html?model=${TINY}&embed=${EMBED}&max_tokens=4&context=200`);
   try {
     assert.equal(await isolated(page), true);
     await waitReady(page);
+    // SwiftShader: the CPU backend, on its threads' workers where there are cores for them.
+    const { threads, cores } = await page.evaluate(() => ({ threads: window.tabllmPage.engine.info.threads, cores: navigator.hardwareConcurrency }));
+    console.log(`  ${cores} cores; engine.info.threads ${JSON.stringify(threads)}`);
+    if (cores >= 2) {
+      assert.ok(threads.count >= 2, `one thread on an isolated page: ${JSON.stringify(threads)}`);
+      assert.ok(workers.some((u) => u.endsWith('/pkg/cpu-threads-worker.js')), `no CPU threads worker: ${workers}`);
+    }
     await page.click('#tab-documents');
     await page.waitForFunction(() => /ready|loaded|Ready/.test(document.getElementById('embed-status').textContent) || document.getElementById('embed-name').textContent !== 'none', null, { timeout: 60_000 });
     const text = await page.evaluate(async (pdf) => {
@@ -189,6 +200,8 @@ await h.check('createHandler({ isolated: false }): the chat page is not isolated
   try {
     assert.equal(await isolated(page), false);
     await waitReady(page);
+    const threads = await page.evaluate(() => window.tabllmPage.engine.info.threads);
+    assert.deepEqual(threads, { count: 1, reason: 'the page is not cross-origin isolated (COOP/COEP), so it has no shared memory: one thread' });
     assert.deepEqual(problems, []);
   } finally {
     await context.close();
