@@ -434,5 +434,44 @@ await h.check('the Device section says whether the page is cross-origin isolated
   }
 });
 
+await h.check('CPU threads: the control runs the benchmark with createEngine({ backend: \'cpu\', threads }); per-thread scaling reports 1 … min(cores, 4) threads with the speedup over one', async () => {
+  await page.goto(`${h.origin}/www/bench.html?pp=16&tg=${GEN}&max_bytes=${MIB}&runs=1`);
+  await page.waitForSelector('body[data-state=ready]');
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const finished = async () => {
+    await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 240_000 });
+    const [state, error] = await page.evaluate(() => [document.body.dataset.state, document.body.dataset.error]);
+    assert.equal(state, 'done', `page error: ${error}`);
+  };
+  const n = Math.min(cores, 4);
+  await page.selectOption('#tp-threads', String(n));
+  await page.click('#tp-run');
+  await finished();
+  const tp = (await page.evaluate(() => window.benchResult)).throughput;
+  assert.equal(tp.backend, 'cpu');
+  assert.deepEqual(tp.threads, { count: n, reason: `asked for (threads: ${n})` });
+  assert.match(await page.locator('#tp-info').innerText(), new RegExp(`Threads\\s+${n} \\(asked for`));
+
+  await page.click('#tp-scale');
+  await finished();
+  const s = (await page.evaluate(() => window.benchResult)).scaling;
+  console.log(`per-thread scaling: ${s.rows.map((r) => `${r.threads} thr ${r.tests.map((t) => `${t.test} ${t.tok_s.toFixed(1)} (×${t.speedup.toFixed(2)})`).join(' ')}`).join('; ')}`);
+  const counts = Array.from({ length: n }, (_, i) => i + 1);
+  assert.deepEqual(s.rows.map((r) => r.threads), counts);
+  assert.deepEqual(s.rows.map((r) => r.engine_threads.count), counts);
+  assert.deepEqual(s.tests, ['pp16', `tg${GEN}`]);
+  for (const r of s.rows) {
+    assert.deepEqual(r.tests.map((t) => t.test), s.tests);
+    for (const t of r.tests) {
+      positive(t.tok_s, `${r.threads} threads ${t.test}`);
+      close(t.speedup, t.tok_s / s.rows[0].tests.find((o) => o.test === t.test).tok_s, 1e-12, `${r.threads} threads ${t.test} speedup`);
+    }
+  }
+  const table = await page.$$eval('#tp-scale-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(table.map((row) => row[0]), counts.map(String));
+  assert.match(table[0][1], /\(×1\)$/);
+  assert.match(await page.textContent('#tp-scale-summary'), new RegExp(`^CPU backend at ${n} threads against 1: pp16 ×[\\d.]+, tg${GEN} ×[\\d.]+\\.$`));
+});
+
 await context.close();
 await h.done();
