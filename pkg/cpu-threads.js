@@ -14,6 +14,10 @@
 //   WebEngine.create_cpu(context, 2)                                    // the engine finds the bridge
 //   await threads.close();
 
+/** How long a worker may take to start (fetch its script, instantiate the
+ * module) before the pool gives up: a few hundred ms is usual. */
+const START_MS = 5000;
+
 /** Bytes of each extra worker's stack (the Rust target's main stack is 1 MiB). */
 const STACK_BYTES = 1 << 20;
 
@@ -91,7 +95,7 @@ export function instantiate(module, memory, thread = null) {
  * Throws: not cross-origin isolated, `threads` outside 1..64, a worker that
  * fails to start (those already started are ended).
  */
-export async function createPool({ module, memory, kernels, threads, spin = 1 << 14, workerUrl = new URL('./cpu-threads-worker.js', import.meta.url) }) {
+export async function createPool({ module, memory, kernels, threads, spin = 1 << 14, startMs = START_MS, workerUrl = new URL('./cpu-threads-worker.js', import.meta.url) }) {
   if (!globalThis.crossOriginIsolated) {
     throw new Error('cpu-threads: the page is not cross-origin isolated (COOP: same-origin, COEP: require-corp), so it has no shared memory; use the single-thread path');
   }
@@ -101,7 +105,8 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
   let lostWorker = null;
   const close = async () => {
     kernels.pool_quit(pool);
-    await Promise.all(started.map((s) => s.exited));
+    // A worker that never started (or hung) never says it exited: end it anyway.
+    await Promise.race([Promise.all(started.map((s) => s.exited)), new Promise((r) => setTimeout(r, startMs))]);
     for (const s of started) {
       s.worker.terminate();
       kernels.buf_free(s.stack, STACK_BYTES, 16);
@@ -137,7 +142,16 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
       });
       started.push({ worker, stack, tls, exited });
       worker.postMessage({ module, memory, pool, id, stackTop: stack + STACK_BYTES, tls });
-      await ready;
+      // A worker the browser blocks (a script served without COEP) or never
+      // runs (WebKitGTK 2.50 with a nested worker on a shared memory) gives
+      // no error event: without a bound the load would wait forever.
+      let timer;
+      const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`cpu-threads worker ${id} did not start within ${startMs} ms`)), startMs); });
+      try {
+        await Promise.race([ready, late]);
+      } finally {
+        clearTimeout(timer);
+      }
     }
   } catch (e) {
     await close();
@@ -176,7 +190,7 @@ const MAX_PAGES = 65536; // 4 GiB: wasm32's limit, as the module links (--max-me
  * Throws: not cross-origin isolated, `threads` outside 2..64, a memory or
  * worker the browser refuses.
  */
-export async function startThreads({ threads, engineMemory, spin = 1 << 14, wasmUrl = new URL('./wasm/tabllm_cpu_threads.wasm', import.meta.url) }) {
+export async function startThreads({ threads, engineMemory, spin = 1 << 14, startMs = START_MS, wasmUrl = new URL('./wasm/tabllm_cpu_threads.wasm', import.meta.url) }) {
   if (!globalThis.crossOriginIsolated) {
     throw new Error('the page is not cross-origin isolated (COOP: same-origin, COEP: require-corp), so it has no shared memory');
   }
@@ -185,7 +199,7 @@ export async function startThreads({ threads, engineMemory, spin = 1 << 14, wasm
   // The module's own minimum (its data, stack and heap start) is what the import needs.
   const memory = new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, shared: true });
   const kernels = instantiate(module, memory);
-  const pool = await createPool({ module, memory, kernels, threads, spin });
+  const pool = await createPool({ module, memory, kernels, threads, spin, startMs });
   // Scratch in the shared memory for one matmul's x and y, grown as needed.
   const scratch = { x: 0, xBytes: 0, y: 0, yBytes: 0 };
   const room = (which, bytes) => {

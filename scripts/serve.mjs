@@ -1,7 +1,8 @@
 // A static file server for the page, the wasm package and the models, on
 // 127.0.0.1 only, with what a resumable download needs: HTTP Range, ETag and
 // Last-Modified, If-Range (a validator that does not match gets the whole
-// file, 200) and HEAD. Usage: node scripts/serve.mjs [port]
+// file, 200) and HEAD; the page cross-origin isolated (see `ISOLATION`).
+// Usage: node scripts/serve.mjs [port] [--no-isolation]
 // Importable: tests build their own server around `createHandler` / `sendFile`.
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
@@ -18,6 +19,29 @@ const types = {
 // Same-origin code and data only; models may also come from any https URL the
 // user gives. Nothing can be posted anywhere else (no forms, no other hosts over http).
 const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' https: blob:; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
+
+/**
+ * Cross-origin isolation, which `SharedArrayBuffer` (and so the CPU backend's
+ * threads: several workers on one shared `WebAssembly.Memory`) needs:
+ * `crossOriginIsolated` is true in a document served with COOP `same-origin`
+ * and COEP `require-corp`. A dedicated worker's script needs COEP too:
+ * Chromium blocks a worker whose response has none when its creator has COEP
+ * (DevTools issue CoepDedicatedWorkerNeedsCoepHeader; the engine's worker
+ * fails to start here without it); so both go on every document and script
+ * (.html, .js, .mjs).
+ * Under `require-corp` every subresource must be same-origin, CORS, or carry
+ * CORP: every response here carries CORP `same-origin` (no other site may
+ * embed these files). `require-corp`, not `credentialless`: WebKit has no
+ * `credentialless` (MDN browser-compat-data: Safari "version_added": false;
+ * WebKit bug 230550): WebKitGTK 2.50.6 leaves a page that sends it
+ * unisolated, where Chromium 156 and Firefox ESR 153 isolate it. The page
+ * loads nothing cross-origin but CORS-mode fetches (models), so it gains
+ * nothing from `credentialless`.
+ */
+export const ISOLATION = {
+  document: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
+  every: { 'Cross-Origin-Resource-Policy': 'same-origin' },
+};
 
 /** The file's validators: a strong ETag from its size and mtime, and its Last-Modified date. */
 export function validators(st) {
@@ -62,8 +86,14 @@ export function sendFile(req, res, path, headers = {}) {
   createReadStream(path).pipe(res);
 }
 
-/** The request handler serving `root` (default: the repository): `/` goes to the page. */
-export function createHandler({ root = repoRoot } = {}) {
+/**
+ * The request handler serving `root` (default: the repository): `/` goes to
+ * the page. `isolated` (default true) sends `ISOLATION`'s headers; false
+ * serves as a site without them (the page is then not cross-origin isolated
+ * and the CPU backend has one thread): `node scripts/serve.mjs PORT
+ * --no-isolation`, or `start({ isolated: false })` in tests/browser/harness.mjs.
+ */
+export function createHandler({ root = repoRoot, isolated = true } = {}) {
   return (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     if (url.pathname === '/') {
@@ -74,12 +104,20 @@ export function createHandler({ root = repoRoot } = {}) {
     if (!path.startsWith(root + '/')) return res.writeHead(403).end();
     // The page's meta CSP does not reach its Web Worker: a worker takes the CSP
     // of its own script's response. Send it for the page and the package.
-    const csp = /^\/(www|pkg)\//.test(url.pathname) && /\.(html|m?js)$/.test(path);
-    sendFile(req, res, path, csp ? { 'Content-Security-Policy': PAGE_CSP } : {});
+    const script = /\.(html|m?js)$/.test(path);
+    const csp = /^\/(www|pkg)\//.test(url.pathname) && script;
+    sendFile(req, res, path, {
+      ...(csp ? { 'Content-Security-Policy': PAGE_CSP } : {}),
+      ...(isolated ? ISOLATION.every : {}),
+      ...(isolated && script ? ISOLATION.document : {}),
+    });
   };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const port = Number(process.argv[2] ?? process.env.PORT ?? 8080);
-  createServer(createHandler()).listen(port, '127.0.0.1', () => console.log(`serving ${repoRoot} on http://127.0.0.1:${port}/`));
+  const args = process.argv.slice(2);
+  const isolated = !args.includes('--no-isolation');
+  const port = Number(args.find((a) => !a.startsWith('--')) ?? process.env.PORT ?? 8080);
+  createServer(createHandler({ isolated })).listen(port, '127.0.0.1', () =>
+    console.log(`serving ${repoRoot} on http://127.0.0.1:${port}/${isolated ? ' (cross-origin isolated)' : ' (not cross-origin isolated)'}`));
 }

@@ -41,7 +41,7 @@ scripts/test-wasm-kernels.sh
 # Every file runs even when one fails; the command fails if any did.
 # engines.mjs runs the page and the package in Firefox and WebKit (about 40 s).
 failed=0
-for t in package threads web-ai embed documents page engines bench download hub examples; do
+for t in package threads web-ai embed documents page isolation engines bench download hub examples; do
   node "tests/browser/$t.mjs" || failed=1
 done
 exit "$failed"

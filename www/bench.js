@@ -10,6 +10,8 @@
 //   pp2048=1                    also pp2048 (slow on a software adapter, so not by default)
 //   max_bytes, runs             bandwidth sweep cap in bytes (default: the device's largest buffer) and runs per size
 //   model                       model to benchmark (URL)
+//   threads                     CPU threads for the model benchmark: runs it on the CPU backend with
+//                               createEngine({ threads }) (default: none given, the engine's choice)
 //   inspect, context            GGUF URL for "will it run" (default: the benchmark model) and its context
 //   catalog_context, mixes      "What can I run here?": context (2048, 4096, 8192 or 32768; default 4096)
 //                               and quantization mixes (comma-separated, default q4_k_m)
@@ -61,7 +63,18 @@ const config = {
   // backend=webgpu|cpu: run the throughput tests on that backend (default auto,
   // which takes the CPU on a software adapter such as SwiftShader).
   backend: ['webgpu', 'cpu'].includes(params.get('backend')) ? params.get('backend') : 'auto',
+  // threads=N: the model benchmark on the CPU backend with N threads (default: the engine's choice).
+  threads: intParam('threads', null),
 };
+
+/** What the CPU backend's threads depend on: several workers share one memory
+ * only where the page is cross-origin isolated (served with COOP/COEP). */
+const cpu = {
+  cross_origin_isolated: globalThis.crossOriginIsolated === true,
+  hardware_concurrency: Number.isInteger(navigator.hardwareConcurrency) && navigator.hardwareConcurrency >= 1 ? navigator.hardwareConcurrency : null,
+};
+/** The per-thread scaling run's thread counts: 1, 2, … up to min(cores, 4). */
+const SCALING_MAX_THREADS = 4;
 
 const $ = (id) => document.getElementById(id);
 
@@ -139,8 +152,10 @@ const result = {
   created: new Date().toISOString(),
   user_agent: navigator.userAgent,
   device: null,
+  cpu,
   bandwidth: null,
   throughput: null,
+  scaling: null,
   catalog: null,
   will_it_run: null,
 };
@@ -204,6 +219,35 @@ function renderDevice() {
     ['Features', featureList(d.features)],
   ]);
 }
+
+function renderCpu() {
+  const cores = cpu.hardware_concurrency;
+  fillFacts($('cpu-info'), [
+    ['Cross-origin isolated', cpu.cross_origin_isolated ? 'yes: the CPU backend may run on several threads'
+      : 'no: the page was served without COOP/COEP headers, so the CPU backend runs on one thread'],
+    ['Logical processors', cores === null ? 'not reported (navigator.hardwareConcurrency)' : `${cores} (navigator.hardwareConcurrency)`],
+  ]);
+}
+
+/** The "CPU threads" list: empty (the engine's choice), then 1 … hardwareConcurrency;
+ * counts above 1 are disabled where the page is not isolated (the engine refuses them). */
+function fillThreads() {
+  const sel = $('tp-threads');
+  const max = Math.max(cpu.hardware_concurrency ?? 1, config.threads ?? 1);
+  const options = [new Option('engine default', '')];
+  for (let n = 1; n <= max; n++) {
+    const o = new Option(String(n), String(n));
+    o.disabled = n > 1 && !cpu.cross_origin_isolated;
+    options.push(o);
+  }
+  sel.replaceChildren(...options);
+  sel.value = config.threads === null ? '' : String(config.threads);
+  $('tp-scale').disabled = !cpu.cross_origin_isolated;
+  $('tp-threads-note').textContent = cpu.cross_origin_isolated
+    ? `A thread count runs the model benchmark on the CPU backend. Per-thread scaling runs it at 1 to ${scalingCounts().at(-1)} threads in turn.`
+    : 'More than one CPU thread needs a cross-origin isolated page (COOP/COEP headers): here the CPU backend runs on one thread.';
+}
+const scalingCounts = () => Array.from({ length: Math.min(cpu.hardware_concurrency ?? 1, SCALING_MAX_THREADS) }, (_, i) => i + 1);
 
 /** The features that matter here first; the rest folded away. */
 function featureList(features) {
@@ -340,17 +384,17 @@ function showPlannedTests() {
   $('tp-tests').textContent = text;
 }
 
-async function runThroughput() {
-  const tests = plannedTests();
-  const src = sourceOf(benchFile, $('tp-url').value.trim() || DEFAULT_MODEL);
-  result.throughput = null;
-  $('tp-summary').textContent = '';
-  $('tp-info').replaceChildren();
-  $('tp-table').hidden = true;
+/**
+ * Loads `src` and runs `tests` (engine.bench) on `backend`, with `threads`
+ * CPU threads when not null (createEngine's `threads`: the CPU backend only);
+ * returns { info, b } (engine.info, engine.bench's answer) and unloads it.
+ * `what` prefixes the status lines.
+ */
+async function benchOnce(src, tests, { backend, threads = null, what = '' }) {
   const bar = $('tp-progress');
   bar.hidden = false;
   bar.value = 0;
-  status(`Loading ${src instanceof Blob ? src.name : src}…`);
+  status(`${what}Loading ${src instanceof Blob ? src.name : src}…`);
   // A context just large enough for the largest test (a test fills one position per token).
   const context = Math.ceil(Math.max(...tests.pp, ...tests.tg) / 64) * 64;
   let engine = null;
@@ -358,42 +402,96 @@ async function runThroughput() {
     engine = await createEngine({
       model: src,
       context,
-      backend: config.backend,
+      backend,
       // A WebGPU option: refused with backend 'cpu'.
-      ...(config.backend === 'cpu' ? {} : { jsReplay: config.js_replay }),
+      ...(backend === 'cpu' ? {} : { jsReplay: config.js_replay }),
+      ...(threads === null ? {} : { threads }),
       onProgress: (p) => {
         if (p.fraction !== null) bar.value = p.fraction;
-        if (p.phase !== 'ready') status(`Loading the model (${p.phase}): ${sizeLabel(Math.max(1, p.bytes_loaded))}${p.bytes_total ? ` of ${sizeLabel(p.bytes_total)}` : ''}…`);
+        if (p.phase !== 'ready') status(`${what}Loading the model (${p.phase}): ${sizeLabel(Math.max(1, p.bytes_loaded))}${p.bytes_total ? ` of ${sizeLabel(p.bytes_total)}` : ''}…`);
       },
     });
     bar.removeAttribute('value'); // indeterminate while the benchmark runs
-    status(`Running ${testNames(tests).join(', ')} (after a short warm-up)…`);
-    const b = await engine.bench(tests);
-    const info = engine.info;
-    result.throughput = {
-      model: {
-        ...describeSource(src),
-        name: info.name,
-        architecture: info.architecture,
-        weight_bytes: info.weight_bytes,
-        context: info.context,
-        load_seconds: info.load_seconds,
-        from_cache: info.from_cache,
-      },
-      // Which backend ran the tests, and why (`auto` picks the CPU on a software adapter).
-      backend: info.backend,
-      backend_reason: info.backend_reason,
-      ...b,
-      peak_gbps: null,
-      efficiency: null,
-    };
-    // The engine's own view of the device.
-    if (result.device && info.adapter?.precision) result.device.engine_precision = info.adapter.precision;
+    status(`${what}Running ${testNames(tests).join(', ')} (after a short warm-up)…`);
+    return { b: await engine.bench(tests), info: engine.info };
   } finally {
     bar.hidden = true;
     await engine?.unload();
   }
+}
+
+/** The "CPU threads" choice: a count, or null for the engine's choice. */
+const chosenThreads = () => ($('tp-threads').value === '' ? null : Number($('tp-threads').value));
+
+async function runThroughput() {
+  const tests = plannedTests();
+  const src = sourceOf(benchFile, $('tp-url').value.trim() || DEFAULT_MODEL);
+  result.throughput = null;
+  $('tp-summary').textContent = '';
+  $('tp-info').replaceChildren();
+  $('tp-table').hidden = true;
+  const threads = chosenThreads();
+  // A thread count is the CPU backend's option: it runs the benchmark there.
+  const { b, info } = await benchOnce(src, tests, { backend: threads === null ? config.backend : 'cpu', threads });
+  result.throughput = {
+    model: {
+      ...describeSource(src),
+      name: info.name,
+      architecture: info.architecture,
+      weight_bytes: info.weight_bytes,
+      context: info.context,
+      load_seconds: info.load_seconds,
+      from_cache: info.from_cache,
+    },
+    // Which backend ran the tests, and why (`auto` picks the CPU on a software adapter).
+    backend: info.backend,
+    backend_reason: info.backend_reason,
+    // The CPU backend's { count, reason }; null on WebGPU.
+    threads: info.threads ?? null,
+    ...b,
+    peak_gbps: null,
+    efficiency: null,
+  };
+  // The engine's own view of the device.
+  if (result.device && info.adapter?.precision) result.device.engine_precision = info.adapter.precision;
   updateThroughputFigures();
+}
+
+/**
+ * Per-thread scaling: the model benchmark's tests on the CPU backend at 1, 2,
+ * … min(hardwareConcurrency, 4) threads in turn, each a fresh engine; per
+ * count each test's tok/s and its speedup over one thread.
+ */
+async function runScaling() {
+  if (!cpu.cross_origin_isolated) throw new Error('per-thread scaling needs a cross-origin isolated page (COOP/COEP headers): here the CPU backend runs on one thread');
+  const tests = plannedTests();
+  const src = sourceOf(benchFile, $('tp-url').value.trim() || DEFAULT_MODEL);
+  const counts = scalingCounts();
+  result.scaling = null;
+  $('tp-scale-summary').textContent = '';
+  $('tp-scale-table').hidden = true;
+  const rows = [];
+  for (const threads of counts) {
+    const { b, info } = await benchOnce(src, tests, { backend: 'cpu', threads, what: `Per-thread scaling, ${threads} of ${counts.at(-1)} threads: ` });
+    rows.push({ threads, engine_threads: info.threads ?? null, tests: b.tests.map(({ test, tokens, seconds, tok_s }) => ({ test, tokens, seconds, tok_s })) });
+  }
+  const one = rows[0].tests;
+  for (const r of rows) for (const t of r.tests) t.speedup = t.tok_s / one.find((o) => o.test === t.test).tok_s;
+  result.scaling = { model: describeSource(src), tests: testNames(tests), hardware_concurrency: cpu.hardware_concurrency, rows };
+  renderScaling();
+}
+
+function renderScaling() {
+  const s = result.scaling;
+  if (!s) return;
+  const last = s.rows.at(-1);
+  $('tp-scale-summary').textContent = `CPU backend at ${last.threads} threads against 1: ` +
+    last.tests.map((t) => `${t.test} ×${sig(t.speedup, 2)}`).join(', ') + '.';
+  fillTable($('tp-scale-table'), ['Threads', ...s.tests.map((n) => `${n} tokens/s (× 1 thread)`)],
+    s.rows.map((r) => [String(r.threads), ...s.tests.map((n) => {
+      const t = r.tests.find((x) => x.test === n);
+      return t ? `${sig(t.tok_s)} (×${sig(t.speedup, 2)})` : '–';
+    })]));
 }
 
 function updateThroughputFigures() {
@@ -408,6 +506,7 @@ function updateThroughputFigures() {
     ['Model', `${tp.model.name} (${tp.model.architecture}, ${bytesShort(tp.model.weight_bytes)} of weights)`],
     ['Backend', tp.backend === 'cpu' ? `CPU (${tp.backend_reason}): weights streamed at ${gbps(tp.implied_gbps)} while decoding` : `WebGPU (${tp.backend_reason ?? 'default'})`],
     ['Load', `${sig(tp.model.load_seconds, 2)} s${tp.model.from_cache ? ' from browser storage' : ''}`],
+    ['Threads', tp.threads ? `${tp.threads.count} (${tp.threads.reason})` : undefined],
     ['Prompt steps', `${tp.max_batch} tokens each`],
     ['Host work per decoded token', tp.dispatches_per_token === undefined ? '–' :
       tp.backend === 'cpu' ? `${tp.dispatches_per_token} CPU ops` : `${tp.dispatches_per_token} GPU dispatches, ${sig(tp.host_encode_ms_per_token, 2)} ms to encode and submit`],
@@ -618,7 +717,7 @@ function status(text) {
   $('status').textContent = text;
 }
 
-const buttons = ['run-all', 'bw-run', 'tp-run', 'in-run'];
+const buttons = ['run-all', 'bw-run', 'tp-run', 'tp-scale', 'in-run'];
 let busy = false;
 
 /** Runs `steps` ([section id, fn]) one after another (the GPU is shared, so never two at once). */
@@ -652,6 +751,7 @@ async function run(steps) {
   result.errors = errors;
   showJson();
   for (const id of buttons) $(id).disabled = false;
+  $('tp-scale').disabled = !cpu.cross_origin_isolated;
   busy = false;
   if (errors.length) {
     status(`Failed: ${errors.join('; ')}`);
@@ -663,10 +763,11 @@ async function run(steps) {
   }
 }
 
-const STEPS = { bandwidth: ['bandwidth', runBandwidth], throughput: ['throughput', runThroughput], inspect: ['inspect', runInspect] };
+const STEPS = { bandwidth: ['bandwidth', runBandwidth], throughput: ['throughput', runThroughput], scaling: ['throughput', runScaling], inspect: ['inspect', runInspect] };
 $('run-all').onclick = () => run([STEPS.bandwidth, STEPS.throughput, STEPS.inspect]);
 $('bw-run').onclick = () => run([STEPS.bandwidth]);
 $('tp-run').onclick = () => run([STEPS.throughput]);
+$('tp-scale').onclick = () => run([STEPS.scaling]);
 $('in-run').onclick = () => run([STEPS.inspect]);
 
 // A picked file wins over the URL until the URL is edited again.
@@ -711,6 +812,8 @@ $('tp-pp').value = config.pp.join(', ');
 $('tp-pp2048').checked = config.pp2048;
 $('tp-tg').value = config.tg;
 for (const id of ['tp-pp', 'tp-pp2048', 'tp-tg']) $(id).addEventListener('input', showPlannedTests);
+renderCpu();
+fillThreads();
 showPlannedTests();
 $('in-url').value = config.inspect;
 $('in-context').value = config.context;

@@ -4,13 +4,16 @@
 // file, against sizes computed independently with Python's gguf package;
 // "What can I run here?" against the native CLI's catalog rows
 // (tabllm info, harness.cliBinary); the chart and the catalog table, saved as
-// PNGs when SCREENSHOT_DIR is set.
+// PNGs when SCREENSHOT_DIR is set; whether the page is cross-origin isolated,
+// and the CPU threads controls that follow from it.
 // Usage: node tests/browser/bench.mjs   (after scripts/build-web.sh and `npm ci` here)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { start, repo, cliBinary } from './harness.mjs';
+import { createHandler } from '../../scripts/serve.mjs';
 
 const MIB = 2 ** 20;
 const CAP = 16 * MIB;
@@ -389,6 +392,85 @@ await h.check('autorun with a missing model ends in state error, with the reason
   assert.equal(r.result.will_it_run, null);
   assert.equal(await page.getAttribute('#throughput', 'data-state'), 'error');
   assert.match(await page.textContent('#throughput .error'), /^Failed: /);
+});
+
+await h.check('the Device section says whether the page is cross-origin isolated and how many logical processors; the CPU threads list and per-thread scaling follow it', async () => {
+  // Isolated (scripts/serve.mjs): counts 1 … hardwareConcurrency, scaling offered.
+  await page.goto(`${h.origin}/www/bench.html`);
+  await page.waitForSelector('body[data-state=ready]');
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const look = (p) => p.evaluate(() => ({
+    cpu: window.benchResult.cpu,
+    facts: document.getElementById('cpu-info').innerText,
+    options: [...document.querySelectorAll('#tp-threads option')].map((o) => [o.value, o.disabled]),
+    scale: document.getElementById('tp-scale').disabled,
+    note: document.getElementById('tp-threads-note').textContent,
+  }));
+  const counts = Array.from({ length: cores }, (_, i) => String(i + 1));
+  const on = await look(page);
+  assert.deepEqual(on.cpu, { cross_origin_isolated: true, hardware_concurrency: cores });
+  assert.match(on.facts, /Cross-origin isolated\s+yes: the CPU backend may run on several threads/);
+  assert.match(on.facts, new RegExp(`Logical processors\\s+${cores} \\(navigator.hardwareConcurrency\\)`));
+  assert.deepEqual(on.options, [['', false], ...counts.map((n) => [n, false])]);
+  assert.equal(on.scale, false);
+  assert.match(on.note, new RegExp(`Per-thread scaling runs it at 1 to ${Math.min(cores, 4)} threads`));
+  // Unisolated (createHandler({ isolated: false })): one thread only, scaling refused in words.
+  const server = createServer(createHandler({ isolated: false }));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const plain = await context.newPage();
+  try {
+    await plain.goto(`http://127.0.0.1:${server.address().port}/www/bench.html`);
+    await plain.waitForSelector('body[data-state=ready]');
+    const off = await look(plain);
+    assert.deepEqual(off.cpu, { cross_origin_isolated: false, hardware_concurrency: cores });
+    assert.match(off.facts, /Cross-origin isolated\s+no: the page was served without COOP\/COEP headers, so the CPU backend runs on one thread/);
+    assert.deepEqual(off.options, [['', false], ...counts.map((n) => [n, n !== '1'])]);
+    assert.equal(off.scale, true);
+    assert.match(off.note, /^More than one CPU thread needs a cross-origin isolated page/);
+  } finally {
+    await plain.close();
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+await h.check('CPU threads: the control runs the benchmark with createEngine({ backend: \'cpu\', threads }); per-thread scaling reports 1 … min(cores, 4) threads with the speedup over one', async () => {
+  await page.goto(`${h.origin}/www/bench.html?pp=16&tg=${GEN}&max_bytes=${MIB}&runs=1`);
+  await page.waitForSelector('body[data-state=ready]');
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const finished = async () => {
+    await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 240_000 });
+    const [state, error] = await page.evaluate(() => [document.body.dataset.state, document.body.dataset.error]);
+    assert.equal(state, 'done', `page error: ${error}`);
+  };
+  const n = Math.min(cores, 4);
+  await page.selectOption('#tp-threads', String(n));
+  await page.click('#tp-run');
+  await finished();
+  const tp = (await page.evaluate(() => window.benchResult)).throughput;
+  assert.equal(tp.backend, 'cpu');
+  assert.deepEqual(tp.threads, { count: n, reason: `asked for (threads: ${n})` });
+  assert.match(await page.locator('#tp-info').innerText(), new RegExp(`Threads\\s+${n} \\(asked for`));
+
+  await page.click('#tp-scale');
+  await finished();
+  const s = (await page.evaluate(() => window.benchResult)).scaling;
+  console.log(`per-thread scaling: ${s.rows.map((r) => `${r.threads} thr ${r.tests.map((t) => `${t.test} ${t.tok_s.toFixed(1)} (×${t.speedup.toFixed(2)})`).join(' ')}`).join('; ')}`);
+  const counts = Array.from({ length: n }, (_, i) => i + 1);
+  assert.deepEqual(s.rows.map((r) => r.threads), counts);
+  assert.deepEqual(s.rows.map((r) => r.engine_threads.count), counts);
+  assert.deepEqual(s.tests, ['pp16', `tg${GEN}`]);
+  for (const r of s.rows) {
+    assert.deepEqual(r.tests.map((t) => t.test), s.tests);
+    for (const t of r.tests) {
+      positive(t.tok_s, `${r.threads} threads ${t.test}`);
+      close(t.speedup, t.tok_s / s.rows[0].tests.find((o) => o.test === t.test).tok_s, 1e-12, `${r.threads} threads ${t.test} speedup`);
+    }
+  }
+  const table = await page.$$eval('#tp-scale-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(table.map((row) => row[0]), counts.map(String));
+  assert.match(table[0][1], /\(×1\)$/);
+  assert.match(await page.textContent('#tp-scale-summary'), new RegExp(`^CPU backend at ${n} threads against 1: pp16 ×[\\d.]+, tg${GEN} ×[\\d.]+\\.$`));
 });
 
 await context.close();

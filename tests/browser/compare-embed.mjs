@@ -29,8 +29,8 @@
 // Per engine, in a fresh browser context: load (timed), one warm-up call, then per workload one
 // call with every text (each engine's batch API) and the same texts one call each; --runs
 // repeats both (medians). Tokens are counted by each engine's own tokenizer (the table says whose).
-// Both engines run single-threaded: scripts/serve.mjs sends no COOP/COEP headers, so the page is
-// not cross-origin isolated (onnxruntime-web then runs one wasm thread; tabllm's CPU backend has one).
+// Both engines run single-threaded: the page is served without COOP/COEP (scripts/serve.mjs
+// --no-isolation), so it is not cross-origin isolated (onnxruntime-web then runs one wasm thread; tabllm's CPU backend has one).
 import { start, repo, readJson } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -110,7 +110,7 @@ const modelName = onnxUrl.slice(onnxUrl.lastIndexOf('/') + 1);
 const command = ['node tests/browser/compare-embed.mjs', ...argv].join(' ');
 const loadBefore = loadavg();
 const started = Date.now();
-const h = await start();
+const h = await start({ isolated: false });
 const chromiumVersion = h.browser.version();
 console.log(`compare-embed: ${model} (${(statSync(modelPath).size / 1e6).toFixed(1)} MB) and ${onnxUrl}; workloads ${workloads.map((w) => `${w.name} (${w.texts.length})`).join(', ')}; ` +
   `runs ${runs}; Chromium ${chromiumVersion}; ${cpus().length} CPU cores, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
@@ -267,7 +267,7 @@ const methods = {
   rates: 'texts/s = texts / seconds; tok/s = the engine\'s tokens (unpadded) / seconds',
   load: 'wall clock in the page from the start of the load to a usable engine, model fetched from the local server, no browser cache: tabllm createEngine({ model, backend, context, cache: false }); transformers.js pipeline(\'feature-extraction\', dir, { dtype, device: \'wasm\' }) with env.useBrowserCache = false (includes fetching and compiling onnxruntime-web\'s wasm)',
   cosines: 'worst over the workload\'s texts of the cosine between two engines\' vectors from their batch calls; "vs ST": against sentence-transformers\' vectors in the reference JSON (texts workload only)',
-  threads: 'one: the page is not cross-origin isolated (scripts/serve.mjs sends no COOP/COEP), so onnxruntime-web runs one wasm thread; tabllm\'s CPU backend is single-threaded',
+  threads: 'one: the page is not cross-origin isolated (served by scripts/serve.mjs --no-isolation), so onnxruntime-web runs one wasm thread; tabllm\'s CPU backend is single-threaded',
 };
 console.log('');
 for (const [k, v] of Object.entries(methods)) console.log(`${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);

@@ -21,9 +21,11 @@
 // of 64 + 32 tokens takes minutes). Every request prefills the whole prompt (tabllm:
 // engine.reset(); wllama: cache_prompt: false); `prefilled_tokens` shows it.
 //
-// Without --isolated the page is served as scripts/serve.mjs serves it; a page
-// that is not cross-origin isolated runs both CPU backends on one thread.
-import { isolationHandler, start, repo } from './harness.mjs';
+// wllama on CPU runs single-threaded here unless --isolated: the page is served
+// without COOP/COEP (scripts/serve.mjs --no-isolation), so it is not
+// cross-origin isolated and wllama cannot use its pthreads (`--threads` is
+// passed as n_threads but only matters when isolated).
+import { start, repo } from './harness.mjs';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -62,7 +64,7 @@ const loadBefore = loadavg();
 const started = Date.now();
 
 const isolated = argv.includes('--isolated');
-const h = await start(isolated ? { handler: await isolationHandler() } : {});
+const h = await start({ isolated });
 const chromiumVersion = h.browser.version();
 console.log(`compare: ${model} (${(modelBytes / 1e6).toFixed(1)} MB), prompt ${prompt.length} chars, ${genTokens} generated tokens, ` +
   `context ${context}, greedy, warm-up + ${runs} runs per method; Chromium ${chromiumVersion}; ${cpus().length} CPU cores, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);

@@ -69,34 +69,35 @@ export const storedModel = (page, url) => page.evaluate(async (url) => {
   return { complete: await read(key), part: await read(key + '.part') };
 }, url);
 
-/** Headers that make a page cross-origin isolated (COOP + COEP), with CORP
- * so each same-origin subresource loads under require-corp. */
-export const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin' };
-
 /**
- * A handler serving the repository as scripts/serve.mjs does, with
- * [`ISOLATION`]'s headers on everything, except under /plain/ (the same
- * files, the prefix dropped), which is served as a site without COOP/COEP:
- * the two cases a threaded CPU backend meets, whatever serve.mjs itself sends.
+ * A handler serving the repository as scripts/serve.mjs does (cross-origin
+ * isolated), except under /plain/ (the same files, the prefix dropped),
+ * which is served as a site without COOP/COEP (`createHandler({ isolated:
+ * false })`), and under /noworker/ (isolated, but the CPU threads' worker
+ * script sent without COEP): the cases a threaded CPU backend meets.
  */
 export async function isolationHandler() {
   const { createHandler } = await import('../../scripts/serve.mjs');
-  const serve = createHandler();
+  const [isolated, plain] = [createHandler(), createHandler({ isolated: false })];
   return (req, res) => {
-    const plain = req.url.startsWith('/plain/');
-    if (plain) req.url = req.url.slice('/plain'.length);
-    const writeHead = res.writeHead.bind(res);
-    res.writeHead = (status, headers = {}) => {
-      for (const k of Object.keys(headers)) if (/^cross-origin-(opener|embedder)-policy$/i.test(k)) delete headers[k];
-      for (const k of ['Cross-Origin-Opener-Policy', 'Cross-Origin-Embedder-Policy']) res.removeHeader(k);
-      return writeHead(status, plain ? headers : { ...headers, ...ISOLATION });
-    };
-    serve(req, res);
+    if (req.url.startsWith('/plain/')) {
+      req.url = req.url.slice('/plain'.length);
+      return plain(req, res);
+    }
+    // /noworker/: isolated, but the CPU threads' worker script without COEP,
+    // which the browser then refuses to run (a misconfigured site).
+    if (req.url.startsWith('/noworker/')) {
+      req.url = req.url.slice('/noworker'.length);
+      return (req.url.endsWith('/cpu-threads-worker.js') ? plain : isolated)(req, res);
+    }
+    return isolated(req, res);
   };
 }
 
-/** `handler`: serve with this (req, res) handler in this process instead of scripts/serve.mjs. */
-export async function start({ handler } = {}) {
+/** `handler`: serve with this (req, res) handler in this process instead of
+ * scripts/serve.mjs. `isolated: false` runs scripts/serve.mjs without its
+ * cross-origin isolation headers (`--no-isolation`); a `handler` sends its own. */
+export async function start({ handler, isolated = true } = {}) {
   let server;
   let origin;
   if (handler) {
@@ -106,7 +107,8 @@ export async function start({ handler } = {}) {
     server = { kill: () => { http.closeAllConnections(); http.close(); } };
   } else {
     const port = 8000 + Math.floor(Math.random() * 1000);
-    server = spawn('node', [join(repo, 'scripts/serve.mjs'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const args = [join(repo, 'scripts/serve.mjs'), String(port), ...(isolated ? [] : ['--no-isolation'])];
+    server = spawn('node', args, { stdio: ['ignore', 'ignore', 'inherit'] });
     origin = `http://127.0.0.1:${port}`;
     await waitForServer(origin + '/');
   }

@@ -103,6 +103,29 @@ await h.check('isolated page: SmolLM2 on 2 and 3 CPU threads gives llama.cpp\'s 
 
 await context.close();
 
+await h.check('isolated page whose threads\' worker the browser refuses: threads: 2 fails by name, the default falls back to one thread and says why (no hang)', async () => {
+  const { context, page } = await h.open('/noworker/tests/browser/app/index.html');
+  try {
+    await page.waitForSelector('body[data-ready]');
+    const r = await page.evaluate(async (url) => {
+      const refused = await tabllm.createEngine({ model: url, backend: 'cpu', threads: 2, context: 64, cache: false }).then(() => 'loaded', (e) => `${e.code} [${e.details?.field}]: ${e.message}`);
+      const engine = await tabllm.createEngine({ model: url, context: 64, backend: 'cpu', cache: false });
+      const out = await engine.completions.create({ prompt: 'The capital of France is', temperature: 0, max_tokens: 2 });
+      await engine.unload();
+      return { isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency, refused, threads: engine.info.threads, tokens: out.usage.completion_tokens };
+    }, SMOL);
+    assert.equal(r.isolated, true);
+    assert.match(r.refused, /^invalid_request \[threads\]: threads: 2 could not start: cpu-threads worker 1 did not start within 5000 ms/);
+    if (r.cores >= 2) {
+      assert.equal(r.threads.count, 1);
+      assert.match(r.threads.reason, /^threads could not start \(cpu-threads worker 1 did not start within 5000 ms\): one thread$/);
+    }
+    assert.equal(r.tokens, 2);
+  } finally {
+    await context.close();
+  }
+});
+
 await h.check('page without COOP/COEP: not isolated; the pool refuses; threads: 2 is refused by name; the default runs on one thread', async () => {
   const k = await kernels('/plain');
   assert.equal(k.crossOriginIsolated, false);
