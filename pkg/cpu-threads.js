@@ -138,7 +138,7 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
             }
           };
         });
-        worker.onerror = (e) => reject(new Error(`cpu-threads worker ${id}: ${e.message}`));
+        worker.onerror = (e) => reject(new Error(`cpu-threads worker ${id} did not start: ${e.message ?? 'its script did not load or was blocked (on a cross-origin-isolated page a worker script needs Cross-Origin-Embedder-Policy too)'}`));
       });
       started.push({ worker, stack, tls, exited });
       worker.postMessage({ module, memory, pool, id, stackTop: stack + STACK_BYTES, tls });

@@ -103,7 +103,7 @@ await h.check('isolated page: SmolLM2 on 2 and 3 CPU threads gives llama.cpp\'s 
 
 await context.close();
 
-await h.check('isolated page whose threads\' worker the browser refuses: threads: 2 fails by name, the default falls back to one thread and says why (no hang)', async () => {
+await h.check('isolated page whose threads\' worker the browser refuses: threads: 2 fails by name, the default falls back to one thread and says why (no hang: an error event or, where none comes, 5 s)', async () => {
   const { context, page } = await h.open('/noworker/tests/browser/app/index.html');
   try {
     await page.waitForSelector('body[data-ready]');
@@ -115,10 +115,10 @@ await h.check('isolated page whose threads\' worker the browser refuses: threads
       return { isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency, refused, threads: engine.info.threads, tokens: out.usage.completion_tokens };
     }, SMOL);
     assert.equal(r.isolated, true);
-    assert.match(r.refused, /^invalid_request \[threads\]: threads: 2 could not start: cpu-threads worker 1 did not start within 5000 ms/);
+    assert.match(r.refused, /^invalid_request \[threads\]: threads: 2 could not start: cpu-threads worker 1 did not start/);
     if (r.cores >= 2) {
       assert.equal(r.threads.count, 1);
-      assert.match(r.threads.reason, /^threads could not start \(cpu-threads worker 1 did not start within 5000 ms\): one thread$/);
+      assert.match(r.threads.reason, /^threads could not start \(cpu-threads worker 1 did not start.*\): one thread$/);
     }
     assert.equal(r.tokens, 2);
   } finally {
