@@ -17,10 +17,13 @@ use tabllm::cpu::{threads::NativeThreads, CpuThreads};
 use tabllm::model::{self, BackendKind, Device, LoadOptions};
 
 /// The model on the CPU backend, on `threads` threads (1: the engine's own;
-/// more: the matmuls split across them with the weights in their memory,
-/// `tabllm::cpu::threads`, as in a cross-origin-isolated browser).
+/// more: the matmuls and attention split across them with the weights and
+/// KV cache in their memory, `tabllm::cpu::threads`, as in a
+/// cross-origin-isolated browser). Their waits sleep at once: the test
+/// runner runs other tests beside these on a few cores, where spinning
+/// threads only wait for each other.
 fn load(file: &str, n_ctx: u32, threads: usize) -> model::Model {
-    let cpu_threads = (threads > 1).then(|| Arc::new(NativeThreads::start(threads).unwrap()) as Arc<dyn CpuThreads>);
+    let cpu_threads = (threads > 1).then(|| Arc::new(NativeThreads::with_spin(threads, 0).unwrap()) as Arc<dyn CpuThreads>);
     let (m, _) = model::load_path_on(Device::Cpu, &model_path(file), LoadOptions { n_ctx: Some(n_ctx), max_batch: 64, cpu_threads, ..Default::default() }, 1 << 20).unwrap();
     assert_eq!(m.backend(), BackendKind::Cpu);
     assert!(m.gpu_context().is_none(), "a CPU model holds no GPU");

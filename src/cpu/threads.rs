@@ -75,7 +75,14 @@ impl NativeThreads {
     /// [`super::pool::DEFAULT_SPIN`] times before they sleep. Errors:
     /// `n_threads` outside 1..=64, a thread the OS would not start.
     pub fn start(n_threads: usize) -> Result<Self, CpuError> {
-        Ok(Self { pool: super::pool::NativePool::start(n_threads, super::pool::DEFAULT_SPIN)?, arena: std::sync::Mutex::new(Vec::new()) })
+        Self::with_spin(n_threads, super::pool::DEFAULT_SPIN)
+    }
+
+    /// As [`NativeThreads::start`], each wait spinning `spin` times before
+    /// it sleeps (0: at once; what a machine running more threads than it
+    /// has cores wants, such as a test runner's).
+    pub fn with_spin(n_threads: usize, spin: u32) -> Result<Self, CpuError> {
+        Ok(Self { pool: super::pool::NativePool::start(n_threads, spin)?, arena: std::sync::Mutex::new(Vec::new()) })
     }
 
     fn with_weight<R>(&self, w: WeightHandle, f: impl FnOnce(&mut [u8]) -> Result<R, CpuError>) -> Result<R, CpuError> {

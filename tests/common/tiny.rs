@@ -31,7 +31,7 @@ pub fn check_tiny_in(dir: &std::path::Path, file: &str) {
     // The CPU backend on one thread, and on three (the matmuls split across
     // them, the weights in the threads' own memory: tabllm::cpu::threads).
     let cpu = [None, Some(3)].map(|threads| {
-        let t = threads.map(|n| Arc::new(tabllm::cpu::threads::NativeThreads::start(n).unwrap()) as Arc<dyn tabllm::cpu::CpuThreads>);
+        let t = threads.map(|n| Arc::new(tabllm::cpu::threads::NativeThreads::with_spin(n, 0).unwrap()) as Arc<dyn tabllm::cpu::CpuThreads>);
         (format!("cpu backend, {} thread(s)", threads.unwrap_or(1)), Device::Cpu, false, Default::default(), t)
     });
     let gpu = gpu.map(|(label, device, fuse, prefill)| (label, device, fuse, prefill, None));
