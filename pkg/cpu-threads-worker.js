@@ -22,7 +22,7 @@ onmessage = ({ data: { module, memory, pool, id, stackTop, tls } }) => {
     // barrier, its event loop with it), so the job in flight and every
     // later one fail instead.
     try {
-      kernels.pool_lose(pool);
+      kernels.pool_lose(pool, id);
     } catch {}
     console.error(`cpu-threads worker ${id}: ${e?.stack ?? e}`);
     postMessage({ error: String(e?.stack ?? e) });

@@ -105,8 +105,9 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
   let lostWorker = null;
   const close = async () => {
     kernels.pool_quit(pool);
-    // A worker that never started (or hung) never says it exited: end it anyway.
-    await Promise.race([Promise.all(started.map((s) => s.exited)), new Promise((r) => setTimeout(r, startMs))]);
+    // Only a worker that started runs the loop pool_quit ends; one that
+    // never started is ended at once.
+    await Promise.all(started.filter((s) => s.ready).map((s) => s.exited));
     for (const s of started) {
       s.worker.terminate();
       kernels.buf_free(s.stack, STACK_BYTES, 16);
@@ -132,7 +133,7 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
               // thread in Atomics.wait, so this message can come late).
               console.error(`cpu-threads worker ${id}: ${data.error}`);
               lostWorker = id;
-              kernels.pool_lose(pool);
+              kernels.pool_lose(pool, id);
               reject(new Error(`cpu-threads worker ${id}: ${data.error}`));
               done();
             }
@@ -140,7 +141,7 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
         });
         worker.onerror = (e) => reject(new Error(`cpu-threads worker ${id} did not start: ${e.message ?? 'its script did not load or was blocked (on a cross-origin-isolated page a worker script needs Cross-Origin-Embedder-Policy too)'}`));
       });
-      started.push({ worker, stack, tls, exited });
+      started.push({ worker, stack, tls, exited, ready: false });
       worker.postMessage({ module, memory, pool, id, stackTop: stack + STACK_BYTES, tls });
       // A worker the browser blocks (a script served without COEP) or never
       // runs (WebKitGTK 2.50 with a nested worker on a shared memory) gives
@@ -149,6 +150,7 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
       const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`cpu-threads worker ${id} did not start within ${startMs} ms`)), startMs); });
       try {
         await Promise.race([ready, late]);
+        started.at(-1).ready = true;
       } finally {
         clearTimeout(timer);
       }
@@ -212,6 +214,20 @@ export async function startThreads({ threads, engineMemory, spin = 1 << 14, star
     scratch[key] = bytes;
     return at;
   };
+  // A trap in this instance's own share (a panic is an abort on this
+  // target) leaves its state unusable (a borrowed scratch, its stack
+  // pointer) and the workers possibly still in that job: no job may run
+  // after it. Every later call answers LOST, which the engine reports.
+  let broken = false;
+  const coordinate = (run) => {
+    try {
+      return run();
+    } catch (e) {
+      broken = true;
+      console.error(`cpu-threads: the coordinator's share trapped: ${e?.stack ?? e}`);
+      return LOST;
+    }
+  };
   const u8 = (mem, at, len) => new Uint8Array(mem.buffer, at >>> 0, len >>> 0);
   const f32 = (mem, at, len) => new Float32Array(mem.buffer, at >>> 0, len >>> 0);
   const bridge = {
@@ -221,6 +237,8 @@ export async function startThreads({ threads, engineMemory, spin = 1 << 14, star
     write: (dst, src, len) => u8(memory, dst, len).set(u8(engineMemory(), src, len)),
     read: (dst, src, len) => u8(engineMemory(), dst, len).set(u8(memory, src, len)),
     matmul: (kind, w, rows, cols, x, xLen, nTokens, y, yLen, yStride, write) => {
+      if (broken) return LOST;
+      if (nTokens === 0 || rows === 0) return 0; // nothing to write (and no stale scratch copied back)
       const xs = room('x', Math.max(4, xLen * 4));
       const ys = room('y', Math.max(4, yLen * 4));
       const engine = engineMemory();
@@ -229,16 +247,18 @@ export async function startThreads({ threads, engineMemory, spin = 1 << 14, star
       // accumulate adds to it, and a store into a wider y (yStride > rows)
       // leaves the columns past `rows` as they were.
       if (write !== 0 || (nTokens > 1 && yStride !== rows)) f32(memory, ys, yLen).set(f32(engine, y, yLen));
-      const rc = kernels.pool_matmul(pool.id, kind, w, rows, cols, xs, nTokens, ys, yStride, write);
+      const rc = coordinate(() => kernels.pool_matmul(pool.id, kind, w, rows, cols, xs, nTokens, ys, yStride, write));
       if (rc === 0) f32(engineMemory(), y, yLen).set(f32(memory, ys, yLen));
       return rc;
     },
     attention: (q, k, v, cacheLen, pos0, nTokens, nHeads, nKvHeads, headDim, window, scale, causal, out) => {
+      if (broken) return LOST;
       const n = nTokens * nHeads * headDim;
+      if (n === 0) return 0;
       const qs = room('x', Math.max(4, n * 4));
       const os = room('y', Math.max(4, n * 4));
       f32(memory, qs, n).set(f32(engineMemory(), q, n));
-      const rc = kernels.pool_attention(pool.id, qs, k, v, cacheLen, pos0, nTokens, nHeads, nKvHeads, headDim, window, scale, causal, os);
+      const rc = coordinate(() => kernels.pool_attention(pool.id, qs, k, v, cacheLen, pos0, nTokens, nHeads, nKvHeads, headDim, window, scale, causal, os));
       if (rc === 0) f32(engineMemory(), out, n).set(f32(memory, os, n));
       return rc;
     },
@@ -246,8 +266,8 @@ export async function startThreads({ threads, engineMemory, spin = 1 << 14, star
   globalThis.tabllmCpuThreads = bridge;
   return {
     threads,
-    /** Whether a worker died: every matmul from now on fails (the engine reports it). */
-    lost: () => pool.lost(),
+    /** Whether a worker (or this coordinator's share) died: every matmul from now on fails (the engine reports it). */
+    lost: () => broken || pool.lost(),
     async close() {
       if (globalThis.tabllmCpuThreads === bridge) delete globalThis.tabllmCpuThreads;
       await pool.close();

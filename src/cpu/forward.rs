@@ -289,7 +289,12 @@ impl CpuForward {
 
     fn exec(&self, op: &CpuOp, st: &mut CpuState, s: CpuStep) -> Result<(), ModelError> {
         let n = s.n_tokens;
-        let err = |e: CpuError| ModelError::Config(format!("{}: {e}", op.name));
+        // A lost thread or a failing shared memory is the engine's trouble,
+        // not the model's: typed (`internal` in the browser), not `Config`.
+        let err = |e: CpuError| match e {
+            CpuError::Threads(_) | CpuError::SharedMemory(_) => ModelError::Cpu(e),
+            e => ModelError::Config(format!("{}: {e}", op.name)),
+        };
         match &op.kind {
             Kind::Embed { w, out, scale, rows, add } => {
                 let cols = w.cols();

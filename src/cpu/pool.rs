@@ -69,6 +69,8 @@ pub enum PoolError {
     Attention(#[from] AttentionError),
     #[error("a CPU thread stopped (a trap or a panic in a worker); the threads cannot run more work")]
     Lost,
+    #[error("the system would not start a CPU thread: {0}")]
+    Spawn(String),
 }
 
 /// The rows thread `id` of `n_threads` computes out of `n_rows`: contiguous,
@@ -204,6 +206,9 @@ pub struct Pool {
     quit: AtomicBool,
     /// A worker died: no job runs any more ([`Pool::lose`]).
     lost: AtomicBool,
+    /// Which workers died (bit id): the barrier stops waiting for them, and
+    /// only for them, so it never opens while a live worker still runs.
+    dead: std::sync::atomic::AtomicU64,
     /// Workers that finished the current job.
     done: AtomicU32,
     /// The first error a worker met in the current job (its share is lost).
@@ -247,6 +252,7 @@ impl Pool {
             seq: AtomicU32::new(0),
             quit: AtomicBool::new(false),
             lost: AtomicBool::new(false),
+            dead: std::sync::atomic::AtomicU64::new(0),
             done: AtomicU32::new(0),
             worker_error: Mutex::new(None),
             sleepers: AtomicU32::new(0),
@@ -376,7 +382,10 @@ impl Pool {
     /// false when one was lost.
     fn wait_workers(&self) -> bool {
         let target = (self.n_threads - 1) as u32;
-        let finished = |order| self.done.load(order) == target || self.lost.load(order);
+        // Every live worker finished its share (a dead one never will; one
+        // that finished and then died counts once either way: done + dead
+        // only reaches the target when no live worker still runs).
+        let finished = |order| self.done.load(order) + self.dead.load(order).count_ones() >= target;
         let mut spins = 0;
         while !finished(Acquire) {
             if spins < self.spin {
@@ -446,11 +455,16 @@ impl Pool {
         }
     }
 
-    /// Says a worker died (its JS caught a trap; natively, a panic): the
-    /// coordinator stops waiting for it and every job from now on fails
-    /// with [`PoolError::Lost`]. Safe to call from any thread, any number
-    /// of times.
-    pub fn lose(&self) {
+    /// Says worker `id` died (its JS caught a trap; natively, a panic): the
+    /// coordinator stops waiting for it (it still waits for the live ones,
+    /// whose shares read and write the job's memory) and every job from now
+    /// on fails with [`PoolError::Lost`]. Safe to call from any thread, any
+    /// number of times; an `id` that is not a worker's marks the pool lost
+    /// without excusing anyone from the barrier.
+    pub fn lose(&self, id: usize) {
+        if (1..self.n_threads).contains(&id) {
+            self.dead.fetch_or(1 << id, SeqCst);
+        }
         self.lost.store(true, SeqCst);
         drop(lock(&self.done_lock));
         self.done_cv.notify_all();
@@ -500,12 +514,12 @@ impl NativePool {
                 // A panic in a share would leave the barrier one short: say
                 // the worker is gone instead (its message went to stderr).
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.worker_run(id))).is_err() {
-                    p.lose();
+                    p.lose(id);
                 }
             });
             match spawned {
                 Ok(h) => me.workers.push(h),
-                Err(_) => return Err(PoolError::Lost), // `me` drops: the started ones end
+                Err(e) => return Err(PoolError::Spawn(e.to_string())), // `me` drops: the started ones end
             }
         }
         Ok(me)
@@ -703,7 +717,7 @@ mod tests {
             s.spawn(move || p.worker_run(1));
             s.spawn(move || {
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                p.lose();
+                p.lose(2);
             });
             let _quit = QuitOnDrop(p);
             assert_eq!(p.empty(), Err(PoolError::Lost));
@@ -711,6 +725,34 @@ mod tests {
             let w = random_tensor(GgmlType::Q4_1, 4 * 64, 1);
             let mut y = vec![0.0; 4];
             assert_eq!(p.matmul(GgmlType::Q4_1, &w, 4, 64, &random_f32(64, 2), 1, &mut y, 4, Write::Store), Err(PoolError::Lost));
+        });
+    }
+
+    /// When one worker dies mid-job, the coordinator still waits for the
+    /// live ones: the job's memory is theirs until they finish.
+    #[test]
+    fn a_lost_worker_does_not_release_the_barrier_before_the_live_ones() {
+        let pool = Pool::new(3, 0).unwrap();
+        let finished = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let (p, f) = (&pool, &finished);
+            // Worker 1 is live but slow: it takes its job 200 ms late.
+            s.spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                f.store(true, SeqCst);
+                p.worker_run(1)
+            });
+            // Worker 2 dies 50 ms in, while the coordinator waits.
+            s.spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                p.lose(2)
+            });
+            let _quit = QuitOnDrop(p);
+            assert_eq!(p.empty(), Err(PoolError::Lost));
+            assert!(finished.load(SeqCst), "the barrier opened before the live worker ran its share");
+            // Losing the same worker again (its JS and the coordinator's both say so) counts once.
+            p.lose(2);
+            assert_eq!(p.empty(), Err(PoolError::Lost));
         });
     }
 

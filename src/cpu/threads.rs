@@ -13,8 +13,9 @@
 //! the same path (weights behind a [`WeightHandle`], read back by row for
 //! embeddings) as in the browser.
 //!
-//! Everything else (norms, RoPE, attention, the KV cache) stays on the
-//! engine's thread.
+//! Attention runs there too, over KV caches the threads hold (the engine
+//! writes each step's rows). Everything else (norms, RoPE, activations,
+//! recurrent layers) stays on the engine's thread.
 
 use super::attention::Shape;
 use super::matmul::Write;
@@ -33,9 +34,12 @@ pub trait CpuThreads: Send + Sync {
     /// Room for a weight of `n_bytes` (8-byte aligned). Errors:
     /// [`CpuError::OutOfMemory`] when the threads' memory cannot hold it.
     fn alloc(&self, name: &str, n_bytes: usize) -> Result<WeightHandle, CpuError>;
-    /// Copies `bytes` to byte `at` of weight `w`. Errors: past its end.
+    /// Copies `bytes` to byte `at` of weight `w`. Errors: past its end
+    /// (in the browser: past the end of the shared memory; the callers keep
+    /// within the allocation).
     fn write(&self, w: WeightHandle, at: usize, bytes: &[u8]) -> Result<(), CpuError>;
-    /// Copies `dst.len()` bytes from byte `at` of weight `w`. Errors: past its end.
+    /// Copies `dst.len()` bytes from byte `at` of weight `w`. Errors: past
+    /// its end (in the browser, as for `write`).
     fn read(&self, w: WeightHandle, at: usize, dst: &mut [u8]) -> Result<(), CpuError>;
     /// Gives back what `alloc` returned for `n_bytes`.
     fn free(&self, w: WeightHandle, n_bytes: usize);

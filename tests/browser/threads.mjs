@@ -8,8 +8,10 @@
 // Checks:
 // - the kernels module's pool (pkg/cpu-threads.js on pkg/wasm/tabllm_cpu_threads.wasm):
 //   matmuls of SmolLM2-135M's and a Qwen3.5-0.8B-like shapes, Q4_1, Q4_K and
-//   F16, one token (rows split) and 37 (tiles of tokens split), at 1, 2 and 3
-//   threads, bit-equal to one thread's matmul_one;
+//   F16, one token (rows split) and 37 (tiles of tokens split), a store into
+//   a wider y and an accumulate, and attention split by units (prefill after
+//   a prefix, decode, a sliding window on a ring, bidirectional), at 1, 2 and
+//   3 threads, bit-equal to one thread's matmul_one / attention_one;
 // - the package on an isolated page: `threads: 2` and `threads: 3` run SmolLM2
 //   Q4_1 on the threaded CPU path and give llama.cpp's reference ids for
 //   chat[0] (so the same as one thread), `engine.info.threads` says so;
@@ -52,7 +54,7 @@ async function kernels(prefix = '') {
 }
 
 let result;
-await h.check('isolated page: the pool\'s matmuls (1 and 37 tokens; Q4_1, Q4_K, F16) at 1, 2 and 3 threads are bit-equal to one thread', async () => {
+await h.check('isolated page: the pool\'s matmuls (1 and 37 tokens; Q4_1, Q4_K, F16; a wider y, accumulated) and attention (prefill, decode, window, bidirectional) at 1, 2 and 3 threads are bit-equal to one thread', async () => {
   result = await kernels();
   assert.equal(result.crossOriginIsolated, true, 'the page is not cross-origin isolated');
   const bad = result.cases.flatMap((c) => Object.entries(c.byThreads).filter(([, v]) => !v.bitEqual)
@@ -61,6 +63,10 @@ await h.check('isolated page: the pool\'s matmuls (1 and 37 tokens; Q4_1, Q4_K, 
   // Q4_1 takes all 5 shapes, F16 all 5, Q4_K the 3 whose columns are whole 256-blocks.
   assert.equal(result.cases.length, 13, `cases: ${result.cases.map((c) => `${c.kind} ${c.rows}×${c.cols}×${c.tokens}`).join(', ')}`);
   assert.deepEqual(Object.keys(result.cases[0].byThreads).map(Number), args.threads.split(',').map(Number));
+  // A store into a wider y and an accumulate, and attention split by units: first differing element, -1 for none.
+  assert.deepEqual(result.wide.map((c) => c.byThreads), [0, 1].map(() => Object.fromEntries(args.threads.split(',').map((t) => [t, -1]))));
+  assert.equal(result.attention.length, 4);
+  for (const c of result.attention) assert.deepEqual(c.byThreads, Object.fromEntries(args.threads.split(',').map((t) => [t, -1])), c.label);
 });
 
 const { context, page } = await h.open('/tests/browser/app/index.html');

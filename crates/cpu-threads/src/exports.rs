@@ -128,6 +128,31 @@ pub unsafe extern "C" fn pool_matmul(pool: *const Pool, kind_id: u32, w: *const 
     })())
 }
 
+/// The slices and shape an attention request names, or [`BAD_SHAPE`] when
+/// its sizes overflow.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+unsafe fn attention_views<'a>(q: *const f32, k: *const half::f16, v: *const half::f16, cache_len: usize, n_tokens: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, window: usize, scale: f32, causal: u32, out: *mut f32) -> Result<(Shape, &'a [f32], &'a [half::f16], &'a [half::f16], &'a mut [f32]), i32> {
+    let shape = Shape { n_heads, n_kv_heads, head_dim, window, scale, causal: causal != 0 };
+    let width = n_heads.checked_mul(head_dim).ok_or(BAD_SHAPE)?;
+    let qn = n_tokens.checked_mul(width).ok_or(BAD_SHAPE)?;
+    let kvn = cache_len.checked_mul(n_kv_heads.checked_mul(head_dim).ok_or(BAD_SHAPE)?).ok_or(BAD_SHAPE)?;
+    Ok((shape, std::slice::from_raw_parts(q, qn), std::slice::from_raw_parts(k, kvn), std::slice::from_raw_parts(v, kvn), std::slice::from_raw_parts_mut(out, qn)))
+}
+
+/// `crate::cpu::attention::attention` on the calling thread alone: the
+/// reference [`pool_attention`] is checked against. Arguments as there.
+///
+/// # Safety
+/// The pointers hold what the shapes say.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn attention_one(q: *const f32, k: *const half::f16, v: *const half::f16, cache_len: usize, pos0: usize, n_tokens: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, window: usize, scale: f32, causal: u32, out: *mut f32) -> i32 {
+    status((|| {
+        let (shape, q, k, v, o) = attention_views(q, k, v, cache_len, n_tokens, n_heads, n_kv_heads, head_dim, window, scale, causal, out)?;
+        crate::cpu::attention::attention(q, k, v, cache_len, pos0, n_tokens, &shape, o, &mut Default::default()).map_err(|_| BAD_SHAPE)
+    })())
+}
+
 /// `crate::cpu::attention::attention` split across the pool's threads by
 /// units; returns when all are done. Bit-equal to one thread. `q`, `out`:
 /// (n_tokens, n_heads · head_dim) f32; `k`, `v`: (cache_len, n_kv_heads ·
@@ -141,12 +166,7 @@ pub unsafe extern "C" fn pool_matmul(pool: *const Pool, kind_id: u32, w: *const 
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn pool_attention(pool: *const Pool, q: *const f32, k: *const half::f16, v: *const half::f16, cache_len: usize, pos0: usize, n_tokens: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, window: usize, scale: f32, causal: u32, out: *mut f32) -> i32 {
     status((|| {
-        let shape = Shape { n_heads, n_kv_heads, head_dim, window, scale, causal: causal != 0 };
-        let width = n_heads.checked_mul(head_dim).ok_or(BAD_SHAPE)?;
-        let qn = n_tokens.checked_mul(width).ok_or(BAD_SHAPE)?;
-        let kvn = cache_len.checked_mul(shape.kv_dim()).ok_or(BAD_SHAPE)?;
-        let (q, o) = (std::slice::from_raw_parts(q, qn), std::slice::from_raw_parts_mut(out, qn));
-        let (k, v) = (std::slice::from_raw_parts(k, kvn), std::slice::from_raw_parts(v, kvn));
+        let (shape, q, k, v, o) = attention_views(q, k, v, cache_len, n_tokens, n_heads, n_kv_heads, head_dim, window, scale, causal, out)?;
         (*pool).attention(q, k, v, cache_len, pos0, n_tokens, &shape, o).map_err(|e| match e {
             PoolError::Lost => LOST,
             _ => BAD_SHAPE,
@@ -164,14 +184,15 @@ pub unsafe extern "C" fn pool_empty(pool: *const Pool) -> i32 {
     status((*pool).empty().map_err(|_| LOST))
 }
 
-/// Says a worker died (its JS caught a trap): the coordinator stops
-/// waiting for it and every later job returns [`LOST`].
+/// Says worker `id` died (its JS caught a trap): the coordinator stops
+/// waiting for it (not for the live ones) and every later job returns
+/// [`LOST`]. Idempotent.
 ///
 /// # Safety
 /// `pool` from [`pool_new`].
 #[no_mangle]
-pub unsafe extern "C" fn pool_lose(pool: *const Pool) {
-    (*pool).lose();
+pub unsafe extern "C" fn pool_lose(pool: *const Pool, id: u32) {
+    (*pool).lose(id as usize);
 }
 
 /// Makes the workers' [`worker_run`] return.

@@ -117,8 +117,59 @@ async function run({ wasmUrl, threads, shapes, kinds, batchMs = 100, rounds = 5,
         for (const [p, b] of [[w, wBytes], [x, tokens * cols * 4], [want, n * 4], [y, n * 4]]) k.buf_free(p, b, 64);
       }
     }
+    // A store into a wider y and an accumulate (what the bridge copies y in
+    // for): the columns past `rows` untouched, the sums added, bit-equal.
+    out.wide = [];
+    for (const write of [0, 1]) {
+      const [kind, rows, cols, tokens, stride] = [3, 576, 1536, 5, 579];
+      const wBytes = k.matrix_bytes(kind, rows, cols) >>> 0;
+      const n = (tokens - 1) * stride + rows + 3;
+      const [w, x, y0, want, y] = [alloc(wBytes), alloc(tokens * cols * 4), alloc(n * 4), alloc(n * 4), alloc(n * 4)];
+      k.fill_random(kind, w, rows * cols, seed++);
+      k.fill_random(F32, x, tokens * cols, seed++);
+      k.fill_random(F32, y0, n, seed++);
+      const copy = (dst) => new Float32Array(memory.buffer, dst, n).set(new Float32Array(memory.buffer, y0, n));
+      copy(want);
+      if (k.matmul_one(kind, w, rows, cols, x, tokens, want, stride, write) !== 0) throw new Error('matmul_one (wide) failed');
+      const c = { write, byThreads: {} };
+      for (const pool of pools) {
+        copy(y);
+        pool.matmul(kind, w, rows, cols, x, tokens, y, stride, write);
+        c.byThreads[pool.threads] = firstDifference(new Uint32Array(memory.buffer, y, n), new Uint32Array(memory.buffer, want, n));
+      }
+      out.wide.push(c);
+      for (const [p, b] of [[w, wBytes], [x, tokens * cols * 4], [y0, n * 4], [want, n * 4], [y, n * 4]]) k.buf_free(p, b, 64);
+    }
+    // Attention split by units (pool_attention) against attention_one:
+    // SmolLM2's heads, prefill after a prefix, decode, a sliding window on a
+    // ring, and a bidirectional step. (n_heads, n_kv_heads, head_dim, window, causal, cache_len, pos0, n_tokens)
+    out.attention = [];
+    for (const [nh, nkv, hd, window, causal, cacheLen, pos0, nt] of [[9, 3, 64, 0, 1, 256, 100, 37], [9, 3, 64, 0, 1, 256, 200, 1], [9, 3, 64, 32, 1, 96, 150, 20], [9, 3, 64, 0, 0, 64, 0, 40]]) {
+      const kvn = cacheLen * nkv * hd;
+      const qn = nt * nh * hd;
+      const [q, kc, vc, want, o] = [alloc(qn * 4), alloc(kvn * 2), alloc(kvn * 2), alloc(qn * 4), alloc(qn * 4)];
+      k.fill_random(F32, q, qn, seed++);
+      k.fill_random(F16, kc, kvn, seed++);
+      k.fill_random(F16, vc, kvn, seed++);
+      if (k.attention_one(q, kc, vc, cacheLen, pos0, nt, nh, nkv, hd, window, 0.125, causal, want) !== 0) throw new Error('attention_one failed');
+      const c = { label: `${nh}/${nkv}×${hd}, window ${window}, ${causal ? 'causal' : 'bidirectional'}, ${nt} at ${pos0} in ${cacheLen}`, byThreads: {} };
+      for (const pool of pools) {
+        new Float32Array(memory.buffer, o, qn).fill(NaN);
+        const rc = k.pool_attention(pool.id, q, kc, vc, cacheLen, pos0, nt, nh, nkv, hd, window, 0.125, causal, o);
+        if (rc !== 0) throw new Error(`pool_attention: status ${rc}`);
+        c.byThreads[pool.threads] = firstDifference(new Uint32Array(memory.buffer, o, qn), new Uint32Array(memory.buffer, want, qn));
+      }
+      out.attention.push(c);
+      for (const [p, b] of [[q, qn * 4], [kc, kvn * 2], [vc, kvn * 2], [want, qn * 4], [o, qn * 4]]) k.buf_free(p, b, 64);
+    }
   } finally {
     for (const p of pools) await p.close();
   }
   return out;
+}
+
+/** The first index where `a` and `b` differ, or -1. */
+function firstDifference(a, b) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
 }
