@@ -90,7 +90,11 @@ export interface EngineOptions {
    * `Cross-Origin-Embedder-Policy: require-corp`); on another page it is
    * refused with `invalid_request` (field `threads`). Default: on an
    * isolated page, every core on a machine of 1 or 2, else half the cores up
-   * to 4; one thread elsewhere. Refused with `backend: 'webgpu'`.
+   * to 4; one thread elsewhere. Refused with `backend: 'webgpu'`; with
+   * `backend: 'auto'` it applies when the CPU backend is chosen (and a count
+   * over 1 is refused on an unisolated page either way). Where the threads'
+   * workers cannot start, an explicit count fails with `invalid_request`
+   * (field `threads`) and the default runs on one thread.
    * `engine.info.threads` says what runs and why. */
   threads?: number;
   /** Keep downloaded models in browser storage (OPFS) and load from there next time. Default true. */
