@@ -89,8 +89,8 @@ export interface EngineOptions {
    * with `Cross-Origin-Opener-Policy: same-origin` and
    * `Cross-Origin-Embedder-Policy: require-corp`); on another page it is
    * refused with `invalid_request` (field `threads`). Default: on an
-   * isolated page, every core on a machine of 1 or 2, else half the cores up
-   * to 4; one thread elsewhere. Refused with `backend: 'webgpu'`; with
+   * isolated page, half the cores rounded up, at most 4 (so one thread on a
+   * 2-core machine); one thread elsewhere. Refused with `backend: 'webgpu'`; with
    * `backend: 'auto'` it applies when the CPU backend is chosen (and a count
    * over 1 is refused on an unisolated page either way). Where the threads'
    * workers cannot start, an explicit count fails with `invalid_request`

@@ -244,12 +244,13 @@ const DEFAULT_MAX_THREADS = 4;
 
 /**
  * How many threads the CPU backend runs on, and why (`engine.info.threads`):
- * `requested` (an integer 1..64, checked by tabllm.js) when given, else all
- * cores on a machine of 1 or 2, else half of them up to
- * DEFAULT_MAX_THREADS (the cores a memory-bound decode can use; see
- * docs/cpu-threads.md for the measurements). More than one needs a
- * cross-origin-isolated page (shared memory): without it `requested` > 1 is
- * refused by name and the default is one thread.
+ * `requested` (an integer 1..64, checked by tabllm.js) when given, else half
+ * the cores, rounded up, at most DEFAULT_MAX_THREADS (ONNX Runtime Web's
+ * min(4, ⌈cores / 2⌉); wllama takes ⌊cores / 2⌋): one thread on a machine of
+ * 2 cores, where a second thread measured 1.4-1.7× on an idle machine but 4×
+ * slower when the browser or another tab wanted a core (docs/cpu-threads.md).
+ * More than one needs a cross-origin-isolated page (shared memory): without
+ * it `requested` > 1 is refused by name and the default is one thread.
  */
 function chooseThreads(requested) {
   const cores = Math.max(1, navigator.hardwareConcurrency || 1);
@@ -260,7 +261,7 @@ function chooseThreads(requested) {
     return { count: 1, requested: requested ?? null, reason: requested === 1 ? 'asked for (threads: 1)' : 'the page is not cross-origin isolated (COOP/COEP), so it has no shared memory: one thread' };
   }
   if (requested !== undefined) return { count: requested, requested, reason: `asked for (threads: ${requested})` };
-  const count = cores <= 2 ? cores : Math.min(DEFAULT_MAX_THREADS, Math.ceil(cores / 2));
+  const count = Math.min(DEFAULT_MAX_THREADS, Math.ceil(cores / 2));
   return { count, requested: null, reason: `the default for ${cores} logical core(s)` };
 }
 

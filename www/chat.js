@@ -23,6 +23,9 @@ import { MENU_MIXES, noteReplySpeed, refreshMenu } from './ui/menu.js';
 const params = new URLSearchParams(location.search);
 // Where hf: names are resolved (a mirror, or a test's imitation of the Hub); the package's default otherwise.
 const hfEndpoint = params.get('hf_endpoint') || undefined;
+// ?threads=N: the CPU backend's threads (createEngine's `threads`; refused
+// there by name when out of range or on an unisolated page). Default: the engine's.
+const threads = params.has('threads') ? Number(params.get('threads')) : undefined;
 const settings = initSettings($('settings-form'), params);
 const log = $('log');
 
@@ -119,6 +122,7 @@ async function loadModel(next) {
       model: next.model,
       hfEndpoint,
       context: settings.context(),
+      ...(threads === undefined ? {} : { threads }),
       signal: ac.signal,
       onProgress: (p) => {
         if (seq !== loadSeq) return;

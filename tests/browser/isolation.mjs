@@ -133,10 +133,9 @@ await h.check('the chat page is cross-origin isolated; a model, the Documents ta
     // SwiftShader: the CPU backend, on its threads' workers where there are cores for them.
     const { threads, cores } = await page.evaluate(() => ({ threads: window.tabllmPage.engine.info.threads, cores: navigator.hardwareConcurrency }));
     console.log(`  ${cores} cores; engine.info.threads ${JSON.stringify(threads)}`);
-    if (cores >= 2) {
-      assert.ok(threads.count >= 2, `one thread on an isolated page: ${JSON.stringify(threads)}`);
-      assert.ok(workers.some((u) => u.endsWith('/pkg/cpu-threads-worker.js')), `no CPU threads worker: ${workers}`);
-    }
+    // The default (pkg/worker.js chooseThreads): min(4, ⌈cores / 2⌉).
+    assert.deepEqual(threads, { count: Math.min(4, Math.ceil(cores / 2)), reason: `the default for ${cores} logical core(s)` });
+    if (threads.count >= 2) assert.ok(workers.some((u) => u.endsWith('/pkg/cpu-threads-worker.js')), `no CPU threads worker: ${workers}`);
     await page.click('#tab-documents');
     await page.waitForFunction(() => /ready|loaded|Ready/.test(document.getElementById('embed-status').textContent) || document.getElementById('embed-name').textContent !== 'none', null, { timeout: 60_000 });
     const text = await page.evaluate(async (pdf) => {

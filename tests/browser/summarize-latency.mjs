@@ -6,18 +6,19 @@
 // summary, then to the end. Prints the figures and writes them to
 // target/summarize-latency.json.
 // The page is served cross-origin isolated (COOP/COEP), so the CPU backend
-// takes its default threads (engine.info.threads); --plain serves it without
-// the headers: one thread, as before issue 29.
-// Usage: node tests/browser/summarize-latency.mjs [--tokens 3000] [--max-tokens 64] [--plain]
+// takes its default threads (engine.info.threads) or --threads N (the
+// page's ?threads=); --plain serves it without the headers: one thread, as
+// before issue 29.
+// Usage: node tests/browser/summarize-latency.mjs [--tokens 3000] [--max-tokens 64] [--threads N] [--plain]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isolationHandler, repo, start } from './harness.mjs';
 
-const { values } = parseArgs({ options: { tokens: { type: 'string', default: '3000' }, 'max-tokens': { type: 'string', default: '64' }, plain: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { tokens: { type: 'string', default: '3000' }, 'max-tokens': { type: 'string', default: '64' }, plain: { type: 'boolean', default: false }, threads: { type: 'string' } } });
 const TOKENS = Number(values.tokens);
 const MAX_TOKENS = Number(values['max-tokens']);
-const query = new URLSearchParams({ temperature: '0' });
+const query = new URLSearchParams({ temperature: '0', ...(values.threads ? { threads: values.threads } : {}) });
 
 // Prose with some variety (sentences rotated per paragraph), so the
 // tokenizer sees ordinary English and the summary has something to say.
