@@ -425,7 +425,9 @@ impl Pool {
             if let Err(e) = Self::share(&job, self.n_threads, id) {
                 lock(&self.worker_error).get_or_insert(e);
             }
-            if self.done.fetch_add(1, SeqCst) + 1 == target && self.coordinator_asleep.load(SeqCst) {
+            // The last live worker wakes the coordinator (dead ones count as done).
+            let done = self.done.fetch_add(1, SeqCst) + 1;
+            if done + self.dead.load(SeqCst).count_ones() >= target && self.coordinator_asleep.load(SeqCst) {
                 drop(lock(&self.done_lock));
                 self.done_cv.notify_one();
             }
