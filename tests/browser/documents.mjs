@@ -20,7 +20,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { installPackage, repo, shared, start } from './harness.mjs';
+import { installPackage, repo, shared, start, tinyPdf } from './harness.mjs';
 
 const EMBED_MODEL = process.env.EMBED_MODEL ?? '/models/all-MiniLM-L6-v2-f16.gguf';
 const OTHER_EMBED_MODEL = '/tests/reference/tiny/tiny-llamaemb_mean-q8_0.gguf';
@@ -33,29 +33,6 @@ const t0 = Date.now();
 const h = await start();
 const only = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : null;
 const check = (name, fn) => (only && !only.test(name) ? null : h.check(name, fn));
-
-/** A small valid PDF (one page, Helvetica, the text's lines), its xref offsets counted. */
-function tinyPdf(lines) {
-  const esc = (s) => s.replace(/[\\()]/g, (c) => `\\${c}`);
-  const content = `BT /F1 12 Tf 72 720 Td 14 TL ${lines.map((l) => `(${esc(l)}) '`).join(' ')} ET`;
-  const objects = [
-    '<< /Type /Catalog /Pages 2 0 R >>',
-    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>',
-    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
-    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>',
-  ];
-  let pdf = '%PDF-1.4\n';
-  const offsets = objects.map((o, i) => {
-    const at = pdf.length;
-    pdf += `${i + 1} 0 obj\n${o}\nendobj\n`;
-    return at;
-  });
-  const xref = pdf.length;
-  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
-  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-  return pdf;
-}
 
 // ---- DocumentIndex through the package ----------------------------------------
 

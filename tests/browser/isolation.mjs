@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { shared, start } from './harness.mjs';
+import { shared, start, tinyPdf } from './harness.mjs';
 import { ISOLATION, createHandler, sendFile } from '../../scripts/serve.mjs';
 
 const TINY = '/models/tiny-llama-q4_0.gguf';
@@ -94,23 +94,6 @@ async function waitReady(page) {
   if (state === 'error') throw new Error(`page error: ${await page.textContent('#error-text')}`);
 }
 
-/** A one-page PDF whose text is `line` (Helvetica, uncompressed). */
-function tinyPdf(line) {
-  const content = `BT /F1 12 Tf 72 720 Td (${line}) Tj ET`;
-  const objects = ['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>',
-    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`, '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>'];
-  let pdf = '%PDF-1.4\n';
-  const offsets = objects.map((o, i) => {
-    const at = pdf.length;
-    pdf += `${i + 1} 0 obj\n${o}\nendobj\n`;
-    return at;
-  });
-  const xref = pdf.length;
-  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
-  return `${pdf}trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-}
-
 await h.check('createHandler sends COOP/COEP on documents and scripts, CORP on everything; { isolated: false } sends none', async () => {
   const paths = ['/www/index.html', '/www/bench.html', '/www/chat.js', '/www/ui/doc-files.js', '/pkg/tabllm.js', '/pkg/worker.js',
     '/pkg/wasm/tabllm_bg.wasm', '/www/node_modules/pdfjs-dist/build/pdf.worker.min.mjs', '/www/favicon.svg', '/www/app.css', TINY];
@@ -143,7 +126,7 @@ await h.check('the chat page is cross-origin isolated; a model, the Documents ta
       const bytes = Uint8Array.from(pdf, (c) => c.charCodeAt(0));
       const r = await readDocument(new File([bytes], 'isolated.pdf', { type: 'application/pdf' }));
       return r.text ?? r.reason;
-    }, tinyPdf('Read under COEP'));
+    }, tinyPdf(['Read under COEP']));
     assert.match(text, /Read under COEP/);
     await page.waitForTimeout(500); // a late console message or failed request
     console.log(`  workers: ${workers.map((u) => new URL(u).pathname).join(', ')}`);
