@@ -1,7 +1,7 @@
 // One extra thread of the CPU backend's pool (cpu-threads.js): its own instance
 // of the kernels module on the shared memory, its own stack and thread-local
 // block, then the module's worker loop until the pool quits.
-import { instantiate } from './cpu-threads.js';
+import { instantiate } from './cpu-threads-instance.js';
 
 onmessage = ({ data: { module, memory, pool, id, stackTop, tls } }) => {
   let kernels;

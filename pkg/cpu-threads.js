@@ -14,6 +14,14 @@
 //   WebEngine.create_cpu(context, 2)                                    // the engine finds the bridge
 //   await threads.close();
 
+// `instantiate` lives in cpu-threads-instance.js, which the threads' worker
+// imports instead of this file: importing this one (and its `new Worker(new
+// URL('./cpu-threads-worker.js', …))`) would make a worker that starts
+// itself, a cycle Next.js 16's Turbopack never finishes building.
+import { instantiate } from './cpu-threads-instance.js';
+
+export { instantiate, wasiImports } from './cpu-threads-instance.js';
+
 /** How long a worker may take to start (fetch its script, instantiate the
  * module) before the pool gives up: a few hundred ms is usual. */
 const START_MS = 5000;
@@ -25,68 +33,6 @@ const STACK_BYTES = 1 << 20;
 const STATUS = { 1: 'unsupported weight type', 2: 'bad shape', 3: 'a CPU thread was lost (a worker trapped)' };
 
 /**
- * The WASI preview-1 functions the module imports (std's needs on
- * wasm32-wasip1-threads): no environment, clocks from performance.now(),
- * stdout/stderr lines to the console (a panic's message), proc_exit throws.
- * Every view is made at the call: the shared memory may have grown.
- */
-export function wasiImports(memory) {
-  const pending = { 1: '', 2: '' };
-  const decoder = new TextDecoder();
-  const u32 = (p, v) => new DataView(memory.buffer).setUint32(p >>> 0, v, true);
-  return {
-    environ_sizes_get: (count, size) => (u32(count, 0), u32(size, 0), 0),
-    environ_get: () => 0,
-    clock_time_get: (id, _precision, out) => {
-      const ms = id === 0 ? performance.timeOrigin + performance.now() : performance.now();
-      new DataView(memory.buffer).setBigUint64(out >>> 0, BigInt(Math.round(ms * 1e6)), true);
-      return 0;
-    },
-    fd_write: (fd, iovs, n, written) => {
-      const view = new DataView(memory.buffer);
-      let total = 0;
-      for (let i = 0; i < n; i++) {
-        const ptr = view.getUint32((iovs >>> 0) + 8 * i, true);
-        const len = view.getUint32((iovs >>> 0) + 8 * i + 4, true);
-        // TextDecoder refuses views of a SharedArrayBuffer: copy first.
-        const text = decoder.decode(new Uint8Array(memory.buffer, ptr, len).slice());
-        if (fd === 1 || fd === 2) {
-          const lines = (pending[fd] + text).split('\n');
-          pending[fd] = lines.pop();
-          for (const l of lines) (fd === 2 ? console.error : console.log)(`[cpu-threads] ${l}`);
-        }
-        total += len;
-      }
-      u32(written, total);
-      return 0;
-    },
-    proc_exit: (code) => { throw new Error(`cpu-threads: proc_exit(${code})`); },
-    sched_yield: () => 0,
-  };
-}
-
-/** An instance of the kernels module on `memory`, ready to call: the first
- * instance on a memory (`first`) initializes its data, owns the module's own
- * stack and thread-local block, and runs the C runtime's start-up (what a
- * WASI reactor's `_initialize` does); a later one needs a stack and a
- * thread-local block of its own (`thread`: { stackTop, tls }, from the
- * first instance's buf_alloc) before any call. */
-export function instantiate(module, memory, thread = null) {
-  const { exports } = new WebAssembly.Instance(module, { env: { memory }, wasi_snapshot_preview1: wasiImports(memory) });
-  if (thread) {
-    // Every instance starts on the first one's stack and with no
-    // thread-local block (__tls_base 0): switch both before anything runs.
-    exports.__stack_pointer.value = thread.stackTop;
-    exports.__wasm_init_tls(thread.tls);
-  }
-  // libc's per-thread struct (pthread_self) lives in the thread-local
-  // block; std's thread_local! destructors need it.
-  exports.__wasi_init_tp();
-  if (!thread) exports.__wasm_call_ctors();
-  return exports;
-}
-
-/**
  * A pool of `threads` (this worker, the coordinator, included): starts
  * `threads − 1` workers (cpu-threads-worker.js), each with its own instance,
  * stack and thread-local block, and resolves when all are running.
@@ -95,7 +41,7 @@ export function instantiate(module, memory, thread = null) {
  * Throws: not cross-origin isolated, `threads` outside 1..64, a worker that
  * fails to start (those already started are ended).
  */
-export async function createPool({ module, memory, kernels, threads, spin = 1 << 14, startMs = START_MS, workerUrl = new URL('./cpu-threads-worker.js', import.meta.url) }) {
+export async function createPool({ module, memory, kernels, threads, spin = 1 << 14, startMs = START_MS }) {
   if (!globalThis.crossOriginIsolated) {
     throw new Error('cpu-threads: the page is not cross-origin isolated (COOP: same-origin, COEP: require-corp), so it has no shared memory; use the single-thread path');
   }
@@ -120,7 +66,10 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
       const stack = kernels.buf_alloc(STACK_BYTES, 16) >>> 0;
       const tls = kernels.buf_alloc(kernels.__tls_size.value, kernels.__tls_align.value) >>> 0;
       if (!stack || !tls) throw new Error('cpu-threads: no memory for a worker\'s stack');
-      const worker = new Worker(workerUrl, { type: 'module', name: `tabllm-cpu-${id}` });
+      // Written out in full (not a URL from a parameter): the form Vite,
+      // webpack and Next.js recognize, so a bundled app emits this worker
+      // and its imports too.
+      const worker = new Worker(new URL('./cpu-threads-worker.js', import.meta.url), { type: 'module', name: `tabllm-cpu-${id}` });
       let exited;
       const ready = new Promise((resolve, reject) => {
         exited = new Promise((done) => {

@@ -3,7 +3,9 @@
 // each example depends on; `npm ci` from its committed lock; its bundler's
 // production build; the output served; the chat answered in headless
 // Chromium (SwiftShader WebGPU, so the CPU backend) greedily, equal to
-// llama.cpp's reference for SmolLM2. Prints each build's command, time and
+// llama.cpp's reference for SmolLM2; then again cross-origin isolated with
+// `?threads=2`, the CPU backend on two threads (the bundler must have emitted
+// the package's nested threads worker). Prints each build's command, time and
 // output sizes (wasm and JS bytes).
 //
 // Vite's and webpack's output is static and served as it is. The Next.js app
@@ -21,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import assert from 'node:assert/strict';
 import { start, repo, shared, readJson } from './harness.mjs';
-import { sendFile } from '../../scripts/serve.mjs';
+import { ISOLATION, sendFile } from '../../scripts/serve.mjs';
 
 const SMOL = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 // The apps ask for 32 tokens at temperature 0: llama.cpp's greedy reply
@@ -40,8 +42,11 @@ rmSync(packDir, { recursive: true, force: true });
 
 // ---- serving ------------------------------------------------------------------
 // One server: /models/ from the repository (with CORS, for the Next.js app on
-// another origin), everything else from the example's static output.
+// another origin), everything else from the example's static output; with
+// `isolated`, the output as a site that wants threads serves it (COOP/COEP on
+// its documents and scripts, CORP on everything: pkg/README.md).
 let staticRoot = null;
+let isolated = false;
 const CORS = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Content-Length, Content-Range, ETag, Last-Modified, Accept-Ranges' };
 function handler(req, res) {
   const url = new URL(req.url, 'http://localhost');
@@ -49,7 +54,12 @@ function handler(req, res) {
   const root = models ? resolve(repo) : staticRoot;
   const path = normalize(join(root, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname)));
   if (!root || !path.startsWith(root + '/')) return res.writeHead(404).end();
-  sendFile(req, res, path, models ? CORS : {});
+  const script = /\.(html|m?js)$/.test(path);
+  sendFile(req, res, path, {
+    ...(models ? CORS : {}),
+    ...(isolated ? ISOLATION.every : {}),
+    ...(isolated && script ? ISOLATION.document : {}),
+  });
 }
 const h = await start({ handler });
 
@@ -101,6 +111,16 @@ function sizes(dir) {
     return { files: list.length, bytes: list.reduce((s, f) => s + f.bytes, 0) };
   };
   return { wasm: of('.wasm'), js: of('.js') };
+}
+
+// The package's two wasm modules: the engine, and the CPU threads' kernels
+// (cpu-threads.js fetches it only when threads start).
+const WASM = ['tabllm_bg.wasm', 'tabllm_cpu_threads.wasm'].map((name) => ({ name, bytes: readFileSync(join(repo, 'pkg/wasm', name)) }));
+
+/** How many files under `dir` are each of the package's wasm modules, byte for byte: { name: count }. */
+function wasmCopies(dir) {
+  const emitted = files(dir).filter((f) => extname(f.path) === '.wasm').map((f) => readFileSync(f.path));
+  return Object.fromEntries(WASM.map(({ name, bytes }) => [name, emitted.filter((e) => e.equals(bytes)).length]));
 }
 
 /** `npm ci` from the example's lock, then checks that what it installed is this checkout's pkg/. */
@@ -157,16 +177,29 @@ async function chat(url) {
 
 function checkReply(r) {
   console.log(`  ${r.info}: loaded in ${r.loadSeconds.toFixed(1)} s, replied in ${r.replySeconds.toFixed(1)} s: "${r.reply}"`);
-  assert.match(r.info, /^SmolLM2 .* \(llama\) on the (cpu|webgpu) backend$/i);
+  assert.match(r.info, /^SmolLM2 .* \(llama\) on the (cpu|webgpu) backend( on \d+ threads)?$/i);
   assert.equal(r.reply, reference.greedy_text_f32_activations);
   assert.ok(r.texts.length > 3, `the reply did not stream: ${JSON.stringify(r.texts)}`);
 }
 
+/** Runs `next start` for the built app in `dir`, calls `fn(origin, html of /)`, stops the server. */
+async function nextStart(dir, fn) {
+  const port = await freePort();
+  const server = spawn('npx', ['next', 'start', '--port', String(port), '--hostname', '127.0.0.1'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  try {
+    const origin = `http://127.0.0.1:${port}`;
+    return await fn(origin, await (await waitFor(origin + '/', server)).text());
+  } finally {
+    process.kill(-server.pid);
+  }
+}
+
 // ---- the examples -----------------------------------------------------------------
 const examples = [
-  { name: 'vite', build: ['npx', 'vite', 'build'], out: 'dist' },
-  { name: 'webpack', build: ['npx', 'webpack'], out: 'dist' },
-  { name: 'nextjs', build: ['npx', 'next', 'build'], out: '.next/static', server: true },
+  { name: 'vite', build: ['npx', 'vite', 'build'], out: 'dist', threads: true },
+  { name: 'webpack', build: ['npx', 'webpack'], out: 'dist', threads: true },
+  // next.config.mjs sends COOP/COEP itself.
+  { name: 'nextjs', build: ['npx', 'next', 'build'], out: '.next/static', server: true, threads: true },
 ];
 const report = [];
 const only = process.env.ONLY ? new RegExp(process.env.ONLY, 'i') : null; // run only the examples whose name matches
@@ -189,26 +222,46 @@ for (const ex of chosen) {
     const s = sizes(join(dir, ex.out));
     report.push({ example: ex.name, command: ex.build.join(' '), npm_ci_s: ci, build_s: seconds, ...s });
     console.log(`  ${ex.name}: npm ci ${ci.toFixed(1)} s (alongside the others); \`${ex.build.join(' ')}\` ${seconds.toFixed(1)} s; ${ex.out}/: wasm ${s.wasm.bytes} bytes (${s.wasm.files} file), JS ${s.js.bytes} bytes (${s.js.files} files)`);
-    assert.equal(s.wasm.files, 1, 'the engine\'s wasm is emitted once');
+    // Each module once, as the package ships it: a bundler that copied one
+    // twice, or rewrote it, would double or break the download.
+    assert.deepEqual(wasmCopies(join(dir, ex.out)), { 'tabllm_bg.wasm': 1, 'tabllm_cpu_threads.wasm': 1 }, 'each wasm module of the package emitted once');
+    assert.equal(s.wasm.files, WASM.length, 'no other wasm emitted');
     built = true;
   });
   if (!built) continue;
   await h.check(`${ex.name}: the built app loads SmolLM2 by URL and streams llama.cpp's greedy reply`, async () => {
     if (!ex.server) {
       staticRoot = join(dir, ex.out);
+      isolated = false;
       checkReply(await chat(`${h.origin}/`));
       return;
     }
-    const port = await freePort();
-    const server = spawn('npx', ['next', 'start', '--port', String(port), '--hostname', '127.0.0.1'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
-    try {
-      const origin = `http://127.0.0.1:${port}`;
+    await nextStart(dir, async (origin, html) => {
       // The page as the server renders it: the client component's markup, no engine yet.
-      const html = await (await waitFor(origin + '/', server)).text();
       assert.match(html, /<main id="app" data-state="loading"/, 'server-rendered page');
       checkReply(await chat(`${origin}/?model=${encodeURIComponent(`${h.origin}/models/${SMOL}`)}`));
+    });
+  });
+  // The threads' worker is a nested worker (the engine's worker starts it):
+  // the bundler must have emitted it, and the kernels module, from the
+  // package's `new Worker(new URL(…, import.meta.url))` and `new URL(…)`.
+  if (!ex.threads) continue;
+  await h.check(`${ex.name}: the built app, served cross-origin isolated, runs the CPU backend on 2 threads (?threads=2) and streams the same reply`, async () => {
+    const onThreads = async (url) => {
+      const r = await chat(url);
+      assert.match(r.info, / on the cpu backend on 2 threads$/, 'the engine runs on 2 threads');
+      checkReply(r);
+    };
+    if (ex.server) {
+      await nextStart(dir, (origin) => onThreads(`${origin}/?threads=2&model=${encodeURIComponent(`${h.origin}/models/${SMOL}`)}`));
+      return;
+    }
+    staticRoot = join(dir, ex.out);
+    isolated = true;
+    try {
+      await onThreads(`${h.origin}/?threads=2`);
     } finally {
-      process.kill(-server.pid);
+      isolated = false;
     }
   });
 }

@@ -1,8 +1,9 @@
 'use client';
 // A minimal chat with tabllm in a Next.js client component: load a model by
 // URL, send one message, show the reply as it streams. `?model=URL` picks
-// another model. The engine is created in an effect, so only in the browser:
-// the server renders the page around it.
+// another model; `?threads=N` runs the CPU backend on N threads (which needs
+// the cross-origin isolation next.config.mjs sets up). The engine is created
+// in an effect, so only in the browser: the server renders the page around it.
 import { useEffect, useRef, useState } from 'react';
 import { createEngine } from 'tabllm';
 
@@ -17,7 +18,9 @@ export default function Chat() {
   const [reply, setReply] = useState('');
 
   useEffect(() => {
-    const model = new URLSearchParams(location.search).get('model') ?? DEFAULT_MODEL;
+    const params = new URLSearchParams(location.search);
+    const model = params.get('model') ?? DEFAULT_MODEL;
+    const threads = params.has('threads') ? Number(params.get('threads')) : undefined;
     let loaded = null;
     let cancelled = false;
     // Stops the download when React unmounts the component before the load
@@ -28,13 +31,15 @@ export default function Chat() {
     createEngine({
       model,
       context: 1024,
+      threads,
       signal: abort.signal,
       onProgress: (p) => { if (p.fraction !== null) setStatus(`${p.phase} ${Math.round(p.fraction * 100)}%`); },
     }).then((e) => {
       loaded = e;
       if (cancelled) return e.unload();
       engine.current = e;
-      setInfo(`${e.info.name} (${e.info.architecture}) on the ${e.info.backend} backend`);
+      const { count } = e.info.threads ?? {};
+      setInfo(`${e.info.name} (${e.info.architecture}) on the ${e.info.backend} backend` + (count > 1 ? ` on ${count} threads` : ''));
       setState('ready');
       setStatus('Ready');
     }, (e) => {

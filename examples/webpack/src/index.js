@@ -1,9 +1,13 @@
 // A minimal chat with tabllm, bundled by webpack 5: load a model by URL, send one
-// message, show the reply as it streams. `?model=URL` picks another model.
+// message, show the reply as it streams. `?model=URL` picks another model;
+// `?threads=N` runs the CPU backend on N threads (the page must be served
+// cross-origin isolated: pkg/README.md, "Threads and cross-origin isolation").
 import { createEngine } from 'tabllm';
 
 const $ = (id) => document.getElementById(id);
-const model = new URLSearchParams(location.search).get('model') ?? '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
+const params = new URLSearchParams(location.search);
+const model = params.get('model') ?? '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
+const threads = params.has('threads') ? Number(params.get('threads')) : undefined;
 
 function setState(state, status) {
   $('app').dataset.state = state;
@@ -15,9 +19,12 @@ async function main() {
   const engine = await createEngine({
     model,
     context: 1024,
+    threads,
     onProgress: (p) => { if (p.fraction !== null) $('status').textContent = `${p.phase} ${Math.round(p.fraction * 100)}%`; },
   });
-  $('info').textContent = `${engine.info.name} (${engine.info.architecture}) on the ${engine.info.backend} backend`;
+  const { count } = engine.info.threads ?? {};
+  $('info').textContent = `${engine.info.name} (${engine.info.architecture}) on the ${engine.info.backend} backend`
+    + (count > 1 ? ` on ${count} threads` : '');
   setState('ready', 'Ready');
   $('send').disabled = false;
 
