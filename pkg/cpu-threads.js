@@ -26,6 +26,9 @@ export { instantiate, wasiImports } from './cpu-threads-instance.js';
  * module) before the pool gives up: a few hundred ms is usual. */
 const START_MS = 5000;
 
+/** How long close() waits for a worker to leave its loop before ending it anyway. */
+const EXIT_MS = 2000;
+
 /** Bytes of each extra worker's stack (the Rust target's main stack is 1 MiB). */
 const STACK_BYTES = 1 << 20;
 
@@ -52,10 +55,17 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
   const close = async () => {
     kernels.pool_quit(pool);
     // Only a worker that started runs the loop pool_quit ends; one that
-    // never started is ended at once.
-    await Promise.all(started.filter((s) => s.ready).map((s) => s.exited));
+    // never started is ended at once, and so is one that has not left the
+    // loop within EXIT_MS (a browser that stopped running it): a close
+    // never hangs. Such a worker's stack is not freed (it may still be on
+    // it); it goes with the memory.
+    let timer;
+    const bound = new Promise((resolve) => { timer = setTimeout(resolve, EXIT_MS); });
+    await Promise.race([Promise.all(started.filter((s) => s.ready).map((s) => s.exited.then(() => { s.exited = null; }))), bound]);
+    clearTimeout(timer);
     for (const s of started) {
       s.worker.terminate();
+      if (s.ready && s.exited) continue;
       kernels.buf_free(s.stack, STACK_BYTES, 16);
       kernels.buf_free(s.tls, kernels.__tls_size.value, kernels.__tls_align.value);
     }
@@ -70,25 +80,33 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
       // webpack and Next.js recognize, so a bundled app emits this worker
       // and its imports too.
       const worker = new Worker(new URL('./cpu-threads-worker.js', import.meta.url), { type: 'module', name: `tabllm-cpu-${id}` });
-      let exited;
+      let done;
+      const exited = new Promise((resolve) => { done = resolve; });
       const ready = new Promise((resolve, reject) => {
-        exited = new Promise((done) => {
-          worker.onmessage = ({ data }) => {
-            if (data.ready) resolve();
-            else if (data.exited) done();
-            else if (data.error) {
-              // After `ready` nobody awaits the rejection: say it here. The
-              // worker told the pool itself (its barrier may hold this
-              // thread in Atomics.wait, so this message can come late).
-              console.error(`cpu-threads worker ${id}: ${data.error}`);
-              lostWorker = id;
-              kernels.pool_lose(pool, id);
-              reject(new Error(`cpu-threads worker ${id}: ${data.error}`));
-              done();
-            }
-          };
-        });
-        worker.onerror = (e) => reject(new Error(`cpu-threads worker ${id} did not start: ${e.message ?? 'its script did not load or was blocked (on a cross-origin-isolated page a worker script needs Cross-Origin-Embedder-Policy too)'}`));
+        // The thread is gone. After `ready` nobody awaits a rejection: say
+        // it here, and tell the pool (its barrier stops waiting for this
+        // thread; every later job fails).
+        const lose = (why) => {
+          console.error(`cpu-threads worker ${id}: ${why}`);
+          lostWorker = id;
+          kernels.pool_lose(pool, id);
+          done();
+        };
+        worker.onmessage = ({ data }) => {
+          if (data.ready) resolve();
+          else if (data.exited) done();
+          else if (data.error) {
+            // A trap: the worker told the pool itself too (the barrier may
+            // hold this thread in Atomics.wait, so this message can come late).
+            lose(data.error);
+            reject(new Error(`cpu-threads worker ${id}: ${data.error}`));
+          }
+        };
+        worker.onerror = (e) => {
+          // After `ready`: an error the worker's own handler did not catch.
+          if (started.find((s) => s.worker === worker)?.ready) lose(e.message ?? 'an uncaught error');
+          reject(new Error(`cpu-threads worker ${id} did not start: ${e.message ?? 'its script did not load or was blocked (on a cross-origin-isolated page a worker script needs Cross-Origin-Embedder-Policy too)'}`));
+        };
       });
       started.push({ worker, stack, tls, exited, ready: false });
       worker.postMessage({ module, memory, pool, id, stackTop: stack + STACK_BYTES, tls });
