@@ -61,11 +61,11 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
     // it); it goes with the memory.
     let timer;
     const bound = new Promise((resolve) => { timer = setTimeout(resolve, EXIT_MS); });
-    await Promise.race([Promise.all(started.filter((s) => s.ready).map((s) => s.exited.then(() => { s.exited = null; }))), bound]);
+    await Promise.race([Promise.all(started.filter((s) => s.ready).map((s) => s.exited.then(() => { s.left = true; }))), bound]);
     clearTimeout(timer);
     for (const s of started) {
       s.worker.terminate();
-      if (s.ready && s.exited) continue;
+      if (s.ready && !s.left) continue; // may still be on its stack
       kernels.buf_free(s.stack, STACK_BYTES, 16);
       kernels.buf_free(s.tls, kernels.__tls_size.value, kernels.__tls_align.value);
     }
@@ -108,7 +108,7 @@ export async function createPool({ module, memory, kernels, threads, spin = 1 <<
           reject(new Error(`cpu-threads worker ${id} did not start: ${e.message ?? 'its script did not load or was blocked (on a cross-origin-isolated page a worker script needs Cross-Origin-Embedder-Policy too)'}`));
         };
       });
-      started.push({ worker, stack, tls, exited, ready: false });
+      started.push({ worker, stack, tls, exited, ready: false, left: false });
       worker.postMessage({ module, memory, pool, id, stackTop: stack + STACK_BYTES, tls });
       // A worker the browser blocks (a script served without COEP) or never
       // runs (WebKitGTK 2.50 with a nested worker on a shared memory) gives
